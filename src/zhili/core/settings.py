@@ -1,0 +1,85 @@
+"""Configuration from environment variables prefixed ``ZHILI_`` (pydantic-settings)."""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import secrets
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Runtime settings; every field can be set with ``ZHILI_<NAME>``."""
+
+    model_config = SettingsConfigDict(env_prefix="ZHILI_", env_file=".env", extra="ignore")
+
+    env: Literal["dev", "test", "prod"] = "dev"
+    var_dir: Path = Path("var")
+    database_url: str = ""
+    # Field-encryption algorithm: AES-256-GCM by default; SM4-GCM + HMAC-SM3 for 国密 deployments.
+    crypto_suite: Literal["aes", "sm"] = "aes"
+    # Key material: JSON {"active": "k1", "keys": {"k1": "<base64 32 bytes>"}, "index_key": "<base64>",
+    # "session_secret": "<base64>"}; if empty, read from key_file (created on first run, mode 0600).
+    keys: str = ""
+    key_file: Path | None = None
+    district_code: str = "330522"
+    session_hours: int = 12
+    login_max_failures: int = 5
+    login_lockout_minutes: int = 15
+    default_page_size: int = 50
+    max_page_size: int = 500
+    cors_origins: list[str] = Field(default_factory=list)
+    log_level: str = "INFO"
+
+    @property
+    def effective_database_url(self) -> str:
+        """The database URL, defaulting to an embedded SQLite file under ``var_dir``."""
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.var_dir / 'zhili.db').as_posix()}"
+
+    @property
+    def effective_key_file(self) -> Path:
+        """Where the key file lives when keys are not given in the environment."""
+        return self.key_file or (self.var_dir / "keys.json")
+
+
+@lru_cache
+def get_settings() -> Settings:
+    """The process-wide settings (cached)."""
+    return Settings()
+
+
+def _new_key() -> str:
+    return base64.b64encode(secrets.token_bytes(32)).decode()
+
+
+def new_key_material() -> dict[str, object]:
+    """Fresh key material: one data-encryption key, a blind-index key and a session secret."""
+    return {
+        "active": "k1",
+        "keys": {"k1": _new_key()},
+        "index_key": _new_key(),
+        "session_secret": _new_key(),
+    }
+
+
+def load_key_material(settings: Settings) -> dict[str, object]:
+    """Key material from ``ZHILI_KEYS`` or the key file, creating the file (mode 0600) on first run."""
+    if settings.keys:
+        return dict(json.loads(settings.keys))
+    path = settings.effective_key_file
+    if path.exists():
+        return dict(json.loads(path.read_text(encoding="utf-8")))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    material = new_key_material()
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        json.dump(material, fh, indent=2)
+    return material
