@@ -1,0 +1,219 @@
+"""Tamper-evident audit log: an append-only hash chain.
+
+Each row stores ``prev_hash`` and ``hash = SHA-256(prev_hash ‖ canonical JSON of the row)``. The writer takes
+the chain head inside the same transaction as the change it records (SQLite serialises writers; PostgreSQL
+takes a transaction-level advisory lock), so the chain has no forks. Hourly anchors (the head's seq and hash
+copied to ``audit_anchor``) let :func:`verify_chain` prove a truncated tail is missing too. Updates and
+deletes on ``audit_event`` are refused by database triggers installed by the migration.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import BigInteger, Index, Integer, String, Text, Uuid, func, select, text
+from sqlalchemy.orm import Mapped, Session, mapped_column
+
+from zhili.core.db import Base, JSONType, UTCDateTime, utcnow
+
+GENESIS = "0" * 64
+ADVISORY_LOCK_KEY = 7_2_6_1_0_0_1  # arbitrary constant for pg_advisory_xact_lock
+
+
+class AuditEvent(Base):
+    """One audited action. Never updated, never deleted."""
+
+    __tablename__ = "audit_event"
+    __table_args__ = (
+        Index("ix_audit_object", "object_type", "object_id"),
+        Index("ix_audit_actor", "actor_id", "at"),
+        Index("ix_audit_at", "at"),
+    )
+
+    seq: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True,
+                                     autoincrement=False)
+    at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    actor_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
+    actor_name: Mapped[str | None] = mapped_column(String(100))
+    actor_role: Mapped[str | None] = mapped_column(String(32))
+    ip: Mapped[str | None] = mapped_column(String(64))
+    action: Mapped[str] = mapped_column(String(64))
+    object_type: Mapped[str] = mapped_column(String(64))
+    object_id: Mapped[str | None] = mapped_column(String(64))
+    reason: Mapped[str | None] = mapped_column(Text)
+    before: Mapped[Any] = mapped_column(JSONType, nullable=True)
+    after: Mapped[Any] = mapped_column(JSONType, nullable=True)
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64), unique=True)
+
+
+class AuditAnchor(Base):
+    """A periodic copy of the chain head, so a deleted tail is detectable."""
+
+    __tablename__ = "audit_anchor"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    seq: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"))
+    hash: Mapped[str] = mapped_column(String(64))
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who did something, as the audit log records it."""
+
+    id: uuid.UUID | None = None
+    name: str | None = "system"
+    role: str | None = "system"
+    ip: str | None = None
+
+
+SYSTEM = Actor()
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, dt.datetime | dt.date):
+        return value.isoformat()
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    if isinstance(value, bytes):
+        return value.hex()
+    if hasattr(value, "value"):
+        return value.value
+    raise TypeError(f"not JSON serialisable: {type(value)}")
+
+
+def to_jsonable(value: Any) -> Any:
+    """A JSON-safe copy of ``value`` (datetimes, UUIDs, enums converted)."""
+    return None if value is None else json.loads(json.dumps(value, default=_json_default, ensure_ascii=False))
+
+
+def _canonical(row: dict[str, Any]) -> bytes:
+    return json.dumps(row, sort_keys=True, separators=(",", ":"), ensure_ascii=False,
+                      default=_json_default).encode()
+
+
+def compute_hash(prev_hash: str, row: dict[str, Any]) -> str:
+    """The chain hash of a row given its predecessor's hash."""
+    return hashlib.sha256(prev_hash.encode() + _canonical(row)).hexdigest()
+
+
+def _row_payload(ev: Any) -> dict[str, Any]:
+    return {
+        "seq": ev.seq,
+        "at": ev.at.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+        "actor_id": str(ev.actor_id) if ev.actor_id else None,
+        "actor_name": ev.actor_name,
+        "actor_role": ev.actor_role,
+        "ip": ev.ip,
+        "action": ev.action,
+        "object_type": ev.object_type,
+        "object_id": ev.object_id,
+        "reason": ev.reason,
+        "before": ev.before,
+        "after": ev.after,
+    }
+
+
+def _lock_head(session: Session) -> None:
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": ADVISORY_LOCK_KEY})
+
+
+def record(
+    session: Session,
+    *,
+    actor: Actor,
+    action: str,
+    object_type: str,
+    object_id: Any = None,
+    before: Any = None,
+    after: Any = None,
+    reason: str | None = None,
+) -> AuditEvent:
+    """Append one event to the chain in the caller's transaction."""
+    _lock_head(session)
+    session.flush()
+    head = session.execute(select(AuditEvent.seq, AuditEvent.hash).order_by(AuditEvent.seq.desc()).limit(1)).first()
+    seq, prev = (head[0] + 1, head[1]) if head else (1, GENESIS)
+    ev = AuditEvent(
+        seq=seq,
+        at=utcnow(),
+        actor_id=actor.id,
+        actor_name=actor.name,
+        actor_role=actor.role,
+        ip=actor.ip,
+        action=action,
+        object_type=object_type,
+        object_id=str(object_id) if object_id is not None else None,
+        reason=reason,
+        before=to_jsonable(before),
+        after=to_jsonable(after),
+        prev_hash=prev,
+        hash="",
+    )
+    ev.hash = compute_hash(prev, _row_payload(ev))
+    session.add(ev)
+    session.flush()
+    return ev
+
+
+def anchor(session: Session) -> AuditAnchor | None:
+    """Copy the current chain head into ``audit_anchor``."""
+    head = session.execute(select(AuditEvent.seq, AuditEvent.hash).order_by(AuditEvent.seq.desc()).limit(1)).first()
+    if head is None:
+        return None
+    a = AuditAnchor(seq=head[0], hash=head[1], at=utcnow())
+    session.add(a)
+    session.flush()
+    return a
+
+
+@dataclass
+class VerifyResult:
+    """Outcome of a chain verification."""
+
+    ok: bool
+    checked: int = 0
+    problems: list[str] = field(default_factory=list)
+
+
+def verify_chain(session: Session, *, batch: int = 5000) -> VerifyResult:
+    """Recompute every hash, check seq continuity and the anchors; report each break found."""
+    result = VerifyResult(ok=True)
+    prev_hash, expected_seq = GENESIS, 1
+    hashes: dict[int, str] = {}
+    last_seq = 0
+    while True:
+        rows = session.execute(
+            select(*AuditEvent.__table__.c).where(AuditEvent.seq > last_seq).order_by(AuditEvent.seq).limit(batch)
+        ).all()
+        if not rows:
+            break
+        for ev in rows:
+            if ev.seq != expected_seq:
+                result.problems.append(f"缺失记录：序号 {expected_seq}–{ev.seq - 1} 不存在（被删除）")
+            if ev.prev_hash != prev_hash:
+                result.problems.append(f"序号 {ev.seq}：前序哈希不匹配（前一条被修改或删除）")
+            if compute_hash(ev.prev_hash, _row_payload(ev)) != ev.hash:
+                result.problems.append(f"序号 {ev.seq}：内容与哈希不符（记录被篡改）")
+            hashes[ev.seq] = ev.hash
+            prev_hash, expected_seq, last_seq = ev.hash, ev.seq + 1, ev.seq
+            result.checked += 1
+    for a in session.scalars(select(AuditAnchor).order_by(AuditAnchor.seq)):
+        if a.seq > last_seq:
+            result.problems.append(f"锚点 {a.seq} 之后的记录缺失：日志尾部被截断（当前最后序号 {last_seq}）")
+        elif hashes.get(a.seq) != a.hash:
+            result.problems.append(f"锚点 {a.seq}：哈希与日志不符")
+    result.ok = not result.problems
+    return result
+
+
+def count_events(session: Session) -> int:
+    """Number of audit events."""
+    return int(session.scalar(select(func.count()).select_from(AuditEvent)) or 0)

@@ -1,0 +1,91 @@
+"""Jurisdiction scoping in one place: every list, search, export and analytics query goes through here.
+
+A principal holds the materialized paths of the units it is bound to. A row is in scope when its path equals
+one of them or lies below it (``path LIKE p || '/%'``) — one indexed range scan on SQLite and PostgreSQL.
+A single object out of scope is reported as *not found* (404), never as forbidden, so existence never leaks.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from sqlalchemy import ColumnElement, Select, false, or_
+
+from zhili.core.audit import Actor
+from zhili.core.errors import Forbidden, NotFound
+from zhili.core.security import ROLE_PERMISSIONS, Perm, Role
+
+S = TypeVar("S", bound=Select[Any])
+
+
+@dataclass(frozen=True)
+class Principal:
+    """The authenticated caller: identity, role and the unit paths it may see."""
+
+    user_id: uuid.UUID
+    username: str
+    display_name: str
+    role: Role
+    scope_paths: tuple[str, ...] = ()
+    unit_ids: tuple[uuid.UUID, ...] = ()
+    ip: str | None = None
+    extra_perms: frozenset[Perm] = field(default_factory=frozenset)
+
+    @property
+    def permissions(self) -> frozenset[Perm]:
+        return ROLE_PERMISSIONS[self.role] | self.extra_perms
+
+    def can(self, perm: Perm) -> bool:
+        """True if the role grants ``perm``."""
+        return perm in self.permissions
+
+    @property
+    def actor(self) -> Actor:
+        """This principal as an audit actor."""
+        return Actor(id=self.user_id, name=self.username, role=self.role.value, ip=self.ip)
+
+
+def require(principal: Principal, perm: Perm) -> None:
+    """Raise :class:`Forbidden` unless the principal holds ``perm``."""
+    if not principal.can(perm):
+        raise Forbidden(f"当前角色（{principal.role.value}）没有此权限：{perm.value}", code="permission_denied")
+
+
+def path_predicate(column: Any, paths: tuple[str, ...]) -> ColumnElement[bool]:
+    """``column`` equals one of ``paths`` or lies below one of them."""
+    if not paths:
+        return false()
+    clauses: list[ColumnElement[bool]] = []
+    for p in _minimal(paths):
+        clauses.append(column == p)
+        clauses.append(column.like(p + "/%"))
+    return or_(*clauses)
+
+
+def scoped(stmt: S, principal: Principal, path_column: Any) -> S:
+    """Restrict a select to rows whose ``path_column`` lies in the principal's jurisdiction."""
+    return stmt.where(path_predicate(path_column, principal.scope_paths))
+
+
+def in_scope(principal: Principal, path: str | None) -> bool:
+    """True if a single object's path lies in the principal's jurisdiction."""
+    if path is None:
+        return False
+    return any(path == p or path.startswith(p + "/") for p in principal.scope_paths)
+
+
+def ensure_in_scope(principal: Principal, path: str | None, what: str = "记录") -> None:
+    """Raise :class:`NotFound` (not Forbidden: existence must not leak) for an object out of scope."""
+    if not in_scope(principal, path):
+        raise NotFound(f"{what}不存在或不在您的管辖范围内")
+
+
+def _minimal(paths: tuple[str, ...]) -> list[str]:
+    """Drop paths already covered by an ancestor in the list."""
+    out: list[str] = []
+    for p in sorted(set(paths), key=len):
+        if not any(p == q or p.startswith(q + "/") for q in out):
+            out.append(p)
+    return out

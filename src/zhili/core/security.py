@@ -1,0 +1,131 @@
+"""Passwords (argon2id), password strength rules, opaque session tokens, roles and permissions."""
+
+from __future__ import annotations
+
+import enum
+import hashlib
+import re
+import secrets
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+
+from zhili.core.errors import ValidationFailed
+
+_hasher = PasswordHasher()  # argon2id with the library's RFC 9106 low-memory profile
+
+
+class Role(enum.StrEnum):
+    """User roles."""
+
+    resident = "resident"
+    grid_worker = "grid_worker"
+    community_staff = "community_staff"
+    street_staff = "street_staff"
+    department_handler = "department_handler"
+    command_centre = "command_centre"
+    leader = "leader"
+    auditor = "auditor"
+    admin = "admin"
+
+
+ROLE_LABELS: dict[Role, str] = {
+    Role.resident: "居民",
+    Role.grid_worker: "网格员",
+    Role.community_staff: "社区工作人员",
+    Role.street_staff: "街道工作人员",
+    Role.department_handler: "职能部门",
+    Role.command_centre: "指挥中心",
+    Role.leader: "领导",
+    Role.auditor: "审计员",
+    Role.admin: "系统管理员",
+}
+
+
+class Perm(enum.StrEnum):
+    """Permissions checked by routes; roles map to sets of them."""
+
+    region_read = "region:read"
+    region_write = "region:write"
+    registry_read = "registry:read"
+    registry_write = "registry:write"
+    pii_reveal = "pii:reveal"
+    user_read = "user:read"
+    user_write = "user:write"
+    audit_read = "audit:read"
+
+
+_STAFF_READ = {Perm.region_read, Perm.registry_read}
+ROLE_PERMISSIONS: dict[Role, frozenset[Perm]] = {
+    Role.resident: frozenset(),
+    Role.grid_worker: frozenset(_STAFF_READ | {Perm.registry_write, Perm.pii_reveal}),
+    Role.community_staff: frozenset(_STAFF_READ | {Perm.registry_write, Perm.pii_reveal, Perm.user_read}),
+    Role.street_staff: frozenset(
+        _STAFF_READ | {Perm.registry_write, Perm.pii_reveal, Perm.user_read, Perm.region_write}
+    ),
+    Role.department_handler: frozenset(_STAFF_READ),
+    Role.command_centre: frozenset(_STAFF_READ | {Perm.pii_reveal, Perm.user_read}),
+    Role.leader: frozenset(_STAFF_READ),
+    # 三员分立: the auditor reads the audit log; the system admin manages users and regions but not audit.
+    Role.auditor: frozenset({Perm.region_read, Perm.audit_read, Perm.user_read}),
+    Role.admin: frozenset(_STAFF_READ | {Perm.region_write, Perm.registry_write, Perm.user_read, Perm.user_write}),
+}
+
+
+def hash_password(password: str) -> str:
+    """An argon2id hash of ``password``."""
+    return _hasher.hash(password)
+
+
+def verify_password(password_hash: str, password: str) -> bool:
+    """True if ``password`` matches ``password_hash``."""
+    try:
+        return _hasher.verify(password_hash, password)
+    except (VerifyMismatchError, VerificationError, InvalidHashError):
+        return False
+
+
+def needs_rehash(password_hash: str) -> bool:
+    """True if the hash was made with weaker parameters than the current ones."""
+    return _hasher.check_needs_rehash(password_hash)
+
+
+_COMMON = {"password", "12345678", "123456789", "1234567890", "qwerty123", "admin123", "abc12345",
+           "11111111", "88888888", "iloveyou", "zhili123", "a1234567", "password1", "woaini1314"}
+
+
+def check_password_strength(password: str, *, username: str | None = None) -> None:
+    """Refuse weak passwords: ≥ 10 characters, at least three of lower/upper/digit/symbol, not common or the username."""
+    problems = []
+    if len(password) < 10:
+        problems.append("长度至少10位")
+    classes = sum(bool(re.search(p, password)) for p in (r"[a-z]", r"[A-Z]", r"\d", r"[^A-Za-z0-9]"))
+    if classes < 3:
+        problems.append("需包含大写字母、小写字母、数字、符号中的至少三类")
+    if password.lower() in _COMMON or (username and username.lower() in password.lower()):
+        problems.append("不能使用常见密码或包含用户名")
+    if problems:
+        raise ValidationFailed("密码强度不足：" + "；".join(problems), code="weak_password",
+                               details={"problems": problems})
+
+
+def new_token(prefix: str = "zl") -> str:
+    """A new opaque bearer token."""
+    return f"{prefix}_{secrets.token_urlsafe(32)}"
+
+
+def token_digest(token: str) -> str:
+    """What is stored for a token: its SHA-256 (tokens are high-entropy, so no salt is needed)."""
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def generate_password() -> str:
+    """A random password that passes :func:`check_password_strength`."""
+    while True:
+        pw = secrets.token_urlsafe(9) + secrets.choice("!@#$%*") + secrets.choice("ABCDEFGHJKLMNPQRSTUVWXYZ") + \
+            str(secrets.randbelow(10))
+        try:
+            check_password_strength(pw)
+            return pw
+        except ValidationFailed:
+            continue

@@ -1,0 +1,203 @@
+"""Base registers (人、地、物、组织): buildings, entrances, households, persons, organisations.
+
+Every row carries ``path`` — the materialized path of the grid it belongs to — so jurisdiction scoping is one
+indexed predicate. ID and phone numbers are stored only encrypted (bound to the row id) with a blind index.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+import uuid
+from typing import Any
+
+from sqlalchemy import Date, Enum, Float, ForeignKey, Index, Integer, LargeBinary, String, Text, Uuid
+from sqlalchemy.orm import Mapped, declared_attr, mapped_column
+
+from zhili.core.db import Base, JSONType, UTCDateTime, utcnow
+from zhili.core.ids import new_id
+
+
+class BuildingType(enum.StrEnum):
+    residential = "residential"
+    commercial = "commercial"
+    mixed = "mixed"
+    public = "public"
+    industrial = "industrial"
+    rural_house = "rural_house"
+
+
+class HouseholdUse(enum.StrEnum):
+    owner_occupied = "owner_occupied"  # 自住
+    rented = "rented"  # 出租
+    vacant = "vacant"  # 空置
+    business = "business"  # 经营
+
+
+class ResidentType(enum.StrEnum):
+    registered = "registered"  # 户籍
+    floating = "floating"  # 流动
+    foreign = "foreign"  # 境外
+
+
+class Gender(enum.StrEnum):
+    male = "male"
+    female = "female"
+
+
+class PersonStatus(enum.StrEnum):
+    active = "active"
+    moved_out = "moved_out"
+    deceased = "deceased"
+
+
+# Special-care tags (重点/特殊人群).
+CARE_TAGS: dict[str, str] = {
+    "elderly_alone": "独居老人",
+    "elderly_80": "80岁以上老人",
+    "disabled": "残疾人",
+    "subsistence": "低保",
+    "left_behind_child": "留守儿童",
+    "veteran": "退役军人",
+    "serious_illness": "大病患者",
+    "psychiatric": "严重精神障碍患者",
+    "community_correction": "社区矫正对象",
+}
+
+RELATIONS: dict[str, str] = {
+    "head": "户主", "spouse": "配偶", "child": "子女", "parent": "父母", "grandchild": "孙子女",
+    "grandparent": "祖父母", "sibling": "兄弟姐妹", "tenant": "租户", "other": "其他",
+}
+
+
+class OrgType(enum.StrEnum):
+    enterprise = "enterprise"  # 企业
+    individual_business = "individual_business"  # 个体工商户
+    social_org = "social_org"  # 社会组织
+    government = "government"  # 机关事业单位
+    school = "school"
+    medical = "medical"
+    party_org = "party_org"  # 党组织
+    other = "other"
+
+
+class _Versioned:
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+    version: Mapped[int] = mapped_column(Integer, default=1)
+
+    @declared_attr.directive
+    def __mapper_args__(cls) -> dict[str, Any]:
+        return {"version_id_col": cls.__table__.c.version}  # type: ignore[attr-defined]
+
+
+class Building(_Versioned, Base):
+    """A building (楼栋) in a grid."""
+
+    __tablename__ = "building"
+    __table_args__ = (Index("ix_building_path", "path"), Index("ix_building_grid", "grid_id"))
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=new_id)
+    grid_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("unit.id", ondelete="RESTRICT"))
+    path: Mapped[str] = mapped_column(String(400))
+    code: Mapped[str | None] = mapped_column(String(64), unique=True)
+    compound: Mapped[str | None] = mapped_column(String(100))  # 小区
+    name: Mapped[str] = mapped_column(String(100))
+    address: Mapped[str] = mapped_column(String(255))
+    building_type: Mapped[BuildingType] = mapped_column(Enum(BuildingType, native_enum=False, length=24))
+    floors: Mapped[int | None] = mapped_column(Integer)
+    lon: Mapped[float | None] = mapped_column(Float)
+    lat: Mapped[float | None] = mapped_column(Float)
+    note: Mapped[str | None] = mapped_column(Text)
+
+
+
+class Entrance(_Versioned, Base):
+    """A stairwell unit (单元) of a building."""
+
+    __tablename__ = "entrance"
+    __table_args__ = (Index("ix_entrance_building", "building_id"), Index("ix_entrance_path", "path"))
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=new_id)
+    building_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("building.id", ondelete="CASCADE"))
+    path: Mapped[str] = mapped_column(String(400))
+    name: Mapped[str] = mapped_column(String(50))
+
+
+
+class Household(_Versioned, Base):
+    """A room/household (户/室)."""
+
+    __tablename__ = "household"
+    __table_args__ = (Index("ix_household_path", "path"), Index("ix_household_building", "building_id"))
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=new_id)
+    building_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("building.id", ondelete="RESTRICT"))
+    entrance_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("entrance.id", ondelete="SET NULL"))
+    grid_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("unit.id", ondelete="RESTRICT"))
+    path: Mapped[str] = mapped_column(String(400))
+    room: Mapped[str] = mapped_column(String(32))
+    address: Mapped[str] = mapped_column(String(255))
+    use: Mapped[HouseholdUse] = mapped_column(Enum(HouseholdUse, native_enum=False, length=24))
+    area_m2: Mapped[float | None] = mapped_column(Float)
+    note: Mapped[str | None] = mapped_column(Text)
+
+
+
+class Person(_Versioned, Base):
+    """A person of the actual population (实有人口)."""
+
+    __tablename__ = "person"
+    __table_args__ = (
+        Index("ix_person_path", "path"),
+        Index("ix_person_household", "household_id"),
+        Index("ix_person_id_bidx", "id_number_bidx", unique=True),
+        Index("ix_person_phone_bidx", "phone_bidx"),
+        Index("ix_person_name", "name"),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=new_id)
+    household_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("household.id", ondelete="SET NULL"))
+    grid_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("unit.id", ondelete="RESTRICT"))
+    path: Mapped[str] = mapped_column(String(400))
+    name: Mapped[str] = mapped_column(String(64))
+    id_number_enc: Mapped[bytes] = mapped_column(LargeBinary)
+    id_number_bidx: Mapped[str] = mapped_column(String(64))
+    phone_enc: Mapped[bytes | None] = mapped_column(LargeBinary)
+    phone_bidx: Mapped[str | None] = mapped_column(String(64))
+    gender: Mapped[Gender] = mapped_column(Enum(Gender, native_enum=False, length=8))
+    birth_date: Mapped[dt.date] = mapped_column(Date)
+    ethnicity: Mapped[str | None] = mapped_column(String(32))
+    relation: Mapped[str | None] = mapped_column(String(32))
+    resident_type: Mapped[ResidentType] = mapped_column(Enum(ResidentType, native_enum=False, length=16))
+    care_tags: Mapped[list[str]] = mapped_column(JSONType, default=list)
+    status: Mapped[PersonStatus] = mapped_column(Enum(PersonStatus, native_enum=False, length=16),
+                                                 default=PersonStatus.active)
+    note: Mapped[str | None] = mapped_column(Text)
+
+
+
+class Organisation(_Versioned, Base):
+    """An organisation (组织): enterprise, shop, social organisation, school …"""
+
+    __tablename__ = "organisation"
+    __table_args__ = (Index("ix_organisation_path", "path"), Index("ix_organisation_name", "name"))
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=new_id)
+    grid_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("unit.id", ondelete="RESTRICT"))
+    path: Mapped[str] = mapped_column(String(400))
+    building_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("building.id", ondelete="SET NULL"))
+    name: Mapped[str] = mapped_column(String(200))
+    credit_code: Mapped[str | None] = mapped_column(String(18), unique=True)
+    org_type: Mapped[OrgType] = mapped_column(Enum(OrgType, native_enum=False, length=24))
+    industry: Mapped[str | None] = mapped_column(String(64))
+    address: Mapped[str] = mapped_column(String(255))
+    legal_rep: Mapped[str | None] = mapped_column(String(64))
+    contact_name: Mapped[str | None] = mapped_column(String(64))
+    contact_phone_enc: Mapped[bytes | None] = mapped_column(LargeBinary)
+    contact_phone_bidx: Mapped[str | None] = mapped_column(String(64), index=True)
+    employees: Mapped[int | None] = mapped_column(Integer)
+    lon: Mapped[float | None] = mapped_column(Float)
+    lat: Mapped[float | None] = mapped_column(Float)
+    extra: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
+
