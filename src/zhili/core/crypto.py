@@ -142,3 +142,9 @@ def get_cipher(settings: Settings | None = None) -> FieldCipher:
     settings = settings or get_settings()
     _SETTINGS_BY_ID[id(settings)] = settings
     return _cipher_for(id(settings))
+
+
+def reset_cipher_cache() -> None:
+    """Forget loaded key material (after rotation or in tests)."""
+    _cipher_for.cache_clear()
+    _SETTINGS_BY_ID.clear()

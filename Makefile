@@ -1,0 +1,60 @@
+# 智理 Zhili — the two commands: `make demo` and `make test`. Everything else is installed by `make install`.
+SHELL := /bin/bash
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+PG_TEST_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/test
+SCALE ?= small
+HOST ?= 127.0.0.1
+PORT ?= 8000
+
+.PHONY: install demo serve test test-sqlite test-postgres lint typecheck bench seed clean check
+
+install: $(STAMP)  ## create .venv and install Python, apt and npm dependencies (idempotent)
+
+$(STAMP): pyproject.toml constraints.txt deploy/apt-packages.txt
+	@bash deploy/install-apt.sh deploy/apt-packages.txt
+	@test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -c constraints.txt -e '.[dev]'
+	@if [ -f package.json ]; then npm ci --no-audit --no-fund; fi
+	@touch $(STAMP)
+
+demo: install  ## install, seed the small demo if the database is empty, serve on http://127.0.0.1:8000
+	$(BIN)/zhili demo --scale $(SCALE) --host $(HOST) --port $(PORT)
+
+serve: install
+	$(BIN)/zhili serve --host $(HOST) --port $(PORT)
+
+seed: install
+	$(BIN)/zhili seed --scale $(SCALE)
+
+test: install  ## the whole suite on SQLite, then on PostgreSQL
+	$(MAKE) --no-print-directory lint
+	$(MAKE) --no-print-directory test-sqlite
+	$(MAKE) --no-print-directory test-postgres
+
+test-sqlite:
+	@echo "== tests on SQLite =="
+	ZHILI_TEST_DATABASE_URL= $(BIN)/pytest
+
+test-postgres:
+	@echo "== tests on PostgreSQL ($(PG_TEST_URL)) =="
+	@bash deploy/wait-postgres.sh "$(PG_TEST_URL)"
+	ZHILI_TEST_DATABASE_URL=$(PG_TEST_URL) ZHILI_REQUIRE_POSTGRES=1 $(BIN)/pytest
+
+lint:
+	$(BIN)/ruff check src tests bench
+	$(BIN)/mypy
+
+bench: install  ## run the benchmarks (results go to docs/benchmarks.md by hand, with the command)
+	$(BIN)/python bench/bench_locate.py
+	$(BIN)/python bench/bench_seed.py --scale small
+	$(BIN)/python bench/bench_seed.py --scale large
+
+check: install
+	$(BIN)/zhili check
+
+clean:
+	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,141 @@
+"""The FastAPI application: routers, the one error handler, request logging."""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm.exc import StaleDataError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from zhili import __version__
+from zhili.core.errors import DomainError
+from zhili.core.masking import MaskingLogFilter
+
+log = logging.getLogger("zhili")
+
+_HTTP_MESSAGES = {
+    400: ("bad_request", "请求有误"),
+    401: ("unauthenticated", "未登录或登录已过期"),
+    403: ("forbidden", "没有执行此操作的权限"),
+    404: ("not_found", "请求的资源不存在"),
+    405: ("method_not_allowed", "不支持该请求方法"),
+    413: ("payload_too_large", "上传内容过大"),
+    415: ("unsupported_media_type", "不支持的内容类型"),
+}
+
+_PYDANTIC_MESSAGES = {
+    "missing": "必填项缺失",
+    "string_too_short": "内容过短",
+    "string_too_long": "内容过长",
+    "string_pattern_mismatch": "格式不正确",
+    "int_parsing": "应为整数",
+    "float_parsing": "应为数字",
+    "uuid_parsing": "应为有效的ID（UUID）",
+    "enum": "取值不在允许范围内",
+    "date_from_datetime_parsing": "应为日期（YYYY-MM-DD）",
+    "date_parsing": "应为日期（YYYY-MM-DD）",
+    "greater_than_equal": "数值过小",
+    "less_than_equal": "数值过大",
+    "json_invalid": "JSON格式错误",
+    "bool_parsing": "应为布尔值",
+}
+
+
+def _error(status: int, code: str, message: str, details: object = None) -> JSONResponse:
+    return JSONResponse({"code": code, "message": message, "details": details}, status_code=status)
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Map the domain hierarchy (and framework errors) to ``{"code", "message", "details"}``."""
+
+    @app.exception_handler(DomainError)
+    async def _domain(_: Request, exc: DomainError) -> JSONResponse:
+        return _error(exc.status, exc.code, exc.message, exc.details)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
+        details = [
+            {"field": ".".join(str(p) for p in e.get("loc", ()) if p != "body"),
+             "message": _PYDANTIC_MESSAGES.get(e.get("type", ""), e.get("msg", "")), "type": e.get("type")}
+            for e in exc.errors()
+        ]
+        fields = "、".join(d["field"] for d in details if d["field"])
+        return _error(422, "validation_failed", f"请求参数校验未通过：{fields}" if fields else "请求参数校验未通过",
+                      details)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code, message = _HTTP_MESSAGES.get(exc.status_code, ("http_error", "请求失败"))
+        return _error(exc.status_code, code, message)
+
+    @app.exception_handler(StaleDataError)
+    async def _stale(_: Request, exc: StaleDataError) -> JSONResponse:
+        return _error(409, "conflict", "数据已被他人修改，请刷新后重试")
+
+    @app.exception_handler(IntegrityError)
+    async def _integrity(_: Request, exc: IntegrityError) -> JSONResponse:
+        log.warning("integrity error: %s", type(exc.orig).__name__)
+        return _error(409, "integrity_conflict", "数据与已有记录冲突（重复或仍被引用）")
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        incident = uuid.uuid4().hex[:12]
+        log.exception("unhandled error %s on %s %s", incident, request.method, request.url.path)
+        return _error(500, "internal_error", f"服务器内部错误，请联系管理员（事件编号 {incident}）",
+                      {"incident": incident})
+
+
+def api_router() -> APIRouter:
+    """All ``/api/v1`` routes."""
+    from zhili.audit_api import router as audit_router
+    from zhili.regions.api import router as regions_router
+    from zhili.registry.api import router as registry_router
+    from zhili.users.api import auth_router
+    from zhili.users.api import router as users_router
+
+    router = APIRouter(prefix="/api/v1")
+    for r in (auth_router, users_router, regions_router, registry_router, audit_router):
+        router.include_router(r)
+
+    @router.get("/health", tags=["系统"], summary="健康检查")
+    def health() -> dict[str, str]:
+        return {"status": "ok", "version": __version__}
+
+    return router
+
+
+def create_app() -> FastAPI:
+    """Build the application."""
+    logging.getLogger().addFilter(MaskingLogFilter())
+    for h in logging.getLogger().handlers:
+        h.addFilter(MaskingLogFilter())
+    app = FastAPI(
+        title="智理 Zhili — 基层社会治理智能化平台 API",
+        version=__version__,
+        description="区划与网格、基础数据（人地物组织）、用户与管辖范围、审计。所有错误返回 "
+                    "`{code, message, details}`。",
+        openapi_tags=[{"name": n} for n in ("登录认证", "用户与角色", "区划与网格", "基础数据", "审计", "系统")],
+    )
+    install_error_handlers(app)
+
+    @app.middleware("http")
+    async def _timing(request: Request, call_next):  # type: ignore[no-untyped-def]
+        start = time.perf_counter()
+        response = await call_next(request)
+        response.headers["X-Response-Time-ms"] = f"{(time.perf_counter() - start) * 1000:.1f}"
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        return response
+
+    app.include_router(api_router())
+
+    @app.get("/", include_in_schema=False)
+    def root() -> dict[str, str]:
+        return {"name": "智理 Zhili", "docs": "/docs", "api": "/api/v1"}
+
+    return app

@@ -1,0 +1,345 @@
+"""The ``zhili`` command line: database, seeding, serving, users, audit, keys, health check."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from zhili.core.security import ROLE_LABELS, Role
+
+app = typer.Typer(help="智理 Zhili — 基层社会治理智能化平台", no_args_is_help=True, add_completion=False)
+db_app = typer.Typer(help="数据库迁移", no_args_is_help=True)
+user_app = typer.Typer(help="用户管理", no_args_is_help=True)
+audit_app = typer.Typer(help="审计日志", no_args_is_help=True)
+keys_app = typer.Typer(help="字段加密密钥", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(user_app, name="user")
+app.add_typer(audit_app, name="audit")
+app.add_typer(keys_app, name="keys")
+console = Console()
+
+
+def _settings():  # type: ignore[no-untyped-def]
+    from zhili.core.settings import get_settings
+
+    return get_settings()
+
+
+def _demo_logins_file() -> Path:
+    return _settings().var_dir / "demo_logins.json"
+
+
+# -- db ---------------------------------------------------------------------------------------------------
+
+@db_app.command("upgrade")
+def db_upgrade(revision: Annotated[str, typer.Argument(help="目标版本")] = "head") -> None:
+    """升级数据库结构到最新（或指定）版本。"""
+    from zhili.core import migrate
+
+    migrate.upgrade(revision, url=_settings().effective_database_url)
+    console.print(f"[green]数据库已升级到 {revision}[/green]")
+
+
+@db_app.command("downgrade")
+def db_downgrade(revision: Annotated[str, typer.Argument(help="目标版本，如 base 或 -1")]) -> None:
+    """回退数据库结构。"""
+    from zhili.core import migrate
+
+    migrate.downgrade(revision, url=_settings().effective_database_url)
+    console.print(f"[yellow]数据库已回退到 {revision}[/yellow]")
+
+
+@db_app.command("current")
+def db_current() -> None:
+    """显示数据库当前版本。"""
+    from zhili.core import migrate
+    from zhili.core.db import get_engine
+
+    with get_engine().connect() as conn:
+        console.print(f"当前版本: {migrate.current_revision(conn)}  最新版本: {migrate.head_revision()}")
+
+
+# -- seed / serve / demo ----------------------------------------------------------------------------------
+
+def _is_empty() -> bool:
+    from sqlalchemy import func, select
+
+    from zhili.core.db import session_scope
+    from zhili.regions.models import Unit
+
+    with session_scope() as s:
+        return not s.scalar(select(func.count()).select_from(Unit))
+
+
+def _seed(scale: str) -> None:
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from zhili.core.db import get_engine
+    from zhili.seed.demo import seed_demo
+
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  console=console) as progress:
+        tasks: dict[str, int] = {}
+
+        def cb(stage: str, done: int, total: int) -> None:
+            if stage not in tasks:
+                tasks[stage] = progress.add_task(stage, total=total)
+            progress.update(tasks[stage], completed=done, total=total)
+
+        report = seed_demo(get_engine(), scale=scale, progress=cb)  # type: ignore[arg-type]
+    table = Table(title=f"演示数据（{scale}）已生成，用时 {report.elapsed_s:.1f} 秒")
+    table.add_column("表")
+    table.add_column("行数", justify="right")
+    for name, n in report.counts.items():
+        table.add_row(name, f"{n:,}")
+    console.print(table)
+    logins = [{"username": u[0], "role": str(u[1]), "password": u[2], "display_name": u[3], "unit": u[4]}
+              for u in report.users]
+    path = _demo_logins_file()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        json.dump(logins, fh, ensure_ascii=False, indent=1)
+
+
+def _print_logins() -> None:
+    path = _demo_logins_file()
+    if not path.exists():
+        console.print("[yellow]未找到演示账号文件（数据库不是由本机 zhili seed 生成的）。[/yellow]")
+        return
+    table = Table(title=f"演示账号（仅演示环境；保存在 {path}，权限 0600）")
+    for col in ("用户名", "角色", "密码", "姓名", "管辖单位"):
+        table.add_column(col)
+    for u in json.loads(path.read_text(encoding="utf-8")):
+        role = Role(u["role"])
+        table.add_row(u["username"], ROLE_LABELS[role], u["password"], u["display_name"], u["unit"] or "—")
+    console.print(table)
+
+
+@app.command()
+def seed(
+    scale: Annotated[str, typer.Option(help="规模：small | medium | large")] = "small",
+    if_empty: Annotated[bool, typer.Option("--if-empty", help="数据库已有数据时跳过")] = False,
+) -> None:
+    """生成演示区县数据（长兴县）：区划、网格边界、楼栋、住户、人员、组织和各角色演示账号。"""
+    if scale not in ("small", "medium", "large"):
+        raise typer.BadParameter("scale 只能是 small、medium 或 large")
+    from zhili.core import migrate
+
+    migrate.upgrade(url=_settings().effective_database_url)
+    if not _is_empty():
+        if if_empty:
+            console.print("数据库已有数据，跳过生成。")
+            return
+        console.print("[red]数据库已有区划数据，拒绝重复生成。请使用新的数据库。[/red]")
+        raise typer.Exit(1)
+    _seed(scale)
+    _print_logins()
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="监听地址")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="端口")] = 8000,
+    workers: Annotated[int, typer.Option(help="工作进程数")] = 1,
+    reload: Annotated[bool, typer.Option(help="代码变更自动重载（开发用）")] = False,
+) -> None:
+    """启动 Web 服务（API 文档在 /docs）。"""
+    import uvicorn
+
+    console.print(f"智理服务启动：http://{host}:{port}  API 文档：http://{host}:{port}/docs")
+    uvicorn.run("zhili.app:create_app", factory=True, host=host, port=port, workers=workers, reload=reload,
+                log_level=_settings().log_level.lower())
+
+
+@app.command()
+def demo(
+    scale: Annotated[str, typer.Option(help="数据库为空时生成的规模")] = "small",
+    host: Annotated[str, typer.Option()] = "127.0.0.1",
+    port: Annotated[int, typer.Option()] = 8000,
+) -> None:
+    """一键演示：升级数据库、（为空时）生成演示数据、打印演示账号、启动服务。"""
+    from zhili.core import migrate
+
+    migrate.upgrade(url=_settings().effective_database_url)
+    if _is_empty():
+        _seed(scale)
+    _print_logins()
+    serve(host=host, port=port, workers=1, reload=False)
+
+
+# -- users ------------------------------------------------------------------------------------------------
+
+@user_app.command("create")
+def user_create(
+    username: Annotated[str, typer.Option(help="用户名")],
+    role: Annotated[Role, typer.Option(help="角色")],
+    display_name: Annotated[str | None, typer.Option(help="姓名")] = None,
+    unit: Annotated[list[str] | None, typer.Option(help="绑定单位代码，可多次指定")] = None,
+    password: Annotated[str | None, typer.Option(help="密码（不填则交互输入）")] = None,
+    department: Annotated[str | None, typer.Option(help="部门")] = None,
+) -> None:
+    """创建用户并绑定管辖单位。"""
+    from sqlalchemy import select
+
+    from zhili.core.db import session_scope
+    from zhili.core.errors import DomainError
+    from zhili.regions.models import OPEN_END, Unit
+    from zhili.users.service import create_user
+
+    pw = password or typer.prompt("密码", hide_input=True, confirmation_prompt=True)
+    try:
+        with session_scope() as s:
+            unit_ids = []
+            for code in unit or []:
+                u = s.scalar(select(Unit).where(Unit.code == code, Unit.valid_to == OPEN_END))
+                if u is None:
+                    raise typer.BadParameter(f"单位代码 {code} 不存在")
+                unit_ids.append(u.id)
+            user = create_user(s, principal=None, username=username, display_name=display_name or username,
+                               role=role, password=pw, unit_ids=unit_ids, department=department)
+            console.print(f"[green]已创建用户 {user.username}（{ROLE_LABELS[role]}）[/green]")
+    except DomainError as exc:
+        console.print(f"[red]{exc.message}[/red]")
+        raise typer.Exit(1) from exc
+
+
+@user_app.command("reset-password")
+def user_reset_password(username: Annotated[str, typer.Argument()],
+                        password: Annotated[str | None, typer.Option()] = None) -> None:
+    """重置用户密码并解除锁定（下次登录须修改密码）。"""
+    from sqlalchemy import select
+
+    from zhili.core.db import session_scope
+    from zhili.core.errors import DomainError
+    from zhili.users.models import User
+    from zhili.users.service import reset_password
+
+    pw = password or typer.prompt("新密码", hide_input=True, confirmation_prompt=True)
+    try:
+        with session_scope() as s:
+            user = s.scalar(select(User).where(User.username == username))
+            if user is None:
+                raise typer.BadParameter(f"用户 {username} 不存在")
+            reset_password(s, principal=None, user_id=user.id, new_password=pw)
+    except DomainError as exc:
+        console.print(f"[red]{exc.message}[/red]")
+        raise typer.Exit(1) from exc
+    console.print("[green]密码已重置[/green]")
+
+
+@app.command("demo-logins")
+def demo_logins() -> None:
+    """再次显示演示账号。"""
+    _print_logins()
+
+
+# -- audit ------------------------------------------------------------------------------------------------
+
+@audit_app.command("verify")
+def audit_verify() -> None:
+    """校验审计日志哈希链：发现被修改、删除或截断的记录。"""
+    from zhili.core.audit import verify_chain
+    from zhili.core.db import session_scope
+
+    with session_scope() as s:
+        result = verify_chain(s)
+    if result.ok:
+        console.print(f"[green]审计链完整：共校验 {result.checked} 条记录[/green]")
+        return
+    console.print(f"[red]审计链校验失败（已校验 {result.checked} 条）：[/red]")
+    for p in result.problems:
+        console.print(f"  - {p}")
+    raise typer.Exit(2)
+
+
+@audit_app.command("anchor")
+def audit_anchor() -> None:
+    """记录当前审计链头（建议每小时执行一次），用于发现尾部截断。"""
+    from zhili.core.audit import anchor
+    from zhili.core.db import session_scope
+
+    with session_scope() as s:
+        a = anchor(s)
+    console.print(f"锚点：序号 {a.seq} 哈希 {a.hash[:16]}…" if a else "审计日志为空")
+
+
+# -- keys -------------------------------------------------------------------------------------------------
+
+@keys_app.command("rotate")
+def keys_rotate() -> None:
+    """生成新的数据加密密钥并设为当前密钥，然后用新密钥重新加密全部个人信息字段。"""
+    from zhili.core.db import session_scope
+    from zhili.core.keys import reencrypt_all, rotate_key_file
+
+    kid = rotate_key_file(_settings())
+    with session_scope() as s:
+        n = reencrypt_all(s)
+    console.print(f"[green]新密钥 {kid} 已启用，重新加密 {n} 个字段值[/green]")
+
+
+# -- check ------------------------------------------------------------------------------------------------
+
+@app.command()
+def check() -> None:
+    """检查配置、数据库连接、迁移版本、密钥文件权限与审计链。"""
+    from sqlalchemy import text
+
+    from zhili.core import migrate
+    from zhili.core.audit import verify_chain
+    from zhili.core.db import get_engine, session_scope
+
+    s = _settings()
+    ok = True
+    table = Table(title="智理 系统检查")
+    table.add_column("项目")
+    table.add_column("结果")
+
+    def row(name: str, good: bool, msg: str) -> None:
+        nonlocal ok
+        ok = ok and good
+        table.add_row(name, f"[green]✓ {msg}[/green]" if good else f"[red]✗ {msg}[/red]")
+
+    url = get_engine().url.render_as_string(hide_password=True)
+    row("数据库", True, url)
+    try:
+        with get_engine().connect() as conn:
+            conn.execute(text("SELECT 1"))
+            cur, head = migrate.current_revision(conn), migrate.head_revision()
+        row("连接", True, "可连接")
+        row("迁移版本", cur == head, f"当前 {cur} / 最新 {head}")
+    except Exception as exc:  # noqa: BLE001 - report any connection failure
+        row("连接", False, f"{type(exc).__name__}: {exc}")
+    if s.keys:
+        row("密钥", True, "来自环境变量 ZHILI_KEYS")
+    else:
+        kf = s.effective_key_file
+        if kf.exists():
+            mode = stat.S_IMODE(kf.stat().st_mode)
+            row("密钥文件", mode & 0o077 == 0, f"{kf} 权限 {oct(mode)}")
+        else:
+            row("密钥文件", True, f"{kf}（首次运行时创建）")
+    row("加密算法", True, "AES-256-GCM + HMAC-SHA256" if s.crypto_suite == "aes" else "SM4-GCM + HMAC-SM3（国密）")
+    if ok:
+        try:
+            with session_scope() as sess:
+                r = verify_chain(sess)
+            row("审计链", r.ok, f"{r.checked} 条" + ("" if r.ok else f"，{len(r.problems)} 处异常"))
+        except Exception as exc:  # noqa: BLE001
+            row("审计链", False, str(exc))
+    console.print(table)
+    if not ok:
+        raise typer.Exit(1)
+
+
+def main() -> None:  # pragma: no cover
+    app(prog_name="zhili")
+    sys.exit(0)

@@ -1,0 +1,39 @@
+"""Reading the audit log (listing and verification) for auditors."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from zhili.core import audit
+from zhili.core.audit import AuditEvent, VerifyResult
+from zhili.core.jurisdiction import Principal
+from zhili.core.query import paginate
+
+
+def list_events(
+    session: Session, *, action: str | None = None, object_type: str | None = None, object_id: str | None = None,
+    actor: str | None = None, page: int = 1, page_size: int = 50,
+) -> tuple[list[Any], int]:
+    """Audit events, newest first, filtered."""
+    stmt = select(AuditEvent)
+    if action:
+        stmt = stmt.where(AuditEvent.action.startswith(action))
+    if object_type:
+        stmt = stmt.where(AuditEvent.object_type == object_type)
+    if object_id:
+        stmt = stmt.where(AuditEvent.object_id == object_id)
+    if actor:
+        stmt = stmt.where(AuditEvent.actor_name == actor)
+    return paginate(session, stmt, page=page, page_size=page_size, sort=None, sortable={},
+                    default_sort=[AuditEvent.seq.desc()])
+
+
+def verify(session: Session, *, principal: Principal) -> VerifyResult:
+    """Verify the chain and record that the auditor did so."""
+    result = audit.verify_chain(session)
+    audit.record(session, actor=principal.actor, action="audit.verify", object_type="audit",
+                 after={"ok": result.ok, "checked": result.checked, "problems": len(result.problems)})
+    return result

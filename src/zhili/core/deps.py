@@ -1,0 +1,75 @@
+"""FastAPI dependencies: the request's database session (commit/rollback) and the authenticated principal."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Annotated
+
+from fastapi import Depends, Query, Request
+from sqlalchemy.orm import Session
+
+from zhili.core.db import session_factory
+from zhili.core.errors import Unauthenticated
+from zhili.core.jurisdiction import Principal
+from zhili.core.schemas import PageParams
+
+SESSION_COOKIE = "zhili_session"
+
+
+def get_db() -> Iterator[Session]:
+    """One session per request: committed if the route returns, rolled back if it raises."""
+    session = session_factory()()
+    try:
+        yield session
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise
+    finally:
+        session.close()
+
+
+Db = Annotated[Session, Depends(get_db)]
+
+
+def client_ip(request: Request) -> str | None:
+    """The caller's address (the first X-Forwarded-For hop when behind the configured proxy)."""
+    fwd = request.headers.get("x-forwarded-for")
+    if fwd:
+        return fwd.split(",")[0].strip()
+    return request.client.host if request.client else None
+
+
+def bearer_token(request: Request) -> str | None:
+    """The session token from ``Authorization: Bearer`` or the session cookie."""
+    auth = request.headers.get("authorization", "")
+    if auth.lower().startswith("bearer "):
+        return auth[7:].strip()
+    return request.cookies.get(SESSION_COOKIE)
+
+
+def get_principal(request: Request, session: Db) -> Principal:
+    """The authenticated caller, or 401."""
+    from zhili.users.service import principal_for_token
+
+    token = bearer_token(request)
+    if not token:
+        raise Unauthenticated()
+    principal = principal_for_token(session, token=token, ip=client_ip(request))
+    request.state.principal = principal
+    return principal
+
+
+CurrentUser = Annotated[Principal, Depends(get_principal)]
+
+
+def page_params(
+    page: Annotated[int, Query(ge=1, description="页码，从1开始")] = 1,
+    page_size: Annotated[int, Query(ge=1, le=500, description="每页条数")] = 50,
+    sort: Annotated[str | None, Query(description="排序字段，前缀 - 表示倒序")] = None,
+) -> PageParams:
+    """Pagination query parameters."""
+    return PageParams(page=page, page_size=page_size, sort=sort)
+
+
+Paging = Annotated[PageParams, Depends(page_params)]

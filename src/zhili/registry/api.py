@@ -1,0 +1,243 @@
+"""Base register routes: buildings, entrances, households, persons, organisations."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Response
+
+from zhili.core.deps import CurrentUser, Db, Paging
+from zhili.core.jurisdiction import require
+from zhili.core.schemas import Page
+from zhili.core.security import Perm
+from zhili.registry import service
+from zhili.registry.models import BuildingType, HouseholdUse, OrgType, PersonStatus, ResidentType
+from zhili.registry.schemas import (
+    BuildingIn,
+    BuildingOut,
+    BuildingPatch,
+    EntranceIn,
+    EntranceOut,
+    HouseholdIn,
+    HouseholdOut,
+    HouseholdPatch,
+    OrganisationIn,
+    OrganisationOut,
+    OrganisationPatch,
+    PersonIn,
+    PersonOut,
+    PersonPatch,
+    PersonRevealed,
+    RevealIn,
+)
+
+router = APIRouter(prefix="/registry", tags=["基础数据"])
+
+UnitFilter = Annotated[uuid.UUID | None, Query(description="只看该单位（街道/社区/网格）之下")]
+Keyword = Annotated[str | None, Query(max_length=100, description="关键字")]
+
+
+# -- buildings --------------------------------------------------------------------------------------------
+
+@router.get("/buildings", response_model=Page[BuildingOut], summary="楼栋列表")
+def list_buildings(session: Db, principal: CurrentUser, paging: Paging, unit_id: UnitFilter = None,
+                   q: Keyword = None, building_type: BuildingType | None = None) -> Page[BuildingOut]:
+    require(principal, Perm.registry_read)
+    rows, total = service.list_buildings(session, principal=principal, unit_id=unit_id, q=q,
+                                         building_type=building_type, **paging.model_dump())
+    return Page(items=[BuildingOut.model_validate(b) for b in rows], total=total, page=paging.page,
+                page_size=paging.page_size)
+
+
+@router.post("/buildings", response_model=BuildingOut, status_code=201, summary="登记楼栋")
+def create_building(body: BuildingIn, session: Db, principal: CurrentUser) -> BuildingOut:
+    require(principal, Perm.registry_write)
+    return BuildingOut.model_validate(service.create_building(session, principal=principal, data=body.model_dump()))
+
+
+@router.get("/buildings/{building_id}", response_model=BuildingOut, summary="楼栋详情")
+def get_building(building_id: uuid.UUID, session: Db, principal: CurrentUser) -> BuildingOut:
+    require(principal, Perm.registry_read)
+    return BuildingOut.model_validate(service.get_building(session, principal=principal, building_id=building_id))
+
+
+@router.patch("/buildings/{building_id}", response_model=BuildingOut, summary="修改楼栋")
+def update_building(building_id: uuid.UUID, body: BuildingPatch, session: Db, principal: CurrentUser) -> BuildingOut:
+    require(principal, Perm.registry_write)
+    return BuildingOut.model_validate(service.update_building(
+        session, principal=principal, building_id=building_id, changes=body.model_dump(exclude_unset=True)))
+
+
+@router.delete("/buildings/{building_id}", status_code=204, summary="删除楼栋")
+def delete_building(building_id: uuid.UUID, session: Db, principal: CurrentUser) -> Response:
+    require(principal, Perm.registry_write)
+    service.delete_building(session, principal=principal, building_id=building_id)
+    return Response(status_code=204)
+
+
+@router.get("/buildings/{building_id}/entrances", response_model=list[EntranceOut], summary="楼栋的单元")
+def list_entrances(building_id: uuid.UUID, session: Db, principal: CurrentUser) -> list[EntranceOut]:
+    require(principal, Perm.registry_read)
+    return [EntranceOut.model_validate(e) for e in
+            service.list_entrances(session, principal=principal, building_id=building_id)]
+
+
+@router.post("/buildings/{building_id}/entrances", response_model=EntranceOut, status_code=201, summary="新增单元")
+def add_entrance(building_id: uuid.UUID, body: EntranceIn, session: Db, principal: CurrentUser) -> EntranceOut:
+    require(principal, Perm.registry_write)
+    return EntranceOut.model_validate(service.add_entrance(session, principal=principal, building_id=building_id,
+                                                           name=body.name))
+
+
+# -- households -------------------------------------------------------------------------------------------
+
+@router.get("/households", response_model=Page[HouseholdOut], summary="房屋/户列表")
+def list_households(session: Db, principal: CurrentUser, paging: Paging, unit_id: UnitFilter = None,
+                    building_id: uuid.UUID | None = None, use: HouseholdUse | None = None,
+                    q: Keyword = None) -> Page[HouseholdOut]:
+    require(principal, Perm.registry_read)
+    rows, total = service.list_households(session, principal=principal, unit_id=unit_id, building_id=building_id,
+                                          use=use, q=q, **paging.model_dump())
+    return Page(items=[HouseholdOut.model_validate(h) for h in rows], total=total, page=paging.page,
+                page_size=paging.page_size)
+
+
+@router.post("/households", response_model=HouseholdOut, status_code=201, summary="登记房屋/户")
+def create_household(body: HouseholdIn, session: Db, principal: CurrentUser) -> HouseholdOut:
+    require(principal, Perm.registry_write)
+    return HouseholdOut.model_validate(service.create_household(session, principal=principal,
+                                                                data=body.model_dump()))
+
+
+@router.get("/households/{household_id}", response_model=HouseholdOut, summary="房屋/户详情")
+def get_household(household_id: uuid.UUID, session: Db, principal: CurrentUser) -> HouseholdOut:
+    require(principal, Perm.registry_read)
+    return HouseholdOut.model_validate(service.get_household(session, principal=principal,
+                                                             household_id=household_id))
+
+
+@router.patch("/households/{household_id}", response_model=HouseholdOut, summary="修改房屋/户")
+def update_household(household_id: uuid.UUID, body: HouseholdPatch, session: Db,
+                     principal: CurrentUser) -> HouseholdOut:
+    require(principal, Perm.registry_write)
+    return HouseholdOut.model_validate(service.update_household(
+        session, principal=principal, household_id=household_id, changes=body.model_dump(exclude_unset=True)))
+
+
+@router.delete("/households/{household_id}", status_code=204, summary="删除房屋/户")
+def delete_household(household_id: uuid.UUID, session: Db, principal: CurrentUser) -> Response:
+    require(principal, Perm.registry_write)
+    service.delete_household(session, principal=principal, household_id=household_id)
+    return Response(status_code=204)
+
+
+@router.get("/households/{household_id}/persons", response_model=list[PersonOut], summary="户内人员")
+def household_members(household_id: uuid.UUID, session: Db, principal: CurrentUser) -> list[PersonOut]:
+    require(principal, Perm.registry_read)
+    service.get_household(session, principal=principal, household_id=household_id)
+    rows, _ = service.list_persons(session, principal=principal, household_id=household_id, page_size=500)
+    return [PersonOut(**service.person_view(p)) for p in rows]
+
+
+# -- persons ----------------------------------------------------------------------------------------------
+
+@router.get("/persons", response_model=Page[PersonOut], summary="人员列表与检索（身份证/手机号精确匹配）")
+def list_persons(
+    session: Db, principal: CurrentUser, paging: Paging, unit_id: UnitFilter = None,
+    household_id: uuid.UUID | None = None,
+    name: Annotated[str | None, Query(max_length=64, description="姓名（前缀匹配）")] = None,
+    id_number: Annotated[str | None, Query(max_length=18, description="身份证号（精确）")] = None,
+    phone: Annotated[str | None, Query(max_length=20, description="手机号（精确）")] = None,
+    resident_type: ResidentType | None = None,
+    care_tag: Annotated[str | None, Query(description="关爱标签，如 elderly_alone")] = None,
+    status: PersonStatus | None = PersonStatus.active,
+    min_age: Annotated[int | None, Query(ge=0, le=150)] = None,
+    max_age: Annotated[int | None, Query(ge=0, le=150)] = None,
+) -> Page[PersonOut]:
+    require(principal, Perm.registry_read)
+    rows, total = service.list_persons(
+        session, principal=principal, unit_id=unit_id, household_id=household_id, name=name, id_number=id_number,
+        phone=phone, resident_type=resident_type, care_tag=care_tag, status=status, min_age=min_age,
+        max_age=max_age, **paging.model_dump())
+    return Page(items=[PersonOut(**service.person_view(p)) for p in rows], total=total, page=paging.page,
+                page_size=paging.page_size)
+
+
+@router.post("/persons", response_model=PersonOut, status_code=201, summary="登记人员")
+def create_person(body: PersonIn, session: Db, principal: CurrentUser) -> PersonOut:
+    require(principal, Perm.registry_write)
+    return PersonOut(**service.person_view(service.create_person(session, principal=principal,
+                                                                 data=body.model_dump())))
+
+
+@router.get("/persons/{person_id}", response_model=PersonOut, summary="人员详情（脱敏）")
+def get_person(person_id: uuid.UUID, session: Db, principal: CurrentUser) -> PersonOut:
+    require(principal, Perm.registry_read)
+    return PersonOut(**service.person_view(service.get_person(session, principal=principal, person_id=person_id)))
+
+
+@router.post("/persons/{person_id}/reveal", response_model=PersonRevealed, summary="查看完整身份信息（留痕）")
+def reveal_person(person_id: uuid.UUID, body: RevealIn, session: Db, principal: CurrentUser) -> PersonRevealed:
+    require(principal, Perm.registry_read)
+    require(principal, Perm.pii_reveal)
+    return PersonRevealed(**service.reveal_person(session, principal=principal, person_id=person_id,
+                                                  reason=body.reason))
+
+
+@router.patch("/persons/{person_id}", response_model=PersonOut, summary="修改人员信息")
+def update_person(person_id: uuid.UUID, body: PersonPatch, session: Db, principal: CurrentUser) -> PersonOut:
+    require(principal, Perm.registry_write)
+    return PersonOut(**service.person_view(service.update_person(
+        session, principal=principal, person_id=person_id, changes=body.model_dump(exclude_unset=True))))
+
+
+@router.delete("/persons/{person_id}", status_code=204, summary="删除误录人员")
+def delete_person(person_id: uuid.UUID, session: Db, principal: CurrentUser,
+                  reason: Annotated[str, Query(min_length=2, max_length=500, description="删除原因")]) -> Response:
+    require(principal, Perm.registry_write)
+    service.delete_person(session, principal=principal, person_id=person_id, reason=reason)
+    return Response(status_code=204)
+
+
+# -- organisations ----------------------------------------------------------------------------------------
+
+@router.get("/organisations", response_model=Page[OrganisationOut], summary="组织列表")
+def list_organisations(session: Db, principal: CurrentUser, paging: Paging, unit_id: UnitFilter = None,
+                       q: Keyword = None, org_type: OrgType | None = None,
+                       credit_code: Annotated[str | None, Query(max_length=18)] = None) -> Page[OrganisationOut]:
+    require(principal, Perm.registry_read)
+    rows, total = service.list_organisations(session, principal=principal, unit_id=unit_id, q=q,
+                                             org_type=org_type, credit_code=credit_code, **paging.model_dump())
+    return Page(items=[OrganisationOut(**service.organisation_view(o)) for o in rows], total=total,
+                page=paging.page, page_size=paging.page_size)
+
+
+@router.post("/organisations", response_model=OrganisationOut, status_code=201, summary="登记组织")
+def create_organisation(body: OrganisationIn, session: Db, principal: CurrentUser) -> OrganisationOut:
+    require(principal, Perm.registry_write)
+    return OrganisationOut(**service.organisation_view(service.create_organisation(
+        session, principal=principal, data=body.model_dump())))
+
+
+@router.get("/organisations/{organisation_id}", response_model=OrganisationOut, summary="组织详情")
+def get_organisation(organisation_id: uuid.UUID, session: Db, principal: CurrentUser) -> OrganisationOut:
+    require(principal, Perm.registry_read)
+    return OrganisationOut(**service.organisation_view(service.get_organisation(
+        session, principal=principal, organisation_id=organisation_id)))
+
+
+@router.patch("/organisations/{organisation_id}", response_model=OrganisationOut, summary="修改组织")
+def update_organisation(organisation_id: uuid.UUID, body: OrganisationPatch, session: Db,
+                        principal: CurrentUser) -> OrganisationOut:
+    require(principal, Perm.registry_write)
+    return OrganisationOut(**service.organisation_view(service.update_organisation(
+        session, principal=principal, organisation_id=organisation_id,
+        changes=body.model_dump(exclude_unset=True))))
+
+
+@router.delete("/organisations/{organisation_id}", status_code=204, summary="删除组织")
+def delete_organisation(organisation_id: uuid.UUID, session: Db, principal: CurrentUser) -> Response:
+    require(principal, Perm.registry_write)
+    service.delete_organisation(session, principal=principal, organisation_id=organisation_id)
+    return Response(status_code=204)

@@ -1,0 +1,314 @@
+"""Users, login with lockout, sessions, and the principal (identity + jurisdiction) behind each request."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from zhili.core import audit
+from zhili.core.crypto import get_cipher
+from zhili.core.db import utcnow
+from zhili.core.ids import new_id
+from zhili.core.errors import Conflict, Locked, NotFound, Unauthenticated, ValidationFailed
+from zhili.core.jurisdiction import Principal, in_scope, path_predicate
+from zhili.core.masking import mask_phone
+from zhili.core.query import paginate
+from zhili.core.security import (
+    ROLE_LABELS,
+    Role,
+    check_password_strength,
+    hash_password,
+    needs_rehash,
+    new_token,
+    token_digest,
+    verify_password,
+)
+from zhili.core.settings import get_settings
+from zhili.core.validators import validate_mobile
+from zhili.regions.models import Unit
+from zhili.users.models import AuthSession, User, UserUnit
+
+_DUMMY_HASH = hash_password("not-a-real-password-Zz9!")
+STAFF_ROLES_WITHOUT_UNITS = {Role.resident}
+
+
+def login(
+    session: Session, *, username: str, password: str, ip: str | None = None, user_agent: str | None = None
+) -> tuple[str, AuthSession, User]:
+    """Check a password, apply lockout after repeated failures, and open a session; returns the token."""
+    settings = get_settings()
+    user = session.scalar(select(User).where(User.username == username))
+    now = utcnow()
+    if user is None:
+        verify_password(_DUMMY_HASH, password)  # equalise timing so usernames can't be probed
+        audit.record(session, actor=audit.Actor(name=username, role=None, ip=ip), action="auth.login_failed",
+                     object_type="user", object_id=None, after={"username": username, "reason": "no_such_user"})
+        raise Unauthenticated("用户名或密码错误", code="bad_credentials")
+    if user.locked_until and user.locked_until > now:
+        minutes = max(1, int((user.locked_until - now).total_seconds() // 60) + 1)
+        raise Locked(f"密码连续错误次数过多，账号已锁定，请约{minutes}分钟后再试", details={"locked_until":
+                     user.locked_until.isoformat()})
+    if not user.is_active:
+        raise Unauthenticated("账号已停用，请联系管理员", code="account_disabled")
+    if not verify_password(user.password_hash, password):
+        user.failed_logins += 1
+        locked = user.failed_logins >= settings.login_max_failures
+        if locked:
+            user.locked_until = now + dt.timedelta(minutes=settings.login_lockout_minutes)
+            user.failed_logins = 0
+        audit.record(session, actor=audit.Actor(id=user.id, name=user.username, role=user.role.value, ip=ip),
+                     action="auth.locked" if locked else "auth.login_failed", object_type="user",
+                     object_id=user.id)
+        session.flush()
+        if locked:
+            raise Locked(f"密码连续错误{settings.login_max_failures}次，账号已锁定"
+                         f"{settings.login_lockout_minutes}分钟")
+        left = settings.login_max_failures - user.failed_logins
+        raise Unauthenticated(f"用户名或密码错误，再错{left}次将锁定账号", code="bad_credentials",
+                              details={"attempts_left": left})
+    if needs_rehash(user.password_hash):
+        user.password_hash = hash_password(password)
+    user.failed_logins = 0
+    user.locked_until = None
+    user.last_login_at = now
+    token = new_token()
+    auth = AuthSession(user_id=user.id, token_hash=token_digest(token), created_at=now,
+                       expires_at=now + dt.timedelta(hours=settings.session_hours), ip=ip,
+                       user_agent=(user_agent or "")[:255])
+    session.add(auth)
+    audit.record(session, actor=audit.Actor(id=user.id, name=user.username, role=user.role.value, ip=ip),
+                 action="auth.login", object_type="user", object_id=user.id)
+    session.flush()
+    return token, auth, user
+
+
+def logout(session: Session, *, token: str) -> None:
+    """Revoke the session behind ``token``."""
+    session.execute(update(AuthSession).where(AuthSession.token_hash == token_digest(token))
+                    .values(revoked_at=utcnow()))
+    session.flush()
+
+
+def principal_for_token(session: Session, *, token: str, ip: str | None = None) -> Principal:
+    """The principal for a live session token, or raise 401."""
+    now = utcnow()
+    row = session.execute(
+        select(AuthSession, User).join(User, User.id == AuthSession.user_id)
+        .where(AuthSession.token_hash == token_digest(token))
+    ).first()
+    if row is None:
+        raise Unauthenticated()
+    auth, user = row
+    if auth.revoked_at is not None or auth.expires_at <= now or not user.is_active:
+        raise Unauthenticated("登录已过期，请重新登录", code="session_expired")
+    return principal_for_user(session, user=user, ip=ip)
+
+
+def principal_for_user(session: Session, *, user: User, ip: str | None = None) -> Principal:
+    """Build a principal (role + jurisdiction paths from currently valid bound units) for a user."""
+    units = session.execute(
+        select(Unit.id, Unit.path).join(UserUnit, UserUnit.unit_id == Unit.id).where(UserUnit.user_id == user.id)
+    ).all()
+    return Principal(
+        user_id=user.id, username=user.username, display_name=user.display_name, role=user.role,
+        scope_paths=tuple(p for _, p in units), unit_ids=tuple(i for i, _ in units), ip=ip,
+    )
+
+
+def _check_units(session: Session, principal: Principal | None, unit_ids: list[uuid.UUID]) -> list[Unit]:
+    units = []
+    for uid in unit_ids:
+        unit = session.get(Unit, uid)
+        if unit is None or (principal is not None and not in_scope(principal, unit.path)):
+            raise NotFound("绑定的单位不存在或不在您的管辖范围内", code="unit_not_found", details={"unit_id": str(uid)})
+        units.append(unit)
+    return units
+
+
+def create_user(
+    session: Session,
+    *,
+    principal: Principal | None,
+    username: str,
+    display_name: str,
+    role: Role,
+    password: str,
+    unit_ids: list[uuid.UUID] | None = None,
+    department: str | None = None,
+    phone: str | None = None,
+    must_change_password: bool = False,
+) -> User:
+    """Create a user bound to units inside the creator's jurisdiction (``principal=None`` for the CLI)."""
+    unit_ids = unit_ids or []
+    if session.scalar(select(User.id).where(User.username == username)):
+        raise Conflict(f"用户名“{username}”已存在", code="username_taken")
+    check_password_strength(password, username=username)
+    if role not in STAFF_ROLES_WITHOUT_UNITS and not unit_ids:
+        raise ValidationFailed("工作人员账号必须绑定至少一个单位（管辖范围）", code="units_required")
+    units = _check_units(session, principal, unit_ids)
+    user = User(id=new_id(), username=username, display_name=display_name, role=role,
+                password_hash=hash_password(password), department=department,
+                must_change_password=must_change_password, password_changed_at=utcnow())
+    _set_phone(user, phone)
+    user.units = [UserUnit(unit_id=u.id) for u in units]
+    session.add(user)
+    session.flush()
+    audit.record(session, actor=principal.actor if principal else audit.SYSTEM, action="user.create",
+                 object_type="user", object_id=user.id,
+                 after={"username": username, "role": role.value, "units": [u.code for u in units]})
+    return user
+
+
+def _set_phone(user: User, phone: str | None) -> None:
+    if phone is None:
+        return
+    cipher = get_cipher()
+    if phone == "":
+        user.phone_enc, user.phone_bidx = None, None
+        return
+    phone = validate_mobile(phone)
+    user.phone_enc = cipher.encrypt(phone, table="app_user", column="phone", row_id=user.id)
+    user.phone_bidx = cipher.blind_index(phone, purpose="app_user.phone")
+
+
+def user_phone(user: User) -> str | None:
+    """Decrypt a user's phone number."""
+    if user.phone_enc is None:
+        return None
+    return get_cipher().decrypt(user.phone_enc, table="app_user", column="phone", row_id=user.id)
+
+
+def _visible_user(session: Session, principal: Principal, user_id: uuid.UUID) -> User:
+    user = session.get(User, user_id)
+    if user is None or not _user_in_scope(session, principal, user):
+        raise NotFound("用户不存在或不在您的管辖范围内")
+    return user
+
+
+def _user_in_scope(session: Session, principal: Principal, user: User) -> bool:
+    paths = [p for (p,) in session.execute(
+        select(Unit.path).join(UserUnit, UserUnit.unit_id == Unit.id).where(UserUnit.user_id == user.id))]
+    if not paths:
+        return principal.role == Role.admin
+    return all(in_scope(principal, p) for p in paths)
+
+
+def get_user(session: Session, *, principal: Principal, user_id: uuid.UUID) -> User:
+    """One user visible to the principal."""
+    return _visible_user(session, principal, user_id)
+
+
+def list_users(
+    session: Session, *, principal: Principal, role: Role | None = None, q: str | None = None,
+    page: int = 1, page_size: int = 50, sort: str | None = None,
+) -> tuple[list[User], int]:
+    """Users bound to units inside the principal's jurisdiction (admins also see unbound residents)."""
+    in_scope_ids = (
+        select(UserUnit.user_id).join(Unit, Unit.id == UserUnit.unit_id)
+        .where(path_predicate(Unit.path, principal.scope_paths))
+    )
+    stmt = select(User).where(User.id.in_(in_scope_ids))
+    if principal.role == Role.admin:
+        stmt = select(User).where(User.id.in_(in_scope_ids) | ~User.id.in_(select(UserUnit.user_id)))
+    if role:
+        stmt = stmt.where(User.role == role)
+    if q:
+        stmt = stmt.where(User.username.contains(q) | User.display_name.contains(q))
+    return paginate(session, stmt, page=page, page_size=page_size, sort=sort,
+                    sortable={"username": User.username, "created_at": User.created_at, "role": User.role},
+                    default_sort=[User.username])
+
+
+def update_user(session: Session, *, principal: Principal, user_id: uuid.UUID, changes: dict[str, Any]) -> User:
+    """Change a user's profile, role, units or status."""
+    user = _visible_user(session, principal, user_id)
+    before = user_summary(user)
+    if "unit_ids" in changes and changes["unit_ids"] is not None:
+        units = _check_units(session, principal, changes.pop("unit_ids"))
+        user.units = [UserUnit(unit_id=u.id) for u in units]
+    if "phone" in changes:
+        _set_phone(user, changes.pop("phone"))
+    for key in ("display_name", "role", "department", "is_active"):
+        if key in changes and changes[key] is not None:
+            setattr(user, key, changes[key])
+    if user.role not in STAFF_ROLES_WITHOUT_UNITS and not user.units:
+        raise ValidationFailed("工作人员账号必须绑定至少一个单位（管辖范围）", code="units_required")
+    if changes.get("is_active") is False:
+        _revoke_all(session, user.id)
+    session.flush()
+    audit.record(session, actor=principal.actor, action="user.update", object_type="user", object_id=user.id,
+                 before=before, after=user_summary(user))
+    return user
+
+
+def user_summary(user: User) -> dict[str, Any]:
+    """What the audit log records about a user (no secrets)."""
+    return {"username": user.username, "display_name": user.display_name, "role": user.role.value,
+            "department": user.department, "is_active": user.is_active,
+            "units": sorted(str(u.unit_id) for u in user.units)}
+
+
+def _revoke_all(session: Session, user_id: uuid.UUID) -> None:
+    session.execute(update(AuthSession).where(AuthSession.user_id == user_id, AuthSession.revoked_at.is_(None))
+                    .values(revoked_at=utcnow()))
+
+
+def change_password(session: Session, *, principal: Principal, old_password: str, new_password: str) -> None:
+    """Change one's own password (old one required); other sessions are revoked."""
+    user = session.get(User, principal.user_id)
+    assert user is not None
+    if not verify_password(user.password_hash, old_password):
+        raise ValidationFailed("原密码不正确", code="bad_old_password")
+    if old_password == new_password:
+        raise ValidationFailed("新密码不能与原密码相同", code="password_reused")
+    check_password_strength(new_password, username=user.username)
+    user.password_hash = hash_password(new_password)
+    user.password_changed_at = utcnow()
+    user.must_change_password = False
+    _revoke_all(session, user.id)
+    session.flush()
+    audit.record(session, actor=principal.actor, action="user.password_change", object_type="user",
+                 object_id=user.id)
+
+
+def reset_password(session: Session, *, principal: Principal | None, user_id: uuid.UUID, new_password: str) -> None:
+    """An administrator sets a new password; the user must change it at next login; lockout is cleared."""
+    user = session.get(User, user_id) if principal is None else _visible_user(session, principal, user_id)
+    if user is None:
+        raise NotFound("用户不存在")
+    check_password_strength(new_password, username=user.username)
+    user.password_hash = hash_password(new_password)
+    user.must_change_password = True
+    user.failed_logins = 0
+    user.locked_until = None
+    _revoke_all(session, user.id)
+    session.flush()
+    audit.record(session, actor=principal.actor if principal else audit.SYSTEM, action="user.password_reset",
+                 object_type="user", object_id=user.id)
+
+
+def describe_user(session: Session, *, user: User) -> dict[str, Any]:
+    """A user as the API shows it (phone masked, units resolved)."""
+    units = session.scalars(select(Unit).join(UserUnit, UserUnit.unit_id == Unit.id)
+                            .where(UserUnit.user_id == user.id)).all()
+    return {
+        "id": user.id, "username": user.username, "display_name": user.display_name, "role": user.role,
+        "role_label": ROLE_LABELS[user.role], "department": user.department,
+        "phone_masked": mask_phone(user_phone(user)), "is_active": user.is_active,
+        "locked": bool(user.locked_until and user.locked_until > utcnow()),
+        "units": [{"id": u.id, "code": u.code, "name": u.name, "level": u.level.value, "path": u.path}
+                  for u in units],
+        "last_login_at": user.last_login_at, "created_at": user.created_at,
+    }
+
+
+def get_user_self(session: Session, *, principal: Principal) -> User:
+    """The principal's own user row."""
+    user = session.get(User, principal.user_id)
+    if user is None:
+        raise Unauthenticated()
+    return user
