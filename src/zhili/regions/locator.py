@@ -48,6 +48,7 @@ _AMBIGUOUS = -2
 _NONE = -1
 # Default cell budget: the raster costs ~5 bytes per cell while built and 4 bytes per cell afterwards.
 _DEFAULT_MAX_CELLS = 4_000_000
+_MAX_CELLS_LIMIT = 1 << 26  # keeps every cell number well inside int32
 _CELLS_PER_UNIT = 2_500
 _MIN_CELLS = 1_024
 
@@ -75,13 +76,16 @@ def _raster_shape(bounds: tuple[float, float, float, float], target_cells: int) 
     """Cell size and grid dimensions (one padding cell on each side) for a cell budget."""
     minx, miny, maxx, maxy = bounds
     width, height = maxx - minx, maxy - miny
-    size = math.sqrt(width * height / target_cells) if width > 0 and height > 0 else max(width, height) / 64
+    # The second bound keeps extremely thin extents from exploding the cell count (then <= ~7x budget).
+    size = max(math.sqrt(width * height / target_cells), max(width, height) / target_cells)
     nx = math.ceil(width / size) + 2
     ny = math.ceil(height / size) + 2
     return size, nx, ny
 
 
-def _boundary_cells(rings: npt.NDArray[np.object_], x0: float, y0: float, size: float, nx: int, ny: int) -> Any:
+def _boundary_cells(
+    rings: npt.NDArray[np.object_], x0: float, y0: float, size: float, nx: int, ny: int
+) -> npt.NDArray[np.bool_]:
     """Boolean (ny, nx) mask of cells within one cell of any ring (conservative: never misses a cell)."""
     # Samples at most half a cell apart: any boundary point lies within half a cell of a sample, so the
     # 3x3 neighbourhood of the samples' cells contains every cell the boundary touches.
@@ -135,7 +139,7 @@ def _centre_owners(
     xa, xb, span_row, span_unit = xc[0::2], xc[1::2], row[0::2], eu[0::2]
     c_lo = np.clip(np.ceil((xa - x0) / size - 0.5).astype(np.int64), 0, nx)
     c_hi = np.clip(np.ceil((xb - x0) / size - 0.5).astype(np.int64), 0, nx)
-    width = np.maximum(c_hi - c_lo, 0)
+    width = np.where((span_row >= 0) & (span_row < ny), np.maximum(c_hi - c_lo, 0), 0)
     span = np.repeat(np.arange(len(width)), width)
     span_starts = np.cumsum(width) - width
     cells = span_row[span] * nx + c_lo[span] + (np.arange(len(span)) - span_starts[span])
@@ -145,20 +149,28 @@ def _centre_owners(
 
 
 def _ambiguous_candidates(
-    geometries: npt.NDArray[np.object_], ambiguous: npt.NDArray[np.bool_], raster: tuple[float, float, float, int]
+    geometries: npt.NDArray[np.object_],
+    ambiguous: npt.NDArray[np.bool_],
+    raster: tuple[float, float, float, int, int],
 ) -> tuple[npt.NDArray[np.int32], npt.NDArray[np.int64], npt.NDArray[np.int32]]:
     """Slot numbers of ambiguous cells, and CSR lists of the units whose bounding box meets each of them."""
-    x0, y0, inv_size, nx = raster
+    x0, y0, inv_size, nx, ny = raster
     bounds = shapely.bounds(geometries)
-    # Same arithmetic as the lookup, so a point inside a unit's bbox always lands in one of its bbox cells.
-    c0 = np.floor((bounds[:, 0] - x0) * inv_size).astype(np.int32)
-    c1 = np.floor((bounds[:, 2] - x0) * inv_size).astype(np.int32)
-    r0 = np.floor((bounds[:, 1] - y0) * inv_size).astype(np.int32)
-    r1 = np.floor((bounds[:, 3] - y0) * inv_size).astype(np.int32)
+
+    def cell_range(lo: FloatArray, hi: FloatArray, origin: float, n: int) -> tuple[Any, Any]:
+        # Same arithmetic as the lookup, so a point inside a unit's bbox lands in one of its bbox cells.
+        first = np.floor((lo - origin) * inv_size).clip(0, n - 1).astype(np.int32)
+        last = np.floor((hi - origin) * inv_size).clip(0, n - 1).astype(np.int32)
+        return first, last
+
+    c0, c1 = cell_range(bounds[:, 0], bounds[:, 2], x0, nx)
+    r0, r1 = cell_range(bounds[:, 1], bounds[:, 3], y0, ny)
     # One span per (unit, raster row) of the unit's bbox, then one pair per cell of each span.
     rows = r1 - r0 + 1
     span_unit = np.repeat(np.arange(len(geometries), dtype=np.int32), rows)
-    span_row = r0[span_unit] + (np.arange(len(span_unit), dtype=np.int32) - np.repeat(np.cumsum(rows) - rows, rows))
+    span_row = r0[span_unit] + (
+        np.arange(len(span_unit), dtype=np.int32) - np.repeat(np.cumsum(rows) - rows, rows)
+    )
     span_width = (c1 - c0 + 1)[span_unit]
     span_start = span_row * np.int32(nx) + c0[span_unit]
     first = np.cumsum(span_width) - span_width
@@ -184,7 +196,7 @@ def _build_raster(geometries: npt.NDArray[np.object_], max_cells: int) -> _Raste
     minx, miny, maxx, maxy = (float(v) for v in shapely.total_bounds(geometries))
     if not all(math.isfinite(v) for v in (minx, miny, maxx, maxy)) or (maxx - minx) + (maxy - miny) <= 0:
         return None
-    target = max(_MIN_CELLS, min(max_cells, _CELLS_PER_UNIT * len(geometries)))
+    target = max(_MIN_CELLS, min(max_cells, _MAX_CELLS_LIMIT, _CELLS_PER_UNIT * len(geometries)))
     size, nx, ny = _raster_shape((minx, miny, maxx, maxy), target)
     x0, y0 = minx - size, miny - size
     parts, part_unit = shapely.get_parts(geometries, return_index=True)
@@ -195,7 +207,9 @@ def _build_raster(geometries: npt.NDArray[np.object_], max_cells: int) -> _Raste
         return None
     boundary = _boundary_cells(rings, x0, y0, size, nx, ny).ravel()
     inv_size = 1.0 / size
-    ambiguous_codes, offsets, candidates = _ambiguous_candidates(geometries, boundary, (x0, y0, inv_size, nx))
+    ambiguous_codes, offsets, candidates = _ambiguous_candidates(
+        geometries, boundary, (x0, y0, inv_size, nx, ny)
+    )
     codes = np.where(boundary, ambiguous_codes, owners).astype(np.int32)
     return _Raster(
         x0=x0, y0=y0, inv_size=inv_size, nx=nx, ny=ny, codes=codes, offsets=offsets, candidates=candidates
@@ -205,7 +219,7 @@ def _build_raster(geometries: npt.NDArray[np.object_], max_cells: int) -> _Raste
 class Locator:
     """Exact, vectorised point-in-unit lookup over a fixed set of (unit id, polygon) pairs."""
 
-    __slots__ = ("_geometries", "_ids", "_id_objects", "_raster", "_tree")
+    __slots__ = ("_geometries", "_id_objects", "_ids", "_raster", "_tree")
 
     def __init__(
         self,
@@ -213,7 +227,7 @@ class Locator:
         *,
         max_cells: int = _DEFAULT_MAX_CELLS,
     ) -> None:
-        """Index the units; earlier units win ties on shared boundaries; ``max_cells`` bounds raster memory."""
+        """Index the units (earlier units win shared boundaries); ``max_cells`` caps the raster's size."""
         ids: list[uuid.UUID] = []
         geoms: list[Polygon | MultiPolygon] = []
         for unit_id, geometry in units:
@@ -313,7 +327,7 @@ class Locator:
     def _resolve_pairs(
         self, x: FloatArray, y: FloatArray, which: IntArray, point_i: Any, unit_i: Any, result: IntArray
     ) -> None:
-        """Set ``result[which]`` from candidate (point, unit) pairs: lowest unit whose polygon covers the point."""
+        """Set ``result[which]`` from candidate (point, unit) pairs: the lowest covering unit, else -1."""
         if len(which) == 0:
             return
         px, py = x[which][point_i], y[which][point_i]

@@ -111,7 +111,9 @@ def _clipped_voronoi(
 
 def _polygon_parts(geometry: shapely.Geometry) -> list[Polygon]:
     """The non-empty polygonal parts of a geometry, largest first."""
-    parts = [p for p in shapely.get_parts(geometry) if isinstance(p, Polygon) and not p.is_empty and p.area > 0]
+    parts = [
+        p for p in shapely.get_parts(geometry) if isinstance(p, Polygon) and not p.is_empty and p.area > 0
+    ]
     return sorted(parts, key=lambda p: -p.area)
 
 
