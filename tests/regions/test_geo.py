@@ -24,7 +24,9 @@ def test_gcj02_offset_in_changxing_is_a_few_hundred_metres() -> None:
     assert 300 < geo.haversine_m(*CHANGXING_WGS, *shifted) < 700
 
 
-@pytest.mark.parametrize("point", [TIANANMEN_WGS, CHANGXING_WGS, (87.6, 43.8), (126.6, 45.75), (109.5, 18.25)])
+@pytest.mark.parametrize(
+    "point", [TIANANMEN_WGS, CHANGXING_WGS, (87.6, 43.8), (126.6, 45.75), (109.5, 18.25)]
+)
 def test_gcj02_round_trip_error_is_below_half_a_metre(point: tuple[float, float]) -> None:
     back = geo.gcj02_to_wgs84(*geo.wgs84_to_gcj02(*point))
     assert geo.haversine_m(*point, *back) < 0.5

@@ -95,10 +95,15 @@ class FieldCipher:
     def decrypt(self, blob: bytes, *, table: str, column: str, row_id: uuid.UUID | str) -> str:
         """Decrypt a value encrypted for exactly this row and column; anything else raises."""
         blob = bytes(blob)
-        if blob[:2] != MAGIC:
+        if len(blob) < 3 or blob[:2] != MAGIC:
             raise DecryptionFailed(details={"reason": "bad header"})
         klen = blob[2]
-        kid = blob[3 : 3 + klen].decode()
+        if len(blob) < 3 + klen + NONCE_LEN + TAG_LEN:
+            raise DecryptionFailed(details={"reason": "truncated"})
+        try:
+            kid = blob[3 : 3 + klen].decode()
+        except UnicodeDecodeError as exc:
+            raise DecryptionFailed(details={"reason": "bad key id"}) from exc
         nonce = blob[3 + klen : 3 + klen + NONCE_LEN]
         sealed = blob[3 + klen + NONCE_LEN :]
         key = self.keys.get(kid)

@@ -31,6 +31,7 @@ class Principal:
     scope_paths: tuple[str, ...] = ()
     unit_ids: tuple[uuid.UUID, ...] = ()
     ip: str | None = None
+    department: str | None = None
     extra_perms: frozenset[Perm] = field(default_factory=frozenset)
 
     @property

@@ -53,22 +53,30 @@ class Perm(enum.StrEnum):
     user_read = "user:read"
     user_write = "user:write"
     audit_read = "audit:read"
+    case_read = "case:read"
+    case_report = "case:report"
+    case_reveal_reporter = "case:reveal_reporter"  # only the command centre, to call a reporter back
+    config_write = "config:write"  # taxonomy, responsibility list, calendar, API keys
 
 
-_STAFF_READ = {Perm.region_read, Perm.registry_read}
+_STAFF_READ = {Perm.region_read, Perm.registry_read, Perm.case_read, Perm.case_report}
 ROLE_PERMISSIONS: dict[Role, frozenset[Perm]] = {
-    Role.resident: frozenset(),
+    Role.resident: frozenset({Perm.case_read, Perm.case_report}),
     Role.grid_worker: frozenset(_STAFF_READ | {Perm.registry_write, Perm.pii_reveal}),
     Role.community_staff: frozenset(_STAFF_READ | {Perm.registry_write, Perm.pii_reveal, Perm.user_read}),
     Role.street_staff: frozenset(
         _STAFF_READ | {Perm.registry_write, Perm.pii_reveal, Perm.user_read, Perm.region_write}
     ),
-    Role.department_handler: frozenset(_STAFF_READ),
-    Role.command_centre: frozenset(_STAFF_READ | {Perm.pii_reveal, Perm.user_read}),
-    Role.leader: frozenset(_STAFF_READ),
+    Role.department_handler: frozenset({Perm.region_read, Perm.case_read, Perm.case_report}),
+    Role.command_centre: frozenset(
+        _STAFF_READ | {Perm.pii_reveal, Perm.user_read, Perm.case_reveal_reporter, Perm.config_write}
+    ),
+    Role.leader: frozenset({Perm.region_read, Perm.registry_read, Perm.case_read}),
     # 三员分立: the auditor reads the audit log; the system admin manages users and regions but not audit.
     Role.auditor: frozenset({Perm.region_read, Perm.audit_read, Perm.user_read}),
-    Role.admin: frozenset(_STAFF_READ | {Perm.region_write, Perm.registry_write, Perm.user_read, Perm.user_write}),
+    Role.admin: frozenset(
+        _STAFF_READ | {Perm.region_write, Perm.registry_write, Perm.user_read, Perm.user_write, Perm.config_write}
+    ),
 }
 
 

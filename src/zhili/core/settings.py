@@ -36,6 +36,17 @@ class Settings(BaseSettings):
     max_page_size: int = 500
     cors_origins: list[str] = Field(default_factory=list)
     log_level: str = "INFO"
+    # Case loop.
+    warning_fraction: float = 0.8  # yellow light when this share of the handling limit has passed
+    escalate_after_hours: float = 8.0  # working hours overdue before supervision goes to the superior
+    reopen_window_days: int = 7
+    duplicate_radius_m: float = 150.0
+    duplicate_window_hours: float = 72.0
+    auto_dispatch_confidence: float = 0.8
+    max_upload_bytes: int = 10 * 1024 * 1024
+    files_dir: Path | None = None  # default var_dir / "files"
+    webhook_url: str = ""  # notification webhook; empty = log only
+    timezone: str = "Asia/Shanghai"
 
     @property
     def effective_database_url(self) -> str:

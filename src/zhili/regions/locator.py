@@ -196,7 +196,7 @@ def _build_raster(geometries: npt.NDArray[np.object_], max_cells: int) -> _Raste
     minx, miny, maxx, maxy = (float(v) for v in shapely.total_bounds(geometries))
     if not all(math.isfinite(v) for v in (minx, miny, maxx, maxy)) or (maxx - minx) + (maxy - miny) <= 0:
         return None
-    target = max(_MIN_CELLS, min(max_cells, _MAX_CELLS_LIMIT, _CELLS_PER_UNIT * len(geometries)))
+    target = min(max_cells, _MAX_CELLS_LIMIT, max(_MIN_CELLS, _CELLS_PER_UNIT * len(geometries)))
     size, nx, ny = _raster_shape((minx, miny, maxx, maxy), target)
     x0, y0 = minx - size, miny - size
     parts, part_unit = shapely.get_parts(geometries, return_index=True)
@@ -240,6 +240,11 @@ class Locator:
         self._ids: tuple[uuid.UUID, ...] = tuple(ids)
         self._geometries = np.array(geoms, dtype=object)
         shapely.prepare(self._geometries)
+        if geoms:
+            # GEOS builds a prepared polygon's point-in-area index lazily on first use; build it now so that
+            # concurrent lookups from several threads only ever read it.
+            inner = shapely.point_on_surface(self._geometries)
+            shapely.intersects_xy(self._geometries, shapely.get_x(inner), shapely.get_y(inner))
         self._tree = shapely.STRtree(self._geometries)
         # Object array with a trailing None so that index -1 maps to None in one fancy-indexing step.
         self._id_objects = np.array([*ids, None], dtype=object)

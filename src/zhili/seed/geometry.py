@@ -106,7 +106,10 @@ def _clipped_voronoi(
     if len(cells) != len(seeds):
         raise RuntimeError("duplicate partition seeds")
     cells = shapely.transform(cells, lambda c: c / np.array([kx, 1.0]))
-    return shapely.intersection(cells, parent, grid_size=GRID_SIZE_DEG if snap else None)
+    clipped: npt.NDArray[np.object_] = shapely.intersection(
+        cells, parent, grid_size=GRID_SIZE_DEG if snap else None
+    )
+    return clipped
 
 
 def _polygon_parts(geometry: shapely.Geometry) -> list[Polygon]:

@@ -116,6 +116,7 @@ def principal_for_user(session: Session, *, user: User, ip: str | None = None) -
     return Principal(
         user_id=user.id, username=user.username, display_name=user.display_name, role=user.role,
         scope_paths=tuple(p for _, p in units), unit_ids=tuple(i for i, _ in units), ip=ip,
+        department=user.department,
     )
 
 

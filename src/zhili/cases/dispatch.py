@@ -1,0 +1,187 @@
+"""Dispatch by the responsibility list (权责清单): rules are versioned rows; matching is a pure function.
+
+"Which department would this case go to?" (:func:`explain`) runs the same :func:`match` as real dispatch.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from zhili.cases.models import DispatchRule
+from zhili.cases.taxonomy import get_department
+from zhili.core import audit
+from zhili.core.errors import NotFound, ValidationFailed
+from zhili.core.jurisdiction import Principal
+from zhili.core.settings import get_settings
+
+RULE_FIELDS = ("name", "priority", "category_code", "region_path", "keywords", "hour_from", "hour_to",
+               "target_department", "target_unit_id", "co_departments", "confidence", "handle_hours", "enabled",
+               "note")
+
+
+@dataclass(frozen=True)
+class CaseFacts:
+    """What matching looks at."""
+
+    category_code: str | None
+    path: str
+    description: str
+    reported_at: dt.datetime
+
+
+@dataclass
+class Match:
+    """The outcome of matching: the winning rule (if any), its confidence and why."""
+
+    rule: DispatchRule | None
+    confidence: float
+    reasons: list[str] = field(default_factory=list)
+    considered: int = 0
+
+
+def _category_matches(rule_code: str | None, code: str | None) -> bool:
+    return rule_code is None or (code is not None and (code == rule_code or code.startswith(rule_code)))
+
+
+def _region_matches(rule_path: str | None, path: str) -> bool:
+    return rule_path is None or path == rule_path or path.startswith(rule_path + "/")
+
+
+def _hour_matches(rule: DispatchRule, at: dt.datetime) -> bool:
+    if rule.hour_from is None or rule.hour_to is None:
+        return True
+    hour = at.astimezone(ZoneInfo(get_settings().timezone)).hour
+    if rule.hour_from <= rule.hour_to:
+        return rule.hour_from <= hour < rule.hour_to
+    return hour >= rule.hour_from or hour < rule.hour_to  # window over midnight
+
+
+def _specificity(rule: DispatchRule) -> tuple[int, int, int]:
+    return (len(rule.category_code or ""), (rule.region_path or "").count("/") + (1 if rule.region_path else 0),
+            len(rule.keywords or []))
+
+
+def match(facts: CaseFacts, rules: list[DispatchRule]) -> Match:
+    """The best rule for a case: lowest priority number, then the most specific (category, region, keywords)."""
+    hits: list[tuple[DispatchRule, list[str]]] = []
+    for r in rules:
+        if not r.enabled:
+            continue
+        if not _category_matches(r.category_code, facts.category_code):
+            continue
+        if not _region_matches(r.region_path, facts.path):
+            continue
+        if not _hour_matches(r, facts.reported_at):
+            continue
+        reasons = [f"类别匹配 {r.category_code or '（任意）'}", f"区域匹配 {r.region_path or '（全区）'}"]
+        if r.keywords:
+            found = [k for k in r.keywords if k and k in facts.description]
+            if not found:
+                continue
+            reasons.append(f"关键词：{'、'.join(found)}")
+        hits.append((r, reasons))
+    if not hits:
+        return Match(rule=None, confidence=0.0, reasons=["没有匹配的派单规则，进入指挥中心人工派遣队列"],
+                     considered=len(rules))
+    hits.sort(key=lambda h: (h[0].priority, tuple(-x for x in _specificity(h[0]))))
+    best, reasons = hits[0]
+    return Match(rule=best, confidence=float(best.confidence), reasons=reasons, considered=len(rules))
+
+
+def current_rules(session: Session) -> list[DispatchRule]:
+    """The current version of every rule."""
+    return list(session.scalars(select(DispatchRule).where(DispatchRule.is_current.is_(True))
+                                .order_by(DispatchRule.priority, DispatchRule.name)))
+
+
+def explain(session: Session, *, facts: CaseFacts) -> Match:
+    """Which rule (and department) a case with these facts would be dispatched by."""
+    return match(facts, current_rules(session))
+
+
+def _validate(session: Session, data: dict[str, Any]) -> None:
+    if not data.get("target_department") and not data.get("target_unit_id"):
+        raise ValidationFailed("规则必须指定处置部门或处置单位", code="rule_target_required")
+    if data.get("target_department"):
+        get_department(session, code=data["target_department"])
+    for code in data.get("co_departments") or []:
+        get_department(session, code=code)
+    for key in ("hour_from", "hour_to"):
+        v = data.get(key)
+        if v is not None and not 0 <= v <= 24:
+            raise ValidationFailed("时段应在0–24之间", code="bad_hours")
+    if (data.get("hour_from") is None) != (data.get("hour_to") is None):
+        raise ValidationFailed("时段的开始和结束须同时填写", code="bad_hours")
+    c = data.get("confidence")
+    if c is not None and not 0 <= c <= 1:
+        raise ValidationFailed("置信度应在0到1之间", code="bad_confidence")
+
+
+def create_rule(session: Session, *, principal: Principal, data: dict[str, Any]) -> DispatchRule:
+    """Add a responsibility-list rule."""
+    _validate(session, data)
+    rule = DispatchRule(**{k: v for k, v in data.items() if k in RULE_FIELDS}, created_by=principal.username)
+    session.add(rule)
+    session.flush()
+    audit.record(session, actor=principal.actor, action="dispatch_rule.create", object_type="dispatch_rule",
+                 object_id=rule.rule_key, after=data)
+    return rule
+
+
+def get_rule(session: Session, *, rule_key: uuid.UUID) -> DispatchRule:
+    """The current version of a rule."""
+    rule = session.scalar(select(DispatchRule).where(DispatchRule.rule_key == rule_key,
+                                                     DispatchRule.is_current.is_(True)))
+    if rule is None:
+        raise NotFound("派单规则不存在", code="rule_not_found")
+    return rule
+
+
+def update_rule(session: Session, *, principal: Principal, rule_key: uuid.UUID, changes: dict[str, Any]
+                ) -> DispatchRule:
+    """Change a rule by writing its next version (cases keep the rule version that dispatched them)."""
+    old = get_rule(session, rule_key=rule_key)
+    values = {k: getattr(old, k) for k in RULE_FIELDS}
+    values.update({k: v for k, v in changes.items() if k in RULE_FIELDS})
+    _validate(session, values)
+    session.execute(update(DispatchRule).where(DispatchRule.id == old.id).values(is_current=False))
+    new = DispatchRule(**values, rule_key=old.rule_key, version=old.version + 1, is_current=True,
+                       created_by=principal.username)
+    session.add(new)
+    session.flush()
+    audit.record(session, actor=principal.actor, action="dispatch_rule.update", object_type="dispatch_rule",
+                 object_id=rule_key, before={k: getattr(old, k) for k in changes if k in RULE_FIELDS},
+                 after=changes)
+    return new
+
+
+def rule_history(session: Session, *, rule_key: uuid.UUID) -> list[DispatchRule]:
+    """All versions of a rule, newest first."""
+    return list(session.scalars(select(DispatchRule).where(DispatchRule.rule_key == rule_key)
+                                .order_by(DispatchRule.version.desc())))
+
+
+def default_rules_from_taxonomy(session: Session, *, district_path: str) -> int:
+    """Create one rule per major class routing to its usual department (used by the demo seed)."""
+    from zhili.cases.models import Category
+
+    if current_rules(session):
+        return 0
+    leaves = session.scalars(select(Category).where(Category.is_current.is_(True), Category.is_leaf.is_(True))).all()
+    n = 0
+    for c in leaves:
+        if not c.default_department:
+            continue
+        session.add(DispatchRule(name=f"{c.name} → {c.default_department}", priority=100, category_code=c.code,
+                                 region_path=district_path, keywords=[], target_department=c.default_department,
+                                 confidence=0.9, created_by="system"))
+        n += 1
+    session.flush()
+    return n

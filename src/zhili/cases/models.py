@@ -1,0 +1,383 @@
+"""The event closed loop (事件全流程闭环): categories, departments, dispatch rules, cases and their trace."""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+import uuid
+from typing import Any
+
+from sqlalchemy import (
+    Boolean,
+    Date,
+    Enum,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    UniqueConstraint,
+    Uuid,
+)
+from sqlalchemy.orm import Mapped, mapped_column
+
+from zhili.core.db import Base, JSONType, UTCDateTime, utcnow
+from zhili.core.ids import new_id
+
+
+class Channel(enum.StrEnum):
+    resident = "resident"  # 居民上报 (app / H5)
+    grid_worker = "grid_worker"  # 网格员巡查上报
+    hotline = "hotline"  # 12345 热线转办
+    department = "department"  # 部门移交
+    iot = "iot"  # 物联感知告警
+    open311 = "open311"  # Open311 客户端
+    staff = "staff"  # 工作人员代录
+
+
+CHANNEL_LABELS = {
+    Channel.resident: "居民上报", Channel.grid_worker: "网格员巡查", Channel.hotline: "12345热线",
+    Channel.department: "部门移交", Channel.iot: "物联感知", Channel.open311: "Open311", Channel.staff: "工作人员代录",
+}
+
+
+class CaseState(enum.StrEnum):
+    reported = "reported"  # 已上报
+    accepted = "accepted"  # 已受理
+    rejected = "rejected"  # 不予受理
+    dispatched = "dispatched"  # 已派遣
+    in_progress = "in_progress"  # 处置中
+    extension_requested = "extension_requested"  # 申请延期
+    returned = "returned"  # 已退回
+    escalated = "escalated"  # 已上报上级
+    resolved = "resolved"  # 处置完成
+    verified = "verified"  # 已核查
+    rated = "rated"  # 已评价
+    closed = "closed"  # 已结案
+    merged = "merged"  # 已合并（重复件）
+
+
+STATE_LABELS = {
+    CaseState.reported: "已上报", CaseState.accepted: "已受理", CaseState.rejected: "不予受理",
+    CaseState.dispatched: "已派遣", CaseState.in_progress: "处置中", CaseState.extension_requested: "申请延期",
+    CaseState.returned: "已退回", CaseState.escalated: "已上报上级", CaseState.resolved: "处置完成",
+    CaseState.verified: "已核查", CaseState.rated: "已评价", CaseState.closed: "已结案", CaseState.merged: "已合并",
+}
+OPEN_STATES = frozenset(CaseState) - {CaseState.rejected, CaseState.closed, CaseState.merged}
+
+
+class Urgency(enum.StrEnum):
+    normal = "normal"
+    urgent = "urgent"
+    emergency = "emergency"
+
+
+class Department(Base):
+    """A handling department or agency (职能部门), or an enterprise such as the power company."""
+
+    __tablename__ = "department"
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=new_id)
+    code: Mapped[str] = mapped_column(String(32), unique=True)
+    name: Mapped[str] = mapped_column(String(100))
+    short_name: Mapped[str | None] = mapped_column(String(32))
+    kind: Mapped[str] = mapped_column(String(16), default="department")
+    is_active: Mapped[bool] = mapped_column(Boolean, default=True)
+
+
+class Category(Base):
+    """One version of a taxonomy node. Editing makes a new row (same code, version + 1); cases keep theirs."""
+
+    __tablename__ = "category"
+    __table_args__ = (
+        UniqueConstraint("code", "version"),
+        Index("ix_category_current", "is_current", "code"),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=new_id)
+    code: Mapped[str] = mapped_column(String(32))
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    is_current: Mapped[bool] = mapped_column(Boolean, default=True)
+    name: Mapped[str] = mapped_column(String(100))
+    kind: Mapped[str] = mapped_column(String(16))  # component | event | social
+    parent_code: Mapped[str | None] = mapped_column(String(32))
+    is_leaf: Mapped[bool] = mapped_column(Boolean, default=True)
+    default_department: Mapped[str | None] = mapped_column(String(32))
+    accept_hours: Mapped[float | None] = mapped_column(Float)
+    handle_hours: Mapped[float | None] = mapped_column(Float)
+    verify_hours: Mapped[float | None] = mapped_column(Float)
+    time_mode: Mapped[str] = mapped_column(String(16), default="working")
+    urgency: Mapped[Urgency] = mapped_column(Enum(Urgency, native_enum=False, length=16), default=Urgency.normal)
+    keywords: Mapped[list[str]] = mapped_column(JSONType, default=list)
+    attributes: Mapped[list[dict[str, Any]]] = mapped_column(JSONType, default=list)
+    description: Mapped[str | None] = mapped_column(Text)
+    is_active: Mapped[bool] = mapped_column(Boolean, default=True)
+    taxonomy_version: Mapped[str | None] = mapped_column(String(32))
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    created_by: Mapped[str | None] = mapped_column(String(64))
+
+
+class DispatchRule(Base):
+    """A responsibility-list rule (权责清单): (category, region, keywords, time) → department or unit."""
+
+    __tablename__ = "dispatch_rule"
+    __table_args__ = (UniqueConstraint("rule_key", "version"), Index("ix_dispatch_rule_current", "is_current"))
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=new_id)
+    rule_key: Mapped[uuid.UUID] = mapped_column(Uuid, default=new_id)  # stable across versions
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    is_current: Mapped[bool] = mapped_column(Boolean, default=True)
+    name: Mapped[str] = mapped_column(String(200))
+    priority: Mapped[int] = mapped_column(Integer, default=100)  # lower number wins
+    category_code: Mapped[str | None] = mapped_column(String(32))  # exact code or a major class prefix
+    region_path: Mapped[str | None] = mapped_column(String(400))  # subtree; None = whole district
+    keywords: Mapped[list[str]] = mapped_column(JSONType, default=list)  # any of these in the description
+    hour_from: Mapped[int | None] = mapped_column(Integer)  # local hour window [from, to)
+    hour_to: Mapped[int | None] = mapped_column(Integer)
+    target_department: Mapped[str | None] = mapped_column(String(32))
+    target_unit_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("unit.id", ondelete="RESTRICT"))
+    co_departments: Mapped[list[str]] = mapped_column(JSONType, default=list)
+    confidence: Mapped[float] = mapped_column(Float, default=1.0)
+    handle_hours: Mapped[float | None] = mapped_column(Float)  # SLA override
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    note: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    created_by: Mapped[str | None] = mapped_column(String(64))
+
+
+class Case(Base):
+    """An event / work order (事件/工单)."""
+
+    __tablename__ = "case"
+    __table_args__ = (
+        Index("ix_case_path", "path"),
+        Index("ix_case_state", "state"),
+        Index("ix_case_reported_at", "reported_at"),
+        Index("ix_case_handle_due", "state", "handle_due_at"),
+        Index("ix_case_dept", "assignee_department", "state"),
+        Index("ix_case_reporter", "reporter_user_id"),
+        Index("ix_case_category", "category_code"),
+        Index("ix_case_master", "master_case_id"),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=new_id)
+    number: Mapped[str] = mapped_column(String(32), unique=True)
+    channel: Mapped[Channel] = mapped_column(Enum(Channel, native_enum=False, length=16))
+    state: Mapped[CaseState] = mapped_column(Enum(CaseState, native_enum=False, length=24))
+    category_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("category.id", ondelete="RESTRICT"))
+    category_code: Mapped[str | None] = mapped_column(String(32))
+    title: Mapped[str] = mapped_column(String(200))
+    description: Mapped[str] = mapped_column(Text)
+    urgency: Mapped[Urgency] = mapped_column(Enum(Urgency, native_enum=False, length=16), default=Urgency.normal)
+    lon: Mapped[float | None] = mapped_column(Float)
+    lat: Mapped[float | None] = mapped_column(Float)
+    address: Mapped[str | None] = mapped_column(String(255))
+    grid_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("unit.id", ondelete="RESTRICT"))
+    path: Mapped[str] = mapped_column(String(400))
+    attributes: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+    # Reporter identity: never shown to handling departments; encrypted; every view audited.
+    reporter_user_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("app_user.id", ondelete="SET NULL"))
+    reporter_name_enc: Mapped[bytes | None] = mapped_column(LargeBinary)
+    reporter_phone_enc: Mapped[bytes | None] = mapped_column(LargeBinary)
+    reporter_phone_bidx: Mapped[str | None] = mapped_column(String(64), index=True)
+    anonymous: Mapped[bool] = mapped_column(Boolean, default=False)
+    is_public: Mapped[bool] = mapped_column(Boolean, default=True)
+    api_client_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
+    external_id: Mapped[str | None] = mapped_column(String(64))
+    # Handling.
+    assignee_department: Mapped[str | None] = mapped_column(String(32))
+    assignee_unit_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("unit.id", ondelete="RESTRICT"))
+    assignee_path: Mapped[str | None] = mapped_column(String(400))
+    escalation_level: Mapped[str | None] = mapped_column(String(16))  # community | street | district
+    dispatch_rule_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
+    is_joint: Mapped[bool] = mapped_column(Boolean, default=False)
+    master_case_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("case.id", ondelete="SET NULL"))
+    resolution: Mapped[str | None] = mapped_column(Text)
+    reject_reason: Mapped[str | None] = mapped_column(Text)
+    rating: Mapped[int | None] = mapped_column(Integer)
+    rating_comment: Mapped[str | None] = mapped_column(Text)
+    # Timeline and deadlines (all UTC).
+    reported_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    accepted_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    dispatched_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    resolved_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    verified_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    closed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    accept_due_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    handle_due_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    handle_warn_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    verify_due_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    warning_level: Mapped[str] = mapped_column(String(8), default="none")  # none | yellow | red
+    overdue: Mapped[bool] = mapped_column(Boolean, default=False)
+    closed_on_time: Mapped[bool | None] = mapped_column(Boolean)
+    reopen_count: Mapped[int] = mapped_column(Integer, default=0)
+    support_count: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+    version: Mapped[int] = mapped_column(Integer, default=1)
+
+    __mapper_args__ = {"version_id_col": version}
+
+
+class CaseEvent(Base):
+    """One step of a case's timeline."""
+
+    __tablename__ = "case_event"
+    __table_args__ = (Index("ix_case_event_case", "case_id", "seq"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=new_id)
+    case_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("case.id", ondelete="CASCADE"))
+    seq: Mapped[int] = mapped_column(Integer)
+    at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    action: Mapped[str] = mapped_column(String(32))
+    from_state: Mapped[str | None] = mapped_column(String(24))
+    to_state: Mapped[str] = mapped_column(String(24))
+    actor_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
+    actor_name: Mapped[str | None] = mapped_column(String(100))
+    actor_role: Mapped[str | None] = mapped_column(String(32))
+    actor_unit: Mapped[str | None] = mapped_column(String(100))
+    comment: Mapped[str | None] = mapped_column(Text)
+    payload: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+    attachment_ids: Mapped[list[str]] = mapped_column(JSONType, default=list)
+    public: Mapped[bool] = mapped_column(Boolean, default=True)  # shown to the reporter / Open311 notes
+
+
+class Attachment(Base):
+    """A stored file (photo, document) attached to a case or a step."""
+
+    __tablename__ = "attachment"
+    __table_args__ = (Index("ix_attachment_case", "case_id"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=new_id)
+    case_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("case.id", ondelete="CASCADE"))
+    filename: Mapped[str] = mapped_column(String(255))
+    content_type: Mapped[str] = mapped_column(String(100))
+    size: Mapped[int] = mapped_column(Integer)
+    sha256: Mapped[str] = mapped_column(String(64))
+    storage_key: Mapped[str] = mapped_column(String(255))
+    uploaded_by: Mapped[uuid.UUID | None] = mapped_column(Uuid)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class SubTask(Base):
+    """A co-handler's part of a joint case (联合处置)."""
+
+    __tablename__ = "case_subtask"
+    __table_args__ = (UniqueConstraint("case_id", "department"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=new_id)
+    case_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("case.id", ondelete="CASCADE"), index=True)
+    department: Mapped[str] = mapped_column(String(32))
+    role: Mapped[str] = mapped_column(String(8), default="co")  # lead | co
+    status: Mapped[str] = mapped_column(String(16), default="open")  # open | done
+    note: Mapped[str | None] = mapped_column(Text)
+    result: Mapped[str | None] = mapped_column(Text)
+    due_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    done_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class Supervision(Base):
+    """A supervision order (督办单) raised for a warning or an overdue case."""
+
+    __tablename__ = "supervision"
+    __table_args__ = (UniqueConstraint("case_id", "kind", "round"), Index("ix_supervision_target", "target"))
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=new_id)
+    case_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("case.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[str] = mapped_column(String(16))  # yellow | red | escalation | manual
+    round: Mapped[int] = mapped_column(Integer, default=1)
+    target: Mapped[str] = mapped_column(String(64))  # department code or unit code
+    superior: Mapped[str | None] = mapped_column(String(64))
+    message: Mapped[str] = mapped_column(Text)
+    issued_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    issued_by: Mapped[str | None] = mapped_column(String(64))
+    acknowledged_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    reply: Mapped[str | None] = mapped_column(Text)
+
+
+class IdempotencyRecord(Base):
+    """(client, Idempotency-Key) → the case it created, so a retried report never creates two cases."""
+
+    __tablename__ = "idempotency_record"
+    __table_args__ = (UniqueConstraint("client", "key"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=new_id)
+    client: Mapped[str] = mapped_column(String(64))
+    key: Mapped[str] = mapped_column(String(128))
+    case_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("case.id", ondelete="CASCADE"))
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class CaseCounter(Base):
+    """Per district per day sequence for human case numbers (330522-20261123-000123)."""
+
+    __tablename__ = "case_counter"
+
+    district: Mapped[str] = mapped_column(String(12), primary_key=True)
+    day: Mapped[dt.date] = mapped_column(Date, primary_key=True)
+    last: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class ApiKey(Base):
+    """A key for Open311 and other API clients (stored hashed; shown once)."""
+
+    __tablename__ = "api_key"
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=new_id)
+    name: Mapped[str] = mapped_column(String(100))
+    prefix: Mapped[str] = mapped_column(String(16))
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    revoked_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    last_used_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+
+
+class Notification(Base):
+    """A message to a user (in-app inbox) or to a reporter by phone, with its delivery status per channel."""
+
+    __tablename__ = "notification"
+    __table_args__ = (Index("ix_notification_user", "user_id", "read_at"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=new_id)
+    user_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("app_user.id", ondelete="CASCADE"))
+    department: Mapped[str | None] = mapped_column(String(32))
+    case_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("case.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(32))
+    title: Mapped[str] = mapped_column(String(200))
+    body: Mapped[str] = mapped_column(Text)
+    channels: Mapped[dict[str, str]] = mapped_column(JSONType, default=dict)  # channel -> sent|failed|logged
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    read_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+
+
+class CaseStat(Base):
+    """Pre-aggregated figures per (grid path, day, category), updated with each transition (dashboards)."""
+
+    __tablename__ = "case_stat"
+    __table_args__ = (UniqueConstraint("path", "day", "category_code"), Index("ix_case_stat_day", "day"))
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    path: Mapped[str] = mapped_column(String(400))
+    day: Mapped[dt.date] = mapped_column(Date)
+    category_code: Mapped[str] = mapped_column(String(32))
+    reported: Mapped[int] = mapped_column(Integer, default=0)
+    accepted: Mapped[int] = mapped_column(Integer, default=0)
+    closed: Mapped[int] = mapped_column(Integer, default=0)
+    closed_on_time: Mapped[int] = mapped_column(Integer, default=0)
+    overdue: Mapped[int] = mapped_column(Integer, default=0)
+    rating_sum: Mapped[int] = mapped_column(Integer, default=0)
+    rating_count: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class JobLock(Base):
+    """A lease row so only one process runs a periodic job (e.g. the deadline sweep) at a time."""
+
+    __tablename__ = "job_lock"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    holder: Mapped[str | None] = mapped_column(String(64))
+    until: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    last_run_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)

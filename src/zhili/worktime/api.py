@@ -1,0 +1,106 @@
+"""Working-calendar routes: overrides (系统配置), day listing and a deadline preview."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Response
+
+from zhili.core.db import utcnow
+from zhili.core.deps import CurrentUser, Db
+from zhili.core.errors import ValidationFailed
+from zhili.core.jurisdiction import Principal, require
+from zhili.core.security import Perm
+from zhili.worktime import service
+from zhili.worktime.schemas import DayOut, DaysOut, DeadlineOut, OverrideIn, OverrideOut, WarningOut
+
+router = APIRouter(prefix="/calendar", tags=["工作日历"])
+
+
+def _require_config(principal: Principal) -> None:
+    # Calendar overrides are system configuration; region:write stands in until a dedicated permission exists.
+    require(principal, Perm.region_write)
+
+
+def _aware(moment: dt.datetime) -> dt.datetime:
+    """A query datetime without a zone is read as Beijing time."""
+    return moment.replace(tzinfo=service.CHINA_TZ) if moment.tzinfo is None else moment
+
+
+@router.get("/overrides", response_model=list[OverrideOut], summary="本地调整日列表")
+def list_overrides(
+    session: Db, principal: CurrentUser,
+    year: Annotated[int | None, Query(ge=1900, le=9999, description="年份")] = None,
+    from_: Annotated[dt.date | None, Query(alias="from", description="起始日期（含）")] = None,
+    to: Annotated[dt.date | None, Query(description="结束日期（含）")] = None,
+) -> list[OverrideOut]:
+    require(principal, Perm.region_read)
+    rows = service.list_overrides(session, start=from_, end=to, year=year)
+    return [OverrideOut.model_validate(r) for r in rows]
+
+
+@router.put("/overrides/{day}", response_model=OverrideOut, summary="设置本地调整日（上班或休息）")
+def set_override(day: dt.date, body: OverrideIn, session: Db, principal: CurrentUser) -> OverrideOut:
+    _require_config(principal)
+    row = service.set_override(session, principal=principal, day=day, is_workday=body.is_workday,
+                               name=body.name)
+    return OverrideOut.model_validate(row)
+
+
+@router.delete("/overrides/{day}", status_code=204, summary="删除本地调整日（恢复国家法定安排）")
+def delete_override(day: dt.date, session: Db, principal: CurrentUser) -> Response:
+    _require_config(principal)
+    service.delete_override(session, principal=principal, day=day)
+    return Response(status_code=204)
+
+
+@router.get("/days", response_model=DaysOut, summary="逐日工作日状态及来源")
+def list_days(
+    session: Db, principal: CurrentUser,
+    from_: Annotated[dt.date, Query(alias="from", description="起始日期（含）")],
+    to: Annotated[dt.date, Query(description="结束日期（含）")],
+) -> DaysOut:
+    require(principal, Perm.region_read)
+    if to < from_:
+        raise ValidationFailed("结束日期不能早于起始日期", code="invalid_range")
+    if (to - from_).days + 1 > service.MAX_DAYS_LISTED:
+        raise ValidationFailed(f"一次最多查询{service.MAX_DAYS_LISTED}天", code="range_too_long")
+    cal = service.load_calendar(session)
+    days = [DayOut(day=d.day, weekday=d.weekday_name, is_workday=d.is_workday, source=d.source,
+                   source_label=service.DAY_SOURCE_LABELS[d.source], name=d.name)
+            for d in cal.days(from_, to)]
+    return DaysOut(days=days, warnings=cal.warnings)
+
+
+@router.get("/deadline", response_model=DeadlineOut, summary="时限预览：如果现在受理，N小时后到期时间")
+def preview_deadline(
+    session: Db, principal: CurrentUser,
+    hours: Annotated[float, Query(ge=0, le=service.MAX_HOURS, description="时限（小时）")],
+    start: Annotated[dt.datetime | None, Query(description="受理时间，默认现在；不带时区按北京时间")] = None,
+    natural: Annotated[bool, Query(description="true：按自然小时（紧急事件24×7）")] = False,
+) -> DeadlineOut:
+    require(principal, Perm.region_read)
+    cal = service.load_calendar(session)
+    begin = _aware(start) if start is not None else utcnow()
+    effective = begin.astimezone(dt.UTC) if natural else cal.next_working_moment(begin)
+    due = cal.deadline(begin, hours, natural=natural)
+    unit = "自然小时" if natural else "工作小时"
+    when = "如果现在受理" if start is None else f"如果在{service.format_local(begin)}受理"
+    text = f"{when}，{hours:g}个{unit}后是{service.format_local(due)}"
+    if effective > begin:
+        text += f"（非工作时间受理，从{service.format_local(effective)}起算）"
+    return DeadlineOut(start=begin.astimezone(dt.UTC), effective_start=effective, deadline=due,
+                       deadline_local=due.astimezone(service.CHINA_TZ), hours=hours, natural=natural,
+                       hours_per_day=cal.hours_per_day, text=text, warnings=cal.warnings)
+
+
+@router.get("/warnings", response_model=list[WarningOut], summary="节假日安排未收录年份提示")
+def list_warnings(
+    session: Db, principal: CurrentUser,
+    year: Annotated[list[int] | None, Query(description="年份，可重复（默认今年和明年）")] = None,
+) -> list[WarningOut]:
+    require(principal, Perm.region_read)
+    this_year = dt.datetime.now(service.CHINA_TZ).year
+    found = service.calendar_warnings(session, years=year or [this_year, this_year + 1])
+    return [WarningOut(year=w.year, message=w.message, overrides=w.overrides) for w in found]

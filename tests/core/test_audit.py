@@ -1,0 +1,225 @@
+"""The tamper-evident audit log: hash chain, anchors, the database append-only guard and ``zhili audit verify``."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+from sqlalchemy import delete, select, text, update
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.orm import Session
+
+from zhili.core import audit
+from zhili.core.audit import GENESIS, Actor, AuditAnchor, AuditEvent, compute_hash, count_events, verify_chain
+
+ALICE = Actor(id=uuid.UUID("01890a5d-ac96-774b-bcce-b302099a8057"), name="wangge_a", role="grid_worker",
+              ip="10.0.0.8")
+
+
+def record_three(db: Session) -> list[AuditEvent]:
+    return [
+        audit.record(db, actor=ALICE, action="person.create", object_type="person", object_id="p1",
+                     after={"name": "张三", "phone": "138****5678"}),
+        audit.record(db, actor=ALICE, action="person.update", object_type="person", object_id="p1",
+                     before={"name": "张三"}, after={"name": "张叁"}, reason="更正错别字"),
+        audit.record(db, actor=audit.SYSTEM, action="person.delete", object_type="person", object_id="p1"),
+    ]
+
+
+def disable_guard(db: Session) -> None:
+    """Lift the append-only guard inside the test transaction (DDL is transactional on both databases)."""
+    if db.get_bind().dialect.name == "sqlite":
+        db.execute(text("DROP TRIGGER audit_event_no_update"))
+        db.execute(text("DROP TRIGGER audit_event_no_delete"))
+    else:
+        db.execute(text("ALTER TABLE audit_event DISABLE TRIGGER audit_event_append_only"))
+
+
+# -- the chain -----------------------------------------------------------------------------------------------
+
+def test_recorded_events_form_a_contiguous_hash_chain(db):
+    before = count_events(db)
+    events = record_three(db)
+    assert [e.seq for e in events] == [events[0].seq, events[0].seq + 1, events[0].seq + 2]
+    assert events[0].prev_hash == (GENESIS if before == 0 else db.scalar(
+        select(AuditEvent.hash).where(AuditEvent.seq == events[0].seq - 1)))
+    assert events[1].prev_hash == events[0].hash and events[2].prev_hash == events[1].hash
+    assert len({e.hash for e in events}) == 3
+    result = verify_chain(db)
+    assert result.ok, result.problems
+    assert result.checked == before + 3 == count_events(db)
+
+
+def test_the_first_event_of_an_empty_log_links_to_the_genesis_hash(db):
+    if count_events(db):
+        pytest.skip("the shared test database already holds committed audit events")
+    ev = audit.record(db, actor=ALICE, action="x", object_type="y")
+    assert ev.seq == 1 and ev.prev_hash == GENESIS
+
+
+def test_a_recorded_event_stores_the_actor_and_json_safe_values(db):
+    ev = audit.record(db, actor=ALICE, action="person.update", object_type="person", object_id=uuid.UUID(int=7),
+                      before={"id": uuid.UUID(int=7)}, after={"n": 1}, reason="核实")
+    db.expire_all()
+    row = db.get(AuditEvent, ev.seq)
+    assert (row.actor_id, row.actor_name, row.actor_role, row.ip) == (ALICE.id, "wangge_a", "grid_worker",
+                                                                      "10.0.0.8")
+    assert row.object_id == str(uuid.UUID(int=7)) and row.before == {"id": str(uuid.UUID(int=7))}
+    assert row.at.tzinfo is not None
+    # the hash survives the round trip through the database
+    assert compute_hash(row.prev_hash, audit._row_payload(row)) == row.hash
+
+
+def test_editing_a_stored_event_is_detected_and_the_seq_is_named(db):
+    events = record_three(db)
+    disable_guard(db)
+    target = events[1].seq
+    db.execute(update(AuditEvent).where(AuditEvent.seq == target).values(after={"name": "李四"}))
+    result = verify_chain(db)
+    assert not result.ok
+    assert len(result.problems) == 1
+    assert f"序号 {target}" in result.problems[0] and "篡改" in result.problems[0]
+
+
+def test_editing_an_event_and_recomputing_its_hash_still_breaks_the_next_link(db):
+    events = record_three(db)
+    disable_guard(db)
+    first, second = events[0].seq, events[1].seq
+    row = db.execute(select(*AuditEvent.__table__.c).where(AuditEvent.seq == first)).one()
+    payload = {**audit._row_payload(row), "after": {"name": "李四"}}
+    db.execute(update(AuditEvent).where(AuditEvent.seq == first)
+               .values(after={"name": "李四"}, hash=compute_hash(row.prev_hash, payload)))
+    result = verify_chain(db)
+    assert not result.ok
+    assert any(f"序号 {second}" in p and "前序哈希" in p for p in result.problems)
+
+
+def test_deleting_a_middle_event_is_detected(db):
+    events = record_three(db)
+    disable_guard(db)
+    middle = events[1].seq
+    db.execute(delete(AuditEvent).where(AuditEvent.seq == middle))
+    result = verify_chain(db)
+    assert not result.ok
+    assert any("缺失" in p and str(middle) in p for p in result.problems)
+    assert any(f"序号 {middle + 1}" in p and "前序哈希" in p for p in result.problems)
+
+
+def test_deleting_the_tail_after_an_anchor_is_detected(db):
+    events = record_three(db)
+    a = audit.anchor(db)
+    assert a is not None and (a.seq, a.hash) == (events[-1].seq, events[-1].hash)
+    assert verify_chain(db).ok
+    disable_guard(db)
+    db.execute(delete(AuditEvent).where(AuditEvent.seq == events[-1].seq))
+    result = verify_chain(db)
+    assert not result.ok
+    assert any(f"锚点 {events[-1].seq}" in p and "截断" in p for p in result.problems)
+
+
+def test_an_anchor_that_disagrees_with_the_log_is_detected(db):
+    events = record_three(db)
+    audit.anchor(db)
+    db.execute(update(AuditAnchor).where(AuditAnchor.seq == events[-1].seq).values(hash="f" * 64))
+    result = verify_chain(db)
+    assert not result.ok
+    assert any(f"锚点 {events[-1].seq}" in p and "不符" in p for p in result.problems)
+
+
+def test_anchoring_an_empty_log_records_nothing(db):
+    if count_events(db):
+        pytest.skip("the shared test database already holds committed audit events")
+    assert audit.anchor(db) is None
+    assert db.scalar(select(AuditAnchor.id)) is None
+
+
+# -- the database guard --------------------------------------------------------------------------------------
+
+def test_the_database_refuses_to_update_an_audit_event(db):
+    ev = record_three(db)[0]
+    with pytest.raises(DBAPIError, match="append-only"):
+        with db.begin_nested():
+            db.execute(update(AuditEvent).where(AuditEvent.seq == ev.seq).values(action="forged"))
+    db.expire_all()
+    assert db.get(AuditEvent, ev.seq).action == "person.create"
+    assert verify_chain(db).ok
+
+
+def test_the_database_refuses_to_delete_an_audit_event(db):
+    ev = record_three(db)[-1]
+    with pytest.raises(DBAPIError, match="append-only"):
+        with db.begin_nested():
+            db.execute(delete(AuditEvent).where(AuditEvent.seq == ev.seq))
+    assert db.get(AuditEvent, ev.seq) is not None
+    assert verify_chain(db).ok
+
+
+def test_the_orm_cannot_delete_an_audit_event_either(db):
+    ev = record_three(db)[0]
+    with pytest.raises(DBAPIError, match="append-only"):
+        with db.begin_nested():
+            db.delete(ev)
+            db.flush()
+
+
+def test_postgresql_also_refuses_to_truncate_the_audit_log(db):
+    if db.get_bind().dialect.name != "postgresql":
+        pytest.skip("TRUNCATE exists only on PostgreSQL")
+    record_three(db)
+    with pytest.raises(DBAPIError, match="append-only"):
+        with db.begin_nested():
+            db.execute(text("TRUNCATE audit_event"))
+    assert count_events(db) >= 3
+
+
+# -- the CLI ----------------------------------------------------------------------------------------------------
+
+@pytest.fixture
+def cli_database(engine, tmp_path):
+    """Point the process-wide engine at a fresh, migrated SQLite file, so the CLI (which commits in its own
+    session) can be given a committed — and even broken — chain without touching the shared test database."""
+    from zhili.core import migrate
+    from zhili.core.db import make_engine, set_engine
+
+    eng = make_engine(f"sqlite:///{tmp_path / 'cli.db'}")
+    with eng.begin() as conn:
+        migrate.upgrade(connection=conn)
+    set_engine(eng)
+    try:
+        yield eng
+    finally:
+        set_engine(engine)
+        eng.dispose()
+
+
+def _run_verify():
+    from typer.testing import CliRunner
+
+    from zhili.cli import app
+
+    return CliRunner().invoke(app, ["audit", "verify"])
+
+
+def test_cli_audit_verify_exits_0_on_an_intact_chain(cli_database):
+    with Session(cli_database) as s, s.begin():
+        record_three(s)
+        audit.anchor(s)
+    result = _run_verify()
+    assert result.exit_code == 0, result.output
+    assert "审计链完整" in result.output and "3" in result.output
+
+
+def test_cli_audit_verify_exits_2_and_lists_the_problems_on_a_broken_chain(cli_database):
+    with Session(cli_database) as s, s.begin():
+        record_three(s)
+        s.execute(text("DROP TRIGGER audit_event_no_update"))
+        s.execute(update(AuditEvent).where(AuditEvent.seq == 2).values(reason="伪造"))
+    result = _run_verify()
+    assert result.exit_code == 2, result.output
+    assert "校验失败" in result.output and "序号 2" in result.output
+
+
+def test_cli_audit_verify_checks_the_committed_chain_of_the_test_database(engine):
+    # the shared database: whatever is committed there must verify (tests roll back their own events)
+    result = _run_verify()
+    assert result.exit_code == 0, result.output
