@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 import logging
+import os
+import socket
+import threading
 import time
 import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -94,13 +99,17 @@ def install_error_handlers(app: FastAPI) -> None:
 def api_router() -> APIRouter:
     """All ``/api/v1`` routes."""
     from zhili.audit_api import router as audit_router
+    from zhili.cases.api import config_router as case_config_router
+    from zhili.cases.api import router as cases_router
     from zhili.regions.api import router as regions_router
     from zhili.registry.api import router as registry_router
     from zhili.users.api import auth_router
     from zhili.users.api import router as users_router
+    from zhili.worktime.api import router as calendar_router
 
     router = APIRouter(prefix="/api/v1")
-    for r in (auth_router, users_router, regions_router, registry_router, audit_router):
+    for r in (auth_router, users_router, regions_router, registry_router, cases_router, case_config_router,
+              calendar_router, audit_router):
         router.include_router(r)
 
     @router.get("/health", tags=["系统"], summary="健康检查")
@@ -110,17 +119,49 @@ def api_router() -> APIRouter:
     return router
 
 
+def _sweeper(stop: threading.Event, interval: int) -> None:
+    """Background deadline sweep: every process tries; the lease row lets one run at a time."""
+    from zhili.cases.service import run_sweep_if_due
+    from zhili.core.db import session_scope
+
+    holder = f"{socket.gethostname()}:{os.getpid()}"
+    while not stop.wait(interval):
+        try:
+            with session_scope() as s:
+                run_sweep_if_due(s, holder=holder, every_s=interval)
+        except Exception:  # noqa: BLE001 - keep sweeping after a transient database error
+            log.exception("deadline sweep failed")
+
+
+@asynccontextmanager
+async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
+    from zhili.core.settings import get_settings
+
+    interval = get_settings().sweep_interval_s
+    stop = threading.Event()
+    thread = None
+    if interval > 0 and get_settings().env != "test":
+        thread = threading.Thread(target=_sweeper, args=(stop, interval), name="zhili-sweeper", daemon=True)
+        thread.start()
+    yield
+    stop.set()
+    if thread:
+        thread.join(timeout=5)
+
+
 def create_app() -> FastAPI:
     """Build the application."""
     logging.getLogger().addFilter(MaskingLogFilter())
     for h in logging.getLogger().handlers:
         h.addFilter(MaskingLogFilter())
     app = FastAPI(
+        lifespan=_lifespan,
         title="智理 Zhili — 基层社会治理智能化平台 API",
         version=__version__,
         description="区划与网格、基础数据（人地物组织）、用户与管辖范围、审计。所有错误返回 "
                     "`{code, message, details}`。",
-        openapi_tags=[{"name": n} for n in ("登录认证", "用户与角色", "区划与网格", "基础数据", "审计", "系统")],
+        openapi_tags=[{"name": n} for n in ("登录认证", "用户与角色", "区划与网格", "基础数据", "事件办理",
+                                           "事件分类与派单规则", "工作日历", "审计", "系统")],
     )
     install_error_handlers(app)
 
@@ -133,6 +174,9 @@ def create_app() -> FastAPI:
         return response
 
     app.include_router(api_router())
+    from zhili.open311.api import router as open311_router
+
+    app.include_router(open311_router)
 
     @app.get("/", include_in_schema=False)
     def root() -> dict[str, str]:

@@ -24,6 +24,10 @@ app.add_typer(db_app, name="db")
 app.add_typer(user_app, name="user")
 app.add_typer(audit_app, name="audit")
 app.add_typer(keys_app, name="keys")
+apikey_app = typer.Typer(help="API 密钥（Open311 等客户端）", no_args_is_help=True)
+app.add_typer(apikey_app, name="apikey")
+cases_app = typer.Typer(help="事件办理：期限巡检、统计重建、分类加载", no_args_is_help=True)
+app.add_typer(cases_app, name="cases")
 console = Console()
 
 
@@ -284,6 +288,81 @@ def keys_rotate() -> None:
     with session_scope() as s:
         n = reencrypt_all(s)
     console.print(f"[green]新密钥 {kid} 已启用，重新加密 {n} 个字段值[/green]")
+
+
+# -- api keys / cases --------------------------------------------------------------------------------------
+
+@apikey_app.command("create")
+def apikey_create(name: Annotated[str, typer.Option(help="客户端名称")]) -> None:
+    """签发 API 密钥（只显示一次，库中仅存哈希）。"""
+    from zhili.core.db import session_scope
+    from zhili.open311.service import create_api_key
+
+    with session_scope() as s:
+        key, token = create_api_key(s, name=name)
+    console.print(f"[green]已签发 API 密钥（{name}）。请妥善保存，之后无法再次查看：[/green]")
+    console.print(token)
+
+
+@apikey_app.command("list")
+def apikey_list() -> None:
+    """列出 API 密钥。"""
+    from zhili.core.db import session_scope
+    from zhili.open311.service import list_api_keys
+
+    table = Table(title="API 密钥")
+    for col in ("名称", "前缀", "签发时间", "最近使用", "状态"):
+        table.add_column(col)
+    with session_scope() as s:
+        for k in list_api_keys(s):
+            table.add_row(k.name, k.prefix, f"{k.created_at:%Y-%m-%d %H:%M}",
+                          f"{k.last_used_at:%Y-%m-%d %H:%M}" if k.last_used_at else "—",
+                          "已吊销" if k.revoked_at else "有效")
+    console.print(table)
+
+
+@apikey_app.command("revoke")
+def apikey_revoke(prefix: Annotated[str, typer.Argument(help="密钥前缀（list 中显示）")]) -> None:
+    """吊销 API 密钥。"""
+    from zhili.core.db import session_scope
+    from zhili.open311.service import revoke_api_key
+
+    with session_scope() as s:
+        revoke_api_key(s, prefix=prefix)
+    console.print("[yellow]已吊销[/yellow]")
+
+
+@cases_app.command("sweep")
+def cases_sweep() -> None:
+    """立即执行一次期限巡检：黄灯预警、红灯超期督办、超期升级。"""
+    from zhili.cases.service import sweep_deadlines
+    from zhili.core.db import session_scope
+
+    with session_scope() as s:
+        r = sweep_deadlines(s)
+    console.print(f"黄灯 {r.yellow}，红灯 {r.red}，升级督办 {r.escalated}")
+
+
+@cases_app.command("rebuild-stats")
+def cases_rebuild_stats() -> None:
+    """由事件明细重建统计表。"""
+    from zhili.cases.service import rebuild_stats
+    from zhili.core.db import session_scope
+
+    with session_scope() as s:
+        n = rebuild_stats(s)
+    console.print(f"统计表已重建：{n} 行")
+
+
+@cases_app.command("load-taxonomy")
+def cases_load_taxonomy() -> None:
+    """加载内置的事件分类和职能部门（已存在的不覆盖）。"""
+    from zhili.cases.taxonomy import load_defaults
+    from zhili.core.db import session_scope
+
+    with session_scope() as s:
+        d, c = load_defaults(s)
+    console.print(f"新增部门 {d} 个，分类 {c} 个")
 
 
 # -- check ------------------------------------------------------------------------------------------------

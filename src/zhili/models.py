@@ -1,11 +1,30 @@
 """Import every model module so ``Base.metadata`` is complete (Alembic, tests, seeding)."""
 
+from zhili.cases.models import (
+    ApiKey,
+    Attachment,
+    Case,
+    CaseCounter,
+    CaseEvent,
+    CaseStat,
+    Category,
+    Department,
+    DispatchRule,
+    IdempotencyRecord,
+    JobLock,
+    Notification,
+    SubTask,
+    Supervision,
+)
 from zhili.core.audit import AuditAnchor, AuditEvent
 from zhili.regions.models import GeoVersion, Unit, UnitBoundary
 from zhili.registry.models import Building, Entrance, Household, Organisation, Person
 from zhili.users.models import AuthSession, User, UserUnit
+from zhili.worktime.models import CalendarOverride
 
 __all__ = [
+    "ApiKey", "Attachment", "CalendarOverride", "Case", "CaseCounter", "CaseEvent", "CaseStat", "Category",
+    "Department", "DispatchRule", "IdempotencyRecord", "JobLock", "Notification", "SubTask", "Supervision",
     "AuditAnchor", "AuditEvent", "AuthSession", "Building", "Entrance", "GeoVersion", "Household",
     "Organisation", "Person", "Unit", "UnitBoundary", "User", "UserUnit",
 ]

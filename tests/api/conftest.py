@@ -9,7 +9,10 @@ from apihelpers import Api, GridSet
 
 
 @pytest.fixture
-def api(client: Any, world: Any) -> Api:
+def api(client: Any, world: Any, db: Any) -> Api:
+    # Make the world survive a first request that fails: a failing request rolls the shared session back to
+    # its last commit (savepoint), which would otherwise undo the fixture's users and units.
+    db.commit()
     return Api(client, world)
 
 

@@ -1,4 +1,4 @@
-"""The tamper-evident audit log: hash chain, anchors, the database append-only guard and ``zhili audit verify``."""
+"""The tamper-evident audit log: hash chain, anchors, the append-only guard and ``zhili audit verify``."""
 
 from __future__ import annotations
 
@@ -58,7 +58,8 @@ def test_the_first_event_of_an_empty_log_links_to_the_genesis_hash(db):
 
 
 def test_a_recorded_event_stores_the_actor_and_json_safe_values(db):
-    ev = audit.record(db, actor=ALICE, action="person.update", object_type="person", object_id=uuid.UUID(int=7),
+    ev = audit.record(db, actor=ALICE, action="person.update", object_type="person",
+                      object_id=uuid.UUID(int=7),
                       before={"id": uuid.UUID(int=7)}, after={"n": 1}, reason="核实")
     db.expire_all()
     row = db.get(AuditEvent, ev.seq)
@@ -137,9 +138,8 @@ def test_anchoring_an_empty_log_records_nothing(db):
 
 def test_the_database_refuses_to_update_an_audit_event(db):
     ev = record_three(db)[0]
-    with pytest.raises(DBAPIError, match="append-only"):
-        with db.begin_nested():
-            db.execute(update(AuditEvent).where(AuditEvent.seq == ev.seq).values(action="forged"))
+    with pytest.raises(DBAPIError, match="append-only"), db.begin_nested():
+        db.execute(update(AuditEvent).where(AuditEvent.seq == ev.seq).values(action="forged"))
     db.expire_all()
     assert db.get(AuditEvent, ev.seq).action == "person.create"
     assert verify_chain(db).ok
@@ -147,36 +147,33 @@ def test_the_database_refuses_to_update_an_audit_event(db):
 
 def test_the_database_refuses_to_delete_an_audit_event(db):
     ev = record_three(db)[-1]
-    with pytest.raises(DBAPIError, match="append-only"):
-        with db.begin_nested():
-            db.execute(delete(AuditEvent).where(AuditEvent.seq == ev.seq))
+    with pytest.raises(DBAPIError, match="append-only"), db.begin_nested():
+        db.execute(delete(AuditEvent).where(AuditEvent.seq == ev.seq))
     assert db.get(AuditEvent, ev.seq) is not None
     assert verify_chain(db).ok
 
 
 def test_the_orm_cannot_delete_an_audit_event_either(db):
     ev = record_three(db)[0]
-    with pytest.raises(DBAPIError, match="append-only"):
-        with db.begin_nested():
-            db.delete(ev)
-            db.flush()
+    with pytest.raises(DBAPIError, match="append-only"), db.begin_nested():
+        db.delete(ev)
+        db.flush()
 
 
 def test_postgresql_also_refuses_to_truncate_the_audit_log(db):
     if db.get_bind().dialect.name != "postgresql":
         pytest.skip("TRUNCATE exists only on PostgreSQL")
     record_three(db)
-    with pytest.raises(DBAPIError, match="append-only"):
-        with db.begin_nested():
-            db.execute(text("TRUNCATE audit_event"))
+    with pytest.raises(DBAPIError, match="append-only"), db.begin_nested():
+        db.execute(text("TRUNCATE audit_event"))
     assert count_events(db) >= 3
 
 
-# -- the CLI ----------------------------------------------------------------------------------------------------
+# -- the CLI -------------------------------------------------------------------------------------------------
 
 @pytest.fixture
 def cli_database(engine, tmp_path):
-    """Point the process-wide engine at a fresh, migrated SQLite file, so the CLI (which commits in its own
+    """Point the process-wide engine at a fresh, migrated SQLite file, so the CLI (which commits in its
     session) can be given a committed — and even broken — chain without touching the shared test database."""
     from zhili.core import migrate
     from zhili.core.db import make_engine, set_engine

@@ -93,7 +93,8 @@ def test_a_ciphertext_copied_to_another_column_fails_to_decrypt(cipher):
 
 def test_a_ciphertext_copied_to_another_table_fails_to_decrypt(cipher):
     with pytest.raises(DecryptionFailed):
-        dec(cipher, enc(cipher, "13812345678", table="app_user", column="phone"), table="person", column="phone")
+        dec(cipher, enc(cipher, "13812345678", table="app_user", column="phone"),
+            table="person", column="phone")
 
 
 def test_flipping_any_single_bit_of_a_ciphertext_makes_decryption_fail(cipher):
@@ -162,7 +163,8 @@ def test_reencrypt_all_moves_stored_person_data_to_the_active_key(db, world):
     assert FieldCipher.key_id_of(old_id_blob) == current.active_key_id
 
     new_kid = current.active_key_id + "_next"
-    rotated = dataclasses.replace(current, active_key_id=new_kid, keys={**current.keys, new_kid: os.urandom(32)})
+    rotated = dataclasses.replace(current, active_key_id=new_kid,
+                                  keys={**current.keys, new_kid: os.urandom(32)})
     stale = sum(
         1
         for model, _, column in encrypted_columns()

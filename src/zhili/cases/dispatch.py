@@ -185,3 +185,19 @@ def default_rules_from_taxonomy(session: Session, *, district_path: str) -> int:
         n += 1
     session.flush()
     return n
+
+
+def preview(session: Session, *, category_code: str | None, description: str, lon: float | None, lat: float | None,
+            unit_path: str | None, reported_at: dt.datetime) -> tuple[Match, str | None]:
+    """Dry-run dispatch for "test this rule": locate the point (or take the unit) and match the current rules."""
+    path = unit_path
+    if lon is not None and lat is not None:
+        from zhili.regions.models import Unit
+        from zhili.regions.service import get_locator
+
+        gid = get_locator(session).locate(lon, lat)
+        unit = session.get(Unit, gid) if gid else None
+        path = unit.path if unit else None
+    if path is None:
+        return Match(rule=None, confidence=0.0, reasons=["无法确定区域：请给出网格内的坐标或选择单位"]), None
+    return explain(session, facts=CaseFacts(category_code, path, description, reported_at)), path

@@ -47,6 +47,7 @@ class Settings(BaseSettings):
     files_dir: Path | None = None  # default var_dir / "files"
     webhook_url: str = ""  # notification webhook; empty = log only
     timezone: str = "Asia/Shanghai"
+    sweep_interval_s: int = 60  # deadline sweep in each server process (lease-guarded); 0 = off
 
     @property
     def effective_database_url(self) -> str:

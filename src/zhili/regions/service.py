@@ -349,7 +349,7 @@ def get_locator(session: Session, *, as_of: dt.date | None = None) -> Locator:
     """The grid locator for a date, rebuilt whenever the boundaries' version changes (any process)."""
     day = as_of or today()
     ver = session.execute(select(GeoVersion.version, GeoVersion.changed_at).where(GeoVersion.id == 1)).first()
-    key = (day, ver[0] if ver else 0, ver[1] if ver else None, str(session.get_bind().url))
+    key = (day, ver[0] if ver else 0, ver[1] if ver else None, str(session.get_bind().engine.url))
     with _locator_lock:
         loc = _locator_cache.get(key)
     if loc is None:

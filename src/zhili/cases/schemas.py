@@ -1,0 +1,322 @@
+"""Case-loop schemas. No schema here carries the reporter's identity except :class:`ReporterOut`."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+from zhili.cases.models import CaseState, Channel, Urgency
+from zhili.core.schemas import ORMModel
+
+
+class CaseIn(BaseModel):
+    category_code: str = Field(description="事件类别代码（小类）")
+    description: str = Field(min_length=1, max_length=4000, description="问题描述")
+    title: str | None = Field(None, max_length=200)
+    lon: float | None = Field(None, ge=-180, le=180)
+    lat: float | None = Field(None, ge=-90, le=90)
+    crs: Literal["wgs84", "gcj02"] = Field("wgs84", description="坐标系；手机地图一般为 gcj02")
+    address: str | None = Field(None, max_length=255)
+    building_id: uuid.UUID | None = None
+    grid_id: uuid.UUID | None = None
+    urgency: Urgency | None = None
+    channel: Channel | None = Field(None, description="渠道；默认按上报人角色确定")
+    reporter_name: str | None = Field(None, max_length=64, description="上报人姓名（热线代录用）")
+    reporter_phone: str | None = Field(None, max_length=20, description="上报人电话（热线代录用）")
+    anonymous: bool = False
+    is_public: bool = True
+    external_id: str | None = Field(None, max_length=64, description="外部工单号，如12345热线编号")
+    attachment_ids: list[uuid.UUID] = Field(default_factory=list, max_length=9)
+    attributes: dict[str, Any] = Field(default_factory=dict)
+
+
+class CaseOut(BaseModel):
+    id: uuid.UUID
+    number: str
+    channel: Channel
+    channel_label: str
+    state: CaseState
+    state_label: str
+    category_code: str | None
+    category_name: str | None
+    title: str
+    description: str
+    urgency: Urgency
+    lon: float | None
+    lat: float | None
+    address: str | None
+    grid_id: uuid.UUID | None
+    path: str
+    attributes: dict[str, Any]
+    anonymous: bool
+    is_public: bool
+    external_id: str | None
+    assignee_department: str | None
+    assignee_department_name: str | None
+    assignee_unit_id: uuid.UUID | None
+    escalation_level: str | None
+    is_joint: bool
+    master_case_id: uuid.UUID | None
+    resolution: str | None
+    reject_reason: str | None
+    rating: int | None
+    rating_comment: str | None
+    reported_at: dt.datetime
+    accepted_at: dt.datetime | None
+    dispatched_at: dt.datetime | None
+    resolved_at: dt.datetime | None
+    verified_at: dt.datetime | None
+    closed_at: dt.datetime | None
+    accept_due_at: dt.datetime | None
+    handle_due_at: dt.datetime | None
+    verify_due_at: dt.datetime | None
+    warning_level: str
+    overdue: bool
+    closed_on_time: bool | None
+    reopen_count: int
+    support_count: int
+    version: int
+
+
+class CaseCreated(CaseOut):
+    duplicate_candidates: list[DuplicateOut] = []
+
+
+class DuplicateOut(BaseModel):
+    id: uuid.UUID
+    number: str
+    title: str
+    state: CaseState
+    distance_m: float
+    reported_at: dt.datetime
+
+
+class ActionIn(BaseModel):
+    version: int | None = Field(None, description="乐观锁：页面上看到的事件版本号")
+    comment: str | None = Field(None, max_length=2000)
+    reason: str | None = Field(None, max_length=2000)
+    result: str | None = Field(None, max_length=4000)
+    message: str | None = Field(None, max_length=2000)
+    department: str | None = None
+    unit_id: uuid.UUID | None = None
+    co_departments: list[str] = []
+    handle_hours: float | None = Field(None, gt=0, le=2000)
+    hours: float | None = Field(None, gt=0, le=400)
+    rating: int | None = Field(None, ge=1, le=5)
+    master_id: uuid.UUID | None = None
+    category_code: str | None = None
+    attachment_ids: list[uuid.UUID] = Field(default_factory=list, max_length=9)
+
+
+class EventOut(ORMModel):
+    seq: int
+    at: dt.datetime
+    action: str
+    action_label: str | None = None
+    from_state: str | None
+    to_state: str
+    actor_name: str | None
+    actor_role: str | None
+    actor_unit: str | None
+    comment: str | None
+    payload: dict[str, Any]
+    attachment_ids: list[str]
+
+
+class AvailableAction(BaseModel):
+    action: str
+    label: str
+
+
+class SubTaskOut(ORMModel):
+    department: str
+    role: str
+    status: str
+    result: str | None
+    done_at: dt.datetime | None
+
+
+class CaseDetail(CaseOut):
+    actions: list[AvailableAction] = []
+    subtasks: list[SubTaskOut] = []
+
+
+class ReporterOut(BaseModel):
+    case_id: uuid.UUID
+    number: str
+    anonymous: bool
+    name: str | None
+    phone: str | None
+
+
+class RevealIn(BaseModel):
+    reason: str = Field(min_length=2, max_length=500, description="查看上报人信息的事由（如：回访核实）")
+
+
+class AttachmentOut(ORMModel):
+    id: uuid.UUID
+    filename: str
+    content_type: str
+    size: int
+    sha256: str
+
+
+class SupervisionOut(ORMModel):
+    id: uuid.UUID
+    case_id: uuid.UUID
+    kind: str
+    round: int
+    target: str
+    superior: str | None
+    message: str
+    issued_at: dt.datetime
+    acknowledged_at: dt.datetime | None
+
+
+class CategoryOut(ORMModel):
+    id: uuid.UUID
+    code: str
+    version: int
+    name: str
+    kind: str
+    parent_code: str | None
+    is_leaf: bool
+    default_department: str | None
+    accept_hours: float | None
+    handle_hours: float | None
+    verify_hours: float | None
+    time_mode: str
+    urgency: Urgency
+    keywords: list[str]
+    attributes: list[dict[str, Any]]
+    description: str | None
+    is_active: bool
+
+
+class CategoryPatch(BaseModel):
+    name: str | None = Field(None, min_length=1, max_length=100)
+    default_department: str | None = None
+    accept_hours: float | None = Field(None, gt=0)
+    handle_hours: float | None = Field(None, gt=0)
+    verify_hours: float | None = Field(None, gt=0)
+    time_mode: Literal["working", "natural"] | None = None
+    urgency: Urgency | None = None
+    keywords: list[str] | None = None
+    attributes: list[dict[str, Any]] | None = None
+    description: str | None = None
+    is_active: bool | None = None
+
+
+class CategoryCreate(BaseModel):
+    code: str = Field(min_length=2, max_length=32, pattern=r"^[0-9A-Za-z_]+$")
+    name: str = Field(min_length=1, max_length=100)
+    parent_code: str | None = None
+    kind: Literal["component", "event", "social"] | None = None
+    default_department: str | None = None
+    accept_hours: float = Field(2, gt=0)
+    handle_hours: float = Field(40, gt=0)
+    verify_hours: float = Field(8, gt=0)
+    time_mode: Literal["working", "natural"] = "working"
+    urgency: Urgency = Urgency.normal
+    keywords: list[str] = []
+    description: str | None = None
+
+
+class DepartmentOut(ORMModel):
+    code: str
+    name: str
+    short_name: str | None
+    kind: str
+    is_active: bool
+
+
+class RuleIn(BaseModel):
+    name: str = Field(min_length=1, max_length=200)
+    priority: int = Field(100, ge=0, le=10000, description="数字越小越优先")
+    category_code: str | None = Field(None, description="类别代码或大类前缀；空为任意")
+    region_path: str | None = Field(None, description="区域路径（其下全部）；空为全区")
+    keywords: list[str] = []
+    hour_from: int | None = Field(None, ge=0, le=24)
+    hour_to: int | None = Field(None, ge=0, le=24)
+    target_department: str | None = None
+    target_unit_id: uuid.UUID | None = None
+    co_departments: list[str] = []
+    confidence: float = Field(1.0, ge=0, le=1)
+    handle_hours: float | None = Field(None, gt=0)
+    enabled: bool = True
+    note: str | None = None
+
+
+class RulePatch(BaseModel):
+    name: str | None = None
+    priority: int | None = Field(None, ge=0, le=10000)
+    category_code: str | None = None
+    region_path: str | None = None
+    keywords: list[str] | None = None
+    hour_from: int | None = Field(None, ge=0, le=24)
+    hour_to: int | None = Field(None, ge=0, le=24)
+    target_department: str | None = None
+    target_unit_id: uuid.UUID | None = None
+    co_departments: list[str] | None = None
+    confidence: float | None = Field(None, ge=0, le=1)
+    handle_hours: float | None = Field(None, gt=0)
+    enabled: bool | None = None
+    note: str | None = None
+
+
+class RuleOut(ORMModel):
+    id: uuid.UUID
+    rule_key: uuid.UUID
+    version: int
+    name: str
+    priority: int
+    category_code: str | None
+    region_path: str | None
+    keywords: list[str]
+    hour_from: int | None
+    hour_to: int | None
+    target_department: str | None
+    target_unit_id: uuid.UUID | None
+    co_departments: list[str]
+    confidence: float
+    handle_hours: float | None
+    enabled: bool
+    note: str | None
+    created_at: dt.datetime
+    created_by: str | None
+
+
+class RuleTestIn(BaseModel):
+    category_code: str | None = None
+    description: str = ""
+    lon: float | None = None
+    lat: float | None = None
+    unit_id: uuid.UUID | None = Field(None, description="不给坐标时，按该单位（网格）判断区域")
+    reported_at: dt.datetime | None = None
+
+
+class RuleTestOut(BaseModel):
+    matched: bool
+    rule: RuleOut | None
+    department: str | None
+    unit_id: uuid.UUID | None
+    confidence: float
+    auto_dispatch: bool
+    reasons: list[str]
+    path: str | None
+
+
+class NotificationOut(ORMModel):
+    id: uuid.UUID
+    case_id: uuid.UUID | None
+    kind: str
+    title: str
+    body: str
+    created_at: dt.datetime
+    read_at: dt.datetime | None
+
+
+CaseCreated.model_rebuild()

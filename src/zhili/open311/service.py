@@ -1,0 +1,350 @@
+"""Open311 GeoReport v2 on top of the case loop: services from the taxonomy, requests from cases, API keys.
+
+``service_request_id`` is the human case number. ``status`` stays binary (open/closed); the detailed state,
+status notes, the deadline (``expected_datetime``) and the handling department (``agency_responsible``) are
+in the standard fields, and ``extensions=true`` adds ``extended_attributes`` with the detailed state and the
+public notes history. No reporter identity ever appears in a response.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import uuid
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from zhili.cases import service as cases
+from zhili.cases.models import OPEN_STATES, STATE_LABELS, ApiKey, Attachment, Case, CaseEvent, CaseState, Category, Channel
+from zhili.cases.taxonomy import department_names, list_categories
+from zhili.cases.workflow import ACTIONS
+from zhili.core import audit
+from zhili.core.db import utcnow
+from zhili.core.errors import DomainError, Forbidden, NotFound, ValidationFailed
+from zhili.core.masking import mask_text
+from zhili.core.security import new_token, token_digest
+from zhili.core.settings import get_settings
+
+MAX_ROWS = 1000
+DEFAULT_DAYS = 90
+DATATYPES = {"string", "number", "datetime", "text", "singlevaluelist", "multivaluelist"}
+
+
+def iso(moment: dt.datetime | None) -> str | None:
+    """ISO 8601 with the local offset, as the spec requires."""
+    if moment is None:
+        return None
+    return moment.astimezone(ZoneInfo(get_settings().timezone)).isoformat(timespec="seconds")
+
+
+# -- API keys ---------------------------------------------------------------------------------------------
+
+def create_api_key(session: Session, *, name: str) -> tuple[ApiKey, str]:
+    """Issue a key (returned once in plain text; only its hash is stored)."""
+    token = new_token("o311")
+    key = ApiKey(name=name, prefix=token[:9], key_hash=token_digest(token))
+    session.add(key)
+    session.flush()
+    audit.record(session, actor=audit.SYSTEM, action="apikey.create", object_type="api_key", object_id=key.id,
+                 after={"name": name, "prefix": key.prefix})
+    return key, token
+
+
+def revoke_api_key(session: Session, *, prefix: str) -> ApiKey:
+    """Revoke a key by its printed prefix."""
+    key = session.scalar(select(ApiKey).where(ApiKey.prefix == prefix, ApiKey.revoked_at.is_(None)))
+    if key is None:
+        raise NotFound("API 密钥不存在或已吊销")
+    key.revoked_at = utcnow()
+    audit.record(session, actor=audit.SYSTEM, action="apikey.revoke", object_type="api_key", object_id=key.id)
+    session.flush()
+    return key
+
+
+def list_api_keys(session: Session) -> list[ApiKey]:
+    """All keys (hashes never leave the database)."""
+    return list(session.scalars(select(ApiKey).order_by(ApiKey.created_at)))
+
+
+def check_api_key(session: Session, *, token: str | None) -> ApiKey:
+    """The live key for ``token`` or 403."""
+    if not token:
+        raise Forbidden("api_key is required", code="api_key_required")
+    key = session.scalar(select(ApiKey).where(ApiKey.key_hash == token_digest(token)))
+    if key is None or key.revoked_at is not None:
+        raise Forbidden("api_key is invalid or revoked", code="api_key_invalid")
+    key.last_used_at = utcnow()
+    return key
+
+
+def check_jurisdiction(jurisdiction_id: str | None) -> None:
+    """Refuse a jurisdiction other than this deployment's district."""
+    if jurisdiction_id and jurisdiction_id != get_settings().district_code:
+        raise NotFound(f"jurisdiction_id {jurisdiction_id} is not served here", code="jurisdiction_not_found")
+
+
+# -- services ---------------------------------------------------------------------------------------------
+
+def list_services(session: Session) -> list[dict[str, Any]]:
+    """Every reportable leaf category as a GeoReport service (group = first level of the taxonomy)."""
+    cats = list_categories(session)
+    by_code = {c.code: c for c in cats}
+
+    def top(c: Category) -> Category:
+        while c.parent_code and c.parent_code in by_code:
+            c = by_code[c.parent_code]
+        return c
+
+    out = []
+    for c in cats:
+        if not c.is_leaf:
+            continue
+        out.append({
+            "jurisdiction_id": get_settings().district_code,
+            "service_code": c.code, "service_name": c.name, "description": c.description or c.name,
+            "metadata": bool(c.attributes), "type": "realtime", "keywords": list(c.keywords or []),
+            "group": top(c).name,
+        })
+    return out
+
+
+def service_definition(session: Session, *, service_code: str) -> dict[str, Any]:
+    """A service's attributes with their datatypes."""
+    c = session.scalar(select(Category).where(Category.code == service_code, Category.is_current.is_(True),
+                                              Category.is_leaf.is_(True), Category.is_active.is_(True)))
+    if c is None:
+        raise NotFound(f"service_code {service_code} not found", code="service_not_found")
+    attrs = []
+    for i, a in enumerate(c.attributes or [], start=1):
+        item: dict[str, Any] = {
+            "variable": True, "code": a["code"], "datatype": a.get("datatype", "string"),
+            "required": bool(a.get("required")), "datatype_description": a.get("datatype_description", ""),
+            "order": a.get("order", i), "description": a.get("description", a["code"]),
+        }
+        if a.get("values"):
+            item["values"] = [{"key": str(v["key"]) if isinstance(v, dict) else str(v),
+                               "name": v.get("name", v.get("key")) if isinstance(v, dict) else str(v)}
+                              for v in a["values"]]
+        attrs.append(item)
+    return {"service_code": c.code, "attributes": attrs}
+
+
+# -- requests ---------------------------------------------------------------------------------------------
+
+_ATTR_RE = re.compile(r"^attribute\[([^\]]+)\](\[\])?$")
+
+
+def parse_attributes(form: list[tuple[str, str]]) -> dict[str, Any]:
+    """``attribute[code]=v`` and ``attribute[code][]=v1&attribute[code][]=v2`` → {code: v | [v1, v2]}."""
+    out: dict[str, Any] = {}
+    for k, v in form:
+        m = _ATTR_RE.match(k)
+        if not m:
+            continue
+        code, multi = m.group(1), m.group(2)
+        if multi:
+            out.setdefault(code, [])
+            if isinstance(out[code], list):
+                out[code].append(v)
+        else:
+            out[code] = v
+    return out
+
+
+def _check_attributes(cat: Category, values: dict[str, Any]) -> dict[str, Any]:
+    defs = {a["code"]: a for a in cat.attributes or []}
+    for code, a in defs.items():
+        if a.get("required") and values.get(code) in (None, "", []):
+            raise ValidationFailed(f"attribute[{code}] is required", code="attribute_required")
+    for code, v in values.items():
+        a = defs.get(code)
+        if a is None:
+            raise ValidationFailed(f"attribute[{code}] is not defined for service {cat.code}", code="bad_attribute")
+        allowed = {str(x["key"]) if isinstance(x, dict) else str(x) for x in a.get("values") or []}
+        dtype = a.get("datatype", "string")
+        vals = v if isinstance(v, list) else [v]
+        if dtype == "multivaluelist" and not isinstance(v, list):
+            values[code] = vals
+        if dtype == "singlevaluelist" and isinstance(v, list):
+            raise ValidationFailed(f"attribute[{code}] takes one value", code="bad_attribute")
+        if dtype in ("singlevaluelist", "multivaluelist") and any(x not in allowed for x in vals):
+            raise ValidationFailed(f"attribute[{code}] has a value outside its list", code="bad_attribute")
+        if dtype == "number":
+            try:
+                float(v)
+            except (TypeError, ValueError) as exc:
+                raise ValidationFailed(f"attribute[{code}] must be a number", code="bad_attribute") from exc
+        if dtype == "datetime":
+            try:
+                dt.datetime.fromisoformat(str(v))
+            except ValueError as exc:
+                raise ValidationFailed(f"attribute[{code}] must be an ISO 8601 datetime", code="bad_attribute") from exc
+    return values
+
+
+def create_request(session: Session, *, key: ApiKey, form: list[tuple[str, str]],
+                   idempotency_key: str | None = None) -> list[dict[str, Any]]:
+    """POST requests: validate like the spec says and file a case through the normal intake."""
+    f = {}
+    for k, v in form:
+        f.setdefault(k, v)
+    code = f.get("service_code")
+    if not code:
+        raise ValidationFailed("service_code is required", code="service_code_required")
+    cat = session.scalar(select(Category).where(Category.code == code, Category.is_current.is_(True)))
+    if cat is None or not cat.is_leaf or not cat.is_active:
+        raise NotFound(f"service_code {code} not found", code="service_not_found")
+    lat, lon = f.get("lat"), f.get("long")
+    if not ((lat and lon) or f.get("address_string") or f.get("address_id")):
+        raise ValidationFailed("a location is required: lat and long, address_string or address_id",
+                               code="location_required")
+    description = (f.get("description") or "").strip()
+    if len(description) > 4000:
+        raise ValidationFailed("description must be at most 4,000 characters", code="description_too_long")
+    data: dict[str, Any] = {"category_code": code, "description": description or cat.name,
+                            "attributes": _check_attributes(cat, parse_attributes(form))}
+    if lat and lon:
+        try:
+            data["lat"], data["lon"] = float(lat), float(lon)
+        except ValueError as exc:
+            raise ValidationFailed("lat and long must be numbers", code="bad_coordinates") from exc
+    if f.get("address_string"):
+        data["address"] = f["address_string"][:255]
+    if f.get("address_id") and not (lat and lon):
+        try:
+            data["building_id"] = uuid.UUID(f["address_id"])
+        except ValueError as exc:
+            raise ValidationFailed("address_id is not a known address", code="bad_address_id") from exc
+    name = " ".join(x for x in (f.get("last_name"), f.get("first_name")) if x).strip()
+    if name:
+        data["reporter_name"] = name
+    if f.get("phone"):
+        data["reporter_phone"] = f["phone"]
+    if f.get("media_url"):
+        data["attributes"] = {**data["attributes"], "_media_url": f["media_url"][:1000]}
+    data["external_id"] = (f.get("device_id") or f.get("account_id") or None)
+    case, _ = cases.report_case(session, principal=None, channel=Channel.open311, data=data,
+                                idempotency_key=idempotency_key, client=f"apikey:{key.id}", api_client_id=key.id)
+    notice = f"已收到，事件编号 {case.number}"
+    return [{"service_request_id": case.number, "service_notice": notice, "account_id": f.get("account_id")}]
+
+
+def _status_notes(case: Case) -> str:
+    label = STATE_LABELS[case.state]
+    if case.state == CaseState.rejected and case.reject_reason:
+        return f"{label}：{case.reject_reason}"
+    if case.state in (CaseState.resolved, CaseState.verified, CaseState.rated, CaseState.closed) and case.resolution:
+        return f"{label}：{case.resolution}"
+    return label
+
+
+def request_view(session: Session, case: Case, *, base_url: str, depts: dict[str, str], extensions: bool
+                 ) -> dict[str, Any]:
+    """One case as a GeoReport service request — public fields only."""
+    cat = session.get(Category, case.category_id) if case.category_id else None
+    media = session.scalar(select(Attachment.id).where(Attachment.case_id == case.id,
+                                                       Attachment.content_type.startswith("image/")).limit(1))
+    media_url = f"{base_url}/open311/v2/media/{media}" if media else (case.attributes or {}).get("_media_url")
+    item: dict[str, Any] = {
+        "service_request_id": case.number,
+        "status": "open" if case.state in OPEN_STATES else "closed",
+        "status_notes": _status_notes(case),
+        "service_name": cat.name if cat else None,
+        "service_code": case.category_code,
+        "description": mask_text(case.description),
+        "agency_responsible": depts.get(case.assignee_department or "", None) or case.assignee_department,
+        "service_notice": None,
+        "requested_datetime": iso(case.reported_at),
+        "updated_datetime": iso(case.updated_at),
+        "expected_datetime": iso(case.handle_due_at),
+        "address": case.address,
+        "address_id": None,
+        "zipcode": None,
+        "lat": case.lat,
+        "long": case.lon,
+        "media_url": media_url,
+    }
+    if extensions:
+        events = session.scalars(select(CaseEvent).where(CaseEvent.case_id == case.id, CaseEvent.public.is_(True))
+                                 .order_by(CaseEvent.seq)).all()
+        item["extended_attributes"] = {
+            "detailed_status": case.state.value.upper(),
+            "detailed_status_label": STATE_LABELS[case.state],
+            "notes": [{"datetime": iso(e.at), "summary": ACTIONS.get(e.action, e.action),
+                       "description": mask_text(e.comment or "")} for e in events],
+        }
+    return item
+
+
+def list_requests(session: Session, *, params: dict[str, str], base_url: str) -> list[dict[str, Any]]:
+    """GET requests with the spec's filters (ids override the rest; default 90 days; at most 1,000)."""
+    stmt = select(Case).where(Case.is_public.is_(True), Case.master_case_id.is_(None))
+    ids = [x.strip() for x in (params.get("service_request_id") or "").split(",") if x.strip()]
+    if ids:
+        stmt = stmt.where(Case.number.in_(ids[:MAX_ROWS]))
+    else:
+        end = _parse_date(params.get("end_date"), "end_date") or utcnow()
+        start = _parse_date(params.get("start_date"), "start_date") or end - dt.timedelta(days=DEFAULT_DAYS)
+        if start > end:
+            raise ValidationFailed("start_date must be before end_date", code="bad_date_range")
+        stmt = stmt.where(Case.reported_at >= start, Case.reported_at <= end)
+        if params.get("service_code"):
+            stmt = stmt.where(Case.category_code.in_(params["service_code"].split(",")))
+        status = params.get("status")
+        if status:
+            wanted = set(status.split(","))
+            if not wanted <= {"open", "closed"}:
+                raise ValidationFailed("status must be open or closed", code="bad_status")
+            if wanted == {"open"}:
+                stmt = stmt.where(Case.state.in_(OPEN_STATES))
+            elif wanted == {"closed"}:
+                stmt = stmt.where(Case.state.not_in(OPEN_STATES))
+    rows = session.scalars(stmt.order_by(Case.reported_at.desc()).limit(MAX_ROWS)).all()
+    depts = department_names(session)
+    ext = params.get("extensions") == "true"
+    return [request_view(session, c, base_url=base_url, depts=depts, extensions=ext) for c in rows]
+
+
+def get_request(session: Session, *, number: str, base_url: str, extensions: bool) -> list[dict[str, Any]]:
+    """GET requests/{id}: one public case."""
+    case = session.scalar(select(Case).where(Case.number == number, Case.is_public.is_(True)))
+    if case is None:
+        raise NotFound(f"service_request_id {number} not found", code="request_not_found")
+    return [request_view(session, case, base_url=base_url, depts=department_names(session), extensions=extensions)]
+
+
+def token_lookup(session: Session, *, token: str) -> list[dict[str, Any]]:
+    """GET tokens/{token}: requests are created synchronously, so the token is the request id itself."""
+    case = session.scalar(select(Case).where(Case.number == token, Case.is_public.is_(True)))
+    if case is None:
+        raise NotFound(f"token {token} not found", code="token_not_found")
+    return [{"service_request_id": case.number, "token": token}]
+
+
+def public_media(session: Session, *, attachment_id: uuid.UUID) -> Attachment:
+    """An image attached to a public case (for media_url)."""
+    att = session.get(Attachment, attachment_id)
+    if att is None or att.case_id is None or not att.content_type.startswith("image/"):
+        raise NotFound("media not found")
+    case = session.get(Case, att.case_id)
+    if case is None or not case.is_public:
+        raise NotFound("media not found")
+    return att
+
+
+def _parse_date(value: str | None, name: str) -> dt.datetime | None:
+    if not value:
+        return None
+    try:
+        d = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError as exc:
+        raise ValidationFailed(f"{name} must be an ISO 8601 date", code="bad_date") from exc
+    return d if d.tzinfo else d.replace(tzinfo=ZoneInfo(get_settings().timezone))
+
+
+def status_for(exc: DomainError) -> int:
+    """Open311 only knows 400, 403 and 404."""
+    return exc.status if exc.status in (400, 403, 404) else 400
