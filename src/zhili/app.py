@@ -129,7 +129,7 @@ def _sweeper(stop: threading.Event, interval: int) -> None:
         try:
             with session_scope() as s:
                 run_sweep_if_due(s, holder=holder, every_s=interval)
-        except Exception:  # noqa: BLE001 - keep sweeping after a transient database error
+        except Exception:
             log.exception("deadline sweep failed")
 
 

@@ -83,7 +83,28 @@ def _is_empty() -> bool:
         return not s.scalar(select(func.count()).select_from(Unit))
 
 
-def _seed(scale: str) -> None:
+def _seed_case_loop(scale: str, progress: object, with_history: bool) -> dict[str, int]:
+    """Taxonomy, departments, default responsibility-list rules and (optionally) the case history."""
+    from sqlalchemy import select
+
+    from zhili.cases.dispatch import default_rules_from_taxonomy
+    from zhili.cases.taxonomy import load_defaults
+    from zhili.core.db import get_engine, session_scope
+    from zhili.regions.models import OPEN_END, Unit, UnitLevel
+    from zhili.seed.history import seed_cases
+
+    with session_scope() as s:
+        depts, cats = load_defaults(s)
+        district = s.scalar(select(Unit).where(Unit.level == UnitLevel.district, Unit.valid_to == OPEN_END))
+        rules = default_rules_from_taxonomy(s, district_path=district.path) if district else 0
+    counts = {"department": depts, "category": cats, "dispatch_rule": rules}
+    if with_history:
+        done = seed_cases(get_engine(), scale=scale, progress=progress)  # type: ignore[arg-type]
+        counts.update({k: v for k, v in done.items() if k != "seconds"})
+    return counts
+
+
+def _seed(scale: str, with_history: bool = True) -> None:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from zhili.core.db import get_engine
@@ -99,10 +120,11 @@ def _seed(scale: str) -> None:
             progress.update(tasks[stage], completed=done, total=total)
 
         report = seed_demo(get_engine(), scale=scale, progress=cb)  # type: ignore[arg-type]
+        case_counts = _seed_case_loop(scale, cb, with_history)
     table = Table(title=f"演示数据（{scale}）已生成，用时 {report.elapsed_s:.1f} 秒")
     table.add_column("表")
     table.add_column("行数", justify="right")
-    for name, n in report.counts.items():
+    for name, n in {**report.counts, **case_counts}.items():
         table.add_row(name, f"{n:,}")
     console.print(table)
     logins = [{"username": u[0], "role": str(u[1]), "password": u[2], "display_name": u[3], "unit": u[4]}
@@ -132,6 +154,7 @@ def _print_logins() -> None:
 def seed(
     scale: Annotated[str, typer.Option(help="规模：small | medium | large")] = "small",
     if_empty: Annotated[bool, typer.Option("--if-empty", help="数据库已有数据时跳过")] = False,
+    cases: Annotated[bool, typer.Option("--cases/--no-cases", help="同时生成历史事件")] = True,
 ) -> None:
     """生成演示区县数据（长兴县）：区划、网格边界、楼栋、住户、人员、组织和各角色演示账号。"""
     if scale not in ("small", "medium", "large"):
@@ -145,7 +168,7 @@ def seed(
             return
         console.print("[red]数据库已有区划数据，拒绝重复生成。请使用新的数据库。[/red]")
         raise typer.Exit(1)
-    _seed(scale)
+    _seed(scale, with_history=cases)
     _print_logins()
 
 
@@ -299,7 +322,7 @@ def apikey_create(name: Annotated[str, typer.Option(help="客户端名称")]) ->
     from zhili.open311.service import create_api_key
 
     with session_scope() as s:
-        key, token = create_api_key(s, name=name)
+        _, token = create_api_key(s, name=name)
     console.print(f"[green]已签发 API 密钥（{name}）。请妥善保存，之后无法再次查看：[/green]")
     console.print(token)
 

@@ -14,7 +14,8 @@ from dataclasses import dataclass
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import ColumnElement, exists, false, func, or_, select
+from sqlalchemy import ColumnElement, and_, delete, exists, false, func, insert, literal, or_, select
+from sqlalchemy import case as case_
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -295,7 +296,8 @@ def report_case(
         reporter_user_id=principal.user_id if principal and channel in (Channel.resident, Channel.grid_worker)
         else None,
         anonymous=anonymous, is_public=data.get("is_public", True) and channel != Channel.department,
-        api_client_id=api_client_id, external_id=data.get("external_id"), reported_at=now, created_at=now,
+        api_client_id=api_client_id, external_id=data.get("external_id"), reported_at=now,
+        reported_day=_local_day(now), created_at=now,
         updated_at=now, warning_level="none", overdue=False, reopen_count=0, support_count=0, version=1,
     )
     if name and not data.get("anonymous"):
@@ -560,7 +562,7 @@ def _e_accept(session: Session, case: Case, p: Principal, payload: dict[str, Any
     if payload.get("category_code") and payload["category_code"] != case.category_code:
         cat = reportable_category(session, code=payload["category_code"])
         case.category_id, case.category_code = cat.id, cat.code
-    _stat(session, case, day=_local_day(case.reported_at), accepted=1)
+    _stat(session, case, day=case.reported_day, accepted=1)
     _notify_reporter(session, case, "您反映的问题已受理", f"事件 {case.number} 已受理。")
     return {}
 
@@ -754,7 +756,7 @@ def _e_rate(session: Session, case: Case, p: Principal, payload: dict[str, Any],
     if not 1 <= rating <= 5:
         raise ValidationFailed("评分应为1到5的整数", code="bad_rating")
     case.rating, case.rating_comment = rating, payload.get("comment")
-    _stat(session, case, day=_local_day(case.reported_at), rating_sum=rating, rating_count=1)
+    _stat(session, case, day=case.reported_day, rating_sum=rating, rating_count=1)
     return {"rating": rating}
 
 
@@ -762,7 +764,7 @@ def _e_close(session: Session, case: Case, p: Principal, payload: dict[str, Any]
              cal: WorkCalendar) -> dict[str, Any]:
     case.closed_at = now
     on_time = bool(case.closed_on_time)
-    _stat(session, case, day=_local_day(case.reported_at), closed=1, closed_on_time=1 if on_time else 0)
+    _stat(session, case, day=case.reported_day, closed=1, closed_on_time=1 if on_time else 0)
     _notify_reporter(session, case, "您反映的问题已办结", f"事件 {case.number} 已办结，感谢您的参与。")
     return {}
 
@@ -770,7 +772,7 @@ def _e_close(session: Session, case: Case, p: Principal, payload: dict[str, Any]
 def _e_reopen(session: Session, case: Case, p: Principal, payload: dict[str, Any], now: dt.datetime,
               cal: WorkCalendar) -> dict[str, Any]:
     was_on_time = bool(case.closed_on_time)
-    _stat(session, case, day=_local_day(case.reported_at), closed=-1, closed_on_time=-1 if was_on_time else 0)
+    _stat(session, case, day=case.reported_day, closed=-1, closed_on_time=-1 if was_on_time else 0)
     case.reopen_count += 1
     case.closed_at = case.resolved_at = case.verified_at = None
     case.assignee_department = case.assignee_unit_id = case.assignee_path = None
@@ -844,28 +846,23 @@ def _stat(session: Session, case: Case, *, day: dt.date, **deltas: int) -> None:
 
 
 def rebuild_stats(session: Session) -> int:
-    """Recompute the statistics table from the cases (must equal the incremental figures)."""
-    session.query(CaseStat).delete()
-    rows = session.execute(select(Case.path, Case.category_code, Case.reported_at, Case.accepted_at, Case.state,
-                                  Case.closed_on_time, Case.overdue, Case.rating)).all()
-    agg: dict[tuple[str, dt.date, str], dict[str, int]] = {}
-    for path, cat, reported_at, accepted_at, state, on_time, overdue, rating in rows:
-        key = (path, _local_day(reported_at), cat or "")
-        a = agg.setdefault(key, {k: 0 for k in ("reported", "accepted", "closed", "closed_on_time", "overdue",
-                                                "rating_sum", "rating_count")})
-        a["reported"] += 1
-        a["accepted"] += 1 if accepted_at is not None else 0
-        if state == CaseState.closed:
-            a["closed"] += 1
-            a["closed_on_time"] += 1 if on_time else 0
-        a["overdue"] += 1 if overdue else 0
-        if rating is not None:
-            a["rating_sum"] += rating
-            a["rating_count"] += 1
-    for (path, day, cat), a in agg.items():
-        session.add(CaseStat(path=path, day=day, category_code=cat, **a))
+    """Recompute the statistics table from the cases in one aggregate query (must equal the incremental figures)."""
+    session.execute(delete(CaseStat))
+    one, zero = literal(1), literal(0)
+    agg = select(
+        Case.path, Case.reported_day, func.coalesce(Case.category_code, ""), func.count(),
+        func.sum(case_(( Case.accepted_at.is_not(None), one), else_=zero)),
+        func.sum(case_((Case.state == CaseState.closed, one), else_=zero)),
+        func.sum(case_((and_(Case.state == CaseState.closed, Case.closed_on_time.is_(True)), one), else_=zero)),
+        func.sum(case_((Case.overdue.is_(True), one), else_=zero)),
+        func.coalesce(func.sum(Case.rating), 0),
+        func.count(Case.rating),
+    ).group_by(Case.path, Case.reported_day, func.coalesce(Case.category_code, ""))
+    cols = ["path", "day", "category_code", "reported", "accepted", "closed", "closed_on_time", "overdue",
+            "rating_sum", "rating_count"]
+    session.execute(insert(CaseStat).from_select(cols, agg))
     session.flush()
-    return len(agg)
+    return int(session.scalar(select(func.count()).select_from(CaseStat)) or 0)
 
 
 # -- deadline sweep -----------------------------------------------------------------------------------------
@@ -894,8 +891,9 @@ def sweep_deadlines(session: Session, *, now: dt.datetime | None = None) -> Swee
                                              Case.handle_due_at <= now)).all()
     for c in red:
         c.warning_level, c.overdue = "red", True
-        _stat(session, c, day=_local_day(c.reported_at), overdue=1)
-        _supervise(session, c, "red", now, f"事件 {c.number} 已超期（期限 {_fmt(c.handle_due_at)}），请立即处置并说明原因。")
+        _stat(session, c, day=c.reported_day, overdue=1)
+        _supervise(session, c, "red", now,
+                   f"事件 {c.number} 已超期（期限 {_fmt(c.handle_due_at)}），请立即处置并说明原因。")
         report.red += 1
     cal = _calendar(session)
     extra = get_settings().escalate_after_hours

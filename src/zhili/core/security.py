@@ -103,7 +103,7 @@ _COMMON = {"password", "12345678", "123456789", "1234567890", "qwerty123", "admi
 
 
 def check_password_strength(password: str, *, username: str | None = None) -> None:
-    """Refuse weak passwords: ≥ 10 characters, at least three of lower/upper/digit/symbol, not common or the username."""
+    """Refuse weak passwords: ≥ 10 characters, three of lower/upper/digit/symbol, not common, not the username."""
     problems = []
     if len(password) < 10:
         problems.append("长度至少10位")

@@ -69,7 +69,9 @@ def service_definition(service_code: str, fmt: str, session: Db, jurisdiction_id
 
 @router.post("/requests.{fmt}", summary="POST service request (application/x-www-form-urlencoded)")
 async def post_request(fmt: str, request: Request, session: Db) -> Response:
-    f = _fmt(fmt) or "xml"
+    f = _fmt(fmt)
+    if f is None:  # refuse before filing anything: a 404 must not leave a case behind
+        return render.error("xml", 404, f"format {fmt} is not supported; use xml or json")
     try:
         form = await request.form()
         pairs = [(k, v) for k, v in form.multi_items() if isinstance(v, str)]
@@ -81,8 +83,6 @@ async def post_request(fmt: str, request: Request, session: Db) -> Response:
     except DomainError as exc:
         session.rollback()
         return render.error(f, service.status_for(exc), exc.message)
-    if _fmt(fmt) is None:
-        return render.error("xml", 404, f"format {fmt} is not supported; use xml or json")
     return render.respond(f, "service_requests", "request", data)
 
 

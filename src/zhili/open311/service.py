@@ -18,7 +18,17 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from zhili.cases import service as cases
-from zhili.cases.models import OPEN_STATES, STATE_LABELS, ApiKey, Attachment, Case, CaseEvent, CaseState, Category, Channel
+from zhili.cases.models import (
+    OPEN_STATES,
+    STATE_LABELS,
+    ApiKey,
+    Attachment,
+    Case,
+    CaseEvent,
+    CaseState,
+    Category,
+    Channel,
+)
 from zhili.cases.taxonomy import department_names, list_categories
 from zhili.cases.workflow import ACTIONS
 from zhili.core import audit
@@ -105,7 +115,7 @@ def list_services(session: Session) -> list[dict[str, Any]]:
         out.append({
             "jurisdiction_id": get_settings().district_code,
             "service_code": c.code, "service_name": c.name, "description": c.description or c.name,
-            "metadata": bool(c.attributes), "type": "realtime", "keywords": list(c.keywords or []),
+            "metadata": bool(c.attributes), "type": "realtime", "keywords": ",".join(c.keywords or []),
             "group": top(c).name,
         })
     return out
@@ -235,9 +245,9 @@ def create_request(session: Session, *, key: ApiKey, form: list[tuple[str, str]]
 def _status_notes(case: Case) -> str:
     label = STATE_LABELS[case.state]
     if case.state == CaseState.rejected and case.reject_reason:
-        return f"{label}：{case.reject_reason}"
+        return mask_text(f"{label}：{case.reject_reason}")
     if case.state in (CaseState.resolved, CaseState.verified, CaseState.rated, CaseState.closed) and case.resolution:
-        return f"{label}：{case.resolution}"
+        return mask_text(f"{label}：{case.resolution}")
     return label
 
 
@@ -255,7 +265,7 @@ def request_view(session: Session, case: Case, *, base_url: str, depts: dict[str
         "service_name": cat.name if cat else None,
         "service_code": case.category_code,
         "description": mask_text(case.description),
-        "agency_responsible": depts.get(case.assignee_department or "", None) or case.assignee_department,
+        "agency_responsible": depts.get(case.assignee_department or "") or case.assignee_department,
         "service_notice": None,
         "requested_datetime": iso(case.reported_at),
         "updated_datetime": iso(case.updated_at),

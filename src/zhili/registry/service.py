@@ -15,8 +15,8 @@ from sqlalchemy.orm import Session
 
 from zhili.core import audit
 from zhili.core.crypto import FieldCipher, get_cipher
-from zhili.core.ids import new_id
 from zhili.core.errors import Conflict, NotFound, ValidationFailed
+from zhili.core.ids import new_id
 from zhili.core.jurisdiction import Principal, ensure_in_scope, path_predicate, scoped
 from zhili.core.masking import mask_id_number, mask_phone
 from zhili.core.query import paginate
@@ -86,6 +86,10 @@ def _check_version(obj: Any, expected: int | None) -> None:
 
 
 def _apply(obj: Any, changes: dict[str, Any]) -> dict[str, Any]:
+    columns = type(obj).__table__.c
+    for key, value in changes.items():
+        if value is None and key in columns and not columns[key].nullable:
+            raise ValidationFailed(f"“{key}”为必填项，不能清空", code="required_field", details={"field": key})
     before = {}
     for key, value in changes.items():
         before[key] = getattr(obj, key)

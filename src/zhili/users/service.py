@@ -12,8 +12,8 @@ from sqlalchemy.orm import Session
 from zhili.core import audit
 from zhili.core.crypto import get_cipher
 from zhili.core.db import utcnow
-from zhili.core.ids import new_id
 from zhili.core.errors import Conflict, Locked, NotFound, Unauthenticated, ValidationFailed
+from zhili.core.ids import new_id
 from zhili.core.jurisdiction import Principal, in_scope, path_predicate
 from zhili.core.masking import mask_phone
 from zhili.core.query import paginate
@@ -50,9 +50,13 @@ def login(
         raise Unauthenticated("用户名或密码错误", code="bad_credentials")
     if user.locked_until and user.locked_until > now:
         minutes = max(1, int((user.locked_until - now).total_seconds() // 60) + 1)
+        audit.record(session, actor=audit.Actor(id=user.id, name=user.username, role=user.role.value, ip=ip),
+                     action="auth.login_failed", object_type="user", object_id=user.id, after={"reason": "locked"})
         raise Locked(f"密码连续错误次数过多，账号已锁定，请约{minutes}分钟后再试", details={"locked_until":
                      user.locked_until.isoformat()})
     if not user.is_active:
+        audit.record(session, actor=audit.Actor(id=user.id, name=user.username, role=user.role.value, ip=ip),
+                     action="auth.login_failed", object_type="user", object_id=user.id, after={"reason": "disabled"})
         raise Unauthenticated("账号已停用，请联系管理员", code="account_disabled")
     if not verify_password(user.password_hash, password):
         user.failed_logins += 1
@@ -253,13 +257,16 @@ def user_summary(user: User) -> dict[str, Any]:
             "units": sorted(str(u.unit_id) for u in user.units)}
 
 
-def _revoke_all(session: Session, user_id: uuid.UUID) -> None:
-    session.execute(update(AuthSession).where(AuthSession.user_id == user_id, AuthSession.revoked_at.is_(None))
-                    .values(revoked_at=utcnow()))
+def _revoke_all(session: Session, user_id: uuid.UUID, *, keep_token: str | None = None) -> None:
+    stmt = update(AuthSession).where(AuthSession.user_id == user_id, AuthSession.revoked_at.is_(None))
+    if keep_token:
+        stmt = stmt.where(AuthSession.token_hash != token_digest(keep_token))
+    session.execute(stmt.values(revoked_at=utcnow()))
 
 
-def change_password(session: Session, *, principal: Principal, old_password: str, new_password: str) -> None:
-    """Change one's own password (old one required); other sessions are revoked."""
+def change_password(session: Session, *, principal: Principal, old_password: str, new_password: str,
+                    current_token: str | None = None) -> None:
+    """Change one's own password (old one required); other sessions (all but ``current_token``'s) are revoked."""
     user = session.get(User, principal.user_id)
     assert user is not None
     if not verify_password(user.password_hash, old_password):
@@ -270,7 +277,7 @@ def change_password(session: Session, *, principal: Principal, old_password: str
     user.password_hash = hash_password(new_password)
     user.password_changed_at = utcnow()
     user.must_change_password = False
-    _revoke_all(session, user.id)
+    _revoke_all(session, user.id, keep_token=current_token)
     session.flush()
     audit.record(session, actor=principal.actor, action="user.password_change", object_type="user",
                  object_id=user.id)

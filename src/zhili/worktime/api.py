@@ -19,8 +19,8 @@ router = APIRouter(prefix="/calendar", tags=["工作日历"])
 
 
 def _require_config(principal: Principal) -> None:
-    # Calendar overrides are system configuration; region:write stands in until a dedicated permission exists.
-    require(principal, Perm.region_write)
+    # Calendar overrides are system configuration (admin and the command centre).
+    require(principal, Perm.config_write)
 
 
 def _aware(moment: dt.datetime) -> dt.datetime:

@@ -1,8 +1,8 @@
-"""case loop
+"""case loop: categories, rules, cases, timeline, supervision, notifications, calendar
 
 Revision ID: 0002
 Revises: 0001
-Create Date: 2026-11-23 06:41:23.203492
+Create Date: 2026-11-23 06:51:16.125244
 """
 from __future__ import annotations
 
@@ -148,6 +148,7 @@ def upgrade() -> None:
     sa.Column('rating', sa.Integer(), nullable=True),
     sa.Column('rating_comment', sa.Text(), nullable=True),
     sa.Column('reported_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('reported_day', sa.Date(), nullable=False),
     sa.Column('accepted_at', sa.DateTime(timezone=True), nullable=True),
     sa.Column('dispatched_at', sa.DateTime(timezone=True), nullable=True),
     sa.Column('resolved_at', sa.DateTime(timezone=True), nullable=True),
