@@ -370,55 +370,88 @@ def _seed_dispatched_case(scratch: Any) -> tuple[Any, uuid.UUID, dict[str, uuid.
         return eng, case.id, {n: u.id for n, u in w.users.items()}
 
 
-def test_two_sessions_on_separate_connections_racing_on_one_case_exactly_one_wins(scratch, monkeypatch):
-    """Both sessions have read the case (same version) when both try to change it: one commits, the other
-    gets Conflict and changes nothing."""
+def _attempt(session: Session, who: Any, case_id: uuid.UUID, action: str, outcome: dict[str, str]) -> None:
+    try:
+        service.transition(session, principal=who, case_id=case_id, action=action, payload={})
+        session.commit()
+        outcome[threading.current_thread().name] = "ok"
+    except (Conflict, service.TransitionNotAllowed) as exc:
+        session.rollback()
+        outcome[threading.current_thread().name] = exc.code
+    except Exception as exc:  # reported by the assertion on the outcome
+        session.rollback()
+        outcome[threading.current_thread().name] = f"{type(exc).__name__}: {str(exc)[:300]}"
+
+
+def _assert_exactly_one_started(eng: Any, case_id: uuid.UUID, outcome: dict[str, str], losers: set[str]) -> None:
+    from zhili.core.audit import AuditEvent, verify_chain
+
+    assert len(outcome) == 2 and list(outcome.values()).count("ok") == 1, outcome
+    assert {o for o in outcome.values() if o != "ok"} <= losers, outcome
+    with Session(eng) as s:
+        case = s.get(Case, case_id)
+        assert case is not None and case.state.value == "in_progress"
+        events = s.scalars(select(CaseEvent.action).where(CaseEvent.case_id == case_id)
+                           .order_by(CaseEvent.seq)).all()
+        assert list(events) == ["report", "accept", "dispatch", "start"]
+        n = s.scalar(select(func.count()).select_from(AuditEvent).where(AuditEvent.action == "case.start"))
+        assert n == 1 and verify_chain(s).ok
+
+
+def test_a_session_holding_an_older_version_of_the_case_loses_to_one_that_committed_first(scratch):
+    """Two sessions on their own connections: B read the case (version N), then A started it and committed;
+    B's own start — from its stale copy — is refused with version_conflict and leaves nothing behind."""
     eng, case_id, uid = _seed_dispatched_case(scratch)
     try:
         with Session(eng) as s:
-            who = {n: principal_for_user(s, user=s.get(User, i)) for n, i in uid.items()}
-        both_loaded = threading.Barrier(2, timeout=20)
-        real_calendar = service._calendar
+            who = principal_for_user(s, user=s.get(User, uid["bumen"]))
+        outcome: dict[str, str] = {}
+        with Session(eng, expire_on_commit=False) as b:
+            seen = service.get_case(b, principal=who, case_id=case_id)
+            b.commit()  # B's page is rendered; its copy still says "dispatched", version N
+            with Session(eng, expire_on_commit=False) as a:
+                _attempt(a, who, case_id, "start", outcome)
+            outcome["A"] = outcome.pop(threading.current_thread().name)
+            assert seen.state.value == "dispatched"
+            _attempt(b, who, case_id, "start", outcome)
+        assert outcome[threading.current_thread().name] == "version_conflict"
+        _assert_exactly_one_started(eng, case_id, outcome, {"version_conflict"})
+    finally:
+        eng.dispose()
 
-        def calendar_after_both_loaded(session: Session) -> Any:  # transition(): after get_case, before apply
-            both_loaded.wait()
-            return real_calendar(session)
 
-        monkeypatch.setattr(service, "_calendar", calendar_after_both_loaded)
-        outcome: dict[str, Any] = {}
+def test_two_concurrent_transactions_starting_the_same_case_exactly_one_wins(scratch, monkeypatch):
+    """Two threads, each with its own session and connection, start the same case at the same time: one
+    commits, the other gets a 409 and changes nothing. On PostgreSQL both have read the case before either
+    writes (a barrier holds them), so the loser trips the optimistic version check; SQLite serialises writers
+    at BEGIN, so the loser sees the winner's result and the transition is no longer allowed."""
+    eng, case_id, uid = _seed_dispatched_case(scratch)
+    try:
+        with Session(eng) as s:
+            who = principal_for_user(s, user=s.get(User, uid["bumen"]))
+        losers = {"transition_not_allowed"}
+        if eng.dialect.name == "postgresql":
+            losers = {"version_conflict"}
+            both_loaded = threading.Barrier(2, timeout=20)
+            real_calendar = service._calendar
 
-        def run(name: str, action: str, payload: dict[str, Any]) -> None:
+            def calendar_after_both_loaded(session: Session) -> Any:  # in transition(): after get_case
+                both_loaded.wait()
+                return real_calendar(session)
+
+            monkeypatch.setattr(service, "_calendar", calendar_after_both_loaded)
+        outcome: dict[str, str] = {}
+
+        def run() -> None:
             with Session(eng, expire_on_commit=False) as s:
-                try:
-                    service.transition(s, principal=who[name], case_id=case_id, action=action, payload=payload)
-                    s.commit()
-                    outcome[action] = "ok"
-                except Conflict as exc:
-                    s.rollback()
-                    outcome[action] = exc.code
-                except Exception as exc:  # pragma: no cover - reported in the assertion below
-                    s.rollback()
-                    outcome[action] = f"{type(exc).__name__}: {exc}"
+                _attempt(s, who, case_id, "start", outcome)
 
-        threads = [threading.Thread(target=run, args=("bumen", "start", {})),
-                   threading.Thread(target=run, args=("bumen", "return_case", {"reason": "不属于城管"}))]
+        threads = [threading.Thread(target=run, name=n) for n in ("A", "B")]
         for t in threads:
             t.start()
         for t in threads:
-            t.join(30)
-        assert sorted(outcome.values()) == ["ok", "version_conflict"], outcome
-        with Session(eng) as s:
-            case = s.get(Case, case_id)
-            assert case is not None and case.state.value in ("in_progress", "returned")
-            events = s.scalars(select(CaseEvent.action).where(CaseEvent.case_id == case_id)
-                               .order_by(CaseEvent.seq)).all()
-            assert events[:3] == ["report", "accept", "dispatch"] and len(events) == 4
-            assert events[3] == {"in_progress": "start", "returned": "return_case"}[case.state.value]
-            from zhili.core.audit import AuditEvent, verify_chain
-
-            n = s.scalar(select(func.count()).select_from(AuditEvent).where(
-                AuditEvent.action.in_(["case.start", "case.return_case"])))
-            assert n == 1 and verify_chain(s).ok
+            t.join(60)
+        _assert_exactly_one_started(eng, case_id, outcome, losers)
     finally:
         eng.dispose()
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from zhili.cases.models import DispatchRule
@@ -95,10 +95,28 @@ def match(facts: CaseFacts, rules: list[DispatchRule]) -> Match:
     return Match(rule=best, confidence=float(best.confidence), reasons=reasons, considered=len(rules))
 
 
+_rule_cache: dict[tuple[Any, ...], list[DispatchRule]] = {}
+
+
 def current_rules(session: Session) -> list[DispatchRule]:
-    """The current version of every rule."""
-    return list(session.scalars(select(DispatchRule).where(DispatchRule.is_current.is_(True))
-                                .order_by(DispatchRule.priority, DispatchRule.name)))
+    """The current version of every rule — cached per process, keyed on the rule table's version stamp.
+
+    Rules are never updated in place (an edit writes a new row and flips ``is_current``), so (row count, newest
+    creation time) changes whenever the current set does; the stamp costs one indexed aggregate query.
+    """
+    stamp = session.execute(select(func.count(), func.max(DispatchRule.created_at),
+                                   func.count().filter(DispatchRule.is_current.is_(True)))).one()
+    key = (str(session.get_bind().url), *stamp)
+    rules = _rule_cache.get(key)
+    if rules is None:
+        rows = list(session.scalars(select(DispatchRule).where(DispatchRule.is_current.is_(True))
+                                    .order_by(DispatchRule.priority, DispatchRule.name)))
+        for r in rows:
+            session.expunge(r)
+        if len(_rule_cache) > 16:
+            _rule_cache.clear()
+        _rule_cache[key] = rules = rows
+    return rules
 
 
 def explain(session: Session, *, facts: CaseFacts) -> Match:

@@ -535,7 +535,11 @@ def _apply(session: Session, case: Case, action: str, p: Principal, payload: dic
 def _event(session: Session, case: Case, *, action: str, from_state: CaseState | None, to_state: CaseState,
            principal: Principal, now: dt.datetime, comment: str | None = None, payload: dict[str, Any] | None = None,
            attachments: list[Any] | None = None, public: bool = True) -> CaseEvent:
-    seq = (session.scalar(select(func.max(CaseEvent.seq)).where(CaseEvent.case_id == case.id)) or 0) + 1
+    seqs: dict[uuid.UUID, int] = session.info.setdefault("case_seq", {})
+    if case.id not in seqs:
+        seqs[case.id] = 0 if action == "report" else (
+            session.scalar(select(func.max(CaseEvent.seq)).where(CaseEvent.case_id == case.id)) or 0)
+    seq = seqs[case.id] = seqs[case.id] + 1
     ev = CaseEvent(case_id=case.id, seq=seq, at=now, action=action,
                    from_state=from_state.value if from_state else None, to_state=to_state.value,
                    actor_id=None if principal is SYSTEM_PRINCIPAL else principal.user_id,
@@ -948,24 +952,27 @@ def list_supervisions(session: Session, *, principal: Principal, open_only: bool
 
 # -- duplicates ---------------------------------------------------------------------------------------------
 
-def find_duplicates(session: Session, *, principal: Principal, case: Case, limit: int = 10) -> list[tuple[Case, float]]:
+def find_duplicates(session: Session, *, principal: Principal, case: Case, limit: int = 10
+                    ) -> list[tuple[Any, float]]:
     """Open cases of the same category near this one within the time window, nearest first (metres)."""
+    from zhili.regions.geo import haversine_m
+
     s = get_settings()
     if case.lon is None or case.lat is None:
         return []
     dlat = s.duplicate_radius_m / 111_000
     dlon = dlat / max(0.1, math.cos(math.radians(case.lat)))
-    since = case.reported_at - dt.timedelta(hours=s.duplicate_window_hours)
-    rows = session.scalars(select(Case).where(
-        Case.id != case.id, Case.category_code == case.category_code, Case.state.in_(OPEN_STATES),
-        Case.master_case_id.is_(None), Case.reported_at >= since, Case.reported_at <= case.reported_at
-        + dt.timedelta(hours=s.duplicate_window_hours),
-        Case.lon.between(case.lon - dlon, case.lon + dlon), Case.lat.between(case.lat - dlat, case.lat + dlat),
-        visibility(principal))).all()
-    from zhili.regions.geo import haversine_m
-
-    out = [(c, haversine_m(case.lon, case.lat, c.lon or 0, c.lat or 0)) for c in rows]
-    out = [(c, d) for c, d in out if d <= s.duplicate_radius_m]
+    window = dt.timedelta(hours=s.duplicate_window_hours)
+    rows = session.execute(select(Case.id, Case.number, Case.title, Case.state, Case.lon, Case.lat, Case.reported_at)
+                           .where(Case.category_code == case.category_code, Case.id != case.id,
+                                  Case.reported_at >= case.reported_at - window,
+                                  Case.reported_at <= case.reported_at + window,
+                                  Case.lon.between(case.lon - dlon, case.lon + dlon),
+                                  Case.lat.between(case.lat - dlat, case.lat + dlat),
+                                  Case.state.in_(OPEN_STATES), Case.master_case_id.is_(None), visibility(principal))
+                           .order_by(Case.reported_at.desc()).limit(200)).all()
+    out = [(r, haversine_m(case.lon, case.lat, r.lon, r.lat)) for r in rows]
+    out = [(r, d) for r, d in out if d <= s.duplicate_radius_m]
     out.sort(key=lambda x: x[1])
     return out[:limit]
 

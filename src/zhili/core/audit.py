@@ -16,7 +16,7 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import BigInteger, Index, Integer, String, Text, Uuid, func, select, text
+from sqlalchemy import BigInteger, Index, Integer, String, Text, Uuid, event, func, select, text
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from zhili.core.db import Base, JSONType, UTCDateTime, utcnow
@@ -137,10 +137,15 @@ def record(
     reason: str | None = None,
 ) -> AuditEvent:
     """Append one event to the chain in the caller's transaction."""
-    _lock_head(session)
-    session.flush()
-    head = session.execute(select(AuditEvent.seq, AuditEvent.hash).order_by(AuditEvent.seq.desc()).limit(1)).first()
-    seq, prev = (head[0] + 1, head[1]) if head else (1, GENESIS)
+    # The head is read once per transaction (under the lock) and then carried in session.info.
+    cached = session.info.get("audit_head")
+    if cached is None:
+        _lock_head(session)
+        session.flush()
+        head = session.execute(select(AuditEvent.seq, AuditEvent.hash).order_by(AuditEvent.seq.desc())
+                               .limit(1)).first()
+        cached = (head[0], head[1]) if head else (0, GENESIS)
+    seq, prev = cached[0] + 1, cached[1]
     ev = AuditEvent(
         seq=seq,
         at=utcnow(),
@@ -159,8 +164,16 @@ def record(
     )
     ev.hash = compute_hash(prev, _row_payload(ev))
     session.add(ev)
-    session.flush()
+    session.info["audit_head"] = (seq, ev.hash)
     return ev
+
+
+@event.listens_for(Session, "after_commit")
+@event.listens_for(Session, "after_rollback")
+@event.listens_for(Session, "after_soft_rollback")
+def _forget_head(session: Session, *args: Any) -> None:
+    session.info.pop("audit_head", None)
+    session.info.pop("case_seq", None)
 
 
 def anchor(session: Session) -> AuditAnchor | None:

@@ -87,7 +87,10 @@ def make_engine(url: str | None = None, *, settings: Settings | None = None, **k
         event.listen(engine, "connect", _sqlite_pragmas)
         # Let SQLAlchemy, not pysqlite, control transactions so BEGIN is emitted consistently.
         event.listen(engine, "connect", lambda c, _r: setattr(c, "isolation_level", None))
-        event.listen(engine, "begin", lambda c: c.exec_driver_sql("BEGIN"))
+        # Writers take the write lock at BEGIN (IMMEDIATE): a deferred transaction that later tries to upgrade from
+        # read to write fails at once with "database is locked" under concurrency instead of waiting its turn.
+        event.listen(engine, "begin", lambda c: c.exec_driver_sql(
+            "BEGIN IMMEDIATE" if c.get_execution_options().get("zhili_write", True) else "BEGIN"))
         return engine
     kwargs.setdefault("pool_pre_ping", True)
     kwargs.setdefault("pool_size", 10)
@@ -96,6 +99,7 @@ def make_engine(url: str | None = None, *, settings: Settings | None = None, **k
 
 _engine: Engine | None = None
 _factory: sessionmaker[Session] | None = None
+_read_factory: sessionmaker[Session] | None = None
 
 
 def get_engine() -> Engine:
@@ -108,17 +112,26 @@ def get_engine() -> Engine:
 
 def set_engine(engine: Engine | None) -> None:
     """Replace the process-wide engine (tests, CLI ``--database``)."""
-    global _engine, _factory
+    global _engine, _factory, _read_factory
     _engine = engine
-    _factory = None
+    _factory = _read_factory = None
 
 
 def session_factory() -> sessionmaker[Session]:
-    """The process-wide session factory."""
+    """The process-wide session factory (transactions that may write)."""
     global _factory
     if _factory is None:
         _factory = sessionmaker(bind=get_engine(), expire_on_commit=False)
     return _factory
+
+
+def read_session_factory() -> sessionmaker[Session]:
+    """Sessions for read-mostly requests (GET): on SQLite they start a deferred transaction, so they never wait
+    for writers in WAL mode. A rare write inside one (e.g. a lazily created row) still works, it just may wait."""
+    global _read_factory
+    if _read_factory is None:
+        _read_factory = sessionmaker(bind=get_engine().execution_options(zhili_write=False), expire_on_commit=False)
+    return _read_factory
 
 
 @contextmanager

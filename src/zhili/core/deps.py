@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import Depends, Query, Request
 from sqlalchemy.orm import Session
 
-from zhili.core.db import session_factory
+from zhili.core.db import read_session_factory, session_factory
 from zhili.core.errors import Unauthenticated
 from zhili.core.jurisdiction import Principal
 from zhili.core.schemas import PageParams
@@ -16,9 +16,10 @@ from zhili.core.schemas import PageParams
 SESSION_COOKIE = "zhili_session"
 
 
-def get_db() -> Iterator[Session]:
+def get_db(request: Request) -> Iterator[Session]:
     """One session per request: committed if the route returns, rolled back if it raises."""
-    session = session_factory()()
+    factory = read_session_factory if request.method in ("GET", "HEAD", "OPTIONS") else session_factory
+    session = factory()()
     try:
         yield session
         session.commit()

@@ -171,6 +171,9 @@ def update_unit(session: Session, *, principal: Principal, unit_id: uuid.UUID, c
     expected_version = changes.pop("version", None)
     if expected_version is not None and expected_version != unit.version:
         raise Conflict("单位已被他人修改，请刷新后重试", details={"current_version": unit.version})
+    for k, v in changes.items():
+        if v is None and not Unit.__table__.c[k].nullable:
+            raise ValidationFailed(f"“{k}”为必填项，不能清空", code="required_field", details={"field": k})
     before = {k: getattr(unit, k) for k in changes}
     for k, v in changes.items():
         setattr(unit, k, v)

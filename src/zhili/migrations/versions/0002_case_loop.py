@@ -175,7 +175,7 @@ def upgrade() -> None:
     sa.UniqueConstraint('number', name=op.f('uq_case_number'))
     )
     with op.batch_alter_table('case', schema=None) as batch_op:
-        batch_op.create_index('ix_case_category', ['category_code'], unique=False)
+        batch_op.create_index('ix_case_category', ['category_code', 'reported_at'], unique=False)
         batch_op.create_index('ix_case_dept', ['assignee_department', 'state'], unique=False)
         batch_op.create_index('ix_case_handle_due', ['state', 'handle_due_at'], unique=False)
         batch_op.create_index('ix_case_master', ['master_case_id'], unique=False)
