@@ -9,6 +9,7 @@ import threading
 import time
 import uuid
 from collections.abc import AsyncIterator
+from typing import Any
 from contextlib import asynccontextmanager
 
 from fastapi import APIRouter, FastAPI, Request
@@ -166,7 +167,7 @@ def create_app() -> FastAPI:
     install_error_handlers(app)
 
     @app.middleware("http")
-    async def _timing(request: Request, call_next):  # type: ignore[no-untyped-def]
+    async def _timing(request: Request, call_next: Any) -> Any:
         start = time.perf_counter()
         response = await call_next(request)
         response.headers["X-Response-Time-ms"] = f"{(time.perf_counter() - start) * 1000:.1f}"

@@ -7,7 +7,7 @@ import os
 import stat
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -31,7 +31,7 @@ app.add_typer(cases_app, name="cases")
 console = Console()
 
 
-def _settings():  # type: ignore[no-untyped-def]
+def _settings() -> Any:
     from zhili.core.settings import get_settings
 
     return get_settings()
@@ -105,14 +105,14 @@ def _seed_case_loop(scale: str, progress: object, with_history: bool) -> dict[st
 
 
 def _seed(scale: str, with_history: bool = True) -> None:
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 
     from zhili.core.db import get_engine
     from zhili.seed.demo import seed_demo
 
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                   console=console) as progress:
-        tasks: dict[str, int] = {}
+        tasks: dict[str, TaskID] = {}
 
         def cb(stage: str, done: int, total: int) -> None:
             if stage not in tasks:

@@ -106,7 +106,7 @@ def current_rules(session: Session) -> list[DispatchRule]:
     """
     stamp = session.execute(select(func.count(), func.max(DispatchRule.created_at),
                                    func.count().filter(DispatchRule.is_current.is_(True)))).one()
-    key = (str(session.get_bind().url), *stamp)
+    key = (str(session.get_bind().engine.url), *stamp)
     rules = _rule_cache.get(key)
     if rules is None:
         rows = list(session.scalars(select(DispatchRule).where(DispatchRule.is_current.is_(True))

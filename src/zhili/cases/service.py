@@ -929,7 +929,9 @@ def _supervise(session: Session, case: Case, kind: str, now: dt.datetime, messag
                ) -> None:
     target = case.assignee_department or _unit_code(session, case) or "command_centre"
     boss = _superior_of(session, case)
-    session.add(Supervision(case_id=case.id, kind=kind, round=1, target=boss if superior else target,
+    rnd = 1 + (session.scalar(select(func.count()).select_from(Supervision).where(
+        Supervision.case_id == case.id, Supervision.kind == kind)) or 0)  # again after an extension/redispatch
+    session.add(Supervision(case_id=case.id, kind=kind, round=rnd, target=boss if superior else target,
                             superior=boss, message=message, issued_at=now, issued_by="system"))
     _event(session, case, action=f"warning_{kind}", from_state=case.state, to_state=case.state,
            principal=SYSTEM_PRINCIPAL, now=now, comment=message, public=False)

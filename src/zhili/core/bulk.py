@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import JSON, Connection, Table, insert
+from sqlalchemy import JSON, Connection, insert
 from sqlalchemy.types import NullType
 
 
@@ -22,7 +22,7 @@ class BulkWriter:
         self.sqlite = conn.dialect.name == "sqlite"
         self._plans: dict[tuple[str, tuple[str, ...]], tuple[str, list[Any], list[bool]]] = {}
 
-    def _plan(self, table: Table, keys: tuple[str, ...]) -> tuple[str, list[Any], list[bool]]:
+    def _plan(self, table: Any, keys: tuple[str, ...]) -> tuple[str, list[Any], list[bool]]:
         plan = self._plans.get((table.name, keys))
         if plan is None:
             procs, is_json = [], []
@@ -37,7 +37,7 @@ class BulkWriter:
             plan = self._plans[(table.name, keys)] = (sql, procs, is_json)
         return plan
 
-    def insert(self, table: Table, rows: list[dict[str, Any]]) -> int:
+    def insert(self, table: Any, rows: list[dict[str, Any]]) -> int:
         """Insert ``rows`` (all with the same keys) into ``table``; returns the count."""
         if not rows:
             return 0

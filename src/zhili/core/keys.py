@@ -30,7 +30,9 @@ def rotate_key_file(settings: Settings) -> str:
     if settings.keys:
         raise ValidationFailed("密钥来自环境变量 ZHILI_KEYS，请在密钥管理系统中轮换", code="keys_from_env")
     material = load_key_material(settings)
-    keys: dict[str, str] = dict(material["keys"])  # type: ignore[arg-type]
+    raw = material["keys"]
+    assert isinstance(raw, dict)
+    keys: dict[str, str] = {str(k): str(v) for k, v in raw.items()}
     kid = f"k{max(int(k[1:]) for k in keys if k[1:].isdigit()) + 1}"
     keys[kid] = base64.b64encode(secrets.token_bytes(32)).decode()
     material["keys"], material["active"] = keys, kid

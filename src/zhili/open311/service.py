@@ -170,11 +170,11 @@ def _check_attributes(cat: Category, values: dict[str, Any]) -> dict[str, Any]:
         if a.get("required") and values.get(code) in (None, "", []):
             raise ValidationFailed(f"attribute[{code}] is required", code="attribute_required")
     for code, v in values.items():
-        a = defs.get(code)
-        if a is None:
+        spec = defs.get(code)
+        if spec is None:
             raise ValidationFailed(f"attribute[{code}] is not defined for service {cat.code}", code="bad_attribute")
-        allowed = {str(x["key"]) if isinstance(x, dict) else str(x) for x in a.get("values") or []}
-        dtype = a.get("datatype", "string")
+        allowed = {str(x["key"]) if isinstance(x, dict) else str(x) for x in spec.get("values") or []}
+        dtype = spec.get("datatype", "string")
         vals = v if isinstance(v, list) else [v]
         if dtype == "multivaluelist" and not isinstance(v, list):
             values[code] = vals
@@ -198,7 +198,7 @@ def _check_attributes(cat: Category, values: dict[str, Any]) -> dict[str, Any]:
 def create_request(session: Session, *, key: ApiKey, form: list[tuple[str, str]],
                    idempotency_key: str | None = None) -> list[dict[str, Any]]:
     """POST requests: validate like the spec says and file a case through the normal intake."""
-    f = {}
+    f: dict[str, str] = {}
     for k, v in form:
         f.setdefault(k, v)
     code = f.get("service_code")
