@@ -14,7 +14,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm.exc import StaleDataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -57,6 +57,15 @@ def _error(status: int, code: str, message: str, details: object = None) -> JSON
     return JSONResponse({"code": code, "message": message, "details": details}, status_code=status)
 
 
+def _open311_error(request: Request, status: int) -> Response:
+    """Framework-level errors on Open311 paths in the spec's format (XML unless the path asks for JSON)."""
+    from zhili.open311 import render
+
+    fmt = "json" if request.url.path.endswith(".json") else "xml"
+    text = {404: "not found", 405: "method not allowed", 500: "internal server error"}.get(status, "bad request")
+    return render.error(fmt, status, text)
+
+
 def install_error_handlers(app: FastAPI) -> None:
     """Map the domain hierarchy (and framework errors) to ``{"code", "message", "details"}``."""
 
@@ -76,7 +85,9 @@ def install_error_handlers(app: FastAPI) -> None:
                       details)
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def _http(request: Request, exc: StarletteHTTPException) -> Response:
+        if request.url.path.startswith("/open311/"):
+            return _open311_error(request, exc.status_code)
         code, message = _HTTP_MESSAGES.get(exc.status_code, ("http_error", "请求失败"))
         return _error(exc.status_code, code, message)
 
@@ -90,9 +101,11 @@ def install_error_handlers(app: FastAPI) -> None:
         return _error(409, "integrity_conflict", "数据与已有记录冲突（重复或仍被引用）")
 
     @app.exception_handler(Exception)
-    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+    async def _unexpected(request: Request, exc: Exception) -> Response:
         incident = uuid.uuid4().hex[:12]
         log.exception("unhandled error %s on %s %s", incident, request.method, request.url.path)
+        if request.url.path.startswith("/open311/"):
+            return _open311_error(request, 500)
         return _error(500, "internal_error", f"服务器内部错误，请联系管理员（事件编号 {incident}）",
                       {"incident": incident})
 

@@ -281,3 +281,16 @@ def test_users_are_listed_only_within_the_callers_jurisdiction(client: Any, worl
     assert {u["username"] for u in r.json()["items"]} == {"jiedao1", "shequ1", "wangge_a", "wangge_b"}
     other = client.get(f"{API}/users/{world.users['jiedao2'].id}", headers=world.headers("jiedao1"))
     assert other.status_code == 404
+
+
+def test_a_user_bound_partly_outside_the_callers_jurisdiction_is_neither_listed_nor_shown(
+    client: Any, world: Any, db: Session
+) -> None:
+    both = service.create_user(db, principal=None, username="kuajie", display_name="跨街道", role=Role.grid_worker,
+                               password=PASSWORD, unit_ids=[world.units["ga"].id, world.units["gc"].id])
+    for caller, sees in (("jiedao1", False), ("jiedao2", False), ("admin", True)):
+        listed = client.get(f"{API}/users", headers=world.headers(caller), params={"page_size": 500}).json()
+        assert ("kuajie" in {u["username"] for u in listed["items"]}) is sees, caller
+        assert listed["total"] == len(listed["items"])
+        shown = client.get(f"{API}/users/{both.id}", headers=world.headers(caller))
+        assert shown.status_code == (200 if sees else 404), caller

@@ -65,7 +65,10 @@ TRANSITIONS: tuple[Transition, ...] = (
     _t("supervise", "督办", _OPEN, None, {R.command_centre, R.leader}, "in_scope", ("message",)),
 )
 
-ACTIONS: dict[str, str] = {t.action: t.label for t in TRANSITIONS}
+ACTIONS: dict[str, str] = {
+    "report": "上报", "warning_yellow": "黄灯预警", "warning_red": "超期督办", "warning_escalation": "升级督办",
+    **{t.action: t.label for t in TRANSITIONS},
+}
 
 
 def candidates(action: str, state: S) -> list[Transition]:

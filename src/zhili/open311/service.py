@@ -37,6 +37,7 @@ from zhili.core.errors import DomainError, Forbidden, NotFound, ValidationFailed
 from zhili.core.masking import mask_text
 from zhili.core.security import new_token, token_digest
 from zhili.core.settings import get_settings
+from zhili.core.validators import validate_mobile
 
 MAX_ROWS = 1000
 DEFAULT_DAYS = 90
@@ -113,7 +114,6 @@ def list_services(session: Session) -> list[dict[str, Any]]:
         if not c.is_leaf:
             continue
         out.append({
-            "jurisdiction_id": get_settings().district_code,
             "service_code": c.code, "service_name": c.name, "description": c.description or c.name,
             "metadata": bool(c.attributes), "type": "realtime", "keywords": ",".join(c.keywords or []),
             "group": top(c).name,
@@ -232,7 +232,12 @@ def create_request(session: Session, *, key: ApiKey, form: list[tuple[str, str]]
     if name:
         data["reporter_name"] = name
     if f.get("phone"):
-        data["reporter_phone"] = f["phone"]
+        # The spec's phone is free-form; only mainland mobiles are kept as a phone (SMS-capable). Anything else
+        # is kept with the name, which is encrypted the same way and shown only to the command centre.
+        try:
+            data["reporter_phone"] = validate_mobile(f["phone"])
+        except ValidationFailed:
+            data["reporter_name"] = f"{name}（电话：{f['phone'][:32]}）".lstrip()
     if f.get("media_url"):
         data["attributes"] = {**data["attributes"], "_media_url": f["media_url"][:1000]}
     data["external_id"] = (f.get("device_id") or f.get("account_id") or None)
@@ -270,7 +275,7 @@ def request_view(session: Session, case: Case, *, base_url: str, depts: dict[str
         "requested_datetime": iso(case.reported_at),
         "updated_datetime": iso(case.updated_at),
         "expected_datetime": iso(case.handle_due_at),
-        "address": case.address,
+        "address": mask_text(case.address) if case.address else None,
         "address_id": None,
         "zipcode": None,
         "lat": case.lat,
@@ -300,6 +305,8 @@ def list_requests(session: Session, *, params: dict[str, str], base_url: str) ->
         start = _parse_date(params.get("start_date"), "start_date") or end - dt.timedelta(days=DEFAULT_DAYS)
         if start > end:
             raise ValidationFailed("start_date must be before end_date", code="bad_date_range")
+        if end - start > dt.timedelta(days=DEFAULT_DAYS):
+            raise ValidationFailed("the date range may not span more than 90 days", code="bad_date_range")
         stmt = stmt.where(Case.reported_at >= start, Case.reported_at <= end)
         if params.get("service_code"):
             stmt = stmt.where(Case.category_code.in_(params["service_code"].split(",")))

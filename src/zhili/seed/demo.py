@@ -30,6 +30,7 @@ import datetime as dt
 import math
 import multiprocessing
 import os
+import pickle
 import queue as queue_mod
 import random
 import threading
@@ -44,7 +45,7 @@ from typing import Any, Literal, NamedTuple, cast
 import numpy as np
 import shapely
 from shapely import Polygon
-from sqlalchemy import JSON, Connection, Engine, Table, create_engine, func, insert, select, update
+from sqlalchemy import JSON, Connection, Engine, LargeBinary, Table, create_engine, func, insert, select, update
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import Session
 from sqlalchemy.types import NullType
@@ -291,7 +292,8 @@ class _Encoder:
                 typ = col.type
                 if isinstance(typ, NullType) and col.foreign_keys:  # FK column typed from its target
                     typ = next(iter(col.foreign_keys)).column.type
-                procs.append(typ._cached_bind_processor(self.dialect))
+                # sqlite3 takes bytes as they are (the processor would wrap them in an unpicklable memoryview).
+                procs.append(None if isinstance(typ, LargeBinary) else typ._cached_bind_processor(self.dialect))
                 is_json.append(isinstance(typ, JSON))
             sql = str(insert(table).compile(dialect=self.dialect, column_keys=list(keys)))
             plan = self.plans[(table.name, keys)] = (sql, procs, is_json)
@@ -893,8 +895,9 @@ def _shard_worker(shard: int, seed: int, cipher: FieldCipher, now: dt.datetime, 
     """Worker-process entry point: generate one shard and send encoded batches to the main process."""
     try:
         dialect = create_engine("sqlite://").dialect if sqlite else None
+        # Pickle here, not in the queue's feeder thread, so that a failure surfaces as an error message.
         gen = _ShardGenerator(shard, seed, cipher, now, today, _Encoder(dialect),
-                              lambda items, persons: out.put(("batch", shard, items, persons)))
+                              lambda items, persons: out.put(("batch", shard, pickle.dumps(items, -1), persons)))
         stats = gen.run(tasks)
         out.put(("done", shard, stats, 0))
     except BaseException:
@@ -1116,7 +1119,13 @@ class _Seeder:
 
                 _ShardGenerator(shard, self.seed, self.cipher, self.now, self.today,
                                 _Encoder(self.conn.dialect), emit).run(shard_tasks)
-            return
+        else:
+            self.run_workers(shards, sqlite, total)
+        if self.counts["person"] != total:
+            raise RuntimeError(f"seed incomplete: {self.counts['person']} of {total} persons written")
+
+    def run_workers(self, shards: list[list[_GridTask]], sqlite: bool, total: int) -> None:
+        done = 0
         ctx = multiprocessing.get_context("fork")
         out = ctx.Queue(maxsize=4 * SHARDS)
         procs = [ctx.Process(target=_shard_worker, name=f"zhili-seed-{shard}", daemon=True,
@@ -1136,7 +1145,7 @@ class _Seeder:
                             f"seed worker {dead[0].name} died (exit code {dead[0].exitcode})") from None
                     continue
                 if kind == "batch":
-                    self.write(payload)
+                    self.write(pickle.loads(payload))
                     done += persons
                     self.tick("registers", done, total)
                 elif kind == "done":

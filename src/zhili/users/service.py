@@ -216,9 +216,15 @@ def list_users(
         select(UserUnit.user_id).join(Unit, Unit.id == UserUnit.unit_id)
         .where(path_predicate(Unit.path, principal.scope_paths))
     )
-    stmt = select(User).where(User.id.in_(in_scope_ids))
+    # Like get_user: a user is visible only if every unit they are bound to lies in the caller's jurisdiction.
+    outside_ids = (
+        select(UserUnit.user_id).join(Unit, Unit.id == UserUnit.unit_id)
+        .where(~path_predicate(Unit.path, principal.scope_paths))
+    )
+    visible = User.id.in_(in_scope_ids) & ~User.id.in_(outside_ids)
+    stmt = select(User).where(visible)
     if principal.role == Role.admin:
-        stmt = select(User).where(User.id.in_(in_scope_ids) | ~User.id.in_(select(UserUnit.user_id)))
+        stmt = select(User).where(visible | ~User.id.in_(select(UserUnit.user_id)))
     if role:
         stmt = stmt.where(User.role == role)
     if q:

@@ -1,0 +1,314 @@
+"""Intake: locating a report, GCJ-02 input, the hotline reporter's privacy, idempotent retries, automatic
+dispatch by the responsibility list, attachments, case numbers and duplicate suggestions."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import math
+import re
+import uuid
+
+import pytest
+from casekit import local
+from sqlalchemy import func, select
+
+from zhili.cases import service
+from zhili.cases.models import Case, CaseEvent, Channel, IdempotencyRecord
+from zhili.core.settings import get_settings
+from zhili.regions.geo import wgs84_to_gcj02
+from zhili.regions.service import get_locator
+from zhili.worktime.service import load_calendar
+
+PNG = b"\x89PNG\r\n\x1a\n" + b"\x00\x00\x00\rIHDR" + bytes(range(256)) * 4
+
+
+def _east(lon: float, lat: float, metres: float) -> float:
+    """The longitude ``metres`` east of a point."""
+    return lon + metres / (111_195 * math.cos(math.radians(lat)))
+
+
+def _count_cases(kit, **where) -> int:
+    stmt = select(func.count()).select_from(Case)
+    for k, v in where.items():
+        stmt = stmt.where(getattr(Case, k) == v)
+    return int(kit.db.scalar(stmt) or 0)
+
+
+# -- location ---------------------------------------------------------------------------------------------
+
+def test_a_resident_report_with_coordinates_is_placed_in_the_grid_containing_the_point(kit):
+    for lon, grid in [(119.1, "ga"), (119.3, "gb"), (119.6, "gc")]:
+        c = kit.report("jumin", lon=lon, lat=31.1)
+        assert c["grid_id"] == str(kit.unit(grid).id) and c["path"] == kit.unit(grid).path
+        assert (c["lon"], c["lat"], c["channel"]) == (lon, 31.1, "resident")
+        assert kit.case(c["id"]).reporter_user_id == kit.user("jumin").id
+
+
+def test_gcj02_coordinates_are_converted_to_wgs84_before_locating(kit):
+    wgs = (119.2490, 31.1)  # in grid ga, 100 m west of the ga/gb border
+    gcj = wgs84_to_gcj02(*wgs)
+    # Taken as WGS-84 the GCJ-02 point would land in gb: the conversion decides the grid.
+    assert get_locator(kit.db).locate(*gcj) == kit.unit("gb").id
+    c = kit.report("jumin", lon=gcj[0], lat=gcj[1], crs="gcj02")
+    assert c["grid_id"] == str(kit.unit("ga").id)
+    assert c["lon"] == pytest.approx(wgs[0], abs=1e-6) and c["lat"] == pytest.approx(wgs[1], abs=1e-6)
+    same = kit.report("jumin", lon=gcj[0], lat=gcj[1])  # the default is WGS-84
+    assert same["grid_id"] == str(kit.unit("gb").id)
+
+
+def test_a_point_outside_every_grid_is_refused_with_point_outside_grids(kit):
+    before = _count_cases(kit)
+    for lon, lat in [(119.1, 31.6), (121.47, 31.23)]:  # inside the district but no grid; Shanghai
+        r = kit.post("jumin", "/cases", json={"category_code": "T0101", "description": "垃圾", "lon": lon,
+                                               "lat": lat})
+        assert (r.status_code, r.json()["code"]) == (422, "point_outside_grids"), r.text
+        assert re.search("[\u4e00-\u9fff]", r.json()["message"])
+    assert _count_cases(kit) == before
+
+
+def test_a_report_needs_a_location_and_a_description(kit):
+    r = kit.post("jumin", "/cases", json={"category_code": "T0101", "description": "垃圾"})
+    assert (r.status_code, r.json()["code"]) == (422, "location_required")
+    r = kit.post("jumin", "/cases", json={"category_code": "T0101", "description": "   ", "lon": 119.1,
+                                           "lat": 31.1})
+    assert (r.status_code, r.json()["code"]) == (422, "description_required")
+
+
+def test_attributes_of_the_category_are_kept_with_the_case(kit):
+    c = kit.report("jumin", category="T0201", description="井盖缺失",
+                   attributes={"material": "铸铁", "diameter_cm": 70})
+    assert c["attributes"] == {"material": "铸铁", "diameter_cm": 70}
+    assert c["category_name"] == "井盖破损"
+    cat = next(x for x in kit.get("jumin", "/categories").json() if x["code"] == "T0201")
+    assert [a["key"] for a in cat["attributes"]] == ["material", "diameter_cm"]
+    assert cat["time_mode"] == "natural"
+
+
+# -- hotline reporter privacy -----------------------------------------------------------------------------
+
+NAME, PHONE = "欧阳秀英", "13957008888"
+
+
+def test_the_hotline_reporters_name_and_phone_never_appear_in_any_get_response(kit):
+    c = kit.report("zhihui", channel="hotline", reporter_name=NAME, reporter_phone=PHONE,
+                   external_id="12345-20260302-0042", description="楼下烧烤油烟扰民，夜间噪声大")
+    assert NAME not in str(c) and PHONE not in str(c)
+    assert c["anonymous"] is False and c["channel"] == "hotline"
+    kit.act("zhihui", c, "accept")
+    kit.act("zhihui", c, "dispatch", department="CG")
+    kit.act("lingdao", c, "supervise", message="请尽快处理")
+    other = kit.report("zhihui", channel="hotline", reporter_name=NAME, reporter_phone=PHONE, lon=119.1001,
+                       description="烧烤油烟")
+    cid = c["id"]
+    paths = ["/cases", f"/cases/{cid}", f"/cases/{cid}/timeline", f"/cases/{cid}/duplicates",
+             f"/cases/by-number/{c['number']}", "/notifications", "/supervisions", "/cases/summary",
+             f"/cases/{other['id']}", f"/cases?q={NAME}", "/cases?channel=hotline"]
+    seen = 0
+    for who in ("zhihui", "lingdao", "jiedao1", "shequ1", "wangge_a", "bumen", "admin", "shenji", "jumin"):
+        for path in paths:
+            r = kit.get(who, path)
+            assert r.status_code in (200, 403, 404), (who, path, r.status_code)
+            assert NAME not in r.text and PHONE not in r.text and PHONE[-8:] not in r.text, (who, path)
+            seen += r.status_code == 200
+    assert seen > 40
+    # The handling department does see the case, just not who called.
+    assert kit.get("bumen", f"/cases/{cid}").status_code == 200
+
+
+def test_only_the_command_centre_can_reveal_the_hotline_reporter_with_a_reason_and_it_is_audited(kit):
+    c = kit.report("zhihui", channel="hotline", reporter_name=NAME, reporter_phone=PHONE)
+    kit.act("zhihui", c, "accept")
+    kit.act("zhihui", c, "dispatch", department="CG")
+    for who in ("bumen", "jiedao1", "lingdao", "wangge_a"):
+        r = kit.post(who, f"/cases/{c['id']}/reporter", json={"reason": "回访"})
+        assert r.status_code == 403, (who, r.text)
+    assert kit.audit("case.reveal_reporter", c["id"]) == []
+    r = kit.post("zhihui", f"/cases/{c['id']}/reporter", json={})
+    assert r.status_code == 422
+    r = kit.post("zhihui", f"/cases/{c['id']}/reporter", json={"reason": "办结回访核实满意度"})
+    assert r.status_code == 200, r.text
+    assert (r.json()["name"], r.json()["phone"], r.json()["number"]) == (NAME, PHONE, c["number"])
+    [ev] = kit.audit("case.reveal_reporter", c["id"])
+    assert (ev.actor_name, ev.reason) == ("zhihui", "办结回访核实满意度")
+    assert NAME not in str(ev.after) and PHONE not in str(ev.after)
+    # Stored encrypted: the plain values are nowhere in the row.
+    row = kit.case(c["id"])
+    assert PHONE.encode() not in (row.reporter_phone_enc or b"") and NAME.encode() not in (row.reporter_name_enc or b"")
+
+
+def test_only_the_command_centre_may_file_hotline_cases(kit):
+    for who in ("jiedao1", "bumen"):
+        r = kit.post(who, "/cases", json={"category_code": "T0101", "description": "x", "lon": 119.1, "lat": 31.1,
+                                           "channel": "hotline"})
+        assert (r.status_code, r.json()["code"]) == (422, "bad_channel")
+    r = kit.post("jumin", "/cases", json={"category_code": "T0101", "description": "x", "lon": 119.1, "lat": 31.1,
+                                           "channel": "grid_worker"})
+    assert (r.status_code, r.json()["code"]) == (422, "bad_channel")
+
+
+# -- idempotency ------------------------------------------------------------------------------------------
+
+def test_a_retried_report_with_the_same_idempotency_key_returns_the_first_case_and_creates_one_row(kit):
+    key = f"app-{uuid.uuid4()}"
+    body = {"category_code": "T0101", "description": "重试测试：垃圾桶满溢", "lon": 119.1, "lat": 31.1}
+    first = kit.post("jumin", "/cases", json=body, headers={"Idempotency-Key": key})
+    assert first.status_code == 201
+    again = kit.post("jumin", "/cases", json=body, headers={"Idempotency-Key": key})
+    assert again.status_code == 200
+    assert (again.json()["id"], again.json()["number"]) == (first.json()["id"], first.json()["number"])
+    assert _count_cases(kit, description=body["description"]) == 1
+    assert kit.db.scalar(select(func.count()).select_from(IdempotencyRecord)
+                         .where(IdempotencyRecord.key == key)) == 1
+    assert [e.action for e in kit.events(first.json()["id"])] == ["report"]
+    # Another key, or the same key from another user, is another report.
+    other = kit.post("jumin", "/cases", json=body, headers={"Idempotency-Key": key + "-2"})
+    someone_else = kit.post("jumin2", "/cases", json=body, headers={"Idempotency-Key": key})
+    assert (other.status_code, someone_else.status_code) == (201, 201)
+    assert len({first.json()["id"], other.json()["id"], someone_else.json()["id"]}) == 3
+    assert _count_cases(kit, description=body["description"]) == 3
+
+
+# -- automatic dispatch -----------------------------------------------------------------------------------
+
+def _rule(kit, **body) -> dict:
+    base = {"name": "暴露垃圾→城管", "category_code": "T0101", "region_path": kit.unit("district").path,
+            "target_department": "CG", "confidence": 0.9}
+    r = kit.post("zhihui", "/dispatch-rules", json={**base, **body})
+    assert r.status_code == 201, r.text
+    return dict(r.json())
+
+
+def test_a_report_matching_a_confident_rule_is_accepted_and_dispatched_at_once(kit):
+    rule = _rule(kit)
+    c = kit.report("jumin")
+    assert c["state"] == "dispatched" and c["assignee_department"] == "CG"
+    assert c["accepted_at"] is not None and c["dispatched_at"] is not None
+    due = dt.datetime.fromisoformat(c["handle_due_at"])
+    assert due == load_calendar(kit.db).add_working_hours(dt.datetime.fromisoformat(c["dispatched_at"]), 16)
+    assert kit.case(c["id"]).dispatch_rule_id == uuid.UUID(rule["id"])
+    tl = kit.timeline(c["id"])
+    assert [(e["action"], e["from_state"], e["to_state"]) for e in tl] == [
+        ("report", None, "reported"), ("accept", "reported", "accepted"), ("dispatch", "accepted", "dispatched")]
+    assert tl[0]["actor_name"] == "jumin"
+    assert all(e["actor_name"] == "系统自动" for e in tl[1:])
+    assert rule["name"] in tl[2]["comment"]
+    assert [a.actor_name for a in kit.audit("case.dispatch", c["id"])] == ["system"]
+    assert any(n["title"] == "新派遣事件" and n["case_id"] == c["id"] for n in kit.notes("bumen"))
+    # The handler can start it straight away.
+    assert kit.act("bumen", c, "start").status_code == 200
+
+
+def test_a_report_without_a_confident_rule_waits_for_the_command_centre(kit):
+    _rule(kit, confidence=0.5)
+    _rule(kit, name="占道→城管", category_code="T0102", confidence=1.0)
+    low = kit.report("jumin")
+    other_category = kit.report("jumin", category="T0301", description="夜间噪声")
+    address_only = kit.report("zhihui", lon=None, category="T0102", description="占道经营",
+                              address="长兴县金陵路88号")
+    for c in (low, other_category, address_only):
+        assert c["state"] == "reported" and c["assignee_department"] is None and c["handle_due_at"] is None
+        assert [e["action"] for e in kit.timeline(c["id"])] == ["report"]
+    assert address_only["grid_id"] is None and address_only["path"] == kit.unit("district").path
+    assert kit.get("zhihui", "/cases/summary").json()["to_accept"] >= 3
+    queue = kit.get("zhihui", "/cases?state=reported").json()["items"]
+    assert {low["id"], other_category["id"], address_only["id"]} <= {c["id"] for c in queue}
+
+
+# -- attachments ------------------------------------------------------------------------------------------
+
+def _upload(kit, who, data, name="photo.jpg", ctype="image/jpeg"):
+    return kit.post(who, "/attachments", files={"file": (name, data, ctype)})
+
+
+def test_a_png_photo_is_stored_attached_to_the_report_and_readable_by_those_who_see_the_case(kit):
+    r = _upload(kit, "jumin", PNG, name="现场.png", ctype="image/png")
+    assert r.status_code == 201, r.text
+    att = r.json()
+    assert (att["content_type"], att["size"], att["sha256"]) == ("image/png", len(PNG),
+                                                                 hashlib.sha256(PNG).hexdigest())
+    c = kit.report("jumin", attachment_ids=[att["id"]])
+    assert kit.timeline(c["id"])[0]["attachment_ids"] == [att["id"]]
+    for who in ("jumin", "zhihui", "wangge_a"):
+        got = kit.get(who, f"/attachments/{att['id']}")
+        assert got.status_code == 200 and got.content == PNG
+        assert got.headers["content-type"] == "image/png"
+    for who in ("jumin2", "wangge_b", "jiedao2"):
+        assert kit.get(who, f"/attachments/{att['id']}").status_code == 404
+    # The same file cannot be claimed by another case.
+    r = kit.post("jumin", "/cases", json={"category_code": "T0101", "description": "again", "lon": 119.1,
+                                           "lat": 31.1, "attachment_ids": [att["id"]]})
+    assert (r.status_code, r.json()["code"]) == (422, "attachment_in_use")
+
+
+def test_a_text_file_renamed_jpg_is_refused(kit):
+    r = _upload(kit, "jumin", "这不是图片，只是文本。\n".encode() * 20, name="photo.jpg")
+    assert (r.status_code, r.json()["code"]) == (422, "unsupported_file_type"), r.text
+    r = _upload(kit, "jumin", b"", name="empty.png", ctype="image/png")
+    assert (r.status_code, r.json()["code"]) == (422, "empty_file")
+
+
+def test_an_oversized_upload_is_refused(kit, monkeypatch):
+    assert get_settings().max_upload_bytes == 10 * 1024 * 1024
+    monkeypatch.setattr(get_settings(), "max_upload_bytes", 4096)
+    assert _upload(kit, "jumin", PNG[:4096], name="ok.png").status_code == 201
+    r = _upload(kit, "jumin", PNG + b"\x00" * 4096, name="big.png", ctype="image/png")
+    assert (r.status_code, r.json()["code"]) == (422, "file_too_large"), r.text
+    assert r.json()["details"]["max_bytes"] == 4096
+
+
+# -- case numbers -----------------------------------------------------------------------------------------
+
+def _report_at(kit, now, who="jumin", **data):
+    body = {"category_code": "T0101", "description": "垃圾", "lon": 119.1, "lat": 31.1, **data}
+    case, created = service.report_case(kit.db, principal=kit.principal(who), channel=Channel.resident,
+                                        data=body, now=now)
+    assert created
+    return case
+
+
+def test_case_numbers_are_district_local_date_and_a_daily_sequence(kit):
+    numbers = [_report_at(kit, m).number for m in (local(2026, 3, 2, 9, 0), local(2026, 3, 2, 9, 5),
+                                                   local(2026, 3, 2, 23, 59), local(2026, 3, 3, 0, 1),
+                                                   local(2026, 3, 3, 8, 0))]
+    assert numbers == ["330522-20260302-000001", "330522-20260302-000002", "330522-20260302-000003",
+                       "330522-20260303-000001", "330522-20260303-000002"]
+    # 00:01 Beijing time is still the previous day in UTC: the number follows the local day.
+    assert local(2026, 3, 3, 0, 1).astimezone(dt.UTC).day == 2
+    c = kit.report("jumin")
+    today = dt.datetime.now(dt.UTC).astimezone(local(2026, 1, 1).tzinfo).strftime("%Y%m%d")
+    assert re.fullmatch(rf"330522-{today}-\d{{6}}", c["number"])
+    nxt = kit.report("jumin")
+    assert int(nxt["number"][-6:]) == int(c["number"][-6:]) + 1
+
+
+# -- duplicate suggestions --------------------------------------------------------------------------------
+
+def test_duplicates_are_suggested_for_the_same_category_within_150_m_and_72_h_only(kit):
+    a = kit.report("jumin")
+    near = kit.report("jumin", lon=_east(119.1, 31.1, 100))
+    assert [(d["id"], round(d["distance_m"] / 10)) for d in near["duplicate_candidates"]] == [(a["id"], 10)]
+    edge = kit.report("jumin", lon=_east(119.1, 31.1, 140))
+    assert a["id"] in [d["id"] for d in edge["duplicate_candidates"]]
+    other_cat = kit.report("jumin", category="T0102", description="占道经营")
+    far = kit.report("jumin", lon=_east(119.1, 31.1, 160))
+    farther = kit.report("jumin", lon=_east(119.1, 31.1, 300))
+    assert other_cat["duplicate_candidates"] == []
+    assert a["id"] not in [d["id"] for d in far["duplicate_candidates"]]
+    assert a["id"] not in [d["id"] for d in farther["duplicate_candidates"]]
+    listed = kit.get("zhihui", f"/cases/{a['id']}/duplicates").json()
+    assert [d["id"] for d in listed] == [near["id"], edge["id"]]  # nearest first; 160 m and 300 m left out
+
+
+def test_duplicates_are_looked_for_only_within_72_hours(kit):
+    first = _report_at(kit, local(2026, 3, 2, 9, 0))
+    within = _report_at(kit, local(2026, 3, 5, 8, 0))  # 71 h later
+    after = _report_at(kit, local(2026, 3, 5, 10, 0))  # 73 h later
+    p = kit.principal("zhihui")
+    assert first.id in [c.id for c, _ in service.find_duplicates(kit.db, principal=p, case=within)]
+    assert first.id not in [c.id for c, _ in service.find_duplicates(kit.db, principal=p, case=after)]
+    # Closed or merged cases are not suggested.
+    kit.db.flush()
+    service.transition(kit.db, principal=p, case_id=within.id, action="merge", payload={"master_id": first.id})
+    assert within.id not in [c.id for c, _ in service.find_duplicates(kit.db, principal=p, case=first)]
+    assert kit.db.scalar(select(func.count()).select_from(CaseEvent).where(CaseEvent.case_id == within.id)) == 2
