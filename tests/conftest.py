@@ -93,6 +93,9 @@ def app(db: Session) -> Any:
     application = create_app()
 
     def _db() -> Iterator[Session]:
+        # Setup done by the test so far becomes part of the outer (rolled-back) transaction, so a request that
+        # fails and rolls back its own work cannot take the fixtures with it.
+        db.commit()
         try:
             yield db
             db.commit()

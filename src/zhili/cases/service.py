@@ -565,7 +565,9 @@ def _e_accept(session: Session, case: Case, p: Principal, payload: dict[str, Any
     case.accepted_at = now
     if payload.get("category_code") and payload["category_code"] != case.category_code:
         cat = reportable_category(session, code=payload["category_code"])
+        _stat(session, case, day=case.reported_day, reported=-1)  # the report moves to the new category's row
         case.category_id, case.category_code = cat.id, cat.code
+        _stat(session, case, day=case.reported_day, reported=1)
     _stat(session, case, day=case.reported_day, accepted=1)
     _notify_reporter(session, case, "您反映的问题已受理", f"事件 {case.number} 已受理。")
     return {}
@@ -632,7 +634,7 @@ def _e_dispatch(session: Session, case: Case, p: Principal, payload: dict[str, A
     mode = cat.time_mode if cat else "working"
     case.handle_due_at = _due(cal, now, float(hours), mode)
     case.handle_warn_at = _due(cal, now, float(hours) * get_settings().warning_fraction, mode)
-    case.warning_level, case.overdue = "none", False
+    _clear_lights(session, case)
     extra["due"] = case.handle_due_at
     target = dept or extra.get("unit")
     _notify_handlers(session, case, target, "新派遣事件", f"事件 {case.number}（{case.title}）已派遣给您，"
@@ -668,11 +670,17 @@ def _e_approve_extension(session: Session, case: Case, p: Principal, payload: di
     mode = cat.time_mode if cat else "working"
     case.handle_due_at = _due(cal, base, hours, mode)
     if case.handle_due_at and case.handle_due_at > now:
-        case.overdue = False
-        case.warning_level = "none"
+        _clear_lights(session, case)
     _notify_handlers(session, case, case.assignee_department or _unit_code(session, case), "延期申请已同意",
                      f"事件 {case.number} 新的处置期限：{_fmt(case.handle_due_at)}")
     return {"hours": hours, "due": case.handle_due_at}
+
+
+def _clear_lights(session: Session, case: Case) -> None:
+    """Warning light off and not overdue; the overdue statistic follows the flag (as rebuild_stats counts it)."""
+    if case.overdue:
+        _stat(session, case, day=case.reported_day, overdue=-1)
+    case.warning_level, case.overdue = "none", False
 
 
 def _unit_code(session: Session, case: Case) -> str | None:
@@ -687,7 +695,8 @@ def _e_return(session: Session, case: Case, p: Principal, payload: dict[str, Any
     prev = case.assignee_department or _unit_code(session, case)
     case.assignee_department, case.assignee_unit_id, case.assignee_path = None, None, None
     case.handle_due_at = case.handle_warn_at = None
-    case.warning_level, case.overdue, case.is_joint = "none", False, False
+    _clear_lights(session, case)
+    case.is_joint = False
     session.query(SubTask).filter(SubTask.case_id == case.id).delete()
     _notify_handlers(session, case, "command_centre", "事件被退回", f"事件 {case.number} 被 {prev} 退回："
                      f"{payload['reason']}，请重新派遣。")
@@ -781,9 +790,11 @@ def _e_reopen(session: Session, case: Case, p: Principal, payload: dict[str, Any
     case.closed_at = case.resolved_at = case.verified_at = None
     case.assignee_department = case.assignee_unit_id = case.assignee_path = None
     case.handle_due_at = case.handle_warn_at = case.verify_due_at = None
+    if case.rating is not None:  # the rating is withdrawn, and with it its share of the statistics
+        _stat(session, case, day=case.reported_day, rating_sum=-case.rating, rating_count=-1)
     case.rating = None
     case.closed_on_time = None
-    case.warning_level, case.overdue = "none", False
+    _clear_lights(session, case)
     return {"reopen_count": case.reopen_count}
 
 
