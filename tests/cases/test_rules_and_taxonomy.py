@@ -7,7 +7,6 @@ import datetime as dt
 import uuid
 from typing import Any
 
-import pytest
 from casekit import local
 from sqlalchemy import select
 

@@ -84,7 +84,7 @@ def test_each_role_sees_exactly_its_cases_in_the_list_and_gets_404_for_the_other
 
 
 def test_a_department_handler_without_a_department_sees_nothing(kit, cases):
-    user, token = make_user(kit.db, "bumen_x", Role.department_handler, [kit.unit("district")])
+    _, token = make_user(kit.db, "bumen_x", Role.department_handler, [kit.unit("district")])
     kit.world.tokens["bumen_x"] = token
     kit.db.commit()
     assert _ids(kit, "bumen_x") == set()

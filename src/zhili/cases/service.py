@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import ColumnElement, and_, delete, exists, false, func, insert, literal, or_, select
+from sqlalchemy import ColumnElement, and_, delete, exists, false, func, insert, literal, literal_column, or_, select
 from sqlalchemy import case as case_
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -437,7 +437,8 @@ def _g_reopen_window(session: Session, case: Case, p: Principal, payload: dict[s
     if p.role != Role.resident and not can_see(session, p, case):
         return "该事件不在您的管辖范围内"
     window = dt.timedelta(days=get_settings().reopen_window_days)
-    if case.closed_at is None or utcnow() - case.closed_at > window:
+    now = payload.get("_now") or utcnow()
+    if case.closed_at is None or now - case.closed_at > window:
         return f"已超过结案后{get_settings().reopen_window_days}天的重开期限"
     return None
 
@@ -508,7 +509,7 @@ def transition(
 
 def _apply(session: Session, case: Case, action: str, p: Principal, payload: dict[str, Any], now: dt.datetime,
            cal: WorkCalendar) -> None:
-    t = _choose(session, case, action, p, payload)
+    t = _choose(session, case, action, p, {**payload, "_now": now})
     before = case.state
     effect = _EFFECTS.get(action)
     extra: dict[str, Any] = {}
@@ -616,7 +617,7 @@ def _e_dispatch(session: Session, case: Case, p: Principal, payload: dict[str, A
         if p is not SYSTEM_PRINCIPAL and not in_scope(p, unit.path):
             raise ValidationFailed("处置单位不在您的管辖范围内", code="unit_outside_jurisdiction")
         case.assignee_department, case.assignee_unit_id, case.assignee_path = None, unit.id, unit.path
-        case.escalation_level = {UnitLevel.street: "street"}.get(unit.level, case.escalation_level or "community")
+        case.escalation_level = "street" if unit.level == UnitLevel.street else "community"
         extra["unit"] = unit.code
     co = [c for c in payload.get("co_departments") or [] if c != dept]
     if co:
@@ -669,6 +670,7 @@ def _e_approve_extension(session: Session, case: Case, p: Principal, payload: di
     cat = _category(session, case)
     mode = cat.time_mode if cat else "working"
     case.handle_due_at = _due(cal, base, hours, mode)
+    case.handle_warn_at = _due(cal, base, hours * get_settings().warning_fraction, mode)
     if case.handle_due_at and case.handle_due_at > now:
         _clear_lights(session, case)
     _notify_handlers(session, case, case.assignee_department or _unit_code(session, case), "延期申请已同意",
@@ -864,15 +866,17 @@ def rebuild_stats(session: Session) -> int:
     """Recompute the statistics table from the cases in one aggregate query (must equal the incremental figures)."""
     session.execute(delete(CaseStat))
     one, zero = literal(1), literal(0)
+    # Inline '' (not a bound parameter) so PostgreSQL sees the SELECT and GROUP BY expressions as the same.
+    cat = func.coalesce(Case.category_code, literal_column("''"))
     agg = select(
-        Case.path, Case.reported_day, func.coalesce(Case.category_code, ""), func.count(),
+        Case.path, Case.reported_day, cat, func.count(),
         func.sum(case_(( Case.accepted_at.is_not(None), one), else_=zero)),
         func.sum(case_((Case.state == CaseState.closed, one), else_=zero)),
         func.sum(case_((and_(Case.state == CaseState.closed, Case.closed_on_time.is_(True)), one), else_=zero)),
         func.sum(case_((Case.overdue.is_(True), one), else_=zero)),
         func.coalesce(func.sum(Case.rating), 0),
         func.count(Case.rating),
-    ).group_by(Case.path, Case.reported_day, func.coalesce(Case.category_code, ""))
+    ).group_by(Case.path, Case.reported_day, cat)
     cols = ["path", "day", "category_code", "reported", "accepted", "closed", "closed_on_time", "overdue",
             "rating_sum", "rating_count"]
     session.execute(insert(CaseStat).from_select(cols, agg))
@@ -916,8 +920,8 @@ def sweep_deadlines(session: Session, *, now: dt.datetime | None = None) -> Swee
     for c in overdue:
         if c.handle_due_at is None or cal.deadline(c.handle_due_at, extra) > now:
             continue
-        if session.scalar(select(Supervision.id).where(Supervision.case_id == c.id,
-                                                       Supervision.kind == "escalation")):
+        if session.scalar(select(Supervision.id).where(Supervision.case_id == c.id, Supervision.kind == "escalation",
+                                                       Supervision.issued_at >= c.handle_due_at)):
             continue
         _supervise(session, c, "escalation", now, f"事件 {c.number} 超期已逾{extra:g}个工作小时，升级督办至上级。",
                    superior=True)

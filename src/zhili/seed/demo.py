@@ -8,7 +8,7 @@ nonces and the demo users' passwords.
 Personal data follow the platform's rules: ID and phone numbers are stored only encrypted, bound to their row
 (``cipher.encrypt(value, table=…, column=…, row_id=…)``), with keyed blind indexes for exact-match search.
 
-Speed (1,000,000 persons in a few minutes on two cores):
+Speed (1,000,000 persons in about two to three minutes on two cores, SQLite):
 
 * Rows are written with SQLAlchemy Core ``insert(table)`` executemany batches of ~5,000. On SQLite the
   per-row parameter processing of SQLAlchemy dominates, so batches are converted column-wise with the very
@@ -16,8 +16,9 @@ Speed (1,000,000 persons in a few minutes on two cores):
   ``executemany``.
 * The registers (buildings … persons, organisations) are generated in :data:`SHARDS` deterministic shards
   (communities are dealt round-robin to shards; each shard has its own random stream and a disjoint slice of
-  the ID-number / credit-code sequence space, so uniqueness needs no coordination). For large seeds the
-  shards run in worker processes while the main process inserts; results are the same either way.
+  the ID-number / credit-code / compound-name spaces, so uniqueness needs no coordination). For large seeds
+  the shards run in forked worker processes (which send pickled, already-encoded batches) while the main
+  process inserts; results are the same either way.
 * Everything happens in ONE transaction: a failed seed leaves the database as it was, and a database that
   already has units is refused (:class:`SeedRefused`).
 """
@@ -39,6 +40,7 @@ import traceback
 import uuid
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from operator import itemgetter
 from pathlib import Path
 from typing import Any, Literal, NamedTuple, cast
 
@@ -167,7 +169,7 @@ _ROADS = ["金陵路", "明珠路", "长兴大道", "人民路", "解放路", "�
           "龙山路", "五峰路", "齐山路", "长城路", "环城路", "雉州大道", "经一路", "经二路", "长海路", "青年路",
           "新华路", "花园路", "广场路", "银湖路", "体育路", "文化路", "龙山大道", "滨湖路", "金山路", "岕里路"]
 _COMPOUND_SUFFIX = ["小区", "花园", "新村", "家园", "苑", "公寓", "名邸", "华庭", "府", "雅苑", "嘉园", "新城"]
-_HAMLET_SUFFIX = "浜湾埭桥坞弄墩圩塘岕头村"
+_HAMLET_SUFFIX = "浜湾埭桥坞弄墩圩塘岕头兜"
 _ZIHAO = "宏鑫恒泰华达盛源诚信德隆兴旺嘉瑞祥安利通顺丰益美佳新永金银天明锦正海宇博欣汇众和中远卓越创荣昌凯科捷"
 
 _ENTERPRISE_KINDS = [
@@ -308,7 +310,7 @@ class _Encoder:
         n = len(rows)
         columns = []
         for k, proc, js in zip(keys, procs, is_json, strict=True):
-            values = [r[k] for r in rows]
+            values = list(map(itemgetter(k), rows))
             if proc is not None:
                 first = values[0]
                 if first is now and values.count(now) == n:  # created_at/updated_at: one constant
@@ -396,7 +398,7 @@ class _ShardGenerator:
         self.seq_slots = [n for n in range(499) if n % SHARDS == shard]
         self.uscc_first = _USCC_CHARS[shard::SHARDS]
         self.digit_first = "0123456789"[shard::SHARDS]
-        self.compound_suffix = _GENERATED_COMPOUND_SUFFIX
+        self.compound_suffix = _GENERATED_COMPOUND_SUFFIX[shard::SHARDS]  # compound names unique across shards
         self.surnames = [s for s, _ in _SURNAMES]
         self.surname_cw = [float(x) for x in np.cumsum([w for _, w in _SURNAMES])]
         self.surname_total = self.surname_cw[-1]
@@ -709,14 +711,19 @@ class _ShardGenerator:
             while len(members) < size:
                 members.append(("child", "male" if r() < 0.51 else "female", max(0, head_age - ri(22, 34))))
         head_surname = self.random_surname()
+        spouse_surname = self.random_surname()
+        # Children mostly carry the father's surname: the head's if he is the man, else mostly the spouse's.
+        child_surname = head_surname if head_male or r() < 0.15 else spouse_surname
         subsistence = rtype == "registered" and r() < 0.009
         alone = size == 1
         for relation, gender, age in members[:size]:
             surname: str | None = None
             if relation == "head" or (relation == "parent" and gender == "male"):
                 surname = head_surname
-            elif relation in ("child", "grandchild") and (head_male or r() < 0.15):
-                surname = head_surname  # a female head's children mostly carry the other parent's surname
+            elif relation == "spouse":
+                surname = spouse_surname
+            elif relation in ("child", "grandchild"):
+                surname = child_surname
             self.person(g, hid, rtype, relation, gender, age, surname, alone, subsistence)
 
     def person(self, g: _GridTask, hid: uuid.UUID, rtype: str, relation: str, gender: str, age: int,
@@ -969,6 +976,12 @@ class _Seeder:
                 if sqlite:
                     conn.exec_driver_sql("PRAGMA cache_size=-2000")
             t = time.perf_counter()
+        if sqlite:  # fold the (large) write-ahead log back into the database file and truncate it
+            raw = self.engine.raw_connection()
+            try:
+                raw.driver_connection.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()  # type: ignore[union-attr]
+            finally:
+                raw.close()
         self.stage_seconds["commit"] = time.perf_counter() - t
         return users
 
@@ -1057,7 +1070,11 @@ class _Seeder:
             for i, c_poly in enumerate(partition(s_poly, n_comm, self.seed + 100 + si)):
                 rural = town and i > 0  # a town's seat is a 社区, the rest are villages
                 suffix = "村" if rural else "社区"
-                word = self.community_word(curated, suffix)
+                seat = _short(s["name"])
+                if town and i == 0 and seat + suffix not in self.names_used:
+                    word = seat  # the town's seat community is named after the town
+                else:
+                    word = self.community_word(curated, suffix)
                 if rural:
                     n_rural += 1
                     code = f"{s['code']}{200 + n_rural:03d}"  # 村委会 codes are 2xx

@@ -1,0 +1,31 @@
+"""Server-rendered pages (zh-CN, Jinja2 + htmx): a second front door over the same services as the API.
+
+``install(app)`` adds the page routes, the static files (our own and the npm libraries from ``node_modules``) and
+HTML error pages for every path outside ``/api`` and ``/open311``.
+"""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends, FastAPI
+
+from zhili.web.csrf import csrf_protect
+
+
+def page_router() -> APIRouter:
+    """All page routes; every unsafe request through them must carry the CSRF token."""
+    from zhili.web import pages_auth, pages_gw, pages_h5
+
+    router = APIRouter(include_in_schema=False, dependencies=[Depends(csrf_protect)])
+    for r in (pages_auth.router, pages_h5.router, pages_gw.router):
+        router.include_router(r)
+    return router
+
+
+def install(app: FastAPI) -> None:
+    """Add the pages, their static files and their error pages to the application."""
+    from zhili.web.assets import mount_static
+    from zhili.web.render import install_error_pages
+
+    app.include_router(page_router())
+    mount_static(app)
+    install_error_pages(app)

@@ -1,0 +1,237 @@
+"""What the resident portal and the grid-worker pages share: the report form, the category picker, the grid map
+data and the case detail with its action forms — all on top of :mod:`zhili.cases.service`."""
+
+from __future__ import annotations
+
+import math
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Annotated, Any
+
+from fastapi import Depends, Request
+from starlette.datastructures import FormData, UploadFile
+from starlette.responses import JSONResponse, Response
+
+from zhili.cases import service, taxonomy
+from zhili.cases.models import Channel
+from zhili.cases.workflow import candidates
+from zhili.core.errors import DomainError, ValidationFailed
+from zhili.core.jurisdiction import Principal, require
+from zhili.core.security import Perm, Role
+from zhili.core.settings import get_settings
+from zhili.regions import service as regions
+from zhili.regions.models import UnitLevel
+from zhili.web.deps import PageUser
+from zhili.web.render import redirect, render, tr
+
+PHOTO_LIMIT = 3
+PAGE_SIZE = 20
+ACTION_FIELDS = ("reason", "result", "hours", "rating", "message")  # payload fields a page form can carry
+
+
+async def _form(request: Request) -> FormData:
+    return await request.form()
+
+
+PostedForm = Annotated[FormData, Depends(_form)]
+
+
+def text(form: FormData, name: str, limit: int = 4000) -> str:
+    """A stripped text field of a posted form ('' when absent or a file)."""
+    value = form.get(name)
+    return value.strip()[:limit] if isinstance(value, str) else ""
+
+
+def pages(total: int, page_size: int = PAGE_SIZE) -> int:
+    return max(1, math.ceil(total / page_size))
+
+
+# -- the category picker ------------------------------------------------------------------------------------
+
+def category_groups(session: Any, *, q: str | None = None, selected: str | None = None) -> list[dict[str, Any]]:
+    """Reportable (leaf) categories grouped under their major class, optionally searched by keyword."""
+    current = taxonomy.list_categories(session)
+    names = {c.code: c.name for c in current if not c.is_leaf}
+    leaves = taxonomy.list_categories(session, leaves_only=True, q=q) if q else [c for c in current if c.is_leaf]
+    groups: dict[str, list[Any]] = {}
+    for c in leaves:
+        groups.setdefault(c.parent_code or "", []).append(c)
+    return [{"code": code, "name": names.get(code) or code, "items": items,
+             "has_selected": any(c.code == selected for c in items)} for code, items in groups.items()]
+
+
+def categories_fragment(request: Request, session: Any, q: str | None) -> Response:
+    q = (q or "").strip()[:50] or None
+    return render(request, "partials/category_list.html",
+                  {"groups": category_groups(session, q=q), "open_all": bool(q), "selected": None})
+
+
+# -- grid outlines for the map ------------------------------------------------------------------------------
+
+def map_principal(session: Any, pu: PageUser) -> Principal:
+    """Whose jurisdiction the map shows: staff their own; a resident (who has none) every grid of the district,
+    whose outlines are public information needed to pick a place."""
+    p = pu.principal
+    if p.role != Role.resident:
+        return p
+    district = service._district_unit(session)
+    return Principal(user_id=p.user_id, username=p.username, display_name=p.display_name, role=p.role,
+                     scope_paths=(district.path,))
+
+
+def grids_geojson(session: Any, pu: PageUser) -> JSONResponse:
+    data = regions.list_boundaries(session, principal=map_principal(session, pu), level=UnitLevel.grid)
+    return JSONResponse(data, headers={"Cache-Control": "private, max-age=300"})
+
+
+# -- reporting ----------------------------------------------------------------------------------------------
+
+@dataclass
+class ReportPage:
+    """Where one portal's report form lives."""
+
+    prefix: str  # /h5 or /gw
+    channel: Channel
+    template: str
+    title_key: str
+
+
+def _blank_values() -> dict[str, str]:
+    return {"category_code": "", "description": "", "lon": "", "lat": "", "crs": "wgs84", "address": "",
+            "reporter_name": "", "reporter_phone": "", "idem": uuid.uuid4().hex}
+
+
+def report_form(request: Request, session: Any, page: ReportPage, *, values: dict[str, str] | None = None,
+                error: str | None = None, status: int = 200) -> Response:
+    values = values or _blank_values()
+    return render(request, page.template, {
+        "values": values, "error": error, "title_key": page.title_key, "action_url": f"{page.prefix}/report",
+        "categories_url": f"{page.prefix}/categories", "boundaries_url": f"{page.prefix}/map/grids.geojson",
+        "groups": category_groups(session, selected=values.get("category_code")), "open_all": False,
+        "selected": values.get("category_code"), "photo_limit": PHOTO_LIMIT,
+        "show_contact": page.channel == Channel.resident,
+    }, status=status)
+
+
+def _coordinates(request: Request, values: dict[str, str]) -> tuple[float | None, float | None]:
+    lon, lat = values["lon"], values["lat"]
+    if not lon and not lat:
+        return None, None
+    try:
+        x, y = float(lon), float(lat)
+    except ValueError as exc:
+        raise ValidationFailed(tr(request, "error.bad_coordinates"), code="bad_coordinates") from exc
+    if not (math.isfinite(x) and math.isfinite(y)):
+        raise ValidationFailed(tr(request, "error.bad_coordinates"), code="bad_coordinates")
+    return x, y
+
+
+def submit_report(request: Request, session: Any, pu: PageUser, page: ReportPage, form: FormData) -> Response:
+    """Store the photos, file the case through ``report_case`` and go to its page; on refusal show the form again
+    with what was typed (nothing of the refused attempt is kept)."""
+    values = {k: text(form, k, 4000 if k == "description" else 255) for k in _blank_values()}
+    values["crs"] = values["crs"] if values["crs"] in ("wgs84", "gcj02") else "wgs84"
+    values["idem"] = values["idem"][:64] or uuid.uuid4().hex
+    photos = [f for f in form.getlist("photos") if isinstance(f, UploadFile) and f.filename]
+    try:
+        require(pu.principal, Perm.case_report)
+        if not values["category_code"]:
+            raise ValidationFailed(tr(request, "report.category_required"), code="category_required")
+        if len(photos) > PHOTO_LIMIT:
+            raise ValidationFailed(tr(request, "error.too_many_photos", n=PHOTO_LIMIT), code="too_many_photos")
+        lon, lat = _coordinates(request, values)
+        limit = get_settings().max_upload_bytes
+        attachment_ids = [service.set_attachment(session, principal=pu.principal, data=f.file.read(limit + 1),
+                                                 filename=f.filename or "").id for f in photos]
+        data: dict[str, Any] = {
+            "category_code": values["category_code"], "description": values["description"], "lon": lon, "lat": lat,
+            "crs": values["crs"], "address": values["address"] or None, "attachment_ids": attachment_ids,
+        }
+        if page.channel == Channel.resident:
+            data.update(reporter_name=values["reporter_name"] or None, reporter_phone=values["reporter_phone"] or None)
+        case, _ = service.report_case(session, principal=pu.principal, channel=page.channel, data=data,
+                                      idempotency_key=values["idem"])
+    except DomainError as exc:
+        session.rollback()
+        return report_form(request, session, page, values=values, error=exc.message, status=exc.status)
+    return redirect(f"{page.prefix}/cases/{case.id}?msg=reported")
+
+
+# -- case detail and actions --------------------------------------------------------------------------------
+
+@dataclass
+class ActionForm:
+    """One workflow action offered on a page, with the fields its table row requires."""
+
+    action: str
+    label: str
+    fields: list[str] = field(default_factory=list)
+
+
+def _actions(session: Any, principal: Principal, case: Any, allowed: Iterable[str]) -> list[ActionForm]:
+    allowed = set(allowed)
+    out = []
+    for a in service.available_actions(session, principal=principal, case=case):
+        if a["action"] not in allowed:
+            continue
+        required: list[str] = []
+        for t in candidates(a["action"], case.state):
+            if principal.role in t.roles:
+                required += [f for f in t.requires if f in ACTION_FIELDS and f not in required]
+        out.append(ActionForm(action=a["action"], label=a["label"], fields=required))
+    return out
+
+
+def case_context(session: Any, pu: PageUser, case_id: uuid.UUID, allowed: Iterable[str]) -> dict[str, Any]:
+    """Everything a case page shows; 404 (not found or not visible) comes from ``get_case``."""
+    require(pu.principal, Perm.case_read)
+    case = service.get_case(session, principal=pu.principal, case_id=case_id)
+    events = service.timeline(session, principal=pu.principal, case_id=case.id)
+    photos = [aid for ev in events for aid in (ev.attachment_ids or [])]
+    return {"case": service.case_view(session, case), "events": events, "photos": photos,
+            "actions": _actions(session, pu.principal, case, allowed)}
+
+
+def case_page(request: Request, session: Any, pu: PageUser, case_id: uuid.UUID, *, prefix: str, template: str,
+              allowed: Iterable[str], error: str | None = None, status: int = 200) -> Response:
+    ctx = case_context(session, pu, case_id, allowed)
+    ctx.update(error=error, act_url=f"{prefix}/cases/{case_id}/act", prefix=prefix,
+               staff=pu.principal.role != Role.resident)
+    return render(request, template, ctx, status=status)
+
+
+def _payload(request: Request, form: FormData) -> dict[str, Any]:
+    payload: dict[str, Any] = {}
+    for name in ("reason", "result", "message", "comment"):
+        value = text(form, name)
+        if value:
+            payload[name] = value
+    for name, cast in (("hours", float), ("rating", int)):
+        raw = text(form, name, 16)
+        if raw:
+            try:
+                payload[name] = cast(raw)
+            except ValueError as exc:
+                raise ValidationFailed(tr(request, "error.bad_number"), code="bad_number") from exc
+    return payload
+
+
+def act(request: Request, session: Any, pu: PageUser, case_id: uuid.UUID, form: FormData, *, prefix: str,
+        template: str, allowed: Iterable[str]) -> Response:
+    """Apply one workflow action from a page form through ``service.transition``."""
+    allowed = tuple(allowed)
+    try:
+        require(pu.principal, Perm.case_read)
+        action = text(form, "action", 32)
+        if action not in allowed:
+            raise ValidationFailed(tr(request, "error.unknown_action"), code="unknown_action")
+        version_raw = text(form, "version", 12)
+        version = int(version_raw) if version_raw.isdigit() else None
+        service.transition(session, principal=pu.principal, case_id=case_id, action=action,
+                           payload=_payload(request, form), expected_version=version)
+    except DomainError as exc:
+        session.rollback()
+        return case_page(request, session, pu, case_id, prefix=prefix, template=template, allowed=allowed,
+                         error=exc.message, status=exc.status)
+    return redirect(f"{prefix}/cases/{case_id}?msg=action_done")
