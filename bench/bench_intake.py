@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import random
 import re
 import shutil
 import signal
@@ -42,7 +41,7 @@ def prepare(workdir: Path, env: dict[str, str]) -> tuple[str, list[str], list[tu
                    stdout=subprocess.DEVNULL)
     logins = json.loads((workdir / "var" / "demo_logins.json").read_text(encoding="utf-8"))
     worker = next(u for u in logins if u["role"] == "zhihui" or u["username"] == "zhihui")
-    code = f"""
+    code = """
 import json, random
 from sqlalchemy import select
 from shapely import contains_xy
@@ -64,7 +63,7 @@ with session_scope() as s:
             if contains_xy(g, x, y):
                 pts.append((x, y))
                 got += 1
-print(json.dumps({{"cats": cats, "pts": pts}}))
+print(json.dumps({"cats": cats, "pts": pts}))
 """
     out = subprocess.run([str(ROOT / ".venv" / "bin" / "python"), "-c", code], env=env, check=True,
                          capture_output=True, text=True).stdout

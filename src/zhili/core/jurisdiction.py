@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, field
-from typing import Any, TypeVar, Unpack
+from typing import Any, TypeVar
 
 from sqlalchemy import ColumnElement, Select, false, or_
 
@@ -17,7 +17,7 @@ from zhili.core.audit import Actor
 from zhili.core.errors import Forbidden, NotFound
 from zhili.core.security import ROLE_PERMISSIONS, Perm, Role
 
-S = TypeVar("S", bound=Select[Unpack[tuple[Any, ...]]])  # any select, whatever its row shape
+S = TypeVar("S", bound=Select[*tuple[Any, ...]])  # any select, whatever its row shape
 
 
 @dataclass(frozen=True)

@@ -156,7 +156,8 @@ def _one_case(rng: random.Random, cat: Category, grid: Any, channel: Channel, re
            public: bool = True) -> None:
         nonlocal seq
         seq += 1
-        events.append({"id": id_at(at, randbits=rng.getrandbits), "case_id": cid, "seq": seq, "at": at, "action": action, "from_state": frm,
+        events.append({"id": id_at(at, randbits=rng.getrandbits), "case_id": cid, "seq": seq, "at": at,
+                       "action": action, "from_state": frm,
                        "to_state": to, "actor_id": None, "actor_name": actor, "actor_role": role,
                        "actor_unit": None, "comment": comment, "payload": {}, "attachment_ids": [],
                        "public": public})

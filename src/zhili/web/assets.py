@@ -12,7 +12,7 @@ import hashlib
 import json
 import logging
 import os
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 from fastapi import FastAPI
@@ -47,7 +47,7 @@ def vendor_dir(lib: str) -> Path:
     return node_modules() / package / folder
 
 
-@lru_cache(maxsize=None)
+@cache
 def vendor_version(lib: str) -> str:
     """The installed version of a vendored library (for cache-busting URLs)."""
     try:
@@ -57,7 +57,7 @@ def vendor_version(lib: str) -> str:
         return "0"
 
 
-@lru_cache(maxsize=None)
+@cache
 def _app_version(path: str) -> str:
     try:
         return hashlib.sha256((APP_STATIC / path).read_bytes()).hexdigest()[:10]
