@@ -11,6 +11,7 @@ import base64
 import datetime as dt
 import json
 import os
+import threading
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -92,16 +93,19 @@ def app(db: Session) -> Any:
 
     application = create_app()
 
+    lock = threading.Lock()  # one shared session: requests from a live server in a thread take turns
+
     def _db() -> Iterator[Session]:
-        # Setup done by the test so far becomes part of the outer (rolled-back) transaction, so a request that
-        # fails and rolls back its own work cannot take the fixtures with it.
-        db.commit()
-        try:
-            yield db
+        with lock:
+            # Setup done by the test so far becomes part of the outer (rolled-back) transaction, so a request
+            # that fails and rolls back its own work cannot take the fixtures with it.
             db.commit()
-        except BaseException:
-            db.rollback()
-            raise
+            try:
+                yield db
+                db.commit()
+            except BaseException:
+                db.rollback()
+                raise
 
     application.dependency_overrides[get_db] = _db
     return application

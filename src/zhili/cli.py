@@ -119,7 +119,7 @@ def _seed(scale: str, with_history: bool = True) -> None:
                 tasks[stage] = progress.add_task(stage, total=total)
             progress.update(tasks[stage], completed=done, total=total)
 
-        report = seed_demo(get_engine(), scale=scale, progress=cb)  # type: ignore[arg-type]
+        report = seed_demo(get_engine(), scale=scale, progress=cb, workers=2)  # type: ignore[arg-type]
         case_counts = _seed_case_loop(scale, cb, with_history)
     table = Table(title=f"演示数据（{scale}）已生成，用时 {report.elapsed_s:.1f} 秒")
     table.add_column("表")

@@ -202,7 +202,7 @@ def test_demo_users(seeded: Any) -> None:
         assert verify_password(row.password_hash, u.password)
         assert not verify_password(row.password_hash, u.password + "x")
         assert bindings[row.id] == (0 if u.role == "resident" else 1)
-    assert stored["bumen"].department == "城管局"
+    assert stored["bumen"].department == "CG"  # a code from the shipped departments list
 
 
 def test_audit_event(seeded: Any) -> None:
@@ -241,3 +241,27 @@ def test_parallel_generation_gives_the_same_district(seeded: Any, tmp_path: Path
         assert fingerprint(other) == fingerprint(engine)
     finally:
         other.dispose()
+
+
+def test_a_failed_seed_leaves_the_database_empty(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A failure in a generation worker aborts the seed and rolls the single transaction back."""
+    from zhili.seed import demo
+
+    original = demo._ShardGenerator.seed_organisations
+
+    def failing(self: Any, g: Any, buildings: Any) -> None:
+        if self.shard == 1:
+            raise ValueError("boom in shard 1")
+        original(self, g, buildings)
+
+    monkeypatch.setattr(demo._ShardGenerator, "seed_organisations", failing)
+    engine = _fresh_engine(tmp_path / "failed.db")
+    try:
+        with pytest.raises((RuntimeError, ValueError), match="boom in shard 1"):
+            seed_demo(engine, scale="small", cipher=FieldCipher.from_material(new_key_material()), workers=2)
+        with Session(engine) as s:
+            for model in (Unit, UnitBoundary, Building, Household, Person, Organisation, User):
+                assert s.scalar(select(func.count()).select_from(model)) == 0
+            assert s.scalar(select(GeoVersion.version).where(GeoVersion.id == 1)) == 0
+    finally:
+        engine.dispose()

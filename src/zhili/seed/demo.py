@@ -28,6 +28,7 @@ from __future__ import annotations
 import bisect
 import csv
 import datetime as dt
+import gc
 import math
 import multiprocessing
 import os
@@ -38,7 +39,8 @@ import threading
 import time
 import traceback
 import uuid
-from collections.abc import Callable, Iterable, Iterator
+import warnings
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from operator import itemgetter
 from pathlib import Path
@@ -205,9 +207,10 @@ _FLOATING_PREFIXES = [
 _FOREIGN_PREFIXES = ["810000", "810000", "810000", "820000"]
 _PHONE_PREFIXES = [str(p) for p in [*range(130, 140), 145, 147, *range(150, 154), *range(155, 160), 166, 170,
                                     171, 173, 175, 176, 177, 178, *range(180, 190), 191, 193, 195, 198, 199]]
-_ETHNIC_REGISTERED = (["汉族", "畲族", "回族", "满族", "苗族"], [99.2, 0.35, 0.15, 0.15, 0.15])
-_ETHNIC_FLOATING = (["汉族", "土家族", "苗族", "彝族", "壮族", "布依族", "回族", "侗族"],
-                    [95.5, 1.0, 1.0, 0.8, 0.5, 0.4, 0.4, 0.4])
+# Ethnic minorities (share of persons, then relative weights): 畲族 is Zhejiang's largest; migrants bring others.
+_MINORITY_SHARE_REGISTERED, _MINORITIES_REGISTERED = 0.008, (["畲族", "回族", "满族", "苗族"], [35, 15, 15, 15])
+_MINORITY_SHARE_FLOATING, _MINORITIES_FLOATING = 0.045, (["土家族", "苗族", "彝族", "壮族", "布依族", "回族", "侗族"],
+                                                         [10, 10, 8, 5, 4, 4, 4])
 
 # Household sizes (persons) and their shares by resident type.
 _SIZES = [1, 2, 3, 4, 5, 6]
@@ -262,11 +265,6 @@ def _short(name: str) -> str:
         if name.endswith(suffix):
             return name[: -len(suffix)]
     return name
-
-
-def _chain(*iterables: Iterable[str]) -> Iterator[str]:
-    for it in iterables:
-        yield from it
 
 
 # ------------------------------------------------------------------------------------------------------------
@@ -750,9 +748,10 @@ class _ShardGenerator:
         if rtype == "foreign":
             ethnicity = None
         elif rtype == "registered":
-            ethnicity = "汉族" if r() < 0.99 else _ETHNIC_REGISTERED[0][int(r() * len(_ETHNIC_REGISTERED[0]))]
+            ethnicity = ("汉族" if r() >= _MINORITY_SHARE_REGISTERED
+                         else self.rng.choices(*_MINORITIES_REGISTERED)[0])
         else:
-            ethnicity = "汉族" if r() < 0.95 else _ETHNIC_FLOATING[0][int(r() * len(_ETHNIC_FLOATING[0]))]
+            ethnicity = "汉族" if r() >= _MINORITY_SHARE_FLOATING else self.rng.choices(*_MINORITIES_FLOATING)[0]
         tags: list[str] = []
         if age >= 60 and alone:
             tags.append("elderly_alone")
@@ -802,7 +801,9 @@ class _ShardGenerator:
         now = self.now
         for kind, own_building in zip(kinds, own, strict=True):
             oid = new_id()
-            extra: dict[str, Any] | None = None
+            # Every organisation has a founding date (成立日期); enterprises also a registered capital.
+            extra: dict[str, Any] = {"established": dt.date(rng.randint(1985, 2024), rng.randint(1, 12),
+                                                            rng.randint(1, 28)).isoformat()}
             employees: int | None
             if kind == "enterprise":
                 word, industry = rng.choice(_ENTERPRISE_KINDS)
@@ -810,9 +811,7 @@ class _ShardGenerator:
                 name = f"{region}{rng.choice(_ZIHAO)}{rng.choice(_ZIHAO)}{word}有限公司"
                 otype, code = "enterprise", self.credit_code("91", True)
                 employees = max(1, int(rng.lognormvariate(2.6, 1.1)))
-                extra = {"established": dt.date(rng.randint(1995, 2024), rng.randint(1, 12),
-                                                rng.randint(1, 28)).isoformat(),
-                         "registered_capital_wan": rng.choice([10, 50, 100, 200, 500, 1000, 3000, 5000])}
+                extra["registered_capital_wan"] = rng.choice([10, 50, 100, 200, 500, 1000, 3000, 5000])
             elif kind == "individual_business":
                 shop, industry = rng.choice(_SHOP_KINDS)
                 owner = self.random_surname()
@@ -890,16 +889,25 @@ class _ShardGenerator:
             })
 
 
-def _can_fork() -> bool:
-    """Worker processes are forked (no re-import of ``__main__``, nothing to pickle), but only from a
-    single-threaded process: forking a multi-threaded one can deadlock the child. The children never touch
-    the parent's database connection and leave through ``os._exit``, so it is never closed twice."""
-    return "fork" in multiprocessing.get_all_start_methods() and threading.active_count() == 1
+def _can_fork(explicit: bool) -> bool:
+    """Whether to fork the generation workers.
+
+    Forking avoids re-importing ``__main__`` (spawn's requirement of an ``if __name__ == "__main__"`` guard in
+    whatever script calls the seeder) and pickling the grids. The children never touch the parent's database
+    connection, collect none of its objects (``gc.freeze``), print nothing and leave through ``os._exit``. A
+    multi-threaded parent is forked only when workers were asked for explicitly: a lock another thread holds
+    at fork time stays locked in the child, which is harmless only for threads that never share a lock with
+    the generator (e.g. a rich progress display's refresh thread).
+    """
+    if "fork" not in multiprocessing.get_all_start_methods():
+        return False
+    return explicit or threading.active_count() == 1
 
 
 def _shard_worker(shard: int, seed: int, cipher: FieldCipher, now: dt.datetime, today: dt.date,
                   sqlite: bool, tasks: list[_GridTask], out: Any) -> None:
     """Worker-process entry point: generate one shard and send encoded batches to the main process."""
+    code = 0
     try:
         dialect = create_engine("sqlite://").dialect if sqlite else None
         # Pickle here, not in the queue's feeder thread, so that a failure surfaces as an error message.
@@ -907,9 +915,13 @@ def _shard_worker(shard: int, seed: int, cipher: FieldCipher, now: dt.datetime, 
                               lambda items, persons: out.put(("batch", shard, pickle.dumps(items, -1), persons)))
         stats = gen.run(tasks)
         out.put(("done", shard, stats, 0))
-    except BaseException:
+    except BaseException:  # noqa: BLE001 — any failure is reported to the parent, which aborts the seed
         out.put(("error", shard, traceback.format_exc(), 0))
-        raise
+        code = 1
+    finally:
+        out.close()
+        out.join_thread()  # flush the queue, then leave without printing or running any inherited cleanup
+        os._exit(code)
 
 
 # ------------------------------------------------------------------------------------------------------------
@@ -927,6 +939,7 @@ class _Seeder:
         self.cipher = cipher
         self.progress = progress
         self.workers = workers
+        self.explicit_workers = False
         self.rng = random.Random(f"zhili-demo:{seed}:main")
         self.now = utcnow()
         self.today = dt.date.today()
@@ -1125,7 +1138,7 @@ class _Seeder:
         total = self.spec.persons
         done = 0
         self.tick("registers", 0, total)
-        if self.workers <= 0 or not _can_fork():
+        if self.workers <= 0 or not _can_fork(self.explicit_workers):
             self.workers = 0
             for shard, shard_tasks in enumerate(shards):
                 def emit(items: list[tuple[str, Encoded]], persons: int) -> None:
@@ -1149,8 +1162,15 @@ class _Seeder:
                              args=(shard, self.seed, self.cipher, self.now, self.today, sqlite, shard_tasks, out))
                  for shard, shard_tasks in enumerate(shards)]
         try:
-            for p in procs:
-                p.start()
+            # Frozen objects are never collected in the children: they cannot finalize anything inherited.
+            gc.freeze()
+            try:
+                with warnings.catch_warnings():  # Python ≥ 3.12 warns about forking a multi-threaded process
+                    warnings.simplefilter("ignore", DeprecationWarning)
+                    for p in procs:
+                        p.start()
+            finally:
+                gc.unfreeze()
             finished = 0
             while finished < len(procs):
                 try:
@@ -1195,7 +1215,7 @@ class _Seeder:
             ("shequ", Role.community_staff, None, community, None),
             ("wangge1", Role.grid_worker, None, (g1.id, g1.name), None),
             ("wangge2", Role.grid_worker, None, (g2.id, g2.name), None),
-            ("bumen", Role.department_handler, None, district, "城管局"),
+            ("bumen", Role.department_handler, None, district, "CG"),  # 综合行政执法局（城管）
             ("jumin", Role.resident, None, None, None),
         ]
         users: list[DemoUser] = []
@@ -1235,17 +1255,21 @@ def seed_demo(
     """Build the demo district into an already-migrated, empty database; returns counts and demo logins.
 
     ``progress(stage, done, total)`` is called for the stages ``units``, ``registers`` (done = persons) and
-    ``users``. ``workers``: generation processes (default: :data:`SHARDS` for ≥ 50,000 persons on a machine
-    with ≥ 2 CPUs, else 0 = in-process; forked, so only from a single-threaded process — otherwise it falls
-    back to in-process); the output is the same either way. Raises :class:`SeedRefused` if
-    the database already has units; the seed is one transaction, so a failure leaves the database unchanged.
+    ``users``. ``workers``: generation processes — default (``None``): :data:`SHARDS` for ≥ 50,000 persons on a
+    machine with ≥ 2 CPUs if this process is single-threaded, else 0 = in-process; an explicit ``workers > 0``
+    forks even from a multi-threaded process (see :func:`_can_fork`). The output is the same either way.
+
+    Raises :class:`SeedRefused` if the database already has units; the seed is one transaction, so a failure
+    leaves the database unchanged.
     """
     if scale not in SCALES:
         raise ValueError(f"unknown scale {scale!r}; choose one of {', '.join(SCALES)}")
+    explicit = workers is not None
     if workers is None:
         workers = SHARDS if SCALES[scale].persons >= PARALLEL_MIN_PERSONS and (os.cpu_count() or 1) >= 2 else 0
     started = time.perf_counter()
     seeder = _Seeder(engine, scale, seed, cipher or get_cipher(), progress, workers)
+    seeder.explicit_workers = explicit
     users = seeder.run()
     return SeedReport(scale=scale, seed=seed, counts=seeder.report_counts(),
                       elapsed_s=round(time.perf_counter() - started, 2), users=users,
