@@ -13,7 +13,7 @@ PORT ?= 8000
 
 install: $(STAMP)  ## create .venv and install Python, apt and npm dependencies (idempotent)
 
-$(STAMP): pyproject.toml constraints.txt deploy/apt-packages.txt
+$(STAMP): pyproject.toml constraints.txt deploy/apt-packages.txt $(wildcard package-lock.json)
 	@bash deploy/install-apt.sh deploy/apt-packages.txt
 	@test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip

@@ -22,16 +22,19 @@ from zhili.core.security import Perm, Role
 from zhili.core.settings import get_settings
 from zhili.regions import service as regions
 from zhili.regions.models import UnitLevel
+from zhili.web.csrf import MAX_FIELDS, MAX_FILES
 from zhili.web.deps import PageUser
 from zhili.web.render import redirect, render, tr
 
 PHOTO_LIMIT = 3
 PAGE_SIZE = 20
 ACTION_FIELDS = ("reason", "result", "hours", "rating", "message")  # payload fields a page form can carry
+ACTION_ORDER = ("start", "resolve", "verify", "rate", "reopen", "send_back", "request_extension", "return_case",
+                "escalate")  # the usual next step first
 
 
 async def _form(request: Request) -> FormData:
-    return await request.form()
+    return await request.form(max_files=MAX_FILES, max_fields=MAX_FIELDS)  # usually already parsed by the CSRF check
 
 
 PostedForm = Annotated[FormData, Depends(_form)]
@@ -180,7 +183,8 @@ def _actions(session: Any, principal: Principal, case: Any, allowed: Iterable[st
             if principal.role in t.roles:
                 required += [f for f in t.requires if f in ACTION_FIELDS and f not in required]
         out.append(ActionForm(action=a["action"], label=a["label"], fields=required))
-    return out
+    rank = {a: i for i, a in enumerate(ACTION_ORDER)}
+    return sorted(out, key=lambda f: rank.get(f.action, len(rank)))
 
 
 def case_context(session: Any, pu: PageUser, case_id: uuid.UUID, allowed: Iterable[str]) -> dict[str, Any]:
@@ -194,9 +198,10 @@ def case_context(session: Any, pu: PageUser, case_id: uuid.UUID, allowed: Iterab
 
 
 def case_page(request: Request, session: Any, pu: PageUser, case_id: uuid.UUID, *, prefix: str, template: str,
-              allowed: Iterable[str], error: str | None = None, status: int = 200) -> Response:
+              allowed: Iterable[str], error: str | None = None, error_action: str | None = None,
+              status: int = 200) -> Response:
     ctx = case_context(session, pu, case_id, allowed)
-    ctx.update(error=error, act_url=f"{prefix}/cases/{case_id}/act", prefix=prefix,
+    ctx.update(error=error, error_action=error_action, act_url=f"{prefix}/cases/{case_id}/act", prefix=prefix,
                staff=pu.principal.role != Role.resident)
     return render(request, template, ctx, status=status)
 
@@ -233,5 +238,5 @@ def act(request: Request, session: Any, pu: PageUser, case_id: uuid.UUID, form: 
     except DomainError as exc:
         session.rollback()
         return case_page(request, session, pu, case_id, prefix=prefix, template=template, allowed=allowed,
-                         error=exc.message, status=exc.status)
+                         error=exc.message, error_action=text(form, "action", 32), status=exc.status)
     return redirect(f"{prefix}/cases/{case_id}?msg=action_done")

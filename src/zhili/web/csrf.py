@@ -23,6 +23,7 @@ CSRF_FIELD = "csrf_token"
 CSRF_HEADER = "x-csrf-token"
 ANON_COOKIE = "zhili_csrf"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+MAX_FILES, MAX_FIELDS = 10, 100
 
 
 @lru_cache(maxsize=4)
@@ -75,7 +76,8 @@ async def csrf_protect(request: Request) -> None:
     if not sent:
         ctype = request.headers.get("content-type", "")
         if ctype.startswith(("application/x-www-form-urlencoded", "multipart/form-data")):
-            form = await request.form()  # cached by Starlette: the route's own form parsing reuses it
+            # parsed once (Starlette caches it; the route reuses it), with tight limits: page forms are small
+            form = await request.form(max_files=MAX_FILES, max_fields=MAX_FIELDS)
             value = form.get(CSRF_FIELD)
             sent = value if isinstance(value, str) else None
     binding = _binding(request)

@@ -160,7 +160,6 @@ _CATALOGUE: dict[str, tuple[str, str]] = {
     "case.actions": ("可执行的操作", "What you can do"),
     "case.overdue": ("已超期", "Overdue"),
     "case.warning_yellow": ("即将超期", "Due soon"),
-    "case.no_actions": ("当前没有需要您处理的操作。", "Nothing for you to do now."),
     "case.version_hint": ("如提示数据已变化，请刷新页面。", "If told the case changed, reload the page."),
     "field.reason": ("原因", "Reason"),
     "field.result": ("处置结果", "Result"),
