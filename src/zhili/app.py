@@ -163,6 +163,31 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
         thread.join(timeout=5)
 
 
+class _TimingHeaders:
+    """Pure ASGI middleware adding ``X-Response-Time-ms`` and ``nosniff`` (BaseHTTPMiddleware halves throughput)."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        start = time.perf_counter()
+
+        async def send_with_headers(message: Any) -> None:
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", []))
+                names = {k.lower() for k, _ in headers}
+                headers.append((b"x-response-time-ms", f"{(time.perf_counter() - start) * 1000:.1f}".encode()))
+                if b"x-content-type-options" not in names:
+                    headers.append((b"x-content-type-options", b"nosniff"))
+                message = {**message, "headers": headers}
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
 def create_app() -> FastAPI:
     """Build the application."""
     logging.getLogger().addFilter(MaskingLogFilter())
@@ -179,13 +204,7 @@ def create_app() -> FastAPI:
     )
     install_error_handlers(app)
 
-    @app.middleware("http")
-    async def _timing(request: Request, call_next: Any) -> Any:
-        start = time.perf_counter()
-        response = await call_next(request)
-        response.headers["X-Response-Time-ms"] = f"{(time.perf_counter() - start) * 1000:.1f}"
-        response.headers.setdefault("X-Content-Type-Options", "nosniff")
-        return response
+    app.add_middleware(_TimingHeaders)
 
     app.include_router(api_router())
     from zhili.open311.api import router as open311_router
