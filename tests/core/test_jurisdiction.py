@@ -175,3 +175,17 @@ def test_a_principal_is_recorded_in_the_audit_log_as_itself(db, world):
     p = principal_of(db, world, "wangge_a")
     actor = p.actor
     assert (actor.id, actor.name, actor.role) == (world.users["wangge_a"].id, "wangge_a", "grid_worker")
+
+
+def test_an_underscore_in_a_path_is_not_a_like_wildcard(db):
+    """A code containing ``_`` must match itself only: ``33/A_B`` scope does not reach ``33/AxB/...``."""
+    from sqlalchemy import literal, select
+
+    from zhili.core.jurisdiction import path_predicate
+
+    def matches(path: str, scope: str) -> bool:
+        return bool(db.scalar(select(path_predicate(literal(path), (scope,)))))
+
+    assert matches("33/A_B/1", "33/A_B")
+    assert not matches("33/AxB/1", "33/A_B")
+    assert not matches("33/A%B/1", "33/A_%")

@@ -61,8 +61,13 @@ def path_predicate(column: Any, paths: tuple[str, ...]) -> ColumnElement[bool]:
     clauses: list[ColumnElement[bool]] = []
     for p in _minimal(paths):
         clauses.append(column == p)
-        clauses.append(column.like(p + "/%"))
+        clauses.append(column.like(like_prefix(p) + "/%", escape="\\"))
     return or_(*clauses)
+
+
+def like_prefix(value: str) -> str:
+    """``value`` with LIKE wildcards escaped (backslash), so a code can never act as a pattern."""
+    return value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
 def scoped(stmt: S, principal: Principal, path_column: Any) -> S:

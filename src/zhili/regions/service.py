@@ -10,13 +10,13 @@ from typing import Any
 
 import numpy as np
 import shapely
-from sqlalchemy import ColumnElement, and_, func, or_, select, update
+from sqlalchemy import ColumnElement, and_, func, select, update
 from sqlalchemy.orm import Session
 
 from zhili.core import audit
 from zhili.core.db import utcnow
 from zhili.core.errors import Conflict, NotFound, ValidationFailed
-from zhili.core.jurisdiction import Principal, ensure_in_scope, in_scope, scoped
+from zhili.core.jurisdiction import Principal, ensure_in_scope, in_scope, path_predicate, scoped
 from zhili.core.query import paginate
 from zhili.regions.geo import gcj02_to_wgs84, gcj02_to_wgs84_array
 from zhili.regions.locator import Locator, build_geometry
@@ -35,7 +35,7 @@ def valid_on(model: Any, day: dt.date) -> ColumnElement[bool]:
 
 def subtree_predicate(path: str) -> ColumnElement[bool]:
     """Units at or below ``path``."""
-    return or_(Unit.path == path, Unit.path.like(path + "/%"))
+    return path_predicate(Unit.path, (path,))
 
 
 def child_level(level: UnitLevel) -> UnitLevel | None:
