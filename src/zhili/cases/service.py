@@ -14,10 +14,23 @@ from dataclasses import dataclass
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import ColumnElement, and_, delete, exists, false, func, insert, literal, literal_column, or_, select
+from sqlalchemy import (
+    ColumnElement,
+    Date,
+    and_,
+    bindparam,
+    delete,
+    exists,
+    false,
+    func,
+    insert,
+    literal,
+    literal_column,
+    or_,
+    select,
+    text,
+)
 from sqlalchemy import case as case_
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
@@ -29,7 +42,6 @@ from zhili.cases.models import (
     STATE_LABELS,
     Attachment,
     Case,
-    CaseCounter,
     CaseEvent,
     CaseStat,
     CaseState,
@@ -190,11 +202,14 @@ def _district_code(path: str) -> str:
 
 
 def _next_number(session: Session, district: str, day: dt.date) -> str:
-    stmt_ins = (pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert)(CaseCounter)
-    stmt = stmt_ins.values(district=district, day=day, last=1).on_conflict_do_update(
-        index_elements=["district", "day"], set_={"last": CaseCounter.last + 1}).returning(CaseCounter.last)
-    seq = session.execute(stmt).scalar_one()
+    seq = session.execute(_COUNTER_UPSERT, {"district": district, "day": day}).scalar_one()
     return f"{district}-{day:%Y%m%d}-{seq:06d}"
+
+
+_COUNTER_UPSERT = text(
+    "INSERT INTO case_counter (district, day, last) VALUES (:district, :day, 1) ON CONFLICT (district, day) "
+    "DO UPDATE SET last = case_counter.last + 1 RETURNING last"
+).bindparams(bindparam("day", type_=Date()))
 
 
 def _district_unit(session: Session) -> Unit:
@@ -831,7 +846,7 @@ def _reporter_phone(case: Case) -> str | None:
 def _notify_reporter(session: Session, case: Case, title: str, body: str) -> None:
     """Tell the reporter — and the reporters of cases merged into this one."""
     targets = [case]
-    if case.master_case_id is None:
+    if case.master_case_id is None and case.support_count:  # support_count counts the cases merged into it
         targets += list(session.scalars(select(Case).where(Case.master_case_id == case.id)))
     for c in targets:
         if c.reporter_user_id is None and c.reporter_phone_enc is None:
@@ -851,15 +866,20 @@ def _notify_handlers(session: Session, case: Case, target: str | None, title: st
 
 def _stat(session: Session, case: Case, *, day: dt.date, **deltas: int) -> None:
     """Add to the (grid path, day, category) statistics row in the same transaction."""
-    ins = (pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert)(CaseStat)
     values = {"path": case.path, "day": day, "category_code": case.category_code or "",
-              **{k: 0 for k in ("reported", "accepted", "closed", "closed_on_time", "overdue", "rating_sum",
-                                "rating_count")}}
+              **dict.fromkeys(_STAT_COLUMNS, 0)}
     values.update(deltas)
-    stmt = ins.values(**values).on_conflict_do_update(
-        index_elements=["path", "day", "category_code"],
-        set_={k: getattr(CaseStat, k) + v for k, v in deltas.items()})
-    session.execute(stmt)
+    session.execute(_STAT_UPSERT, values)
+
+
+_STAT_COLUMNS = ("reported", "accepted", "closed", "closed_on_time", "overdue", "rating_sum", "rating_count")
+# One static statement for every delta (``excluded`` works on SQLite ≥ 3.24 and PostgreSQL alike); building a
+# dialect insert construct per call cost more than the SQL itself.
+_STAT_UPSERT = text(
+    "INSERT INTO case_stat (path, day, category_code, " + ", ".join(_STAT_COLUMNS) + ") VALUES (:path, :day, "
+    ":category_code, " + ", ".join(f":{c}" for c in _STAT_COLUMNS) + ") ON CONFLICT (path, day, category_code) "
+    "DO UPDATE SET " + ", ".join(f"{c} = case_stat.{c} + excluded.{c}" for c in _STAT_COLUMNS)
+).bindparams(bindparam("day", type_=Date()))
 
 
 def rebuild_stats(session: Session) -> int:

@@ -7,8 +7,9 @@ SQLite (embedded default) runs in WAL mode with foreign keys on; PostgreSQL is p
 from __future__ import annotations
 
 import datetime as dt
+import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from typing import Any
 
 from sqlalchemy import JSON, DateTime, Engine, MetaData, create_engine, event
@@ -97,6 +98,19 @@ def make_engine(url: str | None = None, *, settings: Settings | None = None, **k
     return create_engine(url, **kwargs)
 
 
+_sqlite_write_lock = threading.Lock()
+
+
+def write_guard(engine: Engine) -> AbstractContextManager[Any]:
+    """On SQLite, a process-wide lock that write transactions queue on.
+
+    SQLite admits one writer at a time; threads that find the database busy back off in sleeps of up to 100 ms
+    (its busy handler), which under load turns into seconds of latency. Queueing on a Python lock instead wakes
+    the next writer the moment the previous one commits. (Run one server process per SQLite file; PostgreSQL
+    needs none of this.)"""
+    return _sqlite_write_lock if engine.dialect.name == "sqlite" else nullcontext()
+
+
 _engine: Engine | None = None
 _factory: sessionmaker[Session] | None = None
 _read_factory: sessionmaker[Session] | None = None
@@ -137,12 +151,13 @@ def read_session_factory() -> sessionmaker[Session]:
 @contextmanager
 def session_scope() -> Iterator[Session]:
     """A unit of work for jobs and CLI commands: commit on success, roll back on error."""
-    session = session_factory()()
-    try:
-        yield session
-        session.commit()
-    except BaseException:
-        session.rollback()
-        raise
-    finally:
-        session.close()
+    with write_guard(get_engine()):
+        session = session_factory()()
+        try:
+            yield session
+            session.commit()
+        except BaseException:
+            session.rollback()
+            raise
+        finally:
+            session.close()

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Annotated
+from contextlib import nullcontext
+from typing import Annotated, Any
 
 from fastapi import Depends, Query, Request
 from sqlalchemy.orm import Session
 
-from zhili.core.db import read_session_factory, session_factory
+from zhili.core.db import get_engine, read_session_factory, session_factory, write_guard
 from zhili.core.errors import Unauthenticated
 from zhili.core.jurisdiction import Principal
 from zhili.core.schemas import PageParams
@@ -18,7 +19,13 @@ SESSION_COOKIE = "zhili_session"
 
 def get_db(request: Request) -> Iterator[Session]:
     """One session per request: committed if the route returns, rolled back if it raises."""
-    factory = read_session_factory if request.method in ("GET", "HEAD", "OPTIONS") else session_factory
+    reading = request.method in ("GET", "HEAD", "OPTIONS")
+    guard = nullcontext() if reading else write_guard(get_engine())
+    with guard:
+        yield from _request_session(read_session_factory if reading else session_factory)
+
+
+def _request_session(factory: Any) -> Iterator[Session]:
     session = factory()()
     try:
         yield session

@@ -13,19 +13,22 @@ from zhili.web.csrf import csrf_protect
 
 def page_router() -> APIRouter:
     """All page routes; every unsafe request through them must carry the CSRF token."""
-    from zhili.web import pages_auth, pages_gw, pages_h5
+    from zhili.web import pages_auth, pages_console, pages_gw, pages_h5, pages_screen
 
     router = APIRouter(include_in_schema=False, dependencies=[Depends(csrf_protect)])
-    for r in (pages_auth.router, pages_h5.router, pages_gw.router):
+    for r in (pages_auth.router, pages_h5.router, pages_gw.router, pages_console.router, pages_screen.router):
         router.include_router(r)
     return router
 
 
 def install(app: FastAPI) -> None:
-    """Add the pages, their static files and their error pages to the application."""
+    """Add the pages, their static files and their error pages to the application (and the dashboard API the
+    command-centre screen draws from)."""
+    from zhili.dashboard.api import router as dashboard_api
     from zhili.web.assets import mount_static
     from zhili.web.render import install_error_pages
 
+    app.include_router(dashboard_api)
     app.include_router(page_router())
     mount_static(app)
     install_error_pages(app)

@@ -1,0 +1,1 @@
+"""Command-centre dashboard figures, read from the pre-aggregated ``case_stat`` table."""

@@ -1,0 +1,306 @@
+"""Dashboard figures for the command-centre screen.
+
+Every figure comes from the pre-aggregated ``case_stat`` rows (grid path × local day × category, kept up to date
+by each transition) — raw cases are never counted for them. Rows are keyed by the day a case was *reported*, so
+"closed / on time / rating over the last 30 days" means: of the cases reported in those 30 days.
+
+Two exceptions, documented as such: ``open`` (在办) and ``overdue_now`` (当前超期) in :func:`kpis` are live
+counts over ``case`` filtered by ``state`` (indexed: ``ix_case_state`` / ``ix_case_handle_due``) and the path
+prefix (``ix_case_path``), because the statistics table cannot say how many cases are open right now.
+
+Statistics queries group by the grid path only (at most one row per grid, ~1,500 in a district) and the rows are
+folded onto the child / ranked units in Python by path prefix — the same plan on SQLite and PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import ColumnElement, and_, func, select
+from sqlalchemy.orm import Session
+
+from zhili.cases.models import OPEN_STATES, Case, CaseStat, Category
+from zhili.core.errors import Forbidden, NotFound, ValidationFailed
+from zhili.core.jurisdiction import Principal, ensure_in_scope, path_predicate
+from zhili.core.security import Role
+from zhili.core.settings import get_settings
+from zhili.regions.models import Unit, UnitBoundary, UnitLevel
+from zhili.regions.service import approx_area_m2, child_level, valid_on
+
+DASHBOARD_ROLES = frozenset({Role.command_centre, Role.leader, Role.admin, Role.street_staff, Role.community_staff})
+WINDOW_DAYS = 30
+FIGURES = ("reported", "accepted", "closed", "closed_on_time", "overdue", "rating_sum", "rating_count")
+
+
+def require_dashboard(principal: Principal) -> None:
+    """Only the command centre, leaders, administrators and street / community staff (their own area)."""
+    if principal.role not in DASHBOARD_ROLES or not principal.scope_paths:
+        raise Forbidden("当前角色无权查看指挥大屏", code="dashboard_forbidden")
+
+
+def local_today() -> dt.date:
+    """Today in the configured time zone (the ``day`` of the statistics rows)."""
+    return dt.datetime.now(ZoneInfo(get_settings().timezone)).date()
+
+
+def _rate(num: int, den: int) -> float | None:
+    return round(num / den, 4) if den else None
+
+
+@dataclass
+class Figures:
+    """Summed statistics of one scope."""
+
+    reported: int = 0
+    accepted: int = 0
+    closed: int = 0
+    closed_on_time: int = 0
+    overdue: int = 0
+    rating_sum: int = 0
+    rating_count: int = 0
+
+    def add(self, row: Iterable[Any]) -> None:
+        for name, value in zip(FIGURES, row, strict=True):
+            setattr(self, name, getattr(self, name) + int(value or 0))
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"reported": self.reported, "closed": self.closed, "closed_on_time": self.closed_on_time,
+                "overdue": self.overdue, "on_time_rate": _rate(self.closed_on_time, self.closed),
+                "overdue_rate": _rate(self.overdue, self.reported),
+                "satisfaction": round(self.rating_sum / self.rating_count, 2) if self.rating_count else None}
+
+
+def _sums() -> list[Any]:
+    return [func.coalesce(func.sum(getattr(CaseStat, f)), 0) for f in FIGURES]
+
+
+def _window(since: dt.date | None, until: dt.date | None) -> tuple[dt.date, dt.date]:
+    until = until or local_today()
+    since = since or until - dt.timedelta(days=WINDOW_DAYS - 1)
+    if since > until:
+        raise ValidationFailed("起始日期不能晚于截止日期", code="bad_range")
+    if (until - since).days > 731:
+        raise ValidationFailed("统计区间不能超过两年", code="range_too_long")
+    return since, until
+
+
+def _day_range(since: dt.date, until: dt.date) -> ColumnElement[bool]:
+    return and_(CaseStat.day >= since, CaseStat.day <= until)
+
+
+# -- the unit being looked at -------------------------------------------------------------------------------
+
+def root_unit(session: Session, principal: Principal) -> Unit:
+    """The principal's top unit (the shortest of its scope paths)."""
+    require_dashboard(principal)
+    path = min(principal.scope_paths, key=lambda p: (p.count("/"), p))
+    unit = session.scalar(select(Unit).where(Unit.path == path, valid_on(Unit, local_today())))
+    if unit is None:
+        raise NotFound("单位不存在")
+    return unit
+
+
+def resolve_unit(session: Session, principal: Principal, unit_id: uuid.UUID | None) -> Unit:
+    """``unit_id`` if it lies in the jurisdiction (404 otherwise), else the principal's top unit."""
+    require_dashboard(principal)
+    if unit_id is None:
+        return root_unit(session, principal)
+    unit = session.get(Unit, unit_id)
+    if unit is None:
+        raise NotFound("单位不存在")
+    ensure_in_scope(principal, unit.path, "单位")
+    return unit
+
+
+def unit_ref(u: Unit) -> dict[str, Any]:
+    return {"id": str(u.id), "code": u.code, "name": u.name, "level": u.level.value}
+
+
+def breadcrumb(session: Session, principal: Principal, unit: Unit) -> list[dict[str, Any]]:
+    """The unit and its ancestors inside the jurisdiction, top first."""
+    codes = unit.path.split("/")
+    paths = ["/".join(codes[: i + 1]) for i in range(len(codes))]
+    rows = session.scalars(select(Unit).where(Unit.path.in_(paths), valid_on(Unit, local_today()))).all()
+    by_path = {u.path: u for u in rows}
+    out = []
+    for p in paths:
+        u = by_path.get(p)
+        if u is not None and any(p == s or p.startswith(s + "/") for s in principal.scope_paths):
+            out.append(unit_ref(u))
+    return out
+
+
+# -- figures ------------------------------------------------------------------------------------------------
+
+def kpis(session: Session, *, principal: Principal, unit_id: uuid.UUID | None = None,
+         day: dt.date | None = None) -> dict[str, Any]:
+    """Headline figures: reported today; open and overdue now (live indexed counts); on-time rate and
+    satisfaction of the last 30 days (statistics rows)."""
+    unit = resolve_unit(session, principal, unit_id)
+    day = day or local_today()
+    scope = path_predicate(CaseStat.path, (unit.path,))
+    today_reported = int(session.scalar(select(func.coalesce(func.sum(CaseStat.reported), 0))
+                                        .where(scope, CaseStat.day == day)) or 0)
+    f = Figures()
+    f.add(session.execute(select(*_sums()).where(scope, _day_range(day - dt.timedelta(days=WINDOW_DAYS - 1), day)))
+          .one())
+    live = path_predicate(Case.path, (unit.path,))
+    open_now = int(session.scalar(select(func.count()).select_from(Case)
+                                  .where(Case.state.in_(OPEN_STATES), live)) or 0)
+    overdue_now = int(session.scalar(select(func.count()).select_from(Case)
+                                     .where(Case.state.in_(OPEN_STATES), Case.overdue.is_(True), live)) or 0)
+    return {"unit": unit_ref(unit), "day": day.isoformat(), "reported_today": today_reported, "open": open_now,
+            "overdue_now": overdue_now, "reported_30d": f.reported, "closed_30d": f.closed,
+            "on_time_rate": _rate(f.closed_on_time, f.closed),
+            "satisfaction": round(f.rating_sum / f.rating_count, 2) if f.rating_count else None}
+
+
+def _by_grid_path(session: Session, root_paths: tuple[str, ...], since: dt.date,
+                  until: dt.date) -> list[tuple[str, tuple[int, ...]]]:
+    rows = session.execute(select(CaseStat.path, *_sums()).where(path_predicate(CaseStat.path, root_paths),
+                                                                 _day_range(since, until))
+                           .group_by(CaseStat.path)).all()
+    return [(r[0], tuple(int(v or 0) for v in r[1:])) for r in rows]
+
+
+def _areas(session: Session, units: list[Unit], day: dt.date) -> dict[uuid.UUID, float | None]:
+    if not units:
+        return {}
+    rows = session.execute(select(UnitBoundary.unit_id, UnitBoundary.area_m2, UnitBoundary.geojson).where(
+        UnitBoundary.unit_id.in_([u.id for u in units]), valid_on(UnitBoundary, day))).all()
+    out: dict[uuid.UUID, float | None] = {}
+    for unit_id, area, geojson in rows:
+        if area is None:
+            from shapely.geometry import shape
+
+            try:
+                area = approx_area_m2(shape(json.loads(geojson)))
+            except (ValueError, TypeError, KeyError):
+                area = None
+        out[unit_id] = area
+    return out
+
+
+def breakdown_by_child(session: Session, *, principal: Principal, unit_id: uuid.UUID | None,
+                       since: dt.date | None = None, until: dt.date | None = None) -> dict[str, Any]:
+    """Per direct child of the unit: reported, closed, on-time rate, overdue, overdue rate, density (per km²)."""
+    unit = resolve_unit(session, principal, unit_id)
+    since, until = _window(since, until)
+    today = local_today()
+    children = list(session.scalars(select(Unit).where(Unit.parent_id == unit.id, valid_on(Unit, today))
+                                    .order_by(Unit.path)))
+    depth = unit.path.count("/") + 1
+    figures = {c.code: Figures() for c in children}
+    for path, row in _by_grid_path(session, (unit.path,), since, until):
+        parts = path.split("/")
+        if len(parts) > depth and parts[depth] in figures:
+            figures[parts[depth]].add(row)
+    areas = _areas(session, children, today)
+    items = []
+    for c in children:
+        f = figures[c.code]
+        area = areas.get(c.id)
+        km2 = area / 1e6 if area else None
+        items.append({**unit_ref(c), **f.as_dict(), "area_km2": round(km2, 3) if km2 else None,
+                      "density": round(f.reported / km2, 6) if km2 else None})
+    lvl = child_level(unit.level)
+    return {"unit": unit_ref(unit), "child_level": lvl.value if lvl else None, "since": since.isoformat(),
+            "until": until.isoformat(), "breadcrumb": breadcrumb(session, principal, unit), "children": items}
+
+
+def trend(session: Session, *, principal: Principal, unit_id: uuid.UUID | None, days: int = WINDOW_DAYS,
+          by: str = "day", until: dt.date | None = None) -> dict[str, Any]:
+    """Reported and closed per day (or per ISO week, Monday first) over the last ``days`` days."""
+    if by not in ("day", "week"):
+        raise ValidationFailed("by 只能是 day 或 week", code="bad_bucket")
+    if not 1 <= days <= 366:
+        raise ValidationFailed("天数应在1到366之间", code="bad_days")
+    unit = resolve_unit(session, principal, unit_id)
+    until = until or local_today()
+    since = until - dt.timedelta(days=days - 1)
+    rows = session.execute(select(CaseStat.day, func.sum(CaseStat.reported), func.sum(CaseStat.closed))
+                           .where(path_predicate(CaseStat.path, (unit.path,)), _day_range(since, until))
+                           .group_by(CaseStat.day)).all()
+    per_day = {r[0]: (int(r[1] or 0), int(r[2] or 0)) for r in rows}
+    buckets: dict[dt.date, list[int]] = {}
+    d = since
+    while d <= until:
+        key = d if by == "day" else d - dt.timedelta(days=d.weekday())
+        b = buckets.setdefault(key, [0, 0])
+        rep, clo = per_day.get(d, (0, 0))
+        b[0] += rep
+        b[1] += clo
+        d += dt.timedelta(days=1)
+    return {"unit": unit_ref(unit), "by": by,
+            "points": [{"date": k.isoformat(), "reported": v[0], "closed": v[1]} for k, v in sorted(buckets.items())]}
+
+
+def major_class(code: str) -> str:
+    """The major class of a category code (``SJ-0102`` → ``SJ-01``)."""
+    return code[:5] if len(code) > 5 else code
+
+
+def categories(session: Session, *, principal: Principal, unit_id: uuid.UUID | None, since: dt.date | None = None,
+               until: dt.date | None = None, top: int = 10) -> dict[str, Any]:
+    """Reported cases per major category class, largest first."""
+    unit = resolve_unit(session, principal, unit_id)
+    since, until = _window(since, until)
+    rows = session.execute(select(CaseStat.category_code, func.sum(CaseStat.reported))
+                           .where(path_predicate(CaseStat.path, (unit.path,)), _day_range(since, until))
+                           .group_by(CaseStat.category_code)).all()
+    totals: dict[str, int] = {}
+    for code, n in rows:
+        if n:
+            key = major_class(code or "")
+            totals[key] = totals.get(key, 0) + int(n)
+    names = dict(session.execute(select(Category.code, Category.name).where(
+        Category.code.in_(list(totals) or [""]), Category.is_current.is_(True))).all())
+    ranked = sorted(totals.items(), key=lambda kv: (-kv[1], kv[0]))[: max(1, min(top, 50))]
+    return {"unit": unit_ref(unit), "since": since.isoformat(), "until": until.isoformat(),
+            "items": [{"code": c or "", "name": names.get(c) or (c or "未分类"), "reported": n} for c, n in ranked]}
+
+
+def ranking(session: Session, *, principal: Principal, level: UnitLevel, since: dt.date | None = None,
+            until: dt.date | None = None, limit: int = 50) -> dict[str, Any]:
+    """Units of one level in the jurisdiction ranked by on-time rate (then by closed cases)."""
+    require_dashboard(principal)
+    if level not in (UnitLevel.street, UnitLevel.community, UnitLevel.grid):
+        raise ValidationFailed("排名层级须为街道、社区或网格", code="bad_level")
+    since, until = _window(since, until)
+    units = list(session.scalars(select(Unit).where(Unit.level == level, valid_on(Unit, local_today()),
+                                                    path_predicate(Unit.path, principal.scope_paths))))
+    by_path = {u.path: u for u in units}
+    figures = {u.path: Figures() for u in units}
+    for path, row in _by_grid_path(session, principal.scope_paths, since, until):
+        parts = path.split("/")
+        for i in range(len(parts), 0, -1):
+            prefix = "/".join(parts[:i])
+            if prefix in figures:
+                figures[prefix].add(row)
+                break
+    items = [{**unit_ref(by_path[p]), **f.as_dict()} for p, f in figures.items()]
+    items.sort(key=lambda it: (it["on_time_rate"] is None, -(it["on_time_rate"] or 0), -it["closed"], it["code"]))
+    for i, it in enumerate(items, 1):
+        it["rank"] = i
+    return {"level": level.value, "since": since.isoformat(), "until": until.isoformat(), "items": items[:limit]}
+
+
+def cases_in_grid(session: Session, *, principal: Principal, grid_id: uuid.UUID,
+                  limit: int = 2000) -> dict[str, Any]:
+    """The open cases of one grid as map points (the last drill level)."""
+    grid = resolve_unit(session, principal, grid_id)
+    if grid.level != UnitLevel.grid:
+        raise ValidationFailed("只能查看网格内的事件点位", code="not_a_grid")
+    rows = session.execute(select(Case.id, Case.number, Case.title, Case.lon, Case.lat, Case.state, Case.overdue)
+                           .where(path_predicate(Case.path, (grid.path,)), Case.state.in_(OPEN_STATES),
+                                  Case.lon.is_not(None), Case.lat.is_not(None))
+                           .order_by(Case.reported_at.desc()).limit(max(1, min(limit, 5000)))).all()
+    return {"unit": unit_ref(grid), "breadcrumb": breadcrumb(session, principal, grid),
+            "points": [{"id": str(r.id), "number": r.number, "title": r.title, "lon": r.lon, "lat": r.lat,
+                        "state": r.state.value, "overdue": bool(r.overdue)} for r in rows]}

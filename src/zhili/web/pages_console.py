@@ -1,0 +1,181 @@
+"""The staff console (PC): the command-centre intake queue (accept / reject / dispatch / merge), the department
+inbox (start / resolve / return / extension) and the case page with its timeline, actions and map point.
+Every action goes through :func:`zhili.cases.service.transition`; forms carry the CSRF token."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Callable
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query, Request
+from sqlalchemy import select
+from starlette.datastructures import FormData
+from starlette.responses import Response
+
+from zhili.cases import service, taxonomy
+from zhili.cases.models import CaseState
+from zhili.cases.workflow import candidates
+from zhili.core.deps import Db
+from zhili.core.errors import DomainError, Forbidden, ValidationFailed
+from zhili.core.jurisdiction import require
+from zhili.core.security import Perm, Role
+from zhili.regions.models import UnitBoundary
+from zhili.regions.service import today, valid_on
+from zhili.web import casepages as cp
+from zhili.web.deps import CurrentPageUser, PageUser
+from zhili.web.render import redirect, render, safe_next, tr
+
+router = APIRouter(prefix="/console")
+
+QUEUE_ROLES = frozenset({Role.command_centre, Role.street_staff, Role.community_staff, Role.leader, Role.admin})
+CASE_ROLES = QUEUE_ROLES | {Role.department_handler}
+QUEUE_STATES = (CaseState.reported, CaseState.returned, CaseState.escalated)
+CONSOLE_ACTIONS = ("accept", "dispatch", "reject", "merge", "approve_extension", "deny_extension", "start",
+                   "resolve", "request_extension", "return_case", "escalate", "complete_subtask", "verify",
+                   "send_back", "rate", "close", "supervise")
+EXTRA_FIELDS = {"dispatch": ["department"], "merge": ["master_number"]}
+
+
+def _gate(roles: frozenset[Role], message_key: str) -> Callable[[Request, PageUser], PageUser]:
+    def gate(request: Request, pu: CurrentPageUser) -> PageUser:
+        if pu.principal.role not in roles:
+            raise Forbidden(tr(request, message_key), code="wrong_portal")
+        return pu
+
+    return gate
+
+
+QueueUser = Annotated[PageUser, Depends(_gate(QUEUE_ROLES, "console.forbidden"))]
+CaseUser = Annotated[PageUser, Depends(_gate(CASE_ROLES, "console.forbidden"))]
+InboxUser = Annotated[PageUser, Depends(_gate(frozenset({Role.department_handler}), "console.inbox_forbidden"))]
+
+
+def _row_actions(session: Any, pu: PageUser, case: Any) -> list[str]:
+    """Queue shortcuts for one case: accept / dispatch (accepting first when still reported) / reject / merge."""
+    names = [a["action"] for a in service.available_actions(session, principal=pu.principal, case=case)]
+    out: list[str] = [a for a in ("accept", "dispatch", "reject", "merge") if a in names]
+    if case.state == CaseState.reported and "accept" in names and pu.principal.role == Role.command_centre:
+        out.insert(1, "dispatch")  # accepted and dispatched in one step
+    return out
+
+
+@router.get("/")
+def queue(request: Request, session: Db, pu: QueueUser,
+          state: Annotated[CaseState | None, Query()] = None,
+          page: Annotated[int, Query(ge=1, le=10_000)] = 1) -> Response:
+    require(pu.principal, Perm.case_read)
+    states = [state] if state in QUEUE_STATES else list(QUEUE_STATES)
+    rows, total = service.list_cases(session, principal=pu.principal, filters=service.CaseFilter(state=states),
+                                     page=page, page_size=cp.PAGE_SIZE, sort="reported_at")
+    names = taxonomy.department_names(session)
+    cases = [{**service.case_view(session, c, departments=names), "row_actions": _row_actions(session, pu, c)}
+             for c in rows]
+    return render(request, "console/queue.html", {
+        "cases": cases, "total": total, "page": page, "pages": cp.pages(total), "state": state.value if state else "",
+        "queue_states": [s.value for s in QUEUE_STATES], "departments": taxonomy.list_departments(session),
+        "pager_query": f"state={state.value}&" if state else ""})
+
+
+@router.get("/inbox")
+def inbox(request: Request, session: Db, pu: InboxUser,
+          page: Annotated[int, Query(ge=1, le=10_000)] = 1) -> Response:
+    require(pu.principal, Perm.case_read)
+    rows, total = service.list_cases(session, principal=pu.principal, filters=service.CaseFilter(
+        department=pu.principal.department, open_only=True), page=page, page_size=cp.PAGE_SIZE,
+        sort="handle_due_at")
+    names = taxonomy.department_names(session)
+    return render(request, "console/inbox.html", {
+        "cases": [service.case_view(session, c, departments=names) for c in rows], "total": total, "page": page,
+        "pages": cp.pages(total), "pager_query": ""})
+
+
+def _actions(request: Request, session: Any, pu: PageUser, case: Any) -> list[cp.ActionForm]:
+    out = []
+    for a in service.available_actions(session, principal=pu.principal, case=case):
+        if a["action"] not in CONSOLE_ACTIONS:
+            continue
+        fields: list[str] = []
+        for t in candidates(a["action"], case.state):
+            if pu.principal.role in t.roles:
+                fields += [f for f in t.requires if f in cp.ACTION_FIELDS and f not in fields]
+        fields += EXTRA_FIELDS.get(a["action"], [])
+        out.append(cp.ActionForm(action=a["action"], label=a["label"], fields=fields))
+    if case.state == CaseState.reported and pu.principal.role == Role.command_centre \
+            and any(f.action == "accept" for f in out):
+        out.insert(1, cp.ActionForm(action="dispatch", label=tr(request, "console.accept_dispatch"),
+                                    fields=["department"]))
+    return out
+
+
+def _boundary(session: Any, grid_id: uuid.UUID | None) -> Any:
+    if grid_id is None:
+        return None
+    gj = session.scalar(select(UnitBoundary.geojson).where(UnitBoundary.unit_id == grid_id,
+                                                           valid_on(UnitBoundary, today())).limit(1))
+    return json.loads(gj) if gj else None
+
+
+def _case_page(request: Request, session: Any, pu: PageUser, case_id: uuid.UUID, *, error: str | None = None,
+               error_action: str | None = None, status: int = 200) -> Response:
+    require(pu.principal, Perm.case_read)
+    case = service.get_case(session, principal=pu.principal, case_id=case_id)
+    events = service.timeline(session, principal=pu.principal, case_id=case.id)
+    back = "/console/inbox" if pu.principal.role == Role.department_handler else "/console/"
+    return render(request, "console/case.html", {
+        "case": service.case_view(session, case), "events": events,
+        "photos": [aid for ev in events for aid in (ev.attachment_ids or [])],
+        "actions": _actions(request, session, pu, case), "departments": taxonomy.list_departments(session),
+        "act_url": f"/console/cases/{case.id}/act", "staff": True, "error": error, "error_action": error_action,
+        "back_url": back, "boundary": _boundary(session, case.grid_id),
+        "point": [case.lon, case.lat] if case.lon is not None and case.lat is not None else None,
+    }, status=status)
+
+
+@router.get("/cases/{case_id}")
+def case_detail(request: Request, session: Db, pu: CaseUser, case_id: uuid.UUID) -> Response:
+    return _case_page(request, session, pu, case_id)
+
+
+def _payload(request: Request, session: Any, pu: PageUser, action: str, form: FormData) -> dict[str, Any]:
+    payload = cp._payload(request, form)
+    if action == "dispatch":
+        dept = cp.text(form, "department", 32)
+        if not dept:
+            raise ValidationFailed(tr(request, "console.department_required"), code="dispatch_target_required")
+        payload["department"] = dept
+    if action == "merge":
+        number = cp.text(form, "master_number", 32)
+        try:
+            master = service.get_case_by_number(session, principal=pu.principal, number=number)
+        except DomainError as exc:
+            raise ValidationFailed(tr(request, "console.unknown_master"), code="master_not_found") from exc
+        payload["master_id"] = str(master.id)
+    return payload
+
+
+@router.post("/cases/{case_id}/act")
+def case_act(request: Request, session: Db, pu: CaseUser, case_id: uuid.UUID, form: cp.PostedForm) -> Response:
+    """One workflow action from a console form; dispatching a case still *reported* accepts it first."""
+    action = cp.text(form, "action", 32)
+    try:
+        require(pu.principal, Perm.case_read)
+        if action not in CONSOLE_ACTIONS:
+            raise ValidationFailed(tr(request, "error.unknown_action"), code="unknown_action")
+        payload = _payload(request, session, pu, action, form)
+        version_raw = cp.text(form, "version", 12)
+        version = int(version_raw) if version_raw.isdigit() else None
+        case = service.get_case(session, principal=pu.principal, case_id=case_id)
+        if action == "dispatch" and case.state == CaseState.reported:
+            service.transition(session, principal=pu.principal, case_id=case_id, action="accept",
+                               expected_version=version)
+            version = None
+        service.transition(session, principal=pu.principal, case_id=case_id, action=action, payload=payload,
+                           expected_version=version)
+    except DomainError as exc:
+        session.rollback()
+        return _case_page(request, session, pu, case_id, error=exc.message, error_action=action, status=exc.status)
+    target = safe_next(cp.text(form, "next", 300))
+    return redirect((target or f"/console/cases/{case_id}") + ("&" if target and "?" in target else "?")
+                    + "msg=action_done")

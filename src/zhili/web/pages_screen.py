@@ -1,0 +1,34 @@
+"""The command-centre screen (``/screen``): a 1920×1080 dark dashboard drawn by ``static/screen.js`` from the
+``/api/v1/dashboard`` figures and the region boundaries; the page itself only carries the starting unit."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request
+from starlette.responses import Response
+
+from zhili.core.deps import Db
+from zhili.core.errors import Forbidden
+from zhili.dashboard import service as dashboard
+from zhili.web.deps import CurrentPageUser
+from zhili.web.render import render, tr
+
+router = APIRouter()
+
+REFRESH_SECONDS = 60
+
+
+@router.get("/screen")
+def screen(request: Request, session: Db, pu: CurrentPageUser,
+           unit_id: Annotated[uuid.UUID | None, Query()] = None) -> Response:
+    """The screen, starting at the principal's top unit or at ``unit_id`` (a deep link; 404 outside the area)."""
+    if pu.principal.role not in dashboard.DASHBOARD_ROLES or not pu.principal.scope_paths:
+        raise Forbidden(tr(request, "screen.forbidden"), code="wrong_portal")
+    start = dashboard.resolve_unit(session, pu.principal, unit_id)
+    return render(request, "screen/screen.html", {
+        "root": dashboard.unit_ref(start), "stack": dashboard.breadcrumb(session, pu.principal, start),
+        "refresh_seconds": REFRESH_SECONDS,
+        "can_console": pu.principal.role.value in ("command_centre", "street_staff", "community_staff", "admin"),
+    })
