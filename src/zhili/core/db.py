@@ -149,15 +149,21 @@ def read_session_factory() -> sessionmaker[Session]:
 
 
 @contextmanager
+def unit_of_work(factory: sessionmaker[Session]) -> Iterator[Session]:
+    """A session from ``factory`` that commits on success and rolls back on error."""
+    session = factory()
+    try:
+        yield session
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise
+    finally:
+        session.close()
+
+
+@contextmanager
 def session_scope() -> Iterator[Session]:
-    """A unit of work for jobs and CLI commands: commit on success, roll back on error."""
-    with write_guard(get_engine()):
-        session = session_factory()()
-        try:
-            yield session
-            session.commit()
-        except BaseException:
-            session.rollback()
-            raise
-        finally:
-            session.close()
+    """A unit of work for jobs and CLI commands (queued behind other writers on SQLite)."""
+    with write_guard(get_engine()), unit_of_work(session_factory()) as session:
+        yield session

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import nullcontext
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import Depends, Query, Request
 from sqlalchemy.orm import Session
 
-from zhili.core.db import get_engine, read_session_factory, session_factory, write_guard
+from zhili.core.db import get_engine, read_session_factory, session_factory, unit_of_work, write_guard
 from zhili.core.errors import Unauthenticated
 from zhili.core.jurisdiction import Principal
 from zhili.core.schemas import PageParams
@@ -21,20 +21,8 @@ def get_db(request: Request) -> Iterator[Session]:
     """One session per request: committed if the route returns, rolled back if it raises."""
     reading = request.method in ("GET", "HEAD", "OPTIONS")
     guard = nullcontext() if reading else write_guard(get_engine())
-    with guard:
-        yield from _request_session(read_session_factory if reading else session_factory)
-
-
-def _request_session(factory: Any) -> Iterator[Session]:
-    session = factory()()
-    try:
+    with guard, unit_of_work((read_session_factory if reading else session_factory)()) as session:
         yield session
-        session.commit()
-    except BaseException:
-        session.rollback()
-        raise
-    finally:
-        session.close()
 
 
 Db = Annotated[Session, Depends(get_db)]
