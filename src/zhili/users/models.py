@@ -36,7 +36,7 @@ class User(Base):
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
     version: Mapped[int] = mapped_column(Integer, default=1)
 
-    units: Mapped[list[UserUnit]] = relationship(cascade="all, delete-orphan", lazy="selectin")
+    units: Mapped[list[UserUnit]] = relationship(cascade="all, delete-orphan", lazy="select")
 
     __mapper_args__ = {"version_id_col": version}
 
