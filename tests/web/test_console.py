@@ -1,0 +1,118 @@
+"""The staff console: the intake queue with its forms, the case page, and the department inbox."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pagekit import page, sign_in
+
+from zhili.cases.models import CaseState
+from zhili.cases.taxonomy import list_departments
+
+
+def _dept(site: Any) -> str:
+    return str(list_departments(site.db)[0].code)
+
+
+def test_the_queue_shows_a_reported_case_and_dispatching_it_moves_it_to_dispatched(client: Any, site: Any) -> None:
+    case = site.report()
+    sign_in(client, site.token("zhihui"))
+    p = page(client.get("/console/"))
+    assert p.h1() == "待处理队列"
+    assert case.number in p.text and case.title in p.text
+    assert p.unlabelled_controls() == []
+    forms = [f for f in p.find_all("form") if f.attrs.get("action") == f"/console/cases/{case.id}/act"]
+    actions = {e.attrs["value"] for f in forms for e in f.children if e.attrs.get("name") == "action"}
+    assert {"accept", "dispatch", "reject", "merge"} <= actions
+    dept = _dept(site)
+    r = client.post(f"/console/cases/{case.id}/act", data={
+        "csrf_token": p.csrf(), "action": "dispatch", "department": dept, "version": str(case.version),
+        "next": "/console/"}, follow_redirects=False)
+    assert r.status_code == 303 and r.headers["location"] == "/console/?msg=action_done"
+    site.db.refresh(case)
+    assert case.state == CaseState.dispatched and case.assignee_department == dept
+    assert case.number not in page(client.get("/console/")).text  # no longer waiting
+
+
+def test_console_forms_need_the_csrf_token(client: Any, site: Any) -> None:
+    case = site.report()
+    sign_in(client, site.token("zhihui"))
+    r = client.post(f"/console/cases/{case.id}/act", data={"action": "accept"})
+    assert r.status_code == 403
+    r = client.post(f"/console/cases/{case.id}/act", data={"action": "accept", "csrf_token": "forged"})
+    assert r.status_code == 403
+    site.db.refresh(case)
+    assert case.state == CaseState.reported
+
+
+def test_reject_needs_a_reason_and_merge_takes_the_master_number(client: Any, site: Any) -> None:
+    master, dup, bad = site.report(description="主事件：路灯不亮"), site.report(description="重复：路灯不亮"), \
+        site.report(description="无效上报")
+    sign_in(client, site.token("zhihui"))
+    token = page(client.get("/console/")).csrf()
+    r = client.post(f"/console/cases/{bad.id}/act", data={"csrf_token": token, "action": "reject"})
+    assert r.status_code in (400, 422) and "操作未成功" in page(r).text
+    client.post(f"/console/cases/{bad.id}/act", data={"csrf_token": token, "action": "reject",
+                                                      "reason": "重复测试数据"})
+    client.post(f"/console/cases/{dup.id}/act", data={"csrf_token": token, "action": "merge",
+                                                      "master_number": master.number})
+    r = client.post(f"/console/cases/{master.id}/act", data={"csrf_token": token, "action": "merge",
+                                                             "master_number": "NOPE-1"})
+    assert "主事件编号不存在" in page(r).text
+    for c in (bad, dup, master):
+        site.db.refresh(c)
+    assert (bad.state, dup.state, master.state) == (CaseState.rejected, CaseState.merged, CaseState.reported)
+    assert dup.master_case_id == master.id
+
+
+def test_the_case_page_shows_timeline_actions_and_map_point(client: Any, site: Any) -> None:
+    case = site.report()
+    sign_in(client, site.token("zhihui"))
+    p = page(client.get(f"/console/cases/{case.id}"))
+    assert p.h1() == case.title
+    assert "上报" in p.find("ol", class_="timeline").text
+    assert {"accept", "dispatch", "reject", "merge"} <= {i.attrs["value"] for i in p.find_all("input", name="action")}
+    assert p.find("div", id="case-map").attrs["data-point"] == "[119.1, 31.1]"
+    assert p.unlabelled_controls() == []
+    assert not any(s.text.strip() for s in p.find_all("script"))
+    client.post(f"/console/cases/{case.id}/act", data={"csrf_token": p.csrf(), "action": "accept"})
+    site.db.refresh(case)
+    assert case.state == CaseState.accepted
+
+
+def test_the_queue_is_jurisdiction_scoped_and_refused_to_residents(client: Any, site: Any) -> None:
+    mine = site.report(lon=119.1, lat=31.1)
+    other = site.report(lon=119.6, lat=31.1, description="画溪村道路积水")
+    sign_in(client, site.token("jiedao1"))
+    text = page(client.get("/console/")).text
+    assert mine.number in text and other.number not in text
+    assert client.get(f"/console/cases/{other.id}").status_code == 404
+    for who in ("jumin", "wangge_a", "bumen"):
+        sign_in(client, site.token(who))
+        assert client.get("/console/").status_code == 403, who
+    sign_in(client, site.token("jumin"))
+    assert client.get(f"/console/cases/{mine.id}").status_code == 403
+
+
+def test_a_department_handler_works_the_inbox(client: Any, site: Any) -> None:
+    dept = _dept(site)
+    site.world.users["bumen"].department = dept
+    site.db.flush()
+    case = site.report()
+    site.act("zhihui", case, "accept")
+    site.act("zhihui", case, "dispatch", department=dept)
+    sign_in(client, site.token("bumen"))
+    p = page(client.get("/console/inbox"))
+    assert p.h1() == "部门待办" and case.number in p.text
+    detail = page(client.get(f"/console/cases/{case.id}"))
+    assert {"start", "return_case"} <= {i.attrs["value"] for i in detail.find_all("input", name="action")}
+    client.post(f"/console/cases/{case.id}/act", data={"csrf_token": detail.csrf(), "action": "start"})
+    detail = page(client.get(f"/console/cases/{case.id}"))
+    assert {"resolve", "request_extension"} <= {i.attrs["value"] for i in detail.find_all("input", name="action")}
+    r = client.post(f"/console/cases/{case.id}/act", data={"csrf_token": detail.csrf(), "action": "resolve",
+                                                           "result": "已处理完毕"}, follow_redirects=False)
+    assert r.status_code == 303
+    site.db.refresh(case)
+    assert case.state == CaseState.resolved and case.resolution == "已处理完毕"
+    sign_in(client, site.token("zhihui"))
+    assert client.get("/console/inbox").status_code == 403
