@@ -212,7 +212,8 @@ _COUNTER_UPSERT = text(
 ).bindparams(bindparam("day", type_=Date()))
 
 
-def _district_unit(session: Session) -> Unit:
+def district_unit(session: Session) -> Unit:
+    """The current district unit (cases with only an address are placed here for the command centre)."""
     unit = session.scalar(select(Unit).where(Unit.level == UnitLevel.district, Unit.valid_to == OPEN_END)
                           .order_by(Unit.code).limit(1))
     if unit is None:
@@ -260,7 +261,7 @@ def _resolve_location(session: Session, principal: Principal | None, data: dict[
         if grid is not None and grid.level == UnitLevel.grid:
             return grid, grid.path
     if data.get("address"):
-        return None, _district_unit(session).path
+        return None, district_unit(session).path
     raise ValidationFailed("请提供事发位置：坐标、楼栋或地址", code="location_required")
 
 

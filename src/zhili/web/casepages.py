@@ -78,7 +78,7 @@ def map_principal(session: Any, pu: PageUser) -> Principal:
     p = pu.principal
     if p.role != Role.resident:
         return p
-    district = service._district_unit(session)
+    district = service.district_unit(session)
     return Principal(user_id=p.user_id, username=p.username, display_name=p.display_name, role=p.role,
                      scope_paths=(district.path,))
 
