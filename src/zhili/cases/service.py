@@ -542,7 +542,6 @@ def _apply(session: Session, case: Case, action: str, p: Principal, payload: dic
                 payload={k: v for k, v in {**payload, **extra}.items() if k not in ("comment",)},
                 attachments=payload.get("attachment_ids") or [])
     _attach(session, case, payload.get("attachment_ids") or [])
-    session.flush()
     audit.record(session, actor=p.actor, action=f"case.{action}", object_type="case", object_id=case.id,
                  before={"state": before.value}, after={"state": case.state.value, "event": ev.seq, **{
                      k: v for k, v in extra.items() if k in ("department", "unit", "level", "due")}},
