@@ -9,7 +9,7 @@ SCALE ?= small
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: install demo serve test test-sqlite test-postgres lint typecheck bench seed clean check
+.PHONY: install demo serve test test-sqlite test-postgres lint typecheck bench seed clean check screenshots
 
 install: $(STAMP)  ## create .venv and install Python, apt and npm dependencies (idempotent)
 
@@ -55,6 +55,9 @@ bench: install  ## run the benchmarks (results go to docs/benchmarks.md by hand,
 
 check: install
 	$(BIN)/zhili check
+
+screenshots: install  ## PNGs of the main pages into docs/screenshots/ (headless /usr/bin/chromium, own temp database)
+	$(BIN)/python scripts/screenshots.py
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache
