@@ -132,6 +132,9 @@ def seed_cases(engine: Engine, *, scale: Scale = "small", count: int | None = No
         audit.record(s, actor=audit.SYSTEM, action="seed.cases", object_type="system",
                      after={"cases": written_cases, "events": written_events, "scale": scale})
         s.commit()
+    if engine.dialect.name == "sqlite":  # fold the multi-GB write-ahead log back into the database file
+        with engine.connect() as conn:
+            conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
     return {"case": written_cases, "case_event": written_events, "case_stat": stats,
             "seconds": int(time.perf_counter() - t0)}
 

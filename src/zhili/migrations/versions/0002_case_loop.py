@@ -51,7 +51,9 @@ def upgrade() -> None:
     sa.UniqueConstraint('path', 'day', 'category_code', name=op.f('uq_case_stat_path_day_category_code'))
     )
     with op.batch_alter_table('case_stat', schema=None) as batch_op:
-        batch_op.create_index('ix_case_stat_day', ['day'], unique=False)
+        batch_op.create_index('ix_case_stat_day', ['day', 'path', 'category_code', 'reported', 'accepted', 'closed',
+                                                   'closed_on_time', 'overdue', 'rating_sum', 'rating_count'],
+                              unique=False)
 
     op.create_table('category',
     sa.Column('id', sa.Uuid(), nullable=False),
