@@ -50,11 +50,21 @@ def test_recorded_events_form_a_contiguous_hash_chain(db):
     assert result.checked == before + 3 == count_events(db)
 
 
-def test_the_first_event_of_an_empty_log_links_to_the_genesis_hash(db):
-    if count_events(db):
-        pytest.skip("the shared test database already holds committed audit events")
-    ev = audit.record(db, actor=ALICE, action="x", object_type="y")
-    assert ev.seq == 1 and ev.prev_hash == GENESIS
+def test_the_first_event_of_an_empty_log_links_to_the_genesis_hash():
+    from sqlalchemy.orm import Session
+
+    from zhili.core.audit import AuditAnchor, AuditEvent
+    from zhili.core.db import make_engine
+
+    engine = make_engine("sqlite:///:memory:")
+    AuditEvent.__table__.create(engine)
+    AuditAnchor.__table__.create(engine)
+    with Session(engine) as empty:
+        ev = audit.record(empty, actor=ALICE, action="x", object_type="y")
+        empty.flush()
+        assert ev.seq == 1 and ev.prev_hash == GENESIS
+        assert verify_chain(empty).ok
+    engine.dispose()
 
 
 def test_a_recorded_event_stores_the_actor_and_json_safe_values(db):

@@ -38,11 +38,9 @@ class FileStore(Protocol):
 
     def put(self, data: bytes, *, ext: str) -> str:
         """Store bytes; returns a storage key."""
-        ...
 
     def get(self, key: str) -> bytes:
         """Read stored bytes."""
-        ...
 
 
 class LocalFileStore:

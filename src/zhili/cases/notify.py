@@ -41,7 +41,6 @@ class Channel(Protocol):
 
     def send(self, message: Message) -> str:
         """Deliver (or log) a message; returns a status such as 'sent', 'logged' or 'failed'."""
-        ...
 
 
 class LoggingSms:
