@@ -86,12 +86,18 @@ def db(engine: Engine) -> Iterator[Session]:
         conn.close()
 
 
-@pytest.fixture
-def app(db: Session) -> Any:
+@pytest.fixture(scope="session")
+def _shared_app() -> Any:
+    """The application, built once for the run (building it costs more than most tests)."""
     from zhili.app import create_app
-    from zhili.core.deps import get_db
 
-    application = create_app()
+    return create_app()
+
+
+@pytest.fixture
+def app(_shared_app: Any, db: Session) -> Iterator[Any]:
+    """The application with requests running in the test's session (rolled back after the test)."""
+    from zhili.core.deps import get_db
 
     lock = threading.Lock()  # one shared session: requests from a live server in a thread take turns
 
@@ -107,8 +113,9 @@ def app(db: Session) -> Any:
                 db.rollback()
                 raise
 
-    application.dependency_overrides[get_db] = _db
-    return application
+    _shared_app.dependency_overrides[get_db] = _db
+    yield _shared_app
+    _shared_app.dependency_overrides.clear()
 
 
 @pytest.fixture

@@ -14,34 +14,6 @@ from zhili.cases import files, notify
 from zhili.core.security import Role
 
 
-@pytest.fixture(scope="session")
-def _cases_app() -> Any:
-    from zhili.app import create_app
-
-    return create_app()
-
-
-@pytest.fixture
-def app(_cases_app: Any, db: Any) -> Iterator[Any]:
-    """The root ``app`` fixture, but with the application built once (building it costs more than a test)."""
-    from zhili.core.deps import get_db
-
-    def _db() -> Iterator[Any]:
-        # What the test set up before this request stays even if the request fails and rolls back (as it
-        # would have been committed in production); the request's own changes still roll back.
-        db.commit()
-        try:
-            yield db
-            db.commit()
-        except BaseException:
-            db.rollback()
-            raise
-
-    _cases_app.dependency_overrides[get_db] = _db
-    yield _cases_app
-    _cases_app.dependency_overrides.clear()
-
-
 @pytest.fixture
 def fake_channel() -> Iterator[notify.FakeChannel]:
     fake = notify.FakeChannel()
