@@ -174,8 +174,9 @@ def make_user(db: Session, username: str, role: Role, units: list[Any]) -> tuple
     return user, token
 
 
-@pytest.fixture
-def world(db: Session) -> World:
+def build_world(db: Session, only: set[str] | None = None) -> World:
+    """District 330522 → 2 streets → 2 communities → 3 grids with square boundaries, and users with tokens
+    (all roles, or just the usernames in ``only``)."""
     from sqlalchemy import update
 
     from zhili.regions.models import GeoVersion
@@ -198,5 +199,11 @@ def world(db: Session) -> World:
         ("wangge_b", Role.grid_worker, [gb]), ("bumen", Role.department_handler, [d]),
         ("jumin", Role.resident, []),
     ]:
-        w.users[name], w.tokens[name] = make_user(db, name, role, units)
+        if only is None or name in only:
+            w.users[name], w.tokens[name] = make_user(db, name, role, units)
     return w
+
+
+@pytest.fixture
+def world(db: Session) -> World:
+    return build_world(db)

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Engine, select, text, update
+from sqlalchemy import Engine, select, text
 from sqlalchemy.orm import Session
 
 from zhili.cases.models import Case, CaseEvent, Category, Department
@@ -28,7 +28,6 @@ from zhili.cases.notify import FakeChannel
 from zhili.cases.workflow import TRANSITIONS, Transition
 from zhili.core.audit import AuditEvent, verify_chain
 from zhili.core.jurisdiction import Principal
-from zhili.core.security import Role
 
 _spec = importlib.util.spec_from_file_location("zhili_tests_root_conftest",
                                                Path(__file__).resolve().parent.parent / "conftest.py")
@@ -96,23 +95,7 @@ def add_taxonomy(db: Session) -> dict[str, Category]:
 def build_world(db: Session) -> Any:
     """The root conftest's world (district → streets → communities → grids, users with tokens), for a session
     that is not the fixture's — used on scratch databases."""
-    from zhili.regions.models import GeoVersion
-
-    sq, unit = root.square, root._unit
-    d = unit(db, None, "district", "330522", "长兴县", sq(119.0, 31.0, 1.0))
-    s1 = unit(db, d, "street", "330522001", "雉城街道", sq(119.0, 31.0, 0.5))
-    s2 = unit(db, d, "street", "330522002", "画溪街道", sq(119.5, 31.0, 0.5))
-    c1 = unit(db, s1, "community", "330522001001", "金陵社区", sq(119.0, 31.0, 0.5))
-    c2 = unit(db, s2, "community", "330522002001", "画溪村", sq(119.5, 31.0, 0.5))
-    ga = unit(db, c1, "grid", "330522001001001", "金陵社区第1网格", sq(119.0, 31.0, 0.25))
-    gb = unit(db, c1, "grid", "330522001001002", "金陵社区第2网格", sq(119.25, 31.0, 0.25))
-    gc = unit(db, c2, "grid", "330522002001001", "画溪村第1网格", sq(119.5, 31.0, 0.25))
-    db.execute(update(GeoVersion).where(GeoVersion.id == 1).values(version=GeoVersion.version + 1,
-                                                                   changed_at=dt.datetime.now(dt.UTC)))
-    w = root.World(units={"district": d, "s1": s1, "s2": s2, "c1": c1, "c2": c2, "ga": ga, "gb": gb, "gc": gc})
-    for name, role, units in [("zhihui", Role.command_centre, [d]), ("bumen", Role.department_handler, [d]),
-                              ("wangge_a", Role.grid_worker, [ga]), ("jumin", Role.resident, [])]:
-        w.users[name], w.tokens[name] = make_user(db, name, role, units)
+    w = root.build_world(db, only={"zhihui", "bumen", "wangge_a", "jumin"})
     w.users["bumen"].department = "CG"
     db.flush()
     return w

@@ -137,11 +137,18 @@ def test_an_anchor_that_disagrees_with_the_log_is_detected(db):
     assert any(f"锚点 {events[-1].seq}" in p and "不符" in p for p in result.problems)
 
 
-def test_anchoring_an_empty_log_records_nothing(db):
-    if count_events(db):
-        pytest.skip("the shared test database already holds committed audit events")
-    assert audit.anchor(db) is None
-    assert db.scalar(select(AuditAnchor.id)) is None
+def test_anchoring_an_empty_log_records_nothing():
+    from sqlalchemy.orm import Session
+
+    from zhili.core.db import make_engine
+
+    engine = make_engine("sqlite:///:memory:")
+    AuditEvent.__table__.create(engine)
+    AuditAnchor.__table__.create(engine)
+    with Session(engine) as empty:
+        assert audit.anchor(empty) is None
+        assert empty.scalar(select(AuditAnchor.id)) is None
+    engine.dispose()
 
 
 # -- the database guard --------------------------------------------------------------------------------------

@@ -16,7 +16,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import pytest
 from liveserver import LiveServer, login
 from shapely.geometry import shape
 
@@ -130,8 +129,7 @@ def test_resident_on_a_phone_reports_a_case_with_photo_and_map_point_and_finds_i
 
 def test_command_centre_dispatches_department_resolves_grid_worker_verifies_and_resident_rates(
         server: LiveServer, make_context: Callable[..., Any]) -> None:
-    if not JOURNEY:
-        pytest.skip("needs the case reported by the resident test above")
+    assert JOURNEY, "the resident's report (the test above) must have run and passed: this journey continues it"
     case_id, number = JOURNEY["case_id"], JOURNEY["number"]
 
     # Command centre: accept and dispatch from the intake queue (one row form).
