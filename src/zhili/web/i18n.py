@@ -343,6 +343,14 @@ _CATALOGUE: dict[str, tuple[str, str]] = {
 MESSAGES: dict[str, dict[str, str]] = {k: {"zh-CN": zh, "en": en} for k, (zh, en) in _CATALOGUE.items()}
 
 
+def extend(catalogue: dict[str, tuple[str, str]]) -> None:
+    """Add a page module's own messages (zh-CN, English) to the catalogue; a key defined twice is a bug."""
+    clash = sorted(set(catalogue) & set(MESSAGES))
+    if clash:
+        raise ValueError(f"message ids defined twice: {', '.join(clash)}")
+    MESSAGES.update({k: {"zh-CN": zh, "en": en} for k, (zh, en) in catalogue.items()})
+
+
 def translate(locale: str, key: str, **params: Any) -> str:
     """The message ``key`` in ``locale`` (zh-CN when missing there); unknown keys come back as the key itself."""
     entry = MESSAGES.get(key)
