@@ -97,7 +97,9 @@ def _shared_app() -> Any:
 @pytest.fixture
 def app(_shared_app: Any, db: Session) -> Iterator[Any]:
     """The application with requests running in the test's session (rolled back after the test)."""
-    from zhili.core.deps import get_db
+    from zhili.cases.api import get_intake_writer
+    from zhili.cases.writer import SessionWriter
+    from zhili.core.deps import get_db, get_read_db
 
     lock = threading.Lock()  # one shared session: requests from a live server in a thread take turns
 
@@ -114,6 +116,8 @@ def app(_shared_app: Any, db: Session) -> Iterator[Any]:
                 raise
 
     _shared_app.dependency_overrides[get_db] = _db
+    _shared_app.dependency_overrides[get_read_db] = _db
+    _shared_app.dependency_overrides[get_intake_writer] = lambda: SessionWriter(db)
     yield _shared_app
     _shared_app.dependency_overrides.clear()
 

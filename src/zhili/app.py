@@ -161,6 +161,9 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     stop.set()
     if thread:
         thread.join(timeout=5)
+    from zhili.cases.writer import stop_default_writer
+
+    stop_default_writer()  # after the server has answered its last request
 
 
 class _TimingHeaders:

@@ -37,18 +37,23 @@ from zhili.cases.schemas import (
     SupervisionOut,
 )
 from zhili.cases.workflow import ACTIONS
+from zhili.cases.writer import IntakeWriter, default_writer
 from zhili.core.db import utcnow
-from zhili.core.deps import CurrentUser, Db, Paging
-from zhili.core.errors import ValidationFailed
+from zhili.core.deps import CurrentReader, CurrentUser, Db, Paging, ReadDb
 from zhili.core.jurisdiction import require
 from zhili.core.schemas import Page
-from zhili.core.security import Perm, Role
+from zhili.core.security import Perm
 
 router = APIRouter(tags=["事件办理"])
 config_router = APIRouter(tags=["事件分类与派单规则"])
 
-_DEFAULT_CHANNEL = {Role.resident: Channel.resident, Role.grid_worker: Channel.grid_worker,
-                    Role.department_handler: Channel.department}
+
+async def get_intake_writer() -> IntakeWriter:
+    """The process's group-commit intake writer (tests override this with a writer on their session)."""
+    return default_writer()
+
+
+Writer = Annotated[IntakeWriter, Depends(get_intake_writer)]
 
 
 def _filters(
@@ -73,20 +78,16 @@ Filters = Annotated[service.CaseFilter, Depends(_filters)]
 
 
 @router.post("/cases", response_model=CaseCreated, status_code=201, summary="上报事件")
-def report_case(body: CaseIn, session: Db, principal: CurrentUser, response: Response,
-                idempotency_key: Annotated[str | None, Header(max_length=128)] = None) -> CaseCreated:
+async def report_case(body: CaseIn, session: ReadDb, principal: CurrentReader, writer: Writer,
+                      response: Response,
+                      idempotency_key: Annotated[str | None, Header(max_length=128)] = None) -> CaseCreated:
     require(principal, Perm.case_report)
-    channel = body.channel or _DEFAULT_CHANNEL.get(principal.role, Channel.staff)
-    if principal.role == Role.resident and channel != Channel.resident:
-        raise ValidationFailed("居民只能通过居民渠道上报", code="bad_channel")
-    if channel == Channel.hotline and principal.role != Role.command_centre:
-        raise ValidationFailed("只有指挥中心（热线坐席）可录入热线工单", code="bad_channel")
-    case, created = service.report_case(session, principal=principal, channel=channel,
-                                        data=body.model_dump(exclude={"channel"}), idempotency_key=idempotency_key)
+    view, created, dups = await service.submit_report(session, writer=writer, principal=principal, channel=body.channel,
+                                                data=body.model_dump(exclude={"channel"}),
+                                                idempotency_key=idempotency_key)
     if not created:
         response.status_code = 200
-    dups = service.find_duplicates(session, principal=principal, case=case)
-    return CaseCreated(**service.case_view(session, case), duplicate_candidates=[
+    return CaseCreated(**view, duplicate_candidates=[
         DuplicateOut(id=c.id, number=c.number, title=c.title, state=c.state, distance_m=round(d, 1),
                      reported_at=c.reported_at) for c, d in dups])
 

@@ -68,10 +68,30 @@ def _specificity(rule: DispatchRule) -> tuple[int, int, int]:
             len(rule.keywords or []))
 
 
+class RuleSet(list[DispatchRule]):
+    """The current rules in order, indexed by their category code so matching a case looks only at the rules whose
+    category is a prefix of the case's (or that have none) — hundreds of rules cost a handful of lookups."""
+
+    def __init__(self, rules: list[DispatchRule]) -> None:
+        super().__init__(rules)
+        self.by_code: dict[str | None, list[int]] = {}
+        for i, r in enumerate(rules):
+            self.by_code.setdefault(r.category_code, []).append(i)
+
+    def candidates(self, code: str | None) -> list[DispatchRule]:
+        """The rules whose category could match ``code``, in rule order."""
+        idx = list(self.by_code.get(None, ()))
+        if code:
+            for k in range(1, len(code) + 1):
+                idx.extend(self.by_code.get(code[:k], ()))
+        return [self[i] for i in sorted(idx)]
+
+
 def match(facts: CaseFacts, rules: list[DispatchRule]) -> Match:
     """The best rule for a case: lowest priority number, then the most specific (category, region, keywords)."""
     hits: list[tuple[DispatchRule, list[str]]] = []
-    for r in rules:
+    pool = rules.candidates(facts.category_code) if isinstance(rules, RuleSet) else rules
+    for r in pool:
         if not r.enabled:
             continue
         if not _category_matches(r.category_code, facts.category_code):
@@ -95,10 +115,10 @@ def match(facts: CaseFacts, rules: list[DispatchRule]) -> Match:
     return Match(rule=best, confidence=float(best.confidence), reasons=reasons, considered=len(rules))
 
 
-_rule_cache: dict[tuple[Any, ...], list[DispatchRule]] = {}
+_rule_cache: dict[tuple[Any, ...], RuleSet] = {}
 
 
-def current_rules(session: Session) -> list[DispatchRule]:
+def current_rules(session: Session) -> RuleSet:
     """The current version of every rule — cached per process, keyed on the rule table's version stamp.
 
     Rules are never updated in place (an edit writes a new row and flips ``is_current``), so (row count, newest
@@ -115,7 +135,7 @@ def current_rules(session: Session) -> list[DispatchRule]:
             session.expunge(r)
         if len(_rule_cache) > 16:
             _rule_cache.clear()
-        _rule_cache[key] = rules = rows
+        _rule_cache[key] = rules = RuleSet(rows)
     return rules
 
 

@@ -121,8 +121,8 @@ def set_channels(chs: list[Channel] | None) -> None:
     _extra_channels = chs
 
 
-def deliver(session: Session, message: Message) -> Notification:
-    """Write the in-app notification and pass the message to every external channel."""
+def send_external(message: Message) -> dict[str, str]:
+    """Pass the message to every external channel; the statuses by channel, the inbox included."""
     statuses = {"inbox": "stored"}
     for ch in channels():
         try:
@@ -130,6 +130,12 @@ def deliver(session: Session, message: Message) -> Notification:
         except Exception:
             log.exception("notification channel %s failed", ch.name)
             statuses[ch.name] = "failed"
+    return statuses
+
+
+def deliver(session: Session, message: Message) -> Notification:
+    """Write the in-app notification and pass the message to every external channel."""
+    statuses = send_external(message)
     n = Notification(user_id=message.user_id, department=message.department, case_id=message.case_id,
                      kind=message.kind, title=message.title, body=message.body, channels=statuses)
     session.add(n)

@@ -12,13 +12,10 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import (
     ColumnElement,
-    Date,
     and_,
-    bindparam,
     delete,
     exists,
     false,
@@ -28,14 +25,13 @@ from sqlalchemy import (
     literal_column,
     or_,
     select,
-    text,
 )
 from sqlalchemy import case as case_
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
-from zhili.cases import notify
-from zhili.cases.dispatch import CaseFacts, current_rules, match
+from zhili.cases import intake, notify
+from zhili.cases.intake import STAT_COLUMNS, STAT_UPSERT, SYSTEM_PRINCIPAL, due, fmt_local
 from zhili.cases.models import (
     CHANNEL_LABELS,
     OPEN_STATES,
@@ -47,26 +43,21 @@ from zhili.cases.models import (
     CaseState,
     Category,
     Channel,
-    IdempotencyRecord,
     SubTask,
     Supervision,
-    Urgency,
 )
 from zhili.cases.taxonomy import get_department, reportable_category
 from zhili.cases.workflow import TRANSITIONS, Transition, candidates
+from zhili.cases.writer import IntakeWriter
 from zhili.core import audit
 from zhili.core.crypto import get_cipher
 from zhili.core.db import utcnow
 from zhili.core.errors import Conflict, DomainError, Forbidden, NotFound, ValidationFailed
-from zhili.core.ids import new_id
 from zhili.core.jurisdiction import Principal, in_scope, path_predicate
 from zhili.core.query import paginate
 from zhili.core.security import Role
 from zhili.core.settings import get_settings
-from zhili.core.validators import validate_mobile
-from zhili.regions.geo import gcj02_to_wgs84
 from zhili.regions.models import OPEN_END, Unit, UnitLevel
-from zhili.regions.service import get_locator
 from zhili.users.models import User
 from zhili.worktime.service import WorkCalendar, load_calendar
 
@@ -77,8 +68,6 @@ class TransitionNotAllowed(DomainError):
     default_message = "当前状态下不能执行该操作"
 
 
-SYSTEM_PRINCIPAL = Principal(user_id=uuid.UUID(int=0), username="system", display_name="系统自动",
-                             role=Role.command_centre, scope_paths=())
 
 
 # -- visibility ---------------------------------------------------------------------------------------------
@@ -190,28 +179,6 @@ def list_cases(session: Session, *, principal: Principal, filters: CaseFilter, p
 
 # -- intake -------------------------------------------------------------------------------------------------
 
-def _local_day(moment: dt.datetime) -> dt.date:
-    return moment.astimezone(ZoneInfo(get_settings().timezone)).date()
-
-
-def _district_code(path: str) -> str:
-    for seg in path.split("/"):
-        if len(seg) == 6:
-            return seg
-    return get_settings().district_code
-
-
-def _next_number(session: Session, district: str, day: dt.date) -> str:
-    seq = session.execute(_COUNTER_UPSERT, {"district": district, "day": day}).scalar_one()
-    return f"{district}-{day:%Y%m%d}-{seq:06d}"
-
-
-_COUNTER_UPSERT = text(
-    "INSERT INTO case_counter (district, day, last) VALUES (:district, :day, 1) ON CONFLICT (district, day) "
-    "DO UPDATE SET last = case_counter.last + 1 RETURNING last"
-).bindparams(bindparam("day", type_=Date()))
-
-
 def district_unit(session: Session) -> Unit:
     """The current district unit (cases with only an address are placed here for the command centre)."""
     unit = session.scalar(select(Unit).where(Unit.level == UnitLevel.district, Unit.valid_to == OPEN_END)
@@ -221,58 +188,8 @@ def district_unit(session: Session) -> Unit:
     return unit
 
 
-def _resolve_location(session: Session, principal: Principal | None, data: dict[str, Any]) -> tuple[Unit | None, str]:
-    """(grid, path) for a report: coordinates → locate; building → its grid; grid given; a grid worker's own grid;
-    or — for an address only — the district, to be placed by the command centre."""
-    lon, lat = data.get("lon"), data.get("lat")
-    if lon is not None and lat is not None:
-        if not (-180 <= lon <= 180 and -90 <= lat <= 90):
-            raise ValidationFailed("经纬度超出范围", code="bad_coordinates")
-        if data.get("crs") == "gcj02":
-            lon, lat = gcj02_to_wgs84(lon, lat)
-            data["lon"], data["lat"] = lon, lat
-        grid_id = get_locator(session).locate(lon, lat)
-        if grid_id is None:
-            raise ValidationFailed("该位置不在本区县的网格范围内，请检查定位或改填地址", code="point_outside_grids")
-        grid = session.get(Unit, grid_id)
-        assert grid is not None
-        return grid, grid.path
-    if data.get("building_id"):
-        from zhili.registry.models import Building
-
-        b = session.get(Building, data["building_id"])
-        if b is None:
-            raise ValidationFailed("楼栋不存在", code="building_not_found")
-        data["lon"], data["lat"] = b.lon, b.lat
-        data.setdefault("address", b.address)
-        grid = session.get(Unit, b.grid_id)
-        assert grid is not None
-        return grid, grid.path
-    if data.get("grid_id"):
-        grid = session.get(Unit, data["grid_id"])
-        if grid is None or grid.level != UnitLevel.grid:
-            raise ValidationFailed("所选网格不存在", code="grid_not_found")
-        if principal is not None and principal.role != Role.resident and principal.scope_paths \
-                and not in_scope(principal, grid.path) and principal.role == Role.grid_worker:
-            raise ValidationFailed("只能在自己的网格内上报", code="grid_outside_jurisdiction")
-        return grid, grid.path
-    if principal is not None and principal.role == Role.grid_worker and len(principal.unit_ids) == 1:
-        grid = session.get(Unit, principal.unit_ids[0])
-        if grid is not None and grid.level == UnitLevel.grid:
-            return grid, grid.path
-    if data.get("address"):
-        return None, district_unit(session).path
-    raise ValidationFailed("请提供事发位置：坐标、楼栋或地址", code="location_required")
-
-
 def _calendar(session: Session) -> WorkCalendar:
     return load_calendar(session)
-
-
-def _due(cal: WorkCalendar, start: dt.datetime, hours: float | None, mode: str) -> dt.datetime | None:
-    if hours is None:
-        return None
-    return cal.deadline(start, hours, natural=mode == "natural")
 
 
 def report_case(
@@ -281,63 +198,44 @@ def report_case(
     now: dt.datetime | None = None,
 ) -> tuple[Case, bool]:
     """File a new case from any channel; returns (case, created). A repeated Idempotency-Key returns the first."""
-    client = client or (str(principal.user_id) if principal else "anonymous")
-    if idempotency_key:
-        prior = session.scalar(select(IdempotencyRecord.case_id).where(IdempotencyRecord.client == client,
-                                                                       IdempotencyRecord.key == idempotency_key))
-        if prior is not None:
-            case = session.get(Case, prior)
-            assert case is not None
-            return case, False
-    now = now or utcnow()
-    data = dict(data)
-    cat: Category = reportable_category(session, code=data.pop("category_code"))
-    description = (data.get("description") or "").strip()
-    if not description:
-        raise ValidationFailed("请填写问题描述", code="description_required")
-    if len(description) > 4000:
-        raise ValidationFailed("问题描述不能超过4000字", code="description_too_long")
-    grid, path = _resolve_location(session, principal, data)
-    case_id = new_id()
-    cipher = get_cipher()
-    name, phone = data.get("reporter_name"), data.get("reporter_phone")
-    anonymous = bool(data.get("anonymous")) or not (name or phone or (principal and principal.role == Role.resident))
-    case = Case(
-        id=case_id, number=_next_number(session, _district_code(path), _local_day(now)), channel=channel,
-        state=CaseState.reported, category_id=cat.id, category_code=cat.code,
-        title=(data.get("title") or description[:30]).strip()[:200], description=description,
-        urgency=Urgency(data.get("urgency") or cat.urgency), lon=data.get("lon"), lat=data.get("lat"),
-        address=data.get("address"), grid_id=grid.id if grid else None, path=path,
-        attributes=data.get("attributes") or {},
-        reporter_user_id=principal.user_id if principal and channel in (Channel.resident, Channel.grid_worker)
-        else None,
-        anonymous=anonymous, is_public=data.get("is_public", True) and channel != Channel.department,
-        api_client_id=api_client_id, external_id=data.get("external_id"), reported_at=now,
-        reported_day=_local_day(now), created_at=now,
-        updated_at=now, warning_level="none", overdue=False, reopen_count=0, support_count=0, version=1,
-    )
-    if name and not data.get("anonymous"):
-        case.reporter_name_enc = cipher.encrypt(str(name), table="case", column="reporter_name", row_id=case_id)
-    if phone and not data.get("anonymous"):
-        phone = validate_mobile(str(phone))
-        case.reporter_phone_enc = cipher.encrypt(phone, table="case", column="reporter_phone", row_id=case_id)
-        case.reporter_phone_bidx = cipher.blind_index(phone, purpose="case.reporter_phone")
-    cal = _calendar(session)
-    case.accept_due_at = _due(cal, now, cat.accept_hours, cat.time_mode)
-    session.add(case)
-    if idempotency_key:
-        session.add(IdempotencyRecord(client=client, key=idempotency_key[:128], case_id=case_id, created_at=now))
-    actor = principal or SYSTEM_PRINCIPAL
-    _event(session, case, action="report", from_state=None, to_state=CaseState.reported, principal=actor, now=now,
-           comment=f"通过{CHANNEL_LABELS[channel]}上报", attachments=data.get("attachment_ids") or [])
-    _attach(session, case, data.get("attachment_ids") or [])
-    _stat(session, case, day=_local_day(now), reported=1)
-    session.flush()
-    audit.record(session, actor=actor.actor, action="case.report", object_type="case", object_id=case.id,
-                 after={"number": case.number, "channel": channel.value, "category": cat.code, "path": path})
-    _notify_reporter(session, case, "已收到您反映的问题", f"事件编号 {case.number}，我们会尽快受理。")
-    _auto_dispatch(session, case, cal=cal, now=now)
-    return case, True
+    [out] = intake.file_cases(session, requests=[intake.IntakeRequest(
+        principal=principal, channel=channel, data=data, idempotency_key=idempotency_key, client=client,
+        api_client_id=api_client_id, now=now)])
+    if out.error is not None:
+        raise out.error
+    case = session.get(Case, out.case_id)
+    assert case is not None
+    return case, out.created
+
+
+async def submit_report(
+    session: Session, *, writer: IntakeWriter, principal: Principal, channel: Channel | None, data: dict[str, Any],
+    idempotency_key: str | None = None,
+) -> tuple[dict[str, Any], bool, list[tuple[Any, float]]]:
+    """File a report through the intake writer (committed when this returns): (case view, created, duplicate
+    candidates). ``session`` only reads — the view of a repeated report and the nearby open cases. A coroutine,
+    so the request waits for the writer's commit without holding a thread."""
+    channel = channel or _DEFAULT_CHANNEL.get(principal.role, Channel.staff)
+    if principal.role == Role.resident and channel != Channel.resident:
+        raise ValidationFailed("居民只能通过居民渠道上报", code="bad_channel")
+    if channel == Channel.hotline and principal.role != Role.command_centre:
+        raise ValidationFailed("只有指挥中心（热线坐席）可录入热线工单", code="bad_channel")
+    out = await writer.submit_async(intake.IntakeRequest(principal=principal, channel=channel, data=data,
+                                                         idempotency_key=idempotency_key))
+    if out.error is not None:
+        raise out.error
+    case = Case(**out.row) if out.row is not None else session.get(Case, out.case_id)
+    if case is None:
+        raise NotFound("事件不存在", code="case_not_found")
+    snap = out.snapshot
+    view = case_view(session, case, departments=snap.departments if snap else None,
+                     category_names=snap.category_names if snap else None)
+    dups = [] if out.maybe_duplicates is False else find_duplicates(session, principal=principal, case=case)
+    return view, out.created, dups
+
+
+_DEFAULT_CHANNEL = {Role.resident: Channel.resident, Role.grid_worker: Channel.grid_worker,
+                    Role.department_handler: Channel.department}
 
 
 def _attach(session: Session, case: Case, ids: list[Any]) -> None:
@@ -348,24 +246,6 @@ def _attach(session: Session, case: Case, ids: list[Any]) -> None:
         if att.case_id is not None and att.case_id != case.id:
             raise ValidationFailed("附件已属于其他事件", code="attachment_in_use")
         att.case_id = case.id
-
-
-def _auto_dispatch(session: Session, case: Case, *, cal: WorkCalendar, now: dt.datetime) -> None:
-    """Accept and dispatch at once when a responsibility-list rule matches with enough confidence."""
-    m = match(CaseFacts(case.category_code, case.path, case.description, case.reported_at), current_rules(session))
-    if m.rule is None or m.confidence < get_settings().auto_dispatch_confidence or case.grid_id is None:
-        return
-    _apply(session, case, "accept", SYSTEM_PRINCIPAL, {"comment": "按权责清单自动受理"}, now, cal)
-    payload: dict[str, Any] = {"comment": f"按派单规则“{m.rule.name}”自动派遣", "rule_id": m.rule.id}
-    if m.rule.target_department:
-        payload["department"] = m.rule.target_department
-    if m.rule.target_unit_id:
-        payload["unit_id"] = m.rule.target_unit_id
-    if m.rule.co_departments:
-        payload["co_departments"] = list(m.rule.co_departments)
-    if m.rule.handle_hours:
-        payload["handle_hours"] = m.rule.handle_hours
-    _apply(session, case, "dispatch", SYSTEM_PRINCIPAL, payload, now, cal)
 
 
 # -- the transition engine ----------------------------------------------------------------------------------
@@ -648,23 +528,17 @@ def _e_dispatch(session: Session, case: Case, p: Principal, payload: dict[str, A
     cat = _category(session, case)
     hours = payload.get("handle_hours") or (cat.handle_hours if cat else None) or 40.0
     mode = cat.time_mode if cat else "working"
-    case.handle_due_at = _due(cal, now, float(hours), mode)
-    case.handle_warn_at = _due(cal, now, float(hours) * get_settings().warning_fraction, mode)
+    case.handle_due_at = due(cal, now, float(hours), mode)
+    case.handle_warn_at = due(cal, now, float(hours) * get_settings().warning_fraction, mode)
     _clear_lights(session, case)
     extra["due"] = case.handle_due_at
     target = dept or extra.get("unit")
     _notify_handlers(session, case, target, "新派遣事件", f"事件 {case.number}（{case.title}）已派遣给您，"
-                     f"请在 {_fmt(case.handle_due_at)} 前处置。")
+                     f"请在 {fmt_local(case.handle_due_at)} 前处置。")
     for c in co:
         _notify_handlers(session, case, c, "新协办事件", f"事件 {case.number} 需要您协同处置。")
     _notify_reporter(session, case, "您反映的问题已派遣处置", f"事件 {case.number} 已交由相关部门处置。")
     return extra
-
-
-def _fmt(moment: dt.datetime | None) -> str:
-    if moment is None:
-        return "—"
-    return moment.astimezone(ZoneInfo(get_settings().timezone)).strftime("%Y-%m-%d %H:%M")
 
 
 def _e_request_extension(session: Session, case: Case, p: Principal, payload: dict[str, Any], now: dt.datetime,
@@ -684,12 +558,12 @@ def _e_approve_extension(session: Session, case: Case, p: Principal, payload: di
     base = case.handle_due_at or now
     cat = _category(session, case)
     mode = cat.time_mode if cat else "working"
-    case.handle_due_at = _due(cal, base, hours, mode)
-    case.handle_warn_at = _due(cal, base, hours * get_settings().warning_fraction, mode)
+    case.handle_due_at = due(cal, base, hours, mode)
+    case.handle_warn_at = due(cal, base, hours * get_settings().warning_fraction, mode)
     if case.handle_due_at and case.handle_due_at > now:
         _clear_lights(session, case)
     _notify_handlers(session, case, case.assignee_department or _unit_code(session, case), "延期申请已同意",
-                     f"事件 {case.number} 新的处置期限：{_fmt(case.handle_due_at)}")
+                     f"事件 {case.number} 新的处置期限：{fmt_local(case.handle_due_at)}")
     return {"hours": hours, "due": case.handle_due_at}
 
 
@@ -757,7 +631,7 @@ def _e_resolve(session: Session, case: Case, p: Principal, payload: dict[str, An
     case.resolved_at = now
     case.closed_on_time = case.handle_due_at is None or now <= case.handle_due_at
     cat = _category(session, case)
-    case.verify_due_at = _due(cal, now, (cat.verify_hours if cat else None) or 8.0, cat.time_mode if cat else "working")
+    case.verify_due_at = due(cal, now, (cat.verify_hours if cat else None) or 8.0, cat.time_mode if cat else "working")
     _notify_reporter(session, case, "您反映的问题已处置完成", f"事件 {case.number} 处置结果：{payload['result']}")
     return {}
 
@@ -867,19 +741,9 @@ def _notify_handlers(session: Session, case: Case, target: str | None, title: st
 def _stat(session: Session, case: Case, *, day: dt.date, **deltas: int) -> None:
     """Add to the (grid path, day, category) statistics row in the same transaction."""
     values = {"path": case.path, "day": day, "category_code": case.category_code or "",
-              **dict.fromkeys(_STAT_COLUMNS, 0)}
+              **dict.fromkeys(STAT_COLUMNS, 0)}
     values.update(deltas)
-    session.execute(_STAT_UPSERT, values)
-
-
-_STAT_COLUMNS = ("reported", "accepted", "closed", "closed_on_time", "overdue", "rating_sum", "rating_count")
-# One static statement for every delta (``excluded`` works on SQLite ≥ 3.24 and PostgreSQL alike); building a
-# dialect insert construct per call cost more than the SQL itself.
-_STAT_UPSERT = text(
-    "INSERT INTO case_stat (path, day, category_code, " + ", ".join(_STAT_COLUMNS) + ") VALUES (:path, :day, "
-    ":category_code, " + ", ".join(f":{c}" for c in _STAT_COLUMNS) + ") ON CONFLICT (path, day, category_code) "
-    "DO UPDATE SET " + ", ".join(f"{c} = case_stat.{c} + excluded.{c}" for c in _STAT_COLUMNS)
-).bindparams(bindparam("day", type_=Date()))
+    session.execute(STAT_UPSERT, values)
 
 
 def rebuild_stats(session: Session) -> int:
@@ -924,7 +788,8 @@ def sweep_deadlines(session: Session, *, now: dt.datetime | None = None) -> Swee
                                                 Case.handle_warn_at <= now, Case.handle_due_at > now)).all()
     for c in yellow:
         c.warning_level = "yellow"
-        _supervise(session, c, "yellow", now, f"事件 {c.number} 即将超期（期限 {_fmt(c.handle_due_at)}），请抓紧处置。")
+        _supervise(session, c, "yellow", now,
+                   f"事件 {c.number} 即将超期（期限 {fmt_local(c.handle_due_at)}），请抓紧处置。")
         report.yellow += 1
     red = session.scalars(select(Case).where(Case.state.in_(handling), Case.overdue.is_(False),
                                              Case.handle_due_at <= now)).all()
@@ -932,7 +797,7 @@ def sweep_deadlines(session: Session, *, now: dt.datetime | None = None) -> Swee
         c.warning_level, c.overdue = "red", True
         _stat(session, c, day=c.reported_day, overdue=1)
         _supervise(session, c, "red", now,
-                   f"事件 {c.number} 已超期（期限 {_fmt(c.handle_due_at)}），请立即处置并说明原因。")
+                   f"事件 {c.number} 已超期（期限 {fmt_local(c.handle_due_at)}），请立即处置并说明原因。")
         report.red += 1
     cal = _calendar(session)
     extra = get_settings().escalate_after_hours
@@ -1000,7 +865,8 @@ def find_duplicates(session: Session, *, principal: Principal, case: Case, limit
     dlat = s.duplicate_radius_m / 111_000
     dlon = dlat / max(0.1, math.cos(math.radians(case.lat)))
     window = dt.timedelta(hours=s.duplicate_window_hours)
-    rows = session.execute(select(Case.id, Case.number, Case.title, Case.state, Case.lon, Case.lat, Case.reported_at)
+    rows = session.connection().execute(select(Case.id, Case.number, Case.title, Case.state, Case.lon, Case.lat,
+                                               Case.reported_at)
                            .where(Case.category_code == case.category_code, Case.id != case.id,
                                   Case.reported_at >= case.reported_at - window,
                                   Case.reported_at <= case.reported_at + window,
@@ -1108,15 +974,20 @@ _VIEW_FIELDS = ("id", "number", "channel", "state", "category_code", "title", "d
                 "version")
 
 
-def case_view(session: Session, case: Case, *, departments: dict[str, str] | None = None) -> dict[str, Any]:
+def case_view(session: Session, case: Case, *, departments: dict[str, str] | None = None,
+              category_names: dict[uuid.UUID, str] | None = None) -> dict[str, Any]:
     """A case as the API shows it — never with the reporter's identity."""
     from zhili.cases.taxonomy import department_names
 
     departments = departments if departments is not None else department_names(session)
-    cat = session.get(Category, case.category_id) if case.category_id else None
+    if category_names is not None and case.category_id in category_names:
+        category_name: str | None = category_names[case.category_id]
+    else:
+        cat = session.get(Category, case.category_id) if case.category_id else None
+        category_name = cat.name if cat else None
     view = {f: getattr(case, f) for f in _VIEW_FIELDS}
     view.update(channel_label=CHANNEL_LABELS[case.channel], state_label=STATE_LABELS[case.state],
-                category_name=cat.name if cat else None,
+                category_name=category_name,
                 assignee_department_name=departments.get(case.assignee_department or ""))
     return view
 
@@ -1137,11 +1008,11 @@ def export_cases_xlsx(session: Session, *, principal: Principal, filters: CaseFi
                "预警", "是否超期", "按时办结", "满意度", "结案时间"])
     stmt = _filtered(session, principal, filters).order_by(Case.reported_at.desc()).limit(limit)
     for c in session.scalars(stmt):
-        ws.append([c.number, _fmt(c.reported_at), CHANNEL_LABELS[c.channel], cats.get(c.category_id) or "",
+        ws.append([c.number, fmt_local(c.reported_at), CHANNEL_LABELS[c.channel], cats.get(c.category_id) or "",
                    c.title, c.description, c.address or "", STATE_LABELS[c.state],
-                   depts.get(c.assignee_department or "", c.assignee_department or ""), _fmt(c.handle_due_at),
+                   depts.get(c.assignee_department or "", c.assignee_department or ""), fmt_local(c.handle_due_at),
                    {"none": "", "yellow": "黄灯", "red": "红灯"}.get(c.warning_level, ""), "是" if c.overdue else "否",
-                   {True: "是", False: "否", None: ""}[c.closed_on_time], c.rating or "", _fmt(c.closed_at)])
+                   {True: "是", False: "否", None: ""}[c.closed_on_time], c.rating or "", fmt_local(c.closed_at)])
     buf = io.BytesIO()
     wb.save(buf)
     audit.record(session, actor=principal.actor, action="case.export", object_type="case", object_id=None,

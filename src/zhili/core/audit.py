@@ -14,9 +14,9 @@ import hashlib
 import json
 import uuid
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import BigInteger, Index, Integer, String, Text, Uuid, event, func, select, text
+from sqlalchemy import BigInteger, Index, Integer, String, Table, Text, Uuid, event, func, select, text
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from zhili.core.db import Base, JSONType, UTCDateTime, utcnow
@@ -137,17 +137,9 @@ def record(
     reason: str | None = None,
 ) -> AuditEvent:
     """Append one event to the chain in the caller's transaction."""
-    # The head is read once per transaction (under the lock) and then carried in session.info.
-    cached = session.info.get("audit_head")
-    if cached is None:
-        _lock_head(session)
-        session.flush()
-        head = session.execute(select(AuditEvent.seq, AuditEvent.hash).order_by(AuditEvent.seq.desc())
-                               .limit(1)).first()
-        cached = (head[0], head[1]) if head else (0, GENESIS)
-    seq, prev = cached[0] + 1, cached[1]
+    seq, prev = _head(session)
     ev = AuditEvent(
-        seq=seq,
+        seq=seq + 1,
         at=utcnow(),
         actor_id=actor.id,
         actor_name=actor.name,
@@ -164,8 +156,65 @@ def record(
     )
     ev.hash = compute_hash(prev, _row_payload(ev))
     session.add(ev)
-    session.info["audit_head"] = (seq, ev.hash)
+    session.info["audit_head"] = (ev.seq, ev.hash)
     return ev
+
+
+def _head(session: Session) -> tuple[int, str]:
+    """The chain head (seq, hash): read once per transaction, under the lock, then carried in session.info."""
+    cached: tuple[int, str] | None = session.info.get("audit_head")
+    if cached is None:
+        _lock_head(session)
+        session.flush()
+        head = session.execute(select(AuditEvent.seq, AuditEvent.hash).order_by(AuditEvent.seq.desc())
+                               .limit(1)).first()
+        cached = (head[0], head[1]) if head else (0, GENESIS)
+    return cached
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One audit event to append in bulk (see :func:`record_many`)."""
+
+    actor: Actor
+    action: str
+    object_type: str
+    object_id: Any = None
+    before: Any = None
+    after: Any = None
+    reason: str | None = None
+
+
+def record_many(session: Session, entries: list[Entry]) -> None:
+    """Append events to the chain in the caller's transaction with one multi-row INSERT (bulk writers: intake).
+
+    Same rows and hashes as :func:`record` called once per entry, without an ORM object per row."""
+    if not entries:
+        return
+    seq, prev = _head(session)
+    rows: list[dict[str, Any]] = []
+    for e in entries:
+        seq += 1
+        row = {"seq": seq, "at": utcnow(), "actor_id": e.actor.id, "actor_name": e.actor.name,
+               "actor_role": e.actor.role, "ip": e.actor.ip, "action": e.action, "object_type": e.object_type,
+               "object_id": str(e.object_id) if e.object_id is not None else None, "reason": e.reason,
+               "before": to_jsonable(e.before), "after": to_jsonable(e.after), "prev_hash": prev}
+        row["hash"] = prev = compute_hash(prev, _row_payload(_RowView(row)))
+        rows.append(row)
+    session.connection().execute(cast(Table, AuditEvent.__table__).insert(), rows)
+    session.info["audit_head"] = (seq, prev)
+
+
+class _RowView:
+    """Attribute access over a row dict, so :func:`_row_payload` serves ORM rows and bulk rows alike."""
+
+    __slots__ = ("_row",)
+
+    def __init__(self, row: dict[str, Any]) -> None:
+        self._row = row
+
+    def __getattr__(self, name: str) -> Any:
+        return self._row[name]
 
 
 @event.listens_for(Session, "after_commit")

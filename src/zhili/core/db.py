@@ -7,6 +7,8 @@ SQLite (embedded default) runs in WAL mode with foreign keys on; PostgreSQL is p
 from __future__ import annotations
 
 import datetime as dt
+import fcntl
+import os
 import threading
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
@@ -84,6 +86,11 @@ def make_engine(url: str | None = None, *, settings: Settings | None = None, **k
             from pathlib import Path
 
             Path(path).parent.mkdir(parents=True, exist_ok=True)
+        if path and path != ":memory:":
+            # Enough pooled connections for the request threads (40 in the server's thread pool), so connections
+            # are reused instead of opened per request (each open runs the pragmas below).
+            kwargs.setdefault("pool_size", 20)
+            kwargs.setdefault("max_overflow", 30)
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30}, **kwargs)
         event.listen(engine, "connect", _sqlite_pragmas)
         # Let SQLAlchemy, not pysqlite, control transactions so BEGIN is emitted consistently.
@@ -99,16 +106,50 @@ def make_engine(url: str | None = None, *, settings: Settings | None = None, **k
 
 
 _sqlite_write_lock = threading.Lock()
+_file_locks: dict[tuple[int, str], int] = {}  # (pid, database) → descriptor; a forked child opens its own
+
+
+class _SqliteWriteLock:
+    """The in-process lock plus an exclusive ``flock`` on ``<database>-writelock``, so the server's worker
+    processes (and CLI jobs) queue on the kernel instead of SQLite's sleeping busy handler."""
+
+    def __init__(self, path: str | None) -> None:
+        self.path = path
+        self._fd: int | None = None
+
+    def __enter__(self) -> None:
+        _sqlite_write_lock.acquire()
+        if self.path:
+            try:
+                key = (os.getpid(), self.path)
+                fd = _file_locks.get(key)
+                if fd is None:
+                    fd = _file_locks[key] = os.open(self.path + "-writelock", os.O_RDWR | os.O_CREAT, 0o600)
+                fcntl.flock(fd, fcntl.LOCK_EX)
+                self._fd = fd
+            except BaseException:
+                _sqlite_write_lock.release()
+                raise
+
+    def __exit__(self, *exc: object) -> None:
+        try:
+            if self._fd is not None:
+                fcntl.flock(self._fd, fcntl.LOCK_UN)
+                self._fd = None
+        finally:
+            _sqlite_write_lock.release()
 
 
 def write_guard(engine: Engine) -> AbstractContextManager[Any]:
-    """On SQLite, a process-wide lock that write transactions queue on.
+    """On SQLite, the lock write transactions queue on (in this process and across processes).
 
     SQLite admits one writer at a time; threads that find the database busy back off in sleeps of up to 100 ms
-    (its busy handler), which under load turns into seconds of latency. Queueing on a Python lock instead wakes
-    the next writer the moment the previous one commits. (Run one server process per SQLite file; PostgreSQL
-    needs none of this.)"""
-    return _sqlite_write_lock if engine.dialect.name == "sqlite" else nullcontext()
+    (its busy handler), which under load turns into seconds of latency. Queueing on a lock instead wakes the next
+    writer the moment the previous one commits. PostgreSQL needs none of this."""
+    if engine.dialect.name != "sqlite":
+        return nullcontext()
+    db = engine.url.database
+    return _SqliteWriteLock(db if db and db != ":memory:" and not db.startswith("file:") else None)
 
 
 _engine: Engine | None = None

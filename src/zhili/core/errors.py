@@ -63,3 +63,9 @@ class TooManyRequests(DomainError):
     status = 429
     code = "too_many_requests"
     default_message = "请求过于频繁"
+
+
+class Unavailable(DomainError):
+    status = 503
+    code = "service_unavailable"
+    default_message = "服务暂时不可用，请稍后重试"

@@ -133,8 +133,12 @@ def seed_cases(engine: Engine, *, scale: Scale = "small", count: int | None = No
                      after={"cases": written_cases, "events": written_events, "scale": scale})
         s.commit()
     if engine.dialect.name == "sqlite":  # fold the multi-GB write-ahead log back into the database file
+        # On the raw connection: a SQLAlchemy connection would begin a (write) transaction first, and SQLite
+        # refuses to checkpoint inside one ("database table is locked").
         with engine.connect() as conn:
-            conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+            raw = conn.connection.driver_connection
+            assert raw is not None
+            raw.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
     return {"case": written_cases, "case_event": written_events, "case_stat": stats,
             "seconds": int(time.perf_counter() - t0)}
 

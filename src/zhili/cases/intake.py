@@ -1,0 +1,716 @@
+"""Intake: a report becomes a case — planned in memory, written in batches with plain SQL statements.
+
+Every channel (API, pages, Open311, hotline, IoT) files cases through :func:`file_cases`. It is the one
+implementation of intake: the ORM service (:func:`zhili.cases.service.report_case`) calls it with a batch of one
+inside the caller's transaction, and the group-commit writer (:mod:`zhili.cases.writer`) calls it with every
+report that arrived while the previous batch was being committed. Per batch it reads the configuration it needs
+(categories, responsibility-list rules, calendar, departments, the grid locator — each cached per process behind a
+cheap version stamp), then per report it validates, locates, allocates the case number, matches the dispatch
+rule and — when the rule is confident — accepts and dispatches at once, exactly as the transition table allows
+for the system actor. The rows (case, timeline events, audit chain entries, statistics deltas, notifications,
+sub-tasks, idempotency record) are written with one multi-row INSERT per table.
+
+A report that fails validation fails alone: its outcome carries the domain error and the others are written.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import math
+import threading
+import uuid
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, cast
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import Date, Table, bindparam, select, text, tuple_
+from sqlalchemy.orm import Session
+
+from zhili.cases import notify
+from zhili.cases.dispatch import CaseFacts, RuleSet, current_rules, match
+from zhili.cases.models import (
+    CHANNEL_LABELS,
+    OPEN_STATES,
+    Attachment,
+    Case,
+    CaseEvent,
+    CaseState,
+    Category,
+    Channel,
+    Department,
+    IdempotencyRecord,
+    Notification,
+    SubTask,
+    Urgency,
+)
+from zhili.cases.workflow import candidates
+from zhili.core import audit
+from zhili.core.crypto import get_cipher
+from zhili.core.db import utcnow
+from zhili.core.errors import DomainError, NotFound, ValidationFailed
+from zhili.core.ids import new_id
+from zhili.core.jurisdiction import Principal, in_scope
+from zhili.core.security import Role
+from zhili.core.settings import get_settings
+from zhili.core.validators import validate_mobile
+from zhili.regions.geo import gcj02_to_wgs84
+from zhili.regions.models import OPEN_END, Unit, UnitLevel
+from zhili.regions.service import get_locator
+from zhili.worktime.service import WorkCalendar, load_calendar
+
+log = logging.getLogger(__name__)
+
+SYSTEM_PRINCIPAL = Principal(user_id=uuid.UUID(int=0), username="system", display_name="系统自动",
+                             role=Role.command_centre, scope_paths=())
+
+# The case number is not known until the batch allocates it; texts written before that carry this marker.
+_NUMBER = "\x00number\x00"
+
+
+@dataclass(frozen=True)
+class IntakeRequest:
+    """One report as a channel hands it over."""
+
+    principal: Principal | None
+    channel: Channel
+    data: dict[str, Any]
+    idempotency_key: str | None = None
+    client: str | None = None
+    api_client_id: uuid.UUID | None = None
+    now: dt.datetime | None = None
+
+    @property
+    def client_key(self) -> str:
+        """Whose Idempotency-Key this is (the same key from two clients means two reports)."""
+        return self.client or (str(self.principal.user_id) if self.principal else "anonymous")
+
+
+@dataclass
+class IntakeOutcome:
+    """What became of one report: the case (``row`` as written, or the earlier case for a repeated key)."""
+
+    case_id: uuid.UUID | None = None
+    number: str | None = None
+    created: bool = False
+    row: dict[str, Any] | None = None
+    error: DomainError | None = None
+    snapshot: Snapshot | None = None  # the configuration it was planned with (names for the reply)
+    # False when no open case of its category lay near it at planning time, so the reply can skip the (scoped)
+    # duplicate search; None when unknown.
+    maybe_duplicates: bool | None = None
+
+
+# -- configuration snapshot ------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Snapshot:
+    """The configuration intake reads, as of one version stamp: current categories, departments, dispatch rules,
+    the working calendar, the grid locator, every current unit's (path, level, code) and the district's path."""
+
+    categories: dict[str, Category]
+    category_names: dict[uuid.UUID, str]  # every version's id → name (cases keep the version they were filed under)
+    departments: dict[str, str]  # code → name
+    rules: RuleSet
+    calendar: WorkCalendar
+    locator: Any
+    units: dict[uuid.UUID, tuple[str, UnitLevel, str]]
+    district_path: str | None
+
+
+# One round trip tells whether any of it changed: categories and rules are versioned rows (an edit inserts a row),
+# calendar overrides carry updated_at, boundaries bump geo_version, new units and departments get larger (time-ordered)
+# ids, and departments (30-odd rows, edited in place) are also summed over their mutable columns.
+_STAMP = text(
+    "SELECT (SELECT count(*) FROM category), (SELECT max(created_at) FROM category), "
+    "(SELECT count(*) FROM dispatch_rule), (SELECT max(created_at) FROM dispatch_rule), "
+    "(SELECT count(*) FROM dispatch_rule WHERE is_current), "
+    "(SELECT count(*) FROM calendar_override), (SELECT max(updated_at) FROM calendar_override), "
+    "(SELECT count(*) FROM department), (SELECT max(CAST(id AS TEXT)) FROM department), "
+    "(SELECT coalesce(sum(length(name) + length(coalesce(short_name, '')) "
+    "+ CASE WHEN is_active THEN 1000 ELSE 0 END), 0) FROM department), "
+    "(SELECT max(version) FROM geo_version), (SELECT max(changed_at) FROM geo_version), "
+    "(SELECT count(*) FROM unit), (SELECT max(CAST(id AS TEXT)) FROM unit)"
+)
+
+_snapshots: dict[tuple[Any, ...], Snapshot] = {}
+_snapshot_lock = threading.Lock()
+
+
+def snapshot(session: Session) -> Snapshot:
+    """The current configuration snapshot — one stamp query, and a reload only when the stamp has changed."""
+    from zhili.regions.service import today
+
+    day = today()
+    key = (str(session.get_bind().engine.url), day, *session.connection().execute(_STAMP).one())
+    with _snapshot_lock:
+        snap = _snapshots.get(key)
+    if snap is not None:
+        return snap
+    cats = list(session.scalars(select(Category)))
+    for c in cats:
+        session.expunge(c)
+    units = {u.id: (u.path, u.level, u.code) for u in session.execute(
+        select(Unit.id, Unit.path, Unit.level, Unit.code).where(Unit.valid_to == OPEN_END))}
+    district = min(((code, path) for path, level, code in units.values() if level == UnitLevel.district),
+                   default=None)
+    snap = Snapshot(categories={c.code: c for c in cats if c.is_current},
+                    category_names={c.id: c.name for c in cats},
+                    departments={c: n for c, n in session.execute(select(Department.code, Department.name))},
+                    rules=current_rules(session), calendar=load_calendar(session), locator=get_locator(session),
+                    units=units, district_path=district[1] if district else None)
+    with _snapshot_lock:
+        if len(_snapshots) > 8:
+            _snapshots.clear()
+        _snapshots[key] = snap
+    return snap
+
+
+@dataclass
+class _Config:
+    snap: Snapshot
+    units: dict[uuid.UUID, tuple[str, UnitLevel, str]]  # the snapshot's, plus any other unit a report names
+    buildings: dict[uuid.UUID, tuple[float | None, float | None, str | None, uuid.UUID]] = field(default_factory=dict)
+    attachments: dict[uuid.UUID, uuid.UUID | None] = field(default_factory=dict)  # id → case it belongs to
+
+    @property
+    def categories(self) -> dict[str, Category]:
+        return self.snap.categories
+
+    @property
+    def calendar(self) -> WorkCalendar:
+        return self.snap.calendar
+
+
+def _load_config(session: Session, requests: Sequence[IntakeRequest]) -> _Config:
+    """Everything planning needs: the snapshot, plus the buildings, attachments and units the reports name."""
+    snap = snapshot(session)
+    cfg = _Config(snap=snap, units=snap.units)
+    unit_ids: set[uuid.UUID] = {r.target_unit_id for r in snap.rules if r.target_unit_id}
+    building_ids: set[uuid.UUID] = set()
+    attachment_ids: set[uuid.UUID] = set()
+    for req in requests:
+        d = req.data
+        try:
+            if d.get("building_id"):
+                building_ids.add(uuid.UUID(str(d["building_id"])))
+            if d.get("grid_id"):
+                unit_ids.add(uuid.UUID(str(d["grid_id"])))
+            for aid in d.get("attachment_ids") or []:
+                attachment_ids.add(uuid.UUID(str(aid)))
+        except ValueError:
+            continue  # reported per request when it is planned
+        if req.principal is not None and req.principal.role == Role.grid_worker:
+            unit_ids.update(req.principal.unit_ids)
+    conn = session.connection()
+    if building_ids:
+        from zhili.registry.models import Building
+
+        for b in conn.execute(select(Building.id, Building.lon, Building.lat, Building.address,
+                                     Building.grid_id).where(Building.id.in_(building_ids))):
+            cfg.buildings[b.id] = (b.lon, b.lat, b.address, b.grid_id)
+            unit_ids.add(b.grid_id)
+    if attachment_ids:
+        cfg.attachments = {a.id: a.case_id for a in conn.execute(
+            select(Attachment.id, Attachment.case_id).where(Attachment.id.in_(attachment_ids)))}
+    missing = unit_ids - set(cfg.units)
+    if missing:
+        cfg.units = {**cfg.units, **{u.id: (u.path, u.level, u.code) for u in conn.execute(
+            select(Unit.id, Unit.path, Unit.level, Unit.code).where(Unit.id.in_(missing)))}}
+    return cfg
+
+
+def _locate_all(session: Session, cfg: _Config, requests: Sequence[IntakeRequest]) -> list[uuid.UUID | None]:
+    """The grid of every report given as coordinates (None otherwise), with the grids' paths added to ``cfg``."""
+    out: list[uuid.UUID | None] = []
+    for req in requests:
+        lon, lat = req.data.get("lon"), req.data.get("lat")
+        grid: uuid.UUID | None = None
+        if lon is not None and lat is not None and -180 <= lon <= 180 and -90 <= lat <= 90:
+            if req.data.get("crs") == "gcj02":
+                lon, lat = gcj02_to_wgs84(lon, lat)
+            grid = cfg.snap.locator.locate(lon, lat)
+        out.append(grid)
+    missing = {g for g in out if g is not None and g not in cfg.units}
+    if missing:
+        cfg.units = {**cfg.units, **{u.id: (u.path, u.level, u.code) for u in session.connection().execute(
+            select(Unit.id, Unit.path, Unit.level, Unit.code).where(Unit.id.in_(missing)))}}
+    return out
+
+
+# -- planning one report ---------------------------------------------------------------------------------------
+
+def local_day(moment: dt.datetime) -> dt.date:
+    """The local (configured time zone) date of a moment — the day statistics and case numbers count by."""
+    return moment.astimezone(ZoneInfo(get_settings().timezone)).date()
+
+
+def district_code(path: str) -> str:
+    """The six-digit district code within a unit path (the configured district when the path has none)."""
+    for seg in path.split("/"):
+        if len(seg) == 6:
+            return seg
+    return get_settings().district_code
+
+
+def fmt_local(moment: dt.datetime | None) -> str:
+    """A moment as local wall-clock text for messages (— when there is none)."""
+    if moment is None:
+        return "—"
+    return moment.astimezone(ZoneInfo(get_settings().timezone)).strftime("%Y-%m-%d %H:%M")
+
+
+def due(cal: WorkCalendar, start: dt.datetime, hours: float | None, mode: str) -> dt.datetime | None:
+    """The deadline ``hours`` after ``start`` in working time (or natural time for ``mode == "natural"``)."""
+    if hours is None:
+        return None
+    return cal.deadline(start, hours, natural=mode == "natural")
+
+
+@dataclass
+class _Plan:
+    req: IntakeRequest
+    case: dict[str, Any]
+    day: dt.date
+    district: str
+    events: list[dict[str, Any]] = field(default_factory=list)
+    audits: list[audit.Entry] = field(default_factory=list)
+    stats: list[dict[str, int]] = field(default_factory=list)
+    notices: list[notify.Message] = field(default_factory=list)
+    subtasks: list[dict[str, Any]] = field(default_factory=list)
+    attachment_ids: list[uuid.UUID] = field(default_factory=list)
+
+
+def _resolve_location(session: Session, cfg: _Config, req: IntakeRequest, data: dict[str, Any],
+                      located: uuid.UUID | None) -> tuple[uuid.UUID | None, str]:
+    """(grid, path): coordinates → locate; building → its grid; grid given; a grid worker's own grid; or — for an
+    address only — the district, to be placed by the command centre."""
+    principal = req.principal
+    lon, lat = data.get("lon"), data.get("lat")
+    if lon is not None and lat is not None:
+        if not (-180 <= lon <= 180 and -90 <= lat <= 90):
+            raise ValidationFailed("经纬度超出范围", code="bad_coordinates")
+        if data.get("crs") == "gcj02":
+            data["lon"], data["lat"] = gcj02_to_wgs84(lon, lat)
+        if located is None:
+            raise ValidationFailed("该位置不在本区县的网格范围内，请检查定位或改填地址", code="point_outside_grids")
+        return located, cfg.units[located][0]
+    if data.get("building_id"):
+        b = cfg.buildings.get(_uuid(data["building_id"], "building_id"))
+        if b is None:
+            raise ValidationFailed("楼栋不存在", code="building_not_found")
+        data["lon"], data["lat"] = b[0], b[1]
+        if not data.get("address"):
+            data["address"] = b[2]
+        return b[3], cfg.units[b[3]][0]
+    if data.get("grid_id"):
+        gid = _uuid(data["grid_id"], "grid_id")
+        unit = cfg.units.get(gid)
+        if unit is None or unit[1] != UnitLevel.grid:
+            raise ValidationFailed("所选网格不存在", code="grid_not_found")
+        if principal is not None and principal.role == Role.grid_worker and principal.scope_paths \
+                and not in_scope(principal, unit[0]):
+            raise ValidationFailed("只能在自己的网格内上报", code="grid_outside_jurisdiction")
+        return gid, unit[0]
+    if principal is not None and principal.role == Role.grid_worker and len(principal.unit_ids) == 1:
+        own = cfg.units.get(principal.unit_ids[0])
+        if own is not None and own[1] == UnitLevel.grid:
+            return principal.unit_ids[0], own[0]
+    if data.get("address"):
+        if cfg.snap.district_path is None:
+            raise ValidationFailed("系统尚未配置区县", code="no_district")
+        return None, cfg.snap.district_path
+    raise ValidationFailed("请提供事发位置：坐标、楼栋或地址", code="location_required")
+
+
+def _uuid(value: Any, name: str) -> uuid.UUID:
+    try:
+        return uuid.UUID(str(value))
+    except ValueError as exc:
+        raise ValidationFailed(f"{name} 不是有效的ID", code="bad_id") from exc
+
+
+def _reportable(cfg: _Config, code: Any) -> Category:
+    cat = cfg.categories.get(str(code or ""))
+    if cat is None:
+        raise NotFound(f"事件类别 {code} 不存在", code="category_not_found")
+    if not cat.is_active:
+        raise ValidationFailed(f"事件类别“{cat.name}”已停用", code="category_inactive")
+    if not cat.is_leaf:
+        raise ValidationFailed(f"“{cat.name}”是大类，请选择具体小类", code="category_not_leaf")
+    return cat
+
+
+def _event(plan: _Plan, *, action: str, from_state: CaseState | None, to_state: CaseState, actor: Principal,
+           now: dt.datetime, comment: str | None, payload: dict[str, Any] | None = None,
+           attachments: list[uuid.UUID] | None = None) -> int:
+    seq = len(plan.events) + 1
+    plan.events.append({
+        "id": new_id(), "case_id": plan.case["id"], "seq": seq, "at": now, "action": action,
+        "from_state": from_state.value if from_state else None, "to_state": to_state.value,
+        "actor_id": None if actor is SYSTEM_PRINCIPAL else actor.user_id, "actor_name": actor.display_name,
+        "actor_role": actor.role.value, "actor_unit": actor.department, "comment": comment,
+        "payload": audit.to_jsonable(payload or {}), "attachment_ids": [str(a) for a in attachments or []],
+        "public": True})
+    return seq
+
+
+def _stat(plan: _Plan, **deltas: int) -> None:
+    plan.stats.append(deltas)
+
+
+def _notify_reporter(plan: _Plan, phone: str | None, title: str, body: str) -> None:
+    c = plan.case
+    if c["reporter_user_id"] is None and c["reporter_phone_enc"] is None:
+        return
+    plan.notices.append(notify.Message(kind="case_update", title=title, body=body, case_id=c["id"],
+                                       user_id=c["reporter_user_id"],
+                                       phone=None if c["reporter_user_id"] else phone))
+
+
+def _plan(session: Session, cfg: _Config, req: IntakeRequest, located: uuid.UUID | None) -> _Plan:
+    """Validate one report and lay out every row it writes (the case number is filled in when written)."""
+    now = req.now or utcnow()
+    data = dict(req.data)
+    principal, channel = req.principal, req.channel
+    cat = _reportable(cfg, data.pop("category_code", None))
+    description = (data.get("description") or "").strip()
+    if not description:
+        raise ValidationFailed("请填写问题描述", code="description_required")
+    if len(description) > 4000:
+        raise ValidationFailed("问题描述不能超过4000字", code="description_too_long")
+    grid_id, path = _resolve_location(session, cfg, req, data, located)
+    attachments = [_uuid(a, "attachment_id") for a in data.get("attachment_ids") or []]
+    for aid in attachments:
+        if aid not in cfg.attachments:
+            raise ValidationFailed(f"附件 {aid} 不存在", code="attachment_not_found")
+        if cfg.attachments[aid] is not None:
+            raise ValidationFailed("附件已属于其他事件", code="attachment_in_use")
+    case_id = new_id()
+    cipher = get_cipher()
+    name, phone = data.get("reporter_name"), data.get("reporter_phone")
+    anonymous = bool(data.get("anonymous")) or not (name or phone or (principal and principal.role == Role.resident))
+    name_enc = phone_enc = phone_bidx = None
+    if name and not data.get("anonymous"):
+        name_enc = cipher.encrypt(str(name), table="case", column="reporter_name", row_id=case_id)
+    if phone and not data.get("anonymous"):
+        phone = validate_mobile(str(phone))
+        phone_enc = cipher.encrypt(phone, table="case", column="reporter_phone", row_id=case_id)
+        phone_bidx = cipher.blind_index(phone, purpose="case.reporter_phone")
+    day = local_day(now)
+    cal = cfg.calendar
+    row: dict[str, Any] = {
+        "id": case_id, "number": _NUMBER, "channel": channel, "state": CaseState.reported, "category_id": cat.id,
+        "category_code": cat.code, "title": (data.get("title") or description[:30]).strip()[:200],
+        "description": description, "urgency": Urgency(data.get("urgency") or cat.urgency),
+        "lon": data.get("lon"), "lat": data.get("lat"), "address": data.get("address"), "grid_id": grid_id,
+        "path": path, "attributes": data.get("attributes") or {},
+        "reporter_user_id": principal.user_id if principal and channel in (Channel.resident, Channel.grid_worker)
+        else None,
+        "reporter_name_enc": name_enc, "reporter_phone_enc": phone_enc, "reporter_phone_bidx": phone_bidx,
+        "anonymous": anonymous, "is_public": bool(data.get("is_public", True)) and channel != Channel.department,
+        "api_client_id": req.api_client_id, "external_id": data.get("external_id"),
+        "assignee_department": None, "assignee_unit_id": None, "assignee_path": None, "escalation_level": None,
+        "dispatch_rule_id": None, "is_joint": False, "master_case_id": None, "resolution": None,
+        "reject_reason": None, "rating": None, "rating_comment": None,
+        "reported_at": now, "reported_day": day, "accepted_at": None, "dispatched_at": None, "resolved_at": None,
+        "verified_at": None, "closed_at": None, "accept_due_at": due(cal, now, cat.accept_hours, cat.time_mode),
+        "handle_due_at": None, "handle_warn_at": None, "verify_due_at": None, "warning_level": "none",
+        "overdue": False, "closed_on_time": None, "reopen_count": 0, "support_count": 0, "created_at": now,
+        "updated_at": now, "version": 1,
+    }
+    plan = _Plan(req=req, case=row, day=day, district=district_code(path), attachment_ids=attachments)
+    actor = principal or SYSTEM_PRINCIPAL
+    _event(plan, action="report", from_state=None, to_state=CaseState.reported, actor=actor, now=now,
+           comment=f"通过{CHANNEL_LABELS[channel]}上报", attachments=attachments)
+    _stat(plan, reported=1)
+    plan.audits.append(audit.Entry(actor=actor.actor, action="case.report", object_type="case", object_id=case_id,
+                                   after={"number": _NUMBER, "channel": channel.value, "category": cat.code,
+                                          "path": path}))
+    _notify_reporter(plan, phone, "已收到您反映的问题", f"事件编号 {_NUMBER}，我们会尽快受理。")
+    _auto_dispatch(cfg, plan, cat, phone, now)
+    return plan
+
+
+def _system_may(action: str, state: CaseState) -> bool:
+    return any(SYSTEM_PRINCIPAL.role in t.roles for t in candidates(action, state))
+
+
+def _auto_dispatch(cfg: _Config, plan: _Plan, cat: Category, phone: str | None, now: dt.datetime) -> None:
+    """Accept and dispatch at once when a responsibility-list rule matches with enough confidence."""
+    c = plan.case
+    settings = get_settings()
+    m = match(CaseFacts(c["category_code"], c["path"], c["description"], now), cfg.snap.rules)
+    if m.rule is None or m.confidence < settings.auto_dispatch_confidence or c["grid_id"] is None:
+        return
+    rule = m.rule
+    dept, unit_id = rule.target_department, rule.target_unit_id
+    co = [d for d in rule.co_departments or [] if d != dept]
+    unit = cfg.units.get(unit_id) if unit_id else None
+    if (dept and dept not in cfg.snap.departments) or any(d not in cfg.snap.departments for d in co) \
+            or (unit_id and (unit is None or unit[1] not in (UnitLevel.community, UnitLevel.street, UnitLevel.grid))):
+        log.warning("dispatch rule %s names a missing department or unit; case left for manual dispatch", rule.id)
+        return
+    if not (_system_may("accept", CaseState.reported) and _system_may("dispatch", CaseState.accepted)):
+        return
+    # 受理
+    c["state"], c["accepted_at"] = CaseState.accepted, now
+    _stat(plan, accepted=1)
+    _notify_reporter(plan, phone, "您反映的问题已受理", f"事件 {_NUMBER} 已受理。")
+    seq = _event(plan, action="accept", from_state=CaseState.reported, to_state=CaseState.accepted,
+                 actor=SYSTEM_PRINCIPAL, now=now, comment="按权责清单自动受理")
+    plan.audits.append(audit.Entry(actor=SYSTEM_PRINCIPAL.actor, action="case.accept", object_type="case",
+                                   object_id=c["id"], before={"state": CaseState.reported.value},
+                                   after={"state": CaseState.accepted.value, "event": seq}))
+    # 派遣
+    payload: dict[str, Any] = {"rule_id": rule.id}
+    extra: dict[str, Any] = {}
+    if dept:
+        payload["department"] = dept
+        c["assignee_department"] = extra["department"] = dept
+    else:
+        assert unit is not None
+        payload["unit_id"] = unit_id
+        c["assignee_unit_id"], c["assignee_path"] = unit_id, unit[0]
+        c["escalation_level"] = "street" if unit[1] == UnitLevel.street else "community"
+        extra["unit"] = unit[2]
+    if rule.co_departments:
+        payload["co_departments"] = list(rule.co_departments)
+    if rule.handle_hours:
+        payload["handle_hours"] = rule.handle_hours
+    if co:
+        c["is_joint"] = True
+        if dept:
+            plan.subtasks.append({"department": dept, "role": "lead"})
+        plan.subtasks.extend({"department": d, "role": "co"} for d in co)
+        extra["co_departments"] = co
+    hours = float(rule.handle_hours or cat.handle_hours or 40.0)
+    c["state"], c["dispatched_at"], c["dispatch_rule_id"] = CaseState.dispatched, now, rule.id
+    c["handle_due_at"] = due(cfg.calendar, now, hours, cat.time_mode)
+    c["handle_warn_at"] = due(cfg.calendar, now, hours * settings.warning_fraction, cat.time_mode)
+    extra["due"] = c["handle_due_at"]
+    target = dept or extra.get("unit")
+    plan.notices.append(notify.Message(kind="task", title="新派遣事件", case_id=c["id"], department=target,
+                                       body=f"事件 {_NUMBER}（{c['title']}）已派遣给您，请在 "
+                                            f"{fmt_local(c['handle_due_at'])} 前处置。"))
+    for d in co:
+        plan.notices.append(notify.Message(kind="task", title="新协办事件", case_id=c["id"], department=d,
+                                           body=f"事件 {_NUMBER} 需要您协同处置。"))
+    _notify_reporter(plan, phone, "您反映的问题已派遣处置", f"事件 {_NUMBER} 已交由相关部门处置。")
+    seq = _event(plan, action="dispatch", from_state=CaseState.accepted, to_state=CaseState.dispatched,
+                 actor=SYSTEM_PRINCIPAL, now=now, comment=f"按派单规则“{rule.name}”自动派遣",
+                 payload={**payload, **extra})
+    plan.audits.append(audit.Entry(actor=SYSTEM_PRINCIPAL.actor, action="case.dispatch", object_type="case",
+                                   object_id=c["id"], before={"state": CaseState.accepted.value},
+                                   after={"state": CaseState.dispatched.value, "event": seq, **extra}))
+
+
+# -- writing a batch -------------------------------------------------------------------------------------------
+
+_COUNTER_BUMP = text(
+    "INSERT INTO case_counter (district, day, last) VALUES (:district, :day, :n) ON CONFLICT (district, day) "
+    "DO UPDATE SET last = case_counter.last + :n RETURNING last"
+).bindparams(bindparam("day", type_=Date()))
+
+STAT_COLUMNS = ("reported", "accepted", "closed", "closed_on_time", "overdue", "rating_sum", "rating_count")
+# One static statement for every delta (``excluded`` works on SQLite ≥ 3.24 and PostgreSQL alike).
+STAT_UPSERT = text(
+    "INSERT INTO case_stat (path, day, category_code, " + ", ".join(STAT_COLUMNS) + ") VALUES (:path, :day, "
+    ":category_code, " + ", ".join(f":{c}" for c in STAT_COLUMNS) + ") ON CONFLICT (path, day, category_code) "
+    "DO UPDATE SET " + ", ".join(f"{c} = case_stat.{c} + excluded.{c}" for c in STAT_COLUMNS)
+).bindparams(bindparam("day", type_=Date()))
+
+
+def _table(model: Any) -> Table:
+    return cast(Table, model.__table__)
+
+
+def _fill(value: Any, number: str) -> Any:
+    if isinstance(value, str):
+        return value.replace(_NUMBER, number)
+    if isinstance(value, dict):
+        return {k: _fill(v, number) for k, v in value.items()}
+    return value
+
+
+def _prior_cases(session: Session, requests: Sequence[IntakeRequest]) -> dict[tuple[str, str], tuple[Any, str]]:
+    keyed = {(r.client_key, r.idempotency_key) for r in requests if r.idempotency_key}
+    if not keyed:
+        return {}
+    rows = session.execute(
+        select(IdempotencyRecord.client, IdempotencyRecord.key, Case.id, Case.number)
+        .join(Case, Case.id == IdempotencyRecord.case_id)
+        .where(tuple_(IdempotencyRecord.client, IdempotencyRecord.key).in_(list(keyed))))
+    return {(r.client, r.key): (r.id, r.number) for r in rows}
+
+
+@dataclass
+class PlannedBatch:
+    """Reports validated and laid out as rows (:func:`plan_cases`), waiting for :func:`write_cases`."""
+
+    requests: Sequence[IntakeRequest]
+    outcomes: list[IntakeOutcome]
+    plans: list[tuple[_Plan, IntakeOutcome]]
+    repeats: dict[int, int]  # request index → index of the earlier request in the batch with the same key
+
+
+def plan_cases(session: Session, *, requests: Sequence[IntakeRequest]) -> PlannedBatch:
+    """Validate and lay out a batch of reports; needs only reads, so it can run outside the write lock."""
+    outcomes = [IntakeOutcome() for _ in requests]
+    repeats: dict[int, int] = {}
+    first: dict[tuple[str, str], int] = {}
+    todo: list[int] = []
+    for i, req in enumerate(requests):
+        if req.idempotency_key:
+            key = (req.client_key, req.idempotency_key)
+            if key in first:
+                repeats[i] = first[key]
+                continue
+            first[key] = i
+        todo.append(i)
+    batch = PlannedBatch(requests=requests, outcomes=outcomes, plans=[], repeats=repeats)
+    if not todo:
+        return batch
+    cfg = _load_config(session, [requests[i] for i in todo])
+    located = _locate_all(session, cfg, [requests[i] for i in todo])
+    claimed: set[uuid.UUID] = set()
+    for i, grid in zip(todo, located, strict=True):
+        try:
+            plan = _plan(session, cfg, requests[i], grid)
+            if claimed & set(plan.attachment_ids):
+                raise ValidationFailed("附件已属于其他事件", code="attachment_in_use")
+            claimed.update(plan.attachment_ids)
+        except DomainError as exc:
+            outcomes[i].error = exc
+            continue
+        outcomes[i].snapshot = cfg.snap
+        batch.plans.append((plan, outcomes[i]))
+    _mark_possible_duplicates(session, batch.plans)
+    return batch
+
+
+def _mark_possible_duplicates(session: Session, plans: list[tuple[_Plan, IntakeOutcome]]) -> None:
+    """One query for the whole batch: which new cases have an open case of the same category within the duplicate
+    radius and window (ignoring jurisdiction — the scoped search runs only for those)."""
+    located = [(p.case, out) for p, out in plans if p.case["lon"] is not None and p.case["lat"] is not None]
+    for p, out in plans:
+        out.maybe_duplicates = p.case["lon"] is not None and p.case["lat"] is not None
+    if not located:
+        return
+    from zhili.regions.geo import haversine_m
+
+    settings = get_settings()
+    radius, window = settings.duplicate_radius_m, dt.timedelta(hours=settings.duplicate_window_hours)
+    dlat = radius / 111_000
+    dlon = dlat / max(0.1, math.cos(math.radians(max(abs(c["lat"]) for c, _ in located))))
+    times = [c["reported_at"] for c, _ in located]
+    rows = session.connection().execute(
+        select(Case.id, Case.category_code, Case.lon, Case.lat, Case.reported_at).where(
+            Case.category_code.in_({c["category_code"] for c, _ in located}),
+            Case.reported_at >= min(times) - window, Case.reported_at <= max(times) + window,
+            Case.lon.between(min(c["lon"] for c, _ in located) - dlon, max(c["lon"] for c, _ in located) + dlon),
+            Case.lat.between(min(c["lat"] for c, _ in located) - dlat, max(c["lat"] for c, _ in located) + dlat),
+            Case.state.in_(OPEN_STATES), Case.master_case_id.is_(None))).all()
+    others: dict[str, list[tuple[uuid.UUID, float, float, dt.datetime]]] = defaultdict(list)
+    for r in rows:
+        others[r.category_code].append((r.id, r.lon, r.lat, r.reported_at))
+    for c, _ in located:  # cases of the same batch count too: each is committed before anyone reads a reply
+        others[c["category_code"]].append((c["id"], c["lon"], c["lat"], c["reported_at"]))
+    for c, out in located:
+        out.maybe_duplicates = any(
+            cid != c["id"] and abs(at - c["reported_at"]) <= window
+            and haversine_m(c["lon"], c["lat"], lon, lat) <= radius
+            for cid, lon, lat, at in others[c["category_code"]])
+
+
+def file_cases(session: Session, *, requests: Sequence[IntakeRequest]) -> list[IntakeOutcome]:
+    """File a batch of reports in the caller's transaction; one outcome per request, in order."""
+    session.flush()
+    return write_cases(session, batch=plan_cases(session, requests=requests))
+
+
+def write_cases(session: Session, *, batch: PlannedBatch) -> list[IntakeOutcome]:
+    """Write a planned batch in the caller's transaction (which must hold the write lock); the outcomes."""
+    prior = _prior_cases(session, [p.req for p, _ in batch.plans])
+    plans: list[_Plan] = []
+    for plan, out in batch.plans:
+        key = (plan.req.client_key, plan.req.idempotency_key or "")
+        if plan.req.idempotency_key and key in prior:  # filed meanwhile (another process, an earlier batch)
+            out.case_id, out.number = prior[key]
+        else:
+            plans.append(plan)
+    if plans:
+        _write(session, plans)
+        written = {id(p) for p in plans}
+        for plan, out in batch.plans:
+            if id(plan) in written:
+                out.case_id, out.number, out.created, out.row = (plan.case["id"], plan.case["number"], True,
+                                                                 plan.case)
+    for i, j in batch.repeats.items():
+        first = batch.outcomes[j]
+        batch.outcomes[i].case_id, batch.outcomes[i].number, batch.outcomes[i].error = (first.case_id, first.number,
+                                                                                        first.error)
+    return batch.outcomes
+
+
+def _write(session: Session, plans: list[_Plan]) -> None:
+    conn = session.connection()
+    # Case numbers: one counter bump per (district, day) for the whole batch.
+    groups: dict[tuple[str, dt.date], list[_Plan]] = defaultdict(list)
+    for p in plans:
+        groups[(p.district, p.day)].append(p)
+    for (district, day), members in groups.items():
+        last = conn.execute(_COUNTER_BUMP, {"district": district, "day": day, "n": len(members)}).scalar_one()
+        for k, p in enumerate(members):
+            p.case["number"] = f"{district}-{day:%Y%m%d}-{last - len(members) + k + 1:06d}"
+    cases: list[dict[str, Any]] = []
+    events: list[dict[str, Any]] = []
+    subtasks: list[dict[str, Any]] = []
+    notices: list[dict[str, Any]] = []
+    idem: list[dict[str, Any]] = []
+    entries: list[audit.Entry] = []
+    stats: dict[tuple[str, dt.date, str], dict[str, int]] = {}
+    attach: list[dict[str, Any]] = []
+    for p in plans:
+        number, c = p.case["number"], p.case
+        cases.append(c)
+        events.extend(p.events)
+        entries.extend(audit.Entry(actor=e.actor, action=e.action, object_type=e.object_type,
+                                   object_id=e.object_id, before=e.before, after=_fill(e.after, number),
+                                   reason=e.reason) for e in p.audits)
+        for d in p.stats:
+            acc = stats.setdefault((c["path"], p.day, c["category_code"] or ""), dict.fromkeys(STAT_COLUMNS, 0))
+            for col, v in d.items():
+                acc[col] += v
+        for m in p.notices:
+            msg = notify.Message(kind=m.kind, title=m.title, body=_fill(m.body, number), case_id=m.case_id,
+                                 user_id=m.user_id, department=m.department, phone=m.phone)
+            notices.append({"id": new_id(), "user_id": msg.user_id, "department": msg.department,
+                            "case_id": msg.case_id, "kind": msg.kind, "title": msg.title, "body": msg.body,
+                            "channels": notify.send_external(msg), "created_at": c["created_at"], "read_at": None})
+        subtasks.extend({"id": new_id(), "case_id": c["id"], "department": s["department"], "role": s["role"],
+                         "status": "open", "note": None, "result": None, "due_at": None, "done_at": None,
+                         "created_at": c["created_at"]} for s in p.subtasks)
+        if p.req.idempotency_key:
+            idem.append({"id": new_id(), "client": p.req.client_key, "key": p.req.idempotency_key[:128],
+                         "case_id": c["id"], "created_at": c["created_at"]})
+        attach.extend({"b_id": a, "b_case": c["id"]} for a in p.attachment_ids)
+    conn.execute(_table(Case).insert(), cases)
+    conn.execute(_table(CaseEvent).insert(), events)
+    if subtasks:
+        conn.execute(_table(SubTask).insert(), subtasks)
+    if idem:
+        conn.execute(_table(IdempotencyRecord).insert(), idem)
+    if notices:
+        conn.execute(_table(Notification).insert(), notices)
+    if attach:
+        t = _table(Attachment)
+        conn.execute(t.update().where(t.c.id == bindparam("b_id"), t.c.case_id.is_(None))
+                     .values(case_id=bindparam("b_case")), attach)
+    conn.execute(STAT_UPSERT, [{"path": k[0], "day": k[1], "category_code": k[2], **v} for k, v in stats.items()])
+    audit.record_many(session, entries)
+    seqs: dict[uuid.UUID, int] = session.info.setdefault("case_seq", {})
+    for p in plans:
+        seqs[p.case["id"]] = len(p.events)

@@ -1,0 +1,196 @@
+"""Intake writers: how a request's report reaches the database.
+
+:class:`GroupCommitWriter` (the server's default) gives each process one writer thread. Request threads hand it
+their reports and wait; the thread takes every report that has arrived — up to ``max_batch`` — plans them in a read
+transaction (validation, location, rules: no write lock held) and writes them in one short write transaction, then
+answers each request. Under load one commit carries many cases, so the single-writer database (SQLite) is held for
+the time of the INSERTs only; with little traffic a batch is one report and nothing waits. A request is answered
+only after its case is committed, so a reply always means a durable case.
+
+If a batch fails as a whole (for example a unique-key race with another process on PostgreSQL), every report in
+it is retried in a transaction of its own, so one bad report never takes the others down.
+
+:class:`SessionWriter` files a report in a given session (tests, jobs): the same code path, a batch of one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import queue
+import threading
+from collections.abc import Callable
+from concurrent.futures import Future
+from typing import Protocol
+
+from sqlalchemy.orm import Session
+
+from zhili.cases.intake import IntakeOutcome, IntakeRequest, file_cases, plan_cases, write_cases
+from zhili.core.db import get_engine, read_session_factory, session_factory, unit_of_work, write_guard
+from zhili.core.errors import Unavailable
+
+log = logging.getLogger(__name__)
+
+
+class IntakeWriter(Protocol):
+    """Files one report and returns its outcome once it is durable."""
+
+    def submit(self, request: IntakeRequest) -> IntakeOutcome: ...
+
+    async def submit_async(self, request: IntakeRequest) -> IntakeOutcome: ...
+
+
+class SessionWriter:
+    """Files reports in the caller's session (committed by the caller)."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def submit(self, request: IntakeRequest) -> IntakeOutcome:
+        """File one report in the session."""
+        [out] = file_cases(self.session, requests=[request])
+        return out
+
+    async def submit_async(self, request: IntakeRequest) -> IntakeOutcome:
+        """The same, from a coroutine (the session is used on the caller's thread)."""
+        return self.submit(request)
+
+
+_STOP = object()
+_Item = tuple[IntakeRequest, Callable[[IntakeOutcome], object], Callable[[BaseException], object]]
+
+
+def _timeout() -> Unavailable:
+    return Unavailable("事件保存超时，请稍后重试（重试时请携带同一 Idempotency-Key）", code="intake_timeout")
+
+
+class GroupCommitWriter:
+    """One writer thread per process that commits the reports waiting for it together."""
+
+    def __init__(self, *, max_batch: int = 64, timeout_s: float = 30.0) -> None:
+        self.max_batch = max_batch
+        self.timeout_s = timeout_s
+        self._queue: queue.SimpleQueue[object] = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+        self.batches = 0
+        self.cases = 0
+
+    def submit(self, request: IntakeRequest) -> IntakeOutcome:
+        """Queue a report and wait (blocking this thread) until its batch is committed."""
+        fut: Future[IntakeOutcome] = Future()
+        self._ensure_started()
+        self._queue.put((request, fut.set_result, fut.set_exception))
+        try:
+            return fut.result(timeout=self.timeout_s)
+        except TimeoutError as exc:
+            raise _timeout() from exc
+
+    async def submit_async(self, request: IntakeRequest) -> IntakeOutcome:
+        """Queue a report and await its commit without holding a thread."""
+        loop = asyncio.get_running_loop()
+        fut: asyncio.Future[IntakeOutcome] = loop.create_future()
+
+        def settle(out: IntakeOutcome | None, exc: BaseException | None) -> None:
+            if fut.done():  # the caller gave up (timeout, disconnect)
+                return
+            if exc is not None:
+                fut.set_exception(exc)
+            else:
+                fut.set_result(out)  # type: ignore[arg-type]
+
+        def ok(out: IntakeOutcome) -> None:
+            loop.call_soon_threadsafe(settle, out, None)
+
+        def fail(exc: BaseException) -> None:
+            loop.call_soon_threadsafe(settle, None, exc)
+
+        self._ensure_started()
+        self._queue.put((request, ok, fail))
+        try:
+            return await asyncio.wait_for(fut, self.timeout_s)
+        except TimeoutError as exc:
+            raise _timeout() from exc
+
+    def _ensure_started(self) -> None:
+        if self._thread is not None and self._thread.is_alive():
+            return
+        with self._lock:
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._run, name="zhili-intake-writer", daemon=True)
+                self._thread.start()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Finish the reports already queued, then end the thread."""
+        thread = self._thread
+        if thread is not None and thread.is_alive():
+            self._queue.put(_STOP)
+            thread.join(timeout)
+        self._thread = None
+
+    def _run(self) -> None:
+        while True:
+            item = self._queue.get()
+            if item is _STOP:
+                return
+            items = [item]
+            stop = False
+            while len(items) < self.max_batch:
+                try:
+                    nxt = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if nxt is _STOP:
+                    stop = True
+                    break
+                items.append(nxt)
+            self._handle(items)  # type: ignore[arg-type]
+            if stop:
+                return
+
+    def _handle(self, items: list[_Item]) -> None:
+        requests = [r for r, _, _ in items]
+        try:
+            outcomes = self._write(requests)
+        except Exception:
+            if len(items) > 1:
+                log.warning("intake batch of %d failed; retrying one by one", len(items), exc_info=True)
+                for single in items:
+                    self._handle([single])
+                return
+            log.exception("intake failed")
+            items[0][2](Unavailable("事件保存失败，请稍后重试", code="intake_failed"))
+            return
+        self.batches += 1
+        self.cases += len(items)
+        for (_, ok, _), out in zip(items, outcomes, strict=True):
+            ok(out)
+
+    @staticmethod
+    def _write(requests: list[IntakeRequest]) -> list[IntakeOutcome]:
+        with unit_of_work(read_session_factory()) as rs:
+            batch = plan_cases(rs, requests=requests)
+        with write_guard(get_engine()), unit_of_work(session_factory()) as ws:
+            return write_cases(ws, batch=batch)
+
+
+_default: GroupCommitWriter | None = None
+_default_lock = threading.Lock()
+
+
+def default_writer() -> GroupCommitWriter:
+    """The process's group-commit writer (created on first use)."""
+    global _default
+    with _default_lock:
+        if _default is None:
+            _default = GroupCommitWriter()
+        return _default
+
+
+def stop_default_writer() -> None:
+    """Stop the process's writer after the server has finished its requests."""
+    global _default
+    with _default_lock:
+        w, _default = _default, None
+    if w is not None:
+        w.stop()
