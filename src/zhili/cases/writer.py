@@ -23,7 +23,8 @@ from collections.abc import Callable
 from concurrent.futures import Future
 from typing import Protocol
 
-from sqlalchemy.orm import Session
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
 
 from zhili.cases.intake import IntakeOutcome, IntakeRequest, file_cases, plan_cases, write_cases
 from zhili.core.db import get_engine, read_session_factory, session_factory, unit_of_work, write_guard
@@ -67,7 +68,8 @@ def _timeout() -> Unavailable:
 class GroupCommitWriter:
     """One writer thread per process that commits the reports waiting for it together."""
 
-    def __init__(self, *, max_batch: int = 64, timeout_s: float = 30.0) -> None:
+    def __init__(self, *, max_batch: int = 64, timeout_s: float = 30.0, engine: Engine | None = None) -> None:
+        self.engine = engine  # None: the process's engine
         self.max_batch = max_batch
         self.timeout_s = timeout_s
         self._queue: queue.SimpleQueue[object] = queue.SimpleQueue()
@@ -166,11 +168,16 @@ class GroupCommitWriter:
         for (_, ok, _), out in zip(items, outcomes, strict=True):
             ok(out)
 
-    @staticmethod
-    def _write(requests: list[IntakeRequest]) -> list[IntakeOutcome]:
-        with unit_of_work(read_session_factory()) as rs:
+    def _write(self, requests: list[IntakeRequest]) -> list[IntakeOutcome]:
+        if self.engine is None:
+            reader, writer, engine = read_session_factory(), session_factory(), get_engine()
+        else:
+            engine = self.engine
+            reader = sessionmaker(bind=engine.execution_options(zhili_write=False), expire_on_commit=False)
+            writer = sessionmaker(bind=engine, expire_on_commit=False)
+        with unit_of_work(reader) as rs:
             batch = plan_cases(rs, requests=requests)
-        with write_guard(get_engine()), unit_of_work(session_factory()) as ws:
+        with write_guard(engine), unit_of_work(writer) as ws:
             return write_cases(ws, batch=batch)
 
 

@@ -1,0 +1,210 @@
+"""The intake writers: batches planned in memory and written together, the group-commit thread, and the
+cross-process write lock — on scratch databases with real commits."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from casekit import Scratch, add_taxonomy, build_world
+from sqlalchemy import Engine, func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from zhili.cases import dispatch, intake, notify
+from zhili.cases.intake import IntakeRequest
+from zhili.cases.models import Case, CaseEvent, CaseStat, Channel, IdempotencyRecord, Notification
+from zhili.cases.writer import GroupCommitWriter, SessionWriter
+from zhili.core import audit
+from zhili.core.db import write_guard
+from zhili.users.service import principal_for_user
+
+
+@pytest.fixture
+def district(scratch: Scratch) -> Iterator[tuple[Engine, dict[str, Any]]]:
+    """A scratch district with the test taxonomy, a confident rule for T0101 → CG, and principals by name."""
+    engine = scratch.engine()
+    notify.set_channels([notify.FakeChannel()])
+    with Session(engine, expire_on_commit=False) as s:
+        w = build_world(s)
+        add_taxonomy(s)
+        zhihui = principal_for_user(s, user=w.users["zhihui"])
+        dispatch.create_rule(s, principal=zhihui, data={
+            "name": "暴露垃圾→城管", "category_code": "T0101", "region_path": w.units["district"].path,
+            "target_department": "CG", "confidence": 0.95})
+        s.commit()
+        people = {n: principal_for_user(s, user=u) for n, u in w.users.items()}
+    try:
+        yield engine, people
+    finally:
+        notify.set_channels(None)
+        engine.dispose()
+
+
+def _report(who: Any, cat: str = "T0101", key: str | None = None, **data: Any) -> IntakeRequest:
+    body = {"category_code": cat, "description": "楼下垃圾桶满溢", "lon": 119.1, "lat": 31.1, **data}
+    return IntakeRequest(principal=who, channel=Channel.resident, data=body, idempotency_key=key)
+
+
+def test_a_batch_writes_every_report_with_consecutive_numbers_timelines_statistics_and_one_intact_audit_chain(
+        district):
+    engine, p = district
+    with Session(engine) as s:
+        outs = intake.file_cases(s, requests=[_report(p["jumin"]) for _ in range(5)]
+                                 + [_report(p["jumin"], cat="T0102")])
+        s.commit()
+    assert all(o.created and o.error is None for o in outs)
+    seqs = sorted(int(o.number.rsplit("-", 1)[1]) for o in outs)
+    assert seqs == list(range(seqs[0], seqs[0] + 6))
+    with Session(engine) as s:
+        by_case = {c.id: c for c in s.scalars(select(Case))}
+        assert len(by_case) == 6
+        # T0101 matched the confident rule: report → accept → dispatch; T0102 waits in the queue.
+        for o in outs:
+            actions = list(s.scalars(select(CaseEvent.action).where(CaseEvent.case_id == o.case_id)
+                                     .order_by(CaseEvent.seq)))
+            if by_case[o.case_id].category_code == "T0101":
+                assert actions == ["report", "accept", "dispatch"]
+                assert by_case[o.case_id].assignee_department == "CG"
+            else:
+                assert actions == ["report"]
+        stats = {r.category_code: (r.reported, r.accepted) for r in s.scalars(select(CaseStat))}
+        assert stats == {"T0101": (5, 5), "T0102": (1, 0)}
+        assert audit.verify_chain(s).ok
+        assert s.scalar(select(func.count()).select_from(audit.AuditEvent)
+                        .where(audit.AuditEvent.action.like("case.%"))) == 5 * 3 + 1
+        # The handler's inbox has one task per dispatched case, with the number filled in.
+        tasks = list(s.scalars(select(Notification).where(Notification.department == "CG")))
+        assert len(tasks) == 5 and all(by_case[t.case_id].number in t.body for t in tasks)
+
+
+def test_a_report_that_fails_validation_fails_alone_and_the_rest_of_its_batch_is_written(district):
+    engine, p = district
+    with Session(engine) as s:
+        outs = intake.file_cases(s, requests=[
+            _report(p["jumin"]), _report(p["jumin"], cat="NOPE"), _report(p["jumin"], lon=10.0, lat=10.0),
+            _report(p["jumin"], description="  "), _report(p["jumin"])])
+        s.commit()
+    assert [o.created for o in outs] == [True, False, False, False, True]
+    assert [o.error.code if o.error else None for o in outs] == [
+        None, "category_not_found", "point_outside_grids", "description_required", None]
+    with Session(engine) as s:
+        assert s.scalar(select(func.count()).select_from(Case)) == 2
+
+
+def test_one_idempotency_key_files_one_case_within_a_batch_and_across_batches(district):
+    engine, p = district
+    with Session(engine) as s:
+        first = intake.file_cases(s, requests=[_report(p["jumin"], key="k-1"), _report(p["jumin"], key="k-1"),
+                                               _report(p["wangge_a"], key="k-1")])
+        s.commit()
+    # The same key from another client is another report.
+    assert first[0].created and not first[1].created and first[2].created
+    assert first[0].case_id == first[1].case_id != first[2].case_id
+    with Session(engine) as s:
+        again = intake.file_cases(s, requests=[_report(p["jumin"], key="k-1")])
+        s.commit()
+        assert not again[0].created and again[0].case_id == first[0].case_id
+        assert s.scalar(select(func.count()).select_from(IdempotencyRecord)) == 2
+        assert s.scalar(select(func.count()).select_from(Case)) == 2
+
+
+def test_concurrent_reports_through_the_group_commit_writer_all_commit_with_unique_numbers(district):
+    engine, p = district
+    writer = GroupCommitWriter(engine=engine)
+    results: list[Any] = []
+    errors: list[Exception] = []
+
+    def one(i: int) -> None:
+        try:
+            results.append(writer.submit(_report(p["jumin"], description=f"并发上报 {i}")))
+        except Exception as exc:  # noqa: BLE001 - collected and asserted below
+            errors.append(exc)
+
+    # Hold the write lock while the reports arrive, so they queue and go out together.
+    threads = [threading.Thread(target=one, args=(i,)) for i in range(24)]
+    with write_guard(engine):
+        for t in threads:
+            t.start()
+        time.sleep(0.5)
+    for t in threads:
+        t.join(30)
+    writer.stop()
+    assert not errors
+    assert len(results) == 24 and all(r.created for r in results)
+    assert len({r.number for r in results}) == 24
+    assert writer.cases == 24
+    if engine.dialect.name == "sqlite":  # the lock held above made the later reports share commits
+        assert writer.batches < 24
+    with Session(engine) as s:
+        assert s.scalar(select(func.count()).select_from(Case)) == 24
+        assert audit.verify_chain(s).ok
+
+
+def test_a_batch_that_fails_as_a_whole_is_retried_report_by_report(district, monkeypatch):
+    engine, p = district
+    real = intake.write_cases
+    calls: list[int] = []
+
+    def flaky(session: Session, *, batch: intake.PlannedBatch) -> list[intake.IntakeOutcome]:
+        calls.append(len(batch.plans))
+        if len(batch.plans) > 1:
+            raise IntegrityError("INSERT", {}, Exception("unique violation from another process"))
+        return real(session, batch=batch)
+
+    monkeypatch.setattr("zhili.cases.writer.write_cases", flaky)
+    writer = GroupCommitWriter(engine=engine)
+    got: dict[int, Any] = {}
+    items = [(_report(p["jumin"], description=f"重试 {i}"), (lambda out, i=i: got.__setitem__(i, out)),
+              (lambda exc, i=i: got.__setitem__(i, exc))) for i in range(3)]
+    writer._handle(items)
+    assert calls == [3, 1, 1, 1]
+    assert all(isinstance(got[i], intake.IntakeOutcome) and got[i].created for i in range(3))
+
+
+def test_an_async_submit_is_answered_after_the_commit(district):
+    engine, p = district
+    writer = GroupCommitWriter(engine=engine)
+    try:
+        out = asyncio.run(writer.submit_async(_report(p["jumin"])))
+    finally:
+        writer.stop()
+    with Session(engine) as s:  # a fresh session sees it: the reply came after the commit
+        assert s.get(Case, out.case_id) is not None
+
+
+def test_the_session_writer_files_in_the_callers_transaction(district):
+    engine, p = district
+    with Session(engine) as s:
+        out = SessionWriter(s).submit(_report(p["jumin"]))
+        assert s.get(Case, out.case_id) is not None
+        s.rollback()
+        assert s.get(Case, out.case_id) is None
+
+
+def test_sqlite_writers_in_different_processes_queue_on_the_lock_file(scratch):
+    engine = scratch.engine()
+    try:
+        if engine.dialect.name != "sqlite":
+            pytest.skip("PostgreSQL writers need no process lock")
+        path = engine.url.database
+        code = ("import fcntl, os, sys, time\n"
+                "fd = os.open(sys.argv[1] + '-writelock', os.O_RDWR | os.O_CREAT, 0o600)\n"
+                "fcntl.flock(fd, fcntl.LOCK_EX); print('held', flush=True); time.sleep(0.8)\n")
+        other = subprocess.Popen([sys.executable, "-c", code, str(path)], stdout=subprocess.PIPE, text=True)
+        try:
+            assert other.stdout is not None and other.stdout.readline().strip() == "held"
+            start = time.monotonic()
+            with write_guard(engine):
+                waited = time.monotonic() - start
+        finally:
+            other.wait(10)
+        assert waited >= 0.4
+    finally:
+        engine.dispose()
