@@ -77,6 +77,29 @@ def login(base: str, username: str, password: str) -> str:
     return str(r.json()["access_token"])
 
 
+def server_cpu_s(pid: int) -> float:
+    """CPU seconds (user + system) used so far by the server process and its descendants (the workers)."""
+    stats: dict[int, tuple[int, int]] = {}  # pid → (parent, ticks)
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        stats[int(entry.name)] = (int(fields[1]), int(fields[11]) + int(fields[12]))
+    family, total = {pid}, 0
+    changed = True
+    while changed:
+        changed = False
+        for p, (parent, _) in stats.items():
+            if parent in family and p not in family:
+                family.add(p)
+                changed = True
+    total = sum(stats[p][1] for p in family if p in stats)
+    return total / os.sysconf("SC_CLK_TCK")
+
+
 def wrk(url: str, seconds: int, connections: int, script: Path | None = None) -> dict[str, float]:
     cmd = ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--latency", "--timeout", "5s"]
     if script:
@@ -102,12 +125,16 @@ wrk.method = "POST"
 wrk.headers["Content-Type"] = "application/json"
 wrk.headers["Authorization"] = "Bearer %(token)s"
 local n = 0
+local prefix = tostring(math.random(1, 1000000000))
 request = function()
   n = n + 1
   local p = pts[math.random(#pts)]
   local c = cats[math.random(#cats)]
   local body = string.format('{"category_code":"%%s","description":"压测上报 %%d：路面有积水，影响通行","lon":%%.6f,"lat":%%.6f}', c, n, p[1], p[2])
-  return wrk.format(nil, nil, nil, body)
+  local headers = {}  -- wrk.format takes these instead of wrk.headers, so copy them
+  for k, v in pairs(wrk.headers) do headers[k] = v end
+  headers["Idempotency-Key"] = prefix .. "-" .. n  -- as a phone sends it, so a retry never files twice
+  return wrk.format(nil, nil, headers, body)
 end
 """
 
@@ -143,9 +170,15 @@ def main() -> None:
                                  "pts": ",".join(f"{{{x:.6f},{y:.6f}}}" for x, y in pts), "token": token},
                           encoding="utf-8")
         wrk(f"{base}/api/v1/health", 3, args.connections)  # warm-up
+        cpu0 = server_cpu_s(server.pid)
         baseline = wrk(f"{base}/api/v1/health", args.seconds, args.connections)
+        cpu1 = server_cpu_s(server.pid)
         wrk(f"{base}/api/v1/cases", 3, args.connections, script)  # warm-up (locator, caches)
+        cpu2 = server_cpu_s(server.pid)
         intake = wrk(f"{base}/api/v1/cases", args.seconds, args.connections, script)
+        cpu3 = server_cpu_s(server.pid)
+        baseline["cpu_ms"] = (cpu1 - cpu0) * 1000 / max(1.0, baseline["requests"])
+        intake["cpu_ms"] = (cpu3 - cpu2) * 1000 / max(1.0, intake["requests"])
     finally:
         os.killpg(server.pid, signal.SIGTERM)
         server.wait(timeout=10)
@@ -153,14 +186,20 @@ def main() -> None:
     result = {"workers": args.workers, "connections": args.connections, "seconds": args.seconds,
               "baseline_rps": round(baseline["rate"], 1), "intake_rps": round(intake["rate"], 1),
               "ratio": round(ratio, 3), "intake_p50_ms": intake.get("p50_ms"), "intake_p99_ms": intake.get("p99_ms"),
-              "intake_non_2xx": intake["non_2xx"], "baseline_p99_ms": baseline.get("p99_ms")}
+              "intake_non_2xx": intake["non_2xx"], "baseline_p99_ms": baseline.get("p99_ms"),
+              "baseline_cpu_ms_per_request": round(baseline["cpu_ms"], 3),
+              "intake_cpu_ms_per_request": round(intake["cpu_ms"], 3),
+              "load_average": os.getloadavg()[0]}
     if args.json:
         print(json.dumps(result))
         return
-    print("| workers | conns | health req/s | intake cases/s | ratio | intake p50 ms | intake p99 ms | non-2xx |")
-    print("|---:|---:|---:|---:|---:|---:|---:|---:|")
+    print("| workers | conns | health req/s | intake cases/s | ratio | intake p50 ms | intake p99 ms | non-2xx "
+          "| server CPU ms/req health | server CPU ms/req intake | load |")
+    print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     print(f"| {args.workers} | {args.connections} | {result['baseline_rps']:,} | {result['intake_rps']:,} | "
-          f"{ratio:.1%} | {result['intake_p50_ms']} | {result['intake_p99_ms']} | {int(intake['non_2xx'])} |")
+          f"{ratio:.1%} | {result['intake_p50_ms']} | {result['intake_p99_ms']} | {int(intake['non_2xx'])} | "
+          f"{result['baseline_cpu_ms_per_request']} | {result['intake_cpu_ms_per_request']} | "
+          f"{result['load_average']:.1f} |")
     shutil.rmtree(workdir, ignore_errors=True)
 
 

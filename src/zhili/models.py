@@ -17,6 +17,7 @@ from zhili.cases.models import (
     Supervision,
 )
 from zhili.core.audit import AuditAnchor, AuditEvent
+from zhili.core.config_version import ConfigVersion
 from zhili.regions.models import GeoVersion, Unit, UnitBoundary
 from zhili.registry.models import Building, Entrance, Household, Organisation, Person
 from zhili.users.models import AuthSession, User, UserUnit
@@ -35,6 +36,7 @@ __all__ = [
     "CaseEvent",
     "CaseStat",
     "Category",
+    "ConfigVersion",
     "Department",
     "DispatchRule",
     "Entrance",

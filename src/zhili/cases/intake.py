@@ -47,7 +47,7 @@ from zhili.cases.models import (
     Urgency,
 )
 from zhili.cases.workflow import candidates
-from zhili.core import audit
+from zhili.core import audit, config_version
 from zhili.core.crypto import get_cipher
 from zhili.core.db import utcnow
 from zhili.core.errors import DomainError, NotFound, ValidationFailed
@@ -120,31 +120,17 @@ class Snapshot:
     district_path: str | None
 
 
-# One round trip tells whether any of it changed: categories and rules are versioned rows (an edit inserts a row),
-# calendar overrides carry updated_at, boundaries bump geo_version, new units and departments get larger (time-ordered)
-# ids, and departments (30-odd rows, edited in place) are also summed over their mutable columns.
-_STAMP = text(
-    "SELECT (SELECT count(*) FROM category), (SELECT max(created_at) FROM category), "
-    "(SELECT count(*) FROM dispatch_rule), (SELECT max(created_at) FROM dispatch_rule), "
-    "(SELECT count(*) FROM dispatch_rule WHERE is_current), "
-    "(SELECT count(*) FROM calendar_override), (SELECT max(updated_at) FROM calendar_override), "
-    "(SELECT count(*) FROM department), (SELECT max(CAST(id AS TEXT)) FROM department), "
-    "(SELECT coalesce(sum(length(name) + length(coalesce(short_name, '')) "
-    "+ CASE WHEN is_active THEN 1000 ELSE 0 END), 0) FROM department), "
-    "(SELECT max(version) FROM geo_version), (SELECT max(changed_at) FROM geo_version), "
-    "(SELECT count(*) FROM unit), (SELECT max(CAST(id AS TEXT)) FROM unit)"
-)
-
 _snapshots: dict[tuple[Any, ...], Snapshot] = {}
 _snapshot_lock = threading.Lock()
 
 
 def snapshot(session: Session) -> Snapshot:
-    """The current configuration snapshot — one stamp query, and a reload only when the stamp has changed."""
+    """The current configuration snapshot — one indexed row read (the configuration version that triggers bump on
+    every change to the tables it is built from), and a reload only when that version has changed."""
     from zhili.regions.service import today
 
     day = today()
-    key = (str(session.get_bind().engine.url), day, *session.connection().execute(_STAMP).one())
+    key = (str(session.get_bind().engine.url), day, *config_version.current(session))
     with _snapshot_lock:
         snap = _snapshots.get(key)
     if snap is not None:
