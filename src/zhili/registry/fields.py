@@ -248,8 +248,12 @@ def coerce(f: Field, raw: Any) -> Any:
 
 # -- the API's request schema ------------------------------------------------------------------------------
 
+def _number(value: Any) -> Any:
+    return int(value) if isinstance(value, float) and value.is_integer() else value
+
+
 def _pydantic_message(err: Mapping[str, Any]) -> str:
-    ctx = err.get("ctx") or {}
+    ctx = {k: _number(v) for k, v in (err.get("ctx") or {}).items()}
     kind = err.get("type", "")
     if kind == "missing":
         return "必填"
