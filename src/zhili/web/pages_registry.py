@@ -240,11 +240,13 @@ def _submit(request: Request, session: Any, pu: PageUser, fp: FormPage, form: Fo
         data = {k: v for k, v in data.items() if v is not None} | dict(fp.context or {}).get("fixed", {})
     if not errors:
         parsed, errors = check_schema(MODELS[(fp.kind, fp.mode)], data, patch=fp.mode == "edit")
+    status = 422
     if not errors:
         try:
             saved = save(parsed)
         except DomainError as exc:
             session.rollback()
+            status = exc.status
             key = error_field(fp.kind, exc)
             if key and any(i.key == key for i in inputs):
                 errors[key] = exc.message
@@ -254,7 +256,7 @@ def _submit(request: Request, session: Any, pu: PageUser, fp: FormPage, form: Fo
             return redirect(detail(saved) + "?msg=registry_saved")
     fp.errors = errors
     fp.error = fp.error or tr(request, "registry.form_invalid")
-    return _render_form(request, session, pu, fp, status=422)
+    return _render_form(request, session, pu, fp, status=status)
 
 
 def _writer(pu: PageUser) -> None:
