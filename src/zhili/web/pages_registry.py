@@ -125,15 +125,15 @@ FORMS: dict[tuple[RegisterKind, str], tuple[Input, ...]] = {
     (RegisterKind.buildings, "edit"): (
         Input("name", required=True, msg="registry.field.building_name", maxlength=100),
         Input("address", required=True), Input("compound", maxlength=100),
-        _choice("building_type", "registry.building_type", BUILDING_TYPES),
+        _choice("building_type", "registry.building_type", BUILDING_TYPES, required=True),
         Input("floors", "number"), *_LONLAT, _NOTE),
     (RegisterKind.households, "new"): (
         Input("entrance_id", "entrance"), Input("room", required=True, maxlength=32),
         Input("address", hint="registry.hint.household_address"),
         _choice("use", "use", HOUSEHOLD_USES), Input("area_m2", "number"), _NOTE),
     (RegisterKind.households, "edit"): (
-        Input("room", required=True, maxlength=32), Input("address"), _choice("use", "use", HOUSEHOLD_USES),
-        Input("area_m2", "number"), _NOTE),
+        Input("room", required=True, maxlength=32), Input("address", required=True),
+        _choice("use", "use", HOUSEHOLD_USES, required=True), Input("area_m2", "number"), _NOTE),
     (RegisterKind.persons, "new"): (
         Input("name", required=True, msg="registry.field.person_name", maxlength=64),
         Input("id_number", required=True, maxlength=18), Input("phone", maxlength=20),
@@ -145,9 +145,9 @@ FORMS: dict[tuple[RegisterKind, str], tuple[Input, ...]] = {
         Input("name", required=True, msg="registry.field.person_name", maxlength=64),
         Input("phone", maxlength=20, hint="registry.hint.keep_phone"),
         _choice("relation", "relation", RELATIONS), Input("ethnicity", maxlength=32),
-        _choice("resident_type", "resident_type", RESIDENT_TYPES),
+        _choice("resident_type", "resident_type", RESIDENT_TYPES, required=True),
         Input("care_tags", "tags", label_kind="care", options=tuple(CARE_TAGS)),
-        _choice("status", "registry.person_status", PERSON_STATUSES), _NOTE),
+        _choice("status", "registry.person_status", PERSON_STATUSES, required=True), _NOTE),
     (RegisterKind.organisations, "new"): (
         Input("name", required=True, msg="registry.field.org_name", maxlength=200),
         Input("credit_code", maxlength=18), _choice("org_type", "registry.org_type", ORG_TYPES),
@@ -157,7 +157,7 @@ FORMS: dict[tuple[RegisterKind, str], tuple[Input, ...]] = {
         Input("employees", "number"), *_LONLAT),
     (RegisterKind.organisations, "edit"): (
         Input("name", required=True, msg="registry.field.org_name", maxlength=200),
-        _choice("org_type", "registry.org_type", ORG_TYPES), Input("industry", maxlength=64),
+        _choice("org_type", "registry.org_type", ORG_TYPES, required=True), Input("industry", maxlength=64),
         Input("address", required=True), Input("legal_rep", maxlength=64), Input("contact_name", maxlength=64),
         Input("contact_phone", maxlength=20, hint="registry.hint.keep_phone"),
         Input("employees", "number"), *_LONLAT),
