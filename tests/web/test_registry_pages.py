@@ -120,6 +120,8 @@ def test_persons_are_found_by_name_and_by_exact_id_or_phone_and_shown_masked(cli
         found = page(client.get(f"{R}/persons", params={"q": q}))
         assert "共 1 条" in found.text and "王芳" in found.text, q
     assert "共 0 条" in page(client.get(f"{R}/persons", params={"q": "13700002222"})).text
+    malformed = client.get(f"{R}/persons", params={"q": "12345678901"})
+    assert malformed.status_code == 422 and "手机号码格式不正确" in page(malformed).find("div", class_="alert").text
     assert p.unlabelled_controls() == []
 
 

@@ -373,8 +373,11 @@ _LISTS: dict[RegisterKind, Callable[..., tuple[list[Any], int]]] = {
 
 def _list_page(request: Request, session: Any, pu: PageUser, kind: RegisterKind, query: ListQuery, page: int, *,
                error: str | None = None, status: int = 200) -> Response:
-    filters = query.filters(kind)
-    rows, total = _LISTS[kind](session, principal=pu.principal, page=page, page_size=PAGE_SIZE, **filters)
+    try:
+        rows, total = _LISTS[kind](session, principal=pu.principal, page=page, page_size=PAGE_SIZE,
+                                   **query.filters(kind))
+    except ValidationFailed as exc:  # a malformed phone number or filter: say so above an empty list
+        rows, total, error, status = [], 0, error or exc.message, exc.status
     if kind == RegisterKind.persons:
         items = [registry.person_view(p) for p in rows]
     elif kind == RegisterKind.organisations:
@@ -660,13 +663,12 @@ def person_update(request: Request, session: Db, pu: Staff, person_id: uuid.UUID
 @router.post("/persons/{person_id}/reveal")
 def reveal(request: Request, session: Db, pu: Staff, person_id: uuid.UUID, form: cp.PostedForm) -> Response:
     """One person's full ID and phone number: permission, jurisdiction and a reason; audited by the service."""
-    person_obj = registry.get_person(session, principal=pu.principal, person_id=person_id)
+    require(pu.principal, Perm.pii_reveal)
+    household_id = registry.get_person(session, principal=pu.principal, person_id=person_id).household_id
     back_to = cp.text(form, "from", 20)
-    household_id = person_obj.household_id
     reason = cp.text(form, "reason", 500)
     htmx = bool(request.headers.get("hx-request"))
     try:
-        require(pu.principal, Perm.pii_reveal)
         if len(reason) < 2:
             raise ValidationFailed(tr(request, "gw.reveal_reason_required"), code="reason_required")
         data = registry.reveal_person(session, principal=pu.principal, person_id=person_id, reason=reason)
