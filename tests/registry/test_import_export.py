@@ -120,16 +120,32 @@ def test_rejected_cells_are_stored_encrypted_and_shown_masked(db: Any, world: An
     assert shown[:3] == ["张三", bad[:4] + "*" * 10 + bad[-4:], "138****5678"]
 
 
-def test_a_row_the_service_refuses_leaves_nothing_behind_while_the_other_rows_stay(db: Any, world: Any) -> None:
+def test_a_rejected_row_leaves_nothing_behind_while_the_other_rows_stay(db: Any, world: Any) -> None:
     building = _building(db, world, code="JL-9")
     batch = _import(db, world, "shequ1", RegisterKind.households, [
         ["楼栋编码", "单元", "室号", "面积（平方米）"],
         ["JL-9", "1单元", "101", "89.5"],
-        ["JL-9", "2单元", "201", "-3"],  # the API's schema refuses the area after the unit would be created
+        ["JL-9", "2单元", "201", "-3"],  # refused: its new stairwell unit is not added either
     ])
     assert _rejected(db, batch) == {3: "面积（平方米）：应大于0"}
     assert [e.name for e in db.scalars(select(Entrance).where(Entrance.building_id == building.id))] == ["1单元"]
     assert [h.room for h in db.scalars(select(Household))] == ["101"]
+
+
+@pytest.mark.parametrize("chunk", [1, 2, 200])
+def test_a_row_a_service_refuses_after_others_were_written_undoes_only_that_row(
+    db: Any, world: Any, monkeypatch: pytest.MonkeyPatch, chunk: int
+) -> None:
+    monkeypatch.setattr(excel, "IMPORT_CHUNK", chunk)
+    batch = _import(db, world, "shequ1", RegisterKind.buildings, [
+        ["网格", "楼栋名称", "地址", "楼栋编码", "经度", "纬度"],
+        [GA, "1幢", "金陵路1号", "C-1", None, None],
+        [None, "2幢", "金陵路2号", "C-2", 121.0, 35.0],  # the service finds no grid at this point
+        [None, "3幢", "金陵路3号", "C-3", 119.3, 31.1],  # located in grid gb
+    ])
+    assert (batch.created_rows, _rejected(db, batch)) == (2, {3: "该坐标不在任何网格内，请手动指定网格"})
+    assert sorted(b.code for b in db.scalars(select(Building))) == ["C-1", "C-3"]
+    assert _count(db, AuditEvent, AuditEvent.action == "building.create") == 2  # the undone attempt left none
 
 
 def test_a_numeric_id_cell_is_rejected_with_a_hint_to_use_text_format(db: Any, world: Any) -> None:

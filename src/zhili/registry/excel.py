@@ -4,8 +4,10 @@ Import: :func:`import_workbook` reads an uploaded .xlsx (size, row count and zip
 every row with the same rules as the API (:mod:`zhili.registry.fields`, the API's request schemas and the
 register service functions), imports the valid rows in the caller's transaction and keeps every rejected row —
 its row number, its Chinese reason and its cells (encrypted, they may hold ID and phone numbers) — in an
-:class:`~zhili.registry.models.ImportBatch`. Each row runs in a savepoint, so a row the service refuses leaves
-nothing behind while the others stay.
+:class:`~zhili.registry.models.ImportBatch`. A row is read and checked completely before anything of it is
+written; rows are written in chunks under one savepoint each, and a chunk in which a register service refuses a
+row is undone and done again with a savepoint per row, so a refused row leaves nothing behind while the others
+stay.
 
 Re-importing a record that already exists *updates* it instead of creating a duplicate: the same ID number
 (found through the blind index) for persons, the same credit code (or name and address) for organisations, the
@@ -310,21 +312,20 @@ class _Import:
             raise _Skip(found)
         return found
 
-    def entrance(self, building: Building, name: str | None, *, create: bool) -> Entrance | None:
+    def entrance(self, building: Building, name: str | None) -> Entrance | None:
+        """The building's stairwell unit of that name (None when no name is given or there is none)."""
         if not name:
             return None
-        e = self.session.scalar(select(Entrance).where(Entrance.building_id == building.id, Entrance.name == name))
-        if e is None:
-            if not create:
-                raise _Skip(f"楼栋“{building.name}”没有“{name}”")
-            e = service.add_entrance(self.session, principal=self.principal, building_id=building.id, name=name)
-        return e
+        return self.session.scalar(select(Entrance).where(Entrance.building_id == building.id,
+                                                          Entrance.name == name))
 
     def household(self, building: Building, entrance_name: str | None, room: str | None) -> Household:
         if not room:
             raise _Skip("填写了楼栋时请同时填写室号")
         stmt = select(Household).where(Household.building_id == building.id, Household.room == room)
-        e = self.entrance(building, entrance_name, create=False)
+        e = self.entrance(building, entrance_name)
+        if entrance_name and e is None:
+            raise _Skip(f"楼栋“{building.name}”没有“{entrance_name}”")
         if e is not None:
             stmt = stmt.where(Household.entrance_id == e.id)
         rows = list(self.session.scalars(stmt.limit(2)))
@@ -406,17 +407,20 @@ def _import_household(run: _Import, row: int, v: dict[str, Any]) -> bool:
     if building is None:
         raise _Skip("请填写楼栋编码，或同时填写楼栋地址和楼栋名称")
     run.once(("room", building.id, v.get("entrance"), v["room"]), row, "的房屋（楼栋、单元、室号相同）")
-    entrance = run.entrance(building, v.get("entrance"), create=True)
+    entrance = run.entrance(building, v.get("entrance"))
     data = {k: v.get(k) for k in ("room", "address", "use", "area_m2", "note")}
-    existing = run.session.scalar(select(Household).where(
+    existing = None if v.get("entrance") and entrance is None else run.session.scalar(select(Household).where(
         Household.building_id == building.id, Household.room == v["room"],
         Household.entrance_id == entrance.id if entrance else Household.entrance_id.is_(None)).limit(1))
     if existing is not None:
         service.update_household(run.session, principal=run.principal, household_id=existing.id,
                                  changes=_changes(run.kind, HouseholdPatch, data))
         return False
-    parsed = _schema(run.kind, HouseholdIn, {**data, "building_id": building.id,
-                                             "entrance_id": entrance.id if entrance else None})
+    parsed = _schema(run.kind, HouseholdIn, {**data, "building_id": building.id})
+    if v.get("entrance") and entrance is None:  # a unit the building does not have yet is added
+        entrance = service.add_entrance(run.session, principal=run.principal, building_id=building.id,
+                                        name=v["entrance"])
+    parsed["entrance_id"] = entrance.id if entrance else None
     service.create_household(run.session, principal=run.principal, data=parsed)
     return True
 
@@ -475,6 +479,55 @@ _IMPORTERS: dict[RegisterKind, Callable[[_Import, int, dict[str, Any]], bool]] =
 }
 
 
+IMPORT_CHUNK = 200  # rows sharing one savepoint (PostgreSQL slows down past 64 subtransactions per transaction)
+
+
+class _Redo(Exception):
+    """A service refused a row of a chunk after other rows of it were written: do the chunk row by row."""
+
+
+@dataclass
+class _Row:
+    number: int
+    canonical: list[Any]
+    cells: list[Any]
+
+
+def _import_chunk(run: _Import, columns: Mapping[int, Field], chunk: list[_Row], *, row_by_row: bool
+                  ) -> list[tuple[_Row, bool | str]]:
+    """Import a chunk of rows in one savepoint: (row, created? or the Chinese reason it was rejected) each.
+
+    Rows refused while they are read (:class:`_Skip`: nothing of them is written yet) are rejected in place. A
+    refusal by a register service may come after writes, so then the chunk is undone and — ``row_by_row`` —
+    done again with a savepoint per row."""
+    outcomes: list[tuple[_Row, bool | str]] = []
+    seen = dict(run.seen)
+    try:
+        with run.session.begin_nested():
+            for row in chunk:
+                try:
+                    values = _values(run.kind, columns, row.cells)
+                    if row_by_row:
+                        with run.session.begin_nested():
+                            outcomes.append((row, _IMPORTERS[run.kind](run, row.number, values)))
+                    else:
+                        outcomes.append((row, _IMPORTERS[run.kind](run, row.number, values)))
+                except _Skip as exc:
+                    outcomes.append((row, exc.reason))
+                except DomainError as exc:
+                    if not row_by_row:
+                        raise _Redo from exc
+                    outcomes.append((row, exc.message))
+                except IntegrityError as exc:
+                    if not row_by_row:
+                        raise _Redo from exc
+                    outcomes.append((row, "与已有记录冲突（重复登记）"))
+    except _Redo:
+        run.seen = seen
+        return _import_chunk(run, columns, chunk, row_by_row=True)
+    return outcomes
+
+
 def import_workbook(session: Session, *, principal: Principal, kind: RegisterKind, data: bytes,
                     filename: str) -> ImportBatch:
     """Import an uploaded workbook: valid rows are created or updated, every other row is kept with its reason."""
@@ -487,7 +540,7 @@ def import_workbook(session: Session, *, principal: Principal, kind: RegisterKin
     run = _Import(session=session, principal=principal, kind=kind)
     example = _example_row(kind)
     order = {f.key: i for i, f in enumerate(COLUMNS[kind])}
-    rejected: list[ImportRejectedRow] = []
+    pending: list[_Row] = []
     for number, cells in rows:
         canonical: list[Any] = [None] * len(COLUMNS[kind])
         for i, f in columns.items():
@@ -495,29 +548,22 @@ def import_workbook(session: Session, *, principal: Principal, kind: RegisterKin
         if number == 2 and all(f.key == "grid" or str(canonical[order[f.key]] or "") == example[order[f.key]]
                                for f in COLUMNS[kind]):
             continue  # the template's example row, left as it was
-        batch.total_rows += 1
-        try:
-            values = _values(kind, columns, cells)
-            with session.begin_nested():
-                created = _IMPORTERS[kind](run, number, values)
-        except _Skip as exc:
-            reason = exc.reason
-        except DomainError as exc:
-            reason = exc.message
-        except IntegrityError:
-            reason = "与已有记录冲突（重复登记）"
-        else:
-            if created:
+        pending.append(_Row(number, canonical, cells))
+    rejected: list[ImportRejectedRow] = []
+    for start in range(0, len(pending), IMPORT_CHUNK):
+        for row, outcome in _import_chunk(run, columns, pending[start:start + IMPORT_CHUNK], row_by_row=False):
+            if outcome is True:
                 batch.created_rows += 1
-            else:
+            elif outcome is False:
                 batch.updated_rows += 1
-            continue
-        batch.rejected_rows += 1
-        row_id = new_id()
-        rejected.append(ImportRejectedRow(
-            id=row_id, batch_id=batch.id, row_number=number, reason=reason,
-            cells_enc=cipher.encrypt(json.dumps(canonical, ensure_ascii=False), table="import_rejected_row",
-                                     column="cells", row_id=row_id)))
+            else:
+                row_id = new_id()
+                rejected.append(ImportRejectedRow(
+                    id=row_id, batch_id=batch.id, row_number=row.number, reason=str(outcome),
+                    cells_enc=cipher.encrypt(json.dumps(row.canonical, ensure_ascii=False),
+                                             table="import_rejected_row", column="cells", row_id=row_id)))
+    batch.total_rows = len(pending)
+    batch.rejected_rows = len(rejected)
     session.add_all(rejected)
     session.flush()
     audit.record(session, actor=principal.actor, action="registry.import", object_type="import_batch",
