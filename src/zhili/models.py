@@ -19,7 +19,7 @@ from zhili.cases.models import (
 from zhili.core.audit import AuditAnchor, AuditEvent
 from zhili.core.config_version import ConfigVersion
 from zhili.regions.models import GeoVersion, Unit, UnitBoundary
-from zhili.registry.models import Building, Entrance, Household, Organisation, Person
+from zhili.registry.models import Building, Entrance, Household, ImportBatch, ImportRejectedRow, Organisation, Person
 from zhili.users.models import AuthSession, User, UserUnit
 from zhili.worktime.models import CalendarOverride
 
@@ -43,6 +43,8 @@ __all__ = [
     "GeoVersion",
     "Household",
     "IdempotencyRecord",
+    "ImportBatch",
+    "ImportRejectedRow",
     "JobLock",
     "Notification",
     "Organisation",

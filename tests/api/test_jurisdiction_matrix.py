@@ -14,6 +14,7 @@ entry in these tables fails the suite instead of silently escaping the matrix.
 
 from __future__ import annotations
 
+import io
 import re
 import uuid
 from collections.abc import Callable
@@ -24,10 +25,11 @@ import pytest
 from apihelpers import API, REG, Api, GridSet, audit_count, id_number, unique
 from fastapi import routing as fastapi_routing
 from fastapi.routing import APIRoute
-from sqlalchemy import select
+from openpyxl import Workbook, load_workbook
+from sqlalchemy import func, select
 
 from zhili.app import create_app
-from zhili.registry.models import Building, Household, Organisation, Person
+from zhili.registry.models import Building, Household, ImportBatch, Organisation, Person, RegisterKind
 
 # -- the specification ---------------------------------------------------------------------------------------
 # What each test user may do in the registers. Written out by hand on purpose (not read from ROLE_PERMISSIONS):
@@ -122,6 +124,16 @@ COLLECTION_ROUTES: dict[tuple[str, str], tuple[frozenset[str], Callable[..., dic
     ("POST", "/organisations"): (WRITE, _create_body("organisation")),
 }
 
+# Routes that take a register kind or an import batch id instead of an object id: Excel import and export, and
+# an import's result. An import is checked row by row (a row outside the jurisdiction is rejected with its
+# reason, the others are imported); an export holds only rows inside the jurisdiction; a batch is its
+# uploader's alone (anyone else gets the 404 of an id that does not exist).
+BULK_ROUTES: dict[tuple[str, str], frozenset[str]] = {
+    ("POST", "/{kind}/import"): WRITE,
+    ("GET", "/{kind}/export"): READ,
+    ("GET", "/imports/{batch_id}"): WRITE,
+}
+
 
 # -- discovering the routes the application serves -------------------------------------------------------------
 
@@ -148,6 +160,11 @@ def _registry_routes(*, with_id: bool) -> list[tuple[str, str]]:
     out = [(m, p.removeprefix(REG)) for m, p in _documented_routes() if p.startswith(REG + "/")
            and ("{" in p) == with_id]
     return sorted(out, key=lambda r: (r[1], r[0]))
+
+
+def _object_id_routes() -> list[tuple[str, str]]:
+    """Registry routes with a path parameter that act on one register object (the bulk routes have their table)."""
+    return [r for r in _registry_routes(with_id=True) if r not in BULK_ROUTES]
 
 
 def _route_id(route: tuple[str, str]) -> str:
@@ -178,12 +195,18 @@ def test_every_served_route_is_documented_so_discovery_cannot_miss_one() -> None
 
 
 def test_the_matrix_covers_exactly_the_registry_routes_that_take_an_object_id() -> None:
-    discovered = set(_registry_routes(with_id=True))
+    discovered = set(_object_id_routes())
     missing = discovered - set(OBJECT_ROUTES)
     stale = set(OBJECT_ROUTES) - discovered
     assert not missing, f"new registry routes need a row in OBJECT_ROUTES: {sorted(missing)}"
     assert not stale, f"OBJECT_ROUTES lists routes that no longer exist: {sorted(stale)}"
     assert len(discovered) == 16  # the routes named in the acceptance criteria
+
+
+def test_the_bulk_table_covers_exactly_the_other_registry_routes_with_a_path_parameter() -> None:
+    discovered = set(_registry_routes(with_id=True)) - set(OBJECT_ROUTES)
+    assert discovered == set(BULK_ROUTES), f"unlisted: {sorted(discovered - set(BULK_ROUTES))}, " \
+        f"stale: {sorted(set(BULK_ROUTES) - discovered)}"
 
 
 def test_the_collection_table_covers_every_registry_route_without_an_object_id() -> None:
@@ -194,7 +217,7 @@ def test_the_collection_table_covers_every_registry_route_without_an_object_id()
 
 # -- the matrix ---------------------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("route", _registry_routes(with_id=True), ids=_route_id)
+@pytest.mark.parametrize("route", _object_id_routes(), ids=_route_id)
 def test_object_route_answers_by_permission_then_jurisdiction(
     route: tuple[str, str], api: Api, registry: dict[str, GridSet], db: Any
 ) -> None:
@@ -274,7 +297,10 @@ def test_residents_and_auditors_are_refused_every_registry_route(api: Api, regis
     for who in ("jumin", "shenji"):
         for route in _registry_routes(with_id=True) + _registry_routes(with_id=False):
             method, path = route
-            if route in OBJECT_ROUTES:
+            if route in BULK_ROUTES:
+                r = _bulk_call(api, who, route, kind="persons", batch_id=uuid.uuid4(),
+                               file=_building_workbook(api.world.units["ga"].code))
+            elif route in OBJECT_ROUTES:
                 op = OBJECT_ROUTES[route]
                 kind = KIND_OF_PARAM[_param(path)]
                 r = api.call(who, method, REG + _fill(path, registry["ga"].ids()[kind]),
@@ -407,3 +433,122 @@ def test_batch_locate_hides_grids_outside_jurisdiction(api: Api, world: Any) -> 
                                                                  {"lon": 119.3, "lat": 31.1}]})
     assert r.status_code == 200
     assert r.json() == {"grid_ids": [str(world.units["ga"].id), None], "grid_codes": ["330522001001001", None]}
+
+
+# -- Excel import, export and import batches ---------------------------------------------------------------------
+
+def _building_workbook(grid_code: str, address: str = "导入路1号") -> bytes:
+    """An import file with one building in the given grid."""
+    wb = Workbook()
+    ws = wb.active
+    ws.append(["网格", "楼栋名称", "地址"])
+    ws.append([grid_code, f"{unique()}幢", address])
+    buf = io.BytesIO()
+    wb.save(buf)
+    return buf.getvalue()
+
+
+def _bulk_call(api: Api, who: str, route: tuple[str, str], *, kind: str = "buildings", batch_id: Any = None,
+               file: bytes | None = None) -> Any:
+    method, path = route
+    url = REG + path.replace("{kind}", kind).replace("{batch_id}", str(batch_id))
+    if method == "POST":
+        return api.call(who, method, url, files={"file": ("导入.xlsx", file or b"", "application/octet-stream")})
+    return api.call(who, method, url)
+
+
+def _count(db: Any, model: Any) -> int:
+    return int(db.scalar(select(func.count()).select_from(model)) or 0)
+
+
+def test_an_import_answers_by_permission_then_imports_only_rows_inside_the_jurisdiction(
+    api: Api, world: Any, db: Any
+) -> None:
+    route = ("POST", "/{kind}/import")
+    failures = []
+    for who in ACTORS:
+        for grid in GRIDS:
+            unit = world.units[grid]
+            before_audit, before_batches, before_buildings = audit_count(db), _count(db, ImportBatch), \
+                _count(db, Building)
+            address = f"导入路{unique()}号"
+            r = _bulk_call(api, who, route, file=_building_workbook(unit.code, address))
+            expected = _expected(who, grid, BULK_ROUTES[route])
+            label = f"{who} imports a building into {grid}: expected {expected}, got {r.status_code} {r.text}"
+            if expected == 403:
+                if r.status_code != 403 or r.json()["code"] != "permission_denied":
+                    failures.append(label)
+                elif (audit_count(db), _count(db, ImportBatch), _count(db, Building)) != \
+                        (before_audit, before_batches, before_buildings):
+                    failures.append(f"{label}: a refused import left something behind")
+                continue
+            body = r.json()
+            if r.status_code != 201:
+                failures.append(label)
+            elif expected == "2xx":
+                made = db.scalar(select(Building).where(Building.address == address))
+                if body["created_rows"] != 1 or made is None or made.path != unit.path:
+                    failures.append(f"{label}: not created in the grid: {body}")
+            elif (body["created_rows"], body["rejected_rows"]) != (0, 1) \
+                    or "不在您的管辖范围内" not in body["rejected"][0]["reason"] \
+                    or _count(db, Building) != before_buildings:
+                failures.append(f"{label}: a row outside the jurisdiction was not rejected with its reason: {body}")
+    assert not failures, "\n".join(failures)
+
+
+def _exported_rows(content: bytes) -> list[dict[str, Any]]:
+    rows = list(load_workbook(io.BytesIO(content), read_only=True).worksheets[0].iter_rows(values_only=True))
+    return [dict(zip(rows[0], row, strict=True)) for row in rows[1:]]
+
+
+@pytest.mark.parametrize("kind", [k.value for k in RegisterKind])
+def test_an_export_answers_by_permission_and_holds_only_rows_inside_the_jurisdiction(
+    kind: str, api: Api, world: Any, registry: dict[str, GridSet], db: Any
+) -> None:
+    route = ("GET", "/{kind}/export")
+    failures = []
+    for who in ACTORS:
+        before = audit_count(db)
+        r = _bulk_call(api, who, route, kind=kind)
+        if not BULK_ROUTES[route] <= CAN[who]:
+            if r.status_code != 403 or audit_count(db) != before:
+                failures.append(f"{who} exports {kind}: expected 403, got {r.status_code}")
+            continue
+        if r.status_code != 200:
+            failures.append(f"{who} exports {kind}: {r.status_code} {r.text}")
+            continue
+        grids = {row["网格代码"] for row in _exported_rows(r.content)}
+        if grids != {world.units[g].code for g in SEES[who]}:
+            failures.append(f"{who} exports {kind} of the grids {sorted(grids)}; sees {sorted(SEES[who])}")
+        if audit_count(db) != before + 1:
+            failures.append(f"{who} exports {kind}: the export was not audited")
+        secrets = {registry[g].secrets[s] for g in GRIDS for s in ("id_number", "phone", "org_phone")}
+        text = " ".join(str(v) for row in _exported_rows(r.content) for v in row.values())
+        if any(s in text for s in secrets):
+            failures.append(f"{who} exports {kind} with personal data unmasked")
+    assert not failures, "\n".join(failures)
+
+
+def test_an_import_batch_is_seen_by_its_uploader_alone(api: Api, world: Any) -> None:
+    route = ("GET", "/imports/{batch_id}")
+    writers = [who for who in ACTORS if "write" in CAN[who]]
+    batches = {}
+    for who in writers:
+        grid = next(iter(SEES[who] or {"ga"}))
+        r = _bulk_call(api, who, ("POST", "/{kind}/import"), file=_building_workbook(world.units[grid].code))
+        assert r.status_code == 201, r.text
+        batches[who] = r.json()["id"]
+    unknown = _bulk_call(api, "admin", route, batch_id=uuid.uuid4())
+    assert unknown.status_code == 404
+    failures = []
+    for who in ACTORS:
+        for owner, batch_id in batches.items():
+            r = _bulk_call(api, who, route, batch_id=batch_id)
+            expected = 403 if not BULK_ROUTES[route] <= CAN[who] else 200 if who == owner else 404
+            if r.status_code != expected:
+                failures.append(f"{who} reads {owner}'s batch: expected {expected}, got {r.status_code}")
+            elif expected == 404 and r.json() != unknown.json():
+                failures.append(f"{who} reads {owner}'s batch: the 404 differs from an unknown id's")
+            elif expected == 200 and r.json()["id"] != batch_id:
+                failures.append(f"{who} reads {owner}'s batch: wrong batch")
+    assert not failures, "\n".join(failures)

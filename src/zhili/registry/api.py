@@ -5,14 +5,15 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Depends, File, Path, Query, Response, UploadFile
 
+from zhili.core.db import utcnow
 from zhili.core.deps import CurrentUser, Db, Paging
 from zhili.core.jurisdiction import require
 from zhili.core.schemas import Page
 from zhili.core.security import Perm
-from zhili.registry import service
-from zhili.registry.models import BuildingType, HouseholdUse, OrgType, PersonStatus, ResidentType
+from zhili.registry import excel, service
+from zhili.registry.models import BuildingType, HouseholdUse, OrgType, PersonStatus, RegisterKind, ResidentType
 from zhili.registry.schemas import (
     BuildingIn,
     BuildingOut,
@@ -22,6 +23,7 @@ from zhili.registry.schemas import (
     HouseholdIn,
     HouseholdOut,
     HouseholdPatch,
+    ImportBatchOut,
     OrganisationIn,
     OrganisationOut,
     OrganisationPatch,
@@ -36,6 +38,54 @@ router = APIRouter(prefix="/registry", tags=["基础数据"])
 
 UnitFilter = Annotated[uuid.UUID | None, Query(description="只看该单位（街道/社区/网格）之下")]
 Keyword = Annotated[str | None, Query(max_length=100, description="关键字")]
+
+
+# -- Excel import and export ------------------------------------------------------------------------------
+# Declared before the object routes, so that "/buildings/export" is never taken for a building id.
+
+Kind = Annotated[RegisterKind, Path(description="buildings 楼栋 / households 房屋 / persons 人员 / organisations 组织")]
+
+
+def export_filters(
+    unit_id: UnitFilter = None, q: Keyword = None, building_type: BuildingType | None = None,
+    use: HouseholdUse | None = None, building_id: uuid.UUID | None = None, household_id: uuid.UUID | None = None,
+    name: Annotated[str | None, Query(max_length=64, description="人员姓名（前缀匹配）")] = None,
+    id_number: Annotated[str | None, Query(max_length=18, description="身份证号（精确）")] = None,
+    phone: Annotated[str | None, Query(max_length=20, description="手机号（精确）")] = None,
+    resident_type: ResidentType | None = None, care_tag: Annotated[str | None, Query(max_length=32)] = None,
+    status: Annotated[PersonStatus | None, Query(description="人员状态（不填为在册）")] = None,
+    min_age: Annotated[int | None, Query(ge=0, le=150)] = None,
+    max_age: Annotated[int | None, Query(ge=0, le=150)] = None,
+    org_type: OrgType | None = None, credit_code: Annotated[str | None, Query(max_length=18)] = None,
+) -> dict[str, object]:
+    """The list filters an export takes (each register uses its own; others are refused)."""
+    return {k: v for k, v in locals().items() if v is not None}
+
+
+@router.post("/{kind}/import", response_model=ImportBatchOut, status_code=201,
+             summary="Excel 导入（逐行校验，导入有效行，保留未导入行及原因）")
+def import_register(kind: Kind, session: Db, principal: CurrentUser,
+                    file: Annotated[UploadFile, File(description="按导入模板填写的 .xlsx 文件")]) -> ImportBatchOut:
+    require(principal, Perm.registry_write)
+    batch = excel.import_workbook(session, principal=principal, kind=kind, filename=file.filename or "",
+                                  data=file.file.read(excel.MAX_IMPORT_BYTES + 1))
+    return ImportBatchOut(**excel.batch_view(session, batch=batch))
+
+
+@router.get("/{kind}/export", summary="导出 Excel（按筛选条件，个人信息脱敏，留痕）", response_class=Response)
+def export_register(kind: Kind, session: Db, principal: CurrentUser,
+                    filters: Annotated[dict[str, object], Depends(export_filters)]) -> Response:
+    require(principal, Perm.registry_read)
+    data, _ = excel.export_workbook(session, principal=principal, kind=kind, filters=filters)
+    name = f"{kind.value}-{utcnow():%Y%m%d%H%M}.xlsx"
+    return Response(data, media_type=excel.XLSX, headers={"Content-Disposition": f'attachment; filename="{name}"'})
+
+
+@router.get("/imports/{batch_id}", response_model=ImportBatchOut, summary="导入批次结果（仅上传人可见）")
+def get_import(batch_id: uuid.UUID, session: Db, principal: CurrentUser) -> ImportBatchOut:
+    require(principal, Perm.registry_write)
+    return ImportBatchOut(**excel.batch_view(session, batch=excel.get_import_batch(
+        session, principal=principal, batch_id=batch_id)))
 
 
 # -- buildings --------------------------------------------------------------------------------------------

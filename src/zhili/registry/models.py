@@ -201,3 +201,45 @@ class Organisation(_Versioned, Base):
     lat: Mapped[float | None] = mapped_column(Float)
     extra: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
 
+
+
+# -- Excel import batches -----------------------------------------------------------------------------------
+
+class RegisterKind(enum.StrEnum):
+    """The registers that can be imported and exported as Excel workbooks (URL segment = value)."""
+
+    buildings = "buildings"
+    households = "households"
+    persons = "persons"
+    organisations = "organisations"
+
+
+class ImportBatch(Base):
+    """One uploaded workbook (导入批次): who imported what, and how many rows were created, updated, rejected."""
+
+    __tablename__ = "import_batch"
+    __table_args__ = (Index("ix_import_batch_user", "user_id", "created_at"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=new_id)
+    kind: Mapped[RegisterKind] = mapped_column(Enum(RegisterKind, native_enum=False, length=16))
+    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("app_user.id", ondelete="CASCADE"))
+    filename: Mapped[str] = mapped_column(String(255))
+    total_rows: Mapped[int] = mapped_column(Integer, default=0)
+    created_rows: Mapped[int] = mapped_column(Integer, default=0)
+    updated_rows: Mapped[int] = mapped_column(Integer, default=0)
+    rejected_rows: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class ImportRejectedRow(Base):
+    """A row of an import batch that was not imported, kept with its row number and Chinese reason. The row's
+    cells are stored encrypted (bound to this row), because they may hold ID and phone numbers."""
+
+    __tablename__ = "import_rejected_row"
+    __table_args__ = (Index("ix_import_rejected_row_batch", "batch_id", "row_number"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=new_id)
+    batch_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("import_batch.id", ondelete="CASCADE"))
+    row_number: Mapped[int] = mapped_column(Integer)
+    reason: Mapped[str] = mapped_column(Text)
+    cells_enc: Mapped[bytes] = mapped_column(LargeBinary)

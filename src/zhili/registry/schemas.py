@@ -4,11 +4,20 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from typing import Any
 
 from pydantic import BaseModel, Field
 
 from zhili.core.schemas import ORMModel
-from zhili.registry.models import BuildingType, Gender, HouseholdUse, OrgType, PersonStatus, ResidentType
+from zhili.registry.models import (
+    BuildingType,
+    Gender,
+    HouseholdUse,
+    OrgType,
+    PersonStatus,
+    RegisterKind,
+    ResidentType,
+)
 
 Lon = Field(None, ge=-180, le=180, description="经度（WGS-84）")
 Lat = Field(None, ge=-90, le=90, description="纬度（WGS-84）")
@@ -211,3 +220,23 @@ class OrganisationOut(BaseModel):
     version: int
     created_at: dt.datetime
     updated_at: dt.datetime
+
+
+class RejectedRowOut(BaseModel):
+    row_number: int = Field(description="在上传文件中的行号（表头为第1行）")
+    reason: str = Field(description="未导入的原因")
+    cells: list[Any] = Field(description="该行各列的内容，按导入模板的列顺序；身份证号、手机号已脱敏")
+
+
+class ImportBatchOut(BaseModel):
+    id: uuid.UUID
+    kind: RegisterKind
+    kind_label: str
+    filename: str
+    created_at: dt.datetime
+    total_rows: int = Field(description="数据行数（不含表头和未改动的示例行）")
+    created_rows: int = Field(description="新增的记录数")
+    updated_rows: int = Field(description="已存在、按本次内容更新的记录数")
+    rejected_rows: int = Field(description="未导入的行数")
+    headers: list[str] = Field(description="导入模板的列名")
+    rejected: list[RejectedRowOut]
