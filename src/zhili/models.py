@@ -17,6 +17,7 @@ from zhili.cases.models import (
     Supervision,
 )
 from zhili.core.audit import AuditAnchor, AuditEvent
+from zhili.participation.models import CaseSupport, Notice, ResidentProfile, SmsCode, Suggestion, SuggestionReply
 from zhili.regions.models import GeoVersion, Unit, UnitBoundary
 from zhili.registry.models import Building, Entrance, Household, Organisation, Person
 from zhili.users.models import AuthSession, User, UserUnit
@@ -34,6 +35,7 @@ __all__ = [
     "CaseCounter",
     "CaseEvent",
     "CaseStat",
+    "CaseSupport",
     "Category",
     "Department",
     "DispatchRule",
@@ -42,10 +44,15 @@ __all__ = [
     "Household",
     "IdempotencyRecord",
     "JobLock",
+    "Notice",
     "Notification",
     "Organisation",
     "Person",
+    "ResidentProfile",
+    "SmsCode",
     "SubTask",
+    "Suggestion",
+    "SuggestionReply",
     "Supervision",
     "Unit",
     "UnitBoundary",
