@@ -14,15 +14,16 @@ import math
 import secrets
 import uuid
 from dataclasses import dataclass
-from typing import Any, NoReturn
+from typing import Any, NoReturn, cast
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import ColumnElement, and_, func, or_, select, update
+from sqlalchemy import ColumnElement, Table, and_, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from zhili.cases import notify
 from zhili.cases.models import OPEN_STATES, STATE_LABELS, Case, CaseStat, Category
 from zhili.cases.service import district_unit
+from zhili.cases.taxonomy import list_categories
 from zhili.core import audit
 from zhili.core.crypto import get_cipher
 from zhili.core.db import utcnow
@@ -44,7 +45,7 @@ from zhili.participation.models import (
 )
 from zhili.participation.settings import participation_settings
 from zhili.participation.sms import send_sms
-from zhili.regions.geo import haversine_m
+from zhili.regions.geo import gcj02_to_wgs84, haversine_m
 from zhili.regions.models import OPEN_END, Unit, UnitLevel
 from zhili.users import service as users
 from zhili.users.models import AuthSession, User
@@ -352,11 +353,10 @@ def _public_views(session: Session, principal: Principal, cases: list[Case],
         return []
     ids = [c.id for c in cases]
     cat_ids = {c.category_id for c in cases if c.category_id}
-    names = dict(session.execute(select(Category.id, Category.name).where(Category.id.in_(cat_ids)))) \
-        if cat_ids else {}
+    names = {i: n for i, n in session.execute(select(Category.id, Category.name).where(Category.id.in_(cat_ids)))}
     prefixes = {"/".join(c.path.split("/")[:i]) for c in cases for i in range(1, c.path.count("/") + 2)}
-    places = dict(session.execute(select(Unit.path, Unit.name).where(Unit.level == UnitLevel.community,
-                                                                     Unit.path.in_(prefixes))))
+    places = {p: n for p, n in session.execute(select(Unit.path, Unit.name).where(
+        Unit.level == UnitLevel.community, Unit.path.in_(prefixes)))}
     supported = set(session.scalars(select(CaseSupport.case_id).where(CaseSupport.user_id == principal.user_id,
                                                                       CaseSupport.case_id.in_(ids))))
     out = []
@@ -403,11 +403,18 @@ def nearby_cases(
     raise ValidationFailed("请允许定位或选择一个社区", code="origin_required")
 
 
+def public_category_classes(session: Session) -> list[Category]:
+    """Major classes whose cases the public list shows (for the filter)."""
+    return [c for c in list_categories(session) if not c.is_leaf and is_public_category(c.code)]
+
+
 def similar_open_cases(session: Session, *, principal: Principal, category_code: str, lon: float, lat: float,
-                       limit: int = 5) -> list[PublicCase]:
+                       crs: str = "wgs84", limit: int = 5) -> list[PublicCase]:
     """Before a new report: public open cases of the same category close to the point (to support instead)."""
     if not is_public_category(category_code):
         return []
+    if crs == "gcj02":
+        lon, lat = gcj02_to_wgs84(lon, lat)
     return nearby_cases(session, principal=principal, lon=lon, lat=lat,
                         radius_m=participation_settings().suggest_radius_m, category=category_code, limit=limit)
 
@@ -435,7 +442,7 @@ def support_case(session: Session, *, principal: Principal, case_id: uuid.UUID) 
         raise Conflict("您已附议过该事件", code="already_supported")
     session.add(CaseSupport(case_id=case.id, user_id=principal.user_id, created_at=utcnow()))
     session.flush()  # the unique constraint settles a double click
-    table = Case.__table__
+    table = cast(Table, Case.__table__)
     session.execute(update(table).where(table.c.id == case.id)
                     .values(support_count=table.c.support_count + 1, updated_at=table.c.updated_at))
     session.expire(case, ["support_count"])
@@ -587,7 +594,7 @@ def unit_names(session: Session, *, paths: set[str]) -> dict[str, str]:
     """Unit path → name (for showing who published a notice)."""
     if not paths:
         return {}
-    return dict(session.execute(_current(select(Unit.path, Unit.name).where(Unit.path.in_(paths)))).all())
+    return {p: n for p, n in session.execute(_current(select(Unit.path, Unit.name).where(Unit.path.in_(paths))))}
 
 
 # -- disclosure ---------------------------------------------------------------------------------------------
