@@ -66,7 +66,6 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "pt.nearby.radius": ("范围", "Within"),
     "pt.nearby.show": ("查看", "Show"),
     "pt.nearby.near_point": ("您附近 {radius} 米内", "Within {radius} m of you"),
-    "pt.nearby.in_community": ("{name}", "{name}"),
     "pt.nearby.empty": ("附近暂无正在办理的公开问题。", "No public open reports here."),
     "pt.nearby.choose": ("请允许定位，或选择一个社区。", "Allow location, or choose a community."),
     "pt.nearby.privacy": ("仅显示公开类别的问题，不显示上报人信息和详细地址；矛盾纠纷、治安等类别不公开。",
@@ -98,7 +97,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "pt.published_at": ("发布时间", "Published"),
     "pt.disclosure.title": ("办件公开", "Public figures"),
     "pt.disclosure.link": ("查看本社区办件公开", "See your community's figures"),
-    "pt.disclosure.heading": ("{name} · {month}", "{name} · {month}"),
+    "pt.disclosure.heading": ("{name} {month}办件情况", "{name}, {month}"),
     "pt.disclosure.intro": ("以下为上月居民反映问题的办理情况，按上报日期统计，每日更新，不含任何个人信息。",
                             "How last month's reports were handled, by the day they were reported; no personal "
                             "data."),
