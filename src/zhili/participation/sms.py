@@ -29,7 +29,7 @@ class LoggingCodeSms:
         body = message.body
         if get_settings().env == "prod":
             body = re.sub(r"\d{6}", "******", body)
-        log.info("SMS (no gateway configured) to %s: %s", mask_phone(message.phone), body)
+        log.warning("SMS (no gateway configured) to %s: %s", mask_phone(message.phone), body)
         return "logged"
 
 
