@@ -115,6 +115,7 @@ def api_router() -> APIRouter:
     from zhili.audit_api import router as audit_router
     from zhili.cases.api import config_router as case_config_router
     from zhili.cases.api import router as cases_router
+    from zhili.participation.api import router as participation_router
     from zhili.regions.api import router as regions_router
     from zhili.registry.api import router as registry_router
     from zhili.users.api import auth_router
@@ -123,7 +124,7 @@ def api_router() -> APIRouter:
 
     router = APIRouter(prefix="/api/v1")
     for r in (auth_router, users_router, regions_router, registry_router, cases_router, case_config_router,
-              calendar_router, audit_router):
+              calendar_router, audit_router, participation_router):
         router.include_router(r)
 
     @router.get("/health", tags=["系统"], summary="健康检查")

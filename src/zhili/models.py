@@ -18,6 +18,7 @@ from zhili.cases.models import (
 )
 from zhili.core.audit import AuditAnchor, AuditEvent
 from zhili.core.config_version import ConfigVersion
+from zhili.participation.models import CaseSupport, Notice, ResidentProfile, SmsCode, Suggestion, SuggestionReply
 from zhili.regions.models import GeoVersion, Unit, UnitBoundary
 from zhili.registry.models import Building, Entrance, Household, ImportBatch, ImportRejectedRow, Organisation, Person
 from zhili.users.models import AuthSession, User, UserUnit
@@ -35,6 +36,7 @@ __all__ = [
     "CaseCounter",
     "CaseEvent",
     "CaseStat",
+    "CaseSupport",
     "Category",
     "ConfigVersion",
     "Department",
@@ -46,10 +48,15 @@ __all__ = [
     "ImportBatch",
     "ImportRejectedRow",
     "JobLock",
+    "Notice",
     "Notification",
     "Organisation",
     "Person",
+    "ResidentProfile",
+    "SmsCode",
     "SubTask",
+    "Suggestion",
+    "SuggestionReply",
     "Supervision",
     "Unit",
     "UnitBoundary",

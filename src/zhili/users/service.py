@@ -15,7 +15,7 @@ from zhili.core.db import utcnow
 from zhili.core.errors import Conflict, Locked, NotFound, Unauthenticated, ValidationFailed
 from zhili.core.ids import new_id
 from zhili.core.jurisdiction import Principal, in_scope, path_predicate
-from zhili.core.masking import mask_phone
+from zhili.core.masking import mask_phone, mask_text
 from zhili.core.query import paginate
 from zhili.core.security import (
     ROLE_LABELS,
@@ -41,12 +41,13 @@ def login(
 ) -> tuple[str, AuthSession, User]:
     """Check a password, apply lockout after repeated failures, and open a session; returns the token."""
     settings = get_settings()
-    user = session.scalar(select(User).where(User.username == username))
+    user = session.scalar(select(User).where(User.username == username)) or _user_by_phone(session, username)
     now = utcnow()
     if user is None:
         verify_password(_DUMMY_HASH, password)  # equalise timing so usernames can't be probed
-        audit.record(session, actor=audit.Actor(name=username, role=None, ip=ip), action="auth.login_failed",
-                     object_type="user", object_id=None, after={"username": username, "reason": "no_such_user"})
+        shown = mask_text(username)  # a mistyped phone number must not land in the audit log in clear
+        audit.record(session, actor=audit.Actor(name=shown, role=None, ip=ip), action="auth.login_failed",
+                     object_type="user", object_id=None, after={"username": shown, "reason": "no_such_user"})
         raise Unauthenticated("用户名或密码错误", code="bad_credentials")
     if user.locked_until and user.locked_until > now:
         minutes = max(1, int((user.locked_until - now).total_seconds() // 60) + 1)
@@ -88,6 +89,19 @@ def login(
                  action="auth.login", object_type="user", object_id=user.id)
     session.flush()
     return token, auth, user
+
+
+def _user_by_phone(session: Session, value: str) -> User | None:
+    """The account whose phone number is ``value`` (login by phone); a resident's when staff share the number."""
+    try:
+        phone = validate_mobile(value)
+    except ValidationFailed:
+        return None
+    bidx = get_cipher().blind_index(phone, purpose="app_user.phone")
+    found = list(session.scalars(select(User).where(User.phone_bidx == bidx).limit(5)))
+    if len(found) > 1:
+        found = [u for u in found if u.role == Role.resident]
+    return found[0] if len(found) == 1 else None
 
 
 def logout(session: Session, *, token: str) -> None:

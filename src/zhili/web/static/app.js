@@ -36,6 +36,7 @@
     lonInput.value = lon.toFixed(6);
     latInput.value = lat.toFixed(6);
     if (crs) crs.value = "wgs84"; // browsers and our boundaries are WGS-84
+    lonInput.dispatchEvent(new Event("change", {bubbles: true})); // lets other scripts and htmx react to the point
     var picker = $("[data-map]", form);
     if (picker && picker._map) placeMarker(picker, lon, lat, source !== "map");
   }
