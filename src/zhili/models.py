@@ -7,6 +7,7 @@ from zhili.cases.models import (
     CaseCounter,
     CaseEvent,
     CaseStat,
+    CaseStatUnit,
     Category,
     Department,
     DispatchRule,
@@ -20,6 +21,7 @@ from zhili.core.audit import AuditAnchor, AuditEvent
 from zhili.regions.models import GeoVersion, Unit, UnitBoundary
 from zhili.registry.models import Building, Entrance, Household, Organisation, Person
 from zhili.users.models import AuthSession, User, UserUnit
+from zhili.visits.models import Visit, VisitPerson, VisitPhoto
 from zhili.worktime.models import CalendarOverride
 
 __all__ = [
@@ -34,6 +36,7 @@ __all__ = [
     "CaseCounter",
     "CaseEvent",
     "CaseStat",
+    "CaseStatUnit",
     "Category",
     "Department",
     "DispatchRule",
@@ -51,4 +54,7 @@ __all__ = [
     "UnitBoundary",
     "User",
     "UserUnit",
+    "Visit",
+    "VisitPerson",
+    "VisitPhoto",
 ]

@@ -378,6 +378,29 @@ class CaseStat(Base):
     rating_count: Mapped[int] = mapped_column(Integer, default=0)
 
 
+class CaseStatUnit(Base):
+    """``case_stat`` summed over categories for every unit of the tree (its whole subtree) per day — kept by the
+    same upserts as ``case_stat`` — so district-wide screen figures read one row per unit and day."""
+
+    __tablename__ = "case_stat_unit"
+    __table_args__ = (
+        # Units of one level (same depth) over a date range, answered from the index alone (rankings).
+        Index("ix_case_stat_unit_depth", "depth", "day", "path", "reported", "accepted", "closed", "closed_on_time",
+              "overdue", "rating_sum", "rating_count"),
+    )
+
+    path: Mapped[str] = mapped_column(String(400), primary_key=True)  # a unit's path; the row covers its subtree
+    day: Mapped[dt.date] = mapped_column(Date, primary_key=True)
+    depth: Mapped[int] = mapped_column(Integer)  # number of "/" in path (= Unit.depth)
+    reported: Mapped[int] = mapped_column(Integer, default=0)
+    accepted: Mapped[int] = mapped_column(Integer, default=0)
+    closed: Mapped[int] = mapped_column(Integer, default=0)
+    closed_on_time: Mapped[int] = mapped_column(Integer, default=0)
+    overdue: Mapped[int] = mapped_column(Integer, default=0)
+    rating_sum: Mapped[int] = mapped_column(Integer, default=0)
+    rating_count: Mapped[int] = mapped_column(Integer, default=0)
+
+
 class JobLock(Base):
     """A lease row so only one process runs a periodic job (e.g. the deadline sweep) at a time."""
 

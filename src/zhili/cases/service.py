@@ -34,7 +34,7 @@ from sqlalchemy import case as case_
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
-from zhili.cases import notify
+from zhili.cases import notify, rollup
 from zhili.cases.dispatch import CaseFacts, current_rules, match
 from zhili.cases.models import (
     CHANNEL_LABELS,
@@ -870,6 +870,7 @@ def _stat(session: Session, case: Case, *, day: dt.date, **deltas: int) -> None:
               **dict.fromkeys(_STAT_COLUMNS, 0)}
     values.update(deltas)
     session.execute(_STAT_UPSERT, values)
+    rollup.add(session, path=case.path, day=day, deltas=deltas)  # the per-unit rollup moves with it
 
 
 _STAT_COLUMNS = ("reported", "accepted", "closed", "closed_on_time", "overdue", "rating_sum", "rating_count")
@@ -883,7 +884,8 @@ _STAT_UPSERT = text(
 
 
 def rebuild_stats(session: Session) -> int:
-    """Recompute the statistics table from the cases in one aggregate query (must equal the incremental figures)."""
+    """Recompute the statistics table from the cases in one aggregate query (must equal the incremental figures),
+    then its per-unit rollup."""
     session.execute(delete(CaseStat))
     one, zero = literal(1), literal(0)
     # Inline '' (not a bound parameter) so PostgreSQL sees the SELECT and GROUP BY expressions as the same.
@@ -901,6 +903,7 @@ def rebuild_stats(session: Session) -> int:
             "rating_sum", "rating_count"]
     session.execute(insert(CaseStat).from_select(cols, agg))
     session.flush()
+    rollup.rebuild(session)
     return int(session.scalar(select(func.count()).select_from(CaseStat)) or 0)
 
 
