@@ -66,10 +66,8 @@ def rebuild(session: Session) -> int:
     direct = select(CaseStat.path, CaseStat.day, slashes,
                     *[func.sum(getattr(CaseStat, c)) for c in FIGURES]).group_by(CaseStat.path, CaseStat.day)
     session.execute(insert(CaseStatUnit).from_select(["path", "day", "depth", *FIGURES], direct))
-    depths = sorted(session.scalars(select(CaseStatUnit.depth).distinct()), reverse=True)
-    for depth in depths:
-        if depth == 0:
-            continue
+    deepest = session.scalar(select(func.max(CaseStatUnit.depth))) or 0
+    for depth in range(deepest, 0, -1):  # every level, also those with no rows of their own yet
         parents: dict[tuple[str, dt.date], list[int]] = defaultdict(lambda: [0] * len(FIGURES))
         rows = session.execute(select(CaseStatUnit.path, CaseStatUnit.day, *[getattr(CaseStatUnit, c)
                                                                              for c in FIGURES])

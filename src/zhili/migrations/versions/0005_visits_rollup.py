@@ -100,10 +100,8 @@ def _fill_rollup(conn: sa.Connection) -> None:
         + ', '.join(f':{c}' for c in FIGURES) + ") ON CONFLICT (path, day) DO UPDATE SET "
         + ', '.join(f'{c} = case_stat_unit.{c} + excluded.{c}' for c in FIGURES)
     ).bindparams(sa.bindparam('day', type_=sa.Date()))
-    depths = sorted(conn.scalars(sa.text("SELECT DISTINCT depth FROM case_stat_unit")), reverse=True)
-    for depth in depths:
-        if depth == 0:
-            continue
+    deepest = conn.scalar(sa.text("SELECT max(depth) FROM case_stat_unit")) or 0
+    for depth in range(deepest, 0, -1):  # every level, also those with no rows of their own yet
         parents: dict[tuple[str, object], list[int]] = defaultdict(lambda: [0] * len(FIGURES))
         rows = conn.execute(sa.text(f"SELECT path, day, {figures} FROM case_stat_unit WHERE depth = :d")
                             .columns(sa.column('path', sa.String()), sa.column('day', sa.Date())),
