@@ -172,3 +172,14 @@ def test_the_console_lists_visits_under_the_staff_units_read_only(client: Any, s
     for who in ("wangge_a", "jumin", "bumen"):
         sign_in(client, site.token(who))
         assert client.get("/console/visits").status_code == 403, who
+
+
+def test_visit_kinds_and_periods_have_labels_in_both_languages() -> None:
+    from zhili.visits.models import VISIT_KIND_LABELS
+    from zhili.web import i18n, messages_visits  # noqa: F401  (registers the messages)
+
+    for kind in service.VisitKind:
+        assert i18n.translate("zh-CN", f"visit_kind.{kind.value}") == VISIT_KIND_LABELS[kind]  # one wording
+        assert i18n.translate("en", f"visit_kind.{kind.value}") != f"visit_kind.{kind.value}"
+    for period in service.PERIODS:
+        assert i18n.has(f"visit_period.{period}")
