@@ -203,3 +203,14 @@ def test_the_api_records_lists_and_escalates_visits_within_the_grid(client: Any,
         filed.json()["case_number"]
     assert client.get(API, headers=w.headers("jumin")).status_code == 403
     assert client.get(API).status_code == 401
+
+
+def test_a_refused_follow_up_keeps_nothing_of_the_visit_either(vkit: Any) -> None:
+    h = vkit.household("ga")
+    stored = _count(vkit.db, Attachment)
+    for follow_up, code in ((service.FollowUp(category_code="", description="漏水"), "category_required"),
+                            (service.FollowUp(category_code="SJ-0102", description=" "), "description_required")):
+        with pytest.raises(ValidationFailed) as err:
+            vkit.visit(h, photos=[service.Photo(data=PNG, filename="a.png")], follow_up=follow_up)
+        assert err.value.code == code
+    assert (_count(vkit.db, Visit), _count(vkit.db, Attachment), _count(vkit.db, Case)) == (0, stored, 0)

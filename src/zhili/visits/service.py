@@ -31,7 +31,7 @@ from zhili.core.security import Role
 from zhili.core.settings import get_settings
 from zhili.regions.models import Unit
 from zhili.regions.service import get_unit
-from zhili.registry.models import Household, Person
+from zhili.registry.models import Household, Person, PersonStatus
 from zhili.registry.service import get_household
 from zhili.visits.models import VISIT_KIND_LABELS, Visit, VisitKind, VisitPerson, VisitPhoto
 
@@ -173,6 +173,8 @@ def record_visit(
     summary, findings = _texts(summary, findings)
     when = _visited_at(visited_at, now)
     persons = _persons(session, household, person_ids)
+    if follow_up is not None:
+        _check_follow_up(session, follow_up)
     if len(photos) + len(attachment_ids) > PHOTO_LIMIT:
         raise ValidationFailed(f"最多上传{PHOTO_LIMIT}张照片", code="too_many_photos")
     photo_ids = _uploaded_photos(session, principal, attachment_ids) + _store_photos(session, principal, photos)
@@ -204,15 +206,22 @@ def escalate_visit(session: Session, *, principal: Principal, visit_id: uuid.UUI
     return _file_case(session, principal, visit, household, follow_up, photo_ids, now or utcnow())
 
 
-def _file_case(session: Session, principal: Principal, visit: Visit, household: Household, follow_up: FollowUp,
-               photo_ids: list[uuid.UUID], now: dt.datetime) -> Case:
-    description = (follow_up.description or "").strip()
+def _check_follow_up(session: Session, follow_up: FollowUp) -> None:
+    """Refuse a follow-up the intake would refuse, before anything of the visit is written."""
     if not follow_up.category_code:
         raise ValidationFailed("转为事件须选择事件类别", code="category_required")
     try:
         reportable_category(session, code=follow_up.category_code)
     except NotFound as exc:  # a bad choice on a form, not a missing page
         raise ValidationFailed("所选事件类别不存在，请重新选择", code="category_not_found") from exc
+    if not (follow_up.description or "").strip():
+        raise ValidationFailed("转为事件须填写需处置的问题", code="description_required")
+
+
+def _file_case(session: Session, principal: Principal, visit: Visit, household: Household, follow_up: FollowUp,
+               photo_ids: list[uuid.UUID], now: dt.datetime) -> Case:
+    _check_follow_up(session, follow_up)
+    description = follow_up.description.strip()
     unattached = list(session.scalars(select(Attachment.id).where(Attachment.id.in_(photo_ids),
                                                                   Attachment.case_id.is_(None)))) if photo_ids else []
     case, _ = cases.report_case(
@@ -346,8 +355,6 @@ def visit_view(session: Session, visit: Visit) -> dict[str, Any]:
 def household_form(session: Session, *, principal: Principal, household_id: uuid.UUID
                    ) -> tuple[Household, list[Person]]:
     """What the "记录走访" form needs: the household (in jurisdiction) and its active members."""
-    from zhili.registry.models import PersonStatus
-
     household = get_household(session, principal=principal, household_id=household_id)
     persons = list(session.scalars(select(Person).where(Person.household_id == household.id,
                                                         Person.status == PersonStatus.active)
