@@ -3,7 +3,7 @@
 ``case_stat`` holds one row per grid path × local day × category — about 2,500 rows a day in the large demo, so a
 30-day district figure reads ≈ 77,000 rows. ``case_stat_unit`` holds, for every unit of the tree (every prefix of
 a statistics path), one row per day with the figures of its whole subtree summed over categories: the same
-30-day district figure is 30 rows, a street ranking 450, a grid ranking one row per grid and day.
+30-day district figure is 30 rows, a street ranking 300, a grid ranking one row per grid and day (≈ 36,000).
 
 It is kept by the same code path as ``case_stat``: :func:`zhili.cases.service._stat` calls :func:`add` with the
 same deltas in the same transaction (one multi-row upsert, one row per level of the path), and

@@ -11,8 +11,8 @@ counts over ``case`` filtered by ``state`` (indexed: ``ix_case_state`` / ``ix_ca
 prefix (``ix_case_path``), because the statistics table cannot say how many cases are open right now.
 
 A unit's figures are its own rollup rows (the district over 30 days: 30 rows, where ``case_stat`` needs ≈ 77,000
-on the large demo); a breakdown reads its children's rows, a ranking the rows of one depth (one per unit and day)
-— the same plan on SQLite and PostgreSQL.
+on the large demo); a breakdown reads its children's rows, a ranking the rows of the ranked units (one per unit
+and day, a primary-key range per unit) — the same plan on SQLite and PostgreSQL.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import ColumnElement, and_, false, func, select
+from sqlalchemy import ColumnElement, and_, func, select
 from sqlalchemy.orm import Session
 
 from zhili.cases.models import OPEN_STATES, Case, CaseStat, CaseStatUnit, Category
@@ -274,18 +274,20 @@ def ranking(session: Session, *, principal: Principal, level: UnitLevel, since: 
     if level not in (UnitLevel.street, UnitLevel.community, UnitLevel.grid):
         raise ValidationFailed("排名层级须为街道、社区或网格", code="bad_level")
     since, until = _window(since, until)
-    # Plain rows, not ORM objects: up to 1,500 grids per request.
-    units = session.execute(select(Unit.id, Unit.code, Unit.name, Unit.level, Unit.path).where(
-        Unit.level == level, valid_on(Unit, local_today()), path_predicate(Unit.path, principal.scope_paths))).all()
-    by_path = {u.path: u for u in units}
-    depths = sorted({p.count("/") for p in by_path})  # one level: in practice a single depth
-    sums = _by_unit(session, and_(CaseStatUnit.depth.in_(depths) if depths else false(),
-                                  path_predicate(CaseStatUnit.path, principal.scope_paths)), since, until)
-    items = [{**unit_ref(u), **(sums.get(p) or Figures()).as_dict()} for p, u in by_path.items()]
-    items.sort(key=lambda it: (it["on_time_rate"] is None, -(it["on_time_rate"] or 0), -it["closed"], it["code"]))
-    for i, it in enumerate(items, 1):
-        it["rank"] = i
-    return {"level": level.value, "since": since.isoformat(), "until": until.isoformat(), "items": items[:limit]}
+    ranked_units = and_(Unit.level == level, valid_on(Unit, local_today()),
+                        path_predicate(Unit.path, principal.scope_paths))
+    # Plain rows, not ORM objects: up to 1,500 grids per request; their rollup rows by one seek per unit.
+    units = session.execute(select(Unit.id, Unit.code, Unit.name, Unit.level, Unit.path).where(ranked_units)).all()
+    sums = _by_unit(session, CaseStatUnit.path.in_(select(Unit.path).where(ranked_units)), since, until)
+    rows = [(u, sums.get(u.path) or Figures()) for u in units]
+
+    def order(row: tuple[Any, Figures]) -> tuple[Any, ...]:
+        rate = _rate(row[1].closed_on_time, row[1].closed)  # the rounded rate the item shows, as before
+        return (rate is None, -(rate or 0), -row[1].closed, row[0].code)
+
+    rows.sort(key=order)
+    items = [{**unit_ref(u), **f.as_dict(), "rank": i} for i, (u, f) in enumerate(rows[:limit], 1)]
+    return {"level": level.value, "since": since.isoformat(), "until": until.isoformat(), "items": items}
 
 
 def cases_in_grid(session: Session, *, principal: Principal, grid_id: uuid.UUID,

@@ -28,10 +28,9 @@ def upgrade() -> None:
     sa.Column('day', sa.Date(), nullable=False),
     sa.Column('depth', sa.Integer(), nullable=False),
     *[sa.Column(c, sa.Integer(), nullable=False) for c in FIGURES],
-    sa.PrimaryKeyConstraint('path', 'day', name=op.f('pk_case_stat_unit'))
+    sa.PrimaryKeyConstraint('path', 'day', name=op.f('pk_case_stat_unit')),
+    sqlite_with_rowid=False
     )
-    with op.batch_alter_table('case_stat_unit', schema=None) as batch_op:
-        batch_op.create_index('ix_case_stat_unit_depth', ['depth', 'day', 'path', *FIGURES], unique=False)
 
     op.create_table('visit',
     sa.Column('id', sa.Uuid(), nullable=False),
@@ -128,6 +127,4 @@ def downgrade() -> None:
         batch_op.drop_index('ix_visit_path_at')
         batch_op.drop_index('ix_visit_household')
     op.drop_table('visit')
-    with op.batch_alter_table('case_stat_unit', schema=None) as batch_op:
-        batch_op.drop_index('ix_case_stat_unit_depth')
     op.drop_table('case_stat_unit')
