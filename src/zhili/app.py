@@ -120,11 +120,12 @@ def api_router() -> APIRouter:
     from zhili.registry.api import router as registry_router
     from zhili.users.api import auth_router
     from zhili.users.api import router as users_router
+    from zhili.visits.api import router as visits_router
     from zhili.worktime.api import router as calendar_router
 
     router = APIRouter(prefix="/api/v1")
     for r in (auth_router, users_router, regions_router, registry_router, cases_router, case_config_router,
-              calendar_router, audit_router, participation_router):
+              calendar_router, audit_router, participation_router, visits_router):
         router.include_router(r)
 
     @router.get("/health", tags=["系统"], summary="健康检查")

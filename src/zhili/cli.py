@@ -374,7 +374,7 @@ def cases_rebuild_stats() -> None:
 
     with session_scope() as s:
         n = rebuild_stats(s)
-    console.print(f"统计表已重建：{n} 行")
+    console.print(f"统计表已重建：{n} 行（各级单位日汇总 case_stat_unit 一并重建）")
 
 
 @cases_app.command("load-taxonomy")

@@ -7,6 +7,7 @@ from zhili.cases.models import (
     CaseCounter,
     CaseEvent,
     CaseStat,
+    CaseStatUnit,
     Category,
     Department,
     DispatchRule,
@@ -22,6 +23,7 @@ from zhili.participation.models import CaseSupport, Notice, ResidentProfile, Sms
 from zhili.regions.models import GeoVersion, Unit, UnitBoundary
 from zhili.registry.models import Building, Entrance, Household, ImportBatch, ImportRejectedRow, Organisation, Person
 from zhili.users.models import AuthSession, User, UserUnit
+from zhili.visits.models import Visit, VisitPerson, VisitPhoto
 from zhili.worktime.models import CalendarOverride
 
 __all__ = [
@@ -36,6 +38,7 @@ __all__ = [
     "CaseCounter",
     "CaseEvent",
     "CaseStat",
+    "CaseStatUnit",
     "CaseSupport",
     "Category",
     "ConfigVersion",
@@ -62,4 +65,7 @@ __all__ = [
     "UnitBoundary",
     "User",
     "UserUnit",
+    "Visit",
+    "VisitPerson",
+    "VisitPhoto",
 ]

@@ -12,7 +12,7 @@ from sqlalchemy import select
 
 from zhili.cases import service
 from zhili.cases.dispatch import CaseFacts, match
-from zhili.cases.models import Case, CaseStat, Channel, DispatchRule
+from zhili.cases.models import Case, CaseStat, CaseStatUnit, Channel, DispatchRule
 
 GA_PATH = "330522/330522001/330522001001/330522001001001"
 C1_PATH = "330522/330522001/330522001001"
@@ -250,6 +250,15 @@ def _stats(kit) -> dict[tuple[str, dt.date, str], tuple[int, ...]]:
     return {k: v for k, v in rows.items() if any(v)}
 
 
+def _unit_stats(kit) -> dict[tuple[str, dt.date], tuple[int, ...]]:
+    """The per-unit rollup rows (rows of zeros count as no row)."""
+    kit.db.flush()
+    kit.db.expire_all()
+    rows = {(s.path, s.day): (s.depth, s.reported, s.accepted, s.closed, s.closed_on_time, s.overdue, s.rating_sum,
+                              s.rating_count) for s in kit.db.scalars(select(CaseStatUnit))}
+    return {k: v for k, v in rows.items() if any(v[1:])}
+
+
 def test_rebuilding_the_statistics_gives_exactly_the_incrementally_maintained_figures(kit):
     p = {n: kit.principal(n) for n in ("jumin", "jumin2", "zhihui", "bumen", "shequ1", "wangge_a")}
     t0 = local(2026, 3, 2, 9, 0)
@@ -306,9 +315,11 @@ def test_rebuilding_the_statistics_gives_exactly_the_incrementally_maintained_fi
     assert late.closed_on_time is False and late.overdue
 
     incremental = _stats(kit)
+    incremental_units = _unit_stats(kit)
     totals = [sum(v[i] for v in incremental.values()) for i in range(7)]
     # reported, accepted, closed, closed on time, overdue now, rating sum, ratings
     assert totals == [10, 7, 2, 1, 1, 4 + 2, 2]
     assert kit.db.query(Case).count() == 10
     service.rebuild_stats(kit.db)
     assert _stats(kit) == incremental
+    assert _unit_stats(kit) == incremental_units and incremental_units  # and the per-unit rollup with it

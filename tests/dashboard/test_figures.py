@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from sqlalchemy import update
 
-from zhili.cases.models import Case, CaseStat
+from zhili.cases.models import Case, CaseStat, CaseStatUnit
 from zhili.core.errors import Forbidden, NotFound
 from zhili.dashboard import service
 from zhili.regions.models import UnitLevel
@@ -90,13 +90,20 @@ def test_residents_department_handlers_and_grid_workers_get_no_dashboard(scenari
 
 
 def test_figures_come_from_the_statistics_rows_not_from_the_cases(scenario: Any) -> None:
-    """Doubling every statistics row doubles the figures; the live counts (open, overdue now) do not move."""
+    """Doubling every statistics row (``case_stat`` and its per-unit rollup ``case_stat_unit``) doubles the figures;
+    the live counts (open, overdue now) do not move."""
     db = scenario.db
-    before = service.kpis(db, principal=scenario.principal("zhihui"))
+    p = scenario.principal("zhihui")
+    before = service.kpis(db, principal=p)
+    cats_before = service.categories(db, principal=p, unit_id=None)["items"]
     db.execute(update(CaseStat).values(reported=CaseStat.reported * 2))
+    db.execute(update(CaseStatUnit).values(reported=CaseStatUnit.reported * 2))
     db.flush()
-    after = service.kpis(db, principal=scenario.principal("zhihui"))
+    after = service.kpis(db, principal=p)
     assert after["reported_today"] == 2 * before["reported_today"]
+    assert after["reported_30d"] == 2 * before["reported_30d"]
+    assert [c["reported"] for c in service.categories(db, principal=p, unit_id=None)["items"]] == [
+        2 * c["reported"] for c in cats_before]
     assert (after["open"], after["overdue_now"]) == (before["open"], before["overdue_now"])
     assert db.query(Case).count() == 4
 

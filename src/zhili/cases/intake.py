@@ -29,7 +29,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Date, Table, bindparam, select, text, tuple_
 from sqlalchemy.orm import Session
 
-from zhili.cases import notify
+from zhili.cases import notify, rollup
 from zhili.cases.dispatch import CaseFacts, RuleSet, current_rules, match
 from zhili.cases.models import (
     CHANNEL_LABELS,
@@ -696,6 +696,7 @@ def _write(session: Session, plans: list[_Plan]) -> None:
         conn.execute(t.update().where(t.c.id == bindparam("b_id"), t.c.case_id.is_(None))
                      .values(case_id=bindparam("b_case")), attach)
     conn.execute(STAT_UPSERT, [{"path": k[0], "day": k[1], "category_code": k[2], **v} for k, v in stats.items()])
+    rollup.add_many(session, rows=[(k[0], k[1], v) for k, v in stats.items()])  # the per-unit rollup moves with it
     audit.record_many(session, entries)
     seqs: dict[uuid.UUID, int] = session.info.setdefault("case_seq", {})
     for p in plans:

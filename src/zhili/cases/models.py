@@ -378,6 +378,27 @@ class CaseStat(Base):
     rating_count: Mapped[int] = mapped_column(Integer, default=0)
 
 
+class CaseStatUnit(Base):
+    """``case_stat`` summed over categories for every unit of the tree (its whole subtree) per day — kept by the
+    same upserts as ``case_stat`` — so district-wide screen figures read one row per unit and day."""
+
+    __tablename__ = "case_stat_unit"
+    # SQLite: clustered on the primary key (WITHOUT ROWID), so the days of a unit are one contiguous range read
+    # without a second lookup — a ranking seeks once per unit. PostgreSQL ignores the option.
+    __table_args__ = {"sqlite_with_rowid": False}
+
+    path: Mapped[str] = mapped_column(String(400), primary_key=True)  # a unit's path; the row covers its subtree
+    day: Mapped[dt.date] = mapped_column(Date, primary_key=True)
+    depth: Mapped[int] = mapped_column(Integer)  # number of "/" in path (= Unit.depth)
+    reported: Mapped[int] = mapped_column(Integer, default=0)
+    accepted: Mapped[int] = mapped_column(Integer, default=0)
+    closed: Mapped[int] = mapped_column(Integer, default=0)
+    closed_on_time: Mapped[int] = mapped_column(Integer, default=0)
+    overdue: Mapped[int] = mapped_column(Integer, default=0)
+    rating_sum: Mapped[int] = mapped_column(Integer, default=0)
+    rating_count: Mapped[int] = mapped_column(Integer, default=0)
+
+
 class JobLock(Base):
     """A lease row so only one process runs a periodic job (e.g. the deadline sweep) at a time."""
 

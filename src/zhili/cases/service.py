@@ -30,7 +30,7 @@ from sqlalchemy import case as case_
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
-from zhili.cases import intake, notify
+from zhili.cases import intake, notify, rollup
 from zhili.cases.intake import STAT_COLUMNS, STAT_UPSERT, SYSTEM_PRINCIPAL, due, fmt_local
 from zhili.cases.models import (
     CHANNEL_LABELS,
@@ -744,10 +744,12 @@ def _stat(session: Session, case: Case, *, day: dt.date, **deltas: int) -> None:
               **dict.fromkeys(STAT_COLUMNS, 0)}
     values.update(deltas)
     session.execute(STAT_UPSERT, values)
+    rollup.add(session, path=case.path, day=day, deltas=deltas)  # the per-unit rollup moves with it
 
 
 def rebuild_stats(session: Session) -> int:
-    """Recompute the statistics table from the cases in one aggregate query (must equal the incremental figures)."""
+    """Recompute the statistics table from the cases in one aggregate query (must equal the incremental figures),
+    then its per-unit rollup."""
     session.execute(delete(CaseStat))
     one, zero = literal(1), literal(0)
     # Inline '' (not a bound parameter) so PostgreSQL sees the SELECT and GROUP BY expressions as the same.
@@ -765,6 +767,7 @@ def rebuild_stats(session: Session) -> int:
             "rating_sum", "rating_count"]
     session.execute(insert(CaseStat).from_select(cols, agg))
     session.flush()
+    rollup.rebuild(session)
     return int(session.scalar(select(func.count()).select_from(CaseStat)) or 0)
 
 

@@ -1,15 +1,18 @@
 """Dashboard figures for the command-centre screen.
 
-Every figure comes from the pre-aggregated ``case_stat`` rows (grid path × local day × category, kept up to date
-by each transition) — raw cases are never counted for them. Rows are keyed by the day a case was *reported*, so
-"closed / on time / rating over the last 30 days" means: of the cases reported in those 30 days.
+Every figure comes from pre-aggregated statistics, kept up to date by each transition — raw cases are never
+counted for them: ``case_stat_unit`` (every unit of the tree × local day, its whole subtree summed over categories;
+see :mod:`zhili.cases.rollup`) for the KPIs, breakdowns, trend and rankings, and ``case_stat`` (grid path × day ×
+category) for the category distribution. Rows are keyed by the day a case was *reported*, so "closed / on time /
+rating over the last 30 days" means: of the cases reported in those 30 days.
 
 Two exceptions, documented as such: ``open`` (在办) and ``overdue_now`` (当前超期) in :func:`kpis` are live
 counts over ``case`` filtered by ``state`` (indexed: ``ix_case_state`` / ``ix_case_handle_due``) and the path
 prefix (``ix_case_path``), because the statistics table cannot say how many cases are open right now.
 
-Statistics queries group by the grid path only (at most one row per grid, ~1,500 in a district) and the rows are
-folded onto the child / ranked units in Python by path prefix — the same plan on SQLite and PostgreSQL.
+A unit's figures are its own rollup rows (the district over 30 days: 30 rows, where ``case_stat`` needs ≈ 77,000
+on the large demo); a breakdown reads its children's rows, a ranking the rows of the ranked units (one per unit
+and day, a primary-key range per unit) — the same plan on SQLite and PostgreSQL.
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import ColumnElement, and_, func, select
 from sqlalchemy.orm import Session
 
-from zhili.cases.models import OPEN_STATES, Case, CaseStat, Category
+from zhili.cases.models import OPEN_STATES, Case, CaseStat, CaseStatUnit, Category
 from zhili.core.errors import Forbidden, NotFound, ValidationFailed
 from zhili.core.jurisdiction import Principal, ensure_in_scope, path_predicate
 from zhili.core.security import Role
@@ -76,8 +79,8 @@ class Figures:
                 "satisfaction": round(self.rating_sum / self.rating_count, 2) if self.rating_count else None}
 
 
-def _sums() -> list[Any]:
-    return [func.coalesce(func.sum(getattr(CaseStat, f)), 0) for f in FIGURES]
+def _sums(table: Any = CaseStatUnit) -> list[Any]:
+    return [func.coalesce(func.sum(getattr(table, f)), 0) for f in FIGURES]
 
 
 def _window(since: dt.date | None, until: dt.date | None) -> tuple[dt.date, dt.date]:
@@ -90,8 +93,8 @@ def _window(since: dt.date | None, until: dt.date | None) -> tuple[dt.date, dt.d
     return since, until
 
 
-def _day_range(since: dt.date, until: dt.date) -> ColumnElement[bool]:
-    return and_(CaseStat.day >= since, CaseStat.day <= until)
+def _day_range(since: dt.date, until: dt.date, table: Any = CaseStatUnit) -> ColumnElement[bool]:
+    return and_(table.day >= since, table.day <= until)
 
 
 # -- the unit being looked at -------------------------------------------------------------------------------
@@ -144,9 +147,9 @@ def kpis(session: Session, *, principal: Principal, unit_id: uuid.UUID | None = 
     satisfaction of the last 30 days (statistics rows)."""
     unit = resolve_unit(session, principal, unit_id)
     day = day or local_today()
-    scope = path_predicate(CaseStat.path, (unit.path,))
-    today_reported = int(session.scalar(select(func.coalesce(func.sum(CaseStat.reported), 0))
-                                        .where(scope, CaseStat.day == day)) or 0)
+    scope = CaseStatUnit.path == unit.path  # the unit's own rollup rows cover its whole subtree
+    today_reported = int(session.scalar(select(func.coalesce(func.sum(CaseStatUnit.reported), 0))
+                                        .where(scope, CaseStatUnit.day == day)) or 0)
     f = Figures()
     f.add(session.execute(select(*_sums()).where(scope, _day_range(day - dt.timedelta(days=WINDOW_DAYS - 1), day)))
           .one())
@@ -161,12 +164,14 @@ def kpis(session: Session, *, principal: Principal, unit_id: uuid.UUID | None = 
             "satisfaction": round(f.rating_sum / f.rating_count, 2) if f.rating_count else None}
 
 
-def _by_grid_path(session: Session, root_paths: tuple[str, ...], since: dt.date,
-                  until: dt.date) -> list[tuple[str, tuple[int, ...]]]:
-    rows = session.execute(select(CaseStat.path, *_sums()).where(path_predicate(CaseStat.path, root_paths),
-                                                                 _day_range(since, until))
-                           .group_by(CaseStat.path)).all()
-    return [(r[0], tuple(int(v or 0) for v in r[1:])) for r in rows]
+def _by_unit(session: Session, where: ColumnElement[bool], since: dt.date, until: dt.date) -> dict[str, Figures]:
+    """Summed rollup figures per unit path for the units selected by ``where``."""
+    out: dict[str, Figures] = {}
+    for row in session.execute(select(CaseStatUnit.path, *_sums()).where(where, _day_range(since, until))
+                               .group_by(CaseStatUnit.path)):
+        f = out[row[0]] = Figures()
+        f.add(row[1:])
+    return out
 
 
 def _areas(session: Session, units: list[Unit], day: dt.date) -> dict[uuid.UUID, float | None]:
@@ -195,16 +200,12 @@ def breakdown_by_child(session: Session, *, principal: Principal, unit_id: uuid.
     today = local_today()
     children = list(session.scalars(select(Unit).where(Unit.parent_id == unit.id, valid_on(Unit, today))
                                     .order_by(Unit.path)))
-    depth = unit.path.count("/") + 1
-    figures = {c.code: Figures() for c in children}
-    for path, row in _by_grid_path(session, (unit.path,), since, until):
-        parts = path.split("/")
-        if len(parts) > depth and parts[depth] in figures:
-            figures[parts[depth]].add(row)
+    figures = _by_unit(session, CaseStatUnit.path.in_([c.path for c in children]), since, until) \
+        if children else {}
     areas = _areas(session, children, today)
     items = []
     for c in children:
-        f = figures[c.code]
+        f = figures.get(c.path) or Figures()
         area = areas.get(c.id)
         km2 = area / 1e6 if area else None
         items.append({**unit_ref(c), **f.as_dict(), "area_km2": round(km2, 3) if km2 else None,
@@ -224,9 +225,9 @@ def trend(session: Session, *, principal: Principal, unit_id: uuid.UUID | None, 
     unit = resolve_unit(session, principal, unit_id)
     until = until or local_today()
     since = until - dt.timedelta(days=days - 1)
-    rows = session.execute(select(CaseStat.day, func.sum(CaseStat.reported), func.sum(CaseStat.closed))
-                           .where(path_predicate(CaseStat.path, (unit.path,)), _day_range(since, until))
-                           .group_by(CaseStat.day)).all()
+    rows = session.execute(select(CaseStatUnit.day, func.sum(CaseStatUnit.reported), func.sum(CaseStatUnit.closed))
+                           .where(CaseStatUnit.path == unit.path, _day_range(since, until))
+                           .group_by(CaseStatUnit.day)).all()
     per_day = {r[0]: (int(r[1] or 0), int(r[2] or 0)) for r in rows}
     buckets: dict[dt.date, list[int]] = {}
     d = since
@@ -252,7 +253,7 @@ def categories(session: Session, *, principal: Principal, unit_id: uuid.UUID | N
     unit = resolve_unit(session, principal, unit_id)
     since, until = _window(since, until)
     rows = session.execute(select(CaseStat.category_code, func.sum(CaseStat.reported))
-                           .where(path_predicate(CaseStat.path, (unit.path,)), _day_range(since, until))
+                           .where(path_predicate(CaseStat.path, (unit.path,)), _day_range(since, until, CaseStat))
                            .group_by(CaseStat.category_code)).all()
     totals: dict[str, int] = {}
     for code, n in rows:
@@ -273,23 +274,20 @@ def ranking(session: Session, *, principal: Principal, level: UnitLevel, since: 
     if level not in (UnitLevel.street, UnitLevel.community, UnitLevel.grid):
         raise ValidationFailed("排名层级须为街道、社区或网格", code="bad_level")
     since, until = _window(since, until)
-    # Plain rows, not ORM objects: up to 1,500 grids per request.
-    units = session.execute(select(Unit.id, Unit.code, Unit.name, Unit.level, Unit.path).where(
-        Unit.level == level, valid_on(Unit, local_today()), path_predicate(Unit.path, principal.scope_paths))).all()
-    by_path = {u.path: u for u in units}
-    figures = {u.path: Figures() for u in units}
-    for path, row in _by_grid_path(session, principal.scope_paths, since, until):
-        parts = path.split("/")
-        for i in range(len(parts), 0, -1):
-            prefix = "/".join(parts[:i])
-            if prefix in figures:
-                figures[prefix].add(row)
-                break
-    items = [{**unit_ref(by_path[p]), **f.as_dict()} for p, f in figures.items()]
-    items.sort(key=lambda it: (it["on_time_rate"] is None, -(it["on_time_rate"] or 0), -it["closed"], it["code"]))
-    for i, it in enumerate(items, 1):
-        it["rank"] = i
-    return {"level": level.value, "since": since.isoformat(), "until": until.isoformat(), "items": items[:limit]}
+    ranked_units = and_(Unit.level == level, valid_on(Unit, local_today()),
+                        path_predicate(Unit.path, principal.scope_paths))
+    # Plain rows, not ORM objects: up to 1,500 grids per request; their rollup rows by one seek per unit.
+    units = session.execute(select(Unit.id, Unit.code, Unit.name, Unit.level, Unit.path).where(ranked_units)).all()
+    sums = _by_unit(session, CaseStatUnit.path.in_(select(Unit.path).where(ranked_units)), since, until)
+    rows = [(u, sums.get(u.path) or Figures()) for u in units]
+
+    def order(row: tuple[Any, Figures]) -> tuple[Any, ...]:
+        rate = _rate(row[1].closed_on_time, row[1].closed)  # the rounded rate the item shows, as before
+        return (rate is None, -(rate or 0), -row[1].closed, row[0].code)
+
+    rows.sort(key=order)
+    items = [{**unit_ref(u), **f.as_dict(), "rank": i} for i, (u, f) in enumerate(rows[:limit], 1)]
+    return {"level": level.value, "since": since.isoformat(), "until": until.isoformat(), "items": items}
 
 
 def cases_in_grid(session: Session, *, principal: Principal, grid_id: uuid.UUID,

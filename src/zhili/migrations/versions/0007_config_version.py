@@ -1,7 +1,7 @@
 """configuration version counter, bumped by triggers on the configuration tables
 
 Revision ID: 0007
-Revises: 0002
+Revises: 0005
 Create Date: 2026-11-23 09:50:00
 """
 from __future__ import annotations
@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = '0007'
-down_revision = '0002'
+down_revision = '0005'
 branch_labels = None
 depends_on = None
 

@@ -1,0 +1,216 @@
+"""Household-visit pages (入户走访): the grid worker's "记录走访" form from a household page (mobile first), the
+household's visit history, "我的走访" with the coverage of the grid, a visit with its "转为事件" form; and the
+read-only list of visits under their units for community / street staff and the command centre
+(``/console/visits``). Everything goes through :mod:`zhili.visits.service`; forms carry the CSRF token."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from typing import Annotated, Any
+from zoneinfo import ZoneInfo
+
+from fastapi import APIRouter, Depends, Query, Request
+from starlette.datastructures import UploadFile
+from starlette.responses import Response
+
+from zhili.core.deps import Db
+from zhili.core.errors import DomainError, Forbidden, ValidationFailed
+from zhili.core.jurisdiction import require
+from zhili.core.security import Perm, Role
+from zhili.core.settings import get_settings
+from zhili.visits import service
+from zhili.visits.models import VisitKind
+from zhili.web import casepages as cp
+from zhili.web import messages_visits  # noqa: F401  (registers the UI text)
+from zhili.web.deps import CurrentPageUser, GridWorker, PageUser
+from zhili.web.render import redirect, render, tr
+
+router = APIRouter()
+
+READER_ROLES = frozenset({Role.community_staff, Role.street_staff, Role.command_centre, Role.leader})
+Page = Annotated[int, Query(ge=1, le=10_000)]
+
+
+def _reader_gate(request: Request, pu: CurrentPageUser) -> PageUser:
+    if pu.principal.role not in READER_ROLES:
+        raise Forbidden(tr(request, "visit.console_forbidden"), code="wrong_portal")
+    return pu
+
+
+VisitReader = Annotated[PageUser, Depends(_reader_gate)]
+
+
+def _period(value: str | None, default: str) -> str:
+    return value if value is not None and value in service.PERIODS else default  # unknown: the default
+
+
+def _kind(value: str | None) -> str:
+    return value if value is not None and value in VisitKind.__members__ else ""
+
+
+# -- the record form ----------------------------------------------------------------------------------------
+
+def _now_local() -> str:
+    return dt.datetime.now(ZoneInfo(get_settings().timezone)).strftime("%Y-%m-%dT%H:%M")
+
+
+def _blank() -> dict[str, Any]:
+    return {"kind": "", "visited_at": _now_local(), "summary": "", "findings": "", "person_ids": [],
+            "to_case": False, "category_code": "", "case_description": ""}
+
+
+def _form_page(request: Request, session: Any, pu: PageUser, household_id: uuid.UUID, *,
+               values: dict[str, Any] | None = None, error: str | None = None, status: int = 200) -> Response:
+    require(pu.principal, Perm.registry_write)
+    household, persons = service.household_form(session, principal=pu.principal, household_id=household_id)
+    return render(request, "gw/visit_form.html", {
+        "household": household, "persons": persons, "values": values or _blank(), "error": error,
+        "kinds": [k.value for k in VisitKind], "groups": cp.category_groups(session),
+        "photo_limit": service.PHOTO_LIMIT, "max_time": _now_local()}, status=status)
+
+
+@router.get("/gw/households/{household_id}/visits/new")
+def visit_form(request: Request, session: Db, pu: GridWorker, household_id: uuid.UUID) -> Response:
+    return _form_page(request, session, pu, household_id)
+
+
+def _parse_time(request: Request, raw: str) -> dt.datetime | None:
+    if not raw:
+        return None
+    try:
+        return dt.datetime.fromisoformat(raw)  # datetime-local: wall-clock time, no zone (the service adds it)
+    except ValueError as exc:
+        raise ValidationFailed(tr(request, "visit.bad_time"), code="bad_visit_time") from exc
+
+
+def _parse_ids(request: Request, raw: list[str]) -> list[uuid.UUID]:
+    try:
+        return [uuid.UUID(v) for v in raw]
+    except ValueError as exc:
+        raise ValidationFailed(tr(request, "visit.bad_person"), code="bad_person") from exc
+
+
+@router.post("/gw/households/{household_id}/visits")
+def visit_submit(request: Request, session: Db, pu: GridWorker, household_id: uuid.UUID,
+                 form: cp.PostedForm) -> Response:
+    """Record the visit through ``record_visit``; on refusal show the form again with everything typed."""
+    values: dict[str, Any] = {
+        "kind": cp.text(form, "kind", 32), "visited_at": cp.text(form, "visited_at", 32),
+        "summary": cp.text(form, "summary", 400), "findings": cp.text(form, "findings", 8000),
+        "person_ids": [v for v in form.getlist("person_ids") if isinstance(v, str)][:50],
+        "to_case": cp.text(form, "to_case", 4) == "1", "category_code": cp.text(form, "category_code", 32),
+        "case_description": cp.text(form, "case_description", 4000),
+    }
+    photos = [f for f in form.getlist("photos") if isinstance(f, UploadFile) and f.filename]
+    try:
+        require(pu.principal, Perm.registry_write)
+        if len(photos) > service.PHOTO_LIMIT:
+            raise ValidationFailed(tr(request, "error.too_many_photos", n=service.PHOTO_LIMIT), code="too_many_photos")
+        limit = get_settings().max_upload_bytes
+        follow_up = None
+        if values["to_case"]:
+            require(pu.principal, Perm.case_report)
+            follow_up = service.FollowUp(category_code=values["category_code"],
+                                         description=values["case_description"] or values["findings"])
+        visit = service.record_visit(
+            session, principal=pu.principal, household_id=household_id, kind=values["kind"],
+            summary=values["summary"], findings=values["findings"],
+            visited_at=_parse_time(request, values["visited_at"]),
+            person_ids=_parse_ids(request, values["person_ids"]),
+            photos=[service.Photo(data=f.file.read(limit + 1), filename=f.filename or "") for f in photos],
+            follow_up=follow_up)
+    except DomainError as exc:
+        session.rollback()
+        if exc.status == 404:
+            raise
+        return _form_page(request, session, pu, household_id, values=values, error=exc.message, status=exc.status)
+    return redirect(f"/gw/visits/{visit.id}?msg={'visit_to_case' if follow_up else 'visit_recorded'}")
+
+
+# -- history, "我的走访", one visit -------------------------------------------------------------------------
+
+@router.get("/gw/households/{household_id}/visits")
+def household_visits(request: Request, session: Db, pu: GridWorker, household_id: uuid.UUID,
+                     page: Page = 1) -> Response:
+    """The household's visits: the whole page, or (for htmx on the household page) the latest few."""
+    require(pu.principal, Perm.registry_read)
+    fragment = bool(request.headers.get("hx-request"))
+    ctx = service.household_history(session, principal=pu.principal, household_id=household_id,
+                                    page=1 if fragment else page, page_size=5 if fragment else cp.PAGE_SIZE)
+    ctx.update(page=page, pages=cp.pages(ctx["total"]), pager_query="")
+    return render(request, "gw/_visit_list.html" if fragment else "gw/household_visits.html", ctx)
+
+
+@router.get("/gw/visits")
+def my_visits(request: Request, session: Db, pu: GridWorker, period: str = "week", page: Page = 1) -> Response:
+    require(pu.principal, Perm.registry_read)
+    period = _period(period, "week")
+    ctx = service.worker_overview(session, principal=pu.principal, period=period, page=page,
+                                  page_size=cp.PAGE_SIZE)
+    ctx.update(page=page, pages=cp.pages(ctx["total"]), periods=service.PERIODS, pager_query=f"period={period}&")
+    return render(request, "gw/visits.html", ctx)
+
+
+def _visit_page(request: Request, session: Any, pu: PageUser, visit_id: uuid.UUID, *,
+                values: dict[str, str] | None = None, error: str | None = None, status: int = 200) -> Response:
+    require(pu.principal, Perm.registry_read)
+    visit = service.visit_view(session, service.get_visit(session, principal=pu.principal, visit_id=visit_id))
+    return render(request, "gw/visit.html", {
+        "visit": visit, "groups": cp.category_groups(session) if visit["case_id"] is None else [],
+        "values": values or {"category_code": "", "case_description": visit["findings"] or ""}, "error": error},
+        status=status)
+
+
+@router.get("/gw/visits/{visit_id}")
+def visit_detail(request: Request, session: Db, pu: GridWorker, visit_id: uuid.UUID) -> Response:
+    return _visit_page(request, session, pu, visit_id)
+
+
+@router.post("/gw/visits/{visit_id}/case")
+def visit_to_case(request: Request, session: Db, pu: GridWorker, visit_id: uuid.UUID,
+                  form: cp.PostedForm) -> Response:
+    """转为事件 from the visit page, through ``escalate_visit``."""
+    values = {"category_code": cp.text(form, "category_code", 32),
+              "case_description": cp.text(form, "case_description", 4000)}
+    try:
+        require(pu.principal, Perm.case_report)
+        service.escalate_visit(session, principal=pu.principal, visit_id=visit_id, follow_up=service.FollowUp(
+            category_code=values["category_code"], description=values["case_description"]))
+    except DomainError as exc:
+        session.rollback()
+        if exc.status == 404:
+            raise
+        return _visit_page(request, session, pu, visit_id, values=values, error=exc.message, status=exc.status)
+    return redirect(f"/gw/visits/{visit_id}?msg=visit_to_case")
+
+
+def _photo(session: Any, pu: PageUser, visit_id: uuid.UUID, attachment_id: uuid.UUID) -> Response:
+    require(pu.principal, Perm.registry_read)
+    att, data = service.read_photo(session, principal=pu.principal, visit_id=visit_id, attachment_id=attachment_id)
+    return Response(data, media_type=att.content_type, headers={"Cache-Control": "private, max-age=3600"})
+
+
+@router.get("/gw/visits/{visit_id}/photos/{attachment_id}")
+def gw_photo(session: Db, pu: GridWorker, visit_id: uuid.UUID, attachment_id: uuid.UUID) -> Response:
+    return _photo(session, pu, visit_id, attachment_id)
+
+
+# -- the console's read-only list ---------------------------------------------------------------------------
+
+@router.get("/console/visits")
+def console_visits(request: Request, session: Db, pu: VisitReader, kind: str | None = None,
+                   period: str = "month", page: Page = 1) -> Response:
+    require(pu.principal, Perm.registry_read)
+    period, kind = _period(period, "month"), _kind(kind)
+    ctx = service.browse_visits(session, principal=pu.principal, kind=kind or None, period=period, page=page,
+                                page_size=cp.PAGE_SIZE)
+    ctx.update(page=page, pages=cp.pages(ctx["total"]), periods=service.PERIODS, kind=kind,
+               kinds=[k.value for k in VisitKind], pager_query=f"period={period}&kind={kind}&")
+    return render(request, "console/visits.html", ctx)
+
+
+@router.get("/console/visits/{visit_id}/photos/{attachment_id}")
+def console_photo(session: Db, pu: VisitReader, visit_id: uuid.UUID, attachment_id: uuid.UUID) -> Response:
+    return _photo(session, pu, visit_id, attachment_id)
+
