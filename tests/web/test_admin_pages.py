@@ -506,7 +506,7 @@ def test_street_staff_get_no_supervise_form_and_the_workflow_refuses_them(client
     assert not p.find_all("textarea", name="message")
     r = client.post("/console/supervisions", data={"csrf_token": p.csrf(), "number": case.number,
                                                    "message": "催办"})
-    assert r.status_code >= 400
+    assert r.status_code == 403 and "当前角色不能对该事件执行“督办”" in page(r).text
     assert site.db.scalar(select(Supervision).where(Supervision.case_id == case.id)) is None
 
 
@@ -549,3 +549,30 @@ def test_a_refused_calendar_override_keeps_the_input(client: Any, site: Any) -> 
     r = client.post("/console/admin/calendar", data={"csrf_token": token, "day": "2026-05-06", "is_workday": "0",
                                                      "name": ""})
     assert r.status_code == 422 and "请填写调整说明" in page(r).text
+
+
+# -- the unit picker and the language ---------------------------------------------------------------------
+
+def test_the_unit_picker_searches_the_viewers_jurisdiction(client: Any, site: Any) -> None:
+    sign_in(client, site.token("admin"))
+    r = client.get("/console/admin/units/pick?field=region_path&mode=path&multi=0&unit_q=画溪",
+                   headers={"HX-Request": "true"})
+    frag = page(r)
+    values = [e.attrs["value"] for e in frag.find_all("input", name="region_path")]
+    assert values == [site.world.units["s2"].path, site.world.units["c2"].path, site.world.units["gc"].path]
+    assert all(e.attrs["type"] == "radio" for e in frag.find_all("input"))
+    r = client.get("/console/admin/units/pick?field=unit_ids&multi=1&unit_q=画溪", headers={"HX-Request": "true"})
+    assert {e.attrs["type"] for e in page(r).find_all("input")} == {"checkbox"}
+    sign_in(client, site.token("jiedao1"))
+    r = client.get("/console/admin/units/pick?field=unit_id&unit_q=画溪", headers={"HX-Request": "true"})
+    assert page(r).find_all("input") == [] and "没有匹配的单位" in page(r).text
+    sign_in(client, site.token("jumin"))
+    assert client.get("/console/admin/units/pick?field=unit_id&unit_q=画溪").status_code == 403
+
+
+def test_the_pages_have_english_text_when_english_is_chosen(client: Any, site: Any) -> None:
+    sign_in(client, site.token("admin"))
+    client.cookies.set("zhili_lang", "en")
+    assert page(client.get("/console/admin/rules")).h1() == "Dispatch rules"
+    assert page(client.get("/console/admin/users")).h1() == "Users and roles"
+    assert page(client.get("/console/admin/calendar")).h1() == "Working calendar"
