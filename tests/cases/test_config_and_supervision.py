@@ -200,3 +200,14 @@ def test_manual_supervision_by_number_goes_through_the_workflow(db: Session, wor
     assert _rows(db, world, "jiedao1") == [(case.number, "manual")]
     with pytest.raises(Forbidden, match="当前角色不能对该事件执行“督办”"):
         supervision.supervise_case(db, principal=_p(db, world, "jiedao1"), number=case.number, message="催")
+
+
+def test_the_order_of_co_departments_and_keywords_is_no_change(db: Session, world: Any, cats: Any) -> None:
+    p = _p(db, world, "admin")
+    values = {"name": "x", "target_department": "CG", "co_departments": ["SW", "GA"], "keywords": ["垃圾", "堆放"]}
+    rule, _ = config.save_rule(db, principal=p, rule_key=None, values=values)
+    _, changed = config.save_rule(db, principal=p, rule_key=rule.rule_key,
+                                  values={**values, "co_departments": ["GA", "SW"], "keywords": ["堆放", "垃圾"]})
+    assert not changed
+    _, changed = config.save_rule(db, principal=p, rule_key=rule.rule_key, values={**values, "keywords": ["垃圾"]})
+    assert changed

@@ -576,3 +576,18 @@ def test_the_pages_have_english_text_when_english_is_chosen(client: Any, site: A
     assert page(client.get("/console/admin/rules")).h1() == "Dispatch rules"
     assert page(client.get("/console/admin/users")).h1() == "Users and roles"
     assert page(client.get("/console/admin/calendar")).h1() == "Working calendar"
+
+
+def test_a_major_class_is_renamed_without_inventing_time_limits(client: Any, site: Any) -> None:
+    sign_in(client, site.token("admin"))
+    group = site.db.scalar(select(Category).where(Category.code == "SJ-01", Category.is_current.is_(True)))
+    assert group.handle_hours is None
+    p = page(client.get("/console/admin/categories/SJ-01"))
+    assert p.find("input", name="handle_hours").attrs["value"] == ""
+    r = client.post("/console/admin/categories/SJ-01", data={
+        "csrf_token": p.csrf(), "name": "市容环境（改）", "accept_hours": "", "handle_hours": "",
+        "verify_hours": "", "time_mode": group.time_mode, "urgency": group.urgency.value, "keywords": "",
+        "description": group.description or "", "is_active": "1"}, follow_redirects=False)
+    assert r.status_code == 303, page(r).text[:300]
+    renamed = site.db.scalar(select(Category).where(Category.code == "SJ-01", Category.is_current.is_(True)))
+    assert renamed.name == "市容环境（改）" and renamed.handle_hours is None and renamed.version == group.version + 1

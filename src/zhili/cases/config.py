@@ -111,6 +111,12 @@ def _check_references(session: Session, principal: Principal, data: dict[str, An
         get_unit(session, principal=principal, unit_id=data["target_unit_id"])
 
 
+def _same(old: Any, new: Any) -> bool:
+    if isinstance(old, list) and isinstance(new, list) and old and all(isinstance(x, str) for x in old + new):
+        return sorted(old) == sorted(new)  # co-departments and keywords: the order carries no meaning
+    return bool(old == new)
+
+
 def save_rule(session: Session, *, principal: Principal, rule_key: uuid.UUID | None, values: dict[str, Any]
               ) -> tuple[DispatchRule, bool]:
     """Create a rule, or save an edited one as its next version if anything differs from the current one."""
@@ -118,7 +124,7 @@ def save_rule(session: Session, *, principal: Principal, rule_key: uuid.UUID | N
     if rule_key is None:
         return dispatch.create_rule(session, principal=principal, data=values), True
     current = dispatch.get_rule(session, rule_key=rule_key)
-    changes = {k: v for k, v in values.items() if k in dispatch.RULE_FIELDS and getattr(current, k) != v}
+    changes = {k: v for k, v in values.items() if k in dispatch.RULE_FIELDS and not _same(getattr(current, k), v)}
     if not changes:
         return current, False
     return dispatch.update_rule(session, principal=principal, rule_key=rule_key, changes=changes), True

@@ -184,7 +184,8 @@ def picker(field_name: str, label: str, *, units: list[Any], chosen_values: Iter
     """A picker showing the chosen units (checked) and the ``offered`` ones to choose from."""
     wanted = [v for v in chosen_values if v]
     by_value = {unit_option(u, mode)["value"]: unit_option(u, mode) for u in units}
-    chosen = [by_value[v] for v in wanted if v in by_value]
+    # a value whose unit is gone (retired) stays chosen under its raw value, so saving never drops it silently
+    chosen = [by_value.get(v) or {"value": v, "name": v, "code": "", "level": ""} for v in dict.fromkeys(wanted)]
     taken = {c["value"] for c in chosen}
     results = [o for o in (unit_option(u, mode) for u in offered or []) if o["value"] not in taken]
     return Picker(field=field_name, label=label, mode=mode, multi=multi, empty_label=empty_label, chosen=chosen,

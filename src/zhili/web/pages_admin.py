@@ -107,9 +107,9 @@ def _category_values(request: Request, form: FormData, *, creating: bool) -> dic
             out["kind"] = raw["kind"]
     for key in ("accept_hours", "handle_hours", "verify_hours"):
         value = number(request, raw[key], f"admin.cat.{key}", above=0, high=MAX_LIMIT_HOURS)
-        if value is None:
+        if value is None and creating:  # when editing, empty keeps the current limit (major classes have none)
             raise invalid(request, "admin.err.required", field=tr(request, f"admin.cat.{key}"))
-        out[key] = float(value)
+        out[key] = None if value is None else float(value)
     if raw["time_mode"] not in TIME_MODES:
         raise invalid(request, "admin.err.choice", field=tr(request, "admin.cat.time_mode"))
     if raw["urgency"] not in {u.value for u in Urgency}:
