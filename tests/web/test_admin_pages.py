@@ -591,3 +591,19 @@ def test_a_major_class_is_renamed_without_inventing_time_limits(client: Any, sit
     assert r.status_code == 303, page(r).text[:300]
     renamed = site.db.scalar(select(Category).where(Category.code == "SJ-01", Category.is_current.is_(True)))
     assert renamed.name == "市容环境（改）" and renamed.handle_hours is None and renamed.version == group.version + 1
+
+
+def test_the_user_list_pages_keep_the_filters(client: Any, site: Any) -> None:
+    from zhili.users.models import UserUnit
+
+    for i in range(25):
+        site.db.add(User(username=f"grid_{i:02d}", display_name=f"网格员{i}", role=site.world.users["wangge_a"].role,
+                         password_hash="!", units=[UserUnit(unit_id=site.world.units["gc"].id)]))
+    site.db.flush()
+    sign_in(client, site.token("admin"))
+    p = page(client.get("/console/admin/users?q=grid_&role=grid_worker"))
+    assert "共 25 条" in p.text
+    nxt = p.find("a", rel="next").attrs["href"]
+    assert nxt == "?q=grid_&role=grid_worker&page=2"
+    second = page(client.get("/console/admin/users" + nxt)).text
+    assert "grid_24" in second and "grid_00" not in second

@@ -8,6 +8,7 @@ from __future__ import annotations
 import re
 import uuid
 from typing import Annotated, Any
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Query, Request
 from starlette.datastructures import FormData
@@ -51,7 +52,7 @@ def user_list(request: Request, session: Db, pu: AccountAdmin,
     chosen = unit_picker.units_named(session, ids=[unit]) if unit else []
     filters = {"q": query_text(q, 64), "role": role.value if role else "", "status": status or "",
                "unit_id": str(unit) if unit else ""}
-    query = "&".join(f"{k}={v}" for k, v in filters.items() if v)
+    query = urlencode({k: v for k, v in filters.items() if v})
     return render(request, "console/admin/users.html", {
         "users": [users.describe_user(session, user=u) for u in rows], "total": total, "page": page,
         "pages": pages(total), "pager_query": query + "&" if query else "", "filters": filters,

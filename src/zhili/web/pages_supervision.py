@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import uuid
 from typing import Annotated, Any
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Query, Request
 from starlette.responses import Response
@@ -40,7 +41,7 @@ def _page(request: Request, session: Any, pu: PageUser, *, filters: dict[str, st
                                                      page_size=PAGE_SIZE, filters=supervision.SupervisionFilter(
         kind=filters["kind"] or None, unit_id=unit, department=filters["department"] or None,
         overdue_only=filters["overdue"] == "1", addressed_to_me=filters["mine"] == "1"))
-    query = "&".join(f"{k}={v}" for k, v in filters.items() if v)
+    query = urlencode({k: v for k, v in filters.items() if v})
     return render(request, "console/admin/supervisions.html", {
         "rows": rows, "total": total, "page": page, "pages": pages(total), "pager_query": query + "&" if query else "",
         "filters": filters, "kinds": supervision.KINDS, "departments": taxonomy.list_departments(session),
