@@ -232,9 +232,11 @@ def get_user(session: Session, *, principal: Principal, user_id: uuid.UUID) -> U
 
 def list_users(
     session: Session, *, principal: Principal, role: Role | None = None, q: str | None = None,
-    page: int = 1, page_size: int = 50, sort: str | None = None,
+    page: int = 1, page_size: int = 50, sort: str | None = None, under_path: str | None = None,
+    is_active: bool | None = None, locked: bool | None = None,
 ) -> tuple[list[User], int]:
-    """Users bound to units inside the principal's jurisdiction (admins also see unbound residents)."""
+    """Users bound to units inside the principal's jurisdiction (admins also see unbound residents); optionally
+    only those bound to a unit under ``under_path``, active or not, locked or not."""
     in_scope_ids = (
         select(UserUnit.user_id).join(Unit, Unit.id == UserUnit.unit_id)
         .where(path_predicate(Unit.path, principal.scope_paths))
@@ -252,6 +254,14 @@ def list_users(
         stmt = stmt.where(User.role == role)
     if q:
         stmt = stmt.where(User.username.contains(q) | User.display_name.contains(q))
+    if under_path:
+        stmt = stmt.where(User.id.in_(select(UserUnit.user_id).join(Unit, Unit.id == UserUnit.unit_id)
+                                      .where(path_predicate(Unit.path, (under_path,)))))
+    if is_active is not None:
+        stmt = stmt.where(User.is_active.is_(is_active))
+    if locked is not None:
+        is_locked = User.locked_until.is_not(None) & (User.locked_until > utcnow())
+        stmt = stmt.where(is_locked if locked else ~is_locked)
     return paginate(session, stmt, page=page, page_size=page_size, sort=sort,
                     sortable={"username": User.username, "created_at": User.created_at, "role": User.role},
                     default_sort=[User.username])
