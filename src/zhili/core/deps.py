@@ -25,7 +25,9 @@ def get_db(request: Request) -> Iterator[Session]:
         yield session
 
 
-Db = Annotated[Session, Depends(get_db)]
+# scope="function": the commit runs when the route returns, before the response is sent — a client never reads
+# "done" (or follows a redirect) before the change is committed, and a failed commit becomes an error response.
+Db = Annotated[Session, Depends(get_db, scope="function")]
 
 
 async def get_read_db() -> AsyncIterator[Session]:
@@ -36,7 +38,7 @@ async def get_read_db() -> AsyncIterator[Session]:
         yield session
 
 
-ReadDb = Annotated[Session, Depends(get_read_db)]
+ReadDb = Annotated[Session, Depends(get_read_db, scope="function")]
 
 
 def client_ip(request: Request) -> str | None:
