@@ -138,12 +138,13 @@ def reveal(request: Request, session: Db, pu: GridWorker, person_id: uuid.UUID, 
     except DomainError as exc:
         session.rollback()
         if htmx:
-            return render(request, "gw/_reveal.html",
+            return render(request, "partials/person_reveal.html",
                           {"p": {"id": person_id}, "data": None, "reveal_error": exc.message}, status=exc.status)
         if household_id is None:
             raise
         return _household_page(request, session, pu, household_id, error=exc.message, error_for=person_id,
                                status=exc.status)
     if htmx or household_id is None:
-        return render(request, "gw/_reveal.html", {"p": {"id": person_id}, "data": data, "reveal_error": None})
+        return render(request, "partials/person_reveal.html",
+                      {"p": {"id": person_id}, "data": data, "reveal_error": None})
     return _household_page(request, session, pu, household_id, revealed={person_id: data})

@@ -675,7 +675,7 @@ def reveal(request: Request, session: Db, pu: Staff, person_id: uuid.UUID, form:
     except DomainError as exc:
         session.rollback()
         if htmx:
-            return _page(request, pu, "console/registry/_reveal.html",
+            return _page(request, pu, "partials/person_reveal.html",
                          {"p": {"id": person_id}, "data": None, "reveal_error": exc.message, "from": back_to},
                          status=exc.status)
         if back_to == "household" and household_id is not None:
@@ -683,7 +683,7 @@ def reveal(request: Request, session: Db, pu: Staff, person_id: uuid.UUID, form:
                                    status=exc.status)
         return _person_page(request, session, pu, person_id, error=exc.message, status=exc.status)
     if htmx:
-        return _page(request, pu, "console/registry/_reveal.html",
+        return _page(request, pu, "partials/person_reveal.html",
                      {"p": {"id": person_id}, "data": data, "reveal_error": None, "from": back_to})
     if back_to == "household" and household_id is not None:
         return _household_page(request, session, pu, household_id, revealed={person_id: data})
