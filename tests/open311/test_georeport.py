@@ -754,9 +754,9 @@ def test_an_unsupported_format_is_404(client, o311, path):
 def test_the_georeport_pypi_client_reads_our_endpoints_over_http(app, db, o311, monkeypatch):
     """``georeport`` (PyPI; requests + xmltodict) pointed at a live uvicorn on 127.0.0.1 with a free port.
 
-    Skipped when the package is not installed: it is not a project dependency.
+    ``georeport`` is a development dependency (pyproject ``dev`` extra), so it is always installed by ``make test``.
     """
-    georeport = pytest.importorskip("georeport")
+    import georeport
     import httpx
     import uvicorn
 
