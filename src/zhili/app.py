@@ -124,7 +124,8 @@ def api_router() -> APIRouter:
     from zhili.worktime.api import router as calendar_router
 
     router = APIRouter(prefix="/api/v1")
-    for r in (auth_router, users_router, regions_router, registry_router, cases_router, case_config_router,
+    # Routes are matched in order, one by one: the case routes (intake is the busiest) come first.
+    for r in (cases_router, auth_router, users_router, regions_router, registry_router, case_config_router,
               calendar_router, audit_router, participation_router, visits_router):
         router.include_router(r)
 

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import math
 import threading
 import uuid
 from collections import defaultdict
@@ -33,7 +32,6 @@ from zhili.cases import notify, rollup
 from zhili.cases.dispatch import CaseFacts, RuleSet, current_rules, match
 from zhili.cases.models import (
     CHANNEL_LABELS,
-    OPEN_STATES,
     Attachment,
     Case,
     CaseEvent,
@@ -46,6 +44,7 @@ from zhili.cases.models import (
     SubTask,
     Urgency,
 )
+from zhili.cases.scope import can_see_values, duplicate_box, nearby_open_cases, nearby_statement
 from zhili.cases.workflow import candidates
 from zhili.core import audit, config_version
 from zhili.core.crypto import get_cipher
@@ -59,6 +58,7 @@ from zhili.core.validators import validate_mobile
 from zhili.regions.geo import gcj02_to_wgs84
 from zhili.regions.models import OPEN_END, Unit, UnitLevel
 from zhili.regions.service import get_locator
+from zhili.users.service import CachedPrincipal, recheck_principal
 from zhili.worktime.service import WorkCalendar, load_calendar
 
 log = logging.getLogger(__name__)
@@ -81,11 +81,25 @@ class IntakeRequest:
     client: str | None = None
     api_client_id: uuid.UUID | None = None
     now: dt.datetime | None = None
+    # A principal taken from the per-process cache without a database read: confirmed against the authentication
+    # counter when the batch is planned (and refused if its session has ended or it has changed meanwhile).
+    auth: CachedPrincipal | None = None
 
     @property
     def client_key(self) -> str:
         """Whose Idempotency-Key this is (the same key from two clients means two reports)."""
         return self.client or (str(self.principal.user_id) if self.principal else "anonymous")
+
+
+@dataclass(frozen=True)
+class DuplicateCandidate:
+    """An open case near a new report that the reporter may see (疑似重复件)."""
+
+    id: uuid.UUID
+    number: str
+    title: str
+    state: CaseState
+    reported_at: dt.datetime
 
 
 @dataclass
@@ -98,9 +112,9 @@ class IntakeOutcome:
     row: dict[str, Any] | None = None
     error: DomainError | None = None
     snapshot: Snapshot | None = None  # the configuration it was planned with (names for the reply)
-    # False when no open case of its category lay near it at planning time, so the reply can skip the (scoped)
-    # duplicate search; None when unknown.
-    maybe_duplicates: bool | None = None
+    # Open cases of the same category nearby, nearest first, with their distance in metres — searched while
+    # planning, in the reporter's jurisdiction, including earlier reports of the same batch.
+    duplicates: list[tuple[DuplicateCandidate, float]] = field(default_factory=list)
 
 
 # -- configuration snapshot ------------------------------------------------------------------------------------
@@ -124,13 +138,16 @@ _snapshots: dict[tuple[Any, ...], Snapshot] = {}
 _snapshot_lock = threading.Lock()
 
 
-def snapshot(session: Session) -> Snapshot:
+def snapshot(session: Session, *, stamp: config_version.Stamp | None = None) -> Snapshot:
     """The current configuration snapshot — one indexed row read (the configuration version that triggers bump on
-    every change to the tables it is built from), and a reload only when that version has changed."""
+    every change to the tables it is built from; ``stamp`` if already read), and a reload only when that version
+    has changed."""
     from zhili.regions.service import today
 
     day = today()
-    key = (str(session.get_bind().engine.url), day, *config_version.current(session))
+    if stamp is None:
+        stamp = config_version.current(session)
+    key = (str(session.get_bind().engine.url), day, *stamp)
     with _snapshot_lock:
         snap = _snapshots.get(key)
     if snap is not None:
@@ -170,9 +187,8 @@ class _Config:
         return self.snap.calendar
 
 
-def _load_config(session: Session, requests: Sequence[IntakeRequest]) -> _Config:
+def _load_config(session: Session, requests: Sequence[IntakeRequest], snap: Snapshot) -> _Config:
     """Everything planning needs: the snapshot, plus the buildings, attachments and units the reports name."""
-    snap = snapshot(session)
     cfg = _Config(snap=snap, units=snap.units)
     unit_ids: set[uuid.UUID] = {r.target_unit_id for r in snap.rules if r.target_unit_id}
     building_ids: set[uuid.UUID] = set()
@@ -267,6 +283,7 @@ class _Plan:
     notices: list[notify.Message] = field(default_factory=list)
     subtasks: list[dict[str, Any]] = field(default_factory=list)
     attachment_ids: list[uuid.UUID] = field(default_factory=list)
+    duplicates: list[tuple[Any, float]] = field(default_factory=list)  # (database row or batch mate's case, m)
 
 
 def _resolve_location(session: Session, cfg: _Config, req: IntakeRequest, data: dict[str, Any],
@@ -521,15 +538,19 @@ def _fill(value: Any, number: str) -> Any:
     return value
 
 
-def _prior_cases(session: Session, requests: Sequence[IntakeRequest]) -> dict[tuple[str, str], tuple[Any, str]]:
+def _prior_cases(session: Session, requests: Sequence[IntakeRequest]) -> dict[tuple[str, str], dict[str, Any]]:
+    """The cases already filed under the batch's idempotency keys: (client, key) → the case's row."""
     keyed = {(r.client_key, r.idempotency_key) for r in requests if r.idempotency_key}
     if not keyed:
         return {}
-    rows = session.execute(
-        select(IdempotencyRecord.client, IdempotencyRecord.key, Case.id, Case.number)
-        .join(Case, Case.id == IdempotencyRecord.case_id)
-        .where(tuple_(IdempotencyRecord.client, IdempotencyRecord.key).in_(list(keyed))))
-    return {(r.client, r.key): (r.id, r.number) for r in rows}
+    conn = session.connection()
+    hits = {r.case_id: (r.client, r.key) for r in conn.execute(
+        select(IdempotencyRecord.client, IdempotencyRecord.key, IdempotencyRecord.case_id)
+        .where(tuple_(IdempotencyRecord.client, IdempotencyRecord.key).in_(list(keyed))))}
+    if not hits:
+        return {}
+    return {hits[r.id]: dict(r._mapping) for r in conn.execute(select(_table(Case)).where(
+        _table(Case).c.id.in_(list(hits))))}
 
 
 @dataclass
@@ -545,10 +566,20 @@ class PlannedBatch:
 def plan_cases(session: Session, *, requests: Sequence[IntakeRequest]) -> PlannedBatch:
     """Validate and lay out a batch of reports; needs only reads, so it can run outside the write lock."""
     outcomes = [IntakeOutcome() for _ in requests]
+    stamps = config_version.current_all(session)
+    snap = snapshot(session, stamp=stamps.get(config_version.CONFIG, (0, 0)))
+    for out in outcomes:
+        out.snapshot = snap
     repeats: dict[int, int] = {}
     first: dict[tuple[str, str], int] = {}
     todo: list[int] = []
     for i, req in enumerate(requests):
+        if req.auth is not None:
+            try:
+                recheck_principal(session, entry=req.auth, stamp=stamps.get(config_version.AUTH))
+            except DomainError as exc:
+                outcomes[i].error = exc
+                continue
         if req.idempotency_key:
             key = (req.client_key, req.idempotency_key)
             if key in first:
@@ -559,7 +590,7 @@ def plan_cases(session: Session, *, requests: Sequence[IntakeRequest]) -> Planne
     batch = PlannedBatch(requests=requests, outcomes=outcomes, plans=[], repeats=repeats)
     if not todo:
         return batch
-    cfg = _load_config(session, [requests[i] for i in todo])
+    cfg = _load_config(session, [requests[i] for i in todo], snap)
     located = _locate_all(session, cfg, [requests[i] for i in todo])
     claimed: set[uuid.UUID] = set()
     for i, grid in zip(todo, located, strict=True):
@@ -571,44 +602,52 @@ def plan_cases(session: Session, *, requests: Sequence[IntakeRequest]) -> Planne
         except DomainError as exc:
             outcomes[i].error = exc
             continue
-        outcomes[i].snapshot = cfg.snap
         batch.plans.append((plan, outcomes[i]))
-    _mark_possible_duplicates(session, batch.plans)
+    _find_duplicates(session, batch.plans)
     return batch
 
 
-def _mark_possible_duplicates(session: Session, plans: list[tuple[_Plan, IntakeOutcome]]) -> None:
-    """One query for the whole batch: which new cases have an open case of the same category within the duplicate
-    radius and window (ignoring jurisdiction — the scoped search runs only for those)."""
-    located = [(p.case, out) for p, out in plans if p.case["lon"] is not None and p.case["lat"] is not None]
-    for p, out in plans:
-        out.maybe_duplicates = p.case["lon"] is not None and p.case["lat"] is not None
-    if not located:
-        return
+def _find_duplicates(session: Session, plans: list[tuple[_Plan, IntakeOutcome]]) -> None:
+    """Each located report's duplicate candidates (疑似重复件): open cases of its category near it that its reporter
+    may see — in the database, and earlier reports of the same batch (committed with it)."""
     from zhili.regions.geo import haversine_m
 
-    settings = get_settings()
-    radius, window = settings.duplicate_radius_m, dt.timedelta(hours=settings.duplicate_window_hours)
-    dlat = radius / 111_000
-    dlon = dlat / max(0.1, math.cos(math.radians(max(abs(c["lat"]) for c, _ in located))))
-    times = [c["reported_at"] for c, _ in located]
-    rows = session.connection().execute(
-        select(Case.id, Case.category_code, Case.lon, Case.lat, Case.reported_at).where(
-            Case.category_code.in_({c["category_code"] for c, _ in located}),
-            Case.reported_at >= min(times) - window, Case.reported_at <= max(times) + window,
-            Case.lon.between(min(c["lon"] for c, _ in located) - dlon, max(c["lon"] for c, _ in located) + dlon),
-            Case.lat.between(min(c["lat"] for c, _ in located) - dlat, max(c["lat"] for c, _ in located) + dlat),
-            Case.state.in_(OPEN_STATES), Case.master_case_id.is_(None))).all()
-    others: dict[str, list[tuple[uuid.UUID, float, float, dt.datetime]]] = defaultdict(list)
-    for r in rows:
-        others[r.category_code].append((r.id, r.lon, r.lat, r.reported_at))
-    for c, _ in located:  # cases of the same batch count too: each is committed before anyone reads a reply
-        others[c["category_code"]].append((c["id"], c["lon"], c["lat"], c["reported_at"]))
-    for c, out in located:
-        out.maybe_duplicates = any(
-            cid != c["id"] and abs(at - c["reported_at"]) <= window
-            and haversine_m(c["lon"], c["lat"], lon, lat) <= radius
-            for cid, lon, lat, at in others[c["category_code"]])
+    earlier: dict[str, list[_Plan]] = defaultdict(list)
+    statements: dict[Principal, Any] = {}
+    for plan, _out in plans:
+        c, principal = plan.case, plan.req.principal
+        if c["lon"] is None or c["lat"] is None:
+            continue
+        if principal is not None:
+            stmt = statements.get(principal)
+            if stmt is None:
+                stmt = statements[principal] = nearby_statement(principal)
+            found: list[tuple[Any, float]] = nearby_open_cases(
+                session, principal=principal, category_code=c["category_code"], lon=c["lon"], lat=c["lat"],
+                at=c["reported_at"], statement=stmt)
+            _, _, window, radius = duplicate_box(c["lon"], c["lat"])
+            for mate in earlier[c["category_code"]]:
+                m = mate.case
+                if abs(m["reported_at"] - c["reported_at"]) > window or not can_see_values(
+                        principal, reporter_user_id=m["reporter_user_id"], path=m["path"],
+                        assignee_path=m["assignee_path"], assignee_department=m["assignee_department"],
+                        co_departments=[t["department"] for t in mate.subtasks]):
+                    continue
+                d = haversine_m(c["lon"], c["lat"], m["lon"], m["lat"])
+                if d <= radius:
+                    found.append((m, d))
+            found.sort(key=lambda x: x[1])
+            plan.duplicates = found[:10]
+        earlier[c["category_code"]].append(plan)
+
+
+def _candidate(found: Any) -> DuplicateCandidate:
+    """A duplicate candidate from a database row or a case planned in the same batch (numbered once written)."""
+    if isinstance(found, dict):
+        return DuplicateCandidate(id=found["id"], number=found["number"], title=found["title"],
+                                  state=found["state"], reported_at=found["reported_at"])
+    return DuplicateCandidate(id=found.id, number=found.number, title=found.title, state=found.state,
+                              reported_at=found.reported_at)
 
 
 def file_cases(session: Session, *, requests: Sequence[IntakeRequest]) -> list[IntakeOutcome]:
@@ -624,7 +663,7 @@ def write_cases(session: Session, *, batch: PlannedBatch) -> list[IntakeOutcome]
     for plan, out in batch.plans:
         key = (plan.req.client_key, plan.req.idempotency_key or "")
         if plan.req.idempotency_key and key in prior:  # filed meanwhile (another process, an earlier batch)
-            out.case_id, out.number = prior[key]
+            out.case_id, out.number, out.row = prior[key]["id"], prior[key]["number"], prior[key]
         else:
             plans.append(plan)
     if plans:
@@ -634,10 +673,10 @@ def write_cases(session: Session, *, batch: PlannedBatch) -> list[IntakeOutcome]
             if id(plan) in written:
                 out.case_id, out.number, out.created, out.row = (plan.case["id"], plan.case["number"], True,
                                                                  plan.case)
+                out.duplicates = [(_candidate(f), d) for f, d in plan.duplicates]
     for i, j in batch.repeats.items():
-        first = batch.outcomes[j]
-        batch.outcomes[i].case_id, batch.outcomes[i].number, batch.outcomes[i].error = (first.case_id, first.number,
-                                                                                        first.error)
+        first, again = batch.outcomes[j], batch.outcomes[i]
+        again.case_id, again.number, again.row, again.error = first.case_id, first.number, first.row, first.error
     return batch.outcomes
 
 

@@ -158,7 +158,7 @@ class Case(Base):
         Index("ix_case_handle_due", "state", "handle_due_at"),
         Index("ix_case_dept", "assignee_department", "state"),
         Index("ix_case_reporter", "reporter_user_id"),
-        Index("ix_case_category", "category_code", "reported_at"),
+        Index("ix_case_category", "category_code", "reported_at", "lat", "lon", "state"),
         Index("ix_case_master", "master_case_id"),
     )
 

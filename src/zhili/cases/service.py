@@ -7,17 +7,14 @@ version check), the timeline event, the audit event, statistics and notification
 from __future__ import annotations
 
 import datetime as dt
-import math
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import (
-    ColumnElement,
     and_,
     delete,
-    exists,
     false,
     func,
     insert,
@@ -46,6 +43,7 @@ from zhili.cases.models import (
     SubTask,
     Supervision,
 )
+from zhili.cases.scope import can_see, nearby_open_cases, visibility
 from zhili.cases.taxonomy import get_department, reportable_category
 from zhili.cases.workflow import TRANSITIONS, Transition, candidates
 from zhili.cases.writer import IntakeWriter
@@ -59,6 +57,7 @@ from zhili.core.security import Role
 from zhili.core.settings import get_settings
 from zhili.regions.models import OPEN_END, Unit, UnitLevel
 from zhili.users.models import User
+from zhili.users.service import CachedPrincipal
 from zhili.worktime.service import WorkCalendar, load_calendar
 
 
@@ -71,37 +70,6 @@ class TransitionNotAllowed(DomainError):
 
 
 # -- visibility ---------------------------------------------------------------------------------------------
-
-def visibility(principal: Principal) -> ColumnElement[bool]:
-    """Which cases a principal may see: residents their own; departments what was sent to them; staff their area."""
-    if principal.role == Role.resident:
-        return Case.reporter_user_id == principal.user_id
-    if principal.role == Role.department_handler:
-        if not principal.department:
-            return false()
-        return or_(Case.assignee_department == principal.department,
-                   exists().where(SubTask.case_id == Case.id, SubTask.department == principal.department))
-    if principal.role == Role.auditor:
-        return false()
-    return or_(path_predicate(Case.path, principal.scope_paths),
-               path_predicate(Case.assignee_path, principal.scope_paths))
-
-
-def can_see(session: Session, principal: Principal, case: Case) -> bool:
-    """The single-object form of :func:`visibility`."""
-    if principal.role == Role.resident:
-        return case.reporter_user_id == principal.user_id
-    if principal.role == Role.department_handler:
-        if not principal.department:
-            return False
-        if case.assignee_department == principal.department:
-            return True
-        return session.scalar(select(SubTask.id).where(SubTask.case_id == case.id,
-                                                       SubTask.department == principal.department)) is not None
-    if principal.role == Role.auditor:
-        return False
-    return in_scope(principal, case.path) or in_scope(principal, case.assignee_path)
-
 
 def get_case(session: Session, *, principal: Principal, case_id: uuid.UUID) -> Case:
     """One case the principal may see (404 otherwise: existence does not leak)."""
@@ -210,18 +178,19 @@ def report_case(
 
 async def submit_report(
     session: Session, *, writer: IntakeWriter, principal: Principal, channel: Channel | None, data: dict[str, Any],
-    idempotency_key: str | None = None,
+    idempotency_key: str | None = None, auth: CachedPrincipal | None = None,
 ) -> tuple[dict[str, Any], bool, list[tuple[Any, float]]]:
     """File a report through the intake writer (committed when this returns): (case view, created, duplicate
-    candidates). ``session`` only reads — the view of a repeated report and the nearby open cases. A coroutine,
-    so the request waits for the writer's commit without holding a thread."""
+    candidates with their distance). ``auth``: the cache entry ``principal`` came from, confirmed by the writer.
+    ``session`` reads only when the writer's reply lacks something. A coroutine, so the request waits for the
+    writer's commit without holding a thread."""
     channel = channel or _DEFAULT_CHANNEL.get(principal.role, Channel.staff)
     if principal.role == Role.resident and channel != Channel.resident:
         raise ValidationFailed("居民只能通过居民渠道上报", code="bad_channel")
     if channel == Channel.hotline and principal.role != Role.command_centre:
         raise ValidationFailed("只有指挥中心（热线坐席）可录入热线工单", code="bad_channel")
     out = await writer.submit_async(intake.IntakeRequest(principal=principal, channel=channel, data=data,
-                                                         idempotency_key=idempotency_key))
+                                                         idempotency_key=idempotency_key, auth=auth))
     if out.error is not None:
         raise out.error
     case = Case(**out.row) if out.row is not None else session.get(Case, out.case_id)
@@ -230,8 +199,7 @@ async def submit_report(
     snap = out.snapshot
     view = case_view(session, case, departments=snap.departments if snap else None,
                      category_names=snap.category_names if snap else None)
-    dups = [] if out.maybe_duplicates is False else find_duplicates(session, principal=principal, case=case)
-    return view, out.created, dups
+    return view, out.created, list(out.duplicates)
 
 
 _DEFAULT_CHANNEL = {Role.resident: Channel.resident, Role.grid_worker: Channel.grid_worker,
@@ -860,27 +828,10 @@ def list_supervisions(session: Session, *, principal: Principal, open_only: bool
 def find_duplicates(session: Session, *, principal: Principal, case: Case, limit: int = 10
                     ) -> list[tuple[Any, float]]:
     """Open cases of the same category near this one within the time window, nearest first (metres)."""
-    from zhili.regions.geo import haversine_m
-
-    s = get_settings()
     if case.lon is None or case.lat is None:
         return []
-    dlat = s.duplicate_radius_m / 111_000
-    dlon = dlat / max(0.1, math.cos(math.radians(case.lat)))
-    window = dt.timedelta(hours=s.duplicate_window_hours)
-    rows = session.connection().execute(select(Case.id, Case.number, Case.title, Case.state, Case.lon, Case.lat,
-                                               Case.reported_at)
-                           .where(Case.category_code == case.category_code, Case.id != case.id,
-                                  Case.reported_at >= case.reported_at - window,
-                                  Case.reported_at <= case.reported_at + window,
-                                  Case.lon.between(case.lon - dlon, case.lon + dlon),
-                                  Case.lat.between(case.lat - dlat, case.lat + dlat),
-                                  Case.state.in_(OPEN_STATES), Case.master_case_id.is_(None), visibility(principal))
-                           .order_by(Case.reported_at.desc()).limit(200)).all()
-    out = [(r, haversine_m(case.lon, case.lat, r.lon, r.lat)) for r in rows]
-    out = [(r, d) for r, d in out if d <= s.duplicate_radius_m]
-    out.sort(key=lambda x: x[1])
-    return out[:limit]
+    return nearby_open_cases(session, principal=principal, category_code=case.category_code, lon=case.lon,
+                             lat=case.lat, at=case.reported_at, exclude_id=case.id, limit=limit)
 
 
 # -- reading details ----------------------------------------------------------------------------------------

@@ -23,11 +23,11 @@ from collections.abc import Callable
 from concurrent.futures import Future
 from typing import Protocol
 
-from sqlalchemy import Engine
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy import Connection, Engine
+from sqlalchemy.orm import Session
 
 from zhili.cases.intake import IntakeOutcome, IntakeRequest, file_cases, plan_cases, write_cases
-from zhili.core.db import get_engine, read_session_factory, session_factory, unit_of_work, write_guard
+from zhili.core.db import get_engine, write_guard
 from zhili.core.errors import Unavailable
 
 log = logging.getLogger(__name__)
@@ -75,6 +75,7 @@ class GroupCommitWriter:
         self._queue: queue.SimpleQueue[object] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
+        self._conn: Connection | None = None
         self.batches = 0
         self.cases = 0
 
@@ -128,7 +129,10 @@ class GroupCommitWriter:
         if thread is not None and thread.is_alive():
             self._queue.put(_STOP)
             thread.join(timeout)
+            if thread.is_alive():  # still writing: leave it its connection
+                return
         self._thread = None
+        self._drop_connection()
 
     def _run(self) -> None:
         while True:
@@ -168,17 +172,39 @@ class GroupCommitWriter:
         for (_, ok, _), out in zip(items, outcomes, strict=True):
             ok(out)
 
+    def _connection(self) -> Connection:
+        """The writer thread's own connection, kept open between batches: planning (read) and writing use the same
+        one, so on SQLite its page cache stays warm across this process's own commits."""
+        engine = self.engine if self.engine is not None else get_engine()
+        conn = self._conn
+        if conn is None or conn.closed or conn.invalidated or conn.engine is not engine:
+            self._drop_connection()
+            conn = self._conn = engine.connect()
+        return conn
+
+    def _drop_connection(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            try:
+                conn.close()
+            except Exception:  # a broken connection may fail to close; it is discarded either way
+                log.debug("closing the intake writer's connection failed", exc_info=True)
+
     def _write(self, requests: list[IntakeRequest]) -> list[IntakeOutcome]:
-        if self.engine is None:
-            reader, writer, engine = read_session_factory(), session_factory(), get_engine()
-        else:
-            engine = self.engine
-            reader = sessionmaker(bind=engine.execution_options(zhili_write=False), expire_on_commit=False)
-            writer = sessionmaker(bind=engine, expire_on_commit=False)
-        with unit_of_work(reader) as rs:
-            batch = plan_cases(rs, requests=requests)
-        with write_guard(engine), unit_of_work(writer) as ws:
-            return write_cases(ws, batch=batch)
+        conn = self._connection()
+        try:
+            conn.execution_options(zhili_write=False)  # a deferred (read) transaction: no write lock while planning
+            with Session(bind=conn, expire_on_commit=False) as rs:
+                batch = plan_cases(rs, requests=requests)
+                rs.commit()
+            conn.execution_options(zhili_write=True)
+            with write_guard(conn.engine), Session(bind=conn, expire_on_commit=False) as ws:
+                outcomes = write_cases(ws, batch=batch)
+                ws.commit()
+            return outcomes
+        except BaseException:
+            self._drop_connection()  # whatever state it is in, the next batch starts on a fresh one
+            raise
 
 
 _default: GroupCommitWriter | None = None

@@ -1,10 +1,13 @@
-"""One counter that changes whenever configuration changes: categories, responsibility-list rules, departments,
-calendar overrides, units and their boundaries.
+"""Counters that change whenever cached state may have gone stale.
 
-Database triggers (installed by migration 0007) bump it on every INSERT, UPDATE or DELETE of those tables, whoever
-makes the change — a service, the CLI, an import, another process. Per-process caches of configuration (the intake
-snapshot) compare one indexed row instead of aggregating over the tables: on SQLite every new read transaction
-after another connection's commit starts with a cold page cache, so an aggregate over a table costs real I/O.
+Row 1 (:data:`CONFIG`) changes with configuration: categories, responsibility-list rules, departments, calendar
+overrides, units and their boundaries. Row 2 (:data:`AUTH`, migration 0008) changes with what a principal is built
+from: sessions revoked or deleted, users' role, department, name or active flag, unit bindings, unit paths.
+
+Database triggers (installed by migrations 0007 and 0008) bump them on every change to those tables, whoever makes
+it — a service, the CLI, an import, another process. Per-process caches (the intake snapshot, principals by token)
+compare one indexed row instead of reading the tables: on SQLite every new read transaction after another
+connection's commit starts with a cold page cache, so an aggregate over a table costs real I/O.
 """
 
 from __future__ import annotations
@@ -18,8 +21,14 @@ from zhili.core.db import Base
 WATCHED_TABLES = ("category", "dispatch_rule", "department", "calendar_override", "unit", "unit_boundary")
 
 
+CONFIG = 1
+AUTH = 2
+
+Stamp = tuple[int, int]
+
+
 class ConfigVersion(Base):
-    """The single row ``id = 1`` holding the configuration version."""
+    """One counter per row: ``id = 1`` configuration, ``id = 2`` authentication."""
 
     __tablename__ = "config_version"
 
@@ -30,8 +39,14 @@ class ConfigVersion(Base):
     token: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), default=0)
 
 
-def current(session: Session) -> tuple[int, int]:
-    """The configuration (version, token); (0, 0) if the row is missing."""
-    row = session.connection().execute(select(ConfigVersion.version, ConfigVersion.token)
-                                       .where(ConfigVersion.id == 1)).first()
-    return (row[0], row[1]) if row else (0, 0)
+def current(session: Session, row: int = CONFIG) -> Stamp:
+    """One counter's (version, token); (0, 0) if the row is missing."""
+    got = session.connection().execute(select(ConfigVersion.version, ConfigVersion.token)
+                                       .where(ConfigVersion.id == row)).first()
+    return (got[0], got[1]) if got else (0, 0)
+
+
+def current_all(session: Session) -> dict[int, Stamp]:
+    """Every counter's (version, token) in one read."""
+    return {r.id: (r.version, r.token) for r in session.connection().execute(
+        select(ConfigVersion.id, ConfigVersion.version, ConfigVersion.token))}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
 from contextlib import nullcontext
+from dataclasses import replace
 from typing import Annotated
 
 from fastapi import Depends, Query, Request
@@ -13,6 +14,7 @@ from zhili.core.db import get_engine, read_session_factory, session_factory, uni
 from zhili.core.errors import Unauthenticated
 from zhili.core.jurisdiction import Principal
 from zhili.core.schemas import PageParams
+from zhili.users.service import CachedPrincipal, authenticate, cached_principal
 
 SESSION_COOKIE = "zhili_session"
 
@@ -72,16 +74,24 @@ def get_principal(request: Request, session: Db) -> Principal:
 CurrentUser = Annotated[Principal, Depends(get_principal)]
 
 
-async def get_reader_principal(request: Request, session: ReadDb) -> Principal:
-    """The authenticated caller, looked up in a read session on the event loop (see :func:`get_read_db`). The read
-    transaction ends here, so the request holds no connection (and no WAL snapshot) while it waits on a writer;
-    the session opens a new one if the route reads again."""
-    principal = get_principal(request, session)
-    session.commit()
-    return principal
+async def get_cached_principal(request: Request, session: ReadDb) -> CachedPrincipal:
+    """The caller's cached authentication entry, read from the database only on a cache miss (then the read
+    transaction ends here, so the request holds no connection while it waits on a writer). Not yet confirmed: the
+    route must hand it to a writer that checks it against the authentication counter in the transaction that acts
+    on it (the intake writer does)."""
+    token = bearer_token(request)
+    if not token:
+        raise Unauthenticated()
+    entry = cached_principal(session, token=token)
+    if entry is None:
+        entry = authenticate(session, token=token)
+        session.commit()
+    entry = replace(entry, principal=replace(entry.principal, ip=client_ip(request)))
+    request.state.principal = entry.principal
+    return entry
 
 
-CurrentReader = Annotated[Principal, Depends(get_reader_principal)]
+CachedAuth = Annotated[CachedPrincipal, Depends(get_cached_principal)]
 
 
 def page_params(

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import datetime as dt
+import threading
 import uuid
+from dataclasses import dataclass
+from dataclasses import replace as dc_replace
 from typing import Any
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from zhili.core import audit
+from zhili.core import audit, config_version
 from zhili.core.crypto import get_cipher
 from zhili.core.db import utcnow
 from zhili.core.errors import Conflict, Locked, NotFound, Unauthenticated, ValidationFailed
@@ -111,15 +114,39 @@ def logout(session: Session, *, token: str) -> None:
     session.flush()
 
 
-def principal_for_token(session: Session, *, token: str, ip: str | None = None) -> Principal:
-    """The principal for a live session token, or raise 401 (two indexed lookups on every request, so plain
-    column selects rather than ORM objects)."""
-    now = utcnow()
+@dataclass(frozen=True)
+class CachedPrincipal:
+    """A principal as cached by token: valid while the authentication counter still reads ``stamp``."""
+
+    principal: Principal
+    expires_at: dt.datetime
+    stamp: config_version.Stamp
+    digest: str
+
+
+# (database, token digest) → the principal. Entries are checked against the authentication counter (one indexed
+# row, bumped by triggers on every revocation and on every change to what a principal is built from), so a cache
+# hit costs one small read instead of the session, user and unit lookups.
+_principals: dict[tuple[str, str], CachedPrincipal] = {}
+_principals_lock = threading.Lock()
+_PRINCIPAL_CACHE_SIZE = 20_000
+
+
+def _cache_key(session: Session, digest: str) -> tuple[str, str]:
+    return (str(session.get_bind().engine.url), digest)
+
+
+def _auth_stamp(session: Session) -> config_version.Stamp | None:
+    stamps = config_version.current_all(session)
+    return stamps.get(config_version.AUTH)
+
+
+def _load_principal(session: Session, digest: str, now: dt.datetime) -> tuple[Principal, dt.datetime]:
     conn = session.connection()
     row = conn.execute(
         select(AuthSession.revoked_at, AuthSession.expires_at, User.id, User.username, User.display_name, User.role,
                User.is_active, User.department)
-        .join(User, User.id == AuthSession.user_id).where(AuthSession.token_hash == token_digest(token))
+        .join(User, User.id == AuthSession.user_id).where(AuthSession.token_hash == digest)
     ).first()
     if row is None:
         raise Unauthenticated()
@@ -130,9 +157,56 @@ def principal_for_token(session: Session, *, token: str, ip: str | None = None) 
     ).all()
     return Principal(
         user_id=row.id, username=row.username, display_name=row.display_name, role=row.role,
-        scope_paths=tuple(p for _, p in units), unit_ids=tuple(i for i, _ in units), ip=ip,
-        department=row.department,
-    )
+        scope_paths=tuple(p for _, p in units), unit_ids=tuple(i for i, _ in units), department=row.department,
+    ), row.expires_at
+
+
+def authenticate(session: Session, *, token: str, stamp: config_version.Stamp | None = None) -> CachedPrincipal:
+    """The live session behind a token as a cache entry (raise 401): from the cache when the authentication
+    counter is unchanged (``stamp``: the counter as already read in this transaction), else from the database."""
+    now = utcnow()
+    digest = token_digest(token)
+    if stamp is None:
+        stamp = _auth_stamp(session)
+    key = _cache_key(session, digest)
+    hit = _principals.get(key)
+    if stamp is not None and hit is not None and hit.stamp == stamp and hit.expires_at > now:
+        return hit
+    principal, expires_at = _load_principal(session, digest, now)
+    entry = CachedPrincipal(principal=principal, expires_at=expires_at, stamp=stamp or (0, 0), digest=digest)
+    if stamp is not None:  # no counter (a database without migration 0008): never cache
+        with _principals_lock:
+            if len(_principals) >= _PRINCIPAL_CACHE_SIZE:
+                _principals.clear()
+            _principals[key] = entry
+    return entry
+
+
+def cached_principal(session: Session, *, token: str) -> CachedPrincipal | None:
+    """The cache entry for a token without reading the database, or None. The caller must confirm it — compare
+    ``stamp`` with the authentication counter in the transaction that acts on it (the intake writer does)."""
+    hit = _principals.get(_cache_key(session, token_digest(token)))
+    if hit is None or hit.expires_at <= utcnow():
+        return None
+    return hit
+
+
+def principal_for_token(session: Session, *, token: str, ip: str | None = None) -> Principal:
+    """The principal for a live session token, or raise 401 (one indexed read when cached)."""
+    return dc_replace(authenticate(session, token=token).principal, ip=ip)
+
+
+def recheck_principal(session: Session, *, entry: CachedPrincipal, stamp: config_version.Stamp | None
+                      ) -> Principal:
+    """Confirm a cached principal against the database when the authentication counter has moved on (raise 401 if
+    the session has ended or the principal has changed since it was cached)."""
+    if stamp is not None and entry.stamp == stamp:
+        return entry.principal
+    principal, _ = _load_principal(session, entry.digest, utcnow())
+    principal = dc_replace(principal, ip=entry.principal.ip)
+    if principal != entry.principal:
+        raise Unauthenticated("登录信息已变更，请重新登录后提交", code="session_changed")
+    return principal
 
 
 def principal_for_user(session: Session, *, user: User, ip: str | None = None) -> Principal:

@@ -1,0 +1,64 @@
+"""authentication version counter (row 2 of config_version) bumped by triggers; duplicate-search index
+
+Revision ID: 0008
+Revises: 0007
+Create Date: 2026-11-23 12:40:00
+
+Row 2 of ``config_version`` changes whenever a cached principal could have become wrong: a session revoked or
+deleted, a user's role, department, name or active flag changed, a unit binding added or removed, a unit's path
+changed. Per-process principal caches compare it instead of reading the session and the user's units.
+
+``ix_case_category`` (category, reported time) gains latitude, longitude and state, so the duplicate search
+(same category, time window, a box around the point, open) is answered from the index alone.
+"""
+from __future__ import annotations
+
+from alembic import op
+
+revision = '0008'
+down_revision = '0007'
+branch_labels = None
+depends_on = None
+
+# table → the statements (and, for UPDATE, the columns) that bump the version
+SQLITE_TRIGGERS = {
+    "auth_session": ("UPDATE", "DELETE"),
+    "app_user": ("UPDATE OF username, display_name, role, department, is_active", "DELETE"),
+    "user_unit": ("INSERT", "UPDATE", "DELETE"),
+    "unit": ("UPDATE OF path",),
+}
+BUMP = "UPDATE config_version SET version = version + 1, token = {token} WHERE id = 2"
+
+
+def upgrade() -> None:
+    op.execute("INSERT INTO config_version (id, version, token) VALUES (2, 0, 0)")
+    if op.get_bind().dialect.name == "sqlite":
+        for table, verbs in SQLITE_TRIGGERS.items():
+            for verb in verbs:
+                name = f"auth_version_{table}_{verb.split()[0].lower()}"
+                op.execute(f"CREATE TRIGGER {name} AFTER {verb} ON {table} "
+                           f"BEGIN {BUMP.format(token='abs(random())')}; END")
+    else:
+        op.execute(
+            "CREATE OR REPLACE FUNCTION zhili_bump_auth_version() RETURNS trigger LANGUAGE plpgsql AS $$ "
+            f"BEGIN {BUMP.format(token='floor(random() * 9e15)::bigint')}; RETURN NULL; END $$")
+        for table, verbs in SQLITE_TRIGGERS.items():
+            events = " OR ".join(verbs) + (" OR TRUNCATE" if "DELETE" in verbs else "")
+            op.execute(f"CREATE TRIGGER auth_version_{table} AFTER {events} ON {table} "
+                       "FOR EACH STATEMENT EXECUTE FUNCTION zhili_bump_auth_version()")
+    op.drop_index("ix_case_category", table_name="case")
+    op.create_index("ix_case_category", "case", ["category_code", "reported_at", "lat", "lon", "state"])
+
+
+def downgrade() -> None:
+    op.drop_index("ix_case_category", table_name="case")
+    op.create_index("ix_case_category", "case", ["category_code", "reported_at"])
+    if op.get_bind().dialect.name == "sqlite":
+        for table, verbs in SQLITE_TRIGGERS.items():
+            for verb in verbs:
+                op.execute(f"DROP TRIGGER IF EXISTS auth_version_{table}_{verb.split()[0].lower()}")
+    else:
+        for table in SQLITE_TRIGGERS:
+            op.execute(f"DROP TRIGGER IF EXISTS auth_version_{table} ON {table}")
+        op.execute("DROP FUNCTION IF EXISTS zhili_bump_auth_version()")
+    op.execute("DELETE FROM config_version WHERE id = 2")
