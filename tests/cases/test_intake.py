@@ -312,3 +312,34 @@ def test_duplicates_are_looked_for_only_within_72_hours(kit):
     service.transition(kit.db, principal=p, case_id=within.id, action="merge", payload={"master_id": first.id})
     assert within.id not in [c.id for c, _ in service.find_duplicates(kit.db, principal=p, case=first)]
     assert kit.db.scalar(select(func.count()).select_from(CaseEvent).where(CaseEvent.case_id == within.id)) == 2
+
+
+# -- authentication on the intake path ----------------------------------------------------------------------
+
+def test_a_logged_out_session_cannot_report_even_after_its_principal_was_cached(kit):
+    body = {"category_code": "T0101", "description": "登出后再上报", "lon": 119.1, "lat": 31.1}
+    assert kit.post("jumin", "/cases", json=body).status_code == 201  # the principal is now cached
+    assert kit.post("jumin", "/auth/logout").status_code == 204
+    r = kit.post("jumin", "/cases", json=body)
+    assert (r.status_code, r.json()["code"]) == (401, "session_expired")
+    assert _count_cases(kit, description=body["description"]) == 1
+
+
+def test_a_deactivated_user_cannot_report_even_after_their_principal_was_cached(kit):
+    body = {"category_code": "T0101", "description": "停用后再上报", "lon": 119.1, "lat": 31.1}
+    assert kit.post("wangge_a", "/cases", json=body).status_code == 201
+    kit.user("wangge_a").is_active = False
+    kit.db.flush()
+    r = kit.post("wangge_a", "/cases", json=body)
+    assert r.status_code == 401
+    assert _count_cases(kit, description=body["description"]) == 1
+
+
+def test_the_reply_lists_the_reporters_nearby_open_cases_of_the_same_category(kit):
+    body = {"category_code": "T0101", "description": "疑似重复：同一处垃圾", "lon": 119.1, "lat": 31.1}
+    first = kit.post("jumin", "/cases", json=body).json()
+    second = kit.post("jumin", "/cases", json={**body, "lon": 119.1003}).json()
+    assert [c["id"] for c in second["duplicate_candidates"]] == [first["id"]]
+    assert second["duplicate_candidates"][0]["number"] == first["number"]
+    other = kit.post("jumin2", "/cases", json=body).json()  # another resident does not see jumin's case
+    assert other["duplicate_candidates"] == []

@@ -208,3 +208,137 @@ def test_sqlite_writers_in_different_processes_queue_on_the_lock_file(scratch):
         assert waited >= 0.4
     finally:
         engine.dispose()
+
+
+# -- principals from the per-process cache, confirmed by the writer ------------------------------------------------
+
+def _session_token(engine: Engine, username: str) -> str:
+    """A new live session for ``username`` (committed), as a login would open."""
+    import datetime as dt
+    import uuid
+
+    from zhili.core.db import utcnow
+    from zhili.core.security import token_digest
+    from zhili.users.models import AuthSession, User
+
+    token = f"tok_{uuid.uuid4().hex}"
+    with Session(engine) as s:
+        user = s.scalar(select(User).where(User.username == username))
+        assert user is not None
+        s.add(AuthSession(user_id=user.id, token_hash=token_digest(token), expires_at=utcnow() + dt.timedelta(hours=1)))
+        s.commit()
+    return token
+
+
+def _cached(engine: Engine, token: str) -> Any:
+    from zhili.users.service import authenticate, cached_principal
+
+    with Session(engine) as s:
+        authenticate(s, token=token)
+        entry = cached_principal(s, token=token)
+    assert entry is not None
+    return entry
+
+
+def _file_with(engine: Engine, entry: Any) -> intake.IntakeOutcome:
+    writer = GroupCommitWriter(engine=engine)
+    try:
+        return writer.submit(IntakeRequest(principal=entry.principal, channel=Channel.resident, auth=entry,
+                                           data={"category_code": "T0101", "description": "楼下垃圾桶满溢",
+                                                 "lon": 119.1, "lat": 31.1}))
+    finally:
+        writer.stop()
+
+
+def test_a_report_from_a_cached_principal_is_filed_while_its_session_is_live(district):
+    engine, _ = district
+    out = _file_with(engine, _cached(engine, _session_token(engine, "jumin")))
+    assert out.error is None and out.created
+
+
+def test_a_report_from_a_cached_principal_whose_session_was_revoked_meanwhile_is_refused_and_not_written(district):
+    from zhili.users.service import logout
+
+    engine, _ = district
+    token = _session_token(engine, "jumin")
+    entry = _cached(engine, token)
+    with Session(engine) as s:  # logged out in another process: this process's cache still holds the principal
+        logout(s, token=token)
+        s.commit()
+    out = _file_with(engine, entry)
+    assert out.error is not None and out.error.code == "session_expired"
+    with Session(engine) as s:
+        assert s.scalar(select(func.count()).select_from(Case)) == 0
+
+
+def test_a_report_from_a_cached_principal_whose_jurisdiction_changed_meanwhile_is_refused(district):
+    from zhili.users.models import User, UserUnit
+
+    engine, _ = district
+    entry = _cached(engine, _session_token(engine, "wangge_a"))
+    with Session(engine) as s:  # the grid worker is moved off their grid
+        user = s.scalar(select(User).where(User.username == "wangge_a"))
+        assert user is not None
+        s.execute(UserUnit.__table__.delete().where(UserUnit.user_id == user.id))
+        s.commit()
+    out = _file_with(engine, entry)
+    assert out.error is not None and out.error.code == "session_changed"
+
+
+# -- duplicate candidates, found while the batch is planned ------------------------------------------------------
+
+def test_a_report_lists_nearby_open_cases_of_its_category_from_earlier_batches_and_earlier_in_its_own_batch(district):
+    engine, p = district
+    with Session(engine) as s:
+        [earlier] = intake.file_cases(s, requests=[_report(p["zhihui"], description="先前的上报")])
+        s.commit()
+    with Session(engine) as s:
+        first, second, far, other_kind = intake.file_cases(s, requests=[
+            _report(p["zhihui"], description="同批第一件", lon=119.1001),
+            _report(p["zhihui"], description="同批第二件", lon=119.1002),
+            _report(p["zhihui"], description="远处", lon=119.2),
+            _report(p["zhihui"], cat="T0102", description="别的类别")])
+        s.commit()
+    assert [c.id for c, _ in first.duplicates] == [earlier.case_id]
+    assert [c.id for c, _ in second.duplicates] == [first.case_id, earlier.case_id]  # nearest first
+    assert second.duplicates[0][0].number == first.number  # numbered when the batch was written
+    assert 0 < second.duplicates[0][1] < 20  # metres
+    assert far.duplicates == [] and other_kind.duplicates == []
+
+
+def test_a_residents_duplicate_candidates_are_only_their_own_cases(district):
+    engine, p = district
+    with Session(engine) as s:
+        staff, own, again = intake.file_cases(s, requests=[
+            _report(p["zhihui"], description="工作人员上报"), _report(p["jumin"], description="居民第一次"),
+            _report(p["jumin"], description="居民第二次")])
+        s.commit()
+    assert [c.id for c, _ in again.duplicates] == [own.case_id]
+    assert staff.case_id not in [c.id for c, _ in own.duplicates]
+
+
+# -- batching under load -----------------------------------------------------------------------------------------
+
+def test_under_load_the_writer_waits_briefly_for_more_reports_to_fill_a_batch(district):
+    engine, _ = district
+    writer = GroupCommitWriter(engine=engine, linger_s=5.0, fill=3)
+
+    def arrive() -> None:
+        for i in range(4):
+            time.sleep(0.05)
+            writer._queue.put(i)
+
+    t = threading.Thread(target=arrive)
+    t.start()
+    items, stop = writer._collect("first", linger=True)
+    t.join()
+    assert items == ["first", 0, 1] and not stop  # waited for the fill, then went without the fourth
+
+
+def test_with_light_traffic_a_report_is_written_at_once(district):
+    engine, _ = district
+    writer = GroupCommitWriter(engine=engine, linger_s=5.0, fill=3)
+    writer._queue.put("waiting")
+    started = time.monotonic()
+    items, _ = writer._collect("first", linger=False)
+    assert items == ["first", "waiting"] and time.monotonic() - started < 1.0

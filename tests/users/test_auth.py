@@ -184,6 +184,41 @@ def test_an_unknown_or_missing_token_is_refused(client: Any) -> None:
     assert r.status_code == 401 and r.json()["code"] == "unauthenticated"
 
 
+def test_a_cached_principal_is_reused_until_something_it_is_built_from_changes(
+        client: Any, person: User, world: Any, db: Session) -> None:
+    token = login(client).json()["access_token"]
+    first = service.authenticate(db, token=token)
+    assert service.authenticate(db, token=token) is first  # served from the cache
+    person.department = "CG"  # a change to what the principal is made of
+    db.flush()
+    changed = service.authenticate(db, token=token)
+    assert changed is not first and changed.principal.department == "CG"
+    assert me(client, token).json()["username"] == "zhangwei"
+
+
+def test_the_authentication_counter_moves_with_revocation_role_units_and_deactivation_but_not_with_logins(
+        client: Any, person: User, world: Any, db: Session) -> None:
+    from zhili.core import config_version
+    from zhili.users.models import UserUnit
+
+    def stamp() -> tuple[int, int]:
+        return config_version.current(db, config_version.AUTH)
+
+    before = stamp()
+    token = login(client).json()["access_token"]
+    assert stamp() == before, "a login (new session, last-login time) leaves cached principals valid"
+    for change in (
+        lambda: service.logout(db, token=token),
+        lambda: setattr(person, "role", Role.community_staff),
+        lambda: db.add(UserUnit(user_id=person.id, unit_id=world.units["gb"].id)),
+        lambda: setattr(person, "is_active", False),
+    ):
+        seen = stamp()
+        change()
+        db.flush()
+        assert stamp() != seen
+
+
 # -- passwords -------------------------------------------------------------------------------------------------
 
 def test_changing_the_password_needs_the_old_one_and_a_strong_new_one(client: Any, person: User) -> None:

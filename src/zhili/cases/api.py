@@ -39,7 +39,7 @@ from zhili.cases.schemas import (
 from zhili.cases.workflow import ACTIONS
 from zhili.cases.writer import IntakeWriter, default_writer
 from zhili.core.db import utcnow
-from zhili.core.deps import CachedAuth, CurrentUser, Db, Paging, ReadDb
+from zhili.core.deps import CachedAuth, CurrentUser, Db, Paging
 from zhili.core.jurisdiction import require
 from zhili.core.schemas import Page
 from zhili.core.security import Perm
@@ -78,11 +78,11 @@ Filters = Annotated[service.CaseFilter, Depends(_filters)]
 
 
 @router.post("/cases", response_model=CaseCreated, status_code=201, summary="上报事件")
-async def report_case(body: CaseIn, session: ReadDb, auth: CachedAuth, writer: Writer, response: Response,
+async def report_case(body: CaseIn, auth: CachedAuth, writer: Writer, response: Response,
                       idempotency_key: Annotated[str | None, Header(max_length=128)] = None) -> CaseCreated:
     principal = auth.principal
     require(principal, Perm.case_report)
-    view, created, dups = await service.submit_report(session, writer=writer, principal=principal, channel=body.channel,
+    view, created, dups = await service.submit_report(writer=writer, principal=principal, channel=body.channel,
                                                 data=body.model_dump(exclude={"channel"}),
                                                 idempotency_key=idempotency_key, auth=auth)
     if not created:

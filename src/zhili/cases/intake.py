@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any, cast
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Date, Table, bindparam, select, text, tuple_
+from sqlalchemy import Date, Table, bindparam, select, text
 from sqlalchemy.orm import Session
 
 from zhili.cases import notify, rollup
@@ -544,9 +544,11 @@ def _prior_cases(session: Session, requests: Sequence[IntakeRequest]) -> dict[tu
     if not keyed:
         return {}
     conn = session.connection()
+    # client IN (…) AND key IN (…) walks the (client, key) unique index; the pairs are matched here
     hits = {r.case_id: (r.client, r.key) for r in conn.execute(
         select(IdempotencyRecord.client, IdempotencyRecord.key, IdempotencyRecord.case_id)
-        .where(tuple_(IdempotencyRecord.client, IdempotencyRecord.key).in_(list(keyed))))}
+        .where(IdempotencyRecord.client.in_({c for c, _ in keyed}), IdempotencyRecord.key.in_({k for _, k in keyed})))
+        if (r.client, r.key) in keyed}
     if not hits:
         return {}
     return {hits[r.id]: dict(r._mapping) for r in conn.execute(select(_table(Case)).where(

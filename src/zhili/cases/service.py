@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -177,13 +177,12 @@ def report_case(
 
 
 async def submit_report(
-    session: Session, *, writer: IntakeWriter, principal: Principal, channel: Channel | None, data: dict[str, Any],
+    *, writer: IntakeWriter, principal: Principal, channel: Channel | None, data: dict[str, Any],
     idempotency_key: str | None = None, auth: CachedPrincipal | None = None,
 ) -> tuple[dict[str, Any], bool, list[tuple[Any, float]]]:
     """File a report through the intake writer (committed when this returns): (case view, created, duplicate
     candidates with their distance). ``auth``: the cache entry ``principal`` came from, confirmed by the writer.
-    ``session`` reads only when the writer's reply lacks something. A coroutine, so the request waits for the
-    writer's commit without holding a thread."""
+    A coroutine, so the request waits for the writer's commit without holding a thread or a connection."""
     channel = channel or _DEFAULT_CHANNEL.get(principal.role, Channel.staff)
     if principal.role == Role.resident and channel != Channel.resident:
         raise ValidationFailed("居民只能通过居民渠道上报", code="bad_channel")
@@ -193,12 +192,10 @@ async def submit_report(
                                                          idempotency_key=idempotency_key, auth=auth))
     if out.error is not None:
         raise out.error
-    case = Case(**out.row) if out.row is not None else session.get(Case, out.case_id)
-    if case is None:
-        raise NotFound("事件不存在", code="case_not_found")
-    snap = out.snapshot
-    view = case_view(session, case, departments=snap.departments if snap else None,
-                     category_names=snap.category_names if snap else None)
+    row, snap = out.row, out.snapshot
+    assert row is not None and snap is not None  # a report without an error always has its case and snapshot
+    view = case_view_values(row, departments=snap.departments,
+                            category_name=snap.category_names.get(row["category_id"]))
     return view, out.created, list(out.duplicates)
 
 
@@ -939,10 +936,17 @@ def case_view(session: Session, case: Case, *, departments: dict[str, str] | Non
     else:
         cat = session.get(Category, case.category_id) if case.category_id else None
         category_name = cat.name if cat else None
-    view = {f: getattr(case, f) for f in _VIEW_FIELDS}
-    view.update(channel_label=CHANNEL_LABELS[case.channel], state_label=STATE_LABELS[case.state],
+    return case_view_values({f: getattr(case, f) for f in _VIEW_FIELDS}, departments=departments,
+                            category_name=category_name)
+
+
+def case_view_values(row: Mapping[str, Any], *, departments: Mapping[str, str], category_name: str | None
+                     ) -> dict[str, Any]:
+    """:func:`case_view` of a case given as column values (as intake writes them)."""
+    view = {f: row[f] for f in _VIEW_FIELDS}
+    view.update(channel_label=CHANNEL_LABELS[row["channel"]], state_label=STATE_LABELS[row["state"]],
                 category_name=category_name,
-                assignee_department_name=departments.get(case.assignee_department or ""))
+                assignee_department_name=departments.get(row["assignee_department"] or ""))
     return view
 
 
