@@ -6,6 +6,10 @@ Starts `zhili serve` on loopback against a fresh seeded SQLite (or the given) da
 Prints cases/s, latency percentiles and the ratio to the baseline.
 
     .venv/bin/python bench/bench_intake.py [--seconds 20] [--connections 32] [--workers 2] [--json]
+        [--postgres postgresql+psycopg://postgres@127.0.0.1:5432/test]
+
+With ``--postgres`` the server runs on a scratch PostgreSQL database created next to the given one (and dropped
+afterwards) instead of SQLite.
 """
 
 from __future__ import annotations
@@ -145,13 +149,44 @@ def main() -> None:
     ap.add_argument("--connections", type=int, default=32)
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--json", action="store_true")
+    ap.add_argument("--postgres", metavar="URL", help="run on a scratch database on this PostgreSQL server")
     args = ap.parse_args()
     if not shutil.which("wrk"):
         sys.exit("wrk is not installed: run `make install` (deploy/apt-packages.txt lists it)")
     workdir = Path(tempfile.mkdtemp(prefix="zhili-bench-"))
-    env = {**os.environ, "ZHILI_VAR_DIR": str(workdir / "var"),
-           "ZHILI_DATABASE_URL": f"sqlite:///{workdir / 'var' / 'bench.db'}", "ZHILI_LOG_LEVEL": "WARNING",
-           "ZHILI_SWEEP_INTERVAL_S": "0"}
+    url = f"sqlite:///{workdir / 'var' / 'bench.db'}"
+    scratch_db = None
+    if args.postgres:
+        scratch_db = f"zhili_bench_{os.getpid()}"
+        url = pg_database(args.postgres, scratch_db, create=True)
+    env = {**os.environ, "ZHILI_VAR_DIR": str(workdir / "var"), "ZHILI_DATABASE_URL": url,
+           "ZHILI_LOG_LEVEL": "WARNING", "ZHILI_SWEEP_INTERVAL_S": "0"}
+    try:
+        run(args, workdir, env)
+    finally:
+        if scratch_db:
+            pg_database(args.postgres, scratch_db, create=False)
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def pg_database(server_url: str, name: str, *, create: bool) -> str:
+    """Create (or drop) database ``name`` on the server of ``server_url``; the new database's URL."""
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+
+    base = make_url(server_url)
+    engine = create_engine(base, isolation_level="AUTOCOMMIT")
+    with engine.connect() as conn:
+        if create:
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+        else:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    engine.dispose()
+    return base.set(database=name).render_as_string(hide_password=False)
+
+
+def run(args: argparse.Namespace, workdir: Path, env: dict[str, str]) -> None:
+    """Seed, serve, load the baseline and the intake endpoint, print the result."""
     password, cats, pts = prepare(workdir, env)
     port = free_port()
     base = f"http://127.0.0.1:{port}"
@@ -183,7 +218,7 @@ def main() -> None:
         os.killpg(server.pid, signal.SIGTERM)
         server.wait(timeout=10)
     ratio = intake["rate"] / baseline["rate"]
-    result = {"workers": args.workers, "connections": args.connections, "seconds": args.seconds,
+    result = {"database": "postgresql" if args.postgres else "sqlite", "workers": args.workers, "connections": args.connections, "seconds": args.seconds,
               "baseline_rps": round(baseline["rate"], 1), "intake_rps": round(intake["rate"], 1),
               "ratio": round(ratio, 3), "intake_p50_ms": intake.get("p50_ms"), "intake_p99_ms": intake.get("p99_ms"),
               "intake_non_2xx": intake["non_2xx"], "baseline_p99_ms": baseline.get("p99_ms"),
@@ -200,7 +235,6 @@ def main() -> None:
           f"{ratio:.1%} | {result['intake_p50_ms']} | {result['intake_p99_ms']} | {int(intake['non_2xx'])} | "
           f"{result['baseline_cpu_ms_per_request']} | {result['intake_cpu_ms_per_request']} | "
           f"{result['load_average']:.1f} |")
-    shutil.rmtree(workdir, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -169,9 +169,11 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     stop.set()
     if thread:
         thread.join(timeout=5)
+    from zhili.cases.notify import stop_outbox
     from zhili.cases.writer import stop_default_writer
 
     stop_default_writer()  # after the server has answered its last request
+    stop_outbox()  # then what its last commits left for the webhook and SMS gateway
 
 
 class _TimingHeaders:

@@ -329,7 +329,8 @@ def test_showing_full_details_needs_a_reason_and_is_audited(client: Any, site: A
     fragment = client.post(f"{R}/persons/{person.id}/reveal", data={"reason": "电话回访"},
                            headers={"HX-Request": "true", "X-CSRF-Token": p.csrf()})
     assert "<html" not in fragment.text and "完整信息（已记录审计）" in fragment.text
-    events = list(site.db.scalars(select(AuditEvent).where(AuditEvent.action == "person.reveal")))
+    events = list(site.db.scalars(select(AuditEvent).where(AuditEvent.action == "person.reveal")
+                                  .order_by(AuditEvent.seq)))
     assert [(e.reason, e.actor_name) for e in events] == [("入户走访核实", "shequ1"), ("电话回访", "shequ1")]
 
 

@@ -714,9 +714,12 @@ def _write(session: Session, plans: list[_Plan]) -> None:
         for m in p.notices:
             msg = notify.Message(kind=m.kind, title=m.title, body=_fill(m.body, number), case_id=m.case_id,
                                  user_id=m.user_id, department=m.department, phone=m.phone)
-            notices.append({"id": new_id(), "user_id": msg.user_id, "department": msg.department,
+            nid = new_id()
+            statuses = notify.send_external(msg, session=session, notification_id=nid)
+            notices.append({"id": nid, "user_id": msg.user_id, "department": msg.department,
                             "case_id": msg.case_id, "kind": msg.kind, "title": msg.title, "body": msg.body,
-                            "channels": notify.send_external(msg), "created_at": c["created_at"], "read_at": None})
+                            "channels": statuses, "delivery_pending": notify.is_pending(statuses),
+                            "created_at": c["created_at"], "read_at": None})
         subtasks.extend({"id": new_id(), "case_id": c["id"], "department": s["department"], "role": s["role"],
                          "status": "open", "note": None, "result": None, "due_at": None, "done_at": None,
                          "created_at": c["created_at"]} for s in p.subtasks)

@@ -20,6 +20,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     Uuid,
+    false,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -340,7 +341,8 @@ class Notification(Base):
     """A message to a user (in-app inbox) or to a reporter by phone, with its delivery status per channel."""
 
     __tablename__ = "notification"
-    __table_args__ = (Index("ix_notification_user", "user_id", "read_at"),)
+    __table_args__ = (Index("ix_notification_user", "user_id", "read_at"),
+                      Index("ix_notification_pending", "delivery_pending", "created_at"))
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=new_id)
     user_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("app_user.id", ondelete="CASCADE"))
@@ -349,7 +351,9 @@ class Notification(Base):
     kind: Mapped[str] = mapped_column(String(32))
     title: Mapped[str] = mapped_column(String(200))
     body: Mapped[str] = mapped_column(Text)
-    channels: Mapped[dict[str, str]] = mapped_column(JSONType, default=dict)  # channel -> sent|failed|logged
+    channels: Mapped[dict[str, str]] = mapped_column(JSONType, default=dict)  # channel -> sent|failed|logged|pending
+    # a deferred channel (webhook, SMS gateway) has yet to be tried: sent after the commit by the outbox
+    delivery_pending: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     read_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
 

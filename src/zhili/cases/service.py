@@ -745,6 +745,7 @@ class SweepReport:
     yellow: int = 0
     red: int = 0
     escalated: int = 0
+    redelivered: int = 0  # notifications left pending by a stopped process, queued again
 
 
 def sweep_deadlines(session: Session, *, now: dt.datetime | None = None) -> SweepReport:
@@ -1022,6 +1023,7 @@ def run_sweep_if_due(session: Session, *, holder: str, every_s: int = 60, now: d
         return None
     lock.holder, lock.until = holder, now + dt.timedelta(seconds=every_s * 2)
     report = sweep_deadlines(session, now=now)
+    report.redelivered = notify.redeliver_pending(session)
     lock.last_run_at = now
     session.flush()
     return report

@@ -1,4 +1,5 @@
-"""authentication version counter (row 2 of config_version) bumped by triggers; duplicate-search index
+"""authentication version counter (row 2 of config_version) bumped by triggers; duplicate-search index;
+notification outbox flag
 
 Revision ID: 0008
 Revises: 0007
@@ -10,9 +11,13 @@ changed. Per-process principal caches compare it instead of reading the session 
 
 ``ix_case_category`` (category, reported time) gains latitude, longitude and state, so the duplicate search
 (same category, time window, a box around the point, open) is answered from the index alone.
+
+``notification.delivery_pending`` marks a notification whose deferred channels (webhook, SMS gateway) have not been
+tried yet: they are called after the commit, and the sweep sends again what a stopped process left pending.
 """
 from __future__ import annotations
 
+import sqlalchemy as sa
 from alembic import op
 
 revision = '0008'
@@ -48,9 +53,15 @@ def upgrade() -> None:
                        "FOR EACH STATEMENT EXECUTE FUNCTION zhili_bump_auth_version()")
     op.drop_index("ix_case_category", table_name="case")
     op.create_index("ix_case_category", "case", ["category_code", "reported_at", "lat", "lon", "state"])
+    with op.batch_alter_table("notification") as batch:
+        batch.add_column(sa.Column("delivery_pending", sa.Boolean(), server_default=sa.false(), nullable=False))
+    op.create_index("ix_notification_pending", "notification", ["delivery_pending", "created_at"])
 
 
 def downgrade() -> None:
+    op.drop_index("ix_notification_pending", table_name="notification")
+    with op.batch_alter_table("notification") as batch:
+        batch.drop_column("delivery_pending")
     op.drop_index("ix_case_category", table_name="case")
     op.create_index("ix_case_category", "case", ["category_code", "reported_at"])
     if op.get_bind().dialect.name == "sqlite":
