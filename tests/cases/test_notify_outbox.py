@@ -77,6 +77,7 @@ def test_a_deferred_channel_is_called_after_the_commit_and_its_status_recorded(s
     gateway.release.set()
     with Session(engine) as s:
         [out] = intake.file_cases(s, requests=[_report(jumin)])
+        assert out.created
         s.flush()
         assert gateway.calls == []  # not inside the transaction
         [row] = list(s.scalars(select(Notification)))
@@ -126,8 +127,7 @@ def test_notifications_a_stopped_process_left_pending_are_sent_by_the_sweep(setu
         s.commit()
     assert box.wait_idle() and gateway.calls == []
     with Session(engine) as s:
-        report = run_sweep_if_due(s, holder="test")
-        assert report is not None and report.redelivered == 1
+        assert run_sweep_if_due(s, holder="test") is not None
         s.commit()
     assert box.wait_idle()
     assert gateway.calls == [("已收到您反映的问题", True)]

@@ -7,6 +7,7 @@ version check), the timeline event, the audit event, statistics and notification
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -59,6 +60,8 @@ from zhili.regions.models import OPEN_END, Unit, UnitLevel
 from zhili.users.models import User
 from zhili.users.service import CachedPrincipal
 from zhili.worktime.service import WorkCalendar, load_calendar
+
+log = logging.getLogger(__name__)
 
 
 class TransitionNotAllowed(DomainError):
@@ -745,7 +748,6 @@ class SweepReport:
     yellow: int = 0
     red: int = 0
     escalated: int = 0
-    redelivered: int = 0  # notifications left pending by a stopped process, queued again
 
 
 def sweep_deadlines(session: Session, *, now: dt.datetime | None = None) -> SweepReport:
@@ -1023,7 +1025,9 @@ def run_sweep_if_due(session: Session, *, holder: str, every_s: int = 60, now: d
         return None
     lock.holder, lock.until = holder, now + dt.timedelta(seconds=every_s * 2)
     report = sweep_deadlines(session, now=now)
-    report.redelivered = notify.redeliver_pending(session)
+    redelivered = notify.redeliver_pending(session)  # sent after this transaction commits
+    if redelivered:
+        log.warning("%d notifications left pending by a stopped process are sent again", redelivered)
     lock.last_run_at = now
     session.flush()
     return report
