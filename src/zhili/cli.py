@@ -182,9 +182,16 @@ def serve(
     """启动 Web 服务（API 文档在 /docs）。"""
     import uvicorn
 
+    from zhili.core.server import reuse_port_supported, serve_workers
+
     console.print(f"智理服务启动：http://{host}:{port}  API 文档：http://{host}:{port}/docs")
+    level = _settings().log_level.lower()
+    if workers > 1 and not reload and reuse_port_supported():
+        # one listening socket per worker, so the kernel spreads connections evenly (zhili.core.server)
+        serve_workers("zhili.app:create_app", host=host, port=port, workers=workers, log_level=level)
+        return
     uvicorn.run("zhili.app:create_app", factory=True, host=host, port=port, workers=workers, reload=reload,
-                log_level=_settings().log_level.lower())
+                log_level=level)
 
 
 @app.command()
