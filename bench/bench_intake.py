@@ -129,7 +129,13 @@ wrk.method = "POST"
 wrk.headers["Content-Type"] = "application/json"
 wrk.headers["Authorization"] = "Bearer %(token)s"
 local n = 0
-local prefix = tostring(math.random(1, 1000000000))
+local threads = 0
+-- each wrk thread runs its own copy of this script: number them, so their keys differ
+function setup(thread)
+  threads = threads + 1
+  thread:set("tid", threads)
+end
+local prefix = tostring(os.time())
 request = function()
   n = n + 1
   local p = pts[math.random(#pts)]
@@ -137,7 +143,7 @@ request = function()
   local body = string.format('{"category_code":"%%s","description":"压测上报 %%d：路面有积水，影响通行","lon":%%.6f,"lat":%%.6f}', c, n, p[1], p[2])
   local headers = {}  -- wrk.format takes these instead of wrk.headers, so copy them
   for k, v in pairs(wrk.headers) do headers[k] = v end
-  headers["Idempotency-Key"] = prefix .. "-" .. n  -- as a phone sends it, so a retry never files twice
+  headers["Idempotency-Key"] = prefix .. "-" .. tostring(tid) .. "-" .. n  -- as a phone sends it: a retry never files twice
   return wrk.format(nil, nil, headers, body)
 end
 """
@@ -150,6 +156,7 @@ def main() -> None:
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--json", action="store_true")
     ap.add_argument("--postgres", metavar="URL", help="run on a scratch database on this PostgreSQL server")
+    ap.add_argument("--server-log", metavar="FILE", help="write the server's output here (default: discarded)")
     args = ap.parse_args()
     if not shutil.which("wrk"):
         sys.exit("wrk is not installed: run `make install` (deploy/apt-packages.txt lists it)")
@@ -190,8 +197,9 @@ def run(args: argparse.Namespace, workdir: Path, env: dict[str, str]) -> None:
     password, cats, pts = prepare(workdir, env)
     port = free_port()
     base = f"http://127.0.0.1:{port}"
+    out = open(args.server_log, "wb") if args.server_log else subprocess.DEVNULL  # noqa: SIM115 - closed below
     server = subprocess.Popen([str(ZHILI), "serve", "--port", str(port), "--workers", str(args.workers)], env=env,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+                              stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
     try:
         for _ in range(100):
             try:
@@ -216,7 +224,9 @@ def run(args: argparse.Namespace, workdir: Path, env: dict[str, str]) -> None:
         intake["cpu_ms"] = (cpu3 - cpu2) * 1000 / max(1.0, intake["requests"])
     finally:
         os.killpg(server.pid, signal.SIGTERM)
-        server.wait(timeout=10)
+        server.wait(timeout=30)
+        if args.server_log:
+            out.close()  # type: ignore[union-attr]
     ratio = intake["rate"] / baseline["rate"]
     result = {"database": "postgresql" if args.postgres else "sqlite", "workers": args.workers, "connections": args.connections, "seconds": args.seconds,
               "baseline_rps": round(baseline["rate"], 1), "intake_rps": round(intake["rate"], 1),

@@ -195,6 +195,8 @@ def test_a_report_matching_a_confident_rule_is_accepted_and_dispatched_at_once(k
     assert rule["name"] in tl[2]["comment"]
     assert [a.actor_name for a in kit.audit("case.dispatch", c["id"])] == ["system"]
     assert any(n["title"] == "新派遣事件" and n["case_id"] == c["id"] for n in kit.notes("bumen"))
+    # The reporter hears once — received, accepted and dispatched happened together (one SMS, not three).
+    assert [n["title"] for n in kit.notes("jumin") if n["case_id"] == c["id"]] == ["您反映的问题已受理并派遣处置"]
     # The handler can start it straight away.
     assert kit.act("bumen", c, "start").status_code == 200
 
@@ -343,3 +345,18 @@ def test_the_reply_lists_the_reporters_nearby_open_cases_of_the_same_category(ki
     assert second["duplicate_candidates"][0]["number"] == first["number"]
     other = kit.post("jumin2", "/cases", json=body).json()  # another resident does not see jumin's case
     assert other["duplicate_candidates"] == []
+
+
+def test_a_nearby_case_across_a_lattice_cell_border_is_still_a_duplicate_candidate(kit):
+    from zhili.cases.scope import CELL_DEG, cells_around, geo_cell
+
+    border = round(31.1 / CELL_DEG) * CELL_DEG  # 31.1 lies on a cell border
+    a, b = (119.1, border - 0.00005), (119.1, border + 0.00005)  # 11 m apart, in two cells
+    assert geo_cell(*a) != geo_cell(*b)
+    assert geo_cell(*b) in cells_around(*a, 0.0017, 0.0014)
+    body = {"category_code": "T0101", "description": "格网边界两侧的同类上报"}
+    first = kit.post("jumin", "/cases", json={**body, "lon": a[0], "lat": a[1]}).json()
+    second = kit.post("jumin", "/cases", json={**body, "lon": b[0], "lat": b[1]}).json()
+    assert [c["id"] for c in second["duplicate_candidates"]] == [first["id"]]
+    row = kit.db.get(Case, uuid.UUID(second["id"]))
+    assert row is not None and row.geo_cell == geo_cell(*b)

@@ -342,3 +342,36 @@ def test_with_light_traffic_a_report_is_written_at_once(district):
     started = time.monotonic()
     items, _ = writer._collect("first", linger=False)
     assert items == ["first", "waiting"] and time.monotonic() - started < 1.0
+
+
+def test_the_same_idempotency_key_sent_at_once_to_two_processes_files_one_case_and_answers_both(
+        district, scratch):
+    engine, p = district
+    second_engine = scratch.engine()  # a second server process: its own engine, pool and writer thread
+    writers = [GroupCommitWriter(engine=engine), GroupCommitWriter(engine=second_engine)]
+    keys = [f"dup-{i}" for i in range(12)]
+    results: list[Any] = []
+    errors: list[Exception] = []
+
+    def send(writer: GroupCommitWriter, key: str) -> None:
+        try:
+            results.append(writer.submit(_report(p["jumin"], key=key, description=f"并发同键 {key}")))
+        except Exception as exc:  # noqa: BLE001 - collected and asserted below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=send, args=(w, k)) for k in keys for w in writers for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    for w in writers:
+        w.stop()
+    second_engine.dispose()
+    assert not errors and all(r.error is None for r in results) and len(results) == 4 * len(keys)
+    by_key: dict[str, set[Any]] = {}
+    for r in results:
+        by_key.setdefault(r.number, set()).add(r.case_id)
+    assert len(by_key) == len(keys) and all(len(ids) == 1 for ids in by_key.values())
+    assert sum(r.created for r in results) == len(keys)
+    with Session(engine) as s:
+        assert s.scalar(select(func.count()).select_from(Case)) == len(keys)

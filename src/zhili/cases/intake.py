@@ -16,6 +16,7 @@ A report that fails validation fails alone: its outcome carries the domain error
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import logging
 import threading
 import uuid
@@ -32,6 +33,7 @@ from zhili.cases import notify, rollup
 from zhili.cases.dispatch import CaseFacts, RuleSet, current_rules, match
 from zhili.cases.models import (
     CHANNEL_LABELS,
+    OPEN_STATES,
     Attachment,
     Case,
     CaseEvent,
@@ -44,7 +46,7 @@ from zhili.cases.models import (
     SubTask,
     Urgency,
 )
-from zhili.cases.scope import can_see_values, duplicate_box, nearby_open_cases, nearby_statement
+from zhili.cases.scope import can_see_values, cells_around, duplicate_box, geo_cell
 from zhili.cases.workflow import candidates
 from zhili.core import audit, config_version
 from zhili.core.crypto import get_cipher
@@ -408,7 +410,8 @@ def _plan(session: Session, cfg: _Config, req: IntakeRequest, located: uuid.UUID
         "id": case_id, "number": _NUMBER, "channel": channel, "state": CaseState.reported, "category_id": cat.id,
         "category_code": cat.code, "title": (data.get("title") or description[:30]).strip()[:200],
         "description": description, "urgency": Urgency(data.get("urgency") or cat.urgency),
-        "lon": data.get("lon"), "lat": data.get("lat"), "address": data.get("address"), "grid_id": grid_id,
+        "lon": data.get("lon"), "lat": data.get("lat"), "geo_cell": geo_cell(data.get("lon"), data.get("lat")),
+        "address": data.get("address"), "grid_id": grid_id,
         "path": path, "attributes": data.get("attributes") or {},
         "reporter_user_id": principal.user_id if principal and channel in (Channel.resident, Channel.grid_worker)
         else None,
@@ -432,8 +435,11 @@ def _plan(session: Session, cfg: _Config, req: IntakeRequest, located: uuid.UUID
     plan.audits.append(audit.Entry(actor=actor.actor, action="case.report", object_type="case", object_id=case_id,
                                    after={"number": _NUMBER, "channel": channel.value, "category": cat.code,
                                           "path": path}))
-    _notify_reporter(plan, phone, "已收到您反映的问题", f"事件编号 {_NUMBER}，我们会尽快受理。")
-    _auto_dispatch(cfg, plan, cat, phone, now)
+    if not _auto_dispatch(cfg, plan, cat, now):
+        _notify_reporter(plan, phone, "已收到您反映的问题", f"事件编号 {_NUMBER}，我们会尽快受理。")
+    else:  # received, accepted and dispatched in the same instant: one message, not three (an SMS each)
+        _notify_reporter(plan, phone, "您反映的问题已受理并派遣处置",
+                         f"事件编号 {_NUMBER}，已受理并交由相关部门处置，我们会及时告知处理结果。")
     return plan
 
 
@@ -441,13 +447,14 @@ def _system_may(action: str, state: CaseState) -> bool:
     return any(SYSTEM_PRINCIPAL.role in t.roles for t in candidates(action, state))
 
 
-def _auto_dispatch(cfg: _Config, plan: _Plan, cat: Category, phone: str | None, now: dt.datetime) -> None:
-    """Accept and dispatch at once when a responsibility-list rule matches with enough confidence."""
+def _auto_dispatch(cfg: _Config, plan: _Plan, cat: Category, now: dt.datetime) -> bool:
+    """Accept and dispatch at once when a responsibility-list rule matches with enough confidence (True if so;
+    the caller tells the reporter)."""
     c = plan.case
     settings = get_settings()
     m = match(CaseFacts(c["category_code"], c["path"], c["description"], now), cfg.snap.rules)
     if m.rule is None or m.confidence < settings.auto_dispatch_confidence or c["grid_id"] is None:
-        return
+        return False
     rule = m.rule
     dept, unit_id = rule.target_department, rule.target_unit_id
     co = [d for d in rule.co_departments or [] if d != dept]
@@ -455,13 +462,12 @@ def _auto_dispatch(cfg: _Config, plan: _Plan, cat: Category, phone: str | None, 
     if (dept and dept not in cfg.snap.departments) or any(d not in cfg.snap.departments for d in co) \
             or (unit_id and (unit is None or unit[1] not in (UnitLevel.community, UnitLevel.street, UnitLevel.grid))):
         log.warning("dispatch rule %s names a missing department or unit; case left for manual dispatch", rule.id)
-        return
+        return False
     if not (_system_may("accept", CaseState.reported) and _system_may("dispatch", CaseState.accepted)):
-        return
+        return False
     # 受理
     c["state"], c["accepted_at"] = CaseState.accepted, now
     _stat(plan, accepted=1)
-    _notify_reporter(plan, phone, "您反映的问题已受理", f"事件 {_NUMBER} 已受理。")
     seq = _event(plan, action="accept", from_state=CaseState.reported, to_state=CaseState.accepted,
                  actor=SYSTEM_PRINCIPAL, now=now, comment="按权责清单自动受理")
     plan.audits.append(audit.Entry(actor=SYSTEM_PRINCIPAL.actor, action="case.accept", object_type="case",
@@ -501,13 +507,13 @@ def _auto_dispatch(cfg: _Config, plan: _Plan, cat: Category, phone: str | None, 
     for d in co:
         plan.notices.append(notify.Message(kind="task", title="新协办事件", case_id=c["id"], department=d,
                                            body=f"事件 {_NUMBER} 需要您协同处置。"))
-    _notify_reporter(plan, phone, "您反映的问题已派遣处置", f"事件 {_NUMBER} 已交由相关部门处置。")
     seq = _event(plan, action="dispatch", from_state=CaseState.accepted, to_state=CaseState.dispatched,
                  actor=SYSTEM_PRINCIPAL, now=now, comment=f"按派单规则“{rule.name}”自动派遣",
                  payload={**payload, **extra})
     plan.audits.append(audit.Entry(actor=SYSTEM_PRINCIPAL.actor, action="case.dispatch", object_type="case",
                                    object_id=c["id"], before={"state": CaseState.accepted.value},
                                    after={"state": CaseState.dispatched.value, "event": seq, **extra}))
+    return True
 
 
 # -- writing a batch -------------------------------------------------------------------------------------------
@@ -538,12 +544,27 @@ def _fill(value: Any, number: str) -> Any:
     return value
 
 
+_KEY_LOCKS = text("SELECT count(pg_advisory_xact_lock(k)) FROM (SELECT unnest(CAST(:keys AS bigint[])) AS k "
+                  "ORDER BY k) AS keys")
+
+
+def _key_lock_id(client: str, key: str) -> int:
+    """A signed 64-bit advisory lock id for an idempotency key."""
+    digest = hashlib.sha256(f"zhili-idempotency\x00{client}\x00{key}".encode()).digest()
+    return int.from_bytes(digest[:8], "big", signed=True)
+
+
 def _prior_cases(session: Session, requests: Sequence[IntakeRequest]) -> dict[tuple[str, str], dict[str, Any]]:
     """The cases already filed under the batch's idempotency keys: (client, key) → the case's row."""
     keyed = {(r.client_key, r.idempotency_key) for r in requests if r.idempotency_key}
     if not keyed:
         return {}
     conn = session.connection()
+    if conn.dialect.name == "postgresql":
+        # Two processes writing the same key at once would both find nothing and one would fail on the unique
+        # constraint; a transaction-scoped lock per key (taken in one order, so two batches cannot deadlock on
+        # them) makes the second wait for the first and then find its case. SQLite writers are serialised anyway.
+        conn.execute(_KEY_LOCKS, {"keys": sorted(_key_lock_id(c, k) for c, k in keyed)})
     # client IN (…) AND key IN (…) walks the (client, key) unique index; the pairs are matched here
     hits = {r.case_id: (r.client, r.key) for r in conn.execute(
         select(IdempotencyRecord.client, IdempotencyRecord.key, IdempotencyRecord.case_id)
@@ -610,46 +631,67 @@ def plan_cases(session: Session, *, requests: Sequence[IntakeRequest]) -> Planne
 
 
 def _find_duplicates(session: Session, plans: list[tuple[_Plan, IntakeOutcome]]) -> None:
-    """Each located report's duplicate candidates (疑似重复件): open cases of its category near it that its reporter
-    may see — in the database, and earlier reports of the same batch (committed with it)."""
+    """Each located report's duplicate candidates (疑似重复件): open, unmerged cases of its category within the
+    duplicate radius and time window that its reporter may see — in the database, and earlier reports of the same
+    batch (committed with it). One query for the whole batch reads the lattice cells around every report from the
+    (category, cell, reported time) index; the rule — the same as :func:`zhili.cases.scope.nearby_open_cases` —
+    is then applied per report."""
     from zhili.regions.geo import haversine_m
 
-    earlier: dict[str, list[_Plan]] = defaultdict(list)
-    statements: dict[Principal, Any] = {}
-    for plan, _out in plans:
+    located = [p for p, _ in plans if p.case["lon"] is not None and p.case["lat"] is not None]
+    asking = [p for p in located if p.req.principal is not None]
+    # category → (row, departments of its sub-tasks) of the stored cases and of earlier reports in the batch
+    stored: dict[str, list[tuple[dict[str, Any], list[str]]]] = defaultdict(list)
+    if asking:
+        cells: set[int] = set()
+        window = dt.timedelta(0)
+        for p in asking:
+            dlon, dlat, window, _ = duplicate_box(p.case["lon"], p.case["lat"])
+            cells.update(cells_around(p.case["lon"], p.case["lat"], dlon, dlat))
+        times = [p.case["reported_at"] for p in asking]
+        # one query for the batch: every case of the batch's categories in the cells around any of its reports
+        # (index seeks on (category, cell, reported time)); which report each row is near is decided below
+        t = _table(Case)
+        rows = [r._asdict() for r in session.connection().execute(
+            select(t.c.id, t.c.number, t.c.title, t.c.state, t.c.lon, t.c.lat, t.c.reported_at, t.c.category_code,
+                   t.c.path, t.c.assignee_path, t.c.assignee_department, t.c.reporter_user_id)
+            .where(t.c.category_code.in_({p.case["category_code"] for p in asking}), t.c.geo_cell.in_(cells),
+                   t.c.reported_at >= min(times) - window, t.c.reported_at <= max(times) + window,
+                   t.c.state.in_(OPEN_STATES), t.c.master_case_id.is_(None)))]
+        co: dict[uuid.UUID, list[str]] = defaultdict(list)
+        handlers = {p.req.principal.department for p in asking
+                    if p.req.principal is not None and p.req.principal.role == Role.department_handler}
+        if rows and handlers - {None}:
+            for case_id, dept in session.connection().execute(select(SubTask.case_id, SubTask.department).where(
+                    SubTask.case_id.in_([r["id"] for r in rows]), SubTask.department.in_(handlers - {None}))):
+                co[case_id].append(dept)
+        for r in rows:
+            stored[r["category_code"]].append((r, co[r["id"]]))
+    earlier: dict[str, list[tuple[dict[str, Any], list[str]]]] = defaultdict(list)
+    for plan in located:
         c, principal = plan.case, plan.req.principal
-        if c["lon"] is None or c["lat"] is None:
-            continue
         if principal is not None:
-            stmt = statements.get(principal)
-            if stmt is None:
-                stmt = statements[principal] = nearby_statement(principal)
-            found: list[tuple[Any, float]] = nearby_open_cases(
-                session, principal=principal, category_code=c["category_code"], lon=c["lon"], lat=c["lat"],
-                at=c["reported_at"], statement=stmt)
             _, _, window, radius = duplicate_box(c["lon"], c["lat"])
-            for mate in earlier[c["category_code"]]:
-                m = mate.case
+            found: list[tuple[dict[str, Any], float]] = []
+            for m, co_departments in (*stored[c["category_code"]], *earlier[c["category_code"]]):
                 if abs(m["reported_at"] - c["reported_at"]) > window or not can_see_values(
                         principal, reporter_user_id=m["reporter_user_id"], path=m["path"],
                         assignee_path=m["assignee_path"], assignee_department=m["assignee_department"],
-                        co_departments=[t["department"] for t in mate.subtasks]):
+                        co_departments=co_departments):
                     continue
                 d = haversine_m(c["lon"], c["lat"], m["lon"], m["lat"])
                 if d <= radius:
                     found.append((m, d))
             found.sort(key=lambda x: x[1])
             plan.duplicates = found[:10]
-        earlier[c["category_code"]].append(plan)
+        # a batch mate: the case row itself (numbered when the batch is written)
+        earlier[c["category_code"]].append((c, [t["department"] for t in plan.subtasks]))
 
 
-def _candidate(found: Any) -> DuplicateCandidate:
+def _candidate(found: dict[str, Any]) -> DuplicateCandidate:
     """A duplicate candidate from a database row or a case planned in the same batch (numbered once written)."""
-    if isinstance(found, dict):
-        return DuplicateCandidate(id=found["id"], number=found["number"], title=found["title"],
-                                  state=found["state"], reported_at=found["reported_at"])
-    return DuplicateCandidate(id=found.id, number=found.number, title=found.title, state=found.state,
-                              reported_at=found.reported_at)
+    return DuplicateCandidate(id=found["id"], number=found["number"], title=found["title"], state=found["state"],
+                              reported_at=found["reported_at"])
 
 
 def file_cases(session: Session, *, requests: Sequence[IntakeRequest]) -> list[IntakeOutcome]:

@@ -8,6 +8,7 @@ import uuid
 from typing import Any
 
 from sqlalchemy import (
+    BigInteger,
     Boolean,
     Date,
     Enum,
@@ -159,7 +160,8 @@ class Case(Base):
         Index("ix_case_handle_due", "state", "handle_due_at"),
         Index("ix_case_dept", "assignee_department", "state"),
         Index("ix_case_reporter", "reporter_user_id"),
-        Index("ix_case_category", "category_code", "reported_at", "lat", "lon", "state"),
+        Index("ix_case_category", "category_code", "reported_at"),
+        Index("ix_case_nearby", "category_code", "geo_cell", "reported_at"),
         Index("ix_case_master", "master_case_id"),
     )
 
@@ -174,6 +176,8 @@ class Case(Base):
     urgency: Mapped[Urgency] = mapped_column(Enum(Urgency, native_enum=False, length=16), default=Urgency.normal)
     lon: Mapped[float | None] = mapped_column(Float)
     lat: Mapped[float | None] = mapped_column(Float)
+    # the lattice cell of (lon, lat) (cases.scope.geo_cell), for the duplicate search's index
+    geo_cell: Mapped[int | None] = mapped_column(BigInteger)
     address: Mapped[str | None] = mapped_column(String(255))
     grid_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("unit.id", ondelete="RESTRICT"))
     path: Mapped[str] = mapped_column(String(400))

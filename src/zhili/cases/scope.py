@@ -14,7 +14,7 @@ import uuid
 from collections.abc import Collection
 from typing import Any
 
-from sqlalchemy import ColumnElement, bindparam, exists, false, or_, select
+from sqlalchemy import BigInteger, ColumnElement, bindparam, exists, false, or_, select
 from sqlalchemy.orm import Session
 
 from zhili.cases.models import OPEN_STATES, Case, SubTask
@@ -64,6 +64,27 @@ def can_see(session: Session, principal: Principal, case: Case) -> bool:
                           co_departments=co)
 
 
+# Cases carry the cell of a fixed lattice (0.005° ≈ 550 m of latitude) their point lies in; the duplicate search
+# reads the cells around a point from the index (category, cell, reported time) instead of every case of the category
+# in the time window.
+CELL_DEG = 0.005
+_CELL_STRIDE = 100_000  # > 360 / CELL_DEG: (latitude row, longitude column) → one integer
+
+
+def geo_cell(lon: float | None, lat: float | None) -> int | None:
+    """The lattice cell of a point (None without one)."""
+    if lon is None or lat is None:
+        return None
+    return math.floor(lat / CELL_DEG) * _CELL_STRIDE + math.floor(lon / CELL_DEG)
+
+
+def cells_around(lon: float, lat: float, dlon: float, dlat: float) -> list[int]:
+    """Every cell the box (lon ± dlon, lat ± dlat) touches."""
+    rows = range(math.floor((lat - dlat) / CELL_DEG), math.floor((lat + dlat) / CELL_DEG) + 1)
+    cols = range(math.floor((lon - dlon) / CELL_DEG), math.floor((lon + dlon) / CELL_DEG) + 1)
+    return [r * _CELL_STRIDE + c for r in rows for c in cols]
+
+
 def duplicate_box(lon: float, lat: float) -> tuple[float, float, dt.timedelta, float]:
     """(degrees of longitude, degrees of latitude, time window, radius in metres) of the duplicate search."""
     s = get_settings()
@@ -72,18 +93,26 @@ def duplicate_box(lon: float, lat: float) -> tuple[float, float, dt.timedelta, f
     return dlon, dlat, dt.timedelta(hours=s.duplicate_window_hours), s.duplicate_radius_m
 
 
-def nearby_statement(principal: Principal) -> Any:
-    """The duplicate search for a principal as one statement with bound parameters (``category``, ``t0``, ``t1``,
-    ``lat0``, ``lat1``, ``lon0``, ``lon1``), so a batch builds and compiles it once and executes it per report.
-    The range on (category, reported time) and the box on latitude and longitude are all in one index."""
+CELL_PARAMS = 4  # with the default radius a box touches at most 2 × 2 cells
+
+
+def nearby_statement(principal: Principal, cells: int = CELL_PARAMS) -> Any:
+    """The duplicate search for a principal as one statement with bound parameters (``category``, ``c0`` … for
+    ``cells`` lattice cells, ``t0``, ``t1``, ``lat0``, ``lat1``, ``lon0``, ``lon1``), so a batch builds and
+    compiles it once and executes it per report: index seeks on (category, cell, reported time) for the few cells
+    around the point."""
     return (select(Case.id, Case.number, Case.title, Case.state, Case.lon, Case.lat, Case.reported_at)
             .where(Case.category_code == bindparam("category"),
+                   Case.geo_cell.in_([bindparam(f"c{i}", type_=BigInteger()) for i in range(cells)]),
                    Case.reported_at >= bindparam("t0", type_=Case.reported_at.type),
                    Case.reported_at <= bindparam("t1", type_=Case.reported_at.type),
                    Case.lat.between(bindparam("lat0"), bindparam("lat1")),
-                   Case.lon.between(bindparam("lon0"), bindparam("lon1")), Case.state.in_(OPEN_STATES),
+                   Case.lon.between(bindparam("lon0"), bindparam("lon1")),
+                   # a list of plain parameters, not an "expanding" one that is re-rendered on every execution
+                   Case.state.in_([bindparam(f"open{i}", st, type_=Case.state.type)
+                                   for i, st in enumerate(OPEN_STATES)]),
                    Case.master_case_id.is_(None), visibility(principal))
-            .order_by(Case.reported_at.desc()).limit(200))
+            .limit(200))  # no ORDER BY: it would steer the planner to the (category, time) index; sorted by distance
 
 
 def nearby_open_cases(session: Session, *, principal: Principal, category_code: str | None, lon: float, lat: float,
@@ -91,14 +120,18 @@ def nearby_open_cases(session: Session, *, principal: Principal, category_code: 
                       ) -> list[tuple[Any, float]]:
     """Open cases of a category that the principal may see, within the duplicate radius of a point and the time
     window around ``at``: (row with id, number, title, state, lon, lat, reported_at; metres), nearest first.
-    ``statement``: :func:`nearby_statement` for this principal, when the caller reuses one."""
+    ``statement``: :func:`nearby_statement` for this principal (default cells), when the caller reuses one."""
     from zhili.regions.geo import haversine_m
 
     dlon, dlat, window, radius = duplicate_box(lon, lat)
-    rows = session.connection().execute(
-        statement if statement is not None else nearby_statement(principal),
-        {"category": category_code, "t0": at - window, "t1": at + window, "lat0": lat - dlat, "lat1": lat + dlat,
-         "lon0": lon - dlon, "lon1": lon + dlon})
+    cells = cells_around(lon, lat, dlon, dlat)
+    if statement is None or len(cells) > CELL_PARAMS:  # a radius wider than a cell touches more of them
+        statement = nearby_statement(principal, max(CELL_PARAMS, len(cells)))
+    cells += [cells[-1]] * (max(CELL_PARAMS, len(cells)) - len(cells))
+    params: dict[str, Any] = {f"c{i}": c for i, c in enumerate(cells)}
+    params.update(category=category_code, t0=at - window, t1=at + window, lat0=lat - dlat, lat1=lat + dlat,
+                  lon0=lon - dlon, lon1=lon + dlon)
+    rows = session.connection().execute(statement, params)
     out = [(r, haversine_m(lon, lat, r.lon, r.lat)) for r in rows if r.id != exclude_id]
     out = [(r, d) for r, d in out if d <= radius]
     out.sort(key=lambda x: x[1])

@@ -21,6 +21,7 @@ from sqlalchemy import Engine, delete, func, insert, select
 from sqlalchemy.orm import Session
 
 from zhili.cases.models import Case, CaseCounter, CaseEvent, CaseState, Category, Channel, Urgency
+from zhili.cases.scope import geo_cell
 from zhili.cases.service import rebuild_stats
 from zhili.core import audit
 from zhili.core.bulk import BulkWriter
@@ -172,7 +173,8 @@ def _one_case(rng: random.Random, cat: Category, grid: Any, channel: Channel, re
     row: dict[str, Any] = {
         "id": cid, "number": number, "channel": channel, "state": CaseState.reported, "category_id": cat.id,
         "category_code": cat.code, "title": f"{cat.name}：{grid.name}"[:200], "description": desc,
-        "urgency": cat.urgency, "lon": lon, "lat": lat, "address": f"长兴县{grid.name}附近", "grid_id": grid.id,
+        "urgency": cat.urgency, "lon": lon, "lat": lat, "geo_cell": geo_cell(lon, lat),
+        "address": f"长兴县{grid.name}附近", "grid_id": grid.id,
         "path": grid.path, "attributes": {}, "reporter_user_id": None, "reporter_name_enc": None,
         "reporter_phone_enc": None, "reporter_phone_bidx": None, "anonymous": channel in (Channel.iot,),
         "is_public": channel != Channel.department, "api_client_id": None, "external_id":

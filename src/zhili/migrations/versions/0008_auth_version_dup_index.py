@@ -9,8 +9,9 @@ Row 2 of ``config_version`` changes whenever a cached principal could have becom
 deleted, a user's role, department, name or active flag changed, a unit binding added or removed, a unit's path
 changed. Per-process principal caches compare it instead of reading the session and the user's units.
 
-``ix_case_category`` (category, reported time) gains latitude, longitude and state, so the duplicate search
-(same category, time window, a box around the point, open) is answered from the index alone.
+``case.geo_cell`` is the cell of a 0.005° lattice the case's point lies in, filled here for existing cases; the
+duplicate search (same category, a box around the point, a time window) seeks the few cells around a point in
+``ix_case_nearby`` (category, cell, reported time) instead of reading every case of the category in the window.
 
 ``notification.delivery_pending`` marks a notification whose deferred channels (webhook, SMS gateway) have not been
 tried yet: they are called after the commit, and the sweep sends again what a stopped process left pending.
@@ -51,8 +52,15 @@ def upgrade() -> None:
             events = " OR ".join(verbs) + (" OR TRUNCATE" if "DELETE" in verbs else "")
             op.execute(f"CREATE TRIGGER auth_version_{table} AFTER {events} ON {table} "
                        "FOR EACH STATEMENT EXECUTE FUNCTION zhili_bump_auth_version()")
-    op.drop_index("ix_case_category", table_name="case")
-    op.create_index("ix_case_category", "case", ["category_code", "reported_at", "lat", "lon", "state"])
+    with op.batch_alter_table("case") as batch:
+        batch.add_column(sa.Column("geo_cell", sa.BigInteger(), nullable=True))
+    if op.get_bind().dialect.name == "sqlite":  # floor() without relying on SQLite's optional math functions
+        floor = "(CAST({x} AS INTEGER) - ({x} < CAST({x} AS INTEGER)))"
+    else:
+        floor = "CAST(floor({x}) AS BIGINT)"
+    op.execute(f'UPDATE "case" SET geo_cell = {floor.format(x="lat / 0.005")} * 100000 + '
+               f'{floor.format(x="lon / 0.005")} WHERE lat IS NOT NULL AND lon IS NOT NULL')
+    op.create_index("ix_case_nearby", "case", ["category_code", "geo_cell", "reported_at"])
     with op.batch_alter_table("notification") as batch:
         batch.add_column(sa.Column("delivery_pending", sa.Boolean(), server_default=sa.false(), nullable=False))
     op.create_index("ix_notification_pending", "notification", ["delivery_pending", "created_at"])
@@ -62,8 +70,9 @@ def downgrade() -> None:
     op.drop_index("ix_notification_pending", table_name="notification")
     with op.batch_alter_table("notification") as batch:
         batch.drop_column("delivery_pending")
-    op.drop_index("ix_case_category", table_name="case")
-    op.create_index("ix_case_category", "case", ["category_code", "reported_at"])
+    op.drop_index("ix_case_nearby", table_name="case")
+    with op.batch_alter_table("case") as batch:
+        batch.drop_column("geo_cell")
     if op.get_bind().dialect.name == "sqlite":
         for table, verbs in SQLITE_TRIGGERS.items():
             for verb in verbs:
