@@ -586,6 +586,33 @@ class PlannedBatch:
     repeats: dict[int, int]  # request index → index of the earlier request in the batch with the same key
 
 
+def merge_batches(batches: Sequence[PlannedBatch]) -> PlannedBatch:
+    """Planned batches as one, to be written in one transaction; a key repeated in a later batch becomes a repeat
+    of its first report."""
+    if len(batches) == 1:
+        return batches[0]
+    requests: list[IntakeRequest] = []
+    outcomes: list[IntakeOutcome] = []
+    plans: list[tuple[_Plan, IntakeOutcome]] = []
+    repeats: dict[int, int] = {}
+    first: dict[tuple[str, str], int] = {}
+    for b in batches:
+        offset = len(outcomes)
+        index = {id(out): offset + i for i, out in enumerate(b.outcomes)}
+        requests.extend(b.requests)
+        outcomes.extend(b.outcomes)
+        repeats.update({offset + i: offset + j for i, j in b.repeats.items()})
+        for plan, out in b.plans:
+            key = (plan.req.client_key, plan.req.idempotency_key or "")
+            if plan.req.idempotency_key and key in first:
+                repeats[index[id(out)]] = first[key]
+                continue
+            if plan.req.idempotency_key:
+                first[key] = index[id(out)]
+            plans.append((plan, out))
+    return PlannedBatch(requests=requests, outcomes=outcomes, plans=plans, repeats=repeats)
+
+
 def plan_cases(session: Session, *, requests: Sequence[IntakeRequest]) -> PlannedBatch:
     """Validate and lay out a batch of reports; needs only reads, so it can run outside the write lock."""
     outcomes = [IntakeOutcome() for _ in requests]

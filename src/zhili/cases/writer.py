@@ -30,7 +30,15 @@ from typing import Protocol
 from sqlalchemy import Connection, Engine
 from sqlalchemy.orm import Session
 
-from zhili.cases.intake import IntakeOutcome, IntakeRequest, file_cases, plan_cases, write_cases
+from zhili.cases.intake import (
+    IntakeOutcome,
+    IntakeRequest,
+    PlannedBatch,
+    file_cases,
+    merge_batches,
+    plan_cases,
+    write_cases,
+)
 from zhili.core.db import get_engine, write_guard
 from zhili.core.errors import Unavailable
 
@@ -172,9 +180,8 @@ class GroupCommitWriter:
         return items, False
 
     def _handle(self, items: list[_Item]) -> None:
-        requests = [r for r, _, _ in items]
         try:
-            outcomes = self._write(requests)
+            outcomes = self._write(items)  # may append reports that arrived while it waited for the lock
         except Exception:
             if len(items) > 1:
                 log.warning("intake batch of %d failed; retrying one by one", len(items), exc_info=True)
@@ -207,21 +214,50 @@ class GroupCommitWriter:
             except Exception:  # a broken connection may fail to close; it is discarded either way
                 log.debug("closing the intake writer's connection failed", exc_info=True)
 
-    def _write(self, requests: list[IntakeRequest]) -> list[IntakeOutcome]:
+    def _write(self, items: list[_Item]) -> list[IntakeOutcome]:
         conn = self._connection()
         try:
-            conn.execution_options(zhili_write=False)  # a deferred (read) transaction: no write lock while planning
-            with Session(bind=conn, expire_on_commit=False) as rs:
-                batch = plan_cases(rs, requests=requests)
-                rs.commit()
-            conn.execution_options(zhili_write=True)
-            with write_guard(conn.engine), Session(bind=conn, expire_on_commit=False) as ws:
-                outcomes = write_cases(ws, batch=batch)
+            batches = [self._plan(conn, items)]
+            lock = write_guard(conn.engine)
+            # While another process writes, plan what keeps arriving and write it all in one transaction: a
+            # commit's fixed cost is shared by more reports, and nothing waits longer than it already would.
+            held = lock.try_acquire()
+            while not held:
+                more = self._drain(self.max_batch * 4 - len(items))
+                if not more:
+                    break  # nothing else to do: wait for the lock below
+                items.extend(more)  # before planning: if that fails, they are retried with the rest
+                batches.append(self._plan(conn, more))
+                held = lock.try_acquire()
+            with lock, Session(bind=conn, expire_on_commit=False) as ws:  # waits for the lock unless held
+                conn.execution_options(zhili_write=True)
+                outcomes = write_cases(ws, batch=merge_batches(batches))
                 ws.commit()
             return outcomes
         except BaseException:
             self._drop_connection()  # whatever state it is in, the next batch starts on a fresh one
             raise
+
+    def _plan(self, conn: Connection, items: list[_Item]) -> PlannedBatch:
+        conn.execution_options(zhili_write=False)  # a deferred (read) transaction: no write lock while planning
+        with Session(bind=conn, expire_on_commit=False) as rs:
+            batch = plan_cases(rs, requests=[r for r, _, _ in items])
+            rs.commit()
+        return batch
+
+    def _drain(self, limit: int) -> list[_Item]:
+        """Reports already waiting (at most ``limit``); a stop request is put back for the thread's loop."""
+        got: list[_Item] = []
+        while len(got) < limit:
+            try:
+                nxt = self._queue.get_nowait()
+            except queue.Empty:
+                break
+            if nxt is _STOP:
+                self._queue.put(_STOP)
+                break
+            got.append(nxt)  # type: ignore[arg-type]
+        return got
 
 
 _default: GroupCommitWriter | None = None

@@ -11,7 +11,7 @@ import fcntl
 import os
 import threading
 from collections.abc import Iterator
-from contextlib import AbstractContextManager, contextmanager, nullcontext
+from contextlib import contextmanager, nullcontext
 from typing import Any
 
 from sqlalchemy import JSON, DateTime, Engine, MetaData, create_engine, event
@@ -117,22 +117,40 @@ class _SqliteWriteLock:
     def __init__(self, path: str | None) -> None:
         self.path = path
         self._fd: int | None = None
+        self._held = False
 
     def __enter__(self) -> None:
-        _sqlite_write_lock.acquire()
+        if self._held:  # taken by try_acquire
+            return
+        self._acquire(blocking=True)
+
+    def try_acquire(self) -> bool:
+        """Take the lock if nobody holds it (True), without waiting; then use the object as a context manager."""
+        return self._acquire(blocking=False)
+
+    def _acquire(self, *, blocking: bool) -> bool:
+        if not _sqlite_write_lock.acquire(blocking=blocking):
+            return False
         if self.path:
             try:
                 key = (os.getpid(), self.path)
                 fd = _file_locks.get(key)
                 if fd is None:
                     fd = _file_locks[key] = os.open(self.path + "-writelock", os.O_RDWR | os.O_CREAT, 0o600)
-                fcntl.flock(fd, fcntl.LOCK_EX)
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX if blocking else fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except BlockingIOError:
+                    _sqlite_write_lock.release()
+                    return False
                 self._fd = fd
             except BaseException:
                 _sqlite_write_lock.release()
                 raise
+        self._held = True
+        return True
 
     def __exit__(self, *exc: object) -> None:
+        self._held = False
         try:
             if self._fd is not None:
                 fcntl.flock(self._fd, fcntl.LOCK_UN)
@@ -141,14 +159,21 @@ class _SqliteWriteLock:
             _sqlite_write_lock.release()
 
 
-def write_guard(engine: Engine) -> AbstractContextManager[Any]:
+class _NoLock(nullcontext[None]):
+    """PostgreSQL: no lock; always free."""
+
+    def try_acquire(self) -> bool:
+        return True
+
+
+def write_guard(engine: Engine) -> _SqliteWriteLock | _NoLock:
     """On SQLite, the lock write transactions queue on (in this process and across processes).
 
     SQLite admits one writer at a time; threads that find the database busy back off in sleeps of up to 100 ms
     (its busy handler), which under load turns into seconds of latency. Queueing on a lock instead wakes the next
     writer the moment the previous one commits. PostgreSQL needs none of this."""
     if engine.dialect.name != "sqlite":
-        return nullcontext()
+        return _NoLock()
     db = engine.url.database
     return _SqliteWriteLock(db if db and db != ":memory:" and not db.startswith("file:") else None)
 
