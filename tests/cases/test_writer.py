@@ -375,3 +375,26 @@ def test_the_same_idempotency_key_sent_at_once_to_two_processes_files_one_case_a
     assert sum(r.created for r in results) == len(keys)
     with Session(engine) as s:
         assert s.scalar(select(func.count()).select_from(Case)) == len(keys)
+
+
+def test_reports_arriving_while_another_process_holds_the_write_lock_are_written_in_the_same_transaction(district):
+    engine, p = district
+    if engine.dialect.name != "sqlite":
+        pytest.skip("PostgreSQL writers need no process lock")
+    writer = GroupCommitWriter(engine=engine)
+    got: dict[int, Any] = {}
+    items = [(_report(p["jumin"], description=f"等锁期间到达 {i}"), (lambda out, i=i: got.__setitem__(i, out)),
+              (lambda exc, i=i: got.__setitem__(i, exc))) for i in range(6)]
+    for item in items[1:]:  # already waiting when the writer starts its batch
+        writer._queue.put(item)
+    with write_guard(engine):  # another writer holds the lock
+        t = threading.Thread(target=writer._handle, args=([items[0]],))
+        t.start()
+        time.sleep(0.3)
+        assert got == {}  # nothing is answered before it is committed
+    t.join(30)
+    assert writer.batches == 1 and writer.cases == 6
+    assert all(isinstance(got[i], intake.IntakeOutcome) and got[i].created for i in range(6))
+    with Session(engine) as s:
+        assert s.scalar(select(func.count()).select_from(Case)) == 6
+        assert audit.verify_chain(s).ok
