@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from alembic.autogenerate import compare_metadata
@@ -164,3 +165,22 @@ def test_downgrade_to_base_removes_every_project_table_and_the_guards(fresh_engi
                     "AND pronamespace = current_schema()::regnamespace")) == 0
     finally:
         upgrade(fresh_engine)  # leave the module fixture migrated for any test that runs after this one
+
+
+def test_the_migration_fills_the_lattice_cell_exactly_as_intake_computes_it(migrated):
+    import importlib.util
+
+    from zhili.cases.scope import geo_cell
+
+    path = Path(__file__).resolve().parents[1] / "src/zhili/migrations/versions/0008_auth_version_dup_index.py"
+    spec = importlib.util.spec_from_file_location("m0008", path)
+    assert spec is not None and spec.loader is not None
+    m0008 = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(m0008)
+    points = [(119.9012, 30.9087), (120.0, 31.1), (119.99999, 30.00001), (-0.0001, -0.0049), (-73.9857, 40.7484),
+              (151.2093, -33.8688), (0.0, 0.0)]
+    with migrated.connect() as conn:
+        sql = m0008.cell_sql(conn.dialect.name, lon=":lon", lat=":lat")
+        for lon, lat in points:
+            got = conn.execute(text(f"SELECT {sql}"), {"lon": lon, "lat": lat}).scalar()
+            assert got == geo_cell(lon, lat), (lon, lat)

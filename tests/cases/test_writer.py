@@ -398,3 +398,26 @@ def test_reports_arriving_while_another_process_holds_the_write_lock_are_written
     with Session(engine) as s:
         assert s.scalar(select(func.count()).select_from(Case)) == 6
         assert audit.verify_chain(s).ok
+
+
+def test_a_department_handlers_duplicate_candidates_include_cases_their_department_co_handles_only(district):
+    engine, p = district
+    with Session(engine) as s:
+        [unseen] = intake.file_cases(s, requests=[_report(p["jumin"], cat="T0201", description="井盖破损一")])
+        zhihui = p["zhihui"]
+        dispatch.create_rule(s, principal=zhihui, data={
+            "name": "井盖→水务，城管协办", "category_code": "T0201", "region_path": zhihui.scope_paths[0],
+            "target_department": "SW", "co_departments": ["CG"], "confidence": 0.95})
+        s.commit()
+    with Session(engine) as s:
+        [joint] = intake.file_cases(s, requests=[_report(p["jumin"], cat="T0201", description="井盖破损二")])
+        s.commit()
+    with Session(engine) as s:
+        [mine] = intake.file_cases(s, requests=[IntakeRequest(
+            principal=p["bumen"], channel=Channel.department,
+            data={"category_code": "T0201", "description": "巡查发现井盖破损", "lon": 119.1, "lat": 31.1})])
+        s.commit()
+    assert mine.error is None and joint.error is None
+    assert joint.row is not None and (joint.row["assignee_department"], joint.row["is_joint"]) == ("SW", True)
+    assert [c.id for c, _ in mine.duplicates] == [joint.case_id]  # co-handled by CG; the other one is not CG's
+    assert unseen.case_id not in [c.id for c, _ in mine.duplicates]

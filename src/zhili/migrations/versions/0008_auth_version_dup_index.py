@@ -36,6 +36,16 @@ SQLITE_TRIGGERS = {
 BUMP = "UPDATE config_version SET version = version + 1, token = {token} WHERE id = 2"
 
 
+def cell_sql(dialect: str, lon: str = "lon", lat: str = "lat") -> str:
+    """SQL for the lattice cell of (lon, lat), as ``zhili.cases.scope.geo_cell`` computes it (0.005° cells, row ×
+    100000 + column)."""
+    if dialect == "sqlite":  # floor() without relying on SQLite's optional math functions
+        floor = "(CAST({x} AS INTEGER) - ({x} < CAST({x} AS INTEGER)))"
+    else:
+        floor = "CAST(floor({x}) AS BIGINT)"
+    return f"{floor.format(x=f'{lat} / 0.005')} * 100000 + {floor.format(x=f'{lon} / 0.005')}"
+
+
 def upgrade() -> None:
     op.execute("INSERT INTO config_version (id, version, token) VALUES (2, 0, 0)")
     if op.get_bind().dialect.name == "sqlite":
@@ -54,12 +64,8 @@ def upgrade() -> None:
                        "FOR EACH STATEMENT EXECUTE FUNCTION zhili_bump_auth_version()")
     with op.batch_alter_table("case") as batch:
         batch.add_column(sa.Column("geo_cell", sa.BigInteger(), nullable=True))
-    if op.get_bind().dialect.name == "sqlite":  # floor() without relying on SQLite's optional math functions
-        floor = "(CAST({x} AS INTEGER) - ({x} < CAST({x} AS INTEGER)))"
-    else:
-        floor = "CAST(floor({x}) AS BIGINT)"
-    op.execute(f'UPDATE "case" SET geo_cell = {floor.format(x="lat / 0.005")} * 100000 + '
-               f'{floor.format(x="lon / 0.005")} WHERE lat IS NOT NULL AND lon IS NOT NULL')
+    op.execute(f'UPDATE "case" SET geo_cell = {cell_sql(op.get_bind().dialect.name)} '
+               'WHERE lat IS NOT NULL AND lon IS NOT NULL')
     op.create_index("ix_case_nearby", "case", ["category_code", "geo_cell", "reported_at"])
     with op.batch_alter_table("notification") as batch:
         batch.add_column(sa.Column("delivery_pending", sa.Boolean(), server_default=sa.false(), nullable=False))
