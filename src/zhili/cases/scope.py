@@ -14,7 +14,7 @@ import uuid
 from collections.abc import Collection
 from typing import Any
 
-from sqlalchemy import BigInteger, ColumnElement, bindparam, exists, false, or_, select
+from sqlalchemy import ColumnElement, exists, false, or_, select
 from sqlalchemy.orm import Session
 
 from zhili.cases.models import OPEN_STATES, Case, SubTask
@@ -93,46 +93,22 @@ def duplicate_box(lon: float, lat: float) -> tuple[float, float, dt.timedelta, f
     return dlon, dlat, dt.timedelta(hours=s.duplicate_window_hours), s.duplicate_radius_m
 
 
-CELL_PARAMS = 4  # with the default radius a box touches at most 2 × 2 cells
-
-
-def nearby_statement(principal: Principal, cells: int = CELL_PARAMS) -> Any:
-    """The duplicate search for a principal as one statement with bound parameters (``category``, ``c0`` … for
-    ``cells`` lattice cells, ``t0``, ``t1``, ``lat0``, ``lat1``, ``lon0``, ``lon1``), so a batch builds and
-    compiles it once and executes it per report: index seeks on (category, cell, reported time) for the few cells
-    around the point."""
-    return (select(Case.id, Case.number, Case.title, Case.state, Case.lon, Case.lat, Case.reported_at)
-            .where(Case.category_code == bindparam("category"),
-                   Case.geo_cell.in_([bindparam(f"c{i}", type_=BigInteger()) for i in range(cells)]),
-                   Case.reported_at >= bindparam("t0", type_=Case.reported_at.type),
-                   Case.reported_at <= bindparam("t1", type_=Case.reported_at.type),
-                   Case.lat.between(bindparam("lat0"), bindparam("lat1")),
-                   Case.lon.between(bindparam("lon0"), bindparam("lon1")),
-                   # a list of plain parameters, not an "expanding" one that is re-rendered on every execution
-                   Case.state.in_([bindparam(f"open{i}", st, type_=Case.state.type)
-                                   for i, st in enumerate(OPEN_STATES)]),
-                   Case.master_case_id.is_(None), visibility(principal))
-            .limit(200))  # no ORDER BY: it would steer the planner to the (category, time) index; sorted by distance
-
-
 def nearby_open_cases(session: Session, *, principal: Principal, category_code: str | None, lon: float, lat: float,
-                      at: dt.datetime, exclude_id: uuid.UUID | None = None, limit: int = 10, statement: Any = None
+                      at: dt.datetime, exclude_id: uuid.UUID | None = None, limit: int = 10
                       ) -> list[tuple[Any, float]]:
-    """Open cases of a category that the principal may see, within the duplicate radius of a point and the time
-    window around ``at``: (row with id, number, title, state, lon, lat, reported_at; metres), nearest first.
-    ``statement``: :func:`nearby_statement` for this principal (default cells), when the caller reuses one."""
+    """Open, unmerged cases of a category that the principal may see, within the duplicate radius of a point and
+    the time window around ``at``: (row with id, number, title, state, lon, lat, reported_at; metres), nearest
+    first — index seeks on (category, cell, reported time) for the few lattice cells around the point."""
     from zhili.regions.geo import haversine_m
 
     dlon, dlat, window, radius = duplicate_box(lon, lat)
-    cells = cells_around(lon, lat, dlon, dlat)
-    if statement is None or len(cells) > CELL_PARAMS:  # a radius wider than a cell touches more of them
-        statement = nearby_statement(principal, max(CELL_PARAMS, len(cells)))
-    cells += [cells[-1]] * (max(CELL_PARAMS, len(cells)) - len(cells))
-    params: dict[str, Any] = {f"c{i}": c for i, c in enumerate(cells)}
-    params.update(category=category_code, t0=at - window, t1=at + window, lat0=lat - dlat, lat1=lat + dlat,
-                  lon0=lon - dlon, lon1=lon + dlon)
-    rows = session.connection().execute(statement, params)
-    out = [(r, haversine_m(lon, lat, r.lon, r.lat)) for r in rows if r.id != exclude_id]
+    stmt = (select(Case.id, Case.number, Case.title, Case.state, Case.lon, Case.lat, Case.reported_at)
+            .where(Case.category_code == category_code, Case.geo_cell.in_(cells_around(lon, lat, dlon, dlat)),
+                   Case.reported_at >= at - window, Case.reported_at <= at + window,
+                   Case.lat.between(lat - dlat, lat + dlat), Case.lon.between(lon - dlon, lon + dlon),
+                   Case.state.in_(OPEN_STATES), Case.master_case_id.is_(None), visibility(principal))
+            .limit(200))  # no ORDER BY: it would steer the planner to the (category, time) index; sorted by distance
+    out = [(r, haversine_m(lon, lat, r.lon, r.lat)) for r in session.connection().execute(stmt) if r.id != exclude_id]
     out = [(r, d) for r, d in out if d <= radius]
     out.sort(key=lambda x: x[1])
     return out[:limit]

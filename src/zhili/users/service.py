@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from dataclasses import replace as dc_replace
 from typing import Any
 
-from sqlalchemy import Engine, select, update
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from zhili.core import audit, config_version
@@ -132,9 +132,8 @@ _principals_lock = threading.Lock()
 _PRINCIPAL_CACHE_SIZE = 20_000
 
 
-def _cache_key(bind: Session | Engine, digest: str) -> tuple[str, str]:
-    engine = bind if isinstance(bind, Engine) else bind.get_bind().engine
-    return (str(engine.url), digest)
+def _cache_key(session: Session, digest: str) -> tuple[str, str]:
+    return (str(session.get_bind().engine.url), digest)
 
 
 def _auth_stamp(session: Session) -> config_version.Stamp | None:
@@ -183,10 +182,10 @@ def authenticate(session: Session, *, token: str, stamp: config_version.Stamp | 
     return entry
 
 
-def cached_principal(bind: Session | Engine, *, token: str) -> CachedPrincipal | None:
+def cached_principal(session: Session, *, token: str) -> CachedPrincipal | None:
     """The cache entry for a token on a database without reading it, or None. The caller must confirm it — compare
     ``stamp`` with the authentication counter in the transaction that acts on it (the intake writer does)."""
-    hit = _principals.get(_cache_key(bind, token_digest(token)))
+    hit = _principals.get(_cache_key(session, token_digest(token)))
     if hit is None or hit.expires_at <= utcnow():
         return None
     return hit
