@@ -8,12 +8,14 @@ import hashlib
 import math
 import re
 import uuid
+from typing import Any
 
 import pytest
 from casekit import local
 from sqlalchemy import func, select
 
-from zhili.cases import service
+from zhili.cases import intake, service
+from zhili.cases.intake import IntakeRequest
 from zhili.cases.models import Case, CaseEvent, Channel, IdempotencyRecord
 from zhili.core.settings import get_settings
 from zhili.regions.geo import wgs84_to_gcj02
@@ -314,6 +316,46 @@ def test_duplicates_are_looked_for_only_within_72_hours(kit):
     service.transition(kit.db, principal=p, case_id=within.id, action="merge", payload={"master_id": first.id})
     assert within.id not in [c.id for c, _ in service.find_duplicates(kit.db, principal=p, case=first)]
     assert kit.db.scalar(select(func.count()).select_from(CaseEvent).where(CaseEvent.case_id == within.id)) == 2
+
+
+
+def test_the_duplicate_search_seeks_the_category_cell_index_and_never_walks_every_unmerged_case(kit):
+    from sqlalchemy import event, text
+
+    conn = kit.db.connection()
+    seen: list[tuple[str, Any]] = []
+
+    def capture(_conn, _cursor, statement, parameters, _context, _many):  # type: ignore[no-untyped-def]
+        if "geo_cell" in statement and statement.lstrip().startswith("WITH"):
+            seen.append((statement, parameters))
+
+    event.listen(conn.engine, "before_cursor_execute", capture)
+    try:  # one batch as a busy writer plans it: reports of every category spread over the grids
+        intake.plan_cases(kit.db, requests=[IntakeRequest(
+            principal=kit.principal("zhihui"), channel=Channel.hotline,
+            data={"category_code": cat, "description": "批量上报", "lon": 119.02 + 0.045 * i, "lat": 31.02 + 0.01 * i})
+            for i in range(16) for cat in ("T0101", "T0102", "T0201", "T0301")])
+    finally:
+        event.remove(conn.engine, "before_cursor_execute", capture)
+    assert seen, "the duplicate search ran no lattice-cell query"
+    statement, parameters = seen[-1]
+    raw = conn.connection.dbapi_connection
+    assert raw is not None
+    cur = raw.cursor()
+    if conn.dialect.name == "sqlite":
+        cur.execute("EXPLAIN QUERY PLAN " + statement, parameters)
+        plan = " ".join(str(row[-1]) for row in cur.fetchall())
+        assert "ix_case_nearby" in plan and "ix_case_master" not in plan, plan
+    else:  # with tiny tables PostgreSQL reads sequentially; forbid that to see which index it would take
+        cur.execute("SET LOCAL enable_seqscan = off")
+        cur.execute("EXPLAIN " + statement, parameters)
+        plan = " ".join(str(row[0]) for row in cur.fetchall())
+        assert "ix_case_master" not in plan, plan
+    # the partial index still serves "which cases were merged into this one"
+    sql = 'SELECT id FROM "case" WHERE master_case_id = :m'
+    if conn.dialect.name == "sqlite":
+        plan = " ".join(str(r[-1]) for r in conn.execute(text("EXPLAIN QUERY PLAN " + sql), {"m": uuid.uuid4().hex}))
+        assert "ix_case_master" in plan, plan
 
 
 # -- authentication on the intake path ----------------------------------------------------------------------

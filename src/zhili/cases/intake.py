@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from typing import Any, cast
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Date, Table, bindparam, select, text
+from sqlalchemy import BigInteger, Date, String, Table, and_, bindparam, column, select, text, values
 from sqlalchemy.orm import Session
 
 from zhili.cases import notify, rollup
@@ -670,20 +670,25 @@ def _find_duplicates(session: Session, plans: list[tuple[_Plan, IntakeOutcome]])
     # category → (row, departments of its sub-tasks) of the stored cases and of earlier reports in the batch
     stored: dict[str, list[tuple[dict[str, Any], list[str]]]] = defaultdict(list)
     if asking:
-        cells: set[int] = set()
+        pairs: set[tuple[str, int]] = set()
         window = dt.timedelta(0)
         for p in asking:
             dlon, dlat, window, _ = duplicate_box(p.case["lon"], p.case["lat"])
-            cells.update(cells_around(p.case["lon"], p.case["lat"], dlon, dlat))
+            pairs.update((p.case["category_code"], cell)
+                         for cell in cells_around(p.case["lon"], p.case["lat"], dlon, dlat))
         times = [p.case["reported_at"] for p in asking]
-        # one query for the batch: every case of the batch's categories in the cells around any of its reports
-        # (index seeks on (category, cell, reported time)); which report each row is near is decided below
+        # One query for the batch: the cases in the cells around each report, of that report's category — one seek
+        # per (category, cell) pair on ix_case_nearby, driven by a VALUES list. Not "category IN (…) AND cell IN
+        # (…)": that is the cross product of the batch's categories and cells, and without statistics SQLite may
+        # answer it from another index (every case of those categories in the window, or every open case).
+        # Which report each row is near is decided below.
         t = _table(Case)
+        near = values(column("cat", String), column("cell", BigInteger), name="near").data(sorted(pairs)).cte()
         rows = [r._asdict() for r in session.connection().execute(
             select(t.c.id, t.c.number, t.c.title, t.c.state, t.c.lon, t.c.lat, t.c.reported_at, t.c.category_code,
                    t.c.path, t.c.assignee_path, t.c.assignee_department, t.c.reporter_user_id)
-            .where(t.c.category_code.in_({p.case["category_code"] for p in asking}), t.c.geo_cell.in_(cells),
-                   t.c.reported_at >= min(times) - window, t.c.reported_at <= max(times) + window,
+            .select_from(near.join(t, and_(t.c.category_code == near.c.cat, t.c.geo_cell == near.c.cell)))
+            .where(t.c.reported_at >= min(times) - window, t.c.reported_at <= max(times) + window,
                    t.c.state.in_(OPEN_STATES), t.c.master_case_id.is_(None)))]
         co: dict[uuid.UUID, list[str]] = defaultdict(list)
         handlers = {p.req.principal.department for p in asking

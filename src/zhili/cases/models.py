@@ -22,6 +22,7 @@ from sqlalchemy import (
     UniqueConstraint,
     Uuid,
     false,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -162,7 +163,10 @@ class Case(Base):
         Index("ix_case_reporter", "reporter_user_id"),
         Index("ix_case_category", "category_code", "reported_at"),
         Index("ix_case_nearby", "category_code", "geo_cell", "reported_at"),
-        Index("ix_case_master", "master_case_id"),
+        # partial: "master_case_id IS NULL" (every unmerged case) must never look like a selective index seek — the
+        # planner would otherwise read every unmerged case for a duplicate or public-list query (migration 0009)
+        Index("ix_case_master", "master_case_id", sqlite_where=text("master_case_id IS NOT NULL"),
+              postgresql_where=text("master_case_id IS NOT NULL")),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=new_id)
