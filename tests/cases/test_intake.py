@@ -326,7 +326,7 @@ def test_the_duplicate_search_seeks_the_category_cell_index_and_never_walks_ever
     seen: list[tuple[str, Any]] = []
 
     def capture(_conn, _cursor, statement, parameters, _context, _many):  # type: ignore[no-untyped-def]
-        if "geo_cell" in statement and statement.lstrip().startswith("WITH"):
+        if "WITH near AS" in statement:
             seen.append((statement, parameters))
 
     event.listen(conn.engine, "before_cursor_execute", capture)

@@ -16,7 +16,9 @@ A report that fails validation fails alone: its outcome carries the domain error
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
+import json
 import logging
 import threading
 import uuid
@@ -26,7 +28,7 @@ from dataclasses import dataclass, field
 from typing import Any, cast
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import BigInteger, Date, String, Table, and_, bindparam, column, select, text, values
+from sqlalchemy import Date, Table, TextualSelect, bindparam, select, text
 from sqlalchemy.orm import Session
 
 from zhili.cases import notify, rollup
@@ -657,6 +659,35 @@ def plan_cases(session: Session, *, requests: Sequence[IntakeRequest]) -> Planne
     return batch
 
 
+# The batch duplicate query: the cases in the cells around each report, of that report's category — one seek per
+# (category, cell) pair on ix_case_nearby, the pairs passed as one JSON array. Not "category IN (…) AND cell IN (…)":
+# that is the cross product of the batch's categories and cells, and without statistics SQLite may answer it from
+# another index (every case of those categories in the window, or every open case). Not a VALUES list of bound
+# pairs either: its statement changes with the batch (compiled again) or its cache key grows with it (measured:
+# 1.8–4 ms a batch of 16 against 0.36 ms for this).
+_NEARBY_PAIRS = {
+    "sqlite": "SELECT json_extract(value, '$[0]') AS cat, json_extract(value, '$[1]') AS cell FROM json_each(:pairs)",
+    "postgresql": "SELECT e ->> 0 AS cat, CAST(e ->> 1 AS bigint) AS cell "
+                  "FROM jsonb_array_elements(CAST(:pairs AS jsonb)) AS e",
+}
+
+
+@functools.lru_cache(maxsize=4)
+def _nearby_statement(dialect: str) -> TextualSelect:
+    """The batch duplicate query on ``dialect``: bound ``pairs`` (a JSON array of [category, cell]), ``lo``, ``hi``."""
+    t = _table(Case)
+    cols = (t.c.id, t.c.number, t.c.title, t.c.state, t.c.lon, t.c.lat, t.c.reported_at, t.c.category_code,
+            t.c.path, t.c.assignee_path, t.c.assignee_department, t.c.reporter_user_id)
+    states = ", ".join(f"'{s.value}'" for s in sorted(OPEN_STATES))
+    return text(
+        f"WITH near AS ({_NEARBY_PAIRS[dialect]}) "
+        f"SELECT {', '.join(f'c.{c.name}' for c in cols)} FROM near JOIN \"case\" AS c "
+        "ON c.category_code = near.cat AND c.geo_cell = near.cell "
+        f"WHERE c.reported_at >= :lo AND c.reported_at <= :hi AND c.state IN ({states}) AND c.master_case_id IS NULL"
+    ).bindparams(bindparam("lo", type_=t.c.reported_at.type), bindparam("hi", type_=t.c.reported_at.type)
+                 ).columns(*cols)
+
+
 def _find_duplicates(session: Session, plans: list[tuple[_Plan, IntakeOutcome]]) -> None:
     """Each located report's duplicate candidates (疑似重复件): open, unmerged cases of its category within the
     duplicate radius and time window that its reporter may see — in the database, and earlier reports of the same
@@ -677,19 +708,10 @@ def _find_duplicates(session: Session, plans: list[tuple[_Plan, IntakeOutcome]])
             pairs.update((p.case["category_code"], cell)
                          for cell in cells_around(p.case["lon"], p.case["lat"], dlon, dlat))
         times = [p.case["reported_at"] for p in asking]
-        # One query for the batch: the cases in the cells around each report, of that report's category — one seek
-        # per (category, cell) pair on ix_case_nearby, driven by a VALUES list. Not "category IN (…) AND cell IN
-        # (…)": that is the cross product of the batch's categories and cells, and without statistics SQLite may
-        # answer it from another index (every case of those categories in the window, or every open case).
-        # Which report each row is near is decided below.
-        t = _table(Case)
-        near = values(column("cat", String), column("cell", BigInteger), name="near").data(sorted(pairs)).cte()
-        rows = [r._asdict() for r in session.connection().execute(
-            select(t.c.id, t.c.number, t.c.title, t.c.state, t.c.lon, t.c.lat, t.c.reported_at, t.c.category_code,
-                   t.c.path, t.c.assignee_path, t.c.assignee_department, t.c.reporter_user_id)
-            .select_from(near.join(t, and_(t.c.category_code == near.c.cat, t.c.geo_cell == near.c.cell)))
-            .where(t.c.reported_at >= min(times) - window, t.c.reported_at <= max(times) + window,
-                   t.c.state.in_(OPEN_STATES), t.c.master_case_id.is_(None)))]
+        # one query for the batch (_nearby_statement); which report each row is near is decided below
+        conn = session.connection()
+        rows = [r._asdict() for r in conn.execute(_nearby_statement(conn.dialect.name), {
+            "pairs": json.dumps(sorted(pairs)), "lo": min(times) - window, "hi": max(times) + window})]
         co: dict[uuid.UUID, list[str]] = defaultdict(list)
         handlers = {p.req.principal.department for p in asking
                     if p.req.principal is not None and p.req.principal.role == Role.department_handler}
