@@ -1,22 +1,59 @@
-"""Application-generated, time-ordered identifiers (UUIDv7, RFC 9562)."""
+"""Application-generated, time-ordered identifiers (UUIDv7, RFC 9562).
+
+Written here rather than taken from the ``uuid6`` package, for two measured reasons: its ``uuid7()`` keeps ids
+monotonic by moving the timestamp one millisecond forward whenever two ids fall in the same millisecond, so at
+intake's rate (tens of thousands of ids a second) the ids' timestamps ran minutes ahead of the clock; and it asks the
+operating system for randomness once per id (a system call; 6 % of the intake writer's time). Here the 12 ``rand_a``
+bits carry the sub-millisecond fraction of the clock (RFC 9562 §6.2, method 3), a tie moves that fraction one step
+(≈ 0.24 µs), and the 62 random bits come from a buffer refilled from ``os.urandom`` — reset in a forked child, so
+two processes never share it.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
+import os
 import secrets
+import threading
+import time
 import uuid
 from collections.abc import Callable
-
-from uuid6 import uuid7
 
 _VERSION_VARIANT = (0x7 << 76) | (0b10 << 62)
 _RAND_A_MASK = 0xFFF << 64
 _RAND_B_MASK = (1 << 62) - 1
+_MS_MASK = (1 << 48) - 1
+_POOL_BYTES = 8 * 512
+
+_lock = threading.Lock()
+_last = 0  # the previous id's (milliseconds << 12 | sub-millisecond fraction)
+_pool = b""
+_pos = 0
+
+
+def _reset_after_fork() -> None:
+    global _pool, _pos, _lock
+    _pool, _pos, _lock = b"", 0, threading.Lock()
+
+
+os.register_at_fork(after_in_child=_reset_after_fork)
 
 
 def new_id() -> uuid.UUID:
-    """A new UUIDv7: exists before the row is written, sorts by creation time (monotonic within a process)."""
-    return uuid.UUID(bytes=uuid7().bytes)
+    """A new UUIDv7: exists before the row is written, sorts by creation time (strictly increasing within a
+    process)."""
+    global _last, _pool, _pos
+    ns = time.time_ns()
+    stamp = (ns // 1_000_000) << 12 | (ns % 1_000_000) * 4096 // 1_000_000
+    with _lock:
+        if stamp <= _last:
+            stamp = _last + 1
+        _last = stamp
+        if _pos + 8 > len(_pool):
+            _pool, _pos = os.urandom(_POOL_BYTES), 0
+        rand = int.from_bytes(_pool[_pos:_pos + 8], "big") & _RAND_B_MASK
+        _pos += 8
+    return uuid.UUID(int=((stamp >> 12) & _MS_MASK) << 80 | _VERSION_VARIANT | (stamp & 0xFFF) << 64 | rand)
 
 
 def id_at(moment: dt.datetime, *, randbits: Callable[[int], int] = secrets.randbits) -> uuid.UUID:

@@ -136,6 +136,7 @@ class WorkCalendar:
         self.periods: tuple[tuple[dt.time, dt.time], ...] = _validate_periods(periods)
         self.unknown_years: set[int] = set()
         self._days: dict[dt.date, DayInfo] = {}
+        self._periods: dict[dt.date, tuple[tuple[dt.datetime, dt.datetime], ...]] = {}
         self._offsets = tuple((_since_midnight(s), _since_midnight(e)) for s, e in self.periods)
         self.day_length: dt.timedelta = sum((e - s for s, e in self._offsets), dt.timedelta())
 
@@ -187,13 +188,18 @@ class WorkCalendar:
 
     # -- moments ---------------------------------------------------------------------------------------------
 
-    def periods_on(self, day: dt.date) -> list[tuple[dt.datetime, dt.datetime]]:
-        """The working periods of a local date as UTC intervals (empty on a rest day)."""
-        if not self.is_workday(day):
-            return []
-        midnight = dt.datetime.combine(day, dt.time(), tzinfo=self.tz)
-        utc = dt.UTC
-        return [((midnight + s).astimezone(utc), (midnight + e).astimezone(utc)) for s, e in self._offsets]
+    def periods_on(self, day: dt.date) -> tuple[tuple[dt.datetime, dt.datetime], ...]:
+        """The working periods of a local date as UTC intervals (empty on a rest day; cached, like the day)."""
+        periods = self._periods.get(day)
+        if periods is None:
+            periods = ()
+            if self.is_workday(day):
+                midnight = dt.datetime.combine(day, dt.time(), tzinfo=self.tz)
+                utc = dt.UTC
+                periods = tuple(((midnight + s).astimezone(utc), (midnight + e).astimezone(utc))
+                                for s, e in self._offsets)
+            self._periods[day] = periods
+        return periods
 
     def local(self, moment: dt.datetime) -> dt.datetime:
         """``moment`` in the calendar's time zone."""
