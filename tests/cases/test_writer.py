@@ -4,6 +4,7 @@ cross-process write lock — on scratch databases with real commits."""
 from __future__ import annotations
 
 import asyncio
+import os
 import subprocess
 import sys
 import threading
@@ -208,6 +209,43 @@ def test_sqlite_writers_in_different_processes_queue_on_the_lock_file(scratch):
         assert waited >= 0.4
     finally:
         engine.dispose()
+
+
+
+def _wal_bytes_after_batches(engine: Engine, people: dict[str, Any], checkpoint_bytes: int) -> int:
+    writer = GroupCommitWriter(engine=engine, checkpoint_bytes=checkpoint_bytes)
+    try:
+        for n in range(12):
+            threads = [threading.Thread(target=writer.submit,
+                                        args=(_report(people["jumin"], key=f"w{checkpoint_bytes}-{n}-{i}"),))
+                       for i in range(8)]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join()
+        return os.path.getsize(str(engine.url.database) + "-wal")  # before the last connection closes (and checkpoints)
+    finally:
+        writer.stop()
+
+
+def test_the_sqlite_writer_checkpoints_the_log_itself_after_releasing_the_write_lock(district):
+    engine, p = district
+    if engine.dialect.name != "sqlite":
+        pytest.skip("PostgreSQL has no write-ahead log file to checkpoint")
+    def truncate_log() -> None:  # outside a transaction, on the driver's connection
+        with engine.connect() as c:
+            driver = c.connection.driver_connection
+            assert driver is not None
+            driver.execute("PRAGMA wal_checkpoint(TRUNCATE)").close()
+
+    truncate_log()
+    kept = _wal_bytes_after_batches(engine, p, checkpoint_bytes=1 << 40)  # never: the log only grows
+    truncate_log()
+    checkpointed = _wal_bytes_after_batches(engine, p, checkpoint_bytes=1)  # after every batch: the log is reused
+    assert checkpointed * 3 < kept
+    # the writer's connection (automatic checkpoints off) never goes back to the pool
+    with engine.connect() as c:
+        assert c.exec_driver_sql("PRAGMA wal_autocheckpoint").scalar() == 1000
 
 
 # -- principals from the per-process cache, confirmed by the writer ------------------------------------------------

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import queue
 import threading
 import time
@@ -69,6 +70,21 @@ class SessionWriter:
         return self.submit(request)
 
 
+def _wal_path(engine: Engine) -> str | None:
+    """The write-ahead log of a SQLite database file (None for PostgreSQL or an in-memory database)."""
+    db = engine.url.database
+    if engine.dialect.name != "sqlite" or not db or db == ":memory:" or db.startswith("file:"):
+        return None
+    return db + "-wal"
+
+
+def _pragma(conn: Connection, pragma: str) -> None:
+    """Run a PRAGMA on the driver's connection, outside any transaction (SQLAlchemy would begin one)."""
+    driver = conn.connection.driver_connection
+    assert driver is not None
+    driver.execute(f"PRAGMA {pragma}").close()
+
+
 _STOP = object()
 _Item = tuple[IntakeRequest, Callable[[IntakeOutcome], object], Callable[[BaseException], object]]
 
@@ -81,7 +97,7 @@ class GroupCommitWriter:
     """One writer thread per process that commits the reports waiting for it together."""
 
     def __init__(self, *, max_batch: int = 64, timeout_s: float = 30.0, engine: Engine | None = None,
-                 linger_s: float = 0.002, fill: int = 16) -> None:
+                 linger_s: float = 0.002, fill: int = 16, checkpoint_bytes: int = 4 << 20) -> None:
         self.engine = engine  # None: the process's engine
         self.max_batch = max_batch
         self.linger_s = linger_s
@@ -91,6 +107,8 @@ class GroupCommitWriter:
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
         self._conn: Connection | None = None
+        self._wal: str | None = None  # SQLite: the write-ahead log file this writer checkpoints
+        self.checkpoint_bytes = checkpoint_bytes
         self.batches = 0
         self.cases = 0
 
@@ -204,15 +222,33 @@ class GroupCommitWriter:
         if conn is None or conn.closed or conn.invalidated or conn.engine is not engine:
             self._drop_connection()
             conn = self._conn = engine.connect()
+            self._wal = _wal_path(engine)
+            if self._wal is not None:  # checkpoints are run by _checkpoint, after the write lock is released
+                _pragma(conn, "wal_autocheckpoint=0")
         return conn
 
     def _drop_connection(self) -> None:
         conn, self._conn = self._conn, None
         if conn is not None:
             try:
+                if self._wal is not None:
+                    conn.invalidate()  # its automatic checkpoints are off: never hand it back to the pool
                 conn.close()
             except Exception:  # a broken connection may fail to close; it is discarded either way
                 log.debug("closing the intake writer's connection failed", exc_info=True)
+
+    def _checkpoint(self, conn: Connection) -> None:
+        """Copy the write-ahead log back into the database file once it has grown past ``checkpoint_bytes``.
+
+        SQLite runs this itself at the end of the commit that crosses its threshold — inside our write lock, so the
+        other processes' writers wait for a copy they take no part in. Run here, after the lock is released, a
+        passive checkpoint lets them write meanwhile."""
+        try:
+            if self._wal is None or os.path.getsize(self._wal) < self.checkpoint_bytes:
+                return
+        except OSError:  # no log yet, or just reset by another process
+            return
+        _pragma(conn, "wal_checkpoint(PASSIVE)")
 
     def _write(self, items: list[_Item]) -> list[IntakeOutcome]:
         conn = self._connection()
@@ -233,10 +269,15 @@ class GroupCommitWriter:
                 conn.execution_options(zhili_write=True)
                 outcomes = write_cases(ws, batch=merge_batches(batches))
                 ws.commit()
-            return outcomes
         except BaseException:
             self._drop_connection()  # whatever state it is in, the next batch starts on a fresh one
             raise
+        try:
+            self._checkpoint(conn)
+        except Exception:  # committed already: a checkpoint that fails now is tried again after the next batch
+            log.warning("WAL checkpoint failed", exc_info=True)
+            self._drop_connection()
+        return outcomes
 
     def _plan(self, conn: Connection, items: list[_Item]) -> PlannedBatch:
         conn.execution_options(zhili_write=False)  # a deferred (read) transaction: no write lock while planning
