@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
-import hashlib
 import json
 import logging
 import threading
@@ -546,27 +545,12 @@ def _fill(value: Any, number: str) -> Any:
     return value
 
 
-_KEY_LOCKS = text("SELECT count(pg_advisory_xact_lock(k)) FROM (SELECT unnest(CAST(:keys AS bigint[])) AS k "
-                  "ORDER BY k) AS keys")
-
-
-def _key_lock_id(client: str, key: str) -> int:
-    """A signed 64-bit advisory lock id for an idempotency key."""
-    digest = hashlib.sha256(f"zhili-idempotency\x00{client}\x00{key}".encode()).digest()
-    return int.from_bytes(digest[:8], "big", signed=True)
-
-
 def _prior_cases(session: Session, requests: Sequence[IntakeRequest]) -> dict[tuple[str, str], dict[str, Any]]:
     """The cases already filed under the batch's idempotency keys: (client, key) → the case's row."""
     keyed = {(r.client_key, r.idempotency_key) for r in requests if r.idempotency_key}
     if not keyed:
         return {}
     conn = session.connection()
-    if conn.dialect.name == "postgresql":
-        # Two processes writing the same key at once would both find nothing and one would fail on the unique
-        # constraint; a transaction-scoped lock per key (taken in one order, so two batches cannot deadlock on
-        # them) makes the second wait for the first and then find its case. SQLite writers are serialised anyway.
-        conn.execute(_KEY_LOCKS, {"keys": sorted(_key_lock_id(c, k) for c, k in keyed)})
     # client IN (…) AND key IN (…) walks the (client, key) unique index; the pairs are matched here
     hits = {r.case_id: (r.client, r.key) for r in conn.execute(
         select(IdempotencyRecord.client, IdempotencyRecord.key, IdempotencyRecord.case_id)
@@ -640,6 +624,20 @@ def plan_cases(session: Session, *, requests: Sequence[IntakeRequest]) -> Planne
             first[key] = i
         todo.append(i)
     batch = PlannedBatch(requests=requests, outcomes=outcomes, plans=[], repeats=repeats)
+    # Reports filed before (a retry, an earlier batch, another process) are answered with their case. Looked up
+    # here, outside the write lock: a key written by another process between now and this batch's write fails the
+    # batch on the (client, key) unique constraint, and the writer retries its reports one by one — each then
+    # finds the case here.
+    prior = _prior_cases(session, [requests[i] for i in todo])
+    if prior:
+        fresh = []
+        for i in todo:
+            hit = prior.get((requests[i].client_key, requests[i].idempotency_key or ""))
+            if hit is None:
+                fresh.append(i)
+            else:
+                outcomes[i].case_id, outcomes[i].number, outcomes[i].row = hit["id"], hit["number"], hit
+        todo = fresh
     if not todo:
         return batch
     cfg = _load_config(session, [requests[i] for i in todo], snap)
@@ -756,14 +754,7 @@ def file_cases(session: Session, *, requests: Sequence[IntakeRequest]) -> list[I
 
 def write_cases(session: Session, *, batch: PlannedBatch) -> list[IntakeOutcome]:
     """Write a planned batch in the caller's transaction (which must hold the write lock); the outcomes."""
-    prior = _prior_cases(session, [p.req for p, _ in batch.plans])
-    plans: list[_Plan] = []
-    for plan, out in batch.plans:
-        key = (plan.req.client_key, plan.req.idempotency_key or "")
-        if plan.req.idempotency_key and key in prior:  # filed meanwhile (another process, an earlier batch)
-            out.case_id, out.number, out.row = prior[key]["id"], prior[key]["number"], prior[key]
-        else:
-            plans.append(plan)
+    plans = [plan for plan, _ in batch.plans]
     if plans:
         _write(session, plans)
         written = {id(p) for p in plans}

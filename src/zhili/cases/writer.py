@@ -29,6 +29,7 @@ from concurrent.futures import Future
 from typing import Protocol
 
 from sqlalchemy import Connection, Engine
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from zhili.cases.intake import (
@@ -197,9 +198,24 @@ class GroupCommitWriter:
             items.append(nxt)
         return items, False
 
-    def _handle(self, items: list[_Item]) -> None:
+    def _handle(self, items: list[_Item], *, attempt: int = 0) -> None:
         try:
             outcomes = self._write(items)  # may append reports that arrived while it waited for the lock
+        except IntegrityError:
+            # An Idempotency-Key another process wrote after this batch was planned (or a report of it): planned
+            # again, one by one, each finds that case. A single report can meet the next in-flight batch of the
+            # other process the same way, so it is planned again a few times.
+            if len(items) > 1:
+                log.info("intake batch of %d met a key written meanwhile; retrying one by one", len(items))
+                for single in items:
+                    self._handle([single])
+                return
+            if attempt < 3:
+                self._handle(items, attempt=attempt + 1)
+                return
+            log.exception("intake failed")
+            items[0][2](Unavailable("事件保存失败，请稍后重试", code="intake_failed"))
+            return
         except Exception:
             if len(items) > 1:
                 log.warning("intake batch of %d failed; retrying one by one", len(items), exc_info=True)
