@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 from zhili.cases import dispatch, intake, notify
 from zhili.cases.intake import IntakeRequest
 from zhili.cases.models import Case, CaseEvent, CaseStat, Channel, IdempotencyRecord, Notification
-from zhili.cases.writer import GroupCommitWriter, SessionWriter
+from zhili.cases.writer import _STOP, GroupCommitWriter, SessionWriter
 from zhili.core import audit
 from zhili.core.db import write_guard
 from zhili.users.service import principal_for_user
@@ -368,9 +368,10 @@ def test_under_load_the_writer_waits_briefly_for_more_reports_to_fill_a_batch(di
 
     t = threading.Thread(target=arrive)
     t.start()
-    items, stop = writer._collect("first", linger=True)
+    items: list[Any] = ["first"]
+    writer._take(items, writer.max_batch, deadline=time.monotonic() + writer.linger_s)
     t.join()
-    assert items == ["first", 0, 1] and not stop  # waited for the fill, then went without the fourth
+    assert items == ["first", 0, 1]  # waited for the fill, then went without the fourth
 
 
 def test_with_light_traffic_a_report_is_written_at_once(district):
@@ -378,8 +379,22 @@ def test_with_light_traffic_a_report_is_written_at_once(district):
     writer = GroupCommitWriter(engine=engine, linger_s=5.0, fill=3)
     writer._queue.put("waiting")
     started = time.monotonic()
-    items, _ = writer._collect("first", linger=False)
+    items: list[Any] = ["first"]
+    writer._take(items, writer.max_batch)
     assert items == ["first", "waiting"] and time.monotonic() - started < 1.0
+
+
+def test_a_stop_request_met_while_gathering_a_batch_ends_the_writer_after_that_batch(district):
+    engine, p = district
+    writer = GroupCommitWriter(engine=engine)
+    got: list[Any] = []
+    for i in range(3):
+        writer._queue.put((_report(p["jumin"], description=f"停止前已排队 {i}"), got.append, got.append))
+    writer._queue.put(_STOP)
+    writer._queue.put((_report(p["jumin"], description="停止后才到"), got.append, got.append))
+    writer._run()  # returns: the three before the stop request are written, the one after it is not
+    assert len(got) == 3 and all(o.created for o in got)
+    assert writer._queue.qsize() == 1
 
 
 def test_the_same_idempotency_key_sent_at_once_to_two_processes_files_one_case_and_answers_both(

@@ -108,6 +108,7 @@ class GroupCommitWriter:
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
         self._conn: Connection | None = None
+        self._stop_seen = False
         self._wal: str | None = None  # SQLite: the write-ahead log file this writer checkpoints
         self.checkpoint_bytes = checkpoint_bytes
         self.batches = 0
@@ -154,6 +155,7 @@ class GroupCommitWriter:
             return
         with self._lock:
             if self._thread is None or not self._thread.is_alive():
+                self._stop_seen = False
                 self._thread = threading.Thread(target=self._run, name="zhili-intake-writer", daemon=True)
                 self._thread.start()
 
@@ -174,29 +176,31 @@ class GroupCommitWriter:
             item = self._queue.get()
             if item is _STOP:
                 return
-            items, stop = self._collect(item, linger=last > 1)
+            items: list[_Item] = [item]  # type: ignore[list-item]
+            # Under load (``linger``), wait up to ``linger_s`` until ``fill`` reports are there. Each batch has a
+            # fixed cost (transactions, one statement per table, the commit); waiting a millisecond or two for a
+            # fuller batch costs less CPU per report than committing many small ones, and CPU is what bounds the rate.
+            linger = last > 1 and self.linger_s > 0
+            self._take(items, self.max_batch, deadline=time.monotonic() + self.linger_s if linger else None)
             last = len(items)
-            self._handle(items)  # type: ignore[arg-type]
-            if stop:
+            self._handle(items)
+            if self._stop_seen:
                 return
 
-    def _collect(self, first: object, *, linger: bool) -> tuple[list[object], bool]:
-        """The batch starting with ``first``: every report already waiting, and — under load (``linger``) — those
-        arriving within ``linger_s`` until ``fill`` are there. Each batch has a fixed cost (transactions, one
-        statement per table, the commit); waiting a millisecond or two for a fuller batch costs less CPU per report
-        than committing many small ones, and CPU is what bounds the rate."""
-        items = [first]
-        deadline = time.monotonic() + self.linger_s if linger and self.linger_s > 0 else None
-        while len(items) < self.max_batch:
+    def _take(self, items: list[_Item], limit: int, *, deadline: float | None = None) -> None:
+        """Append the reports already waiting to ``items``, up to ``limit`` in all; until ``deadline`` (and while
+        fewer than ``fill``), also those still arriving. A stop request ends the thread's loop after the batch in
+        hand."""
+        while len(items) < limit:
             try:
                 remaining = deadline - time.monotonic() if deadline is not None and len(items) < self.fill else 0
                 nxt = self._queue.get(timeout=remaining) if remaining > 0 else self._queue.get_nowait()
             except queue.Empty:
-                break
+                return
             if nxt is _STOP:
-                return items, True
-            items.append(nxt)
-        return items, False
+                self._stop_seen = True
+                return
+            items.append(nxt)  # type: ignore[arg-type]
 
     def _handle(self, items: list[_Item], *, attempt: int = 0) -> None:
         try:
@@ -275,11 +279,11 @@ class GroupCommitWriter:
             # commit's fixed cost is shared by more reports, and nothing waits longer than it already would.
             held = lock.try_acquire()
             while not held:
-                more = self._drain(self.max_batch * 4 - len(items))
-                if not more:
+                arrived = len(items)
+                self._take(items, self.max_batch * 4)  # before planning: if that fails, they are retried too
+                if len(items) == arrived:
                     break  # nothing else to do: wait for the lock below
-                items.extend(more)  # before planning: if that fails, they are retried with the rest
-                batches.append(self._plan(conn, more))
+                batches.append(self._plan(conn, items[arrived:]))
                 held = lock.try_acquire()
             with lock, Session(bind=conn, expire_on_commit=False) as ws:  # waits for the lock unless held
                 conn.execution_options(zhili_write=True)
@@ -301,20 +305,6 @@ class GroupCommitWriter:
             batch = plan_cases(rs, requests=[r for r, _, _ in items])
             rs.commit()
         return batch
-
-    def _drain(self, limit: int) -> list[_Item]:
-        """Reports already waiting (at most ``limit``); a stop request is put back for the thread's loop."""
-        got: list[_Item] = []
-        while len(got) < limit:
-            try:
-                nxt = self._queue.get_nowait()
-            except queue.Empty:
-                break
-            if nxt is _STOP:
-                self._queue.put(_STOP)
-                break
-            got.append(nxt)  # type: ignore[arg-type]
-        return got
 
 
 _default: GroupCommitWriter | None = None
