@@ -363,6 +363,13 @@ def _event(plan: _Plan, *, action: str, from_state: CaseState | None, to_state: 
     return seq
 
 
+def _audit_entry(*, actor: audit.Actor, action: str, object_id: Any, before: Any = None,
+                 after: Any = None) -> audit.Entry:
+    """An audit entry on a case with its payload made JSON-safe now, while planning (outside the write lock)."""
+    return audit.Entry(actor=actor, action=action, object_type="case", object_id=object_id,
+                       before=audit.to_jsonable(before), after=audit.to_jsonable(after), jsonable=True)
+
+
 def _stat(plan: _Plan, **deltas: int) -> None:
     plan.stats.append(deltas)
 
@@ -433,9 +440,9 @@ def _plan(session: Session, cfg: _Config, req: IntakeRequest, located: uuid.UUID
     _event(plan, action="report", from_state=None, to_state=CaseState.reported, actor=actor, now=now,
            comment=f"通过{CHANNEL_LABELS[channel]}上报", attachments=attachments)
     _stat(plan, reported=1)
-    plan.audits.append(audit.Entry(actor=actor.actor, action="case.report", object_type="case", object_id=case_id,
-                                   after={"number": _NUMBER, "channel": channel.value, "category": cat.code,
-                                          "path": path}))
+    plan.audits.append(_audit_entry(actor=actor.actor, action="case.report", object_id=case_id,
+                                    after={"number": _NUMBER, "channel": channel.value, "category": cat.code,
+                                           "path": path}))
     if not _auto_dispatch(cfg, plan, cat, now):
         _notify_reporter(plan, phone, "已收到您反映的问题", f"事件编号 {_NUMBER}，我们会尽快受理。")
     else:  # received, accepted and dispatched in the same instant: one message, not three (an SMS each)
@@ -471,9 +478,9 @@ def _auto_dispatch(cfg: _Config, plan: _Plan, cat: Category, now: dt.datetime) -
     _stat(plan, accepted=1)
     seq = _event(plan, action="accept", from_state=CaseState.reported, to_state=CaseState.accepted,
                  actor=SYSTEM_PRINCIPAL, now=now, comment="按权责清单自动受理")
-    plan.audits.append(audit.Entry(actor=SYSTEM_PRINCIPAL.actor, action="case.accept", object_type="case",
-                                   object_id=c["id"], before={"state": CaseState.reported.value},
-                                   after={"state": CaseState.accepted.value, "event": seq}))
+    plan.audits.append(_audit_entry(actor=SYSTEM_PRINCIPAL.actor, action="case.accept", object_id=c["id"],
+                                    before={"state": CaseState.reported.value},
+                                    after={"state": CaseState.accepted.value, "event": seq}))
     # 派遣
     payload: dict[str, Any] = {"rule_id": rule.id}
     extra: dict[str, Any] = {}
@@ -511,9 +518,9 @@ def _auto_dispatch(cfg: _Config, plan: _Plan, cat: Category, now: dt.datetime) -
     seq = _event(plan, action="dispatch", from_state=CaseState.accepted, to_state=CaseState.dispatched,
                  actor=SYSTEM_PRINCIPAL, now=now, comment=f"按派单规则“{rule.name}”自动派遣",
                  payload={**payload, **extra})
-    plan.audits.append(audit.Entry(actor=SYSTEM_PRINCIPAL.actor, action="case.dispatch", object_type="case",
-                                   object_id=c["id"], before={"state": CaseState.accepted.value},
-                                   after={"state": CaseState.dispatched.value, "event": seq, **extra}))
+    plan.audits.append(_audit_entry(actor=SYSTEM_PRINCIPAL.actor, action="case.dispatch", object_id=c["id"],
+                                    before={"state": CaseState.accepted.value},
+                                    after={"state": CaseState.dispatched.value, "event": seq, **extra}))
     return True
 
 
@@ -793,7 +800,7 @@ def _write(session: Session, plans: list[_Plan]) -> None:
         events.extend(p.events)
         entries.extend(audit.Entry(actor=e.actor, action=e.action, object_type=e.object_type,
                                    object_id=e.object_id, before=e.before, after=_fill(e.after, number),
-                                   reason=e.reason) for e in p.audits)
+                                   reason=e.reason, jsonable=True) for e in p.audits)
         for d in p.stats:
             acc = stats.setdefault((c["path"], p.day, c["category_code"] or ""), dict.fromkeys(STAT_COLUMNS, 0))
             for col, v in d.items():

@@ -183,6 +183,7 @@ class Entry:
     before: Any = None
     after: Any = None
     reason: str | None = None
+    jsonable: bool = False  # before/after are already JSON-safe (to_jsonable applied by the caller, e.g. off-lock)
 
 
 def record_many(session: Session, entries: list[Entry]) -> None:
@@ -198,7 +199,8 @@ def record_many(session: Session, entries: list[Entry]) -> None:
         row = {"seq": seq, "at": utcnow(), "actor_id": e.actor.id, "actor_name": e.actor.name,
                "actor_role": e.actor.role, "ip": e.actor.ip, "action": e.action, "object_type": e.object_type,
                "object_id": str(e.object_id) if e.object_id is not None else None, "reason": e.reason,
-               "before": to_jsonable(e.before), "after": to_jsonable(e.after), "prev_hash": prev}
+               "before": e.before if e.jsonable else to_jsonable(e.before),
+               "after": e.after if e.jsonable else to_jsonable(e.after), "prev_hash": prev}
         row["hash"] = prev = compute_hash(prev, _row_payload(_RowView(row)))
         rows.append(row)
     session.connection().execute(cast(Table, AuditEvent.__table__).insert(), rows)
