@@ -41,7 +41,7 @@ from zhili.cases.intake import (
     plan_cases,
     write_cases,
 )
-from zhili.core.db import get_engine, write_guard
+from zhili.core.db import get_engine, sqlite_file, write_guard
 from zhili.core.errors import Unavailable
 
 log = logging.getLogger(__name__)
@@ -69,14 +69,6 @@ class SessionWriter:
     async def submit_async(self, request: IntakeRequest) -> IntakeOutcome:
         """The same, from a coroutine (the session is used on the caller's thread)."""
         return self.submit(request)
-
-
-def _wal_path(engine: Engine) -> str | None:
-    """The write-ahead log of a SQLite database file (None for PostgreSQL or an in-memory database)."""
-    db = engine.url.database
-    if engine.dialect.name != "sqlite" or not db or db == ":memory:" or db.startswith("file:"):
-        return None
-    return db + "-wal"
 
 
 def _pragma(conn: Connection, pragma: str) -> None:
@@ -109,7 +101,6 @@ class GroupCommitWriter:
         self._lock = threading.Lock()
         self._conn: Connection | None = None
         self._stop_seen = False
-        self._wal: str | None = None  # SQLite: the write-ahead log file this writer checkpoints
         self.checkpoint_bytes = checkpoint_bytes
         self.batches = 0
         self.cases = 0
@@ -205,26 +196,19 @@ class GroupCommitWriter:
     def _handle(self, items: list[_Item], *, attempt: int = 0) -> None:
         try:
             outcomes = self._write(items)  # may append reports that arrived while it waited for the lock
-        except IntegrityError:
-            # An Idempotency-Key another process wrote after this batch was planned (or a report of it): planned
-            # again, one by one, each finds that case. A single report can meet the next in-flight batch of the
-            # other process the same way, so it is planned again a few times.
+        except Exception as exc:
+            # A unique-key conflict is an Idempotency-Key another process wrote after this batch was planned:
+            # planned again, one by one, each report finds that case. A single report can meet the other
+            # process's next in-flight batch the same way, so it is planned again a few times.
+            raced = isinstance(exc, IntegrityError)
             if len(items) > 1:
-                log.info("intake batch of %d met a key written meanwhile; retrying one by one", len(items))
+                log.log(logging.INFO if raced else logging.WARNING, "intake batch of %d failed; retrying one by one",
+                        len(items), exc_info=not raced)
                 for single in items:
                     self._handle([single])
                 return
-            if attempt < 3:
+            if raced and attempt < 3:
                 self._handle(items, attempt=attempt + 1)
-                return
-            log.exception("intake failed")
-            items[0][2](Unavailable("事件保存失败，请稍后重试", code="intake_failed"))
-            return
-        except Exception:
-            if len(items) > 1:
-                log.warning("intake batch of %d failed; retrying one by one", len(items), exc_info=True)
-                for single in items:
-                    self._handle([single])
                 return
             log.exception("intake failed")
             items[0][2](Unavailable("事件保存失败，请稍后重试", code="intake_failed"))
@@ -242,8 +226,7 @@ class GroupCommitWriter:
         if conn is None or conn.closed or conn.invalidated or conn.engine is not engine:
             self._drop_connection()
             conn = self._conn = engine.connect()
-            self._wal = _wal_path(engine)
-            if self._wal is not None:  # checkpoints are run by _checkpoint, after the write lock is released
+            if sqlite_file(engine) is not None:  # checkpoints are run by _checkpoint, after the write lock is released
                 _pragma(conn, "wal_autocheckpoint=0")
         return conn
 
@@ -251,7 +234,7 @@ class GroupCommitWriter:
         conn, self._conn = self._conn, None
         if conn is not None:
             try:
-                if self._wal is not None:
+                if sqlite_file(conn.engine) is not None:
                     conn.invalidate()  # its automatic checkpoints are off: never hand it back to the pool
                 conn.close()
             except Exception:  # a broken connection may fail to close; it is discarded either way
@@ -263,8 +246,9 @@ class GroupCommitWriter:
         SQLite runs this itself at the end of the commit that crosses its threshold — inside our write lock, so the
         other processes' writers wait for a copy they take no part in. Run here, after the lock is released, a
         passive checkpoint lets them write meanwhile."""
+        db = sqlite_file(conn.engine)
         try:
-            if self._wal is None or os.path.getsize(self._wal) < self.checkpoint_bytes:
+            if db is None or os.path.getsize(db + "-wal") < self.checkpoint_bytes:
                 return
         except OSError:  # no log yet, or just reset by another process
             return

@@ -174,8 +174,15 @@ def write_guard(engine: Engine) -> _SqliteWriteLock | _NoLock:
     writer the moment the previous one commits. PostgreSQL needs none of this."""
     if engine.dialect.name != "sqlite":
         return _NoLock()
+    return _SqliteWriteLock(sqlite_file(engine))
+
+
+def sqlite_file(engine: Engine) -> str | None:
+    """The database file of a SQLite engine (None for PostgreSQL, an in-memory or a URI-named database)."""
     db = engine.url.database
-    return _SqliteWriteLock(db if db and db != ":memory:" and not db.startswith("file:") else None)
+    if engine.dialect.name != "sqlite" or not db or db == ":memory:" or db.startswith("file:"):
+        return None
+    return db
 
 
 _engine: Engine | None = None

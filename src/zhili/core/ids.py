@@ -3,7 +3,7 @@
 Written here rather than taken from the ``uuid6`` package, for two measured reasons: its ``uuid7()`` keeps ids
 monotonic by moving the timestamp one millisecond forward whenever two ids fall in the same millisecond, so at
 intake's rate (tens of thousands of ids a second) the ids' timestamps ran minutes ahead of the clock; and it asks the
-operating system for randomness once per id (a system call; 6 % of the intake writer's time). Here the 12 ``rand_a``
+operating system for randomness once per id (a system call: 3.7 µs an id against 2.8 µs here). Here the 12 ``rand_a``
 bits carry the sub-millisecond fraction of the clock (RFC 9562 §6.2, method 3), a tie moves that fraction one step
 (≈ 0.24 µs), and the 62 random bits come from a buffer refilled from ``os.urandom`` — reset in a forked child, so
 two processes never share it.
