@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from typing import Any, cast
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Date, Table, TextualSelect, bindparam, select, text
+from sqlalchemy import Date, Dialect, Table, TextualSelect, bindparam, select, text
 from sqlalchemy.orm import Session
 
 from zhili.cases import notify, rollup
@@ -51,7 +51,7 @@ from zhili.cases.scope import can_see_values, cells_around, duplicate_box, geo_c
 from zhili.cases.workflow import candidates
 from zhili.core import audit, config_version
 from zhili.core.crypto import get_cipher
-from zhili.core.db import utcnow
+from zhili.core.db import DriverRow, PreparedInsert, execute_prepared, prepared_insert, utcnow
 from zhili.core.errors import DomainError, NotFound, ValidationFailed
 from zhili.core.ids import new_id
 from zhili.core.jurisdiction import Principal, in_scope
@@ -287,6 +287,10 @@ class _Plan:
     subtasks: list[dict[str, Any]] = field(default_factory=list)
     attachment_ids: list[uuid.UUID] = field(default_factory=list)
     duplicates: list[tuple[Any, float]] = field(default_factory=list)  # (database row or batch mate's case, m)
+    # the rows as the driver takes them, prepared while planning (:func:`_prepare_rows`): the case (its number
+    # filled in under the lock), then its events, sub-tasks and idempotency record
+    case_row: tuple[PreparedInsert, DriverRow] | None = None
+    rows: list[tuple[PreparedInsert, DriverRow]] = field(default_factory=list)
 
 
 def _resolve_location(session: Session, cfg: _Config, req: IntakeRequest, data: dict[str, Any],
@@ -661,7 +665,29 @@ def plan_cases(session: Session, *, requests: Sequence[IntakeRequest]) -> Planne
             continue
         batch.plans.append((plan, outcomes[i]))
     _find_duplicates(session, batch.plans)
+    _prepare_rows(session.connection().dialect, [plan for plan, _ in batch.plans])
     return batch
+
+
+def _prepare_rows(dialect: Dialect, plans: list[_Plan]) -> None:
+    """Convert each plan's rows to the driver's parameters now, outside the write lock (:class:`PreparedInsert`);
+    only the case number is left for :func:`_write`."""
+    for p in plans:
+        c = p.case
+        stmt = prepared_insert(_table(Case), tuple(c), dialect)
+        p.case_row = (stmt, stmt.row(c))
+        rows = list(p.events)
+        rows += [{"id": new_id(), "case_id": c["id"], "department": s["department"], "role": s["role"],
+                  "status": "open", "note": None, "result": None, "due_at": None, "done_at": None,
+                  "created_at": c["created_at"]} for s in p.subtasks]
+        tables = [_table(CaseEvent)] * len(p.events) + [_table(SubTask)] * len(p.subtasks)
+        if p.req.idempotency_key:
+            rows.append({"id": new_id(), "client": p.req.client_key, "key": p.req.idempotency_key[:128],
+                         "case_id": c["id"], "created_at": c["created_at"]})
+            tables.append(_table(IdempotencyRecord))
+        for table, row in zip(tables, rows, strict=True):
+            stmt = prepared_insert(table, tuple(row), dialect)
+            p.rows.append((stmt, stmt.row(row)))
 
 
 # The batch duplicate query: the cases in the cells around each report, of that report's category — one seek per
@@ -786,18 +812,18 @@ def _write(session: Session, plans: list[_Plan]) -> None:
         last = conn.execute(_COUNTER_BUMP, {"district": district, "day": day, "n": len(members)}).scalar_one()
         for k, p in enumerate(members):
             p.case["number"] = f"{district}-{day:%Y%m%d}-{last - len(members) + k + 1:06d}"
-    cases: list[dict[str, Any]] = []
-    events: list[dict[str, Any]] = []
-    subtasks: list[dict[str, Any]] = []
+    cases: list[tuple[PreparedInsert, DriverRow]] = []
+    rows: list[tuple[PreparedInsert, DriverRow]] = []
     notices: list[dict[str, Any]] = []
-    idem: list[dict[str, Any]] = []
     entries: list[audit.Entry] = []
     stats: dict[tuple[str, dt.date, str], dict[str, int]] = {}
     attach: list[dict[str, Any]] = []
     for p in plans:
         number, c = p.case["number"], p.case
-        cases.append(c)
-        events.extend(p.events)
+        assert p.case_row is not None  # prepared by plan_cases
+        stmt, row = p.case_row
+        cases.append((stmt, stmt.with_value(row, "number", number)))
+        rows.extend(p.rows)
         entries.extend(audit.Entry(actor=e.actor, action=e.action, object_type=e.object_type,
                                    object_id=e.object_id, before=e.before, after=_fill(e.after, number),
                                    reason=e.reason, jsonable=True) for e in p.audits)
@@ -814,19 +840,9 @@ def _write(session: Session, plans: list[_Plan]) -> None:
                             "case_id": msg.case_id, "kind": msg.kind, "title": msg.title, "body": msg.body,
                             "channels": statuses, "delivery_pending": notify.is_pending(statuses),
                             "created_at": c["created_at"], "read_at": None})
-        subtasks.extend({"id": new_id(), "case_id": c["id"], "department": s["department"], "role": s["role"],
-                         "status": "open", "note": None, "result": None, "due_at": None, "done_at": None,
-                         "created_at": c["created_at"]} for s in p.subtasks)
-        if p.req.idempotency_key:
-            idem.append({"id": new_id(), "client": p.req.client_key, "key": p.req.idempotency_key[:128],
-                         "case_id": c["id"], "created_at": c["created_at"]})
         attach.extend({"b_id": a, "b_case": c["id"]} for a in p.attachment_ids)
-    conn.execute(_table(Case).insert(), cases)
-    conn.execute(_table(CaseEvent).insert(), events)
-    if subtasks:
-        conn.execute(_table(SubTask).insert(), subtasks)
-    if idem:
-        conn.execute(_table(IdempotencyRecord).insert(), idem)
+    execute_prepared(conn, cases)  # first: the other rows refer to the cases
+    execute_prepared(conn, rows)
     if notices:
         conn.execute(_table(Notification).insert(), notices)
     if attach:

@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, Engine, MetaData, create_engine, event
+from sqlalchemy import JSON, Connection, DateTime, Dialect, Engine, MetaData, Table, create_engine, event
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
@@ -241,3 +241,61 @@ def session_scope() -> Iterator[Session]:
     """A unit of work for jobs and CLI commands (queued behind other writers on SQLite)."""
     with write_guard(get_engine()), unit_of_work(session_factory()) as session:
         yield session
+
+
+# -- bulk inserts prepared ahead of the write lock -------------------------------------------------------------
+
+
+DriverRow = tuple[Any, ...] | dict[str, Any]  # parameters as the database driver takes them
+
+
+class PreparedInsert:
+    """A multi-row INSERT of one table and column set, compiled once per dialect, whose rows are converted to the
+    driver's values (every column type's bind processor, as SQLAlchemy would apply them) when they are *prepared*
+    rather than when they are executed — so a writer can do that work before it takes the write lock, and hold the
+    lock only for the driver's ``executemany``."""
+
+    def __init__(self, table: Table, keys: tuple[str, ...], dialect: Dialect) -> None:
+        compiled = table.insert().compile(dialect=dialect, column_keys=list(keys))
+        if compiled.insert_prefetch:  # a Python-side default SQLAlchemy would fill in: rows must carry it
+            raise ValueError(f"{table.name}: rows lack {[c.key for c in compiled.insert_prefetch]}")
+        self.sql = compiled.string
+        self.positional = compiled.positional
+        order = list(compiled.positiontup or ()) if compiled.positional else list(keys)
+        if set(order) != set(keys):
+            raise ValueError(f"{table.name}: bind names {order} differ from the row keys {keys}")
+        self.keys = tuple(order)
+        self._steps = tuple((k, table.c[k].type.dialect_impl(dialect).bind_processor(dialect)) for k in self.keys)
+
+    def row(self, values: dict[str, Any]) -> DriverRow:
+        """``values`` (every key of the statement) as the driver's parameters."""
+        out = [values[k] if p is None else p(values[k]) for k, p in self._steps]
+        return tuple(out) if self.positional else dict(zip(self.keys, out, strict=True))
+
+    def with_value(self, row: DriverRow, key: str, value: str) -> DriverRow:
+        """A prepared row with one plain string column replaced (a value known only under the lock)."""
+        if isinstance(row, dict):
+            return {**row, key: value}
+        i = self.keys.index(key)
+        return (*row[:i], value, *row[i + 1:])
+
+
+_prepared: dict[tuple[str, tuple[str, ...], str, str], PreparedInsert] = {}
+
+
+def prepared_insert(table: Table, keys: tuple[str, ...], dialect: Dialect) -> PreparedInsert:
+    """The cached :class:`PreparedInsert` of ``table`` for rows with ``keys`` on ``dialect``."""
+    cache_key = (table.name, keys, dialect.name, dialect.paramstyle)
+    got = _prepared.get(cache_key)
+    if got is None:
+        got = _prepared[cache_key] = PreparedInsert(table, keys, dialect)
+    return got
+
+
+def execute_prepared(conn: Connection, rows: list[tuple[PreparedInsert, DriverRow]]) -> None:
+    """Execute prepared rows: one ``executemany`` per statement."""
+    groups: dict[int, tuple[PreparedInsert, list[Any]]] = {}
+    for stmt, row in rows:
+        groups.setdefault(id(stmt), (stmt, []))[1].append(row)
+    for stmt, params in groups.values():
+        conn.exec_driver_sql(stmt.sql, params)
