@@ -844,7 +844,8 @@ def _write(session: Session, plans: list[_Plan]) -> None:
     execute_prepared(conn, cases)  # first: the other rows refer to the cases
     execute_prepared(conn, rows)
     if notices:
-        conn.execute(_table(Notification).insert(), notices)
+        stmt = prepared_insert(_table(Notification), tuple(notices[0]), conn.dialect)
+        execute_prepared(conn, [(stmt, stmt.row(n)) for n in notices])
     if attach:
         t = _table(Attachment)
         conn.execute(t.update().where(t.c.id == bindparam("b_id"), t.c.case_id.is_(None))

@@ -19,7 +19,7 @@ from typing import Any, cast
 from sqlalchemy import BigInteger, Index, Integer, String, Table, Text, Uuid, event, func, select, text
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from zhili.core.db import Base, JSONType, UTCDateTime, utcnow
+from zhili.core.db import Base, JSONType, UTCDateTime, execute_prepared, prepared_insert, utcnow
 
 GENESIS = "0" * 64
 ADVISORY_LOCK_KEY = 7_2_6_1_0_0_1  # arbitrary constant for pg_advisory_xact_lock
@@ -203,7 +203,9 @@ def record_many(session: Session, entries: list[Entry]) -> None:
                "after": e.after if e.jsonable else to_jsonable(e.after), "prev_hash": prev}
         row["hash"] = prev = compute_hash(prev, _row_payload(_RowView(row)))
         rows.append(row)
-    session.connection().execute(cast(Table, AuditEvent.__table__).insert(), rows)
+    conn = session.connection()
+    stmt = prepared_insert(cast(Table, AuditEvent.__table__), tuple(rows[0]), conn.dialect)
+    execute_prepared(conn, [(stmt, stmt.row(r)) for r in rows])
     session.info["audit_head"] = (seq, prev)
 
 
