@@ -160,14 +160,16 @@ def record(
     return ev
 
 
+_HEAD = select(AuditEvent.seq, AuditEvent.hash).order_by(AuditEvent.seq.desc()).limit(1)
+
+
 def _head(session: Session) -> tuple[int, str]:
     """The chain head (seq, hash): read once per transaction, under the lock, then carried in session.info."""
     cached: tuple[int, str] | None = session.info.get("audit_head")
     if cached is None:
         _lock_head(session)
         session.flush()
-        head = session.execute(select(AuditEvent.seq, AuditEvent.hash).order_by(AuditEvent.seq.desc())
-                               .limit(1)).first()
+        head = session.connection().execute(_HEAD).first()
         cached = (head[0], head[1]) if head else (0, GENESIS)
     return cached
 
