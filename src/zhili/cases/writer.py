@@ -175,6 +175,7 @@ class GroupCommitWriter:
             self._take(items, self.max_batch, deadline=time.monotonic() + self.linger_s if linger else None)
             last = len(items)
             self._handle(items)
+            self._checkpoint()
             if self._stop_seen:
                 return
 
@@ -240,19 +241,23 @@ class GroupCommitWriter:
             except Exception:  # a broken connection may fail to close; it is discarded either way
                 log.debug("closing the intake writer's connection failed", exc_info=True)
 
-    def _checkpoint(self, conn: Connection) -> None:
+    def _checkpoint(self) -> None:
         """Copy the write-ahead log back into the database file once it has grown past ``checkpoint_bytes``.
 
         SQLite runs this itself at the end of the commit that crosses its threshold — inside our write lock, so the
-        other processes' writers wait for a copy they take no part in. Run here, after the lock is released, a
-        passive checkpoint lets them write meanwhile."""
-        db = sqlite_file(conn.engine)
+        other processes' writers wait for a copy they take no part in, and before the batch's requests are answered.
+        Run here, after the lock is released and the replies are sent, a passive checkpoint delays neither."""
+        conn = self._conn
+        db = sqlite_file(conn.engine) if conn is not None else None
         try:
-            if db is None or os.path.getsize(db + "-wal") < self.checkpoint_bytes:
+            if conn is None or db is None or os.path.getsize(db + "-wal") < self.checkpoint_bytes:
                 return
+            _pragma(conn, "wal_checkpoint(PASSIVE)")
         except OSError:  # no log yet, or just reset by another process
             return
-        _pragma(conn, "wal_checkpoint(PASSIVE)")
+        except Exception:  # committed already: the checkpoint is tried again after the next batch
+            log.warning("WAL checkpoint failed", exc_info=True)
+            self._drop_connection()
 
     def _write(self, items: list[_Item]) -> list[IntakeOutcome]:
         conn = self._connection()
@@ -276,11 +281,6 @@ class GroupCommitWriter:
         except BaseException:
             self._drop_connection()  # whatever state it is in, the next batch starts on a fresh one
             raise
-        try:
-            self._checkpoint(conn)
-        except Exception:  # committed already: a checkpoint that fails now is tried again after the next batch
-            log.warning("WAL checkpoint failed", exc_info=True)
-            self._drop_connection()
         return outcomes
 
     def _plan(self, conn: Connection, items: list[_Item]) -> PlannedBatch:
