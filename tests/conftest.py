@@ -14,6 +14,7 @@ import os
 import threading
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -99,7 +100,8 @@ def app(_shared_app: Any, db: Session) -> Iterator[Any]:
     """The application with requests running in the test's session (rolled back after the test)."""
     from zhili.cases.api import get_intake_writer
     from zhili.cases.writer import SessionWriter
-    from zhili.core.deps import get_db, get_read_db
+    from zhili.core.db import database_key
+    from zhili.core.deps import ReadSessions, get_db, get_read_sessions
 
     lock = threading.Lock()  # one shared session: requests from a live server in a thread take turns
 
@@ -116,7 +118,8 @@ def app(_shared_app: Any, db: Session) -> Iterator[Any]:
                 raise
 
     _shared_app.dependency_overrides[get_db] = _db
-    _shared_app.dependency_overrides[get_read_db] = _db
+    _shared_app.dependency_overrides[get_read_sessions] = lambda: ReadSessions(
+        database=database_key(db.get_bind().engine), open=contextmanager(_db))
     _shared_app.dependency_overrides[get_intake_writer] = lambda: SessionWriter(db)
     yield _shared_app
     _shared_app.dependency_overrides.clear()

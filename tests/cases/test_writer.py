@@ -269,11 +269,12 @@ def _session_token(engine: Engine, username: str) -> str:
 
 
 def _cached(engine: Engine, token: str) -> Any:
+    from zhili.core.db import database_key
     from zhili.users.service import authenticate, cached_principal
 
     with Session(engine) as s:
         authenticate(s, token=token)
-        entry = cached_principal(s, token=token)
+    entry = cached_principal(database=database_key(engine), token=token)
     assert entry is not None
     return entry
 

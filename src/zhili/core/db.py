@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import fcntl
+import functools
 import os
 import threading
 from collections.abc import Iterator
@@ -183,6 +184,13 @@ def sqlite_file(engine: Engine) -> str | None:
     if engine.dialect.name != "sqlite" or not db or db == ":memory:" or db.startswith("file:"):
         return None
     return db
+
+
+@functools.lru_cache(maxsize=16)
+def database_key(engine: Engine) -> str:
+    """A string naming the database an engine talks to (password hidden), computed once per engine — the key of
+    per-process caches that must not mix two databases (tests run several)."""
+    return engine.url.render_as_string(hide_password=True)
 
 
 _engine: Engine | None = None

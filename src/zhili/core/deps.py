@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
-from contextlib import nullcontext
-from dataclasses import replace
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, nullcontext
+from dataclasses import dataclass, replace
 from typing import Annotated
 
 from fastapi import Depends, Query, Request
 from sqlalchemy.orm import Session
 
-from zhili.core.db import get_engine, read_session_factory, session_factory, unit_of_work, write_guard
+from zhili.core.db import database_key, get_engine, read_session_factory, session_factory, unit_of_work, write_guard
 from zhili.core.errors import Unauthenticated
 from zhili.core.jurisdiction import Principal
 from zhili.core.schemas import PageParams
@@ -32,15 +32,19 @@ def get_db(request: Request) -> Iterator[Session]:
 Db = Annotated[Session, Depends(get_db, scope="function")]
 
 
-async def get_read_db() -> AsyncIterator[Session]:
-    """A read session for an async route whose writes go through another path (the intake writer). It runs on the
-    event loop: its few indexed reads take less time than handing them to a worker thread, and it never takes
-    the write lock, so such requests do not queue behind each other."""
-    with unit_of_work(read_session_factory()) as session:
-        yield session
+@dataclass(frozen=True)
+class ReadSessions:
+    """Read sessions for a route that may not need one: ``database`` names the database (the key of per-process
+    caches), ``open()`` gives a session that commits on exit. Nothing is opened unless ``open`` is called."""
+
+    database: str
+    open: Callable[[], AbstractContextManager[Session]]
 
 
-ReadDb = Annotated[Session, Depends(get_read_db, scope="function")]
+def get_read_sessions() -> ReadSessions:
+    """Read sessions on the process's engine (deferred transactions on SQLite: they never wait for writers)."""
+    factory = read_session_factory()
+    return ReadSessions(database=database_key(get_engine()), open=lambda: unit_of_work(factory))
 
 
 def client_ip(request: Request) -> str | None:
@@ -74,19 +78,22 @@ def get_principal(request: Request, session: Db) -> Principal:
 CurrentUser = Annotated[Principal, Depends(get_principal)]
 
 
-async def get_cached_principal(request: Request, session: ReadDb) -> CachedPrincipal:
-    """The caller's cached authentication entry, read from the database only on a cache miss (then the read
-    transaction ends here, so the request holds no connection while it waits on a writer). Not yet confirmed: the
-    route must hand it to a writer that checks it against the authentication counter in the transaction that acts
-    on it (the intake writer does)."""
+async def get_cached_principal(request: Request,
+                                sessions: Annotated[ReadSessions, Depends(get_read_sessions)]) -> CachedPrincipal:
+    """The caller's cached authentication entry, read from the database only on a cache miss (then in a read
+    transaction that ends here, so the request holds no connection while it waits on a writer; a hit opens no
+    session at all). Not yet confirmed: the route must hand it to a writer that checks it against the
+    authentication counter in the transaction that acts on it (the intake writer does)."""
     token = bearer_token(request)
     if not token:
         raise Unauthenticated()
-    entry = cached_principal(session, token=token)
+    entry = cached_principal(database=sessions.database, token=token)
     if entry is None:
-        entry = authenticate(session, token=token)
-        session.commit()
-    entry = replace(entry, principal=replace(entry.principal, ip=client_ip(request)))
+        with sessions.open() as session:
+            entry = authenticate(session, token=token)
+    ip = client_ip(request)
+    if entry.principal.ip != ip:
+        entry = replace(entry, principal=replace(entry.principal, ip=ip))
     request.state.principal = entry.principal
     return entry
 

@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from zhili.core import audit, config_version
 from zhili.core.crypto import get_cipher
-from zhili.core.db import utcnow
+from zhili.core.db import database_key, utcnow
 from zhili.core.errors import Conflict, Locked, NotFound, Unauthenticated, ValidationFailed
 from zhili.core.ids import new_id
 from zhili.core.jurisdiction import Principal, in_scope, path_predicate
@@ -133,7 +133,7 @@ _PRINCIPAL_CACHE_SIZE = 20_000
 
 
 def _cache_key(session: Session, digest: str) -> tuple[str, str]:
-    return (str(session.get_bind().engine.url), digest)
+    return (database_key(session.get_bind().engine), digest)
 
 
 def _auth_stamp(session: Session) -> config_version.Stamp | None:
@@ -182,10 +182,11 @@ def authenticate(session: Session, *, token: str, stamp: config_version.Stamp | 
     return entry
 
 
-def cached_principal(session: Session, *, token: str) -> CachedPrincipal | None:
-    """The cache entry for a token on a database without reading it, or None. The caller must confirm it — compare
-    ``stamp`` with the authentication counter in the transaction that acts on it (the intake writer does)."""
-    hit = _principals.get(_cache_key(session, token_digest(token)))
+def cached_principal(*, database: str, token: str) -> CachedPrincipal | None:
+    """The cache entry for a token on a database (:func:`~zhili.core.db.database_key`) without reading it, or None.
+    The caller must confirm it — compare ``stamp`` with the authentication counter in the transaction that acts on
+    it (the intake writer does)."""
+    hit = _principals.get((database, token_digest(token)))
     if hit is None or hit.expires_at <= utcnow():
         return None
     return hit
