@@ -9,10 +9,11 @@ from typing import Any
 
 import pytest
 from casekit import add_taxonomy
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from zhili.cases import config, service, supervision
-from zhili.cases.models import Case, Channel, Supervision
+from zhili.cases.models import Case, Channel, Notification, Supervision
 from zhili.core.db import utcnow
 from zhili.core.errors import Forbidden, NotFound, ValidationFailed
 from zhili.users.service import principal_for_user
@@ -178,6 +179,26 @@ def test_orders_addressed_to_a_department_or_a_superior_unit(db: Session, world:
     assert _rows(db, world, "jiedao1", addressed_to_me=True) == []
     assert {n for n, _ in _rows(db, world, "zhihui", department="CG")} == {dept_case.number}
     assert {n for n, _ in _rows(db, world, "zhihui", overdue_only=True)} == {dept_case.number, unit_case.number}
+
+
+def test_the_addressee_answers_an_order_and_its_superior_and_the_command_centre_hear_the_reply(
+        db: Session, world: Any, cats: Any) -> None:
+    case = _case(db, world, lon=119.1, dispatch={"unit_id": world.units["ga"].id})
+    case.handle_due_at = utcnow() - dt.timedelta(hours=1)
+    db.flush()
+    service.sweep_deadlines(db)
+    [order] = db.scalars(select(Supervision).where(Supervision.case_id == case.id)).all()
+    assert order.superior == world.units["c1"].code
+    with pytest.raises(Forbidden, match="没有发给您"):  # the community is copied; the order is the grid's
+        service.transition(db, principal=_p(db, world, "shequ1"), case_id=case.id, action="answer_supervision",
+                           payload={"reply": "社区代答"})
+    service.transition(db, principal=_p(db, world, "wangge_a"), case_id=case.id, action="answer_supervision",
+                       payload={"reply": "已到现场处置"})
+    assert (order.acknowledged_by, order.reply) == ("wangge_a", "已到现场处置")
+    assert _rows(db, world, "shequ1", addressed_to_me=True) == []
+    told = {(n.department, n.title) for n in db.scalars(select(Notification).where(Notification.case_id == case.id))}
+    assert {(order.superior, "督办反馈"), ("command_centre", "督办反馈")} <= told
+    assert (order.target, "督办反馈") not in told  # not to the one who answered
 
 
 def test_the_most_urgent_orders_come_first(db: Session, world: Any, cats: Any) -> None:

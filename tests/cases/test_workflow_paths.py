@@ -305,6 +305,33 @@ def test_path_supervision_by_leader_and_centre_on_open_cases_only(kit):
     kit.refused("zhihui", fresh, "supervise", 409, "transition_not_allowed", message="已办结不能督办")
 
 
+def test_path_a_supervision_order_is_answered_by_its_addressee_and_leaves_the_open_list(kit):
+    c = kit.dispatched("jumin")
+    kit.step("lingdao", c, "supervise", message="请于今日内处置完毕")
+    kit.refused("bumen", c, "answer_supervision", 422, "payload_required")
+    err = kit.refused("zhihui", c, "answer_supervision", 403, "guard_failed", reply="代为反馈")
+    assert "没有发给您" in err["message"]  # the order went to the department, not to the centre
+    kit.refused("jumin", c, "answer_supervision", 403, "role_not_allowed", reply="我来反馈")
+    kit.step("bumen", c, "answer_supervision", to="dispatched", reply="已安排人员今日处置")
+    [order] = kit.db.scalars(select(Supervision).where(Supervision.case_id == uuid.UUID(c["id"]))).all()
+    assert (order.acknowledged_by, order.reply) == ("bumen", "已安排人员今日处置")
+    assert order.acknowledged_at is not None
+    assert kit.timeline(c["id"])[-1]["comment"] == "已安排人员今日处置"
+    assert [i for i in kit.get("bumen", "/supervisions").json()["items"] if i["case_id"] == c["id"]] == []
+    answered = kit.get("zhihui", "/supervisions", params={"open_only": "false"}).json()["items"]
+    assert [(i["acknowledged_by"], i["reply"]) for i in answered if i["case_id"] == c["id"]] == [
+        ("bumen", "已安排人员今日处置")]
+    assert [n["body"] for n in kit.notes("zhihui") if n["title"] == "督办反馈"] == [
+        f"事件 {c['number']}：已安排人员今日处置"]
+    # nothing is left to answer until the next order
+    kit.refused("bumen", c, "answer_supervision", 403, "guard_failed", reply="再次反馈")
+    kit.step("bumen", c, "start")
+    kit.step("zhihui", c, "supervise", message="再次督办")
+    kit.step("bumen", c, "answer_supervision", to="in_progress", reply="预计明日完成")
+    assert kit.db.scalar(select(func.count()).select_from(Supervision).where(
+        Supervision.case_id == uuid.UUID(c["id"]), Supervision.acknowledged_at.is_(None))) == 0
+
+
 # -- refusals ---------------------------------------------------------------------------------------------
 
 def test_an_action_not_allowed_in_the_current_state_is_409_with_a_chinese_message(kit):

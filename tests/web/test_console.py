@@ -5,8 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from pagekit import page, sign_in
+from sqlalchemy import select
 
-from zhili.cases.models import CaseState
+from zhili.cases.models import CaseState, Supervision
 from zhili.cases.taxonomy import list_departments
 
 
@@ -116,3 +117,42 @@ def test_a_department_handler_works_the_inbox(client: Any, site: Any) -> None:
     assert case.state == CaseState.resolved and case.resolution == "已处理完毕"
     sign_in(client, site.token("zhihui"))
     assert client.get("/console/inbox").status_code == 403
+
+
+def test_a_handler_answers_a_supervision_order_from_the_case_page(client: Any, site: Any) -> None:
+    dept = _dept(site)
+    site.world.users["bumen"].department = dept
+    site.db.flush()
+    case = site.report()
+    site.act("zhihui", case, "accept")
+    site.act("zhihui", case, "dispatch", department=dept)
+    site.act("zhihui", case, "supervise", message="请于今日内处置完毕")
+    sign_in(client, site.token("bumen"))
+    detail = page(client.get(f"/console/cases/{case.id}"))
+    actions = [i.attrs["value"] for i in detail.find_all("input", name="action")]
+    assert actions[0] == "answer_supervision"  # an order waiting for an answer comes first
+    assert detail.find("textarea", name="reply") is not None
+    r = client.post(f"/console/cases/{case.id}/act", data={"csrf_token": detail.csrf(),
+                                                           "action": "answer_supervision"})
+    assert r.status_code == 422 and "反馈意见" in page(r).text  # refused with the missing field named
+    r = client.post(f"/console/cases/{case.id}/act", data={
+        "csrf_token": detail.csrf(), "action": "answer_supervision", "reply": "已安排人员今日处置",
+        "version": str(case.version)}, follow_redirects=False)
+    assert r.status_code == 303
+    order = site.db.scalar(select(Supervision).where(Supervision.case_id == case.id))
+    assert (order.acknowledged_by, order.reply) == ("bumen", "已安排人员今日处置")
+    detail = page(client.get(f"/console/cases/{case.id}"))
+    assert "answer_supervision" not in {i.attrs["value"] for i in detail.find_all("input", name="action")}
+    assert "已安排人员今日处置" in detail.text  # in the timeline
+
+
+def test_a_grid_worker_answers_an_order_on_their_own_case_page(client: Any, site: Any) -> None:
+    case = site.dispatched_to_grid("ga")
+    site.act("zhihui", case, "supervise", message="请尽快处置")
+    sign_in(client, site.token("wangge_a"))
+    detail = page(client.get(f"/gw/cases/{case.id}"))
+    assert "answer_supervision" in {i.attrs["value"] for i in detail.find_all("input", name="action")}
+    r = client.post(f"/gw/cases/{case.id}/act", data={"csrf_token": detail.csrf(), "action": "answer_supervision",
+                                                      "reply": "马上到现场"}, follow_redirects=False)
+    assert r.status_code == 303
+    assert site.db.scalar(select(Supervision.reply).where(Supervision.case_id == case.id)) == "马上到现场"

@@ -304,7 +304,8 @@ class Supervision(Base):
     message: Mapped[str] = mapped_column(Text)
     issued_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     issued_by: Mapped[str | None] = mapped_column(String(64))
-    acknowledged_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    acknowledged_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)  # answered (督办反馈)
+    acknowledged_by: Mapped[str | None] = mapped_column(String(64))  # the username that answered
     reply: Mapped[str | None] = mapped_column(Text)
 
 

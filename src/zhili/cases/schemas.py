@@ -100,6 +100,7 @@ class ActionIn(BaseModel):
     reason: str | None = Field(None, max_length=2000)
     result: str | None = Field(None, max_length=4000)
     message: str | None = Field(None, max_length=2000)
+    reply: str | None = Field(None, max_length=2000, description="督办反馈意见")
     department: str | None = None
     unit_id: uuid.UUID | None = None
     co_departments: list[str] = []
@@ -173,7 +174,10 @@ class SupervisionOut(ORMModel):
     superior: str | None
     message: str
     issued_at: dt.datetime
+    issued_by: str | None
     acknowledged_at: dt.datetime | None
+    acknowledged_by: str | None
+    reply: str | None
 
 
 class CategoryOut(ORMModel):

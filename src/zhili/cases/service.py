@@ -307,11 +307,38 @@ def _g_reopen_window(session: Session, case: Case, p: Principal, payload: dict[s
     return None
 
 
+def supervision_addressees(principal: Principal) -> set[str]:
+    """The targets an order addressed to this principal carries: its department, its units' codes, and for the
+    command centre its own queue."""
+    out = {p.rsplit("/", 1)[-1] for p in principal.scope_paths}
+    if principal.department:
+        out.add(principal.department)
+    if principal.role == Role.command_centre:
+        out.add("command_centre")
+    return out
+
+
+def _unanswered_orders(session: Session, case: Case, p: Principal) -> list[Supervision]:
+    """The case's orders addressed to the principal (their target, not a copy to the superior) still unanswered."""
+    return list(session.scalars(select(Supervision).where(
+        Supervision.case_id == case.id, Supervision.acknowledged_at.is_(None),
+        Supervision.target.in_(supervision_addressees(p))).order_by(Supervision.issued_at, Supervision.id)))
+
+
+def _g_supervision_addressee(session: Session, case: Case, p: Principal, payload: dict[str, Any]) -> str | None:
+    if not can_see(session, p, case):
+        return "该事件不在您的管辖范围内"
+    if not _unanswered_orders(session, case, p):
+        return "该事件没有发给您、待反馈的督办单"
+    return None
+
+
 GUARDS: dict[str, Guard] = {
     "in_scope": _g_in_scope, "escalation_owner": _g_escalation_owner, "assignee": _g_assignee,
     "can_escalate": _g_can_escalate, "co_handler": _g_co_handler,
     "assignee_all_subtasks_done": _g_assignee_all_subtasks_done, "verifier": _g_verifier,
     "reporter": _g_reporter, "follow_up": _g_follow_up, "reopen_window": _g_reopen_window,
+    "supervision_addressee": _g_supervision_addressee,
 }
 assert {t.guard for t in TRANSITIONS} <= set(GUARDS), "every guard named in the table must exist"
 
@@ -341,7 +368,7 @@ def _choose(session: Session, case: Case, action: str, p: Principal, payload: di
 
 
 _FIELD_LABELS = {"reason": "原因", "hours": "延期时长（工作小时）", "result": "处置结果", "rating": "评分",
-                 "master_id": "主事件", "message": "督办意见"}
+                 "master_id": "主事件", "message": "督办意见", "reply": "反馈意见"}
 
 
 def available_actions(session: Session, *, principal: Principal, case: Case) -> list[dict[str, str]]:
@@ -382,11 +409,9 @@ def _apply(session: Session, case: Case, action: str, p: Principal, payload: dic
     if t.target is not None:
         case.state = t.target
     case.updated_at = now
-    if t.target is None and action not in ("supervise", "complete_subtask"):
-        return
     ev = _event(session, case, action=action, from_state=before, to_state=case.state, principal=p, now=now,
                 comment=payload.get("comment") or payload.get("reason") or payload.get("result")
-                or payload.get("message"),
+                or payload.get("message") or payload.get("reply"),
                 payload={k: v for k, v in {**payload, **extra}.items() if k not in ("comment",)},
                 attachments=payload.get("attachment_ids") or [])
     _attach(session, case, payload.get("attachment_ids") or [])
@@ -668,12 +693,24 @@ def _e_supervise(session: Session, case: Case, p: Principal, payload: dict[str, 
     return {"target": target}
 
 
+def _e_answer_supervision(session: Session, case: Case, p: Principal, payload: dict[str, Any], now: dt.datetime,
+                          cal: WorkCalendar) -> dict[str, Any]:
+    orders = _unanswered_orders(session, case, p)
+    for s in orders:
+        s.acknowledged_at, s.acknowledged_by, s.reply = now, p.username, payload["reply"]
+    # The command centre follows every order; a superior copied on one hears the answer too.
+    told = {"command_centre"} | {s.superior for s in orders if s.superior}
+    for target in sorted(told - supervision_addressees(p)):
+        _notify_handlers(session, case, target, "督办反馈", f"事件 {case.number}：{payload['reply']}")
+    return {"answered": [{"kind": s.kind, "round": s.round, "target": s.target} for s in orders]}
+
+
 _EFFECTS: dict[str, Effect] = {
     "accept": _e_accept, "reject": _e_reject, "merge": _e_merge, "dispatch": _e_dispatch,
     "request_extension": _e_request_extension, "approve_extension": _e_approve_extension,
     "return_case": _e_return, "escalate": _e_escalate, "complete_subtask": _e_complete_subtask,
     "resolve": _e_resolve, "verify": _e_verify, "send_back": _e_send_back, "rate": _e_rate, "close": _e_close,
-    "reopen": _e_reopen, "supervise": _e_supervise,
+    "reopen": _e_reopen, "supervise": _e_supervise, "answer_supervision": _e_answer_supervision,
 }
 
 

@@ -40,17 +40,6 @@ class SupervisionRow:
     case: Case
 
 
-def addressees(principal: Principal) -> set[str]:
-    """The targets an order addressed to this principal carries: its department, its units' codes, and for the
-    command centre its own queue."""
-    out = {p.rsplit("/", 1)[-1] for p in principal.scope_paths}
-    if principal.department:
-        out.add(principal.department)
-    if principal.role == Role.command_centre:
-        out.add("command_centre")
-    return out
-
-
 def list_open_supervisions(session: Session, *, principal: Principal, filters: SupervisionFilter, page: int = 1,
                            page_size: int = 50) -> tuple[list[SupervisionRow], int]:
     """Unanswered orders on open cases the principal may see, filtered; escalation, red, manual, yellow, then
@@ -72,7 +61,7 @@ def list_open_supervisions(session: Session, *, principal: Principal, filters: S
     if filters.overdue_only:
         stmt = stmt.where(Case.overdue.is_(True))
     if filters.addressed_to_me:
-        mine = addressees(principal)
+        mine = service.supervision_addressees(principal)
         stmt = stmt.where(or_(Supervision.target.in_(mine), Supervision.superior.in_(mine)))
     total = int(session.scalar(select(func.count()).select_from(stmt.subquery())) or 0)
     kind_rank = case_(*((Supervision.kind == k, i) for i, k in enumerate(KINDS)), else_=len(KINDS))

@@ -63,6 +63,8 @@ TRANSITIONS: tuple[Transition, ...] = (
     _t("close", "结案", {S.verified, S.rated}, S.closed, _INTAKE_STAFF, "in_scope"),
     _t("reopen", "重开", {S.closed}, S.accepted, {R.command_centre, R.resident}, "reopen_window", ("reason",)),
     _t("supervise", "督办", _OPEN, None, {R.command_centre, R.leader}, "in_scope", ("message",)),
+    _t("answer_supervision", "督办反馈", _OPEN, None, _HANDLERS | {R.command_centre}, "supervision_addressee",
+       ("reply",)),
 )
 
 ACTIONS: dict[str, str] = {

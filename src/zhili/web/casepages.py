@@ -28,9 +28,9 @@ from zhili.web.render import redirect, render, tr
 
 PHOTO_LIMIT = 3
 PAGE_SIZE = 20
-ACTION_FIELDS = ("reason", "result", "hours", "rating", "message")  # payload fields a page form can carry
-ACTION_ORDER = ("start", "resolve", "verify", "rate", "reopen", "send_back", "request_extension", "return_case",
-                "escalate")  # the usual next step first
+ACTION_FIELDS = ("reason", "result", "hours", "rating", "message", "reply")  # payload fields a page form can carry
+ACTION_ORDER = ("answer_supervision", "start", "resolve", "verify", "rate", "reopen", "send_back", "request_extension",
+                "return_case", "escalate")  # the usual next step first (an order waiting for an answer before all)
 
 
 async def _form(request: Request) -> FormData:
@@ -172,7 +172,10 @@ class ActionForm:
     fields: list[str] = field(default_factory=list)
 
 
-def _actions(session: Any, principal: Principal, case: Any, allowed: Iterable[str]) -> list[ActionForm]:
+def action_forms(session: Any, principal: Principal, case: Any, allowed: Iterable[str],
+                 extra_fields: dict[str, list[str]] | None = None) -> list[ActionForm]:
+    """The workflow actions this principal can take on the case now, limited to ``allowed``, each with the fields
+    its table row requires (plus the page's own ``extra_fields``), the usual next step first."""
     allowed = set(allowed)
     out = []
     for a in service.available_actions(session, principal=principal, case=case):
@@ -182,6 +185,7 @@ def _actions(session: Any, principal: Principal, case: Any, allowed: Iterable[st
         for t in candidates(a["action"], case.state):
             if principal.role in t.roles:
                 required += [f for f in t.requires if f in ACTION_FIELDS and f not in required]
+        required += (extra_fields or {}).get(a["action"], [])
         out.append(ActionForm(action=a["action"], label=a["label"], fields=required))
     rank = {a: i for i, a in enumerate(ACTION_ORDER)}
     return sorted(out, key=lambda f: rank.get(f.action, len(rank)))
@@ -194,7 +198,7 @@ def case_context(session: Any, pu: PageUser, case_id: uuid.UUID, allowed: Iterab
     events = service.timeline(session, principal=pu.principal, case_id=case.id)
     photos = [aid for ev in events for aid in (ev.attachment_ids or [])]
     return {"case": service.case_view(session, case), "events": events, "photos": photos,
-            "actions": _actions(session, pu.principal, case, allowed)}
+            "actions": action_forms(session, pu.principal, case, allowed)}
 
 
 def case_page(request: Request, session: Any, pu: PageUser, case_id: uuid.UUID, *, prefix: str, template: str,
@@ -208,7 +212,7 @@ def case_page(request: Request, session: Any, pu: PageUser, case_id: uuid.UUID, 
 
 def _payload(request: Request, form: FormData) -> dict[str, Any]:
     payload: dict[str, Any] = {}
-    for name in ("reason", "result", "message", "comment"):
+    for name in ("reason", "result", "message", "reply", "comment"):
         value = text(form, name)
         if value:
             payload[name] = value

@@ -16,7 +16,6 @@ from starlette.responses import Response
 
 from zhili.cases import service, taxonomy
 from zhili.cases.models import CaseState
-from zhili.cases.workflow import candidates
 from zhili.core.deps import Db
 from zhili.core.errors import DomainError, Forbidden, ValidationFailed
 from zhili.core.jurisdiction import require
@@ -34,7 +33,7 @@ CASE_ROLES = QUEUE_ROLES | {Role.department_handler}
 QUEUE_STATES = (CaseState.reported, CaseState.returned, CaseState.escalated)
 CONSOLE_ACTIONS = ("accept", "dispatch", "reject", "merge", "approve_extension", "deny_extension", "start",
                    "resolve", "request_extension", "return_case", "escalate", "complete_subtask", "verify",
-                   "send_back", "rate", "close", "supervise")
+                   "send_back", "rate", "close", "supervise", "answer_supervision")
 EXTRA_FIELDS = {"dispatch": ["department"], "merge": ["master_number"]}
 
 
@@ -92,16 +91,7 @@ def inbox(request: Request, session: Db, pu: InboxUser,
 
 
 def _actions(request: Request, session: Any, pu: PageUser, case: Any) -> list[cp.ActionForm]:
-    out = []
-    for a in service.available_actions(session, principal=pu.principal, case=case):
-        if a["action"] not in CONSOLE_ACTIONS:
-            continue
-        fields: list[str] = []
-        for t in candidates(a["action"], case.state):
-            if pu.principal.role in t.roles:
-                fields += [f for f in t.requires if f in cp.ACTION_FIELDS and f not in fields]
-        fields += EXTRA_FIELDS.get(a["action"], [])
-        out.append(cp.ActionForm(action=a["action"], label=a["label"], fields=fields))
+    out = cp.action_forms(session, pu.principal, case, CONSOLE_ACTIONS, extra_fields=EXTRA_FIELDS)
     if case.state == CaseState.reported and pu.principal.role == Role.command_centre \
             and any(f.action == "accept" for f in out):
         out.insert(1, cp.ActionForm(action="dispatch", label=tr(request, "console.accept_dispatch"),
