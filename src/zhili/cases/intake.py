@@ -573,6 +573,15 @@ def _prior_cases(session: Session, requests: Sequence[IntakeRequest]) -> dict[tu
         _table(Case).c.id.in_(list(hits))))}
 
 
+def _repeat_of(first: dict[tuple[str, str], int], req: IntakeRequest, index: int) -> int | None:
+    """The index of the first request seen with ``req``'s (client, Idempotency-Key) — ``req`` repeats it, and is
+    answered with its case — or None when ``req`` is that first one or has no key. ``first`` remembers them."""
+    if not req.idempotency_key:
+        return None
+    earlier = first.setdefault((req.client_key, req.idempotency_key), index)
+    return None if earlier == index else earlier
+
+
 @dataclass
 class PlannedBatch:
     """Reports validated and laid out as rows (:func:`plan_cases`), waiting for :func:`write_cases`."""
@@ -600,13 +609,11 @@ def merge_batches(batches: Sequence[PlannedBatch]) -> PlannedBatch:
         outcomes.extend(b.outcomes)
         repeats.update({offset + i: offset + j for i, j in b.repeats.items()})
         for plan, out in b.plans:
-            key = (plan.req.client_key, plan.req.idempotency_key or "")
-            if plan.req.idempotency_key and key in first:
-                repeats[index[id(out)]] = first[key]
-                continue
-            if plan.req.idempotency_key:
-                first[key] = index[id(out)]
-            plans.append((plan, out))
+            earlier = _repeat_of(first, plan.req, index[id(out)])
+            if earlier is None:
+                plans.append((plan, out))
+            else:
+                repeats[index[id(out)]] = earlier
     return PlannedBatch(requests=requests, outcomes=outcomes, plans=plans, repeats=repeats)
 
 
@@ -627,12 +634,10 @@ def plan_cases(session: Session, *, requests: Sequence[IntakeRequest]) -> Planne
             except DomainError as exc:
                 outcomes[i].error = exc
                 continue
-        if req.idempotency_key:
-            key = (req.client_key, req.idempotency_key)
-            if key in first:
-                repeats[i] = first[key]
-                continue
-            first[key] = i
+        earlier = _repeat_of(first, req, i)
+        if earlier is not None:
+            repeats[i] = earlier
+            continue
         todo.append(i)
     batch = PlannedBatch(requests=requests, outcomes=outcomes, plans=[], repeats=repeats)
     # Reports filed before (a retry, an earlier batch, another process) are answered with their case. Looked up
