@@ -104,6 +104,15 @@ def _seed_case_loop(scale: str, progress: object, with_history: bool) -> dict[st
     return counts
 
 
+def _seed_activity(scale: str) -> dict[str, int]:
+    """The demo accounts' household visits, notices and suggestions (through the services, audited)."""
+    from zhili.core.db import session_scope
+    from zhili.seed.activity import seed_activity
+
+    with session_scope() as s:
+        return seed_activity(s, scale=scale)
+
+
 def _seed(scale: str, with_history: bool = True) -> None:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 
@@ -121,6 +130,7 @@ def _seed(scale: str, with_history: bool = True) -> None:
 
         report = seed_demo(get_engine(), scale=scale, progress=cb, workers=2)  # type: ignore[arg-type]
         case_counts = _seed_case_loop(scale, cb, with_history)
+        case_counts.update(_seed_activity(scale))
     table = Table(title=f"演示数据（{scale}）已生成，用时 {report.elapsed_s:.1f} 秒")
     table.add_column("表")
     table.add_column("行数", justify="right")
