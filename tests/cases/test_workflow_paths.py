@@ -213,6 +213,16 @@ def test_path_joint_case_lead_cannot_resolve_until_every_co_handler_completes_it
     assert kit.timeline(c["id"])[-2]["action"] == "complete_subtask"
 
 
+def test_a_joint_case_escalated_and_redispatched_without_co_handlers_is_no_longer_joint(kit):
+    c = kit.report("jumin")
+    kit.step("zhihui", c, "accept")
+    r = kit.step("zhihui", c, "dispatch", unit_id=kit.unit("c1").id, co_departments=["SW"])
+    assert r["is_joint"] is True and [s["department"] for s in r["subtasks"]] == ["SW"]
+    kit.step("shequ1", c, "escalate", to="escalated", reason="需街道协调（吹哨）")
+    r = kit.step("jiedao1", c, "dispatch", to="dispatched", unit_id=kit.unit("s1").id)
+    assert r["is_joint"] is False and r["subtasks"] == []  # the re-dispatch replaced the sub-tasks
+
+
 def test_path_the_reporter_sends_back_then_verifies_and_rates_their_own_case(kit):
     c = kit.dispatched("jumin")
     kit.step("bumen", c, "start")

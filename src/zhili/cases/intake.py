@@ -275,6 +275,46 @@ def due(cal: WorkCalendar, start: dt.datetime, hours: float | None, mode: str) -
 
 
 @dataclass
+class Assignment:
+    """What dispatching a case sets, from :func:`plan_assignment` — the one place both the workflow's ``dispatch``
+    (applied to an ORM case) and intake's automatic dispatch (applied to a planned row) take it from."""
+
+    values: dict[str, Any]  # case columns
+    subtasks: list[tuple[str, str]]  # (department, "lead" | "co") of a joint case
+    extra: dict[str, Any]  # for the timeline event and the audit entry: department | unit, co_departments, due
+    notices: list[tuple[str, str, str]]  # (department or unit code, title, body) for the handlers
+
+
+def plan_assignment(*, department: str | None, unit: tuple[uuid.UUID, str, UnitLevel, str] | None,
+                    co_departments: Sequence[str], hours: float, mode: str, cal: WorkCalendar, now: dt.datetime,
+                    number: str, title: str, rule_id: Any = None) -> Assignment:
+    """Dispatch to one department, or to one unit given as (id, path, level, code), with co-handling departments:
+    the assignee, the handling deadline and its warning time, a joint case's sub-tasks and the handlers' messages.
+    The caller has checked that the department, unit and co-departments exist."""
+    co = [d for d in co_departments if d != department]
+    values: dict[str, Any] = {"assignee_department": department, "assignee_unit_id": None, "assignee_path": None,
+                              "dispatched_at": now, "dispatch_rule_id": rule_id, "is_joint": bool(co)}
+    extra: dict[str, Any] = {}
+    if department:
+        extra["department"] = target = department
+    else:
+        assert unit is not None, "a dispatch names a department or a unit"
+        unit_id, path, level, target = unit
+        values.update(assignee_unit_id=unit_id, assignee_path=path,
+                      escalation_level="street" if level == UnitLevel.street else "community")
+        extra["unit"] = target
+    if co:
+        extra["co_departments"] = co
+    values["handle_due_at"] = extra["due"] = due(cal, now, hours, mode)
+    values["handle_warn_at"] = due(cal, now, hours * get_settings().warning_fraction, mode)
+    subtasks = ([(department, "lead")] if co and department else []) + [(d, "co") for d in co]
+    notices = [(target, "新派遣事件", f"事件 {number}（{title}）已派遣给您，请在 {fmt_local(values['handle_due_at'])} "
+                                     "前处置。")]
+    notices += [(d, "新协办事件", f"事件 {number} 需要您协同处置。") for d in co]
+    return Assignment(values=values, subtasks=subtasks, extra=extra, notices=notices)
+
+
+@dataclass
 class _Plan:
     req: IntakeRequest
     case: dict[str, Any]
@@ -486,39 +526,22 @@ def _auto_dispatch(cfg: _Config, plan: _Plan, cat: Category, now: dt.datetime) -
                                     before={"state": CaseState.reported.value},
                                     after={"state": CaseState.accepted.value, "event": seq}))
     # 派遣
-    payload: dict[str, Any] = {"rule_id": rule.id}
-    extra: dict[str, Any] = {}
-    if dept:
-        payload["department"] = dept
-        c["assignee_department"] = extra["department"] = dept
-    else:
-        assert unit is not None
-        payload["unit_id"] = unit_id
-        c["assignee_unit_id"], c["assignee_path"] = unit_id, unit[0]
-        c["escalation_level"] = "street" if unit[1] == UnitLevel.street else "community"
-        extra["unit"] = unit[2]
+    payload: dict[str, Any] = {"rule_id": rule.id, "department": dept} if dept else {"rule_id": rule.id,
+                                                                                     "unit_id": unit_id}
     if rule.co_departments:
         payload["co_departments"] = list(rule.co_departments)
     if rule.handle_hours:
         payload["handle_hours"] = rule.handle_hours
-    if co:
-        c["is_joint"] = True
-        if dept:
-            plan.subtasks.append({"department": dept, "role": "lead"})
-        plan.subtasks.extend({"department": d, "role": "co"} for d in co)
-        extra["co_departments"] = co
-    hours = float(rule.handle_hours or cat.handle_hours or 40.0)
-    c["state"], c["dispatched_at"], c["dispatch_rule_id"] = CaseState.dispatched, now, rule.id
-    c["handle_due_at"] = due(cfg.calendar, now, hours, cat.time_mode)
-    c["handle_warn_at"] = due(cfg.calendar, now, hours * settings.warning_fraction, cat.time_mode)
-    extra["due"] = c["handle_due_at"]
-    target = dept or extra.get("unit")
-    plan.notices.append(notify.Message(kind="task", title="新派遣事件", case_id=c["id"], department=target,
-                                       body=f"事件 {_NUMBER}（{c['title']}）已派遣给您，请在 "
-                                            f"{fmt_local(c['handle_due_at'])} 前处置。"))
-    for d in co:
-        plan.notices.append(notify.Message(kind="task", title="新协办事件", case_id=c["id"], department=d,
-                                           body=f"事件 {_NUMBER} 需要您协同处置。"))
+    a = plan_assignment(department=dept, unit=(unit_id, unit[0], unit[1], unit[2]) if unit and unit_id else None,
+                        co_departments=co, hours=float(rule.handle_hours or cat.handle_hours or 40.0),
+                        mode=cat.time_mode, cal=cfg.calendar, now=now, number=_NUMBER, title=c["title"],
+                        rule_id=rule.id)
+    c.update(a.values)
+    c["state"] = CaseState.dispatched
+    plan.subtasks.extend({"department": d, "role": role} for d, role in a.subtasks)
+    plan.notices.extend(notify.Message(kind="task", title=title, body=body, case_id=c["id"], department=target)
+                        for target, title, body in a.notices)
+    extra = a.extra
     seq = _event(plan, action="dispatch", from_state=CaseState.accepted, to_state=CaseState.dispatched,
                  actor=SYSTEM_PRINCIPAL, now=now, comment=f"按派单规则“{rule.name}”自动派遣",
                  payload={**payload, **extra})

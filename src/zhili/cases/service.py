@@ -492,46 +492,33 @@ def _e_dispatch(session: Session, case: Case, p: Principal, payload: dict[str, A
         raise ValidationFailed("派遣须且只能指定一个处置部门或处置单位", code="dispatch_target_required")
     if case.grid_id is None and case.path.count("/") < 3 and not payload.get("grid_id") and dept is None:
         raise ValidationFailed("事件尚未定位到网格，请先补充位置", code="case_unlocated")
-    extra: dict[str, Any] = {}
-    session.query(SubTask).filter(SubTask.case_id == case.id).delete()
+    unit = None
     if dept:
         get_department(session, code=dept)
-        case.assignee_department, case.assignee_unit_id, case.assignee_path = dept, None, None
-        extra["department"] = dept
     else:
         unit = session.get(Unit, uuid.UUID(str(unit_id)))
         if unit is None or unit.level not in (UnitLevel.community, UnitLevel.street, UnitLevel.grid):
             raise ValidationFailed("处置单位须为社区、街道或网格", code="bad_dispatch_unit")
         if p is not SYSTEM_PRINCIPAL and not in_scope(p, unit.path):
             raise ValidationFailed("处置单位不在您的管辖范围内", code="unit_outside_jurisdiction")
-        case.assignee_department, case.assignee_unit_id, case.assignee_path = None, unit.id, unit.path
-        case.escalation_level = "street" if unit.level == UnitLevel.street else "community"
-        extra["unit"] = unit.code
-    co = [c for c in payload.get("co_departments") or [] if c != dept]
-    if co:
-        case.is_joint = True
-        if dept:
-            session.add(SubTask(case_id=case.id, department=dept, role="lead"))
-        for c in co:
-            get_department(session, code=c)
-            session.add(SubTask(case_id=case.id, department=c, role="co"))
-        extra["co_departments"] = co
-    case.dispatched_at = now
-    case.dispatch_rule_id = payload.get("rule_id")
+    co_departments = payload.get("co_departments") or []
+    for c in co_departments:
+        get_department(session, code=c)
     cat = _category(session, case)
     hours = payload.get("handle_hours") or (cat.handle_hours if cat else None) or 40.0
-    mode = cat.time_mode if cat else "working"
-    case.handle_due_at = due(cal, now, float(hours), mode)
-    case.handle_warn_at = due(cal, now, float(hours) * get_settings().warning_fraction, mode)
+    a = intake.plan_assignment(department=dept, unit=(unit.id, unit.path, unit.level, unit.code) if unit else None,
+                               co_departments=co_departments, hours=float(hours),
+                               mode=cat.time_mode if cat else "working", cal=cal, now=now, number=case.number,
+                               title=case.title, rule_id=payload.get("rule_id"))
+    session.query(SubTask).filter(SubTask.case_id == case.id).delete()  # a re-dispatch starts the sub-tasks again
+    for attr, value in a.values.items():
+        setattr(case, attr, value)
+    session.add_all([SubTask(case_id=case.id, department=d, role=role) for d, role in a.subtasks])
     _clear_lights(session, case)
-    extra["due"] = case.handle_due_at
-    target = dept or extra.get("unit")
-    _notify_handlers(session, case, target, "新派遣事件", f"事件 {case.number}（{case.title}）已派遣给您，"
-                     f"请在 {fmt_local(case.handle_due_at)} 前处置。")
-    for c in co:
-        _notify_handlers(session, case, c, "新协办事件", f"事件 {case.number} 需要您协同处置。")
+    for target, title, body in a.notices:
+        _notify_handlers(session, case, target, title, body)
     _notify_reporter(session, case, "您反映的问题已派遣处置", f"事件 {case.number} 已交由相关部门处置。")
-    return extra
+    return a.extra
 
 
 def _e_request_extension(session: Session, case: Case, p: Principal, payload: dict[str, Any], now: dt.datetime,
