@@ -283,6 +283,38 @@ def test_an_edit_form_never_shows_personal_data_and_refuses_a_stale_version(clie
     assert page(stale).find("input", name="name").attrs["value"] == "又改"
 
 
+def test_every_register_has_an_edit_form_that_saves_and_returns_to_the_entry(client: Any, site: Any) -> None:
+    household = _household(site, "ga")
+    entries = {"buildings": (site.db.get(Building, household.building_id), "address", "画溪路10号"),
+               "households": (household, "room", "102"),
+               "persons": (_person(site, "ga", "王芳", household=household), "name", "王芳芳"),
+               "organisations": (registry.create_organisation(site.db, principal=site.principal("shequ1"), data={
+                   "name": "金陵五金店", "address": "金陵路1号", "grid_id": site.world.units["ga"].id,
+                   "org_type": "enterprise", "contact_phone": "13812345678"}), "name", "金陵五金商店")}
+    site.db.flush()
+    sign_in(client, site.token("shequ1"))
+    for kind, (obj, field, value) in entries.items():
+        p = page(client.get(f"{R}/{kind}/{obj.id}/edit"))
+        form = p.find("form", action=f"{R}/{kind}/{obj.id}/edit")
+
+        def inside(el: Any, form: Any = form) -> bool:
+            return any(a is form for a in el.ancestors())
+
+        data = {i.attrs["name"]: i.attrs.get("value", "") for i in p.find_all("input")
+                if i.attrs.get("name") and inside(i) and i.attrs.get("type") not in ("checkbox", "radio")}
+        for sel in (s for s in p.find_all("select") if inside(s)):
+            options = [o for o in sel.children if o.tag == "option"]
+            chosen = [o for o in options if "selected" in o.attrs] or options[:1]
+            data[sel.attrs["name"]] = chosen[0].attrs.get("value", "") if chosen else ""
+        data[field] = value
+        r = client.post(f"{R}/{kind}/{obj.id}/edit", data=data, follow_redirects=False)
+        assert (r.status_code, r.headers.get("location")) == (303, f"{R}/{kind}/{obj.id}?msg=registry_saved"), (
+            kind, r.text[:500])
+        site.db.refresh(obj)
+        assert getattr(obj, field) == value, kind
+    assert client.get(f"{R}/visits/{household.id}/edit").status_code in (404, 422)  # not a register
+
+
 # -- roles -----------------------------------------------------------------------------------------------------------
 
 def test_a_leader_reads_but_cannot_change_or_reveal(client: Any, site: Any) -> None:

@@ -506,10 +506,26 @@ def building(request: Request, session: Db, pu: Staff, building_id: uuid.UUID) -
         "grid_name": overview.unit_names(session, principal=pu.principal, unit_ids=[b.grid_id]).get(b.grid_id)})
 
 
+# The masked phone number an edit form shows beside its empty phone field (the stored one is never echoed back).
+_MASKED_PHONE: dict[RegisterKind, Callable[[Any], str | None]] = {
+    RegisterKind.persons: lambda p: registry.person_view(p)["phone"],
+    RegisterKind.organisations: lambda o: registry.organisation_view(o)["contact_phone"],
+}
+
+
+def _entry(kind: RegisterKind, session: Any, pu: PageUser, obj_id: uuid.UUID) -> Any:
+    """One register entry of ``kind`` in the viewer's jurisdiction (404 otherwise), through its service getter."""
+    getter: Callable[..., Any] = getattr(registry, f"get_{SINGULAR[kind]}")
+    return getter(session, principal=pu.principal, **{f"{SINGULAR[kind]}_id": obj_id})
+
+
 def _edit_form(kind: RegisterKind, obj: Any, *, values: dict[str, Any] | None = None) -> FormPage:
     path = f"{BASE}/{kind.value}/{obj.id}"
-    return FormPage(kind, "edit", f"{path}/edit", path, values=values or _initial(obj, FORMS[(kind, "edit")]),
-                    errors={}, hidden={"version": str(obj.version)})
+    fp = FormPage(kind, "edit", f"{path}/edit", path, values=values or _initial(obj, FORMS[(kind, "edit")]),
+                  errors={}, hidden={"version": str(obj.version)})
+    if kind in _MASKED_PHONE:
+        fp.context = {"masked_phone": _MASKED_PHONE[kind](obj)}
+    return fp
 
 
 def _update(kind: RegisterKind, session: Any, pu: PageUser, obj_id: uuid.UUID, form: FormData
@@ -520,21 +536,22 @@ def _update(kind: RegisterKind, session: Any, pu: PageUser, obj_id: uuid.UUID, f
                               **{f"{SINGULAR[kind]}_id": obj_id})
 
 
-@router.get("/buildings/{building_id}/edit")
-def building_edit(request: Request, session: Db, pu: Staff, building_id: uuid.UUID) -> Response:
+@router.get("/{kind}/{obj_id}/edit")
+def edit(request: Request, session: Db, pu: Staff, kind: RegisterKind, obj_id: uuid.UUID) -> Response:
+    """The edit form of a building, household, person or organisation."""
     _writer(pu)
-    b = registry.get_building(session, principal=pu.principal, building_id=building_id)
-    return _render_form(request, session, pu, _edit_form(RegisterKind.buildings, b))
+    return _render_form(request, session, pu, _edit_form(kind, _entry(kind, session, pu, obj_id)))
 
 
-@router.post("/buildings/{building_id}/edit")
-def building_update(request: Request, session: Db, pu: Staff, building_id: uuid.UUID, form: cp.PostedForm
-                    ) -> Response:
-    b = registry.get_building(session, principal=pu.principal, building_id=building_id)
-    fp = _edit_form(RegisterKind.buildings, b)
+@router.post("/{kind}/{obj_id}/edit")
+def update(request: Request, session: Db, pu: Staff, kind: RegisterKind, obj_id: uuid.UUID, form: cp.PostedForm
+           ) -> Response:
+    """Save an edit form (optimistic locking by the version the form was shown with)."""
+    obj = _entry(kind, session, pu, obj_id)
+    fp = _edit_form(kind, obj)
     fp.hidden = {"version": cp.text(form, "version", 12)}
-    return _submit(request, session, pu, fp, form, _update(RegisterKind.buildings, session, pu, b.id, form),
-                   lambda saved: f"{BASE}/buildings/{saved.id}")
+    return _submit(request, session, pu, fp, form, _update(kind, session, pu, obj.id, form),
+                   lambda saved: f"{BASE}/{kind.value}/{saved.id}")
 
 
 # -- households -----------------------------------------------------------------------------------------------------
@@ -580,23 +597,6 @@ def household(request: Request, session: Db, pu: Staff, household_id: uuid.UUID)
     return _household_page(request, session, pu, household_id)
 
 
-@router.get("/households/{household_id}/edit")
-def household_edit(request: Request, session: Db, pu: Staff, household_id: uuid.UUID) -> Response:
-    _writer(pu)
-    h = registry.get_household(session, principal=pu.principal, household_id=household_id)
-    return _render_form(request, session, pu, _edit_form(RegisterKind.households, h))
-
-
-@router.post("/households/{household_id}/edit")
-def household_update(request: Request, session: Db, pu: Staff, household_id: uuid.UUID, form: cp.PostedForm
-                     ) -> Response:
-    h = registry.get_household(session, principal=pu.principal, household_id=household_id)
-    fp = _edit_form(RegisterKind.households, h)
-    fp.hidden = {"version": cp.text(form, "version", 12)}
-    return _submit(request, session, pu, fp, form, _update(RegisterKind.households, session, pu, h.id, form),
-                   lambda saved: f"{BASE}/households/{saved.id}")
-
-
 # -- persons ---------------------------------------------------------------------------------------------------------
 
 def _person_form(session: Any, pu: PageUser, household_id: uuid.UUID | None) -> FormPage:
@@ -638,26 +638,6 @@ def _person_page(request: Request, session: Any, pu: PageUser, person_id: uuid.U
 @router.get("/persons/{person_id}")
 def person(request: Request, session: Db, pu: Staff, person_id: uuid.UUID) -> Response:
     return _person_page(request, session, pu, person_id)
-
-
-@router.get("/persons/{person_id}/edit")
-def person_edit(request: Request, session: Db, pu: Staff, person_id: uuid.UUID) -> Response:
-    _writer(pu)
-    p = registry.get_person(session, principal=pu.principal, person_id=person_id)
-    fp = _edit_form(RegisterKind.persons, p)
-    fp.context = {"masked_phone": registry.person_view(p)["phone"]}
-    return _render_form(request, session, pu, fp)
-
-
-@router.post("/persons/{person_id}/edit")
-def person_update(request: Request, session: Db, pu: Staff, person_id: uuid.UUID, form: cp.PostedForm
-                  ) -> Response:
-    p = registry.get_person(session, principal=pu.principal, person_id=person_id)
-    fp = _edit_form(RegisterKind.persons, p)
-    fp.hidden = {"version": cp.text(form, "version", 12)}
-    fp.context = {"masked_phone": registry.person_view(p)["phone"]}
-    return _submit(request, session, pu, fp, form, _update(RegisterKind.persons, session, pu, p.id, form),
-                   lambda saved: f"{BASE}/persons/{saved.id}")
 
 
 @router.post("/persons/{person_id}/reveal")
@@ -719,21 +699,3 @@ def organisation(request: Request, session: Db, pu: Staff, organisation_id: uuid
         "grid_name": overview.unit_names(session, principal=pu.principal, unit_ids=[o.grid_id]).get(o.grid_id)})
 
 
-@router.get("/organisations/{organisation_id}/edit")
-def organisation_edit(request: Request, session: Db, pu: Staff, organisation_id: uuid.UUID) -> Response:
-    _writer(pu)
-    o = registry.get_organisation(session, principal=pu.principal, organisation_id=organisation_id)
-    fp = _edit_form(RegisterKind.organisations, o)
-    fp.context = {"masked_phone": registry.organisation_view(o)["contact_phone"]}
-    return _render_form(request, session, pu, fp)
-
-
-@router.post("/organisations/{organisation_id}/edit")
-def organisation_update(request: Request, session: Db, pu: Staff, organisation_id: uuid.UUID,
-                        form: cp.PostedForm) -> Response:
-    o = registry.get_organisation(session, principal=pu.principal, organisation_id=organisation_id)
-    fp = _edit_form(RegisterKind.organisations, o)
-    fp.hidden = {"version": cp.text(form, "version", 12)}
-    fp.context = {"masked_phone": registry.organisation_view(o)["contact_phone"]}
-    return _submit(request, session, pu, fp, form, _update(RegisterKind.organisations, session, pu, o.id, form),
-                   lambda saved: f"{BASE}/organisations/{saved.id}")
