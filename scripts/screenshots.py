@@ -85,8 +85,9 @@ def points_inside(server: LiveServer, grid_name: str, n: int) -> list[tuple[floa
 
 
 def stage_cases(server: LiveServer) -> dict[str, str]:
-    """File a few fresh reports (automatic dispatch is off on this server) and move one of them to *resolved*, so
-    the intake queue, the grid worker's "to verify" tab and a case page with a long timeline have something."""
+    """File a few fresh reports (automatic dispatch is off on this server), move one of them to *resolved* and have
+    another supervised, then run the deadline sweep, so the intake queue, the grid worker's "to verify" tab, a case
+    page with a long timeline and the supervision list have something."""
     ids: list[str] = []
     points = points_inside(server, server.logins["wangge1"]["unit"], len(REPORTS))
     with server.api("jumin") as api:
@@ -96,12 +97,18 @@ def stage_cases(server: LiveServer) -> dict[str, str]:
             r.raise_for_status()
             ids.append(r.json()["id"])
     resolved = ids[0]
-    steps = [("zhihui", "accept", {}), ("zhihui", "dispatch", {"department": "CG"}), ("bumen", "start", {}),
-             ("bumen", "resolve", {"result": "已联系车主，废弃车辆已拖离，停车位恢复使用。"})]
-    for user, action, body in steps:
+    supervised = ids[1]  # dispatched, then a manual 督办 by the leader, waiting for the department's answer
+    steps = [(resolved, "zhihui", "accept", {}), (resolved, "zhihui", "dispatch", {"department": "CG"}),
+             (resolved, "bumen", "start", {}),
+             (resolved, "bumen", "resolve", {"result": "已联系车主，废弃车辆已拖离，停车位恢复使用。"}),
+             (supervised, "zhihui", "accept", {}), (supervised, "zhihui", "dispatch", {"department": "CG"}),
+             (supervised, "lingdao", "supervise", {"message": "群众反映强烈，请于今日内处置完毕并反馈。"})]
+    for case_id, user, action, body in steps:
         with server.api(user) as api:
-            api.post(f"/api/v1/cases/{resolved}/actions/{action}", json=body).raise_for_status()
-    return {"resolved": resolved}
+            api.post(f"/api/v1/cases/{case_id}/actions/{action}", json=body).raise_for_status()
+    with server.api("admin") as api:  # the deadline sweep's warnings and overdue orders on the history
+        api.post("/api/v1/cases/sweep").raise_for_status()
+    return {"resolved": resolved, "supervised": supervised}
 
 
 def street_id(server: LiveServer) -> str | None:
@@ -141,6 +148,12 @@ def main() -> int:
         s.shot("console-case", "zhihui", f"/console/cases/{staged['resolved']}", DESKTOP,
                prepare=lambda p: p.wait_for_timeout(500))
         s.shot("h5-case-375", "jumin", f"/h5/cases/{staged['resolved']}", PHONE)
+        s.shot("h5-notices-375", "jumin", "/h5/notices", PHONE)
+        s.shot("h5-suggestions-375", "jumin", "/h5/suggestions", PHONE)
+        s.shot("gw-visits-375", "wangge1", "/gw/visits", PHONE)
+        s.shot("console-visits", "shequ", "/console/visits", DESKTOP)
+        s.shot("console-supervisions", "zhihui", "/console/supervisions", DESKTOP)
+        s.shot("console-suggestions", "shequ", "/console/participation/suggestions", DESKTOP)
         s.shot("screen-district-1920", "zhihui", "/screen", SCREEN, prepare=wait_screen, full_page=False)
         sid = street_id(server)
         if sid:
