@@ -16,8 +16,6 @@ A report that fails validation fails alone: its outcome carries the domain error
 from __future__ import annotations
 
 import datetime as dt
-import functools
-import json
 import logging
 import threading
 import uuid
@@ -27,14 +25,13 @@ from dataclasses import dataclass, field
 from typing import Any, cast
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Date, Dialect, Table, TextualSelect, bindparam, select, text
+from sqlalchemy import Date, Dialect, Table, bindparam, select, text
 from sqlalchemy.orm import Session
 
 from zhili.cases import notify, rollup
 from zhili.cases.dispatch import CaseFacts, RuleSet, current_rules, match
 from zhili.cases.models import (
     CHANNEL_LABELS,
-    OPEN_STATES,
     Attachment,
     Case,
     CaseEvent,
@@ -47,7 +44,7 @@ from zhili.cases.models import (
     SubTask,
     Urgency,
 )
-from zhili.cases.scope import can_see_values, cells_around, duplicate_box, geo_cell
+from zhili.cases.scope import co_departments_of, duplicate_distance, fetch_nearby, geo_cell
 from zhili.cases.workflow import candidates
 from zhili.core import audit, config_version
 from zhili.core.crypto import get_cipher
@@ -718,82 +715,30 @@ def _prepare_rows(dialect: Dialect, plans: list[_Plan]) -> None:
             p.rows.append((stmt, stmt.row(row)))
 
 
-# The batch duplicate query: the cases in the cells around each report, of that report's category — one seek per
-# (category, cell) pair on ix_case_nearby, the pairs passed as one JSON array. Not "category IN (…) AND cell IN (…)":
-# that is the cross product of the batch's categories and cells, and without statistics SQLite may answer it from
-# another index (every case of those categories in the window, or every open case). Not a VALUES list of bound
-# pairs either: its statement changes with the batch (compiled again) or its cache key grows with it (measured:
-# 1.8–4 ms a batch of 16 against 0.36 ms for this).
-_NEARBY_PAIRS = {
-    "sqlite": "SELECT json_extract(value, '$[0]') AS cat, json_extract(value, '$[1]') AS cell FROM json_each(:pairs)",
-    "postgresql": "SELECT e ->> 0 AS cat, CAST(e ->> 1 AS bigint) AS cell "
-                  "FROM jsonb_array_elements(CAST(:pairs AS jsonb)) AS e",
-}
-
-
-@functools.lru_cache(maxsize=4)
-def _nearby_statement(dialect: str) -> TextualSelect:
-    """The batch duplicate query on ``dialect``: bound ``pairs`` (a JSON array of [category, cell]), ``lo``, ``hi``."""
-    t = _table(Case)
-    cols = (t.c.id, t.c.number, t.c.title, t.c.state, t.c.lon, t.c.lat, t.c.reported_at, t.c.category_code,
-            t.c.path, t.c.assignee_path, t.c.assignee_department, t.c.reporter_user_id)
-    states = ", ".join(f"'{s.value}'" for s in sorted(OPEN_STATES))
-    return text(
-        f"WITH near AS ({_NEARBY_PAIRS[dialect]}) "
-        f"SELECT {', '.join(f'c.{c.name}' for c in cols)} FROM near JOIN \"case\" AS c "
-        "ON c.category_code = near.cat AND c.geo_cell = near.cell "
-        f"WHERE c.reported_at >= :lo AND c.reported_at <= :hi AND c.state IN ({states}) AND c.master_case_id IS NULL"
-    ).bindparams(bindparam("lo", type_=t.c.reported_at.type), bindparam("hi", type_=t.c.reported_at.type)
-                 ).columns(*cols)
-
-
 def _find_duplicates(session: Session, plans: list[tuple[_Plan, IntakeOutcome]]) -> None:
-    """Each located report's duplicate candidates (疑似重复件): open, unmerged cases of its category within the
-    duplicate radius and time window that its reporter may see — in the database, and earlier reports of the same
-    batch (committed with it). One query for the whole batch reads the lattice cells around every report from the
-    (category, cell, reported time) index; the rule — the same as :func:`zhili.cases.scope.nearby_open_cases` —
-    is then applied per report."""
-    from zhili.regions.geo import haversine_m
-
+    """Each located report's duplicate candidates (疑似重复件) by the rule of :mod:`zhili.cases.scope`: stored cases
+    from one query for the whole batch (:func:`~zhili.cases.scope.fetch_nearby`), and earlier reports of the same
+    batch (committed with it)."""
     located = [p for p, _ in plans if p.case["lon"] is not None and p.case["lat"] is not None]
     asking = [p for p in located if p.req.principal is not None]
     # category → (row, departments of its sub-tasks) of the stored cases and of earlier reports in the batch
     stored: dict[str, list[tuple[dict[str, Any], list[str]]]] = defaultdict(list)
     if asking:
-        pairs: set[tuple[str, int]] = set()
-        window = dt.timedelta(0)
-        for p in asking:
-            dlon, dlat, window, _ = duplicate_box(p.case["lon"], p.case["lat"])
-            pairs.update((p.case["category_code"], cell)
-                         for cell in cells_around(p.case["lon"], p.case["lat"], dlon, dlat))
-        times = [p.case["reported_at"] for p in asking]
-        # one query for the batch (_nearby_statement); which report each row is near is decided below
-        conn = session.connection()
-        rows = [r._asdict() for r in conn.execute(_nearby_statement(conn.dialect.name), {
-            "pairs": json.dumps(sorted(pairs)), "lo": min(times) - window, "hi": max(times) + window})]
-        co: dict[uuid.UUID, list[str]] = defaultdict(list)
-        handlers = {p.req.principal.department for p in asking
-                    if p.req.principal is not None and p.req.principal.role == Role.department_handler}
-        if rows and handlers - {None}:
-            for case_id, dept in session.connection().execute(select(SubTask.case_id, SubTask.department).where(
-                    SubTask.case_id.in_([r["id"] for r in rows]), SubTask.department.in_(handlers - {None}))):
-                co[case_id].append(dept)
+        rows = fetch_nearby(session, reports=[(p.case["category_code"], p.case["lon"], p.case["lat"],
+                                               p.case["reported_at"]) for p in asking])
+        co = co_departments_of(session, rows=rows, principals=[p.req.principal for p in asking
+                                                                if p.req.principal is not None])
         for r in rows:
-            stored[r["category_code"]].append((r, co[r["id"]]))
+            stored[r["category_code"]].append((r, co.get(r["id"], [])))
     earlier: dict[str, list[tuple[dict[str, Any], list[str]]]] = defaultdict(list)
     for plan in located:
         c, principal = plan.case, plan.req.principal
         if principal is not None:
-            _, _, window, radius = duplicate_box(c["lon"], c["lat"])
             found: list[tuple[dict[str, Any], float]] = []
             for m, co_departments in (*stored[c["category_code"]], *earlier[c["category_code"]]):
-                if abs(m["reported_at"] - c["reported_at"]) > window or not can_see_values(
-                        principal, reporter_user_id=m["reporter_user_id"], path=m["path"],
-                        assignee_path=m["assignee_path"], assignee_department=m["assignee_department"],
-                        co_departments=co_departments):
-                    continue
-                d = haversine_m(c["lon"], c["lat"], m["lon"], m["lat"])
-                if d <= radius:
+                d = duplicate_distance(principal, lon=c["lon"], lat=c["lat"], at=c["reported_at"], candidate=m,
+                                       co_departments=co_departments)
+                if d is not None:
                     found.append((m, d))
             found.sort(key=lambda x: x[1])
             plan.duplicates = found[:10]
