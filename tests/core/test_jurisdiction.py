@@ -189,3 +189,36 @@ def test_an_underscore_in_a_path_is_not_a_like_wildcard(db):
     assert matches("33/A_B/1", "33/A_B")
     assert not matches("33/AxB/1", "33/A_B")
     assert not matches("33/A%B/1", "33/A_%")
+
+
+def test_a_scope_reaches_its_own_path_and_everything_below_it_and_nothing_else(db):
+    from sqlalchemy import literal, select
+
+    from zhili.core.jurisdiction import path_predicate
+
+    def matches(path: str, scope: str) -> bool:
+        return bool(db.scalar(select(path_predicate(literal(path), (scope,)))))
+
+    scope = "330522/330522001"
+    for inside in (scope, f"{scope}/330522001001", f"{scope}/330522001001/330522001001001", f"{scope}/网格一"):
+        assert matches(inside, scope), inside
+    for outside in ("330522", "330522/3305220011", "330522/330522001-x/1", "330522/330522001 /1",
+                    "330522/330522002/1", "330522/3305220010", "330522/33052200/1", ""):
+        assert not matches(outside, scope), outside
+
+
+def test_the_scope_predicate_is_an_index_range_scan_on_sqlite(db):
+    """A LIKE prefix is no seek on SQLite (its index would need NOCASE) — the whole table was read for every scoped
+    query; the predicate is a range over the path index instead."""
+    from sqlalchemy import select
+
+    from zhili.core.jurisdiction import path_predicate
+    from zhili.registry.models import Person
+
+    if db.get_bind().dialect.name != "sqlite":
+        pytest.skip("PostgreSQL keeps the LIKE form (a range is wrong under a linguistic collation)")
+    stmt = select(Person.id).where(path_predicate(Person.path, ("330522/330522001",)))
+    compiled = stmt.compile(dialect=db.get_bind().dialect)
+    plan = " ".join(str(r[-1]) for r in db.connection().exec_driver_sql(
+        "EXPLAIN QUERY PLAN " + str(compiled), tuple(compiled.params[k] for k in compiled.positiontup or ())))
+    assert "ix_person_path" in plan and "SCAN person" not in plan, plan

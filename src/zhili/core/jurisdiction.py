@@ -11,7 +11,9 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from sqlalchemy import ColumnElement, Select, false, or_
+from sqlalchemy import Boolean, ColumnElement, Select, and_, false, or_
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.visitors import InternalTraversal
 
 from zhili.core.audit import Actor
 from zhili.core.errors import Forbidden, NotFound
@@ -54,15 +56,43 @@ def require(principal: Principal, perm: Perm) -> None:
         raise Forbidden(f"当前角色（{principal.role.value}）没有此权限：{perm.value}", code="permission_denied")
 
 
+class _Under(ColumnElement[bool]):
+    """``column`` equals ``path`` or lies below it, in the form each database answers from an index on ``column``.
+
+    ``LIKE 'path/%'`` reads like a prefix seek but is not one: SQLite uses an index for LIKE only when the index's
+    collation matches ``case_sensitive_like`` (NOCASE by default — ours are BINARY), and PostgreSQL only under the
+    "C" collation or a ``text_pattern_ops`` index (``C.UTF-8`` does not count). Both scanned the whole table —
+    measured on the large demo: 0.48 s to count one community's 8,785 persons among 1,000,000. On SQLite the
+    predicate is the equivalent range ``path/ <= column < path0`` ('0' follows '/'; BINARY order is byte order),
+    an index range scan. PostgreSQL keeps the LIKE form: a range over a linguistic collation would be wrong."""
+
+    inherit_cache = True
+    _traverse_internals = [("range_form", InternalTraversal.dp_clauseelement),
+                           ("like_form", InternalTraversal.dp_clauseelement)]
+    _is_implicitly_boolean = True  # a condition, not a boolean column: no "= 1" where booleans are not native
+    type = Boolean()
+
+    def __init__(self, column: Any, path: str) -> None:
+        self.range_form = or_(column == path, and_(column >= path + "/", column < path + "0"))
+        self.like_form = or_(column == path, column.like(like_prefix(path) + "/%", escape="\\"))
+
+
+@compiles(_Under)
+def _under_like(element: _Under, compiler: Any, **kw: Any) -> str:
+    return str(compiler.process(element.like_form.self_group(), **kw))
+
+
+@compiles(_Under, "sqlite")
+def _under_range(element: _Under, compiler: Any, **kw: Any) -> str:
+    return str(compiler.process(element.range_form.self_group(), **kw))
+
+
 def path_predicate(column: Any, paths: tuple[str, ...]) -> ColumnElement[bool]:
-    """``column`` equals one of ``paths`` or lies below one of them."""
+    """``column`` equals one of ``paths`` or lies below one of them (an index range scan on SQLite; see
+    :class:`_Under`)."""
     if not paths:
         return false()
-    clauses: list[ColumnElement[bool]] = []
-    for p in _minimal(paths):
-        clauses.append(column == p)
-        clauses.append(column.like(like_prefix(p) + "/%", escape="\\"))
-    return or_(*clauses)
+    return or_(*(_Under(column, p) for p in _minimal(paths)))
 
 
 def like_prefix(value: str) -> str:
