@@ -95,13 +95,19 @@ def test_the_queue_is_jurisdiction_scoped_and_refused_to_residents(client: Any, 
     assert client.get(f"/console/cases/{mine.id}").status_code == 403
 
 
-def test_a_department_handler_works_the_inbox(client: Any, site: Any) -> None:
+def _dispatched_to_the_handlers_department(site: Any) -> Any:
+    """A fresh case accepted and dispatched to the department of the handler ``bumen``."""
     dept = _dept(site)
     site.world.users["bumen"].department = dept
     site.db.flush()
     case = site.report()
     site.act("zhihui", case, "accept")
     site.act("zhihui", case, "dispatch", department=dept)
+    return case
+
+
+def test_a_department_handler_works_the_inbox(client: Any, site: Any) -> None:
+    case = _dispatched_to_the_handlers_department(site)
     sign_in(client, site.token("bumen"))
     p = page(client.get("/console/inbox"))
     assert p.h1() == "部门待办" and case.number in p.text
@@ -120,12 +126,7 @@ def test_a_department_handler_works_the_inbox(client: Any, site: Any) -> None:
 
 
 def test_a_handler_answers_a_supervision_order_from_the_case_page(client: Any, site: Any) -> None:
-    dept = _dept(site)
-    site.world.users["bumen"].department = dept
-    site.db.flush()
-    case = site.report()
-    site.act("zhihui", case, "accept")
-    site.act("zhihui", case, "dispatch", department=dept)
+    case = _dispatched_to_the_handlers_department(site)
     site.act("zhihui", case, "supervise", message="请于今日内处置完毕")
     sign_in(client, site.token("bumen"))
     detail = page(client.get(f"/console/cases/{case.id}"))
