@@ -523,8 +523,8 @@ def _auto_dispatch(cfg: _Config, plan: _Plan, cat: Category, now: dt.datetime) -
                                     before={"state": CaseState.reported.value},
                                     after={"state": CaseState.accepted.value, "event": seq}))
     # 派遣
-    payload: dict[str, Any] = {"rule_id": rule.id, "department": dept} if dept else {"rule_id": rule.id,
-                                                                                     "unit_id": unit_id}
+    payload: dict[str, Any] = {"rule_id": rule.id}
+    payload.update({"department": dept} if dept else {"unit_id": unit_id})
     if rule.co_departments:
         payload["co_departments"] = list(rule.co_departments)
     if rule.handle_hours:
@@ -538,13 +538,12 @@ def _auto_dispatch(cfg: _Config, plan: _Plan, cat: Category, now: dt.datetime) -
     plan.subtasks.extend({"department": d, "role": role} for d, role in a.subtasks)
     plan.notices.extend(notify.Message(kind="task", title=title, body=body, case_id=c["id"], department=target)
                         for target, title, body in a.notices)
-    extra = a.extra
     seq = _event(plan, action="dispatch", from_state=CaseState.accepted, to_state=CaseState.dispatched,
                  actor=SYSTEM_PRINCIPAL, now=now, comment=f"按派单规则“{rule.name}”自动派遣",
-                 payload={**payload, **extra})
+                 payload={**payload, **a.extra})
     plan.audits.append(_audit_entry(actor=SYSTEM_PRINCIPAL.actor, action="case.dispatch", object_id=c["id"],
                                     before={"state": CaseState.accepted.value},
-                                    after={"state": CaseState.dispatched.value, "event": seq, **extra}))
+                                    after={"state": CaseState.dispatched.value, "event": seq, **a.extra}))
     return True
 
 

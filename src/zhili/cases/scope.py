@@ -185,8 +185,10 @@ def nearby_open_cases(session: Session, *, principal: Principal, category_code: 
     co = co_departments_of(session, rows=rows, principals=[principal])
     out = []
     for r in rows:
+        if r["id"] == exclude_id:
+            continue
         d = duplicate_distance(principal, lon=lon, lat=lat, at=at, candidate=r, co_departments=co.get(r["id"], []))
-        if d is not None and r["id"] != exclude_id:
+        if d is not None:
             out.append((SimpleNamespace(**r), d))
     out.sort(key=lambda x: x[1])
     return out[:limit]

@@ -91,9 +91,7 @@ async def get_cached_principal(request: Request,
     if entry is None:
         with sessions.open() as session:
             entry = authenticate(session, token=token)
-    ip = client_ip(request)
-    if entry.principal.ip != ip:
-        entry = replace(entry, principal=replace(entry.principal, ip=ip))
+    entry = replace(entry, principal=replace(entry.principal, ip=client_ip(request)))
     request.state.principal = entry.principal
     return entry
 

@@ -132,8 +132,9 @@ _principals_lock = threading.Lock()
 _PRINCIPAL_CACHE_SIZE = 20_000
 
 
-def _cache_key(session: Session, digest: str) -> tuple[str, str]:
-    return (database_key(session.get_bind().engine), digest)
+def _cache_key(database: str, digest: str) -> tuple[str, str]:
+    """The principal cache's key: the database (:func:`~zhili.core.db.database_key`) and the token's digest."""
+    return (database, digest)
 
 
 def _auth_stamp(session: Session) -> config_version.Stamp | None:
@@ -168,7 +169,7 @@ def authenticate(session: Session, *, token: str, stamp: config_version.Stamp | 
     digest = token_digest(token)
     if stamp is None:
         stamp = _auth_stamp(session)
-    key = _cache_key(session, digest)
+    key = _cache_key(database_key(session.get_bind().engine), digest)
     hit = _principals.get(key)
     if stamp is not None and hit is not None and hit.stamp == stamp and hit.expires_at > now:
         return hit
@@ -186,7 +187,7 @@ def cached_principal(*, database: str, token: str) -> CachedPrincipal | None:
     """The cache entry for a token on a database (:func:`~zhili.core.db.database_key`) without reading it, or None.
     The caller must confirm it — compare ``stamp`` with the authentication counter in the transaction that acts on
     it (the intake writer does)."""
-    hit = _principals.get((database, token_digest(token)))
+    hit = _principals.get(_cache_key(database, token_digest(token)))
     if hit is None or hit.expires_at <= utcnow():
         return None
     return hit
