@@ -136,6 +136,11 @@ def test_a_handler_answers_a_supervision_order_from_the_case_page(client: Any, s
     r = client.post(f"/console/cases/{case.id}/act", data={"csrf_token": detail.csrf(),
                                                            "action": "answer_supervision"})
     assert r.status_code == 422 and "反馈意见" in page(r).text  # refused with the missing field named
+    r = client.post(f"/console/cases/{case.id}/act", data={"csrf_token": detail.csrf(),
+                                                           "action": "answer_supervision", "reply": "长" * 2001})
+    assert r.status_code == 422 and "反馈意见不能超过2000字" in page(r).text  # not cut short silently
+    assert page(r).find("textarea", name="reply").text == "长" * 2001  # what was typed is kept for correction
+    assert site.db.scalar(select(Supervision.reply).where(Supervision.case_id == case.id)) is None
     r = client.post(f"/console/cases/{case.id}/act", data={
         "csrf_token": detail.csrf(), "action": "answer_supervision", "reply": "已安排人员今日处置",
         "version": str(case.version)}, follow_redirects=False)
@@ -153,6 +158,9 @@ def test_a_grid_worker_answers_an_order_on_their_own_case_page(client: Any, site
     sign_in(client, site.token("wangge_a"))
     detail = page(client.get(f"/gw/cases/{case.id}"))
     assert "answer_supervision" in {i.attrs["value"] for i in detail.find_all("input", name="action")}
+    r = client.post(f"/gw/cases/{case.id}/act", data={"csrf_token": detail.csrf(), "action": "answer_supervision",
+                                                      "reply": "超" * 2001})
+    assert r.status_code == 422 and page(r).find("textarea", name="reply").text == "超" * 2001
     r = client.post(f"/gw/cases/{case.id}/act", data={"csrf_token": detail.csrf(), "action": "answer_supervision",
                                                       "reply": "马上到现场"}, follow_redirects=False)
     assert r.status_code == 303

@@ -680,8 +680,13 @@ def _e_supervise(session: Session, case: Case, p: Principal, payload: dict[str, 
     return {"target": target}
 
 
+REPLY_MAX = 2000  # characters of a supervision reply (督办反馈)
+
+
 def _e_answer_supervision(session: Session, case: Case, p: Principal, payload: dict[str, Any], now: dt.datetime,
                           cal: WorkCalendar) -> dict[str, Any]:
+    if len(payload["reply"]) > REPLY_MAX:  # the API's schema says so too; a page form must hear it as well
+        raise ValidationFailed(f"反馈意见不能超过{REPLY_MAX}字", code="reply_too_long")
     orders = _unanswered_orders(session, case, p)
     for s in orders:
         s.acknowledged_at, s.acknowledged_by, s.reply = now, p.username, payload["reply"]

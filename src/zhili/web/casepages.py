@@ -203,10 +203,10 @@ def case_context(session: Any, pu: PageUser, case_id: uuid.UUID, allowed: Iterab
 
 def case_page(request: Request, session: Any, pu: PageUser, case_id: uuid.UUID, *, prefix: str, template: str,
               allowed: Iterable[str], error: str | None = None, error_action: str | None = None,
-              status: int = 200) -> Response:
+              kept: dict[str, str] | None = None, status: int = 200) -> Response:
     ctx = case_context(session, pu, case_id, allowed)
-    ctx.update(error=error, error_action=error_action, act_url=f"{prefix}/cases/{case_id}/act", prefix=prefix,
-               staff=pu.principal.role != Role.resident)
+    ctx.update(error=error, error_action=error_action, kept=kept or {}, act_url=f"{prefix}/cases/{case_id}/act",
+               prefix=prefix, staff=pu.principal.role != Role.resident)
     return render(request, template, ctx, status=status)
 
 
@@ -226,6 +226,11 @@ def _payload(request: Request, form: FormData) -> dict[str, Any]:
     return payload
 
 
+def kept_fields(form: FormData) -> dict[str, str]:
+    """What a refused action form carried, to show it again (nothing typed is lost)."""
+    return {name: value for name in (*ACTION_FIELDS, "comment") if (value := text(form, name))}
+
+
 def act(request: Request, session: Any, pu: PageUser, case_id: uuid.UUID, form: FormData, *, prefix: str,
         template: str, allowed: Iterable[str]) -> Response:
     """Apply one workflow action from a page form through ``service.transition``."""
@@ -242,5 +247,6 @@ def act(request: Request, session: Any, pu: PageUser, case_id: uuid.UUID, form: 
     except DomainError as exc:
         session.rollback()
         return case_page(request, session, pu, case_id, prefix=prefix, template=template, allowed=allowed,
-                         error=exc.message, error_action=text(form, "action", 32), status=exc.status)
+                         error=exc.message, error_action=text(form, "action", 32), kept=kept_fields(form),
+                         status=exc.status)
     return redirect(f"{prefix}/cases/{case_id}?msg=action_done")

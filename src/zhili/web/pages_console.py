@@ -108,7 +108,7 @@ def _boundary(session: Any, grid_id: uuid.UUID | None) -> Any:
 
 
 def _case_page(request: Request, session: Any, pu: PageUser, case_id: uuid.UUID, *, error: str | None = None,
-               error_action: str | None = None, status: int = 200) -> Response:
+               error_action: str | None = None, kept: dict[str, str] | None = None, status: int = 200) -> Response:
     require(pu.principal, Perm.case_read)
     case = service.get_case(session, principal=pu.principal, case_id=case_id)
     events = service.timeline(session, principal=pu.principal, case_id=case.id)
@@ -118,6 +118,7 @@ def _case_page(request: Request, session: Any, pu: PageUser, case_id: uuid.UUID,
         "photos": [aid for ev in events for aid in (ev.attachment_ids or [])],
         "actions": _actions(request, session, pu, case), "departments": taxonomy.list_departments(session),
         "act_url": f"/console/cases/{case.id}/act", "staff": True, "error": error, "error_action": error_action,
+        "kept": kept or {},
         "back_url": back, "boundary": _boundary(session, case.grid_id),
         "point": [case.lon, case.lat] if case.lon is not None and case.lat is not None else None,
     }, status=status)
@@ -165,7 +166,8 @@ def case_act(request: Request, session: Db, pu: CaseUser, case_id: uuid.UUID, fo
                            expected_version=version)
     except DomainError as exc:
         session.rollback()
-        return _case_page(request, session, pu, case_id, error=exc.message, error_action=action, status=exc.status)
+        return _case_page(request, session, pu, case_id, error=exc.message, error_action=action,
+                          kept=cp.kept_fields(form), status=exc.status)
     target = safe_next(cp.text(form, "next", 300))
     return redirect((target or f"/console/cases/{case_id}") + ("&" if target and "?" in target else "?")
                     + "msg=action_done")
