@@ -139,7 +139,7 @@ def api_router() -> APIRouter:
 
 def _sweeper(stop: threading.Event, interval: int) -> None:
     """Background deadline sweep: every process tries; the lease row lets one run at a time."""
-    from zhili.cases.service import run_sweep_if_due
+    from zhili.cases.sweep import run_sweep_if_due
     from zhili.core.db import session_scope
 
     holder = f"{socket.gethostname()}:{os.getpid()}"

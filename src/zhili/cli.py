@@ -375,7 +375,7 @@ def apikey_revoke(prefix: Annotated[str, typer.Argument(help="密钥前缀（lis
 @cases_app.command("sweep")
 def cases_sweep() -> None:
     """立即执行一次期限巡检：黄灯预警、红灯超期督办、超期升级。"""
-    from zhili.cases.service import sweep_deadlines
+    from zhili.cases.sweep import sweep_deadlines
     from zhili.core.db import session_scope
 
     with session_scope() as s:
@@ -386,7 +386,7 @@ def cases_sweep() -> None:
 @cases_app.command("rebuild-stats")
 def cases_rebuild_stats() -> None:
     """由事件明细重建统计表。"""
-    from zhili.cases.service import rebuild_stats
+    from zhili.cases.statistics import rebuild_stats
     from zhili.core.db import session_scope
 
     with session_scope() as s:

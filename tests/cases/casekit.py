@@ -56,8 +56,10 @@ def as_local(moment: dt.datetime | str) -> dt.datetime:
 
 # -- the taxonomy used by these tests (independent of the shipped JSON) -----------------------------------
 
-DEPARTMENTS = [("CG", "城管局", "城管"), ("SW", "水务局", "水务"), ("GA", "公安局", "公安"),
-               ("HB", "生态环境分局", "环保")]
+DEPARTMENTS = [("CG", "城管局", "城管", "department"), ("SW", "水务局", "水务", "department"),
+               ("GA", "公安局", "公安", "police"), ("HB", "生态环境分局", "环保", "department"),
+               # placeholders for "the community / street whose area holds the case" (fixtures/TAXONOMY.md)
+               ("SQ", "社区（村）居民委员会", "社区/村", "community"), ("JD", "街道（乡镇）综合治理中心", "街道/乡镇", "street")]
 
 CATEGORIES: list[dict[str, Any]] = [
     dict(code="T01", name="市容环境", kind="event", parent_code=None, is_leaf=False),
@@ -79,8 +81,8 @@ CATEGORIES: list[dict[str, Any]] = [
 
 
 def add_taxonomy(db: Session) -> dict[str, Category]:
-    for code, name, short in DEPARTMENTS:
-        db.add(Department(code=code, name=name, short_name=short))
+    for code, name, short, kind in DEPARTMENTS:
+        db.add(Department(code=code, name=name, short_name=short, kind=kind))
     cats = {}
     for spec in CATEGORIES:
         c = Category(version=1, is_current=True, taxonomy_version="test", created_by="test",

@@ -115,7 +115,7 @@ def test_a_slow_gateway_does_not_hold_up_intake(setup):
 
 
 def test_notifications_a_stopped_process_left_pending_are_sent_by_the_sweep(setup):
-    from zhili.cases.service import run_sweep_if_due
+    from zhili.cases.sweep import run_sweep_if_due
 
     engine, jumin, gateway, box = setup
     gateway.release.set()

@@ -19,7 +19,7 @@ from casekit import CN, EXERCISED, add_taxonomy, build_world, describe_row, rows
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from zhili.cases import service
+from zhili.cases import engine, service
 from zhili.cases.models import Case, CaseEvent, Channel, Supervision
 from zhili.cases.workflow import TRANSITIONS
 from zhili.core.errors import Conflict
@@ -470,13 +470,13 @@ def test_two_concurrent_transactions_starting_the_same_case_exactly_one_wins(scr
         if eng.dialect.name == "postgresql":
             losers = {"version_conflict"}
             both_loaded = threading.Barrier(2, timeout=20)
-            real_calendar = service._calendar
+            real_calendar = engine.load_calendar
 
-            def calendar_after_both_loaded(session: Session) -> Any:  # in transition(): after get_case
+            def calendar_after_both_loaded(session: Session) -> Any:  # in transition(): after loading the case
                 both_loaded.wait()
                 return real_calendar(session)
 
-            monkeypatch.setattr(service, "_calendar", calendar_after_both_loaded)
+            monkeypatch.setattr(engine, "load_calendar", calendar_after_both_loaded)
         outcome: dict[str, str] = {}
 
         def run() -> None:
@@ -494,6 +494,73 @@ def test_two_concurrent_transactions_starting_the_same_case_exactly_one_wins(scr
 
 
 # -- every row was exercised ------------------------------------------------------------------------------
+
+def test_path_address_only_hotline_case_is_placed_on_the_map_by_the_command_centre_then_dispatched(kit):
+    """A hotline report with an address only sits at the district; the command centre places it (定位) — point,
+    grid — and its statistics move from the district's row to the grid's, as a rebuild would count them."""
+    c = kit.report("zhihui", lon=None, address="金陵路88号门口", channel="hotline")
+    assert kit.case(c["id"]).grid_id is None and kit.case(c["id"]).path == kit.unit("district").path
+    kit.step("zhihui", c, "accept", to="accepted")
+    kit.refused("zhihui", c, "dispatch", 422, "case_unlocated", unit_id=kit.unit("c1").id)
+    kit.refused("zhihui", c, "locate", 422, "location_required")
+    kit.refused("zhihui", c, "locate", 422, "point_outside_grids", lon=100.0, lat=20.0)
+    kit.refused("jiedao2", c, "locate", 404, "not_found", grid_id=kit.unit("ga").id)  # a district case
+    r = kit.step("zhihui", c, "locate", to="accepted", lon=119.1, lat=31.1)
+    placed = kit.case(c["id"])
+    assert placed.grid_id == kit.unit("ga").id and placed.path == kit.unit("ga").path
+    assert (r["lon"], r["lat"]) == (119.1, 31.1)
+    ev = kit.timeline(c["id"])[-1]
+    assert ev["action"] == "locate" and ev["payload"]["grid"] == kit.unit("ga").code
+    # a correction: another grid, chosen from the list — within the street's own area only
+    kit.refused("jiedao1", c, "locate", 422, "location_outside_jurisdiction", grid_id=kit.unit("gc").id)
+    kit.step("jiedao1", c, "locate", grid_id=kit.unit("gb").id)
+    assert kit.case(c["id"]).path == kit.unit("gb").path and kit.case(c["id"]).lon is None
+    before = _stat_rows(kit)
+    assert before[(kit.unit("gb").path, "T0101")] == (1, 1)
+    assert (kit.unit("district").path, "T0101") not in before
+    service.rebuild_stats(kit.db)
+    assert _stat_rows(kit) == before
+    kit.step("zhihui", c, "dispatch", to="dispatched", unit_id=kit.unit("c1").id)
+
+
+def _stat_rows(kit: Any) -> dict[tuple[str, str], tuple[int, int]]:
+    from zhili.cases.models import CaseStat
+
+    kit.db.flush()
+    kit.db.expire_all()
+    out: dict[tuple[str, str], tuple[int, int]] = {}
+    for s in kit.db.scalars(select(CaseStat)):
+        if s.reported or s.accepted:
+            k = (s.path, s.category_code)
+            a, b = out.get(k, (0, 0))
+            out[k] = (a + s.reported, b + s.accepted)
+    return out
+
+
+def test_path_community_and_street_placeholders_resolve_to_the_unit_that_holds_the_case(kit):
+    """Rules and dispatchers may name 社区 (SQ) or 街道 (JD): the case goes to the community / street whose area holds
+    it, and that unit's staff hold and handle it end to end."""
+    c = kit.report("jumin")
+    kit.step("zhihui", c, "accept")
+    d = kit.step("zhihui", c, "dispatch", to="dispatched", department="SQ")
+    assert d["assignee_department"] is None and d["assignee_unit_id"] == str(kit.unit("c1").id)
+    assert d["escalation_level"] == "community"
+    assert kit.timeline(c["id"])[-1]["payload"]["placeholder"] == "SQ"
+    assert any(m.department == kit.unit("c1").code and m.title == "新派遣事件" for m in kit.fake.sent)
+    kit.step("shequ1", c, "start", to="in_progress")
+    kit.step("shequ1", c, "resolve", to="resolved", result="已协调物业清运")
+
+    s = kit.report("jumin", lon=119.6)  # in 画溪村, under the second street
+    kit.step("zhihui", s, "accept")
+    d = kit.step("zhihui", s, "dispatch", department="JD")
+    assert d["assignee_unit_id"] == str(kit.unit("s2").id) and d["escalation_level"] == "street"
+    kit.refused("jiedao1", s, "start", 404, "not_found")  # another street's case
+    kit.step("jiedao2", s, "start", to="in_progress")
+
+    unplaced = kit.report("zhihui", lon=None, address="某路口", channel="hotline")
+    kit.step("zhihui", unplaced, "accept")
+    kit.refused("zhihui", unplaced, "dispatch", 422, "case_unlocated", department="SQ")
+
 
 def test_zz_every_row_of_the_transition_table_was_exercised():
     module = sys.modules[__name__]

@@ -9,7 +9,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, File, Header, Query, Request, Response, UploadFile
 
-from zhili.cases import dispatch, service, taxonomy
+from zhili.cases import dispatch, service, supervision, taxonomy
 from zhili.cases.models import CaseState, Channel
 from zhili.cases.schemas import (
     ActionIn,
@@ -189,7 +189,7 @@ def download(attachment_id: uuid.UUID, session: Db, principal: CurrentUser) -> R
 def supervisions(session: Db, principal: CurrentUser, paging: Paging, open_only: bool = True
                  ) -> Page[SupervisionOut]:
     require(principal, Perm.case_read)
-    rows, total = service.list_supervisions(session, principal=principal, open_only=open_only, page=paging.page,
+    rows, total = supervision.list_supervisions(session, principal=principal, open_only=open_only, page=paging.page,
                                             page_size=paging.page_size)
     return Page(items=[SupervisionOut.model_validate(s) for s in rows], total=total, page=paging.page,
                 page_size=paging.page_size)

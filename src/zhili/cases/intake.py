@@ -16,6 +16,7 @@ A report that fails validation fails alone: its outcome carries the domain error
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import logging
 import threading
 import uuid
@@ -23,12 +24,13 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, cast
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import Date, Dialect, Table, bindparam, select, text
 from sqlalchemy.orm import Session
 
-from zhili.cases import notify, rollup
+from zhili.cases import deadlines, engine, notify, statistics
+from zhili.cases.actors import SYSTEM_PRINCIPAL
+from zhili.cases.changes import REPORTER, Ctx, StatDelta, UnitRef
 from zhili.cases.dispatch import CaseFacts, RuleSet, current_rules, match
 from zhili.cases.models import (
     CHANNEL_LABELS,
@@ -45,8 +47,8 @@ from zhili.cases.models import (
     Urgency,
 )
 from zhili.cases.scope import co_departments_of, duplicate_distance, fetch_nearby, geo_cell
-from zhili.cases.workflow import candidates
 from zhili.core import audit, config_version
+from zhili.core.clock import local_day
 from zhili.core.crypto import get_cipher
 from zhili.core.db import DriverRow, PreparedInsert, execute_prepared, prepared_insert, utcnow
 from zhili.core.errors import DomainError, NotFound, ValidationFailed
@@ -62,9 +64,6 @@ from zhili.users.service import CachedPrincipal, recheck_principal
 from zhili.worktime.service import WorkCalendar, load_calendar
 
 log = logging.getLogger(__name__)
-
-SYSTEM_PRINCIPAL = Principal(user_id=uuid.UUID(int=0), username="system", display_name="系统自动",
-                             role=Role.command_centre, scope_paths=())
 
 # The case number is not known until the batch allocates it; texts written before that carry this marker.
 _NUMBER = "\x00number\x00"
@@ -127,11 +126,23 @@ class Snapshot:
     categories: dict[str, Category]
     category_names: dict[uuid.UUID, str]  # every version's id → name (cases keep the version they were filed under)
     departments: dict[str, str]  # code → name
+    department_kinds: dict[str, str]  # code → kind (department, police, street, community …)
     rules: RuleSet
     calendar: WorkCalendar
     locator: Any
     units: dict[uuid.UUID, tuple[str, UnitLevel, str]]
     district_path: str | None
+
+    @functools.cached_property
+    def categories_by_id(self) -> dict[uuid.UUID, Category]:
+        return {c.id: c for c in self.categories.values()}
+
+    @functools.cached_property
+    def units_by_code(self) -> dict[str, list[uuid.UUID]]:
+        out: dict[str, list[uuid.UUID]] = defaultdict(list)
+        for uid, (_, _, code) in self.units.items():
+            out[code].append(uid)
+        return out
 
 
 _snapshots: dict[tuple[Any, ...], Snapshot] = {}
@@ -157,11 +168,12 @@ def snapshot(session: Session, *, stamp: config_version.Stamp | None = None) -> 
         session.expunge(c)
     units = {u.id: (u.path, u.level, u.code) for u in session.execute(
         select(Unit.id, Unit.path, Unit.level, Unit.code).where(Unit.valid_to == OPEN_END))}
+    depts = session.execute(select(Department.code, Department.name, Department.kind)).all()
     district = min(((code, path) for path, level, code in units.values() if level == UnitLevel.district),
                    default=None)
     snap = Snapshot(categories={c.code: c for c in cats if c.is_current},
                     category_names={c.id: c.name for c in cats},
-                    departments={c: n for c, n in session.execute(select(Department.code, Department.name))},
+                    departments={c: n for c, n, _ in depts}, department_kinds={c: k for c, _, k in depts},
                     rules=current_rules(session), calendar=load_calendar(session), locator=get_locator(session),
                     units=units, district_path=district[1] if district else None)
     with _snapshot_lock:
@@ -244,71 +256,12 @@ def _locate_all(session: Session, cfg: _Config, requests: Sequence[IntakeRequest
 
 # -- planning one report ---------------------------------------------------------------------------------------
 
-def local_day(moment: dt.datetime) -> dt.date:
-    """The local (configured time zone) date of a moment — the day statistics and case numbers count by."""
-    return moment.astimezone(ZoneInfo(get_settings().timezone)).date()
-
-
 def district_code(path: str) -> str:
     """The six-digit district code within a unit path (the configured district when the path has none)."""
     for seg in path.split("/"):
         if len(seg) == 6:
             return seg
     return get_settings().district_code
-
-
-def fmt_local(moment: dt.datetime | None) -> str:
-    """A moment as local wall-clock text for messages (— when there is none)."""
-    if moment is None:
-        return "—"
-    return moment.astimezone(ZoneInfo(get_settings().timezone)).strftime("%Y-%m-%d %H:%M")
-
-
-def due(cal: WorkCalendar, start: dt.datetime, hours: float | None, mode: str) -> dt.datetime | None:
-    """The deadline ``hours`` after ``start`` in working time (or natural time for ``mode == "natural"``)."""
-    if hours is None:
-        return None
-    return cal.deadline(start, hours, natural=mode == "natural")
-
-
-@dataclass
-class Assignment:
-    """What dispatching a case sets, from :func:`plan_assignment` — the one place both the workflow's ``dispatch``
-    (applied to an ORM case) and intake's automatic dispatch (applied to a planned row) take it from."""
-
-    values: dict[str, Any]  # case columns
-    subtasks: list[tuple[str, str]]  # (department, "lead" | "co") of a joint case
-    extra: dict[str, Any]  # for the timeline event and the audit entry: department | unit, co_departments, due
-    notices: list[tuple[str, str, str]]  # (department or unit code, title, body) for the handlers
-
-
-def plan_assignment(*, department: str | None, unit: tuple[uuid.UUID, str, UnitLevel, str] | None,
-                    co_departments: Sequence[str], hours: float, mode: str, cal: WorkCalendar, now: dt.datetime,
-                    number: str, title: str, rule_id: Any = None) -> Assignment:
-    """Dispatch to one department, or to one unit given as (id, path, level, code), with co-handling departments:
-    the assignee, the handling deadline and its warning time, a joint case's sub-tasks and the handlers' messages.
-    The caller has checked that the department, unit and co-departments exist."""
-    co = [d for d in co_departments if d != department]
-    values: dict[str, Any] = {"assignee_department": department, "assignee_unit_id": None, "assignee_path": None,
-                              "dispatched_at": now, "dispatch_rule_id": rule_id, "is_joint": bool(co)}
-    extra: dict[str, Any] = {}
-    if department:
-        extra["department"] = target = department
-    else:
-        assert unit is not None, "a dispatch names a department or a unit"
-        unit_id, path, level, target = unit
-        values.update(assignee_unit_id=unit_id, assignee_path=path,
-                      escalation_level="street" if level == UnitLevel.street else "community")
-        extra["unit"] = target
-    if co:
-        extra["co_departments"] = co
-    values["handle_due_at"] = extra["due"] = due(cal, now, hours, mode)
-    values["handle_warn_at"] = due(cal, now, hours * get_settings().warning_fraction, mode)
-    subtasks = ([(department, "lead")] if co and department else []) + [(d, "co") for d in co]
-    notices = [(target, "新派遣事件", f"事件 {number}（{title}）已派遣给您，请在 {fmt_local(values['handle_due_at'])} "
-                                     "前处置。")]
-    notices += [(d, "新协办事件", f"事件 {number} 需要您协同处置。") for d in co]
-    return Assignment(values=values, subtasks=subtasks, extra=extra, notices=notices)
 
 
 @dataclass
@@ -319,7 +272,7 @@ class _Plan:
     district: str
     events: list[dict[str, Any]] = field(default_factory=list)
     audits: list[audit.Entry] = field(default_factory=list)
-    stats: list[dict[str, int]] = field(default_factory=list)
+    stats: list[StatDelta] = field(default_factory=list)
     notices: list[notify.Message] = field(default_factory=list)
     subtasks: list[dict[str, Any]] = field(default_factory=list)
     attachment_ids: list[uuid.UUID] = field(default_factory=list)
@@ -411,10 +364,6 @@ def _audit_entry(*, actor: audit.Actor, action: str, object_id: Any, before: Any
                        before=audit.to_jsonable(before), after=audit.to_jsonable(after), jsonable=True)
 
 
-def _stat(plan: _Plan, **deltas: int) -> None:
-    plan.stats.append(deltas)
-
-
 def _notify_reporter(plan: _Plan, phone: str | None, title: str, body: str) -> None:
     c = plan.case
     if c["reporter_user_id"] is None and c["reporter_phone_enc"] is None:
@@ -471,7 +420,7 @@ def _plan(session: Session, cfg: _Config, req: IntakeRequest, located: uuid.UUID
         "dispatch_rule_id": None, "is_joint": False, "master_case_id": None, "resolution": None,
         "reject_reason": None, "rating": None, "rating_comment": None,
         "reported_at": now, "reported_day": day, "accepted_at": None, "dispatched_at": None, "resolved_at": None,
-        "verified_at": None, "closed_at": None, "accept_due_at": due(cal, now, cat.accept_hours, cat.time_mode),
+        "verified_at": None, "closed_at": None, "accept_due_at": deadlines.accept_due(cal, cat, now),
         "handle_due_at": None, "handle_warn_at": None, "verify_due_at": None, "warning_level": "none",
         "overdue": False, "closed_on_time": None, "reopen_count": 0, "support_count": 0, "created_at": now,
         "updated_at": now, "version": 1,
@@ -480,11 +429,11 @@ def _plan(session: Session, cfg: _Config, req: IntakeRequest, located: uuid.UUID
     actor = principal or SYSTEM_PRINCIPAL
     _event(plan, action="report", from_state=None, to_state=CaseState.reported, actor=actor, now=now,
            comment=f"通过{CHANNEL_LABELS[channel]}上报", attachments=attachments)
-    _stat(plan, reported=1)
+    plan.stats.append(StatDelta(path=path, day=day, category_code=cat.code, deltas={"reported": 1}))
     plan.audits.append(_audit_entry(actor=actor.actor, action="case.report", object_id=case_id,
                                     after={"number": _NUMBER, "channel": channel.value, "category": cat.code,
                                            "path": path}))
-    if not _auto_dispatch(cfg, plan, cat, now):
+    if not _auto_dispatch(session, cfg, plan, now):
         _notify_reporter(plan, phone, "已收到您反映的问题", f"事件编号 {_NUMBER}，我们会尽快受理。")
     else:  # received, accepted and dispatched in the same instant: one message, not three (an SMS each)
         _notify_reporter(plan, phone, "您反映的问题已受理并派遣处置",
@@ -492,59 +441,84 @@ def _plan(session: Session, cfg: _Config, req: IntakeRequest, located: uuid.UUID
     return plan
 
 
-def _system_may(action: str, state: CaseState) -> bool:
-    return any(SYSTEM_PRINCIPAL.role in t.roles for t in candidates(action, state))
+class _SnapshotLookups:
+    """:class:`~zhili.cases.changes.Lookups` from the batch's configuration snapshot (no reads)."""
+
+    def __init__(self, cfg: _Config) -> None:
+        self.cfg = cfg
+
+    def category(self, category_id: uuid.UUID | None) -> Category | None:
+        return self.cfg.snap.categories_by_id.get(category_id) if category_id else None
+
+    def reportable_category(self, code: str) -> Category:
+        return _reportable(self.cfg, code)
+
+    def department_kind(self, code: str) -> str:
+        kind = self.cfg.snap.department_kinds.get(code)
+        if kind is None:
+            raise ValidationFailed(f"部门 {code} 不存在", code="department_not_found")
+        return kind
+
+    def unit(self, unit_id: uuid.UUID) -> UnitRef | None:
+        u = self.cfg.units.get(unit_id)
+        return UnitRef(unit_id, *u) if u is not None else None
+
+    def ancestor(self, path: str, level: UnitLevel) -> UnitRef | None:
+        for code in path.split("/"):
+            for uid in self.cfg.snap.units_by_code.get(code, ()):
+                u = self.cfg.units[uid]
+                if u[1] == level:
+                    return UnitRef(uid, *u)
+        return None
 
 
-def _auto_dispatch(cfg: _Config, plan: _Plan, cat: Category, now: dt.datetime) -> bool:
-    """Accept and dispatch at once when a responsibility-list rule matches with enough confidence (True if so;
-    the caller tells the reporter)."""
+def _auto_dispatch(session: Session, cfg: _Config, plan: _Plan, now: dt.datetime) -> bool:
+    """Accept and dispatch at once when a responsibility-list rule matches with enough confidence — through the case
+    engine, as the system actor, exactly as a dispatcher's accept-then-dispatch (True if so; the caller tells the
+    reporter once for all three steps)."""
     c = plan.case
-    settings = get_settings()
     m = match(CaseFacts(c["category_code"], c["path"], c["description"], now), cfg.snap.rules)
-    if m.rule is None or m.confidence < settings.auto_dispatch_confidence or c["grid_id"] is None:
+    if m.rule is None or m.confidence < get_settings().auto_dispatch_confidence or c["grid_id"] is None:
         return False
     rule = m.rule
-    dept, unit_id = rule.target_department, rule.target_unit_id
-    co = [d for d in rule.co_departments or [] if d != dept]
-    unit = cfg.units.get(unit_id) if unit_id else None
-    if (dept and dept not in cfg.snap.departments) or any(d not in cfg.snap.departments for d in co) \
-            or (unit_id and (unit is None or unit[1] not in (UnitLevel.community, UnitLevel.street, UnitLevel.grid))):
-        log.warning("dispatch rule %s names a missing department or unit; case left for manual dispatch", rule.id)
-        return False
-    if not (_system_may("accept", CaseState.reported) and _system_may("dispatch", CaseState.accepted)):
-        return False
-    # 受理
-    c["state"], c["accepted_at"] = CaseState.accepted, now
-    _stat(plan, accepted=1)
-    seq = _event(plan, action="accept", from_state=CaseState.reported, to_state=CaseState.accepted,
-                 actor=SYSTEM_PRINCIPAL, now=now, comment="按权责清单自动受理")
-    plan.audits.append(_audit_entry(actor=SYSTEM_PRINCIPAL.actor, action="case.accept", object_id=c["id"],
-                                    before={"state": CaseState.reported.value},
-                                    after={"state": CaseState.accepted.value, "event": seq}))
-    # 派遣
     payload: dict[str, Any] = {"rule_id": rule.id}
-    payload.update({"department": dept} if dept else {"unit_id": unit_id})
+    payload.update({"department": rule.target_department} if rule.target_department
+                   else {"unit_id": rule.target_unit_id})
     if rule.co_departments:
         payload["co_departments"] = list(rule.co_departments)
     if rule.handle_hours:
         payload["handle_hours"] = rule.handle_hours
-    a = plan_assignment(department=dept, unit=(unit_id, unit[0], unit[1], unit[2]) if unit and unit_id else None,
-                        co_departments=co, hours=float(rule.handle_hours or cat.handle_hours or 40.0),
-                        mode=cat.time_mode, cal=cfg.calendar, now=now, number=_NUMBER, title=c["title"],
-                        rule_id=rule.id)
-    c.update(a.values)
-    c["state"] = CaseState.dispatched
-    plan.subtasks.extend({"department": d, "role": role} for d, role in a.subtasks)
-    plan.notices.extend(notify.Message(kind="task", title=title, body=body, case_id=c["id"], department=target)
-                        for target, title, body in a.notices)
-    seq = _event(plan, action="dispatch", from_state=CaseState.accepted, to_state=CaseState.dispatched,
-                 actor=SYSTEM_PRINCIPAL, now=now, comment=f"按派单规则“{rule.name}”自动派遣",
-                 payload={**payload, **a.extra})
-    plan.audits.append(_audit_entry(actor=SYSTEM_PRINCIPAL.actor, action="case.dispatch", object_id=c["id"],
-                                    before={"state": CaseState.accepted.value},
-                                    after={"state": CaseState.dispatched.value, "event": seq, **a.extra}))
+    ctx = Ctx(session=session, now=now, cal=cfg.calendar, look=_SnapshotLookups(cfg))
+    try:
+        steps = engine.plan_steps(ctx, c, SYSTEM_PRINCIPAL, [
+            ("accept", {"comment": "按权责清单自动受理"}),
+            ("dispatch", {**payload, "comment": f"按派单规则“{rule.name}”自动派遣"})])
+    except DomainError as exc:
+        log.warning("dispatch rule %s cannot be applied (%s); case left for manual dispatch", rule.id, exc.code)
+        return False
+    for step in steps:
+        _apply_step(plan, step, now)
     return True
+
+
+def _apply_step(plan: _Plan, step: engine.Step, now: dt.datetime) -> None:
+    """A step planned by the engine, applied to the planned rows — what :func:`engine.apply_to_case` does to a loaded
+    case (the reporter is told by the caller, once)."""
+    c, cs = plan.case, step.changes
+    assert not cs.other_rows, "intake's steps change only the case's own rows"
+    c.update(cs.values)
+    c["state"] = step.after
+    seq = len(plan.events) + 1
+    plan.events.append({"id": new_id(), **engine.event_values(step, SYSTEM_PRINCIPAL, now, case_id=c["id"],
+                                                              seq=seq)})
+    plan.audits.append(_audit_entry(actor=SYSTEM_PRINCIPAL.actor, action=f"case.{step.row.action}",
+                                    object_id=c["id"], before={"state": step.before.value},
+                                    after=engine.audit_after(step, seq)))
+    plan.stats.extend(cs.stats)
+    if cs.subtasks is not None:
+        plan.subtasks = [{"department": d, "role": role} for d, role in cs.subtasks]
+    plan.notices.extend(notify.Message(kind="task", title=n.title, body=n.body, case_id=c["id"], department=n.to)
+                        for n in cs.notices if n.to != REPORTER)
 
 
 # -- writing a batch -------------------------------------------------------------------------------------------
@@ -552,14 +526,6 @@ def _auto_dispatch(cfg: _Config, plan: _Plan, cat: Category, now: dt.datetime) -
 _COUNTER_BUMP = text(
     "INSERT INTO case_counter (district, day, last) VALUES (:district, :day, :n) ON CONFLICT (district, day) "
     "DO UPDATE SET last = case_counter.last + :n RETURNING last"
-).bindparams(bindparam("day", type_=Date()))
-
-STAT_COLUMNS = ("reported", "accepted", "closed", "closed_on_time", "overdue", "rating_sum", "rating_count")
-# One static statement for every delta (``excluded`` works on SQLite ≥ 3.24 and PostgreSQL alike).
-STAT_UPSERT = text(
-    "INSERT INTO case_stat (path, day, category_code, " + ", ".join(STAT_COLUMNS) + ") VALUES (:path, :day, "
-    ":category_code, " + ", ".join(f":{c}" for c in STAT_COLUMNS) + ") ON CONFLICT (path, day, category_code) "
-    "DO UPDATE SET " + ", ".join(f"{c} = case_stat.{c} + excluded.{c}" for c in STAT_COLUMNS)
 ).bindparams(bindparam("day", type_=Date()))
 
 
@@ -788,7 +754,7 @@ def _write(session: Session, plans: list[_Plan]) -> None:
     rows: list[tuple[PreparedInsert, DriverRow]] = []
     notices: list[dict[str, Any]] = []
     entries: list[audit.Entry] = []
-    stats: dict[tuple[str, dt.date, str], dict[str, int]] = {}
+    stats: list[StatDelta] = []
     attach: list[dict[str, Any]] = []
     for p in plans:
         number, c = p.case["number"], p.case
@@ -799,10 +765,7 @@ def _write(session: Session, plans: list[_Plan]) -> None:
         entries.extend(audit.Entry(actor=e.actor, action=e.action, object_type=e.object_type,
                                    object_id=e.object_id, before=e.before, after=_fill(e.after, number),
                                    reason=e.reason, jsonable=True) for e in p.audits)
-        for d in p.stats:
-            acc = stats.setdefault((c["path"], p.day, c["category_code"] or ""), dict.fromkeys(STAT_COLUMNS, 0))
-            for col, v in d.items():
-                acc[col] += v
+        stats.extend(p.stats)
         for m in p.notices:
             msg = notify.Message(kind=m.kind, title=m.title, body=_fill(m.body, number), case_id=m.case_id,
                                  user_id=m.user_id, department=m.department, phone=m.phone)
@@ -822,8 +785,7 @@ def _write(session: Session, plans: list[_Plan]) -> None:
         t = _table(Attachment)
         conn.execute(t.update().where(t.c.id == bindparam("b_id"), t.c.case_id.is_(None))
                      .values(case_id=bindparam("b_case")), attach)
-    conn.execute(STAT_UPSERT, [{"path": k[0], "day": k[1], "category_code": k[2], **v} for k, v in stats.items()])
-    rollup.add_many(session, rows=[(k[0], k[1], v) for k, v in stats.items()])  # the per-unit rollup moves with it
+    statistics.add_many(session, stats)  # and the per-unit rollup with them
     audit.record_many(session, entries)
     seqs: dict[uuid.UUID, int] = session.info.setdefault("case_seq", {})
     for p in plans:

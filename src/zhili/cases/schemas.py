@@ -110,6 +110,12 @@ class ActionIn(BaseModel):
     master_id: uuid.UUID | None = None
     category_code: str | None = None
     attachment_ids: list[uuid.UUID] = Field(default_factory=list, max_length=9)
+    # 定位: a point (WGS-84, or GCJ-02 with crs), a building of the register, or a grid
+    lon: float | None = Field(None, ge=-180, le=180)
+    lat: float | None = Field(None, ge=-90, le=90)
+    crs: Literal["wgs84", "gcj02"] | None = None
+    building_id: uuid.UUID | None = None
+    grid_id: uuid.UUID | None = None
 
 
 class EventOut(ORMModel):

@@ -13,8 +13,10 @@ from sqlalchemy.orm import Session
 
 from zhili.cases import service
 from zhili.cases.models import OPEN_STATES, Case, Supervision, Urgency
+from zhili.cases.scope import visibility
 from zhili.core.errors import NotFound
 from zhili.core.jurisdiction import Principal, in_scope, path_predicate
+from zhili.core.query import paginate
 from zhili.core.security import Role
 from zhili.regions.models import Unit
 
@@ -77,3 +79,13 @@ def supervise_case(session: Session, *, principal: Principal, number: str, messa
     case = service.get_case_by_number(session, principal=principal, number=number.strip())
     return service.transition(session, principal=principal, case_id=case.id, action="supervise",
                               payload={"message": message})
+
+
+def list_supervisions(session: Session, *, principal: Principal, open_only: bool = True, page: int = 1,
+                      page_size: int = 50) -> tuple[list[Any], int]:
+    """Supervision orders on cases the principal may see."""
+    stmt = select(Supervision).join(Case, Case.id == Supervision.case_id).where(visibility(principal))
+    if open_only:
+        stmt = stmt.where(Supervision.acknowledged_at.is_(None), Case.state.in_(OPEN_STATES))
+    return paginate(session, stmt, page=page, page_size=page_size, sort=None, sortable={},
+                    default_sort=[Supervision.issued_at.desc()])
