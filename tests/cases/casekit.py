@@ -59,7 +59,8 @@ def as_local(moment: dt.datetime | str) -> dt.datetime:
 DEPARTMENTS = [("CG", "城管局", "城管", "department"), ("SW", "水务局", "水务", "department"),
                ("GA", "公安局", "公安", "police"), ("HB", "生态环境分局", "环保", "department"),
                # placeholders for "the community / street whose area holds the case" (fixtures/TAXONOMY.md)
-               ("SQ", "社区（村）居民委员会", "社区/村", "community"), ("JD", "街道（乡镇）综合治理中心", "街道/乡镇", "street")]
+               ("SQ", "社区（村）居民委员会", "社区/村", "community"),
+               ("JD", "街道（乡镇）综合治理中心", "街道/乡镇", "street")]
 
 CATEGORIES: list[dict[str, Any]] = [
     dict(code="T01", name="市容环境", kind="event", parent_code=None, is_leaf=False),

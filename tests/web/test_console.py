@@ -165,3 +165,28 @@ def test_a_grid_worker_answers_an_order_on_their_own_case_page(client: Any, site
                                                       "reply": "马上到现场"}, follow_redirects=False)
     assert r.status_code == 303
     assert site.db.scalar(select(Supervision.reply).where(Supervision.case_id == case.id)) == "马上到现场"
+
+
+def test_the_command_centre_places_an_address_only_case_on_the_map_from_the_case_page(client: Any, site: Any) -> None:
+    """A hotline case with an address only: 定位 on the console case page — a refused point keeps what was typed;
+    a grid chosen in the picker places it, and then it can be dispatched to a unit."""
+    from zhili.cases import service
+    from zhili.cases.models import Channel
+
+    case, _ = service.report_case(site.db, principal=site.principal("zhihui"), channel=Channel.hotline,
+                                  data={"category_code": "SJ-0102", "description": "金陵路88号门口垃圾",
+                                        "address": "金陵路88号"})
+    site.db.flush()
+    sign_in(client, site.token("zhihui"))
+    p = page(client.get(f"/console/cases/{case.id}"))
+    assert "定位" in p.text and "或选择所在网格" in p.text and p.unlabelled_controls() == []
+    r = client.post(f"/console/cases/{case.id}/act", data={"csrf_token": p.csrf(), "action": "locate",
+                                                           "lon": "100.5", "lat": "20.5"})
+    assert r.status_code == 422 and "不在本区县的网格范围内" in page(r).text and 'value="100.5"' in r.text
+    grid = site.world.units["ga"]
+    r = client.post(f"/console/cases/{case.id}/act", data={"csrf_token": p.csrf(), "action": "locate",
+                                                           "grid_id": str(grid.id)}, follow_redirects=False)
+    assert r.status_code == 303
+    site.db.refresh(case)
+    assert case.grid_id == grid.id and case.path == grid.path
+    assert "定位" in page(client.get(f"/console/cases/{case.id}")).text  # in the timeline

@@ -228,7 +228,7 @@ def _payload(request: Request, form: FormData) -> dict[str, Any]:
 
 def kept_fields(form: FormData) -> dict[str, str]:
     """What a refused action form carried, to show it again (nothing typed is lost)."""
-    return {name: value for name in (*ACTION_FIELDS, "comment") if (value := text(form, name))}
+    return {name: value for name in (*ACTION_FIELDS, "comment", "lon", "lat") if (value := text(form, name))}
 
 
 def act(request: Request, session: Any, pu: PageUser, case_id: uuid.UUID, form: FormData, *, prefix: str,

@@ -14,15 +14,17 @@ from sqlalchemy import select
 from starlette.datastructures import FormData
 from starlette.responses import Response
 
-from zhili.cases import service, taxonomy
+from zhili.cases import engine, service, taxonomy
 from zhili.cases.models import CaseState
 from zhili.core.deps import Db
 from zhili.core.errors import DomainError, Forbidden, ValidationFailed
 from zhili.core.jurisdiction import require
 from zhili.core.security import Perm, Role
-from zhili.regions.models import UnitBoundary
+from zhili.regions import picker as unit_picker
+from zhili.regions.models import UnitBoundary, UnitLevel
 from zhili.regions.service import today, valid_on
 from zhili.web import casepages as cp
+from zhili.web.adminkit import picker
 from zhili.web.deps import CurrentPageUser, PageUser
 from zhili.web.render import redirect, render, safe_next, tr
 
@@ -33,8 +35,8 @@ CASE_ROLES = QUEUE_ROLES | {Role.department_handler}
 QUEUE_STATES = (CaseState.reported, CaseState.returned, CaseState.escalated)
 CONSOLE_ACTIONS = ("accept", "dispatch", "reject", "merge", "approve_extension", "deny_extension", "start",
                    "resolve", "request_extension", "return_case", "escalate", "complete_subtask", "verify",
-                   "send_back", "rate", "close", "supervise", "answer_supervision")
-EXTRA_FIELDS = {"dispatch": ["department"], "merge": ["master_number"]}
+                   "send_back", "rate", "close", "supervise", "answer_supervision", "locate")
+EXTRA_FIELDS = {"dispatch": ["department"], "merge": ["master_number"], "locate": ["location"]}
 
 
 def _gate(roles: frozenset[Role], message_key: str) -> Callable[[Request, PageUser], PageUser]:
@@ -120,6 +122,9 @@ def _case_page(request: Request, session: Any, pu: PageUser, case_id: uuid.UUID,
         "act_url": f"/console/cases/{case.id}/act", "staff": True, "error": error, "error_action": error_action,
         "kept": kept or {},
         "back_url": back, "boundary": _boundary(session, case.grid_id),
+        "grid_picker": picker("grid_id", tr(request, "console.locate_grid"), units=[], chosen_values=[],
+                              offered=[u for u in unit_picker.pick_units(session, principal=pu.principal)
+                                       if u.level == UnitLevel.grid]),
         "point": [case.lon, case.lat] if case.lon is not None and case.lat is not None else None,
     }, status=status)
 
@@ -136,6 +141,8 @@ def _payload(request: Request, session: Any, pu: PageUser, action: str, form: Fo
         if not dept:
             raise ValidationFailed(tr(request, "console.department_required"), code="dispatch_target_required")
         payload["department"] = dept
+    if action == "locate":
+        payload.update(_location(request, form))
     if action == "merge":
         number = cp.text(form, "master_number", 32)
         try:
@@ -144,6 +151,21 @@ def _payload(request: Request, session: Any, pu: PageUser, action: str, form: Fo
             raise ValidationFailed(tr(request, "console.unknown_master"), code="master_not_found") from exc
         payload["master_id"] = str(master.id)
     return payload
+
+
+def _location(request: Request, form: FormData) -> dict[str, Any]:
+    """定位 from the console: a point typed or taken from the map (WGS-84), else the grid chosen in the picker."""
+    out: dict[str, Any] = {}
+    lon, lat = cp.text(form, "lon", 20), cp.text(form, "lat", 20)
+    if lon or lat:
+        try:
+            out["lon"], out["lat"] = float(lon), float(lat)
+        except ValueError as exc:
+            raise ValidationFailed(tr(request, "error.bad_number"), code="bad_number") from exc
+    grid = cp.text(form, "grid_id", 40)
+    if grid and not out:
+        out["grid_id"] = grid
+    return out
 
 
 @router.post("/cases/{case_id}/act")
@@ -158,12 +180,10 @@ def case_act(request: Request, session: Db, pu: CaseUser, case_id: uuid.UUID, fo
         version_raw = cp.text(form, "version", 12)
         version = int(version_raw) if version_raw.isdigit() else None
         case = service.get_case(session, principal=pu.principal, case_id=case_id)
+        steps: list[tuple[str, dict[str, Any]]] = [(action, payload)]
         if action == "dispatch" and case.state == CaseState.reported:
-            service.transition(session, principal=pu.principal, case_id=case_id, action="accept",
-                               expected_version=version)
-            version = None
-        service.transition(session, principal=pu.principal, case_id=case_id, action=action, payload=payload,
-                           expected_version=version)
+            steps.insert(0, ("accept", {}))  # one go through the engine: both steps or neither, one message
+        engine.take_steps(session, principal=pu.principal, case_id=case_id, steps=steps, expected_version=version)
     except DomainError as exc:
         session.rollback()
         return _case_page(request, session, pu, case_id, error=exc.message, error_action=action,
