@@ -101,7 +101,7 @@ def app(_shared_app: Any, db: Session) -> Iterator[Any]:
     from zhili.cases.api import get_intake_writer
     from zhili.cases.writer import SessionWriter
     from zhili.core.db import database_key
-    from zhili.core.deps import ReadSessions, get_db, get_read_sessions
+    from zhili.http.deps import ReadSessions, get_db, get_read_sessions
 
     lock = threading.Lock()  # one shared session: requests from a live server in a thread take turns
 

@@ -9,10 +9,10 @@ from fastapi import APIRouter, Query
 from pydantic import BaseModel
 
 from zhili.core import audit_service
-from zhili.core.deps import CurrentUser, Db, Paging
 from zhili.core.jurisdiction import require
 from zhili.core.schemas import Page
 from zhili.core.security import Perm
+from zhili.http.deps import CurrentUser, Db, Paging
 
 router = APIRouter(prefix="/audit", tags=["审计"])
 

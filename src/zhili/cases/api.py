@@ -39,10 +39,10 @@ from zhili.cases.schemas import (
 from zhili.cases.workflow import ACTIONS
 from zhili.cases.writer import IntakeWriter, default_writer
 from zhili.core.db import utcnow
-from zhili.core.deps import CachedAuth, CurrentUser, Db, Paging
 from zhili.core.jurisdiction import require
 from zhili.core.schemas import Page
 from zhili.core.security import Perm
+from zhili.http.deps import CachedAuth, CurrentUser, Db, Paging
 
 router = APIRouter(tags=["事件办理"])
 config_router = APIRouter(tags=["事件分类与派单规则"])

@@ -16,8 +16,8 @@ from starlette.responses import Response
 
 from zhili.cases import config, dispatch, taxonomy
 from zhili.cases.models import Urgency
-from zhili.core.deps import Db
 from zhili.core.errors import DomainError
+from zhili.http.deps import Db
 from zhili.regions import picker as unit_picker
 from zhili.web import pages_admin_users, pages_supervision
 from zhili.web.adminkit import (

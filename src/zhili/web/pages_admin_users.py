@@ -15,9 +15,9 @@ from starlette.datastructures import FormData
 from starlette.responses import Response
 
 from zhili.cases import taxonomy
-from zhili.core.deps import Db
 from zhili.core.errors import DomainError
 from zhili.core.security import Role
+from zhili.http.deps import Db
 from zhili.regions import picker as unit_picker
 from zhili.users import admin as accounts
 from zhili.users import service as users

@@ -16,10 +16,10 @@ from starlette.responses import Response
 
 from zhili.cases import service, taxonomy
 from zhili.cases.models import CaseState
-from zhili.core.deps import Db
 from zhili.core.errors import DomainError, Forbidden, ValidationFailed
 from zhili.core.jurisdiction import require
 from zhili.core.security import Perm, Role
+from zhili.http.deps import Db
 from zhili.regions.models import UnitBoundary
 from zhili.regions.service import today, valid_on
 from zhili.web import casepages as cp

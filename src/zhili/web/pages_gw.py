@@ -11,10 +11,10 @@ from starlette.responses import Response
 
 from zhili.cases import service, taxonomy
 from zhili.cases.models import CaseState, Channel
-from zhili.core.deps import Db
 from zhili.core.errors import DomainError, ValidationFailed
 from zhili.core.jurisdiction import require
 from zhili.core.security import Perm
+from zhili.http.deps import Db
 from zhili.registry import service as registry
 from zhili.web import casepages as cp
 from zhili.web.deps import GridWorker, PageUser

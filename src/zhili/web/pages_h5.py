@@ -10,9 +10,9 @@ from starlette.responses import Response
 
 from zhili.cases import service, taxonomy
 from zhili.cases.models import Channel
-from zhili.core.deps import Db
 from zhili.core.jurisdiction import require
 from zhili.core.security import Perm
+from zhili.http.deps import Db
 from zhili.web import casepages as cp
 from zhili.web.deps import Resident
 from zhili.web.render import render

@@ -14,11 +14,11 @@ from fastapi import APIRouter, Depends, Query, Request
 from starlette.datastructures import FormData
 from starlette.responses import Response
 
-from zhili.core.deps import SESSION_COOKIE, Db, client_ip
 from zhili.core.errors import DomainError, Forbidden, ValidationFailed
 from zhili.core.masking import mask_phone
 from zhili.core.settings import get_settings
 from zhili.core.validators import validate_mobile
+from zhili.http.deps import SESSION_COOKIE, Db, client_ip
 from zhili.participation import service
 from zhili.participation.settings import participation_settings
 from zhili.web import csrf

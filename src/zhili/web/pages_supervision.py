@@ -14,8 +14,8 @@ from starlette.responses import Response
 
 from zhili.cases import supervision, taxonomy
 from zhili.cases.workflow import TRANSITIONS
-from zhili.core.deps import Db
 from zhili.core.errors import DomainError
+from zhili.http.deps import Db
 from zhili.regions import picker as unit_picker
 from zhili.web.adminkit import SupervisionUser, form_values, picker, required
 from zhili.web.casepages import PAGE_SIZE, PostedForm, pages

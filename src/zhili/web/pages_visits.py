@@ -14,11 +14,11 @@ from fastapi import APIRouter, Depends, Query, Request
 from starlette.datastructures import UploadFile
 from starlette.responses import Response
 
-from zhili.core.deps import Db
 from zhili.core.errors import DomainError, Forbidden, ValidationFailed
 from zhili.core.jurisdiction import require
 from zhili.core.security import Perm, Role
 from zhili.core.settings import get_settings
+from zhili.http.deps import Db
 from zhili.visits import service
 from zhili.visits.models import VisitKind
 from zhili.web import casepages as cp

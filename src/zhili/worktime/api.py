@@ -8,10 +8,10 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Response
 
 from zhili.core.db import utcnow
-from zhili.core.deps import CurrentUser, Db
 from zhili.core.errors import ValidationFailed
 from zhili.core.jurisdiction import Principal, require
 from zhili.core.security import Perm
+from zhili.http.deps import CurrentUser, Db
 from zhili.worktime import service
 from zhili.worktime.schemas import DayOut, DaysOut, DeadlineOut, OverrideIn, OverrideOut, WarningOut
 
