@@ -15,11 +15,11 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from zhili.cases.models import DispatchRule
-from zhili.cases.taxonomy import get_department
 from zhili.core import audit
 from zhili.core.errors import NotFound, ValidationFailed
 from zhili.core.jurisdiction import Principal
 from zhili.core.settings import get_settings
+from zhili.org.service import get_department
 
 RULE_FIELDS = ("name", "priority", "category_code", "region_path", "keywords", "hour_from", "hour_to",
                "target_department", "target_unit_id", "co_departments", "confidence", "handle_hours", "enabled",

@@ -45,7 +45,7 @@ from zhili.cases.models import (
     Supervision,
 )
 from zhili.cases.scope import can_see, nearby_open_cases, visibility
-from zhili.cases.taxonomy import get_department, reportable_category
+from zhili.cases.taxonomy import reportable_category
 from zhili.cases.workflow import TRANSITIONS, Transition, candidates
 from zhili.cases.writer import IntakeWriter
 from zhili.core import audit
@@ -56,6 +56,7 @@ from zhili.core.jurisdiction import Principal, in_scope, path_predicate
 from zhili.core.query import paginate
 from zhili.core.security import Role
 from zhili.core.settings import get_settings
+from zhili.org.service import get_department
 from zhili.regions.models import OPEN_END, Unit, UnitLevel
 from zhili.users.models import User
 from zhili.users.service import CachedPrincipal
@@ -960,7 +961,7 @@ _VIEW_FIELDS = ("id", "number", "channel", "state", "category_code", "title", "d
 def case_view(session: Session, case: Case, *, departments: dict[str, str] | None = None,
               category_names: dict[uuid.UUID, str] | None = None) -> dict[str, Any]:
     """A case as the API shows it — never with the reporter's identity."""
-    from zhili.cases.taxonomy import department_names
+    from zhili.org.service import department_names
 
     departments = departments if departments is not None else department_names(session)
     if category_names is not None and case.category_id in category_names:
@@ -988,7 +989,7 @@ def export_cases_xlsx(session: Session, *, principal: Principal, filters: CaseFi
 
     from openpyxl import Workbook
 
-    from zhili.cases.taxonomy import department_names
+    from zhili.org.service import department_names
 
     depts = department_names(session)
     cats = {c.id: c.name for c in session.scalars(select(Category))}

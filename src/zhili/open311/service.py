@@ -29,7 +29,7 @@ from zhili.cases.models import (
     Category,
     Channel,
 )
-from zhili.cases.taxonomy import department_names, list_categories
+from zhili.cases.taxonomy import list_categories
 from zhili.cases.workflow import ACTIONS
 from zhili.core import audit
 from zhili.core.db import utcnow
@@ -38,6 +38,7 @@ from zhili.core.masking import mask_text
 from zhili.core.security import new_token, token_digest
 from zhili.core.settings import get_settings
 from zhili.core.validators import validate_mobile
+from zhili.org.service import department_names
 
 MAX_ROWS = 1000
 DEFAULT_DAYS = 90
