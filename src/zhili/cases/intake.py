@@ -23,7 +23,6 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, cast
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import Date, Dialect, Table, bindparam, select, text
 from sqlalchemy.orm import Session
@@ -46,6 +45,7 @@ from zhili.cases.models import (
 from zhili.cases.scope import co_departments_of, duplicate_distance, fetch_nearby, geo_cell
 from zhili.cases.workflow import candidates
 from zhili.core import audit, config_version
+from zhili.core.clock import fmt_local, local_day
 from zhili.core.crypto import get_cipher
 from zhili.core.db import DriverRow, PreparedInsert, execute_prepared, prepared_insert, utcnow
 from zhili.core.errors import DomainError, NotFound, ValidationFailed
@@ -244,24 +244,12 @@ def _locate_all(session: Session, cfg: _Config, requests: Sequence[IntakeRequest
 
 # -- planning one report ---------------------------------------------------------------------------------------
 
-def local_day(moment: dt.datetime) -> dt.date:
-    """The local (configured time zone) date of a moment — the day statistics and case numbers count by."""
-    return moment.astimezone(ZoneInfo(get_settings().timezone)).date()
-
-
 def district_code(path: str) -> str:
     """The six-digit district code within a unit path (the configured district when the path has none)."""
     for seg in path.split("/"):
         if len(seg) == 6:
             return seg
     return get_settings().district_code
-
-
-def fmt_local(moment: dt.datetime | None) -> str:
-    """A moment as local wall-clock text for messages (— when there is none)."""
-    if moment is None:
-        return "—"
-    return moment.astimezone(ZoneInfo(get_settings().timezone)).strftime("%Y-%m-%d %H:%M")
 
 
 def due(cal: WorkCalendar, start: dt.datetime, hours: float | None, mode: str) -> dt.datetime | None:

@@ -196,7 +196,7 @@ class Case(Base):
     rating_comment: Mapped[str | None] = mapped_column(Text)
     # Timeline and deadlines (all UTC).
     reported_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
-    reported_day: Mapped[dt.date] = mapped_column(Date)  # local (Asia/Shanghai) date, for statistics
+    reported_day: Mapped[dt.date] = mapped_column(Date)  # local (district time zone) date, for statistics
     accepted_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     dispatched_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     resolved_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)

@@ -29,7 +29,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
 from zhili.cases import intake, notify, rollup
-from zhili.cases.intake import STAT_COLUMNS, STAT_UPSERT, SYSTEM_PRINCIPAL, due, fmt_local
+from zhili.cases.intake import STAT_COLUMNS, STAT_UPSERT, SYSTEM_PRINCIPAL, due
 from zhili.cases.models import (
     CHANNEL_LABELS,
     OPEN_STATES,
@@ -49,6 +49,7 @@ from zhili.cases.taxonomy import reportable_category
 from zhili.cases.workflow import TRANSITIONS, Transition, candidates
 from zhili.cases.writer import IntakeWriter
 from zhili.core import audit
+from zhili.core.clock import fmt_local
 from zhili.core.crypto import get_cipher
 from zhili.core.db import utcnow
 from zhili.core.errors import Conflict, DomainError, Forbidden, NotFound, ValidationFailed

@@ -16,6 +16,7 @@ from starlette.responses import Response
 
 from zhili.cases import config, dispatch, taxonomy
 from zhili.cases.models import Urgency
+from zhili.core.clock import today
 from zhili.core.errors import DomainError
 from zhili.http.deps import Db
 from zhili.org import service as org
@@ -382,7 +383,7 @@ def rule_enable(request: Request, session: Db, pu: ConfigUser, rule_key: uuid.UU
 # -- calendar overrides -------------------------------------------------------------------------------------
 
 def _this_year() -> int:
-    return dt.datetime.now(worktime.CHINA_TZ).year
+    return today().year
 
 
 def _calendar_page(request: Request, session: Any, *, year: int, values: dict[str, str] | None = None,
