@@ -61,4 +61,4 @@ screenshots: install  ## PNGs of the main pages into docs/screenshots/ (headless
 	$(BIN)/python scripts/screenshots.py
 
 clean:
-	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache .import_linter_cache
