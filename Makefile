@@ -44,9 +44,10 @@ test-postgres:
 	@bash deploy/wait-postgres.sh "$(PG_TEST_URL)"
 	ZHILI_TEST_DATABASE_URL=$(PG_TEST_URL) ZHILI_REQUIRE_POSTGRES=1 $(BIN)/pytest
 
-lint:
+lint:  ## ruff, mypy and the import contracts in .importlinter (core knows no domain, the domain layers, no front door)
 	$(BIN)/ruff check src tests bench
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 bench: install  ## run the benchmarks (results go to docs/benchmarks.md by hand, with the command)
 	$(BIN)/python bench/bench_locate.py
@@ -60,4 +61,4 @@ screenshots: install  ## PNGs of the main pages into docs/screenshots/ (headless
 	$(BIN)/python scripts/screenshots.py
 
 clean:
-	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache .import_linter_cache

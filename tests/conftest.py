@@ -13,7 +13,7 @@ import json
 import os
 import threading
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -101,7 +101,7 @@ def app(_shared_app: Any, db: Session) -> Iterator[Any]:
     from zhili.cases.api import get_intake_writer
     from zhili.cases.writer import SessionWriter
     from zhili.core.db import database_key
-    from zhili.core.deps import ReadSessions, get_db, get_read_sessions
+    from zhili.http.deps import ReadSessions, get_db, get_read_sessions
 
     lock = threading.Lock()  # one shared session: requests from a live server in a thread take turns
 
@@ -129,6 +129,21 @@ def app(_shared_app: Any, db: Session) -> Iterator[Any]:
 def client(app: Any) -> Iterator[TestClient]:
     with TestClient(app, raise_server_exceptions=False) as c:
         yield c
+
+
+@pytest.fixture
+def district_zone(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[[str], None]]:
+    """``district_zone("Europe/Berlin")``: the rest of the test runs as if ``ZHILI_TIMEZONE`` named that zone
+    (the settings are read afresh); the environment and the settings are restored afterwards."""
+    from zhili.core.settings import get_settings
+
+    def use(name: str) -> None:
+        monkeypatch.setenv("ZHILI_TIMEZONE", name)
+        get_settings.cache_clear()
+
+    yield use
+    monkeypatch.undo()
+    get_settings.cache_clear()
 
 
 # -- a small world: district → 2 streets → 2 communities → 3 grids with square boundaries ---------------------

@@ -113,7 +113,7 @@ def install_error_handlers(app: FastAPI) -> None:
 
 def api_router() -> APIRouter:
     """All ``/api/v1`` routes."""
-    from zhili.audit_api import router as audit_router
+    from zhili.audit.api import router as audit_router
     from zhili.cases.api import config_router as case_config_router
     from zhili.cases.api import router as cases_router
     from zhili.participation.api import router as participation_router

@@ -9,7 +9,6 @@ from zhili.cases.models import (
     CaseStat,
     CaseStatUnit,
     Category,
-    Department,
     DispatchRule,
     IdempotencyRecord,
     JobLock,
@@ -19,6 +18,7 @@ from zhili.cases.models import (
 )
 from zhili.core.audit import AuditAnchor, AuditEvent
 from zhili.core.config_version import ConfigVersion
+from zhili.org.models import Department
 from zhili.participation.models import CaseSupport, Notice, ResidentProfile, SmsCode, Suggestion, SuggestionReply
 from zhili.regions.models import GeoVersion, Unit, UnitBoundary
 from zhili.registry.models import Building, Entrance, Household, ImportBatch, ImportRejectedRow, Organisation, Person

@@ -23,11 +23,12 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Engine, select, text
 from sqlalchemy.orm import Session
 
-from zhili.cases.models import Case, CaseEvent, Category, Department
+from zhili.cases.models import Case, CaseEvent, Category
 from zhili.cases.notify import FakeChannel
 from zhili.cases.workflow import TRANSITIONS, Transition
 from zhili.core.audit import AuditEvent, verify_chain
 from zhili.core.jurisdiction import Principal
+from zhili.org.models import Department
 
 _spec = importlib.util.spec_from_file_location("zhili_tests_root_conftest",
                                                Path(__file__).resolve().parent.parent / "conftest.py")

@@ -227,7 +227,7 @@ def test_cases_and_deadlines_survive_a_restart_and_the_new_process_sweep_still_f
 
     from zhili.app import create_app
     from zhili.cases import dispatch, notify
-    from zhili.core.deps import get_db
+    from zhili.http.deps import get_db
     from zhili.regions import service as regions_service
 
     first = scratch.engine()

@@ -12,8 +12,9 @@ import pytest
 from sqlalchemy.orm import Session
 
 from zhili.cases import notify
-from zhili.cases.models import Category, Department
+from zhili.cases.models import Category
 from zhili.core.jurisdiction import Principal
+from zhili.org.models import Department
 
 DEPARTMENTS = [("CG", "城管局"), ("SW", "水务局"), ("GA", "公安局")]
 CATEGORIES: list[dict[str, Any]] = [

@@ -16,8 +16,9 @@ from sqlalchemy.orm import Session
 
 @pytest.fixture
 def o311(db: Session, world: Any) -> Open311World:
-    from zhili.cases.models import Category, Department
+    from zhili.cases.models import Category
     from zhili.open311.service import create_api_key
+    from zhili.org.models import Department
 
     depts = {
         "CG": Department(code="CG", name="县综合行政执法局", short_name="综合执法"),

@@ -25,7 +25,7 @@ def _web_app() -> Any:
 @pytest.fixture
 def app(_web_app: Any, db: Session) -> Iterator[Any]:
     """The root ``app`` fixture, with the application built once; requests run in the test's session."""
-    from zhili.core.deps import get_db
+    from zhili.http.deps import get_db
 
     def _db() -> Iterator[Session]:
         db.commit()  # what the test set up stays even if the request rolls its own work back

@@ -8,7 +8,7 @@ from pagekit import page, sign_in
 from sqlalchemy import select
 
 from zhili.cases.models import CaseState, Supervision
-from zhili.cases.taxonomy import list_departments
+from zhili.org.service import list_departments
 
 
 def _dept(site: Any) -> str:

@@ -18,14 +18,16 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from zhili.core.audit import AuditEvent
+from zhili.core.clock import zone
 from zhili.core.errors import NotFound, ValidationFailed
 from zhili.core.jurisdiction import Principal
 from zhili.core.security import Role
 from zhili.worktime import service
 from zhili.worktime.models import CalendarOverride
-from zhili.worktime.service import CHINA_TZ, DaySource, WorkCalendar
+from zhili.worktime.service import DaySource, WorkCalendar
 
 D = dt.date
+CHINA_TZ = zone("Asia/Shanghai")
 
 
 def cst(y: int, m: int, d: int, hh: int = 0, mm: int = 0) -> dt.datetime:
@@ -424,3 +426,23 @@ def test_the_day_listing_shows_sources_and_the_unknown_year_warning(cal_client, 
     r = cal_client.get("/api/v1/calendar/days", params={"from": "2025-02-08", "to": "2025-02-01"},
                        headers=world.headers("jiedao1"))
     assert r.status_code == 422 and r.json()["code"] == "invalid_range"
+
+
+# -- the district's time zone --------------------------------------------------------------------------------
+
+def test_working_hours_are_the_district_s_local_hours(district_zone, db):
+    # 10 January 2025 is an ordinary Friday in the national arrangement.
+    require_package_year(2025)
+    assume_package(rest=[], work=[D(2025, 1, 10)])
+    morning_utc = dt.datetime(2025, 1, 10, 0, 30, tzinfo=dt.UTC)  # 08:30 in Beijing
+    assert WorkCalendar().periods_on(D(2025, 1, 10))[0][0] == morning_utc
+
+    district_zone("America/New_York")  # a district five hours behind UTC in winter
+    new_york_morning = dt.datetime(2025, 1, 10, 13, 30, tzinfo=dt.UTC)  # 08:30 in New York
+    for cal in (WorkCalendar(), service.load_calendar(db)):
+        assert cal.periods_on(D(2025, 1, 10))[0][0] == new_york_morning
+        # 23:00 UTC on Friday is 18:00 local: after hours, so the next working moment is Monday 08:30 local.
+        friday_evening = dt.datetime(2025, 1, 10, 23, 0, tzinfo=dt.UTC)
+        assert cal.local(friday_evening).date() == D(2025, 1, 10)
+        assert cal.next_working_moment(friday_evening) == dt.datetime(2025, 1, 13, 13, 30, tzinfo=dt.UTC)
+    assert service.format_local(new_york_morning) == "2025年1月10日（星期五）08:30"

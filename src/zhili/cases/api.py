@@ -39,10 +39,11 @@ from zhili.cases.schemas import (
 from zhili.cases.workflow import ACTIONS
 from zhili.cases.writer import IntakeWriter, default_writer
 from zhili.core.db import utcnow
-from zhili.core.deps import CachedAuth, CurrentUser, Db, Paging
 from zhili.core.jurisdiction import require
 from zhili.core.schemas import Page
 from zhili.core.security import Perm
+from zhili.http.deps import CachedAuth, CurrentUser, Db, Paging
+from zhili.org import service as org
 
 router = APIRouter(tags=["事件办理"])
 config_router = APIRouter(tags=["事件分类与派单规则"])
@@ -96,7 +97,7 @@ async def report_case(body: CaseIn, auth: CachedAuth, writer: Writer, response: 
 def list_cases(session: Db, principal: CurrentUser, paging: Paging, filters: Filters) -> Page[CaseOut]:
     require(principal, Perm.case_read)
     rows, total = service.list_cases(session, principal=principal, filters=filters, **paging.model_dump())
-    names = taxonomy.department_names(session)
+    names = org.department_names(session)
     return Page(items=[CaseOut(**service.case_view(session, c, departments=names)) for c in rows], total=total,
                 page=paging.page, page_size=paging.page_size)
 
@@ -244,7 +245,7 @@ def category_history(code: str, session: Db, principal: CurrentUser) -> list[Cat
 
 @config_router.get("/departments", response_model=list[DepartmentOut], summary="职能部门")
 def departments(session: Db, principal: CurrentUser) -> list[DepartmentOut]:
-    return [DepartmentOut.model_validate(d) for d in taxonomy.list_departments(session)]
+    return [DepartmentOut.model_validate(d) for d in org.list_departments(session)]
 
 
 @config_router.get("/dispatch-rules", response_model=list[RuleOut], summary="派单规则（权责清单）")

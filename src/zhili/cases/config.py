@@ -17,6 +17,7 @@ from zhili.cases.models import Category, DispatchRule
 from zhili.core.errors import ValidationFailed
 from zhili.core.jurisdiction import Principal, in_scope
 from zhili.core.settings import get_settings
+from zhili.org import service as org
 from zhili.regions.models import Unit
 from zhili.regions.service import get_unit, today, valid_on
 
@@ -157,5 +158,5 @@ def try_rules(session: Session, *, principal: Principal, category_code: str | No
     return RuleTrial(
         match=m, path=path, unit=place,
         target_unit=session.get(Unit, rule.target_unit_id) if rule and rule.target_unit_id else None,
-        department=dept, department_name=taxonomy.department_names(session).get(dept) if dept else None,
+        department=dept, department_name=org.department_names(session).get(dept) if dept else None,
         auto_dispatch=rule is not None and m.confidence >= get_settings().auto_dispatch_confidence)

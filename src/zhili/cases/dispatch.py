@@ -9,17 +9,16 @@ import datetime as dt
 import uuid
 from dataclasses import dataclass, field
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from zhili.cases.models import DispatchRule
-from zhili.cases.taxonomy import get_department
 from zhili.core import audit
+from zhili.core.clock import district_tz
 from zhili.core.errors import NotFound, ValidationFailed
 from zhili.core.jurisdiction import Principal
-from zhili.core.settings import get_settings
+from zhili.org.service import get_department
 
 RULE_FIELDS = ("name", "priority", "category_code", "region_path", "keywords", "hour_from", "hour_to",
                "target_department", "target_unit_id", "co_departments", "confidence", "handle_hours", "enabled",
@@ -57,7 +56,7 @@ def _region_matches(rule_path: str | None, path: str) -> bool:
 def _hour_matches(rule: DispatchRule, at: dt.datetime) -> bool:
     if rule.hour_from is None or rule.hour_to is None:
         return True
-    hour = at.astimezone(ZoneInfo(get_settings().timezone)).hour
+    hour = at.astimezone(district_tz()).hour
     if rule.hour_from <= rule.hour_to:
         return rule.hour_from <= hour < rule.hour_to
     return hour >= rule.hour_from or hour < rule.hour_to  # window over midnight

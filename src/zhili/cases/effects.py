@@ -35,6 +35,11 @@ REPLY_MAX = 2000  # characters of a supervision reply (督办反馈)
 
 def stat(case: Any, category_code: str | None = None, path: str | None = None, **deltas: int) -> StatDelta:
     """Deltas for the case's statistics row (or the row of another category or path)."""
+    return row_delta(case, deltas, category_code=category_code, path=path)
+
+
+def row_delta(case: Any, deltas: dict[str, int], *, category_code: str | None = None, path: str | None = None
+              ) -> StatDelta:
     return StatDelta(path=path or case.path, day=case.reported_day,
                      category_code=(category_code if category_code is not None else case.category_code) or "",
                      deltas=deltas)
@@ -225,8 +230,8 @@ def locate(ctx: Ctx, case: Any, p: Principal, payload: dict[str, Any]) -> Change
                            "path": grid.path, "address": address}, extra={"grid": grid.code, "path": grid.path})
     if grid.path != case.path:
         now_counts = contributions(case)
-        cs.stats.append(stat(case, **{k: -v for k, v in now_counts.items()}))
-        cs.stats.append(stat(case, path=grid.path, **now_counts))
+        cs.stats.append(row_delta(case, {k: -v for k, v in now_counts.items()}))
+        cs.stats.append(row_delta(case, now_counts, path=grid.path))
     return cs
 
 

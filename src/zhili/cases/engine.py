@@ -41,7 +41,7 @@ FIELD_LABELS = {"reason": "原因", "hours": "延期时长（工作小时）", "
 # Facts of a step that the audit entry keeps besides the state (the timeline event keeps them all).
 AUDITED_EXTRA = ("department", "unit", "level", "due", "grid", "placeholder")
 # Steps taken in one go tell the reporter once: this message instead of one per step.
-COMBINED_REPORTER_NOTICE = {
+COMBINED_REPORTER_NOTICE: dict[tuple[str, ...], tuple[str, str]] = {
     ("accept", "dispatch"): ("您反映的问题已受理并派遣处置",
                              "事件 {number} 已受理并交由相关部门处置，我们会及时告知处理结果。"),
 }
@@ -96,7 +96,7 @@ class SessionLookups:
         return reportable_category(self.session, code=code)
 
     def department_kind(self, code: str) -> str:
-        from zhili.cases.taxonomy import get_department
+        from zhili.org.service import get_department
 
         return get_department(self.session, code=code).kind
 

@@ -40,7 +40,6 @@ from zhili.cases.models import (
     CaseState,
     Category,
     Channel,
-    Department,
     IdempotencyRecord,
     Notification,
     SubTask,
@@ -57,6 +56,7 @@ from zhili.core.jurisdiction import Principal, in_scope
 from zhili.core.security import Role
 from zhili.core.settings import get_settings
 from zhili.core.validators import validate_mobile
+from zhili.org.models import Department
 from zhili.regions.geo import gcj02_to_wgs84
 from zhili.regions.models import OPEN_END, Unit, UnitLevel
 from zhili.regions.service import get_locator

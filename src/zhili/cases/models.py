@@ -1,4 +1,4 @@
-"""The event closed loop (事件全流程闭环): categories, departments, dispatch rules, cases and their trace."""
+"""The event closed loop (事件全流程闭环): categories, dispatch rules, cases and their trace."""
 
 from __future__ import annotations
 
@@ -75,19 +75,6 @@ class Urgency(enum.StrEnum):
     normal = "normal"
     urgent = "urgent"
     emergency = "emergency"
-
-
-class Department(Base):
-    """A handling department or agency (职能部门), or an enterprise such as the power company."""
-
-    __tablename__ = "department"
-
-    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=new_id)
-    code: Mapped[str] = mapped_column(String(32), unique=True)
-    name: Mapped[str] = mapped_column(String(100))
-    short_name: Mapped[str | None] = mapped_column(String(32))
-    kind: Mapped[str] = mapped_column(String(16), default="department")
-    is_active: Mapped[bool] = mapped_column(Boolean, default=True)
 
 
 class Category(Base):
@@ -209,7 +196,7 @@ class Case(Base):
     rating_comment: Mapped[str | None] = mapped_column(Text)
     # Timeline and deadlines (all UTC).
     reported_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
-    reported_day: Mapped[dt.date] = mapped_column(Date)  # local (Asia/Shanghai) date, for statistics
+    reported_day: Mapped[dt.date] = mapped_column(Date)  # local (district time zone) date, for statistics
     accepted_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     dispatched_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     resolved_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)

@@ -304,7 +304,7 @@ _VIEW_FIELDS = ("id", "number", "channel", "state", "category_code", "title", "d
 def case_view(session: Session, case: Case, *, departments: dict[str, str] | None = None,
               category_names: dict[uuid.UUID, str] | None = None) -> dict[str, Any]:
     """A case as the API shows it — never with the reporter's identity."""
-    from zhili.cases.taxonomy import department_names
+    from zhili.org.service import department_names
 
     departments = departments if departments is not None else department_names(session)
     if category_names is not None and case.category_id in category_names:
@@ -332,7 +332,7 @@ def export_cases_xlsx(session: Session, *, principal: Principal, filters: CaseFi
 
     from openpyxl import Workbook
 
-    from zhili.cases.taxonomy import department_names
+    from zhili.org.service import department_names
 
     depts = department_names(session)
     cats = {c.id: c.name for c in session.scalars(select(Category))}

@@ -1,4 +1,4 @@
-"""The category taxonomy and departments: loading the shipped defaults, reading, versioned editing."""
+"""The category taxonomy: loading the shipped defaults (with the departments), reading, versioned editing."""
 
 from __future__ import annotations
 
@@ -9,10 +9,11 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from zhili.cases.models import Category, Department, Urgency
+from zhili.cases.models import Category, Urgency
 from zhili.core import audit
 from zhili.core.errors import Conflict, NotFound, ValidationFailed
 from zhili.core.jurisdiction import Principal
+from zhili.org.service import get_department, load_default_departments
 
 EDITABLE = ("name", "default_department", "accept_hours", "handle_hours", "verify_hours", "time_mode", "urgency",
             "keywords", "attributes", "description", "is_active")
@@ -24,11 +25,7 @@ def _fixture(name: str) -> Any:
 
 def load_defaults(session: Session) -> tuple[int, int]:
     """Insert the shipped departments and taxonomy where missing; returns (departments, categories) added."""
-    have_depts = set(session.scalars(select(Department.code)))
-    deps = [d for d in _fixture("departments.json") if d["code"] not in have_depts]
-    for d in deps:
-        session.add(Department(code=d["code"], name=d["name"], short_name=d.get("short_name"),
-                               kind=d.get("kind", "department")))
+    departments = load_default_departments(session)
     data = _fixture("taxonomy.json")
     have_cats = set(session.scalars(select(Category.code).where(Category.is_current.is_(True))))
     nodes = data["categories"]
@@ -48,7 +45,7 @@ def load_defaults(session: Session) -> tuple[int, int]:
         ))
         added += 1
     session.flush()
-    return len(deps), added
+    return departments, added
 
 
 def list_categories(session: Session, *, kind: str | None = None, parent: str | None = None,
@@ -135,24 +132,3 @@ def create_category(session: Session, *, principal: Principal, data: dict[str, A
 def category_history(session: Session, *, code: str) -> list[Category]:
     """All versions of a category, newest first."""
     return list(session.scalars(select(Category).where(Category.code == code).order_by(Category.version.desc())))
-
-
-def list_departments(session: Session, *, include_inactive: bool = False) -> list[Department]:
-    """Handling departments."""
-    stmt = select(Department)
-    if not include_inactive:
-        stmt = stmt.where(Department.is_active.is_(True))
-    return list(session.scalars(stmt.order_by(Department.code)))
-
-
-def get_department(session: Session, *, code: str) -> Department:
-    """A department by code."""
-    d = session.scalar(select(Department).where(Department.code == code))
-    if d is None:
-        raise ValidationFailed(f"部门 {code} 不存在", code="department_not_found")
-    return d
-
-
-def department_names(session: Session) -> dict[str, str]:
-    """Department code → name."""
-    return {c: n for c, n in session.execute(select(Department.code, Department.name))}

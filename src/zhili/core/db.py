@@ -20,6 +20,7 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
+from zhili.core.clock import utcnow as utcnow  # re-exported: the models' column defaults take it from here
 from zhili.core.settings import Settings, get_settings
 
 NAMING_CONVENTION = {
@@ -35,11 +36,6 @@ class Base(DeclarativeBase):
     """Declarative base with a stable constraint naming convention (needed for Alembic on SQLite)."""
 
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
-
-
-def utcnow() -> dt.datetime:
-    """The current time, timezone-aware UTC."""
-    return dt.datetime.now(dt.UTC)
 
 
 class UTCDateTime(TypeDecorator[dt.datetime]):

@@ -8,8 +8,8 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query
 
-from zhili.core.deps import CurrentUser, Db
 from zhili.dashboard import service
+from zhili.http.deps import CurrentUser, Db
 from zhili.regions.models import UnitLevel
 
 router = APIRouter(prefix="/api/v1/dashboard", tags=["指挥大屏"])

@@ -23,16 +23,15 @@ import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import ColumnElement, and_, func, select
 from sqlalchemy.orm import Session
 
 from zhili.cases.models import OPEN_STATES, Case, CaseStat, CaseStatUnit, Category
+from zhili.core.clock import today
 from zhili.core.errors import Forbidden, NotFound, ValidationFailed
 from zhili.core.jurisdiction import Principal, ensure_in_scope, path_predicate
 from zhili.core.security import Role
-from zhili.core.settings import get_settings
 from zhili.regions.models import Unit, UnitBoundary, UnitLevel
 from zhili.regions.service import approx_area_m2, child_level, valid_on
 
@@ -49,7 +48,7 @@ def require_dashboard(principal: Principal) -> None:
 
 def local_today() -> dt.date:
     """Today in the configured time zone (the ``day`` of the statistics rows)."""
-    return dt.datetime.now(ZoneInfo(get_settings().timezone)).date()
+    return today()
 
 
 def _rate(num: int, den: int) -> float | None:

@@ -8,8 +8,8 @@ from typing import Any
 
 from fastapi import APIRouter, Request, Response
 
-from zhili.core.deps import Db
 from zhili.core.errors import DomainError
+from zhili.http.deps import Db
 from zhili.open311 import render, service
 
 router = APIRouter(prefix="/open311/v2", tags=["Open311 GeoReport v2"])

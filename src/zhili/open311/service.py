@@ -12,7 +12,6 @@ import datetime as dt
 import re
 import uuid
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -29,15 +28,17 @@ from zhili.cases.models import (
     Category,
     Channel,
 )
-from zhili.cases.taxonomy import department_names, list_categories
+from zhili.cases.taxonomy import list_categories
 from zhili.cases.workflow import ACTIONS
 from zhili.core import audit
+from zhili.core.clock import district_tz, from_local
 from zhili.core.db import utcnow
 from zhili.core.errors import DomainError, Forbidden, NotFound, ValidationFailed
 from zhili.core.masking import mask_text
 from zhili.core.security import new_token, token_digest
 from zhili.core.settings import get_settings
 from zhili.core.validators import validate_mobile
+from zhili.org.service import department_names
 
 MAX_ROWS = 1000
 DEFAULT_DAYS = 90
@@ -48,7 +49,7 @@ def iso(moment: dt.datetime | None) -> str | None:
     """ISO 8601 with the local offset, as the spec requires."""
     if moment is None:
         return None
-    return moment.astimezone(ZoneInfo(get_settings().timezone)).isoformat(timespec="seconds")
+    return moment.astimezone(district_tz()).isoformat(timespec="seconds")
 
 
 # -- API keys ---------------------------------------------------------------------------------------------
@@ -359,7 +360,7 @@ def _parse_date(value: str | None, name: str) -> dt.datetime | None:
         d = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError as exc:
         raise ValidationFailed(f"{name} must be an ISO 8601 date", code="bad_date") from exc
-    return d if d.tzinfo else d.replace(tzinfo=ZoneInfo(get_settings().timezone))
+    return from_local(d)
 
 
 def status_for(exc: DomainError) -> int:

@@ -8,11 +8,11 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response
 
-from zhili.core.deps import CurrentUser, Db, Paging, client_ip
 from zhili.core.errors import DomainError
 from zhili.core.jurisdiction import require
 from zhili.core.schemas import Page
 from zhili.core.security import Perm
+from zhili.http.deps import CurrentUser, Db, Paging, client_ip
 from zhili.participation import service
 from zhili.participation.schemas import (
     CodeRequest,

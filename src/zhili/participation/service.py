@@ -15,7 +15,6 @@ import secrets
 import uuid
 from dataclasses import dataclass
 from typing import Any, NoReturn, cast
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import ColumnElement, Table, and_, func, or_, select, update
 from sqlalchemy.orm import Session
@@ -25,6 +24,7 @@ from zhili.cases.models import OPEN_STATES, STATE_LABELS, Case, CaseStat, Catego
 from zhili.cases.service import district_unit
 from zhili.cases.taxonomy import list_categories
 from zhili.core import audit
+from zhili.core.clock import local_day, local_midnight, local_now
 from zhili.core.crypto import get_cipher
 from zhili.core.db import utcnow
 from zhili.core.errors import Conflict, DomainError, Forbidden, NotFound, TooManyRequests, ValidationFailed
@@ -33,7 +33,6 @@ from zhili.core.jurisdiction import Principal, ensure_in_scope, path_predicate, 
 from zhili.core.masking import mask_phone, mask_text
 from zhili.core.query import paginate
 from zhili.core.security import Role, check_password_strength, hash_password
-from zhili.core.settings import get_settings
 from zhili.core.validators import validate_mobile
 from zhili.participation.models import (
     CaseSupport,
@@ -58,13 +57,8 @@ SUGGESTION_STATUS = {"open": "待答复", "replied": "已答复"}
 
 # -- helpers ------------------------------------------------------------------------------------------------
 
-def _local_tz() -> ZoneInfo:
-    return ZoneInfo(get_settings().timezone)
-
-
 def _local_day_start(now: dt.datetime) -> dt.datetime:
-    local = now.astimezone(_local_tz())
-    return local.replace(hour=0, minute=0, second=0, microsecond=0).astimezone(dt.UTC)
+    return local_midnight(local_day(now))
 
 
 def phone_index(phone: str) -> str:
@@ -629,7 +623,7 @@ def disclosure(session: Session, *, principal: Principal, community_id: uuid.UUI
         unit = _community(session, community_id)
     else:
         unit = resident_community(session, principal=principal) or district_unit(session)
-    since, until = last_month(today or dt.datetime.now(_local_tz()).date())
+    since, until = last_month(today or local_now().date())
     sums = session.execute(select(
         func.coalesce(func.sum(CaseStat.reported), 0), func.coalesce(func.sum(CaseStat.closed), 0),
         func.coalesce(func.sum(CaseStat.closed_on_time), 0), func.coalesce(func.sum(CaseStat.rating_sum), 0),

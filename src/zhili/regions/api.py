@@ -10,11 +10,11 @@ from typing import Annotated, Any, Literal
 import numpy as np
 from fastapi import APIRouter, Query
 
-from zhili.core.deps import CurrentUser, Db, Paging
 from zhili.core.errors import NotFound
 from zhili.core.jurisdiction import require
 from zhili.core.schemas import Page
 from zhili.core.security import Perm
+from zhili.http.deps import CurrentUser, Db, Paging
 from zhili.regions import service
 from zhili.regions.models import UnitLevel
 from zhili.regions.schemas import (

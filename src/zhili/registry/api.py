@@ -8,10 +8,10 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, File, Path, Query, Response, UploadFile
 
 from zhili.core.db import utcnow
-from zhili.core.deps import CurrentUser, Db, Paging
 from zhili.core.jurisdiction import require
 from zhili.core.schemas import Page
 from zhili.core.security import Perm
+from zhili.http.deps import CurrentUser, Db, Paging
 from zhili.registry import excel, service
 from zhili.registry.models import BuildingType, HouseholdUse, OrgType, PersonStatus, RegisterKind, ResidentType
 from zhili.registry.schemas import (

@@ -14,7 +14,6 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from typing import Any, Literal
-from zoneinfo import ZoneInfo
 
 import numpy as np
 from sqlalchemy import Engine, delete, func, insert, select
@@ -25,6 +24,7 @@ from zhili.cases.scope import geo_cell
 from zhili.cases.statistics import rebuild_stats
 from zhili.core import audit
 from zhili.core.bulk import BulkWriter
+from zhili.core.clock import district_tz, local_day
 from zhili.core.db import utcnow
 from zhili.core.ids import id_at
 from zhili.regions.models import OPEN_END, Unit, UnitLevel
@@ -33,7 +33,6 @@ from zhili.worktime.service import WorkCalendar, load_calendar
 
 Scale = Literal["small", "medium", "large"]
 SIZES: dict[str, tuple[int, int]] = {"small": (2_000, 90), "medium": (60_000, 365), "large": (1_000_000, 730)}
-TZ = ZoneInfo("Asia/Shanghai")
 
 _CHANNELS = [(Channel.resident, 0.33), (Channel.grid_worker, 0.32), (Channel.hotline, 0.25), (Channel.iot, 0.03),
              (Channel.department, 0.05), (Channel.open311, 0.02)]
@@ -85,7 +84,8 @@ def seed_cases(engine: Engine, *, scale: Scale = "small", count: int | None = No
     day_offsets = np.floor(span * np.sqrt(nrng.random(n))).astype(int)  # more recent days slightly denser
     hours = nrng.choice(24, size=n, p=_HOUR_WEIGHTS / _HOUR_WEIGHTS.sum())
     minutes = nrng.integers(0, 60, size=n)
-    start_day = (now.astimezone(TZ) - dt.timedelta(days=span)).date()
+    tz = district_tz()
+    start_day = (now.astimezone(tz) - dt.timedelta(days=span)).date()
     order = np.lexsort((minutes, hours, day_offsets))
     jitter_lon = nrng.normal(0, 0.004, n)
     jitter_lat = nrng.normal(0, 0.003, n)
@@ -112,7 +112,7 @@ def seed_cases(engine: Engine, *, scale: Scale = "small", count: int | None = No
             g = grids[grid_idx[i]]
             cat = cats[cat_idx[i]]
             local = dt.datetime.combine(start_day + dt.timedelta(days=int(day_offsets[i])),
-                                        dt.time(int(hours[i]), int(minutes[i])), TZ)
+                                        dt.time(int(hours[i]), int(minutes[i])), tz)
             reported = local.astimezone(dt.UTC)
             if reported > now:
                 reported = now - dt.timedelta(minutes=rng.randint(1, 600))
@@ -182,7 +182,7 @@ def _one_case(rng: random.Random, cat: Category, grid: Any, channel: Channel, re
         "assignee_unit_id": None, "assignee_path": None, "escalation_level": None, "dispatch_rule_id": None,
         "is_joint": False, "master_case_id": None, "resolution": None, "reject_reason": None, "rating": None,
         "rating_comment": None, "reported_at": reported,
-        "reported_day": reported.astimezone(TZ).date(), "accepted_at": None, "dispatched_at": None,
+        "reported_day": local_day(reported), "accepted_at": None, "dispatched_at": None,
         "resolved_at": None, "verified_at": None, "closed_at": None,
         "accept_due_at": due(reported, accept_h, natural), "handle_due_at": None, "handle_warn_at": None,
         "verify_due_at": None, "warning_level": "none", "overdue": False, "closed_on_time": None,
@@ -275,7 +275,7 @@ class _MinuteCalendar:
     """
 
     def __init__(self, cal: WorkCalendar, first_day: dt.date, days: int) -> None:
-        self.base = dt.datetime.combine(first_day, dt.time(0, 0), TZ).astimezone(dt.UTC)
+        self.base = dt.datetime.combine(first_day, dt.time(0, 0), cal.tz).astimezone(dt.UTC)
         work = np.zeros(days * 1440, dtype=np.int32)
         for d in range(days):
             day = first_day + dt.timedelta(days=d)

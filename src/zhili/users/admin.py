@@ -14,12 +14,12 @@ from typing import Any
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from zhili.cases.taxonomy import get_department
 from zhili.core import audit
 from zhili.core.db import utcnow
 from zhili.core.errors import ValidationFailed
 from zhili.core.jurisdiction import Principal
 from zhili.core.security import Role, generate_password
+from zhili.org.service import get_department
 from zhili.regions.service import get_unit
 from zhili.users import service
 from zhili.users.models import AuthSession, User

@@ -7,11 +7,11 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response
 
-from zhili.core.deps import SESSION_COOKIE, CurrentUser, Db, Paging, bearer_token, client_ip
 from zhili.core.errors import Locked, Unauthenticated
 from zhili.core.jurisdiction import require
 from zhili.core.schemas import Page
 from zhili.core.security import Perm, Role
+from zhili.http.deps import SESSION_COOKIE, CurrentUser, Db, Paging, bearer_token, client_ip
 from zhili.users import service
 from zhili.users.schemas import (
     LoginIn,

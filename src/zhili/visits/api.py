@@ -8,10 +8,10 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Response
 
-from zhili.core.deps import CurrentUser, Db, Paging
 from zhili.core.jurisdiction import require
 from zhili.core.schemas import Page
 from zhili.core.security import Perm
+from zhili.http.deps import CurrentUser, Db, Paging
 from zhili.visits import service
 from zhili.visits.models import VisitKind
 from zhili.visits.schemas import CoverageOut, FollowUpIn, VisitCaseOut, VisitIn, VisitOut

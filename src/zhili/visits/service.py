@@ -12,7 +12,6 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
@@ -22,13 +21,13 @@ from zhili.cases.files import check_upload
 from zhili.cases.models import Attachment, Case, Channel
 from zhili.cases.taxonomy import reportable_category
 from zhili.core import audit
+from zhili.core.clock import from_local, local_day, local_midnight
 from zhili.core.db import utcnow
 from zhili.core.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from zhili.core.jurisdiction import Principal, ensure_in_scope, path_predicate, scoped
 from zhili.core.masking import mask_text
 from zhili.core.query import paginate
 from zhili.core.security import Role
-from zhili.core.settings import get_settings
 from zhili.regions.models import Unit
 from zhili.regions.service import get_unit
 from zhili.registry.models import Household, Person, PersonStatus
@@ -66,26 +65,22 @@ def _require_recorder(principal: Principal) -> None:
         raise Forbidden("只有网格员可以记录走访", code="visit_grid_worker_only")
 
 
-def _tz() -> ZoneInfo:
-    return ZoneInfo(get_settings().timezone)
-
-
 def period_start(period: str, *, now: dt.datetime | None = None) -> dt.datetime | None:
     """The start (UTC) of "this week" (Monday) or "this month" in local time; None for ``all``."""
     if period not in PERIODS:
         raise ValidationFailed("时间范围只能是本周、本月或全部", code="bad_period", details={"allowed": PERIODS})
     if period == "all":
         return None
-    local = (now or utcnow()).astimezone(_tz())
-    day = local.date() - dt.timedelta(days=local.weekday()) if period == "week" else local.date().replace(day=1)
-    return dt.datetime.combine(day, dt.time(), tzinfo=_tz()).astimezone(dt.UTC)
+    local = local_day(now or utcnow())
+    day = local - dt.timedelta(days=local.weekday()) if period == "week" else local.replace(day=1)
+    return local_midnight(day)
 
 
 def _visited_at(value: dt.datetime | None, now: dt.datetime) -> dt.datetime:
     if value is None:
         return now
     if value.tzinfo is None:
-        value = value.replace(tzinfo=_tz())  # a local wall-clock time from a form
+        value = from_local(value)  # a local wall-clock time from a form
     value = value.astimezone(dt.UTC)
     if value > now + dt.timedelta(minutes=10):
         raise ValidationFailed("走访时间不能晚于现在", code="visit_in_future")

@@ -16,8 +16,8 @@ from functools import lru_cache
 
 from starlette.requests import Request
 
-from zhili.core.deps import SESSION_COOKIE
 from zhili.core.errors import Forbidden
+from zhili.http.deps import SESSION_COOKIE
 
 CSRF_FIELD = "csrf_token"
 CSRF_HEADER = "x-csrf-token"

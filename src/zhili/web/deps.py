@@ -8,10 +8,10 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
-from zhili.core.deps import SESSION_COOKIE, Db, client_ip
 from zhili.core.errors import Forbidden, Unauthenticated
 from zhili.core.jurisdiction import Principal
 from zhili.core.security import Role
+from zhili.http.deps import SESSION_COOKIE, Db, client_ip
 from zhili.users import service as users
 from zhili.web.render import Redirect, tr
 

@@ -16,8 +16,10 @@ from starlette.responses import Response
 
 from zhili.cases import config, dispatch, taxonomy
 from zhili.cases.models import Urgency
-from zhili.core.deps import Db
+from zhili.core.clock import today
 from zhili.core.errors import DomainError
+from zhili.http.deps import Db
+from zhili.org import service as org
 from zhili.regions import picker as unit_picker
 from zhili.web import pages_admin_users, pages_supervision
 from zhili.web.adminkit import (
@@ -74,7 +76,7 @@ def categories(request: Request, session: Db, pu: ConfigUser,
     query = query_text(q, 50)
     return render(request, "console/admin/categories.html", {
         "tree": config.category_tree(session, q=query or None, include_retired=not active_only), "q": query,
-        "active_only": active_only, "departments": taxonomy.department_names(session)})
+        "active_only": active_only, "departments": org.department_names(session)})
 
 
 CATEGORY_FIELDS = ("code", "name", "parent_code", "kind", "default_department", "accept_hours", "handle_hours",
@@ -88,7 +90,7 @@ def _category_form(request: Request, session: Any, *, values: dict[str, str], co
         "values": values, "category": current, "error": error,
         "history": taxonomy.category_history(session, code=code) if code else [],
         "parents": taxonomy.list_categories(session, include_inactive=True),
-        "departments": taxonomy.list_departments(session), "names": taxonomy.department_names(session),
+        "departments": org.list_departments(session), "names": org.department_names(session),
         "kinds": KINDS, "time_modes": TIME_MODES, "urgencies": [u.value for u in Urgency],
     }, status=status)
 
@@ -212,7 +214,7 @@ def _rule_context(session: Any, rules: list[Any]) -> dict[str, Any]:
     units = unit_picker.units_named(session, ids=[r.target_unit_id for r in rules],
                                     paths=[r.region_path for r in rules])
     return {"category_names": {c.code: c.name for c in taxonomy.list_categories(session, include_inactive=True)},
-            "names": taxonomy.department_names(session), "unit_by_id": {str(u.id): u for u in units},
+            "names": org.department_names(session), "unit_by_id": {str(u.id): u for u in units},
             "unit_by_path": {u.path: u for u in units}}
 
 
@@ -231,7 +233,7 @@ def _rules_page(request: Request, session: Any, pu: PageUser, *, filters: dict[s
     return render(request, "console/admin/rules.html", {
         "rules": rules, "filters": filters, **_rule_context(session, rules),
         "categories": taxonomy.list_categories(session, include_inactive=True),
-        "departments": taxonomy.list_departments(session),
+        "departments": org.list_departments(session),
         "region_picker": picker("region", tr(request, "admin.rule.region"), units=chosen,
                                 chosen_values=[filters["region"]], mode="path",
                                 empty_label=tr(request, "admin.rule.filter_any"), offered=offered),
@@ -304,7 +306,7 @@ def _rule_form(request: Request, session: Any, pu: PageUser, *, values: dict[str
         "values": values, "co": co, "rule_key": rule_key, "error": error, "history": history,
         **_rule_context(session, history), **_rule_pickers(request, session, pu, values),
         "categories": taxonomy.list_categories(session, include_inactive=True),
-        "departments": taxonomy.list_departments(session)}, status=status)
+        "departments": org.list_departments(session)}, status=status)
 
 
 def _rule_values(request: Request, form: FormData) -> dict[str, Any]:
@@ -381,7 +383,7 @@ def rule_enable(request: Request, session: Db, pu: ConfigUser, rule_key: uuid.UU
 # -- calendar overrides -------------------------------------------------------------------------------------
 
 def _this_year() -> int:
-    return dt.datetime.now(worktime.CHINA_TZ).year
+    return today().year
 
 
 def _calendar_page(request: Request, session: Any, *, year: int, values: dict[str, str] | None = None,

@@ -14,10 +14,10 @@ from fastapi import APIRouter, Query, Request
 from starlette.datastructures import FormData
 from starlette.responses import Response
 
-from zhili.cases import taxonomy
-from zhili.core.deps import Db
 from zhili.core.errors import DomainError
 from zhili.core.security import Role
+from zhili.http.deps import Db
+from zhili.org import service as org
 from zhili.regions import picker as unit_picker
 from zhili.users import admin as accounts
 from zhili.users import service as users
@@ -57,7 +57,7 @@ def user_list(request: Request, session: Db, pu: AccountAdmin,
         "users": [users.describe_user(session, user=u) for u in rows], "total": total, "page": page,
         "pages": pages(total), "pager_query": query + "&" if query else "", "filters": filters,
         "roles": [r.value for r in Role], "statuses": accounts.STATUSES,
-        "names": taxonomy.department_names(session),
+        "names": org.department_names(session),
         "unit_picker": picker("unit_id", tr(request, "admin.users.unit"), units=chosen,
                               chosen_values=[filters["unit_id"]], empty_label=tr(request, "admin.rule.filter_any"),
                               offered=unit_picker.pick_units(session, principal=pu.principal)),
@@ -72,7 +72,7 @@ def _user_form(request: Request, session: Any, pu: PageUser, *, values: dict[str
         "values": values, "error": error, "account": users.describe_user(session, user=user) if user else None,
         "sessions": accounts.live_session_count(session, user=user) if user else 0,
         "is_self": user is not None and user.id == pu.principal.user_id,
-        "roles": [r.value for r in Role], "departments": taxonomy.list_departments(session),
+        "roles": [r.value for r in Role], "departments": org.list_departments(session),
         "unit_picker": picker("unit_ids", tr(request, "admin.users.units"),
                               units=unit_picker.units_named(session, ids=ids), chosen_values=[str(i) for i in ids],
                               multi=True, offered=unit_picker.pick_units(session, principal=pu.principal)),

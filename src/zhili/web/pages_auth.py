@@ -7,8 +7,8 @@ from typing import Annotated
 from fastapi import APIRouter, Form, Request
 from starlette.responses import Response
 
-from zhili.core.deps import SESSION_COOKIE, Db, client_ip
 from zhili.core.errors import DomainError, Locked, Unauthenticated
+from zhili.http.deps import SESSION_COOKIE, Db, client_ip
 from zhili.users import service as users
 from zhili.web import csrf, i18n
 from zhili.web.deps import CurrentPageUser

@@ -14,12 +14,13 @@ from sqlalchemy import select
 from starlette.datastructures import FormData
 from starlette.responses import Response
 
-from zhili.cases import engine, service, taxonomy
+from zhili.cases import engine, service
 from zhili.cases.models import CaseState
-from zhili.core.deps import Db
 from zhili.core.errors import DomainError, Forbidden, ValidationFailed
 from zhili.core.jurisdiction import require
 from zhili.core.security import Perm, Role
+from zhili.http.deps import Db
+from zhili.org import service as org
 from zhili.regions import picker as unit_picker
 from zhili.regions.models import UnitBoundary, UnitLevel
 from zhili.regions.service import today, valid_on
@@ -70,12 +71,12 @@ def queue(request: Request, session: Db, pu: QueueUser,
     states = [state] if state in QUEUE_STATES else list(QUEUE_STATES)
     rows, total = service.list_cases(session, principal=pu.principal, filters=service.CaseFilter(state=states),
                                      page=page, page_size=cp.PAGE_SIZE, sort="reported_at")
-    names = taxonomy.department_names(session)
+    names = org.department_names(session)
     cases = [{**service.case_view(session, c, departments=names), "row_actions": _row_actions(session, pu, c)}
              for c in rows]
     return render(request, "console/queue.html", {
         "cases": cases, "total": total, "page": page, "pages": cp.pages(total), "state": state.value if state else "",
-        "queue_states": [s.value for s in QUEUE_STATES], "departments": taxonomy.list_departments(session),
+        "queue_states": [s.value for s in QUEUE_STATES], "departments": org.list_departments(session),
         "pager_query": f"state={state.value}&" if state else ""})
 
 
@@ -86,7 +87,7 @@ def inbox(request: Request, session: Db, pu: InboxUser,
     rows, total = service.list_cases(session, principal=pu.principal, filters=service.CaseFilter(
         department=pu.principal.department, open_only=True), page=page, page_size=cp.PAGE_SIZE,
         sort="handle_due_at")
-    names = taxonomy.department_names(session)
+    names = org.department_names(session)
     return render(request, "console/inbox.html", {
         "cases": [service.case_view(session, c, departments=names) for c in rows], "total": total, "page": page,
         "pages": cp.pages(total), "pager_query": ""})
@@ -118,7 +119,7 @@ def _case_page(request: Request, session: Any, pu: PageUser, case_id: uuid.UUID,
     return render(request, "console/case.html", {
         "case": service.case_view(session, case), "events": events,
         "photos": [aid for ev in events for aid in (ev.attachment_ids or [])],
-        "actions": _actions(request, session, pu, case), "departments": taxonomy.list_departments(session),
+        "actions": _actions(request, session, pu, case), "departments": org.list_departments(session),
         "act_url": f"/console/cases/{case.id}/act", "staff": True, "error": error, "error_action": error_action,
         "kept": kept or {},
         "back_url": back, "boundary": _boundary(session, case.grid_id),

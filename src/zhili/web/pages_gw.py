@@ -9,12 +9,13 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request
 from starlette.responses import Response
 
-from zhili.cases import service, taxonomy
+from zhili.cases import service
 from zhili.cases.models import CaseState, Channel
-from zhili.core.deps import Db
 from zhili.core.errors import DomainError, ValidationFailed
 from zhili.core.jurisdiction import require
 from zhili.core.security import Perm
+from zhili.http.deps import Db
+from zhili.org import service as org
 from zhili.registry import service as registry
 from zhili.web import casepages as cp
 from zhili.web.deps import GridWorker, PageUser
@@ -44,7 +45,7 @@ def _tasks_context(session: Any, pu: PageUser, tab: str, page: int) -> dict[str,
                                            page_size=1)[1]
     rows, total = service.list_cases(session, principal=pu.principal, filters=TABS[tab], page=page,
                                      page_size=cp.PAGE_SIZE, sort="handle_due_at" if tab != "verify" else None)
-    names = taxonomy.department_names(session)
+    names = org.department_names(session)
     return {"tab": tab, "tabs": list(TABS), "counts": counts, "total": total, "page": page,
             "pages": cp.pages(total), "cases": [service.case_view(session, c, departments=names) for c in rows]}
 

@@ -8,11 +8,12 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request
 from starlette.responses import Response
 
-from zhili.cases import service, taxonomy
+from zhili.cases import service
 from zhili.cases.models import Channel
-from zhili.core.deps import Db
 from zhili.core.jurisdiction import require
 from zhili.core.security import Perm
+from zhili.http.deps import Db
+from zhili.org import service as org
 from zhili.web import casepages as cp
 from zhili.web.deps import Resident
 from zhili.web.render import render
@@ -57,7 +58,7 @@ def mine(request: Request, session: Db, pu: Resident, page: Annotated[int, Query
     require(pu.principal, Perm.case_read)
     rows, total = service.list_cases(session, principal=pu.principal, filters=service.CaseFilter(), page=page,
                                      page_size=cp.PAGE_SIZE)
-    names = taxonomy.department_names(session)
+    names = org.department_names(session)
     return render(request, "h5/mine.html", {
         "cases": [service.case_view(session, c, departments=names) for c in rows], "total": total, "page": page,
         "pages": cp.pages(total)})

@@ -8,17 +8,16 @@ import datetime as dt
 import uuid
 from collections.abc import Callable
 from typing import Annotated, Any
-from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Depends, Query, Request
 from starlette.datastructures import FormData
 from starlette.responses import Response
 
-from zhili.core.deps import SESSION_COOKIE, Db, client_ip
+from zhili.core.clock import district_tz, from_local
 from zhili.core.errors import DomainError, Forbidden, ValidationFailed
 from zhili.core.masking import mask_phone
-from zhili.core.settings import get_settings
 from zhili.core.validators import validate_mobile
+from zhili.http.deps import SESSION_COOKIE, Db, client_ip
 from zhili.participation import service
 from zhili.participation.settings import participation_settings
 from zhili.web import csrf
@@ -316,14 +315,14 @@ def _local_input(value: str) -> dt.datetime | None:
         local = dt.datetime.strptime(value[:16], "%Y-%m-%dT%H:%M")
     except ValueError as exc:
         raise ValidationFailed("时间格式不正确，请按“年-月-日 时:分”填写", code="bad_time") from exc
-    return local.replace(tzinfo=ZoneInfo(get_settings().timezone)).astimezone(dt.UTC)
+    return from_local(local).astimezone(dt.UTC)
 
 
 def _local_output(value: dt.datetime | None) -> str:
     """A UTC moment as a ``datetime-local`` value in local time."""
     if value is None:
         return ""
-    return value.astimezone(ZoneInfo(get_settings().timezone)).strftime("%Y-%m-%dT%H:%M")
+    return value.astimezone(district_tz()).strftime("%Y-%m-%dT%H:%M")
 
 
 def _notice_values(form: FormData) -> dict[str, str]:

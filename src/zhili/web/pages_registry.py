@@ -23,10 +23,10 @@ from starlette.datastructures import FormData, UploadFile
 from starlette.responses import Response
 
 from zhili.core.db import utcnow
-from zhili.core.deps import Db
 from zhili.core.errors import DomainError, Forbidden, ValidationFailed
 from zhili.core.jurisdiction import require
 from zhili.core.security import Perm, Role
+from zhili.http.deps import Db
 from zhili.regions import service as regions
 from zhili.regions.models import UnitLevel
 from zhili.registry import excel, overview

@@ -9,9 +9,9 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request
 from starlette.responses import Response
 
-from zhili.core.deps import Db
 from zhili.core.errors import Forbidden
 from zhili.dashboard import service as dashboard
+from zhili.http.deps import Db
 from zhili.web.deps import CurrentPageUser
 from zhili.web.render import render, tr
 

@@ -12,10 +12,11 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Query, Request
 from starlette.responses import Response
 
-from zhili.cases import supervision, taxonomy
+from zhili.cases import supervision
 from zhili.cases.workflow import TRANSITIONS
-from zhili.core.deps import Db
 from zhili.core.errors import DomainError
+from zhili.http.deps import Db
+from zhili.org import service as org
 from zhili.regions import picker as unit_picker
 from zhili.web.adminkit import SupervisionUser, form_values, picker, required
 from zhili.web.casepages import PAGE_SIZE, PostedForm, pages
@@ -44,8 +45,8 @@ def _page(request: Request, session: Any, pu: PageUser, *, filters: dict[str, st
     query = urlencode({k: v for k, v in filters.items() if v})
     return render(request, "console/admin/supervisions.html", {
         "rows": rows, "total": total, "page": page, "pages": pages(total), "pager_query": query + "&" if query else "",
-        "filters": filters, "kinds": supervision.KINDS, "departments": taxonomy.list_departments(session),
-        "names": taxonomy.department_names(session),
+        "filters": filters, "kinds": supervision.KINDS, "departments": org.list_departments(session),
+        "names": org.department_names(session),
         "unit_names": unit_picker.names_by_code(session, codes=[c for r in rows for c in
                                                                 (r.supervision.target, r.supervision.superior)]),
         "unit_picker": picker("unit_id", tr(request, "admin.sup.unit"),

@@ -8,17 +8,17 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from typing import Annotated, Any
-from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Depends, Query, Request
 from starlette.datastructures import UploadFile
 from starlette.responses import Response
 
-from zhili.core.deps import Db
+from zhili.core.clock import local_now
 from zhili.core.errors import DomainError, Forbidden, ValidationFailed
 from zhili.core.jurisdiction import require
 from zhili.core.security import Perm, Role
 from zhili.core.settings import get_settings
+from zhili.http.deps import Db
 from zhili.visits import service
 from zhili.visits.models import VisitKind
 from zhili.web import casepages as cp
@@ -52,7 +52,7 @@ def _kind(value: str | None) -> str:
 # -- the record form ----------------------------------------------------------------------------------------
 
 def _now_local() -> str:
-    return dt.datetime.now(ZoneInfo(get_settings().timezone)).strftime("%Y-%m-%dT%H:%M")
+    return local_now().strftime("%Y-%m-%dT%H:%M")
 
 
 def _blank() -> dict[str, Any]:

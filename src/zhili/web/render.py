@@ -11,7 +11,6 @@ import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 from urllib.parse import quote, urlsplit
-from zoneinfo import ZoneInfo
 
 from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
@@ -22,8 +21,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
+from zhili.core.clock import to_local
 from zhili.core.errors import DomainError
-from zhili.core.settings import get_settings
 from zhili.web import csrf, i18n
 from zhili.web.assets import HERE, asset_url, vendor_url
 
@@ -53,9 +52,7 @@ def tile_url() -> str:
 def _localtime(value: dt.datetime | None, fmt: str = "%Y-%m-%d %H:%M") -> str:
     if value is None:
         return "—"
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=dt.UTC)
-    return value.astimezone(ZoneInfo(get_settings().timezone)).strftime(fmt)
+    return to_local(value).strftime(fmt)
 
 
 @pass_context

@@ -7,11 +7,11 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Response
 
-from zhili.core.db import utcnow
-from zhili.core.deps import CurrentUser, Db
+from zhili.core.clock import from_local, today, utcnow
 from zhili.core.errors import ValidationFailed
 from zhili.core.jurisdiction import Principal, require
 from zhili.core.security import Perm
+from zhili.http.deps import CurrentUser, Db
 from zhili.worktime import service
 from zhili.worktime.schemas import DayOut, DaysOut, DeadlineOut, OverrideIn, OverrideOut, WarningOut
 
@@ -21,11 +21,6 @@ router = APIRouter(prefix="/calendar", tags=["工作日历"])
 def _require_config(principal: Principal) -> None:
     # Calendar overrides are system configuration (admin and the command centre).
     require(principal, Perm.config_write)
-
-
-def _aware(moment: dt.datetime) -> dt.datetime:
-    """A query datetime without a zone is read as Beijing time."""
-    return moment.replace(tzinfo=service.CHINA_TZ) if moment.tzinfo is None else moment
 
 
 @router.get("/overrides", response_model=list[OverrideOut], summary="本地调整日列表")
@@ -77,12 +72,12 @@ def list_days(
 def preview_deadline(
     session: Db, principal: CurrentUser,
     hours: Annotated[float, Query(ge=0, le=service.MAX_HOURS, description="时限（小时）")],
-    start: Annotated[dt.datetime | None, Query(description="受理时间，默认现在；不带时区按北京时间")] = None,
+    start: Annotated[dt.datetime | None, Query(description="受理时间，默认现在；不带时区按本地时间")] = None,
     natural: Annotated[bool, Query(description="true：按自然小时（紧急事件24×7）")] = False,
 ) -> DeadlineOut:
     require(principal, Perm.region_read)
     cal = service.load_calendar(session)
-    begin = _aware(start) if start is not None else utcnow()
+    begin = from_local(start) if start is not None else utcnow()
     effective = begin.astimezone(dt.UTC) if natural else cal.next_working_moment(begin)
     due = cal.deadline(begin, hours, natural=natural)
     unit = "自然小时" if natural else "工作小时"
@@ -91,7 +86,7 @@ def preview_deadline(
     if effective > begin:
         text += f"（非工作时间受理，从{service.format_local(effective)}起算）"
     return DeadlineOut(start=begin.astimezone(dt.UTC), effective_start=effective, deadline=due,
-                       deadline_local=due.astimezone(service.CHINA_TZ), hours=hours, natural=natural,
+                       deadline_local=due.astimezone(cal.tz), hours=hours, natural=natural,
                        hours_per_day=cal.hours_per_day, text=text, warnings=cal.warnings)
 
 
@@ -101,6 +96,6 @@ def list_warnings(
     year: Annotated[list[int] | None, Query(description="年份，可重复（默认今年和明年）")] = None,
 ) -> list[WarningOut]:
     require(principal, Perm.region_read)
-    this_year = dt.datetime.now(service.CHINA_TZ).year
+    this_year = today().year
     found = service.calendar_warnings(session, years=year or [this_year, this_year + 1])
     return [WarningOut(year=w.year, message=w.message, overrides=w.overrides) for w in found]

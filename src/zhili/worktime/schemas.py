@@ -45,7 +45,7 @@ class DeadlineOut(BaseModel):
     start: dt.datetime = Field(description="受理时间（UTC）")
     effective_start: dt.datetime = Field(description="实际起算时间（非工作时间受理则顺延到下一个工作时段）")
     deadline: dt.datetime = Field(description="到期时间（UTC）")
-    deadline_local: dt.datetime = Field(description="到期时间（北京时间）")
+    deadline_local: dt.datetime = Field(description="到期时间（本地时间）")
     hours: float
     natural: bool = Field(description="true：自然小时（24×7）；false：工作小时")
     hours_per_day: float = Field(description="每个工作日的工作小时数")

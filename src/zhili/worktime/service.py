@@ -4,10 +4,10 @@ Which days are workdays: an administrator's override wins; otherwise the nationa
 ``chinesecalendar`` (holidays and 调休 make-up working days); for a year the package does not know yet,
 Monday to Friday, with the year recorded so callers can show "YYYY年节假日安排尚未收录，按周末计算".
 
-Within a workday only the configured working periods count (default 08:30–12:00 and 13:30–17:30,
-Asia/Shanghai, i.e. 7.5 hours a day). Every datetime going in must be timezone-aware; every datetime coming
-out is UTC. Arithmetic walks day by day (whole days skipped in one step, each day's status cached), never
-minute by minute.
+Within a workday only the configured working periods count (default 08:30–12:00 and 13:30–17:30 in the
+district's time zone, :func:`zhili.core.clock.district_tz`, i.e. 7.5 hours a day). Every datetime going in
+must be timezone-aware; every datetime coming out is UTC. Arithmetic walks day by day (whole days skipped in one
+step, each day's status cached), never minute by minute.
 """
 
 from __future__ import annotations
@@ -24,17 +24,10 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from zhili.core import audit
-from zhili.core.db import utcnow
+from zhili.core.clock import district_tz, utcnow
 from zhili.core.errors import NotFound, ValidationFailed
 from zhili.core.jurisdiction import Principal
 from zhili.worktime.models import CalendarOverride
-
-try:
-    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
-
-    CHINA_TZ: dt.tzinfo = ZoneInfo("Asia/Shanghai")
-except (ImportError, ZoneInfoNotFoundError):  # no tz database: China has used a fixed +08:00 since 1991
-    CHINA_TZ = dt.timezone(dt.timedelta(hours=8), "CST")
 
 DEFAULT_PERIODS: tuple[tuple[dt.time, dt.time], ...] = (
     (dt.time(8, 30), dt.time(12, 0)),
@@ -128,9 +121,9 @@ class WorkCalendar:
         *,
         override_names: Mapping[dt.date, str] | None = None,
         periods: Sequence[tuple[dt.time, dt.time]] = DEFAULT_PERIODS,
-        tz: dt.tzinfo = CHINA_TZ,
+        tz: dt.tzinfo | None = None,
     ) -> None:
-        self.tz = tz
+        self.tz = tz or district_tz()
         self.overrides: dict[dt.date, bool] = dict(overrides or {})
         self.override_names: dict[dt.date, str] = dict(override_names or {})
         self.periods: tuple[tuple[dt.time, dt.time], ...] = _validate_periods(periods)
@@ -291,9 +284,9 @@ def _validate_periods(periods: Sequence[tuple[dt.time, dt.time]]) -> tuple[tuple
     return out
 
 
-def format_local(moment: dt.datetime, *, tz: dt.tzinfo = CHINA_TZ) -> str:
-    """A moment as Chinese local text, e.g. ``2025年2月6日（星期四）16:00``."""
-    m = _require_aware(moment).astimezone(tz)
+def format_local(moment: dt.datetime, *, tz: dt.tzinfo | None = None) -> str:
+    """A moment as Chinese local text (the district's time zone unless ``tz``), e.g. ``2025年2月6日（星期四）16:00``."""
+    m = _require_aware(moment).astimezone(tz or district_tz())
     return f"{m.year}年{m.month}月{m.day}日（{WEEKDAY_NAMES[m.weekday()]}）{m:%H:%M}"
 
 
@@ -301,7 +294,7 @@ def format_local(moment: dt.datetime, *, tz: dt.tzinfo = CHINA_TZ) -> str:
 
 def load_calendar(
     session: Session, *, periods: Sequence[tuple[dt.time, dt.time]] = DEFAULT_PERIODS,
-    tz: dt.tzinfo = CHINA_TZ,
+    tz: dt.tzinfo | None = None,
 ) -> WorkCalendar:
     """A calendar with every override applied (one small query; build once per request or job)."""
     c = CalendarOverride

@@ -2,40 +2,16 @@
 
 from __future__ import annotations
 
-import datetime as dt
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Query
-from pydantic import BaseModel
 
-from zhili.core import audit_service
-from zhili.core.deps import CurrentUser, Db, Paging
-from zhili.core.jurisdiction import require
+from zhili.audit import service
+from zhili.audit.schemas import AuditEventOut, VerifyOut
 from zhili.core.schemas import Page
-from zhili.core.security import Perm
+from zhili.http.deps import CurrentUser, Db, Paging
 
 router = APIRouter(prefix="/audit", tags=["审计"])
-
-
-class AuditEventOut(BaseModel):
-    seq: int
-    at: dt.datetime
-    actor_name: str | None
-    actor_role: str | None
-    ip: str | None
-    action: str
-    object_type: str
-    object_id: str | None
-    reason: str | None
-    before: Any
-    after: Any
-    hash: str
-
-
-class VerifyOut(BaseModel):
-    ok: bool
-    checked: int
-    problems: list[str]
 
 
 @router.get("/events", response_model=Page[AuditEventOut], summary="审计日志")
@@ -46,16 +22,14 @@ def list_events(
     object_id: Annotated[str | None, Query(max_length=64)] = None,
     actor: Annotated[str | None, Query(max_length=100)] = None,
 ) -> Page[AuditEventOut]:
-    require(principal, Perm.audit_read)
-    rows, total = audit_service.list_events(session, action=action, object_type=object_type,
-                                            object_id=object_id, actor=actor, page=paging.page,
-                                            page_size=paging.page_size)
+    rows, total = service.list_events(session, principal=principal, action=action, object_type=object_type,
+                                      object_id=object_id, actor=actor, page=paging.page,
+                                      page_size=paging.page_size)
     return Page(items=[AuditEventOut.model_validate(r, from_attributes=True) for r in rows], total=total,
                 page=paging.page, page_size=paging.page_size)
 
 
 @router.post("/verify", response_model=VerifyOut, summary="校验审计链完整性")
 def verify(session: Db, principal: CurrentUser) -> VerifyOut:
-    require(principal, Perm.audit_read)
-    r = audit_service.verify(session, principal=principal)
+    r = service.verify(session, principal=principal)
     return VerifyOut(ok=r.ok, checked=r.checked, problems=r.problems)
