@@ -232,7 +232,8 @@ class Case(Base):
 
 
 class CaseEvent(Base):
-    """One step of a case's timeline."""
+    """One step of a case's timeline — the legal record of handling. Never updated, never deleted: like
+    ``audit_event``, database triggers refuse UPDATE and DELETE (and TRUNCATE on PostgreSQL; migration 0011)."""
 
     __tablename__ = "case_event"
     __table_args__ = (Index("ix_case_event_case", "case_id", "seq"),)
