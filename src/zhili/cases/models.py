@@ -321,6 +321,9 @@ class IdempotencyRecord(Base):
     key: Mapped[str] = mapped_column(String(128))
     case_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("case.id", ondelete="CASCADE"))
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # SHA-256 (hex) of the report the key was first used for (``intake.fingerprint``): the same key with another
+    # report is refused. NULL on records written before it was kept: those match any report, as they always did.
+    fingerprint: Mapped[str | None] = mapped_column(String(64))
 
 
 class CaseCounter(Base):
