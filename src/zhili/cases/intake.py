@@ -148,6 +148,10 @@ def resolve_channel(principal: Principal | None, channel: Channel | None) -> Cha
     return channel
 
 
+# Canonical JSON: sorted keys, no spaces; ids (UUID) and times as their text (enums are text already).
+_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+
+
 def fingerprint(channel: Channel, data: Mapping[str, Any], digests: Mapping[uuid.UUID, str] | None = None) -> str:
     """What an Idempotency-Key stands for: the SHA-256 of the canonical JSON of the report as its sender made it —
     its channel and data, fields given as null counted as absent, attachments by their content digest (``digests``:
@@ -157,9 +161,7 @@ def fingerprint(channel: Channel, data: Mapping[str, Any], digests: Mapping[uuid
     attached = shown.pop("attachment_ids", None) or []
     if attached:
         shown["attachments"] = sorted(_content_of(a, digests or {}) for a in attached)
-    canonical = json.dumps({"channel": channel.value, "data": audit.to_jsonable(shown)}, sort_keys=True,
-                           separators=(",", ":"), ensure_ascii=False)
-    return hashlib.sha256(canonical.encode()).hexdigest()
+    return hashlib.sha256(_CANONICAL.encode({"channel": channel.value, "data": shown}).encode()).hexdigest()
 
 
 def _content_of(attachment_id: Any, digests: Mapping[uuid.UUID, str]) -> str:
