@@ -65,20 +65,20 @@ def tables(engine: Engine) -> set[str]:
     return set(inspect(engine).get_table_names())
 
 
-def audit_triggers(conn: Connection) -> set[str]:
+def audit_triggers(conn: Connection, table: str = "audit_event") -> set[str]:
     if conn.dialect.name == "sqlite":
         return set(conn.scalars(text(
-            "SELECT name FROM sqlite_master WHERE type = 'trigger' AND tbl_name = 'audit_event'")))
+            "SELECT name FROM sqlite_master WHERE type = 'trigger' AND tbl_name = :t"), {"t": table}))
     return set(conn.scalars(text(
         "SELECT t.tgname FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid "
-        "WHERE c.relname = 'audit_event' AND c.relnamespace = current_schema()::regnamespace "
-        "AND NOT t.tgisinternal")))
+        "WHERE c.relname = :t AND c.relnamespace = current_schema()::regnamespace "
+        "AND NOT t.tgisinternal"), {"t": table}))
 
 
-def expected_triggers(conn: Connection) -> set[str]:
+def expected_triggers(conn: Connection, table: str = "audit_event") -> set[str]:
     if conn.dialect.name == "sqlite":
-        return {"audit_event_no_update", "audit_event_no_delete"}
-    return {"audit_event_append_only"}
+        return {f"{table}_no_update", f"{table}_no_delete"}
+    return {f"{table}_append_only"}
 
 
 @pytest.fixture(scope="module")
@@ -103,6 +103,11 @@ def test_after_upgrade_the_tables_are_exactly_those_of_the_models(migrated):
 def test_after_upgrade_the_audit_guard_triggers_exist(migrated):
     with migrated.connect() as conn:
         assert audit_triggers(conn) == expected_triggers(conn)
+
+
+def test_after_upgrade_the_case_timeline_has_the_same_append_only_guard(migrated):
+    with migrated.connect() as conn:
+        assert audit_triggers(conn, "case_event") == expected_triggers(conn, "case_event")
 
 
 def test_after_upgrade_the_audit_guard_refuses_updates_and_deletes(migrated):
@@ -161,8 +166,8 @@ def test_downgrade_to_base_removes_every_project_table_and_the_guards(fresh_engi
                 assert conn.scalar(text("SELECT count(*) FROM sqlite_master WHERE type = 'trigger'")) == 0
             else:
                 assert conn.scalar(text(
-                    "SELECT count(*) FROM pg_proc WHERE proname = 'zhili_audit_append_only' "
-                    "AND pronamespace = current_schema()::regnamespace")) == 0
+                    "SELECT count(*) FROM pg_proc WHERE proname IN ('zhili_audit_append_only', "
+                    "'zhili_case_event_append_only') AND pronamespace = current_schema()::regnamespace")) == 0
     finally:
         upgrade(fresh_engine)  # leave the module fixture migrated for any test that runs after this one
 

@@ -11,12 +11,13 @@ import uuid
 from typing import Any
 
 import pytest
-from casekit import local
+from casekit import CN, local
 from sqlalchemy import func, select
 
 from zhili.cases import intake, service
 from zhili.cases.intake import IntakeRequest
 from zhili.cases.models import Case, CaseEvent, Channel, IdempotencyRecord
+from zhili.core.errors import DomainError, ValidationFailed
 from zhili.core.settings import get_settings
 from zhili.regions.geo import wgs84_to_gcj02
 from zhili.regions.service import get_locator
@@ -169,6 +170,140 @@ def test_a_retried_report_with_the_same_idempotency_key_returns_the_first_case_a
     assert (other.status_code, someone_else.status_code) == (201, 201)
     assert len({first.json()["id"], other.json()["id"], someone_else.json()["id"]}) == 3
     assert _count_cases(kit, description=body["description"]) == 3
+
+
+def test_the_same_idempotency_key_with_another_report_is_refused_and_the_first_case_is_kept(kit):
+    key = f"app-{uuid.uuid4()}"
+    body = {"category_code": "T0101", "description": "键复用测试：垃圾桶满溢", "lon": 119.1, "lat": 31.1}
+    first = kit.post("jumin", "/cases", json=body, headers={"Idempotency-Key": key})
+    assert first.status_code == 201
+    for changed in ({**body, "description": "键复用测试：另一件事"}, {**body, "lon": 119.2},
+                    {**body, "category_code": "T0102"}, {**body, "attributes": {"floor": 3}}):
+        r = kit.post("jumin", "/cases", json=changed, headers={"Idempotency-Key": key})
+        assert (r.status_code, r.json()["code"]) == (422, "idempotency_key_reused"), r.text
+        assert re.search(CN, r.json()["message"]) and "Idempotency-Key" in r.json()["message"]
+    assert _count_cases(kit, description="键复用测试：另一件事") == 0
+    # the same report again is still answered with the first case; fields sent as null count as absent
+    again = kit.post("jumin", "/cases", json={**body, "title": None, "address": None},
+                     headers={"Idempotency-Key": key})
+    assert (again.status_code, again.json()["id"]) == (200, first.json()["id"])
+    assert _count_cases(kit, description=body["description"]) == 1
+
+
+def test_a_reused_idempotency_key_is_judged_by_the_attachments_content_not_their_ids(kit):
+    key = f"app-{uuid.uuid4()}"
+    photo = _upload(kit, "jumin", PNG, name="现场.png", ctype="image/png").json()
+    body = {"category_code": "T0101", "description": "带照片的重试", "lon": 119.1, "lat": 31.1}
+    first = kit.post("jumin", "/cases", json={**body, "attachment_ids": [photo["id"]]},
+                     headers={"Idempotency-Key": key})
+    assert first.status_code == 201, first.text
+    # a client that lost the reply uploads the same photo again (a new id) and retries: the same report
+    same = _upload(kit, "jumin", PNG, name="现场.png", ctype="image/png").json()
+    r = kit.post("jumin", "/cases", json={**body, "attachment_ids": [same["id"]]}, headers={"Idempotency-Key": key})
+    assert (r.status_code, r.json()["id"]) == (200, first.json()["id"])
+    # another photo, or none, is another report
+    other = _upload(kit, "jumin", PNG + b"\x00", name="另一张.png", ctype="image/png").json()
+    for ids in ([other["id"]], [same["id"], other["id"]], []):
+        r = kit.post("jumin", "/cases", json={**body, "attachment_ids": ids}, headers={"Idempotency-Key": key})
+        assert (r.status_code, r.json()["code"]) == (422, "idempotency_key_reused"), r.text
+
+
+def test_report_case_the_orm_path_of_pages_open311_and_visits_refuses_a_reused_key_too(kit):
+    jumin = kit.principal("jumin")
+    data = {"category_code": "T0101", "description": "服务层键复用", "lon": 119.1, "lat": 31.1}
+    case, created = service.report_case(kit.db, principal=jumin, channel=Channel.resident, data=data,
+                                        idempotency_key="orm-key")
+    assert created
+    same, created = service.report_case(kit.db, principal=jumin, channel=Channel.resident, data=dict(data),
+                                        idempotency_key="orm-key")
+    assert (same.id, created) == (case.id, False)
+    with pytest.raises(DomainError) as refused:
+        service.report_case(kit.db, principal=jumin, channel=Channel.resident,
+                            data={**data, "description": "服务层键复用：另一件"}, idempotency_key="orm-key")
+    assert refused.value.code == "idempotency_key_reused"
+    record = kit.db.scalar(select(IdempotencyRecord).where(IdempotencyRecord.key == "orm-key"))
+    assert record is not None and record.fingerprint == intake.fingerprint(Channel.resident, data)
+
+
+def test_a_key_recorded_before_fingerprints_were_kept_still_answers_any_report_with_its_case(kit):
+    key = f"app-{uuid.uuid4()}"
+    body = {"category_code": "T0101", "description": "旧记录", "lon": 119.1, "lat": 31.1}
+    first = kit.post("jumin", "/cases", json=body, headers={"Idempotency-Key": key})
+    record = kit.db.scalar(select(IdempotencyRecord).where(IdempotencyRecord.key == key))
+    assert record is not None and record.fingerprint is not None
+    record.fingerprint = None  # as migration 0012 leaves the records written before it
+    kit.db.flush()
+    r = kit.post("jumin", "/cases", json={**body, "description": "旧记录：内容不同"}, headers={"Idempotency-Key": key})
+    assert (r.status_code, r.json()["id"]) == (200, first.json()["id"])
+
+
+def test_the_fingerprint_is_the_report_as_sent_and_nothing_the_server_adds():
+    data = {"category_code": "T0101", "description": "d", "lon": 119.1, "lat": 31.1, "title": None}
+    fp = intake.fingerprint(Channel.resident, data)
+    assert fp == intake.fingerprint(Channel.resident, {k: v for k, v in data.items() if v is not None})
+    assert fp == intake.fingerprint(Channel.resident, dict(reversed(list(data.items()))))
+    assert fp == intake.fingerprint(Channel.resident, {**data, "attachment_ids": []})
+    assert fp != intake.fingerprint(Channel.grid_worker, data)
+    assert fp != intake.fingerprint(Channel.resident, {**data, "lat": 31.2})
+    a, b = uuid.uuid4(), uuid.uuid4()
+    digests = {a: "1" * 64, b: "1" * 64}  # two uploads of the same file
+    assert intake.fingerprint(Channel.resident, {**data, "attachment_ids": [a]}, digests) == \
+        intake.fingerprint(Channel.resident, {**data, "attachment_ids": [str(b)]}, digests)
+    assert re.fullmatch("[0-9a-f]{64}", fp)
+
+
+# -- channel rules, applied by intake whatever the front door -----------------------------------------------
+
+@pytest.mark.parametrize(("who", "channel"), [("jumin", "resident"), ("wangge_a", "grid_worker"),
+                                              ("bumen", "department"), ("zhihui", "staff"), ("jiedao1", "staff")])
+def test_a_report_without_a_channel_is_filed_on_the_reporters_default_channel(kit, who, channel):
+    assert kit.report(who)["channel"] == channel
+
+
+def test_report_case_applies_the_channel_rules_that_the_api_applies(kit):
+    data = {"category_code": "T0101", "description": "渠道规则", "lon": 119.1, "lat": 31.1}
+    for who, channel in [("jumin", Channel.grid_worker), ("jumin", Channel.hotline), ("jiedao1", Channel.hotline),
+                         ("bumen", Channel.hotline), (None, Channel.hotline), (None, None)]:
+        principal = kit.principal(who) if who else None
+        with pytest.raises(DomainError) as refused:
+            service.report_case(kit.db, principal=principal, channel=channel, data=dict(data))
+        assert refused.value.code == "bad_channel", (who, channel)
+        assert re.search(CN, refused.value.message)
+    assert _count_cases(kit, description="渠道规则") == 0
+    # a role's default channel, and the channels it may use
+    for who, channel, expected in [("jumin", None, Channel.resident), ("wangge_a", None, Channel.grid_worker),
+                                   ("bumen", None, Channel.department), ("zhihui", None, Channel.staff),
+                                   ("zhihui", Channel.hotline, Channel.hotline),
+                                   ("jiedao1", Channel.grid_worker, Channel.grid_worker),
+                                   (None, Channel.open311, Channel.open311)]:
+        case, _ = service.report_case(kit.db, principal=kit.principal(who) if who else None, channel=channel,
+                                      data=dict(data))
+        assert case.channel == expected, (who, channel)
+
+
+def test_an_api_report_passes_intakes_channel_rule(kit, monkeypatch):
+    seen: list[tuple[Any, Any]] = []
+
+    def rule(principal: Any, channel: Any) -> Any:  # intake's rule, stricter for this test
+        seen.append((principal.username, channel))
+        raise ValidationFailed("该渠道暂停受理", code="bad_channel")
+
+    monkeypatch.setattr(intake, "resolve_channel", rule)
+    r = kit.post("jumin", "/cases", json={"category_code": "T0101", "description": "渠道规则", "lon": 119.1,
+                                           "lat": 31.1})
+    assert (r.status_code, r.json()["message"]) == (422, "该渠道暂停受理")
+    assert seen == [("jumin", None)] and _count_cases(kit, description="渠道规则") == 0
+
+
+def test_the_channel_rule_is_checked_before_an_idempotency_key_is_looked_up(kit):
+    key = f"app-{uuid.uuid4()}"
+    body = {"category_code": "T0101", "description": "先渠道后键", "lon": 119.1, "lat": 31.1}
+    assert kit.post("jumin", "/cases", json=body, headers={"Idempotency-Key": key}).status_code == 201
+    r = kit.post("jumin", "/cases", json={**body, "channel": "hotline"}, headers={"Idempotency-Key": key})
+    assert (r.status_code, r.json()["code"]) == (422, "bad_channel")
+    # the default channel named explicitly is the same report
+    r = kit.post("jumin", "/cases", json={**body, "channel": "resident"}, headers={"Idempotency-Key": key})
+    assert r.status_code == 200, r.text
 
 
 # -- automatic dispatch -----------------------------------------------------------------------------------

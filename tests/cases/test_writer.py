@@ -116,6 +116,106 @@ def test_one_idempotency_key_files_one_case_within_a_batch_and_across_batches(di
         assert s.scalar(select(func.count()).select_from(Case)) == 2
 
 
+def test_within_a_batch_the_same_key_with_another_report_is_refused_and_with_the_same_report_repeats(district):
+    engine, p = district
+    with Session(engine) as s:
+        first, same, other, other_again = intake.file_cases(s, requests=[
+            _report(p["jumin"], key="k-1"), _report(p["jumin"], key="k-1"),
+            _report(p["jumin"], key="k-1", description="同一键，另一件事"),
+            _report(p["jumin"], key="k-1", description="同一键，另一件事")])
+        s.commit()
+    assert first.created and first.error is None
+    assert (same.case_id, same.created, same.error) == (first.case_id, False, None)
+    for refused in (other, other_again):
+        assert refused.case_id is None and refused.error is not None
+        assert refused.error.code == "idempotency_key_reused"
+    with Session(engine) as s:
+        assert s.scalar(select(func.count()).select_from(Case)) == 1
+        assert s.scalar(select(IdempotencyRecord.fingerprint)) == intake.fingerprint(
+            Channel.resident, _report(p["jumin"]).data)
+
+
+def test_across_batches_the_same_key_with_another_report_is_refused(district):
+    engine, p = district
+    with Session(engine) as s:
+        [first] = intake.file_cases(s, requests=[_report(p["jumin"], key="k-2")])
+        s.commit()
+    with Session(engine) as s:
+        again, other = intake.file_cases(s, requests=[
+            _report(p["jumin"], key="k-2"), _report(p["jumin"], key="k-2", lon=119.2)])
+        s.commit()
+    assert (again.case_id, again.created, again.error) == (first.case_id, False, None)
+    assert other.error is not None and other.error.code == "idempotency_key_reused" and other.case_id is None
+
+
+def test_batches_planned_apart_and_written_together_refuse_a_reused_key_and_answer_its_repeats(district):
+    # what the group-commit writer does while another process holds the write lock (merge_batches)
+    engine, p = district
+    with Session(engine) as s:
+        one = intake.plan_cases(s, requests=[_report(p["jumin"], key="m-1"), _report(p["jumin"], key="m-2")])
+        two = intake.plan_cases(s, requests=[
+            _report(p["jumin"], key="m-1"), _report(p["jumin"], key="m-1"),
+            _report(p["jumin"], key="m-2", description="后一批：同一键，另一件事"),
+            _report(p["jumin"], key="m-2", description="后一批：同一键，另一件事")])
+        s.commit()
+    with Session(engine) as s:
+        outs = intake.write_cases(s, batch=intake.merge_batches([one, two]))
+        s.commit()
+    m1, m2, m1_again, m1_third, m2_other, m2_other_again = outs
+    assert m1.created and m2.created
+    for repeat in (m1_again, m1_third):
+        assert (repeat.case_id, repeat.number, repeat.created, repeat.error) == (m1.case_id, m1.number, False, None)
+    for refused in (m2_other, m2_other_again):
+        assert refused.error is not None and refused.error.code == "idempotency_key_reused"
+        assert refused.case_id is None
+    with Session(engine) as s:
+        assert s.scalar(select(func.count()).select_from(Case)) == 2
+
+
+def _racing_writer(engine: Engine, other: IntakeRequest) -> GroupCommitWriter:
+    """A writer whose report is filed under its key by another process after the report was planned and before
+    it is written (the unique constraint then fails the batch, and the writer plans the report again)."""
+    writer = GroupCommitWriter(engine=engine)
+    plan, raced = writer._plan, []
+
+    def plan_then_race(conn: Any, items: Any) -> Any:
+        batch = plan(conn, items)
+        if not raced:
+            raced.append(True)
+            with Session(engine) as s:
+                [out] = intake.file_cases(s, requests=[other])
+                assert out.created
+                s.commit()
+        return batch
+
+    writer._plan = plan_then_race  # type: ignore[method-assign]
+    return writer
+
+
+def test_a_key_another_process_wrote_meanwhile_with_another_report_is_refused(district):
+    engine, p = district
+    writer = _racing_writer(engine, _report(p["jumin"], key="race", description="另一进程先写入的上报"))
+    try:
+        out = writer.submit(_report(p["jumin"], key="race", description="本进程的上报"))
+    finally:
+        writer.stop()
+    assert out.error is not None and out.error.code == "idempotency_key_reused" and out.case_id is None
+    with Session(engine) as s:
+        assert list(s.scalars(select(Case.description))) == ["另一进程先写入的上报"]
+
+
+def test_a_key_another_process_wrote_meanwhile_with_the_same_report_is_answered_with_that_case(district):
+    engine, p = district
+    writer = _racing_writer(engine, _report(p["jumin"], key="race"))
+    try:
+        out = writer.submit(_report(p["jumin"], key="race"))
+    finally:
+        writer.stop()
+    assert out.error is None and not out.created
+    with Session(engine) as s:
+        assert list(s.scalars(select(Case.id))) == [out.case_id]
+
+
 def test_concurrent_reports_through_the_group_commit_writer_all_commit_with_unique_numbers(district):
     engine, p = district
     writer = GroupCommitWriter(engine=engine)

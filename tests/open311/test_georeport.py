@@ -801,3 +801,47 @@ def test_each_post_gets_its_own_case_number_in_sequence(client, o311):
     numbers = [file_request(client, o311) for _ in range(3)]
     seqs = [int(n.rsplit("-", 1)[1]) for n in numbers]
     assert seqs == [seqs[0], seqs[0] + 1, seqs[0] + 2]
+
+
+# -- Idempotency-Key, honoured like every other intake path ---------------------------------------------------
+
+def post_keyed(client: Any, fields: dict[str, Any], key: str, fmt: str = "json") -> Any:
+    return client.post(f"{BASE}/requests.{fmt}", content=urlencode(fields, doseq=True).encode("utf-8"),
+                       headers={"Content-Type": "application/x-www-form-urlencoded; charset=utf-8",
+                                "Idempotency-Key": key})
+
+
+def test_a_post_retried_with_its_idempotency_key_answers_with_the_first_request(client, db, o311):
+    before = case_count(db)
+    first = post_keyed(client, o311.form(), "o311-retry")
+    again = post_keyed(client, o311.form(), "o311-retry")
+    assert first.status_code == again.status_code == 200, again.text
+    assert json_of(again)[0]["service_request_id"] == json_of(first)[0]["service_request_id"]
+    assert case_count(db) == before + 1
+
+
+def test_the_same_idempotency_key_with_another_request_is_400_and_files_nothing(client, db, o311):
+    number = json_of(post_keyed(client, o311.form(), "o311-reused"))[0]["service_request_id"]
+    before = case_count(db)
+    description = assert_json_error(post_keyed(client, o311.form(description="另一处占道经营"), "o311-reused"), 400)
+    assert "Idempotency-Key" in description and re.search("[\u4e00-\u9fff]", description)
+    assert_xml_error(post_keyed(client, o311.form(lat="31.2"), "o311-reused", fmt="xml"), 400)
+    assert case_count(db) == before
+    assert case_row(db, number).description == o311.form()["description"]
+
+
+def test_a_post_passes_intakes_channel_rule(client, db, o311, monkeypatch):
+    from zhili.cases import intake
+    from zhili.cases.models import Channel
+    from zhili.core.errors import ValidationFailed
+
+    seen: list[tuple[Any, Any]] = []
+
+    def rule(principal: Any, channel: Any) -> Any:  # intake's rule, stricter for this test
+        seen.append((principal, channel))
+        raise ValidationFailed("该渠道暂停受理", code="bad_channel")
+
+    monkeypatch.setattr(intake, "resolve_channel", rule)
+    before = case_count(db)
+    assert assert_json_error(post(client, o311.form()), 400) == "该渠道暂停受理"
+    assert seen == [(None, Channel.open311)] and case_count(db) == before

@@ -214,3 +214,19 @@ def test_a_refused_follow_up_keeps_nothing_of_the_visit_either(vkit: Any) -> Non
             vkit.visit(h, photos=[service.Photo(data=PNG, filename="a.png")], follow_up=follow_up)
         assert err.value.code == code
     assert (_count(vkit.db, Visit), _count(vkit.db, Attachment), _count(vkit.db, Case)) == (0, stored, 0)
+
+
+def test_the_follow_up_case_passes_intakes_channel_rule(vkit: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    from zhili.cases import intake
+
+    seen: list[tuple[Any, Any]] = []
+
+    def rule(principal: Any, channel: Any) -> Any:  # intake's rule, stricter for this test
+        seen.append((principal.username, channel))
+        raise ValidationFailed("该渠道暂停受理", code="bad_channel")
+
+    monkeypatch.setattr(intake, "resolve_channel", rule)
+    with pytest.raises(ValidationFailed) as err:
+        vkit.visit(vkit.household("ga"), follow_up=service.FollowUp(category_code="SJ-0102", description="漏水"))
+    assert err.value.code == "bad_channel" and seen == [("wangge_a", Channel.grid_worker)]
+    assert _count(vkit.db, Case) == 0  # (the request's transaction, visit included, is rolled back)

@@ -6,6 +6,7 @@ import re
 import uuid
 from typing import Any
 
+import pytest
 from pagekit import page, png, sign_in
 from sqlalchemy import func, select
 
@@ -138,6 +139,41 @@ def test_sending_the_same_form_twice_files_one_case(client: Any, site: Any) -> N
     assert _case_count(site) == 1
 
 
+def test_sending_the_same_form_with_its_photo_twice_files_one_case(client: Any, site: Any) -> None:
+    # the photo is uploaded again with the second post (a new attachment): the same report all the same
+    sign_in(client, site.token("jumin"))
+    form = _form(client)
+    data = {"csrf_token": form.csrf(), "idem": form.find("input", name="idem").attrs["value"],
+            "category_code": "SJ-0102", "description": "带照片的重复提交", "lon": "119.1", "lat": "31.1"}
+    photo = [("photos", ("现场.png", png(), "image/png"))]
+    first = client.post("/h5/report", data=data, files=photo, follow_redirects=False)
+    second = client.post("/h5/report", data=data, files=photo, follow_redirects=False)
+    assert first.status_code == second.status_code == 303, second.text
+    assert first.headers["location"] == second.headers["location"]
+    assert _case_count(site) == 1
+
+
+def test_a_form_sent_again_with_other_content_is_refused_and_offered_as_a_new_report(client: Any, site: Any) -> None:
+    sign_in(client, site.token("jumin"))
+    form = _form(client)
+    idem = form.find("input", name="idem").attrs["value"]
+    data = {"csrf_token": form.csrf(), "idem": idem, "category_code": "SJ-0102", "description": "第一次提交的内容",
+            "lon": "119.1", "lat": "31.1"}
+    assert client.post("/h5/report", data=data, follow_redirects=False).status_code == 303
+    # back in the browser, the description changed, the same form sent again
+    r = client.post("/h5/report", data={**data, "description": "改过的内容"}, follow_redirects=False)
+    assert r.status_code == 422
+    again = page(r)
+    assert "已经提交过" in again.text and "改过的内容" in again.text  # what was typed is kept
+    fresh = again.find("input", name="idem").attrs["value"]
+    assert fresh and fresh != idem
+    assert _case_count(site) == 1
+    r = client.post("/h5/report", data={**data, "description": "改过的内容", "idem": fresh,
+                                        "csrf_token": again.csrf()}, follow_redirects=False)
+    assert r.status_code == 303, r.text
+    assert _case_count(site) == 2
+
+
 def test_a_resident_verifies_and_rates_a_resolved_case_from_its_page(client: Any, site: Any) -> None:
     case = site.resolved()
     sign_in(client, site.token("jumin"))
@@ -198,3 +234,26 @@ def test_english_is_served_when_the_browser_asks_for_it_or_the_cookie_says_so(cl
                     follow_redirects=False)
     assert r.headers["location"] == "/h5/mine"
     assert page(client.get("/h5/mine")).h1() == "My reports"
+
+
+@pytest.mark.parametrize(("who", "url", "channel"), [("jumin", "/h5/report", Channel.resident),
+                                                     ("wangge_a", "/gw/report", Channel.grid_worker)])
+def test_a_page_report_passes_intakes_channel_rule(client: Any, site: Any, monkeypatch: pytest.MonkeyPatch,
+                                                  who: str, url: str, channel: Channel) -> None:
+    from zhili.cases import intake
+    from zhili.core.errors import ValidationFailed
+
+    seen: list[tuple[Any, Any]] = []
+
+    def rule(principal: Any, channel: Any) -> Any:  # intake's rule, stricter for this test
+        seen.append((principal.username, channel))
+        raise ValidationFailed("该渠道暂停受理", code="bad_channel")
+
+    monkeypatch.setattr(intake, "resolve_channel", rule)
+    sign_in(client, site.token(who))
+    form = _form(client, url)
+    r = client.post(url, data={"csrf_token": form.csrf(), "idem": form.find("input", name="idem").attrs["value"],
+                               "category_code": "SJ-0102", "description": "渠道规则", "address": "金陵路12号"},
+                    follow_redirects=False)
+    assert r.status_code == 422 and "该渠道暂停受理" in page(r).text
+    assert seen == [(who, channel)] and _case_count(site) == 0

@@ -11,18 +11,26 @@ for the system actor. The rows (case, timeline events, audit chain entries, stat
 sub-tasks, idempotency record) are written with one multi-row INSERT per table.
 
 A report that fails validation fails alone: its outcome carries the domain error and the others are written.
+
+The rules about *how* a report arrives live here too, so that no front door can skip them: which channel a role
+may report through and a role's default channel (:func:`resolve_channel`), and what an ``Idempotency-Key`` stands
+for — the same key again with the same report (:func:`fingerprint`) is answered with the first case, with another
+report it is refused (``idempotency_key_reused``), whether the first is in the database, earlier in the same
+batch, or written by another process meanwhile.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import functools
+import hashlib
+import json
 import logging
 import threading
 import uuid
 from collections import defaultdict
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from typing import Any, cast
 
 from sqlalchemy import Date, Dialect, Table, bindparam, select, text
@@ -74,7 +82,7 @@ class IntakeRequest:
     """One report as a channel hands it over."""
 
     principal: Principal | None
-    channel: Channel
+    channel: Channel | None  # None: the reporter's role's default (:func:`resolve_channel`)
     data: dict[str, Any]
     idempotency_key: str | None = None
     client: str | None = None
@@ -114,6 +122,80 @@ class IntakeOutcome:
     # Open cases of the same category nearby, nearest first, with their distance in metres — searched while
     # planning, in the reporter's jurisdiction, including earlier reports of the same batch.
     duplicates: list[tuple[DuplicateCandidate, float]] = field(default_factory=list)
+
+
+# -- how a report arrives: its channel, and what its Idempotency-Key stands for ---------------------------------
+
+DEFAULT_CHANNEL: dict[Role, Channel] = {Role.resident: Channel.resident, Role.grid_worker: Channel.grid_worker,
+                                        Role.department_handler: Channel.department}
+
+
+def resolve_channel(principal: Principal | None, channel: Channel | None) -> Channel:
+    """The channel a report is filed under: ``channel``, or by default the reporter's role's (other staff:
+    工作人员代录). Refused (``bad_channel``) when the reporter may not use it: a resident reports only through the
+    resident channel, and only the command centre (its 12345 desk) files hotline tickets. Every report passes here,
+    whichever front door it came through (API, pages, Open311, visits)."""
+    role = principal.role if principal is not None else None
+    if channel is None:
+        if role is None:
+            raise ValidationFailed("请指明上报渠道", code="bad_channel")
+        channel = DEFAULT_CHANNEL.get(role, Channel.staff)
+    if role == Role.resident and channel != Channel.resident:
+        raise ValidationFailed("居民只能通过居民渠道上报", code="bad_channel")
+    if channel == Channel.hotline and role != Role.command_centre:
+        raise ValidationFailed("只有指挥中心（热线坐席）可录入热线工单", code="bad_channel")
+    return channel
+
+
+# Canonical JSON: sorted keys, no spaces; ids (UUID) and times as their text (enums are text already).
+_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+
+
+def fingerprint(channel: Channel, data: Mapping[str, Any], digests: Mapping[uuid.UUID, str] | None = None) -> str:
+    """What an Idempotency-Key stands for: the SHA-256 of the canonical JSON of the report as its sender made it —
+    its channel and data, fields given as null counted as absent, attachments by their content digest (``digests``:
+    id → sha256; a page re-posted after a lost reply uploads its photos again under new ids) in sorted order.
+    Nothing the server adds (times, the session, the client) is in it."""
+    shown = {k: v for k, v in data.items() if v is not None}
+    attached = shown.pop("attachment_ids", None) or []
+    if attached:
+        shown["attachments"] = sorted(_content_of(a, digests or {}) for a in attached)
+    return hashlib.sha256(_CANONICAL.encode({"channel": channel.value, "data": shown}).encode()).hexdigest()
+
+
+def _content_of(attachment_id: Any, digests: Mapping[uuid.UUID, str]) -> str:
+    try:
+        return digests.get(uuid.UUID(str(attachment_id))) or str(attachment_id)
+    except ValueError:  # refused when the report is planned
+        return str(attachment_id)
+
+
+def _fingerprints(session: Session, requests: Sequence[IntakeRequest], indexes: Sequence[int]) -> dict[int, str]:
+    """The fingerprint of each request given with an Idempotency-Key (by index), its attachments' digests read in
+    one query."""
+    keyed = [i for i in indexes if requests[i].idempotency_key]
+    if not keyed:
+        return {}
+    ids: set[uuid.UUID] = set()
+    for i in keyed:
+        for a in requests[i].data.get("attachment_ids") or []:
+            try:
+                ids.add(uuid.UUID(str(a)))
+            except ValueError:
+                continue
+    digests = {r.id: r.sha256 for r in session.connection().execute(
+        select(Attachment.id, Attachment.sha256).where(Attachment.id.in_(ids)))} if ids else {}
+    out: dict[int, str] = {}
+    for i in keyed:
+        channel = requests[i].channel
+        assert channel is not None  # resolved by plan_cases
+        out[i] = fingerprint(channel, requests[i].data, digests)
+    return out
+
+
+def _key_reused() -> ValidationFailed:
+    return ValidationFailed("该 Idempotency-Key（提交编号）已用于另一份内容不同的上报，本次未予受理。重试请原样提交；"
+                            "新的上报请重新填写，或使用新的 Idempotency-Key", code="idempotency_key_reused")
 
 
 # -- configuration snapshot ------------------------------------------------------------------------------------
@@ -277,6 +359,7 @@ class _Plan:
     subtasks: list[dict[str, Any]] = field(default_factory=list)
     attachment_ids: list[uuid.UUID] = field(default_factory=list)
     duplicates: list[tuple[Any, float]] = field(default_factory=list)  # (database row or batch mate's case, m)
+    fingerprint: str | None = None  # of a report given with an Idempotency-Key, kept on its idempotency record
     # the rows as the driver takes them, prepared while planning (:func:`_prepare_rows`): the case (its number
     # filled in under the lock), then its events, sub-tasks and idempotency record
     case_row: tuple[PreparedInsert, DriverRow] | None = None
@@ -378,6 +461,7 @@ def _plan(session: Session, cfg: _Config, req: IntakeRequest, located: uuid.UUID
     now = req.now or utcnow()
     data = dict(req.data)
     principal, channel = req.principal, req.channel
+    assert channel is not None  # resolved by plan_cases
     cat = _reportable(cfg, data.pop("category_code", None))
     description = (data.get("description") or "").strip()
     if not description:
@@ -541,20 +625,23 @@ def _fill(value: Any, number: str) -> Any:
     return value
 
 
-def _prior_cases(session: Session, requests: Sequence[IntakeRequest]) -> dict[tuple[str, str], dict[str, Any]]:
-    """The cases already filed under the batch's idempotency keys: (client, key) → the case's row."""
+def _prior_cases(session: Session, requests: Sequence[IntakeRequest]
+                 ) -> dict[tuple[str, str], tuple[dict[str, Any], str | None]]:
+    """The cases already filed under the batch's idempotency keys: (client, key) → (the case's row, the
+    fingerprint of the report it was filed from — None on records older than fingerprints)."""
     keyed = {(r.client_key, r.idempotency_key) for r in requests if r.idempotency_key}
     if not keyed:
         return {}
     conn = session.connection()
     # client IN (…) AND key IN (…) walks the (client, key) unique index; the pairs are matched here
-    hits = {r.case_id: (r.client, r.key) for r in conn.execute(
-        select(IdempotencyRecord.client, IdempotencyRecord.key, IdempotencyRecord.case_id)
+    hits = {r.case_id: ((r.client, r.key), r.fingerprint) for r in conn.execute(
+        select(IdempotencyRecord.client, IdempotencyRecord.key, IdempotencyRecord.case_id,
+               IdempotencyRecord.fingerprint)
         .where(IdempotencyRecord.client.in_({c for c, _ in keyed}), IdempotencyRecord.key.in_({k for _, k in keyed})))
         if (r.client, r.key) in keyed}
     if not hits:
         return {}
-    return {hits[r.id]: dict(r._mapping) for r in conn.execute(select(_table(Case)).where(
+    return {hits[r.id][0]: (dict(r._mapping), hits[r.id][1]) for r in conn.execute(select(_table(Case)).where(
         _table(Case).c.id.in_(list(hits))))}
 
 
@@ -579,7 +666,7 @@ class PlannedBatch:
 
 def merge_batches(batches: Sequence[PlannedBatch]) -> PlannedBatch:
     """Planned batches as one, to be written in one transaction; a key repeated in a later batch becomes a repeat
-    of its first report."""
+    of its first report — or, with another report, is refused."""
     if len(batches) == 1:
         return batches[0]
     requests: list[IntakeRequest] = []
@@ -587,6 +674,7 @@ def merge_batches(batches: Sequence[PlannedBatch]) -> PlannedBatch:
     plans: list[tuple[_Plan, IntakeOutcome]] = []
     repeats: dict[int, int] = {}
     first: dict[tuple[str, str], int] = {}
+    planned: dict[int, _Plan] = {}
     for b in batches:
         offset = len(outcomes)
         index = {id(out): offset + i for i, out in enumerate(b.outcomes)}
@@ -594,11 +682,15 @@ def merge_batches(batches: Sequence[PlannedBatch]) -> PlannedBatch:
         outcomes.extend(b.outcomes)
         repeats.update({offset + i: offset + j for i, j in b.repeats.items()})
         for plan, out in b.plans:
-            earlier = _repeat_of(first, plan.req, index[id(out)])
+            i = index[id(out)]
+            planned[i] = plan
+            earlier = _repeat_of(first, plan.req, i)
             if earlier is None:
                 plans.append((plan, out))
+            elif planned[earlier].fingerprint != plan.fingerprint:
+                out.error = _key_reused()  # its batch mates repeating it (same report) are refused with it
             else:
-                repeats[index[id(out)]] = earlier
+                repeats[i] = earlier
     return PlannedBatch(requests=requests, outcomes=outcomes, plans=plans, repeats=repeats)
 
 
@@ -609,50 +701,63 @@ def plan_cases(session: Session, *, requests: Sequence[IntakeRequest]) -> Planne
     snap = snapshot(session, stamp=stamps.get(config_version.CONFIG, (0, 0)))
     for out in outcomes:
         out.snapshot = snap
+    reqs = list(requests)  # with each channel resolved
+    valid: list[int] = []
+    for i, req in enumerate(reqs):
+        try:
+            if req.auth is not None:
+                recheck_principal(session, entry=req.auth, stamp=stamps.get(config_version.AUTH))
+            channel = resolve_channel(req.principal, req.channel)
+        except DomainError as exc:
+            outcomes[i].error = exc
+            continue
+        if channel != req.channel:
+            reqs[i] = replace(req, channel=channel)
+        valid.append(i)
+    prints = _fingerprints(session, reqs, valid)
     repeats: dict[int, int] = {}
     first: dict[tuple[str, str], int] = {}
     todo: list[int] = []
-    for i, req in enumerate(requests):
-        if req.auth is not None:
-            try:
-                recheck_principal(session, entry=req.auth, stamp=stamps.get(config_version.AUTH))
-            except DomainError as exc:
-                outcomes[i].error = exc
-                continue
-        earlier = _repeat_of(first, req, i)
-        if earlier is not None:
+    for i in valid:
+        earlier = _repeat_of(first, reqs[i], i)
+        if earlier is None:
+            todo.append(i)
+        elif prints[earlier] != prints[i]:
+            outcomes[i].error = _key_reused()
+        else:
             repeats[i] = earlier
-            continue
-        todo.append(i)
-    batch = PlannedBatch(requests=requests, outcomes=outcomes, plans=[], repeats=repeats)
-    # Reports filed before (a retry, an earlier batch, another process) are answered with their case. Looked up
-    # here, outside the write lock: a key written by another process between now and this batch's write fails the
-    # batch on the (client, key) unique constraint, and the writer retries its reports one by one — each then
-    # finds the case here.
-    prior = _prior_cases(session, [requests[i] for i in todo])
+    batch = PlannedBatch(requests=reqs, outcomes=outcomes, plans=[], repeats=repeats)
+    # Reports filed before (a retry, an earlier batch, another process) are answered with their case — or refused
+    # when the key was used for another report. Looked up here, outside the write lock: a key written by another
+    # process between now and this batch's write fails the batch on the (client, key) unique constraint, and the
+    # writer retries its reports one by one — each then finds that record here.
+    prior = _prior_cases(session, [reqs[i] for i in todo])
     if prior:
         fresh = []
         for i in todo:
-            hit = prior.get((requests[i].client_key, requests[i].idempotency_key or ""))
+            hit = prior.get((reqs[i].client_key, reqs[i].idempotency_key or ""))
             if hit is None:
                 fresh.append(i)
+            elif hit[1] is not None and hit[1] != prints[i]:
+                outcomes[i].error = _key_reused()
             else:
-                outcomes[i].case_id, outcomes[i].number, outcomes[i].row = hit["id"], hit["number"], hit
+                outcomes[i].case_id, outcomes[i].number, outcomes[i].row = hit[0]["id"], hit[0]["number"], hit[0]
         todo = fresh
     if not todo:
         return batch
-    cfg = _load_config(session, [requests[i] for i in todo], snap)
-    located = _locate_all(session, cfg, [requests[i] for i in todo])
+    cfg = _load_config(session, [reqs[i] for i in todo], snap)
+    located = _locate_all(session, cfg, [reqs[i] for i in todo])
     claimed: set[uuid.UUID] = set()
     for i, grid in zip(todo, located, strict=True):
         try:
-            plan = _plan(session, cfg, requests[i], grid)
+            plan = _plan(session, cfg, reqs[i], grid)
             if claimed & set(plan.attachment_ids):
                 raise ValidationFailed("附件已属于其他事件", code="attachment_in_use")
             claimed.update(plan.attachment_ids)
         except DomainError as exc:
             outcomes[i].error = exc
             continue
+        plan.fingerprint = prints.get(i)
         batch.plans.append((plan, outcomes[i]))
     _find_duplicates(session, batch.plans)
     _prepare_rows(session.connection().dialect, [plan for plan, _ in batch.plans])
@@ -673,7 +778,7 @@ def _prepare_rows(dialect: Dialect, plans: list[_Plan]) -> None:
         tables = [_table(CaseEvent)] * len(p.events) + [_table(SubTask)] * len(p.subtasks)
         if p.req.idempotency_key:
             rows.append({"id": new_id(), "client": p.req.client_key, "key": p.req.idempotency_key[:128],
-                         "case_id": c["id"], "created_at": c["created_at"]})
+                         "case_id": c["id"], "created_at": c["created_at"], "fingerprint": p.fingerprint})
             tables.append(_table(IdempotencyRecord))
         for table, row in zip(tables, rows, strict=True):
             stmt = prepared_insert(table, tuple(row), dialect)
@@ -735,6 +840,8 @@ def write_cases(session: Session, *, batch: PlannedBatch) -> list[IntakeOutcome]
                                                                  plan.case)
                 out.duplicates = [(_candidate(f), d) for f, d in plan.duplicates]
     for i, j in batch.repeats.items():
+        while j in batch.repeats:  # merged batches: the first report of a later batch may itself repeat an earlier
+            j = batch.repeats[j]
         first, again = batch.outcomes[j], batch.outcomes[i]
         again.case_id, again.number, again.row, again.error = first.case_id, first.number, first.row, first.error
     return batch.outcomes

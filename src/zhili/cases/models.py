@@ -219,7 +219,8 @@ class Case(Base):
 
 
 class CaseEvent(Base):
-    """One step of a case's timeline."""
+    """One step of a case's timeline — the legal record of handling. Never updated, never deleted: like
+    ``audit_event``, database triggers refuse UPDATE and DELETE (and TRUNCATE on PostgreSQL; migration 0011)."""
 
     __tablename__ = "case_event"
     __table_args__ = (Index("ix_case_event_case", "case_id", "seq"),)
@@ -307,6 +308,9 @@ class IdempotencyRecord(Base):
     key: Mapped[str] = mapped_column(String(128))
     case_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("case.id", ondelete="CASCADE"))
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # SHA-256 (hex) of the report the key was first used for (``intake.fingerprint``): the same key with another
+    # report is refused. NULL on records written before it was kept: those match any report, as they always did.
+    fingerprint: Mapped[str | None] = mapped_column(String(64))
 
 
 class CaseCounter(Base):

@@ -144,11 +144,13 @@ def district_unit(session: Session) -> Unit:
 
 
 def report_case(
-    session: Session, *, principal: Principal | None, channel: Channel, data: dict[str, Any],
+    session: Session, *, principal: Principal | None, channel: Channel | None, data: dict[str, Any],
     idempotency_key: str | None = None, client: str | None = None, api_client_id: uuid.UUID | None = None,
     now: dt.datetime | None = None,
 ) -> tuple[Case, bool]:
-    """File a new case from any channel; returns (case, created). A repeated Idempotency-Key returns the first."""
+    """File a new case from any channel; returns (case, created). A repeated Idempotency-Key returns the first
+    (the same key with another report is refused). Intake applies the channel rules (``channel`` None: the
+    reporter's role's default)."""
     [out] = intake.file_cases(session, requests=[intake.IntakeRequest(
         principal=principal, channel=channel, data=data, idempotency_key=idempotency_key, client=client,
         api_client_id=api_client_id, now=now)])
@@ -165,12 +167,8 @@ async def submit_report(
 ) -> tuple[dict[str, Any], bool, list[tuple[Any, float]]]:
     """File a report through the intake writer (committed when this returns): (case view, created, duplicate
     candidates with their distance). ``auth``: the cache entry ``principal`` came from, confirmed by the writer.
-    A coroutine, so the request waits for the writer's commit without holding a thread or a connection."""
-    channel = channel or _DEFAULT_CHANNEL.get(principal.role, Channel.staff)
-    if principal.role == Role.resident and channel != Channel.resident:
-        raise ValidationFailed("居民只能通过居民渠道上报", code="bad_channel")
-    if channel == Channel.hotline and principal.role != Role.command_centre:
-        raise ValidationFailed("只有指挥中心（热线坐席）可录入热线工单", code="bad_channel")
+    A coroutine, so the request waits for the writer's commit without holding a thread or a connection.
+    Intake applies the channel rules (``channel`` None: the reporter's role's default)."""
     out = await writer.submit_async(intake.IntakeRequest(principal=principal, channel=channel, data=data,
                                                          idempotency_key=idempotency_key, auth=auth))
     if out.error is not None:
@@ -180,10 +178,6 @@ async def submit_report(
     view = case_view_values(row, departments=snap.departments,
                             category_name=snap.category_names.get(row["category_id"]))
     return view, out.created, list(out.duplicates)
-
-
-_DEFAULT_CHANNEL = {Role.resident: Channel.resident, Role.grid_worker: Channel.grid_worker,
-                    Role.department_handler: Channel.department}
 
 
 def _attach(session: Session, case: Case, ids: list[Any]) -> None:

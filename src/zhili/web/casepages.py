@@ -157,7 +157,10 @@ def submit_report(request: Request, session: Any, pu: PageUser, page: ReportPage
                                       idempotency_key=values["idem"])
     except DomainError as exc:
         session.rollback()
-        return report_form(request, session, page, values=values, error=exc.message, status=exc.status)
+        message = exc.message
+        if exc.code == "idempotency_key_reused":  # sent before with other content: sent again, it is a new report
+            values["idem"], message = uuid.uuid4().hex, tr(request, "error.report_resent_changed")
+        return report_form(request, session, page, values=values, error=message, status=exc.status)
     return redirect(f"{page.prefix}/cases/{case.id}?msg=reported")
 
 

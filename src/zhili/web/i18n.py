@@ -100,6 +100,10 @@ _CATALOGUE: dict[str, tuple[str, str]] = {
     "error.bad_coordinates": ("位置坐标格式不正确", "The coordinates are not valid"),
     "error.unknown_action": ("不支持的操作", "Unknown action"),
     "error.bad_number": ("请输入有效的数字", "Enter a valid number"),
+    "error.report_resent_changed": ("这张表单已经提交过，内容与这次不同，本次未予受理。"
+                                    "如需上报新的问题，请确认内容后再次提交。",
+                                    "This form was already sent with other content, so it was not filed again. "
+                                    "To report a new problem, check the form and send it again."),
     # -- report form ------------------------------------------------------------------------------------------
     "report.title": ("我要上报", "Report a problem"),
     "report.patrol_title": ("巡查上报", "Patrol report"),
