@@ -43,11 +43,12 @@ from sqlalchemy import (
     bindparam,
     func,
     inspect,
+    literal,
     select,
     update,
 )
 
-from zhili.core.crypto import ENCRYPTED, NOT_ENCRYPTED, EncryptedField, FieldCipher, reset_cipher_cache
+from zhili.core.crypto import ENCRYPTED, MAGIC, NOT_ENCRYPTED, EncryptedField, FieldCipher, reset_cipher_cache
 from zhili.core.db import Base, write_guard
 from zhili.core.errors import Conflict, DomainError, ValidationFailed
 from zhili.core.settings import Settings, load_key_material
@@ -159,16 +160,20 @@ def reencrypt(transactions: Transactions, cipher: FieldCipher, columns: list[Cip
     for col in columns:
         pk, target = col.primary_key, col.column
         stmt = _update_statement(col)
+        # Only values under another key travel to Python (the key id sits at a fixed place of the ciphertext).
+        prefix = MAGIC + bytes([len(cipher.active_key_id.encode())]) + cipher.active_key_id.encode()
+        stale = func.substr(target, 1, len(prefix), type_=LargeBinary) != literal(prefix, LargeBinary)
         total = 0
         if progress is not None:
             with transactions() as conn:
-                total = int(conn.scalar(select(func.count()).select_from(col.table).where(target.is_not(None))) or 0)
+                total = int(conn.scalar(select(func.count()).select_from(col.table)
+                                        .where(target.is_not(None), stale)) or 0)
             progress(col.label, 0, total)
         last: Any = None
         done = 0
         while True:
             with transactions() as conn:
-                query = select(pk, target).where(target.is_not(None)).order_by(pk).limit(batch)
+                query = select(pk, target).where(target.is_not(None), stale).order_by(pk).limit(batch)
                 if last is not None:
                     query = query.where(pk > last)
                 rows = conn.execute(query).all()
@@ -178,7 +183,7 @@ def reencrypt(transactions: Transactions, cipher: FieldCipher, columns: list[Cip
                 for row_id, value in rows:
                     blob = bytes(value)
                     if FieldCipher.key_id_of(blob) == cipher.active_key_id:
-                        continue
+                        continue  # (the filter above already leaves these out)
                     plain = cipher.decrypt(blob, table=col.field.table, column=col.field.column, row_id=row_id)
                     updates.append({"b_pk": row_id, "b_old": blob, "b_new": cipher.encrypt(
                         plain, table=col.field.table, column=col.field.column, row_id=row_id)})
@@ -265,6 +270,10 @@ def finish_rotation(settings: Settings, kid: str) -> list[str]:
     return retired
 
 
+def _relabelled(progress: Progress, suffix: str) -> Progress:
+    return lambda label, done, total: progress(label + suffix, done, total)
+
+
 def rotate(engine: Engine, settings: Settings, *, metadata: MetaData | None = None, batch: int = 1000,
            progress: Progress | None = None) -> RotationReport:
     """Rotate the data-encryption key (see the module docstring); resumes an interrupted rotation."""
@@ -275,8 +284,9 @@ def rotate(engine: Engine, settings: Settings, *, metadata: MetaData | None = No
     cipher = FieldCipher.from_material({**material, "active": kid}, settings.crypto_suite)
     transactions = engine_transactions(engine)
     changed = 0
-    for _ in range(MAX_PASSES):
-        done = reencrypt(transactions, cipher, columns, batch=batch, progress=progress)
+    for n in range(MAX_PASSES):
+        shown = progress if progress is None or n == 0 else _relabelled(progress, "（核对）")
+        done = reencrypt(transactions, cipher, columns, batch=batch, progress=shown)
         changed += done.changed
         if done.found == 0:  # a whole pass found nothing under another key
             break
