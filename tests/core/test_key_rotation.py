@@ -447,3 +447,24 @@ print(sorted(set(Base.metadata.tables) - loaded))
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr
     assert r.stdout.strip() == "[]"
+
+
+def test_a_value_that_does_not_decrypt_stops_rotation_saying_where_and_the_new_key_stays_pending(
+        deployment: Deployment) -> None:
+    from zhili.registry.models import Organisation
+
+    with Session(deployment.engine) as s:
+        org = s.scalars(select(Organisation)).one()
+        good = org.contact_phone_enc
+        org.contact_phone_enc = good[:-1] + bytes([good[-1] ^ 1])  # one bit flipped in the tag
+        s.commit()
+        with pytest.raises(DomainError) as stopped:
+            keys.rotate(deployment.engine, deployment.settings())
+        assert stopped.value.code == "decryption_failed"
+        assert stopped.value.details == {"column": "organisation.contact_phone_enc", "row_id": str(org.id)}
+        assert (deployment.material()["active"], deployment.material()["pending"]) == ("k1", "k2")
+
+        org.contact_phone_enc = good
+        s.commit()
+    assert keys.rotate(deployment.engine, deployment.settings()).resumed
+    assert {key_id(b) for b in scan(deployment.engine).values()} == {"k2"}

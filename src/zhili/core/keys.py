@@ -48,7 +48,15 @@ from sqlalchemy import (
     update,
 )
 
-from zhili.core.crypto import ENCRYPTED, MAGIC, NOT_ENCRYPTED, EncryptedField, FieldCipher, reset_cipher_cache
+from zhili.core.crypto import (
+    ENCRYPTED,
+    MAGIC,
+    NOT_ENCRYPTED,
+    DecryptionFailed,
+    EncryptedField,
+    FieldCipher,
+    reset_cipher_cache,
+)
 from zhili.core.db import Base, write_guard
 from zhili.core.errors import Conflict, DomainError, ValidationFailed
 from zhili.core.settings import Settings, load_key_material
@@ -60,7 +68,8 @@ Transactions = Callable[[], AbstractContextManager[Connection]]
 """Opens one committed unit of work (a batch): a context manager yielding a connection."""
 
 Progress = Callable[[str, int, int], None]
-"""Called as ``progress(column label, values read so far, values in the column)`` after each batch."""
+"""Called as ``progress(column label, values done, values under another key when the pass reached the column)``
+before a column's first batch and after each batch."""
 
 
 class RotationIncomplete(DomainError):
@@ -184,7 +193,11 @@ def reencrypt(transactions: Transactions, cipher: FieldCipher, columns: list[Cip
                     blob = bytes(value)
                     if FieldCipher.key_id_of(blob) == cipher.active_key_id:
                         continue  # (the filter above already leaves these out)
-                    plain = cipher.decrypt(blob, table=col.field.table, column=col.field.column, row_id=row_id)
+                    try:
+                        plain = cipher.decrypt(blob, table=col.field.table, column=col.field.column, row_id=row_id)
+                    except DecryptionFailed as exc:  # say where, so an operator can look at the value
+                        raise DecryptionFailed(details={**(exc.details or {}), "column": col.label,
+                                                        "row_id": str(row_id)}) from exc
                     updates.append({"b_pk": row_id, "b_old": blob, "b_new": cipher.encrypt(
                         plain, table=col.field.table, column=col.field.column, row_id=row_id)})
                 if updates:
