@@ -319,15 +319,37 @@ def audit_anchor() -> None:
 # -- keys -------------------------------------------------------------------------------------------------
 
 @keys_app.command("rotate")
-def keys_rotate() -> None:
-    """生成新的数据加密密钥并设为当前密钥，然后用新密钥重新加密全部个人信息字段。"""
-    from zhili.core.db import session_scope
-    from zhili.core.keys import reencrypt_all, rotate_key_file
+def keys_rotate(
+    batch: Annotated[int, typer.Option(help="每批重新加密的行数（每批单独提交）", min=1)] = 1000,
+) -> None:
+    """生成新的数据加密密钥，用它重新加密全部加密字段，完成后才设为当前密钥（中断后重新执行即可继续）。"""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeRemainingColumn
 
-    kid = rotate_key_file(_settings())
-    with session_scope() as s:
-        n = reencrypt_all(s)
-    console.print(f"[green]新密钥 {kid} 已启用，重新加密 {n} 个字段值[/green]")
+    import zhili.models  # noqa: F401  (every model: the encrypted columns are declared by the models)
+    from zhili.core.db import get_engine
+    from zhili.core.errors import DomainError
+    from zhili.core.keys import rotate
+
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                  console=console) as bar:
+        tasks: dict[str, TaskID] = {}
+
+        def progress(label: str, done: int, total: int) -> None:
+            if done == 0 or label not in tasks:  # each pass over a column is a bar of its own
+                tasks[label] = bar.add_task(f"重新加密 {label}", total=total)
+            bar.update(tasks[label], completed=done, total=total)
+
+        try:
+            report = rotate(get_engine(), _settings(), batch=batch, progress=progress)
+        except DomainError as exc:
+            console.print(f"[red]{exc.message}[/red]")
+            if exc.details:
+                console.print(exc.details)
+            raise typer.Exit(1) from exc
+    if report.resumed:
+        console.print(f"[yellow]已继续完成上次中断的轮换（密钥 {report.key_id}）[/yellow]")
+    console.print(f"[green]新密钥 {report.key_id} 已启用，重新加密 {report.changed} 个字段值；"
+                  f"旧密钥 {', '.join(report.retired) or '无'} 已停用（保留用于解密）[/green]")
 
 
 # -- api keys / cases --------------------------------------------------------------------------------------

@@ -147,8 +147,10 @@ def test_a_rotated_cipher_decrypts_old_ciphertexts_and_encrypts_with_the_active_
         dec(cipher, new_blob)
 
 
-def test_reencrypt_all_moves_stored_person_data_to_the_active_key(db, world):
-    from zhili.core.keys import encrypted_columns, reencrypt_all
+def test_reencrypt_moves_stored_person_data_to_the_active_key(db, world):
+    from contextlib import nullcontext
+
+    from zhili.core.keys import encrypted_columns, reencrypt
     from zhili.registry.models import Person, ResidentType
     from zhili.registry.service import create_person
     from zhili.users.service import principal_for_user
@@ -165,16 +167,22 @@ def test_reencrypt_all_moves_stored_person_data_to_the_active_key(db, world):
     new_kid = current.active_key_id + "_next"
     rotated = dataclasses.replace(current, active_key_id=new_kid,
                                   keys={**current.keys, new_kid: os.urandom(32)})
+    columns = encrypted_columns()
     stale = sum(
         1
-        for model, _, column in encrypted_columns()
-        for blob in db.scalars(select(getattr(model, f"{column}_enc")))
+        for col in columns
+        for blob in db.scalars(select(col.column))
         if blob is not None and FieldCipher.key_id_of(blob) != new_kid
     )
     assert stale >= 2  # at least the new person's ID number and phone
 
-    assert reencrypt_all(db, cipher=rotated) == stale
-    assert reencrypt_all(db, cipher=rotated) == 0  # idempotent: nothing left under an old key
+    def in_this_transaction():
+        return nullcontext(db.connection())
+
+    done = reencrypt(in_this_transaction, rotated, columns, batch=1)
+    assert (done.found, done.changed) == (stale, stale)
+    again = reencrypt(in_this_transaction, rotated, columns)
+    assert (again.found, again.changed) == (0, 0)  # idempotent: nothing left under an old key
 
     db.expire_all()
     stored = db.get(Person, person.id)

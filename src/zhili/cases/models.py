@@ -26,6 +26,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
+from zhili.core.crypto import encrypted
 from zhili.core.db import Base, JSONType, UTCDateTime, utcnow
 from zhili.core.ids import new_id
 
@@ -175,8 +176,9 @@ class Case(Base):
     attributes: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
     # Reporter identity: never shown to handling departments; encrypted; every view audited.
     reporter_user_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("app_user.id", ondelete="SET NULL"))
-    reporter_name_enc: Mapped[bytes | None] = mapped_column(LargeBinary)
-    reporter_phone_enc: Mapped[bytes | None] = mapped_column(LargeBinary)
+    reporter_name_enc: Mapped[bytes | None] = mapped_column(LargeBinary, info=encrypted("case", "reporter_name"))
+    reporter_phone_enc: Mapped[bytes | None] = mapped_column(LargeBinary,
+                                                           info=encrypted("case", "reporter_phone"))
     reporter_phone_bidx: Mapped[str | None] = mapped_column(String(64), index=True)
     anonymous: Mapped[bool] = mapped_column(Boolean, default=False)
     is_public: Mapped[bool] = mapped_column(Boolean, default=True)

@@ -6,6 +6,9 @@ column) fails to decrypt. Suites: ``aes`` = AES-256-GCM + HMAC-SHA256 (default);
 (国密, for deployments that need the GM/T assessment). Both come from ``cryptography`` (OpenSSL), not
 hand-written primitives. The key id stored in each ciphertext lets keys rotate: old ciphertexts stay readable
 while new ones use the active key, and ``zhili keys rotate`` re-encrypts.
+
+A model declares each column that holds ciphertext with ``info=encrypted(table, column)`` (the table and column
+its values are bound to); key rotation finds the columns from those declarations, never from a list of its own.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ import os
 import uuid
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Literal
+from typing import Any, Literal
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes
@@ -31,6 +34,25 @@ from zhili.core.settings import Settings, get_settings, load_key_material
 MAGIC = b"Z1"
 NONCE_LEN = 12
 TAG_LEN = 16
+
+ENCRYPTED = "zhili_encrypted"  # Column.info key: the column holds FieldCipher ciphertext (value: EncryptedField)
+NOT_ENCRYPTED = "zhili_not_encrypted"  # Column.info key: a binary column that holds no ciphertext (value: why)
+
+
+@dataclass(frozen=True)
+class EncryptedField:
+    """What a column's ciphertexts are bound to: the ``table`` and ``column`` given to :meth:`FieldCipher.encrypt`
+    (the row id is the row's primary key)."""
+
+    table: str
+    column: str
+
+
+def encrypted(table: str, column: str) -> dict[str, Any]:
+    """``Column.info`` declaring that the column holds ciphertext made with ``encrypt(…, table=table,
+    column=column, row_id=<the row's primary key>)``: ``mapped_column(LargeBinary, info=encrypted("person",
+    "phone"))``. Key rotation re-encrypts exactly the columns declared so."""
+    return {ENCRYPTED: EncryptedField(table, column)}
 
 
 class DecryptionFailed(DomainError):
@@ -133,8 +155,9 @@ class FieldCipher:
         return h.finalize().hex()
 
 
-@lru_cache
-def _cipher_for(settings_id: int) -> FieldCipher:  # keyed by id(settings) so tests can swap settings
+@lru_cache(maxsize=32)
+def _cipher_for(settings_id: int, key_file: tuple[int, int, int] | None) -> FieldCipher:
+    # keyed by id(settings) so tests can swap settings, and by the key file's identity so a rotation is seen
     settings = _SETTINGS_BY_ID[settings_id]
     return FieldCipher.from_material(load_key_material(settings), settings.crypto_suite)
 
@@ -142,11 +165,24 @@ def _cipher_for(settings_id: int) -> FieldCipher:  # keyed by id(settings) so te
 _SETTINGS_BY_ID: dict[int, Settings] = {}
 
 
+def _key_file_stamp(settings: Settings) -> tuple[int, int, int] | None:
+    """Identifies the key file's current version (replaced atomically by a rotation: a new inode)."""
+    if settings.keys:
+        return None
+    try:
+        st = os.stat(settings.effective_key_file)
+    except FileNotFoundError:
+        return None
+    return (st.st_ino, st.st_mtime_ns, st.st_size)
+
+
 def get_cipher(settings: Settings | None = None) -> FieldCipher:
-    """The cipher for the configured key material and suite."""
+    """The cipher for the configured key material and suite. Key material from a key file is read again when
+    the file changes, so running processes learn a rotation's pending key (to read values already re-encrypted)
+    and then its activation (to write with it) without a restart."""
     settings = settings or get_settings()
     _SETTINGS_BY_ID[id(settings)] = settings
-    return _cipher_for(id(settings))
+    return _cipher_for(id(settings), _key_file_stamp(settings))
 
 
 def reset_cipher_cache() -> None:

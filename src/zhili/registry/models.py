@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy import Date, Enum, Float, ForeignKey, Index, Integer, LargeBinary, String, Text, Uuid
 from sqlalchemy.orm import Mapped, declared_attr, mapped_column
 
+from zhili.core.crypto import encrypted
 from zhili.core.db import Base, JSONType, UTCDateTime, utcnow
 from zhili.core.ids import new_id
 
@@ -161,9 +162,9 @@ class Person(_Versioned, Base):
     grid_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("unit.id", ondelete="RESTRICT"))
     path: Mapped[str] = mapped_column(String(400))
     name: Mapped[str] = mapped_column(String(64))
-    id_number_enc: Mapped[bytes] = mapped_column(LargeBinary)
+    id_number_enc: Mapped[bytes] = mapped_column(LargeBinary, info=encrypted("person", "id_number"))
     id_number_bidx: Mapped[str] = mapped_column(String(64))
-    phone_enc: Mapped[bytes | None] = mapped_column(LargeBinary)
+    phone_enc: Mapped[bytes | None] = mapped_column(LargeBinary, info=encrypted("person", "phone"))
     phone_bidx: Mapped[str | None] = mapped_column(String(64))
     gender: Mapped[Gender] = mapped_column(Enum(Gender, native_enum=False, length=8))
     birth_date: Mapped[dt.date] = mapped_column(Date)
@@ -194,7 +195,8 @@ class Organisation(_Versioned, Base):
     address: Mapped[str] = mapped_column(String(255))
     legal_rep: Mapped[str | None] = mapped_column(String(64))
     contact_name: Mapped[str | None] = mapped_column(String(64))
-    contact_phone_enc: Mapped[bytes | None] = mapped_column(LargeBinary)
+    contact_phone_enc: Mapped[bytes | None] = mapped_column(LargeBinary,
+                                                           info=encrypted("organisation", "contact_phone"))
     contact_phone_bidx: Mapped[str | None] = mapped_column(String(64), index=True)
     employees: Mapped[int | None] = mapped_column(Integer)
     lon: Mapped[float | None] = mapped_column(Float)
@@ -242,4 +244,4 @@ class ImportRejectedRow(Base):
     batch_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("import_batch.id", ondelete="CASCADE"))
     row_number: Mapped[int] = mapped_column(Integer)
     reason: Mapped[str] = mapped_column(Text)
-    cells_enc: Mapped[bytes] = mapped_column(LargeBinary)
+    cells_enc: Mapped[bytes] = mapped_column(LargeBinary, info=encrypted("import_rejected_row", "cells"))

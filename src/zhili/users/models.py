@@ -8,6 +8,7 @@ import uuid
 from sqlalchemy import Boolean, Enum, ForeignKey, Index, Integer, LargeBinary, String, UniqueConstraint, Uuid
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from zhili.core.crypto import encrypted
 from zhili.core.db import Base, UTCDateTime, utcnow
 from zhili.core.ids import new_id
 from zhili.core.security import Role
@@ -23,7 +24,7 @@ class User(Base):
     display_name: Mapped[str] = mapped_column(String(100))
     role: Mapped[Role] = mapped_column(Enum(Role, native_enum=False, length=32))
     password_hash: Mapped[str] = mapped_column(String(255))
-    phone_enc: Mapped[bytes | None] = mapped_column(LargeBinary)
+    phone_enc: Mapped[bytes | None] = mapped_column(LargeBinary, info=encrypted("app_user", "phone"))
     phone_bidx: Mapped[str | None] = mapped_column(String(64), index=True)
     department: Mapped[str | None] = mapped_column(String(100))
     is_active: Mapped[bool] = mapped_column(Boolean, default=True)
