@@ -473,7 +473,7 @@ def _plan(session: Session, cfg: _Config, req: IntakeRequest, located: uuid.UUID
         "reported_at": now, "reported_day": day, "accepted_at": None, "dispatched_at": None, "resolved_at": None,
         "verified_at": None, "closed_at": None, "accept_due_at": due(cal, now, cat.accept_hours, cat.time_mode),
         "handle_due_at": None, "handle_warn_at": None, "verify_due_at": None, "warning_level": "none",
-        "overdue": False, "closed_on_time": None, "reopen_count": 0, "support_count": 0, "created_at": now,
+        "overdue": False, "closed_on_time": None, "reopen_count": 0, "support_count": 0, "merged_count": 0, "created_at": now,
         "updated_at": now, "version": 1,
     }
     plan = _Plan(req=req, case=row, day=day, district=district_code(path), attachment_ids=attachments)
@@ -536,7 +536,7 @@ def _auto_dispatch(cfg: _Config, plan: _Plan, cat: Category, now: dt.datetime) -
     c.update(a.values)
     c["state"] = CaseState.dispatched
     plan.subtasks.extend({"department": d, "role": role} for d, role in a.subtasks)
-    plan.notices.extend(notify.Message(kind="task", title=title, body=body, case_id=c["id"], department=target)
+    plan.notices.extend(notify.Message(kind="task", title=title, body=body, case_id=c["id"], recipient=target)
                         for target, title, body in a.notices)
     seq = _event(plan, action="dispatch", from_state=CaseState.accepted, to_state=CaseState.dispatched,
                  actor=SYSTEM_PRINCIPAL, now=now, comment=f"按派单规则“{rule.name}”自动派遣",
@@ -805,10 +805,10 @@ def _write(session: Session, plans: list[_Plan]) -> None:
                 acc[col] += v
         for m in p.notices:
             msg = notify.Message(kind=m.kind, title=m.title, body=_fill(m.body, number), case_id=m.case_id,
-                                 user_id=m.user_id, department=m.department, phone=m.phone)
+                                 user_id=m.user_id, recipient=m.recipient, phone=m.phone)
             nid = new_id()
             statuses = notify.send_external(msg, session=session, notification_id=nid)
-            notices.append({"id": nid, "user_id": msg.user_id, "department": msg.department,
+            notices.append({"id": nid, "user_id": msg.user_id, "recipient": msg.recipient,
                             "case_id": msg.case_id, "kind": msg.kind, "title": msg.title, "body": msg.body,
                             "channels": statuses, "delivery_pending": notify.is_pending(statuses),
                             "created_at": c["created_at"], "read_at": None})

@@ -479,7 +479,7 @@ def _e_merge(session: Session, case: Case, p: Principal, payload: dict[str, Any]
         raise ValidationFailed("主事件必须是另一件未办结且未被合并的事件", code="bad_master")
     case.master_case_id = master.id
     case.closed_at = now
-    master.support_count += 1
+    master.merged_count += 1
     _notify_reporter(session, case, "您反映的问题已合并办理", f"事件 {case.number} 与 {master.number} 为同一问题，"
                      "将随主事件一并办理，您会收到主事件的进展。")
     return {"master": master.number}
@@ -717,7 +717,7 @@ def _reporter_phone(case: Case) -> str | None:
 def _notify_reporter(session: Session, case: Case, title: str, body: str) -> None:
     """Tell the reporter — and the reporters of cases merged into this one."""
     targets = [case]
-    if case.master_case_id is None and case.support_count:  # support_count counts the cases merged into it
+    if case.master_case_id is None and case.merged_count:
         targets += list(session.scalars(select(Case).where(Case.master_case_id == case.id)))
     for c in targets:
         if c.reporter_user_id is None and c.reporter_phone_enc is None:
@@ -730,7 +730,7 @@ def _notify_reporter(session: Session, case: Case, title: str, body: str) -> Non
 def _notify_handlers(session: Session, case: Case, target: str | None, title: str, body: str) -> None:
     if target:
         notify.deliver(session, notify.Message(kind="task", title=title, body=body, case_id=case.id,
-                                               department=target))
+                                               recipient=target))
 
 
 # -- statistics ---------------------------------------------------------------------------------------------
@@ -954,7 +954,7 @@ _VIEW_FIELDS = ("id", "number", "channel", "state", "category_code", "title", "d
                 "resolution", "reject_reason", "rating", "rating_comment", "reported_at", "accepted_at",
                 "dispatched_at", "resolved_at", "verified_at", "closed_at", "accept_due_at", "handle_due_at",
                 "verify_due_at", "warning_level", "overdue", "closed_on_time", "reopen_count", "support_count",
-                "version")
+                "merged_count", "version")
 
 
 def case_view(session: Session, case: Case, *, departments: dict[str, str] | None = None,
@@ -1021,7 +1021,7 @@ def inbox(session: Session, *, principal: Principal, unread_only: bool = False, 
     if principal.role == Role.command_centre:
         targets.append("command_centre")
     stmt = select(Notification).where(or_(Notification.user_id == principal.user_id,
-                                          Notification.department.in_(targets) if targets else false()))
+                                          Notification.recipient.in_(targets) if targets else false()))
     if unread_only:
         stmt = stmt.where(Notification.read_at.is_(None))
     return list(session.scalars(stmt.order_by(Notification.created_at.desc()).limit(limit)))
