@@ -59,7 +59,7 @@ def test_path_resident_report_is_accepted_dispatched_to_a_department_handled_ver
         assert t in titles
     jumin_id = kit.user("jumin").id
     assert any(m.user_id == jumin_id and m.title == "您反映的问题已办结" for m in kit.fake.sent)
-    assert any(m.department == "CG" and m.title == "新派遣事件" for m in kit.fake.sent)
+    assert any(m.recipient == "CG" and m.title == "新派遣事件" for m in kit.fake.sent)
     assert [e["action"] for e in kit.timeline(c["id"])] == ["report", "accept", "dispatch", "start", "resolve",
                                                            "verify", "rate", "close"]
 
@@ -116,7 +116,7 @@ def test_path_community_unit_dispatch_with_extension_denied_then_approved_then_r
     d = kit.step("zhihui", c, "dispatch", to="dispatched", unit_id=kit.unit("c1").id)
     assert d["assignee_unit_id"] == str(kit.unit("c1").id) and d["assignee_department"] is None
     assert d["escalation_level"] == "community"
-    assert any(m.department == kit.unit("c1").code and m.title == "新派遣事件" for m in kit.fake.sent)
+    assert any(m.recipient == kit.unit("c1").code and m.title == "新派遣事件" for m in kit.fake.sent)
     kit.step("shequ1", c, "start", to="in_progress")
 
     err = kit.refused("shequ1", c, "request_extension", 422, "payload_required", reason="需协调施工队")
@@ -196,7 +196,7 @@ def test_path_joint_case_lead_cannot_resolve_until_every_co_handler_completes_it
     assert r["is_joint"] is True
     assert {(s["department"], s["role"], s["status"]) for s in r["subtasks"]} == {
         ("CG", "lead", "open"), ("SW", "co", "open"), ("GA", "co", "open")}
-    assert {m.department for m in kit.fake.sent if m.title == "新协办事件"} == {"SW", "GA"}
+    assert {m.recipient for m in kit.fake.sent if m.title == "新协办事件"} == {"SW", "GA"}
     assert c["id"] in [x["id"] for x in kit.get("bumen_sw", "/cases").json()["items"]]
 
     err = kit.refused("bumen_sw", c, "start", 403, "guard_failed")  # another department tries to start
@@ -232,7 +232,7 @@ def test_path_the_reporter_sends_back_then_verifies_and_rates_their_own_case(kit
     kit.refused("jumin", c, "send_back", 422, "payload_required")
     r = kit.step("jumin", c, "send_back", to="in_progress", reason="现场还有垃圾")
     assert r["resolved_at"] is None
-    assert any(m.department == "CG" and m.title == "核查不通过" for m in kit.fake.sent)
+    assert any(m.recipient == "CG" and m.title == "核查不通过" for m in kit.fake.sent)
     kit.step("bumen", c, "resolve", to="resolved", result="已彻底清理")
     kit.step("jumin", c, "verify", to="verified")
     err = kit.refused("zhihui", c, "rate", 403, "guard_failed", rating=3)  # the resident rates their own case

@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
+from zhili.cases import reads as case_reads
 from zhili.cases import service as cases
 from zhili.cases.files import check_upload
 from zhili.cases.models import Attachment, Case, Channel
@@ -330,8 +331,7 @@ def visit_views(session: Session, visits: Sequence[Visit]) -> list[dict[str, Any
                                     .where(VisitPhoto.visit_id.in_(ids))):
         photos.setdefault(vid, []).append(aid)
     case_ids = {v.case_id for v in visits if v.case_id}
-    numbers = dict(session.execute(select(Case.id, Case.number).where(Case.id.in_(case_ids))).all()) \
-        if case_ids else {}
+    numbers = case_reads.case_numbers(session, case_ids=case_ids)
     out = []
     for v in visits:
         h = households.get(v.household_id)

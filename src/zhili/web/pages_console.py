@@ -4,13 +4,11 @@ Every action goes through :func:`zhili.cases.service.transition`; forms carry th
 
 from __future__ import annotations
 
-import json
 import uuid
 from collections.abc import Callable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
-from sqlalchemy import select
 from starlette.datastructures import FormData
 from starlette.responses import Response
 
@@ -20,8 +18,7 @@ from zhili.core.deps import Db
 from zhili.core.errors import DomainError, Forbidden, ValidationFailed
 from zhili.core.jurisdiction import require
 from zhili.core.security import Perm, Role
-from zhili.regions.models import UnitBoundary
-from zhili.regions.service import today, valid_on
+from zhili.regions import service as regions
 from zhili.web import casepages as cp
 from zhili.web.deps import CurrentPageUser, PageUser
 from zhili.web.render import redirect, render, safe_next, tr
@@ -99,14 +96,6 @@ def _actions(request: Request, session: Any, pu: PageUser, case: Any) -> list[cp
     return out
 
 
-def _boundary(session: Any, grid_id: uuid.UUID | None) -> Any:
-    if grid_id is None:
-        return None
-    gj = session.scalar(select(UnitBoundary.geojson).where(UnitBoundary.unit_id == grid_id,
-                                                           valid_on(UnitBoundary, today())).limit(1))
-    return json.loads(gj) if gj else None
-
-
 def _case_page(request: Request, session: Any, pu: PageUser, case_id: uuid.UUID, *, error: str | None = None,
                error_action: str | None = None, kept: dict[str, str] | None = None, status: int = 200) -> Response:
     require(pu.principal, Perm.case_read)
@@ -119,7 +108,7 @@ def _case_page(request: Request, session: Any, pu: PageUser, case_id: uuid.UUID,
         "actions": _actions(request, session, pu, case), "departments": taxonomy.list_departments(session),
         "act_url": f"/console/cases/{case.id}/act", "staff": True, "error": error, "error_action": error_action,
         "kept": kept or {},
-        "back_url": back, "boundary": _boundary(session, case.grid_id),
+        "back_url": back, "boundary": regions.boundary_geometry(session, unit_id=case.grid_id),
         "point": [case.lon, case.lat] if case.lon is not None and case.lat is not None else None,
     }, status=status)
 
