@@ -473,8 +473,8 @@ def _plan(session: Session, cfg: _Config, req: IntakeRequest, located: uuid.UUID
         "reported_at": now, "reported_day": day, "accepted_at": None, "dispatched_at": None, "resolved_at": None,
         "verified_at": None, "closed_at": None, "accept_due_at": due(cal, now, cat.accept_hours, cat.time_mode),
         "handle_due_at": None, "handle_warn_at": None, "verify_due_at": None, "warning_level": "none",
-        "overdue": False, "closed_on_time": None, "reopen_count": 0, "support_count": 0, "merged_count": 0, "created_at": now,
-        "updated_at": now, "version": 1,
+        "overdue": False, "closed_on_time": None, "reopen_count": 0, "support_count": 0, "merged_count": 0,
+        "created_at": now, "updated_at": now, "version": 1,
     }
     plan = _Plan(req=req, case=row, day=day, district=district_code(path), attachment_ids=attachments)
     actor = principal or SYSTEM_PRINCIPAL

@@ -13,15 +13,15 @@ import hmac
 import math
 import secrets
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from zhili.cases import notify, reads, stats
-from zhili.cases.models import Category
 from zhili.cases.service import district_unit
 from zhili.cases.support import add_support
 from zhili.cases.taxonomy import list_categories
@@ -49,6 +49,9 @@ from zhili.regions.geo import gcj02_to_wgs84, haversine_m
 from zhili.regions.models import OPEN_END, Unit, UnitLevel
 from zhili.users import service as users
 from zhili.users.models import AuthSession, User
+
+if TYPE_CHECKING:
+    from zhili.cases.models import Category
 
 PURPOSES = {"register": "注册", "reset": "找回密码"}
 STAFF_ROLES = frozenset({Role.community_staff, Role.street_staff, Role.command_centre, Role.admin})
@@ -331,7 +334,7 @@ def is_public_category(code: str | None) -> bool:
     return bool(code) and any(str(code).startswith(p) for p in participation_settings().public_category_prefixes)
 
 
-def _public_categories() -> list[str]:
+def _public_categories() -> Sequence[str]:
     return participation_settings().public_category_prefixes
 
 
@@ -362,21 +365,24 @@ def nearby_cases(
     """Public open cases around a point (nearest first) or in a community (newest first)."""
     s = participation_settings()
     district = district_unit(session)
-    query = {"viewer_id": principal.user_id, "categories": _public_categories(), "under": district.path,
-             "category": category.strip()[:32] if category else None}
+
+    def find(**where: Any) -> list[reads.PublicCaseRow]:
+        return reads.public_cases(session, viewer_id=principal.user_id, categories=_public_categories(),
+                                  under=district.path, category=category.strip()[:32] if category else None, **where)
+
     if lon is not None and lat is not None:
         if not (math.isfinite(lon) and math.isfinite(lat) and -180 <= lon <= 180 and -90 <= lat <= 90):
             raise ValidationFailed("位置坐标格式不正确", code="bad_coordinates")
         radius = min(max(radius_m or s.nearby_radius_m, 100.0), s.nearby_max_radius_m)
         dlat = radius / 111_000
         dlon = dlat / max(0.1, math.cos(math.radians(lat)))
-        rows = reads.public_cases(session, **query, box=(lon - dlon, lat - dlat, lon + dlon, lat + dlat), limit=500)
+        rows = find(box=(lon - dlon, lat - dlat, lon + dlon, lat + dlat), limit=500)
         dist = {c.id: haversine_m(lon, lat, c.lon, c.lat) for c in rows if c.lon is not None and c.lat is not None}
         near = sorted((c for c in rows if c.id in dist and dist[c.id] <= radius), key=lambda c: dist[c.id])
         return _public_views(session, near[:limit], dist)
     if community_id is not None:
         unit = _community(session, community_id)
-        return _public_views(session, reads.public_cases(session, **query, within=unit.path, limit=limit))
+        return _public_views(session, find(within=unit.path, limit=limit))
     raise ValidationFailed("请允许定位或选择一个社区", code="origin_required")
 
 

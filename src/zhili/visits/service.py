@@ -11,7 +11,7 @@ import datetime as dt
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Select, func, select
@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 from zhili.cases import reads as case_reads
 from zhili.cases import service as cases
 from zhili.cases.files import check_upload
-from zhili.cases.models import Attachment, Case, Channel
+from zhili.cases.models import Attachment, Channel
 from zhili.cases.taxonomy import reportable_category
 from zhili.core import audit
 from zhili.core.db import utcnow
@@ -35,6 +35,9 @@ from zhili.regions.service import get_unit
 from zhili.registry.models import Household, Person, PersonStatus
 from zhili.registry.service import get_household
 from zhili.visits.models import VISIT_KIND_LABELS, Visit, VisitKind, VisitPerson, VisitPhoto
+
+if TYPE_CHECKING:
+    from zhili.cases.models import Case
 
 PHOTO_LIMIT = 3
 SUMMARY_MAX = 200
