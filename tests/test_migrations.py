@@ -189,3 +189,85 @@ def test_the_migration_fills_the_lattice_cell_exactly_as_intake_computes_it(migr
         for lon, lat in points:
             got = conn.execute(text(f"SELECT {sql}"), {"lon": lon, "lat": lat}).scalar()
             assert got == geo_cell(lon, lat), (lon, lat)
+
+
+def _load_migration(name: str) -> object:
+    import importlib.util
+
+    path = Path(__file__).resolve().parents[1] / "src/zhili/migrations/versions" / name
+    spec = importlib.util.spec_from_file_location(name.removesuffix(".py"), path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _filler(column: object) -> object:
+    """A value for a NOT NULL column the test does not care about."""
+    import datetime as dt
+    import enum
+
+    sa_type = getattr(column, "type", None)
+    enum_class = getattr(sa_type, "enum_class", None)
+    if enum_class is not None and issubclass(enum_class, enum.Enum):
+        return next(iter(enum_class))
+    try:
+        py = getattr(sa_type, "impl_instance", sa_type).python_type  # a TypeDecorator's own may say object
+    except (AttributeError, NotImplementedError):
+        return {}
+    return {str: "x", int: 0, bool: False, float: 0.0, bytes: b"", dict: {}, list: [], uuid.UUID: uuid.uuid4(),
+            dt.datetime: dt.datetime(2026, 1, 5, 8, tzinfo=dt.UTC), dt.date: dt.date(2026, 1, 5)}.get(py, "x")
+
+
+def _insert(conn: Connection, name: str, **values: object) -> None:
+    """One row in a table as it stands at the current revision: ``values``, and fillers for the other NOT NULL
+    columns without a server default (typed after the model where the model still has the column)."""
+    from sqlalchemy import String, column, table
+
+    model = Base.metadata.tables[name]
+    row: dict[str, object] = {}
+    for c in inspect(conn).get_columns(name):
+        if c["name"] in values:
+            row[c["name"]] = values[c["name"]]
+        elif not c["nullable"] and c.get("default") is None and c["name"] in model.c:
+            row[c["name"]] = _filler(model.c[c["name"]])
+    cols = [column(n, model.c[n].type if n in model.c else String()) for n in row]
+    conn.execute(table(name, *cols).insert().values(row))
+
+
+def test_migration_0013_splits_supports_from_merged_cases_and_renames_the_notification_recipient(fresh_engine,
+                                                                                                migrated):
+    m = _load_migration("0013_honest_counts.py")
+    downgrade(fresh_engine, m.down_revision)  # type: ignore[attr-defined]
+    ids = {k: uuid.uuid4() for k in ("resident", "master", "dup1", "dup2", "supported", "plain", "note")}
+    try:
+        with fresh_engine.begin() as conn:
+            _insert(conn, "app_user", id=ids["resident"], username="m0013", role="resident")
+            # the old meaning: support_count = supports + merged cases
+            for key, n, master in [("master", 3, None), ("dup1", 0, "master"), ("dup2", 0, "master"),
+                                   ("supported", 1, None), ("plain", 0, None)]:
+                _insert(conn, "case", id=ids[key], number=f"M0013-{key}", support_count=n,
+                        master_case_id=ids[master] if master else None)
+            for key in ("master", "supported"):
+                _insert(conn, "case_support", id=uuid.uuid4(), case_id=ids[key], user_id=ids["resident"])
+            _insert(conn, "notification", id=ids["note"], department="CG", kind="task", title="t", body="b")
+        upgrade(fresh_engine, "0013")
+        counts = "SELECT number, support_count, merged_count FROM \"case\" WHERE number LIKE 'M0013-%' ORDER BY number"
+        with fresh_engine.connect() as conn:
+            assert [tuple(r) for r in conn.execute(text(counts))] == [
+                ("M0013-dup1", 0, 0), ("M0013-dup2", 0, 0), ("M0013-master", 1, 2), ("M0013-plain", 0, 0),
+                ("M0013-supported", 1, 0)]
+            assert conn.scalar(text("SELECT recipient FROM notification WHERE kind = 'task'")) == "CG"
+        downgrade(fresh_engine, m.down_revision)  # type: ignore[attr-defined]
+        with fresh_engine.connect() as conn:
+            assert [tuple(r) for r in conn.execute(text(counts.replace(", merged_count", "")))] == [
+                ("M0013-dup1", 0), ("M0013-dup2", 0), ("M0013-master", 3), ("M0013-plain", 0), ("M0013-supported", 1)]
+            assert conn.scalar(text("SELECT department FROM notification WHERE kind = 'task'")) == "CG"
+    finally:
+        with fresh_engine.begin() as conn:
+            conn.execute(text("DELETE FROM notification"))
+            conn.execute(text("DELETE FROM case_support"))
+            conn.execute(text("UPDATE \"case\" SET master_case_id = NULL"))
+            conn.execute(text("DELETE FROM \"case\""))
+            conn.execute(text("DELETE FROM app_user"))
+        upgrade(fresh_engine)

@@ -8,6 +8,7 @@ from zhili.cases.models import (
     CaseEvent,
     CaseStat,
     CaseStatUnit,
+    CaseSupport,
     Category,
     DispatchRule,
     IdempotencyRecord,
@@ -19,7 +20,7 @@ from zhili.cases.models import (
 from zhili.core.audit import AuditAnchor, AuditEvent
 from zhili.core.config_version import ConfigVersion
 from zhili.org.models import Department
-from zhili.participation.models import CaseSupport, Notice, ResidentProfile, SmsCode, Suggestion, SuggestionReply
+from zhili.participation.models import Notice, ResidentProfile, SmsCode, Suggestion, SuggestionReply
 from zhili.regions.models import GeoVersion, Unit, UnitBoundary
 from zhili.registry.models import Building, Entrance, Household, ImportBatch, ImportRejectedRow, Organisation, Person
 from zhili.users.models import AuthSession, User, UserUnit

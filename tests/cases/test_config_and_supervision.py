@@ -196,7 +196,7 @@ def test_the_addressee_answers_an_order_and_its_superior_and_the_command_centre_
                        payload={"reply": "已到现场处置"})
     assert (order.acknowledged_by, order.reply) == ("wangge_a", "已到现场处置")
     assert _rows(db, world, "shequ1", addressed_to_me=True) == []
-    told = {(n.department, n.title) for n in db.scalars(select(Notification).where(Notification.case_id == case.id))}
+    told = {(n.recipient, n.title) for n in db.scalars(select(Notification).where(Notification.case_id == case.id))}
     assert {(order.superior, "督办反馈"), ("command_centre", "督办反馈")} <= told
     assert (order.target, "督办反馈") not in told  # not to the one who answered
 

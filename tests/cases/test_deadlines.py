@@ -117,7 +117,7 @@ def test_the_sweep_raises_yellow_then_red_then_escalates_and_a_repeat_sweep_adds
     assert vars(sweep(local(2026, 3, 3, 15, 48))) == {"yellow": 1, "red": 0, "escalated": 0}
     assert (c.warning_level, c.overdue) == ("yellow", False)
     assert _supervisions(kit, c) == [("yellow", 1, "CG", "command_centre")]
-    assert {(m.department, m.title) for m in kit.fake.sent} == {("CG", "督办通知"), ("command_centre", "督办抄送")}
+    assert {(m.recipient, m.title) for m in kit.fake.sent} == {("CG", "督办通知"), ("command_centre", "督办抄送")}
     before = _footprint(kit)
     assert vars(sweep(local(2026, 3, 3, 15, 48))) == {"yellow": 0, "red": 0, "escalated": 0}
     assert _footprint(kit) == before
@@ -156,7 +156,7 @@ def test_an_overdue_community_case_is_supervised_at_the_community_and_copied_to_
     assert service.sweep_deadlines(kit.db, now=local(2026, 3, 2, 14, 30)).red == 1
     c1, s1 = kit.unit("c1").code, kit.unit("s1").code
     assert _supervisions(kit, c) == [("red", 1, c1, s1)]
-    assert {(m.department, m.title) for m in kit.fake.sent} == {(c1, "督办通知"), (s1, "督办抄送")}
+    assert {(m.recipient, m.title) for m in kit.fake.sent} == {(c1, "督办通知"), (s1, "督办抄送")}
     kit.db.commit()
     assert any(n["title"] == "督办抄送" for n in kit.notes("jiedao1"))
     assert any(n["title"] == "督办通知" for n in kit.notes("shequ1"))

@@ -41,7 +41,7 @@ def _rows(kit: Any, case: Case) -> dict[str, Any]:
     audits = [(a.action, a.before, {k: v for k, v in (a.after or {}).items() if k != "number"})
               for a in db.scalars(select(AuditEvent).where(AuditEvent.object_id == str(c.id))
                                   .order_by(AuditEvent.seq))]
-    tasks = sorted((n.department, n.title, n.body.replace(c.number, "N")) for n in db.scalars(
+    tasks = sorted((n.recipient, n.title, n.body.replace(c.number, "N")) for n in db.scalars(
         select(Notification).where(Notification.case_id == c.id, Notification.kind == "task")))
     subtasks = sorted((s.department, s.role, s.status) for s in db.scalars(select(SubTask).where(
         SubTask.case_id == c.id)))

@@ -59,7 +59,7 @@ def test_path_resident_report_is_accepted_dispatched_to_a_department_handled_ver
         assert t in titles
     jumin_id = kit.user("jumin").id
     assert any(m.user_id == jumin_id and m.title == "您反映的问题已办结" for m in kit.fake.sent)
-    assert any(m.department == "CG" and m.title == "新派遣事件" for m in kit.fake.sent)
+    assert any(m.recipient == "CG" and m.title == "新派遣事件" for m in kit.fake.sent)
     assert [e["action"] for e in kit.timeline(c["id"])] == ["report", "accept", "dispatch", "start", "resolve",
                                                            "verify", "rate", "close"]
 
@@ -86,7 +86,8 @@ def test_path_duplicates_are_merged_into_a_master_whose_updates_reach_the_duplic
     kit.refused("jiedao1", dup, "merge", 422, "bad_master", master_id=dup["id"])
     r = kit.step("jiedao1", dup, "merge", to="merged", master_id=master["id"])
     assert r["master_case_id"] == master["id"] and r["closed_at"] is not None
-    assert kit.detail(master["id"])["support_count"] == 1
+    shown = kit.detail(master["id"])
+    assert (shown["merged_count"], shown["support_count"]) == (1, 0)  # a merged case is no resident's 附议
 
     kit.step("zhihui", master, "accept", to="accepted")
     dup2 = kit.report("jumin2", lon=119.1003, description="垃圾堆放")
@@ -115,7 +116,7 @@ def test_path_community_unit_dispatch_with_extension_denied_then_approved_then_r
     d = kit.step("zhihui", c, "dispatch", to="dispatched", unit_id=kit.unit("c1").id)
     assert d["assignee_unit_id"] == str(kit.unit("c1").id) and d["assignee_department"] is None
     assert d["escalation_level"] == "community"
-    assert any(m.department == kit.unit("c1").code and m.title == "新派遣事件" for m in kit.fake.sent)
+    assert any(m.recipient == kit.unit("c1").code and m.title == "新派遣事件" for m in kit.fake.sent)
     kit.step("shequ1", c, "start", to="in_progress")
 
     err = kit.refused("shequ1", c, "request_extension", 422, "payload_required", reason="需协调施工队")
@@ -195,7 +196,7 @@ def test_path_joint_case_lead_cannot_resolve_until_every_co_handler_completes_it
     assert r["is_joint"] is True
     assert {(s["department"], s["role"], s["status"]) for s in r["subtasks"]} == {
         ("CG", "lead", "open"), ("SW", "co", "open"), ("GA", "co", "open")}
-    assert {m.department for m in kit.fake.sent if m.title == "新协办事件"} == {"SW", "GA"}
+    assert {m.recipient for m in kit.fake.sent if m.title == "新协办事件"} == {"SW", "GA"}
     assert c["id"] in [x["id"] for x in kit.get("bumen_sw", "/cases").json()["items"]]
 
     err = kit.refused("bumen_sw", c, "start", 403, "guard_failed")  # another department tries to start
@@ -231,7 +232,7 @@ def test_path_the_reporter_sends_back_then_verifies_and_rates_their_own_case(kit
     kit.refused("jumin", c, "send_back", 422, "payload_required")
     r = kit.step("jumin", c, "send_back", to="in_progress", reason="现场还有垃圾")
     assert r["resolved_at"] is None
-    assert any(m.department == "CG" and m.title == "核查不通过" for m in kit.fake.sent)
+    assert any(m.recipient == "CG" and m.title == "核查不通过" for m in kit.fake.sent)
     kit.step("bumen", c, "resolve", to="resolved", result="已彻底清理")
     kit.step("jumin", c, "verify", to="verified")
     err = kit.refused("zhihui", c, "rate", 403, "guard_failed", rating=3)  # the resident rates their own case
@@ -546,7 +547,7 @@ def test_path_community_and_street_placeholders_resolve_to_the_unit_that_holds_t
     assert d["assignee_department"] is None and d["assignee_unit_id"] == str(kit.unit("c1").id)
     assert d["escalation_level"] == "community"
     assert kit.timeline(c["id"])[-1]["payload"]["placeholder"] == "SQ"
-    assert any(m.department == kit.unit("c1").code and m.title == "新派遣事件" for m in kit.fake.sent)
+    assert any(m.recipient == kit.unit("c1").code and m.title == "新派遣事件" for m in kit.fake.sent)
     kit.step("shequ1", c, "start", to="in_progress")
     kit.step("shequ1", c, "resolve", to="resolved", result="已协调物业清运")
 

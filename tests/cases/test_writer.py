@@ -81,7 +81,7 @@ def test_a_batch_writes_every_report_with_consecutive_numbers_timelines_statisti
         assert s.scalar(select(func.count()).select_from(audit.AuditEvent)
                         .where(audit.AuditEvent.action.like("case.%"))) == 5 * 3 + 1
         # The handler's inbox has one task per dispatched case, with the number filled in.
-        tasks = list(s.scalars(select(Notification).where(Notification.department == "CG")))
+        tasks = list(s.scalars(select(Notification).where(Notification.recipient == "CG")))
         assert len(tasks) == 5 and all(by_case[t.case_id].number in t.body for t in tasks)
 
 

@@ -15,9 +15,10 @@ from sqlalchemy import delete, select, text
 from zhili.cases import rollup
 from zhili.cases import service as cases
 from zhili.cases.models import CaseStat, CaseStatUnit
+from zhili.cases.stats import FIGURES, Figures
 from zhili.core.jurisdiction import Principal, path_predicate
 from zhili.dashboard import service
-from zhili.dashboard.service import FIGURES, Figures, local_today
+from zhili.dashboard.service import local_today
 from zhili.regions.models import Unit, UnitLevel
 from zhili.regions.service import valid_on
 

@@ -8,10 +8,10 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
+from zhili.cases.models import CaseSupport
 from zhili.core.audit import AuditEvent
 from zhili.core.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from zhili.participation import service
-from zhili.participation.models import CaseSupport
 from zhili.participation.settings import DEFAULT_PUBLIC_PREFIXES
 
 API = "/api/v1/participation"

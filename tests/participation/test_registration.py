@@ -143,6 +143,8 @@ def test_a_forgotten_password_is_reset_with_an_sms_code_and_old_sessions_end(par
     assert client.get("/api/v1/auth/me", headers={"Authorization": f"Bearer {token}"}).status_code == 401
     assert client.post("/api/v1/auth/login", json={"username": PHONE, "password": new}).status_code == 200
     assert actions(part.db, "user.password_reset_sms")[-1].object_id == str(user.id)
+    ended = actions(part.db, "user.sessions_revoke")[-1]  # ended by the users service, audited as an admin's is
+    assert (ended.object_id, ended.actor_name, ended.after) == (str(user.id), user.username, {"revoked": 1})
 
 
 def test_a_reset_code_for_an_unregistered_phone_tells_the_owner_by_sms_and_nothing_else(part: Any) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from pagekit import page, sign_in
@@ -79,6 +80,24 @@ def test_the_case_page_shows_timeline_actions_and_map_point(client: Any, site: A
     client.post(f"/console/cases/{case.id}/act", data={"csrf_token": p.csrf(), "action": "accept"})
     site.db.refresh(case)
     assert case.state == CaseState.accepted
+
+
+def test_the_case_page_draws_the_grid_and_counts_supports_apart_from_merged_cases(client: Any, site: Any) -> None:
+    from zhili.cases.support import add_support
+
+    master = site.report("wangge_a", lon=119.1, lat=31.1)
+    dup = site.report("jumin", lon=119.1004, lat=31.1, description="重复：小区门口垃圾")
+    site.act("zhihui", dup, "merge", master_id=str(master.id))
+    sign_in(client, site.token("zhihui"))
+    p = page(client.get(f"/console/cases/{master.id}"))
+    facts = {dt.text.strip(): dd.text.strip() for dt, dd in zip(p.find_all("dt"), p.find_all("dd"), strict=True)}
+    assert (facts["附议人数"], facts["合并进来的事件"]) == ("0", "1")
+    add_support(site.db, principal=site.principal("jumin"), case_id=master.id, categories=["SJ-"])
+    p = page(client.get(f"/console/cases/{master.id}"))
+    facts = {dt.text.strip(): dd.text.strip() for dt, dd in zip(p.find_all("dt"), p.find_all("dd"), strict=True)}
+    assert (facts["附议人数"], facts["合并进来的事件"]) == ("1", "1")
+    boundary = json.loads(p.find("div", id="case-map").attrs["data-boundary"])  # the case's grid, ga
+    assert boundary["coordinates"][0][0] == [119.0, 31.0] and boundary["coordinates"][0][2] == [119.25, 31.25]
 
 
 def test_the_queue_is_jurisdiction_scoped_and_refused_to_residents(client: Any, site: Any) -> None:

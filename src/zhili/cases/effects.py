@@ -108,7 +108,7 @@ def merge(ctx: Ctx, case: Any, p: Principal, payload: dict[str, Any]) -> ChangeS
         raise ValidationFailed("主事件必须是另一件未办结且未被合并的事件", code="bad_master")
 
     def bump(session: Any, master: Case = master) -> None:
-        master.support_count += 1
+        master.merged_count += 1
 
     cs = ChangeSet(values={"master_case_id": master.id, "closed_at": ctx.now}, extra={"master": master.number},
                    other_rows=[bump])

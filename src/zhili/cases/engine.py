@@ -304,7 +304,7 @@ def reporter_phone(case: Case) -> str | None:
 def notify_reporter(session: Session, case: Case, title: str, body: str) -> None:
     """Tell the reporter — and the reporters of cases merged into this one."""
     targets = [case]
-    if case.master_case_id is None and case.support_count:  # support_count counts the cases merged into it
+    if case.master_case_id is None and case.merged_count:
         targets += list(session.scalars(select(Case).where(Case.master_case_id == case.id)))
     for c in targets:
         if c.reporter_user_id is None and c.reporter_phone_enc is None:
@@ -318,4 +318,4 @@ def notify_recipient(session: Session, case: Case, target: str | None, title: st
     """A task message to a queue: a department code, a unit code or ``command_centre``."""
     if target:
         notify.deliver(session, notify.Message(kind="task", title=title, body=body, case_id=case.id,
-                                               department=target))
+                                               recipient=target))

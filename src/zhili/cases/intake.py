@@ -506,8 +506,8 @@ def _plan(session: Session, cfg: _Config, req: IntakeRequest, located: uuid.UUID
         "reported_at": now, "reported_day": day, "accepted_at": None, "dispatched_at": None, "resolved_at": None,
         "verified_at": None, "closed_at": None, "accept_due_at": deadlines.accept_due(cal, cat, now),
         "handle_due_at": None, "handle_warn_at": None, "verify_due_at": None, "warning_level": "none",
-        "overdue": False, "closed_on_time": None, "reopen_count": 0, "support_count": 0, "created_at": now,
-        "updated_at": now, "version": 1,
+        "overdue": False, "closed_on_time": None, "reopen_count": 0, "support_count": 0, "merged_count": 0,
+        "created_at": now, "updated_at": now, "version": 1,
     }
     plan = _Plan(req=req, case=row, day=day, district=district_code(path), attachment_ids=attachments)
     actor = principal or SYSTEM_PRINCIPAL
@@ -601,7 +601,7 @@ def _apply_step(plan: _Plan, step: engine.Step, now: dt.datetime) -> None:
     plan.stats.extend(cs.stats)
     if cs.subtasks is not None:
         plan.subtasks = [{"department": d, "role": role} for d, role in cs.subtasks]
-    plan.notices.extend(notify.Message(kind="task", title=n.title, body=n.body, case_id=c["id"], department=n.to)
+    plan.notices.extend(notify.Message(kind="task", title=n.title, body=n.body, case_id=c["id"], recipient=n.to)
                         for n in cs.notices if n.to != REPORTER)
 
 
@@ -875,10 +875,10 @@ def _write(session: Session, plans: list[_Plan]) -> None:
         stats.extend(p.stats)
         for m in p.notices:
             msg = notify.Message(kind=m.kind, title=m.title, body=_fill(m.body, number), case_id=m.case_id,
-                                 user_id=m.user_id, department=m.department, phone=m.phone)
+                                 user_id=m.user_id, recipient=m.recipient, phone=m.phone)
             nid = new_id()
             statuses = notify.send_external(msg, session=session, notification_id=nid)
-            notices.append({"id": nid, "user_id": msg.user_id, "department": msg.department,
+            notices.append({"id": nid, "user_id": msg.user_id, "recipient": msg.recipient,
                             "case_id": msg.case_id, "kind": msg.kind, "title": msg.title, "body": msg.body,
                             "channels": statuses, "delivery_pending": notify.is_pending(statuses),
                             "created_at": c["created_at"], "read_at": None})

@@ -212,7 +212,8 @@ class Case(Base):
     overdue: Mapped[bool] = mapped_column(Boolean, default=False)
     closed_on_time: Mapped[bool | None] = mapped_column(Boolean)
     reopen_count: Mapped[int] = mapped_column(Integer, default=0)
-    support_count: Mapped[int] = mapped_column(Integer, default=0)
+    support_count: Mapped[int] = mapped_column(Integer, default=0)  # residents' supports (附议): case_support rows
+    merged_count: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))  # cases merged into it
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
     version: Mapped[int] = mapped_column(Integer, default=1)
@@ -348,7 +349,8 @@ class Notification(Base):
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=new_id)
     user_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("app_user.id", ondelete="CASCADE"))
-    department: Mapped[str | None] = mapped_column(String(32))
+    # an inbox that is not one user's: a department code, a unit code or "command_centre"
+    recipient: Mapped[str | None] = mapped_column(String(32))
     case_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("case.id", ondelete="CASCADE"))
     kind: Mapped[str] = mapped_column(String(32))
     title: Mapped[str] = mapped_column(String(200))
@@ -358,6 +360,18 @@ class Notification(Base):
     delivery_pending: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     read_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+
+
+class CaseSupport(Base):
+    """One resident's support (附议) of a public case; at most one per resident and case."""
+
+    __tablename__ = "case_support"
+    __table_args__ = (UniqueConstraint("case_id", "user_id"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=new_id)
+    case_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("case.id", ondelete="CASCADE"), index=True)
+    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("app_user.id", ondelete="CASCADE"), index=True)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
 class CaseStat(Base):

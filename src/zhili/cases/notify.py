@@ -45,7 +45,7 @@ class Message:
     body: str
     case_id: uuid.UUID | None = None
     user_id: uuid.UUID | None = None  # in-app recipient
-    department: str | None = None  # department/unit inbox (code)
+    recipient: str | None = None  # an inbox that is not one user's: a department code, a unit code, "command_centre"
     phone: str | None = None  # reporter without an account (SMS)
 
 
@@ -102,7 +102,7 @@ class Webhook:
 
         payload = {"kind": message.kind, "title": message.title,
                    "case_id": str(message.case_id) if message.case_id else None,
-                   "department": message.department}
+                   "recipient": message.recipient}
         try:
             httpx.post(self.url, content=json.dumps(payload, ensure_ascii=False),
                        headers={"content-type": "application/json"}, timeout=3.0)
@@ -194,7 +194,7 @@ def deliver(session: Session, message: Message) -> Notification:
     """Write the in-app notification; immediate channels are called now, deferred ones after the commit."""
     nid = new_id()
     statuses = send_external(message, session=session, notification_id=nid)
-    n = Notification(id=nid, user_id=message.user_id, department=message.department, case_id=message.case_id,
+    n = Notification(id=nid, user_id=message.user_id, recipient=message.recipient, case_id=message.case_id,
                      kind=message.kind, title=message.title, body=message.body, channels=statuses,
                      delivery_pending=is_pending(statuses))
     session.add(n)
@@ -342,13 +342,13 @@ def redeliver_pending(session: Session, *, older_than: dt.timedelta = dt.timedel
         .order_by(Notification.created_at).limit(limit)))
     for n in rows:
         phone = None
-        if n.user_id is None and n.department is None and n.case_id is not None:  # a reporter without an account
+        if n.user_id is None and n.recipient is None and n.case_id is not None:  # a reporter without an account
             case = session.get(Case, n.case_id)
             if case is not None and case.reporter_phone_enc is not None:
                 phone = get_cipher().decrypt(case.reporter_phone_enc, table="case", column="reporter_phone",
                                              row_id=case.id)
         message = Message(kind=n.kind, title=n.title, body=n.body, case_id=n.case_id, user_id=n.user_id,
-                          department=n.department, phone=phone)
+                          recipient=n.recipient, phone=phone)
         session.info.setdefault(_OUTBOX, []).append(Pending(n.id, message, dict(n.channels)))
     return len(rows)
 

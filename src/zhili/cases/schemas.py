@@ -77,7 +77,8 @@ class CaseOut(BaseModel):
     overdue: bool
     closed_on_time: bool | None
     reopen_count: int
-    support_count: int
+    support_count: int = Field(description="居民附议数")
+    merged_count: int = Field(description="合并到本事件的事件数")
     version: int
 
 

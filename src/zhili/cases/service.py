@@ -292,7 +292,7 @@ _VIEW_FIELDS = ("id", "number", "channel", "state", "category_code", "title", "d
                 "resolution", "reject_reason", "rating", "rating_comment", "reported_at", "accepted_at",
                 "dispatched_at", "resolved_at", "verified_at", "closed_at", "accept_due_at", "handle_due_at",
                 "verify_due_at", "warning_level", "overdue", "closed_on_time", "reopen_count", "support_count",
-                "version")
+                "merged_count", "version")
 
 
 def case_view(session: Session, case: Case, *, departments: dict[str, str] | None = None,
@@ -359,7 +359,7 @@ def inbox(session: Session, *, principal: Principal, unread_only: bool = False, 
     if principal.role == Role.command_centre:
         targets.append("command_centre")
     stmt = select(Notification).where(or_(Notification.user_id == principal.user_id,
-                                          Notification.department.in_(targets) if targets else false()))
+                                          Notification.recipient.in_(targets) if targets else false()))
     if unread_only:
         stmt = stmt.where(Notification.read_at.is_(None))
     return list(session.scalars(stmt.order_by(Notification.created_at.desc()).limit(limit)))

@@ -1,16 +1,16 @@
 """Dashboard figures for the command-centre screen.
 
-Every figure comes from pre-aggregated statistics, kept up to date by each transition — raw cases are never
-counted for them: ``case_stat_unit`` (every unit of the tree × local day, its whole subtree summed over categories;
-see :mod:`zhili.cases.rollup`) for the KPIs, breakdowns, trend and rankings, and ``case_stat`` (grid path × day ×
-category) for the category distribution. Rows are keyed by the day a case was *reported*, so "closed / on time /
-rating over the last 30 days" means: of the cases reported in those 30 days.
+Every figure comes from the case loop's statistics read model, :mod:`zhili.cases.stats` — raw cases are never
+counted for them: the per-unit rollup (every unit of the tree × local day, its whole subtree summed over
+categories) for the KPIs, breakdowns, trend and rankings, and the grid × day × category rows for the category
+distribution. Rows are keyed by the day a case was *reported*, so "closed / on time / rating over the last 30 days"
+means: of the cases reported in those 30 days.
 
 Two exceptions, documented as such: ``open`` (在办) and ``overdue_now`` (当前超期) in :func:`kpis` are live
-counts over ``case`` filtered by ``state`` (indexed: ``ix_case_state`` / ``ix_case_handle_due``) and the path
-prefix (``ix_case_path``), because the statistics table cannot say how many cases are open right now.
+counts over the cases (:func:`zhili.cases.stats.live_open`, indexed), because the statistics cannot say how many
+cases are open right now; and the open cases of a grid as map points (:func:`zhili.cases.reads.open_case_points`).
 
-A unit's figures are its own rollup rows (the district over 30 days: 30 rows, where ``case_stat`` needs ≈ 77,000
+A unit's figures are its own rollup rows (the district over 30 days: 30 rows, where the grid rows need ≈ 77,000
 on the large demo); a breakdown reads its children's rows, a ranking the rows of the ranked units (one per unit
 and day, a primary-key range per unit) — the same plan on SQLite and PostgreSQL.
 """
@@ -20,14 +20,13 @@ from __future__ import annotations
 import datetime as dt
 import json
 import uuid
-from collections.abc import Iterable
-from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, func, select
+from sqlalchemy import and_, select
 from sqlalchemy.orm import Session
 
-from zhili.cases.models import OPEN_STATES, Case, CaseStat, CaseStatUnit, Category
+from zhili.cases import reads, stats
+from zhili.cases.stats import Figures
 from zhili.core.clock import today
 from zhili.core.errors import Forbidden, NotFound, ValidationFailed
 from zhili.core.jurisdiction import Principal, ensure_in_scope, path_predicate
@@ -37,7 +36,6 @@ from zhili.regions.service import approx_area_m2, child_level, valid_on
 
 DASHBOARD_ROLES = frozenset({Role.command_centre, Role.leader, Role.admin, Role.street_staff, Role.community_staff})
 WINDOW_DAYS = 30
-FIGURES = ("reported", "accepted", "closed", "closed_on_time", "overdue", "rating_sum", "rating_count")
 
 
 def require_dashboard(principal: Principal) -> None:
@@ -51,37 +49,6 @@ def local_today() -> dt.date:
     return today()
 
 
-def _rate(num: int, den: int) -> float | None:
-    return round(num / den, 4) if den else None
-
-
-@dataclass
-class Figures:
-    """Summed statistics of one scope."""
-
-    reported: int = 0
-    accepted: int = 0
-    closed: int = 0
-    closed_on_time: int = 0
-    overdue: int = 0
-    rating_sum: int = 0
-    rating_count: int = 0
-
-    def add(self, row: Iterable[Any]) -> None:
-        for name, value in zip(FIGURES, row, strict=True):
-            setattr(self, name, getattr(self, name) + int(value or 0))
-
-    def as_dict(self) -> dict[str, Any]:
-        return {"reported": self.reported, "closed": self.closed, "closed_on_time": self.closed_on_time,
-                "overdue": self.overdue, "on_time_rate": _rate(self.closed_on_time, self.closed),
-                "overdue_rate": _rate(self.overdue, self.reported),
-                "satisfaction": round(self.rating_sum / self.rating_count, 2) if self.rating_count else None}
-
-
-def _sums(table: Any = CaseStatUnit) -> list[Any]:
-    return [func.coalesce(func.sum(getattr(table, f)), 0) for f in FIGURES]
-
-
 def _window(since: dt.date | None, until: dt.date | None) -> tuple[dt.date, dt.date]:
     until = until or local_today()
     since = since or until - dt.timedelta(days=WINDOW_DAYS - 1)
@@ -90,10 +57,6 @@ def _window(since: dt.date | None, until: dt.date | None) -> tuple[dt.date, dt.d
     if (until - since).days > 731:
         raise ValidationFailed("统计区间不能超过两年", code="range_too_long")
     return since, until
-
-
-def _day_range(since: dt.date, until: dt.date, table: Any = CaseStatUnit) -> ColumnElement[bool]:
-    return and_(table.day >= since, table.day <= until)
 
 
 # -- the unit being looked at -------------------------------------------------------------------------------
@@ -146,31 +109,12 @@ def kpis(session: Session, *, principal: Principal, unit_id: uuid.UUID | None = 
     satisfaction of the last 30 days (statistics rows)."""
     unit = resolve_unit(session, principal, unit_id)
     day = day or local_today()
-    scope = CaseStatUnit.path == unit.path  # the unit's own rollup rows cover its whole subtree
-    today_reported = int(session.scalar(select(func.coalesce(func.sum(CaseStatUnit.reported), 0))
-                                        .where(scope, CaseStatUnit.day == day)) or 0)
-    f = Figures()
-    f.add(session.execute(select(*_sums()).where(scope, _day_range(day - dt.timedelta(days=WINDOW_DAYS - 1), day)))
-          .one())
-    live = path_predicate(Case.path, (unit.path,))
-    open_now = int(session.scalar(select(func.count()).select_from(Case)
-                                  .where(Case.state.in_(OPEN_STATES), live)) or 0)
-    overdue_now = int(session.scalar(select(func.count()).select_from(Case)
-                                     .where(Case.state.in_(OPEN_STATES), Case.overdue.is_(True), live)) or 0)
-    return {"unit": unit_ref(unit), "day": day.isoformat(), "reported_today": today_reported, "open": open_now,
-            "overdue_now": overdue_now, "reported_30d": f.reported, "closed_30d": f.closed,
-            "on_time_rate": _rate(f.closed_on_time, f.closed),
-            "satisfaction": round(f.rating_sum / f.rating_count, 2) if f.rating_count else None}
-
-
-def _by_unit(session: Session, where: ColumnElement[bool], since: dt.date, until: dt.date) -> dict[str, Figures]:
-    """Summed rollup figures per unit path for the units selected by ``where``."""
-    out: dict[str, Figures] = {}
-    for row in session.execute(select(CaseStatUnit.path, *_sums()).where(where, _day_range(since, until))
-                               .group_by(CaseStatUnit.path)):
-        f = out[row[0]] = Figures()
-        f.add(row[1:])
-    return out
+    today_reported = stats.unit_totals(session, path=unit.path, since=day, until=day, figures=("reported",)).reported
+    f = stats.unit_totals(session, path=unit.path, since=day - dt.timedelta(days=WINDOW_DAYS - 1), until=day)
+    live = stats.live_open(session, path=unit.path)
+    return {"unit": unit_ref(unit), "day": day.isoformat(), "reported_today": today_reported, "open": live.open,
+            "overdue_now": live.overdue, "reported_30d": f.reported, "closed_30d": f.closed,
+            "on_time_rate": f.on_time_rate, "satisfaction": f.satisfaction}
 
 
 def _areas(session: Session, units: list[Unit], day: dt.date) -> dict[uuid.UUID, float | None]:
@@ -199,7 +143,7 @@ def breakdown_by_child(session: Session, *, principal: Principal, unit_id: uuid.
     today = local_today()
     children = list(session.scalars(select(Unit).where(Unit.parent_id == unit.id, valid_on(Unit, today))
                                     .order_by(Unit.path)))
-    figures = _by_unit(session, CaseStatUnit.path.in_([c.path for c in children]), since, until) \
+    figures = stats.totals_by_unit(session, paths=[c.path for c in children], since=since, until=until) \
         if children else {}
     areas = _areas(session, children, today)
     items = []
@@ -224,10 +168,8 @@ def trend(session: Session, *, principal: Principal, unit_id: uuid.UUID | None, 
     unit = resolve_unit(session, principal, unit_id)
     until = until or local_today()
     since = until - dt.timedelta(days=days - 1)
-    rows = session.execute(select(CaseStatUnit.day, func.sum(CaseStatUnit.reported), func.sum(CaseStatUnit.closed))
-                           .where(CaseStatUnit.path == unit.path, _day_range(since, until))
-                           .group_by(CaseStatUnit.day)).all()
-    per_day = {r[0]: (int(r[1] or 0), int(r[2] or 0)) for r in rows}
+    per_day = {d: (f.reported, f.closed) for d, f in stats.daily(session, path=unit.path, since=since, until=until,
+                                                                 figures=("reported", "closed")).items()}
     buckets: dict[dt.date, list[int]] = {}
     d = since
     while d <= until:
@@ -251,16 +193,13 @@ def categories(session: Session, *, principal: Principal, unit_id: uuid.UUID | N
     """Reported cases per major category class, largest first."""
     unit = resolve_unit(session, principal, unit_id)
     since, until = _window(since, until)
-    rows = session.execute(select(CaseStat.category_code, func.sum(CaseStat.reported))
-                           .where(path_predicate(CaseStat.path, (unit.path,)), _day_range(since, until, CaseStat))
-                           .group_by(CaseStat.category_code)).all()
     totals: dict[str, int] = {}
-    for code, n in rows:
-        if n:
-            key = major_class(code or "")
-            totals[key] = totals.get(key, 0) + int(n)
-    names = dict(session.execute(select(Category.code, Category.name).where(
-        Category.code.in_(list(totals) or [""]), Category.is_current.is_(True))).all())
+    for code, f in stats.by_category(session, path=unit.path, since=since, until=until,
+                                     figures=("reported",)).items():
+        if f.reported:
+            key = major_class(code)
+            totals[key] = totals.get(key, 0) + f.reported
+    names = reads.category_names(session, codes=totals)
     ranked = sorted(totals.items(), key=lambda kv: (-kv[1], kv[0]))[: max(1, min(top, 50))]
     return {"unit": unit_ref(unit), "since": since.isoformat(), "until": until.isoformat(),
             "items": [{"code": c or "", "name": names.get(c) or (c or "未分类"), "reported": n} for c, n in ranked]}
@@ -277,11 +216,11 @@ def ranking(session: Session, *, principal: Principal, level: UnitLevel, since: 
                         path_predicate(Unit.path, principal.scope_paths))
     # Plain rows, not ORM objects: up to 1,500 grids per request; their rollup rows by one seek per unit.
     units = session.execute(select(Unit.id, Unit.code, Unit.name, Unit.level, Unit.path).where(ranked_units)).all()
-    sums = _by_unit(session, CaseStatUnit.path.in_(select(Unit.path).where(ranked_units)), since, until)
+    sums = stats.totals_by_unit(session, paths=select(Unit.path).where(ranked_units), since=since, until=until)
     rows = [(u, sums.get(u.path) or Figures()) for u in units]
 
     def order(row: tuple[Any, Figures]) -> tuple[Any, ...]:
-        rate = _rate(row[1].closed_on_time, row[1].closed)  # the rounded rate the item shows, as before
+        rate = row[1].on_time_rate  # the rounded rate the item shows, as before
         return (rate is None, -(rate or 0), -row[1].closed, row[0].code)
 
     rows.sort(key=order)
@@ -295,10 +234,7 @@ def cases_in_grid(session: Session, *, principal: Principal, grid_id: uuid.UUID,
     grid = resolve_unit(session, principal, grid_id)
     if grid.level != UnitLevel.grid:
         raise ValidationFailed("只能查看网格内的事件点位", code="not_a_grid")
-    rows = session.execute(select(Case.id, Case.number, Case.title, Case.lon, Case.lat, Case.state, Case.overdue)
-                           .where(path_predicate(Case.path, (grid.path,)), Case.state.in_(OPEN_STATES),
-                                  Case.lon.is_not(None), Case.lat.is_not(None))
-                           .order_by(Case.reported_at.desc()).limit(max(1, min(limit, 5000)))).all()
+    points = reads.open_case_points(session, path=grid.path, limit=max(1, min(limit, 5000)))
     return {"unit": unit_ref(grid), "breadcrumb": breadcrumb(session, principal, grid),
-            "points": [{"id": str(r.id), "number": r.number, "title": r.title, "lon": r.lon, "lat": r.lat,
-                        "state": r.state.value, "overdue": bool(r.overdue)} for r in rows]}
+            "points": [{"id": str(p.id), "number": p.number, "title": p.title, "lon": p.lon, "lat": p.lat,
+                        "state": p.state.value, "overdue": p.overdue} for p in points]}

@@ -1,12 +1,12 @@
-"""Tables of resident participation: SMS verification codes, resident profiles, supports (附议), notices (公告)
-and suggestions (建议) with their replies."""
+"""Tables of resident participation: SMS verification codes, resident profiles, notices (公告) and suggestions
+(建议) with their replies. Supports (附议) are the case loop's: ``zhili.cases.models.CaseSupport``."""
 
 from __future__ import annotations
 
 import datetime as dt
 import uuid
 
-from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, Text, UniqueConstraint, Uuid
+from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, Text, Uuid
 from sqlalchemy.orm import Mapped, mapped_column
 
 from zhili.core.db import Base, UTCDateTime, utcnow
@@ -41,18 +41,6 @@ class ResidentProfile(Base):
     user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("app_user.id", ondelete="CASCADE"), primary_key=True)
     community_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("unit.id", ondelete="SET NULL"))
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
-
-
-class CaseSupport(Base):
-    """One resident's support (附议) of a public case; at most one per resident and case."""
-
-    __tablename__ = "case_support"
-    __table_args__ = (UniqueConstraint("case_id", "user_id"),)
-
-    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=new_id)
-    case_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("case.id", ondelete="CASCADE"), index=True)
-    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("app_user.id", ondelete="CASCADE"), index=True)
-    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
 class Notice(Base):

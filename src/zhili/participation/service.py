@@ -13,15 +13,16 @@ import hmac
 import math
 import secrets
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, NoReturn, cast
+from typing import TYPE_CHECKING, Any, NoReturn
 
-from sqlalchemy import ColumnElement, Table, and_, func, or_, select, update
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
-from zhili.cases import notify
-from zhili.cases.models import OPEN_STATES, STATE_LABELS, Case, CaseStat, Category
+from zhili.cases import notify, reads, stats
 from zhili.cases.service import district_unit
+from zhili.cases.support import add_support
 from zhili.cases.taxonomy import list_categories
 from zhili.core import audit
 from zhili.core.clock import local_day, local_midnight, local_now
@@ -32,10 +33,9 @@ from zhili.core.ids import new_id
 from zhili.core.jurisdiction import Principal, ensure_in_scope, path_predicate, scoped
 from zhili.core.masking import mask_phone, mask_text
 from zhili.core.query import paginate
-from zhili.core.security import Role, check_password_strength, hash_password
+from zhili.core.security import Role, check_password_strength
 from zhili.core.validators import validate_mobile
 from zhili.participation.models import (
-    CaseSupport,
     Notice,
     ResidentProfile,
     SmsCode,
@@ -48,6 +48,9 @@ from zhili.regions.geo import gcj02_to_wgs84, haversine_m
 from zhili.regions.models import OPEN_END, Unit, UnitLevel
 from zhili.users import service as users
 from zhili.users.models import AuthSession, User
+
+if TYPE_CHECKING:
+    from zhili.cases.models import Category
 
 PURPOSES = {"register": "注册", "reset": "找回密码"}
 STAFF_ROLES = frozenset({Role.community_staff, Role.street_staff, Role.command_centre, Role.admin})
@@ -233,16 +236,7 @@ def reset_password_with_code(session: Session, *, phone: str, code: str, passwor
             raise NotFound("该手机号没有居民账号；工作人员账号请联系管理员重置密码", code="no_resident_account")
     except DomainError as exc:
         _refuse(session, exc, action="participation.reset_refused", ip=ip, phone=phone, purpose="reset")
-    user.password_hash = hash_password(password)
-    user.password_changed_at = now
-    user.must_change_password = False
-    user.failed_logins = 0
-    user.locked_until = None
-    session.execute(update(AuthSession).where(AuthSession.user_id == user.id, AuthSession.revoked_at.is_(None))
-                    .values(revoked_at=now))
-    session.flush()
-    audit.record(session, actor=audit.Actor(id=user.id, name=user.username, role=user.role.value, ip=ip),
-                 action="user.password_reset_sms", object_type="user", object_id=user.id)
+    users.reset_forgotten_password(session, user=user, password=password, ip=ip, now=now)
     return user
 
 
@@ -329,40 +323,31 @@ class PublicCase:
     own: bool
 
 
-def public_predicate() -> ColumnElement[bool]:
-    """Cases the public list may show: public, open, not merged, and of a category on the public allow-list."""
-    prefixes = participation_settings().public_category_prefixes
-    return and_(Case.is_public.is_(True), Case.state.in_(OPEN_STATES), Case.master_case_id.is_(None),
-                or_(*[Case.category_code.startswith(p, autoescape=True) for p in prefixes]))
-
-
 def is_public_category(code: str | None) -> bool:
     """True if cases of this category may be listed publicly."""
     return bool(code) and any(str(code).startswith(p) for p in participation_settings().public_category_prefixes)
 
 
-def _public_views(session: Session, principal: Principal, cases: list[Case],
-                  distances: dict[uuid.UUID, float] | None = None) -> list[PublicCase]:
-    if not cases:
+def _public_categories() -> Sequence[str]:
+    return participation_settings().public_category_prefixes
+
+
+def _public_views(session: Session, rows: list[reads.PublicCaseRow], distances: dict[uuid.UUID, float] | None = None
+                  ) -> list[PublicCase]:
+    if not rows:
         return []
-    ids = [c.id for c in cases]
-    cat_ids = {c.category_id for c in cases if c.category_id}
-    names = {i: n for i, n in session.execute(select(Category.id, Category.name).where(Category.id.in_(cat_ids)))}
-    prefixes = {"/".join(c.path.split("/")[:i]) for c in cases for i in range(1, c.path.count("/") + 2)}
+    prefixes = {"/".join(c.path.split("/")[:i]) for c in rows for i in range(1, c.path.count("/") + 2)}
     places = {p: n for p, n in session.execute(select(Unit.path, Unit.name).where(
         Unit.level == UnitLevel.community, Unit.path.in_(prefixes)))}
-    supported = set(session.scalars(select(CaseSupport.case_id).where(CaseSupport.user_id == principal.user_id,
-                                                                      CaseSupport.case_id.in_(ids))))
     out = []
-    for c in cases:
+    for c in rows:
         place = next((places[p] for p in sorted(places, key=len, reverse=True) if c.path.startswith(p)), "")
         d = (distances or {}).get(c.id)
         out.append(PublicCase(
-            id=c.id, category_name=names.get(c.category_id, "") if c.category_id else "",
-            summary=mask_text(c.title)[:60], state=c.state.value, state_label=STATE_LABELS[c.state],
-            reported_at=c.reported_at, place=place, distance_m=None if d is None else int(round(d / 50) * 50),
-            support_count=c.support_count or 0, supported=c.id in supported,
-            own=c.reporter_user_id == principal.user_id))
+            id=c.id, category_name=c.category_name, summary=mask_text(c.title)[:60], state=c.state.value,
+            state_label=c.state_label, reported_at=c.reported_at, place=place,
+            distance_m=None if d is None else int(round(d / 50) * 50), support_count=c.support_count,
+            supported=c.supported, own=c.own))
     return out
 
 
@@ -374,26 +359,24 @@ def nearby_cases(
     """Public open cases around a point (nearest first) or in a community (newest first)."""
     s = participation_settings()
     district = district_unit(session)
-    stmt = select(Case).where(public_predicate(), path_predicate(Case.path, (district.path,)))
-    if category:
-        stmt = stmt.where(Case.category_code.startswith(category.strip()[:32], autoescape=True))
+
+    def find(**where: Any) -> list[reads.PublicCaseRow]:
+        return reads.public_cases(session, viewer_id=principal.user_id, categories=_public_categories(),
+                                  under=district.path, category=category.strip()[:32] if category else None, **where)
+
     if lon is not None and lat is not None:
         if not (math.isfinite(lon) and math.isfinite(lat) and -180 <= lon <= 180 and -90 <= lat <= 90):
             raise ValidationFailed("位置坐标格式不正确", code="bad_coordinates")
         radius = min(max(radius_m or s.nearby_radius_m, 100.0), s.nearby_max_radius_m)
         dlat = radius / 111_000
         dlon = dlat / max(0.1, math.cos(math.radians(lat)))
-        rows = list(session.scalars(stmt.where(Case.lon.between(lon - dlon, lon + dlon),
-                                               Case.lat.between(lat - dlat, lat + dlat))
-                                    .order_by(Case.reported_at.desc()).limit(500)))
+        rows = find(box=(lon - dlon, lat - dlat, lon + dlon, lat + dlat), limit=500)
         dist = {c.id: haversine_m(lon, lat, c.lon, c.lat) for c in rows if c.lon is not None and c.lat is not None}
         near = sorted((c for c in rows if c.id in dist and dist[c.id] <= radius), key=lambda c: dist[c.id])
-        return _public_views(session, principal, near[:limit], dist)
+        return _public_views(session, near[:limit], dist)
     if community_id is not None:
         unit = _community(session, community_id)
-        rows = list(session.scalars(stmt.where(path_predicate(Case.path, (unit.path,)))
-                                    .order_by(Case.reported_at.desc()).limit(limit)))
-        return _public_views(session, principal, rows)
+        return _public_views(session, find(within=unit.path, limit=limit))
     raise ValidationFailed("请允许定位或选择一个社区", code="origin_required")
 
 
@@ -413,35 +396,17 @@ def similar_open_cases(session: Session, *, principal: Principal, category_code:
                         radius_m=participation_settings().suggest_radius_m, category=category_code, limit=limit)
 
 
-def _public_case(session: Session, case_id: uuid.UUID) -> Case:
-    case = session.scalar(select(Case).where(Case.id == case_id, public_predicate()))
-    if case is None:
-        raise NotFound("事件不存在或未公开")
-    return case
-
-
 def get_public_case(session: Session, *, principal: Principal, case_id: uuid.UUID) -> PublicCase:
     """One case as the public sees it (404 if it is not public or no longer open)."""
-    return _public_views(session, principal, [_public_case(session, case_id)])[0]
+    return _public_views(session, [reads.public_case(session, viewer_id=principal.user_id, case_id=case_id,
+                                                     categories=_public_categories())])[0]
 
 
 def support_case(session: Session, *, principal: Principal, case_id: uuid.UUID) -> PublicCase:
-    """A resident supports (附议) a public open case, once."""
-    _require_resident(principal)
-    case = _public_case(session, case_id)
-    if case.reporter_user_id == principal.user_id:
-        raise ValidationFailed("这是您本人上报的事件，无需附议", code="own_case")
-    if session.scalar(select(CaseSupport.id).where(CaseSupport.case_id == case.id,
-                                                   CaseSupport.user_id == principal.user_id)) is not None:
-        raise Conflict("您已附议过该事件", code="already_supported")
-    session.add(CaseSupport(case_id=case.id, user_id=principal.user_id, created_at=utcnow()))
-    session.flush()  # the unique constraint settles a double click
-    table = cast(Table, Case.__table__)
-    session.execute(update(table).where(table.c.id == case.id)
-                    .values(support_count=table.c.support_count + 1, updated_at=table.c.updated_at))
-    session.expire(case, ["support_count"])
-    audit.record(session, actor=principal.actor, action="case.support", object_type="case", object_id=case.id)
-    return _public_views(session, principal, [case])[0]
+    """A resident supports (附议) a public open case, once (the case loop's :func:`zhili.cases.support.add_support`:
+    residents only, never their own case)."""
+    return _public_views(session, [add_support(session, principal=principal, case_id=case_id,
+                                               categories=_public_categories())])[0]
 
 
 # -- notices ------------------------------------------------------------------------------------------------
@@ -618,23 +583,18 @@ def last_month(today: dt.date) -> tuple[dt.date, dt.date]:
 
 def disclosure(session: Session, *, principal: Principal, community_id: uuid.UUID | None = None,
                today: dt.date | None = None) -> Disclosure:
-    """Last month's reports, closed cases, on-time rate and satisfaction for a community (from ``case_stat``)."""
+    """Last month's reports, closed cases, on-time rate and satisfaction for a community (the statistics read
+    model's grid rows under it)."""
     if community_id is not None:
         unit = _community(session, community_id)
     else:
         unit = resident_community(session, principal=principal) or district_unit(session)
     since, until = last_month(today or local_now().date())
-    sums = session.execute(select(
-        func.coalesce(func.sum(CaseStat.reported), 0), func.coalesce(func.sum(CaseStat.closed), 0),
-        func.coalesce(func.sum(CaseStat.closed_on_time), 0), func.coalesce(func.sum(CaseStat.rating_sum), 0),
-        func.coalesce(func.sum(CaseStat.rating_count), 0),
-    ).where(path_predicate(CaseStat.path, (unit.path,)), CaseStat.day >= since, CaseStat.day <= until)).one()
-    reported, closed, on_time, rating_sum, rating_count = (int(v or 0) for v in sums)
+    f = stats.subtree_totals(session, path=unit.path, since=since, until=until,
+                             figures=("reported", "closed", "closed_on_time", "rating_sum", "rating_count"))
     return Disclosure(unit_id=unit.id, unit_name=unit.name, month=f"{since.year}年{since.month}月", since=since,
-                      until=until, reported=reported, closed=closed, closed_on_time=on_time,
-                      on_time_rate=round(on_time / closed, 4) if closed else None,
-                      satisfaction=round(rating_sum / rating_count, 2) if rating_count else None,
-                      rating_count=rating_count)
+                      until=until, reported=f.reported, closed=f.closed, closed_on_time=f.closed_on_time,
+                      on_time_rate=f.on_time_rate, satisfaction=f.satisfaction, rating_count=f.rating_count)
 
 
 # -- suggestions --------------------------------------------------------------------------------------------

@@ -104,6 +104,17 @@ def has_boundary(session: Session, *, unit: Unit, as_of: dt.date | None = None) 
         UnitBoundary.unit_id == unit.id, valid_on(UnitBoundary, as_of or today())).limit(1)) is not None
 
 
+def boundary_geometry(session: Session, *, unit_id: uuid.UUID | None, as_of: dt.date | None = None
+                      ) -> dict[str, Any] | None:
+    """The GeoJSON geometry of a unit's boundary valid on ``as_of`` (None without one) — for drawing the grid of
+    something the caller has already been allowed to see, such as a case's grid on its page."""
+    if unit_id is None:
+        return None
+    gj = session.scalar(select(UnitBoundary.geojson).where(UnitBoundary.unit_id == unit_id,
+                                                           valid_on(UnitBoundary, as_of or today())).limit(1))
+    return json.loads(gj) if gj else None
+
+
 def get_tree(
     session: Session, *, principal: Principal, root_id: uuid.UUID | None = None, as_of: dt.date | None = None,
     max_level: UnitLevel = UnitLevel.grid,

@@ -186,7 +186,8 @@ def _one_case(rng: random.Random, cat: Category, grid: Any, channel: Channel, re
         "resolved_at": None, "verified_at": None, "closed_at": None,
         "accept_due_at": due(reported, accept_h, natural), "handle_due_at": None, "handle_warn_at": None,
         "verify_due_at": None, "warning_level": "none", "overdue": False, "closed_on_time": None,
-        "reopen_count": 0, "support_count": 0, "created_at": reported, "updated_at": reported, "version": 1,
+        "reopen_count": 0, "support_count": 0, "merged_count": 0, "created_at": reported, "updated_at": reported,
+        "version": 1,
     }
     ev("report", reported, None, "reported", "上报人" if channel != Channel.iot else "物联感知设备",
        "resident" if channel == Channel.resident else "system", f"通过{channel.value}上报")

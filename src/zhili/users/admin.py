@@ -11,7 +11,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from zhili.core import audit
@@ -112,14 +112,7 @@ def set_account_active(session: Session, *, principal: Principal, user_id: uuid.
 def revoke_sessions(session: Session, *, principal: Principal, user_id: uuid.UUID) -> int:
     """End every live session of an account (it must log in again); returns how many were ended."""
     user = service.get_user(session, principal=principal, user_id=user_id)
-    now = utcnow()
-    live = (AuthSession.user_id == user.id, AuthSession.revoked_at.is_(None), AuthSession.expires_at > now)
-    n = int(session.scalar(select(func.count()).select_from(AuthSession).where(*live)) or 0)
-    session.execute(update(AuthSession).where(*live).values(revoked_at=now))
-    session.flush()
-    audit.record(session, actor=principal.actor, action="user.sessions_revoke", object_type="user",
-                 object_id=user.id, after={"revoked": n})
-    return n
+    return service.end_sessions(session, user_id=user.id, actor=principal.actor)
 
 
 def live_session_count(session: Session, *, user: User) -> int:

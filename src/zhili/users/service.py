@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from dataclasses import replace as dc_replace
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from zhili.core import audit, config_version
@@ -370,6 +370,36 @@ def user_summary(user: User) -> dict[str, Any]:
     return {"username": user.username, "display_name": user.display_name, "role": user.role.value,
             "department": user.department, "is_active": user.is_active,
             "units": sorted(str(u.unit_id) for u in user.units)}
+
+
+def end_sessions(session: Session, *, user_id: uuid.UUID, actor: audit.Actor, now: dt.datetime | None = None) -> int:
+    """End every live session of an account (it must log in again), audited as ``user.sessions_revoke`` with how
+    many were ended; returns that number. The caller has checked that ``actor`` may do this (an administrator for
+    the account, or the account's owner who proved it is theirs)."""
+    now = now or utcnow()
+    live = (AuthSession.user_id == user_id, AuthSession.revoked_at.is_(None), AuthSession.expires_at > now)
+    n = int(session.scalar(select(func.count()).select_from(AuthSession).where(*live)) or 0)
+    session.execute(update(AuthSession).where(*live).values(revoked_at=now))
+    session.flush()
+    audit.record(session, actor=actor, action="user.sessions_revoke", object_type="user", object_id=user_id,
+                 after={"revoked": n})
+    return n
+
+
+def reset_forgotten_password(session: Session, *, user: User, password: str, ip: str | None = None,
+                             now: dt.datetime | None = None) -> None:
+    """Set a new password for a user who proved who they are without logging in (a code sent to their phone):
+    the lockout is cleared and every session ended; audited as ``user.password_reset_sms`` by the user. The
+    caller has checked the proof and the password's strength."""
+    now = now or utcnow()
+    actor = audit.Actor(id=user.id, name=user.username, role=user.role.value, ip=ip)
+    user.password_hash = hash_password(password)
+    user.password_changed_at = now
+    user.must_change_password = False
+    user.failed_logins = 0
+    user.locked_until = None
+    end_sessions(session, user_id=user.id, actor=actor, now=now)
+    audit.record(session, actor=actor, action="user.password_reset_sms", object_type="user", object_id=user.id)
 
 
 def _revoke_all(session: Session, user_id: uuid.UUID, *, keep_token: str | None = None) -> None:

@@ -11,14 +11,15 @@ import datetime as dt
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
+from zhili.cases import reads as case_reads
 from zhili.cases import service as cases
 from zhili.cases.files import check_upload
-from zhili.cases.models import Attachment, Case, Channel
+from zhili.cases.models import Attachment, Channel
 from zhili.cases.taxonomy import reportable_category
 from zhili.core import audit
 from zhili.core.clock import from_local, local_day, local_midnight
@@ -33,6 +34,9 @@ from zhili.regions.service import get_unit
 from zhili.registry.models import Household, Person, PersonStatus
 from zhili.registry.service import get_household
 from zhili.visits.models import VISIT_KIND_LABELS, Visit, VisitKind, VisitPerson, VisitPhoto
+
+if TYPE_CHECKING:
+    from zhili.cases.models import Case
 
 PHOTO_LIMIT = 3
 SUMMARY_MAX = 200
@@ -325,8 +329,7 @@ def visit_views(session: Session, visits: Sequence[Visit]) -> list[dict[str, Any
                                     .where(VisitPhoto.visit_id.in_(ids))):
         photos.setdefault(vid, []).append(aid)
     case_ids = {v.case_id for v in visits if v.case_id}
-    numbers = dict(session.execute(select(Case.id, Case.number).where(Case.id.in_(case_ids))).all()) \
-        if case_ids else {}
+    numbers = case_reads.case_numbers(session, case_ids=case_ids)
     out = []
     for v in visits:
         h = households.get(v.household_id)

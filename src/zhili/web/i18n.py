@@ -158,6 +158,7 @@ _CATALOGUE: dict[str, tuple[str, str]] = {
     "case.rating": ("评价", "Rating"),
     "case.handle_due": ("处置期限", "Due"),
     "case.channel": ("来源", "Channel"),
+    "case.merged_count": ("合并进来的事件", "Cases merged into it"),
     "case.photos": ("照片", "Photos"),
     "case.photo_alt": ("事件照片 {n}", "Case photo {n}"),
     "case.timeline": ("办理过程", "Progress"),

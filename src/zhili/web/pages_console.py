@@ -4,13 +4,11 @@ Every action goes through :func:`zhili.cases.service.transition`; forms carry th
 
 from __future__ import annotations
 
-import json
 import uuid
 from collections.abc import Callable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
-from sqlalchemy import select
 from starlette.datastructures import FormData
 from starlette.responses import Response
 
@@ -22,8 +20,8 @@ from zhili.core.security import Perm, Role
 from zhili.http.deps import Db
 from zhili.org import service as org
 from zhili.regions import picker as unit_picker
-from zhili.regions.models import UnitBoundary, UnitLevel
-from zhili.regions.service import today, valid_on
+from zhili.regions import service as regions
+from zhili.regions.models import UnitLevel
 from zhili.web import casepages as cp
 from zhili.web.adminkit import picker
 from zhili.web.deps import CurrentPageUser, PageUser
@@ -102,14 +100,6 @@ def _actions(request: Request, session: Any, pu: PageUser, case: Any) -> list[cp
     return out
 
 
-def _boundary(session: Any, grid_id: uuid.UUID | None) -> Any:
-    if grid_id is None:
-        return None
-    gj = session.scalar(select(UnitBoundary.geojson).where(UnitBoundary.unit_id == grid_id,
-                                                           valid_on(UnitBoundary, today())).limit(1))
-    return json.loads(gj) if gj else None
-
-
 def _case_page(request: Request, session: Any, pu: PageUser, case_id: uuid.UUID, *, error: str | None = None,
                error_action: str | None = None, kept: dict[str, str] | None = None, status: int = 200) -> Response:
     require(pu.principal, Perm.case_read)
@@ -122,7 +112,7 @@ def _case_page(request: Request, session: Any, pu: PageUser, case_id: uuid.UUID,
         "actions": _actions(request, session, pu, case), "departments": org.list_departments(session),
         "act_url": f"/console/cases/{case.id}/act", "staff": True, "error": error, "error_action": error_action,
         "kept": kept or {},
-        "back_url": back, "boundary": _boundary(session, case.grid_id),
+        "back_url": back, "boundary": regions.boundary_geometry(session, unit_id=case.grid_id),
         "grid_picker": picker("grid_id", tr(request, "console.locate_grid"), units=[], chosen_values=[],
                               offered=[u for u in unit_picker.pick_units(session, principal=pu.principal)
                                        if u.level == UnitLevel.grid]),
