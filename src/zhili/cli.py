@@ -408,7 +408,7 @@ def cases_sweep() -> None:
 @cases_app.command("rebuild-stats")
 def cases_rebuild_stats() -> None:
     """由事件明细重建统计表。"""
-    from zhili.cases.statistics import rebuild_stats
+    from zhili.cases.tally import rebuild_stats
     from zhili.core.db import session_scope
 
     with session_scope() as s:

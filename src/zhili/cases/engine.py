@@ -22,7 +22,7 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
-from zhili.cases import notify, statistics
+from zhili.cases import notify, tally
 from zhili.cases.actors import SYSTEM_PRINCIPAL
 from zhili.cases.changes import REPORTER, ChangeSet, Ctx, Notice, UnitRef
 from zhili.cases.models import STATE_LABELS, Attachment, Case, CaseEvent, CaseState, Category, SubTask
@@ -263,7 +263,7 @@ def apply_to_case(ctx: Ctx, case: Case, p: Principal, steps: Sequence[Step]) -> 
         session.add(CaseEvent(**event_values(step, p, ctx.now, case_id=case.id, seq=seq)))
         attach(session, case, step.payload.get("attachment_ids") or [])
         for sd in cs.stats:
-            statistics.add(session, sd)
+            tally.add(session, sd)
         if cs.subtasks is not None:  # a re-dispatch starts the sub-tasks again
             session.execute(delete(SubTask).where(SubTask.case_id == case.id))
             session.add_all([SubTask(case_id=case.id, department=d, role=role) for d, role in cs.subtasks])

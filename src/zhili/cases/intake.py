@@ -36,7 +36,7 @@ from typing import Any, cast
 from sqlalchemy import Date, Dialect, Table, bindparam, select, text
 from sqlalchemy.orm import Session
 
-from zhili.cases import deadlines, engine, notify, statistics
+from zhili.cases import deadlines, engine, notify, tally
 from zhili.cases.actors import SYSTEM_PRINCIPAL
 from zhili.cases.changes import REPORTER, Ctx, StatDelta, UnitRef
 from zhili.cases.dispatch import CaseFacts, RuleSet, current_rules, match
@@ -892,7 +892,7 @@ def _write(session: Session, plans: list[_Plan]) -> None:
         t = _table(Attachment)
         conn.execute(t.update().where(t.c.id == bindparam("b_id"), t.c.case_id.is_(None))
                      .values(case_id=bindparam("b_case")), attach)
-    statistics.add_many(session, stats)  # and the per-unit rollup with them
+    tally.add_many(session, stats)  # and the per-unit rollup with them
     audit.record_many(session, entries)
     seqs: dict[uuid.UUID, int] = session.info.setdefault("case_seq", {})
     for p in plans:

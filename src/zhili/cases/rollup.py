@@ -5,7 +5,7 @@
 a statistics path), one row per day with the figures of its whole subtree summed over categories: the same
 30-day district figure is 30 rows, a street ranking 300, a grid ranking one row per grid and day (≈ 36,000).
 
-It is kept by the same code path as ``case_stat``: :func:`zhili.cases.statistics.add` calls :func:`add` with the
+It is kept by the same code path as ``case_stat``: :func:`zhili.cases.tally.add` calls :func:`add` with the
 same deltas in the same transaction (one multi-row upsert, one row per level of the path), and
 :func:`rebuild` recomputes it from ``case_stat`` (``zhili cases rebuild-stats`` does both).
 """

@@ -36,10 +36,10 @@ from zhili.cases.models import (
     SubTask,
 )
 from zhili.cases.scope import can_see, nearby_open_cases, visibility
-from zhili.cases.statistics import rebuild_stats as rebuild_stats
 from zhili.cases.sweep import SweepReport as SweepReport
 from zhili.cases.sweep import run_sweep_if_due as run_sweep_if_due
 from zhili.cases.sweep import sweep_deadlines as sweep_deadlines
+from zhili.cases.tally import rebuild_stats as rebuild_stats
 from zhili.cases.writer import IntakeWriter
 from zhili.core import audit
 from zhili.core.clock import fmt_local

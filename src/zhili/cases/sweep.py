@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from zhili.cases import deadlines, engine, notify, statistics
+from zhili.cases import deadlines, engine, notify, tally
 from zhili.cases.actors import SYSTEM_PRINCIPAL
 from zhili.cases.effects import assignee_code, stat
 from zhili.cases.models import Case, CaseEvent, CaseState, Supervision
@@ -50,7 +50,7 @@ def sweep_deadlines(session: Session, *, now: dt.datetime | None = None) -> Swee
                                              Case.handle_due_at <= now)).all()
     for c in red:
         c.warning_level, c.overdue = "red", True
-        statistics.add(session, stat(c, overdue=1))
+        tally.add(session, stat(c, overdue=1))
         _supervise(session, c, "red", now,
                    f"事件 {c.number} 已超期（期限 {fmt_local(c.handle_due_at)}），请立即处置并说明原因。")
         report.red += 1

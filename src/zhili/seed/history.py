@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 
 from zhili.cases.models import Case, CaseCounter, CaseEvent, CaseState, Category, Channel, Urgency
 from zhili.cases.scope import geo_cell
-from zhili.cases.statistics import rebuild_stats
+from zhili.cases.tally import rebuild_stats
 from zhili.core import audit
 from zhili.core.bulk import BulkWriter
 from zhili.core.clock import district_tz, local_day

@@ -1,6 +1,7 @@
-"""The case statistics write model: per (grid path, local day, category) figures, kept in the same transaction as
-intake and every step (``case_stat``), with their per-unit rollup (``case_stat_unit``, :mod:`zhili.cases.rollup`);
-and the rebuild that recomputes both from the cases (it must equal the incremental figures)."""
+"""The statistics write model (the tally): figures per (grid path, local day, category), kept in the same
+transaction as intake and every step (``case_stat``), with their per-unit rollup (``case_stat_unit``,
+:mod:`zhili.cases.rollup`); and the rebuild that recomputes both from the cases (it must equal the incremental
+figures). What other domains read of them is :mod:`zhili.cases.stats` (the read model)."""
 
 from __future__ import annotations
 
