@@ -27,7 +27,7 @@ from zhili.cases.actors import SYSTEM_PRINCIPAL
 from zhili.cases.changes import REPORTER, ChangeSet, Ctx, Notice, UnitRef
 from zhili.cases.models import STATE_LABELS, Attachment, Case, CaseEvent, CaseState, Category, SubTask
 from zhili.cases.scope import can_see
-from zhili.cases.workflow import TRANSITIONS, Transition, candidates
+from zhili.cases.workflow import TRANSITIONS, Transition
 from zhili.core import audit
 from zhili.core.crypto import get_cipher
 from zhili.core.db import utcnow
@@ -61,22 +61,24 @@ class Draft:
     """A case with pending changes laid over it: reads see the changes, the case itself is untouched. The case may be
     a loaded ORM case or a planned row (a dict)."""
 
+    __slots__ = ("_base", "_changes", "_row")
+
     def __init__(self, base: Any) -> None:
         object.__setattr__(self, "_base", base)
         object.__setattr__(self, "_changes", {})
+        object.__setattr__(self, "_row", isinstance(base, dict))
 
-    def __getattr__(self, name: str) -> Any:
-        changes = object.__getattribute__(self, "_changes")
+    def __getattr__(self, name: str) -> Any:  # only for names that are not slots
+        changes = self._changes
         if name in changes:
             return changes[name]
-        base = object.__getattribute__(self, "_base")
-        return base[name] if isinstance(base, dict) else getattr(base, name)
+        return self._base[name] if self._row else getattr(self._base, name)
 
     def __setattr__(self, name: str, value: Any) -> None:
         raise AttributeError("a draft changes only through change-sets")
 
     def change(self, values: dict[str, Any]) -> None:
-        object.__getattribute__(self, "_changes").update(values)
+        self._changes.update(values)
 
 
 # -- configuration lookups on the request path -------------------------------------------------------------------
@@ -116,6 +118,13 @@ def request_ctx(session: Session, now: dt.datetime | None = None) -> Ctx:
 
 # -- planning ----------------------------------------------------------------------------------------------------
 
+_ROWS: dict[tuple[str, CaseState], list[Transition]] = {}
+for _t in TRANSITIONS:
+    for _s in _t.sources:
+        _ROWS.setdefault((_t.action, _s), []).append(_t)
+_ACTIONS = frozenset(t.action for t in TRANSITIONS)
+
+
 @dataclass
 class Step:
     """One planned step: the row taken, the states, the payload as given and what its effect returns."""
@@ -129,9 +138,9 @@ class Step:
 
 def choose(ctx: Ctx, case: Any, action: str, p: Principal, payload: dict[str, Any]) -> Transition:
     """The row for ``action`` from the case's state that this principal may take now: role, guard, required fields."""
-    rows = candidates(action, case.state)
+    rows = _ROWS.get((action, case.state))
     if not rows:
-        if action not in {t.action for t in TRANSITIONS}:
+        if action not in _ACTIONS:
             raise ValidationFailed(f"未知操作：{action}", code="unknown_action")
         raise TransitionNotAllowed(f"事件当前状态为“{STATE_LABELS[case.state]}”，不能执行该操作",
                                    details={"state": case.state.value, "action": action})

@@ -165,12 +165,19 @@ def _cipher_for(settings_id: int, key_file: tuple[int, int, int] | None) -> Fiel
 _SETTINGS_BY_ID: dict[int, Settings] = {}
 
 
+_KEY_FILE_PATHS: dict[int, str] = {}
+
+
 def _key_file_stamp(settings: Settings) -> tuple[int, int, int] | None:
-    """Identifies the key file's current version (replaced atomically by a rotation: a new inode)."""
+    """Identifies the key file's current version (replaced atomically by a rotation: a new inode). One ``stat`` per
+    call (the path is worked out once per settings object: intake encrypts on every report)."""
     if settings.keys:
         return None
+    path = _KEY_FILE_PATHS.get(id(settings))
+    if path is None:
+        path = _KEY_FILE_PATHS[id(settings)] = str(settings.effective_key_file)
     try:
-        st = os.stat(settings.effective_key_file)
+        st = os.stat(path)
     except FileNotFoundError:
         return None
     return (st.st_ino, st.st_mtime_ns, st.st_size)
@@ -189,3 +196,4 @@ def reset_cipher_cache() -> None:
     """Forget loaded key material (after rotation or in tests)."""
     _cipher_for.cache_clear()
     _SETTINGS_BY_ID.clear()
+    _KEY_FILE_PATHS.clear()
