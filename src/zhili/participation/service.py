@@ -26,7 +26,7 @@ from zhili.cases.service import district_unit
 from zhili.cases.taxonomy import list_categories
 from zhili.core import audit
 from zhili.core.crypto import get_cipher
-from zhili.core.db import utcnow
+from zhili.core.db import keep_on_refusal, utcnow
 from zhili.core.errors import Conflict, DomainError, Forbidden, NotFound, TooManyRequests, ValidationFailed
 from zhili.core.ids import new_id
 from zhili.core.jurisdiction import Principal, ensure_in_scope, path_predicate, scoped
@@ -88,10 +88,10 @@ def _anonymous(ip: str | None) -> audit.Actor:
 
 def _refuse(session: Session, exc: DomainError, *, action: str, ip: str | None, phone: str | None = None,
             purpose: str | None = None) -> NoReturn:
-    """Audit a refused anonymous request and raise its error."""
-    audit.record(session, actor=_anonymous(ip), action=action, object_type="sms_code",
-                 after={"reason": exc.code, "purpose": purpose, "phone": mask_phone(phone)})
-    session.flush()
+    """Audit a refused anonymous request (kept although the request is rolled back) and raise its error."""
+    after = {"reason": exc.code, "purpose": purpose, "phone": mask_phone(phone)}
+    keep_on_refusal(session, lambda s: (audit.record(s, actor=_anonymous(ip), action=action, object_type="sms_code",
+                                                     after=after), s.flush()))
     raise exc
 
 
@@ -178,9 +178,16 @@ def _consume_code(session: Session, *, bidx: str, purpose: str, code: str, now: 
     code = (code or "").strip()
     if not (len(code) == 6 and code.isascii() and code.isdigit()
             and hmac.compare_digest(_code_hash(row.id, code), row.code_hash)):
-        row.attempts += 1
-        session.flush()
-        left = s.sms_code_max_attempts - row.attempts
+        row_id = row.id
+
+        def count_attempt(db: Session) -> int:
+            """One more wrong entry on the code (read afresh: this runs again after a rollback)."""
+            kept = db.get_one(SmsCode, row_id)
+            kept.attempts += 1
+            db.flush()
+            return kept.attempts
+
+        left = s.sms_code_max_attempts - keep_on_refusal(session, count_attempt)
         if left <= 0:
             raise TooManyRequests("验证码输错次数过多，已失效，请重新获取", code="code_locked")
         raise ValidationFailed(f"验证码不正确，还可尝试{left}次", code="code_wrong", details={"attempts_left": left})

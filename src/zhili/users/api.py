@@ -8,7 +8,6 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request, Response
 
 from zhili.core.deps import SESSION_COOKIE, CurrentUser, Db, Paging, bearer_token, client_ip
-from zhili.core.errors import Locked, Unauthenticated
 from zhili.core.jurisdiction import require
 from zhili.core.schemas import Page
 from zhili.core.security import Perm, Role
@@ -30,12 +29,8 @@ router = APIRouter(prefix="/users", tags=["用户与角色"])
 
 @auth_router.post("/login", response_model=LoginOut, summary="登录")
 def login(body: LoginIn, request: Request, response: Response, session: Db) -> LoginOut:
-    try:
-        token, auth, user = service.login(session, username=body.username, password=body.password,
-                                          ip=client_ip(request), user_agent=request.headers.get("user-agent"))
-    except (Unauthenticated, Locked):
-        session.commit()  # the failure count, the lock and the audit record must outlive the refusal
-        raise
+    token, auth, user = service.login(session, username=body.username, password=body.password,
+                                      ip=client_ip(request), user_agent=request.headers.get("user-agent"))
     response.set_cookie(SESSION_COOKIE, token, httponly=True, samesite="lax",
                         secure=request.url.scheme == "https", expires=auth.expires_at)
     return LoginOut(access_token=token, expires_at=auth.expires_at, must_change_password=user.must_change_password)

@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from zhili.core import audit, config_version
 from zhili.core.crypto import get_cipher
-from zhili.core.db import database_key, utcnow
+from zhili.core.db import database_key, keep_on_refusal, utcnow
 from zhili.core.errors import Conflict, Locked, NotFound, Unauthenticated, ValidationFailed
 from zhili.core.ids import new_id
 from zhili.core.jurisdiction import Principal, in_scope, path_predicate
@@ -49,33 +49,43 @@ def login(
     if user is None:
         verify_password(_DUMMY_HASH, password)  # equalise timing so usernames can't be probed
         shown = mask_text(username)  # a mistyped phone number must not land in the audit log in clear
-        audit.record(session, actor=audit.Actor(name=shown, role=None, ip=ip), action="auth.login_failed",
-                     object_type="user", object_id=None, after={"username": shown, "reason": "no_such_user"})
+        keep_on_refusal(session, lambda s: audit.record(
+            s, actor=audit.Actor(name=shown, role=None, ip=ip), action="auth.login_failed", object_type="user",
+            object_id=None, after={"username": shown, "reason": "no_such_user"}))
         raise Unauthenticated("用户名或密码错误", code="bad_credentials")
+    actor = audit.Actor(id=user.id, name=user.username, role=user.role.value, ip=ip)
+    user_id = user.id
     if user.locked_until and user.locked_until > now:
         minutes = max(1, int((user.locked_until - now).total_seconds() // 60) + 1)
-        audit.record(session, actor=audit.Actor(id=user.id, name=user.username, role=user.role.value, ip=ip),
-                     action="auth.login_failed", object_type="user", object_id=user.id, after={"reason": "locked"})
+        keep_on_refusal(session, lambda s: audit.record(
+            s, actor=actor, action="auth.login_failed", object_type="user", object_id=user_id,
+            after={"reason": "locked"}))
         raise Locked(f"密码连续错误次数过多，账号已锁定，请约{minutes}分钟后再试", details={"locked_until":
                      user.locked_until.isoformat()})
     if not user.is_active:
-        audit.record(session, actor=audit.Actor(id=user.id, name=user.username, role=user.role.value, ip=ip),
-                     action="auth.login_failed", object_type="user", object_id=user.id, after={"reason": "disabled"})
+        keep_on_refusal(session, lambda s: audit.record(
+            s, actor=actor, action="auth.login_failed", object_type="user", object_id=user_id,
+            after={"reason": "disabled"}))
         raise Unauthenticated("账号已停用，请联系管理员", code="account_disabled")
     if not verify_password(user.password_hash, password):
-        user.failed_logins += 1
-        locked = user.failed_logins >= settings.login_max_failures
-        if locked:
-            user.locked_until = now + dt.timedelta(minutes=settings.login_lockout_minutes)
-            user.failed_logins = 0
-        audit.record(session, actor=audit.Actor(id=user.id, name=user.username, role=user.role.value, ip=ip),
-                     action="auth.locked" if locked else "auth.login_failed", object_type="user",
-                     object_id=user.id)
-        session.flush()
-        if locked:
+
+        def count_failure(s: Session) -> int:
+            """One more failure on the account (read afresh: this runs again after a rollback); 0 once locked."""
+            u = s.get_one(User, user_id)
+            u.failed_logins += 1
+            locked = u.failed_logins >= settings.login_max_failures
+            if locked:
+                u.locked_until = now + dt.timedelta(minutes=settings.login_lockout_minutes)
+                u.failed_logins = 0
+            audit.record(s, actor=actor, action="auth.locked" if locked else "auth.login_failed",
+                         object_type="user", object_id=user_id)
+            s.flush()
+            return 0 if locked else settings.login_max_failures - u.failed_logins
+
+        left = keep_on_refusal(session, count_failure)
+        if not left:
             raise Locked(f"密码连续错误{settings.login_max_failures}次，账号已锁定"
                          f"{settings.login_lockout_minutes}分钟")
-        left = settings.login_max_failures - user.failed_logins
         raise Unauthenticated(f"用户名或密码错误，再错{left}次将锁定账号", code="bad_credentials",
                               details={"attempts_left": left})
     if needs_rehash(user.password_hash):

@@ -16,6 +16,7 @@ from starlette.responses import JSONResponse, Response
 from zhili.cases import service, taxonomy
 from zhili.cases.models import Channel
 from zhili.cases.workflow import candidates
+from zhili.core.db import roll_back_refused
 from zhili.core.errors import DomainError, ValidationFailed
 from zhili.core.jurisdiction import Principal, require
 from zhili.core.security import Perm, Role
@@ -156,7 +157,7 @@ def submit_report(request: Request, session: Any, pu: PageUser, page: ReportPage
         case, _ = service.report_case(session, principal=pu.principal, channel=page.channel, data=data,
                                       idempotency_key=values["idem"])
     except DomainError as exc:
-        session.rollback()
+        roll_back_refused(session)
         return report_form(request, session, page, values=values, error=exc.message, status=exc.status)
     return redirect(f"{page.prefix}/cases/{case.id}?msg=reported")
 
@@ -245,7 +246,7 @@ def act(request: Request, session: Any, pu: PageUser, case_id: uuid.UUID, form: 
         service.transition(session, principal=pu.principal, case_id=case_id, action=action,
                            payload=_payload(request, form), expected_version=version)
     except DomainError as exc:
-        session.rollback()
+        roll_back_refused(session)
         return case_page(request, session, pu, case_id, prefix=prefix, template=template, allowed=allowed,
                          error=exc.message, error_action=text(form, "action", 32), kept=kept_fields(form),
                          status=exc.status)

@@ -16,6 +16,7 @@ from starlette.responses import Response
 
 from zhili.cases import service, taxonomy
 from zhili.cases.models import CaseState
+from zhili.core.db import roll_back_refused
 from zhili.core.deps import Db
 from zhili.core.errors import DomainError, Forbidden, ValidationFailed
 from zhili.core.jurisdiction import require
@@ -165,7 +166,7 @@ def case_act(request: Request, session: Db, pu: CaseUser, case_id: uuid.UUID, fo
         service.transition(session, principal=pu.principal, case_id=case_id, action=action, payload=payload,
                            expected_version=version)
     except DomainError as exc:
-        session.rollback()
+        roll_back_refused(session)
         return _case_page(request, session, pu, case_id, error=exc.message, error_action=action,
                           kept=cp.kept_fields(form), status=exc.status)
     target = safe_next(cp.text(form, "next", 300))

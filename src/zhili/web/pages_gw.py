@@ -11,6 +11,7 @@ from starlette.responses import Response
 
 from zhili.cases import service, taxonomy
 from zhili.cases.models import CaseState, Channel
+from zhili.core.db import roll_back_refused
 from zhili.core.deps import Db
 from zhili.core.errors import DomainError, ValidationFailed
 from zhili.core.jurisdiction import require
@@ -137,7 +138,7 @@ def reveal(request: Request, session: Db, pu: GridWorker, person_id: uuid.UUID, 
             raise ValidationFailed(tr(request, "gw.reveal_reason_required"), code="reason_required")
         data = registry.reveal_person(session, principal=pu.principal, person_id=person_id, reason=reason)
     except DomainError as exc:
-        session.rollback()
+        roll_back_refused(session)
         if htmx:
             return render(request, "partials/person_reveal.html",
                           {"p": {"id": person_id}, "data": None, "reveal_error": exc.message}, status=exc.status)

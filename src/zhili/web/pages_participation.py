@@ -14,6 +14,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from starlette.datastructures import FormData
 from starlette.responses import Response
 
+from zhili.core.db import roll_back_refused
 from zhili.core.deps import SESSION_COOKIE, Db, client_ip
 from zhili.core.errors import DomainError, Forbidden, ValidationFailed
 from zhili.core.masking import mask_phone
@@ -73,7 +74,7 @@ def _send_code(request: Request, session: Any, form: FormData, purpose: str) -> 
     try:
         service.request_code(session, phone=values["phone"], purpose=purpose, ip=client_ip(request))
     except DomainError as exc:
-        session.commit()  # the refusal is audited
+        roll_back_refused(session)  # the refusal's audit record stays
         return _flow_page(request, session, purpose, values, error=exc.message, status=exc.status)
     minutes = max(1, participation_settings().sms_code_ttl_s // 60)
     info = tr(request, "pt.code_sent", phone=mask_phone(validate_mobile(values["phone"])), minutes=minutes)
@@ -100,7 +101,7 @@ def register_submit(request: Request, session: Db, form: PostedForm) -> Response
             community_id=_uuid(values["community_id"]), ip=client_ip(request),
             user_agent=request.headers.get("user-agent"))
     except DomainError as exc:
-        session.commit()  # attempt counter and audit record outlive the refusal
+        roll_back_refused(session)  # the attempt counter and the audit record stay
         return _flow_page(request, session, "register", values, error=exc.message, status=exc.status)
     response = redirect("/h5/?msg=registered")
     response.set_cookie(SESSION_COOKIE, token, httponly=True, samesite="lax", secure=request.url.scheme == "https",
@@ -127,7 +128,7 @@ def reset_submit(request: Request, session: Db, form: PostedForm) -> Response:
                                          password=text(form, "password", 256),
                                          confirm=text(form, "confirm_password", 256), ip=client_ip(request))
     except DomainError as exc:
-        session.commit()
+        roll_back_refused(session)
         return _flow_page(request, session, "reset", values, error=exc.message, status=exc.status)
     return redirect("/login?msg=password_reset")
 
@@ -200,7 +201,7 @@ def support(request: Request, session: Db, pu: Resident, case_id: uuid.UUID, for
     try:
         case = service.support_case(session, principal=pu.principal, case_id=case_id)
     except DomainError as exc:
-        session.rollback()
+        roll_back_refused(session)
         if exc.status == 404:
             raise
         case = service.get_public_case(session, principal=pu.principal, case_id=case_id)
@@ -233,7 +234,7 @@ def set_community(request: Request, session: Db, pu: Resident, form: PostedForm)
             raise ValidationFailed(tr(request, "pt.notices.choose"), code="community_required")
         service.set_resident_community(session, principal=pu.principal, community_id=community_id)
     except DomainError as exc:
-        session.rollback()
+        roll_back_refused(session)
         return render(request, "error.html", {"status": exc.status, "title": tr(request, "common.error_title"),
                                               "message": exc.message, "detail": None, "incident": None},
                       status=exc.status)
@@ -282,7 +283,7 @@ def submit_suggestion(request: Request, session: Db, pu: Resident, form: PostedF
         s = service.submit_suggestion(session, principal=pu.principal, title=values["title"], body=values["body"],
                                       unit_id=_uuid(values["unit_id"]))
     except DomainError as exc:
-        session.rollback()
+        roll_back_refused(session)
         return _suggestion_form(request, session, pu, values, error=exc.message, status=exc.status)
     return redirect(f"/h5/suggestions/{s.id}?msg=suggestion_sent")
 
@@ -367,7 +368,7 @@ def staff_create_notice(request: Request, session: Db, pu: Staff, form: PostedFo
     try:
         service.create_notice(session, principal=pu.principal, data=_notice_data(values))
     except DomainError as exc:
-        session.rollback()
+        roll_back_refused(session)
         return _notice_form(request, session, pu, values, error=exc.message, status=exc.status)
     return redirect(f"{STAFF}/notices?msg=notice_saved")
 
@@ -387,7 +388,7 @@ def staff_update_notice(request: Request, session: Db, pu: Staff, notice_id: uui
     try:
         service.update_notice(session, principal=pu.principal, notice_id=notice_id, changes=_notice_data(values))
     except DomainError as exc:
-        session.rollback()
+        roll_back_refused(session)
         n = service.get_notice(session, principal=pu.principal, notice_id=notice_id)
         return _notice_form(request, session, pu, values, notice=n, error=exc.message, status=exc.status)
     return redirect(f"{STAFF}/notices?msg=notice_saved")
@@ -429,7 +430,7 @@ def staff_reply(request: Request, session: Db, pu: Staff, suggestion_id: uuid.UU
     try:
         service.reply_suggestion(session, principal=pu.principal, suggestion_id=suggestion_id, body=body)
     except DomainError as exc:
-        session.rollback()
+        roll_back_refused(session)
         if exc.status == 404:
             raise
         return _staff_thread(request, session, pu, suggestion_id, error=exc.message, body=body, status=exc.status)

@@ -22,7 +22,7 @@ from pydantic import BaseModel
 from starlette.datastructures import FormData, UploadFile
 from starlette.responses import Response
 
-from zhili.core.db import utcnow
+from zhili.core.db import roll_back_refused, utcnow
 from zhili.core.deps import Db
 from zhili.core.errors import DomainError, Forbidden, ValidationFailed
 from zhili.core.jurisdiction import require
@@ -245,7 +245,7 @@ def _submit(request: Request, session: Any, pu: PageUser, fp: FormPage, form: Fo
         try:
             saved = save(parsed)
         except DomainError as exc:
-            session.rollback()
+            roll_back_refused(session)
             status = exc.status
             key = error_field(fp.kind, exc)
             if key and any(i.key == key for i in inputs):
@@ -400,7 +400,7 @@ def export(request: Request, session: Db, pu: Staff, kind: RegisterKind, query: 
     try:
         data, _ = excel.export_workbook(session, principal=pu.principal, kind=kind, filters=query.filters(kind))
     except ValidationFailed as exc:
-        session.rollback()
+        roll_back_refused(session)
         return _list_page(request, session, pu, kind, query, 1, error=exc.message, status=exc.status)
     return _xlsx(data, f"{kind.value}-{utcnow():%Y%m%d%H%M}.xlsx")
 
@@ -434,7 +434,7 @@ def import_upload(request: Request, session: Db, pu: Staff, form: cp.PostedForm)
         batch = excel.import_workbook(session, principal=pu.principal, kind=RegisterKind(kind),
                                       data=upload.file.read(excel.MAX_IMPORT_BYTES + 1), filename=upload.filename)
     except DomainError as exc:
-        session.rollback()
+        roll_back_refused(session)
         return _import_page(request, session, pu, kind=kind, error=exc.message, status=exc.status)
     return redirect(f"{BASE}/imports/{batch.id}")
 
@@ -653,7 +653,7 @@ def reveal(request: Request, session: Db, pu: Staff, person_id: uuid.UUID, form:
             raise ValidationFailed(tr(request, "gw.reveal_reason_required"), code="reason_required")
         data = registry.reveal_person(session, principal=pu.principal, person_id=person_id, reason=reason)
     except DomainError as exc:
-        session.rollback()
+        roll_back_refused(session)
         if htmx:
             return _page(request, pu, "partials/person_reveal.html",
                          {"p": {"id": person_id}, "data": None, "reveal_error": exc.message, "from": back_to},

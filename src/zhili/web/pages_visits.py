@@ -14,6 +14,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from starlette.datastructures import UploadFile
 from starlette.responses import Response
 
+from zhili.core.db import roll_back_refused
 from zhili.core.deps import Db
 from zhili.core.errors import DomainError, Forbidden, ValidationFailed
 from zhili.core.jurisdiction import require
@@ -121,7 +122,7 @@ def visit_submit(request: Request, session: Db, pu: GridWorker, household_id: uu
             photos=[service.Photo(data=f.file.read(limit + 1), filename=f.filename or "") for f in photos],
             follow_up=follow_up)
     except DomainError as exc:
-        session.rollback()
+        roll_back_refused(session)
         if exc.status == 404:
             raise
         return _form_page(request, session, pu, household_id, values=values, error=exc.message, status=exc.status)
@@ -178,7 +179,7 @@ def visit_to_case(request: Request, session: Db, pu: GridWorker, visit_id: uuid.
         service.escalate_visit(session, principal=pu.principal, visit_id=visit_id, follow_up=service.FollowUp(
             category_code=values["category_code"], description=values["case_description"]))
     except DomainError as exc:
-        session.rollback()
+        roll_back_refused(session)
         if exc.status == 404:
             raise
         return _visit_page(request, session, pu, visit_id, values=values, error=exc.message, status=exc.status)
