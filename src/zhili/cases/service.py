@@ -52,9 +52,10 @@ from zhili.core import audit
 from zhili.core.crypto import get_cipher
 from zhili.core.db import utcnow
 from zhili.core.errors import Conflict, DomainError, Forbidden, NotFound, ValidationFailed
-from zhili.core.jurisdiction import Principal, in_scope, path_predicate
+from zhili.core.jurisdiction import Principal, authorize, in_scope, path_predicate
 from zhili.core.query import paginate
-from zhili.core.security import Role
+from zhili.core.reveal import authorize_reveal
+from zhili.core.security import Perm, Role
 from zhili.core.settings import get_settings
 from zhili.regions.models import OPEN_END, Unit, UnitLevel
 from zhili.users.models import User
@@ -76,6 +77,7 @@ class TransitionNotAllowed(DomainError):
 
 def get_case(session: Session, *, principal: Principal, case_id: uuid.UUID) -> Case:
     """One case the principal may see (404 otherwise: existence does not leak)."""
+    authorize(principal, Perm.case_read)
     case = session.get(Case, case_id)
     if case is None or not can_see(session, principal, case):
         raise NotFound("事件不存在或无权查看")
@@ -84,6 +86,7 @@ def get_case(session: Session, *, principal: Principal, case_id: uuid.UUID) -> C
 
 def get_case_by_number(session: Session, *, principal: Principal, number: str) -> Case:
     """A case by its human number."""
+    authorize(principal, Perm.case_read)
     case = session.scalar(select(Case).where(Case.number == number))
     if case is None or not can_see(session, principal, case):
         raise NotFound("事件不存在或无权查看")
@@ -142,6 +145,7 @@ def _filtered(session: Session, principal: Principal, f: CaseFilter) -> Any:
 def list_cases(session: Session, *, principal: Principal, filters: CaseFilter, page: int = 1, page_size: int = 50,
                sort: str | None = None) -> tuple[list[Case], int]:
     """Cases visible to the principal, filtered and paginated."""
+    authorize(principal, Perm.case_read)
     return paginate(session, _filtered(session, principal, filters), page=page, page_size=page_size, sort=sort,
                     sortable={"reported_at": Case.reported_at, "handle_due_at": Case.handle_due_at,
                               "number": Case.number, "state": Case.state, "updated_at": Case.updated_at},
@@ -168,7 +172,10 @@ def report_case(
     idempotency_key: str | None = None, client: str | None = None, api_client_id: uuid.UUID | None = None,
     now: dt.datetime | None = None,
 ) -> tuple[Case, bool]:
-    """File a new case from any channel; returns (case, created). A repeated Idempotency-Key returns the first."""
+    """File a new case from any channel; returns (case, created). A repeated Idempotency-Key returns the first.
+    ``principal`` None: a report without a user (Open311, imports), which its caller has authorised."""
+    if principal is not None:
+        authorize(principal, Perm.case_report)
     [out] = intake.file_cases(session, requests=[intake.IntakeRequest(
         principal=principal, channel=channel, data=data, idempotency_key=idempotency_key, client=client,
         api_client_id=api_client_id, now=now)])
@@ -186,6 +193,7 @@ async def submit_report(
     """File a report through the intake writer (committed when this returns): (case view, created, duplicate
     candidates with their distance). ``auth``: the cache entry ``principal`` came from, confirmed by the writer.
     A coroutine, so the request waits for the writer's commit without holding a thread or a connection."""
+    authorize(principal, Perm.case_report)
     channel = channel or _DEFAULT_CHANNEL.get(principal.role, Channel.staff)
     if principal.role == Role.resident and channel != Channel.resident:
         raise ValidationFailed("居民只能通过居民渠道上报", code="bad_channel")
@@ -373,6 +381,7 @@ _FIELD_LABELS = {"reason": "原因", "hours": "延期时长（工作小时）", 
 
 def available_actions(session: Session, *, principal: Principal, case: Case) -> list[dict[str, str]]:
     """Actions this principal can take on the case now (guards checked) — for buttons on pages."""
+    authorize(principal, Perm.case_read)
     out: dict[str, str] = {}
     for t in TRANSITIONS:
         if case.state in t.sources and principal.role in t.roles and t.action not in out \
@@ -845,6 +854,7 @@ def _supervise(session: Session, case: Case, kind: str, now: dt.datetime, messag
 def list_supervisions(session: Session, *, principal: Principal, open_only: bool = True, page: int = 1,
                       page_size: int = 50) -> tuple[list[Any], int]:
     """Supervision orders on cases the principal may see."""
+    authorize(principal, Perm.case_read)
     stmt = select(Supervision).join(Case, Case.id == Supervision.case_id).where(visibility(principal))
     if open_only:
         stmt = stmt.where(Supervision.acknowledged_at.is_(None), Case.state.in_(OPEN_STATES))
@@ -857,6 +867,7 @@ def list_supervisions(session: Session, *, principal: Principal, open_only: bool
 def find_duplicates(session: Session, *, principal: Principal, case: Case, limit: int = 10
                     ) -> list[tuple[Any, float]]:
     """Open cases of the same category near this one within the time window, nearest first (metres)."""
+    authorize(principal, Perm.case_read)
     if case.lon is None or case.lat is None:
         return []
     return nearby_open_cases(session, principal=principal, category_code=case.category_code, lon=case.lon,
@@ -867,6 +878,7 @@ def find_duplicates(session: Session, *, principal: Principal, case: Case, limit
 
 def timeline(session: Session, *, principal: Principal, case_id: uuid.UUID) -> list[CaseEvent]:
     """The case's steps in order (internal warnings shown to staff only)."""
+    authorize(principal, Perm.case_read)
     case = get_case(session, principal=principal, case_id=case_id)
     stmt = select(CaseEvent).where(CaseEvent.case_id == case.id)
     if principal.role == Role.resident:
@@ -881,7 +893,10 @@ def subtasks(session: Session, *, case: Case) -> list[SubTask]:
 
 
 def reveal_reporter(session: Session, *, principal: Principal, case_id: uuid.UUID, reason: str) -> dict[str, Any]:
-    """The reporter's name and phone for a call-back: command centre only, with a reason, audited."""
+    """The reporter's name and phone for a call-back: command centre only, with a reason, audited (see
+    ``core.reveal``)."""
+    reason = authorize_reveal(session, principal=principal, perm=Perm.case_reveal_reporter, reason=reason,
+                              object_type="case", object_id=case_id)
     case = get_case(session, principal=principal, case_id=case_id)
     cipher = get_cipher()
     name = (cipher.decrypt(case.reporter_name_enc, table="case", column="reporter_name", row_id=case.id)
@@ -901,6 +916,7 @@ def reveal_reporter(session: Session, *, principal: Principal, case_id: uuid.UUI
 
 def pending_for(session: Session, *, principal: Principal) -> dict[str, int]:
     """Counts for a handler's task list: new, due soon (yellow), overdue."""
+    authorize(principal, Perm.case_read)
     base = select(func.count()).select_from(Case).where(visibility(principal), Case.state.in_(OPEN_STATES))
     return {
         "new": session.scalar(base.where(Case.state == CaseState.dispatched)) or 0,
@@ -912,12 +928,14 @@ def pending_for(session: Session, *, principal: Principal) -> dict[str, int]:
 
 def queue_counts_by_state(session: Session, *, principal: Principal) -> dict[str, int]:
     """Open cases per state for the principal."""
+    authorize(principal, Perm.case_read)
     rows = session.execute(select(Case.state, func.count()).where(visibility(principal)).group_by(Case.state)).all()
     return {s.value: n for s, n in rows}
 
 
 def set_attachment(session: Session, *, principal: Principal, data: bytes, filename: str) -> Attachment:
     """Store an uploaded file after checking its size and real type; returns the attachment (no case yet)."""
+    authorize(principal, Perm.case_report)
     import hashlib
 
     from zhili.cases.files import check_upload, get_store
@@ -933,6 +951,7 @@ def set_attachment(session: Session, *, principal: Principal, data: bytes, filen
 
 def read_attachment(session: Session, *, principal: Principal, attachment_id: uuid.UUID) -> tuple[Attachment, bytes]:
     """An attachment's bytes, if its case is visible to the principal (or the principal uploaded it)."""
+    authorize(principal, Perm.case_read)
     from zhili.cases.files import get_store
 
     att = session.get(Attachment, attachment_id)
@@ -984,6 +1003,7 @@ def case_view_values(row: Mapping[str, Any], *, departments: Mapping[str, str], 
 
 def export_cases_xlsx(session: Session, *, principal: Principal, filters: CaseFilter, limit: int = 50_000) -> bytes:
     """The filtered cases as an Excel workbook (streamed write; no reporter identity)."""
+    authorize(principal, Perm.case_read)
     import io
 
     from openpyxl import Workbook

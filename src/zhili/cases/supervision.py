@@ -14,8 +14,8 @@ from sqlalchemy.orm import Session
 from zhili.cases import service
 from zhili.cases.models import OPEN_STATES, Case, Supervision, Urgency
 from zhili.core.errors import NotFound
-from zhili.core.jurisdiction import Principal, in_scope, path_predicate
-from zhili.core.security import Role
+from zhili.core.jurisdiction import Principal, authorize, in_scope, path_predicate
+from zhili.core.security import Perm, Role
 from zhili.regions.models import Unit
 
 KINDS = ("escalation", "red", "manual", "yellow")  # most urgent first
@@ -44,6 +44,7 @@ def list_open_supervisions(session: Session, *, principal: Principal, filters: S
                            page_size: int = 50) -> tuple[list[SupervisionRow], int]:
     """Unanswered orders on open cases the principal may see, filtered; escalation, red, manual, yellow, then
     the case's urgency and the nearest handling deadline."""
+    authorize(principal, Perm.case_read)
     stmt = (select(Supervision, Case).join(Case, Case.id == Supervision.case_id)
             .where(service.visibility(principal), Supervision.acknowledged_at.is_(None),
                    Case.state.in_(OPEN_STATES)))
@@ -74,6 +75,7 @@ def list_open_supervisions(session: Session, *, principal: Principal, filters: S
 
 def supervise_case(session: Session, *, principal: Principal, number: str, message: str) -> Any:
     """Issue a manual 督办 on a case by its number (the workflow decides who may)."""
+    authorize(principal, Perm.case_read)
     case = service.get_case_by_number(session, principal=principal, number=number.strip())
     return service.transition(session, principal=principal, case_id=case.id, action="supervise",
                               payload={"message": message})

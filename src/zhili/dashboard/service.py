@@ -30,20 +30,21 @@ from sqlalchemy.orm import Session
 
 from zhili.cases.models import OPEN_STATES, Case, CaseStat, CaseStatUnit, Category
 from zhili.core.errors import Forbidden, NotFound, ValidationFailed
-from zhili.core.jurisdiction import Principal, ensure_in_scope, path_predicate
-from zhili.core.security import Role
+from zhili.core.jurisdiction import Principal, authorize, ensure_in_scope, path_predicate
+from zhili.core.security import Perm
 from zhili.core.settings import get_settings
 from zhili.regions.models import Unit, UnitBoundary, UnitLevel
 from zhili.regions.service import approx_area_m2, child_level, valid_on
 
-DASHBOARD_ROLES = frozenset({Role.command_centre, Role.leader, Role.admin, Role.street_staff, Role.community_staff})
 WINDOW_DAYS = 30
 FIGURES = ("reported", "accepted", "closed", "closed_on_time", "overdue", "rating_sum", "rating_count")
 
 
 def require_dashboard(principal: Principal) -> None:
-    """Only the command centre, leaders, administrators and street / community staff (their own area)."""
-    if principal.role not in DASHBOARD_ROLES or not principal.scope_paths:
+    """Who holds the dashboard permission (the command centre, leaders, administrators and street / community
+    staff), for their own area."""
+    authorize(principal, Perm.dashboard_read, "当前角色无权查看指挥大屏", code="dashboard_forbidden")
+    if not principal.scope_paths:
         raise Forbidden("当前角色无权查看指挥大屏", code="dashboard_forbidden")
 
 

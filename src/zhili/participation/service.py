@@ -29,10 +29,10 @@ from zhili.core.crypto import get_cipher
 from zhili.core.db import keep_on_refusal, utcnow
 from zhili.core.errors import Conflict, DomainError, Forbidden, NotFound, TooManyRequests, ValidationFailed
 from zhili.core.ids import new_id
-from zhili.core.jurisdiction import Principal, ensure_in_scope, path_predicate, scoped
+from zhili.core.jurisdiction import Principal, authorize, ensure_in_scope, path_predicate, scoped
 from zhili.core.masking import mask_phone, mask_text
 from zhili.core.query import paginate
-from zhili.core.security import Role, check_password_strength, hash_password
+from zhili.core.security import Perm, Role, check_password_strength, hash_password
 from zhili.core.settings import get_settings
 from zhili.core.validators import validate_mobile
 from zhili.participation.models import (
@@ -51,7 +51,6 @@ from zhili.users import service as users
 from zhili.users.models import AuthSession, User
 
 PURPOSES = {"register": "注册", "reset": "找回密码"}
-STAFF_ROLES = frozenset({Role.community_staff, Role.street_staff, Role.command_centre, Role.admin})
 NOTICE_LEVELS = (UnitLevel.district, UnitLevel.street, UnitLevel.community)
 SUGGESTION_STATUS = {"open": "待答复", "replied": "已答复"}
 
@@ -90,8 +89,12 @@ def _refuse(session: Session, exc: DomainError, *, action: str, ip: str | None, 
             purpose: str | None = None) -> NoReturn:
     """Audit a refused anonymous request (kept although the request is rolled back) and raise its error."""
     after = {"reason": exc.code, "purpose": purpose, "phone": mask_phone(phone)}
-    keep_on_refusal(session, lambda s: (audit.record(s, actor=_anonymous(ip), action=action, object_type="sms_code",
-                                                     after=after), s.flush()))
+
+    def record(s: Session) -> None:
+        audit.record(s, actor=_anonymous(ip), action=action, object_type="sms_code", after=after)
+        s.flush()
+
+    keep_on_refusal(session, record)
     raise exc
 
 
@@ -313,13 +316,13 @@ def set_resident_community(session: Session, *, principal: Principal, community_
 
 
 def _require_resident(principal: Principal) -> None:
-    if principal.role != Role.resident:
-        raise Forbidden("此功能仅供居民使用", code="resident_only")
+    authorize(principal, Perm.resident_participate, "此功能仅供居民使用", code="resident_only")
 
 
-def require_staff(principal: Principal) -> None:
-    """Only community / street staff, the command centre and administrators, with a jurisdiction."""
-    if principal.role not in STAFF_ROLES or not principal.scope_paths:
+def require_staff(principal: Principal, perm: Perm) -> None:
+    """Staff who hold ``perm`` (publishing notices, answering suggestions) and have a jurisdiction."""
+    authorize(principal, perm, "当前角色不能管理公告和居民建议", code="participation_staff_only")
+    if not principal.scope_paths:
         raise Forbidden("当前角色不能管理公告和居民建议", code="participation_staff_only")
 
 
@@ -385,6 +388,7 @@ def nearby_cases(
     limit: int = 50,
 ) -> list[PublicCase]:
     """Public open cases around a point (nearest first) or in a community (newest first)."""
+    authorize(principal, Perm.case_read)
     s = participation_settings()
     district = district_unit(session)
     stmt = select(Case).where(public_predicate(), path_predicate(Case.path, (district.path,)))
@@ -418,6 +422,7 @@ def public_category_classes(session: Session) -> list[Category]:
 def similar_open_cases(session: Session, *, principal: Principal, category_code: str, lon: float, lat: float,
                        crs: str = "wgs84", limit: int = 5) -> list[PublicCase]:
     """Before a new report: public open cases of the same category close to the point (to support instead)."""
+    authorize(principal, Perm.case_read)
     if not is_public_category(category_code):
         return []
     if crs == "gcj02":
@@ -435,11 +440,13 @@ def _public_case(session: Session, case_id: uuid.UUID) -> Case:
 
 def get_public_case(session: Session, *, principal: Principal, case_id: uuid.UUID) -> PublicCase:
     """One case as the public sees it (404 if it is not public or no longer open)."""
+    authorize(principal, Perm.case_read)
     return _public_views(session, principal, [_public_case(session, case_id)])[0]
 
 
 def support_case(session: Session, *, principal: Principal, case_id: uuid.UUID) -> PublicCase:
     """A resident supports (附议) a public open case, once."""
+    authorize(principal, Perm.case_read)
     _require_resident(principal)
     case = _public_case(session, case_id)
     if case.reporter_user_id == principal.user_id:
@@ -461,7 +468,7 @@ def support_case(session: Session, *, principal: Principal, case_id: uuid.UUID) 
 
 def publishable_units(session: Session, *, principal: Principal) -> list[Unit]:
     """Units (district, street, community) in the principal's jurisdiction that notices can be published for."""
-    require_staff(principal)
+    require_staff(principal, Perm.notice_publish)
     stmt = scoped(_current(select(Unit).where(Unit.level.in_(NOTICE_LEVELS))), principal, Unit.path)
     return list(session.scalars(stmt.order_by(Unit.path)))
 
@@ -495,7 +502,7 @@ def _check_window(notice: Notice) -> None:
 
 def create_notice(session: Session, *, principal: Principal, data: dict[str, Any]) -> Notice:
     """Publish a notice for a unit in the principal's jurisdiction (now, or from ``publish_at``)."""
-    require_staff(principal)
+    require_staff(principal, Perm.notice_publish)
     now = utcnow()
     if not data.get("unit_id"):
         raise ValidationFailed("请选择发布单位", code="unit_required")
@@ -517,7 +524,7 @@ def notice_summary(notice: Notice) -> dict[str, Any]:
 
 def get_notice(session: Session, *, principal: Principal, notice_id: uuid.UUID) -> Notice:
     """A notice of the principal's jurisdiction (staff), 404 otherwise."""
-    require_staff(principal)
+    require_staff(principal, Perm.notice_publish)
     notice = session.get(Notice, notice_id)
     if notice is None:
         raise NotFound("公告不存在")
@@ -555,7 +562,7 @@ def withdraw_notice(session: Session, *, principal: Principal, notice_id: uuid.U
 def list_notices(session: Session, *, principal: Principal, page: int = 1, page_size: int = 20
                  ) -> tuple[list[Notice], int]:
     """Notices of the principal's jurisdiction (staff), pinned first, newest first."""
-    require_staff(principal)
+    require_staff(principal, Perm.notice_publish)
     stmt = scoped(select(Notice), principal, Notice.path)
     return paginate(session, stmt, page=page, page_size=page_size, sort=None, sortable={},
                     default_sort=[Notice.withdrawn_at.is_not(None), Notice.pinned.desc(), Notice.publish_at.desc(),
@@ -693,7 +700,7 @@ def my_suggestions(session: Session, *, principal: Principal, page: int = 1, pag
 def list_suggestions(session: Session, *, principal: Principal, status: str | None = None, page: int = 1,
                      page_size: int = 20) -> tuple[list[Suggestion], int]:
     """Suggestions addressed to units of the principal's jurisdiction (staff), open ones first."""
-    require_staff(principal)
+    require_staff(principal, Perm.suggestion_reply)
     stmt = scoped(select(Suggestion), principal, Suggestion.path)
     if status in SUGGESTION_STATUS:
         stmt = stmt.where(Suggestion.status == status)
@@ -715,11 +722,11 @@ def get_suggestion(session: Session, *, principal: Principal, suggestion_id: uui
     s = session.get(Suggestion, suggestion_id)
     if s is None:
         raise NotFound("建议不存在")
-    if principal.role == Role.resident:
+    if principal.can(Perm.resident_participate):
         if s.author_id != principal.user_id:
             raise NotFound("建议不存在")
     else:
-        require_staff(principal)
+        require_staff(principal, Perm.suggestion_reply)
         ensure_in_scope(principal, s.path, "建议")
     replies = list(session.scalars(select(SuggestionReply).where(SuggestionReply.suggestion_id == s.id)
                                    .order_by(SuggestionReply.created_at, SuggestionReply.id)))
@@ -731,8 +738,7 @@ def reply_suggestion(session: Session, *, principal: Principal, suggestion_id: u
                      ) -> SuggestionReply:
     """Staff answer a suggestion of their jurisdiction; the author is notified in the app."""
     thread = get_suggestion(session, principal=principal, suggestion_id=suggestion_id)
-    if principal.role == Role.resident:
-        raise Forbidden("只有工作人员可以答复建议", code="participation_staff_only")
+    authorize(principal, Perm.suggestion_reply, "只有工作人员可以答复建议", code="participation_staff_only")
     s = thread.suggestion
     text = _text(body, field="答复内容", limit=4000)
     top = min(principal.scope_paths, key=lambda p: (p.count("/"), p))

@@ -17,11 +17,12 @@ from zhili.core.crypto import get_cipher
 from zhili.core.db import database_key, keep_on_refusal, utcnow
 from zhili.core.errors import Conflict, Locked, NotFound, Unauthenticated, ValidationFailed
 from zhili.core.ids import new_id
-from zhili.core.jurisdiction import Principal, in_scope, path_predicate
+from zhili.core.jurisdiction import Principal, authorize, in_scope, path_predicate
 from zhili.core.masking import mask_phone, mask_text
 from zhili.core.query import paginate
 from zhili.core.security import (
     ROLE_LABELS,
+    Perm,
     Role,
     check_password_strength,
     hash_password,
@@ -256,7 +257,10 @@ def create_user(
     phone: str | None = None,
     must_change_password: bool = False,
 ) -> User:
-    """Create a user bound to units inside the creator's jurisdiction (``principal=None`` for the CLI)."""
+    """Create a user bound to units inside the creator's jurisdiction (``principal=None`` for the CLI and
+    self-registration)."""
+    if principal is not None:
+        authorize(principal, Perm.user_write)
     unit_ids = unit_ids or []
     if session.scalar(select(User.id).where(User.username == username)):
         raise Conflict(f"用户名“{username}”已存在", code="username_taken")
@@ -306,13 +310,14 @@ def _visible_user(session: Session, principal: Principal, user_id: uuid.UUID) ->
 def _user_in_scope(session: Session, principal: Principal, user: User) -> bool:
     paths = [p for (p,) in session.execute(
         select(Unit.path).join(UserUnit, UserUnit.unit_id == Unit.id).where(UserUnit.user_id == user.id))]
-    if not paths:
-        return principal.role == Role.admin
+    if not paths:  # an account bound to no unit (a resident): only account managers see it
+        return principal.can(Perm.user_write)
     return all(in_scope(principal, p) for p in paths)
 
 
 def get_user(session: Session, *, principal: Principal, user_id: uuid.UUID) -> User:
     """One user visible to the principal."""
+    authorize(principal, Perm.user_read)
     return _visible_user(session, principal, user_id)
 
 
@@ -323,6 +328,7 @@ def list_users(
 ) -> tuple[list[User], int]:
     """Users bound to units inside the principal's jurisdiction (admins also see unbound residents); optionally
     only those bound to a unit under ``under_path``, active or not, locked or not."""
+    authorize(principal, Perm.user_read)
     in_scope_ids = (
         select(UserUnit.user_id).join(Unit, Unit.id == UserUnit.unit_id)
         .where(path_predicate(Unit.path, principal.scope_paths))
@@ -334,7 +340,7 @@ def list_users(
     )
     visible = User.id.in_(in_scope_ids) & ~User.id.in_(outside_ids)
     stmt = select(User).where(visible)
-    if principal.role == Role.admin:
+    if principal.can(Perm.user_write):  # account managers also see accounts bound to no unit
         stmt = select(User).where(visible | ~User.id.in_(select(UserUnit.user_id)))
     if role:
         stmt = stmt.where(User.role == role)
@@ -355,6 +361,7 @@ def list_users(
 
 def update_user(session: Session, *, principal: Principal, user_id: uuid.UUID, changes: dict[str, Any]) -> User:
     """Change a user's profile, role, units or status."""
+    authorize(principal, Perm.user_write)
     user = _visible_user(session, principal, user_id)
     before = user_summary(user)
     if "unit_ids" in changes and changes["unit_ids"] is not None:
@@ -409,7 +416,10 @@ def change_password(session: Session, *, principal: Principal, old_password: str
 
 
 def reset_password(session: Session, *, principal: Principal | None, user_id: uuid.UUID, new_password: str) -> None:
-    """An administrator sets a new password; the user must change it at next login; lockout is cleared."""
+    """An administrator sets a new password; the user must change it at next login; lockout is cleared
+    (``principal=None`` for the CLI)."""
+    if principal is not None:
+        authorize(principal, Perm.user_write)
     user = session.get(User, user_id) if principal is None else _visible_user(session, principal, user_id)
     if user is None:
         raise NotFound("用户不存在")

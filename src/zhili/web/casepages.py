@@ -18,7 +18,7 @@ from zhili.cases.models import Channel
 from zhili.cases.workflow import candidates
 from zhili.core.db import roll_back_refused
 from zhili.core.errors import DomainError, ValidationFailed
-from zhili.core.jurisdiction import Principal, require
+from zhili.core.jurisdiction import Principal, authorize
 from zhili.core.security import Perm, Role
 from zhili.core.settings import get_settings
 from zhili.regions import service as regions
@@ -139,7 +139,7 @@ def submit_report(request: Request, session: Any, pu: PageUser, page: ReportPage
     values["idem"] = values["idem"][:64] or uuid.uuid4().hex
     photos = [f for f in form.getlist("photos") if isinstance(f, UploadFile) and f.filename]
     try:
-        require(pu.principal, Perm.case_report)
+        authorize(pu.principal, Perm.case_report)
         if not values["category_code"]:
             raise ValidationFailed(tr(request, "report.category_required"), code="category_required")
         if len(photos) > PHOTO_LIMIT:
@@ -194,7 +194,6 @@ def action_forms(session: Any, principal: Principal, case: Any, allowed: Iterabl
 
 def case_context(session: Any, pu: PageUser, case_id: uuid.UUID, allowed: Iterable[str]) -> dict[str, Any]:
     """Everything a case page shows; 404 (not found or not visible) comes from ``get_case``."""
-    require(pu.principal, Perm.case_read)
     case = service.get_case(session, principal=pu.principal, case_id=case_id)
     events = service.timeline(session, principal=pu.principal, case_id=case.id)
     photos = [aid for ev in events for aid in (ev.attachment_ids or [])]
@@ -237,7 +236,7 @@ def act(request: Request, session: Any, pu: PageUser, case_id: uuid.UUID, form: 
     """Apply one workflow action from a page form through ``service.transition``."""
     allowed = tuple(allowed)
     try:
-        require(pu.principal, Perm.case_read)
+        authorize(pu.principal, Perm.case_read)
         action = text(form, "action", 32)
         if action not in allowed:
             raise ValidationFailed(tr(request, "error.unknown_action"), code="unknown_action")

@@ -19,7 +19,7 @@ from zhili.cases.models import CaseState
 from zhili.core.db import roll_back_refused
 from zhili.core.deps import Db
 from zhili.core.errors import DomainError, Forbidden, ValidationFailed
-from zhili.core.jurisdiction import require
+from zhili.core.jurisdiction import authorize
 from zhili.core.security import Perm, Role
 from zhili.regions.models import UnitBoundary
 from zhili.regions.service import today, valid_on
@@ -65,7 +65,6 @@ def _row_actions(session: Any, pu: PageUser, case: Any) -> list[str]:
 def queue(request: Request, session: Db, pu: QueueUser,
           state: Annotated[CaseState | None, Query()] = None,
           page: Annotated[int, Query(ge=1, le=10_000)] = 1) -> Response:
-    require(pu.principal, Perm.case_read)
     states = [state] if state in QUEUE_STATES else list(QUEUE_STATES)
     rows, total = service.list_cases(session, principal=pu.principal, filters=service.CaseFilter(state=states),
                                      page=page, page_size=cp.PAGE_SIZE, sort="reported_at")
@@ -81,7 +80,6 @@ def queue(request: Request, session: Db, pu: QueueUser,
 @router.get("/inbox")
 def inbox(request: Request, session: Db, pu: InboxUser,
           page: Annotated[int, Query(ge=1, le=10_000)] = 1) -> Response:
-    require(pu.principal, Perm.case_read)
     rows, total = service.list_cases(session, principal=pu.principal, filters=service.CaseFilter(
         department=pu.principal.department, open_only=True), page=page, page_size=cp.PAGE_SIZE,
         sort="handle_due_at")
@@ -110,7 +108,6 @@ def _boundary(session: Any, grid_id: uuid.UUID | None) -> Any:
 
 def _case_page(request: Request, session: Any, pu: PageUser, case_id: uuid.UUID, *, error: str | None = None,
                error_action: str | None = None, kept: dict[str, str] | None = None, status: int = 200) -> Response:
-    require(pu.principal, Perm.case_read)
     case = service.get_case(session, principal=pu.principal, case_id=case_id)
     events = service.timeline(session, principal=pu.principal, case_id=case.id)
     back = "/console/inbox" if pu.principal.role == Role.department_handler else "/console/"
@@ -152,7 +149,7 @@ def case_act(request: Request, session: Db, pu: CaseUser, case_id: uuid.UUID, fo
     """One workflow action from a console form; dispatching a case still *reported* accepts it first."""
     action = cp.text(form, "action", 32)
     try:
-        require(pu.principal, Perm.case_read)
+        authorize(pu.principal, Perm.case_read)
         if action not in CONSOLE_ACTIONS:
             raise ValidationFailed(tr(request, "error.unknown_action"), code="unknown_action")
         payload = _payload(request, session, pu, action, form)

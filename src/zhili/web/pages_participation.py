@@ -18,6 +18,7 @@ from zhili.core.db import roll_back_refused
 from zhili.core.deps import SESSION_COOKIE, Db, client_ip
 from zhili.core.errors import DomainError, Forbidden, ValidationFailed
 from zhili.core.masking import mask_phone
+from zhili.core.security import Perm
 from zhili.core.settings import get_settings
 from zhili.core.validators import validate_mobile
 from zhili.participation import service
@@ -298,7 +299,8 @@ def suggestion(request: Request, session: Db, pu: Resident, suggestion_id: uuid.
 
 def _staff_gate() -> Callable[[Request, PageUser], PageUser]:
     def gate(request: Request, pu: CurrentPageUser) -> PageUser:
-        if pu.principal.role not in service.STAFF_ROLES or not pu.principal.scope_paths:
+        staff = pu.principal.can(Perm.notice_publish) or pu.principal.can(Perm.suggestion_reply)
+        if not staff or not pu.principal.scope_paths:
             raise Forbidden(tr(request, "pt.staff.forbidden"), code="wrong_portal")
         return pu
 
