@@ -270,10 +270,9 @@ def _forget_kept(session: Session) -> None:
 
 
 @contextmanager
-def unit_of_work(factory: sessionmaker[Session]) -> Iterator[Session]:
-    """A session from ``factory`` that commits on success and rolls back on error; on a refusal (a
-    :class:`DomainError`) what the services kept with :func:`keep_on_refusal` is committed after the rollback."""
-    session = factory()
+def settle(session: Session) -> Iterator[Session]:
+    """Commit the work done inside on success and roll it back on error; on a refusal (a :class:`DomainError`)
+    what the services kept with :func:`keep_on_refusal` is committed after the rollback."""
     try:
         yield session
         session.commit()
@@ -291,6 +290,15 @@ def unit_of_work(factory: sessionmaker[Session]) -> Iterator[Session]:
     except BaseException:
         session.rollback()
         raise
+
+
+@contextmanager
+def unit_of_work(factory: sessionmaker[Session]) -> Iterator[Session]:
+    """A session from ``factory``, settled on exit (:func:`settle`) and closed."""
+    session = factory()
+    try:
+        with settle(session):
+            yield session
     finally:
         session.close()
 
