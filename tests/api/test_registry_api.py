@@ -254,8 +254,12 @@ def test_reveal_requires_a_reason_returns_full_values_and_is_audited_without_the
     pid, phone = ga.secrets["id_number"], ga.secrets["phone"]
     url = f"/registry/persons/{ga.person['id']}/reveal"
     _error(api.post("wangge_a", url, json={}), 422, "validation_failed")
-    _error(api.post("wangge_a", url, json={"reason": "查"}), 422, "validation_failed")
+    _error(api.post("wangge_a", url, json={"reason": "查"}), 422, "reason_required")  # the service's rule
+    _error(api.post("wangge_a", url, json={"reason": "  查 "}), 422, "reason_required")
     assert audit_events(db, "person.reveal") == []
+    refused = audit_events(db, "person.reveal_refused")  # each refusal is kept, without any personal data
+    assert [(e.actor_name, e.object_id, e.after) for e in refused] == \
+        [("wangge_a", ga.person["id"], {"reason": "reason_required"})] * 2
 
     r = api.post("wangge_a", url, json={"reason": "低保资格复核"})
     assert r.status_code == 200, r.text
@@ -273,6 +277,8 @@ def test_roles_without_pii_reveal_cannot_reveal(api: Api, registry: dict[str, Gr
     for who in ("lingdao", "admin"):
         _error(api.post(who, url, json={"reason": "想看看"}), 403, "permission_denied")
     assert audit_events(db, "person.reveal") == []
+    assert [(e.actor_name, e.after) for e in audit_events(db, "person.reveal_refused")] == [
+        ("lingdao", {"reason": "permission_denied"}), ("admin", {"reason": "permission_denied"})]
     assert api.post("zhihui", url, json={"reason": "回访核实"}).status_code == 200
 
 

@@ -895,7 +895,7 @@ def subtasks(session: Session, *, case: Case) -> list[SubTask]:
 def reveal_reporter(session: Session, *, principal: Principal, case_id: uuid.UUID, reason: str) -> dict[str, Any]:
     """The reporter's name and phone for a call-back: command centre only, with a reason, audited (see
     ``core.reveal``)."""
-    reason = authorize_reveal(session, principal=principal, perm=Perm.case_reveal_reporter, reason=reason,
+    reason = authorize_reveal(session, principal=principal, perms=(Perm.case_reveal_reporter,), reason=reason,
                               object_type="case", object_id=case_id)
     case = get_case(session, principal=principal, case_id=case_id)
     cipher = get_cipher()

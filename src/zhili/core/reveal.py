@@ -31,13 +31,14 @@ def reveal_reason(reason: str | None) -> str:
     return text
 
 
-def authorize_reveal(session: Session, *, principal: Principal, perm: Perm, reason: str | None, object_type: str,
-                     object_id: Any) -> str:
-    """Check the permission and the reason for revealing ``object_type`` ``object_id``; returns the reason.
+def authorize_reveal(session: Session, *, principal: Principal, perms: tuple[Perm, ...], reason: str | None,
+                     object_type: str, object_id: Any) -> str:
+    """Check the permissions and the reason for revealing ``object_type`` ``object_id``; returns the reason.
 
     A refusal is audited as ``<object_type>.reveal_refused`` (kept although the request is rolled back)."""
     try:
-        authorize(principal, perm)
+        for perm in perms:
+            authorize(principal, perm)
         return reveal_reason(reason)
     except DomainError as exc:
         refused = {"reason": exc.code}

@@ -414,9 +414,8 @@ def delete_person(session: Session, *, principal: Principal, person_id: uuid.UUI
 
 def reveal_person(session: Session, *, principal: Principal, person_id: uuid.UUID, reason: str) -> dict[str, Any]:
     """The person's full ID and phone number — an explicit, audited action with a reason (see ``core.reveal``)."""
-    authorize(principal, Perm.registry_read)
-    reason = authorize_reveal(session, principal=principal, perm=Perm.pii_reveal, reason=reason,
-                              object_type="person", object_id=person_id)
+    reason = authorize_reveal(session, principal=principal, perms=(Perm.registry_read, Perm.pii_reveal),
+                              reason=reason, object_type="person", object_id=person_id)
     p = _load(session, principal, Person, person_id)
     cipher = get_cipher()
     id_number = cipher.decrypt(p.id_number_enc, table="person", column="id_number", row_id=p.id)

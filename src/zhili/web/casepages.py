@@ -75,13 +75,14 @@ def categories_fragment(request: Request, session: Any, q: str | None) -> Respon
 
 def map_principal(session: Any, pu: PageUser) -> Principal:
     """Whose jurisdiction the map shows: staff their own; a resident (who has none) every grid of the district,
-    whose outlines are public information needed to pick a place."""
+    whose outlines are public information needed to pick a place (read under the district, with the regions
+    read permission for this one purpose)."""
     p = pu.principal
     if p.role != Role.resident:
         return p
     district = service.district_unit(session)
     return Principal(user_id=p.user_id, username=p.username, display_name=p.display_name, role=p.role,
-                     scope_paths=(district.path,))
+                     scope_paths=(district.path,), extra_perms=frozenset({Perm.region_read}))
 
 
 def grids_geojson(session: Any, pu: PageUser) -> JSONResponse:
