@@ -128,6 +128,7 @@ def unit_ref(u: Any) -> dict[str, Any]:
 
 def breadcrumb(session: Session, principal: Principal, unit: Unit) -> list[dict[str, Any]]:
     """The unit and its ancestors inside the jurisdiction, top first."""
+    require_dashboard(principal)
     codes = unit.path.split("/")
     paths = ["/".join(codes[: i + 1]) for i in range(len(codes))]
     rows = session.scalars(select(Unit).where(Unit.path.in_(paths), valid_on(Unit, local_today()))).all()

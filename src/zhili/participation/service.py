@@ -719,6 +719,8 @@ class SuggestionThread:
 
 def get_suggestion(session: Session, *, principal: Principal, suggestion_id: uuid.UUID) -> SuggestionThread:
     """A suggestion with its replies: for its author, or for staff whose jurisdiction it was sent to (else 404)."""
+    if not (principal.can(Perm.resident_participate) or principal.can(Perm.suggestion_reply)):
+        raise Forbidden("当前角色不能管理公告和居民建议", code="participation_staff_only")
     s = session.get(Suggestion, suggestion_id)
     if s is None:
         raise NotFound("建议不存在")
