@@ -100,7 +100,7 @@ def app(_shared_app: Any, db: Session) -> Iterator[Any]:
     """The application with requests running in the test's session (rolled back after the test)."""
     from zhili.cases.api import get_intake_writer
     from zhili.cases.writer import SessionWriter
-    from zhili.core.db import database_key
+    from zhili.core.db import database_key, settle
     from zhili.http.deps import ReadSessions, get_db, get_read_sessions
 
     lock = threading.Lock()  # one shared session: requests from a live server in a thread take turns
@@ -110,12 +110,8 @@ def app(_shared_app: Any, db: Session) -> Iterator[Any]:
             # Setup done by the test so far becomes part of the outer (rolled-back) transaction, so a request
             # that fails and rolls back its own work cannot take the fixtures with it.
             db.commit()
-            try:
+            with settle(db):  # as the real dependency: commit, roll back, or keep what a refusal must leave
                 yield db
-                db.commit()
-            except BaseException:
-                db.rollback()
-                raise
 
     _shared_app.dependency_overrides[get_db] = _db
     _shared_app.dependency_overrides[get_read_sessions] = lambda: ReadSessions(

@@ -361,7 +361,7 @@ def apikey_create(name: Annotated[str, typer.Option(help="客户端名称")]) ->
     from zhili.open311.service import create_api_key
 
     with session_scope() as s:
-        _, token = create_api_key(s, name=name)
+        _, token = create_api_key(s, principal=None, name=name)
     console.print(f"[green]已签发 API 密钥（{name}）。请妥善保存，之后无法再次查看：[/green]")
     console.print(token)
 
@@ -376,7 +376,7 @@ def apikey_list() -> None:
     for col in ("名称", "前缀", "签发时间", "最近使用", "状态"):
         table.add_column(col)
     with session_scope() as s:
-        for k in list_api_keys(s):
+        for k in list_api_keys(s, principal=None):
             table.add_row(k.name, k.prefix, f"{k.created_at:%Y-%m-%d %H:%M}",
                           f"{k.last_used_at:%Y-%m-%d %H:%M}" if k.last_used_at else "—",
                           "已吊销" if k.revoked_at else "有效")
@@ -390,7 +390,7 @@ def apikey_revoke(prefix: Annotated[str, typer.Argument(help="密钥前缀（lis
     from zhili.open311.service import revoke_api_key
 
     with session_scope() as s:
-        revoke_api_key(s, prefix=prefix)
+        revoke_api_key(s, principal=None, prefix=prefix)
     console.print("[yellow]已吊销[/yellow]")
 
 

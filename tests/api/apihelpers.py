@@ -65,6 +65,13 @@ def audit_count(db: Session) -> int:
     return int(db.scalar(select(func.count()).select_from(AuditEvent)) or 0)
 
 
+def audit_actions_after(db: Session, count: int) -> list[str]:
+    """The actions of the audit events written after the first ``count`` (see :func:`audit_count`)."""
+    from zhili.core.audit import AuditEvent
+
+    return list(db.scalars(select(AuditEvent.action).order_by(AuditEvent.seq).offset(count)))
+
+
 def audit_events(db: Session, action: str | None = None, object_id: Any = None) -> list[Any]:
     from zhili.core.audit import AuditEvent
 

@@ -254,8 +254,12 @@ def test_reveal_requires_a_reason_returns_full_values_and_is_audited_without_the
     pid, phone = ga.secrets["id_number"], ga.secrets["phone"]
     url = f"/registry/persons/{ga.person['id']}/reveal"
     _error(api.post("wangge_a", url, json={}), 422, "validation_failed")
-    _error(api.post("wangge_a", url, json={"reason": "查"}), 422, "validation_failed")
+    _error(api.post("wangge_a", url, json={"reason": "查"}), 422, "reason_required")  # the service's rule
+    _error(api.post("wangge_a", url, json={"reason": "  查 "}), 422, "reason_required")
     assert audit_events(db, "person.reveal") == []
+    refused = audit_events(db, "person.reveal_refused")  # each refusal is kept, without any personal data
+    assert [(e.actor_name, e.object_id, e.after) for e in refused] == \
+        [("wangge_a", ga.person["id"], {"reason": "reason_required"})] * 2
 
     r = api.post("wangge_a", url, json={"reason": "低保资格复核"})
     assert r.status_code == 200, r.text
@@ -268,11 +272,35 @@ def test_reveal_requires_a_reason_returns_full_values_and_is_audited_without_the
     assert pid not in stored and pid[:-1] not in stored and phone not in stored
 
 
+def test_the_service_itself_refuses_to_reveal_without_the_permission_or_a_reason(
+    registry: dict[str, GridSet], db: Any, world: Any
+) -> None:
+    """No route in between (a data-hub job, a model): the same rule, in the service; refusals are audited."""
+    from zhili.core.errors import Forbidden, ValidationFailed
+    from zhili.registry.service import reveal_person
+    from zhili.users.service import principal_for_user
+
+    pid = uuid.UUID(registry["ga"].person["id"])
+    for who in ("lingdao", "admin", "bumen", "jumin", "shenji"):
+        with pytest.raises(Forbidden) as refused:
+            reveal_person(db, principal=principal_for_user(db, user=world.users[who]), person_id=pid, reason="核查")
+        assert refused.value.code == "permission_denied"
+    wangge = principal_for_user(db, user=world.users["wangge_a"])
+    with pytest.raises(ValidationFailed, match=r"请填写查看事由（至少2个字）"):
+        reveal_person(db, principal=wangge, person_id=pid, reason=" 查 ")
+    assert audit_events(db, "person.reveal") == []
+    assert [e.actor_name for e in audit_events(db, "person.reveal_refused")] == [
+        "lingdao", "admin", "bumen", "jumin", "shenji", "wangge_a"]
+    assert reveal_person(db, principal=wangge, person_id=pid, reason="低保复核")["id"] == pid
+
+
 def test_roles_without_pii_reveal_cannot_reveal(api: Api, registry: dict[str, GridSet], db: Any) -> None:
     url = f"/registry/persons/{registry['ga'].person['id']}/reveal"
     for who in ("lingdao", "admin"):
         _error(api.post(who, url, json={"reason": "想看看"}), 403, "permission_denied")
     assert audit_events(db, "person.reveal") == []
+    assert [(e.actor_name, e.after) for e in audit_events(db, "person.reveal_refused")] == [
+        ("lingdao", {"reason": "permission_denied"}), ("admin", {"reason": "permission_denied"})]
     assert api.post("zhihui", url, json={"reason": "回访核实"}).status_code == 200
 
 

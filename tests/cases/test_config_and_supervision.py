@@ -12,7 +12,7 @@ from casekit import add_taxonomy
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from zhili.cases import config, service, supervision
+from zhili.cases import config, engine, service, supervision, sweep
 from zhili.cases.models import Case, Channel, Notification, Supervision
 from zhili.core.db import utcnow
 from zhili.core.errors import Forbidden, NotFound, ValidationFailed
@@ -136,8 +136,8 @@ def _case(db: Session, world: Any, *, lon: float, dispatch: dict[str, Any], urge
                                   data={"category_code": "T0101", "description": "垃圾", "lon": lon, "lat": 31.1})
     if urgency:
         case.urgency = urgency
-    service.transition(db, principal=zhihui, case_id=case.id, action="accept")
-    service.transition(db, principal=zhihui, case_id=case.id, action="dispatch", payload=dispatch)
+    engine.transition(db, principal=zhihui, case_id=case.id, action="accept")
+    engine.transition(db, principal=zhihui, case_id=case.id, action="dispatch", payload=dispatch)
     return case
 
 
@@ -154,11 +154,12 @@ def test_the_list_is_scoped_like_the_cases_and_hides_answered_orders_and_closed_
     s2 = _case(db, world, lon=119.6, dispatch={"unit_id": world.units["gc"].id})
     zhihui = _p(db, world, "zhihui")
     for c in (s1, s2):
-        service.transition(db, principal=zhihui, case_id=c.id, action="supervise", payload={"message": "快"})
+        engine.transition(db, principal=zhihui, case_id=c.id, action="supervise", payload={"message": "快"})
     assert _rows(db, world, "jiedao1") == [(s1.number, "manual")]
     assert _rows(db, world, "jiedao2") == [(s2.number, "manual")]
     assert {n for n, _ in _rows(db, world, "lingdao")} == {s1.number, s2.number}
-    assert _rows(db, world, "shenji") == []
+    with pytest.raises(Forbidden):  # the auditor reads no cases: refused by the service itself
+        _rows(db, world, "shenji")
     with pytest.raises(NotFound):
         _rows(db, world, "jiedao1", unit_id=world.units["s2"].id)
     db.query(Supervision).filter(Supervision.case_id == s1.id).update({"acknowledged_at": utcnow()})
@@ -172,7 +173,7 @@ def test_orders_addressed_to_a_department_or_a_superior_unit(db: Session, world:
     for c in (dept_case, unit_case):
         c.handle_due_at = utcnow() - dt.timedelta(hours=1)
     db.flush()
-    service.sweep_deadlines(db)
+    sweep.sweep_deadlines(db)
     assert _rows(db, world, "bumen", addressed_to_me=True) == [(dept_case.number, "red")]
     # the grid's order is copied to its community (the superior), whose staff find it as theirs
     assert _rows(db, world, "shequ1", addressed_to_me=True) == [(unit_case.number, "red")]
@@ -186,13 +187,13 @@ def test_the_addressee_answers_an_order_and_its_superior_and_the_command_centre_
     case = _case(db, world, lon=119.1, dispatch={"unit_id": world.units["ga"].id})
     case.handle_due_at = utcnow() - dt.timedelta(hours=1)
     db.flush()
-    service.sweep_deadlines(db)
+    sweep.sweep_deadlines(db)
     [order] = db.scalars(select(Supervision).where(Supervision.case_id == case.id)).all()
     assert order.superior == world.units["c1"].code
     with pytest.raises(Forbidden, match="没有发给您"):  # the community is copied; the order is the grid's
-        service.transition(db, principal=_p(db, world, "shequ1"), case_id=case.id, action="answer_supervision",
+        engine.transition(db, principal=_p(db, world, "shequ1"), case_id=case.id, action="answer_supervision",
                            payload={"reply": "社区代答"})
-    service.transition(db, principal=_p(db, world, "wangge_a"), case_id=case.id, action="answer_supervision",
+    engine.transition(db, principal=_p(db, world, "wangge_a"), case_id=case.id, action="answer_supervision",
                        payload={"reply": "已到现场处置"})
     assert (order.acknowledged_by, order.reply) == ("wangge_a", "已到现场处置")
     assert _rows(db, world, "shequ1", addressed_to_me=True) == []
@@ -207,10 +208,10 @@ def test_the_most_urgent_orders_come_first(db: Session, world: Any, cats: Any) -
     late = _case(db, world, lon=119.1, dispatch={"unit_id": world.units["gb"].id})
     zhihui = _p(db, world, "zhihui")
     for c in (calm, hot):
-        service.transition(db, principal=zhihui, case_id=c.id, action="supervise", payload={"message": "快"})
+        engine.transition(db, principal=zhihui, case_id=c.id, action="supervise", payload={"message": "快"})
     late.handle_due_at = utcnow() - dt.timedelta(hours=1)
     db.flush()
-    service.sweep_deadlines(db)
+    sweep.sweep_deadlines(db)
     assert _rows(db, world, "zhihui") == [(late.number, "red"), (hot.number, "manual"), (calm.number, "manual")]
     assert _rows(db, world, "zhihui", kind="manual") == [(hot.number, "manual"), (calm.number, "manual")]
 

@@ -16,7 +16,7 @@ from casekit import add_taxonomy, as_local, build_world, local
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from zhili.cases import service
+from zhili.cases import engine, service, sweep
 from zhili.cases.models import Case, CaseEvent, CaseStat, Channel, Notification, Supervision
 from zhili.users.service import principal_for_user
 
@@ -34,14 +34,14 @@ def _dispatch(kit, at: dt.datetime, *, category: str = "T0101", department: str 
                                   data={"category_code": category, "description": "限时测试", "lon": lon,
                                         "lat": 31.1}, now=at)
     zhihui = kit.principal("zhihui")
-    service.transition(kit.db, principal=zhihui, case_id=case.id, action="accept", now=at)
+    engine.transition(kit.db, principal=zhihui, case_id=case.id, action="accept", now=at)
     target = {"department": department} if unit is None else {"unit_id": kit.unit(unit).id}
-    service.transition(kit.db, principal=zhihui, case_id=case.id, action="dispatch", payload=target, now=at)
+    engine.transition(kit.db, principal=zhihui, case_id=case.id, action="dispatch", payload=target, now=at)
     return case
 
 
 def _act(kit, who: str, case: Case, action: str, at: dt.datetime, **payload: Any) -> Case:
-    return service.transition(kit.db, principal=kit.principal(who), case_id=case.id, action=action,
+    return engine.transition(kit.db, principal=kit.principal(who), case_id=case.id, action=action,
                               payload=payload, now=at)
 
 
@@ -109,7 +109,7 @@ def test_the_sweep_raises_yellow_then_red_then_escalates_and_a_repeat_sweep_adds
     assert as_local(c.handle_due_at) == local(2026, 3, 4, 10, 0)
     assert as_local(c.handle_warn_at) == local(2026, 3, 3, 15, 48)  # 12.8 h
 
-    sweep = lambda at: service.sweep_deadlines(kit.db, now=at)  # noqa: E731
+    sweep = lambda at: sweep.sweep_deadlines(kit.db, now=at)  # noqa: E731
     assert vars(sweep(local(2026, 3, 3, 15, 47))) == {"yellow": 0, "red": 0, "escalated": 0}
     assert c.warning_level == "none"
 
@@ -153,7 +153,7 @@ def test_the_sweep_raises_yellow_then_red_then_escalates_and_a_repeat_sweep_adds
 def test_an_overdue_community_case_is_supervised_at_the_community_and_copied_to_its_street(kit):
     c = _dispatch(kit, local(2026, 3, 2, 9, 0), category="T0102", unit="c1")  # 4 h → 14:30
     kit.fake.sent.clear()
-    assert service.sweep_deadlines(kit.db, now=local(2026, 3, 2, 14, 30)).red == 1
+    assert sweep.sweep_deadlines(kit.db, now=local(2026, 3, 2, 14, 30)).red == 1
     c1, s1 = kit.unit("c1").code, kit.unit("s1").code
     assert _supervisions(kit, c) == [("red", 1, c1, s1)]
     assert {(m.recipient, m.title) for m in kit.fake.sent} == {(c1, "督办通知"), (s1, "督办抄送")}
@@ -168,7 +168,7 @@ def test_cases_not_in_handling_are_left_alone_by_the_sweep(kit):
     _act(kit, "bumen", waiting, "resolve", local(2026, 3, 2, 10, 0), result="已处理")
     returned = _dispatch(kit, local(2026, 3, 2, 9, 0), category="T0102")
     _act(kit, "bumen", returned, "return_case", local(2026, 3, 2, 9, 30), reason="非本部门")
-    assert vars(service.sweep_deadlines(kit.db, now=local(2026, 3, 9, 9, 0))) == {"yellow": 0, "red": 0,
+    assert vars(sweep.sweep_deadlines(kit.db, now=local(2026, 3, 9, 9, 0))) == {"yellow": 0, "red": 0,
                                                                                    "escalated": 0}
     assert (waiting.overdue, returned.overdue) == (False, False)
 
@@ -176,7 +176,7 @@ def test_cases_not_in_handling_are_left_alone_by_the_sweep(kit):
 def test_approving_an_extension_after_the_deadline_clears_the_red_light_while_the_new_deadline_is_ahead(kit):
     c = _dispatch(kit, local(2026, 3, 2, 9, 0), category="T0102")  # 4 h → Monday 14:30
     _act(kit, "bumen", c, "start", local(2026, 3, 2, 9, 30))
-    assert service.sweep_deadlines(kit.db, now=local(2026, 3, 2, 15, 0)).red == 1
+    assert sweep.sweep_deadlines(kit.db, now=local(2026, 3, 2, 15, 0)).red == 1
     assert (c.warning_level, c.overdue) == ("red", True)
 
     _act(kit, "bumen", c, "request_extension", local(2026, 3, 2, 15, 10), reason="待配件", hours=8)
@@ -184,11 +184,11 @@ def test_approving_an_extension_after_the_deadline_clears_the_red_light_while_th
     # 8 working hours from the old deadline: 14:30–17:30 (3 h), then 5 h on Tuesday.
     assert as_local(c.handle_due_at) == local(2026, 3, 3, 15, 0)
     assert (c.state.value, c.warning_level, c.overdue) == ("in_progress", "none", False)
-    assert service.sweep_deadlines(kit.db, now=local(2026, 3, 3, 14, 59)).red == 0
+    assert sweep.sweep_deadlines(kit.db, now=local(2026, 3, 3, 14, 59)).red == 0
     assert not c.overdue
 
     # Overdue again at the new deadline: a second red supervision, not a crash.
-    assert service.sweep_deadlines(kit.db, now=local(2026, 3, 3, 15, 0)).red == 1
+    assert sweep.sweep_deadlines(kit.db, now=local(2026, 3, 3, 15, 0)).red == 1
     assert (c.warning_level, c.overdue) == ("red", True)
     reds = [s for s in _supervisions(kit, c) if s[0] == "red"]
     assert [r[1] for r in reds] == [1, 2]
@@ -197,7 +197,7 @@ def test_approving_an_extension_after_the_deadline_clears_the_red_light_while_th
 def test_an_extension_that_still_ends_in_the_past_keeps_the_red_light(kit):
     c = _dispatch(kit, local(2026, 3, 2, 9, 0), category="T0102")  # → Monday 14:30
     _act(kit, "bumen", c, "start", local(2026, 3, 2, 9, 30))
-    service.sweep_deadlines(kit.db, now=local(2026, 3, 4, 9, 0))
+    sweep.sweep_deadlines(kit.db, now=local(2026, 3, 4, 9, 0))
     _act(kit, "bumen", c, "request_extension", local(2026, 3, 4, 9, 0), reason="待配件", hours=2)
     _act(kit, "zhihui", c, "approve_extension", local(2026, 3, 4, 9, 5))
     assert as_local(c.handle_due_at) == local(2026, 3, 2, 16, 30)
@@ -206,13 +206,13 @@ def test_an_extension_that_still_ends_in_the_past_keeps_the_red_light(kit):
 
 def test_a_redispatched_case_can_go_yellow_and_red_again(kit):
     c = _dispatch(kit, local(2026, 3, 2, 9, 0), category="T0102")  # → 14:30, warn at 3.2 h = 13:42
-    service.sweep_deadlines(kit.db, now=local(2026, 3, 2, 13, 45))
-    service.sweep_deadlines(kit.db, now=local(2026, 3, 2, 14, 30))
+    sweep.sweep_deadlines(kit.db, now=local(2026, 3, 2, 13, 45))
+    sweep.sweep_deadlines(kit.db, now=local(2026, 3, 2, 14, 30))
     _act(kit, "bumen", c, "return_case", local(2026, 3, 2, 14, 40), reason="非本部门")
     _act(kit, "zhihui", c, "dispatch", local(2026, 3, 2, 14, 50), department="SW")
     assert (c.warning_level, c.overdue) == ("none", False)
     assert as_local(c.handle_due_at) == local(2026, 3, 3, 9, 50)  # 14:50–17:30 Monday, then 1 h 20 min
-    report = service.sweep_deadlines(kit.db, now=local(2026, 3, 3, 9, 50))
+    report = sweep.sweep_deadlines(kit.db, now=local(2026, 3, 3, 9, 50))
     assert (report.red, c.overdue) == (1, True)
     assert [(k, r, t) for k, r, t, _ in _supervisions(kit, c)] == [
         ("yellow", 1, "CG"), ("red", 1, "CG"), ("red", 2, "SW")]
@@ -242,12 +242,12 @@ def test_cases_and_deadlines_survive_a_restart_and_the_new_process_sweep_still_f
             case, _ = service.report_case(s, principal=p["jumin"], channel=Channel.resident, now=at,
                                           data={"category_code": cat, "description": "重启测试", "lon": 119.1,
                                                 "lat": 31.1})
-            service.transition(s, principal=p["zhihui"], case_id=case.id, action="accept", now=at)
-            service.transition(s, principal=p["zhihui"], case_id=case.id, action="dispatch", now=at,
+            engine.transition(s, principal=p["zhihui"], case_id=case.id, action="accept", now=at)
+            engine.transition(s, principal=p["zhihui"], case_id=case.id, action="dispatch", now=at,
                                payload={"department": "CG"})
             cases.append(case)
         # The old process ran one sweep at Monday noon (nothing due yet) and then died holding the lease.
-        assert service.run_sweep_if_due(s, holder="old-process", now=local(2026, 3, 2, 12, 0)) is not None
+        assert sweep.run_sweep_if_due(s, holder="old-process", now=local(2026, 3, 2, 12, 0)) is not None
         s.commit()
         before = {c.id: (c.number, c.state.value, c.handle_due_at, c.handle_warn_at) for c in cases}
         token = w.tokens["zhihui"]
@@ -264,8 +264,8 @@ def test_cases_and_deadlines_survive_a_restart_and_the_new_process_sweep_still_f
                      for c in s.scalars(select(Case))}
             assert after == before
             # The dead process's lease (2 × 60 s) still blocks for its remaining time, then the new one runs.
-            assert service.run_sweep_if_due(s, holder="new-process", now=local(2026, 3, 2, 12, 1)) is None
-            report = service.run_sweep_if_due(s, holder="new-process", now=local(2026, 3, 4, 10, 0))
+            assert sweep.run_sweep_if_due(s, holder="new-process", now=local(2026, 3, 2, 12, 1)) is None
+            report = sweep.run_sweep_if_due(s, holder="new-process", now=local(2026, 3, 4, 10, 0))
             assert report is not None and (report.red, report.yellow) == (2, 0)
             s.commit()
         with Session(second) as s:

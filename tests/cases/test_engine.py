@@ -13,7 +13,7 @@ import pytest
 from casekit import local
 from sqlalchemy import select
 
-from zhili.cases import dispatch, engine, service
+from zhili.cases import dispatch, engine, service, tally
 from zhili.cases.actors import SYSTEM_PRINCIPAL
 from zhili.cases.models import Case, CaseEvent, CaseStat, Channel, Notification, SubTask
 from zhili.cases.workflow import TRANSITIONS
@@ -141,7 +141,7 @@ def test_statistics_written_by_steps_equal_a_rebuild_after_the_engine_moves_a_ca
     kit.db.flush()
     kit.db.expire_all()
     incremental = {(s.path, s.category_code): (s.reported, s.accepted) for s in kit.db.scalars(select(CaseStat))}
-    service.rebuild_stats(kit.db)
+    tally.rebuild_stats(kit.db)
     kit.db.expire_all()
     assert {(s.path, s.category_code): (s.reported, s.accepted) for s in kit.db.scalars(select(CaseStat))} \
         == incremental

@@ -14,10 +14,10 @@ import pytest
 from casekit import CN, local
 from sqlalchemy import func, select
 
-from zhili.cases import intake, service
+from zhili.cases import engine, intake, service
 from zhili.cases.intake import IntakeRequest
 from zhili.cases.models import Case, CaseEvent, Channel, IdempotencyRecord
-from zhili.core.errors import DomainError, ValidationFailed
+from zhili.core.errors import DomainError, Forbidden, ValidationFailed
 from zhili.core.settings import get_settings
 from zhili.regions.geo import wgs84_to_gcj02
 from zhili.regions.service import get_locator
@@ -138,6 +138,29 @@ def test_only_the_command_centre_can_reveal_the_hotline_reporter_with_a_reason_a
     # Stored encrypted: the plain values are nowhere in the row.
     row = kit.case(c["id"])
     assert PHONE.encode() not in (row.reporter_phone_enc or b"") and NAME.encode() not in (row.reporter_name_enc or b"")
+
+
+def test_the_service_itself_refuses_to_reveal_a_reporter_without_the_permission_or_a_reason(kit):
+    """No route in between (a job, an import, a model): the same rule, in the service; refusals are audited."""
+    c = kit.report("zhihui", channel="hotline", reporter_name=NAME, reporter_phone=PHONE)
+    for who in ("bumen", "jiedao1", "lingdao", "wangge_a", "jumin"):
+        with pytest.raises(Forbidden) as refused:
+            service.reveal_reporter(kit.db, principal=kit.principal(who), case_id=uuid.UUID(c["id"]), reason="回访")
+        assert refused.value.code == "permission_denied"
+    for reason in ("", " 回 ", "x"):
+        with pytest.raises(ValidationFailed, match=r"请填写查看事由（至少2个字）"):
+            service.reveal_reporter(kit.db, principal=kit.principal("zhihui"), case_id=uuid.UUID(c["id"]),
+                                    reason=reason)
+    assert kit.audit("case.reveal_reporter", c["id"]) == []
+    assert [(e.actor_name, e.after["reason"]) for e in kit.audit("case.reveal_refused", c["id"])] == [
+        ("bumen", "permission_denied"), ("jiedao1", "permission_denied"), ("lingdao", "permission_denied"),
+        ("wangge_a", "permission_denied"), ("jumin", "permission_denied"), ("zhihui", "reason_required"),
+        ("zhihui", "reason_required"), ("zhihui", "reason_required")]
+    out = service.reveal_reporter(kit.db, principal=kit.principal("zhihui"), case_id=uuid.UUID(c["id"]),
+                                  reason=" 回访核实 ")
+    assert (out["name"], out["phone"]) == (NAME, PHONE)
+    [ev] = kit.audit("case.reveal_reporter", c["id"])
+    assert ev.reason == "回访核实"
 
 
 def test_only_the_command_centre_may_file_hotline_cases(kit):
@@ -448,7 +471,7 @@ def test_duplicates_are_looked_for_only_within_72_hours(kit):
     assert first.id not in [c.id for c, _ in service.find_duplicates(kit.db, principal=p, case=after)]
     # Closed or merged cases are not suggested.
     kit.db.flush()
-    service.transition(kit.db, principal=p, case_id=within.id, action="merge", payload={"master_id": first.id})
+    engine.transition(kit.db, principal=p, case_id=within.id, action="merge", payload={"master_id": first.id})
     assert within.id not in [c.id for c, _ in service.find_duplicates(kit.db, principal=p, case=first)]
     assert kit.db.scalar(select(func.count()).select_from(CaseEvent).where(CaseEvent.case_id == within.id)) == 2
 

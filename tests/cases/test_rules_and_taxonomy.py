@@ -10,7 +10,7 @@ from typing import Any
 from casekit import local
 from sqlalchemy import select
 
-from zhili.cases import service
+from zhili.cases import engine, service, sweep, tally
 from zhili.cases.dispatch import CaseFacts, match
 from zhili.cases.models import Case, CaseStat, CaseStatUnit, Channel, DispatchRule
 
@@ -269,7 +269,7 @@ def test_rebuilding_the_statistics_gives_exactly_the_incrementally_maintained_fi
         return case
 
     def do(who: str, case: Case, action: str, at: dt.datetime | None = t0, **payload: Any) -> None:
-        service.transition(kit.db, principal=p[who], case_id=case.id, action=action, payload=payload, now=at)
+        engine.transition(kit.db, principal=p[who], case_id=case.id, action=action, payload=payload, now=at)
 
     def to_dispatched(case: Case, at: dt.datetime = t0, **target: Any) -> None:
         do("zhihui", case, "accept", at)
@@ -302,7 +302,7 @@ def test_rebuilding_the_statistics_gives_exactly_the_incrementally_maintained_fi
     do("bumen", reopened, "start")
     finish(reopened, None, rating=5)  # closed now: the reopen window is judged against the wall clock
 
-    service.sweep_deadlines(kit.db, now=t0 + dt.timedelta(days=1))  # all four open ones are overdue
+    sweep.sweep_deadlines(kit.db, now=t0 + dt.timedelta(days=1))  # all four open ones are overdue
     assert all(c.overdue for c in (extended, returned, late, escalated))
     do("bumen", extended, "request_extension", t0 + dt.timedelta(days=1), reason="待料", hours=40)
     do("zhihui", extended, "approve_extension", t0 + dt.timedelta(days=1))
@@ -320,6 +320,6 @@ def test_rebuilding_the_statistics_gives_exactly_the_incrementally_maintained_fi
     # reported, accepted, closed, closed on time, overdue now, rating sum, ratings
     assert totals == [10, 7, 2, 1, 1, 4 + 2, 2]
     assert kit.db.query(Case).count() == 10
-    service.rebuild_stats(kit.db)
+    tally.rebuild_stats(kit.db)
     assert _stats(kit) == incremental
     assert _unit_stats(kit) == incremental_units and incremental_units  # and the per-unit rollup with it

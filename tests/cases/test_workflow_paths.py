@@ -19,7 +19,7 @@ from casekit import CN, EXERCISED, add_taxonomy, build_world, describe_row, rows
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from zhili.cases import engine, service
+from zhili.cases import engine, service, tally
 from zhili.cases.models import Case, CaseEvent, Channel, Supervision
 from zhili.cases.workflow import TRANSITIONS
 from zhili.core.errors import Conflict
@@ -401,8 +401,8 @@ def _seed_dispatched_case(scratch: Any) -> tuple[Any, uuid.UUID, dict[str, uuid.
         case, _ = service.report_case(s, principal=p["jumin"], channel=Channel.resident,
                                       data={"category_code": "T0101", "description": "垃圾", "lon": 119.1,
                                             "lat": 31.1})
-        service.transition(s, principal=p["zhihui"], case_id=case.id, action="accept")
-        service.transition(s, principal=p["zhihui"], case_id=case.id, action="dispatch",
+        engine.transition(s, principal=p["zhihui"], case_id=case.id, action="accept")
+        engine.transition(s, principal=p["zhihui"], case_id=case.id, action="dispatch",
                            payload={"department": "CG"})
         s.commit()
         return eng, case.id, {n: u.id for n, u in w.users.items()}
@@ -410,10 +410,10 @@ def _seed_dispatched_case(scratch: Any) -> tuple[Any, uuid.UUID, dict[str, uuid.
 
 def _attempt(session: Session, who: Any, case_id: uuid.UUID, action: str, outcome: dict[str, str]) -> None:
     try:
-        service.transition(session, principal=who, case_id=case_id, action=action, payload={})
+        engine.transition(session, principal=who, case_id=case_id, action=action, payload={})
         session.commit()
         outcome[threading.current_thread().name] = "ok"
-    except (Conflict, service.TransitionNotAllowed) as exc:
+    except (Conflict, engine.TransitionNotAllowed) as exc:
         session.rollback()
         outcome[threading.current_thread().name] = exc.code
     except Exception as exc:  # noqa: BLE001 - any other outcome is reported by the assertion on it
@@ -519,7 +519,7 @@ def test_path_address_only_hotline_case_is_placed_on_the_map_by_the_command_cent
     before = _stat_rows(kit)
     assert before[(kit.unit("gb").path, "T0101")] == (1, 1)
     assert (kit.unit("district").path, "T0101") not in before
-    service.rebuild_stats(kit.db)
+    tally.rebuild_stats(kit.db)
     assert _stat_rows(kit) == before
     kit.step("zhihui", c, "dispatch", to="dispatched", unit_id=kit.unit("c1").id)
 

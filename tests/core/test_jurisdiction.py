@@ -10,7 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from zhili.core.errors import Forbidden, NotFound
-from zhili.core.jurisdiction import Principal, ensure_in_scope, in_scope, require, scoped
+from zhili.core.jurisdiction import Principal, authorize, ensure_in_scope, in_scope, scoped
 from zhili.core.security import Perm, Role
 from zhili.regions.models import Unit, UnitLevel
 
@@ -155,12 +155,12 @@ def test_a_principal_without_units_finds_no_single_object(db, world):
 
 # -- permissions ---------------------------------------------------------------------------------------------
 
-def test_require_raises_forbidden_for_a_permission_the_role_lacks(db, world):
+def test_authorize_raises_forbidden_for_a_permission_the_role_lacks(db, world):
     admin = principal_of(db, world, "admin")
     with pytest.raises(Forbidden) as exc:
-        require(admin, Perm.audit_read)
+        authorize(admin, Perm.audit_read)
     assert exc.value.code == "permission_denied" and exc.value.status == 403
-    require(principal_of(db, world, "shenji"), Perm.audit_read)
+    authorize(principal_of(db, world, "shenji"), Perm.audit_read)
 
 
 def test_extra_permissions_widen_a_principals_role():

@@ -68,9 +68,9 @@ class Scenario:
         return case
 
     def act(self, who: str, case: Any, action: str, **payload: Any) -> Any:
-        from zhili.cases import service
+        from zhili.cases import engine
 
-        out = service.transition(self.db, principal=self.principal(who), case_id=case.id, action=action,
+        out = engine.transition(self.db, principal=self.principal(who), case_id=case.id, action=action,
                                  payload=payload)
         self.db.flush()
         return out
@@ -86,7 +86,7 @@ def fake_channel() -> Iterator[notify.FakeChannel]:
 
 @pytest.fixture
 def scenario(db: Session, world: Any, fake_channel: Any) -> Scenario:
-    from zhili.cases import service
+    from zhili.cases import sweep
 
     add_taxonomy(db)
     world.users["bumen"].department = "CG"
@@ -106,7 +106,7 @@ def scenario(db: Session, world: Any, fake_channel: Any) -> Scenario:
     s.act("zhihui", b, "dispatch", department="CG")
     b.handle_due_at, b.handle_warn_at = now - dt.timedelta(hours=1), now - dt.timedelta(hours=3)
     db.flush()
-    service.sweep_deadlines(db, now=now)
+    sweep.sweep_deadlines(db, now=now)
     c = s.report("wangge_b", category="TA-0102", lon=119.3, lat=31.1)
     d = s.report("zhihui", category="TC-0301", lon=119.6, lat=31.1)
     s.act("zhihui", d, "reject", reason="不属于受理范围")

@@ -48,6 +48,6 @@ def o311(db: Session, world: Any) -> Open311World:
                     keywords=["漂浮物", "河面垃圾"], attributes=[]),
     }
     db.flush()
-    key, token = create_api_key(db, name="测试客户端")
+    key, token = create_api_key(db, principal=None, name="测试客户端")
     db.commit()
     return Open311World(api_key=token, key_prefix=key.prefix, world=world, services=cats, departments=depts)

@@ -356,7 +356,7 @@ def test_post_with_a_revoked_api_key_is_403(client, db, o311):
     from zhili.open311.service import revoke_api_key
 
     assert post(client, o311.form()).status_code == 200
-    revoke_api_key(db, prefix=o311.key_prefix)
+    revoke_api_key(db, principal=None, prefix=o311.key_prefix)
     db.commit()
     before = case_count(db)
     assert_json_error(post(client, o311.form()), 403)

@@ -166,3 +166,18 @@ def test_the_api_registers_and_its_refusals_keep_the_attempt_count(part: Any, cl
     assert r.status_code == 201, r.text
     me = client.get("/api/v1/auth/me", headers={"Authorization": f"Bearer {r.json()['access_token']}"}).json()
     assert me["role"] == "resident" and me["phone_masked"] == "139****5678"
+
+
+def test_a_refused_registration_keeps_its_record_but_not_its_work(part: Any, client: Any) -> None:
+    """The phone has an account already: the code was right, but the refusal must not consume it; the refusal
+    itself is recorded (the request's session rolls back the work and commits only what the service kept)."""
+    service.request_code(part.db, phone=PHONE, purpose="register", now=utcnow() - dt.timedelta(minutes=2))
+    service.register_resident(part.db, phone=PHONE, code=part.last_code(PHONE), password=PASSWORD)
+    service.request_code(part.db, phone=PHONE, purpose="register")
+    r = client.post(f"{API}/register", json={"phone": PHONE, "code": part.last_code(PHONE), "password": PASSWORD})
+    assert r.status_code == 409 and r.json()["code"] == "phone_registered"
+    newest = part.db.scalar(select(SmsCode).order_by(SmsCode.created_at.desc()).limit(1))
+    part.db.refresh(newest)
+    assert newest.consumed_at is None  # the refused work is not committed
+    [refused] = actions(part.db, "participation.register_refused")
+    assert refused.after["reason"] == "phone_registered"  # the refusal is

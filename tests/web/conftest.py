@@ -72,9 +72,9 @@ class Site:
         return case
 
     def act(self, who: str, case: Any, action: str, **payload: Any) -> Any:
-        from zhili.cases import service
+        from zhili.cases import engine
 
-        out = service.transition(self.db, principal=self.principal(who), case_id=case.id, action=action,
+        out = engine.transition(self.db, principal=self.principal(who), case_id=case.id, action=action,
                                  payload=payload)
         self.db.flush()
         return out

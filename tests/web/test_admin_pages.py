@@ -465,12 +465,12 @@ def test_a_department_sees_the_orders_addressed_to_it_and_links_to_the_case(clie
 
 
 def test_supervisions_are_sorted_by_urgency_and_filtered_by_level_and_overdue(client: Any, site: Any) -> None:
-    from zhili.cases import service
+    from zhili.cases import sweep
 
     mine, other = _supervised(site)
     mine.handle_due_at = utcnow() - dt.timedelta(hours=1)
     site.db.flush()
-    service.sweep_deadlines(site.db)
+    sweep.sweep_deadlines(site.db)
     site.db.flush()
     assert site.db.scalar(select(Supervision).where(Supervision.case_id == mine.id, Supervision.kind == "red"))
     sign_in(client, site.token("zhihui"))

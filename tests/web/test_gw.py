@@ -9,7 +9,7 @@ from typing import Any
 from pagekit import page, png, sign_in
 from sqlalchemy import select
 
-from zhili.cases import service
+from zhili.cases import service, sweep
 from zhili.cases.models import Case, CaseState, Channel
 from zhili.core.audit import AuditEvent
 
@@ -31,7 +31,7 @@ def test_the_task_list_shows_new_due_soon_and_overdue_cases(client: Any, site: A
     late.handle_due_at, late.handle_warn_at = now - dt.timedelta(hours=1), now - dt.timedelta(hours=3)
     soon.handle_due_at, soon.handle_warn_at = now + dt.timedelta(hours=1), now - dt.timedelta(minutes=5)
     site.db.flush()
-    report = service.sweep_deadlines(site.db, now=now)
+    report = sweep.sweep_deadlines(site.db, now=now)
     assert (report.yellow, report.red) == (1, 1)
 
     sign_in(client, site.token("wangge_a"))

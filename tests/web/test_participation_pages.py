@@ -303,3 +303,23 @@ def test_the_resident_navigation_has_the_new_pages(client: Any, site: Any) -> No
     p = page(client.get("/h5/"))
     hrefs = {a.attrs["href"] for a in p.find_all("a") if any(x.tag == "nav" for x in a.ancestors())}
     assert {"/h5/", "/h5/report", "/h5/mine", "/h5/nearby", "/h5/notices", "/h5/suggestions"} == hrefs
+
+
+def test_a_refused_registration_on_the_page_keeps_its_record_but_not_its_work(client: Any, site: Any,
+                                                                            texts: Any) -> None:
+    from zhili.core.audit import AuditEvent
+
+    service.request_code(site.db, phone=PHONE, purpose="register", now=utcnow() - dt.timedelta(minutes=2))
+    service.register_resident(site.db, phone=PHONE, code=code_in(texts), password=PASSWORD)
+    service.request_code(site.db, phone=PHONE, purpose="register")
+    site.db.commit()
+    client.cookies.clear()
+    form = page(client.get("/h5/register"))
+    r = client.post("/h5/register", data={"csrf_token": form.csrf(), "phone": PHONE, "code": code_in(texts),
+                                          "password": PASSWORD, "confirm_password": PASSWORD})
+    assert r.status_code == 409 and "该手机号已注册" in page(r).find(role="alert").text
+    newest = site.db.scalar(select(SmsCode).order_by(SmsCode.created_at.desc()).limit(1))
+    site.db.refresh(newest)
+    assert newest.consumed_at is None  # the refused work is rolled back …
+    refused = list(site.db.scalars(select(AuditEvent).where(AuditEvent.action == "participation.register_refused")))
+    assert [e.after["reason"] for e in refused] == ["phone_registered"]  # … and the refusal is recorded

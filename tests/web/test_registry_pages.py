@@ -332,6 +332,11 @@ def test_a_leader_reads_but_cannot_change_or_reveal(client: Any, site: Any) -> N
                        ).status_code == 403
     site.db.refresh(person)
     assert person.name == "王芳"
+    # The refused reveal is recorded (the page rolled its request back, the record stays); nothing else is.
+    refused = list(site.db.scalars(select(AuditEvent).where(AuditEvent.action.startswith("person."),
+                                                            AuditEvent.action != "person.create")))
+    assert [(e.action, e.actor_name, e.object_id, e.after) for e in refused] == [
+        ("person.reveal_refused", "lingdao", str(person.id), {"reason": "permission_denied"})]
 
 
 def test_the_command_centre_reveals_but_cannot_change_and_the_admin_changes_but_cannot_reveal(
@@ -354,7 +359,10 @@ def test_showing_full_details_needs_a_reason_and_is_audited(client: Any, site: A
     sign_in(client, site.token("shequ1"))
     p = page(client.get(f"{R}/persons/{person.id}"))
     r = client.post(f"{R}/persons/{person.id}/reveal", data={"csrf_token": p.csrf(), "reason": "x", "from": "person"})
-    assert r.status_code == 422 and "请填写查看事由" in page(r).text and "13812345678" not in r.text
+    assert r.status_code == 422 and "13812345678" not in r.text
+    assert "请填写查看事由（至少2个字）" in page(r).text  # the service's one rule and message, shown on the form
+    [refused] = site.db.scalars(select(AuditEvent).where(AuditEvent.action == "person.reveal_refused"))
+    assert (refused.actor_name, refused.after) == ("shequ1", {"reason": "reason_required"})
     r = client.post(f"{R}/persons/{person.id}/reveal", data={"csrf_token": p.csrf(), "reason": "入户走访核实",
                                                              "from": "household"})
     assert r.status_code == 200 and "13812345678" in r.text and page(r).h1() == household.address

@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session
 
 from zhili.core import audit
 from zhili.core.audit import AuditEvent, VerifyResult
-from zhili.core.jurisdiction import Principal, require
+from zhili.core.jurisdiction import Principal, authorize
 from zhili.core.query import paginate
 from zhili.core.security import Perm
 
@@ -18,8 +18,8 @@ def list_events(
     session: Session, *, principal: Principal, action: str | None = None, object_type: str | None = None,
     object_id: str | None = None, actor: str | None = None, page: int = 1, page_size: int = 50,
 ) -> tuple[list[Any], int]:
-    """Audit events, newest first, filtered (``action`` by prefix, e.g. ``person.reveal``)."""
-    require(principal, Perm.audit_read)
+    """Audit events, newest first, filtered (``action`` by prefix, e.g. ``person.reveal``; auditors only: 三员分立)."""
+    authorize(principal, Perm.audit_read)
     stmt = select(AuditEvent)
     if action:
         stmt = stmt.where(AuditEvent.action.startswith(action))
@@ -35,7 +35,7 @@ def list_events(
 
 def verify(session: Session, *, principal: Principal) -> VerifyResult:
     """Verify the chain and record that the auditor did so."""
-    require(principal, Perm.audit_read)
+    authorize(principal, Perm.audit_read)
     result = audit.verify_chain(session)
     audit.record(session, actor=principal.actor, action="audit.verify", object_type="audit",
                  after={"ok": result.ok, "checked": result.checked, "problems": len(result.problems)})

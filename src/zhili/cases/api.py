@@ -9,7 +9,8 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, File, Header, Query, Request, Response, UploadFile
 
-from zhili.cases import dispatch, service, supervision, taxonomy
+from zhili.cases import attachments, dispatch, engine, export, service, supervision, sweep, taxonomy, views
+from zhili.cases import inbox as case_inbox
 from zhili.cases.models import CaseState, Channel
 from zhili.cases.schemas import (
     ActionIn,
@@ -39,7 +40,7 @@ from zhili.cases.schemas import (
 from zhili.cases.workflow import ACTIONS
 from zhili.cases.writer import IntakeWriter, default_writer
 from zhili.core.db import utcnow
-from zhili.core.jurisdiction import require
+from zhili.core.jurisdiction import authorize
 from zhili.core.schemas import Page
 from zhili.core.security import Perm
 from zhili.http.deps import CachedAuth, CurrentUser, Db, Paging
@@ -82,7 +83,6 @@ Filters = Annotated[service.CaseFilter, Depends(_filters)]
 async def report_case(body: CaseIn, auth: CachedAuth, writer: Writer, response: Response,
                       idempotency_key: Annotated[str | None, Header(max_length=128)] = None) -> CaseCreated:
     principal = auth.principal
-    require(principal, Perm.case_report)
     view, created, dups = await service.submit_report(writer=writer, principal=principal, channel=body.channel,
                                                 data=body.model_dump(exclude={"channel"}),
                                                 idempotency_key=idempotency_key, auth=auth)
@@ -95,17 +95,15 @@ async def report_case(body: CaseIn, auth: CachedAuth, writer: Writer, response: 
 
 @router.get("/cases", response_model=Page[CaseOut], summary="事件列表与检索")
 def list_cases(session: Db, principal: CurrentUser, paging: Paging, filters: Filters) -> Page[CaseOut]:
-    require(principal, Perm.case_read)
     rows, total = service.list_cases(session, principal=principal, filters=filters, **paging.model_dump())
     names = org.department_names(session)
-    return Page(items=[CaseOut(**service.case_view(session, c, departments=names)) for c in rows], total=total,
+    return Page(items=[CaseOut(**views.case_view(session, c, departments=names)) for c in rows], total=total,
                 page=paging.page, page_size=paging.page_size)
 
 
 @router.get("/cases/export.xlsx", summary="导出事件（Excel）", response_class=Response)
 def export_cases(session: Db, principal: CurrentUser, filters: Filters) -> Response:
-    require(principal, Perm.case_read)
-    data = service.export_cases_xlsx(session, principal=principal, filters=filters)
+    data = export.export_cases_xlsx(session, principal=principal, filters=filters)
     name = f"cases-{utcnow():%Y%m%d%H%M}.xlsx"
     return Response(data, media_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
                     headers={"Content-Disposition": f'attachment; filename="{name}"'})
@@ -113,40 +111,35 @@ def export_cases(session: Db, principal: CurrentUser, filters: Filters) -> Respo
 
 @router.get("/cases/summary", summary="我的待办数量")
 def summary(session: Db, principal: CurrentUser) -> dict[str, int]:
-    require(principal, Perm.case_read)
     return service.pending_for(session, principal=principal)
 
 
 @router.get("/cases/by-number/{number}", response_model=CaseDetail, summary="按编号查看事件")
 def get_by_number(number: str, session: Db, principal: CurrentUser) -> CaseDetail:
-    require(principal, Perm.case_read)
     case = service.get_case_by_number(session, principal=principal, number=number)
     return _detail(session, principal, case)
 
 
 @router.get("/cases/{case_id}", response_model=CaseDetail, summary="事件详情")
 def get_case(case_id: uuid.UUID, session: Db, principal: CurrentUser) -> CaseDetail:
-    require(principal, Perm.case_read)
     return _detail(session, principal, service.get_case(session, principal=principal, case_id=case_id))
 
 
 def _detail(session: Any, principal: Any, case: Any) -> CaseDetail:
-    return CaseDetail(**service.case_view(session, case),
-                      actions=[AvailableAction(**a) for a in service.available_actions(session, principal=principal,
+    return CaseDetail(**views.case_view(session, case),
+                      actions=[AvailableAction(**a) for a in engine.available_actions(session, principal=principal,
                                                                                          case=case)],
                       subtasks=[SubTaskOut.model_validate(s) for s in service.subtasks(session, case=case)])
 
 
 @router.get("/cases/{case_id}/timeline", response_model=list[EventOut], summary="办理过程")
 def case_timeline(case_id: uuid.UUID, session: Db, principal: CurrentUser) -> list[EventOut]:
-    require(principal, Perm.case_read)
     return [EventOut.model_validate(e).model_copy(update={"action_label": ACTIONS.get(e.action, e.action)})
             for e in service.timeline(session, principal=principal, case_id=case_id)]
 
 
 @router.get("/cases/{case_id}/duplicates", response_model=list[DuplicateOut], summary="疑似重复件")
 def case_duplicates(case_id: uuid.UUID, session: Db, principal: CurrentUser) -> list[DuplicateOut]:
-    require(principal, Perm.case_read)
     case = service.get_case(session, principal=principal, case_id=case_id)
     return [DuplicateOut(id=c.id, number=c.number, title=c.title, state=c.state, distance_m=round(d, 1),
                          reported_at=c.reported_at)
@@ -155,41 +148,36 @@ def case_duplicates(case_id: uuid.UUID, session: Db, principal: CurrentUser) -> 
 
 @router.post("/cases/{case_id}/actions/{action}", response_model=CaseDetail, summary="办理操作（按流程表）")
 def act(case_id: uuid.UUID, action: str, body: ActionIn, session: Db, principal: CurrentUser) -> CaseDetail:
-    require(principal, Perm.case_read)
     payload = body.model_dump(exclude={"version"}, exclude_none=True)
-    case = service.transition(session, principal=principal, case_id=case_id, action=action, payload=payload,
+    case = engine.transition(session, principal=principal, case_id=case_id, action=action, payload=payload,
                               expected_version=body.version)
     return _detail(session, principal, case)
 
 
 @router.post("/cases/{case_id}/reporter", response_model=ReporterOut, summary="查看上报人（回访用，留痕）")
 def reveal_reporter(case_id: uuid.UUID, body: RevealIn, session: Db, principal: CurrentUser) -> ReporterOut:
-    require(principal, Perm.case_reveal_reporter)
     return ReporterOut(**service.reveal_reporter(session, principal=principal, case_id=case_id, reason=body.reason))
 
 
 @router.post("/attachments", response_model=AttachmentOut, status_code=201, summary="上传附件（照片等）")
 async def upload(request: Request, session: Db, principal: CurrentUser,
                  file: Annotated[UploadFile, File(description="图片/PDF/视频")]) -> AttachmentOut:
-    require(principal, Perm.case_report)
     from zhili.core.settings import get_settings
 
     data = await file.read(get_settings().max_upload_bytes + 1)
-    return AttachmentOut.model_validate(service.set_attachment(session, principal=principal, data=data,
+    return AttachmentOut.model_validate(attachments.set_attachment(session, principal=principal, data=data,
                                                                filename=file.filename or ""))
 
 
 @router.get("/attachments/{attachment_id}", summary="下载附件", response_class=Response)
 def download(attachment_id: uuid.UUID, session: Db, principal: CurrentUser) -> Response:
-    require(principal, Perm.case_read)
-    att, data = service.read_attachment(session, principal=principal, attachment_id=attachment_id)
+    att, data = attachments.read_attachment(session, principal=principal, attachment_id=attachment_id)
     return Response(data, media_type=att.content_type, headers={"Cache-Control": "private, max-age=3600"})
 
 
 @router.get("/supervisions", response_model=Page[SupervisionOut], summary="督办单")
 def supervisions(session: Db, principal: CurrentUser, paging: Paging, open_only: bool = True
                  ) -> Page[SupervisionOut]:
-    require(principal, Perm.case_read)
     rows, total = supervision.list_supervisions(session, principal=principal, open_only=open_only, page=paging.page,
                                             page_size=paging.page_size)
     return Page(items=[SupervisionOut.model_validate(s) for s in rows], total=total, page=paging.page,
@@ -197,21 +185,21 @@ def supervisions(session: Db, principal: CurrentUser, paging: Paging, open_only:
 
 
 @router.post("/cases/sweep", summary="立即执行期限巡检（预警、超期督办）")
-def sweep(session: Db, principal: CurrentUser) -> dict[str, int]:
-    require(principal, Perm.config_write)
-    r = service.sweep_deadlines(session)
+def run_sweep(session: Db, principal: CurrentUser) -> dict[str, int]:
+    authorize(principal, Perm.config_write)
+    r = sweep.sweep_deadlines(session)
     return {"yellow": r.yellow, "red": r.red, "escalated": r.escalated}
 
 
 @router.get("/notifications", response_model=list[NotificationOut], summary="我的消息")
 def notifications(session: Db, principal: CurrentUser, unread_only: bool = False) -> list[NotificationOut]:
-    return [NotificationOut.model_validate(n) for n in service.inbox(session, principal=principal,
+    return [NotificationOut.model_validate(n) for n in case_inbox.inbox(session, principal=principal,
                                                                       unread_only=unread_only)]
 
 
 @router.post("/notifications/{notification_id}/read", status_code=204, summary="标记已读")
 def read_notification(notification_id: uuid.UUID, session: Db, principal: CurrentUser) -> Response:
-    service.mark_read(session, principal=principal, notification_id=notification_id)
+    case_inbox.mark_read(session, principal=principal, notification_id=notification_id)
     return Response(status_code=204)
 
 
@@ -227,13 +215,11 @@ def categories(session: Db, principal: CurrentUser, kind: str | None = None, par
 
 @config_router.post("/categories", response_model=CategoryOut, status_code=201, summary="新增分类")
 def create_category(body: CategoryCreate, session: Db, principal: CurrentUser) -> CategoryOut:
-    require(principal, Perm.config_write)
     return CategoryOut.model_validate(taxonomy.create_category(session, principal=principal, data=body.model_dump()))
 
 
 @config_router.patch("/categories/{code}", response_model=CategoryOut, summary="修改分类（生成新版本）")
 def update_category(code: str, body: CategoryPatch, session: Db, principal: CurrentUser) -> CategoryOut:
-    require(principal, Perm.config_write)
     return CategoryOut.model_validate(taxonomy.update_category(session, principal=principal, code=code,
                                                                changes=body.model_dump(exclude_unset=True)))
 
@@ -250,32 +236,30 @@ def departments(session: Db, principal: CurrentUser) -> list[DepartmentOut]:
 
 @config_router.get("/dispatch-rules", response_model=list[RuleOut], summary="派单规则（权责清单）")
 def rules(session: Db, principal: CurrentUser) -> list[RuleOut]:
-    require(principal, Perm.case_read)
+    authorize(principal, Perm.case_read)
     return [RuleOut.model_validate(r) for r in dispatch.current_rules(session)]
 
 
 @config_router.post("/dispatch-rules", response_model=RuleOut, status_code=201, summary="新增派单规则")
 def create_rule(body: RuleIn, session: Db, principal: CurrentUser) -> RuleOut:
-    require(principal, Perm.config_write)
     return RuleOut.model_validate(dispatch.create_rule(session, principal=principal, data=body.model_dump()))
 
 
 @config_router.patch("/dispatch-rules/{rule_key}", response_model=RuleOut, summary="修改派单规则（生成新版本）")
 def update_rule(rule_key: uuid.UUID, body: RulePatch, session: Db, principal: CurrentUser) -> RuleOut:
-    require(principal, Perm.config_write)
     return RuleOut.model_validate(dispatch.update_rule(session, principal=principal, rule_key=rule_key,
                                                        changes=body.model_dump(exclude_unset=True)))
 
 
 @config_router.get("/dispatch-rules/{rule_key}/history", response_model=list[RuleOut], summary="规则版本历史")
 def rule_history(rule_key: uuid.UUID, session: Db, principal: CurrentUser) -> list[RuleOut]:
-    require(principal, Perm.case_read)
+    authorize(principal, Perm.case_read)
     return [RuleOut.model_validate(r) for r in dispatch.rule_history(session, rule_key=rule_key)]
 
 
 @config_router.post("/dispatch-rules/test", response_model=RuleTestOut, summary="试算：这件事会派给谁？")
 def test_rule(body: RuleTestIn, session: Db, principal: CurrentUser) -> RuleTestOut:
-    require(principal, Perm.case_read)
+    authorize(principal, Perm.case_read)
     unit_path = None
     if body.unit_id:
         from zhili.regions.service import get_unit

@@ -15,7 +15,8 @@ from sqlalchemy.orm import Session
 from zhili.cases import dispatch, taxonomy
 from zhili.cases.models import Category, DispatchRule
 from zhili.core.errors import ValidationFailed
-from zhili.core.jurisdiction import Principal, in_scope
+from zhili.core.jurisdiction import Principal, authorize, in_scope
+from zhili.core.security import Perm
 from zhili.core.settings import get_settings
 from zhili.org import service as org
 from zhili.regions.models import Unit
@@ -55,6 +56,7 @@ def category_tree(session: Session, *, q: str | None = None, include_retired: bo
 def edit_category(session: Session, *, principal: Principal, code: str, values: dict[str, Any]
                   ) -> tuple[Category, bool]:
     """Save an edited category as its next version, if anything differs from the current one."""
+    authorize(principal, Perm.config_write)
     current = taxonomy.get_current_category(session, code=code)
     # update_category keeps a field left empty (None), except the description, so only real values count
     changes = {k: v for k, v in values.items() if k in taxonomy.EDITABLE and (v is not None or k == "description")
@@ -121,6 +123,7 @@ def _same(old: Any, new: Any) -> bool:
 def save_rule(session: Session, *, principal: Principal, rule_key: uuid.UUID | None, values: dict[str, Any]
               ) -> tuple[DispatchRule, bool]:
     """Create a rule, or save an edited one as its next version if anything differs from the current one."""
+    authorize(principal, Perm.config_write)
     _check_references(session, principal, values)
     if rule_key is None:
         return dispatch.create_rule(session, principal=principal, data=values), True
@@ -148,6 +151,7 @@ def try_rules(session: Session, *, principal: Principal, category_code: str | No
               lon: float | None, lat: float | None, unit_id: uuid.UUID | None,
               reported_at: dt.datetime | None = None) -> RuleTrial:
     """Dry-run dispatch with the current rules, exactly as the API's "test this rule" endpoint does."""
+    authorize(principal, Perm.config_write)
     unit_path = get_unit(session, principal=principal, unit_id=unit_id).path if unit_id else None
     m, path = dispatch.preview(session, category_code=category_code or None, description=description, lon=lon,
                                lat=lat, unit_path=unit_path, reported_at=reported_at or dt.datetime.now(dt.UTC))

@@ -17,7 +17,8 @@ from zhili.cases.models import DispatchRule
 from zhili.core import audit
 from zhili.core.clock import district_tz
 from zhili.core.errors import NotFound, ValidationFailed
-from zhili.core.jurisdiction import Principal
+from zhili.core.jurisdiction import Principal, authorize
+from zhili.core.security import Perm
 from zhili.org.service import get_department
 
 RULE_FIELDS = ("name", "priority", "category_code", "region_path", "keywords", "hour_from", "hour_to",
@@ -163,6 +164,7 @@ def _validate(session: Session, data: dict[str, Any]) -> None:
 
 def create_rule(session: Session, *, principal: Principal, data: dict[str, Any]) -> DispatchRule:
     """Add a responsibility-list rule."""
+    authorize(principal, Perm.config_write)
     _validate(session, data)
     rule = DispatchRule(**{k: v for k, v in data.items() if k in RULE_FIELDS}, created_by=principal.username)
     session.add(rule)
@@ -184,6 +186,7 @@ def get_rule(session: Session, *, rule_key: uuid.UUID) -> DispatchRule:
 def update_rule(session: Session, *, principal: Principal, rule_key: uuid.UUID, changes: dict[str, Any]
                 ) -> DispatchRule:
     """Change a rule by writing its next version (cases keep the rule version that dispatched them)."""
+    authorize(principal, Perm.config_write)
     old = get_rule(session, rule_key=rule_key)
     values = {k: getattr(old, k) for k in RULE_FIELDS}
     values.update({k: v for k, v in changes.items() if k in RULE_FIELDS})

@@ -32,7 +32,8 @@ from zhili.core import audit
 from zhili.core.crypto import get_cipher
 from zhili.core.db import utcnow
 from zhili.core.errors import Conflict, DomainError, Forbidden, NotFound, ValidationFailed
-from zhili.core.jurisdiction import Principal
+from zhili.core.jurisdiction import Principal, authorize
+from zhili.core.security import Perm
 from zhili.regions.models import OPEN_END, Unit, UnitLevel
 from zhili.worktime.service import load_calendar
 
@@ -177,6 +178,7 @@ def plan_steps(ctx: Ctx, case: Any, p: Principal, steps: Sequence[tuple[str, dic
 
 def available_actions(session: Session, *, principal: Principal, case: Case) -> list[dict[str, str]]:
     """Actions this principal can take on the case now (guards checked) — for buttons on pages."""
+    authorize(principal, Perm.case_read)
     ctx = Ctx(session=session, now=utcnow(), cal=None, look=SessionLookups(session))  # type: ignore[arg-type]
     out: dict[str, str] = {}
     for t in TRANSITIONS:
@@ -233,7 +235,11 @@ def transition(session: Session, *, principal: Principal, case_id: uuid.UUID, ac
 def take_steps(session: Session, *, principal: Principal, case_id: uuid.UUID,
                steps: Sequence[tuple[str, dict[str, Any]]], expected_version: int | None = None,
                now: dt.datetime | None = None) -> Case:
-    """Apply several workflow actions at once (e.g. accept-then-dispatch): all of them, or none."""
+    """Apply several workflow actions at once (e.g. accept-then-dispatch): all of them, or none. Who may take
+    which step is the table's business; reading the case at all needs ``case:read`` (the system actor acts
+    everywhere)."""
+    if principal is not SYSTEM_PRINCIPAL:
+        authorize(principal, Perm.case_read)
     case = session.get(Case, case_id)
     if case is None or (principal is not SYSTEM_PRINCIPAL and not can_see(session, principal, case)):
         raise NotFound("事件不存在或无权查看")  # the system actor (sweep, rules, sensors) acts everywhere

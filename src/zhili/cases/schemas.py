@@ -161,7 +161,7 @@ class ReporterOut(BaseModel):
 
 
 class RevealIn(BaseModel):
-    reason: str = Field(min_length=2, max_length=500, description="查看上报人信息的事由（如：回访核实）")
+    reason: str = Field(description="查看上报人信息的事由（如：回访核实；至少2个字）")
 
 
 class AttachmentOut(ORMModel):

@@ -21,8 +21,8 @@ from sqlalchemy import ColumnElement, Table, TextualSelect, bindparam, exists, f
 from sqlalchemy.orm import Session
 
 from zhili.cases.models import OPEN_STATES, Case, SubTask
-from zhili.core.jurisdiction import Principal, in_scope, path_predicate
-from zhili.core.security import Role
+from zhili.core.jurisdiction import Principal, authorize, in_scope, path_predicate
+from zhili.core.security import Perm, Role
 from zhili.core.settings import get_settings
 
 
@@ -181,6 +181,7 @@ def nearby_open_cases(session: Session, *, principal: Principal, category_code: 
     """The duplicate candidates of a case at (lon, lat, at) for this principal (the case page's 疑似重复件): rows
     with id, number, title, state, lon, lat, reported_at …, and their distance in metres, nearest first — the same
     query and rule as intake's."""
+    authorize(principal, Perm.case_read)
     rows = fetch_nearby(session, reports=[(category_code, lon, lat, at)])
     co = co_departments_of(session, rows=rows, principals=[principal])
     out = []

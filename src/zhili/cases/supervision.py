@@ -11,13 +11,13 @@ from sqlalchemy import case as case_
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
-from zhili.cases import service
+from zhili.cases import engine, guards, service
 from zhili.cases.models import OPEN_STATES, Case, Supervision, Urgency
 from zhili.cases.scope import visibility
 from zhili.core.errors import NotFound
-from zhili.core.jurisdiction import Principal, in_scope, path_predicate
+from zhili.core.jurisdiction import Principal, authorize, in_scope, path_predicate
 from zhili.core.query import paginate
-from zhili.core.security import Role
+from zhili.core.security import Perm, Role
 from zhili.regions.models import Unit
 
 KINDS = ("escalation", "red", "manual", "yellow")  # most urgent first
@@ -46,6 +46,7 @@ def list_open_supervisions(session: Session, *, principal: Principal, filters: S
                            page_size: int = 50) -> tuple[list[SupervisionRow], int]:
     """Unanswered orders on open cases the principal may see, filtered; escalation, red, manual, yellow, then
     the case's urgency and the nearest handling deadline."""
+    authorize(principal, Perm.case_read)
     stmt = (select(Supervision, Case).join(Case, Case.id == Supervision.case_id)
             .where(service.visibility(principal), Supervision.acknowledged_at.is_(None),
                    Case.state.in_(OPEN_STATES)))
@@ -63,7 +64,7 @@ def list_open_supervisions(session: Session, *, principal: Principal, filters: S
     if filters.overdue_only:
         stmt = stmt.where(Case.overdue.is_(True))
     if filters.addressed_to_me:
-        mine = service.supervision_addressees(principal)
+        mine = guards.supervision_addressees(principal)
         stmt = stmt.where(or_(Supervision.target.in_(mine), Supervision.superior.in_(mine)))
     total = int(session.scalar(select(func.count()).select_from(stmt.subquery())) or 0)
     kind_rank = case_(*((Supervision.kind == k, i) for i, k in enumerate(KINDS)), else_=len(KINDS))
@@ -76,14 +77,16 @@ def list_open_supervisions(session: Session, *, principal: Principal, filters: S
 
 def supervise_case(session: Session, *, principal: Principal, number: str, message: str) -> Any:
     """Issue a manual 督办 on a case by its number (the workflow decides who may)."""
+    authorize(principal, Perm.case_read)
     case = service.get_case_by_number(session, principal=principal, number=number.strip())
-    return service.transition(session, principal=principal, case_id=case.id, action="supervise",
+    return engine.transition(session, principal=principal, case_id=case.id, action="supervise",
                               payload={"message": message})
 
 
 def list_supervisions(session: Session, *, principal: Principal, open_only: bool = True, page: int = 1,
                       page_size: int = 50) -> tuple[list[Any], int]:
     """Supervision orders on cases the principal may see."""
+    authorize(principal, Perm.case_read)
     stmt = select(Supervision).join(Case, Case.id == Supervision.case_id).where(visibility(principal))
     if open_only:
         stmt = stmt.where(Supervision.acknowledged_at.is_(None), Case.state.in_(OPEN_STATES))

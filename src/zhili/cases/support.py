@@ -18,17 +18,17 @@ from zhili.cases.models import Case, CaseSupport
 from zhili.cases.reads import PublicCaseRow, _public_case, _rows
 from zhili.core import audit
 from zhili.core.db import utcnow
-from zhili.core.errors import Conflict, Forbidden, ValidationFailed
-from zhili.core.jurisdiction import Principal
-from zhili.core.security import Role
+from zhili.core.errors import Conflict, ValidationFailed
+from zhili.core.jurisdiction import Principal, authorize
+from zhili.core.security import Perm
 
 
 def add_support(session: Session, *, principal: Principal, case_id: uuid.UUID, categories: Sequence[str]
                 ) -> PublicCaseRow:
     """A resident supports a public open case (``categories``: the public allow-list of code prefixes), once and
     never their own; audited as ``case.support``. Returns the case as the resident now sees it."""
-    if principal.role != Role.resident:
-        raise Forbidden("此功能仅供居民使用", code="resident_only")
+    authorize(principal, Perm.case_read)
+    authorize(principal, Perm.resident_participate, "此功能仅供居民使用", code="resident_only")
     case = _public_case(session, case_id, categories)
     if case.reporter_user_id == principal.user_id:
         raise ValidationFailed("这是您本人上报的事件，无需附议", code="own_case")

@@ -12,7 +12,8 @@ from sqlalchemy.orm import Session
 from zhili.cases.models import Category, Urgency
 from zhili.core import audit
 from zhili.core.errors import Conflict, NotFound, ValidationFailed
-from zhili.core.jurisdiction import Principal
+from zhili.core.jurisdiction import Principal, authorize
+from zhili.core.security import Perm
 from zhili.org.service import get_department, load_default_departments
 
 EDITABLE = ("name", "default_department", "accept_hours", "handle_hours", "verify_hours", "time_mode", "urgency",
@@ -86,6 +87,7 @@ def reportable_category(session: Session, *, code: str) -> Category:
 
 def update_category(session: Session, *, principal: Principal, code: str, changes: dict[str, Any]) -> Category:
     """Edit a category by writing a new version; cases filed earlier keep the version they were filed under."""
+    authorize(principal, Perm.config_write)
     old = get_current_category(session, code=code)
     unknown = set(changes) - set(EDITABLE)
     if unknown:
@@ -112,6 +114,7 @@ def update_category(session: Session, *, principal: Principal, code: str, change
 
 def create_category(session: Session, *, principal: Principal, data: dict[str, Any]) -> Category:
     """Add a category under an existing parent (the parent stops being a leaf)."""
+    authorize(principal, Perm.config_write)
     if session.scalar(select(Category.id).where(Category.code == data["code"])):
         raise Conflict(f"类别代码 {data['code']} 已存在", code="category_exists")
     parent = get_current_category(session, code=data["parent_code"]) if data.get("parent_code") else None

@@ -1,7 +1,10 @@
 """Database plumbing: engine, sessions, declarative base and portable column types.
 
 SQLite (embedded default) runs in WAL mode with foreign keys on; PostgreSQL is production. Services
-``flush()``; the request or job wrapper (:func:`session_scope`, the API dependency) commits or rolls back.
+``flush()``; the request or job wrapper (:func:`unit_of_work`: :func:`session_scope`, the request dependency)
+commits or rolls back. A refusal that must leave a trace (a failed login, a refused SMS code, a refused reveal)
+is written with :func:`keep_on_refusal`: the wrapper rolls the refused work back and writes the trace again in a
+fresh transaction (:func:`roll_back_refused`), so no route commits by hand.
 """
 
 from __future__ import annotations
@@ -11,9 +14,9 @@ import fcntl
 import functools
 import os
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager, nullcontext
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import JSON, Connection, DateTime, Dialect, Engine, MetaData, Table, create_engine, event
 from sqlalchemy.dialects.postgresql import JSONB
@@ -21,7 +24,10 @@ from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
 from zhili.core.clock import utcnow as utcnow  # re-exported: the models' column defaults take it from here
+from zhili.core.errors import DomainError
 from zhili.core.settings import Settings, get_settings
+
+T = TypeVar("T")
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -226,16 +232,69 @@ def read_session_factory() -> sessionmaker[Session]:
     return _read_factory
 
 
+# -- refusals that leave a trace -------------------------------------------------------------------------------
+
+_KEPT = "zhili_kept_on_refusal"
+
+
+def keep_on_refusal(session: Session, write: Callable[[Session], T]) -> T:
+    """Run ``write`` now, and again after the refusal the caller is about to raise has rolled back its request.
+
+    For what must outlive a refusal: the failure count and lock of a failed login, the attempt counter of a wrong
+    SMS code, the audit record of a refused request. ``write`` must be repeatable on a fresh transaction (read
+    what it changes again rather than trust values computed before the rollback). The writes are forgotten when
+    the session commits."""
+    result = write(session)
+    session.info.setdefault(_KEPT, []).append(write)
+    return result
+
+
+def roll_back_refused(session: Session) -> None:
+    """Roll back the work of a refused request and write again, in the fresh transaction, what its services kept
+    with :func:`keep_on_refusal` (the unit of work commits it). Page handlers that show a refused form call this
+    instead of ``rollback()``; the unit of work calls it for a refusal that ends the request."""
+    kept: list[Callable[[Session], Any]] = list(session.info.get(_KEPT, ()))
+    session.rollback()
+    for write in kept:
+        write(session)
+    session.flush()
+
+
+@event.listens_for(Session, "after_commit")
+def _forget_kept(session: Session) -> None:
+    session.info.pop(_KEPT, None)
+
+
 @contextmanager
-def unit_of_work(factory: sessionmaker[Session]) -> Iterator[Session]:
-    """A session from ``factory`` that commits on success and rolls back on error."""
-    session = factory()
+def settle(session: Session) -> Iterator[Session]:
+    """Commit the work done inside on success and roll it back on error; on a refusal (a :class:`DomainError`)
+    what the services kept with :func:`keep_on_refusal` is committed after the rollback."""
     try:
         yield session
         session.commit()
+    except DomainError:
+        if not session.info.get(_KEPT):
+            session.rollback()
+            raise
+        try:
+            roll_back_refused(session)
+            session.commit()
+        except Exception:
+            session.rollback()
+            raise
+        raise
     except BaseException:
         session.rollback()
         raise
+
+
+@contextmanager
+def unit_of_work(factory: sessionmaker[Session]) -> Iterator[Session]:
+    """A session from ``factory``, settled on exit (:func:`settle`) and closed."""
+    session = factory()
+    try:
+        with settle(session):
+            yield session
     finally:
         session.close()
 

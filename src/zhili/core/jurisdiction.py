@@ -50,10 +50,15 @@ class Principal:
         return Actor(id=self.user_id, name=self.username, role=self.role.value, ip=self.ip)
 
 
-def require(principal: Principal, perm: Perm) -> None:
-    """Raise :class:`Forbidden` unless the principal holds ``perm``."""
+def authorize(principal: Principal, perm: Perm, message: str | None = None, *, code: str = "permission_denied"
+              ) -> None:
+    """Raise :class:`Forbidden` (code ``permission_denied`` unless a feature has its own) unless the principal
+    holds ``perm``.
+
+    The one permission check: every service function that reads or changes protected data calls it first, so a
+    caller without a route in between (jobs, imports, models, sensors) meets the same rule as the API and pages."""
     if not principal.can(perm):
-        raise Forbidden(f"当前角色（{principal.role.value}）没有此权限：{perm.value}", code="permission_denied")
+        raise Forbidden(message or f"当前角色（{principal.role.value}）没有此权限：{perm.value}", code=code)
 
 
 class _Under(ColumnElement[bool]):

@@ -43,7 +43,7 @@ ROLE_LABELS: dict[Role, str] = {
 
 
 class Perm(enum.StrEnum):
-    """Permissions checked by routes; roles map to sets of them."""
+    """Permissions checked by the services (``authorize``); roles map to sets of them."""
 
     region_read = "region:read"
     region_write = "region:write"
@@ -57,26 +57,31 @@ class Perm(enum.StrEnum):
     case_report = "case:report"
     case_reveal_reporter = "case:reveal_reporter"  # only the command centre, to call a reporter back
     config_write = "config:write"  # taxonomy, responsibility list, calendar, API keys
+    dashboard_read = "dashboard:read"  # the command screen's figures for one's own area
+    notice_publish = "notice:publish"  # publish, edit and withdraw notices (公告) for one's own area
+    suggestion_reply = "suggestion:reply"  # read and answer residents' suggestions sent to one's own area
+    resident_participate = "resident:participate"  # 附议, one's home community, sending suggestions
+    visit_record = "visit:record"  # record a household visit (网格员走访)
 
 
 _STAFF_READ = {Perm.region_read, Perm.registry_read, Perm.case_read, Perm.case_report}
+_PARTICIPATION_STAFF = {Perm.notice_publish, Perm.suggestion_reply}
 ROLE_PERMISSIONS: dict[Role, frozenset[Perm]] = {
-    Role.resident: frozenset({Perm.case_read, Perm.case_report}),
-    Role.grid_worker: frozenset(_STAFF_READ | {Perm.registry_write, Perm.pii_reveal}),
-    Role.community_staff: frozenset(_STAFF_READ | {Perm.registry_write, Perm.pii_reveal, Perm.user_read}),
-    Role.street_staff: frozenset(
-        _STAFF_READ | {Perm.registry_write, Perm.pii_reveal, Perm.user_read, Perm.region_write}
-    ),
+    Role.resident: frozenset({Perm.case_read, Perm.case_report, Perm.resident_participate}),
+    Role.grid_worker: frozenset(_STAFF_READ | {Perm.registry_write, Perm.pii_reveal, Perm.visit_record}),
+    Role.community_staff: frozenset(_STAFF_READ | _PARTICIPATION_STAFF | {
+        Perm.registry_write, Perm.pii_reveal, Perm.user_read, Perm.dashboard_read}),
+    Role.street_staff: frozenset(_STAFF_READ | _PARTICIPATION_STAFF | {
+        Perm.registry_write, Perm.pii_reveal, Perm.user_read, Perm.region_write, Perm.dashboard_read}),
     Role.department_handler: frozenset({Perm.region_read, Perm.case_read, Perm.case_report}),
-    Role.command_centre: frozenset(
-        _STAFF_READ | {Perm.pii_reveal, Perm.user_read, Perm.case_reveal_reporter, Perm.config_write}
-    ),
-    Role.leader: frozenset({Perm.region_read, Perm.registry_read, Perm.case_read}),
+    Role.command_centre: frozenset(_STAFF_READ | _PARTICIPATION_STAFF | {
+        Perm.pii_reveal, Perm.user_read, Perm.case_reveal_reporter, Perm.config_write, Perm.dashboard_read}),
+    Role.leader: frozenset({Perm.region_read, Perm.registry_read, Perm.case_read, Perm.dashboard_read}),
     # 三员分立: the auditor reads the audit log; the system admin manages users and regions but not audit.
     Role.auditor: frozenset({Perm.region_read, Perm.audit_read, Perm.user_read}),
-    Role.admin: frozenset(
-        _STAFF_READ | {Perm.region_write, Perm.registry_write, Perm.user_read, Perm.user_write, Perm.config_write}
-    ),
+    Role.admin: frozenset(_STAFF_READ | _PARTICIPATION_STAFF | {
+        Perm.region_write, Perm.registry_write, Perm.user_read, Perm.user_write, Perm.config_write,
+        Perm.dashboard_read}),
 }
 
 

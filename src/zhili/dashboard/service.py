@@ -29,18 +29,19 @@ from zhili.cases import reads, stats
 from zhili.cases.stats import Figures
 from zhili.core.clock import today
 from zhili.core.errors import Forbidden, NotFound, ValidationFailed
-from zhili.core.jurisdiction import Principal, ensure_in_scope, path_predicate
-from zhili.core.security import Role
+from zhili.core.jurisdiction import Principal, authorize, ensure_in_scope, path_predicate
+from zhili.core.security import Perm
 from zhili.regions.models import Unit, UnitBoundary, UnitLevel
 from zhili.regions.service import approx_area_m2, child_level, valid_on
 
-DASHBOARD_ROLES = frozenset({Role.command_centre, Role.leader, Role.admin, Role.street_staff, Role.community_staff})
 WINDOW_DAYS = 30
 
 
 def require_dashboard(principal: Principal) -> None:
-    """Only the command centre, leaders, administrators and street / community staff (their own area)."""
-    if principal.role not in DASHBOARD_ROLES or not principal.scope_paths:
+    """Who holds the dashboard permission (the command centre, leaders, administrators and street / community
+    staff), for their own area."""
+    authorize(principal, Perm.dashboard_read, "当前角色无权查看指挥大屏", code="dashboard_forbidden")
+    if not principal.scope_paths:
         raise Forbidden("当前角色无权查看指挥大屏", code="dashboard_forbidden")
 
 
@@ -89,6 +90,7 @@ def unit_ref(u: Any) -> dict[str, Any]:
 
 def breadcrumb(session: Session, principal: Principal, unit: Unit) -> list[dict[str, Any]]:
     """The unit and its ancestors inside the jurisdiction, top first."""
+    require_dashboard(principal)
     codes = unit.path.split("/")
     paths = ["/".join(codes[: i + 1]) for i in range(len(codes))]
     rows = session.scalars(select(Unit).where(Unit.path.in_(paths), valid_on(Unit, local_today()))).all()

@@ -8,6 +8,7 @@ from typing import Any
 
 from fastapi import APIRouter, Request, Response
 
+from zhili.core.db import roll_back_refused
 from zhili.core.errors import DomainError
 from zhili.http.deps import Db
 from zhili.open311 import render, service
@@ -81,7 +82,7 @@ async def post_request(fmt: str, request: Request, session: Db) -> Response:
         data = service.create_request(session, key=key, form=pairs,
                                       idempotency_key=request.headers.get("idempotency-key"))
     except DomainError as exc:
-        session.rollback()
+        roll_back_refused(session)
         return render.error(f, service.status_for(exc), exc.message)
     return render.respond(f, "service_requests", "request", data)
 

@@ -34,8 +34,9 @@ from zhili.core import audit
 from zhili.core.clock import district_tz, from_local
 from zhili.core.db import utcnow
 from zhili.core.errors import DomainError, Forbidden, NotFound, ValidationFailed
+from zhili.core.jurisdiction import Principal, authorize
 from zhili.core.masking import mask_text
-from zhili.core.security import new_token, token_digest
+from zhili.core.security import Perm, new_token, token_digest
 from zhili.core.settings import get_settings
 from zhili.core.validators import validate_mobile
 from zhili.org.service import department_names
@@ -54,30 +55,41 @@ def iso(moment: dt.datetime | None) -> str | None:
 
 # -- API keys ---------------------------------------------------------------------------------------------
 
-def create_api_key(session: Session, *, name: str) -> tuple[ApiKey, str]:
+def _key_manager(principal: Principal | None) -> audit.Actor:
+    """Who may manage API keys: configuration managers (``principal=None``: the operator at the CLI)."""
+    if principal is None:
+        return audit.SYSTEM
+    authorize(principal, Perm.config_write)
+    return principal.actor
+
+
+def create_api_key(session: Session, *, principal: Principal | None, name: str) -> tuple[ApiKey, str]:
     """Issue a key (returned once in plain text; only its hash is stored)."""
+    actor = _key_manager(principal)
     token = new_token("o311")
     key = ApiKey(name=name, prefix=token[:9], key_hash=token_digest(token))
     session.add(key)
     session.flush()
-    audit.record(session, actor=audit.SYSTEM, action="apikey.create", object_type="api_key", object_id=key.id,
+    audit.record(session, actor=actor, action="apikey.create", object_type="api_key", object_id=key.id,
                  after={"name": name, "prefix": key.prefix})
     return key, token
 
 
-def revoke_api_key(session: Session, *, prefix: str) -> ApiKey:
+def revoke_api_key(session: Session, *, principal: Principal | None, prefix: str) -> ApiKey:
     """Revoke a key by its printed prefix."""
+    actor = _key_manager(principal)
     key = session.scalar(select(ApiKey).where(ApiKey.prefix == prefix, ApiKey.revoked_at.is_(None)))
     if key is None:
         raise NotFound("API 密钥不存在或已吊销")
     key.revoked_at = utcnow()
-    audit.record(session, actor=audit.SYSTEM, action="apikey.revoke", object_type="api_key", object_id=key.id)
+    audit.record(session, actor=actor, action="apikey.revoke", object_type="api_key", object_id=key.id)
     session.flush()
     return key
 
 
-def list_api_keys(session: Session) -> list[ApiKey]:
+def list_api_keys(session: Session, *, principal: Principal | None) -> list[ApiKey]:
     """All keys (hashes never leave the database)."""
+    _key_manager(principal)
     return list(session.scalars(select(ApiKey).order_by(ApiKey.created_at)))
 
 

@@ -27,13 +27,13 @@ from zhili.cases.taxonomy import list_categories
 from zhili.core import audit
 from zhili.core.clock import local_day, local_midnight, local_now
 from zhili.core.crypto import get_cipher
-from zhili.core.db import utcnow
+from zhili.core.db import keep_on_refusal, utcnow
 from zhili.core.errors import Conflict, DomainError, Forbidden, NotFound, TooManyRequests, ValidationFailed
 from zhili.core.ids import new_id
-from zhili.core.jurisdiction import Principal, ensure_in_scope, path_predicate, scoped
+from zhili.core.jurisdiction import Principal, authorize, ensure_in_scope, path_predicate, scoped
 from zhili.core.masking import mask_phone, mask_text
 from zhili.core.query import paginate
-from zhili.core.security import Role, check_password_strength
+from zhili.core.security import Perm, Role, check_password_strength
 from zhili.core.validators import validate_mobile
 from zhili.participation.models import (
     Notice,
@@ -53,7 +53,6 @@ if TYPE_CHECKING:
     from zhili.cases.models import Category
 
 PURPOSES = {"register": "注册", "reset": "找回密码"}
-STAFF_ROLES = frozenset({Role.community_staff, Role.street_staff, Role.command_centre, Role.admin})
 NOTICE_LEVELS = (UnitLevel.district, UnitLevel.street, UnitLevel.community)
 SUGGESTION_STATUS = {"open": "待答复", "replied": "已答复"}
 
@@ -85,10 +84,14 @@ def _anonymous(ip: str | None) -> audit.Actor:
 
 def _refuse(session: Session, exc: DomainError, *, action: str, ip: str | None, phone: str | None = None,
             purpose: str | None = None) -> NoReturn:
-    """Audit a refused anonymous request and raise its error."""
-    audit.record(session, actor=_anonymous(ip), action=action, object_type="sms_code",
-                 after={"reason": exc.code, "purpose": purpose, "phone": mask_phone(phone)})
-    session.flush()
+    """Audit a refused anonymous request (kept although the request is rolled back) and raise its error."""
+    after = {"reason": exc.code, "purpose": purpose, "phone": mask_phone(phone)}
+
+    def record(s: Session) -> None:
+        audit.record(s, actor=_anonymous(ip), action=action, object_type="sms_code", after=after)
+        s.flush()
+
+    keep_on_refusal(session, record)
     raise exc
 
 
@@ -175,9 +178,16 @@ def _consume_code(session: Session, *, bidx: str, purpose: str, code: str, now: 
     code = (code or "").strip()
     if not (len(code) == 6 and code.isascii() and code.isdigit()
             and hmac.compare_digest(_code_hash(row.id, code), row.code_hash)):
-        row.attempts += 1
-        session.flush()
-        left = s.sms_code_max_attempts - row.attempts
+        row_id = row.id
+
+        def count_attempt(db: Session) -> int:
+            """One more wrong entry on the code (read afresh: this runs again after a rollback)."""
+            kept = db.get_one(SmsCode, row_id)
+            kept.attempts += 1
+            db.flush()
+            return kept.attempts
+
+        left = s.sms_code_max_attempts - keep_on_refusal(session, count_attempt)
         if left <= 0:
             raise TooManyRequests("验证码输错次数过多，已失效，请重新获取", code="code_locked")
         raise ValidationFailed(f"验证码不正确，还可尝试{left}次", code="code_wrong", details={"attempts_left": left})
@@ -294,13 +304,13 @@ def set_resident_community(session: Session, *, principal: Principal, community_
 
 
 def _require_resident(principal: Principal) -> None:
-    if principal.role != Role.resident:
-        raise Forbidden("此功能仅供居民使用", code="resident_only")
+    authorize(principal, Perm.resident_participate, "此功能仅供居民使用", code="resident_only")
 
 
-def require_staff(principal: Principal) -> None:
-    """Only community / street staff, the command centre and administrators, with a jurisdiction."""
-    if principal.role not in STAFF_ROLES or not principal.scope_paths:
+def require_staff(principal: Principal, perm: Perm) -> None:
+    """Staff who hold ``perm`` (publishing notices, answering suggestions) and have a jurisdiction."""
+    authorize(principal, perm, "当前角色不能管理公告和居民建议", code="participation_staff_only")
+    if not principal.scope_paths:
         raise Forbidden("当前角色不能管理公告和居民建议", code="participation_staff_only")
 
 
@@ -357,6 +367,7 @@ def nearby_cases(
     limit: int = 50,
 ) -> list[PublicCase]:
     """Public open cases around a point (nearest first) or in a community (newest first)."""
+    authorize(principal, Perm.case_read)
     s = participation_settings()
     district = district_unit(session)
 
@@ -388,6 +399,7 @@ def public_category_classes(session: Session) -> list[Category]:
 def similar_open_cases(session: Session, *, principal: Principal, category_code: str, lon: float, lat: float,
                        crs: str = "wgs84", limit: int = 5) -> list[PublicCase]:
     """Before a new report: public open cases of the same category close to the point (to support instead)."""
+    authorize(principal, Perm.case_read)
     if not is_public_category(category_code):
         return []
     if crs == "gcj02":
@@ -398,6 +410,7 @@ def similar_open_cases(session: Session, *, principal: Principal, category_code:
 
 def get_public_case(session: Session, *, principal: Principal, case_id: uuid.UUID) -> PublicCase:
     """One case as the public sees it (404 if it is not public or no longer open)."""
+    authorize(principal, Perm.case_read)
     return _public_views(session, [reads.public_case(session, viewer_id=principal.user_id, case_id=case_id,
                                                      categories=_public_categories())])[0]
 
@@ -413,7 +426,7 @@ def support_case(session: Session, *, principal: Principal, case_id: uuid.UUID) 
 
 def publishable_units(session: Session, *, principal: Principal) -> list[Unit]:
     """Units (district, street, community) in the principal's jurisdiction that notices can be published for."""
-    require_staff(principal)
+    require_staff(principal, Perm.notice_publish)
     stmt = scoped(_current(select(Unit).where(Unit.level.in_(NOTICE_LEVELS))), principal, Unit.path)
     return list(session.scalars(stmt.order_by(Unit.path)))
 
@@ -447,7 +460,7 @@ def _check_window(notice: Notice) -> None:
 
 def create_notice(session: Session, *, principal: Principal, data: dict[str, Any]) -> Notice:
     """Publish a notice for a unit in the principal's jurisdiction (now, or from ``publish_at``)."""
-    require_staff(principal)
+    require_staff(principal, Perm.notice_publish)
     now = utcnow()
     if not data.get("unit_id"):
         raise ValidationFailed("请选择发布单位", code="unit_required")
@@ -469,7 +482,7 @@ def notice_summary(notice: Notice) -> dict[str, Any]:
 
 def get_notice(session: Session, *, principal: Principal, notice_id: uuid.UUID) -> Notice:
     """A notice of the principal's jurisdiction (staff), 404 otherwise."""
-    require_staff(principal)
+    require_staff(principal, Perm.notice_publish)
     notice = session.get(Notice, notice_id)
     if notice is None:
         raise NotFound("公告不存在")
@@ -507,7 +520,7 @@ def withdraw_notice(session: Session, *, principal: Principal, notice_id: uuid.U
 def list_notices(session: Session, *, principal: Principal, page: int = 1, page_size: int = 20
                  ) -> tuple[list[Notice], int]:
     """Notices of the principal's jurisdiction (staff), pinned first, newest first."""
-    require_staff(principal)
+    require_staff(principal, Perm.notice_publish)
     stmt = scoped(select(Notice), principal, Notice.path)
     return paginate(session, stmt, page=page, page_size=page_size, sort=None, sortable={},
                     default_sort=[Notice.withdrawn_at.is_not(None), Notice.pinned.desc(), Notice.publish_at.desc(),
@@ -640,7 +653,7 @@ def my_suggestions(session: Session, *, principal: Principal, page: int = 1, pag
 def list_suggestions(session: Session, *, principal: Principal, status: str | None = None, page: int = 1,
                      page_size: int = 20) -> tuple[list[Suggestion], int]:
     """Suggestions addressed to units of the principal's jurisdiction (staff), open ones first."""
-    require_staff(principal)
+    require_staff(principal, Perm.suggestion_reply)
     stmt = scoped(select(Suggestion), principal, Suggestion.path)
     if status in SUGGESTION_STATUS:
         stmt = stmt.where(Suggestion.status == status)
@@ -659,14 +672,16 @@ class SuggestionThread:
 
 def get_suggestion(session: Session, *, principal: Principal, suggestion_id: uuid.UUID) -> SuggestionThread:
     """A suggestion with its replies: for its author, or for staff whose jurisdiction it was sent to (else 404)."""
+    if not (principal.can(Perm.resident_participate) or principal.can(Perm.suggestion_reply)):
+        raise Forbidden("当前角色不能管理公告和居民建议", code="participation_staff_only")
     s = session.get(Suggestion, suggestion_id)
     if s is None:
         raise NotFound("建议不存在")
-    if principal.role == Role.resident:
+    if principal.can(Perm.resident_participate):
         if s.author_id != principal.user_id:
             raise NotFound("建议不存在")
     else:
-        require_staff(principal)
+        require_staff(principal, Perm.suggestion_reply)
         ensure_in_scope(principal, s.path, "建议")
     replies = list(session.scalars(select(SuggestionReply).where(SuggestionReply.suggestion_id == s.id)
                                    .order_by(SuggestionReply.created_at, SuggestionReply.id)))
@@ -678,8 +693,7 @@ def reply_suggestion(session: Session, *, principal: Principal, suggestion_id: u
                      ) -> SuggestionReply:
     """Staff answer a suggestion of their jurisdiction; the author is notified in the app."""
     thread = get_suggestion(session, principal=principal, suggestion_id=suggestion_id)
-    if principal.role == Role.resident:
-        raise Forbidden("只有工作人员可以答复建议", code="participation_staff_only")
+    authorize(principal, Perm.suggestion_reply, "只有工作人员可以答复建议", code="participation_staff_only")
     s = thread.suggestion
     text = _text(body, field="答复内容", limit=4000)
     top = min(principal.scope_paths, key=lambda p: (p.count("/"), p))

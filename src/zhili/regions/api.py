@@ -11,7 +11,7 @@ import numpy as np
 from fastapi import APIRouter, Query
 
 from zhili.core.errors import NotFound
-from zhili.core.jurisdiction import require
+from zhili.core.jurisdiction import authorize
 from zhili.core.schemas import Page
 from zhili.core.security import Perm
 from zhili.http.deps import CurrentUser, Db, Paging
@@ -46,7 +46,6 @@ def list_units(
     code: Annotated[str | None, Query(max_length=32)] = None,
     q: Annotated[str | None, Query(max_length=64, description="名称或代码关键字")] = None,
 ) -> Page[UnitOut]:
-    require(principal, Perm.region_read)
     rows, total = service.list_units(session, principal=principal, level=level, parent_id=parent_id,
                                      under_id=under_id, code=code, q=q, as_of=as_of, page=paging.page,
                                      page_size=paging.page_size, sort=paging.sort)
@@ -56,7 +55,6 @@ def list_units(
 
 @router.get("/units/{unit_id}", response_model=UnitDetail, summary="单位详情")
 def get_unit(unit_id: uuid.UUID, session: Db, principal: CurrentUser, as_of: AsOf = None) -> UnitDetail:
-    require(principal, Perm.region_read)
     unit = service.get_unit(session, principal=principal, unit_id=unit_id)
     return UnitDetail.model_validate(unit).model_copy(update={
         "ancestors": [UnitOut.model_validate(a) for a in service.unit_ancestors(session, unit=unit, as_of=as_of)],
@@ -67,27 +65,23 @@ def get_unit(unit_id: uuid.UUID, session: Db, principal: CurrentUser, as_of: AsO
 
 @router.post("/units", response_model=UnitOut, status_code=201, summary="新增单位")
 def create_unit(body: UnitCreate, session: Db, principal: CurrentUser) -> UnitOut:
-    require(principal, Perm.region_write)
     return UnitOut.model_validate(service.create_unit(session, principal=principal, **body.model_dump()))
 
 
 @router.patch("/units/{unit_id}", response_model=UnitOut, summary="修改单位名称/备注")
 def update_unit(unit_id: uuid.UUID, body: UnitUpdate, session: Db, principal: CurrentUser) -> UnitOut:
-    require(principal, Perm.region_write)
     return UnitOut.model_validate(service.update_unit(session, principal=principal, unit_id=unit_id,
                                                       changes=body.model_dump(exclude_unset=True)))
 
 
 @router.post("/units/{unit_id}/retire", response_model=UnitOut, summary="撤销单位（保留历史）")
 def retire_unit(unit_id: uuid.UUID, body: UnitRetire, session: Db, principal: CurrentUser) -> UnitOut:
-    require(principal, Perm.region_write)
     return UnitOut.model_validate(service.retire_unit(session, principal=principal, unit_id=unit_id,
                                                       valid_to=body.valid_to, reason=body.reason))
 
 
 @router.post("/units/{unit_id}/redraw", response_model=UnitOut, status_code=201, summary="重新划定（新版本）")
 def redraw_unit(unit_id: uuid.UUID, body: UnitRedraw, session: Db, principal: CurrentUser) -> UnitOut:
-    require(principal, Perm.region_write)
     return UnitOut.model_validate(service.redraw_unit(session, principal=principal, unit_id=unit_id,
                                                       **body.model_dump()))
 
@@ -98,13 +92,11 @@ def get_tree(
     root_id: Annotated[uuid.UUID | None, Query()] = None,
     max_level: Annotated[UnitLevel, Query(description="展开到的最低层级")] = UnitLevel.community,
 ) -> list[Any]:
-    require(principal, Perm.region_read)
     return service.get_tree(session, principal=principal, root_id=root_id, as_of=as_of, max_level=max_level)
 
 
 @router.put("/units/{unit_id}/boundary", response_model=BoundaryOut, summary="设置边界（新版本）")
 def set_boundary(unit_id: uuid.UUID, body: BoundaryIn, session: Db, principal: CurrentUser) -> BoundaryOut:
-    require(principal, Perm.region_write)
     b = service.set_boundary(session, principal=principal, unit_id=unit_id, geojson=body.geojson,
                              valid_from=body.valid_from, crs=body.crs)
     return _boundary_out(b)
@@ -112,7 +104,6 @@ def set_boundary(unit_id: uuid.UUID, body: BoundaryIn, session: Db, principal: C
 
 @router.get("/units/{unit_id}/boundaries", response_model=list[BoundaryOut], summary="边界历史")
 def boundary_history(unit_id: uuid.UUID, session: Db, principal: CurrentUser) -> list[BoundaryOut]:
-    require(principal, Perm.region_read)
     return [_boundary_out(b) for b in service.get_boundary_history(session, principal=principal, unit_id=unit_id)]
 
 
@@ -122,7 +113,6 @@ def boundaries(
     parent_id: Annotated[uuid.UUID | None, Query(description="取该单位的直接下级")] = None,
     level: Annotated[UnitLevel | None, Query()] = None,
 ) -> dict[str, Any]:
-    require(principal, Perm.region_read)
     return service.list_boundaries(session, principal=principal, parent_id=parent_id, level=level, as_of=as_of)
 
 
@@ -134,7 +124,7 @@ def locate(
     crs: Annotated[Literal["wgs84", "gcj02"], Query(description="坐标系：wgs84 或 gcj02（手机地图）")] = "wgs84",
     as_of: AsOf = None,
 ) -> LocateOut:
-    require(principal, Perm.region_read)
+    authorize(principal, Perm.region_read)
     wlon, wlat, grid = service.locate(session, lon=lon, lat=lat, crs=crs, as_of=as_of)
     if grid is not None and not service.visible(principal, grid):
         raise NotFound("该位置不在您的管辖范围内", code="outside_jurisdiction")
@@ -145,7 +135,6 @@ def locate(
 
 @router.post("/locate", response_model=LocateBatchOut, summary="批量定位（导入用）")
 def locate_batch(body: LocateBatchIn, session: Db, principal: CurrentUser) -> LocateBatchOut:
-    require(principal, Perm.region_read)
     lons = np.array([p.lon for p in body.points], dtype=float)
     lats = np.array([p.lat for p in body.points], dtype=float)
     ids = service.locate_batch(session, lons=lons, lats=lats, crs=body.crs, as_of=body.as_of)

@@ -8,7 +8,8 @@ from collections.abc import Iterable
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
-from zhili.core.jurisdiction import Principal, scoped
+from zhili.core.jurisdiction import Principal, authorize, scoped
+from zhili.core.security import Perm
 from zhili.regions.models import Unit
 from zhili.regions.service import today, valid_on
 
@@ -19,6 +20,7 @@ def pick_units(session: Session, *, principal: Principal, q: str | None = None, 
                ) -> list[Unit]:
     """Current units in the principal's jurisdiction matching ``q`` (name or code); without ``q`` the units the
     principal is bound to and their children."""
+    authorize(principal, Perm.region_read)
     stmt = scoped(select(Unit), principal, Unit.path).where(valid_on(Unit, today()))
     q = (q or "").strip()
     if q:

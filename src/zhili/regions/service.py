@@ -16,8 +16,9 @@ from sqlalchemy.orm import Session
 from zhili.core import audit
 from zhili.core.db import utcnow
 from zhili.core.errors import Conflict, NotFound, ValidationFailed
-from zhili.core.jurisdiction import Principal, ensure_in_scope, in_scope, path_predicate, scoped
+from zhili.core.jurisdiction import Principal, authorize, ensure_in_scope, in_scope, path_predicate, scoped
 from zhili.core.query import paginate
+from zhili.core.security import Perm
 from zhili.regions.geo import gcj02_to_wgs84, gcj02_to_wgs84_array
 from zhili.regions.locator import Locator, build_geometry
 from zhili.regions.models import LEVEL_ORDER, OPEN_END, GeoVersion, Unit, UnitBoundary, UnitLevel
@@ -55,6 +56,7 @@ def list_units(
     page: int = 1, page_size: int = 50, sort: str | None = None,
 ) -> tuple[list[Unit], int]:
     """Units in the principal's jurisdiction valid on ``as_of``, filtered."""
+    authorize(principal, Perm.region_read)
     stmt = scoped(select(Unit), principal, Unit.path).where(valid_on(Unit, as_of or today()))
     if level:
         stmt = stmt.where(Unit.level == level)
@@ -75,6 +77,7 @@ def list_units(
 
 def get_unit(session: Session, *, principal: Principal, unit_id: uuid.UUID) -> Unit:
     """One unit in the principal's jurisdiction (any version)."""
+    authorize(principal, Perm.region_read)
     unit = session.get(Unit, unit_id)
     if unit is None:
         raise NotFound("单位不存在")
@@ -120,6 +123,7 @@ def get_tree(
     max_level: UnitLevel = UnitLevel.grid,
 ) -> list[dict[str, Any]]:
     """The tree (nested dicts) as of a date, under ``root_id`` or the principal's units, down to ``max_level``."""
+    authorize(principal, Perm.region_read)
     day = as_of or today()
     stmt = scoped(select(Unit), principal, Unit.path).where(valid_on(Unit, day))
     if root_id:
@@ -153,6 +157,7 @@ def create_unit(
     valid_from: dt.date | None = None, boundary: dict[str, Any] | None = None, note: str | None = None,
 ) -> Unit:
     """Add a unit under a parent in the principal's jurisdiction."""
+    authorize(principal, Perm.region_write)
     parent = get_unit(session, principal=principal, unit_id=parent_id)
     start = valid_from or today()
     if not (parent.valid_from <= start < parent.valid_to):
@@ -178,6 +183,7 @@ def create_unit(
 
 def update_unit(session: Session, *, principal: Principal, unit_id: uuid.UUID, changes: dict[str, Any]) -> Unit:
     """Rename or annotate a unit (a redrawn boundary is :func:`redraw_unit`)."""
+    authorize(principal, Perm.region_write)
     unit = get_unit(session, principal=principal, unit_id=unit_id)
     expected_version = changes.pop("version", None)
     if expected_version is not None and expected_version != unit.version:
@@ -196,6 +202,7 @@ def update_unit(session: Session, *, principal: Principal, unit_id: uuid.UUID, c
 
 def retire_unit(session: Session, *, principal: Principal, unit_id: uuid.UUID, valid_to: dt.date, reason: str) -> Unit:
     """End a unit's validity (it stays in history); refused while it still has valid children."""
+    authorize(principal, Perm.region_write)
     unit = get_unit(session, principal=principal, unit_id=unit_id)
     if valid_to <= unit.valid_from:
         raise ValidationFailed("停止日期必须晚于生效日期", code="bad_period")
@@ -219,6 +226,7 @@ def redraw_unit(
     name: str | None = None, boundary: dict[str, Any] | None = None,
 ) -> Unit:
     """Start a new version of a unit from ``effective`` (old row ends; records keep pointing at the old one)."""
+    authorize(principal, Perm.region_write)
     old = get_unit(session, principal=principal, unit_id=unit_id)
     if old.valid_to != OPEN_END:
         raise Conflict("只能对当前有效的单位版本重新划定", code="not_current")
@@ -261,6 +269,7 @@ def set_boundary(
     valid_from: dt.date | None = None, crs: str = "wgs84",
 ) -> UnitBoundary:
     """Give a unit a new boundary from ``valid_from``; the previous boundary ends that day."""
+    authorize(principal, Perm.region_write)
     unit = get_unit(session, principal=principal, unit_id=unit_id)
     geom = build_geometry(geojson)
     if crs == "gcj02":
@@ -322,6 +331,7 @@ def list_boundaries(
     as_of: dt.date | None = None, limit: int = 5000,
 ) -> dict[str, Any]:
     """A GeoJSON FeatureCollection of boundaries (children of ``parent_id`` or one level) for maps."""
+    authorize(principal, Perm.region_read)
     day = as_of or today()
     stmt = scoped(select(Unit, UnitBoundary.geojson), principal, Unit.path).join(
         UnitBoundary, UnitBoundary.unit_id == Unit.id).where(valid_on(Unit, day), valid_on(UnitBoundary, day))
@@ -340,6 +350,7 @@ def list_boundaries(
 
 def get_boundary_history(session: Session, *, principal: Principal, unit_id: uuid.UUID) -> list[UnitBoundary]:
     """Every boundary version of a unit, newest first."""
+    authorize(principal, Perm.region_read)
     unit = get_unit(session, principal=principal, unit_id=unit_id)
     return list(session.scalars(select(UnitBoundary).where(UnitBoundary.unit_id == unit.id)
                                 .order_by(UnitBoundary.valid_from.desc())))
@@ -403,6 +414,7 @@ def visible(principal: Principal, unit: Unit | None) -> bool:
 
 def codes_for(session: Session, *, principal: Principal, unit_ids: list[uuid.UUID | None]) -> list[str | None]:
     """Codes of the given units, None for units outside the principal's jurisdiction."""
+    authorize(principal, Perm.region_read)
     wanted = {i for i in unit_ids if i is not None}
     rows = session.execute(select(Unit.id, Unit.code, Unit.path).where(Unit.id.in_(wanted))).all() if wanted else []
     codes = {i: c for i, c, p in rows if in_scope(principal, p)}

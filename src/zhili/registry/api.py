@@ -8,9 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, File, Path, Query, Response, UploadFile
 
 from zhili.core.db import utcnow
-from zhili.core.jurisdiction import require
 from zhili.core.schemas import Page
-from zhili.core.security import Perm
 from zhili.http.deps import CurrentUser, Db, Paging
 from zhili.registry import excel, service
 from zhili.registry.models import BuildingType, HouseholdUse, OrgType, PersonStatus, RegisterKind, ResidentType
@@ -66,7 +64,6 @@ def export_filters(
              summary="Excel 导入（逐行校验，导入有效行，保留未导入行及原因）")
 def import_register(kind: Kind, session: Db, principal: CurrentUser,
                     file: Annotated[UploadFile, File(description="按导入模板填写的 .xlsx 文件")]) -> ImportBatchOut:
-    require(principal, Perm.registry_write)
     batch = excel.import_workbook(session, principal=principal, kind=kind, filename=file.filename or "",
                                   data=file.file.read(excel.MAX_IMPORT_BYTES + 1))
     return ImportBatchOut(**excel.batch_view(session, batch=batch))
@@ -75,7 +72,6 @@ def import_register(kind: Kind, session: Db, principal: CurrentUser,
 @router.get("/{kind}/export", summary="导出 Excel（按筛选条件，个人信息脱敏，留痕）", response_class=Response)
 def export_register(kind: Kind, session: Db, principal: CurrentUser,
                     filters: Annotated[dict[str, object], Depends(export_filters)]) -> Response:
-    require(principal, Perm.registry_read)
     data, _ = excel.export_workbook(session, principal=principal, kind=kind, filters=filters)
     name = f"{kind.value}-{utcnow():%Y%m%d%H%M}.xlsx"
     return Response(data, media_type=excel.XLSX, headers={"Content-Disposition": f'attachment; filename="{name}"'})
@@ -83,7 +79,6 @@ def export_register(kind: Kind, session: Db, principal: CurrentUser,
 
 @router.get("/imports/{batch_id}", response_model=ImportBatchOut, summary="导入批次结果（仅上传人可见）")
 def get_import(batch_id: uuid.UUID, session: Db, principal: CurrentUser) -> ImportBatchOut:
-    require(principal, Perm.registry_write)
     return ImportBatchOut(**excel.batch_view(session, batch=excel.get_import_batch(
         session, principal=principal, batch_id=batch_id)))
 
@@ -93,7 +88,6 @@ def get_import(batch_id: uuid.UUID, session: Db, principal: CurrentUser) -> Impo
 @router.get("/buildings", response_model=Page[BuildingOut], summary="楼栋列表")
 def list_buildings(session: Db, principal: CurrentUser, paging: Paging, unit_id: UnitFilter = None,
                    q: Keyword = None, building_type: BuildingType | None = None) -> Page[BuildingOut]:
-    require(principal, Perm.registry_read)
     rows, total = service.list_buildings(session, principal=principal, unit_id=unit_id, q=q,
                                          building_type=building_type, **paging.model_dump())
     return Page(items=[BuildingOut.model_validate(b) for b in rows], total=total, page=paging.page,
@@ -102,40 +96,34 @@ def list_buildings(session: Db, principal: CurrentUser, paging: Paging, unit_id:
 
 @router.post("/buildings", response_model=BuildingOut, status_code=201, summary="登记楼栋")
 def create_building(body: BuildingIn, session: Db, principal: CurrentUser) -> BuildingOut:
-    require(principal, Perm.registry_write)
     return BuildingOut.model_validate(service.create_building(session, principal=principal, data=body.model_dump()))
 
 
 @router.get("/buildings/{building_id}", response_model=BuildingOut, summary="楼栋详情")
 def get_building(building_id: uuid.UUID, session: Db, principal: CurrentUser) -> BuildingOut:
-    require(principal, Perm.registry_read)
     return BuildingOut.model_validate(service.get_building(session, principal=principal, building_id=building_id))
 
 
 @router.patch("/buildings/{building_id}", response_model=BuildingOut, summary="修改楼栋")
 def update_building(building_id: uuid.UUID, body: BuildingPatch, session: Db, principal: CurrentUser) -> BuildingOut:
-    require(principal, Perm.registry_write)
     return BuildingOut.model_validate(service.update_building(
         session, principal=principal, building_id=building_id, changes=body.model_dump(exclude_unset=True)))
 
 
 @router.delete("/buildings/{building_id}", status_code=204, summary="删除楼栋")
 def delete_building(building_id: uuid.UUID, session: Db, principal: CurrentUser) -> Response:
-    require(principal, Perm.registry_write)
     service.delete_building(session, principal=principal, building_id=building_id)
     return Response(status_code=204)
 
 
 @router.get("/buildings/{building_id}/entrances", response_model=list[EntranceOut], summary="楼栋的单元")
 def list_entrances(building_id: uuid.UUID, session: Db, principal: CurrentUser) -> list[EntranceOut]:
-    require(principal, Perm.registry_read)
     return [EntranceOut.model_validate(e) for e in
             service.list_entrances(session, principal=principal, building_id=building_id)]
 
 
 @router.post("/buildings/{building_id}/entrances", response_model=EntranceOut, status_code=201, summary="新增单元")
 def add_entrance(building_id: uuid.UUID, body: EntranceIn, session: Db, principal: CurrentUser) -> EntranceOut:
-    require(principal, Perm.registry_write)
     return EntranceOut.model_validate(service.add_entrance(session, principal=principal, building_id=building_id,
                                                            name=body.name))
 
@@ -146,7 +134,6 @@ def add_entrance(building_id: uuid.UUID, body: EntranceIn, session: Db, principa
 def list_households(session: Db, principal: CurrentUser, paging: Paging, unit_id: UnitFilter = None,
                     building_id: uuid.UUID | None = None, use: HouseholdUse | None = None,
                     q: Keyword = None) -> Page[HouseholdOut]:
-    require(principal, Perm.registry_read)
     rows, total = service.list_households(session, principal=principal, unit_id=unit_id, building_id=building_id,
                                           use=use, q=q, **paging.model_dump())
     return Page(items=[HouseholdOut.model_validate(h) for h in rows], total=total, page=paging.page,
@@ -155,14 +142,12 @@ def list_households(session: Db, principal: CurrentUser, paging: Paging, unit_id
 
 @router.post("/households", response_model=HouseholdOut, status_code=201, summary="登记房屋/户")
 def create_household(body: HouseholdIn, session: Db, principal: CurrentUser) -> HouseholdOut:
-    require(principal, Perm.registry_write)
     return HouseholdOut.model_validate(service.create_household(session, principal=principal,
                                                                 data=body.model_dump()))
 
 
 @router.get("/households/{household_id}", response_model=HouseholdOut, summary="房屋/户详情")
 def get_household(household_id: uuid.UUID, session: Db, principal: CurrentUser) -> HouseholdOut:
-    require(principal, Perm.registry_read)
     return HouseholdOut.model_validate(service.get_household(session, principal=principal,
                                                              household_id=household_id))
 
@@ -170,21 +155,18 @@ def get_household(household_id: uuid.UUID, session: Db, principal: CurrentUser) 
 @router.patch("/households/{household_id}", response_model=HouseholdOut, summary="修改房屋/户")
 def update_household(household_id: uuid.UUID, body: HouseholdPatch, session: Db,
                      principal: CurrentUser) -> HouseholdOut:
-    require(principal, Perm.registry_write)
     return HouseholdOut.model_validate(service.update_household(
         session, principal=principal, household_id=household_id, changes=body.model_dump(exclude_unset=True)))
 
 
 @router.delete("/households/{household_id}", status_code=204, summary="删除房屋/户")
 def delete_household(household_id: uuid.UUID, session: Db, principal: CurrentUser) -> Response:
-    require(principal, Perm.registry_write)
     service.delete_household(session, principal=principal, household_id=household_id)
     return Response(status_code=204)
 
 
 @router.get("/households/{household_id}/persons", response_model=list[PersonOut], summary="户内人员")
 def household_members(household_id: uuid.UUID, session: Db, principal: CurrentUser) -> list[PersonOut]:
-    require(principal, Perm.registry_read)
     service.get_household(session, principal=principal, household_id=household_id)
     rows, _ = service.list_persons(session, principal=principal, household_id=household_id, page_size=500)
     return [PersonOut(**service.person_view(p)) for p in rows]
@@ -205,7 +187,6 @@ def list_persons(
     min_age: Annotated[int | None, Query(ge=0, le=150)] = None,
     max_age: Annotated[int | None, Query(ge=0, le=150)] = None,
 ) -> Page[PersonOut]:
-    require(principal, Perm.registry_read)
     rows, total = service.list_persons(
         session, principal=principal, unit_id=unit_id, household_id=household_id, name=name, id_number=id_number,
         phone=phone, resident_type=resident_type, care_tag=care_tag, status=status, min_age=min_age,
@@ -216,28 +197,23 @@ def list_persons(
 
 @router.post("/persons", response_model=PersonOut, status_code=201, summary="登记人员")
 def create_person(body: PersonIn, session: Db, principal: CurrentUser) -> PersonOut:
-    require(principal, Perm.registry_write)
     return PersonOut(**service.person_view(service.create_person(session, principal=principal,
                                                                  data=body.model_dump())))
 
 
 @router.get("/persons/{person_id}", response_model=PersonOut, summary="人员详情（脱敏）")
 def get_person(person_id: uuid.UUID, session: Db, principal: CurrentUser) -> PersonOut:
-    require(principal, Perm.registry_read)
     return PersonOut(**service.person_view(service.get_person(session, principal=principal, person_id=person_id)))
 
 
 @router.post("/persons/{person_id}/reveal", response_model=PersonRevealed, summary="查看完整身份信息（留痕）")
 def reveal_person(person_id: uuid.UUID, body: RevealIn, session: Db, principal: CurrentUser) -> PersonRevealed:
-    require(principal, Perm.registry_read)
-    require(principal, Perm.pii_reveal)
     return PersonRevealed(**service.reveal_person(session, principal=principal, person_id=person_id,
                                                   reason=body.reason))
 
 
 @router.patch("/persons/{person_id}", response_model=PersonOut, summary="修改人员信息")
 def update_person(person_id: uuid.UUID, body: PersonPatch, session: Db, principal: CurrentUser) -> PersonOut:
-    require(principal, Perm.registry_write)
     return PersonOut(**service.person_view(service.update_person(
         session, principal=principal, person_id=person_id, changes=body.model_dump(exclude_unset=True))))
 
@@ -245,7 +221,6 @@ def update_person(person_id: uuid.UUID, body: PersonPatch, session: Db, principa
 @router.delete("/persons/{person_id}", status_code=204, summary="删除误录人员")
 def delete_person(person_id: uuid.UUID, session: Db, principal: CurrentUser,
                   reason: Annotated[str, Query(min_length=2, max_length=500, description="删除原因")]) -> Response:
-    require(principal, Perm.registry_write)
     service.delete_person(session, principal=principal, person_id=person_id, reason=reason)
     return Response(status_code=204)
 
@@ -256,7 +231,6 @@ def delete_person(person_id: uuid.UUID, session: Db, principal: CurrentUser,
 def list_organisations(session: Db, principal: CurrentUser, paging: Paging, unit_id: UnitFilter = None,
                        q: Keyword = None, org_type: OrgType | None = None,
                        credit_code: Annotated[str | None, Query(max_length=18)] = None) -> Page[OrganisationOut]:
-    require(principal, Perm.registry_read)
     rows, total = service.list_organisations(session, principal=principal, unit_id=unit_id, q=q,
                                              org_type=org_type, credit_code=credit_code, **paging.model_dump())
     return Page(items=[OrganisationOut(**service.organisation_view(o)) for o in rows], total=total,
@@ -265,14 +239,12 @@ def list_organisations(session: Db, principal: CurrentUser, paging: Paging, unit
 
 @router.post("/organisations", response_model=OrganisationOut, status_code=201, summary="登记组织")
 def create_organisation(body: OrganisationIn, session: Db, principal: CurrentUser) -> OrganisationOut:
-    require(principal, Perm.registry_write)
     return OrganisationOut(**service.organisation_view(service.create_organisation(
         session, principal=principal, data=body.model_dump())))
 
 
 @router.get("/organisations/{organisation_id}", response_model=OrganisationOut, summary="组织详情")
 def get_organisation(organisation_id: uuid.UUID, session: Db, principal: CurrentUser) -> OrganisationOut:
-    require(principal, Perm.registry_read)
     return OrganisationOut(**service.organisation_view(service.get_organisation(
         session, principal=principal, organisation_id=organisation_id)))
 
@@ -280,7 +252,6 @@ def get_organisation(organisation_id: uuid.UUID, session: Db, principal: Current
 @router.patch("/organisations/{organisation_id}", response_model=OrganisationOut, summary="修改组织")
 def update_organisation(organisation_id: uuid.UUID, body: OrganisationPatch, session: Db,
                         principal: CurrentUser) -> OrganisationOut:
-    require(principal, Perm.registry_write)
     return OrganisationOut(**service.organisation_view(service.update_organisation(
         session, principal=principal, organisation_id=organisation_id,
         changes=body.model_dump(exclude_unset=True))))
@@ -288,6 +259,5 @@ def update_organisation(organisation_id: uuid.UUID, body: OrganisationPatch, ses
 
 @router.delete("/organisations/{organisation_id}", status_code=204, summary="删除组织")
 def delete_organisation(organisation_id: uuid.UUID, session: Db, principal: CurrentUser) -> Response:
-    require(principal, Perm.registry_write)
     service.delete_organisation(session, principal=principal, organisation_id=organisation_id)
     return Response(status_code=204)

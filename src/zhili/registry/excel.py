@@ -43,7 +43,8 @@ from zhili.core import audit
 from zhili.core.crypto import get_cipher
 from zhili.core.errors import DomainError, NotFound, ValidationFailed
 from zhili.core.ids import new_id
-from zhili.core.jurisdiction import Principal, in_scope, scoped
+from zhili.core.jurisdiction import Principal, authorize, in_scope, scoped
+from zhili.core.security import Perm
 from zhili.regions.models import Unit, UnitLevel
 from zhili.regions.service import today, valid_on
 from zhili.registry import service
@@ -148,6 +149,7 @@ def _example_row(kind: RegisterKind) -> list[str]:
 def template_workbook(session: Session, *, principal: Principal, kind: RegisterKind) -> bytes:
     """The import template: Chinese headers (* = required), an example row that is skipped on import while
     it is left unchanged, and a sheet explaining every column."""
+    authorize(principal, Perm.registry_write)
     grid = _example_grid(session, principal)
     wb = Workbook()
     ws = _sheet(wb, KIND_LABELS[kind], kind)
@@ -531,6 +533,7 @@ def _import_chunk(run: _Import, columns: Mapping[int, Field], chunk: list[_Row],
 def import_workbook(session: Session, *, principal: Principal, kind: RegisterKind, data: bytes,
                     filename: str) -> ImportBatch:
     """Import an uploaded workbook: valid rows are created or updated, every other row is kept with its reason."""
+    authorize(principal, Perm.registry_write)
     columns, rows = _read_upload(kind, data)
     cipher = get_cipher()
     batch = ImportBatch(id=new_id(), kind=kind, user_id=principal.user_id, filename=(filename or "")[:255],
@@ -577,6 +580,7 @@ def import_workbook(session: Session, *, principal: Principal, kind: RegisterKin
 
 def get_import_batch(session: Session, *, principal: Principal, batch_id: uuid.UUID) -> ImportBatch:
     """One of the caller's own import batches (a batch holds what its uploader typed: nobody else sees it)."""
+    authorize(principal, Perm.registry_write)
     batch = session.get(ImportBatch, batch_id)
     if batch is None or batch.user_id != principal.user_id:
         raise NotFound("导入批次不存在")
@@ -585,6 +589,7 @@ def get_import_batch(session: Session, *, principal: Principal, batch_id: uuid.U
 
 def list_import_batches(session: Session, *, principal: Principal, limit: int = 20) -> list[ImportBatch]:
     """The caller's latest import batches, newest first."""
+    authorize(principal, Perm.registry_write)
     return list(session.scalars(select(ImportBatch).where(ImportBatch.user_id == principal.user_id)
                                 .order_by(ImportBatch.created_at.desc()).limit(limit)))
 
@@ -615,6 +620,7 @@ def batch_view(session: Session, *, batch: ImportBatch, limit: int | None = None
 def rejected_workbook(session: Session, *, principal: Principal, batch_id: uuid.UUID) -> bytes:
     """The rejected rows of the caller's own batch as the template plus 原行号 and 错误原因, to fix and re-upload.
     The uploader gets back what they typed (unmasked, so it can be corrected); the download is audited."""
+    authorize(principal, Perm.registry_write)
     batch = get_import_batch(session, principal=principal, batch_id=batch_id)
     wb = Workbook()
     ws = _sheet(wb, f"{KIND_LABELS[batch.kind]}-未导入", batch.kind, [ROW_HEADER, REASON_HEADER])
@@ -715,6 +721,7 @@ def export_workbook(session: Session, *, principal: Principal, kind: RegisterKin
                     filters: Mapping[str, Any]) -> tuple[bytes, int]:
     """A filtered register list as a workbook (scoped like the list, personal data masked, audited as an export
     with its filters and row count); refuses more than :data:`MAX_EXPORT_ROWS` rows."""
+    authorize(principal, Perm.registry_read)
     given = {k: v for k, v in filters.items() if v not in (None, "")}
     unknown = sorted(set(given) - EXPORT_FILTERS[kind])
     if unknown:

@@ -14,9 +14,9 @@ from typing import Any
 from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.orm import Session
 
-from zhili.core.jurisdiction import Principal, in_scope, path_predicate
+from zhili.core.jurisdiction import Principal, authorize, in_scope, path_predicate
 from zhili.core.masking import mask_phone
-from zhili.core.security import Role
+from zhili.core.security import Perm, Role
 from zhili.regions.models import LEVEL_ORDER, Unit, UnitLevel
 from zhili.regions.service import get_unit, list_units, today, unit_ancestors, valid_on
 from zhili.registry.models import Building, Household, Organisation, Person, PersonStatus
@@ -71,6 +71,7 @@ def _grid_workers(session: Session, unit: Unit) -> tuple[list[dict[str, Any]], i
 def unit_overview(session: Session, *, principal: Principal, unit_id: uuid.UUID) -> dict[str, Any]:
     """A unit in jurisdiction: breadcrumbs (ancestors outside the jurisdiction are named but not linked), its
     current children with their record counts, the counts under it, and its grid workers (phones masked)."""
+    authorize(principal, Perm.registry_read)
     unit = get_unit(session, principal=principal, unit_id=unit_id)
     crumbs = [{"unit": a, "linked": in_scope(principal, a.path)} for a in unit_ancestors(session, unit=unit)]
     children, _ = list_units(session, principal=principal, parent_id=unit.id, page_size=500)
@@ -86,6 +87,7 @@ def unit_overview(session: Session, *, principal: Principal, unit_id: uuid.UUID)
 
 def root_units(session: Session, *, principal: Principal) -> list[Unit]:
     """The units the caller is bound to that are valid today (where browsing the tree starts)."""
+    authorize(principal, Perm.registry_read)
     if not principal.unit_ids:
         return []
     return list(session.scalars(select(Unit).where(Unit.id.in_(principal.unit_ids), valid_on(Unit, today()))
@@ -94,6 +96,7 @@ def root_units(session: Session, *, principal: Principal) -> list[Unit]:
 
 def unit_options(session: Session, *, principal: Principal) -> list[Unit]:
     """Units in jurisdiction to filter a list by, tree-ordered; grids are left out when there are too many."""
+    authorize(principal, Perm.registry_read)
     units, total = list_units(session, principal=principal, page_size=MAX_OPTIONS)
     if total > MAX_OPTIONS:
         above = [lvl for lvl, i in LEVEL_ORDER.items() if i < LEVEL_ORDER[UnitLevel.grid]]
@@ -105,6 +108,7 @@ def unit_options(session: Session, *, principal: Principal) -> list[Unit]:
 
 def unit_names(session: Session, *, principal: Principal, unit_ids: Iterable[uuid.UUID | None]) -> dict[uuid.UUID, str]:
     """Names of the given units that lie in the caller's jurisdiction (for showing a record's grid)."""
+    authorize(principal, Perm.registry_read)
     wanted = {i for i in unit_ids if i is not None}
     if not wanted:
         return {}

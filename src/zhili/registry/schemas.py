@@ -161,7 +161,7 @@ class PersonOut(BaseModel):
 
 
 class RevealIn(BaseModel):
-    reason: str = Field(min_length=2, max_length=500, description="查看完整信息的事由（记入审计）")
+    reason: str = Field(description="查看完整信息的事由（记入审计，至少2个字）")
 
 
 class PersonRevealed(BaseModel):

@@ -17,9 +17,11 @@ from zhili.core import audit
 from zhili.core.crypto import FieldCipher, get_cipher
 from zhili.core.errors import Conflict, NotFound, ValidationFailed
 from zhili.core.ids import new_id
-from zhili.core.jurisdiction import Principal, ensure_in_scope, path_predicate, scoped
+from zhili.core.jurisdiction import Principal, authorize, ensure_in_scope, path_predicate, scoped
 from zhili.core.masking import mask_id_number, mask_phone
 from zhili.core.query import paginate
+from zhili.core.reveal import authorize_reveal
+from zhili.core.security import Perm
 from zhili.core.validators import (
     birth_date_from_id,
     gender_from_id,
@@ -111,6 +113,7 @@ def _under(stmt: Select[Any], session: Session, principal: Principal, model: Any
 
 def create_building(session: Session, *, principal: Principal, data: dict[str, Any]) -> Building:
     """Register a building in a grid (given, or found from its coordinates)."""
+    authorize(principal, Perm.registry_write)
     grid = _resolve_grid(session, principal, data.pop("grid_id", None), data.get("lon"), data.get("lat"))
     b = Building(grid_id=grid.id, path=grid.path, **data)
     session.add(b)
@@ -122,6 +125,7 @@ def create_building(session: Session, *, principal: Principal, data: dict[str, A
 
 def get_building(session: Session, *, principal: Principal, building_id: uuid.UUID) -> Building:
     """One building in jurisdiction."""
+    authorize(principal, Perm.registry_read)
     return _load(session, principal, Building, building_id)
 
 
@@ -130,6 +134,7 @@ def list_buildings(
     building_type: str | None = None, page: int = 1, page_size: int = 50, sort: str | None = None,
 ) -> tuple[list[Building], int]:
     """Buildings in jurisdiction, optionally under a unit, by keyword or type."""
+    authorize(principal, Perm.registry_read)
     stmt = _under(select(Building), session, principal, Building, unit_id)
     if q:
         stmt = stmt.where(Building.name.contains(q) | Building.address.contains(q) | Building.compound.contains(q))
@@ -143,6 +148,7 @@ def list_buildings(
 def update_building(session: Session, *, principal: Principal, building_id: uuid.UUID, changes: dict[str, Any]
                     ) -> Building:
     """Edit a building."""
+    authorize(principal, Perm.registry_write)
     b = _load(session, principal, Building, building_id)
     _check_version(b, changes.pop("version", None))
     before = _apply(b, changes)
@@ -154,6 +160,7 @@ def update_building(session: Session, *, principal: Principal, building_id: uuid
 
 def delete_building(session: Session, *, principal: Principal, building_id: uuid.UUID) -> None:
     """Delete a building that has no households or organisations."""
+    authorize(principal, Perm.registry_write)
     b = _load(session, principal, Building, building_id)
     n = session.scalar(select(func.count()).select_from(Household).where(Household.building_id == b.id)) or 0
     m = session.scalar(select(func.count()).select_from(Organisation).where(Organisation.building_id == b.id)) or 0
@@ -167,6 +174,7 @@ def delete_building(session: Session, *, principal: Principal, building_id: uuid
 
 def add_entrance(session: Session, *, principal: Principal, building_id: uuid.UUID, name: str) -> Entrance:
     """Add a stairwell unit to a building."""
+    authorize(principal, Perm.registry_write)
     b = _load(session, principal, Building, building_id)
     if session.scalar(select(Entrance.id).where(Entrance.building_id == b.id, Entrance.name == name)):
         raise Conflict(f"楼栋已有“{name}”", code="entrance_exists")
@@ -180,6 +188,7 @@ def add_entrance(session: Session, *, principal: Principal, building_id: uuid.UU
 
 def list_entrances(session: Session, *, principal: Principal, building_id: uuid.UUID) -> list[Entrance]:
     """Stairwell units of a building."""
+    authorize(principal, Perm.registry_read)
     b = _load(session, principal, Building, building_id)
     return list(session.scalars(select(Entrance).where(Entrance.building_id == b.id).order_by(Entrance.name)))
 
@@ -188,6 +197,7 @@ def list_entrances(session: Session, *, principal: Principal, building_id: uuid.
 
 def create_household(session: Session, *, principal: Principal, data: dict[str, Any]) -> Household:
     """Register a room/household in a building."""
+    authorize(principal, Perm.registry_write)
     b = _load(session, principal, Building, data.pop("building_id"))
     entrance_id = data.pop("entrance_id", None)
     if entrance_id is not None:
@@ -210,6 +220,7 @@ def create_household(session: Session, *, principal: Principal, data: dict[str, 
 
 def get_household(session: Session, *, principal: Principal, household_id: uuid.UUID) -> Household:
     """One household in jurisdiction."""
+    authorize(principal, Perm.registry_read)
     return _load(session, principal, Household, household_id)
 
 
@@ -219,6 +230,7 @@ def list_households(
     page: int = 1, page_size: int = 50, sort: str | None = None,
 ) -> tuple[list[Household], int]:
     """Households in jurisdiction."""
+    authorize(principal, Perm.registry_read)
     stmt = _under(select(Household), session, principal, Household, unit_id)
     if building_id:
         stmt = stmt.where(Household.building_id == building_id)
@@ -235,6 +247,7 @@ def list_households(
 def update_household(session: Session, *, principal: Principal, household_id: uuid.UUID,
                      changes: dict[str, Any]) -> Household:
     """Edit a household."""
+    authorize(principal, Perm.registry_write)
     h = _load(session, principal, Household, household_id)
     _check_version(h, changes.pop("version", None))
     before = _apply(h, changes)
@@ -246,6 +259,7 @@ def update_household(session: Session, *, principal: Principal, household_id: uu
 
 def delete_household(session: Session, *, principal: Principal, household_id: uuid.UUID) -> None:
     """Delete a household with no active members."""
+    authorize(principal, Perm.registry_write)
     h = _load(session, principal, Household, household_id)
     n = session.scalar(select(func.count()).select_from(Person).where(
         Person.household_id == h.id, Person.status == PersonStatus.active)) or 0
@@ -284,6 +298,7 @@ def _set_phone(cipher: FieldCipher, p: Person, phone: str | None) -> None:
 
 def create_person(session: Session, *, principal: Principal, data: dict[str, Any]) -> Person:
     """Register a person: ID validated, gender/birth date derived, ID and phone encrypted."""
+    authorize(principal, Perm.registry_write)
     cipher = get_cipher()
     id_number = validate_id_number(data.pop("id_number"))
     bidx = cipher.blind_index(id_number, purpose=ID_PURPOSE)
@@ -315,6 +330,7 @@ def create_person(session: Session, *, principal: Principal, data: dict[str, Any
 
 def get_person(session: Session, *, principal: Principal, person_id: uuid.UUID) -> Person:
     """One person in jurisdiction."""
+    authorize(principal, Perm.registry_read)
     return _load(session, principal, Person, person_id)
 
 
@@ -326,6 +342,7 @@ def list_persons(
     page: int = 1, page_size: int = 50, sort: str | None = None,
 ) -> tuple[list[Person], int]:
     """Persons in jurisdiction; ID and phone match exactly through the blind index (never by decrypting)."""
+    authorize(principal, Perm.registry_read)
     cipher = get_cipher()
     stmt = _under(select(Person), session, principal, Person, unit_id)
     if household_id:
@@ -363,6 +380,7 @@ def _years_before(day: dt.date, years: int) -> dt.date:
 
 def update_person(session: Session, *, principal: Principal, person_id: uuid.UUID, changes: dict[str, Any]) -> Person:
     """Edit a person; moving to another household moves their grid too."""
+    authorize(principal, Perm.registry_write)
     p = _load(session, principal, Person, person_id)
     _check_version(p, changes.pop("version", None))
     before: dict[str, Any] = {}
@@ -386,6 +404,7 @@ def update_person(session: Session, *, principal: Principal, person_id: uuid.UUI
 
 def delete_person(session: Session, *, principal: Principal, person_id: uuid.UUID, reason: str) -> None:
     """Remove a person record entered in error (moving out is a status change, not a delete)."""
+    authorize(principal, Perm.registry_write)
     p = _load(session, principal, Person, person_id)
     session.delete(p)
     session.flush()
@@ -394,7 +413,9 @@ def delete_person(session: Session, *, principal: Principal, person_id: uuid.UUI
 
 
 def reveal_person(session: Session, *, principal: Principal, person_id: uuid.UUID, reason: str) -> dict[str, Any]:
-    """The person's full ID and phone number — an explicit, audited action with a reason."""
+    """The person's full ID and phone number — an explicit, audited action with a reason (see ``core.reveal``)."""
+    reason = authorize_reveal(session, principal=principal, perms=(Perm.registry_read, Perm.pii_reveal),
+                              reason=reason, object_type="person", object_id=person_id)
     p = _load(session, principal, Person, person_id)
     cipher = get_cipher()
     id_number = cipher.decrypt(p.id_number_enc, table="person", column="id_number", row_id=p.id)
@@ -434,6 +455,7 @@ def _set_org_phone(o: Organisation, phone: str | None) -> None:
 
 def create_organisation(session: Session, *, principal: Principal, data: dict[str, Any]) -> Organisation:
     """Register an organisation (credit code validated and unique)."""
+    authorize(principal, Perm.registry_write)
     code = data.pop("credit_code", None)
     if code:
         code = validate_credit_code(code)
@@ -456,6 +478,7 @@ def create_organisation(session: Session, *, principal: Principal, data: dict[st
 
 def get_organisation(session: Session, *, principal: Principal, organisation_id: uuid.UUID) -> Organisation:
     """One organisation in jurisdiction."""
+    authorize(principal, Perm.registry_read)
     return _load(session, principal, Organisation, organisation_id)
 
 
@@ -465,6 +488,7 @@ def list_organisations(
     sort: str | None = None,
 ) -> tuple[list[Organisation], int]:
     """Organisations in jurisdiction."""
+    authorize(principal, Perm.registry_read)
     stmt = _under(select(Organisation), session, principal, Organisation, unit_id)
     if q:
         stmt = stmt.where(Organisation.name.contains(q) | Organisation.address.contains(q))
@@ -481,6 +505,7 @@ def list_organisations(
 def update_organisation(session: Session, *, principal: Principal, organisation_id: uuid.UUID,
                         changes: dict[str, Any]) -> Organisation:
     """Edit an organisation."""
+    authorize(principal, Perm.registry_write)
     o = _load(session, principal, Organisation, organisation_id)
     _check_version(o, changes.pop("version", None))
     if "contact_phone" in changes:
@@ -494,6 +519,7 @@ def update_organisation(session: Session, *, principal: Principal, organisation_
 
 def delete_organisation(session: Session, *, principal: Principal, organisation_id: uuid.UUID) -> None:
     """Delete an organisation record."""
+    authorize(principal, Perm.registry_write)
     o = _load(session, principal, Organisation, organisation_id)
     session.delete(o)
     session.flush()

@@ -17,8 +17,8 @@ from sqlalchemy.orm import Session
 from zhili.core import audit
 from zhili.core.db import utcnow
 from zhili.core.errors import ValidationFailed
-from zhili.core.jurisdiction import Principal
-from zhili.core.security import Role, generate_password
+from zhili.core.jurisdiction import Principal, authorize
+from zhili.core.security import Perm, Role, generate_password
 from zhili.org.service import get_department
 from zhili.regions.service import get_unit
 from zhili.users import service
@@ -41,6 +41,7 @@ STATUSES = ("active", "inactive", "locked")
 def search_users(session: Session, *, principal: Principal, filters: UserFilter, page: int = 1,
                  page_size: int = 50) -> tuple[list[User], int]:
     """Users in the principal's jurisdiction by role, unit (subtree), status and name."""
+    authorize(principal, Perm.user_read)
     under = get_unit(session, principal=principal, unit_id=filters.unit_id).path if filters.unit_id else None
     status = filters.status if filters.status in STATUSES else None
     return service.list_users(
@@ -62,6 +63,7 @@ def create_account(
 ) -> tuple[User, str]:
     """Create an account with a random initial password (returned once, never stored in clear) that must be
     changed at first login."""
+    authorize(principal, Perm.user_write)
     _check_department(session, role, department)
     password = generate_password()
     user = service.create_user(session, principal=principal, username=username, display_name=display_name,
@@ -73,6 +75,7 @@ def create_account(
 
 def edit_account(session: Session, *, principal: Principal, user_id: uuid.UUID, changes: dict[str, Any]) -> User:
     """Change name, role, units, department or phone; administrators cannot change their own role."""
+    authorize(principal, Perm.user_write)
     user = service.get_user(session, principal=principal, user_id=user_id)
     role = changes.get("role") or user.role
     if user.id == principal.user_id and role != user.role:
@@ -86,6 +89,7 @@ def edit_account(session: Session, *, principal: Principal, user_id: uuid.UUID, 
 
 def reset_to_generated_password(session: Session, *, principal: Principal, user_id: uuid.UUID) -> str:
     """Reset a password to a random one (returned once); the user must change it at next login."""
+    authorize(principal, Perm.user_write)
     password = generate_password()
     service.reset_password(session, principal=principal, user_id=user_id, new_password=password)
     return password
@@ -93,6 +97,7 @@ def reset_to_generated_password(session: Session, *, principal: Principal, user_
 
 def unlock_account(session: Session, *, principal: Principal, user_id: uuid.UUID) -> User:
     """Lift a lockout after repeated failed logins."""
+    authorize(principal, Perm.user_write)
     user = service.get_user(session, principal=principal, user_id=user_id)
     before = {"locked_until": user.locked_until, "failed_logins": user.failed_logins}
     user.locked_until, user.failed_logins = None, 0
@@ -104,6 +109,7 @@ def unlock_account(session: Session, *, principal: Principal, user_id: uuid.UUID
 
 def set_account_active(session: Session, *, principal: Principal, user_id: uuid.UUID, active: bool) -> User:
     """Deactivate (which also ends the user's sessions) or reactivate an account; never one's own."""
+    authorize(principal, Perm.user_write)
     if user_id == principal.user_id and not active:
         raise ValidationFailed("不能停用自己的账号", code="own_account")
     return service.update_user(session, principal=principal, user_id=user_id, changes={"is_active": active})
@@ -111,6 +117,7 @@ def set_account_active(session: Session, *, principal: Principal, user_id: uuid.
 
 def revoke_sessions(session: Session, *, principal: Principal, user_id: uuid.UUID) -> int:
     """End every live session of an account (it must log in again); returns how many were ended."""
+    authorize(principal, Perm.user_write)
     user = service.get_user(session, principal=principal, user_id=user_id)
     return service.end_sessions(session, user_id=user.id, actor=principal.actor)
 

@@ -14,14 +14,15 @@ from sqlalchemy.orm import Session
 
 from zhili.core import audit, config_version
 from zhili.core.crypto import get_cipher
-from zhili.core.db import database_key, utcnow
+from zhili.core.db import database_key, keep_on_refusal, utcnow
 from zhili.core.errors import Conflict, Locked, NotFound, Unauthenticated, ValidationFailed
 from zhili.core.ids import new_id
-from zhili.core.jurisdiction import Principal, in_scope, path_predicate
+from zhili.core.jurisdiction import Principal, authorize, in_scope, path_predicate
 from zhili.core.masking import mask_phone, mask_text
 from zhili.core.query import paginate
 from zhili.core.security import (
     ROLE_LABELS,
+    Perm,
     Role,
     check_password_strength,
     hash_password,
@@ -49,33 +50,43 @@ def login(
     if user is None:
         verify_password(_DUMMY_HASH, password)  # equalise timing so usernames can't be probed
         shown = mask_text(username)  # a mistyped phone number must not land in the audit log in clear
-        audit.record(session, actor=audit.Actor(name=shown, role=None, ip=ip), action="auth.login_failed",
-                     object_type="user", object_id=None, after={"username": shown, "reason": "no_such_user"})
+        keep_on_refusal(session, lambda s: audit.record(
+            s, actor=audit.Actor(name=shown, role=None, ip=ip), action="auth.login_failed", object_type="user",
+            object_id=None, after={"username": shown, "reason": "no_such_user"}))
         raise Unauthenticated("用户名或密码错误", code="bad_credentials")
+    actor = audit.Actor(id=user.id, name=user.username, role=user.role.value, ip=ip)
+    user_id = user.id
     if user.locked_until and user.locked_until > now:
         minutes = max(1, int((user.locked_until - now).total_seconds() // 60) + 1)
-        audit.record(session, actor=audit.Actor(id=user.id, name=user.username, role=user.role.value, ip=ip),
-                     action="auth.login_failed", object_type="user", object_id=user.id, after={"reason": "locked"})
+        keep_on_refusal(session, lambda s: audit.record(
+            s, actor=actor, action="auth.login_failed", object_type="user", object_id=user_id,
+            after={"reason": "locked"}))
         raise Locked(f"密码连续错误次数过多，账号已锁定，请约{minutes}分钟后再试", details={"locked_until":
                      user.locked_until.isoformat()})
     if not user.is_active:
-        audit.record(session, actor=audit.Actor(id=user.id, name=user.username, role=user.role.value, ip=ip),
-                     action="auth.login_failed", object_type="user", object_id=user.id, after={"reason": "disabled"})
+        keep_on_refusal(session, lambda s: audit.record(
+            s, actor=actor, action="auth.login_failed", object_type="user", object_id=user_id,
+            after={"reason": "disabled"}))
         raise Unauthenticated("账号已停用，请联系管理员", code="account_disabled")
     if not verify_password(user.password_hash, password):
-        user.failed_logins += 1
-        locked = user.failed_logins >= settings.login_max_failures
-        if locked:
-            user.locked_until = now + dt.timedelta(minutes=settings.login_lockout_minutes)
-            user.failed_logins = 0
-        audit.record(session, actor=audit.Actor(id=user.id, name=user.username, role=user.role.value, ip=ip),
-                     action="auth.locked" if locked else "auth.login_failed", object_type="user",
-                     object_id=user.id)
-        session.flush()
-        if locked:
+
+        def count_failure(s: Session) -> int:
+            """One more failure on the account (read afresh: this runs again after a rollback); 0 once locked."""
+            u = s.get_one(User, user_id)
+            u.failed_logins += 1
+            locked = u.failed_logins >= settings.login_max_failures
+            if locked:
+                u.locked_until = now + dt.timedelta(minutes=settings.login_lockout_minutes)
+                u.failed_logins = 0
+            audit.record(s, actor=actor, action="auth.locked" if locked else "auth.login_failed",
+                         object_type="user", object_id=user_id)
+            s.flush()
+            return 0 if locked else settings.login_max_failures - u.failed_logins
+
+        left = keep_on_refusal(session, count_failure)
+        if not left:
             raise Locked(f"密码连续错误{settings.login_max_failures}次，账号已锁定"
                          f"{settings.login_lockout_minutes}分钟")
-        left = settings.login_max_failures - user.failed_logins
         raise Unauthenticated(f"用户名或密码错误，再错{left}次将锁定账号", code="bad_credentials",
                               details={"attempts_left": left})
     if needs_rehash(user.password_hash):
@@ -246,7 +257,10 @@ def create_user(
     phone: str | None = None,
     must_change_password: bool = False,
 ) -> User:
-    """Create a user bound to units inside the creator's jurisdiction (``principal=None`` for the CLI)."""
+    """Create a user bound to units inside the creator's jurisdiction (``principal=None`` for the CLI and
+    self-registration)."""
+    if principal is not None:
+        authorize(principal, Perm.user_write)
     unit_ids = unit_ids or []
     if session.scalar(select(User.id).where(User.username == username)):
         raise Conflict(f"用户名“{username}”已存在", code="username_taken")
@@ -296,13 +310,14 @@ def _visible_user(session: Session, principal: Principal, user_id: uuid.UUID) ->
 def _user_in_scope(session: Session, principal: Principal, user: User) -> bool:
     paths = [p for (p,) in session.execute(
         select(Unit.path).join(UserUnit, UserUnit.unit_id == Unit.id).where(UserUnit.user_id == user.id))]
-    if not paths:
-        return principal.role == Role.admin
+    if not paths:  # an account bound to no unit (a resident): only account managers see it
+        return principal.can(Perm.user_write)
     return all(in_scope(principal, p) for p in paths)
 
 
 def get_user(session: Session, *, principal: Principal, user_id: uuid.UUID) -> User:
     """One user visible to the principal."""
+    authorize(principal, Perm.user_read)
     return _visible_user(session, principal, user_id)
 
 
@@ -313,6 +328,7 @@ def list_users(
 ) -> tuple[list[User], int]:
     """Users bound to units inside the principal's jurisdiction (admins also see unbound residents); optionally
     only those bound to a unit under ``under_path``, active or not, locked or not."""
+    authorize(principal, Perm.user_read)
     in_scope_ids = (
         select(UserUnit.user_id).join(Unit, Unit.id == UserUnit.unit_id)
         .where(path_predicate(Unit.path, principal.scope_paths))
@@ -324,7 +340,7 @@ def list_users(
     )
     visible = User.id.in_(in_scope_ids) & ~User.id.in_(outside_ids)
     stmt = select(User).where(visible)
-    if principal.role == Role.admin:
+    if principal.can(Perm.user_write):  # account managers also see accounts bound to no unit
         stmt = select(User).where(visible | ~User.id.in_(select(UserUnit.user_id)))
     if role:
         stmt = stmt.where(User.role == role)
@@ -345,6 +361,7 @@ def list_users(
 
 def update_user(session: Session, *, principal: Principal, user_id: uuid.UUID, changes: dict[str, Any]) -> User:
     """Change a user's profile, role, units or status."""
+    authorize(principal, Perm.user_write)
     user = _visible_user(session, principal, user_id)
     before = user_summary(user)
     if "unit_ids" in changes and changes["unit_ids"] is not None:
@@ -429,7 +446,10 @@ def change_password(session: Session, *, principal: Principal, old_password: str
 
 
 def reset_password(session: Session, *, principal: Principal | None, user_id: uuid.UUID, new_password: str) -> None:
-    """An administrator sets a new password; the user must change it at next login; lockout is cleared."""
+    """An administrator sets a new password; the user must change it at next login; lockout is cleared
+    (``principal=None`` for the CLI)."""
+    if principal is not None:
+        authorize(principal, Perm.user_write)
     user = session.get(User, user_id) if principal is None else _visible_user(session, principal, user_id)
     if user is None:
         raise NotFound("用户不存在")

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
+from zhili.cases import attachments as case_attachments
 from zhili.cases import reads as case_reads
 from zhili.cases import service as cases
 from zhili.cases.files import check_upload
@@ -24,11 +25,11 @@ from zhili.cases.taxonomy import reportable_category
 from zhili.core import audit
 from zhili.core.clock import from_local, local_day, local_midnight
 from zhili.core.db import utcnow
-from zhili.core.errors import Conflict, Forbidden, NotFound, ValidationFailed
-from zhili.core.jurisdiction import Principal, ensure_in_scope, path_predicate, scoped
+from zhili.core.errors import Conflict, NotFound, ValidationFailed
+from zhili.core.jurisdiction import Principal, authorize, ensure_in_scope, path_predicate, scoped
 from zhili.core.masking import mask_text
 from zhili.core.query import paginate
-from zhili.core.security import Role
+from zhili.core.security import Perm
 from zhili.regions.models import Unit
 from zhili.regions.service import get_unit
 from zhili.registry.models import Household, Person, PersonStatus
@@ -65,8 +66,7 @@ class Photo:
 # -- helpers ------------------------------------------------------------------------------------------------
 
 def _require_recorder(principal: Principal) -> None:
-    if principal.role != Role.grid_worker:
-        raise Forbidden("只有网格员可以记录走访", code="visit_grid_worker_only")
+    authorize(principal, Perm.visit_record, "只有网格员可以记录走访", code="visit_grid_worker_only")
 
 
 def period_start(period: str, *, now: dt.datetime | None = None) -> dt.datetime | None:
@@ -129,7 +129,7 @@ def _store_photos(session: Session, principal: Principal, photos: Sequence[Photo
         ctype, _ = check_upload(p.data)
         if not ctype.startswith("image/"):
             raise ValidationFailed("走访照片只能是 JPEG、PNG、GIF 或 WebP 图片", code="photo_not_an_image")
-        ids.append(cases.set_attachment(session, principal=principal, data=p.data, filename=p.filename).id)
+        ids.append(case_attachments.set_attachment(session, principal=principal, data=p.data, filename=p.filename).id)
     return ids
 
 
@@ -165,6 +165,7 @@ def record_visit(
     now: dt.datetime | None = None,
 ) -> Visit:
     """Record a visit to a household of the grid worker's own grid (photos stored, follow-up case optional)."""
+    authorize(principal, Perm.registry_write)
     _require_recorder(principal)
     household = get_household(session, principal=principal, household_id=household_id)  # 404 outside the grid
     now = now or utcnow()
@@ -196,6 +197,7 @@ def record_visit(
 def escalate_visit(session: Session, *, principal: Principal, visit_id: uuid.UUID, follow_up: FollowUp,
                    now: dt.datetime | None = None) -> Case:
     """转为事件: file a case about what a visit found, through the case intake, and link it to the visit."""
+    authorize(principal, Perm.case_report)
     _require_recorder(principal)
     visit = _load(session, principal, visit_id)
     if visit.case_id is not None:
@@ -239,6 +241,7 @@ def _file_case(session: Session, principal: Principal, visit: Visit, household: 
 
 def get_visit(session: Session, *, principal: Principal, visit_id: uuid.UUID) -> Visit:
     """One visit in jurisdiction (404 otherwise: existence does not leak)."""
+    authorize(principal, Perm.registry_read)
     return _load(session, principal, visit_id)
 
 
@@ -268,6 +271,7 @@ def list_visits(
     since: dt.datetime | None = None, until: dt.datetime | None = None, page: int = 1, page_size: int = 50,
 ) -> tuple[list[Visit], int]:
     """Visits in jurisdiction, newest first, optionally of one household / unit / worker / kind / period."""
+    authorize(principal, Perm.registry_read)
     if household_id is not None:
         get_household(session, principal=principal, household_id=household_id)  # 404 outside the jurisdiction
     stmt = _filtered(session, principal, household_id=household_id, unit_id=unit_id, worker_id=worker_id, kind=kind,
@@ -279,6 +283,7 @@ def list_visits(
 def coverage(session: Session, *, principal: Principal, unit_id: uuid.UUID | None = None,
              now: dt.datetime | None = None) -> dict[str, Any]:
     """Households in jurisdiction (or under a unit) and how many were visited in the last 30 and 90 days."""
+    authorize(principal, Perm.registry_read)
     now = now or utcnow()
     paths = principal.scope_paths
     if unit_id is not None:
@@ -298,6 +303,7 @@ def coverage(session: Session, *, principal: Principal, unit_id: uuid.UUID | Non
 def read_photo(session: Session, *, principal: Principal, visit_id: uuid.UUID, attachment_id: uuid.UUID
                ) -> tuple[Attachment, bytes]:
     """A photo of a visit in jurisdiction."""
+    authorize(principal, Perm.registry_read)
     from zhili.cases.files import get_store
 
     visit = _load(session, principal, visit_id)
@@ -353,6 +359,7 @@ def visit_view(session: Session, visit: Visit) -> dict[str, Any]:
 def household_form(session: Session, *, principal: Principal, household_id: uuid.UUID
                    ) -> tuple[Household, list[Person]]:
     """What the "记录走访" form needs: the household (in jurisdiction) and its active members."""
+    authorize(principal, Perm.registry_read)
     household = get_household(session, principal=principal, household_id=household_id)
     persons = list(session.scalars(select(Person).where(Person.household_id == household.id,
                                                         Person.status == PersonStatus.active)
@@ -366,6 +373,7 @@ def worker_overview(session: Session, *, principal: Principal, period: str = "we
                     page_size: int = 20, now: dt.datetime | None = None) -> dict[str, Any]:
     """"我的走访": the principal's own visits in a period (this week / this month / all), and the coverage of
     the households in their jurisdiction."""
+    authorize(principal, Perm.registry_read)
     now = now or utcnow()
     rows, total = list_visits(session, principal=principal, worker_id=principal.user_id,
                               since=period_start(period, now=now), page=page, page_size=page_size)
@@ -376,6 +384,7 @@ def worker_overview(session: Session, *, principal: Principal, period: str = "we
 def household_history(session: Session, *, principal: Principal, household_id: uuid.UUID, page: int = 1,
                       page_size: int = 20) -> dict[str, Any]:
     """A household (in jurisdiction) and its visits, newest first."""
+    authorize(principal, Perm.registry_read)
     household = get_household(session, principal=principal, household_id=household_id)
     rows, total = list_visits(session, principal=principal, household_id=household.id, page=page,
                               page_size=page_size)
@@ -385,6 +394,7 @@ def household_history(session: Session, *, principal: Principal, household_id: u
 def browse_visits(session: Session, *, principal: Principal, kind: Any = None, period: str = "month",
                   page: int = 1, page_size: int = 20, now: dt.datetime | None = None) -> dict[str, Any]:
     """Visits under the principal's units (community / street staff, command centre: read only), with coverage."""
+    authorize(principal, Perm.registry_read)
     now = now or utcnow()
     rows, total = list_visits(session, principal=principal, kind=kind or None, since=period_start(period, now=now),
                               page=page, page_size=page_size)

@@ -13,11 +13,12 @@ from fastapi import Depends, Request
 from starlette.datastructures import FormData, UploadFile
 from starlette.responses import JSONResponse, Response
 
-from zhili.cases import service, taxonomy
+from zhili.cases import attachments, engine, service, taxonomy, views
 from zhili.cases.models import Channel
 from zhili.cases.workflow import candidates
+from zhili.core.db import roll_back_refused
 from zhili.core.errors import DomainError, ValidationFailed
-from zhili.core.jurisdiction import Principal, require
+from zhili.core.jurisdiction import Principal, authorize
 from zhili.core.security import Perm, Role
 from zhili.core.settings import get_settings
 from zhili.regions import service as regions
@@ -74,13 +75,14 @@ def categories_fragment(request: Request, session: Any, q: str | None) -> Respon
 
 def map_principal(session: Any, pu: PageUser) -> Principal:
     """Whose jurisdiction the map shows: staff their own; a resident (who has none) every grid of the district,
-    whose outlines are public information needed to pick a place."""
+    whose outlines are public information needed to pick a place (read under the district, with the regions
+    read permission for this one purpose)."""
     p = pu.principal
     if p.role != Role.resident:
         return p
     district = service.district_unit(session)
     return Principal(user_id=p.user_id, username=p.username, display_name=p.display_name, role=p.role,
-                     scope_paths=(district.path,))
+                     scope_paths=(district.path,), extra_perms=frozenset({Perm.region_read}))
 
 
 def grids_geojson(session: Any, pu: PageUser) -> JSONResponse:
@@ -138,14 +140,14 @@ def submit_report(request: Request, session: Any, pu: PageUser, page: ReportPage
     values["idem"] = values["idem"][:64] or uuid.uuid4().hex
     photos = [f for f in form.getlist("photos") if isinstance(f, UploadFile) and f.filename]
     try:
-        require(pu.principal, Perm.case_report)
+        authorize(pu.principal, Perm.case_report)
         if not values["category_code"]:
             raise ValidationFailed(tr(request, "report.category_required"), code="category_required")
         if len(photos) > PHOTO_LIMIT:
             raise ValidationFailed(tr(request, "error.too_many_photos", n=PHOTO_LIMIT), code="too_many_photos")
         lon, lat = _coordinates(request, values)
         limit = get_settings().max_upload_bytes
-        attachment_ids = [service.set_attachment(session, principal=pu.principal, data=f.file.read(limit + 1),
+        attachment_ids = [attachments.set_attachment(session, principal=pu.principal, data=f.file.read(limit + 1),
                                                  filename=f.filename or "").id for f in photos]
         data: dict[str, Any] = {
             "category_code": values["category_code"], "description": values["description"], "lon": lon, "lat": lat,
@@ -156,7 +158,7 @@ def submit_report(request: Request, session: Any, pu: PageUser, page: ReportPage
         case, _ = service.report_case(session, principal=pu.principal, channel=page.channel, data=data,
                                       idempotency_key=values["idem"])
     except DomainError as exc:
-        session.rollback()
+        roll_back_refused(session)
         message = exc.message
         if exc.code == "idempotency_key_reused":  # sent before with other content: sent again, it is a new report
             values["idem"], message = uuid.uuid4().hex, tr(request, "error.report_resent_changed")
@@ -181,7 +183,7 @@ def action_forms(session: Any, principal: Principal, case: Any, allowed: Iterabl
     its table row requires (plus the page's own ``extra_fields``), the usual next step first."""
     allowed = set(allowed)
     out = []
-    for a in service.available_actions(session, principal=principal, case=case):
+    for a in engine.available_actions(session, principal=principal, case=case):
         if a["action"] not in allowed:
             continue
         required: list[str] = []
@@ -196,11 +198,10 @@ def action_forms(session: Any, principal: Principal, case: Any, allowed: Iterabl
 
 def case_context(session: Any, pu: PageUser, case_id: uuid.UUID, allowed: Iterable[str]) -> dict[str, Any]:
     """Everything a case page shows; 404 (not found or not visible) comes from ``get_case``."""
-    require(pu.principal, Perm.case_read)
     case = service.get_case(session, principal=pu.principal, case_id=case_id)
     events = service.timeline(session, principal=pu.principal, case_id=case.id)
     photos = [aid for ev in events for aid in (ev.attachment_ids or [])]
-    return {"case": service.case_view(session, case), "events": events, "photos": photos,
+    return {"case": views.case_view(session, case), "events": events, "photos": photos,
             "actions": action_forms(session, pu.principal, case, allowed)}
 
 
@@ -236,19 +237,19 @@ def kept_fields(form: FormData) -> dict[str, str]:
 
 def act(request: Request, session: Any, pu: PageUser, case_id: uuid.UUID, form: FormData, *, prefix: str,
         template: str, allowed: Iterable[str]) -> Response:
-    """Apply one workflow action from a page form through ``service.transition``."""
+    """Apply one workflow action from a page form through ``engine.transition``."""
     allowed = tuple(allowed)
     try:
-        require(pu.principal, Perm.case_read)
+        authorize(pu.principal, Perm.case_read)
         action = text(form, "action", 32)
         if action not in allowed:
             raise ValidationFailed(tr(request, "error.unknown_action"), code="unknown_action")
         version_raw = text(form, "version", 12)
         version = int(version_raw) if version_raw.isdigit() else None
-        service.transition(session, principal=pu.principal, case_id=case_id, action=action,
+        engine.transition(session, principal=pu.principal, case_id=case_id, action=action,
                            payload=_payload(request, form), expected_version=version)
     except DomainError as exc:
-        session.rollback()
+        roll_back_refused(session)
         return case_page(request, session, pu, case_id, prefix=prefix, template=template, allowed=allowed,
                          error=exc.message, error_action=text(form, "action", 32), kept=kept_fields(form),
                          status=exc.status)

@@ -202,7 +202,6 @@ _CATALOGUE: dict[str, tuple[str, str]] = {
     "gw.reveal": ("查看完整信息", "Show full details"),
     "gw.reveal_reason": ("查看事由", "Reason"),
     "gw.reveal_reason_hint": ("如：入户走访核实", "e.g. home visit check"),
-    "gw.reveal_reason_required": ("请填写查看事由（至少2个字）", "Give a reason (at least 2 characters)"),
     "gw.revealed": ("完整信息（已记录审计）", "Full details (audited)"),
     "person.name": ("姓名", "Name"),
     "person.gender": ("性别", "Gender"),

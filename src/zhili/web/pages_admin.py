@@ -17,6 +17,7 @@ from starlette.responses import Response
 from zhili.cases import config, dispatch, taxonomy
 from zhili.cases.models import Urgency
 from zhili.core.clock import today
+from zhili.core.db import roll_back_refused
 from zhili.core.errors import DomainError
 from zhili.http.deps import Db
 from zhili.org import service as org
@@ -153,7 +154,7 @@ def category_create(request: Request, session: Db, pu: ConfigUser, form: PostedF
         cat = taxonomy.create_category(session, principal=pu.principal,
                                        data=_category_values(request, form, creating=True))
     except DomainError as exc:
-        session.rollback()
+        roll_back_refused(session)
         return _category_form(request, session, values=form_values(form, CATEGORY_FIELDS), error=exc.message,
                               status=exc.status)
     return redirect(f"/console/admin/categories/{cat.code}?msg=admin_saved")
@@ -171,7 +172,7 @@ def category_save(request: Request, session: Db, pu: ConfigUser, code: str, form
         _, changed = config.edit_category(session, principal=pu.principal, code=code,
                                           values=_category_values(request, form, creating=False))
     except DomainError as exc:
-        session.rollback()
+        roll_back_refused(session)
         values = {**_category_raw(taxonomy.get_current_category(session, code=code)),
                   **form_values(form, CATEGORY_FIELDS[1:])}
         values.update(code=code, parent_code=values["parent_code"])
@@ -348,7 +349,7 @@ def _save_rule(request: Request, session: Any, pu: PageUser, rule_key: uuid.UUID
         rule, changed = config.save_rule(session, principal=pu.principal, rule_key=rule_key,
                                          values=_rule_values(request, form))
     except DomainError as exc:
-        session.rollback()
+        roll_back_refused(session)
         co = [v for v in form.getlist("co_departments") if isinstance(v, str)]
         return _rule_form(request, session, pu, values=form_values(form, RULE_FIELDS, 2000), co=co,
                           rule_key=rule_key, error=exc.message, status=exc.status)
@@ -415,7 +416,7 @@ def calendar_set(request: Request, session: Db, pu: ConfigUser, form: PostedForm
         worktime.set_override(session, principal=pu.principal, day=day, is_workday=values["is_workday"] == "1",
                               name=values["name"])
     except DomainError as exc:
-        session.rollback()
+        roll_back_refused(session)
         year = int(values["day"][:4]) if values["day"][:4].isdigit() else _this_year()
         return _calendar_page(request, session, year=min(max(year, 2000), 2100), values=values, error=exc.message,
                               status=exc.status)

@@ -14,6 +14,7 @@ from fastapi import APIRouter, Query, Request
 from starlette.datastructures import FormData
 from starlette.responses import Response
 
+from zhili.core.db import roll_back_refused
 from zhili.core.errors import DomainError
 from zhili.core.security import Role
 from zhili.http.deps import Db
@@ -121,7 +122,7 @@ def user_create(request: Request, session: Db, pu: AccountAdmin, form: PostedFor
         user, password = accounts.create_account(session, principal=pu.principal,
                                                  **_account_values(request, form, creating=True))
     except DomainError as exc:
-        session.rollback()
+        roll_back_refused(session)
         return _user_form(request, session, pu, values=form_values(form, USER_FIELDS, 200),
                           unit_ids=_posted_units(form), error=exc.message, status=exc.status)
     return render(request, "console/admin/user_secret.html", {
@@ -143,7 +144,7 @@ def user_save(request: Request, session: Db, pu: AccountAdmin, user_id: uuid.UUI
         accounts.edit_account(session, principal=pu.principal, user_id=user_id,
                               changes=_account_values(request, form, creating=False))
     except DomainError as exc:
-        session.rollback()
+        roll_back_refused(session)
         values = form_values(form, USER_FIELDS, 200)
         values["username"] = users.get_user(session, principal=pu.principal, user_id=user_id).username
         return _user_form(request, session, pu, values=values, unit_ids=_posted_units(form), user_id=user_id,

@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Form, Request
 from starlette.responses import Response
 
+from zhili.core.db import roll_back_refused
 from zhili.core.errors import DomainError, Locked, Unauthenticated
 from zhili.http.deps import SESSION_COOKIE, Db, client_ip
 from zhili.users import service as users
@@ -45,7 +46,7 @@ def login_submit(request: Request, session: Db, username: Annotated[str, Form(ma
         token, auth, user = users.login(session, username=username, password=password, ip=client_ip(request),
                                         user_agent=request.headers.get("user-agent"))
     except (Unauthenticated, Locked) as exc:
-        session.commit()  # the failure count, the lock and the audit record outlive the refusal (as in the API)
+        roll_back_refused(session)  # the failure count, the lock and the audit record stay (as in the API)
         return _login_form(request, username=username, next_url=safe_next(next), error=exc.message,
                            status=exc.status)
     if user.must_change_password:

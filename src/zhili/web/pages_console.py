@@ -1,6 +1,6 @@
 """The staff console (PC): the command-centre intake queue (accept / reject / dispatch / merge), the department
 inbox (start / resolve / return / extension) and the case page with its timeline, actions and map point.
-Every action goes through :func:`zhili.cases.service.transition`; forms carry the CSRF token."""
+Every action goes through :func:`zhili.cases.engine.transition`; forms carry the CSRF token."""
 
 from __future__ import annotations
 
@@ -12,10 +12,11 @@ from fastapi import APIRouter, Depends, Query, Request
 from starlette.datastructures import FormData
 from starlette.responses import Response
 
-from zhili.cases import engine, service
+from zhili.cases import engine, service, views
 from zhili.cases.models import CaseState
+from zhili.core.db import roll_back_refused
 from zhili.core.errors import DomainError, Forbidden, ValidationFailed
-from zhili.core.jurisdiction import require
+from zhili.core.jurisdiction import authorize
 from zhili.core.security import Perm, Role
 from zhili.http.deps import Db
 from zhili.org import service as org
@@ -54,7 +55,7 @@ InboxUser = Annotated[PageUser, Depends(_gate(frozenset({Role.department_handler
 
 def _row_actions(session: Any, pu: PageUser, case: Any) -> list[str]:
     """Queue shortcuts for one case: accept / dispatch (accepting first when still reported) / reject / merge."""
-    names = [a["action"] for a in service.available_actions(session, principal=pu.principal, case=case)]
+    names = [a["action"] for a in engine.available_actions(session, principal=pu.principal, case=case)]
     out: list[str] = [a for a in ("accept", "dispatch", "reject", "merge") if a in names]
     if case.state == CaseState.reported and "accept" in names and pu.principal.role == Role.command_centre:
         out.insert(1, "dispatch")  # accepted and dispatched in one step
@@ -65,12 +66,11 @@ def _row_actions(session: Any, pu: PageUser, case: Any) -> list[str]:
 def queue(request: Request, session: Db, pu: QueueUser,
           state: Annotated[CaseState | None, Query()] = None,
           page: Annotated[int, Query(ge=1, le=10_000)] = 1) -> Response:
-    require(pu.principal, Perm.case_read)
     states = [state] if state in QUEUE_STATES else list(QUEUE_STATES)
     rows, total = service.list_cases(session, principal=pu.principal, filters=service.CaseFilter(state=states),
                                      page=page, page_size=cp.PAGE_SIZE, sort="reported_at")
     names = org.department_names(session)
-    cases = [{**service.case_view(session, c, departments=names), "row_actions": _row_actions(session, pu, c)}
+    cases = [{**views.case_view(session, c, departments=names), "row_actions": _row_actions(session, pu, c)}
              for c in rows]
     return render(request, "console/queue.html", {
         "cases": cases, "total": total, "page": page, "pages": cp.pages(total), "state": state.value if state else "",
@@ -81,13 +81,12 @@ def queue(request: Request, session: Db, pu: QueueUser,
 @router.get("/inbox")
 def inbox(request: Request, session: Db, pu: InboxUser,
           page: Annotated[int, Query(ge=1, le=10_000)] = 1) -> Response:
-    require(pu.principal, Perm.case_read)
     rows, total = service.list_cases(session, principal=pu.principal, filters=service.CaseFilter(
         department=pu.principal.department, open_only=True), page=page, page_size=cp.PAGE_SIZE,
         sort="handle_due_at")
     names = org.department_names(session)
     return render(request, "console/inbox.html", {
-        "cases": [service.case_view(session, c, departments=names) for c in rows], "total": total, "page": page,
+        "cases": [views.case_view(session, c, departments=names) for c in rows], "total": total, "page": page,
         "pages": cp.pages(total), "pager_query": ""})
 
 
@@ -102,12 +101,11 @@ def _actions(request: Request, session: Any, pu: PageUser, case: Any) -> list[cp
 
 def _case_page(request: Request, session: Any, pu: PageUser, case_id: uuid.UUID, *, error: str | None = None,
                error_action: str | None = None, kept: dict[str, str] | None = None, status: int = 200) -> Response:
-    require(pu.principal, Perm.case_read)
     case = service.get_case(session, principal=pu.principal, case_id=case_id)
     events = service.timeline(session, principal=pu.principal, case_id=case.id)
     back = "/console/inbox" if pu.principal.role == Role.department_handler else "/console/"
     return render(request, "console/case.html", {
-        "case": service.case_view(session, case), "events": events,
+        "case": views.case_view(session, case), "events": events,
         "photos": [aid for ev in events for aid in (ev.attachment_ids or [])],
         "actions": _actions(request, session, pu, case), "departments": org.list_departments(session),
         "act_url": f"/console/cases/{case.id}/act", "staff": True, "error": error, "error_action": error_action,
@@ -164,7 +162,7 @@ def case_act(request: Request, session: Db, pu: CaseUser, case_id: uuid.UUID, fo
     """One workflow action from a console form; dispatching a case still *reported* accepts it first."""
     action = cp.text(form, "action", 32)
     try:
-        require(pu.principal, Perm.case_read)
+        authorize(pu.principal, Perm.case_read)
         if action not in CONSOLE_ACTIONS:
             raise ValidationFailed(tr(request, "error.unknown_action"), code="unknown_action")
         payload = _payload(request, session, pu, action, form)
@@ -176,7 +174,7 @@ def case_act(request: Request, session: Db, pu: CaseUser, case_id: uuid.UUID, fo
             steps.insert(0, ("accept", {}))  # one go through the engine: both steps or neither, one message
         engine.take_steps(session, principal=pu.principal, case_id=case_id, steps=steps, expected_version=version)
     except DomainError as exc:
-        session.rollback()
+        roll_back_refused(session)
         return _case_page(request, session, pu, case_id, error=exc.message, error_action=action,
                           kept=cp.kept_fields(form), status=exc.status)
     target = safe_next(cp.text(form, "next", 300))

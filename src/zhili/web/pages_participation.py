@@ -14,8 +14,10 @@ from starlette.datastructures import FormData
 from starlette.responses import Response
 
 from zhili.core.clock import district_tz, from_local
+from zhili.core.db import roll_back_refused
 from zhili.core.errors import DomainError, Forbidden, ValidationFailed
 from zhili.core.masking import mask_phone
+from zhili.core.security import Perm
 from zhili.core.validators import validate_mobile
 from zhili.http.deps import SESSION_COOKIE, Db, client_ip
 from zhili.participation import service
@@ -72,7 +74,7 @@ def _send_code(request: Request, session: Any, form: FormData, purpose: str) -> 
     try:
         service.request_code(session, phone=values["phone"], purpose=purpose, ip=client_ip(request))
     except DomainError as exc:
-        session.commit()  # the refusal is audited
+        roll_back_refused(session)  # the refusal's audit record stays
         return _flow_page(request, session, purpose, values, error=exc.message, status=exc.status)
     minutes = max(1, participation_settings().sms_code_ttl_s // 60)
     info = tr(request, "pt.code_sent", phone=mask_phone(validate_mobile(values["phone"])), minutes=minutes)
@@ -99,7 +101,7 @@ def register_submit(request: Request, session: Db, form: PostedForm) -> Response
             community_id=_uuid(values["community_id"]), ip=client_ip(request),
             user_agent=request.headers.get("user-agent"))
     except DomainError as exc:
-        session.commit()  # attempt counter and audit record outlive the refusal
+        roll_back_refused(session)  # the attempt counter and the audit record stay
         return _flow_page(request, session, "register", values, error=exc.message, status=exc.status)
     response = redirect("/h5/?msg=registered")
     response.set_cookie(SESSION_COOKIE, token, httponly=True, samesite="lax", secure=request.url.scheme == "https",
@@ -126,7 +128,7 @@ def reset_submit(request: Request, session: Db, form: PostedForm) -> Response:
                                          password=text(form, "password", 256),
                                          confirm=text(form, "confirm_password", 256), ip=client_ip(request))
     except DomainError as exc:
-        session.commit()
+        roll_back_refused(session)
         return _flow_page(request, session, "reset", values, error=exc.message, status=exc.status)
     return redirect("/login?msg=password_reset")
 
@@ -199,7 +201,7 @@ def support(request: Request, session: Db, pu: Resident, case_id: uuid.UUID, for
     try:
         case = service.support_case(session, principal=pu.principal, case_id=case_id)
     except DomainError as exc:
-        session.rollback()
+        roll_back_refused(session)
         if exc.status == 404:
             raise
         case = service.get_public_case(session, principal=pu.principal, case_id=case_id)
@@ -232,7 +234,7 @@ def set_community(request: Request, session: Db, pu: Resident, form: PostedForm)
             raise ValidationFailed(tr(request, "pt.notices.choose"), code="community_required")
         service.set_resident_community(session, principal=pu.principal, community_id=community_id)
     except DomainError as exc:
-        session.rollback()
+        roll_back_refused(session)
         return render(request, "error.html", {"status": exc.status, "title": tr(request, "common.error_title"),
                                               "message": exc.message, "detail": None, "incident": None},
                       status=exc.status)
@@ -281,7 +283,7 @@ def submit_suggestion(request: Request, session: Db, pu: Resident, form: PostedF
         s = service.submit_suggestion(session, principal=pu.principal, title=values["title"], body=values["body"],
                                       unit_id=_uuid(values["unit_id"]))
     except DomainError as exc:
-        session.rollback()
+        roll_back_refused(session)
         return _suggestion_form(request, session, pu, values, error=exc.message, status=exc.status)
     return redirect(f"/h5/suggestions/{s.id}?msg=suggestion_sent")
 
@@ -296,7 +298,8 @@ def suggestion(request: Request, session: Db, pu: Resident, suggestion_id: uuid.
 
 def _staff_gate() -> Callable[[Request, PageUser], PageUser]:
     def gate(request: Request, pu: CurrentPageUser) -> PageUser:
-        if pu.principal.role not in service.STAFF_ROLES or not pu.principal.scope_paths:
+        staff = pu.principal.can(Perm.notice_publish) or pu.principal.can(Perm.suggestion_reply)
+        if not staff or not pu.principal.scope_paths:
             raise Forbidden(tr(request, "pt.staff.forbidden"), code="wrong_portal")
         return pu
 
@@ -366,7 +369,7 @@ def staff_create_notice(request: Request, session: Db, pu: Staff, form: PostedFo
     try:
         service.create_notice(session, principal=pu.principal, data=_notice_data(values))
     except DomainError as exc:
-        session.rollback()
+        roll_back_refused(session)
         return _notice_form(request, session, pu, values, error=exc.message, status=exc.status)
     return redirect(f"{STAFF}/notices?msg=notice_saved")
 
@@ -386,7 +389,7 @@ def staff_update_notice(request: Request, session: Db, pu: Staff, notice_id: uui
     try:
         service.update_notice(session, principal=pu.principal, notice_id=notice_id, changes=_notice_data(values))
     except DomainError as exc:
-        session.rollback()
+        roll_back_refused(session)
         n = service.get_notice(session, principal=pu.principal, notice_id=notice_id)
         return _notice_form(request, session, pu, values, notice=n, error=exc.message, status=exc.status)
     return redirect(f"{STAFF}/notices?msg=notice_saved")
@@ -428,7 +431,7 @@ def staff_reply(request: Request, session: Db, pu: Staff, suggestion_id: uuid.UU
     try:
         service.reply_suggestion(session, principal=pu.principal, suggestion_id=suggestion_id, body=body)
     except DomainError as exc:
-        session.rollback()
+        roll_back_refused(session)
         if exc.status == 404:
             raise
         return _staff_thread(request, session, pu, suggestion_id, error=exc.message, body=body, status=exc.status)

@@ -10,6 +10,7 @@ from fastapi import APIRouter, Query, Request
 from starlette.responses import Response
 
 from zhili.core.errors import Forbidden
+from zhili.core.security import Perm
 from zhili.dashboard import service as dashboard
 from zhili.http.deps import Db
 from zhili.web.deps import CurrentPageUser
@@ -24,7 +25,7 @@ REFRESH_SECONDS = 60
 def screen(request: Request, session: Db, pu: CurrentPageUser,
            unit_id: Annotated[uuid.UUID | None, Query()] = None) -> Response:
     """The screen, starting at the principal's top unit or at ``unit_id`` (a deep link; 404 outside the area)."""
-    if pu.principal.role not in dashboard.DASHBOARD_ROLES or not pu.principal.scope_paths:
+    if not pu.principal.can(Perm.dashboard_read) or not pu.principal.scope_paths:
         raise Forbidden(tr(request, "screen.forbidden"), code="wrong_portal")
     start = dashboard.resolve_unit(session, pu.principal, unit_id)
     return render(request, "screen/screen.html", {

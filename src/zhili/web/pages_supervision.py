@@ -14,6 +14,7 @@ from starlette.responses import Response
 
 from zhili.cases import supervision
 from zhili.cases.workflow import TRANSITIONS
+from zhili.core.db import roll_back_refused
 from zhili.core.errors import DomainError
 from zhili.http.deps import Db
 from zhili.org import service as org
@@ -81,7 +82,7 @@ def supervise(request: Request, session: Db, pu: SupervisionUser, form: PostedFo
                                    number=required(request, values["number"], "admin.sup.number", 32),
                                    message=required(request, values["message"], "admin.sup.message", 2000))
     except DomainError as exc:
-        session.rollback()
+        roll_back_refused(session)
         filters = dict.fromkeys(("kind", "unit_id", "department", "overdue", "mine"), "")
         return _page(request, session, pu, filters=filters, page=1, values=values, error=exc.message,
                      status=exc.status)

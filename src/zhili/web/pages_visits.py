@@ -14,8 +14,9 @@ from starlette.datastructures import UploadFile
 from starlette.responses import Response
 
 from zhili.core.clock import local_now
+from zhili.core.db import roll_back_refused
 from zhili.core.errors import DomainError, Forbidden, ValidationFailed
-from zhili.core.jurisdiction import require
+from zhili.core.jurisdiction import authorize
 from zhili.core.security import Perm, Role
 from zhili.core.settings import get_settings
 from zhili.http.deps import Db
@@ -62,7 +63,7 @@ def _blank() -> dict[str, Any]:
 
 def _form_page(request: Request, session: Any, pu: PageUser, household_id: uuid.UUID, *,
                values: dict[str, Any] | None = None, error: str | None = None, status: int = 200) -> Response:
-    require(pu.principal, Perm.registry_write)
+    authorize(pu.principal, Perm.registry_write)
     household, persons = service.household_form(session, principal=pu.principal, household_id=household_id)
     return render(request, "gw/visit_form.html", {
         "household": household, "persons": persons, "values": values or _blank(), "error": error,
@@ -104,13 +105,13 @@ def visit_submit(request: Request, session: Db, pu: GridWorker, household_id: uu
     }
     photos = [f for f in form.getlist("photos") if isinstance(f, UploadFile) and f.filename]
     try:
-        require(pu.principal, Perm.registry_write)
+        authorize(pu.principal, Perm.registry_write)
         if len(photos) > service.PHOTO_LIMIT:
             raise ValidationFailed(tr(request, "error.too_many_photos", n=service.PHOTO_LIMIT), code="too_many_photos")
         limit = get_settings().max_upload_bytes
         follow_up = None
         if values["to_case"]:
-            require(pu.principal, Perm.case_report)
+            authorize(pu.principal, Perm.case_report)
             follow_up = service.FollowUp(category_code=values["category_code"],
                                          description=values["case_description"] or values["findings"])
         visit = service.record_visit(
@@ -121,7 +122,7 @@ def visit_submit(request: Request, session: Db, pu: GridWorker, household_id: uu
             photos=[service.Photo(data=f.file.read(limit + 1), filename=f.filename or "") for f in photos],
             follow_up=follow_up)
     except DomainError as exc:
-        session.rollback()
+        roll_back_refused(session)
         if exc.status == 404:
             raise
         return _form_page(request, session, pu, household_id, values=values, error=exc.message, status=exc.status)
@@ -134,7 +135,6 @@ def visit_submit(request: Request, session: Db, pu: GridWorker, household_id: uu
 def household_visits(request: Request, session: Db, pu: GridWorker, household_id: uuid.UUID,
                      page: Page = 1) -> Response:
     """The household's visits: the whole page, or (for htmx on the household page) the latest few."""
-    require(pu.principal, Perm.registry_read)
     fragment = bool(request.headers.get("hx-request"))
     ctx = service.household_history(session, principal=pu.principal, household_id=household_id,
                                     page=1 if fragment else page, page_size=5 if fragment else cp.PAGE_SIZE)
@@ -144,7 +144,6 @@ def household_visits(request: Request, session: Db, pu: GridWorker, household_id
 
 @router.get("/gw/visits")
 def my_visits(request: Request, session: Db, pu: GridWorker, period: str = "week", page: Page = 1) -> Response:
-    require(pu.principal, Perm.registry_read)
     period = _period(period, "week")
     ctx = service.worker_overview(session, principal=pu.principal, period=period, page=page,
                                   page_size=cp.PAGE_SIZE)
@@ -154,7 +153,6 @@ def my_visits(request: Request, session: Db, pu: GridWorker, period: str = "week
 
 def _visit_page(request: Request, session: Any, pu: PageUser, visit_id: uuid.UUID, *,
                 values: dict[str, str] | None = None, error: str | None = None, status: int = 200) -> Response:
-    require(pu.principal, Perm.registry_read)
     visit = service.visit_view(session, service.get_visit(session, principal=pu.principal, visit_id=visit_id))
     return render(request, "gw/visit.html", {
         "visit": visit, "groups": cp.category_groups(session) if visit["case_id"] is None else [],
@@ -174,11 +172,10 @@ def visit_to_case(request: Request, session: Db, pu: GridWorker, visit_id: uuid.
     values = {"category_code": cp.text(form, "category_code", 32),
               "case_description": cp.text(form, "case_description", 4000)}
     try:
-        require(pu.principal, Perm.case_report)
         service.escalate_visit(session, principal=pu.principal, visit_id=visit_id, follow_up=service.FollowUp(
             category_code=values["category_code"], description=values["case_description"]))
     except DomainError as exc:
-        session.rollback()
+        roll_back_refused(session)
         if exc.status == 404:
             raise
         return _visit_page(request, session, pu, visit_id, values=values, error=exc.message, status=exc.status)
@@ -186,7 +183,6 @@ def visit_to_case(request: Request, session: Db, pu: GridWorker, visit_id: uuid.
 
 
 def _photo(session: Any, pu: PageUser, visit_id: uuid.UUID, attachment_id: uuid.UUID) -> Response:
-    require(pu.principal, Perm.registry_read)
     att, data = service.read_photo(session, principal=pu.principal, visit_id=visit_id, attachment_id=attachment_id)
     return Response(data, media_type=att.content_type, headers={"Cache-Control": "private, max-age=3600"})
 
@@ -201,7 +197,6 @@ def gw_photo(session: Db, pu: GridWorker, visit_id: uuid.UUID, attachment_id: uu
 @router.get("/console/visits")
 def console_visits(request: Request, session: Db, pu: VisitReader, kind: str | None = None,
                    period: str = "month", page: Page = 1) -> Response:
-    require(pu.principal, Perm.registry_read)
     period, kind = _period(period, "month"), _kind(kind)
     ctx = service.browse_visits(session, principal=pu.principal, kind=kind or None, period=period, page=page,
                                 page_size=cp.PAGE_SIZE)

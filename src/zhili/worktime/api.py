@@ -9,18 +9,13 @@ from fastapi import APIRouter, Query, Response
 
 from zhili.core.clock import from_local, today, utcnow
 from zhili.core.errors import ValidationFailed
-from zhili.core.jurisdiction import Principal, require
+from zhili.core.jurisdiction import authorize
 from zhili.core.security import Perm
 from zhili.http.deps import CurrentUser, Db
 from zhili.worktime import service
 from zhili.worktime.schemas import DayOut, DaysOut, DeadlineOut, OverrideIn, OverrideOut, WarningOut
 
 router = APIRouter(prefix="/calendar", tags=["工作日历"])
-
-
-def _require_config(principal: Principal) -> None:
-    # Calendar overrides are system configuration (admin and the command centre).
-    require(principal, Perm.config_write)
 
 
 @router.get("/overrides", response_model=list[OverrideOut], summary="本地调整日列表")
@@ -30,14 +25,13 @@ def list_overrides(
     from_: Annotated[dt.date | None, Query(alias="from", description="起始日期（含）")] = None,
     to: Annotated[dt.date | None, Query(description="结束日期（含）")] = None,
 ) -> list[OverrideOut]:
-    require(principal, Perm.region_read)
+    authorize(principal, Perm.region_read)
     rows = service.list_overrides(session, start=from_, end=to, year=year)
     return [OverrideOut.model_validate(r) for r in rows]
 
 
 @router.put("/overrides/{day}", response_model=OverrideOut, summary="设置本地调整日（上班或休息）")
 def set_override(day: dt.date, body: OverrideIn, session: Db, principal: CurrentUser) -> OverrideOut:
-    _require_config(principal)
     row = service.set_override(session, principal=principal, day=day, is_workday=body.is_workday,
                                name=body.name)
     return OverrideOut.model_validate(row)
@@ -45,7 +39,6 @@ def set_override(day: dt.date, body: OverrideIn, session: Db, principal: Current
 
 @router.delete("/overrides/{day}", status_code=204, summary="删除本地调整日（恢复国家法定安排）")
 def delete_override(day: dt.date, session: Db, principal: CurrentUser) -> Response:
-    _require_config(principal)
     service.delete_override(session, principal=principal, day=day)
     return Response(status_code=204)
 
@@ -56,7 +49,7 @@ def list_days(
     from_: Annotated[dt.date, Query(alias="from", description="起始日期（含）")],
     to: Annotated[dt.date, Query(description="结束日期（含）")],
 ) -> DaysOut:
-    require(principal, Perm.region_read)
+    authorize(principal, Perm.region_read)
     if to < from_:
         raise ValidationFailed("结束日期不能早于起始日期", code="invalid_range")
     if (to - from_).days + 1 > service.MAX_DAYS_LISTED:
@@ -75,7 +68,7 @@ def preview_deadline(
     start: Annotated[dt.datetime | None, Query(description="受理时间，默认现在；不带时区按本地时间")] = None,
     natural: Annotated[bool, Query(description="true：按自然小时（紧急事件24×7）")] = False,
 ) -> DeadlineOut:
-    require(principal, Perm.region_read)
+    authorize(principal, Perm.region_read)
     cal = service.load_calendar(session)
     begin = from_local(start) if start is not None else utcnow()
     effective = begin.astimezone(dt.UTC) if natural else cal.next_working_moment(begin)
@@ -95,7 +88,7 @@ def list_warnings(
     session: Db, principal: CurrentUser,
     year: Annotated[list[int] | None, Query(description="年份，可重复（默认今年和明年）")] = None,
 ) -> list[WarningOut]:
-    require(principal, Perm.region_read)
+    authorize(principal, Perm.region_read)
     this_year = today().year
     found = service.calendar_warnings(session, years=year or [this_year, this_year + 1])
     return [WarningOut(year=w.year, message=w.message, overrides=w.overrides) for w in found]

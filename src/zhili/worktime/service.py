@@ -26,7 +26,8 @@ from sqlalchemy.orm import Session
 from zhili.core import audit
 from zhili.core.clock import district_tz, utcnow
 from zhili.core.errors import NotFound, ValidationFailed
-from zhili.core.jurisdiction import Principal
+from zhili.core.jurisdiction import Principal, authorize
+from zhili.core.security import Perm
 from zhili.worktime.models import CalendarOverride
 
 DEFAULT_PERIODS: tuple[tuple[dt.time, dt.time], ...] = (
@@ -326,6 +327,7 @@ def set_override(
     session: Session, *, principal: Principal, day: dt.date, is_workday: bool, name: str,
 ) -> CalendarOverride:
     """Declare ``day`` a workday or a rest day (insert or replace), audited."""
+    authorize(principal, Perm.config_write)
     name = (name or "").strip()
     if not name or len(name) > 100:
         raise ValidationFailed("请填写调整说明（1–100字），如“春节调休上班”", code="override_name_required")
@@ -347,6 +349,7 @@ def set_override(
 
 def delete_override(session: Session, *, principal: Principal, day: dt.date) -> None:
     """Remove the override for ``day`` (the package or fallback applies again), audited."""
+    authorize(principal, Perm.config_write)
     row = get_override(session, day=day)
     if row is None:
         raise NotFound(f"{day.isoformat()} 没有本地调整", code="calendar_override_not_found")
