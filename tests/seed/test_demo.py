@@ -265,3 +265,30 @@ def test_a_failed_seed_leaves_the_database_empty(tmp_path: Path, monkeypatch: py
             assert s.scalar(select(GeoVersion.version).where(GeoVersion.id == 1)) == 0
     finally:
         engine.dispose()
+
+
+def test_the_case_history_sends_community_and_street_cases_to_the_unit_that_holds_them(seeded: Any) -> None:
+    """The shipped taxonomy sends some categories to the placeholders 社区 (SQ) / 街道 (JD): the demo history assigns
+    those cases to the community or street whose area holds them, never to a placeholder nobody holds."""
+    from zhili.cases.models import Case
+    from zhili.cases.taxonomy import load_defaults
+    from zhili.org.models import Department
+    from zhili.seed.history import seed_cases
+
+    engine = seeded[0]
+    with Session(engine) as s:
+        load_defaults(s)
+        s.commit()
+        placeholders = set(s.scalars(select(Department.code).where(Department.kind.in_(("community", "street")))))
+    assert placeholders == {"SQ", "JD"}
+    seed_cases(engine, count=1500, days=30)
+    with Session(engine) as s:
+        dispatched = s.execute(select(Case.assignee_department, Case.assignee_path, Case.path,
+                                      Case.escalation_level).where(Case.dispatched_at.is_not(None))).all()
+        units = {u.path: u.level.value for u in s.scalars(select(Unit))}
+    assert dispatched and not [d for d in dispatched if d.assignee_department in placeholders]
+    held_by_units = [d for d in dispatched if d.assignee_path is not None]
+    assert held_by_units, "some shipped categories go to 社区 / 街道"
+    for d in held_by_units:
+        assert d.path.startswith(d.assignee_path + "/")  # the unit holds the case's grid
+        assert units[d.assignee_path] == d.escalation_level

@@ -19,6 +19,7 @@ import numpy as np
 from sqlalchemy import Engine, delete, func, insert, select
 from sqlalchemy.orm import Session
 
+from zhili.cases.effects import PLACEHOLDER_LEVELS
 from zhili.cases.models import Case, CaseCounter, CaseEvent, CaseState, Category, Channel, Urgency
 from zhili.cases.scope import geo_cell
 from zhili.cases.tally import rebuild_stats
@@ -27,6 +28,7 @@ from zhili.core.bulk import BulkWriter
 from zhili.core.clock import district_tz, local_day
 from zhili.core.db import utcnow
 from zhili.core.ids import id_at
+from zhili.org.models import Department
 from zhili.regions.models import OPEN_END, Unit, UnitLevel
 from zhili.registry.models import Person
 from zhili.worktime.service import WorkCalendar, load_calendar
@@ -72,6 +74,23 @@ def seed_cases(engine: Engine, *, scale: Scale = "small", count: int | None = No
                                                                         CaseCounter.last))}
         district_unit = s.scalar(select(Unit).where(Unit.level == UnitLevel.district, Unit.valid_to == OPEN_END))
         district = district_unit.code if district_unit else "330522"
+        # Placeholder departments (社区 / 街道) are dispatched to the unit that holds the case, as the engine does.
+        placeholders = {code: PLACEHOLDER_LEVELS[kind] for code, kind in s.execute(
+            select(Department.code, Department.kind)) if kind in PLACEHOLDER_LEVELS}
+        holders = {(u.code, u.level): (u.id, u.path) for u in s.execute(
+            select(Unit.id, Unit.code, Unit.level, Unit.path).where(
+                Unit.level.in_((UnitLevel.community, UnitLevel.street)), Unit.valid_to == OPEN_END))}
+
+    def assignee(dept: str | None, grid_path: str) -> dict[str, Any]:
+        level = placeholders.get(dept or "")
+        if level is None:
+            return {"assignee_department": dept}
+        for code in grid_path.split("/"):
+            held = holders.get((code, level))
+            if held is not None:
+                return {"assignee_department": None, "assignee_unit_id": held[0], "assignee_path": held[1],
+                        "escalation_level": "street" if level == UnitLevel.street else "community"}
+        return {"assignee_department": None}
     gw = np.array([pop.get(g.id, 1) + 50 for g in grids], dtype=float)
     gw /= gw.sum()
     cw = np.array([_KIND_WEIGHT.get(c.kind, 0.2) * (0.5 if c.urgency != Urgency.normal else 1.0) for c in cats])
@@ -119,7 +138,7 @@ def seed_cases(engine: Engine, *, scale: Scale = "small", count: int | None = No
             counters[(district, local.date())] += 1
             number = f"{district}-{local:%Y%m%d}-{counters[(district, local.date())]:06d}"
             row, evs = _one_case(rng, cat, g, ch_names[channels[i]], reported, now, number,
-                                 float(jitter_lon[i]), float(jitter_lat[i]), due)
+                                 float(jitter_lon[i]), float(jitter_lat[i]), due, assignee)
             case_rows.append(row)
             event_rows.extend(evs)
             if len(case_rows) >= batch:
@@ -146,7 +165,8 @@ def seed_cases(engine: Engine, *, scale: Scale = "small", count: int | None = No
 
 def _one_case(rng: random.Random, cat: Category, grid: Any, channel: Channel, reported: dt.datetime,
               now: dt.datetime, number: str, jlon: float, jlat: float,
-              due: Callable[[dt.datetime, float, bool], dt.datetime]) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+              due: Callable[[dt.datetime, float, bool], dt.datetime],
+              assignee: Callable[[str | None, str], dict[str, Any]]) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     cid = id_at(reported, randbits=rng.getrandbits)
     natural = cat.time_mode == "natural"
     accept_h = cat.accept_hours or 2.0
@@ -209,8 +229,8 @@ def _one_case(rng: random.Random, cat: Category, grid: Any, channel: Channel, re
         return row, events
     due_at = due(t_dis, handle_h, natural)
     warn_at = due(t_dis, handle_h * 0.8, natural)
-    row.update(state=CaseState.dispatched, dispatched_at=t_dis, assignee_department=cat.default_department,
-               handle_due_at=due_at, handle_warn_at=warn_at, updated_at=t_dis)
+    row.update(state=CaseState.dispatched, dispatched_at=t_dis, handle_due_at=due_at, handle_warn_at=warn_at,
+               updated_at=t_dis, **assignee(cat.default_department, grid.path))
     ev("dispatch", t_dis, "accepted", "dispatched", "系统自动", "command_centre", "按权责清单派遣")
     t_start = t_dis + dt.timedelta(minutes=rng.randint(5, 240))
     if t_start >= now:
