@@ -109,34 +109,34 @@ def test_the_sweep_raises_yellow_then_red_then_escalates_and_a_repeat_sweep_adds
     assert as_local(c.handle_due_at) == local(2026, 3, 4, 10, 0)
     assert as_local(c.handle_warn_at) == local(2026, 3, 3, 15, 48)  # 12.8 h
 
-    sweep = lambda at: sweep.sweep_deadlines(kit.db, now=at)  # noqa: E731
-    assert vars(sweep(local(2026, 3, 3, 15, 47))) == {"yellow": 0, "red": 0, "escalated": 0}
+    run = lambda at: sweep.sweep_deadlines(kit.db, now=at)  # noqa: E731
+    assert vars(run(local(2026, 3, 3, 15, 47))) == {"yellow": 0, "red": 0, "escalated": 0}
     assert c.warning_level == "none"
 
     kit.fake.sent.clear()
-    assert vars(sweep(local(2026, 3, 3, 15, 48))) == {"yellow": 1, "red": 0, "escalated": 0}
+    assert vars(run(local(2026, 3, 3, 15, 48))) == {"yellow": 1, "red": 0, "escalated": 0}
     assert (c.warning_level, c.overdue) == ("yellow", False)
     assert _supervisions(kit, c) == [("yellow", 1, "CG", "command_centre")]
     assert {(m.recipient, m.title) for m in kit.fake.sent} == {("CG", "督办通知"), ("command_centre", "督办抄送")}
     before = _footprint(kit)
-    assert vars(sweep(local(2026, 3, 3, 15, 48))) == {"yellow": 0, "red": 0, "escalated": 0}
+    assert vars(run(local(2026, 3, 3, 15, 48))) == {"yellow": 0, "red": 0, "escalated": 0}
     assert _footprint(kit) == before
 
-    assert vars(sweep(local(2026, 3, 4, 10, 0))) == {"yellow": 0, "red": 1, "escalated": 0}
+    assert vars(run(local(2026, 3, 4, 10, 0))) == {"yellow": 0, "red": 1, "escalated": 0}
     assert (c.warning_level, c.overdue) == ("red", True)
     assert _supervisions(kit, c)[-1] == ("red", 1, "CG", "command_centre")
     assert any(n["title"] == "督办通知" and "已超期" in n["body"] for n in kit.notes("bumen"))
     assert any(n["title"] == "督办抄送" and "已超期" in n["body"] for n in kit.notes("zhihui"))
     before = _footprint(kit)
-    assert vars(sweep(local(2026, 3, 4, 10, 0))) == {"yellow": 0, "red": 0, "escalated": 0}
+    assert vars(run(local(2026, 3, 4, 10, 0))) == {"yellow": 0, "red": 0, "escalated": 0}
     assert _footprint(kit) == before
 
     # Escalation after a further 8 working hours: 10:00–17:30 on the 4th is 6 h, then 2 h on the 5th.
-    assert vars(sweep(local(2026, 3, 5, 10, 29))) == {"yellow": 0, "red": 0, "escalated": 0}
-    assert vars(sweep(local(2026, 3, 5, 10, 30))) == {"yellow": 0, "red": 0, "escalated": 1}
+    assert vars(run(local(2026, 3, 5, 10, 29))) == {"yellow": 0, "red": 0, "escalated": 0}
+    assert vars(run(local(2026, 3, 5, 10, 30))) == {"yellow": 0, "red": 0, "escalated": 1}
     assert _supervisions(kit, c)[-1] == ("escalation", 1, "command_centre", "command_centre")
     before = _footprint(kit)
-    assert vars(sweep(local(2026, 3, 6, 10, 30))) == {"yellow": 0, "red": 0, "escalated": 0}
+    assert vars(run(local(2026, 3, 6, 10, 30))) == {"yellow": 0, "red": 0, "escalated": 0}
     assert _footprint(kit) == before
 
     kit.db.commit()
