@@ -4,7 +4,7 @@ A row says who gets through the route's gate and, for a route that addresses one
 on each side of the district — **own** (inside the jurisdiction of every street/community/grid user of the
 matrix) and **other** (outside it). The expected answer for a role and side is, in this order:
 
-1. an explicit entry in ``except_`` for ``(role, side)`` or ``role``;
+1. an explicit entry in ``except_`` for ``(variant, role, side)``, ``(variant, role)``, ``(role, side)`` or ``role``;
 2. anonymous: ``OK`` if the route is ``public``, else ``LOGIN`` (401 from the API, a redirect to /login from a
    page);
 3. a signed-in role not in ``roles``: ``refuse`` (403 unless the row says otherwise);
@@ -40,7 +40,8 @@ TERRITORIAL = frozenset({GRID, COMM, STREET})  # bound on the own side only
 # Who sees the object of each side, by kind of object (before any permission check).
 SEES: dict[str, tuple[frozenset[str], frozenset[str]]] = {
     # register objects, units, users, visits, notices and suggestions for staff: the unit tree
-    "territory": (SIGNED_IN - {RES}, DISTRICT),
+    # (a resident's own side: their home community, their own suggestion)
+    "territory": (SIGNED_IN, DISTRICT),
     # cases: the reporter, staff where it lies, the department it is assigned to, the district-wide staff
     "case": (SIGNED_IN - {AUD}, frozenset({CMD, LEAD, ADMIN})),
     # an import batch: its uploader alone (own: the caller's batch, other: someone else's)
@@ -86,7 +87,7 @@ def is_page(url: str) -> bool:
 
 
 def expected(route: tuple[str, str], row: Row, ctx: Ctx) -> Any:
-    for key in ((ctx.role, ctx.side), ctx.role):
+    for key in ((ctx.variant, ctx.role, ctx.side), (ctx.variant, ctx.role), (ctx.role, ctx.side), ctx.role):
         if key in row.except_:
             return row.except_[key]
     if ctx.role == ANON:
@@ -247,16 +248,32 @@ def _id_number(seq: int) -> str:
     return first17 + id_check_digit(first17)
 
 
+def _workflow_refusals(variant: str, allowed: frozenset[str]) -> dict[Any, Any]:
+    """A workflow action on a case the caller can see but whose row (roles, guard) does not admit the caller: 403.
+    A case the caller cannot see stays 404 (the default), whatever the action."""
+    own, other = SEES["case"]
+    out: dict[Any, Any] = {}
+    for role in SIGNED_IN - {AUD}:
+        for side, seers in (("own", own), ("other", other)):
+            if role in seers and role not in allowed:
+                out[(variant, role, side)] = 403
+    return out
+
+
 def _act_refusals() -> dict[Any, Any]:
-    return {}
+    # supervise (督办): the command centre and leaders; start (签收): the department the case was dispatched to
+    return {**_workflow_refusals("supervise", _r(CMD, LEAD)),
+            **{k: v for k, v in _workflow_refusals("start", _r(DEPT)).items() if k != ("start", DEPT, "other")}}
 
 
 def _console_act_refusals() -> dict[Any, Any]:
-    return {}
+    return {(role, side): v for (_, role, side), v in _workflow_refusals("", _r(CMD, LEAD)).items()
+            if role in CONSOLE_CASE}
 
 
 def _supervise_page_refusals() -> dict[Any, Any]:
-    return {}
+    return {(role, side): v for (_, role, side), v in _workflow_refusals("", _r(CMD, LEAD)).items()
+            if role in SUPERVISION_PAGE}
 
 
 # -- the table ------------------------------------------------------------------------------------------------------
@@ -381,7 +398,7 @@ ROUTES: dict[tuple[str, str], Row] = {
         except_=_act_refusals()),
     ("POST", f"{API}/cases/{{case_id}}/reporter"): Row(roles=_r(CMD), scope="case", body=_j(reason="回访核实")),
     ("POST", f"{API}/cases/sweep"): Row(roles=CONFIG),
-    ("POST", f"{API}/attachments"): Row(roles=CASE_READ, body=lambda c: {
+    ("POST", f"{API}/attachments"): Row(roles=CASE_READ - {LEAD}, body=lambda c: {
         "files": {"file": ("现场.png", png(), "image/png")}}),
     ("GET", f"{API}/attachments/{{attachment_id}}"): Row(roles=CASE_READ, scope="case"),
     ("GET", f"{API}/supervisions"): Row(roles=CASE_READ),
@@ -466,7 +483,7 @@ ROUTES: dict[tuple[str, str], Row] = {
     ("GET", "/login"): Row(public=True),
     ("POST", "/login"): Row(public=True, body=_form(username="probe", password=STRONG, next="")),
     ("GET", "/logout"): Row(),
-    ("POST", "/logout"): Row(),
+    ("POST", "/logout"): Row(public=True),  # signed out already: back to the login page
     ("GET", "/account/password"): Row(),
     ("POST", "/account/password"): Row(body=_form(old_password=STRONG, new_password=STRONG + "x",
                                                   confirm_password=STRONG + "x")),
@@ -555,11 +572,12 @@ ROUTES: dict[tuple[str, str], Row] = {
     ("GET", f"{CR}/buildings/{{building_id}}"): Row(roles=REG_PAGES, scope="territory"),
     ("GET", f"{CR}/{{kind}}/{{obj_id}}/edit"): Row(roles=REG_PAGES_WRITE, scope="territory"),
     ("POST", f"{CR}/{{kind}}/{{obj_id}}/edit"): Row(roles=REG_PAGES_WRITE, scope="territory", body=lambda c: {
-        "data": {"name": "3幢", "address": f"{c.side}路3号", "note": "巡查更新", "version": "1"}}),
+        "data": {"name": "3幢", "address": f"{c.side}路3号", "building_type": "residential", "note": "巡查更新",
+                 "version": "1"}}),
     ("GET", f"{CR}/households/new"): Row(roles=REG_PAGES_WRITE, sided=True, scope="territory", body=lambda c: {
         "params": {"building_id": str(c.s.building.id)}}),
     ("POST", f"{CR}/households/new"): Row(roles=REG_PAGES_WRITE, sided=True, scope="territory", body=lambda c: {
-        "params": {"building_id": str(c.s.building.id)}, "data": {"room": "909", "use": "owner_occupied"}}),
+        "params": {"building_id": str(c.s.building.id)}, "data": {"room": "910", "use": "owner_occupied"}}),
     ("GET", f"{CR}/households/{{household_id}}"): Row(roles=REG_PAGES, scope="territory"),
     ("GET", f"{CR}/persons/new"): Row(roles=REG_PAGES_WRITE),
     ("POST", f"{CR}/persons/new"): Row(roles=REG_PAGES_WRITE, sided=True, scope="territory", body=lambda c: {

@@ -939,7 +939,9 @@ def read_attachment(session: Session, *, principal: Principal, attachment_id: uu
     if att is None:
         raise NotFound("附件不存在")
     if att.case_id is not None:
-        get_case(session, principal=principal, case_id=att.case_id)
+        case = session.get(Case, att.case_id)
+        if case is None or not can_see(session, principal, case):
+            raise NotFound("附件不存在")  # as for an id that does not exist: a case out of sight must not show
     elif att.uploaded_by != principal.user_id:
         raise NotFound("附件不存在")
     return att, get_store().get(att.storage_key)

@@ -30,7 +30,7 @@ from sqlalchemy.orm import Session
 
 from zhili.cases.models import OPEN_STATES, Case, CaseStat, CaseStatUnit, Category
 from zhili.core.errors import Forbidden, NotFound, ValidationFailed
-from zhili.core.jurisdiction import Principal, ensure_in_scope, path_predicate
+from zhili.core.jurisdiction import Principal, ensure_in_scope, not_found, path_predicate
 from zhili.core.security import Role
 from zhili.core.settings import get_settings
 from zhili.regions.models import Unit, UnitBoundary, UnitLevel
@@ -116,7 +116,7 @@ def resolve_unit(session: Session, principal: Principal, unit_id: uuid.UUID | No
         return root_unit(session, principal)
     unit = session.get(Unit, unit_id)
     if unit is None:
-        raise NotFound("单位不存在")
+        raise not_found("单位")
     ensure_in_scope(principal, unit.path, "单位")
     return unit
 

@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 from zhili.core import audit
 from zhili.core.db import utcnow
 from zhili.core.errors import Conflict, NotFound, ValidationFailed
-from zhili.core.jurisdiction import Principal, ensure_in_scope, in_scope, path_predicate, scoped
+from zhili.core.jurisdiction import Principal, ensure_in_scope, in_scope, not_found, path_predicate, scoped
 from zhili.core.query import paginate
 from zhili.regions.geo import gcj02_to_wgs84, gcj02_to_wgs84_array
 from zhili.regions.locator import Locator, build_geometry
@@ -77,7 +77,7 @@ def get_unit(session: Session, *, principal: Principal, unit_id: uuid.UUID) -> U
     """One unit in the principal's jurisdiction (any version)."""
     unit = session.get(Unit, unit_id)
     if unit is None:
-        raise NotFound("单位不存在")
+        raise not_found("单位")
     ensure_in_scope(principal, unit.path, "单位")
     return unit
 
