@@ -19,7 +19,6 @@ table has to be reviewed.
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import uuid
@@ -308,15 +307,15 @@ R = f"{API}/registry"
 CR = "/console/registry"
 
 ROUTES: dict[tuple[str, str], Row] = {
-    # -- system -----------------------------------------------------------------------------------------------------
+    # -- system ----------------------------------------------------------------------------------------------------
     ("GET", "/"): Row(public=True),
     ("GET", f"{API}/health"): Row(public=True),
-    # -- authentication (API) -----------------------------------------------------------------------------------------
+    # -- authentication (API) --------------------------------------------------------------------------------------
     ("POST", f"{API}/auth/login"): Row(public=True, body=_j(username="probe", password=STRONG)),
     ("POST", f"{API}/auth/logout"): Row(),
     ("GET", f"{API}/auth/me"): Row(),
     ("POST", f"{API}/auth/password"): Row(body=_j(old_password=STRONG, new_password=STRONG + "x")),
-    # -- users ------------------------------------------------------------------------------------------------------
+    # -- users -----------------------------------------------------------------------------------------------------
     ("GET", f"{API}/users"): Row(roles=USER_READ),
     ("POST", f"{API}/users"): Row(roles=_r(ADMIN), body=lambda c: {"json": {
         "username": "new_grid", "display_name": "新网格员", "role": "grid_worker", "password": STRONG,
@@ -325,7 +324,7 @@ ROUTES: dict[tuple[str, str], Row] = {
     ("PATCH", f"{API}/users/{{user_id}}"): Row(roles=_r(ADMIN), scope="territory", body=_j(display_name="改名")),
     ("POST", f"{API}/users/{{user_id}}/password"): Row(roles=_r(ADMIN), scope="territory",
                                                       body=_j(new_password=STRONG)),
-    # -- regions ----------------------------------------------------------------------------------------------------
+    # -- regions ---------------------------------------------------------------------------------------------------
     ("GET", f"{API}/regions/units"): Row(roles=REGION_READ),
     ("POST", f"{API}/regions/units"): Row(roles=REGION_WRITE, sided=True, scope="territory", body=lambda c: {"json": {
         "parent_id": str(c.s.community.id), "level": "grid", "code": c.s.community.code + "009",
@@ -344,7 +343,7 @@ ROUTES: dict[tuple[str, str], Row] = {
     ("GET", f"{API}/regions/locate"): Row(roles=REGION_READ, sided=True, scope="territory", body=lambda c: {
         "params": {"lon": 119.1 if c.side == "own" else 119.6, "lat": 31.1}}),
     ("POST", f"{API}/regions/locate"): Row(roles=REGION_READ, body=_j(points=[{"lon": 119.1, "lat": 31.1}])),
-    # -- registers --------------------------------------------------------------------------------------------------
+    # -- registers -------------------------------------------------------------------------------------------------
     ("GET", f"{R}/buildings"): Row(roles=REG_READ),
     ("POST", f"{R}/buildings"): Row(roles=REG_WRITE, sided=True, scope="territory", body=lambda c: {"json": {
         "grid_id": str(c.s.grid.id), "name": "8幢", "address": "画溪路8号"}}),
@@ -382,7 +381,7 @@ ROUTES: dict[tuple[str, str], Row] = {
     ("POST", f"{R}/{{kind}}/import"): Row(roles=REG_WRITE, body=_xlsx),
     ("GET", f"{R}/{{kind}}/export"): Row(roles=REG_READ),
     ("GET", f"{R}/imports/{{batch_id}}"): Row(roles=REG_WRITE, scope="uploader"),
-    # -- cases ------------------------------------------------------------------------------------------------------
+    # -- cases -----------------------------------------------------------------------------------------------------
     ("POST", f"{API}/cases"): Row(roles=CASE_READ - {LEAD}, body=_j(
         category_code="SJ-0102", description="路灯不亮已有三天", lon=119.1, lat=31.1)),
     ("GET", f"{API}/cases"): Row(roles=CASE_READ),
@@ -404,7 +403,7 @@ ROUTES: dict[tuple[str, str], Row] = {
     ("GET", f"{API}/supervisions"): Row(roles=CASE_READ),
     ("GET", f"{API}/notifications"): Row(),
     ("POST", f"{API}/notifications/{{notification_id}}/read"): Row(scope="addressee"),
-    # -- configuration ----------------------------------------------------------------------------------------------
+    # -- configuration ---------------------------------------------------------------------------------------------
     ("GET", f"{API}/categories"): Row(),
     ("POST", f"{API}/categories"): Row(roles=CONFIG, body=_j(code="SJ-0199", name="共享单车乱停放", parent_code="SJ-01",
                                                             default_department="CG", accept_hours=1,
@@ -426,14 +425,14 @@ ROUTES: dict[tuple[str, str], Row] = {
         "params": {"from": "2026-10-01", "to": "2026-10-31"}}),
     ("GET", f"{API}/calendar/deadline"): Row(roles=REGION_READ, body=lambda c: {"params": {"hours": 8}}),
     ("GET", f"{API}/calendar/warnings"): Row(roles=REGION_READ),
-    # -- audit ------------------------------------------------------------------------------------------------------
+    # -- audit -----------------------------------------------------------------------------------------------------
     ("GET", f"{API}/audit/events"): Row(roles=_r(AUD)),
     ("POST", f"{API}/audit/verify"): Row(roles=_r(AUD)),
-    # -- dashboard --------------------------------------------------------------------------------------------------
+    # -- dashboard -------------------------------------------------------------------------------------------------
     **{("GET", f"{API}/dashboard/{name}"): Row(roles=DASHBOARD)
        for name in ("kpis", "breakdown", "trend", "categories", "ranking")},
     ("GET", f"{API}/dashboard/grids/{{grid_id}}/cases"): Row(roles=DASHBOARD, scope="territory"),
-    # -- participation ----------------------------------------------------------------------------------------------
+    # -- participation ---------------------------------------------------------------------------------------------
     ("POST", f"{API}/participation/sms-codes"): Row(public=True, body=_j(phone="13700000001", purpose="register")),
     ("POST", f"{API}/participation/register"): Row(public=True, body=lambda c: {"json": {
         "phone": c.mw.register_phone, "code": c.mw.register_code, "password": STRONG}}),
@@ -459,7 +458,7 @@ ROUTES: dict[tuple[str, str], Row] = {
     ("GET", f"{API}/participation/suggestions/{{suggestion_id}}"): Row(roles=PART_STAFF | {RES}, scope="territory"),
     ("POST", f"{API}/participation/suggestions/{{suggestion_id}}/replies"): Row(
         roles=PART_STAFF, scope="territory", body=_j(body="已转交相关部门，下周安装。")),
-    # -- visits -----------------------------------------------------------------------------------------------------
+    # -- visits ----------------------------------------------------------------------------------------------------
     ("GET", f"{API}/visits"): Row(roles=REG_READ),
     ("POST", f"{API}/visits"): Row(roles=_r(GRID), sided=True, scope="territory", body=lambda c: {"json": {
         "household_id": str(c.s.household.id), "kind": "routine", "summary": "日常走访"}}),
@@ -468,7 +467,7 @@ ROUTES: dict[tuple[str, str], Row] = {
     ("POST", f"{API}/visits/{{visit_id}}/case"): Row(roles=_r(GRID), scope="territory", body=_j(
         category_code="SJ-0102", description="楼道堆放杂物")),
     ("GET", f"{API}/visits/{{visit_id}}/photos/{{attachment_id}}"): Row(roles=REG_READ, scope="territory"),
-    # -- Open311 (API keys, not roles: the same answer for everyone) ------------------------------------------------
+    # -- Open311 (API keys, not roles: the same answer for everyone) -----------------------------------------------
     ("GET", "/open311/v2/discovery.{fmt}"): Row(public=True),
     ("GET", "/open311/v2/services.{fmt}"): Row(public=True),
     ("GET", "/open311/v2/services/{service_code}.{fmt}"): Row(public=True),
@@ -479,7 +478,7 @@ ROUTES: dict[tuple[str, str], Row] = {
     ("GET", "/open311/v2/requests/{service_request_id}.{fmt}"): Row(public=True, scope="public"),
     ("GET", "/open311/v2/tokens/{token}.{fmt}"): Row(public=True, params={"token": lambda c: c.mw.open311_token}),
     ("GET", "/open311/v2/media/{attachment_id}"): Row(public=True, scope="public"),
-    # -- pages: sign-in and account ------------------------------------------------------------------------------------
+    # -- pages: sign-in and account --------------------------------------------------------------------------------
     ("GET", "/login"): Row(public=True),
     ("POST", "/login"): Row(public=True, body=_form(username="probe", password=STRONG, next="")),
     ("GET", "/logout"): Row(),
@@ -489,7 +488,7 @@ ROUTES: dict[tuple[str, str], Row] = {
                                                   confirm_password=STRONG + "x")),
     ("GET", "/home"): Row(),
     ("POST", "/locale"): Row(public=True, body=_form(lang="en", next="/login")),
-    # -- pages: the resident portal (/h5) ------------------------------------------------------------------------------
+    # -- pages: the resident portal (/h5) --------------------------------------------------------------------------
     ("GET", "/h5/"): Row(roles=_r(RES)),
     ("GET", "/h5/report"): Row(roles=_r(RES)),
     ("POST", "/h5/report"): Row(roles=_r(RES), body=_report_form),
@@ -521,7 +520,7 @@ ROUTES: dict[tuple[str, str], Row] = {
     ("GET", "/h5/suggestions/new"): Row(roles=_r(RES)),
     ("POST", "/h5/suggestions"): Row(roles=_r(RES), body=_form(title="增设座椅", body="公园里缺少座椅，建议增设。")),
     ("GET", "/h5/suggestions/{suggestion_id}"): Row(roles=_r(RES), scope="territory"),
-    # -- pages: the grid worker's portal (/gw) ----------------------------------------------------------------------
+    # -- pages: the grid worker's portal (/gw) ---------------------------------------------------------------------
     ("GET", "/gw/"): Row(roles=_r(GRID)),
     ("GET", "/gw/tasks"): Row(roles=_r(GRID)),
     ("GET", "/gw/report"): Row(roles=_r(GRID)),
@@ -543,7 +542,7 @@ ROUTES: dict[tuple[str, str], Row] = {
     ("POST", "/gw/visits/{visit_id}/case"): Row(roles=_r(GRID), scope="territory", body=_form(
         category_code="SJ-0102", case_description="楼道堆放杂物")),
     ("GET", "/gw/visits/{visit_id}/photos/{attachment_id}"): Row(roles=_r(GRID), scope="territory"),
-    # -- pages: the console ---------------------------------------------------------------------------------------------
+    # -- pages: the console ----------------------------------------------------------------------------------------
     ("GET", "/console/"): Row(roles=CONSOLE),
     ("GET", "/console/inbox"): Row(roles=_r(DEPT)),
     ("GET", "/console/cases/{case_id}"): Row(roles=CONSOLE_CASE, scope="case"),
@@ -555,7 +554,7 @@ ROUTES: dict[tuple[str, str], Row] = {
         "data": {"number": c.s.case.number, "message": "请尽快处置"}}, except_=_supervise_page_refusals()),
     ("GET", "/console/visits"): Row(roles=VISIT_PAGES),
     ("GET", "/console/visits/{visit_id}/photos/{attachment_id}"): Row(roles=VISIT_PAGES, scope="territory"),
-    # -- pages: the registers -------------------------------------------------------------------------------------------
+    # -- pages: the registers --------------------------------------------------------------------------------------
     ("GET", f"{CR}/"): Row(roles=REG_PAGES),
     ("GET", f"{CR}/units/{{unit_id}}"): Row(roles=REG_PAGES, scope="territory"),
     ("GET", f"{CR}/{{kind}}/template.xlsx"): Row(roles=REG_PAGES_WRITE),
@@ -589,7 +588,7 @@ ROUTES: dict[tuple[str, str], Row] = {
     ("POST", f"{CR}/organisations/new"): Row(roles=REG_PAGES_WRITE, sided=True, scope="territory", body=lambda c: {
         "data": {"name": "长兴第九五金店", "address": "画溪路9号", "grid_id": str(c.s.grid.id)}}),
     ("GET", f"{CR}/organisations/{{organisation_id}}"): Row(roles=REG_PAGES, scope="territory"),
-    # -- pages: participation (staff) ---------------------------------------------------------------------------------
+    # -- pages: participation (staff) ------------------------------------------------------------------------------
     ("GET", "/console/participation/notices"): Row(roles=PART_STAFF),
     ("GET", "/console/participation/notices/new"): Row(roles=PART_STAFF),
     ("POST", "/console/participation/notices"): Row(roles=PART_STAFF, sided=True, scope="territory", body=lambda c: {
@@ -602,7 +601,7 @@ ROUTES: dict[tuple[str, str], Row] = {
     ("GET", "/console/participation/suggestions/{suggestion_id}"): Row(roles=PART_STAFF, scope="territory"),
     ("POST", "/console/participation/suggestions/{suggestion_id}/reply"): Row(roles=PART_STAFF, scope="territory",
                                                                              body=_form(body="已转交相关部门。")),
-    # -- pages: administration ------------------------------------------------------------------------------------------
+    # -- pages: administration -------------------------------------------------------------------------------------
     ("GET", "/console/admin/"): Row(roles=CONFIG),
     ("GET", "/console/admin/units/pick"): Row(roles=REGION_READ, body=lambda c: {"params": {"field": "unit_id"}}),
     ("GET", "/console/admin/categories"): Row(roles=CONFIG),

@@ -23,7 +23,8 @@ from sqlalchemy.orm import Session
 
 from zhili.core.security import Role
 
-_spec = importlib.util.spec_from_file_location("zhili_tests_root_conftest", Path(__file__).resolve().parent / "conftest.py")
+_spec = importlib.util.spec_from_file_location("zhili_tests_root_conftest",
+                                               Path(__file__).resolve().parent / "conftest.py")
 assert _spec is not None and _spec.loader is not None
 root = sys.modules.get(_spec.name) or importlib.util.module_from_spec(_spec)
 if _spec.name not in sys.modules:
@@ -122,14 +123,13 @@ def build(db: Session) -> MatrixWorld:
     from zhili.cases.dispatch import create_rule
     from zhili.cases.models import Channel, Notification
     from zhili.cases.notify import FakeChannel
-    from zhili.core.security import hash_password
-    from zhili.open311.service import create_request
-    from zhili.participation import sms
-    from zhili.core.db import utcnow
     from zhili.cases.taxonomy import load_defaults
+    from zhili.core.db import utcnow
+    from zhili.core.security import hash_password
     from zhili.core.validators import id_check_digit
-    from zhili.open311.service import create_api_key
+    from zhili.open311.service import create_api_key, create_request
     from zhili.participation import service as participation
+    from zhili.participation import sms
     from zhili.registry import excel
     from zhili.registry import service as registry
     from zhili.registry.models import BuildingType, HouseholdUse, RegisterKind, ResidentType

@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from zhili.core import audit
 from zhili.core.db import utcnow
-from zhili.core.errors import Conflict, NotFound, ValidationFailed
+from zhili.core.errors import Conflict, ValidationFailed
 from zhili.core.jurisdiction import Principal, ensure_in_scope, in_scope, not_found, path_predicate, scoped
 from zhili.core.query import paginate
 from zhili.regions.geo import gcj02_to_wgs84, gcj02_to_wgs84_array
