@@ -307,6 +307,10 @@ R = f"{API}/registry"
 CR = "/console/registry"
 
 ROUTES: dict[tuple[str, str], Row] = {
+    ("GET", "/openapi.json"): Row(public=True),
+    ("GET", "/docs"): Row(public=True),
+    ("GET", "/docs/oauth2-redirect"): Row(public=True),
+    ("GET", "/redoc"): Row(public=True),
     # -- system ----------------------------------------------------------------------------------------------------
     ("GET", "/"): Row(public=True),
     ("GET", f"{API}/health"): Row(public=True),

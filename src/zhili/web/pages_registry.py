@@ -547,6 +547,7 @@ def edit(request: Request, session: Db, pu: Staff, kind: RegisterKind, obj_id: u
 def update(request: Request, session: Db, pu: Staff, kind: RegisterKind, obj_id: uuid.UUID, form: cp.PostedForm
            ) -> Response:
     """Save an edit form (optimistic locking by the version the form was shown with)."""
+    _writer(pu)  # before the lookup, as the form's page does: a refusal must not tell whether the record exists
     obj = _entry(kind, session, pu, obj_id)
     fp = _edit_form(kind, obj)
     fp.hidden = {"version": cp.text(form, "version", 12)}
