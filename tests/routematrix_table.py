@@ -13,6 +13,13 @@ matrix) and **other** (outside it). The expected answer for a role and side is, 
 5. otherwise ``OK``: a 2xx, or a redirect that is not to the login page. State-changing routes are sent a payload
    that succeeds for an allowed role.
 
+Besides the answer, the matrix checks for every cell: a refused request (``LOGIN``, 403, 404) writes nothing
+(tables a refusal is meant to record go in ``refusal_writes``); a 404 for the other side, and a 403 of the
+route's gate, are exactly the answer for an id that does not exist; nothing answers 500.
+
+A new route: add its row (who passes the gate, which object it addresses, a payload that succeeds), run the
+matrix; ``ROUTE_MATRIX_DUMP=/tmp/m.txt pytest tests/test_route_matrix.py`` writes what every cell got, to review.
+
 Written out by hand on purpose, from docs/architecture.md and ``ROLE_PERMISSIONS``: when the rules change, the
 table has to be reviewed.
 """
@@ -34,7 +41,6 @@ ANON, RES, GRID, COMM, STREET = "anonymous", "resident", "grid_worker", "communi
 DEPT, CMD, LEAD, AUD, ADMIN = "department_handler", "command_centre", "leader", "auditor", "admin"
 SIGNED_IN = frozenset(ROLES) - {ANON}
 DISTRICT = frozenset({DEPT, CMD, LEAD, AUD, ADMIN})  # bound to the whole district
-TERRITORIAL = frozenset({GRID, COMM, STREET})  # bound on the own side only
 
 # Who sees the object of each side, by kind of object (before any permission check).
 SEES: dict[str, tuple[frozenset[str], frozenset[str]]] = {
@@ -297,10 +303,10 @@ DASHBOARD = _r(COMM, STREET, CMD, LEAD, ADMIN)
 PART_STAFF = _r(COMM, STREET, CMD, ADMIN)  # notices and suggestions (require_staff)
 CONSOLE = _r(COMM, STREET, CMD, LEAD, ADMIN)  # the case queue and the screen
 CONSOLE_CASE = _r(COMM, STREET, DEPT, CMD, LEAD, ADMIN)
-SUPERVISION_PAGE = _r(COMM, STREET, DEPT, CMD, LEAD)
+SUPERVISION_PAGE = _r(COMM, STREET, DEPT, CMD, LEAD)  # docs/architecture.md; GET /api/v1/supervisions: CASE_READ
 REG_PAGES = _r(COMM, STREET, CMD, LEAD, ADMIN)  # /console/registry (grid workers use /gw)
 REG_PAGES_WRITE = _r(COMM, STREET, ADMIN)
-VISIT_PAGES = _r(COMM, STREET, CMD, LEAD)
+VISIT_PAGES = _r(COMM, STREET, CMD, LEAD)  # /console/visits; the visits API reads with REG_READ (admin too)
 
 API = "/api/v1"
 R = f"{API}/registry"
