@@ -97,6 +97,24 @@ def test_editing_the_role_away_from_handler_clears_the_department_and_own_role_i
         admin.edit_account(db, principal=p, user_id=world.users["admin"].id, changes={"role": Role.auditor})
 
 
+def test_saving_an_account_with_its_units_unchanged_keeps_the_bindings(db: Session, world: Any) -> None:
+    """The edit form always sends the units: saving a new name must not fail on the unchanged binding (it did:
+    the binding was replaced, and the new row was inserted before the old one was deleted → 409)."""
+    p = _p(db, world, "admin")
+    worker = world.users["wangge_a"]
+    binding = worker.units[0]
+    admin.edit_account(db, principal=p, user_id=worker.id, changes={
+        "display_name": "王网格", "unit_ids": [world.units["ga"].id, world.units["ga"].id]})
+    db.flush()
+    assert worker.display_name == "王网格" and worker.units == [binding]
+    admin.edit_account(db, principal=p, user_id=worker.id, changes={
+        "unit_ids": [world.units["ga"].id, world.units["gb"].id]})
+    db.flush()
+    assert {b.unit_id for b in worker.units} == {world.units["ga"].id, world.units["gb"].id}
+    assert _audited(db, "user.update", worker.id)[-1].after["units"] == sorted(
+        [str(world.units["ga"].id), str(world.units["gb"].id)])
+
+
 def test_unlock_clears_the_lock_and_is_audited(db: Session, world: Any) -> None:
     target = world.users["wangge_a"]
     target.locked_until, target.failed_logins = utcnow() + dt.timedelta(minutes=10), 4

@@ -25,16 +25,13 @@ def _web_app() -> Any:
 @pytest.fixture
 def app(_web_app: Any, db: Session) -> Iterator[Any]:
     """The root ``app`` fixture, with the application built once; requests run in the test's session."""
+    from zhili.core.db import settle
     from zhili.http.deps import get_db
 
     def _db() -> Iterator[Session]:
         db.commit()  # what the test set up stays even if the request rolls its own work back
-        try:
+        with settle(db):  # as the real dependency: commit, roll back, or keep what a refusal must leave
             yield db
-            db.commit()
-        except BaseException:
-            db.rollback()
-            raise
 
     _web_app.dependency_overrides[get_db] = _db
     yield _web_app

@@ -7,8 +7,8 @@ import uuid
 
 from sqlalchemy.orm import Session
 
-from zhili.cases.models import Attachment
-from zhili.cases.service import get_case
+from zhili.cases.models import Attachment, Case
+from zhili.cases.scope import can_see
 from zhili.core.errors import NotFound
 from zhili.core.jurisdiction import Principal, authorize
 from zhili.core.security import Perm
@@ -39,7 +39,9 @@ def read_attachment(session: Session, *, principal: Principal, attachment_id: uu
     if att is None:
         raise NotFound("附件不存在")
     if att.case_id is not None:
-        get_case(session, principal=principal, case_id=att.case_id)
+        case = session.get(Case, att.case_id)
+        if case is None or not can_see(session, principal, case):
+            raise NotFound("附件不存在")  # as for an id that does not exist: a case out of sight must not show
     elif att.uploaded_by != principal.user_id:
         raise NotFound("附件不存在")
     return att, get_store().get(att.storage_key)

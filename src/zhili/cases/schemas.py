@@ -222,7 +222,7 @@ class CategoryPatch(BaseModel):
 
 
 class CategoryCreate(BaseModel):
-    code: str = Field(min_length=2, max_length=32, pattern=r"^[0-9A-Za-z_]+$")
+    code: str = Field(min_length=2, max_length=32, pattern=r"^[0-9A-Za-z_-]+$")  # as the shipped codes: SJ-0102
     name: str = Field(min_length=1, max_length=100)
     parent_code: str | None = None
     kind: Literal["component", "event", "social"] | None = None

@@ -121,10 +121,16 @@ def in_scope(principal: Principal, path: str | None) -> bool:
     return any(path == p or path.startswith(p + "/") for p in principal.scope_paths)
 
 
+def not_found(what: str = "记录") -> NotFound:
+    """The one answer for an object that does not exist *or* lies outside the caller's jurisdiction: the two must be
+    indistinguishable, so a service raises this for an unknown id as well as through :func:`ensure_in_scope`."""
+    return NotFound(f"{what}不存在或不在您的管辖范围内")
+
+
 def ensure_in_scope(principal: Principal, path: str | None, what: str = "记录") -> None:
     """Raise :class:`NotFound` (not Forbidden: existence must not leak) for an object out of scope."""
     if not in_scope(principal, path):
-        raise NotFound(f"{what}不存在或不在您的管辖范围内")
+        raise not_found(what)
 
 
 def _minimal(paths: tuple[str, ...]) -> list[str]:

@@ -29,7 +29,7 @@ from zhili.cases import reads, stats
 from zhili.cases.stats import Figures
 from zhili.core.clock import today
 from zhili.core.errors import Forbidden, NotFound, ValidationFailed
-from zhili.core.jurisdiction import Principal, authorize, ensure_in_scope, path_predicate
+from zhili.core.jurisdiction import Principal, authorize, ensure_in_scope, not_found, path_predicate
 from zhili.core.security import Perm
 from zhili.regions.models import Unit, UnitBoundary, UnitLevel
 from zhili.regions.service import approx_area_m2, child_level, valid_on
@@ -79,7 +79,7 @@ def resolve_unit(session: Session, principal: Principal, unit_id: uuid.UUID | No
         return root_unit(session, principal)
     unit = session.get(Unit, unit_id)
     if unit is None:
-        raise NotFound("单位不存在")
+        raise not_found("单位")
     ensure_in_scope(principal, unit.path, "单位")
     return unit
 

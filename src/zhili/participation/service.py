@@ -30,7 +30,7 @@ from zhili.core.crypto import get_cipher
 from zhili.core.db import keep_on_refusal, utcnow
 from zhili.core.errors import Conflict, DomainError, Forbidden, NotFound, TooManyRequests, ValidationFailed
 from zhili.core.ids import new_id
-from zhili.core.jurisdiction import Principal, authorize, ensure_in_scope, path_predicate, scoped
+from zhili.core.jurisdiction import Principal, authorize, ensure_in_scope, not_found, path_predicate, scoped
 from zhili.core.masking import mask_phone, mask_text
 from zhili.core.query import paginate
 from zhili.core.security import Perm, Role, check_password_strength
@@ -485,7 +485,7 @@ def get_notice(session: Session, *, principal: Principal, notice_id: uuid.UUID) 
     require_staff(principal, Perm.notice_publish)
     notice = session.get(Notice, notice_id)
     if notice is None:
-        raise NotFound("公告不存在")
+        raise not_found("公告")
     ensure_in_scope(principal, notice.path, "公告")
     return notice
 
@@ -674,14 +674,13 @@ def get_suggestion(session: Session, *, principal: Principal, suggestion_id: uui
     """A suggestion with its replies: for its author, or for staff whose jurisdiction it was sent to (else 404)."""
     if not (principal.can(Perm.resident_participate) or principal.can(Perm.suggestion_reply)):
         raise Forbidden("当前角色不能管理公告和居民建议", code="participation_staff_only")
-    s = session.get(Suggestion, suggestion_id)
-    if s is None:
-        raise NotFound("建议不存在")
-    if principal.can(Perm.resident_participate):
-        if s.author_id != principal.user_id:
-            raise NotFound("建议不存在")
-    else:
+    resident = principal.can(Perm.resident_participate)
+    if not resident:  # before anything is looked up: a refusal must not depend on the id
         require_staff(principal, Perm.suggestion_reply)
+    s = session.get(Suggestion, suggestion_id)
+    if s is None or (resident and s.author_id != principal.user_id):
+        raise not_found("建议")
+    if not resident:
         ensure_in_scope(principal, s.path, "建议")
     replies = list(session.scalars(select(SuggestionReply).where(SuggestionReply.suggestion_id == s.id)
                                    .order_by(SuggestionReply.created_at, SuggestionReply.id)))
@@ -692,8 +691,9 @@ def get_suggestion(session: Session, *, principal: Principal, suggestion_id: uui
 def reply_suggestion(session: Session, *, principal: Principal, suggestion_id: uuid.UUID, body: str
                      ) -> SuggestionReply:
     """Staff answer a suggestion of their jurisdiction; the author is notified in the app."""
-    thread = get_suggestion(session, principal=principal, suggestion_id=suggestion_id)
+    # before the lookup: one who may not answer is refused whichever suggestion it names
     authorize(principal, Perm.suggestion_reply, "只有工作人员可以答复建议", code="participation_staff_only")
+    thread = get_suggestion(session, principal=principal, suggestion_id=suggestion_id)
     s = thread.suggestion
     text = _text(body, field="答复内容", limit=4000)
     top = min(principal.scope_paths, key=lambda p: (p.count("/"), p))

@@ -15,8 +15,8 @@ from sqlalchemy.orm import Session
 
 from zhili.core import audit
 from zhili.core.db import utcnow
-from zhili.core.errors import Conflict, NotFound, ValidationFailed
-from zhili.core.jurisdiction import Principal, authorize, ensure_in_scope, in_scope, path_predicate, scoped
+from zhili.core.errors import Conflict, ValidationFailed
+from zhili.core.jurisdiction import Principal, authorize, ensure_in_scope, in_scope, not_found, path_predicate, scoped
 from zhili.core.query import paginate
 from zhili.core.security import Perm
 from zhili.regions.geo import gcj02_to_wgs84, gcj02_to_wgs84_array
@@ -80,7 +80,7 @@ def get_unit(session: Session, *, principal: Principal, unit_id: uuid.UUID) -> U
     authorize(principal, Perm.region_read)
     unit = session.get(Unit, unit_id)
     if unit is None:
-        raise NotFound("单位不存在")
+        raise not_found("单位")
     ensure_in_scope(principal, unit.path, "单位")
     return unit
 

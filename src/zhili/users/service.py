@@ -366,7 +366,9 @@ def update_user(session: Session, *, principal: Principal, user_id: uuid.UUID, c
     before = user_summary(user)
     if "unit_ids" in changes and changes["unit_ids"] is not None:
         units = _check_units(session, principal, changes.pop("unit_ids"))
-        user.units = [UserUnit(unit_id=u.id) for u in units]
+        # keep the bindings that stay (replacing them would insert a duplicate before the old row is deleted)
+        kept = {b.unit_id: b for b in user.units}
+        user.units = [kept.get(u.id) or UserUnit(unit_id=u.id) for u in {u.id: u for u in units}.values()]
     if "phone" in changes:
         _set_phone(user, changes.pop("phone"))
     for key in ("display_name", "role", "department", "is_active"):

@@ -23,7 +23,7 @@ from starlette.datastructures import FormData, UploadFile
 from starlette.responses import Response
 
 from zhili.core.db import roll_back_refused, utcnow
-from zhili.core.errors import DomainError, Forbidden, ValidationFailed
+from zhili.core.errors import DomainError, Forbidden, NotFound, ValidationFailed
 from zhili.core.jurisdiction import authorize
 from zhili.core.security import Perm, Role
 from zhili.http.deps import Db
@@ -547,6 +547,7 @@ def edit(request: Request, session: Db, pu: Staff, kind: RegisterKind, obj_id: u
 def update(request: Request, session: Db, pu: Staff, kind: RegisterKind, obj_id: uuid.UUID, form: cp.PostedForm
            ) -> Response:
     """Save an edit form (optimistic locking by the version the form was shown with)."""
+    _writer(pu)  # before the lookup, as the form's page does: a refusal must not tell whether the record exists
     obj = _entry(kind, session, pu, obj_id)
     fp = _edit_form(kind, obj)
     fp.hidden = {"version": cp.text(form, "version", 12)}
@@ -642,8 +643,8 @@ def person(request: Request, session: Db, pu: Staff, person_id: uuid.UUID) -> Re
 
 @router.post("/persons/{person_id}/reveal")
 def reveal(request: Request, session: Db, pu: Staff, person_id: uuid.UUID, form: cp.PostedForm) -> Response:
-    """One person's full ID and phone number; the service checks permission, jurisdiction and reason."""
-    household_id = registry.get_person(session, principal=pu.principal, person_id=person_id).household_id
+    """One person's full ID and phone number; the service checks permission, jurisdiction and reason — the
+    permission first, so a refused role learns nothing of whether the person exists."""
     back_to = cp.text(form, "from", 20)
     reason = cp.text(form, "reason", 500)
     htmx = bool(request.headers.get("hx-request"))
@@ -651,6 +652,9 @@ def reveal(request: Request, session: Db, pu: Staff, person_id: uuid.UUID, form:
         data = registry.reveal_person(session, principal=pu.principal, person_id=person_id, reason=reason)
     except DomainError as exc:
         roll_back_refused(session)
+        if isinstance(exc, Forbidden | NotFound):
+            raise  # the error page, the same whether or not the person exists (the refusal stays recorded)
+        household_id = registry.get_person(session, principal=pu.principal, person_id=person_id).household_id
         if htmx:
             return _page(request, pu, "partials/person_reveal.html",
                          {"p": {"id": person_id}, "data": None, "reveal_error": exc.message, "from": back_to},
@@ -662,6 +666,7 @@ def reveal(request: Request, session: Db, pu: Staff, person_id: uuid.UUID, form:
     if htmx:
         return _page(request, pu, "partials/person_reveal.html",
                      {"p": {"id": person_id}, "data": data, "reveal_error": None, "from": back_to})
+    household_id = registry.get_person(session, principal=pu.principal, person_id=person_id).household_id
     if back_to == "household" and household_id is not None:
         return _household_page(request, session, pu, household_id, revealed={person_id: data})
     return _person_page(request, session, pu, person_id, revealed=data)

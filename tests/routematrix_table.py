@@ -1,0 +1,662 @@
+"""The expectations of the route matrix (``test_route_matrix.py``): one row per served route and method.
+
+A row says who gets through the route's gate and, for a route that addresses one object, who can see that object
+on each side of the district — **own** (inside the jurisdiction of every street/community/grid user of the
+matrix) and **other** (outside it). The expected answer for a role and side is, in this order:
+
+1. an explicit entry in ``except_`` for ``(variant, role, side)``, ``(variant, role)``, ``(role, side)`` or ``role``;
+2. anonymous: ``OK`` if the route is ``public``, else ``LOGIN`` (401 from the API, a redirect to /login from a
+   page);
+3. a signed-in role not in ``roles``: ``refuse`` (403 unless the row says otherwise);
+4. an object the role cannot see (``scope``, see ``SEES``): 404 — exactly the answer for an id that does not
+   exist;
+5. otherwise ``OK``: a 2xx, or a redirect that is not to the login page. State-changing routes are sent a payload
+   that succeeds for an allowed role.
+
+Besides the answer, the matrix checks for every cell: a refused request (``LOGIN``, 403, 404) writes nothing
+(tables a refusal is meant to record go in ``refusal_writes``); a 404 for the other side, and a 403 of the
+route's gate, are exactly the answer for an id that does not exist; nothing answers 500.
+
+A new route: add its row (who passes the gate, which object it addresses, a payload that succeeds), run the
+matrix; ``ROUTE_MATRIX_DUMP=/tmp/m.txt pytest tests/test_route_matrix.py`` writes what every cell got, to review.
+
+Written out by hand on purpose, from docs/architecture.md and ``ROLE_PERMISSIONS``: when the rules change, the
+table has to be reviewed.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from routematrix_world import ROLE_USERS, ROLES, MatrixWorld, building_workbook, png
+
+OK, LOGIN = "ok", "login"
+# A refused reveal of personal data is itself recorded (``person.reveal_refused`` / ``case.reveal_refused``, kept by
+# ``core.db.keep_on_refusal``): the audit log is the one table such a refusal may write to.
+AUDITED_REFUSAL = frozenset({"audit_event"})
+
+ANON, RES, GRID, COMM, STREET = "anonymous", "resident", "grid_worker", "community_staff", "street_staff"
+DEPT, CMD, LEAD, AUD, ADMIN = "department_handler", "command_centre", "leader", "auditor", "admin"
+SIGNED_IN = frozenset(ROLES) - {ANON}
+DISTRICT = frozenset({DEPT, CMD, LEAD, AUD, ADMIN})  # bound to the whole district
+
+# Who sees the object of each side, by kind of object (before any permission check).
+SEES: dict[str, tuple[frozenset[str], frozenset[str]]] = {
+    # register objects, units, users, visits, notices and suggestions for staff: the unit tree
+    # (a resident's own side: their home community, their own suggestion)
+    "territory": (SIGNED_IN, DISTRICT),
+    # cases: the reporter, staff where it lies, the department it is assigned to, the district-wide staff
+    "case": (SIGNED_IN - {AUD}, frozenset({CMD, LEAD, ADMIN})),
+    # an import batch: its uploader alone (own: the caller's batch, other: someone else's)
+    "uploader": (frozenset({GRID, COMM, STREET, ADMIN}), frozenset()),
+    # a notification: its addressee alone
+    "addressee": (SIGNED_IN, frozenset()),
+    # a public case of the district (附议): any resident
+    "public": (SIGNED_IN, SIGNED_IN),
+}
+
+
+@dataclass(frozen=True)
+class Ctx:
+    mw: MatrixWorld
+    role: str
+    side: str  # "own", "other" or "-" (the route addresses no object)
+    variant: str = ""
+
+    @property
+    def s(self) -> Any:
+        return self.mw.sides["own" if self.side == "-" else self.side]
+
+
+Body = Callable[[Ctx], dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class Row:
+    roles: frozenset[str] = SIGNED_IN  # signed-in roles that pass the route's gate
+    public: bool = False  # anonymous callers are served too
+    refuse: int = 403  # what a signed-in role outside ``roles`` gets
+    scope: str | None = None  # kind of the addressed object (a key of SEES)
+    except_: Mapping[Any, Any] = field(default_factory=dict)
+    body: Body | None = None  # request kwargs (json=, data=, files=, params=) that succeed for an allowed role
+    variants: Mapping[str, Mapping[str, str]] = field(default_factory=dict)  # name -> fixed path parameters
+    sided: bool | None = None  # override: the body (not the path) addresses a side's object
+    refusal_writes: frozenset[str] = frozenset()  # tables a refusal may write to (audited refusals)
+    params: Mapping[str, Callable[[Ctx], Any]] = field(default_factory=dict)  # this row's objects for a path param
+
+
+def is_page(url: str) -> bool:
+    return not url.startswith(("/api/", "/open311/"))
+
+
+def expected(route: tuple[str, str], row: Row, ctx: Ctx) -> Any:
+    for key in ((ctx.variant, ctx.role, ctx.side), (ctx.variant, ctx.role), (ctx.role, ctx.side), ctx.role):
+        if key in row.except_:
+            return row.except_[key]
+    if ctx.role == ANON:
+        return OK if row.public else LOGIN
+    if ctx.role not in row.roles:
+        return row.refuse
+    if ctx.side != "-" and row.scope:
+        own, other = SEES[row.scope]
+        if ctx.role not in (own if ctx.side == "own" else other):
+            return 404
+    return OK
+
+
+# -- filling in a request ---------------------------------------------------------------------------------------
+
+def _user_key(ctx: Ctx) -> str:
+    return ROLE_USERS[ctx.role] or "jumin"
+
+
+def _batch(ctx: Ctx) -> Any:
+    if ctx.side == "other":
+        return ctx.mw.batches["wangge_c"].id
+    return (ctx.mw.batches.get(_user_key(ctx)) or ctx.mw.batches["wangge_a"]).id
+
+
+def _notification(ctx: Ctx) -> Any:
+    return ctx.mw.notifications["wangge_c" if ctx.side == "other" else _user_key(ctx)].id
+
+
+# path parameter -> its value for a side (object parameters) ...
+OBJECT_PARAMS: dict[str, Callable[[Ctx, str], Any]] = {
+    "case_id": lambda c, p: c.s.case.id,
+    "number": lambda c, p: c.s.case.number,
+    "service_request_id": lambda c, p: c.s.case.number,
+    "attachment_id": lambda c, p: c.s.visit_photo if "{visit_id}" in p else c.s.attachment.id,
+    "notification_id": lambda c, p: _notification(c),
+    "user_id": lambda c, p: c.s.worker.id,
+    "unit_id": lambda c, p: c.s.grid.id,
+    "grid_id": lambda c, p: c.s.grid.id,
+    "building_id": lambda c, p: c.s.building.id,
+    "household_id": lambda c, p: c.s.household.id,
+    "person_id": lambda c, p: c.s.person.id,
+    "organisation_id": lambda c, p: c.s.organisation.id,
+    "obj_id": lambda c, p: c.s.building.id,
+    "batch_id": lambda c, p: _batch(c),
+    "notice_id": lambda c, p: c.s.notice.id,
+    "suggestion_id": lambda c, p: c.s.suggestion.id,
+    "visit_id": lambda c, p: c.s.visit.id,
+}
+# ... and the parameters that name no object of a side
+FIXED_PARAMS: dict[str, Callable[[Ctx], Any]] = {
+    "kind": lambda c: "buildings",
+    "fmt": lambda c: "json",
+    "code": lambda c: c.mw.category,
+    "service_code": lambda c: c.mw.category,
+    "rule_key": lambda c: c.mw.rule_key,
+    "day": lambda c: c.mw.override_day.isoformat(),
+    "token": lambda c: "no-such-token",
+    "action": lambda c: "supervise",
+}
+
+
+def params_of(path: str) -> list[str]:
+    return re.findall(r"\{(\w+)\}", path)
+
+
+def is_sided(route: tuple[str, str], row: Row | None) -> bool:
+    if row is not None and row.sided is not None:
+        return row.sided
+    return any(p in OBJECT_PARAMS for p in params_of(route[1]))
+
+
+def request_for(route: tuple[str, str], row: Row, ctx: Ctx, *, unknown: bool = False) -> tuple[str, dict[str, Any]]:
+    """The URL and request kwargs for one cell (``unknown``: every object id replaced by one that does not exist)."""
+    _, path = route
+    fixed = dict(row.variants.get(ctx.variant, {}))
+
+    def value(m: re.Match[str]) -> str:
+        name = m.group(1)
+        if name in fixed:
+            return str(fixed[name])
+        if name in row.params and not unknown:
+            return str(row.params[name](ctx))
+        if name in OBJECT_PARAMS:
+            if unknown:
+                return "330522-20990101-999999" if name in ("number", "service_request_id") else str(uuid.uuid4())
+            return str(OBJECT_PARAMS[name](ctx, path))
+        return str(FIXED_PARAMS[name](ctx))
+
+    url = re.sub(r"\{(\w+)\}", value, path)
+    return url, (row.body(ctx) if row.body else {})
+
+
+# -- dump mode: what every request got, to draft and review rows ----------------------------------------------------
+
+_DUMP: dict[tuple[str, str, str], dict[tuple[str, str], Any]] = {}
+
+
+def dump_mode() -> bool:
+    return bool(os.environ.get("ROUTE_MATRIX_DUMP"))
+
+
+def record(route: tuple[str, str], variant: str, role: str, side: str, got: Any, r: Any) -> None:
+    detail = ""
+    if got not in (OK, LOGIN):
+        try:
+            detail = r.json().get("code", "")
+        except (ValueError, AttributeError):
+            m = re.search(r"<h1[^>]*>(.*?)</h1>", r.text, re.S)
+            detail = " ".join(m.group(1).split())[:30] if m else ""
+    _DUMP.setdefault((route[0], route[1], variant), {})[(role, side)] = f"{got}{':' + detail if detail else ''}"
+
+
+def write_dump() -> None:
+    lines = []
+    for (method, path, variant), cells in sorted(_DUMP.items(), key=lambda kv: (kv[0][1], kv[0][0])):
+        lines.append(f"{method} {path} {variant}")
+        for role in ROLES:
+            got = [f"{side}={cells[(role, side)]}" for side in ("-", "own", "other") if (role, side) in cells]
+            lines.append(f"    {role:20} {'  '.join(got)}")
+    with open(os.environ["ROUTE_MATRIX_DUMP"], "w") as f:
+        f.write("\n".join(lines) + "\n")
+
+
+# -- request bodies ---------------------------------------------------------------------------------------------------
+
+STRONG = "Zhili#2026-matrix"  # passes the password rules
+
+
+def _j(**kw: Any) -> Body:
+    return lambda c: {"json": kw}
+
+
+def _form(**kw: Any) -> Body:
+    return lambda c: {"data": kw}
+
+
+def _xlsx(c: Ctx) -> dict[str, Any]:
+    return {"files": {"file": ("导入.xlsx", building_workbook(c.mw.sides["own"].grid.code, "导入路8号"),
+                               "application/octet-stream")}}
+
+
+def _report_form(c: Ctx) -> dict[str, Any]:
+    return {"data": {"category_code": c.mw.category, "description": "路灯不亮已有三天", "lon": "119.1",
+                     "lat": "31.1", "crs": "wgs84", "idem": uuid.uuid4().hex}}
+
+
+def _square(c: Ctx) -> dict[str, Any]:
+    x0 = 119.0 if c.side == "own" else 119.5
+    return {"type": "Polygon", "coordinates": [[[x0, 31.0], [x0 + 0.2, 31.0], [x0 + 0.2, 31.2], [x0, 31.2],
+                                                [x0, 31.0]]]}
+
+
+def _id_number(seq: int) -> str:
+    from zhili.core.validators import id_check_digit
+
+    first17 = f"33052219900101{seq:03d}"
+    return first17 + id_check_digit(first17)
+
+
+def _workflow_refusals(variant: str, allowed: frozenset[str]) -> dict[Any, Any]:
+    """A workflow action on a case the caller can see but whose row (roles, guard) does not admit the caller: 403.
+    A case the caller cannot see stays 404 (the default), whatever the action."""
+    own, other = SEES["case"]
+    out: dict[Any, Any] = {}
+    for role in SIGNED_IN - {AUD}:
+        for side, seers in (("own", own), ("other", other)):
+            if role in seers and role not in allowed:
+                out[(variant, role, side)] = 403
+    return out
+
+
+def _act_refusals() -> dict[Any, Any]:
+    # supervise (督办): the command centre and leaders; start (签收): the department the case was dispatched to
+    return {**_workflow_refusals("supervise", _r(CMD, LEAD)),
+            **{k: v for k, v in _workflow_refusals("start", _r(DEPT)).items() if k != ("start", DEPT, "other")}}
+
+
+def _console_act_refusals() -> dict[Any, Any]:
+    return {(role, side): v for (_, role, side), v in _workflow_refusals("", _r(CMD, LEAD)).items()
+            if role in CONSOLE_CASE}
+
+
+def _supervise_page_refusals() -> dict[Any, Any]:
+    return {(role, side): v for (_, role, side), v in _workflow_refusals("", _r(CMD, LEAD)).items()
+            if role in SUPERVISION_PAGE}
+
+
+# -- the table ------------------------------------------------------------------------------------------------------
+
+def _r(*roles: str | frozenset[str]) -> frozenset[str]:
+    out: set[str] = set()
+    for r in roles:
+        out |= {r} if isinstance(r, str) else set(r)
+    return frozenset(out)
+
+
+ALL = SIGNED_IN
+CASE_READ = SIGNED_IN - {AUD}
+REGION_READ = SIGNED_IN - {RES}
+REGION_WRITE = _r(STREET, ADMIN)
+REG_READ = _r(GRID, COMM, STREET, CMD, LEAD, ADMIN)
+REG_WRITE = _r(GRID, COMM, STREET, ADMIN)
+PII = _r(GRID, COMM, STREET, CMD)
+USER_READ = _r(COMM, STREET, CMD, AUD, ADMIN)
+CONFIG = _r(CMD, ADMIN)
+DASHBOARD = _r(COMM, STREET, CMD, LEAD, ADMIN)
+PART_STAFF = _r(COMM, STREET, CMD, ADMIN)  # notices and suggestions (require_staff)
+CONSOLE = _r(COMM, STREET, CMD, LEAD, ADMIN)  # the case queue and the screen
+CONSOLE_CASE = _r(COMM, STREET, DEPT, CMD, LEAD, ADMIN)
+SUPERVISION_PAGE = _r(COMM, STREET, DEPT, CMD, LEAD)  # docs/architecture.md; GET /api/v1/supervisions: CASE_READ
+REG_PAGES = _r(COMM, STREET, CMD, LEAD, ADMIN)  # /console/registry (grid workers use /gw)
+REG_PAGES_WRITE = _r(COMM, STREET, ADMIN)
+VISIT_PAGES = _r(COMM, STREET, CMD, LEAD)  # /console/visits; the visits API reads with REG_READ (admin too)
+
+API = "/api/v1"
+R = f"{API}/registry"
+CR = "/console/registry"
+
+ROUTES: dict[tuple[str, str], Row] = {
+    ("GET", "/openapi.json"): Row(public=True),
+    ("GET", "/docs"): Row(public=True),
+    ("GET", "/docs/oauth2-redirect"): Row(public=True),
+    ("GET", "/redoc"): Row(public=True),
+    # -- system ----------------------------------------------------------------------------------------------------
+    ("GET", "/"): Row(public=True),
+    ("GET", f"{API}/health"): Row(public=True),
+    # -- authentication (API) --------------------------------------------------------------------------------------
+    ("POST", f"{API}/auth/login"): Row(public=True, body=_j(username="probe", password=STRONG)),
+    ("POST", f"{API}/auth/logout"): Row(),
+    ("GET", f"{API}/auth/me"): Row(),
+    ("POST", f"{API}/auth/password"): Row(body=_j(old_password=STRONG, new_password=STRONG + "x")),
+    # -- users -----------------------------------------------------------------------------------------------------
+    ("GET", f"{API}/users"): Row(roles=USER_READ),
+    ("POST", f"{API}/users"): Row(roles=_r(ADMIN), body=lambda c: {"json": {
+        "username": "new_grid", "display_name": "新网格员", "role": "grid_worker", "password": STRONG,
+        "unit_ids": [str(c.mw.sides["own"].grid.id)]}}),
+    ("GET", f"{API}/users/{{user_id}}"): Row(roles=USER_READ, scope="territory"),
+    ("PATCH", f"{API}/users/{{user_id}}"): Row(roles=_r(ADMIN), scope="territory", body=_j(display_name="改名")),
+    ("POST", f"{API}/users/{{user_id}}/password"): Row(roles=_r(ADMIN), scope="territory",
+                                                      body=_j(new_password=STRONG)),
+    # -- regions ---------------------------------------------------------------------------------------------------
+    ("GET", f"{API}/regions/units"): Row(roles=REGION_READ),
+    ("POST", f"{API}/regions/units"): Row(roles=REGION_WRITE, sided=True, scope="territory", body=lambda c: {"json": {
+        "parent_id": str(c.s.community.id), "level": "grid", "code": c.s.community.code + "009",
+        "name": "新网格"}}),
+    ("GET", f"{API}/regions/units/{{unit_id}}"): Row(roles=REGION_READ, scope="territory"),
+    ("PATCH", f"{API}/regions/units/{{unit_id}}"): Row(roles=REGION_WRITE, scope="territory", body=_j(note="更名备注")),
+    ("POST", f"{API}/regions/units/{{unit_id}}/retire"): Row(roles=REGION_WRITE, scope="territory", body=_j(
+        valid_to="2030-01-01", reason="区划调整")),
+    ("POST", f"{API}/regions/units/{{unit_id}}/redraw"): Row(roles=REGION_WRITE, scope="territory", body=_j(
+        effective="2030-01-01", reason="区划调整", name="调整后网格")),
+    ("PUT", f"{API}/regions/units/{{unit_id}}/boundary"): Row(roles=REGION_WRITE, scope="territory", body=lambda c: {
+        "json": {"geojson": _square(c)}}),
+    ("GET", f"{API}/regions/units/{{unit_id}}/boundaries"): Row(roles=REGION_READ, scope="territory"),
+    ("GET", f"{API}/regions/tree"): Row(roles=REGION_READ),
+    ("GET", f"{API}/regions/boundaries"): Row(roles=REGION_READ),
+    ("GET", f"{API}/regions/locate"): Row(roles=REGION_READ, sided=True, scope="territory", body=lambda c: {
+        "params": {"lon": 119.1 if c.side == "own" else 119.6, "lat": 31.1}}),
+    ("POST", f"{API}/regions/locate"): Row(roles=REGION_READ, body=_j(points=[{"lon": 119.1, "lat": 31.1}])),
+    # -- registers -------------------------------------------------------------------------------------------------
+    ("GET", f"{R}/buildings"): Row(roles=REG_READ),
+    ("POST", f"{R}/buildings"): Row(roles=REG_WRITE, sided=True, scope="territory", body=lambda c: {"json": {
+        "grid_id": str(c.s.grid.id), "name": "8幢", "address": "画溪路8号"}}),
+    ("GET", f"{R}/buildings/{{building_id}}"): Row(roles=REG_READ, scope="territory"),
+    ("PATCH", f"{R}/buildings/{{building_id}}"): Row(roles=REG_WRITE, scope="territory", body=_j(note="巡查更新")),
+    ("DELETE", f"{R}/buildings/{{building_id}}"): Row(roles=REG_WRITE, scope="territory",
+                                                     params={"building_id": lambda c: c.s.spare_building.id}),
+    ("GET", f"{R}/buildings/{{building_id}}/entrances"): Row(roles=REG_READ, scope="territory"),
+    ("POST", f"{R}/buildings/{{building_id}}/entrances"): Row(roles=REG_WRITE, scope="territory",
+                                                             body=_j(name="2单元")),
+    ("GET", f"{R}/households"): Row(roles=REG_READ),
+    ("POST", f"{R}/households"): Row(roles=REG_WRITE, sided=True, scope="territory", body=lambda c: {"json": {
+        "building_id": str(c.s.building.id), "room": "808"}}),
+    ("GET", f"{R}/households/{{household_id}}"): Row(roles=REG_READ, scope="territory"),
+    ("PATCH", f"{R}/households/{{household_id}}"): Row(roles=REG_WRITE, scope="territory", body=_j(note="核查")),
+    ("DELETE", f"{R}/households/{{household_id}}"): Row(roles=REG_WRITE, scope="territory",
+                                                       params={"household_id": lambda c: c.s.spare_household.id}),
+    ("GET", f"{R}/households/{{household_id}}/persons"): Row(roles=REG_READ, scope="territory"),
+    ("GET", f"{R}/persons"): Row(roles=REG_READ),
+    ("POST", f"{R}/persons"): Row(roles=REG_WRITE, sided=True, scope="territory", body=lambda c: {"json": {
+        "name": "赵六", "id_number": _id_number(7), "household_id": str(c.s.household.id)}}),
+    ("GET", f"{R}/persons/{{person_id}}"): Row(roles=REG_READ, scope="territory"),
+    ("PATCH", f"{R}/persons/{{person_id}}"): Row(roles=REG_WRITE, scope="territory", body=_j(note="走访")),
+    ("DELETE", f"{R}/persons/{{person_id}}"): Row(roles=REG_WRITE, scope="territory",
+                                                 body=lambda c: {"params": {"reason": "误录删除"}}),
+    ("POST", f"{R}/persons/{{person_id}}/reveal"): Row(roles=PII, scope="territory", body=_j(reason="入户核查"),
+                                                     refusal_writes=AUDITED_REFUSAL),
+    ("GET", f"{R}/organisations"): Row(roles=REG_READ),
+    ("POST", f"{R}/organisations"): Row(roles=REG_WRITE, sided=True, scope="territory", body=lambda c: {"json": {
+        "grid_id": str(c.s.grid.id), "name": "长兴第八五金店", "address": "画溪路8号",
+        "org_type": "individual_business"}}),
+    ("GET", f"{R}/organisations/{{organisation_id}}"): Row(roles=REG_READ, scope="territory"),
+    ("PATCH", f"{R}/organisations/{{organisation_id}}"): Row(roles=REG_WRITE, scope="territory",
+                                                            body=_j(industry="零售")),
+    ("DELETE", f"{R}/organisations/{{organisation_id}}"): Row(roles=REG_WRITE, scope="territory"),
+    ("POST", f"{R}/{{kind}}/import"): Row(roles=REG_WRITE, body=_xlsx),
+    ("GET", f"{R}/{{kind}}/export"): Row(roles=REG_READ),
+    ("GET", f"{R}/imports/{{batch_id}}"): Row(roles=REG_WRITE, scope="uploader"),
+    # -- cases -----------------------------------------------------------------------------------------------------
+    ("POST", f"{API}/cases"): Row(roles=CASE_READ - {LEAD}, body=_j(
+        category_code="SJ-0102", description="路灯不亮已有三天", lon=119.1, lat=31.1)),
+    ("GET", f"{API}/cases"): Row(roles=CASE_READ),
+    ("GET", f"{API}/cases/export.xlsx"): Row(roles=CASE_READ),
+    ("GET", f"{API}/cases/summary"): Row(roles=CASE_READ),
+    ("GET", f"{API}/cases/by-number/{{number}}"): Row(roles=CASE_READ, scope="case"),
+    ("GET", f"{API}/cases/{{case_id}}"): Row(roles=CASE_READ, scope="case"),
+    ("GET", f"{API}/cases/{{case_id}}/timeline"): Row(roles=CASE_READ, scope="case"),
+    ("GET", f"{API}/cases/{{case_id}}/duplicates"): Row(roles=CASE_READ, scope="case"),
+    ("POST", f"{API}/cases/{{case_id}}/actions/{{action}}"): Row(
+        roles=CASE_READ, scope="case", variants={"supervise": {"action": "supervise"}, "start": {"action": "start"}},
+        body=lambda c: {"json": {"message": "请尽快处置"} if c.variant == "supervise" else {}},
+        except_=_act_refusals()),
+    ("POST", f"{API}/cases/{{case_id}}/reporter"): Row(roles=_r(CMD), scope="case", body=_j(reason="回访核实"),
+                                                       refusal_writes=AUDITED_REFUSAL),
+    ("POST", f"{API}/cases/sweep"): Row(roles=CONFIG),
+    ("POST", f"{API}/attachments"): Row(roles=CASE_READ - {LEAD}, body=lambda c: {
+        "files": {"file": ("现场.png", png(), "image/png")}}),
+    ("GET", f"{API}/attachments/{{attachment_id}}"): Row(roles=CASE_READ, scope="case"),
+    ("GET", f"{API}/supervisions"): Row(roles=CASE_READ),
+    ("GET", f"{API}/notifications"): Row(),
+    ("POST", f"{API}/notifications/{{notification_id}}/read"): Row(scope="addressee"),
+    # -- configuration ---------------------------------------------------------------------------------------------
+    ("GET", f"{API}/categories"): Row(),
+    ("POST", f"{API}/categories"): Row(roles=CONFIG, body=_j(code="SJ-0199", name="共享单车乱停放", parent_code="SJ-01",
+                                                            default_department="CG", accept_hours=1,
+                                                            handle_hours=8, verify_hours=4)),
+    ("PATCH", f"{API}/categories/{{code}}"): Row(roles=CONFIG, body=_j(handle_hours=12)),
+    ("GET", f"{API}/categories/{{code}}/history"): Row(),
+    ("GET", f"{API}/departments"): Row(),
+    ("GET", f"{API}/dispatch-rules"): Row(roles=CASE_READ),
+    ("POST", f"{API}/dispatch-rules"): Row(roles=CONFIG, body=_j(name="新规则", category_code="SJ-01",
+                                                                target_department="HW")),
+    ("PATCH", f"{API}/dispatch-rules/{{rule_key}}"): Row(roles=CONFIG, body=_j(priority=5)),
+    ("GET", f"{API}/dispatch-rules/{{rule_key}}/history"): Row(roles=CASE_READ),
+    ("POST", f"{API}/dispatch-rules/test"): Row(roles=CASE_READ, body=_j(category_code="SJ-0102", lon=119.1,
+                                                                        lat=31.1, description="垃圾")),
+    ("GET", f"{API}/calendar/overrides"): Row(roles=REGION_READ),
+    ("PUT", f"{API}/calendar/overrides/{{day}}"): Row(roles=CONFIG, body=_j(is_workday=False, name="本地假日")),
+    ("DELETE", f"{API}/calendar/overrides/{{day}}"): Row(roles=CONFIG),
+    ("GET", f"{API}/calendar/days"): Row(roles=REGION_READ, body=lambda c: {
+        "params": {"from": "2026-10-01", "to": "2026-10-31"}}),
+    ("GET", f"{API}/calendar/deadline"): Row(roles=REGION_READ, body=lambda c: {"params": {"hours": 8}}),
+    ("GET", f"{API}/calendar/warnings"): Row(roles=REGION_READ),
+    # -- audit -----------------------------------------------------------------------------------------------------
+    ("GET", f"{API}/audit/events"): Row(roles=_r(AUD)),
+    ("POST", f"{API}/audit/verify"): Row(roles=_r(AUD)),
+    # -- dashboard -------------------------------------------------------------------------------------------------
+    **{("GET", f"{API}/dashboard/{name}"): Row(roles=DASHBOARD)
+       for name in ("kpis", "breakdown", "trend", "categories", "ranking")},
+    ("GET", f"{API}/dashboard/grids/{{grid_id}}/cases"): Row(roles=DASHBOARD, scope="territory"),
+    # -- participation ---------------------------------------------------------------------------------------------
+    ("POST", f"{API}/participation/sms-codes"): Row(public=True, body=_j(phone="13700000001", purpose="register")),
+    ("POST", f"{API}/participation/register"): Row(public=True, body=lambda c: {"json": {
+        "phone": c.mw.register_phone, "code": c.mw.register_code, "password": STRONG}}),
+    ("POST", f"{API}/participation/password-reset"): Row(public=True, body=lambda c: {"json": {
+        "phone": c.mw.reset_phone, "code": c.mw.reset_code, "password": STRONG + "y"}}),
+    ("GET", f"{API}/participation/cases/nearby"): Row(roles=CASE_READ, body=lambda c: {
+        "params": {"lon": 119.1, "lat": 31.1}}),
+    ("GET", f"{API}/participation/cases/{{case_id}}"): Row(roles=CASE_READ, scope="public"),
+    ("POST", f"{API}/participation/cases/{{case_id}}/support"): Row(
+        roles=_r(RES), scope="public", refuse=403, except_={(RES, "own"): 422}),
+    ("GET", f"{API}/participation/notices"): Row(),
+    ("GET", f"{API}/participation/notices/manage"): Row(roles=PART_STAFF),
+    ("POST", f"{API}/participation/notices"): Row(roles=PART_STAFF, sided=True, scope="territory", body=lambda c: {
+        "json": {"unit_id": str(c.s.community.id), "title": "停电通知", "body": "周六上午检修线路停电。"}}),
+    ("PATCH", f"{API}/participation/notices/{{notice_id}}"): Row(roles=PART_STAFF, scope="territory",
+                                                                body=_j(title="停水通知（更正）")),
+    ("DELETE", f"{API}/participation/notices/{{notice_id}}"): Row(roles=PART_STAFF, scope="territory"),
+    ("GET", f"{API}/participation/disclosure"): Row(),
+    ("POST", f"{API}/participation/suggestions"): Row(roles=_r(RES), body=_j(title="增设座椅",
+                                                                            body="公园里缺少座椅，建议增设。")),
+    ("GET", f"{API}/participation/suggestions/mine"): Row(roles=_r(RES)),
+    ("GET", f"{API}/participation/suggestions"): Row(roles=PART_STAFF),
+    ("GET", f"{API}/participation/suggestions/{{suggestion_id}}"): Row(roles=PART_STAFF | {RES}, scope="territory"),
+    ("POST", f"{API}/participation/suggestions/{{suggestion_id}}/replies"): Row(
+        roles=PART_STAFF, scope="territory", body=_j(body="已转交相关部门，下周安装。")),
+    # -- visits ----------------------------------------------------------------------------------------------------
+    ("GET", f"{API}/visits"): Row(roles=REG_READ),
+    ("POST", f"{API}/visits"): Row(roles=_r(GRID), sided=True, scope="territory", body=lambda c: {"json": {
+        "household_id": str(c.s.household.id), "kind": "routine", "summary": "日常走访"}}),
+    ("GET", f"{API}/visits/coverage"): Row(roles=REG_READ),
+    ("GET", f"{API}/visits/{{visit_id}}"): Row(roles=REG_READ, scope="territory"),
+    ("POST", f"{API}/visits/{{visit_id}}/case"): Row(roles=_r(GRID), scope="territory", body=_j(
+        category_code="SJ-0102", description="楼道堆放杂物")),
+    ("GET", f"{API}/visits/{{visit_id}}/photos/{{attachment_id}}"): Row(roles=REG_READ, scope="territory"),
+    # -- Open311 (API keys, not roles: the same answer for everyone) -----------------------------------------------
+    ("GET", "/open311/v2/discovery.{fmt}"): Row(public=True),
+    ("GET", "/open311/v2/services.{fmt}"): Row(public=True),
+    ("GET", "/open311/v2/services/{service_code}.{fmt}"): Row(public=True),
+    ("POST", "/open311/v2/requests.{fmt}"): Row(public=True, body=lambda c: {"data": {
+        "api_key": c.mw.api_key, "service_code": c.mw.category, "lat": "31.1", "long": "119.1",
+        "description": "路边垃圾无人清运"}}),
+    ("GET", "/open311/v2/requests.{fmt}"): Row(public=True),
+    ("GET", "/open311/v2/requests/{service_request_id}.{fmt}"): Row(public=True, scope="public"),
+    ("GET", "/open311/v2/tokens/{token}.{fmt}"): Row(public=True, params={"token": lambda c: c.mw.open311_token}),
+    ("GET", "/open311/v2/media/{attachment_id}"): Row(public=True, scope="public"),
+    # -- pages: sign-in and account --------------------------------------------------------------------------------
+    ("GET", "/login"): Row(public=True),
+    ("POST", "/login"): Row(public=True, body=_form(username="probe", password=STRONG, next="")),
+    ("GET", "/logout"): Row(),
+    ("POST", "/logout"): Row(public=True),  # signed out already: back to the login page
+    ("GET", "/account/password"): Row(),
+    ("POST", "/account/password"): Row(body=_form(old_password=STRONG, new_password=STRONG + "x",
+                                                  confirm_password=STRONG + "x")),
+    ("GET", "/home"): Row(),
+    ("POST", "/locale"): Row(public=True, body=_form(lang="en", next="/login")),
+    # -- pages: the resident portal (/h5) --------------------------------------------------------------------------
+    ("GET", "/h5/"): Row(roles=_r(RES)),
+    ("GET", "/h5/report"): Row(roles=_r(RES)),
+    ("POST", "/h5/report"): Row(roles=_r(RES), body=_report_form),
+    ("GET", "/h5/categories"): Row(roles=_r(RES)),
+    ("GET", "/h5/map/grids.geojson"): Row(roles=_r(RES)),
+    ("GET", "/h5/mine"): Row(roles=_r(RES)),
+    ("GET", "/h5/cases/{case_id}"): Row(roles=_r(RES), scope="case"),
+    ("POST", "/h5/cases/{case_id}/act"): Row(roles=_r(RES), scope="case", params={
+        "case_id": lambda c: c.s.resolved_case.id}, body=_form(action="verify")),
+    ("GET", "/h5/register"): Row(public=True),
+    ("POST", "/h5/register/code"): Row(public=True, body=_form(phone="13700000002")),
+    ("POST", "/h5/register"): Row(public=True, body=lambda c: {"data": {
+        "phone": c.mw.register_phone, "code": c.mw.register_code, "password": STRONG, "confirm_password": STRONG}}),
+    ("GET", "/h5/password-reset"): Row(public=True),
+    ("POST", "/h5/password-reset/code"): Row(public=True, body=_form(phone="13700000003")),
+    ("POST", "/h5/password-reset"): Row(public=True, body=lambda c: {"data": {
+        "phone": c.mw.reset_phone, "code": c.mw.reset_code, "password": STRONG + "y",
+        "confirm_password": STRONG + "y"}}),
+    ("GET", "/h5/nearby"): Row(roles=_r(RES)),
+    ("GET", "/h5/nearby/suggest"): Row(roles=_r(RES)),
+    ("GET", "/h5/nearby/{case_id}"): Row(roles=_r(RES), scope="public"),
+    ("POST", "/h5/nearby/{case_id}/support"): Row(roles=_r(RES), scope="public", except_={(RES, "own"): 422}),
+    ("GET", "/h5/notices"): Row(roles=_r(RES)),
+    ("POST", "/h5/community"): Row(roles=_r(RES), body=lambda c: {"data": {
+        "community_id": str(c.mw.sides["own"].community.id)}}),
+    ("GET", "/h5/notices/{notice_id}"): Row(roles=_r(RES), scope="territory"),
+    ("GET", "/h5/disclosure"): Row(roles=_r(RES)),
+    ("GET", "/h5/suggestions"): Row(roles=_r(RES)),
+    ("GET", "/h5/suggestions/new"): Row(roles=_r(RES)),
+    ("POST", "/h5/suggestions"): Row(roles=_r(RES), body=_form(title="增设座椅", body="公园里缺少座椅，建议增设。")),
+    ("GET", "/h5/suggestions/{suggestion_id}"): Row(roles=_r(RES), scope="territory"),
+    # -- pages: the grid worker's portal (/gw) ---------------------------------------------------------------------
+    ("GET", "/gw/"): Row(roles=_r(GRID)),
+    ("GET", "/gw/tasks"): Row(roles=_r(GRID)),
+    ("GET", "/gw/report"): Row(roles=_r(GRID)),
+    ("POST", "/gw/report"): Row(roles=_r(GRID), body=_report_form),
+    ("GET", "/gw/categories"): Row(roles=_r(GRID)),
+    ("GET", "/gw/map/grids.geojson"): Row(roles=_r(GRID)),
+    ("GET", "/gw/cases/{case_id}"): Row(roles=_r(GRID), scope="case"),
+    ("POST", "/gw/cases/{case_id}/act"): Row(roles=_r(GRID), scope="case", params={
+        "case_id": lambda c: c.s.resolved_case.id}, body=_form(action="verify")),
+    ("GET", "/gw/households"): Row(roles=_r(GRID)),
+    ("GET", "/gw/households/{household_id}"): Row(roles=_r(GRID), scope="territory"),
+    ("POST", "/gw/persons/{person_id}/reveal"): Row(roles=_r(GRID), scope="territory", body=_form(reason="入户核查"),
+                                                    refusal_writes=AUDITED_REFUSAL),
+    ("GET", "/gw/households/{household_id}/visits/new"): Row(roles=_r(GRID), scope="territory"),
+    ("POST", "/gw/households/{household_id}/visits"): Row(roles=_r(GRID), scope="territory", body=_form(
+        kind="routine", summary="日常走访")),
+    ("GET", "/gw/households/{household_id}/visits"): Row(roles=_r(GRID), scope="territory"),
+    ("GET", "/gw/visits"): Row(roles=_r(GRID)),
+    ("GET", "/gw/visits/{visit_id}"): Row(roles=_r(GRID), scope="territory"),
+    ("POST", "/gw/visits/{visit_id}/case"): Row(roles=_r(GRID), scope="territory", body=_form(
+        category_code="SJ-0102", case_description="楼道堆放杂物")),
+    ("GET", "/gw/visits/{visit_id}/photos/{attachment_id}"): Row(roles=_r(GRID), scope="territory"),
+    # -- pages: the console ----------------------------------------------------------------------------------------
+    ("GET", "/console/"): Row(roles=CONSOLE),
+    ("GET", "/console/inbox"): Row(roles=_r(DEPT)),
+    ("GET", "/console/cases/{case_id}"): Row(roles=CONSOLE_CASE, scope="case"),
+    ("POST", "/console/cases/{case_id}/act"): Row(roles=CONSOLE_CASE, scope="case", body=_form(
+        action="supervise", message="请尽快处置"), except_=_console_act_refusals()),
+    ("GET", "/screen"): Row(roles=CONSOLE),
+    ("GET", "/console/supervisions"): Row(roles=SUPERVISION_PAGE),
+    ("POST", "/console/supervisions"): Row(roles=SUPERVISION_PAGE, sided=True, scope="case", body=lambda c: {
+        "data": {"number": c.s.case.number, "message": "请尽快处置"}}, except_=_supervise_page_refusals()),
+    ("GET", "/console/visits"): Row(roles=VISIT_PAGES),
+    ("GET", "/console/visits/{visit_id}/photos/{attachment_id}"): Row(roles=VISIT_PAGES, scope="territory"),
+    # -- pages: the registers --------------------------------------------------------------------------------------
+    ("GET", f"{CR}/"): Row(roles=REG_PAGES),
+    ("GET", f"{CR}/units/{{unit_id}}"): Row(roles=REG_PAGES, scope="territory"),
+    ("GET", f"{CR}/{{kind}}/template.xlsx"): Row(roles=REG_PAGES_WRITE),
+    ("GET", f"{CR}/{{kind}}/export.xlsx"): Row(roles=REG_PAGES),
+    ("GET", f"{CR}/import"): Row(roles=REG_PAGES_WRITE),
+    ("POST", f"{CR}/import"): Row(roles=REG_PAGES_WRITE, body=lambda c: {"data": {"kind": "buildings"}, **_xlsx(c)}),
+    ("GET", f"{CR}/imports/{{batch_id}}"): Row(roles=REG_PAGES_WRITE, scope="uploader"),
+    ("GET", f"{CR}/imports/{{batch_id}}/rejected.xlsx"): Row(roles=REG_PAGES_WRITE, scope="uploader"),
+    **{("GET", f"{CR}/{kind}"): Row(roles=REG_PAGES)
+       for kind in ("buildings", "households", "persons", "organisations")},
+    ("GET", f"{CR}/buildings/new"): Row(roles=REG_PAGES_WRITE),
+    ("POST", f"{CR}/buildings/new"): Row(roles=REG_PAGES_WRITE, sided=True, scope="territory", body=lambda c: {
+        "data": {"name": "8幢", "address": "画溪路8号", "grid_id": str(c.s.grid.id)}}),
+    ("GET", f"{CR}/buildings/{{building_id}}"): Row(roles=REG_PAGES, scope="territory"),
+    ("GET", f"{CR}/{{kind}}/{{obj_id}}/edit"): Row(roles=REG_PAGES_WRITE, scope="territory"),
+    ("POST", f"{CR}/{{kind}}/{{obj_id}}/edit"): Row(roles=REG_PAGES_WRITE, scope="territory", body=lambda c: {
+        "data": {"name": "3幢", "address": f"{c.side}路3号", "building_type": "residential", "note": "巡查更新",
+                 "version": "1"}}),
+    ("GET", f"{CR}/households/new"): Row(roles=REG_PAGES_WRITE, sided=True, scope="territory", body=lambda c: {
+        "params": {"building_id": str(c.s.building.id)}}),
+    ("POST", f"{CR}/households/new"): Row(roles=REG_PAGES_WRITE, sided=True, scope="territory", body=lambda c: {
+        "params": {"building_id": str(c.s.building.id)}, "data": {"room": "910", "use": "owner_occupied"}}),
+    ("GET", f"{CR}/households/{{household_id}}"): Row(roles=REG_PAGES, scope="territory"),
+    ("GET", f"{CR}/persons/new"): Row(roles=REG_PAGES_WRITE),
+    ("POST", f"{CR}/persons/new"): Row(roles=REG_PAGES_WRITE, sided=True, scope="territory", body=lambda c: {
+        "data": {"name": "张三", "id_number": _id_number(9), "grid_id": str(c.s.grid.id)}}),
+    ("GET", f"{CR}/persons/{{person_id}}"): Row(roles=REG_PAGES, scope="territory"),
+    ("POST", f"{CR}/persons/{{person_id}}/reveal"): Row(roles=REG_PAGES & PII, scope="territory",
+                                                       body=_form(reason="入户核查"), refusal_writes=AUDITED_REFUSAL),
+    ("GET", f"{CR}/organisations/new"): Row(roles=REG_PAGES_WRITE),
+    ("POST", f"{CR}/organisations/new"): Row(roles=REG_PAGES_WRITE, sided=True, scope="territory", body=lambda c: {
+        "data": {"name": "长兴第九五金店", "address": "画溪路9号", "grid_id": str(c.s.grid.id)}}),
+    ("GET", f"{CR}/organisations/{{organisation_id}}"): Row(roles=REG_PAGES, scope="territory"),
+    # -- pages: participation (staff) ------------------------------------------------------------------------------
+    ("GET", "/console/participation/notices"): Row(roles=PART_STAFF),
+    ("GET", "/console/participation/notices/new"): Row(roles=PART_STAFF),
+    ("POST", "/console/participation/notices"): Row(roles=PART_STAFF, sided=True, scope="territory", body=lambda c: {
+        "data": {"unit_id": str(c.s.community.id), "title": "停电通知", "body": "周六上午检修线路停电。"}}),
+    ("GET", "/console/participation/notices/{notice_id}"): Row(roles=PART_STAFF, scope="territory"),
+    ("POST", "/console/participation/notices/{notice_id}"): Row(roles=PART_STAFF, scope="territory", body=lambda c: {
+        "data": {"unit_id": str(c.s.community.id), "title": "停水通知（更正）", "body": "明日上午停水，请提前储水。"}}),
+    ("POST", "/console/participation/notices/{notice_id}/withdraw"): Row(roles=PART_STAFF, scope="territory"),
+    ("GET", "/console/participation/suggestions"): Row(roles=PART_STAFF),
+    ("GET", "/console/participation/suggestions/{suggestion_id}"): Row(roles=PART_STAFF, scope="territory"),
+    ("POST", "/console/participation/suggestions/{suggestion_id}/reply"): Row(roles=PART_STAFF, scope="territory",
+                                                                             body=_form(body="已转交相关部门。")),
+    # -- pages: administration -------------------------------------------------------------------------------------
+    ("GET", "/console/admin/"): Row(roles=CONFIG),
+    ("GET", "/console/admin/units/pick"): Row(roles=REGION_READ, body=lambda c: {"params": {"field": "unit_id"}}),
+    ("GET", "/console/admin/categories"): Row(roles=CONFIG),
+    ("GET", "/console/admin/categories/new"): Row(roles=CONFIG),
+    ("POST", "/console/admin/categories"): Row(roles=CONFIG, body=_form(
+        code="SJ-0199", name="共享单车乱停放", parent_code="SJ-01", default_department="CG", accept_hours="1",
+        handle_hours="8", verify_hours="4", time_mode="working", urgency="normal", keywords="单车", description="")),
+    ("GET", "/console/admin/categories/{code}"): Row(roles=CONFIG),
+    ("POST", "/console/admin/categories/{code}"): Row(roles=CONFIG, body=_form(
+        name="暴露垃圾", default_department="HW", accept_hours="1", handle_hours="12", verify_hours="4",
+        time_mode="working", urgency="normal", keywords="垃圾", description="", is_active="1")),
+    ("GET", "/console/admin/rules"): Row(roles=CONFIG),
+    ("POST", "/console/admin/rules/test"): Row(roles=CONFIG, body=_form(category_code="SJ-0102", lon="119.1",
+                                                                       lat="31.1", description="垃圾")),
+    ("GET", "/console/admin/rules/new"): Row(roles=CONFIG),
+    ("POST", "/console/admin/rules"): Row(roles=CONFIG, body=_form(
+        name="夜间垃圾清运", priority="10", category_code="SJ-01", target_department="HW", confidence="0.5",
+        enabled="1")),
+    ("GET", "/console/admin/rules/{rule_key}"): Row(roles=CONFIG),
+    ("POST", "/console/admin/rules/{rule_key}"): Row(roles=CONFIG, body=_form(
+        name="测试规则（改）", priority="20", category_code="SJ-01", target_department="HW", confidence="0.1",
+        enabled="1")),
+    ("POST", "/console/admin/rules/{rule_key}/enabled"): Row(roles=CONFIG, body=_form(enabled="0")),
+    ("GET", "/console/admin/calendar"): Row(roles=CONFIG),
+    ("POST", "/console/admin/calendar"): Row(roles=CONFIG, body=_form(day="2026-05-06", is_workday="0",
+                                                                     name="本地假日")),
+    ("POST", "/console/admin/calendar/{day}/delete"): Row(roles=CONFIG),
+    ("GET", "/console/admin/users"): Row(roles=_r(ADMIN)),
+    ("GET", "/console/admin/users/new"): Row(roles=_r(ADMIN)),
+    ("POST", "/console/admin/users"): Row(roles=_r(ADMIN), body=lambda c: {"data": {
+        "username": "li_wg", "display_name": "李网格", "role": "grid_worker",
+        "unit_ids": str(c.mw.sides["own"].grid.id), "department": "", "phone": ""}}),
+    ("GET", "/console/admin/users/{user_id}"): Row(roles=_r(ADMIN), scope="territory"),
+    ("POST", "/console/admin/users/{user_id}"): Row(roles=_r(ADMIN), scope="territory", body=lambda c: {"data": {
+        "display_name": "王网格", "role": "grid_worker", "unit_ids": str(c.s.grid.id), "department": "",
+        "phone": ""}}),
+    ("POST", "/console/admin/users/{user_id}/password"): Row(roles=_r(ADMIN), scope="territory"),
+    ("POST", "/console/admin/users/{user_id}/unlock"): Row(roles=_r(ADMIN), scope="territory"),
+    ("POST", "/console/admin/users/{user_id}/active"): Row(roles=_r(ADMIN), scope="territory",
+                                                          body=_form(active="0")),
+    ("POST", "/console/admin/users/{user_id}/sessions"): Row(roles=_r(ADMIN), scope="territory"),
+}

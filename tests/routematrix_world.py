@@ -1,0 +1,249 @@
+"""The world of the route matrix: built once per run of the matrix module, every request rolled back after it.
+
+Two sides of the district (the root conftest's tree): **own** is street 雉城 → community 金陵 → grid ``ga``, where
+every role's user is bound (or the district, for the district-wide roles); **other** is street 画溪 → community
+画溪村 → grid ``gc``, outside every street/community/grid user's jurisdiction. Each side holds one object of every
+kind a route can address: a case (reported by that side's resident, dispatched to a department), its photo, a
+register set (building, household, person, organisation), a household visit with a photo, a notice, a suggestion,
+a notification, an import batch.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import importlib.util
+import io
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from zhili.core.security import Role
+
+_spec = importlib.util.spec_from_file_location("zhili_tests_root_conftest",
+                                               Path(__file__).resolve().parent / "conftest.py")
+assert _spec is not None and _spec.loader is not None
+root = sys.modules.get(_spec.name) or importlib.util.module_from_spec(_spec)
+if _spec.name not in sys.modules:
+    sys.modules[_spec.name] = root
+    _spec.loader.exec_module(root)
+
+# One user per role (plus anonymous). Street, community and grid users are bound on the own side.
+ROLE_USERS: dict[str, str | None] = {
+    "resident": "jumin", "grid_worker": "wangge_a", "community_staff": "shequ1", "street_staff": "jiedao1",
+    "department_handler": "bumen", "command_centre": "zhihui", "leader": "lingdao", "auditor": "shenji",
+    "admin": "admin", "anonymous": None,
+}
+ROLES = tuple(ROLE_USERS)
+assert set(ROLES) - {"anonymous"} == {r.value for r in Role}, "a role was added: give it a user and expectations"
+
+OWN_GRID, OTHER_GRID = "ga", "gc"
+PASSWORD = "Zhili#2026-matrix"  # every matrix user's password
+SIDES = ("own", "other")
+
+
+def png(width: int = 2, height: int = 2) -> bytes:
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+    raw = b"".join(b"\x00" + b"\xff\x00\x00" * width for _ in range(height))
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0))
+            + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b""))
+
+
+def building_workbook(grid_code: str, address: str) -> bytes:
+    """An import file with one building in the given grid."""
+    from openpyxl import Workbook
+
+    wb = Workbook()
+    ws = wb.active
+    ws.append(["网格", "楼栋名称", "地址"])
+    ws.append([grid_code, "99幢", address])
+    buf = io.BytesIO()
+    wb.save(buf)
+    return buf.getvalue()
+
+
+@dataclass
+class Side:
+    """The objects of one side (own or other) of the district."""
+
+    grid: Any
+    community: Any
+    street: Any
+    case: Any = None
+    attachment: Any = None
+    building: Any = None
+    household: Any = None
+    person: Any = None
+    organisation: Any = None
+    visit: Any = None
+    visit_photo: Any = None
+    notice: Any = None
+    suggestion: Any = None
+    worker: Any = None  # the side's grid worker (a user to administer)
+    resolved_case: Any = None  # a case handled by the side's grid worker, waiting to be verified
+    spare_building: Any = None  # unreferenced objects, so that deleting them is allowed
+    spare_household: Any = None
+
+
+@dataclass
+class MatrixWorld:
+    world: Any  # the root conftest's World (units, users, tokens)
+    sides: dict[str, Side]
+    notifications: dict[str, Any] = field(default_factory=dict)  # username -> a notification of that user
+    batches: dict[str, Any] = field(default_factory=dict)  # username -> an import batch uploaded by that user
+    rule_key: Any = None
+    category: str = "SJ-0102"
+    override_day: dt.date = dt.date(2026, 10, 10)
+    api_key: str = ""
+    open311_token: str = ""
+    register_phone: str = "13700000011"
+    register_code: str = ""
+    reset_phone: str = "13700000012"
+    reset_code: str = ""
+
+    def token(self, role: str) -> str | None:
+        user = ROLE_USERS[role]
+        return self.world.tokens[user] if user else None
+
+    def user(self, role: str) -> Any:
+        user = ROLE_USERS[role]
+        return self.world.users[user] if user else None
+
+
+def build(db: Session) -> MatrixWorld:
+    from zhili.cases import attachments as case_attachments
+    from zhili.cases import engine as case_engine
+    from zhili.cases import service as cases
+    from zhili.cases.dispatch import create_rule
+    from zhili.cases.models import Channel, Notification
+    from zhili.cases.notify import FakeChannel
+    from zhili.cases.taxonomy import load_defaults
+    from zhili.core.db import utcnow
+    from zhili.core.security import hash_password
+    from zhili.core.validators import id_check_digit
+    from zhili.open311.service import create_api_key, create_request
+    from zhili.participation import service as participation
+    from zhili.participation import sms
+    from zhili.registry import excel
+    from zhili.registry import service as registry
+    from zhili.registry.models import BuildingType, HouseholdUse, RegisterKind, ResidentType
+    from zhili.users.service import principal_for_user
+    from zhili.visits import service as visits
+    from zhili.visits.models import VisitPhoto
+    from zhili.visits.service import Photo
+    from zhili.worktime.service import set_override
+
+    w = root.build_world(db)
+    units = w.units
+    for name, role, unit in [("wangge_c", Role.grid_worker, units["gc"]), ("jumin_b", Role.resident, None),
+                             ("shequ2", Role.community_staff, units["c2"])]:
+        w.users[name], w.tokens[name] = root.make_user(db, name, role, [unit] if unit else [])
+    w.users["bumen"].department = "CG"
+    # one password for every user (and a user to sign in with), hashed once
+    password_hash = hash_password(PASSWORD)
+    for user in w.users.values():
+        user.password_hash = password_hash
+    w.users["probe"], _ = root.make_user(db, "probe", Role.leader, [units["district"]])
+    w.users["probe"].password_hash = password_hash
+    db.flush()
+    load_defaults(db)
+
+    def p(who: str) -> Any:
+        return principal_for_user(db, user=w.users[who])
+
+    mw = MatrixWorld(world=w, sides={
+        "own": Side(grid=units["ga"], community=units["c1"], street=units["s1"]),
+        "other": Side(grid=units["gc"], community=units["c2"], street=units["s2"]),
+    })
+    for side, worker, resident, staff, lon, dept in [("own", "wangge_a", "jumin", "shequ1", 119.1, "CG"),
+                                                     ("other", "wangge_c", "jumin_b", "shequ2", 119.6, "HW")]:
+        s = mw.sides[side]
+        s.worker = w.users[worker]
+        participation.set_resident_community(db, principal=p(resident), community_id=s.community.id)
+        # a case with a photo, reported by the side's resident, accepted and dispatched to a department
+        s.attachment = case_attachments.set_attachment(db, principal=p(resident), data=png(), filename="现场.png")
+        s.case, _ = cases.report_case(db, principal=p(resident), channel=Channel.resident, data={
+            "category_code": mw.category, "description": "小区门口垃圾堆放三天无人清运", "lon": lon, "lat": 31.1,
+            "attachment_ids": [s.attachment.id], "reporter_name": "王五", "reporter_phone": "13812345678"})
+        db.flush()
+        for action, payload in [("accept", {}), ("dispatch", {"department": dept})]:
+            case_engine.transition(db, principal=p("zhihui"), case_id=s.case.id, action=action, payload=payload)
+        db.flush()
+        # the register set, registered by the side's grid worker
+        s.building = registry.create_building(db, principal=p(worker), data={
+            "grid_id": s.grid.id, "name": "3幢", "address": f"{side}路3号", "building_type": BuildingType.residential,
+            "lon": lon, "lat": 31.1})
+        s.household = registry.create_household(db, principal=p(worker), data={
+            "building_id": s.building.id, "room": "501", "use": HouseholdUse.rented})
+        first17 = f"33052219850615{(1 if side == 'own' else 3):03d}"
+        s.person = registry.create_person(db, principal=p(worker), data={
+            "name": "王芳", "id_number": first17 + id_check_digit(first17), "phone": "13812345678",
+            "household_id": s.household.id, "relation": "head", "resident_type": ResidentType.registered})
+        s.organisation = registry.create_organisation(db, principal=p(worker), data={
+            "grid_id": s.grid.id, "name": f"长兴{side}五金店", "address": f"{side}路5号",
+            "org_type": "individual_business"})
+        s.resolved_case, _ = cases.report_case(db, principal=p(resident), channel=Channel.resident, data={
+            "category_code": mw.category, "description": "楼道堆放杂物", "lon": lon, "lat": 31.1})
+        db.flush()
+        for who, action, payload in [("zhihui", "accept", {}), ("zhihui", "dispatch", {"unit_id": s.grid.id}),
+                                     (worker, "start", {}), (worker, "resolve", {"result": "已清理完毕"})]:
+            case_engine.transition(db, principal=p(who), case_id=s.resolved_case.id, action=action, payload=payload)
+            db.flush()
+        s.spare_building = registry.create_building(db, principal=p(worker), data={
+            "grid_id": s.grid.id, "name": "9幢", "address": f"{side}路9号", "building_type": BuildingType.residential})
+        s.spare_household = registry.create_household(db, principal=p(worker), data={
+            "building_id": s.building.id, "room": "909", "use": HouseholdUse.rented})
+        s.visit = visits.record_visit(db, principal=p(worker), household_id=s.household.id, kind="care",
+                                      summary="老人身体状况良好", photos=[Photo(data=png(), filename="走访.png")])
+        db.flush()
+        s.visit_photo = db.scalar(select(VisitPhoto.attachment_id).where(VisitPhoto.visit_id == s.visit.id))
+        s.notice = participation.create_notice(db, principal=p(staff), data={
+            "unit_id": s.community.id, "title": "停水通知", "body": "明日上午停水，请提前储水。"})
+        s.suggestion = participation.submit_suggestion(db, principal=p(resident), title="增设路灯",
+                                                       body="小区北门夜间太暗，建议增设路灯。")
+    for username, user in w.users.items():
+        n = Notification(user_id=user.id, kind="test", title="测试通知", body="测试", channels={"inbox": "sent"})
+        db.add(n)
+        mw.notifications[username] = n
+    for username in ("admin", "jiedao1", "shequ1", "wangge_a", "wangge_c"):
+        grid = units["gc" if username == "wangge_c" else "ga"]
+        mw.batches[username] = excel.import_workbook(db, principal=p(username), kind=RegisterKind.buildings,
+                                                     data=building_workbook(grid.code, f"导入路{username}号"),
+                                                     filename="导入.xlsx")
+    mw.rule_key = create_rule(db, principal=p("zhihui"), data={
+        "name": "测试规则", "category_code": "SJ-01", "target_department": "HW", "confidence": 0.1}).rule_key
+    set_override(db, principal=p("zhihui"), day=mw.override_day, is_workday=True, name="调休上班")
+    key, mw.api_key = create_api_key(db, principal=p("admin"), name="矩阵测试")
+    [answer] = create_request(db, key=key, form=[("service_code", mw.category), ("lat", "31.1"), ("long", "119.1"),
+                                                 ("description", "路边垃圾无人清运")])
+    mw.open311_token = answer.get("token") or answer["service_request_id"]
+    sms_channel = FakeChannel(name="sms")
+    sms.set_sms_channel(sms_channel)
+    try:
+        participation.request_code(db, phone=mw.reset_phone, purpose="register")
+        participation.register_resident(db, phone=mw.reset_phone, code=_last_code(sms_channel), password=PASSWORD)
+        later = utcnow() + dt.timedelta(minutes=2)  # past the resend interval of the registration code
+        participation.request_code(db, phone=mw.reset_phone, purpose="reset", now=later)
+        mw.reset_code = _last_code(sms_channel)
+        participation.request_code(db, phone=mw.register_phone, purpose="register")
+        mw.register_code = _last_code(sms_channel)
+    finally:
+        sms.set_sms_channel(None)
+    db.flush()
+    return mw
+
+
+def _last_code(channel: Any) -> str:
+    import re
+
+    m = re.search(r"\b(\d{6})\b", channel.sent[-1].body)
+    assert m, channel.sent[-1].body
+    return m.group(1)
