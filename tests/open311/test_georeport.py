@@ -107,11 +107,11 @@ def set_reported_at(db: Session, number: str, moment: dt.datetime) -> None:
 
 def act(db: Session, o311: Any, number: str, action: str, **payload: Any) -> None:
     """Apply a workflow action as the command centre (zhihui)."""
-    from zhili.cases import service as cases
+    from zhili.cases import engine
     from zhili.users.service import principal_for_user
 
     principal = principal_for_user(db, user=o311.world.users["zhihui"])
-    cases.transition(db, principal=principal, case_id=case_row(db, number).id, action=action, payload=payload)
+    engine.transition(db, principal=principal, case_id=case_row(db, number).id, action=action, payload=payload)
     db.commit()
 
 
