@@ -21,6 +21,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from testimages import png
 from zhili.core.security import Role
 
 _spec = importlib.util.spec_from_file_location("zhili_tests_root_conftest",
@@ -43,18 +44,6 @@ assert set(ROLES) - {"anonymous"} == {r.value for r in Role}, "a role was added:
 OWN_GRID, OTHER_GRID = "ga", "gc"
 PASSWORD = "Zhili#2026-matrix"  # every matrix user's password
 SIDES = ("own", "other")
-
-
-def png(width: int = 2, height: int = 2) -> bytes:
-    import struct
-    import zlib
-
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
-
-    raw = b"".join(b"\x00" + b"\xff\x00\x00" * width for _ in range(height))
-    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0))
-            + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b""))
 
 
 def building_workbook(grid_code: str, address: str) -> bytes:

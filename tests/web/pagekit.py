@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import struct
-import zlib
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
 from typing import Any
+
+from testimages import png  # noqa: F401 (re-exported for the tests that import it from here)
 
 SESSION_COOKIE = "zhili_session"
 VOID = {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source", "track", "wbr"}
@@ -109,11 +109,3 @@ def sign_in(client: Any, token: str) -> None:
     client.cookies.set(SESSION_COOKIE, token)
 
 
-def png(width: int = 2, height: int = 2) -> bytes:
-    """A small valid PNG image."""
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
-
-    raw = b"".join(b"\x00" + b"\xff\x00\x00" * width for _ in range(height))
-    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0))
-            + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b""))

@@ -237,13 +237,20 @@ def locate(ctx: Ctx, case: Any, p: Principal, payload: dict[str, Any]) -> Change
 
 # -- handling ----------------------------------------------------------------------------------------------------
 
-def request_extension(ctx: Ctx, case: Any, p: Principal, payload: dict[str, Any]) -> ChangeSet:
+def _number(value: Any, cast: type[int] | type[float], ok: Any, message: str, code: str) -> Any:
+    """A payload number, or the step's refusal when it is not one or ``ok(number)`` does not hold."""
     try:
-        hours = float(payload["hours"])
+        number = cast(value)
     except (TypeError, ValueError) as exc:
-        raise ValidationFailed("延期时长应在0到400个工作小时之间", code="bad_extension") from exc
-    if not 0 < hours <= 400:
-        raise ValidationFailed("延期时长应在0到400个工作小时之间", code="bad_extension")
+        raise ValidationFailed(message, code=code) from exc
+    if not ok(number):
+        raise ValidationFailed(message, code=code)
+    return number
+
+
+def request_extension(ctx: Ctx, case: Any, p: Principal, payload: dict[str, Any]) -> ChangeSet:
+    hours = _number(payload["hours"], float, lambda h: 0 < h <= 400, "延期时长应在0到400个工作小时之间",
+                    "bad_extension")
     return ChangeSet(extra={"hours": hours})
 
 
@@ -318,12 +325,7 @@ def send_back(ctx: Ctx, case: Any, p: Principal, payload: dict[str, Any]) -> Cha
 
 
 def rate(ctx: Ctx, case: Any, p: Principal, payload: dict[str, Any]) -> ChangeSet:
-    try:
-        rating = int(payload["rating"])
-    except (TypeError, ValueError) as exc:
-        raise ValidationFailed("评分应为1到5的整数", code="bad_rating") from exc
-    if not 1 <= rating <= 5:
-        raise ValidationFailed("评分应为1到5的整数", code="bad_rating")
+    rating = _number(payload["rating"], int, lambda r: 1 <= r <= 5, "评分应为1到5的整数", "bad_rating")
     return ChangeSet(values={"rating": rating, "rating_comment": payload.get("comment")}, extra={"rating": rating},
                      stats=[stat(case, rating_sum=rating, rating_count=1)])
 
