@@ -179,7 +179,7 @@ def plan_steps(ctx: Ctx, case: Any, p: Principal, steps: Sequence[tuple[str, dic
 def available_actions(session: Session, *, principal: Principal, case: Case) -> list[dict[str, str]]:
     """Actions this principal can take on the case now (guards checked) — for buttons on pages."""
     authorize(principal, Perm.case_read)
-    ctx = Ctx(session=session, now=utcnow(), cal=None, look=SessionLookups(session))  # type: ignore[arg-type]
+    ctx = request_ctx(session)
     out: dict[str, str] = {}
     for t in TRANSITIONS:
         if case.state in t.sources and principal.role in t.roles and t.action not in out \
