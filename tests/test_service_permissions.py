@@ -270,8 +270,11 @@ def _call(name: str, principal: Principal, session: Any) -> Any:
     result = fn(**kwargs)
     if inspect.iscoroutine(result):
         import asyncio
+        from concurrent.futures import ThreadPoolExecutor
 
-        return asyncio.run(result)
+        # its own loop in its own thread: an earlier test (the browser tests) may have left one running here
+        with ThreadPoolExecutor(1) as pool:
+            return pool.submit(asyncio.run, result).result()
     return result
 
 
