@@ -107,7 +107,10 @@ def test_after_upgrade_the_audit_guard_triggers_exist(migrated):
 
 def test_after_upgrade_the_case_timeline_has_the_same_append_only_guard(migrated):
     with migrated.connect() as conn:
-        assert audit_triggers(conn, "case_event") == expected_triggers(conn, "case_event")
+        expected = expected_triggers(conn, "case_event")
+        if conn.dialect.name != "sqlite":  # row-level UPDATE/DELETE (as on SQLite) + statement-level TRUNCATE
+            expected |= {"case_event_no_truncate"}
+        assert audit_triggers(conn, "case_event") == expected
 
 
 def test_after_upgrade_the_audit_guard_refuses_updates_and_deletes(migrated):
