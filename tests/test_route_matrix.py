@@ -206,6 +206,9 @@ def test_route(route: tuple[str, str], variant: str, role: str, side: str, harne
     expected = table.expected(route, row, ctx)
     label = f"{method} {url} as {role} ({side}): expected {expected}, got {r.status_code}"
     assert r.status_code < 500, f"{label}: server error {r.text[:500]}"
+    documented = _documented(route)
+    if documented is not None:  # a JSON route: the answer is one its OpenAPI entry declares
+        assert str(r.status_code) in documented, f"{label}: {r.status_code} is not in the OpenAPI {sorted(documented)}"
     if table.dump_mode():
         table.record(route, variant, role, side, got, r)
         return
@@ -227,6 +230,20 @@ def test_route(route: tuple[str, str], variant: str, role: str, side: str, harne
         ref = harness.unknown[key]
         assert ref.status_code == expected, f"{label}: an unknown id answers {ref.status_code} {ref.text[:300]}"
         assert _body(r) == _body(ref), f"{label}: the answer differs from an unknown id's (existence leaks)"
+
+
+_SPEC: dict[str, Any] = {}
+
+
+def _documented(route: tuple[str, str]) -> set[str] | None:
+    """The statuses the OpenAPI document declares for an /api/v1 route (None for pages, Open311 and the docs)."""
+    method, path = route
+    if not path.startswith("/api/v1/"):
+        return None
+    if not _SPEC:
+        _SPEC.update(_APP.openapi())
+    op = _SPEC["paths"].get(path, {}).get(method.lower())
+    return set(op["responses"]) if op else None
 
 
 def _body(r: Any) -> Any:

@@ -23,6 +23,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from zhili import __version__
 from zhili.core.errors import DomainError
 from zhili.core.masking import MaskingLogFilter
+from zhili.http.openapi import ERROR_RESPONSES
 
 log = logging.getLogger("zhili")
 
@@ -125,10 +126,12 @@ def api_router() -> APIRouter:
     from zhili.worktime.api import router as calendar_router
 
     router = APIRouter(prefix="/api/v1")
-    # Routes are matched in order, one by one: the case routes (intake is the busiest) come first.
+    # Routes are matched in order, one by one: the case routes (intake is the busiest) come first. Every route
+    # declares the error answers of the one error hierarchy (`{code, message, details}`), so clients and
+    # conformance checkers know them.
     for r in (cases_router, auth_router, users_router, regions_router, registry_router, case_config_router,
               calendar_router, audit_router, participation_router, visits_router):
-        router.include_router(r)
+        router.include_router(r, responses=ERROR_RESPONSES)
 
     @router.get("/health", tags=["系统"], summary="健康检查")
     def health() -> dict[str, str]:

@@ -36,10 +36,11 @@ def install(app: FastAPI) -> None:
     """Add the pages, their static files and their error pages to the application (and the dashboard API the
     command-centre screen draws from)."""
     from zhili.dashboard.api import router as dashboard_api
+    from zhili.http.openapi import ERROR_RESPONSES
     from zhili.web.assets import mount_static
     from zhili.web.render import install_error_pages
 
-    app.include_router(dashboard_api)
+    app.include_router(dashboard_api, responses=ERROR_RESPONSES)
     app.include_router(page_router())
     mount_static(app)
     install_error_pages(app)
