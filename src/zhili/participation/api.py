@@ -10,6 +10,7 @@ from fastapi import APIRouter, Query, Request, Response
 
 from zhili.core.schemas import Page
 from zhili.http.deps import CurrentUser, Db, Paging, client_ip
+from zhili.http.openapi import THROTTLED
 from zhili.participation import service
 from zhili.participation.schemas import (
     CodeRequest,
@@ -33,14 +34,14 @@ from zhili.participation.settings import participation_settings
 router = APIRouter(prefix="/participation", tags=["居民参与"])
 
 
-@router.post("/sms-codes", response_model=CodeSent, status_code=202, summary="获取短信验证码")
+@router.post("/sms-codes", response_model=CodeSent, status_code=202, summary="获取短信验证码", responses=THROTTLED)
 def request_code(body: CodeRequest, request: Request, session: Db) -> CodeSent:
     service.request_code(session, phone=body.phone, purpose=body.purpose, ip=client_ip(request))
     s = participation_settings()
     return CodeSent(expires_in=s.sms_code_ttl_s, resend_after=s.sms_resend_s)
 
 
-@router.post("/register", response_model=Registered, status_code=201, summary="手机号注册居民账号")
+@router.post("/register", response_model=Registered, status_code=201, summary="手机号注册居民账号", responses=THROTTLED)
 def register(body: RegisterIn, request: Request, session: Db) -> Registered:
     token, auth, user = service.register_resident(
         session, phone=body.phone, code=body.code, password=body.password, display_name=body.display_name,
@@ -48,7 +49,7 @@ def register(body: RegisterIn, request: Request, session: Db) -> Registered:
     return Registered(access_token=token, expires_at=auth.expires_at, user_id=user.id)
 
 
-@router.post("/password-reset", status_code=204, summary="短信验证找回密码")
+@router.post("/password-reset", status_code=204, summary="短信验证找回密码", responses=THROTTLED)
 def reset_password(body: PasswordResetIn, request: Request, session: Db) -> Response:
     service.reset_password_with_code(session, phone=body.phone, code=body.code, password=body.password,
                                      ip=client_ip(request))

@@ -10,6 +10,7 @@ from fastapi import APIRouter, Query, Request, Response
 from zhili.core.schemas import Page
 from zhili.core.security import Role
 from zhili.http.deps import SESSION_COOKIE, CurrentUser, Db, Paging, bearer_token, client_ip
+from zhili.http.openapi import LOCKED
 from zhili.users import service
 from zhili.users.schemas import (
     LoginIn,
@@ -26,7 +27,7 @@ auth_router = APIRouter(prefix="/auth", tags=["登录认证"])
 router = APIRouter(prefix="/users", tags=["用户与角色"])
 
 
-@auth_router.post("/login", response_model=LoginOut, summary="登录")
+@auth_router.post("/login", response_model=LoginOut, summary="登录", responses=LOCKED)
 def login(body: LoginIn, request: Request, response: Response, session: Db) -> LoginOut:
     token, auth, user = service.login(session, username=body.username, password=body.password,
                                       ip=client_ip(request), user_agent=request.headers.get("user-agent"))
