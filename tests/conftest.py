@@ -142,6 +142,25 @@ def district_zone(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[[str], N
     get_settings.cache_clear()
 
 
+@pytest.fixture
+def public_rule(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[..., None]]:
+    """``public_rule(["T01"], exact=["T01"])``: the rest of the test runs with that category allow-list (and those
+    exact-location categories) in the one public-visibility rule, ``zhili.cases.public``; restored afterwards."""
+    import json
+
+    from zhili.cases.public import public_settings
+
+    def use(categories: list[str], exact: list[str] | None = None) -> None:
+        monkeypatch.setenv("ZHILI_PUBLIC_CATEGORY_PREFIXES", json.dumps(categories))
+        if exact is not None:
+            monkeypatch.setenv("ZHILI_PUBLIC_EXACT_LOCATION_PREFIXES", json.dumps(exact))
+        public_settings.cache_clear()
+
+    yield use
+    monkeypatch.undo()
+    public_settings.cache_clear()
+
+
 # -- a small world: district → 2 streets → 2 communities → 3 grids with square boundaries ---------------------
 
 def square(x0: float, y0: float, size: float) -> dict[str, Any]:

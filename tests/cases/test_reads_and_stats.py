@@ -17,7 +17,7 @@ from zhili.cases.models import CaseStat, CaseSupport
 from zhili.cases.support import add_support
 from zhili.core.errors import Conflict, Forbidden, NotFound, ValidationFailed
 
-PUBLIC = ["T01"]  # the allow-list the tests pass: 市容环境 is public, 公用设施 and 社会治安 are not
+PUBLIC = ["T01"]  # the allow-list of the tests: 市容环境 is public, 公用设施 and 社会治安 are not
 
 
 def _id(case: dict[str, Any]) -> uuid.UUID:
@@ -26,7 +26,9 @@ def _id(case: dict[str, Any]) -> uuid.UUID:
 
 # -- public cases --------------------------------------------------------------------------------------------
 
-def test_public_cases_are_open_unmerged_and_of_an_allowed_category_under_the_path(kit: Kit) -> None:
+def test_public_cases_are_open_unmerged_and_of_an_allowed_category_under_the_path(kit: Kit, public_rule: Any
+                                                                                   ) -> None:
+    public_rule(PUBLIC)
     district, c1 = kit.unit("district"), kit.unit("c1")
     shown = kit.report("jumin", description="路口垃圾堆放")
     in_c2 = kit.report("jumin", lon=119.6, description="村口垃圾堆放")
@@ -37,21 +39,22 @@ def test_public_cases_are_open_unmerged_and_of_an_allowed_category_under_the_pat
     kit.step("zhihui", rejected, "reject", to="rejected", reason="重复测试数据")
     viewer = kit.user("jumin2").id
 
-    rows = reads.public_cases(kit.db, viewer_id=viewer, categories=PUBLIC, under=district.path)
+    rows = reads.public_cases(kit.db, viewer_id=viewer, under=district.path)
     assert {r.id for r in rows} == {_id(shown), _id(in_c2)}
-    assert {r.id for r in reads.public_cases(kit.db, viewer_id=viewer, categories=PUBLIC, under=district.path,
+    assert {r.id for r in reads.public_cases(kit.db, viewer_id=viewer, under=district.path,
                                              within=c1.path)} == {_id(shown)}
-    assert reads.public_cases(kit.db, viewer_id=viewer, categories=PUBLIC, under=district.path,
+    assert reads.public_cases(kit.db, viewer_id=viewer, under=district.path,
                               box=(119.55, 31.05, 119.65, 31.15))[0].id == _id(in_c2)
-    assert reads.public_cases(kit.db, viewer_id=viewer, categories=PUBLIC, under=district.path,
+    assert reads.public_cases(kit.db, viewer_id=viewer, under=district.path,
                               category="T0102") == []
-    row = reads.public_case(kit.db, viewer_id=kit.user("jumin").id, case_id=_id(shown), categories=PUBLIC)
+    row = reads.public_case(kit.db, viewer_id=kit.user("jumin").id, case_id=_id(shown))
     assert (row.category_name, row.state_label, row.own, row.supported) == ("暴露垃圾", "已上报", True, False)
     for hidden in (private, merged, rejected):
         with pytest.raises(NotFound):
-            reads.public_case(kit.db, viewer_id=viewer, case_id=_id(hidden), categories=PUBLIC)
-    # the allow-list is the caller's: with 社会治安 on it, the noise case is public
-    assert reads.public_case(kit.db, viewer_id=viewer, case_id=_id(private), categories=["T03"]).id == _id(private)
+            reads.public_case(kit.db, viewer_id=viewer, case_id=_id(hidden))
+    # the allow-list is the one rule's (zhili.cases.public): with 社会治安 on it, the noise case is public
+    public_rule(["T03"])
+    assert reads.public_case(kit.db, viewer_id=viewer, case_id=_id(private)).id == _id(private)
 
 
 def test_case_numbers_and_category_names_for_other_domains(kit: Kit) -> None:
@@ -63,11 +66,12 @@ def test_case_numbers_and_category_names_for_other_domains(kit: Kit) -> None:
 
 # -- supports and merged cases, counted apart ----------------------------------------------------------------
 
-def test_a_support_and_a_merged_case_are_counted_separately(kit: Kit) -> None:
+def test_a_support_and_a_merged_case_are_counted_separately(kit: Kit, public_rule: Any) -> None:
+    public_rule(PUBLIC)
     master = kit.report("jumin", description="路口垃圾堆放")
     dup = kit.report("wangge_a", lon=119.1004, description="路口垃圾没人清理")
     kit.step("zhihui", dup, "merge", to="merged", master_id=master["id"])
-    row = add_support(kit.db, principal=kit.principal("jumin2"), case_id=_id(master), categories=PUBLIC)
+    row = add_support(kit.db, principal=kit.principal("jumin2"), case_id=_id(master))
     assert (row.support_count, row.supported) == (1, True)
 
     case = kit.case(master["id"])
@@ -78,26 +82,31 @@ def test_a_support_and_a_merged_case_are_counted_separately(kit: Kit) -> None:
     assert kit.audit("case.support", master["id"])[0].actor_name == "jumin2"
 
 
-def test_a_support_is_a_residents_once_and_never_for_their_own_case(kit: Kit) -> None:
+def test_a_support_is_a_residents_once_and_never_for_their_own_case(kit: Kit, public_rule: Any) -> None:
+    public_rule(PUBLIC)
     case = kit.report("jumin")
     with pytest.raises(Forbidden):
-        add_support(kit.db, principal=kit.principal("zhihui"), case_id=_id(case), categories=PUBLIC)
+        add_support(kit.db, principal=kit.principal("zhihui"), case_id=_id(case))
     with pytest.raises(ValidationFailed) as own:
-        add_support(kit.db, principal=kit.principal("jumin"), case_id=_id(case), categories=PUBLIC)
+        add_support(kit.db, principal=kit.principal("jumin"), case_id=_id(case))
     assert own.value.code == "own_case"
+    public_rule(["T03"])
     with pytest.raises(NotFound):  # not on the allow-list
-        add_support(kit.db, principal=kit.principal("jumin2"), case_id=_id(case), categories=["T03"])
+        add_support(kit.db, principal=kit.principal("jumin2"), case_id=_id(case))
+    public_rule(PUBLIC)
     version = kit.case(case["id"]).version
-    add_support(kit.db, principal=kit.principal("jumin2"), case_id=_id(case), categories=PUBLIC)
+    add_support(kit.db, principal=kit.principal("jumin2"), case_id=_id(case))
     with pytest.raises(Conflict):
-        add_support(kit.db, principal=kit.principal("jumin2"), case_id=_id(case), categories=PUBLIC)
+        add_support(kit.db, principal=kit.principal("jumin2"), case_id=_id(case))
     after = kit.case(case["id"])
     assert (after.support_count, after.merged_count, after.version) == (1, 0, version)
 
 
-def test_merged_reporters_are_told_of_the_masters_progress_and_supporters_are_not(kit: Kit) -> None:
+def test_merged_reporters_are_told_of_the_masters_progress_and_supporters_are_not(kit: Kit, public_rule: Any
+                                                                                   ) -> None:
+    public_rule(PUBLIC)
     master = kit.report("jumin", description="路口垃圾堆放")
-    add_support(kit.db, principal=kit.principal("jumin2"), case_id=_id(master), categories=PUBLIC)
+    add_support(kit.db, principal=kit.principal("jumin2"), case_id=_id(master))
     kit.fake.sent.clear()
     kit.step("zhihui", master, "accept", to="accepted")
     told = {m.user_id for m in kit.fake.sent if m.title == "您反映的问题已受理"}

@@ -7,17 +7,25 @@ rolls the shared session back, does not take them with it.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 from o311helpers import COUNT_ATTR, GOODS_ATTR, SIZE_ATTR, Open311World
 from sqlalchemy.orm import Session
 
+# The public-visibility rule (``zhili.cases.public``) for this taxonomy: 市容秩序 and 水务 are public with their exact
+# location, 安全生产 (SG-03) is public with a coarsened one, and everything else (矛盾纠纷 SG-01 …) is private.
+PUBLIC_PREFIXES = ["SR-01", "0101", "SG-03"]
+EXACT_PREFIXES = ["SR-", "0101"]
+
 
 @pytest.fixture
-def o311(db: Session, world: Any) -> Open311World:
+def o311(db: Session, world: Any, public_rule: Callable[..., None]) -> Open311World:
     from zhili.cases.models import Category
     from zhili.open311.service import create_api_key
+
+    public_rule(PUBLIC_PREFIXES, exact=EXACT_PREFIXES)
     from zhili.org.models import Department
 
     depts = {

@@ -9,10 +9,10 @@ import pytest
 from sqlalchemy import func, select
 
 from zhili.cases.models import CaseSupport
+from zhili.cases.public import DEFAULT_PUBLIC_PREFIXES
 from zhili.core.audit import AuditEvent
 from zhili.core.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from zhili.participation import service
-from zhili.participation.settings import DEFAULT_PUBLIC_PREFIXES
 
 API = "/api/v1/participation"
 

@@ -92,7 +92,7 @@ def test_the_case_page_draws_the_grid_and_counts_supports_apart_from_merged_case
     p = page(client.get(f"/console/cases/{master.id}"))
     facts = {dt.text.strip(): dd.text.strip() for dt, dd in zip(p.find_all("dt"), p.find_all("dd"), strict=True)}
     assert (facts["附议人数"], facts["合并进来的事件"]) == ("0", "1")
-    add_support(site.db, principal=site.principal("jumin"), case_id=master.id, categories=["SJ-"])
+    add_support(site.db, principal=site.principal("jumin"), case_id=master.id)
     p = page(client.get(f"/console/cases/{master.id}"))
     facts = {dt.text.strip(): dd.text.strip() for dt, dd in zip(p.find_all("dt"), p.find_all("dd"), strict=True)}
     assert (facts["附议人数"], facts["合并进来的事件"]) == ("1", "1")

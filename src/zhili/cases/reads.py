@@ -3,20 +3,20 @@ for the visits, category names, and the open cases of a grid as map points for t
 
 Figures (reported, closed, on time, …) are not read here but from the statistics read model, :mod:`zhili.cases.stats`.
 Callers keep their own rules about *who* may call (the portal's resident-only actions, the screen's roles and
-jurisdiction) and *which* categories are public (``participation_settings().public_category_prefixes``): the
-allow-list is passed in, so the case loop does not know about the portal's settings.
+jurisdiction); *which* cases are public is the one rule of :mod:`zhili.cases.public` (category allow-list included).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import uuid
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 
-from sqlalchemy import ColumnElement, and_, or_, select
+from sqlalchemy import ColumnElement, select
 from sqlalchemy.orm import Session
 
+from zhili.cases import public
 from zhili.cases.models import OPEN_STATES, STATE_LABELS, Case, CaseState, CaseSupport, Category
 from zhili.core.errors import NotFound
 from zhili.core.jurisdiction import path_predicate
@@ -45,10 +45,9 @@ class PublicCaseRow:
     own: bool  # reported by the viewer
 
 
-def _public(categories: Sequence[str]) -> ColumnElement[bool]:
-    """Cases the public may see: public, open, not merged, and of a category on the allow-list (code prefixes)."""
-    return and_(Case.is_public.is_(True), Case.state.in_(OPEN_STATES), Case.master_case_id.is_(None),
-                or_(*[Case.category_code.startswith(p, autoescape=True) for p in categories]))
+def _public() -> ColumnElement[bool]:
+    """Cases the portal may list: the public rule (:mod:`zhili.cases.public`), open ones only."""
+    return public.public_filter(open_only=True)
 
 
 def _rows(session: Session, viewer_id: uuid.UUID, cases: list[Case]) -> list[PublicCaseRow]:
@@ -66,12 +65,12 @@ def _rows(session: Session, viewer_id: uuid.UUID, cases: list[Case]) -> list[Pub
 
 
 def public_cases(
-    session: Session, *, viewer_id: uuid.UUID, categories: Sequence[str], under: str, within: str | None = None,
+    session: Session, *, viewer_id: uuid.UUID, under: str, within: str | None = None,
     category: str | None = None, box: tuple[float, float, float, float] | None = None, limit: int = 50,
 ) -> list[PublicCaseRow]:
     """Public open cases under the unit path ``under`` (and ``within`` a unit below it), newest first; optionally of
     one category (code prefix) and inside a ``(min_lon, min_lat, max_lon, max_lat)`` box."""
-    stmt = select(Case).where(_public(categories), path_predicate(Case.path, (under,)))
+    stmt = select(Case).where(_public(), path_predicate(Case.path, (under,)))
     if category:
         stmt = stmt.where(Case.category_code.startswith(category, autoescape=True))
     if box is not None:
@@ -81,17 +80,16 @@ def public_cases(
     return _rows(session, viewer_id, list(session.scalars(stmt.order_by(Case.reported_at.desc()).limit(limit))))
 
 
-def _public_case(session: Session, case_id: uuid.UUID, categories: Sequence[str]) -> Case:
-    case = session.scalar(select(Case).where(Case.id == case_id, _public(categories)))
+def _public_case(session: Session, case_id: uuid.UUID) -> Case:
+    case = session.scalar(select(Case).where(Case.id == case_id, _public()))
     if case is None:
         raise NotFound("事件不存在或未公开")
     return case
 
 
-def public_case(session: Session, *, viewer_id: uuid.UUID, case_id: uuid.UUID, categories: Sequence[str]
-                ) -> PublicCaseRow:
+def public_case(session: Session, *, viewer_id: uuid.UUID, case_id: uuid.UUID) -> PublicCaseRow:
     """One public open case (404 if it is not public, not open, merged, or of a category off the allow-list)."""
-    return _rows(session, viewer_id, [_public_case(session, case_id, categories)])[0]
+    return _rows(session, viewer_id, [_public_case(session, case_id)])[0]
 
 
 def case_numbers(session: Session, *, case_ids: Collection[uuid.UUID]) -> dict[uuid.UUID, str]:

@@ -8,7 +8,6 @@ support never makes a handler's form stale.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
 from typing import cast
 
 from sqlalchemy import Table, select, update
@@ -23,13 +22,12 @@ from zhili.core.jurisdiction import Principal, authorize
 from zhili.core.security import Perm
 
 
-def add_support(session: Session, *, principal: Principal, case_id: uuid.UUID, categories: Sequence[str]
-                ) -> PublicCaseRow:
-    """A resident supports a public open case (``categories``: the public allow-list of code prefixes), once and
-    never their own; audited as ``case.support``. Returns the case as the resident now sees it."""
+def add_support(session: Session, *, principal: Principal, case_id: uuid.UUID) -> PublicCaseRow:
+    """A resident supports a public open case (the public rule, :mod:`zhili.cases.public`), once and never their
+    own; audited as ``case.support``. Returns the case as the resident now sees it."""
     authorize(principal, Perm.case_read)
     authorize(principal, Perm.resident_participate, "此功能仅供居民使用", code="resident_only")
-    case = _public_case(session, case_id, categories)
+    case = _public_case(session, case_id)
     if case.reporter_user_id == principal.user_id:
         raise ValidationFailed("这是您本人上报的事件，无需附议", code="own_case")
     if session.scalar(select(CaseSupport.id).where(CaseSupport.case_id == case.id,

@@ -75,7 +75,7 @@ async def post_request(fmt: str, request: Request, session: Db) -> Response:
         return render.error("xml", 404, f"format {fmt} is not supported; use xml or json")
     try:
         form = await request.form()
-        pairs = [(k, v) for k, v in form.multi_items() if isinstance(v, str)]
+        pairs = service.request_parameters(form.multi_items(), request.query_params.multi_items())
         fields = dict(pairs)
         service.check_jurisdiction(fields.get("jurisdiction_id"))
         key = service.check_api_key(session, token=fields.get("api_key"))
@@ -89,7 +89,7 @@ async def post_request(fmt: str, request: Request, session: Db) -> Response:
 
 @router.get("/requests.{fmt}", summary="GET service requests")
 def get_requests(fmt: str, request: Request, session: Db) -> Response:
-    params = dict(request.query_params)
+    params = dict(service.request_parameters(request.query_params.multi_items()))
     def build() -> list[dict[str, Any]]:
         service.check_jurisdiction(params.get("jurisdiction_id"))
         return service.list_requests(session, params=params, base_url=_base(request))

@@ -11,11 +11,13 @@ from __future__ import annotations
 import datetime as dt
 import re
 import uuid
+from collections.abc import Iterable
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from zhili.cases import public
 from zhili.cases import service as cases
 from zhili.cases.models import (
     OPEN_STATES,
@@ -35,7 +37,6 @@ from zhili.core.clock import district_tz, from_local
 from zhili.core.db import utcnow
 from zhili.core.errors import DomainError, Forbidden, NotFound, ValidationFailed
 from zhili.core.jurisdiction import Principal, authorize
-from zhili.core.masking import mask_text
 from zhili.core.security import Perm, new_token, token_digest
 from zhili.core.settings import get_settings
 from zhili.core.validators import validate_mobile
@@ -102,6 +103,21 @@ def check_api_key(session: Session, *, token: str | None) -> ApiKey:
         raise Forbidden("api_key is invalid or revoked", code="api_key_invalid")
     key.last_used_at = utcnow()
     return key
+
+
+# Parameters a client may put in the URL's query string of a POST (the rest of the request is the form body).
+QUERY_PARAMETERS = ("api_key", "jurisdiction_id")
+
+
+def request_parameters(body: Iterable[tuple[str, Any]], query: Iterable[tuple[str, str]] = ()
+                       ) -> list[tuple[str, str]]:
+    """The parameters of a GeoReport request as (name, value) pairs: the body's text fields, then ``api_key`` and
+    ``jurisdiction_id`` from the query string when the body has none (real clients send them in the URL). A
+    parameter sent empty counts as not sent (GeoReport v2: optional parameters may be sent without a value)."""
+    pairs = [(k, v.strip()) for k, v in body if isinstance(v, str) and v.strip()]
+    present = {k for k, _ in pairs}
+    pairs += [(k, v.strip()) for k, v in query if k in QUERY_PARAMETERS and k not in present and v.strip()]
+    return pairs
 
 
 def check_jurisdiction(jurisdiction_id: str | None) -> None:
@@ -263,15 +279,16 @@ def create_request(session: Session, *, key: ApiKey, form: list[tuple[str, str]]
 def _status_notes(case: Case) -> str:
     label = STATE_LABELS[case.state]
     if case.state == CaseState.rejected and case.reject_reason:
-        return mask_text(f"{label}：{case.reject_reason}")
+        return public.public_text(f"{label}：{case.reject_reason}")
     if case.state in (CaseState.resolved, CaseState.verified, CaseState.rated, CaseState.closed) and case.resolution:
-        return mask_text(f"{label}：{case.resolution}")
+        return public.public_text(f"{label}：{case.resolution}")
     return label
 
 
 def request_view(session: Session, case: Case, *, base_url: str, depts: dict[str, str], extensions: bool
                  ) -> dict[str, Any]:
-    """One case as a GeoReport service request — public fields only."""
+    """One case as a GeoReport service request — public fields only, as :mod:`zhili.cases.public` shows them."""
+    lat, lon = public.public_point(case)
     cat = session.get(Category, case.category_id) if case.category_id else None
     media = session.scalar(select(Attachment.id).where(Attachment.case_id == case.id,
                                                        Attachment.content_type.startswith("image/")).limit(1))
@@ -282,17 +299,17 @@ def request_view(session: Session, case: Case, *, base_url: str, depts: dict[str
         "status_notes": _status_notes(case),
         "service_name": cat.name if cat else None,
         "service_code": case.category_code,
-        "description": mask_text(case.description),
+        "description": public.public_text(case.description),
         "agency_responsible": depts.get(case.assignee_department or "") or case.assignee_department,
         "service_notice": None,
         "requested_datetime": iso(case.reported_at),
         "updated_datetime": iso(case.updated_at),
         "expected_datetime": iso(case.handle_due_at),
-        "address": mask_text(case.address) if case.address else None,
+        "address": public.public_address(case),
         "address_id": None,
         "zipcode": None,
-        "lat": case.lat,
-        "long": case.lon,
+        "lat": lat,
+        "long": lon,
         "media_url": media_url,
     }
     if extensions:
@@ -302,14 +319,14 @@ def request_view(session: Session, case: Case, *, base_url: str, depts: dict[str
             "detailed_status": case.state.value.upper(),
             "detailed_status_label": STATE_LABELS[case.state],
             "notes": [{"datetime": iso(e.at), "summary": ACTIONS.get(e.action, e.action),
-                       "description": mask_text(e.comment or "")} for e in events],
+                       "description": public.public_text(e.comment)} for e in events],
         }
     return item
 
 
 def list_requests(session: Session, *, params: dict[str, str], base_url: str) -> list[dict[str, Any]]:
     """GET requests with the spec's filters (ids override the rest; default 90 days; at most 1,000)."""
-    stmt = select(Case).where(Case.is_public.is_(True), Case.master_case_id.is_(None))
+    stmt = select(Case).where(public.public_filter(open_only=False))
     ids = [x.strip() for x in (params.get("service_request_id") or "").split(",") if x.strip()]
     if ids:
         stmt = stmt.where(Case.number.in_(ids[:MAX_ROWS]))
@@ -339,8 +356,8 @@ def list_requests(session: Session, *, params: dict[str, str], base_url: str) ->
 
 
 def get_request(session: Session, *, number: str, base_url: str, extensions: bool) -> list[dict[str, Any]]:
-    """GET requests/{id}: one public case."""
-    case = session.scalar(select(Case).where(Case.number == number, Case.is_public.is_(True)))
+    """GET requests/{id}: one public case (:mod:`zhili.cases.public`)."""
+    case = session.scalar(select(Case).where(Case.number == number, public.public_filter(open_only=False)))
     if case is None:
         raise NotFound(f"service_request_id {number} not found", code="request_not_found")
     return [request_view(session, case, base_url=base_url, depts=department_names(session), extensions=extensions)]
@@ -348,7 +365,7 @@ def get_request(session: Session, *, number: str, base_url: str, extensions: boo
 
 def token_lookup(session: Session, *, token: str) -> list[dict[str, Any]]:
     """GET tokens/{token}: requests are created synchronously, so the token is the request id itself."""
-    case = session.scalar(select(Case).where(Case.number == token, Case.is_public.is_(True)))
+    case = session.scalar(select(Case).where(Case.number == token, public.public_filter(open_only=False)))
     if case is None:
         raise NotFound(f"token {token} not found", code="token_not_found")
     return [{"service_request_id": case.number, "token": token}]
@@ -360,7 +377,7 @@ def public_media(session: Session, *, attachment_id: uuid.UUID) -> Attachment:
     if att is None or att.case_id is None or not att.content_type.startswith("image/"):
         raise NotFound("media not found")
     case = session.get(Case, att.case_id)
-    if case is None or not case.is_public:
+    if case is None or not public.is_public_case(case, open_only=False):
         raise NotFound("media not found")
     return att
 

@@ -13,14 +13,13 @@ import hmac
 import math
 import secrets
 import uuid
-from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
-from zhili.cases import notify, reads, stats
+from zhili.cases import notify, public, reads, stats
 from zhili.cases.service import district_unit
 from zhili.cases.support import add_support
 from zhili.cases.taxonomy import list_categories
@@ -31,7 +30,7 @@ from zhili.core.db import keep_on_refusal, utcnow
 from zhili.core.errors import Conflict, DomainError, Forbidden, NotFound, TooManyRequests, ValidationFailed
 from zhili.core.ids import new_id
 from zhili.core.jurisdiction import Principal, authorize, ensure_in_scope, not_found, path_predicate, scoped
-from zhili.core.masking import mask_phone, mask_text
+from zhili.core.masking import mask_phone
 from zhili.core.query import paginate
 from zhili.core.security import Perm, Role, check_password_strength
 from zhili.core.validators import validate_mobile
@@ -334,12 +333,8 @@ class PublicCase:
 
 
 def is_public_category(code: str | None) -> bool:
-    """True if cases of this category may be listed publicly."""
-    return bool(code) and any(str(code).startswith(p) for p in participation_settings().public_category_prefixes)
-
-
-def _public_categories() -> Sequence[str]:
-    return participation_settings().public_category_prefixes
+    """True if cases of this category may be listed publicly (the one rule: :mod:`zhili.cases.public`)."""
+    return public.is_public_category(code)
 
 
 def _public_views(session: Session, rows: list[reads.PublicCaseRow], distances: dict[uuid.UUID, float] | None = None
@@ -354,7 +349,7 @@ def _public_views(session: Session, rows: list[reads.PublicCaseRow], distances: 
         place = next((places[p] for p in sorted(places, key=len, reverse=True) if c.path.startswith(p)), "")
         d = (distances or {}).get(c.id)
         out.append(PublicCase(
-            id=c.id, category_name=c.category_name, summary=mask_text(c.title)[:60], state=c.state.value,
+            id=c.id, category_name=c.category_name, summary=public.public_text(c.title)[:60], state=c.state.value,
             state_label=c.state_label, reported_at=c.reported_at, place=place,
             distance_m=None if d is None else int(round(d / 50) * 50), support_count=c.support_count,
             supported=c.supported, own=c.own))
@@ -372,7 +367,7 @@ def nearby_cases(
     district = district_unit(session)
 
     def find(**where: Any) -> list[reads.PublicCaseRow]:
-        return reads.public_cases(session, viewer_id=principal.user_id, categories=_public_categories(),
+        return reads.public_cases(session, viewer_id=principal.user_id,
                                   under=district.path, category=category.strip()[:32] if category else None, **where)
 
     if lon is not None and lat is not None:
@@ -411,15 +406,13 @@ def similar_open_cases(session: Session, *, principal: Principal, category_code:
 def get_public_case(session: Session, *, principal: Principal, case_id: uuid.UUID) -> PublicCase:
     """One case as the public sees it (404 if it is not public or no longer open)."""
     authorize(principal, Perm.case_read)
-    return _public_views(session, [reads.public_case(session, viewer_id=principal.user_id, case_id=case_id,
-                                                     categories=_public_categories())])[0]
+    return _public_views(session, [reads.public_case(session, viewer_id=principal.user_id, case_id=case_id)])[0]
 
 
 def support_case(session: Session, *, principal: Principal, case_id: uuid.UUID) -> PublicCase:
     """A resident supports (附议) a public open case, once (the case loop's :func:`zhili.cases.support.add_support`:
     residents only, never their own case)."""
-    return _public_views(session, [add_support(session, principal=principal, case_id=case_id,
-                                               categories=_public_categories())])[0]
+    return _public_views(session, [add_support(session, principal=principal, case_id=case_id)])[0]
 
 
 # -- notices ------------------------------------------------------------------------------------------------
