@@ -36,10 +36,12 @@ def install(app: FastAPI) -> None:
     """Add the pages, their static files and their error pages to the application (and the dashboard API the
     command-centre screen draws from)."""
     from zhili.dashboard.api import router as dashboard_api
+    from zhili.web.apidocs import router as api_docs
     from zhili.web.assets import mount_static
     from zhili.web.render import install_error_pages
 
     app.include_router(dashboard_api)
     app.include_router(page_router())
+    app.include_router(api_docs)
     mount_static(app)
     install_error_pages(app)
