@@ -318,8 +318,6 @@ CR = "/console/registry"
 ROUTES: dict[tuple[str, str], Row] = {
     ("GET", "/openapi.json"): Row(public=True),
     ("GET", "/docs"): Row(public=True),
-    ("GET", "/docs/oauth2-redirect"): Row(public=True),
-    ("GET", "/redoc"): Row(public=True),
     # -- system ----------------------------------------------------------------------------------------------------
     ("GET", "/"): Row(public=True),
     ("GET", f"{API}/health"): Row(public=True),

@@ -211,6 +211,8 @@ def create_app() -> FastAPI:
         h.addFilter(MaskingLogFilter())
     app = FastAPI(
         lifespan=_lifespan,
+        docs_url=None,  # /docs is served by zhili.web.apidocs from the pinned npm package (FastAPI's uses a CDN)
+        redoc_url=None,
         title="智理 Zhili — 基层社会治理智能化平台 API",
         version=__version__,
         description="区划与网格、基础数据（人地物组织）、用户与管辖范围、审计。所有错误返回 "

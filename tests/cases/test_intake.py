@@ -14,6 +14,7 @@ import pytest
 from casekit import CN, local
 from sqlalchemy import func, select
 
+from testimages import png, same_pixels
 from zhili.cases import engine, intake, service
 from zhili.cases.intake import IntakeRequest
 from zhili.cases.models import Case, CaseEvent, Channel, IdempotencyRecord
@@ -23,7 +24,7 @@ from zhili.regions.geo import wgs84_to_gcj02
 from zhili.regions.service import get_locator
 from zhili.worktime.service import load_calendar
 
-PNG = b"\x89PNG\r\n\x1a\n" + b"\x00\x00\x00\rIHDR" + bytes(range(256)) * 4
+PNG = png(16, 16)
 
 
 def _east(lon: float, lat: float, metres: float) -> float:
@@ -393,7 +394,7 @@ def test_a_png_photo_is_stored_attached_to_the_report_and_readable_by_those_who_
     assert kit.timeline(c["id"])[0]["attachment_ids"] == [att["id"]]
     for who in ("jumin", "zhihui", "wangge_a"):
         got = kit.get(who, f"/attachments/{att['id']}")
-        assert got.status_code == 200 and got.content == PNG
+        assert got.status_code == 200 and same_pixels(got.content, PNG)
         assert got.headers["content-type"] == "image/png"
     for who in ("jumin2", "wangge_b", "jiedao2"):
         assert kit.get(who, f"/attachments/{att['id']}").status_code == 404
@@ -413,7 +414,7 @@ def test_a_text_file_renamed_jpg_is_refused(kit):
 def test_an_oversized_upload_is_refused(kit, monkeypatch):
     assert get_settings().max_upload_bytes == 10 * 1024 * 1024
     monkeypatch.setattr(get_settings(), "max_upload_bytes", 4096)
-    assert _upload(kit, "jumin", PNG[:4096], name="ok.png").status_code == 201
+    assert len(PNG) < 4096 and _upload(kit, "jumin", PNG, name="ok.png").status_code == 201
     r = _upload(kit, "jumin", PNG + b"\x00" * 4096, name="big.png", ctype="image/png")
     assert (r.status_code, r.json()["code"]) == (422, "file_too_large"), r.text
     assert r.json()["details"]["max_bytes"] == 4096

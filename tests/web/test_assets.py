@@ -126,3 +126,22 @@ def test_text_colours_have_a_contrast_ratio_of_at_least_4_5(fg: str, bg: str) ->
     css = (APP_STATIC / "app.css").read_text(encoding="utf-8")
     colours = dict(re.findall(r"--([a-z-]+):\s*(#[0-9a-fA-F]{6})\s*;", css))
     assert _contrast(colours[fg], colours[bg]) >= 4.5, (fg, bg, round(_contrast(colours[fg], colours[bg]), 2))
+
+
+def test_the_api_documentation_loads_nothing_from_other_servers_and_allows_only_this_one(client: Any) -> None:
+    r = client.get("/docs")
+    assert r.status_code == 200 and "text/html" in r.headers["content-type"]
+    assert "http://" not in r.text and "https://" not in r.text and "//cdn" not in r.text
+    p = page(r)
+    assets = [el.attrs.get("src") or el.attrs.get("href") or "" for el in p.find_all("script") + p.find_all("link")]
+    assert {a.split("?")[0] for a in assets} >= {"/static/vendor/swagger-ui/swagger-ui-bundle.js",
+                                                  "/static/vendor/swagger-ui/swagger-ui.css"}
+    assert not any(s.text.strip() for s in p.find_all("script")), "an inline script would need 'unsafe-inline'"
+    for url in assets:
+        assert url.startswith("/"), url
+        served = client.get(url)
+        assert served.status_code == 200 and len(served.content) > 200, url
+    csp = r.headers["Content-Security-Policy"]
+    assert "default-src 'self'" in csp and "script-src 'self';" in csp and "http" not in csp
+    assert client.get("/openapi.json").status_code == 200  # what the page loads, from this server
+    assert client.get("/redoc").status_code == 404  # ReDoc came from a CDN too; it is not offered

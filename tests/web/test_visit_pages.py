@@ -9,6 +9,7 @@ from typing import Any
 from pagekit import page, png, sign_in
 from sqlalchemy import func, select, update
 
+from testimages import same_pixels
 from zhili.cases.models import Case
 from zhili.core.audit import AuditEvent
 from zhili.visits import service
@@ -43,7 +44,7 @@ def test_a_grid_worker_records_a_visit_from_the_household_page(client: Any, site
     assert "走访记录已保存" in detail.text and "独居老人身体良好" in detail.text and "张秀英" in detail.text
     assert "139****5678" in detail.text and "13912345678" not in detail.html
     img = detail.find("img", alt="走访照片 1").attrs["src"]
-    assert client.get(img).content == png()
+    assert same_pixels(client.get(img).content, png())
     fragment = client.get(f"/gw/households/{person.household_id}/visits", headers={"HX-Request": "true"})
     assert "<html" not in fragment.text and "独居老人身体良好" in fragment.text and "关爱走访" in fragment.text
     history = page(client.get(f"/gw/households/{person.household_id}/visits"))

@@ -19,10 +19,10 @@ def set_attachment(session: Session, *, principal: Principal, data: bytes, filen
     authorize(principal, Perm.case_report)
     import hashlib
 
-    from zhili.cases.files import check_upload, get_store
+    from zhili.cases.files import check_upload, store_upload
 
     ctype, ext = check_upload(data)
-    key = get_store().put(data, ext=ext)
+    key = store_upload(data, ctype=ctype, ext=ext)
     att = Attachment(filename=(filename or f"upload{ext}")[:255], content_type=ctype, size=len(data),
                      sha256=hashlib.sha256(data).hexdigest(), storage_key=key, uploaded_by=principal.user_id)
     session.add(att)
@@ -31,9 +31,10 @@ def set_attachment(session: Session, *, principal: Principal, data: bytes, filen
 
 
 def read_attachment(session: Session, *, principal: Principal, attachment_id: uuid.UUID) -> tuple[Attachment, bytes]:
-    """An attachment's bytes, if its case is visible to the principal (or the principal uploaded it)."""
+    """An attachment's bytes as served (an image without its metadata), if its case is visible to the principal
+    (or the principal uploaded it)."""
     authorize(principal, Perm.case_read)
-    from zhili.cases.files import get_store
+    from zhili.cases.files import served_bytes
 
     att = session.get(Attachment, attachment_id)
     if att is None:
@@ -44,4 +45,4 @@ def read_attachment(session: Session, *, principal: Principal, attachment_id: uu
             raise NotFound("附件不存在")  # as for an id that does not exist: a case out of sight must not show
     elif att.uploaded_by != principal.user_id:
         raise NotFound("附件不存在")
-    return att, get_store().get(att.storage_key)
+    return att, served_bytes(att)

@@ -1,10 +1,20 @@
-"""Attachment storage behind a small interface; local folder by default. Types are checked by content."""
+"""Attachment storage behind a small interface; local folder by default. Types are checked by content.
+
+Images are kept twice: the original as uploaded (the evidence copy, never served) and a copy re-encoded from the
+pixels alone, without EXIF (GPS position, camera, times), XMP, comments or PNG text chunks. Every route that serves
+an attachment reads it through ``served_bytes``.
+"""
 
 from __future__ import annotations
 
 import hashlib
+import io
+import warnings
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from zhili.cases.models import Attachment
 
 from zhili.core.errors import ValidationFailed
 from zhili.core.settings import get_settings
@@ -40,7 +50,10 @@ class FileStore(Protocol):
         """Store bytes; returns a storage key."""
 
     def get(self, key: str) -> bytes:
-        """Read stored bytes."""
+        """Read stored bytes (``FileNotFoundError`` when there are none under ``key``)."""
+
+    def put_at(self, key: str, data: bytes) -> None:
+        """Store bytes under a given key (a copy derived from a stored file)."""
 
 
 class LocalFileStore:
@@ -62,10 +75,20 @@ class LocalFileStore:
         return key
 
     def get(self, key: str) -> bytes:
+        return self._path(key).read_bytes()
+
+    def put_at(self, key: str, data: bytes) -> None:
+        path = self._path(key)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(path.suffix + ".tmp")
+        tmp.write_bytes(data)
+        tmp.replace(path)
+
+    def _path(self, key: str) -> Path:
         path = (self.root / key).resolve()
-        if not str(path).startswith(str(self.root.resolve())):
+        if not str(path).startswith(str(self.root.resolve()) + "/"):
             raise ValidationFailed("非法的文件路径", code="bad_file_key")
-        return path.read_bytes()
+        return path
 
 
 _store: FileStore | None = None
@@ -94,3 +117,94 @@ def check_upload(data: bytes) -> tuple[str, str]:
         raise ValidationFailed(f"文件过大：最大 {limit // (1024 * 1024)} MB", code="file_too_large",
                                details={"max_bytes": limit, "size": len(data)})
     return sniff(data)
+
+
+# -- the served copy of an image ---------------------------------------------------------------------------------
+
+# content type → (Pillow formats it may be read as, format it is written in)
+IMAGE_FORMATS: dict[str, tuple[tuple[str, ...], str]] = {
+    "image/jpeg": (("JPEG",), "JPEG"),  # a phone's MPO opens as JPEG; its first picture is kept
+    "image/png": (("PNG",), "PNG"),
+    "image/gif": (("GIF",), "GIF"),
+    "image/webp": (("WEBP",), "WEBP"),
+}
+# What survives re-encoding: how the pixels look (colour profile, transparency, animation timing) — nothing else.
+_KEPT_INFO = ("icc_profile", "transparency", "duration", "loop", "background")
+_MAX_FRAMES = 200
+
+
+def _bad_image() -> ValidationFailed:
+    return ValidationFailed("图片无法解码：文件已损坏或不是完整的图片", code="bad_image")
+
+
+def clean_image(data: bytes, ctype: str) -> bytes:
+    """The image re-encoded from its pixels alone: no EXIF (GPS), XMP, comments or text chunks; turned upright
+    as its EXIF orientation said. Refuses (``bad_image``) what does not decode, and decompression bombs."""
+    from PIL import Image, ImageOps, ImageSequence
+
+    readable, out_format = IMAGE_FORMATS[ctype]
+    Image.init()  # every format plugin, so that ``formats`` below can name them
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(io.BytesIO(data), formats=list(readable)) as im:
+                frames: list[Any] = []
+                for i, frame in enumerate(ImageSequence.Iterator(im)):
+                    if i >= _MAX_FRAMES or (out_format == "JPEG" and i):
+                        break
+                    upright = ImageOps.exif_transpose(frame) if i == 0 else frame.copy()
+                    clean = upright.copy()
+                    clean.info = {k: frame.info[k] for k in _KEPT_INFO if k in frame.info}
+                    frames.append(clean)
+    except (OSError, ValueError, SyntaxError, EOFError, Image.DecompressionBombError,
+            Image.DecompressionBombWarning) as exc:
+        raise _bad_image() from exc
+    first = frames[0]
+    options: dict[str, Any] = {"icc_profile": first.info.get("icc_profile")}
+    if out_format == "JPEG":
+        if first.mode not in ("L", "RGB", "CMYK"):
+            first = first.convert("RGB")
+        options["quality"] = 90
+    if out_format in ("GIF", "WEBP") and len(frames) > 1:
+        options.update(save_all=True, append_images=frames[1:],
+                       duration=[f.info.get("duration", 100) for f in frames], loop=first.info.get("loop", 0))
+    if out_format in ("PNG", "GIF") and "transparency" in first.info:
+        options["transparency"] = first.info["transparency"]
+    if out_format == "WEBP":
+        options["quality"] = 90
+    buf = io.BytesIO()
+    try:
+        first.save(buf, out_format, **{k: v for k, v in options.items() if v is not None})
+    except (OSError, ValueError) as exc:
+        raise _bad_image() from exc
+    return buf.getvalue()
+
+
+def served_key(storage_key: str) -> str:
+    """Where the clean copy of a stored image is kept (beside the originals, under ``served/``)."""
+    return f"served/{storage_key}"
+
+
+def store_upload(data: bytes, *, ctype: str, ext: str) -> str:
+    """Store an upload checked by ``check_upload``: the original, and for an image its clean copy. Returns the
+    original's storage key."""
+    clean = clean_image(data, ctype) if ctype in IMAGE_FORMATS else None  # an image that does not decode is refused
+    store = get_store()
+    key = store.put(data, ext=ext)
+    if clean is not None:
+        store.put_at(served_key(key), clean)
+    return key
+
+
+def served_bytes(att: Attachment) -> bytes:
+    """The bytes of an attachment as served to anyone: for an image the clean copy (made now and kept, for files
+    stored before copies were made), otherwise the file as stored."""
+    store = get_store()
+    if att.content_type not in IMAGE_FORMATS:
+        return store.get(att.storage_key)
+    try:
+        return store.get(served_key(att.storage_key))
+    except FileNotFoundError:
+        clean = clean_image(store.get(att.storage_key), att.content_type)
+        store.put_at(served_key(att.storage_key), clean)
+        return clean

@@ -116,12 +116,12 @@ def get_token(token: str, fmt: str, session: Db, jurisdiction_id: str | None = N
 
 @router.get("/media/{attachment_id}", summary="A public case photo (media_url)")
 def media(attachment_id: uuid.UUID, session: Db) -> Response:
-    from zhili.cases.files import get_store
+    from zhili.cases.files import served_bytes
 
     try:
         att = service.public_media(session, attachment_id=attachment_id)
     except DomainError as exc:
         return render.error("json", 404, exc.message)
-    return Response(get_store().get(att.storage_key), media_type=att.content_type)
+    return Response(served_bytes(att), media_type=att.content_type)
 
 

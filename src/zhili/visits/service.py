@@ -302,9 +302,9 @@ def coverage(session: Session, *, principal: Principal, unit_id: uuid.UUID | Non
 
 def read_photo(session: Session, *, principal: Principal, visit_id: uuid.UUID, attachment_id: uuid.UUID
                ) -> tuple[Attachment, bytes]:
-    """A photo of a visit in jurisdiction."""
+    """A photo of a visit in jurisdiction (without its metadata)."""
     authorize(principal, Perm.registry_read)
-    from zhili.cases.files import get_store
+    from zhili.cases.files import served_bytes
 
     visit = _load(session, principal, visit_id)
     if session.get(VisitPhoto, {"visit_id": visit.id, "attachment_id": attachment_id}) is None:
@@ -312,7 +312,7 @@ def read_photo(session: Session, *, principal: Principal, visit_id: uuid.UUID, a
     att = session.get(Attachment, attachment_id)
     if att is None:
         raise NotFound("照片不存在")
-    return att, get_store().get(att.storage_key)
+    return att, served_bytes(att)
 
 
 # -- views --------------------------------------------------------------------------------------------------

@@ -37,10 +37,12 @@ def install(app: FastAPI) -> None:
     command-centre screen draws from)."""
     from zhili.dashboard.api import router as dashboard_api
     from zhili.http.openapi import ERROR_RESPONSES
+    from zhili.web.apidocs import router as api_docs
     from zhili.web.assets import mount_static
     from zhili.web.render import install_error_pages
 
     app.include_router(dashboard_api, responses=ERROR_RESPONSES)
     app.include_router(page_router())
+    app.include_router(api_docs)
     mount_static(app)
     install_error_pages(app)

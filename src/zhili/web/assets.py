@@ -2,7 +2,7 @@
 
 * ``/static/app/…`` — this package's own CSS and JavaScript (``zhili/web/static``).
 * ``/static/vendor/<lib>/…`` — the ``dist`` folders of the npm packages pinned in ``package.json`` (htmx,
-  Leaflet, ECharts), served straight from ``node_modules`` as installed by ``npm ci`` (``make install``).
+  Leaflet, ECharts, Swagger UI), served straight from ``node_modules`` as installed by ``npm ci`` (``make install``).
   ``ZHILI_NODE_MODULES`` points elsewhere when the application is deployed without the source tree.
 """
 
@@ -27,6 +27,7 @@ VENDOR: dict[str, tuple[str, str]] = {
     "htmx": ("htmx.org", "dist"),
     "leaflet": ("leaflet", "dist"),
     "echarts": ("echarts", "dist"),
+    "swagger-ui": ("swagger-ui-dist", "."),  # the API documentation page, /docs (zhili.web.apidocs)
 }
 
 
