@@ -37,8 +37,8 @@ from sqlalchemy import Date, Dialect, Table, bindparam, select, text
 from sqlalchemy.orm import Session
 
 from zhili.cases import deadlines, engine, notify, tally
-from zhili.cases.attributes import validate_attributes
 from zhili.cases.actors import SYSTEM_PRINCIPAL
+from zhili.cases.attributes import validate_attributes
 from zhili.cases.changes import REPORTER, Ctx, StatDelta, UnitRef
 from zhili.cases.dispatch import CaseFacts, RuleSet, current_rules, match
 from zhili.cases.models import (
@@ -58,10 +58,10 @@ from zhili.cases.scope import co_departments_of, duplicate_distance, fetch_nearb
 from zhili.core import audit, config_version
 from zhili.core.clock import local_day
 from zhili.core.crypto import get_cipher
-from zhili.core.jsonbounds import check_free_json
 from zhili.core.db import DriverRow, PreparedInsert, execute_prepared, prepared_insert, utcnow
 from zhili.core.errors import DomainError, NotFound, ValidationFailed
 from zhili.core.ids import new_id
+from zhili.core.jsonbounds import check_free_json
 from zhili.core.jurisdiction import Principal, in_scope
 from zhili.core.security import Role
 from zhili.core.settings import get_settings

@@ -17,6 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from zhili.cases import service as cases
+from zhili.cases.attributes import validate_attributes
 from zhili.cases.models import (
     OPEN_STATES,
     STATE_LABELS,
@@ -28,7 +29,6 @@ from zhili.cases.models import (
     Category,
     Channel,
 )
-from zhili.cases.attributes import validate_attributes
 from zhili.cases.taxonomy import list_categories
 from zhili.cases.workflow import ACTIONS
 from zhili.core import audit
