@@ -23,6 +23,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from zhili import __version__
 from zhili.core.errors import DomainError
 from zhili.core.masking import MaskingLogFilter
+from zhili.http.bodylimit import BodyLimit
 from zhili.http.openapi import ERROR_RESPONSES
 
 log = logging.getLogger("zhili")
@@ -222,6 +223,7 @@ def create_app() -> FastAPI:
     )
     install_error_handlers(app)
 
+    app.add_middleware(BodyLimit)  # inside the timing headers: a refusal is answered with them too
     app.add_middleware(_TimingHeaders)
 
     app.include_router(api_router())

@@ -85,7 +85,7 @@ def test_attributes_of_the_category_are_kept_with_the_case(kit):
     assert c["attributes"] == {"material": "铸铁", "diameter_cm": 70}
     assert c["category_name"] == "井盖破损"
     cat = next(x for x in kit.get("jumin", "/categories").json() if x["code"] == "T0201")
-    assert [a["key"] for a in cat["attributes"]] == ["material", "diameter_cm"]
+    assert [a["code"] for a in cat["attributes"]] == ["material", "diameter_cm", "note"]
     assert cat["time_mode"] == "natural"
 
 

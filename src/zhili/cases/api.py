@@ -43,6 +43,8 @@ from zhili.core.db import utcnow
 from zhili.core.jurisdiction import authorize
 from zhili.core.schemas import Page
 from zhili.core.security import Perm
+from zhili.core.settings import get_settings
+from zhili.http.bodylimit import MARGIN, body_limit
 from zhili.http.deps import CachedAuth, CurrentUser, Db, Paging
 from zhili.org import service as org
 
@@ -160,6 +162,7 @@ def reveal_reporter(case_id: uuid.UUID, body: RevealIn, session: Db, principal: 
 
 
 @router.post("/attachments", response_model=AttachmentOut, status_code=201, summary="上传附件（照片等）")
+@body_limit(lambda: get_settings().max_upload_bytes + MARGIN)
 async def upload(request: Request, session: Db, principal: CurrentUser,
                  file: Annotated[UploadFile, File(description="图片/PDF/视频")]) -> AttachmentOut:
     from zhili.core.settings import get_settings

@@ -38,6 +38,7 @@ from sqlalchemy.orm import Session
 
 from zhili.cases import deadlines, engine, notify, tally
 from zhili.cases.actors import SYSTEM_PRINCIPAL
+from zhili.cases.attributes import validate_attributes
 from zhili.cases.changes import REPORTER, Ctx, StatDelta, UnitRef
 from zhili.cases.dispatch import CaseFacts, RuleSet, current_rules, match
 from zhili.cases.models import (
@@ -60,6 +61,7 @@ from zhili.core.crypto import get_cipher
 from zhili.core.db import DriverRow, PreparedInsert, execute_prepared, prepared_insert, utcnow
 from zhili.core.errors import DomainError, NotFound, ValidationFailed
 from zhili.core.ids import new_id
+from zhili.core.jsonbounds import check_free_json
 from zhili.core.jurisdiction import Principal, in_scope
 from zhili.core.security import Role
 from zhili.core.settings import get_settings
@@ -83,6 +85,9 @@ class IntakeRequest:
 
     principal: Principal | None
     channel: Channel | None  # None: the reporter's role's default (:func:`resolve_channel`)
+    # The report's fields (as :class:`~zhili.cases.schemas.CaseIn`); ``attributes`` are checked against the
+    # category's declaration (:mod:`zhili.cases.attributes`). ``system_attributes``: attributes the platform
+    # itself adds (``visit_id``, Open311's ``_media_url``) — only in-process callers set it, no schema has it.
     data: dict[str, Any]
     idempotency_key: str | None = None
     client: str | None = None
@@ -468,6 +473,8 @@ def _plan(session: Session, cfg: _Config, req: IntakeRequest, located: uuid.UUID
         raise ValidationFailed("请填写问题描述", code="description_required")
     if len(description) > 4000:
         raise ValidationFailed("问题描述不能超过4000字", code="description_too_long")
+    attributes = {**validate_attributes(cat.attributes, data.get("attributes"), category=cat.name),
+                  **check_free_json(dict(data.get("system_attributes") or {}), name="系统属性")}
     grid_id, path = _resolve_location(session, cfg, req, data, located)
     attachments = [_uuid(a, "attachment_id") for a in data.get("attachment_ids") or []]
     for aid in attachments:
@@ -494,7 +501,7 @@ def _plan(session: Session, cfg: _Config, req: IntakeRequest, located: uuid.UUID
         "description": description, "urgency": Urgency(data.get("urgency") or cat.urgency),
         "lon": data.get("lon"), "lat": data.get("lat"), "geo_cell": geo_cell(data.get("lon"), data.get("lat")),
         "address": data.get("address"), "grid_id": grid_id,
-        "path": path, "attributes": data.get("attributes") or {},
+        "path": path, "attributes": attributes,
         "reporter_user_id": principal.user_id if principal and channel in (Channel.resident, Channel.grid_worker)
         else None,
         "reporter_name_enc": name_enc, "reporter_phone_enc": phone_enc, "reporter_phone_bidx": phone_bidx,

@@ -9,6 +9,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 
 from zhili.cases.models import CaseState, Channel, Urgency
+from zhili.core.jsonbounds import FreeJson, FreeJsonList
 from zhili.core.schemas import ORMModel
 
 
@@ -30,7 +31,7 @@ class CaseIn(BaseModel):
     is_public: bool = True
     external_id: str | None = Field(None, max_length=64, description="外部工单号，如12345热线编号")
     attachment_ids: list[uuid.UUID] = Field(default_factory=list, max_length=9)
-    attributes: dict[str, Any] = Field(default_factory=dict)
+    attributes: FreeJson = Field(default_factory=dict, description="类别声明的属性（见 Open311 服务定义）")
 
 
 class CaseOut(BaseModel):
@@ -216,7 +217,7 @@ class CategoryPatch(BaseModel):
     time_mode: Literal["working", "natural"] | None = None
     urgency: Urgency | None = None
     keywords: list[str] | None = None
-    attributes: list[dict[str, Any]] | None = None
+    attributes: FreeJsonList | None = None
     description: str | None = None
     is_active: bool | None = None
 

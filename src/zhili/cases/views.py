@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from zhili.cases.models import CHANNEL_LABELS, STATE_LABELS, Case, Category
+from zhili.core.jsonbounds import readable_json
 
 _VIEW_FIELDS = ("id", "number", "channel", "state", "category_code", "title", "description", "urgency", "lon", "lat",
                 "address", "grid_id", "path", "attributes", "anonymous", "is_public", "external_id",
@@ -38,6 +39,7 @@ def case_view_values(row: Mapping[str, Any], *, departments: Mapping[str, str], 
                      ) -> dict[str, Any]:
     """:func:`case_view` of a case given as column values (as intake writes them)."""
     view = {f: row[f] for f in _VIEW_FIELDS}
+    view["attributes"] = readable_json(view["attributes"], what="case.attributes", default={})
     view.update(channel_label=CHANNEL_LABELS[row["channel"]], state_label=STATE_LABELS[row["state"]],
                 category_name=category_name,
                 assignee_department_name=departments.get(row["assignee_department"] or ""))

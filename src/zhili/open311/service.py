@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 
 from zhili.cases import public
 from zhili.cases import service as cases
+from zhili.cases.attributes import validate_attributes
 from zhili.cases.models import (
     OPEN_STATES,
     STATE_LABELS,
@@ -194,34 +195,8 @@ def parse_attributes(form: list[tuple[str, str]]) -> dict[str, Any]:
 
 
 def _check_attributes(cat: Category, values: dict[str, Any]) -> dict[str, Any]:
-    defs = {a["code"]: a for a in cat.attributes or []}
-    for code, a in defs.items():
-        if a.get("required") and values.get(code) in (None, "", []):
-            raise ValidationFailed(f"attribute[{code}] is required", code="attribute_required")
-    for code, v in values.items():
-        spec = defs.get(code)
-        if spec is None:
-            raise ValidationFailed(f"attribute[{code}] is not defined for service {cat.code}", code="bad_attribute")
-        allowed = {str(x["key"]) if isinstance(x, dict) else str(x) for x in spec.get("values") or []}
-        dtype = spec.get("datatype", "string")
-        vals = v if isinstance(v, list) else [v]
-        if dtype == "multivaluelist" and not isinstance(v, list):
-            values[code] = vals
-        if dtype == "singlevaluelist" and isinstance(v, list):
-            raise ValidationFailed(f"attribute[{code}] takes one value", code="bad_attribute")
-        if dtype in ("singlevaluelist", "multivaluelist") and any(x not in allowed for x in vals):
-            raise ValidationFailed(f"attribute[{code}] has a value outside its list", code="bad_attribute")
-        if dtype == "number":
-            try:
-                float(v)
-            except (TypeError, ValueError) as exc:
-                raise ValidationFailed(f"attribute[{code}] must be a number", code="bad_attribute") from exc
-        if dtype == "datetime":
-            try:
-                dt.datetime.fromisoformat(str(v))
-            except ValueError as exc:
-                raise ValidationFailed(f"attribute[{code}] must be an ISO 8601 datetime", code="bad_attribute") from exc
-    return values
+    """The attributes against the service definition: the one check intake applies to every channel."""
+    return validate_attributes(cat.attributes, values, category=cat.name)
 
 
 def create_request(session: Session, *, key: ApiKey, form: list[tuple[str, str]],
@@ -268,7 +243,7 @@ def create_request(session: Session, *, key: ApiKey, form: list[tuple[str, str]]
         except ValidationFailed:
             data["reporter_name"] = f"{name}（电话：{f['phone'][:32]}）".lstrip()
     if f.get("media_url"):
-        data["attributes"] = {**data["attributes"], "_media_url": f["media_url"][:1000]}
+        data["system_attributes"] = {"_media_url": f["media_url"][:1000]}
     data["external_id"] = (f.get("device_id") or f.get("account_id") or None)
     case, _ = cases.report_case(session, principal=None, channel=Channel.open311, data=data,
                                 idempotency_key=idempotency_key, client=f"apikey:{key.id}", api_client_id=key.id)

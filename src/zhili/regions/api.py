@@ -14,6 +14,7 @@ from zhili.core.errors import NotFound
 from zhili.core.jurisdiction import authorize
 from zhili.core.schemas import Page
 from zhili.core.security import Perm
+from zhili.http.bodylimit import BOUNDARY_LIMIT, body_limit
 from zhili.http.deps import CurrentUser, Db, Paging
 from zhili.regions import service
 from zhili.regions.models import UnitLevel
@@ -64,6 +65,7 @@ def get_unit(unit_id: uuid.UUID, session: Db, principal: CurrentUser, as_of: AsO
 
 
 @router.post("/units", response_model=UnitOut, status_code=201, summary="新增单位")
+@body_limit(BOUNDARY_LIMIT)
 def create_unit(body: UnitCreate, session: Db, principal: CurrentUser) -> UnitOut:
     return UnitOut.model_validate(service.create_unit(session, principal=principal, **body.model_dump()))
 
@@ -81,6 +83,7 @@ def retire_unit(unit_id: uuid.UUID, body: UnitRetire, session: Db, principal: Cu
 
 
 @router.post("/units/{unit_id}/redraw", response_model=UnitOut, status_code=201, summary="重新划定（新版本）")
+@body_limit(BOUNDARY_LIMIT)
 def redraw_unit(unit_id: uuid.UUID, body: UnitRedraw, session: Db, principal: CurrentUser) -> UnitOut:
     return UnitOut.model_validate(service.redraw_unit(session, principal=principal, unit_id=unit_id,
                                                       **body.model_dump()))
@@ -96,6 +99,7 @@ def get_tree(
 
 
 @router.put("/units/{unit_id}/boundary", response_model=BoundaryOut, summary="设置边界（新版本）")
+@body_limit(BOUNDARY_LIMIT)
 def set_boundary(unit_id: uuid.UUID, body: BoundaryIn, session: Db, principal: CurrentUser) -> BoundaryOut:
     b = service.set_boundary(session, principal=principal, unit_id=unit_id, geojson=body.geojson,
                              valid_from=body.valid_from, crs=body.crs)

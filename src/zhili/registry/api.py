@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends, File, Path, Query, Response, UploadFile
 
 from zhili.core.db import utcnow
 from zhili.core.schemas import Page
+from zhili.http.bodylimit import MARGIN, body_limit
 from zhili.http.deps import CurrentUser, Db, Paging
 from zhili.registry import excel, service
 from zhili.registry.models import BuildingType, HouseholdUse, OrgType, PersonStatus, RegisterKind, ResidentType
@@ -62,6 +63,7 @@ def export_filters(
 
 @router.post("/{kind}/import", response_model=ImportBatchOut, status_code=201,
              summary="Excel 导入（逐行校验，导入有效行，保留未导入行及原因）")
+@body_limit(excel.MAX_IMPORT_BYTES + MARGIN)
 def import_register(kind: Kind, session: Db, principal: CurrentUser,
                     file: Annotated[UploadFile, File(description="按导入模板填写的 .xlsx 文件")]) -> ImportBatchOut:
     batch = excel.import_workbook(session, principal=principal, kind=kind, filename=file.filename or "",

@@ -229,7 +229,7 @@ def _file_case(session: Session, principal: Principal, visit: Visit, household: 
         session, principal=principal, channel=Channel.grid_worker, now=now,
         data={"category_code": follow_up.category_code, "description": description,
               "building_id": household.building_id, "address": household.address,
-              "attachment_ids": unattached, "attributes": {"visit_id": str(visit.id)}})
+              "attachment_ids": unattached, "system_attributes": {"visit_id": str(visit.id)}})
     visit.case_id = case.id
     session.flush()
     audit.record(session, actor=principal.actor, action="visit.to_case", object_type="visit", object_id=visit.id,

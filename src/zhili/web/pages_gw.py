@@ -14,6 +14,8 @@ from zhili.cases.models import CaseState, Channel
 from zhili.core.db import roll_back_refused
 from zhili.core.errors import DomainError
 from zhili.core.security import Perm
+from zhili.core.settings import get_settings
+from zhili.http.bodylimit import MARGIN, body_limit
 from zhili.http.deps import Db
 from zhili.org import service as org
 from zhili.registry import service as registry
@@ -67,6 +69,7 @@ def report_page(request: Request, session: Db, pu: GridWorker) -> Response:
 
 
 @router.post("/report")
+@body_limit(lambda: cp.PHOTO_LIMIT * get_settings().max_upload_bytes + MARGIN)
 def report_submit(request: Request, session: Db, pu: GridWorker, form: cp.PostedForm) -> Response:
     return cp.submit_report(request, session, pu, REPORT, form)
 

@@ -10,6 +10,8 @@ from starlette.responses import Response
 
 from zhili.cases import service, views
 from zhili.cases.models import Channel
+from zhili.core.settings import get_settings
+from zhili.http.bodylimit import MARGIN, body_limit
 from zhili.http.deps import Db
 from zhili.org import service as org
 from zhili.web import casepages as cp
@@ -35,6 +37,7 @@ def report_page(request: Request, session: Db, pu: Resident) -> Response:
 
 
 @router.post("/report")
+@body_limit(lambda: cp.PHOTO_LIMIT * get_settings().max_upload_bytes + MARGIN)
 def report_submit(request: Request, session: Db, pu: Resident, form: cp.PostedForm) -> Response:
     return cp.submit_report(request, session, pu, REPORT, form)
 

@@ -26,11 +26,13 @@ from zhili.core.db import roll_back_refused, utcnow
 from zhili.core.errors import DomainError, Forbidden, NotFound, ValidationFailed
 from zhili.core.jurisdiction import authorize
 from zhili.core.security import Perm, Role
+from zhili.http.bodylimit import MARGIN, body_limit
 from zhili.http.deps import Db
 from zhili.regions import service as regions
 from zhili.regions.models import UnitLevel
 from zhili.registry import excel, overview
 from zhili.registry import service as registry
+from zhili.registry.excel import MAX_IMPORT_BYTES
 from zhili.registry.fields import (
     BUILDING_TYPES,
     HOUSEHOLD_USES,
@@ -421,6 +423,7 @@ def import_form(request: Request, session: Db, pu: Staff,
 
 
 @router.post("/import")
+@body_limit(MAX_IMPORT_BYTES + MARGIN)
 def import_upload(request: Request, session: Db, pu: Staff, form: cp.PostedForm) -> Response:
     """Import an uploaded workbook and show its result; a file refused as a whole comes back with the reason."""
     _writer(pu)

@@ -19,9 +19,11 @@ from zhili.core.errors import DomainError, Forbidden, ValidationFailed
 from zhili.core.jurisdiction import authorize
 from zhili.core.security import Perm, Role
 from zhili.core.settings import get_settings
+from zhili.http.bodylimit import MARGIN, body_limit
 from zhili.http.deps import Db
 from zhili.visits import service
 from zhili.visits.models import VisitKind
+from zhili.visits.service import PHOTO_LIMIT
 from zhili.web import casepages as cp
 from zhili.web import messages_visits  # noqa: F401  (registers the UI text)
 from zhili.web.deps import CurrentPageUser, GridWorker, PageUser
@@ -93,6 +95,7 @@ def _parse_ids(request: Request, raw: list[str]) -> list[uuid.UUID]:
 
 
 @router.post("/gw/households/{household_id}/visits")
+@body_limit(lambda: PHOTO_LIMIT * get_settings().max_upload_bytes + MARGIN)
 def visit_submit(request: Request, session: Db, pu: GridWorker, household_id: uuid.UUID,
                  form: cp.PostedForm) -> Response:
     """Record the visit through ``record_visit``; on refusal show the form again with everything typed."""
