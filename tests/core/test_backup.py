@@ -250,3 +250,13 @@ def test_the_key_ids_in_use_are_read_from_every_declared_column(source: Any) -> 
     assert {"person.id_number_enc", "person.phone_enc"} <= set(in_use["k1"])
     settings = Settings(keys="", var_dir=source.var_dir, database_url=source.url)
     assert keys.verify_key_material(source.engine, settings)["active"] == "k1"  # the right key file passes
+
+
+def test_a_database_not_yet_migrated_passes_the_key_check_and_gets_a_key_file(tmp_path: Path) -> None:
+    engine = make_engine(f"sqlite:///{tmp_path / 'empty.db'}")
+    try:
+        settings = Settings(keys="", var_dir=tmp_path, database_url=str(engine.url))
+        assert keys.verify_key_material(engine, settings)["active"] == "k1"
+        assert settings.effective_key_file.exists()  # first run: a fresh key file, as before
+    finally:
+        engine.dispose()

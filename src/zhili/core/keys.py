@@ -317,11 +317,17 @@ class KeysMissing(DomainError):
     default_message = "数据库中的加密数据所用的密钥不在密钥材料中，请恢复原密钥文件后再启动"
 
 
+def _present(conn: Connection, metadata: MetaData | None) -> list[CipherColumn]:
+    """The declared ciphertext columns whose table exists (a database not yet migrated has none)."""
+    tables = set(inspect(conn).get_table_names())
+    return [col for col in encrypted_columns(metadata) if col.table.name in tables]
+
+
 def key_ids_in_use(conn: Connection, metadata: MetaData | None = None) -> dict[str, list[str]]:
     """Every key id found in a stored ciphertext, with the columns (``table.column``) that hold it. Only the
     key id bytes travel (``b"Z1"`` ‖ length ‖ key id ‖ …): one query per column and key id length."""
     found: dict[str, set[str]] = {}
-    for col in encrypted_columns(metadata):
+    for col in _present(conn, metadata):
         target = col.column
         lengths = conn.execute(select(func.substr(target, 3, 1, type_=LargeBinary)).distinct()
                                .where(target.is_not(None))).scalars().all()
@@ -340,7 +346,7 @@ def key_ids_in_use(conn: Connection, metadata: MetaData | None = None) -> dict[s
 
 def holds_ciphertext(conn: Connection, metadata: MetaData | None = None) -> bool:
     """Whether any declared column holds a value (every value there is a ciphertext)."""
-    for col in encrypted_columns(metadata):
+    for col in _present(conn, metadata):
         if conn.execute(select(col.column).where(col.column.is_not(None)).limit(1)).first() is not None:
             return True
     return False
