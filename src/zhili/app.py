@@ -157,8 +157,13 @@ def _sweeper(stop: threading.Event, interval: int) -> None:
 
 @asynccontextmanager
 async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
+    import zhili.models  # noqa: F401  (every model: the encrypted columns are declared by the models)
+    from zhili.core.db import get_engine
+    from zhili.core.keys import verify_key_material
     from zhili.core.settings import get_settings
 
+    # Refuse to serve data the key material cannot read (and never create a key file for such data).
+    verify_key_material(get_engine(), get_settings())
     # Everything loaded so far (modules, routes, the ORM registry) lives as long as the process: move it out of the
     # collector's generations, so a full collection under load does not walk it again (pauses of tens of ms).
     gc.collect()

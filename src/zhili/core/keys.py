@@ -307,3 +307,67 @@ def rotate(engine: Engine, settings: Settings, *, metadata: MetaData | None = No
         raise RotationIncomplete(details={"key_id": kid})
     retired = finish_rotation(settings, kid)
     return RotationReport(key_id=kid, resumed=resumed, changed=changed, retired=retired)
+
+
+# -- the key material against the data ------------------------------------------------------------------------
+
+class KeysMissing(DomainError):
+    status = 500
+    code = "keys_missing"
+    default_message = "数据库中的加密数据所用的密钥不在密钥材料中，请恢复原密钥文件后再启动"
+
+
+def _present(conn: Connection, metadata: MetaData | None) -> list[CipherColumn]:
+    """The declared ciphertext columns whose table exists (a database not yet migrated has none)."""
+    tables = set(inspect(conn).get_table_names())
+    return [col for col in encrypted_columns(metadata) if col.table.name in tables]
+
+
+def key_ids_in_use(conn: Connection, metadata: MetaData | None = None) -> dict[str, list[str]]:
+    """Every key id found in a stored ciphertext, with the columns (``table.column``) that hold it. Only the
+    key id bytes travel (``b"Z1"`` ‖ length ‖ key id ‖ …): one query per column and key id length."""
+    found: dict[str, set[str]] = {}
+    for col in _present(conn, metadata):
+        target = col.column
+        lengths = conn.execute(select(func.substr(target, 3, 1, type_=LargeBinary)).distinct()
+                               .where(target.is_not(None))).scalars().all()
+        for raw in lengths:
+            if not raw:
+                continue
+            n = bytes(raw)[0]
+            kids = conn.execute(select(func.substr(target, 4, n, type_=LargeBinary)).distinct().where(
+                target.is_not(None),
+                func.substr(target, 1, 3, type_=LargeBinary) == literal(MAGIC + bytes([n]), LargeBinary),
+            )).scalars().all()
+            for kid in kids:
+                found.setdefault(bytes(kid).decode(errors="replace"), set()).add(col.label)
+    return {kid: sorted(cols) for kid, cols in sorted(found.items())}
+
+
+def holds_ciphertext(conn: Connection, metadata: MetaData | None = None) -> bool:
+    """Whether any declared column holds a value (every value there is a ciphertext)."""
+    for col in _present(conn, metadata):
+        if conn.execute(select(col.column).where(col.column.is_not(None)).limit(1)).first() is not None:
+            return True
+    return False
+
+
+def verify_key_material(engine: Engine, settings: Settings, metadata: MetaData | None = None) -> dict[str, Any]:
+    """The key material, after checking it can read the data: refuses (``keys_missing``, naming the key ids)
+    when a stored ciphertext names a key id the material lacks, and never creates a key file for a database that
+    already holds ciphertext (a new key could read none of it). Run by ``zhili check`` and at server start."""
+    with engine.connect() as conn:
+        if not settings.keys and not settings.effective_key_file.exists() and holds_ciphertext(conn, metadata):
+            in_use = key_ids_in_use(conn, metadata)
+            raise KeysMissing(f"密钥文件 {settings.effective_key_file} 不存在，而数据库已有加密数据（密钥 "
+                              f"{'、'.join(in_use)}）；已停止且未创建新密钥文件，请恢复原密钥文件",
+                              details={"missing_key_ids": list(in_use), "columns": in_use})
+        material = load_key_material(settings)
+        in_use = key_ids_in_use(conn, metadata)
+    known = {str(k) for k in dict(material.get("keys") or {})}  # type: ignore[call-overload]
+    missing = {kid: cols for kid, cols in in_use.items() if kid not in known}
+    if missing:
+        raise KeysMissing(f"数据库中的加密数据使用了密钥材料中没有的密钥：{'、'.join(missing)}；"
+                          "请恢复包含这些密钥的密钥文件",
+                          details={"missing_key_ids": list(missing), "columns": missing})
+    return material
