@@ -8,6 +8,15 @@ from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
 from zhili.core.errors import ValidationFailed
+from zhili.core.schemas import MAX_PAGE
+
+
+def check_page(page: int, page_size: int) -> int:
+    """The row offset of ``page``; refuses a page number outside 1..MAX_PAGE or a page size below 1 (422)."""
+    if not 1 <= page <= MAX_PAGE or page_size < 1:
+        raise ValidationFailed(f"页码须在 1 到 {MAX_PAGE} 之间，每页条数须大于 0", code="bad_page",
+                               details={"page": str(page), "page_size": str(page_size), "max_page": MAX_PAGE})
+    return (page - 1) * page_size
 
 
 def paginate(
@@ -21,6 +30,7 @@ def paginate(
     default_sort: list[Any],
 ) -> tuple[list[Any], int]:
     """Count and fetch one page of ``stmt`` sorted by an allowed field; returns (rows, total)."""
+    offset = check_page(page, page_size)
     total = session.scalar(select(func.count()).select_from(stmt.order_by(None).subquery())) or 0
     order: list[Any] = []
     if sort:
@@ -34,5 +44,5 @@ def paginate(
             )
         order.append(col.desc() if desc else col.asc())
     order.extend(default_sort)
-    rows = session.scalars(stmt.order_by(*order).offset((page - 1) * page_size).limit(page_size)).all()
+    rows = session.scalars(stmt.order_by(*order).offset(offset).limit(page_size)).all()
     return list(rows), int(total)

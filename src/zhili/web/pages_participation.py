@@ -17,6 +17,7 @@ from zhili.core.clock import district_tz, from_local
 from zhili.core.db import roll_back_refused
 from zhili.core.errors import DomainError, Forbidden, ValidationFailed
 from zhili.core.masking import mask_phone
+from zhili.core.schemas import MAX_PAGE
 from zhili.core.security import Perm
 from zhili.core.validators import validate_mobile
 from zhili.http.deps import SESSION_COOKIE, Db, client_ip
@@ -259,7 +260,7 @@ def disclosure(request: Request, session: Db, pu: Resident,
 
 @router.get("/h5/suggestions")
 def my_suggestions(request: Request, session: Db, pu: Resident,
-                   page: Annotated[int, Query(ge=1, le=10_000)] = 1) -> Response:
+                   page: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 1) -> Response:
     rows, total = service.my_suggestions(session, principal=pu.principal, page=page, page_size=PAGE_SIZE)
     return render(request, "h5/suggestions.html", {"rows": rows, "total": total, "page": page,
                                                     "pages": pages(total, PAGE_SIZE), "pager_query": ""})
@@ -350,7 +351,7 @@ def _notice_form(request: Request, session: Any, pu: PageUser, values: dict[str,
 
 @router.get(f"{STAFF}/notices")
 def staff_notices(request: Request, session: Db, pu: Staff,
-                  page: Annotated[int, Query(ge=1, le=10_000)] = 1) -> Response:
+                  page: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 1) -> Response:
     rows, total = service.list_notices(session, principal=pu.principal, page=page, page_size=PAGE_SIZE)
     return render(request, "console/participation/notices.html", {
         "rows": rows, "total": total, "page": page, "pages": pages(total, PAGE_SIZE), "pager_query": "",
@@ -404,7 +405,7 @@ def staff_withdraw_notice(request: Request, session: Db, pu: Staff, notice_id: u
 @router.get(f"{STAFF}/suggestions")
 def staff_suggestions(request: Request, session: Db, pu: Staff,
                       status: Annotated[str | None, Query(pattern="^(open|replied)?$")] = None,
-                      page: Annotated[int, Query(ge=1, le=10_000)] = 1) -> Response:
+                      page: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 1) -> Response:
     rows, total = service.list_suggestions(session, principal=pu.principal, status=status or None, page=page,
                                            page_size=PAGE_SIZE)
     return render(request, "console/participation/suggestions.html", {

@@ -17,6 +17,7 @@ from zhili.core.clock import local_now
 from zhili.core.db import roll_back_refused
 from zhili.core.errors import DomainError, Forbidden, ValidationFailed
 from zhili.core.jurisdiction import authorize
+from zhili.core.schemas import MAX_PAGE
 from zhili.core.security import Perm, Role
 from zhili.core.settings import get_settings
 from zhili.http.deps import Db
@@ -30,7 +31,7 @@ from zhili.web.render import redirect, render, tr
 router = APIRouter()
 
 READER_ROLES = frozenset({Role.community_staff, Role.street_staff, Role.command_centre, Role.leader})
-Page = Annotated[int, Query(ge=1, le=10_000)]
+Page = Annotated[int, Query(ge=1, le=MAX_PAGE)]
 
 
 def _reader_gate(request: Request, pu: CurrentPageUser) -> PageUser:
