@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 from zhili.cases.models import OPEN_STATES, STATE_LABELS, Case, CaseState, CaseSupport, Category
 from zhili.core.errors import NotFound
 from zhili.core.jurisdiction import path_predicate
+from zhili.core.query import starts_with_text
 
 
 @dataclass(frozen=True)
@@ -48,7 +49,7 @@ class PublicCaseRow:
 def _public(categories: Sequence[str]) -> ColumnElement[bool]:
     """Cases the public may see: public, open, not merged, and of a category on the allow-list (code prefixes)."""
     return and_(Case.is_public.is_(True), Case.state.in_(OPEN_STATES), Case.master_case_id.is_(None),
-                or_(*[Case.category_code.startswith(p, autoescape=True) for p in categories]))
+                or_(*[starts_with_text(Case.category_code, p) for p in categories]))
 
 
 def _rows(session: Session, viewer_id: uuid.UUID, cases: list[Case]) -> list[PublicCaseRow]:
@@ -73,7 +74,7 @@ def public_cases(
     one category (code prefix) and inside a ``(min_lon, min_lat, max_lon, max_lat)`` box."""
     stmt = select(Case).where(_public(categories), path_predicate(Case.path, (under,)))
     if category:
-        stmt = stmt.where(Case.category_code.startswith(category, autoescape=True))
+        stmt = stmt.where(starts_with_text(Case.category_code, category))
     if box is not None:
         stmt = stmt.where(Case.lon.between(box[0], box[2]), Case.lat.between(box[1], box[3]))
     if within is not None:

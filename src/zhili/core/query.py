@@ -4,11 +4,23 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import ColumnElement, Select, func, select
 from sqlalchemy.orm import Session
 
 from zhili.core.errors import ValidationFailed
 from zhili.core.schemas import MAX_PAGE
+
+
+def contains_text(column: Any, text: str) -> ColumnElement[bool]:
+    """``column`` contains ``text`` literally: ``%``, ``_`` and the escape character in user text are escaped, so a
+    bare ``%`` matches only values holding a percent sign. Every LIKE built from user input goes through this or
+    :func:`starts_with_text` (``tests/core/test_like_escaping.py`` checks the code base)."""
+    return column.contains(text, autoescape=True)  # type: ignore[no-any-return]
+
+
+def starts_with_text(column: Any, text: str) -> ColumnElement[bool]:
+    """``column`` starts with ``text`` literally (wildcards escaped, as :func:`contains_text`)."""
+    return column.startswith(text, autoescape=True)  # type: ignore[no-any-return]
 
 
 def check_page(page: int, page_size: int) -> int:

@@ -14,9 +14,15 @@ from zhili.core.db import database_key, get_engine, read_session_factory, sessio
 from zhili.core.errors import Unauthenticated
 from zhili.core.jurisdiction import Principal
 from zhili.core.schemas import MAX_PAGE, PageParams
+from zhili.core.settings import get_settings
 from zhili.users.service import CachedPrincipal, authenticate, cached_principal
 
 SESSION_COOKIE = "zhili_session"
+
+
+def cookie_secure(request: Request) -> bool:
+    """Whether cookies set on this answer get ``Secure``: always with ``ZHILI_COOKIE_SECURE``, else over HTTPS."""
+    return get_settings().cookie_secure or request.url.scheme == "https"
 
 
 def get_db(request: Request) -> Iterator[Session]:

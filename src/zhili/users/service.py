@@ -19,7 +19,7 @@ from zhili.core.errors import Conflict, Locked, NotFound, Unauthenticated, Valid
 from zhili.core.ids import new_id
 from zhili.core.jurisdiction import Principal, authorize, in_scope, path_predicate
 from zhili.core.masking import mask_phone, mask_text
-from zhili.core.query import paginate
+from zhili.core.query import contains_text, paginate
 from zhili.core.security import (
     ROLE_LABELS,
     Perm,
@@ -349,7 +349,7 @@ def list_users(
     if role:
         stmt = stmt.where(User.role == role)
     if q:
-        stmt = stmt.where(User.username.contains(q) | User.display_name.contains(q))
+        stmt = stmt.where(contains_text(User.username, q) | contains_text(User.display_name, q))
     if under_path:
         stmt = stmt.where(User.id.in_(select(UserUnit.user_id).join(Unit, Unit.id == UserUnit.unit_id)
                                       .where(path_predicate(Unit.path, (under_path,)))))

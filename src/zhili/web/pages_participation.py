@@ -20,7 +20,7 @@ from zhili.core.masking import mask_phone
 from zhili.core.schemas import MAX_PAGE
 from zhili.core.security import Perm
 from zhili.core.validators import validate_mobile
-from zhili.http.deps import SESSION_COOKIE, Db, client_ip
+from zhili.http.deps import SESSION_COOKIE, Db, client_ip, cookie_secure
 from zhili.participation import service
 from zhili.participation.settings import participation_settings
 from zhili.web import csrf
@@ -105,7 +105,7 @@ def register_submit(request: Request, session: Db, form: PostedForm) -> Response
         roll_back_refused(session)  # the attempt counter and the audit record stay
         return _flow_page(request, session, "register", values, error=exc.message, status=exc.status)
     response = redirect("/h5/?msg=registered")
-    response.set_cookie(SESSION_COOKIE, token, httponly=True, samesite="lax", secure=request.url.scheme == "https",
+    response.set_cookie(SESSION_COOKIE, token, httponly=True, samesite="lax", secure=cookie_secure(request),
                         expires=auth.expires_at)
     response.delete_cookie(csrf.ANON_COOKIE)
     return response

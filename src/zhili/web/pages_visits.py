@@ -185,7 +185,7 @@ def visit_to_case(request: Request, session: Db, pu: GridWorker, visit_id: uuid.
 
 def _photo(session: Any, pu: PageUser, visit_id: uuid.UUID, attachment_id: uuid.UUID) -> Response:
     att, data = service.read_photo(session, principal=pu.principal, visit_id=visit_id, attachment_id=attachment_id)
-    return Response(data, media_type=att.content_type, headers={"Cache-Control": "private, max-age=3600"})
+    return Response(data, media_type=att.content_type)  # no-store: the caching rule in app.py
 
 
 @router.get("/gw/visits/{visit_id}/photos/{attachment_id}")
