@@ -15,12 +15,12 @@ def contains_text(column: Any, text: str) -> ColumnElement[bool]:
     """``column`` contains ``text`` literally: ``%``, ``_`` and the escape character in user text are escaped, so a
     bare ``%`` matches only values holding a percent sign. Every LIKE built from user input goes through this or
     :func:`starts_with_text` (``tests/core/test_like_escaping.py`` checks the code base)."""
-    return column.contains(text, autoescape=True)  # type: ignore[no-any-return]
+    return column.contains(text, autoescape=True)
 
 
 def starts_with_text(column: Any, text: str) -> ColumnElement[bool]:
     """``column`` starts with ``text`` literally (wildcards escaped, as :func:`contains_text`)."""
-    return column.startswith(text, autoescape=True)  # type: ignore[no-any-return]
+    return column.startswith(text, autoescape=True)
 
 
 def check_page(page: int, page_size: int) -> int:
