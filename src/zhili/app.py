@@ -178,7 +178,10 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
 
 
 def _credentialed(scope: Any) -> bool:
-    """Whether a request carries credentials (a bearer token or the session cookie)."""
+    """Whether a request carries credentials (a bearer token or the session cookie); static assets are public and
+    stay cacheable whoever asks."""
+    if scope.get("path", "").startswith("/static/"):
+        return False
     cookie = SESSION_COOKIE.encode() + b"="
     return any(k == b"authorization" or (k == b"cookie" and cookie in v) for k, v in scope.get("headers", ()))
 

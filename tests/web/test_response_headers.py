@@ -13,3 +13,9 @@ def test_a_page_session_gets_no_store_on_pages_and_downloads_too(client: Any, wo
         r = client.get(url, follow_redirects=False)
         assert r.status_code < 500, (url, r.text)
         assert r.headers.get("cache-control") == "no-store", (url, r.status_code, r.headers.get("cache-control"))
+
+
+def test_static_assets_stay_cacheable_for_a_signed_in_browser(client: Any, world: Any) -> None:
+    sign_in(client, world.tokens["wangge_a"])
+    r = client.get("/static/app/app.css")
+    assert r.status_code == 200 and "no-store" not in r.headers.get("cache-control", "")
