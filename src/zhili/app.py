@@ -24,6 +24,7 @@ from zhili import __version__
 from zhili.core.errors import DomainError
 from zhili.core.masking import MaskingLogFilter
 from zhili.http.bodylimit import BodyLimit
+from zhili.http.deps import SESSION_COOKIE
 from zhili.http.openapi import ERROR_RESPONSES
 
 log = logging.getLogger("zhili")
@@ -185,8 +186,20 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     stop_outbox()  # then what its last commits left for the webhook and SMS gateway
 
 
+def _credentialed(scope: Any) -> bool:
+    """Whether a request carries credentials (a bearer token or the session cookie); static assets are public and
+    stay cacheable whoever asks."""
+    if scope.get("path", "").startswith("/static/"):
+        return False
+    cookie = SESSION_COOKIE.encode() + b"="
+    return any(k == b"authorization" or (k == b"cookie" and cookie in v) for k, v in scope.get("headers", ()))
+
+
 class _TimingHeaders:
-    """Pure ASGI middleware adding ``X-Response-Time-ms`` and ``nosniff`` (BaseHTTPMiddleware halves throughput)."""
+    """Pure ASGI middleware adding ``X-Response-Time-ms`` and ``nosniff`` (BaseHTTPMiddleware halves throughput),
+    and the one caching rule: ``Cache-Control: no-store`` on every answer to a request carrying credentials (revealed
+    personal data, lists, photos, pages) unless the route chose its own caching, and on every file download
+    (``Content-Disposition``) whatever the route said."""
 
     def __init__(self, app: Any) -> None:
         self.app = app
@@ -196,6 +209,7 @@ class _TimingHeaders:
             await self.app(scope, receive, send)
             return
         start = time.perf_counter()
+        credentialed = _credentialed(scope)
 
         async def send_with_headers(message: Any) -> None:
             if message["type"] == "http.response.start":
@@ -204,6 +218,11 @@ class _TimingHeaders:
                 headers.append((b"x-response-time-ms", f"{(time.perf_counter() - start) * 1000:.1f}".encode()))
                 if b"x-content-type-options" not in names:
                     headers.append((b"x-content-type-options", b"nosniff"))
+                if b"content-disposition" in names:
+                    headers = [(k, v) for k, v in headers if k.lower() != b"cache-control"]
+                    headers.append((b"cache-control", b"no-store"))
+                elif credentialed and b"cache-control" not in names:
+                    headers.append((b"cache-control", b"no-store"))
                 message = {**message, "headers": headers}
             await send(message)
 

@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 from zhili.core import audit
 from zhili.core.audit import AuditEvent, VerifyResult
 from zhili.core.jurisdiction import Principal, authorize
-from zhili.core.query import paginate
+from zhili.core.query import paginate, starts_with_text
 from zhili.core.security import Perm
 
 
@@ -22,7 +22,7 @@ def list_events(
     authorize(principal, Perm.audit_read)
     stmt = select(AuditEvent)
     if action:
-        stmt = stmt.where(AuditEvent.action.startswith(action))
+        stmt = stmt.where(starts_with_text(AuditEvent.action, action))
     if object_type:
         stmt = stmt.where(AuditEvent.object_type == object_type)
     if object_id:

@@ -175,7 +175,7 @@ async def upload(request: Request, session: Db, principal: CurrentUser,
 @router.get("/attachments/{attachment_id}", summary="下载附件", response_class=Response)
 def download(attachment_id: uuid.UUID, session: Db, principal: CurrentUser) -> Response:
     att, data = attachments.read_attachment(session, principal=principal, attachment_id=attachment_id)
-    return Response(data, media_type=att.content_type, headers={"Cache-Control": "private, max-age=3600"})
+    return Response(data, media_type=att.content_type)  # no-store: the caching rule in app.py
 
 
 @router.get("/supervisions", response_model=Page[SupervisionOut], summary="督办单")

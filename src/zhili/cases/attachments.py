@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session
 
 from zhili.cases.models import Attachment, Case
 from zhili.cases.scope import can_see
-from zhili.core.errors import NotFound
+from zhili.core.errors import NotFound, ValidationFailed
 from zhili.core.jurisdiction import Principal, authorize
 from zhili.core.security import Perm
 
@@ -28,6 +28,23 @@ def set_attachment(session: Session, *, principal: Principal, data: bytes, filen
     session.add(att)
     session.flush()
     return att
+
+
+def check_claim(attachment_id: object, found: tuple[uuid.UUID | None, uuid.UUID | None] | None, *,
+                claimer: uuid.UUID | None, case_id: uuid.UUID | None) -> None:
+    """The one rule for naming an attachment on a case (intake, every workflow step): ``found`` is the attachment's
+    (uploaded_by, case_id), None when there is no such attachment. One already on this case may be named again; one
+    on no case yet may be claimed only by its uploader (anyone else is answered as for an id that does not exist);
+    one on another case is in use."""
+    if found is None:
+        raise ValidationFailed(f"附件 {attachment_id} 不存在", code="attachment_not_found")
+    uploaded_by, on_case = found
+    if on_case is not None:
+        if case_id is None or on_case != case_id:
+            raise ValidationFailed("附件已属于其他事件", code="attachment_in_use")
+        return
+    if uploaded_by is None or uploaded_by != claimer:
+        raise ValidationFailed(f"附件 {attachment_id} 不存在", code="attachment_not_found")
 
 
 def read_attachment(session: Session, *, principal: Principal, attachment_id: uuid.UUID) -> tuple[Attachment, bytes]:

@@ -24,6 +24,7 @@ from sqlalchemy.orm.exc import StaleDataError
 
 from zhili.cases import notify, tally
 from zhili.cases.actors import SYSTEM_PRINCIPAL
+from zhili.cases.attachments import check_claim
 from zhili.cases.changes import REPORTER, ChangeSet, Ctx, Notice, UnitRef
 from zhili.cases.models import STATE_LABELS, Attachment, Case, CaseEvent, CaseState, Category, SubTask
 from zhili.cases.scope import can_see
@@ -276,7 +277,7 @@ def apply_to_case(ctx: Ctx, case: Case, p: Principal, steps: Sequence[Step]) -> 
         case.updated_at = ctx.now
         seq = next_seq(session, case)
         session.add(CaseEvent(**event_values(step, p, ctx.now, case_id=case.id, seq=seq)))
-        attach(session, case, step.payload.get("attachment_ids") or [])
+        attach(session, case, step.payload.get("attachment_ids") or [], claimer=p.user_id)
         for sd in cs.stats:
             tally.add(session, sd)
         if cs.subtasks is not None:  # a re-dispatch starts the sub-tasks again
@@ -294,17 +295,16 @@ def apply_to_case(ctx: Ctx, case: Case, p: Principal, steps: Sequence[Step]) -> 
         notify_reporter(session, case, n.title, n.body)
 
 
-def attach(session: Session, case: Case, ids: list[Any]) -> None:
-    """Attachments named by a step become the case's."""
+def attach(session: Session, case: Case, ids: list[Any], *, claimer: uuid.UUID | None) -> None:
+    """Attachments named by a step become the case's (:func:`cases.attachments.check_claim`: an unclaimed one only
+    when ``claimer`` uploaded it)."""
     for aid in ids:
         try:
             att = session.get(Attachment, uuid.UUID(str(aid)))
         except ValueError:
             att = None
-        if att is None:
-            raise ValidationFailed(f"附件 {aid} 不存在", code="attachment_not_found")
-        if att.case_id is not None and att.case_id != case.id:
-            raise ValidationFailed("附件已属于其他事件", code="attachment_in_use")
+        check_claim(aid, None if att is None else (att.uploaded_by, att.case_id), claimer=claimer, case_id=case.id)
+        assert att is not None
         att.case_id = case.id
 
 

@@ -11,6 +11,7 @@ from zhili.core import audit
 from zhili.core.clock import fmt_local
 from zhili.core.jurisdiction import Principal, authorize
 from zhili.core.security import Perm
+from zhili.core.xlsx import row_values
 
 
 def export_cases_xlsx(session: Session, *, principal: Principal, filters: CaseFilter, limit: int = 50_000) -> bytes:
@@ -26,15 +27,16 @@ def export_cases_xlsx(session: Session, *, principal: Principal, filters: CaseFi
     cats = {c.id: c.name for c in session.scalars(select(Category))}
     wb = Workbook(write_only=True)
     ws = wb.create_sheet("事件清单")
-    ws.append(["事件编号", "上报时间", "渠道", "类别", "标题", "描述", "地址", "状态", "处置部门", "处置期限",
-               "预警", "是否超期", "按时办结", "满意度", "结案时间"])
+    ws.append(row_values(["事件编号", "上报时间", "渠道", "类别", "标题", "描述", "地址", "状态", "处置部门",
+                          "处置期限", "预警", "是否超期", "按时办结", "满意度", "结案时间"]))
     stmt = _filtered(session, principal, filters).order_by(Case.reported_at.desc()).limit(limit)
     for c in session.scalars(stmt):
-        ws.append([c.number, fmt_local(c.reported_at), CHANNEL_LABELS[c.channel], cats.get(c.category_id) or "",
+        ws.append(row_values([
+                   c.number, fmt_local(c.reported_at), CHANNEL_LABELS[c.channel], cats.get(c.category_id) or "",
                    c.title, c.description, c.address or "", STATE_LABELS[c.state],
                    depts.get(c.assignee_department or "", c.assignee_department or ""), fmt_local(c.handle_due_at),
                    {"none": "", "yellow": "黄灯", "red": "红灯"}.get(c.warning_level, ""), "是" if c.overdue else "否",
-                   {True: "是", False: "否", None: ""}[c.closed_on_time], c.rating or "", fmt_local(c.closed_at)])
+                   {True: "是", False: "否", None: ""}[c.closed_on_time], c.rating or "", fmt_local(c.closed_at)]))
     buf = io.BytesIO()
     wb.save(buf)
     audit.record(session, actor=principal.actor, action="case.export", object_type="case", object_id=None,

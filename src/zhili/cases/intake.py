@@ -38,6 +38,7 @@ from sqlalchemy.orm import Session
 
 from zhili.cases import deadlines, engine, notify, tally
 from zhili.cases.actors import SYSTEM_PRINCIPAL
+from zhili.cases.attachments import check_claim
 from zhili.cases.attributes import validate_attributes
 from zhili.cases.changes import REPORTER, Ctx, StatDelta, UnitRef
 from zhili.cases.dispatch import CaseFacts, RuleSet, current_rules, match
@@ -275,7 +276,8 @@ class _Config:
     snap: Snapshot
     units: dict[uuid.UUID, tuple[str, UnitLevel, str]]  # the snapshot's, plus any other unit a report names
     buildings: dict[uuid.UUID, tuple[float | None, float | None, str | None, uuid.UUID]] = field(default_factory=dict)
-    attachments: dict[uuid.UUID, uuid.UUID | None] = field(default_factory=dict)  # id → case it belongs to
+    # id → (uploaded_by, the case it belongs to)
+    attachments: dict[uuid.UUID, tuple[uuid.UUID | None, uuid.UUID | None]] = field(default_factory=dict)
 
     @property
     def categories(self) -> dict[str, Category]:
@@ -314,8 +316,9 @@ def _load_config(session: Session, requests: Sequence[IntakeRequest], snap: Snap
             cfg.buildings[b.id] = (b.lon, b.lat, b.address, b.grid_id)
             unit_ids.add(b.grid_id)
     if attachment_ids:
-        cfg.attachments = {a.id: a.case_id for a in conn.execute(
-            select(Attachment.id, Attachment.case_id).where(Attachment.id.in_(attachment_ids)))}
+        cfg.attachments = {a.id: (a.uploaded_by, a.case_id) for a in conn.execute(
+            select(Attachment.id, Attachment.uploaded_by, Attachment.case_id)
+            .where(Attachment.id.in_(attachment_ids)))}
     missing = unit_ids - set(cfg.units)
     if missing:
         cfg.units = {**cfg.units, **{u.id: (u.path, u.level, u.code) for u in conn.execute(
@@ -477,11 +480,8 @@ def _plan(session: Session, cfg: _Config, req: IntakeRequest, located: uuid.UUID
                   **check_free_json(dict(data.get("system_attributes") or {}), name="系统属性")}
     grid_id, path = _resolve_location(session, cfg, req, data, located)
     attachments = [_uuid(a, "attachment_id") for a in data.get("attachment_ids") or []]
-    for aid in attachments:
-        if aid not in cfg.attachments:
-            raise ValidationFailed(f"附件 {aid} 不存在", code="attachment_not_found")
-        if cfg.attachments[aid] is not None:
-            raise ValidationFailed("附件已属于其他事件", code="attachment_in_use")
+    for aid in attachments:  # a new case: only the reporter's own, still unclaimed uploads
+        check_claim(aid, cfg.attachments.get(aid), claimer=principal.user_id if principal else None, case_id=None)
     case_id = new_id()
     cipher = get_cipher()
     name, phone = data.get("reporter_name"), data.get("reporter_phone")

@@ -30,6 +30,7 @@ from sqlalchemy import ColumnElement, and_, false, or_
 
 from zhili.cases.models import OPEN_STATES, Case
 from zhili.core.masking import mask_text
+from zhili.core.query import starts_with_text
 
 DEFAULT_PUBLIC_PREFIXES = ("BJ-", "SJ-", "SG-03", "SG-04", "SG-05", "SG-0601", "SG-0602", "SG-0603", "SG-12")
 DEFAULT_EXACT_LOCATION_PREFIXES = ("BJ-", "SJ-")
@@ -63,7 +64,7 @@ def is_public_category(code: str | None) -> bool:
 def public_filter(*, open_only: bool) -> ColumnElement[bool]:
     """The rule as a SQL condition on ``Case`` (for lists and single lookups alike)."""
     prefixes = public_settings().public_category_prefixes
-    category = or_(*[Case.category_code.startswith(p, autoescape=True) for p in prefixes]) if prefixes else false()
+    category = or_(*[starts_with_text(Case.category_code, p) for p in prefixes]) if prefixes else false()
     cond = and_(Case.is_public.is_(True), Case.master_case_id.is_(None), category)
     return and_(cond, Case.state.in_(OPEN_STATES)) if open_only else cond
 

@@ -20,6 +20,7 @@ from zhili.cases import public
 from zhili.cases.models import OPEN_STATES, STATE_LABELS, Case, CaseState, CaseSupport, Category
 from zhili.core.errors import NotFound
 from zhili.core.jurisdiction import path_predicate
+from zhili.core.query import starts_with_text
 
 
 @dataclass(frozen=True)
@@ -72,7 +73,7 @@ def public_cases(
     one category (code prefix) and inside a ``(min_lon, min_lat, max_lon, max_lat)`` box."""
     stmt = select(Case).where(_public(), path_predicate(Case.path, (under,)))
     if category:
-        stmt = stmt.where(Case.category_code.startswith(category, autoescape=True))
+        stmt = stmt.where(starts_with_text(Case.category_code, category))
     if box is not None:
         stmt = stmt.where(Case.lon.between(box[0], box[2]), Case.lat.between(box[1], box[3]))
     if within is not None:

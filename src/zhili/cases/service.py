@@ -31,7 +31,7 @@ from zhili.core import audit
 from zhili.core.crypto import get_cipher
 from zhili.core.errors import NotFound, ValidationFailed
 from zhili.core.jurisdiction import Principal, authorize, in_scope, path_predicate
-from zhili.core.query import paginate
+from zhili.core.query import contains_text, paginate, starts_with_text
 from zhili.core.reveal import authorize_reveal
 from zhili.core.security import Perm, Role
 from zhili.regions.models import OPEN_END, Unit, UnitLevel
@@ -85,7 +85,7 @@ def _filtered(session: Session, principal: Principal, f: CaseFilter) -> Any:
     if f.open_only:
         stmt = stmt.where(Case.state.in_(OPEN_STATES))
     if f.category:
-        stmt = stmt.where(or_(Case.category_code == f.category, Case.category_code.startswith(f.category)))
+        stmt = stmt.where(or_(Case.category_code == f.category, starts_with_text(Case.category_code, f.category)))
     if f.unit_id:
         unit = session.get(Unit, f.unit_id)
         if unit is None or (principal.role != Role.department_handler and not in_scope(principal, unit.path)):
@@ -105,8 +105,8 @@ def _filtered(session: Session, principal: Principal, f: CaseFilter) -> Any:
         stmt = stmt.where(Case.assignee_department == f.department)
     if f.keyword:
         k = f.keyword.strip()
-        stmt = stmt.where(or_(Case.title.contains(k), Case.description.contains(k), Case.number == k,
-                              Case.address.contains(k)))
+        stmt = stmt.where(or_(contains_text(Case.title, k), contains_text(Case.description, k), Case.number == k,
+                              contains_text(Case.address, k)))
     return stmt
 
 

@@ -16,7 +16,7 @@ from zhili.cases.models import OPEN_STATES, Case, Supervision, Urgency
 from zhili.cases.scope import visibility
 from zhili.core.errors import NotFound
 from zhili.core.jurisdiction import Principal, authorize, in_scope, path_predicate
-from zhili.core.query import paginate
+from zhili.core.query import check_page, paginate
 from zhili.core.security import Perm, Role
 from zhili.regions.models import Unit
 
@@ -71,7 +71,7 @@ def list_open_supervisions(session: Session, *, principal: Principal, filters: S
     urgency_rank = case_((Case.urgency == Urgency.emergency, 0), (Case.urgency == Urgency.urgent, 1), else_=2)
     rows = session.execute(stmt.order_by(kind_rank, urgency_rank, Case.handle_due_at.is_(None),
                                          Case.handle_due_at, Supervision.issued_at.desc(), Supervision.id)
-                           .offset((page - 1) * page_size).limit(page_size)).all()
+                           .offset(check_page(page, page_size)).limit(page_size)).all()
     return [SupervisionRow(supervision=s, case=c) for s, c in rows], total
 
 

@@ -13,6 +13,7 @@ from zhili.cases.models import Category, Urgency
 from zhili.core import audit
 from zhili.core.errors import Conflict, NotFound, ValidationFailed
 from zhili.core.jurisdiction import Principal, authorize
+from zhili.core.query import contains_text, starts_with_text
 from zhili.core.security import Perm
 from zhili.org.service import get_department, load_default_departments
 
@@ -63,7 +64,7 @@ def list_categories(session: Session, *, kind: str | None = None, parent: str | 
     if leaves_only:
         stmt = stmt.where(Category.is_leaf.is_(True))
     if q:
-        stmt = stmt.where(Category.name.contains(q) | Category.code.startswith(q))
+        stmt = stmt.where(contains_text(Category.name, q) | starts_with_text(Category.code, q))
     return list(session.scalars(stmt.order_by(Category.code)))
 
 

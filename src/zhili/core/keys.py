@@ -355,8 +355,9 @@ def holds_ciphertext(conn: Connection, metadata: MetaData | None = None) -> bool
 def verify_key_material(engine: Engine, settings: Settings, metadata: MetaData | None = None) -> dict[str, Any]:
     """The key material, after checking it can read the data: refuses (``keys_missing``, naming the key ids)
     when a stored ciphertext names a key id the material lacks, and never creates a key file for a database that
-    already holds ciphertext (a new key could read none of it). Run by ``zhili check`` and at server start."""
-    with engine.connect() as conn:
+    already holds ciphertext (a new key could read none of it). Run by ``zhili check`` and at server start. It only
+    reads: on SQLite its transaction is deferred, so it never waits for (or blocks) a writer."""
+    with engine.connect().execution_options(zhili_write=False) as conn:
         if not settings.keys and not settings.effective_key_file.exists() and holds_ciphertext(conn, metadata):
             in_use = key_ids_in_use(conn, metadata)
             raise KeysMissing(f"密钥文件 {settings.effective_key_file} 不存在，而数据库已有加密数据（密钥 "

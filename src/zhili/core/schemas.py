@@ -8,6 +8,10 @@ from pydantic import BaseModel, ConfigDict, Field
 
 T = TypeVar("T")
 
+MAX_PAGE = 10_000
+"""The highest page number any list accepts (API and pages); beyond it a request is refused with a 422, so a huge
+number never reaches the database as an offset it cannot hold."""
+
 
 class ORMModel(BaseModel):
     """Base for response models read from ORM objects."""
@@ -35,6 +39,6 @@ class ErrorBody(BaseModel):
 class PageParams(BaseModel):
     """Pagination and sorting parameters."""
 
-    page: int = Field(1, ge=1)
+    page: int = Field(1, ge=1, le=MAX_PAGE)
     page_size: int = Field(50, ge=1, le=500)
     sort: str | None = Field(None, description="字段名，前缀 - 表示倒序，如 -created_at")

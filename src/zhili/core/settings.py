@@ -35,6 +35,8 @@ class Settings(BaseSettings):
     default_page_size: int = 50
     max_page_size: int = 500
     cors_origins: list[str] = Field(default_factory=list)
+    # TLS deployments: mark the session and CSRF cookies Secure even when a proxy forwards plain HTTP.
+    cookie_secure: bool = False
     log_level: str = "INFO"
     # Case loop.
     warning_fraction: float = 0.8  # yellow light when this share of the handling limit has passed

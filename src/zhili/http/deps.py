@@ -13,10 +13,16 @@ from sqlalchemy.orm import Session
 from zhili.core.db import database_key, get_engine, read_session_factory, session_factory, unit_of_work, write_guard
 from zhili.core.errors import Unauthenticated
 from zhili.core.jurisdiction import Principal
-from zhili.core.schemas import PageParams
+from zhili.core.schemas import MAX_PAGE, PageParams
+from zhili.core.settings import get_settings
 from zhili.users.service import CachedPrincipal, authenticate, cached_principal
 
 SESSION_COOKIE = "zhili_session"
+
+
+def cookie_secure(request: Request) -> bool:
+    """Whether cookies set on this answer get ``Secure``: always with ``ZHILI_COOKIE_SECURE``, else over HTTPS."""
+    return get_settings().cookie_secure or request.url.scheme == "https"
 
 
 def get_db(request: Request) -> Iterator[Session]:
@@ -100,7 +106,7 @@ CachedAuth = Annotated[CachedPrincipal, Depends(get_cached_principal)]
 
 
 def page_params(
-    page: Annotated[int, Query(ge=1, description="页码，从1开始")] = 1,
+    page: Annotated[int, Query(ge=1, le=MAX_PAGE, description=f"页码，从1开始，最大{MAX_PAGE}")] = 1,
     page_size: Annotated[int, Query(ge=1, le=500, description="每页条数")] = 50,
     sort: Annotated[str | None, Query(description="排序字段，前缀 - 表示倒序")] = None,
 ) -> PageParams:

@@ -9,6 +9,7 @@ from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from zhili.core.jurisdiction import Principal, authorize, scoped
+from zhili.core.query import contains_text, starts_with_text
 from zhili.core.security import Perm
 from zhili.regions.models import Unit
 from zhili.regions.service import today, valid_on
@@ -24,7 +25,7 @@ def pick_units(session: Session, *, principal: Principal, q: str | None = None, 
     stmt = scoped(select(Unit), principal, Unit.path).where(valid_on(Unit, today()))
     q = (q or "").strip()
     if q:
-        stmt = stmt.where(or_(Unit.name.contains(q), Unit.code.startswith(q)))
+        stmt = stmt.where(or_(contains_text(Unit.name, q), starts_with_text(Unit.code, q)))
     else:
         roots = [uuid.UUID(str(i)) for i in principal.unit_ids]
         stmt = stmt.where(or_(Unit.id.in_(roots), Unit.parent_id.in_(roots), Unit.path.in_(principal.scope_paths)))

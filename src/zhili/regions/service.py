@@ -17,7 +17,7 @@ from zhili.core import audit
 from zhili.core.db import utcnow
 from zhili.core.errors import Conflict, ValidationFailed
 from zhili.core.jurisdiction import Principal, authorize, ensure_in_scope, in_scope, not_found, path_predicate, scoped
-from zhili.core.query import paginate
+from zhili.core.query import contains_text, paginate, starts_with_text
 from zhili.core.security import Perm
 from zhili.regions.geo import gcj02_to_wgs84, gcj02_to_wgs84_array
 from zhili.regions.locator import Locator, build_geometry
@@ -68,7 +68,7 @@ def list_units(
     if code:
         stmt = stmt.where(Unit.code == code)
     if q:
-        stmt = stmt.where(Unit.name.contains(q) | Unit.code.startswith(q))
+        stmt = stmt.where(contains_text(Unit.name, q) | starts_with_text(Unit.code, q))
     return paginate(session, stmt, page=page, page_size=page_size, sort=sort,
                     sortable={"code": Unit.code, "name": Unit.name, "level": Unit.level,
                               "valid_from": Unit.valid_from},

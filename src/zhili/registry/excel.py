@@ -45,6 +45,7 @@ from zhili.core.errors import DomainError, NotFound, ValidationFailed
 from zhili.core.ids import new_id
 from zhili.core.jurisdiction import Principal, authorize, in_scope, scoped
 from zhili.core.security import Perm
+from zhili.core.xlsx import row_values
 from zhili.regions.models import Unit, UnitLevel
 from zhili.regions.service import today, valid_on
 from zhili.registry import service
@@ -115,7 +116,7 @@ def _sheet(wb: Workbook, title: str, kind: RegisterKind, extra: Sequence[str] = 
     ws = wb.active
     ws.title = title
     headers = _headers(kind) + list(extra)
-    ws.append(headers)
+    ws.append(row_values(headers))
     text_cols = _text_columns(kind)
     for i, h in enumerate(headers, start=1):
         cell = ws.cell(row=1, column=i)
@@ -154,22 +155,22 @@ def template_workbook(session: Session, *, principal: Principal, kind: RegisterK
     wb = Workbook()
     ws = _sheet(wb, KIND_LABELS[kind], kind)
     example = [grid if f.key == "grid" and grid else f.example for f in COLUMNS[kind]]
-    ws.append(example)
+    ws.append(row_values(example))
     for cell in ws[2]:
         cell.font = _EXAMPLE_FONT
     notes = wb.create_sheet("填写说明")
-    notes.append(["列名", "是否必填", "填写说明", "示例"])
+    notes.append(row_values(["列名", "是否必填", "填写说明", "示例"]))
     for cell in notes[1]:
         cell.font, cell.fill = _HEAD_FONT, _HEAD_FILL
     for f in COLUMNS[kind]:
         explain = f.note
         if f.kind == "choice":
             explain = (explain + "；" if explain else "") + "可选：" + "、".join(f.choices.values())
-        notes.append([f.label, "必填" if f.required else "选填", explain, f.example])
-    notes.append([])
-    notes.append([f"第2行是示例，内容不改动时导入会跳过它。每次最多导入 {MAX_IMPORT_ROWS} 行、文件不超过 "
+        notes.append(row_values([f.label, "必填" if f.required else "选填", explain, f.example]))
+    notes.append(row_values([]))
+    notes.append(row_values([f"第2行是示例，内容不改动时导入会跳过它。每次最多导入 {MAX_IMPORT_ROWS} 行、文件不超过 "
                   f"{MAX_IMPORT_BYTES // 1024 // 1024}MB。有问题的行不会导入，可在导入结果中下载"
-                  f"（带“{REASON_HEADER}”列），修改后重新导入。"])
+                  f"（带“{REASON_HEADER}”列），修改后重新导入。"]))
     for letter, width in (("A", 18), ("B", 10), ("C", 70), ("D", 24)):
         notes.column_dimensions[letter].width = width
     for row in notes.iter_rows(min_row=2):
@@ -627,8 +628,8 @@ def rejected_workbook(session: Session, *, principal: Principal, batch_id: uuid.
     rows = _rejected(session, batch)
     as_text = [f.key in _text_columns(batch.kind) for f in COLUMNS[batch.kind]]
     for number, reason, cells in rows:
-        ws.append([str(c) if c is not None and text else c for c, text in zip(cells, as_text, strict=True)]
-                  + [number, reason])
+        ws.append(row_values([str(c) if c is not None and text else c for c, text in zip(cells, as_text, strict=True)]
+                             + [number, reason]))
     audit.record(session, actor=principal.actor, action="registry.import_rejected_download",
                  object_type="import_batch", object_id=batch.id, after={"rows": len(rows)})
     return _save(wb)
@@ -737,9 +738,9 @@ def export_workbook(session: Session, *, principal: Principal, kind: RegisterKin
     headers, table = _export_rows(session, kind, rows)
     wb = Workbook(write_only=True)
     ws = wb.create_sheet(KIND_LABELS[kind])
-    ws.append(headers)
+    ws.append(row_values(headers))
     for line in table:
-        ws.append(line)
+        ws.append(row_values(line))
     audit.record(session, actor=principal.actor, action="registry.export", object_type=kind.value,
                  after={"filters": {k: str(getattr(v, "value", v)) for k, v in given.items() if v is not None},
                         "rows": len(table)})

@@ -19,7 +19,7 @@ from zhili.core.errors import Conflict, NotFound, ValidationFailed
 from zhili.core.ids import new_id
 from zhili.core.jurisdiction import Principal, authorize, ensure_in_scope, path_predicate, scoped
 from zhili.core.masking import mask_id_number, mask_phone
-from zhili.core.query import paginate
+from zhili.core.query import contains_text, paginate, starts_with_text
 from zhili.core.reveal import authorize_reveal
 from zhili.core.security import Perm
 from zhili.core.validators import (
@@ -137,7 +137,8 @@ def list_buildings(
     authorize(principal, Perm.registry_read)
     stmt = _under(select(Building), session, principal, Building, unit_id)
     if q:
-        stmt = stmt.where(Building.name.contains(q) | Building.address.contains(q) | Building.compound.contains(q))
+        stmt = stmt.where(contains_text(Building.name, q) | contains_text(Building.address, q)
+                          | contains_text(Building.compound, q))
     if building_type:
         stmt = stmt.where(Building.building_type == building_type)
     return paginate(session, stmt, page=page, page_size=page_size, sort=sort,
@@ -237,7 +238,7 @@ def list_households(
     if use:
         stmt = stmt.where(Household.use == use)
     if q:
-        stmt = stmt.where(Household.address.contains(q) | (Household.room == q))
+        stmt = stmt.where(contains_text(Household.address, q) | (Household.room == q))
     return paginate(session, stmt, page=page, page_size=page_size, sort=sort,
                     sortable={"room": Household.room, "address": Household.address,
                               "created_at": Household.created_at},
@@ -348,7 +349,7 @@ def list_persons(
     if household_id:
         stmt = stmt.where(Person.household_id == household_id)
     if name:
-        stmt = stmt.where(Person.name.startswith(name))
+        stmt = stmt.where(starts_with_text(Person.name, name))
     if id_number:
         stmt = stmt.where(Person.id_number_bidx == cipher.blind_index(id_number, purpose=ID_PURPOSE))
     if phone:
@@ -359,7 +360,7 @@ def list_persons(
         stmt = stmt.where(Person.status == status)
     if care_tag:
         _check_tags([care_tag])
-        stmt = stmt.where(cast(Person.care_tags, Text).contains(f'"{care_tag}"'))
+        stmt = stmt.where(contains_text(cast(Person.care_tags, Text), f'"{care_tag}"'))
     today = dt.date.today()
     if min_age is not None:
         stmt = stmt.where(Person.birth_date <= _years_before(today, min_age))
@@ -491,7 +492,7 @@ def list_organisations(
     authorize(principal, Perm.registry_read)
     stmt = _under(select(Organisation), session, principal, Organisation, unit_id)
     if q:
-        stmt = stmt.where(Organisation.name.contains(q) | Organisation.address.contains(q))
+        stmt = stmt.where(contains_text(Organisation.name, q) | contains_text(Organisation.address, q))
     if org_type:
         stmt = stmt.where(Organisation.org_type == org_type)
     if credit_code:

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query, Request, Response
 
 from zhili.core.schemas import Page
 from zhili.core.security import Role
-from zhili.http.deps import SESSION_COOKIE, CurrentUser, Db, Paging, bearer_token, client_ip
+from zhili.http.deps import SESSION_COOKIE, CurrentUser, Db, Paging, bearer_token, client_ip, cookie_secure
 from zhili.http.openapi import LOCKED
 from zhili.users import service
 from zhili.users.schemas import (
@@ -32,7 +32,7 @@ def login(body: LoginIn, request: Request, response: Response, session: Db) -> L
     token, auth, user = service.login(session, username=body.username, password=body.password,
                                       ip=client_ip(request), user_agent=request.headers.get("user-agent"))
     response.set_cookie(SESSION_COOKIE, token, httponly=True, samesite="lax",
-                        secure=request.url.scheme == "https", expires=auth.expires_at)
+                        secure=cookie_secure(request), expires=auth.expires_at)
     return LoginOut(access_token=token, expires_at=auth.expires_at, must_change_password=user.must_change_password)
 
 

@@ -19,7 +19,7 @@ from zhili.core.errors import Conflict, Locked, NotFound, Unauthenticated, Valid
 from zhili.core.ids import new_id
 from zhili.core.jurisdiction import Principal, authorize, in_scope, path_predicate
 from zhili.core.masking import mask_phone, mask_text
-from zhili.core.query import paginate
+from zhili.core.query import contains_text, paginate
 from zhili.core.security import (
     ROLE_LABELS,
     Perm,
@@ -53,7 +53,7 @@ def login(
         keep_on_refusal(session, lambda s: audit.record(
             s, actor=audit.Actor(name=shown, role=None, ip=ip), action="auth.login_failed", object_type="user",
             object_id=None, after={"username": shown, "reason": "no_such_user"}))
-        raise Unauthenticated("用户名或密码错误", code="bad_credentials")
+        raise _bad_credentials()
     actor = audit.Actor(id=user.id, name=user.username, role=user.role.value, ip=ip)
     user_id = user.id
     if user.locked_until and user.locked_until > now:
@@ -63,11 +63,6 @@ def login(
             after={"reason": "locked"}))
         raise Locked(f"密码连续错误次数过多，账号已锁定，请约{minutes}分钟后再试", details={"locked_until":
                      user.locked_until.isoformat()})
-    if not user.is_active:
-        keep_on_refusal(session, lambda s: audit.record(
-            s, actor=actor, action="auth.login_failed", object_type="user", object_id=user_id,
-            after={"reason": "disabled"}))
-        raise Unauthenticated("账号已停用，请联系管理员", code="account_disabled")
     if not verify_password(user.password_hash, password):
 
         def count_failure(s: Session) -> int:
@@ -87,8 +82,12 @@ def login(
         if not left:
             raise Locked(f"密码连续错误{settings.login_max_failures}次，账号已锁定"
                          f"{settings.login_lockout_minutes}分钟")
-        raise Unauthenticated(f"用户名或密码错误，再错{left}次将锁定账号", code="bad_credentials",
-                              details={"attempts_left": left})
+        raise _bad_credentials()
+    if not user.is_active:  # only told to a caller who knows the password
+        keep_on_refusal(session, lambda s: audit.record(
+            s, actor=actor, action="auth.login_failed", object_type="user", object_id=user_id,
+            after={"reason": "disabled"}))
+        raise Unauthenticated("账号已停用，请联系管理员", code="account_disabled")
     if needs_rehash(user.password_hash):
         user.password_hash = hash_password(password)
     user.failed_logins = 0
@@ -103,6 +102,11 @@ def login(
                  action="auth.login", object_type="user", object_id=user.id)
     session.flush()
     return token, auth, user
+
+
+def _bad_credentials() -> Unauthenticated:
+    """The one answer to a wrong password or an unknown user: nothing in it tells whether the account exists."""
+    return Unauthenticated("用户名或密码错误", code="bad_credentials")
 
 
 def _user_by_phone(session: Session, value: str) -> User | None:
@@ -345,7 +349,7 @@ def list_users(
     if role:
         stmt = stmt.where(User.role == role)
     if q:
-        stmt = stmt.where(User.username.contains(q) | User.display_name.contains(q))
+        stmt = stmt.where(contains_text(User.username, q) | contains_text(User.display_name, q))
     if under_path:
         stmt = stmt.where(User.id.in_(select(UserUnit.user_id).join(Unit, Unit.id == UserUnit.unit_id)
                                       .where(path_predicate(Unit.path, (under_path,)))))

@@ -62,4 +62,4 @@ def escalate_visit(visit_id: uuid.UUID, body: FollowUpIn, session: Db, principal
 @router.get("/{visit_id}/photos/{attachment_id}", summary="走访照片", response_class=Response)
 def photo(visit_id: uuid.UUID, attachment_id: uuid.UUID, session: Db, principal: CurrentUser) -> Response:
     att, data = service.read_photo(session, principal=principal, visit_id=visit_id, attachment_id=attachment_id)
-    return Response(data, media_type=att.content_type, headers={"Cache-Control": "private, max-age=3600"})
+    return Response(data, media_type=att.content_type)  # no-store: the caching rule in app.py

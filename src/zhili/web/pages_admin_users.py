@@ -16,6 +16,7 @@ from starlette.responses import Response
 
 from zhili.core.db import roll_back_refused
 from zhili.core.errors import DomainError
+from zhili.core.schemas import MAX_PAGE
 from zhili.core.security import Role
 from zhili.http.deps import Db
 from zhili.org import service as org
@@ -46,7 +47,7 @@ def user_list(request: Request, session: Db, pu: AccountAdmin,
               role: Annotated[Role | None, Query()] = None,
               status: Annotated[str | None, Query(pattern="^(active|inactive|locked)?$")] = None,
               unit_id: Annotated[str | None, Query(max_length=40)] = None,
-              page: Annotated[int, Query(ge=1, le=10_000)] = 1) -> Response:
+              page: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 1) -> Response:
     unit = _uuid(unit_id)
     rows, total = accounts.search_users(session, principal=pu.principal, filters=accounts.UserFilter(
         role=role, unit_id=unit, status=status or None, q=query_text(q, 64) or None), page=page, page_size=PAGE_SIZE)

@@ -9,7 +9,7 @@ from starlette.responses import Response
 
 from zhili.core.db import roll_back_refused
 from zhili.core.errors import DomainError, Locked, Unauthenticated
-from zhili.http.deps import SESSION_COOKIE, Db, client_ip
+from zhili.http.deps import SESSION_COOKIE, Db, client_ip, cookie_secure
 from zhili.users import service as users
 from zhili.web import csrf, i18n
 from zhili.web.deps import CurrentPageUser
@@ -54,7 +54,7 @@ def login_submit(request: Request, session: Db, username: Annotated[str, Form(ma
     else:
         target = safe_next(next) or home_url_for(user.role)
     response = redirect(target)
-    response.set_cookie(SESSION_COOKIE, token, httponly=True, samesite="lax", secure=request.url.scheme == "https",
+    response.set_cookie(SESSION_COOKIE, token, httponly=True, samesite="lax", secure=cookie_secure(request),
                         expires=auth.expires_at)
     response.delete_cookie(csrf.ANON_COOKIE)
     return response
@@ -109,5 +109,5 @@ def set_locale(request: Request, lang: Annotated[str, Form(max_length=8)] = i18n
     response = redirect(safe_next(next) or "/login")
     if lang in i18n.LOCALES:
         response.set_cookie(i18n.LOCALE_COOKIE, lang, max_age=365 * 24 * 3600, samesite="lax",
-                            secure=request.url.scheme == "https")
+                            secure=cookie_secure(request))
     return response

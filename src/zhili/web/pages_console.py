@@ -17,6 +17,7 @@ from zhili.cases.models import CaseState
 from zhili.core.db import roll_back_refused
 from zhili.core.errors import DomainError, Forbidden, ValidationFailed
 from zhili.core.jurisdiction import authorize
+from zhili.core.schemas import MAX_PAGE
 from zhili.core.security import Perm, Role
 from zhili.http.deps import Db
 from zhili.org import service as org
@@ -65,7 +66,7 @@ def _row_actions(session: Any, pu: PageUser, case: Any) -> list[str]:
 @router.get("/")
 def queue(request: Request, session: Db, pu: QueueUser,
           state: Annotated[CaseState | None, Query()] = None,
-          page: Annotated[int, Query(ge=1, le=10_000)] = 1) -> Response:
+          page: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 1) -> Response:
     states = [state] if state in QUEUE_STATES else list(QUEUE_STATES)
     rows, total = service.list_cases(session, principal=pu.principal, filters=service.CaseFilter(state=states),
                                      page=page, page_size=cp.PAGE_SIZE, sort="reported_at")
@@ -80,7 +81,7 @@ def queue(request: Request, session: Db, pu: QueueUser,
 
 @router.get("/inbox")
 def inbox(request: Request, session: Db, pu: InboxUser,
-          page: Annotated[int, Query(ge=1, le=10_000)] = 1) -> Response:
+          page: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 1) -> Response:
     rows, total = service.list_cases(session, principal=pu.principal, filters=service.CaseFilter(
         department=pu.principal.department, open_only=True), page=page, page_size=cp.PAGE_SIZE,
         sort="handle_due_at")

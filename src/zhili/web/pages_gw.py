@@ -13,6 +13,7 @@ from zhili.cases import service, views
 from zhili.cases.models import CaseState, Channel
 from zhili.core.db import roll_back_refused
 from zhili.core.errors import DomainError
+from zhili.core.schemas import MAX_PAGE
 from zhili.core.security import Perm
 from zhili.core.settings import get_settings
 from zhili.http.bodylimit import MARGIN, body_limit
@@ -53,13 +54,13 @@ def _tasks_context(session: Any, pu: PageUser, tab: str, page: int) -> dict[str,
 
 @router.get("/")
 def home(request: Request, session: Db, pu: GridWorker, tab: str = "new",
-         page: Annotated[int, Query(ge=1, le=10_000)] = 1) -> Response:
+         page: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 1) -> Response:
     return render(request, "gw/home.html", _tasks_context(session, pu, tab, page))
 
 
 @router.get("/tasks")
 def tasks_fragment(request: Request, session: Db, pu: GridWorker, tab: str = "new",
-                   page: Annotated[int, Query(ge=1, le=10_000)] = 1) -> Response:
+                   page: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 1) -> Response:
     return render(request, "gw/_tasks.html", _tasks_context(session, pu, tab, page))
 
 
@@ -100,7 +101,7 @@ def case_act(request: Request, session: Db, pu: GridWorker, case_id: uuid.UUID, 
 @router.get("/households")
 def households(request: Request, session: Db, pu: GridWorker,
                q: Annotated[str | None, Query(max_length=100)] = None,
-               page: Annotated[int, Query(ge=1, le=10_000)] = 1) -> Response:
+               page: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 1) -> Response:
     q = (q or "").strip() or None
     rows, total = registry.list_households(session, principal=pu.principal, q=q, page=page,
                                            page_size=cp.PAGE_SIZE)

@@ -10,6 +10,7 @@ from starlette.responses import Response
 
 from zhili.cases import service, views
 from zhili.cases.models import Channel
+from zhili.core.schemas import MAX_PAGE
 from zhili.core.settings import get_settings
 from zhili.http.bodylimit import MARGIN, body_limit
 from zhili.http.deps import Db
@@ -54,7 +55,7 @@ def grids(session: Db, pu: Resident) -> Response:
 
 
 @router.get("/mine")
-def mine(request: Request, session: Db, pu: Resident, page: Annotated[int, Query(ge=1, le=10_000)] = 1) -> Response:
+def mine(request: Request, session: Db, pu: Resident, page: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 1) -> Response:
     rows, total = service.list_cases(session, principal=pu.principal, filters=service.CaseFilter(), page=page,
                                      page_size=cp.PAGE_SIZE)
     names = org.department_names(session)

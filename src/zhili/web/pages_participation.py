@@ -17,9 +17,10 @@ from zhili.core.clock import district_tz, from_local
 from zhili.core.db import roll_back_refused
 from zhili.core.errors import DomainError, Forbidden, ValidationFailed
 from zhili.core.masking import mask_phone
+from zhili.core.schemas import MAX_PAGE
 from zhili.core.security import Perm
 from zhili.core.validators import validate_mobile
-from zhili.http.deps import SESSION_COOKIE, Db, client_ip
+from zhili.http.deps import SESSION_COOKIE, Db, client_ip, cookie_secure
 from zhili.participation import service
 from zhili.participation.settings import participation_settings
 from zhili.web import csrf
@@ -104,7 +105,7 @@ def register_submit(request: Request, session: Db, form: PostedForm) -> Response
         roll_back_refused(session)  # the attempt counter and the audit record stay
         return _flow_page(request, session, "register", values, error=exc.message, status=exc.status)
     response = redirect("/h5/?msg=registered")
-    response.set_cookie(SESSION_COOKIE, token, httponly=True, samesite="lax", secure=request.url.scheme == "https",
+    response.set_cookie(SESSION_COOKIE, token, httponly=True, samesite="lax", secure=cookie_secure(request),
                         expires=auth.expires_at)
     response.delete_cookie(csrf.ANON_COOKIE)
     return response
@@ -259,7 +260,7 @@ def disclosure(request: Request, session: Db, pu: Resident,
 
 @router.get("/h5/suggestions")
 def my_suggestions(request: Request, session: Db, pu: Resident,
-                   page: Annotated[int, Query(ge=1, le=10_000)] = 1) -> Response:
+                   page: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 1) -> Response:
     rows, total = service.my_suggestions(session, principal=pu.principal, page=page, page_size=PAGE_SIZE)
     return render(request, "h5/suggestions.html", {"rows": rows, "total": total, "page": page,
                                                     "pages": pages(total, PAGE_SIZE), "pager_query": ""})
@@ -350,7 +351,7 @@ def _notice_form(request: Request, session: Any, pu: PageUser, values: dict[str,
 
 @router.get(f"{STAFF}/notices")
 def staff_notices(request: Request, session: Db, pu: Staff,
-                  page: Annotated[int, Query(ge=1, le=10_000)] = 1) -> Response:
+                  page: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 1) -> Response:
     rows, total = service.list_notices(session, principal=pu.principal, page=page, page_size=PAGE_SIZE)
     return render(request, "console/participation/notices.html", {
         "rows": rows, "total": total, "page": page, "pages": pages(total, PAGE_SIZE), "pager_query": "",
@@ -404,7 +405,7 @@ def staff_withdraw_notice(request: Request, session: Db, pu: Staff, notice_id: u
 @router.get(f"{STAFF}/suggestions")
 def staff_suggestions(request: Request, session: Db, pu: Staff,
                       status: Annotated[str | None, Query(pattern="^(open|replied)?$")] = None,
-                      page: Annotated[int, Query(ge=1, le=10_000)] = 1) -> Response:
+                      page: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 1) -> Response:
     rows, total = service.list_suggestions(session, principal=pu.principal, status=status or None, page=page,
                                            page_size=PAGE_SIZE)
     return render(request, "console/participation/suggestions.html", {

@@ -25,6 +25,7 @@ from starlette.responses import Response
 from zhili.core.db import roll_back_refused, utcnow
 from zhili.core.errors import DomainError, Forbidden, NotFound, ValidationFailed
 from zhili.core.jurisdiction import authorize
+from zhili.core.schemas import MAX_PAGE
 from zhili.core.security import Perm, Role
 from zhili.http.bodylimit import MARGIN, body_limit
 from zhili.http.deps import Db
@@ -66,7 +67,7 @@ router = APIRouter(prefix="/console/registry")
 BASE = "/console/registry"
 REGISTRY_ROLES = frozenset({Role.community_staff, Role.street_staff, Role.command_centre, Role.leader, Role.admin})
 PAGE_SIZE = cp.PAGE_SIZE
-Page = Annotated[int, Query(ge=1, le=10_000)]
+Page = Annotated[int, Query(ge=1, le=MAX_PAGE)]
 Text = Annotated[str | None, Query(max_length=100)]
 SINGULAR = {RegisterKind.buildings: "building", RegisterKind.households: "household", RegisterKind.persons: "person",
             RegisterKind.organisations: "organisation"}

@@ -16,6 +16,7 @@ from zhili.cases import supervision
 from zhili.cases.workflow import TRANSITIONS
 from zhili.core.db import roll_back_refused
 from zhili.core.errors import DomainError
+from zhili.core.schemas import MAX_PAGE
 from zhili.http.deps import Db
 from zhili.org import service as org
 from zhili.regions import picker as unit_picker
@@ -66,7 +67,7 @@ def supervisions(request: Request, session: Db, pu: SupervisionUser,
                  department: Annotated[str | None, Query(max_length=32)] = None,
                  overdue: Annotated[str | None, Query(pattern="^1?$")] = None,
                  mine: Annotated[str | None, Query(pattern="^1?$")] = None,
-                 page: Annotated[int, Query(ge=1, le=10_000)] = 1) -> Response:
+                 page: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 1) -> Response:
     unit = _uuid(unit_id)
     filters = {"kind": kind or "", "unit_id": str(unit) if unit else "", "department": (department or "").strip(),
                "overdue": overdue or "", "mine": mine or ""}

@@ -17,6 +17,7 @@ from zhili.core.clock import local_now
 from zhili.core.db import roll_back_refused
 from zhili.core.errors import DomainError, Forbidden, ValidationFailed
 from zhili.core.jurisdiction import authorize
+from zhili.core.schemas import MAX_PAGE
 from zhili.core.security import Perm, Role
 from zhili.core.settings import get_settings
 from zhili.http.bodylimit import MARGIN, body_limit
@@ -32,7 +33,7 @@ from zhili.web.render import redirect, render, tr
 router = APIRouter()
 
 READER_ROLES = frozenset({Role.community_staff, Role.street_staff, Role.command_centre, Role.leader})
-Page = Annotated[int, Query(ge=1, le=10_000)]
+Page = Annotated[int, Query(ge=1, le=MAX_PAGE)]
 
 
 def _reader_gate(request: Request, pu: CurrentPageUser) -> PageUser:
@@ -187,7 +188,7 @@ def visit_to_case(request: Request, session: Db, pu: GridWorker, visit_id: uuid.
 
 def _photo(session: Any, pu: PageUser, visit_id: uuid.UUID, attachment_id: uuid.UUID) -> Response:
     att, data = service.read_photo(session, principal=pu.principal, visit_id=visit_id, attachment_id=attachment_id)
-    return Response(data, media_type=att.content_type, headers={"Cache-Control": "private, max-age=3600"})
+    return Response(data, media_type=att.content_type)  # no-store: the caching rule in app.py
 
 
 @router.get("/gw/visits/{visit_id}/photos/{attachment_id}")

@@ -23,6 +23,7 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from zhili.core.clock import to_local
 from zhili.core.errors import DomainError
+from zhili.http.deps import cookie_secure
 from zhili.web import csrf, i18n
 from zhili.web.assets import HERE, asset_url, vendor_url
 
@@ -130,7 +131,7 @@ def render(request: Request, template: str, context: Mapping[str, Any] | None = 
     nonce = csrf.new_nonce(request)
     if nonce:
         response.set_cookie(csrf.ANON_COOKIE, nonce, httponly=True, samesite="strict",
-                            secure=request.url.scheme == "https")
+                            secure=cookie_secure(request))
     return response
 
 

@@ -6,6 +6,7 @@ import datetime as dt
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Response
+from pydantic import Field
 
 from zhili.core.clock import from_local, today, utcnow
 from zhili.core.errors import ValidationFailed
@@ -21,7 +22,7 @@ router = APIRouter(prefix="/calendar", tags=["工作日历"])
 @router.get("/overrides", response_model=list[OverrideOut], summary="本地调整日列表")
 def list_overrides(
     session: Db, principal: CurrentUser,
-    year: Annotated[int | None, Query(ge=1900, le=9999, description="年份")] = None,
+    year: Annotated[int | None, Query(ge=service.MIN_YEAR, le=service.MAX_YEAR, description="年份")] = None,
     from_: Annotated[dt.date | None, Query(alias="from", description="起始日期（含）")] = None,
     to: Annotated[dt.date | None, Query(description="结束日期（含）")] = None,
 ) -> list[OverrideOut]:
@@ -86,7 +87,8 @@ def preview_deadline(
 @router.get("/warnings", response_model=list[WarningOut], summary="节假日安排未收录年份提示")
 def list_warnings(
     session: Db, principal: CurrentUser,
-    year: Annotated[list[int] | None, Query(description="年份，可重复（默认今年和明年）")] = None,
+    year: Annotated[list[Annotated[int, Field(ge=service.MIN_YEAR, le=service.MAX_YEAR)]] | None,
+                    Query(max_length=20, description="年份，可重复（默认今年和明年），至多20个")] = None,
 ) -> list[WarningOut]:
     authorize(principal, Perm.region_read)
     this_year = today().year

@@ -85,6 +85,17 @@ def unknown_year_message(year: int) -> str:
     return f"{year}年节假日安排尚未收录，按周末计算"
 
 
+MIN_YEAR, MAX_YEAR = 1900, 9999
+"""The calendar years any caller may ask about (a year outside has no dates the database can hold usefully)."""
+
+
+def check_year(year: int) -> int:
+    """``year`` itself, or a 422 ``bad_year`` when it lies outside MIN_YEAR..MAX_YEAR."""
+    if not MIN_YEAR <= year <= MAX_YEAR:
+        raise ValidationFailed(f"年份须在 {MIN_YEAR} 到 {MAX_YEAR} 之间", code="bad_year", details={"year": str(year)})
+    return year
+
+
 @functools.lru_cache(maxsize=512)
 def package_knows_year(year: int) -> bool:
     """True if the installed ``chinesecalendar`` has the holiday arrangement for ``year``."""
@@ -310,6 +321,7 @@ def list_overrides(
     """Overrides ordered by day, optionally within ``start``..``end`` (inclusive) or one year."""
     stmt = select(CalendarOverride).order_by(CalendarOverride.day)
     if year is not None:
+        check_year(year)
         stmt = stmt.where(CalendarOverride.day.between(dt.date(year, 1, 1), dt.date(year, 12, 31)))
     if start is not None:
         stmt = stmt.where(CalendarOverride.day >= start)
@@ -362,7 +374,7 @@ def delete_override(session: Session, *, principal: Principal, day: dt.date) -> 
 
 def calendar_warnings(session: Session, *, years: Iterable[int]) -> list[CalendarWarning]:
     """A warning for each of ``years`` the package has no holiday arrangement for, with its override count."""
-    missing = sorted({y for y in years if not package_knows_year(y)})
+    missing = sorted({y for y in map(check_year, years) if not package_knows_year(y)})
     out = []
     for y in missing:
         n = session.scalar(select(func.count()).select_from(CalendarOverride).where(
