@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 from zhili.core.db import database_key, get_engine, read_session_factory, session_factory, unit_of_work, write_guard
 from zhili.core.errors import Unauthenticated
 from zhili.core.jurisdiction import Principal
+from zhili.core.netaddr import client_address, trusted_networks
 from zhili.core.schemas import PageParams
 from zhili.users.service import CachedPrincipal, authenticate, cached_principal
 
@@ -48,11 +49,10 @@ def get_read_sessions() -> ReadSessions:
 
 
 def client_ip(request: Request) -> str | None:
-    """The caller's address (the first X-Forwarded-For hop when behind the configured proxy)."""
-    fwd = request.headers.get("x-forwarded-for")
-    if fwd:
-        return fwd.split(",")[0].strip()
-    return request.client.host if request.client else None
+    """The caller's address: the TCP peer, or the nearest untrusted X-Forwarded-For hop when the peer is one of
+    ``ZHILI_TRUSTED_PROXIES`` (``core.netaddr.client_address``). The one place that reads either."""
+    return client_address(request.client.host if request.client else None,
+                          request.headers.get("x-forwarded-for"), trusted_networks())
 
 
 def bearer_token(request: Request) -> str | None:
