@@ -22,7 +22,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from zhili import __version__
 from zhili.core.errors import DomainError
-from zhili.core.masking import MaskingLogFilter
+from zhili.core.masking import MaskingLogFilter, install_log_masking
 
 log = logging.getLogger("zhili")
 
@@ -203,9 +203,10 @@ class _TimingHeaders:
 
 def create_app() -> FastAPI:
     """Build the application."""
-    logging.getLogger().addFilter(MaskingLogFilter())
+    install_log_masking()  # every record, any logger (uvicorn's access log included), is masked where it is made
     for h in logging.getLogger().handlers:
-        h.addFilter(MaskingLogFilter())
+        if not any(isinstance(f, MaskingLogFilter) for f in h.filters):
+            h.addFilter(MaskingLogFilter())
     app = FastAPI(
         lifespan=_lifespan,
         title="智理 Zhili — 基层社会治理智能化平台 API",
