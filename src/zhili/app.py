@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from fastapi import APIRouter, FastAPI, Request
+from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from sqlalchemy.exc import IntegrityError
@@ -116,6 +116,7 @@ def api_router() -> APIRouter:
     from zhili.audit.api import router as audit_router
     from zhili.cases.api import config_router as case_config_router
     from zhili.cases.api import router as cases_router
+    from zhili.http.deps import refuse_personal_numbers_in_url
     from zhili.participation.api import router as participation_router
     from zhili.regions.api import router as regions_router
     from zhili.registry.api import router as registry_router
@@ -124,7 +125,8 @@ def api_router() -> APIRouter:
     from zhili.visits.api import router as visits_router
     from zhili.worktime.api import router as calendar_router
 
-    router = APIRouter(prefix="/api/v1")
+    # No ID number or phone in a URL: exact lookups are POSTed (http.deps.refuse_personal_numbers_in_url).
+    router = APIRouter(prefix="/api/v1", dependencies=[Depends(refuse_personal_numbers_in_url)])
     # Routes are matched in order, one by one: the case routes (intake is the busiest) come first.
     for r in (cases_router, auth_router, users_router, regions_router, registry_router, case_config_router,
               calendar_router, audit_router, participation_router, visits_router):
