@@ -56,3 +56,15 @@ def test_a_register_is_exported_with_its_filters_in_a_post_body(api: Api, regist
     assert len(rows) == 2 and ga.person["name"] in rows[1]
     r = api.post("jiedao1", "/registry/buildings/export", json={"phone": ga.secrets["phone"]})
     assert r.status_code == 422 and r.json()["code"] == "bad_export_filter"
+
+
+def test_the_export_audit_record_keeps_the_personal_numbers_it_was_filtered_by_masked(
+        api: Api, registry: dict[str, GridSet], db: Any) -> None:
+    from apihelpers import audit_events
+
+    ga = registry["ga"]
+    pid, phone = ga.secrets["id_number"], ga.secrets["phone"]
+    for body in ({"id_number": pid}, {"phone": phone}):
+        assert api.post("jiedao1", "/registry/persons/export", json=body).status_code == 200
+    filters = [e.after["filters"] for e in audit_events(db, "registry.export")]
+    assert filters == [{"id_number": f"{pid[:4]}**********{pid[-4:]}"}, {"phone": f"{phone[:3]}****{phone[-4:]}"}]
