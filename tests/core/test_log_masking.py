@@ -79,3 +79,15 @@ def test_the_server_logging_config_puts_the_masking_filter_on_every_handler() ->
             lg = logging.getLogger(name)
             lg.handlers, lg.propagate, lg.level = hs, prop, level
         logging.getLogger().handlers = root_handlers
+
+
+def test_a_record_that_cannot_be_rendered_neither_raises_at_the_call_nor_leaks(stream_logger) -> None:
+    class Unprintable:
+        def __str__(self) -> str:
+            raise RuntimeError(f"no text for {PHONE}")
+
+    logger, out = stream_logger
+    logger.handlers[0].setFormatter(logging.Formatter("%(message)s"))
+    logger.warning("phone %s and %s", PHONE, Unprintable())  # must not raise here, in the caller's code
+    logger.warning("too few %s %s", ID)
+    assert ID not in out.getvalue() and PHONE not in out.getvalue()

@@ -50,6 +50,18 @@ def _masked_arg(arg: object) -> object:
 
 
 def mask_record(record: logging.LogRecord) -> logging.LogRecord:
+    """Mask a record (see ``_mask_record``); a record that cannot even be rendered keeps only its masked format
+    string — never raising into the code that logs, never letting its arguments through unmasked."""
+    try:
+        return _mask_record(record)
+    except Exception:  # an argument whose str() raises, a broken format: keep what is safe
+        msg = record.msg if isinstance(record.msg, str) else type(record.msg).__name__
+        record.msg = mask_text(f"{msg} (arguments not rendered)")
+        record.args = None
+        return record
+
+
+def _mask_record(record: logging.LogRecord) -> logging.LogRecord:
     """Mask ID numbers and phone numbers in a record's message, arguments, traceback and stack, in place.
 
     Arguments are masked one by one, so a formatter that reads ``record.args`` (uvicorn's access log does) keeps
