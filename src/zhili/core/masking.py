@@ -54,7 +54,7 @@ def mask_record(record: logging.LogRecord) -> logging.LogRecord:
     string — never raising into the code that logs, never letting its arguments through unmasked."""
     try:
         return _mask_record(record)
-    except Exception:  # an argument whose str() raises, a broken format: keep what is safe
+    except Exception:  # noqa: BLE001 — an argument whose str() raises, a broken format: keep what is safe
         msg = record.msg if isinstance(record.msg, str) else type(record.msg).__name__
         record.msg = mask_text(f"{msg} (arguments not rendered)")
         record.args = None
