@@ -374,6 +374,7 @@ ROUTES: dict[tuple[str, str], Row] = {
                                                        params={"household_id": lambda c: c.s.spare_household.id}),
     ("GET", f"{R}/households/{{household_id}}/persons"): Row(roles=REG_READ, scope="territory"),
     ("GET", f"{R}/persons"): Row(roles=REG_READ),
+    ("POST", f"{R}/persons/search"): Row(roles=REG_READ, body=_j(phone="13800000000")),
     ("POST", f"{R}/persons"): Row(roles=REG_WRITE, sided=True, scope="territory", body=lambda c: {"json": {
         "name": "赵六", "id_number": _id_number(7), "household_id": str(c.s.household.id)}}),
     ("GET", f"{R}/persons/{{person_id}}"): Row(roles=REG_READ, scope="territory"),
@@ -392,6 +393,7 @@ ROUTES: dict[tuple[str, str], Row] = {
     ("DELETE", f"{R}/organisations/{{organisation_id}}"): Row(roles=REG_WRITE, scope="territory"),
     ("POST", f"{R}/{{kind}}/import"): Row(roles=REG_WRITE, body=_xlsx),
     ("GET", f"{R}/{{kind}}/export"): Row(roles=REG_READ),
+    ("POST", f"{R}/{{kind}}/export"): Row(roles=REG_READ, body=_j()),
     ("GET", f"{R}/imports/{{batch_id}}"): Row(roles=REG_WRITE, scope="uploader"),
     # -- cases -----------------------------------------------------------------------------------------------------
     ("POST", f"{API}/cases"): Row(roles=CASE_READ - {LEAD}, body=_j(
@@ -579,6 +581,7 @@ ROUTES: dict[tuple[str, str], Row] = {
     ("GET", f"{CR}/imports/{{batch_id}}/rejected.xlsx"): Row(roles=REG_PAGES_WRITE, scope="uploader"),
     **{("GET", f"{CR}/{kind}"): Row(roles=REG_PAGES)
        for kind in ("buildings", "households", "persons", "organisations")},
+    ("POST", f"{CR}/persons"): Row(roles=REG_PAGES, body=_form(q="13800000000")),
     ("GET", f"{CR}/buildings/new"): Row(roles=REG_PAGES_WRITE),
     ("POST", f"{CR}/buildings/new"): Row(roles=REG_PAGES_WRITE, sided=True, scope="territory", body=lambda c: {
         "data": {"name": "8幢", "address": "画溪路8号", "grid_id": str(c.s.grid.id)}}),

@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from fastapi import APIRouter, FastAPI, Request
+from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from sqlalchemy.exc import IntegrityError
@@ -22,7 +22,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from zhili import __version__
 from zhili.core.errors import DomainError
-from zhili.core.masking import MaskingLogFilter
+from zhili.core.masking import MaskingLogFilter, install_log_masking
 from zhili.http.bodylimit import BodyLimit
 from zhili.http.deps import SESSION_COOKIE
 from zhili.http.openapi import ERROR_RESPONSES
@@ -119,6 +119,7 @@ def api_router() -> APIRouter:
     from zhili.audit.api import router as audit_router
     from zhili.cases.api import config_router as case_config_router
     from zhili.cases.api import router as cases_router
+    from zhili.http.deps import refuse_personal_numbers_in_url
     from zhili.participation.api import router as participation_router
     from zhili.regions.api import router as regions_router
     from zhili.registry.api import router as registry_router
@@ -127,7 +128,8 @@ def api_router() -> APIRouter:
     from zhili.visits.api import router as visits_router
     from zhili.worktime.api import router as calendar_router
 
-    router = APIRouter(prefix="/api/v1")
+    # No ID number or phone in a URL: exact lookups are POSTed (http.deps.refuse_personal_numbers_in_url).
+    router = APIRouter(prefix="/api/v1", dependencies=[Depends(refuse_personal_numbers_in_url)])
     # Routes are matched in order, one by one: the case routes (intake is the busiest) come first. Every route
     # declares the error answers of the one error hierarchy (`{code, message, details}`), so clients and
     # conformance checkers know them.
@@ -231,9 +233,10 @@ class _TimingHeaders:
 
 def create_app() -> FastAPI:
     """Build the application."""
-    logging.getLogger().addFilter(MaskingLogFilter())
+    install_log_masking()  # every record, any logger (uvicorn's access log included), is masked where it is made
     for h in logging.getLogger().handlers:
-        h.addFilter(MaskingLogFilter())
+        if not any(isinstance(f, MaskingLogFilter) for f in h.filters):
+            h.addFilter(MaskingLogFilter())
     app = FastAPI(
         lifespan=_lifespan,
         docs_url=None,  # /docs is served by zhili.web.apidocs from the pinned npm package (FastAPI's uses a CDN)

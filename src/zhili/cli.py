@@ -192,7 +192,7 @@ def serve(
     """启动 Web 服务（API 文档在 /docs）。"""
     import uvicorn
 
-    from zhili.core.server import reuse_port_supported, serve_workers
+    from zhili.core.server import reuse_port_supported, serve_workers, uvicorn_options
 
     console.print(f"智理服务启动：http://{host}:{port}  API 文档：http://{host}:{port}/docs")
     level = _settings().log_level.lower()
@@ -201,7 +201,7 @@ def serve(
         serve_workers("zhili.app:create_app", host=host, port=port, workers=workers, log_level=level)
         return
     uvicorn.run("zhili.app:create_app", factory=True, host=host, port=port, workers=workers, reload=reload,
-                log_level=level)
+                **uvicorn_options(level))
 
 
 @app.command()

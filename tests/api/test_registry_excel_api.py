@@ -38,7 +38,7 @@ def test_an_import_through_the_api_returns_its_batch_with_the_rejected_rows_mask
     assert bad not in r.text and "13812345679" not in r.text
     again = api.get("wangge_a", f"/registry/imports/{body['id']}")
     assert again.status_code == 200 and again.json() == body
-    listed = api.get("wangge_a", "/registry/persons", params={"id_number": good}).json()
+    listed = api.post("wangge_a", "/registry/persons/search", json={"id_number": good}).json()
     assert listed["total"] == 1 and listed["items"][0]["name"] == "张三"
 
 

@@ -116,13 +116,30 @@ def test_persons_are_found_by_name_and_by_exact_id_or_phone_and_shown_masked(cli
     p = page(listing)
     assert "共 2 条" in p.text and "王五" not in p.text
     assert "138****5678" in p.text and "13812345678" not in listing.text and pid not in listing.text
+    # an ID number or phone typed in the search box is posted, not put in the URL
+    assert p.find("form", role="search").attrs["method"] == "post"
+    token = p.csrf()
     for q in (pid, "13812345678", "138 1234 5678"):
-        found = page(client.get(f"{R}/persons", params={"q": q}))
+        posted = client.post(f"{R}/persons", data={"csrf_token": token, "q": q})
+        found = page(posted)
         assert "共 1 条" in found.text and "王芳" in found.text, q
-    assert "共 0 条" in page(client.get(f"{R}/persons", params={"q": "13700002222"})).text
-    malformed = client.get(f"{R}/persons", params={"q": "12345678901"})
+        assert q not in posted.text.replace(f'value="{q}"', ""), "only the search box echoes it"
+    assert "共 0 条" in page(client.post(f"{R}/persons", data={"csrf_token": token, "q": "13700002222"})).text
+    malformed = client.post(f"{R}/persons", data={"csrf_token": token, "q": "12345678901"})
     assert malformed.status_code == 422 and "手机号码格式不正确" in page(malformed).find("div", class_="alert").text
     assert p.unlabelled_controls() == []
+
+
+def test_an_id_number_or_phone_in_a_register_pages_url_is_refused_not_searched(client: Any, site: Any) -> None:
+    pid = _id()
+    _person(site, "ga", "王芳", phone="13812345678", pid=pid)
+    sign_in(client, site.token("shequ1"))
+    for url in (f"{R}/persons", f"{R}/persons/export.xlsx"):
+        for q in (pid, "13812345678"):
+            r = client.get(url, params={"q": q})
+            assert r.status_code == 422 and "王芳" not in r.text, (url, q)
+            assert "网址" in page(r).find("div", class_="alert").text
+    assert "王芳" in client.get(f"{R}/persons", params={"q": "王"}).text  # a name still searches by URL
 
 
 def test_lists_filter_by_unit_and_type_and_page_through(client: Any, site: Any) -> None:

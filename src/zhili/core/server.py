@@ -41,11 +41,34 @@ def listening_socket(host: str, port: int) -> socket.socket:
     return sock
 
 
+def log_config(log_level: str) -> dict[str, Any]:
+    """Uvicorn's logging configuration with ``MaskingLogFilter`` on every handler and a root handler for the
+    application's own loggers: no log line — the access log's query strings included — carries a full ID number
+    or mobile number. (The application also masks every record where it is made: ``install_log_masking``.)"""
+    import copy
+
+    from uvicorn.config import LOGGING_CONFIG
+
+    config = copy.deepcopy(LOGGING_CONFIG)
+    config.setdefault("filters", {})["mask_personal_numbers"] = {"()": "zhili.core.masking.MaskingLogFilter"}
+    for handler in config["handlers"].values():
+        handler["filters"] = [*handler.get("filters", []), "mask_personal_numbers"]
+    config["root"] = {"handlers": ["default"], "level": log_level.upper()}
+    return config
+
+
+def uvicorn_options(log_level: str) -> dict[str, Any]:
+    """What every way of serving passes to uvicorn: the masked logging configuration, and no proxy-header
+    rewriting of the client address (``X-Forwarded-For`` is judged once, by ``core.netaddr`` against
+    ``ZHILI_TRUSTED_PROXIES``)."""
+    return {"log_level": log_level, "log_config": log_config(log_level), "proxy_headers": False}
+
+
 def _worker(app: str, host: str, port: int, log_level: str) -> None:
     import uvicorn
 
     sock = listening_socket(host, port)
-    config = uvicorn.Config(app, factory=True, log_level=log_level)
+    config = uvicorn.Config(app, factory=True, **uvicorn_options(log_level))
     uvicorn.Server(config).run(sockets=[sock])
 
 

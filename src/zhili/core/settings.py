@@ -8,10 +8,10 @@ import os
 import secrets
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
 class Settings(BaseSettings):
@@ -37,6 +37,9 @@ class Settings(BaseSettings):
     cors_origins: list[str] = Field(default_factory=list)
     # TLS deployments: mark the session and CSRF cookies Secure even when a proxy forwards plain HTTP.
     cookie_secure: bool = False
+    # Reverse proxies whose X-Forwarded-For is believed (IPs or CIDRs, JSON list or comma-separated); empty =
+    # the header is never read and the TCP peer is the client (zhili.core.netaddr).
+    trusted_proxies: Annotated[list[str], NoDecode] = Field(default_factory=list)
     log_level: str = "INFO"
     # Case loop.
     warning_fraction: float = 0.8  # yellow light when this share of the handling limit has passed
@@ -50,6 +53,18 @@ class Settings(BaseSettings):
     webhook_url: str = ""  # notification webhook; empty = log only
     timezone: str = "Asia/Shanghai"
     sweep_interval_s: int = 60  # deadline sweep in each server process (lease-guarded); 0 = off
+
+    @field_validator("trusted_proxies", mode="before")
+    @classmethod
+    def _proxy_list(cls, v: object) -> object:
+        if isinstance(v, str):
+            v = json.loads(v) if v.strip().startswith("[") else v.split(",")
+        if isinstance(v, list):
+            from zhili.core.netaddr import parse_networks
+
+            parse_networks(str(e) for e in v)  # refuse a malformed entry at start-up, not on the first request
+            return [str(e).strip() for e in v if str(e).strip()]
+        return v
 
     @property
     def effective_database_url(self) -> str:

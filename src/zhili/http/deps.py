@@ -11,8 +11,9 @@ from fastapi import Depends, Query, Request
 from sqlalchemy.orm import Session
 
 from zhili.core.db import database_key, get_engine, read_session_factory, session_factory, unit_of_work, write_guard
-from zhili.core.errors import Unauthenticated
+from zhili.core.errors import Unauthenticated, ValidationFailed
 from zhili.core.jurisdiction import Principal
+from zhili.core.netaddr import client_address, trusted_networks
 from zhili.core.schemas import MAX_PAGE, PageParams
 from zhili.core.settings import get_settings
 from zhili.users.service import CachedPrincipal, authenticate, cached_principal
@@ -54,11 +55,26 @@ def get_read_sessions() -> ReadSessions:
 
 
 def client_ip(request: Request) -> str | None:
-    """The caller's address (the first X-Forwarded-For hop when behind the configured proxy)."""
-    fwd = request.headers.get("x-forwarded-for")
-    if fwd:
-        return fwd.split(",")[0].strip()
-    return request.client.host if request.client else None
+    """The caller's address: the TCP peer, or the nearest untrusted X-Forwarded-For hop when the peer is one of
+    ``ZHILI_TRUSTED_PROXIES`` (``core.netaddr.client_address``). The one place that reads either."""
+    return client_address(request.client.host if request.client else None,
+                          request.headers.get("x-forwarded-for"), trusted_networks())
+
+
+# Query parameters that would carry a personal number in a URL (and so into access logs, proxies, browser history).
+PERSONAL_QUERY_PARAMS = frozenset({"id_number", "phone", "mobile", "reporter_phone", "contact_phone"})
+
+
+def refuse_personal_numbers_in_url(request: Request) -> None:
+    """Refuse (422 ``personal_number_in_url``) a request whose query string names an ID number or phone: exact
+    lookups are POSTed as JSON (``POST /api/v1/registry/persons/search``, ``POST /api/v1/registry/{kind}/export``).
+    A dependency of every ``/api/v1`` route, so a new route cannot take them from the URL either."""
+    found = sorted({k for k in request.query_params if k.lower() in PERSONAL_QUERY_PARAMS})
+    if found:
+        raise ValidationFailed(
+            "身份证号、手机号不能放在网址中（网址会被记入访问日志），请改用 POST 请求以 JSON 提交检索条件，"
+            "如 POST /api/v1/registry/persons/search", code="personal_number_in_url",
+            details={"parameters": found, "use": "POST /api/v1/registry/persons/search"})
 
 
 def bearer_token(request: Request) -> str | None:

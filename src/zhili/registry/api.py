@@ -19,6 +19,7 @@ from zhili.registry.schemas import (
     BuildingPatch,
     EntranceIn,
     EntranceOut,
+    ExportFilters,
     HouseholdIn,
     HouseholdOut,
     HouseholdPatch,
@@ -30,6 +31,7 @@ from zhili.registry.schemas import (
     PersonOut,
     PersonPatch,
     PersonRevealed,
+    PersonSearch,
     RevealIn,
 )
 
@@ -49,15 +51,14 @@ def export_filters(
     unit_id: UnitFilter = None, q: Keyword = None, building_type: BuildingType | None = None,
     use: HouseholdUse | None = None, building_id: uuid.UUID | None = None, household_id: uuid.UUID | None = None,
     name: Annotated[str | None, Query(max_length=64, description="人员姓名（前缀匹配）")] = None,
-    id_number: Annotated[str | None, Query(max_length=18, description="身份证号（精确）")] = None,
-    phone: Annotated[str | None, Query(max_length=20, description="手机号（精确）")] = None,
     resident_type: ResidentType | None = None, care_tag: Annotated[str | None, Query(max_length=32)] = None,
     status: Annotated[PersonStatus | None, Query(description="人员状态（不填为在册）")] = None,
     min_age: Annotated[int | None, Query(ge=0, le=150)] = None,
     max_age: Annotated[int | None, Query(ge=0, le=150)] = None,
     org_type: OrgType | None = None, credit_code: Annotated[str | None, Query(max_length=18)] = None,
 ) -> dict[str, object]:
-    """The list filters an export takes (each register uses its own; others are refused)."""
+    """The list filters an export takes (each register uses its own; others are refused). ID number and phone are
+    not among them: a URL is logged — ``POST /registry/{kind}/export`` takes them in a JSON body."""
     return {k: v for k, v in locals().items() if v is not None}
 
 
@@ -77,6 +78,12 @@ def export_register(kind: Kind, session: Db, principal: CurrentUser,
     data, _ = excel.export_workbook(session, principal=principal, kind=kind, filters=filters)
     name = f"{kind.value}-{utcnow():%Y%m%d%H%M}.xlsx"
     return Response(data, media_type=excel.XLSX, headers={"Content-Disposition": f'attachment; filename="{name}"'})
+
+
+@router.post("/{kind}/export", summary="导出 Excel（筛选条件以 JSON 提交，可按身份证号/手机号精确筛选）",
+             response_class=Response)
+def export_register_posted(kind: Kind, body: ExportFilters, session: Db, principal: CurrentUser) -> Response:
+    return export_register(kind, session, principal, body.model_dump(exclude_none=True))
 
 
 @router.get("/imports/{batch_id}", response_model=ImportBatchOut, summary="导入批次结果（仅上传人可见）")
@@ -176,13 +183,12 @@ def household_members(household_id: uuid.UUID, session: Db, principal: CurrentUs
 
 # -- persons ----------------------------------------------------------------------------------------------
 
-@router.get("/persons", response_model=Page[PersonOut], summary="人员列表与检索（身份证/手机号精确匹配）")
+@router.get("/persons", response_model=Page[PersonOut],
+            summary="人员列表（按身份证号/手机号精确检索请用 POST /registry/persons/search）")
 def list_persons(
     session: Db, principal: CurrentUser, paging: Paging, unit_id: UnitFilter = None,
     household_id: uuid.UUID | None = None,
     name: Annotated[str | None, Query(max_length=64, description="姓名（前缀匹配）")] = None,
-    id_number: Annotated[str | None, Query(max_length=18, description="身份证号（精确）")] = None,
-    phone: Annotated[str | None, Query(max_length=20, description="手机号（精确）")] = None,
     resident_type: ResidentType | None = None,
     care_tag: Annotated[str | None, Query(description="关爱标签，如 elderly_alone")] = None,
     status: PersonStatus | None = PersonStatus.active,
@@ -190,11 +196,19 @@ def list_persons(
     max_age: Annotated[int | None, Query(ge=0, le=150)] = None,
 ) -> Page[PersonOut]:
     rows, total = service.list_persons(
-        session, principal=principal, unit_id=unit_id, household_id=household_id, name=name, id_number=id_number,
-        phone=phone, resident_type=resident_type, care_tag=care_tag, status=status, min_age=min_age,
-        max_age=max_age, **paging.model_dump())
+        session, principal=principal, unit_id=unit_id, household_id=household_id, name=name,
+        resident_type=resident_type, care_tag=care_tag, status=status, min_age=min_age, max_age=max_age,
+        **paging.model_dump())
     return Page(items=[PersonOut(**service.person_view(p)) for p in rows], total=total, page=paging.page,
                 page_size=paging.page_size)
+
+
+@router.post("/persons/search", response_model=Page[PersonOut],
+             summary="人员检索（身份证号/手机号精确匹配，条件以 JSON 提交，不出现在网址和访问日志中）")
+def search_persons(body: PersonSearch, session: Db, principal: CurrentUser) -> Page[PersonOut]:
+    rows, total = service.list_persons(session, principal=principal, **body.model_dump())
+    return Page(items=[PersonOut(**service.person_view(p)) for p in rows], total=total, page=body.page,
+                page_size=body.page_size)
 
 
 @router.post("/persons", response_model=PersonOut, status_code=201, summary="登记人员")

@@ -44,6 +44,7 @@ from zhili.core.crypto import get_cipher
 from zhili.core.errors import DomainError, NotFound, ValidationFailed
 from zhili.core.ids import new_id
 from zhili.core.jurisdiction import Principal, authorize, in_scope, scoped
+from zhili.core.masking import mask_id_number, mask_phone, mask_text
 from zhili.core.security import Perm
 from zhili.core.xlsx import row_values
 from zhili.regions.models import Unit, UnitLevel
@@ -718,6 +719,10 @@ def _export_rows(session: Session, kind: RegisterKind, rows: list[Any]) -> tuple
              "联系电话（脱敏）", "从业人数", "经度", "纬度"], out)
 
 
+# An ID number or phone an export was filtered by is recorded masked (as a log line would be).
+_AUDIT_MASK: dict[str, Callable[[str], str | None]] = {"id_number": mask_id_number, "phone": mask_phone}
+
+
 def export_workbook(session: Session, *, principal: Principal, kind: RegisterKind,
                     filters: Mapping[str, Any]) -> tuple[bytes, int]:
     """A filtered register list as a workbook (scoped like the list, personal data masked, audited as an export
@@ -742,6 +747,7 @@ def export_workbook(session: Session, *, principal: Principal, kind: RegisterKin
     for line in table:
         ws.append(row_values(line))
     audit.record(session, actor=principal.actor, action="registry.export", object_type=kind.value,
-                 after={"filters": {k: str(getattr(v, "value", v)) for k, v in given.items() if v is not None},
+                 after={"filters": {k: _AUDIT_MASK.get(k, mask_text)(str(getattr(v, "value", v)))
+                                    for k, v in given.items() if v is not None},
                         "rows": len(table)})
     return _save(wb), len(table)

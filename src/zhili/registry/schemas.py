@@ -160,6 +160,54 @@ class PersonOut(BaseModel):
     updated_at: dt.datetime
 
 
+class PersonFilters(BaseModel):
+    """The person list's filters, posted as JSON so that an ID number or phone never travels in a URL."""
+
+    model_config = {"extra": "forbid"}
+
+    unit_id: uuid.UUID | None = Field(None, description="只看该单位（街道/社区/网格）之下")
+    household_id: uuid.UUID | None = None
+    name: str | None = Field(None, max_length=64, description="姓名（前缀匹配）")
+    id_number: str | None = Field(None, max_length=18, description="身份证号（精确）")
+    phone: str | None = Field(None, max_length=20, description="手机号（精确）")
+    resident_type: ResidentType | None = None
+    care_tag: str | None = Field(None, max_length=32, description="关爱标签，如 elderly_alone")
+    status: PersonStatus | None = Field(PersonStatus.active, description="人员状态（null 为全部）")
+    min_age: int | None = Field(None, ge=0, le=150)
+    max_age: int | None = Field(None, ge=0, le=150)
+
+
+class PersonSearch(PersonFilters):
+    """A person search: the filters plus paging."""
+
+    page: int = Field(1, ge=1, le=10_000_000)
+    page_size: int = Field(50, ge=1, le=500)
+    sort: str | None = Field(None, max_length=64, description="字段名，前缀 - 表示倒序，如 -created_at")
+
+
+class ExportFilters(BaseModel):
+    """A register export's filters, posted as JSON (each register takes its own; others are refused)."""
+
+    model_config = {"extra": "forbid"}
+
+    unit_id: uuid.UUID | None = None
+    q: str | None = Field(None, max_length=100)
+    building_type: BuildingType | None = None
+    use: HouseholdUse | None = None
+    building_id: uuid.UUID | None = None
+    household_id: uuid.UUID | None = None
+    name: str | None = Field(None, max_length=64)
+    id_number: str | None = Field(None, max_length=18)
+    phone: str | None = Field(None, max_length=20)
+    resident_type: ResidentType | None = None
+    care_tag: str | None = Field(None, max_length=32)
+    status: PersonStatus | None = None
+    min_age: int | None = Field(None, ge=0, le=150)
+    max_age: int | None = Field(None, ge=0, le=150)
+    org_type: OrgType | None = None
+    credit_code: str | None = Field(None, max_length=18)
+
+
 class RevealIn(BaseModel):
     reason: str = Field(description="查看完整信息的事由（记入审计，至少2个字）")
 

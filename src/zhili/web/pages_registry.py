@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 import uuid
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
@@ -331,6 +331,10 @@ class ListQuery:
     def typed(self) -> dict[str, str]:
         return {k: v for k, v in self.__dict__.items() if v}
 
+    def holds_personal_number(self, kind: RegisterKind) -> bool:
+        """True when the search box holds an ID number or phone: posted, never put in a URL (access logs)."""
+        return kind == RegisterKind.persons and _personal_number_kind(self.q.strip()) is not None
+
     def filters(self, kind: RegisterKind) -> dict[str, Any]:
         out: dict[str, Any] = {}
         for key in ("unit_id", "building_id", "household_id"):
@@ -348,17 +352,24 @@ class ListQuery:
                 out[key] = value
         q = self.q.strip()
         if q and kind == RegisterKind.persons:
-            if re.fullmatch(r"\d{17}[\dXx]", q):
-                out["id_number"] = q
-            elif re.fullmatch(r"(\+?86)?1\d{10}", q.replace(" ", "").replace("-", "")):
-                out["phone"] = q
-            else:
-                out["name"] = q
+            out[_personal_number_kind(q) or "name"] = q
         elif q and kind == RegisterKind.organisations and re.fullmatch(r"[0-9A-Za-z]{18}", q):
             out["credit_code"] = q
         elif q:
             out["q"] = q
         return {k: v for k, v in out.items() if k in excel.EXPORT_FILTERS[kind]}
+
+
+def _personal_number_kind(q: str) -> str | None:
+    """``"id_number"`` or ``"phone"`` when a person search is an ID number or mobile number, else None."""
+    if re.fullmatch(r"\d{17}[\dXx]", q):
+        return "id_number"
+    if re.fullmatch(r"(\+?86)?1\d{10}", q.replace(" ", "").replace("-", "")):
+        return "phone"
+    return None
+
+
+_NUMBER_IN_URL = "身份证号、手机号不能放在网址中（网址会被记入访问日志），请在搜索框中输入后点击“搜索”"
 
 
 def list_query(q: Text = None, unit_id: Text = None, building_id: Text = None, household_id: Text = None,
@@ -375,12 +386,18 @@ _LISTS: dict[RegisterKind, Callable[..., tuple[list[Any], int]]] = {
 
 
 def _list_page(request: Request, session: Any, pu: PageUser, kind: RegisterKind, query: ListQuery, page: int, *,
-               error: str | None = None, status: int = 200) -> Response:
-    try:
-        rows, total = _LISTS[kind](session, principal=pu.principal, page=page, page_size=PAGE_SIZE,
-                                   **query.filters(kind))
-    except ValidationFailed as exc:  # a malformed phone number or filter: say so above an empty list
-        rows, total, error, status = [], 0, error or exc.message, exc.status
+               error: str | None = None, status: int = 200, posted: bool = False) -> Response:
+    personal = query.holds_personal_number(kind)
+    if personal and not posted:  # an ID number or phone arrived in the URL: refuse rather than search (or echo)
+        query = replace(query, q="")
+        rows: list[Any] = []
+        total, error, status, personal = 0, _NUMBER_IN_URL, 422, False
+    else:
+        try:
+            rows, total = _LISTS[kind](session, principal=pu.principal, page=page, page_size=PAGE_SIZE,
+                                       **query.filters(kind))
+        except ValidationFailed as exc:  # a malformed phone number or filter: say so above an empty list
+            rows, total, error, status = [], 0, error or exc.message, exc.status
     if kind == RegisterKind.persons:
         items = [registry.person_view(p) for p in rows]
     elif kind == RegisterKind.organisations:
@@ -388,10 +405,14 @@ def _list_page(request: Request, session: Any, pu: PageUser, kind: RegisterKind,
     else:
         items = rows
     typed = query.typed()
+    if personal:  # links carry the filters in their URL: not the posted number (an exact match is one page)
+        typed.pop("q", None)
     return _page(request, pu, "console/registry/list.html", {
         "kind": kind.value, "rows": items, "total": total, "page": page, "pages": cp.pages(total, PAGE_SIZE),
         "query": query, "pager_query": (urlencode(typed) + "&") if typed else "",
-        "export_url": f"{BASE}/{kind.value}/export.xlsx" + (f"?{urlencode(typed)}" if typed else ""),
+        "export_url": None if personal else (f"{BASE}/{kind.value}/export.xlsx"
+                                             + (f"?{urlencode(typed)}" if typed else "")),
+        "search_method": "post" if kind == RegisterKind.persons else "get",
         "units": overview.unit_options(session, principal=pu.principal),
         "grid_names": overview.unit_names(session, principal=pu.principal, unit_ids=[r.grid_id for r in rows]),
         "error": error, "max_export": excel.MAX_EXPORT_ROWS, "care_tags": list(CARE_TAGS),
@@ -400,6 +421,8 @@ def _list_page(request: Request, session: Any, pu: PageUser, kind: RegisterKind,
 
 @router.get("/{kind}/export.xlsx")
 def export(request: Request, session: Db, pu: Staff, kind: RegisterKind, query: Filters) -> Response:
+    if query.holds_personal_number(kind):
+        return _list_page(request, session, pu, kind, query, 1)  # refused: a personal number in the URL
     try:
         data, _ = excel.export_workbook(session, principal=pu.principal, kind=kind, filters=query.filters(kind))
     except ValidationFailed as exc:
@@ -473,6 +496,13 @@ def households(request: Request, session: Db, pu: Staff, query: Filters, page: P
 @router.get("/persons")
 def persons(request: Request, session: Db, pu: Staff, query: Filters, page: Page = 1) -> Response:
     return _list_page(request, session, pu, RegisterKind.persons, query, page)
+
+
+@router.post("/persons")
+def persons_search(request: Request, session: Db, pu: Staff, form: cp.PostedForm) -> Response:
+    """The person search posted from the list's search box, so an ID number or phone stays out of the URL."""
+    query = ListQuery(**{k: cp.text(form, k, 100) for k in ListQuery.__dataclass_fields__})
+    return _list_page(request, session, pu, RegisterKind.persons, query, 1, posted=True)
 
 
 @router.get("/organisations")
