@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 from sqlalchemy.orm import Session
 
+from casedata import required_attributes
 from zhili.cases import notify
 from zhili.core.jurisdiction import Principal
 from zhili.core.security import Role
@@ -46,7 +47,8 @@ class Part:
 
         case, _ = service.report_case(self.db, principal=self.principal(who), channel=Channel.resident,
                                       data={"category_code": category, "description": description, "lon": lon,
-                                            "lat": lat, **extra})
+                                            "lat": lat, "attributes": required_attributes(self.db, category),
+                                            **extra})
         self.db.flush()
         return case
 

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from sqlalchemy.orm import Session
 
+from casedata import required_attributes
 from zhili.cases import files, notify
 from zhili.core.jurisdiction import Principal
 
@@ -64,7 +65,7 @@ class Site:
         channel = Channel.resident if who.startswith("jumin") else Channel.grid_worker
         case, _ = service.report_case(self.db, principal=p, channel=channel,
                                       data={"category_code": category, "description": description, "lon": lon,
-                                            "lat": lat})
+                                            "lat": lat, "attributes": required_attributes(self.db, category)})
         self.db.flush()
         return case
 
