@@ -10,7 +10,6 @@ by its layout, decrypted with the restored key file), not through the backup cod
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import shutil
@@ -29,27 +28,14 @@ from sqlalchemy import Engine, text
 from sqlalchemy.engine import make_url
 
 import zhili.models  # (every model, as the CLI loads them)
+from testmodules import TESTS, load
 from zhili.cases.files import LocalFileStore
 from zhili.core import keys
 from zhili.core.crypto import FieldCipher
 from zhili.core.db import make_engine
 from zhili.core.settings import Settings, new_key_material
 
-_TESTS = Path(__file__).resolve().parent.parent
-
-
-def _load(name: str, path: Path) -> Any:
-    if name in sys.modules:
-        return sys.modules[name]
-    spec = importlib.util.spec_from_file_location(name, path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-rotation = _load("keyrotation_helpers", _TESTS / "core" / "test_key_rotation.py")  # the scratch deployment
+rotation = load("keyrotation_helpers", TESTS / "core" / "test_key_rotation.py")  # the scratch deployment
 deployment = rotation.deployment  # (the fixture)
 Deployment = rotation.Deployment
 scan, plaintexts = rotation.scan, rotation.plaintexts

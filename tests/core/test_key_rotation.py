@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import importlib.util
 import json
 import os
 import stat
@@ -28,6 +27,7 @@ from sqlalchemy import Column, Engine, Integer, LargeBinary, MetaData, String, T
 from sqlalchemy.orm import Session
 
 import zhili.models  # noqa: F401  (every model, as the CLI loads them)
+from testmodules import TESTS, load
 from zhili.core import keys
 from zhili.core.crypto import MAGIC, NOT_ENCRYPTED, FieldCipher, encrypted, get_cipher, reset_cipher_cache
 from zhili.core.db import Base
@@ -36,23 +36,8 @@ from zhili.core.security import Role
 from zhili.core.settings import Settings
 from zhili.core.validators import id_check_digit
 
-_TESTS = Path(__file__).resolve().parent.parent
-
-
-def _load(name: str, path: Path) -> Any:
-    """A helper module of another test folder (``tests`` is not a package)."""
-    if name in sys.modules:
-        return sys.modules[name]
-    spec = importlib.util.spec_from_file_location(name, path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-casekit = _load("casekit", _TESTS / "cases" / "casekit.py")
-xlsxkit = _load("xlsxkit", _TESTS / "registry" / "xlsxkit.py")
+casekit = load("casekit", TESTS / "cases" / "casekit.py")
+xlsxkit = load("xlsxkit", TESTS / "registry" / "xlsxkit.py")
 
 
 # -- an independent scan of the database ----------------------------------------------------------------------

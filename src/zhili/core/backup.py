@@ -167,15 +167,7 @@ def backup(engine: Engine, settings: Settings, dest: Path, *, passphrase: bytes 
     dialect = engine.dialect.name
     step("数据库", 0, 1)
     if dialect == "sqlite":
-        src = sqlite3.connect(_sqlite_path(engine))
-        dst = sqlite3.connect(dest / SQLITE_FILE)
-        try:
-            with dst:
-                src.backup(dst, pages=1024, progress=lambda status, remaining, total: step(
-                    "数据库", total - remaining, total))
-        finally:
-            dst.close()
-            src.close()
+        _sqlite_copy(_sqlite_path(engine), dest / SQLITE_FILE, step)
     elif dialect == "postgresql":
         args, env, schema = _pg_target(engine)
         cmd = [_tool("pg_dump"), "--format=custom", "--no-owner", "--file", str(dest / PG_FILE), *args]
@@ -284,15 +276,7 @@ def restore(engine: Engine, settings: Settings, src: Path, *, passphrase: bytes 
         engine.dispose()
         target = _sqlite_path(engine)
         target.parent.mkdir(parents=True, exist_ok=True)
-        source = sqlite3.connect(src / SQLITE_FILE)
-        dst = sqlite3.connect(target)
-        try:
-            with dst:
-                source.backup(dst, pages=1024, progress=lambda status, remaining, total: step(
-                    "数据库", total - remaining, total))
-        finally:
-            dst.close()
-            source.close()
+        _sqlite_copy(src / SQLITE_FILE, target, step)
     else:
         args, env, _ = _pg_target(engine)
         r = subprocess.run([_tool("pg_restore"), "--no-owner", "--exit-on-error", *args, str(src / PG_FILE)],
@@ -329,3 +313,16 @@ def restore(engine: Engine, settings: Settings, src: Path, *, passphrase: bytes 
     if not chain.ok:
         problems.append(f"审计链校验失败：{'；'.join(chain.problems[:5])}")
     return RestoreReport(manifest=manifest, counts=counts, keys_restored=material is not None, problems=problems)
+
+
+def _sqlite_copy(source: Path, target: Path, step: Any) -> None:
+    """One SQLite database into another through the online backup API (consistent while others write)."""
+    src = sqlite3.connect(source)
+    dst = sqlite3.connect(target)
+    try:
+        with dst:
+            src.backup(dst, pages=1024, progress=lambda status, remaining, total: step(
+                "数据库", total - remaining, total))
+    finally:
+        dst.close()
+        src.close()
