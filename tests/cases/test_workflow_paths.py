@@ -471,13 +471,13 @@ def test_two_concurrent_transactions_starting_the_same_case_exactly_one_wins(scr
         if eng.dialect.name == "postgresql":
             losers = {"version_conflict"}
             both_loaded = threading.Barrier(2, timeout=20)
-            real_calendar = engine.load_calendar
+            real_ctx = engine.request_ctx
 
-            def calendar_after_both_loaded(session: Session) -> Any:  # in transition(): after loading the case
+            def ctx_after_both_loaded(session: Session, now: Any = None) -> Any:  # in take_steps: the case is loaded
                 both_loaded.wait()
-                return real_calendar(session)
+                return real_ctx(session, now)
 
-            monkeypatch.setattr(engine, "load_calendar", calendar_after_both_loaded)
+            monkeypatch.setattr(engine, "request_ctx", ctx_after_both_loaded)
         outcome: dict[str, str] = {}
 
         def run() -> None:

@@ -91,9 +91,19 @@ class Lookups(Protocol):
 
 @dataclass
 class Ctx:
-    """What guards and effects read besides the case: the session (reads only), now, the calendar, the lookups."""
+    """What guards and effects read besides the case: the session (reads only), now, the lookups, and the working
+    calendar — given (intake's snapshot) or read on first use (guards never need it: the buttons of a queue page of
+    fifty cases must not read it fifty times)."""
 
     session: Session
     now: dt.datetime
-    cal: WorkCalendar
     look: Lookups
+    calendar: WorkCalendar | None = None
+
+    @property
+    def cal(self) -> WorkCalendar:
+        if self.calendar is None:
+            from zhili.worktime.service import load_calendar
+
+            self.calendar = load_calendar(self.session)
+        return self.calendar

@@ -36,7 +36,6 @@ from zhili.core.errors import Conflict, DomainError, Forbidden, NotFound, Valida
 from zhili.core.jurisdiction import Principal, authorize
 from zhili.core.security import Perm
 from zhili.regions.models import OPEN_END, Unit, UnitLevel
-from zhili.worktime.service import load_calendar
 
 FIELD_LABELS = {"reason": "原因", "hours": "延期时长（工作小时）", "result": "处置结果", "rating": "评分",
                 "master_id": "主事件", "message": "督办意见", "reply": "反馈意见"}
@@ -115,7 +114,7 @@ class SessionLookups:
 
 
 def request_ctx(session: Session, now: dt.datetime | None = None) -> Ctx:
-    return Ctx(session=session, now=now or utcnow(), cal=load_calendar(session), look=SessionLookups(session))
+    return Ctx(session=session, now=now or utcnow(), look=SessionLookups(session))
 
 
 # -- planning ----------------------------------------------------------------------------------------------------

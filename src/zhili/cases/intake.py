@@ -579,7 +579,7 @@ def _auto_dispatch(session: Session, cfg: _Config, plan: _Plan, now: dt.datetime
         payload["co_departments"] = list(rule.co_departments)
     if rule.handle_hours:
         payload["handle_hours"] = rule.handle_hours
-    ctx = Ctx(session=session, now=now, cal=cfg.calendar, look=_SnapshotLookups(cfg))
+    ctx = Ctx(session=session, now=now, calendar=cfg.calendar, look=_SnapshotLookups(cfg))
     try:
         steps = engine.plan_steps(ctx, c, SYSTEM_PRINCIPAL, [
             ("accept", {"comment": "按权责清单自动受理"}),
