@@ -9,7 +9,7 @@ SCALE ?= small
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: install demo serve test test-sqlite test-postgres lint typecheck bench seed clean check screenshots
+.PHONY: install demo serve test test-sqlite test-postgres stress lint typecheck bench seed clean check screenshots
 
 install: $(STAMP)  ## create .venv and install Python, apt and npm dependencies (idempotent)
 
@@ -43,6 +43,21 @@ test-postgres:
 	@echo "== tests on PostgreSQL ($(PG_TEST_URL)) =="
 	@bash deploy/wait-postgres.sh "$(PG_TEST_URL)"
 	ZHILI_TEST_DATABASE_URL=$(PG_TEST_URL) ZHILI_REQUIRE_POSTGRES=1 $(BIN)/pytest
+
+FUZZ_EXAMPLES ?= 40
+STORED_EXAMPLES ?= 150
+STRESS_TESTS := tests/test_api_fuzz.py tests/test_stored_values.py
+
+stress: install  ## the long runs of the standing hostile-input tests, on SQLite then PostgreSQL (figures: var/stress/, docs/reliability.md)
+	@mkdir -p var/stress
+	@echo "== stress on SQLite: schemathesis $(FUZZ_EXAMPLES) examples per operation and role, $(STORED_EXAMPLES) stored-value examples =="
+	ZHILI_TEST_DATABASE_URL= ZHILI_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) ZHILI_STORED_EXAMPLES=$(STORED_EXAMPLES) \
+	  ZHILI_FUZZ_REPORT=var/stress/fuzz-sqlite.json $(BIN)/pytest $(STRESS_TESTS) --durations=5
+	@echo "== stress on PostgreSQL ($(PG_TEST_URL)) =="
+	@bash deploy/wait-postgres.sh "$(PG_TEST_URL)"
+	ZHILI_TEST_DATABASE_URL=$(PG_TEST_URL) ZHILI_REQUIRE_POSTGRES=1 ZHILI_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) \
+	  ZHILI_STORED_EXAMPLES=$(STORED_EXAMPLES) ZHILI_FUZZ_REPORT=var/stress/fuzz-postgres.json \
+	  $(BIN)/pytest $(STRESS_TESTS) --durations=5
 
 lint:  ## ruff, mypy and the import contracts in .importlinter (core knows no domain, the domain layers, no front door)
 	$(BIN)/ruff check src tests bench

@@ -546,6 +546,7 @@ ROUTES: dict[tuple[str, str], Row] = {
     ("POST", "/gw/cases/{case_id}/act"): Row(roles=_r(GRID), scope="case", params={
         "case_id": lambda c: c.s.resolved_case.id}, body=_form(action="verify")),
     ("GET", "/gw/households"): Row(roles=_r(GRID)),
+    ("POST", "/gw/households"): Row(roles=_r(GRID), body=_form(q="13700000001")),
     ("GET", "/gw/households/{household_id}"): Row(roles=_r(GRID), scope="territory"),
     ("POST", "/gw/persons/{person_id}/reveal"): Row(roles=_r(GRID), scope="territory", body=_form(reason="入户核查"),
                                                     refusal_writes=AUDITED_REFUSAL),

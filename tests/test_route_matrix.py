@@ -16,22 +16,17 @@ rolled back afterwards, so allowed state changes (a deletion, a workflow step) d
 
 from __future__ import annotations
 
-import re
-import secrets
 from collections.abc import Iterator
-from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import pytest
 from fastapi import routing as fastapi_routing
-from fastapi.testclient import TestClient
-from sqlalchemy import Connection, Engine, event
-from sqlalchemy.orm import Session
+from sqlalchemy import Engine
 from starlette.routing import Route
 
 import routematrix_table as table
-from routematrix_world import ROLES, SIDES, MatrixWorld, build
+from routematrix_harness import Harness, open_harness
+from routematrix_world import ROLES, SIDES
 from zhili.app import create_app
 
 _APP = create_app()
@@ -61,108 +56,10 @@ def _cases() -> list[Any]:
     return out
 
 
-# -- the harness: one world, one client, a rolled-back savepoint per request --------------------------------------
-
-WRITE = re.compile(r"^\s*(INSERT\s+INTO|UPDATE|DELETE\s+FROM)\s+\"?(\w+)", re.IGNORECASE)
-
-
-@dataclass
-class Harness:
-    conn: Connection
-    client: TestClient
-    mw: MatrixWorld
-    session: Session | None = None
-    writes: list[str] = field(default_factory=list)
-    unknown: dict[tuple[Any, ...], Any] = field(default_factory=dict)
-
-    def request(self, role: str, method: str, url: str, **kw: Any) -> Any:
-        """Send one request as ``role`` (an API client with a bearer token, or a browser with the session cookie and
-    the CSRF token); everything it did is rolled back afterwards, and its INSERT/UPDATE/DELETEs are kept in
-    ``writes``."""
-        token = self.mw.token(role)
-        headers = dict(kw.pop("headers", None) or {})
-        self.client.cookies.clear()
-        if table.is_page(url):
-            from zhili.web.csrf import ANON_COOKIE, token_for
-
-            if token:
-                self.client.cookies.set("zhili_session", token)
-                binding = "session|" + token
-            else:
-                nonce = secrets.token_urlsafe(12)
-                self.client.cookies.set(ANON_COOKIE, nonce)
-                binding = "anon|" + nonce
-            if method not in ("GET", "HEAD"):
-                headers["X-CSRF-Token"] = token_for(binding)
-        elif token:
-            headers["Authorization"] = f"Bearer {token}"
-        savepoint = self.conn.begin_nested()
-        self.session = Session(bind=self.conn, join_transaction_mode="create_savepoint", expire_on_commit=False)
-        self.writes = []
-        try:
-            return self.client.request(method, url, headers=headers, follow_redirects=False, **kw)
-        finally:
-            self.session.close()
-            self.session = None
-            savepoint.rollback()
-
-    def _on_execute(self, conn: Any, cursor: Any, statement: str, *args: Any) -> None:
-        m = WRITE.match(statement)
-        if m:
-            self.writes.append(m.group(2).lower())
-
-
 @pytest.fixture(scope="module")
 def harness(engine: Engine, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Harness]:
-    from argon2 import PasswordHasher
-
-    from zhili.cases import files, notify
-    from zhili.cases.api import get_intake_writer
-    from zhili.cases.writer import SessionWriter
-    from zhili.core import security
-    from zhili.core.db import database_key, settle
-    from zhili.http.deps import ReadSessions, get_db, get_read_sessions
-    from zhili.participation import sms
-
-    # Passwords are hashed and checked in ~80 cells (sign-in, password changes, registration): cheap parameters
-    # keep the matrix fast; what is tested is who gets through, not the hash.
-    real_hasher, security._hasher = security._hasher, PasswordHasher(time_cost=1, memory_cost=64, parallelism=1)
-    store: Path = tmp_path_factory.mktemp("matrix-files")
-    files.set_store(files.LocalFileStore(store))
-    notify.set_channels([notify.FakeChannel()])
-    conn = engine.connect()
-    outer = conn.begin()
-    try:
-        setup = Session(bind=conn, join_transaction_mode="create_savepoint", expire_on_commit=False)
-        mw = build(setup)
-        setup.commit()
-        setup.close()
-        sms.set_sms_channel(notify.FakeChannel(name="sms"))
-        h = Harness(conn=conn, client=TestClient(_APP, raise_server_exceptions=False), mw=mw)
-
-        def _db() -> Iterator[Session]:
-            assert h.session is not None
-            with settle(h.session):  # as the real dependency: commit, roll back, or keep what a refusal leaves
-                yield h.session
-
-        from contextlib import contextmanager
-
-        _APP.dependency_overrides[get_db] = _db
-        _APP.dependency_overrides[get_read_sessions] = lambda: ReadSessions(database=database_key(engine),
-                                                                            open=contextmanager(_db))
-        _APP.dependency_overrides[get_intake_writer] = lambda: SessionWriter(h.session)
-        event.listen(engine, "before_cursor_execute", h._on_execute)  # every connection, not just the test's
+    with open_harness(_APP, engine, tmp_path_factory.mktemp("matrix-files")) as h:
         yield h
-    finally:
-        if "h" in locals():
-            event.remove(engine, "before_cursor_execute", h._on_execute)
-        _APP.dependency_overrides.clear()
-        outer.rollback()
-        conn.close()
-        files.set_store(None)
-        notify.set_channels(None)
-        sms.set_sms_channel(None)
-        security._hasher = real_hasher
 
 
 # -- the tests ------------------------------------------------------------------------------------------------------

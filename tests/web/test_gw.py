@@ -130,6 +130,35 @@ def test_household_lookup_shows_only_the_grid_and_masks_personal_data(client: An
     assert "没有找到房屋/户" in searched.text
 
 
+def test_a_household_is_found_by_a_members_phone_or_id_number_posted_never_in_the_url(client: Any,
+                                                                                      site: Any) -> None:
+    mine = site.person_in("ga", name="王芳", phone="13812345678")
+    other = site.person_in("gb", name="李强", phone="13998765432")
+    sign_in(client, site.token("wangge_a"))
+    listing = page(client.get("/gw/households"))
+    form = listing.find("form", role="search")
+    assert form.attrs["method"] == "post" and form.attrs["action"] == "/gw/households"
+    assert any(i in listing.find_all("input", name="csrf_token") for i in [listing.find("input", name="csrf_token")])
+    found = page(client.post("/gw/households", data={"csrf_token": listing.csrf(), "q": "138 1234 5678"}))
+    links = [a.attrs["href"] for a in found.find_all("a") if a.attrs.get("href", "").startswith("/gw/households/")]
+    assert links == [f"/gw/households/{mine.household_id}"] and "共 1 条" in found.text
+    from zhili.core.crypto import get_cipher
+
+    id_number = get_cipher().decrypt(mine.id_number_enc, table="person", column="id_number", row_id=mine.id)
+    by_id = page(client.post("/gw/households", data={"csrf_token": listing.csrf(), "q": id_number}))
+    assert "共 1 条" in by_id.text
+    # another grid's resident is not found by number either
+    theirs = page(client.post("/gw/households", data={"csrf_token": listing.csrf(), "q": "13998765432"}))
+    assert "共 0 条" in theirs.text and str(other.household_id) not in theirs.text
+    # the pager never carries the number
+    assert "13812345678" not in "".join(a.attrs.get("href", "") for a in found.find_all("a"))
+    # typed into the URL, a number is neither searched nor echoed
+    r = client.get("/gw/households", params={"q": "13812345678"})
+    assert r.status_code == 422 and "不能放在网址中" in page(r).text and "13812345678" not in r.text
+    bad = client.post("/gw/households", data={"csrf_token": listing.csrf(), "q": "12345678901"})
+    assert "共 0 条" in page(bad).text
+
+
 def test_a_grid_worker_cannot_open_a_household_page_of_another_grid(client: Any, site: Any) -> None:
     other = site.person_in("gb", name="李强")
     sign_in(client, site.token("wangge_a"))

@@ -27,7 +27,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column
 
 from zhili.core.crypto import encrypted
-from zhili.core.db import Base, JSONType, UTCDateTime, utcnow
+from zhili.core.db import Base, ShapedJSON, UTCDateTime, utcnow
 from zhili.core.ids import new_id
 
 
@@ -101,8 +101,8 @@ class Category(Base):
     verify_hours: Mapped[float | None] = mapped_column(Float)
     time_mode: Mapped[str] = mapped_column(String(16), default="working")
     urgency: Mapped[Urgency] = mapped_column(Enum(Urgency, native_enum=False, length=16), default=Urgency.normal)
-    keywords: Mapped[list[str]] = mapped_column(JSONType, default=list)
-    attributes: Mapped[list[dict[str, Any]]] = mapped_column(JSONType, default=list)
+    keywords: Mapped[list[str]] = mapped_column(ShapedJSON(list, strings=True), default=list)
+    attributes: Mapped[list[dict[str, Any]]] = mapped_column(ShapedJSON(list), default=list)
     description: Mapped[str | None] = mapped_column(Text)
     is_active: Mapped[bool] = mapped_column(Boolean, default=True)
     taxonomy_version: Mapped[str | None] = mapped_column(String(32))
@@ -124,12 +124,13 @@ class DispatchRule(Base):
     priority: Mapped[int] = mapped_column(Integer, default=100)  # lower number wins
     category_code: Mapped[str | None] = mapped_column(String(32))  # exact code or a major class prefix
     region_path: Mapped[str | None] = mapped_column(String(400))  # subtree; None = whole district
-    keywords: Mapped[list[str]] = mapped_column(JSONType, default=list)  # any of these in the description
+    # any of these in the description
+    keywords: Mapped[list[str]] = mapped_column(ShapedJSON(list, strings=True), default=list)
     hour_from: Mapped[int | None] = mapped_column(Integer)  # local hour window [from, to)
     hour_to: Mapped[int | None] = mapped_column(Integer)
     target_department: Mapped[str | None] = mapped_column(String(32))
     target_unit_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("unit.id", ondelete="RESTRICT"))
-    co_departments: Mapped[list[str]] = mapped_column(JSONType, default=list)
+    co_departments: Mapped[list[str]] = mapped_column(ShapedJSON(list, strings=True), default=list)
     confidence: Mapped[float] = mapped_column(Float, default=1.0)
     handle_hours: Mapped[float | None] = mapped_column(Float)  # SLA override
     enabled: Mapped[bool] = mapped_column(Boolean, default=True)
@@ -173,7 +174,7 @@ class Case(Base):
     address: Mapped[str | None] = mapped_column(String(255))
     grid_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("unit.id", ondelete="RESTRICT"))
     path: Mapped[str] = mapped_column(String(400))
-    attributes: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+    attributes: Mapped[dict[str, Any]] = mapped_column(ShapedJSON(dict), default=dict)
     # Reporter identity: never shown to handling departments; encrypted; every view audited.
     reporter_user_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("app_user.id", ondelete="SET NULL"))
     reporter_name_enc: Mapped[bytes | None] = mapped_column(LargeBinary, info=encrypted("case", "reporter_name"))
@@ -240,8 +241,8 @@ class CaseEvent(Base):
     actor_role: Mapped[str | None] = mapped_column(String(32))
     actor_unit: Mapped[str | None] = mapped_column(String(100))
     comment: Mapped[str | None] = mapped_column(Text)
-    payload: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
-    attachment_ids: Mapped[list[str]] = mapped_column(JSONType, default=list)
+    payload: Mapped[dict[str, Any]] = mapped_column(ShapedJSON(dict), default=dict)
+    attachment_ids: Mapped[list[str]] = mapped_column(ShapedJSON(list, strings=True), default=list)
     public: Mapped[bool] = mapped_column(Boolean, default=True)  # shown to the reporter / Open311 notes
 
 
@@ -355,7 +356,8 @@ class Notification(Base):
     kind: Mapped[str] = mapped_column(String(32))
     title: Mapped[str] = mapped_column(String(200))
     body: Mapped[str] = mapped_column(Text)
-    channels: Mapped[dict[str, str]] = mapped_column(JSONType, default=dict)  # channel -> sent|failed|logged|pending
+    # channel -> sent|failed|logged|pending
+    channels: Mapped[dict[str, str]] = mapped_column(ShapedJSON(dict), default=dict)
     # a deferred channel (webhook, SMS gateway) has yet to be tried: sent after the commit by the outbox
     delivery_pending: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)

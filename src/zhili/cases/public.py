@@ -31,6 +31,7 @@ from sqlalchemy import ColumnElement, and_, false, or_
 from zhili.cases.models import OPEN_STATES, Case
 from zhili.core.masking import mask_text
 from zhili.core.query import starts_with_text
+from zhili.core.validators import usable_point
 
 DEFAULT_PUBLIC_PREFIXES = ("BJ-", "SJ-", "SG-03", "SG-04", "SG-05", "SG-0601", "SG-0602", "SG-0603", "SG-12")
 DEFAULT_EXACT_LOCATION_PREFIXES = ("BJ-", "SJ-")
@@ -82,12 +83,14 @@ def exact_location(code: str | None) -> bool:
 
 def public_point(case: Case) -> tuple[float | None, float | None]:
     """``(lat, lon)`` as the public may see them: exact or rounded (see the module text)."""
-    if case.lat is None or case.lon is None:
+    point = usable_point(case.lon, case.lat)
+    if point is None:
         return None, None
+    lon, lat = point
     if exact_location(case.category_code):
-        return case.lat, case.lon
+        return lat, lon
     n = public_settings().public_coarse_decimals
-    return round(case.lat, n), round(case.lon, n)
+    return round(lat, n), round(lon, n)
 
 
 def public_address(case: Case) -> str | None:

@@ -24,6 +24,7 @@ from zhili.cases.models import OPEN_STATES, Case, SubTask
 from zhili.core.jurisdiction import Principal, authorize, in_scope, path_predicate
 from zhili.core.security import Perm, Role
 from zhili.core.settings import get_settings
+from zhili.core.validators import usable_point
 
 
 def visibility(principal: Principal) -> ColumnElement[bool]:
@@ -132,6 +133,7 @@ def fetch_nearby(session: Session, *, reports: Sequence[tuple[str | None, float,
     A superset: :func:`duplicate_distance` decides, per report and viewer."""
     pairs: set[tuple[str | None, int]] = set()
     window = dt.timedelta(0)
+    reports = [r for r in reports if usable_point(r[1], r[2])]  # a stored point off the globe has no neighbours
     for category, lon, lat, _ in reports:
         dlon, dlat, window, _ = duplicate_box(lon, lat)
         pairs.update((category, cell) for cell in cells_around(lon, lat, dlon, dlat))

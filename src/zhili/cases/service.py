@@ -34,6 +34,7 @@ from zhili.core.jurisdiction import Principal, authorize, in_scope, path_predica
 from zhili.core.query import contains_text, paginate, starts_with_text
 from zhili.core.reveal import authorize_reveal
 from zhili.core.security import Perm, Role
+from zhili.core.validators import usable_point
 from zhili.regions.models import OPEN_END, Unit, UnitLevel
 from zhili.users.models import User
 from zhili.users.service import CachedPrincipal
@@ -178,10 +179,11 @@ def find_duplicates(session: Session, *, principal: Principal, case: Case, limit
                     ) -> list[tuple[Any, float]]:
     """Open cases of the same category near this one within the time window, nearest first (metres)."""
     authorize(principal, Perm.case_read)
-    if case.lon is None or case.lat is None:
+    point = usable_point(case.lon, case.lat)
+    if point is None:
         return []
-    return nearby_open_cases(session, principal=principal, category_code=case.category_code, lon=case.lon,
-                             lat=case.lat, at=case.reported_at, exclude_id=case.id, limit=limit)
+    return nearby_open_cases(session, principal=principal, category_code=case.category_code, lon=point[0],
+                             lat=point[1], at=case.reported_at, exclude_id=case.id, limit=limit)
 
 
 # -- reading details ----------------------------------------------------------------------------------------

@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 
 from zhili.cases.models import CHANNEL_LABELS, STATE_LABELS, Case, Category
 from zhili.core.jsonbounds import readable_json
+from zhili.core.validators import usable_point
 
 _VIEW_FIELDS = ("id", "number", "channel", "state", "category_code", "title", "description", "urgency", "lon", "lat",
                 "address", "grid_id", "path", "attributes", "anonymous", "is_public", "external_id",
@@ -40,6 +41,8 @@ def case_view_values(row: Mapping[str, Any], *, departments: Mapping[str, str], 
     """:func:`case_view` of a case given as column values (as intake writes them)."""
     view = {f: row[f] for f in _VIEW_FIELDS}
     view["attributes"] = readable_json(view["attributes"], what="case.attributes", default={})
+    if not usable_point(view.get("lon"), view.get("lat")):  # a stored point off the globe is served as none
+        view["lon"] = view["lat"] = None
     view.update(channel_label=CHANNEL_LABELS[row["channel"]], state_label=STATE_LABELS[row["state"]],
                 category_name=category_name,
                 assignee_department_name=departments.get(row["assignee_department"] or ""))

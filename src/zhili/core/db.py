@@ -70,6 +70,33 @@ class UTCDateTime(TypeDecorator[dt.datetime]):
 JSONType = JSON().with_variant(JSONB(), "postgresql")
 
 
+class ShapedJSON(TypeDecorator[Any]):
+    """JSON (JSONB on PostgreSQL) that is always read back in its declared shape: an object, or a list (of strings
+    only, with ``strings``). The writers validate; a row written past them (an old version, an import, a hand edit)
+    reads as the empty shape — or ``None`` where the column allows none — so no reader, list or export trips over
+    it. Declare the shape on every JSON column a reader relies on."""
+
+    impl = JSON
+    cache_ok = True
+
+    def __init__(self, shape: type[dict[str, Any]] | type[list[Any]], *, strings: bool = False,
+                 none: bool = False) -> None:
+        super().__init__()
+        self.shape, self.strings, self.none = shape, strings, none
+
+    def load_dialect_impl(self, dialect: Dialect) -> Any:
+        return dialect.type_descriptor(JSONB() if dialect.name == "postgresql" else JSON())
+
+    def process_result_value(self, value: Any, dialect: Any) -> Any:
+        if value is None and self.none:
+            return None
+        if not isinstance(value, self.shape):
+            return self.shape()
+        if self.strings:
+            return [v for v in value if isinstance(v, str)]
+        return value
+
+
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur = dbapi_conn.cursor()
     cur.execute("PRAGMA foreign_keys=ON")

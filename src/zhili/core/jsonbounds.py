@@ -70,7 +70,14 @@ FreeJsonList = Annotated[list[dict[str, Any]], AfterValidator(_bounded)]
 
 def readable_json(value: Any, *, what: str, default: Any) -> Any:
     """``value`` if it can be served back (within generous read bounds), else ``default`` with a warning: a row
-    stored before the bounds existed must not break every list and export it appears in."""
+    stored before the bounds existed must not break every list and export it appears in. A value of another shape
+    than ``default`` (a list or ``null`` where an object belongs) is served as ``default`` too."""
+    if value is None:
+        return default
+    if default is not None and not isinstance(value, type(default)):
+        log.warning("stored JSON in %s is a %s, not a %s: served as empty", what, type(value).__name__,
+                    type(default).__name__)
+        return default
     try:
         return check_free_json(value, name=what, max_depth=64, max_keys=10_000, max_bytes=1024 * 1024)
     except ValidationFailed as exc:

@@ -6,6 +6,7 @@ Each returns the normalised value or raises :class:`ValidationFailed` with a Chi
 from __future__ import annotations
 
 import datetime as dt
+import math
 import re
 
 from zhili.core.errors import ValidationFailed
@@ -80,6 +81,27 @@ def validate_credit_code(value: str) -> str:
 
 
 _MOBILE_RE = re.compile(r"^1[3-9]\d{9}$", re.ASCII)
+
+
+def usable_point(lon: float | None, lat: float | None) -> tuple[float, float] | None:
+    """``(lon, lat)`` when a stored point can be computed with and shown — both finite and on the globe — else
+    None. Inputs are validated where they are written; readers ask this of stored rows (a legacy row or an import
+    may hold anything)."""
+    if (lon is not None and lat is not None and math.isfinite(lon) and math.isfinite(lat)
+            and -180.0 <= lon <= 180.0 and -90.0 <= lat <= 90.0):
+        return lon, lat
+    return None
+
+
+def personal_number_kind(text: str) -> str | None:
+    """``"id_number"`` or ``"phone"`` when a search text is an ID number or a mobile number, else None: such a
+    search is posted, never put in a URL (access logs, proxies, browser history)."""
+    q = (text or "").strip()
+    if re.fullmatch(r"\d{17}[\dXx]", q):
+        return "id_number"
+    if re.fullmatch(r"(\+?86)?1\d{10}", q.replace(" ", "").replace("-", "")):
+        return "phone"
+    return None
 
 
 def validate_mobile(value: str) -> str:

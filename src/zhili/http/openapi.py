@@ -8,6 +8,7 @@ from zhili.core.schemas import ErrorBody
 
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     status: {"model": ErrorBody, "description": text} for status, text in (
+        (400, "请求体无法解析（bad_request，如非 UTF-8 的 JSON）"),
         (401, "未登录或会话已过期（session_expired 等）"),
         (403, "无此权限（permission_denied、role_not_allowed、guard_failed 等）"),
         (404, "记录不存在或不在您的管辖范围内（二者答复相同）"),

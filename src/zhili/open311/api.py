@@ -10,10 +10,28 @@ from fastapi import APIRouter, Request, Response
 
 from zhili.core.db import roll_back_refused
 from zhili.core.errors import DomainError
+from zhili.core.schemas import ErrorBody
 from zhili.http.deps import Db
 from zhili.open311 import render, service
 
-router = APIRouter(prefix="/open311/v2", tags=["Open311 GeoReport v2"])
+_ERRORS_SCHEMA: dict[str, Any] = {
+    "type": "array", "items": {"type": "object", "required": ["code", "description"],
+                               "properties": {"code": {"type": "integer"}, "description": {"type": "string"}}}}
+_BOTH: dict[str, Any] = {render.JSON_TYPE.split(";")[0]: {}, render.XML_TYPE.split(";")[0]: {}}
+_OPEN311_ERROR = {render.JSON_TYPE.split(";")[0]: {"schema": _ERRORS_SCHEMA},
+                  render.XML_TYPE.split(";")[0]: {"schema": {"type": "string"}}}
+# What every Open311 route answers, as the spec has it: XML or JSON by the path's format, errors as
+# ``[{"code", "description"}]`` (400 bad input or unknown jurisdiction, 403 api_key, 404 unknown or unsupported
+# format), and the platform's own 422 when a path parameter fails its type.
+RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {"description": "XML 或 JSON（按路径中的格式）", "content": _BOTH},
+    **{status: {"description": text, "content": _OPEN311_ERROR} for status, text in (
+        (400, "请求有误（Open311 错误格式）"), (403, "api_key 无效（Open311 错误格式）"),
+        (404, "不存在或格式不受支持（Open311 错误格式）"))},
+    422: {"model": ErrorBody, "description": "路径参数类型不符（平台统一错误格式）"},
+}
+
+router = APIRouter(prefix="/open311/v2", tags=["Open311 GeoReport v2"], responses=RESPONSES)
 
 
 def _fmt(fmt: str) -> str | None:
@@ -114,7 +132,8 @@ def get_token(token: str, fmt: str, session: Db, jurisdiction_id: str | None = N
     return _run(fmt, "service_requests", "request", build)
 
 
-@router.get("/media/{attachment_id}", summary="A public case photo (media_url)")
+@router.get("/media/{attachment_id}", summary="A public case photo (media_url)",
+            responses={200: {"description": "图片（已去除元数据）", "content": {"image/jpeg": {}, "image/png": {}}}})
 def media(attachment_id: uuid.UUID, session: Db) -> Response:
     from zhili.cases.files import served_bytes
 

@@ -15,7 +15,7 @@ from sqlalchemy import Date, Enum, Float, ForeignKey, Index, Integer, LargeBinar
 from sqlalchemy.orm import Mapped, declared_attr, mapped_column
 
 from zhili.core.crypto import encrypted
-from zhili.core.db import Base, JSONType, UTCDateTime, utcnow
+from zhili.core.db import Base, ShapedJSON, UTCDateTime, utcnow
 from zhili.core.ids import new_id
 
 
@@ -171,7 +171,7 @@ class Person(_Versioned, Base):
     ethnicity: Mapped[str | None] = mapped_column(String(32))
     relation: Mapped[str | None] = mapped_column(String(32))
     resident_type: Mapped[ResidentType] = mapped_column(Enum(ResidentType, native_enum=False, length=16))
-    care_tags: Mapped[list[str]] = mapped_column(JSONType, default=list)
+    care_tags: Mapped[list[str]] = mapped_column(ShapedJSON(list, strings=True), default=list)
     status: Mapped[PersonStatus] = mapped_column(Enum(PersonStatus, native_enum=False, length=16),
                                                  default=PersonStatus.active)
     note: Mapped[str | None] = mapped_column(Text)
@@ -201,7 +201,7 @@ class Organisation(_Versioned, Base):
     employees: Mapped[int | None] = mapped_column(Integer)
     lon: Mapped[float | None] = mapped_column(Float)
     lat: Mapped[float | None] = mapped_column(Float)
-    extra: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
+    extra: Mapped[dict[str, Any] | None] = mapped_column(ShapedJSON(dict, none=True))
 
 
 

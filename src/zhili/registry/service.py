@@ -228,11 +228,23 @@ def get_household(session: Session, *, principal: Principal, household_id: uuid.
 def list_households(
     session: Session, *, principal: Principal, unit_id: uuid.UUID | None = None,
     building_id: uuid.UUID | None = None, use: str | None = None, q: str | None = None,
+    member_id_number: str | None = None, member_phone: str | None = None,
     page: int = 1, page_size: int = 50, sort: str | None = None,
 ) -> tuple[list[Household], int]:
-    """Households in jurisdiction."""
+    """Households in jurisdiction; ``member_id_number``/``member_phone`` find the households of a person with that
+    number, exactly, through the blind index."""
     authorize(principal, Perm.registry_read)
     stmt = _under(select(Household), session, principal, Household, unit_id)
+    if member_id_number or member_phone:
+        cipher = get_cipher()
+        members = select(Person.household_id).where(Person.household_id.is_not(None))
+        if member_id_number:
+            members = members.where(Person.id_number_bidx == cipher.blind_index(member_id_number.strip().upper(),
+                                                                               purpose=ID_PURPOSE))
+        if member_phone:
+            members = members.where(Person.phone_bidx == cipher.blind_index(validate_mobile(member_phone),
+                                                                           purpose=PHONE_PURPOSE))
+        stmt = stmt.where(Household.id.in_(members))
     if building_id:
         stmt = stmt.where(Household.building_id == building_id)
     if use:

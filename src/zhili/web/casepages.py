@@ -29,6 +29,8 @@ from zhili.web.render import redirect, render, tr
 
 PHOTO_LIMIT = 3
 PAGE_SIZE = 20
+# Said when an ID number or phone arrives in a page's URL: such searches are posted from the search box instead.
+NUMBER_IN_URL = "身份证号、手机号不能放在网址中（网址会被记入访问日志），请在搜索框中输入后点击“搜索”"
 ACTION_FIELDS = ("reason", "result", "hours", "rating", "message", "reply")  # payload fields a page form can carry
 ACTION_ORDER = ("answer_supervision", "start", "resolve", "verify", "rate", "reopen", "send_back", "request_extension",
                 "return_case", "escalate")  # the usual next step first (an order waiting for an answer before all)

@@ -16,6 +16,7 @@ from zhili.core.errors import DomainError
 from zhili.core.schemas import MAX_PAGE
 from zhili.core.security import Perm
 from zhili.core.settings import get_settings
+from zhili.core.validators import personal_number_kind
 from zhili.http.bodylimit import MARGIN, body_limit
 from zhili.http.deps import Db
 from zhili.org import service as org
@@ -102,11 +103,34 @@ def case_act(request: Request, session: Db, pu: GridWorker, case_id: uuid.UUID, 
 def households(request: Request, session: Db, pu: GridWorker,
                q: Annotated[str | None, Query(max_length=100)] = None,
                page: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 1) -> Response:
-    q = (q or "").strip() or None
-    rows, total = registry.list_households(session, principal=pu.principal, q=q, page=page,
-                                           page_size=cp.PAGE_SIZE)
-    return render(request, "gw/households.html", {"households": rows, "q": q or "", "total": total, "page": page,
-                                                  "pages": cp.pages(total)})
+    return _households_page(request, session, pu, (q or "").strip(), page, posted=False)
+
+
+@router.post("/households")
+def households_search(request: Request, session: Db, pu: GridWorker, form: cp.PostedForm) -> Response:
+    """The search posted from the search box: an address or room, or a member's ID number or phone (which so
+    stays out of the URL)."""
+    return _households_page(request, session, pu, cp.text(form, "q", 100).strip(), 1, posted=True)
+
+
+def _households_page(request: Request, session: Any, pu: PageUser, q: str, page: int, *, posted: bool) -> Response:
+    kind = personal_number_kind(q)
+    error, status = None, 200
+    rows: list[Any] = []
+    total = 0
+    if kind and not posted:  # a personal number arrived in the URL: neither searched nor echoed
+        q, error, status = "", cp.NUMBER_IN_URL, 422
+    else:
+        search = {"member_" + kind: q} if kind else {"q": q or None}
+        try:
+            rows, total = registry.list_households(session, principal=pu.principal, page=page,
+                                                   page_size=cp.PAGE_SIZE, **search)
+        except DomainError as exc:  # a malformed phone number: said above an empty list
+            error, status = exc.message, exc.status
+    return render(request, "gw/households.html", {
+        "households": rows, "q": q, "total": total, "page": page, "pages": cp.pages(total), "error": error,
+        # the pager's links carry the search in their URL: never a personal number (an exact match is one page)
+        "pager_q": "" if kind else q}, status=status)
 
 
 def _household_page(request: Request, session: Any, pu: PageUser, household_id: uuid.UUID, *,

@@ -169,8 +169,7 @@ def nearby(request: Request, session: Db, pu: Resident,
         "cases": cases, "error": error, "origin": origin, "radius": radius, "radii": RADII,
         "lon": lon or "", "lat": lat or "", "community_id": str(community_id or ""), "category": category or "",
         "communities": service.list_communities(session),
-        "classes": service.public_category_classes(session), "here": request.url.path + (
-            f"?{request.url.query}" if request.url.query else ""),
+        "classes": service.public_category_classes(session),
     }, status=422 if error else 200)
 
 

@@ -27,6 +27,7 @@ from zhili.core.errors import DomainError, Forbidden, NotFound, ValidationFailed
 from zhili.core.jurisdiction import authorize
 from zhili.core.schemas import MAX_PAGE
 from zhili.core.security import Perm, Role
+from zhili.core.validators import personal_number_kind
 from zhili.http.bodylimit import MARGIN, body_limit
 from zhili.http.deps import Db
 from zhili.regions import service as regions
@@ -333,7 +334,7 @@ class ListQuery:
 
     def holds_personal_number(self, kind: RegisterKind) -> bool:
         """True when the search box holds an ID number or phone: posted, never put in a URL (access logs)."""
-        return kind == RegisterKind.persons and _personal_number_kind(self.q.strip()) is not None
+        return kind == RegisterKind.persons and personal_number_kind(self.q.strip()) is not None
 
     def filters(self, kind: RegisterKind) -> dict[str, Any]:
         out: dict[str, Any] = {}
@@ -352,24 +353,12 @@ class ListQuery:
                 out[key] = value
         q = self.q.strip()
         if q and kind == RegisterKind.persons:
-            out[_personal_number_kind(q) or "name"] = q
+            out[personal_number_kind(q) or "name"] = q
         elif q and kind == RegisterKind.organisations and re.fullmatch(r"[0-9A-Za-z]{18}", q):
             out["credit_code"] = q
         elif q:
             out["q"] = q
         return {k: v for k, v in out.items() if k in excel.EXPORT_FILTERS[kind]}
-
-
-def _personal_number_kind(q: str) -> str | None:
-    """``"id_number"`` or ``"phone"`` when a person search is an ID number or mobile number, else None."""
-    if re.fullmatch(r"\d{17}[\dXx]", q):
-        return "id_number"
-    if re.fullmatch(r"(\+?86)?1\d{10}", q.replace(" ", "").replace("-", "")):
-        return "phone"
-    return None
-
-
-_NUMBER_IN_URL = "身份证号、手机号不能放在网址中（网址会被记入访问日志），请在搜索框中输入后点击“搜索”"
 
 
 def list_query(q: Text = None, unit_id: Text = None, building_id: Text = None, household_id: Text = None,
@@ -391,7 +380,7 @@ def _list_page(request: Request, session: Any, pu: PageUser, kind: RegisterKind,
     if personal and not posted:  # an ID number or phone arrived in the URL: refuse rather than search (or echo)
         query = replace(query, q="")
         rows: list[Any] = []
-        total, error, status, personal = 0, _NUMBER_IN_URL, 422, False
+        total, error, status, personal = 0, cp.NUMBER_IN_URL, 422, False
     else:
         try:
             rows, total = _LISTS[kind](session, principal=pu.principal, page=page, page_size=PAGE_SIZE,

@@ -10,7 +10,7 @@ import os
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote, urlencode, urlsplit
 
 from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
@@ -23,6 +23,7 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from zhili.core.clock import to_local
 from zhili.core.errors import DomainError
+from zhili.core.validators import personal_number_kind
 from zhili.http.deps import cookie_secure
 from zhili.web import csrf, i18n
 from zhili.web.assets import HERE, asset_url, vendor_url
@@ -109,6 +110,13 @@ def security_headers(response: Response) -> None:
     response.headers["X-Frame-Options"] = "DENY"
 
 
+def here(request: Request) -> str:
+    """The request's path and query, as pages echo it (the language switch, the sign-in ``next``), without any
+    query value that is an ID number or phone: such a value is never written back into a link."""
+    pairs = [(k, v) for k, v in request.query_params.multi_items() if personal_number_kind(v) is None]
+    return request.url.path + (f"?{urlencode(pairs)}" if pairs else "")
+
+
 def render(request: Request, template: str, context: Mapping[str, Any] | None = None, *, status: int = 200,
            headers: Mapping[str, str] | None = None) -> HTMLResponse:
     """Render a page (or fragment) template with the common context and security headers."""
@@ -120,7 +128,7 @@ def render(request: Request, template: str, context: Mapping[str, Any] | None = 
         "csrf_token": csrf.csrf_token(request), "csrf_field": csrf.CSRF_FIELD,
         "flash": i18n.translate(locale, f"msg.{msg}") if msg and i18n.has(f"msg.{msg}") else None,
         "home_url": home_url_for(user.principal.role) if user else "/login",
-        "tile_url": tile_url(), "current_path": request.url.path,
+        "tile_url": tile_url(), "current_path": request.url.path, "here": here(request),
     }
     ctx.update(context or {})
     body = env.get_template(template).render(ctx)
@@ -164,7 +172,7 @@ def error_page(request: Request, status: int, *, message: str | None = None, inc
 
 
 def _login_redirect(request: Request) -> Response:
-    target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    target = here(request)
     location = "/login?msg=login_required" + (f"&next={quote(target)}" if request.method == "GET" else "")
     if request.headers.get("hx-request"):
         return Response(status_code=204, headers={"HX-Redirect": location})
