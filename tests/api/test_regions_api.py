@@ -7,9 +7,10 @@ from typing import Any
 
 from apihelpers import Api
 
+from zhili.core import clock
 from zhili.regions.geo import wgs84_to_gcj02
 
-TODAY = dt.date.today()
+TODAY = clock.today()
 GA, GB, GC = "330522001001001", "330522001001002", "330522002001001"
 
 

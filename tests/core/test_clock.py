@@ -4,6 +4,7 @@ follow it."""
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
 from zoneinfo import ZoneInfoNotFoundError
 
 import pytest
@@ -60,3 +61,23 @@ def test_without_a_tz_database_beijing_time_is_still_known(monkeypatch):
             clock.zone("Europe/Berlin")
     finally:
         clock.zone.cache_clear()
+
+
+def test_today_is_the_districts_date_not_the_hosts(monkeypatch):
+    """At 17:00 UTC it is already tomorrow in Beijing: "today" (validity of units, ages, the default 'as of') is the
+    district's date everywhere."""
+    from zhili.core.validators import id_check_digit, validate_id_number
+    from zhili.regions import service as regions
+
+    evening = dt.datetime(2026, 12, 6, 17, 0, tzinfo=dt.UTC)
+    monkeypatch.setattr(clock, "utcnow", lambda: evening)
+    assert clock.today() == regions.today() == dt.date(2026, 12, 7)
+    born_today = "11010120261207001"  # a child born today in the district is no "future birth date"
+    assert validate_id_number(born_today + id_check_digit(born_today)).startswith(born_today)
+
+
+def test_no_module_reads_the_hosts_date():
+    """A source scan: the host's date (``date.today()``) is the wrong day for eight hours of every day."""
+    root = Path(__file__).resolve().parents[2] / "src" / "zhili"
+    offenders = [str(p.relative_to(root)) for p in root.rglob("*.py") if "date.today()" in p.read_text("utf-8")]
+    assert offenders == []

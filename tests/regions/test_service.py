@@ -11,6 +11,7 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from zhili.core import clock
 from zhili.core.errors import Conflict, NotFound, ValidationFailed
 from zhili.core.jurisdiction import Principal
 from zhili.regions import service
@@ -18,7 +19,7 @@ from zhili.regions.geo import wgs84_to_gcj02
 from zhili.regions.models import OPEN_END, GeoVersion, Unit, UnitBoundary, UnitLevel
 from zhili.users.service import principal_for_user
 
-TODAY = dt.date.today()
+TODAY = clock.today()
 
 
 def square(x0: float, y0: float, size: float, height: float | None = None) -> dict[str, Any]:

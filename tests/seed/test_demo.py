@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 from collections import Counter
 from pathlib import Path
@@ -14,6 +13,7 @@ from shapely.geometry import shape
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
+from zhili.core import clock
 from zhili.core.audit import AuditEvent, verify_chain
 from zhili.core.crypto import FieldCipher
 from zhili.core.db import make_engine
@@ -130,7 +130,7 @@ def test_persons(seeded: Any) -> None:
         hh_sizes = Counter(p.household_id for p in persons)
         households = {h.id: h for h in s.scalars(select(Household))}
     assert len(persons) == SPEC.persons
-    today = dt.date.today()
+    today = clock.today()
     id_numbers = set()
     resident: Counter[str] = Counter()
     for p in persons:

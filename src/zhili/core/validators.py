@@ -9,6 +9,7 @@ import datetime as dt
 import math
 import re
 
+from zhili.core import clock
 from zhili.core.errors import ValidationFailed
 
 _ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
@@ -38,7 +39,7 @@ def validate_id_number(value: str, *, today: dt.date | None = None) -> str:
         born = dt.date(int(v[6:10]), int(v[10:12]), int(v[12:14]))
     except ValueError as exc:
         raise ValidationFailed("身份证号码中的出生日期无效", code="id_number_birthdate") from exc
-    today = today or dt.date.today()
+    today = today or clock.today()
     if born > today or born.year < 1880:
         raise ValidationFailed("身份证号码中的出生日期超出合理范围", code="id_number_birthdate")
     if id_check_digit(v[:17]) != v[17]:

@@ -13,7 +13,7 @@ import shapely
 from sqlalchemy import ColumnElement, and_, func, select, update
 from sqlalchemy.orm import Session
 
-from zhili.core import audit
+from zhili.core import audit, clock
 from zhili.core.db import utcnow
 from zhili.core.errors import Conflict, ValidationFailed
 from zhili.core.jurisdiction import Principal, authorize, ensure_in_scope, in_scope, not_found, path_predicate, scoped
@@ -25,8 +25,9 @@ from zhili.regions.models import LEVEL_ORDER, OPEN_END, GeoVersion, Unit, UnitBo
 
 
 def today() -> dt.date:
-    """Today's date (the default 'as of')."""
-    return dt.date.today()
+    """Today's date in the district (the default 'as of'): not the host's, which is a day behind from 16:00 UTC
+    for a district in China."""
+    return clock.today()
 
 
 def valid_on(model: Any, day: dt.date) -> ColumnElement[bool]:

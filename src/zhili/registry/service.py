@@ -13,7 +13,7 @@ from typing import Any, TypeVar
 from sqlalchemy import Select, Text, cast, func, select
 from sqlalchemy.orm import Session
 
-from zhili.core import audit
+from zhili.core import audit, clock
 from zhili.core.crypto import FieldCipher, get_cipher
 from zhili.core.errors import Conflict, NotFound, ValidationFailed
 from zhili.core.ids import new_id
@@ -76,7 +76,7 @@ def _resolve_grid(
     grid = get_unit(session, principal=principal, unit_id=grid_id)
     if grid.level != UnitLevel.grid:
         raise ValidationFailed(f"“{grid.name}”不是网格，请选择网格级单位", code="not_a_grid")
-    if grid.valid_to <= dt.date.today():
+    if grid.valid_to <= clock.today():
         raise ValidationFailed(f"网格“{grid.name}”已撤销，请选择当前有效的网格", code="grid_retired")
     return grid
 
@@ -373,7 +373,7 @@ def list_persons(
     if care_tag:
         _check_tags([care_tag])
         stmt = stmt.where(contains_text(cast(Person.care_tags, Text), f'"{care_tag}"'))
-    today = dt.date.today()
+    today = clock.today()
     if min_age is not None:
         stmt = stmt.where(Person.birth_date <= _years_before(today, min_age))
     if max_age is not None:
@@ -441,7 +441,7 @@ def reveal_person(session: Session, *, principal: Principal, person_id: uuid.UUI
 def person_view(p: Person, *, today: dt.date | None = None) -> dict[str, Any]:
     """A person as the API shows it: ID and phone masked."""
     cipher = get_cipher()
-    today = today or dt.date.today()
+    today = today or clock.today()
     id_number = cipher.decrypt(p.id_number_enc, table="person", column="id_number", row_id=p.id)
     phone = cipher.decrypt(p.phone_enc, table="person", column="phone", row_id=p.id) if p.phone_enc else None
     age = today.year - p.birth_date.year - ((today.month, today.day) < (p.birth_date.month, p.birth_date.day))

@@ -54,7 +54,7 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import Session
 from sqlalchemy.types import NullType
 
-from zhili.core import audit
+from zhili.core import audit, clock
 from zhili.core.crypto import FieldCipher, get_cipher
 from zhili.core.db import utcnow
 from zhili.core.errors import Conflict
@@ -942,7 +942,7 @@ class _Seeder:
         self.explicit_workers = False
         self.rng = random.Random(f"zhili-demo:{seed}:main")
         self.now = utcnow()
-        self.today = dt.date.today()
+        self.today = clock.today()
         self.counts: dict[str, int] = dict.fromkeys(_INSERT_ORDER, 0)
         self.unit_levels: dict[str, int] = {}
         self.stage_seconds: dict[str, float] = {}
