@@ -125,6 +125,12 @@ def _notification(ctx: Ctx) -> Any:
     return ctx.mw.notifications["wangge_c" if ctx.side == "other" else _user_key(ctx)].id
 
 
+def _saved_view(ctx: Ctx) -> Any:
+    if ctx.side == "other":
+        return ctx.mw.saved_views["wangge_c"].id
+    return (ctx.mw.saved_views.get(_user_key(ctx)) or ctx.mw.saved_views["wangge_a"]).id
+
+
 # path parameter -> its value for a side (object parameters) ...
 OBJECT_PARAMS: dict[str, Callable[[Ctx, str], Any]] = {
     "case_id": lambda c, p: c.s.case.id,
@@ -144,6 +150,7 @@ OBJECT_PARAMS: dict[str, Callable[[Ctx, str], Any]] = {
     "notice_id": lambda c, p: c.s.notice.id,
     "suggestion_id": lambda c, p: c.s.suggestion.id,
     "visit_id": lambda c, p: c.s.visit.id,
+    "view_id": lambda c, p: _saved_view(c),
 }
 # ... and the parameters that name no object of a side
 FIXED_PARAMS: dict[str, Callable[[Ctx], Any]] = {
@@ -562,6 +569,12 @@ ROUTES: dict[tuple[str, str], Row] = {
     # -- pages: the console ----------------------------------------------------------------------------------------
     ("GET", "/console/"): Row(roles=CONSOLE),
     ("GET", "/console/inbox"): Row(roles=_r(DEPT)),
+    ("GET", "/console/cases"): Row(roles=CONSOLE_CASE),
+    # the reporter-phone search: posted, by the roles that may reveal a reporter (audited)
+    ("POST", "/console/cases"): Row(roles=_r(CMD), body=_form(reporter_phone="13812345678")),
+    ("GET", "/console/cases/export.xlsx"): Row(roles=CONSOLE_CASE),
+    ("POST", "/console/cases/views"): Row(roles=CONSOLE_CASE, body=_form(name="待受理", query="state=reported")),
+    ("POST", "/console/cases/views/{view_id}/delete"): Row(roles=CONSOLE_CASE, scope="addressee"),
     ("GET", "/console/cases/{case_id}"): Row(roles=CONSOLE_CASE, scope="case"),
     ("POST", "/console/cases/{case_id}/act"): Row(roles=CONSOLE_CASE, scope="case", body=_form(
         action="supervise", message="请尽快处置"), except_=_console_act_refusals()),

@@ -88,6 +88,7 @@ class MatrixWorld:
     sides: dict[str, Side]
     notifications: dict[str, Any] = field(default_factory=dict)  # username -> a notification of that user
     batches: dict[str, Any] = field(default_factory=dict)  # username -> an import batch uploaded by that user
+    saved_views: dict[str, Any] = field(default_factory=dict)  # username -> a saved case-list view of that user
     rule_key: Any = None
     category: str = "SJ-0102"
     override_day: dt.date = dt.date(2026, 10, 10)
@@ -207,6 +208,11 @@ def build(db: Session) -> MatrixWorld:
         mw.batches[username] = excel.import_workbook(db, principal=p(username), kind=RegisterKind.buildings,
                                                      data=building_workbook(grid.code, f"导入路{username}号"),
                                                      filename="导入.xlsx")
+    from zhili.cases.saved_views import save_view
+
+    for username, user in w.users.items():
+        if user.role != Role.auditor:  # every user who reads cases keeps a view of the case list
+            mw.saved_views[username] = save_view(db, principal=p(username), name="我的视图", query="open=1")
     mw.rule_key = create_rule(db, principal=p("zhihui"), data={
         "name": "测试规则", "category_code": "SJ-01", "target_department": "HW", "confidence": 0.1}).rule_key
     set_override(db, principal=p("zhihui"), day=mw.override_day, is_workday=True, name="调休上班")

@@ -81,6 +81,9 @@ EXPECTED: dict[str, Perm | tuple[Perm, ...] | AnyOf | Exempt] = {
     "cases.attachments.set_attachment": P.case_report,
     "cases.attachments.read_attachment": P.case_read,
     "cases.export.export_cases_xlsx": P.case_read,
+    "cases.saved_views.list_views": P.case_read,  # then the caller's own views only
+    "cases.saved_views.save_view": P.case_read,
+    "cases.saved_views.delete_view": P.case_read,
     "cases.inbox.inbox": _OWN,
     "cases.inbox.mark_read": _OWN,
     "cases.supervision.list_open_supervisions": P.case_read,
@@ -133,6 +136,7 @@ EXPECTED: dict[str, Perm | tuple[Perm, ...] | AnyOf | Exempt] = {
     "participation.service.reply_suggestion": AnyOf((P.resident_participate, P.suggestion_reply)),
     # regions
     "regions.picker.pick_units": P.region_read,
+    "regions.picker.filter_units": P.region_read,
     "regions.service.list_units": P.region_read,
     "regions.service.get_unit": P.region_read,
     "regions.service.get_tree": P.region_read,

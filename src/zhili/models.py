@@ -14,6 +14,7 @@ from zhili.cases.models import (
     IdempotencyRecord,
     JobLock,
     Notification,
+    SavedFilter,
     SubTask,
     Supervision,
 )
@@ -57,6 +58,7 @@ __all__ = [
     "Organisation",
     "Person",
     "ResidentProfile",
+    "SavedFilter",
     "SmsCode",
     "SubTask",
     "Suggestion",

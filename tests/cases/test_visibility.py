@@ -11,7 +11,7 @@ from openpyxl import load_workbook
 
 from zhili.cases import engine, service, sweep
 from zhili.cases.models import Channel
-from zhili.core.errors import Forbidden
+from zhili.core.errors import Forbidden, ValidationFailed
 from zhili.core.security import Role
 
 NAME, PHONE = "司马小芳", "13857001111"
@@ -163,3 +163,39 @@ def test_the_excel_export_has_chinese_headers_only_visible_cases_and_no_reporter
     wb = load_workbook(io.BytesIO(kit.get("zhihui", "/cases/export.xlsx?state=reported").content), read_only=True)
     numbers = {row[0] for row in list(wb["事件清单"].iter_rows(values_only=True))[1:]}
     assert numbers == {cases["rep"]["number"], cases["hot"]["number"]}
+
+
+def _numbers(kit: Any, who: str, **filters: Any) -> set[str]:
+    rows, total = service.list_cases(kit.db, principal=kit.principal(who), filters=service.CaseFilter(**filters),
+                                     page_size=500)
+    assert total == len(rows)
+    return {c.number for c in rows}
+
+
+def test_the_number_filter_is_exact_and_scoped_and_supervised_lists_open_orders(kit, cases):
+    gc = cases["gc"]["number"]
+    assert _numbers(kit, "zhihui", number=gc) == {gc}
+    assert _numbers(kit, "zhihui", number=gc[:-1]) == set()  # exact, not a prefix
+    assert _numbers(kit, "shequ1", number=gc) == set()  # another community's case, even by its number
+    assert _numbers(kit, "zhihui", supervised=True) == {cases["old"]["number"]}  # the sweep's red order
+    kit.act("zhihui", cases["ga"], "supervise", message="请尽快处置")
+    assert _numbers(kit, "zhihui", supervised=True) == {cases["old"]["number"], cases["ga"]["number"]}
+    assert _numbers(kit, "jiedao2", supervised=True) == set()
+
+
+def test_the_reporter_phone_search_is_the_command_centres_exact_and_audited(kit, cases):
+    from zhili.users.service import _set_phone
+
+    assert _numbers(kit, "zhihui", reporter_phone="138 5700 1111") == {cases["hot"]["number"]}  # typed call-back
+    assert _numbers(kit, "zhihui", reporter_phone="13857001112") == set()
+    found, none = kit.audit("case.search_by_reporter")  # each search, with how many it found — not the number
+    assert (found.actor_name, found.after, none.after) == ("zhihui", {"matched": 1}, {"matched": 0})
+    _set_phone(kit.user("jumin"), "13900002222")  # the phone of the reporting resident's account
+    kit.db.flush()
+    assert _numbers(kit, "zhihui", reporter_phone="13900002222") == {cases[n]["number"] for n in ("ga", "rep",
+                                                                                                   "old")}
+    for who in ("lingdao", "jiedao2", "shequ1", "bumen"):  # reading cases is not revealing who reported them
+        with pytest.raises(Forbidden):
+            _numbers(kit, who, reporter_phone=PHONE)
+    with pytest.raises(ValidationFailed):
+        _numbers(kit, "zhihui", reporter_phone="12345")

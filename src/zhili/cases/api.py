@@ -72,10 +72,12 @@ def _filters(
     q: Annotated[str | None, Query(max_length=100, description="关键字或事件编号")] = None,
     department: Annotated[str | None, Query(max_length=32)] = None,
     open_only: bool = False,
+    number: Annotated[str | None, Query(max_length=32, description="事件编号（精确）")] = None,
+    supervised: Annotated[bool, Query(description="仅督办中（有未反馈的督办单）")] = False,
 ) -> service.CaseFilter:
     return service.CaseFilter(state=state, category=category, unit_id=unit_id, channel=channel, since=since,
                               until=until, overdue=overdue, warning=warning, keyword=q, department=department,
-                              open_only=open_only)
+                              open_only=open_only, number=number, supervised=supervised)
 
 
 Filters = Annotated[service.CaseFilter, Depends(_filters)]

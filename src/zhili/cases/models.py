@@ -430,3 +430,17 @@ class JobLock(Base):
     holder: Mapped[str | None] = mapped_column(String(64))
     until: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     last_run_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+
+
+class SavedFilter(Base):
+    """A staff user's saved case-list filter (常用视图): a name and the case list's query string — the filters as
+    ``GET /console/cases`` takes them, never a reporter's phone (``cases.saved_views`` keeps it so)."""
+
+    __tablename__ = "saved_filter"
+    __table_args__ = (UniqueConstraint("user_id", "name"),)  # also the index of a user's views
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=new_id)
+    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("app_user.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(30))
+    query: Mapped[str] = mapped_column(String(1000))
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)

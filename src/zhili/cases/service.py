@@ -12,7 +12,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import exists, func, or_, select
 from sqlalchemy.orm import Session
 
 from zhili.cases import engine, intake
@@ -23,6 +23,7 @@ from zhili.cases.models import (
     CaseState,
     Channel,
     SubTask,
+    Supervision,
 )
 from zhili.cases.scope import can_see, nearby_open_cases, visibility
 from zhili.cases.views import case_view_values
@@ -34,7 +35,7 @@ from zhili.core.jurisdiction import Principal, authorize, in_scope, path_predica
 from zhili.core.query import contains_text, paginate, starts_with_text
 from zhili.core.reveal import authorize_reveal
 from zhili.core.security import Perm, Role
-from zhili.core.validators import usable_point
+from zhili.core.validators import usable_point, validate_mobile
 from zhili.regions.models import OPEN_END, Unit, UnitLevel
 from zhili.users.models import User
 from zhili.users.service import CachedPrincipal
@@ -64,7 +65,8 @@ def get_case_by_number(session: Session, *, principal: Principal, number: str) -
 
 @dataclass
 class CaseFilter:
-    """List filters."""
+    """List filters. ``reporter_phone`` (exact, through the blind indexes) needs the reveal permission of the
+    command centre; the pages never put it in a URL, a saved view or an export."""
 
     state: list[CaseState] | None = None
     category: str | None = None
@@ -77,10 +79,32 @@ class CaseFilter:
     keyword: str | None = None
     department: str | None = None
     open_only: bool = False
+    number: str | None = None  # the exact case number
+    supervised: bool = False  # an unanswered supervision order (督办中)
+    reporter_phone: str | None = None
+
+
+REPORTER_PHONE_PURPOSE = "case.reporter_phone"  # the blind index intake writes for a typed call-back phone
+
+
+def _reporter_predicate(principal: Principal, phone: str) -> Any:
+    """Cases whose reporter left this phone (typed call-back phone) or whose reporter's account has it."""
+    authorize(principal, Perm.case_reveal_reporter, "只有指挥中心可以按上报人手机号查找事件")
+    phone = validate_mobile(phone)
+    cipher = get_cipher()
+    accounts = select(User.id).where(User.phone_bidx == cipher.blind_index(phone, purpose="app_user.phone"))
+    return or_(Case.reporter_phone_bidx == cipher.blind_index(phone, purpose=REPORTER_PHONE_PURPOSE),
+               Case.reporter_user_id.in_(accounts))
 
 
 def _filtered(session: Session, principal: Principal, f: CaseFilter) -> Any:
     stmt = select(Case).where(visibility(principal))
+    if f.reporter_phone:
+        stmt = stmt.where(_reporter_predicate(principal, f.reporter_phone))
+    if f.number:
+        stmt = stmt.where(Case.number == f.number.strip())
+    if f.supervised:
+        stmt = stmt.where(exists().where(Supervision.case_id == Case.id, Supervision.acknowledged_at.is_(None)))
     if f.state:
         stmt = stmt.where(Case.state.in_(f.state))
     if f.open_only:
@@ -111,14 +135,23 @@ def _filtered(session: Session, principal: Principal, f: CaseFilter) -> Any:
     return stmt
 
 
+# the list's sort keys (a leading '-' sorts descending)
+SORTABLE = {"reported_at": Case.reported_at, "handle_due_at": Case.handle_due_at, "number": Case.number,
+            "state": Case.state, "updated_at": Case.updated_at}
+
+
 def list_cases(session: Session, *, principal: Principal, filters: CaseFilter, page: int = 1, page_size: int = 50,
                sort: str | None = None) -> tuple[list[Case], int]:
-    """Cases visible to the principal, filtered and paginated."""
+    """Cases visible to the principal, filtered and paginated. A search by the reporter's phone is audited (which
+    cases a phone number reported is personal data; the number itself is not written down)."""
     authorize(principal, Perm.case_read)
-    return paginate(session, _filtered(session, principal, filters), page=page, page_size=page_size, sort=sort,
-                    sortable={"reported_at": Case.reported_at, "handle_due_at": Case.handle_due_at,
-                              "number": Case.number, "state": Case.state, "updated_at": Case.updated_at},
-                    default_sort=[Case.reported_at.desc(), Case.id])
+    rows, total = paginate(session, _filtered(session, principal, filters), page=page, page_size=page_size,
+                           sort=sort, sortable=SORTABLE, default_sort=[Case.reported_at.desc(), Case.id])
+    if filters.reporter_phone:
+        audit.record(session, actor=principal.actor, action="case.search_by_reporter", object_type="case",
+                     object_id=None, after={"matched": total})
+    return rows, total
+
 
 
 # -- intake -------------------------------------------------------------------------------------------------

@@ -11,10 +11,11 @@ from sqlalchemy.orm import Session
 from zhili.core.jurisdiction import Principal, authorize, scoped
 from zhili.core.query import contains_text, starts_with_text
 from zhili.core.security import Perm
-from zhili.regions.models import Unit
-from zhili.regions.service import today, valid_on
+from zhili.regions.models import LEVEL_ORDER, Unit, UnitLevel
+from zhili.regions.service import list_units, today, valid_on
 
 PICK_LIMIT = 30
+FILTER_LIMIT = 400  # units offered in a list filter before grids are left out
 
 
 def pick_units(session: Session, *, principal: Principal, q: str | None = None, limit: int = PICK_LIMIT
@@ -30,6 +31,18 @@ def pick_units(session: Session, *, principal: Principal, q: str | None = None, 
         roots = [uuid.UUID(str(i)) for i in principal.unit_ids]
         stmt = stmt.where(or_(Unit.id.in_(roots), Unit.parent_id.in_(roots), Unit.path.in_(principal.scope_paths)))
     return list(session.scalars(stmt.order_by(Unit.path).limit(limit)))
+
+
+def filter_units(session: Session, *, principal: Principal, limit: int = FILTER_LIMIT) -> list[Unit]:
+    """Current units in the principal's jurisdiction to filter a list by, tree-ordered (a select's options); when
+    there are more than ``limit``, the grids are left out."""
+    authorize(principal, Perm.region_read)
+    units, total = list_units(session, principal=principal, page_size=limit)
+    if total > limit:
+        above = [lvl for lvl, i in LEVEL_ORDER.items() if i < LEVEL_ORDER[UnitLevel.grid]]
+        units = list(session.scalars(scoped(select(Unit), principal, Unit.path).where(
+            valid_on(Unit, today()), Unit.level.in_(above)).order_by(Unit.path).limit(limit)))
+    return units
 
 
 def units_named(session: Session, *, ids: Iterable[uuid.UUID | None] = (), paths: Iterable[str | None] = ()

@@ -17,7 +17,8 @@ from sqlalchemy.orm import Session
 from zhili.core.jurisdiction import Principal, authorize, in_scope, path_predicate
 from zhili.core.masking import mask_phone
 from zhili.core.security import Perm, Role
-from zhili.regions.models import LEVEL_ORDER, Unit, UnitLevel
+from zhili.regions.models import Unit
+from zhili.regions.picker import filter_units
 from zhili.regions.service import get_unit, list_units, today, unit_ancestors, valid_on
 from zhili.registry.models import Building, Household, Organisation, Person, PersonStatus
 from zhili.users.models import User, UserUnit
@@ -95,15 +96,9 @@ def root_units(session: Session, *, principal: Principal) -> list[Unit]:
 
 
 def unit_options(session: Session, *, principal: Principal) -> list[Unit]:
-    """Units in jurisdiction to filter a list by, tree-ordered; grids are left out when there are too many."""
+    """Units in jurisdiction to filter a register list by (``regions.picker.filter_units``)."""
     authorize(principal, Perm.registry_read)
-    units, total = list_units(session, principal=principal, page_size=MAX_OPTIONS)
-    if total > MAX_OPTIONS:
-        above = [lvl for lvl, i in LEVEL_ORDER.items() if i < LEVEL_ORDER[UnitLevel.grid]]
-        units = list(session.scalars(select(Unit).where(
-            path_predicate(Unit.path, principal.scope_paths), valid_on(Unit, today()), Unit.level.in_(above))
-            .order_by(Unit.path).limit(MAX_OPTIONS)))
-    return units
+    return filter_units(session, principal=principal, limit=MAX_OPTIONS)
 
 
 def unit_names(session: Session, *, principal: Principal, unit_ids: Iterable[uuid.UUID | None]) -> dict[uuid.UUID, str]:

@@ -16,6 +16,7 @@ def page_router() -> APIRouter:
     from zhili.web import (
         pages_admin,
         pages_auth,
+        pages_cases,
         pages_console,
         pages_gw,
         pages_h5,
@@ -26,8 +27,10 @@ def page_router() -> APIRouter:
     )
 
     router = APIRouter(include_in_schema=False, dependencies=[Depends(csrf_protect)])
-    for r in (pages_auth.router, pages_h5.router, pages_gw.router, pages_console.router, pages_screen.router,
-              pages_registry.router, pages_participation.router, pages_visits.router, pages_admin.router):
+    # the case list before the console: "/console/cases/export.xlsx" is not a case id
+    for r in (pages_auth.router, pages_h5.router, pages_gw.router, pages_cases.router, pages_console.router,
+              pages_screen.router, pages_registry.router, pages_participation.router, pages_visits.router,
+              pages_admin.router):
         router.include_router(r)
     return router
 

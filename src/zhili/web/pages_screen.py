@@ -14,6 +14,7 @@ from zhili.core.security import Perm
 from zhili.dashboard import service as dashboard
 from zhili.http.deps import Db
 from zhili.web.deps import CurrentPageUser
+from zhili.web.pages_console import CASE_ROLES
 from zhili.web.render import render, tr
 
 router = APIRouter()
@@ -32,4 +33,7 @@ def screen(request: Request, session: Db, pu: CurrentPageUser,
         "root": dashboard.unit_ref(start), "stack": dashboard.breadcrumb(session, pu.principal, start),
         "refresh_seconds": REFRESH_SECONDS,
         "can_console": pu.principal.role.value in ("command_centre", "street_staff", "community_staff", "admin"),
+        # a case dot at grid level opens the case page, for the roles that have one (the dots are cases of a grid
+        # in the viewer's jurisdiction, so the page opens for them)
+        "case_url": "/console/cases/" if pu.principal.role in CASE_ROLES else "",
     })

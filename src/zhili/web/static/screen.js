@@ -135,6 +135,10 @@
   }
 
   charts.map.on("click", function (p) {
+    if (p.seriesType === "scatter" && p.data && p.data.id && L.caseUrl) {  // a case dot: open the case
+      window.location.href = L.caseUrl + encodeURIComponent(p.data.id);
+      return;
+    }
     var child = state.children[p.name];
     if (child) {
       state.stack.push({id: child.id, name: child.name, level: child.level});
