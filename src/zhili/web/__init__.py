@@ -15,6 +15,7 @@ def page_router() -> APIRouter:
     """All page routes; every unsafe request through them must carry the CSRF token."""
     from zhili.web import (
         pages_admin,
+        pages_audit,
         pages_auth,
         pages_console,
         pages_gw,
@@ -27,7 +28,8 @@ def page_router() -> APIRouter:
 
     router = APIRouter(include_in_schema=False, dependencies=[Depends(csrf_protect)])
     for r in (pages_auth.router, pages_h5.router, pages_gw.router, pages_console.router, pages_screen.router,
-              pages_registry.router, pages_participation.router, pages_visits.router, pages_admin.router):
+              pages_registry.router, pages_participation.router, pages_visits.router, pages_admin.router,
+              pages_audit.router):
         router.include_router(r)
     return router
 
