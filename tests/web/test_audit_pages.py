@@ -201,6 +201,45 @@ def test_one_event_shows_its_values_as_named_fields_and_its_own_hash_check(clien
     assert client.get("/console/audit/events/999999999").status_code == 404
 
 
+def test_the_log_names_what_each_event_is_about(client: Any, site: Any) -> None:
+    from zhili.cases.taxonomy import get_current_category
+    from zhili.visits import service as visits
+    from zhili.visits.models import VisitKind
+
+    household = site.household_in("ga", room="702", address="金陵路8号3幢")
+    person = site.person_in("ga", name="赵小明", household=household)
+    visit = visits.record_visit(site.db, principal=site.principal("wangge_a"), household_id=household.id,
+                                kind=VisitKind.routine, summary="走访独居老人")
+    who = actor(site, "admin")
+    unit = audit.record(site.db, actor=who, action="unit.update", object_type="unit",
+                        object_id=site.world.units["c1"].id)
+    category = audit.record(site.db, actor=who, action="category.update", object_type="category",
+                            object_id="SJ-0102")
+    gone = audit.record(site.db, actor=who, action="building.delete", object_type="building",
+                        object_id="0190aaaa-bbbb-7ccc-8ddd-eeeeffff0001")
+    site.db.flush()
+    sign_in(client, site.token("shenji"))
+    p = get(client, "/console/audit/")
+
+    def target(seq: int) -> str:
+        link = p.find("a", href=f"/console/audit/events/{seq}")
+        cells = next(a for a in link.ancestors() if a.tag == "tr").children
+        return " ".join([c for c in cells if c.tag == "td"][3].text.split())
+
+    by_object = {ev.object_id: ev.seq for ev in site.db.scalars(select(AuditEvent).where(
+        AuditEvent.action.in_(["household.create", "person.create", "visit.create"])))}
+    assert target(by_object[str(household.id)]) == "房屋 金陵路8号3幢702室"
+    assert target(by_object[str(person.id)]) == "人员 赵**"
+    assert target(by_object[str(visit.id)]) == "走访 金陵路8号3幢702室"
+    assert target(unit.seq) == "区划单位 金陵社区"
+    assert target(category.seq) == f"事件分类 {get_current_category(site.db, code='SJ-0102').name}"
+    assert target(gone.seq) == "楼栋 …ffff0001"
+    assert "赵小明" not in p.html
+    # each target links to the log of that object alone
+    href = p.find("a", title="只看该对象的记录", href=f"/console/audit/?target_type=person&target={person.id}")
+    assert set(seqs(page(client.get(href.attrs["href"])))) == {by_object[str(person.id)]}
+
+
 # -- reveals and exports --------------------------------------------------------------------------------------------
 
 def test_a_reveal_with_its_reason_and_an_export_are_on_the_reveals_page(client: Any, site: Any) -> None:

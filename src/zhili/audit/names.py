@@ -20,10 +20,11 @@ from zhili.core.jurisdiction import Principal, authorize
 from zhili.core.masking import mask_name, mask_text
 from zhili.core.security import Perm, Role
 from zhili.org import service as org
-from zhili.participation.models import Notice
+from zhili.participation.models import Notice, Suggestion
 from zhili.regions.models import Unit
-from zhili.registry.models import Building, Entrance, Household, Organisation, Person
+from zhili.registry.models import Building, Entrance, Household, ImportBatch, Organisation, Person
 from zhili.users.models import User
+from zhili.visits.models import Visit
 
 
 @dataclass(frozen=True)
@@ -79,11 +80,14 @@ _BY_UUID: dict[str, _Lookup] = {
     "entrance": _rows(lambda ids: select(Entrance.id, Entrance.name).where(Entrance.id.in_(ids))),
     "organisation": _rows(lambda ids: select(Organisation.id, Organisation.name).where(Organisation.id.in_(ids))),
     "notice": _rows(lambda ids: select(Notice.id, Notice.title).where(Notice.id.in_(ids))),
+    "suggestion": _rows(lambda ids: select(Suggestion.id, Suggestion.title).where(Suggestion.id.in_(ids))),
+    "import_batch": _rows(lambda ids: select(ImportBatch.id, ImportBatch.filename).where(ImportBatch.id.in_(ids))),
     "api_key": _rows(lambda ids: select(ApiKey.id, ApiKey.name).where(ApiKey.id.in_(ids))),
     "dispatch_rule": _rows(lambda ids: select(DispatchRule.rule_key, DispatchRule.name).where(
         DispatchRule.rule_key.in_(ids), DispatchRule.is_current.is_(True))),
-    "household": lambda session, ids: ((h.id, f"{h.address} {h.room}") for h in session.execute(
-        select(Household.id, Household.address, Household.room).where(Household.id.in_(ids)))),
+    "household": _rows(lambda ids: select(Household.id, Household.address).where(Household.id.in_(ids))),
+    "visit": _rows(lambda ids: select(Visit.id, Household.address).join(Household, Household.id == Visit.household_id)
+                   .where(Visit.id.in_(ids))),
     "person": lambda session, ids: ((i, masked_person(n)) for i, n in session.execute(
         select(Person.id, Person.name).where(Person.id.in_(ids)))),
     "user": lambda session, ids: ((u.id, _user_name(u)) for u in session.scalars(

@@ -190,7 +190,7 @@ def target_of(locale: str, ev: Any, names: Names) -> tuple[str, str, str | None]
         if recorded:
             name = show(locale, "name", recorded, object_type=ev.object_type)
         else:
-            name = oid[:8] if _UUID.match(oid) else mask_text(oid)
+            name = "…" + oid[-8:] if _UUID.match(oid) else mask_text(oid)  # time-ordered ids differ at the end
     if mask_text(oid) != oid or mask_text(ev.object_type) != ev.object_type:
         return kind, name, None  # a personal number never goes into a link
     query = {"target_type": ev.object_type,
