@@ -366,6 +366,15 @@ def test_no_full_id_number_or_phone_appears_on_any_audit_page(client: Any, site:
     assert "未登记的操作（made.up_action）" in odd.text
 
 
+def test_the_pages_speak_english_when_asked(client: Any, site: Any, logged: dict[str, Any]) -> None:
+    sign_in(client, site.token("shenji"))
+    client.cookies.set("zhili_lang", "en")
+    for url, heading in zip(PAGES, ("Audit log", "Reveals and exports", "Failed logins and lockouts",
+                                    "Chain verification"), strict=True):
+        assert get(client, url).h1() == heading
+    assert "Dispatch rule changed" in row_of(get(client, "/console/audit/"), logged["rule"].seq)
+
+
 # -- one name for every action --------------------------------------------------------------------------------------
 
 def _recorded_actions() -> set[str]:
