@@ -162,6 +162,7 @@ FIXED_PARAMS: dict[str, Callable[[Ctx], Any]] = {
     "day": lambda c: c.mw.override_day.isoformat(),
     "token": lambda c: "no-such-token",
     "action": lambda c: "supervise",
+    "seq": lambda c: c.mw.audit_seq,
 }
 
 
@@ -450,6 +451,13 @@ ROUTES: dict[tuple[str, str], Row] = {
     # -- audit -----------------------------------------------------------------------------------------------------
     ("GET", f"{API}/audit/events"): Row(roles=_r(AUD)),
     ("POST", f"{API}/audit/verify"): Row(roles=_r(AUD)),
+    # -- pages: the auditor's (read-only; running the verification is the one write, itself audited) ---------------
+    ("GET", "/console/audit/"): Row(roles=_r(AUD)),
+    ("GET", "/console/audit/events/{seq}"): Row(roles=_r(AUD)),
+    ("GET", "/console/audit/reveals"): Row(roles=_r(AUD)),
+    ("GET", "/console/audit/logins"): Row(roles=_r(AUD)),
+    ("GET", "/console/audit/verify"): Row(roles=_r(AUD)),
+    ("POST", "/console/audit/verify"): Row(roles=_r(AUD)),
     # -- dashboard -------------------------------------------------------------------------------------------------
     **{("GET", f"{API}/dashboard/{name}"): Row(roles=DASHBOARD)
        for name in ("kpis", "breakdown", "trend", "categories", "ranking")},

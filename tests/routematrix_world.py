@@ -98,6 +98,7 @@ class MatrixWorld:
     register_code: str = ""
     reset_phone: str = "13700000012"
     reset_code: str = ""
+    audit_seq: int = 0  # an event of the audit log (the newest when the world was built)
 
     def token(self, role: str) -> str | None:
         user = ROLE_USERS[role]
@@ -233,6 +234,9 @@ def build(db: Session) -> MatrixWorld:
     finally:
         sms.set_sms_channel(None)
     db.flush()
+    from zhili.core.audit import AuditEvent
+
+    mw.audit_seq = int(db.scalar(select(AuditEvent.seq).order_by(AuditEvent.seq.desc()).limit(1)) or 0)
     return mw
 
 

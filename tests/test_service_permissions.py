@@ -91,6 +91,10 @@ EXPECTED: dict[str, Perm | tuple[Perm, ...] | AnyOf | Exempt] = {
     # core
     "audit.service.list_events": P.audit_read,
     "audit.service.verify": P.audit_read,
+    "audit.service.get_event": P.audit_read,
+    "audit.service.list_anchors": P.audit_read,
+    "audit.service.accounts_at_risk": P.audit_read,
+    "audit.names.describe": P.audit_read,
     "core.jurisdiction.authorize": Exempt("the check itself"),
     "core.jurisdiction.scoped": _PREDICATE,
     "core.jurisdiction.in_scope": _PREDICATE,

@@ -49,6 +49,8 @@ def server_env(workdir: Path, **extra: str) -> dict[str, str]:
         "ZHILI_ENV": "dev",
         "ZHILI_NODE_MODULES": str(ROOT / "node_modules"),
         "PYTHONUNBUFFERED": "1",
+        # the code of this checkout, whichever checkout the virtualenv was installed from (git worktrees)
+        "PYTHONPATH": str(ROOT / "src"),
     })
     env.update(extra)
     return env

@@ -103,6 +103,12 @@ def compute_hash(prev_hash: str, row: dict[str, Any]) -> str:
     return hashlib.sha256(prev_hash.encode() + _canonical(row)).hexdigest()
 
 
+def hash_matches(ev: Any) -> bool:
+    """True if one stored event's hash is that of its content and its predecessor's hash (a single row's check;
+    :func:`verify_chain` checks the links and the anchors too)."""
+    return compute_hash(ev.prev_hash, _row_payload(ev)) == ev.hash
+
+
 def _row_payload(ev: Any) -> dict[str, Any]:
     return {
         "seq": ev.seq,
@@ -249,6 +255,13 @@ class VerifyResult:
     ok: bool
     checked: int = 0
     problems: list[str] = field(default_factory=list)
+    first_broken: int | None = None  # the seq of the first stored event that fails its check (edited, unlinked)
+
+    def broken(self, problem: str, seq: int | None = None) -> None:
+        """Record a problem; ``seq``: the stored event it was found at (none for missing rows or an anchor)."""
+        self.problems.append(problem)
+        if seq is not None and (self.first_broken is None or seq < self.first_broken):
+            self.first_broken = seq
 
 
 def verify_chain(session: Session, *, batch: int = 5000) -> VerifyResult:
@@ -265,19 +278,19 @@ def verify_chain(session: Session, *, batch: int = 5000) -> VerifyResult:
             break
         for ev in rows:
             if ev.seq != expected_seq:
-                result.problems.append(f"缺失记录：序号 {expected_seq}–{ev.seq - 1} 不存在（被删除）")
+                result.broken(f"缺失记录：序号 {expected_seq}–{ev.seq - 1} 不存在（被删除）")
             if ev.prev_hash != prev_hash:
-                result.problems.append(f"序号 {ev.seq}：前序哈希不匹配（前一条被修改或删除）")
+                result.broken(f"序号 {ev.seq}：前序哈希不匹配（前一条被修改或删除）", ev.seq)
             if compute_hash(ev.prev_hash, _row_payload(ev)) != ev.hash:
-                result.problems.append(f"序号 {ev.seq}：内容与哈希不符（记录被篡改）")
+                result.broken(f"序号 {ev.seq}：内容与哈希不符（记录被篡改）", ev.seq)
             hashes[ev.seq] = ev.hash
             prev_hash, expected_seq, last_seq = ev.hash, ev.seq + 1, ev.seq
             result.checked += 1
     for a in session.scalars(select(AuditAnchor).order_by(AuditAnchor.seq)):
         if a.seq > last_seq:
-            result.problems.append(f"锚点 {a.seq} 之后的记录缺失：日志尾部被截断（当前最后序号 {last_seq}）")
+            result.broken(f"锚点 {a.seq} 之后的记录缺失：日志尾部被截断（当前最后序号 {last_seq}）")
         elif hashes.get(a.seq) != a.hash:
-            result.problems.append(f"锚点 {a.seq}：哈希与日志不符")
+            result.broken(f"锚点 {a.seq}：哈希与日志不符")
     result.ok = not result.problems
     return result
 

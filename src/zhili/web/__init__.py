@@ -15,6 +15,7 @@ def page_router() -> APIRouter:
     """All page routes; every unsafe request through them must carry the CSRF token."""
     from zhili.web import (
         pages_admin,
+        pages_audit,
         pages_auth,
         pages_cases,
         pages_console,
@@ -30,7 +31,7 @@ def page_router() -> APIRouter:
     # the case list before the console: "/console/cases/export.xlsx" is not a case id
     for r in (pages_auth.router, pages_h5.router, pages_gw.router, pages_cases.router, pages_console.router,
               pages_screen.router, pages_registry.router, pages_participation.router, pages_visits.router,
-              pages_admin.router):
+              pages_admin.router, pages_audit.router):
         router.include_router(r)
     return router
 
