@@ -36,12 +36,10 @@ def free_port() -> int:
 
 
 def server_env(workdir: Path, **extra: str) -> dict[str, str]:
-    """A clean environment for the CLI: only what a shell needs plus the server's own settings. ``PYTHONPATH`` is
-    kept, so a run from another checkout (``PYTHONPATH=src``) serves that checkout's code, not the installed one."""
-    env = {k: v for k, v in os.environ.items()
-           if k in ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "TZ", "PYTHONPATH")}
-    if env.get("PYTHONPATH"):  # the server runs in its own directory: relative entries made absolute here
-        env["PYTHONPATH"] = os.pathsep.join(str(Path(p).resolve()) for p in env["PYTHONPATH"].split(os.pathsep) if p)
+    """A clean environment for the CLI: only what a shell needs plus the server's own settings, and ``PYTHONPATH``
+    set to this checkout's ``src``, so a run from another checkout (a git worktree) serves that checkout's code,
+    not the one the virtualenv was installed from."""
+    env = {k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "TZ")}
     env.update({
         "ZHILI_DATABASE_URL": f"sqlite:///{(workdir / 'zhili-e2e.db').as_posix()}",
         "ZHILI_VAR_DIR": str(workdir / "var"),
