@@ -14,12 +14,12 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from zhili.cases.models import DispatchRule
-from zhili.core import audit
+from zhili.core import audit, names
 from zhili.core.clock import district_tz
 from zhili.core.errors import NotFound, ValidationFailed
 from zhili.core.jurisdiction import Principal, authorize
 from zhili.core.security import Perm
-from zhili.org.service import get_department
+from zhili.org.service import department_names, get_department
 
 RULE_FIELDS = ("name", "priority", "category_code", "region_path", "keywords", "hour_from", "hour_to",
                "target_department", "target_unit_id", "co_departments", "confidence", "handle_hours", "enabled",
@@ -215,13 +215,15 @@ def default_rules_from_taxonomy(session: Session, *, district_path: str) -> int:
     if current_rules(session):
         return 0
     leaves = session.scalars(select(Category).where(Category.is_current.is_(True), Category.is_leaf.is_(True))).all()
+    departments = department_names(session)
     n = 0
     for c in leaves:
         if not c.default_department:
             continue
-        session.add(DispatchRule(name=f"{c.name} → {c.default_department}", priority=100, category_code=c.code,
+        target = departments.get(c.default_department, c.default_department)
+        session.add(DispatchRule(name=f"{c.name} → {target}", priority=100, category_code=c.code,
                                  region_path=district_path, keywords=[], target_department=c.default_department,
-                                 confidence=0.9, created_by="system"))
+                                 confidence=0.9, created_by=names.SYSTEM_USERNAME))
         n += 1
     session.flush()
     return n
