@@ -352,7 +352,7 @@ def test_a_report_matching_a_confident_rule_is_accepted_and_dispatched_at_once(k
     tl = kit.timeline(c["id"])
     assert [(e["action"], e["from_state"], e["to_state"]) for e in tl] == [
         ("report", None, "reported"), ("accept", "reported", "accepted"), ("dispatch", "accepted", "dispatched")]
-    assert tl[0]["actor_name"] == "上报人"  # the reporter's account is never in a timeline, not even the command centre's
+    assert tl[0]["actor_name"] == "上报人"  # no reporter's account in a timeline, not even the command centre's
     assert tl[0]["comment"] == "居民上报"
     assert all(e["actor_name"] == "系统" for e in tl[1:])
     assert tl[2]["comment"] == f"按派单规则自动派遣至{department_names(kit.db)['CG']}"

@@ -299,7 +299,10 @@ def test_a_rules_edit_page_has_the_test_box_too(client: Any, site: Any) -> None:
         "csrf_token": p.csrf(), "rule_key": str(rule.rule_key), "category_code": "SJ-0102",
         "unit_id": str(site.world.units["gc"].id), "description": "垃圾没人清运"})
     assert r.status_code == 200 and "<html" not in r.text
-    assert page(r).find("strong", class_="target").attrs["data-department"] == "HW"
+    frag = page(r)
+    assert frag.find("strong", class_="target").attrs["data-department"] == "HW"
+    reasons = [" ".join(li.text.split()) for li in frag.find("ul", class_="reasons").children]
+    assert reasons == ["类别匹配 市容环境类", "区域匹配 画溪街道"]  # why, by names, not codes and paths
     r = client.post("/console/admin/rules/test", data={
         "csrf_token": p.csrf(), "rule_key": str(rule.rule_key), "category_code": "SJ-0102", "lon": "119.6",
         "lat": "31.1", "description": "垃圾"})

@@ -135,6 +135,7 @@ def test_the_console_case_page_names_everything_for_every_channel_and_automatic_
     sign_in(client, named.token("zhihui"))
     for key, case in cases.items():
         assert _codes(named, client.get(f"/console/cases/{case.id}")) == [], key
+    assert _codes(named, client.get("/console/")) == []
     text = page(client.get(f"/console/cases/{cases['auto'].id}")).text
     hw = department_names(named.db)[DEPT]
     assert f"按派单规则自动派遣至{hw}" in text and "系统" in text
@@ -149,8 +150,10 @@ def test_the_department_grid_worker_and_resident_pages_name_everything(client: A
         assert _codes(named, client.get(f"/console/cases/{cases[key].id}")) == [], key
     assert _codes(named, client.get("/console/inbox")) == []
     sign_in(client, named.token("wangge_a"))
-    assert _codes(named, client.get(f"/gw/cases/{cases['patrol'].id}")) == []
+    for url in (f"/gw/cases/{cases['patrol'].id}", "/gw/"):
+        assert _codes(named, client.get(url)) == [], url
     sign_in(client, named.token("jumin"))
+    assert _codes(named, client.get("/h5/mine")) == []
     for key in ("rated", "returned", "warned", "auto"):
         assert _codes(named, client.get(f"/h5/cases/{cases[key].id}")) == [], key
     text = page(client.get(f"/h5/cases/{cases['auto'].id}")).text

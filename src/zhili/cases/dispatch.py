@@ -44,6 +44,18 @@ class Match:
     confidence: float
     reasons: list[str] = field(default_factory=list)
     considered: int = 0
+    keywords_found: list[str] = field(default_factory=list)  # the winning rule's keywords in the description
+
+
+def reasons_for(rule: DispatchRule, found: list[str], *, category: str | None = None, region: str | None = None
+                ) -> list[str]:
+    """Why ``rule`` matched: its category and region (by the names given, else their codes) and the keywords
+    found."""
+    out = [f"类别匹配 {category or rule.category_code or '（任意）'}",
+           f"区域匹配 {region or rule.region_path or '（全区）'}"]
+    if found:
+        out.append(f"关键词：{'、'.join(found)}")
+    return out
 
 
 def _category_matches(rule_code: str | None, code: str | None) -> bool:
@@ -89,7 +101,7 @@ class RuleSet(list[DispatchRule]):
 
 def match(facts: CaseFacts, rules: list[DispatchRule]) -> Match:
     """The best rule for a case: lowest priority number, then the most specific (category, region, keywords)."""
-    hits: list[tuple[DispatchRule, list[str]]] = []
+    hits: list[tuple[DispatchRule, list[str]]] = []  # (rule, the keywords found)
     pool = rules.candidates(facts.category_code) if isinstance(rules, RuleSet) else rules
     for r in pool:
         if not r.enabled:
@@ -100,19 +112,19 @@ def match(facts: CaseFacts, rules: list[DispatchRule]) -> Match:
             continue
         if not _hour_matches(r, facts.reported_at):
             continue
-        reasons = [f"类别匹配 {r.category_code or '（任意）'}", f"区域匹配 {r.region_path or '（全区）'}"]
+        found: list[str] = []
         if r.keywords:
             found = [k for k in r.keywords if k and k in facts.description]
             if not found:
                 continue
-            reasons.append(f"关键词：{'、'.join(found)}")
-        hits.append((r, reasons))
+        hits.append((r, found))
     if not hits:
         return Match(rule=None, confidence=0.0, reasons=["没有匹配的派单规则，进入指挥中心人工派遣队列"],
                      considered=len(rules))
     hits.sort(key=lambda h: (h[0].priority, tuple(-x for x in _specificity(h[0]))))
-    best, reasons = hits[0]
-    return Match(rule=best, confidence=float(best.confidence), reasons=reasons, considered=len(rules))
+    best, found = hits[0]
+    return Match(rule=best, confidence=float(best.confidence), reasons=reasons_for(best, found),
+                 considered=len(rules), keywords_found=found)
 
 
 _rule_cache: dict[tuple[Any, ...], RuleSet] = {}
