@@ -586,6 +586,10 @@ ROUTES: dict[tuple[str, str], Row] = {
     ("GET", "/console/cases/{case_id}"): Row(roles=CONSOLE_CASE, scope="case"),
     ("POST", "/console/cases/{case_id}/act"): Row(roles=CONSOLE_CASE, scope="case", body=_form(
         action="supervise", message="请尽快处置"), except_=_console_act_refusals()),
+    # the command centre's call-back reveal on the case page: other roles pass the page's gate and are refused (and
+    # recorded) by the service, as through the API
+    ("POST", "/console/cases/{case_id}/reporter"): Row(roles=_r(CMD), scope="case", body=_form(reason="回访核实"),
+                                                        refusal_writes=AUDITED_REFUSAL),
     ("GET", "/screen"): Row(roles=CONSOLE),
     ("GET", "/console/supervisions"): Row(roles=SUPERVISION_PAGE),
     ("POST", "/console/supervisions"): Row(roles=SUPERVISION_PAGE, sided=True, scope="case", body=lambda c: {

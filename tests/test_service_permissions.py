@@ -88,6 +88,7 @@ EXPECTED: dict[str, Perm | tuple[Perm, ...] | AnyOf | Exempt] = {
     "cases.inbox.mark_read": _OWN,
     "cases.supervision.list_open_supervisions": P.case_read,
     "cases.supervision.supervise_case": P.case_read,
+    "cases.tasks.department_tasks": P.case_read,
     # core
     "audit.service.list_events": P.audit_read,
     "audit.service.verify": P.audit_read,

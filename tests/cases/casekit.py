@@ -201,7 +201,9 @@ class Kit:
         u = self.user(who)
         ev = self.timeline(cid)[-1]
         assert (ev["action"], ev["from_state"], ev["to_state"]) == (action, before, after), ev
-        assert ev["actor_name"] == u.display_name and ev["actor_role"] == u.role.value, ev
+        # staff by their name; a resident (the reporter) as 上报人 — their account is in no timeline
+        shown = "上报人" if u.role.value == "resident" else u.display_name
+        assert ev["actor_name"] == shown and ev["actor_role"] == u.role.value, ev
         audits = self.audit(f"case.{action}", cid)
         assert len(audits) == n_audit + 1, f"no audit event case.{action}"
         assert audits[-1].actor_name == u.username

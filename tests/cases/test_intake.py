@@ -20,6 +20,7 @@ from zhili.cases.intake import IntakeRequest
 from zhili.cases.models import Case, CaseEvent, Channel, IdempotencyRecord
 from zhili.core.errors import DomainError, Forbidden, ValidationFailed
 from zhili.core.settings import get_settings
+from zhili.org.service import department_names
 from zhili.regions.geo import wgs84_to_gcj02
 from zhili.regions.service import get_locator
 from zhili.worktime.service import load_calendar
@@ -351,9 +352,10 @@ def test_a_report_matching_a_confident_rule_is_accepted_and_dispatched_at_once(k
     tl = kit.timeline(c["id"])
     assert [(e["action"], e["from_state"], e["to_state"]) for e in tl] == [
         ("report", None, "reported"), ("accept", "reported", "accepted"), ("dispatch", "accepted", "dispatched")]
-    assert tl[0]["actor_name"] == "jumin"
-    assert all(e["actor_name"] == "系统自动" for e in tl[1:])
-    assert rule["name"] in tl[2]["comment"]
+    assert tl[0]["actor_name"] == "上报人"  # no reporter's account in a timeline, not even the command centre's
+    assert tl[0]["comment"] == "居民上报"
+    assert all(e["actor_name"] == "系统" for e in tl[1:])
+    assert tl[2]["comment"] == f"按派单规则自动派遣至{department_names(kit.db)['CG']}"
     assert [a.actor_name for a in kit.audit("case.dispatch", c["id"])] == ["system"]
     assert any(n["title"] == "新派遣事件" and n["case_id"] == c["id"] for n in kit.notes("bumen"))
     # The reporter hears once — received, accepted and dispatched happened together (one SMS, not three).

@@ -284,6 +284,34 @@ def test_editing_and_retiring_a_rule_make_versions_with_history(client: Any, sit
     assert "画溪街道垃圾清运" in page(client.get("/console/admin/rules?enabled=0")).text
 
 
+def test_a_rules_edit_page_has_the_test_box_too(client: Any, site: Any) -> None:
+    """The "which department would this go to?" box is on a rule's edit page as on the list (the same form and
+    handler), opened with the rule's category; without JavaScript the answer comes back to that rule's page."""
+    sign_in(client, site.token("zhihui"))
+    rule = _create_rule(client, site)
+    p = page(client.get(f"/console/admin/rules/{rule.rule_key}"))
+    box = p.find("form", action="/console/admin/rules/test")
+    assert box.attrs["hx-post"] == "/console/admin/rules/test" and p.unlabelled_controls() == []
+    assert p.find("input", name="rule_key").attrs["value"] == str(rule.rule_key)
+    assert [o.attrs["value"] for o in p.find("select", id="test-category").children if "selected" in o.attrs] == \
+        ["SJ-01"]
+    r = client.post("/console/admin/rules/test", headers={"HX-Request": "true"}, data={
+        "csrf_token": p.csrf(), "rule_key": str(rule.rule_key), "category_code": "SJ-0102",
+        "unit_id": str(site.world.units["gc"].id), "description": "垃圾没人清运"})
+    assert r.status_code == 200 and "<html" not in r.text
+    frag = page(r)
+    assert frag.find("strong", class_="target").attrs["data-department"] == "HW"
+    reasons = [" ".join(li.text.split()) for li in frag.find("ul", class_="reasons").children]
+    assert reasons == ["类别匹配 市容环境类", "区域匹配 画溪街道"]  # why, by names, not codes and paths
+    r = client.post("/console/admin/rules/test", data={
+        "csrf_token": p.csrf(), "rule_key": str(rule.rule_key), "category_code": "SJ-0102", "lon": "119.6",
+        "lat": "31.1", "description": "垃圾"})
+    whole = page(r)
+    assert r.status_code == 200 and whole.h1() == "编辑规则：画溪街道垃圾清运"
+    assert whole.find("strong", class_="target").attrs["data-department"] == "HW"
+    assert whole.find("input", id="test-lon").attrs["value"] == "119.6"
+
+
 def test_a_refused_rule_keeps_the_input(client: Any, site: Any) -> None:
     sign_in(client, site.token("admin"))
     r = client.post("/console/admin/rules", data={

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import uuid
 
+from zhili.core import names
 from zhili.core.jurisdiction import Principal
 from zhili.core.security import Role
 
-SYSTEM_PRINCIPAL = Principal(user_id=uuid.UUID(int=0), username="system", display_name="系统自动",
+SYSTEM_PRINCIPAL = Principal(user_id=uuid.UUID(int=0), username=names.SYSTEM_USERNAME, display_name=names.SYSTEM_NAME,
                              role=Role.command_centre, scope_paths=())

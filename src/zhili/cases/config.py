@@ -158,6 +158,13 @@ def try_rules(session: Session, *, principal: Principal, category_code: str | No
     place = session.scalar(select(Unit).where(Unit.path == path).order_by(Unit.valid_from.desc()).limit(1)) \
         if path else None
     rule = m.rule
+    if rule is not None:  # why, by names: the category and the region as people call them
+        category = session.scalar(select(Category.name).where(Category.code == rule.category_code,
+                                                              Category.is_current.is_(True))) \
+            if rule.category_code else None
+        region = session.scalar(select(Unit.name).where(Unit.path == rule.region_path, valid_on(Unit, today()))
+                                .limit(1)) if rule.region_path else None
+        m.reasons = dispatch.reasons_for(rule, m.keywords_found, category=category, region=region)
     dept = rule.target_department if rule else None
     return RuleTrial(
         match=m, path=path, unit=place,

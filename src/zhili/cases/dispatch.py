@@ -14,12 +14,12 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from zhili.cases.models import DispatchRule
-from zhili.core import audit
+from zhili.core import audit, names
 from zhili.core.clock import district_tz
 from zhili.core.errors import NotFound, ValidationFailed
 from zhili.core.jurisdiction import Principal, authorize
 from zhili.core.security import Perm
-from zhili.org.service import get_department
+from zhili.org.service import department_names, get_department
 
 RULE_FIELDS = ("name", "priority", "category_code", "region_path", "keywords", "hour_from", "hour_to",
                "target_department", "target_unit_id", "co_departments", "confidence", "handle_hours", "enabled",
@@ -44,6 +44,18 @@ class Match:
     confidence: float
     reasons: list[str] = field(default_factory=list)
     considered: int = 0
+    keywords_found: list[str] = field(default_factory=list)  # the winning rule's keywords in the description
+
+
+def reasons_for(rule: DispatchRule, found: list[str], *, category: str | None = None, region: str | None = None
+                ) -> list[str]:
+    """Why ``rule`` matched: its category and region (by the names given, else their codes) and the keywords
+    found."""
+    out = [f"类别匹配 {category or rule.category_code or '（任意）'}",
+           f"区域匹配 {region or rule.region_path or '（全区）'}"]
+    if found:
+        out.append(f"关键词：{'、'.join(found)}")
+    return out
 
 
 def _category_matches(rule_code: str | None, code: str | None) -> bool:
@@ -89,7 +101,7 @@ class RuleSet(list[DispatchRule]):
 
 def match(facts: CaseFacts, rules: list[DispatchRule]) -> Match:
     """The best rule for a case: lowest priority number, then the most specific (category, region, keywords)."""
-    hits: list[tuple[DispatchRule, list[str]]] = []
+    hits: list[tuple[DispatchRule, list[str]]] = []  # (rule, the keywords found)
     pool = rules.candidates(facts.category_code) if isinstance(rules, RuleSet) else rules
     for r in pool:
         if not r.enabled:
@@ -100,19 +112,19 @@ def match(facts: CaseFacts, rules: list[DispatchRule]) -> Match:
             continue
         if not _hour_matches(r, facts.reported_at):
             continue
-        reasons = [f"类别匹配 {r.category_code or '（任意）'}", f"区域匹配 {r.region_path or '（全区）'}"]
+        found: list[str] = []
         if r.keywords:
             found = [k for k in r.keywords if k and k in facts.description]
             if not found:
                 continue
-            reasons.append(f"关键词：{'、'.join(found)}")
-        hits.append((r, reasons))
+        hits.append((r, found))
     if not hits:
         return Match(rule=None, confidence=0.0, reasons=["没有匹配的派单规则，进入指挥中心人工派遣队列"],
                      considered=len(rules))
     hits.sort(key=lambda h: (h[0].priority, tuple(-x for x in _specificity(h[0]))))
-    best, reasons = hits[0]
-    return Match(rule=best, confidence=float(best.confidence), reasons=reasons, considered=len(rules))
+    best, found = hits[0]
+    return Match(rule=best, confidence=float(best.confidence), reasons=reasons_for(best, found),
+                 considered=len(rules), keywords_found=found)
 
 
 _rule_cache: dict[tuple[Any, ...], RuleSet] = {}
@@ -215,13 +227,15 @@ def default_rules_from_taxonomy(session: Session, *, district_path: str) -> int:
     if current_rules(session):
         return 0
     leaves = session.scalars(select(Category).where(Category.is_current.is_(True), Category.is_leaf.is_(True))).all()
+    departments = department_names(session)
     n = 0
     for c in leaves:
         if not c.default_department:
             continue
-        session.add(DispatchRule(name=f"{c.name} → {c.default_department}", priority=100, category_code=c.code,
+        target = departments.get(c.default_department, c.default_department)
+        session.add(DispatchRule(name=f"{c.name} → {target}", priority=100, category_code=c.code,
                                  region_path=district_path, keywords=[], target_department=c.default_department,
-                                 confidence=0.9, created_by="system"))
+                                 confidence=0.9, created_by=names.SYSTEM_USERNAME))
         n += 1
     session.flush()
     return n

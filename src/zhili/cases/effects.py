@@ -70,6 +70,16 @@ def assignee_code(ctx: Ctx, case: Any) -> str | None:
     return u.code if u else None
 
 
+def assignee_name(ctx: Ctx, case: Any) -> str | None:
+    """The name of the department or unit the case is with (for messages people read; never its code)."""
+    if case.assignee_department:
+        from zhili.org.service import department_names
+
+        return department_names(ctx.session).get(case.assignee_department) or None
+    named = ctx.session.get(Unit, case.assignee_unit_id) if case.assignee_unit_id else None
+    return named.name if named else None
+
+
 def _tell(cs: ChangeSet, to: str | None, title: str, body: str) -> None:
     if to:
         cs.notices.append(Notice(to, title, body))
@@ -273,7 +283,8 @@ def return_case(ctx: Ctx, case: Any, p: Principal, payload: dict[str, Any]) -> C
     cs = clear_lights(case, ChangeSet(values={
         "assignee_department": None, "assignee_unit_id": None, "assignee_path": None, "handle_due_at": None,
         "handle_warn_at": None, "is_joint": False}, extra={"from": prev}, subtasks=[]))
-    _tell(cs, "command_centre", "事件被退回", f"事件 {case.number} 被 {prev} 退回：{payload['reason']}，请重新派遣。")
+    by = assignee_name(ctx, case) or "处置单位"
+    _tell(cs, "command_centre", "事件被退回", f"事件 {case.number} 被{by}退回：{payload['reason']}，请重新派遣。")
     return cs
 
 

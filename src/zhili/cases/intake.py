@@ -43,7 +43,6 @@ from zhili.cases.attributes import validate_attributes
 from zhili.cases.changes import REPORTER, Ctx, StatDelta, UnitRef
 from zhili.cases.dispatch import CaseFacts, RuleSet, current_rules, match
 from zhili.cases.models import (
-    CHANNEL_LABELS,
     Attachment,
     Case,
     CaseEvent,
@@ -56,7 +55,7 @@ from zhili.cases.models import (
     Urgency,
 )
 from zhili.cases.scope import co_departments_of, duplicate_distance, fetch_nearby, geo_cell
-from zhili.core import audit, config_version
+from zhili.core import audit, config_version, names
 from zhili.core.clock import local_day
 from zhili.core.crypto import get_cipher
 from zhili.core.db import DriverRow, PreparedInsert, execute_prepared, prepared_insert, utcnow
@@ -219,6 +218,7 @@ class Snapshot:
     calendar: WorkCalendar
     locator: Any
     units: dict[uuid.UUID, tuple[str, UnitLevel, str]]
+    unit_names: dict[uuid.UUID, str]  # every current unit's name (what automatic dispatch tells the timeline)
     district_path: str | None
 
     @functools.cached_property
@@ -254,8 +254,9 @@ def snapshot(session: Session, *, stamp: config_version.Stamp | None = None) -> 
     cats = list(session.scalars(select(Category)))
     for c in cats:
         session.expunge(c)
-    units = {u.id: (u.path, u.level, u.code) for u in session.execute(
-        select(Unit.id, Unit.path, Unit.level, Unit.code).where(Unit.valid_to == OPEN_END))}
+    current = session.execute(select(Unit.id, Unit.path, Unit.level, Unit.code, Unit.name)
+                              .where(Unit.valid_to == OPEN_END)).all()
+    units = {u.id: (u.path, u.level, u.code) for u in current}
     depts = session.execute(select(Department.code, Department.name, Department.kind)).all()
     district = min(((code, path) for path, level, code in units.values() if level == UnitLevel.district),
                    default=None)
@@ -263,7 +264,8 @@ def snapshot(session: Session, *, stamp: config_version.Stamp | None = None) -> 
                     category_names={c.id: c.name for c in cats},
                     departments={c: n for c, n, _ in depts}, department_kinds={c: k for c, _, k in depts},
                     rules=current_rules(session), calendar=load_calendar(session), locator=get_locator(session),
-                    units=units, district_path=district[1] if district else None)
+                    units=units, unit_names={u.id: u.name for u in current},
+                    district_path=district[1] if district else None)
     with _snapshot_lock:
         if len(_snapshots) > 8:
             _snapshots.clear()
@@ -519,7 +521,7 @@ def _plan(session: Session, cfg: _Config, req: IntakeRequest, located: uuid.UUID
     plan = _Plan(req=req, case=row, day=day, district=district_code(path), attachment_ids=attachments)
     actor = principal or SYSTEM_PRINCIPAL
     _event(plan, action="report", from_state=None, to_state=CaseState.reported, actor=actor, now=now,
-           comment=f"通过{CHANNEL_LABELS[channel]}上报", attachments=attachments)
+           comment=names.name("channel_report", channel), attachments=attachments)
     plan.stats.append(StatDelta(path=path, day=day, category_code=cat.code, deltas={"reported": 1}))
     plan.audits.append(_audit_entry(actor=actor.actor, action="case.report", object_id=case_id,
                                     after={"number": _NUMBER, "channel": channel.value, "category": cat.code,
@@ -579,11 +581,14 @@ def _auto_dispatch(session: Session, cfg: _Config, plan: _Plan, now: dt.datetime
         payload["co_departments"] = list(rule.co_departments)
     if rule.handle_hours:
         payload["handle_hours"] = rule.handle_hours
+    target = (cfg.snap.departments.get(rule.target_department) if rule.target_department
+              else cfg.snap.unit_names.get(rule.target_unit_id) if rule.target_unit_id else None)
     ctx = Ctx(session=session, now=now, calendar=cfg.calendar, look=_SnapshotLookups(cfg))
     try:
         steps = engine.plan_steps(ctx, c, SYSTEM_PRINCIPAL, [
             ("accept", {"comment": "按权责清单自动受理"}),
-            ("dispatch", {**payload, "comment": f"按派单规则“{rule.name}”自动派遣"})])
+            # named, never coded: the reporter reads this line too (the rule's own name is the staff's business)
+            ("dispatch", {**payload, "comment": f"按派单规则自动派遣至{target}" if target else "按派单规则自动派遣"})])
     except DomainError as exc:
         log.warning("dispatch rule %s cannot be applied (%s); case left for manual dispatch", rule.id, exc.code)
         return False

@@ -26,6 +26,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
+from zhili.core import names
 from zhili.core.crypto import encrypted
 from zhili.core.db import Base, ShapedJSON, UTCDateTime, utcnow
 from zhili.core.ids import new_id
@@ -41,10 +42,7 @@ class Channel(enum.StrEnum):
     staff = "staff"  # 工作人员代录
 
 
-CHANNEL_LABELS = {
-    Channel.resident: "居民上报", Channel.grid_worker: "网格员巡查", Channel.hotline: "12345热线",
-    Channel.department: "部门移交", Channel.iot: "物联感知", Channel.open311: "Open311", Channel.staff: "工作人员代录",
-}
+CHANNEL_LABELS: dict[Channel, str] = {c: names.zh("channel")[c.value] for c in Channel}  # core.names
 
 
 class CaseState(enum.StrEnum):
@@ -63,12 +61,7 @@ class CaseState(enum.StrEnum):
     merged = "merged"  # 已合并（重复件）
 
 
-STATE_LABELS = {
-    CaseState.reported: "已上报", CaseState.accepted: "已受理", CaseState.rejected: "不予受理",
-    CaseState.dispatched: "已派遣", CaseState.in_progress: "处置中", CaseState.extension_requested: "申请延期",
-    CaseState.returned: "已退回", CaseState.escalated: "已上报上级", CaseState.resolved: "处置完成",
-    CaseState.verified: "已核查", CaseState.rated: "已评价", CaseState.closed: "已结案", CaseState.merged: "已合并",
-}
+STATE_LABELS: dict[CaseState, str] = {st: names.zh("state")[st.value] for st in CaseState}  # core.names
 OPEN_STATES = frozenset(CaseState) - {CaseState.rejected, CaseState.closed, CaseState.merged}
 
 

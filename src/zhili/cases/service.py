@@ -26,6 +26,7 @@ from zhili.cases.models import (
     Supervision,
 )
 from zhili.cases.scope import can_see, nearby_open_cases, visibility
+from zhili.cases.timeline import EventView, event_views
 from zhili.cases.views import case_view_values
 from zhili.cases.writer import IntakeWriter
 from zhili.core import audit
@@ -221,14 +222,18 @@ def find_duplicates(session: Session, *, principal: Principal, case: Case, limit
 
 # -- reading details ----------------------------------------------------------------------------------------
 
-def timeline(session: Session, *, principal: Principal, case_id: uuid.UUID) -> list[CaseEvent]:
-    """The case's steps in order (internal warnings shown to staff only)."""
+def timeline(session: Session, *, principal: Principal, case_id: uuid.UUID) -> list[EventView]:
+    """The case's steps in order (internal warnings shown to staff only), as the principal may read them: names,
+    never codes, and the reporter as 上报人 — never their account (:mod:`zhili.cases.timeline`)."""
+    from zhili.org.service import department_names
+
     authorize(principal, Perm.case_read)
     case = get_case(session, principal=principal, case_id=case_id)
     stmt = select(CaseEvent).where(CaseEvent.case_id == case.id)
     if principal.role == Role.resident:
         stmt = stmt.where(CaseEvent.public.is_(True))
-    return list(session.scalars(stmt.order_by(CaseEvent.seq)))
+    return event_views(session.scalars(stmt.order_by(CaseEvent.seq)), viewer=principal.role,
+                       departments=department_names(session), case_rating=case.rating)
 
 
 def subtasks(session: Session, *, case: Case) -> list[SubTask]:

@@ -87,7 +87,7 @@ def _supervise(session: Session, case: Case, kind: str, now: dt.datetime, messag
     rnd = 1 + (session.scalar(select(func.count()).select_from(Supervision).where(
         Supervision.case_id == case.id, Supervision.kind == kind)) or 0)  # again after an extension/redispatch
     session.add(Supervision(case_id=case.id, kind=kind, round=rnd, target=boss if superior else target,
-                            superior=boss, message=message, issued_at=now, issued_by="system"))
+                            superior=boss, message=message, issued_at=now, issued_by=SYSTEM_PRINCIPAL.username))
     p = SYSTEM_PRINCIPAL
     session.add(CaseEvent(
         case_id=case.id, seq=engine.next_seq(session, case), at=now, action=f"warning_{kind}",

@@ -10,7 +10,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from zhili.cases.models import Category, Urgency
-from zhili.core import audit
+from zhili.core import audit, names
 from zhili.core.errors import Conflict, NotFound, ValidationFailed
 from zhili.core.jurisdiction import Principal, authorize
 from zhili.core.query import contains_text, starts_with_text
@@ -43,7 +43,7 @@ def load_defaults(session: Session) -> tuple[int, int]:
             handle_hours=n.get("handle_hours"), verify_hours=n.get("verify_hours"),
             time_mode=n.get("time_mode", "working"), urgency=Urgency(n.get("urgency", "normal")),
             keywords=n.get("keywords", []), attributes=n.get("attributes", []), description=n.get("description"),
-            taxonomy_version=str(data.get("version")), created_by="system",
+            taxonomy_version=str(data.get("version")), created_by=names.SYSTEM_USERNAME,
         ))
         added += 1
     session.flush()

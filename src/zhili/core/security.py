@@ -10,6 +10,7 @@ import secrets
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
+from zhili.core import names
 from zhili.core.errors import ValidationFailed
 
 _hasher = PasswordHasher()  # argon2id with the library's RFC 9106 low-memory profile
@@ -29,17 +30,7 @@ class Role(enum.StrEnum):
     admin = "admin"
 
 
-ROLE_LABELS: dict[Role, str] = {
-    Role.resident: "居民",
-    Role.grid_worker: "网格员",
-    Role.community_staff: "社区工作人员",
-    Role.street_staff: "街道工作人员",
-    Role.department_handler: "职能部门",
-    Role.command_centre: "指挥中心",
-    Role.leader: "领导",
-    Role.auditor: "审计员",
-    Role.admin: "系统管理员",
-}
+ROLE_LABELS: dict[Role, str] = {role: names.zh("role")[role.value] for role in Role}
 
 
 class Perm(enum.StrEnum):

@@ -32,6 +32,7 @@ from zhili.cases.models import (
     Channel,
 )
 from zhili.cases.taxonomy import list_categories
+from zhili.cases.timeline import readable_comment
 from zhili.cases.workflow import ACTIONS
 from zhili.core import audit
 from zhili.core.clock import district_tz, from_local
@@ -294,7 +295,7 @@ def request_view(session: Session, case: Case, *, base_url: str, depts: dict[str
             "detailed_status": case.state.value.upper(),
             "detailed_status_label": STATE_LABELS[case.state],
             "notes": [{"datetime": iso(e.at), "summary": ACTIONS.get(e.action, e.action),
-                       "description": public.public_text(e.comment)} for e in events],
+                       "description": public.public_text(readable_comment(e.comment, depts))} for e in events],
         }
     return item
 

@@ -23,7 +23,7 @@ from zhili.cases.effects import PLACEHOLDER_LEVELS
 from zhili.cases.models import Case, CaseCounter, CaseEvent, CaseState, Category, Channel, Urgency
 from zhili.cases.scope import geo_cell
 from zhili.cases.tally import rebuild_stats
-from zhili.core import audit
+from zhili.core import audit, names
 from zhili.core.bulk import BulkWriter
 from zhili.core.clock import district_tz, local_day
 from zhili.core.db import utcnow
@@ -45,6 +45,12 @@ _DETAILS = ["情况已持续数日，影响居民出行", "附近居民多次反
             "影响周边商户正常经营"]
 _RESOLUTIONS = ["已现场处置完毕，恢复正常", "已联系责任单位整改到位", "已清理完毕并加强巡查", "已调解，双方达成一致",
                 "已维修更换", "已督促当事人整改，后续持续关注", "经现场核实已处理，群众表示认可"]
+# Who files a case of each channel, as its first timeline step names them (names, never codes; a resident is 上报人).
+_REPORTERS: dict[Channel, tuple[str, str | None]] = {
+    Channel.resident: ("上报人", "resident"), Channel.grid_worker: ("网格员", "grid_worker"),
+    Channel.hotline: ("热线坐席", "command_centre"), Channel.department: ("部门移交人员", "department_handler"),
+    Channel.iot: ("物联感知设备", None), Channel.staff: ("指挥中心坐席", "command_centre"),
+}
 _COMMENTS = {5: ["处理很及时，非常满意", "感谢网格员和工作人员", "效率很高"], 4: ["基本满意", "处理得不错"],
              3: ["一般，速度可以再快些"], 2: ["处理较慢"], 1: ["问题没有彻底解决"]}
 
@@ -180,14 +186,14 @@ def _one_case(rng: random.Random, cat: Category, grid: Any, channel: Channel, re
     events: list[dict[str, Any]] = []
     seq = 0
 
-    def ev(action: str, at: dt.datetime, frm: str | None, to: str, actor: str, role: str, comment: str | None = None,
-           public: bool = True) -> None:
+    def ev(action: str, at: dt.datetime, frm: str | None, to: str, actor: str, role: str | None,
+           comment: str | None = None, public: bool = True, payload: dict[str, Any] | None = None) -> None:
         nonlocal seq
         seq += 1
         events.append({"id": id_at(at, randbits=rng.getrandbits), "case_id": cid, "seq": seq, "at": at,
                        "action": action, "from_state": frm,
                        "to_state": to, "actor_id": None, "actor_name": actor, "actor_role": role,
-                       "actor_unit": None, "comment": comment, "payload": {}, "attachment_ids": [],
+                       "actor_unit": None, "comment": comment, "payload": payload or {}, "attachment_ids": [],
                        "public": public})
 
     row: dict[str, Any] = {
@@ -209,8 +215,8 @@ def _one_case(rng: random.Random, cat: Category, grid: Any, channel: Channel, re
         "reopen_count": 0, "support_count": 0, "merged_count": 0, "created_at": reported, "updated_at": reported,
         "version": 1,
     }
-    ev("report", reported, None, "reported", "上报人" if channel != Channel.iot else "物联感知设备",
-       "resident" if channel == Channel.resident else "system", f"通过{channel.value}上报")
+    reporter, reporter_role = _REPORTERS.get(channel, (names.SYSTEM_NAME, None))
+    ev("report", reported, None, "reported", reporter, reporter_role, names.name("channel_report", channel))
     # Outcome: reject a few; the rest go through the loop as far as their age allows.
     if rng.random() < 0.03:
         t = reported + dt.timedelta(minutes=rng.randint(10, 120))
@@ -231,7 +237,7 @@ def _one_case(rng: random.Random, cat: Category, grid: Any, channel: Channel, re
     warn_at = due(t_dis, handle_h * 0.8, natural)
     row.update(state=CaseState.dispatched, dispatched_at=t_dis, handle_due_at=due_at, handle_warn_at=warn_at,
                updated_at=t_dis, **assignee(cat.default_department, grid.path))
-    ev("dispatch", t_dis, "accepted", "dispatched", "系统自动", "command_centre", "按权责清单派遣")
+    ev("dispatch", t_dis, "accepted", "dispatched", names.SYSTEM_NAME, "command_centre", "按权责清单派遣")
     t_start = t_dis + dt.timedelta(minutes=rng.randint(5, 240))
     if t_start >= now:
         _mark_warning(row, now)
@@ -264,7 +270,8 @@ def _one_case(rng: random.Random, cat: Category, grid: Any, channel: Channel, re
         r = 5 if on_time and rng.random() < 0.7 else rng.choices([1, 2, 3, 4, 5], [4, 6, 12, 30, 48])[0]
         row.update(state=CaseState.rated, rating=r, rating_comment=rng.choice(_COMMENTS[r]), updated_at=t_rate)
         ev("rate", t_rate, "verified", "rated", "上报人" if channel == Channel.resident else "热线回访",
-           "resident" if channel == Channel.resident else "command_centre", row["rating_comment"])
+           "resident" if channel == Channel.resident else "command_centre", row["rating_comment"],
+           payload={"rating": r})
         t_last = t_rate
     t_close = t_last + dt.timedelta(hours=rng.uniform(0.2, 24))
     if t_close >= now:

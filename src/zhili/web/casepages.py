@@ -23,6 +23,7 @@ from zhili.core.security import Perm, Role
 from zhili.core.settings import get_settings
 from zhili.regions import service as regions
 from zhili.regions.models import UnitLevel
+from zhili.web import messages_timeline  # noqa: F401  (registers the timeline and reveal messages)
 from zhili.web.csrf import MAX_FIELDS, MAX_FILES
 from zhili.web.deps import PageUser
 from zhili.web.render import redirect, render, tr

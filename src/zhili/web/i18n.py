@@ -11,6 +11,8 @@ from typing import Any
 
 from starlette.requests import Request
 
+from zhili.core import names
+
 DEFAULT_LOCALE = "zh-CN"
 LOCALES = ("zh-CN", "en")
 LOCALE_COOKIE = "zhili_lang"
@@ -298,35 +300,7 @@ _CATALOGUE: dict[str, tuple[str, str]] = {
     "field.lon": ("经度", "Longitude"),
     "field.lat": ("纬度", "Latitude"),
     # -- enumerations ---------------------------------------------------------------------------------------
-    "role.resident": ("居民", "Resident"),
-    "role.grid_worker": ("网格员", "Grid worker"),
-    "role.community_staff": ("社区工作人员", "Community staff"),
-    "role.street_staff": ("街道工作人员", "Street staff"),
-    "role.department_handler": ("职能部门", "Department"),
-    "role.command_centre": ("指挥中心", "Command centre"),
-    "role.leader": ("领导", "Leader"),
-    "role.auditor": ("审计员", "Auditor"),
-    "role.admin": ("系统管理员", "Administrator"),
-    "state.reported": ("已上报", "Reported"),
-    "state.accepted": ("已受理", "Accepted"),
-    "state.rejected": ("不予受理", "Rejected"),
-    "state.dispatched": ("已派遣", "Dispatched"),
-    "state.in_progress": ("处置中", "In progress"),
-    "state.extension_requested": ("申请延期", "Extension requested"),
-    "state.returned": ("已退回", "Returned"),
-    "state.escalated": ("已上报上级", "Escalated"),
-    "state.resolved": ("处置完成", "Resolved"),
-    "state.verified": ("已核查", "Verified"),
-    "state.rated": ("已评价", "Rated"),
-    "state.closed": ("已结案", "Closed"),
-    "state.merged": ("已合并", "Merged"),
-    "channel.resident": ("居民上报", "Resident"),
-    "channel.grid_worker": ("网格员巡查", "Grid patrol"),
-    "channel.hotline": ("12345热线", "12345 hotline"),
-    "channel.department": ("部门移交", "Department"),
-    "channel.iot": ("物联感知", "Sensor"),
-    "channel.open311": ("Open311", "Open311"),
-    "channel.staff": ("工作人员代录", "Staff"),
+    # roles ("role.*"), case states ("state.*") and report channels ("channel.*") come from zhili.core.names
     "action.report": ("上报", "Reported"),
     "action.accept": ("受理", "Accept"),
     "action.reject": ("不予受理", "Reject"),
@@ -362,6 +336,9 @@ def extend(catalogue: dict[str, tuple[str, str]]) -> None:
     if clash:
         raise ValueError(f"message ids defined twice: {', '.join(clash)}")
     MESSAGES.update({k: {"zh-CN": zh, "en": en} for k, (zh, en) in catalogue.items()})
+
+
+extend(names.catalogue())  # the code → name tables (roles, states, channels): one place, shared with the services
 
 
 def translate(locale: str, key: str, **params: Any) -> str:

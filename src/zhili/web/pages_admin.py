@@ -22,6 +22,7 @@ from zhili.core.errors import DomainError
 from zhili.http.deps import Db
 from zhili.org import service as org
 from zhili.regions import picker as unit_picker
+from zhili.users.names import display_names
 from zhili.web import pages_admin_users, pages_supervision
 from zhili.web.adminkit import (
     AdminHubUser,
@@ -87,9 +88,10 @@ CATEGORY_FIELDS = ("code", "name", "parent_code", "kind", "default_department", 
 def _category_form(request: Request, session: Any, *, values: dict[str, str], code: str | None = None,
                    error: str | None = None, status: int = 200) -> Response:
     current = taxonomy.get_current_category(session, code=code) if code else None
+    history = taxonomy.category_history(session, code=code) if code else []
     return render(request, "console/admin/category_form.html", {
-        "values": values, "category": current, "error": error,
-        "history": taxonomy.category_history(session, code=code) if code else [],
+        "values": values, "category": current, "error": error, "history": history,
+        "people": display_names(session, usernames=[h.created_by for h in history]),
         "parents": taxonomy.list_categories(session, include_inactive=True),
         "departments": org.list_departments(session), "names": org.department_names(session),
         "kinds": KINDS, "time_modes": TIME_MODES, "urgencies": [u.value for u in Urgency],
@@ -219,6 +221,18 @@ def _rule_context(session: Any, rules: list[Any]) -> dict[str, Any]:
             "unit_by_path": {u.path: u for u in units}}
 
 
+def _test_box(request: Request, session: Any, pu: PageUser, *, test_values: dict[str, str] | None,
+              trial: Any, test_error: str | None, offered: list[Any]) -> dict[str, Any]:
+    """What the "which department would this go to?" box shows (the rules list and a rule's edit page)."""
+    test_values = test_values or dict.fromkeys(TEST_FIELDS, "")
+    chosen = unit_picker.units_named(session, ids=[uuid.UUID(test_values["unit_id"])]
+                                     if _is_uuid(test_values["unit_id"]) else [])
+    return {"test_picker": picker("unit_id", tr(request, "admin.test.unit"), units=chosen,
+                                  chosen_values=[test_values["unit_id"]],
+                                  empty_label=tr(request, "admin.test.by_point"), offered=offered),
+            "test_values": test_values, "trial": trial, "test_error": test_error}
+
+
 def _rules_page(request: Request, session: Any, pu: PageUser, *, filters: dict[str, str],
                 test_values: dict[str, str] | None = None, trial: Any = None, test_error: str | None = None,
                 status: int = 200) -> Response:
@@ -226,11 +240,8 @@ def _rules_page(request: Request, session: Any, pu: PageUser, *, filters: dict[s
         category=filters["category"] or None, region_path=filters["region"] or None,
         department=filters["department"] or None, enabled={"1": True, "0": False}.get(filters["enabled"]))
     rules = config.list_rules(session, filters=rule_filter)
-    test_values = test_values or dict.fromkeys(TEST_FIELDS, "")
     offered = unit_picker.pick_units(session, principal=pu.principal)
-    chosen = unit_picker.units_named(session, paths=[filters["region"]],
-                                     ids=[uuid.UUID(test_values["unit_id"])] if _is_uuid(test_values["unit_id"])
-                                     else [])
+    chosen = unit_picker.units_named(session, paths=[filters["region"]])
     return render(request, "console/admin/rules.html", {
         "rules": rules, "filters": filters, **_rule_context(session, rules),
         "categories": taxonomy.list_categories(session, include_inactive=True),
@@ -238,10 +249,9 @@ def _rules_page(request: Request, session: Any, pu: PageUser, *, filters: dict[s
         "region_picker": picker("region", tr(request, "admin.rule.region"), units=chosen,
                                 chosen_values=[filters["region"]], mode="path",
                                 empty_label=tr(request, "admin.rule.filter_any"), offered=offered),
-        "test_picker": picker("unit_id", tr(request, "admin.test.unit"), units=chosen,
-                              chosen_values=[test_values["unit_id"]], empty_label=tr(request, "admin.test.by_point"),
-                              offered=offered),
-        "test_values": test_values, "trial": trial, "test_error": test_error,
+        "rule_key": None,
+        **_test_box(request, session, pu, test_values=test_values, trial=trial, test_error=test_error,
+                    offered=offered),
     }, status=status)
 
 
@@ -281,6 +291,11 @@ def rule_test(request: Request, session: Db, pu: ConfigUser, form: PostedForm) -
     if request.headers.get("hx-request"):  # htmx swaps only 2xx answers: the refusal is shown in the box
         return render(request, "console/admin/_rule_test.html", {"trial": trial, "test_error": error,
                                                                 **_rule_context(session, [])})
+    rule_key = text(form, "rule_key", 40)
+    if _is_uuid(rule_key):  # asked on a rule's edit page: the answer comes back there
+        rule = dispatch.get_rule(session, rule_key=uuid.UUID(rule_key))
+        return _rule_form(request, session, pu, values=_rule_raw(rule), co=list(rule.co_departments or []),
+                          rule_key=rule.rule_key, test=(values, trial, error), status=status)
     filters = dict.fromkeys(("category", "region", "department", "enabled"), "")
     return _rules_page(request, session, pu, filters=filters, test_values=values, trial=trial, test_error=error,
                        status=status)
@@ -299,12 +314,21 @@ def _rule_raw(rule: Any) -> dict[str, str]:
 
 
 def _rule_form(request: Request, session: Any, pu: PageUser, *, values: dict[str, str], co: list[str],
-               rule_key: uuid.UUID | None = None, error: str | None = None, status: int = 200) -> Response:
+               rule_key: uuid.UUID | None = None, error: str | None = None,
+               test: tuple[dict[str, str] | None, Any, str | None] | None = None, status: int = 200) -> Response:
+    """The rule editor; an existing rule's page also has its history and the "try the rules" box (``test``: what
+    the box was last asked and answered), opened with the rule's category."""
     history = dispatch.rule_history(session, rule_key=rule_key) if rule_key else []
     if rule_key and not history:
         dispatch.get_rule(session, rule_key=rule_key)  # 404
+    test_values, trial, test_error = test or ({**dict.fromkeys(TEST_FIELDS, ""),
+                                               "category_code": values.get("category_code", "")}, None, None)
+    box = _test_box(request, session, pu, test_values=test_values, trial=trial, test_error=test_error,
+                    offered=unit_picker.pick_units(session, principal=pu.principal)) if rule_key else {}
     return render(request, "console/admin/rule_form.html", {
+        **box,
         "values": values, "co": co, "rule_key": rule_key, "error": error, "history": history,
+        "people": display_names(session, usernames=[r.created_by for r in history]),
         **_rule_context(session, history), **_rule_pickers(request, session, pu, values),
         "categories": taxonomy.list_categories(session, include_inactive=True),
         "departments": org.list_departments(session)}, status=status)

@@ -12,7 +12,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from starlette.datastructures import FormData
 from starlette.responses import Response
 
-from zhili.cases import engine, service, views
+from zhili.cases import engine, service, tasks, views
 from zhili.cases.models import CaseState
 from zhili.core.db import roll_back_refused
 from zhili.core.errors import DomainError, Forbidden, ValidationFailed
@@ -82,9 +82,8 @@ def queue(request: Request, session: Db, pu: QueueUser,
 @router.get("/inbox")
 def inbox(request: Request, session: Db, pu: InboxUser,
           page: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 1) -> Response:
-    rows, total = service.list_cases(session, principal=pu.principal, filters=service.CaseFilter(
-        department=pu.principal.department, open_only=True), page=page, page_size=cp.PAGE_SIZE,
-        sort="handle_due_at")
+    """What the department must act on now (not what it resolved and others verify or rate)."""
+    rows, total = tasks.department_tasks(session, principal=pu.principal, page=page, page_size=cp.PAGE_SIZE)
     names = org.department_names(session)
     return render(request, "console/inbox.html", {
         "cases": [views.case_view(session, c, departments=names) for c in rows], "total": total, "page": page,
@@ -101,7 +100,9 @@ def _actions(request: Request, session: Any, pu: PageUser, case: Any) -> list[cp
 
 
 def _case_page(request: Request, session: Any, pu: PageUser, case_id: uuid.UUID, *, error: str | None = None,
-               error_action: str | None = None, kept: dict[str, str] | None = None, status: int = 200) -> Response:
+               error_action: str | None = None, kept: dict[str, str] | None = None,
+               reporter: dict[str, Any] | None = None, reveal_error: str | None = None,
+               status: int = 200) -> Response:
     case = service.get_case(session, principal=pu.principal, case_id=case_id)
     events = service.timeline(session, principal=pu.principal, case_id=case.id)
     back = "/console/inbox" if pu.principal.role == Role.department_handler else "/console/"
@@ -116,12 +117,27 @@ def _case_page(request: Request, session: Any, pu: PageUser, case_id: uuid.UUID,
                               offered=[u for u in unit_picker.pick_units(session, principal=pu.principal)
                                        if u.level == UnitLevel.grid]),
         "point": [case.lon, case.lat] if case.lon is not None and case.lat is not None else None,
+        "can_reveal": pu.principal.can(Perm.case_reveal_reporter), "reporter": reporter, "reveal_error": reveal_error,
     }, status=status)
 
 
 @router.get("/cases/{case_id}")
 def case_detail(request: Request, session: Db, pu: CaseUser, case_id: uuid.UUID) -> Response:
     return _case_page(request, session, pu, case_id)
+
+
+@router.post("/cases/{case_id}/reporter")
+def reveal_reporter(request: Request, session: Db, pu: CaseUser, case_id: uuid.UUID, form: cp.PostedForm
+                    ) -> Response:
+    """The reporter's name and phone for a call-back (回访): the service lets the command centre alone, with a
+    reason, and audits it; anyone else gets the refusal (audited too). A missing reason comes back on the page."""
+    try:
+        data = service.reveal_reporter(session, principal=pu.principal, case_id=case_id,
+                                       reason=cp.text(form, "reason", 500))
+    except ValidationFailed as exc:
+        roll_back_refused(session)
+        return _case_page(request, session, pu, case_id, reveal_error=exc.message, status=exc.status)
+    return _case_page(request, session, pu, case_id, reporter=data)
 
 
 def _payload(request: Request, session: Any, pu: PageUser, action: str, form: FormData) -> dict[str, Any]:

@@ -20,6 +20,7 @@ from zhili.core.schemas import MAX_PAGE
 from zhili.http.deps import Db
 from zhili.org import service as org
 from zhili.regions import picker as unit_picker
+from zhili.users.names import display_names
 from zhili.web.adminkit import SupervisionUser, form_values, picker, required
 from zhili.web.casepages import PAGE_SIZE, PostedForm, pages
 from zhili.web.deps import PageUser
@@ -49,6 +50,7 @@ def _page(request: Request, session: Any, pu: PageUser, *, filters: dict[str, st
         "rows": rows, "total": total, "page": page, "pages": pages(total), "pager_query": query + "&" if query else "",
         "filters": filters, "kinds": supervision.KINDS, "departments": org.list_departments(session),
         "names": org.department_names(session),
+        "people": display_names(session, usernames=[r.supervision.issued_by for r in rows]),
         "unit_names": unit_picker.names_by_code(session, codes=[c for r in rows for c in
                                                                 (r.supervision.target, r.supervision.superior)]),
         "unit_picker": picker("unit_id", tr(request, "admin.sup.unit"),
