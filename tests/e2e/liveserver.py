@@ -44,6 +44,7 @@ def server_env(workdir: Path, **extra: str) -> dict[str, str]:
         "ZHILI_SWEEP_INTERVAL_S": "0",
         "ZHILI_ENV": "dev",
         "ZHILI_NODE_MODULES": str(ROOT / "node_modules"),
+        "PYTHONPATH": str(ROOT / "src"),  # serve this checkout's code (the venv may hold another's, editable)
         "PYTHONUNBUFFERED": "1",
     })
     env.update(extra)
