@@ -104,10 +104,6 @@ def _supervision_views(session: Session, rows: list[supervision.SupervisionRow])
             for r in rows]
 
 
-def _day_start(day: dt.date) -> dt.datetime:
-    return local_midnight(day)
-
-
 # -- command centre -----------------------------------------------------------------------------------------
 
 @dataclass
@@ -133,7 +129,7 @@ def command_centre_board(session: Session, *, principal: Principal, day: dt.date
     orders and the latest cases — all within its jurisdiction."""
     authorize(principal, Perm.case_read)
     day = day or today()
-    since = _day_start(day)
+    since = local_midnight(day)
     by_channel = worklists.count_by_channel(session, principal=principal, since=since)
     n_open, n_mine = (_open_supervisions(session, principal, mine=m)[0] for m in (False, True))
     return CommandCentreBoard(
@@ -249,14 +245,14 @@ def leader_board(session: Session, *, principal: Principal, day: dt.date | None 
     day = day or today()
     kpis = dashboard.kpis(session, principal=principal, day=day)
     since = day - dt.timedelta(days=dashboard.WINDOW_DAYS - 1)
-    window = _day_start(since)
+    window = local_midnight(since)
     breakdown = dashboard.breakdown_by_child(session, principal=principal, unit_id=None, since=since, until=day)
     children = [{**c, "reported_filter": CaseFilter(unit_id=uuid.UUID(c["id"]), since=window),
                  "closed_filter": CaseFilter(unit_id=uuid.UUID(c["id"]), since=window, state=[CaseState.closed])}
                 for c in breakdown["children"]]
     return LeaderBoard(
         kpis=kpis, since=since, children=children,
-        reported_today=Count(kpis["reported_today"], CaseFilter(since=_day_start(day))),
+        reported_today=Count(kpis["reported_today"], CaseFilter(since=local_midnight(day))),
         reported_window=Count(kpis["reported_30d"], CaseFilter(since=window)),
         closed_window=Count(kpis["closed_30d"], CaseFilter(since=window, state=[CaseState.closed])),
         open_cases=Count(kpis["open"], CaseFilter(state=OPEN)),
