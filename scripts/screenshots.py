@@ -3,6 +3,7 @@
 Seeds the small demo district *with* its case history into a temporary SQLite database, serves it with
 ``zhili serve`` on a free port and photographs the pages with Debian's headless Chromium (Playwright drives
 /usr/bin/chromium; no browser is downloaded). A page that does not exist (404) is skipped and reported.
+``python scripts/screenshots.py home-`` makes only the screenshots whose names start with the given prefixes.
 """
 
 from __future__ import annotations
@@ -22,6 +23,14 @@ from playwright.sync_api import sync_playwright  # noqa: E402
 OUT = ROOT / "docs" / "screenshots"
 PHONE = {"viewport": {"width": 375, "height": 800}, "device_scale_factor": 2}
 DESKTOP = {"viewport": {"width": 1440, "height": 900}}
+LAPTOP = {"viewport": {"width": 1366, "height": 900}}  # the staff width the pages are checked at
+HOMES = [  # every role's home: (screenshot, user, path, viewport)
+    ("home-command-centre", "zhihui", "/console/home", LAPTOP), ("home-leader", "lingdao", "/console/home", LAPTOP),
+    ("home-street", "jiedao", "/console/home", LAPTOP), ("home-community", "shequ", "/console/home", LAPTOP),
+    ("home-department", "bumen", "/console/home", LAPTOP), ("home-admin", "admin", "/console/home", LAPTOP),
+    ("home-auditor", "shenji", "/console/audit/", LAPTOP), ("home-resident-375", "jumin", "/h5/", PHONE),
+    ("home-grid-worker-375", "wangge1", "/gw/", PHONE),
+]
 SCREEN = {"viewport": {"width": 1920, "height": 1080}}
 
 
@@ -30,8 +39,8 @@ def log(msg: str) -> None:
 
 
 class Shooter:
-    def __init__(self, browser: Any, server: LiveServer) -> None:
-        self.browser, self.server = browser, server
+    def __init__(self, browser: Any, server: LiveServer, only: list[str]) -> None:
+        self.browser, self.server, self.only = browser, server, only
         self.made: list[str] = []
         self.skipped: list[str] = []
 
@@ -44,6 +53,8 @@ class Shooter:
 
     def shot(self, name: str, user: str, path: str, options: dict[str, Any], *,
              prepare: Callable[[Any], None] | None = None, full_page: bool = True) -> None:
+        if self.only and not name.startswith(tuple(self.only)):
+            return
         page = self.page(user, options)
         try:
             response = page.goto(path)
@@ -84,6 +95,20 @@ def points_inside(server: LiveServer, grid_name: str, n: int) -> list[tuple[floa
     return (out * n)[:n]
 
 
+_SAMPLE = {"number": 1, "datetime": "2026-03-02T09:00:00+08:00"}
+
+
+def required_attributes(category: dict[str, Any]) -> dict[str, Any]:
+    """An answer to every attribute the category requires (as ``tests/casedata.py`` does for the tests)."""
+    out: dict[str, Any] = {}
+    for a in category.get("attributes") or []:
+        if a.get("required"):
+            values = a.get("values") or []
+            first = values[0]["key"] if values else _SAMPLE.get(a.get("datatype", "string"), "见描述")
+            out[a["code"]] = [first] if a.get("datatype") == "multivaluelist" else first
+    return out
+
+
 def stage_cases(server: LiveServer) -> dict[str, str]:
     """File a few fresh reports (automatic dispatch is off on this server), move one of them to *resolved* and have
     another supervised, then run the deadline sweep, so the intake queue, the grid worker's "to verify" tab, a case
@@ -91,9 +116,11 @@ def stage_cases(server: LiveServer) -> dict[str, str]:
     ids: list[str] = []
     points = points_inside(server, server.logins["wangge1"]["unit"], len(REPORTS))
     with server.api("jumin") as api:
+        categories = {c["code"]: c for c in api.get("/api/v1/categories").raise_for_status().json()}
         for (code, text, address), (lon, lat) in zip(REPORTS, points, strict=True):
             r = api.post("/api/v1/cases", json={"category_code": code, "description": text, "address": address,
-                                                "lon": lon, "lat": lat})
+                                                "lon": lon, "lat": lat,
+                                                "attributes": required_attributes(categories[code])})
             r.raise_for_status()
             ids.append(r.json()["id"])
     resolved = ids[0]
@@ -132,7 +159,7 @@ def open_report(page: Any) -> None:
     page.wait_for_timeout(600)
 
 
-def main() -> int:
+def main(only: list[str]) -> int:
     OUT.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="zhili-shots-") as tmp, live_server(
             Path(tmp), cases=True, ZHILI_AUTO_DISPATCH_CONFIDENCE="1.0") as server, \
@@ -141,7 +168,9 @@ def main() -> int:
         # Note: the file picker's button text comes from Chromium's own UI strings; Debian's package ships only
         # en-US.pak, so it stays "Choose Files" whatever the page language.
         browser = launch_chromium(pw)
-        s = Shooter(browser, server)
+        s = Shooter(browser, server, only)
+        for name, user, path, options in HOMES:
+            s.shot(name, user, path, options)
         s.shot("h5-report-375", "jumin", "/h5/report", PHONE, prepare=open_report)
         s.shot("gw-tasks-375", "wangge1", "/gw/?tab=verify", PHONE)
         s.shot("console-queue", "zhihui", "/console/", DESKTOP)
@@ -168,4 +197,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(main(sys.argv[1:]))

@@ -516,7 +516,8 @@ ROUTES: dict[tuple[str, str], Row] = {
     ("GET", "/account/password"): Row(),
     ("POST", "/account/password"): Row(body=_form(old_password=STRONG, new_password=STRONG + "x",
                                                   confirm_password=STRONG + "x")),
-    ("GET", "/home"): Row(),
+    ("GET", "/home"): Row(),  # a redirect to the role's home
+    ("GET", "/favicon.ico"): Row(public=True),
     ("POST", "/locale"): Row(public=True, body=_form(lang="en", next="/login")),
     # -- pages: the resident portal (/h5) --------------------------------------------------------------------------
     ("GET", "/h5/"): Row(roles=_r(RES)),
@@ -576,6 +577,8 @@ ROUTES: dict[tuple[str, str], Row] = {
     ("GET", "/gw/visits/{visit_id}/photos/{attachment_id}"): Row(roles=_r(GRID), scope="territory"),
     # -- pages: the console ----------------------------------------------------------------------------------------
     ("GET", "/console/"): Row(roles=CONSOLE),
+    # the workbench of every staff role; the auditor is sent to his home (/console/audit/), the portals' users refused
+    ("GET", "/console/home"): Row(roles=_r(CONSOLE, DEPT), except_={AUD: OK}),
     ("GET", "/console/inbox"): Row(roles=_r(DEPT)),
     ("GET", "/console/cases"): Row(roles=CONSOLE_CASE),
     # the reporter-phone search: posted, by the roles that may reveal a reporter (audited)

@@ -52,6 +52,7 @@ EXPECTED: dict[str, Perm | tuple[Perm, ...] | AnyOf | Exempt] = {
     "cases.config.edit_category": P.config_write,
     "cases.config.save_rule": P.config_write,
     "cases.config.try_rules": P.config_write,
+    "cases.config.recent_versions": P.config_write,
     "cases.dispatch.create_rule": P.config_write,
     "cases.dispatch.update_rule": P.config_write,
     "cases.taxonomy.create_category": P.config_write,
@@ -89,6 +90,9 @@ EXPECTED: dict[str, Perm | tuple[Perm, ...] | AnyOf | Exempt] = {
     "cases.supervision.list_open_supervisions": P.case_read,
     "cases.supervision.supervise_case": P.case_read,
     "cases.tasks.department_tasks": P.case_read,
+    "cases.worklists.count_by_state": P.case_read,
+    "cases.worklists.count_by_channel": P.case_read,
+    "cases.worklists.by_deadline": P.case_read,
     # core
     "audit.service.list_events": P.audit_read,
     "audit.service.verify": P.audit_read,
@@ -188,8 +192,14 @@ EXPECTED: dict[str, Perm | tuple[Perm, ...] | AnyOf | Exempt] = {
     "visits.service.record_visit": (P.registry_write, P.visit_record),
     "visits.service.escalate_visit": (P.case_report, P.visit_record),
     **{f"visits.service.{name}": P.registry_read for name in (
-        "get_visit", "list_visits", "coverage", "read_photo", "household_form", "worker_overview",
-        "household_history", "browse_visits")},
+        "get_visit", "list_visits", "coverage", "period_coverage", "read_photo", "household_form",
+        "worker_overview", "household_history", "browse_visits")},
+    # the staff workbench (each board checks what its figures need; the services it calls check again)
+    "workbench.service.command_centre_board": P.case_read,
+    "workbench.service.department_board": P.case_read,
+    "workbench.service.unit_board": (P.case_read, P.dashboard_read, P.registry_read, P.notice_publish),
+    "workbench.service.leader_board": (P.case_read, P.dashboard_read),
+    "workbench.service.admin_board": (P.user_write, P.config_write),
     # working calendar
     "worktime.service.set_override": P.config_write,
     "worktime.service.delete_override": P.config_write,

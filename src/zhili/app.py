@@ -258,9 +258,5 @@ def create_app() -> FastAPI:
 
     app.include_router(open311_router)
 
-    @app.get("/", include_in_schema=False)
-    def root() -> dict[str, str]:
-        return {"name": "智理 Zhili", "docs": "/docs", "api": "/api/v1"}
-
     __import__("zhili.web").web.install(app)  # pages, their static files and HTML error pages (zhili.web)
     return app

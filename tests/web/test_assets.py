@@ -48,8 +48,8 @@ def test_pages_load_nothing_from_other_servers(client: Any, site: Any) -> None:
             assert src.startswith(("/", "data:")), f"{url} loads {src}"
         assert not any(s.text.strip() for s in p.find_all("script")), f"{url} has an inline script"
         assert "default-src 'self'" in r.headers["Content-Security-Policy"]
-    for f in APP_STATIC.iterdir():
-        assert "http://" not in f.read_text(encoding="utf-8") and "https://" not in f.read_text(encoding="utf-8")
+    for f in APP_STATIC.iterdir():  # the icon is binary: read bytes
+        assert b"http://" not in f.read_bytes() and b"https://" not in f.read_bytes(), f.name
 
 
 def _catalogue_keys_in_templates() -> set[str]:

@@ -171,3 +171,15 @@ def try_rules(session: Session, *, principal: Principal, category_code: str | No
         target_unit=session.get(Unit, rule.target_unit_id) if rule and rule.target_unit_id else None,
         department=dept, department_name=org.department_names(session).get(dept) if dept else None,
         auto_dispatch=rule is not None and m.confidence >= get_settings().auto_dispatch_confidence)
+
+
+def recent_versions(session: Session, *, principal: Principal, limit: int = 10) -> list[Category | DispatchRule]:
+    """The latest category and rule versions written by people (not the shipped defaults, written by ``system``),
+    newest first — the administrator's "recent configuration changes"."""
+    authorize(principal, Perm.config_write)
+    by_person: list[Category | DispatchRule] = []
+    for model in (Category, DispatchRule):
+        stmt = select(model).where(model.created_by.is_not(None), model.created_by != "system")
+        by_person.extend(session.scalars(stmt.order_by(model.created_at.desc()).limit(limit)))
+    by_person.sort(key=lambda v: v.created_at, reverse=True)
+    return by_person[:limit]

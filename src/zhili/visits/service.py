@@ -280,24 +280,49 @@ def list_visits(
                     default_sort=[Visit.visited_at.desc(), Visit.id])
 
 
+def _coverage_paths(session: Session, principal: Principal, unit_id: uuid.UUID | None) -> tuple[str, ...]:
+    if unit_id is not None:
+        return (get_unit(session, principal=principal, unit_id=unit_id).path,)
+    return principal.scope_paths
+
+
+def _households_under(session: Session, principal: Principal, paths: tuple[str, ...]) -> int:
+    return int(session.scalar(scoped(select(func.count()).select_from(Household), principal, Household.path)
+                              .where(path_predicate(Household.path, paths))) or 0)
+
+
+def _visited_since(session: Session, principal: Principal, paths: tuple[str, ...], since: dt.datetime) -> int:
+    return int(session.scalar(
+        scoped(select(func.count(func.distinct(Visit.household_id))), principal, Visit.path)
+        .where(path_predicate(Visit.path, paths), Visit.visited_at >= since)) or 0)
+
+
 def coverage(session: Session, *, principal: Principal, unit_id: uuid.UUID | None = None,
              now: dt.datetime | None = None) -> dict[str, Any]:
     """Households in jurisdiction (or under a unit) and how many were visited in the last 30 and 90 days."""
     authorize(principal, Perm.registry_read)
     now = now or utcnow()
-    paths = principal.scope_paths
-    if unit_id is not None:
-        paths = (get_unit(session, principal=principal, unit_id=unit_id).path,)
-    total = int(session.scalar(scoped(select(func.count()).select_from(Household), principal, Household.path)
-                               .where(path_predicate(Household.path, paths))) or 0)
+    paths = _coverage_paths(session, principal, unit_id)
+    total = _households_under(session, principal, paths)
     out: dict[str, Any] = {"households": total}
     for days in COVERAGE_WINDOWS:
-        visited = int(session.scalar(
-            scoped(select(func.count(func.distinct(Visit.household_id))), principal, Visit.path)
-            .where(path_predicate(Visit.path, paths), Visit.visited_at >= now - dt.timedelta(days=days))) or 0)
+        visited = _visited_since(session, principal, paths, now - dt.timedelta(days=days))
         out[f"visited_{days}d"] = visited
         out[f"rate_{days}d"] = round(visited / total, 4) if total else None
     return out
+
+
+def period_coverage(session: Session, *, principal: Principal, period: str = "month",
+                    unit_id: uuid.UUID | None = None, now: dt.datetime | None = None) -> dict[str, Any]:
+    """Households in jurisdiction (or under a unit) and how many were visited this week or this month (local
+    time, :func:`period_start`) — the staff workbench's "visited this month"."""
+    authorize(principal, Perm.registry_read)
+    since = period_start(period, now=now) or dt.datetime.min.replace(tzinfo=dt.UTC)
+    paths = _coverage_paths(session, principal, unit_id)
+    total = _households_under(session, principal, paths)
+    visited = _visited_since(session, principal, paths, since)
+    return {"period": period, "households": total, "visited": visited,
+            "rate": round(visited / total, 4) if total else None}
 
 
 def read_photo(session: Session, *, principal: Principal, visit_id: uuid.UUID, attachment_id: uuid.UUID

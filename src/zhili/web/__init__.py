@@ -25,13 +25,14 @@ def page_router() -> APIRouter:
         pages_registry,
         pages_screen,
         pages_visits,
+        pages_workbench,
     )
 
     router = APIRouter(include_in_schema=False, dependencies=[Depends(csrf_protect)])
     # the case list before the console: "/console/cases/export.xlsx" is not a case id
     for r in (pages_auth.router, pages_h5.router, pages_gw.router, pages_cases.router, pages_console.router,
               pages_screen.router, pages_registry.router, pages_participation.router, pages_visits.router,
-              pages_admin.router, pages_audit.router):
+              pages_admin.router, pages_audit.router, pages_workbench.router):
         router.include_router(r)
     return router
 

@@ -16,6 +16,7 @@ from functools import cache
 from pathlib import Path
 
 from fastapi import FastAPI
+from starlette.responses import FileResponse
 from starlette.staticfiles import StaticFiles
 
 log = logging.getLogger("zhili.web")
@@ -76,8 +77,19 @@ def vendor_url(lib: str, path: str) -> str:
     return f"/static/vendor/{lib}/{path}?v={vendor_version(lib)}"
 
 
+FAVICON = APP_STATIC / "favicon.ico"
+FAVICON_MAX_AGE = 30 * 24 * 3600  # a month: it seldom changes, and browsers ask for it on every site they open
+
+
+def favicon() -> FileResponse:
+    """``/favicon.ico`` (browsers ask for it at the root whatever the pages link to)."""
+    return FileResponse(FAVICON, media_type="image/x-icon",
+                        headers={"Cache-Control": f"public, max-age={FAVICON_MAX_AGE}"})
+
+
 def mount_static(app: FastAPI) -> None:
-    """Mount our static folder and each vendored library's dist folder."""
+    """Mount our static folder and each vendored library's dist folder, and serve the site icon at the root."""
+    app.add_api_route("/favicon.ico", favicon, methods=["GET"], include_in_schema=False)
     app.mount("/static/app", StaticFiles(directory=APP_STATIC), name="web-static")
     for lib in VENDOR:
         d = vendor_dir(lib)

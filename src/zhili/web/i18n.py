@@ -69,11 +69,6 @@ _CATALOGUE: dict[str, tuple[str, str]] = {
                        "not containing the username."),
     "password.mismatch": ("两次输入的新密码不一致", "The two new passwords differ"),
     "password.submit": ("保存新密码", "Save new password"),
-    # -- home -------------------------------------------------------------------------------------------------
-    "home.title": ("工作台", "Workspace"),
-    "home.staff_pending": ("管理端页面正在建设中。您可以使用接口文档访问全部功能。",
-                           "The staff console is being built. All functions are available through the API."),
-    "home.api_docs": ("接口文档", "API documentation"),
     # -- errors -----------------------------------------------------------------------------------------------
     "error.title": ("出错了", "Error"),
     "error.400": ("请求有误", "Bad request"),

@@ -1,4 +1,4 @@
-"""Login, logout, password change, the role home and the language switch."""
+"""Login, logout, password change, the site root and ``/home`` (both to the role's home) and the language switch."""
 
 from __future__ import annotations
 
@@ -95,12 +95,25 @@ def password_submit(request: Request, session: Db, pu: CurrentPageUser,
     return redirect(home_url_for(pu.principal.role) + "?msg=password_changed")
 
 
+@router.get("/")
+def root(request: Request, session: Db) -> Response:
+    """The site root: the login page for a visitor, the role's home for a signed-in user (API clients read
+    ``/api/v1/health`` and ``/docs``)."""
+    token = request.cookies.get(SESSION_COOKIE)
+    if token:
+        try:
+            principal = users.principal_for_token(session, token=token)
+        except Unauthenticated:
+            pass
+        else:
+            return redirect(home_url_for(principal.role))
+    return redirect("/login")
+
+
 @router.get("/home")
 def home(request: Request, pu: CurrentPageUser) -> Response:
-    target = home_url_for(pu.principal.role)
-    if target != "/home":
-        return redirect(target, status=307)
-    return render(request, "home.html")
+    """The old home address: to the role's home."""
+    return redirect(home_url_for(pu.principal.role))
 
 
 @router.post("/locale")

@@ -89,10 +89,15 @@ def tr(request: Request, key: str, **params: Any) -> str:
     return i18n.translate(locale_of(request), key, **params)
 
 
+HOMES = {"resident": "/h5/", "grid_worker": "/gw/", "auditor": "/console/audit/"}
+STAFF_HOME = "/console/home"  # the workbench (工作台) of every other staff role
+
+
 def home_url_for(role: Any) -> str:
-    """Where a role lands after login."""
+    """Where a role lands after login: residents the H5 portal, grid workers theirs, the auditor the audit pages,
+    every other staff role the workbench."""
     value = getattr(role, "value", role)
-    return {"resident": "/h5/", "grid_worker": "/gw/"}.get(str(value), "/home")
+    return HOMES.get(str(value), STAFF_HOME)
 
 
 def security_headers(response: Response) -> None:
