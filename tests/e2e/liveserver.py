@@ -48,8 +48,6 @@ def server_env(workdir: Path, **extra: str) -> dict[str, str]:
         "ZHILI_NODE_MODULES": str(ROOT / "node_modules"),
         "PYTHONPATH": str(ROOT / "src"),  # serve this checkout's code (the venv may hold another's, editable)
         "PYTHONUNBUFFERED": "1",
-        # the code of this checkout, whichever checkout the virtualenv was installed from (git worktrees)
-        "PYTHONPATH": str(ROOT / "src"),
     })
     env.update(extra)
     return env
