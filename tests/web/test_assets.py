@@ -61,14 +61,15 @@ def _catalogue_keys_in_templates() -> set[str]:
 
 def test_every_message_a_template_uses_is_in_the_catalogue_in_both_languages() -> None:
     from zhili.web.casepages import ACTION_FIELDS
+    from zhili.web.pages_audit import REVIEW_KINDS
     from zhili.web.pages_gw import TABS
 
     used = _catalogue_keys_in_templates()
     assert len(used) > 80
     prefixes = {k for k in used if k.endswith(".")}  # t('gw.tab.' ~ key) and the like: every value they take
-    assert prefixes == {"field.", "gw.tab.", "rating."}
+    assert prefixes == {"field.", "gw.tab.", "rating.", "audit.kind."}
     used = (used - prefixes) | {f"field.{f}" for f in ACTION_FIELDS} | {f"gw.tab.{k}" for k in TABS} \
-        | {f"rating.{n}" for n in range(1, 6)}
+        | {f"rating.{n}" for n in range(1, 6)} | {f"audit.kind.{k}" for k in REVIEW_KINDS}
     missing = sorted(k for k in used if not i18n.has(k))
     assert not missing, f"not in the catalogue: {missing}"
     for key, texts in i18n.MESSAGES.items():

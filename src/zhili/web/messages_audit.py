@@ -42,6 +42,7 @@ ACTIONS: dict[str, tuple[str, str]] = {
     "case.reveal_reporter": ("查看上报人联系方式", "Reporter's contact shown"),
     "case.reveal_refused": ("查看上报人联系方式（被拒绝）", "Showing the reporter refused"),
     "case.export": ("导出事件", "Case export"),
+    "case.search_by_reporter": ("按上报人手机号查找事件", "Cases found by the reporter's phone"),
     "case.support": ("附议事件", "Case supported"),
     "case.supervision_yellow": ("黄灯预警", "Yellow warning"),
     "case.supervision_red": ("红灯超期督办", "Overdue notice"),
