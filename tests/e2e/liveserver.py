@@ -45,6 +45,7 @@ def server_env(workdir: Path, **extra: str) -> dict[str, str]:
         "ZHILI_ENV": "dev",
         "ZHILI_NODE_MODULES": str(ROOT / "node_modules"),
         "PYTHONUNBUFFERED": "1",
+        "PYTHONPATH": str(ROOT / "src"),  # serve this checkout's code, whichever checkout the environment installed
     })
     env.update(extra)
     return env

@@ -9,6 +9,7 @@ from sqlalchemy.orm import Session
 
 from zhili.core import audit
 from zhili.core.audit import AuditEvent, VerifyResult
+from zhili.core.db import write_after_read
 from zhili.core.jurisdiction import Principal, authorize
 from zhili.core.query import paginate, starts_with_text
 from zhili.core.security import Perm
@@ -34,9 +35,10 @@ def list_events(
 
 
 def verify(session: Session, *, principal: Principal) -> VerifyResult:
-    """Verify the chain and record that the auditor did so."""
+    """Verify the chain and record that the auditor did so (after the read: the check holds no write lock)."""
     authorize(principal, Perm.audit_read)
     result = audit.verify_chain(session)
-    audit.record(session, actor=principal.actor, action="audit.verify", object_type="audit",
-                 after={"ok": result.ok, "checked": result.checked, "problems": len(result.problems)})
+    outcome = {"ok": result.ok, "checked": result.checked, "problems": len(result.problems)}
+    write_after_read(session, lambda s: audit.record(s, actor=principal.actor, action="audit.verify",
+                                                     object_type="audit", after=outcome))
     return result
