@@ -48,7 +48,7 @@ test-postgres:
 
 FUZZ_EXAMPLES ?= 40
 STORED_EXAMPLES ?= 150
-STRESS_TESTS := tests/test_api_fuzz.py tests/test_stored_values.py
+STRESS_TESTS := tests/test_api_fuzz.py tests/test_stored_values.py tests/test_concurrent_use.py
 
 stress: install  ## the long runs of the standing hostile-input tests, on SQLite then PostgreSQL (figures: var/stress/, docs/reliability.md)
 	@mkdir -p var/stress

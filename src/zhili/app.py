@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import inspect
 import logging
 import os
 import socket
@@ -16,11 +17,13 @@ from typing import Any
 from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm.exc import StaleDataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from zhili import __version__
+from zhili.core.db import busy_error
 from zhili.core.errors import DomainError
 from zhili.core.masking import MaskingLogFilter, install_log_masking
 from zhili.http.bodylimit import BodyLimit
@@ -104,6 +107,20 @@ def install_error_handlers(app: FastAPI) -> None:
         log.warning("integrity error: %s", type(exc.orig).__name__)
         return _error(409, "integrity_conflict", "数据与已有记录冲突（重复或仍被引用）")
 
+    @app.exception_handler(OperationalError)
+    @app.exception_handler(PoolTimeout)
+    async def _database(request: Request, exc: Exception) -> Response:
+        # A database that stayed busy past every wait is a 503 to retry (as a domain error: JSON for the API, the
+        # error page for pages); any other database failure is an unexpected error.
+        busy = busy_error(exc)
+        if busy is None:
+            return await _handle(app.exception_handlers[Exception], request, exc)
+        log.warning("database busy on %s %s: %s", request.method, request.url.path,
+                    getattr(exc, "orig", None) or type(exc).__name__)
+        response = await _handle(app.exception_handlers[DomainError], request, busy)
+        response.headers["Retry-After"] = str(busy.retry_after_s)
+        return response
+
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> Response:
         incident = uuid.uuid4().hex[:12]
@@ -112,6 +129,12 @@ def install_error_handlers(app: FastAPI) -> None:
             return _open311_error(request, 500)
         return _error(500, "internal_error", f"服务器内部错误，请联系管理员（事件编号 {incident}）",
                       {"incident": incident})
+
+
+async def _handle(handler: Any, request: Request, exc: Exception) -> Response:
+    """Call an exception handler as registered now (the pages wrap the API's), sync or async."""
+    result = handler(request, exc)
+    return await result if inspect.isawaitable(result) else result
 
 
 def api_router() -> APIRouter:

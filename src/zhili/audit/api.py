@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query
 from zhili.audit import service
 from zhili.audit.schemas import AuditEventOut, VerifyOut
 from zhili.core.schemas import Page
-from zhili.http.deps import CurrentUser, Db, Paging
+from zhili.http.deps import CurrentUser, Db, Paging, reads_only
 
 router = APIRouter(prefix="/audit", tags=["审计"])
 
@@ -30,6 +30,7 @@ def list_events(
 
 
 @router.post("/verify", response_model=VerifyOut, summary="校验审计链完整性")
+@reads_only
 def verify(session: Db, principal: CurrentUser) -> VerifyOut:
     r = service.verify(session, principal=principal)
     return VerifyOut(ok=r.ok, checked=r.checked, problems=r.problems)

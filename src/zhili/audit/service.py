@@ -20,6 +20,7 @@ from zhili.cases.models import Case
 from zhili.core import audit
 from zhili.core.audit import AuditAnchor, AuditEvent, VerifyResult
 from zhili.core.clock import local_midnight, utcnow
+from zhili.core.db import write_after_read
 from zhili.core.errors import NotFound
 from zhili.core.jurisdiction import Principal, authorize, path_predicate
 from zhili.core.query import check_page, paginate, starts_with_text
@@ -112,11 +113,12 @@ def get_event(session: Session, *, principal: Principal, seq: int) -> tuple[Audi
 
 
 def verify(session: Session, *, principal: Principal) -> VerifyResult:
-    """Verify the chain and record that the auditor did so."""
+    """Verify the chain and record that the auditor did so (after the read: the check holds no write lock)."""
     authorize(principal, Perm.audit_read)
     result = audit.verify_chain(session)
-    audit.record(session, actor=principal.actor, action="audit.verify", object_type="audit",
-                 after={"ok": result.ok, "checked": result.checked, "problems": len(result.problems)})
+    outcome = {"ok": result.ok, "checked": result.checked, "problems": len(result.problems)}
+    write_after_read(session, lambda s: audit.record(s, actor=principal.actor, action="audit.verify",
+                                                     object_type="audit", after=outcome))
     return result
 
 

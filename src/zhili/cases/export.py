@@ -9,13 +9,15 @@ from zhili.cases.models import CHANNEL_LABELS, STATE_LABELS, Case, Category
 from zhili.cases.service import CaseFilter, _filtered
 from zhili.core import audit
 from zhili.core.clock import fmt_local
+from zhili.core.db import write_after_read
 from zhili.core.jurisdiction import Principal, authorize
 from zhili.core.security import Perm
 from zhili.core.xlsx import row_values
 
 
 def export_cases_xlsx(session: Session, *, principal: Principal, filters: CaseFilter, limit: int = 50_000) -> bytes:
-    """The filtered cases as an Excel workbook (streamed write; no reporter identity)."""
+    """The filtered cases as an Excel workbook (streamed write; no reporter identity), audited after the read
+    (:func:`~zhili.core.db.write_after_read`)."""
     authorize(principal, Perm.case_read)
     import io
 
@@ -39,6 +41,7 @@ def export_cases_xlsx(session: Session, *, principal: Principal, filters: CaseFi
                    {True: "是", False: "否", None: ""}[c.closed_on_time], c.rating or "", fmt_local(c.closed_at)]))
     buf = io.BytesIO()
     wb.save(buf)
-    audit.record(session, actor=principal.actor, action="case.export", object_type="case", object_id=None,
-                 after={"filters": {k: v for k, v in filters.__dict__.items() if v}})
+    used = {k: v for k, v in filters.__dict__.items() if v}
+    write_after_read(session, lambda s: audit.record(s, actor=principal.actor, action="case.export",
+                                                     object_type="case", object_id=None, after={"filters": used}))
     return buf.getvalue()

@@ -5,6 +5,14 @@ SQLite (embedded default) runs in WAL mode with foreign keys on; PostgreSQL is p
 commits or rolls back. A refusal that must leave a trace (a failed login, a refused SMS code, a refused reveal)
 is written with :func:`keep_on_refusal`: the wrapper rolls the refused work back and writes the trace again in a
 fresh transaction (:func:`roll_back_refused`), so no route commits by hand.
+
+Concurrency on SQLite (one writer at a time): a transaction that will write takes the write lock before its first
+read — :func:`write_guard` to queue behind this process's and other processes' writers, then ``BEGIN IMMEDIATE`` —
+because a read transaction that later tries to write fails at once with "database is locked" when another writer
+committed since it began (the busy timeout does not apply to that upgrade). Reads (GET requests, searches and
+exports) run in deferred read transactions that never wait; what a read must leave behind (the audit entry of an
+export) is written with :func:`write_after_read`, in a short write transaction of its own once the read has ended.
+A database still busy after waiting is :func:`busy_error`: a 503 with a Chinese "try again", never a 500.
 """
 
 from __future__ import annotations
@@ -19,12 +27,13 @@ from contextlib import contextmanager, nullcontext
 from typing import Any, TypeVar
 
 from sqlalchemy import JSON, Connection, DateTime, Dialect, Engine, MetaData, Table, create_engine, event
+from sqlalchemy import exc as sa_exc
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
 from zhili.core.clock import utcnow as utcnow  # re-exported: the models' column defaults take it from here
-from zhili.core.errors import DomainError
+from zhili.core.errors import DatabaseBusy, DomainError
 from zhili.core.settings import Settings, get_settings
 
 T = TypeVar("T")
@@ -250,13 +259,80 @@ def session_factory() -> sessionmaker[Session]:
     return _factory
 
 
+_READ = "zhili_read"  # Session.info: a read session (its transactions are deferred on SQLite)
+
+
 def read_session_factory() -> sessionmaker[Session]:
-    """Sessions for read-mostly requests (GET): on SQLite they start a deferred transaction, so they never wait
-    for writers in WAL mode. A rare write inside one (e.g. a lazily created row) still works, it just may wait."""
+    """Sessions for requests that read (GET, POSTed searches and exports): on SQLite they start a deferred
+    transaction, so they never wait for writers in WAL mode. They must not write in it — on SQLite a read
+    transaction cannot safely become a write transaction — but hand what they must write to
+    :func:`write_after_read`."""
     global _read_factory
     if _read_factory is None:
-        _read_factory = sessionmaker(bind=get_engine().execution_options(zhili_write=False), expire_on_commit=False)
+        _read_factory = sessionmaker(bind=get_engine().execution_options(zhili_write=False), expire_on_commit=False,
+                                     info={_READ: True})
     return _read_factory
+
+
+# -- writes a read leaves behind -------------------------------------------------------------------------------
+
+_AFTER_READ = "zhili_after_read"
+
+
+def write_after_read(session: Session, write: Callable[[Session], Any]) -> None:
+    """Write what a read leaves behind (the audit entry of an export or a download) without turning the read into a
+    write. In a session that may write, ``write`` runs now, in its transaction. In a read session
+    (:func:`read_session_factory`) it runs when the read has ended successfully (the unit of work, :func:`settle`),
+    in a short write transaction of its own that queues behind the other writers — before the answer is sent, so
+    nothing is answered whose trace was not committed. A read that fails writes nothing."""
+    if not session.info.get(_READ):
+        write(session)
+        return
+    session.info.setdefault(_AFTER_READ, []).append(write)
+
+
+def _write_apart(session: Session, writes: list[Callable[[Session], Any]]) -> None:
+    """Run ``writes`` in a write transaction of their own on a read session (its previous transaction has ended):
+    queued on the write lock, begun IMMEDIATE, committed."""
+    with write_guard(session.get_bind().engine):
+        session.connection(execution_options={"zhili_write": True})
+        try:
+            for write in writes:
+                write(session)
+            session.commit()
+        except BaseException:
+            session.rollback()
+            raise
+
+
+@event.listens_for(Session, "after_rollback")
+def _forget_after_read(session: Session) -> None:
+    session.info.pop(_AFTER_READ, None)
+
+
+# -- a database that stays busy ----------------------------------------------------------------------------------
+
+_SQLITE_BUSY = {5, 6}  # SQLITE_BUSY, SQLITE_LOCKED (primary result codes)
+_SQLITE_BUSY_TEXT = ("database is locked", "database table is locked", "database is busy")
+# PostgreSQL: serialization_failure, deadlock_detected, lock_not_available (lock_timeout, NOWAIT)
+_PG_BUSY = {"40001", "40P01", "55P03"}
+
+
+def busy_error(exc: BaseException) -> DatabaseBusy | None:
+    """The 503 to answer for a database error that only means "busy, try again" — SQLite still locked after the
+    busy timeout, a PostgreSQL serialization failure, deadlock or lock timeout, no pooled connection free in time —
+    or None for any other error."""
+    if isinstance(exc, sa_exc.TimeoutError):  # the connection pool stayed exhausted
+        return DatabaseBusy()
+    if not isinstance(exc, sa_exc.OperationalError):
+        return None
+    orig = exc.orig
+    code = getattr(orig, "sqlite_errorcode", None)
+    if (isinstance(code, int) and code & 0xFF in _SQLITE_BUSY) or getattr(orig, "sqlstate", None) in _PG_BUSY:
+        return DatabaseBusy()
+    if type(orig).__module__.startswith("sqlite3") and str(orig).strip().lower() in _SQLITE_BUSY_TEXT:
+        return DatabaseBusy()
+    return None
 
 
 # -- refusals that leave a trace -------------------------------------------------------------------------------
@@ -278,10 +354,14 @@ def keep_on_refusal(session: Session, write: Callable[[Session], T]) -> T:
 
 def roll_back_refused(session: Session) -> None:
     """Roll back the work of a refused request and write again, in the fresh transaction, what its services kept
-    with :func:`keep_on_refusal` (the unit of work commits it). Page handlers that show a refused form call this
-    instead of ``rollback()``; the unit of work calls it for a refusal that ends the request."""
+    with :func:`keep_on_refusal` (the unit of work commits it; in a read session they are written and committed at
+    once, in a write transaction of their own). Page handlers that show a refused form call this instead of
+    ``rollback()``; the unit of work calls it for a refusal that ends the request."""
     kept: list[Callable[[Session], Any]] = list(session.info.get(_KEPT, ()))
     session.rollback()
+    if kept and session.info.get(_READ):
+        _write_apart(session, kept)
+        return
     for write in kept:
         write(session)
     session.flush()
@@ -295,10 +375,14 @@ def _forget_kept(session: Session) -> None:
 @contextmanager
 def settle(session: Session) -> Iterator[Session]:
     """Commit the work done inside on success and roll it back on error; on a refusal (a :class:`DomainError`)
-    what the services kept with :func:`keep_on_refusal` is committed after the rollback."""
+    what the services kept with :func:`keep_on_refusal` is committed after the rollback. After a read session's
+    successful read, what it handed to :func:`write_after_read` is written in a transaction of its own."""
     try:
         yield session
         session.commit()
+        after_read: list[Callable[[Session], Any]] = session.info.pop(_AFTER_READ, [])
+        if after_read:
+            _write_apart(session, after_read)
     except DomainError:
         if not session.info.get(_KEPT):
             session.rollback()

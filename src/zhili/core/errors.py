@@ -69,3 +69,11 @@ class Unavailable(DomainError):
     status = 503
     code = "service_unavailable"
     default_message = "服务暂时不可用，请稍后重试"
+
+
+class DatabaseBusy(Unavailable):
+    """The database stayed busy past every wait (SQLite's lock, a PostgreSQL lock or serialization conflict)."""
+
+    code = "database_busy"
+    default_message = "系统繁忙，数据正被其他操作占用，请稍后重试"
+    retry_after_s = 2

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, replace
-from typing import Annotated
+from typing import Annotated, Any, TypeVar
 
 from fastapi import Depends, Query, Request
 from sqlalchemy.orm import Session
@@ -26,9 +26,25 @@ def cookie_secure(request: Request) -> bool:
     return get_settings().cookie_secure or request.url.scheme == "https"
 
 
+F = TypeVar("F", bound=Callable[..., Any])
+_READS_ONLY = "__zhili_reads_only__"
+
+
+def reads_only(endpoint: F) -> F:
+    """Mark a POSTed route that only reads (a search or an export whose criteria must not travel in a URL, a check):
+    its request gets a read session like a GET — it never holds the write lock while it works, and what it must
+    leave behind (its audit entry) goes through :func:`zhili.core.db.write_after_read`. Put it under the route
+    decorator."""
+    setattr(endpoint, _READS_ONLY, True)
+    return endpoint
+
+
 def get_db(request: Request) -> Iterator[Session]:
-    """One session per request: committed if the route returns, rolled back if it raises."""
-    reading = request.method in ("GET", "HEAD", "OPTIONS")
+    """One session per request: committed if the route returns, rolled back if it raises. Requests that read (GET,
+    routes marked :func:`reads_only`) get a read transaction; the others queue on the write lock and begin a write
+    transaction (``zhili.core.db``: a read transaction must not turn into a write on SQLite)."""
+    reading = request.method in ("GET", "HEAD", "OPTIONS") or getattr(request.scope.get("endpoint"), _READS_ONLY,
+                                                                       False)
     guard = nullcontext() if reading else write_guard(get_engine())
     with guard, unit_of_work((read_session_factory if reading else session_factory)()) as session:
         yield session

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Depends, File, Path, Query, Response, UploadFile
 from zhili.core.db import utcnow
 from zhili.core.schemas import Page
 from zhili.http.bodylimit import MARGIN, body_limit
-from zhili.http.deps import CurrentUser, Db, Paging
+from zhili.http.deps import CurrentUser, Db, Paging, reads_only
 from zhili.registry import excel, service
 from zhili.registry.models import BuildingType, HouseholdUse, OrgType, PersonStatus, RegisterKind, ResidentType
 from zhili.registry.schemas import (
@@ -82,6 +82,7 @@ def export_register(kind: Kind, session: Db, principal: CurrentUser,
 
 @router.post("/{kind}/export", summary="导出 Excel（筛选条件以 JSON 提交，可按身份证号/手机号精确筛选）",
              response_class=Response)
+@reads_only
 def export_register_posted(kind: Kind, body: ExportFilters, session: Db, principal: CurrentUser) -> Response:
     return export_register(kind, session, principal, body.model_dump(exclude_none=True))
 
@@ -205,6 +206,7 @@ def list_persons(
 
 @router.post("/persons/search", response_model=Page[PersonOut],
              summary="人员检索（身份证号/手机号精确匹配，条件以 JSON 提交，不出现在网址和访问日志中）")
+@reads_only
 def search_persons(body: PersonSearch, session: Db, principal: CurrentUser) -> Page[PersonOut]:
     rows, total = service.list_persons(session, principal=principal, **body.model_dump())
     return Page(items=[PersonOut(**service.person_view(p)) for p in rows], total=total, page=body.page,

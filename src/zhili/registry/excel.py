@@ -41,6 +41,7 @@ from sqlalchemy.orm import Session
 
 from zhili.core import audit
 from zhili.core.crypto import get_cipher
+from zhili.core.db import write_after_read
 from zhili.core.errors import DomainError, NotFound, ValidationFailed
 from zhili.core.ids import new_id
 from zhili.core.jurisdiction import Principal, authorize, in_scope, scoped
@@ -631,8 +632,9 @@ def rejected_workbook(session: Session, *, principal: Principal, batch_id: uuid.
     for number, reason, cells in rows:
         ws.append(row_values([str(c) if c is not None and text else c for c, text in zip(cells, as_text, strict=True)]
                              + [number, reason]))
-    audit.record(session, actor=principal.actor, action="registry.import_rejected_download",
-                 object_type="import_batch", object_id=batch.id, after={"rows": len(rows)})
+    write_after_read(session, lambda s: audit.record(
+        s, actor=principal.actor, action="registry.import_rejected_download", object_type="import_batch",
+        object_id=batch.id, after={"rows": len(rows)}))
     return _save(wb)
 
 
@@ -746,8 +748,8 @@ def export_workbook(session: Session, *, principal: Principal, kind: RegisterKin
     ws.append(row_values(headers))
     for line in table:
         ws.append(row_values(line))
-    audit.record(session, actor=principal.actor, action="registry.export", object_type=kind.value,
-                 after={"filters": {k: _AUDIT_MASK.get(k, mask_text)(str(getattr(v, "value", v)))
-                                    for k, v in given.items() if v is not None},
-                        "rows": len(table)})
+    after = {"filters": {k: _AUDIT_MASK.get(k, mask_text)(str(getattr(v, "value", v)))
+                         for k, v in given.items() if v is not None}, "rows": len(table)}
+    write_after_read(session, lambda s: audit.record(s, actor=principal.actor, action="registry.export",
+                                                     object_type=kind.value, after=after))
     return _save(wb), len(table)

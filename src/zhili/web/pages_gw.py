@@ -18,7 +18,7 @@ from zhili.core.security import Perm
 from zhili.core.settings import get_settings
 from zhili.core.validators import personal_number_kind
 from zhili.http.bodylimit import MARGIN, body_limit
-from zhili.http.deps import Db
+from zhili.http.deps import Db, reads_only
 from zhili.org import service as org
 from zhili.registry import service as registry
 from zhili.web import casepages as cp
@@ -107,6 +107,7 @@ def households(request: Request, session: Db, pu: GridWorker,
 
 
 @router.post("/households")
+@reads_only
 def households_search(request: Request, session: Db, pu: GridWorker, form: cp.PostedForm) -> Response:
     """The search posted from the search box: an address or room, or a member's ID number or phone (which so
     stays out of the URL)."""

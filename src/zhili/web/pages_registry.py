@@ -29,7 +29,7 @@ from zhili.core.schemas import MAX_PAGE
 from zhili.core.security import Perm, Role
 from zhili.core.validators import personal_number_kind
 from zhili.http.bodylimit import MARGIN, body_limit
-from zhili.http.deps import Db
+from zhili.http.deps import Db, reads_only
 from zhili.regions import service as regions
 from zhili.regions.models import UnitLevel
 from zhili.registry import excel, overview
@@ -488,6 +488,7 @@ def persons(request: Request, session: Db, pu: Staff, query: Filters, page: Page
 
 
 @router.post("/persons")
+@reads_only
 def persons_search(request: Request, session: Db, pu: Staff, form: cp.PostedForm) -> Response:
     """The person search posted from the list's search box, so an ID number or phone stays out of the URL."""
     query = ListQuery(**{k: cp.text(form, k, 100) for k in ListQuery.__dataclass_fields__})

@@ -1,5 +1,7 @@
-"""The command-centre screen (``/screen``): a 1920×1080 dark dashboard drawn by ``static/screen.js`` from the
-``/api/v1/dashboard`` figures and the region boundaries; the page itself only carries the starting unit."""
+"""The command-centre screen (``/screen``): a dark dashboard drawn by ``static/screen.js`` from the
+``/api/v1/dashboard`` figures and the region boundaries; the page itself only carries the starting unit. Designed
+for the 1920×1080 command-centre wall, it scales with the window from a 1280 px laptop to a 3840 px wall
+(``static/screen.css``)."""
 
 from __future__ import annotations
 

@@ -1,5 +1,7 @@
 /* 智理 command-centre screen: KPI cards, drill-down map (district → streets → communities → grids → open cases of
-   one grid), trend, categories and ranking, refreshed every minute with fetch (no page reload, no inline script). */
+   one grid), trend, categories and ranking, refreshed every minute with fetch (no page reload, no inline script).
+   The page scales with the window (screen.css: the root font size follows its width); the charts follow their
+   cards' size and draw their text at the same scale. */
 (function () {
   "use strict";
 
@@ -13,10 +15,23 @@
     try { s = JSON.parse(L.stack || "[]"); } catch (e) { s = []; }
     return s.length ? s : [{id: L.rootId, name: L.rootName, level: L.rootLevel}];
   }
+  // Chart text and margins are drawn for 1920 px (a 16 px root font) and scaled like the page's text.
+  function pageScale() { return (parseFloat(getComputedStyle(document.documentElement).fontSize) || 16) / 16; }
   var state = {
     stack: initialStack(),
-    metric: "density", by: "day", children: {}, geoCache: {}
+    metric: "density", by: "day", children: {}, geoCache: {}, scale: pageScale()
   };
+  function px(n) { return Math.round(n * state.scale); }
+  function fontPx(n) { return Math.max(12, px(n)); }  // chart text stays readable on a laptop
+  function text(extra) {
+    var t = {fontSize: fontPx(12)};
+    Object.keys(extra || {}).forEach(function (k) { t[k] = extra[k]; });
+    return t;
+  }
+  function tooltip(options) {
+    options.textStyle = {fontSize: fontPx(14)};
+    return options;
+  }
   var charts = {
     map: echarts.init(document.getElementById("map"), "dark", {renderer: "canvas"}),
     trend: echarts.init(document.getElementById("trend"), "dark"),
@@ -96,18 +111,19 @@
     state.children = byId;
     charts.map.setOption({
       backgroundColor: BG,
-      tooltip: {trigger: "item", formatter: function (p) {
+      tooltip: tooltip({trigger: "item", formatter: function (p) {
         var c = byId[p.name];
         if (!c) return "";
         return c.name + "<br>" + L.lReported + "：" + c.reported + "　" + L.lClosed + "：" + c.closed +
           "<br>" + L.lDensity + "：" + (c.density === null ? "—" : c.density.toFixed(2)) +
           "<br>" + L.lOverdue + "：" + pct(c.overdue_rate);
-      }},
-      visualMap: {min: 0, max: max || 1, calculable: true, precision: metric === "density" ? 2 : 3, left: 10, bottom: 10, textStyle: {color: "#dce8f7"},
+      }}),
+      visualMap: {min: 0, max: max || 1, calculable: true, precision: metric === "density" ? 2 : 3, left: px(10), bottom: px(10),
+                  itemWidth: px(20), itemHeight: px(140), textStyle: text({color: "#dce8f7"}),
                   inRange: {color: metric === "density" ? ["#0e3a5f", "#2f89c5", "#7fd3ff"] : ["#1f4e3d", "#e0b341", "#ff5b4a"]}},
       geo: null,
       series: [{type: "map", map: mapName, nameProperty: "id", roam: false, data: data, selectedMode: false,
-                label: {show: true, color: "#fff", fontSize: 14, formatter: function (p) { return byId[p.name] ? byId[p.name].name : ""; }},
+                label: {show: true, color: "#fff", fontSize: fontPx(14), formatter: function (p) { return byId[p.name] ? byId[p.name].name : ""; }},
                 itemStyle: {borderColor: "#7fb7e6", borderWidth: 1, areaColor: "#0e2a47"},
                 emphasis: {label: {color: "#fff"}, itemStyle: {areaColor: "#3fb6ff"}}}]
     }, true);
@@ -121,11 +137,11 @@
       state.children = {};
       charts.map.setOption({
         backgroundColor: BG,
-        tooltip: {trigger: "item", formatter: function (p) { return p.data && p.data.number ? p.data.number + "<br>" + p.data.title : ""; }},
+        tooltip: tooltip({trigger: "item", formatter: function (p) { return p.data && p.data.number ? p.data.number + "<br>" + p.data.title : ""; }}),
         visualMap: null,
         geo: {map: mapName, nameProperty: "id", roam: true, label: {show: false},
               itemStyle: {areaColor: "#0e2a47", borderColor: "#7fb7e6"}, emphasis: {disabled: true}},
-        series: [{type: "scatter", coordinateSystem: "geo", symbolSize: 12,
+        series: [{type: "scatter", coordinateSystem: "geo", symbolSize: px(12),
                   data: cases.points.map(function (pt) {
                     return {value: [pt.lon, pt.lat], number: pt.number, title: pt.title, id: pt.id,
                             itemStyle: {color: pt.overdue ? "#ff5b4a" : "#44d19b"}};
@@ -149,11 +165,12 @@
   // -- trend, categories, ranking ---------------------------------------------------------------------------
   function drawTrend(t) {
     charts.trend.setOption({
-      backgroundColor: BG, tooltip: {trigger: "axis"},
-      legend: {data: [L.lReported, L.lClosed], top: 0, right: 0, textStyle: {color: "#dce8f7"}},
-      grid: {left: 40, right: 16, top: 36, bottom: 28},
-      xAxis: {type: "category", data: t.points.map(function (p) { return p.date.slice(5); })},
-      yAxis: {type: "value", minInterval: 1},
+      backgroundColor: BG, tooltip: tooltip({trigger: "axis"}),
+      legend: {data: [L.lReported, L.lClosed], top: 0, right: 0, itemWidth: px(25), itemHeight: px(14),
+               textStyle: text({color: "#dce8f7"})},
+      grid: {left: px(40), right: px(16), top: px(36), bottom: px(28)},
+      xAxis: {type: "category", data: t.points.map(function (p) { return p.date.slice(5); }), axisLabel: text()},
+      yAxis: {type: "value", minInterval: 1, axisLabel: text()},
       series: [{name: L.lReported, type: "line", smooth: true, data: t.points.map(function (p) { return p.reported; })},
                {name: L.lClosed, type: "line", smooth: true, data: t.points.map(function (p) { return p.closed; })}]
     }, true);
@@ -162,9 +179,11 @@
   function drawCats(c) {
     var items = c.items.slice().reverse();
     charts.cats.setOption({
-      backgroundColor: BG, tooltip: {trigger: "axis"}, grid: {left: 120, right: 24, top: 8, bottom: 24},
-      xAxis: {type: "value", minInterval: 1},
-      yAxis: {type: "category", data: items.map(function (i) { return i.name; }), axisLabel: {width: 110, overflow: "truncate"}},
+      backgroundColor: BG, tooltip: tooltip({trigger: "axis"}),
+      grid: {left: px(120), right: px(24), top: px(8), bottom: px(24)},
+      xAxis: {type: "value", minInterval: 1, axisLabel: text()},
+      yAxis: {type: "category", data: items.map(function (i) { return i.name; }),
+              axisLabel: text({width: px(110), overflow: "truncate"})},
       series: [{type: "bar", data: items.map(function (i) { return i.reported; }), itemStyle: {color: "#3fb6ff"}}]
     }, true);
   }
@@ -187,6 +206,7 @@
   // -- refresh ----------------------------------------------------------------------------------------------
   function refresh() {
     var unit = current();
+    state.scale = pageScale();
     drawCrumbs();
     var jobs = [
       getJSON(API + "/kpis?" + q({unit_id: unit.id})).then(drawKpis),
@@ -228,7 +248,25 @@
   toggle("metric", "metric");
   toggle("by", "by");
 
-  window.addEventListener("resize", function () { Object.keys(charts).forEach(function (k) { charts[k].resize(); }); });
+  // Each chart follows its card (the grid reflows with the window); when the page's text scale changes, the charts
+  // are drawn again with text of the new size.
+  function resizeAll() { Object.keys(charts).forEach(function (k) { charts[k].resize(); }); }
+  if (window.ResizeObserver) {
+    var observer = new ResizeObserver(function (entries) {
+      entries.forEach(function (e) {
+        var chart = echarts.getInstanceByDom(e.target);
+        // next frame: resizing inside the observer's callback would notify it again in the same frame
+        if (chart) window.requestAnimationFrame(function () { chart.resize(); });
+      });
+    });
+    Object.keys(charts).forEach(function (k) { observer.observe(charts[k].getDom()); });
+  }
+  var rescale = null;
+  window.addEventListener("resize", function () {
+    resizeAll();
+    clearTimeout(rescale);
+    rescale = setTimeout(function () { if (pageScale() !== state.scale) refresh(); }, 200);
+  });
   refresh();
   setInterval(refresh, (parseInt(L.refresh, 10) || 60) * 1000);
 })();
