@@ -48,7 +48,6 @@ def server_env(workdir: Path, **extra: str) -> dict[str, str]:
         "ZHILI_NODE_MODULES": str(ROOT / "node_modules"),
         "PYTHONPATH": str(ROOT / "src"),  # serve this checkout's code (the venv may hold another's, editable)
         "PYTHONUNBUFFERED": "1",
-        "PYTHONPATH": str(ROOT / "src"),  # serve this checkout's code, whichever checkout the environment installed
     })
     env.update(extra)
     return env

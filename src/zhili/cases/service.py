@@ -31,6 +31,7 @@ from zhili.cases.views import case_view_values
 from zhili.cases.writer import IntakeWriter
 from zhili.core import audit
 from zhili.core.crypto import get_cipher
+from zhili.core.db import write_after_read
 from zhili.core.errors import NotFound, ValidationFailed
 from zhili.core.jurisdiction import Principal, authorize, in_scope, path_predicate
 from zhili.core.query import contains_text, paginate, starts_with_text
@@ -148,9 +149,9 @@ def list_cases(session: Session, *, principal: Principal, filters: CaseFilter, p
     authorize(principal, Perm.case_read)
     rows, total = paginate(session, _filtered(session, principal, filters), page=page, page_size=page_size,
                            sort=sort, sortable=SORTABLE, default_sort=[Case.reported_at.desc(), Case.id])
-    if filters.reporter_phone:
-        audit.record(session, actor=principal.actor, action="case.search_by_reporter", object_type="case",
-                     object_id=None, after={"matched": total})
+    if filters.reporter_phone:  # recorded after the read (a posted search reads only: it holds no write lock)
+        write_after_read(session, lambda s: audit.record(s, actor=principal.actor, action="case.search_by_reporter",
+                                                         object_type="case", object_id=None, after={"matched": total}))
     return rows, total
 
 

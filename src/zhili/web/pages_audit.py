@@ -23,7 +23,7 @@ from zhili.core.clock import utcnow
 from zhili.core.schemas import MAX_PAGE
 from zhili.core.security import Perm
 from zhili.core.validators import personal_number_kind
-from zhili.http.deps import Db
+from zhili.http.deps import Db, reads_only
 from zhili.regions import picker as unit_picker
 from zhili.web import auditview
 from zhili.web.adminkit import perm_gate, picker, query_text
@@ -207,6 +207,7 @@ def verify_page(request: Request, session: Db, pu: Auditor, page: Page = 1) -> R
 
 
 @router.post("/verify")
+@reads_only
 def verify(request: Request, session: Db, pu: Auditor) -> Response:
     """Run the verification (recorded in the log by the service) and show its result."""
     result = service.verify(session, principal=pu.principal)

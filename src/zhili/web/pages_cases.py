@@ -28,7 +28,7 @@ from zhili.core.masking import mask_phone
 from zhili.core.schemas import MAX_PAGE
 from zhili.core.security import Perm, Role
 from zhili.core.validators import personal_number_kind
-from zhili.http.deps import Db
+from zhili.http.deps import Db, reads_only
 from zhili.org import service as org
 from zhili.regions import picker as unit_picker
 from zhili.web import casepages as cp
@@ -171,6 +171,7 @@ def case_list(request: Request, session: Db, pu: CaseReader, page: Page = 1) -> 
 
 
 @router.post("")
+@reads_only
 def case_search(request: Request, session: Db, pu: PhoneSearcher, form: cp.PostedForm) -> Response:
     """The search posted from the reporter-phone box with the list's other filters: one page, and no link of
     the answer carries the phone (a phone typed into the text box is taken as the reporter's)."""
