@@ -38,6 +38,9 @@ def free_port() -> int:
 def server_env(workdir: Path, **extra: str) -> dict[str, str]:
     """A clean environment for the CLI: only what a shell needs plus the server's own settings."""
     env = {k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "TZ")}
+    if os.environ.get("PYTHONPATH"):  # a checkout run with PYTHONPATH=src (a worktree sharing another checkout's
+        # virtualenv) serves its own code, not the code the virtualenv was installed from; the server runs elsewhere
+        env["PYTHONPATH"] = os.pathsep.join(os.path.abspath(p) for p in os.environ["PYTHONPATH"].split(os.pathsep))
     env.update({
         "ZHILI_DATABASE_URL": f"sqlite:///{(workdir / 'zhili-e2e.db').as_posix()}",
         "ZHILI_VAR_DIR": str(workdir / "var"),

@@ -477,7 +477,8 @@ def _plan(session: Session, cfg: _Config, req: IntakeRequest, located: uuid.UUID
         raise ValidationFailed("请填写问题描述", code="description_required")
     if len(description) > DESCRIPTION_MAX:
         raise ValidationFailed(f"问题描述不能超过{DESCRIPTION_MAX}字（现为{len(description)}字）",
-                               code="description_too_long", details={"max": DESCRIPTION_MAX, "length": len(description)})
+                               code="description_too_long",
+                               details={"max": DESCRIPTION_MAX, "length": len(description)})
     attributes = {**validate_attributes(cat.attributes, data.get("attributes"), category=cat.name),
                   **check_free_json(dict(data.get("system_attributes") or {}), name="系统属性")}
     grid_id, path = _resolve_location(session, cfg, req, data, located)

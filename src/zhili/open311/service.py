@@ -218,7 +218,8 @@ def create_request(session: Session, *, key: ApiKey, form: list[tuple[str, str]]
                                code="location_required")
     description = (f.get("description") or "").strip()
     if len(description) > DESCRIPTION_MAX:
-        raise ValidationFailed(f"description must be at most {DESCRIPTION_MAX:,} characters", code="description_too_long")
+        raise ValidationFailed(f"description must be at most {DESCRIPTION_MAX:,} characters",
+                               code="description_too_long")
     data: dict[str, Any] = {"category_code": code, "description": description or cat.name,
                             "attributes": _check_attributes(cat, parse_attributes(form))}
     if lat and lon:

@@ -8,6 +8,7 @@ import uuid
 from pydantic import BaseModel, Field
 
 from zhili.cases.limits import DESCRIPTION_MAX
+from zhili.core.jsonbounds import FreeJson
 from zhili.visits.models import FINDINGS_MAX, SUMMARY_MAX, VisitKind
 
 
@@ -16,6 +17,7 @@ class FollowUpIn(BaseModel):
 
     category_code: str = Field(min_length=1, max_length=32, description="事件类别代码（末级）")
     description: str = Field(min_length=1, max_length=DESCRIPTION_MAX, description="需处置的问题")
+    attributes: FreeJson = Field(default_factory=dict, description="类别声明的属性（见 Open311 服务定义）")
 
 
 class VisitIn(BaseModel):

@@ -57,10 +57,12 @@ PERIODS = ("week", "month", "all")
 
 @dataclass
 class FollowUp:
-    """The case to file from a visit (转为事件): a reportable category and what is to be handled."""
+    """The case to file from a visit (转为事件): a reportable category, what is to be handled, and the answers to
+    the category's own questions (its declared attributes, checked by intake)."""
 
     category_code: str
     description: str
+    attributes: dict[str, Any] | None = None
 
 
 @dataclass
@@ -283,6 +285,7 @@ def _file_case(session: Session, principal: Principal, visit: Visit, household: 
     case, _ = cases.report_case(
         session, principal=principal, channel=Channel.grid_worker, now=now,
         data={"category_code": follow_up.category_code, "description": description,
+              "attributes": follow_up.attributes or {},
               "building_id": household.building_id, "address": household.address,
               "attachment_ids": unattached, "system_attributes": {"visit_id": str(visit.id)}})
     visit.case_id = case.id

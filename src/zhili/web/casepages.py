@@ -14,6 +14,7 @@ from starlette.datastructures import FormData, UploadFile
 from starlette.responses import JSONResponse, Response
 
 from zhili.cases import attachments, engine, files, service, taxonomy, views
+from zhili.cases.attributes import STRING_MAX, TEXT_MAX
 from zhili.cases.limits import ADDRESS_MAX, DESCRIPTION_MAX, REPORTER_NAME_MAX, REPORTER_PHONE_MAX
 from zhili.cases.models import Channel
 from zhili.cases.workflow import candidates
@@ -69,6 +70,46 @@ def category_groups(session: Any, *, q: str | None = None, selected: str | None 
              "has_selected": any(c.code == selected for c in items)} for code, items in groups.items()]
 
 
+# -- a category's own questions (its declared attributes) ---------------------------------------------------
+
+LIST_TYPES = ("singlevaluelist", "multivaluelist")
+ATTRIBUTE_LIMITS = {"string": STRING_MAX, "text": TEXT_MAX}
+# Intake's refusals about the attributes (zhili.cases.attributes): shown beside the questions.
+ATTRIBUTE_REFUSALS = ("attribute_required", "attribute_bad_type", "attribute_too_long", "attribute_not_in_values",
+                      "attribute_unknown")
+
+
+def read_attributes(request: Request, session: Any, form: FormData, category_code: str
+                    ) -> tuple[dict[str, Any], dict[str, Any], dict[str, str]]:
+    """The chosen category's attributes as a form posted them (fields ``attr.<category>.<attribute>``): (the
+    attributes for intake, the values to show again by field name, the message beside each required one that is
+    missing). An unknown category has none here (intake refuses the category itself)."""
+    try:
+        declared = taxonomy.reportable_category(session, code=category_code).attributes if category_code else []
+    except DomainError:
+        declared = []
+    attributes: dict[str, Any] = {}
+    shown: dict[str, Any] = {}
+    errors: dict[str, str] = {}
+    for spec in declared:
+        code, dtype = str(spec.get("code")), str(spec.get("datatype") or "string")
+        name = f"attr.{category_code}.{code}"
+        value: Any = ([v for v in form.getlist(name) if isinstance(v, str) and v] if dtype == "multivaluelist"
+                      else fk.form_text(form, name))
+        shown[name] = value
+        if value:
+            attributes[code] = value
+        elif spec.get("required"):
+            label = str(spec.get("description") or code)
+            errors[name] = tr(request, "formcheck.choose" if dtype in LIST_TYPES else "formcheck.required", label=label)
+    return attributes, shown, errors
+
+
+def attributes_context(values: dict[str, Any]) -> dict[str, Any]:
+    """What ``partials/category_attributes.html`` needs besides the category groups."""
+    return {"attr_values": values, "attr_limits": ATTRIBUTE_LIMITS}
+
+
 def categories_fragment(request: Request, session: Any, q: str | None) -> Response:
     q = (q or "").strip()[:50] or None
     return render(request, "partials/category_list.html",
@@ -117,6 +158,7 @@ REPORT_REFUSALS = {
     "category_not_leaf": "category_code", "description_required": "description",
     "description_too_long": "description", "bad_coordinates": "location", "point_outside_grids": "location",
     "location_required": "location", "mobile_format": "reporter_phone",
+    **{code: "attributes" for code in ATTRIBUTE_REFUSALS},
 }
 
 
@@ -131,9 +173,11 @@ def photo_picker() -> dict[str, str]:
 
 
 def report_form(request: Request, session: Any, page: ReportPage, *, values: dict[str, str] | None = None,
-                error: str | None = None, errors: dict[str, str] | None = None, status: int = 200) -> Response:
+                attr_values: dict[str, Any] | None = None, error: str | None = None,
+                errors: dict[str, str] | None = None, status: int = 200) -> Response:
     values = values or _blank_values()
     return render(request, page.template, {
+        **attributes_context(attr_values or {}),
         "values": values, "error": error, "errors": errors or {}, "title_key": page.title_key,
         "action_url": f"{page.prefix}/report", "categories_url": f"{page.prefix}/categories",
         "boundaries_url": f"{page.prefix}/map/grids.geojson",
@@ -189,15 +233,18 @@ def submit_report(request: Request, session: Any, pu: PageUser, page: ReportPage
     values["idem"] = values["idem"][:64] or uuid.uuid4().hex
     photos = [f for f in form.getlist("photos") if isinstance(f, UploadFile) and f.filename]
     contact = page.channel == Channel.resident
+    attr_values: dict[str, Any] = {}
     try:
         authorize(pu.principal, Perm.case_report)
-        errors = _report_errors(request, values, photos, contact=contact)
+        attributes, attr_values, errors = read_attributes(request, session, form, values["category_code"])
+        errors.update(_report_errors(request, values, photos, contact=contact))
         if errors:
-            return report_form(request, session, page, values=values, errors=errors, status=422)
+            return report_form(request, session, page, values=values, attr_values=attr_values, errors=errors,
+                               status=422)
         lon, lat = _coordinates(request, values)
         data: dict[str, Any] = {
             "category_code": values["category_code"], "description": values["description"], "lon": lon, "lat": lat,
-            "crs": values["crs"], "address": values["address"] or None,
+            "crs": values["crs"], "address": values["address"] or None, "attributes": attributes,
             "attachment_ids": _store_photos(session, pu.principal, photos),
         }
         if contact:
@@ -208,10 +255,11 @@ def submit_report(request: Request, session: Any, pu: PageUser, page: ReportPage
         roll_back_refused(session)
         if exc.code == "idempotency_key_reused":  # sent before with other content: sent again, it is a new report
             values["idem"] = uuid.uuid4().hex
-            return report_form(request, session, page, values=values, error=tr(request, "error.report_resent_changed"),
-                               status=exc.status)
+            return report_form(request, session, page, values=values, attr_values=attr_values,
+                               error=tr(request, "error.report_resent_changed"), status=exc.status)
         errors, message, status = fk.placed(exc, REPORT_REFUSALS)
-        return report_form(request, session, page, values=values, error=message, errors=errors, status=status)
+        return report_form(request, session, page, values=values, attr_values=attr_values, error=message,
+                           errors=errors, status=status)
     return redirect(f"{page.prefix}/cases/{case.id}?msg={'reported' if created else 'already_reported'}")
 
 

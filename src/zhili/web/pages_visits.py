@@ -79,17 +79,19 @@ VISIT_REFUSALS = {
     "bad_visit_time": "visited_at", "person_not_in_household": "person_ids", "bad_person": "person_ids",
     "category_required": "category_code", "category_not_found": "category_code", "category_inactive": "category_code",
     "category_not_leaf": "category_code", "description_required": "case_description",
-    "description_too_long": "case_description",
+    "description_too_long": "case_description", **{code: "attributes" for code in cp.ATTRIBUTE_REFUSALS},
 }
 
 
 def _form_page(request: Request, session: Any, pu: PageUser, household_id: uuid.UUID, *,
-               values: dict[str, Any] | None = None, error: str | None = None, errors: dict[str, str] | None = None,
-               status: int = 200) -> Response:
+               values: dict[str, Any] | None = None, attr_values: dict[str, Any] | None = None,
+               error: str | None = None, errors: dict[str, str] | None = None, status: int = 200) -> Response:
     authorize(pu.principal, Perm.registry_write)
     household, persons = service.household_form(session, principal=pu.principal, household_id=household_id)
+    values = values or _blank()
     return render(request, "gw/visit_form.html", {
-        "household": household, "persons": persons, "values": values or _blank(), "error": error,
+        **cp.attributes_context(attr_values or {}), "selected": values["category_code"],
+        "household": household, "persons": persons, "values": values, "error": error,
         "errors": errors or {}, "kinds": [k.value for k in VisitKind], "groups": cp.category_groups(session),
         "photo_limit": service.PHOTO_LIMIT, **cp.photo_picker(), "limits": LIMITS, "max_time": _now_local(),
         "action_url": f"/gw/households/{household.id}/visits"}, status=status)
@@ -144,16 +146,21 @@ def visit_submit(request: Request, session: Db, pu: GridWorker, household_id: uu
         "idem": cp.text(form, "idem", 64) or str(new_id()),
     }
     photos = [f for f in form.getlist("photos") if isinstance(f, UploadFile) and f.filename]
+    attr_values: dict[str, Any] = {}
     try:
         authorize(pu.principal, Perm.registry_write)
-        errors = _visit_errors(request, values, photos)
+        attributes, attr_values, errors = cp.read_attributes(request, session, form, values["category_code"])
+        if not values["to_case"]:
+            errors = {}  # the follow-up's questions are asked only with it
+        errors.update(_visit_errors(request, values, photos))
         if errors:
-            return _form_page(request, session, pu, household_id, values=values, errors=errors, status=422)
+            return _form_page(request, session, pu, household_id, values=values, attr_values=attr_values,
+                              errors=errors, status=422)
         limit = get_settings().max_upload_bytes
         follow_up = None
         if values["to_case"]:
             authorize(pu.principal, Perm.case_report)
-            follow_up = service.FollowUp(category_code=values["category_code"],
+            follow_up = service.FollowUp(category_code=values["category_code"], attributes=attributes,
                                          description=values["case_description"] or values["findings"])
         visit, created = service.submit_visit(
             session, principal=pu.principal, household_id=household_id, submission=values["idem"],
@@ -169,8 +176,8 @@ def visit_submit(request: Request, session: Db, pu: GridWorker, household_id: uu
         if exc.code == "visit_resent_changed":  # sent before with other content: sent again, it is a new visit
             values["idem"] = str(new_id())
         errors, message, status = fk.placed(exc, VISIT_REFUSALS)
-        return _form_page(request, session, pu, household_id, values=values, error=message, errors=errors,
-                          status=status)
+        return _form_page(request, session, pu, household_id, values=values, attr_values=attr_values,
+                          error=message, errors=errors, status=status)
     msg = "visit_already_recorded" if not created else "visit_to_case" if follow_up else "visit_recorded"
     return redirect(f"/gw/visits/{visit.id}?msg={msg}")
 
@@ -198,12 +205,14 @@ def my_visits(request: Request, session: Db, pu: GridWorker, period: str = "week
 
 
 def _visit_page(request: Request, session: Any, pu: PageUser, visit_id: uuid.UUID, *,
-                values: dict[str, str] | None = None, error: str | None = None, status: int = 200) -> Response:
+                values: dict[str, str] | None = None, attr_values: dict[str, Any] | None = None,
+                error: str | None = None, errors: dict[str, str] | None = None, status: int = 200) -> Response:
     visit = service.visit_view(session, service.get_visit(session, principal=pu.principal, visit_id=visit_id))
+    values = values or {"category_code": "", "case_description": visit["findings"] or ""}
     return render(request, "gw/visit.html", {
+        **cp.attributes_context(attr_values or {}), "selected": values["category_code"],
         "visit": visit, "groups": cp.category_groups(session) if visit["case_id"] is None else [],
-        "values": values or {"category_code": "", "case_description": visit["findings"] or ""}, "error": error,
-        "limits": LIMITS}, status=status)
+        "values": values, "error": error, "errors": errors or {}, "limits": LIMITS}, status=status)
 
 
 @router.get("/gw/visits/{visit_id}")
@@ -217,14 +226,22 @@ def visit_to_case(request: Request, session: Db, pu: GridWorker, visit_id: uuid.
     """转为事件 from the visit page, through ``escalate_visit``."""
     values = {"category_code": cp.text(form, "category_code", 32),
               "case_description": fk.form_text(form, "case_description")}  # too long: refused by intake, not cut
+    attr_values: dict[str, Any] = {}
     try:
+        authorize(pu.principal, Perm.case_report)
+        attributes, attr_values, errors = cp.read_attributes(request, session, form, values["category_code"])
+        if errors:
+            return _visit_page(request, session, pu, visit_id, values=values, attr_values=attr_values,
+                               errors=errors, status=422)
         service.escalate_visit(session, principal=pu.principal, visit_id=visit_id, follow_up=service.FollowUp(
-            category_code=values["category_code"], description=values["case_description"]))
+            category_code=values["category_code"], description=values["case_description"], attributes=attributes))
     except DomainError as exc:
         roll_back_refused(session)
         if exc.status == 404:
             raise
-        return _visit_page(request, session, pu, visit_id, values=values, error=exc.message, status=exc.status)
+        errors, message, status = fk.placed(exc, VISIT_REFUSALS)
+        return _visit_page(request, session, pu, visit_id, values=values, attr_values=attr_values, error=message,
+                           errors=errors, status=status)
     return redirect(f"/gw/visits/{visit_id}?msg=visit_to_case")
 
 

@@ -58,6 +58,7 @@
     });
   }
   function restore(form, e) {
+    if (!form.dataset.draft) return;
     var draft = load(form), nav = navigationType(e), idem = form.elements.idem;
     if (draft && idem && (nav === "back_forward" || nav === "reload") && !pristine(form)) {
       idem.value = draft.token; // the page brought back is the form that was (maybe) sent: the same submission
@@ -91,12 +92,21 @@
     showChosen(form);
   }
   function showChosen(form) {
-    var out = $("[data-category-chosen]", form), r = chosen(form);
+    var out = $("[data-category-chosen]", form), r = chosen(form), select = $("select[name=category_code]", form);
     if (r) {
       form._chosen = {code: r.value, name: r.dataset.name};
       openGroup(r);
     }
     if (out) out.textContent = r ? out.dataset.prefix + r.dataset.name : "";
+    showAttributes(form, r ? r.value : select ? select.value : "");
+  }
+  // The chosen category's own questions: its block shown and enabled, every other one hidden and disabled (not sent).
+  function showAttributes(form, code) {
+    $$("[data-attributes-for]", form).forEach(function (block) {
+      var on = block.dataset.attributesFor === code;
+      block.hidden = !on;
+      block.disabled = !on;
+    });
   }
   // A search replaced the list: keep the chosen category in the form (and checked) whether or not it was found.
   document.addEventListener("htmx:afterSwap", function (e) {
@@ -166,7 +176,7 @@
   function check(form) {
     var first = null;
     $$("[data-error-for]", form).forEach(function (box) {
-      var message = problem(form, box);
+      var message = box.closest("fieldset[disabled]") ? "" : problem(form, box); // another category's question
       say(form, box, message);
       if (message && !first) first = box;
     });
@@ -227,10 +237,10 @@
 
   // A message already shown goes as soon as its field is fixed (the place: by coordinates or by an address).
   function recheck(form, name) {
-    var names = name === "lon" || name === "lat" ? ["location"] : name === "address" ? ["address", "location"]
-      : name === "to_case" ? ["category_code", "case_description"] : [name];
-    names.forEach(function (n) {
-      var box = document.getElementById(n + "-error");
+    var boxes = name === "lon" || name === "lat" ? ["location"] : name === "address" ? ["address", "location"] : [name];
+    boxes = boxes.map(function (n) { return document.getElementById(n + "-error"); })
+      .concat($$("[data-required-if='" + name + "']", form)); // the fields required only with this one ticked
+    boxes.forEach(function (box) {
       if (box && !box.hidden) say(form, box, problem(form, box));
     });
   }
@@ -238,7 +248,7 @@
   document.addEventListener("change", function (e) {
     var el = e.target, form = el.form;
     if (!form || !form.matches("form[data-checked-form]")) return;
-    if (el.name === "category_code") { showChosen(form); remember(form, false); }
+    if (el.name === "category_code") { showChosen(form); remember(form, false); recheck(form, "attributes"); }
     var files = el.type === "file" && document.getElementById(el.name + "-error");
     if (files) say(form, files, problem(form, files)); // too many photos: said at once
     recheck(form, el.name);
