@@ -177,10 +177,48 @@ def test_a_description_over_the_limit_is_counted_and_refused_with_a_message_neve
     assert beside.inner_text() == "问题描述不能超过 4000 字，现为 4001 字，请删减 1 字"
     assert page.url.endswith("/h5/report")
 
+    assert errors == []
     with page.expect_navigation():  # sent past the page's check: the server refuses it the same way
         page.evaluate("document.querySelector('form.report-form').submit()")
+    assert errors == ["console: Failed to load resource: the server responded with a status of 422 "
+                      "(Unprocessable Entity)"]  # the refusal itself, and nothing else
+    errors.clear()
     assert page.locator("#description-error").inner_text() == "问题描述不能超过 4000 字，现为 4001 字，请删减 1 字"
     assert page.input_value("#description") == text  # nothing cut
     assert page.locator("#description-counter").inner_text() == "已超出 1 字"
     assert cases_described(server, text) == []
+    assert errors == []
+
+
+def test_a_visit_form_brought_back_and_sent_again_records_one_visit(
+        server: LiveServer, make_context: Callable[..., Any]) -> None:
+    with server.api("wangge1") as api:
+        household = api.get("/api/v1/registry/households", params={"page_size": 1}).raise_for_status().json()
+    household_id = household["items"][0]["id"]
+    page = make_context(**PHONE).new_page()
+    errors = watch(page)
+    login(page, server, "wangge1")
+    page.goto(f"/gw/households/{household_id}/visits/new")
+    page.get_by_role("button", name="保存走访记录").click()  # nothing chosen: said beside each, nothing sent
+    assert page.locator("#kind-error").inner_text() == "请选择走访类型"
+    assert page.locator("#summary-error").inner_text() == "请填写情况摘要"
+    page.locator("label.chip", has_text="关爱走访").click()
+    summary = f"独居老人身体良好 {uuid.uuid4().hex[:8]}"
+    page.fill("#summary", summary)
+    assert page.locator("#summary-counter").inner_text() == f"剩余 {200 - len(summary)} 字"
+    with page.expect_navigation():
+        page.get_by_role("button", name="保存走访记录").click()
+    first = re.search(r"/gw/visits/([0-9a-f-]{36})\?msg=visit_recorded", page.url)
+    assert first, page.locator(".alert").all_inner_texts()
+
+    page.go_back()
+    page.wait_for_url(f"**/gw/households/{household_id}/visits/new")
+    assert page.input_value("#summary") == summary
+    with page.expect_navigation():
+        page.get_by_role("button", name="保存走访记录").click()
+    assert page.url.endswith(f"/gw/visits/{first.group(1)}?msg=visit_already_recorded"), page.url
+    assert "这次走访已保存过，未重复记录" in page.locator(".flash").inner_text()
+    with server.api("wangge1") as api:
+        visits = api.get("/api/v1/visits", params={"household_id": household_id, "page_size": 100}).json()["items"]
+    assert [v["id"] for v in visits if v["summary"] == summary] == [first.group(1)]
     assert errors == []

@@ -36,6 +36,19 @@ def _beside(p: Page, field: str) -> str:
     return "" if "hidden" in box.attrs else " ".join(box.text.split())
 
 
+def test_the_form_pages_are_never_kept_by_the_browser_cache(client: Any, site: Any) -> None:
+    # Back asks the server again; the page's script then gives the form back its submission token
+    household = site.household_in("ga")
+    for who, url in (("jumin", "/h5/report"), ("wangge_a", "/gw/report"),
+                     ("wangge_a", f"/gw/households/{household.id}/visits/new")):
+        sign_in(client, site.token(who))
+        r = client.get(url)
+        assert r.headers["cache-control"] == "no-store", url
+        form = page(r).find("form", enctype="multipart/form-data")
+        assert "data-checked-form" in form.attrs and form.attrs["data-draft"] == form.attrs["action"], url
+        assert any(s.attrs.get("src", "").startswith("/static/app/forms.js") for s in page(r).find_all("script"))
+
+
 def test_a_report_without_a_category_says_so_beside_the_picker_and_keeps_what_was_typed(client: Any,
                                                                                         site: Any) -> None:
     sign_in(client, site.token("jumin"))

@@ -37,10 +37,27 @@
     try { sessionStorage.setItem(STORE + form.dataset.draft, JSON.stringify(draft)); } catch (e) { /* storage off */ }
   }
   function chosen(form) { return $("input[name=category_code]:checked", form); }
+  // The answers to the chosen category's questions (the browser does not bring back those it had to switch on).
+  function answers(form) {
+    var out = {};
+    $$("[data-attributes-for]:not([disabled]) [name]", form).forEach(function (el) {
+      if ((el.type === "radio" || el.type === "checkbox") && !el.checked) return;
+      (out[el.name] = out[el.name] || []).push(el.value);
+    });
+    return out;
+  }
+  function answer(form, given) {
+    Object.keys(given || {}).forEach(function (name) {
+      $$("[data-attributes-for] [name]", form).filter(function (el) { return el.name === name; }).forEach(function (el) {
+        if (el.type === "radio" || el.type === "checkbox") el.checked = given[name].indexOf(el.value) >= 0;
+        else el.value = given[name][0] || "";
+      });
+    });
+  }
   function remember(form, sent) {
     var idem = form.elements.idem, r = chosen(form), old = load(form) || {};
     if (!form.dataset.draft || !idem) return;
-    save(form, {token: idem.value, category: r ? r.value : "", name: r ? r.dataset.name : "",
+    save(form, {token: idem.value, category: r ? r.value : "", name: r ? r.dataset.name : "", answers: answers(form),
                 sent: sent || (old.token === idem.value && !!old.sent)});
   }
   function navigationType(e) {
@@ -63,6 +80,7 @@
     if (draft && idem && (nav === "back_forward" || nav === "reload") && !pristine(form)) {
       idem.value = draft.token; // the page brought back is the form that was (maybe) sent: the same submission
       if (draft.category) choose(form, draft.category, draft.name);
+      answer(form, draft.answers);
       var note = $("[data-sent-before]", form);
       if (note) note.hidden = !draft.sent;
     } else {
@@ -248,7 +266,8 @@
   document.addEventListener("change", function (e) {
     var el = e.target, form = el.form;
     if (!form || !form.matches("form[data-checked-form]")) return;
-    if (el.name === "category_code") { showChosen(form); remember(form, false); recheck(form, "attributes"); }
+    if (el.name === "category_code") { showChosen(form); recheck(form, "attributes"); }
+    if (el.name === "category_code" || el.name.indexOf("attr.") === 0) remember(form, false);
     var files = el.type === "file" && document.getElementById(el.name + "-error");
     if (files) say(form, files, problem(form, files)); // too many photos: said at once
     recheck(form, el.name);
