@@ -244,9 +244,11 @@ def submit_report(request: Request, session: Any, pu: PageUser, page: ReportPage
         lon, lat = _coordinates(request, values)
         data: dict[str, Any] = {
             "category_code": values["category_code"], "description": values["description"], "lon": lon, "lat": lat,
-            "crs": values["crs"], "address": values["address"] or None, "attributes": attributes,
+            "crs": values["crs"], "address": values["address"] or None,
             "attachment_ids": _store_photos(session, pu.principal, photos),
         }
+        if attributes:  # absent rather than empty: what the form's token stands for (intake.fingerprint) is as before
+            data["attributes"] = attributes
         if contact:
             data.update(reporter_name=values["reporter_name"] or None, reporter_phone=values["reporter_phone"] or None)
         case, created = service.report_case(session, principal=pu.principal, channel=page.channel, data=data,
