@@ -190,6 +190,7 @@ EXPECTED: dict[str, Perm | tuple[Perm, ...] | AnyOf | Exempt] = {
     "users.service.get_user_self": _OWN,
     # visits
     "visits.service.record_visit": (P.registry_write, P.visit_record),
+    "visits.service.submit_visit": (P.registry_write, P.visit_record),
     "visits.service.escalate_visit": (P.case_report, P.visit_record),
     **{f"visits.service.{name}": P.registry_read for name in (
         "get_visit", "list_visits", "coverage", "period_coverage", "read_photo", "household_form",

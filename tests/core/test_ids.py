@@ -8,7 +8,7 @@ import os
 import threading
 import uuid
 
-from zhili.core.ids import id_at, new_id
+from zhili.core.ids import derived_id, id_at, new_id
 
 
 def _ms(u: uuid.UUID) -> int:
@@ -62,3 +62,13 @@ def test_a_back_dated_id_carries_the_given_moment():
     moment = dt.datetime(2025, 2, 3, 4, 5, 6, 789000, tzinfo=dt.UTC)
     u = id_at(moment)
     assert u.version == 7 and _ms(u) == int(moment.timestamp() * 1000)
+
+
+def test_an_id_derived_from_a_token_is_the_same_every_time_and_keeps_the_tokens_time():
+    token = str(new_id())
+    a = derived_id(token, "visit:worker-1")
+    assert a == derived_id(token, "visit:worker-1")  # the same submission: the same record
+    assert a.version == 7 and a.variant == uuid.RFC_4122 and _ms(a) == _ms(uuid.UUID(token))  # still sorts by time
+    others = {derived_id(token, "visit:worker-2"), derived_id(str(new_id()), "visit:worker-1"), a, uuid.UUID(token)}
+    assert len(others) == 4  # another recorder, another token — and never the token itself
+    assert derived_id("not-a-uuid", "x") == derived_id("not-a-uuid", "x") != derived_id("not-a-uuid", "y")

@@ -19,7 +19,27 @@ if TYPE_CHECKING:
 from zhili.core.errors import ValidationFailed
 from zhili.core.settings import get_settings
 
-# Magic numbers of the types accepted as case attachments.
+# The types accepted as case attachments, with the names people read, in the order they are named: the one list
+# behind the refusal below, the photo pickers' ``accept=`` and their hints (``IMAGE_TYPES``, :func:`type_names`).
+TYPE_NAMES: dict[str, str] = {"image/jpeg": "JPEG", "image/png": "PNG", "image/gif": "GIF", "image/webp": "WebP",
+                              "application/pdf": "PDF", "video/mp4": "MP4"}
+ACCEPTED_TYPES = tuple(TYPE_NAMES)
+IMAGE_TYPES = tuple(t for t in ACCEPTED_TYPES if t.startswith("image/"))  # what a photo may be
+
+
+def type_names(types: tuple[str, ...]) -> str:
+    """The types as people read them: "JPEG、PNG、GIF、WebP"."""
+    return "、".join(TYPE_NAMES[t] for t in types)
+
+
+def require_image(ctype: str, what: str = "照片") -> None:
+    """Refuse an upload (already checked by :func:`check_upload`) that is not a photo."""
+    if ctype not in IMAGE_TYPES:
+        raise ValidationFailed(f"{what}只能是 {type_names(IMAGE_TYPES)} 图片", code="photo_not_an_image",
+                               details={"allowed": list(IMAGE_TYPES)})
+
+
+# Magic numbers of the accepted types (every one of ``ACCEPTED_TYPES``).
 _SIGNATURES: list[tuple[bytes, int, str, str]] = [
     (b"\xff\xd8\xff", 0, "image/jpeg", ".jpg"),
     (b"\x89PNG\r\n\x1a\n", 0, "image/png", ".png"),
@@ -39,8 +59,9 @@ def sniff(data: bytes) -> tuple[str, str]:
             if ctype == "image/webp" and data[:4] != b"RIFF":
                 continue
             return ctype, ext
-    raise ValidationFailed("不支持的文件类型：仅支持 JPEG、PNG、GIF、WebP 图片，PDF 文档和 MP4 视频",
-                           code="unsupported_file_type")
+    raise ValidationFailed(f"不支持的文件类型：仅支持 {type_names(IMAGE_TYPES)} 图片，"
+                           f"{type_names(('application/pdf',))} 文档和 {type_names(('video/mp4',))} 视频",
+                           code="unsupported_file_type", details={"allowed": list(ACCEPTED_TYPES)})
 
 
 class FileStore(Protocol):

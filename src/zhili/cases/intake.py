@@ -42,6 +42,7 @@ from zhili.cases.attachments import check_claim
 from zhili.cases.attributes import validate_attributes
 from zhili.cases.changes import REPORTER, Ctx, StatDelta, UnitRef
 from zhili.cases.dispatch import CaseFacts, RuleSet, current_rules, match
+from zhili.cases.limits import DESCRIPTION_MAX
 from zhili.cases.models import (
     Attachment,
     Case,
@@ -476,8 +477,10 @@ def _plan(session: Session, cfg: _Config, req: IntakeRequest, located: uuid.UUID
     description = (data.get("description") or "").strip()
     if not description:
         raise ValidationFailed("请填写问题描述", code="description_required")
-    if len(description) > 4000:
-        raise ValidationFailed("问题描述不能超过4000字", code="description_too_long")
+    if len(description) > DESCRIPTION_MAX:
+        raise ValidationFailed(f"问题描述不能超过{DESCRIPTION_MAX}字（现为{len(description)}字）",
+                               code="description_too_long",
+                               details={"max": DESCRIPTION_MAX, "length": len(description)})
     attributes = {**validate_attributes(cat.attributes, data.get("attributes"), category=cat.name),
                   **check_free_json(dict(data.get("system_attributes") or {}), name="系统属性")}
     grid_id, path = _resolve_location(session, cfg, req, data, located)

@@ -8,6 +8,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
+from zhili.cases.limits import ADDRESS_MAX, DESCRIPTION_MAX, REPORTER_NAME_MAX, REPORTER_PHONE_MAX, TITLE_MAX
 from zhili.cases.models import CaseState, Channel, Urgency
 from zhili.core.jsonbounds import FreeJson, FreeJsonList
 from zhili.core.schemas import ORMModel
@@ -15,18 +16,18 @@ from zhili.core.schemas import ORMModel
 
 class CaseIn(BaseModel):
     category_code: str = Field(description="事件类别代码（小类）")
-    description: str = Field(min_length=1, max_length=4000, description="问题描述")
-    title: str | None = Field(None, max_length=200)
+    description: str = Field(min_length=1, max_length=DESCRIPTION_MAX, description="问题描述")
+    title: str | None = Field(None, max_length=TITLE_MAX)
     lon: float | None = Field(None, ge=-180, le=180)
     lat: float | None = Field(None, ge=-90, le=90)
     crs: Literal["wgs84", "gcj02"] = Field("wgs84", description="坐标系；手机地图一般为 gcj02")
-    address: str | None = Field(None, max_length=255)
+    address: str | None = Field(None, max_length=ADDRESS_MAX)
     building_id: uuid.UUID | None = None
     grid_id: uuid.UUID | None = None
     urgency: Urgency | None = None
     channel: Channel | None = Field(None, description="渠道；默认按上报人角色确定")
-    reporter_name: str | None = Field(None, max_length=64, description="上报人姓名（热线代录用）")
-    reporter_phone: str | None = Field(None, max_length=20, description="上报人电话（热线代录用）")
+    reporter_name: str | None = Field(None, max_length=REPORTER_NAME_MAX, description="上报人姓名（热线代录用）")
+    reporter_phone: str | None = Field(None, max_length=REPORTER_PHONE_MAX, description="上报人电话（热线代录用）")
     anonymous: bool = False
     is_public: bool = True
     external_id: str | None = Field(None, max_length=64, description="外部工单号，如12345热线编号")

@@ -63,3 +63,19 @@ def id_at(moment: dt.datetime, *, randbits: Callable[[int], int] = secrets.randb
     ms = int(moment.timestamp() * 1000) & ((1 << 48) - 1)
     r = randbits(74)
     return uuid.UUID(int=(ms << 80) | _VERSION_VARIANT | ((r >> 62) << 64 & _RAND_A_MASK) | (r & _RAND_B_MASK))
+
+
+def derived_id(stamp: str, name: str) -> uuid.UUID:
+    """The same id every time for the same (``stamp``, ``name``): a record that must be written at most once per
+    token, such as a form's submission. When ``stamp`` is a UUIDv7 (a token issued by :func:`new_id` when the form
+    was drawn) the id keeps its time part, so it still sorts by time; its 62 random bits come from SHA-256 of both."""
+    import hashlib
+
+    digest = int.from_bytes(hashlib.sha256(f"{stamp}\x00{name}".encode()).digest()[:8], "big") & _RAND_B_MASK
+    try:
+        parsed = uuid.UUID(stamp)
+    except ValueError:
+        parsed = None
+    if parsed is None or parsed.version != 7:
+        return uuid.uuid5(uuid.NAMESPACE_OID, f"{stamp}\x00{name}")
+    return uuid.UUID(int=(parsed.int & ~_RAND_B_MASK) | digest)

@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 from zhili.cases import public
 from zhili.cases import service as cases
 from zhili.cases.attributes import validate_attributes
+from zhili.cases.limits import DESCRIPTION_MAX
 from zhili.cases.models import (
     OPEN_STATES,
     STATE_LABELS,
@@ -217,8 +218,9 @@ def create_request(session: Session, *, key: ApiKey, form: list[tuple[str, str]]
         raise ValidationFailed("a location is required: lat and long, address_string or address_id",
                                code="location_required")
     description = (f.get("description") or "").strip()
-    if len(description) > 4000:
-        raise ValidationFailed("description must be at most 4,000 characters", code="description_too_long")
+    if len(description) > DESCRIPTION_MAX:
+        raise ValidationFailed(f"description must be at most {DESCRIPTION_MAX:,} characters",
+                               code="description_too_long")
     data: dict[str, Any] = {"category_code": code, "description": description or cat.name,
                             "attributes": _check_attributes(cat, parse_attributes(form))}
     if lat and lon:

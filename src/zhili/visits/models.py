@@ -29,6 +29,9 @@ class VisitKind(enum.StrEnum):
     other = "other"  # 其他
 
 
+SUMMARY_MAX = 200  # 情况摘要: the column's length
+FINDINGS_MAX = 4000  # 发现的问题
+
 VISIT_KIND_LABELS: dict[VisitKind, str] = {
     VisitKind.routine: "日常走访",
     VisitKind.care: "关爱走访",
@@ -58,7 +61,7 @@ class Visit(Base):
     worker_name: Mapped[str] = mapped_column(String(100))  # as it was when the visit was recorded
     visited_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
     kind: Mapped[VisitKind] = mapped_column(Enum(VisitKind, native_enum=False, length=24))
-    summary: Mapped[str] = mapped_column(String(200))
+    summary: Mapped[str] = mapped_column(String(SUMMARY_MAX))
     findings: Mapped[str | None] = mapped_column(Text)
     case_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("case.id", ondelete="SET NULL"))  # 转为事件
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)

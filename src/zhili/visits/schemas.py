@@ -7,14 +7,17 @@ import uuid
 
 from pydantic import BaseModel, Field
 
-from zhili.visits.models import VisitKind
+from zhili.cases.limits import DESCRIPTION_MAX
+from zhili.core.jsonbounds import FreeJson
+from zhili.visits.models import FINDINGS_MAX, SUMMARY_MAX, VisitKind
 
 
 class FollowUpIn(BaseModel):
     """转为事件: the category and description of the case to file."""
 
     category_code: str = Field(min_length=1, max_length=32, description="事件类别代码（末级）")
-    description: str = Field(min_length=1, max_length=4000, description="需处置的问题")
+    description: str = Field(min_length=1, max_length=DESCRIPTION_MAX, description="需处置的问题")
+    attributes: FreeJson = Field(default_factory=dict, description="类别声明的属性（见 Open311 服务定义）")
 
 
 class VisitIn(BaseModel):
@@ -23,8 +26,8 @@ class VisitIn(BaseModel):
     household_id: uuid.UUID
     kind: VisitKind = Field(description="走访类型")
     visited_at: dt.datetime | None = Field(None, description="走访时间，缺省为现在；可补录30天内")
-    summary: str = Field(min_length=1, max_length=200, description="情况摘要")
-    findings: str | None = Field(None, max_length=4000, description="发现的问题")
+    summary: str = Field(min_length=1, max_length=SUMMARY_MAX, description="情况摘要")
+    findings: str | None = Field(None, max_length=FINDINGS_MAX, description="发现的问题")
     person_ids: list[uuid.UUID] = Field(default_factory=list, max_length=50, description="见到的本户人员")
     attachment_ids: list[uuid.UUID] = Field(default_factory=list, max_length=3,
                                             description="照片（先经 /api/v1/attachments 上传）")

@@ -14,18 +14,20 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Select, func, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from zhili.cases import attachments as case_attachments
 from zhili.cases import reads as case_reads
 from zhili.cases import service as cases
-from zhili.cases.files import check_upload
+from zhili.cases.files import check_upload, require_image
 from zhili.cases.models import Attachment, Channel
 from zhili.cases.taxonomy import reportable_category
 from zhili.core import audit
 from zhili.core.clock import from_local, local_day, local_midnight
 from zhili.core.db import utcnow
 from zhili.core.errors import Conflict, NotFound, ValidationFailed
+from zhili.core.ids import derived_id, new_id
 from zhili.core.jurisdiction import Principal, authorize, ensure_in_scope, path_predicate, scoped
 from zhili.core.masking import mask_text
 from zhili.core.query import paginate
@@ -34,14 +36,20 @@ from zhili.regions.models import Unit
 from zhili.regions.service import get_unit
 from zhili.registry.models import Household, Person, PersonStatus
 from zhili.registry.service import get_household
-from zhili.visits.models import VISIT_KIND_LABELS, Visit, VisitKind, VisitPerson, VisitPhoto
+from zhili.visits.models import (
+    FINDINGS_MAX,
+    SUMMARY_MAX,
+    VISIT_KIND_LABELS,
+    Visit,
+    VisitKind,
+    VisitPerson,
+    VisitPhoto,
+)
 
 if TYPE_CHECKING:
     from zhili.cases.models import Case
 
 PHOTO_LIMIT = 3
-SUMMARY_MAX = 200
-FINDINGS_MAX = 4000
 BACKDATE_DAYS = 30  # a visit may be entered afterwards (补录) up to this many days later
 COVERAGE_WINDOWS = (30, 90)
 PERIODS = ("week", "month", "all")
@@ -49,10 +57,12 @@ PERIODS = ("week", "month", "all")
 
 @dataclass
 class FollowUp:
-    """The case to file from a visit (转为事件): a reportable category and what is to be handled."""
+    """The case to file from a visit (转为事件): a reportable category, what is to be handled, and the answers to
+    the category's own questions (its declared attributes, checked by intake)."""
 
     category_code: str
     description: str
+    attributes: dict[str, Any] | None = None
 
 
 @dataclass
@@ -127,8 +137,7 @@ def _store_photos(session: Session, principal: Principal, photos: Sequence[Photo
     ids = []
     for p in photos:
         ctype, _ = check_upload(p.data)
-        if not ctype.startswith("image/"):
-            raise ValidationFailed("走访照片只能是 JPEG、PNG、GIF 或 WebP 图片", code="photo_not_an_image")
+        require_image(ctype, "走访照片")
         ids.append(case_attachments.set_attachment(session, principal=principal, data=p.data, filename=p.filename).id)
     return ids
 
@@ -143,8 +152,7 @@ def _uploaded_photos(session: Session, principal: Principal, attachment_ids: Seq
         if att.case_id is not None or session.scalar(select(VisitPhoto.visit_id)
                                                      .where(VisitPhoto.attachment_id == aid)) is not None:
             raise ValidationFailed("附件已被使用", code="attachment_in_use")
-        if not att.content_type.startswith("image/"):
-            raise ValidationFailed("走访照片只能是 JPEG、PNG、GIF 或 WebP 图片", code="photo_not_an_image")
+        require_image(att.content_type, "走访照片")
     return ids
 
 
@@ -162,9 +170,10 @@ def record_visit(
     session: Session, *, principal: Principal, household_id: uuid.UUID, kind: Any, summary: str | None,
     findings: str | None = None, visited_at: dt.datetime | None = None, person_ids: Sequence[uuid.UUID] = (),
     photos: Sequence[Photo] = (), attachment_ids: Sequence[uuid.UUID] = (), follow_up: FollowUp | None = None,
-    now: dt.datetime | None = None,
+    now: dt.datetime | None = None, visit_id: uuid.UUID | None = None,
 ) -> Visit:
-    """Record a visit to a household of the grid worker's own grid (photos stored, follow-up case optional)."""
+    """Record a visit to a household of the grid worker's own grid (photos stored, follow-up case optional).
+    ``visit_id``: the id the record takes (:func:`submit_visit` derives it from the form's submission token)."""
     authorize(principal, Perm.registry_write)
     _require_recorder(principal)
     household = get_household(session, principal=principal, household_id=household_id)  # 404 outside the grid
@@ -178,7 +187,7 @@ def record_visit(
     if len(photos) + len(attachment_ids) > PHOTO_LIMIT:
         raise ValidationFailed(f"最多上传{PHOTO_LIMIT}张照片", code="too_many_photos")
     photo_ids = _uploaded_photos(session, principal, attachment_ids) + _store_photos(session, principal, photos)
-    visit = Visit(household_id=household.id, grid_id=household.grid_id,
+    visit = Visit(id=visit_id or new_id(), household_id=household.id, grid_id=household.grid_id,
                   path=household.path, worker_id=principal.user_id, worker_name=principal.display_name,
                   visited_at=when, kind=kind, summary=summary, findings=findings, created_at=now)
     session.add(visit)
@@ -192,6 +201,54 @@ def record_visit(
     if follow_up is not None:
         _file_case(session, principal, visit, household, follow_up, photo_ids, now)
     return visit
+
+
+def submit_visit(
+    session: Session, *, principal: Principal, household_id: uuid.UUID, submission: str, kind: Any,
+    summary: str | None, findings: str | None = None, visited_at: dt.datetime | None = None,
+    person_ids: Sequence[uuid.UUID] = (), photos: Sequence[Photo] = (), follow_up: FollowUp | None = None,
+    now: dt.datetime | None = None,
+) -> tuple[Visit, bool]:
+    """Record a visit sent from a form that carries a submission token (one per form draft, kept by the page across
+    Back and reload): (the visit, True). The same token again — the form sent twice by Back, a reload or a double
+    click — answers with the visit it recorded and False instead of recording another; with other content it is
+    refused (``visit_resent_changed``). The visit's id is derived from the recorder and the token, so the primary
+    key keeps the rule even for two requests at once."""
+    authorize(principal, Perm.registry_write)
+    _require_recorder(principal)
+    visit_id = derived_id(submission[:128], f"visit:{principal.user_id}")
+    existing = session.get(Visit, visit_id)
+    if existing is None:
+        try:
+            with session.begin_nested():
+                return record_visit(session, principal=principal, household_id=household_id, kind=kind,
+                                    summary=summary, findings=findings, visited_at=visited_at,
+                                    person_ids=person_ids, photos=photos, follow_up=follow_up, now=now,
+                                    visit_id=visit_id), True
+        except IntegrityError:
+            existing = session.get(Visit, visit_id)  # sent twice at once: the other request recorded it
+            if existing is None:
+                raise
+    if not _same_visit(session, existing, household_id=household_id, kind=kind, summary=summary,
+                       findings=findings, visited_at=visited_at, person_ids=person_ids, follow_up=follow_up):
+        raise ValidationFailed("这张走访表单已经保存过，内容与这次不同，本次未予保存。如需另记一次走访，"
+                               "请确认内容后再次提交", code="visit_resent_changed",
+                               details={"visit_id": str(existing.id)})
+    return existing, False
+
+
+def _same_visit(session: Session, visit: Visit, *, household_id: uuid.UUID, kind: Any, summary: str | None,
+                findings: str | None, visited_at: dt.datetime | None, person_ids: Sequence[uuid.UUID],
+                follow_up: FollowUp | None) -> bool:
+    """Whether a form sent again says what the recorded visit says (its photos are not compared: a page brought
+    back by the browser may have lost them)."""
+    if visited_at is not None and visited_at.tzinfo is None:
+        visited_at = from_local(visited_at)
+    persons = set(session.scalars(select(VisitPerson.person_id).where(VisitPerson.visit_id == visit.id)))
+    return (visit.household_id == household_id and visit.kind.value == str(getattr(kind, "value", kind))
+            and visit.summary == (summary or "").strip() and visit.findings == ((findings or "").strip() or None)
+            and (visited_at is None or visit.visited_at == visited_at) and persons == set(person_ids)
+            and (follow_up is not None) == (visit.case_id is not None))
 
 
 def escalate_visit(session: Session, *, principal: Principal, visit_id: uuid.UUID, follow_up: FollowUp,
@@ -228,6 +285,7 @@ def _file_case(session: Session, principal: Principal, visit: Visit, household: 
     case, _ = cases.report_case(
         session, principal=principal, channel=Channel.grid_worker, now=now,
         data={"category_code": follow_up.category_code, "description": description,
+              "attributes": follow_up.attributes or {},
               "building_id": household.building_id, "address": household.address,
               "attachment_ids": unattached, "system_attributes": {"visit_id": str(visit.id)}})
     visit.case_id = case.id

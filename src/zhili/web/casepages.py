@@ -13,7 +13,9 @@ from fastapi import Depends, Request
 from starlette.datastructures import FormData, UploadFile
 from starlette.responses import JSONResponse, Response
 
-from zhili.cases import attachments, engine, service, taxonomy, views
+from zhili.cases import attachments, engine, files, service, taxonomy, views
+from zhili.cases.attributes import STRING_MAX, TEXT_MAX
+from zhili.cases.limits import ADDRESS_MAX, DESCRIPTION_MAX, REPORTER_NAME_MAX, REPORTER_PHONE_MAX
 from zhili.cases.models import Channel
 from zhili.cases.workflow import candidates
 from zhili.core.db import roll_back_refused
@@ -23,6 +25,7 @@ from zhili.core.security import Perm, Role
 from zhili.core.settings import get_settings
 from zhili.regions import service as regions
 from zhili.regions.models import UnitLevel
+from zhili.web import formkit as fk
 from zhili.web import messages_timeline  # noqa: F401  (registers the timeline and reveal messages)
 from zhili.web.csrf import MAX_FIELDS, MAX_FILES
 from zhili.web.deps import PageUser
@@ -68,6 +71,46 @@ def category_groups(session: Any, *, q: str | None = None, selected: str | None 
              "has_selected": any(c.code == selected for c in items)} for code, items in groups.items()]
 
 
+# -- a category's own questions (its declared attributes) ---------------------------------------------------
+
+LIST_TYPES = ("singlevaluelist", "multivaluelist")
+ATTRIBUTE_LIMITS = {"string": STRING_MAX, "text": TEXT_MAX}
+# Intake's refusals about the attributes (zhili.cases.attributes): shown beside the questions.
+ATTRIBUTE_REFUSALS = ("attribute_required", "attribute_bad_type", "attribute_too_long", "attribute_not_in_values",
+                      "attribute_unknown")
+
+
+def read_attributes(request: Request, session: Any, form: FormData, category_code: str
+                    ) -> tuple[dict[str, Any], dict[str, Any], dict[str, str]]:
+    """The chosen category's attributes as a form posted them (fields ``attr.<category>.<attribute>``): (the
+    attributes for intake, the values to show again by field name, the message beside each required one that is
+    missing). An unknown category has none here (intake refuses the category itself)."""
+    try:
+        declared = taxonomy.reportable_category(session, code=category_code).attributes if category_code else []
+    except DomainError:
+        declared = []
+    attributes: dict[str, Any] = {}
+    shown: dict[str, Any] = {}
+    errors: dict[str, str] = {}
+    for spec in declared:
+        code, dtype = str(spec.get("code")), str(spec.get("datatype") or "string")
+        name = f"attr.{category_code}.{code}"
+        value: Any = ([v for v in form.getlist(name) if isinstance(v, str) and v] if dtype == "multivaluelist"
+                      else fk.form_text(form, name))
+        shown[name] = value
+        if value:
+            attributes[code] = value
+        elif spec.get("required"):
+            label = str(spec.get("description") or code)
+            errors[name] = tr(request, "formcheck.choose" if dtype in LIST_TYPES else "formcheck.required", label=label)
+    return attributes, shown, errors
+
+
+def attributes_context(values: dict[str, Any]) -> dict[str, Any]:
+    """What ``partials/category_attributes.html`` needs besides the category groups."""
+    return {"attr_values": values, "attr_limits": ATTRIBUTE_LIMITS}
+
+
 def categories_fragment(request: Request, session: Any, q: str | None) -> Response:
     q = (q or "").strip()[:50] or None
     return render(request, "partials/category_list.html",
@@ -105,20 +148,43 @@ class ReportPage:
     title_key: str
 
 
+# The report form's free-text fields and their limits (the same constants the API and intake check).
+REPORT_TEXTS = (fk.TextField("description", "report.description", DESCRIPTION_MAX, required=True),
+                fk.TextField("address", "report.address", ADDRESS_MAX),
+                fk.TextField("reporter_name", "report.name", REPORTER_NAME_MAX),
+                fk.TextField("reporter_phone", "report.phone", REPORTER_PHONE_MAX))
+# Which field of the report form a refusal is about, by its code (photo refusals: see formkit).
+REPORT_REFUSALS = {
+    "category_required": "category_code", "category_not_found": "category_code", "category_inactive": "category_code",
+    "category_not_leaf": "category_code", "description_required": "description",
+    "description_too_long": "description", "bad_coordinates": "location", "point_outside_grids": "location",
+    "location_required": "location", "mobile_format": "reporter_phone",
+    **{code: "attributes" for code in ATTRIBUTE_REFUSALS},
+}
+
+
 def _blank_values() -> dict[str, str]:
     return {"category_code": "", "description": "", "lon": "", "lat": "", "crs": "wgs84", "address": "",
             "reporter_name": "", "reporter_phone": "", "idem": uuid.uuid4().hex}
 
 
+def photo_picker() -> dict[str, str]:
+    """What a photo picker accepts and its hint names: the server's own list (``zhili.cases.files``)."""
+    return {"photo_accept": ",".join(files.IMAGE_TYPES), "photo_types": files.type_names(files.IMAGE_TYPES)}
+
+
 def report_form(request: Request, session: Any, page: ReportPage, *, values: dict[str, str] | None = None,
-                error: str | None = None, status: int = 200) -> Response:
+                attr_values: dict[str, Any] | None = None, error: str | None = None,
+                errors: dict[str, str] | None = None, status: int = 200) -> Response:
     values = values or _blank_values()
     return render(request, page.template, {
-        "values": values, "error": error, "title_key": page.title_key, "action_url": f"{page.prefix}/report",
-        "categories_url": f"{page.prefix}/categories", "boundaries_url": f"{page.prefix}/map/grids.geojson",
+        **attributes_context(attr_values or {}),
+        "values": values, "error": error, "errors": errors or {}, "title_key": page.title_key,
+        "action_url": f"{page.prefix}/report", "categories_url": f"{page.prefix}/categories",
+        "boundaries_url": f"{page.prefix}/map/grids.geojson",
         "groups": category_groups(session, selected=values.get("category_code")), "open_all": False,
-        "selected": values.get("category_code"), "photo_limit": PHOTO_LIMIT,
-        "show_contact": page.channel == Channel.resident,
+        "selected": values.get("category_code"), "photo_limit": PHOTO_LIMIT, **photo_picker(),
+        "limits": {f.name: f.max for f in REPORT_TEXTS}, "show_contact": page.channel == Channel.resident,
     }, status=status)
 
 
@@ -135,38 +201,69 @@ def _coordinates(request: Request, values: dict[str, str]) -> tuple[float | None
     return x, y
 
 
+def _report_errors(request: Request, values: dict[str, str], photos: list[UploadFile], *,
+                   contact: bool) -> dict[str, str]:
+    """What the form itself shows is missing or too long, every field at once (intake checks it all again)."""
+    errors = fk.check_texts(request, values, [f for f in REPORT_TEXTS if contact or not f.name.startswith("reporter")])
+    if not values["category_code"]:
+        errors["category_code"] = tr(request, "report.category_required")
+    if not (values["lon"] or values["lat"] or values["address"]):
+        errors["location"] = tr(request, "report.location_required")
+    if len(photos) > PHOTO_LIMIT:
+        errors["photos"] = tr(request, "error.too_many_photos", n=PHOTO_LIMIT)
+    return errors
+
+
+def _store_photos(session: Any, principal: Principal, photos: list[UploadFile]) -> list[uuid.UUID]:
+    limit = get_settings().max_upload_bytes
+    ids = []
+    for f in photos:
+        data = f.file.read(limit + 1)
+        files.require_image(files.check_upload(data)[0], "现场照片")
+        ids.append(attachments.set_attachment(session, principal=principal, data=data, filename=f.filename or "").id)
+    return ids
+
+
 def submit_report(request: Request, session: Any, pu: PageUser, page: ReportPage, form: FormData) -> Response:
     """Store the photos, file the case through ``report_case`` and go to its page; on refusal show the form again
-    with what was typed (nothing of the refused attempt is kept)."""
-    values = {k: text(form, k, 4000 if k == "description" else 255) for k in _blank_values()}
+    with what was typed and each message beside its field (nothing of the refused attempt is kept). The form's
+    token (``idem``) is intake's Idempotency-Key: the same form sent again — Back and send, a reload, a double
+    click — goes to the case it filed, with a note that nothing was filed twice."""
+    values = {k: fk.form_text(form, k) for k in _blank_values()}
     values["crs"] = values["crs"] if values["crs"] in ("wgs84", "gcj02") else "wgs84"
     values["idem"] = values["idem"][:64] or uuid.uuid4().hex
     photos = [f for f in form.getlist("photos") if isinstance(f, UploadFile) and f.filename]
+    contact = page.channel == Channel.resident
+    attr_values: dict[str, Any] = {}
     try:
         authorize(pu.principal, Perm.case_report)
-        if not values["category_code"]:
-            raise ValidationFailed(tr(request, "report.category_required"), code="category_required")
-        if len(photos) > PHOTO_LIMIT:
-            raise ValidationFailed(tr(request, "error.too_many_photos", n=PHOTO_LIMIT), code="too_many_photos")
+        attributes, attr_values, errors = read_attributes(request, session, form, values["category_code"])
+        errors.update(_report_errors(request, values, photos, contact=contact))
+        if errors:
+            return report_form(request, session, page, values=values, attr_values=attr_values, errors=errors,
+                               status=422)
         lon, lat = _coordinates(request, values)
-        limit = get_settings().max_upload_bytes
-        attachment_ids = [attachments.set_attachment(session, principal=pu.principal, data=f.file.read(limit + 1),
-                                                 filename=f.filename or "").id for f in photos]
         data: dict[str, Any] = {
             "category_code": values["category_code"], "description": values["description"], "lon": lon, "lat": lat,
-            "crs": values["crs"], "address": values["address"] or None, "attachment_ids": attachment_ids,
+            "crs": values["crs"], "address": values["address"] or None,
+            "attachment_ids": _store_photos(session, pu.principal, photos),
         }
-        if page.channel == Channel.resident:
+        if attributes:  # absent rather than empty: what the form's token stands for (intake.fingerprint) is as before
+            data["attributes"] = attributes
+        if contact:
             data.update(reporter_name=values["reporter_name"] or None, reporter_phone=values["reporter_phone"] or None)
-        case, _ = service.report_case(session, principal=pu.principal, channel=page.channel, data=data,
-                                      idempotency_key=values["idem"])
+        case, created = service.report_case(session, principal=pu.principal, channel=page.channel, data=data,
+                                            idempotency_key=values["idem"])
     except DomainError as exc:
         roll_back_refused(session)
-        message = exc.message
         if exc.code == "idempotency_key_reused":  # sent before with other content: sent again, it is a new report
-            values["idem"], message = uuid.uuid4().hex, tr(request, "error.report_resent_changed")
-        return report_form(request, session, page, values=values, error=message, status=exc.status)
-    return redirect(f"{page.prefix}/cases/{case.id}?msg=reported")
+            values["idem"] = uuid.uuid4().hex
+            return report_form(request, session, page, values=values, attr_values=attr_values,
+                               error=tr(request, "error.report_resent_changed"), status=exc.status)
+        errors, message, status = fk.placed(exc, REPORT_REFUSALS)
+        return report_form(request, session, page, values=values, attr_values=attr_values, error=message,
+                           errors=errors, status=status)
+    return redirect(f"{page.prefix}/cases/{case.id}?msg={'reported' if created else 'already_reported'}")
 
 
 # -- case detail and actions --------------------------------------------------------------------------------

@@ -114,7 +114,7 @@ _CATALOGUE: dict[str, tuple[str, str]] = {
     "report.description": ("问题描述", "Description"),
     "report.description_hint": ("请说明发生了什么、在哪里、持续多久", "What happened, where, and since when"),
     "report.photos": ("现场照片", "Photos"),
-    "report.photos_hint": ("最多 {n} 张，支持 JPEG、PNG、WebP", "Up to {n}; JPEG, PNG or WebP"),
+    "report.photos_hint": ("最多 {n} 张，支持 {types} 图片", "Up to {n} images: {types}"),
     "report.step_location": ("3. 事发位置", "3. Where"),
     "report.locate": ("使用我的当前位置", "Use my current location"),
     "report.locating": ("正在定位…", "Locating…"),

@@ -29,7 +29,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "visit.findings": ("发现的问题", "Findings"),
     "visit.findings_hint": ("如有需要处置的问题，请写明情况", "Describe anything that needs handling"),
     "visit.photos": ("照片", "Photos"),
-    "visit.photos_hint": ("最多 {n} 张图片（JPEG、PNG、GIF、WebP）", "Up to {n} images (JPEG, PNG, GIF, WebP)"),
+    "visit.photos_hint": ("最多 {n} 张图片（{types}）", "Up to {n} images ({types})"),
     "visit.follow_up": ("发现问题需要处置？同时转为事件", "Needs handling? File a case too"),
     "visit.follow_up_check": ("转为事件，交由指挥中心受理派遣", "File a case for the command centre to dispatch"),
     "visit.follow_up_hint": ("事件位置取该户所在楼栋，走访照片一并作为事件照片。",

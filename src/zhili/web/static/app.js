@@ -13,22 +13,7 @@
     }
   });
 
-  // Show which category is chosen (the list itself may be replaced by a search).
-  function showChosen(form) {
-    var out = $("[data-category-chosen]", form);
-    var checked = $("input[name=category_code]:checked", form);
-    if (out) out.textContent = checked ? out.dataset.prefix + checked.dataset.name : "";
-  }
-  document.addEventListener("change", function (e) {
-    var t = e.target;
-    if (t && t.name === "category_code" && t.form) showChosen(t.form);
-    if (t && t.type === "file" && t.dataset.maxFiles) {
-      var max = parseInt(t.dataset.maxFiles, 10);
-      var hint = document.getElementById(t.getAttribute("aria-describedby"));
-      t.setCustomValidity(t.files.length > max ? (hint ? hint.textContent : "max " + max) : "");
-      t.reportValidity();
-    }
-  });
+  // The report and visit forms' checks, the category picker and the submission token: forms.js.
 
   // -- location: browser geolocation (WGS-84) or a point picked on the grid map ------------------------------
   function setPoint(form, lon, lat, source) {
@@ -101,8 +86,6 @@
   }, true);
 
   document.addEventListener("DOMContentLoaded", function () {
-    var form = $(".report-form");
-    if (form) showChosen(form);
     var err = $("#form-error") || $("#action-error");
     if (err) err.focus();
   });
