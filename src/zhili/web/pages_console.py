@@ -106,8 +106,12 @@ def _case_page(request: Request, session: Any, pu: PageUser, case_id: uuid.UUID,
     case = service.get_case(session, principal=pu.principal, case_id=case_id)
     events = service.timeline(session, principal=pu.principal, case_id=case.id)
     back = "/console/inbox" if pu.principal.role == Role.department_handler else "/console/"
+    view = views.case_view(session, case)
+    if not view["assignee_department_name"] and case.assignee_unit_id:  # held by a community or street itself
+        view["assignee_department_name"] = next(
+            (u.name for u in unit_picker.units_named(session, paths=[], ids=[case.assignee_unit_id])), None)
     return render(request, "console/case.html", {
-        "case": views.case_view(session, case), "events": events,
+        "case": view, "events": events,
         "photos": [aid for ev in events for aid in (ev.attachment_ids or [])],
         "actions": _actions(request, session, pu, case), "departments": org.list_departments(session),
         "act_url": f"/console/cases/{case.id}/act", "staff": True, "error": error, "error_action": error_action,
@@ -116,7 +120,7 @@ def _case_page(request: Request, session: Any, pu: PageUser, case_id: uuid.UUID,
         "grid_picker": picker("grid_id", tr(request, "console.locate_grid"), units=[], chosen_values=[],
                               offered=[u for u in unit_picker.pick_units(session, principal=pu.principal)
                                        if u.level == UnitLevel.grid]),
-        "point": [case.lon, case.lat] if case.lon is not None and case.lat is not None else None,
+        "point": [view["lon"], view["lat"]] if view["lon"] is not None else None,  # none when off the globe
         "can_reveal": pu.principal.can(Perm.case_reveal_reporter), "reporter": reporter, "reveal_error": reveal_error,
     }, status=status)
 
