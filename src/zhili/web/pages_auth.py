@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, Request
 from starlette.responses import Response
@@ -26,14 +26,9 @@ def _login_form(request: Request, *, username: str = "", next_url: str | None = 
 
 @router.get("/login")
 def login_page(request: Request, session: Db, next: str | None = None) -> Response:
-    token = request.cookies.get(SESSION_COOKIE)
-    if token:
-        try:
-            principal = users.principal_for_token(session, token=token)
-        except Unauthenticated:
-            pass
-        else:
-            return redirect(safe_next(next) or home_url_for(principal.role))
+    role = _signed_in_role(request, session)
+    if role is not None:
+        return redirect(safe_next(next) or home_url_for(role))
     return _login_form(request, next_url=safe_next(next))
 
 
@@ -99,15 +94,19 @@ def password_submit(request: Request, session: Db, pu: CurrentPageUser,
 def root(request: Request, session: Db) -> Response:
     """The site root: the login page for a visitor, the role's home for a signed-in user (API clients read
     ``/api/v1/health`` and ``/docs``)."""
+    role = _signed_in_role(request, session)
+    return redirect(home_url_for(role) if role is not None else "/login")
+
+
+def _signed_in_role(request: Request, session: Any) -> Any:
+    """The role of the session cookie's user, or None (no cookie, or an expired or revoked session)."""
     token = request.cookies.get(SESSION_COOKIE)
-    if token:
-        try:
-            principal = users.principal_for_token(session, token=token)
-        except Unauthenticated:
-            pass
-        else:
-            return redirect(home_url_for(principal.role))
-    return redirect("/login")
+    if not token:
+        return None
+    try:
+        return users.principal_for_token(session, token=token).role
+    except Unauthenticated:
+        return None
 
 
 @router.get("/home")
