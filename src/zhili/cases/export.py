@@ -25,13 +25,15 @@ def export_cases_xlsx(session: Session, *, principal: Principal, filters: CaseFi
 
     from zhili.org.service import department_names
 
+    # the filters are checked (a unit outside the jurisdiction is refused) before a workbook is begun: a write-only
+    # sheet abandoned half-written is an open generator
+    stmt = _filtered(session, principal, filters).order_by(Case.reported_at.desc()).limit(limit)
     depts = department_names(session)
     cats = {c.id: c.name for c in session.scalars(select(Category))}
     wb = Workbook(write_only=True)
     ws = wb.create_sheet("事件清单")
     ws.append(row_values(["事件编号", "上报时间", "渠道", "类别", "标题", "描述", "地址", "状态", "处置部门",
                           "处置期限", "预警", "是否超期", "按时办结", "满意度", "结案时间"]))
-    stmt = _filtered(session, principal, filters).order_by(Case.reported_at.desc()).limit(limit)
     for c in session.scalars(stmt):
         ws.append(row_values([
                    c.number, fmt_local(c.reported_at), CHANNEL_LABELS[c.channel], cats.get(c.category_id) or "",
