@@ -131,20 +131,27 @@ def stored(engine: Engine, tmp_path_factory: pytest.TempPathFactory) -> Iterator
         yield h, _reads(h)
 
 
-def _write(h: Harness, values: dict[str, Any]) -> None:
-    """Write the drawn values onto the own side's objects, past the models' validators."""
+def _write(h: Harness, values: dict[str, Any]) -> dict[str, Any]:
+    """Write the drawn values onto the own side's objects, past the models' validators; what was written."""
+    written: dict[str, Any] = {}
     own = h.mw.sides["own"]
     s = Session(bind=h.conn, join_transaction_mode="create_savepoint")
     for obj, cols in COLUMNS.items():
         row = getattr(own, obj)
         model = type(row)
         changes = {col: values[f"{obj}.{col}"] for col in cols}
+        for col, value in changes.items():  # what the column can hold (PostgreSQL enforces VARCHAR lengths)
+            length = getattr(model.__table__.c[col].type, "length", None)
+            if isinstance(value, str) and length:
+                changes[col] = value[:length]
         if POSTGRES:  # a NaN or infinity is a valid float8, but not a valid JSON number
             changes = {k: v for k, v in changes.items() if not (isinstance(v, float) and not math.isfinite(v)
                                                                 and cols[k] == JSON)}
         s.execute(update(model).where(model.id == row.id).values(**changes))
+        written.update({f"{obj}.{col}": v for col, v in changes.items()})
     s.commit()  # releases the session's savepoint into the example's, which is rolled back afterwards
     s.close()
+    return written
 
 
 def _strict_json(text: str) -> bool:
@@ -193,10 +200,10 @@ def test_no_stored_value_makes_a_later_read_list_page_or_export_fail(stored: tup
     h, reads = stored
     outer = h.conn.begin_nested()
     try:
-        _write(h, values)
+        written = _write(h, values)
         own = h.mw.sides["own"]
         seen = h.request("command_centre", "GET", f"/api/v1/registry/buildings/{own.building.id}").json()
-        assert (seen["note"] or "") == values["building.note"]  # the readers below do see the drawn values
+        assert (seen["note"] or "") == written["building.note"]  # the readers below do see the drawn values
         failures = []
         for role, method, url, kw in reads:
             r = h.request(role, method, url, **kw)

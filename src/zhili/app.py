@@ -17,7 +17,7 @@ from typing import Any
 from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.exc import DataError, IntegrityError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm.exc import StaleDataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -41,6 +41,10 @@ _HTTP_MESSAGES = {
     413: ("payload_too_large", "上传内容过大"),
     415: ("unsupported_media_type", "不支持的内容类型"),
 }
+
+# What a value the database itself refuses (``DataError``) is answered with, on the API and the pages.
+INVALID_DATA = ("invalid_data",
+                "输入的内容无法保存：含有不允许的字符（如空字符），或超出了长度、数值范围，请修改后重试")
 
 _PYDANTIC_MESSAGES = {
     "missing": "必填项缺失",
@@ -106,6 +110,13 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _integrity(_: Request, exc: IntegrityError) -> JSONResponse:
         log.warning("integrity error: %s", type(exc.orig).__name__)
         return _error(409, "integrity_conflict", "数据与已有记录冲突（重复或仍被引用）")
+
+    @app.exception_handler(DataError)
+    async def _data(_: Request, exc: DataError) -> JSONResponse:
+        # the database refused a value the validators let through (a NUL character PostgreSQL cannot store, a
+        # length or range past the column's): bad input, said as such — never a 500
+        log.warning("data error: %s", type(exc.orig).__name__)
+        return _error(422, INVALID_DATA[0], INVALID_DATA[1])
 
     @app.exception_handler(OperationalError)
     @app.exception_handler(PoolTimeout)

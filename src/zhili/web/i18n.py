@@ -83,6 +83,9 @@ _CATALOGUE: dict[str, tuple[str, str]] = {
     "error.405.detail": ("该页面不支持这种访问方式。", "This page cannot be used that way."),
     "error.409": ("数据已变化", "Conflict"),
     "error.409.detail": ("数据已被他人修改，请刷新后重试。", "Someone else changed this; reload and try again."),
+    "error.invalid_data": ("输入的内容无法保存：含有不允许的字符（如空字符），或超出了长度、数值范围，请修改后重试。",
+                           "What was entered cannot be stored (a forbidden character such as NUL, or past a length "
+                           "or range); change it and try again."),
     "error.500": ("服务器内部错误", "Internal server error"),
     "error.500.detail": ("系统出现了意外错误，我们已记录。请稍后重试，或将事件编号告知管理员。",
                          "Something went wrong on our side and it has been logged. Try again later or give the "

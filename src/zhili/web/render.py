@@ -15,7 +15,7 @@ from urllib.parse import quote, urlencode, urlsplit
 from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, pass_context
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DataError, IntegrityError
 from sqlalchemy.orm.exc import StaleDataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import Request
@@ -203,6 +203,8 @@ def page_error_response(request: Request, exc: Exception) -> Response:
         return error_page(request, 400)
     if isinstance(exc, (StaleDataError, IntegrityError)):
         return error_page(request, 409)
+    if isinstance(exc, DataError):  # a value the database refuses (see zhili.app.INVALID_DATA)
+        return error_page(request, 422, message=tr(request, "error.invalid_data"))
     incident = uuid.uuid4().hex[:12]
     log.error("unhandled error %s on %s %s", incident, request.method, request.url.path, exc_info=exc)
     return error_page(request, 500, incident=incident)
@@ -224,5 +226,5 @@ def _wrap(original: Handler | None) -> Callable[[Request, Any], Awaitable[Respon
 def install_error_pages(app: FastAPI) -> None:
     """Put HTML error pages in front of the application's error handlers, for page paths only."""
     for exc_class in (DomainError, RequestValidationError, StarletteHTTPException, StaleDataError, IntegrityError,
-                      Exception, Redirect):
+                      DataError, Exception, Redirect):
         app.add_exception_handler(exc_class, _wrap(app.exception_handlers.get(exc_class)))
