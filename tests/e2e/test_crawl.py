@@ -6,7 +6,7 @@ Every page reached must: answer 2xx; log no console error and raise no script er
 host; not scroll sideways; show no code or identifier where a person reads (role, channel and state keys, ``system``,
 department codes, ``snake_case`` identifiers — ``tests/web/codecheck.py``).
 
-Links that look alike (the same path with another id or number) are visited twice at most, so the crawl stays a few
+Links that look alike (the same path with another id or number) are visited once, so the crawl stays a few
 minutes however much history the demo holds (every pattern within the depth is followed: about 100 pages for
 the command centre); logout, downloads and the API documentation are not followed (the
 documentation has its own test, downloads are checked by their pages' tests).
@@ -31,7 +31,7 @@ ROLES = ("resident", "grid_worker", "community_staff", "street_staff", "departme
          "leader", "auditor", "admin")
 PHONE_ROLES = ("resident", "grid_worker")
 DEPTH = 3
-PER_PATTERN = 2
+PER_PATTERN = 1
 MAX_PAGES = 200
 SKIP = re.compile(r"^/(logout|docs|redoc|openapi\.json|static/|api/)|\.(xlsx|csv|json|geojson|png|jpe?g|pdf)(\?|$)")
 _ID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|\d{6}-\d{8}-\d{6}|\d+")
