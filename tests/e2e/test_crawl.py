@@ -7,7 +7,7 @@ host; not scroll sideways; show no code or identifier where a person reads (role
 department codes, ``snake_case`` identifiers — ``tests/web/codecheck.py``).
 
 Links that look alike (the same path with another id or number) are visited once, so the crawl stays a few
-minutes however much history the demo holds (every pattern within the depth is followed: about 100 pages for
+minutes however much history the demo holds (every pattern within the depth is followed: about 70 pages for
 the command centre); logout, downloads and the API documentation are not followed (the
 documentation has its own test, downloads are checked by their pages' tests).
 """
