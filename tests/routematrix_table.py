@@ -151,6 +151,7 @@ OBJECT_PARAMS: dict[str, Callable[[Ctx, str], Any]] = {
     "suggestion_id": lambda c, p: c.s.suggestion.id,
     "visit_id": lambda c, p: c.s.visit.id,
     "view_id": lambda c, p: _saved_view(c),
+    "source_id": lambda c, p: c.s.source.id,
 }
 # ... and the parameters that name no object of a side
 FIXED_PARAMS: dict[str, Callable[[Ctx], Any]] = {
@@ -318,6 +319,10 @@ SUPERVISION_PAGE = _r(COMM, STREET, DEPT, CMD, LEAD)  # docs/architecture.md; GE
 REG_PAGES = _r(COMM, STREET, CMD, LEAD, ADMIN)  # /console/registry (grid workers use /gw)
 REG_PAGES_WRITE = _r(COMM, STREET, ADMIN)
 VISIT_PAGES = _r(COMM, STREET, CMD, LEAD)  # /console/visits; the visits API reads with REG_READ (admin too)
+HUB_READ = _r(COMM, STREET, CMD, LEAD, ADMIN)  # the data hub: sources, imports, quality, lineage
+HUB_IMPORT = _r(COMM, STREET, CMD, ADMIN)  # import, fix and re-run quarantined rows
+HUB_REVIEW = _r(COMM, STREET, CMD, ADMIN)  # the review queue
+HUB_ADMIN = _r(CMD, ADMIN)  # sources, templates, survivorship rules, subscriptions
 
 API = "/api/v1"
 R = f"{API}/registry"
@@ -488,6 +493,12 @@ ROUTES: dict[tuple[str, str], Row] = {
     ("GET", f"{API}/participation/suggestions/{{suggestion_id}}"): Row(roles=PART_STAFF | {RES}, scope="territory"),
     ("POST", f"{API}/participation/suggestions/{{suggestion_id}}/replies"): Row(
         roles=PART_STAFF, scope="territory", body=_j(body="已转交相关部门，下周安装。")),
+    # -- data hub --------------------------------------------------------------------------------------------------
+    ("GET", f"{API}/hub/sources"): Row(roles=HUB_READ),
+    ("POST", f"{API}/hub/sources"): Row(roles=HUB_ADMIN, body=lambda c: {"json": {
+        "name": "matrix-new", "title": "新数据源", "target": "organisations", "unit_id": str(c.s.community.id)}}),
+    ("GET", f"{API}/hub/sources/{{source_id}}"): Row(roles=HUB_READ, scope="territory"),
+    ("PATCH", f"{API}/hub/sources/{{source_id}}"): Row(roles=HUB_ADMIN, scope="territory", body=_j(trust=80)),
     # -- visits ----------------------------------------------------------------------------------------------------
     ("GET", f"{API}/visits"): Row(roles=REG_READ),
     ("POST", f"{API}/visits"): Row(roles=_r(GRID), sided=True, scope="territory", body=lambda c: {"json": {

@@ -80,6 +80,7 @@ class Side:
     resolved_case: Any = None  # a case handled by the side's grid worker, waiting to be verified
     spare_building: Any = None  # unreferenced objects, so that deleting them is allowed
     spare_household: Any = None
+    source: Any = None  # a data-hub source holding the side's community's data
 
 
 @dataclass
@@ -200,6 +201,11 @@ def build(db: Session) -> MatrixWorld:
             "unit_id": s.community.id, "title": "停水通知", "body": "明日上午停水，请提前储水。"})
         s.suggestion = participation.submit_suggestion(db, principal=p(resident), title="增设路灯",
                                                        body="小区北门夜间太暗，建议增设路灯。")
+        from zhili.datahub import sources as hub_sources
+
+        s.source = hub_sources.create_source(db, principal=p("zhihui"), data={
+            "name": f"matrix-{side}", "title": f"{side}社区台账", "target": "persons", "security_level": "internal",
+            "unit_id": s.community.id})
     for username, user in w.users.items():
         n = Notification(user_id=user.id, kind="test", title="测试通知", body="测试", channels={"inbox": "sent"})
         db.add(n)

@@ -188,6 +188,12 @@ EXPECTED: dict[str, Perm | tuple[Perm, ...] | AnyOf | Exempt] = {
     "users.service.reset_password": P.user_write,
     "users.service.change_password": _OWN,
     "users.service.get_user_self": _OWN,
+    # the data hub
+    "datahub.sources.create_source": P.hub_admin,
+    "datahub.sources.update_source": P.hub_admin,
+    "datahub.sources.get_source": P.hub_read,
+    "datahub.sources.list_sources": P.hub_read,
+    "datahub.sources.source_by_name": P.hub_read,
     # visits
     "visits.service.record_visit": (P.registry_write, P.visit_record),
     "visits.service.submit_visit": (P.registry_write, P.visit_record),
@@ -208,7 +214,8 @@ EXPECTED: dict[str, Perm | tuple[Perm, ...] | AnyOf | Exempt] = {
 
 # Reveals record their refusal (an audit row kept although the request is rolled back): they need a session.
 RECORDS_REFUSAL = {"cases.service.reveal_reporter", "registry.service.reveal_person"}
-_NOT_SERVICES = ("zhili.web", "zhili.seed", "zhili.migrations", "zhili.cli", "zhili.app", "zhili.audit.api")
+_NOT_SERVICES = ("zhili.web", "zhili.seed", "zhili.migrations", "zhili.cli", "zhili.app", "zhili.audit.api",
+                 "zhili.cli_hub")
 
 
 def _service_functions() -> dict[str, Any]:

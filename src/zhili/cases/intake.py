@@ -519,7 +519,7 @@ def _plan(session: Session, cfg: _Config, req: IntakeRequest, located: uuid.UUID
         "verified_at": None, "closed_at": None, "accept_due_at": deadlines.accept_due(cal, cat, now),
         "handle_due_at": None, "handle_warn_at": None, "verify_due_at": None, "warning_level": "none",
         "overdue": False, "closed_on_time": None, "reopen_count": 0, "support_count": 0, "merged_count": 0,
-        "created_at": now, "updated_at": now, "version": 1,
+        "is_history": False, "created_at": now, "updated_at": now, "version": 1,
     }
     plan = _Plan(req=req, case=row, day=day, district=district_code(path), attachment_ids=attachments)
     actor = principal or SYSTEM_PRINCIPAL

@@ -208,6 +208,9 @@ class Case(Base):
     reopen_count: Mapped[int] = mapped_column(Integer, default=0)
     support_count: Mapped[int] = mapped_column(Integer, default=0)  # residents' supports (附议): case_support rows
     merged_count: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))  # cases merged into it
+    # imported history (历史工单, through the data hub): kept closed, never in a live queue or the deadline sweep;
+    # its imported status, label and placement reason are in ``attributes``
+    is_history: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
     version: Mapped[int] = mapped_column(Integer, default=1)

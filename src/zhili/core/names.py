@@ -73,6 +73,63 @@ _TABLES: dict[str, dict[str, tuple[str, str]]] = {
         "open311": ("通过Open311接口上报", "Reported through Open311"),
         "staff": ("工作人员代录", "Entered by staff"),
     },
+    # The data hub (数据中台): what a source feeds, how sensitive it is, and the states of its imports, quarantined
+    # rows, review pairs, golden records and deliveries.
+    "hub_target": {
+        "persons": ("人口", "Persons"),
+        "households": ("房屋", "Households"),
+        "buildings": ("楼栋", "Buildings"),
+        "organisations": ("组织", "Organisations"),
+        "cases": ("历史事件", "Historical cases"),
+    },
+    "hub_security": {
+        "public": ("公开", "Public"),
+        "internal": ("内部", "Internal"),
+        "sensitive": ("敏感", "Sensitive"),
+    },
+    "hub_connector": {
+        "csv": ("CSV 文件", "CSV file"),
+        "xlsx": ("Excel 文件", "Excel file"),
+        "json": ("JSON 文件", "JSON file"),
+        "jsonl": ("JSON Lines 文件", "JSON Lines file"),
+        "rest": ("REST 接口", "REST pull"),
+    },
+    "hub_import_status": {
+        "running": ("导入中", "Running"),
+        "done": ("已完成", "Done"),
+        "failed": ("失败", "Failed"),
+    },
+    "hub_quarantine_status": {
+        "open": ("待处理", "Open"),
+        "fixed": ("已修正导入", "Fixed"),
+        "discarded": ("已作废", "Discarded"),
+    },
+    "hub_entity": {
+        "person": ("人员", "Person"),
+        "organisation": ("组织", "Organisation"),
+        "building": ("楼栋", "Building"),
+    },
+    "hub_match": {
+        "seed": ("首条记录", "First record"),
+        "deterministic": ("证件号一致", "Same key"),
+        "probabilistic": ("概率匹配", "Probabilistic"),
+        "manual": ("人工合并", "Merged by a reviewer"),
+    },
+    "hub_candidate_status": {
+        "pending": ("待复核", "Pending"),
+        "merged": ("已合并", "Merged"),
+        "kept_apart": ("保持独立", "Kept apart"),
+    },
+    "hub_survivorship": {
+        "most_recent": ("最新优先", "Most recent"),
+        "most_trusted": ("可信来源优先", "Most trusted source"),
+        "most_complete": ("最完整优先", "Most complete"),
+    },
+    "hub_delivery_status": {
+        "pending": ("待送达", "Pending"),
+        "delivered": ("已送达", "Delivered"),
+        "failed": ("送达失败", "Failed"),
+    },
 }
 KINDS = tuple(_TABLES)
 

@@ -53,24 +53,30 @@ class Perm(enum.StrEnum):
     suggestion_reply = "suggestion:reply"  # read and answer residents' suggestions sent to one's own area
     resident_participate = "resident:participate"  # 附议, one's home community, sending suggestions
     visit_record = "visit:record"  # record a household visit (网格员走访)
+    hub_read = "hub:read"  # data hub: sources, imports, quality, lineage of one's own area
+    hub_import = "hub:import"  # import into a source of one's own area; fix and re-run quarantined rows
+    hub_review = "hub:review"  # review queue: merge, keep apart, undo a merge
+    hub_admin = "hub:admin"  # register sources, edit mapping templates, survivorship rules, subscriptions
 
 
 _STAFF_READ = {Perm.region_read, Perm.registry_read, Perm.case_read, Perm.case_report}
 _PARTICIPATION_STAFF = {Perm.notice_publish, Perm.suggestion_reply}
+_HUB_STAFF = {Perm.hub_read, Perm.hub_import, Perm.hub_review}
 ROLE_PERMISSIONS: dict[Role, frozenset[Perm]] = {
     Role.resident: frozenset({Perm.case_read, Perm.case_report, Perm.resident_participate}),
     Role.grid_worker: frozenset(_STAFF_READ | {Perm.registry_write, Perm.pii_reveal, Perm.visit_record}),
-    Role.community_staff: frozenset(_STAFF_READ | _PARTICIPATION_STAFF | {
+    Role.community_staff: frozenset(_STAFF_READ | _PARTICIPATION_STAFF | _HUB_STAFF | {
         Perm.registry_write, Perm.pii_reveal, Perm.user_read, Perm.dashboard_read}),
-    Role.street_staff: frozenset(_STAFF_READ | _PARTICIPATION_STAFF | {
+    Role.street_staff: frozenset(_STAFF_READ | _PARTICIPATION_STAFF | _HUB_STAFF | {
         Perm.registry_write, Perm.pii_reveal, Perm.user_read, Perm.region_write, Perm.dashboard_read}),
     Role.department_handler: frozenset({Perm.region_read, Perm.case_read, Perm.case_report}),
-    Role.command_centre: frozenset(_STAFF_READ | _PARTICIPATION_STAFF | {
+    Role.command_centre: frozenset(_STAFF_READ | _PARTICIPATION_STAFF | _HUB_STAFF | {Perm.hub_admin,
         Perm.pii_reveal, Perm.user_read, Perm.case_reveal_reporter, Perm.config_write, Perm.dashboard_read}),
-    Role.leader: frozenset({Perm.region_read, Perm.registry_read, Perm.case_read, Perm.dashboard_read}),
+    Role.leader: frozenset({Perm.region_read, Perm.registry_read, Perm.case_read, Perm.dashboard_read,
+                            Perm.hub_read}),
     # 三员分立: the auditor reads the audit log; the system admin manages users and regions but not audit.
     Role.auditor: frozenset({Perm.region_read, Perm.audit_read, Perm.user_read}),
-    Role.admin: frozenset(_STAFF_READ | _PARTICIPATION_STAFF | {
+    Role.admin: frozenset(_STAFF_READ | _PARTICIPATION_STAFF | _HUB_STAFF | {Perm.hub_admin,
         Perm.region_write, Perm.registry_write, Perm.user_read, Perm.user_write, Perm.config_write,
         Perm.dashboard_read}),
 }

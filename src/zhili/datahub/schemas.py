@@ -1,0 +1,57 @@
+"""Data hub request and answer schemas. Personal values never leave the hub unmasked."""
+
+from __future__ import annotations
+
+import uuid
+
+from pydantic import BaseModel, Field
+
+from zhili.core.schemas import ORMModel
+from zhili.datahub.models import SecurityLevel, Target
+
+# -- sources ---------------------------------------------------------------------------------------------------
+
+
+class SourceIn(BaseModel):
+    name: str = Field(min_length=2, max_length=63, pattern=r"^[a-z0-9][a-z0-9._-]{1,62}$",
+                      description="数据源标识（命令行中使用），如 12345-archive")
+    title: str = Field(min_length=1, max_length=100, description="数据源名称")
+    target: Target = Field(description="对应的标准模型")
+    security_level: SecurityLevel = SecurityLevel.internal
+    unit_id: uuid.UUID = Field(description="数据所属单位（决定管辖范围）")
+    department: str | None = Field(None, max_length=32, description="所属部门代码")
+    system_name: str | None = Field(None, max_length=100, description="来源系统名称")
+    contact: str | None = Field(None, max_length=100, description="联系人")
+    refresh_days: int | None = Field(None, ge=1, le=3660, description="更新周期（天）")
+    trust: int = Field(50, ge=0, le=100, description="可信度（0–100），用于“可信来源优先”")
+    note: str | None = Field(None, max_length=2000)
+
+
+class SourcePatch(BaseModel):
+    title: str | None = Field(None, min_length=1, max_length=100)
+    department: str | None = Field(None, max_length=32)
+    system_name: str | None = Field(None, max_length=100)
+    contact: str | None = Field(None, max_length=100)
+    refresh_days: int | None = Field(None, ge=1, le=3660)
+    security_level: SecurityLevel | None = None
+    trust: int | None = Field(None, ge=0, le=100)
+    active: bool | None = None
+    note: str | None = Field(None, max_length=2000)
+    default_template_id: uuid.UUID | None = None
+
+
+class SourceOut(ORMModel):
+    id: uuid.UUID
+    name: str
+    title: str
+    target: Target
+    security_level: SecurityLevel
+    unit_id: uuid.UUID
+    department: str | None
+    system_name: str | None
+    contact: str | None
+    refresh_days: int | None
+    trust: int
+    active: bool
+    note: str | None
+    default_template_id: uuid.UUID | None

@@ -1,0 +1,103 @@
+"""Sources (数据源): register, list, read and change the systems that feed the hub.
+
+A source belongs to a unit (whose data it holds: the district for the 12345 archive, a street for a street's own
+list); its path is the jurisdiction of everything imported from it. Staff see and import into the sources of
+their own area; registering or changing a source needs ``hub:admin`` in that area. Every change is audited.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from zhili.core import audit
+from zhili.core.errors import Conflict, ValidationFailed
+from zhili.core.jurisdiction import Principal, authorize, ensure_in_scope, not_found, scoped
+from zhili.core.security import Perm
+from zhili.datahub.models import SecurityLevel, Source, Target
+from zhili.regions.service import get_unit
+
+NAME_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{1,62}$")
+EDITABLE = ("title", "department", "system_name", "contact", "refresh_days", "security_level", "trust", "active",
+            "note", "default_template_id")
+
+
+def _view(src: Source) -> dict[str, Any]:
+    return {k: getattr(src, k) for k in ("id", "name", "title", "department", "system_name", "contact",
+                                           "refresh_days", "security_level", "target", "trust", "unit_id", "active",
+                                           "note", "default_template_id")}
+
+
+def create_source(session: Session, *, principal: Principal, data: dict[str, Any]) -> Source:
+    """Register a source. ``data``: name (lower-case letters, digits, ``.-_``), title, target, security_level,
+    unit_id, and optionally department, system_name, contact, refresh_days, trust, note."""
+    authorize(principal, Perm.hub_admin, "只有指挥中心或系统管理员可以登记数据源", code="hub_admin_only")
+    name = str(data.get("name") or "").strip()
+    if not NAME_RE.match(name):
+        raise ValidationFailed("数据源标识须为2–63位小写字母、数字、点、横线或下划线，且以字母或数字开头",
+                               code="hub_source_name_invalid")
+    if session.scalar(select(func.count()).select_from(Source).where(Source.name == name)):
+        raise Conflict(f"数据源标识“{name}”已被使用", code="hub_source_exists")
+    unit = get_unit(session, principal=principal, unit_id=data["unit_id"])
+    ensure_in_scope(principal, unit.path, "单位")
+    src = Source(id=uuid.uuid4(), name=name, title=str(data["title"]).strip(), target=Target(data["target"]),
+                 security_level=SecurityLevel(data.get("security_level") or SecurityLevel.internal),
+                 unit_id=unit.id, path=unit.path, created_by=principal.username,
+                 **{k: data[k] for k in EDITABLE if k in data and k not in ("title", "security_level")})
+    session.add(src)
+    session.flush()
+    audit.record(session, actor=principal.actor, action="hub.source.create", object_type="hub_source",
+                 object_id=src.id, after=_view(src))
+    return src
+
+
+def get_source(session: Session, *, principal: Principal, source_id: uuid.UUID) -> Source:
+    """One source of the caller's area (404 otherwise)."""
+    authorize(principal, Perm.hub_read)
+    src = session.get(Source, source_id)
+    if src is None:
+        raise not_found("数据源")
+    ensure_in_scope(principal, src.path, "数据源")
+    return src
+
+
+def source_by_name(session: Session, *, principal: Principal, name: str) -> Source:
+    """One source of the caller's area by its name (the CLI's ``--source``)."""
+    authorize(principal, Perm.hub_read)
+    src = session.scalar(select(Source).where(Source.name == name))
+    if src is None:
+        raise not_found("数据源")
+    ensure_in_scope(principal, src.path, "数据源")
+    return src
+
+
+def list_sources(session: Session, *, principal: Principal, target: Target | None = None,
+                 active: bool | None = None) -> list[Source]:
+    """The sources of the caller's area, by name."""
+    authorize(principal, Perm.hub_read)
+    stmt = scoped(select(Source), principal, Source.path).order_by(Source.name)
+    if target is not None:
+        stmt = stmt.where(Source.target == target)
+    if active is not None:
+        stmt = stmt.where(Source.active.is_(active))
+    return list(session.scalars(stmt))
+
+
+def update_source(session: Session, *, principal: Principal, source_id: uuid.UUID, changes: dict[str, Any]) -> Source:
+    """Change a source's description, schedule, security level, trust or activity (not its name, target or unit:
+    imports already point at them)."""
+    authorize(principal, Perm.hub_admin, "只有指挥中心或系统管理员可以修改数据源", code="hub_admin_only")
+    src = get_source(session, principal=principal, source_id=source_id)
+    before = _view(src)
+    for key, value in changes.items():
+        if key not in EDITABLE:
+            raise ValidationFailed(f"数据源的字段“{key}”不能修改", code="hub_source_field_fixed")
+        setattr(src, key, value)
+    session.flush()
+    audit.record(session, actor=principal.actor, action="hub.source.update", object_type="hub_source",
+                 object_id=src.id, before=before, after=_view(src))
+    return src
