@@ -609,6 +609,10 @@ ROUTES: dict[tuple[str, str], Row] = {
     ("POST", "/console/supervisions"): Row(roles=SUPERVISION_PAGE, sided=True, scope="case", body=lambda c: {
         "data": {"number": c.s.case.number, "message": "请尽快处置"}}, except_=_supervise_page_refusals()),
     ("GET", "/console/visits"): Row(roles=VISIT_PAGES),
+    # -- data hub pages --------------------------------------------------------------------------------------------
+    ("GET", "/console/hub/"): Row(roles=HUB_READ),
+    ("POST", "/console/hub/sources"): Row(roles=HUB_ADMIN, body=lambda c: {"data": {
+        "name": "matrix-page", "title": "页面登记", "target": "buildings", "unit_id": str(c.s.community.id)}}),
     ("GET", "/console/visits/{visit_id}/photos/{attachment_id}"): Row(roles=VISIT_PAGES, scope="territory"),
     # -- pages: the registers --------------------------------------------------------------------------------------
     ("GET", f"{CR}/"): Row(roles=REG_PAGES),

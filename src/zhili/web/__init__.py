@@ -21,6 +21,12 @@ def page_router() -> APIRouter:
         pages_console,
         pages_gw,
         pages_h5,
+        pages_hub,
+        pages_hub_address,
+        pages_hub_imports,
+        pages_hub_quality,
+        pages_hub_review,
+        pages_hub_templates,
         pages_participation,
         pages_registry,
         pages_screen,
@@ -32,7 +38,9 @@ def page_router() -> APIRouter:
     # the case list before the console: "/console/cases/export.xlsx" is not a case id
     for r in (pages_auth.router, pages_h5.router, pages_gw.router, pages_cases.router, pages_console.router,
               pages_screen.router, pages_registry.router, pages_participation.router, pages_visits.router,
-              pages_admin.router, pages_audit.router, pages_workbench.router):
+              pages_admin.router, pages_audit.router, pages_workbench.router, pages_hub.router,
+              pages_hub_templates.router, pages_hub_imports.router, pages_hub_quality.router, pages_hub_review.router,
+              pages_hub_address.router):
         router.include_router(r)
     return router
 
