@@ -75,7 +75,7 @@ def hub_source_create(request: Request, session: Db, pu: HubReader, name: Annota
               "refresh_days": refresh_days, "trust": trust}
     errors: dict[str, str] = {}
     try:
-        data = dict(values)
+        data: dict[str, Any] = dict(values)
         data["unit_id"] = uuid.UUID(unit_id) if unit_id else (pu.principal.unit_ids or [None])[0]
         data["refresh_days"] = int(refresh_days) if refresh_days.strip() else None
         data["trust"] = int(trust) if trust.strip() else 50
