@@ -61,3 +61,54 @@ class RowMapper(Protocol):
     target: str  # a datahub.models.Target value
 
     def map(self, raw: RawRow) -> Mapped: ...
+
+
+@dataclass
+class StagedRow:
+    """One row of a batch after mapping and validation, ready for its target's handler.
+
+    ``values`` are the validated standard values plus the ids the reference rules resolved (``grid_id``,
+    ``building_id``, ``entrance_id``, ``household_id`` where the target has them); ``path`` is where the row was
+    placed (the resolved unit's path, else the source's path); ``record`` is the row's
+    :class:`~zhili.datahub.models.SourceRecord` (already added to the session, new or refreshed); ``change`` is
+    ``"new"`` or ``"updated"`` (unchanged rows never reach a handler)."""
+
+    row_number: int
+    natural_key: str
+    values: dict[str, Any]
+    path: str
+    record: Any  # datahub.models.SourceRecord
+    change: str  # "new" | "updated"
+
+
+@dataclass
+class Outcome:
+    """What a handler did with one staged row: the target row it wrote (``target_id``, its ``path``), or the
+    errors that send the row to quarantine after all (a register service refused it, say)."""
+
+    target_id: Any = None  # uuid.UUID | None
+    path: str | None = None
+    errors: list[RowError] = field(default_factory=list)
+
+
+class BatchHandler(Protocol):
+    """Writes one target's staged rows (registers, golden records, historical cases) in the caller's
+    transaction; returns one :class:`Outcome` per row, in order. It may use ``ctx`` (the import context: session,
+    principal, source, import row) but must not commit."""
+
+    def apply(self, ctx: Any, rows: list[StagedRow]) -> list[Outcome]: ...
+
+
+@dataclass(frozen=True)
+class Placement:
+    """Where an address was placed in the platform's own data (:mod:`zhili.datahub.address`): the deepest unit
+    and register rows it resolved to, a confidence in [0, 1], and — when it could not be placed, or only
+    partly — the Chinese reason."""
+
+    unit_id: Any = None  # uuid.UUID of the deepest unit (grid, else community, street …)
+    path: str | None = None
+    building_id: Any = None
+    entrance_id: Any = None
+    household_id: Any = None
+    confidence: float = 0.0
+    reason: str | None = None
