@@ -159,7 +159,30 @@ def populate(session: Session) -> None:
                                   data=xlsxkit.xlsx([["姓名", "身份证号", "手机号", "网格"],
                                                      ["李四", "330522198506150000", "13600003333", "999"]]))
     assert batch.rejected_rows == 1
+    _hub_rows(session, p["admin"], world.units["c1"].id)
     session.commit()
+
+
+def _hub_rows(session: Session, admin: Any, unit_id: Any) -> None:
+    """A data-hub source record (its values encrypted) and a quarantined row (its raw cells encrypted)."""
+
+    from zhili.datahub import records, sources
+    from zhili.datahub.models import Connector, Import, QuarantineRow, SourceRecord, Target
+
+    src = sources.create_source(session, principal=admin, data={
+        "name": "rotation", "title": "轮换测试", "target": "persons", "unit_id": unit_id})
+    imp = Import(id=uuid.uuid4(), source_id=src.id, path=src.path, connector=Connector.csv, filename="人口.csv")
+    session.add(imp)
+    session.flush()
+    rec = SourceRecord(id=uuid.uuid4(), source_id=src.id, natural_key="k1", target_type=Target.persons,
+                       path=src.path, first_import_id=imp.id, last_import_id=imp.id, row_number=1)
+    records.set_record_values(rec, {"name": "赵六", "id_number": _id_number(3)})
+    q = QuarantineRow(id=uuid.uuid4(), import_id=imp.id, source_id=src.id, path=src.path, row_number=2,
+                      errors=[{"field": "id_number", "rule": "id_number", "message": "身份证号校验位错误"}],
+                      rules="id_number")
+    q.raw_enc = records.seal_raw({"姓名": "钱七", "身份证号": "330522198506150000"}, q.id)
+    session.add_all([rec, q])
+    session.flush()
 
 
 @pytest.fixture
@@ -191,7 +214,7 @@ def test_the_models_declare_exactly_the_columns_that_hold_ciphertext(deployment:
     assert {(t, c) for t, c, _ in cells} == _declared() == {
         ("app_user", "phone_enc"), ("person", "id_number_enc"), ("person", "phone_enc"),
         ("organisation", "contact_phone_enc"), ("case", "reporter_name_enc"), ("case", "reporter_phone_enc"),
-        ("import_rejected_row", "cells_enc")}
+        ("import_rejected_row", "cells_enc"), ("hub_source_record", "values_enc"), ("hub_quarantine", "raw_enc")}
     assert {key_id(b) for b in cells.values()} == {"k1"}
     assert "王秀英" in plaintexts(deployment.cipher(), cells).values()
 

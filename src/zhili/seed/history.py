@@ -212,8 +212,8 @@ def _one_case(rng: random.Random, cat: Category, grid: Any, channel: Channel, re
         "resolved_at": None, "verified_at": None, "closed_at": None,
         "accept_due_at": due(reported, accept_h, natural), "handle_due_at": None, "handle_warn_at": None,
         "verify_due_at": None, "warning_level": "none", "overdue": False, "closed_on_time": None,
-        "reopen_count": 0, "support_count": 0, "merged_count": 0, "created_at": reported, "updated_at": reported,
-        "version": 1,
+        "reopen_count": 0, "support_count": 0, "merged_count": 0, "is_history": False, "created_at": reported,
+        "updated_at": reported, "version": 1,
     }
     reporter, reporter_role = _REPORTERS.get(channel, (names.SYSTEM_NAME, None))
     ev("report", reported, None, "reported", reporter, reporter_role, names.name("channel_report", channel))
