@@ -142,29 +142,37 @@ class CsvStream:
             raise unreadable("文件没有表头行（第一行应为列名）", code="hub_no_header")
         self.rows_read = 0
 
+    def _failed(self, exc: Exception) -> ValidationFailed:
+        where = f"第{self._records + 1}条记录"
+        if isinstance(exc, UnicodeDecodeError):
+            return unreadable(f"{where}附近有无法按 {str(self.encoding).upper()} 编码读取的内容，请确认文件编码后"
+                              "重新导入", code="hub_bad_encoding")
+        return unreadable(f"{where}无法解析：引号未闭合或单元格过长", code="hub_file_unreadable")
+
     def _guarded(self, reader: Iterator[list[str]]) -> Iterator[list[str]]:
-        while True:
-            try:
-                cells = next(reader)
-            except StopIteration:
-                return
-            except UnicodeDecodeError:
-                raise unreadable(f"第{self._records + 1}条记录附近有无法按 {str(self.encoding).upper()} 编码读取的"
-                                  "内容，请确认文件编码后重新导入", code="hub_bad_encoding") from None
-            except csv.Error:
-                raise unreadable(f"第{self._records + 1}条记录无法解析：引号未闭合或单元格过长",
-                                  code="hub_file_unreadable") from None
-            yield cells
+        try:
+            yield from reader
+        except (UnicodeDecodeError, csv.Error) as exc:
+            raise self._failed(exc) from None
 
     def __iter__(self) -> Iterator[tuple[int, RawRow]]:
         header_records = self._records
+        columns, width = self.columns, len(self.columns)
         try:
-            for cells in self._guarded(self._reader):
+            for cells in self._reader:  # the hot loop: kept free of calls a plain row does not need
                 self._records += 1
-                if not cells or all(blank(c) for c in cells):
-                    continue
+                for c in cells:
+                    if c and not c.isspace():
+                        break
+                else:
+                    continue  # a blank record: counted, not yielded
                 self.rows_read += 1
-                yield self._records - header_records, make_row(self.columns, cells)
+                if len(cells) == width:
+                    yield self._records - header_records, dict(zip(columns, cells))  # noqa: B905 - same length
+                else:
+                    yield self._records - header_records, make_row(columns, cells)
+        except (UnicodeDecodeError, csv.Error) as exc:
+            raise self._failed(exc) from None
         finally:
             self.close()
 
