@@ -377,7 +377,7 @@ class _Api(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(data)
 
-    def do_GET(self) -> None:  # noqa: N802 - http.server's name
+    def do_GET(self) -> None:
         url = urlsplit(self.path)
         q = {k: int(v[0]) for k, v in parse_qs(url.query).items() if v[0].isdigit()}
         _Api.calls[self.path] = _Api.calls.get(self.path, 0) + 1
