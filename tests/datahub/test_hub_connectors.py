@@ -25,6 +25,7 @@ from zhili.datahub.connectors import (
     ERROR_KEY,
     EXTRA_KEY,
     TEXT_KEY,
+    CsvStream,
     detect_encoding,
     file_sha256,
     marker_errors,
@@ -509,3 +510,27 @@ def test_io_bytes_upload_of_every_file_kind(tmp_path: Path) -> None:
     buf.seek(0)
     assert list(open_file(buf, filename="上传.xlsx")) == [(1, {"姓名": "张三"})]
     assert list(open_bytes('{"姓名": "张三"}\n'.encode(), "a.jsonl")) == [(1, {"姓名": "张三"})]
+
+
+def test_excel_unicode_text_export_utf16_with_tabs_is_read(tmp_path: Path) -> None:
+    """Excel's "Unicode 文本" export is UTF-16 with a BOM and tab-separated; it reads like the UTF-8 CSV."""
+    stream, rows = _read(_write(tmp_path / "u.txt", "\ufeff" + _csv_text(sep="\t"), "utf-16-le"))
+    assert stream.encoding == "utf-16" and stream.delimiter == "\t"
+    assert stream.columns == HEADER and rows[0][1]["姓名"] == "张三"
+
+
+def test_a_spooled_upload_is_streamed_and_a_stream_closes_as_a_context_manager(tmp_path: Path) -> None:
+    """FastAPI spools uploads to a SpooledTemporaryFile: the connector reads it as it is and leaves it open;
+    ``with`` closes a file the connector opened itself even when the reader stops midway."""
+    import tempfile
+
+    with tempfile.SpooledTemporaryFile(max_size=64) as spooled:
+        spooled.write(_csv_text().encode("gb18030"))
+        spooled.seek(0)
+        stream = open_file(spooled, filename="上传.csv")
+        assert [r["姓名"] for _, r in stream] == ["张三", "李四", "䶮王五"]
+        assert not spooled.closed
+    path = _write(tmp_path / "c.csv", _csv_text(), "utf-8")
+    with open_file(path) as s:
+        next(iter(s))
+    assert isinstance(s, CsvStream) and s._src.f.closed

@@ -39,6 +39,7 @@ from zhili.datahub.connectors_base import (
     MARKER_KEYS,
     SAMPLE_BYTES,
     TEXT_KEY,
+    Closing,
     Source,
     blank,
     check_sample,
@@ -95,7 +96,7 @@ def sniff_delimiter(text: str) -> str:
             best, best_score = d, score
     return best
 
-class CsvStream:
+class CsvStream(Closing):
     """A CSV file's rows (see the module docstring). ``progress`` is (bytes decoded so far, file size); the
     file is closed when iteration ends (or on :meth:`close`)."""
 
@@ -207,7 +208,7 @@ def _check_zip(f: BinaryIO) -> None:
         raise unreadable("文件解压后内容异常地大，请拆分后分批导入或另存为 CSV", code="hub_file_too_large")
 
 
-class XlsxStream:
+class XlsxStream(Closing):
     """One worksheet's rows, typed as openpyxl reads them (text, int/float, datetime, bool). The header is the
     first non-empty row. ``progress`` is (rows read, rows the sheet declares or None) — openpyxl does not tell
     how far into the file it is."""

@@ -13,7 +13,7 @@ import hashlib
 import io
 import os
 from collections.abc import Iterable, Iterator
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, Self
 
 from zhili.core.errors import ValidationFailed
 from zhili.datahub.rows import RawRow, RowError
@@ -197,6 +197,19 @@ def make_row(columns: list[str], cells: list[Any] | tuple[Any, ...]) -> RawRow:
         if extra:
             raw[EXTRA_KEY] = list(cells[width:])
     return raw
+
+
+class Closing:
+    """A stream that may be used as a context manager, so a pipeline that stops midway closes the file."""
+
+    def close(self) -> None:
+        """Release the file (or connection); iterating to the end does it too."""
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
 
 class Source:

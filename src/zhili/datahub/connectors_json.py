@@ -16,6 +16,7 @@ from zhili.datahub.connectors_base import (
     ERROR_KEY,
     MARKER_KEYS,
     TEXT_KEY,
+    Closing,
     Source,
     check_sample,
     detect_encoding_bytes,
@@ -96,7 +97,7 @@ def _decode_json_bytes(data: bytes, enc: str) -> str:
         raise unreadable(f"文件无法按 {enc.upper()} 编码读取，请改选编码后重新导入", code="hub_bad_encoding") from None
 
 
-class JsonStream:
+class JsonStream(Closing):
     """The records of a JSON document (an array of objects, or an object holding one — see :func:`find_items`),
     parsed whole under :data:`MAX_JSON_BYTES`. ``progress`` is (items done, items in all)."""
 
@@ -140,7 +141,7 @@ class JsonStream:
         return self._done, len(self._items)
 
 
-class JsonLinesStream:
+class JsonLinesStream(Closing):
     """JSON Lines, streamed: one object per line, blank lines skipped, row number = line number. A line that is
     not a JSON object is yielded as an error row (:data:`ERROR_KEY`, its text under :data:`TEXT_KEY`).
     ``columns`` come from the first :data:`COLUMN_SAMPLE` lines and grow as later lines bring new keys."""

@@ -32,6 +32,7 @@ from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
 import httpx
 
 from zhili.core.errors import ValidationFailed
+from zhili.datahub.connectors_base import Closing
 from zhili.datahub.connectors_json import find_items, item_row, union_columns
 from zhili.datahub.rows import RawRow
 
@@ -66,7 +67,7 @@ def _with_params(url: str, params: dict[str, Any]) -> str:
     return urlunsplit((parts.scheme, parts.netloc, parts.path, urlencode(query), parts.fragment))
 
 
-class RestStream:
+class RestStream(Closing):
     """Rows of a paged JSON API (see the module docstring). Create it with :func:`rest_pull`; the first page is
     fetched at once, so a refused token or a wrong URL fails before any row is read."""
 
