@@ -97,7 +97,7 @@ def detect_encoding_bytes(head: bytes, more: Iterable[bytes] = (), *, complete: 
     tie. Pure ASCII answers ``utf-8-sig``.
 
     Why no statistical detector: on the bench (``bench/hub_csv_stream.py``) charset-normalizer gets more short
-    GBK samples wrong than this rule and is ~20× slower; valid UTF-8 of Chinese text of any length is almost
+    GBK samples wrong than this rule (44 of 800 against 0) and is ~15× slower; valid UTF-8 of Chinese text is almost
     never produced by GB encodings by accident."""
     for bom, name in UNICODE_BOMS:
         if head.startswith(bom):
