@@ -4,8 +4,8 @@
 whose ``columns`` are known before the first row; iterating it yields ``(row_number, raw_row)``. Every reader
 streams: CSV through the :mod:`csv` module over a text wrapper, .xlsx through openpyxl's read-only mode, JSON
 Lines one line at a time. A JSON *array* is loaded whole (no streaming JSON parser is installed) under
-:data:`MAX_JSON_BYTES`; JSON Lines is the streaming format for large JSON exports. The REST pull lives in
-:mod:`zhili.datahub.connectors_rest`.
+:data:`~zhili.datahub.connectors_json.MAX_JSON_BYTES`; JSON Lines is the streaming format for large JSON
+exports. The REST pull lives in :mod:`zhili.datahub.connectors_rest`.
 
 Row numbers count data rows from 1 (the header is not a row) and are the same on every run over the same file:
 
@@ -23,6 +23,7 @@ Header names are stripped of BOM and whitespace; an empty header becomes ``列<p
 ``<name>_2``, ``<name>_3`` … (a deterministic rename, listed in the stream's ``notes``), so no cell is lost.
 """
 
+from __future__ import annotations
 
 import csv
 import io
