@@ -120,16 +120,16 @@ class CsvStream(Closing):
         else:
             self.encoding = detect_stream(f)
         self._start = self._src.tell()
-        self.open_text = open_text(self._src, self.encoding, newline="")
-        cookie = self.open_text.tell()
+        self._text = open_text(self._src, self.encoding, newline="")
+        cookie = self._text.tell()
         try:
-            sample = self.open_text.read(SAMPLE_BYTES // 2)
+            sample = self._text.read(SAMPLE_BYTES // 2)
         except UnicodeDecodeError:
             raise unreadable(f"文件无法按 {self.encoding.upper()} 编码读取，请改选编码后重新导入",
                               code="hub_bad_encoding") from None
         self.delimiter = delimiter or sniff_delimiter(sample)
-        self.open_text.seek(cookie)
-        self._reader = csv.reader(self.open_text, delimiter=self.delimiter)
+        self._text.seek(cookie)
+        self._reader = csv.reader(self._text, delimiter=self.delimiter)
         self._records = 0
         header: list[str] | None = None
         for cells in self._guarded(self._reader):

@@ -160,14 +160,14 @@ class JsonLinesStream(Closing):
             else:
                 self.encoding = detect_stream(f)
             self._start = self._src.tell()
-            self.open_text = open_text(self._src, self.encoding, newline=None)
-            cookie = self.open_text.tell()
+            self._text = open_text(self._src, self.encoding, newline=None)
+            cookie = self._text.tell()
             head = [row for _, row in self._lines(limit=self.COLUMN_SAMPLE)]
             if not head:
                 raise unreadable("文件里没有任何记录", code="hub_no_header")
             self.columns = union_columns(head)  # bad lines only: no columns, every row goes to quarantine
             self._seen = set(self.columns)
-            self.open_text.seek(cookie)
+            self._text.seek(cookie)
             self.notes: list[str] = []
             self._done = 0
         except BaseException:
@@ -177,9 +177,9 @@ class JsonLinesStream(Closing):
     def _readline(self) -> tuple[str, bool]:
         """The next line (without its newline) and whether it was cut at :data:`MAX_LINE_CHARS` (then the rest
         of the line is skipped); ``("", False)`` at the end — an empty line answers ``("\\n", …)`` first."""
-        line = self.open_text.readline(MAX_LINE_CHARS)
+        line = self._text.readline(MAX_LINE_CHARS)
         if len(line) >= MAX_LINE_CHARS and not line.endswith("\n"):
-            while (rest := self.open_text.readline(MAX_LINE_CHARS)) and not rest.endswith("\n"):
+            while (rest := self._text.readline(MAX_LINE_CHARS)) and not rest.endswith("\n"):
                 pass
             return line[:200], True
         return line, False
@@ -208,7 +208,7 @@ class JsonLinesStream(Closing):
             try:
                 value = json.loads(text)
             except json.JSONDecodeError as exc:
-                yield number, {ERROR_KEY: f"第{number}行不是有效的 JSON（第{exc.colno}个字符附近：{exc.msg}）",
+                yield number, {ERROR_KEY: f"第{number}行不是有效的 JSON（第{exc.colno}个字符附近）",
                                TEXT_KEY: text}
                 continue
             yield number, item_row(value, f"第{number}行")
