@@ -75,6 +75,9 @@ ACTIONS: dict[str, tuple[str, str]] = {
     "visit.to_case": ("走访转为事件", "Visit turned into a case"),
     "seed.demo": ("生成演示数据", "Demo data generated"),
     "seed.cases": ("生成演示事件", "Demo cases generated"),
+    # the data hub (数据中台)
+    "hub.source.create": ("登记数据源", "Source registered"),
+    "hub.source.update": ("修改数据源", "Source changed"),
 }
 
 OBJECTS: dict[str, tuple[str, str]] = {
@@ -85,6 +88,11 @@ OBJECTS: dict[str, tuple[str, str]] = {
     "api_key": ("接口密钥", "API key"), "import_batch": ("导入批次", "Import batch"), "notice": ("公告", "Notice"),
     "suggestion": ("建议", "Suggestion"), "visit": ("走访", "Visit"), "sms_code": ("短信验证码", "SMS code"),
     "audit": ("审计日志", "Audit log"), "system": ("系统", "System"),
+    "hub_source": ("数据源", "Data source"), "hub_import": ("数据导入", "Data import"),
+    "hub_template": ("映射模板", "Mapping template"), "hub_quarantine": ("隔离数据行", "Quarantined row"),
+    "hub_golden": ("主数据", "Golden record"), "hub_match_candidate": ("待复核记录对", "Review pair"),
+    "hub_merge": ("主数据合并", "Golden-record merge"), "hub_subscription": ("变更订阅", "Change subscription"),
+    "hub_survivorship": ("存活规则", "Survivorship rule"),
     # what a register export names as its object
     "buildings": ("楼栋名册", "Building register"), "households": ("房屋名册", "Household register"),
     "persons": ("人员名册", "Person register"), "organisations": ("组织名册", "Organisation register"),
