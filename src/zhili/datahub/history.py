@@ -121,8 +121,11 @@ class HistoryHandler:
         from zhili.regions.service import locate_batch
 
         out: list[tuple[uuid.UUID | None, str, str | None]] = [(None, ctx.source.path, UNPLACED)] * len(rows)
-        pts = [(i, usable_point(r.values.get("lon"), r.values.get("lat"))) for i, r in enumerate(rows)]
-        pts = [(i, p) for i, p in pts if p is not None]
+        pts: list[tuple[int, tuple[float, float]]] = []
+        for i, r in enumerate(rows):
+            p = usable_point(r.values.get("lon"), r.values.get("lat"))
+            if p is not None:
+                pts.append((i, p))
         grid_paths: dict[uuid.UUID, str] = ctx.cache.setdefault("grid_paths", {})
         if pts:
             ids = locate_batch(ctx.session, lons=np.array([p[0] for _, p in pts]),

@@ -128,7 +128,7 @@ def _read(stream: RowStream) -> Iterator[tuple[int, RawRow]]:
         yield item
 
 
-def _find_resumable(session: Session, source: Source, file_hash: str | None, dry_run: bool) -> Import | None:
+def find_resumable(session: Session, source: Source, file_hash: str | None, dry_run: bool) -> Import | None:
     if not file_hash or dry_run:
         return None
     return session.scalar(select(Import).where(
@@ -165,8 +165,8 @@ def run_import(
     filename: str, file_hash: str | None = None, file_size: int | None = None,
     connector: Connector | str = Connector.csv, template_id: uuid.UUID | None = None, dry_run: bool = False,
     progress: Progress | None = None, batch_size: int = 1000, handler: BatchHandler | None = None,
-    resolver: Callable[[dt.date], Any] | None | bool = True,
-    guard: Callable[[], AbstractContextManager[Any]] | None = None,
+    resolver: Callable[[dt.date], Any] | bool | None = True,
+    guard: Callable[[], AbstractContextManager[Any]] | None = None, import_id: uuid.UUID | None = None,
 ) -> Import:
     """Import one file (or pull) of ``source`` through ``mapper``; returns the import row (done or failed).
 
@@ -177,10 +177,10 @@ def run_import(
     ensure_in_scope(principal, source.path, "数据源")
     guard = guard or contextlib.nullcontext
     target = Target(source.target)
-    imp = _find_resumable(session, source, file_hash, dry_run)
+    imp = find_resumable(session, source, file_hash, dry_run)
     resumed = imp is not None
     if imp is None:
-        imp = Import(id=uuid.uuid4(), source_id=source.id, template_id=template_id, path=source.path,
+        imp = Import(id=import_id or uuid.uuid4(), source_id=source.id, template_id=template_id, path=source.path,
                      user_id=principal.user_id, username=principal.username, connector=Connector(connector),
                      filename=filename[:255], file_hash=file_hash, file_size=file_size, encoding=stream.encoding,
                      dry_run=dry_run, status=ImportStatus.running, checkpoint=0, started_at=utcnow(), stats={})
@@ -238,6 +238,27 @@ def run_import(
     return imp
 
 
+def rerun_rows(session: Session, *, principal: Principal, source: Source, imp: Import, mapper: RowMapper,
+               items: list[tuple[int, RawRow]], handler: BatchHandler | None = None,
+               resolver: Callable[[dt.date], Any] | bool | None = True) -> dict[int, list[RowError]]:
+    """Run quarantined rows of ``imp`` (row number → cells) through the template, rules and handler again, in the
+    caller's transaction (flushed, not committed; the import's counts are history and stay as they were).
+    Returns the failed rules of each row number that still fails; every other row was imported."""
+    target = Target(source.target)
+    if str(mapper.target) != target.value:
+        raise ValueError("template target mismatch")
+    if handler is None:
+        from zhili.datahub.handlers import handler_for
+
+        handler = handler_for(target)
+    factory = _resolver_for(session) if resolver is True else (resolver or None)
+    run = _Run(session=session, principal=principal, source=source, imp=imp, mapper=mapper, handler=handler,
+               validator=Validator(session, principal=principal, target=target, default_path=source.path,
+                                   resolver=factory), dry_run=False, guard=contextlib.nullcontext, target=target,
+               rerun=True)
+    return {r.row_number: r.errors for r in run.batch(items)}
+
+
 @dataclass
 class _Run:
     session: Session
@@ -250,6 +271,7 @@ class _Run:
     dry_run: bool
     guard: Callable[[], AbstractContextManager[Any]]
     target: Target
+    rerun: bool = False  # re-running quarantined rows inside a request: no counts, no commit, no new rows
     seen: set[str] = field(default_factory=set)
     filled: Counter[str] = field(default_factory=Counter)
     failed: Counter[str] = field(default_factory=Counter)
@@ -292,7 +314,8 @@ class _Run:
 
     # -- one batch ----------------------------------------------------------------------------------------------
 
-    def batch(self, items: list[tuple[int, RawRow]]) -> None:
+    def batch(self, items: list[tuple[int, RawRow]]) -> list[_Row]:
+        """Process one batch (and commit it, unless re-running); returns the rows that failed."""
         with self.guard():
             rows = [self.prepare(n, raw) for n, raw in items]
             good = [r for r in rows if not r.errors]
@@ -331,10 +354,11 @@ class _Run:
                 strong = STRONG_KEY.get(self.target)
                 rec.key_bidx = key_index(self.target, r.values.get(strong), self.cipher) if strong else None
                 staged.append(StagedRow(r.row_number, r.key, r.values, r.path, rec, change))
-            self.valid += len(good)
-            self.checked += len(rows)
-            for r in good:
-                self.filled.update(k for k, v in r.values.items() if v not in (None, "", []))
+            if not self.rerun:
+                self.valid += len(good)
+                self.checked += len(rows)
+                for r in good:
+                    self.filled.update(k for k, v in r.values.items() if v not in (None, "", []))
             if staged and self.handler is not None:
                 self.session.flush()
                 outcomes = self.handler.apply(self.ctx, staged)
@@ -345,11 +369,14 @@ class _Run:
                         r = by_row[s.row_number]
                         r.errors = list(out.errors)
                         bad.append(r)
-                        self.valid -= 1
+                        self.valid -= 0 if self.rerun else 1
                         continue
                     s.record.target_id = out.target_id
                     if out.path:
                         s.record.path = out.path
+            if self.rerun:
+                self.session.flush()
+                return bad
             for r in bad:
                 self.failed.update({e.rule for e in r.errors})
             self._count(len(rows), counts, len(bad))
@@ -360,6 +387,7 @@ class _Run:
                 self.imp.checkpoint = max(n for n, _ in items)
                 self.imp.stats = self.stats()
                 self.session.commit()
+            return bad
 
     def _refused(self, s: StagedRow, out: Outcome, before: dict[uuid.UUID, Any], counts: Counter[str]) -> None:
         """A row its handler refused: undo its source record (delete a new one, restore an updated one)."""

@@ -419,7 +419,8 @@ class Validator:
 
     def _refs_organisations(self, v: dict[str, Any], as_of: dt.date, errors: list[RowError]) -> str | None:
         if v.get("building_code"):
-            got = self._resolve(self.building({"building_code": v["building_code"]}), errors)
+            found = self.building({"building_code": v["building_code"]})
+            got = self._resolve(found, errors) if found is not None else None
             if got is None:
                 return None
             v["building_id"] = got[0]
