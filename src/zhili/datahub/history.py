@@ -110,7 +110,7 @@ class HistoryHandler:
         wanted = codes - known.keys()
         if wanted:
             found = dict(ctx.session.execute(select(Category.code, Category.id).where(
-                Category.code.in_(wanted), Category.is_current.is_(True))).tuples().all())
+                Category.code.in_(wanted), Category.is_current.is_(True))).all())
             for c in wanted:
                 known[c] = found.get(c)
         return {c: i for c, i in known.items() if i is not None}
@@ -132,8 +132,8 @@ class HistoryHandler:
                                lats=np.array([p[1] for _, p in pts]))
             missing = {g for g in ids if g is not None and g not in grid_paths}
             if missing:
-                grid_paths.update(ctx.session.execute(select(Unit.id, Unit.path).where(Unit.id.in_(missing)))
-                                  .tuples().all())
+                grid_paths.update((i, p) for i, p in ctx.session.execute(
+                    select(Unit.id, Unit.path).where(Unit.id.in_(missing))))
             for (i, _), g in zip(pts, ids, strict=True):
                 if g is not None and in_scope(ctx.principal, grid_paths.get(g)):
                     out[i] = (g, grid_paths[g], None)
