@@ -179,7 +179,9 @@ class Validator:
     """The rules of one import: field rules of ``target`` and reference look-ups cached for the whole run.
 
     ``resolver`` is an address resolver factory (``as_of`` → object with ``place(text) -> Placement``), used for
-    rows that name no unit or house but an address; None when no resolver is installed."""
+    rows that name no unit or house but an address; None when no resolver is installed. The record's date (the
+    as-of date of its references) is ``reported_at`` for cases, else a ``record_date`` (or
+    ``attributes.record_date``) the template maps, else today."""
 
     def __init__(self, session: Session, *, principal: Principal, target: Target, default_path: str,
                  resolver: Callable[[dt.date], Any] | None = None) -> None:
@@ -217,7 +219,7 @@ class Validator:
             errors.append(RowError("lon", "coordinates", "经纬度须同时填写且为有效坐标"))
             out.pop("lon", None)
             out.pop("lat", None)
-        as_of = self._as_of(out)
+        as_of = self._as_of({**values, **out})
         path = self.default_path
         if not errors:
             ref = getattr(self, f"_refs_{self.target.value}", None)
@@ -226,7 +228,7 @@ class Validator:
         return Checked(values=out, path=path, errors=errors, record_date=as_of if as_of != self.today else None)
 
     def _as_of(self, values: dict[str, Any]) -> dt.date:
-        for key in ("reported_at", "record_date"):
+        for key in ("reported_at", "record_date", ATTRIBUTE_PREFIX + "record_date"):
             day = _day(values.get(key))
             if day is not None:
                 return day
