@@ -29,8 +29,11 @@ class HouseholdHandler:
     entrance is added to its building."""
 
     def apply(self, ctx: Any, rows: list[StagedRow]) -> list[Outcome]:
+        from pydantic import ValidationError
+
         from zhili.registry import service as reg
         from zhili.registry.models import Household
+        from zhili.registry.schemas import HouseholdIn, HouseholdPatch
 
         out: list[Outcome] = []
         session, principal = ctx.session, ctx.principal
@@ -52,15 +55,26 @@ class HouseholdHandler:
                         stmt = stmt.where(Household.entrance_id.is_(None) if entrance_id is None
                                           else Household.entrance_id == entrance_id)
                         target_id = session.scalar(stmt)
+                    # the register's own request schemas: the same types and limits as the API
                     if target_id is not None:
+                        changes = HouseholdPatch.model_validate(data).model_dump(exclude_unset=True)
                         h = reg.update_household(session, principal=principal, household_id=target_id,
-                                                 changes=dict(data))
+                                                 changes=changes)
                     else:
-                        h = reg.create_household(session, principal=principal, data={
-                            "building_id": v["building_id"], "entrance_id": entrance_id, **data})
+                        body = HouseholdIn.model_validate({"building_id": v["building_id"],
+                                                           "entrance_id": entrance_id, **data}).model_dump()
+                        h = reg.create_household(session, principal=principal, data=body)
                 out.append(Outcome(target_id=h.id, path=h.path))
             except DomainError as exc:
                 out.append(Outcome(errors=[RowError(None, "register_refused", exc.message)]))
+            except ValidationError as exc:
+                from zhili.datahub.standard import fields as std
+
+                labels = std(Target.households)
+                fields = "、".join(dict.fromkeys(
+                    labels[k].label if (k := str(e["loc"][0])) in labels else "楼栋或单元"
+                    for e in exc.errors() if e.get("loc")))
+                out.append(Outcome(errors=[RowError(None, "register_refused", f"登记簿校验未通过：{fields}")]))
         return out
 
 
