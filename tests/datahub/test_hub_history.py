@@ -24,6 +24,7 @@ from zhili.datahub.pipeline import run_import
 from zhili.datahub.rows import Mapped, Placement, RawRow
 from zhili.users.service import principal_for_user
 
+
 class Stream:
     def __init__(self, rows: list[RawRow]) -> None:
         self.rows, self.columns, self.encoding = rows, list(rows[0]), "utf-8"
