@@ -111,13 +111,14 @@ def connector_for(path: Path | str) -> Connector:
 def resolve_template(session: Session, *, principal: Principal, source: Source, name: str | None
                      ) -> tuple[MappingTemplate, Any]:
     """The compiled template to import ``source`` with: ``name``, else the source's default template."""
-    from zhili.datahub import templates  # type: ignore[attr-defined,unused-ignore]
-
+    authorize(principal, Perm.hub_read)
     if not name:
         tpl = session.get(MappingTemplate, source.default_template_id) if source.default_template_id else None
         if tpl is None:
             raise ValidationFailed("请指定映射模板（该数据源没有默认模板）", code="hub_template_required")
         name = tpl.name
+    from zhili.datahub import templates  # type: ignore[attr-defined,unused-ignore]
+
     found: tuple[MappingTemplate, Any] = templates.compiled(session, principal=principal, name=name)
     return found
 

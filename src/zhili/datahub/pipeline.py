@@ -244,6 +244,7 @@ def rerun_rows(session: Session, *, principal: Principal, source: Source, imp: I
     """Run quarantined rows of ``imp`` (row number → cells) through the template, rules and handler again, in the
     caller's transaction (flushed, not committed; the import's counts are history and stay as they were).
     Returns the failed rules of each row number that still fails; every other row was imported."""
+    authorize(principal, Perm.hub_import, "没有导入数据的权限", code="hub_import_denied")
     target = Target(source.target)
     if str(mapper.target) != target.value:
         raise ValueError("template target mismatch")

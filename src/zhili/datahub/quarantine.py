@@ -189,11 +189,10 @@ def fix_row(session: Session, *, principal: Principal, row_id: uuid.UUID, cells:
 def rerun(session: Session, *, principal: Principal, import_id: uuid.UUID | None = None,
           source_id: uuid.UUID | None = None, mapper: RowMapper | None = None, handler: BatchHandler | None = None,
           resolver: Any = True) -> dict[str, int]:
-    """Re-run every open row of an import or a source in the caller's area (after a rule, reference or template
-    changed); returns ``{"fixed": n, "open": m}``."""
+    """Re-run every open row of an import, a source, or (neither given) the caller's whole area — up to
+    :data:`RERUN_LIMIT` rows per call — after a rule, reference or template changed; returns
+    ``{"fixed": n, "open": m}``."""
     authorize(principal, Perm.hub_import, "没有重新导入隔离数据的权限", code="hub_import_denied")
-    if import_id is None and source_id is None:
-        raise ValidationFailed("请指定导入批次或数据源", code="hub_rerun_scope")
     rows = list(session.scalars(_query(principal, source_id=source_id, import_id=import_id)
                                 .order_by(QuarantineRow.import_id, QuarantineRow.row_number).limit(RERUN_LIMIT)))
     result = _rerun(session, principal, rows, {r.id: quarantined_cells(r) for r in rows}, mapper, handler, resolver)
