@@ -178,6 +178,9 @@ def fix_row(session: Session, *, principal: Principal, row_id: uuid.UUID, cells:
     if unknown:
         raise ValidationFailed("修正的列不在原始行中：" + "、".join(unknown[:5]), code="hub_quarantine_column")
     fixed = {**current, **{k: (None if v is None else str(v)) for k, v in cells.items()}}
+    imp = session.get(Import, row.import_id)
+    assert imp is not None
+    mapper = mapper or _mapper(session, imp)  # refused before anything is written
     row.raw_enc = seal_raw(fixed, row.id)
     result = _rerun(session, principal, [row], {row.id: fixed}, mapper, handler, resolver)
     audit.record(session, actor=principal.actor, action="hub.quarantine.fix", object_type="hub_quarantine",
