@@ -186,3 +186,31 @@ def test_history_never_in_sweep_worklists_duplicates_or_public(db: Session, worl
     from zhili.cases.public import is_public_case
 
     assert not any(is_public_case(c, open_only=False) for c in hist)
+
+
+def test_case_pages_show_history_with_badge_filter_and_lineage(client: Any, db: Session, world: Any,
+                                                               setup: dict[str, Any]) -> None:
+    """The console's case list shows history with a 历史导入 badge and filters it (全部 / 实时工单 / 历史导入); the
+    case page names its source and links to its import; the API list filters the same way."""
+    imp = do_import(db, setup, world, rows())
+    m1 = cases_of(db, imp)["M1"]
+    db.commit()
+    client.cookies.set("zhili_session", world.tokens["zhihui"])
+    listed = client.get("/console/cases")
+    assert listed.status_code == 200 and m1.number in listed.text and "badge-history" in listed.text
+    live = client.get("/console/cases?history=live")
+    assert live.status_code == 200 and m1.number not in live.text
+    only = client.get("/console/cases?history=history")
+    assert m1.number in only.text
+    bad = client.get("/console/cases?history=maybe")
+    assert "来源只能选实时工单或历史导入" in bad.text
+    page = client.get(f"/console/cases/{m1.id}")
+    assert page.status_code == 200
+    assert setup["src"].title in page.text and f"/console/hub/imports/{imp.id}" in page.text
+    assert "第1行" in page.text and "历史导入" in page.text
+    api = client.get("/api/v1/cases", params={"history": "true"}, headers=world.headers("zhihui"))
+    assert api.status_code == 200
+    items = api.json()["items"]
+    assert items and all(i["is_history"] for i in items)
+    api_live = client.get("/api/v1/cases", params={"history": "false"}, headers=world.headers("zhihui"))
+    assert all(not i["is_history"] for i in api_live.json()["items"])

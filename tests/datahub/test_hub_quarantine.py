@@ -168,3 +168,43 @@ def test_download_masks_without_pii_reveal_and_is_audited(db: Session, world: An
     ev = db.scalar(select(AuditEvent).where(AuditEvent.action == "hub.quarantine.download")
                    .order_by(AuditEvent.at.desc()).limit(1))
     assert ev is not None and ev.after["rows"] == 3
+
+
+def test_import_and_quarantine_pages(client: Any, db: Session, world: Any, hub: dict[str, Any]) -> None:
+    """The import history lists the import with its counts; its page shows counts and the quarantined rows'
+    reasons; the quarantine page shows masked cells, a fix form and a discard form; discarding from the page works;
+    the API answers the same import and rows (masked)."""
+    imp = do_import(db, hub, rows())
+    db.commit()
+    client.cookies.set("zhili_session", world.tokens["shequ1"])
+    history = client.get("/console/hub/imports")
+    assert history.status_code == 200 and "fangwu.csv" in history.text and hub["src"].title in history.text
+    detail = client.get(f"/console/hub/imports/{imp.id}")
+    assert detail.status_code == 200 and "不是可选值" in detail.text and "已完成" in detail.text
+    progress = client.get(f"/console/hub/imports/{imp.id}/progress")
+    assert progress.status_code == 200 and progress.headers.get("HX-Refresh") == "true"
+    qpage = client.get(f"/console/hub/quarantine?import={imp.id}")
+    assert qpage.status_code == 200
+    assert "330522198506150013" not in qpage.text and "cell:用途" in qpage.text and "枚举值" in qpage.text
+    row = db.scalar(select(QuarantineRow).where(QuarantineRow.import_id == imp.id, QuarantineRow.row_number == 4))
+    assert row is not None
+    import re
+
+    token = re.search(r'name="csrf_token" value="([^"]+)"', qpage.text) or re.search(
+        r'value="([^"]+)" name="csrf', qpage.text)
+    field = re.search(r'<input type="hidden" name="([^"]+)" value="([^"]+)">', qpage.text)
+    assert field is not None
+    done = client.post(f"/console/hub/quarantine/{row.id}/discard",
+                       data={field.group(1): field.group(2), "reason": "面积无法核实",
+                             "back": f"/console/hub/quarantine?import={imp.id}"}, follow_redirects=False)
+    assert done.status_code == 303 and "msg=hub_quarantine_discarded" in done.headers["location"]
+    db.refresh(row)
+    assert row.status == QuarantineStatus.discarded
+    _ = token
+    api = client.get(f"/api/v1/hub/imports/{imp.id}", headers=world.headers("shequ1"))
+    assert api.status_code == 200 and api.json()["rows_quarantined"] == 3
+    qapi = client.get("/api/v1/hub/quarantine", params={"import_id": str(imp.id)}, headers=world.headers("shequ1"))
+    assert qapi.status_code == 200 and qapi.json()["total"] == 2
+    assert "330522198506150013" not in qapi.text
+    other = client.get(f"/api/v1/hub/imports/{imp.id}", headers=world.headers("jiedao2"))
+    assert other.status_code == 404

@@ -74,6 +74,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
                                      "Fix and re-upload as a file of the same source; ID and phone numbers are masked "
                                      "without the reveal permission."),
     "hub_quarantine.resolved": ("处理人", "Resolved by"),
+    "action.imported": ("历史导入", "Imported from history"),  # the timeline step of an imported case
     "msg.hub_quarantine_fixed": ("已修正并导入。", "Fixed and imported."),
     "msg.hub_quarantine_still": ("已保存修正，但仍未通过校验。", "Saved, but the row still fails validation."),
     "msg.hub_quarantine_discarded": ("已作废。", "Discarded."),
