@@ -21,15 +21,17 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from collections import Counter
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
-from sqlalchemy import Date, bindparam, insert, select, text, update
+from sqlalchemy import Table, insert, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from zhili.cases.changes import StatDelta
 from zhili.cases.effects import contributions
-from zhili.cases.models import Case, CaseEvent, CaseState, Category, Channel
+from zhili.cases.models import Case, CaseCounter, CaseEvent, CaseState, Category, Channel
 from zhili.cases.scope import geo_cell
 from zhili.cases.tally import add_many
 from zhili.core.clock import from_local, local_day
@@ -40,10 +42,6 @@ from zhili.core.settings import get_settings
 from zhili.core.validators import usable_point
 from zhili.datahub.rows import Outcome, StagedRow
 
-_BUMP = text(
-    "INSERT INTO case_counter (district, day, last) VALUES (:district, :day, :n) ON CONFLICT (district, day) "
-    "DO UPDATE SET last = case_counter.last + :n RETURNING last"
-).bindparams(bindparam("day", type_=Date()))
 ATTRIBUTE_PREFIX = "attributes."
 UNPLACED = "没有可用的坐标，地址也无法定位到本平台的网格"
 
@@ -67,6 +65,8 @@ def _district(path: str) -> str:
 
 class HistoryHandler:
     """Writes staged ``cases`` rows as historical cases (see the module docstring)."""
+
+    records_flushed = False  # nothing here points at the source records: they are inserted with their target
 
     def apply(self, ctx: Any, rows: list[StagedRow]) -> list[Outcome]:
         session: Session = ctx.session
@@ -93,8 +93,9 @@ class HistoryHandler:
             out.append(Outcome(target_id=row["id"], path=path))
         if new_rows:
             self._number(session, new_rows)
-            session.execute(insert(Case), new_rows)
-            session.execute(insert(CaseEvent), events)
+            conn = session.connection()  # Core executemany: one statement for the batch, every column given
+            conn.execute(insert(cast(Table, Case.__table__)), new_rows)
+            conn.execute(insert(cast(Table, CaseEvent.__table__)), events)
             stats.extend(StatDelta(path=c["path"], day=c["reported_day"], category_code=c["category_code"] or "",
                                    deltas=_contrib(c)) for c in new_rows)
         if updates:
@@ -202,12 +203,24 @@ class HistoryHandler:
         }
 
     def _number(self, session: Session, rows: list[dict[str, Any]]) -> None:
-        """Case numbers from the per-district, per-day counter (one bump per district and day of the batch)."""
+        """Case numbers from the per-district, per-day counter: every (district, day) of the batch bumped by its
+        count in one executemany upsert, then read back. The bump locks those counter rows until the batch
+        commits (PostgreSQL row locks; SQLite's single writer), so the range read back is this batch's alone."""
         groups = Counter((_district(r["path"]), r["reported_day"]) for r in rows)
+        t = cast(Table, CaseCounter.__table__)
+        ins = (pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert)(t)
+        stmt = ins.on_conflict_do_update(index_elements=[t.c.district, t.c.day],
+                                         set_={"last": t.c.last + ins.excluded.last})
+        conn = session.connection()
+        conn.execute(stmt, [{"district": d, "day": day, "last": n} for (d, day), n in sorted(groups.items())])
         last: dict[tuple[str, dt.date], int] = {}
-        for (district, day), n in sorted(groups.items()):
-            top = int(session.execute(_BUMP, {"district": district, "day": day, "n": n}).scalar_one())
-            last[(district, day)] = top - n
+        districts = sorted({d for d, _ in groups})
+        days = sorted({day for _, day in groups})
+        for i in range(0, len(days), 500):
+            for d, day, n in conn.execute(select(t.c.district, t.c.day, t.c.last).where(
+                    t.c.district.in_(districts), t.c.day.in_(days[i:i + 500]))):
+                if (d, day) in groups:
+                    last[(d, day)] = int(n) - groups[(d, day)]
         for r in rows:
             key = (_district(r["path"]), r["reported_day"])
             last[key] += 1

@@ -37,10 +37,11 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import Table, bindparam, insert, select, update
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 
 from zhili.core import audit
 from zhili.core.crypto import FieldCipher, get_cipher
@@ -361,9 +362,16 @@ class _Run:
                 for r in good:
                     self.filled.update(k for k, v in r.values.items() if v not in (None, "", []))
             if staged and self.handler is not None:
-                self.session.flush()
-                outcomes = self.handler.apply(self.ctx, staged)
+                # a handler that links other rows to the records by foreign key needs them in the database first
+                flushed = getattr(self.handler, "records_flushed", True)
+                if flushed:
+                    self.session.flush()
+                    outcomes = self.handler.apply(self.ctx, staged)
+                else:  # inserted once with their target, after the handler: no autoflush before it
+                    with self.session.no_autoflush:
+                        outcomes = self.handler.apply(self.ctx, staged)
                 by_row = {r.row_number: r for r in good}
+                links: list[dict[str, Any]] = []
                 for s, out in zip(staged, outcomes, strict=True):
                     if out.errors:
                         self._refused(s, out, before, counts)
@@ -372,9 +380,19 @@ class _Run:
                         bad.append(r)
                         self.valid -= 0 if self.rerun else 1
                         continue
-                    s.record.target_id = out.target_id
-                    if out.path:
-                        s.record.path = out.path
+                    path = out.path or s.record.path
+                    if flushed:  # one executemany instead of an ORM update per row
+                        links.append({"rid": s.record.id, "tid": out.target_id, "p": path})
+                        set_committed_value(s.record, "target_id", out.target_id)
+                        set_committed_value(s.record, "path", path)
+                    else:
+                        s.record.target_id, s.record.path = out.target_id, path
+                if links:
+                    self.session.flush()
+                    t = cast(Table, SourceRecord.__table__)
+                    self.session.connection().execute(
+                        update(t).where(t.c.id == bindparam("rid")).values(target_id=bindparam("tid"),
+                                                                           path=bindparam("p")), links)
             if self.rerun:
                 self.session.flush()
                 return bad
