@@ -154,9 +154,16 @@ def test_reimport_is_idempotent_and_counts_unchanged(db: Session, world: Any, pr
     rows = person_rows(5)
     h = RecordingHandler()
     run(db, principal, src, rows, h)
+    rows.append({"key": "BAD", "name": "坏行", "id_number": "1", "grid": "330522001001001"})
+    first_bad = run(db, principal, src, rows, h, hash="h1b")
+    assert (first_bad.rows_unchanged, first_bad.rows_quarantined) == (5, 1)
     again = run(db, principal, src, rows, h, hash="h2")
-    assert (again.rows_imported, again.rows_updated, again.rows_unchanged) == (0, 0, 5)
+    assert (again.rows_imported, again.rows_updated, again.rows_unchanged, again.rows_quarantined) == (0, 0, 5, 1)
     assert len(h.seen) == 5
+    waiting = db.scalars(select(QuarantineRow).where(QuarantineRow.source_id == src.id)).all()
+    assert len(waiting) == 1 and waiting[0].import_id == again.id  # the same bad row is not quarantined twice
+    assert quarantined_cells(waiting[0])["key"] == "BAD"
+    rows.pop()
     rows[2]["name"] = "改名"
     third = run(db, principal, src, rows, h, hash="h3")
     assert (third.rows_imported, third.rows_updated, third.rows_unchanged) == (0, 1, 4)

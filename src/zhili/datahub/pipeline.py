@@ -434,19 +434,40 @@ class _Run:
         return {r.natural_key: r for r in recs}
 
     def _quarantine(self, bad: list[_Row]) -> None:
+        """Insert the batch's failed rows; a row whose key already waits open in quarantine from an earlier import
+        (the same file again, or a new file still wrong) replaces that row's cells and errors instead of adding a
+        second one — so a re-import duplicates nothing here either."""
         if not bad:
             return
-        rows = []
-        for r in sorted(bad, key=lambda x: x.row_number):
-            qid = uuid.uuid4()
-            rows.append({"id": qid, "import_id": self.imp.id, "source_id": self.source.id, "path": r.path,
-                         "row_number": r.row_number, "natural_key": r.key,
-                         "raw_enc": seal_raw(r.raw, qid, self.cipher),
-                         "errors": [e.as_dict() for e in r.errors],
-                         "rules": ",".join(dict.fromkeys(e.rule for e in r.errors))[:255],
-                         "status": QuarantineStatus.open, "created_at": utcnow()})
         self.session.flush()
-        self.session.execute(insert(QuarantineRow), rows)
+        keys = [r.key for r in bad if r.key]
+        waiting: dict[str, uuid.UUID] = {}
+        if keys:
+            waiting = {str(k): i for k, i in self.session.execute(select(QuarantineRow.natural_key, QuarantineRow.id).where(
+                QuarantineRow.source_id == self.source.id, QuarantineRow.natural_key.in_(keys),
+                QuarantineRow.status == QuarantineStatus.open, QuarantineRow.import_id != self.imp.id))}
+        rows, replaced = [], []
+        now = utcnow()
+        for r in sorted(bad, key=lambda x: x.row_number):
+            old = waiting.pop(r.key, None) if r.key else None
+            qid = old or uuid.uuid4()
+            row = {"import_id": self.imp.id, "path": r.path, "row_number": r.row_number,
+                   "raw_enc": seal_raw(r.raw, qid, self.cipher), "errors": [e.as_dict() for e in r.errors],
+                   "rules": ",".join(dict.fromkeys(e.rule for e in r.errors))[:255]}
+            if old is not None:
+                replaced.append({"qid": qid, **{f"b_{k}": v for k, v in row.items()}})
+            else:
+                rows.append({"id": qid, "source_id": self.source.id, "natural_key": r.key,
+                             "status": QuarantineStatus.open, "created_at": now, **row})
+        t = cast(Table, QuarantineRow.__table__)
+        conn = self.session.connection()
+        if rows:
+            conn.execute(insert(t), rows)
+        if replaced:
+            conn.execute(update(t).where(t.c.id == bindparam("qid")).values(
+                {c: bindparam(f"b_{c}", type_=t.c[c].type)
+                 for c in ("import_id", "path", "row_number", "raw_enc", "errors", "rules")}),
+                replaced)
 
     def _touch(self, unchanged: list[uuid.UUID], accepted: list[str], now: dt.datetime) -> None:
         """Unchanged records were seen by this import; open quarantine rows of accepted keys are fixed by it."""
