@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -279,3 +280,56 @@ def test_reupload_marks_open_quarantine_rows_fixed(db: Session, world: Any, prin
     q = db.scalar(select(QuarantineRow).where(QuarantineRow.import_id == first.id))
     assert q is not None and q.status == QuarantineStatus.fixed and q.resolved_import_id == second.id
     assert second.rows_imported == 1 and second.rows_unchanged == 2
+
+
+SHARED = Path(__file__).resolve().parents[3] / "shared" / "data"
+
+
+def test_gb18030_and_utf8_bom_csvs_import_the_same(db: Session, world: Any, principal: Any, tmp_path: Path) -> None:
+    """The same rows written as GB18030 and as UTF-8 with a BOM import to the same records (A's connector)."""
+    connectors = pytest.importorskip("zhili.datahub.connectors", reason="the connectors module is merged later")
+    rows = person_rows(5)
+    rows[0]["name"] = "欧阳娜娜"
+    header = list(rows[0])
+    text = ",".join(header) + "\n" + "".join(",".join(str(r[c]) for c in header) + "\n" for r in rows)
+    results = []
+    for enc in ("gb18030", "utf-8-sig"):
+        path = tmp_path / f"people-{enc}.csv"
+        path.write_bytes(text.encode(enc))
+        src = make_source(db, world)
+        stream = connectors.open_file(path)
+        imp = run_import(db, principal=principal, source=src, stream=stream, mapper=KeyMapper("persons"),
+                         filename=path.name, file_hash=enc, handler=RecordingHandler(), resolver=False)
+        assert imp.status == ImportStatus.done and imp.rows_imported == 5, imp.error
+        results.append(snapshot(db, src))
+    assert results[0] == results[1]
+
+
+@pytest.mark.parametrize(("folder", "name", "template"), [
+    ("cn_gov_messages", "unlabelled_messages_2801.csv", "cn-gov-messages"),
+    ("us311", "nyc311_2011_subset_2000.csv", "nyc311"),
+])
+def test_shipped_templates_import_the_shared_files_twice(db: Session, world: Any, folder: str, name: str,
+                                                        template: str) -> None:
+    """The shared hotline exports import as historical cases through the shipped templates; a second run of the
+    same file imports nothing new (skipped while the file, the connectors or the templates are absent)."""
+    path = SHARED / folder / name
+    if not path.is_file():
+        pytest.skip(f"{path} is not on this machine")
+    pytest.importorskip("zhili.datahub.connectors", reason="the connectors module is merged later")
+    pytest.importorskip("zhili.datahub.templates", reason="the templates module is merged later")
+    from zhili.core.errors import DomainError
+    from zhili.datahub.imports import import_file
+
+    admin = principal_for_user(db, user=world.users["admin"])
+    src = make_source(db, world, target=Target.cases, unit="district", name="12345-archive")
+    try:
+        first = import_file(db, principal=admin, source=src, path=path, template=template)
+    except DomainError as exc:
+        pytest.skip(f"template {template} not available: {exc.message}")
+    assert first.status == ImportStatus.done, first.error
+    assert first.rows_read > 1000 and first.rows_imported + first.rows_quarantined == first.rows_read
+    second = import_file(db, principal=admin, source=src, path=path, template=template)
+    assert second.id != first.id and second.status == ImportStatus.done
+    assert (second.rows_imported, second.rows_updated) == (0, 0)
+    assert second.rows_unchanged == first.rows_imported
