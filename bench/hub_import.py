@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import csv
 import datetime as dt
+import json
 import os
 import random
 import resource
@@ -108,8 +109,8 @@ def setup(engine: Any) -> tuple[Any, Any]:
     from zhili.users.models import User
 
     def square(x: float, y: float, size: float) -> str:
-        return ('{"type":"Polygon","coordinates":[[[%f,%f],[%f,%f],[%f,%f],[%f,%f],[%f,%f]]]}'
-                % (x, y, x + size, y, x + size, y + size, x, y + size, x, y))
+        ring = [[x, y], [x + size, y], [x + size, y + size], [x, y + size], [x, y]]
+        return json.dumps({"type": "Polygon", "coordinates": [ring]})
 
     with Session(engine) as s:
         d = Unit(id=uuid.uuid4(), level=UnitLevel.district, code="330522", name="长兴县", path="330522", depth=0,

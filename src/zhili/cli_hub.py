@@ -151,7 +151,9 @@ def _run_job(source: str, user: str, job: Any) -> None:
     if imp.status == ImportStatus.failed:
         console.print(f"[red]导入失败：{imp.error}[/red]")
         raise typer.Exit(1)
-    if imp.rows_quarantined:
+    if imp.dry_run:
+        console.print("试运行：只校验和统计，没有写入任何数据")
+    elif imp.rows_quarantined:
         console.print(f"{imp.rows_quarantined} 行未通过校验，已放入隔离区："
                       f"zhili hub quarantine list --import-id {imp.id}")
 

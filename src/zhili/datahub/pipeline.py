@@ -215,6 +215,7 @@ def run_import(
                 continue
             batch.append((row_number, raw))
             if len(batch) >= batch_size:
+                imp.cursor = getattr(stream, "cursor", None) or imp.cursor  # REST: where this batch ends
                 run.batch(batch)
                 batch = []
                 if progress is not None:
@@ -443,9 +444,10 @@ class _Run:
         keys = [r.key for r in bad if r.key]
         waiting: dict[str, uuid.UUID] = {}
         if keys:
-            waiting = {str(k): i for k, i in self.session.execute(select(QuarantineRow.natural_key, QuarantineRow.id).where(
+            found = self.session.execute(select(QuarantineRow.natural_key, QuarantineRow.id).where(
                 QuarantineRow.source_id == self.source.id, QuarantineRow.natural_key.in_(keys),
-                QuarantineRow.status == QuarantineStatus.open, QuarantineRow.import_id != self.imp.id))}
+                QuarantineRow.status == QuarantineStatus.open, QuarantineRow.import_id != self.imp.id))
+            waiting = {str(k): i for k, i in found}
         rows, replaced = [], []
         now = utcnow()
         for r in sorted(bad, key=lambda x: x.row_number):
