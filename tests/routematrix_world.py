@@ -14,6 +14,7 @@ import datetime as dt
 import importlib.util
 import io
 import sys
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -81,6 +82,8 @@ class Side:
     spare_building: Any = None  # unreferenced objects, so that deleting them is allowed
     spare_household: Any = None
     source: Any = None  # a data-hub source holding the side's community's data
+    hub_import: Any = None  # an import of that source
+    quarantine_row: Any = None  # an open quarantined row of that import
 
 
 @dataclass
@@ -206,6 +209,21 @@ def build(db: Session) -> MatrixWorld:
         s.source = hub_sources.create_source(db, principal=p("zhihui"), data={
             "name": f"matrix-{side}", "title": f"{side}社区台账", "target": "persons", "security_level": "internal",
             "unit_id": s.community.id})
+        from zhili.datahub.models import Connector, Import, ImportStatus, QuarantineRow
+        from zhili.datahub.records import seal_raw
+
+        s.hub_import = Import(id=uuid.uuid4(), source_id=s.source.id, path=s.source.path, username="zhihui",
+                              connector=Connector.csv, filename="台账.csv", file_hash=f"matrix-{side}",
+                              status=ImportStatus.done, rows_read=1, rows_quarantined=1, stats={})
+        db.add(s.hub_import)
+        db.flush()
+        qid = uuid.uuid4()
+        s.quarantine_row = QuarantineRow(
+            id=qid, import_id=s.hub_import.id, source_id=s.source.id, path=s.source.path, row_number=1,
+            natural_key="K1", raw_enc=seal_raw({"姓名": "张三", "身份证号": "123"}, qid), rules="id_number",
+            errors=[{"field": "id_number", "rule": "id_number", "message": "身份证号：格式不正确"}])
+        db.add(s.quarantine_row)
+        db.flush()
     for username, user in w.users.items():
         n = Notification(user_id=user.id, kind="test", title="测试通知", body="测试", channels={"inbox": "sent"})
         db.add(n)

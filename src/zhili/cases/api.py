@@ -74,10 +74,11 @@ def _filters(
     open_only: bool = False,
     number: Annotated[str | None, Query(max_length=32, description="事件编号（精确）")] = None,
     supervised: Annotated[bool, Query(description="仅督办中（有未反馈的督办单）")] = False,
+    history: Annotated[bool | None, Query(description="true：仅历史导入；false：仅实时工单；不填：全部")] = None,
 ) -> service.CaseFilter:
     return service.CaseFilter(state=state, category=category, unit_id=unit_id, channel=channel, since=since,
                               until=until, overdue=overdue, warning=warning, keyword=q, department=department,
-                              open_only=open_only, number=number, supervised=supervised)
+                              open_only=open_only, number=number, supervised=supervised, history=history)
 
 
 Filters = Annotated[service.CaseFilter, Depends(_filters)]

@@ -38,6 +38,7 @@ class CaseIn(BaseModel):
 class CaseOut(BaseModel):
     id: uuid.UUID
     number: str
+    is_history: bool = Field(False, description="历史导入的工单（经数据中台导入，已办结，不进入实时流程）")
     channel: Channel
     channel_label: str
     state: CaseState

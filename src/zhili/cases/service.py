@@ -84,6 +84,7 @@ class CaseFilter:
     number: str | None = None  # the exact case number
     supervised: bool = False  # an unanswered supervision order (督办中)
     reporter_phone: str | None = None
+    history: bool | None = None  # None: all; True: imported history only (历史导入); False: live cases only
 
 
 REPORTER_PHONE_PURPOSE = "case.reporter_phone"  # the blind index intake writes for a typed call-back phone
@@ -111,6 +112,8 @@ def _filtered(session: Session, principal: Principal, f: CaseFilter) -> Any:
         stmt = stmt.where(Case.state.in_(f.state))
     if f.open_only:
         stmt = stmt.where(Case.state.in_(OPEN_STATES))
+    if f.history is not None:
+        stmt = stmt.where(Case.is_history.is_(f.history))
     if f.category:
         stmt = stmt.where(or_(Case.category_code == f.category, starts_with_text(Case.category_code, f.category)))
     if f.unit_id:

@@ -32,14 +32,15 @@ def case_view(session: Session, case: Case, *, departments: dict[str, str] | Non
     else:
         cat = session.get(Category, case.category_id) if case.category_id else None
         category_name = cat.name if cat else None
-    return case_view_values({f: getattr(case, f) for f in _VIEW_FIELDS}, departments=departments,
-                            category_name=category_name)
+    return case_view_values({**{f: getattr(case, f) for f in _VIEW_FIELDS}, "is_history": case.is_history},
+                            departments=departments, category_name=category_name)
 
 
 def case_view_values(row: Mapping[str, Any], *, departments: Mapping[str, str], category_name: str | None
                      ) -> dict[str, Any]:
     """:func:`case_view` of a case given as column values (as intake writes them)."""
     view = {f: row[f] for f in _VIEW_FIELDS}
+    view["is_history"] = bool(row.get("is_history"))  # imported history (历史导入): closed, lineage in attributes
     view["attributes"] = readable_json(view["attributes"], what="case.attributes", default={})
     if not usable_point(view.get("lon"), view.get("lat")):  # a stored point off the globe is served as none
         view["lon"] = view["lat"] = None

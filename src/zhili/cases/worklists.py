@@ -19,7 +19,9 @@ from zhili.core.security import Perm
 
 
 def _grouped(session: Session, principal: Principal, column: Any, *where: ColumnElement[bool]) -> dict[Any, int]:
-    stmt = select(column, func.count()).where(visibility(principal), *where).group_by(column)
+    # imported history (历史导入) is no work: the workbench counts live cases only
+    stmt = select(column, func.count()).where(visibility(principal), Case.is_history.is_(False), *where
+                                              ).group_by(column)
     return {key: int(n) for key, n in session.execute(stmt)}
 
 
@@ -52,7 +54,7 @@ def by_deadline(session: Session, *, principal: Principal, worklist: Worklist, l
     """The first visible cases of a work list, the nearest handling deadline first (cases without one last, on every
     database)."""
     authorize(principal, Perm.case_read)
-    where = [visibility(principal), Case.state.in_(worklist.states)]
+    where = [visibility(principal), Case.is_history.is_(False), Case.state.in_(worklist.states)]
     if worklist.department:
         where.append(Case.assignee_department == worklist.department)
     if worklist.assigned_to_scope:

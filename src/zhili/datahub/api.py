@@ -6,13 +6,32 @@ Thin: each route loads, calls one service function (which checks permission and 
 from __future__ import annotations
 
 import uuid
+from typing import Annotated, Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, File, Form, Response, UploadFile
+from fastapi.responses import JSONResponse
 
-from zhili.datahub import sources
-from zhili.datahub.models import Target
+from zhili.core.db import utcnow
+from zhili.core.jurisdiction import authorize
+from zhili.core.schemas import Page
+from zhili.core.security import Perm
+from zhili.datahub import imports, quarantine, sources
+from zhili.datahub.import_schemas import (
+    DiscardIn,
+    FixIn,
+    ImportAccepted,
+    ImportOut,
+    QuarantineRowOut,
+    RerunIn,
+    RerunOut,
+)
+from zhili.datahub.imports import UPLOAD_LIMIT
+from zhili.datahub.models import ImportStatus, QuarantineStatus, Target
 from zhili.datahub.schemas import SourceIn, SourceOut, SourcePatch
-from zhili.http.deps import CurrentUser, Db
+from zhili.http.bodylimit import MARGIN, body_limit
+from zhili.http.deps import CurrentUser, Db, Paging
+
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 router = APIRouter(prefix="/hub", tags=["数据中台"])
 
@@ -44,6 +63,92 @@ def update_source(session: Db, principal: CurrentUser, source_id: uuid.UUID, bod
 # -- templates (mapping.py / templates.py) ----------------------------------------------------------------------
 
 # -- imports and quarantine (pipeline.py / quarantine.py) -------------------------------------------------------
+
+# Imports run as jobs (committing per batch): a small upload is imported before the answer (201), a large one in a
+# background thread (202 with the id to poll).
+
+
+@router.post("/imports", response_model=ImportOut, status_code=201,
+             summary="上传文件导入（小文件即时完成，大文件后台导入）",
+             responses={202: {"model": ImportAccepted, "description": "大文件：已在后台导入，请轮询"}})
+@body_limit(UPLOAD_LIMIT + MARGIN)
+def create_import(session: Db, principal: CurrentUser, file: Annotated[UploadFile, File(description="CSV/Excel/JSON")],
+                  source_id: Annotated[uuid.UUID, Form(description="数据源")],
+                  template: Annotated[str | None, Form(description="映射模板名称（默认：数据源的默认模板）")] = None,
+                  dry_run: Annotated[bool, Form(description="只校验和统计，不写入")] = False,
+                  encoding: Annotated[str | None, Form(description="文件编码（默认自动识别）")] = None,
+                  sheet: Annotated[str | None, Form(description="Excel 工作表")] = None) -> Any:
+    authorize(principal, Perm.hub_import, "没有导入数据的权限", code="hub_import_denied")
+    sources.get_source(session, principal=principal, source_id=source_id)  # 404 before spooling anything
+    path, digest, size = imports.spool(iter(lambda: file.file.read(1 << 20), b""), file.filename or "upload.csv")
+    imp, import_id = imports.start_import(session, principal=principal, source_id=source_id, path=path,
+                                          file_hash=digest, size=size, filename=file.filename or path.name,
+                                          template=template, dry_run=dry_run, encoding=encoding, sheet=sheet)
+    if imp is None:
+        body = ImportAccepted(id=import_id, poll=f"/api/v1/hub/imports/{import_id}")
+        return JSONResponse(body.model_dump(mode="json"), status_code=202)
+    return ImportOut(**imports.import_view(session, imp))
+
+
+@router.get("/imports", response_model=Page[ImportOut], summary="导入历史")
+def list_imports(session: Db, principal: CurrentUser, paging: Paging, source_id: uuid.UUID | None = None,
+                 status: ImportStatus | None = None) -> Page[ImportOut]:
+    rows, total = imports.list_imports(session, principal=principal, source_id=source_id, status=status,
+                                       page=paging.page, page_size=paging.page_size)
+    return Page(items=[ImportOut(**imports.import_view(session, r)) for r in rows], total=total, page=paging.page,
+                page_size=paging.page_size)
+
+
+@router.get("/imports/{import_id}", response_model=ImportOut, summary="导入批次（计数、用时、进度）")
+def get_import(session: Db, principal: CurrentUser, import_id: uuid.UUID) -> ImportOut:
+    return ImportOut(**imports.import_view(session, imports.get_import(session, principal=principal,
+                                                                       import_id=import_id)))
+
+
+@router.get("/quarantine", response_model=Page[QuarantineRowOut], summary="隔离区（未通过校验的数据行）")
+def list_quarantine(session: Db, principal: CurrentUser, paging: Paging, source_id: uuid.UUID | None = None,
+                    import_id: uuid.UUID | None = None, rule: str | None = None,
+                    status: QuarantineStatus | None = QuarantineStatus.open) -> Page[QuarantineRowOut]:
+    rows, total = quarantine.list_rows(session, principal=principal, source_id=source_id, import_id=import_id,
+                                       rule=rule, status=status, page=paging.page, page_size=paging.page_size)
+    return Page(items=[QuarantineRowOut(**quarantine.row_view(session, r)) for r in rows], total=total,
+                page=paging.page, page_size=paging.page_size)
+
+
+@router.get("/quarantine/download", summary="导出待处理的隔离行（.xlsx，含原因列；无查看权限时脱敏，留痕）",
+            response_class=Response)
+def download_quarantine(session: Db, principal: CurrentUser, source_id: uuid.UUID | None = None,
+                        import_id: uuid.UUID | None = None, rule: str | None = None) -> Response:
+    data, _, _ = quarantine.download(session, principal=principal, source_id=source_id, import_id=import_id,
+                                     rule=rule)
+    name = f"quarantine-{utcnow():%Y%m%d%H%M}.xlsx"
+    return Response(data, media_type=XLSX, headers={"Content-Disposition": f'attachment; filename="{name}"'})
+
+
+@router.post("/quarantine/rerun", response_model=RerunOut, summary="重新校验并导入待处理的隔离行")
+def rerun_quarantine(session: Db, principal: CurrentUser, body: RerunIn) -> RerunOut:
+    return RerunOut(**quarantine.rerun(session, principal=principal, import_id=body.import_id,
+                                       source_id=body.source_id))
+
+
+@router.get("/quarantine/{row_id}", response_model=QuarantineRowOut, summary="隔离行")
+def get_quarantine_row(session: Db, principal: CurrentUser, row_id: uuid.UUID) -> QuarantineRowOut:
+    return QuarantineRowOut(**quarantine.row_view(session, quarantine.get_row(session, principal=principal,
+                                                                              row_id=row_id)))
+
+
+@router.post("/quarantine/{row_id}/fix", response_model=QuarantineRowOut, summary="修正隔离行并重新导入")
+def fix_quarantine_row(session: Db, principal: CurrentUser, row_id: uuid.UUID, body: FixIn) -> QuarantineRowOut:
+    row = quarantine.fix_row(session, principal=principal, row_id=row_id, cells=body.cells)
+    return QuarantineRowOut(**quarantine.row_view(session, row))
+
+
+@router.post("/quarantine/{row_id}/discard", response_model=QuarantineRowOut, summary="作废隔离行（保留记录）")
+def discard_quarantine_row(session: Db, principal: CurrentUser, row_id: uuid.UUID, body: DiscardIn
+                           ) -> QuarantineRowOut:
+    row = quarantine.discard_row(session, principal=principal, row_id=row_id, reason=body.reason)
+    return QuarantineRowOut(**quarantine.row_view(session, row))
+
 
 # -- quality (quality.py) -----------------------------------------------------------------------------------------
 

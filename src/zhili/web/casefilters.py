@@ -21,6 +21,9 @@ from zhili.web.render import tr
 
 SORT_KEYS = ("reported_at", "handle_due_at", "number", "state")  # the sortable columns of the page
 WARNINGS = ("yellow", "red")
+# live cases or imported history (历史导入); no value: both — the list hides nothing by default, and the work
+# filters (open, overdue, states in progress) never match history, which is always closed
+HISTORY = {"live": False, "history": True}
 assert set(SORT_KEYS) <= set(SORTABLE)
 
 
@@ -41,6 +44,7 @@ class CaseQuery:
     department: str = ""
     open: str = ""
     supervised: str = ""
+    history: str = ""  # "" all (default: nothing hidden), "live" 实时工单, "history" 历史导入
     sort: str = ""
     reporter_phone: str = field(default="", repr=False)  # posted only; never written into a link
 
@@ -141,6 +145,11 @@ def check(request: Request, query: CaseQuery, *, categories: Iterable[str], depa
             f.channel = Channel(query.channel)
         else:
             errors.append(tr(request, "cases.err.channel"))
+    if query.history:
+        if query.history in HISTORY:
+            f.history = HISTORY[query.history]
+        else:
+            errors.append(tr(request, "cases.err.history"))
     if query.warning:
         if query.warning in WARNINGS:
             f.warning = query.warning

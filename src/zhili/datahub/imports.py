@@ -1,0 +1,236 @@
+"""Import records (导入批次) and the front doors' shared path from a file to :func:`~zhili.datahub.pipeline.run_import`.
+
+:func:`list_imports` / :func:`get_import` read the import history of the caller's area. :func:`import_file` opens
+a file with its connector (:mod:`zhili.datahub.connectors`), finds its mapping template
+(:mod:`zhili.datahub.templates`: named, else the source's default) and runs the pipeline — the CLI calls it
+directly, the API and the upload page through :func:`start_import`, which runs a small file in the request and a
+large one in a background thread (the caller polls the import). Uploaded files are spooled to
+``var_dir/hub/`` (size-limited), kept while the import may still be resumed, and deleted once it is done.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import threading
+import uuid
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from zhili.core.errors import ValidationFailed
+from zhili.core.jurisdiction import Principal, authorize, ensure_in_scope, not_found, scoped
+from zhili.core.query import paginate
+from zhili.core.security import Perm
+from zhili.core.settings import get_settings
+from zhili.datahub.models import Connector, Import, ImportStatus, MappingTemplate, Source
+
+log = logging.getLogger(__name__)
+
+UPLOAD_LIMIT = 1024 * 1024 * 1024  # 1 GiB: a million-row CSV is a few hundred MB
+IN_REQUEST_BYTES = 2 * 1024 * 1024  # smaller uploads are imported before the request answers
+SUFFIXES = {".csv": Connector.csv, ".txt": Connector.csv, ".tsv": Connector.csv, ".xlsx": Connector.xlsx,
+            ".json": Connector.json, ".jsonl": Connector.jsonl, ".ndjson": Connector.jsonl}
+
+
+def list_imports(session: Session, *, principal: Principal, source_id: uuid.UUID | None = None,
+                 status: ImportStatus | str | None = None, page: int = 1, page_size: int = 50
+                 ) -> tuple[list[Import], int]:
+    """The imports of the caller's area, newest first."""
+    authorize(principal, Perm.hub_read)
+    stmt = scoped(select(Import), principal, Import.path)
+    if source_id is not None:
+        stmt = stmt.where(Import.source_id == source_id)
+    if status:
+        stmt = stmt.where(Import.status == ImportStatus(status))
+    return paginate(session, stmt, page=page, page_size=page_size, sort=None, sortable={},
+                    default_sort=[Import.started_at.desc(), Import.id])
+
+
+def get_import(session: Session, *, principal: Principal, import_id: uuid.UUID) -> Import:
+    """One import of the caller's area (404 otherwise)."""
+    authorize(principal, Perm.hub_read)
+    imp = session.get(Import, import_id)
+    if imp is None:
+        raise not_found("导入批次")
+    ensure_in_scope(principal, imp.path, "导入批次")
+    return imp
+
+
+def import_view(session: Session, imp: Import) -> dict[str, Any]:
+    """An import for the API and the pages (counts, duration, file, who; no values)."""
+    src = session.get(Source, imp.source_id)
+    return {
+        "id": imp.id, "source_id": imp.source_id, "source_name": src.name if src else None,
+        "source_title": src.title if src else None, "template_id": imp.template_id, "username": imp.username,
+        "connector": imp.connector.value, "filename": imp.filename, "file_hash": imp.file_hash,
+        "file_size": imp.file_size, "encoding": imp.encoding, "dry_run": imp.dry_run, "status": imp.status.value,
+        "checkpoint": imp.checkpoint, "rows_read": imp.rows_read, "rows_imported": imp.rows_imported,
+        "rows_updated": imp.rows_updated, "rows_unchanged": imp.rows_unchanged,
+        "rows_quarantined": imp.rows_quarantined, "error": imp.error, "started_at": imp.started_at,
+        "finished_at": imp.finished_at, "duration_ms": imp.duration_ms, "stats": imp.stats or {},
+    }
+
+
+# -- files -------------------------------------------------------------------------------------------------
+
+def spool_dir() -> Path:
+    d = Path(get_settings().var_dir) / "hub"
+    d.mkdir(parents=True, exist_ok=True)
+    return d
+
+
+def spool(chunks: Iterable[bytes], filename: str, *, limit: int = UPLOAD_LIMIT) -> tuple[Path, str, int]:
+    """Write an upload to the spool directory, hashing as it goes; (path, sha256, size). Over ``limit``: refused
+    and nothing kept."""
+    suffix = Path(filename).suffix.lower()[:8]
+    path = spool_dir() / f"{uuid.uuid4().hex}{suffix}"
+    h, size = hashlib.sha256(), 0
+    try:
+        with path.open("wb") as f:
+            for chunk in chunks:
+                size += len(chunk)
+                if size > limit:
+                    raise ValidationFailed(f"文件超过{limit // (1024 * 1024)}MB上限", code="hub_file_too_large")
+                h.update(chunk)
+                f.write(chunk)
+    except BaseException:
+        path.unlink(missing_ok=True)
+        raise
+    return path, h.hexdigest(), size
+
+
+def connector_for(path: Path | str) -> Connector:
+    """The connector of a file by its suffix (CSV when unknown)."""
+    return SUFFIXES.get(Path(path).suffix.lower(), Connector.csv)
+
+
+def resolve_template(session: Session, *, principal: Principal, source: Source, name: str | None
+                     ) -> tuple[MappingTemplate, Any]:
+    """The compiled template to import ``source`` with: ``name``, else the source's default template."""
+    authorize(principal, Perm.hub_read)
+    if not name:
+        tpl = session.get(MappingTemplate, source.default_template_id) if source.default_template_id else None
+        if tpl is None:
+            raise ValidationFailed("请指定映射模板（该数据源没有默认模板）", code="hub_template_required")
+        name = tpl.name
+    from zhili.datahub import templates  # type: ignore[attr-defined,unused-ignore]
+
+    found: tuple[MappingTemplate, Any] = templates.compiled(session, principal=principal, name=name)
+    return found
+
+
+def open_stream(path: Path | str, *, encoding: str | None = None, sheet: str | None = None) -> Any:
+    """The file's row stream through its connector (:func:`zhili.datahub.connectors.open_file`)."""
+    from zhili.datahub import connectors  # type: ignore[attr-defined,unused-ignore]
+
+    kwargs: dict[str, Any] = {}
+    if encoding:
+        kwargs["encoding"] = encoding
+    if sheet:
+        kwargs["sheet"] = sheet
+    return connectors.open_file(Path(path), **kwargs)
+
+
+def import_file(session: Session, *, principal: Principal, source: Source, path: Path | str,
+                template: str | None = None, encoding: str | None = None, sheet: str | None = None,
+                dry_run: bool = False, filename: str | None = None, file_hash: str | None = None,
+                progress: Callable[..., None] | None = None, guard: Callable[[], Any] | None = None,
+                import_id: uuid.UUID | None = None, batch_size: int = 1000) -> Import:
+    """Import one file into ``source`` (a job: commits per batch). An unreadable file or a template whose columns
+    the file lacks gives a failed import, not an exception."""
+    from zhili.datahub.pipeline import run_import
+
+    authorize(principal, Perm.hub_import, "没有导入数据的权限", code="hub_import_denied")
+    ensure_in_scope(principal, source.path, "数据源")
+    tpl, mapper = resolve_template(session, principal=principal, source=source, name=template)
+    p = Path(path)
+    size = p.stat().st_size
+    if file_hash is None:
+        h = hashlib.sha256()
+        with p.open("rb") as f:
+            for chunk in iter(lambda: f.read(1 << 20), b""):
+                h.update(chunk)
+        file_hash = h.hexdigest()
+    try:
+        stream = open_stream(p, encoding=encoding, sheet=sheet)
+    except (OSError, UnicodeError, ValueError, LookupError, ValidationFailed) as exc:
+        stream = _Broken(str(getattr(exc, "message", None) or f"文件无法读取：{type(exc).__name__}"))
+    return run_import(session, principal=principal, source=source, stream=stream, mapper=mapper,
+                      filename=filename or p.name, file_hash=file_hash, file_size=size,
+                      connector=getattr(stream, "connector", None) or connector_for(filename or p),
+                      template_id=tpl.id, dry_run=dry_run, progress=progress, guard=guard, import_id=import_id,
+                      batch_size=batch_size)
+
+
+class _Broken:
+    """A stream over a file its connector could not open: its first read fails the import."""
+
+    columns: list[str] = []
+    encoding: str | None = None
+
+    def __init__(self, message: str) -> None:
+        self.message = message
+
+    def __iter__(self) -> Any:
+        raise ValueError(self.message)
+
+    @property
+    def progress(self) -> tuple[int, int | None]:
+        return 0, None
+
+
+def start_import(session: Session, *, principal: Principal, source_id: uuid.UUID, path: Path, file_hash: str,
+                 size: int, filename: str, template: str | None = None, dry_run: bool = False,
+                 encoding: str | None = None, sheet: str | None = None) -> tuple[Import | None, uuid.UUID]:
+    """Import a spooled upload: a small file now, in this session (returns the import), a large one in a
+    background thread with a session of its own (returns None and the id to poll). The spooled file is deleted
+    when its import is done or failed; it stays while the import is resumable."""
+    from zhili.datahub.pipeline import find_resumable
+    from zhili.datahub.sources import get_source
+
+    authorize(principal, Perm.hub_import, "没有导入数据的权限", code="hub_import_denied")
+    src = get_source(session, principal=principal, source_id=source_id)
+    resumable = find_resumable(session, src, file_hash, dry_run)
+    import_id = resumable.id if resumable is not None else uuid.uuid4()
+    if size <= IN_REQUEST_BYTES:
+        try:
+            imp = import_file(session, principal=principal, source=src, path=path, template=template,
+                              encoding=encoding, sheet=sheet, dry_run=dry_run, filename=filename,
+                              file_hash=file_hash, import_id=import_id)
+        finally:
+            _cleanup(session, import_id, path)
+        return imp, import_id
+    resolve_template(session, principal=principal, source=src, name=template)  # refuse a bad template now
+    thread = threading.Thread(target=_background, name=f"hub-import-{import_id.hex[:8]}", daemon=True, kwargs={
+        "principal": principal, "source_id": src.id, "path": path, "file_hash": file_hash, "filename": filename,
+        "template": template, "dry_run": dry_run, "encoding": encoding, "sheet": sheet, "import_id": import_id})
+    thread.start()
+    return None, import_id
+
+
+def _cleanup(session: Session, import_id: uuid.UUID, path: Path) -> None:
+    imp = session.get(Import, import_id)
+    if imp is None or imp.status != ImportStatus.running:
+        path.unlink(missing_ok=True)
+
+
+def _background(*, principal: Principal, source_id: uuid.UUID, path: Path, import_id: uuid.UUID,
+                **kw: Any) -> None:
+    from zhili.core.db import get_engine, session_factory, write_guard
+
+    engine = get_engine()
+    with session_factory()() as session:
+        try:
+            src = session.get(Source, source_id)
+            assert src is not None
+            import_file(session, principal=principal, source=src, path=path, import_id=import_id,
+                        guard=lambda: write_guard(engine), **kw)
+        except Exception:
+            log.exception("background hub import %s failed", import_id)
+            session.rollback()
+        finally:
+            _cleanup(session, import_id, path)
