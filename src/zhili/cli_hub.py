@@ -205,12 +205,12 @@ def import_rest_cmd(
         headers[name.strip()] = value.strip()
 
     def job(s: Any, p: Any, src: Any, progress: Any, guard: Any) -> Any:
-        from zhili.datahub import connectors  # type: ignore[attr-defined,unused-ignore]
+        from zhili.datahub import connectors
 
         tpl, mapper = resolve_template(s, principal=p, source=src, name=template)
         # the same URL and template is the same pull: a killed run resumes (headers are secrets: not hashed in)
         key = hashlib.sha256(f"{url}\n{tpl.name}".encode()).hexdigest()
-        stream = connectors.open_rest(url, headers=headers)
+        stream = connectors.rest_pull(url, headers=headers)
         return run_import(s, principal=p, source=src, stream=stream, mapper=mapper, filename=url[:255],
                           file_hash=key, connector=Connector.rest, template_id=tpl.id, dry_run=dry_run,
                           progress=progress, guard=guard)

@@ -58,6 +58,7 @@ from zhili.datahub.models import (
     SourceRecord,
     Target,
 )
+from zhili.datahub.connectors_base import MARKER_KEYS, marker_errors
 from zhili.datahub.records import key_index, row_hash, seal_raw, set_record_values
 from zhili.datahub.rows import BatchHandler, Outcome, RawRow, RowError, RowMapper, RowStream, StagedRow
 from zhili.datahub.rules import Validator
@@ -300,9 +301,14 @@ class _Run:
     # -- one row ------------------------------------------------------------------------------------------------
 
     def prepare(self, row_number: int, raw: RawRow) -> _Row:
+        # a connector marks a row it could not read whole (cells beyond the header, a line that is not JSON):
+        # the row is quarantined with that reason, and the marker never reaches the mapping
+        marked = marker_errors(raw)
+        if marked:
+            raw = {k: v for k, v in raw.items() if k not in MARKER_KEYS}
         mapped = self.mapper.map(raw)
         checked = self.validator.check(mapped.values)
-        errors = list(mapped.errors)
+        errors = marked + list(mapped.errors)
         bad_fields = {e.field for e in errors if e.field}
         errors.extend(e for e in checked.errors if not (e.field and e.field in bad_fields and e.rule == "required"))
         key = (mapped.natural_key or "").strip()[:128] or None
