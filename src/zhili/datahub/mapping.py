@@ -21,6 +21,7 @@ validation (ID checksums, phone numbers, lengths, references) is the pipeline's,
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 import hashlib
 import math
@@ -68,13 +69,15 @@ class Split(BaseModel):
 
 
 class SkipIf(BaseModel):
-    """Leave a row out when its ``column`` is empty (``empty: true``), equals ``equals``, or is one of ``in``."""
+    """Leave a row out when its ``column`` is empty (``empty: true``), equals ``equals``, or is one of ``in``;
+    or when every column of ``row`` holds exactly the given text (the example row of an Excel template)."""
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
-    column: str = Field(min_length=1)
+    column: str | None = None
     empty: bool = False
     equals: str | None = None
     in_: list[str] | None = Field(None, alias="in")
+    row: dict[str, str] | None = None
 
 
 class FieldMap(BaseModel):
@@ -85,6 +88,7 @@ class FieldMap(BaseModel):
     column: str | None = None
     columns: list[str] | None = None
     join: str = " "
+    coalesce: bool = False  # with ``columns``: the first non-empty cell instead of the concatenation
     constant: Scalar | None = None
     split: Split | None = None
     value_map: dict[str, Scalar | None] | None = None
@@ -196,6 +200,8 @@ def check_spec(spec: TemplateSpec) -> list[str]:
         origins = sum(x is not None for x in (fm.column, fm.columns, fm.constant))
         if origins != 1:
             problems.append(f"{where}：column、columns、constant 须且只能填写一项")
+        if fm.coalesce and fm.columns is None:
+            problems.append(f"{where}：coalesce 只能与 columns 一起使用")
         if fm.columns is not None and not [c for c in fm.columns if c]:
             problems.append(f"{where}：columns 不能为空")
         if fm.column == "":
@@ -224,15 +230,27 @@ def check_spec(spec: TemplateSpec) -> list[str]:
         except Exception:  # noqa: BLE001 - any lookup failure is an unknown zone
             problems.append(f"时区“{spec.timezone}”无效")
     for j, cond in enumerate(spec.skip_if, 1):
-        if not cond.empty and cond.equals is None and cond.in_ is None:
-            problems.append(f"第{j}个跳过条件：须设置 empty、equals 或 in")
+        if cond.row is not None:
+            if cond.column is not None or cond.empty or cond.equals is not None or cond.in_ is not None \
+                    or not cond.row:
+                problems.append(f"第{j}个跳过条件：row 须单独使用且不能为空")
+        elif not cond.column or (not cond.empty and cond.equals is None and cond.in_ is None):
+            problems.append(f"第{j}个跳过条件：须设置 column 以及 empty、equals 或 in")
     return problems
 
 
+def header_key(name: Any) -> str:
+    """A header as compared with a template's columns: NFKC, no BOM, no surrounding blanks, no required-marks
+    (``姓名*``, ``姓名（必填）`` → ``姓名``)."""
+    text = unicodedata.normalize("NFKC", str(name or "")).replace("\ufeff", "").strip()
+    text = text.replace("(必填)", "")
+    return text.rstrip("* ").strip()
+
+
 def missing_columns(spec: TemplateSpec, columns: list[str]) -> list[str]:
-    """The headers ``spec.source_columns`` expects that ``columns`` lacks (compared after stripping)."""
-    have = {str(c).strip().lstrip("\ufeff") for c in columns}
-    return [c for c in spec.source_columns if c.strip() not in have]
+    """The headers ``spec.source_columns`` expects that ``columns`` lacks (compared by :func:`header_key`)."""
+    have = {header_key(c) for c in columns}
+    return [c for c in spec.source_columns if header_key(c) not in have]
 
 
 def check_columns(spec: TemplateSpec, columns: list[str]) -> None:
@@ -377,6 +395,7 @@ class _Compiled:
     """One field mapping, precomputed."""
 
     __slots__ = (
+        "coalesce",
         "column",
         "columns",
         "constant",
@@ -402,6 +421,7 @@ class _Compiled:
         self.column = fm.column
         self.columns = tuple(c for c in fm.columns or () if c)
         self.join = fm.join
+        self.coalesce = fm.coalesce
         self.constant = fm.constant
         self.split_sep = fm.split.sep if fm.split else None
         self.split_index = fm.split.index if fm.split else 0
@@ -433,9 +453,15 @@ class _Compiled:
         if self.column is not None:
             v = self.cell(raw.get(self.column))
         elif self.columns:
-            parts = [self.cell(raw.get(c)) for c in self.columns]
-            texts = [_text(p) for p in parts if p is not None]
-            v = self.join.join(texts) if texts else None
+            if self.coalesce:
+                v = None
+                for c in self.columns:
+                    v = self.cell(raw.get(c))
+                    if v is not None:
+                        break
+            else:
+                texts = [_text(p) for p in (self.cell(raw.get(c)) for c in self.columns) if p is not None]
+                v = self.join.join(texts) if texts else None
         else:
             v = self.constant
         if v is not None and self.split_sep is not None:
@@ -478,11 +504,50 @@ class Mapper:
         self._key_optional = frozenset(spec.key_optional)
         self.std = std
         self.required = frozenset(c.field for c in self._fields if c.required)
-        self._skips = [(c.column, c.empty, c.equals, frozenset(c.in_ or ())) for c in spec.skip_if]
+        self._skips = [(c.column, c.empty, c.equals, frozenset(c.in_ or ()), dict(c.row or {}))
+                       for c in spec.skip_if]
+
+    def bind(self, columns: list[str]) -> Mapper:
+        """This mapper reading a file whose headers are ``columns``: template columns are matched to headers
+        by :func:`header_key` (``姓名*`` in the platform's Excel template reads as ``姓名``). Returns ``self``
+        when every column is found as written; call it once per file, before the first row."""
+        actual = {header_key(c): c for c in columns}
+        rename = {}
+        for c in self._columns():
+            if c not in columns and header_key(c) in actual:
+                rename[c] = actual[header_key(c)]
+        if not rename:
+            return self
+        bound = copy.copy(self)
+        bound._fields = []
+        for f in self._fields:
+            g = copy.copy(f)
+            if g.column is not None:
+                g.column = rename.get(g.column, g.column)
+            g.columns = tuple(rename.get(c, c) for c in g.columns)
+            bound._fields.append(g)
+        bound._skips = [(rename.get(col, col) if col else col, empty, equals, among,
+                         {rename.get(k, k): v for k, v in row.items()})
+                        for col, empty, equals, among, row in self._skips]
+        return bound
+
+    def _columns(self) -> set[str]:
+        cols: set[str] = set()
+        for f in self._fields:
+            cols.update((f.column,) if f.column is not None else f.columns)
+        for col, _, _, _, row in self._skips:
+            cols.update(row)
+            if col:
+                cols.add(col)
+        return cols
 
     def skips(self, raw: RawRow) -> bool:
         """True if the row is to be left out (``skip_if``): not imported, not quarantined, only counted."""
-        for column, empty, equals, among in self._skips:
+        for column, empty, equals, among, row in self._skips:
+            if row:
+                if all(_text(raw.get(c) if raw.get(c) is not None else "").strip() == v for c, v in row.items()):
+                    return True
+                continue
             v = raw.get(column)
             s = "" if v is None else _text(v).strip()
             if (empty and not s) or (equals is not None and s == equals) or (among and s in among):
@@ -536,7 +601,8 @@ def describe_spec(spec: TemplateSpec) -> list[dict[str, Any]]:
             origin = f"列“{fm.column}”"
         elif fm.columns:
             sep = {"": "直接", " ": "以空格", "\n": "以换行"}.get(fm.join, f"以“{fm.join}”")
-            origin = "、".join(f"“{c}”" for c in fm.columns) + f"（{sep}连接）"
+            how = "取第一个非空值" if fm.coalesce else f"{sep}连接"
+            origin = "、".join(f"“{c}”" for c in fm.columns) + f"（{how}）"
         else:
             origin = f"固定值“{_text(fm.constant)}”"
         options = []
