@@ -8,6 +8,8 @@ need ``hub:admin``. Every change is audited (the spec is not personal data; it h
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import re
 import uuid
@@ -23,7 +25,7 @@ from zhili.core.errors import ValidationFailed
 from zhili.core.jurisdiction import Principal, authorize, in_scope, not_found, path_predicate
 from zhili.core.masking import mask_id_number, mask_name, mask_phone
 from zhili.core.security import Perm
-from zhili.datahub.mapping import Mapper, TemplateSpec, compile_template, parse_spec
+from zhili.datahub.mapping import Mapper, TemplateSpec, check_columns, compile_template, header_key, parse_spec
 from zhili.datahub.models import MappingTemplate, Source
 from zhili.datahub.rows import RawRow
 
@@ -267,3 +269,75 @@ def load_builtin_templates(session: Session) -> int:
                      object_id=tmpl.id, before=_view(previous) if previous else None, after=_view(tmpl))
         added += 1
     return added
+
+
+# -- sample files for the preview -----------------------------------------------------------------------------
+
+PREVIEW_MAX_BYTES = 5 * 1024 * 1024
+
+
+def sample_rows(data: bytes, filename: str, limit: int = 200) -> tuple[list[str], list[tuple[int, RawRow]]]:
+    """The header and first ``limit`` data rows of an uploaded sample (CSV in UTF-8 with or without BOM or
+    GB18030, or .xlsx), for the preview. A stand-in until the connectors (:mod:`zhili.datahub.connectors`) read
+    samples; nothing is stored."""
+    if not data:
+        raise ValidationFailed("上传的文件是空的", code="hub_preview_empty")
+    if len(data) > PREVIEW_MAX_BYTES:
+        raise ValidationFailed("预览样例不能超过5MB，请截取前面一部分", code="hub_preview_too_large")
+    if data[:2] == b"PK" or filename.lower().endswith(".xlsx"):
+        return _xlsx_rows(data, limit)
+    for encoding in ("utf-8-sig", "gb18030"):
+        try:
+            text = data.decode(encoding)
+            break
+        except UnicodeDecodeError:
+            continue
+    else:  # pragma: no cover - gb18030 decodes any byte string
+        raise ValidationFailed("无法识别文件的编码", code="hub_preview_encoding")
+    reader = csv.reader(io.StringIO(text, newline=""))
+    header = [h.strip() for h in next(reader, [])]
+    if not any(header):
+        raise ValidationFailed("文件没有表头", code="hub_preview_no_header")
+    rows: list[tuple[int, RawRow]] = []
+    for number, cells in enumerate(reader, 1):
+        if len(rows) >= limit:
+            break
+        if any(c.strip() for c in cells):
+            rows.append((number, dict(zip(header, cells, strict=False))))
+    return header, rows
+
+
+def _xlsx_rows(data: bytes, limit: int) -> tuple[list[str], list[tuple[int, RawRow]]]:
+    from openpyxl import load_workbook
+
+    try:
+        wb = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
+    except Exception:  # noqa: BLE001 - any unreadable workbook
+        raise ValidationFailed("无法读取该文件：请上传 CSV 或 .xlsx 文件", code="hub_preview_unreadable") from None
+    try:
+        it = wb.worksheets[0].iter_rows(values_only=True)
+        header = ["" if h is None else str(h).strip() for h in next(it, ())]
+        if not any(header):
+            raise ValidationFailed("文件没有表头", code="hub_preview_no_header")
+        rows: list[tuple[int, RawRow]] = []
+        for number, cells in enumerate(it, 1):
+            if len(rows) >= limit:
+                break
+            if any(c not in (None, "") for c in cells):
+                rows.append((number, dict(zip(header, cells, strict=False))))
+        return header, rows
+    finally:
+        wb.close()
+
+
+def preview_file(mapper: Mapper, data: bytes, filename: str, limit: int = 20) -> dict[str, Any]:
+    """Preview a sample file: its columns checked against the template (missing expected columns refuse it, as
+    an import would), then the first ``limit`` rows as they would be imported. Nothing is written."""
+    columns, rows = sample_rows(data, filename, limit=limit)
+    check_columns(mapper.spec, columns)
+    bound = mapper.bind(columns)
+    used = {c for fm in mapper.spec.fields for c in ([fm.column] if fm.column else fm.columns or [])}
+    have = {header_key(c) for c in columns}
+    return {"columns": columns, "rows": preview(bound, rows, limit=limit),
+            "unused_columns": [c for c in columns if c and header_key(c) not in {header_key(u) for u in used}],
+            "absent_columns": [c for c in sorted(used) if header_key(c) not in have]}

@@ -1,0 +1,200 @@
+"""The mapping-template service (``zhili.datahub.templates``): versions, JSON export and import, preview, the
+shipped templates, permissions and the visibility of source-tied templates; plus its API, CLI and pages."""
+
+from __future__ import annotations
+
+import io
+import json
+from typing import Any
+
+import pytest
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from zhili.core.audit import AuditEvent
+from zhili.core.errors import Forbidden, NotFound, ValidationFailed
+from zhili.datahub import templates
+from zhili.datahub.mapping import compile_template
+from zhili.datahub.models import MappingTemplate, Target
+
+SPEC: dict[str, Any] = {"target": "cases", "key": ["external_id"], "fields": [
+    {"field": "external_id", "column": "编号"},
+    {"field": "description", "columns": ["主题", "详情"], "join": "\n"},
+    {"field": "reported_at", "column": "时间", "date_formats": ["%Y/%m/%d %H:%M:%S", "excel_serial"]},
+    {"field": "category_code", "column": "分类", "value_map": {"路灯": "BJ-0118"}, "value_map_default": "null"},
+    {"field": "reporter_phone", "column": "电话"},
+    {"field": "attributes.likes", "column": "点赞", "kind": "int"}]}
+ROWS = [(1, {"编号": "A1", "主题": "路灯", "详情": "不亮", "时间": "2019/2/28 11:25:05", "分类": "路灯",
+             "电话": "13812345678", "点赞": "3"}),
+        (2, {"编号": "A2", "主题": "噪声", "详情": "", "时间": "明天", "分类": "其他", "电话": "", "点赞": "x"}),
+        (3, {"编号": "", "主题": "", "详情": "", "时间": 43524.5, "分类": "", "电话": "", "点赞": ""})]
+
+
+def principal(db: Session, world: Any, who: str) -> Any:
+    from zhili.users.service import principal_for_user
+
+    return principal_for_user(db, user=world.users[who])
+
+
+def count(db: Session, model: Any) -> int:
+    return int(db.scalar(select(func.count()).select_from(model)) or 0)
+
+
+def test_saving_twice_makes_v2_current_and_keeps_v1_readable(db: Session, world: Any) -> None:
+    p = principal(db, world, "zhihui")
+    v1 = templates.save_template(db, principal=p, name="hotline", title="热线工单", spec=SPEC)
+    changed = json.loads(json.dumps(SPEC))
+    changed["fields"][0]["column"] = "工单编号"
+    v2 = templates.save_template(db, principal=p, name="hotline", title="热线工单", spec=changed)
+    assert (v1.version, v2.version) == (1, 2)
+    assert templates.get_template(db, principal=p, name="hotline").id == v2.id
+    old = templates.get_template(db, principal=p, name="hotline", version=1)
+    assert old.spec["fields"][0]["column"] == "编号" and not old.is_current
+    assert [t.version for t in templates.template_versions(db, principal=p, name="hotline")] == [2, 1]
+    assert [t.name for t in templates.list_templates(db, principal=p)] == ["hotline"]
+    actions = list(db.scalars(select(AuditEvent.action).where(AuditEvent.object_type == "hub_template")))
+    assert actions.count("hub.template.save") == 2
+
+
+def test_saving_an_unchanged_spec_adds_no_version(db: Session, world: Any) -> None:
+    p = principal(db, world, "admin")
+    first = templates.save_template(db, principal=p, name="hotline", title="热线工单", spec=SPEC)
+    again = templates.save_template(db, principal=p, name="hotline", title="热线工单", spec=json.loads(json.dumps(SPEC)))
+    assert again.id == first.id and count(db, MappingTemplate) == 1
+
+
+def test_an_invalid_spec_is_refused_in_chinese_and_nothing_is_saved(db: Session, world: Any) -> None:
+    p = principal(db, world, "admin")
+    bad = {**SPEC, "fields": [*SPEC["fields"], {"field": "title", "column": "a", "constant": "b"}]}
+    with pytest.raises(ValidationFailed) as exc:
+        templates.save_template(db, principal=p, name="hotline", title="热线工单", spec=bad)
+    assert "第7个字段映射（title）" in exc.value.message
+    with pytest.raises(ValidationFailed, match="模板标识"):
+        templates.save_template(db, principal=p, name="热线", title="热线工单", spec=SPEC)
+    assert count(db, MappingTemplate) == 0
+
+
+def test_export_then_import_round_trips_the_spec_and_the_mapping(db: Session, world: Any) -> None:
+    """Exported JSON imported under another name gives an identical spec and maps sample rows identically."""
+    p = principal(db, world, "admin")
+    templates.save_template(db, principal=p, name="hotline", title="热线工单", spec=SPEC)
+    exported = templates.export_template(db, principal=p, name="hotline")
+    assert exported["format"] == "zhili.hub.template/1" and exported["version"] == 1
+    text = json.dumps(exported, ensure_ascii=False)
+    copy = templates.import_template(db, principal=p, data=json.loads(text), name="hotline-copy")
+    original = templates.get_template(db, principal=p, name="hotline")
+    assert copy.spec == original.spec and copy.title == "热线工单"
+    a, b = compile_template(original.spec), compile_template(copy.spec)
+    assert [a.map(r) for _, r in ROWS] == [b.map(r) for _, r in ROWS]
+    again = templates.import_template(db, principal=p, data=json.loads(text))
+    assert again.id == original.id  # importing what is current adds nothing
+    with pytest.raises(ValidationFailed, match="spec"):
+        templates.import_template(db, principal=p, data={"name": "x1"})
+
+
+def test_preview_shows_masked_values_and_errors_and_writes_nothing(db: Session, world: Any) -> None:
+    p = principal(db, world, "shequ1")
+    admin = principal(db, world, "admin")
+    templates.save_template(db, principal=admin, name="hotline", title="热线工单", spec=SPEC)
+    db.flush()
+    before = (count(db, MappingTemplate), count(db, AuditEvent))
+    _, mapper = templates.compiled(db, principal=p, name="hotline")
+    shown = templates.preview(mapper, iter(ROWS), limit=2)
+    assert [r["row"] for r in shown] == [1, 2]
+    first, second = shown
+    assert first["values"]["reporter_phone"] == "138****5678" and first["errors"] == []
+    assert first["values"]["reported_at"] == "2019-02-28 11:25:05+08:00"
+    assert first["values"]["category_code"] == "BJ-0118" and first["natural_key"] == "A1"
+    assert {e["rule"] for e in second["errors"]} == {"bad_date", "not_a_number"}
+    assert (count(db, MappingTemplate), count(db, AuditEvent)) == before
+
+
+def test_a_community_user_cannot_save_but_can_list_and_read(db: Session, world: Any) -> None:
+    admin, staff = principal(db, world, "admin"), principal(db, world, "shequ1")
+    templates.save_template(db, principal=admin, name="hotline", title="热线工单", spec=SPEC)
+    with pytest.raises(Forbidden):
+        templates.save_template(db, principal=staff, name="mine", title="我的", spec=SPEC)
+    with pytest.raises(Forbidden):
+        templates.import_template(db, principal=staff, data=templates.export_template(
+            db, principal=staff, name="hotline"), name="mine")
+    assert [t.name for t in templates.list_templates(db, principal=staff)] == ["hotline"]
+    with pytest.raises(Forbidden):
+        templates.list_templates(db, principal=principal(db, world, "wangge_a"))
+
+
+def test_a_template_tied_to_a_source_is_seen_only_by_those_who_see_the_source(db: Session, world: Any) -> None:
+    from zhili.datahub import sources
+
+    admin = principal(db, world, "admin")
+    src = sources.create_source(db, principal=admin, data={
+        "name": "huaxi-hotline", "title": "画溪热线", "target": "cases", "unit_id": world.units["c2"].id})
+    templates.save_template(db, principal=admin, name="huaxi", title="画溪热线模板", spec=SPEC, source_id=src.id)
+    templates.save_template(db, principal=admin, name="common", title="通用", spec=SPEC)
+    jinling = principal(db, world, "shequ1")
+    assert [t.name for t in templates.list_templates(db, principal=jinling)] == ["common"]
+    with pytest.raises(NotFound):
+        templates.get_template(db, principal=jinling, name="huaxi")
+    assert templates.get_template(db, principal=principal(db, world, "jiedao2"), name="huaxi").source_id == src.id
+    persons_spec = {"target": "persons", "fields": [{"field": "id_number", "column": "身份证号"}]}
+    with pytest.raises(ValidationFailed, match="标准模型"):
+        templates.save_template(db, principal=admin, name="huaxi2", title="x", spec=persons_spec, source_id=src.id)
+
+
+def test_load_builtin_templates_is_idempotent_and_keeps_staff_versions(db: Session, world: Any) -> None:
+    added = templates.load_builtin_templates(db)
+    names = {t.name for t in templates.list_templates(db, principal=principal(db, world, "lingdao"))}
+    assert added == 6 and names == {"cn-gov-messages", "nyc311", "register-buildings", "register-households",
+                                    "register-organisations", "register-persons"}
+    assert templates.load_builtin_templates(db) == 0
+    admin = principal(db, world, "admin")
+    mine = templates.export_template(db, principal=admin, name="nyc311")
+    mine["spec"]["timezone"] = "America/Chicago"
+    edited = templates.import_template(db, principal=admin, data=mine)
+    assert edited.version == 2 and not edited.builtin
+    assert templates.load_builtin_templates(db) == 0
+    assert templates.get_template(db, principal=admin, name="nyc311").version == 2
+    persons = templates.get_template(db, principal=admin, name="register-persons")
+    assert persons.builtin and persons.target == Target.persons
+
+
+# -- API, CLI, pages ---------------------------------------------------------------------------------------------
+
+
+def test_api_save_list_get_export_import_and_preview(client: Any, db: Session, world: Any) -> None:
+    h = world.headers("zhihui")
+    r = client.post("/api/v1/hub/templates", headers=h, json={"name": "hotline", "title": "热线工单", "spec": SPEC})
+    assert r.status_code == 201, r.text
+    assert r.json()["version"] == 1 and r.json()["target"] == "cases"
+    assert [t["name"] for t in client.get("/api/v1/hub/templates", headers=world.headers("shequ1")).json()] == \
+        ["hotline"]
+    got = client.get("/api/v1/hub/templates/hotline", headers=h).json()
+    assert got["spec"] == templates.get_template(db, principal=principal(db, world, "zhihui"), name="hotline").spec
+    assert got["fields"][0]["label"] == "原始编号"
+    exported = client.get("/api/v1/hub/templates/hotline/export", headers=h)
+    assert exported.headers["content-disposition"].startswith("attachment")
+    data = exported.json()
+    data["name"] = "hotline-b"
+    r = client.post("/api/v1/hub/templates/import", headers=h, json=data)
+    assert r.status_code == 201 and r.json()["name"] == "hotline-b"
+    csv_bytes = "编号,主题,详情,时间,分类,电话,点赞\nA1,路灯,不亮,2019/2/28 11:25:05,路灯,13812345678,3\n" \
+                "A2,噪声,,明天,其他,,x\n".encode("gb18030")
+    r = client.post("/api/v1/hub/templates/hotline/preview", headers=world.headers("shequ1"),
+                    files={"file": ("样例.csv", csv_bytes, "text/csv")})
+    assert r.status_code == 200, r.text
+    rows = r.json()["rows"]
+    assert rows[0]["values"]["reporter_phone"] == "138****5678" and rows[1]["errors"]
+    bad = client.post("/api/v1/hub/templates", headers=h, json={"name": "bad", "title": "坏", "spec": {
+        "target": "cases", "fields": [{"field": "nope", "column": "x"}]}})
+    assert bad.status_code == 422 and "不是该标准模型的字段" in bad.json()["message"]
+    assert client.post("/api/v1/hub/templates", headers=world.headers("shequ1"),
+                       json={"name": "x2", "title": "x", "spec": SPEC}).status_code == 403
+
+
+def test_preview_reports_missing_columns(client: Any, db: Session, world: Any) -> None:
+    spec = {**SPEC, "source_columns": ["编号", "时间"]}
+    templates.save_template(db, principal=principal(db, world, "admin"), name="hotline", title="热线", spec=spec)
+    r = client.post("/api/v1/hub/templates/hotline/preview", headers=world.headers("admin"),
+                    files={"file": ("a.csv", "编号,主题\n1,x\n".encode(), "text/csv")})
+    assert r.status_code == 422 and r.json()["message"] == "文件缺少模板要求的列：“时间”"
+
+
