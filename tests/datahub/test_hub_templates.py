@@ -198,3 +198,55 @@ def test_preview_reports_missing_columns(client: Any, db: Session, world: Any) -
     assert r.status_code == 422 and r.json()["message"] == "文件缺少模板要求的列：“时间”"
 
 
+
+
+@pytest.fixture
+def cli_db(engine: Any, tmp_path: Any) -> Any:
+    """A fresh migrated SQLite file as the process-wide engine (the CLI commits), with an admin account."""
+    from conftest import build_world
+
+    from zhili.core import migrate
+    from zhili.core.db import make_engine, set_engine
+
+    eng = make_engine(f"sqlite:///{tmp_path / 'cli.db'}")
+    with eng.begin() as conn:
+        migrate.upgrade(connection=conn)
+    with Session(eng) as s, s.begin():
+        build_world(s, only={"admin", "shequ1"})
+    set_engine(eng)
+    try:
+        yield eng
+    finally:
+        set_engine(engine)
+        eng.dispose()
+
+
+def test_cli_loads_lists_shows_exports_imports_and_previews(cli_db: Any, tmp_path: Any) -> None:
+    from typer.testing import CliRunner
+
+    from zhili.cli import app
+
+    run = CliRunner()
+    first = run.invoke(app, ["hub", "template", "load-builtin"])
+    assert first.exit_code == 0 and "新增 6 个版本" in first.output, first.output
+    assert "已是最新" in run.invoke(app, ["hub", "template", "load-builtin"]).output
+    listed = run.invoke(app, ["hub", "template", "list", "--user", "shequ1"])
+    assert listed.exit_code == 0 and "nyc311" in listed.output and "历史事件" in listed.output, listed.output
+    shown = run.invoke(app, ["hub", "template", "show", "cn-gov-messages"])
+    assert shown.exit_code == 0 and "上报时间" in shown.output and "留言时间" in shown.output, shown.output
+    out = tmp_path / "t.json"
+    assert run.invoke(app, ["hub", "template", "export", "nyc311", "-o", str(out)]).exit_code == 0
+    data = json.loads(out.read_text(encoding="utf-8"))
+    data["title"] = "纽约311（本地修改）"
+    out.write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8")
+    imported = run.invoke(app, ["hub", "template", "import", str(out)])
+    assert imported.exit_code == 0 and "第2版" in imported.output, imported.output
+    refused = run.invoke(app, ["hub", "template", "import", str(out), "--user", "shequ1"])
+    assert refused.exit_code == 1
+    sample = tmp_path / "s.csv"
+    sample.write_text("Unique Key,Created Date,Complaint Type,Descriptor\n1,03/01/2011 02:27:57 PM,Noise,Loud\n",
+                      encoding="utf-8")
+    shown = run.invoke(app, ["hub", "template", "preview", "nyc311", str(sample)])
+    assert shown.exit_code == 0 and "第1行" in shown.output and "Noise - Loud" in shown.output, shown.output
+    with Session(cli_db) as s:
+        assert s.scalar(select(func.count()).select_from(MappingTemplate)) == 7
