@@ -156,7 +156,8 @@ def test_numbers_and_full_width_digits_are_normalised() -> None:
     m = compile_template({"target": "persons", "fields": [
         {"field": "id_number", "column": "身份证"}, {"field": "phone", "column": "电话"},
         {"field": "name", "column": "姓名"}]})
-    out = m.map({"身份证": " ３３０５２２１９８５０６１５００１３ ", "电话": "１３８００００００００", "姓名": " 张三 "})
+    out = m.map({"身份证": " ３３０５２２１９８５０６１５００１３ ", "电话": "１３８００００００００",
+                 "姓名": " 张三 "})
     assert out.values == {"id_number": "330522198506150013", "phone": "13800000000", "name": "张三"}
     assert out.natural_key == "330522198506150013"
     org = compile_template({"target": "organisations", "fields": [

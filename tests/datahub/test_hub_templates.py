@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 from typing import Any
 
 import pytest
@@ -59,7 +60,8 @@ def test_saving_twice_makes_v2_current_and_keeps_v1_readable(db: Session, world:
 def test_saving_an_unchanged_spec_adds_no_version(db: Session, world: Any) -> None:
     p = principal(db, world, "admin")
     first = templates.save_template(db, principal=p, name="hotline", title="热线工单", spec=SPEC)
-    again = templates.save_template(db, principal=p, name="hotline", title="热线工单", spec=json.loads(json.dumps(SPEC)))
+    again = templates.save_template(db, principal=p, name="hotline", title="热线工单",
+                                    spec=json.loads(json.dumps(SPEC)))
     assert again.id == first.id and count(db, MappingTemplate) == 1
 
 
@@ -204,7 +206,6 @@ def test_preview_reports_missing_columns(client: Any, db: Session, world: Any) -
 def cli_db(engine: Any, tmp_path: Any) -> Any:
     """A fresh migrated SQLite file as the process-wide engine (the CLI commits), with an admin account."""
     from conftest import build_world
-
     from zhili.core import migrate
     from zhili.core.db import make_engine, set_engine
 
@@ -250,3 +251,163 @@ def test_cli_loads_lists_shows_exports_imports_and_previews(cli_db: Any, tmp_pat
     assert shown.exit_code == 0 and "第1行" in shown.output and "Noise - Loud" in shown.output, shown.output
     with Session(cli_db) as s:
         assert s.scalar(select(func.count()).select_from(MappingTemplate)) == 7
+
+
+# -- pages -------------------------------------------------------------------------------------------------------
+
+def _page_as(client: Any, world: Any, who: str) -> None:
+    from zhili.web.deps import SESSION_COOKIE
+
+    client.cookies.clear()
+    client.cookies.set(SESSION_COOKIE, world.tokens[who])
+
+
+def _csrf(html: str) -> str:
+    import re
+
+    m = re.search(r'name="csrf_token" value="([^"]+)"', html)
+    assert m, "no CSRF field on the page"
+    return m.group(1)
+
+
+def _codes(html: str) -> list[str]:
+    from testmodules import TESTS, load
+
+    codecheck = load("zhili_tests_codecheck", TESTS / "web" / "codecheck.py")
+    return list(codecheck.visible_codes(html, ()))
+
+
+def test_pages_list_and_show_templates_by_name_with_no_codes(client: Any, db: Session, world: Any) -> None:
+    """The list and every shipped template's page (readable table, editor, versions) show names, not codes."""
+    templates.load_builtin_templates(db)
+    _page_as(client, world, "zhihui")
+    listing = client.get("/console/hub/templates")
+    assert listing.status_code == 200 and "纽约市311服务请求" in listing.text and "历史事件" in listing.text
+    assert _codes(listing.text) == []
+    for name in ("nyc311", "cn-gov-messages", "register-persons", "register-households"):
+        r = client.get(f"/console/hub/templates/{name}")
+        assert r.status_code == 200, r.text[:300]
+        assert _codes(r.text) == [], name
+    nyc = client.get("/console/hub/templates/nyc311").text
+    assert "列“Created Date”" in nyc and "上报时间" in nyc and "Street Condition → SJ-0151" in nyc
+    assert 'action="/console/hub/templates/nyc311/fields"' in nyc  # the editor
+    _page_as(client, world, "shequ1")
+    read_only = client.get("/console/hub/templates/nyc311").text
+    assert "/fields" not in read_only and "预览样例文件" in read_only
+    _page_as(client, world, "wangge_a")
+    assert client.get("/console/hub/templates").status_code == 403
+
+
+def _forms(html: str, action: str) -> list[dict[str, str]]:
+    """Every form of the page posting to ``action``, as a browser would post it (inputs, selected options,
+    textareas, checked boxes)."""
+    import html as h
+
+    out = []
+    for m in re.finditer(r'<form method="post" action="' + re.escape(action) + r'"(.*?)</form>', html, re.S):
+        form = m.group(1)
+        data: dict[str, str] = {}
+        for i in re.finditer(r"<input([^>]*)>", form):
+            attrs = dict(re.findall(r'(\w+)="([^"]*)"', i.group(1)))
+            if "name" in attrs and (attrs.get("type") != "checkbox" or " checked" in i.group(1)):
+                data[attrs["name"]] = h.unescape(attrs.get("value", ""))
+        for sel in re.finditer(r'<select name="([^"]+)">(.*?)</select>', form, re.S):
+            chosen = re.search(r'<option value="([^"]*)" selected>', sel.group(2)) or \
+                re.search(r'<option value="([^"]*)"', sel.group(2))
+            data[sel.group(1)] = h.unescape(chosen.group(1)) if chosen else ""
+        for ta in re.finditer(r'<textarea[^>]*name="([^"]+)"[^>]*>(.*?)</textarea>', form, re.S):
+            data[ta.group(1)] = h.unescape(ta.group(2))
+        out.append(data)
+    return out
+
+
+def test_the_editor_saves_each_mapping_as_a_new_version_and_round_trips_unchanged(client: Any, db: Session,
+                                                                                  world: Any) -> None:
+    """Every mapping form posted back as shown changes nothing (the form carries the spec exactly); a changed
+    value map, a removed mapping and changed settings each save a version; a bad date format is refused in
+    Chinese next to its mapping; a stale page is refused."""
+    templates.load_builtin_templates(db)
+    admin = principal(db, world, "admin")
+    _page_as(client, world, "admin")
+    url = "/console/hub/templates/nyc311"
+    original = templates.get_template(db, principal=admin, name="nyc311").spec
+    rows = _forms(client.get(url).text, url + "/fields")
+    assert len(rows) == len(original["fields"]) + 1  # one form per mapping and one to add
+    for form in rows[:-1]:
+        r = client.post(url + "/fields", data=form, follow_redirects=False)
+        assert r.status_code == 303 and r.headers["location"].endswith("msg=hub_template_unchanged"), \
+            (form, re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", r.text))[-600:])
+    settings = _forms(client.get(url).text, url)[0]
+    assert client.post(url, data=settings, follow_redirects=False).headers["location"].endswith("unchanged")
+    status = next(f for f in rows if f["field"] == "status")
+    status["vmap"] = "Closed=已办结\nPending=待办"
+    r = client.post(url + "/fields", data=status, follow_redirects=False)
+    assert r.status_code == 303 and r.headers["location"].endswith("msg=hub_template_saved")
+    v2 = templates.get_template(db, principal=admin, name="nyc311")
+    assert v2.version == 2 and not v2.builtin
+    assert next(f for f in v2.spec["fields"] if f["field"] == "status")["value_map"] == {"Closed": "已办结",
+                                                                                        "Pending": "待办"}
+    stale = client.post(url + "/fields", data=status)
+    assert stale.status_code == 409 and "已被他人修改" in stale.text
+    page2 = client.get(url).text
+    agency = next(f for f in _forms(page2, url + "/fields") if f.get("attr") == "agency")
+    assert client.post(url + "/fields/delete", data=agency, follow_redirects=False).status_code == 303
+    v3 = templates.get_template(db, principal=admin, name="nyc311")
+    assert len(v3.spec["fields"]) == len(original["fields"]) - 1 and v3.spec["key"] == ["external_id"]
+    new = _forms(client.get(url).text, url + "/fields")[-1]
+    new.update({"field": "__attr__", "attr": "channel", "origin": "constant", "source": "311", "version": "3"})
+    assert client.post(url + "/fields", data=new, follow_redirects=False).status_code == 303
+    added = templates.get_template(db, principal=admin, name="nyc311").spec["fields"][-1]
+    assert added == {"field": "attributes.channel", "constant": "311"}
+    reported = next(f for f in _forms(client.get(url).text, url + "/fields") if f["field"] == "reported_at")
+    assert reported["dates"] == "%m/%d/%Y %I:%M:%S %p|%m/%d/%Y %H:%M:%S|%m/%d/%Y %H:%M"
+    reported["dates"] = "%Q"
+    bad = client.post(url + "/fields", data=reported)
+    assert bad.status_code == 422 and "日期格式“%Q”无效" in bad.text and 'value="%Q"' in bad.text
+    assert templates.get_template(db, principal=admin, name="nyc311").version == 4
+    _page_as(client, world, "shequ1")
+    assert client.post(url + "/fields", data=reported).status_code == 403
+
+
+def test_pages_create_import_export_and_preview(client: Any, db: Session, world: Any) -> None:
+    templates.load_builtin_templates(db)
+    _page_as(client, world, "zhihui")
+    token = _csrf(client.get("/console/hub/templates").text)
+    r = client.post("/console/hub/templates", data={"csrf_token": token, "name": "hotline", "title": "热线",
+                                                    "target": "cases"}, follow_redirects=False)
+    assert r.status_code == 303
+    made = templates.get_template(db, principal=principal(db, world, "zhihui"), name="hotline")
+    assert [f["column"] for f in made.spec["fields"]] == ["原始编号", "内容", "上报时间"]
+    dup = client.post("/console/hub/templates", data={"csrf_token": token, "name": "hotline", "title": "又一个",
+                                                      "target": "cases"})
+    assert dup.status_code == 409 and "已被使用" in dup.text
+    exported = client.get("/console/hub/templates/nyc311/export")
+    assert exported.status_code == 200 and exported.json()["name"] == "nyc311"
+    doc = exported.json()
+    doc["name"] = "nyc311-mine"
+    r = client.post("/console/hub/templates/import", data={"csrf_token": token},
+                    files={"file": ("t.json", json.dumps(doc).encode(), "application/json")}, follow_redirects=False)
+    assert r.status_code == 303 and "/console/hub/templates/nyc311-mine" in r.headers["location"]
+    bad = client.post("/console/hub/templates/import", data={"csrf_token": token},
+                      files={"file": ("t.json", b"{not json", "application/json")})
+    assert bad.status_code == 422 and "无法读取该文件" in bad.text
+    before = count(db, MappingTemplate)
+    sample = io.BytesIO()
+    from openpyxl import Workbook
+
+    wb = Workbook()
+    ws = wb.active
+    ws.append(["Unique Key", "Created Date", "Complaint Type", "Descriptor", "Latitude"])
+    ws.append([1, "03/01/2011 02:27:57 PM", "Noise - Residential", "Loud Music", "x"])
+    ws.append([2, "yesterday", "Street Condition", "Pothole", "40.7"])
+    wb.save(sample)
+    r = client.post("/console/hub/templates/nyc311/preview", data={"csrf_token": token},
+                    files={"file": ("样例.xlsx", sample.getvalue(), "application/octet-stream")},
+                    headers={"HX-Request": "true"})
+    assert r.status_code == 200, r.text[:500]
+    assert "共预览2行，其中2行有问题" in r.text and "cell-error" in r.text and "<html" not in r.text
+    assert "“Latitude”不是有效的数字" in r.text and "SG-1201" in r.text
+    full = client.post("/console/hub/templates/nyc311/preview", data={"csrf_token": token},
+                       files={"file": ("a.csv", b"Unique Key\n1\n", "text/csv")})
+    assert full.status_code == 422 and "文件缺少模板要求的列" in full.text and "<html" in full.text
+    assert count(db, MappingTemplate) == before

@@ -21,7 +21,7 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from zhili.core import audit
-from zhili.core.errors import ValidationFailed
+from zhili.core.errors import Conflict, ValidationFailed
 from zhili.core.jurisdiction import Principal, authorize, in_scope, not_found, path_predicate
 from zhili.core.masking import mask_id_number, mask_name, mask_phone
 from zhili.core.security import Perm
@@ -80,9 +80,11 @@ def _add_version(session: Session, *, name: str, title: str, spec: TemplateSpec,
 
 
 def save_template(session: Session, *, principal: Principal, name: str, title: str,
-                  spec: TemplateSpec | dict[str, Any], source_id: uuid.UUID | None = None) -> MappingTemplate:
+                  spec: TemplateSpec | dict[str, Any], source_id: uuid.UUID | None = None,
+                  new: bool = False) -> MappingTemplate:
     """Save a template: a new version (the previous one stays readable, no longer current); saving what is
-    already current (same spec, title and source) changes nothing and returns the current version."""
+    already current (same spec, title and source) changes nothing and returns the current version. ``new``:
+    refuse a name already used (creating a template, not a version)."""
     authorize(principal, Perm.hub_admin, "只有指挥中心或系统管理员可以修改映射模板", code="hub_admin_only")
     name = _check_name(name)
     title = (title or "").strip()
@@ -96,6 +98,8 @@ def save_template(session: Session, *, principal: Principal, name: str, title: s
         if src.target != parsed.target:
             raise ValidationFailed("模板的标准模型与数据源不一致", code="hub_template_target_mismatch")
     current = _current(session, name)
+    if new and current is not None:
+        raise Conflict(f"模板标识“{name}”已被使用", code="hub_template_exists")
     if current is not None:
         if current.source_id is not None:
             src = session.get(Source, current.source_id)
