@@ -81,6 +81,7 @@ class Side:
     spare_building: Any = None  # unreferenced objects, so that deleting them is allowed
     spare_household: Any = None
     source: Any = None  # a data-hub source holding the side's community's data
+    template: Any = None  # a mapping template tied to that source (seen by those who see the source)
 
 
 @dataclass
@@ -206,6 +207,13 @@ def build(db: Session) -> MatrixWorld:
         s.source = hub_sources.create_source(db, principal=p("zhihui"), data={
             "name": f"matrix-{side}", "title": f"{side}社区台账", "target": "persons", "security_level": "internal",
             "unit_id": s.community.id})
+        from zhili.datahub import templates as hub_templates
+
+        s.template = hub_templates.save_template(db, principal=p("zhihui"), name=f"matrix-{side}",
+                                                 title=f"{side}社区人员模板", source_id=s.source.id, spec={
+                                                     "target": "persons", "fields": [
+                                                         {"field": "name", "column": "姓名"},
+                                                         {"field": "id_number", "column": "身份证号"}]})
     for username, user in w.users.items():
         n = Notification(user_id=user.id, kind="test", title="测试通知", body="测试", channels={"inbox": "sent"})
         db.add(n)

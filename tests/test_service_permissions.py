@@ -194,6 +194,10 @@ EXPECTED: dict[str, Perm | tuple[Perm, ...] | AnyOf | Exempt] = {
     "datahub.sources.get_source": P.hub_read,
     "datahub.sources.list_sources": P.hub_read,
     "datahub.sources.source_by_name": P.hub_read,
+    **{f"datahub.templates.{name}": P.hub_read for name in (
+        "get_template", "list_templates", "template_versions", "export_template", "compiled")},
+    "datahub.templates.save_template": P.hub_admin,
+    "datahub.templates.import_template": P.hub_admin,
     # visits
     "visits.service.record_visit": (P.registry_write, P.visit_record),
     "visits.service.submit_visit": (P.registry_write, P.visit_record),

@@ -25,6 +25,7 @@ import copy
 import datetime as dt
 import hashlib
 import math
+import re
 import unicodedata
 from collections.abc import Callable
 from typing import Any, Literal
@@ -350,31 +351,93 @@ def _excel_serial(v: Any) -> dt.datetime | None:
     return (moment + dt.timedelta(microseconds=500_000)).replace(microsecond=0)
 
 
+_FAST_DIRECTIVES = {"Y": r"(?P<Y>\d{4})", "y": r"(?P<y>\d{2})", "m": r"(?P<m>\d{1,2})", "d": r"(?P<d>\d{1,2})",
+                    "H": r"(?P<H>\d{1,2})", "I": r"(?P<I>\d{1,2})", "M": r"(?P<M>\d{1,2})", "S": r"(?P<S>\d{1,2})",
+                    "p": r"(?P<p>[AaPp][Mm])"}
+
+
+def _fast_parser(pattern: str) -> Callable[[str], dt.datetime | None] | None:
+    """A regex reading of a strptime pattern made only of the usual directives (``%Y %y %m %d %H %I %M %S %p``),
+    several times faster than ``strptime`` and giving the same answers; None for any other pattern."""
+    out, i, seen = [], 0, set()
+    while i < len(pattern):
+        ch = pattern[i]
+        if ch == "%":
+            if i + 1 >= len(pattern):
+                return None
+            d = pattern[i + 1]
+            if d == "%":
+                out.append("%")
+            elif d in _FAST_DIRECTIVES and d not in seen:
+                out.append(_FAST_DIRECTIVES[d])
+                seen.add(d)
+            else:
+                return None
+            i += 2
+        elif ch.isspace():
+            out.append(r"\s+")
+            while i < len(pattern) and pattern[i].isspace():
+                i += 1
+        else:
+            out.append(re.escape(ch))
+            i += 1
+    if ("I" in seen) != ("p" in seen) or ("H" in seen and "I" in seen) or not ({"Y", "y"} & seen):
+        return None
+    rx = re.compile(r"\s*" + "".join(out) + r"\s*")
+
+    def parse(s: str) -> dt.datetime | None:
+        m = rx.fullmatch(s)
+        if m is None:
+            return None
+        g = m.groupdict()
+        year = int(g["Y"]) if g.get("Y") else (lambda y: y + (1900 if y >= 69 else 2000))(int(g["y"]))
+        if g.get("I") is not None:
+            hour = int(g["I"])
+            if not 1 <= hour <= 12:
+                return None
+            hour = hour % 12 + (12 if g["p"].lower() == "pm" else 0)
+        else:
+            hour = int(g["H"]) if g.get("H") else 0
+        try:
+            return dt.datetime(year, int(g["m"]) if g.get("m") else 1, int(g["d"]) if g.get("d") else 1, hour,
+                               int(g["M"]) if g.get("M") else 0, int(g["S"]) if g.get("S") else 0)
+        except ValueError:
+            return None
+    return parse
+
+
+def _strptime(pattern: str) -> Callable[[str], dt.datetime | None]:
+    def parse(s: str) -> dt.datetime | None:
+        try:
+            return dt.datetime.strptime(s, pattern)
+        except ValueError:
+            return None
+    return parse
+
+
 def _date_converter(kind: str, label: str, formats: list[str], tz: dt.tzinfo) -> Callable[[Any], Any]:
-    patterns = list(formats)
-    accepted = "、".join(format_example(p) for p in patterns)
+    accepted = "、".join(format_example(p) for p in formats)
     message = f"{'日期' if kind == 'date' else '时间'}“{label}”无法识别（支持的格式：{accepted}）"
-    order = list(patterns)  # the last format that worked is tried first
+    parsers: list[tuple[bool, Callable[[str], dt.datetime | None]]] = [
+        (True, _excel_serial) if p == EXCEL_SERIAL else (False, _fast_parser(p) or _strptime(p)) for p in formats]
+    last = [0]  # the format that worked last is tried first (one int: safe for a mapper shared by threads)
 
     def parse(v: Any) -> dt.datetime | dt.date:
         if isinstance(v, dt.datetime | dt.date):
             return v
         s = v if isinstance(v, str) else None
-        for i, p in enumerate(order):
-            if p == EXCEL_SERIAL:
-                got = _excel_serial(v)
-                if got is None:
-                    continue
+        first = last[0]
+        for i in (first, *(j for j in range(len(parsers)) if j != first)):
+            serial, fn = parsers[i]
+            if serial:
+                got = fn(v)
             elif s is None:
                 continue
             else:
-                try:
-                    got = dt.datetime.strptime(s, p)
-                except ValueError:
-                    continue
-            if i:
-                order.insert(0, order.pop(i))
-            return got
+                got = fn(s)
+            if got is not None:
+                last[0] = i
+                return got
         raise _Err("bad_date", message)
 
     if kind == "date":
@@ -548,7 +611,7 @@ class Mapper:
                 if all(_text(raw.get(c) if raw.get(c) is not None else "").strip() == v for c, v in row.items()):
                     return True
                 continue
-            v = raw.get(column)
+            v = raw.get(column) if column else None
             s = "" if v is None else _text(v).strip()
             if (empty and not s) or (equals is not None and s == equals) or (among and s in among):
                 return True

@@ -17,7 +17,7 @@ from collections.abc import Iterable
 from importlib import resources
 from typing import Any
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import false, func, or_, select
 from sqlalchemy.orm import Session
 
 from zhili.core import audit
@@ -127,8 +127,8 @@ def get_template(session: Session, *, principal: Principal, name: str | None = N
         stmt = stmt.where(MappingTemplate.name == name)
         stmt = stmt.where(MappingTemplate.version == version) if version is not None else \
             stmt.where(MappingTemplate.is_current.is_(True))
-    else:
-        raise not_found("映射模板")
+    else:  # nothing named: nothing found
+        stmt = stmt.where(false())
     tmpl = session.scalar(stmt)
     if tmpl is None:
         raise not_found("映射模板")

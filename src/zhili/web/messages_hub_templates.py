@@ -72,11 +72,12 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "hub_templates.note": ("备注", "Note"),
     # the editor
     "hub_templates.edit": ("编辑模板（保存为新版本）", "Edit (saved as a new version)"),
-    "hub_templates.edit_hint": ("每项一个字段，单独保存。多列以“|”分隔；日期格式以“|”分隔，按顺序尝试（Excel日期序列号写作 "
-                                "“Excel序列号”）；值映射每行一项，写作“原值=标准值”。",
+    "hub_templates.edit_hint": ("每项一个字段，单独保存。多列以“|”分隔；日期格式以“|”分隔，"
+                                "按顺序尝试（Excel日期序列号写作“Excel序列号”）；"
+                                "值映射每行一项，写作“原值=标准值”。",
                                 "One form per field, saved on its own. Separate several columns with “|”; date "
-                                "formats with “|”, tried in order (“Excel序列号” for Excel serial numbers); value map one “source=standard” "
-                                "per line."),
+                                "formats with “|”, tried in order (“Excel序列号” for Excel serial numbers); "
+                                "value map one “source=standard” per line."),
     "hub_templates.attr_name": ("扩展属性名", "Attribute name"),
     "hub_templates.origin_kind": ("取值方式", "Taken from"),
     "hub_templates.origin_column": ("一列", "One column"),
@@ -108,7 +109,8 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "hub_templates.no_attr": ("请填写扩展属性名", "Give the attribute a name"),
     "hub_templates.choose_field_error": ("请选择标准字段", "Choose a standard field"),
     "hub_templates.stale": ("模板已被他人修改，请刷新页面后再改。", "The template changed meanwhile; reload the page."),
-    "hub_templates.no_such_row": ("该字段对应已不存在，请刷新页面。", "That mapping no longer exists; reload the page."),
+    "hub_templates.no_such_row": ("该字段对应已不存在，请刷新页面。",
+                                  "That mapping no longer exists; reload the page."),
     "hub_templates.save_row": ("保存此项", "Save this mapping"),
     "hub_templates.add_mapping": ("新增字段对应", "Add a mapping"),
     "hub_templates.save_settings": ("保存设置", "Save the settings"),
@@ -127,7 +129,8 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "hub_templates.kind_ref": ("引用", "Reference"),
     # the preview
     "hub_templates.preview": ("预览样例文件", "Preview a sample file"),
-    "hub_templates.preview_hint": ("上传 CSV 或 .xlsx 样例（5MB 以内），查看前20行按本模板导入后的样子；不会写入任何数据，"
+    "hub_templates.preview_hint": ("上传 CSV 或 .xlsx 样例（5MB 以内），查看前20行按本模板导入后的样子；"
+                                   "不会写入任何数据，"
                                    "个人信息脱敏显示。",
                                    "Upload a CSV or .xlsx sample (up to 5 MB) to see its first 20 rows as they would "
                                    "be imported; nothing is written and personal data is masked."),
@@ -139,7 +142,8 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "hub_templates.preview_ok": ("可导入", "OK"),
     "hub_templates.preview_skipped": ("按规则不导入", "Left out by a rule"),
     "hub_templates.preview_no_rows": ("文件中没有数据行。", "The file has no data rows."),
-    "hub_templates.preview_summary": ("共预览{rows}行，其中{bad}行有问题。", "{rows} rows previewed, {bad} with problems."),
+    "hub_templates.preview_summary": ("共预览{rows}行，其中{bad}行有问题。",
+                                      "{rows} rows previewed, {bad} with problems."),
     "hub_templates.unused_columns": ("文件中未使用的列", "Columns of the file not used"),
     "hub_templates.absent_columns": ("模板用到但文件中没有的列（按空值处理）",
                                      "Columns the template uses that the file lacks (read as empty)"),

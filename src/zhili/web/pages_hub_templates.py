@@ -86,11 +86,12 @@ def _mapping_from_form(request: Request, form: FormData) -> tuple[dict[str, Any]
     def get(name: str, limit: int = 4000) -> str:
         return cp.text(form, name, limit)
 
-    row = {"idx": "edit", "field": get("field", 100), "attr": get("attr", 60), "origin": get("origin", 10),
+    row: dict[str, str] = {
+           "idx": "edit", "field": get("field", 100), "attr": get("attr", 60), "origin": get("origin", 10),
            "source": get("source"), "join": str(form.get("join") or "")[:20], "split_sep": get("split_sep", 20),
            "split_index": get("split_index", 6), "vmap": get("vmap", 20000), "vmap_default": get("vmap_default", 6),
            "dates": get("dates", 1000), "required": get("required", 3), "default": get("default", 200),
-           "kind": get("kind", 10), "key": bool(form.get("key")), "keep": get("keep", 200)}
+           "kind": get("kind", 10), "key": "1" if form.get("key") else "", "keep": get("keep", 200)}
     problems: list[str] = []
     if not row["field"]:
         problems.append(tr(request, "hub_templates.choose_field_error"))
@@ -141,7 +142,7 @@ def _mapping_from_form(request: Request, form: FormData) -> tuple[dict[str, Any]
             fm.update({k: kept[k] for k in ("strip", "normalise") if isinstance(kept, dict) and k in kept})
         except ValueError:
             pass
-    return row, fm, bool(row["key"]), problems
+    return {**row, "key": bool(row["key"])}, fm, bool(row["key"]), problems
 
 
 # -- pages -------------------------------------------------------------------------------------------------------
