@@ -648,7 +648,7 @@ ROUTES: dict[tuple[str, str], Row] = {
                                                                   body=lambda c: {"data": {
                                                                       "version": str(c.s.template.version),
                                                                       "pos": "0"}}),
-    ("GET", "/console/hub/templates/{name}/export"): Row(roles=HUB_READ, scope="territory"),
+    ("GET", "/console/hub/templates/{name}/export.json"): Row(roles=HUB_READ, scope="territory"),
     ("POST", "/console/hub/templates/{name}/preview"): Row(roles=HUB_READ, scope="territory", body=_sample_csv),
     ("GET", "/console/visits/{visit_id}/photos/{attachment_id}"): Row(roles=VISIT_PAGES, scope="territory"),
     # -- pages: the registers --------------------------------------------------------------------------------------

@@ -200,15 +200,17 @@ def test_preview_reports_missing_columns(client: Any, db: Session, world: Any) -
     assert r.status_code == 422 and r.json()["message"] == "文件缺少模板要求的列：“时间”"
 
 
-
-
 @pytest.fixture
-def cli_db(engine: Any, tmp_path: Any) -> Any:
+def cli_db(engine: Any, tmp_path: Any, request: pytest.FixtureRequest) -> Any:
     """A fresh migrated SQLite file as the process-wide engine (the CLI commits), with an admin account."""
-    from conftest import build_world
+    from pathlib import Path
+
     from zhili.core import migrate
     from zhili.core.db import make_engine, set_engine
 
+    root = Path(__file__).resolve().parents[1] / "conftest.py"  # the root conftest (tests/web has its own)
+    build_world = next(p.build_world for p in request.config.pluginmanager.get_plugins()
+                       if Path(getattr(p, "__file__", None) or "/").resolve() == root)
     eng = make_engine(f"sqlite:///{tmp_path / 'cli.db'}")
     with eng.begin() as conn:
         migrate.upgrade(connection=conn)
@@ -381,7 +383,7 @@ def test_pages_create_import_export_and_preview(client: Any, db: Session, world:
     dup = client.post("/console/hub/templates", data={"csrf_token": token, "name": "hotline", "title": "又一个",
                                                       "target": "cases"})
     assert dup.status_code == 409 and "已被使用" in dup.text
-    exported = client.get("/console/hub/templates/nyc311/export")
+    exported = client.get("/console/hub/templates/nyc311/export.json")
     assert exported.status_code == 200 and exported.json()["name"] == "nyc311"
     doc = exported.json()
     doc["name"] = "nyc311-mine"

@@ -168,12 +168,16 @@ def import_template(session: Session, *, principal: Principal, data: dict[str, A
     """Import an exported template (checked like a save); it becomes a new version of ``name`` (default: the
     exported name). Importing what is already current changes nothing."""
     authorize(principal, Perm.hub_admin, "只有指挥中心或系统管理员可以导入映射模板", code="hub_admin_only")
-    if not isinstance(data, dict) or not isinstance(data.get("spec"), dict):
+    try:
+        spec_data = data.get("spec")
+    except AttributeError:
+        spec_data = None
+    if not isinstance(spec_data, dict):
         raise ValidationFailed("不是映射模板的导出文件（缺少 spec）", code="hub_template_import_invalid")
     fmt = data.get("format")
     if fmt is not None and fmt != EXPORT_FORMAT:
         raise ValidationFailed("映射模板导出文件的格式版本不受支持", code="hub_template_import_invalid")
-    spec = parse_spec(data["spec"])
+    spec = parse_spec(spec_data)
     if data.get("target") is not None and str(data["target"]) != spec.target.value:
         raise ValidationFailed("导出文件的标准模型与模板内容不一致", code="hub_template_import_invalid")
     title = str(data.get("title") or spec.title or "").strip()

@@ -19,7 +19,7 @@ from zhili.core.security import Perm
 from zhili.datahub import templates
 from zhili.datahub.mapping import ATTRIBUTE_KINDS, EXCEL_SERIAL, TemplateSpec, describe_spec
 from zhili.datahub.models import Source, Target
-from zhili.datahub.standard import ATTRIBUTE_PREFIX, FIELDS, fields
+from zhili.datahub.standard import ATTRIBUTE_PREFIX, FIELDS, KINDS, fields
 from zhili.http.bodylimit import MARGIN, body_limit
 from zhili.http.deps import Db
 from zhili.web import casepages as cp
@@ -254,7 +254,16 @@ def _detail(request: Request, session: Any, pu: PageUser, name: str, *, version:
                                  "timezone": spec.timezone or "", "source_columns": "\n".join(spec.source_columns)},
         "errors": errors or [], "error_pos": posted_pos if posted is not None else None,
         "preview": preview, "preview_error": preview_error, "labels": {f.key: f.label for f in std.values()},
+        **_option_labels(request),
     }, status=status)
+
+
+def _option_labels(request: Request) -> dict[str, dict[str, str]]:
+    """The names of the editor's choices (kinds, origins, what an unmapped value becomes), by code."""
+    return {"kind_labels": {k: tr(request, f"hub_templates.kind_{k}") for k in KINDS},
+            "option_labels": {**{o: tr(request, f"hub_templates.origin_{o}") for o in ORIGINS},
+                              **{f"unmapped_{o}": tr(request, f"hub_templates.unmapped_{o}")
+                                 for o in ("keep", "null", "error")}}}
 
 
 @router.get(BASE + "/{name}")
@@ -353,7 +362,7 @@ def template_field_delete(request: Request, session: Db, pu: HubReader, name: st
     return _save(request, session, pu, current, spec, current.title, {})
 
 
-@router.get(BASE + "/{name}/export")
+@router.get(BASE + "/{name}/export.json")
 def template_export(session: Db, pu: HubReader, name: str,
                     version: Annotated[int | None, Query(ge=1)] = None) -> Response:
     data = templates.export_template(session, principal=pu.principal, name=name, version=version)
@@ -382,7 +391,7 @@ def template_preview(request: Request, session: Db, pu: HubReader, name: str, fo
         std = fields(tmpl.target)
         return render(request, "hub/_template_preview.html", {
             "preview": result, "preview_error": error, "spec": TemplateSpec.model_validate(tmpl.spec),
-            "labels": {f.key: f.label for f in std.values()}}, status=200 if result else 422)
+            "labels": {f.key: f.label for f in std.values()}})  # 200: htmx swaps the error in too
     return _detail(request, session, pu, name, version=version, preview=result, preview_error=error,
                    status=200 if result else 422)
 
