@@ -682,7 +682,7 @@ def describe_spec(spec: TemplateSpec) -> list[dict[str, Any]]:
             "field": fm.field, "label": label, "origin": origin, "key": fm.field in key,
             "required": fm.required if fm.required is not None else bool(s and s.required),
             "pii": bool(s and s.pii),
-            "value_map": [(k, "（空）" if v is None else _text(v)) for k, v in (fm.value_map or {}).items()],
+            "value_map": [(k, "（空）" if v is None else _text(v)) for k, v in sorted((fm.value_map or {}).items())],
             "date_formats": [format_example(p) for p in fm.date_formats or []],
             "options": options,
         })

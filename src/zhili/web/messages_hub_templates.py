@@ -49,7 +49,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "hub_templates.key": ("主键", "Key"),
     "hub_templates.required": ("必填", "Required"),
     "hub_templates.pii": ("个人信息（脱敏显示）", "Personal data (masked)"),
-    "hub_templates.more_values": ("等{n}项", "and {n} more"),
+    "hub_templates.more_values": ("等，共{n}项", "… {n} in all"),
     "hub_templates.settings": ("其他设置", "Other settings"),
     "hub_templates.timezone": ("时区", "Time zone"),
     "hub_templates.timezone_default": ("本区时区", "The district's"),
