@@ -25,20 +25,25 @@ import copy
 import datetime as dt
 import hashlib
 import math
-import re
 import unicodedata
-from collections.abc import Callable
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from zhili.core.clock import district_tz, zone
 from zhili.core.errors import ValidationFailed
+from zhili.datahub.convert import (
+    EXCEL_SERIAL,
+    ConvertError,
+    as_text,
+    converter,
+    date_format_ok,
+    format_example,
+)
 from zhili.datahub.models import Target
 from zhili.datahub.rows import Mapped, RawRow, RowError
 from zhili.datahub.standard import ATTRIBUTE_PREFIX, StdField, fields, is_field
 
-EXCEL_SERIAL = "excel_serial"
 KEY_SEP = "\x1f"
 KEY_MAX = 128
 # Kinds an ``attributes.<name>`` field may be converted to (standard fields take their standard kind).
@@ -49,10 +54,6 @@ DEFAULT_DATETIME_FORMATS = ["%Y-%m-%d %H:%M:%S", "%Y/%m/%d %H:%M:%S", "%Y-%m-%d 
                             "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d", "%Y/%m/%d", EXCEL_SERIAL]
 # Kinds whose cells are NFKC-normalised unless a field mapping says otherwise.
 _NORMALISED_KINDS = frozenset({"int", "float", "bool", "date", "datetime", "id_number", "mobile", "credit_code"})
-_TRUE = frozenset({"是", "true", "1", "y", "yes", "t", "对", "有", "√"})
-_FALSE = frozenset({"否", "false", "0", "n", "no", "f", "无", "×"})
-_EXCEL_EPOCH = dt.datetime(1899, 12, 30)
-_SAMPLE_MOMENT = dt.datetime(2019, 2, 28, 11, 25, 5)
 _DEFAULT_KEYS: dict[Target, list[str]] = {
     Target.cases: ["external_id"], Target.persons: ["id_number"], Target.organisations: ["name", "address"],
     Target.buildings: ["address"], Target.households: ["building_address", "room"],
@@ -135,25 +136,6 @@ def _loc(loc: tuple[Any, ...]) -> str:
         elif item != "fields":
             parts.append(str(item))
     return " › ".join(parts) or "模板"
-
-
-def date_format_ok(pattern: str) -> bool:
-    """True if ``pattern`` is ``excel_serial`` or a strptime pattern with a year that reads back what it writes."""
-    if pattern == EXCEL_SERIAL:
-        return True
-    if "%Y" not in pattern and "%y" not in pattern:
-        return False
-    try:
-        text = _SAMPLE_MOMENT.strftime(pattern)
-        dt.datetime.strptime(text, pattern)
-    except (ValueError, TypeError):
-        return False
-    return True
-
-
-def format_example(pattern: str) -> str:
-    """How a date pattern looks, for messages: ``%Y/%m/%d %H:%M:%S`` → ``2019/02/28 11:25:05``."""
-    return "Excel日期序列号" if pattern == EXCEL_SERIAL else _SAMPLE_MOMENT.strftime(pattern)
 
 
 def parse_spec(data: Any) -> TemplateSpec:
@@ -266,194 +248,6 @@ def check_columns(spec: TemplateSpec, columns: list[str]) -> None:
 # -- the compiled mapper ---------------------------------------------------------------------------------------
 
 
-def _text(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
-    if isinstance(value, dt.datetime | dt.date):
-        return value.isoformat()
-    return str(value)
-
-
-class _Err(Exception):
-    def __init__(self, rule: str, message: str) -> None:
-        self.rule = rule
-        self.message = message
-
-
-def _converter(kind: str, label: str, formats: list[str], tz: dt.tzinfo,
-               choices: dict[str, str]) -> Callable[[Any], Any]:
-    """The function turning one prepared (non-empty) value into the standard kind; raises :class:`_Err`."""
-    if kind == "int":
-        def to_int(v: Any) -> Any:
-            if isinstance(v, bool):
-                return int(v)
-            if isinstance(v, int):
-                return v
-            try:
-                f = float(str(v).replace(",", ""))
-            except ValueError:
-                raise _Err("not_a_number", f"“{label}”不是有效的数字") from None
-            if not math.isfinite(f) or not f.is_integer():
-                raise _Err("not_an_integer", f"“{label}”应为整数")
-            return int(f)
-        return to_int
-    if kind == "float":
-        def to_float(v: Any) -> Any:
-            if isinstance(v, int | float) and not isinstance(v, bool):
-                return float(v)
-            try:
-                f = float(str(v).replace(",", ""))
-            except ValueError:
-                raise _Err("not_a_number", f"“{label}”不是有效的数字") from None
-            if not math.isfinite(f):
-                raise _Err("not_a_number", f"“{label}”不是有效的数字")
-            return f
-        return to_float
-    if kind == "bool":
-        def to_bool(v: Any) -> Any:
-            if isinstance(v, bool):
-                return v
-            s = _text(v).strip().lower()
-            if s in _TRUE:
-                return True
-            if s in _FALSE:
-                return False
-            raise _Err("not_a_bool", f"“{label}”应为“是”或“否”")
-        return to_bool
-    if kind in ("date", "datetime"):
-        return _date_converter(kind, label, formats, tz)
-    if kind == "choice" and choices:
-        by_label = {lab: code for code, lab in choices.items()} | {code: code for code in choices}
-
-        def to_choice(v: Any) -> Any:
-            s = _text(v)
-            return by_label.get(s, s)
-        return to_choice
-    return _text
-
-
-def _excel_serial(v: Any) -> dt.datetime | None:
-    if isinstance(v, bool):
-        return None
-    if isinstance(v, int | float):
-        f = float(v)
-    else:
-        try:
-            f = float(str(v))
-        except ValueError:
-            return None
-    if not (1 <= f < 2958466):
-        return None
-    moment = _EXCEL_EPOCH + dt.timedelta(days=f)
-    # serials are stored to about 1e-10 of a day: round to the nearest second
-    return (moment + dt.timedelta(microseconds=500_000)).replace(microsecond=0)
-
-
-_FAST_DIRECTIVES = {"Y": r"(?P<Y>\d{4})", "y": r"(?P<y>\d{2})", "m": r"(?P<m>\d{1,2})", "d": r"(?P<d>\d{1,2})",
-                    "H": r"(?P<H>\d{1,2})", "I": r"(?P<I>\d{1,2})", "M": r"(?P<M>\d{1,2})", "S": r"(?P<S>\d{1,2})",
-                    "p": r"(?P<p>[AaPp][Mm])"}
-
-
-def _fast_parser(pattern: str) -> Callable[[str], dt.datetime | None] | None:
-    """A regex reading of a strptime pattern made only of the usual directives (``%Y %y %m %d %H %I %M %S %p``),
-    several times faster than ``strptime`` and giving the same answers; None for any other pattern."""
-    out, i, seen = [], 0, set()
-    while i < len(pattern):
-        ch = pattern[i]
-        if ch == "%":
-            if i + 1 >= len(pattern):
-                return None
-            d = pattern[i + 1]
-            if d == "%":
-                out.append("%")
-            elif d in _FAST_DIRECTIVES and d not in seen:
-                out.append(_FAST_DIRECTIVES[d])
-                seen.add(d)
-            else:
-                return None
-            i += 2
-        elif ch.isspace():
-            out.append(r"\s+")
-            while i < len(pattern) and pattern[i].isspace():
-                i += 1
-        else:
-            out.append(re.escape(ch))
-            i += 1
-    if ("I" in seen) != ("p" in seen) or ("H" in seen and "I" in seen) or not ({"Y", "y"} & seen):
-        return None
-    rx = re.compile(r"\s*" + "".join(out) + r"\s*")
-
-    def parse(s: str) -> dt.datetime | None:
-        m = rx.fullmatch(s)
-        if m is None:
-            return None
-        g = m.groupdict()
-        year = int(g["Y"]) if g.get("Y") else (lambda y: y + (1900 if y >= 69 else 2000))(int(g["y"]))
-        if g.get("I") is not None:
-            hour = int(g["I"])
-            if not 1 <= hour <= 12:
-                return None
-            hour = hour % 12 + (12 if g["p"].lower() == "pm" else 0)
-        else:
-            hour = int(g["H"]) if g.get("H") else 0
-        try:
-            return dt.datetime(year, int(g["m"]) if g.get("m") else 1, int(g["d"]) if g.get("d") else 1, hour,
-                               int(g["M"]) if g.get("M") else 0, int(g["S"]) if g.get("S") else 0)
-        except ValueError:
-            return None
-    return parse
-
-
-def _strptime(pattern: str) -> Callable[[str], dt.datetime | None]:
-    def parse(s: str) -> dt.datetime | None:
-        try:
-            return dt.datetime.strptime(s, pattern)
-        except ValueError:
-            return None
-    return parse
-
-
-def _date_converter(kind: str, label: str, formats: list[str], tz: dt.tzinfo) -> Callable[[Any], Any]:
-    accepted = "、".join(format_example(p) for p in formats)
-    message = f"{'日期' if kind == 'date' else '时间'}“{label}”无法识别（支持的格式：{accepted}）"
-    parsers: list[tuple[bool, Callable[[str], dt.datetime | None]]] = [
-        (True, _excel_serial) if p == EXCEL_SERIAL else (False, _fast_parser(p) or _strptime(p)) for p in formats]
-    last = [0]  # the format that worked last is tried first (one int: safe for a mapper shared by threads)
-
-    def parse(v: Any) -> dt.datetime | dt.date:
-        if isinstance(v, dt.datetime | dt.date):
-            return v
-        s = v if isinstance(v, str) else None
-        first = last[0]
-        for i in (first, *(j for j in range(len(parsers)) if j != first)):
-            serial, fn = parsers[i]
-            if serial:
-                got = fn(v)
-            elif s is None:
-                continue
-            else:
-                got = fn(s)
-            if got is not None:
-                last[0] = i
-                return got
-        raise _Err("bad_date", message)
-
-    if kind == "date":
-        def to_date(v: Any) -> Any:
-            got = parse(v)
-            return got.date() if isinstance(got, dt.datetime) else got
-        return to_date
-
-    def to_datetime(v: Any) -> Any:
-        got = parse(v)
-        if not isinstance(got, dt.datetime):
-            got = dt.datetime(got.year, got.month, got.day)
-        return got.replace(tzinfo=tz) if got.tzinfo is None else got
-    return to_datetime
-
-
 class _Compiled:
     """One field mapping, precomputed."""
 
@@ -497,7 +291,7 @@ class _Compiled:
         self.default = fm.default
         formats = fm.date_formats or (DEFAULT_DATE_FORMATS if kind == "date" else DEFAULT_DATETIME_FORMATS)
         choices = std.choices if (std and self.vmap is None) else {}
-        self.convert = _converter(kind, self.label, formats, tz, choices)
+        self.convert = converter(kind, self.label, formats, tz, choices)
 
     def cell(self, v: Any) -> Any:
         if v is None:
@@ -523,18 +317,18 @@ class _Compiled:
                     if v is not None:
                         break
             else:
-                texts = [_text(p) for p in (self.cell(raw.get(c)) for c in self.columns) if p is not None]
+                texts = [as_text(p) for p in (self.cell(raw.get(c)) for c in self.columns) if p is not None]
                 v = self.join.join(texts) if texts else None
         else:
             v = self.constant
         if v is not None and self.split_sep is not None:
-            pieces = _text(v).split(self.split_sep)
+            pieces = as_text(v).split(self.split_sep)
             try:
                 v = self.cell(pieces[self.split_index])
             except IndexError:
                 v = None
         if v is not None and self.vmap is not None:
-            key = _text(v)
+            key = as_text(v)
             if key in self.vmap:
                 v = self.vmap[key]
             else:
@@ -544,12 +338,12 @@ class _Compiled:
                 elif self.vmap_default == "null":
                     v = None
                 elif self.vmap_default == "error":
-                    raise _Err("value_not_mapped", f"“{self.label}”的值不在值映射中")
+                    raise ConvertError("value_not_mapped", f"“{self.label}”的值不在值映射中")
         if v is None:
             v = self.default
         if v is None:
             if self.required:
-                raise _Err("required", f"“{self.label}”不能为空")
+                raise ConvertError("required", f"“{self.label}”不能为空")
             return None
         return self.convert(v)
 
@@ -608,11 +402,11 @@ class Mapper:
         """True if the row is to be left out (``skip_if``): not imported, not quarantined, only counted."""
         for column, empty, equals, among, row in self._skips:
             if row:
-                if all(_text(raw.get(c) if raw.get(c) is not None else "").strip() == v for c, v in row.items()):
+                if all(as_text(raw.get(c) if raw.get(c) is not None else "").strip() == v for c, v in row.items()):
                     return True
                 continue
             v = raw.get(column) if column else None
-            s = "" if v is None else _text(v).strip()
+            s = "" if v is None else as_text(v).strip()
             if (empty and not s) or (equals is not None and s == equals) or (among and s in among):
                 return True
         return False
@@ -623,7 +417,7 @@ class Mapper:
         for f in self._fields:
             try:
                 values[f.field] = f.value(raw)
-            except _Err as exc:
+            except ConvertError as exc:
                 values[f.field] = None
                 errors.append(RowError(f.field, exc.rule, exc.message))
         return Mapped(values, errors, self.natural_key(values))
@@ -639,7 +433,7 @@ class Mapper:
                     return None
                 parts.append("")
             else:
-                parts.append(_text(v))
+                parts.append(as_text(v))
         joined = KEY_SEP.join(parts)
         if len(joined) > KEY_MAX:
             return "sha256:" + hashlib.sha256(joined.encode("utf-8")).hexdigest()
@@ -667,13 +461,13 @@ def describe_spec(spec: TemplateSpec) -> list[dict[str, Any]]:
             how = "取第一个非空值" if fm.coalesce else f"{sep}连接"
             origin = "、".join(f"“{c}”" for c in fm.columns) + f"（{how}）"
         else:
-            origin = f"固定值“{_text(fm.constant)}”"
+            origin = f"固定值“{as_text(fm.constant)}”"
         options = []
         if fm.split:
             part = f"第{fm.split.index + 1}段" if fm.split.index >= 0 else f"倒数第{-fm.split.index}段"
             options.append(f"按“{fm.split.sep}”拆分取{part}")
         if fm.default is not None:
-            options.append(f"默认“{_text(fm.default)}”")
+            options.append(f"默认“{as_text(fm.default)}”")
         if fm.required is not None:
             options.append("必填" if fm.required else "可空")
         if fm.value_map_default != "keep" and fm.value_map is not None:
@@ -682,7 +476,7 @@ def describe_spec(spec: TemplateSpec) -> list[dict[str, Any]]:
             "field": fm.field, "label": label, "origin": origin, "key": fm.field in key,
             "required": fm.required if fm.required is not None else bool(s and s.required),
             "pii": bool(s and s.pii),
-            "value_map": [(k, "（空）" if v is None else _text(v)) for k, v in sorted((fm.value_map or {}).items())],
+            "value_map": [(k, "（空）" if v is None else as_text(v)) for k, v in sorted((fm.value_map or {}).items())],
             "date_formats": [format_example(p) for p in fm.date_formats or []],
             "options": options,
         })

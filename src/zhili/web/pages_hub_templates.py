@@ -17,7 +17,8 @@ from zhili.core.db import roll_back_refused
 from zhili.core.errors import Conflict, DomainError, Forbidden, ValidationFailed
 from zhili.core.security import Perm
 from zhili.datahub import templates
-from zhili.datahub.mapping import ATTRIBUTE_KINDS, EXCEL_SERIAL, TemplateSpec, describe_spec
+from zhili.datahub.convert import EXCEL_SERIAL
+from zhili.datahub.mapping import ATTRIBUTE_KINDS, TemplateSpec, describe_spec
 from zhili.datahub.models import Source, Target
 from zhili.datahub.standard import ATTRIBUTE_PREFIX, FIELDS, KINDS, fields
 from zhili.http.bodylimit import MARGIN, body_limit
