@@ -26,6 +26,7 @@ table has to be reviewed.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import uuid
@@ -154,6 +155,7 @@ OBJECT_PARAMS: dict[str, Callable[[Ctx, str], Any]] = {
     "source_id": lambda c, p: c.s.source.id,
     "import_id": lambda c, p: c.s.hub_import.id,
     "row_id": lambda c, p: c.s.quarantine_row.id,
+    "name": lambda c, p: c.s.template.name,
 }
 # ... and the parameters that name no object of a side
 FIXED_PARAMS: dict[str, Callable[[Ctx], Any]] = {
@@ -242,6 +244,15 @@ def _j(**kw: Any) -> Body:
 
 def _form(**kw: Any) -> Body:
     return lambda c: {"data": kw}
+
+
+_TPL = {"target": "cases", "fields": [{"field": "external_id", "column": "编号"},
+                                     {"field": "description", "column": "内容"},
+                                     {"field": "reported_at", "column": "时间"}]}
+
+
+def _sample_csv(c: Ctx) -> dict[str, Any]:
+    return {"files": {"file": ("样例.csv", "姓名,身份证号\n张三,330522198506150013\n".encode(), "text/csv")}}
 
 
 def _xlsx(c: Ctx) -> dict[str, Any]:
@@ -524,6 +535,14 @@ ROUTES: dict[tuple[str, str], Row] = {
                                                          body=_j(cells={"姓名": "李四"}), except_=_HUB_NO_TEMPLATE),
     ("POST", f"{API}/hub/quarantine/{{row_id}}/discard"): Row(roles=HUB_IMPORT, scope="territory",
                                                              body=_j(reason="重复数据")),
+    ("GET", f"{API}/hub/templates"): Row(roles=HUB_READ),
+    ("POST", f"{API}/hub/templates"): Row(roles=HUB_ADMIN, body=_j(name="matrix-api", title="接口模板", spec=_TPL)),
+    ("POST", f"{API}/hub/templates/import"): Row(roles=HUB_ADMIN, body=_j(
+        format="zhili.hub.template/1", name="matrix-imported", title="导入的模板", spec=_TPL)),
+    ("GET", f"{API}/hub/templates/{{name}}"): Row(roles=HUB_READ, scope="territory"),
+    ("GET", f"{API}/hub/templates/{{name}}/versions"): Row(roles=HUB_READ, scope="territory"),
+    ("GET", f"{API}/hub/templates/{{name}}/export"): Row(roles=HUB_READ, scope="territory"),
+    ("POST", f"{API}/hub/templates/{{name}}/preview"): Row(roles=HUB_READ, scope="territory", body=_sample_csv),
     # -- visits ----------------------------------------------------------------------------------------------------
     ("GET", f"{API}/visits"): Row(roles=REG_READ),
     ("POST", f"{API}/visits"): Row(roles=_r(GRID), sided=True, scope="territory", body=lambda c: {"json": {
@@ -652,6 +671,24 @@ ROUTES: dict[tuple[str, str], Row] = {
         "data": {"cell:姓名": "李四"}}, except_=_HUB_NO_TEMPLATE),
     ("POST", "/console/hub/quarantine/{row_id}/discard"): Row(roles=HUB_IMPORT, scope="territory",
                                                               body=_form(reason="重复数据")),
+    ("GET", "/console/hub/templates"): Row(roles=HUB_READ),
+    ("POST", "/console/hub/templates"): Row(roles=HUB_ADMIN, body=_form(name="matrix-page-tpl", title="页面模板",
+                                                                       target="cases")),
+    ("POST", "/console/hub/templates/import"): Row(roles=HUB_ADMIN, body=lambda c: {"files": {"file": (
+        "模板.json", json.dumps({"name": "matrix-page-imported", "title": "导入", "spec": _TPL}).encode(),
+        "application/json")}}),
+    ("GET", "/console/hub/templates/{name}"): Row(roles=HUB_READ, scope="territory"),
+    ("POST", "/console/hub/templates/{name}"): Row(roles=HUB_ADMIN, scope="territory", body=lambda c: {"data": {
+        "version": str(c.s.template.version), "title": "改过的模板"}}),
+    ("POST", "/console/hub/templates/{name}/fields"): Row(roles=HUB_ADMIN, scope="territory", body=lambda c: {
+        "data": {"version": str(c.s.template.version), "pos": "", "field": "phone", "origin": "column",
+                 "source": "手机号"}}),
+    ("POST", "/console/hub/templates/{name}/fields/delete"): Row(roles=HUB_ADMIN, scope="territory",
+                                                                  body=lambda c: {"data": {
+                                                                      "version": str(c.s.template.version),
+                                                                      "pos": "0"}}),
+    ("GET", "/console/hub/templates/{name}/export.json"): Row(roles=HUB_READ, scope="territory"),
+    ("POST", "/console/hub/templates/{name}/preview"): Row(roles=HUB_READ, scope="territory", body=_sample_csv),
     ("GET", "/console/visits/{visit_id}/photos/{attachment_id}"): Row(roles=VISIT_PAGES, scope="territory"),
     # -- pages: the registers --------------------------------------------------------------------------------------
     ("GET", f"{CR}/"): Row(roles=REG_PAGES),

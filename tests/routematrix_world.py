@@ -84,6 +84,7 @@ class Side:
     source: Any = None  # a data-hub source holding the side's community's data
     hub_import: Any = None  # an import of that source
     quarantine_row: Any = None  # an open quarantined row of that import
+    template: Any = None  # a mapping template tied to that source (seen by those who see the source)
 
 
 @dataclass
@@ -224,6 +225,13 @@ def build(db: Session) -> MatrixWorld:
             errors=[{"field": "id_number", "rule": "id_number", "message": "身份证号：格式不正确"}])
         db.add(s.quarantine_row)
         db.flush()
+        from zhili.datahub import templates as hub_templates
+
+        s.template = hub_templates.save_template(db, principal=p("zhihui"), name=f"matrix-{side}",
+                                                 title=f"{side}社区人员模板", source_id=s.source.id, spec={
+                                                     "target": "persons", "fields": [
+                                                         {"field": "name", "column": "姓名"},
+                                                         {"field": "id_number", "column": "身份证号"}]})
     for username, user in w.users.items():
         n = Notification(user_id=user.id, kind="test", title="测试通知", body="测试", channels={"inbox": "sent"})
         db.add(n)

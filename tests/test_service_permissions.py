@@ -207,6 +207,10 @@ EXPECTED: dict[str, Perm | tuple[Perm, ...] | AnyOf | Exempt] = {
     "datahub.quarantine.rerun": P.hub_import,
     "datahub.quarantine.discard_row": P.hub_import,
     "datahub.quarantine.download": P.hub_import,
+    **{f"datahub.templates.{name}": P.hub_read for name in (
+        "get_template", "list_templates", "template_versions", "export_template", "compiled")},
+    "datahub.templates.save_template": P.hub_admin,
+    "datahub.templates.import_template": P.hub_admin,
     # visits
     "visits.service.record_visit": (P.registry_write, P.visit_record),
     "visits.service.submit_visit": (P.registry_write, P.visit_record),

@@ -93,6 +93,7 @@ def _seed_case_loop(scale: str, progress: object, with_history: bool) -> dict[st
     from zhili.cases.dispatch import default_rules_from_taxonomy
     from zhili.cases.taxonomy import load_defaults
     from zhili.core.db import get_engine, session_scope
+    from zhili.datahub.templates import load_builtin_templates
     from zhili.regions.models import OPEN_END, Unit, UnitLevel
     from zhili.seed.history import seed_cases
 
@@ -100,7 +101,8 @@ def _seed_case_loop(scale: str, progress: object, with_history: bool) -> dict[st
         depts, cats = load_defaults(s)
         district = s.scalar(select(Unit).where(Unit.level == UnitLevel.district, Unit.valid_to == OPEN_END))
         rules = default_rules_from_taxonomy(s, district_path=district.path) if district else 0
-    counts = {"department": depts, "category": cats, "dispatch_rule": rules}
+        hub_templates = load_builtin_templates(s)
+    counts = {"department": depts, "category": cats, "dispatch_rule": rules, "hub_template": hub_templates}
     if with_history:
         done = seed_cases(get_engine(), scale=scale, progress=progress)  # type: ignore[arg-type]
         counts.update({k: v for k, v in done.items() if k != "seconds"})

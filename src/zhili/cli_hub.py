@@ -205,12 +205,12 @@ def import_rest_cmd(
         headers[name.strip()] = value.strip()
 
     def job(s: Any, p: Any, src: Any, progress: Any, guard: Any) -> Any:
-        from zhili.datahub import connectors
+        from zhili.datahub.connectors_rest import rest_pull
 
         tpl, mapper = resolve_template(s, principal=p, source=src, name=template)
         # the same URL and template is the same pull: a killed run resumes (headers are secrets: not hashed in)
         key = hashlib.sha256(f"{url}\n{tpl.name}".encode()).hexdigest()
-        stream = connectors.rest_pull(url, headers=headers)
+        stream = rest_pull(url, headers=headers)
         return run_import(s, principal=p, source=src, stream=stream, mapper=mapper, filename=url[:255],
                           file_hash=key, connector=Connector.rest, template_id=tpl.id, dry_run=dry_run,
                           progress=progress, guard=guard)
@@ -366,3 +366,145 @@ def quarantine_download(
             fail(exc)
     Path(out).write_bytes(data)
     console.print(f"已导出 {n} 行到 {out}" + ("（身份证号、手机号已脱敏）" if masked else ""))
+
+
+# -- templates -------------------------------------------------------------------------------------------------
+
+template_app = typer.Typer(help="映射模板", no_args_is_help=True)
+hub_app.add_typer(template_app, name="template")
+
+
+@template_app.command("load-builtin")
+def template_load_builtin() -> None:
+    """加载平台内置的映射模板（政务留言、纽约311、四类登记表）；已是最新的不重复添加。"""
+    from zhili.core.db import session_scope
+    from zhili.datahub.templates import load_builtin_templates
+
+    with session_scope() as s:
+        n = load_builtin_templates(s)
+    console.print(f"内置映射模板：新增 {n} 个版本" if n else "内置映射模板已是最新")
+
+
+@template_app.command("list")
+def template_list(user: UserOpt = "admin") -> None:
+    """列出本账号可见的映射模板（当前版本）。"""
+    from zhili.core import names
+    from zhili.core.db import session_scope
+    from zhili.datahub import templates
+
+    with session_scope() as s:
+        p = principal_for(s, user)
+        table = Table("标识", "名称", "标准模型", "版本", "内置")
+        for t in templates.list_templates(s, principal=p):
+            table.add_row(t.name, t.title, names.name("hub_target", t.target) or "", str(t.version),
+                          "是" if t.builtin else "")
+        console.print(table)
+
+
+@template_app.command("show")
+def template_show(name: Annotated[str, typer.Argument(help="模板标识")],
+                  version: Annotated[int | None, typer.Option(help="版本（默认当前版本）")] = None,
+                  user: UserOpt = "admin") -> None:
+    """以表格显示一个映射模板：来源列 → 标准字段、值映射、日期格式。"""
+    from zhili.core.db import session_scope
+    from zhili.core.errors import DomainError
+    from zhili.datahub import templates
+    from zhili.datahub.mapping import TemplateSpec, describe_spec
+
+    with session_scope() as s:
+        p = principal_for(s, user)
+        try:
+            t = templates.get_template(s, principal=p, name=name, version=version)
+        except DomainError as exc:
+            fail(exc)
+        table = Table("标准字段", "来源", "日期格式", "值映射", "说明", title=f"{t.title}（{t.name} 第{t.version}版）")
+        for r in describe_spec(TemplateSpec.model_validate(t.spec)):
+            vmap = "；".join(f"{k}→{v}" for k, v in r["value_map"][:6]) + ("……" if len(r["value_map"]) > 6 else "")
+            notes = [*(["主键"] if r["key"] else []), *(["必填"] if r["required"] else []), *r["options"]]
+            table.add_row(r["label"], r["origin"], "、".join(r["date_formats"]), vmap, "，".join(notes))
+        console.print(table)
+
+
+@template_app.command("export")
+def template_export(name: Annotated[str, typer.Argument(help="模板标识")],
+                    output: Annotated[str, typer.Option("--output", "-o", help="输出文件（默认打印）")] = "",
+                    version: Annotated[int | None, typer.Option(help="版本（默认当前版本）")] = None,
+                    user: UserOpt = "admin") -> None:
+    """导出映射模板为 JSON。"""
+    import json
+    from pathlib import Path
+
+    from zhili.core.db import session_scope
+    from zhili.core.errors import DomainError
+    from zhili.datahub import templates
+
+    with session_scope() as s:
+        p = principal_for(s, user)
+        try:
+            data = templates.export_template(s, principal=p, name=name, version=version)
+        except DomainError as exc:
+            fail(exc)
+    text = json.dumps(data, ensure_ascii=False, indent=1)
+    if output:
+        Path(output).write_text(text + "\n", encoding="utf-8")
+        console.print(f"已导出 {data['name']} 第{data['version']}版 → {output}")
+    else:
+        typer.echo(text)
+
+
+@template_app.command("import")
+def template_import(path: Annotated[str, typer.Argument(help="导出的 JSON 文件")],
+                    name: Annotated[str, typer.Option(help="保存为该标识（默认文件中的标识）")] = "",
+                    user: UserOpt = "admin") -> None:
+    """导入映射模板 JSON（校验后保存为新版本；与当前版本相同则不变）。"""
+    import json
+    from pathlib import Path
+
+    from zhili.core.db import session_scope
+    from zhili.core.errors import DomainError
+    from zhili.datahub import templates
+
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8-sig"))
+    except (OSError, ValueError):
+        console.print(f"[red]无法读取 JSON 文件 {path}[/red]")
+        raise typer.Exit(2) from None
+    with session_scope() as s:
+        p = principal_for(s, user)
+        try:
+            t = templates.import_template(s, principal=p, data=data, name=name or None)
+        except DomainError as exc:
+            fail(exc)
+        console.print(f"映射模板 {t.name} 当前为第{t.version}版")
+
+
+@template_app.command("preview")
+def template_preview(name: Annotated[str, typer.Argument(help="模板标识")],
+                     path: Annotated[str, typer.Argument(help="CSV 或 .xlsx 样例文件")],
+                     limit: Annotated[int, typer.Option(help="预览行数")] = 10,
+                     user: UserOpt = "admin") -> None:
+    """按模板预览样例文件的前几行（个人信息脱敏，不写入任何数据）。"""
+    from pathlib import Path
+
+    from zhili.core.db import session_scope
+    from zhili.core.errors import DomainError
+    from zhili.datahub import templates
+
+    with session_scope() as s:
+        p = principal_for(s, user)
+        try:
+            _, mapper = templates.compiled(s, principal=p, name=name)
+            data = Path(path).read_bytes()[:templates.PREVIEW_MAX_BYTES]
+            out = templates.preview_file(mapper, data, Path(path).name, limit=limit)
+        except DomainError as exc:
+            fail(exc)
+        labels = {k: f.label for k, f in mapper.std.items()}
+        for r in out["rows"]:
+            head = f"第{r['row']}行" + ("（跳过）" if r["skipped"] else "")
+            console.print(f"[bold]{head}[/bold]")
+            for k, v in r["values"].items():
+                if v is not None:
+                    console.print(f"  {labels.get(k, k)}：{str(v)[:80]}", markup=False)
+            for e in r["errors"]:
+                console.print(f"  [red]{e['message']}[/red]")
+        s.rollback()

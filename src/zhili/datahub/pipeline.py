@@ -48,6 +48,7 @@ from zhili.core.crypto import FieldCipher, get_cipher
 from zhili.core.db import utcnow
 from zhili.core.jurisdiction import Principal, authorize, ensure_in_scope
 from zhili.core.security import Perm
+from zhili.datahub.connectors_base import MARKER_KEYS, marker_errors
 from zhili.datahub.models import (
     Connector,
     Import,
@@ -58,7 +59,6 @@ from zhili.datahub.models import (
     SourceRecord,
     Target,
 )
-from zhili.datahub.connectors_base import MARKER_KEYS, marker_errors
 from zhili.datahub.records import key_index, row_hash, seal_raw, set_record_values
 from zhili.datahub.rows import BatchHandler, Outcome, RawRow, RowError, RowMapper, RowStream, StagedRow
 from zhili.datahub.rules import Validator

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
+from typing import Any
 
 from pydantic import BaseModel, Field
 
@@ -55,3 +57,57 @@ class SourceOut(ORMModel):
     active: bool
     note: str | None
     default_template_id: uuid.UUID | None
+
+# -- templates -------------------------------------------------------------------------------------------------
+
+
+class TemplateIn(BaseModel):
+    name: str = Field(min_length=2, max_length=63, description="模板标识，如 hotline-2024")
+    title: str = Field(min_length=1, max_length=100, description="模板名称")
+    spec: dict[str, Any] = Field(description="模板内容（见 docs/datahub.md：字段映射、值映射、日期格式……）")
+    source_id: uuid.UUID | None = Field(None, description="专属数据源（可选；只有能看到该数据源的人能看到模板）")
+
+
+class TemplateOut(ORMModel):
+    id: uuid.UUID
+    name: str
+    version: int
+    is_current: bool
+    title: str
+    target: Target
+    source_id: uuid.UUID | None
+    builtin: bool
+    created_at: dt.datetime
+    created_by: str | None
+
+
+class TemplateField(BaseModel):
+    field: str
+    label: str
+    origin: str
+    key: bool
+    required: bool
+    pii: bool
+    value_map: list[tuple[str, str]]
+    date_formats: list[str]
+    options: list[str]
+
+
+class TemplateDetail(TemplateOut):
+    spec: dict[str, Any]
+    fields: list[TemplateField] = Field(default_factory=list, description="模板内容的可读形式")
+
+
+class PreviewRow(BaseModel):
+    row: int
+    skipped: bool
+    natural_key: str | None
+    values: dict[str, Any]
+    errors: list[dict[str, Any]]
+
+
+class PreviewOut(BaseModel):
+    columns: list[str]
+    unused_columns: list[str]
+    absent_columns: list[str]
+    rows: list[PreviewRow]
