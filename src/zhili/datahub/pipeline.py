@@ -156,7 +156,13 @@ def _audit_view(imp: Import, source: Source) -> dict[str, Any]:
 
 
 def missing_columns(stream: RowStream, mapper: RowMapper) -> list[str]:
-    """The source columns the template reads that the file lacks (a template declares them as ``columns``)."""
+    """The source columns the template expects that the file lacks (a template declares them as
+    ``source_columns``; headers compare as :func:`zhili.datahub.mapping.header_key` reads them)."""
+    spec = getattr(mapper, "spec", None)
+    if spec is not None:
+        from zhili.datahub.mapping import missing_columns as template_missing
+
+        return template_missing(spec, list(stream.columns))
     wanted = getattr(mapper, "source_columns", None) or getattr(mapper, "columns", None) or []
     have = {str(c).strip() for c in stream.columns}
     return [c for c in wanted if str(c).strip() not in have]
@@ -195,6 +201,10 @@ def run_import(
     missing = missing_columns(stream, mapper)
     if missing:
         return _fail(session, imp, "文件缺少映射模板需要的列：" + "、".join(missing[:10]), principal, source)
+    bind = getattr(mapper, "bind", None)
+    if bind is not None:  # headers such as 姓名* read as the template's 姓名
+        mapper = bind(list(stream.columns))
+    skips = getattr(mapper, "skips", None)
     if handler is None and not dry_run:
         from zhili.datahub.handlers import handler_for
 
@@ -213,6 +223,9 @@ def run_import(
         batch: list[tuple[int, RawRow]] = []
         for row_number, raw in _read(stream):
             if row_number <= imp.checkpoint:
+                continue
+            if skips is not None and skips(raw):  # a row the template leaves out (the Excel template's example)
+                run.skipped += 1
                 continue
             batch.append((row_number, raw))
             if len(batch) >= batch_size:
@@ -281,6 +294,7 @@ class _Run:
     failed: Counter[str] = field(default_factory=Counter)
     valid: int = 0
     checked: int = 0
+    skipped: int = 0  # rows the template leaves out (``skip_if``): neither imported nor quarantined
 
     def __post_init__(self) -> None:
         self.cipher = get_cipher()
@@ -289,9 +303,11 @@ class _Run:
         self.filled.update(old.get("fields") or {})
         self.failed.update(old.get("rules") or {})
         self.valid, self.checked = int(old.get("valid") or 0), int(old.get("checked") or 0)
+        self.skipped = int(old.get("skipped") or 0)
 
     def stats(self) -> dict[str, Any]:
-        return {"fields": dict(self.filled), "rules": dict(self.failed), "valid": self.valid, "checked": self.checked}
+        return {"fields": dict(self.filled), "rules": dict(self.failed), "valid": self.valid, "checked": self.checked,
+                "skipped": self.skipped}
 
     def load_seen(self) -> None:
         """On resume: the keys this import already accepted before its checkpoint."""
