@@ -265,13 +265,13 @@ class Resolver:
                 inside = self._within(bs, scope)
                 return (inside or bs), note
         core = strip_suffix(name, COMPOUND_SUFFIXES)
-        hits = [c for c in self.by_compound_core if near(c, core)]
-        found = [b for c in hits for b in self.by_compound_core[c]]
-        inside = self._within(found, scope)
-        if inside and len({b.compound for b in inside}) == 1:
-            return inside, "typo"
-        if found and len({b.compound for b in found}) == 1:
-            return found, "typo"
+        for found in ([b for c in self.by_compound if near(c, name) for b in self.by_compound[c]],
+                      [b for c in self.by_compound_core if near(c, core) for b in self.by_compound_core[c]]):
+            inside = self._within(found, scope)
+            if inside and len({b.compound for b in inside}) == 1:
+                return inside, "typo"
+            if found and len({b.compound for b in found}) == 1:
+                return found, "typo"
         return [], None
 
     def _building(self, p: AddressParts, scope: _U | None, notes: list[str], factor: float

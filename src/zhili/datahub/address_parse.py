@@ -156,12 +156,14 @@ class Gazetteer:
 
 def _blocks_bare_core(rest: str, level: str) -> bool:
     """A bare core name (``画溪``) must not swallow the start of a longer name (``画溪小区``, ``画溪大道``)."""
+    if level in ("province", "city", "district"):  # 长兴大道 is a road; 长兴花园路 is 长兴 + 花园路
+        return rest.startswith(ROAD_SUFFIXES + ("街道",))
     words = COMPOUND_SUFFIXES + ROAD_SUFFIXES + COMMUNITY_SUFFIXES + STREET_SUFFIXES + ("街道",)
     if any(rest.startswith(w) for w in words):
         return True
     # a core directly followed by a single character and a suffix is part of a longer name (画溪新村, 长兴大道)
-    return any(rest[1:].startswith(w) for w in COMPOUND_SUFFIXES + ROAD_SUFFIXES) and not rest[:1].isdigit() \
-        and level != "province"
+    return level in ("street", "community") and not rest[:1].isdigit() \
+        and any(rest[1:].startswith(w) for w in COMPOUND_SUFFIXES + ROAD_SUFFIXES)
 
 
 @lru_cache(maxsize=1)
