@@ -499,6 +499,7 @@ ROUTES: dict[tuple[str, str], Row] = {
         "name": "matrix-new", "title": "新数据源", "target": "organisations", "unit_id": str(c.s.community.id)}}),
     ("GET", f"{API}/hub/sources/{{source_id}}"): Row(roles=HUB_READ, scope="territory"),
     ("PATCH", f"{API}/hub/sources/{{source_id}}"): Row(roles=HUB_ADMIN, scope="territory", body=_j(trust=80)),
+    ("POST", f"{API}/hub/address/parse"): Row(roles=HUB_READ, body=_j(address="长兴明珠路8号3-2-301")),
     # -- visits ----------------------------------------------------------------------------------------------------
     ("GET", f"{API}/visits"): Row(roles=REG_READ),
     ("POST", f"{API}/visits"): Row(roles=_r(GRID), sided=True, scope="territory", body=lambda c: {"json": {
@@ -613,6 +614,8 @@ ROUTES: dict[tuple[str, str], Row] = {
     ("GET", "/console/hub/"): Row(roles=HUB_READ),
     ("POST", "/console/hub/sources"): Row(roles=HUB_ADMIN, body=lambda c: {"data": {
         "name": "matrix-page", "title": "页面登记", "target": "buildings", "unit_id": str(c.s.community.id)}}),
+    ("GET", "/console/hub/address"): Row(roles=HUB_READ),
+    ("POST", "/console/hub/address"): Row(roles=HUB_READ, body=lambda c: {"data": {"address": "金陵小区3栋2单元301"}}),
     ("GET", "/console/visits/{visit_id}/photos/{attachment_id}"): Row(roles=VISIT_PAGES, scope="territory"),
     # -- pages: the registers --------------------------------------------------------------------------------------
     ("GET", f"{CR}/"): Row(roles=REG_PAGES),

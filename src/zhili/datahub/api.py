@@ -9,9 +9,17 @@ import uuid
 
 from fastapi import APIRouter
 
-from zhili.datahub import sources
+from zhili.datahub import address, sources
 from zhili.datahub.models import Target
-from zhili.datahub.schemas import SourceIn, SourceOut, SourcePatch
+from zhili.datahub.schemas import (
+    AddressIn,
+    AddressOut,
+    AddressPartsOut,
+    PlacementOut,
+    SourceIn,
+    SourceOut,
+    SourcePatch,
+)
 from zhili.http.deps import CurrentUser, Db
 
 router = APIRouter(prefix="/hub", tags=["数据中台"])
@@ -50,3 +58,15 @@ def update_source(session: Db, principal: CurrentUser, source_id: uuid.UUID, bod
 # -- resolution, golden records, review queue, lineage (golden.py / review.py / lineage.py) -----------------------
 
 # -- addresses (address.py) ---------------------------------------------------------------------------------------
+
+
+@router.post("/address/parse", response_model=AddressOut, summary="地址解析与落位")
+def parse_address(session: Db, principal: CurrentUser, body: AddressIn) -> AddressOut:
+    got = address.place_address(session, principal=principal, text=body.address)
+    pl, names = got["placement"], got["names"]
+    return AddressOut(
+        parts=AddressPartsOut(**{**got["parts"].as_dict(), "fixes": list(got["parts"].fixes)}),
+        placement=PlacementOut(placed=pl.unit_id is not None, unit_id=pl.unit_id, building_id=pl.building_id,
+                               entrance_id=pl.entrance_id, household_id=pl.household_id, confidence=pl.confidence,
+                               reason=pl.reason, units=[u["name"] for u in names["units"]],
+                               building=names["building"], entrance=names["entrance"], room=names["room"]))
