@@ -307,7 +307,7 @@ class Resolver:
         if cands is None and p.compound is None and p.building and p.road and p.number is None:
             # a rural house typed as 张家弄5号 reads like a road and its number
             cands = self._within(self.by_compound.get(p.road, []), scope)
-        if cands is None and scope is not None and p.building:
+        if cands is None and scope is not None and p.building and not p.compound:
             cands = [b for b in self._within(list(self.buildings.values()), scope) if b.compound]
         if not cands:
             return None, [], factor

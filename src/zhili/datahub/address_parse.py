@@ -252,13 +252,12 @@ def parse_address(text: str, gazetteer: Gazetteer | None = None, *, use_cpca: bo
                 fixes.append(fix)
     if pos and any(s.startswith(r, pos - 1) for r in gz.roads if r[0] == s[pos - 1]):
         pos -= 1  # the district's last character begins a road: 长兴县前街 is 长兴 + 县前街
-    if pos == 0 and use_cpca and s and not gz.match("street", s, 0):
-        got = _cpca_admin(s)
-        if got:
+    if "district" not in parts and use_cpca and pos < len(s) and not gz.match("street", s, pos):
+        got = _cpca_admin(s)  # another district (吴兴区), or a local one cpca spells differently
+        if got and got[1] > pos:
             admin, pos = got
             parts.update({k: v for k, v in admin.items() if v})
-            if admin.get("district") in gz.district:
-                parts["local"] = True
+            parts["local"] = admin.get("district") in gz.district
     rest: list[str] = []
     n = len(s)
     while pos < n:
