@@ -28,11 +28,20 @@ from zhili.registry.models import Building, Entrance, Household
 LEVELS = ("street", "community", "building", "household")
 _CN = "零一二三四五六七八九"
 _TYPO_POOL = "乌屋吾午舞务雾岸按暗昂敖奥芳放菲肥"
-_FOREIGN = [
-    "浙江省湖州市吴兴区爱山街道人民路{n}号", "浙江省杭州市西湖区文三路{n}号{b}幢", "北京市朝阳区建国路{n}号",
-    "上海市徐汇区虹漕路{n}号{b}号楼", "江苏省苏州市吴中区木渎镇金山路{n}号", "湖州市德清县武康街道永安街{n}号",
-    "安徽省合肥市蜀山区长江西路{n}号", "广东省深圳市南山区科技园{b}栋{r}室", "浙江省嘉兴市南湖区中山东路{n}号",
-    "湖州市安吉县递铺街道昌硕东路{n}号", "江苏省宜兴市丁蜀镇{n}号", "上海市浦东新区世纪大道{n}号",
+# other districts and provinces, with their true province / city / district / street
+_FOREIGN: list[tuple[str, tuple[str | None, ...]]] = [
+    ("浙江省湖州市吴兴区爱山街道人民路{n}号", ("浙江省", "湖州市", "吴兴区", "爱山街道")),
+    ("浙江省杭州市西湖区文三路{n}号{b}幢", ("浙江省", "杭州市", "西湖区", None)),
+    ("北京市朝阳区建国路{n}号", ("北京市", "北京市", "朝阳区", None)),
+    ("上海市徐汇区虹漕路{n}号{b}号楼", ("上海市", "上海市", "徐汇区", None)),
+    ("江苏省苏州市吴中区木渎镇金山路{n}号", ("江苏省", "苏州市", "吴中区", "木渎镇")),
+    ("湖州市德清县武康街道永安街{n}号", ("浙江省", "湖州市", "德清县", "武康街道")),
+    ("安徽省合肥市蜀山区长江西路{n}号", ("安徽省", "合肥市", "蜀山区", None)),
+    ("广东省深圳市南山区科技园{b}栋{r}室", ("广东省", "深圳市", "南山区", None)),
+    ("浙江省嘉兴市南湖区中山东路{n}号", ("浙江省", "嘉兴市", "南湖区", None)),
+    ("湖州市安吉县递铺街道昌硕东路{n}号", ("浙江省", "湖州市", "安吉县", "递铺街道")),
+    ("江苏省宜兴市丁蜀镇{n}号", ("江苏省", "无锡市", "宜兴市", "丁蜀镇")),
+    ("上海市浦东新区世纪大道{n}号", ("上海市", "上海市", "浦东新区", None)),
 ]
 _MASKED = ["A市A2区{road}{n}号", "A市A7区{c}{b}幢{u}单元{r}室", "B市B1区{road}{n}号", "A市{road}{n}号",
            "C市C3区某小区{b}栋"]
@@ -49,6 +58,7 @@ class AddressCase:
     community_path: str | None = None
     building_id: uuid.UUID | None = None
     household_id: uuid.UUID | None = None
+    admin: tuple[str | None, ...] = (None, None, None, None)  # true province, city, district, street names
 
     @property
     def placeable(self) -> bool:
@@ -164,12 +174,16 @@ def address_cases(session: Session, n: int = 300, seed: int = 16) -> list[Addres
     for b in rng.sample(others, n_org):
         street, community = levels(b.path)
         cases.append(AddressCase(b.address, "organisation", street.path, community.path, b.id, None))
+    segs = (cases[0].street_path or "").split("/") if cases else []
+    top = [by_path["/".join(segs[:k])].name for k in (1, 2, 3)]  # the demo's province, city, district
+    cases = [AddressCase(c.text, c.kind, c.street_path, c.community_path, c.building_id, c.household_id,
+                         (*top, by_path[c.street_path].name)) if c.street_path else c for c in cases]
     roads = sorted({r[0] for b in homed if (r := road_of(b, levels(b.path)[0].name))})
     comps = sorted({b.compound for b in homed if b.compound})
     for i in range(n_foreign):
-        t = _FOREIGN[i % len(_FOREIGN)].format(n=rng.randrange(1, 500), b=rng.randrange(1, 20),
-                                               r=rng.choice(["301", "1202", "502"]))
-        cases.append(AddressCase(t, "foreign"))
+        template, admin = _FOREIGN[i % len(_FOREIGN)]
+        t = template.format(n=rng.randrange(1, 500), b=rng.randrange(1, 20), r=rng.choice(["301", "1202", "502"]))
+        cases.append(AddressCase(t, "foreign", admin=admin))
     for i in range(n_masked):
         t = _MASKED[i % len(_MASKED)].format(n=rng.randrange(1, 500), b=rng.randrange(1, 12), u=rng.randrange(1, 3),
                                              r="301", road=rng.choice(roads), c=rng.choice(comps))

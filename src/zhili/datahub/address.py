@@ -148,6 +148,11 @@ class Resolver:
                 self.by_road[(parts.road, parts.number)].append(b)
                 if parts.number:
                     self.by_road[(parts.road, None)].append(b)
+            if b.compound is None and parts.compound and parts.building:
+                # a building outside any compound whose address reads like one (鼎山工业区86号): findable by it
+                alias = replace(b, number=str(int(parts.building)))
+                self.by_compound[parts.compound].append(alias)
+                self.by_compound_core[strip_suffix(parts.compound, COMPOUND_SUFFIXES)].append(alias)
         roads = sorted({k[0] for k in self.by_road}, key=len, reverse=True)
         self.gazetteer = replace(gz, roads=tuple(r for r in roads if r[0] in "县区市镇乡"))
         self.entrances: dict[tuple[uuid.UUID, str], uuid.UUID] = {}

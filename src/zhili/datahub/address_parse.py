@@ -307,7 +307,9 @@ def _next_token(s: str, pos: int, gz: Gazetteer, parts: dict[str, Any], fixes: l
     road = _ROAD.match(s, pos)
     comp = _COMPOUND.match(s, pos)
     if comp and parts.get("compound") is None and (
-            not road or comp.end() < road.end() and not s.startswith(ROAD_SUFFIXES, comp.end())):
+            not road or comp.end() < road.end() and not s.startswith(ROAD_SUFFIXES, comp.end())
+            or road.group(2) is None and comp.end() > road.end() and s.startswith(COMPOUND_SUFFIXES, road.end())):
+        # 金陵小区 (not a road), 李家巷小区 (a compound named after a lane), but 花园路 is a road
         parts["compound"] = comp.group(1)
         return comp.end()
     if road and parts.get("road") is None:
