@@ -27,19 +27,18 @@ import tempfile
 import time
 from collections import Counter
 from pathlib import Path
-from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "datahub"))
 
-from hub_address_cases import LEVELS, AddressCase, address_cases, placed_levels, score  # noqa: E402
-from sqlalchemy.orm import Session  # noqa: E402
+from hub_address_cases import LEVELS, AddressCase, address_cases, placed_levels, score
+from sqlalchemy.orm import Session
 
-from zhili.core.crypto import FieldCipher  # noqa: E402
-from zhili.core.db import make_engine  # noqa: E402
-from zhili.core.migrate import upgrade  # noqa: E402
-from zhili.core.settings import new_key_material  # noqa: E402
-from zhili.datahub.address import Resolver  # noqa: E402
-from zhili.seed.demo import SCALES, ScaleSpec, seed_demo  # noqa: E402
+from zhili.core.crypto import FieldCipher
+from zhili.core.db import make_engine
+from zhili.core.migrate import upgrade
+from zhili.core.settings import new_key_material
+from zhili.datahub.address import Resolver
+from zhili.seed.demo import SCALES, ScaleSpec, seed_demo
 
 BENCH_SCALE = ScaleSpec(streets=6, communities=16, grids=60, persons=20_000)
 ADMIN = ("province", "city", "district", "street")

@@ -162,9 +162,9 @@ class Resolver:
                 self.entrances[(bid, n)] = eid
         self.households: dict[tuple[uuid.UUID, str], list[tuple[uuid.UUID, uuid.UUID | None]]] = defaultdict(list)
         self.households_of: dict[uuid.UUID, list[tuple[uuid.UUID, str]]] = defaultdict(list)
-        for hid, bid, eid, room in session.execute(select(Household.id, Household.building_id,
-                                                          Household.entrance_id, Household.room)):
-            self.households[(bid, _room_key(room))].append((hid, eid))
+        for hid, bid, h_eid, room in session.execute(select(Household.id, Household.building_id,
+                                                            Household.entrance_id, Household.room)):
+            self.households[(bid, _room_key(room))].append((hid, h_eid))
             self.households_of[bid].append((hid, room))
 
     # -- placing ---------------------------------------------------------------------------------------------

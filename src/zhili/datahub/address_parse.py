@@ -1,8 +1,8 @@
 """Chinese address parsing (地址解析), pure: free text → parts, no database.
 
-``parse_address(text, gazetteer)`` splits what staff type — ``浙江省湖州市长兴县雉城街道金陵社区明珠路8号3幢2单元301室``,
-``长兴明珠路8号3-2-301``, ``金陵小区3栋2单元301`` — into province, city, district, street (街道/镇/乡), community
-(社区/村/居委会), road + number, compound (小区/花园/苑…), building, unit and room, plus what it could not read.
+``parse_address(text, gazetteer)`` splits what staff type —
+``浙江省湖州市长兴县雉城街道金陵社区明珠路8号3幢2单元301室``, ``长兴明珠路8号3-2-301``, ``金陵小区3栋2单元301`` —
+into province, city, district, street (街道/镇/乡), community (社区/村/居委会), road + number, compound (小区/花园/苑…), building, unit and room, plus what it could not read.
 
 * Text is normalised first: NFKC (full-width digits and letters), spaces dropped, dashes unified, and Chinese
   numerals before a building/unit/room/number word turned into digits (``三幢二单元`` → ``3幢2单元``).
@@ -157,8 +157,8 @@ class Gazetteer:
 def _blocks_bare_core(rest: str, level: str) -> bool:
     """A bare core name (``画溪``) must not swallow the start of a longer name (``画溪小区``, ``画溪大道``)."""
     if level in ("province", "city", "district"):  # 长兴大道 is a road; 长兴花园路 is 长兴 + 花园路
-        return rest.startswith(ROAD_SUFFIXES + ("街道",))
-    words = COMPOUND_SUFFIXES + ROAD_SUFFIXES + COMMUNITY_SUFFIXES + STREET_SUFFIXES + ("街道",)
+        return rest.startswith((*ROAD_SUFFIXES, "街道"))
+    words = (*COMPOUND_SUFFIXES, *ROAD_SUFFIXES, *COMMUNITY_SUFFIXES, *STREET_SUFFIXES, "街道")
     if any(rest.startswith(w) for w in words):
         return True
     # a core directly followed by a single character and a suffix is part of a longer name (画溪新村, 长兴大道)
@@ -212,11 +212,11 @@ class AddressParts:
 
 def _cpca_admin(s: str) -> tuple[dict[str, str | None], int] | None:
     """Province/city/district of ``s`` from cpca's national table, if the text starts with them: (parts, end)."""
-    import cpca  # noqa: PLC0415  (loads its table on first use: keep it off the import path)
+    import cpca
 
     rec = cpca.transform([s], pos_sensitive=True).to_dict("records")[0]
-    if not rec.get("adcode"):
-        return None
+    if not rec.get("adcode") or any(v and len(v) < 2 for v in (rec.get("省"), rec.get("市"), rec.get("区"))):
+        return None  # nothing, or a one-character "name" (重庆's 县) read out of a word
     starts = [p for p in (rec["省_pos"], rec["市_pos"], rec["区_pos"]) if p is not None and p >= 0]
     if not starts or min(starts) != 0:
         return None  # a place name inside a road or compound name (中山路), not an administrative prefix
@@ -252,12 +252,14 @@ def parse_address(text: str, gazetteer: Gazetteer | None = None, *, use_cpca: bo
                 fixes.append(fix)
     if pos and any(s.startswith(r, pos - 1) for r in gz.roads if r[0] == s[pos - 1]):
         pos -= 1  # the district's last character begins a road: 长兴县前街 is 长兴 + 县前街
-    if "district" not in parts and use_cpca and pos < len(s) and not gz.match("street", s, pos):
+    if "district" not in parts and use_cpca and not m and pos < len(s) and not gz.match("street", s, pos):
         got = _cpca_admin(s)  # another district (吴兴区), or a local one cpca spells differently
         if got and got[1] > pos:
             admin, pos = got
             parts.update({k: v for k, v in admin.items() if v})
             parts["local"] = admin.get("district") in gz.district
+    if parts.get("district") and not parts.get("local"):
+        gz = Gazetteer()  # another district: our street and community names (and their typos) do not apply
     rest: list[str] = []
     n = len(s)
     while pos < n:
@@ -307,8 +309,8 @@ def _next_token(s: str, pos: int, gz: Gazetteer, parts: dict[str, Any], fixes: l
     road = _ROAD.match(s, pos)
     comp = _COMPOUND.match(s, pos)
     if comp and parts.get("compound") is None and (
-            not road or comp.end() < road.end() and not s.startswith(ROAD_SUFFIXES, comp.end())
-            or road.group(2) is None and comp.end() > road.end() and s.startswith(COMPOUND_SUFFIXES, road.end())):
+            not road or (comp.end() < road.end() and not s.startswith(ROAD_SUFFIXES, comp.end()))
+            or (road.group(2) is None and comp.end() > road.end() and s.startswith(COMPOUND_SUFFIXES, road.end()))):
         # 金陵小区 (not a road), 李家巷小区 (a compound named after a lane), but 花园路 is a road
         parts["compound"] = comp.group(1)
         return comp.end()
@@ -327,7 +329,7 @@ def _next_token(s: str, pos: int, gz: Gazetteer, parts: dict[str, Any], fixes: l
         j = pos
         while j < len(s) and not s[j].isdigit() and j - pos < 8:
             j += 1
-        if pos < j < len(s) and j - pos >= 2 and _BUILDING.match(s, j) or (
+        if (pos < j < len(s) and j - pos >= 2 and _BUILDING.match(s, j)) or (
                 pos < j < len(s) and j - pos >= 2 and _BUR.match(s, j)):
             parts["compound"] = s[pos:j]
             return j
