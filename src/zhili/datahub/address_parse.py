@@ -1,8 +1,10 @@
 """Chinese address parsing (地址解析), pure: free text → parts, no database.
 
 ``parse_address(text, gazetteer)`` splits what staff type —
-``浙江省湖州市长兴县雉城街道金陵社区明珠路8号3幢2单元301室``, ``长兴明珠路8号3-2-301``, ``金陵小区3栋2单元301`` —
-into province, city, district, street (街道/镇/乡), community (社区/村/居委会), road + number, compound (小区/花园/苑…), building, unit and room, plus what it could not read.
+``浙江省湖州市长兴县雉城街道金陵社区明珠路8号3幢2单元301室``,
+``长兴明珠路8号3-2-301``, ``金陵小区3栋2单元301`` — into province, city, district,
+street (街道/镇/乡), community (社区/村/居委会), road + number, compound (小区/花园/苑…),
+building, unit and room, plus what it could not read.
 
 * Text is normalised first: NFKC (full-width digits and letters), spaces dropped, dashes unified, and Chinese
   numerals before a building/unit/room/number word turned into digits (``三幢二单元`` → ``3幢2单元``).
