@@ -22,7 +22,8 @@ PART_KEYS = ("province", "city", "district", "street", "community", "road", "num
 def _page(request: Request, result: dict[str, Any] | None, text: str, error: str | None = None,
           status: int = 200) -> Response:
     return render(request, "hub/address.html", {"result": result, "text": text, "error": error,
-                                                "part_keys": PART_KEYS}, status=status)
+                                                "part_labels": [(k, tr(request, f"hub_address.{k}"))
+                                                                for k in PART_KEYS]}, status=status)
 
 
 @router.get("/console/hub/address")
