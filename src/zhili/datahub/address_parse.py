@@ -117,11 +117,16 @@ class Gazetteer:
                                    ("district", self.district, _DISTRICT_SUFFIXES),
                                    ("street", self.streets, STREET_SUFFIXES),
                                    ("community", self.communities, COMMUNITY_SUFFIXES)):
-            full = {n: n for n in names}
+            full = sorted(set(names), key=len, reverse=True)
             cores: dict[str, list[str]] = {}
+            fuzzy: dict[tuple[int, str], list[str]] = {}
             for n in names:
                 cores.setdefault(strip_suffix(n, sufs), []).append(n)
-            idx[level] = (full, cores, sufs)
+                suf = next((x for x in sufs if n.endswith(x)), "")
+                if suf and len(n) >= 3:
+                    fuzzy.setdefault((len(n), suf), []).append(n)
+            by_core = sorted(((c, ns[0]) for c, ns in cores.items() if len(ns) == 1), key=lambda kv: -len(kv[0]))
+            idx[level] = (full, by_core, sufs, fuzzy)
         object.__setattr__(self, "_index", idx)
 
     def match(self, level: str, s: str, pos: int) -> tuple[str, int, str | None] | None:
@@ -130,29 +135,27 @@ class Gazetteer:
         Tries the full name, then the core name followed by any of the level's suffixes (an old 镇 for a 街道),
         then the bare core (``雉城``) unless a compound, community or road word follows it, then one mistyped
         character in a full name."""
-        full, cores, sufs = self._index[level]
-        best: tuple[str, int, str | None] | None = None
-        for name in full:
-            if s.startswith(name, pos) and (best is None or len(name) > best[1] - pos):
-                best = (name, pos + len(name), None)
-        if best:
-            return best
-        for core, names in sorted(cores.items(), key=lambda kv: -len(kv[0])):
-            if len(names) != 1 or not s.startswith(core, pos):
+        full, by_core, sufs, fuzzy = self._index[level]
+        for name in full:  # longest first
+            if s.startswith(name, pos):
+                return name, pos + len(name), None
+        for core, name in by_core:
+            if not s.startswith(core, pos):
                 continue
             end = pos + len(core)
             for suf in sufs:
                 if s.startswith(suf, end):
-                    return names[0], end + len(suf), f"{core}{suf}→{names[0]}"
-            rest = s[end:]
-            if core != names[0] and not _blocks_bare_core(rest, level):
-                return names[0], end, f"{core}→{names[0]}"
-        for name in full:
-            typed = s[pos:pos + len(name)]
-            if len(name) >= 3 and near(typed, name):
-                suf = next((x for x in sufs if name.endswith(x)), "")
-                if suf and typed.endswith(suf):  # a typo in the name itself, not another kind of place
-                    return name, pos + len(name), f"{typed}→{name}"
+                    return name, end + len(suf), f"{core}{suf}→{name}"
+            if core != name and not _blocks_bare_core(s[end:], level):
+                return name, end, f"{core}→{name}"
+        for (length, suf), names in fuzzy.items():
+            # a typo in the name itself, not another kind of place: the suffix must be where the name's is
+            if not s.startswith(suf, pos + length - len(suf)):
+                continue
+            typed = s[pos:pos + length]
+            for name in names:
+                if near(typed, name):
+                    return name, pos + length, f"{typed}→{name}"
         return None
 
 
