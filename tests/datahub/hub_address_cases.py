@@ -114,7 +114,8 @@ def address_cases(session: Session, n: int = 300, seed: int = 16) -> list[Addres
     others = [b for b in buildings if not b.compound]
     cases: list[AddressCase] = []
     kinds = ["full", "register", "no_admin", "dash", "haolou", "full_width", "cn_numerals", "dropped_suffix",
-             "old_name", "typo", "spaces", "building_only", "short_district"]
+             "old_name", "typo", "spaces", "building_only", "short_district", "street_typo", "community_building",
+             "floor"]
     n_foreign = max(12, n // 12)
     n_masked = max(6, n // 25)
     n_org = min(len(others), max(6, n // 25))
@@ -163,8 +164,18 @@ def address_cases(session: Session, n: int = 300, seed: int = 16) -> list[Addres
         elif kind == "building_only":
             text = f"{street.name}{comp}{b_no}{rng.choice(['幢', '栋', '号楼'])}"
             want_h = None
-        else:  # short_district
+        elif kind == "short_district":
             text = f"长兴{street.name}{road_s}{comp}{b_no}幢{e_no}单元{h.room}室"
+        elif kind == "street_typo":
+            k = rng.randrange(len(s_core))
+            bad = rng.choice([c for c in _TYPO_POOL if c != s_core[k]])
+            text = f"长兴县{s_core[:k]}{bad}{s_core[k + 1:]}{street.name[len(s_core):]}{comp}{b_no}幢{e_no}单元{h.room}室"
+        elif kind == "community_building":
+            # the community and a building number, no compound: placeable only where the number is unique
+            text = f"{street.name}{community.name}{b_no}幢{e_no}单元{h.room}室"
+        else:  # floor: 3楼 before the room, as some forms ask
+            floor = h.room[:-2] if len(h.room) > 2 else "1"
+            text = f"{comp}{b_no}幢{e_no}单元{floor}楼{h.room}室"
         cases.append(AddressCase(text, kind, street.path, community.path, b.id, want_h.id if want_h else None))
     for b in rng.sample(rural, n_rural) if n_rural else []:
         street, community = levels(b.path)

@@ -52,6 +52,13 @@ def test_building_words_digits_and_spacing_all_read_the_same(text: str) -> None:
     assert (p.compound, p.building, p.unit, p.room) == ("金陵小区", "3", "2", "301")
 
 
+def test_a_floor_before_the_room_is_read_as_a_floor() -> None:
+    p = parse_address("金陵小区3幢2单元3楼301室", GZ)
+    assert (p.building, p.unit, p.floor, p.room) == ("3", "2", "3", "301")
+    p = parse_address("金陵小区3幢2单元十八层1802", GZ)
+    assert (p.floor, p.room) == ("18", "1802")
+
+
 def test_chinese_numerals() -> None:
     assert [cn_number(w) for w in ("三", "十", "十二", "二十", "二十三", "两", "一百零一", "三零一")] == \
         [3, 10, 12, 20, 23, 2, 101, 301]

@@ -51,7 +51,7 @@ _BUR = re.compile(r"(\d+)-(\d+)-(\d+)(?:室|户)?")
 _BR = re.compile(r"(\d+)-(\d+)(?:室|户)?")
 _UNIT = re.compile(r"(\d+)单元")
 _ROOM = re.compile(r"(\d+)(?:室|户|房)?")
-_FLOOR = re.compile(r"(\d+)(?:层|楼)(?!\d)")
+_FLOOR = re.compile(r"(\d+)(?:层|楼)")
 _HAMLET = re.compile(r"([^\d\-]{2,6}?)(\d+)号(?!楼)")
 _GENERIC_STREET = re.compile(r"([^\d\-]{2,6}?(?:街道|镇|乡))")
 _GENERIC_COMMUNITY = re.compile(r"([^\d\-]{2,6}?(?:社区|居委会|村委会))")
@@ -363,7 +363,7 @@ def _numbers(s: str, pos: int, parts: dict[str, Any]) -> int:
         _set(parts, building=m.group(1), room=m.group(2))
         return m.end()
     m = _FLOOR.match(s, pos)
-    if m and parts.get("room") is None and m.end() < len(s):
+    if m and parts.get("room") is None and parts.get("building"):  # 3幢2单元3楼301室: a floor, then the room
         _set(parts, floor=m.group(1))
         return m.end()
     m = _ROOM.match(s, pos)
