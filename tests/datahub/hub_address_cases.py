@@ -169,7 +169,8 @@ def address_cases(session: Session, n: int = 300, seed: int = 16) -> list[Addres
         elif kind == "street_typo":
             k = rng.randrange(len(s_core))
             bad = rng.choice([c for c in _TYPO_POOL if c != s_core[k]])
-            text = f"长兴县{s_core[:k]}{bad}{s_core[k + 1:]}{street.name[len(s_core):]}{comp}{b_no}幢{e_no}单元{h.room}室"
+            typo_street = f"{s_core[:k]}{bad}{s_core[k + 1:]}{street.name[len(s_core):]}"
+            text = f"长兴县{typo_street}{comp}{b_no}幢{e_no}单元{h.room}室"
         elif kind == "community_building":
             # the community and a building number, no compound: placeable only where the number is unique
             text = f"{street.name}{community.name}{b_no}幢{e_no}单元{h.room}室"
