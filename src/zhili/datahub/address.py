@@ -28,6 +28,7 @@ from zhili.core import clock
 from zhili.core.jurisdiction import Principal, authorize, in_scope
 from zhili.core.security import Perm
 from zhili.datahub.address_parse import (
+    COMMUNITY_SUFFIXES,
     COMPOUND_SUFFIXES,
     AddressParts,
     Gazetteer,
@@ -102,6 +103,10 @@ class Resolver:
             by_level[u.level].append(u)
         self.by_level = by_level
         self.valid_by_path = {u.path: u for u in valid}
+        cores: dict[str, list[_U]] = defaultdict(list)
+        for u in by_level[UnitLevel.community.value]:
+            cores[strip_suffix(u.name, COMMUNITY_SUFFIXES)].append(u)
+        self.community_by_core = {c: us[0] for c, us in cores.items() if len(us) == 1}
         self.by_name: dict[tuple[str, str], list[_U]] = defaultdict(list)
         for u in valid:
             self.by_name[(u.level, u.name)].append(u)
@@ -284,6 +289,7 @@ class Resolver:
         """Buildings of the compound ``name`` (exact, then without its suffix, then one mistyped character),
         within ``scope`` when that leaves any; and a note on the correction."""
         for bs, note in ((self.by_compound.get(name, []), None),
+                         (self.by_compound_core.get(name, []), "core"),  # 吴园 typed for 吴园苑
                          (self.by_compound_core.get(strip_suffix(name, COMPOUND_SUFFIXES), []), "core")):
             if bs:
                 inside = self._within(bs, scope)
@@ -296,6 +302,17 @@ class Resolver:
                 return inside, "typo"
             if found and len({b.compound for b in found}) == 1:
                 return found, "typo"
+        for k in range(1, len(name) - 1):
+            # a compound typed after a place word (白湖吴园 for 吴园苑 of 白湖社区): its tail, inside the scope only
+            tail = name[k:]
+            found = self.by_compound.get(tail) or self.by_compound_core.get(tail) or \
+                self.by_compound_core.get(strip_suffix(tail, COMPOUND_SUFFIXES), [])
+            head = self.community_by_core.get(name[:k])  # the place word is a community's name: narrower
+            where = head if head is not None and (scope is None or head.path.startswith(scope.path + "/")) \
+                else scope
+            inside = self._within(found, where) if where is not None else []
+            if inside and len({b.compound for b in inside}) == 1:
+                return inside, "typo"
         return [], None
 
     def _building(self, p: AddressParts, scope: _U | None, notes: list[str], factor: float

@@ -45,7 +45,8 @@ _DASHES = re.compile(r"[‐‑‒–—―−﹣－~～]")
 _DROP = re.compile(r"[\s,，、。;；:：()（）\[\]【】\"'“”‘’]+")
 
 _ROAD = re.compile(r"([^\d\-]{1,10}?(?:大道|路|街|巷|弄))(?:(\d+)号(?!楼))?")
-_COMPOUND = re.compile(r"([^\d\-]{1,10}?(?:" + "|".join(COMPOUND_SUFFIXES) + r"))")
+# greedy: 钱园苑 is one compound (园 and 苑 are both compound words), not 钱园 + 苑
+_COMPOUND = re.compile(r"([^\d\-]{1,10}(?:" + "|".join(COMPOUND_SUFFIXES) + r"))")
 _BUILDING = re.compile(r"(\d+)(幢|栋|号楼|座|#|号)")
 _BUR = re.compile(r"(\d+)-(\d+)-(\d+)(?:室|户)?")
 _BR = re.compile(r"(\d+)-(\d+)(?:室|户)?")
