@@ -66,6 +66,14 @@ def test_chinese_numerals() -> None:
     assert normalise("三里村") == "三里村"  # a numeral inside a name stays a name
 
 
+def test_compound_names_made_of_compound_words_stay_whole() -> None:
+    """园 and 苑 are both compound words: 钱园苑 is one compound; 李家巷小区 is a compound named after a lane, while
+    花园路 is a road."""
+    assert _parts("钱园苑3幢")["compound"] == "钱园苑"
+    assert _parts("李家巷小区1栋")["compound"] == "李家巷小区"
+    assert _parts("花园路219号2-2-302")["road"] == "花园路"
+
+
 def test_missing_levels_leave_the_rest_intact() -> None:
     p = _parts("雉城街道金陵小区3幢")
     assert p == {"street": "雉城街道", "compound": "金陵小区", "building": "3"}
