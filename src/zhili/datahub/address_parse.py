@@ -23,7 +23,7 @@ from __future__ import annotations
 import csv
 import re
 import unicodedata
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from functools import lru_cache
 from importlib import resources
 from typing import Any
@@ -373,7 +373,3 @@ def _numbers(s: str, pos: int, parts: dict[str, Any]) -> int:
         return m.end()
     return pos
 
-
-def with_parts(parts: AddressParts, **changes: Any) -> AddressParts:
-    """A copy of ``parts`` with some fields changed (tests and the resolver's second tries)."""
-    return replace(parts, **changes)
