@@ -543,6 +543,7 @@ ROUTES: dict[tuple[str, str], Row] = {
     ("GET", f"{API}/hub/templates/{{name}}/versions"): Row(roles=HUB_READ, scope="territory"),
     ("GET", f"{API}/hub/templates/{{name}}/export"): Row(roles=HUB_READ, scope="territory"),
     ("POST", f"{API}/hub/templates/{{name}}/preview"): Row(roles=HUB_READ, scope="territory", body=_sample_csv),
+    ("POST", f"{API}/hub/address/parse"): Row(roles=HUB_READ, body=_j(address="长兴明珠路8号3-2-301")),
     # -- visits ----------------------------------------------------------------------------------------------------
     ("GET", f"{API}/visits"): Row(roles=REG_READ),
     ("POST", f"{API}/visits"): Row(roles=_r(GRID), sided=True, scope="territory", body=lambda c: {"json": {
@@ -689,6 +690,8 @@ ROUTES: dict[tuple[str, str], Row] = {
                                                                       "pos": "0"}}),
     ("GET", "/console/hub/templates/{name}/export.json"): Row(roles=HUB_READ, scope="territory"),
     ("POST", "/console/hub/templates/{name}/preview"): Row(roles=HUB_READ, scope="territory", body=_sample_csv),
+    ("GET", "/console/hub/address"): Row(roles=HUB_READ),
+    ("POST", "/console/hub/address"): Row(roles=HUB_READ, body=lambda c: {"data": {"address": "金陵小区3栋2单元301"}}),
     ("GET", "/console/visits/{visit_id}/photos/{attachment_id}"): Row(roles=VISIT_PAGES, scope="territory"),
     # -- pages: the registers --------------------------------------------------------------------------------------
     ("GET", f"{CR}/"): Row(roles=REG_PAGES),

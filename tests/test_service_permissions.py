@@ -211,6 +211,7 @@ EXPECTED: dict[str, Perm | tuple[Perm, ...] | AnyOf | Exempt] = {
         "get_template", "list_templates", "template_versions", "export_template", "compiled")},
     "datahub.templates.save_template": P.hub_admin,
     "datahub.templates.import_template": P.hub_admin,
+    "datahub.address.place_address": P.hub_read,
     # visits
     "visits.service.record_visit": (P.registry_write, P.visit_record),
     "visits.service.submit_visit": (P.registry_write, P.visit_record),

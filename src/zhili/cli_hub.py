@@ -508,3 +508,34 @@ def template_preview(name: Annotated[str, typer.Argument(help="模板标识")],
             for e in r["errors"]:
                 console.print(f"  [red]{e['message']}[/red]")
         s.rollback()
+
+
+# -- addresses -------------------------------------------------------------------------------------------------
+
+@hub_app.command("address")
+def address_cmd(
+    addresses: Annotated[list[str], typer.Argument(help="一条或多条地址，如 长兴明珠路8号3-2-301")],
+    user: UserOpt = "admin",
+) -> None:
+    """解析地址并在本平台的区划与楼栋数据中落位（名称、置信度与原因）。"""
+    from zhili.core.db import session_scope
+    from zhili.core.errors import DomainError
+    from zhili.datahub import address
+
+    with session_scope() as s:
+        p = principal_for(s, user)
+        table = Table("地址", "拆分", "落位", "置信度", "说明")
+        for text in addresses:
+            try:
+                got = address.place_address(s, principal=p, text=text)
+            except DomainError as exc:
+                fail(exc)
+            parts = {k: v for k, v in got["parts"].as_dict().items() if v and k not in ("fixes", "adcode")}
+            names = got["names"]
+            where = " › ".join(u["name"] for u in names["units"][-3:])
+            if names["building"]:
+                where += f" › {names['building']}{names['entrance'] or ''}{names['room'] or ''}"
+            pl = got["placement"]
+            table.add_row(text, "、".join(f"{v}" for v in parts.values()), where or "未能落位",
+                          f"{pl.confidence:.2f}", pl.reason or "")
+        console.print(table)

@@ -16,7 +16,7 @@ from zhili.core.db import utcnow
 from zhili.core.jurisdiction import authorize
 from zhili.core.schemas import Page
 from zhili.core.security import Perm
-from zhili.datahub import imports, quarantine, sources, templates
+from zhili.datahub import address, imports, quarantine, sources, templates
 from zhili.datahub.import_schemas import (
     DiscardIn,
     FixIn,
@@ -30,6 +30,10 @@ from zhili.datahub.imports import UPLOAD_LIMIT
 from zhili.datahub.mapping import TemplateSpec, describe_spec
 from zhili.datahub.models import ImportStatus, QuarantineStatus, Target
 from zhili.datahub.schemas import (
+    AddressIn,
+    AddressOut,
+    AddressPartsOut,
+    PlacementOut,
     PreviewOut,
     SourceIn,
     SourceOut,
@@ -223,3 +227,15 @@ def discard_quarantine_row(session: Db, principal: CurrentUser, row_id: uuid.UUI
 # -- resolution, golden records, review queue, lineage (golden.py / review.py / lineage.py) -----------------------
 
 # -- addresses (address.py) ---------------------------------------------------------------------------------------
+
+
+@router.post("/address/parse", response_model=AddressOut, summary="地址解析与落位")
+def parse_address(session: Db, principal: CurrentUser, body: AddressIn) -> AddressOut:
+    got = address.place_address(session, principal=principal, text=body.address)
+    pl, names = got["placement"], got["names"]
+    return AddressOut(
+        parts=AddressPartsOut(**{**got["parts"].as_dict(), "fixes": list(got["parts"].fixes)}),
+        placement=PlacementOut(placed=pl.unit_id is not None, unit_id=pl.unit_id, building_id=pl.building_id,
+                               entrance_id=pl.entrance_id, household_id=pl.household_id, confidence=pl.confidence,
+                               reason=pl.reason, units=[u["name"] for u in names["units"]],
+                               building=names["building"], entrance=names["entrance"], room=names["room"]))

@@ -111,3 +111,47 @@ class PreviewOut(BaseModel):
     unused_columns: list[str]
     absent_columns: list[str]
     rows: list[PreviewRow]
+
+# -- addresses (address.py) --------------------------------------------------------------------------------------
+
+
+class AddressIn(BaseModel):
+    address: str = Field(min_length=1, max_length=500, description="待解析的地址，如 长兴明珠路8号3-2-301")
+
+
+class AddressPartsOut(BaseModel):
+    province: str | None = None
+    city: str | None = None
+    district: str | None = None
+    adcode: str | None = Field(None, description="识别到的最深一级行政区划代码（GB/T 2260）")
+    street: str | None = None
+    community: str | None = None
+    road: str | None = None
+    number: str | None = Field(None, description="门牌号")
+    compound: str | None = Field(None, description="小区")
+    building: str | None = Field(None, description="楼栋号")
+    unit: str | None = Field(None, description="单元号")
+    room: str | None = Field(None, description="室号")
+    floor: str | None = None
+    remainder: str = Field("", description="未能识别的部分")
+    masked: str | None = Field(None, description="脱敏地名（如 A市A2区），不定位")
+    fixes: list[str] = Field(default_factory=list, description="已纠正的写法，如 雉城→雉城街道")
+
+
+class PlacementOut(BaseModel):
+    placed: bool
+    unit_id: uuid.UUID | None = None
+    building_id: uuid.UUID | None = None
+    entrance_id: uuid.UUID | None = None
+    household_id: uuid.UUID | None = None
+    confidence: float = 0.0
+    reason: str | None = None
+    units: list[str] = Field(default_factory=list, description="落位单元的名称，由省到网格")
+    building: str | None = None
+    entrance: str | None = None
+    room: str | None = None
+
+
+class AddressOut(BaseModel):
+    parts: AddressPartsOut
+    placement: PlacementOut
