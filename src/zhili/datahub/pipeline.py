@@ -102,15 +102,21 @@ class _Row:
     record_date: dt.date | None = None
 
 
-def _resolver_for(session: Session) -> Callable[[dt.date], Any] | None:
-    try:
-        from zhili.datahub import address  # type: ignore[attr-defined,unused-ignore]
-    except ImportError:
-        return None
-    resolver_cls = getattr(address, "Resolver", None)
-    if resolver_cls is None:
-        return None
-    return lambda as_of: resolver_cls(session, as_of=as_of)
+def _resolver_for(session: Session) -> Callable[[dt.date], Any]:
+    """The address resolver factory of an import: ONE resolver on today's region tree and registers, built on the
+    first address (loading the lookup tables takes ~0.5–2 s on a district, so not once per record date: a
+    hotline archive spans thousands of days). Records dated before a redraw are placed where the address lies
+    now; the reference rules (codes) still check the tree as of the record's date."""
+    from zhili.datahub.address import Resolver
+
+    shared: list[Resolver] = []
+
+    def factory(as_of: dt.date) -> Resolver:
+        if not shared:
+            shared.append(Resolver(session))
+        return shared[0]
+
+    return factory
 
 
 def _read(stream: RowStream) -> Iterator[tuple[int, RawRow]]:
