@@ -51,6 +51,7 @@ import logging
 import math
 import random
 import re
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -479,6 +480,7 @@ class Matcher:
     def _pairs(
         self, records: Sequence[Mapping[str, Any]], against: Sequence[Mapping[str, Any]] | None, threshold: float
     ) -> list[Pair]:
+        started = time.perf_counter()
         model = copy.deepcopy(self._model)
         left = self._frame(records)
         if against is None:
@@ -493,8 +495,10 @@ class Matcher:
             model["link_type"] = "link_only"
             linker = self._linker([left, right], model, ["hub_records", "hub_against"])
         con = linker._db_api.duckdb_con  # noqa: SLF001 - read results in DuckDB, no pandas round trip
+        t_features = time.perf_counter()
         blocked = linker.inference.compute_blocked_pairs_for_predict()  # cached: predict() reuses it
         compared = con.execute(f"SELECT count(*) FROM {blocked.physical_name}").fetchall()[0]  # noqa: S608
+        t_blocking = time.perf_counter()
         result = linker.inference.predict(threshold_match_probability=threshold)
         specs = LEVELS[self.entity]
         gammas = ", ".join(f"gamma_{spec.field}" for spec in specs)
@@ -511,6 +515,9 @@ class Matcher:
             "compared": int(compared[0]) if compared else 0,
             "all_pairs": n_left * n_right if against is not None else n_left * (n_left - 1) // 2,
             "returned": len(rows),
+            "seconds_features": round(t_features - started, 3),
+            "seconds_blocking": round(t_blocking - t_features, 3),
+            "seconds_scoring": round(time.perf_counter() - t_blocking, 3),
         }
         labels = [self._labels(spec) for spec in specs]
         out = []
