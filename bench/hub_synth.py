@@ -117,6 +117,7 @@ class Generator:
         self.roads = [self._place() + rng.choice(ROAD_SUFFIX) for _ in range(n_roads)]
         self.communities = [self._place() + "社区" for _ in range(max(20, n_roads // 4))]
         self.homes: list[tuple[str, ...]] = []
+        self.ids: set[str] = set()
         self.n_homes = max(20, int(n_persons / 2.6))
 
     def _place(self) -> str:
@@ -153,8 +154,12 @@ class Generator:
         given = "".join(rng.choice(self.given) for _ in range(1 if rng.random() < 0.3 else 2))
         birth = dt.date(1940, 1, 1) + dt.timedelta(days=rng.randrange(71 * 365))
         gender = rng.choice("男女")
-        seq = rng.randrange(100) * 10 + rng.choice((1, 3, 5, 7, 9) if gender == "男" else (0, 2, 4, 6, 8))
-        first17 = f"{home[10]}{birth:%Y%m%d}{seq:03d}"
+        while True:  # ID numbers are unique
+            seq = rng.randrange(100) * 10 + rng.choice((1, 3, 5, 7, 9) if gender == "男" else (0, 2, 4, 6, 8))
+            first17 = f"{home[10]}{birth:%Y%m%d}{seq:03d}"
+            if first17 not in self.ids:
+                self.ids.add(first17)
+                break
         phone = None if rng.random() < 0.05 else rng.choice(("13", "15", "18", "17")) + f"{rng.randrange(10**9):09d}"
         return Person(surname + given, gender, birth, first17 + id_check_digit(first17), phone, home[:10])
 

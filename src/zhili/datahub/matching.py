@@ -30,7 +30,7 @@ How the model works:
 * Comparisons per field with ordered levels (``LEVELS``): name exact / pinyin equal / pinyin with the syllables
   in another order / Jaro–Winkler ≥ 0.92 / ≥ 0.80 on pinyin / else; birth date exact / one part differs (or day
   and month swapped) / same year / else; gender; phone exact / last 8 digits / one or two digits off / else; ID
-  number exact / Levenshtein ≤ 2 / else; address tokens exact / Jaccard ≥ 0.8 / Jaccard ≥ 0.5 or
+  number exact / Levenshtein ≤ 2 when at least one fails its check digit (a typo) / else; address tokens exact / Jaccard ≥ 0.8 / Jaccard ≥ 0.5 or
   Jaro–Winkler ≥ 0.9 / Jaccard ≥ 0.25 / else. A missing value on either side is a null level (no evidence).
 * Blocking (``BLOCKING``) keeps the number of compared pairs near-linear: for persons same birth date; same name
   initials and birth year; same phone; same ID-number prefix (region + birth date); same main address token
@@ -38,6 +38,8 @@ How the model works:
 * :meth:`Matcher.fit` estimates *u* by random sampling (seeded) and *m* by expectation maximisation over two
   blocking passes, as Splink documents — no labels. The prior (probability that two random records match) is
   estimated from deterministic rules. Training uses at most ``train_sample`` records (a seeded sample).
+* Trained m probabilities are floored at ``m_floor`` (0.001): EM on clean data says "a true match never has a
+  different name", and one surprising field must not veto every other agreement.
 * With fewer than ``min_train_records`` records :meth:`fit` keeps the hand-set default weights
   (``DEFAULT_WEIGHTS``, overridable as ``MatchSettings.default_weights``): tens of records cannot support an
   estimate, and the defaults are conservative enough for small imports and tests.
@@ -91,6 +93,7 @@ class MatchSettings:
     u_max_pairs: float = 2e6
     em_max_pairs: float = 5e6
     prior: float = 1e-4
+    m_floor: float = 0.001
     default_weights: Mapping[str, Sequence[tuple[float, float]]] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
@@ -103,6 +106,7 @@ class MatchSettings:
             "u_max_pairs": self.u_max_pairs,
             "em_max_pairs": self.em_max_pairs,
             "prior": self.prior,
+            "m_floor": self.m_floor,
             "default_weights": {k: [list(mu) for mu in v] for k, v in self.default_weights.items()},
         }
 
@@ -170,7 +174,7 @@ _DOB = FieldSpec(
             0.002,
         ),
         Level("l.dob_y = r.dob_y", "仅出生年份相同", 0.02, 0.02),
-        Level("ELSE", "出生日期不同", 0.02, 0.97795),
+        Level("ELSE", "出生日期不同", 0.003, 0.97795),
     ),
 )
 _GENDER = FieldSpec(
@@ -202,7 +206,10 @@ def _key_spec(field_name: str, what: str) -> FieldSpec:
         f"{what}缺失",
         (
             Level("l.idn = r.idn", f"{what}相同", 0.85, 0.00001),
-            Level("levenshtein(l.idn, r.idn) <= 2", f"{what}相差一两位", 0.10, 0.0001),
+            # a typo breaks the check digit: two valid numbers a digit apart are two people
+            Level(
+                "levenshtein(l.idn, r.idn) <= 2 AND NOT (l.idn_ok AND r.idn_ok)", f"{what}相差一两位", 0.10, 0.0001
+            ),
             Level("ELSE", f"{what}不同", 0.05, 0.99989),
         ),
     )
@@ -213,7 +220,7 @@ _ADDRESS = FieldSpec(
     "addr",
     "地址缺失",
     (
-        Level("l.addr = r.addr", "地址相同", 0.50, 0.0005),
+        Level("l.addr = r.addr", "地址相同", 0.40, 0.001),
         Level(f"{_jaccard()} >= 0.8", "地址高度相似", 0.20, 0.002),
         Level(
             f"{_jaccard()} >= 0.5 OR jaro_winkler_similarity(l.addr, r.addr) >= 0.9",
@@ -459,10 +466,10 @@ class Matcher:
             for level, new in zip(comparison["comparison_levels"], got["comparison_levels"], strict=False):
                 if level.get("is_null_level"):
                     continue
-                for key in ("m_probability", "u_probability"):
+                for key, floor in (("m_probability", self.settings.m_floor), ("u_probability", 1e-9)):
                     value = new.get(key)
                     if isinstance(value, int | float) and math.isfinite(value) and value > 0:
-                        level[key] = min(max(float(value), 1e-9), 1.0)
+                        level[key] = min(max(float(value), floor), 1.0)
         return out
 
     # -- scoring -------------------------------------------------------------------------------------------

@@ -12,7 +12,8 @@ only ever look at these columns, so everything a comparison tolerates is decided
 * phones: digits only, a leading ``86`` country code dropped, the last eight digits;
 * birth dates: ISO ``YYYY-MM-DD`` plus year, month and day separately (a date off by one part still compares);
 * ID numbers: upper-case letters and digits only; the first 14 characters (region + birth date of a GB 11643
-  number) for blocking;
+  number) for blocking; ``idn_ok`` whether the GB 11643 check digit is right — two *valid* numbers that differ
+  in a digit or two are two people born the same day in the same county, not a typo;
 * addresses: 幢/号楼/座 → 栋, Chinese numerals before a unit word → digits, then tokens split after the
   administrative and building words (省 市 区 县 街道 镇 社区 路 号 栋 单元 室 …); numeric tokens keep only their
   digits so ``3栋2单元301室`` and ``3-2-301`` share tokens; ``addr_main`` is the most specific non-numeric token
@@ -32,6 +33,8 @@ from functools import lru_cache
 from typing import Any
 
 from pypinyin import Style, lazy_pinyin
+
+from zhili.core.validators import id_check_digit
 
 # Variant characters folded before comparison (异体字 / common typing variants). Kept short on purpose: pinyin
 # comparison already absorbs most 同音字 typos.
@@ -227,6 +230,7 @@ FEATURE_COLUMNS: dict[str, str] = {
     "phone8": "VARCHAR",
     "idn": "VARCHAR",
     "idn_p": "VARCHAR",
+    "idn_ok": "BOOLEAN",
     "addr": "VARCHAR",
     "addr_b1": "BIGINT",
     "addr_b2": "BIGINT",
@@ -252,6 +256,14 @@ def token_bits(tokens: tuple[str, ...]) -> tuple[int | None, int | None]:
         return v - 2**64 if v >= 2**63 else v
 
     return signed(low), signed(high)
+
+
+_GB11643 = re.compile(r"\d{17}[\dX]")
+
+
+def checksum_ok(idn: str) -> bool:
+    """True for an 18-character ID number whose GB 11643 check digit is right (a typo almost always breaks it)."""
+    return bool(_GB11643.fullmatch(idn)) and id_check_digit(idn[:17]) == idn[17]
 
 
 def _addr_bits(tokens: tuple[str, ...]) -> dict[str, int | None]:
@@ -286,6 +298,7 @@ def person_features(record: Mapping[str, Any]) -> dict[str, Any]:
         "phone8": phone[-8:] if len(phone) >= 8 else None,
         "idn": _or_none(idn),
         "idn_p": idn[:14] if len(idn) >= 14 else _or_none(idn),
+        "idn_ok": checksum_ok(idn),
         "addr": _or_none(addr),
         **_addr_bits(tokens),
         "addr_main": _or_none(main),
@@ -317,6 +330,7 @@ def organisation_features(record: Mapping[str, Any]) -> dict[str, Any]:
         "phone8": phone[-8:] if len(phone) >= 8 else None,
         "idn": _or_none(idn),
         "idn_p": idn[:8] if len(idn) >= 8 else _or_none(idn),
+        "idn_ok": False,
         "addr": _or_none(addr),
         **_addr_bits(tokens),
         "addr_main": _or_none(main),
@@ -345,6 +359,7 @@ def building_features(record: Mapping[str, Any]) -> dict[str, Any]:
         "phone8": None,
         "idn": None,
         "idn_p": None,
+        "idn_ok": False,
         "addr": _or_none(addr),
         **_addr_bits(tokens),
         "addr_main": _or_none(main or compound),
