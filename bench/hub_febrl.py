@@ -125,8 +125,18 @@ def main() -> None:
         ("(a2) recordlinkage ECM", n_rl, ecm_links, t_ecm),
         ("(a3) ECM, blocks name|surname|dob", n_rl3, ecm3_links, t_ecm3),
         (f"(b) hub Matcher p>={args.threshold}", compared, hub_links, t_hub),
-        (f"(b) hub Matcher p>={REVIEW} (review+)", compared, {(p.left, p.right) for p in pairs if p.probability >= REVIEW}, t_hub),
-        (f"(b) hub Matcher p>={AUTO_MERGE} (auto)", compared, {(p.left, p.right) for p in pairs if p.probability >= AUTO_MERGE}, t_hub),
+        (
+            f"(b) hub Matcher p>={REVIEW} (review+)",
+            compared,
+            {(p.left, p.right) for p in pairs if p.probability >= REVIEW},
+            t_hub,
+        ),
+        (
+            f"(b) hub Matcher p>={AUTO_MERGE} (auto)",
+            compared,
+            {(p.left, p.right) for p in pairs if p.probability >= AUTO_MERGE},
+            t_hub,
+        ),
     ]
     print(f"{'approach':38} {'compared':>10} {'links':>6} {'precision':>9} {'recall':>7} {'F1':>7} {'time s':>7}")
     base_f1 = None
@@ -135,8 +145,10 @@ def main() -> None:
         base_f1 = base_f1 if base_f1 is not None else f1
         shown = f"{compared:,}" if compared is not None else "blocked"
         print(f"{name:38} {shown:>10} {len(links):>6} {precision:9.4f} {recall:7.4f} {f1:7.4f} {seconds:7.2f}")
-    print(f"hub: model {'trained (EM, no labels)' if matcher.trained else 'default weights'}, fit {t_fit:.2f} s; "
-          f"pairs compared after blocking {compared:,} = {compared / n2:.4%} of all {n2:,}")
+    print(
+        f"hub: model {'trained (EM, no labels)' if matcher.trained else 'default weights'}, fit {t_fit:.2f} s; "
+        f"pairs compared after blocking {compared:,} = {compared / n2:.4%} of all {n2:,}"
+    )
 
 
 if __name__ == "__main__":

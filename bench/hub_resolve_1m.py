@@ -25,10 +25,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from hub_synth import generate, standard_records  # noqa: E402
+from hub_synth import generate, standard_records
 
-from zhili.datahub.matching import AUTO_MERGE, REVIEW, Matcher  # noqa: E402
-from zhili.datahub.models import EntityType  # noqa: E402
+from zhili.datahub.matching import AUTO_MERGE, REVIEW, Matcher
+from zhili.datahub.models import EntityType
 
 
 def peak_rss_mb() -> float:
@@ -64,11 +64,15 @@ def main() -> None:
     n = len(records)
 
     print(f"records {n:,} ({', '.join(f'{s} {len(r):,}' for s, r in rows.items())}), true pairs {len(truth):,}")
-    print(f"model: {'trained without labels' if matcher.trained else 'default weights'} "
-          f"(train sample ≤ {matcher.settings.train_sample:,})")
+    print(
+        f"model: {'trained without labels' if matcher.trained else 'default weights'} "
+        f"(train sample ≤ {matcher.settings.train_sample:,})"
+    )
     all_pairs = stats["all_pairs"]
-    print(f"pairs compared after blocking {stats['compared']:,} of {all_pairs:,} "
-          f"({stats['compared'] / all_pairs:.5%}; {stats['compared'] / n:.1f} per record)")
+    print(
+        f"pairs compared after blocking {stats['compared']:,} of {all_pairs:,} "
+        f"({stats['compared'] / all_pairs:.5%}; {stats['compared'] / n:.1f} per record)"
+    )
     print(f"{'band':22} {'pairs':>9} {'precision':>9} {'recall':>7} {'F1':>7}")
     for label, cut in (("p >= 0.5", 0.5), (f"review+ p >= {REVIEW}", REVIEW), (f"auto p >= {AUTO_MERGE}", AUTO_MERGE)):
         predicted = {(min(p.left, p.right), max(p.left, p.right)) for p in pairs if p.probability >= cut}

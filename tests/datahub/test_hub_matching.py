@@ -36,7 +36,8 @@ def people(n: int, seed: int = 7) -> list[dict[str, object]]:
                 "birth_date": birth.isoformat(),
                 "gender": rng.choice("男女"),
                 "phone": "1" + rng.choice("3589") + f"{rng.randrange(10**9):09d}",
-                "address": f"长兴县{rng.choice(ROADS)}{rng.randint(1, 200)}号{rng.randint(1, 20)}栋{rng.randint(1, 4)}单元",
+                "address": f"长兴县{rng.choice(ROADS)}{rng.randint(1, 200)}号"
+                f"{rng.randint(1, 20)}栋{rng.randint(1, 4)}单元",
             }
         )
     return out
@@ -102,7 +103,9 @@ def test_default_weights_find_the_duplicates_among_ten_records() -> None:
     """Below ``min_train_records`` fit keeps the hand-set weights, which still find the two duplicates."""
     records = people(8)
     records.append({**records[2], "id": "dup-a", "name": str(records[2]["name"]).replace("伟", "玮")})
-    records.append({**records[5], "id": "dup-b", "phone": None, "address": str(records[5]["address"]).replace("栋", "幢")})
+    records.append(
+        {**records[5], "id": "dup-b", "phone": None, "address": str(records[5]["address"]).replace("栋", "幢")}
+    )
     matcher = Matcher(EntityType.person)
     matcher.fit(records)
     assert matcher.trained is False
@@ -123,7 +126,10 @@ def test_blocking_compares_far_fewer_pairs_than_all() -> None:
 
 def test_link_mode_puts_records_left_and_against_right() -> None:
     existing = people(20, seed=3)
-    new = [{**existing[4], "id": "new-1", "name": str(existing[4]["name"]) + " "}, {**people(1, seed=99)[0], "id": "new-2"}]
+    new = [
+        {**existing[4], "id": "new-1", "name": str(existing[4]["name"]) + " "},
+        {**people(1, seed=99)[0], "id": "new-2"},
+    ]
     pairs = matcher_for(EntityType.person).pairs(new, against=existing, threshold=REVIEW)
     assert [(p.left, p.right) for p in pairs] == [("new-1", "p0004")]
 

@@ -30,8 +30,9 @@ How the model works:
 * Comparisons per field with ordered levels (``LEVELS``): name exact / pinyin equal / pinyin with the syllables
   in another order / Jaro–Winkler ≥ 0.92 / ≥ 0.80 on pinyin / else; birth date exact / one part differs (or day
   and month swapped) / same year / else; gender; phone exact / last 8 digits / one or two digits off / else; ID
-  number exact / Levenshtein ≤ 2 when at least one fails its check digit (a typo) / else; address tokens exact / Jaccard ≥ 0.8 / Jaccard ≥ 0.5 or
-  Jaro–Winkler ≥ 0.9 / Jaccard ≥ 0.25 / else. A missing value on either side is a null level (no evidence).
+  number exact / Levenshtein ≤ 2 when at least one fails its check digit (a typo) / else; address tokens
+  exact / Jaccard ≥ 0.8 / Jaccard ≥ 0.5 or Jaro–Winkler ≥ 0.9 / Jaccard ≥ 0.25 / else. A missing value on
+  either side is a null level (no evidence).
 * Blocking (``BLOCKING``) keeps the number of compared pairs near-linear: for persons same birth date; same name
   initials and birth year; same phone; same ID-number prefix (region + birth date); same main address token
   and surname pinyin. Pairs from several rules are counted once.
@@ -207,9 +208,7 @@ def _key_spec(field_name: str, what: str) -> FieldSpec:
         (
             Level("l.idn = r.idn", f"{what}相同", 0.85, 0.00001),
             # a typo breaks the check digit: two valid numbers a digit apart are two people
-            Level(
-                "levenshtein(l.idn, r.idn) <= 2 AND NOT (l.idn_ok AND r.idn_ok)", f"{what}相差一两位", 0.10, 0.0001
-            ),
+            Level("levenshtein(l.idn, r.idn) <= 2 AND NOT (l.idn_ok AND r.idn_ok)", f"{what}相差一两位", 0.10, 0.0001),
             Level("ELSE", f"{what}不同", 0.05, 0.99989),
         ),
     )
@@ -501,18 +500,17 @@ class Matcher:
                 return []
             model["link_type"] = "link_only"
             linker = self._linker([left, right], model, ["hub_records", "hub_against"])
-        con = linker._db_api.duckdb_con  # noqa: SLF001 - read results in DuckDB, no pandas round trip
+        con = linker._db_api.duckdb_con
         t_features = time.perf_counter()
         blocked = linker.inference.compute_blocked_pairs_for_predict()  # cached: predict() reuses it
-        compared = con.execute(f"SELECT count(*) FROM {blocked.physical_name}").fetchall()[0]  # noqa: S608
+        compared = con.execute(f"SELECT count(*) FROM {blocked.physical_name}").fetchall()[0]
         t_blocking = time.perf_counter()
         result = linker.inference.predict(threshold_match_probability=threshold)
         specs = LEVELS[self.entity]
         gammas = ", ".join(f"gamma_{spec.field}" for spec in specs)
         src = ", source_dataset_l" if against is not None else ""
         rows = con.execute(
-            f"SELECT unique_id_l, unique_id_r, match_weight, {gammas}{src} "  # noqa: S608 - our own columns
-            f"FROM {result.physical_name}"
+            f"SELECT unique_id_l, unique_id_r, match_weight, {gammas}{src} FROM {result.physical_name}"
         ).fetchall()
         n_left = len(left)
         n_right = len(right) if against is not None else 0

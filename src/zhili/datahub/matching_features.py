@@ -55,9 +55,8 @@ VARIANTS = str.maketrans(
     }
 )
 
-COMPOUND_SURNAMES = frozenset(
-    "欧阳 司马 诸葛 上官 东方 皇甫 尉迟 公孙 慕容 令狐 夏侯 长孙 宇文 司徒 端木 独孤 南宫 西门 呼延 轩辕".split()
-)
+_COMPOUND = "欧阳 司马 诸葛 上官 东方 皇甫 尉迟 公孙 慕容 令狐 夏侯 长孙 宇文 司徒 端木 独孤 南宫 西门 呼延 轩辕"
+COMPOUND_SURNAMES = frozenset(_COMPOUND.split())
 
 _CJK = re.compile(r"[\u3400-\u9fff]")
 _NON_WORD = re.compile(r"[\W_]+", re.UNICODE)
@@ -72,7 +71,24 @@ _ADDR_TOKEN = re.compile(
     r"|小区|花园|家园|新村|公寓|大厦|广场|苑|园|号|栋|单元|室|楼|层|组)"
     r"|[^\da-z]+"
 )
-_ROADLIKE = ("大道", "路", "街", "巷", "弄", "胡同", "小区", "花园", "家园", "新村", "公寓", "大厦", "苑", "园", "村", "里")
+_ROADLIKE = (
+    "大道",
+    "路",
+    "街",
+    "巷",
+    "弄",
+    "胡同",
+    "小区",
+    "花园",
+    "家园",
+    "新村",
+    "公寓",
+    "大厦",
+    "苑",
+    "园",
+    "村",
+    "里",
+)
 _ADMIN_SUFFIX = ("省", "市", "区", "县", "旗", "州", "盟", "街道", "镇", "乡", "社区", "自治区", "特别行政区")
 
 
@@ -309,7 +325,7 @@ def person_features(record: Mapping[str, Any]) -> dict[str, Any]:
 def organisation_features(record: Mapping[str, Any]) -> dict[str, Any]:
     """Organisations reuse the person columns: name, credit code as the key, contact phone, address, and the
     legal representative's name (pinyin) in ``extra``."""
-    norm, pinyin, swapped, initials, surname = name_features(str(record.get("name") or ""))
+    norm, pinyin, swapped, initials, _ = name_features(str(record.get("name") or ""))
     phone = phone_digits(record.get("contact_phone") or record.get("phone"))
     idn = id_number(record.get("credit_code"))
     addr, tokens, main = address_features(str(record.get("address") or ""))
