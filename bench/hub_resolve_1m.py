@@ -46,6 +46,7 @@ def main() -> None:
     t_gen = time.perf_counter() - t0
     truth_set = set(truth)
 
+    c0 = time.process_time()
     t0 = time.perf_counter()
     records = list(standard_records(rows))
     t_map = time.perf_counter() - t0
@@ -95,6 +96,8 @@ def main() -> None:
         share = f"{seconds / resolve:6.1%}" if label != phases[0][0] else "     -"
         print(f"{label:34} {seconds:8.1f} {share}")
     print(f"{'resolution total (map+fit+pairs)':34} {resolve:8.1f}")
+    cpu = time.process_time() - c0
+    print(f"CPU seconds of the resolution (all threads): {cpu:.1f} — {cpu / resolve:.2f} cores busy on average")
     print(f"peak RSS: after data {rss_data:,.0f} MB, after fit {rss_fit:,.0f} MB, end {peak_rss_mb():,.0f} MB")
 
 

@@ -183,7 +183,10 @@ def birth_date(value: Any) -> str:
         return ""
 
 
-_GENDERS = {"男": "m", "女": "f", "m": "m", "f": "f", "male": "m", "female": "f", "1": "m", "2": "f"}
+_GENDERS = {
+    **dict.fromkeys(("男", "男性", "m", "male", "1"), "m"),
+    **dict.fromkeys(("女", "女性", "f", "female", "2"), "f"),
+}
 
 
 def gender(value: Any) -> str:
