@@ -1,0 +1,578 @@
+"""Entity resolution into golden records (主数据): persons, organisations and buildings held by several sources
+become one golden record each, whose value is the register row.
+
+For every staged row (:meth:`EntityHandler.apply`, called by the pipeline per batch; :func:`resolve` re-runs it
+over records that have no golden record yet):
+
+1. **deterministic** — a valid strong key (``SourceRecord.key_bidx``: the ID number's blind index, the USCC's,
+   the building code's) that a linked source record or the register already has → that golden record (a register
+   row met for the first time gets its golden record then, as its seed);
+2. **probabilistic** — otherwise the record is compared (by the matcher of :mod:`zhili.datahub.matching`) with
+   the golden records of its blocking neighbourhood, loaded from the register by the same birth date / phone /
+   name (persons) or name / address (organisations, buildings) within the caller's jurisdiction: a probability at
+   or above ``AUTO_MERGE`` links it; in the review band it becomes its own golden record meanwhile and a pending
+   :class:`~zhili.datahub.models.MatchCandidate` waits for a reviewer (never again for a pair kept apart); below,
+   a new golden record;
+3. **survivorship** (:mod:`zhili.datahub.survivorship`) chooses each field among the linked records, writes its
+   provenance (:class:`~zhili.datahub.models.GoldenField`: record, import, row, rule, a keyed digest of the value)
+   and writes the register row through :mod:`zhili.registry.service` — created when the golden record has what the
+   register needs (persons: a valid ID number and a household or grid), otherwise the golden record stays without
+   one and says why (``register_note``); updated with the changed fields only. A register refusal becomes the
+   row's errors (the pipeline quarantines it);
+4. a :class:`~zhili.datahub.models.ChangeEvent` (created / updated, the changed field *names*) for every golden
+   record whose values changed, in the same transaction (:mod:`zhili.datahub.changes`).
+
+Queries are per batch, not per row: links, keys, register rows, neighbourhoods, records, rules and provenance are
+each loaded with one ``IN`` query for the whole batch.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import json
+import uuid
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import or_, select
+from sqlalchemy.orm import Session
+
+from zhili.core import audit
+from zhili.core.crypto import get_cipher
+from zhili.core.db import utcnow
+from zhili.core.errors import DomainError, NotFound
+from zhili.core.jurisdiction import Principal, authorize, scoped
+from zhili.core.security import Perm
+from zhili.core.validators import validate_credit_code, validate_id_number
+from zhili.datahub import changes, survivorship
+from zhili.datahub.models import (
+    CandidateStatus,
+    EntityType,
+    GoldenField,
+    GoldenLink,
+    GoldenRecord,
+    MatchCandidate,
+    MatchType,
+    Source,
+    SourceRecord,
+    Target,
+)
+from zhili.datahub.records import canonical, record_values
+from zhili.datahub.rows import Outcome, RowError, StagedRow
+from zhili.registry import service as registry
+from zhili.registry.models import Building, Organisation, Person
+
+ENTITY_OF: dict[str, EntityType] = {Target.persons: EntityType.person,
+                                    Target.organisations: EntityType.organisation,
+                                    Target.buildings: EntityType.building}
+TARGET_OF: dict[EntityType, Target] = {v: Target(k) for k, v in ENTITY_OF.items()}
+KEY_FIELD: dict[EntityType, str] = {EntityType.person: "id_number", EntityType.organisation: "credit_code",
+                                    EntityType.building: "code"}
+MODEL_OF: dict[EntityType, Any] = {EntityType.person: Person, EntityType.organisation: Organisation,
+                                   EntityType.building: Building}
+
+# The fields of a golden record (the register's own plus what other systems carry), in display order.
+FIELDS_OF: dict[EntityType, tuple[str, ...]] = {
+    EntityType.person: ("name", "id_number", "gender", "birth_date", "phone", "address", "household_id", "grid_id",
+                        "ethnicity", "relation", "resident_type", "care_tags", "note"),
+    EntityType.organisation: ("name", "credit_code", "org_type", "industry", "address", "legal_rep", "contact_name",
+                              "contact_phone", "employees", "building_id", "grid_id", "lon", "lat"),
+    EntityType.building: ("name", "code", "address", "compound", "building_type", "floors", "grid_id", "lon",
+                          "lat", "note"),
+}
+# Fields the register row takes on update (keys and places of creation are fixed once the row exists).
+_UPDATABLE: dict[EntityType, tuple[str, ...]] = {
+    EntityType.person: ("name", "phone", "household_id", "ethnicity", "relation", "resident_type", "care_tags",
+                        "note"),
+    EntityType.organisation: ("name", "org_type", "industry", "address", "legal_rep", "contact_name",
+                              "contact_phone", "employees", "building_id", "lon", "lat"),
+    EntityType.building: ("name", "address", "compound", "building_type", "floors", "lon", "lat", "note"),
+}
+_CREATE_EXTRA: dict[EntityType, tuple[str, ...]] = {
+    EntityType.person: ("id_number", "grid_id"), EntityType.organisation: ("credit_code", "grid_id"),
+    EntityType.building: ("code", "grid_id"),
+}
+# The register's own defaults (as its API schemas) for required choices a source may not carry.
+_DEFAULTS: dict[EntityType, dict[str, Any]] = {
+    EntityType.person: {"resident_type": "registered"}, EntityType.organisation: {"org_type": "enterprise"},
+    EntityType.building: {"building_type": "residential"},
+}
+_UUID_FIELDS = frozenset({"household_id", "grid_id", "building_id", "entrance_id"})
+VALUE_PURPOSE = "hub.golden.value"
+
+# Bands used when no matcher module supplies its own.
+AUTO_MERGE_DEFAULT, REVIEW_DEFAULT = 0.95, 0.60
+
+
+# -- register rows as plain values -------------------------------------------------------------------------------
+
+def _plain(value: Any) -> Any:
+    """A value as it reads back from a source record (JSON types: enums as values, dates ISO, uuids str)."""
+    return json.loads(canonical({"v": value}))["v"]
+
+
+def register_values(entity: EntityType, obj: Any) -> dict[str, Any]:
+    """A register row's current values as standard fields (ID and phone decrypted: callers mask what they show)."""
+    cipher = get_cipher()
+    out: dict[str, Any] = {}
+    for f in FIELDS_OF[entity]:
+        if entity is EntityType.person and f == "id_number":
+            out[f] = cipher.decrypt(obj.id_number_enc, table="person", column="id_number", row_id=obj.id)
+        elif entity is EntityType.person and f == "phone":
+            out[f] = (cipher.decrypt(obj.phone_enc, table="person", column="phone", row_id=obj.id)
+                      if obj.phone_enc else None)
+        elif entity is EntityType.organisation and f == "contact_phone":
+            out[f] = (cipher.decrypt(obj.contact_phone_enc, table="organisation", column="contact_phone",
+                                     row_id=obj.id) if obj.contact_phone_enc else None)
+        elif entity is EntityType.person and f == "address":
+            continue
+        else:
+            out[f] = _plain(getattr(obj, f, None))
+    return out
+
+
+def value_digest(value: Any) -> str:
+    """A keyed digest of a surviving value: equal digests, equal values, and no dictionary attack on ID numbers."""
+    return get_cipher().blind_index(canonical({"v": value}), purpose=VALUE_PURPOSE)
+
+
+# -- the matcher -------------------------------------------------------------------------------------------------
+
+def _matcher_and_bands(entity: EntityType, matcher: Any) -> tuple[Any, float, float]:
+    try:
+        from zhili.datahub import matching  # type: ignore[attr-defined,unused-ignore]
+    except ImportError:  # the matcher not installed: deterministic resolution only
+        matching = None
+    auto = float(getattr(matching, "AUTO_MERGE", AUTO_MERGE_DEFAULT))
+    review = float(getattr(matching, "REVIEW", REVIEW_DEFAULT))
+    if matcher is None and matching is not None:
+        matcher = matching.matcher_for(entity.value)
+    auto = float(getattr(matcher, "auto_merge", auto))
+    review = float(getattr(matcher, "review", review))
+    return matcher, auto, review
+
+
+# -- resolution --------------------------------------------------------------------------------------------------
+
+@dataclass
+class _Item:
+    row: StagedRow | None
+    rec: SourceRecord
+    values: dict[str, Any]
+    golden: GoldenRecord | None = None
+    errors: list[RowError] = field(default_factory=list)
+
+
+class Resolver:
+    """Resolves one batch of source records of one entity type (see the module docstring)."""
+
+    def __init__(self, session: Session, principal: Principal, entity: EntityType, *, matcher: Any = None,
+                 import_id: uuid.UUID | None = None, source_id: uuid.UUID | None = None) -> None:
+        self.session, self.principal, self.entity = session, principal, entity
+        self.matcher, self.auto, self.review = _matcher_and_bands(entity, matcher)
+        self.import_id, self.source_id = import_id, source_id
+        self.model = MODEL_OF[entity]
+        self.goldens: dict[uuid.UUID, GoldenRecord] = {}
+        self.new_goldens: set[uuid.UUID] = set()
+        self.stats = {"deterministic": 0, "probabilistic": 0, "review": 0, "new": 0, "linked": 0}
+
+    # golden records, following merges to the survivor
+    def _load_goldens(self, ids: Iterable[uuid.UUID]) -> None:
+        want = {i for i in ids if i not in self.goldens}
+        while want:
+            rows = list(self.session.scalars(select(GoldenRecord).where(GoldenRecord.id.in_(want))))
+            for g in rows:
+                self.goldens[g.id] = g
+            want = {g.merged_into for g in rows if g.merged_into and g.merged_into not in self.goldens}
+
+    def survivor(self, gid: uuid.UUID) -> GoldenRecord:
+        g = self.goldens[gid]
+        while g.merged_into is not None:
+            g = self.goldens[g.merged_into]
+        return g
+
+    def _new_golden(self, path: str, register_id: uuid.UUID | None = None) -> GoldenRecord:
+        g = GoldenRecord(id=uuid.uuid4(), entity_type=self.entity, register_id=register_id, path=path, version=0)
+        self.session.add(g)
+        self.goldens[g.id] = g
+        self.new_goldens.add(g.id)
+        return g
+
+    def run(self, items: list[_Item]) -> None:
+        s = self.session
+        ids = [it.rec.id for it in items]
+        linked = dict(s.execute(select(GoldenLink.source_record_id, GoldenLink.golden_id).where(
+            GoldenLink.source_record_id.in_(ids), GoldenLink.unlinked_at.is_(None))).all())
+        self._load_goldens(linked.values())
+        for it in items:
+            if it.rec.id in linked:
+                it.golden = self.survivor(linked[it.rec.id])
+        new_links: list[tuple[_Item, MatchType, float | None]] = []
+        self._deterministic([it for it in items if it.golden is None and it.rec.key_bidx], new_links)
+        self._probabilistic([it for it in items if it.golden is None], new_links)
+        for it in items:
+            if it.golden is None:
+                it.golden = self._new_golden(it.rec.path)
+                new_links.append((it, MatchType.seed, None))
+                self.stats["new"] += 1
+        s.add_all(GoldenLink(id=uuid.uuid4(), golden_id=it.golden.id, source_record_id=it.rec.id,
+                             match_type=mt, score=p) for it, mt, p in new_links if it.golden is not None)
+        self.stats["linked"] += len(new_links)
+        s.flush()
+        affected = {it.golden.id for it in items if it.golden is not None}
+        errors = refresh(s, self.principal, self.entity, [self.goldens[g] for g in affected],
+                         import_id=self.import_id, source_id=self.source_id, new=self.new_goldens)
+        for it in items:
+            if it.golden is not None and it.golden.id in errors:
+                it.errors.extend(errors[it.golden.id])
+            if it.golden is not None and it.golden.register_id is not None:
+                it.rec.target_id = it.golden.register_id
+
+    # 1. deterministic
+    def _deterministic(self, items: list[_Item], new_links: list[tuple[_Item, MatchType, float | None]]) -> None:
+        if not items:
+            return
+        s, target = self.session, TARGET_OF[self.entity]
+        keys = {it.rec.key_bidx for it in items if it.rec.key_bidx}
+        by_key: dict[str, uuid.UUID] = {}
+        for k, gid in s.execute(
+                select(SourceRecord.key_bidx, GoldenLink.golden_id)
+                .join(GoldenLink, GoldenLink.source_record_id == SourceRecord.id)
+                .where(SourceRecord.target_type == target, SourceRecord.key_bidx.in_(keys),
+                       GoldenLink.unlinked_at.is_(None))):
+            by_key.setdefault(k, gid)
+        self._load_goldens(by_key.values())
+        missing = keys - by_key.keys()
+        if missing:
+            for k, (reg_id, path) in self._registered(items, missing).items():
+                g = s.scalar(select(GoldenRecord).where(GoldenRecord.entity_type == self.entity,
+                                                         GoldenRecord.register_id == reg_id,
+                                                         GoldenRecord.merged_into.is_(None)))
+                if g is None:
+                    g = self._new_golden(path, reg_id)
+                self.goldens[g.id] = g
+                by_key[k] = g.id
+        for it in items:
+            k = it.rec.key_bidx
+            assert k is not None
+            if k in by_key:
+                it.golden = self.survivor(by_key[k])
+                new_links.append((it, MatchType.deterministic, 1.0))
+                self.stats["deterministic"] += 1
+            else:  # the first of its key: later rows of the batch with the same key join it
+                it.golden = self._new_golden(it.rec.path)
+                by_key[k] = it.golden.id
+                new_links.append((it, MatchType.seed, None))
+                self.stats["new"] += 1
+
+    def _registered(self, items: list[_Item], keys: set[str]) -> dict[str, tuple[uuid.UUID, str]]:
+        """Register rows holding one of the keys (any jurisdiction: the keys are unique register-wide)."""
+        s = self.session
+        if self.entity is EntityType.person:
+            return {b: (i, p) for i, b, p in s.execute(
+                select(Person.id, Person.id_number_bidx, Person.path).where(Person.id_number_bidx.in_(keys)))}
+        plain = {str(it.values.get(KEY_FIELD[self.entity]) or "").strip().upper(): it.rec.key_bidx
+                 for it in items if it.rec.key_bidx in keys}
+        col = Organisation.credit_code if self.entity is EntityType.organisation else Building.code
+        return {plain[c]: (i, p) for i, c, p in s.execute(
+            select(self.model.id, col, self.model.path).where(col.in_([c for c in plain if c])))}
+
+    # 2. probabilistic
+    def _neighbourhood(self, items: list[_Item]) -> list[Any]:
+        s, m = self.session, self.model
+        cipher = get_cipher()
+        conds: list[Any] = []
+        if self.entity is EntityType.person:
+            births = {str(it.values.get("birth_date"))[:10] for it in items if it.values.get("birth_date")}
+            for it in items:
+                idn = str(it.values.get("id_number") or "")
+                if len(idn) == 18 and idn[6:14].isdigit():
+                    births.add(f"{idn[6:10]}-{idn[10:12]}-{idn[12:14]}")
+            dates = set()
+            for b in births:
+                with contextlib.suppress(ValueError):
+                    dates.add(dt.date.fromisoformat(b))
+            phones = {cipher.blind_index(str(it.values["phone"]), purpose=registry.PHONE_PURPOSE)
+                      for it in items if it.values.get("phone")}
+            names = {str(it.values["name"]) for it in items if it.values.get("name")}
+            if dates:
+                conds.append(Person.birth_date.in_(dates))
+            if phones:
+                conds.append(Person.phone_bidx.in_(phones))
+            if names and not dates and not phones:
+                conds.append(Person.name.in_(names))
+        else:
+            names = {str(it.values["name"]) for it in items if it.values.get("name")}
+            addresses = {str(it.values["address"]) for it in items if it.values.get("address")}
+            if names:
+                conds.append(m.name.in_(names))
+            if addresses:
+                conds.append(m.address.in_(addresses))
+        if not conds:
+            return []
+        stmt = scoped(select(m).where(or_(*conds)), self.principal, m.path).limit(50 * len(items) + 100)
+        return list(s.scalars(stmt))
+
+    def _probabilistic(self, items: list[_Item], new_links: list[tuple[_Item, MatchType, float | None]]) -> None:
+        if not items or self.matcher is None:
+            return
+        s = self.session
+        regs = self._neighbourhood(items)
+        if not regs:
+            return
+        gold = {g.register_id: g for g in s.scalars(select(GoldenRecord).where(
+            GoldenRecord.entity_type == self.entity, GoldenRecord.register_id.in_([r.id for r in regs]),
+            GoldenRecord.merged_into.is_(None)))}
+        against = [{"id": r.id, **register_values(self.entity, r)} for r in regs]
+        records = [{"id": it.rec.id, **it.values} for it in items]
+        pairs = self.matcher.pairs(records, against=against, threshold=self.review)
+        best: dict[Any, Any] = {}
+        for p in pairs:
+            if p.probability >= self.review and (p.left not in best or p.probability > best[p.left].probability):
+                best[p.left] = p
+        apart = set(s.execute(select(MatchCandidate.source_record_id, MatchCandidate.golden_id).where(
+            MatchCandidate.source_record_id.in_([it.rec.id for it in items]),
+            MatchCandidate.status == CandidateStatus.kept_apart)).all())
+        paths = {r.id: r.path for r in regs}
+        for it in items:
+            pair = best.get(it.rec.id)
+            if pair is None:
+                continue
+            g = gold.get(pair.right)
+            if g is None:
+                g = self._new_golden(paths[pair.right], pair.right)
+                gold[pair.right] = g
+            if (it.rec.id, g.id) in apart:
+                continue
+            if pair.probability >= self.auto:
+                it.golden = g
+                new_links.append((it, MatchType.probabilistic, float(pair.probability)))
+                self.stats["probabilistic"] += 1
+                continue
+            it.golden = self._new_golden(it.rec.path)
+            new_links.append((it, MatchType.seed, None))
+            self.stats["new"] += 1
+            self.stats["review"] += 1
+            s.flush()  # the golden rows exist before the candidate points at them
+            exists = s.scalar(select(MatchCandidate).where(MatchCandidate.source_record_id == it.rec.id,
+                                                           MatchCandidate.golden_id == g.id))
+            if exists is None:
+                s.add(MatchCandidate(id=uuid.uuid4(), entity_type=self.entity, source_record_id=it.rec.id,
+                                     golden_id=g.id, path=g.path, probability=float(pair.probability),
+                                     evidence=_evidence(pair)))
+
+
+def _evidence(pair: Any) -> dict[str, Any]:
+    ev = dict(getattr(pair, "evidence", None) or {})
+    weight = getattr(pair, "weight", None)
+    return {"levels": {str(k): _plain(v) for k, v in ev.items()},
+            "weight": float(weight) if weight is not None else None}
+
+
+# -- survivorship and the register row ---------------------------------------------------------------------------
+
+def _members(session: Session, golden_ids: Sequence[uuid.UUID]
+             ) -> dict[uuid.UUID, list[survivorship.Member]]:
+    out: dict[uuid.UUID, list[survivorship.Member]] = defaultdict(list)
+    if not golden_ids:
+        return out
+    rows = session.execute(
+        select(GoldenLink.golden_id, SourceRecord, Source.trust)
+        .join(SourceRecord, SourceRecord.id == GoldenLink.source_record_id)
+        .join(Source, Source.id == SourceRecord.source_id)
+        .where(GoldenLink.golden_id.in_(golden_ids), GoldenLink.unlinked_at.is_(None)))
+    for gid, rec, trust in rows:
+        out[gid].append(survivorship.Member(rec.id, rec.last_import_id, rec.row_number, record_values(rec),
+                                            int(trust or 0), rec.changed_at))
+    return out
+
+
+def refresh(session: Session, principal: Principal, entity: EntityType, goldens: Sequence[GoldenRecord], *,
+            import_id: uuid.UUID | None = None, source_id: uuid.UUID | None = None,
+            new: set[uuid.UUID] | None = None, kind: str | None = None, publish: bool = True
+            ) -> dict[uuid.UUID, list[RowError]]:
+    """Re-survive golden records: provenance rows, register row, change event. The register's refusals by golden
+    record id (the rows that fed it go to quarantine)."""
+    new = new or set()
+    ids = [g.id for g in goldens]
+    members = _members(session, ids)
+    rules = survivorship.rules_for(session, entity)
+    current: dict[uuid.UUID, dict[str, GoldenField]] = defaultdict(dict)
+    for gf in session.scalars(select(GoldenField).where(GoldenField.golden_id.in_(ids))):
+        current[gf.golden_id][gf.field] = gf
+    reg_ids = [g.register_id for g in goldens if g.register_id is not None]
+    model = MODEL_OF[entity]
+    regs = {r.id: r for r in session.scalars(select(model).where(model.id.in_(reg_ids)))} if reg_ids else {}
+    errors: dict[uuid.UUID, list[RowError]] = {}
+    now = utcnow()
+    for g in goldens:
+        chosen = survivorship.survive(members.get(g.id, []), rules)
+        had = current.get(g.id, {})
+        changed: list[str] = []
+        values: dict[str, Any] = {}
+        for f, c in chosen.items():
+            values[f] = c.value
+            digest = value_digest(c.value)
+            gf = had.get(f)
+            if gf is None:
+                session.add(GoldenField(id=uuid.uuid4(), golden_id=g.id, field=f, source_record_id=c.member.record_id,
+                                        import_id=c.member.import_id, row_number=c.member.row_number, rule=c.rule,
+                                        value_digest=digest, chosen_at=now))
+                changed.append(f)
+                continue
+            if gf.value_digest != digest:
+                changed.append(f)
+            if (gf.value_digest, gf.source_record_id, gf.import_id, gf.row_number, gf.rule) != (
+                    digest, c.member.record_id, c.member.import_id, c.member.row_number, c.rule):
+                gf.source_record_id, gf.import_id, gf.row_number = (c.member.record_id, c.member.import_id,
+                                                                    c.member.row_number)
+                gf.rule, gf.value_digest, gf.chosen_at = c.rule, digest, now
+        for f, gf in had.items():
+            if f not in chosen:
+                session.delete(gf)
+                changed.append(f)
+        err = _write_register(session, principal, entity, g, values, regs.get(g.register_id)
+                              if g.register_id else None)
+        if err is not None:
+            errors[g.id] = [err]
+        if publish and (changed or g.id in new):
+            g.version = (g.version or 0) + 1
+            g.updated_at = now
+            changes.publish(session, g, kind or ("created" if g.id in new else "updated"), sorted(changed),
+                            source_id=source_id, import_id=import_id)
+    session.flush()
+    return errors
+
+
+def _typed(f: str, v: Any) -> Any:
+    if f in _UUID_FIELDS and v is not None and not isinstance(v, uuid.UUID):
+        return uuid.UUID(str(v))
+    return v
+
+
+def _write_register(session: Session, principal: Principal, entity: EntityType, g: GoldenRecord,
+                    values: dict[str, Any], obj: Any) -> RowError | None:
+    """Create or update the golden record's register row; the register's refusal as a row error."""
+    try:
+        if obj is not None:
+            have = register_values(entity, obj)
+            delta = {f: _typed(f, values[f]) for f in _UPDATABLE[entity]
+                     if f in values and _plain(values[f]) != have.get(f)}
+            if not delta:
+                return None
+            try:
+                if entity is EntityType.person:
+                    registry.update_person(session, principal=principal, person_id=obj.id, changes=delta)
+                elif entity is EntityType.organisation:
+                    registry.update_organisation(session, principal=principal, organisation_id=obj.id,
+                                                 changes=delta)
+                else:
+                    registry.update_building(session, principal=principal, building_id=obj.id, changes=delta)
+            except NotFound:  # a register row of another area: linked, not written from here
+                g.register_note = "登记记录不在当前导入人的管辖范围内，未从本次导入更新"
+            g.path = obj.path
+            return None
+        reason = _cannot_register(entity, values)
+        if reason:
+            g.register_note = reason
+            return None
+        data = {f: _typed(f, values[f]) for f in (*_UPDATABLE[entity], *_CREATE_EXTRA[entity]) if f in values}
+        for k, v in _DEFAULTS[entity].items():
+            data.setdefault(k, v)
+        if entity is EntityType.person:
+            if data.get("household_id"):
+                data.pop("grid_id", None)
+            created: Any = registry.create_person(session, principal=principal, data=data)
+        elif entity is EntityType.organisation:
+            created = registry.create_organisation(session, principal=principal, data=data)
+        else:
+            created = registry.create_building(session, principal=principal, data=data)
+        g.register_id, g.path, g.register_note = created.id, created.path, None
+        return None
+    except DomainError as exc:
+        g.register_note = "登记系统拒绝：" + str(getattr(exc, "message", "") or exc)[:180]
+        return RowError(None, "register_refused", g.register_note)
+
+
+def _cannot_register(entity: EntityType, values: dict[str, Any]) -> str | None:
+    """Why the golden record cannot have a register row yet (Chinese), or None."""
+    if not values.get("name"):
+        return "缺少名称，暂不建立登记记录"
+    if entity is EntityType.person:
+        try:
+            validate_id_number(str(values.get("id_number") or ""))
+        except DomainError:
+            return "没有有效的身份证号，暂不建立人口登记"
+        if not values.get("household_id") and not values.get("grid_id"):
+            return "没有可定位的房屋或网格，暂不建立人口登记"
+        return None
+    if not values.get("address"):
+        return "缺少地址，暂不建立登记记录"
+    if not values.get("grid_id") and (values.get("lon") is None or values.get("lat") is None):
+        return "没有可定位的网格或坐标，暂不建立登记记录"
+    if entity is EntityType.organisation and values.get("credit_code"):
+        try:
+            validate_credit_code(str(values["credit_code"]))
+        except DomainError:
+            return "统一社会信用代码无效，暂不建立组织登记"
+    return None
+
+
+# -- the pipeline's handler and the re-run ------------------------------------------------------------------------
+
+class EntityHandler:
+    """The pipeline's :class:`~zhili.datahub.rows.BatchHandler` for persons, organisations and buildings."""
+
+    def __init__(self, matcher: Any = None) -> None:
+        self.matcher = matcher
+        self.stats: dict[str, int] = defaultdict(int)
+
+    def apply(self, ctx: Any, rows: list[StagedRow]) -> list[Outcome]:
+        """Resolve a batch of staged rows of one source (see the module docstring); one outcome per row."""
+        entity = ENTITY_OF[Target(ctx.source.target)]
+        items = [_Item(r, r.record, json.loads(canonical(r.values))) for r in rows]
+        res = Resolver(ctx.session, ctx.principal, entity, matcher=self.matcher,
+                       import_id=getattr(ctx.imp, "id", None), source_id=ctx.source.id)
+        res.run(items)
+        for k, v in res.stats.items():
+            self.stats[k] += v
+        return [Outcome(target_id=it.golden.register_id if it.golden else None,
+                        path=it.golden.path if it.golden else None, errors=it.errors) for it in items]
+
+
+def resolve(session: Session, *, principal: Principal, entity: EntityType = EntityType.person,
+            source_id: uuid.UUID | None = None, matcher: Any = None, batch: int = 1000) -> dict[str, int]:
+    """Resolve the source records of the caller's area (of one source, or all) that have no golden record yet —
+    after a matcher or rule change, or records staged before resolution existed. ``hub:import``; audited."""
+    authorize(principal, Perm.hub_import)
+    target = TARGET_OF[entity]
+    linked = select(GoldenLink.source_record_id).where(GoldenLink.unlinked_at.is_(None))
+    stmt = scoped(select(SourceRecord), principal, SourceRecord.path).where(
+        SourceRecord.target_type == target, SourceRecord.id.not_in(linked)).order_by(SourceRecord.first_seen,
+                                                                                     SourceRecord.id)
+    if source_id is not None:
+        stmt = stmt.where(SourceRecord.source_id == source_id)
+    totals: dict[str, int] = defaultdict(int)
+    recs = list(session.scalars(stmt))
+    for i in range(0, len(recs), batch):
+        chunk = recs[i:i + batch]
+        items = [_Item(None, r, record_values(r)) for r in chunk]
+        res = Resolver(session, principal, entity, matcher=matcher, source_id=source_id)
+        res.run(items)
+        for k, v in res.stats.items():
+            totals[k] += v
+        totals["errors"] += sum(1 for it in items if it.errors)
+    totals["records"] = len(recs)
+    audit.record(session, actor=principal.actor, action="hub.resolve", object_type="hub_source",
+                 object_id=source_id, after={"entity": entity.value, **totals})
+    return dict(totals)
+
+
+def golden_for_register(session: Session, entity: EntityType, register_id: uuid.UUID) -> GoldenRecord | None:
+    """The live golden record whose value is this register row."""
+    return session.scalar(select(GoldenRecord).where(GoldenRecord.entity_type == entity,
+                                                     GoldenRecord.register_id == register_id,
+                                                     GoldenRecord.merged_into.is_(None)))
