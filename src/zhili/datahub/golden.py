@@ -63,7 +63,7 @@ from zhili.datahub.models import (
 from zhili.datahub.records import canonical, record_values
 from zhili.datahub.rows import Outcome, RowError, StagedRow
 from zhili.registry import service as registry
-from zhili.registry.models import Building, Organisation, Person
+from zhili.registry.models import Building, BuildingType, Organisation, OrgType, Person, ResidentType
 
 ENTITY_OF: dict[str, EntityType] = {Target.persons: EntityType.person,
                                     Target.organisations: EntityType.organisation,
@@ -218,6 +218,7 @@ class Resolver:
                 it.golden = self._new_golden(it.rec.path)
                 new_links.append((it, MatchType.seed, None))
                 self.stats["new"] += 1
+        s.flush()  # golden records before the links that point at them (no ORM relationships to order them)
         s.add_all(GoldenLink(id=uuid.uuid4(), golden_id=it.golden.id, source_record_id=it.rec.id,
                              match_type=mt, score=p) for it, mt, p in new_links if it.golden is not None)
         self.stats["linked"] += len(new_links)
@@ -326,6 +327,7 @@ class Resolver:
         gold = {g.register_id: g for g in s.scalars(select(GoldenRecord).where(
             GoldenRecord.entity_type == self.entity, GoldenRecord.register_id.in_([r.id for r in regs]),
             GoldenRecord.merged_into.is_(None)))}
+        self.goldens.update({g.id: g for g in gold.values()})
         against = [{"id": r.id, **register_values(self.entity, r)} for r in regs]
         records = [{"id": it.rec.id, **it.values} for it in items]
         pairs = self.matcher.pairs(records, against=against, threshold=self.review)
@@ -447,9 +449,17 @@ def refresh(session: Session, principal: Principal, entity: EntityType, goldens:
     return errors
 
 
+_ENUMS: dict[str, Any] = {"resident_type": ResidentType, "org_type": OrgType, "building_type": BuildingType}
+
+
 def _typed(f: str, v: Any) -> Any:
-    if f in _UUID_FIELDS and v is not None and not isinstance(v, uuid.UUID):
+    """A stored (JSON) value as the register service takes it: uuids and enum members."""
+    if v is None:
+        return v
+    if f in _UUID_FIELDS and not isinstance(v, uuid.UUID):
         return uuid.UUID(str(v))
+    if f in _ENUMS:
+        return _ENUMS[f](v)
     return v
 
 
@@ -481,7 +491,7 @@ def _write_register(session: Session, principal: Principal, entity: EntityType, 
             return None
         data = {f: _typed(f, values[f]) for f in (*_UPDATABLE[entity], *_CREATE_EXTRA[entity]) if f in values}
         for k, v in _DEFAULTS[entity].items():
-            data.setdefault(k, v)
+            data.setdefault(k, _typed(k, v))
         if entity is EntityType.person:
             if data.get("household_id"):
                 data.pop("grid_id", None)
