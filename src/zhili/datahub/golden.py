@@ -157,7 +157,7 @@ def _matcher_and_bands(entity: EntityType, matcher: Any) -> tuple[Any, float, fl
 
 # -- resolution --------------------------------------------------------------------------------------------------
 
-@dataclass
+@dataclass(eq=False)
 class _Item:
     row: StagedRow | None
     rec: SourceRecord
@@ -211,13 +211,17 @@ class Resolver:
             if it.rec.id in linked:
                 it.golden = self.survivor(linked[it.rec.id])
         new_links: list[tuple[_Item, MatchType, float | None]] = []
-        self._deterministic([it for it in items if it.golden is None and it.rec.key_bidx], new_links)
-        self._probabilistic([it for it in items if it.golden is None], new_links)
+        dupes = self._deterministic([it for it in items if it.golden is None and it.rec.key_bidx], new_links)
+        self._probabilistic([it for it in items if it.golden is None and it not in dupes], new_links)
         for it in items:
-            if it.golden is None:
+            if it.golden is None and it not in dupes:
                 it.golden = self._new_golden(it.rec.path)
                 new_links.append((it, MatchType.seed, None))
                 self.stats["new"] += 1
+        for it, first in dupes.items():  # same new key as an earlier row of the batch: its golden record
+            it.golden = first.golden
+            new_links.append((it, MatchType.deterministic, 1.0))
+            self.stats["deterministic"] += 1
         s.flush()  # golden records before the links that point at them (no ORM relationships to order them)
         s.add_all(GoldenLink(id=uuid.uuid4(), golden_id=it.golden.id, source_record_id=it.rec.id,
                              match_type=mt, score=p) for it, mt, p in new_links if it.golden is not None)
@@ -233,9 +237,14 @@ class Resolver:
                 it.rec.target_id = it.golden.register_id
 
     # 1. deterministic
-    def _deterministic(self, items: list[_Item], new_links: list[tuple[_Item, MatchType, float | None]]) -> None:
+    def _deterministic(self, items: list[_Item], new_links: list[tuple[_Item, MatchType, float | None]]
+                       ) -> dict[_Item, _Item]:
+        """Link the records whose key a linked record or the register has. A key met for the first time is left to
+        probabilistic matching (a mistyped number may still pass its checksum); later rows of the batch with the
+        same new key are returned with the first such row, to join whatever golden record it gets."""
+        dupes: dict[_Item, _Item] = {}
         if not items:
-            return
+            return dupes
         s, target = self.session, TARGET_OF[self.entity]
         keys = {it.rec.key_bidx for it in items if it.rec.key_bidx}
         by_key: dict[str, uuid.UUID] = {}
@@ -256,6 +265,7 @@ class Resolver:
                     g = self._new_golden(path, reg_id)
                 self.goldens[g.id] = g
                 by_key[k] = g.id
+        first: dict[str, _Item] = {}
         for it in items:
             k = it.rec.key_bidx
             assert k is not None
@@ -263,11 +273,11 @@ class Resolver:
                 it.golden = self.survivor(by_key[k])
                 new_links.append((it, MatchType.deterministic, 1.0))
                 self.stats["deterministic"] += 1
-            else:  # the first of its key: later rows of the batch with the same key join it
-                it.golden = self._new_golden(it.rec.path)
-                by_key[k] = it.golden.id
-                new_links.append((it, MatchType.seed, None))
-                self.stats["new"] += 1
+            elif k in first:
+                dupes[it] = first[k]
+            else:
+                first[k] = it
+        return dupes
 
     def _registered(self, items: list[_Item], keys: set[str]) -> dict[str, tuple[uuid.UUID, str]]:
         """Register rows holding one of the keys (any jurisdiction: the keys are unique register-wide)."""
@@ -339,6 +349,7 @@ class Resolver:
             MatchCandidate.source_record_id.in_([it.rec.id for it in items]),
             MatchCandidate.status == CandidateStatus.kept_apart)).all())
         paths = {r.id: r.path for r in regs}
+        by_id = {r.id: r for r in regs}
         for it in items:
             pair = best.get(it.rec.id)
             if pair is None:
@@ -349,7 +360,10 @@ class Resolver:
                 gold[pair.right] = g
             if (it.rec.id, g.id) in apart:
                 continue
-            if pair.probability >= self.auto:
+            # two different valid keys are two different records until a reviewer says otherwise
+            keyed = it.rec.key_bidx is not None and bool(getattr(by_id[pair.right], KEY_FIELD[self.entity], None)
+                                                         or self.entity is EntityType.person)
+            if pair.probability >= self.auto and not keyed:
                 it.golden = g
                 new_links.append((it, MatchType.probabilistic, float(pair.probability)))
                 self.stats["probabilistic"] += 1
