@@ -46,10 +46,10 @@ def wired(db, world):
 
 
 def test_a_change_is_delivered_after_commit_to_in_app_and_webhook_subscribers(wired, db, world):
-    hub, inapp, hook, fake, committed = wired
-    rec, _ = hub.stage("minzheng", "m-1", person("张三", ID_A, phone="13800000001", grid=world.units["ga"]))
+    hub, _inapp, hook, fake, committed = wired
+    _rec, _ = hub.stage("minzheng", "m-1", person("张三", ID_A, phone="13800000001", grid=world.units["ga"]))
     db.commit()
-    [ev_id] = committed  # the created event, handed over only once committed
+    [_ev_id] = committed  # the created event, handed over only once committed
     hub.stage("minzheng", "m-1", person("张三", ID_A, phone="13800000002", grid=world.units["ga"]))
     assert len(committed) == 1 and fake.calls == []  # nothing before the commit
     db.commit()
@@ -73,7 +73,7 @@ def test_a_change_is_delivered_after_commit_to_in_app_and_webhook_subscribers(wi
 
 
 def test_nothing_is_delivered_on_rollback(wired, db, world):
-    hub, inapp, hook, fake, committed = wired
+    hub, _inapp, _hook, fake, committed = wired
     db.commit()
     hub.stage("minzheng", "m-1", person("张三", ID_A, grid=world.units["ga"]))
     assert db.scalar(select(ChangeEvent.id)) is not None
@@ -83,7 +83,7 @@ def test_nothing_is_delivered_on_rollback(wired, db, world):
 
 
 def test_a_failing_webhook_is_retried_with_back_off_then_dead_lettered(wired, db, world):
-    hub, inapp, hook, fake, committed = wired
+    hub, _inapp, hook, fake, committed = wired
     fake.fail_first = 100
     hub.stage("minzheng", "m-1", person("张三", ID_A, grid=world.units["ga"]))
     db.commit()
@@ -106,7 +106,7 @@ def test_a_failing_webhook_is_retried_with_back_off_then_dead_lettered(wired, db
 
 
 def test_redelivery_queues_due_pending_deliveries_for_after_the_commit(wired, db, world):
-    hub, inapp, hook, fake, committed = wired
+    hub, _inapp, _hook, _fake, committed = wired
     hub.stage("minzheng", "m-1", person("张三", ID_A, grid=world.units["ga"]))
     db.commit()
     committed.clear()
@@ -116,7 +116,7 @@ def test_redelivery_queues_due_pending_deliveries_for_after_the_commit(wired, db
 
 
 def test_subscriptions_are_hub_admin_only_and_validated(wired, db, world):
-    hub, inapp, hook, fake, committed = wired
+    _hub, inapp, hook, _fake, _committed = wired
     staff = principal_for_user(db, user=world.users["shequ1"])
     with pytest.raises(Forbidden):
         changes.list_subscriptions(db, principal=staff)

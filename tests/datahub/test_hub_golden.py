@@ -132,7 +132,7 @@ def test_editing_a_survivorship_rule_changes_the_chosen_value(hub, db, world):
     assert _phone(p) == "13900000002"  # default for the phone: the most recent
     admin = principal_for_user(db, user=world.users["zhihui"])
     survivorship.set_rule(db, principal=admin, entity=EntityType.person, field="phone", rule="most_trusted")
-    golden.refresh(db, hub.principal, EntityType.person, [db.get(GoldenRecord, gid)])
+    assert golden.resurvive(db, principal=hub.principal, golden_ids=[gid]) == 1
     assert _phone(p) == "13800000001"  # now the most trusted source (公安, 90) wins
     gf = db.scalar(select(GoldenField).where(GoldenField.golden_id == gid, GoldenField.field == "phone"))
     assert (gf.source_record_id, gf.rule) == (a.id, "most_trusted")
@@ -163,7 +163,7 @@ def test_a_change_in_a_source_updates_the_golden_record_and_emits_one_change_eve
 
 def test_a_register_refusal_becomes_the_rows_errors(hub, db, world):
     """A grid outside the importer's jurisdiction: the register refuses, the row goes to quarantine."""
-    rec, out = hub.stage("minzheng", "m-1", person("赵六", ID_B, grid=world.units["gc"]))
+    _rec, out = hub.stage("minzheng", "m-1", person("赵六", ID_B, grid=world.units["gc"]))
     assert out.errors and out.errors[0].rule == "register_refused" and out.target_id is None
     assert db.scalar(select(func.count()).select_from(Person)) == 0
 

@@ -27,7 +27,7 @@ def fed(db, world):
 
 
 def test_a_golden_records_fields_name_their_source_import_and_row(fed, db):
-    hub, a, b, person_id = fed
+    hub, a, b, _person_id = fed
     gid = hub.golden_of(a)
     view = lineage.golden_lineage(db, principal=hub.principal, golden_id=gid)
     by = {f["field"]: f for f in view["fields"]}
@@ -41,7 +41,7 @@ def test_a_golden_records_fields_name_their_source_import_and_row(fed, db):
 
 
 def test_a_register_person_lists_the_source_records_feeding_it(fed, db):
-    hub, a, b, person_id = fed
+    hub, _a, _b, person_id = fed
     view = lineage.register_lineage(db, principal=hub.principal, kind="person", register_id=person_id)
     assert view["golden"].register_id == person_id
     assert sorted(r["source_name"] for r in view["records"]) == ["gongan", "minzheng"]
@@ -64,7 +64,7 @@ def test_an_imported_case_names_its_source_import_and_row(fed, db, world):
 
 
 def test_lineage_stays_inside_the_readers_area(fed, db, world):
-    hub, a, b, person_id = fed
+    hub, a, _b, person_id = fed
     gid = hub.golden_of(a)
     other = principal_for_user(db, user=world.users["jiedao2"])
     with pytest.raises(NotFound):

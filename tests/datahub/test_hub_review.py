@@ -50,7 +50,7 @@ def _state(db, gid):
 
 
 def test_the_queue_lists_pending_pairs_with_masked_values_side_by_side(pair, db):
-    hub, good, typo, cand = pair
+    hub, _good, _typo, cand = pair
     rows, total = review.list_candidates(db, principal=hub.principal)
     assert total == 1 and rows[0].id == cand.id
     view = review.candidate_view(db, principal=hub.principal, candidate_id=cand.id)
@@ -109,7 +109,7 @@ def test_keep_apart_is_remembered_and_the_pair_never_comes_back(pair, db, world)
 
 
 def test_a_staff_user_cannot_see_or_decide_candidates_outside_their_area(pair, db, world):
-    hub, good, typo, cand = pair
+    _hub, _good, _typo, cand = pair
     other_street = principal_for_user(db, user=world.users["jiedao2"])
     assert review.list_candidates(db, principal=other_street) == ([], 0)
     for fn in (review.candidate_view, review.merge, review.keep_apart):

@@ -228,7 +228,7 @@ class Resolver:
         self.stats["linked"] += len(new_links)
         s.flush()
         affected = {it.golden.id for it in items if it.golden is not None}
-        errors = refresh(s, self.principal, self.entity, [self.goldens[g] for g in affected],
+        errors = _refresh(s, self.principal, self.entity, [self.goldens[g] for g in affected],
                          import_id=self.import_id, source_id=self.source_id, new=self.new_goldens)
         for it in items:
             if it.golden is not None and it.golden.id in errors:
@@ -406,7 +406,7 @@ def _members(session: Session, golden_ids: Sequence[uuid.UUID]
     return out
 
 
-def refresh(session: Session, principal: Principal, entity: EntityType, goldens: Sequence[GoldenRecord], *,
+def _refresh(session: Session, principal: Principal, entity: EntityType, goldens: Sequence[GoldenRecord], *,
             import_id: uuid.UUID | None = None, source_id: uuid.UUID | None = None,
             new: set[uuid.UUID] | None = None, kind: str | None = None, publish: bool = True
             ) -> dict[uuid.UUID, list[RowError]]:
@@ -593,6 +593,24 @@ def resolve(session: Session, *, principal: Principal, entity: EntityType = Enti
     audit.record(session, actor=principal.actor, action="hub.resolve", object_type="hub_source",
                  object_id=source_id, after={"entity": entity.value, **totals})
     return dict(totals)
+
+
+def resurvive(session: Session, *, principal: Principal, golden_ids: Sequence[uuid.UUID]) -> int:
+    """Survive golden records again (after a survivorship rule changed): provenance, register row, change event.
+    ``hub:import``; only records of the caller's area. The number re-survived."""
+    authorize(principal, Perm.hub_import)
+    goldens = [g for g in session.scalars(scoped(select(GoldenRecord), principal, GoldenRecord.path)
+                                          .where(GoldenRecord.id.in_(list(golden_ids)),
+                                                 GoldenRecord.merged_into.is_(None)))]
+    by_entity: dict[EntityType, list[GoldenRecord]] = defaultdict(list)
+    for g in goldens:
+        by_entity[EntityType(g.entity_type)].append(g)
+    for entity, gs in by_entity.items():
+        _refresh(session, principal, entity, gs)
+    if goldens:
+        audit.record(session, actor=principal.actor, action="hub.golden.resurvive", object_type="hub_golden",
+                     object_id=goldens[0].id if len(goldens) == 1 else None, after={"count": len(goldens)})
+    return len(goldens)
 
 
 def golden_for_register(session: Session, entity: EntityType, register_id: uuid.UUID) -> GoldenRecord | None:

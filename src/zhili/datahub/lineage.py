@@ -130,3 +130,17 @@ def case_lineage(session: Session, *, principal: Principal, case_id: uuid.UUID) 
                                                                   SourceRecord.target_id == case_id))
             if in_scope(principal, r.path)]
     return {"records": _record_views(session, recs) if recs else []}
+
+
+def golden_view(session: Session, *, principal: Principal, golden_id: uuid.UUID) -> dict[str, Any]:
+    """A golden record as its page shows it: current values (ID and phone numbers masked), the register row,
+    why there is none, the fields' provenance and rules, the merge history."""
+    from zhili.datahub import review
+
+    out = golden_lineage(session, principal=principal, golden_id=golden_id)
+    g = out["golden"]
+    values = review.masked(review.golden_values(session, g))
+    order = FIELDS_OF[EntityType(g.entity_type)]
+    out["values"] = [{"field": f, "value": values.get(f)} for f in order if values.get(f) is not None]
+    out["survivor"] = session.get(GoldenRecord, g.merged_into) if g.merged_into else None
+    return out

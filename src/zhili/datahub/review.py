@@ -263,7 +263,7 @@ def merge(session: Session, *, principal: Principal, candidate_id: uuid.UUID) ->
             retired = str(p.id)
     c.status, c.decided_by, c.decided_at = CandidateStatus.merged, principal.username, now
     session.flush()
-    golden.refresh(session, principal, entity, [survivor], kind="merged")
+    golden._refresh(session, principal, entity, [survivor], kind="merged")
     absorbed.version = (absorbed.version or 0) + 1
     changes.publish(session, absorbed, "merged", [])
     for rec_id in {link.source_record_id for link in moved}:
