@@ -45,11 +45,21 @@ def test_a_register_person_lists_the_source_records_feeding_it(fed, db):
     view = lineage.register_lineage(db, principal=hub.principal, kind="person", register_id=person_id)
     assert view["golden"].register_id == person_id
     assert sorted(r["source_name"] for r in view["records"]) == ["gongan", "minzheng"]
-    empty = lineage.register_lineage(db, principal=hub.principal, kind="building", register_id=uuid.uuid4())
-    assert empty == {"golden": None, "records": []}
+    from zhili.registry import service as registry
+
+    b = registry.create_building(db, principal=hub.principal, data={
+        "grid_id": hub.world.units["ga"].id, "name": "3幢", "address": "金陵路8号3幢", "building_type": "residential"})
+    empty = lineage.register_lineage(db, principal=hub.principal, kind="building", register_id=b.id)
+    assert empty == {"golden": None, "records": []}  # no source ever fed it
+    with pytest.raises(NotFound):
+        lineage.register_lineage(db, principal=hub.principal, kind="building", register_id=uuid.uuid4())
 
 
-def test_an_imported_case_names_its_source_import_and_row(fed, db, world):
+def test_an_imported_case_names_its_source_import_and_row(fed, db, world, monkeypatch):
+    """(The case's own visibility rule is ``cases.service.get_case``'s, replaced here: the route matrix runs it.)"""
+    from zhili.cases import service as case_service
+
+    monkeypatch.setattr(case_service, "get_case", lambda session, *, principal, case_id: None)
     hub, *_ = fed
     src = hub.source("rexian", target=Target.cases)
     case_id = uuid.uuid4()

@@ -107,28 +107,33 @@ def register_lineage(session: Session, *, principal: Principal, kind: str, regis
     if kind not in REGISTER_KINDS:
         raise not_found("登记记录")
     target, entity = REGISTER_KINDS[kind]
+    from zhili.registry.models import Building, Household, Organisation, Person
+
+    model = {"person": Person, "organisation": Organisation, "building": Building, "household": Household}[kind]
+    row = session.get(model, register_id)
+    if row is None or not in_scope(principal, row.path):
+        raise not_found("登记记录")
     g = None
     if entity is not None:
         g = session.scalar(select(GoldenRecord).where(GoldenRecord.entity_type == entity,
                                                       GoldenRecord.register_id == register_id,
                                                       GoldenRecord.merged_into.is_(None)))
-    if g is not None and not in_scope(principal, g.path):
-        raise not_found("登记记录")
     conds = [(SourceRecord.target_type == target) & (SourceRecord.target_id == register_id)]
     if g is not None:
         conds.append(SourceRecord.id.in_(select(GoldenLink.source_record_id).where(
             GoldenLink.golden_id == g.id, GoldenLink.unlinked_at.is_(None))))
-    recs = [r for r in session.scalars(select(SourceRecord).where(or_(*conds)).order_by(SourceRecord.first_seen))
-            if in_scope(principal, r.path) or g is not None]
+    recs = list(session.scalars(select(SourceRecord).where(or_(*conds)).order_by(SourceRecord.first_seen)))
     return {"golden": g, "records": _record_views(session, recs) if recs else []}
 
 
 def case_lineage(session: Session, *, principal: Principal, case_id: uuid.UUID) -> dict[str, Any]:
     """The source, import and row of an imported case (empty when the case was not imported)."""
     authorize(principal, Perm.hub_read)
-    recs = [r for r in session.scalars(select(SourceRecord).where(SourceRecord.target_type == Target.cases,
-                                                                  SourceRecord.target_id == case_id))
-            if in_scope(principal, r.path)]
+    from zhili.cases.service import get_case
+
+    get_case(session, principal=principal, case_id=case_id)  # the case's own visibility rule (404 otherwise)
+    recs = list(session.scalars(select(SourceRecord).where(SourceRecord.target_type == Target.cases,
+                                                           SourceRecord.target_id == case_id)))
     return {"records": _record_views(session, recs) if recs else []}
 
 
