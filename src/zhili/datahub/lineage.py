@@ -40,21 +40,30 @@ REGISTER_KINDS: dict[str, tuple[Target, EntityType | None]] = {
 }
 
 
-def _import_view(imp: Import | None) -> dict[str, Any] | None:
+def _import_view(imp: Import | None, who: dict[uuid.UUID, str] | None = None) -> dict[str, Any] | None:
     if imp is None:
         return None
     return {"id": imp.id, "filename": imp.filename, "started_at": imp.started_at, "username": imp.username,
-            "connector": imp.connector}
+            "who": (who or {}).get(imp.user_id) if imp.user_id else None, "connector": imp.connector}
+
+
+def _who(session: Session, imps: Any) -> dict[uuid.UUID, str]:
+    """Display names of the users who ran these imports."""
+    from zhili.users.models import User
+
+    ids = {i.user_id for i in imps if i.user_id}
+    return dict(session.execute(select(User.id, User.display_name).where(User.id.in_(ids)))) if ids else {}
 
 
 def _record_views(session: Session, recs: list[SourceRecord]) -> list[dict[str, Any]]:
     src = {s.id: s for s in session.scalars(select(Source).where(Source.id.in_({r.source_id for r in recs})))}
     imps = {i.id: i for i in session.scalars(select(Import).where(
         Import.id.in_({r.last_import_id for r in recs} | {r.first_import_id for r in recs})))}
+    who = _who(session, imps.values())
     return [{"record_id": r.id, "source_id": r.source_id, "source": src[r.source_id].title,
              "source_name": src[r.source_id].name, "trust": src[r.source_id].trust, "natural_key": r.natural_key,
-             "row_number": r.row_number, "import": _import_view(imps.get(r.last_import_id)),
-             "first_import": _import_view(imps.get(r.first_import_id)), "first_seen": r.first_seen,
+             "row_number": r.row_number, "import": _import_view(imps.get(r.last_import_id), who),
+             "first_import": _import_view(imps.get(r.first_import_id), who), "first_seen": r.first_seen,
              "changed_at": r.changed_at} for r in recs]
 
 
@@ -79,6 +88,7 @@ def golden_lineage(session: Session, *, principal: Principal, golden_id: uuid.UU
         SourceRecord.id.in_({f.source_record_id for f in fields} | {r.id for _, r in links})))}
     views = {v["record_id"]: v for v in _record_views(session, list(recs.values()))} if recs else {}
     imps = {i.id: i for i in session.scalars(select(Import).where(Import.id.in_({f.import_id for f in fields})))}
+    who = _who(session, imps.values())
     order = {f: i for i, f in enumerate(FIELDS_OF[entity])}
     rules = survivorship.rules_for(session, entity)
     field_rows = []
@@ -86,15 +96,21 @@ def golden_lineage(session: Session, *, principal: Principal, golden_id: uuid.UU
         v = views.get(f.source_record_id, {})
         field_rows.append({"field": f.field, "rule": f.rule, "current_rule": survivorship.rule_of(rules, f.field),
                            "source": v.get("source"), "source_id": v.get("source_id"),
-                           "record_id": f.source_record_id, "import": _import_view(imps.get(f.import_id)),
+                           "record_id": f.source_record_id, "import": _import_view(imps.get(f.import_id), who),
                            "row_number": f.row_number, "chosen_at": f.chosen_at})
     link_rows = [{"match_type": link.match_type, "score": link.score, "linked_at": link.linked_at,
                   "unlinked_at": link.unlinked_at, "merge_event_id": link.merge_event_id,
                   **views.get(rec.id, {})} for link, rec in links]
     merges = list(session.scalars(select(MergeEvent).where(
         or_(MergeEvent.survivor_id == g.id, MergeEvent.absorbed_id == g.id)).order_by(MergeEvent.at.desc())))
+    from zhili.users.models import User
+
+    usernames = {m.by for m in merges if m.by} | {m.undone_by for m in merges if m.undone_by}
+    names = dict(session.execute(select(User.username, User.display_name).where(User.username.in_(usernames)))
+                 ) if usernames else {}
     return {"golden": g, "fields": field_rows, "links": link_rows,
             "merges": [{"id": m.id, "survivor_id": m.survivor_id, "absorbed_id": m.absorbed_id, "by": m.by,
+                        "by_name": names.get(m.by) if m.by else None,
                         "at": m.at, "probability": m.probability, "match_type": m.match_type,
                         "undone_at": m.undone_at, "undone_by": m.undone_by} for m in merges]}
 
