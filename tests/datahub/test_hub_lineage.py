@@ -84,3 +84,17 @@ def test_lineage_stays_inside_the_readers_area(fed, db, world):
     with pytest.raises(Forbidden):
         lineage.golden_lineage(db, principal=principal_for_user(db, user=world.users["wangge_a"]), golden_id=gid)
     assert db.scalar(select(GoldenRecord.id).where(GoldenRecord.id == gid)) is not None
+
+
+def test_the_person_page_loads_a_data_sources_panel(fed, db, world, client):
+    hub, _a, _b, person_id = fed
+    client.cookies.set("zhili_session", world.tokens["shequ1"])
+    page = client.get(f"/console/registry/persons/{person_id}")
+    assert page.status_code == 200 and f'hx-get="/console/hub/lineage/person/{person_id}"' in page.text
+    panel = client.get(f"/console/hub/lineage/person/{person_id}")
+    assert panel.status_code == 200 and "minzheng系统" in panel.text and "gongan系统" in panel.text
+    assert "minzheng.csv" in panel.text and "13800000001" not in panel.text
+    client.cookies.set("zhili_session", world.tokens["jiedao2"])
+    assert client.get(f"/console/hub/lineage/person/{person_id}").status_code == 404
+    assert client.get(f"/api/v1/hub/lineage/person/{person_id}", headers=world.headers("shequ1")).json()[
+        "golden_id"] == str(hub.golden_of(_a))

@@ -17,6 +17,7 @@ from zhili.datahub.models import (
     GoldenLink,
     GoldenRecord,
     MatchCandidate,
+    MergeEvent,
 )
 from zhili.registry.models import Person, PersonStatus
 from zhili.users.service import principal_for_user
@@ -133,3 +134,82 @@ def test_the_mistyped_record_without_a_place_is_merged_into_the_register_person(
     assert hub.golden_of(typo) == hub.golden_of(good)
     assert db.get(Person, out.target_id).phone_bidx is not None  # the phone came with the merged record
     assert typo.target_id == out.target_id
+
+
+# -- the pages ------------------------------------------------------------------------------------------------------
+
+def _sign_in(client, world, who):
+    client.cookies.clear()
+    client.cookies.set("zhili_session", world.tokens[who])
+
+
+def _csrf(html):
+    import re
+
+    return re.search(r'name="csrf_token" value="([^"]+)"', html).group(1)
+
+
+def test_the_queue_page_shows_names_and_masked_values_and_merges_with_htmx(pair, db, world, client):
+    hub, good, _typo, cand = pair
+    _sign_in(client, world, "shequ1")
+    r = client.get("/console/hub/review")
+    assert r.status_code == 200 and "张三" in r.text and "80%" in r.text
+    assert "13900000002" not in r.text and "330522198506150021" not in r.text
+    detail = client.get(f"/console/hub/review/{cand.id}")
+    assert detail.status_code == 200 and "3305**********0021" in detail.text and "不一致" in detail.text
+    assert "金陵社区第1网格" in detail.text  # the grid by its name, never its id
+    merged = client.post(f"/console/hub/review/{cand.id}/merge", data={"csrf_token": _csrf(r.text)},
+                         headers={"HX-Request": "true"})
+    assert merged.status_code == 200 and "已合并" in merged.text
+    assert db.get(MatchCandidate, cand.id).status == CandidateStatus.merged
+    page = client.get(f"/console/hub/golden/{hub.golden_of(good)}")
+    assert page.status_code == 200 and "minzheng.csv" in page.text and "撤销合并" in page.text
+    assert "139****0002" in page.text and "13900000002" not in page.text  # the latest phone, masked
+    [m] = list(db.scalars(select(MergeEvent)))
+    undone = client.post(f"/console/hub/merges/{m.id}/undo", data={"csrf_token": _csrf(page.text)},
+                         follow_redirects=False)
+    assert undone.status_code == 303 and db.get(MergeEvent, m.id).undone_at is not None
+
+
+def test_pages_refuse_outside_the_area_and_rules_and_subscriptions_are_for_hub_admin(pair, db, world, client):
+    hub, good, _typo, cand = pair
+    _sign_in(client, world, "jiedao2")
+    assert client.get(f"/console/hub/review/{cand.id}").status_code == 404
+    assert client.get(f"/console/hub/golden/{hub.golden_of(good)}").status_code == 404
+    _sign_in(client, world, "shequ1")
+    page = client.get(f"/console/hub/golden/{hub.golden_of(good)}")
+    assert "<select" not in page.text.split("字段血缘", 1)[1].split("</table>", 1)[0]  # no rule editor
+    assert client.get("/console/hub/subscriptions").status_code == 403
+    _sign_in(client, world, "zhihui")
+    page = client.get(f"/console/hub/golden/{hub.golden_of(good)}")
+    r = client.post(f"/console/hub/golden/{hub.golden_of(good)}/rule",
+                    data={"csrf_token": _csrf(page.text), "field": "phone", "rule": "most_trusted"},
+                    follow_redirects=False)
+    assert r.status_code == 303
+    assert "hub_review_rule_set" in r.headers["location"]
+    subs = client.get("/console/hub/subscriptions")
+    assert subs.status_code == 200
+    r = client.post("/console/hub/subscriptions", data={"csrf_token": _csrf(subs.text), "name": "民政推送",
+                                                        "kind": "webhook", "url": "https://example.test/h",
+                                                        "entity_types": ["person"]}, follow_redirects=False)
+    assert r.status_code == 303
+    assert "民政推送" in client.get("/console/hub/subscriptions").text
+
+
+def test_the_api_merges_and_undoes(pair, db, world, client):
+    hub, good, _typo, cand = pair
+    h = world.headers("shequ1")
+    listed = client.get("/api/v1/hub/review", headers=h).json()
+    assert listed["total"] == 1 and listed["items"][0]["id"] == str(cand.id)
+    detail = client.get(f"/api/v1/hub/review/{cand.id}", headers=h).json()
+    assert {r["field"]: r["left"] for r in detail["rows"]}["id_number"] == "3305**********0021"
+    m = client.post(f"/api/v1/hub/review/{cand.id}/merge", headers=h).json()
+    assert m["survivor_id"] == str(hub.golden_of(good))
+    gold = client.get(f"/api/v1/hub/golden/{m['survivor_id']}", headers=h).json()
+    assert {v["field"]: v["value"] for v in gold["values"]}["phone"] in ("138****0001", "139****0002")
+    lin = client.get(f"/api/v1/hub/golden/{m['survivor_id']}/lineage", headers=h).json()
+    assert len(lin["merges"]) == 1 and {f["field"] for f in lin["fields"]} >= {"name", "phone"}
+    u = client.post(f"/api/v1/hub/merges/{m['id']}/undo", headers=h)
+    assert u.status_code == 200 and u.json()["undone_at"] is not None
+    assert client.post(f"/api/v1/hub/merges/{m['id']}/undo", headers=h).status_code == 409
+    assert client.get(f"/api/v1/hub/review/{cand.id}", headers=world.headers("jiedao2")).status_code == 404
