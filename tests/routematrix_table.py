@@ -152,6 +152,10 @@ OBJECT_PARAMS: dict[str, Callable[[Ctx, str], Any]] = {
     "visit_id": lambda c, p: c.s.visit.id,
     "view_id": lambda c, p: _saved_view(c),
     "source_id": lambda c, p: c.s.source.id,
+    "golden_id": lambda c, p: c.s.golden.id,
+    "candidate_id": lambda c, p: c.s.candidate.id,
+    "merge_id": lambda c, p: c.s.merge.id,
+    "subscription_id": lambda c, p: c.s.subscription.id,
 }
 # ... and the parameters that name no object of a side
 FIXED_PARAMS: dict[str, Callable[[Ctx], Any]] = {
@@ -164,6 +168,8 @@ FIXED_PARAMS: dict[str, Callable[[Ctx], Any]] = {
     "token": lambda c: "no-such-token",
     "action": lambda c: "supervise",
     "seq": lambda c: c.mw.audit_seq,
+    "entity": lambda c: "person",
+    "field": lambda c: "phone",
 }
 
 
@@ -499,6 +505,31 @@ ROUTES: dict[tuple[str, str], Row] = {
         "name": "matrix-new", "title": "新数据源", "target": "organisations", "unit_id": str(c.s.community.id)}}),
     ("GET", f"{API}/hub/sources/{{source_id}}"): Row(roles=HUB_READ, scope="territory"),
     ("PATCH", f"{API}/hub/sources/{{source_id}}"): Row(roles=HUB_ADMIN, scope="territory", body=_j(trust=80)),
+    # resolution, review queue, golden records, lineage, survivorship, subscriptions
+    ("POST", f"{API}/hub/resolve"): Row(roles=HUB_IMPORT, body=_j(entity="person")),
+    ("GET", f"{API}/hub/review"): Row(roles=HUB_REVIEW),
+    ("GET", f"{API}/hub/review/{{candidate_id}}"): Row(roles=HUB_REVIEW, scope="territory"),
+    ("POST", f"{API}/hub/review/{{candidate_id}}/merge"): Row(roles=HUB_REVIEW, scope="territory"),
+    ("POST", f"{API}/hub/review/{{candidate_id}}/keep-apart"): Row(roles=HUB_REVIEW, scope="territory"),
+    ("POST", f"{API}/hub/merges/{{merge_id}}/undo"): Row(roles=HUB_REVIEW, scope="territory"),
+    ("GET", f"{API}/hub/golden/{{golden_id}}"): Row(roles=HUB_READ, scope="territory"),
+    ("GET", f"{API}/hub/golden/{{golden_id}}/lineage"): Row(roles=HUB_READ, scope="territory"),
+    ("POST", f"{API}/hub/golden/{{golden_id}}/resurvive"): Row(roles=HUB_IMPORT, scope="territory"),
+    ("GET", f"{API}/hub/lineage/person/{{person_id}}"): Row(roles=HUB_READ, scope="territory"),
+    ("GET", f"{API}/hub/lineage/organisation/{{organisation_id}}"): Row(roles=HUB_READ, scope="territory"),
+    ("GET", f"{API}/hub/lineage/building/{{building_id}}"): Row(roles=HUB_READ, scope="territory"),
+    ("GET", f"{API}/hub/lineage/household/{{household_id}}"): Row(roles=HUB_READ, scope="territory"),
+    ("GET", f"{API}/hub/lineage/case/{{case_id}}"): Row(roles=HUB_READ, scope="case"),
+    ("GET", f"{API}/hub/survivorship/{{entity}}"): Row(roles=HUB_READ),
+    ("PUT", f"{API}/hub/survivorship/{{entity}}/{{field}}"): Row(roles=HUB_ADMIN, body=_j(rule="most_trusted")),
+    ("GET", f"{API}/hub/subscriptions"): Row(roles=HUB_ADMIN),
+    ("POST", f"{API}/hub/subscriptions"): Row(roles=HUB_ADMIN, body=_j(name="卫健推送", kind="webhook",
+                                                                     url="https://example.test/hook")),
+    ("GET", f"{API}/hub/subscriptions/{{subscription_id}}"): Row(roles=HUB_ADMIN, scope="territory"),
+    ("PATCH", f"{API}/hub/subscriptions/{{subscription_id}}"): Row(roles=HUB_ADMIN, scope="territory",
+                                                                   body=_j(active=False)),
+    ("DELETE", f"{API}/hub/subscriptions/{{subscription_id}}"): Row(roles=HUB_ADMIN, scope="territory"),
+    ("GET", f"{API}/hub/subscriptions/{{subscription_id}}/deliveries"): Row(roles=HUB_ADMIN, scope="territory"),
     # -- visits ----------------------------------------------------------------------------------------------------
     ("GET", f"{API}/visits"): Row(roles=REG_READ),
     ("POST", f"{API}/visits"): Row(roles=_r(GRID), sided=True, scope="territory", body=lambda c: {"json": {
@@ -613,6 +644,22 @@ ROUTES: dict[tuple[str, str], Row] = {
     ("GET", "/console/hub/"): Row(roles=HUB_READ),
     ("POST", "/console/hub/sources"): Row(roles=HUB_ADMIN, body=lambda c: {"data": {
         "name": "matrix-page", "title": "页面登记", "target": "buildings", "unit_id": str(c.s.community.id)}}),
+    ("GET", "/console/hub/review"): Row(roles=HUB_REVIEW),
+    ("GET", "/console/hub/review/{candidate_id}"): Row(roles=HUB_REVIEW, scope="territory"),
+    ("POST", "/console/hub/review/{candidate_id}/merge"): Row(roles=HUB_REVIEW, scope="territory"),
+    ("POST", "/console/hub/review/{candidate_id}/keep-apart"): Row(roles=HUB_REVIEW, scope="territory"),
+    ("POST", "/console/hub/merges/{merge_id}/undo"): Row(roles=HUB_REVIEW, scope="territory"),
+    ("GET", "/console/hub/golden/{golden_id}"): Row(roles=HUB_READ, scope="territory"),
+    ("POST", "/console/hub/golden/{golden_id}/rule"): Row(roles=HUB_ADMIN, scope="territory",
+                                                          body=_form(field="phone", rule="most_trusted")),
+    ("POST", "/console/hub/golden/{golden_id}/resurvive"): Row(roles=HUB_IMPORT, scope="territory"),
+    ("GET", "/console/hub/lineage/person/{person_id}"): Row(roles=HUB_READ, scope="territory"),
+    ("GET", "/console/hub/lineage/organisation/{organisation_id}"): Row(roles=HUB_READ, scope="territory"),
+    ("GET", "/console/hub/lineage/building/{building_id}"): Row(roles=HUB_READ, scope="territory"),
+    ("GET", "/console/hub/lineage/case/{case_id}"): Row(roles=HUB_READ, scope="case"),
+    ("GET", "/console/hub/subscriptions"): Row(roles=HUB_ADMIN),
+    ("POST", "/console/hub/subscriptions"): Row(roles=HUB_ADMIN, body=_form(name="卫健推送", kind="in_app")),
+    ("POST", "/console/hub/subscriptions/{subscription_id}/toggle"): Row(roles=HUB_ADMIN, scope="territory"),
     ("GET", "/console/visits/{visit_id}/photos/{attachment_id}"): Row(roles=VISIT_PAGES, scope="territory"),
     # -- pages: the registers --------------------------------------------------------------------------------------
     ("GET", f"{CR}/"): Row(roles=REG_PAGES),

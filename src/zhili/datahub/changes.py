@@ -31,7 +31,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, cast
 
-from sqlalchemy import event, select
+from sqlalchemy import Connection, event, select
 from sqlalchemy.orm import Session
 
 from zhili.cases import notify
@@ -98,11 +98,19 @@ def publish(session: Session, golden: GoldenRecord, kind: str, fields: Sequence[
     return ev
 
 
+def _final(session: Session) -> bool:
+    """Whether this commit made the changes durable: not when the session is bound to a connection whose own
+    (outer) transaction is still open — its commit was a savepoint's release, and the outer transaction may still
+    roll back (those events are left to :func:`redeliver_due` once really committed)."""
+    bind = session.bind
+    return not (isinstance(bind, Connection) and bind.in_transaction())
+
+
 @event.listens_for(Session, "after_commit")
 def _after_commit(session: Session) -> None:
     session.info.pop(_SUBS, None)
     ids = session.info.pop(_OUTBOX, None)
-    if ids:
+    if ids and (_dispatch is not None or _final(session)):
         dispatcher()(list(ids))
 
 

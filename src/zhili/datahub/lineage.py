@@ -52,7 +52,7 @@ def _who(session: Session, imps: Any) -> dict[uuid.UUID, str]:
     from zhili.users.models import User
 
     ids = {i.user_id for i in imps if i.user_id}
-    return dict(session.execute(select(User.id, User.display_name).where(User.id.in_(ids))).tuples().all()) \
+    return {i: n for i, n in session.execute(select(User.id, User.display_name).where(User.id.in_(ids)))} \
         if ids else {}
 
 
@@ -107,8 +107,8 @@ def golden_lineage(session: Session, *, principal: Principal, golden_id: uuid.UU
     from zhili.users.models import User
 
     usernames = {m.by for m in merges if m.by} | {m.undone_by for m in merges if m.undone_by}
-    names = dict(session.execute(select(User.username, User.display_name)
-                                 .where(User.username.in_(usernames))).tuples().all()) if usernames else {}
+    names = {u: n for u, n in session.execute(select(User.username, User.display_name)
+                                              .where(User.username.in_(usernames)))} if usernames else {}
     return {"golden": g, "fields": field_rows, "links": link_rows,
             "merges": [{"id": m.id, "survivor_id": m.survivor_id, "absorbed_id": m.absorbed_id, "by": m.by,
                         "by_name": names.get(m.by) if m.by else None,

@@ -168,6 +168,8 @@ def golden_page(request: Request, session: Db, pu: HubReader, golden_id: uuid.UU
 @router.post(BASE + "/golden/{golden_id}/rule")
 def golden_rule(request: Request, session: Db, pu: HubReader, golden_id: uuid.UUID,
                 field: Annotated[str, Form()] = "", rule: Annotated[str, Form()] = "") -> Response:
+    if not pu.principal.can(Perm.hub_admin):  # the role's refusal before the record's existence
+        raise Forbidden("只有指挥中心或系统管理员可以修改存活规则", code="hub_admin_only")
     g = lineage.get_golden(session, principal=pu.principal, golden_id=golden_id)
     try:
         survivorship.set_rule(session, principal=pu.principal, entity=EntityType(g.entity_type), field=field,
@@ -180,6 +182,8 @@ def golden_rule(request: Request, session: Db, pu: HubReader, golden_id: uuid.UU
 
 @router.post(BASE + "/golden/{golden_id}/resurvive")
 def golden_resurvive(request: Request, session: Db, pu: HubReader, golden_id: uuid.UUID) -> Response:
+    if not pu.principal.can(Perm.hub_import):  # the role's refusal before the record's existence
+        raise Forbidden("您的角色不能重新计算主数据", code="permission_denied")
     lineage.get_golden(session, principal=pu.principal, golden_id=golden_id)
     golden.resurvive(session, principal=pu.principal, golden_ids=[golden_id])
     return redirect(f"{BASE}/golden/{golden_id}?msg=hub_review_resurvived")
