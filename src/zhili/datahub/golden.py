@@ -253,7 +253,8 @@ class Resolver:
                 .join(GoldenLink, GoldenLink.source_record_id == SourceRecord.id)
                 .where(SourceRecord.target_type == target, SourceRecord.key_bidx.in_(keys),
                        GoldenLink.unlinked_at.is_(None))):
-            by_key.setdefault(k, gid)
+            if k is not None:
+                by_key.setdefault(k, gid)
         self._load_goldens(by_key.values())
         missing = keys - by_key.keys()
         if missing:
@@ -432,20 +433,20 @@ def _refresh(session: Session, principal: Principal, entity: EntityType, goldens
         for f, c in chosen.items():
             values[f] = c.value
             digest = value_digest(c.value)
-            gf = had.get(f)
-            if gf is None:
+            old = had.get(f)
+            if old is None:
                 session.add(GoldenField(id=uuid.uuid4(), golden_id=g.id, field=f, source_record_id=c.member.record_id,
                                         import_id=c.member.import_id, row_number=c.member.row_number, rule=c.rule,
                                         value_digest=digest, chosen_at=now))
                 changed.append(f)
                 continue
-            if gf.value_digest != digest:
+            if old.value_digest != digest:
                 changed.append(f)
-            if (gf.value_digest, gf.source_record_id, gf.import_id, gf.row_number, gf.rule) != (
+            if (old.value_digest, old.source_record_id, old.import_id, old.row_number, old.rule) != (
                     digest, c.member.record_id, c.member.import_id, c.member.row_number, c.rule):
-                gf.source_record_id, gf.import_id, gf.row_number = (c.member.record_id, c.member.import_id,
+                old.source_record_id, old.import_id, old.row_number = (c.member.record_id, c.member.import_id,
                                                                     c.member.row_number)
-                gf.rule, gf.value_digest, gf.chosen_at = c.rule, digest, now
+                old.rule, old.value_digest, old.chosen_at = c.rule, digest, now
         for f, gf in had.items():
             if f not in chosen:
                 session.delete(gf)

@@ -126,7 +126,8 @@ def register_lineage(session: Session, *, principal: Principal, kind: str, regis
     target, entity = REGISTER_KINDS[kind]
     from zhili.registry.models import Building, Household, Organisation, Person
 
-    model = {"person": Person, "organisation": Organisation, "building": Building, "household": Household}[kind]
+    model: Any = {"person": Person, "organisation": Organisation, "building": Building,
+                  "household": Household}[kind]
     row = session.get(model, register_id)
     if row is None or not in_scope(principal, row.path):
         raise not_found("登记记录")
@@ -135,7 +136,7 @@ def register_lineage(session: Session, *, principal: Principal, kind: str, regis
         g = session.scalar(select(GoldenRecord).where(GoldenRecord.entity_type == entity,
                                                       GoldenRecord.register_id == register_id,
                                                       GoldenRecord.merged_into.is_(None)))
-    conds = [(SourceRecord.target_type == target) & (SourceRecord.target_id == register_id)]
+    conds: list[Any] = [(SourceRecord.target_type == target) & (SourceRecord.target_id == register_id)]
     if g is not None:
         conds.append(SourceRecord.id.in_(select(GoldenLink.source_record_id).where(
             GoldenLink.golden_id == g.id, GoldenLink.unlinked_at.is_(None))))

@@ -190,13 +190,15 @@ def _restore(session: Session, g: GoldenRecord, snap: dict[str, Any]) -> list[st
             changed.append(name)
     session.flush()
     for name, f in want.items():
-        gf = have.get(name)
-        if gf is None:
+        found = have.get(name)
+        if found is None:
             gf = GoldenField(id=uuid.UUID(f["id"]), golden_id=g.id, field=name)
             session.add(gf)
             changed.append(name)
-        elif gf.value_digest != f["value_digest"]:
-            changed.append(name)
+        else:
+            gf = found
+            if gf.value_digest != f["value_digest"]:
+                changed.append(name)
         gf.source_record_id, gf.import_id = uuid.UUID(f["source_record_id"]), uuid.UUID(f["import_id"])
         gf.row_number, gf.rule, gf.value_digest = f["row_number"], f["rule"], f["value_digest"]
         gf.chosen_at = dt.datetime.fromisoformat(f["chosen_at"])
@@ -318,9 +320,9 @@ def undo_merge(session: Session, *, principal: Principal, merge_id: uuid.UUID) -
                                                          GoldenLink.unlinked_at.is_(None))):
         link.unlinked_at = now
     for lid in snap["absorbed"]["links"]:
-        link = session.get(GoldenLink, uuid.UUID(lid))
-        if link is not None:
-            link.unlinked_at = None
+        back = session.get(GoldenLink, uuid.UUID(lid))
+        if back is not None:
+            back.unlinked_at = None
     absorbed.merged_into = None
     session.flush()
     changed_s = _restore(session, survivor, snap["survivor"])
