@@ -294,39 +294,52 @@ class Resolver:
 
     # 2. probabilistic
     def _neighbourhood(self, items: list[_Item]) -> list[Any]:
+        """Register rows in the records' blocks, within the caller's jurisdiction. Persons: the same name and
+        birth date (from the record, else from its ID number's digits), or the same phone; by name alone only for
+        a record with neither. Organisations and buildings: the same name or address. Only the rows of a block
+        are loaded and decrypted, so the cost per batch stays near-linear however large the register."""
         s, m = self.session, self.model
-        cipher = get_cipher()
-        conds: list[Any] = []
-        if self.entity is EntityType.person:
-            births = {str(it.values.get("birth_date"))[:10] for it in items if it.values.get("birth_date")}
-            for it in items:
-                idn = str(it.values.get("id_number") or "")
-                if len(idn) == 18 and idn[6:14].isdigit():
-                    births.add(f"{idn[6:10]}-{idn[10:12]}-{idn[12:14]}")
-            dates = set()
-            for b in births:
-                with contextlib.suppress(ValueError):
-                    dates.add(dt.date.fromisoformat(b))
-            phones = {cipher.blind_index(str(it.values["phone"]), purpose=registry.PHONE_PURPOSE)
-                      for it in items if it.values.get("phone")}
-            names = {str(it.values["name"]) for it in items if it.values.get("name")}
-            if dates:
-                conds.append(Person.birth_date.in_(dates))
-            if phones:
-                conds.append(Person.phone_bidx.in_(phones))
-            if names and not dates and not phones:
-                conds.append(Person.name.in_(names))
-        else:
+        if self.entity is not EntityType.person:
             names = {str(it.values["name"]) for it in items if it.values.get("name")}
             addresses = {str(it.values["address"]) for it in items if it.values.get("address")}
+            conds: list[Any] = []
             if names:
                 conds.append(m.name.in_(names))
             if addresses:
                 conds.append(m.address.in_(addresses))
-        if not conds:
-            return []
-        stmt = scoped(select(m).where(or_(*conds)), self.principal, m.path).limit(50 * len(items) + 100)
-        return list(s.scalars(stmt))
+            if not conds:
+                return []
+            return list(s.scalars(scoped(select(m).where(or_(*conds)), self.principal, m.path)
+                                  .limit(20 * len(items) + 100)))
+        cipher = get_cipher()
+        pairs: set[tuple[str, dt.date]] = set()
+        phones: set[str] = set()
+        lone: set[str] = set()
+        for it in items:
+            name = str(it.values.get("name") or "").strip()
+            when = _birth(it.values)
+            if name and when:
+                pairs.add((name, when))
+            if it.values.get("phone"):
+                phones.add(cipher.blind_index(str(it.values["phone"]), purpose=registry.PHONE_PURPOSE))
+            if name and not when and not it.values.get("phone"):
+                lone.add(name)
+        found: dict[uuid.UUID, Any] = {}
+        if pairs:
+            stmt = select(Person).where(Person.name.in_({n for n, _ in pairs}),
+                                        Person.birth_date.in_({d for _, d in pairs}))
+            for p in s.scalars(scoped(stmt, self.principal, Person.path)):
+                if (p.name, p.birth_date) in pairs:
+                    found[p.id] = p
+        if phones:
+            for p in s.scalars(scoped(select(Person).where(Person.phone_bidx.in_(phones)), self.principal,
+                                      Person.path).limit(20 * len(items) + 100)):
+                found[p.id] = p
+        if lone:
+            for p in s.scalars(scoped(select(Person).where(Person.name.in_(lone)), self.principal, Person.path)
+                               .limit(20 * len(items) + 100)):
+                found[p.id] = p
+        return list(found.values())
 
     def _probabilistic(self, items: list[_Item], new_links: list[tuple[_Item, MatchType, float | None]]) -> None:
         if not items or self.matcher is None:
@@ -380,6 +393,18 @@ class Resolver:
                 s.add(MatchCandidate(id=uuid.uuid4(), entity_type=self.entity, source_record_id=it.rec.id,
                                      golden_id=g.id, path=g.path, probability=float(pair.probability),
                                      evidence=_evidence(pair)))
+
+
+def _birth(values: dict[str, Any]) -> dt.date | None:
+    """A record's birth date: its own, else the one its ID number's digits spell (even a mistyped number keeps
+    them more often than not)."""
+    raw = str(values.get("birth_date") or "")[:10]
+    idn = str(values.get("id_number") or "")
+    if not raw and len(idn) == 18 and idn[6:14].isdigit():
+        raw = f"{idn[6:10]}-{idn[10:12]}-{idn[12:14]}"
+    with contextlib.suppress(ValueError):
+        return dt.date.fromisoformat(raw) if raw else None
+    return None
 
 
 def _evidence(pair: Any) -> dict[str, Any]:
