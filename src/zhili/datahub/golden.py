@@ -450,13 +450,20 @@ def _refresh(session: Session, principal: Principal, entity: EntityType, goldens
     regs = {r.id: r for r in session.scalars(select(model).where(model.id.in_(reg_ids)))} if reg_ids else {}
     errors: dict[uuid.UUID, list[RowError]] = {}
     now = utcnow()
+    # the register rows first: each register write flushes the session, and provenance rows added after them
+    # go to the database together in the one flush below rather than one by one
+    chosen_of = {g.id: survivorship.survive(members.get(g.id, []), rules) for g in goldens}
     for g in goldens:
-        chosen = survivorship.survive(members.get(g.id, []), rules)
+        values = {f: c.value for f, c in chosen_of[g.id].items()}
+        err = _write_register(session, principal, entity, g, values, regs.get(g.register_id)
+                              if g.register_id else None)
+        if err is not None:
+            errors[g.id] = [err]
+    for g in goldens:
+        chosen = chosen_of[g.id]
         had = current.get(g.id, {})
         changed: list[str] = []
-        values: dict[str, Any] = {}
         for f, c in chosen.items():
-            values[f] = c.value
             digest = value_digest(c.value)
             old = had.get(f)
             if old is None:
@@ -476,10 +483,6 @@ def _refresh(session: Session, principal: Principal, entity: EntityType, goldens
             if f not in chosen:
                 session.delete(gf)
                 changed.append(f)
-        err = _write_register(session, principal, entity, g, values, regs.get(g.register_id)
-                              if g.register_id else None)
-        if err is not None:
-            errors[g.id] = [err]
         if publish and (changed or g.id in new):
             g.version = (g.version or 0) + 1
             g.updated_at = now
