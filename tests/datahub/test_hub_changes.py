@@ -128,3 +128,85 @@ def test_subscriptions_are_hub_admin_only_and_validated(wired, db, world):
     changes.delete_subscription(db, principal=admin, subscription_id=hook.id)
     with pytest.raises(NotFound):
         changes.get_subscription(db, principal=admin, subscription_id=hook.id)
+
+
+def test_the_outbox_thread_delivers_after_a_real_commit(tmp_path):
+    """End to end on a database of its own: the writing transaction commits, the process's change outbox (the
+    notification outbox's thread) delivers to the webhook and records the delivery; a rolled-back change is
+    never sent."""
+    import types
+    import uuid
+
+    from sqlalchemy.orm import Session
+
+    from zhili.core import migrate
+    from zhili.core.db import make_engine
+    from zhili.core.security import Role
+    from zhili.datahub.golden import EntityHandler
+    from zhili.datahub.models import Connector, Import, SecurityLevel, Source, SourceRecord, Target
+    from zhili.datahub.records import key_index, set_record_values
+    from zhili.datahub.rows import StagedRow
+    from zhili.regions.models import Unit, UnitLevel
+    from zhili.users.models import User, UserUnit
+
+    url = f"sqlite:///{tmp_path / 'outbox.db'}"
+    migrate.upgrade(url=url)
+    engine = make_engine(url)
+    box = changes.HubOutbox(engine=engine)
+    changes.set_hub_outbox(box)
+    fake = changes.FakeWebhook()
+    changes.set_transport(fake)
+    try:
+        with Session(engine, expire_on_commit=False) as s:
+            parent = None
+            for level, code in (("district", "330522"), ("street", "330522001"), ("community", "330522001001"),
+                                ("grid", "330522001001001")):
+                u = Unit(parent_id=parent.id if parent else None, level=UnitLevel(level), code=code, name=code,
+                         path=f"{parent.path}/{code}" if parent else code,
+                         depth=(parent.depth + 1) if parent else 0, valid_from=dt.date(2020, 1, 1))
+                s.add(u)
+                s.flush()
+                parent = u
+            admin = User(id=uuid.uuid4(), username="zhihui", display_name="指挥中心", role=Role.command_centre,
+                         password_hash="!")
+            staff = User(id=uuid.uuid4(), username="shequ", display_name="社区", role=Role.community_staff,
+                         password_hash="!")
+            admin.units, staff.units = [UserUnit(unit_id=parent.id)], [UserUnit(unit_id=parent.id)]
+            s.add_all([admin, staff])
+            s.flush()
+            sub = changes.create_subscription(s, principal=principal_for_user(s, user=admin), data={
+                "name": "推送", "kind": "webhook", "url": "https://example.test/hook"})
+            src = Source(id=uuid.uuid4(), name="minzheng", title="民政", target=Target.persons,
+                         security_level=SecurityLevel.internal, unit_id=parent.id, path=parent.path)
+            s.add(src)
+            s.flush()
+            imp = Import(id=uuid.uuid4(), source_id=src.id, path=src.path, connector=Connector.csv, filename="a.csv")
+            s.add(imp)
+            s.commit()
+            ctx = types.SimpleNamespace(session=s, principal=principal_for_user(s, user=staff), source=src, imp=imp)
+
+            def stage(key: str) -> None:
+                values = person("张三", ID_A, grid=parent)
+                rec = SourceRecord(id=uuid.uuid4(), source_id=src.id, natural_key=key, target_type=Target.persons,
+                                   path=src.path, first_import_id=imp.id, last_import_id=imp.id, row_number=1,
+                                   key_bidx=key_index("persons", ID_A))
+                set_record_values(rec, values)
+                s.add(rec)
+                s.flush()
+                EntityHandler(matcher=StubMatcher(probability=0.0)).apply(ctx, [StagedRow(
+                    row_number=1, natural_key=key, values=values, path=src.path, record=rec, change="new")])
+
+            stage("rolled-back")
+            s.rollback()
+            stage("m-1")
+            s.commit()
+        assert box.wait_idle(20)
+        assert len(fake.calls) == 1 and fake.calls[0][1]["kind"] == "created"
+        with Session(engine) as s:
+            d = s.scalar(select(Delivery).where(Delivery.subscription_id == sub.id))
+            assert d.status == DeliveryStatus.delivered and d.attempts == 1
+            assert s.get(ChangeEvent, d.change_id).delivered
+    finally:
+        changes.set_hub_outbox(None)
+        changes.set_transport(None)
+        engine.dispose()
