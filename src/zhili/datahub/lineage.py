@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 from zhili.core.jurisdiction import Principal, authorize, in_scope, not_found
 from zhili.core.security import Perm
 from zhili.datahub import survivorship
-from zhili.datahub.golden import FIELDS_OF
+from zhili.datahub.golden_register import FIELDS_OF
 from zhili.datahub.models import (
     EntityType,
     GoldenField,

@@ -29,7 +29,7 @@ from zhili.core.jurisdiction import Principal, authorize, in_scope, not_found, s
 from zhili.core.masking import mask_id_number, mask_phone
 from zhili.core.query import paginate
 from zhili.core.security import Perm
-from zhili.datahub import changes, golden, survivorship
+from zhili.datahub import changes, golden, golden_register, survivorship
 from zhili.datahub.models import (
     CandidateStatus,
     EntityType,
@@ -83,9 +83,9 @@ def golden_values(session: Session, g: GoldenRecord) -> dict[str, Any]:
     """The golden record's current values (its register row; survived from its records when it has none)."""
     entity = EntityType(g.entity_type)
     if g.register_id is not None:
-        obj = session.get(golden.MODEL_OF[entity], g.register_id)
+        obj = session.get(golden_register.MODEL_OF[entity], g.register_id)
         if obj is not None:
-            values = golden.register_values(entity, obj)
+            values = golden_register.register_values(entity, obj)
             extra = survivorship.survive(golden._members(session, [g.id]).get(g.id, []),
                                          survivorship.rules_for(session, entity))
             for f, c in extra.items():
@@ -106,7 +106,7 @@ def candidate_view(session: Session, *, principal: Principal, candidate_id: uuid
     g = session.get(GoldenRecord, c.golden_id)
     assert g is not None
     left, right = record_values(rec), golden_values(session, g)
-    fields = [f for f in golden.FIELDS_OF[EntityType(c.entity_type)] if f in left or f in right]
+    fields = [f for f in golden_register.FIELDS_OF[EntityType(c.entity_type)] if f in left or f in right]
     rows = [{"field": f, "left": masked(left).get(f), "right": masked(right).get(f),
              "same": (str(left.get(f)) == str(right.get(f))) if left.get(f) is not None and right.get(f) is not None
              else None, "level": (c.evidence or {}).get("levels", {}).get(f)} for f in fields]
@@ -169,7 +169,7 @@ def _snapshot(session: Session, g: GoldenRecord) -> dict[str, Any]:
     fields = [_field_dump(gf) for gf in session.scalars(select(GoldenField).where(GoldenField.golden_id == g.id))]
     reg = None
     if g.register_id is not None:
-        obj = session.get(golden.MODEL_OF[EntityType(g.entity_type)], g.register_id)
+        obj = session.get(golden_register.MODEL_OF[EntityType(g.entity_type)], g.register_id)
         reg = _dump(obj) if obj is not None else None
     return {"golden": {"id": str(g.id), "register_id": str(g.register_id) if g.register_id else None,
                        "path": g.path, "register_note": g.register_note},
@@ -203,7 +203,7 @@ def _restore(session: Session, g: GoldenRecord, snap: dict[str, Any]) -> list[st
         gf.row_number, gf.rule, gf.value_digest = f["row_number"], f["rule"], f["value_digest"]
         gf.chosen_at = dt.datetime.fromisoformat(f["chosen_at"])
     if snap.get("register") and g.register_id is not None:
-        obj = session.get(golden.MODEL_OF[EntityType(g.entity_type)], g.register_id)
+        obj = session.get(golden_register.MODEL_OF[EntityType(g.entity_type)], g.register_id)
         if obj is not None:
             _load(obj, snap["register"])
     return sorted(set(changed))

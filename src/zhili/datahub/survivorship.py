@@ -118,7 +118,7 @@ def rule_of(rules: dict[str, str], field: str) -> str:
 def list_rules(session: Session, *, principal: Principal, entity: EntityType) -> list[dict[str, Any]]:
     """Every field's rule of an entity type: the standard fields and any field with an edited rule."""
     authorize(principal, Perm.hub_read)
-    from zhili.datahub.golden import FIELDS_OF
+    from zhili.datahub.golden_register import FIELDS_OF
 
     edited = rules_for(session, entity)
     fields = list(dict.fromkeys([*FIELDS_OF[entity], *edited]))
@@ -133,7 +133,7 @@ def set_rule(session: Session, *, principal: Principal, entity: EntityType, fiel
     authorize(principal, Perm.hub_admin, "只有指挥中心或系统管理员可以修改存活规则", code="hub_admin_only")
     if rule not in RULES:
         raise ValidationFailed("存活规则只能是：" + "、".join(RULES.values()), code="hub_rule_invalid")
-    from zhili.datahub.golden import FIELDS_OF
+    from zhili.datahub.golden_register import FIELDS_OF
 
     if field not in FIELDS_OF[entity]:
         raise ValidationFailed("该实体类型没有这个字段", code="hub_rule_field_unknown")

@@ -17,7 +17,7 @@ from starlette.responses import Response
 from zhili.core.db import roll_back_refused
 from zhili.core.errors import DomainError, Forbidden, NotFound
 from zhili.core.security import Perm
-from zhili.datahub import changes, golden, lineage, review, survivorship
+from zhili.datahub import changes, golden, golden_register, lineage, review, survivorship
 from zhili.datahub.models import CandidateStatus, EntityType
 from zhili.datahub.standard import FIELDS
 from zhili.http.deps import Db
@@ -43,7 +43,7 @@ HubReader = Annotated[PageUser, Depends(_hub_gate)]
 # -- showing values: names, never codes or ids --------------------------------------------------------------------
 
 def _labels(request: Request, entity: EntityType) -> dict[str, str]:
-    out = {f.key: f.label for f in FIELDS[golden.TARGET_OF[entity]]}
+    out = {f.key: f.label for f in FIELDS[golden_register.TARGET_OF[entity]]}
     for key in ("grid_id", "household_id", "building_id", "entrance_id", "resident_type", "gender", "birth_date"):
         out.setdefault(key, tr(request, f"hub_review.field_{key}"))
     return out
@@ -51,7 +51,7 @@ def _labels(request: Request, entity: EntityType) -> dict[str, str]:
 
 def _display(session: Any, entity: EntityType, rows: list[dict[str, Any]], keys: tuple[str, ...]) -> None:
     """Replace choice codes by their Chinese labels and ids by names, in place (``keys``: the value columns)."""
-    choices = {f.key: f.choices for f in FIELDS[golden.TARGET_OF[entity]] if f.choices}
+    choices = {f.key: f.choices for f in FIELDS[golden_register.TARGET_OF[entity]] if f.choices}
     from zhili.regions.models import Unit
     from zhili.registry.models import Building, Household
 
