@@ -196,12 +196,13 @@ class Resolver:
         self._load_goldens(by_key.values())
         missing = keys - by_key.keys()
         if missing:
-            for k, (reg_id, path) in self._registered(items, missing).items():
-                g = s.scalar(select(GoldenRecord).where(GoldenRecord.entity_type == self.entity,
-                                                         GoldenRecord.register_id == reg_id,
-                                                         GoldenRecord.merged_into.is_(None)))
-                if g is None:
-                    g = self._new_golden(path, reg_id)
+            regs = self._registered(items, missing)
+            have = {g.register_id: g for g in s.scalars(select(GoldenRecord).where(
+                GoldenRecord.entity_type == self.entity, GoldenRecord.merged_into.is_(None),
+                GoldenRecord.register_id.in_([reg_id for reg_id, _ in regs.values()])))} if regs else {}
+            for k, (reg_id, path) in regs.items():
+                g = have.get(reg_id) or self._new_golden(path, reg_id)
+                have[reg_id] = g
                 self.goldens[g.id] = g
                 by_key[k] = g.id
         first: dict[str, _Item] = {}
