@@ -114,6 +114,7 @@ def resolve_cmd(
     user: UserOpt = "admin",
 ) -> None:
     """把尚未归并的源记录归并为主数据（证件号一致的直接归并，其余按概率匹配；不确定的进入待复核）。"""
+    from zhili.core import names
     from zhili.core.db import session_scope
     from zhili.core.errors import DomainError
     from zhili.datahub import golden, sources
@@ -135,7 +136,7 @@ def resolve_cmd(
             table = Table("实体类型", "记录", "证件号一致", "概率匹配", "待复核", "新建主数据", "登记被拒")
             for kind in kinds:
                 t = golden.resolve(s, principal=p, entity=kind, source_id=src.id if src else None)
-                table.add_row(kind.value, *(str(t.get(k, 0)) for k in ("records", "deterministic", "probabilistic",
+                table.add_row(names.name("hub_entity", kind) or kind.value, *(str(t.get(k, 0)) for k in ("records", "deterministic", "probabilistic",
                                                                         "review", "new", "errors")))
         except (DomainError, ValueError) as exc:
             fail(exc)
