@@ -136,8 +136,9 @@ def resolve_cmd(
             table = Table("实体类型", "记录", "证件号一致", "概率匹配", "待复核", "新建主数据", "登记被拒")
             for kind in kinds:
                 t = golden.resolve(s, principal=p, entity=kind, source_id=src.id if src else None)
-                table.add_row(names.name("hub_entity", kind) or kind.value, *(str(t.get(k, 0)) for k in ("records", "deterministic", "probabilistic",
-                                                                        "review", "new", "errors")))
+                counts = [str(t.get(k, 0)) for k in ("records", "deterministic", "probabilistic", "review", "new",
+                                                     "errors")]
+                table.add_row(names.name("hub_entity", kind) or kind.value, *counts)
         except (DomainError, ValueError) as exc:
             fail(exc)
         console.print(table)
