@@ -274,7 +274,7 @@ def _golden_objects(db: Session, s: Side, staff: Any, admin: Any, id_number: str
     class SameName:  # a stand-in matcher: same name, probability in the review band
         def pairs(self, records: list[Any], *, against: list[Any], threshold: float) -> list[Any]:
             return [types.SimpleNamespace(left=r["id"], right=a["id"], probability=0.8, weight=5.0,
-                                          evidence={"name": "exact"})
+                                          evidence={"name": "姓名相同"})
                     for r in records for a in against if r.get("name") == a.get("name")]
 
     imp = Import(source_id=s.source.id, path=s.source.path, username=staff.username, user_id=staff.user_id,

@@ -38,7 +38,8 @@ class Pair:
 
 @dataclass
 class StubMatcher:
-    """Pairs a record with every candidate of the same name; the probability is set by the test."""
+    """Pairs a record with every candidate of the same name; the probability is set by the test. Like
+    ``datahub.matching``: ids are strings, evidence is the Chinese description of each comparison level."""
 
     probability: float = 0.8
     auto_merge: float = 0.95
@@ -49,11 +50,12 @@ class StubMatcher:
               ) -> list[Pair]:
         self.calls.append(len(against))
         out = []
+        assert all(isinstance(x["id"], str) for x in [*records, *against])
         for r in records:
             for a in against:
                 if r.get("name") == a.get("name") and self.probability >= threshold:
-                    out.append(Pair(r["id"], a["id"], self.probability, 7.5,
-                                    {"name": "exact", "phone": "same" if r.get("phone") == a.get("phone") else "diff"}))
+                    phone = "手机号相同" if r.get("phone") == a.get("phone") else "手机号不同"
+                    out.append(Pair(r["id"], a["id"], self.probability, 7.5, {"name": "姓名相同", "phone": phone}))
         return out
 
 

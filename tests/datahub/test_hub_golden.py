@@ -97,7 +97,7 @@ def test_a_mistyped_id_number_goes_to_review_in_the_uncertain_band(db, world):
     assert hub.golden_of(typo) != hub.golden_of(good)  # its own golden record meanwhile
     [c] = list(db.scalars(select(MatchCandidate)))
     assert (c.source_record_id, c.golden_id, c.status) == (typo.id, hub.golden_of(good), CandidateStatus.pending)
-    assert c.probability == pytest.approx(0.8) and c.evidence["levels"]["name"] == "exact"
+    assert c.probability == pytest.approx(0.8) and c.evidence["levels"]["name"] == "姓名相同"
 
 
 def test_a_mistyped_id_number_auto_merges_above_the_auto_merge_band(db, world):

@@ -59,7 +59,7 @@ def test_the_queue_lists_pending_pairs_with_masked_values_side_by_side(pair, db)
     assert by["name"]["left"] == by["name"]["right"] == "张三" and by["name"]["same"] is True
     assert by["id_number"]["left"] == "3305**********0021" and by["id_number"]["same"] is False
     assert by["phone"]["right"] == "138****0001"
-    assert by["name"]["level"] == "exact"
+    assert by["name"]["level"] == "姓名相同"
 
 
 def test_merge_absorbs_the_records_golden_record_and_retires_its_register_person(pair, db):
@@ -158,6 +158,7 @@ def test_the_queue_page_shows_names_and_masked_values_and_merges_with_htmx(pair,
     detail = client.get(f"/console/hub/review/{cand.id}")
     assert detail.status_code == 200 and "3305**********0021" in detail.text and "不一致" in detail.text
     assert "金陵社区第1网格" in detail.text  # the grid by its name, never its id
+    assert "姓名相同" in detail.text  # the matcher's comparison level
     merged = client.post(f"/console/hub/review/{cand.id}/merge", data={"csrf_token": _csrf(r.text)},
                          headers={"HX-Request": "true"})
     assert merged.status_code == 200 and "已合并" in merged.text
@@ -213,3 +214,15 @@ def test_the_api_merges_and_undoes(pair, db, world, client):
     assert u.status_code == 200 and u.json()["undone_at"] is not None
     assert client.post(f"/api/v1/hub/merges/{m['id']}/undo", headers=h).status_code == 409
     assert client.get(f"/api/v1/hub/review/{cand.id}", headers=world.headers("jiedao2")).status_code == 404
+
+
+def test_a_record_resembling_a_retired_person_is_proposed_for_the_surviving_golden_record(pair, db, world):
+    hub, good, _typo, cand = pair
+    review.merge(db, principal=hub.principal, candidate_id=cand.id)
+    g_good = hub.golden_of(good)
+    before = db.scalar(select(func.count()).select_from(GoldenRecord))
+    rec, _ = hub.stage("wangge", "w-2", person("张三", ID_A_TYPO))
+    proposed = {c.golden_id for c in db.scalars(select(MatchCandidate)
+                                                .where(MatchCandidate.source_record_id == rec.id))}
+    assert proposed == {g_good}
+    assert db.scalar(select(func.count()).select_from(GoldenRecord)) == before + 1  # only the record's own

@@ -87,7 +87,7 @@ def _matcher_and_bands(entity: EntityType, matcher: Any) -> tuple[Any, float, fl
     auto = float(getattr(matching, "AUTO_MERGE", AUTO_MERGE_DEFAULT))
     review = float(getattr(matching, "REVIEW", REVIEW_DEFAULT))
     if matcher is None and matching is not None:
-        matcher = matching.matcher_for(entity.value)
+        matcher = matching.matcher_for(entity)
     auto = float(getattr(matcher, "auto_merge", auto))
     review = float(getattr(matcher, "review", review))
     return matcher, auto, review
@@ -287,17 +287,24 @@ class Resolver:
         regs = self._neighbourhood(items)
         if not regs:
             return
-        gold = {g.register_id: g for g in s.scalars(select(GoldenRecord).where(
-            GoldenRecord.entity_type == self.entity, GoldenRecord.register_id.in_([r.id for r in regs]),
-            GoldenRecord.merged_into.is_(None)))}
-        self.goldens.update({g.id: g for g in gold.values()})
-        against = [{"id": r.id, **register_values(self.entity, r)} for r in regs]
-        records = [{"id": it.rec.id, **it.values} for it in items]
+        # a register row's golden record — or, for a row retired by a merge, the golden record it was merged into
+        gold: dict[uuid.UUID | None, GoldenRecord] = {}
+        found = list(s.scalars(select(GoldenRecord).where(GoldenRecord.entity_type == self.entity,
+                                                          GoldenRecord.register_id.in_([r.id for r in regs]))
+                               .order_by(GoldenRecord.merged_into.is_not(None))))
+        self._load_goldens(g.id for g in found)
+        for g in found:
+            gold.setdefault(g.register_id, self.survivor(g.id))
+        # the matcher's ids are strings (``Pair.left`` a record's, ``Pair.right`` a register row's)
+        against = [{**register_values(self.entity, r), "id": str(r.id)} for r in regs]
+        records = [{**it.values, "id": str(it.rec.id)} for it in items]
         pairs = self.matcher.pairs(records, against=against, threshold=self.review)
-        best: dict[Any, Any] = {}
-        for p in pairs:
-            if p.probability >= self.review and (p.left not in best or p.probability > best[p.left].probability):
-                best[p.left] = p
+        best: dict[uuid.UUID, Any] = {}
+        for raw in pairs:
+            sc = _Scored(uuid.UUID(str(raw.left)), uuid.UUID(str(raw.right)), float(raw.probability),
+                         getattr(raw, "weight", None), getattr(raw, "evidence", None))
+            if sc.probability >= self.review and (sc.left not in best or sc.probability > best[sc.left].probability):
+                best[sc.left] = sc
         apart = set(s.execute(select(MatchCandidate.source_record_id, MatchCandidate.golden_id).where(
             MatchCandidate.source_record_id.in_([it.rec.id for it in items]),
             MatchCandidate.status == CandidateStatus.kept_apart)).all())
@@ -307,10 +314,9 @@ class Resolver:
             pair = best.get(it.rec.id)
             if pair is None:
                 continue
-            g = gold.get(pair.right)
-            if g is None:
-                g = self._new_golden(paths[pair.right], pair.right)
-                gold[pair.right] = g
+            known = gold.get(pair.right)
+            g = known if known is not None else self._new_golden(paths[pair.right], pair.right)
+            gold[pair.right] = g
             if (it.rec.id, g.id) in apart:
                 continue
             # two different valid keys are two different records until a reviewer says otherwise
@@ -332,6 +338,17 @@ class Resolver:
                 s.add(MatchCandidate(id=uuid.uuid4(), entity_type=self.entity, source_record_id=it.rec.id,
                                      golden_id=g.id, path=g.path, probability=float(pair.probability),
                                      evidence=_evidence(pair)))
+
+
+@dataclass(frozen=True)
+class _Scored:
+    """A matcher's pair with the ids read back as uuids."""
+
+    left: uuid.UUID
+    right: uuid.UUID
+    probability: float
+    weight: float | None
+    evidence: Any
 
 
 def _birth(values: dict[str, Any]) -> dt.date | None:
