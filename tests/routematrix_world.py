@@ -85,6 +85,10 @@ class Side:
     hub_import: Any = None  # an import of that source
     quarantine_row: Any = None  # an open quarantined row of that import
     template: Any = None  # a mapping template tied to that source (seen by those who see the source)
+    golden: Any = None  # the golden record of the side's person (fed by a record of ``source``)
+    candidate: Any = None  # a pending review-queue pair: a record with a mistyped ID number and ``golden``
+    merge: Any = None  # a done (undoable) merge into ``golden``
+    subscription: Any = None  # a change subscription of the side's community
 
 
 @dataclass
@@ -232,6 +236,7 @@ def build(db: Session) -> MatrixWorld:
                                                      "target": "persons", "fields": [
                                                          {"field": "name", "column": "姓名"},
                                                          {"field": "id_number", "column": "身份证号"}]})
+        _golden_objects(db, s, p(staff), p("zhihui"), first17 + id_check_digit(first17))
     for username, user in w.users.items():
         n = Notification(user_id=user.id, kind="test", title="测试通知", body="测试", channels={"inbox": "sent"})
         db.add(n)
@@ -278,3 +283,54 @@ def _last_code(channel: Any) -> str:
     m = re.search(r"\b(\d{6})\b", channel.sent[-1].body)
     assert m, channel.sent[-1].body
     return m.group(1)
+
+
+def _golden_objects(db: Session, s: Side, staff: Any, admin: Any, id_number: str) -> None:
+    """The side's golden record (its person, fed by the side's source), a pending review pair (a record with a
+    mistyped ID number), a merge of a second such record, and a change subscription of the side's community."""
+    import types
+    import uuid
+
+    from zhili.datahub import changes, review
+    from zhili.datahub.golden import EntityHandler
+    from zhili.datahub.models import Connector, Import, MatchCandidate, SourceRecord
+    from zhili.datahub.records import key_index, set_record_values
+    from zhili.datahub.rows import StagedRow
+
+    class SameName:  # a stand-in matcher: same name, probability in the review band
+        def pairs(self, records: list[Any], *, against: list[Any], threshold: float) -> list[Any]:
+            return [types.SimpleNamespace(left=r["id"], right=a["id"], probability=0.8, weight=5.0,
+                                          evidence={"name": "姓名相同"})
+                    for r in records for a in against if r.get("name") == a.get("name")]
+
+    imp = Import(source_id=s.source.id, path=s.source.path, username=staff.username, user_id=staff.user_id,
+                 connector=Connector.csv, filename="台账.csv")
+    db.add(imp)
+    db.flush()
+    ctx = types.SimpleNamespace(session=db, principal=staff, source=s.source, imp=imp)
+    handler = EntityHandler(matcher=SameName())
+    recs = []
+    bad_ids = [id_number[:-1] + ("0" if id_number[-1] != "0" else "1"),
+               id_number[:-1] + ("2" if id_number[-1] != "2" else "3")]
+    for n, (idn, key) in enumerate([(id_number, key_index("persons", id_number)), (bad_ids[0], None),
+                                    (bad_ids[1], None)], start=1):
+        values = {"name": "王芳", "id_number": idn, "birth_date": "1985-06-15"}
+        rec = SourceRecord(id=uuid.uuid4(), source_id=s.source.id, natural_key=f"r{n}", target_type=s.source.target,
+                           path=s.source.path, first_import_id=imp.id, last_import_id=imp.id, row_number=n,
+                           key_bidx=key)
+        set_record_values(rec, values)
+        db.add(rec)
+        db.flush()
+        handler.apply(ctx, [StagedRow(row_number=n, natural_key=f"r{n}", values=values, path=rec.path, record=rec,
+                                      change="new")])
+        recs.append(rec)
+    cands = {c.source_record_id: c for c in db.scalars(select(MatchCandidate).where(
+        MatchCandidate.source_record_id.in_([r.id for r in recs])))}
+    s.candidate = cands[recs[1].id]
+    from zhili.datahub.models import GoldenRecord
+
+    s.golden = db.get(GoldenRecord, s.candidate.golden_id)
+    s.merge = review.merge(db, principal=staff, candidate_id=cands[recs[2].id].id)
+    s.subscription = changes.create_subscription(db, principal=admin, data={
+        "name": "民政订阅", "kind": "in_app", "department": "CG", "unit_id": s.community.id})
+    db.flush()

@@ -212,6 +212,21 @@ EXPECTED: dict[str, Perm | tuple[Perm, ...] | AnyOf | Exempt] = {
     "datahub.templates.save_template": P.hub_admin,
     "datahub.templates.import_template": P.hub_admin,
     "datahub.address.place_address": P.hub_read,
+    "datahub.golden.resolve": P.hub_import,
+    "datahub.golden.resurvive": P.hub_import,
+    "datahub.survivorship.list_rules": P.hub_read,
+    "datahub.survivorship.set_rule": P.hub_admin,
+    **{f"datahub.review.{name}": P.hub_review for name in (
+        "list_candidates", "get_candidate", "candidate_view", "merge", "keep_apart")},
+    "datahub.review.undo_merge": (P.hub_review, P.hub_read),
+    "datahub.review.get_merge": P.hub_read,
+    "datahub.review.list_merges": P.hub_read,
+    **{f"datahub.changes.{name}": P.hub_admin for name in (
+        "create_subscription", "list_subscriptions", "get_subscription", "update_subscription",
+        "delete_subscription", "list_deliveries")},
+    **{f"datahub.lineage.{name}": P.hub_read for name in (
+        "get_golden", "golden_lineage", "register_lineage", "golden_view")},
+    "datahub.lineage.case_lineage": (P.hub_read, P.case_read),
     # visits
     "visits.service.record_visit": (P.registry_write, P.visit_record),
     "visits.service.submit_visit": (P.registry_write, P.visit_record),

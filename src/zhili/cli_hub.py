@@ -539,3 +539,89 @@ def address_cmd(
             table.add_row(text, "、".join(f"{v}" for v in parts.values()), where or "未能落位",
                           f"{pl.confidence:.2f}", pl.reason or "")
         console.print(table)
+
+
+# -- resolution, review queue, change deliveries (golden.py / review.py / changes.py) ----------------------------
+
+review_app = typer.Typer(help="待复核的疑似重复记录", no_args_is_help=True)
+hub_app.add_typer(review_app, name="review")
+
+
+@hub_app.command("resolve")
+def resolve_cmd(
+    source: Annotated[str | None, typer.Option("--source", help="只归并该数据源的记录（标识）")] = None,
+    entity: Annotated[str, typer.Option(help="实体类型：person/organisation/building（默认按数据源）")] = "",
+    user: UserOpt = "admin",
+) -> None:
+    """把尚未归并的源记录归并为主数据（证件号一致的直接归并，其余按概率匹配；不确定的进入待复核）。"""
+    from zhili.core import names
+    from zhili.core.db import session_scope
+    from zhili.core.errors import DomainError
+    from zhili.datahub import golden, sources
+    from zhili.datahub.models import EntityType, Target
+
+    with session_scope() as s:
+        p = principal_for(s, user)
+        try:
+            src = sources.source_by_name(s, principal=p, name=source) if source else None
+            if entity:
+                kinds = [EntityType(entity)]
+            elif src is not None:
+                if Target(src.target) not in golden.ENTITY_OF:
+                    console.print("[red]该数据源的标准模型不参与主数据归并[/red]")
+                    raise typer.Exit(2)
+                kinds = [golden.ENTITY_OF[Target(src.target)]]
+            else:
+                kinds = list(EntityType)
+            table = Table("实体类型", "记录", "证件号一致", "概率匹配", "待复核", "新建主数据", "登记被拒")
+            for kind in kinds:
+                t = golden.resolve(s, principal=p, entity=kind, source_id=src.id if src else None)
+                counts = [str(t.get(k, 0)) for k in ("records", "deterministic", "probabilistic", "review", "new",
+                                                     "errors")]
+                table.add_row(names.name("hub_entity", kind) or kind.value, *counts)
+        except (DomainError, ValueError) as exc:
+            fail(exc)
+        console.print(table)
+
+
+@review_app.command("list")
+def review_list(
+    entity: Annotated[str, typer.Option(help="实体类型：person/organisation/building（默认全部）")] = "",
+    limit: Annotated[int, typer.Option(help="最多显示条数")] = 50,
+    user: UserOpt = "admin",
+) -> None:
+    """列出本账号管辖范围内待复核的记录对（姓名显示，证件号与电话脱敏）。"""
+    from zhili.core import names
+    from zhili.core.db import session_scope
+    from zhili.core.errors import DomainError
+    from zhili.datahub import review
+    from zhili.datahub.models import EntityType
+
+    with session_scope() as s:
+        p = principal_for(s, user)
+        try:
+            rows, total = review.list_candidates(s, principal=p, entity=EntityType(entity) if entity else None,
+                                                 page_size=max(1, min(limit, 200)))
+            table = Table("编号", "类型", "新来记录", "已有主数据", "匹配概率", "来源")
+            for c in rows:
+                v = review.candidate_view(s, principal=p, candidate_id=c.id)
+                by = {r["field"]: r for r in v["rows"]}
+                table.add_row(str(c.id), names.name("hub_entity", c.entity_type) or "",
+                              str(by.get("name", {}).get("left") or "—"), str(by.get("name", {}).get("right") or "—"),
+                              f"{c.probability:.0%}", v["source"].title if v["source"] else "—")
+        except (DomainError, ValueError) as exc:
+            fail(exc)
+        console.print(table)
+        console.print(f"共 {total} 条待复核")
+
+
+@hub_app.command("deliver")
+def deliver_cmd() -> None:
+    """重新推送到期未送达的主数据变更（进程中断后、或退避等待结束后）。"""
+    from zhili.core.db import session_scope
+    from zhili.datahub import changes
+
+    with session_scope() as s:
+        n = changes.redeliver_due(s)
+    changes.hub_outbox().wait_idle(60)
+    console.print(f"已重新推送 {n} 个变更事件")

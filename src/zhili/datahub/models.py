@@ -269,6 +269,8 @@ class GoldenRecord(Base):
     register_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
     path: Mapped[str] = mapped_column(String(400))
     merged_into: Mapped[uuid.UUID | None] = mapped_column(Uuid)
+    # why there is no register row (no valid ID number, no place …): Chinese, never a value
+    register_note: Mapped[str | None] = mapped_column(String(200))
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
     version: Mapped[int] = mapped_column(Integer, default=1)
@@ -306,6 +308,8 @@ class GoldenField(Base):
     import_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("hub_import.id", ondelete="CASCADE"))
     row_number: Mapped[int] = mapped_column(Integer)
     rule: Mapped[str] = mapped_column(String(24))  # most_recent | most_trusted | most_complete
+    # keyed digest (blind index) of the surviving value: tells a changed value without storing it
+    value_digest: Mapped[str | None] = mapped_column(String(64))
     chosen_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 

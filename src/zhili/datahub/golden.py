@@ -1,0 +1,515 @@
+"""Entity resolution into golden records (主数据): persons, organisations and buildings held by several sources
+become one golden record each, whose value is the register row.
+
+For every staged row (:meth:`EntityHandler.apply`, called by the pipeline per batch; :func:`resolve` re-runs it
+over records that have no golden record yet):
+
+1. **deterministic** — a valid strong key (``SourceRecord.key_bidx``: the ID number's blind index, the USCC's,
+   the building code's) that a linked source record or the register already has → that golden record (a register
+   row met for the first time gets its golden record then, as its seed);
+2. **probabilistic** — otherwise the record is compared (by the matcher of :mod:`zhili.datahub.matching`) with
+   the golden records of its blocking neighbourhood, loaded from the register by the same birth date / phone /
+   name (persons) or name / address (organisations, buildings) within the caller's jurisdiction: a probability at
+   or above ``AUTO_MERGE`` links it; in the review band it becomes its own golden record meanwhile and a pending
+   :class:`~zhili.datahub.models.MatchCandidate` waits for a reviewer (never again for a pair kept apart); below,
+   a new golden record;
+3. **survivorship** (:mod:`zhili.datahub.survivorship`) chooses each field among the linked records, writes its
+   provenance (:class:`~zhili.datahub.models.GoldenField`: record, import, row, rule, a keyed digest of the value)
+   and writes the register row through :mod:`zhili.registry.service` — created when the golden record has what the
+   register needs (persons: a valid ID number and a household or grid), otherwise the golden record stays without
+   one and says why (``register_note``); updated with the changed fields only. A register refusal becomes the
+   row's errors (the pipeline quarantines it);
+4. a :class:`~zhili.datahub.models.ChangeEvent` (created / updated, the changed field *names*) for every golden
+   record whose values changed, in the same transaction (:mod:`zhili.datahub.changes`).
+
+Queries are per batch, not per row: links, keys, register rows, neighbourhoods, records, rules and provenance are
+each loaded with one ``IN`` query for the whole batch.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import json
+import uuid
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import or_, select
+from sqlalchemy.orm import Session
+
+from zhili.core import audit
+from zhili.core.crypto import get_cipher
+from zhili.core.db import utcnow
+from zhili.core.jurisdiction import Principal, authorize, scoped
+from zhili.core.security import Perm
+from zhili.datahub import changes, survivorship
+from zhili.datahub.golden_register import (
+    ENTITY_OF,
+    KEY_FIELD,
+    MODEL_OF,
+    TARGET_OF,
+    _plain,
+    _write_register,
+    register_values,
+    value_digest,
+)
+from zhili.datahub.models import (
+    CandidateStatus,
+    EntityType,
+    GoldenField,
+    GoldenLink,
+    GoldenRecord,
+    MatchCandidate,
+    MatchType,
+    Source,
+    SourceRecord,
+    Target,
+)
+from zhili.datahub.records import canonical, record_values
+from zhili.datahub.rows import Outcome, RowError, StagedRow
+from zhili.registry import service as registry
+from zhili.registry.models import Building, Organisation, Person
+
+# -- the matcher -------------------------------------------------------------------------------------------------
+
+def _matcher_and_bands(entity: EntityType, matcher: Any) -> tuple[Any, float, float]:
+    from zhili.datahub import matching
+
+    if matcher is None:
+        matcher = matching.matcher_for(entity)
+    auto = float(getattr(matcher, "auto_merge", matching.AUTO_MERGE))
+    review = float(getattr(matcher, "review", matching.REVIEW))
+    return matcher, auto, review
+
+
+# -- resolution --------------------------------------------------------------------------------------------------
+
+@dataclass(eq=False)
+class _Item:
+    row: StagedRow | None
+    rec: SourceRecord
+    values: dict[str, Any]
+    golden: GoldenRecord | None = None
+    errors: list[RowError] = field(default_factory=list)
+
+
+class Resolver:
+    """Resolves one batch of source records of one entity type (see the module docstring)."""
+
+    def __init__(self, session: Session, principal: Principal, entity: EntityType, *, matcher: Any = None,
+                 import_id: uuid.UUID | None = None, source_id: uuid.UUID | None = None) -> None:
+        self.session, self.principal, self.entity = session, principal, entity
+        self.matcher, self.auto, self.review = _matcher_and_bands(entity, matcher)
+        self.import_id, self.source_id = import_id, source_id
+        self.model = MODEL_OF[entity]
+        self.goldens: dict[uuid.UUID, GoldenRecord] = {}
+        self.new_goldens: set[uuid.UUID] = set()
+        self.stats = {"deterministic": 0, "probabilistic": 0, "review": 0, "new": 0, "linked": 0}
+
+    # golden records, following merges to the survivor
+    def _load_goldens(self, ids: Iterable[uuid.UUID]) -> None:
+        want = {i for i in ids if i not in self.goldens}
+        while want:
+            rows = list(self.session.scalars(select(GoldenRecord).where(GoldenRecord.id.in_(want))))
+            for g in rows:
+                self.goldens[g.id] = g
+            want = {g.merged_into for g in rows if g.merged_into and g.merged_into not in self.goldens}
+
+    def survivor(self, gid: uuid.UUID) -> GoldenRecord:
+        g = self.goldens[gid]
+        while g.merged_into is not None:
+            g = self.goldens[g.merged_into]
+        return g
+
+    def _new_golden(self, path: str, register_id: uuid.UUID | None = None) -> GoldenRecord:
+        g = GoldenRecord(id=uuid.uuid4(), entity_type=self.entity, register_id=register_id, path=path, version=0)
+        self.session.add(g)
+        self.goldens[g.id] = g
+        self.new_goldens.add(g.id)
+        return g
+
+    def run(self, items: list[_Item]) -> None:
+        s = self.session
+        ids = [it.rec.id for it in items]
+        linked = dict(s.execute(select(GoldenLink.source_record_id, GoldenLink.golden_id).where(
+            GoldenLink.source_record_id.in_(ids), GoldenLink.unlinked_at.is_(None))).all())
+        self._load_goldens(linked.values())
+        for it in items:
+            if it.rec.id in linked:
+                it.golden = self.survivor(linked[it.rec.id])
+        new_links: list[tuple[_Item, MatchType, float | None]] = []
+        dupes = self._deterministic([it for it in items if it.golden is None and it.rec.key_bidx], new_links)
+        self._probabilistic([it for it in items if it.golden is None and it not in dupes], new_links)
+        for it in items:
+            if it.golden is None and it not in dupes:
+                it.golden = self._new_golden(it.rec.path)
+                new_links.append((it, MatchType.seed, None))
+                self.stats["new"] += 1
+        for it, first in dupes.items():  # same new key as an earlier row of the batch: its golden record
+            it.golden = first.golden
+            new_links.append((it, MatchType.deterministic, 1.0))
+            self.stats["deterministic"] += 1
+        s.flush()  # golden records before the links that point at them (no ORM relationships to order them)
+        s.add_all(GoldenLink(id=uuid.uuid4(), golden_id=it.golden.id, source_record_id=it.rec.id,
+                             match_type=mt, score=p) for it, mt, p in new_links if it.golden is not None)
+        self.stats["linked"] += len(new_links)
+        s.flush()
+        affected = {it.golden.id for it in items if it.golden is not None}
+        errors = _refresh(s, self.principal, self.entity, [self.goldens[g] for g in affected],
+                         import_id=self.import_id, source_id=self.source_id, new=self.new_goldens)
+        for it in items:
+            if it.golden is not None and it.golden.id in errors:
+                it.errors.extend(errors[it.golden.id])
+            if it.golden is not None and it.golden.register_id is not None:
+                it.rec.target_id = it.golden.register_id
+
+    # 1. deterministic
+    def _deterministic(self, items: list[_Item], new_links: list[tuple[_Item, MatchType, float | None]]
+                       ) -> dict[_Item, _Item]:
+        """Link the records whose key a linked record or the register has. A key met for the first time is left to
+        probabilistic matching (a mistyped number may still pass its checksum); later rows of the batch with the
+        same new key are returned with the first such row, to join whatever golden record it gets."""
+        dupes: dict[_Item, _Item] = {}
+        if not items:
+            return dupes
+        s, target = self.session, TARGET_OF[self.entity]
+        keys = {it.rec.key_bidx for it in items if it.rec.key_bidx}
+        by_key: dict[str, uuid.UUID] = {}
+        for k, gid in s.execute(
+                select(SourceRecord.key_bidx, GoldenLink.golden_id)
+                .join(GoldenLink, GoldenLink.source_record_id == SourceRecord.id)
+                .where(SourceRecord.target_type == target, SourceRecord.key_bidx.in_(keys),
+                       GoldenLink.unlinked_at.is_(None))):
+            if k is not None:
+                by_key.setdefault(k, gid)
+        self._load_goldens(by_key.values())
+        missing = keys - by_key.keys()
+        if missing:
+            regs = self._registered(items, missing)
+            have = {g.register_id: g for g in s.scalars(select(GoldenRecord).where(
+                GoldenRecord.entity_type == self.entity, GoldenRecord.merged_into.is_(None),
+                GoldenRecord.register_id.in_([reg_id for reg_id, _ in regs.values()])))} if regs else {}
+            for k, (reg_id, path) in regs.items():
+                g = have.get(reg_id) or self._new_golden(path, reg_id)
+                have[reg_id] = g
+                self.goldens[g.id] = g
+                by_key[k] = g.id
+        first: dict[str, _Item] = {}
+        for it in items:
+            k = it.rec.key_bidx
+            assert k is not None
+            if k in by_key:
+                it.golden = self.survivor(by_key[k])
+                new_links.append((it, MatchType.deterministic, 1.0))
+                self.stats["deterministic"] += 1
+            elif k in first:
+                dupes[it] = first[k]
+            else:
+                first[k] = it
+        return dupes
+
+    def _registered(self, items: list[_Item], keys: set[str]) -> dict[str, tuple[uuid.UUID, str]]:
+        """Register rows holding one of the keys (any jurisdiction: the keys are unique register-wide)."""
+        s = self.session
+        if self.entity is EntityType.person:
+            return {b: (i, p) for i, b, p in s.execute(
+                select(Person.id, Person.id_number_bidx, Person.path).where(Person.id_number_bidx.in_(keys)))}
+        plain = {str(it.values.get(KEY_FIELD[self.entity]) or "").strip().upper(): it.rec.key_bidx
+                 for it in items if it.rec.key_bidx in keys}
+        col = Organisation.credit_code if self.entity is EntityType.organisation else Building.code
+        return {plain[c]: (i, p) for i, c, p in s.execute(
+            select(self.model.id, col, self.model.path).where(col.in_([c for c in plain if c])))}
+
+    # 2. probabilistic
+    def _neighbourhood(self, items: list[_Item]) -> list[Any]:
+        """Register rows in the records' blocks, within the caller's jurisdiction. Persons: the same name and
+        birth date (from the record, else from its ID number's digits), or the same phone; by name alone only for
+        a record with neither. Organisations and buildings: the same name or address. Only the rows of a block
+        are loaded and decrypted, so the cost per batch stays near-linear however large the register."""
+        s, m = self.session, self.model
+        if self.entity is not EntityType.person:
+            names = {str(it.values["name"]) for it in items if it.values.get("name")}
+            addresses = {str(it.values["address"]) for it in items if it.values.get("address")}
+            conds: list[Any] = []
+            if names:
+                conds.append(m.name.in_(names))
+            if addresses:
+                conds.append(m.address.in_(addresses))
+            if not conds:
+                return []
+            return list(s.scalars(scoped(select(m).where(or_(*conds)), self.principal, m.path)
+                                  .limit(20 * len(items) + 100)))
+        cipher = get_cipher()
+        pairs: set[tuple[str, dt.date]] = set()
+        phones: set[str] = set()
+        lone: set[str] = set()
+        for it in items:
+            name = str(it.values.get("name") or "").strip()
+            when = _birth(it.values)
+            if name and when:
+                pairs.add((name, when))
+            if it.values.get("phone"):
+                phones.add(cipher.blind_index(str(it.values["phone"]), purpose=registry.PHONE_PURPOSE))
+            if name and not when and not it.values.get("phone"):
+                lone.add(name)
+        found: dict[uuid.UUID, Any] = {}
+        if pairs:
+            stmt = select(Person).where(Person.name.in_({n for n, _ in pairs}),
+                                        Person.birth_date.in_({d for _, d in pairs}))
+            for p in s.scalars(scoped(stmt, self.principal, Person.path)):
+                if (p.name, p.birth_date) in pairs:
+                    found[p.id] = p
+        if phones:
+            for p in s.scalars(scoped(select(Person).where(Person.phone_bidx.in_(phones)), self.principal,
+                                      Person.path).limit(20 * len(items) + 100)):
+                found[p.id] = p
+        if lone:
+            for p in s.scalars(scoped(select(Person).where(Person.name.in_(lone)), self.principal, Person.path)
+                               .limit(20 * len(items) + 100)):
+                found[p.id] = p
+        return list(found.values())
+
+    def _probabilistic(self, items: list[_Item], new_links: list[tuple[_Item, MatchType, float | None]]) -> None:
+        if not items or self.matcher is None:
+            return
+        s = self.session
+        regs = self._neighbourhood(items)
+        if not regs:
+            return
+        # a register row's golden record — or, for a row retired by a merge, the golden record it was merged into
+        gold: dict[uuid.UUID | None, GoldenRecord] = {}
+        found = list(s.scalars(select(GoldenRecord).where(GoldenRecord.entity_type == self.entity,
+                                                          GoldenRecord.register_id.in_([r.id for r in regs]))
+                               .order_by(GoldenRecord.merged_into.is_not(None))))
+        self._load_goldens(g.id for g in found)
+        for g in found:
+            gold.setdefault(g.register_id, self.survivor(g.id))
+        # the matcher's ids are strings (``Pair.left`` a record's, ``Pair.right`` a register row's)
+        against = [{**register_values(self.entity, r), "id": str(r.id)} for r in regs]
+        records = [{**it.values, "id": str(it.rec.id)} for it in items]
+        pairs = self.matcher.pairs(records, against=against, threshold=self.review)
+        best: dict[uuid.UUID, Any] = {}
+        for raw in pairs:
+            sc = _Scored(uuid.UUID(str(raw.left)), uuid.UUID(str(raw.right)), float(raw.probability),
+                         getattr(raw, "weight", None), getattr(raw, "evidence", None))
+            if sc.probability >= self.review and (sc.left not in best or sc.probability > best[sc.left].probability):
+                best[sc.left] = sc
+        apart = set(s.execute(select(MatchCandidate.source_record_id, MatchCandidate.golden_id).where(
+            MatchCandidate.source_record_id.in_([it.rec.id for it in items]),
+            MatchCandidate.status == CandidateStatus.kept_apart)).all())
+        paths = {r.id: r.path for r in regs}
+        by_id = {r.id: r for r in regs}
+        for it in items:
+            pair = best.get(it.rec.id)
+            if pair is None:
+                continue
+            known = gold.get(pair.right)
+            g = known if known is not None else self._new_golden(paths[pair.right], pair.right)
+            gold[pair.right] = g
+            if (it.rec.id, g.id) in apart:
+                continue
+            # two different valid keys are two different records until a reviewer says otherwise
+            keyed = it.rec.key_bidx is not None and bool(getattr(by_id[pair.right], KEY_FIELD[self.entity], None)
+                                                         or self.entity is EntityType.person)
+            if pair.probability >= self.auto and not keyed:
+                it.golden = g
+                new_links.append((it, MatchType.probabilistic, float(pair.probability)))
+                self.stats["probabilistic"] += 1
+                continue
+            it.golden = self._new_golden(it.rec.path)
+            new_links.append((it, MatchType.seed, None))
+            self.stats["new"] += 1
+            self.stats["review"] += 1
+            s.flush()  # the golden rows exist before the candidate points at them
+            exists = s.scalar(select(MatchCandidate).where(MatchCandidate.source_record_id == it.rec.id,
+                                                           MatchCandidate.golden_id == g.id))
+            if exists is None:
+                s.add(MatchCandidate(id=uuid.uuid4(), entity_type=self.entity, source_record_id=it.rec.id,
+                                     golden_id=g.id, path=g.path, probability=float(pair.probability),
+                                     evidence=_evidence(pair)))
+
+
+@dataclass(frozen=True)
+class _Scored:
+    """A matcher's pair with the ids read back as uuids."""
+
+    left: uuid.UUID
+    right: uuid.UUID
+    probability: float
+    weight: float | None
+    evidence: Any
+
+
+def _birth(values: dict[str, Any]) -> dt.date | None:
+    """A record's birth date: its own, else the one its ID number's digits spell (even a mistyped number keeps
+    them more often than not)."""
+    raw = str(values.get("birth_date") or "")[:10]
+    idn = str(values.get("id_number") or "")
+    if not raw and len(idn) == 18 and idn[6:14].isdigit():
+        raw = f"{idn[6:10]}-{idn[10:12]}-{idn[12:14]}"
+    with contextlib.suppress(ValueError):
+        return dt.date.fromisoformat(raw) if raw else None
+    return None
+
+
+def _evidence(pair: Any) -> dict[str, Any]:
+    ev = dict(getattr(pair, "evidence", None) or {})
+    weight = getattr(pair, "weight", None)
+    return {"levels": {str(k): _plain(v) for k, v in ev.items()},
+            "weight": float(weight) if weight is not None else None}
+
+
+# -- survivorship and the register row ---------------------------------------------------------------------------
+
+def _members(session: Session, golden_ids: Sequence[uuid.UUID]
+             ) -> dict[uuid.UUID, list[survivorship.Member]]:
+    out: dict[uuid.UUID, list[survivorship.Member]] = defaultdict(list)
+    if not golden_ids:
+        return out
+    rows = session.execute(
+        select(GoldenLink.golden_id, SourceRecord, Source.trust)
+        .join(SourceRecord, SourceRecord.id == GoldenLink.source_record_id)
+        .join(Source, Source.id == SourceRecord.source_id)
+        .where(GoldenLink.golden_id.in_(golden_ids), GoldenLink.unlinked_at.is_(None)))
+    for gid, rec, trust in rows:
+        out[gid].append(survivorship.Member(rec.id, rec.last_import_id, rec.row_number, record_values(rec),
+                                            int(trust or 0), rec.changed_at))
+    return out
+
+
+def _refresh(session: Session, principal: Principal, entity: EntityType, goldens: Sequence[GoldenRecord], *,
+            import_id: uuid.UUID | None = None, source_id: uuid.UUID | None = None,
+            new: set[uuid.UUID] | None = None, kind: str | None = None, publish: bool = True
+            ) -> dict[uuid.UUID, list[RowError]]:
+    """Re-survive golden records: provenance rows, register row, change event. The register's refusals by golden
+    record id (the rows that fed it go to quarantine)."""
+    new = new or set()
+    ids = [g.id for g in goldens]
+    members = _members(session, ids)
+    rules = survivorship.rules_for(session, entity)
+    current: dict[uuid.UUID, dict[str, GoldenField]] = defaultdict(dict)
+    for gf in session.scalars(select(GoldenField).where(GoldenField.golden_id.in_(ids))):
+        current[gf.golden_id][gf.field] = gf
+    reg_ids = [g.register_id for g in goldens if g.register_id is not None]
+    model = MODEL_OF[entity]
+    regs = {r.id: r for r in session.scalars(select(model).where(model.id.in_(reg_ids)))} if reg_ids else {}
+    errors: dict[uuid.UUID, list[RowError]] = {}
+    now = utcnow()
+    # the register rows first: each register write flushes the session, and provenance rows added after them
+    # go to the database together in the one flush below rather than one by one
+    chosen_of = {g.id: survivorship.survive(members.get(g.id, []), rules) for g in goldens}
+    for g in goldens:
+        values = {f: c.value for f, c in chosen_of[g.id].items()}
+        err = _write_register(session, principal, entity, g, values, regs.get(g.register_id)
+                              if g.register_id else None)
+        if err is not None:
+            errors[g.id] = [err]
+    for g in goldens:
+        chosen = chosen_of[g.id]
+        had = current.get(g.id, {})
+        changed: list[str] = []
+        for f, c in chosen.items():
+            digest = value_digest(c.value)
+            old = had.get(f)
+            if old is None:
+                session.add(GoldenField(id=uuid.uuid4(), golden_id=g.id, field=f, source_record_id=c.member.record_id,
+                                        import_id=c.member.import_id, row_number=c.member.row_number, rule=c.rule,
+                                        value_digest=digest, chosen_at=now))
+                changed.append(f)
+                continue
+            if old.value_digest != digest:
+                changed.append(f)
+            if (old.value_digest, old.source_record_id, old.import_id, old.row_number, old.rule) != (
+                    digest, c.member.record_id, c.member.import_id, c.member.row_number, c.rule):
+                old.source_record_id, old.import_id, old.row_number = (c.member.record_id, c.member.import_id,
+                                                                    c.member.row_number)
+                old.rule, old.value_digest, old.chosen_at = c.rule, digest, now
+        for f, gf in had.items():
+            if f not in chosen:
+                session.delete(gf)
+                changed.append(f)
+        if publish and (changed or g.id in new):
+            g.version = (g.version or 0) + 1
+            g.updated_at = now
+            changes.publish(session, g, kind or ("created" if g.id in new else "updated"), sorted(changed),
+                            source_id=source_id, import_id=import_id)
+    session.flush()
+    return errors
+
+
+# -- the pipeline's handler and the re-run ------------------------------------------------------------------------
+
+class EntityHandler:
+    """The pipeline's :class:`~zhili.datahub.rows.BatchHandler` for persons, organisations and buildings."""
+
+    def __init__(self, matcher: Any = None) -> None:
+        self.matcher = matcher
+        self.stats: dict[str, int] = defaultdict(int)
+
+    def apply(self, ctx: Any, rows: list[StagedRow]) -> list[Outcome]:
+        """Resolve a batch of staged rows of one source (see the module docstring); one outcome per row."""
+        entity = ENTITY_OF[Target(ctx.source.target)]
+        items = [_Item(r, r.record, json.loads(canonical(r.values))) for r in rows]
+        res = Resolver(ctx.session, ctx.principal, entity, matcher=self.matcher,
+                       import_id=getattr(ctx.imp, "id", None), source_id=ctx.source.id)
+        res.run(items)
+        for k, v in res.stats.items():
+            self.stats[k] += v
+        return [Outcome(target_id=it.golden.register_id if it.golden else None,
+                        path=it.golden.path if it.golden else None, errors=it.errors) for it in items]
+
+
+def resolve(session: Session, *, principal: Principal, entity: EntityType = EntityType.person,
+            source_id: uuid.UUID | None = None, matcher: Any = None, batch: int = 1000) -> dict[str, int]:
+    """Resolve the source records of the caller's area (of one source, or all) that have no golden record yet —
+    after a matcher or rule change, or records staged before resolution existed. ``hub:import``; audited."""
+    authorize(principal, Perm.hub_import)
+    target = TARGET_OF[entity]
+    linked = select(GoldenLink.source_record_id).where(GoldenLink.unlinked_at.is_(None))
+    stmt = scoped(select(SourceRecord), principal, SourceRecord.path).where(
+        SourceRecord.target_type == target, SourceRecord.id.not_in(linked)).order_by(SourceRecord.first_seen,
+                                                                                     SourceRecord.id)
+    if source_id is not None:
+        stmt = stmt.where(SourceRecord.source_id == source_id)
+    totals: dict[str, int] = defaultdict(int)
+    recs = list(session.scalars(stmt))
+    for i in range(0, len(recs), batch):
+        chunk = recs[i:i + batch]
+        items = [_Item(None, r, record_values(r)) for r in chunk]
+        res = Resolver(session, principal, entity, matcher=matcher, source_id=source_id)
+        res.run(items)
+        for k, v in res.stats.items():
+            totals[k] += v
+        totals["errors"] += sum(1 for it in items if it.errors)
+    totals["records"] = len(recs)
+    audit.record(session, actor=principal.actor, action="hub.resolve", object_type="hub_source",
+                 object_id=source_id, after={"entity": entity.value, **totals})
+    return dict(totals)
+
+
+def resurvive(session: Session, *, principal: Principal, golden_ids: Sequence[uuid.UUID]) -> int:
+    """Survive golden records again (after a survivorship rule changed): provenance, register row, change event.
+    ``hub:import``; only records of the caller's area. The number re-survived."""
+    authorize(principal, Perm.hub_import)
+    goldens = [g for g in session.scalars(scoped(select(GoldenRecord), principal, GoldenRecord.path)
+                                          .where(GoldenRecord.id.in_(list(golden_ids)),
+                                                 GoldenRecord.merged_into.is_(None)))]
+    by_entity: dict[EntityType, list[GoldenRecord]] = defaultdict(list)
+    for g in goldens:
+        by_entity[EntityType(g.entity_type)].append(g)
+    for entity, gs in by_entity.items():
+        _refresh(session, principal, entity, gs)
+    if goldens:
+        audit.record(session, actor=principal.actor, action="hub.golden.resurvive", object_type="hub_golden",
+                     object_id=goldens[0].id if len(goldens) == 1 else None, after={"count": len(goldens)})
+    return len(goldens)
+
+
+def golden_for_register(session: Session, entity: EntityType, register_id: uuid.UUID) -> GoldenRecord | None:
+    """The live golden record whose value is this register row."""
+    return session.scalar(select(GoldenRecord).where(GoldenRecord.entity_type == entity,
+                                                     GoldenRecord.register_id == register_id,
+                                                     GoldenRecord.merged_into.is_(None)))
