@@ -53,7 +53,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from zhili.core.clock import local_day, today
+from zhili.core.clock import to_local, today
 from zhili.core.crypto import get_cipher
 from zhili.core.jurisdiction import Principal, authorize, ensure_in_scope, not_found, scoped
 from zhili.core.security import Perm
@@ -113,7 +113,7 @@ def freshness(source: Source, last: Import | None, on: dt.date | None = None) ->
     if last is None:
         return out
     moment = last.finished_at or last.started_at
-    age = (day - local_day(moment)).days
+    age = (day - to_local(moment).date()).days
     out.update(age_days=age, last_import_at=_iso(moment), last_import_id=str(last.id))
     if not source.refresh_days:
         out["status"] = "one_off"
