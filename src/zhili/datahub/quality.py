@@ -275,6 +275,7 @@ def _trend(session: Session, source: Source, last: int) -> list[dict[str, Any]]:
     for imp in imports:
         fig = _import_figures(session, imp, source.target, detail=False)
         out.append({"import_id": fig["id"], "at": fig["finished_at"] or fig["started_at"],
+                    "at_local": to_local(imp.finished_at or imp.started_at).strftime("%Y-%m-%d %H:%M"),
                     "filename": imp.filename, "rows": fig["validity"]["checked"],
                     "completeness": fig["completeness"]["overall"], "validity": fig["validity"]["overall"],
                     "quarantined": imp.rows_quarantined,
