@@ -27,4 +27,6 @@ def quality_overview(request: Request, session: Db, pu: HubReader) -> Response:
 @router.get("/console/hub/quality/{source_id}")
 def quality_source(request: Request, session: Db, pu: HubReader, source_id: uuid.UUID) -> Response:
     report = quality.source_quality(session, principal=pu.principal, source_id=source_id)
-    return render(request, "hub/quality_source.html", {"q": report})
+    chart = [{"at": p["at_local"], "completeness": p["completeness"], "validity": p["validity"],
+              "quarantined": p["quarantined"]} for p in report["trend"]]
+    return render(request, "hub/quality_source.html", {"q": report, "chart": chart})

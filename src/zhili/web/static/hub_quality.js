@@ -17,7 +17,7 @@
       tooltip: { trigger: "axis" },
       legend: { top: 0 },
       grid: { left: 48, right: 48, top: 32, bottom: 32 },
-      xAxis: { type: "category", data: points.map(function (p) { return p.at_local || p.at; }) },
+      xAxis: { type: "category", data: points.map(function (p) { return p.at; }) },
       yAxis: [
         { type: "value", min: 0, max: 100, axisLabel: { formatter: "{value}%" } },
         { type: "value", minInterval: 1 }
