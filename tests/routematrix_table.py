@@ -152,6 +152,7 @@ OBJECT_PARAMS: dict[str, Callable[[Ctx, str], Any]] = {
     "visit_id": lambda c, p: c.s.visit.id,
     "view_id": lambda c, p: _saved_view(c),
     "source_id": lambda c, p: c.s.source.id,
+    "import_id": lambda c, p: c.s.hub_import.id,
 }
 # ... and the parameters that name no object of a side
 FIXED_PARAMS: dict[str, Callable[[Ctx], Any]] = {
@@ -499,6 +500,9 @@ ROUTES: dict[tuple[str, str], Row] = {
         "name": "matrix-new", "title": "新数据源", "target": "organisations", "unit_id": str(c.s.community.id)}}),
     ("GET", f"{API}/hub/sources/{{source_id}}"): Row(roles=HUB_READ, scope="territory"),
     ("PATCH", f"{API}/hub/sources/{{source_id}}"): Row(roles=HUB_ADMIN, scope="territory", body=_j(trust=80)),
+    ("GET", f"{API}/hub/quality"): Row(roles=HUB_READ),
+    ("GET", f"{API}/hub/quality/sources/{{source_id}}"): Row(roles=HUB_READ, scope="territory"),
+    ("GET", f"{API}/hub/quality/imports/{{import_id}}"): Row(roles=HUB_READ, scope="territory"),
     # -- visits ----------------------------------------------------------------------------------------------------
     ("GET", f"{API}/visits"): Row(roles=REG_READ),
     ("POST", f"{API}/visits"): Row(roles=_r(GRID), sided=True, scope="territory", body=lambda c: {"json": {
@@ -613,6 +617,8 @@ ROUTES: dict[tuple[str, str], Row] = {
     ("GET", "/console/hub/"): Row(roles=HUB_READ),
     ("POST", "/console/hub/sources"): Row(roles=HUB_ADMIN, body=lambda c: {"data": {
         "name": "matrix-page", "title": "页面登记", "target": "buildings", "unit_id": str(c.s.community.id)}}),
+    ("GET", "/console/hub/quality"): Row(roles=HUB_READ),
+    ("GET", "/console/hub/quality/{source_id}"): Row(roles=HUB_READ, scope="territory"),
     ("GET", "/console/visits/{visit_id}/photos/{attachment_id}"): Row(roles=VISIT_PAGES, scope="territory"),
     # -- pages: the registers --------------------------------------------------------------------------------------
     ("GET", f"{CR}/"): Row(roles=REG_PAGES),

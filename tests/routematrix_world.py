@@ -81,6 +81,7 @@ class Side:
     spare_building: Any = None  # unreferenced objects, so that deleting them is allowed
     spare_household: Any = None
     source: Any = None  # a data-hub source holding the side's community's data
+    hub_import: Any = None  # a finished import of that source (a row written directly, as the pipeline would)
 
 
 @dataclass
@@ -206,6 +207,13 @@ def build(db: Session) -> MatrixWorld:
         s.source = hub_sources.create_source(db, principal=p("zhihui"), data={
             "name": f"matrix-{side}", "title": f"{side}社区台账", "target": "persons", "security_level": "internal",
             "unit_id": s.community.id})
+        from zhili.datahub.models import Connector, Import, ImportStatus
+
+        s.hub_import = Import(source_id=s.source.id, path=s.source.path, connector=Connector.csv,
+                              filename="matrix.csv", status=ImportStatus.done, rows_read=1, rows_imported=1,
+                              stats={"rows": 1, "fields": {"name": 1}, "rules": {}})
+        db.add(s.hub_import)
+        db.flush()
     for username, user in w.users.items():
         n = Notification(user_id=user.id, kind="test", title="测试通知", body="测试", channels={"inbox": "sent"})
         db.add(n)

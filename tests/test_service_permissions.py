@@ -194,6 +194,9 @@ EXPECTED: dict[str, Perm | tuple[Perm, ...] | AnyOf | Exempt] = {
     "datahub.sources.get_source": P.hub_read,
     "datahub.sources.list_sources": P.hub_read,
     "datahub.sources.source_by_name": P.hub_read,
+    "datahub.quality.source_quality": P.hub_read,
+    "datahub.quality.import_quality": P.hub_read,
+    "datahub.quality.overview": P.hub_read,
     # visits
     "visits.service.record_visit": (P.registry_write, P.visit_record),
     "visits.service.submit_visit": (P.registry_write, P.visit_record),

@@ -248,7 +248,7 @@ def test_same_person_with_different_phones_in_two_sources_is_inconsistent(db: Se
     """Of the two golden records A shares with B, the one with different phones disagrees on 联系电话 and the one
     with the same phone (written differently) does not; names agree; an unlinked record and a golden record of one
     source only are left out. The sample names the disagreeing golden record and shows the phones masked."""
-    a, b, g = _two_sources(db, world)
+    a, _b, g = _two_sources(db, world)
     rep = quality.source_quality(db, principal=principal(db, world, "admin"), source_id=a.id)
     c = rep["consistency"]
     assert (c["golden_shared"], c["golden_disagreeing"], c["overall"]) == (2, 1, 0.5)
@@ -340,7 +340,7 @@ def test_overview_lists_only_the_sources_of_the_callers_area(db: Session, world:
 def test_the_api_answers_json_of_the_documented_shape(client: Any, db: Session, world: Any, at_noon: None) -> None:
     """``GET /api/v1/hub/quality``, ``…/sources/{id}`` and ``…/imports/{id}`` answer the service's JSON; another
     area's source is 404."""
-    a, b, _g = _two_sources(db, world)
+    a, _b, _g = _two_sources(db, world)
     h = world.headers("shequ1")
     rows = client.get("/api/v1/hub/quality", headers=h).json()
     row = next(r for r in rows if r["source"]["id"] == str(a.id))

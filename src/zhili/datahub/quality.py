@@ -55,7 +55,7 @@ from sqlalchemy.orm import Session
 
 from zhili.core.clock import to_local, today
 from zhili.core.crypto import get_cipher
-from zhili.core.jurisdiction import Principal, authorize, ensure_in_scope, not_found, scoped
+from zhili.core.jurisdiction import Principal, authorize, ensure_in_scope, in_scope, not_found, scoped
 from zhili.core.security import Perm
 from zhili.datahub.models import (
     GoldenLink,
@@ -298,7 +298,8 @@ def _report(session: Session, principal: Principal, source: Source, *, detail: b
                   "overall": round((keyed - rec["records_sharing_key"] + rec["duplicate_key_groups"]) / keyed, 4)
                   if keyed else None}
     fresh = freshness(source, latest)
-    consistency = consistency_view(session, principal, source, cache.get("consistency")) if detail else None
+    consistency = (consistency_view(session, lambda src: in_scope(principal, src.path), source,
+                                    cache.get("consistency")) if detail else None)
     cons_overall = (consistency or {}).get("overall") if detail else _consistency_overall(cache.get("consistency"))
     parts = {"completeness": completeness["overall"], "validity": validity["overall"],
              "uniqueness": uniqueness["overall"], "consistency": cons_overall,

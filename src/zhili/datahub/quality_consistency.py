@@ -12,13 +12,13 @@ from __future__ import annotations
 import json
 import uuid
 from collections import defaultdict
+from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from zhili.core.crypto import FieldCipher, get_cipher
-from zhili.core.jurisdiction import Principal, in_scope
 from zhili.core.masking import mask_id_number, mask_name, mask_phone, mask_text
 from zhili.datahub.models import EntityType, GoldenLink, Source, SourceRecord, Target
 from zhili.datahub.records import RECORD_COLUMN, RECORD_TABLE
@@ -220,7 +220,7 @@ def consistency_counts(session: Session, source: Source) -> dict[str, Any] | Non
 
 # -- the reader's view -------------------------------------------------------------------------------------------
 
-def consistency_view(session: Session, principal: Principal, source: Source,
+def consistency_view(session: Session, visible: Callable[[Source], bool], source: Source,
                       raw: dict[str, Any] | None) -> dict[str, Any] | None:
     if raw is None:
         return None
@@ -231,7 +231,7 @@ def consistency_view(session: Session, principal: Principal, source: Source,
     pairs = []
     for other_id, p in raw.get("pairs", {}).items():
         other = others.get(other_id)
-        if other is None or not in_scope(principal, other.path):
+        if other is None or not visible(other):
             continue
         pairs.append({"source_id": other_id, "source_title": other.title, "shared": p["shared"],
                       "disagreeing": p["disagreeing"], "share_disagreeing": share(p["disagreeing"], p["shared"]),
@@ -245,7 +245,8 @@ def consistency_view(session: Session, principal: Principal, source: Source,
     return {"golden_shared": shared, "golden_disagreeing": raw.get("golden_disagreeing", 0),
             "overall": round(1 - raw.get("golden_disagreeing", 0) / shared, 4) if shared else None,
             "fields": per_field, "pairs": pairs,
-            "sample": sample_view(session, principal, target, raw.get("sample", []), others | {str(source.id): source})}
+            "sample": sample_view(session, visible, target, raw.get("sample", []),
+                                  others | {str(source.id): source})}
 
 
 def mask_value(std: StdField | None, value: Any) -> str:
@@ -261,7 +262,7 @@ def mask_value(std: StdField | None, value: Any) -> str:
     return mask_text(text)[:40]
 
 
-def sample_view(session: Session, principal: Principal, target: Target, sample: list[dict[str, Any]],
+def sample_view(session: Session, visible: Callable[[Source], bool], target: Target, sample: list[dict[str, Any]],
                  sources_by_id: dict[str, Source]) -> list[dict[str, Any]]:
     if not sample:
         return []
@@ -277,7 +278,7 @@ def sample_view(session: Session, principal: Principal, target: Target, sample: 
             for rid in item.get("records", []):
                 rec = recs.get(rid)
                 src = sources_by_id.get(str(rec.source_id)) if rec is not None else None
-                if rec is None or src is None or not in_scope(principal, src.path):
+                if rec is None or src is None or not visible(src):
                     continue
                 value = decrypt_values(cipher, rec.id, rec.values_enc).get(key)
                 if filled(value):
