@@ -288,7 +288,7 @@ def test_consistency_leaves_out_sources_outside_the_readers_area(db: Session, wo
 def test_source_figures_are_computed_once_per_import(db: Session, world: Any, monkeypatch: pytest.MonkeyPatch
                                                      ) -> None:
     """The first report decrypts the records and keeps the figures in the latest import's stats (counts only, no
-    value); the next report reads them without decrypting; a new import makes them stale."""
+    value); the next report reads them without decrypting; a later run, finished or not, makes them stale."""
     who = principal(db, world, "admin")
     src = make_source(db, world.units["c1"], "q-cache")
     imp = make_import(db, src, read=1, stats={"rows": 1, "fields": {"name": 1}, "rules": {}})
@@ -303,8 +303,12 @@ def test_source_figures_are_computed_once_per_import(db: Session, world: Any, mo
 
     monkeypatch.setattr(quality, "_record_figures", refuse)
     assert quality.source_quality(db, principal=who, source_id=src.id)["completeness"] == first["completeness"]
-    make_import(db, src, finished=NOW + dt.timedelta(hours=1), read=0)
-    with pytest.raises(AssertionError, match="decrypted again"):
+    killed = make_import(db, src, finished=NOW + dt.timedelta(hours=1), status=ImportStatus.running)
+    with pytest.raises(AssertionError, match="decrypted again"):  # a run killed midway wrote records too
+        quality.source_quality(db, principal=who, source_id=src.id)
+    killed.status = ImportStatus.done
+    db.flush()
+    with pytest.raises(AssertionError, match="decrypted again"):  # and so did the next successful one
         quality.source_quality(db, principal=who, source_id=src.id)
 
 

@@ -36,7 +36,8 @@ have (no strong key, no records shared with another source) is left out and the 
 
 **Cache.** Source-level figures need every record's values decrypted; they are computed once and kept in the
 latest successful import's ``stats["source_quality"]`` with two signatures: the record figures hold while that
-import is the latest (every change of a source's records is an import); the consistency figures hold while the
+import is the latest and no later run (even one killed midway: its checkpoint counts) has written records — every
+change of a source's records is an import; the consistency figures hold while the
 hub's links are unchanged (latest import of any source of the same target, last link and unlink). A page view
 then reads one row. The pipeline may call :func:`refresh` after an import to pay the cost there instead of at
 the first view. The cache holds counts, field names and ids only — never a value.
@@ -230,11 +231,20 @@ def _link_signature(session: Session, target: Target) -> str:
     return "|".join(str(v) for v in (CACHE_VERSION, last_import, linked, unlinked, n))
 
 
+def _record_signature(session: Session, source: Source, latest: Import | None) -> str:
+    """What the record figures depend on: the latest successful import, and the newest run of any status with
+    its checkpoint (a run killed midway has written records too)."""
+    newest = session.execute(select(Import.id, Import.status, Import.checkpoint).where(Import.source_id == source.id)
+                             .order_by(Import.started_at.desc()).limit(1)).first()
+    parts = (CACHE_VERSION, latest.id if latest else "", *(newest or ()))
+    return "|".join(str(getattr(v, "value", v)) for v in parts)
+
+
 def _figures(session: Session, source: Source, latest: Import | None) -> dict[str, Any]:
     """The source-level figures, from the cache in ``latest.stats`` when its signatures still hold."""
     cache = dict(latest.stats.get(CACHE_KEY) or {}) if latest is not None else {}
     changed = False
-    record_sig = f"{CACHE_VERSION}|{latest.id if latest else ''}"
+    record_sig = _record_signature(session, source, latest)
     if cache.get("records_sig") != record_sig or "records" not in cache:
         cache["records"], cache["records_sig"], changed = _record_figures(session, source), record_sig, True
     link_sig = _link_signature(session, source.target)
