@@ -116,6 +116,18 @@ def sign_in(client: Any, token: str) -> None:
     client.cookies.set(SESSION_COOKIE, token)
 
 
+def _codecheck() -> Any:
+    """The page tests' checker of visible codes (tests/web/codecheck.py), loaded by path."""
+    import importlib.util
+    from pathlib import Path
+
+    spec = importlib.util.spec_from_file_location("hubq_codecheck", Path(__file__).parents[1] / "web" / "codecheck.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 def by_field(report: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return {f["field"]: f for f in report["completeness"]["fields"]}
 
@@ -385,6 +397,8 @@ def test_pages_show_names_not_codes(client: Any, db: Session, world: Any, at_noo
         assert shown in html, shown
     for hidden in ("duplicate_in_file", ">phone<", ">mobile<", "13900001111", "hub_quality.freshness", ">fresh<"):
         assert hidden not in html, hidden
+    codecheck = _codecheck()
+    assert codecheck.visible_codes(html, []) == [] and codecheck.visible_codes(overview.text, []) == []
     assert client.get(f"/console/hub/quality/{uuid.uuid4()}").status_code == 404
     sign_in(client, world.tokens["wangge_a"])
     assert client.get("/console/hub/quality").status_code in (403, 303)
