@@ -240,14 +240,18 @@ def _record_signature(session: Session, source: Source, latest: Import | None) -
     return "|".join(str(getattr(v, "value", v)) for v in parts)
 
 
-def _figures(session: Session, source: Source, latest: Import | None) -> dict[str, Any]:
+def _figures(session: Session, source: Source, latest: Import | None,
+             link_sigs: dict[Target, str] | None = None) -> dict[str, Any]:
     """The source-level figures, from the cache in ``latest.stats`` when its signatures still hold."""
     cache = dict(latest.stats.get(CACHE_KEY) or {}) if latest is not None else {}
     changed = False
     record_sig = _record_signature(session, source, latest)
     if cache.get("records_sig") != record_sig or "records" not in cache:
         cache["records"], cache["records_sig"], changed = _record_figures(session, source), record_sig, True
-    link_sig = _link_signature(session, source.target)
+    link_sigs = {} if link_sigs is None else link_sigs  # one signature per target for a whole overview
+    if source.target not in link_sigs:
+        link_sigs[source.target] = _link_signature(session, source.target)
+    link_sig = link_sigs[source.target]
     if cache.get("links_sig") != link_sig or "consistency" not in cache:
         cache["consistency"], cache["links_sig"], changed = consistency_counts(session, source), link_sig, True
     if changed and latest is not None:
@@ -294,9 +298,10 @@ def _trend(session: Session, source: Source, last: int) -> list[dict[str, Any]]:
 
 
 def _report(session: Session, principal: Principal, source: Source, *, detail: bool,
+            link_sigs: dict[Target, str] | None = None,
             trend_imports: int = TREND_IMPORTS) -> dict[str, Any]:
     latest = next(iter(_successful(session, source.id, 1)), None)
-    cache = _figures(session, source, latest)
+    cache = _figures(session, source, latest, link_sigs)
     rec = cache["records"]
     completeness = _completeness_list(source.target, rec["filled"], rec["records"])
     latest_fig = _import_figures(session, latest, source.target, detail=False) if latest is not None else None
@@ -379,8 +384,9 @@ def overview(session: Session, *, principal: Principal) -> list[dict[str, Any]]:
     authorize(principal, Perm.hub_read)
     rows = session.scalars(scoped(select(Source), principal, Source.path).order_by(Source.title, Source.name))
     out = []
+    link_sigs: dict[Target, str] = {}
     for source in rows:
-        rep = _report(session, principal, source, detail=False)
+        rep = _report(session, principal, source, detail=False, link_sigs=link_sigs)
         out.append({"source": rep["source"], "score": rep["score"], "records": rep["records"],
                     "completeness": rep["completeness"]["overall"], "validity": rep["validity"]["overall"],
                     "uniqueness": rep["uniqueness"]["overall"], "consistency": rep["parts"]["consistency"],
