@@ -24,6 +24,7 @@ import argparse
 import json
 import os
 import random
+import shutil
 import sys
 import tempfile
 import time
@@ -208,6 +209,7 @@ def main() -> None:
     if schema:
         with admin.begin() as conn:
             conn.execute(text(f"DROP SCHEMA {schema} CASCADE"))
+    shutil.rmtree(workdir, ignore_errors=True)
 
     summary = {"records": args.records, "linked_pairs": n_overlap, "build_s": round(build, 1),
                "database": "postgresql" if args.postgres else "sqlite", "decrypted": n,
