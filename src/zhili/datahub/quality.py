@@ -35,12 +35,23 @@ killed midway) falls back to what the tables say: completeness over the source r
 have (no strong key, no records shared with another source) is left out and the weights renormalised.
 
 **Cache.** Source-level figures need every record's values decrypted; they are computed once and kept in the
-latest successful import's ``stats["source_quality"]`` with two signatures: the record figures hold while that
+latest successful import's ``stats["source_quality"]`` with two signatures. The record figures hold while that
 import is the latest and no later run (even one killed midway: its checkpoint counts) has written records — every
-change of a source's records is an import; the consistency figures hold while the
-hub's links are unchanged (latest import of any source of the same target, last link and unlink). A page view
-then reads one row. The pipeline may call :func:`refresh` after an import to pay the cost there instead of at
-the first view. The cache holds counts, field names and ids only — never a value.
+change of a source's records is an import. The consistency figures hold while the hub's links are unchanged
+(latest import of any source of the same target, last link and unlink, number of links). A page view then reads
+one row. The pipeline may call :func:`refresh` after an import to pay the cost there instead of at the first
+view. The cache holds counts, field names and ids only — never a value.
+
+**JSON.** :func:`source_quality` answers ``{source, score, parts{completeness, validity, uniqueness, consistency,
+freshness}, records, freshness{status, age_days, refresh_days, grace_days, days_left, last_import_at,
+last_import_id}, completeness{records, overall, fields[{field, name, filled, share}]}, validity{checked,
+quarantined, overall, rules[{rule, name, failed, checked, share_failed}]}, uniqueness{records_with_key,
+duplicate_key_groups, records_sharing_key, duplicate_in_file, overall}, open_quarantine[{rule, name, rows}],
+consistency{golden_shared, golden_disagreeing, overall, fields[…], pairs[{source_id, source_title, shared,
+disagreeing, share_disagreeing, fields[…]}], sample[{golden_id, fields[{field, name, values[{source_title,
+value (masked)}]}]}]} | null, trend[{import_id, at, at_local, filename, rows, completeness, validity, quarantined,
+duplicate_in_file}]}``; :func:`import_quality` the per-import part (``counts``, ``completeness``, ``validity``,
+``uniqueness``, ``basis``, ``source``); :func:`overview` one row per source with the overall figures.
 """
 
 from __future__ import annotations
