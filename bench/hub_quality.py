@@ -24,6 +24,7 @@ import argparse
 import json
 import os
 import random
+import resource
 import shutil
 import sys
 import tempfile
@@ -215,7 +216,8 @@ def main() -> None:
                "database": "postgresql" if args.postgres else "sqlite", "decrypted": n,
                "times_s": {k: round(v, 4) for k, v in results},
                "score": rep["score"], "consistency": rep["parts"]["consistency"],
-               "completeness": rep["completeness"]["overall"], "uniqueness": rep["uniqueness"]["overall"]}
+               "completeness": rep["completeness"]["overall"], "uniqueness": rep["uniqueness"]["overall"],
+               "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)}
     if args.json:
         print(json.dumps(summary, ensure_ascii=False, indent=2))
         return
@@ -224,6 +226,7 @@ def main() -> None:
     print(f"{'measure':32} {'seconds':>10} {'× baseline':>12}")
     for name, secs in results:
         print(f"{name:32} {secs:10.4f} {secs / t_base:12.4f}")
+    print(f"peak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB (whole run, build included)")
     print(f"score {rep['score']}, completeness {rep['completeness']['overall']}, uniqueness "
           f"{rep['uniqueness']['overall']}, consistency {rep['parts']['consistency']}")
 
