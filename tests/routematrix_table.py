@@ -575,6 +575,9 @@ ROUTES: dict[tuple[str, str], Row] = {
                                                                    body=_j(active=False)),
     ("DELETE", f"{API}/hub/subscriptions/{{subscription_id}}"): Row(roles=HUB_ADMIN, scope="territory"),
     ("GET", f"{API}/hub/subscriptions/{{subscription_id}}/deliveries"): Row(roles=HUB_ADMIN, scope="territory"),
+    ("GET", f"{API}/hub/quality"): Row(roles=HUB_READ),
+    ("GET", f"{API}/hub/quality/sources/{{source_id}}"): Row(roles=HUB_READ, scope="territory"),
+    ("GET", f"{API}/hub/quality/imports/{{import_id}}"): Row(roles=HUB_READ, scope="territory"),
     # -- visits ----------------------------------------------------------------------------------------------------
     ("GET", f"{API}/visits"): Row(roles=REG_READ),
     ("POST", f"{API}/visits"): Row(roles=_r(GRID), sided=True, scope="territory", body=lambda c: {"json": {
@@ -739,6 +742,8 @@ ROUTES: dict[tuple[str, str], Row] = {
     ("GET", "/console/hub/subscriptions"): Row(roles=HUB_ADMIN),
     ("POST", "/console/hub/subscriptions"): Row(roles=HUB_ADMIN, body=_form(name="卫健推送", kind="in_app")),
     ("POST", "/console/hub/subscriptions/{subscription_id}/toggle"): Row(roles=HUB_ADMIN, scope="territory"),
+    ("GET", "/console/hub/quality"): Row(roles=HUB_READ),
+    ("GET", "/console/hub/quality/{source_id}"): Row(roles=HUB_READ, scope="territory"),
     ("GET", "/console/visits/{visit_id}/photos/{attachment_id}"): Row(roles=VISIT_PAGES, scope="territory"),
     # -- pages: the registers --------------------------------------------------------------------------------------
     ("GET", f"{CR}/"): Row(roles=REG_PAGES),

@@ -219,7 +219,8 @@ def build(db: Session) -> MatrixWorld:
 
         s.hub_import = Import(id=uuid.uuid4(), source_id=s.source.id, path=s.source.path, username="zhihui",
                               connector=Connector.csv, filename="台账.csv", file_hash=f"matrix-{side}",
-                              status=ImportStatus.done, rows_read=1, rows_quarantined=1, stats={})
+                              status=ImportStatus.done, rows_read=1, rows_quarantined=1,
+                              stats={"rows": 1, "fields": {"name": 1}, "rules": {"id_number": 1}})
         db.add(s.hub_import)
         db.flush()
         qid = uuid.uuid4()

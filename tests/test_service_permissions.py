@@ -227,6 +227,9 @@ EXPECTED: dict[str, Perm | tuple[Perm, ...] | AnyOf | Exempt] = {
     **{f"datahub.lineage.{name}": P.hub_read for name in (
         "get_golden", "golden_lineage", "register_lineage", "golden_view")},
     "datahub.lineage.case_lineage": (P.hub_read, P.case_read),
+    "datahub.quality.source_quality": P.hub_read,
+    "datahub.quality.import_quality": P.hub_read,
+    "datahub.quality.overview": P.hub_read,
     # visits
     "visits.service.record_visit": (P.registry_write, P.visit_record),
     "visits.service.submit_visit": (P.registry_write, P.visit_record),

@@ -625,3 +625,80 @@ def deliver_cmd() -> None:
         n = changes.redeliver_due(s)
     changes.hub_outbox().wait_idle(60)
     console.print(f"已重新推送 {n} 个变更事件")
+
+
+# -- quality -----------------------------------------------------------------------------------------------------
+
+FRESHNESS_ZH = {"fresh": "及时", "due": "待更新", "overdue": "已逾期", "one_off": "一次性", "never": "从未导入"}
+
+
+def _pct(value: float | None) -> str:
+    return "—" if value is None else f"{value * 100:.1f}%"
+
+
+def _freshness_text(f: dict[str, Any]) -> str:
+    text = FRESHNESS_ZH.get(f.get("status") or "", "—")
+    if f.get("age_days") is not None:
+        text += f"（{f['age_days']} 天前）"
+    return text
+
+
+@hub_app.command("quality")
+def quality_cmd(
+    source: Annotated[str | None, typer.Option("--source", help="只看该数据源（标识）的详细报告")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="输出 JSON")] = False,
+    user: UserOpt = "admin",
+) -> None:
+    """数据质量：各数据源的评分、完整性、有效性、唯一性、一致性与时效；--source 给出一个数据源的详细报告。"""
+    import json
+
+    from zhili.core.db import session_scope
+    from zhili.core.errors import DomainError
+    from zhili.datahub import quality, sources
+
+    with session_scope() as s:
+        p = principal_for(s, user)
+        try:
+            if source is None:
+                data: Any = quality.overview(s, principal=p)
+            else:
+                src = sources.source_by_name(s, principal=p, name=source)
+                data = quality.source_quality(s, principal=p, source_id=src.id)
+        except DomainError as exc:
+            fail(exc)
+        if as_json:
+            typer.echo(json.dumps(data, ensure_ascii=False, indent=2, default=str))
+            return
+        if source is None:
+            table = Table("数据源", "标识", "评分", "完整性", "有效性", "唯一性", "一致性", "时效")
+            for row in data:
+                table.add_row(row["source"]["title"], row["source"]["name"],
+                              "—" if row["score"] is None else f"{row['score']:.1f}", _pct(row["completeness"]),
+                              _pct(row["validity"]), _pct(row["uniqueness"]), _pct(row["consistency"]),
+                              _freshness_text(row["freshness"]))
+            console.print(table)
+            return
+        _print_source_quality(data)
+
+
+def _print_source_quality(data: dict[str, Any]) -> None:
+    score = "—" if data["score"] is None else f"{data['score']:.1f}"
+    console.print(f"[bold]{data['source']['title']}[/bold]  评分 {score}  记录 {data['records']}  "
+                  f"时效 {_freshness_text(data['freshness'])}")
+    fields = Table("字段", "有值记录", "完整性", title="字段完整性")
+    for f in data["completeness"]["fields"]:
+        fields.add_row(f["name"], str(f["filled"]), _pct(f["share"]))
+    console.print(fields)
+    rules = Table("规则", "未通过", "检查行数", "未通过比例", title="最近一次导入的规则校验")
+    for r in data["validity"]["rules"]:
+        rules.add_row(r["name"], str(r["failed"]), str(r["checked"]), _pct(r["share_failed"]))
+    console.print(rules)
+    u = data["uniqueness"]
+    console.print(f"唯一性：有强标识的记录 {u['records_with_key']}，重复标识 {u['duplicate_key_groups']} 组"
+                  f"（涉及 {u['records_sharing_key']} 条），文件内重复 {u['duplicate_in_file']} 行")
+    cons = data.get("consistency")
+    if cons and cons["golden_shared"]:
+        table = Table("字段", "比对主数据", "不一致", "不一致比例", title="跨源一致性")
+        for f in cons["fields"]:
+            table.add_row(f["name"], str(f["compared"]), str(f["disagreeing"]), _pct(f["share_disagreeing"]))
+        console.print(table)

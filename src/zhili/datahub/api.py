@@ -23,6 +23,7 @@ from zhili.datahub import (
     golden,
     imports,
     lineage,
+    quality,
     quarantine,
     review,
     sources,
@@ -253,6 +254,24 @@ def discard_quarantine_row(session: Db, principal: CurrentUser, row_id: uuid.UUI
 
 
 # -- quality (quality.py) -----------------------------------------------------------------------------------------
+
+
+@router.get("/quality", summary="数据质量总览：管辖范围内各数据源的评分、完整性、有效性、时效")
+def quality_overview(session: Db, principal: CurrentUser) -> list[dict[str, Any]]:
+    return quality.overview(session, principal=principal)
+
+
+@router.get("/quality/sources/{source_id}", summary="数据源的数据质量报告（含趋势与跨源一致性）")
+def quality_of_source(session: Db, principal: CurrentUser, source_id: uuid.UUID,
+                      imports: Annotated[int, Query(ge=1, le=100, description="趋势包含的最近导入批次数")] = 12,
+                      ) -> dict[str, Any]:
+    return quality.source_quality(session, principal=principal, source_id=source_id, trend_imports=imports)
+
+
+@router.get("/quality/imports/{import_id}", summary="导入批次的数据质量")
+def quality_of_import(session: Db, principal: CurrentUser, import_id: uuid.UUID) -> dict[str, Any]:
+    return quality.import_quality(session, principal=principal, import_id=import_id)
+
 
 # -- resolution, golden records, review queue, lineage (golden.py / review.py / lineage.py) -----------------------
 

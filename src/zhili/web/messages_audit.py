@@ -78,6 +78,15 @@ ACTIONS: dict[str, tuple[str, str]] = {
     # the data hub (数据中台)
     "hub.source.create": ("登记数据源", "Source registered"),
     "hub.source.update": ("修改数据源", "Source changed"),
+    "hub.resolve": ("主数据归并", "Resolution run"),
+    "hub.golden.resurvive": ("主数据重新计算", "Golden record re-survived"),
+    "hub.merge": ("合并主数据", "Golden records merged"),
+    "hub.merge.undo": ("撤销主数据合并", "Merge undone"),
+    "hub.keep_apart": ("疑似重复保持独立", "Pair kept apart"),
+    "hub.survivorship.set": ("修改存活规则", "Survivorship rule changed"),
+    "hub.subscription.create": ("新增变更订阅", "Subscription created"),
+    "hub.subscription.update": ("修改变更订阅", "Subscription changed"),
+    "hub.subscription.delete": ("删除变更订阅", "Subscription deleted"),
 }
 
 OBJECTS: dict[str, tuple[str, str]] = {

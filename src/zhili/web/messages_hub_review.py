@@ -131,25 +131,4 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "msg.hub_review_subscription_saved": ("订阅已保存。", "Subscription saved."),
 }
 
-# Names of the audit actions and objects these services record (the audit log shows names, never codes).
-_ACTIONS: dict[str, tuple[str, str]] = {
-    "hub.resolve": ("主数据归并", "Resolution run"),
-    "hub.golden.resurvive": ("主数据重新计算", "Golden record re-survived"),
-    "hub.merge": ("合并主数据", "Golden records merged"),
-    "hub.merge.undo": ("撤销主数据合并", "Merge undone"),
-    "hub.keep_apart": ("疑似重复保持独立", "Pair kept apart"),
-    "hub.survivorship.set": ("修改存活规则", "Survivorship rule changed"),
-    "hub.subscription.create": ("新增变更订阅", "Subscription created"),
-    "hub.subscription.update": ("修改变更订阅", "Subscription changed"),
-    "hub.subscription.delete": ("删除变更订阅", "Subscription deleted"),
-}
-_OBJECTS: dict[str, tuple[str, str]] = {
-    "hub_golden": ("主数据", "Golden record"),
-    "hub_match_candidate": ("待复核记录", "Review pair"),
-    "hub_subscription": ("变更订阅", "Subscription"),
-    "hub_survivorship": ("存活规则", "Survivorship rule"),
-}
-MESSAGES.update({f"audit.action.{k}": v for k, v in _ACTIONS.items()})
-MESSAGES.update({f"audit.object.{k}": v for k, v in _OBJECTS.items()})
-
 i18n.extend(MESSAGES)

@@ -1,0 +1,78 @@
+"""UI text of the data-quality pages (数据质量), registered with the catalogue at import."""
+
+from __future__ import annotations
+
+from zhili.web import i18n
+
+MESSAGES: dict[str, tuple[str, str]] = {
+    "hub_quality.title": ("数据质量", "Data quality"),
+    "hub_quality.lead": ("各数据源的完整性、有效性、唯一性、时效与跨源一致性；评分为各项的加权平均（满分100）。",
+                         "Completeness, validity, uniqueness, freshness and cross-source consistency of each "
+                         "source; the score is their weighted mean (out of 100)."),
+    "hub_quality.back": ("返回数据中台", "Back to the data hub"),
+    "hub_quality.back_overview": ("返回数据质量总览", "Back to the quality overview"),
+    "hub_quality.none": ("您的管辖范围内还没有数据源。", "No source in your area yet."),
+    "hub_quality.source": ("数据源", "Source"),
+    "hub_quality.target": ("标准模型", "Standard model"),
+    "hub_quality.score": ("评分", "Score"),
+    "hub_quality.records": ("记录数", "Records"),
+    "hub_quality.completeness": ("完整性", "Completeness"),
+    "hub_quality.validity": ("有效性", "Validity"),
+    "hub_quality.uniqueness": ("唯一性", "Uniqueness"),
+    "hub_quality.consistency": ("跨源一致性", "Cross-source consistency"),
+    "hub_quality.freshness": ("时效", "Freshness"),
+    "hub_quality.freshness.fresh": ("及时", "Fresh"),
+    "hub_quality.freshness.due": ("待更新", "Due"),
+    "hub_quality.freshness.overdue": ("已逾期", "Overdue"),
+    "hub_quality.freshness.one_off": ("一次性导入", "One-off"),
+    "hub_quality.freshness.never": ("从未导入", "Never imported"),
+    "hub_quality.age": ("{days} 天前更新", "updated {days} days ago"),
+    "hub_quality.schedule": ("更新周期 {days} 天", "refreshed every {days} days"),
+    "hub_quality.days_left": ("还有 {days} 天到期", "due in {days} days"),
+    "hub_quality.days_late": ("已超出 {days} 天", "{days} days late"),
+    "hub_quality.last_import": ("最近一次成功导入", "Last successful import"),
+    "hub_quality.not_applicable": ("—", "—"),
+    "hub_quality.fields": ("字段完整性", "Completeness per field"),
+    "hub_quality.field": ("字段", "Field"),
+    "hub_quality.filled": ("有值记录", "Records with a value"),
+    "hub_quality.share": ("比例", "Share"),
+    "hub_quality.rules": ("规则校验（最近一次导入）", "Rules (last import)"),
+    "hub_quality.rule": ("规则", "Rule"),
+    "hub_quality.failed": ("未通过行数", "Rows failing"),
+    "hub_quality.checked": ("检查行数", "Rows checked"),
+    "hub_quality.no_failures": ("全部通过。", "Every row passed."),
+    "hub_quality.open_quarantine": ("隔离区待处理", "Waiting in quarantine"),
+    "hub_quality.rows": ("行数", "Rows"),
+    "hub_quality.keyed": ("有强标识的记录", "Records with a strong key"),
+    "hub_quality.dup_groups": ("重复标识（组）", "Shared keys (groups)"),
+    "hub_quality.dup_records": ("涉及记录", "Records sharing a key"),
+    "hub_quality.dup_in_file": ("文件内重复行（最近一次导入）", "Duplicates within the file (last import)"),
+    "hub_quality.cons_lead": ("与其他数据源共同关联到同一主数据的记录中，字段取值不一致的比例。",
+                              "Among golden records this source shares with others, the share whose field "
+                              "values differ."),
+    "hub_quality.cons_none": ("暂无与其他数据源共同关联的主数据。", "No golden record is shared with another source."),
+    "hub_quality.shared": ("共同主数据", "Shared golden records"),
+    "hub_quality.disagreeing": ("不一致", "Disagreeing"),
+    "hub_quality.compared": ("参与比对", "Compared"),
+    "hub_quality.pairs": ("按数据源", "By source"),
+    "hub_quality.other_source": ("对比数据源", "Other source"),
+    "hub_quality.sample": ("不一致示例（已脱敏）", "Disagreeing examples (masked)"),
+    "hub_quality.golden": ("主数据", "Golden record"),
+    "hub_quality.open_golden": ("查看主数据", "Open the golden record"),
+    "hub_quality.trend": ("质量趋势（最近导入批次）", "Trend over the latest imports"),
+    "hub_quality.trend_none": ("还没有成功的导入批次。", "No successful import yet."),
+    "hub_quality.import_at": ("导入时间", "Imported"),
+    "hub_quality.file": ("文件", "File"),
+    "hub_quality.quarantined": ("隔离行数", "Quarantined"),
+    "hub_quality.import_title": ("本批次数据质量", "Quality of this import"),
+    "hub_quality.counts": ("读取 {read} 行：新增 {imported}，更新 {updated}，未变 {unchanged}，隔离 {quarantined}",
+                           "{read} rows read: {imported} new, {updated} updated, {unchanged} unchanged, "
+                           "{quarantined} quarantined"),
+    "hub_quality.basis_records": ("本批次没有导入统计，完整性按其写入的记录计算。",
+                                  "This import carries no statistics: completeness is computed from the records "
+                                  "it wrote."),
+    "hub_quality.chart_failed": ("趋势图无法显示，数据见下表。", "The chart could not be drawn; see the table."),
+    "hub_quality.view_source": ("查看数据源质量报告", "Open the source's quality report"),
+}
+
+i18n.extend(MESSAGES)
