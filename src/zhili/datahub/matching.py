@@ -409,10 +409,16 @@ class Matcher:
         return frame
 
     @staticmethod
-    def _linker(frames: Sequence[pd.DataFrame], model: Mapping[str, Any], names: Sequence[str]) -> Any:
+    def _linker(frames: Sequence[pd.DataFrame], model: Mapping[str, Any], names: Sequence[str], *,
+                threads: int | None = None) -> Any:
         from splink import DuckDBAPI, Linker
 
-        db_api = DuckDBAPI()
+        if threads is None:
+            db_api = DuckDBAPI()
+        else:  # training: one thread, so sampling and EM sums come out the same on every run
+            import duckdb
+
+            db_api = DuckDBAPI(connection=duckdb.connect(config={"threads": threads}))
         tables = [db_api.register(frame, table_name=name) for frame, name in zip(frames, names, strict=True)]
         return Linker(tables if len(tables) > 1 else tables[0], copy.deepcopy(dict(model)), log_level=None)
 
@@ -435,7 +441,7 @@ class Matcher:
 
     def _train(self, frame: pd.DataFrame) -> None:
         model = self._default_model()
-        linker = self._linker([frame], model, ["hub_train"])
+        linker = self._linker([frame], model, ["hub_train"], threads=1)
         training = linker.training
         try:
             training.estimate_probability_two_random_records_match(

@@ -78,6 +78,13 @@ ACTIONS: dict[str, tuple[str, str]] = {
     # the data hub (数据中台)
     "hub.source.create": ("登记数据源", "Source registered"),
     "hub.source.update": ("修改数据源", "Source changed"),
+    "hub.import": ("导入数据", "Data imported"),
+    "hub.quarantine.fix": ("修正隔离数据行", "Quarantined row fixed"),
+    "hub.quarantine.rerun": ("重新校验隔离数据行", "Quarantined rows re-run"),
+    "hub.quarantine.discard": ("作废隔离数据行", "Quarantined row discarded"),
+    "hub.quarantine.download": ("下载隔离数据行", "Quarantined rows downloaded"),
+    "hub.template.save": ("保存映射模板", "Mapping template saved"),
+    "hub.template.builtin": ("加载内置映射模板", "Built-in mapping templates loaded"),
     "hub.resolve": ("主数据归并", "Resolution run"),
     "hub.golden.resurvive": ("主数据重新计算", "Golden record re-survived"),
     "hub.merge": ("合并主数据", "Golden records merged"),
