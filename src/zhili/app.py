@@ -183,6 +183,7 @@ def _sweeper(stop: threading.Event, interval: int) -> None:
     """Background deadline sweep: every process tries; the lease row lets one run at a time."""
     from zhili.cases.sweep import run_sweep_if_due
     from zhili.core.db import session_scope
+    from zhili.datahub.changes import redeliver_due
 
     holder = f"{socket.gethostname()}:{os.getpid()}"
     while not stop.wait(interval):
@@ -191,6 +192,11 @@ def _sweeper(stop: threading.Event, interval: int) -> None:
                 run_sweep_if_due(s, holder=holder, every_s=interval)
         except Exception:
             log.exception("deadline sweep failed")
+        try:  # the data hub's change events whose delivery is due again (a back-off, or a stopped process)
+            with session_scope() as s:
+                redeliver_due(s)
+        except Exception:
+            log.exception("hub change-event redelivery failed")
 
 
 @asynccontextmanager
@@ -219,8 +225,11 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     from zhili.cases.notify import stop_outbox
     from zhili.cases.writer import stop_default_writer
 
+    from zhili.datahub.changes import set_hub_outbox
+
     stop_default_writer()  # after the server has answered its last request
     stop_outbox()  # then what its last commits left for the webhook and SMS gateway
+    set_hub_outbox(None)  # and the data hub's change events
 
 
 def _credentialed(scope: Any) -> bool:

@@ -195,8 +195,8 @@ def import_rest_cmd(
     """从 REST 接口分页拉取并导入；中断后再次运行同一命令从断点继续。"""
     import hashlib
 
-    from zhili.datahub.imports import resolve_template
-    from zhili.datahub.models import Connector
+    from zhili.datahub.imports import refresh_quality, resolve_template
+    from zhili.datahub.models import Connector, ImportStatus
     from zhili.datahub.pipeline import run_import
 
     headers = {}
@@ -211,9 +211,12 @@ def import_rest_cmd(
         # the same URL and template is the same pull: a killed run resumes (headers are secrets: not hashed in)
         key = hashlib.sha256(f"{url}\n{tpl.name}".encode()).hexdigest()
         stream = rest_pull(url, headers=headers)
-        return run_import(s, principal=p, source=src, stream=stream, mapper=mapper, filename=url[:255],
-                          file_hash=key, connector=Connector.rest, template_id=tpl.id, dry_run=dry_run,
-                          progress=progress, guard=guard)
+        imp = run_import(s, principal=p, source=src, stream=stream, mapper=mapper, filename=url[:255],
+                         file_hash=key, connector=Connector.rest, template_id=tpl.id, dry_run=dry_run,
+                         progress=progress, guard=guard)
+        if imp.status == ImportStatus.done and not imp.dry_run:
+            refresh_quality(s, src, guard)
+        return imp
 
     _run_job(source, user, job)
 

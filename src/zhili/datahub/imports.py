@@ -10,6 +10,7 @@ large one in a background thread (the caller polls the import). Uploaded files a
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import threading
@@ -159,11 +160,24 @@ def import_file(session: Session, *, principal: Principal, source: Source, path:
         stream = open_stream(p, encoding=encoding, sheet=sheet)
     except (OSError, UnicodeError, ValueError, LookupError, ValidationFailed) as exc:
         stream = _Broken(str(getattr(exc, "message", None) or f"文件无法读取：{type(exc).__name__}"))
-    return run_import(session, principal=principal, source=source, stream=stream, mapper=mapper,
-                      filename=filename or p.name, file_hash=file_hash, file_size=size,
-                      connector=getattr(stream, "connector", None) or connector_for(filename or p),
-                      template_id=tpl.id, dry_run=dry_run, progress=progress, guard=guard, import_id=import_id,
-                      batch_size=batch_size)
+    imp = run_import(session, principal=principal, source=source, stream=stream, mapper=mapper,
+                     filename=filename or p.name, file_hash=file_hash, file_size=size,
+                     connector=getattr(stream, "connector", None) or connector_for(filename or p),
+                     template_id=tpl.id, dry_run=dry_run, progress=progress, guard=guard, import_id=import_id,
+                     batch_size=batch_size)
+    if imp.status == ImportStatus.done and not imp.dry_run:
+        refresh_quality(session, source, guard)
+    return imp
+
+
+def refresh_quality(session: Session, source: Source, guard: Callable[[], Any] | None = None) -> None:
+    """Recompute the source's cached quality figures after a finished import (a job step: commits), so the first
+    view of the quality page after an import does not pay for it."""
+    from zhili.datahub import quality
+
+    with (guard or contextlib.nullcontext)():
+        quality.refresh(session, source.id)
+        session.commit()
 
 
 class _Broken:

@@ -20,6 +20,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "hub.review": ("待复核", "Review queue"),
     "hub.golden": ("主数据", "Golden records"),
     "hub.address": ("地址解析", "Address parsing"),
+    "hub.subscriptions": ("变更订阅", "Change subscriptions"),
     "hub.no_sources": ("您的管辖范围内还没有登记数据源。", "No source is registered in your area yet."),
     "hub.source_name": ("标识", "Name"),
     "hub.source_title": ("名称", "Title"),

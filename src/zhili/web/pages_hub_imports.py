@@ -15,7 +15,7 @@ from starlette.responses import Response
 from zhili.core.db import roll_back_refused, utcnow
 from zhili.core.errors import DomainError, Forbidden, ValidationFailed
 from zhili.core.security import Perm
-from zhili.datahub import imports, quarantine, sources
+from zhili.datahub import imports, quality, quarantine, sources
 from zhili.datahub.models import ImportStatus, QuarantineStatus
 from zhili.datahub.rules import RULES
 from zhili.http.bodylimit import MARGIN, body_limit
@@ -103,7 +103,10 @@ def _import_context(session: Any, pu: Any, import_id: uuid.UUID) -> dict[str, An
                                        page_size=20)
     failures = sorted(((RULES.get(code, (code, ""))[0], n) for code, n in (view["stats"].get("rules") or {}).items()),
                       key=lambda x: -x[1])
-    return {"imp": view, "running": imp.status == ImportStatus.running,
+    running = imp.status == ImportStatus.running
+    iq = None if running or imp.status == ImportStatus.failed else quality.import_quality(
+        session, principal=pu.principal, import_id=imp.id)
+    return {"imp": view, "running": running, "iq": iq,
             "rows": [quarantine.row_view(session, r) for r in rows], "rows_total": total, "failures": failures}
 
 
