@@ -224,7 +224,6 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
         thread.join(timeout=5)
     from zhili.cases.notify import stop_outbox
     from zhili.cases.writer import stop_default_writer
-
     from zhili.datahub.changes import set_hub_outbox
 
     stop_default_writer()  # after the server has answered its last request
