@@ -125,6 +125,16 @@ _TABLES: dict[str, dict[str, tuple[str, str]]] = {
         "most_trusted": ("可信来源优先", "Most trusted source"),
         "most_complete": ("最完整优先", "Most complete"),
     },
+    "hub_change_kind": {
+        "created": ("新增", "Created"),
+        "updated": ("更新", "Updated"),
+        "merged": ("合并", "Merged"),
+        "unmerged": ("撤销合并", "Unmerged"),
+    },
+    "hub_subscription_kind": {
+        "in_app": ("站内通知", "In-app"),
+        "webhook": ("Webhook 推送", "Webhook"),
+    },
     "hub_delivery_status": {
         "pending": ("待送达", "Pending"),
         "delivered": ("已送达", "Delivered"),

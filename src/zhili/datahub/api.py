@@ -289,10 +289,11 @@ def resolve_records(session: Db, principal: CurrentUser, body: ResolveIn) -> dic
 
 
 @router.get("/review", response_model=CandidatePage, summary="待复核的疑似重复记录")
-def list_candidates(session: Db, principal: CurrentUser, status: CandidateStatus | None = CandidateStatus.pending,
-                    entity: EntityType | None = None, page: int = 1, page_size: int = 50) -> CandidatePage:
-    rows, total = review.list_candidates(session, principal=principal, status=status, entity=entity, page=page,
-                                         page_size=page_size)
+def list_candidates(session: Db, principal: CurrentUser, paging: Paging,
+                    status: CandidateStatus | None = CandidateStatus.pending,
+                    entity: EntityType | None = None) -> CandidatePage:
+    rows, total = review.list_candidates(session, principal=principal, status=status, entity=entity,
+                                         page=paging.page, page_size=paging.page_size)
     return CandidatePage(items=[CandidateOut.model_validate(r) for r in rows], total=total)
 
 

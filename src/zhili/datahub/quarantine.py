@@ -14,7 +14,7 @@ import io
 import uuid
 from typing import Any
 
-from sqlalchemy import Select, select
+from sqlalchemy import Select, literal, select
 from sqlalchemy.orm import Session
 
 from zhili.core import audit
@@ -22,9 +22,10 @@ from zhili.core.db import utcnow
 from zhili.core.errors import ValidationFailed
 from zhili.core.jurisdiction import Principal, authorize, ensure_in_scope, not_found, scoped
 from zhili.core.masking import mask_id_number, mask_phone, mask_text
-from zhili.core.query import paginate
+from zhili.core.query import contains_text, paginate
 from zhili.core.security import Perm
 from zhili.core.validators import personal_number_kind
+from zhili.core.xlsx import row_values
 from zhili.datahub.models import Import, MappingTemplate, QuarantineRow, QuarantineStatus, Source
 from zhili.datahub.records import quarantined_cells, seal_raw
 from zhili.datahub.rows import BatchHandler, RowMapper
@@ -45,8 +46,7 @@ def _query(principal: Principal, *, source_id: uuid.UUID | None = None, import_i
         stmt = stmt.where(QuarantineRow.status == QuarantineStatus(status))
     if rule:
         # rules is a comma-separated list of codes: match a whole code
-        stmt = stmt.where((QuarantineRow.rules == rule) | QuarantineRow.rules.like(f"{rule},%")
-                          | QuarantineRow.rules.like(f"%,{rule}") | QuarantineRow.rules.like(f"%,{rule},%"))
+        stmt = stmt.where(contains_text(literal(",") + QuarantineRow.rules + literal(","), f",{rule},"))
     return stmt
 
 
@@ -241,11 +241,11 @@ def download(session: Session, *, principal: Principal, import_id: uuid.UUID | N
             if c not in columns:
                 columns.append(c)
         views.append(v)
-    ws.append([*columns, "原行号", "隔离原因"])
+    ws.append(row_values([*columns, "原行号", "隔离原因"]))
     for v in views:
         reason = "；".join(e.get("message", "") for e in v["errors"])
-        ws.append([*("" if v["cells"].get(c) is None else str(v["cells"].get(c)) for c in columns),
-                   v["row_number"], reason])
+        ws.append(row_values([*("" if v["cells"].get(c) is None else str(v["cells"].get(c)) for c in columns),
+                              v["row_number"], reason]))
     buf = io.BytesIO()
     wb.save(buf)
     audit.record(session, actor=principal.actor, action="hub.quarantine.download", object_type="hub_import",

@@ -31,7 +31,6 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "hub_quality.days_left": ("还有 {days} 天到期", "due in {days} days"),
     "hub_quality.days_late": ("已超出 {days} 天", "{days} days late"),
     "hub_quality.last_import": ("最近一次成功导入", "Last successful import"),
-    "hub_quality.not_applicable": ("—", "—"),
     "hub_quality.fields": ("字段完整性", "Completeness per field"),
     "hub_quality.field": ("字段", "Field"),
     "hub_quality.filled": ("有值记录", "Records with a value"),
