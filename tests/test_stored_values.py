@@ -50,6 +50,17 @@ COLUMNS: dict[str, dict[str, str]] = {
     "notice": {"title": TEXT, "body": TEXT},
     "suggestion": {"title": TEXT, "body": TEXT},
     "grid": {"name": TEXT, "note": TEXT},
+    # the data hub: what sources, files and staff put in its rows
+    "source": {"title": TEXT, "system_name": TEXT, "contact": TEXT, "note": TEXT, "refresh_days": INT,
+               "trust": INT},
+    "hub_import": {"filename": TEXT, "encoding": TEXT, "error": TEXT, "cursor": TEXT, "stats": JSON,
+                   "rows_read": INT, "rows_quarantined": INT},
+    "quarantine_row": {"natural_key": TEXT, "rules": TEXT, "errors": JSON, "row_number": INT},
+    "template": {"title": TEXT, "spec": JSON},
+    "golden": {"register_note": TEXT},
+    "candidate": {"evidence": JSON},
+    "merge": {"snapshot": JSON},
+    "subscription": {"name": TEXT, "url": TEXT, "entity_types": JSON},
 }
 
 

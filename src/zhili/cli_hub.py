@@ -412,7 +412,7 @@ def template_show(name: Annotated[str, typer.Argument(help="模板标识")],
     from zhili.core.db import session_scope
     from zhili.core.errors import DomainError
     from zhili.datahub import templates
-    from zhili.datahub.mapping import TemplateSpec, describe_spec
+    from zhili.datahub.mapping import describe_spec
 
     with session_scope() as s:
         p = principal_for(s, user)
@@ -421,7 +421,7 @@ def template_show(name: Annotated[str, typer.Argument(help="模板标识")],
         except DomainError as exc:
             fail(exc)
         table = Table("标准字段", "来源", "日期格式", "值映射", "说明", title=f"{t.title}（{t.name} 第{t.version}版）")
-        for r in describe_spec(TemplateSpec.model_validate(t.spec)):
+        for r in describe_spec(templates.stored_spec(t)):
             vmap = "；".join(f"{k}→{v}" for k, v in r["value_map"][:6]) + ("……" if len(r["value_map"]) > 6 else "")
             notes = [*(["主键"] if r["key"] else []), *(["必填"] if r["required"] else []), *r["options"]]
             table.add_row(r["label"], r["origin"], "、".join(r["date_formats"]), vmap, "，".join(notes))

@@ -40,7 +40,7 @@ from zhili.datahub.import_schemas import (
     RerunOut,
 )
 from zhili.datahub.imports import UPLOAD_LIMIT
-from zhili.datahub.mapping import TemplateSpec, describe_spec
+from zhili.datahub.mapping import describe_spec
 from zhili.datahub.models import CandidateStatus, DeliveryStatus, EntityType, ImportStatus, QuarantineStatus, Target
 from zhili.datahub.schemas import (
     AddressIn,
@@ -112,7 +112,7 @@ def update_source(session: Db, principal: CurrentUser, source_id: uuid.UUID, bod
 
 def _detail(tmpl: Any) -> TemplateDetail:
     out = TemplateDetail.model_validate(tmpl)
-    out.fields = [TemplateField(**r) for r in describe_spec(TemplateSpec.model_validate(tmpl.spec))]
+    out.fields = [TemplateField(**r) for r in describe_spec(templates.stored_spec(tmpl))]
     return out
 
 

@@ -117,20 +117,33 @@ def row_view(session: Session, row: QuarantineRow, *, reveal: bool = False) -> d
         "id": row.id, "import_id": row.import_id, "source_id": row.source_id, "row_number": row.row_number,
         "natural_key": row.natural_key, "status": row.status.value,
         "cells": {k: (v if reveal else mask_cell(v, pii=k in pii)) for k, v in cells.items()},
-        "errors": [dict(e, rule_name=rule_name(e.get("rule", ""))) for e in row.errors],
+        "errors": [dict(e, rule_name=rule_name(e["rule"])) for e in stored_errors(row)],
         "created_at": row.created_at, "resolved_at": row.resolved_at, "resolved_by": row.resolved_by,
     }
+
+
+def _text(value: object) -> str | None:
+    return None if value is None else str(value)[:500]
+
+
+def stored_errors(row: QuarantineRow) -> list[dict[str, str | None]]:
+    """A quarantined row's failed rules as ``{field, rule, message}`` of strings, whatever the JSON column holds
+    (the pipeline writes that shape; a row edited elsewhere may not hold it, and must still be listed)."""
+    out: list[dict[str, str | None]] = []
+    for e in row.errors if isinstance(row.errors, list) else []:
+        if isinstance(e, dict):
+            out.append({"field": _text(e.get("field")), "rule": _text(e.get("rule")) or "",
+                        "message": _text(e.get("message")) or ""})
+    return out
 
 
 def _mapper(session: Session, imp: Import) -> RowMapper:
     tpl = session.get(MappingTemplate, imp.template_id) if imp.template_id else None
     if tpl is None:
         raise ValidationFailed("该批次没有可用的映射模板，请重新上传修正后的文件", code="hub_template_missing")
-    try:
-        from zhili.datahub.mapping import compile_template  # type: ignore[attr-defined,unused-ignore]
-    except ImportError as exc:
-        raise ValidationFailed("映射模板模块尚未安装", code="hub_template_missing") from exc
-    mapper: RowMapper = compile_template(tpl.spec)
+    from zhili.datahub.templates import mapper_of
+
+    mapper: RowMapper = mapper_of(tpl)
     return mapper
 
 
@@ -214,7 +227,7 @@ def discard_row(session: Session, *, principal: Principal, row_id: uuid.UUID, re
     if row.status != QuarantineStatus.open:
         raise ValidationFailed("该记录已处理", code="hub_quarantine_closed")
     row.status, row.resolved_at, row.resolved_by = QuarantineStatus.discarded, utcnow(), principal.username
-    row.errors = [*row.errors, {"field": None, "rule": "discarded", "message": f"作废：{reason[:200]}"}]
+    row.errors = [*stored_errors(row), {"field": None, "rule": "discarded", "message": f"作废：{reason[:200]}"}]
     session.flush()
     audit.record(session, actor=principal.actor, action="hub.quarantine.discard", object_type="hub_quarantine",
                  object_id=row.id, after={"reason": reason[:200]})

@@ -234,7 +234,7 @@ def _detail(request: Request, session: Any, pu: PageUser, name: str, *, version:
             errors: list[str] | None = None, preview: dict[str, Any] | None = None,
             preview_error: str | None = None, status: int = 200) -> Response:
     tmpl = templates.get_template(session, principal=pu.principal, name=name, version=version)
-    spec = TemplateSpec.model_validate(tmpl.spec)
+    spec = templates.stored_spec(tmpl)
     std = fields(spec.target)
     key = set(spec.key_fields())
     versions = templates.template_versions(session, principal=pu.principal, name=tmpl.name)
@@ -333,7 +333,7 @@ def template_field_save(request: Request, session: Db, pu: HubReader, name: str,
         mappings[int(pos)] = fm
     else:
         mappings.append(fm)
-    key = list(TemplateSpec.model_validate(current.spec).key_fields())
+    key = list(templates.stored_spec(current).key_fields())
     key = [fm["field"] if k == old_field else k for k in key]
     if is_key and fm["field"] not in key:
         key.append(fm["field"])
@@ -391,7 +391,7 @@ def template_preview(request: Request, session: Db, pu: HubReader, name: str, fo
     if request.headers.get("HX-Request"):
         std = fields(tmpl.target)
         return render(request, "hub/_template_preview.html", {
-            "preview": result, "preview_error": error, "spec": TemplateSpec.model_validate(tmpl.spec),
+            "preview": result, "preview_error": error, "spec": templates.stored_spec(tmpl),
             "labels": {f.key: f.label for f in std.values()}})  # 200: htmx swaps the error in too
     return _detail(request, session, pu, name, version=version, preview=result, preview_error=error,
                    status=200 if result else 422)
