@@ -1,0 +1,119 @@
+"""The data hub's demo data: sources of three departments and a hotline archive, imported through the real
+pipeline — so a fresh demo's hub pages have imports, quarantine, golden records, review pairs and history."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from zhili.cases.models import Case
+from zhili.cases.taxonomy import load_defaults
+from zhili.core.db import make_engine
+from zhili.core.migrate import upgrade
+from zhili.datahub import sources
+from zhili.datahub.models import (
+    CandidateStatus,
+    GoldenField,
+    GoldenLink,
+    GoldenRecord,
+    Import,
+    ImportStatus,
+    MatchCandidate,
+    QuarantineRow,
+    Source,
+)
+from zhili.datahub.templates import load_builtin_templates
+from zhili.seed.demo import seed_demo
+from zhili.seed.hub import seed_hub
+from zhili.users.models import User
+from zhili.users.service import principal_for_user
+
+
+@pytest.fixture(scope="module")
+def hub(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    url = f"sqlite:///{(tmp_path_factory.mktemp('hubseed') / 'demo.db').as_posix()}"
+    upgrade(url=url)
+    engine = make_engine(url)
+    seed_demo(engine, scale="small", workers=0)
+    with Session(engine) as s:
+        load_defaults(s)
+        load_builtin_templates(s)
+        s.commit()
+    with Session(engine) as s:
+        counts = seed_hub(s, scale="small")
+        s.commit()
+    yield engine, counts
+    engine.dispose()
+
+
+def _count(s: Session, model: Any, *where: Any) -> int:
+    return int(s.scalar(select(func.count()).select_from(model).where(*where)) or 0)
+
+
+def test_four_sources_each_with_a_finished_import_that_has_counts(hub: Any) -> None:
+    engine, counts = hub
+    with Session(engine) as s:
+        srcs = {src.name: src for src in s.scalars(select(Source))}
+        assert set(srcs) == {"gongan-population", "minzheng-assistance", "weijian-signing", "12345-archive"}
+        assert all(src.department and src.default_template_id for src in srcs.values())
+        for src in srcs.values():
+            [imp] = s.scalars(select(Import).where(Import.source_id == src.id)).all()
+            assert imp.status == ImportStatus.done
+            assert imp.rows_read > 0 and imp.rows_read == imp.rows_imported + imp.rows_updated + imp.rows_unchanged + imp.rows_quarantined
+            assert imp.rows_imported > 0
+        assert counts["hub_source"] == 4 and counts["hub_import"] == 4
+
+
+def test_deliberate_faults_wait_in_quarantine_with_their_rules(hub: Any) -> None:
+    engine, _ = hub
+    with Session(engine) as s:
+        rules = {e["rule"] for q in s.scalars(select(QuarantineRow)) for e in q.errors}
+        assert {"id_number", "mobile", "required", "grid_unknown", "duplicate_in_file"} <= rules
+        # the pipeline accepted the good rows: far more records than quarantined rows
+        assert 5 <= _count(s, QuarantineRow) < 30
+
+
+def test_lists_overlap_the_register_into_golden_records_with_field_provenance(hub: Any) -> None:
+    engine, _ = hub
+    with Session(engine) as s:
+        multi = s.execute(select(GoldenLink.golden_id).where(GoldenLink.unlinked_at.is_(None))
+                          .group_by(GoldenLink.golden_id).having(func.count() >= 2)).all()
+        assert len(multi) >= 50  # the same resident in two departments' lists is one golden record
+        g = s.get(GoldenRecord, multi[0][0])
+        assert g is not None and g.register_id is not None
+        provenance = list(s.scalars(select(GoldenField).where(GoldenField.golden_id == g.id)))
+        assert {"name", "id_number"} <= {f.field for f in provenance}
+
+
+def test_residents_recorded_under_another_id_number_wait_in_the_review_queue(hub: Any) -> None:
+    engine, counts = hub
+    with Session(engine) as s:
+        pending = _count(s, MatchCandidate, MatchCandidate.status == CandidateStatus.pending)
+        assert pending >= 3 and counts["hub_candidate"] >= pending
+
+
+def test_hotline_archive_becomes_closed_history_cases(hub: Any) -> None:
+    engine, counts = hub
+    with Session(engine) as s:
+        history = _count(s, Case, Case.is_history.is_(True))
+        assert history == counts["history_case"] >= 250
+
+
+def test_community_staff_see_only_their_own_communitys_source(hub: Any) -> None:
+    engine, _ = hub
+    with Session(engine) as s:
+        shequ = principal_for_user(s, user=s.scalar(select(User).where(User.username == "shequ")))
+        assert [src.name for src in sources.list_sources(s, principal=shequ)] == ["weijian-signing"]
+
+
+def test_seeding_twice_adds_nothing(hub: Any) -> None:
+    engine, _ = hub
+    with Session(engine) as s:
+        before = [_count(s, m) for m in (Source, Import, QuarantineRow, GoldenRecord, MatchCandidate, Case)]
+        assert seed_hub(s, scale="small") == {}
+        s.commit()
+        after = [_count(s, m) for m in (Source, Import, QuarantineRow, GoldenRecord, MatchCandidate, Case)]
+        assert after == before
