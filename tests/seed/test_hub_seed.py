@@ -62,7 +62,8 @@ def test_four_sources_each_with_a_finished_import_that_has_counts(hub: Any) -> N
         for src in srcs.values():
             [imp] = s.scalars(select(Import).where(Import.source_id == src.id)).all()
             assert imp.status == ImportStatus.done
-            assert imp.rows_read > 0 and imp.rows_read == imp.rows_imported + imp.rows_updated + imp.rows_unchanged + imp.rows_quarantined
+            parts = imp.rows_imported + imp.rows_updated + imp.rows_unchanged + imp.rows_quarantined
+            assert imp.rows_read > 0 and imp.rows_read == parts
             assert imp.rows_imported > 0
         assert counts["hub_source"] == 4 and counts["hub_import"] == 4
 
