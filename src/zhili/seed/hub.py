@@ -16,7 +16,7 @@ through the real pipeline, so every hub page of a fresh demo has something to sh
 * Every import runs as the demo command-centre account through :func:`zhili.datahub.imports.import_file`
   (validated, resolved into golden records, audited); the pipeline commits per batch.
 
-Idempotent: when the first source already exists nothing is done. Deterministic for a given seed.
+Idempotent: when the first source already exists nothing is done.
 """
 
 from __future__ import annotations
@@ -300,11 +300,12 @@ def _principal(session: Session, username: str) -> Principal | None:
 
 
 def seed_hub(session: Session, *, scale: str = "small", seed: int = 20261206,
-             progress: Callable[[str, int, int], None] | None = None, folder: Path | None = None
-             ) -> dict[str, int]:
+             progress: Callable[[str, int, int], None] | None = None, folder: Path | None = None,
+             history: bool = True) -> dict[str, int]:
     """Register the demo sources and import their generated files (see the module docstring). Returns counts
     (``hub_source``, ``hub_import``, ``hub_source_record``, ``hub_quarantine``, ``hub_golden``,
-    ``hub_candidate``, ``history_case``); nothing when the hub is already seeded."""
+    ``hub_candidate``, ``history_case``); nothing when the hub is already seeded. ``history=False`` (``zhili seed
+    --no-cases``) registers the hotline archive but imports nothing into it."""
     from zhili.datahub.models import GoldenRecord, MatchCandidate, QuarantineRow, SourceRecord
 
     if session.scalar(select(func.count()).select_from(Source).where(Source.name == FIRST_SOURCE)):
@@ -342,8 +343,9 @@ def seed_hub(session: Session, *, scale: str = "small", seed: int = 20261206,
             (FIRST_SOURCE, _gongan_file(base, gongan, rng)),
             ("minzheng-assistance", _minzheng_file(base, minzheng, rng)),
             ("weijian-signing", _weijian_file(base, local, rng, pairs=min(6, len(local) // 5))),
-            ("12345-archive", _hotline_file(session, base, HOTLINE_ROWS.get(scale, 300), rng)),
         ]
+        if history:
+            files.append(("12345-archive", _hotline_file(session, base, HOTLINE_ROWS.get(scale, 300), rng)))
         for i, (name, path) in enumerate(files, start=1):
             who = importer if name != "weijian-signing" else (local_importer or importer)
             imports.import_file(session, principal=who, source=made[name], path=path)
