@@ -117,7 +117,7 @@ TEMPLATES: dict[str, dict[str, Any]] = {
             {"field": "care_tags", "column": "救助类别", "value_map": {"最低生活保障": "subsistence"},
              "value_map_default": "null"},
             {"field": "attributes.assistance", "column": "救助类别"},
-            {"field": "attributes.monthly_amount", "column": "月救助金额（元）", "kind": "float"},
+            {"field": "attributes.allowance", "column": "月救助金额（元）", "kind": "float"},
         ]}},
     "weijian-signing": {"title": "家庭医生签约名单", "spec": {
         "target": "persons", "title": "家庭医生签约名单", "key": ["id_number"],
@@ -131,7 +131,7 @@ TEMPLATES: dict[str, dict[str, Any]] = {
             {"field": "building_code", "column": "楼栋编码"}, {"field": "room", "column": "室号"},
             {"field": "entrance", "column": "单元"},
             {"field": "attributes.doctor", "column": "签约医生"},
-            {"field": "attributes.signed_on", "column": "签约日期", "kind": "date", "date_formats": _DATE_FORMATS},
+            {"field": "attributes.signed", "column": "签约日期", "kind": "date", "date_formats": _DATE_FORMATS},
             {"field": "attributes.package", "column": "服务包"},
         ]}},
 }

@@ -24,6 +24,20 @@ from zhili.web.render import redirect, render, tr
 router = APIRouter()
 
 
+def rule_label(code: str) -> str:
+    """The Chinese name of a quarantine rule. The mapper's own codes (``bad_date``, ``value_not_mapped``,
+    ``not_a_number`` …) are not in ``datahub.rules.RULES`` and ``rules.rule_name`` answers them with the code
+    itself: a page shows them under the 映射 (mapping) rule they belong to."""
+    from zhili.datahub.rules import RULES
+
+    return (RULES.get(code) or RULES["mapping"])[0]
+
+
+def name_rules(items: list[dict[str, Any]], key: str = "rule", name: str = "name") -> list[dict[str, Any]]:
+    """``items`` with ``name`` set to :func:`rule_label` of their ``key`` (copies; the input is left alone)."""
+    return [{**it, name: rule_label(str(it.get(key) or ""))} for it in items]
+
+
 def _hub_gate(request: Request, pu: CurrentPageUser) -> PageUser:
     if not pu.principal.can(Perm.hub_read):
         raise Forbidden(tr(request, "hub.forbidden"), code="wrong_portal")
