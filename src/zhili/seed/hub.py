@@ -237,9 +237,13 @@ def _weijian_file(folder: Path, people: list[_Resident], rng: random.Random, *, 
     start = today() - dt.timedelta(days=700)
     for i, r in enumerate(people):
         # the first `pairs` residents were recorded under another valid ID number: the review queue's pairs
-        id_number = _other_valid_id(r.id_number, rng) if i < pairs else r.id_number
+        # (some with the phone left out or changed too: lower match probabilities)
+        id_number, phone = r.id_number, r.phone
+        if i < pairs:
+            id_number = _other_valid_id(r.id_number, rng)
+            phone = (None, "139" + f"{rng.randint(0, 10**8 - 1):08d}", phone)[i % 3]
         signed = start + dt.timedelta(days=rng.randint(0, 690))
-        rows.append([r.name, id_number, _GENDER[r.gender], r.birth_date.isoformat(), r.phone, r.building_code,
+        rows.append([r.name, id_number, _GENDER[r.gender], r.birth_date.isoformat(), phone, r.building_code,
                      r.entrance, r.room, rng.choice(_DOCTORS), signed.isoformat(), rng.choice(_PACKAGES)])
     n = len(rows)
     rows.append(list(rows[n - 1]))  # the same resident exported twice
@@ -335,14 +339,17 @@ def seed_hub(session: Session, *, scale: str = "small", seed: int = 20261206,
     n = ROWS.get(scale, ROWS["small"])
     everyone = _residents(session, path=district.path, limit=n * 2, rng=rng)
     local = _residents(session, path=community.path, limit=max(40, n // 2), rng=rng)
-    gongan = everyone[:n]
+    pairs = min(6, len(local) // 5)
+    known = {r.id_number for r in local[:pairs]}
+    # the police hold the residents the health station recorded wrongly: their golden records have a trusted ID
+    gongan = local[:pairs] + [r for r in everyone if r.id_number not in known][:n - pairs]
     minzheng = everyone[n // 2: n // 2 + n // 2] + everyone[n: n + n // 4]  # half also in 公安, a quarter not
     with tempfile.TemporaryDirectory(prefix="zhili-hub-demo-") as tmp:
         base = folder or Path(tmp)
         files = [
             (FIRST_SOURCE, _gongan_file(base, gongan, rng)),
             ("minzheng-assistance", _minzheng_file(base, minzheng, rng)),
-            ("weijian-signing", _weijian_file(base, local, rng, pairs=min(6, len(local) // 5))),
+            ("weijian-signing", _weijian_file(base, local, rng, pairs=pairs)),
         ]
         if history:
             files.append(("12345-archive", _hotline_file(session, base, HOTLINE_ROWS.get(scale, 300), rng)))
