@@ -66,7 +66,8 @@ def _home(request: Request, session: Any, pu: PageUser, *, errors: dict[str, str
     unit_names = {u.id: u.name for u in session.scalars(select(Unit).where(Unit.id.in_([u for u, _ in units])))}
     return render(request, "hub/home.html", {
         "sources": rows, "last": _last_imports(session, [r.id for r in rows]),
-        "can_admin": pu.principal.can(Perm.hub_admin), "targets": [t.value for t in Target],
+        "can_admin": pu.principal.can(Perm.hub_admin), "can_review": pu.principal.can(Perm.hub_review),
+        "targets": [t.value for t in Target],
         "levels": [lv.value for lv in SecurityLevel], "units": [(u, unit_names.get(u, "")) for u, _ in units],
         "errors": errors or {}, "values": values or {"security_level": "internal", "trust": 50},
     }, status=status)
