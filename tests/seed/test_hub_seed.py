@@ -118,3 +118,32 @@ def test_seeding_twice_adds_nothing(hub: Any) -> None:
         s.commit()
         after = [_count(s, m) for m in (Source, Import, QuarantineRow, GoldenRecord, MatchCandidate, Case)]
         assert after == before
+
+
+# -- what the demo data showed up (bugs in modules this task does not own; the pages work around them) ----------
+
+@pytest.mark.xfail(reason="datahub.rules.rule_name answers the mapper's own codes (bad_date, value_not_mapped, "
+                          "not_a_number …) with the code itself; pages_hub.rule_label works around it", strict=True)
+def test_every_rule_code_a_quarantined_row_carries_has_a_chinese_name(hub: Any) -> None:
+    from zhili.datahub.rules import rule_name
+
+    engine, _ = hub
+    with Session(engine) as s:
+        codes = {e["rule"] for q in s.scalars(select(QuarantineRow)) for e in q.errors}
+    assert "bad_date" in codes and "value_not_mapped" in codes
+    assert all(rule_name(c) != c for c in codes)
+
+
+@pytest.mark.xfail(reason="a person's natural key is the ID number itself: quarantine.row_view (API, CLI) shows it "
+                          "whole, and source_record / quarantine_row store it in plain text; the quarantine page "
+                          "masks it (pages_hub_imports._masked_key)", strict=True)
+def test_a_quarantined_persons_row_never_shows_the_full_id_number_as_its_key(hub: Any) -> None:
+    from zhili.core.validators import personal_number_kind
+    from zhili.datahub import quarantine
+
+    engine, _ = hub
+    with Session(engine) as s:
+        admin = principal_for_user(s, user=s.scalar(select(User).where(User.username == "admin")))
+        rows, _ = quarantine.list_rows(s, principal=admin, page_size=100)
+        keys = [quarantine.row_view(s, r)["natural_key"] for r in rows]
+    assert keys and not any(personal_number_kind(k or "") == "id_number" for k in keys)
