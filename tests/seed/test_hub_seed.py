@@ -57,15 +57,18 @@ def test_four_sources_each_with_a_finished_import_that_has_counts(hub: Any) -> N
     engine, counts = hub
     with Session(engine) as s:
         srcs = {src.name: src for src in s.scalars(select(Source))}
-        assert set(srcs) == {"gongan-population", "minzheng-assistance", "weijian-signing", "12345-archive"}
-        assert all(src.department and src.default_template_id for src in srcs.values())
-        for src in srcs.values():
+        assert set(srcs) == {"gongan-population", "minzheng-assistance", "weijian-signing", "12345-archive",
+                             "nyc311-sample"}  # the last one waits for the documentation's example import
+        demo = [src for name, src in srcs.items() if name != "nyc311-sample"]
+        assert {src.department for src in demo} == {"GA", "MZ", "WJ", "RX"}  # departments.json codes
+        assert all(src.default_template_id for src in demo)
+        for src in demo:
             [imp] = s.scalars(select(Import).where(Import.source_id == src.id)).all()
             assert imp.status == ImportStatus.done
             parts = imp.rows_imported + imp.rows_updated + imp.rows_unchanged + imp.rows_quarantined
             assert imp.rows_read > 0 and imp.rows_read == parts
             assert imp.rows_imported > 0
-        assert counts["hub_source"] == 4 and counts["hub_import"] == 4
+        assert counts["hub_source"] == 5 and counts["hub_import"] == 4
 
 
 def test_deliberate_faults_wait_in_quarantine_with_their_rules(hub: Any) -> None:

@@ -4,7 +4,8 @@ through the real pipeline, so every hub page of a fresh demo has something to sh
 * Sources (:mod:`zhili.datahub.sources`): 公安人口库 (the county police's population system, district, daily,
   most trusted), 民政救助名单 (civil affairs' assistance list, district, monthly), 卫健签约名单 (the demo
   community health station's family-doctor list, the demo community — so community staff see one source of their
-  own) and the 12345 hotline archive (historical cases, district).
+  own), the 12345 hotline archive (historical cases, district) and an empty ``nyc311-sample`` source for the
+  public NYC 311 file the documentation imports with the built-in ``nyc311`` template.
 * Templates: one saved per person source, in the source's own column names (公民身份号码, 救助对象姓名, 签约居民,
   …) — what a data steward does for a new system; the hotline archive uses the built-in ``cn-gov-messages``.
 * Files: generated into a temporary directory (never the repository) from the demo's own register — real demo
@@ -70,23 +71,30 @@ class _Resident:
     address: str | None
 
 
+# ``department``: the owning department's code (``zhili/fixtures/departments.json``: 县公安局, 县民政局,
+# 县卫生健康局, 县12345政务服务便民热线中心).
 SOURCES: tuple[dict[str, Any], ...] = (
-    {"name": FIRST_SOURCE, "title": "公安人口库", "target": "persons", "department": "县公安局",
+    {"name": FIRST_SOURCE, "title": "公安人口库", "target": "persons", "department": "GA",
      "system_name": "常住人口信息管理系统", "contact": "县公安局户政管理大队", "refresh_days": 1,
      "security_level": "sensitive", "trust": 90, "level": "district",
      "note": "公安户籍与居住登记，每日增量；身份证号、民族、出生日期以此为准"},
-    {"name": "minzheng-assistance", "title": "民政救助名单", "target": "persons", "department": "县民政局",
+    {"name": "minzheng-assistance", "title": "民政救助名单", "target": "persons", "department": "MZ",
      "system_name": "社会救助信息系统", "contact": "县民政局社会救助科", "refresh_days": 30,
      "security_level": "sensitive", "trust": 70, "level": "district",
      "note": "最低生活保障、特困供养、临时救助对象，每月初更新"},
-    {"name": "weijian-signing", "title": "卫健签约名单", "target": "persons", "department": "县卫生健康局",
+    {"name": "weijian-signing", "title": "卫健签约名单", "target": "persons", "department": "WJ",
      "system_name": "家庭医生签约服务系统", "contact": "社区卫生服务站", "refresh_days": 7,
      "security_level": "sensitive", "trust": 60, "level": "community",
      "note": "社区卫生服务站的家庭医生签约居民，每周导出"},
-    {"name": "12345-archive", "title": "12345热线历史工单", "target": "cases", "department": "县政务服务管理办公室",
+    {"name": "12345-archive", "title": "12345热线历史工单", "target": "cases", "department": "RX",
      "system_name": "12345政务服务便民热线系统", "contact": "12345热线管理科", "refresh_days": None,
      "security_level": "internal", "trust": 50, "level": "district",
      "note": "平台上线前的热线工单，按问政平台导出格式一次性导入，只作历史与分析，不进入办理队列"},
+    {"name": "nyc311-sample", "title": "纽约311服务请求（样例）", "target": "cases", "department": None,
+     "system_name": "NYC Open Data 311 Service Requests", "contact": None, "refresh_days": None,
+     "security_level": "public", "trust": 30, "level": "district",
+     "note": "公开数据样例，供演示 nyc311 模板（zhili hub import … --source nyc311-sample --template nyc311）；"
+             "演示数据不导入"},
 )
 
 _DATE_FORMATS = ["%Y-%m-%d", "%Y%m%d", "%Y/%m/%d"]
