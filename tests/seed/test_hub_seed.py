@@ -99,6 +99,17 @@ def test_residents_recorded_under_another_id_number_wait_in_the_review_queue(hub
         assert pending >= 3 and counts["hub_candidate"] >= pending
 
 
+def test_two_departments_subscribe_to_person_changes_with_nothing_left_to_deliver(hub: Any) -> None:
+    from zhili.datahub.models import Delivery, Subscription
+
+    engine, counts = hub
+    with Session(engine) as s:
+        subs = list(s.scalars(select(Subscription)))
+        assert sorted(x.department for x in subs) == ["MZ", "WJ"] and counts["hub_subscription"] == 2
+        assert all(x.kind == "in_app" and x.entity_types == ["person"] for x in subs)
+        assert _count(s, Delivery) == 0  # subscribed after the demo's own imports
+
+
 def test_hotline_archive_becomes_closed_history_cases(hub: Any) -> None:
     engine, counts = hub
     with Session(engine) as s:

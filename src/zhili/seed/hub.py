@@ -14,6 +14,8 @@ through the real pipeline, so every hub page of a fresh demo has something to sh
   future, a missing name, an unknown grid, a repeated row; and a few persons that a second department recorded
   under another (valid) ID number with the same name, birth date and phone — the review queue's pairs. The
   hotline messages are written from the demo's categories and places (no row of any real data set).
+* Subscriptions: civil affairs (the district's persons) and health (the demo community's persons) are told
+  in-app of later changes of golden records.
 * Every import runs as the demo command-centre account through :func:`zhili.datahub.imports.import_file`
   (validated, resolved into golden records, audited); the pipeline commits per batch.
 
@@ -38,7 +40,7 @@ from zhili.cases.models import Category
 from zhili.core.clock import today
 from zhili.core.crypto import get_cipher
 from zhili.core.jurisdiction import Principal
-from zhili.datahub import imports, sources, templates
+from zhili.datahub import changes, imports, sources, templates
 from zhili.datahub.models import Import, Source
 from zhili.regions.models import OPEN_END, Unit, UnitLevel
 from zhili.registry.models import Building, Entrance, Household, Person, PersonStatus
@@ -316,9 +318,10 @@ def seed_hub(session: Session, *, scale: str = "small", seed: int = 20261206,
              history: bool = True) -> dict[str, int]:
     """Register the demo sources and import their generated files (see the module docstring). Returns counts
     (``hub_source``, ``hub_import``, ``hub_source_record``, ``hub_quarantine``, ``hub_golden``,
-    ``hub_candidate``, ``history_case``); nothing when the hub is already seeded. ``history=False`` (``zhili seed
-    --no-cases``) registers the hotline archive but imports nothing into it."""
-    from zhili.datahub.models import GoldenRecord, MatchCandidate, QuarantineRow, SourceRecord
+    ``hub_candidate``, ``hub_subscription``, ``history_case``); nothing when the hub is already seeded.
+    ``history=False`` (``zhili seed --no-cases``) registers the hotline archive but imports nothing into it.
+    ``folder``: write the generated files there (kept) instead of a temporary directory."""
+    from zhili.datahub.models import GoldenRecord, MatchCandidate, QuarantineRow, SourceRecord, Subscription
 
     if session.scalar(select(func.count()).select_from(Source).where(Source.name == FIRST_SOURCE)):
         return {}
@@ -366,6 +369,11 @@ def seed_hub(session: Session, *, scale: str = "small", seed: int = 20261206,
             imports.import_file(session, principal=who, source=made[name], path=path)
             if progress:
                 progress("hub", i, len(files))
+    # departments that use the person records hear about later changes (after the demo's own imports: the
+    # seed leaves no deliveries behind; a merge on the review page then notifies them)
+    for dept, name, unit in (("MZ", "民政局：辖区人员变更", district), ("WJ", "卫健局：社区签约居民变更", community)):
+        changes.create_subscription(session, principal=principal, data={
+            "name": name, "department": dept, "kind": "in_app", "entity_types": ["person"], "unit_id": unit.id})
     session.commit()
 
     def count(model: Any) -> int:
@@ -375,7 +383,7 @@ def seed_hub(session: Session, *, scale: str = "small", seed: int = 20261206,
 
     return {"hub_source": count(Source), "hub_import": count(Import), "hub_source_record": count(SourceRecord),
             "hub_quarantine": count(QuarantineRow), "hub_golden": count(GoldenRecord),
-            "hub_candidate": count(MatchCandidate),
+            "hub_candidate": count(MatchCandidate), "hub_subscription": count(Subscription),
             "history_case": int(session.scalar(select(func.count()).select_from(Case)
                                                .where(Case.is_history.is_(True))) or 0)}
 
