@@ -10,14 +10,17 @@ through the real pipeline, so every hub page of a fresh demo has something to sh
   …) — what a data steward does for a new system; the hotline archive uses the built-in ``cn-gov-messages``.
 * Files: generated into a temporary directory (never the repository) from the demo's own register — real demo
   persons, so the lists overlap the register and each other — plus a few deliberate faults so the quarantine,
-  the review queue and the quality report have content: mistyped ID numbers and phones, a birth date in the
-  future, a missing name, an unknown grid, a repeated row; and a few persons that a second department recorded
-  under another (valid) ID number with the same name, birth date and phone — the review queue's pairs. The
-  hotline messages are written from the demo's categories and places (no row of any real data set).
+  the review queue and the quality report have content: a mistyped check digit, a short phone, a birth date in
+  the future, an unknown gender code, a missing name, an unknown grid, an impossible birth date, a repeated row,
+  an unreadable time, an empty message; and a few residents the health station recorded under another (valid)
+  ID number with the same name and birth date (phone the same, missing or different) — the review queue's pairs.
+  The hotline messages are written from the demo's categories and places (no row of any real data set).
 * Subscriptions: civil affairs (the district's persons) and health (the demo community's persons) are told
   in-app of later changes of golden records.
-* Every import runs as the demo command-centre account through :func:`zhili.datahub.imports.import_file`
-  (validated, resolved into golden records, audited); the pipeline commits per batch.
+* Everything goes through the services (validated, resolved into golden records, audited): the command centre
+  (``hub:admin``) registers the sources, saves the templates and the subscriptions; the district's lists are
+  imported by the system administrator — writing the register needs ``registry:write``, which the command centre
+  does not have — and the community's list by the community account. The pipeline commits per batch.
 
 Idempotent: when the first source already exists nothing is done.
 """
