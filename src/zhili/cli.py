@@ -118,6 +118,15 @@ def _seed_activity(scale: str) -> dict[str, int]:
         return seed_activity(s, scale=scale)
 
 
+def _seed_hub(scale: str, progress: object, with_history: bool) -> dict[str, int]:
+    """The data hub's demo sources, templates and imports (through the real pipeline, which commits per batch)."""
+    from zhili.core.db import session_scope
+    from zhili.seed.hub import seed_hub
+
+    with session_scope() as s:
+        return seed_hub(s, scale=scale, progress=progress, history=with_history)  # type: ignore[arg-type]
+
+
 def _seed(scale: str, with_history: bool = True) -> None:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 
@@ -136,6 +145,7 @@ def _seed(scale: str, with_history: bool = True) -> None:
         report = seed_demo(get_engine(), scale=scale, progress=cb, workers=2)  # type: ignore[arg-type]
         case_counts = _seed_case_loop(scale, cb, with_history)
         case_counts.update(_seed_activity(scale))
+        case_counts.update(_seed_hub(scale, cb, with_history))
     table = Table(title=f"演示数据（{scale}）已生成，用时 {report.elapsed_s:.1f} 秒")
     table.add_column("表")
     table.add_column("行数", justify="right")

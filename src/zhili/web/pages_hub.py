@@ -24,6 +24,20 @@ from zhili.web.render import redirect, render, tr
 router = APIRouter()
 
 
+def rule_label(code: str) -> str:
+    """The Chinese name of a quarantine rule. The mapper's own codes (``bad_date``, ``value_not_mapped``,
+    ``not_a_number`` …) are not in ``datahub.rules.RULES`` and ``rules.rule_name`` answers them with the code
+    itself: a page shows them under the 映射 (mapping) rule they belong to."""
+    from zhili.datahub.rules import RULES
+
+    return (RULES.get(code) or RULES["mapping"])[0]
+
+
+def name_rules(items: list[dict[str, Any]], key: str = "rule", name: str = "name") -> list[dict[str, Any]]:
+    """``items`` with ``name`` set to :func:`rule_label` of their ``key`` (copies; the input is left alone)."""
+    return [{**it, name: rule_label(str(it.get(key) or ""))} for it in items]
+
+
 def _hub_gate(request: Request, pu: CurrentPageUser) -> PageUser:
     if not pu.principal.can(Perm.hub_read):
         raise Forbidden(tr(request, "hub.forbidden"), code="wrong_portal")
@@ -52,7 +66,8 @@ def _home(request: Request, session: Any, pu: PageUser, *, errors: dict[str, str
     unit_names = {u.id: u.name for u in session.scalars(select(Unit).where(Unit.id.in_([u for u, _ in units])))}
     return render(request, "hub/home.html", {
         "sources": rows, "last": _last_imports(session, [r.id for r in rows]),
-        "can_admin": pu.principal.can(Perm.hub_admin), "targets": [t.value for t in Target],
+        "can_admin": pu.principal.can(Perm.hub_admin), "can_review": pu.principal.can(Perm.hub_review),
+        "targets": [t.value for t in Target],
         "levels": [lv.value for lv in SecurityLevel], "units": [(u, unit_names.get(u, "")) for u, _ in units],
         "errors": errors or {}, "values": values or {"security_level": "internal", "trust": 50},
     }, status=status)

@@ -15,14 +15,16 @@ from starlette.responses import Response
 from zhili.core.db import roll_back_refused, utcnow
 from zhili.core.errors import DomainError, Forbidden, ValidationFailed
 from zhili.core.security import Perm
+from zhili.core.validators import personal_number_kind
 from zhili.datahub import imports, quality, quarantine, sources
+from zhili.datahub.mapping import KEY_SEP
 from zhili.datahub.models import ImportStatus, QuarantineStatus
 from zhili.datahub.rules import RULES
 from zhili.http.bodylimit import MARGIN, body_limit
 from zhili.http.deps import Db
 from zhili.web import casepages as cp
 from zhili.web import messages_hub_imports  # noqa: F401  (registers the UI text)
-from zhili.web.pages_hub import HubReader
+from zhili.web.pages_hub import HubReader, name_rules, rule_label
 from zhili.web.render import redirect, render, tr
 
 router = APIRouter()
@@ -96,18 +98,33 @@ def import_upload(request: Request, session: Db, pu: HubReader, form: cp.PostedF
     return redirect(f"{BASE}/imports/{import_id}")
 
 
+def _masked_key(key: str | None) -> str | None:
+    """A natural key as shown: a person's key is often the ID number itself (the default key of persons), so every
+    part that is an ID or mobile number is masked like the cells (``quarantine.row_view`` leaves the key whole)."""
+    if not key:
+        return key
+    return KEY_SEP.join(str(quarantine.mask_cell(part)) if personal_number_kind(part) else part
+                        for part in key.split(KEY_SEP))
+
+
+def _row_view(session: Any, row: Any) -> dict[str, Any]:
+    view = quarantine.row_view(session, row)
+    return {**view, "natural_key": _masked_key(view["natural_key"]),
+            "errors": name_rules(view["errors"], name="rule_name")}
+
+
 def _import_context(session: Any, pu: Any, import_id: uuid.UUID) -> dict[str, Any]:
     imp = imports.get_import(session, principal=pu.principal, import_id=import_id)
     view = imports.import_view(session, imp)
     rows, total = quarantine.list_rows(session, principal=pu.principal, import_id=imp.id, status=None,
                                        page_size=20)
-    failures = sorted(((RULES.get(code, (code, ""))[0], n) for code, n in (view["stats"].get("rules") or {}).items()),
+    failures = sorted(((rule_label(code), n) for code, n in (view["stats"].get("rules") or {}).items()),
                       key=lambda x: -x[1])
     running = imp.status == ImportStatus.running
     iq = None if running or imp.status == ImportStatus.failed else quality.import_quality(
         session, principal=pu.principal, import_id=imp.id)
     return {"imp": view, "running": running, "iq": iq,
-            "rows": [quarantine.row_view(session, r) for r in rows], "rows_total": total, "failures": failures}
+            "rows": [_row_view(session, r) for r in rows], "rows_total": total, "failures": failures}
 
 
 @router.get(f"{BASE}/imports/{{import_id}}")
@@ -141,7 +158,7 @@ def quarantine_page(request: Request, session: Db, pu: HubReader,
     rows, total = quarantine.list_rows(session, principal=pu.principal, page=page, page_size=PAGE_SIZE, **f)
     query = {k: v for k, v in {"source": source, "import": import_id, "rule": f["rule"] or ""}.items() if v}
     return render(request, "hub/quarantine.html", {
-        "rows": [quarantine.row_view(session, r) for r in rows], "total": total, "page": page,
+        "rows": [_row_view(session, r) for r in rows], "total": total, "page": page,
         "pages": max(1, -(-total // PAGE_SIZE)), "sources": sources.list_sources(session, principal=pu.principal),
         "rules": sorted(RULES.items()), "statuses": [s.value for s in QuarantineStatus],
         "f": {"source": source, "import": import_id, "rule": f["rule"] or "", "status": f["status"]},
