@@ -136,8 +136,6 @@ def test_seeding_twice_adds_nothing(hub: Any) -> None:
 
 # -- what the demo data showed up (bugs in modules this task does not own; the pages work around them) ----------
 
-@pytest.mark.xfail(reason="datahub.rules.rule_name answers the mapper's own codes (bad_date, value_not_mapped, "
-                          "not_a_number …) with the code itself; pages_hub.rule_label works around it", strict=True)
 def test_every_rule_code_a_quarantined_row_carries_has_a_chinese_name(hub: Any) -> None:
     from zhili.datahub.rules import rule_name
 
@@ -148,9 +146,6 @@ def test_every_rule_code_a_quarantined_row_carries_has_a_chinese_name(hub: Any) 
     assert all(rule_name(c) != c for c in codes)
 
 
-@pytest.mark.xfail(reason="a person's natural key is the ID number itself: quarantine.row_view (API, CLI) shows it "
-                          "whole, and source_record / quarantine_row store it in plain text; the quarantine page "
-                          "masks it (pages_hub_imports._masked_key)", strict=True)
 def test_a_quarantined_persons_row_never_shows_the_full_id_number_as_its_key(hub: Any) -> None:
     from zhili.core.validators import personal_number_kind
     from zhili.datahub import quarantine

@@ -31,6 +31,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from zhili.core.clock import district_tz, zone
+from zhili.core.crypto import get_cipher
 from zhili.core.errors import ValidationFailed
 from zhili.datahub.convert import (
     EXCEL_SERIAL,
@@ -45,6 +46,8 @@ from zhili.datahub.rows import Mapped, RawRow, RowError
 from zhili.datahub.standard import ATTRIBUTE_PREFIX, StdField, fields, is_field
 
 KEY_SEP = "\x1f"
+# A natural key holding personal numbers is kept as ``pk:`` + its blind index (HMAC with the index key).
+PERSONAL_KEY_PREFIX, KEY_PURPOSE = "pk:", "hub.natural_key"
 KEY_MAX = 128
 # Kinds an ``attributes.<name>`` field may be converted to (standard fields take their standard kind).
 ATTRIBUTE_KINDS = ("text", "int", "float", "bool", "date", "datetime")
@@ -361,6 +364,9 @@ class Mapper:
         self._key_optional = frozenset(spec.key_optional)
         self.std = std
         self.required = frozenset(c.field for c in self._fields if c.required)
+        # a key made of personal numbers (a person's ID number is the default key of persons) is stored and shown
+        # only as its blind index: natural keys live in plain columns (source records, quarantined rows)
+        self._key_personal = any(std[k].pii for k in self.key if k in std)
         self._skips = [(c.column, c.empty, c.equals, frozenset(c.in_ or ()), dict(c.row or {}))
                        for c in spec.skip_if]
 
@@ -423,8 +429,9 @@ class Mapper:
         return Mapped(values, errors, self.natural_key(values))
 
     def natural_key(self, values: dict[str, Any]) -> str | None:
-        """The key fields' values joined by ``\\x1f`` (a SHA-256 digest when longer than 128 characters); None
-        when a key field (not listed in ``key_optional``) is empty."""
+        """The key fields' values joined by ``\\x1f`` (a SHA-256 digest when longer than 128 characters; the
+        blind index when a key field holds personal numbers); None when a key field (not listed in
+        ``key_optional``) is empty."""
         parts: list[str] = []
         for k in self.key:
             v = values.get(k)
@@ -435,6 +442,8 @@ class Mapper:
             else:
                 parts.append(as_text(v))
         joined = KEY_SEP.join(parts)
+        if self._key_personal:
+            return PERSONAL_KEY_PREFIX + get_cipher().blind_index(joined, purpose=KEY_PURPOSE)
         if len(joined) > KEY_MAX:
             return "sha256:" + hashlib.sha256(joined.encode("utf-8")).hexdigest()
         return joined

@@ -115,11 +115,22 @@ def row_view(session: Session, row: QuarantineRow, *, reveal: bool = False) -> d
     cells = quarantined_cells(row)
     return {
         "id": row.id, "import_id": row.import_id, "source_id": row.source_id, "row_number": row.row_number,
-        "natural_key": row.natural_key, "status": row.status.value,
+        "natural_key": shown_key(row.natural_key), "status": row.status.value,
         "cells": {k: (v if reveal else mask_cell(v, pii=k in pii)) for k, v in cells.items()},
-        "errors": [dict(e, rule_name=rule_name(e["rule"])) for e in stored_errors(row)],
+        "errors": [dict(e, rule_name=rule_name(e["rule"] or "")) for e in stored_errors(row)],
         "created_at": row.created_at, "resolved_at": row.resolved_at, "resolved_by": row.resolved_by,
     }
+
+
+def shown_key(key: str | None) -> str | None:
+    """A natural key as people may see it: a digest (a blind index of personal numbers, or of an over-long key)
+    means nothing to a reader and is not shown; any ID- or phone-shaped part of a plain key is masked."""
+    if not key or key.startswith(("pk:", "sha256:")):
+        return None
+    from zhili.core.validators import personal_number_kind
+    from zhili.datahub.mapping import KEY_SEP
+
+    return KEY_SEP.join(str(mask_cell(part)) if personal_number_kind(part) else part for part in key.split(KEY_SEP))
 
 
 def _text(value: object) -> str | None:

@@ -49,6 +49,12 @@ RULES: dict[str, tuple[str, str]] = {
     "duplicate_in_file": ("文件内重复", "同一文件中同一记录键只出现一次（后出现的行进入隔离区）"),
     "natural_key": ("记录键", "每行须有来源系统的记录键（编号或主键字段）"),
     "mapping": ("映射", "按映射模板可以读取该行（日期格式、值映射等）"),
+    # the mapper's own checks (zhili.datahub.convert / mapping), each under its own name
+    "bad_date": ("日期格式", "日期、时间符合模板列出的格式之一（含 Excel 日期序号）"),
+    "not_a_number": ("数字格式", "数值列是数字"),
+    "not_an_integer": ("整数格式", "整数列是整数"),
+    "not_a_bool": ("是否格式", "是/否列取“是、否、1、0、true、false”等"),
+    "value_not_mapped": ("值映射", "取值在模板的值映射中（模板要求映射不到时报错）"),
     "unreadable_row": ("无法读取的行", "该行能按文件格式读出（如 JSON Lines 的每一行都是一个 JSON 对象）"),
     "extra_cells": ("多余单元格", "该行的单元格不多于表头（多出时多为分隔符或引号错位）"),
     "register_refused": ("登记簿校验", "登记簿服务接受该记录（唯一性、归属等）"),
@@ -63,8 +69,9 @@ EARLIEST = dt.date(1900, 1, 1)
 
 
 def rule_name(code: str) -> str:
-    """The Chinese name of a rule (the code itself for a mapper's own codes)."""
-    return RULES.get(code, (code, ""))[0]
+    """The Chinese name of a rule; a code this table does not know (a row written by an older version) is shown
+    as 其他规则 — never as the code."""
+    return RULES.get(code, ("其他规则", ""))[0]
 
 
 def _err(f: StdField, rule: str, what: str) -> RowError:

@@ -25,12 +25,10 @@ router = APIRouter()
 
 
 def rule_label(code: str) -> str:
-    """The Chinese name of a quarantine rule. The mapper's own codes (``bad_date``, ``value_not_mapped``,
-    ``not_a_number`` …) are not in ``datahub.rules.RULES`` and ``rules.rule_name`` answers them with the code
-    itself: a page shows them under the 映射 (mapping) rule they belong to."""
-    from zhili.datahub.rules import RULES
+    """The Chinese name of a quarantine rule (:func:`zhili.datahub.rules.rule_name`: the one table)."""
+    from zhili.datahub.rules import rule_name
 
-    return (RULES.get(code) or RULES["mapping"])[0]
+    return rule_name(code)
 
 
 def name_rules(items: list[dict[str, Any]], key: str = "rule", name: str = "name") -> list[dict[str, Any]]:

@@ -15,9 +15,7 @@ from starlette.responses import Response
 from zhili.core.db import roll_back_refused, utcnow
 from zhili.core.errors import DomainError, Forbidden, ValidationFailed
 from zhili.core.security import Perm
-from zhili.core.validators import personal_number_kind
 from zhili.datahub import imports, quality, quarantine, sources
-from zhili.datahub.mapping import KEY_SEP
 from zhili.datahub.models import ImportStatus, QuarantineStatus
 from zhili.datahub.rules import RULES
 from zhili.http.bodylimit import MARGIN, body_limit
@@ -98,19 +96,9 @@ def import_upload(request: Request, session: Db, pu: HubReader, form: cp.PostedF
     return redirect(f"{BASE}/imports/{import_id}")
 
 
-def _masked_key(key: str | None) -> str | None:
-    """A natural key as shown: a person's key is often the ID number itself (the default key of persons), so every
-    part that is an ID or mobile number is masked like the cells (``quarantine.row_view`` leaves the key whole)."""
-    if not key:
-        return key
-    return KEY_SEP.join(str(quarantine.mask_cell(part)) if personal_number_kind(part) else part
-                        for part in key.split(KEY_SEP))
-
-
 def _row_view(session: Any, row: Any) -> dict[str, Any]:
     view = quarantine.row_view(session, row)
-    return {**view, "natural_key": _masked_key(view["natural_key"]),
-            "errors": name_rules(view["errors"], name="rule_name")}
+    return {**view, "errors": name_rules(view["errors"], name="rule_name")}
 
 
 def _import_context(session: Any, pu: Any, import_id: uuid.UUID) -> dict[str, Any]:
