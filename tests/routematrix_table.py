@@ -348,8 +348,10 @@ HUB_IMPORT = _r(COMM, STREET, CMD, ADMIN)  # import, fix and re-run quarantined 
 HUB_REVIEW = _r(COMM, STREET, CMD, ADMIN)  # the review queue
 HUB_ADMIN = _r(CMD, ADMIN)  # sources, templates, survivorship rules, subscriptions
 # allowed roles that see the addressed object get 422 (no mapping template): own side all, other side the district
-_HUB_NO_TEMPLATE: dict[Any, Any] = {**{(r, "own"): 422 for r in HUB_IMPORT},
-                                    **{(r, "other"): 422 for r in (CMD, ADMIN)}}
+# the sides' sources hold persons: the command centre (no registry:write) is refused register rows up front (403);
+# the others get as far as the template, which the matrix's upload does not name (422)
+_HUB_NO_TEMPLATE: dict[Any, Any] = {**{(r, "own"): 422 for r in HUB_IMPORT}, (ADMIN, "other"): 422,
+                                    (CMD, "own"): 403, (CMD, "other"): 403}
 
 API = "/api/v1"
 R = f"{API}/registry"
@@ -535,7 +537,7 @@ ROUTES: dict[tuple[str, str], Row] = {
     ("GET", f"{API}/hub/quarantine"): Row(roles=HUB_READ),
     ("GET", f"{API}/hub/quarantine/download"): Row(roles=HUB_IMPORT),
     ("POST", f"{API}/hub/quarantine/rerun"): Row(roles=HUB_IMPORT, body=_j(),
-                                                 except_=dict.fromkeys(HUB_IMPORT, 422)),
+                                                 except_={**dict.fromkeys(HUB_IMPORT, 422), CMD: 403}),
     ("GET", f"{API}/hub/quarantine/{{row_id}}"): Row(roles=HUB_READ, scope="territory"),
     ("POST", f"{API}/hub/quarantine/{{row_id}}/fix"): Row(roles=HUB_IMPORT, scope="territory",
                                                          body=_j(cells={"姓名": "李四"}), except_=_HUB_NO_TEMPLATE),
@@ -701,7 +703,7 @@ ROUTES: dict[tuple[str, str], Row] = {
     ("GET", "/console/hub/quarantine"): Row(roles=HUB_READ),
     ("GET", "/console/hub/quarantine/download.xlsx"): Row(roles=HUB_IMPORT),
     ("POST", "/console/hub/quarantine/rerun"): Row(roles=HUB_IMPORT, body=_form(),
-                                                   except_=dict.fromkeys(HUB_IMPORT, 422)),
+                                                   except_={**dict.fromkeys(HUB_IMPORT, 422), CMD: 403}),
     ("POST", "/console/hub/quarantine/{row_id}/fix"): Row(roles=HUB_IMPORT, scope="territory", body=lambda c: {
         "data": {"cell:姓名": "李四"}}, except_=_HUB_NO_TEMPLATE),
     ("POST", "/console/hub/quarantine/{row_id}/discard"): Row(roles=HUB_IMPORT, scope="territory",

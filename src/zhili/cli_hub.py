@@ -195,7 +195,7 @@ def import_rest_cmd(
     """从 REST 接口分页拉取并导入；中断后再次运行同一命令从断点继续。"""
     import hashlib
 
-    from zhili.datahub.imports import refresh_quality, resolve_template
+    from zhili.datahub.imports import check_target_permission, refresh_quality, resolve_template
     from zhili.datahub.models import Connector, ImportStatus
     from zhili.datahub.pipeline import run_import
 
@@ -207,6 +207,8 @@ def import_rest_cmd(
     def job(s: Any, p: Any, src: Any, progress: Any, guard: Any) -> Any:
         from zhili.datahub.connectors_rest import rest_pull
 
+        if not dry_run:
+            check_target_permission(p, src)
         tpl, mapper = resolve_template(s, principal=p, source=src, name=template)
         # the same URL and template is the same pull: a killed run resumes (headers are secrets: not hashed in)
         key = hashlib.sha256(f"{url}\n{tpl.name}".encode()).hexdigest()

@@ -329,3 +329,19 @@ def test_shipped_templates_import_the_shared_files_twice(db: Session, world: Any
     assert second.id != first.id and second.status == ImportStatus.done
     assert (second.rows_imported, second.rows_updated) == (0, 0)
     assert second.rows_unchanged == first.rows_imported
+
+
+def test_an_import_of_register_rows_needs_the_register_permission_up_front(db: Session, world: Any,
+                                                                           tmp_path: Path) -> None:
+    """The command centre may import history but not register rows (it holds no ``registry:write``): the import
+    is refused before a row is read, with a Chinese reason — not every row quarantined as refused."""
+    from zhili.datahub.imports import import_file
+
+    src = make_source(db, world, target=Target.persons, unit="district", name="ga-persons")
+    path = tmp_path / "persons.csv"
+    path.write_text("姓名,身份证号\n张三,330522198506150013\n", encoding="utf-8")
+    zhihui = principal_for_user(db, user=world.users["zhihui"])
+    with pytest.raises(Forbidden) as refused:
+        import_file(db, principal=zhihui, source=src, path=path, template=None)
+    assert refused.value.code == "hub_import_register_denied" and "基础数据" in refused.value.message
+    assert db.scalar(select(func.count()).select_from(Import).where(Import.source_id == src.id)) == 0

@@ -188,6 +188,16 @@ def _rerun(session: Session, principal: Principal, rows: list[QuarantineRow], ce
     return out
 
 
+def _check_targets(session: Session, principal: Principal, source_ids: set[uuid.UUID]) -> None:
+    """Re-running rows writes them where an import would: the same up-front permission check."""
+    from zhili.datahub.imports import check_target_permission
+
+    for source_id in source_ids:
+        src = session.get(Source, source_id)
+        if src is not None:
+            check_target_permission(principal, src)
+
+
 def fix_row(session: Session, *, principal: Principal, row_id: uuid.UUID, cells: dict[str, Any],
             mapper: RowMapper | None = None, handler: BatchHandler | None = None, resolver: Any = True
             ) -> QuarantineRow:
@@ -204,6 +214,7 @@ def fix_row(session: Session, *, principal: Principal, row_id: uuid.UUID, cells:
     fixed = {**current, **{k: (None if v is None else str(v)) for k, v in cells.items()}}
     imp = session.get(Import, row.import_id)
     assert imp is not None
+    _check_targets(session, principal, {row.source_id})
     mapper = mapper or _mapper(session, imp)  # refused before anything is written
     row.raw_enc = seal_raw(fixed, row.id)
     result = _rerun(session, principal, [row], {row.id: fixed}, mapper, handler, resolver)
@@ -222,6 +233,7 @@ def rerun(session: Session, *, principal: Principal, import_id: uuid.UUID | None
     authorize(principal, Perm.hub_import, "没有重新导入隔离数据的权限", code="hub_import_denied")
     rows = list(session.scalars(_query(principal, source_id=source_id, import_id=import_id)
                                 .order_by(QuarantineRow.import_id, QuarantineRow.row_number).limit(RERUN_LIMIT)))
+    _check_targets(session, principal, {r.source_id for r in rows})
     result = _rerun(session, principal, rows, {r.id: quarantined_cells(r) for r in rows}, mapper, handler, resolver)
     audit.record(session, actor=principal.actor, action="hub.quarantine.rerun", object_type="hub_import",
                  object_id=import_id or source_id, after=result | {"source": str(source_id) if source_id else None})
