@@ -42,7 +42,7 @@ from sqlalchemy.orm import Session
 from zhili.cases.models import Category
 from zhili.core.clock import today
 from zhili.core.crypto import get_cipher
-from zhili.core.jurisdiction import Principal
+from zhili.core.jurisdiction import Principal, path_predicate
 from zhili.datahub import changes, imports, sources, templates
 from zhili.datahub.models import Import, Source
 from zhili.regions.models import OPEN_END, Unit, UnitLevel
@@ -191,7 +191,7 @@ def _residents(session: Session, *, path: str | None, limit: int, rng: random.Ra
             .outerjoin(Entrance, Entrance.id == Household.entrance_id)
             .where(Person.status == PersonStatus.active).order_by(Person.id).limit(limit * 4))
     if path:
-        stmt = stmt.where(Person.path.startswith(path))
+        stmt = stmt.where(path_predicate(Person.path, (path,)))
     rows = list(session.execute(stmt))
     rng.shuffle(rows)
     out: list[_Resident] = []
