@@ -9,7 +9,7 @@ SCALE ?= small
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: install demo serve test test-sqlite test-postgres stress lint typecheck bench seed clean check screenshots
+.PHONY: install demo serve test test-sqlite test-postgres stress lint typecheck bench bench-hub seed clean check screenshots
 
 install: $(STAMP)  ## create .venv and install Python, apt and npm dependencies (idempotent)
 
@@ -70,6 +70,16 @@ bench: install  ## run the benchmarks (results go to docs/benchmarks.md by hand,
 	$(BIN)/python bench/bench_locate.py
 	$(BIN)/python bench/bench_seed.py --scale small
 	$(BIN)/python bench/bench_seed.py --scale large
+
+bench-hub: install  ## the data hub's benchmarks at the sizes docs/benchmarks.md quotes (the 1M runs take minutes each)
+	$(BIN)/python bench/hub_febrl.py
+	$(BIN)/python bench/hub_address.py
+	$(BIN)/python bench/hub_mapping.py --rows 200000
+	$(BIN)/python bench/hub_csv_stream.py --rows 1000000
+	$(BIN)/python bench/hub_quality.py --records 1000000
+	$(BIN)/python bench/hub_resolve_1m.py --n 1000000
+	$(BIN)/python bench/hub_import.py --rows 100000
+	$(BIN)/python bench/hub_import_1m.py
 
 check: install
 	$(BIN)/zhili check
