@@ -100,7 +100,7 @@ def test_the_command_centre_imports_fixes_reads_quality_merges_and_undoes(
     page.wait_for_url("**/console/hub/quarantine?import=*")
     row = page.locator("article.quarantine-row")
     assert row.count() == 1
-    assert "映射" in row.inner_text() and "留言时间" in row.inner_text()
+    assert "日期格式" in row.inner_text() and "留言时间" in row.inner_text()
     row.locator("summary", has_text="原始数据").click()
     row.locator("summary", has_text="修正并重新导入").click()
     watch.check()
