@@ -37,7 +37,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import or_, select
+from sqlalchemy import insert, or_, select
 from sqlalchemy.orm import Session
 
 from zhili.core import audit
@@ -52,9 +52,9 @@ from zhili.datahub.golden_register import (
     MODEL_OF,
     TARGET_OF,
     _plain,
-    _write_register,
     register_values,
     value_digest,
+    write_registers,
 )
 from zhili.datahub.models import (
     CandidateStatus,
@@ -401,12 +401,11 @@ def _refresh(session: Session, principal: Principal, entity: EntityType, goldens
     # the register rows first: each register write flushes the session, and provenance rows added after them
     # go to the database together in the one flush below rather than one by one
     chosen_of = {g.id: survivorship.survive(members.get(g.id, []), rules) for g in goldens}
-    for g in goldens:
-        values = {f: c.value for f, c in chosen_of[g.id].items()}
-        err = _write_register(session, principal, entity, g, values, regs.get(g.register_id)
-                              if g.register_id else None)
-        if err is not None:
-            errors[g.id] = [err]
+    refused = write_registers(session, principal, entity, [
+        (g, {f: c.value for f, c in chosen_of[g.id].items()}, regs.get(g.register_id) if g.register_id else None)
+        for g in goldens])
+    errors.update({gid: [err] for gid, err in refused.items()})
+    added: list[dict[str, Any]] = []  # new provenance rows, inserted together (one statement, no ORM objects)
     for g in goldens:
         chosen = chosen_of[g.id]
         had = current.get(g.id, {})
@@ -415,9 +414,10 @@ def _refresh(session: Session, principal: Principal, entity: EntityType, goldens
             digest = value_digest(c.value)
             old = had.get(f)
             if old is None:
-                session.add(GoldenField(id=uuid.uuid4(), golden_id=g.id, field=f, source_record_id=c.member.record_id,
-                                        import_id=c.member.import_id, row_number=c.member.row_number, rule=c.rule,
-                                        value_digest=digest, chosen_at=now))
+                added.append({"id": uuid.uuid4(), "golden_id": g.id, "field": f,
+                              "source_record_id": c.member.record_id, "import_id": c.member.import_id,
+                              "row_number": c.member.row_number, "rule": c.rule, "value_digest": digest,
+                              "chosen_at": now})
                 changed.append(f)
                 continue
             if old.value_digest != digest:
@@ -437,6 +437,8 @@ def _refresh(session: Session, principal: Principal, entity: EntityType, goldens
             changes.publish(session, g, kind or ("created" if g.id in new else "updated"), sorted(changed),
                             source_id=source_id, import_id=import_id)
     session.flush()
+    if added:
+        session.execute(insert(GoldenField), added)
     return errors
 
 
