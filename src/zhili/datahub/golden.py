@@ -37,10 +37,11 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import insert, or_, select
+from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from zhili.core import audit
+from zhili.core.bulk import BulkWriter
 from zhili.core.crypto import get_cipher
 from zhili.core.db import utcnow
 from zhili.core.jurisdiction import Principal, authorize, scoped
@@ -153,10 +154,12 @@ class Resolver:
             new_links.append((it, MatchType.deterministic, 1.0))
             self.stats["deterministic"] += 1
         s.flush()  # golden records before the links that point at them (no ORM relationships to order them)
-        s.add_all(GoldenLink(id=uuid.uuid4(), golden_id=it.golden.id, source_record_id=it.rec.id,
-                             match_type=mt, score=p) for it, mt, p in new_links if it.golden is not None)
+        now = utcnow()
+        BulkWriter(s.connection()).insert(GoldenLink.__table__, [  # one statement, no ORM object per link
+            {"id": uuid.uuid4(), "golden_id": it.golden.id, "source_record_id": it.rec.id, "match_type": mt,
+             "score": p, "merge_event_id": None, "linked_at": now, "unlinked_at": None}
+            for it, mt, p in new_links if it.golden is not None])
         self.stats["linked"] += len(new_links)
-        s.flush()
         affected = {it.golden.id for it in items if it.golden is not None}
         errors = _refresh(s, self.principal, self.entity, [self.goldens[g] for g in affected],
                          import_id=self.import_id, source_id=self.source_id, new=self.new_goldens)
@@ -438,7 +441,7 @@ def _refresh(session: Session, principal: Principal, entity: EntityType, goldens
                             source_id=source_id, import_id=import_id)
     session.flush()
     if added:
-        session.execute(insert(GoldenField), added)
+        BulkWriter(session.connection()).insert(GoldenField.__table__, added)
     return errors
 
 
