@@ -101,3 +101,12 @@ def test_a_hub_import_creates_register_persons_without_an_audit_row_each(db, wor
     assert p is not None and p.grid_id == world.units["ga"].id
     after = db.scalar(select(func.count()).select_from(AuditEvent).where(AuditEvent.action == "person.create"))
     assert after == before
+
+
+@pytest.mark.parametrize("value", ["张三", "a\"b\\\\c\n", "１２３", "", 12, 1.5, None, True, ["x", "y"],
+                                   "2020-01-01", "\u2028"])
+def test_the_value_digest_of_text_is_the_digest_of_its_canonical_json(value):
+    from zhili.datahub.golden_register import VALUE_PURPOSE, value_digest
+    from zhili.datahub.records import canonical
+
+    assert value_digest(value) == get_cipher().blind_index(canonical({"v": value}), purpose=VALUE_PURPOSE)

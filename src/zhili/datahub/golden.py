@@ -408,13 +408,14 @@ def _refresh(session: Session, principal: Principal, entity: EntityType, goldens
         (g, {f: c.value for f, c in chosen_of[g.id].items()}, regs.get(g.register_id) if g.register_id else None)
         for g in goldens])
     errors.update({gid: [err] for gid, err in refused.items()})
+    cipher = get_cipher()
     added: list[dict[str, Any]] = []  # new provenance rows, inserted together (one statement, no ORM objects)
     for g in goldens:
         chosen = chosen_of[g.id]
         had = current.get(g.id, {})
         changed: list[str] = []
         for f, c in chosen.items():
-            digest = value_digest(c.value)
+            digest = value_digest(c.value, cipher)
             old = had.get(f)
             if old is None:
                 added.append({"id": uuid.uuid4(), "golden_id": g.id, "field": f,

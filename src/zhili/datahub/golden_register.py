@@ -11,7 +11,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from zhili.core.crypto import get_cipher
+from zhili.core.crypto import FieldCipher, get_cipher
 from zhili.core.errors import DomainError, NotFound
 from zhili.core.jurisdiction import Principal
 from zhili.core.validators import validate_credit_code, validate_id_number
@@ -88,9 +88,11 @@ def register_values(entity: EntityType, obj: Any) -> dict[str, Any]:
     return out
 
 
-def value_digest(value: Any) -> str:
-    """A keyed digest of a surviving value: equal digests, equal values, and no dictionary attack on ID numbers."""
-    return get_cipher().blind_index(canonical({"v": value}), purpose=VALUE_PURPOSE)
+def value_digest(value: Any, cipher: FieldCipher | None = None) -> str:
+    """A keyed digest of a surviving value: equal digests, equal values, and no dictionary attack on ID numbers.
+    The digest of ``canonical({"v": value})``; text (most values) is encoded directly, the same JSON."""
+    text = '{"v":' + json.dumps(value, ensure_ascii=False) + "}" if isinstance(value, str) else canonical({"v": value})
+    return (cipher or get_cipher()).blind_index(text, purpose=VALUE_PURPOSE)
 
 
 _ENUMS: dict[str, Any] = {"resident_type": ResidentType, "org_type": OrgType, "building_type": BuildingType}
