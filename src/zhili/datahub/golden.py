@@ -53,9 +53,9 @@ from zhili.datahub.golden_register import (
     MODEL_OF,
     TARGET_OF,
     _plain,
+    _write_registers,
     register_values,
     value_digest,
-    write_registers,
 )
 from zhili.datahub.models import (
     CandidateStatus,
@@ -404,7 +404,7 @@ def _refresh(session: Session, principal: Principal, entity: EntityType, goldens
     # the register rows first: each register write flushes the session, and provenance rows added after them
     # go to the database together in the one flush below rather than one by one
     chosen_of = {g.id: survivorship.survive(members.get(g.id, []), rules) for g in goldens}
-    refused = write_registers(session, principal, entity, [
+    refused = _write_registers(session, principal, entity, [
         (g, {f: c.value for f, c in chosen_of[g.id].items()}, regs.get(g.register_id) if g.register_id else None)
         for g in goldens])
     errors.update({gid: [err] for gid, err in refused.items()})

@@ -159,7 +159,7 @@ def _create_data(entity: EntityType, values: dict[str, Any]) -> dict[str, Any]:
     return data
 
 
-def write_registers(session: Session, principal: Principal, entity: EntityType,
+def _write_registers(session: Session, principal: Principal, entity: EntityType,
                     items: list[tuple[GoldenRecord, dict[str, Any], Any]]) -> dict[uuid.UUID, RowError]:
     """:func:`_write_register` for a batch of (golden record, surviving values, register row or None): new
     persons are created together by :func:`zhili.registry.service.create_persons` (the same checks and row as
