@@ -68,7 +68,9 @@ def spec_of(source: str) -> dict[str, Any]:
         "fields": [
             {"field": "attributes.row_no", "column": "编号", "kind": "text"},
             {"field": "name", "column": name, "required": True},
-            {"field": "id_number", "column": idn},
+            # the health system lacks the number for many patients: optional there (they resolve by name,
+            # birth date and phone); a number present must still pass GB 11643
+            {"field": "id_number", "column": idn, **({"required": False} if source == "weijian" else {})},
             gender,
             {"field": "birth_date", "column": birth, "date_formats": formats},
             {"field": "address", "column": address},

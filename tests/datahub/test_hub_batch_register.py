@@ -110,3 +110,56 @@ def test_the_value_digest_of_text_is_the_digest_of_its_canonical_json(value):
     from zhili.datahub.records import canonical
 
     assert value_digest(value) == get_cipher().blind_index(canonical({"v": value}), purpose=VALUE_PURPOSE)
+
+
+class _Rows:
+    def __init__(self, rows: list[dict[str, str]]) -> None:
+        self.rows, self.columns, self.encoding = rows, list(rows[0]), "utf-8"
+
+    def __iter__(self):
+        yield from enumerate((dict(r) for r in self.rows), start=1)
+
+    @property
+    def progress(self) -> tuple[int, int | None]:
+        return len(self.rows), len(self.rows)
+
+
+def _import(db, world, spec: dict[str, Any], rows: list[dict[str, str]]):
+    from zhili.datahub.golden import EntityHandler
+    from zhili.datahub.mapping import compile_template, parse_spec
+    from zhili.datahub.models import Source, Target
+    from zhili.datahub.pipeline import run_import
+
+    u = world.units["c1"]
+    src = Source(id=uuid.uuid4(), name=f"src-{uuid.uuid4().hex[:8]}", title="卫健", target=Target.persons,
+                 security_level="internal", unit_id=u.id, path=u.path)
+    db.add(src)
+    db.flush()
+    return run_import(db, principal=_principal(db, world), source=src, stream=_Rows(rows),
+                      mapper=compile_template(parse_spec(spec)), filename="p.csv", file_hash=uuid.uuid4().hex,
+                      handler=EntityHandler(matcher=StubMatcher(probability=0.0)), resolver=False)
+
+
+def test_a_template_may_make_the_id_number_optional_but_never_excuse_a_wrong_one(db, world):
+    """A health system's persons often have no ID number: a template saying ``required: false`` lets them in
+    (a golden record without a register row, saying why); a number failing GB 11643 is still quarantined, and a
+    template that says nothing keeps the register's rule (required)."""
+    from zhili.datahub.models import GoldenLink, GoldenRecord
+
+    grid = world.units["ga"].code
+    rows = [{"no": "1", "姓名": "李四", "证件号码": "", "网格": grid},
+            {"no": "2", "姓名": "王五", "证件号码": "330522198506150012", "网格": grid},
+            {"no": "3", "姓名": "张三", "证件号码": ID_A, "网格": grid}]
+    spec: dict[str, Any] = {"target": "persons", "key": ["attributes.no"], "fields": [
+        {"field": "attributes.no", "column": "no", "kind": "text"}, {"field": "name", "column": "姓名"},
+        {"field": "id_number", "column": "证件号码", "required": False}, {"field": "grid", "column": "网格"}]}
+    imp = _import(db, world, spec, rows)
+    assert (imp.rows_imported, imp.rows_quarantined) == (2, 1)
+    assert imp.stats["rules"] == {"id_number": 1}
+    notes = sorted(str(g.register_note) for g in db.scalars(select(GoldenRecord)))
+    assert notes == ["None", "没有有效的身份证号，暂不建立人口登记"]
+    assert db.scalar(select(func.count()).select_from(GoldenLink)) == 2
+    spec["fields"][2].pop("required")
+    strict = _import(db, world, spec, [dict(r, no=f"s{r['no']}") for r in rows])
+    assert (strict.rows_imported, strict.rows_quarantined) == (1, 2)
+    assert strict.stats["rules"] == {"id_number": 1, "required": 1}
