@@ -37,7 +37,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import or_, select
+from sqlalchemy import or_, select, tuple_
 from sqlalchemy.orm import Session
 
 from zhili.core import audit
@@ -260,8 +260,11 @@ class Resolver:
                 lone.add(name)
         found: dict[uuid.UUID, Any] = {}
         if pairs:
+            # the exact (name, birth date) pairs, not every birth date of every name: the rows loaded stay the
+            # block's own however many namesakes a large register holds
+            # (the name list too, so SQLite searches the name index rather than scanning for the row values)
             stmt = select(Person).where(Person.name.in_({n for n, _ in pairs}),
-                                        Person.birth_date.in_({d for _, d in pairs}))
+                                        tuple_(Person.name, Person.birth_date).in_(sorted(pairs)))
             for p in s.scalars(scoped(stmt, self.principal, Person.path)):
                 if (p.name, p.birth_date) in pairs:
                     found[p.id] = p
