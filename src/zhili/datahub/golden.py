@@ -18,12 +18,16 @@ over records that have no golden record yet):
    and writes the register row through :mod:`zhili.registry.service` — created when the golden record has what the
    register needs (persons: a valid ID number and a household or grid), otherwise the golden record stays without
    one and says why (``register_note``); updated with the changed fields only. A register refusal becomes the
-   row's errors (the pipeline quarantines it);
+   row's errors (the pipeline quarantines it). New persons of a batch are created together by
+   ``registry.service.create_persons`` — the same checks and the same row (``person_row``) as ``create_person``,
+   one uniqueness query and one insert per batch, and no ``person.create`` audit row per person: the import
+   itself is audited (``hub.import``), and every golden record's change event names it;
 4. a :class:`~zhili.datahub.models.ChangeEvent` (created / updated, the changed field *names*) for every golden
    record whose values changed, in the same transaction (:mod:`zhili.datahub.changes`).
 
 Queries are per batch, not per row: links, keys, register rows, neighbourhoods, records, rules and provenance are
-each loaded with one ``IN`` query for the whole batch.
+each loaded with one ``IN`` query for the whole batch, and new links and provenance rows are inserted with one
+column-wise statement per batch (:class:`zhili.core.bulk.BulkWriter`).
 """
 
 from __future__ import annotations
