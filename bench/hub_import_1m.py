@@ -287,6 +287,8 @@ def main() -> None:
         stages.append((f"import {name}", imp.rows_read, secs, peak_mb(),
                        f"{imp.status.value}; new {imp.rows_imported:,} upd {imp.rows_updated:,} "
                        f"quar {imp.rows_quarantined:,}" + (f" ({imp.error})" if imp.error else "")))
+        print(f"  {stages[-1][0]}: {imp.rows_read:,} rows in {secs:.1f}s, peak RSS {peak_mb():.0f} MB, "
+              f"load {loads[-1]:.2f}", file=sys.stderr, flush=True)
     with Session(engine, expire_on_commit=False) as s:
         linked = select(GoldenLink.source_record_id).where(GoldenLink.unlinked_at.is_(None))
         left = s.scalar(select(func.count()).select_from(SourceRecord).where(SourceRecord.id.not_in(linked))) or 0
