@@ -1,4 +1,4 @@
-"""The register's batch writer (``registry.service.create_persons``, used by the data hub's imports) builds the
+"""The register's batch writer (``registry.bulk.create_persons``, used by the data hub's imports) builds the
 very row ``create_person`` builds and refuses exactly what it refuses — one row layout, one set of checks — but
 with one uniqueness query and one flush per batch and no audit row per person (the import is audited)."""
 
@@ -14,6 +14,7 @@ from sqlalchemy import func, inspect, select
 from zhili.core.audit import AuditEvent
 from zhili.core.crypto import get_cipher
 from zhili.core.errors import DomainError, Forbidden
+from zhili.registry import bulk as registry_bulk
 from zhili.registry import service as registry
 from zhili.registry.models import Person, ResidentType
 from zhili.users.service import principal_for_user
@@ -47,7 +48,7 @@ def test_the_batch_writer_writes_the_same_row_as_the_service(db, world):
         db.refresh(one)
         by_service = _columns(one)
         sp.rollback()
-    [many] = registry.create_persons(db, principal=principal, items=[_data(world, ID_A)])
+    [many] = registry_bulk.create_persons(db, principal=principal, items=[_data(world, ID_A)])
     assert isinstance(many, Person)
     db.refresh(many)
     assert _columns(many) == by_service
@@ -78,8 +79,8 @@ def test_the_batch_writer_refuses_what_the_service_refuses_and_keeps_the_rest(db
         _data(world, ID_A, phone="12345"),
     ]
     codes = [_service_refusal(db, principal, d) for d in refused]
-    out = registry.create_persons(db, principal=principal, items=[*refused, _data(world, ID_A), _data(world, ID_A),
-                                                                  _data(world, ID_C)])
+    out = registry_bulk.create_persons(db, principal=principal, items=[
+        *refused, _data(world, ID_A), _data(world, ID_A), _data(world, ID_C)])
     assert [getattr(r, "code", None) for r in out[:5]] == codes  # a refused row claims no ID number
     assert isinstance(out[5], Person) and isinstance(out[7], Person)
     assert getattr(out[6], "code", None) == "id_number_taken"  # the same ID twice in one batch: the first wins
@@ -88,7 +89,7 @@ def test_the_batch_writer_refuses_what_the_service_refuses_and_keeps_the_rest(db
 
 def test_the_batch_writer_needs_registry_write(db, world):
     with pytest.raises(Forbidden):
-        registry.create_persons(db, principal=_principal(db, world, "lingdao"), items=[_data(world, ID_A)])
+        registry_bulk.create_persons(db, principal=_principal(db, world, "lingdao"), items=[_data(world, ID_A)])
 
 
 def test_a_hub_import_creates_register_persons_without_an_audit_row_each(db, world):

@@ -19,7 +19,7 @@ over records that have no golden record yet):
    register needs (persons: a valid ID number and a household or grid), otherwise the golden record stays without
    one and says why (``register_note``); updated with the changed fields only. A register refusal becomes the
    row's errors (the pipeline quarantines it). New persons of a batch are created together by
-   ``registry.service.create_persons`` — the same checks and the same row (``person_row``) as ``create_person``,
+   ``registry.bulk.create_persons`` — the same checks and the same row (``person_row``) as ``create_person``,
    one uniqueness query and one insert per batch, and no ``person.create`` audit row per person: the import
    itself is audited (``hub.import``), and every golden record's change event names it;
 4. a :class:`~zhili.datahub.models.ChangeEvent` (created / updated, the changed field *names*) for every golden

@@ -18,6 +18,7 @@ from zhili.core.validators import validate_credit_code, validate_id_number
 from zhili.datahub.models import EntityType, GoldenRecord, Target
 from zhili.datahub.records import canonical
 from zhili.datahub.rows import RowError
+from zhili.registry import bulk as registry_bulk
 from zhili.registry import service as registry
 from zhili.registry.models import Building, BuildingType, Organisation, OrgType, Person, ResidentType
 
@@ -162,7 +163,7 @@ def _create_data(entity: EntityType, values: dict[str, Any]) -> dict[str, Any]:
 def _write_registers(session: Session, principal: Principal, entity: EntityType,
                     items: list[tuple[GoldenRecord, dict[str, Any], Any]]) -> dict[uuid.UUID, RowError]:
     """:func:`_write_register` for a batch of (golden record, surviving values, register row or None): new
-    persons are created together by :func:`zhili.registry.service.create_persons` (the same checks and row as
+    persons are created together by :func:`zhili.registry.bulk.create_persons` (the same checks and row as
     ``create_person``, one flush, no audit row per person: the import is audited); everything else one by one.
     The register's refusals by golden record id."""
     errors: dict[uuid.UUID, RowError] = {}
@@ -179,7 +180,7 @@ def _write_registers(session: Session, principal: Principal, entity: EntityType,
         if err is not None:
             errors[g.id] = err
     if batch:
-        for (g, _), created in zip(batch, registry.create_persons(session, principal=principal,
+        for (g, _), created in zip(batch, registry_bulk.create_persons(session, principal=principal,
                                                                   items=[d for _, d in batch]), strict=True):
             if isinstance(created, DomainError):
                 g.register_note = "登记系统拒绝：" + str(getattr(created, "message", "") or created)[:180]

@@ -11,13 +11,11 @@ import uuid
 from typing import Any, TypeVar
 
 from sqlalchemy import Select, Text, cast, func, select
-from sqlalchemy.orm import Session, make_transient_to_detached
-from sqlalchemy.orm.attributes import set_committed_value
+from sqlalchemy.orm import Session
 
 from zhili.core import audit, clock
-from zhili.core.bulk import BulkWriter
 from zhili.core.crypto import FieldCipher, get_cipher
-from zhili.core.errors import Conflict, DomainError, NotFound, ValidationFailed
+from zhili.core.errors import Conflict, NotFound, ValidationFailed
 from zhili.core.ids import new_id
 from zhili.core.jurisdiction import Principal, authorize, ensure_in_scope, path_predicate, scoped
 from zhili.core.masking import mask_id_number, mask_phone
@@ -314,11 +312,11 @@ def _set_phone(cipher: FieldCipher, p: Person, phone: str | None) -> None:
 def person_row(cipher: FieldCipher, data: dict[str, Any], *, household_id: uuid.UUID | None,
                grid_id: uuid.UUID, path: str) -> Person:
     """The register row of a new person, not yet added: the ONE layout of a person row, shared by
-    :func:`create_person` and :func:`create_persons`. Validates the ID number (GB 11643), care tags, relation and
-    phone; derives gender and birth date from the ID number; encrypts ID and phone bound to the new row's id and
-    sets their blind indexes. ``data`` holds the person's other columns (``id_number``, ``phone`` popped here);
-    the place (``household_id``/``grid_id``/``path``) is the caller's, already checked. Uniqueness of the ID
-    number is the caller's (it needs the database)."""
+    :func:`create_person` and ``zhili.registry.bulk.create_persons``. Validates the ID number (GB 11643), care
+    tags, relation and phone; derives gender and birth date from the ID number; encrypts ID and phone bound to
+    the new row's id and sets their blind indexes. ``data`` holds the person's other columns (``id_number`` and
+    ``phone`` popped here); the place (``household_id``/``grid_id``/``path``) is the caller's, already checked.
+    Uniqueness of the ID number is the caller's (it needs the database)."""
     id_number = validate_id_number(data.pop("id_number"))
     phone = data.pop("phone", None)
     data["care_tags"] = _check_tags(data.get("care_tags") or [])
@@ -361,83 +359,6 @@ def create_person(session: Session, *, principal: Principal, data: dict[str, Any
                  after={"name": p.name, "id_number": mask_id_number(id_number), "phone": mask_phone(phone),
                         "resident_type": p.resident_type.value, "care_tags": p.care_tags})
     return p
-
-
-def create_persons(session: Session, *, principal: Principal, items: list[dict[str, Any]]
-                   ) -> list[Person | DomainError]:
-    """Register many persons at once (the data hub's import): for each item of ``items`` (``create_person``'s
-    ``data``) the new row or the refusal :func:`create_person` would have raised — the same checks (ID number,
-    its uniqueness register-wide and within ``items``, household or grid in the caller's jurisdiction, tags,
-    relation, phone), the same row (:func:`person_row`), but one uniqueness query, one lookup per distinct grid or
-    household, and one flush for the whole batch. Not audited per person: the caller audits the batch (the hub
-    records each import as ``hub.import``)."""
-    authorize(principal, Perm.registry_write)
-    cipher = get_cipher()
-    out: list[Person | DomainError] = []
-    bidx: list[str | None] = []
-    for data in items:
-        try:
-            bidx.append(cipher.blind_index(validate_id_number(data["id_number"]), purpose=ID_PURPOSE))
-        except DomainError:
-            bidx.append(None)
-    wanted = {b for b in bidx if b}
-    taken = set(session.scalars(select(Person.id_number_bidx).where(Person.id_number_bidx.in_(wanted)))) \
-        if wanted else set()
-    places: dict[tuple[Any, Any], tuple[uuid.UUID | None, uuid.UUID, str] | DomainError] = {}
-    rows: list[Person] = []
-    for data, b in zip(items, bidx, strict=True):
-        data = dict(data)
-        try:
-            if b is None:
-                validate_id_number(data["id_number"])  # raises the service's own refusal
-            if b in taken:
-                raise Conflict("该身份证号码已登记", code="id_number_taken")
-            key = (data.pop("household_id", None), data.pop("grid_id", None))
-            place = places.get(key)
-            if place is None:
-                try:
-                    place = _person_place(session, principal, key[0], key[1])
-                except DomainError as exc:
-                    place = exc
-                places[key] = place
-            if isinstance(place, DomainError):
-                raise place
-            p = person_row(cipher, data, household_id=place[0], grid_id=place[1], path=place[2])
-        except DomainError as exc:
-            out.append(exc)
-            continue
-        taken.add(p.id_number_bidx)
-        rows.append(p)
-        out.append(p)
-    _insert_rows(session, Person, rows)
-    return out
-
-
-def _insert_rows(session: Session, model: Any, objs: list[Any]) -> None:
-    """Insert new ORM rows in one column-wise statement (:class:`zhili.core.bulk.BulkWriter`) instead of the unit of
-    work's per-object bookkeeping, then attach them to ``session`` as persistent (no second INSERT). Columns the
-    objects leave unset take the column's Python default, exactly as a flush would give them."""
-    if not objs:
-        return
-    session.flush()  # whatever the session holds goes first (the rows may reference it)
-    table = model.__table__
-    keys = [c.key for c in table.columns if c.key in objs[0].__dict__ or c.default is not None]
-    rows = []
-    for o in objs:
-        state = o.__dict__
-        row: dict[str, Any] = {}
-        for c in table.columns:
-            if c.key in state:
-                row[c.key] = state[c.key]
-            elif c.default is not None:
-                d = c.default
-                row[c.key] = d.arg(None) if d.is_callable else d.arg
-                set_committed_value(o, c.key, row[c.key])
-        rows.append({k: row.get(k) for k in keys})
-    BulkWriter(session.connection()).insert(table, rows)
-    for o in objs:
-        make_transient_to_detached(o)
-        session.add(o)
 
 
 def get_person(session: Session, *, principal: Principal, person_id: uuid.UUID) -> Person:
