@@ -175,6 +175,7 @@ EXPECTED: dict[str, Perm | tuple[Perm, ...] | AnyOf | Exempt] = {
         "get_building", "list_buildings", "list_entrances", "get_household", "list_households", "get_person",
         "list_persons", "get_organisation", "list_organisations")},
     "registry.service.add_entrance": P.registry_write,
+    "registry.bulk.create_persons": P.registry_write,
     "registry.service.reveal_person": (P.registry_read, P.pii_reveal),
     # users
     "users.admin.search_users": P.user_read,

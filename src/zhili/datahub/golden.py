@@ -18,12 +18,16 @@ over records that have no golden record yet):
    and writes the register row through :mod:`zhili.registry.service` — created when the golden record has what the
    register needs (persons: a valid ID number and a household or grid), otherwise the golden record stays without
    one and says why (``register_note``); updated with the changed fields only. A register refusal becomes the
-   row's errors (the pipeline quarantines it);
+   row's errors (the pipeline quarantines it). New persons of a batch are created together by
+   ``registry.bulk.create_persons`` — the same checks and the same row (``person_row``) as ``create_person``,
+   one uniqueness query and one insert per batch, and no ``person.create`` audit row per person: the import
+   itself is audited (``hub.import``), and every golden record's change event names it;
 4. a :class:`~zhili.datahub.models.ChangeEvent` (created / updated, the changed field *names*) for every golden
    record whose values changed, in the same transaction (:mod:`zhili.datahub.changes`).
 
 Queries are per batch, not per row: links, keys, register rows, neighbourhoods, records, rules and provenance are
-each loaded with one ``IN`` query for the whole batch.
+each loaded with one ``IN`` query for the whole batch, and new links and provenance rows are inserted with one
+column-wise statement per batch (:class:`zhili.core.bulk.BulkWriter`).
 """
 
 from __future__ import annotations
@@ -37,10 +41,11 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import or_, select
+from sqlalchemy import or_, select, tuple_
 from sqlalchemy.orm import Session
 
 from zhili.core import audit
+from zhili.core.bulk import BulkWriter
 from zhili.core.crypto import get_cipher
 from zhili.core.db import utcnow
 from zhili.core.jurisdiction import Principal, authorize, scoped
@@ -52,7 +57,7 @@ from zhili.datahub.golden_register import (
     MODEL_OF,
     TARGET_OF,
     _plain,
-    _write_register,
+    _write_registers,
     register_values,
     value_digest,
 )
@@ -153,10 +158,12 @@ class Resolver:
             new_links.append((it, MatchType.deterministic, 1.0))
             self.stats["deterministic"] += 1
         s.flush()  # golden records before the links that point at them (no ORM relationships to order them)
-        s.add_all(GoldenLink(id=uuid.uuid4(), golden_id=it.golden.id, source_record_id=it.rec.id,
-                             match_type=mt, score=p) for it, mt, p in new_links if it.golden is not None)
+        now = utcnow()
+        BulkWriter(s.connection()).insert(GoldenLink.__table__, [  # one statement, no ORM object per link
+            {"id": uuid.uuid4(), "golden_id": it.golden.id, "source_record_id": it.rec.id, "match_type": mt,
+             "score": p, "merge_event_id": None, "linked_at": now, "unlinked_at": None}
+            for it, mt, p in new_links if it.golden is not None])
         self.stats["linked"] += len(new_links)
-        s.flush()
         affected = {it.golden.id for it in items if it.golden is not None}
         errors = _refresh(s, self.principal, self.entity, [self.goldens[g] for g in affected],
                          import_id=self.import_id, source_id=self.source_id, new=self.new_goldens)
@@ -257,8 +264,11 @@ class Resolver:
                 lone.add(name)
         found: dict[uuid.UUID, Any] = {}
         if pairs:
+            # the exact (name, birth date) pairs, not every birth date of every name: the rows loaded stay the
+            # block's own however many namesakes a large register holds
+            # (the name list too, so SQLite searches the name index rather than scanning for the row values)
             stmt = select(Person).where(Person.name.in_({n for n, _ in pairs}),
-                                        Person.birth_date.in_({d for _, d in pairs}))
+                                        tuple_(Person.name, Person.birth_date).in_(sorted(pairs)))
             for p in s.scalars(scoped(stmt, self.principal, Person.path)):
                 if (p.name, p.birth_date) in pairs:
                     found[p.id] = p
@@ -401,23 +411,24 @@ def _refresh(session: Session, principal: Principal, entity: EntityType, goldens
     # the register rows first: each register write flushes the session, and provenance rows added after them
     # go to the database together in the one flush below rather than one by one
     chosen_of = {g.id: survivorship.survive(members.get(g.id, []), rules) for g in goldens}
-    for g in goldens:
-        values = {f: c.value for f, c in chosen_of[g.id].items()}
-        err = _write_register(session, principal, entity, g, values, regs.get(g.register_id)
-                              if g.register_id else None)
-        if err is not None:
-            errors[g.id] = [err]
+    refused = _write_registers(session, principal, entity, [
+        (g, {f: c.value for f, c in chosen_of[g.id].items()}, regs.get(g.register_id) if g.register_id else None)
+        for g in goldens])
+    errors.update({gid: [err] for gid, err in refused.items()})
+    cipher = get_cipher()
+    added: list[dict[str, Any]] = []  # new provenance rows, inserted together (one statement, no ORM objects)
     for g in goldens:
         chosen = chosen_of[g.id]
         had = current.get(g.id, {})
         changed: list[str] = []
         for f, c in chosen.items():
-            digest = value_digest(c.value)
+            digest = value_digest(c.value, cipher)
             old = had.get(f)
             if old is None:
-                session.add(GoldenField(id=uuid.uuid4(), golden_id=g.id, field=f, source_record_id=c.member.record_id,
-                                        import_id=c.member.import_id, row_number=c.member.row_number, rule=c.rule,
-                                        value_digest=digest, chosen_at=now))
+                added.append({"id": uuid.uuid4(), "golden_id": g.id, "field": f,
+                              "source_record_id": c.member.record_id, "import_id": c.member.import_id,
+                              "row_number": c.member.row_number, "rule": c.rule, "value_digest": digest,
+                              "chosen_at": now})
                 changed.append(f)
                 continue
             if old.value_digest != digest:
@@ -437,6 +448,8 @@ def _refresh(session: Session, principal: Principal, entity: EntityType, goldens
             changes.publish(session, g, kind or ("created" if g.id in new else "updated"), sorted(changed),
                             source_id=source_id, import_id=import_id)
     session.flush()
+    if added:
+        BulkWriter(session.connection()).insert(GoldenField.__table__, added)
     return errors
 
 

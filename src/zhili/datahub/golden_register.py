@@ -11,13 +11,14 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from zhili.core.crypto import get_cipher
+from zhili.core.crypto import FieldCipher, get_cipher
 from zhili.core.errors import DomainError, NotFound
 from zhili.core.jurisdiction import Principal
 from zhili.core.validators import validate_credit_code, validate_id_number
 from zhili.datahub.models import EntityType, GoldenRecord, Target
 from zhili.datahub.records import canonical
 from zhili.datahub.rows import RowError
+from zhili.registry import bulk as registry_bulk
 from zhili.registry import service as registry
 from zhili.registry.models import Building, BuildingType, Organisation, OrgType, Person, ResidentType
 
@@ -88,9 +89,11 @@ def register_values(entity: EntityType, obj: Any) -> dict[str, Any]:
     return out
 
 
-def value_digest(value: Any) -> str:
-    """A keyed digest of a surviving value: equal digests, equal values, and no dictionary attack on ID numbers."""
-    return get_cipher().blind_index(canonical({"v": value}), purpose=VALUE_PURPOSE)
+def value_digest(value: Any, cipher: FieldCipher | None = None) -> str:
+    """A keyed digest of a surviving value: equal digests, equal values, and no dictionary attack on ID numbers.
+    The digest of ``canonical({"v": value})``; text (most values) is encoded directly, the same JSON."""
+    text = '{"v":' + json.dumps(value, ensure_ascii=False) + "}" if isinstance(value, str) else canonical({"v": value})
+    return (cipher or get_cipher()).blind_index(text, purpose=VALUE_PURPOSE)
 
 
 _ENUMS: dict[str, Any] = {"resident_type": ResidentType, "org_type": OrgType, "building_type": BuildingType}
@@ -133,12 +136,8 @@ def _write_register(session: Session, principal: Principal, entity: EntityType, 
         if reason:
             g.register_note = reason
             return None
-        data = {f: _typed(f, values[f]) for f in (*_UPDATABLE[entity], *_CREATE_EXTRA[entity]) if f in values}
-        for k, v in _DEFAULTS[entity].items():
-            data.setdefault(k, _typed(k, v))
+        data = _create_data(entity, values)
         if entity is EntityType.person:
-            if data.get("household_id"):
-                data.pop("grid_id", None)
             created: Any = registry.create_person(session, principal=principal, data=data)
         elif entity is EntityType.organisation:
             created = registry.create_organisation(session, principal=principal, data=data)
@@ -149,6 +148,46 @@ def _write_register(session: Session, principal: Principal, entity: EntityType, 
     except DomainError as exc:
         g.register_note = "登记系统拒绝：" + str(getattr(exc, "message", "") or exc)[:180]
         return RowError(None, "register_refused", g.register_note)
+
+
+def _create_data(entity: EntityType, values: dict[str, Any]) -> dict[str, Any]:
+    """The register service's ``data`` for a new row of a golden record's values."""
+    data = {f: _typed(f, values[f]) for f in (*_UPDATABLE[entity], *_CREATE_EXTRA[entity]) if f in values}
+    for k, v in _DEFAULTS[entity].items():
+        data.setdefault(k, _typed(k, v))
+    if entity is EntityType.person and data.get("household_id"):
+        data.pop("grid_id", None)
+    return data
+
+
+def _write_registers(session: Session, principal: Principal, entity: EntityType,
+                    items: list[tuple[GoldenRecord, dict[str, Any], Any]]) -> dict[uuid.UUID, RowError]:
+    """:func:`_write_register` for a batch of (golden record, surviving values, register row or None): new
+    persons are created together by :func:`zhili.registry.bulk.create_persons` (the same checks and row as
+    ``create_person``, one flush, no audit row per person: the import is audited); everything else one by one.
+    The register's refusals by golden record id."""
+    errors: dict[uuid.UUID, RowError] = {}
+    batch: list[tuple[GoldenRecord, dict[str, Any]]] = []
+    for g, values, obj in items:
+        if entity is EntityType.person and obj is None:
+            reason = _cannot_register(entity, values)
+            if reason:
+                g.register_note = reason
+                continue
+            batch.append((g, _create_data(entity, values)))
+            continue
+        err = _write_register(session, principal, entity, g, values, obj)
+        if err is not None:
+            errors[g.id] = err
+    if batch:
+        for (g, _), created in zip(batch, registry_bulk.create_persons(session, principal=principal,
+                                                                  items=[d for _, d in batch]), strict=True):
+            if isinstance(created, DomainError):
+                g.register_note = "登记系统拒绝：" + str(getattr(created, "message", "") or created)[:180]
+                errors[g.id] = RowError(None, "register_refused", g.register_note)
+            else:
+                g.register_id, g.path, g.register_note = created.id, created.path, None
+    return errors
 
 
 def _cannot_register(entity: EntityType, values: dict[str, Any]) -> str | None:

@@ -174,6 +174,13 @@ def missing_columns(stream: RowStream, mapper: RowMapper) -> list[str]:
     return [c for c in wanted if str(c).strip() not in have]
 
 
+def optional_fields(mapper: RowMapper) -> set[str]:
+    """The standard fields a template declares not required (``required: false``): the rules leave them
+    optional too (a health system's persons often have no ID number; they still resolve by name and birth date)."""
+    spec = getattr(mapper, "spec", None)
+    return {fm.field for fm in getattr(spec, "fields", ()) if getattr(fm, "required", None) is False}
+
+
 def run_import(
     session: Session, *, principal: Principal, source: Source, stream: RowStream, mapper: RowMapper,
     filename: str, file_hash: str | None = None, file_size: int | None = None,
@@ -221,7 +228,8 @@ def run_import(
     factory = _resolver_for(session) if resolver is True else (resolver or None)
     run = _Run(session=session, principal=principal, source=source, imp=imp, mapper=mapper, handler=handler,
                validator=Validator(session, principal=principal, target=target, default_path=source.path,
-                                   resolver=factory), dry_run=dry_run, guard=guard, target=target)
+                                   resolver=factory, optional=optional_fields(mapper)), dry_run=dry_run,
+               guard=guard, target=target)
     if resumed:
         run.load_seen()
     t0 = time.perf_counter()
@@ -277,8 +285,8 @@ def rerun_rows(session: Session, *, principal: Principal, source: Source, imp: I
     factory = _resolver_for(session) if resolver is True else (resolver or None)
     run = _Run(session=session, principal=principal, source=source, imp=imp, mapper=mapper, handler=handler,
                validator=Validator(session, principal=principal, target=target, default_path=source.path,
-                                   resolver=factory), dry_run=False, guard=contextlib.nullcontext, target=target,
-               rerun=True)
+                                   resolver=factory, optional=optional_fields(mapper)), dry_run=False,
+               guard=contextlib.nullcontext, target=target, rerun=True)
     return {r.row_number: r.errors for r in run.batch(items)}
 
 

@@ -14,8 +14,8 @@ from __future__ import annotations
 import datetime as dt
 import math
 import uuid
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, replace
 from typing import Any
 
 from sqlalchemy import select
@@ -193,12 +193,16 @@ class Validator:
     ``attributes.record_date``) the template maps, else today."""
 
     def __init__(self, session: Session, *, principal: Principal, target: Target, default_path: str,
-                 resolver: Callable[[dt.date], Any] | None = None) -> None:
+                 resolver: Callable[[dt.date], Any] | None = None, optional: Iterable[str] = ()) -> None:
         self.session = session
         self.principal = principal
         self.target = Target(target)
         self.default_path = default_path
-        self.fields = fields(self.target)
+        # ``optional``: standard fields the import's template declares not required (``required: false``), such
+        # as the ID number of a health system that often lacks it — such a person still resolves (by name, birth
+        # date, phone) into a golden record, which gets a register row once a source gives a valid number
+        self.fields = {k: replace(f, required=False) if k in set(optional) else f
+                       for k, f in fields(self.target).items()}
         self.today = clock.today()
         self._resolver_factory = resolver
         self._resolvers: dict[dt.date, Any] = {}

@@ -96,7 +96,7 @@ def survive(members: Iterable[Member], rules: dict[str, str]) -> dict[str, Choic
     for f in fields:
         rule = rules.get(f) or DEFAULT_RULES.get(f, FALLBACK_RULE)
         having = [m for m in members if not empty(m.values.get(f))]
-        best = max(having, key=lambda m, r=rule: _sort_key(r, m))  # type: ignore[misc]
+        best = having[0] if len(having) == 1 else max(having, key=lambda m, r=rule: _sort_key(r, m))  # type: ignore[misc]
         out[f] = Choice(best.values[f], best, rule)
     return out
 

@@ -309,30 +309,50 @@ def _set_phone(cipher: FieldCipher, p: Person, phone: str | None) -> None:
     p.phone_bidx = cipher.blind_index(phone, purpose=PHONE_PURPOSE)
 
 
+def person_row(cipher: FieldCipher, data: dict[str, Any], *, household_id: uuid.UUID | None,
+               grid_id: uuid.UUID, path: str) -> Person:
+    """The register row of a new person, not yet added: the ONE layout of a person row, shared by
+    :func:`create_person` and ``zhili.registry.bulk.create_persons``. Validates the ID number (GB 11643), care
+    tags, relation and phone; derives gender and birth date from the ID number; encrypts ID and phone bound to
+    the new row's id and sets their blind indexes. ``data`` holds the person's other columns (``id_number`` and
+    ``phone`` popped here); the place (``household_id``/``grid_id``/``path``) is the caller's, already checked.
+    Uniqueness of the ID number is the caller's (it needs the database)."""
+    id_number = validate_id_number(data.pop("id_number"))
+    phone = data.pop("phone", None)
+    data["care_tags"] = _check_tags(data.get("care_tags") or [])
+    data["relation"] = _check_relation(data.get("relation"))
+    p = Person(household_id=household_id, grid_id=grid_id, path=path, gender=Gender(gender_from_id(id_number)),
+               birth_date=birth_date_from_id(id_number), id_number_bidx=cipher.blind_index(id_number,
+                                                                                           purpose=ID_PURPOSE),
+               id_number_enc=b"", **data)
+    p.id = new_id()
+    p.id_number_enc = cipher.encrypt(id_number, table="person", column="id_number", row_id=p.id)
+    _set_phone(cipher, p, phone)
+    return p
+
+
+def _person_place(session: Session, principal: Principal, household_id: uuid.UUID | None,
+                  grid_id: uuid.UUID | None) -> tuple[uuid.UUID | None, uuid.UUID, str]:
+    """Where a new person lives: their household's grid and path, else the grid's (in the caller's jurisdiction,
+    current, a grid)."""
+    if household_id:
+        h = _load(session, principal, Household, household_id)
+        return household_id, h.grid_id, h.path
+    grid = _resolve_grid(session, principal, grid_id, None, None)
+    return None, grid.id, grid.path
+
+
 def create_person(session: Session, *, principal: Principal, data: dict[str, Any]) -> Person:
     """Register a person: ID validated, gender/birth date derived, ID and phone encrypted."""
     authorize(principal, Perm.registry_write)
     cipher = get_cipher()
-    id_number = validate_id_number(data.pop("id_number"))
+    id_number = validate_id_number(data["id_number"])
+    phone = data.get("phone")
     bidx = cipher.blind_index(id_number, purpose=ID_PURPOSE)
     if session.scalar(select(Person.id).where(Person.id_number_bidx == bidx)):
         raise Conflict("该身份证号码已登记", code="id_number_taken")
-    phone = data.pop("phone", None)
-    household_id = data.pop("household_id", None)
-    grid_id = data.pop("grid_id", None)
-    if household_id:
-        h = _load(session, principal, Household, household_id)
-        grid_id, path = h.grid_id, h.path
-    else:
-        grid = _resolve_grid(session, principal, grid_id, None, None)
-        grid_id, path = grid.id, grid.path
-    data["care_tags"] = _check_tags(data.get("care_tags") or [])
-    data["relation"] = _check_relation(data.get("relation"))
-    p = Person(household_id=household_id, grid_id=grid_id, path=path, gender=Gender(gender_from_id(id_number)),
-               birth_date=birth_date_from_id(id_number), id_number_bidx=bidx, id_number_enc=b"", **data)
-    p.id = new_id()
-    p.id_number_enc = cipher.encrypt(id_number, table="person", column="id_number", row_id=p.id)
-    _set_phone(cipher, p, phone)
+    place = _person_place(session, principal, data.pop("household_id", None), data.pop("grid_id", None))
+    p = person_row(cipher, data, household_id=place[0], grid_id=place[1], path=place[2])
     session.add(p)
     session.flush()
     audit.record(session, actor=principal.actor, action="person.create", object_type="person", object_id=p.id,
