@@ -154,7 +154,7 @@ class Person(_Versioned, Base):
         Index("ix_person_household", "household_id"),
         Index("ix_person_id_bidx", "id_number_bidx", unique=True),
         Index("ix_person_phone_bidx", "phone_bidx"),
-        Index("ix_person_name", "name"),
+        Index("ix_person_name_birth", "name", "birth_date"),  # name search; entity resolution's neighbourhood
     )
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=new_id)

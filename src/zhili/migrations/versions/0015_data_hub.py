@@ -1,5 +1,6 @@
 """data hub (数据中台): sources, mapping templates, imports, source records, quarantine, golden records,
-review queue, merges, change events (outbox) and subscriptions; ``case.is_history`` for imported history
+review queue, merges, change events (outbox) and subscriptions; ``case.is_history`` for imported history; the
+person name index becomes (name, birth date) for entity resolution
 
 Revision ID: 0015
 Revises: 0014
@@ -304,9 +305,15 @@ def upgrade() -> None:
     with op.batch_alter_table('case', schema=None) as batch_op:
         batch_op.add_column(sa.Column('is_history', sa.Boolean(), server_default=sa.false(), nullable=False))
 
+    # entity resolution looks persons up by (name, birth date): one composite index, which also serves the name
+    # searches the single-column index served
+    op.drop_index('ix_person_name', table_name='person')
+    op.create_index('ix_person_name_birth', 'person', ['name', 'birth_date'], unique=False)
 
 
 def downgrade() -> None:
+    op.drop_index('ix_person_name_birth', table_name='person')
+    op.create_index('ix_person_name', 'person', ['name'], unique=False)
     with op.batch_alter_table('case', schema=None) as batch_op:
         batch_op.drop_column('is_history')
 
