@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 from alembic import op
+from sqlalchemy.dialects import postgresql
 
 
 revision = '0015'
@@ -29,7 +30,7 @@ def upgrade() -> None:
     sa.Column('register_id', sa.Uuid(), nullable=True),
     sa.Column('path', sa.String(length=400), nullable=False),
     sa.Column('kind', sa.String(length=16), nullable=False),
-    sa.Column('fields', sa.JSON(), nullable=False),
+    sa.Column('fields', sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), 'postgresql'), nullable=False),
     sa.Column('source_id', sa.Uuid(), nullable=True),
     sa.Column('import_id', sa.Uuid(), nullable=True),
     sa.Column('delivered', sa.Boolean(), nullable=False),
@@ -64,7 +65,7 @@ def upgrade() -> None:
     sa.Column('department', sa.String(length=32), nullable=True),
     sa.Column('kind', sa.String(length=16), nullable=False),
     sa.Column('url', sa.String(length=500), nullable=True),
-    sa.Column('entity_types', sa.JSON(), nullable=False),
+    sa.Column('entity_types', sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), 'postgresql'), nullable=False),
     sa.Column('path', sa.String(length=400), nullable=False),
     sa.Column('active', sa.Boolean(), nullable=False),
     sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
@@ -105,7 +106,7 @@ def upgrade() -> None:
     sa.Column('absorbed_id', sa.Uuid(), nullable=True),
     sa.Column('match_type', sa.Enum('seed', 'deterministic', 'probabilistic', 'manual', name='matchtype', native_enum=False, length=16), nullable=False),
     sa.Column('probability', sa.Float(), nullable=True),
-    sa.Column('snapshot', sa.JSON(), nullable=False),
+    sa.Column('snapshot', sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), 'postgresql'), nullable=False),
     sa.Column('by', sa.String(length=64), nullable=True),
     sa.Column('at', sa.DateTime(timezone=True), nullable=False),
     sa.Column('undone_at', sa.DateTime(timezone=True), nullable=True),
@@ -150,7 +151,7 @@ def upgrade() -> None:
     sa.Column('title', sa.String(length=100), nullable=False),
     sa.Column('target', sa.Enum('persons', 'households', 'buildings', 'organisations', 'cases', name='target', native_enum=False, length=16), nullable=False),
     sa.Column('source_id', sa.Uuid(), nullable=True),
-    sa.Column('spec', sa.JSON(), nullable=False),
+    sa.Column('spec', sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), 'postgresql'), nullable=False),
     sa.Column('builtin', sa.Boolean(), nullable=False),
     sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
     sa.Column('created_by', sa.String(length=64), nullable=True),
@@ -186,7 +187,7 @@ def upgrade() -> None:
     sa.Column('started_at', sa.DateTime(timezone=True), nullable=False),
     sa.Column('finished_at', sa.DateTime(timezone=True), nullable=True),
     sa.Column('duration_ms', sa.Integer(), nullable=True),
-    sa.Column('stats', sa.JSON(), nullable=False),
+    sa.Column('stats', sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), 'postgresql'), nullable=False),
     sa.ForeignKeyConstraint(['source_id'], ['hub_source.id'], name=op.f('fk_hub_import_source_id_hub_source'), ondelete='RESTRICT'),
     sa.ForeignKeyConstraint(['template_id'], ['hub_template.id'], name=op.f('fk_hub_import_template_id_hub_template'), ondelete='SET NULL'),
     sa.ForeignKeyConstraint(['user_id'], ['app_user.id'], name=op.f('fk_hub_import_user_id_app_user'), ondelete='SET NULL'),
@@ -205,7 +206,7 @@ def upgrade() -> None:
     sa.Column('row_number', sa.Integer(), nullable=False),
     sa.Column('natural_key', sa.String(length=128), nullable=True),
     sa.Column('raw_enc', sa.LargeBinary(), nullable=False),
-    sa.Column('errors', sa.JSON(), nullable=False),
+    sa.Column('errors', sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), 'postgresql'), nullable=False),
     sa.Column('rules', sa.String(length=255), nullable=False),
     sa.Column('status', sa.Enum('open', 'fixed', 'discarded', name='quarantinestatus', native_enum=False, length=16), nullable=False),
     sa.Column('resolved_at', sa.DateTime(timezone=True), nullable=True),
@@ -289,7 +290,7 @@ def upgrade() -> None:
     sa.Column('golden_id', sa.Uuid(), nullable=False),
     sa.Column('path', sa.String(length=400), nullable=False),
     sa.Column('probability', sa.Float(), nullable=False),
-    sa.Column('evidence', sa.JSON(), nullable=False),
+    sa.Column('evidence', sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), 'postgresql'), nullable=False),
     sa.Column('status', sa.Enum('pending', 'merged', 'kept_apart', name='candidatestatus', native_enum=False, length=16), nullable=False),
     sa.Column('decided_by', sa.String(length=64), nullable=True),
     sa.Column('decided_at', sa.DateTime(timezone=True), nullable=True),
