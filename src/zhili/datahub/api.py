@@ -136,7 +136,7 @@ def import_template(session: Db, principal: CurrentUser, body: dict[str, Any]) -
 
 @router.get("/templates/{name}", response_model=TemplateDetail, summary="映射模板详情")
 def get_template(session: Db, principal: CurrentUser, name: str,
-                 version: Annotated[int | None, Query(ge=1)] = None) -> TemplateDetail:
+                 version: Annotated[int | None, Query(ge=1, le=templates.MAX_VERSION)] = None) -> TemplateDetail:
     return _detail(templates.get_template(session, principal=principal, name=name, version=version))
 
 
@@ -148,7 +148,7 @@ def template_versions(session: Db, principal: CurrentUser, name: str) -> list[Te
 
 @router.get("/templates/{name}/export", summary="导出映射模板（JSON）")
 def export_template(session: Db, principal: CurrentUser, name: str,
-                    version: Annotated[int | None, Query(ge=1)] = None) -> Response:
+                    version: Annotated[int | None, Query(ge=1, le=templates.MAX_VERSION)] = None) -> Response:
     data = templates.export_template(session, principal=principal, name=name, version=version)
     body = json.dumps(data, ensure_ascii=False, indent=1).encode("utf-8")
     filename = f"{data['name']}-v{data['version']}.json"

@@ -372,6 +372,9 @@ def get_subscription(session: Session, *, principal: Principal, subscription_id:
     return sub
 
 
+_SUB_REQUIRED = frozenset({"name", "kind", "entity_types", "active"})
+
+
 def update_subscription(session: Session, *, principal: Principal, subscription_id: uuid.UUID,
                         changes: dict[str, Any]) -> Subscription:
     """Change a subscription (name, department, kind, url, entity types, active). Audited."""
@@ -381,6 +384,9 @@ def update_subscription(session: Session, *, principal: Principal, subscription_
     for k, v in changes.items():
         if k not in _SUB_FIELDS:
             raise ValidationFailed("该字段不能修改", code="hub_subscription_field")
+        if v is None and k in _SUB_REQUIRED:  # an explicit null in a PATCH clears nothing that must have a value
+            raise ValidationFailed("名称、类型、订阅对象和启用状态不能为空", code="hub_subscription_required",
+                                   details={"field": k})
         setattr(sub, k, v)
     session.flush()
     session.info.pop(_SUBS, None)

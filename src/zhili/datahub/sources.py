@@ -24,6 +24,7 @@ from zhili.regions.service import get_unit
 NAME_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{1,62}$")
 EDITABLE = ("title", "department", "system_name", "contact", "refresh_days", "security_level", "trust", "active",
             "note", "default_template_id")
+REQUIRED = frozenset({"title", "security_level", "trust", "active"})
 
 
 def _view(src: Source) -> dict[str, Any]:
@@ -96,6 +97,9 @@ def update_source(session: Session, *, principal: Principal, source_id: uuid.UUI
     for key, value in changes.items():
         if key not in EDITABLE:
             raise ValidationFailed(f"数据源的字段“{key}”不能修改", code="hub_source_field_fixed")
+        if value is None and key in REQUIRED:  # an explicit null in a PATCH clears nothing that must have a value
+            raise ValidationFailed("数据源的名称、安全等级、可信度和启用状态不能为空", code="hub_source_required",
+                                   details={"field": key})
         setattr(src, key, value)
     session.flush()
     audit.record(session, actor=principal.actor, action="hub.source.update", object_type="hub_source",

@@ -34,6 +34,9 @@ EXPORT_FORMAT = "zhili.hub.template/1"
 _COMPILED: dict[uuid.UUID, Mapper] = {}  # template versions never change: compile each once per process
 _COMPILED_MAX = 64
 
+# A template's version number as a caller may ask for it (a bound the database's integer holds).
+MAX_VERSION = 1_000_000
+
 
 def _view(t: MappingTemplate) -> dict[str, Any]:
     return {"name": t.name, "version": t.version, "title": t.title, "target": t.target, "source_id": t.source_id,

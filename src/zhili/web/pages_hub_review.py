@@ -10,12 +10,13 @@ import uuid
 from collections.abc import Mapping
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Form, Request
+from fastapi import APIRouter, Depends, Form, Query, Request
 from sqlalchemy import select
 from starlette.responses import Response
 
 from zhili.core.db import roll_back_refused
 from zhili.core.errors import DomainError, Forbidden, NotFound
+from zhili.core.schemas import MAX_PAGE
 from zhili.core.security import Perm
 from zhili.datahub import changes, golden, golden_register, lineage, review, survivorship
 from zhili.datahub.models import CandidateStatus, EntityType
@@ -94,7 +95,8 @@ def _fail(session: Any, exc: DomainError) -> None:
 # -- the review queue ---------------------------------------------------------------------------------------------
 
 @router.get(f"{BASE}/review")
-def review_queue(request: Request, session: Db, pu: HubReader, decided: int = 0, page: int = 1) -> Response:
+def review_queue(request: Request, session: Db, pu: HubReader, decided: Annotated[int, Query(ge=0, le=1)] = 0,
+                 page: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 1) -> Response:
     status = None if decided else CandidateStatus.pending
     rows, total = review.list_candidates(session, principal=pu.principal, status=status, page=page)
     if decided:

@@ -269,7 +269,7 @@ def _option_labels(request: Request) -> dict[str, dict[str, str]]:
 
 @router.get(BASE + "/{name}")
 def template_page(request: Request, session: Db, pu: HubReader, name: str,
-                  version: Annotated[int | None, Query(ge=1)] = None) -> Response:
+                  version: Annotated[int | None, Query(ge=1, le=templates.MAX_VERSION)] = None) -> Response:
     return _detail(request, session, pu, name, version=version)
 
 
@@ -365,7 +365,7 @@ def template_field_delete(request: Request, session: Db, pu: HubReader, name: st
 
 @router.get(BASE + "/{name}/export.json")
 def template_export(session: Db, pu: HubReader, name: str,
-                    version: Annotated[int | None, Query(ge=1)] = None) -> Response:
+                    version: Annotated[int | None, Query(ge=1, le=templates.MAX_VERSION)] = None) -> Response:
     data = templates.export_template(session, principal=pu.principal, name=name, version=version)
     body = json.dumps(data, ensure_ascii=False, indent=1).encode("utf-8")
     return Response(body, media_type="application/json", headers={
@@ -375,7 +375,7 @@ def template_export(session: Db, pu: HubReader, name: str,
 @router.post(BASE + "/{name}/preview")
 @body_limit(templates.PREVIEW_MAX_BYTES + MARGIN)
 def template_preview(request: Request, session: Db, pu: HubReader, name: str, form: cp.PostedForm,
-                     version: Annotated[int | None, Query(ge=1)] = None) -> Response:
+                     version: Annotated[int | None, Query(ge=1, le=templates.MAX_VERSION)] = None) -> Response:
     """The first 20 rows of a sample file as they would be imported (nothing written); an HTMX request gets the
     result alone, a plain form post the whole page with the result."""
     tmpl, mapper = templates.compiled(session, principal=pu.principal, name=name, version=version)
