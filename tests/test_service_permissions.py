@@ -253,7 +253,7 @@ EXPECTED: dict[str, Perm | tuple[Perm, ...] | AnyOf | Exempt] = {
 # Reveals record their refusal (an audit row kept although the request is rolled back): they need a session.
 RECORDS_REFUSAL = {"cases.service.reveal_reporter", "registry.service.reveal_person"}
 _NOT_SERVICES = ("zhili.web", "zhili.seed", "zhili.migrations", "zhili.cli", "zhili.app", "zhili.audit.api",
-                 "zhili.cli_hub")
+                 "zhili.cli_hub", "zhili.cli_hub_tools")
 
 
 def _service_functions() -> dict[str, Any]:

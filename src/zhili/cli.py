@@ -28,7 +28,7 @@ apikey_app = typer.Typer(help="API 密钥（Open311 等客户端）", no_args_is
 app.add_typer(apikey_app, name="apikey")
 cases_app = typer.Typer(help="事件办理：期限巡检、统计重建、分类加载", no_args_is_help=True)
 app.add_typer(cases_app, name="cases")
-from zhili.cli_hub import hub_app  # noqa: E402  (the data hub's commands live in their own module)
+from zhili.cli_hub import hub_app  # noqa: E402  (the data hub's commands live in their own modules)
 
 app.add_typer(hub_app, name="hub")
 console = Console()
