@@ -199,6 +199,7 @@ EXPECTED: dict[str, Perm | tuple[Perm, ...] | AnyOf | Exempt] = {
     "datahub.pipeline.rerun_rows": P.hub_import,
     "datahub.imports.list_imports": P.hub_read,
     "datahub.imports.check_target_permission": _PREDICATE,
+    "datahub.imports.import_rest": P.hub_import,
     "datahub.imports.get_import": P.hub_read,
     "datahub.imports.resolve_template": P.hub_read,
     "datahub.imports.import_file": P.hub_import,

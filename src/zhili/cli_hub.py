@@ -193,11 +193,7 @@ def import_rest_cmd(
     user: UserOpt = "admin",
 ) -> None:
     """从 REST 接口分页拉取并导入；中断后再次运行同一命令从断点继续。"""
-    import hashlib
-
-    from zhili.datahub.imports import check_target_permission, refresh_quality, resolve_template
-    from zhili.datahub.models import Connector, ImportStatus
-    from zhili.datahub.pipeline import run_import
+    from zhili.datahub.imports import import_rest
 
     headers = {}
     for h in header or []:
@@ -205,20 +201,8 @@ def import_rest_cmd(
         headers[name.strip()] = value.strip()
 
     def job(s: Any, p: Any, src: Any, progress: Any, guard: Any) -> Any:
-        from zhili.datahub.connectors_rest import rest_pull
-
-        if not dry_run:
-            check_target_permission(p, src)
-        tpl, mapper = resolve_template(s, principal=p, source=src, name=template)
-        # the same URL and template is the same pull: a killed run resumes (headers are secrets: not hashed in)
-        key = hashlib.sha256(f"{url}\n{tpl.name}".encode()).hexdigest()
-        stream = rest_pull(url, headers=headers)
-        imp = run_import(s, principal=p, source=src, stream=stream, mapper=mapper, filename=url[:255],
-                         file_hash=key, connector=Connector.rest, template_id=tpl.id, dry_run=dry_run,
-                         progress=progress, guard=guard)
-        if imp.status == ImportStatus.done and not imp.dry_run:
-            refresh_quality(s, src, guard)
-        return imp
+        return import_rest(s, principal=p, source=src, url=url, headers=headers, template=template,
+                           dry_run=dry_run, progress=progress, guard=guard)
 
     _run_job(source, user, job)
 

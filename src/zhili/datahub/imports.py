@@ -194,6 +194,34 @@ def refresh_quality(session: Session, source: Source, guard: Callable[[], Any] |
         session.commit()
 
 
+def import_rest(session: Session, *, principal: Principal, source: Source, url: str,
+                headers: dict[str, str] | None = None, template: str | None = None, dry_run: bool = False,
+                progress: Callable[..., None] | None = None, guard: Callable[[], Any] | None = None,
+                batch_size: int = 1000, **options: Any) -> Import:
+    """Pull a paged REST endpoint into ``source`` (a job: commits per batch). The same URL and template is the same
+    pull: a killed run is resumed from the page its last committed batch ended in (the import's stored cursor), not
+    from the first page. ``headers`` (an ``Authorization`` token) are sent, never stored or hashed; ``options`` go
+    to :func:`zhili.datahub.connectors_rest.rest_pull` (paging style, items key …)."""
+    from zhili.datahub.connectors_rest import rest_pull
+    from zhili.datahub.pipeline import find_resumable, run_import
+
+    authorize(principal, Perm.hub_import, "没有导入数据的权限", code="hub_import_denied")
+    ensure_in_scope(principal, source.path, "数据源")
+    if not dry_run:
+        check_target_permission(principal, source)
+    tpl, mapper = resolve_template(session, principal=principal, source=source, name=template)
+    key = hashlib.sha256(f"{url}\n{tpl.name}".encode()).hexdigest()
+    resumable = find_resumable(session, source, key, dry_run)
+    cursor = resumable.cursor if resumable is not None else None
+    stream = rest_pull(url, headers=headers, cursor=cursor, **options)
+    imp = run_import(session, principal=principal, source=source, stream=stream, mapper=mapper,
+                     filename=url[:255], file_hash=key, connector=Connector.rest, template_id=tpl.id,
+                     dry_run=dry_run, progress=progress, guard=guard, batch_size=batch_size)
+    if imp.status == ImportStatus.done and not imp.dry_run:
+        refresh_quality(session, source, guard)
+    return imp
+
+
 class _Broken:
     """A stream over a file its connector could not open: its first read fails the import."""
 
