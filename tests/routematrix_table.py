@@ -740,6 +740,7 @@ ROUTES: dict[tuple[str, str], Row] = {
     ("GET", "/console/hub/lineage/person/{person_id}"): Row(roles=HUB_READ, scope="territory"),
     ("GET", "/console/hub/lineage/organisation/{organisation_id}"): Row(roles=HUB_READ, scope="territory"),
     ("GET", "/console/hub/lineage/building/{building_id}"): Row(roles=HUB_READ, scope="territory"),
+    ("GET", "/console/hub/lineage/household/{household_id}"): Row(roles=HUB_READ, scope="territory"),
     ("GET", "/console/hub/lineage/case/{case_id}"): Row(roles=HUB_READ, scope="case"),
     ("GET", "/console/hub/subscriptions"): Row(roles=HUB_ADMIN),
     ("POST", "/console/hub/subscriptions"): Row(roles=HUB_ADMIN, body=_form(name="卫健推送", kind="in_app")),

@@ -46,9 +46,10 @@ def test_a_register_person_lists_the_source_records_feeding_it(fed, db):
     assert view["golden"].register_id == person_id
     assert sorted(r["source_name"] for r in view["records"]) == ["gongan", "minzheng"]
     from zhili.registry import service as registry
+    from zhili.registry.models import BuildingType
 
     b = registry.create_building(db, principal=hub.principal, data={
-        "grid_id": hub.world.units["ga"].id, "name": "3幢", "address": "金陵路8号3幢", "building_type": "residential"})
+        "grid_id": hub.world.units["ga"].id, "name": "3幢", "address": "金陵路8号3幢", "building_type": BuildingType.residential})
     empty = lineage.register_lineage(db, principal=hub.principal, kind="building", register_id=b.id)
     assert empty == {"golden": None, "records": []}  # no source ever fed it
     with pytest.raises(NotFound):
@@ -98,3 +99,22 @@ def test_the_person_page_loads_a_data_sources_panel(fed, db, world, client):
     assert client.get(f"/console/hub/lineage/person/{person_id}").status_code == 404
     assert client.get(f"/api/v1/hub/lineage/person/{person_id}", headers=world.headers("shequ1")).json()[
         "golden_id"] == str(hub.golden_of(_a))
+
+
+def test_the_household_page_loads_its_data_sources_panel_too(fed, db, world, client):
+    """Households are fed by imports too: their page has the same lazily loaded 数据来源 panel, scoped like it."""
+    from zhili.registry import service as registry
+    from zhili.registry.models import BuildingType, HouseholdUse
+    from zhili.users.service import principal_for_user
+
+    staff = principal_for_user(db, user=world.users["shequ1"])
+    building = registry.create_building(db, principal=staff, data={
+        "grid_id": world.units["ga"].id, "name": "3幢", "address": "明珠路8号", "building_type": BuildingType.residential})
+    household_id = registry.create_household(db, principal=staff, data={
+        "building_id": building.id, "room": "301", "use": HouseholdUse.owner_occupied}).id
+    client.cookies.set("zhili_session", world.tokens["shequ1"])
+    page = client.get(f"/console/registry/households/{household_id}")
+    assert page.status_code == 200 and f'hx-get="/console/hub/lineage/household/{household_id}"' in page.text
+    assert client.get(f"/console/hub/lineage/household/{household_id}").status_code == 200
+    client.cookies.set("zhili_session", world.tokens["jiedao2"])
+    assert client.get(f"/console/hub/lineage/household/{household_id}").status_code == 404

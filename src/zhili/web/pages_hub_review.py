@@ -226,6 +226,12 @@ def building_lineage(request: Request, session: Db, pu: HubReader, building_id: 
                                                              register_id=building_id))
 
 
+@router.get(BASE + "/lineage/household/{household_id}")
+def household_lineage(request: Request, session: Db, pu: HubReader, household_id: uuid.UUID) -> Response:
+    return _panel(request, session, lineage.register_lineage(session, principal=pu.principal, kind="household",
+                                                             register_id=household_id))
+
+
 @router.get(BASE + "/lineage/case/{case_id}")
 def case_lineage(request: Request, session: Db, pu: HubReader, case_id: uuid.UUID) -> Response:
     return _panel(request, session, lineage.case_lineage(session, principal=pu.principal, case_id=case_id))
