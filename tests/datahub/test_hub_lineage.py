@@ -49,7 +49,8 @@ def test_a_register_person_lists_the_source_records_feeding_it(fed, db):
     from zhili.registry.models import BuildingType
 
     b = registry.create_building(db, principal=hub.principal, data={
-        "grid_id": hub.world.units["ga"].id, "name": "3幢", "address": "金陵路8号3幢", "building_type": BuildingType.residential})
+        "grid_id": hub.world.units["ga"].id, "name": "3幢", "address": "金陵路8号3幢",
+        "building_type": BuildingType.residential})
     empty = lineage.register_lineage(db, principal=hub.principal, kind="building", register_id=b.id)
     assert empty == {"golden": None, "records": []}  # no source ever fed it
     with pytest.raises(NotFound):
@@ -109,7 +110,8 @@ def test_the_household_page_loads_its_data_sources_panel_too(fed, db, world, cli
 
     staff = principal_for_user(db, user=world.users["shequ1"])
     building = registry.create_building(db, principal=staff, data={
-        "grid_id": world.units["ga"].id, "name": "3幢", "address": "明珠路8号", "building_type": BuildingType.residential})
+        "grid_id": world.units["ga"].id, "name": "3幢", "address": "明珠路8号",
+        "building_type": BuildingType.residential})
     household_id = registry.create_household(db, principal=staff, data={
         "building_id": building.id, "room": "301", "use": HouseholdUse.owner_occupied}).id
     client.cookies.set("zhili_session", world.tokens["shequ1"])
