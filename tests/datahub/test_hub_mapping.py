@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from shareddata import SHARED_DATA
 from zhili.core.crypto import get_cipher
 from zhili.core.errors import ValidationFailed
 from zhili.datahub.mapping import (
@@ -23,9 +24,7 @@ from zhili.datahub.mapping import (
 )
 from zhili.datahub.templates import builtin_documents
 
-DATA = Path(__file__).resolve().parents[2] / ".." / "shared" / "data"
-if not DATA.exists():
-    DATA = Path("/work/shared/data")
+DATA = SHARED_DATA
 GENDER = {"男": "male", "女": "female", "1": "male", "2": "female", "M": "male", "F": "female"}
 SH = dt.timezone(dt.timedelta(hours=8))
 

@@ -12,6 +12,7 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from shareddata import SHARED_DATA
 from zhili.core.errors import Forbidden, NotFound
 from zhili.core.validators import id_check_digit
 from zhili.datahub.models import Import, ImportStatus, QuarantineRow, QuarantineStatus, Source, SourceRecord, Target
@@ -282,7 +283,7 @@ def test_reupload_marks_open_quarantine_rows_fixed(db: Session, world: Any, prin
     assert second.rows_imported == 1 and second.rows_unchanged == 2
 
 
-SHARED = Path(__file__).resolve().parents[3] / "shared" / "data"
+SHARED = SHARED_DATA
 
 
 def test_gb18030_and_utf8_bom_csvs_import_the_same(db: Session, world: Any, principal: Any, tmp_path: Path) -> None:
