@@ -11,6 +11,8 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import JSON, Connection, insert
+from sqlalchemy.orm import Session, make_transient_to_detached
+from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.types import NullType
 
 
@@ -59,3 +61,33 @@ class BulkWriter:
             columns.append(values)
         self.conn.exec_driver_sql(sql, list(zip(*columns, strict=True)))
         return len(rows)
+
+
+def insert_objects(session: Session, model: Any, objs: list[Any]) -> None:
+    """Insert new ORM objects of ``model`` in one column-wise statement (:class:`BulkWriter`) instead of the unit of
+    work's per-object bookkeeping, then attach them to ``session`` as persistent (no second INSERT; later changes
+    to them are flushed as usual). Columns the objects leave unset take the column's Python default, exactly as
+    a flush would give them."""
+    if not objs:
+        return
+    session.flush()  # whatever the session holds goes first (the rows may reference it)
+    table = model.__table__
+    # every column the database would not fill itself: set, else the Python default, else NULL — and each then
+    # known to the object, so reading it later costs no query
+    keys = [c.key for c in table.columns if c.server_default is None or any(c.key in o.__dict__ for o in objs)]
+    rows = []
+    for o in objs:
+        state = o.__dict__
+        row: dict[str, Any] = {}
+        for k in keys:
+            if k in state:
+                row[k] = state[k]
+                continue
+            d = table.c[k].default
+            row[k] = None if d is None else d.arg(None) if d.is_callable else d.arg
+            set_committed_value(o, k, row[k])
+        rows.append(row)
+    BulkWriter(session.connection()).insert(table, rows)
+    for o in objs:
+        make_transient_to_detached(o)
+        session.add(o)

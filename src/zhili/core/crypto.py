@@ -147,7 +147,15 @@ class FieldCipher:
         """Keyed HMAC of a normalised value (hex), for exact-match search and uniqueness without decrypting."""
         msg = f"{purpose}:{value.strip().upper()}".encode()
         if self.suite == "aes":
-            return hmac.new(self.index_key, msg, hashlib.sha256).hexdigest()
+            # the keyed state is made once and copied: the same HMAC as hmac.new(key, msg, sha256), without
+            # hashing the key's two pads again for every value (an import computes millions)
+            keyed = self.__dict__.get("_hmac_keyed")
+            if keyed is None or keyed[0] is not self.index_key:
+                keyed = self.__dict__["_hmac_keyed"] = (self.index_key, hmac.new(self.index_key, None,
+                                                                                 hashlib.sha256))
+            h = keyed[1].copy()
+            h.update(msg)
+            return h.hexdigest()
         from cryptography.hazmat.primitives.hmac import HMAC
 
         h = HMAC(self.index_key, hashes.SM3())

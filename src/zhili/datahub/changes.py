@@ -37,6 +37,7 @@ from sqlalchemy.orm import Session
 from zhili.cases import notify
 from zhili.cases.models import Notification
 from zhili.core import audit
+from zhili.core.bulk import BulkWriter
 from zhili.core.crypto import get_cipher
 from zhili.core.db import utcnow
 from zhili.core.errors import ValidationFailed
@@ -80,22 +81,50 @@ def _matches(sub: Subscription, entity: str, path: str) -> bool:
 
 
 def publish(session: Session, golden: GoldenRecord, kind: str, fields: Sequence[str], *,
-            source_id: uuid.UUID | None = None, import_id: uuid.UUID | None = None) -> ChangeEvent:
+            source_id: uuid.UUID | None = None, import_id: uuid.UUID | None = None) -> None:
     """Write the change event of a golden record (its ``version`` already advanced) and its pending deliveries;
     they are sent after the commit."""
-    assert kind in KINDS
-    ev = ChangeEvent(id=uuid.uuid4(), key=f"{golden.id.hex}.{golden.version}.{kind}", entity_type=golden.entity_type,
-                     golden_id=golden.id, register_id=golden.register_id, path=golden.path, kind=kind,
-                     fields=list(fields), source_id=source_id, import_id=import_id, at=utcnow())
-    session.add(ev)
-    subs = [s for s in _subscriptions(session) if _matches(s, EntityType(golden.entity_type).value, golden.path)]
-    ev.delivered = not subs
-    for sub in subs:
-        session.add(Delivery(id=uuid.uuid4(), change_id=ev.id, subscription_id=sub.id,
-                             status=DeliveryStatus.pending, attempts=0, next_try_at=ev.at))
-    if subs:
-        session.info.setdefault(_OUTBOX, []).append(ev.id)
-    return ev
+    session.flush()
+    publish_many(session, [(golden.id, golden.entity_type, golden.register_id, golden.path, golden.version, kind,
+                            list(fields))], source_id=source_id, import_id=import_id)
+
+
+# (golden id, entity type, register id, path, version, kind, changed field names)
+Change = tuple[uuid.UUID, Any, uuid.UUID | None, str, int, str, list[str]]
+
+
+def publish_many(session: Session, items: Sequence[Change], *, source_id: uuid.UUID | None = None,
+                 import_id: uuid.UUID | None = None, writer: BulkWriter | None = None) -> list[uuid.UUID]:
+    """The change events of many golden records (each version already advanced) and their pending deliveries,
+    inserted column-wise (an import publishes one per record it touches). The golden records must already be
+    in the database. Returns the event ids."""
+    if not items:
+        return []
+    w = writer or BulkWriter(session.connection())
+    subs = _subscriptions(session)
+    at = utcnow()
+    events: list[dict[str, Any]] = []
+    deliveries: list[dict[str, Any]] = []
+    outbox: list[uuid.UUID] = []
+    for gid, entity, register_id, path, version, kind, fields in items:
+        assert kind in KINDS
+        entity = EntityType(entity)
+        ev_id = uuid.uuid4()
+        matching = [sub for sub in subs if _matches(sub, entity.value, path)] if subs else []
+        events.append({"id": ev_id, "key": f"{gid.hex}.{version}.{kind}", "entity_type": entity,
+                       "golden_id": gid, "register_id": register_id, "path": path, "kind": kind,
+                       "fields": list(fields), "source_id": source_id, "import_id": import_id,
+                       "delivered": not matching, "at": at})
+        deliveries.extend({"id": uuid.uuid4(), "change_id": ev_id, "subscription_id": sub.id,
+                           "status": DeliveryStatus.pending, "attempts": 0, "last_error": None,
+                           "next_try_at": at, "delivered_at": None} for sub in matching)
+        if matching:
+            outbox.append(ev_id)
+    w.insert(ChangeEvent.__table__, events)
+    w.insert(Delivery.__table__, deliveries)
+    if outbox:
+        session.info.setdefault(_OUTBOX, []).extend(outbox)
+    return [e["id"] for e in events]
 
 
 def _final(session: Session) -> bool:

@@ -101,6 +101,35 @@ class _Item:
     errors: list[RowError] = field(default_factory=list)
 
 
+@dataclass
+class _Pending:
+    """What a batch adds, inserted together once it is resolved (:meth:`write`): new golden records with their
+    final values (no ORM object in the session, so no INSERT then UPDATE per record), links, provenance rows,
+    change events and review candidates — each one column-wise statement, in foreign-key order."""
+
+    goldens: list[GoldenRecord] = field(default_factory=list)
+    links: list[dict[str, Any]] = field(default_factory=list)
+    fields: list[dict[str, Any]] = field(default_factory=list)
+    changes: list[tuple[GoldenRecord, str, list[str]]] = field(default_factory=list)
+    candidates: list[dict[str, Any]] = field(default_factory=list)
+
+    def write(self, session: Session, *, source_id: uuid.UUID | None, import_id: uuid.UUID | None) -> None:
+        session.flush()  # the session's own changes (register rows, existing golden records) first
+        w = BulkWriter(session.connection())
+        now = utcnow()
+        w.insert(GoldenRecord.__table__, [
+            {"id": g.id, "entity_type": g.entity_type, "register_id": g.register_id, "path": g.path,
+             "merged_into": None, "register_note": g.register_note, "created_at": now,
+             "updated_at": g.updated_at or now, "version": g.version or 0} for g in self.goldens])
+        w.insert(GoldenLink.__table__, self.links)
+        w.insert(GoldenField.__table__, self.fields)
+        changes.publish_many(session, [(g.id, g.entity_type, g.register_id, g.path, g.version, kind, flds)
+                                       for g, kind, flds in self.changes],
+                             source_id=source_id, import_id=import_id, writer=w)
+        w.insert(MatchCandidate.__table__, self.candidates)
+        self.goldens, self.links, self.fields, self.changes, self.candidates = [], [], [], [], []
+
+
 class Resolver:
     """Resolves one batch of source records of one entity type (see the module docstring)."""
 
@@ -113,6 +142,8 @@ class Resolver:
         self.goldens: dict[uuid.UUID, GoldenRecord] = {}
         self.new_goldens: set[uuid.UUID] = set()
         self.stats = {"deterministic": 0, "probabilistic": 0, "review": 0, "new": 0, "linked": 0}
+        self.pending = _Pending()
+        self._trust: dict[uuid.UUID, int] = {}
 
     # golden records, following merges to the survivor
     def _load_goldens(self, ids: Iterable[uuid.UUID]) -> None:
@@ -130,8 +161,9 @@ class Resolver:
         return g
 
     def _new_golden(self, path: str, register_id: uuid.UUID | None = None) -> GoldenRecord:
+        # not added to the session: inserted with its final values by _Pending.write
         g = GoldenRecord(id=uuid.uuid4(), entity_type=self.entity, register_id=register_id, path=path, version=0)
-        self.session.add(g)
+        self.pending.goldens.append(g)
         self.goldens[g.id] = g
         self.new_goldens.add(g.id)
         return g
@@ -157,21 +189,38 @@ class Resolver:
             it.golden = first.golden
             new_links.append((it, MatchType.deterministic, 1.0))
             self.stats["deterministic"] += 1
-        s.flush()  # golden records before the links that point at them (no ORM relationships to order them)
         now = utcnow()
-        BulkWriter(s.connection()).insert(GoldenLink.__table__, [  # one statement, no ORM object per link
+        self.pending.links.extend(
             {"id": uuid.uuid4(), "golden_id": it.golden.id, "source_record_id": it.rec.id, "match_type": mt,
              "score": p, "merge_event_id": None, "linked_at": now, "unlinked_at": None}
-            for it, mt, p in new_links if it.golden is not None])
+            for it, mt, p in new_links if it.golden is not None)
         self.stats["linked"] += len(new_links)
+        # the members this batch links are known here: no query (and no decryption) for them
+        trust = self._trusts({it.rec.source_id for it, _, _ in new_links})
+        fresh: dict[uuid.UUID, list[survivorship.Member]] = defaultdict(list)
+        for it, _, _ in new_links:
+            if it.golden is not None:
+                fresh[it.golden.id].append(survivorship.Member(
+                    it.rec.id, it.rec.last_import_id, it.rec.row_number, it.values,
+                    trust.get(it.rec.source_id, 0), it.rec.changed_at))
         affected = {it.golden.id for it in items if it.golden is not None}
         errors = _refresh(s, self.principal, self.entity, [self.goldens[g] for g in affected],
-                         import_id=self.import_id, source_id=self.source_id, new=self.new_goldens)
+                         import_id=self.import_id, source_id=self.source_id, new=self.new_goldens,
+                         fresh=fresh, pending=self.pending)
+        self.pending.write(s, source_id=self.source_id, import_id=self.import_id)
+        self.new_goldens = set()
         for it in items:
             if it.golden is not None and it.golden.id in errors:
                 it.errors.extend(errors[it.golden.id])
             if it.golden is not None and it.golden.register_id is not None:
                 it.rec.target_id = it.golden.register_id
+
+    def _trusts(self, source_ids: set[uuid.UUID]) -> dict[uuid.UUID, int]:
+        want = source_ids - self._trust.keys()
+        if want:
+            self._trust.update({i: int(t or 0) for i, t in self.session.execute(
+                select(Source.id, Source.trust).where(Source.id.in_(want)))})
+        return self._trust
 
     # 1. deterministic
     def _deterministic(self, items: list[_Item], new_links: list[tuple[_Item, MatchType, float | None]]
@@ -333,13 +382,15 @@ class Resolver:
             new_links.append((it, MatchType.seed, None))
             self.stats["new"] += 1
             self.stats["review"] += 1
-            s.flush()  # the golden rows exist before the candidate points at them
-            exists = s.scalar(select(MatchCandidate).where(MatchCandidate.source_record_id == it.rec.id,
-                                                           MatchCandidate.golden_id == g.id))
-            if exists is None:
-                s.add(MatchCandidate(id=uuid.uuid4(), entity_type=self.entity, source_record_id=it.rec.id,
-                                     golden_id=g.id, path=g.path, probability=float(pair.probability),
-                                     evidence=_evidence(pair)))
+            exists = g.id not in self.new_goldens and s.scalar(
+                select(MatchCandidate.id).where(MatchCandidate.source_record_id == it.rec.id,
+                                                MatchCandidate.golden_id == g.id)) is not None
+            if not exists:
+                self.pending.candidates.append({
+                    "id": uuid.uuid4(), "entity_type": self.entity, "source_record_id": it.rec.id,
+                    "golden_id": g.id, "path": g.path, "probability": float(pair.probability),
+                    "evidence": _evidence(pair), "status": CandidateStatus.pending, "decided_by": None,
+                    "decided_at": None, "created_at": utcnow()})
 
 
 @dataclass(frozen=True)
@@ -392,31 +443,40 @@ def _members(session: Session, golden_ids: Sequence[uuid.UUID]
 
 def _refresh(session: Session, principal: Principal, entity: EntityType, goldens: Sequence[GoldenRecord], *,
             import_id: uuid.UUID | None = None, source_id: uuid.UUID | None = None,
-            new: set[uuid.UUID] | None = None, kind: str | None = None, publish: bool = True
+            new: set[uuid.UUID] | None = None, kind: str | None = None, publish: bool = True,
+            fresh: dict[uuid.UUID, list[survivorship.Member]] | None = None, pending: _Pending | None = None
             ) -> dict[uuid.UUID, list[RowError]]:
     """Re-survive golden records: provenance rows, register row, change event. The register's refusals by golden
-    record id (the rows that fed it go to quarantine)."""
+    record id (the rows that fed it go to quarantine).
+
+    ``fresh``: members linked by the caller's batch and not yet in the database (a resolver's new links), by
+    golden record; ``new`` golden records have no other member and no provenance yet, so nothing is queried for
+    them. With ``pending`` the new provenance rows and change events are left to the caller's
+    :meth:`_Pending.write` (its new golden records are not inserted yet); without, they are written here."""
     new = new or set()
+    fresh = fresh or {}
     ids = [g.id for g in goldens]
-    members = _members(session, ids)
+    old_ids = [i for i in ids if i not in new]
+    members = _members(session, old_ids)
+    for gid, ms in fresh.items():
+        members[gid].extend(ms)
     rules = survivorship.rules_for(session, entity)
     current: dict[uuid.UUID, dict[str, GoldenField]] = defaultdict(dict)
-    for gf in session.scalars(select(GoldenField).where(GoldenField.golden_id.in_(ids))):
-        current[gf.golden_id][gf.field] = gf
+    if old_ids:
+        for gf in session.scalars(select(GoldenField).where(GoldenField.golden_id.in_(old_ids))):
+            current[gf.golden_id][gf.field] = gf
     reg_ids = [g.register_id for g in goldens if g.register_id is not None]
     model = MODEL_OF[entity]
     regs = {r.id: r for r in session.scalars(select(model).where(model.id.in_(reg_ids)))} if reg_ids else {}
     errors: dict[uuid.UUID, list[RowError]] = {}
     now = utcnow()
-    # the register rows first: each register write flushes the session, and provenance rows added after them
-    # go to the database together in the one flush below rather than one by one
     chosen_of = {g.id: survivorship.survive(members.get(g.id, []), rules) for g in goldens}
     refused = _write_registers(session, principal, entity, [
         (g, {f: c.value for f, c in chosen_of[g.id].items()}, regs.get(g.register_id) if g.register_id else None)
         for g in goldens])
     errors.update({gid: [err] for gid, err in refused.items()})
     cipher = get_cipher()
-    added: list[dict[str, Any]] = []  # new provenance rows, inserted together (one statement, no ORM objects)
+    out = pending if pending is not None else _Pending()
     for g in goldens:
         chosen = chosen_of[g.id]
         had = current.get(g.id, {})
@@ -425,10 +485,10 @@ def _refresh(session: Session, principal: Principal, entity: EntityType, goldens
             digest = value_digest(c.value, cipher)
             old = had.get(f)
             if old is None:
-                added.append({"id": uuid.uuid4(), "golden_id": g.id, "field": f,
-                              "source_record_id": c.member.record_id, "import_id": c.member.import_id,
-                              "row_number": c.member.row_number, "rule": c.rule, "value_digest": digest,
-                              "chosen_at": now})
+                out.fields.append({"id": uuid.uuid4(), "golden_id": g.id, "field": f,
+                                   "source_record_id": c.member.record_id, "import_id": c.member.import_id,
+                                   "row_number": c.member.row_number, "rule": c.rule, "value_digest": digest,
+                                   "chosen_at": now})
                 changed.append(f)
                 continue
             if old.value_digest != digest:
@@ -445,11 +505,9 @@ def _refresh(session: Session, principal: Principal, entity: EntityType, goldens
         if publish and (changed or g.id in new):
             g.version = (g.version or 0) + 1
             g.updated_at = now
-            changes.publish(session, g, kind or ("created" if g.id in new else "updated"), sorted(changed),
-                            source_id=source_id, import_id=import_id)
-    session.flush()
-    if added:
-        BulkWriter(session.connection()).insert(GoldenField.__table__, added)
+            out.changes.append((g, kind or ("created" if g.id in new else "updated"), sorted(changed)))
+    if pending is None:
+        out.write(session, source_id=source_id, import_id=import_id)
     return errors
 
 

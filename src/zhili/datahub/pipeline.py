@@ -44,6 +44,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
 from zhili.core import audit
+from zhili.core.bulk import insert_objects
 from zhili.core.crypto import FieldCipher, get_cipher
 from zhili.core.db import utcnow
 from zhili.core.jurisdiction import Principal, authorize, ensure_in_scope
@@ -364,6 +365,7 @@ class _Run:
             staged: list[StagedRow] = []
             unchanged: list[uuid.UUID] = []
             before: dict[uuid.UUID, tuple[bytes, str, str, int, Any]] = {}
+            created: list[SourceRecord] = []
             now = utcnow()
             for r in good:
                 assert r.key is not None
@@ -382,7 +384,7 @@ class _Run:
                                        last_import_id=self.imp.id, row_number=r.row_number, first_seen=now,
                                        last_seen=now, changed_at=now)
                     change = "new"
-                    self.session.add(rec)
+                    created.append(rec)
                 else:
                     before[rec.id] = (rec.values_enc, rec.row_hash, rec.path, rec.row_number, rec.key_bidx)
                     change = "updated"
@@ -398,13 +400,16 @@ class _Run:
                 self.checked += len(rows)
                 for r in good:
                     self.filled.update(k for k, v in r.values.items() if v not in (None, "", []))
-            if staged and self.handler is not None:
+            if self.handler is None:
+                self.session.add_all(created)
+            elif staged:
                 # a handler that links other rows to the records by foreign key needs them in the database first
                 flushed = getattr(self.handler, "records_flushed", True)
-                if flushed:
-                    self.session.flush()
+                if flushed:  # new records in one column-wise insert (no unit-of-work bookkeeping per row)
+                    insert_objects(self.session, SourceRecord, created)
                     outcomes = self.handler.apply(self.ctx, staged)
                 else:  # inserted once with their target, after the handler: no autoflush before it
+                    self.session.add_all(created)
                     with self.session.no_autoflush:
                         outcomes = self.handler.apply(self.ctx, staged)
                 by_row = {r.row_number: r for r in good}

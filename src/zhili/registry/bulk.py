@@ -9,10 +9,9 @@ import uuid
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session, make_transient_to_detached
-from sqlalchemy.orm.attributes import set_committed_value
+from sqlalchemy.orm import Session
 
-from zhili.core.bulk import BulkWriter
+from zhili.core.bulk import insert_objects
 from zhili.core.crypto import get_cipher
 from zhili.core.errors import Conflict, DomainError
 from zhili.core.jurisdiction import Principal, authorize
@@ -68,32 +67,5 @@ def create_persons(session: Session, *, principal: Principal, items: list[dict[s
         taken.add(p.id_number_bidx)
         rows.append(p)
         out.append(p)
-    _insert_rows(session, Person, rows)
+    insert_objects(session, Person, rows)
     return out
-
-
-def _insert_rows(session: Session, model: Any, objs: list[Any]) -> None:
-    """Insert new ORM rows in one column-wise statement (:class:`zhili.core.bulk.BulkWriter`) instead of the unit of
-    work's per-object bookkeeping, then attach them to ``session`` as persistent (no second INSERT). Columns the
-    objects leave unset take the column's Python default, exactly as a flush would give them."""
-    if not objs:
-        return
-    session.flush()  # whatever the session holds goes first (the rows may reference it)
-    table = model.__table__
-    keys = [c.key for c in table.columns if c.key in objs[0].__dict__ or c.default is not None]
-    rows = []
-    for o in objs:
-        state = o.__dict__
-        row: dict[str, Any] = {}
-        for c in table.columns:
-            if c.key in state:
-                row[c.key] = state[c.key]
-            elif c.default is not None:
-                d = c.default
-                row[c.key] = d.arg(None) if d.is_callable else d.arg
-                set_committed_value(o, c.key, row[c.key])
-        rows.append({k: row.get(k) for k in keys})
-    BulkWriter(session.connection()).insert(table, rows)
-    for o in objs:
-        make_transient_to_detached(o)
-        session.add(o)
