@@ -39,6 +39,7 @@ from zhili.core.crypto import get_cipher
 from zhili.core.db import write_after_read
 from zhili.core.errors import ValidationFailed
 from zhili.core.jurisdiction import Principal, authorize, in_scope, not_found
+from zhili.core.query import starts_with_text
 from zhili.core.security import Perm
 from zhili.datahub import imports
 from zhili.datahub.handlers import handler_for
@@ -223,7 +224,7 @@ def list_register_imports(session: Session, *, principal: Principal, limit: int 
     """The caller's latest register uploads (imports of the built-in register sources), newest first."""
     authorize(principal, Perm.registry_write)
     stmt = (select(Import).join(Source, Source.id == Import.source_id)
-            .where(Import.user_id == principal.user_id, Source.name.startswith(SOURCE_PREFIX, autoescape=True),
+            .where(Import.user_id == principal.user_id, starts_with_text(Source.name, SOURCE_PREFIX),
                    Source.created_by == imports.REGISTER_SOURCE_CREATOR, Import.dry_run.is_(False))
             .order_by(Import.started_at.desc(), Import.id).limit(limit))
     return list(session.scalars(stmt))
