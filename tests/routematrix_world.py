@@ -129,10 +129,10 @@ def build(db: Session) -> MatrixWorld:
     from zhili.core.db import utcnow
     from zhili.core.security import hash_password
     from zhili.core.validators import id_check_digit
+    from zhili.datahub import register_import
     from zhili.open311.service import create_api_key, create_request
     from zhili.participation import service as participation
     from zhili.participation import sms
-    from zhili.registry import excel
     from zhili.registry import service as registry
     from zhili.registry.models import BuildingType, HouseholdUse, RegisterKind, ResidentType
     from zhili.users.service import principal_for_user
@@ -244,9 +244,9 @@ def build(db: Session) -> MatrixWorld:
         mw.notifications[username] = n
     for username in ("admin", "jiedao1", "shequ1", "wangge_a", "wangge_c"):
         grid = units["gc" if username == "wangge_c" else "ga"]
-        mw.batches[username] = excel.import_workbook(db, principal=p(username), kind=RegisterKind.buildings,
-                                                     data=building_workbook(grid.code, f"导入路{username}号"),
-                                                     filename="导入.xlsx")
+        mw.batches[username] = register_import.import_register_workbook(
+            db, principal=p(username), kind=RegisterKind.buildings,
+            data=building_workbook(grid.code, f"导入路{username}号"), filename="导入.xlsx")
     from zhili.cases.saved_views import save_view
 
     for username, user in w.users.items():

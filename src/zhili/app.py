@@ -153,6 +153,7 @@ def api_router() -> APIRouter:
     from zhili.audit.api import router as audit_router
     from zhili.cases.api import config_router as case_config_router
     from zhili.cases.api import router as cases_router
+    from zhili.datahub.api import register_router as register_import_router
     from zhili.datahub.api import router as hub_router
     from zhili.http.deps import refuse_personal_numbers_in_url
     from zhili.participation.api import router as participation_router
@@ -168,7 +169,8 @@ def api_router() -> APIRouter:
     # Routes are matched in order, one by one: the case routes (intake is the busiest) come first. Every route
     # declares the error answers of the one error hierarchy (`{code, message, details}`), so clients and
     # conformance checkers know them.
-    for r in (cases_router, auth_router, users_router, regions_router, registry_router, case_config_router,
+    for r in (cases_router, auth_router, users_router, regions_router, registry_router, register_import_router,
+              case_config_router,
               calendar_router, audit_router, participation_router, visits_router, hub_router):
         router.include_router(r, responses=ERROR_RESPONSES)
 

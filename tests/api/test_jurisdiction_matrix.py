@@ -29,7 +29,8 @@ from openpyxl import Workbook, load_workbook
 from sqlalchemy import func, select
 
 from zhili.app import create_app
-from zhili.registry.models import Building, Household, ImportBatch, Organisation, Person, RegisterKind
+from zhili.datahub.models import Import
+from zhili.registry.models import Building, Household, Organisation, Person, RegisterKind
 
 # -- the specification ---------------------------------------------------------------------------------------
 # What each test user may do in the registers. Written out by hand on purpose (not read from ROLE_PERMISSIONS):
@@ -482,7 +483,7 @@ def test_an_import_answers_by_permission_then_imports_only_rows_inside_the_juris
     for who in ACTORS:
         for grid in GRIDS:
             unit = world.units[grid]
-            before_audit, before_batches, before_buildings = audit_count(db), _count(db, ImportBatch), \
+            before_audit, before_batches, before_buildings = audit_count(db), _count(db, Import), \
                 _count(db, Building)
             address = f"导入路{unique()}号"
             r = _bulk_call(api, who, route, file=_building_workbook(unit.code, address))
@@ -491,7 +492,7 @@ def test_an_import_answers_by_permission_then_imports_only_rows_inside_the_juris
             if expected == 403:
                 if r.status_code != 403 or r.json()["code"] != "permission_denied":
                     failures.append(label)
-                elif (audit_count(db), _count(db, ImportBatch), _count(db, Building)) != \
+                elif (audit_count(db), _count(db, Import), _count(db, Building)) != \
                         (before_audit, before_batches, before_buildings):
                     failures.append(f"{label}: a refused import left something behind")
                 continue

@@ -1,4 +1,6 @@
-"""Data hub routes (``/api/v1/hub``): sources, templates, imports, quarantine, quality, resolution, lineage.
+"""Data hub routes (``/api/v1/hub``): sources, templates, imports, quarantine, quality, resolution, lineage; and
+(``register_router``) the register's Excel import, ``/api/v1/registry/{kind}/import``, which is a hub source
+(:mod:`zhili.datahub.register_import`) — its routes keep the register's paths but live here, above the register.
 
 Thin: each route loads, calls one service function (which checks permission and jurisdiction itself), answers.
 """
@@ -9,7 +11,7 @@ import json
 import uuid
 from typing import Annotated, Any
 
-from fastapi import APIRouter, File, Form, Query, Response, UploadFile
+from fastapi import APIRouter, File, Form, Path, Query, Response, UploadFile
 from fastapi.encoders import jsonable_encoder
 from fastapi.responses import JSONResponse
 
@@ -25,6 +27,7 @@ from zhili.datahub import (
     lineage,
     quality,
     quarantine,
+    register_import,
     review,
     sources,
     survivorship,
@@ -76,11 +79,38 @@ from zhili.datahub.schemas_golden import (
 )
 from zhili.http.bodylimit import MARGIN, body_limit
 from zhili.http.deps import CurrentUser, Db, Paging
+from zhili.registry import excel
+from zhili.registry.models import RegisterKind
+from zhili.registry.schemas import ImportBatchOut
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
 router = APIRouter(prefix="/hub", tags=["数据中台"])
+register_router = APIRouter(prefix="/registry", tags=["基础数据"])
+
+# -- the register's Excel import (a hub source) ---------------------------------------------------------------
+
+RegisterKindPath = Annotated[RegisterKind, Path(description="buildings 楼栋 / households 房屋 / persons 人员 / "
+                                                            "organisations 组织")]
+
+
+@register_router.post("/{kind}/import", response_model=ImportBatchOut, status_code=201,
+                      summary="Excel 导入（经数据中台逐行校验，导入有效行，未通过的行进入隔离区并说明原因）")
+@body_limit(excel.MAX_IMPORT_BYTES + MARGIN)
+def import_register(kind: RegisterKindPath, session: Db, principal: CurrentUser,
+                    file: Annotated[UploadFile, File(description="按导入模板填写的 .xlsx 文件")]) -> ImportBatchOut:
+    imp = register_import.import_register_workbook(session, principal=principal, kind=kind,
+                                                   filename=file.filename or "",
+                                                   data=file.file.read(excel.MAX_IMPORT_BYTES + 1))
+    return ImportBatchOut(**register_import.register_import_view(session, imp=imp))
+
+
+@register_router.get("/imports/{batch_id}", response_model=ImportBatchOut, summary="导入批次结果（上传人查看）")
+def get_register_import(batch_id: uuid.UUID, session: Db, principal: CurrentUser) -> ImportBatchOut:
+    imp = register_import.get_register_import(session, principal=principal, import_id=batch_id)
+    return ImportBatchOut(**register_import.register_import_view(session, imp=imp))
+
 
 # -- sources ---------------------------------------------------------------------------------------------------
 

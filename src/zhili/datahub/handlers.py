@@ -42,6 +42,8 @@ class HouseholdHandler:
             try:
                 with session.begin_nested():
                     entrance_id = v.get("entrance_id")
+                    if v.get("entrance") and entrance_id is None:  # added by an earlier row of this batch?
+                        entrance_id = ctx.validator.entrances.get((v["building_id"], str(v["entrance"])))
                     if v.get("entrance") and entrance_id is None:
                         e = reg.add_entrance(session, principal=principal, building_id=v["building_id"],
                                              name=str(v["entrance"]))

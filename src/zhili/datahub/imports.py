@@ -16,6 +16,7 @@ import logging
 import threading
 import uuid
 from collections.abc import Callable, Iterable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +29,7 @@ from zhili.core.query import paginate
 from zhili.core.security import Perm
 from zhili.core.settings import get_settings
 from zhili.datahub.models import Connector, Import, ImportStatus, MappingTemplate, Source, Target
+from zhili.datahub.rows import BatchHandler
 
 log = logging.getLogger(__name__)
 
@@ -148,13 +150,42 @@ def check_target_permission(principal: Principal, source: Source) -> None:
                   "请由社区、街道工作人员或系统管理员导入", code="hub_import_register_denied")
 
 
+# The built-in sources of the register's own Excel upload (:mod:`zhili.datahub.register_import`): named
+# ``register-<kind>-<unit code>``, created by the system only (staff cannot register a source of that name).
+REGISTER_SOURCE_PREFIX = "register-"
+REGISTER_SOURCE_CREATOR = "system"
+
+
+def is_register_source(source: Source) -> bool:
+    """True for a built-in source of the register's Excel upload."""
+    return (source.name.startswith(REGISTER_SOURCE_PREFIX) and source.created_by == REGISTER_SOURCE_CREATOR
+            and Target(source.target) in REGISTER_TARGETS)
+
+
+def register_uploader(principal: Principal, source: Source) -> Principal:
+    """The register's front door into the hub, and the only way past ``hub:import`` without holding it: a holder of
+    ``registry:write`` (a grid worker has no hub permission) may import *a built-in register source of their own
+    jurisdiction* — what the register's Excel upload always let them do. Returns the principal to run that one import
+    with (the same person, role and jurisdiction, plus ``hub:read``/``hub:import`` for it); refuses anything else.
+    The rows are still written through the register services, which check every row's jurisdiction."""
+    authorize(principal, Perm.registry_write, "导入人口、房屋、楼栋或组织数据需要基础数据维护权限",
+              code="hub_import_register_denied")
+    if not is_register_source(source):
+        raise not_found("数据源")
+    ensure_in_scope(principal, source.path, "数据源")
+    if principal.can(Perm.hub_import) and principal.can(Perm.hub_read):
+        return principal
+    return replace(principal, extra_perms=principal.extra_perms | {Perm.hub_read, Perm.hub_import})
+
+
 def import_file(session: Session, *, principal: Principal, source: Source, path: Path | str,
                 template: str | None = None, encoding: str | None = None, sheet: str | None = None,
                 dry_run: bool = False, filename: str | None = None, file_hash: str | None = None,
                 progress: Callable[..., None] | None = None, guard: Callable[[], Any] | None = None,
-                import_id: uuid.UUID | None = None, batch_size: int = 1000) -> Import:
+                import_id: uuid.UUID | None = None, batch_size: int = 1000,
+                handler: BatchHandler | None = None) -> Import:
     """Import one file into ``source`` (a job: commits per batch). An unreadable file or a template whose columns
-    the file lacks gives a failed import, not an exception."""
+    the file lacks gives a failed import, not an exception. ``handler`` defaults to the target's own."""
     from zhili.datahub.pipeline import run_import
 
     authorize(principal, Perm.hub_import, "没有导入数据的权限", code="hub_import_denied")
@@ -178,7 +209,7 @@ def import_file(session: Session, *, principal: Principal, source: Source, path:
                      filename=filename or p.name, file_hash=file_hash, file_size=size,
                      connector=getattr(stream, "connector", None) or connector_for(filename or p),
                      template_id=tpl.id, dry_run=dry_run, progress=progress, guard=guard, import_id=import_id,
-                     batch_size=batch_size)
+                     batch_size=batch_size, handler=handler)
     if imp.status == ImportStatus.done and not imp.dry_run:
         refresh_quality(session, source, guard)
     return imp

@@ -90,7 +90,10 @@ def _choice(f: StdField, v: Any) -> str | None:
     for key, label in f.choices.items():
         if s == label:
             return key
-    return None
+    from zhili.registry.fields import CHOICE_ALIASES  # short forms staff type (流动 for 流动人口)
+
+    alias = CHOICE_ALIASES.get(s)
+    return alias if alias in f.choices else None
 
 
 def _day(v: Any) -> dt.date | None:
@@ -167,8 +170,27 @@ def check_field(f: StdField, value: Any, today: dt.date) -> tuple[Any, RowError 
         try:
             return fn(str(value)), None
         except ValidationFailed as exc:
-            return None, RowError(f.key, rule, f"{f.label}：{exc.message}")
+            hint = NUMERIC_ID_HINT if kind == "id_number" and _numeric_cell(value) else ""
+            return None, RowError(f.key, rule, f"{f.label}：{exc.message}{hint}")
     return value, None
+
+
+# An ID number typed into a number-formatted Excel cell has lost its last digits (15 significant digits).
+NUMERIC_ID_HINT = "（该单元格是数字格式，Excel 只保留15位有效数字，请把该列设为文本格式后重新填写）"
+
+
+def _numeric_cell(value: Any) -> bool:
+    """True for a number, or text as a number cell reads (``3.3052219850615e+17``, ``330522198506150000``)."""
+    if isinstance(value, bool):
+        return False
+    if isinstance(value, (int, float)):
+        return True
+    text = str(value).strip()
+    if text[:1].isdigit() and ("e+" in text.lower() or text.endswith(".0")):
+        return True
+    # an xlsx number cell reaches the rules as the text of a whole float (``convert.as_text``): 18 digits that a
+    # double holds exactly (a typed ID number does so once in 64 times at most; the hint is only added on failure)
+    return len(text) == 18 and text.isdigit() and float(text) == int(text)
 
 
 @dataclass

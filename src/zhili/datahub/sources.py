@@ -41,6 +41,9 @@ def create_source(session: Session, *, principal: Principal, data: dict[str, Any
     if not NAME_RE.match(name):
         raise ValidationFailed("数据源标识须为2–63位小写字母、数字、点、横线或下划线，且以字母或数字开头",
                                code="hub_source_name_invalid")
+    if name.startswith("register-"):  # imports.REGISTER_SOURCE_PREFIX: the register's upload creates its own
+        raise ValidationFailed("以“register-”开头的数据源标识保留给登记簿Excel导入，请换一个标识",
+                               code="hub_source_name_reserved")
     if session.scalar(select(func.count()).select_from(Source).where(Source.name == name)):
         raise Conflict(f"数据源标识“{name}”已被使用", code="hub_source_exists")
     unit = get_unit(session, principal=principal, unit_id=data["unit_id"])

@@ -5,11 +5,10 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, File, Path, Query, Response, UploadFile
+from fastapi import APIRouter, Depends, Path, Query, Response
 
 from zhili.core.db import utcnow
 from zhili.core.schemas import Page
-from zhili.http.bodylimit import MARGIN, body_limit
 from zhili.http.deps import CurrentUser, Db, Paging, reads_only
 from zhili.registry import excel, service
 from zhili.registry.models import BuildingType, HouseholdUse, OrgType, PersonStatus, RegisterKind, ResidentType
@@ -23,7 +22,6 @@ from zhili.registry.schemas import (
     HouseholdIn,
     HouseholdOut,
     HouseholdPatch,
-    ImportBatchOut,
     OrganisationIn,
     OrganisationOut,
     OrganisationPatch,
@@ -41,7 +39,7 @@ UnitFilter = Annotated[uuid.UUID | None, Query(description="只看该单位（�
 Keyword = Annotated[str | None, Query(max_length=100, description="关键字")]
 
 
-# -- Excel import and export ------------------------------------------------------------------------------
+# -- Excel export (the Excel import is a data hub source: its routes, same paths, are in zhili.datahub.api) -------
 # Declared before the object routes, so that "/buildings/export" is never taken for a building id.
 
 Kind = Annotated[RegisterKind, Path(description="buildings 楼栋 / households 房屋 / persons 人员 / organisations 组织")]
@@ -62,16 +60,6 @@ def export_filters(
     return {k: v for k, v in locals().items() if v is not None}
 
 
-@router.post("/{kind}/import", response_model=ImportBatchOut, status_code=201,
-             summary="Excel 导入（逐行校验，导入有效行，保留未导入行及原因）")
-@body_limit(excel.MAX_IMPORT_BYTES + MARGIN)
-def import_register(kind: Kind, session: Db, principal: CurrentUser,
-                    file: Annotated[UploadFile, File(description="按导入模板填写的 .xlsx 文件")]) -> ImportBatchOut:
-    batch = excel.import_workbook(session, principal=principal, kind=kind, filename=file.filename or "",
-                                  data=file.file.read(excel.MAX_IMPORT_BYTES + 1))
-    return ImportBatchOut(**excel.batch_view(session, batch=batch))
-
-
 @router.get("/{kind}/export", summary="导出 Excel（按筛选条件，个人信息脱敏，留痕）", response_class=Response)
 def export_register(kind: Kind, session: Db, principal: CurrentUser,
                     filters: Annotated[dict[str, object], Depends(export_filters)]) -> Response:
@@ -85,12 +73,6 @@ def export_register(kind: Kind, session: Db, principal: CurrentUser,
 @reads_only
 def export_register_posted(kind: Kind, body: ExportFilters, session: Db, principal: CurrentUser) -> Response:
     return export_register(kind, session, principal, body.model_dump(exclude_none=True))
-
-
-@router.get("/imports/{batch_id}", response_model=ImportBatchOut, summary="导入批次结果（仅上传人可见）")
-def get_import(batch_id: uuid.UUID, session: Db, principal: CurrentUser) -> ImportBatchOut:
-    return ImportBatchOut(**excel.batch_view(session, batch=excel.get_import_batch(
-        session, principal=principal, batch_id=batch_id)))
 
 
 # -- buildings --------------------------------------------------------------------------------------------

@@ -36,9 +36,10 @@ ORG_TYPES: dict[str, str] = {
     "school": "学校", "medical": "医疗机构", "party_org": "党组织", "other": "其他",
 }
 GENDERS: dict[str, str] = {"male": "男", "female": "女"}
-# Short forms people type for some choices.
-_ALIASES: dict[str, str] = {"户籍": "registered", "流动": "floating", "境外": "foreign",
-                            "个体户": "individual_business"}
+# Short forms people type for some choices (the data hub's rules read them too).
+CHOICE_ALIASES: dict[str, str] = {"户籍": "registered", "流动": "floating", "境外": "foreign",
+                                  "个体户": "individual_business"}
+_ALIASES = CHOICE_ALIASES
 
 KIND_LABELS: dict[RegisterKind, str] = {
     RegisterKind.buildings: "楼栋", RegisterKind.households: "房屋", RegisterKind.persons: "人员",

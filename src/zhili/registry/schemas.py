@@ -285,6 +285,7 @@ class ImportBatchOut(BaseModel):
     total_rows: int = Field(description="数据行数（不含表头和未改动的示例行）")
     created_rows: int = Field(description="新增的记录数")
     updated_rows: int = Field(description="已存在、按本次内容更新的记录数")
-    rejected_rows: int = Field(description="未导入的行数")
+    unchanged_rows: int = Field(0, description="与上次导入相同、未作改动的行数")
+    rejected_rows: int = Field(description="未导入的行数（进入数据中台隔离区，可修正后重新导入）")
     headers: list[str] = Field(description="导入模板的列名")
     rejected: list[RejectedRowOut]

@@ -93,11 +93,12 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "registry.import_file": ("Excel 文件", "Excel file"),
     "registry.import_limits": ("仅支持 .xlsx，每次最多 {rows} 行、不超过 {mb}MB",
                                ".xlsx only, up to {rows} rows and {mb} MB"),
-    "registry.import_rules": ("每一行都会校验：有问题的行不导入并保留原因，其余行照常导入；"
-                              "身份证号等已登记的记录按本次内容更新，不会重复登记。",
-                              "Every row is checked: rows with problems are kept with the reason and not imported, "
-                              "the others are; records already registered (same ID number etc.) are updated, never "
-                              "duplicated."),
+    "registry.import_rules": ("每一行都会经数据中台校验：有问题的行不导入，进入隔离区并说明原因，其余行照常导入；"
+                              "身份证号等已登记的记录按本次内容更新，不会重复登记；同一文件再次上传时未改动的行不再写入。",
+                              "Every row is checked by the data hub: rows with problems are quarantined with the "
+                              "reason and not imported, the others are; records already registered (same ID number "
+                              "etc.) are updated, never duplicated; rows unchanged since the last upload are not "
+                              "written again."),
     "registry.import_submit": ("开始导入", "Import"),
     "registry.import_recent": ("我最近的导入", "My recent imports"),
     "registry.import_time": ("导入时间", "Time"),
@@ -109,17 +110,26 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "registry.batch_total": ("数据行", "Rows"),
     "registry.batch_created": ("新增", "Created"),
     "registry.batch_updated": ("更新", "Updated"),
-    "registry.batch_rejected": ("未导入", "Rejected"),
+    "registry.batch_unchanged": ("未变", "Unchanged"),
+    "registry.batch_rejected": ("隔离", "Quarantined"),
+    "registry.batch_failed": ("导入失败：{error}", "The import failed: {error}"),
+    "registry.batch_hub": ("这些行已进入数据中台隔离区，可在隔离区逐行修正后重新导入。",
+                           "These rows wait in the data hub's quarantine, where they can be fixed and re-run."),
+    "registry.batch_hub_link": ("到数据中台隔离区处理", "Open them in the data hub quarantine"),
+    "registry.batch_hub_import": ("在数据中台查看本次导入", "This import in the data hub"),
+    "registry.batch_fixed": ("已修正", "Fixed"),
+    "registry.batch_discarded": ("已作废", "Discarded"),
     "registry.batch_dedupe": ("已登记的记录（同一身份证号、统一社会信用代码、楼栋编码或同一房屋）按本次内容更新，"
                               "不重复登记；空白单元格不会清除原有内容。",
                               "Records already registered (same ID number, credit code, building code or room) "
                               "are updated, never duplicated; empty cells keep what was stored."),
-    "registry.batch_rejected_rows": ("未导入的行", "Rejected rows"),
-    "registry.batch_download": ("下载未导入的行", "Download the rejected rows"),
+    "registry.batch_rejected_rows": ("未导入的行（隔离区）", "Quarantined rows"),
+    "registry.batch_download": ("下载待修正的行", "Download the rows to fix"),
     "registry.batch_download_hint": ("下载的文件带有“错误原因”列，按原因修改后可直接重新导入。",
                                      "The download has a reason column; fix the rows and import the file again."),
     "registry.batch_shown": ("页面只显示前 {n} 行，全部内容请下载。", "Only the first {n} are shown; download all."),
     "registry.batch_row": ("行号", "Row"),
+    "registry.batch_state": ("状态", "State"),
     "registry.batch_reason": ("错误原因", "Reason"),
     "msg.registry_saved": ("已保存。", "Saved."),
 }

@@ -28,6 +28,7 @@ from zhili.core.jurisdiction import authorize
 from zhili.core.schemas import MAX_PAGE
 from zhili.core.security import Perm, Role
 from zhili.core.validators import personal_number_kind
+from zhili.datahub import register_import
 from zhili.http.bodylimit import MARGIN, body_limit
 from zhili.http.deps import Db, reads_only
 from zhili.regions import service as regions
@@ -422,7 +423,8 @@ def export(request: Request, session: Db, pu: Staff, kind: RegisterKind, query: 
 
 def _import_page(request: Request, session: Any, pu: PageUser, *, kind: str = "", error: str | None = None,
                  status: int = 200) -> Response:
-    batches = excel.list_import_batches(session, principal=pu.principal)
+    batches = [register_import.register_import_view(session, imp=i, limit=0)
+               for i in register_import.list_register_imports(session, principal=pu.principal)]
     return _page(request, pu, "console/registry/import.html", {
         "kinds": [k.value for k in RegisterKind], "kind": kind, "error": error, "batches": batches,
         "max_rows": excel.MAX_IMPORT_ROWS, "max_mb": excel.MAX_IMPORT_BYTES // 1024 // 1024}, status=status)
@@ -438,7 +440,8 @@ def import_form(request: Request, session: Db, pu: Staff,
 @router.post("/import")
 @body_limit(MAX_IMPORT_BYTES + MARGIN)
 def import_upload(request: Request, session: Db, pu: Staff, form: cp.PostedForm) -> Response:
-    """Import an uploaded workbook and show its result; a file refused as a whole comes back with the reason."""
+    """Import an uploaded workbook through the data hub (committed) and show its result; a file refused as a whole
+    comes back with the reason."""
     _writer(pu)
     kind = cp.text(form, "kind", 20)
     upload = form.get("file")
@@ -447,26 +450,31 @@ def import_upload(request: Request, session: Db, pu: Staff, form: cp.PostedForm)
             raise ValidationFailed(tr(request, "registry.import_choose_kind"), code="import_kind_required")
         if not isinstance(upload, UploadFile) or not upload.filename:
             raise ValidationFailed(tr(request, "registry.import_choose_file"), code="import_file_required")
-        batch = excel.import_workbook(session, principal=pu.principal, kind=RegisterKind(kind),
-                                      data=upload.file.read(excel.MAX_IMPORT_BYTES + 1), filename=upload.filename)
+        imp = register_import.import_register_workbook(
+            session, principal=pu.principal, kind=RegisterKind(kind),
+            data=upload.file.read(excel.MAX_IMPORT_BYTES + 1), filename=upload.filename)
     except DomainError as exc:
         roll_back_refused(session)
         return _import_page(request, session, pu, kind=kind, error=exc.message, status=exc.status)
-    return redirect(f"{BASE}/imports/{batch.id}")
+    return redirect(f"{BASE}/imports/{imp.id}")
 
 
 @router.get("/imports/{batch_id}")
 def import_result(request: Request, session: Db, pu: Staff, batch_id: uuid.UUID) -> Response:
     _writer(pu)
-    batch = excel.get_import_batch(session, principal=pu.principal, batch_id=batch_id)
-    view = excel.batch_view(session, batch=batch, limit=excel.SHOWN_REJECTED)
-    return _page(request, pu, "console/registry/batch.html", {"batch": view, "shown": excel.SHOWN_REJECTED})
+    imp = register_import.get_register_import(session, principal=pu.principal, import_id=batch_id)
+    view = register_import.register_import_view(session, imp=imp)
+    hub = pu.principal.can(Perm.hub_read)
+    return _page(request, pu, "console/registry/batch.html", {
+        "batch": view, "shown": register_import.SHOWN_QUARANTINED,
+        "hub_quarantine": f"/console/hub/quarantine?{urlencode({'import': str(imp.id)})}" if hub else None,
+        "hub_import": f"/console/hub/imports/{imp.id}" if hub else None})
 
 
 @router.get("/imports/{batch_id}/rejected.xlsx")
 def import_rejected(session: Db, pu: Staff, batch_id: uuid.UUID) -> Response:
     _writer(pu)
-    data = excel.rejected_workbook(session, principal=pu.principal, batch_id=batch_id)
+    data = register_import.quarantined_workbook(session, principal=pu.principal, import_id=batch_id)
     return _xlsx(data, f"rejected-{batch_id.hex[:8]}.xlsx")
 
 
