@@ -56,6 +56,8 @@ class BulkWriter:
                     empty = {"[]": proc([]), "{}": proc({})}
                     values = [None if v is None else empty["[]" if isinstance(v, list) else "{}"] if not v
                               else proc(v) for v in values]
+                elif values[0] is not None and all(v is values[0] for v in values):
+                    values = [proc(values[0])] * len(values)  # one value for the whole batch (a time, an id)
                 else:
                     values = list(map(proc, values))
             columns.append(values)

@@ -53,6 +53,9 @@ class Settings(BaseSettings):
     webhook_url: str = ""  # notification webhook; empty = log only
     timezone: str = "Asia/Shanghai"
     sweep_interval_s: int = 60  # deadline sweep in each server process (lease-guarded); 0 = off
+    # data hub uploads up to this size are imported while the request waits; larger ones in a background thread
+    # (the request answers 202 at once and the page or client polls the import)
+    hub_inline_import_bytes: int = 2 * 1024 * 1024
 
     @field_validator("trusted_proxies", mode="before")
     @classmethod

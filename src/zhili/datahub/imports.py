@@ -34,7 +34,6 @@ from zhili.datahub.rows import BatchHandler
 log = logging.getLogger(__name__)
 
 UPLOAD_LIMIT = 1024 * 1024 * 1024  # 1 GiB: a million-row CSV is a few hundred MB
-IN_REQUEST_BYTES = 2 * 1024 * 1024  # smaller uploads are imported before the request answers
 SUFFIXES = {".csv": Connector.csv, ".txt": Connector.csv, ".tsv": Connector.csv, ".xlsx": Connector.xlsx,
             ".json": Connector.json, ".jsonl": Connector.jsonl, ".ndjson": Connector.jsonl}
 
@@ -285,7 +284,7 @@ def start_import(session: Session, *, principal: Principal, source_id: uuid.UUID
         check_target_permission(principal, src)
     resumable = find_resumable(session, src, file_hash, dry_run)
     import_id = resumable.id if resumable is not None else uuid.uuid4()
-    if size <= IN_REQUEST_BYTES:
+    if size <= get_settings().hub_inline_import_bytes:
         try:
             imp = import_file(session, principal=principal, source=src, path=path, template=template,
                               encoding=encoding, sheet=sheet, dry_run=dry_run, filename=filename,

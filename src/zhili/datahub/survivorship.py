@@ -91,11 +91,11 @@ def _sort_key(rule: str, m: Member) -> tuple[Any, ...]:
 def survive(members: Iterable[Member], rules: dict[str, str]) -> dict[str, Choice]:
     """The surviving value of every field any member fills, by each field's rule (``rules``, else the default)."""
     members = list(members)
-    fields = sorted({k for m in members for k, v in m.values.items() if not empty(v)})
+    filled = [(m, {k for k, v in m.values.items() if not empty(v)}) for m in members]  # each member's once
     out: dict[str, Choice] = {}
-    for f in fields:
+    for f in sorted(set().union(*(have for _, have in filled))):
         rule = rules.get(f) or DEFAULT_RULES.get(f, FALLBACK_RULE)
-        having = [m for m in members if not empty(m.values.get(f))]
+        having = [m for m, have in filled if f in have]
         best = having[0] if len(having) == 1 else max(having, key=lambda m, r=rule: _sort_key(r, m))  # type: ignore[misc]
         out[f] = Choice(best.values[f], best, rule)
     return out
