@@ -46,13 +46,16 @@ class StubMatcher:
     review: float = 0.6
     calls: list[int] = field(default_factory=list)
 
-    def pairs(self, records: list[dict[str, Any]], *, against: list[dict[str, Any]], threshold: float
+    def pairs(self, records: list[dict[str, Any]], *, against: list[dict[str, Any]] | None, threshold: float
               ) -> list[Pair]:
-        self.calls.append(len(against))
+        """From ``records`` to ``against``; with ``against`` None, within ``records`` (each pair once)."""
+        within = against is None
+        others = records if against is None else against
+        self.calls.append(len(others))
         out = []
-        assert all(isinstance(x["id"], str) for x in [*records, *against])
-        for r in records:
-            for a in against:
+        assert all(isinstance(x["id"], str) for x in [*records, *others])
+        for i, r in enumerate(records):
+            for a in others[i + 1:] if within else others:
                 if r.get("name") == a.get("name") and self.probability >= threshold:
                     phone = "手机号相同" if r.get("phone") == a.get("phone") else "手机号不同"
                     out.append(Pair(r["id"], a["id"], self.probability, 7.5, {"name": "姓名相同", "phone": phone}))
@@ -93,7 +96,22 @@ class Hub:
     def stage(self, source: str, key: str, values: dict[str, Any], *, changed_at: dt.datetime | None = None,
               principal: Any = None) -> tuple[SourceRecord, Outcome]:
         """Stage one row (new, or an update of ``key``) and hand it to the handler."""
+        [(rec, out)] = self.stage_many(source, [(key, values)], changed_at=changed_at, principal=principal)
+        return rec, out
+
+    def stage_many(self, source: str, rows: list[tuple[str, dict[str, Any]]], *,
+                   changed_at: dt.datetime | None = None, principal: Any = None
+                   ) -> list[tuple[SourceRecord, Outcome]]:
+        """Stage rows (each new, or an update of its key) and hand them to the handler as one batch."""
         src, imp = self.sources[source], self.imports[source]
+        staged = [self._staged(src, imp, key, values, changed_at) for key, values in rows]
+        self.db.flush()
+        outs = self.handler.apply(Ctx(self.db, principal or self.principal, src, imp), staged)
+        self.db.flush()
+        return [(s.record, out) for s, out in zip(staged, outs, strict=True)]
+
+    def _staged(self, src: Source, imp: Import, key: str, values: dict[str, Any],
+                changed_at: dt.datetime | None) -> StagedRow:
         rec = self.db.scalar(select(SourceRecord).where(SourceRecord.source_id == src.id,
                                                         SourceRecord.natural_key == key))
         change = "updated" if rec else "new"
@@ -106,12 +124,8 @@ class Hub:
         rec.changed_at = changed_at or utcnow()
         set_record_values(rec, values)
         rec.key_bidx = _key(src.target, values)
-        self.db.flush()
-        staged = StagedRow(row_number=self.row, natural_key=key, values=values, path=rec.path, record=rec,
-                           change=change)
-        [out] = self.handler.apply(Ctx(self.db, principal or self.principal, src, imp), [staged])
-        self.db.flush()
-        return rec, out
+        return StagedRow(row_number=self.row, natural_key=key, values=values, path=rec.path, record=rec,
+                         change=change)
 
     def golden_of(self, rec: SourceRecord) -> uuid.UUID:
         gid = self.db.scalar(select(GoldenLink.golden_id).where(GoldenLink.source_record_id == rec.id,

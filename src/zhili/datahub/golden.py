@@ -32,7 +32,6 @@ column-wise statement per batch (:class:`zhili.core.bulk.BulkWriter`).
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import json
 import uuid
@@ -58,6 +57,8 @@ from zhili.datahub.golden_register import (
     TARGET_OF,
     _plain,
     _write_registers,
+    birth_of,
+    block_keys,
     register_values,
     value_digest,
 )
@@ -119,7 +120,8 @@ class _Pending:
         now = utcnow()
         w.insert(GoldenRecord.__table__, [
             {"id": g.id, "entity_type": g.entity_type, "register_id": g.register_id, "path": g.path,
-             "merged_into": None, "register_note": g.register_note, "created_at": now,
+             "merged_into": None, "register_note": g.register_note, "block_a": g.block_a, "block_b": g.block_b,
+             "created_at": now,
              "updated_at": g.updated_at or now, "version": g.version or 0} for g in self.goldens])
         w.insert(GoldenLink.__table__, self.links)
         w.insert(GoldenField.__table__, self.fields)
@@ -304,7 +306,7 @@ class Resolver:
         lone: set[str] = set()
         for it in items:
             name = str(it.values.get("name") or "").strip()
-            when = _birth(it.values)
+            when = birth_of(it.values)
             if name and when:
                 pairs.add((name, when))
             if it.values.get("phone"):
@@ -331,66 +333,146 @@ class Resolver:
                 found[p.id] = p
         return list(found.values())
 
+    def _loose(self, items: list[_Item]) -> list[tuple[GoldenRecord, dict[str, Any]]]:
+        """Golden records *without* a register row (no valid ID number, no place …) in the records' blocks — by
+        their own blocking keys (:func:`~zhili.datahub.golden_register.block_keys`), within the caller's
+        jurisdiction — with their surviving values: a record is matched against them as against register rows."""
+        s, cipher = self.session, get_cipher()
+        a_keys: set[str] = set()
+        b_keys: set[str] = set()
+        for it in items:
+            a, b = block_keys(self.entity, it.values, cipher)
+            a_keys.update([a] if a else [])
+            b_keys.update([b] if b else [])
+        conds: list[Any] = []
+        if a_keys:
+            conds.append(GoldenRecord.block_a.in_(a_keys))
+        if b_keys:
+            conds.append(GoldenRecord.block_b.in_(b_keys))
+        if not conds:
+            return []
+        stmt = scoped(select(GoldenRecord).where(
+            GoldenRecord.entity_type == self.entity, GoldenRecord.register_id.is_(None),
+            GoldenRecord.merged_into.is_(None), or_(*conds)), self.principal, GoldenRecord.path)
+        found = [self.goldens.setdefault(g.id, g) for g in s.scalars(stmt.limit(20 * len(items) + 100))]
+        if not found:
+            return []
+        members = _members(s, [g.id for g in found])
+        rules = survivorship.rules_for(s, self.entity)
+        return [(g, {f: c.value for f, c in survivorship.survive(members.get(g.id, []), rules).items()})
+                for g in found]
+
     def _probabilistic(self, items: list[_Item], new_links: list[tuple[_Item, MatchType, float | None]]) -> None:
+        """Match the records without a deterministic link against their blocks — register rows and golden
+        records without one — then the rest of the batch among themselves (see :meth:`_within`)."""
         if not items or self.matcher is None:
             return
         s = self.session
         regs = self._neighbourhood(items)
-        if not regs:
-            return
-        # a register row's golden record — or, for a row retired by a merge, the golden record it was merged into
-        gold: dict[uuid.UUID | None, GoldenRecord] = {}
-        found = list(s.scalars(select(GoldenRecord).where(GoldenRecord.entity_type == self.entity,
-                                                          GoldenRecord.register_id.in_([r.id for r in regs]))
-                               .order_by(GoldenRecord.merged_into.is_not(None))))
-        self._load_goldens(g.id for g in found)
-        for g in found:
-            gold.setdefault(g.register_id, self.survivor(g.id))
-        # the matcher's ids are strings (``Pair.left`` a record's, ``Pair.right`` a register row's)
-        against = [{**register_values(self.entity, r), "id": str(r.id)} for r in regs]
+        loose = self._loose(items)
+        if regs or loose:
+            # a register row's golden record — or, for a row retired by a merge, the one it was merged into
+            gold: dict[uuid.UUID | None, GoldenRecord] = {}
+            found = list(s.scalars(select(GoldenRecord).where(
+                GoldenRecord.entity_type == self.entity, GoldenRecord.register_id.in_([r.id for r in regs]))
+                .order_by(GoldenRecord.merged_into.is_not(None)))) if regs else []
+            self._load_goldens(g.id for g in found)
+            for g in found:
+                gold.setdefault(g.register_id, self.survivor(g.id))
+            # the matcher's ids are strings: a register row's id, or "g:" + a loose golden record's
+            key = KEY_FIELD[self.entity]
+            against = [{**register_values(self.entity, r), "id": str(r.id)} for r in regs]
+            against += [{**values, "id": f"g:{g.id}"} for g, values in loose]
+            keyed_of = {str(r.id): bool(getattr(r, key, None)) for r in regs}
+            keyed_of.update({f"g:{g.id}": bool(values.get(key)) for g, values in loose})
+            paths = {str(r.id): r.path for r in regs}
+            best = self._best(items, against)
+            apart = self._kept_apart(items)
+            for it in items:
+                pair = best.get(it.rec.id)
+                if pair is None:
+                    continue
+                right = str(pair.right)
+                if right.startswith("g:"):
+                    g = self.survivor(uuid.UUID(right[2:]))
+                else:
+                    reg_id = uuid.UUID(right)
+                    known = gold.get(reg_id)
+                    g = known if known is not None else self._new_golden(paths[right], reg_id)
+                    gold[reg_id] = g
+                if (it.rec.id, g.id) in apart:
+                    continue
+                self._place(it, g, pair, other_keyed=keyed_of.get(right, False), new_links=new_links)
+        self._within([it for it in items if it.golden is None], new_links)
+
+    def _best(self, items: list[_Item], against: list[dict[str, Any]] | None) -> dict[uuid.UUID, _Scored]:
+        """Each record's best pair at or above the review threshold (``against`` None: within ``items``, both
+        ways round)."""
         records = [{**it.values, "id": str(it.rec.id)} for it in items]
-        pairs = self.matcher.pairs(records, against=against, threshold=self.review)
-        best: dict[uuid.UUID, Any] = {}
-        for raw in pairs:
-            sc = _Scored(uuid.UUID(str(raw.left)), uuid.UUID(str(raw.right)), float(raw.probability),
-                         getattr(raw, "weight", None), getattr(raw, "evidence", None))
-            if sc.probability >= self.review and (sc.left not in best or sc.probability > best[sc.left].probability):
-                best[sc.left] = sc
-        apart = set(s.execute(select(MatchCandidate.source_record_id, MatchCandidate.golden_id).where(
+        best: dict[uuid.UUID, _Scored] = {}
+        for raw in self.matcher.pairs(records, against=against, threshold=self.review):
+            p = float(raw.probability)
+            if p < self.review:
+                continue
+            ends = [(str(raw.left), str(raw.right))] if against is not None else [
+                (str(raw.left), str(raw.right)), (str(raw.right), str(raw.left))]
+            for left, right in ends:
+                sc = _Scored(uuid.UUID(left), right, p, getattr(raw, "weight", None), getattr(raw, "evidence", None))
+                if sc.left not in best or p > best[sc.left].probability:
+                    best[sc.left] = sc
+        return best
+
+    def _kept_apart(self, items: list[_Item]) -> set[tuple[uuid.UUID, uuid.UUID]]:
+        return set(self.session.execute(select(MatchCandidate.source_record_id, MatchCandidate.golden_id).where(
             MatchCandidate.source_record_id.in_([it.rec.id for it in items]),
             MatchCandidate.status == CandidateStatus.kept_apart)).all())
-        paths = {r.id: r.path for r in regs}
-        by_id = {r.id: r for r in regs}
-        for it in items:
-            pair = best.get(it.rec.id)
-            if pair is None:
+
+    def _place(self, it: _Item, g: GoldenRecord, pair: _Scored, *, other_keyed: bool,
+               new_links: list[tuple[_Item, MatchType, float | None]]) -> None:
+        """Link ``it`` to ``g`` (probability at or above auto-merge, and not two different keys), else give it its
+        own golden record and queue the pair for review."""
+        # two different valid keys are two different records until a reviewer says otherwise
+        keyed = it.rec.key_bidx is not None and (other_keyed or self.entity is EntityType.person)
+        if pair.probability >= self.auto and not keyed:
+            it.golden = g
+            new_links.append((it, MatchType.probabilistic, float(pair.probability)))
+            self.stats["probabilistic"] += 1
+            return
+        it.golden = self._new_golden(it.rec.path)
+        new_links.append((it, MatchType.seed, None))
+        self.stats["new"] += 1
+        self.stats["review"] += 1
+        exists = g.id not in self.new_goldens and self.session.scalar(
+            select(MatchCandidate.id).where(MatchCandidate.source_record_id == it.rec.id,
+                                            MatchCandidate.golden_id == g.id)) is not None
+        if not exists:
+            self.pending.candidates.append({
+                "id": uuid.uuid4(), "entity_type": self.entity, "source_record_id": it.rec.id,
+                "golden_id": g.id, "path": g.path, "probability": float(pair.probability),
+                "evidence": _evidence(pair), "status": CandidateStatus.pending, "decided_by": None,
+                "decided_at": None, "created_at": utcnow()})
+
+    def _within(self, items: list[_Item], new_links: list[tuple[_Item, MatchType, float | None]]) -> None:
+        """The batch's still unmatched records among themselves: two copies of one person in the same batch (or
+        file) become one golden record. Only a record *without* a key joins another here (a keyed one would have
+        met its twin deterministically); strongest pairs first, the other record's golden record made if it has
+        none yet; an uncertain pair goes to review like any other."""
+        if len(items) < 2 or not any(it.rec.key_bidx is None for it in items):
+            return
+        by_id = {it.rec.id: it for it in items}
+        best = self._best(items, None)
+        for rid, pair in sorted(best.items(), key=lambda kv: -kv[1].probability):
+            it, other = by_id[rid], by_id[uuid.UUID(str(pair.right))]
+            if it.golden is not None or it.rec.key_bidx is not None:
                 continue
-            known = gold.get(pair.right)
-            g = known if known is not None else self._new_golden(paths[pair.right], pair.right)
-            gold[pair.right] = g
-            if (it.rec.id, g.id) in apart:
+            if other.golden is None:
+                other.golden = self._new_golden(other.rec.path)
+                new_links.append((other, MatchType.seed, None))
+                self.stats["new"] += 1
+            target = self.survivor(other.golden.id)
+            if target.id == getattr(it.golden, "id", None):
                 continue
-            # two different valid keys are two different records until a reviewer says otherwise
-            keyed = it.rec.key_bidx is not None and bool(getattr(by_id[pair.right], KEY_FIELD[self.entity], None)
-                                                         or self.entity is EntityType.person)
-            if pair.probability >= self.auto and not keyed:
-                it.golden = g
-                new_links.append((it, MatchType.probabilistic, float(pair.probability)))
-                self.stats["probabilistic"] += 1
-                continue
-            it.golden = self._new_golden(it.rec.path)
-            new_links.append((it, MatchType.seed, None))
-            self.stats["new"] += 1
-            self.stats["review"] += 1
-            exists = g.id not in self.new_goldens and s.scalar(
-                select(MatchCandidate.id).where(MatchCandidate.source_record_id == it.rec.id,
-                                                MatchCandidate.golden_id == g.id)) is not None
-            if not exists:
-                self.pending.candidates.append({
-                    "id": uuid.uuid4(), "entity_type": self.entity, "source_record_id": it.rec.id,
-                    "golden_id": g.id, "path": g.path, "probability": float(pair.probability),
-                    "evidence": _evidence(pair), "status": CandidateStatus.pending, "decided_by": None,
-                    "decided_at": None, "created_at": utcnow()})
+            self._place(it, target, pair, other_keyed=other.rec.key_bidx is not None, new_links=new_links)
 
 
 @dataclass(frozen=True)
@@ -398,22 +480,10 @@ class _Scored:
     """A matcher's pair with the ids read back as uuids."""
 
     left: uuid.UUID
-    right: uuid.UUID
+    right: str  # a register row's id, "g:" + a golden record's, or (within a batch) a record's
     probability: float
     weight: float | None
     evidence: Any
-
-
-def _birth(values: dict[str, Any]) -> dt.date | None:
-    """A record's birth date: its own, else the one its ID number's digits spell (even a mistyped number keeps
-    them more often than not)."""
-    raw = str(values.get("birth_date") or "")[:10]
-    idn = str(values.get("id_number") or "")
-    if not raw and len(idn) == 18 and idn[6:14].isdigit():
-        raw = f"{idn[6:10]}-{idn[10:12]}-{idn[12:14]}"
-    with contextlib.suppress(ValueError):
-        return dt.date.fromisoformat(raw) if raw else None
-    return None
 
 
 def _evidence(pair: Any) -> dict[str, Any]:
@@ -471,11 +541,15 @@ def _refresh(session: Session, principal: Principal, entity: EntityType, goldens
     errors: dict[uuid.UUID, list[RowError]] = {}
     now = utcnow()
     chosen_of = {g.id: survivorship.survive(members.get(g.id, []), rules) for g in goldens}
+    values_of = {g.id: {f: c.value for f, c in chosen_of[g.id].items()} for g in goldens}
     refused = _write_registers(session, principal, entity, [
-        (g, {f: c.value for f, c in chosen_of[g.id].items()}, regs.get(g.register_id) if g.register_id else None)
-        for g in goldens])
+        (g, values_of[g.id], regs.get(g.register_id) if g.register_id else None) for g in goldens])
     errors.update({gid: [err] for gid, err in refused.items()})
     cipher = get_cipher()
+    for g in goldens:  # a golden record without a register row keeps its own blocking keys (Resolver._loose)
+        blocks = (None, None) if g.register_id is not None else block_keys(entity, values_of[g.id], cipher)
+        if (g.block_a, g.block_b) != blocks:
+            g.block_a, g.block_b = blocks
     out = pending if pending is not None else _Pending()
     for g in goldens:
         chosen = chosen_of[g.id]

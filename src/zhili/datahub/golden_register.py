@@ -5,6 +5,8 @@ updated with the changed fields only; a refusal returned as the row's error)."""
 
 from __future__ import annotations
 
+import contextlib
+import datetime as dt
 import json
 import uuid
 from typing import Any
@@ -94,6 +96,39 @@ def value_digest(value: Any, cipher: FieldCipher | None = None) -> str:
     The digest of ``canonical({"v": value})``; text (most values) is encoded directly, the same JSON."""
     text = '{"v":' + json.dumps(value, ensure_ascii=False) + "}" if isinstance(value, str) else canonical({"v": value})
     return (cipher or get_cipher()).blind_index(text, purpose=VALUE_PURPOSE)
+
+
+BLOCK_PURPOSE = "hub.golden.block"
+
+
+def birth_of(values: dict[str, Any]) -> dt.date | None:
+    """A person's birth date: their own, else the one their ID number's digits spell (even a mistyped number
+    keeps them more often than not)."""
+    raw = str(values.get("birth_date") or "")[:10]
+    idn = str(values.get("id_number") or "")
+    if not raw and len(idn) == 18 and idn[6:14].isdigit():
+        raw = f"{idn[6:10]}-{idn[10:12]}-{idn[12:14]}"
+    with contextlib.suppress(ValueError):
+        return dt.date.fromisoformat(raw) if raw else None
+    return None
+
+
+def block_keys(entity: EntityType, values: dict[str, Any], cipher: FieldCipher | None = None
+               ) -> tuple[str | None, str | None]:
+    """The two blocking keys of a record's values (blind indexes): persons — name with birth date, and phone;
+    organisations and buildings — name, and address. A golden record without a register row keeps its own
+    (:attr:`GoldenRecord.block_a` / ``block_b``); a record being resolved is looked up by the same two."""
+    cipher = cipher or get_cipher()
+    name = str(values.get("name") or "").strip()
+    if entity is EntityType.person:
+        born = birth_of(values)
+        a = f"{name}|{born.isoformat()}" if name and born else None
+        b = str(values.get("phone") or "").strip() or None
+    else:
+        a = name or None
+        b = str(values.get("address") or "").strip() or None
+    return (cipher.blind_index(f"a:{a}", purpose=BLOCK_PURPOSE) if a else None,
+            cipher.blind_index(f"b:{b}", purpose=BLOCK_PURPOSE) if b else None)
 
 
 _ENUMS: dict[str, Any] = {"resident_type": ResidentType, "org_type": OrgType, "building_type": BuildingType}

@@ -262,7 +262,8 @@ class GoldenRecord(Base):
 
     __tablename__ = "hub_golden"
     __table_args__ = (Index("ix_hub_golden_register", "entity_type", "register_id"),
-                      Index("ix_hub_golden_path", "path"))
+                      Index("ix_hub_golden_path", "path"),
+                      Index("ix_hub_golden_block_a", "block_a"), Index("ix_hub_golden_block_b", "block_b"))
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=new_id)
     entity_type: Mapped[EntityType] = mapped_column(Enum(EntityType, native_enum=False, length=16))
@@ -271,6 +272,11 @@ class GoldenRecord(Base):
     merged_into: Mapped[uuid.UUID | None] = mapped_column(Uuid)
     # why there is no register row (no valid ID number, no place …): Chinese, never a value
     register_note: Mapped[str | None] = mapped_column(String(200))
+    # blocking keys of a golden record WITHOUT a register row (blind indexes, never values; both None once it has
+    # one: the register's own columns block it then), so later records can still be matched to it — persons:
+    # name + birth date and phone; organisations and buildings: name and address (golden_register.block_keys)
+    block_a: Mapped[str | None] = mapped_column(String(64))
+    block_b: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
     version: Mapped[int] = mapped_column(Integer, default=1)
