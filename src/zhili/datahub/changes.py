@@ -41,6 +41,7 @@ from zhili.core.bulk import BulkWriter
 from zhili.core.crypto import get_cipher
 from zhili.core.db import utcnow
 from zhili.core.errors import ValidationFailed
+from zhili.core.ids import new_id
 from zhili.core.jurisdiction import Principal, authorize, ensure_in_scope, in_scope, not_found, scoped
 from zhili.core.security import Perm
 from zhili.datahub.models import (
@@ -109,13 +110,13 @@ def publish_many(session: Session, items: Sequence[Change], *, source_id: uuid.U
     for gid, entity, register_id, path, version, kind, fields in items:
         assert kind in KINDS
         entity = EntityType(entity)
-        ev_id = uuid.uuid4()
+        ev_id = new_id()
         matching = [sub for sub in subs if _matches(sub, entity.value, path)] if subs else []
         events.append({"id": ev_id, "key": f"{gid.hex}.{version}.{kind}", "entity_type": entity,
                        "golden_id": gid, "register_id": register_id, "path": path, "kind": kind,
                        "fields": list(fields), "source_id": source_id, "import_id": import_id,
                        "delivered": not matching, "at": at})
-        deliveries.extend({"id": uuid.uuid4(), "change_id": ev_id, "subscription_id": sub.id,
+        deliveries.extend({"id": new_id(), "change_id": ev_id, "subscription_id": sub.id,
                            "status": DeliveryStatus.pending, "attempts": 0, "last_error": None,
                            "next_try_at": at, "delivered_at": None} for sub in matching)
         if matching:
@@ -373,7 +374,7 @@ def create_subscription(session: Session, *, principal: Principal, data: dict[st
     else:
         raise ValidationFailed("请选择订阅的区域", code="hub_subscription_area")
     ensure_in_scope(principal, path, "区域")
-    sub = Subscription(id=uuid.uuid4(), path=path, created_by=principal.username,
+    sub = Subscription(id=new_id(), path=path, created_by=principal.username,
                        **{k: data[k] for k in _SUB_FIELDS if k in data and data[k] is not None})
     sub.kind = sub.kind or "in_app"
     sub.entity_types = list(sub.entity_types or [])

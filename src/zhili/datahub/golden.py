@@ -47,6 +47,7 @@ from zhili.core import audit
 from zhili.core.bulk import BulkWriter
 from zhili.core.crypto import get_cipher
 from zhili.core.db import utcnow
+from zhili.core.ids import new_id
 from zhili.core.jurisdiction import Principal, authorize, scoped
 from zhili.core.security import Perm
 from zhili.datahub import changes, survivorship
@@ -164,7 +165,7 @@ class Resolver:
 
     def _new_golden(self, path: str, register_id: uuid.UUID | None = None) -> GoldenRecord:
         # not added to the session: inserted with its final values by _Pending.write
-        g = GoldenRecord(id=uuid.uuid4(), entity_type=self.entity, register_id=register_id, path=path, version=0)
+        g = GoldenRecord(id=new_id(), entity_type=self.entity, register_id=register_id, path=path, version=0)
         self.pending.goldens.append(g)
         self.goldens[g.id] = g
         self.new_goldens.add(g.id)
@@ -193,7 +194,7 @@ class Resolver:
             self.stats["deterministic"] += 1
         now = utcnow()
         self.pending.links.extend(
-            {"id": uuid.uuid4(), "golden_id": it.golden.id, "source_record_id": it.rec.id, "match_type": mt,
+            {"id": new_id(), "golden_id": it.golden.id, "source_record_id": it.rec.id, "match_type": mt,
              "score": p, "merge_event_id": None, "linked_at": now, "unlinked_at": None}
             for it, mt, p in new_links if it.golden is not None)
         self.stats["linked"] += len(new_links)
@@ -291,11 +292,7 @@ class Resolver:
         if self.entity is not EntityType.person:
             names = {str(it.values["name"]) for it in items if it.values.get("name")}
             addresses = {str(it.values["address"]) for it in items if it.values.get("address")}
-            conds: list[Any] = []
-            if names:
-                conds.append(m.name.in_(names))
-            if addresses:
-                conds.append(m.address.in_(addresses))
+            conds = _any_in((m.name, names), (m.address, addresses))
             if not conds:
                 return []
             return list(s.scalars(scoped(select(m).where(or_(*conds)), self.principal, m.path)
@@ -344,11 +341,7 @@ class Resolver:
             a, b = block_keys(self.entity, it.values, cipher)
             a_keys.update([a] if a else [])
             b_keys.update([b] if b else [])
-        conds: list[Any] = []
-        if a_keys:
-            conds.append(GoldenRecord.block_a.in_(a_keys))
-        if b_keys:
-            conds.append(GoldenRecord.block_b.in_(b_keys))
+        conds = _any_in((GoldenRecord.block_a, a_keys), (GoldenRecord.block_b, b_keys))
         if not conds:
             return []
         stmt = scoped(select(GoldenRecord).where(
@@ -447,7 +440,7 @@ class Resolver:
                                             MatchCandidate.golden_id == g.id)) is not None
         if not exists:
             self.pending.candidates.append({
-                "id": uuid.uuid4(), "entity_type": self.entity, "source_record_id": it.rec.id,
+                "id": new_id(), "entity_type": self.entity, "source_record_id": it.rec.id,
                 "golden_id": g.id, "path": g.path, "probability": float(pair.probability),
                 "evidence": _evidence(pair), "status": CandidateStatus.pending, "decided_by": None,
                 "decided_at": None, "created_at": utcnow()})
@@ -484,6 +477,11 @@ class _Scored:
     probability: float
     weight: float | None
     evidence: Any
+
+
+def _any_in(*pairs: tuple[Any, set[str]]) -> list[Any]:
+    """``column IN values`` for each (column, values) with values — the blocks a query ORs together."""
+    return [col.in_(values) for col, values in pairs if values]
 
 
 def _evidence(pair: Any) -> dict[str, Any]:
@@ -559,7 +557,7 @@ def _refresh(session: Session, principal: Principal, entity: EntityType, goldens
             digest = value_digest(c.value, cipher)
             old = had.get(f)
             if old is None:
-                out.fields.append({"id": uuid.uuid4(), "golden_id": g.id, "field": f,
+                out.fields.append({"id": new_id(), "golden_id": g.id, "field": f,
                                    "source_record_id": c.member.record_id, "import_id": c.member.import_id,
                                    "row_number": c.member.row_number, "rule": c.rule, "value_digest": digest,
                                    "chosen_at": now})

@@ -24,6 +24,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from zhili.core.errors import ValidationFailed
+from zhili.core.ids import new_id
 from zhili.core.jurisdiction import Principal, authorize, ensure_in_scope, not_found, scoped
 from zhili.core.query import paginate
 from zhili.core.security import Perm
@@ -283,7 +284,7 @@ def start_import(session: Session, *, principal: Principal, source_id: uuid.UUID
     if not dry_run:
         check_target_permission(principal, src)
     resumable = find_resumable(session, src, file_hash, dry_run)
-    import_id = resumable.id if resumable is not None else uuid.uuid4()
+    import_id = resumable.id if resumable is not None else new_id()
     if size <= get_settings().hub_inline_import_bytes:
         try:
             imp = import_file(session, principal=principal, source=src, path=path, template=template,

@@ -47,6 +47,7 @@ from zhili.core import audit
 from zhili.core.bulk import insert_objects
 from zhili.core.crypto import FieldCipher, get_cipher
 from zhili.core.db import utcnow
+from zhili.core.ids import new_id
 from zhili.core.jurisdiction import Principal, authorize, ensure_in_scope
 from zhili.core.security import Perm
 from zhili.datahub.connectors_base import MARKER_KEYS, marker_errors
@@ -202,7 +203,7 @@ def run_import(
     imp = find_resumable(session, source, file_hash, dry_run)
     resumed = imp is not None
     if imp is None:
-        imp = Import(id=import_id or uuid.uuid4(), source_id=source.id, template_id=template_id, path=source.path,
+        imp = Import(id=import_id or new_id(), source_id=source.id, template_id=template_id, path=source.path,
                      user_id=principal.user_id, username=principal.username, connector=Connector(connector),
                      filename=filename[:255], file_hash=file_hash, file_size=file_size, encoding=stream.encoding,
                      dry_run=dry_run, status=ImportStatus.running, checkpoint=0, started_at=utcnow(), stats={})
@@ -379,7 +380,7 @@ class _Run:
                 if self.dry_run:
                     continue
                 if rec is None:
-                    rec = SourceRecord(id=uuid.uuid4(), source_id=self.source.id, natural_key=r.key,
+                    rec = SourceRecord(id=new_id(), source_id=self.source.id, natural_key=r.key,
                                        target_type=self.target, path=r.path, first_import_id=self.imp.id,
                                        last_import_id=self.imp.id, row_number=r.row_number, first_seen=now,
                                        last_seen=now, changed_at=now)
@@ -493,7 +494,7 @@ class _Run:
         now = utcnow()
         for r in sorted(bad, key=lambda x: x.row_number):
             old = waiting.pop(r.key, None) if r.key else None
-            qid = old or uuid.uuid4()
+            qid = old or new_id()
             row = {"import_id": self.imp.id, "path": r.path, "row_number": r.row_number,
                    "raw_enc": seal_raw(r.raw, qid, self.cipher), "errors": [e.as_dict() for e in r.errors],
                    "rules": ",".join(dict.fromkeys(e.rule for e in r.errors))[:255]}

@@ -15,6 +15,7 @@ import uuid
 from typing import Any
 
 from zhili.core.crypto import FieldCipher, get_cipher
+from zhili.core.ids import new_id
 from zhili.datahub.models import QuarantineRow, SourceRecord
 
 RECORD_TABLE, RECORD_COLUMN = "hub_source_record", "values"
@@ -50,7 +51,7 @@ def seal_values(values: dict[str, Any], row_id: uuid.UUID, cipher: FieldCipher |
 def set_record_values(rec: SourceRecord, values: dict[str, Any], cipher: FieldCipher | None = None) -> None:
     """Store ``values`` on a source record (encrypted, bound to its id) with their hash."""
     if rec.id is None:
-        rec.id = uuid.uuid4()
+        rec.id = new_id()
     rec.values_enc = seal_values(values, rec.id, cipher)
     rec.row_hash = row_hash(values)
 

@@ -38,6 +38,7 @@ from zhili.core import audit
 from zhili.core.crypto import get_cipher
 from zhili.core.db import write_after_read
 from zhili.core.errors import ValidationFailed
+from zhili.core.ids import new_id
 from zhili.core.jurisdiction import Principal, authorize, in_scope, not_found
 from zhili.core.query import starts_with_text
 from zhili.core.security import Perm
@@ -103,7 +104,7 @@ def register_source(session: Session, *, principal: Principal, kind: RegisterKin
     if found is not None:
         return found
     tpl = _template(session, kind)
-    src = Source(id=uuid.uuid4(), name=name, title=f"{KIND_LABELS[kind]}登记表Excel导入（{unit.name}）"[:100],
+    src = Source(id=new_id(), name=name, title=f"{KIND_LABELS[kind]}登记表Excel导入（{unit.name}）"[:100],
                  target=TARGET_OF[kind], security_level=SecurityLevel.sensitive if kind == RegisterKind.persons
                  else SecurityLevel.internal, trust=REGISTER_TRUST, unit_id=unit.id, path=unit.path,
                  system_name="智理基础数据登记簿", default_template_id=tpl.id, active=True,

@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session
 from zhili.core import audit
 from zhili.core.db import utcnow
 from zhili.core.errors import Conflict
+from zhili.core.ids import new_id
 from zhili.core.jurisdiction import Principal, authorize, in_scope, not_found, scoped
 from zhili.core.masking import mask_id_number, mask_phone
 from zhili.core.query import paginate
@@ -241,7 +242,7 @@ def merge(session: Session, *, principal: Principal, candidate_id: uuid.UUID) ->
         raise not_found("待复核记录")
     entity = EntityType(c.entity_type)
     now = utcnow()
-    m = MergeEvent(id=uuid.uuid4(), entity_type=entity, survivor_id=survivor.id, absorbed_id=absorbed.id,
+    m = MergeEvent(id=new_id(), entity_type=entity, survivor_id=survivor.id, absorbed_id=absorbed.id,
                    match_type=MatchType.manual, probability=c.probability, by=principal.username, at=now)
     m.snapshot = {"survivor": _snapshot(session, survivor), "absorbed": _snapshot(session, absorbed),
                   "candidate_id": str(c.id)}
@@ -250,7 +251,7 @@ def merge(session: Session, *, principal: Principal, candidate_id: uuid.UUID) ->
                                                           GoldenLink.unlinked_at.is_(None))))
     for link in moved:
         link.unlinked_at = now
-        session.add(GoldenLink(id=uuid.uuid4(), golden_id=survivor.id, source_record_id=link.source_record_id,
+        session.add(GoldenLink(id=new_id(), golden_id=survivor.id, source_record_id=link.source_record_id,
                                match_type=MatchType.manual,
                                score=c.probability if link.source_record_id == c.source_record_id else link.score,
                                merge_event_id=m.id, linked_at=now))

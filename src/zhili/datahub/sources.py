@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from zhili.core import audit
 from zhili.core.errors import Conflict, ValidationFailed
+from zhili.core.ids import new_id
 from zhili.core.jurisdiction import Principal, authorize, ensure_in_scope, not_found, scoped
 from zhili.core.security import Perm
 from zhili.datahub.models import SecurityLevel, Source, Target
@@ -48,7 +49,7 @@ def create_source(session: Session, *, principal: Principal, data: dict[str, Any
         raise Conflict(f"数据源标识“{name}”已被使用", code="hub_source_exists")
     unit = get_unit(session, principal=principal, unit_id=data["unit_id"])
     ensure_in_scope(principal, unit.path, "单位")
-    src = Source(id=uuid.uuid4(), name=name, title=str(data["title"]).strip(), target=Target(data["target"]),
+    src = Source(id=new_id(), name=name, title=str(data["title"]).strip(), target=Target(data["target"]),
                  security_level=SecurityLevel(data.get("security_level") or SecurityLevel.internal),
                  unit_id=unit.id, path=unit.path, created_by=principal.username,
                  **{k: data[k] for k in EDITABLE if k in data and k not in ("title", "security_level")})

@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session
 
 from zhili.core import audit
 from zhili.core.errors import ValidationFailed
+from zhili.core.ids import new_id
 from zhili.core.jurisdiction import Principal, authorize
 from zhili.core.security import Perm
 from zhili.datahub.models import EntityType, SurvivorshipRule
@@ -141,7 +142,7 @@ def set_rule(session: Session, *, principal: Principal, entity: EntityType, fiel
                                                         SurvivorshipRule.field == field))
     before = row.rule if row else rule_of({}, field)
     if row is None:
-        row = SurvivorshipRule(id=uuid.uuid4(), entity_type=entity, field=field, rule=rule,
+        row = SurvivorshipRule(id=new_id(), entity_type=entity, field=field, rule=rule,
                                updated_by=principal.username)
         session.add(row)
     else:

@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 
 from zhili.core import audit
 from zhili.core.errors import Conflict, ValidationFailed
+from zhili.core.ids import new_id
 from zhili.core.jurisdiction import Principal, authorize, in_scope, not_found, path_predicate
 from zhili.core.masking import mask_id_number, mask_name, mask_phone
 from zhili.core.security import Perm
@@ -74,7 +75,7 @@ def _add_version(session: Session, *, name: str, title: str, spec: TemplateSpec,
     if previous is not None:
         previous.is_current = False
         session.flush()
-    tmpl = MappingTemplate(id=uuid.uuid4(), name=name, version=last + 1, is_current=True, title=title,
+    tmpl = MappingTemplate(id=new_id(), name=name, version=last + 1, is_current=True, title=title,
                            target=spec.target, source_id=source_id, spec=spec.as_json(), builtin=builtin,
                            created_by=created_by)
     session.add(tmpl)
