@@ -48,7 +48,7 @@ from zhili.core.bulk import BulkWriter
 from zhili.core.crypto import get_cipher
 from zhili.core.db import utcnow
 from zhili.core.ids import new_id
-from zhili.core.jurisdiction import Principal, authorize, scoped
+from zhili.core.jurisdiction import Principal, authorize, in_scope, scoped
 from zhili.core.security import Perm
 from zhili.datahub import changes, survivorship
 from zhili.datahub.golden_register import (
@@ -288,15 +288,14 @@ class Resolver:
         birth date (from the record, else from its ID number's digits), or the same phone; by name alone only for
         a record with neither. Organisations and buildings: the same name or address. Only the rows of a block
         are loaded and decrypted, so the cost per batch stays near-linear however large the register."""
-        s, m = self.session, self.model
+        m = self.model
         if self.entity is not EntityType.person:
             names = {str(it.values["name"]) for it in items if it.values.get("name")}
             addresses = {str(it.values["address"]) for it in items if it.values.get("address")}
             conds = _any_in((m.name, names), (m.address, addresses))
             if not conds:
                 return []
-            return list(s.scalars(scoped(select(m).where(or_(*conds)), self.principal, m.path)
-                                  .limit(20 * len(items) + 100)))
+            return self._in_scope(select(m).where(or_(*conds)).limit(20 * len(items) + 100))
         cipher = get_cipher()
         pairs: set[tuple[str, dt.date]] = set()
         phones: set[str] = set()
@@ -317,18 +316,23 @@ class Resolver:
             # (the name list too, so SQLite searches the name index rather than scanning for the row values)
             stmt = select(Person).where(Person.name.in_({n for n, _ in pairs}),
                                         tuple_(Person.name, Person.birth_date).in_(sorted(pairs)))
-            for p in s.scalars(scoped(stmt, self.principal, Person.path)):
+            for p in self._in_scope(stmt):
                 if (p.name, p.birth_date) in pairs:
                     found[p.id] = p
         if phones:
-            for p in s.scalars(scoped(select(Person).where(Person.phone_bidx.in_(phones)), self.principal,
-                                      Person.path).limit(20 * len(items) + 100)):
+            for p in self._in_scope(select(Person).where(Person.phone_bidx.in_(phones)).limit(20 * len(items) + 100)):
                 found[p.id] = p
         if lone:
-            for p in s.scalars(scoped(select(Person).where(Person.name.in_(lone)), self.principal, Person.path)
-                               .limit(20 * len(items) + 100)):
+            for p in self._in_scope(select(Person).where(Person.name.in_(lone)).limit(20 * len(items) + 100)):
                 found[p.id] = p
         return list(found.values())
+
+    def _in_scope(self, stmt: Any) -> list[Any]:
+        """The rows of a blocking query (``stmt`` selects by a block's own index) that lie in the caller's
+        jurisdiction. The jurisdiction is checked here, not in SQL: given both, SQLite's planner range-scans the
+        jurisdiction's path index — for a district, every row — instead of looking the block up, so each batch
+        would read the whole register (measured: 0.65 s a query at 380,000 persons, growing with the register)."""
+        return [r for r in self.session.scalars(stmt) if in_scope(self.principal, r.path)]
 
     def _loose(self, items: list[_Item]) -> list[tuple[GoldenRecord, dict[str, Any]]]:
         """Golden records *without* a register row (no valid ID number, no place …) in the records' blocks — by
@@ -344,10 +348,10 @@ class Resolver:
         conds = _any_in((GoldenRecord.block_a, a_keys), (GoldenRecord.block_b, b_keys))
         if not conds:
             return []
-        stmt = scoped(select(GoldenRecord).where(
+        stmt = select(GoldenRecord).where(
             GoldenRecord.entity_type == self.entity, GoldenRecord.register_id.is_(None),
-            GoldenRecord.merged_into.is_(None), or_(*conds)), self.principal, GoldenRecord.path)
-        found = [self.goldens.setdefault(g.id, g) for g in s.scalars(stmt.limit(20 * len(items) + 100))]
+            GoldenRecord.merged_into.is_(None), or_(*conds)).limit(20 * len(items) + 100)
+        found = [self.goldens.setdefault(g.id, g) for g in self._in_scope(stmt)]
         if not found:
             return []
         members = _members(s, [g.id for g in found])
