@@ -20,7 +20,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import event, select
 from sqlalchemy.orm import Session
 
 from zhili.core.errors import ValidationFailed
@@ -293,12 +293,39 @@ def start_import(session: Session, *, principal: Principal, source_id: uuid.UUID
         finally:
             _cleanup(session, import_id, path)
         return imp, import_id
-    resolve_template(session, principal=principal, source=src, name=template)  # refuse a bad template now
+    tpl, _ = resolve_template(session, principal=principal, source=src, name=template)  # refuse a bad one now
+    if resumable is None:
+        # the import exists (running, nothing read) as soon as the request commits, so the id it answers with can be
+        # polled at once; the thread resumes this row
+        from zhili.datahub.pipeline import new_import
+
+        session.add(new_import(principal, src, import_id=import_id, template_id=tpl.id, filename=filename,
+                               file_hash=file_hash, file_size=size, connector=connector_for(filename),
+                               encoding=encoding, dry_run=dry_run))
+        session.flush()
     thread = threading.Thread(target=_background, name=f"hub-import-{import_id.hex[:8]}", daemon=True, kwargs={
         "principal": principal, "source_id": src.id, "path": path, "file_hash": file_hash, "filename": filename,
         "template": template, "dry_run": dry_run, "encoding": encoding, "sheet": sheet, "import_id": import_id})
-    thread.start()
+    _after_commit(session, thread.start, lambda: path.unlink(missing_ok=True))
     return None, import_id
+
+
+def _after_commit(session: Session, committed: Callable[[], Any], rolled_back: Callable[[], Any]) -> None:
+    """Run ``committed`` once the session's transaction commits — a background import must not start before the
+    request that queued it is committed (it would not find its import row) — or ``rolled_back`` if it rolls back
+    instead. Whichever comes first, once."""
+    done = False
+
+    def once(fn: Callable[[], Any]) -> Callable[[Session], None]:
+        def handler(_session: Session, *_: Any) -> None:
+            nonlocal done
+            if not done:
+                done = True
+                fn()
+        return handler
+
+    event.listen(session, "after_commit", once(committed), once=True)
+    event.listen(session, "after_rollback", once(rolled_back), once=True)
 
 
 def _cleanup(session: Session, import_id: uuid.UUID, path: Path) -> None:

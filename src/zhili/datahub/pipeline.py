@@ -183,6 +183,16 @@ def optional_fields(mapper: RowMapper) -> set[str]:
     return {fm.field for fm in getattr(spec, "fields", ()) if getattr(fm, "required", None) is False}
 
 
+def new_import(principal: Principal, source: Source, *, import_id: uuid.UUID | None, template_id: uuid.UUID | None,
+               filename: str, file_hash: str | None, file_size: int | None, connector: Connector | str,
+               encoding: str | None, dry_run: bool) -> Import:
+    """A new import row of ``source`` by ``principal``: running, nothing read yet (not added to a session)."""
+    return Import(id=import_id or new_id(), source_id=source.id, template_id=template_id, path=source.path,
+                  user_id=principal.user_id, username=principal.username, connector=Connector(connector),
+                  filename=filename[:255], file_hash=file_hash, file_size=file_size, encoding=encoding,
+                  dry_run=dry_run, status=ImportStatus.running, checkpoint=0, started_at=utcnow(), stats={})
+
+
 def run_import(
     session: Session, *, principal: Principal, source: Source, stream: RowStream, mapper: RowMapper,
     filename: str, file_hash: str | None = None, file_size: int | None = None,
@@ -201,12 +211,17 @@ def run_import(
     guard = guard or contextlib.nullcontext
     target = Target(source.target)
     imp = find_resumable(session, source, file_hash, dry_run)
+    if imp is None and import_id is not None:  # queued by the request that started this (background) import
+        imp = session.get(Import, import_id)
+        if imp is not None and imp.status != ImportStatus.running:
+            return imp
     resumed = imp is not None
+    if imp is not None and imp.encoding is None:
+        imp.encoding = stream.encoding
     if imp is None:
-        imp = Import(id=import_id or new_id(), source_id=source.id, template_id=template_id, path=source.path,
-                     user_id=principal.user_id, username=principal.username, connector=Connector(connector),
-                     filename=filename[:255], file_hash=file_hash, file_size=file_size, encoding=stream.encoding,
-                     dry_run=dry_run, status=ImportStatus.running, checkpoint=0, started_at=utcnow(), stats={})
+        imp = new_import(principal, source, import_id=import_id, template_id=template_id, filename=filename,
+                         file_hash=file_hash, file_size=file_size, connector=connector, encoding=stream.encoding,
+                         dry_run=dry_run)
         session.add(imp)
         if not dry_run:
             with guard():
