@@ -299,9 +299,9 @@ def start_import(session: Session, *, principal: Principal, source_id: uuid.UUID
         # polled at once; the thread resumes this row
         from zhili.datahub.pipeline import new_import
 
-        session.add(new_import(principal, src, import_id=import_id, template_id=tpl.id, filename=filename,
-                               file_hash=file_hash, file_size=size, connector=connector_for(filename),
-                               encoding=encoding, dry_run=dry_run))
+        session.add(new_import(src, user_id=principal.user_id, username=principal.username, import_id=import_id,
+                               template_id=tpl.id, filename=filename, file_hash=file_hash, file_size=size,
+                               connector=connector_for(filename), encoding=encoding, dry_run=dry_run))
         session.flush()
     thread = threading.Thread(target=_background, name=f"hub-import-{import_id.hex[:8]}", daemon=True, kwargs={
         "principal": principal, "source_id": src.id, "path": path, "file_hash": file_hash, "filename": filename,

@@ -183,12 +183,13 @@ def optional_fields(mapper: RowMapper) -> set[str]:
     return {fm.field for fm in getattr(spec, "fields", ()) if getattr(fm, "required", None) is False}
 
 
-def new_import(principal: Principal, source: Source, *, import_id: uuid.UUID | None, template_id: uuid.UUID | None,
-               filename: str, file_hash: str | None, file_size: int | None, connector: Connector | str,
-               encoding: str | None, dry_run: bool) -> Import:
-    """A new import row of ``source`` by ``principal``: running, nothing read yet (not added to a session)."""
+def new_import(source: Source, *, user_id: uuid.UUID | None, username: str, import_id: uuid.UUID | None,
+               template_id: uuid.UUID | None, filename: str, file_hash: str | None, file_size: int | None,
+               connector: Connector | str, encoding: str | None, dry_run: bool) -> Import:
+    """A new import row of ``source`` by the user ``username``: running, nothing read yet (not added to a session;
+    the caller has checked the permission)."""
     return Import(id=import_id or new_id(), source_id=source.id, template_id=template_id, path=source.path,
-                  user_id=principal.user_id, username=principal.username, connector=Connector(connector),
+                  user_id=user_id, username=username, connector=Connector(connector),
                   filename=filename[:255], file_hash=file_hash, file_size=file_size, encoding=encoding,
                   dry_run=dry_run, status=ImportStatus.running, checkpoint=0, started_at=utcnow(), stats={})
 
@@ -219,9 +220,9 @@ def run_import(
     if imp is not None and imp.encoding is None:
         imp.encoding = stream.encoding
     if imp is None:
-        imp = new_import(principal, source, import_id=import_id, template_id=template_id, filename=filename,
-                         file_hash=file_hash, file_size=file_size, connector=connector, encoding=stream.encoding,
-                         dry_run=dry_run)
+        imp = new_import(source, user_id=principal.user_id, username=principal.username, import_id=import_id,
+                         template_id=template_id, filename=filename, file_hash=file_hash, file_size=file_size,
+                         connector=connector, encoding=stream.encoding, dry_run=dry_run)
         session.add(imp)
         if not dry_run:
             with guard():
