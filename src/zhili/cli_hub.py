@@ -6,6 +6,8 @@ through the same service functions as the API and the pages; nothing here bypass
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Annotated, Any
 
 import typer
@@ -40,6 +42,21 @@ def fail(exc: Exception) -> None:
     raise typer.Exit(1)
 
 
+@contextmanager
+def as_user(username: str) -> Iterator[tuple[Any, Any]]:
+    """The shape of a ``zhili hub`` command: a unit of work (committed when the block ends, rolled back if it
+    raises) and the principal of ``username``. A service's refusal anywhere in the block is printed in Chinese
+    and exits 1, after the rollback."""
+    from zhili.core.db import session_scope
+    from zhili.core.errors import DomainError
+
+    try:
+        with session_scope() as s:
+            yield s, principal_for(s, username)
+    except DomainError as exc:
+        fail(exc)
+
+
 # -- sources ---------------------------------------------------------------------------------------------------
 
 @source_app.command("add")
@@ -58,14 +75,12 @@ def source_add(
     """登记一个数据源。"""
     from sqlalchemy import select
 
-    from zhili.core.db import session_scope
     from zhili.core.errors import DomainError
     from zhili.datahub import sources
     from zhili.regions.models import Unit
     from zhili.regions.service import today, valid_on
 
-    with session_scope() as s:
-        p = principal_for(s, user)
+    with as_user(user) as (s, p):
         unit_id = None
         if unit:
             unit_id = s.scalar(select(Unit.id).where(Unit.code == unit, valid_on(Unit, today())))
@@ -87,11 +102,9 @@ def source_add(
 def source_list(user: UserOpt = "admin") -> None:
     """列出本账号管辖范围内的数据源。"""
     from zhili.core import names
-    from zhili.core.db import session_scope
     from zhili.datahub import sources
 
-    with session_scope() as s:
-        p = principal_for(s, user)
+    with as_user(user) as (s, p):
         rows = sources.list_sources(s, principal=p)
         table = Table("标识", "名称", "标准模型", "安全等级", "更新周期（天）", "可信度")
         for r in rows:
@@ -216,17 +229,11 @@ def imports_cmd(
     """导入历史：每批次的文件、计数、用时和状态。"""
     from zhili.core import names
     from zhili.core.clock import fmt_local
-    from zhili.core.db import session_scope
-    from zhili.core.errors import DomainError
     from zhili.datahub import imports, sources
 
-    with session_scope() as s:
-        p = principal_for(s, user)
-        try:
-            src_id = sources.source_by_name(s, principal=p, name=source).id if source else None
-            rows, _ = imports.list_imports(s, principal=p, source_id=src_id, page_size=limit)
-        except DomainError as exc:
-            fail(exc)
+    with as_user(user) as (s, p):
+        src_id = sources.source_by_name(s, principal=p, name=source).id if source else None
+        rows, _ = imports.list_imports(s, principal=p, source_id=src_id, page_size=limit)
         table = Table("批次", "开始时间", "数据源", "文件", "读取", "新增", "更新", "未变", "隔离", "状态")
         for r in rows:
             v = imports.import_view(s, r)
@@ -269,18 +276,12 @@ def quarantine_list(
     user: UserOpt = "admin",
 ) -> None:
     """列出待处理的隔离行（身份证号、手机号已脱敏）。"""
-    from zhili.core.db import session_scope
-    from zhili.core.errors import DomainError
     from zhili.datahub import quarantine
 
-    with session_scope() as s:
-        p = principal_for(s, user)
-        try:
-            src_id, imp_id = _scope_ids(s, p, source, import_id)
-            rows, total = quarantine.list_rows(s, principal=p, source_id=src_id, import_id=imp_id, rule=rule,
-                                               page_size=limit)
-        except DomainError as exc:
-            fail(exc)
+    with as_user(user) as (s, p):
+        src_id, imp_id = _scope_ids(s, p, source, import_id)
+        rows, total = quarantine.list_rows(s, principal=p, source_id=src_id, import_id=imp_id, rule=rule,
+                                           page_size=limit)
         table = Table("编号", "行号", "记录键", "原因")
         for r in rows:
             table.add_row(str(r.id), str(r.row_number), r.natural_key or "—",
@@ -296,17 +297,11 @@ def quarantine_rerun(
     user: UserOpt = "admin",
 ) -> None:
     """按当前的模板、规则和参照数据重新校验并导入待处理的隔离行。"""
-    from zhili.core.db import session_scope
-    from zhili.core.errors import DomainError
     from zhili.datahub import quarantine
 
-    with session_scope() as s:
-        p = principal_for(s, user)
-        try:
-            src_id, imp_id = _scope_ids(s, p, source, import_id)
-            result = quarantine.rerun(s, principal=p, import_id=imp_id, source_id=src_id)
-        except DomainError as exc:
-            fail(exc)
+    with as_user(user) as (s, p):
+        src_id, imp_id = _scope_ids(s, p, source, import_id)
+        result = quarantine.rerun(s, principal=p, import_id=imp_id, source_id=src_id)
     console.print(f"已导入 {result['fixed']} 行，仍有 {result['open']} 行未通过校验")
 
 
@@ -319,12 +314,10 @@ def quarantine_discard(
     """作废一行隔离数据（保留记录并标记）。"""
     import uuid
 
-    from zhili.core.db import session_scope
     from zhili.core.errors import DomainError
     from zhili.datahub import quarantine
 
-    with session_scope() as s:
-        p = principal_for(s, user)
+    with as_user(user) as (s, p):
         try:
             quarantine.discard_row(s, principal=p, row_id=uuid.UUID(row_id), reason=reason)
         except (DomainError, ValueError) as exc:
@@ -342,17 +335,11 @@ def quarantine_download(
     """导出待处理的隔离行（含原因列），修正后可作为同一数据源的文件重新导入。"""
     from pathlib import Path
 
-    from zhili.core.db import session_scope
-    from zhili.core.errors import DomainError
     from zhili.datahub import quarantine
 
-    with session_scope() as s:
-        p = principal_for(s, user)
-        try:
-            src_id, imp_id = _scope_ids(s, p, source, import_id)
-            data, n, masked = quarantine.download(s, principal=p, import_id=imp_id, source_id=src_id)
-        except DomainError as exc:
-            fail(exc)
+    with as_user(user) as (s, p):
+        src_id, imp_id = _scope_ids(s, p, source, import_id)
+        data, n, masked = quarantine.download(s, principal=p, import_id=imp_id, source_id=src_id)
     Path(out).write_bytes(data)
     console.print(f"已导出 {n} 行到 {out}" + ("（身份证号、手机号已脱敏）" if masked else ""))
 

@@ -11,7 +11,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from zhili.cli_hub import UserOpt, console, fail, hub_app, principal_for
+from zhili.cli_hub import UserOpt, as_user, console, fail, hub_app
 
 # -- templates -------------------------------------------------------------------------------------------------
 
@@ -34,11 +34,9 @@ def template_load_builtin() -> None:
 def template_list(user: UserOpt = "admin") -> None:
     """列出本账号可见的映射模板（当前版本）。"""
     from zhili.core import names
-    from zhili.core.db import session_scope
     from zhili.datahub import templates
 
-    with session_scope() as s:
-        p = principal_for(s, user)
+    with as_user(user) as (s, p):
         table = Table("标识", "名称", "标准模型", "版本", "内置")
         for t in templates.list_templates(s, principal=p):
             table.add_row(t.name, t.title, names.name("hub_target", t.target) or "", str(t.version),
@@ -51,17 +49,11 @@ def template_show(name: Annotated[str, typer.Argument(help="模板标识")],
                   version: Annotated[int | None, typer.Option(help="版本（默认当前版本）")] = None,
                   user: UserOpt = "admin") -> None:
     """以表格显示一个映射模板：来源列 → 标准字段、值映射、日期格式。"""
-    from zhili.core.db import session_scope
-    from zhili.core.errors import DomainError
     from zhili.datahub import templates
     from zhili.datahub.mapping import describe_spec
 
-    with session_scope() as s:
-        p = principal_for(s, user)
-        try:
-            t = templates.get_template(s, principal=p, name=name, version=version)
-        except DomainError as exc:
-            fail(exc)
+    with as_user(user) as (s, p):
+        t = templates.get_template(s, principal=p, name=name, version=version)
         table = Table("标准字段", "来源", "日期格式", "值映射", "说明", title=f"{t.title}（{t.name} 第{t.version}版）")
         for r in describe_spec(templates.stored_spec(t)):
             vmap = "；".join(f"{k}→{v}" for k, v in r["value_map"][:6]) + ("……" if len(r["value_map"]) > 6 else "")
@@ -78,16 +70,10 @@ def template_export(name: Annotated[str, typer.Argument(help="模板标识")],
     """导出映射模板为 JSON。"""
     from pathlib import Path
 
-    from zhili.core.db import session_scope
-    from zhili.core.errors import DomainError
     from zhili.datahub import templates
 
-    with session_scope() as s:
-        p = principal_for(s, user)
-        try:
-            data = templates.export_template(s, principal=p, name=name, version=version)
-        except DomainError as exc:
-            fail(exc)
+    with as_user(user) as (s, p):
+        data = templates.export_template(s, principal=p, name=name, version=version)
     text = json.dumps(data, ensure_ascii=False, indent=1)
     if output:
         Path(output).write_text(text + "\n", encoding="utf-8")
@@ -103,8 +89,6 @@ def template_import(path: Annotated[str, typer.Argument(help="导出的 JSON 文
     """导入映射模板 JSON（校验后保存为新版本；与当前版本相同则不变）。"""
     from pathlib import Path
 
-    from zhili.core.db import session_scope
-    from zhili.core.errors import DomainError
     from zhili.datahub import templates
 
     try:
@@ -112,12 +96,8 @@ def template_import(path: Annotated[str, typer.Argument(help="导出的 JSON 文
     except (OSError, ValueError):
         console.print(f"[red]无法读取 JSON 文件 {path}[/red]")
         raise typer.Exit(2) from None
-    with session_scope() as s:
-        p = principal_for(s, user)
-        try:
-            t = templates.import_template(s, principal=p, data=data, name=name or None)
-        except DomainError as exc:
-            fail(exc)
+    with as_user(user) as (s, p):
+        t = templates.import_template(s, principal=p, data=data, name=name or None)
         console.print(f"映射模板 {t.name} 当前为第{t.version}版")
 
 
@@ -129,18 +109,12 @@ def template_preview(name: Annotated[str, typer.Argument(help="模板标识")],
     """按模板预览样例文件的前几行（个人信息脱敏，不写入任何数据）。"""
     from pathlib import Path
 
-    from zhili.core.db import session_scope
-    from zhili.core.errors import DomainError
     from zhili.datahub import templates
 
-    with session_scope() as s:
-        p = principal_for(s, user)
-        try:
-            _, mapper = templates.compiled(s, principal=p, name=name)
-            data = Path(path).read_bytes()[:templates.PREVIEW_MAX_BYTES]
-            out = templates.preview_file(mapper, data, Path(path).name, limit=limit)
-        except DomainError as exc:
-            fail(exc)
+    with as_user(user) as (s, p):
+        _, mapper = templates.compiled(s, principal=p, name=name)
+        data = Path(path).read_bytes()[:templates.PREVIEW_MAX_BYTES]
+        out = templates.preview_file(mapper, data, Path(path).name, limit=limit)
         labels = {k: f.label for k, f in mapper.std.items()}
         for r in out["rows"]:
             head = f"第{r['row']}行" + ("（跳过）" if r["skipped"] else "")
@@ -161,12 +135,10 @@ def address_cmd(
     user: UserOpt = "admin",
 ) -> None:
     """解析地址并在本平台的区划与楼栋数据中落位（名称、置信度与原因）。"""
-    from zhili.core.db import session_scope
     from zhili.core.errors import DomainError
     from zhili.datahub import address
 
-    with session_scope() as s:
-        p = principal_for(s, user)
+    with as_user(user) as (s, p):
         table = Table("地址", "拆分", "落位", "置信度", "说明")
         for text in addresses:
             try:
@@ -198,13 +170,11 @@ def resolve_cmd(
 ) -> None:
     """把尚未归并的源记录归并为主数据（证件号一致的直接归并，其余按概率匹配；不确定的进入待复核）。"""
     from zhili.core import names
-    from zhili.core.db import session_scope
     from zhili.core.errors import DomainError
     from zhili.datahub import golden, sources
     from zhili.datahub.models import EntityType, Target
 
-    with session_scope() as s:
-        p = principal_for(s, user)
+    with as_user(user) as (s, p):
         try:
             src = sources.source_by_name(s, principal=p, name=source) if source else None
             if entity:
@@ -235,13 +205,11 @@ def review_list(
 ) -> None:
     """列出本账号管辖范围内待复核的记录对（姓名显示，证件号与电话脱敏）。"""
     from zhili.core import names
-    from zhili.core.db import session_scope
     from zhili.core.errors import DomainError
     from zhili.datahub import review
     from zhili.datahub.models import EntityType
 
-    with session_scope() as s:
-        p = principal_for(s, user)
+    with as_user(user) as (s, p):
         try:
             rows, total = review.list_candidates(s, principal=p, entity=EntityType(entity) if entity else None,
                                                  page_size=max(1, min(limit, 200)))
@@ -294,20 +262,14 @@ def quality_cmd(
 ) -> None:
     """数据质量：各数据源的评分、完整性、有效性、唯一性、一致性与时效；--source 给出一个数据源的详细报告。"""
 
-    from zhili.core.db import session_scope
-    from zhili.core.errors import DomainError
     from zhili.datahub import quality, sources
 
-    with session_scope() as s:
-        p = principal_for(s, user)
-        try:
-            if source is None:
-                data: Any = quality.overview(s, principal=p)
-            else:
-                src = sources.source_by_name(s, principal=p, name=source)
-                data = quality.source_quality(s, principal=p, source_id=src.id)
-        except DomainError as exc:
-            fail(exc)
+    with as_user(user) as (s, p):
+        if source is None:
+            data: Any = quality.overview(s, principal=p)
+        else:
+            src = sources.source_by_name(s, principal=p, name=source)
+            data = quality.source_quality(s, principal=p, source_id=src.id)
         if as_json:
             typer.echo(json.dumps(data, ensure_ascii=False, indent=2, default=str))
             return

@@ -413,3 +413,39 @@ def test_pages_create_import_export_and_preview(client: Any, db: Session, world:
                        files={"file": ("a.csv", b"Unique Key\n1\n", "text/csv")})
     assert full.status_code == 422 and "文件缺少模板要求的列" in full.text and "<html" in full.text
     assert count(db, MappingTemplate) == before
+
+
+def test_cli_sources_imports_and_quarantine_refuse_in_chinese_and_roll_back(cli_db: Any, tmp_path: Any) -> None:
+    from typer.testing import CliRunner
+
+    from zhili.cli import app
+    from zhili.datahub.models import QuarantineRow, Source
+
+    run = CliRunner()
+    assert run.invoke(app, ["hub", "template", "load-builtin"]).exit_code == 0
+    bad = run.invoke(app, ["hub", "source", "add", "x-1", "--title", "错误", "--target", "nothing"])
+    assert bad.exit_code == 1 and "标准模型" in bad.output, bad.output
+    with Session(cli_db) as s:
+        assert s.scalar(select(func.count()).select_from(Source)) == 0  # the refusal left nothing behind
+    added = run.invoke(app, ["hub", "source", "add", "hotline", "--title", "热线归档", "--target", "cases"])
+    assert added.exit_code == 0 and "已登记数据源 hotline" in added.output, added.output
+    assert "热线归档" in run.invoke(app, ["hub", "source", "list"]).output
+    upload = tmp_path / "msgs.csv"
+    upload.write_text("留言编号,留言用户,留言主题,留言时间,留言详情\n"
+                      "C-1,U1,路灯不亮,2024/03/02 19:20:00,东门路灯不亮。\n"
+                      "C-2,U2,噪音,上周五晚上,工地夜间施工。\n", encoding="utf-8")
+    imported = run.invoke(app, ["hub", "import", str(upload), "--source", "hotline", "--template", "cn-gov-messages"])
+    assert imported.exit_code == 0 and "隔离区" in imported.output, imported.output
+    history = run.invoke(app, ["hub", "imports", "--source", "hotline"])
+    assert history.exit_code == 0 and "批次" in history.output, history.output
+    listed = run.invoke(app, ["hub", "quarantine", "list", "--source", "hotline"])
+    assert listed.exit_code == 0 and "共 1 行待处理" in listed.output, listed.output
+    out = tmp_path / "q.xlsx"
+    assert run.invoke(app, ["hub", "quarantine", "download", "--out", str(out), "--source", "hotline"]).exit_code == 0
+    assert out.stat().st_size > 0
+    rerun = run.invoke(app, ["hub", "quarantine", "rerun", "--source", "hotline"])
+    assert rerun.exit_code == 0 and "仍有 1 行" in rerun.output, rerun.output
+    unknown = run.invoke(app, ["hub", "quarantine", "list", "--source", "no-such-source"])
+    assert unknown.exit_code == 1 and "不存在" in unknown.output, unknown.output
+    with Session(cli_db) as s:
+        assert s.scalar(select(func.count()).select_from(QuarantineRow)) == 1

@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from zhili.core import audit
+from zhili.core import audit, names
 from zhili.core.errors import Conflict, ValidationFailed
 from zhili.core.ids import new_id
 from zhili.core.jurisdiction import Principal, authorize, ensure_in_scope, not_found, scoped
@@ -34,6 +34,16 @@ def _view(src: Source) -> dict[str, Any]:
                                            "note", "default_template_id")}
 
 
+def _choice(kind: Any, value: Any, what: str, names_table: str) -> Any:
+    """``value`` as a member of the enumeration ``kind``, or a Chinese refusal naming the allowed choices (the API's
+    schema checks this already; the CLI and other callers reach the service directly)."""
+    try:
+        return kind(value)
+    except ValueError:
+        allowed = "、".join(names.name(names_table, m) or m.value for m in kind)
+        raise ValidationFailed(f"{what}只能是：{allowed}", code="hub_source_choice_invalid") from None
+
+
 def create_source(session: Session, *, principal: Principal, data: dict[str, Any]) -> Source:
     """Register a source. ``data``: name (lower-case letters, digits, ``.-_``), title, target, security_level,
     unit_id, and optionally department, system_name, contact, refresh_days, trust, note."""
@@ -47,10 +57,11 @@ def create_source(session: Session, *, principal: Principal, data: dict[str, Any
                                code="hub_source_name_reserved")
     if session.scalar(select(func.count()).select_from(Source).where(Source.name == name)):
         raise Conflict(f"数据源标识“{name}”已被使用", code="hub_source_exists")
+    target = _choice(Target, data.get("target"), "标准模型", "hub_target")
+    level = _choice(SecurityLevel, data.get("security_level") or SecurityLevel.internal, "安全等级", "hub_security")
     unit = get_unit(session, principal=principal, unit_id=data["unit_id"])
     ensure_in_scope(principal, unit.path, "单位")
-    src = Source(id=new_id(), name=name, title=str(data["title"]).strip(), target=Target(data["target"]),
-                 security_level=SecurityLevel(data.get("security_level") or SecurityLevel.internal),
+    src = Source(id=new_id(), name=name, title=str(data["title"]).strip(), target=target, security_level=level,
                  unit_id=unit.id, path=unit.path, created_by=principal.username,
                  **{k: data[k] for k in EDITABLE if k in data and k not in ("title", "security_level")})
     session.add(src)
