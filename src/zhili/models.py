@@ -36,6 +36,7 @@ from zhili.datahub.models import (
     Subscription,
     SurvivorshipRule,
 )
+from zhili.intel.models import CaseSuggestion, ModelVersion, RiskScore, Warning
 from zhili.org.models import Department
 from zhili.participation.models import Notice, ResidentProfile, SmsCode, Suggestion, SuggestionReply
 from zhili.regions.models import GeoVersion, Unit, UnitBoundary
@@ -57,6 +58,7 @@ __all__ = [
     "CaseEvent",
     "CaseStat",
     "CaseStatUnit",
+    "CaseSuggestion",
     "CaseSupport",
     "Category",
     "ChangeEvent",
@@ -78,12 +80,14 @@ __all__ = [
     "MappingTemplate",
     "MatchCandidate",
     "MergeEvent",
+    "ModelVersion",
     "Notice",
     "Notification",
     "Organisation",
     "Person",
     "QuarantineRow",
     "ResidentProfile",
+    "RiskScore",
     "SavedFilter",
     "SmsCode",
     "Source",
@@ -101,4 +105,5 @@ __all__ = [
     "Visit",
     "VisitPerson",
     "VisitPhoto",
+    "Warning",
 ]
