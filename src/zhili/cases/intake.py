@@ -36,7 +36,7 @@ from typing import Any, cast
 from sqlalchemy import Date, Dialect, Table, bindparam, select, text
 from sqlalchemy.orm import Session
 
-from zhili.cases import deadlines, engine, notify, tally
+from zhili.cases import deadlines, engine, notify, suggest, tally
 from zhili.cases.actors import SYSTEM_PRINCIPAL
 from zhili.cases.attachments import check_claim
 from zhili.cases.attributes import validate_attributes
@@ -439,7 +439,7 @@ def _reportable(cfg: _Config, code: Any) -> Category:
 
 def _event(plan: _Plan, *, action: str, from_state: CaseState | None, to_state: CaseState, actor: Principal,
            now: dt.datetime, comment: str | None, payload: dict[str, Any] | None = None,
-           attachments: list[uuid.UUID] | None = None) -> int:
+           attachments: list[uuid.UUID] | None = None, public: bool = True) -> int:
     seq = len(plan.events) + 1
     plan.events.append({
         "id": new_id(), "case_id": plan.case["id"], "seq": seq, "at": now, "action": action,
@@ -447,7 +447,7 @@ def _event(plan: _Plan, *, action: str, from_state: CaseState | None, to_state: 
         "actor_id": None if actor is SYSTEM_PRINCIPAL else actor.user_id, "actor_name": actor.display_name,
         "actor_role": actor.role.value, "actor_unit": actor.department, "comment": comment,
         "payload": audit.to_jsonable(payload or {}), "attachment_ids": [str(a) for a in attachments or []],
-        "public": True})
+        "public": public})
     return seq
 
 
@@ -467,13 +467,56 @@ def _notify_reporter(plan: _Plan, phone: str | None, title: str, body: str) -> N
                                        phone=None if c["reporter_user_id"] else phone))
 
 
-def _plan(session: Session, cfg: _Config, req: IntakeRequest, located: uuid.UUID | None) -> _Plan:
-    """Validate one report and lay out every row it writes (the case number is filled in when written)."""
+def _advise_uncategorised(session: Session, cfg: _Config, requests: Sequence[IntakeRequest]
+                          ) -> list[suggest.Advice | None]:
+    """The text model's category suggestions for the reports filed without a category (None for the others, and
+    for all when no model is installed) — one call for the batch."""
+    out: list[suggest.Advice | None] = [None] * len(requests)
+    if suggest.current() is None:
+        return out
+    wanted = [i for i, r in enumerate(requests) if not r.data.get("category_code")
+              and isinstance(r.data.get("description"), str) and r.data["description"].strip()]
+    if not wanted:
+        return out
+    allowed = {"category": {c.code for c in cfg.categories.values() if c.is_leaf and c.is_active}}
+    texts = [suggest.ReportText(title=str(requests[i].data.get("title") or ""),
+                                description=str(requests[i].data["description"]),
+                                channel=requests[i].channel.value if requests[i].channel else None,
+                                at=requests[i].now) for i in wanted]
+    for i, advice in zip(wanted, suggest.advise(session, texts, targets=("category",), allowed=allowed),
+                         strict=True):
+        out[i] = advice.get("category")
+    return out
+
+
+def _classified(cfg: _Config, advice: suggest.Advice | None) -> tuple[str, suggest.Advice]:
+    """The category of a report filed without one: the model's best suggestion when it is confident enough;
+    otherwise the report is refused with the top suggestions, for the person filing it to pick one."""
+    best = advice.best if advice is not None else None
+    if advice is not None and best is not None and best.p >= get_settings().intel_auto_confidence:
+        return best.code, advice
+    shown = [{"code": g.code, "name": cfg.categories[g.code].name, "p": round(g.p, 3), "terms": list(g.terms)}
+             for g in (advice.guesses if advice else ()) if g.code in cfg.categories]
+    if shown:
+        names_ = "、".join(f"{g['name']}（{g['p']:.0%}）" for g in shown)
+        raise ValidationFailed(f"请选择事件类别。智能分拨建议：{names_}", code="category_required",
+                               details={"suggestions": shown})
+    raise ValidationFailed("请选择事件类别", code="category_required", details={"suggestions": []})
+
+
+def _plan(session: Session, cfg: _Config, req: IntakeRequest, located: uuid.UUID | None,
+          advice: suggest.Advice | None = None) -> _Plan:
+    """Validate one report and lay out every row it writes (the case number is filled in when written).
+    ``advice``: the text model's category suggestions, for a report filed without a category."""
     now = req.now or utcnow()
     data = dict(req.data)
     principal, channel = req.principal, req.channel
     assert channel is not None  # resolved by plan_cases
-    cat = _reportable(cfg, data.pop("category_code", None))
+    code = data.pop("category_code", None)
+    classified: suggest.Advice | None = None
+    if not code:
+        code, classified = _classified(cfg, advice)
+    cat = _reportable(cfg, code)
     description = (data.get("description") or "").strip()
     if not description:
         raise ValidationFailed("请填写问题描述", code="description_required")
@@ -525,6 +568,14 @@ def _plan(session: Session, cfg: _Config, req: IntakeRequest, located: uuid.UUID
     actor = principal or SYSTEM_PRINCIPAL
     _event(plan, action="report", from_state=None, to_state=CaseState.reported, actor=actor, now=now,
            comment=names.name("channel_report", channel), attachments=attachments)
+    if classified is not None and classified.best is not None:
+        best = classified.best
+        _event(plan, action="classify", from_state=CaseState.reported, to_state=CaseState.reported,
+               actor=SYSTEM_PRINCIPAL, now=now, public=False,
+               comment=f"智能分拨：按描述判断为“{cat.name}”（置信度 {best.p:.0%}）",
+               payload={"model_id": str(classified.model_id), "model": classified.model_label,
+                        "suggestions": [{"code": g.code, "p": round(g.p, 4), "terms": list(g.terms)}
+                                        for g in classified.guesses]})
     plan.stats.append(StatDelta(path=path, day=day, category_code=cat.code, deltas={"reported": 1}))
     plan.audits.append(_audit_entry(actor=actor.actor, action="case.report", object_id=case_id,
                                     after={"number": _NUMBER, "channel": channel.value, "category": cat.code,
@@ -762,10 +813,11 @@ def plan_cases(session: Session, *, requests: Sequence[IntakeRequest]) -> Planne
         return batch
     cfg = _load_config(session, [reqs[i] for i in todo], snap)
     located = _locate_all(session, cfg, [reqs[i] for i in todo])
+    advice = _advise_uncategorised(session, cfg, [reqs[i] for i in todo])
     claimed: set[uuid.UUID] = set()
-    for i, grid in zip(todo, located, strict=True):
+    for i, grid, adv in zip(todo, located, advice, strict=True):
         try:
-            plan = _plan(session, cfg, reqs[i], grid)
+            plan = _plan(session, cfg, reqs[i], grid, adv)
             if claimed & set(plan.attachment_ids):
                 raise ValidationFailed("附件已属于其他事件", code="attachment_in_use")
             claimed.update(plan.attachment_ids)

@@ -15,7 +15,8 @@ from zhili.core.schemas import ORMModel
 
 
 class CaseIn(BaseModel):
-    category_code: str = Field(description="事件类别代码（小类）")
+    category_code: str | None = Field(None, description="事件类别代码（小类）；不填时由智能分拨按描述判断，"
+                                                       "把握不足时拒收并返回建议类别（category_required）")
     description: str = Field(min_length=1, max_length=DESCRIPTION_MAX, description="问题描述")
     title: str | None = Field(None, max_length=TITLE_MAX)
     lon: float | None = Field(None, ge=-180, le=180)

@@ -48,6 +48,9 @@ class Settings(BaseSettings):
     duplicate_radius_m: float = 150.0
     duplicate_window_hours: float = 72.0
     auto_dispatch_confidence: float = 0.8
+    # 智能分拨: a report filed without a category takes the text model's suggestion at or above this probability;
+    # below it the report is refused with the top suggestions for a person to pick (zhili.cases.suggest)
+    intel_auto_confidence: float = 0.85
     max_upload_bytes: int = 10 * 1024 * 1024
     files_dir: Path | None = None  # default var_dir / "files"
     webhook_url: str = ""  # notification webhook; empty = log only
