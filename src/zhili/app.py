@@ -156,6 +156,7 @@ def api_router() -> APIRouter:
     from zhili.datahub.api import register_router as register_import_router
     from zhili.datahub.api import router as hub_router
     from zhili.http.deps import refuse_personal_numbers_in_url
+    from zhili.intel.api import router as intel_router
     from zhili.participation.api import router as participation_router
     from zhili.regions.api import router as regions_router
     from zhili.registry.api import router as registry_router
@@ -171,7 +172,7 @@ def api_router() -> APIRouter:
     # conformance checkers know them.
     for r in (cases_router, auth_router, users_router, regions_router, registry_router, register_import_router,
               case_config_router,
-              calendar_router, audit_router, participation_router, visits_router, hub_router):
+              calendar_router, audit_router, participation_router, visits_router, hub_router, intel_router):
         router.include_router(r, responses=ERROR_RESPONSES)
 
     @router.get("/health", tags=["系统"], summary="健康检查")
@@ -291,9 +292,12 @@ def create_app() -> FastAPI:
         description="区划与网格、基础数据（人地物组织）、用户与管辖范围、审计。所有错误返回 "
                     "`{code, message, details}`。",
         openapi_tags=[{"name": n} for n in ("登录认证", "用户与角色", "区划与网格", "基础数据", "事件办理",
-                                           "事件分类与派单规则", "工作日历", "审计", "系统")],
+                                           "事件分类与派单规则", "工作日历", "审计", "智能研判", "系统")],
     )
     install_error_handlers(app)
+    from zhili.intel import routing
+
+    routing.install()  # 智能分拨: the case loop asks the active text models (none active: nothing changes)
 
     app.add_middleware(BodyLimit)  # inside the timing headers: a refusal is answered with them too
     app.add_middleware(_TimingHeaders)

@@ -252,6 +252,27 @@ class CaseAdvice:
     auto_threshold: float
 
 
+def _names(session: Session) -> tuple[dict[str, str], dict[str, str]]:
+    cats = {c.code: c.name for c in session.execute(
+        select(Category.code, Category.name).where(Category.is_current.is_(True), Category.is_leaf.is_(True),
+                                                   Category.is_active.is_(True)))}
+    depts = {d.code: d.name for d in session.execute(select(Department.code, Department.name))}
+    return cats, depts
+
+
+def suggest_text(session: Session, *, principal: Principal, title: str | None, description: str) -> list[Shown]:
+    """The top-3 categories for a report being written (the report forms' 智能推荐), by name, with the words that
+    drove each; empty without an active model or a description of a few characters. Nothing is stored."""
+    authorize(principal, Perm.case_report)
+    description = (description or "").strip()[:2000]
+    if len(description) < 4:
+        return []
+    cats, _ = _names(session)
+    advice = suggest.advise(session, [suggest.ReportText(title=(title or "")[:200], description=description)],
+                            targets=("category",), allowed={"category": set(cats)})[0].get("category")
+    return [Shown(g.code, cats[g.code], round(g.p, 3), list(g.terms)) for g in (advice.guesses if advice else ())]
+
+
 def suggestions_for_case(session: Session, *, principal: Principal, case_id: uuid.UUID) -> CaseAdvice:
     """The top-3 categories and departments the active models suggest for a case (empty lists without a model),
     with names and the words that drove each; remembered on the case (:class:`CaseSuggestion`) so the staff's
@@ -259,10 +280,7 @@ def suggestions_for_case(session: Session, *, principal: Principal, case_id: uui
     from zhili.core.settings import get_settings
 
     case = get_case(session, principal=principal, case_id=case_id)
-    cats = {c.code: c.name for c in session.execute(
-        select(Category.code, Category.name).where(Category.is_current.is_(True), Category.is_leaf.is_(True),
-                                                   Category.is_active.is_(True)))}
-    depts = {d.code: d.name for d in session.execute(select(Department.code, Department.name))}
+    cats, depts = _names(session)
     advice = suggest.advise(session, [suggest.ReportText(title=case.title, description=case.description,
                                                          channel=case.channel.value, path=case.path,
                                                          at=case.reported_at)],

@@ -64,6 +64,8 @@ def admin_sections(role: Any) -> list[tuple[str, str]]:
                 ("/console/admin/calendar", "admin.cal.title")]
     if r in SUPERVISION_ROLES:
         out.append(("/console/supervisions", "admin.sup.title"))
+    if Perm.intel_admin in perms:
+        out.append(("/console/intel/models", "intel.models.title"))
     return out
 
 
@@ -73,6 +75,8 @@ def admin_nav(role: Any) -> list[tuple[str, str]]:
     out: list[tuple[str, str]] = []
     if r in SUPERVISION_ROLES:
         out.append(("/console/supervisions", "admin.nav.supervision"))
+    if Perm.intel_read in ROLE_PERMISSIONS[r]:
+        out.append(("/console/intel/", "intel.nav"))
     if Perm.config_write in ROLE_PERMISSIONS[r] or Perm.user_write in ROLE_PERMISSIONS[r]:
         out.append(("/console/admin/", "admin.nav.config"))
     return out

@@ -117,6 +117,16 @@ def categories_fragment(request: Request, session: Any, q: str | None) -> Respon
                   {"groups": category_groups(session, q=q), "open_all": bool(q), "selected": None})
 
 
+def suggest_fragment(request: Request, session: Any, pu: PageUser, form: FormData) -> Response:
+    """The report form's 智能推荐类别 while the description is typed (empty without an active model)."""
+    from zhili.intel import routing
+    from zhili.web import messages_intel  # noqa: F401  (registers the UI text)
+
+    items = routing.suggest_text(session, principal=pu.principal, title=None,
+                                 description=text(form, "description", DESCRIPTION_MAX))
+    return render(request, "intel/_form_suggestions.html", {"items": items})
+
+
 # -- grid outlines for the map ------------------------------------------------------------------------------
 
 def map_principal(session: Any, pu: PageUser) -> Principal:
@@ -181,6 +191,7 @@ def report_form(request: Request, session: Any, page: ReportPage, *, values: dic
         **attributes_context(attr_values or {}),
         "values": values, "error": error, "errors": errors or {}, "title_key": page.title_key,
         "action_url": f"{page.prefix}/report", "categories_url": f"{page.prefix}/categories",
+        "suggest_url": f"{page.prefix}/suggest-category",
         "boundaries_url": f"{page.prefix}/map/grids.geojson",
         "groups": category_groups(session, selected=values.get("category_code")), "open_all": False,
         "selected": values.get("category_code"), "photo_limit": PHOTO_LIMIT, **photo_picker(),

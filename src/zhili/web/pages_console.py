@@ -99,7 +99,7 @@ def _actions(request: Request, session: Any, pu: PageUser, case: Any) -> list[cp
     return out
 
 
-def _case_page(request: Request, session: Any, pu: PageUser, case_id: uuid.UUID, *, error: str | None = None,
+def case_page(request: Request, session: Any, pu: PageUser, case_id: uuid.UUID, *, error: str | None = None,
                error_action: str | None = None, kept: dict[str, str] | None = None,
                reporter: dict[str, Any] | None = None, reveal_error: str | None = None,
                status: int = 200) -> Response:
@@ -122,12 +122,15 @@ def _case_page(request: Request, session: Any, pu: PageUser, case_id: uuid.UUID,
                                        if u.level == UnitLevel.grid]),
         "point": [view["lon"], view["lat"]] if view["lon"] is not None else None,  # none when off the globe
         "can_reveal": pu.principal.can(Perm.case_reveal_reporter), "reporter": reporter, "reveal_error": reveal_error,
+        # 智能分拨建议 (loaded by HTMX) while the case waits to be accepted or dispatched, for intake staff
+        "intel_slot": pu.principal.role in (Role.command_centre, Role.street_staff, Role.community_staff)
+        and case.state in (CaseState.reported, CaseState.accepted, CaseState.returned),
     }, status=status)
 
 
 @router.get("/cases/{case_id}")
 def case_detail(request: Request, session: Db, pu: CaseUser, case_id: uuid.UUID) -> Response:
-    return _case_page(request, session, pu, case_id)
+    return case_page(request, session, pu, case_id)
 
 
 @router.post("/cases/{case_id}/reporter")
@@ -140,8 +143,8 @@ def reveal_reporter(request: Request, session: Db, pu: CaseUser, case_id: uuid.U
                                        reason=cp.text(form, "reason", 500))
     except ValidationFailed as exc:
         roll_back_refused(session)
-        return _case_page(request, session, pu, case_id, reveal_error=exc.message, status=exc.status)
-    return _case_page(request, session, pu, case_id, reporter=data)
+        return case_page(request, session, pu, case_id, reveal_error=exc.message, status=exc.status)
+    return case_page(request, session, pu, case_id, reporter=data)
 
 
 def _payload(request: Request, session: Any, pu: PageUser, action: str, form: FormData) -> dict[str, Any]:
@@ -196,7 +199,7 @@ def case_act(request: Request, session: Db, pu: CaseUser, case_id: uuid.UUID, fo
         engine.take_steps(session, principal=pu.principal, case_id=case_id, steps=steps, expected_version=version)
     except DomainError as exc:
         roll_back_refused(session)
-        return _case_page(request, session, pu, case_id, error=exc.message, error_action=action,
+        return case_page(request, session, pu, case_id, error=exc.message, error_action=action,
                           kept=cp.kept_fields(form), status=exc.status)
     target = safe_next(cp.text(form, "next", 300))
     return redirect((target or f"/console/cases/{case_id}") + ("&" if target and "?" in target else "?")

@@ -43,6 +43,11 @@ def report_submit(request: Request, session: Db, pu: Resident, form: cp.PostedFo
     return cp.submit_report(request, session, pu, REPORT, form)
 
 
+@router.post("/suggest-category")
+def suggest_category(request: Request, session: Db, pu: Resident, form: cp.PostedForm) -> Response:
+    return cp.suggest_fragment(request, session, pu, form)
+
+
 @router.get("/categories")
 def categories(request: Request, session: Db, pu: Resident,
                q: Annotated[str | None, Query(max_length=50)] = None) -> Response:

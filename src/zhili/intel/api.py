@@ -1,0 +1,53 @@
+"""Intelligence routes (``/api/v1/intel``): routing suggestions on a case and for a text being written, taking a
+suggestion, and the model versions (list, activate, roll back). Thin: each route calls one service function,
+which checks permission and jurisdiction itself."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import asdict
+
+from fastapi import APIRouter
+
+from zhili.http.deps import CurrentUser, Db
+from zhili.intel import routing, store
+from zhili.intel.schemas import CaseAdviceOut, ModelOut, ShownOut, SuggestIn, TakeIn
+
+router = APIRouter(prefix="/intel", tags=["智能研判"])
+
+
+@router.get("/cases/{case_id}/suggestions", response_model=CaseAdviceOut, summary="事件的智能分拨建议")
+def case_suggestions(case_id: uuid.UUID, session: Db, principal: CurrentUser) -> CaseAdviceOut:
+    return CaseAdviceOut(**asdict(routing.suggestions_for_case(session, principal=principal, case_id=case_id)))
+
+
+@router.post("/suggest", response_model=list[ShownOut], summary="按描述推荐事件类别（填写上报时）")
+def suggest_text(body: SuggestIn, session: Db, principal: CurrentUser) -> list[ShownOut]:
+    return [ShownOut(**asdict(s)) for s in routing.suggest_text(session, principal=principal, title=body.title,
+                                                                  description=body.description)]
+
+
+@router.post("/cases/{case_id}/take", summary="采纳分拨建议（受理并/或派遣）")
+def take(case_id: uuid.UUID, body: TakeIn, session: Db, principal: CurrentUser) -> dict[str, str]:
+    case = routing.take_suggestion(session, principal=principal, case_id=case_id, category_code=body.category_code,
+                                   department=body.department, expected_version=body.expected_version)
+    return {"id": str(case.id), "state": case.state.value}
+
+
+@router.get("/models", response_model=list[ModelOut], summary="模型版本")
+def models(session: Db, principal: CurrentUser, name: str | None = None) -> list[ModelOut]:
+    return [ModelOut.model_validate(v) for v in store.list_versions(session, principal=principal, name=name)]
+
+
+@router.post("/models/{name}/{version}/activate", response_model=ModelOut, summary="启用模型版本")
+def activate(name: str, version: int, session: Db, principal: CurrentUser) -> ModelOut:
+    v = store.activate(session, principal=principal, name=name, version=version)
+    routing.ROUTER.forget()
+    return ModelOut.model_validate(v)
+
+
+@router.post("/models/{name}/rollback", response_model=ModelOut, summary="回退到上一个启用的版本")
+def rollback(name: str, session: Db, principal: CurrentUser) -> ModelOut:
+    v = store.rollback(session, principal=principal, name=name)
+    routing.ROUTER.forget()
+    return ModelOut.model_validate(v)

@@ -1,0 +1,58 @@
+"""Request and response bodies of the intelligence API (``/api/v1/intel``)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class ShownOut(BaseModel):
+    code: str = Field(description="类别代码或部门代码")
+    name: str
+    p: float = Field(description="校准后的概率")
+    terms: list[str] = Field(description="推动该建议的词")
+
+
+class CaseAdviceOut(BaseModel):
+    category: list[ShownOut]
+    department: list[ShownOut]
+    category_model: str | None = Field(description="类别模型版本，如 category@3；无启用模型时为空")
+    department_model: str | None
+    auto_threshold: float = Field(description="新上报不填类别时自动分类的置信度门槛")
+
+
+class SuggestIn(BaseModel):
+    title: str | None = Field(None, max_length=200)
+    description: str = Field(min_length=1, max_length=2000)
+
+
+class TakeIn(BaseModel):
+    category_code: str | None = Field(None, max_length=32, description="采纳的类别（事件待受理时）")
+    department: str | None = Field(None, max_length=32, description="采纳的处置部门（事件待派遣时）")
+    expected_version: int | None = None
+
+
+class ModelOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: uuid.UUID
+    name: str
+    version: int
+    kind: str
+    source: str
+    state: str
+    labels: list[str]
+    params: dict[str, Any]
+    data_from: dt.datetime | None
+    data_to: dt.datetime | None
+    n_train: int
+    metrics: dict[str, Any]
+    trained_by: str
+    trained_at: dt.datetime
+    seconds: float
+    activated_by: str | None
+    activated_at: dt.datetime | None
+    note: str | None

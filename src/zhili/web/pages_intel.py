@@ -1,0 +1,121 @@
+"""Intelligence pages (智能研判): the routing suggestions on a console case page (one click to take them), the
+report forms' suggested categories, the models page (versions, evaluations, activate / roll back) and the 研判
+page of the command centre. Thin routes over :mod:`zhili.intel`."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Request
+from starlette.responses import Response
+
+from zhili.cases.models import CaseState
+from zhili.core.db import roll_back_refused
+from zhili.core.errors import DomainError, Forbidden
+from zhili.core.security import Perm, Role
+from zhili.http.deps import Db
+from zhili.intel import routing, store
+from zhili.web import casepages as cp
+from zhili.web import i18n
+from zhili.web import messages_intel  # noqa: F401  (registers the UI text)
+from zhili.web.deps import CurrentPageUser, PageUser
+from zhili.web.render import redirect, render, tr
+
+router = APIRouter(prefix="/console/intel")
+INTAKE_ROLES = frozenset({Role.command_centre, Role.street_staff, Role.community_staff})
+
+
+def _read_gate(request: Request, pu: CurrentPageUser) -> PageUser:
+    if not pu.principal.can(Perm.intel_read):
+        raise Forbidden(tr(request, "intel.forbidden"), code="wrong_portal")
+    return pu
+
+
+def _admin_gate(request: Request, pu: CurrentPageUser) -> PageUser:
+    if not pu.principal.can(Perm.intel_admin):
+        raise Forbidden(tr(request, "intel.models_forbidden"), code="wrong_portal")
+    return pu
+
+
+def _intake_gate(request: Request, pu: CurrentPageUser) -> PageUser:
+    if pu.principal.role not in INTAKE_ROLES:
+        raise Forbidden(tr(request, "console.forbidden"), code="wrong_portal")
+    return pu
+
+
+ReadUser = Annotated[PageUser, Depends(_read_gate)]
+AdminUser = Annotated[PageUser, Depends(_admin_gate)]
+IntakeUser = Annotated[PageUser, Depends(_intake_gate)]
+
+
+# -- suggestions on a case --------------------------------------------------------------------------------------
+
+@router.get("/cases/{case_id}/suggestions")
+def case_suggestions(request: Request, session: Db, pu: IntakeUser, case_id: uuid.UUID) -> Response:
+    """The panel's content: top-3 categories and departments with the words behind them, and one-click forms
+    where the case is still waiting to be accepted (category) or dispatched (department)."""
+    from zhili.cases.service import get_case
+
+    advice = routing.suggestions_for_case(session, principal=pu.principal, case_id=case_id)
+    case = get_case(session, principal=pu.principal, case_id=case_id)
+    dispatcher = pu.principal.role == Role.command_centre
+    return render(request, "intel/_case_suggestions.html", {
+        "advice": advice, "case_id": case_id, "version": case.version,
+        "can_take": {"category": case.state == CaseState.reported,
+                     "department": dispatcher and case.state in (CaseState.reported, CaseState.accepted,
+                                                                 CaseState.returned)}})
+
+
+@router.post("/cases/{case_id}/take")
+def take(request: Request, session: Db, pu: IntakeUser, case_id: uuid.UUID, form: cp.PostedForm) -> Response:
+    version_raw = cp.text(form, "version", 12)
+    try:
+        routing.take_suggestion(session, principal=pu.principal, case_id=case_id,
+                                category_code=cp.text(form, "category_code", 32) or None,
+                                department=cp.text(form, "department", 32) or None,
+                                expected_version=int(version_raw) if version_raw.isdigit() else None)
+    except DomainError as exc:
+        from zhili.web.pages_console import case_page
+
+        roll_back_refused(session)
+        return case_page(request, session, pu, case_id, error=exc.message, status=exc.status)
+    return redirect(f"/console/cases/{case_id}?msg=action_done")
+
+
+# -- models -----------------------------------------------------------------------------------------------------
+
+def _model_title(request: Request) -> Any:
+    def title(name: str) -> str:
+        key = f"intel.model_name.{name}"
+        return tr(request, key) if key in i18n.MESSAGES else name
+
+    return title
+
+
+@router.get("/models")
+def models(request: Request, session: Db, pu: AdminUser) -> Response:
+    versions = store.list_versions(session, principal=pu.principal)
+    groups: dict[str, list[Any]] = {}
+    for v in versions:
+        groups.setdefault(v.name, []).append(v)
+    msg = {"activated": "intel.models.activated_msg", "rolled_back": "intel.models.rolled_back"}.get(
+        request.query_params.get("msg", ""))
+    return render(request, "intel/models.html", {
+        "groups": sorted(groups.items(), key=lambda kv: (kv[0] not in routing.TARGETS, kv[0])),
+        "model_title": _model_title(request), "known_keys": set(i18n.MESSAGES),
+        "msg": tr(request, msg) if msg else None, "error": request.query_params.get("error_text")})
+
+
+@router.post("/models/{name}/{version}/activate")
+def activate(request: Request, session: Db, pu: AdminUser, name: str, version: int) -> Response:
+    store.activate(session, principal=pu.principal, name=name, version=version)
+    routing.ROUTER.forget()
+    return redirect("/console/intel/models?msg=activated")
+
+
+@router.post("/models/{name}/rollback")
+def rollback(request: Request, session: Db, pu: AdminUser, name: str) -> Response:
+    store.rollback(session, principal=pu.principal, name=name)
+    routing.ROUTER.forget()
+    return redirect("/console/intel/models?msg=rolled_back")
