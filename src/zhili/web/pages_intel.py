@@ -119,3 +119,98 @@ def rollback(request: Request, session: Db, pu: AdminUser, name: str) -> Respons
     store.rollback(session, principal=pu.principal, name=name)
     routing.ROUTER.forget()
     return redirect("/console/intel/models?msg=rolled_back")
+
+
+# -- the 研判 page ------------------------------------------------------------------------------------------------
+
+@router.get("/")
+def home(request: Request, session: Db, pu: ReadUser) -> Response:
+    from sqlalchemy import select
+
+    from zhili.cases.models import Category
+
+    groups = session.execute(select(Category.code, Category.name).where(
+        Category.is_current.is_(True), Category.parent_code.is_(None)).order_by(Category.code)).all()
+    return render(request, "intel/home.html", {"category_groups": [(c, n) for c, n in groups],
+                                               "can_admin": pu.principal.can(Perm.intel_admin)})
+
+
+@router.get("/hot")
+def hot(request: Request, session: Db, pu: ReadUser, days: int = 30) -> Response:
+    import datetime as dt
+
+    from zhili.core.db import utcnow
+    from zhili.intel import hot_cases
+
+    days = min(max(days, 1), 365)
+    issues = hot_cases.hot_issues_for(session, principal=pu.principal,
+                                      since=utcnow() - dt.timedelta(days=days), top=10)
+    top_heat = max((i.heat for i in issues), default=1.0) or 1.0
+    return render(request, "intel/_hot.html", {"issues": issues, "top_heat": top_heat})
+
+
+@router.get("/hotspots.geojson")
+def hotspots(session: Db, pu: ReadUser, level: str = "h3", category: str | None = None, days: int = 90) -> Response:
+    from starlette.responses import JSONResponse
+
+    from zhili.intel import hotspots as spots
+
+    result = spots.hotspots_for(session, principal=pu.principal, level=level if level in ("h3", "grid") else "h3",
+                                category=category or None, days=min(max(days, 7), 730))
+    data = result.geojson(only_significant=level == "h3")
+    s = result.summary
+    data["summary"] = "、".join(f"{k}：{v}" for k, v in (s.get("text") or {}).items()) if isinstance(
+        s.get("text"), dict) else str(s.get("text") or "")
+    for f in data["features"]:
+        p = f["properties"]
+        p["label"] = (f"{p.get('name') or ''}<br>事件 {p.get('count', 0)} 件；Gi* z = {p.get('z', 0):.2f}；"
+                      f"p = {p.get('p', 1):.3g}；q = {p.get('q', 1):.3g}"
+                      + ("<br>新兴热点" if p.get("emerging") else ""))
+    return JSONResponse(data, headers={"Cache-Control": "private, max-age=60"})
+
+
+@router.get("/risk")
+def risk(request: Request, session: Db, pu: ReadUser) -> Response:
+    from zhili.intel import risk as risk_mod
+
+    return render(request, "intel/_risk.html", {"rows": risk_mod.risk_for(session, principal=pu.principal,
+                                                                           limit=20)})
+
+
+def _warnings_fragment(request: Request, session: Any, pu: PageUser, *, error: str | None = None,
+                       status: int = 200) -> Response:
+    from zhili.intel import warnings as warn
+
+    rows = warn.list_warnings(session, principal=pu.principal, state="open", limit=100)
+    return render(request, "intel/_warnings.html", {
+        "rows": rows, "can_act": pu.principal.can(Perm.intel_warn), "error": error}, status=status)
+
+
+@router.get("/warnings")
+def warnings_list(request: Request, session: Db, pu: ReadUser) -> Response:
+    return _warnings_fragment(request, session, pu)
+
+
+@router.post("/warnings/{warning_id}/dismiss")
+def warning_dismiss(request: Request, session: Db, pu: ReadUser, warning_id: uuid.UUID,
+                    form: cp.PostedForm) -> Response:
+    from zhili.intel import warnings as warn
+
+    try:
+        warn.dismiss(session, principal=pu.principal, warning_id=warning_id, reason=cp.text(form, "reason", 500))
+    except DomainError as exc:
+        roll_back_refused(session)
+        return _warnings_fragment(request, session, pu, error=exc.message, status=exc.status)
+    return _warnings_fragment(request, session, pu)
+
+
+@router.post("/warnings/{warning_id}/convert")
+def warning_convert(request: Request, session: Db, pu: ReadUser, warning_id: uuid.UUID) -> Response:
+    from zhili.intel import warnings as warn
+
+    try:
+        case = warn.convert(session, principal=pu.principal, warning_id=warning_id)
+    except DomainError as exc:
+        roll_back_refused(session)
+        return _warnings_fragment(request, session, pu, error=exc.message, status=exc.status)
+    return redirect(f"/console/cases/{case.id}?msg=action_done")
