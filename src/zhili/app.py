@@ -202,6 +202,17 @@ def _sweeper(stop: threading.Event, interval: int) -> None:
             log.exception("hub change-event redelivery failed")
 
 
+def _intel_worker(stop: threading.Event, interval: int) -> None:
+    """The intelligence jobs (early-warning scan, grid risk, routing retraining), each when due — in their own
+    thread: a retraining of some minutes must not hold up the deadline sweep."""
+    from zhili.core.db import session_factory, session_scope, unit_of_work
+    from zhili.intel.jobs import run_due
+
+    holder = f"{socket.gethostname()}:{os.getpid()}"
+    while not stop.wait(interval):
+        run_due(session_scope, holder=holder, work_factory=lambda: unit_of_work(session_factory()))
+
+
 @asynccontextmanager
 async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     import zhili.models  # noqa: F401  (every model: the encrypted columns are declared by the models)
@@ -217,13 +228,16 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     gc.freeze()
     interval = get_settings().sweep_interval_s
     stop = threading.Event()
-    thread = None
+    threads: list[threading.Thread] = []
     if interval > 0 and get_settings().env != "test":
-        thread = threading.Thread(target=_sweeper, args=(stop, interval), name="zhili-sweeper", daemon=True)
-        thread.start()
+        threads.append(threading.Thread(target=_sweeper, args=(stop, interval), name="zhili-sweeper", daemon=True))
+        threads.append(threading.Thread(target=_intel_worker, args=(stop, max(interval, 60)), name="zhili-intel",
+                                        daemon=True))
+        for thread in threads:
+            thread.start()
     yield
     stop.set()
-    if thread:
+    for thread in threads:
         thread.join(timeout=5)
     from zhili.cases.notify import stop_outbox
     from zhili.cases.writer import stop_default_writer

@@ -51,6 +51,11 @@ class Settings(BaseSettings):
     # 智能分拨: a report filed without a category takes the text model's suggestion at or above this probability;
     # below it the report is refused with the top suggestions for a person to pick (zhili.cases.suggest)
     intel_auto_confidence: float = 0.85
+    # the intelligence jobs run by the server's background thread (0 turns one off; `zhili ml train`,
+    # `zhili intel warn-scan` and `zhili intel risk` do the same by hand or from cron)
+    intel_scan_interval_s: int = 3600  # early-warning scan
+    intel_retrain_days: float = 7.0  # routing models retrained (kept only when better: activate="better")
+    intel_risk_interval_s: int = 6 * 3600  # the coming week's grid ranking, computed when missing
     max_upload_bytes: int = 10 * 1024 * 1024
     files_dir: Path | None = None  # default var_dir / "files"
     webhook_url: str = ""  # notification webhook; empty = log only

@@ -1,0 +1,98 @@
+"""The intelligence jobs the server runs in the background (and cron can run by hand through the CLI): the
+early-warning scan, the coming week's grid risk ranking, and the weekly retraining of the routing models.
+
+Each job holds a lease row (:class:`~zhili.cases.models.JobLock`) like the deadline sweep, so several server
+processes run it once between them; a job that fails is logged and tried again at its next turn — it never stops
+the others or the server.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from zhili.cases.actors import SYSTEM_PRINCIPAL
+from zhili.cases.models import JobLock
+from zhili.core.db import utcnow
+from zhili.core.settings import get_settings
+
+log = logging.getLogger(__name__)
+
+
+def _lease(session: Session, name: str, *, holder: str, every_s: float, now: dt.datetime,
+           hold_s: float = 1800) -> JobLock | None:
+    """The job's lease when it is due and free (None otherwise)."""
+    lock = session.get(JobLock, name)
+    if lock is None:
+        lock = JobLock(name=name)
+        session.add(lock)
+        session.flush()
+    if lock.until and lock.until > now and lock.holder != holder:
+        return None
+    if lock.last_run_at and (now - lock.last_run_at).total_seconds() < every_s:
+        return None
+    lock.holder, lock.until = holder, now + dt.timedelta(seconds=hold_s)
+    session.flush()
+    return lock
+
+
+def _scan(session: Session) -> Any:
+    from zhili.intel import warnings
+
+    return warnings.scan(session)
+
+
+def _risk(session: Session) -> Any:
+    from zhili.intel import risk
+
+    return risk.rank_grids(session, principal=risk.system_principal(session))
+
+
+def _retrain(session: Session) -> Any:
+    from zhili.intel import routing
+
+    routing.settle_suggestions(session)
+    return routing.train_platform(session, principal=SYSTEM_PRINCIPAL, activate="better")
+
+
+def jobs() -> list[tuple[str, float, Callable[[Session], Any]]]:
+    """(lease name, interval in seconds, job) of every enabled job."""
+    s = get_settings()
+    out: list[tuple[str, float, Callable[[Session], Any]]] = []
+    if s.intel_scan_interval_s > 0:
+        out.append(("intel_warning_scan", s.intel_scan_interval_s, _scan))
+    if s.intel_risk_interval_s > 0:
+        out.append(("intel_risk_rank", s.intel_risk_interval_s, _risk))
+    if s.intel_retrain_days > 0:
+        out.append(("intel_retrain", s.intel_retrain_days * 86400, _retrain))
+    return out
+
+
+def run_due(session_factory: Callable[[], Any], *, holder: str, now: dt.datetime | None = None,
+            work_factory: Callable[[], Any] | None = None) -> list[str]:
+    """Run every due job, each in its own transaction; returns the names of those that ran.
+    ``session_factory()`` is a context manager committing on exit, like :func:`zhili.core.db.session_scope`, for
+    the lease rows; ``work_factory()`` (default the same) for the job itself — on SQLite the server passes one that
+    does not queue behind the process's write lock, so minutes of training do not hold up intake (the job's few
+    writes come at its end)."""
+    ran: list[str] = []
+    for name, every_s, job in jobs():
+        try:
+            with session_factory() as session:
+                lock = _lease(session, name, holder=holder, every_s=every_s, now=now or utcnow())
+                if lock is None:
+                    continue
+            with (work_factory or session_factory)() as session:
+                job(session)
+            with session_factory() as session:
+                lock = session.get(JobLock, name)
+                if lock is not None:
+                    lock.last_run_at, lock.until = now or utcnow(), None
+            ran.append(name)
+        except Exception:
+            log.exception("intelligence job %s failed; tried again at its next turn", name)
+    return ran
