@@ -29,17 +29,17 @@ os.environ.setdefault("ZHILI_KEYS", json.dumps({
     "active": "k1", "keys": {"k1": base64.b64encode(b"\x05" * 32).decode()},
     "index_key": base64.b64encode(b"\x06" * 32).decode(), "session_secret": base64.b64encode(b"\x07" * 32).decode()}))
 
-from sqlalchemy import select  # noqa: E402
-from sqlalchemy.orm import Session  # noqa: E402
+from sqlalchemy import select
+from sqlalchemy.orm import Session
 
-from zhili.cases.dispatch import default_rules_from_taxonomy  # noqa: E402
-from zhili.cases.taxonomy import load_defaults  # noqa: E402
-from zhili.core.crypto import get_cipher  # noqa: E402
-from zhili.core.db import make_engine  # noqa: E402
-from zhili.core.migrate import upgrade  # noqa: E402
-from zhili.regions.models import OPEN_END, Unit, UnitLevel  # noqa: E402
-from zhili.seed.demo import seed_demo  # noqa: E402
-from zhili.seed.history import seed_cases  # noqa: E402
+from zhili.cases.dispatch import default_rules_from_taxonomy
+from zhili.cases.taxonomy import load_defaults
+from zhili.core.crypto import get_cipher
+from zhili.core.db import make_engine
+from zhili.core.migrate import upgrade
+from zhili.regions.models import OPEN_END, Unit, UnitLevel
+from zhili.seed.demo import seed_demo
+from zhili.seed.history import seed_cases
 
 NOW = dt.datetime(2026, 11, 23, 9, 30, tzinfo=dt.UTC)
 

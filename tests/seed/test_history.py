@@ -4,6 +4,7 @@ planted for the intelligence features (hot issues, a surge, an escalating disput
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import random
 from collections import Counter, defaultdict
 from types import SimpleNamespace
@@ -104,7 +105,7 @@ def test_every_timeline_follows_the_workflow(history: Any) -> None:
     for case in by_id.values():
         evs = events[case.id]
         assert evs[0].action == "report" and evs[0].to_state == "reported" and evs[0].at == case.reported_at
-        for a, b in zip(evs, evs[1:], strict=False):
+        for a, b in itertools.pairwise(evs):
             assert b.from_state == a.to_state and b.at >= a.at and b.seq == a.seq + 1, case.number
             assert b.action in ACTIONS and (b.action, b.from_state) in allowed, (case.number, b.action, b.from_state)
         assert evs[-1].to_state == case.state.value

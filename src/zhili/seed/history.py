@@ -45,10 +45,10 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import Callable, Sequence
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 import numpy as np
-from sqlalchemy import Engine, bindparam, delete, func, insert, select, update
+from sqlalchemy import Engine, Table, bindparam, delete, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from zhili.cases.effects import PLACEHOLDER_LEVELS
@@ -213,7 +213,7 @@ def seed_cases(engine: Engine, *, scale: Scale = "small", count: int | None = No
             h.planned(heapq.heappop(pending)[2])
         flush(writer)
         if h.merged_into:
-            table = Case.__table__
+            table = cast(Table, Case.__table__)
             conn.execute(update(table).where(table.c.id == bindparam("mid")).values(merged_count=bindparam("cnt")),
                          [{"mid": k, "cnt": v} for k, v in h.merged_into.items()])
         support_rows = h.supports(supporters)
@@ -221,7 +221,8 @@ def seed_cases(engine: Engine, *, scale: Scale = "small", count: int | None = No
             writer.insert(CaseSupport.__table__, support_rows)
         if existing:
             conn.execute(delete(CaseCounter))
-        conn.execute(insert(CaseCounter), [{"district": d, "day": day, "last": c} for (d, day), c in h.counters.items()])
+        conn.execute(insert(CaseCounter), [{"district": d, "day": day, "last": c} for (d, day),
+                                           c in h.counters.items()])
     planted = h.report(planter.info, busy) if plant else {}
     with Session(engine) as s:
         stats = rebuild_stats(s)

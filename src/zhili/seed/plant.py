@@ -90,10 +90,10 @@ def load_places(conn: Connection, grids: Sequence[Any]) -> list[GridPlaces]:
         if otype == OrgType.individual_business:
             if len(shops[gi]) < 10:
                 shops[gi].append(short)
-            if lon is not None and short.endswith(_FOOD_SHOPS):
+            if lon is not None and lat is not None and short.endswith(_FOOD_SHOPS):
                 food[gi].append((short, float(lon), float(lat)))
         elif otype == OrgType.school:
-            if lon is not None:
+            if lon is not None and lat is not None:
                 schools[gi].append((short, float(lon), float(lat)))
         elif len(companies[gi]) < 5:
             companies[gi].append(short.removeprefix("长兴").removeprefix("浙江").removeprefix("湖州")
@@ -161,7 +161,8 @@ def make_supporters(conn: Connection, cipher: FieldCipher, n: int, now: dt.datet
             continue
         uid = uuid.uuid4()
         ids.append(uid)
-        rows.append({"id": uid, "username": username, "display_name": mask_phone(phone) or "居民", "role": Role.resident,
+        rows.append({"id": uid, "username": username, "display_name": mask_phone(phone) or "居民",
+                     "role": Role.resident,
                      "password_hash": _NOBODYS_PASSWORD,
                      "phone_enc": cipher.encrypt(phone, table="app_user", column="phone", row_id=uid),
                      "phone_bidx": bidx, "department": None, "is_active": True, "failed_logins": 0,
@@ -281,7 +282,8 @@ class Planter:
             self.info["hot_issues"].append({
                 "key": key, "subject": spec["label"], "categories": sorted(set(codes)),
                 "grid": self.grids[gi].name, "grid_path": self.grids[gi].path, "place": anchor[0],
-                "places": sorted({names[k] for k in spec["places"]}), "cases": n, "without_location": sum(not m.located for m in members),
+                "places": sorted({names[k] for k in spec["places"]}), "cases": n,
+                "without_location": sum(not m.located for m in members),
                 "reporters": len({m.reporter for m in members}), "supports": sum(m.supports for m in members),
                 "first": min(m.reported for m in members).isoformat(),
                 "last": max(m.reported for m in members).isoformat()})
@@ -320,7 +322,8 @@ class Planter:
         unit_name = next((g.name for g in self.grids if g.path.startswith(community + "/")), community)
         first = (self.now.astimezone(self.tz) - dt.timedelta(days=window - 1)).date()
         self.info["surge"] = {"community_path": community, "grid_example": unit_name, "group": group,
-                              "first_day": first.isoformat(), "last_day": self.now.astimezone(self.tz).date().isoformat(),
+                              "first_day": first.isoformat(),
+                              "last_day": self.now.astimezone(self.tz).date().isoformat(),
                               "days": window, "baseline_per_day": round(base, 2), "multiplier": mult, "cases": extra}
 
     # (c) an escalating dispute -----------------------------------------------------------------------------
@@ -340,7 +343,8 @@ class Planter:
         for step, d in enumerate(days):
             title, body = dispute_text(step, address, upstairs)
             at = _at(rng, self.now, self.tz, d, (8, 9, 19, 20, 21))
-            self.specs.append(Spec(at, gi, self.code_index["SG-0101"], Channel.hotline if step % 2 else Channel.resident, "dispute",
+            self.specs.append(Spec(at, gi, self.code_index["SG-0101"],
+                                   Channel.hotline if step % 2 else Channel.resident, "dispute",
                                    title=title, description=body, lonlat=_near(rng, lon, lat, 15),
                                    address=f"长兴县{address}", reporter=phone))
         self.info["dispute"] = {"category": "SG-0101", "grid": self.grids[gi].name, "grid_path": self.grids[gi].path,
