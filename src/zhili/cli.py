@@ -105,7 +105,7 @@ def _seed_case_loop(scale: str, progress: object, with_history: bool) -> dict[st
     counts = {"department": depts, "category": cats, "dispatch_rule": rules, "hub_template": hub_templates}
     if with_history:
         done = seed_cases(get_engine(), scale=scale, progress=progress)  # type: ignore[arg-type]
-        counts.update({k: v for k, v in done.items() if k != "seconds"})
+        counts.update({k: v for k, v in done.items() if k not in ("seconds", "planted")})
     return counts
 
 
