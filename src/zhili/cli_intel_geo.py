@@ -17,15 +17,15 @@ console = Console()
 
 
 @contextmanager
-def _as_system(*, write: bool) -> Iterator[tuple[Any, Any]]:
+def _as_system() -> Iterator[tuple[Any, Any]]:
     """A unit of work (a read session: the analyses read for seconds without holding SQLite's write lock; what
     they store is written after the read) and the system principal; a refusal is printed in Chinese, exit 1."""
-    from zhili.core.db import read_session_factory, session_factory, unit_of_work
+    from zhili.core.db import read_session_factory, unit_of_work
     from zhili.core.errors import DomainError
     from zhili.intel.risk import system_principal
 
     try:
-        with unit_of_work(read_session_factory() if not write else session_factory()) as s:
+        with unit_of_work(read_session_factory()) as s:
             principal = system_principal(s)
             if not principal.scope_paths:
                 console.print("[red]数据库中没有区县单位，请先生成或导入区划[/red]")
@@ -62,7 +62,7 @@ def register(app: typer.Typer) -> None:
         """热点区域：Getis-Ord Gi* 热点/冷点（错误发现率控制）与新兴热点。"""
         from zhili.intel.hotspots import hotspots_for
 
-        with _as_system(write=False) as (s, principal):
+        with _as_system() as (s, principal):
             result = hotspots_for(s, principal=principal, level=level, resolution=resolution, category=category,
                                   days=days, until=_date(until, "截止日期"), permutations=permutations)
         if as_json:
@@ -70,8 +70,8 @@ def register(app: typer.Typer) -> None:
             return
         sm = result.summary
         what = result.category_name or "全部事件"
-        console.print(f"热点区域 · {what} · {result.since}～{result.until} · "
-                      f"{'H3 分辨率 ' + str(result.resolution) if result.level == 'h3' else '网格'}：{sm['cases']:,} 件事件，"
+        unit = f"H3 分辨率 {result.resolution}" if result.level == "h3" else "网格"
+        console.print(f"热点区域 · {what} · {result.since}～{result.until} · {unit}：{sm['cases']:,} 件事件，"
                       f"{sm['cells']:,} 个单元；显著热点 {sm['hot']}、冷点 {sm['cold']}（FDR ≤ {result.alpha}，"
                       f"未校正时 p ≤ {result.alpha} 的有 {sm['raw_significant']} 个）；新兴热点 {sm['emerging']}")
         table = Table()
@@ -99,7 +99,7 @@ def register(app: typer.Typer) -> None:
 
         week_start = _date(week, "研判周")
         if backtest:
-            with _as_system(write=False) as (s, principal):
+            with _as_system() as (s, principal):
                 from zhili.core.jurisdiction import authorize
                 from zhili.core.security import Perm
 
@@ -116,12 +116,12 @@ def register(app: typer.Typer) -> None:
                 table.add_row(name, f"{bt[key]['p_at_10']:.3f}", f"{bt[key]['spearman']:.3f}")
             console.print(table)
             return
-        with _as_system(write=False) as (s, principal):
+        with _as_system() as (s, principal):
             rows = rank_grids(s, principal=principal, week_start=week_start, method=method)
         if not rows:
             console.print("[yellow]没有可研判的网格[/yellow]")
             return
-        with _as_system(write=False) as (s, principal):
+        with _as_system() as (s, principal):
             listing = risk_for(s, principal=principal, week_start=rows[0].week_start, limit=top)
         if as_json:
             typer.echo(json.dumps(listing, ensure_ascii=False))

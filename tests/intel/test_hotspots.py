@@ -125,14 +125,14 @@ def test_the_result_is_a_geojson_layer_with_class_colours() -> None:
 
 # -- in the database ---------------------------------------------------------------------------------------------
 
-def _principal(db, world, who):  # noqa: ANN001, ANN202
+def _principal(db, world, who):
     from zhili.users.service import principal_for_user
 
     return principal_for_user(db, user=world.users[who])
 
 
 @pytest.fixture
-def placed(db, world):  # noqa: ANN001, ANN201
+def placed(db, world):
     """Cases over the last 90 days in grids ga, gb (community c1) and gc (community c2)."""
     from zhili.core.clock import today as local_today
 
@@ -147,7 +147,7 @@ def placed(db, world):  # noqa: ANN001, ANN201
     return world
 
 
-def test_a_community_user_sees_only_the_cells_and_grids_of_their_community(db, placed) -> None:  # noqa: ANN001
+def test_a_community_user_sees_only_the_cells_and_grids_of_their_community(db, placed) -> None:
     world = placed
     district = hotspots_for(db, principal=_principal(db, world, "zhihui"), level="h3", resolution=7)
     community = hotspots_for(db, principal=_principal(db, world, "shequ1"), level="h3", resolution=7)
@@ -161,7 +161,7 @@ def test_a_community_user_sees_only_the_cells_and_grids_of_their_community(db, p
     assert all(c["boundary"] for c in grids.cells)
 
 
-def test_hotspots_need_the_intel_permission_and_sane_parameters(db, placed) -> None:  # noqa: ANN001
+def test_hotspots_need_the_intel_permission_and_sane_parameters(db, placed) -> None:
     with pytest.raises(Forbidden):
         hotspots_for(db, principal=_principal(db, placed, "wangge_a"))
     zhihui = _principal(db, placed, "zhihui")

@@ -81,14 +81,14 @@ def test_a_backtest_without_enough_history_is_refused_in_chinese() -> None:
 
 # -- in the database ---------------------------------------------------------------------------------------------
 
-def _principal(db, world, who):  # noqa: ANN001, ANN202
+def _principal(db, world, who):
     from zhili.users.service import principal_for_user
 
     return principal_for_user(db, user=world.users[who])
 
 
 @pytest.fixture
-def history(db, world):  # noqa: ANN001, ANN201
+def history(db, world):
     """20 weeks of cases: grid ga busy (3 a day), gb quiet (1 every other day), gc in between (2 a day, many
     overdue and many of category SG-01)."""
     from zhili.core.clock import today
@@ -105,7 +105,7 @@ def history(db, world):  # noqa: ANN001, ANN201
     return world
 
 
-def test_ranking_is_stored_once_per_week_and_explained_in_chinese(db, history) -> None:  # noqa: ANN001
+def test_ranking_is_stored_once_per_week_and_explained_in_chinese(db, history) -> None:
     from sqlalchemy import func, select
 
     from zhili.core.clock import today
@@ -128,7 +128,7 @@ def test_ranking_is_stored_once_per_week_and_explained_in_chinese(db, history) -
     assert all(d["factor"] > 1 for r in listing for d in r["drivers"])
 
 
-def test_a_community_reads_only_its_own_grids(db, history) -> None:  # noqa: ANN001
+def test_a_community_reads_only_its_own_grids(db, history) -> None:
     world = history
     rank_grids(db, principal=_principal(db, world, "zhihui"))
     mine = risk_for(db, principal=_principal(db, world, "shequ1"))
@@ -137,7 +137,7 @@ def test_a_community_reads_only_its_own_grids(db, history) -> None:  # noqa: ANN
     assert risk_for(db, principal=_principal(db, world, "jiedao2"))[0]["grid_name"] == "画溪村第1网格"
 
 
-def test_only_intel_admins_compute_and_a_monday_is_required(db, history) -> None:  # noqa: ANN001
+def test_only_intel_admins_compute_and_a_monday_is_required(db, history) -> None:
     with pytest.raises(Forbidden):
         rank_grids(db, principal=_principal(db, history, "shequ1"))  # reads, but may not compute
     with pytest.raises(Forbidden):
@@ -146,7 +146,7 @@ def test_only_intel_admins_compute_and_a_monday_is_required(db, history) -> None
         rank_grids(db, principal=_principal(db, history, "zhihui"), week_start=dt.date(2026, 3, 4))
 
 
-def test_evaluation_rows_compare_with_the_baselines(db, history) -> None:  # noqa: ANN001
+def test_evaluation_rows_compare_with_the_baselines(db, history) -> None:
     rows = evaluate(db, principal=_principal(db, history, "zhihui"))
     risk = [r for r in rows if r["model"] == "risk"]
     assert {(r["metric"], r["baseline_name"]) for r in risk} == {

@@ -138,7 +138,8 @@ def h3_layer(frame: pd.DataFrame, resolution: int, grid_names: dict[str, str] | 
     pos = {k: i for i, k in enumerate(keys)}
     neighbours = [[pos[n] for n in h3.grid_disk(k, 1) if n != k and n in pos] for k in keys]
     centres = [h3.cell_to_latlng(k) for k in keys]
-    boundaries = [[[round(lng, 6), round(lt, 6)] for lt, lng in h3.cell_to_boundary(k)] for k in keys]
+    boundaries: list[list[list[float]] | None] = [
+        [[round(lng, 6), round(lt, 6)] for lt, lng in h3.cell_to_boundary(k)] for k in keys]
     names = [""] * len(keys)
     if grid_names and "grid_id" in frame.columns and len(keys):
         sub = pd.DataFrame({"cell": codes[placed], "grid": frame["grid_id"].to_numpy()[placed]}).dropna()
@@ -257,7 +258,7 @@ def hotspots(frame: pd.DataFrame, *, level: str = "h3", resolution: int = 8, cat
     trend = _emerging(cells, days[keep], n, d0, d1, recent_days, alpha)
     since_day = _from_number(d0)
     until_day = _from_number(d1)
-    out_cells = []
+    out_cells: list[dict[str, Any]] = []
     for i in range(n):
         cls = _cls(float(z[i]), float(q[i]))
         label, colour = CLASSES[cls]
