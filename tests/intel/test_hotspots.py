@@ -171,3 +171,30 @@ def test_hotspots_need_the_intel_permission_and_sane_parameters(db, placed) -> N
         hotspots_for(db, principal=zhihui, days=3)
     with pytest.raises(ValidationFailed):
         hotspots_for(db, principal=zhihui, category="NO-SUCH")
+
+
+def test_case_frames_load_the_window_the_jurisdiction_and_the_category_asked_for(db, world) -> None:  # noqa: ANN001
+    from zhili.intel.caseframe import CASE_COLUMNS, load_cases, load_grids
+
+    rng = np.random.default_rng(0)
+    u = world.units
+    day = dt.date(2026, 3, 2)
+    rows = case_rows(u["ga"], n=2, days=[day, day - dt.timedelta(days=10)], lon=119.1, lat=31.1, rng=rng)
+    rows += case_rows(u["gc"], n=1, days=[day], lon=119.6, lat=31.1, category="SJ-0102", overdue=True, rng=rng)
+    for r in rows:
+        r["master_case_id"] = None
+    rows[1]["state"], rows[1]["master_case_id"] = "merged", rows[0]["id"]  # a duplicate: the same incident
+    insert_cases(db, rows)
+    frame = load_cases(db, since=day, until=day)
+    assert len(frame) == 2 and list(frame.columns) == ["reported_day", "category_code", "grid_id", "lon", "lat",
+                                                      "state", "overdue"]
+    assert sorted(frame["grid_id"].astype(str)) == sorted([str(u["ga"].id), str(u["gc"].id)])
+    assert frame["reported_day"].dt.date.tolist() == [day, day] and frame["overdue"].sum() == 1
+    assert len(load_cases(db, since=day - dt.timedelta(days=10), until=day, path_prefix=u["c1"].path)) == 3
+    assert len(load_cases(db, path_prefix=[u["c2"].path], category_prefix="SJ-01")) == 1
+    assert len(load_cases(db, include_merged=True, columns=("id",))) == 5
+    every = load_cases(db, columns=CASE_COLUMNS)
+    assert len(every) == 4 and every["reported_at"].dt.tz is not None
+    assert load_cases(db, since=dt.date(2030, 1, 1)).empty
+    grids = load_grids(db, path_prefix=u["c1"].path)
+    assert grids["name"].tolist() == ["金陵社区第1网格", "金陵社区第2网格"] and set(grids["community"]) == {"金陵社区"}

@@ -111,6 +111,14 @@ class Layer:
     boundaries: list[list[list[float]] | None]
     neighbours: list[list[int]]
     case_cell: np.ndarray  # per row of the frame: the cell's position in ``keys`` (−1: not placed)
+    _weights: Any = None
+
+    @property
+    def weights(self) -> Any:
+        """The binary Gi* weights (diagonal included), built once."""
+        if self._weights is None:
+            self._weights = neighbour_matrix(self.neighbours, len(self.keys))
+        return self._weights
 
 
 # -- layers ---------------------------------------------------------------------------------------------------
@@ -251,7 +259,7 @@ def hotspots(frame: pd.DataFrame, *, level: str = "h3", resolution: int = 8, cat
     n = len(layer.keys)
     cells = cell_of[keep]
     counts = np.bincount(cells, minlength=n).astype(np.int64)
-    z, p = gi_star(counts, neighbour_matrix(layer.neighbours, n)) if n else (np.zeros(0), np.zeros(0))
+    z, p = gi_star(counts, layer.weights) if n else (np.zeros(0), np.zeros(0))
     if permutations > 0 and n:
         p = gi_star_permutation(counts, layer.neighbours, permutations=permutations)
     q = bh_qvalues(p)
@@ -259,15 +267,17 @@ def hotspots(frame: pd.DataFrame, *, level: str = "h3", resolution: int = 8, cat
     since_day = _from_number(d0)
     until_day = _from_number(d1)
     out_cells: list[dict[str, Any]] = []
-    for i in range(n):
-        cls = _cls(float(z[i]), float(q[i]))
+    trend_cols = {k: _column(v) for k, v in trend.items() if k != "emerging"}
+    emerging = trend["emerging"].tolist()
+    zs, ps, qs = np.round(z, 3).tolist(), _sig(p), _sig(q)
+    lons, lats = np.round(layer.lon, 6).tolist(), np.round(layer.lat, 6).tolist()
+    for i, cnt in enumerate(counts.tolist()):
+        cls = _cls(zs[i], qs[i])
         label, colour = CLASSES[cls]
         out_cells.append({
-            "cell": layer.keys[i], "name": layer.names[i], "count": int(counts[i]), "z": round(float(z[i]), 3),
-            "p": float(f"{p[i]:.4g}"), "q": float(f"{q[i]:.4g}"), "cls": cls, "label": label, "colour": colour,
-            "significant": bool(q[i] <= alpha), "emerging": bool(trend["emerging"][i]),
-            "trend": {k: _json(v[i]) for k, v in trend.items() if k != "emerging"},
-            "lon": round(float(layer.lon[i]), 6), "lat": round(float(layer.lat[i]), 6),
+            "cell": layer.keys[i], "name": layer.names[i], "count": cnt, "z": zs[i], "p": ps[i], "q": qs[i],
+            "cls": cls, "label": label, "colour": colour, "significant": qs[i] <= alpha, "emerging": emerging[i],
+            "trend": {k: v[i] for k, v in trend_cols.items()}, "lon": lons[i], "lat": lats[i],
             "boundary": layer.boundaries[i]})
     out_cells.sort(key=lambda c: (-c["z"], c["cell"]))
     summary = {
@@ -339,15 +349,19 @@ def _cls(z: float, q: float) -> str:
     return "ns"
 
 
-def _json(v: Any) -> Any:
-    if isinstance(v, np.ndarray):
-        return [int(x) for x in v]
-    if isinstance(v, np.integer):
-        return int(v)
-    f = float(v)
-    if math.isinf(f):
-        return None
-    return float(f"{f:.4g}")
+def _sig(v: np.ndarray) -> list[float]:
+    """Four significant digits, as plain floats."""
+    return [float(f"{x:.4g}") for x in v.tolist()]
+
+
+def _column(v: np.ndarray) -> list[Any]:
+    """A trend column as JSON-ready values: weekly rows as int lists, counts as ints, ratios with 4 digits
+    (an infinite ratio — cases only recently — as None)."""
+    if v.ndim == 2:
+        return v.astype(np.int64).tolist()
+    if np.issubdtype(v.dtype, np.integer):
+        return v.tolist()
+    return [None if math.isinf(x) else float(f"{x:.4g}") for x in v.tolist()]
 
 
 def _day_number(day: dt.date) -> int:

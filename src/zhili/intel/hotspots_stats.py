@@ -104,8 +104,9 @@ def emerging_test(recent: npt.ArrayLike, total: npt.ArrayLike, recent_share: flo
 
 
 def mann_kendall(series: npt.ArrayLike) -> tuple[FloatArray, FloatArray]:
-    """Kendall's τ of each row of ``series`` (cells × periods) against time, and its two-sided p (normal
-    approximation with the tie correction) — the monotone trend shown next to the emerging test."""
+    """Kendall's τ-a (S ÷ pairs) of each row of ``series`` (cells × periods) against time, and the Mann–Kendall
+    two-sided p (normal approximation, tie and continuity corrections) — the monotone trend shown next to the
+    emerging test."""
     s_arr = np.asarray(series, dtype=np.float64)
     if s_arr.ndim == 1:
         s_arr = s_arr[None, :]
@@ -117,11 +118,18 @@ def mann_kendall(series: npt.ArrayLike) -> tuple[FloatArray, FloatArray]:
     s = signs.sum(axis=1)
     n_pairs = t * (t - 1) / 2
     var = np.full(m, t * (t - 1) * (2 * t + 5) / 18.0)
-    for r in range(m):  # tie correction, per row (few distinct values per row)
-        _, counts = np.unique(s_arr[r], return_counts=True)
-        counts = counts[counts > 1]
-        if len(counts):
-            var[r] -= float(np.sum(counts * (counts - 1) * (2 * counts + 5))) / 18.0
+    if np.all(s_arr >= 0) and np.all(s_arr == np.round(s_arr)) and s_arr.max() < 10_000:
+        # counts: each row's ties from one bincount over (row, value)
+        width = int(s_arr.max()) + 1
+        ties = np.bincount((np.arange(m)[:, None] * width + s_arr.astype(np.int64)).ravel(),
+                           minlength=m * width).reshape(m, width).astype(np.float64)
+        var -= (ties * (ties - 1) * (2 * ties + 5)).sum(axis=1) / 18.0
+    else:
+        for r in range(m):  # tie correction, per row
+            _, counts = np.unique(s_arr[r], return_counts=True)
+            counts = counts[counts > 1]
+            if len(counts):
+                var[r] -= float(np.sum(counts * (counts - 1) * (2 * counts + 5))) / 18.0
     with np.errstate(divide="ignore", invalid="ignore"):
         z = np.where(var > 0, (s - np.sign(s)) / np.sqrt(var), 0.0)
     return s / n_pairs, 2.0 * stats.norm.sf(np.abs(z))
