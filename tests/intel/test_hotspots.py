@@ -173,7 +173,7 @@ def test_hotspots_need_the_intel_permission_and_sane_parameters(db, placed) -> N
         hotspots_for(db, principal=zhihui, category="NO-SUCH")
 
 
-def test_case_frames_load_the_window_the_jurisdiction_and_the_category_asked_for(db, world) -> None:  # noqa: ANN001
+def test_case_frames_load_the_window_the_jurisdiction_and_the_category_asked_for(db, world) -> None:
     from zhili.intel.caseframe import CASE_COLUMNS, load_cases, load_grids
 
     rng = np.random.default_rng(0)
