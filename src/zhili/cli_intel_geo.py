@@ -75,12 +75,12 @@ def register(app: typer.Typer) -> None:
                       f"{sm['cells']:,} 个单元；显著热点 {sm['hot']}、冷点 {sm['cold']}（FDR ≤ {result.alpha}，"
                       f"未校正时 p ≤ {result.alpha} 的有 {sm['raw_significant']} 个）；新兴热点 {sm['emerging']}")
         table = Table()
-        for col in ("单元", "名称", "事件数", "z", "p", "q", "类别", "新兴", "近期/预期"):
+        for col in ("单元（所在网格）", "事件数", "z", "p", "q", "类别", "新兴", "近14天/预期"):
             table.add_column(col)
         shown = [c for c in result.cells if c["cls"] != "ns" or c["emerging"]][:top]
         for c in shown:
             tr = c["trend"]
-            table.add_row(c["cell"][:15], c["name"] or "—", str(c["count"]), f"{c['z']:.2f}", f"{c['p']:.2g}",
+            table.add_row(c["name"] or "—", str(c["count"]), f"{c['z']:.2f}", f"{c['p']:.2g}",
                           f"{c['q']:.2g}", c["label"], "是" if c["emerging"] else "",
                           f"{tr.get('recent', 0)}/{tr.get('expected', 0)}")
         console.print(table)
