@@ -155,3 +155,17 @@ def test_evaluation_rows_compare_with_the_baselines(db, history) -> None:
     hot = [r for r in rows if r["model"] == "hotspots"]
     assert {r["baseline_name"] for r in hot} == {"area_share", "top_count_cells"}
     assert all(set(r) == {"model", "metric", "value", "baseline_name", "baseline_value", "n", "note"} for r in rows)
+
+
+def test_a_cold_start_ranks_by_the_recent_mean_and_evaluation_says_why_it_cannot_score(db, world) -> None:
+    from zhili.core.clock import today
+
+    rows = case_rows(world.units["gb"], n=2, days=days_back(today() - dt.timedelta(days=1), 10), lon=119.3,
+                     lat=31.1)
+    insert_cases(db, rows)
+    zhihui = _principal(db, world, "zhihui")
+    ranked = rank_grids(db, principal=zhihui)
+    assert ranked[0].grid_id == world.units["gb"].id and ranked[0].method.startswith("naive:")
+    assert all(r.drivers["items"] == [] for r in ranked)
+    risk = [r for r in evaluate(db, principal=zhihui) if r["model"] == "risk"]
+    assert risk[0]["value"] is None and "历史数据不足" in risk[0]["note"]

@@ -57,6 +57,8 @@ TRAIN_WEEKS = 26
 ALPHA = 1e-3
 TOP_SHARE = 0.10
 METHODS = {"glm": "泊松回归（L2 正则）", "hgb": "梯度提升（泊松损失）"}
+NAIVE = "近4周均值（历史不足5周，模型未训练）"
+MIN_TRAIN_WEEK = 4  # a training target week needs at least 4 weeks before it
 _LOG_FEATURES = ("last_1w", "mean_2w", "mean_4w", "mean_12w", "population", "households", "buildings",
                  "organisations")
 
@@ -124,7 +126,7 @@ def training_rows(panel: Panel, t: int, train_weeks: int = TRAIN_WEEKS, cache: F
                   ) -> tuple[pd.DataFrame, np.ndarray]:
     """(features, counts) of the target weeks ``t − train_weeks`` … ``t − 1`` (each with at least 4 weeks of
     history before it), stacked."""
-    start = max(4, t - train_weeks)
+    start = max(MIN_TRAIN_WEEK, t - train_weeks)
     xs = [_features(panel, s, cache) for s in range(start, t)]
     ys = [panel.counts[:, s] for s in range(start, t)]
     if not xs:
@@ -268,15 +270,20 @@ def score_grids(session: Session, *, paths: tuple[str, ...], week_start: dt.date
         return []
     t = panel.weeks  # the week after the data (a later ``week_start`` is still scored one week ahead)
     last_complete = panel.weeks - (1 if panel.last_fraction < 1.0 else 0)
-    model = fit_for(panel, last_complete, method=method)
     x = features_at(panel, t)
-    score = model.predict(x)
-    why = drivers(model, x, labels=_labels(session, panel))
+    if last_complete > MIN_TRAIN_WEEK:
+        model = fit_for(panel, last_complete, method=method)
+        score = model.predict(x)
+        why = drivers(model, x, labels=_labels(session, panel))
+        label = f"{method}:{METHODS[method]}"
+    else:  # a cold start (under 5 weeks of cases): the naive 4-week mean until the model can be trained
+        score = x["mean_4w"].to_numpy()
+        why = [[] for _ in range(len(score))]
+        label = f"naive:{NAIVE}"
     order = np.argsort(-score, kind="stable")
     grid_paths = dict(session.execute(select(Unit.id, Unit.path).where(
         Unit.id.in_([_uuid(g) for g in panel.grids]))).all())
     now = utcnow()
-    label = f"{method}:{METHODS[method]}"
     rows: list[RiskScore] = []
     for rank, i in enumerate(order, start=1):
         gid = _uuid(panel.grids[i])
