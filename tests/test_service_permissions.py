@@ -243,6 +243,12 @@ EXPECTED: dict[str, Perm | tuple[Perm, ...] | AnyOf | Exempt] = {
     **{f"visits.service.{name}": P.registry_read for name in (
         "get_visit", "list_visits", "coverage", "period_coverage", "read_photo", "household_form",
         "worker_overview", "household_history", "browse_visits")},
+    # intelligence: spatial hotspots and grid risk (研判)
+    "intel.hotspots.require_intel": Exempt("the intel reading check itself (the analyses call it)"),
+    "intel.hotspots.hotspots_for": P.intel_read,
+    "intel.risk.rank_grids": P.intel_admin,
+    "intel.risk.risk_for": P.intel_read,
+    "intel.risk_eval.evaluate": P.intel_admin,
     # the staff workbench (each board checks what its figures need; the services it calls check again)
     "workbench.service.command_centre_board": P.case_read,
     "workbench.service.department_board": P.case_read,

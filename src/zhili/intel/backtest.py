@@ -29,7 +29,7 @@ from zhili.intel import routing
 
 log = logging.getLogger(__name__)
 
-PARTS = ("duplicates", "warnings", "risk", "hotspots")
+PARTS = ("duplicates", "warnings", "risk_eval")  # risk_eval: the risk backtest and the hotspots hold-out
 
 
 def routing_rows(session: Session) -> list[dict[str, Any]]:
