@@ -7,10 +7,13 @@ from __future__ import annotations
 import uuid
 from dataclasses import asdict
 
-from fastapi import APIRouter
+import datetime as dt
+from typing import Any
+
+from fastapi import APIRouter, Query
 
 from zhili.http.deps import CurrentUser, Db
-from zhili.intel import routing, store
+from zhili.intel import hotspots, risk, routing, store
 from zhili.intel.schemas import CaseAdviceOut, ModelOut, ShownOut, SuggestIn, TakeIn
 
 router = APIRouter(prefix="/intel", tags=["智能研判"])
@@ -51,3 +54,17 @@ def rollback(name: str, session: Db, principal: CurrentUser) -> ModelOut:
     v = store.rollback(session, principal=principal, name=name)
     routing.ROUTER.forget()
     return ModelOut.model_validate(v)
+
+
+@router.get("/hotspots", summary="热点区域（Getis-Ord Gi*，FDR 控制；GeoJSON）")
+def hotspot_layer(session: Db, principal: CurrentUser, level: str = "h3",
+                  resolution: int = Query(8, ge=5, le=10), category: str | None = Query(None, max_length=32),
+                  days: int = Query(90, ge=7, le=730), until: dt.date | None = None) -> dict[str, Any]:
+    return hotspots.hotspots_for(session, principal=principal, level=level, resolution=resolution,
+                                 category=category, days=days, until=until).geojson()
+
+
+@router.get("/risk", summary="网格风险排名（下周预计事件数）")
+def risk_ranking(session: Db, principal: CurrentUser, week_start: dt.date | None = None,
+                 limit: int = Query(50, ge=1, le=5000)) -> list[dict[str, Any]]:
+    return risk.risk_for(session, principal=principal, week_start=week_start, limit=limit)
