@@ -39,9 +39,9 @@ from zhili.intel.hot_text import cosine_to, subject_terms, subject_text, subject
 from zhili.intel.places import Gazetteer, Places, extract_places
 
 PLACE_CHARS = 400  # characters of the text searched for places (the title is searched whole)
-PLACE_SIM = 0.30  # subject cosine that links two reports naming the same place
+PLACE_SIM = 0.3  # subject cosine that links two reports naming the same place
 DUPLICATE_SIM = 0.60  # subject cosine that links two reports without a place in common
-MERGE_SIM = 0.30  # centroid cosine two clusters must keep to be merged (no chaining)
+MERGE_SIM = 0.3  # centroid cosine two clusters must keep to be merged (no chaining)
 MAX_BLOCK = 400  # a place named by more reports than this is too broad to block on (a whole road, 人民医院)
 PREFIX_FEATURES = 6  # heaviest bigrams of a report used to find near-identical candidates
 MAX_POSTING = 60  # … a bigram shared by more reports than this is no evidence of near-identity
@@ -181,10 +181,10 @@ def _links(m: sparse.csr_matrix, places: list[Places], seconds: np.ndarray, wind
     near = np.abs(seconds[i] - seconds[j]) <= window
     i, j, place_pair = i[near], j[near], place_pair[near]
     sims = _similarities(m, i, j)
-    compatible = np.fromiter((_compatible(places[a], places[b], by_place=bool(p))
-                              for a, b, p in zip(i.tolist(), j.tolist(), place_pair.tolist(), strict=True)),
-                             dtype=bool, count=i.size)
-    keep = compatible & np.where(place_pair, sims >= PLACE_SIM, sims >= DUPLICATE_SIM)
+    keep = np.flatnonzero(np.where(place_pair, sims >= PLACE_SIM, sims >= DUPLICATE_SIM))
+    keep = keep[np.asarray([_compatible(places[a], places[b], by_place=bool(p)) for a, b, p in
+                            zip(i[keep].tolist(), j[keep].tolist(), place_pair[keep].tolist(), strict=True)],
+                           dtype=bool)]
     order = np.argsort(-sims[keep], kind="stable")
     return list(zip(sims[keep][order].tolist(), i[keep][order].tolist(), j[keep][order].tolist(), strict=True))
 
@@ -220,12 +220,15 @@ def _broad(docs_of: list[int], places: list[Places]) -> bool:
     return len(firsts) >= 3 and firsts.most_common(1)[0][1] < 0.5 * total
 
 
-def _cluster(m: sparse.csr_matrix, links: list[tuple[float, int, int]]) -> list[list[int]]:
-    """Union of linked reports, strongest link first, refusing a merge whose centroids have drifted apart."""
+def _cluster(m: sparse.csr_matrix, links: list[tuple[float, int, int]], places: list[Places]) -> list[list[int]]:
+    """Union of linked reports, strongest link first, refusing a merge whose centroids have drifted apart or whose
+    clusters name different places (two reports without a place must not bridge two places' issues)."""
     parent = list(range(m.shape[0]))
-    sums: dict[int, sparse.csr_matrix] = {}
-    norms: dict[int, float] = {}
+    sums: dict[int, dict[int, float]] = {}  # a cluster's summed rows, as {column: weight} (scipy's per-call
+    squares: dict[int, float] = {}  # overhead made this loop 20× slower); and their squared norms
     members: dict[int, list[int]] = {}
+    named: dict[int, Places] = {}
+    indptr, indices, data = m.indptr, m.indices, m.data
 
     def find(x: int) -> int:
         while parent[x] != x:
@@ -233,22 +236,39 @@ def _cluster(m: sparse.csr_matrix, links: list[tuple[float, int, int]]) -> list[
             x = parent[x]
         return x
 
+    def row(r: int) -> dict[int, float]:
+        v = sums.get(r)
+        if v is None:
+            lo, hi = indptr[r], indptr[r + 1]
+            v = sums[r] = dict(zip(indices[lo:hi].tolist(), data[lo:hi].tolist(), strict=True))
+            squares[r] = 1.0  # rows are l2-normalised
+        return v
+
     for _, a, b in links:
         ra, rb = find(a), find(b)
         if ra == rb:
             continue
-        va, vb = sums.get(ra, m[ra]), sums.get(rb, m[rb])
-        na, nb = norms.get(ra, 1.0), norms.get(rb, 1.0)  # a single report's row has norm 1
-        if float(va.multiply(vb).sum()) < MERGE_SIM * na * nb:
+        pa, pb = named.get(ra, places[ra]), named.get(rb, places[rb])
+        if not _compatible(pa, pb, by_place=False):
+            continue
+        va, vb = row(ra), row(rb)
+        if len(va) < len(vb):
+            small, big = va, vb
+        else:
+            small, big = vb, va
+        dot = sum(w * big.get(k, 0.0) for k, w in small.items())
+        if dot < MERGE_SIM * math.sqrt(squares[ra] * squares[rb]):
             continue
         if len(members.get(ra, [ra])) < len(members.get(rb, [rb])):
-            ra, rb = rb, ra
+            ra, rb, va, vb = rb, ra, vb, va
         parent[rb] = ra
-        s = va + vb
-        sums[ra] = s
-        norms[ra] = math.sqrt(float(s.multiply(s).sum()))
-        sums.pop(rb, None)
-        norms.pop(rb, None)
+        for k, w in vb.items():
+            va[k] = va.get(k, 0.0) + w
+        squares[ra] = squares[ra] + squares[rb] + 2.0 * dot
+        named[ra] = Places(tuple(dict.fromkeys([*pa.places, *pb.places])), tuple(dict.fromkeys([*pa.regions,
+                                                                                                 *pb.regions])))
+        for d in (sums, squares, named):
+            d.pop(rb, None)
         members[ra] = members.pop(ra, [ra]) + members.pop(rb, [rb])
     return list(members.values())
 
@@ -266,7 +286,7 @@ def hot_issues(docs: Sequence[HotDoc], *, top: int = 10, now: dt.datetime | None
     texts = [subject_text(d.title, d.text, [*p.places, *p.regions]) for d, p in zip(docs, places, strict=True)]
     m = subject_vectors(texts)
     seconds = np.asarray([_seconds(d.time) for d in docs], dtype=float)
-    clusters = [c for c in _cluster(m, _links(m, places, seconds, window_days * 86400.0)) if len(c) >= min_size]
+    clusters = [c for c in _cluster(m, _links(m, places, seconds, window_days * 86400.0), places) if len(c) >= min_size]
     now_s = _seconds(now) if now is not None else float(seconds.max())
     scored: list[tuple[float, list[int]]] = []
     for c in clusters:

@@ -26,7 +26,8 @@ from zhili.intel.places import MASKED_REGION as _MASKED
 from zhili.intel.places import normalise_text
 
 SUBJECT_CHARS = 300  # characters of the description read for the subject (the title is read whole, twice)
-_NOT_SUBJECT = re.compile(r"[^\u4e00-\u9fff]+")  # digits, Latin letters (masked codes), punctuation
+_NOT_CHINESE = re.compile(r"[^\u4e00-\u9fff]")
+_NOT_SUBJECT = re.compile(r"[^\u4e00-\u9fff\ue000-\ue0ff]+")  # digits, Latin letters (masked codes), punctuation
 # Words of every complaint, never a subject (the bigrams of these weigh little anyway: their idf is low).
 _BOILERPLATE = re.compile(
     "尊敬的|领导|您好|你好|请问|希望|恳请|请求|强烈|要求|反映|投诉|举报|咨询|建议|关于|问题|情况|相关部门|有关部门|政府|"
@@ -40,6 +41,37 @@ _TERM_STOP = frozenset("""
 """.split())
 
 
+# Complaint concepts (诉求概念): words of one concept are paraphrases of each other (烧烤店油烟 / 餐馆排烟熏人), so a
+# text naming any of them also carries the concept's marker bigram — two paraphrases share it where they share
+# few characters. Hand-made from the kinds of hotline complaints; a missing concept only costs recall.
+CONCEPTS: tuple[tuple[str, ...], ...] = (
+    ("油烟", "排烟", "烟熏", "熏人", "呛人", "烧烤", "炒菜", "餐馆", "饭店", "餐饮", "夜宵", "大排档"),
+    ("噪音", "噪声", "吵", "喧哗", "扰民", "轰鸣", "音响", "广场舞"),
+    ("半夜", "凌晨", "深夜", "夜间", "晚上", "通宵"),
+    ("停车", "车位", "车库"),
+    ("物业费", "收费", "乱收", "缴费", "费用"),
+    ("电梯",), ("停水", "水压", "自来水", "供水", "用水"), ("停电", "供电", "电压", "用电"),
+    ("施工", "工地", "渣土", "搅拌站", "打桩"), ("垃圾", "清运", "环卫"), ("下水道", "污水", "排水", "化粪池", "堵塞"),
+    ("路灯",), ("道路", "路面", "坑洼", "破损", "硬化", "修路"), ("拥堵", "堵车", "红绿灯", "交通"),
+    ("违建", "违章建筑", "违法建筑", "私搭", "乱建", "加建"), ("实习", "顶岗"), ("补课", "培训班", "学费", "择校"),
+    ("入学", "学位", "招生", "就近入学"), ("拖欠", "欠薪", "工资", "工程款", "血汗钱"),
+    ("拆迁", "征收", "补偿", "安置"), ("房产证", "不动产证", "产权证", "办证"), ("交房", "烂尾", "延期交付"),
+    ("污染", "排放", "臭味", "异味", "刺鼻", "粉尘"), ("医保", "医疗保险", "新农合"), ("社保", "养老保险", "退休"),
+    ("户口", "落户", "户籍"), ("公交", "线路", "站台"), ("燃气", "天然气", "煤气"), ("消防通道", "消防"),
+    ("流浪狗", "犬只", "养狗"), ("摊贩", "占道", "夜市", "摆摊"), ("开发商", "楼盘", "购房", "售楼"),
+)
+CONCEPT_WEIGHT = 2.5  # a concept's marker weighs this many times the rarest bigram's idf
+_CONCEPT_MARK = 0xE000  # private-use code points: a concept's marker bigram can never occur in real text
+_CONCEPT_OF = {w: k for k, words in enumerate(CONCEPTS) for w in words}
+_CONCEPT_WORDS = re.compile("|".join(sorted(_CONCEPT_OF, key=len, reverse=True)))
+
+
+def concept_marks(text: str) -> str:
+    """The marker bigrams of the concepts ``text`` names, space-separated."""
+    found = sorted({_CONCEPT_OF[m.group(0)] for m in _CONCEPT_WORDS.finditer(text)})
+    return " ".join(chr(_CONCEPT_MARK + k) * 2 for k in found)
+
+
 def subject_text(title: str | None, text: str, remove: Sequence[str] = ()) -> str:
     """The text a report's subject is read from: the title twice, then the first :data:`SUBJECT_CHARS`
     characters of the description; ``remove`` (its places and regions) and boilerplate taken out."""
@@ -47,7 +79,8 @@ def subject_text(title: str | None, text: str, remove: Sequence[str] = ()) -> st
     for r in sorted(remove, key=len, reverse=True):
         if r:
             t = t.replace(r, "。")
-    return _BOILERPLATE.sub("。", t)
+    t = _BOILERPLATE.sub("。", t)
+    return f"{t} {concept_marks(t)}"
 
 
 def subject_vectors(texts: Sequence[str]) -> sparse.csr_matrix:
@@ -76,7 +109,9 @@ def subject_vectors(texts: Sequence[str]) -> sparse.csr_matrix:
     df = df[keep]
     m.data = 1.0 + np.log(m.data)
     idf = np.log((1.0 + n) / (1.0 + df)) + 1.0
-    m = m @ sparse.diags(idf)
+    concept = (vocab[keep] >> 21) >= _CONCEPT_MARK
+    # a concept weighs as a rare bigram however many texts name it: it is what paraphrases share
+    m = m @ sparse.diags(np.where(concept, CONCEPT_WEIGHT * idf.max(), idf))
     norms = np.sqrt(np.asarray(m.multiply(m).sum(axis=1)).ravel())
     norms[norms == 0] = 1.0
     return sparse.csr_matrix(sparse.diags(1.0 / norms) @ m)
@@ -111,7 +146,7 @@ def subject_terms(members: Sequence[tuple[str | None, str]], *, exclude: Sequenc
     floor = 2 if len(members) > 1 else 1
     scored: list[tuple[float, str]] = []
     for w, c in used.items():
-        if len(w) < 2 or _NOT_SUBJECT.search(w) or w in _TERM_STOP or any(w in x or x in w for x in exclude if x):
+        if len(w) < 2 or _NOT_CHINESE.search(w) or w in _TERM_STOP or any(w in x or x in w for x in exclude if x):
             continue
         scored.append((c * _idf(w) * (1.5 if w in in_title else 1.0) * (1.0 if c >= floor else 0.2), w))
     scored.sort(key=lambda s: (-s[0], s[1]))

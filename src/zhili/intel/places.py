@@ -47,6 +47,9 @@ PLACE_SUFFIXES = (
 REGION_SUFFIXES = ("自治区", "自治州", "街道", "省", "市", "州", "区", "县", "镇", "乡")
 
 _MASKED = re.compile(r"[A-Z]{1,2}\d{0,3}\s?(?:市|区|县|州|省|盟|旗)+")  # A市, A1区, L10县县 (masked exports)
+# A province: two characters + 省, not 省长 / 省委 / 省级 … and not "的省"
+_PROVINCE = re.compile(r"([\u4e00-\u9fff]{2})省(?![长委级内外份钱力心事得去略会城直])")
+_NOT_PROVINCE = frozenset("的了是在和与及对向从把被给为我你他她它这那该本全各外该每个")
 MASKED_REGION = _MASKED
 _SPLIT = re.compile(r"[^\u4e00-\u9fffA-Za-z0-9]+")  # punctuation and spaces end a name
 _SUFFIX = re.compile("|".join(sorted(PLACE_SUFFIXES, key=len, reverse=True)))
@@ -58,11 +61,11 @@ _COMMON = 50  # a dictionary word this frequent that merely ends like a place (�
 _PROPER_TAGS = frozenset({"ns", "nt", "nz", "nr", "nrt", "nrfg"})
 # jieba dictionary tags that end a name when walking back from its suffix: verbs, prepositions, conjunctions,
 # particles, pronouns, adverbs, numerals and measure words, time and direction words, interjections
-_STOP_TAGS = frozenset("v vd vg vi vq p c u uj ul uz ud ug uv r rr rz rg d dg y e o m mq q t tg f s x".split())
+_STOP_TAGS = frozenset("v vd vn vg vi vq p c u uj ul uz ud ug uv r rr rz rg d dg y e o m mq q t tg f s x".split())
 _STOP_WORDS = frozenset("""
 投诉 反映 举报 请求 建议 咨询 解决 关于 位于 地处 坐落 请问 希望 要求 强烈 对于 我们 附近 旁边 对面 门口 周边 所在 当地
 整个 全体 业主 居民 市民 村民 群众 学生 家长 老师 教师 职工 员工 工人 所有 问题 情况 领导 政府 部门 有关 相关 尊敬
-市长 书记 县长 区长 乡长 镇长 主任 局长 网友 本人 大家 各位 其他 其它 开发商 以及 齐聚于 各大 同等 整改 扶贫
+市长 书记 县长 区长 乡长 镇长 主任 局长 网友 本人 大家 各位 其他 其它 开发商 以及 齐聚于 各大 同等 整改 扶贫 整治 治理 修建 新建 改建 扩建 拆除 位置
 """.split())
 # A name made only of these (or of digits) is generic: 停车场, 公交站, 加油站, 这个小区 …
 _GENERIC_NAMES = frozenset("""
@@ -79,6 +82,10 @@ _QUALIFIED = frozenset("""
 人民医院 中医院 中医医院 妇幼保健院 中心医院 第一中学 第二中学 第三中学 第一小学 实验小学 实验中学 汽车站 火车站
 高铁站 客运站 汽车南站 汽车北站 汽车东站 汽车西站 一中 二中 三中 四中 五中 六中 七中 八中 一小 二小 三小
 """.split())
+# Common road names that are ordinary words (人民路, 解放路, 建设路): kept right before a road suffix.
+_ROAD_SUFFIXES = frozenset({"路", "街", "大道", "大街"})
+_ROAD_WORDS = frozenset("人民 解放 建设 中山 胜利 和平 文化 新华 友谊 光明 幸福 团结 东风 红旗 工农 青年 建国 民主 新民 复兴 "
+                        "长江 黄河 花园 公园 学院 迎宾 环城 滨江 滨河 体育 车站 劳动 五一 八一".split())
 # Suffixes after which 小区 adds nothing (景蓉华苑小区 = 景蓉华苑); legal forms dropped from company names.
 _ESTATE_ENDS = ("苑", "园", "城", "府", "庭", "湾", "居", "阁", "郡", "邸", "院", "里", "寓", "厦", "场", "村")
 _LEGAL_FORMS = re.compile(r"(?:股份有限公司|有限责任公司|有限公司|公司|集团)$")
@@ -156,7 +163,14 @@ def _name_at(segment: str, start: int, end: int, floor: int, *, hmm: bool = True
         return word if word in _QUALIFIED else None
     taken = [word]
     size = len(word)
-    for w in reversed(words[:last]):
+    before = list(words[:last])
+    if word == suffix and suffix in _ROAD_SUFFIXES and before and before[-1] in _ROAD_WORDS:
+        taken.append(before.pop())
+        size += len(taken[-1])
+    elif word == suffix and len(suffix) == 2 and before and before[-1] in _ESTATE_ENDS:  # 中苑小区
+        taken.append(before.pop())
+        size += 1
+    for w in reversed(before):
         if not _nameish(w) or size + len(w) > MAX_NAME + len(suffix):
             break
         taken.append(w)
@@ -211,11 +225,12 @@ def extract_places(text: str, *, known_regions: Collection[str] = ()) -> Places:
                         floor = m.end()
                     continue
                 key = place_key(name)
-                if _generic(stem) or _generic(_LEGAL_FORMS.sub("", key)) or name.endswith("之路"):
+                road = suffix in _ROAD_SUFFIXES and stem[-2:] in _ROAD_WORDS
+                if (_generic(stem) and not road) or _generic(_LEGAL_FORMS.sub("", key)) or name.endswith("之路"):
                     continue
                 add(places, key)
                 floor = m.end()
-    return Places(tuple(places), tuple(regions))
+    return Places(tuple(p for p in places if p not in regions), tuple(regions))
 
 
 def _region_pieces(part: str, regions: list[str]) -> list[tuple[str, str | None]]:
@@ -223,6 +238,9 @@ def _region_pieces(part: str, regions: list[str]) -> list[tuple[str, str | None]
     with the region named just before it. Masked names by pattern; real ones (杨桥镇, 长兴县) by the word walk
     without jieba's HMM, which would glue an unknown name to the next one (镇花江)."""
     cuts: list[tuple[int, int, str]] = [(m.start(), m.end(), m.group(0).replace(" ", "")) for m in _MASKED.finditer(part)]
+    cuts += [(m.start(), m.end(), m.group(0)) for m in _PROVINCE.finditer(part)
+             if not set(m.group(1)) & _NOT_PROVINCE]
+    cuts.sort()
     pos = 0
     for s, e, _ in [*cuts, (len(part), len(part), "")]:
         floor = pos
