@@ -15,7 +15,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
-from zhili.intel.hot import HotDoc, doc_places, hot_issues  # noqa: E402
+from zhili.intel.hot import HotDoc, doc_places, hot_issues
 
 SUBJECTS = ["楼下烧烤店油烟太大，晚上噪音扰民", "物业乱收停车费", "电梯经常困人无人维修", "路灯不亮已经一个月",
             "下水道堵塞污水外溢", "工地夜间施工噪音扰民", "垃圾没人清运臭味熏天", "违章搭建占用消防通道",

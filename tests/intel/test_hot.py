@@ -24,7 +24,7 @@ PARKING = ["{p}物业乱收停车费，地面车位每月收三百元", "{p}物�
 NOISE_SUBJECTS = ["路灯不亮已经一个月", "下水道堵塞污水外溢", "小学门口交通拥堵缺少交警", "垃圾桶满了没人清运",
                   "公交站台破损需要维修", "自来水水压太低用不上水", "违章搭建阻挡消防通道", "流浪狗伤人无人管理",
                   "井盖缺失有安全隐患", "医保报销手续太繁琐", "农村道路坑洼难行", "电梯经常困人"]
-NOISE_PLACES = ["{}小区".format(a + b) for a in "东南西北中青红金银春夏秋冬" for b in "湖山河林园桥港湾苑峰"]
+NOISE_PLACES = [f"{a + b}小区" for a in "东南西北中青红金银春夏秋冬" for b in "湖山河林园桥港湾苑峰"]
 
 
 def fumes_cluster(place: str = "翠湖花园", n: int = 20, start: dt.datetime = T0, tag: str = "f") -> list[HotDoc]:

@@ -42,6 +42,7 @@ def test_generic_words_are_no_places(text: str) -> None:
 def test_a_generic_institution_is_qualified_by_the_region_naming_it() -> None:
     assert extract_places("A7县人民医院收费不合理").places == ("A7县人民医院",)
     assert extract_places("人民医院收费不合理").places == ()
+    assert extract_places("投诉K9县二中强制补课").places == ("K9县二中",)
 
 
 def test_variants_of_one_place_have_one_key() -> None:

@@ -25,6 +25,12 @@ from scipy import sparse
 from zhili.intel.places import MASKED_REGION as _MASKED
 from zhili.intel.places import normalise_text
 
+
+def _wordset(words: str) -> frozenset[str]:
+    """A set of whitespace-separated words (word lists below are written as text)."""
+    return frozenset(words.split())
+
+
 SUBJECT_CHARS = 300  # characters of the description read for the subject (the title is read whole, twice)
 _NOT_CHINESE = re.compile(r"[^\u4e00-\u9fff]")
 _NOT_SUBJECT = re.compile(r"[^\u4e00-\u9fff\ue000-\ue0ff]+")  # digits, Latin letters (masked codes), punctuation
@@ -32,13 +38,15 @@ _NOT_SUBJECT = re.compile(r"[^\u4e00-\u9fff\ue000-\ue0ff]+")  # digits, Latin le
 _BOILERPLATE = re.compile(
     "尊敬的|领导|您好|你好|请问|希望|恳请|请求|强烈|要求|反映|投诉|举报|咨询|建议|关于|问题|情况|相关部门|有关部门|政府|"
     "部门|尽快|解决|处理|谢谢|感谢|我们|本人|网友|市民|群众|严重|影响")
-_TERM_STOP = frozenset("""
-问题 反映 投诉 举报 咨询 建议 希望 请求 要求 领导 政府 部门 相关 有关 情况 我们 你们 他们 本人 网友 市民 群众 尊敬
-您好 你好 谢谢 感谢 尽快 解决 处理 严重 影响 现在 目前 已经 没有 什么 怎么 如何 为什么 是否 能否 可以 这个 那个 一个
-这些 那些 还是 就是 但是 而且 因为 所以 如果 由于 导致 造成 进行 存在 出现 发生 不能 不是 知道 认为 觉得 一直 多次
-经常 每天 时间 今年 去年 日前 近日 至今 一下 一些 有些 其中 以及 之后 以前 以来 期间 同时 还有 里面 这里 那里 这样
-那样 给予 作为 通过 对于 关于 根据 按照 以上 以下 上述 情况 事情 工作 人员 相关 单位 百姓 老百姓 居民 业主 请问 请求
-""".split())
+_TERM_STOP = _wordset("""
+问题 反映 投诉 举报 咨询 建议 希望 请求 要求 领导 政府 部门 相关 有关 情况 我们 你们 他们 本人
+网友 市民 群众 尊敬 您好 你好 谢谢 感谢 尽快 解决 处理 严重 影响 现在 目前 已经 没有 什么 怎么
+如何 为什么 是否 能否 可以 这个 那个 一个 这些 那些 还是 就是 但是 而且 因为 所以 如果 由于 导致
+造成 进行 存在 出现 发生 不能 不是 知道 认为 觉得 一直 多次 经常 每天 时间 今年 去年 日前 近日
+至今 一下 一些 有些 其中 以及 之后 以前 以来 期间 同时 还有 里面 这里 那里 这样 那样 给予 作为
+通过 对于 关于 根据 按照 以上 以下 上述 情况 事情 工作 人员 相关 单位 百姓 老百姓 居民 业主 请问
+请求
+""")
 
 
 # Complaint concepts (诉求概念): words of one concept are paraphrases of each other (烧烤店油烟 / 餐馆排烟熏人), so a

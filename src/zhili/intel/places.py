@@ -35,6 +35,11 @@ import jieba
 
 jieba.setLogLevel(logging.WARNING)
 
+def _wordset(words: str) -> frozenset[str]:
+    """A set of whitespace-separated words (word lists below are written as text)."""
+    return frozenset(words.split())
+
+
 # Type suffixes of specific places and organisations, longest first (the regex alternation takes the first that
 # matches at a position, so 幼儿园 wins over 园, 有限公司 over 公司).
 PLACE_SUFFIXES = (
@@ -61,32 +66,38 @@ _COMMON = 50  # a dictionary word this frequent that merely ends like a place (�
 _PROPER_TAGS = frozenset({"ns", "nt", "nz", "nr", "nrt", "nrfg"})
 # jieba dictionary tags that end a name when walking back from its suffix: verbs, prepositions, conjunctions,
 # particles, pronouns, adverbs, numerals and measure words, time and direction words, interjections
-_STOP_TAGS = frozenset("v vd vn vg vi vq p c u uj ul uz ud ug uv r rr rz rg d dg y e o m mq q t tg f s x".split())
-_STOP_WORDS = frozenset("""
-投诉 反映 举报 请求 建议 咨询 解决 关于 位于 地处 坐落 请问 希望 要求 强烈 对于 我们 附近 旁边 对面 门口 周边 所在 当地
-整个 全体 业主 居民 市民 村民 群众 学生 家长 老师 教师 职工 员工 工人 所有 问题 情况 领导 政府 部门 有关 相关 尊敬
-市长 书记 县长 区长 乡长 镇长 主任 局长 网友 本人 大家 各位 其他 其它 开发商 以及 齐聚于 各大 同等 整改 扶贫 整治 治理 修建 新建 改建 扩建 拆除 位置
-""".split())
+_STOP_TAGS = _wordset("v vd vn vg vi vq p c u uj ul uz ud ug uv r rr rz rg d dg y e o m mq q t tg f s x")
+_STOP_WORDS = _wordset("""
+投诉 反映 举报 请求 建议 咨询 解决 关于 位于 地处 坐落 请问 希望 要求 强烈 对于 我们 附近 旁边
+对面 门口 周边 所在 当地 整个 全体 业主 居民 市民 村民 群众 学生 家长 老师 教师 职工 员工 工人
+所有 问题 情况 领导 政府 部门 有关 相关 尊敬 市长 书记 县长 区长 乡长 镇长 主任 局长 网友 本人
+大家 各位 其他 其它 开发商 以及 齐聚于 各大 同等 整改 扶贫 整治 治理 修建 新建 改建 扩建 拆除 位置
+""")
 # A name made only of these (or of digits) is generic: 停车场, 公交站, 加油站, 这个小区 …
-_GENERIC_NAMES = frozenset("""
-农贸 菜 停车 加油 公交 地铁 火车 汽车 客运 高速 高铁 收费 充电 垃圾 中转 污水 自来 自来水 变电 基 信号 道 马 公 铁
-网 出 门 大 小 老 新 旧 原 同 全 当地 附近 周边 某 某某 个别 一些 整个 中心 城中 农 乡 居民 安置 商品 商住 住宅 廉租
-公租 保障 棚改 拆迁 回迁 物业 业主 学校 私立 民办 公办 公立 附属 省级 市级 县级 区级 人民 中医 妇幼 保健 儿童 妇女
-第一 第二 第三 第四 第五 实验 职业 师范 技术 重点 寄宿 城市 县城 城区 市区 乡村 村 集体 国有 私营 民营 施工 建筑
-房地产 开发 医疗 卫生 主干 支 人行 步行 沿街 临街 商业 环城 城 市 卫生城 文明城 开发区 高新区 新区 示范区 经开区
-工业 产业 物流 建材 各 该 本 此 我 我们 你们 他们 政府 物业管理 天然气 燃气 供电 供水 电力 建设 工程 投资 置业
-房地产开发 商品房 贫困 封闭式 开放式 开发式 有限 有限公司 科技 实业 贸易 餐饮 快递 出租车 保险 银行 电信 移动 联通 美好 距离 紧靠 直通 实际 维权
-""".split())
+_GENERIC_NAMES = _wordset("""
+农贸 菜 停车 加油 公交 地铁 火车 汽车 客运 高速 高铁 收费 充电 垃圾 中转 污水 自来 自来水 变电 基
+信号 道 马 公 铁 网 出 门 大 小 老 新 旧 原 同 全 当地 附近 周边 某 某某 个别 一些 整个 中心
+城中 农 乡 居民 安置 商品 商住 住宅 廉租 公租 保障 棚改 拆迁 回迁 物业 业主 学校 私立 民办 公办
+公立 附属 省级 市级 县级 区级 人民 中医 妇幼 保健 儿童 妇女 第一 第二 第三 第四 第五 实验 职业
+师范 技术 重点 寄宿 城市 县城 城区 市区 乡村 村 集体 国有 私营 民营 施工 建筑 房地产 开发 医疗
+卫生 主干 支 人行 步行 沿街 临街 商业 环城 城 市 卫生城 文明城 开发区 高新区 新区 示范区 经开区
+工业 产业 物流 建材 各 该 本 此 我 我们 你们 他们 政府 物业管理 天然气 燃气 供电 供水 电力 建设
+工程 投资 置业 房地产开发 商品房 贫困 封闭式 开放式 开发式 有限 有限公司 科技 实业 贸易 餐饮 快递
+出租车 保险 银行 电信 移动 联通 美好 距离 紧靠 直通 实际 维权
+""")
 # Generic names kept when a region names them (A7县人民医院, D市高铁站): the region makes them one place.
-_QUALIFIED = frozenset("""
-人民医院 中医院 中医医院 妇幼保健院 中心医院 第一中学 第二中学 第三中学 第一小学 实验小学 实验中学 汽车站 火车站
-高铁站 客运站 汽车南站 汽车北站 汽车东站 汽车西站 一中 二中 三中 四中 五中 六中 七中 八中 一小 二小 三小
-""".split())
+_QUALIFIED = _wordset("""
+人民医院 中医院 中医医院 妇幼保健院 中心医院 第一中学 第二中学 第三中学 第一小学 实验小学 实验中学 汽车站
+火车站 高铁站 客运站 南站 北站 东站 西站 汽车南站 汽车北站 汽车东站 汽车西站 一中 二中 三中 四中 五中 六中 七中 八中 一小
+二小 三小
+""")
 # Common road names that are ordinary words (人民路, 解放路, 建设路): kept right before a road suffix.
 _ROAD_SUFFIXES = frozenset({"路", "街", "大道", "大街"})
-_ROAD_WORDS = frozenset("人民 解放 建设 中山 胜利 和平 文化 新华 友谊 光明 幸福 团结 东风 红旗 工农 青年 建国 民主 新民 复兴 "
-                        "长江 黄河 花园 公园 学院 迎宾 环城 滨江 滨河 体育 车站 劳动 五一 八一".split())
+_ROAD_WORDS = _wordset("人民 解放 建设 中山 胜利 和平 文化 新华 友谊 光明 幸福 团结 东风 红旗 工农 青年 建国 "
+                       "民主 新民 复兴 长江 黄河 花园 公园 学院 迎宾 环城 滨江 滨河 体育 车站 劳动 五一 八一")
 # Suffixes after which 小区 adds nothing (景蓉华苑小区 = 景蓉华苑); legal forms dropped from company names.
+# 二中, 一小: a numbered school, named only after its region (K9县二中)
+_NUMBERED_SCHOOL = re.compile(r"[一二三四五六七八九十]{1,2}[中小](?![学心国间专])")
 _ESTATE_ENDS = ("苑", "园", "城", "府", "庭", "湾", "居", "阁", "郡", "邸", "院", "里", "寓", "厦", "场", "村")
 _LEGAL_FORMS = re.compile(r"(?:股份有限公司|有限责任公司|有限公司|公司|集团)$")
 
@@ -211,6 +222,10 @@ def extract_places(text: str, *, known_regions: Collection[str] = ()) -> Places:
     for part in _SPLIT.split(t):
         for piece, region in _region_pieces(part, regions):
             floor = 0  # a name never reaches back into the previous one
+            school = _NUMBERED_SCHOOL.match(piece)
+            if school and region:
+                add(places, region + school.group(0))
+                floor = school.end()
             for m in _SUFFIX.finditer(piece):
                 if m.start() < floor:
                     continue
@@ -237,7 +252,8 @@ def _region_pieces(part: str, regions: list[str]) -> list[tuple[str, str | None]
     """``part`` cut at the administrative names in it (appended to ``regions``): the pieces between them, each
     with the region named just before it. Masked names by pattern; real ones (杨桥镇, 长兴县) by the word walk
     without jieba's HMM, which would glue an unknown name to the next one (镇花江)."""
-    cuts: list[tuple[int, int, str]] = [(m.start(), m.end(), m.group(0).replace(" ", "")) for m in _MASKED.finditer(part)]
+    cuts: list[tuple[int, int, str]] = [(m.start(), m.end(), m.group(0).replace(" ", ""))
+                                        for m in _MASKED.finditer(part)]
     cuts += [(m.start(), m.end(), m.group(0)) for m in _PROVINCE.finditer(part)
              if not set(m.group(1)) & _NOT_PROVINCE]
     cuts.sort()
