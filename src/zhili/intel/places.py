@@ -88,8 +88,8 @@ _GENERIC_NAMES = _wordset("""
 # Generic names kept when a region names them (A7县人民医院, D市高铁站): the region makes them one place.
 _QUALIFIED = _wordset("""
 人民医院 中医院 中医医院 妇幼保健院 中心医院 第一中学 第二中学 第三中学 第一小学 实验小学 实验中学 汽车站
-火车站 高铁站 客运站 南站 北站 东站 西站 汽车南站 汽车北站 汽车东站 汽车西站 一中 二中 三中 四中 五中 六中 七中 八中 一小
-二小 三小
+火车站 高铁站 客运站 南站 北站 东站 西站 汽车南站 汽车北站 汽车东站 汽车西站
+一中 二中 三中 四中 五中 六中 七中 八中 一小 二小 三小
 """)
 # Common road names that are ordinary words (人民路, 解放路, 建设路): kept right before a road suffix.
 _ROAD_SUFFIXES = frozenset({"路", "街", "大道", "大街"})
