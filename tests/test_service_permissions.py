@@ -105,6 +105,8 @@ EXPECTED: dict[str, Perm | tuple[Perm, ...] | AnyOf | Exempt] = {
     "core.jurisdiction.in_scope": _PREDICATE,
     "core.jurisdiction.ensure_in_scope": _PREDICATE,
     "core.reveal.authorize_reveal": Exempt("the reveal check itself"),
+    # intelligence
+    "intel.hot_cases.hot_issues_for": P.intel_read,
     # dashboard
     "dashboard.service.require_dashboard": Exempt("the dashboard check itself (every figure calls it)"),
     "dashboard.service.root_unit": P.dashboard_read,

@@ -31,6 +31,9 @@ app.add_typer(cases_app, name="cases")
 from zhili.cli_hub import hub_app  # noqa: E402  (the data hub's commands live in their own modules)
 
 app.add_typer(hub_app, name="hub")
+from zhili.cli_intel import intel_app  # noqa: E402  (intelligence commands: their own modules)
+
+app.add_typer(intel_app, name="intel")
 console = Console()
 
 
