@@ -118,3 +118,13 @@ def hot_issues_cmd(
     console.print(table)
     if not issues:
         console.print("没有找到热点问题（每个热点至少两条相近留言）")
+
+
+def _register_others() -> None:
+    """The commands other modules add to this group (hotspots and risk; early warnings)."""
+    from zhili import cli_intel_geo
+
+    cli_intel_geo.register(intel_app)
+
+
+_register_others()

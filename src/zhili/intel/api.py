@@ -13,7 +13,7 @@ from typing import Any
 from fastapi import APIRouter, Query
 
 from zhili.http.deps import CurrentUser, Db
-from zhili.intel import hotspots, risk, routing, store
+from zhili.intel import hot_cases, hotspots, risk, routing, store
 from zhili.intel.schemas import CaseAdviceOut, ModelOut, ShownOut, SuggestIn, TakeIn
 
 router = APIRouter(prefix="/intel", tags=["智能研判"])
@@ -68,3 +68,10 @@ def hotspot_layer(session: Db, principal: CurrentUser, level: str = "h3",
 def risk_ranking(session: Db, principal: CurrentUser, week_start: dt.date | None = None,
                  limit: int = Query(50, ge=1, le=5000)) -> list[dict[str, Any]]:
     return risk.risk_for(session, principal=principal, week_start=week_start, limit=limit)
+
+
+@router.get("/hot-issues", summary="热点问题（按地点与诉求聚类，按热度排序）")
+def hot_issues(session: Db, principal: CurrentUser, since: dt.datetime | None = None, until: dt.datetime | None = None,
+               top: int = Query(10, ge=1, le=100), unit_id: uuid.UUID | None = None) -> list[dict[str, Any]]:
+    return [{**asdict(i), "size": i.size} for i in hot_cases.hot_issues_for(
+        session, principal=principal, since=since, until=until, top=top, unit_id=unit_id)]
