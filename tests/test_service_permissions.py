@@ -62,6 +62,7 @@ EXPECTED: dict[str, Perm | tuple[Perm, ...] | AnyOf | Exempt] = {
     "cases.scope.can_see": _PREDICATE,
     "cases.duplicates.suggest": _PREDICATE,
     "cases.duplicates.visible": _PREDICATE,
+    "intel.duplicates.evaluate": P.intel_admin,
     "cases.service.get_case": P.case_read,
     "cases.service.get_case_by_number": P.case_read,
     "cases.service.list_cases": P.case_read,

@@ -68,31 +68,48 @@ class Suggestion:
     distance_m: float | None
 
 
-def related_categories(categories: Mapping[str, Any], code: str | None, text_: str) -> dict[str, str]:
-    """The other current leaf categories under ``code``'s parent that ``text_`` names (their name or one of their
-    keywords) — where a reporter's choice of category may differ from an earlier reporter's."""
+def related_categories(categories: Mapping[str, Any], code: str | None, text_: similarity.Profile | str
+                       ) -> dict[str, str]:
+    """The other current leaf categories under ``code``'s parent that the report's text names — a word of their
+    name or keywords (two characters of 污水井盖 in 井盖松动) — where a reporter's choice of category may differ
+    from an earlier reporter's."""
     cat = categories.get(code or "")
     if cat is None or not cat.parent_code:
         return {}
-    t = similarity.normalise(text_)
-    out: dict[str, str] = {}
-    for other in categories.values():
-        if other.code == cat.code or other.parent_code != cat.parent_code or not other.is_leaf \
-                or not other.is_active:
-            continue
-        words = [other.name, *(other.keywords or [])]
-        if any(w and len(w) >= 2 and similarity.normalise(w) in t for w in words):
-            out[other.code] = other.name
-    return out
+    grams = text_.terms.keys() if isinstance(text_, similarity.Profile) else \
+        similarity.bigrams(similarity.normalise(text_))
+    return {other.code: other.name for other in _siblings(categories, cat.parent_code, cat.code)
+            if not grams.isdisjoint(_keyword_grams(other))}
+
+
+def _siblings(categories: Mapping[str, Any], parent: str, code: str) -> list[Any]:
+    return [c for c in categories.values() if c.parent_code == parent and c.code != code and c.is_leaf
+            and c.is_active]
+
+
+_GRAMS: dict[tuple[int, str], frozenset[str]] = {}
+
+
+def _keyword_grams(cat: Any) -> frozenset[str]:
+    """The bigrams of a category's name and keywords, less the generic words (cached per category version)."""
+    key = (id(cat), cat.code)
+    got = _GRAMS.get(key)
+    if got is None:
+        words = [similarity.normalise(w) for w in (cat.name, *(cat.keywords or [])) if w]
+        got = frozenset().union(*(similarity.bigrams(similarity.strip_generic(w)) for w in words))
+        if len(_GRAMS) > 10_000:
+            _GRAMS.clear()
+        _GRAMS[key] = got
+    return got
 
 
 def probe_of(row: Mapping[str, Any], categories: Mapping[str, Any]) -> Probe:
     """A probe from a case row (its values as intake plans them or as the table holds them)."""
-    prof = similarity.profile(row["title"], row["description"], row.get("address"))
+    cat = categories.get(row["category_code"] or "")
+    prof = Profiles({cat.code: cat.name} if cat is not None else None).of(row)
     return Probe(id=row["id"], category_code=row["category_code"], at=row["reported_at"],
                  point=usable_point(row["lon"], row["lat"]), grid_id=row.get("grid_id"), profile=prof,
-                 related=related_categories(categories, row["category_code"],
-                                            f"{row['title']} {row['description']}"))
+                 related=related_categories(categories, row["category_code"], prof))
 
 
 # -- the candidate query ----------------------------------------------------------------------------------------
@@ -176,28 +193,66 @@ def fetch_candidates(session: Session, probes: Sequence[Probe]) -> list[dict[str
 
 # -- scoring ----------------------------------------------------------------------------------------------------
 
+# Each case's prepared text, kept per process: intake profiles a report when it is filed and finds it again as a
+# candidate of the reports after it within the window. Keyed by what the profile is made of (a case's title and
+# description never change; a 定位 may change its address). Bounded: the oldest entries go first.
+_PROFILE_CACHE: dict[tuple[Any, ...], similarity.Profile] = {}
+PROFILE_CACHE_SIZE = 8192
+
+
 class Profiles:
-    """Each candidate's text prepared once per batch."""
+    """Each candidate's text prepared once (without its category's name: ``category_names``)."""
 
-    def __init__(self) -> None:
-        self._cache: dict[Any, similarity.Profile] = {}
+    def __init__(self, category_names: Mapping[str, str] | None = None) -> None:
+        self._names = category_names or {}
 
-    def add(self, case_id: Any, profile: similarity.Profile) -> None:
-        self._cache[case_id] = profile
+    def _key(self, row: Mapping[str, Any]) -> tuple[Any, ...]:
+        return row["id"], row["category_code"], row["title"], row.get("address")
 
     def of(self, row: Mapping[str, Any]) -> similarity.Profile:
-        got = self._cache.get(row["id"])
+        key = self._key(row)
+        got = _PROFILE_CACHE.get(key)
         if got is None:
-            got = self._cache[row["id"]] = similarity.profile(row["title"], row.get("description"),
-                                                              row.get("address"))
+            name = self._names.get(row["category_code"] or "")
+            got = similarity.profile(row["title"], row.get("description"), row.get("address"),
+                                     drop=(name,) if name else ())
+            _remember(key, got)
         return got
 
 
-def match(probe: Probe, row: Mapping[str, Any], profiles: Profiles, *, category_names: Mapping[str, str]
+def _remember(key: tuple[Any, ...], profile: similarity.Profile) -> None:
+    while len(_PROFILE_CACHE) >= PROFILE_CACHE_SIZE:
+        try:
+            del _PROFILE_CACHE[next(iter(_PROFILE_CACHE))]
+        except (KeyError, RuntimeError, StopIteration):  # another thread evicted it first
+            break
+    _PROFILE_CACHE[key] = profile
+
+
+@dataclass(frozen=True)
+class Rule:
+    """The duplicate rule's bounds and thresholds (``ZHILI_DUPLICATE_*``, :mod:`zhili.core.settings`)."""
+
+    radius_m: float = 150.0
+    window_hours: float = 72.0
+    min_score: float = 0.4
+    text_without_point: float = 0.1
+    text_related: float = 0.5
+
+    @classmethod
+    def from_settings(cls) -> Rule:
+        s = get_settings()
+        return cls(radius_m=s.duplicate_radius_m, window_hours=s.duplicate_window_hours,
+                   min_score=s.duplicate_min_score, text_without_point=s.duplicate_text_without_point,
+                   text_related=s.duplicate_text_related)
+
+
+def match(probe: Probe, row: Mapping[str, Any], profiles: Profiles, *, category_names: Mapping[str, str],
+          rule: Rule | None = None, weights: similarity.Weights = similarity.DEFAULT_WEIGHTS
           ) -> similarity.Match | None:
     """The duplicate rule for one candidate, before jurisdiction: its match if it scores at least the threshold
-    under the conditions of the module docstring, else None."""
-    s = get_settings()
+    under the conditions of the module docstring, else None. ``rule``: the settings' by default."""
+    s = rule or Rule.from_settings()
     if row["id"] == probe.id:
         return None
     related = None
@@ -206,7 +261,7 @@ def match(probe: Probe, row: Mapping[str, Any], profiles: Profiles, *, category_
             return None
         related = category_names.get(row["category_code"]) or probe.related[row["category_code"]]
     hours = (probe.at - row["reported_at"]).total_seconds() / 3600
-    if abs(hours) > s.duplicate_window_hours:
+    if abs(hours) > s.window_hours:
         return None
     point = usable_point(row["lon"], row["lat"])
     distance = None
@@ -215,7 +270,7 @@ def match(probe: Probe, row: Mapping[str, Any], profiles: Profiles, *, category_
         from zhili.regions.geo import haversine_m
 
         distance = haversine_m(*probe.point, *point)
-        if distance > s.duplicate_radius_m:
+        if distance > s.radius_m:
             return None
         prof = profiles.of(row)
     else:  # without two points: the same grid, address or 小区 instead
@@ -224,12 +279,12 @@ def match(probe: Probe, row: Mapping[str, Any], profiles: Profiles, *, category_
                 or similarity.shared_place(probe.profile, prof)):
             return None
     m = similarity.score(probe.profile, prof, distance_m=distance, hours=hours, same_grid=same_grid,
-                         related=related)
-    if related is not None and m.text < s.duplicate_text_related:
+                         related=related, w=weights)
+    if related is not None and m.text < s.text_related:
         return None
-    if distance is None and m.text < s.duplicate_text_without_point:
+    if distance is None and m.text < s.text_without_point:
         return None
-    return m if m.score >= s.duplicate_min_score else None
+    return m if m.score >= s.min_score else None
 
 
 def visible(principal: Any, row: Mapping[str, Any], co_departments: Collection[str]) -> bool:
@@ -257,11 +312,12 @@ def suggest(session: Session, *, principal: Any, probe: Probe, category_names: M
     """The duplicate suggestions of one probe for this principal (the caller has checked ``case:read``)."""
     rows = fetch_candidates(session, [probe])
     co = co_departments_of(session, rows=rows, principals=[principal])
-    profiles = Profiles()
+    profiles = Profiles(category_names)
+    rule = Rule.from_settings()
     found = []
     for r in rows:
         if visible(principal, r, co.get(r["id"], [])):
-            m = match(probe, r, profiles, category_names=category_names)
+            m = match(probe, r, profiles, category_names=category_names, rule=rule)
             if m is not None:
                 found.append((r, m))
     return [suggestion(r, m) for r, m in rank(found, limit)]

@@ -37,6 +37,7 @@ from sqlalchemy import Date, Dialect, Table, bindparam, select, text
 from sqlalchemy.orm import Session
 
 from zhili.cases import deadlines, engine, notify, tally
+from zhili.cases import duplicates as dup
 from zhili.cases.actors import SYSTEM_PRINCIPAL
 from zhili.cases.attachments import check_claim
 from zhili.cases.attributes import validate_attributes
@@ -55,7 +56,6 @@ from zhili.cases.models import (
     SubTask,
     Urgency,
 )
-from zhili.cases import duplicates as dup
 from zhili.cases.scope import co_departments_of, geo_cell
 from zhili.cases.similarity import Match
 from zhili.core import audit, config_version, names
@@ -808,9 +808,7 @@ def _find_duplicates(session: Session, plans: list[tuple[_Plan, IntakeOutcome]],
     rows = dup.fetch_candidates(session, list(probes.values()))
     co = co_departments_of(session, rows=rows, principals=[p.req.principal for p in asking
                                                             if p.req.principal is not None])
-    profiles = dup.Profiles()
-    for probe in probes.values():
-        profiles.add(probe.id, probe.profile)
+    profiles, rule = dup.Profiles(names), dup.Rule.from_settings()
     # category → the stored cases and the earlier reports of the batch, with the departments of their sub-tasks
     pool: dict[str, list[tuple[dict[str, Any], list[str]]]] = defaultdict(list)
     for r in rows:
@@ -823,7 +821,7 @@ def _find_duplicates(session: Session, plans: list[tuple[_Plan, IntakeOutcome]],
             for code in (probe.category_code, *probe.related):
                 for row, co_departments in pool.get(code or "", ()):
                     if dup.visible(principal, row, co_departments):
-                        m = dup.match(probe, row, profiles, category_names=names)
+                        m = dup.match(probe, row, profiles, category_names=names, rule=rule)
                         if m is not None:
                             found.append((row, m))
             plan.duplicates = dup.rank(found, 10)

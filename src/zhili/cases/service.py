@@ -37,7 +37,7 @@ from zhili.core.jurisdiction import Principal, authorize, in_scope, path_predica
 from zhili.core.query import contains_text, paginate, starts_with_text
 from zhili.core.reveal import authorize_reveal
 from zhili.core.security import Perm, Role
-from zhili.core.validators import usable_point, validate_mobile
+from zhili.core.validators import validate_mobile
 from zhili.regions.models import OPEN_END, Unit, UnitLevel
 from zhili.users.models import User
 from zhili.users.service import CachedPrincipal

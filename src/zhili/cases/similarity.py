@@ -7,8 +7,8 @@ buildings) and the generic words of complaints (反映、问题、希望、尽�
 places are compared on their own, and the generic words would make every complaint look like every other. Bigrams,
 not jieba words: tokenising costs ≈ 9 µs for a 50-character report against ≈ 130 µs with jieba (plus ≈ 0.9 s to
 load its dictionary on first use) and intake tokenises every report and every candidate; on the generated
-benchmark (docs/intel.md) words measured no better. Each bigram weighs 1, or its inverse document frequency when a
-:class:`Vocabulary` is given. Similarity = cosine of the weighted bigram sets.
+benchmark (docs/intel.md) words measured no better, and neither did weighting bigrams by inverse document frequency
+(:class:`Vocabulary`, kept for that comparison): each bigram weighs 1. Similarity = cosine of the bigram sets.
 
 **Score** (:func:`score`) — a weighted sum, each part in [0, 1], the weights in :class:`Weights`:
 
@@ -20,16 +20,16 @@ benchmark (docs/intel.md) words measured no better. Each bigram weighs 1, or its
 * ``same_place`` — 1 when both name the same 小区 / building / road, else 0;
 * a candidate of another category under the same parent (相近类别) is scaled by 0.85.
 
-So a report of the same category a few metres away and minutes later scores ≈ 0.45 even with no word in common
-(the category itself says what the problem is), a paraphrase 80 m away two days later needs a text similarity of
-≈ 0.4, and the same 小区 with another problem stays below the default threshold (0.35).
+So a report of the same category a few metres away and minutes later scores ≈ 0.44 even with no word in common
+(the category itself says what the problem is), a paraphrase 60 m away a day later needs a text similarity of
+≈ 0.3, and the same 小区 100 m away with another problem stays below the default threshold (0.4,
+``ZHILI_DUPLICATE_MIN_SCORE``; chosen on generated history, docs/intel.md).
 """
 
 from __future__ import annotations
 
 import math
 import re
-import unicodedata
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -56,7 +56,8 @@ _PLACE_SUFFIX = ("小区", "花园", "家园", "新村", "新城", "公寓", "�
                  "大道", "路", "街", "巷", "弄")
 _SHORT_OK = ("苑", "府")
 _ROADS = ("大道", "路", "街", "巷", "弄")
-_PLACE = re.compile(r"([\u4e00-\u9fffA-Za-z0-9]{1,8}?)(" + "|".join(_PLACE_SUFFIX) + ")")
+_SUFFIX = re.compile("|".join(s if s != "街" else "街(?!道)" for s in _PLACE_SUFFIX))
+_WORD_TAIL = re.compile(r"[\u4e00-\u9fffa-z0-9]+$")  # the run of letters right before a suffix
 _BUILDING = re.compile(r"(?:小区)?([0-9一二三四五六七八九十]+)(?:幢|栋|号楼|座)")
 _HOUSE = re.compile(r"([0-9]+)号")
 # a place name starts after the last of these (住在金色家园 → 金色家园; 长兴县雉城街道人民路 → 人民路)
@@ -66,14 +67,26 @@ _ADMIN = re.compile(r".*(?:省|市|县|(?<![小社])区|镇|乡|街道)")
 _NOT_PLACES = frozenset({"公园", "花园", "广场", "马路", "道路", "公路", "小路", "街道", "大街", "农村", "乡村",
                          "城市", "县城", "进城", "城里", "校园", "菜园", "庄园", "家园", "新村", "新城", "十字路",
                          "一条路", "这条路", "那条路", "整条街", "一条街", "这条街"})
+# a road's name does not end in these (马路, 走路, 修路, 过马路, 看不清路, 一条街, 逛街, 沿街 …)
+_NOT_ROAD_CHARS = frozenset("幢栋楼0123456789马走修过清条小道公铁出上下看带引让堵挡绕一的个半同迷网线电水回后来去"
+                            "逛沿临大满整当在到找问段些土进着了")
 _SPLIT = re.compile(r"[^\u4e00-\u9fffA-Za-z0-9]+")
 _STOP = re.compile("|".join(map(re.escape, STOP_WORDS)))
 TEXT_CHARS = 400  # the first characters of a report compared (complaints say what they are about early)
 
 
+_HALF_WIDTH = {c: c - 0xFEE0 for c in range(0xFF10, 0xFF5B) if chr(c - 0xFEE0).isalnum()}
+_FULL_WIDTH_ALNUM = re.compile("[\uff10-\uff19\uff21-\uff3a\uff41-\uff5a]")
+_SPACE = re.compile(r"\s+")
+
+
 def normalise(text: str | None) -> str:
-    """Full-width to half-width, lower case, no spaces."""
-    return re.sub(r"\s+", "", unicodedata.normalize("NFKC", text or "")).lower()
+    """Full-width letters and digits to half-width (３号楼 → 3号楼), lower case, no spaces. Punctuation is left:
+    every reader splits on it. (Not NFKC: ≈ 29 µs for a 60-character report, this ≈ 2 µs.)"""
+    t = text or ""
+    if _FULL_WIDTH_ALNUM.search(t):
+        t = t.translate(_HALF_WIDTH)
+    return _SPACE.sub("", t).lower()
 
 
 def _strip_name(name: str) -> str:
@@ -91,15 +104,28 @@ def _strip_name(name: str) -> str:
 def places(text: str | None) -> tuple[str, ...]:
     """The places a text names, in order, without repeats: 小区 / estates (without the word 小区), roads, and a
     building as ``name + number幢`` when a number follows the name (金色家园3幢, also from 金色家园小区3号楼)."""
-    t = normalise(text)
+    return _places(normalise(text))
+
+
+def _places(t: str) -> tuple[str, ...]:
     out: list[str] = []
-    for m in _PLACE.finditer(t):
-        suffix = m.group(2)
+    last = 0
+    for m in _SUFFIX.finditer(t):
+        suffix = m.group()
+        head = _WORD_TAIL.search(t, max(last, m.start() - 8), m.start())
+        last = m.end()
+        if head is None:
+            continue
+        before = head.group()
         if suffix in _SHORT_OK:  # 翠苑: one character is a name
-            cut = _CUT.match(m.group(1))
-            name = m.group(1)[cut.end():] if cut and cut.end() < len(m.group(1)) else m.group(1)
+            cut = _CUT.match(before)
+            name = before[cut.end():] if cut and cut.end() < len(before) else before
         else:
-            name = _strip_name(m.group(1))
+            name = _strip_name(before)
+        if suffix in _ROADS:  # 人民路, 解放东路 — not 马路, 修路, 看不清路
+            name = name[-4:]
+            if name[-1:] in _NOT_ROAD_CHARS:
+                continue
         if not name or (len(name) < 2 and suffix not in _SHORT_OK):
             continue
         place = name if suffix == "小区" else name + suffix
@@ -130,12 +156,15 @@ def _digits(s: str) -> str:
 def address_key(address: str | None) -> str | None:
     """An address reduced to the spot it names: its building (金色家园3幢) or house number on a road (人民路88号),
     else its normalised text without the province … street prefix; None if empty."""
-    ps = places(address)
-    specific = [p for p in ps if p.endswith(("幢", "号"))]
+    a = normalise(address)
+    return _address_key(a, _places(a))
+
+
+def _address_key(a: str, named: tuple[str, ...]) -> str | None:
+    specific = [p for p in named if p.endswith(("幢", "号"))]
     if specific:
         return specific[-1]
-    t = _ADMIN.sub("", normalise(address))
-    return t or None
+    return _ADMIN.sub("", a) or None
 
 
 class Vocabulary:
@@ -161,6 +190,11 @@ class Vocabulary:
         return self._w.get(term, self._default)
 
 
+def strip_generic(t: str) -> str:
+    """The text with the generic words (:data:`STOP_WORDS`) cut out."""
+    return _content(t)
+
+
 def _content(t: str) -> str:
     """The text with the generic words cut out (each leaves a break, so no bigram spans it)."""
     return _STOP.sub(" ", t)
@@ -169,13 +203,9 @@ def _content(t: str) -> str:
 def bigrams(text: str) -> set[str]:
     """The character bigrams within each run of letters and digits (none across punctuation or a cut); a run of
     one character counts as itself."""
-    out: set[str] = set()
-    for run in _SPLIT.split(text):
-        if len(run) == 1:
-            if not run.isdigit():
-                out.add(run)
-        else:
-            out.update(run[i:i + 2] for i in range(len(run) - 1))
+    runs = _SPLIT.split(text)
+    out = {run[i:i + 2] for run in runs for i in range(len(run) - 1)}
+    out.update(run for run in runs if len(run) == 1 and not run.isdigit())
     return out
 
 
@@ -192,21 +222,28 @@ class Profile:
 
 
 def profile(title: str | None, description: str | None, address: str | None = None,
-            vocabulary: Vocabulary | None = None) -> Profile:
-    """Prepare a report (title + description + address) for :func:`text_similarity` and :func:`score`."""
+            vocabulary: Vocabulary | None = None, drop: Iterable[str] = ()) -> Profile:
+    """Prepare a report (title + description + address) for :func:`text_similarity` and :func:`score`; ``drop``:
+    words that say nothing here (the category's name — candidates are of the same or a related category)."""
     title, description = normalise(title), normalise(description)
     text = description if description.startswith(title) else f"{title}，{description}"
     text = text[:TEXT_CHARS]
-    named = places(f"{address or ''}，{text}")
+    addr = normalise(address)
+    at_address = _places(addr) if addr else ()
+    named = tuple(dict.fromkeys((*at_address, *_places(text))))
     content = text
-    for p in sorted(named, key=len, reverse=True):
+    for p in sorted((*named, *(normalise(d) for d in drop if d)), key=len, reverse=True):
         content = content.replace(p, " ")
     content = _content(_BUILDING.sub(" ", content))
     grams = bigrams(content)
-    w = vocabulary.weight if vocabulary is not None else (lambda _t: 1.0)
-    terms = {g: w(g) for g in grams}
-    return Profile(content=content, terms=terms, norm2=sum(v * v for v in terms.values()), places=named,
-                   address=address_key(address))
+    if vocabulary is None:
+        terms = dict.fromkeys(grams, 1.0)
+        norm2 = float(len(terms))
+    else:
+        terms = {g: vocabulary.weight(g) for g in grams}
+        norm2 = sum(v * v for v in terms.values())
+    return Profile(content=content, terms=terms, norm2=norm2, places=named,
+                   address=_address_key(addr, at_address) if addr else None)
 
 
 def text_similarity(a: Profile, b: Profile) -> float:
@@ -334,8 +371,8 @@ def explain(m: Match) -> str:
     """The reasons in Chinese, most telling first: “同一小区（金色家园），相距120米，相隔2天，共同词：油烟 噪音”."""
     parts: list[str] = []
     if m.place:
-        kind = "同一楼栋" if m.place.endswith("幢") else "同一道路" if m.place.endswith(("路", "街", "大道", "巷",
-                                                                                          "弄")) else "同一小区"
+        kind = ("同一楼栋" if m.place.endswith("幢") else "同一地址" if m.place.endswith("号")
+                else "同一道路" if m.place.endswith(_ROADS) else "同一小区")
         parts.append(f"{kind}（{m.place}）")
     if m.distance_m is not None:
         parts.append("相距不到10米" if m.distance_m < 10 else f"相距{int(round(m.distance_m, -1))}米")

@@ -49,8 +49,8 @@ class Settings(BaseSettings):
     duplicate_window_hours: float = 72.0
     # duplicate suggestions (zhili.cases.similarity): the least score shown; the least text similarity for a
     # candidate without a point on either side, and for one of a related category (same parent)
-    duplicate_min_score: float = 0.35
-    duplicate_text_without_point: float = 0.2
+    duplicate_min_score: float = 0.4
+    duplicate_text_without_point: float = 0.1
     duplicate_text_related: float = 0.5
     auto_dispatch_confidence: float = 0.8
     max_upload_bytes: int = 10 * 1024 * 1024
