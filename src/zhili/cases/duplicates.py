@@ -82,9 +82,22 @@ def related_categories(categories: Mapping[str, Any], code: str | None, text_: s
             if not grams.isdisjoint(_keyword_grams(other))}
 
 
+_FAMILIES: dict[int, tuple[Mapping[str, Any], dict[str, list[Any]]]] = {}
+
+
 def _siblings(categories: Mapping[str, Any], parent: str, code: str) -> list[Any]:
-    return [c for c in categories.values() if c.parent_code == parent and c.code != code and c.is_leaf
-            and c.is_active]
+    """The active leaves under ``parent`` but ``code`` (the families are worked out once per categories mapping —
+    intake's snapshot keeps one per configuration version)."""
+    got = _FAMILIES.get(id(categories))
+    if got is None or got[0] is not categories:
+        families: dict[str, list[Any]] = {}
+        for c in categories.values():
+            if c.parent_code and c.is_leaf and c.is_active:
+                families.setdefault(c.parent_code, []).append(c)
+        if len(_FAMILIES) > 16:
+            _FAMILIES.clear()
+        got = _FAMILIES[id(categories)] = (categories, families)
+    return [c for c in got[1].get(parent, ()) if c.code != code]
 
 
 _GRAMS: dict[tuple[int, str], frozenset[str]] = {}
@@ -279,7 +292,7 @@ def match(probe: Probe, row: Mapping[str, Any], profiles: Profiles, *, category_
                 or similarity.shared_place(probe.profile, prof)):
             return None
     m = similarity.score(probe.profile, prof, distance_m=distance, hours=hours, same_grid=same_grid,
-                         related=related, w=weights)
+                         related=related, w=weights, explain_from=s.min_score)
     if related is not None and m.text < s.text_related:
         return None
     if distance is None and m.text < s.text_without_point:

@@ -333,10 +333,11 @@ def recency(hours: float, w: Weights = DEFAULT_WEIGHTS) -> float:
 
 
 def score(a: Profile, b: Profile, *, distance_m: float | None, hours: float, same_grid: bool = False,
-          related: str | None = None, w: Weights = DEFAULT_WEIGHTS) -> Match:
+          related: str | None = None, w: Weights = DEFAULT_WEIGHTS, explain_from: float = 0.0) -> Match:
     """Score report ``a`` against candidate ``b``: ``distance_m`` None when either has no point (then the address,
     the 小区 named or the grid stand in for it); ``hours`` apart; ``related`` the candidate's category name when it
-    is another category under the same parent."""
+    is another category under the same parent. The shared words are looked for only from ``explain_from`` up (a
+    match below the threshold is never shown)."""
     t = text_similarity(a, b)
     place = shared_place(a, b)
     where = None
@@ -356,7 +357,7 @@ def score(a: Profile, b: Profile, *, distance_m: float | None, hours: float, sam
         s *= w.related
     return Match(score=round(min(1.0, s), 4), text=t, nearness=near, recency=rec, distance_m=distance_m,
                  hours=abs(hours), place=place, where=where, related=related,
-                 terms=shared_terms(a, b) if t > 0 else [])
+                 terms=shared_terms(a, b) if t > 0 and s >= explain_from else [])
 
 
 def _ago(hours: float) -> str:
