@@ -93,9 +93,7 @@ async def report_case(body: CaseIn, auth: CachedAuth, writer: Writer, response: 
                                                 idempotency_key=idempotency_key, auth=auth)
     if not created:
         response.status_code = 200
-    return CaseCreated(**view, duplicate_candidates=[
-        DuplicateOut(id=c.id, number=c.number, title=c.title, state=c.state, distance_m=round(d, 1),
-                     reported_at=c.reported_at) for c, d in dups])
+    return CaseCreated(**view, duplicate_candidates=[DuplicateOut.of(c) for c, _ in dups])
 
 
 @router.get("/cases", response_model=Page[CaseOut], summary="事件列表与检索")
@@ -146,9 +144,7 @@ def case_timeline(case_id: uuid.UUID, session: Db, principal: CurrentUser) -> li
 @router.get("/cases/{case_id}/duplicates", response_model=list[DuplicateOut], summary="疑似重复件")
 def case_duplicates(case_id: uuid.UUID, session: Db, principal: CurrentUser) -> list[DuplicateOut]:
     case = service.get_case(session, principal=principal, case_id=case_id)
-    return [DuplicateOut(id=c.id, number=c.number, title=c.title, state=c.state, distance_m=round(d, 1),
-                         reported_at=c.reported_at)
-            for c, d in service.find_duplicates(session, principal=principal, case=case)]
+    return [DuplicateOut.of(c) for c, _ in service.find_duplicates(session, principal=principal, case=case)]
 
 
 @router.post("/cases/{case_id}/actions/{action}", response_model=CaseDetail, summary="办理操作（按流程表）")

@@ -37,6 +37,7 @@ from sqlalchemy import Date, Dialect, Table, bindparam, select, text
 from sqlalchemy.orm import Session
 
 from zhili.cases import deadlines, engine, notify, suggest, tally
+from zhili.cases import duplicates as dup
 from zhili.cases.actors import SYSTEM_PRINCIPAL
 from zhili.cases.attachments import check_claim
 from zhili.cases.attributes import validate_attributes
@@ -55,7 +56,8 @@ from zhili.cases.models import (
     SubTask,
     Urgency,
 )
-from zhili.cases.scope import co_departments_of, duplicate_distance, fetch_nearby, geo_cell
+from zhili.cases.scope import co_departments_of, geo_cell
+from zhili.cases.similarity import Match
 from zhili.core import audit, config_version, names
 from zhili.core.clock import local_day
 from zhili.core.crypto import get_cipher
@@ -104,15 +106,9 @@ class IntakeRequest:
         return self.client or (str(self.principal.user_id) if self.principal else "anonymous")
 
 
-@dataclass(frozen=True)
-class DuplicateCandidate:
-    """An open case near a new report that the reporter may see (疑似重复件)."""
-
-    id: uuid.UUID
-    number: str
-    title: str
-    state: CaseState
-    reported_at: dt.datetime
+# An open case that a new report may repeat and the reporter may see (疑似重复件), with its score and why:
+# :class:`zhili.cases.duplicates.Suggestion`.
+DuplicateCandidate = dup.Suggestion
 
 
 @dataclass
@@ -125,9 +121,10 @@ class IntakeOutcome:
     row: dict[str, Any] | None = None
     error: DomainError | None = None
     snapshot: Snapshot | None = None  # the configuration it was planned with (names for the reply)
-    # Open cases of the same category nearby, nearest first, with their distance in metres — searched while
-    # planning, in the reporter's jurisdiction, including earlier reports of the same batch.
-    duplicates: list[tuple[DuplicateCandidate, float]] = field(default_factory=list)
+    # Open cases the report may repeat (:mod:`zhili.cases.duplicates`), best score first, with their distance in
+    # metres (None without two points) — searched while planning, in the reporter's jurisdiction, including
+    # earlier reports of the same batch.
+    duplicates: list[tuple[DuplicateCandidate, float | None]] = field(default_factory=list)
 
 
 # -- how a report arrives: its channel, and what its Idempotency-Key stands for ---------------------------------
@@ -369,7 +366,7 @@ class _Plan:
     notices: list[notify.Message] = field(default_factory=list)
     subtasks: list[dict[str, Any]] = field(default_factory=list)
     attachment_ids: list[uuid.UUID] = field(default_factory=list)
-    duplicates: list[tuple[Any, float]] = field(default_factory=list)  # (database row or batch mate's case, m)
+    duplicates: list[tuple[Any, Match]] = field(default_factory=list)  # (database row or batch mate's case, why)
     fingerprint: str | None = None  # of a report given with an Idempotency-Key, kept on its idempotency record
     # the rows as the driver takes them, prepared while planning (:func:`_prepare_rows`): the case (its number
     # filled in under the lock), then its events, sub-tasks and idempotency record
@@ -826,7 +823,7 @@ def plan_cases(session: Session, *, requests: Sequence[IntakeRequest]) -> Planne
             continue
         plan.fingerprint = prints.get(i)
         batch.plans.append((plan, outcomes[i]))
-    _find_duplicates(session, batch.plans)
+    _find_duplicates(session, batch.plans, cfg.snap)
     _prepare_rows(session.connection().dialect, [plan for plan, _ in batch.plans])
     return batch
 
@@ -852,41 +849,36 @@ def _prepare_rows(dialect: Dialect, plans: list[_Plan]) -> None:
             p.rows.append((stmt, stmt.row(row)))
 
 
-def _find_duplicates(session: Session, plans: list[tuple[_Plan, IntakeOutcome]]) -> None:
-    """Each located report's duplicate candidates (疑似重复件) by the rule of :mod:`zhili.cases.scope`: stored cases
-    from one query for the whole batch (:func:`~zhili.cases.scope.fetch_nearby`), and earlier reports of the same
-    batch (committed with it)."""
-    located = [p for p, _ in plans if p.case["lon"] is not None and p.case["lat"] is not None]
-    asking = [p for p in located if p.req.principal is not None]
-    # category → (row, departments of its sub-tasks) of the stored cases and of earlier reports in the batch
-    stored: dict[str, list[tuple[dict[str, Any], list[str]]]] = defaultdict(list)
-    if asking:
-        rows = fetch_nearby(session, reports=[(p.case["category_code"], p.case["lon"], p.case["lat"],
-                                               p.case["reported_at"]) for p in asking])
-        co = co_departments_of(session, rows=rows, principals=[p.req.principal for p in asking
-                                                                if p.req.principal is not None])
-        for r in rows:
-            stored[r["category_code"]].append((r, co.get(r["id"], [])))
-    earlier: dict[str, list[tuple[dict[str, Any], list[str]]]] = defaultdict(list)
-    for plan in located:
-        c, principal = plan.case, plan.req.principal
+def _find_duplicates(session: Session, plans: list[tuple[_Plan, IntakeOutcome]], snap: Snapshot) -> None:
+    """Each report's duplicate candidates (疑似重复件) by the rule of :mod:`zhili.cases.duplicates`: stored cases
+    from one query for the whole batch, and earlier reports of the same batch (committed with it)."""
+    asking = [p for p, _ in plans if p.req.principal is not None]
+    if not asking:
+        return
+    names = {code: c.name for code, c in snap.categories.items()}
+    probes = {id(p): dup.probe_of(p.case, snap.categories) for p in asking}
+    rows = dup.fetch_candidates(session, list(probes.values()))
+    co = co_departments_of(session, rows=rows, principals=[p.req.principal for p in asking
+                                                            if p.req.principal is not None])
+    profiles, rule = dup.Profiles(names), dup.Rule.from_settings()
+    # category → the stored cases and the earlier reports of the batch, with the departments of their sub-tasks
+    pool: dict[str, list[tuple[dict[str, Any], list[str]]]] = defaultdict(list)
+    for r in rows:
+        pool[r["category_code"]].append((r, co.get(r["id"], [])))
+    for plan, _ in plans:
+        principal = plan.req.principal
         if principal is not None:
-            found: list[tuple[dict[str, Any], float]] = []
-            for m, co_departments in (*stored[c["category_code"]], *earlier[c["category_code"]]):
-                d = duplicate_distance(principal, lon=c["lon"], lat=c["lat"], at=c["reported_at"], candidate=m,
-                                       co_departments=co_departments)
-                if d is not None:
-                    found.append((m, d))
-            found.sort(key=lambda x: x[1])
-            plan.duplicates = found[:10]
+            probe = probes[id(plan)]
+            found = []
+            for code in (probe.category_code, *probe.related):
+                for row, co_departments in pool.get(code or "", ()):
+                    if dup.visible(principal, row, co_departments):
+                        m = dup.match(probe, row, profiles, category_names=names, rule=rule)
+                        if m is not None:
+                            found.append((row, m))
+            plan.duplicates = dup.rank(found, 10)
         # a batch mate: the case row itself (numbered when the batch is written)
-        earlier[c["category_code"]].append((c, [t["department"] for t in plan.subtasks]))
-
-
-def _candidate(found: dict[str, Any]) -> DuplicateCandidate:
-    """A duplicate candidate from a database row or a case planned in the same batch (numbered once written)."""
-    return DuplicateCandidate(id=found["id"], number=found["number"], title=found["title"], state=found["state"],
-                              reported_at=found["reported_at"])
+        pool[plan.case["category_code"]].append((plan.case, [t["department"] for t in plan.subtasks]))
 
 
 def file_cases(session: Session, *, requests: Sequence[IntakeRequest]) -> list[IntakeOutcome]:
@@ -905,7 +897,7 @@ def write_cases(session: Session, *, batch: PlannedBatch) -> list[IntakeOutcome]
             if id(plan) in written:
                 out.case_id, out.number, out.created, out.row = (plan.case["id"], plan.case["number"], True,
                                                                  plan.case)
-                out.duplicates = [(_candidate(f), d) for f, d in plan.duplicates]
+                out.duplicates = [(dup.suggestion(f, m), m.distance_m) for f, m in plan.duplicates]
     for i, j in batch.repeats.items():
         while j in batch.repeats:  # merged batches: the first report of a later batch may itself repeat an earlier
             j = batch.repeats[j]

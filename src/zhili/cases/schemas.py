@@ -91,12 +91,24 @@ class CaseCreated(CaseOut):
 
 
 class DuplicateOut(BaseModel):
+    """A suspected duplicate (疑似重复件): an open case the report may repeat, best score first."""
+
     id: uuid.UUID
     number: str
     title: str
     state: CaseState
-    distance_m: float
+    distance_m: float | None = Field(description="相距米数；任一方没有坐标时为空")
     reported_at: dt.datetime
+    score: float = Field(description="重复可能性评分（0–1），综合文本相似度、距离、时间和同一小区/地址")
+    explanation: str = Field(description="评分依据，如“同一小区（金色家园），相距120米，相隔2天，共同词：油烟 噪音”")
+    category_code: str | None = Field(None, description="该事件的类别（可能是同一大类下的相近类别）")
+
+    @classmethod
+    def of(cls, s: Any) -> DuplicateOut:
+        """From a :class:`zhili.cases.duplicates.Suggestion`."""
+        return cls(id=s.id, number=s.number, title=s.title, state=s.state, distance_m=s.distance_m,
+                   reported_at=s.reported_at, score=s.score, explanation=s.explanation,
+                   category_code=s.category_code)
 
 
 class ActionIn(BaseModel):

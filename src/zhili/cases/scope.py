@@ -2,29 +2,25 @@
 
 :func:`visibility` is the SQL form every case list, search and count goes through; :func:`can_see` the single-object
 form; :func:`can_see_values` the same rule for a case that exists only as planned values (a report of the same
-intake batch, not yet written). :func:`nearby_open_cases` is the duplicate search (疑似重复件) shared by the case
-detail page and intake.
+intake batch, not yet written). The lattice cells and the box of the duplicate search (疑似重复件) are here too; the
+search itself is :mod:`zhili.cases.duplicates`.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import functools
-import json
 import math
 import uuid
 from collections.abc import Collection, Iterable, Mapping, Sequence
-from types import SimpleNamespace
-from typing import Any, cast
+from typing import Any
 
-from sqlalchemy import ColumnElement, Table, TextualSelect, bindparam, exists, false, or_, select, text
+from sqlalchemy import ColumnElement, exists, false, or_, select
 from sqlalchemy.orm import Session
 
-from zhili.cases.models import OPEN_STATES, Case, SubTask
-from zhili.core.jurisdiction import Principal, authorize, in_scope, path_predicate
-from zhili.core.security import Perm, Role
+from zhili.cases.models import Case, SubTask
+from zhili.core.jurisdiction import Principal, in_scope, path_predicate
+from zhili.core.security import Role
 from zhili.core.settings import get_settings
-from zhili.core.validators import usable_point
 
 
 def visibility(principal: Principal) -> ColumnElement[bool]:
@@ -97,55 +93,6 @@ def duplicate_box(lon: float, lat: float) -> tuple[float, float, dt.timedelta, f
     return dlon, dlat, dt.timedelta(hours=s.duplicate_window_hours), s.duplicate_radius_m
 
 
-# The duplicate query: the cases in the cells around each report, of that report's category — one seek per
-# (category, cell) pair on ix_case_nearby, the pairs passed as one JSON array. Not "category IN (…) AND cell IN (…)":
-# that is the cross product of a batch's categories and cells, and without statistics SQLite may answer it from
-# another index (every case of those categories in the window, or every open case). Not a VALUES list of bound
-# pairs either: its statement changes with the batch (compiled again) or its cache key grows with it (measured:
-# 1.8–4 ms a batch of 16 against 0.36 ms for this).
-_NEARBY_PAIRS = {
-    "sqlite": "SELECT json_extract(value, '$[0]') AS cat, json_extract(value, '$[1]') AS cell FROM json_each(:pairs)",
-    "postgresql": "SELECT e ->> 0 AS cat, CAST(e ->> 1 AS bigint) AS cell "
-                  "FROM jsonb_array_elements(CAST(:pairs AS jsonb)) AS e",
-}
-
-
-@functools.lru_cache(maxsize=4)
-def nearby_statement(dialect: str) -> TextualSelect:
-    """The duplicate query on ``dialect``: bound ``pairs`` (a JSON array of [category, cell]), ``lo``, ``hi``."""
-    t = cast(Table, Case.__table__)
-    cols = (t.c.id, t.c.number, t.c.title, t.c.state, t.c.lon, t.c.lat, t.c.reported_at, t.c.category_code,
-            t.c.path, t.c.assignee_path, t.c.assignee_department, t.c.reporter_user_id)
-    states = ", ".join(f"'{s.value}'" for s in sorted(OPEN_STATES))
-    return text(
-        f"WITH near AS ({_NEARBY_PAIRS[dialect]}) "
-        f"SELECT {', '.join(f'c.{c.name}' for c in cols)} FROM near JOIN \"case\" AS c "
-        "ON c.category_code = near.cat AND c.geo_cell = near.cell "
-        f"WHERE c.reported_at >= :lo AND c.reported_at <= :hi AND c.state IN ({states}) AND c.master_case_id IS NULL"
-    ).bindparams(bindparam("lo", type_=t.c.reported_at.type), bindparam("hi", type_=t.c.reported_at.type)
-                 ).columns(*cols)
-
-
-def fetch_nearby(session: Session, *, reports: Sequence[tuple[str | None, float, float, dt.datetime]]
-                 ) -> list[dict[str, Any]]:
-    """The open, unmerged cases that may be duplicates of any of ``reports`` (category, lon, lat, time): those of the
-    report's category in the lattice cells around it and within the time window of the earliest and latest report.
-    A superset: :func:`duplicate_distance` decides, per report and viewer."""
-    pairs: set[tuple[str | None, int]] = set()
-    window = dt.timedelta(0)
-    reports = [r for r in reports if usable_point(r[1], r[2])]  # a stored point off the globe has no neighbours
-    for category, lon, lat, _ in reports:
-        dlon, dlat, window, _ = duplicate_box(lon, lat)
-        pairs.update((category, cell) for cell in cells_around(lon, lat, dlon, dlat))
-    if not pairs:
-        return []
-    times = [at for *_, at in reports]
-    conn = session.connection()
-    return [r._asdict() for r in conn.execute(nearby_statement(conn.dialect.name), {
-        "pairs": json.dumps(sorted(pairs, key=lambda p: (p[0] or "", p[1]))),
-        "lo": min(times) - window, "hi": max(times) + window})]
-
-
 def co_departments_of(session: Session, *, rows: Sequence[Mapping[str, Any]], principals: Iterable[Principal]
                       ) -> dict[uuid.UUID, list[str]]:
     """For the department handlers among ``principals``: which of their departments co-handle each of ``rows``
@@ -157,41 +104,3 @@ def co_departments_of(session: Session, *, rows: Sequence[Mapping[str, Any]], pr
                 SubTask.case_id.in_([r["id"] for r in rows]), SubTask.department.in_(departments))):
             co.setdefault(case_id, []).append(dept)
     return co
-
-
-def duplicate_distance(principal: Principal, *, lon: float, lat: float, at: dt.datetime,
-                       candidate: Mapping[str, Any], co_departments: Collection[str] = ()) -> float | None:
-    """The duplicate rule (疑似重复件) for one candidate case of the report's category, open and unmerged: its
-    distance in metres if it lies within the duplicate radius and time window of a report at (lon, lat, at) and the
-    principal may see it, else None."""
-    from zhili.regions.geo import haversine_m
-
-    _, _, window, radius = duplicate_box(lon, lat)
-    if candidate["lon"] is None or candidate["lat"] is None or abs(candidate["reported_at"] - at) > window:
-        return None
-    if not can_see_values(principal, reporter_user_id=candidate["reporter_user_id"], path=candidate["path"],
-                          assignee_path=candidate["assignee_path"],
-                          assignee_department=candidate["assignee_department"], co_departments=co_departments):
-        return None
-    d = haversine_m(lon, lat, candidate["lon"], candidate["lat"])
-    return d if d <= radius else None
-
-
-def nearby_open_cases(session: Session, *, principal: Principal, category_code: str | None, lon: float, lat: float,
-                      at: dt.datetime, exclude_id: uuid.UUID | None = None, limit: int = 10
-                      ) -> list[tuple[Any, float]]:
-    """The duplicate candidates of a case at (lon, lat, at) for this principal (the case page's 疑似重复件): rows
-    with id, number, title, state, lon, lat, reported_at …, and their distance in metres, nearest first — the same
-    query and rule as intake's."""
-    authorize(principal, Perm.case_read)
-    rows = fetch_nearby(session, reports=[(category_code, lon, lat, at)])
-    co = co_departments_of(session, rows=rows, principals=[principal])
-    out = []
-    for r in rows:
-        if r["id"] == exclude_id:
-            continue
-        d = duplicate_distance(principal, lon=lon, lat=lat, at=at, candidate=r, co_departments=co.get(r["id"], []))
-        if d is not None:
-            out.append((SimpleNamespace(**r), d))
-    out.sort(key=lambda x: x[1])
-    return out[:limit]

@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import exists, func, or_, select
 from sqlalchemy.orm import Session
 
-from zhili.cases import engine, intake
+from zhili.cases import duplicates, engine, intake
 from zhili.cases.models import (
     OPEN_STATES,
     Case,
@@ -25,7 +25,7 @@ from zhili.cases.models import (
     SubTask,
     Supervision,
 )
-from zhili.cases.scope import can_see, nearby_open_cases, visibility
+from zhili.cases.scope import can_see, visibility
 from zhili.cases.timeline import EventView, event_views
 from zhili.cases.views import case_view_values
 from zhili.cases.writer import IntakeWriter
@@ -37,7 +37,7 @@ from zhili.core.jurisdiction import Principal, authorize, in_scope, path_predica
 from zhili.core.query import contains_text, paginate, starts_with_text
 from zhili.core.reveal import authorize_reveal
 from zhili.core.security import Perm, Role
-from zhili.core.validators import usable_point, validate_mobile
+from zhili.core.validators import validate_mobile
 from zhili.regions.models import OPEN_END, Unit, UnitLevel
 from zhili.users.models import User
 from zhili.users.service import CachedPrincipal
@@ -194,9 +194,10 @@ def report_case(
 async def submit_report(
     *, writer: IntakeWriter, principal: Principal, channel: Channel | None, data: dict[str, Any],
     idempotency_key: str | None = None, auth: CachedPrincipal | None = None,
-) -> tuple[dict[str, Any], bool, list[tuple[Any, float]]]:
+) -> tuple[dict[str, Any], bool, list[tuple[Any, float | None]]]:
     """File a report through the intake writer (committed when this returns): (case view, created, duplicate
-    candidates with their distance). ``auth``: the cache entry ``principal`` came from, confirmed by the writer.
+    candidates — :class:`~zhili.cases.duplicates.Suggestion` — with their distance). ``auth``: the cache entry
+    ``principal`` came from, confirmed by the writer.
     A coroutine, so the request waits for the writer's commit without holding a thread or a connection.
     Intake applies the channel rules (``channel`` None: the reporter's role's default)."""
     authorize(principal, Perm.case_report)
@@ -214,14 +215,16 @@ async def submit_report(
 # -- duplicates ---------------------------------------------------------------------------------------------
 
 def find_duplicates(session: Session, *, principal: Principal, case: Case, limit: int = 10
-                    ) -> list[tuple[Any, float]]:
-    """Open cases of the same category near this one within the time window, nearest first (metres)."""
+                    ) -> list[tuple[duplicates.Suggestion, float | None]]:
+    """The open cases this one may repeat (疑似重复件, :mod:`zhili.cases.duplicates`) that the principal may see,
+    best score first, each with its distance in metres (None when either has no point)."""
     authorize(principal, Perm.case_read)
-    point = usable_point(case.lon, case.lat)
-    if point is None:
-        return []
-    return nearby_open_cases(session, principal=principal, category_code=case.category_code, lon=point[0],
-                             lat=point[1], at=case.reported_at, exclude_id=case.id, limit=limit)
+    snap = intake.snapshot(session)
+    row = {c: getattr(case, c) for c in ("id", "title", "description", "address", "category_code", "reported_at",
+                                         "lon", "lat", "grid_id")}
+    found = duplicates.suggest(session, principal=principal, probe=duplicates.probe_of(row, snap.categories),
+                               category_names={code: c.name for code, c in snap.categories.items()}, limit=limit)
+    return [(s, s.distance_m) for s in found]
 
 
 # -- reading details ----------------------------------------------------------------------------------------

@@ -47,6 +47,11 @@ class Settings(BaseSettings):
     reopen_window_days: int = 7
     duplicate_radius_m: float = 150.0
     duplicate_window_hours: float = 72.0
+    # duplicate suggestions (zhili.cases.similarity): the least score shown; the least text similarity for a
+    # candidate without a point on either side, and for one of a related category (same parent)
+    duplicate_min_score: float = 0.4
+    duplicate_text_without_point: float = 0.1
+    duplicate_text_related: float = 0.5
     auto_dispatch_confidence: float = 0.8
     # 智能分拨: a report filed without a category takes the text model's suggestion at or above this probability;
     # below it the report is refused with the top suggestions for a person to pick (zhili.cases.suggest)

@@ -103,6 +103,12 @@ MESSAGES: dict[str, tuple[str, str]] = {
     # flashes
     "msg.view_saved": ("已保存常用视图。", "View saved."),
     "msg.view_deleted": ("已删除常用视图。", "View deleted."),
+    # the case page's suspected duplicates (疑似重复件)
+    "dup.title": ("疑似重复件", "Possible duplicates"),
+    "dup.hint": ("按重复可能性排序：综合描述相似度、距离、时间和同一小区/地址。",
+                 "Most likely first: similar wording, distance, time and the same estate or address."),
+    "dup.score": ("重复可能性", "Likelihood"),
+    "dup.merge": ("合并到此件", "Merge into this case"),
 }
 
 i18n.extend(MESSAGES)

@@ -13,7 +13,7 @@ from starlette.datastructures import FormData
 from starlette.responses import Response
 
 from zhili.cases import engine, service, tasks, views
-from zhili.cases.models import CaseState
+from zhili.cases.models import OPEN_STATES, CaseState
 from zhili.core.db import roll_back_refused
 from zhili.core.errors import DomainError, Forbidden, ValidationFailed
 from zhili.core.jurisdiction import authorize
@@ -25,6 +25,7 @@ from zhili.regions import picker as unit_picker
 from zhili.regions import service as regions
 from zhili.regions.models import UnitLevel
 from zhili.web import casepages as cp
+from zhili.web import messages_cases  # noqa: F401  (registers the duplicates' messages)
 from zhili.web.adminkit import picker
 from zhili.web.deps import CurrentPageUser, PageUser
 from zhili.web.render import redirect, render, safe_next, tr
@@ -110,10 +111,14 @@ def case_page(request: Request, session: Any, pu: PageUser, case_id: uuid.UUID, 
     if not view["assignee_department_name"] and case.assignee_unit_id:  # held by a community or street itself
         view["assignee_department_name"] = next(
             (u.name for u in unit_picker.units_named(session, paths=[], ids=[case.assignee_unit_id])), None)
+    actions = _actions(request, session, pu, case)
     return render(request, "console/case.html", {
         "case": view, "events": events,
+        "duplicates": [s for s, _ in service.find_duplicates(session, principal=pu.principal, case=case, limit=5)]
+        if case.state in OPEN_STATES and case.master_case_id is None else [],
+        "can_merge": any(a.action == "merge" for a in actions),
         "photos": [aid for ev in events for aid in (ev.attachment_ids or [])],
-        "actions": _actions(request, session, pu, case), "departments": org.list_departments(session),
+        "actions": actions, "departments": org.list_departments(session),
         "act_url": f"/console/cases/{case.id}/act", "staff": True, "error": error, "error_action": error_action,
         "kept": kept or {},
         "back_url": back, "boundary": regions.boundary_geometry(session, unit_id=case.grid_id),
