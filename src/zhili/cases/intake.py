@@ -467,6 +467,14 @@ def _notify_reporter(plan: _Plan, phone: str | None, title: str, body: str) -> N
                                        phone=None if c["reporter_user_id"] else phone))
 
 
+def _report_comment(channel: Channel, attributes: dict[str, Any]) -> str | None:
+    """The first timeline line: the channel, and where a case the platform files came from (``origin``)."""
+    said = names.name("channel_report", channel)
+    origin = attributes.get("origin")
+    named = names.name("case_origin", origin) if isinstance(origin, str) else None
+    return f"{said}（{named}）" if named else said
+
+
 def _plan(session: Session, cfg: _Config, req: IntakeRequest, located: uuid.UUID | None) -> _Plan:
     """Validate one report and lay out every row it writes (the case number is filled in when written)."""
     now = req.now or utcnow()
@@ -524,7 +532,7 @@ def _plan(session: Session, cfg: _Config, req: IntakeRequest, located: uuid.UUID
     plan = _Plan(req=req, case=row, day=day, district=district_code(path), attachment_ids=attachments)
     actor = principal or SYSTEM_PRINCIPAL
     _event(plan, action="report", from_state=None, to_state=CaseState.reported, actor=actor, now=now,
-           comment=names.name("channel_report", channel), attachments=attachments)
+           comment=_report_comment(channel, attributes), attachments=attachments)
     plan.stats.append(StatDelta(path=path, day=day, category_code=cat.code, deltas={"reported": 1}))
     plan.audits.append(_audit_entry(actor=actor.actor, action="case.report", object_id=case_id,
                                     after={"number": _NUMBER, "channel": channel.value, "category": cat.code,
