@@ -63,7 +63,8 @@ def test_an_injected_spike_is_found_on_its_day_and_nowhere_else() -> None:
     fitted = _fit(counts, days, classes, params, asof=140)
     t = np.arange(140, 160, dtype=np.int64)
     _, size, p = fitted.day_predictive(t)
-    flagged = (bl.upper_tail(counts[:, t], size, p) <= params.alpha) & (counts[:, t] >= params.min_count)
+    flagged = (bl.p_value(counts[:, t], size, p, params.min_expected) <= params.alpha) \
+        & (counts[:, t] >= params.min_count)
     assert flagged[17, spike_day - 140]
     assert flagged.sum() <= 1 + 4  # the spike, and at most the noise α would allow (4,000 cells × 0.001)
 
@@ -113,6 +114,6 @@ def test_a_sparse_series_does_not_alarm_on_two_cases_but_a_real_burst_does() -> 
     params = bl.SurgeParams(alpha=0.001)
     fitted = _fit(counts, days, classes, params, asof=119)
     _, size, p = fitted.day_predictive(np.array([119], dtype=np.int64))
-    pv = bl.upper_tail(counts[:, [119]], size, p)[:, 0]
+    pv = bl.p_value(counts[:, [119]], size, p, params.min_expected)[:, 0]
     fired = (pv <= params.alpha) & (counts[:, 119] >= params.min_count)
     assert fired.tolist() == [False, True, False]

@@ -49,8 +49,8 @@ class SurgeParams:
 
     alpha: float = 0.001  # a day (or week) is flagged when P(X ≥ x) ≤ alpha
     window: int = 56  # trailing days behind the level
-    min_expected: float = 0.5  # the expected daily count is never taken below this (sparse series)
-    min_expected_week: float = 2.0  # … nor the expected weekly count below this
+    min_expected: float = 0.5  # a day must also be extreme under Poisson(this) (sparse series: see p_value)
+    min_expected_week: float = 2.0  # … and a week under Poisson(this)
     min_count: int = 3  # and fewer cases than this never alarm
     prior_a: float = 0.5  # the level's gamma prior shape (pseudo-cases)
     season_shrink: float = 20.0  # pseudo-cases pulling a month's season factor towards 1
@@ -109,11 +109,10 @@ def cumulative(x: NDArray[np.floating] | NDArray[np.integer]) -> F64:
     return out
 
 
-def negbin_params(mean: F64, size: F64, phi: F64 | float, floor: float) -> tuple[F64, F64, F64]:
+def negbin_params(mean: F64, size: F64, phi: F64 | float) -> tuple[F64, F64, F64]:
     """(mean, size, p) of the predictive negative binomial: the Poisson–gamma ``(mean, size)`` with the
-    variance widened to ``φ·mean + mean²/size`` and the mean taken no lower than ``floor``."""
+    variance widened to ``φ·mean + mean²/size``."""
     phi_arr = np.maximum(np.asarray(phi, dtype=float), 1.0)
-    mean = np.maximum(mean, floor)
     extra = (phi_arr - 1.0) * mean + mean * mean / size
     size = np.where(extra > 0, mean * mean / np.maximum(extra, 1e-300), size)
     return mean, size, size / (size + mean)
@@ -123,6 +122,23 @@ def upper_tail(x: F64 | I64, size: F64, p: F64) -> F64:
     """``P(X ≥ x)`` for ``X ~ NB(size, p)`` (scipy's parameterisation: mean ``size (1-p) / p``)."""
     x = np.asarray(x, dtype=float)
     return np.where(x <= 0, 1.0, stats.nbinom.sf(x - 1, size, p))
+
+
+def p_value(x: F64 | I64, size: F64, p: F64, floor: float) -> F64:
+    """The surge p-value: ``P(X ≥ x)`` under the predictive negative binomial, but never below the same tail under
+    Poisson(``floor``) — a series expecting almost nothing must still show a count that would be extreme at the
+    minimum level (at floor 0.5 and alpha 0.001: five cases in a day)."""
+    x = np.asarray(x, dtype=float)
+    tail = upper_tail(x, size, p)
+    if floor > 0:
+        tail = np.maximum(tail, np.where(x <= 0, 1.0, stats.poisson.sf(x - 1, floor)))
+    return tail
+
+
+def upper_bound(alpha: float, size: F64, p: F64, floor: float) -> F64:
+    """The ``1 − alpha`` quantile of the predictive count (with the same floor): the top of the normal range."""
+    q = stats.nbinom.ppf(1 - alpha, size, p)
+    return np.maximum(q, stats.poisson.ppf(1 - alpha, floor)) if floor > 0 else q
 
 
 @dataclass
@@ -144,7 +160,7 @@ class Fitted:
         counts = trailing(self.count_cum, t, self.params.window) + a
         expo = trailing(self.exposure_cum, t, self.params.window)[self.group]
         mean = self.mult[self.group][:, t] * counts / np.maximum(expo, 1e-9)
-        return negbin_params(mean, counts, self.phi[self.group][:, None], self.params.min_expected)
+        return negbin_params(mean, counts, self.phi[self.group][:, None])
 
     def week_predictive(self, start: I64) -> tuple[F64, F64, F64]:
         """(mean, size, p) of the 7-day sums starting at each day index in ``start`` (the level from the window
@@ -154,7 +170,7 @@ class Fitted:
         expo = trailing(self.exposure_cum, start, self.params.window)[self.group]
         week_mult = (self.exposure_cum[:, start + 7] - self.exposure_cum[:, start])[self.group]
         mean = week_mult * counts / np.maximum(expo, 1e-9)
-        return negbin_params(mean, counts, self.phi[self.group][:, None], self.params.min_expected_week)
+        return negbin_params(mean, counts, self.phi[self.group][:, None])
 
 
 def fit(counts: F64 | NDArray[np.integer], group: I64, pooled: F64, classes: NDArray[np.int8], days: Sequence[dt.date],

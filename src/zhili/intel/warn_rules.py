@@ -44,6 +44,7 @@ PERSONS_LISTED = 50
 # The category a care warning becomes when turned into a case (the shipped taxonomy's 特殊人群服务 group).
 CARE_CATEGORY = {"left_behind_child": "SG-1302", "psychiatric": "SG-1303", "community_correction": "SG-1304"}
 CARE_CATEGORY_DEFAULT = "SG-1301"
+CARE_ATTRIBUTES = {"SG-1301": {"elder_needs": ["visit"]}}  # 需求类型: 定期探访
 
 
 def normal_address(address: str | None) -> str | None:
@@ -202,10 +203,12 @@ def _unvisited_finding(unit: UnitRef, people: list[dict[str, Any]], year: int, w
               f"（默认 {default_days} 天）。请安排网格员入户关爱走访。")
     sev = "red" if worst["days"] >= 3 * worst["limit"] else "orange" if worst["days"] >= 2 * worst["limit"] \
         else "yellow"
+    category = CARE_CATEGORY.get(worst["tag"], CARE_CATEGORY_DEFAULT)
     return Finding(kind="unvisited", cause_key=f"unvisited:{unit.path}:{year}-W{week:02d}", unit=unit,
                    title=f"{unit.name}{n}名特殊人群超期未走访", reason=reason,
                    detail={"count": n, "persons": people[:PERSONS_LISTED], "default_days": default_days,
-                           "convert_category": CARE_CATEGORY.get(worst["tag"], CARE_CATEGORY_DEFAULT),
+                           "convert_category": category,
+                           "convert_attributes": CARE_ATTRIBUTES.get(category, {}),
                            "convert_building": worst["building_id"]},
                    severity=sev)
 

@@ -159,7 +159,7 @@ def detect(series: Series, fitted: bl.Fitted, day_idx: bl.I64, week_idx: bl.I64)
     """Days ``day_idx`` and weeks starting at ``week_idx`` above their baseline (p ≤ alpha, enough cases)."""
     p = fitted.params
     flags: list[Flag] = []
-    for length, idx in ((1, day_idx), (7, week_idx)):
+    for length, idx, floor in ((1, day_idx, p.min_expected), (7, week_idx, p.min_expected_week)):
         if idx.size == 0:
             continue
         if length == 1:
@@ -175,10 +175,10 @@ def detect(series: Series, fitted: bl.Fitted, day_idx: bl.I64, week_idx: bl.I64)
         s_i, t_i = np.nonzero(candidate)
         if s_i.size == 0:
             continue
-        pv = bl.upper_tail(x[s_i, t_i], size[s_i, t_i], prob[s_i, t_i])
+        pv = bl.p_value(x[s_i, t_i], size[s_i, t_i], prob[s_i, t_i], floor)
         hit = pv <= p.alpha
         s_i, t_i, pv = s_i[hit], t_i[hit], pv[hit]
-        upper = bl.stats.nbinom.ppf(1 - p.alpha, size[s_i, t_i], prob[s_i, t_i])
+        upper = bl.upper_bound(p.alpha, size[s_i, t_i], prob[s_i, t_i], floor)
         for k in range(s_i.size):
             s, t = int(s_i[k]), int(t_i[k])
             flags.append(Flag(series=s, start=int(idx[t]), length=length, observed=int(x[s, t]),

@@ -247,9 +247,10 @@ def dismiss(session: Session, *, principal: Principal, warning_id: uuid.UUID, re
 
 
 def convert(session: Session, *, principal: Principal, warning_id: uuid.UUID, category_code: str | None = None,
-            now: dt.datetime | None = None) -> Case:
+            attributes: dict[str, Any] | None = None, now: dt.datetime | None = None) -> Case:
     """转为事件: file a case about the warning through the intake (the principal reports it; the category is
-    ``category_code`` or the one the warning suggests: its cases' most common), and link it."""
+    ``category_code`` or the one the warning suggests: its cases' most common; ``attributes`` answer the category's
+    declared attributes — a category requiring one refuses the case without it, in Chinese), and link it."""
     authorize(principal, Perm.intel_warn)
     authorize(principal, Perm.case_report)
     w = _load(session, principal, warning_id)
@@ -261,7 +262,9 @@ def convert(session: Session, *, principal: Principal, warning_id: uuid.UUID, ca
         reportable_category(session, code=code)
     except NotFound as exc:
         raise ValidationFailed("所选事件类别不存在或已停用，请重新选择", code="category_not_found") from exc
+    suggested = w.detail.get("convert_attributes") if code == w.detail.get("convert_category") else None
     data: dict[str, Any] = {"category_code": code, "title": f"【预警转办】{w.title}"[:200],
+                            "attributes": {**(suggested or {}), **(attributes or {})},
                             "description": _description(session, w),
                             "system_attributes": {"origin": ORIGIN, "warning_id": str(w.id)},
                             **_location(session, w)}
