@@ -174,7 +174,7 @@ class Fitted:
 
 
 def fit(counts: F64 | NDArray[np.integer], group: I64, pooled: F64, classes: NDArray[np.int8], days: Sequence[dt.date],
-        params: SurgeParams, *, asof: int | None = None, season: bool = True) -> Fitted:
+        params: SurgeParams, *, asof: int | None = None, season: bool = True, dispersion_span: int = 182) -> Fitted:
     """Fit the day-class factors, the season and the dispersion for ``counts[s, t]`` (series × days), each series
     in group ``group[s]`` whose district-wide daily totals are ``pooled[g, t]``. ``asof``: the first day index under
     test — the season and the dispersion are learnt only from days before it."""
@@ -193,7 +193,7 @@ def fit(counts: F64 | NDArray[np.integer], group: I64, pooled: F64, classes: NDA
     cnt = np.asarray(counts, dtype=float)
     fitted = Fitted(params=params, mult=mult, exposure_cum=cumulative(mult), count_cum=cumulative(cnt), group=group,
                     phi=np.ones(pooled.shape[0]), factors=factors, season=s_fac)
-    fitted.phi = dispersion(fitted, cnt, asof)
+    fitted.phi = dispersion(fitted, cnt, asof, span=dispersion_span)
     return fitted
 
 

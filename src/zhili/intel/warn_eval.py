@@ -75,13 +75,15 @@ def history_rows(session: Session, *, params: bl.SurgeParams, history_days: int,
         return [{"model": "warn.surge", "metric": "history_p01_rate", "value": None, "baseline_name": "nominal_alpha",
                  "baseline_value": 0.01, "n": 0, "note": "库内事件不足，无法回测"}]
     top, _ = warn_surge.category_groups(session)
-    series = warn_surge.build_series(cd, UnitTree(session), top)
+    groups = warn_surge.group_list(top)
+    series = warn_surge.build_series(cd, UnitTree(session), top, groups)
+    pooled = warn_surge.load_pooled(session, first, last, top, groups)
     days = [first + dt.timedelta(days=i) for i in range(cd.n_days)]
     classes = bl.classes_for(days, load_calendar(session))
     asof = cd.n_days - test_days
     t = np.arange(asof, cd.n_days, dtype=np.int64)
     loose = replace(params, min_expected=0.0)
-    fitted = bl.fit(series.counts, series.group_of, series.pooled, classes, days, loose, asof=asof)
+    fitted = bl.fit(series.counts, series.group_of, pooled, classes, days, loose, asof=asof)
     mean, size, p = fitted.day_predictive(t)
     x = series.counts[:, t]
     busy = mean >= 1.0
@@ -89,7 +91,7 @@ def history_rows(session: Session, *, params: bl.SurgeParams, history_days: int,
     pv[busy] = bl.upper_tail(x[busy], size[busy], p[busy])
     calib = float((pv[busy] <= 0.01).mean()) if busy.any() else None
     prod = replace(params)
-    fitted_p = bl.fit(series.counts, series.group_of, series.pooled, classes, days, prod, asof=asof)
+    fitted_p = bl.fit(series.counts, series.group_of, pooled, classes, days, prod, asof=asof)
     flags = warn_surge.detect(series, fitted_p, t, np.zeros(0, dtype=np.int64))
     note = (f"回测：{first:%Y-%m-%d} 起 {cd.day.size} 件事件，{len(series.units)} 个单位 × {len(series.groups)} 个类别组，"
             f"最近 {test_days} 天逐日按此前数据预测")

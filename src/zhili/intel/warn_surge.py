@@ -10,17 +10,17 @@ a week's flag when one of its days already is.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
-from sqlalchemy import Date, bindparam, select, text
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from zhili.cases.models import Case, Category
-from zhili.core.jurisdiction import path_predicate
+from zhili.core.clock import local_midnight
 from zhili.intel import baselines as bl
 from zhili.intel.warn_common import Finding, UnitRef, UnitTree, day_text, num, pct, short_day
 from zhili.regions.models import UnitLevel
@@ -31,11 +31,14 @@ LEVELS = (UnitLevel.community, UnitLevel.street, UnitLevel.district)
 CASE_IDS_MAX = 200
 
 
+DISPERSION_SPAN = 91  # days of one-step-ahead forecasts behind the dispersion
+
+
 @dataclass
 class CaseDays:
-    """Every case of a period as three parallel arrays: its day index, path index and category index."""
+    """Cases as parallel arrays: each one's day index (from ``origin``), path index and category index."""
 
-    first: dt.date
+    origin: dt.date
     n_days: int
     day: bl.I64
     path: bl.I64
@@ -52,27 +55,43 @@ def _as_date(value: object) -> dt.date:
     return dt.date.fromisoformat(str(value)[:10])
 
 
-def load_case_days(session: Session, first: dt.date, last: dt.date) -> CaseDays:
+def _raw_rows(session: Session, sql: str, first: dt.date, last: dt.date) -> list[tuple[object, ...]]:
+    """Rows straight from the driver's cursor (no SQLAlchemy row objects, no per-value type conversion): a million
+    rows come back in a fraction of the time. ``sql`` has two ``?`` placeholders, the first and last day."""
+    conn = session.connection()
+    sqlite = conn.dialect.name == "sqlite"
+    params: tuple[object, ...] = (first.isoformat(), last.isoformat()) if sqlite else (first, last)
+    if conn.dialect.paramstyle != "qmark":
+        sql = sql.replace("?", "%s")
+    cur = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+    try:
+        cur.execute(sql, params)
+        return list(cur.fetchall())
+    finally:
+        cur.close()
+
+
+def load_case_days(session: Session, first: dt.date, last: dt.date, *, origin: dt.date | None = None) -> CaseDays:
     """One query for the cases reported from ``first`` to ``last`` (local days): only the day, the place and the
-    category come back, as the driver gives them (no per-row type conversion), then factorised."""
-    stmt = text('SELECT reported_day, path, category_code FROM "case" WHERE reported_day >= :a AND reported_day <= :b'
-                ).bindparams(bindparam("a", type_=Date), bindparam("b", type_=Date))
-    rows = session.connection().execute(stmt, {"a": first, "b": last}).fetchall()
-    n_days = (last - first).days + 1
+    category come back, then factorised. Day indexes count from ``origin`` (default ``first``)."""
+    origin = origin or first
+    rows = _raw_rows(session, 'SELECT reported_day, path, category_code FROM "case" '
+                              "WHERE reported_day >= ? AND reported_day <= ?", first, last)
+    n_days = (last - origin).days + 1
     if not rows:
         empty = np.zeros(0, dtype=np.int64)
-        return CaseDays(first, n_days, empty, empty, [], empty, [])
-    days_raw, paths_raw, cats_raw = zip(*rows, strict=True)
-    d_codes, d_uniques = pd.factorize(pd.Series(days_raw, dtype=object), sort=False)
-    offsets = np.array([(_as_date(v) - first).days for v in d_uniques], dtype=np.int64)
-    p_codes, p_uniques = pd.factorize(pd.Series(paths_raw, dtype=object), sort=False)
-    c_codes, c_uniques = pd.factorize(pd.Series(cats_raw, dtype=object), sort=False, use_na_sentinel=True)
-    return CaseDays(first, n_days, offsets[d_codes], p_codes.astype(np.int64), [str(p) for p in p_uniques],
+        return CaseDays(origin, n_days, empty, empty, [], empty, [])
+    frame = pd.DataFrame.from_records(rows, columns=["day", "path", "category"])
+    d_codes, d_uniques = pd.factorize(frame["day"], sort=False)
+    offsets = np.array([(_as_date(v) - origin).days for v in d_uniques], dtype=np.int64)
+    p_codes, p_uniques = pd.factorize(frame["path"], sort=False)
+    c_codes, c_uniques = pd.factorize(frame["category"], sort=False, use_na_sentinel=True)
+    return CaseDays(origin, n_days, offsets[d_codes], p_codes.astype(np.int64), [str(p) for p in p_uniques],
                     c_codes.astype(np.int64), [None if c is None else str(c) for c in c_uniques])
 
 
 def category_groups(session: Session) -> tuple[dict[str, str], dict[str, str]]:
-    """(leaf or any code → its top-level group code, group code → name), from every version of the taxonomy."""
+    """(any code → its top-level group code, group code → name), from every version of the taxonomy."""
     rows = session.execute(select(Category.code, Category.parent_code, Category.name, Category.is_current)
                            .order_by(Category.is_current, Category.version)).all()
     parent: dict[str, str | None] = {}
@@ -90,6 +109,32 @@ def category_groups(session: Session) -> tuple[dict[str, str], dict[str, str]]:
     return top, {g: names.get(g, g) for g in set(top.values())}
 
 
+def load_pooled(session: Session, first: dt.date, last: dt.date, top: dict[str, str], groups: list[str]) -> bl.F64:
+    """District-wide daily totals per group (ALL last) from ``first`` to ``last``, counted by the database (one
+    GROUP BY over days and categories: a few hundred thousand rows at most, whatever the number of cases)."""
+    rows = _raw_rows(session, 'SELECT reported_day, category_code, COUNT(*) FROM "case" '
+                              "WHERE reported_day >= ? AND reported_day <= ? GROUP BY reported_day, category_code",
+                     first, last)
+    t_n = (last - first).days + 1
+    g_index = {g: i for i, g in enumerate(groups)}
+    out = np.zeros((len(groups), t_n))
+    days: dict[object, int] = {}
+    for day, code, n in rows:
+        t = days.get(day)
+        if t is None:
+            t = days[day] = (_as_date(day) - first).days
+        g = g_index.get(top.get(str(code), "")) if code is not None else None
+        if g is not None and g != len(groups) - 1:
+            out[g, t] += n
+        out[-1, t] += n
+    return out
+
+
+def group_list(top: dict[str, str]) -> list[str]:
+    """The category groups of the taxonomy, ALL last."""
+    return [*sorted(set(top.values())), ALL]
+
+
 @dataclass
 class Series:
     """The unit × group series: ``counts[s, t]`` with each series' unit and group."""
@@ -99,17 +144,16 @@ class Series:
     groups: list[str]  # group codes, ALL last
     unit_of: bl.I64
     group_of: bl.I64
-    pooled: bl.F64  # district-wide totals per group
 
 
-def build_series(cd: CaseDays, tree: UnitTree, top: dict[str, str]) -> Series:
-    """Count the cases into every (community | street | district) × (group | all) series they belong to."""
-    groups = sorted({top.get(c, c) for c in cd.categories if c})
-    groups.append(ALL)
+def build_series(cd: CaseDays, tree: UnitTree, top: dict[str, str], groups: list[str]) -> Series:
+    """Count the cases into every (community | street | district) × (group | all) series they belong to (a case
+    of a category the taxonomy does not know counts under all categories only)."""
     g_all = len(groups) - 1
     g_index = {g: i for i, g in enumerate(groups)}
-    cat_group = np.array([g_index[top.get(c, c)] if c else g_all for c in cd.categories] or [g_all], dtype=np.int64)
-    case_group = cat_group[cd.category] if cd.category.size else cd.category
+    cat_group = np.array([g_index.get(top.get(c, ""), g_all) if c else g_all for c in cd.categories] or [g_all],
+                         dtype=np.int64)
+    case_group = cat_group[np.maximum(cd.category, 0)] if cd.category.size else cd.category
     case_group = np.where(cd.category < 0, g_all, case_group)
     units: list[UnitRef] = []
     u_index: dict[str, int] = {}
@@ -129,16 +173,13 @@ def build_series(cd: CaseDays, tree: UnitTree, top: dict[str, str]) -> Series:
     for l_i in range(len(LEVELS)):
         u = path_units[cd.path, l_i] if cd.path.size else cd.path
         ok = u >= 0
-        for g in (case_group[ok], np.full(int(ok.sum()), g_all)):
-            flat = (u[ok] * n_g + g) * t_n + cd.day[ok]
+        uu, gg, dd = u[ok], case_group[ok], cd.day[ok]
+        known = gg != g_all
+        for flat in ((uu[known] * n_g + gg[known]) * t_n + dd[known], (uu * n_g + g_all) * t_n + dd):
             counts += np.bincount(flat, minlength=n_s * t_n)
-    counts = counts.reshape(n_s, t_n)
-    pooled = np.zeros(n_g * t_n)
-    pooled += np.bincount(case_group * t_n + cd.day, minlength=n_g * t_n)
-    pooled += np.bincount(g_all * t_n + cd.day, minlength=n_g * t_n)
     idx = np.arange(n_s, dtype=np.int64)
-    return Series(counts=counts, units=units, groups=groups, unit_of=idx // n_g, group_of=idx % n_g,
-                  pooled=pooled.reshape(n_g, t_n))
+    return Series(counts=counts.reshape(n_s, t_n), units=units, groups=groups, unit_of=idx // n_g,
+                  group_of=idx % n_g)
 
 
 @dataclass
@@ -216,12 +257,14 @@ def severity(p_value: float, alpha: float, ratio: float) -> str:
     return "yellow"
 
 
-def findings(session: Session, *, series: Series, fitted: bl.Fitted, flags: Iterable[Flag], first: dt.date,
+def findings(session: Session, *, series: Series, fitted: bl.Fitted, flags: Sequence[Flag], first: dt.date,
              classes: NDArray[np.int8], top: dict[str, str], group_names: dict[str, str]) -> list[Finding]:
     """Each flag as a finding: its unit, the Chinese reason (observed vs expected and the numbers behind it) and the
     cases behind it."""
     out: list[Finding] = []
     p = fitted.params
+    behind = _CasesBehind(session, [first + dt.timedelta(days=f.start) for f in flags],
+                          [first + dt.timedelta(days=f.start + f.length - 1) for f in flags])
     for f in flags:
         unit = series.units[int(series.unit_of[f.series])]
         g_code = series.groups[int(series.group_of[f.series])]
@@ -249,34 +292,56 @@ def findings(session: Session, *, series: Series, fitted: bl.Fitted, flags: Iter
                   "days": f.length, "multiplier": round(f.factor, 3),
                   "dispersion": round(float(fitted.phi[int(series.group_of[f.series])]), 3),
                   "group": g_code, "unit_level": unit.level.value}
-        codes = None if g_code == ALL else [c for c, g in top.items() if g == g_code]
+        codes = None if g_code == ALL else {c for c, g in top.items() if g == g_code}
         out.append(Finding(kind="surge", cause_key=key, unit=unit, title=title, reason=reason, detail=detail,
-                           case_ids=case_ids(session, unit.path, start, end, codes),
+                           case_ids=behind.ids(unit.path, start, end, codes),
                            severity=severity(f.p_value, p.alpha, ratio),
                            category_code=None if g_code == ALL else g_code, period_start=start, period_end=end))
     return out
 
 
-def case_ids(session: Session, path: str, start: dt.date, end: dt.date, codes: list[str] | None) -> list[str]:
-    """The cases behind a surge (at most CASE_IDS_MAX, earliest first)."""
-    stmt = select(Case.id).where(path_predicate(Case.path, (path,)), Case.reported_day >= start,
-                                 Case.reported_day <= end)
-    if codes is not None:
-        stmt = stmt.where(Case.category_code.in_(codes))
-    return [str(i) for i in session.scalars(stmt.order_by(Case.reported_at).limit(CASE_IDS_MAX))]
+class _CasesBehind:
+    """The cases of the flagged days, read once (by the reported-at index) and handed out per finding."""
+
+    def __init__(self, session: Session, starts: list[dt.date], ends: list[dt.date]) -> None:
+        self.rows: list[tuple[str, str, str | None, dt.date]] = []
+        if not starts:
+            return
+        lo, hi = local_midnight(min(starts)), local_midnight(max(ends) + dt.timedelta(days=1))
+        c = Case
+        self.rows = [(str(r.id), r.path, r.category_code, r.reported_day) for r in session.execute(
+            select(c.id, c.path, c.category_code, c.reported_day).where(c.reported_at >= lo, c.reported_at < hi)
+            .order_by(c.reported_at))]
+
+    def ids(self, path: str, start: dt.date, end: dt.date, codes: set[str] | None) -> list[str]:
+        """At most CASE_IDS_MAX, earliest first."""
+        below = path + "/"
+        out = [i for i, p, code, day in self.rows if start <= day <= end and (p == path or p.startswith(below))
+               and (codes is None or code in codes)]
+        return out[:CASE_IDS_MAX]
+
+
+def fit_window(history_days: int, lookback_days: int, params: bl.SurgeParams) -> int:
+    """How many recent days of single cases a scan reads: the days checked (and their weeks), the level's window and
+    the span behind the dispersion (older days enter only as district totals)."""
+    return min(history_days, lookback_days + 7 + params.window + DISPERSION_SPAN + 7)
 
 
 def scan_surges(session: Session, *, tree: UnitTree, calendar: WorkCalendar, today: dt.date,
                 params: bl.SurgeParams, history_days: int, lookback_days: int) -> list[Finding]:
     """Surge findings for the ``lookback_days`` completed days before ``today`` and the completed ISO weeks among
-    them, against baselines fitted on ``history_days`` of cases."""
+    them, against baselines fitted on ``history_days`` of cases (district totals per day and category group for the
+    day-class and season factors; single cases for the recent days each series is tested on)."""
     last = today - dt.timedelta(days=1)
     first = last - dt.timedelta(days=history_days - 1)
-    cd = load_case_days(session, first, last)
+    recent = last - dt.timedelta(days=fit_window(history_days, lookback_days, params) - 1)
+    cd = load_case_days(session, recent, last, origin=first)
     if cd.day.size == 0:
         return []
     top, group_names = category_groups(session)
-    series = build_series(cd, tree, top)
+    groups = group_list(top)
+    series = build_series(cd, tree, top, groups)
+    pooled = load_pooled(session, first, last, top, groups)
     days = [first + dt.timedelta(days=i) for i in range(cd.n_days)]
     classes = bl.classes_for(days, calendar)
     t_n = cd.n_days
@@ -286,7 +351,8 @@ def scan_surges(session: Session, *, tree: UnitTree, calendar: WorkCalendar, tod
     week_idx = np.array(mondays, dtype=np.int64)
     if week_idx.size:
         asof = min(asof, int(week_idx[0]))
-    fitted = bl.fit(series.counts, series.group_of, series.pooled, classes, days, params, asof=asof)
+    fitted = bl.fit(series.counts, series.group_of, pooled, classes, days, params, asof=asof,
+                    dispersion_span=DISPERSION_SPAN)
     flags = detect(series, fitted, day_idx, week_idx)
     return findings(session, series=series, fitted=fitted, flags=flags, first=first, classes=classes, top=top,
                     group_names=group_names)
