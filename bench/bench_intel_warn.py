@@ -94,7 +94,7 @@ def build(workdir: Path, *, cases: int, days: int, spikes: int, seed: int) -> tu
     communities = sorted({p.rsplit("/", 1)[0] for _, p in grid_rows})
     groups = sorted({pc for _, pc in leaves if pc})
     extra_d, extra_g, extra_c = [], [], []
-    for k in range(spikes):
+    for _ in range(spikes):
         com = communities[int(rng.integers(len(communities)))]
         grp = groups[int(rng.integers(len(groups)))]
         day_i = days - 1 - int(rng.integers(0, 6))

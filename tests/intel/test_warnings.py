@@ -282,3 +282,37 @@ def test_every_message_is_chinese(env: Any, db: Session) -> None:
     with pytest.raises(ValidationFailed) as bad:
         warn.list_warnings(db, principal=principal(db, env, "zhihui"), state="closed")
     assert re.search(CN, bad.value.message)
+
+
+# -- command line ----------------------------------------------------------------------------------------------------
+
+def test_the_commands_scan_and_list_in_chinese(env: Any, db: Session, monkeypatch: pytest.MonkeyPatch) -> None:
+    import contextlib
+    import json
+
+    import typer
+    from typer.testing import CliRunner
+
+    from zhili import cli_intel_warn
+    from zhili.core import db as core_db
+
+    background(db, env, days=70)
+    add_cases(db, env.units["ga"], local_day(NOW) - dt.timedelta(days=1), 16, "SG-0103")
+    @contextlib.contextmanager
+    def same_session() -> Iterator[Session]:
+        yield db
+
+    monkeypatch.setattr(core_db, "session_scope", same_session)
+    monkeypatch.setattr(warn, "utcnow", lambda: NOW)
+    app = typer.Typer()
+    cli_intel_warn.register(app)
+    runner = CliRunner()
+    scanned = runner.invoke(app, ["warn-scan"])
+    assert scanned.exit_code == 0, scanned.output
+    assert "新增预警" in scanned.output and "数量异常" in scanned.output
+    listed = runner.invoke(app, ["warnings", "--json"])
+    assert listed.exit_code == 0, listed.output
+    [item] = json.loads(listed.output)
+    assert item["unit"] == "金陵社区" and item["state"] == "open" and item["cases"] >= 16
+    bad = runner.invoke(app, ["warnings", "--state", "closed"])
+    assert bad.exit_code == 2 and "预警状态" in bad.output

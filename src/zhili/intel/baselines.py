@@ -104,7 +104,7 @@ def trailing(cum: F64, t: I64, window: int) -> F64:
 
 def cumulative(x: NDArray[np.floating] | NDArray[np.integer]) -> F64:
     """Cumulative sum along the last axis with a leading zero column."""
-    out = np.zeros(x.shape[:-1] + (x.shape[-1] + 1,))
+    out = np.zeros((*x.shape[:-1], x.shape[-1] + 1))
     np.cumsum(x, axis=-1, out=out[..., 1:])
     return out
 

@@ -93,8 +93,8 @@ def history_rows(session: Session, *, params: bl.SurgeParams, history_days: int,
     prod = replace(params)
     fitted_p = bl.fit(series.counts, series.group_of, pooled, classes, days, prod, asof=asof)
     flags = warn_surge.detect(series, fitted_p, t, np.zeros(0, dtype=np.int64))
-    note = (f"回测：{first:%Y-%m-%d} 起 {cd.day.size} 件事件，{len(series.units)} 个单位 × {len(series.groups)} 个类别组，"
-            f"最近 {test_days} 天逐日按此前数据预测")
+    note = (f"回测：{first:%Y-%m-%d} 起 {cd.day.size} 件事件，{len(series.units)} 个单位 × "
+            f"{len(series.groups)} 个类别组，最近 {test_days} 天逐日按此前数据预测")
     return [
         {"model": "warn.surge", "metric": "history_p01_rate", "value": calib, "baseline_name": "nominal_alpha",
          "baseline_value": 0.01, "n": int(busy.sum()), "note": note + "（预计≥1件的序列日）"},
@@ -105,5 +105,6 @@ def history_rows(session: Session, *, params: bl.SurgeParams, history_days: int,
 
 
 def evaluate(session: Session, *, params: bl.SurgeParams, history_days: int, today: dt.date) -> list[dict[str, Any]]:
-    """Every row: simulation, then the history backtest."""
-    return noise_rows() + history_rows(session, params=params, history_days=history_days, today=today)
+    """Every row: simulation, then the history backtest (read first: the database is what may refuse)."""
+    history = history_rows(session, params=params, history_days=history_days, today=today)
+    return noise_rows() + history

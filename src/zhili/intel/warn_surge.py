@@ -171,9 +171,9 @@ def build_series(cd: CaseDays, tree: UnitTree, top: dict[str, str], groups: list
     n_s = len(units) * n_g
     counts = np.zeros(n_s * t_n)
     for l_i in range(len(LEVELS)):
-        u = path_units[cd.path, l_i] if cd.path.size else cd.path
-        ok = u >= 0
-        uu, gg, dd = u[ok], case_group[ok], cd.day[ok]
+        at_level = path_units[cd.path, l_i] if cd.path.size else cd.path
+        ok = at_level >= 0
+        uu, gg, dd = at_level[ok], case_group[ok], cd.day[ok]
         known = gg != g_all
         for flat in ((uu[known] * n_g + gg[known]) * t_n + dd[known], (uu * n_g + g_all) * t_n + dd):
             counts += np.bincount(flat, minlength=n_s * t_n)

@@ -156,7 +156,8 @@ def _notify(session: Session, tree: UnitTree, found: Sequence[Finding], new: Seq
         for r in recipients(tree, units[w.cause_key]):
             to[r].append(w)
     for recipient, items in to.items():
-        lines = [f"【{SEVERITIES.get(w.severity, w.severity)}·{KINDS.get(w.kind, w.kind)}】{w.title}" for w in items[:10]]
+        lines = [f"【{SEVERITIES.get(w.severity, w.severity)}·{KINDS.get(w.kind, w.kind)}】{w.title}"
+                 for w in items[:10]]
         more = f"\n……共 {len(items)} 条" if len(items) > 10 else ""
         title = items[0].title if len(items) == 1 else f"新增预警 {len(items)} 条"
         notify.deliver(session, notify.Message(kind="intel_warning", title=title[:200],
