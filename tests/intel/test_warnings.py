@@ -316,3 +316,21 @@ def test_the_commands_scan_and_list_in_chinese(env: Any, db: Session, monkeypatc
     assert item["unit"] == "金陵社区" and item["state"] == "open" and item["cases"] >= 16
     bad = runner.invoke(app, ["warnings", "--state", "closed"])
     assert bad.exit_code == 2 and "预警状态" in bad.output
+
+
+def test_evaluate_measures_the_detector_next_to_its_baselines(env: Any, db: Session,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    background(db, env, days=100)
+    monkeypatch.setattr(warn, "utcnow", lambda: NOW)
+    rows = warn.evaluate(db, principal=principal(db, env, "zhihui"))
+    by = {(r["model"], r["metric"]): r for r in rows}
+    fa = by[("warn.surge", "false_alarm_rate")]
+    assert 0.003 <= fa["value"] <= 0.02 and fa["baseline_value"] == 0.01
+    assert by[("warn.surge.robust_mad", "false_alarm_rate")]["value"] > fa["value"]
+    matched = by[("warn.surge", "spike_detection_rate_matched")]
+    assert matched["value"] > matched["baseline_value"]
+    history = by[("warn.surge", "history_p01_rate")]
+    assert history["n"] > 0 and history["value"] is not None and history["value"] < 0.05
+    assert all({"model", "metric", "value", "baseline_name", "baseline_value", "n", "note"} <= set(r) for r in rows)
+    with pytest.raises(Forbidden):
+        warn.evaluate(db, principal=principal(db, env, "shequ1"))

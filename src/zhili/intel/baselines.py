@@ -243,14 +243,18 @@ def dispersion(fitted: Fitted, counts: F64, asof: int, *, span: int = 182) -> F6
 
 # -- the robust alternative, kept as the comparison in the evaluation ------------------------------------------
 
-def robust_flags(counts: F64, t: I64, *, weeks: int = 8, z: float, min_count: int) -> NDArray[np.bool_]:
-    """The robust seasonal baseline measured against the model: the same weekday over the last ``weeks`` weeks,
-    flagged above median + z · 1.4826 · MAD (MAD at least 0.5 so a flat series has some band)."""
+def robust_score(counts: F64, t: I64, *, weeks: int = 8) -> F64:
+    """The robust seasonal baseline measured against the model: ``(x − median) / (1.4826 · MAD)`` over the same
+    weekday of the last ``weeks`` weeks (MAD at least 0.5 so a flat series has some band)."""
     lags = np.stack([counts[:, t - 7 * k] for k in range(1, weeks + 1)], axis=0)
     med = np.median(lags, axis=0)
     mad = np.maximum(np.median(np.abs(lags - med), axis=0), 0.5)
-    x = counts[:, t]
-    return (x > med + z * 1.4826 * mad) & (x >= min_count)
+    return np.asarray((counts[:, t] - med) / (1.4826 * mad), dtype=float)
+
+
+def robust_flags(counts: F64, t: I64, *, weeks: int = 8, z: float, min_count: int) -> NDArray[np.bool_]:
+    """Flags of the robust baseline: score above ``z`` and at least ``min_count`` cases."""
+    return (robust_score(counts, t, weeks=weeks) > z) & (counts[:, t] >= min_count)
 
 
 # -- simulation (tests and the evaluation) -------------------------------------------------------------------
