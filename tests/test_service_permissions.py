@@ -239,6 +239,11 @@ EXPECTED: dict[str, Perm | tuple[Perm, ...] | AnyOf | Exempt] = {
     "datahub.quality.source_quality": P.hub_read,
     "datahub.quality.import_quality": P.hub_read,
     "datahub.quality.overview": P.hub_read,
+    # intelligence: early warnings
+    **{f"intel.warnings.{name}": P.intel_read for name in ("list_warnings", "get_warning", "counts_by_state")},
+    "intel.warnings.dismiss": P.intel_warn,
+    "intel.warnings.convert": (P.intel_warn, P.case_report),
+    "intel.warnings.evaluate": P.intel_admin,
     # visits
     "visits.service.record_visit": (P.registry_write, P.visit_record),
     "visits.service.submit_visit": (P.registry_write, P.visit_record),

@@ -464,6 +464,14 @@ def _notify_reporter(plan: _Plan, phone: str | None, title: str, body: str) -> N
                                        phone=None if c["reporter_user_id"] else phone))
 
 
+def _report_comment(channel: Channel, attributes: dict[str, Any]) -> str | None:
+    """The first timeline line: the channel, and where a case the platform files came from (``origin``)."""
+    said = names.name("channel_report", channel)
+    origin = attributes.get("origin")
+    named = names.name("case_origin", origin) if isinstance(origin, str) else None
+    return f"{said}（{named}）" if named else said
+
+
 def _advise_uncategorised(session: Session, cfg: _Config, requests: Sequence[IntakeRequest]
                           ) -> list[suggest.Advice | None]:
     """The text model's category suggestions for the reports filed without a category (None for the others, and
@@ -564,7 +572,7 @@ def _plan(session: Session, cfg: _Config, req: IntakeRequest, located: uuid.UUID
     plan = _Plan(req=req, case=row, day=day, district=district_code(path), attachment_ids=attachments)
     actor = principal or SYSTEM_PRINCIPAL
     _event(plan, action="report", from_state=None, to_state=CaseState.reported, actor=actor, now=now,
-           comment=names.name("channel_report", channel), attachments=attachments)
+           comment=_report_comment(channel, attributes), attachments=attachments)
     if classified is not None and classified.best is not None:
         best = classified.best
         _event(plan, action="classify", from_state=CaseState.reported, to_state=CaseState.reported,

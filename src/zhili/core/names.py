@@ -63,6 +63,11 @@ _TABLES: dict[str, dict[str, tuple[str, str]]] = {
         "open311": ("Open311", "Open311"),
         "staff": ("工作人员代录", "Staff"),
     },
+    # Where a case filed by the platform itself came from (the system attribute ``origin``), after the channel in the
+    # first line of its timeline.
+    "case_origin": {
+        "intel_warning": ("由智能预警转为事件", "Turned into a case from an early warning"),
+    },
     # How a case came in, as the first line of its timeline ("通过居民上报上报" doubled the word).
     "channel_report": {
         "resident": ("居民上报", "Reported by a resident"),

@@ -69,6 +69,23 @@ class Settings(BaseSettings):
     # data hub uploads up to this size are imported while the request waits; larger ones in a background thread
     # (the request answers 202 at once and the page or client polls the import)
     hub_inline_import_bytes: int = 2 * 1024 * 1024
+    # Early warning (预警, zhili.intel.warnings; docs/intel.md "预警").
+    warn_surge_alpha: float = 0.001  # a unit × category day/week is flagged when P(X ≥ observed) ≤ this
+    warn_surge_window_days: int = 56  # trailing days behind the expected level
+    warn_surge_min_expected: float = 0.5  # expected cases a day are never taken below this (sparse series)
+    warn_surge_min_expected_week: float = 2.0  # … nor a week's below this
+    warn_surge_min_count: int = 3  # fewer cases than this in the day/week never alarm
+    warn_surge_history_days: int = 730  # cases read to fit the baselines
+    warn_surge_lookback_days: int = 7  # completed days (and the ISO weeks among them) checked on each scan
+    warn_repeat_count: int = 3  # same person or door address at least this many times …
+    warn_repeat_days: int = 30  # … within this many days
+    warn_unvisited_days: int = 30  # a special-care resident's household visited at least once in this many days
+    # per care tag (registry.models.CARE_TAGS), JSON, e.g. {"elderly_alone": 14}
+    warn_unvisited_days_by_tag: dict[str, int] = Field(default_factory=dict)
+    warn_overdue_days: int = 30  # cases whose handling deadline fell in these last days
+    warn_overdue_alpha: float = 0.001  # binomial tail against the rest of the street
+    warn_overdue_min_cases: int = 10
+    warn_overdue_min_ratio: float = 2.0  # the grid's overdue share at least this many times its peers'
 
     @field_validator("trusted_proxies", mode="before")
     @classmethod
