@@ -122,9 +122,10 @@ def hot_issues_cmd(
 
 def _register_others() -> None:
     """The commands other modules add to this group (hotspots and risk; early warnings)."""
-    from zhili import cli_intel_geo
+    from zhili import cli_intel_geo, cli_intel_warn
 
     cli_intel_geo.register(intel_app)
+    cli_intel_warn.register(intel_app)
 
 
 _register_others()

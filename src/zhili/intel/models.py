@@ -35,6 +35,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
+from zhili.core.crypto import NOT_ENCRYPTED
 from zhili.core.db import Base, ShapedJSON, UTCDateTime, utcnow
 from zhili.core.ids import new_id
 
@@ -58,7 +59,9 @@ class ModelVersion(Base):
     source: Mapped[str] = mapped_column(String(16), default="platform")  # "platform" (its cases) or "file"
     state: Mapped[ModelState] = mapped_column(Enum(ModelState, native_enum=False, length=16),
                                               default=ModelState.trained)
-    artifact: Mapped[bytes] = mapped_column(LargeBinary)
+    artifact: Mapped[bytes] = mapped_column(LargeBinary, info={
+        NOT_ENCRYPTED: "a trained model's serialized pipeline (weights and vocabulary), no personal field; integrity "
+                       "checked on load (zhili.intel.store)"})
     artifact_sha256: Mapped[str] = mapped_column(String(64))
     labels: Mapped[list[str]] = mapped_column(ShapedJSON(list, strings=True), default=list)
     params: Mapped[dict[str, Any]] = mapped_column(ShapedJSON(dict), default=dict)  # features, options, file columns
