@@ -88,6 +88,6 @@ def advise(session: Session, reports: Sequence[ReportText], *, targets: Sequence
         return [{} for _ in reports]
     try:
         return router.advise(session, reports, targets=targets, allowed=allowed, k=k)
-    except Exception:  # noqa: BLE001 - deliberately broad: intake must not depend on a model's health
+    except Exception:
         log.exception("text router failed; reports go on without suggestions")
         return [{} for _ in reports]

@@ -94,8 +94,8 @@ TRANSITIONS: tuple[Transition, ...] = (
 
 ACTIONS: dict[str, str] = {
     "report": "上报", "warning_yellow": "黄灯预警", "warning_red": "超期督办", "warning_escalation": "升级督办",
-    "imported": "历史导入",
-    "classify": "智能分类",  # a report filed without a category, classified by the text model (zhili.cases.suggest)  # the one step of a historical case imported through the data hub
+    "imported": "历史导入",  # the one step of a historical case imported through the data hub
+    "classify": "智能分类",  # a report filed without a category, classified by the text model (zhili.cases.suggest)
     **{t.action: t.label for t in TRANSITIONS},
 }
 

@@ -4,10 +4,9 @@ which checks permission and jurisdiction itself."""
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
 from dataclasses import asdict
-
-import datetime as dt
 from typing import Any
 
 from fastapi import APIRouter, Query

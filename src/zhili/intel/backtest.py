@@ -68,7 +68,7 @@ def evaluate_all(session: Session, *, principal: Principal) -> list[dict[str, An
             continue
         try:
             rows.extend(evaluate(session, principal=principal))
-        except Exception as exc:  # noqa: BLE001 - one part's failure is reported, the others still run
+        except Exception as exc:
             log.exception("evaluation of %s failed", part)
             rows.append({"model": part, "metric": "-", "value": None, "baseline_name": None,
                          "baseline_value": None, "n": 0, "note": f"评估失败：{exc}"})

@@ -7,13 +7,15 @@ from zhili.web import i18n
 MESSAGES: dict[str, tuple[str, str]] = {
     "intel.nav": ("智能研判", "Intelligence"),
     "intel.forbidden": ("您没有查看智能研判的权限", "You may not open the intelligence pages"),
-    "intel.models_forbidden": ("只有指挥中心和系统管理员可以管理模型", "Only the command centre and admins manage models"),
+    "intel.models_forbidden": ("只有指挥中心和系统管理员可以管理模型",
+                               "Only the command centre and admins manage models"),
     "intel.loading": ("正在计算…", "Computing…"),
     "intel.home.title": ("智能研判", "Intelligence"),
     "intel.home.lead": ("根据本辖区事件数据自动发现热点问题、热点区域、预警和网格风险；每项结论均可追溯到具体事件。",
                         "Hot issues, hotspots, early warnings and grid risk found in your area's cases."),
     "intel.hot.title": ("热点问题", "Hot issues"),
-    "intel.hot.lead": ("同一地点、同一诉求的多件反映归为一个热点问题（近30天），按热度排序：件数、不同反映人、持续时间与新近程度、附议数。",
+    "intel.hot.lead": ("同一地点、同一诉求的多件反映归为一个热点问题（近30天），"
+                       "按热度排序：件数、不同反映人、持续时间与新近程度、附议数。",
                        "Reports about the same place and subject, ranked by heat (last 30 days)."),
     "intel.hot.none": ("近期没有形成热点的问题。", "No hot issue lately."),
     "intel.hot.rank": ("排名", "Rank"),
@@ -39,7 +41,8 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "intel.spot.legend": ("红色：显著热点（深红99%、红95%、橙90%置信）；蓝色：显著冷点；灰色：不显著。",
                           "Red: hotspots (99/95/90 %); blue: cold spots; grey: not significant."),
     "intel.risk.title": ("网格风险研判（下周）", "Grid risk (next week)"),
-    "intel.risk.lead": ("按近期事件、类别构成、人口与房屋、走访等特征预测各网格下周的事件量并排序；模型以滚动回测评估，见模型管理。",
+    "intel.risk.lead": ("按近期事件、类别构成、人口与房屋、走访等特征预测各网格下周的事件量并排序；"
+                        "模型以滚动回测评估，见模型管理。",
                         "Each grid's expected cases next week, ranked."),
     "intel.risk.none": ("尚未计算风险排名（定时任务每周计算一次）。", "No ranking computed yet."),
     "intel.risk.rank": ("排名", "Rank"),
@@ -82,8 +85,9 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "intel.suggest.taken": ("已采纳分拨建议。", "Suggestion taken."),
     # models
     "intel.models.title": ("模型管理", "Models"),
-    "intel.models.lead": ("模型由平台用自己的办结事件训练（命令 zhili ml train，可设为定时任务），每个版本记录训练数据的时间范围、"
-                          "时间外推评估及其朴素基线、训练人和启用人。启用新版本即停用旧版本；回退即重新启用上一个版本。",
+    "intel.models.lead": ("模型由平台用自己的办结事件训练（命令 zhili ml train，可设为定时任务），"
+                          "每个版本记录训练数据的时间范围、时间外推评估及其朴素基线、训练人和启用人。"
+                          "启用新版本即停用旧版本；回退即重新启用上一个版本。",
                           "Models are trained from the platform's own closed cases (zhili ml train, also scheduled)."),
     "intel.models.empty": ("尚未训练任何模型。在服务器上运行 zhili ml train 训练分拨模型。",
                            "No model yet. Run zhili ml train on the server."),

@@ -17,8 +17,10 @@ from zhili.core.security import Perm, Role
 from zhili.http.deps import Db
 from zhili.intel import routing, store
 from zhili.web import casepages as cp
-from zhili.web import i18n
-from zhili.web import messages_intel  # noqa: F401  (registers the UI text)
+from zhili.web import (
+    i18n,
+    messages_intel,  # noqa: F401  (registers the UI text)
+)
 from zhili.web.deps import CurrentPageUser, PageUser
 from zhili.web.render import redirect, render, tr
 
