@@ -139,9 +139,9 @@ def train_platform(session: Session, *, principal: Principal, targets: Sequence[
     a time-ordered split, refit on the whole window, store a new version. ``activate``: ``"always"``, ``"never"``,
     or ``"better"`` — when there is no active version, or the new one's time-split top-1 is at least the active
     one's (measured when it was trained) and above the baselines'."""
+    authorize(principal, Perm.intel_admin)
     from zhili.intel import textmodel
 
-    authorize(principal, Perm.intel_admin)
     if activate not in ("always", "never", "better"):
         raise ValidationFailed("启用方式只能是 always、never 或 better", code="bad_activate")
     made: list[ModelVersion] = []
