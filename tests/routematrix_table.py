@@ -160,6 +160,7 @@ OBJECT_PARAMS: dict[str, Callable[[Ctx, str], Any]] = {
     "candidate_id": lambda c, p: c.s.candidate.id,
     "merge_id": lambda c, p: c.s.merge.id,
     "subscription_id": lambda c, p: c.s.subscription.id,
+    "warning_id": lambda c, p: c.s.warning.id,
 }
 # ... and the parameters that name no object of a side
 FIXED_PARAMS: dict[str, Callable[[Ctx], Any]] = {
@@ -174,6 +175,8 @@ FIXED_PARAMS: dict[str, Callable[[Ctx], Any]] = {
     "seq": lambda c: c.mw.audit_seq,
     "entity": lambda c: "person",
     "field": lambda c: "phone",
+    "model": lambda c: "category",
+    "version": lambda c: 1,
 }
 
 
@@ -343,6 +346,14 @@ SUPERVISION_PAGE = _r(COMM, STREET, DEPT, CMD, LEAD)  # docs/architecture.md; GE
 REG_PAGES = _r(COMM, STREET, CMD, LEAD, ADMIN)  # /console/registry (grid workers use /gw)
 REG_PAGES_WRITE = _r(COMM, STREET, ADMIN)
 VISIT_PAGES = _r(COMM, STREET, CMD, LEAD)  # /console/visits; the visits API reads with REG_READ (admin too)
+INTEL_READ = _r(COMM, STREET, CMD, LEAD)  # 研判 (intel:read), each their own area
+INTEL_INTAKE = _r(COMM, STREET, CMD)  # the console case page's routing suggestions (intake staff)
+MODEL_ADMIN = _r(CMD, ADMIN)  # intel:admin — model versions
+REPORTERS = _r(RES, GRID, COMM, STREET, DEPT, CMD, ADMIN)  # case:report
+# taking a routing suggestion on the matrix's case (already dispatched): refused as not applicable (422) for whoever
+# may see the case; cases out of sight stay 404
+_TAKE_422 = {(COMM, "own"): 422, (STREET, "own"): 422, (CMD, "own"): 422, (CMD, "other"): 422,
+             (LEAD, "own"): 422, (LEAD, "other"): 422}
 HUB_READ = _r(COMM, STREET, CMD, LEAD, ADMIN)  # the data hub: sources, imports, quality, lineage
 HUB_IMPORT = _r(COMM, STREET, CMD, ADMIN)  # import, fix and re-run quarantined rows
 HUB_REVIEW = _r(COMM, STREET, CMD, ADMIN)  # the review queue
@@ -838,4 +849,40 @@ ROUTES: dict[tuple[str, str], Row] = {
     ("POST", "/console/admin/users/{user_id}/active"): Row(roles=_r(ADMIN), scope="territory",
                                                           body=_form(active="0")),
     ("POST", "/console/admin/users/{user_id}/sessions"): Row(roles=_r(ADMIN), scope="territory"),
+    # -- intelligence (智能研判) ---------------------------------------------------------------------------------
+    ("GET", f"{API}/intel/cases/{{case_id}}/suggestions"): Row(roles=INTEL_READ, scope="case"),
+    ("POST", f"{API}/intel/suggest"): Row(roles=REPORTERS, body=_j(description="路灯不亮已有三天")),
+    ("POST", f"{API}/intel/cases/{{case_id}}/take"): Row(roles=INTEL_READ, scope="case",
+                                                        body=_j(category_code="SJ-0102"), except_=_TAKE_422),
+    ("GET", f"{API}/intel/models"): Row(roles=MODEL_ADMIN),
+    ("POST", f"{API}/intel/models/{{model}}/{{version}}/activate"): Row(roles=MODEL_ADMIN),
+    ("POST", f"{API}/intel/models/{{model}}/rollback"): Row(roles=MODEL_ADMIN),
+    ("GET", f"{API}/intel/hot-issues"): Row(roles=INTEL_READ),
+    ("GET", f"{API}/intel/hotspots"): Row(roles=INTEL_READ),
+    ("GET", f"{API}/intel/risk"): Row(roles=INTEL_READ),
+    ("GET", f"{API}/intel/warnings"): Row(roles=INTEL_READ),
+    # leaders read warnings but do not decide them (intel:warn)
+    ("POST", f"{API}/intel/warnings/{{warning_id}}/dismiss"): Row(roles=INTEL_READ, scope="territory",
+                                                                 body=_j(reason="经核实为误报"), except_={LEAD: 403}),
+    ("POST", f"{API}/intel/warnings/{{warning_id}}/convert"): Row(roles=INTEL_READ, scope="territory",
+                                                                 except_={LEAD: 403}),
+    ("GET", "/console/intel/"): Row(roles=INTEL_READ),
+    ("GET", "/console/intel/hot"): Row(roles=INTEL_READ),
+    ("GET", "/console/intel/hotspots.geojson"): Row(roles=INTEL_READ),
+    ("GET", "/console/intel/risk"): Row(roles=INTEL_READ),
+    ("GET", "/console/intel/warnings"): Row(roles=INTEL_READ),
+    ("POST", "/console/intel/warnings/{warning_id}/dismiss"): Row(roles=INTEL_READ, scope="territory",
+                                                                 body=_form(reason="经核实为误报"),
+                                                                 except_={LEAD: 403}),
+    ("POST", "/console/intel/warnings/{warning_id}/convert"): Row(roles=INTEL_READ, scope="territory",
+                                                                 except_={LEAD: 403}),
+    ("GET", "/console/intel/cases/{case_id}/suggestions"): Row(roles=INTEL_INTAKE, scope="case"),
+    ("POST", "/console/intel/cases/{case_id}/take"): Row(
+        roles=INTEL_INTAKE, scope="case", body=_form(category_code="SJ-0102"),
+        except_={k: v for k, v in _TAKE_422.items() if k[0] != LEAD}),
+    ("GET", "/console/intel/models"): Row(roles=MODEL_ADMIN),
+    ("POST", "/console/intel/models/{model}/{version}/activate"): Row(roles=MODEL_ADMIN),
+    ("POST", "/console/intel/models/{model}/rollback"): Row(roles=MODEL_ADMIN),
+    ("POST", "/h5/suggest-category"): Row(roles=_r(RES), body=_form(description="路灯不亮已有三天")),
+    ("POST", "/gw/suggest-category"): Row(roles=_r(GRID), body=_form(description="路灯不亮已有三天")),
 }

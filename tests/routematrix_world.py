@@ -89,6 +89,7 @@ class Side:
     candidate: Any = None  # a pending review-queue pair: a record with a mistyped ID number and ``golden``
     merge: Any = None  # a done (undoable) merge into ``golden``
     subscription: Any = None  # a change subscription of the side's community
+    warning: Any = None  # an open early warning (预警) for the side's community, about its case
 
 
 @dataclass
@@ -252,6 +253,7 @@ def build(db: Session) -> MatrixWorld:
     for username, user in w.users.items():
         if user.role != Role.auditor:  # every user who reads cases keeps a view of the case list
             mw.saved_views[username] = save_view(db, principal=p(username), name="我的视图", query="open=1")
+    _intel_objects(db, mw, p("zhihui"))
     mw.rule_key = create_rule(db, principal=p("zhihui"), data={
         "name": "测试规则", "category_code": "SJ-01", "target_department": "HW", "confidence": 0.1}).rule_key
     set_override(db, principal=p("zhihui"), day=mw.override_day, is_workday=True, name="调休上班")
@@ -276,6 +278,23 @@ def build(db: Session) -> MatrixWorld:
 
     mw.audit_seq = int(db.scalar(select(AuditEvent.seq).order_by(AuditEvent.seq.desc()).limit(1)) or 0)
     return mw
+
+
+def _intel_objects(db: Session, mw: MatrixWorld, zhihui: Any) -> None:
+    """Two versions of the ``category`` routing model (the second active, so there is one to roll back to) and an
+    open early warning per side, for its community, about the side's case."""
+    from zhili.intel import store
+    from zhili.intel.models import Warning
+
+    for _ in range(2):
+        store.save(db, principal=zhihui, name="category", model={"labels": []}, source="platform", params={},
+                   metrics={"top1": 0.5}, n_train=0, seconds=0.0, activate=True)
+    for side, s in mw.sides.items():
+        s.warning = Warning(kind="repeat", cause_key=f"matrix:{side}", unit_id=s.community.id, path=s.community.path,
+                            category_code=mw.category, title="同一地址反复反映", reason="30天内同一地址反映3次",
+                            case_ids=[str(s.case.id)])
+        db.add(s.warning)
+    db.flush()
 
 
 def _last_code(channel: Any) -> str:

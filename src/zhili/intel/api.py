@@ -12,8 +12,8 @@ from typing import Any
 from fastapi import APIRouter, Query
 
 from zhili.http.deps import CurrentUser, Db
-from zhili.intel import hot_cases, hotspots, risk, routing, store
-from zhili.intel.schemas import CaseAdviceOut, ModelOut, ShownOut, SuggestIn, TakeIn
+from zhili.intel import hot_cases, hotspots, risk, routing, store, warnings
+from zhili.intel.schemas import CaseAdviceOut, DismissIn, ModelOut, ShownOut, SuggestIn, TakeIn, WarningOut
 
 router = APIRouter(prefix="/intel", tags=["智能研判"])
 
@@ -41,16 +41,16 @@ def models(session: Db, principal: CurrentUser, name: str | None = None) -> list
     return [ModelOut.model_validate(v) for v in store.list_versions(session, principal=principal, name=name)]
 
 
-@router.post("/models/{name}/{version}/activate", response_model=ModelOut, summary="启用模型版本")
-def activate(name: str, version: int, session: Db, principal: CurrentUser) -> ModelOut:
-    v = store.activate(session, principal=principal, name=name, version=version)
+@router.post("/models/{model}/{version}/activate", response_model=ModelOut, summary="启用模型版本")
+def activate(model: str, version: int, session: Db, principal: CurrentUser) -> ModelOut:
+    v = store.activate(session, principal=principal, name=model, version=version)
     routing.ROUTER.forget()
     return ModelOut.model_validate(v)
 
 
-@router.post("/models/{name}/rollback", response_model=ModelOut, summary="回退到上一个启用的版本")
-def rollback(name: str, session: Db, principal: CurrentUser) -> ModelOut:
-    v = store.rollback(session, principal=principal, name=name)
+@router.post("/models/{model}/rollback", response_model=ModelOut, summary="回退到上一个启用的版本")
+def rollback(model: str, session: Db, principal: CurrentUser) -> ModelOut:
+    v = store.rollback(session, principal=principal, name=model)
     routing.ROUTER.forget()
     return ModelOut.model_validate(v)
 
@@ -74,3 +74,23 @@ def hot_issues(session: Db, principal: CurrentUser, since: dt.datetime | None = 
                top: int = Query(10, ge=1, le=100), unit_id: uuid.UUID | None = None) -> list[dict[str, Any]]:
     return [{**asdict(i), "size": i.size} for i in hot_cases.hot_issues_for(
         session, principal=principal, since=since, until=until, top=top, unit_id=unit_id)]
+
+
+@router.get("/warnings", response_model=list[WarningOut], summary="预警（本辖区）")
+def list_warnings(session: Db, principal: CurrentUser, state: str | None = Query("open", max_length=16),
+                  kind: str | None = Query(None, max_length=32),
+                  limit: int = Query(200, ge=1, le=1000)) -> list[WarningOut]:
+    return [WarningOut.model_validate(w) for w in warnings.list_warnings(
+        session, principal=principal, state=state if state != "all" else None, kind=kind, limit=limit)]
+
+
+@router.post("/warnings/{warning_id}/dismiss", response_model=WarningOut, summary="排除预警（须说明理由）")
+def dismiss_warning(warning_id: uuid.UUID, body: DismissIn, session: Db, principal: CurrentUser) -> WarningOut:
+    return WarningOut.model_validate(warnings.dismiss(session, principal=principal, warning_id=warning_id,
+                                                      reason=body.reason))
+
+
+@router.post("/warnings/{warning_id}/convert", summary="预警转为事件")
+def convert_warning(warning_id: uuid.UUID, session: Db, principal: CurrentUser) -> dict[str, str]:
+    case = warnings.convert(session, principal=principal, warning_id=warning_id)
+    return {"id": str(case.id), "number": case.number}

@@ -276,9 +276,10 @@ def suggest_text(session: Session, *, principal: Principal, title: str | None, d
 def suggestions_for_case(session: Session, *, principal: Principal, case_id: uuid.UUID) -> CaseAdvice:
     """The top-3 categories and departments the active models suggest for a case (empty lists without a model),
     with names and the words that drove each; remembered on the case (:class:`CaseSuggestion`) so the staff's
-    final choice can later be compared with them. Anyone who may see the case may see its suggestions."""
+    final choice can later be compared with them. For staff of 研判 (``intel:read``) who may see the case."""
     from zhili.core.settings import get_settings
 
+    authorize(principal, Perm.intel_read)
     case = get_case(session, principal=principal, case_id=case_id)
     cats, depts = _names(session)
     advice = suggest.advise(session, [suggest.ReportText(title=case.title, description=case.description,
@@ -317,6 +318,7 @@ def take_suggestion(session: Session, *, principal: Principal, case_id: uuid.UUI
     who may do it is the workflow's business. The choice is recorded against the suggestions shown."""
     from zhili.cases import engine
 
+    authorize(principal, Perm.intel_read)
     case = get_case(session, principal=principal, case_id=case_id)
     steps: list[tuple[str, dict[str, Any]]] = []
     if category_code and case.state == CaseState.reported:

@@ -56,3 +56,28 @@ class ModelOut(BaseModel):
     activated_by: str | None
     activated_at: dt.datetime | None
     note: str | None
+
+
+class DismissIn(BaseModel):
+    reason: str = Field(min_length=2, max_length=500, description="排除理由")
+
+
+class WarningOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: uuid.UUID
+    kind: str
+    title: str
+    reason: str
+    detail: dict[str, Any]
+    case_ids: list[str]
+    severity: str
+    category_code: str | None
+    period_start: dt.date | None
+    period_end: dt.date | None
+    raised_at: dt.datetime
+    state: str
+    decided_by: str | None
+    decided_at: dt.datetime | None
+    dismiss_reason: str | None
+    case_id: uuid.UUID | None

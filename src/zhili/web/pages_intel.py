@@ -109,16 +109,16 @@ def models(request: Request, session: Db, pu: AdminUser) -> Response:
         "msg": tr(request, msg) if msg else None, "error": request.query_params.get("error_text")})
 
 
-@router.post("/models/{name}/{version}/activate")
-def activate(request: Request, session: Db, pu: AdminUser, name: str, version: int) -> Response:
-    store.activate(session, principal=pu.principal, name=name, version=version)
+@router.post("/models/{model}/{version}/activate")
+def activate(request: Request, session: Db, pu: AdminUser, model: str, version: int) -> Response:
+    store.activate(session, principal=pu.principal, name=model, version=version)
     routing.ROUTER.forget()
     return redirect("/console/intel/models?msg=activated")
 
 
-@router.post("/models/{name}/rollback")
-def rollback(request: Request, session: Db, pu: AdminUser, name: str) -> Response:
-    store.rollback(session, principal=pu.principal, name=name)
+@router.post("/models/{model}/rollback")
+def rollback(request: Request, session: Db, pu: AdminUser, model: str) -> Response:
+    store.rollback(session, principal=pu.principal, name=model)
     routing.ROUTER.forget()
     return redirect("/console/intel/models?msg=rolled_back")
 
