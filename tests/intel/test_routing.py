@@ -101,7 +101,8 @@ def test_rolling_back_with_nothing_earlier_is_refused_in_chinese(env: Any, db: S
 def test_a_model_whose_bytes_were_changed_is_never_loaded(env: Any, db: Session) -> None:
     v = save(db, env, activate=False)
     assert b"clean" in v.artifact  # the model's keyword list, pickled
-    db.execute(update(ModelVersion).where(ModelVersion.id == v.id).values(artifact=v.artifact.replace(b"clean", b"dirty")))
+    changed = v.artifact.replace(b"clean", b"dirty")
+    db.execute(update(ModelVersion).where(ModelVersion.id == v.id).values(artifact=changed))
     db.expire_all()
     store._cache.clear()
     with pytest.raises(ValidationFailed, match="校验失败"):
