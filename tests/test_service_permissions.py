@@ -257,6 +257,12 @@ EXPECTED: dict[str, Perm | tuple[Perm, ...] | AnyOf | Exempt] = {
     "intel.risk.rank_grids": P.intel_admin,
     "intel.risk.risk_for": P.intel_read,
     "intel.risk_eval.evaluate": P.intel_admin,
+    "intel.backtest.evaluate_all": P.intel_admin,
+    "intel.routing.train_platform": P.intel_admin,
+    "intel.routing.suggest_text": P.case_report,
+    "intel.routing.suggestions_for_case": (P.intel_read, P.case_read),
+    "intel.routing.take_suggestion": (P.intel_read, P.case_read),
+    **{f"intel.store.{name}": P.intel_admin for name in ("save", "activate", "rollback", "list_versions")},
     # the staff workbench (each board checks what its figures need; the services it calls check again)
     "workbench.service.command_centre_board": P.case_read,
     "workbench.service.department_board": P.case_read,

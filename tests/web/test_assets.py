@@ -60,6 +60,9 @@ def _catalogue_keys_in_templates() -> set[str]:
 
 
 def test_every_message_a_template_uses_is_in_the_catalogue_in_both_languages() -> None:
+    from zhili.intel.models import ModelState
+    from zhili.intel.warnings import KINDS, SEVERITIES
+    from zhili.web import pages_intel  # noqa: F401  (registers its UI text)
     from zhili.web.casepages import ACTION_FIELDS
     from zhili.web.pages_audit import REVIEW_KINDS
     from zhili.web.pages_gw import TABS
@@ -67,9 +70,13 @@ def test_every_message_a_template_uses_is_in_the_catalogue_in_both_languages() -
     used = _catalogue_keys_in_templates()
     assert len(used) > 80
     prefixes = {k for k in used if k.endswith(".")}  # t('gw.tab.' ~ key) and the like: every value they take
-    assert prefixes == {"field.", "gw.tab.", "rating.", "audit.kind."}
+    intel = {"intel.severity.": SEVERITIES, "intel.warn_kind.": KINDS, "intel.state.": [s.value for s in ModelState],
+             "intel.suggest.": ["category", "department"], "intel.suggest.take_": ["category", "department"],
+             "intel.metric.": ["top1", "top3", "macro_f1"], "intel.baseline.": ["majority", "tfidf_lr"]}
+    assert prefixes == {"field.", "gw.tab.", "rating.", "audit.kind.", *intel}
     used = (used - prefixes) | {f"field.{f}" for f in ACTION_FIELDS} | {f"gw.tab.{k}" for k in TABS} \
-        | {f"rating.{n}" for n in range(1, 6)} | {f"audit.kind.{k}" for k in REVIEW_KINDS}
+        | {f"rating.{n}" for n in range(1, 6)} | {f"audit.kind.{k}" for k in REVIEW_KINDS} \
+        | {prefix + str(v) for prefix, values in intel.items() for v in values}
     missing = sorted(k for k in used if not i18n.has(k))
     assert not missing, f"not in the catalogue: {missing}"
     for key, texts in i18n.MESSAGES.items():

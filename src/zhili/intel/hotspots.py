@@ -124,11 +124,13 @@ class Layer:
 # -- layers ---------------------------------------------------------------------------------------------------
 
 def h3_cells(lon: np.ndarray, lat: np.ndarray, resolution: int) -> np.ndarray:
-    """The H3 cell (as a 64-bit integer) of each point; 0 where a coordinate is missing."""
+    """The H3 cell (as a 64-bit integer) of each point; 0 where a coordinate is missing or not on the globe (a
+    stored value written past the validators — an old version, an import, a hand edit — must not stop the map)."""
     from h3.api import numpy_int
 
     out = np.zeros(len(lon), dtype=np.uint64)
-    ok = ~(np.isnan(lon) | np.isnan(lat))
+    with np.errstate(invalid="ignore"):
+        ok = np.isfinite(lon) & np.isfinite(lat) & (np.abs(lon) <= 180) & (np.abs(lat) <= 90)
     to_cell = numpy_int.latlng_to_cell
     out[ok] = [to_cell(a, b, resolution) for a, b in zip(lat[ok].tolist(), lon[ok].tolist(), strict=True)]
     return out

@@ -323,6 +323,7 @@ _CATALOGUE: dict[str, tuple[str, str]] = {
     "action.warning_yellow": ("黄灯预警", "Yellow warning"),
     "action.warning_red": ("超期督办", "Overdue notice"),
     "action.warning_escalation": ("升级督办", "Escalated notice"),
+    "action.classify": ("智能分类", "Classified by the model"),  # a report filed without a category (cases.suggest)
 }
 
 MESSAGES: dict[str, dict[str, str]] = {k: {"zh-CN": zh, "en": en} for k, (zh, en) in _CATALOGUE.items()}

@@ -94,6 +94,14 @@ ACTIONS: dict[str, tuple[str, str]] = {
     "hub.subscription.create": ("新增变更订阅", "Subscription created"),
     "hub.subscription.update": ("修改变更订阅", "Subscription changed"),
     "hub.subscription.delete": ("删除变更订阅", "Subscription deleted"),
+    # intelligence (智能研判)
+    "intel.model_train": ("训练模型", "Model trained"),
+    "intel.model_activate": ("启用模型版本", "Model version activated"),
+    "intel.take_suggestion": ("采纳智能分拨建议", "Routing suggestion taken"),
+    "intel.risk.rank": ("计算网格风险排名", "Grid risk ranked"),
+    "intel.warn_scan": ("预警扫描", "Early-warning scan"),
+    "intel.warning_dismiss": ("排除预警", "Warning dismissed"),
+    "intel.warning_convert": ("预警转为事件", "Warning turned into a case"),
 }
 
 OBJECTS: dict[str, tuple[str, str]] = {
@@ -109,6 +117,8 @@ OBJECTS: dict[str, tuple[str, str]] = {
     "hub_golden": ("主数据", "Golden record"), "hub_match_candidate": ("待复核记录对", "Review pair"),
     "hub_merge": ("主数据合并", "Golden-record merge"), "hub_subscription": ("变更订阅", "Change subscription"),
     "hub_survivorship": ("存活规则", "Survivorship rule"),
+    "ml_model": ("模型版本", "Model version"), "intel_warning": ("预警", "Early warning"),
+    "intel_risk": ("网格风险排名", "Grid risk ranking"),
     # what a register export names as its object
     "buildings": ("楼栋名册", "Building register"), "households": ("房屋名册", "Household register"),
     "persons": ("人员名册", "Person register"), "organisations": ("组织名册", "Organisation register"),
