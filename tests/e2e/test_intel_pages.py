@@ -79,8 +79,8 @@ def test_a_case_waiting_for_acceptance_shows_suggestions_and_one_click_takes_one
         intel_server: LiveServer, context: Callable[..., Any]) -> None:
     with intel_server.api("zhihui") as api:
         created = api.post("/api/v1/cases", json={
-            "category_code": "SJ-0699", "channel": "hotline", "description": "小区门口的垃圾桶满了好几天没人清运，臭味很大",
-            "address": "金陵社区"}).raise_for_status().json()
+            "category_code": "SJ-0699", "channel": "hotline", "address": "金陵社区",
+            "description": "小区门口的垃圾桶满了好几天没人清运，臭味很大"}).raise_for_status().json()
     page = context(viewport=WIDE).new_page()
     watch = Watch(page, intel_server)
     login(page, intel_server, "zhihui", f"/console/cases/{created['id']}")

@@ -71,7 +71,7 @@ def test_every_message_a_template_uses_is_in_the_catalogue_in_both_languages() -
     assert len(used) > 80
     prefixes = {k for k in used if k.endswith(".")}  # t('gw.tab.' ~ key) and the like: every value they take
     intel = {"intel.severity.": SEVERITIES, "intel.warn_kind.": KINDS, "intel.state.": [s.value for s in ModelState],
-             "intel.suggest.": ["category", "department"], "intel.suggest.take_": ["category", "department"],
+             "intel.suggest.": ["category", "department"],
              "intel.metric.": ["top1", "top3", "macro_f1"], "intel.baseline.": ["majority", "tfidf_lr"]}
     assert prefixes == {"field.", "gw.tab.", "rating.", "audit.kind.", *intel}
     used = (used - prefixes) | {f"field.{f}" for f in ACTION_FIELDS} | {f"gw.tab.{k}" for k in TABS} \
