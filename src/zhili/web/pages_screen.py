@@ -34,6 +34,7 @@ def screen(request: Request, session: Db, pu: CurrentPageUser,
     return render(request, "screen/screen.html", {
         "root": dashboard.unit_ref(start), "stack": dashboard.breadcrumb(session, pu.principal, start),
         "refresh_seconds": REFRESH_SECONDS,
+        "can_intel": pu.principal.can(Perm.intel_read),  # the 热点问题 list (zhili.intel)
         "can_console": pu.principal.role.value in ("command_centre", "street_staff", "community_staff", "admin"),
         # a case dot at grid level opens the case page, for the roles that have one (the dots are cases of a grid
         # in the viewer's jurisdiction, so the page opens for them)

@@ -204,6 +204,32 @@
   }
 
   // -- refresh ----------------------------------------------------------------------------------------------
+  // 热点问题 of the unit on screen over the last 7 days (zhili.intel.hot_cases), for those who may read them
+  function drawHot(unit) {
+    var wrap = document.getElementById("hot-wrap"), list = document.getElementById("hot-issues");
+    if (!wrap || !list) return null;
+    var since = new Date(Date.now() - 7 * 86400000).toISOString();
+    return getJSON(wrap.dataset.url + "?" + q({unit_id: unit.id, since: since, top: 5})).then(function (issues) {
+      list.textContent = "";
+      if (!issues.length) {
+        var none = document.createElement("li");
+        none.textContent = wrap.dataset.empty;
+        list.appendChild(none);
+      }
+      issues.forEach(function (i) {
+        var li = document.createElement("li"), place = document.createElement("span"), n = document.createElement("span");
+        place.className = "hot-place";
+        place.textContent = (i.places || []).slice(0, 2).join("、");
+        n.className = "hot-n";
+        n.textContent = "（" + i.size + wrap.dataset.unit + "）";
+        li.appendChild(place);
+        li.appendChild(document.createTextNode(" " + (i.terms || []).slice(0, 3).join(" ")));
+        li.appendChild(n);
+        list.appendChild(li);
+      });
+    }).catch(function () { wrap.hidden = true; });
+  }
+
   function refresh() {
     var unit = current();
     state.scale = pageScale();
@@ -211,7 +237,8 @@
     var jobs = [
       getJSON(API + "/kpis?" + q({unit_id: unit.id})).then(drawKpis),
       getJSON(API + "/trend?" + q({unit_id: unit.id, by: state.by, days: state.by === "week" ? 84 : 30})).then(drawTrend),
-      getJSON(API + "/categories?" + q({unit_id: unit.id})).then(drawCats)
+      getJSON(API + "/categories?" + q({unit_id: unit.id})).then(drawCats),
+      drawHot(unit)
     ];
     if (unit.level === "grid") {
       var parent = state.stack.length > 1 ? state.stack[state.stack.length - 2] : null;
