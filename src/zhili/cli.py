@@ -31,6 +31,9 @@ app.add_typer(cases_app, name="cases")
 from zhili.cli_hub import hub_app  # noqa: E402  (the data hub's commands live in their own modules)
 
 app.add_typer(hub_app, name="hub")
+from zhili.cli_ml import ml_app  # noqa: E402  (the intelligence models' commands)
+
+app.add_typer(ml_app, name="ml")
 console = Console()
 
 
