@@ -40,6 +40,8 @@ from zhili.intel.textlexicon import STOP_WORDS, SUBJECTS
 
 BLOCKS = ("words", "title", "chars", "subj", "tsubj", "extra")
 MAX_CHARS = 4000  # a report longer than this is read up to here (the platform's descriptions are shorter)
+FAST_ROWS = 16  # up to this many rows are vectorised by the lean path (intake: one report at a time)
+_SPACES = re.compile(r"\s\s+")
 _WORD = re.compile(r"^[\u4e00-\u9fffA-Za-z][\u4e00-\u9fffA-Za-z0-9]+$")
 
 _tokenizers: dict[str, Any] = {}
@@ -48,6 +50,14 @@ _tokenizer_lock = threading.Lock()
 
 def _identity(tokens: list[str]) -> list[str]:
     return tokens
+
+
+def _char_grams(text: str) -> list[str]:
+    """Character 1–3-grams exactly as scikit-learn's ``analyzer="char"`` makes them (runs of white space are one
+    space; :meth:`Featurizer.analyse` has collapsed them already)."""
+    text = _SPACES.sub(" ", text)
+    n = len(text)
+    return [text[i:i + k] for k in (1, 2, 3) for i in range(n - k + 1)]
 
 
 def lexicon_key(subjects: dict[str, tuple[str, tuple[str, ...]]]) -> str:
@@ -112,7 +122,9 @@ class Featurizer:
         self.n_features = 0
 
     def __getstate__(self) -> dict[str, Any]:
-        return self.__dict__.copy()
+        state = self.__dict__.copy()
+        state.pop("_idf", None)
+        return state
 
     def subject_name(self, key: str) -> str:
         return self.subjects[key][0] if key in self.subjects else key
@@ -120,10 +132,10 @@ class Featurizer:
     # -- analysis ---------------------------------------------------------------------------------------------
     def analyse(self, text: str, extra: Sequence[str] = ()) -> Doc:
         text = (text or "")[:MAX_CHARS]
-        title_text, _, _body = text.strip().partition("\n")
+        title_text, _, body = text.strip().partition("\n")
         tok = tokenizer(self.subjects)
-        words = [w for w in tok.lcut(text) if w not in self.stop_words and _WORD.match(w)]
-        title = [w for w in tok.lcut(title_text) if w not in self.stop_words and _WORD.match(w)] if title_text else []
+        title = [w for w in tok.lcut(title_text) if w not in self.stop_words and _WORD.match(w)]
+        words = title + [w for w in tok.lcut(body) if w not in self.stop_words and _WORD.match(w)]
         subj: list[str] = []
         subject_words: dict[str, list[str]] = {}
         tsubj: list[str] = []
@@ -153,6 +165,7 @@ class Featurizer:
     def fit(self, docs: Sequence[Doc], corpus: Sequence[Doc] = ()) -> Featurizer:
         """Vocabulary from ``docs`` (the labelled training texts), document frequencies over ``docs`` and
         ``corpus`` (unlabelled texts)."""
+        self.__dict__.pop("_idf", None)
         self.vectorizers, self.offsets, start = {}, {}, 0
         for name in BLOCKS:
             values = [d.block(name) for d in docs]
@@ -177,10 +190,45 @@ class Featurizer:
         return self
 
     def transform(self, docs: Sequence[Doc]) -> sp.csr_matrix:
+        if len(docs) <= FAST_ROWS:
+            return self._transform_small(docs)
         parts = [vec.transform([d.block(name) for d in docs]) for name, vec in self.vectorizers.items()]
         if not parts:
             return sp.csr_matrix((len(docs), 0), dtype=np.float32)
         return sp.hstack(parts, format="csr", dtype=np.float32)
+
+    def _transform_small(self, docs: Sequence[Doc]) -> sp.csr_matrix:
+        """The same rows as the vectorizers' ``transform`` (sublinear TF × IDF, L2 per block), without their
+        per-call overhead (≈0.3 ms per block): one report at intake costs a few dictionary lookups."""
+        idf = self.__dict__.get("_idf")
+        if idf is None:
+            idf = self.__dict__["_idf"] = {name: np.asarray(vec.idf_, dtype=np.float64)
+                                           for name, vec in self.vectorizers.items()}
+        indptr, indices, data = [0], [], []
+        for d in docs:
+            n = 0
+            for name, vec in self.vectorizers.items():
+                vocab = vec.vocabulary_
+                counts: dict[int, int] = {}
+                for g in (_char_grams(d.raw) if name == "chars" else d.block(name)):
+                    j = vocab.get(g)
+                    if j is not None:
+                        counts[j] = counts.get(j, 0) + 1
+                if not counts:
+                    continue
+                cols = np.fromiter(counts, dtype=np.int64, count=len(counts))
+                tf = np.fromiter(counts.values(), dtype=np.float64, count=len(counts))
+                vals = (1.0 + np.log(tf)) * idf[name][cols]
+                vals /= float(np.sqrt(vals @ vals)) or 1.0
+                order = np.argsort(cols)
+                indices.append(cols[order] + self.offsets[name][0])
+                data.append(vals[order])
+                n += len(cols)
+            indptr.append(indptr[-1] + n)
+        if not indices:
+            return sp.csr_matrix((len(docs), self.n_features), dtype=np.float32)
+        return sp.csr_matrix((np.concatenate(data).astype(np.float32), np.concatenate(indices), np.array(indptr)),
+                             shape=(len(docs), self.n_features))
 
     def feature_names(self) -> list[tuple[str, str]]:
         """(block, feature) for every column, in order."""

@@ -57,16 +57,65 @@ def _mac(payload: bytes) -> str:
     return get_cipher().blind_index(hashlib.sha256(payload).hexdigest(), purpose="intel-text-model")
 
 
+class LinearHead:
+    """A fitted linear model reduced to what prediction needs (float32 weights, no scikit-learn object): a
+    ``softmax`` (multinomial logistic regression) or an ``ovr_sigmoid`` head (one-vs-rest margins turned into
+    probabilities by per-label Platt scaling, then normalised — what ``CalibratedClassifierCV(method="sigmoid")``
+    computes). ``W`` has one column per label of the model; a binary model has the two columns spelled out."""
+
+    def __init__(self, kind: str, W: np.ndarray, b: np.ndarray, a: np.ndarray | None = None,
+                 c: np.ndarray | None = None) -> None:
+        self.kind, self.W, self.b, self.a, self.c = kind, W.astype(np.float32), b.astype(np.float64), a, c
+
+    def proba(self, X: Any) -> np.ndarray:
+        Z = np.asarray(X @ self.W, dtype=np.float64) + self.b
+        if self.kind == "softmax":
+            Z -= Z.max(axis=1, keepdims=True)
+            E = np.exp(Z)
+            return np.asarray(E / E.sum(axis=1, keepdims=True))
+        assert self.a is not None and self.c is not None
+        if Z.shape[1] == 1:  # binary: the margin of the second label
+            p1 = 1.0 / (1.0 + np.exp(self.a[0] * Z[:, 0] + self.c[0]))
+            return np.column_stack([1.0 - p1, p1])
+        P = 1.0 / (1.0 + np.exp(self.a * Z + self.c))
+        total = P.sum(axis=1, keepdims=True)
+        P = np.where(total > 0, P / np.where(total > 0, total, 1.0), 1.0 / P.shape[1])
+        return np.asarray(np.clip(P, 0.0, 1.0))
+
+    def centred(self) -> np.ndarray:
+        """Weights (labels × features), centred over the labels and scaled to unit maximum: a weight above the
+        mean pushes toward the label."""
+        W = self.W.T.astype(np.float64)
+        if W.shape[0] == 1:
+            W = np.vstack([-W, W]) / 2
+        W = W - W.mean(axis=0, keepdims=True)
+        return np.asarray(W / (np.abs(W).max() or 1.0))
+
+
+def _head(est: Any) -> LinearHead:
+    """A fitted LogisticRegression or CalibratedClassifierCV(LinearSVC, sigmoid, ensemble=False) as a head."""
+    if hasattr(est, "coef_"):
+        coef, icpt = np.asarray(est.coef_), np.asarray(est.intercept_)
+        if coef.shape[0] == 1:  # binary logistic regression: softmax over (0, z)
+            return LinearHead("softmax", np.vstack([np.zeros_like(coef), coef]).T, np.array([0.0, icpt[0]]))
+        return LinearHead("softmax", coef.T, icpt)
+    (cal,) = est.calibrated_classifiers_
+    svm = cal.estimator
+    a = np.array([c.a_ for c in cal.calibrators], dtype=np.float64)
+    c = np.array([c.b_ for c in cal.calibrators], dtype=np.float64)
+    return LinearHead("ovr_sigmoid", np.asarray(svm.coef_).T, np.asarray(svm.intercept_), a, c)
+
+
 class TextModel:
     """A trained classifier. ``labels`` are in the order of :meth:`proba`'s columns."""
 
     labels: list[str]
 
-    def __init__(self, featurizer: Featurizer, labels: list[str], estimators: list[Any],
+    def __init__(self, featurizer: Featurizer, labels: list[str], heads: list[LinearHead],
                  params: dict[str, Any]) -> None:
         self.featurizer = featurizer
         self.labels = labels
-        self.estimators = estimators  # fitted on columns in the order of ``labels``; empty for a one-label model
+        self.heads = heads  # columns in the order of ``labels``; empty for a one-label model
         self.params = params
         self._coef: np.ndarray | None = None
 
@@ -80,10 +129,7 @@ class TextModel:
         if len(self.labels) == 1:
             return np.ones((len(docs), 1))
         X = self.featurizer.transform(docs)
-        total = np.zeros((len(docs), len(self.labels)))
-        for est in self.estimators:
-            total += est.predict_proba(X)
-        p = total / len(self.estimators)
+        p = np.mean([h.proba(X) for h in self.heads], axis=0)
         return np.asarray(p / p.sum(axis=1, keepdims=True))
 
     def proba(self, texts: Sequence[str], extras: Sequence[Sequence[str]] | None = None) -> np.ndarray:
@@ -100,17 +146,9 @@ class TextModel:
 
     # -- explanation ------------------------------------------------------------------------------------------
     def _coefficients(self) -> np.ndarray:
-        """Each estimator's weights, centred per feature over the labels (a weight above the mean pushes toward
-        the label, below pushes away) and scaled to unit maximum, then averaged."""
+        """The heads' centred weights (:meth:`LinearHead.centred`), averaged."""
         if self._coef is None:
-            mats = []
-            for est in self.estimators:
-                coef = _linear_coef(est)
-                if coef.shape[0] == 1:  # two labels: one row for the second label
-                    coef = np.vstack([-coef, coef]) / 2
-                coef = coef - coef.mean(axis=0, keepdims=True)
-                scale = np.abs(coef).max() or 1.0
-                mats.append(coef / scale)
+            mats = [h.centred() for h in self.heads]
             self._coef = np.mean(mats, axis=0) if mats else np.zeros((len(self.labels), 0))
         return self._coef
 
@@ -171,13 +209,6 @@ class TextModel:
         return model
 
 
-def _linear_coef(est: Any) -> np.ndarray:
-    if hasattr(est, "coef_"):
-        return np.asarray(est.coef_, dtype=np.float64)
-    inner = [c.estimator for c in est.calibrated_classifiers_]
-    return np.mean([np.asarray(e.coef_, dtype=np.float64) for e in inner], axis=0)
-
-
 _NAMES: dict[int, list[tuple[str, str]]] = {}
 
 
@@ -217,7 +248,7 @@ def fit_docs(docs: Sequence[Doc], labels: Sequence[str], *, weights: Sequence[fl
     info = {"n_train": len(docs), "n_corpus": len(corpus), "lr_c": LR_C, "svm_c": SVM_C, **(params or {})}
     if len(names) == 1:
         f.fit(docs, corpus)
-        return TextModel(f, names, [], {**info, "estimators": []})
+        return TextModel(f, names, [], {**info, "heads": []})
     f.fit(docs, corpus)
     X = f.transform(docs)
     w = None if weights is None else np.asarray(weights, dtype=np.float64)
@@ -226,8 +257,9 @@ def fit_docs(docs: Sequence[Doc], labels: Sequence[str], *, weights: Sequence[fl
         warnings.simplefilter("ignore")  # convergence chatter on tiny sets; the evaluation says how good it is
         for est in ests:
             est.fit(X, y, sample_weight=w)
-    info["estimators"] = [type(e).__name__ for e in ests]
-    return TextModel(f, names, ests, info)
+    heads = [_head(e) for e in ests]
+    info["heads"] = [h.kind for h in heads]
+    return TextModel(f, names, heads, info)
 
 
 def fit(texts: Sequence[str], labels: Sequence[str], *, weights: Sequence[float] | None = None,
