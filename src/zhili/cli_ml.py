@@ -11,14 +11,16 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import functools
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, NoReturn
 
+import click
 import typer
 from rich.console import Console
 from rich.table import Table
@@ -33,9 +35,28 @@ STATE_NAMES = {"active": "使用中", "retired": "已停用", "trained": "已训
 UserOpt = Annotated[str | None, typer.Option("--user", help="以该账号的角色执行（默认：命令行系统身份）")]
 
 
-def fail(message: str) -> None:
+def fail(message: str) -> NoReturn:
     console.print(f"[red]{message}[/red]")
     raise typer.Exit(1)
+
+
+def guarded(command: Callable[..., None]) -> Callable[..., None]:
+    """Any error a command did not foresee is still one Chinese line and exit 1, never a traceback."""
+
+    @functools.wraps(command)
+    def run(*args: Any, **kwargs: Any) -> None:
+        from zhili.core.errors import DomainError
+
+        try:
+            command(*args, **kwargs)
+        except (typer.Exit, typer.Abort, click.ClickException):
+            raise
+        except DomainError as exc:
+            fail(exc.message)
+        except Exception as exc:  # noqa: BLE001 - the command line's last resort
+            fail(f"执行失败：{type(exc).__name__}: {exc}")
+
+    return run
 
 
 # -- database and principal --------------------------------------------------------------------------------------
@@ -127,15 +148,18 @@ def parse_time(value: str) -> dt.datetime | None:
     value = (value or "").strip()
     if not value:
         return None
+    from zhili.core.clock import from_local
+
     for fmt in TIME_FORMATS:
         try:
-            return dt.datetime.strptime(value, fmt)
+            return from_local(dt.datetime.strptime(value, fmt))
         except ValueError:
             continue
     try:
-        return dt.datetime.fromisoformat(value)
+        moment = dt.datetime.fromisoformat(value)
     except ValueError:
         return None
+    return moment if moment.tzinfo else from_local(moment)
 
 
 def read_unlabelled(spec: str | None, text_cols: list[str]) -> list[str]:
@@ -182,13 +206,17 @@ def _callback(bar: Any, description: str) -> Callable[[int, int], None]:
 # -- train -----------------------------------------------------------------------------------------------------------
 
 @ml_app.command("train")
+@guarded
 def train(
-    from_csv: Annotated[Path | None, typer.Option("--from-csv", help="带标签的文件（CSV/xlsx）；不给则用平台自己的事件训练")] = None,
+    from_csv: Annotated[Path | None, typer.Option(
+        "--from-csv", help="带标签的文件（CSV/xlsx）；不给则用平台自己的事件训练")] = None,
     text: Annotated[str | None, typer.Option("--text", help="文本列，多个用逗号分隔（第一列作为标题）")] = None,
     label: Annotated[str | None, typer.Option("--label", help="标签列")] = None,
-    time_col: Annotated[str | None, typer.Option("--time", help="时间列：另按时间切分评估（以前训练、以后检验）")] = None,
+    time_col: Annotated[str | None, typer.Option(
+        "--time", help="时间列：另按时间切分评估（以前训练、以后检验）")] = None,
     name: Annotated[str | None, typer.Option("--name", help="模型名称，如 hotline-category")] = None,
-    unlabelled: Annotated[str | None, typer.Option("--unlabelled", help="无标签文件，多个用逗号分隔：用于词频统计")] = None,
+    unlabelled: Annotated[str | None, typer.Option(
+        "--unlabelled", help="无标签文件，多个用逗号分隔：用于词频统计")] = None,
     folds: Annotated[int, typer.Option("--folds", help="交叉验证折数")] = 5,
     activate: Annotated[bool, typer.Option("--activate/--no-activate", help="训练后立即启用")] = True,
     user: UserOpt = None,
@@ -209,6 +237,7 @@ def _train_file(path: Path, text_cols: list[str], label_col: str, time_col: str 
 
     if not text_cols:
         fail("请用 --text 指定至少一个文本列")
+    ensure_schema()  # before the long work: a database that cannot take the model should say so first
     if "@" in name:
         fail("模型名称不能含“@”")
     rows, _ = read_table(path, [*text_cols, label_col], [time_col] if time_col else [])
@@ -224,7 +253,8 @@ def _train_file(path: Path, text_cols: list[str], label_col: str, time_col: str 
         times.append(parse_time(cell(r, time_col)) if time_col else None)
     counts = Counter(labels)
     if len(counts) < 2:
-        fail(f"至少需要两个类别才能训练：文件 {path.name} 的“{label_col}”列有 {len(counts)} 个类别（{len(texts)} 行有标签）")
+        fail(f"至少需要两个类别才能训练：文件 {path.name} 的“{label_col}”列有 {len(counts)} 个类别"
+             f"（{len(texts)} 行有标签）")
     corpus = read_unlabelled(unlabelled_spec, text_cols)
     console.print(f"读取 {len(rows)} 行：{len(texts)} 行有文本和标签，{len(counts)} 个类别"
                   + (f"，跳过 {skipped} 行（标签或文本为空）" if skipped else "")
@@ -290,6 +320,7 @@ def _train_platform(activate: bool, user: str | None) -> None:
 # -- eval ----------------------------------------------------------------------------------------------------------
 
 @ml_app.command("eval")
+@guarded
 def evaluate(user: UserOpt = None) -> None:
     """按时间切分（以前训练、以后检验）评估平台的每个模型，并与朴素基线对比。"""
     from zhili.intel import backtest  # type: ignore[attr-defined]
@@ -307,6 +338,7 @@ def evaluate(user: UserOpt = None) -> None:
 # -- predict ---------------------------------------------------------------------------------------------------------
 
 @ml_app.command("predict")
+@guarded
 def predict(
     model_ref: Annotated[str, typer.Option("--model", help="模型名称（用启用的版本）或 名称@版本号")],
     from_csv: Annotated[Path, typer.Option("--from-csv", help="要预测的文件（CSV/xlsx）")],
@@ -337,7 +369,6 @@ def predict(
                 fail(f"模型“{name}”没有启用的版本：请用 zhili ml activate {name}@版本号 启用，或用 {name}@版本号 指定")
         else:
             mv = store.get(s, name, version)
-        assert mv is not None
         model = store.load(s, mv)
         ref = f"{mv.name}@{mv.version}"
     rows, _ = read_table(from_csv, text_cols, [id_col] if id_col else [])
@@ -370,6 +401,7 @@ def predict(
 # -- versions ------------------------------------------------------------------------------------------------------
 
 @ml_app.command("list")
+@guarded
 def list_models(name: Annotated[str | None, typer.Option("--name", help="只列这个名称的模型")] = None,
                 user: UserOpt = None) -> None:
     """列出模型的各个版本、状态和评估结果。"""
@@ -378,14 +410,16 @@ def list_models(name: Annotated[str | None, typer.Option("--name", help="只列�
 
     with acting(user) as (s, p):
         versions = store.list_versions(s, principal=p, name=name)
-        table = Table("版本", "状态", "来源", "训练样本", "评估", "top-1", "top-3", "macro-F1", "训练人", "训练时间",
-                      "启用人", title="模型版本")
+        table = Table(title="模型版本")
+        for head in ("版本", "状态", "样本", "top-1 / top-3 / F1", "训练", "启用人"):
+            table.add_column(head, no_wrap=head in ("版本", "状态"))
         for mv in versions:
             m = mv.metrics or {}
+            scores = " / ".join(_pct(m.get(k)) for k in ("top1", "top3", "macro_f1"))
+            origin = "文件" if mv.source == "file" else "平台"
             table.add_row(f"{mv.name}@{mv.version}", STATE_NAMES.get(mv.state.value, mv.state.value),
-                          "文件" if mv.source == "file" else "平台事件", str(mv.n_train), str(m.get("split", "—")),
-                          _pct(m.get("top1")), _pct(m.get("top3")), _pct(m.get("macro_f1")), mv.trained_by,
-                          fmt_local(mv.trained_at), mv.activated_by or "")
+                          f"{mv.n_train}（{origin}）", f"{scores}（{m.get('split', '—')}）",
+                          f"{mv.trained_by} {fmt_local(mv.trained_at)}", mv.activated_by or "")
     if not versions:
         console.print("还没有训练过模型" + (f"“{name}”" if name else ""))
         return
@@ -393,6 +427,7 @@ def list_models(name: Annotated[str | None, typer.Option("--name", help="只列�
 
 
 @ml_app.command("activate")
+@guarded
 def activate_version(version: Annotated[str, typer.Argument(help="名称@版本号，如 category@3")],
                      user: UserOpt = None) -> None:
     """启用模型的某个版本（同名的其他版本停用）。"""
@@ -402,13 +437,13 @@ def activate_version(version: Annotated[str, typer.Argument(help="名称@版本�
         name, num = store.parse_ref(version)
         if num is None:
             fail("请写明版本号，如 category@3")
-        assert num is not None
         mv = store.activate(s, principal=p, name=name, version=num)
         ref = f"{mv.name}@{mv.version}"
     console.print(f"[green]已启用 {ref}[/green]")
 
 
 @ml_app.command("rollback")
+@guarded
 def rollback(name: Annotated[str, typer.Argument(help="模型名称")], user: UserOpt = None) -> None:
     """回滚：重新启用当前版本之前启用的那个版本。"""
     from zhili.intel import store

@@ -29,7 +29,7 @@ import hashlib
 import hmac
 import pickle
 import warnings
-from collections import Counter
+from collections import defaultdict
 from collections.abc import Sequence
 from typing import Any
 
@@ -165,7 +165,7 @@ class TextModel:
         x = f.transform([doc]).tocoo()
         coef = self._coefficients()[self.labels.index(label)]
         names = _feature_names(f)
-        score: Counter[str] = Counter()
+        score: dict[str, float] = defaultdict(float)
         words = list(dict.fromkeys(doc.words))
         for col, val in zip(x.col, x.data, strict=True):
             push = float(val) * float(coef[col])
@@ -184,7 +184,7 @@ class TextModel:
                     score[w] += push / len(holders)
             else:
                 score[feat] += push
-        return [w for w, s in score.most_common() if s > 0][:k]
+        return [w for w, s in sorted(score.items(), key=lambda kv: -kv[1]) if s > 0][:k]
 
     # -- serialisation ----------------------------------------------------------------------------------------
     def dumps(self) -> bytes:
@@ -202,7 +202,7 @@ class TextModel:
         mac, payload = data[len(MAGIC):head].decode("ascii", "replace"), data[head:]
         if not hmac.compare_digest(mac, _mac(payload)):
             raise ModelIntegrityError()
-        obj = pickle.loads(payload)  # noqa: S301 - authenticated above
+        obj = pickle.loads(payload)
         model = obj.get("model") if isinstance(obj, dict) else None
         if not isinstance(model, cls) or obj.get("format") != FORMAT:
             raise ModelIntegrityError("模型文件的格式版本不受支持，请重新训练")
