@@ -101,7 +101,7 @@ class WarningState(enum.StrEnum):
     converted = "converted"  # 已转为事件
 
 
-class Warning(Base):
+class Warning(Base):  # noqa: A001 - the domain's word (预警); never imported bare next to the builtin
     __tablename__ = "intel_warning"
     __table_args__ = (UniqueConstraint("cause_key", name="uq_intel_warning_cause"),
                       Index("ix_intel_warning_path_state", "path", "state"),
