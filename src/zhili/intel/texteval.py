@@ -90,8 +90,8 @@ def _tfidf_lr(train_x: list[str], train_y: list[str], test_x: list[str], labels:
 
 
 def _model_proba(docs: list[Doc], y: list[str], test_docs: list[Doc], corpus: list[Doc], labels: list[str],
-                 seed: int, weights: list[float] | None) -> np.ndarray:
-    model = fit_docs(docs, y, corpus=corpus, seed=seed, weights=weights)
+                 seed: int, weights: list[float] | None, subjects: Any = None) -> np.ndarray:
+    model = fit_docs(docs, y, corpus=corpus, seed=seed, weights=weights, featurizer=Featurizer(subjects))
     p = model._proba_docs(test_docs)
     out = np.zeros((len(test_docs), len(labels)))
     for j, lab in enumerate(model.labels):
@@ -101,7 +101,7 @@ def _model_proba(docs: list[Doc], y: list[str], test_docs: list[Doc], corpus: li
 
 def _evaluate(splits: list[tuple[np.ndarray, np.ndarray]], texts: list[str], y: list[str], docs: list[Doc],
               corpus: list[tuple[str, Doc]], seed: int, weights: list[float] | None,
-              progress: Callable[[int, int], None] | None) -> dict[str, Any]:
+              progress: Callable[[int, int], None] | None, subjects: Any = None) -> dict[str, Any]:
     labels = sorted(set(y))
     n = len(y)
     probs = {name: np.zeros((n, len(labels))) for name in ("model", "majority", "tfidf_lr")}
@@ -111,7 +111,7 @@ def _evaluate(splits: list[tuple[np.ndarray, np.ndarray]], texts: list[str], y: 
         fold_corpus = [d for t, d in corpus if _key(t) not in test_keys]
         tr_y = [y[i] for i in tr]
         probs["model"][te] = _model_proba([docs[i] for i in tr], tr_y, [docs[i] for i in te], fold_corpus, labels,
-                                          seed, None if weights is None else [weights[i] for i in tr])
+                                          seed, None if weights is None else [weights[i] for i in tr], subjects)
         probs["majority"][te] = _majority(tr_y, len(te), labels)
         probs["tfidf_lr"][te] = _tfidf_lr([texts[i] for i in tr], tr_y, [texts[i] for i in te], labels)
         tested[te] = True
@@ -125,10 +125,11 @@ def _evaluate(splits: list[tuple[np.ndarray, np.ndarray]], texts: list[str], y: 
 
 
 def _prepare(texts: Sequence[str], labels: Sequence[str], unlabelled: Sequence[str],
-             extras: Sequence[Sequence[str]] | None) -> tuple[list[str], list[str], list[Doc], list[tuple[str, Doc]]]:
+             extras: Sequence[Sequence[str]] | None, subjects: Any = None
+             ) -> tuple[list[str], list[str], list[Doc], list[tuple[str, Doc]]]:
     if len(texts) != len(labels):
         raise ValueError("texts and labels differ in length")
-    f = Featurizer()
+    f = Featurizer(subjects)
     texts = [str(t or "") for t in texts]
     docs = f.analyse_many(texts, extras)
     corpus = [(t, f.analyse(t)) for t in unlabelled]
@@ -145,21 +146,24 @@ def usable_folds(labels: Sequence[str], folds: int) -> int:
 def cross_validate(texts: Sequence[str], labels: Sequence[str], *, folds: int = 5, seed: int = 0,
                    unlabelled: Sequence[str] = (), extras: Sequence[Sequence[str]] | None = None,
                    weights: Sequence[float] | None = None,
-                   progress: Callable[[int, int], None] | None = None) -> dict[str, Any]:
+                   progress: Callable[[int, int], None] | None = None,
+                   subjects: dict[str, tuple[str, tuple[str, ...]]] | None = None) -> dict[str, Any]:
     """Stratified ``folds``-fold cross-validation of :func:`~zhili.intel.textmodel.fit` and the baselines:
     ``{"top1", "top3", "macro_f1", "brier", "ece", "n", "folds", "labels", "baselines": {"majority": {...},
     "tfidf_lr": {...}}}``. Fewer folds are used when the smallest label has fewer rows than ``folds`` (then
-    ``"folds_requested"`` says how many were asked for)."""
+    ``"folds_requested"`` says how many were asked for). ``subjects`` replaces the governance lexicon (``{}``:
+    none — to measure what it brings)."""
     from sklearn.model_selection import StratifiedKFold
 
-    texts, y, docs, corpus = _prepare(texts, labels, unlabelled, extras)
+    texts, y, docs, corpus = _prepare(texts, labels, unlabelled, extras, subjects)
     if len(set(y)) < 2:
         raise ValueError("cross-validation needs at least two labels")
     k = usable_folds(y, folds)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # a label with fewer rows than folds
         splits = list(StratifiedKFold(k, shuffle=True, random_state=seed).split(np.zeros(len(y)), y))
-    out = _evaluate(splits, texts, y, docs, corpus, seed, None if weights is None else list(weights), progress)
+    out = _evaluate(splits, texts, y, docs, corpus, seed, None if weights is None else list(weights), progress,
+                    subjects)
     out["split"] = f"cv{k}"
     out["folds"] = k
     if k != folds:
