@@ -283,12 +283,14 @@ def build(db: Session) -> MatrixWorld:
 def _intel_objects(db: Session, mw: MatrixWorld, zhihui: Any) -> None:
     """Two versions of the ``category`` routing model (the second active, so there is one to roll back to) and an
     open early warning per side, for its community, about the side's case."""
-    from zhili.intel import store
+    from zhili.intel import store, textmodel
     from zhili.intel.models import Warning
 
+    texts = [f"{w}{i}号楼附近" for i in range(6) for w in ("垃圾没人清运", "路灯不亮")]
+    model = textmodel.fit(texts, [mw.category if "垃圾" in t else "BJ-0201" for t in texts])
     for _ in range(2):
-        store.save(db, principal=zhihui, name="category", model={"labels": []}, source="platform", params={},
-                   metrics={"top1": 0.5}, n_train=0, seconds=0.0, activate=True)
+        store.save(db, principal=zhihui, name="category", model=model, source="platform", params={},
+                   metrics={"top1": 0.5}, n_train=len(texts), seconds=0.0, activate=True)
     for side, s in mw.sides.items():
         s.warning = Warning(kind="repeat", cause_key=f"matrix:{side}", unit_id=s.community.id, path=s.community.path,
                             category_code=mw.category, title="同一地址反复反映", reason="30天内同一地址反映3次",

@@ -189,6 +189,11 @@ EXPECTED: dict[str, Perm | tuple[Perm, ...] | AnyOf | Exempt] = {
     "users.service.change_password": _OWN,
     "users.service.get_user_self": _OWN,
     # the data hub
+    # intel: model versions
+    "intel.store.save": P.intel_admin,
+    "intel.store.activate": P.intel_admin,
+    "intel.store.rollback": P.intel_admin,
+    "intel.store.list_versions": P.intel_admin,
     "datahub.sources.create_source": P.hub_admin,
     "datahub.sources.update_source": P.hub_admin,
     "datahub.sources.get_source": P.hub_read,

@@ -34,6 +34,9 @@ app.add_typer(hub_app, name="hub")
 from zhili.cli_intel import intel_app  # noqa: E402  (intelligence commands: their own modules)
 
 app.add_typer(intel_app, name="intel")
+from zhili.cli_ml import ml_app  # noqa: E402  (the intelligence models' commands)
+
+app.add_typer(ml_app, name="ml")
 console = Console()
 
 

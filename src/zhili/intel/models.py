@@ -61,8 +61,8 @@ class ModelVersion(Base):
                                               default=ModelState.trained)
     artifact: Mapped[bytes] = mapped_column(LargeBinary, info={
         NOT_ENCRYPTED: "a trained model's serialized pipeline (weights and vocabulary), no personal field; integrity "
-                       "checked on load (zhili.intel.store)"})
-    artifact_seal: Mapped[str] = mapped_column(String(160))  # "sha256:mac" (zhili.intel.store.seal)
+                       "checked (SHA-256 here, an HMAC under the platform's key inside) on load (zhili.intel.store)"})
+    artifact_sha256: Mapped[str] = mapped_column(String(64))
     labels: Mapped[list[str]] = mapped_column(ShapedJSON(list, strings=True), default=list)
     params: Mapped[dict[str, Any]] = mapped_column(ShapedJSON(dict), default=dict)  # features, options, file columns
     data_from: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), nullable=True)

@@ -95,8 +95,9 @@ ACTIONS: dict[str, tuple[str, str]] = {
     "hub.subscription.update": ("修改变更订阅", "Subscription changed"),
     "hub.subscription.delete": ("删除变更订阅", "Subscription deleted"),
     # intelligence (智能研判)
-    "intel.model_train": ("训练模型", "Model trained"),
-    "intel.model_activate": ("启用模型版本", "Model version activated"),
+    "intel.model.train": ("训练模型", "Model trained"),
+    "intel.model.activate": ("启用模型版本", "Model version activated"),
+    "intel.model.rollback": ("回退模型版本", "Model version rolled back"),
     "intel.take_suggestion": ("采纳智能分拨建议", "Routing suggestion taken"),
     "intel.risk.rank": ("计算网格风险排名", "Grid risk ranked"),
     "intel.warn_scan": ("预警扫描", "Early-warning scan"),

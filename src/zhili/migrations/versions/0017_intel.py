@@ -43,7 +43,7 @@ def upgrade() -> None:
     sa.Column('source', sa.String(length=16), nullable=False),
     sa.Column('state', sa.Enum('trained', 'active', 'retired', name='modelstate', native_enum=False, length=16), nullable=False),
     sa.Column('artifact', sa.LargeBinary(), nullable=False),
-    sa.Column('artifact_seal', sa.String(length=160), nullable=False),
+    sa.Column('artifact_sha256', sa.String(length=64), nullable=False),
     sa.Column('labels', sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), 'postgresql'), nullable=False),
     sa.Column('params', sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), 'postgresql'), nullable=False),
     sa.Column('data_from', sa.DateTime(timezone=True), nullable=True),
