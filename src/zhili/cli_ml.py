@@ -302,10 +302,12 @@ def _train_file(path: Path, text_cols: list[str], label_col: str, time_col: str 
 
 
 def _train_platform(activate: bool, user: str | None) -> None:
-    from zhili.intel import routing  # type: ignore[attr-defined]
+    from zhili.intel import routing
 
     with acting(user) as (s, p):
-        versions = routing.train_platform(s, principal=p, activate=activate)
+        routing.settle_suggestions(s)  # the staff's choices on the suggestions shown: the corrections to learn from
+        # the platform's models replace the one in use only when they measure at least as well ("better")
+        versions = routing.train_platform(s, principal=p, activate="better" if activate else "never")
         table = Table("模型", "状态", "训练样本", "评估方式", "top-1", "top-3", "macro-F1", title="平台模型训练结果")
         for mv in versions:
             m = mv.metrics or {}
@@ -323,7 +325,7 @@ def _train_platform(activate: bool, user: str | None) -> None:
 @guarded
 def evaluate(user: UserOpt = None) -> None:
     """按时间切分（以前训练、以后检验）评估平台的每个模型，并与朴素基线对比。"""
-    from zhili.intel import backtest  # type: ignore[attr-defined]
+    from zhili.intel import backtest
 
     with acting(user) as (s, p):
         rows = backtest.evaluate_all(s, principal=p)

@@ -27,7 +27,7 @@ def intel_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServe
     # automatic dispatch off, so a new report waits in the queue for the command centre, as in the journey test
     with live_server(workdir, cases=True, ZHILI_AUTO_DISPATCH_CONFIDENCE="1.0") as srv:
         env = server_env(workdir, ZHILI_AUTO_DISPATCH_CONFIDENCE="1.0")
-        for args in (["ml", "train", "--activate", "always"], ["intel", "warn-scan"], ["intel", "risk"]):
+        for args in (["ml", "train"], ["intel", "warn-scan"], ["intel", "risk"]):
             done = subprocess.run([str(BIN / "zhili"), *args], cwd=workdir, env=env, capture_output=True, text=True,
                                   timeout=600)
             assert done.returncode == 0, f"zhili {' '.join(args)}:\n{done.stdout[-2000:]}\n{done.stderr[-2000:]}"

@@ -486,12 +486,16 @@ def _advise_uncategorised(session: Session, cfg: _Config, requests: Sequence[Int
     allowed = {"category": {c.code for c in cfg.categories.values() if c.is_leaf and c.is_active}}
     texts = [suggest.ReportText(title=str(requests[i].data.get("title") or ""),
                                 description=str(requests[i].data["description"]),
-                                channel=requests[i].channel.value if requests[i].channel else None,
+                                channel=_channel_value(requests[i].channel),
                                 at=requests[i].now) for i in wanted]
     for i, advice in zip(wanted, suggest.advise(session, texts, targets=("category",), allowed=allowed),
                          strict=True):
         out[i] = advice.get("category")
     return out
+
+
+def _channel_value(channel: Channel | None) -> str | None:
+    return channel.value if channel is not None else None
 
 
 def _classified(cfg: _Config, advice: suggest.Advice | None) -> tuple[str, suggest.Advice]:
