@@ -9,6 +9,7 @@ console error, no request to another host, no code shown.
 from __future__ import annotations
 
 import subprocess
+import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -28,9 +29,11 @@ def intel_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServe
     with live_server(workdir, cases=True, ZHILI_AUTO_DISPATCH_CONFIDENCE="1.0") as srv:
         env = server_env(workdir, ZHILI_AUTO_DISPATCH_CONFIDENCE="1.0")
         for args in (["ml", "train"], ["intel", "warn-scan"], ["intel", "risk"]):
+            t0 = time.monotonic()
             done = subprocess.run([str(BIN / "zhili"), *args], cwd=workdir, env=env, capture_output=True, text=True,
                                   timeout=600)
             assert done.returncode == 0, f"zhili {' '.join(args)}:\n{done.stdout[-2000:]}\n{done.stderr[-2000:]}"
+            print(f"zhili {' '.join(args)}: {time.monotonic() - t0:.1f} s")
         yield srv
 
 
@@ -51,7 +54,7 @@ def context(browser: Any, intel_server: LiveServer) -> Iterator[Callable[..., An
 
 def test_the_command_centre_reads_the_intelligence_page_and_the_models(
         intel_server: LiveServer, context: Callable[..., Any]) -> None:
-    page = context(viewport=WIDE).new_page()
+    page = context(**WIDE).new_page()
     watch = Watch(page, intel_server)
     login(page, intel_server, "zhihui", "/console/intel/")
     assert page.locator("h1").inner_text() == "智能研判"
@@ -81,7 +84,7 @@ def test_a_case_waiting_for_acceptance_shows_suggestions_and_one_click_takes_one
         created = api.post("/api/v1/cases", json={
             "category_code": "SJ-0699", "channel": "hotline", "address": "金陵社区",
             "description": "小区门口的垃圾桶满了好几天没人清运，臭味很大"}).raise_for_status().json()
-    page = context(viewport=WIDE).new_page()
+    page = context(**WIDE).new_page()
     watch = Watch(page, intel_server)
     login(page, intel_server, "zhihui", f"/console/cases/{created['id']}")
     panel = page.locator("section:has(#intel-h)")

@@ -29,7 +29,8 @@ from sqlalchemy.orm import Session
 
 from zhili.cases.models import Case
 from zhili.core.clock import local_midnight, today
-from zhili.core.jurisdiction import like_prefix, path_predicate
+from zhili.core.jurisdiction import path_predicate
+from zhili.core.query import starts_with_text
 from zhili.regions.locator import build_geometry
 from zhili.regions.models import Unit, UnitBoundary, UnitLevel
 from zhili.regions.service import valid_on
@@ -76,7 +77,7 @@ def load_cases(session: Session, *, since: dt.date | None = None, until: dt.date
         paths = (path_prefix,) if isinstance(path_prefix, str) else tuple(path_prefix)
         stmt = stmt.where(path_predicate(Case.path, paths))
     if category_prefix:
-        stmt = stmt.where(Case.category_code.like(like_prefix(category_prefix) + "%", escape="\\"))
+        stmt = stmt.where(starts_with_text(Case.category_code, category_prefix))
     if not include_merged:
         stmt = stmt.where(Case.master_case_id.is_(None))
     # Core execution (binds processed as usual), then the driver's own cursor: rows come back as plain tuples,

@@ -33,6 +33,7 @@
     if (!el) return;
     draw(el);
     var form = document.getElementById("hotspot-form");
+    if (form) form.addEventListener("submit", function (e) { e.preventDefault(); });
     if (form) form.addEventListener("change", function () {
       var params = new URLSearchParams(new FormData(form));
       el.dataset.url = el.dataset.base + "?" + params.toString();
