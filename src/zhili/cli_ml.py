@@ -219,11 +219,13 @@ def train(
         "--unlabelled", help="无标签文件，多个用逗号分隔：用于词频统计")] = None,
     folds: Annotated[int, typer.Option("--folds", help="交叉验证折数")] = 5,
     activate: Annotated[bool, typer.Option("--activate/--no-activate", help="训练后立即启用")] = True,
+    target: Annotated[list[str] | None, typer.Option(
+        "--target", help="平台模型：category（事件类别）或 department（处置部门），可重复；默认两者")] = None,
     user: UserOpt = None,
 ) -> None:
     """训练模型：--from-csv 用带标签的文件（打印交叉验证结果与基线对比），否则用平台的事件训练分类与部门模型。"""
     if from_csv is None:
-        _train_platform(activate, user)
+        _train_platform(activate, user, tuple(target or ()))
         return
     if not text or not label or not name:
         fail("用文件训练时须给出 --text（文本列）、--label（标签列）和 --name（模型名称）")
@@ -301,13 +303,14 @@ def _train_file(path: Path, text_cols: list[str], label_col: str, time_col: str 
                                        split))
 
 
-def _train_platform(activate: bool, user: str | None) -> None:
+def _train_platform(activate: bool, user: str | None, targets: tuple[str, ...] = ()) -> None:
     from zhili.intel import routing
 
     with acting(user) as (s, p):
         routing.settle_suggestions(s)  # the staff's choices on the suggestions shown: the corrections to learn from
         # the platform's models replace the one in use only when they measure at least as well ("better")
-        versions = routing.train_platform(s, principal=p, activate="better" if activate else "never")
+        versions = routing.train_platform(s, principal=p, activate="better" if activate else "never",
+                                          targets=targets or routing.TARGETS)
         table = Table("模型", "状态", "训练样本", "评估方式", "top-1", "top-3", "macro-F1", title="平台模型训练结果")
         for mv in versions:
             m = mv.metrics or {}

@@ -28,7 +28,7 @@ def intel_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServe
     # automatic dispatch off, so a new report waits in the queue for the command centre, as in the journey test
     with live_server(workdir, cases=True, ZHILI_AUTO_DISPATCH_CONFIDENCE="1.0") as srv:
         env = server_env(workdir, ZHILI_AUTO_DISPATCH_CONFIDENCE="1.0")
-        for args in (["ml", "train"], ["intel", "warn-scan"], ["intel", "risk"]):
+        for args in (["ml", "train", "--target", "category"], ["intel", "warn-scan"], ["intel", "risk"]):
             t0 = time.monotonic()
             done = subprocess.run([str(BIN / "zhili"), *args], cwd=workdir, env=env, capture_output=True, text=True,
                                   timeout=600)
