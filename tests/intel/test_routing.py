@@ -220,3 +220,24 @@ def test_training_data_is_the_known_outcomes_within_the_window(env: Any, db: Ses
     rows = routing.training_rows(db, "category")
     assert open_case.id and rows.labels == [GARBAGE, GARBAGE]  # an open case's category may still change
     assert routing.training_rows(db, "category", since=dt.datetime.now(dt.UTC) + dt.timedelta(days=1)).texts == []
+
+
+# -- the pages --------------------------------------------------------------------------------------------------
+
+def test_the_report_form_suggests_categories_as_the_description_is_typed(env: Any, db: Session, client: Any
+                                                                         ) -> None:
+    from testmodules import TESTS, load
+
+    pagekit = load("zhili_tests_web_pagekit", TESTS / "web" / "pagekit.py")
+    page, sign_in = pagekit.page, pagekit.sign_in
+    save(db, env)
+    sign_in(client, env.tokens["jumin"])
+    form = page(client.get("/h5/report"))
+    assert 'hx-post="/h5/suggest-category"' in form.html
+    token = form.csrf()
+    r = client.post("/h5/suggest-category", data={"description": "楼下垃圾三天没人清运"},
+                    headers={"X-CSRF-Token": token})
+    assert r.status_code == 200, r.text
+    assert 'value="SJ-0101"' in r.text and "%" in r.text and "智能推荐类别" in r.text
+    assert client.post("/h5/suggest-category", data={"description": "垃圾"}, headers={"X-CSRF-Token": token}
+                       ).text.strip() == ""  # too short to suggest anything

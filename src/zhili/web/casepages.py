@@ -191,7 +191,7 @@ def report_form(request: Request, session: Any, page: ReportPage, *, values: dic
         **attributes_context(attr_values or {}),
         "values": values, "error": error, "errors": errors or {}, "title_key": page.title_key,
         "action_url": f"{page.prefix}/report", "categories_url": f"{page.prefix}/categories",
-        "suggest_url": f"{page.prefix}/suggest-category",
+        "category_suggest_url": f"{page.prefix}/suggest-category",
         "boundaries_url": f"{page.prefix}/map/grids.geojson",
         "groups": category_groups(session, selected=values.get("category_code")), "open_all": False,
         "selected": values.get("category_code"), "photo_limit": PHOTO_LIMIT, **photo_picker(),
