@@ -39,7 +39,10 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 from zhili.intel.textlexicon import STOP_WORDS, SUBJECTS
 
 BLOCKS = ("words", "title", "chars", "subj", "tsubj", "extra")
-MAX_CHARS = 4000  # a report longer than this is read up to here (the platform's descriptions are shorter)
+# A report is read up to here (title included): the subject is stated early, and the cost of segmenting grows with
+# the length — on the 问政 messages reading 1,000 instead of 4,000 characters changed no cross-validated figure and
+# bounds one report's inference at a few milliseconds.
+MAX_CHARS = 1000
 FAST_ROWS = 16  # up to this many rows are vectorised by the lean path (intake: one report at a time)
 _SPACES = re.compile(r"\s\s+")
 _WORD = re.compile(r"^[\u4e00-\u9fffA-Za-z][\u4e00-\u9fffA-Za-z0-9]+$")
@@ -134,8 +137,9 @@ class Featurizer:
         text = (text or "")[:MAX_CHARS]
         title_text, _, body = text.strip().partition("\n")
         tok = tokenizer(self.subjects)
-        title = [w for w in tok.lcut(title_text) if w not in self.stop_words and _WORD.match(w)]
-        words = title + [w for w in tok.lcut(body) if w not in self.stop_words and _WORD.match(w)]
+        # HMM=False: no guessing of unknown words (a third faster; the character n-grams cover what it would find)
+        title = [w for w in tok.lcut(title_text, HMM=False) if w not in self.stop_words and _WORD.match(w)]
+        words = title + [w for w in tok.lcut(body, HMM=False) if w not in self.stop_words and _WORD.match(w)]
         subj: list[str] = []
         subject_words: dict[str, list[str]] = {}
         tsubj: list[str] = []

@@ -166,7 +166,10 @@ class TextModel:
         coef = self._coefficients()[self.labels.index(label)]
         names = _feature_names(f)
         score: dict[str, float] = defaultdict(float)
-        words = list(dict.fromkeys(doc.words))
+        holders: dict[str, list[str]] = defaultdict(list)  # character n-gram -> the text's words containing it
+        for w in dict.fromkeys(doc.words):
+            for g in dict.fromkeys(w[i:i + n] for n in (1, 2, 3) for i in range(len(w) - n + 1)):
+                holders[g].append(w)
         for col, val in zip(x.col, x.data, strict=True):
             push = float(val) * float(coef[col])
             if push == 0.0:
@@ -179,9 +182,9 @@ class TextModel:
                 for w in hits:
                     score[w] += push / len(hits)
             elif block == "chars":
-                holders = [w for w in words if feat.strip() and feat in w]
-                for w in holders:
-                    score[w] += push / len(holders)
+                owners = holders.get(feat, ())
+                for w in owners:
+                    score[w] += push / len(owners)
             else:
                 score[feat] += push
         return [w for w, s in sorted(score.items(), key=lambda kv: -kv[1]) if s > 0][:k]
