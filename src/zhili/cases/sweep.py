@@ -7,6 +7,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -101,22 +102,34 @@ def _supervise(session: Session, case: Case, kind: str, now: dt.datetime, messag
                  object_id=case.id, after={"target": target, "superior": boss})
 
 
-def run_sweep_if_due(session: Session, *, holder: str, every_s: int = 60, now: dt.datetime | None = None
-                     ) -> SweepReport | None:
-    """Run the deadline sweep unless another process holds the lease or it ran within ``every_s`` seconds."""
+def take_lease(session: Session, name: str, *, holder: str, every_s: float, now: dt.datetime, hold_s: float
+               ) -> Any:
+    """The lease row of a periodic job (:class:`~zhili.cases.models.JobLock`, made on first use) taken for
+    ``holder`` for ``hold_s`` seconds — or None when another process holds it, or the job ran less than ``every_s``
+    seconds ago. Every process tries; one runs the job."""
     from zhili.cases.models import JobLock
 
-    now = now or utcnow()
-    lock = session.get(JobLock, "deadline_sweep")
+    lock = session.get(JobLock, name)
     if lock is None:
-        lock = JobLock(name="deadline_sweep")
+        lock = JobLock(name=name)
         session.add(lock)
         session.flush()
     if lock.until and lock.until > now and lock.holder != holder:
         return None
     if lock.last_run_at and (now - lock.last_run_at).total_seconds() < every_s:
         return None
-    lock.holder, lock.until = holder, now + dt.timedelta(seconds=every_s * 2)
+    lock.holder, lock.until = holder, now + dt.timedelta(seconds=hold_s)
+    session.flush()
+    return lock
+
+
+def run_sweep_if_due(session: Session, *, holder: str, every_s: int = 60, now: dt.datetime | None = None
+                     ) -> SweepReport | None:
+    """Run the deadline sweep unless another process holds the lease or it ran within ``every_s`` seconds."""
+    now = now or utcnow()
+    lock = take_lease(session, "deadline_sweep", holder=holder, every_s=every_s, now=now, hold_s=every_s * 2)
+    if lock is None:
+        return None
     report = sweep_deadlines(session, now=now)
     redelivered = notify.redeliver_pending(session)  # sent after this transaction commits
     if redelivered:

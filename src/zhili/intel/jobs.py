@@ -17,27 +17,11 @@ from sqlalchemy.orm import Session
 
 from zhili.cases.actors import SYSTEM_PRINCIPAL
 from zhili.cases.models import JobLock
+from zhili.cases.sweep import take_lease
 from zhili.core.db import utcnow
 from zhili.core.settings import get_settings
 
 log = logging.getLogger(__name__)
-
-
-def _lease(session: Session, name: str, *, holder: str, every_s: float, now: dt.datetime,
-           hold_s: float = 1800) -> JobLock | None:
-    """The job's lease when it is due and free (None otherwise)."""
-    lock = session.get(JobLock, name)
-    if lock is None:
-        lock = JobLock(name=name)
-        session.add(lock)
-        session.flush()
-    if lock.until and lock.until > now and lock.holder != holder:
-        return None
-    if lock.last_run_at and (now - lock.last_run_at).total_seconds() < every_s:
-        return None
-    lock.holder, lock.until = holder, now + dt.timedelta(seconds=hold_s)
-    session.flush()
-    return lock
 
 
 def _scan(session: Session) -> Any:
@@ -83,7 +67,7 @@ def run_due(session_factory: Callable[[], Any], *, holder: str, now: dt.datetime
     for name, every_s, job in jobs():
         try:
             with session_factory() as session:
-                lock = _lease(session, name, holder=holder, every_s=every_s, now=now or utcnow())
+                lock = take_lease(session, name, holder=holder, every_s=every_s, now=now or utcnow(), hold_s=1800)
                 if lock is None:
                     continue
             with (work_factory or session_factory)() as session:
