@@ -126,3 +126,21 @@ def test_too_few_rows_per_label_use_fewer_folds(fresh_db: Any, tmp_path: Path) -
     r = CliRunner().invoke(app, ["ml", "train", "--from-csv", str(one), "--text", "text", "--label", "label",
                                  "--name", "one"])
     assert r.exit_code == 1 and "至少需要两个类别" in r.output
+
+
+def test_unlabelled_files_feed_the_corpus(fresh_db: Any, tmp_path: Path) -> None:
+    from zhili.intel.models import ModelVersion
+
+    data = _write_csv(tmp_path / "labelled.csv", n_per_label=4)
+    extra = tmp_path / "history.csv"
+    extra.write_text("主题,详情,其他\n公交站点太远,希望调整线路,x\n学校门口拥堵,家长接送,y\n", encoding="utf-8")
+    r = CliRunner().invoke(app, ["ml", "train", "--from-csv", str(data), "--text", "主题,详情", "--label", "分类",
+                                 "--name", "with-history", "--unlabelled", f"{extra},{extra}", "--no-activate"])
+    assert r.exit_code == 0, r.output
+    assert "无标签文本 4 条" in r.output and "已训练（未启用）" in r.output
+    with Session(fresh_db) as s:
+        mv = s.scalar(select(ModelVersion).where(ModelVersion.name == "with-history"))
+        assert mv is not None and mv.params["unlabelled"] == 4 and mv.metrics["unlabelled"] == 4
+    bad = CliRunner().invoke(app, ["ml", "train", "--from-csv", str(data), "--text", "主题,详情", "--label", "分类",
+                                   "--name", "x", "--unlabelled", str(data.with_name("missing.csv"))])
+    assert bad.exit_code == 1 and "找不到文件" in bad.output
