@@ -12,6 +12,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import functools
+import json
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -326,18 +327,29 @@ def _train_platform(activate: bool, user: str | None, targets: tuple[str, ...] =
 
 @ml_app.command("eval")
 @guarded
-def evaluate(user: UserOpt = None) -> None:
+def evaluate(user: UserOpt = None, as_json: Annotated[bool, typer.Option("--json", help="输出 JSON")] = False
+             ) -> None:
     """按时间切分（以前训练、以后检验）评估平台的每个模型，并与朴素基线对比。"""
     from zhili.intel import backtest
 
     with acting(user) as (s, p):
         rows = backtest.evaluate_all(s, principal=p)
-    table = Table("模型", "指标", "数值", "朴素基线", "基线数值", "样本", "说明", title="模型评估（按时间切分）")
+    if as_json:
+        typer.echo(json.dumps(rows, ensure_ascii=False, indent=1, default=str))
+        return
+    notes: dict[str, int] = {}
+    table = Table("模型", "指标", "数值", "朴素基线", "基线数值", "样本", "注", title="模型评估（留出数据，各自对照朴素基线）")
+    for col in table.columns[:5]:
+        col.no_wrap = True
     for r in rows:
+        note = str(r.get("note") or "")
+        ref = notes.setdefault(note, len(notes) + 1) if note else None
         table.add_row(str(r.get("model", "")), str(r.get("metric", "")), _pct(r.get("value")),
-                      str(r.get("baseline_name", "")), _pct(r.get("baseline_value")), str(r.get("n", "")),
-                      str(r.get("note") or ""))
+                      str(r.get("baseline_name") or "—"), _pct(r.get("baseline_value")), str(r.get("n", "")),
+                      f"[{ref}]" if ref else "")
     console.print(table)
+    for note, ref in notes.items():
+        console.print(f"[{ref}] {note}", markup=False, highlight=False)
 
 
 # -- predict ---------------------------------------------------------------------------------------------------------
