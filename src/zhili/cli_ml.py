@@ -338,7 +338,8 @@ def evaluate(user: UserOpt = None, as_json: Annotated[bool, typer.Option("--json
         typer.echo(json.dumps(rows, ensure_ascii=False, indent=1, default=str))
         return
     notes: dict[str, int] = {}
-    table = Table("模型", "指标", "数值", "朴素基线", "基线数值", "样本", "注", title="模型评估（留出数据，各自对照朴素基线）")
+    table = Table("模型", "指标", "数值", "朴素基线", "基线数值", "样本", "注",
+                  title="模型评估（留出数据，各自对照朴素基线）")
     for col in table.columns[:5]:
         col.no_wrap = True
     for r in rows:

@@ -51,7 +51,7 @@ def routing_rows(session: Session) -> list[dict[str, Any]]:
                 if bname in base:
                     out.append({"model": target, "metric": metric, "value": m.get(metric), "baseline_name": bname,
                                 "baseline_value": base[bname].get(metric), "n": m.get("n_test", m.get("n")),
-                                "note": f"按时间切分：{str(m.get('train_until', ''))[:10]} 及以前的事件训练，之后的检验"})
+                                "note": f"按时间切分：{str(m.get('train_until', ''))[:10]} 及以前训练，之后检验"})
     return out
 
 
