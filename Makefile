@@ -30,10 +30,11 @@ serve: install
 seed: install
 	$(BIN)/zhili seed --scale $(SCALE)
 
-test: install  ## the whole suite on SQLite, then on PostgreSQL
+test: install  ## the whole suite on SQLite and on PostgreSQL (the two passes side by side)
 	$(MAKE) --no-print-directory lint
-	$(MAKE) --no-print-directory test-sqlite
-	$(MAKE) --no-print-directory test-postgres
+	# The two passes share nothing (each its own database; e2e only in the SQLite pass) and each is one Python
+	# process: run side by side on the two cores, each pass's output printed whole when it ends (docs/benchmarks.md).
+	$(MAKE) --no-print-directory -j2 --output-sync=target test-sqlite test-postgres
 
 test-sqlite:
 	@echo "== tests on SQLite =="
