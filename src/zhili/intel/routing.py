@@ -44,7 +44,7 @@ from zhili.core.errors import ValidationFailed
 from zhili.core.jurisdiction import Principal, authorize
 from zhili.core.security import Perm
 from zhili.intel import store
-from zhili.intel.models import CaseSuggestion, ModelState, ModelVersion
+from zhili.intel.models import CaseSuggestion, ModelVersion
 from zhili.org.models import Department
 
 log = logging.getLogger(__name__)
@@ -181,22 +181,21 @@ class TextRouter:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._active: dict[tuple[str, str], tuple[float, ModelVersion | None]] = {}
+        # (database, name) -> (when looked up, (version id, "name@N", model) or None)
+        self._active: dict[tuple[str, str], tuple[float, tuple[uuid.UUID, str, Any] | None]] = {}
 
-    def _version(self, session: Session, name: str) -> ModelVersion | None:
+    def _model(self, session: Session, name: str) -> tuple[uuid.UUID, str, Any] | None:
         key = (str(session.get_bind().engine.url), name)
         now = time.monotonic()
         with self._lock:
             hit = self._active.get(key)
         if hit is not None and now - hit[0] < self.ttl:
             return hit[1]
-        version = session.scalar(select(ModelVersion).where(ModelVersion.name == name,
-                                                            ModelVersion.state == ModelState.active))
-        if version is not None:
-            session.expunge(version)
+        got = store.load_active(session, name)  # the row without its artifact; the model from the process cache
+        found = (got[0].id, f"{got[0].name}@{got[0].version}", got[1]) if got is not None else None
         with self._lock:
-            self._active[key] = (now, version)
-        return version
+            self._active[key] = (now, found)
+        return found
 
     def forget(self) -> None:
         with self._lock:
@@ -208,19 +207,18 @@ class TextRouter:
         out: list[dict[str, suggest.Advice]] = [{} for _ in reports]
         texts = [case_text(r.title, r.description) for r in reports]
         for target in targets:
-            version = self._version(session, target)
-            if version is None:
+            found = self._model(session, target)
+            if found is None:
                 continue
-            model = store.load(session, version)
+            model_id, label, model = found
             probs = model.proba(texts)
             ok = (allowed or {}).get(target)
-            label = f"{version.name}@{version.version}"
             for i, row in enumerate(probs):
                 order = [j for j in row.argsort()[::-1] if ok is None or model.labels[j] in ok][:k]
                 guesses = tuple(suggest.Guess(code=model.labels[j], p=float(row[j]),
                                               terms=tuple(model.explain(texts[i], model.labels[j], k=4)))
                                 for j in order)
-                out[i][target] = suggest.Advice(target=target, model_id=version.id, model_label=label,
+                out[i][target] = suggest.Advice(target=target, model_id=model_id, model_label=label,
                                                 guesses=guesses)
         return out
 

@@ -98,6 +98,19 @@ def load(session: Session, version: ModelVersion) -> TextModel:
     return model
 
 
+def load_active(session: Session, name: str) -> tuple[ModelVersion, TextModel] | None:
+    """The active version of ``name`` and its model, or None. The version row is read without its artifact (a
+    large model is tens of MB); the artifact is read only when this process has not loaded that version yet."""
+    from sqlalchemy.orm import defer
+
+    version = session.scalar(select(ModelVersion).options(defer(ModelVersion.artifact))
+                             .where(ModelVersion.name == name, ModelVersion.state == ModelState.active)
+                             .order_by(ModelVersion.version.desc()).limit(1))
+    if version is None:
+        return None
+    return version, load(session, version)  # the deferred artifact is read only on a cache miss
+
+
 def active(session: Session, name: str) -> ModelVersion | None:
     """The active version of ``name``, or None when none is (no model trained or activated yet)."""
     return session.scalar(select(ModelVersion).where(ModelVersion.name == name,
