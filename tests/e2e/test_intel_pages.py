@@ -67,7 +67,7 @@ def test_the_command_centre_reads_the_intelligence_page_and_the_models(
     risk.locator("table").wait_for()
     assert risk.locator("tbody tr").count() >= 10
     page.wait_for_function("document.querySelectorAll('#hotspot-map path.leaflet-interactive').length > 0")
-    assert "事件" in page.locator("#hotspot-status").inner_text() or True
+    assert "显著热点" in page.locator("#hotspot-status").inner_text()
     watch.check()
 
     page.goto("/console/intel/models")

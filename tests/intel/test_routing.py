@@ -88,7 +88,7 @@ def report(db: Session, world: Any, description: str, category: str | None = Non
 # -- versions ----------------------------------------------------------------------------------------------------
 
 def test_versions_are_numbered_per_name_and_one_is_active_at_a_time(env: Any, db: Session) -> None:
-    one, two = save(env_db := db, env), save(env_db, env)
+    one, two = save(db, env), save(db, env)
     assert (one.version, two.version) == (1, 2)
     assert (one.state, two.state) == (ModelState.retired, ModelState.active)
     assert two.activated_by == "zhihui" and two.trained_by == "zhihui"

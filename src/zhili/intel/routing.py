@@ -36,8 +36,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from zhili.cases import suggest
-from zhili.cases.models import Case, CaseEvent, CaseState, Category
+from zhili.cases.models import Case, CaseEvent, CaseState
 from zhili.cases.service import get_case
+from zhili.cases.taxonomy import list_categories
 from zhili.core import audit
 from zhili.core.db import utcnow
 from zhili.core.errors import ValidationFailed
@@ -45,7 +46,7 @@ from zhili.core.jurisdiction import Principal, authorize
 from zhili.core.security import Perm
 from zhili.intel import store
 from zhili.intel.models import CaseSuggestion, ModelVersion
-from zhili.org.models import Department
+from zhili.org.service import department_names
 
 log = logging.getLogger(__name__)
 
@@ -158,10 +159,9 @@ def train_platform(session: Session, *, principal: Principal, targets: Sequence[
         model = textmodel.fit(rows.texts, rows.labels, weights=rows.weights)
         seconds = time.perf_counter() - t0
         current = store.active(session, target)
-        better = current is None or (
-            float(metrics.get("top1", 0)) >= float((current.metrics or {}).get("top1", 0))
-            and float(metrics.get("top1", 0)) >= max(float(b.get("top1", 0))
-                                                     for b in (metrics.get("baselines") or {"-": {}}).values()))
+        top1 = float(metrics.get("top1", 0))
+        baseline = max((float(b.get("top1", 0)) for b in (metrics.get("baselines") or {}).values()), default=0.0)
+        better = current is None or (top1 >= float((current.metrics or {}).get("top1", 0)) and top1 >= baseline)
         version = store.save(
             session, principal=principal, name=target, model=model, source="platform",
             params={"target": target, "text": "title+description", "correction_weight": CORRECTION_WEIGHT},
@@ -248,14 +248,13 @@ class CaseAdvice:
     category_model: str | None
     department_model: str | None
     auto_threshold: float
+    case_state: str  # what one click may do now (accept under a category, dispatch to a department)
+    case_version: int
 
 
 def _names(session: Session) -> tuple[dict[str, str], dict[str, str]]:
-    cats = {c.code: c.name for c in session.execute(
-        select(Category.code, Category.name).where(Category.is_current.is_(True), Category.is_leaf.is_(True),
-                                                   Category.is_active.is_(True)))}
-    depts = {d.code: d.name for d in session.execute(select(Department.code, Department.name))}
-    return cats, depts
+    """The categories a case may be filed under (current, active leaves) and the departments, code → name."""
+    return ({c.code: c.name for c in list_categories(session, leaves_only=True)}, department_names(session))
 
 
 def suggest_text(session: Session, *, principal: Principal, title: str | None, description: str) -> list[Shown]:
@@ -294,7 +293,8 @@ def suggestions_for_case(session: Session, *, principal: Principal, case_id: uui
     return CaseAdvice(category=shown["category"], department=shown["department"],
                       category_model=advice["category"].model_label if "category" in advice else None,
                       department_model=advice["department"].model_label if "department" in advice else None,
-                      auto_threshold=get_settings().intel_auto_confidence)
+                      auto_threshold=get_settings().intel_auto_confidence, case_state=case.state.value,
+                      case_version=case.version)
 
 
 def _remember(session: Session, case_id: uuid.UUID, advice: suggest.Advice) -> None:

@@ -22,6 +22,8 @@ class CaseAdviceOut(BaseModel):
     category_model: str | None = Field(description="类别模型版本，如 category@3；无启用模型时为空")
     department_model: str | None
     auto_threshold: float = Field(description="新上报不填类别时自动分类的置信度门槛")
+    case_state: str = Field(description="事件当前状态")
+    case_version: int = Field(description="事件版本号（采纳建议时作为 expected_version 提交）")
 
 
 class SuggestIn(BaseModel):

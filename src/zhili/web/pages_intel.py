@@ -4,18 +4,23 @@ page of the command centre. Thin routes over :mod:`zhili.intel`."""
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
-from starlette.responses import Response
+from starlette.responses import JSONResponse, Response
 
 from zhili.cases.models import CaseState
-from zhili.core.db import roll_back_refused
+from zhili.cases.taxonomy import list_categories
+from zhili.core.db import roll_back_refused, utcnow
 from zhili.core.errors import DomainError, Forbidden
 from zhili.core.security import Perm, Role
 from zhili.http.deps import Db
-from zhili.intel import routing, store
+from zhili.intel import hot_cases, routing, store
+from zhili.intel import hotspots as spots
+from zhili.intel import risk as risk_mod
+from zhili.intel import warnings as warn
 from zhili.web import casepages as cp
 from zhili.web import (
     i18n,
@@ -57,16 +62,14 @@ IntakeUser = Annotated[PageUser, Depends(_intake_gate)]
 def case_suggestions(request: Request, session: Db, pu: IntakeUser, case_id: uuid.UUID) -> Response:
     """The panel's content: top-3 categories and departments with the words behind them, and one-click forms
     where the case is still waiting to be accepted (category) or dispatched (department)."""
-    from zhili.cases.service import get_case
-
     advice = routing.suggestions_for_case(session, principal=pu.principal, case_id=case_id)
-    case = get_case(session, principal=pu.principal, case_id=case_id)
+    state = CaseState(advice.case_state)
     dispatcher = pu.principal.role == Role.command_centre
     return render(request, "intel/_case_suggestions.html", {
-        "advice": advice, "case_id": case_id, "version": case.version,
-        "can_take": {"category": case.state == CaseState.reported,
-                     "department": dispatcher and case.state in (CaseState.reported, CaseState.accepted,
-                                                                 CaseState.returned)}})
+        "advice": advice, "case_id": case_id, "version": advice.case_version,
+        "can_take": {"category": state == CaseState.reported,
+                     "department": dispatcher and state in (CaseState.reported, CaseState.accepted,
+                                                            CaseState.returned)}})
 
 
 @router.post("/cases/{case_id}/take")
@@ -127,23 +130,13 @@ def rollback(request: Request, session: Db, pu: AdminUser, model: str) -> Respon
 
 @router.get("/")
 def home(request: Request, session: Db, pu: ReadUser) -> Response:
-    from sqlalchemy import select
-
-    from zhili.cases.models import Category
-
-    groups = session.execute(select(Category.code, Category.name).where(
-        Category.is_current.is_(True), Category.parent_code.is_(None)).order_by(Category.code)).all()
-    return render(request, "intel/home.html", {"category_groups": [(c, n) for c, n in groups],
+    groups = [c for c in list_categories(session) if c.parent_code is None]  # the top-level groups
+    return render(request, "intel/home.html", {"category_groups": [(c.code, c.name) for c in groups],
                                                "can_admin": pu.principal.can(Perm.intel_admin)})
 
 
 @router.get("/hot")
 def hot(request: Request, session: Db, pu: ReadUser, days: int = 30) -> Response:
-    import datetime as dt
-
-    from zhili.core.db import utcnow
-    from zhili.intel import hot_cases
-
     days = min(max(days, 1), 365)
     issues = hot_cases.hot_issues_for(session, principal=pu.principal,
                                       since=utcnow() - dt.timedelta(days=days), top=10)
@@ -153,36 +146,28 @@ def hot(request: Request, session: Db, pu: ReadUser, days: int = 30) -> Response
 
 @router.get("/hotspots.geojson")
 def hotspots(session: Db, pu: ReadUser, level: str = "h3", category: str | None = None, days: int = 90) -> Response:
-    from starlette.responses import JSONResponse
-
-    from zhili.intel import hotspots as spots
-
     result = spots.hotspots_for(session, principal=pu.principal, level=level if level in ("h3", "grid") else "h3",
                                 category=category or None, days=min(max(days, 7), 730))
     data = result.geojson(only_significant=level == "h3")
     s = result.summary
-    data["summary"] = "、".join(f"{k}：{v}" for k, v in (s.get("text") or {}).items()) if isinstance(
-        s.get("text"), dict) else str(s.get("text") or "")
+    data["summary"] = (f"事件 {s.get('cases', 0)} 件，{s.get('cells', 0)} 个单元：显著热点 {s.get('hot', 0)} 个，"
+                       f"冷点 {s.get('cold', 0)} 个，新兴热点 {s.get('emerging', 0)} 个")
     for f in data["features"]:
         p = f["properties"]
-        p["label"] = (f"{p.get('name') or ''}<br>事件 {p.get('count', 0)} 件；Gi* z = {p.get('z', 0):.2f}；"
-                      f"p = {p.get('p', 1):.3g}；q = {p.get('q', 1):.3g}"
+        p["popup"] = (f"{p.get('name') or ''}<br>{p.get('label') or ''}<br>事件 {p.get('count', 0)} 件；"
+                      f"Gi* z = {p.get('z', 0):.2f}；p = {p.get('p', 1):.3g}；q = {p.get('q', 1):.3g}"
                       + ("<br>新兴热点" if p.get("emerging") else ""))
     return JSONResponse(data, headers={"Cache-Control": "private, max-age=60"})
 
 
 @router.get("/risk")
 def risk(request: Request, session: Db, pu: ReadUser) -> Response:
-    from zhili.intel import risk as risk_mod
-
     return render(request, "intel/_risk.html", {"rows": risk_mod.risk_for(session, principal=pu.principal,
                                                                            limit=20)})
 
 
 def _warnings_fragment(request: Request, session: Any, pu: PageUser, *, error: str | None = None,
                        status: int = 200) -> Response:
-    from zhili.intel import warnings as warn
-
     rows = warn.list_warnings(session, principal=pu.principal, state="open", limit=100)
     return render(request, "intel/_warnings.html", {
         "rows": rows, "can_act": pu.principal.can(Perm.intel_warn), "error": error}, status=status)
@@ -196,8 +181,6 @@ def warnings_list(request: Request, session: Db, pu: ReadUser) -> Response:
 @router.post("/warnings/{warning_id}/dismiss")
 def warning_dismiss(request: Request, session: Db, pu: ReadUser, warning_id: uuid.UUID,
                     form: cp.PostedForm) -> Response:
-    from zhili.intel import warnings as warn
-
     try:
         warn.dismiss(session, principal=pu.principal, warning_id=warning_id, reason=cp.text(form, "reason", 500))
     except DomainError as exc:
@@ -208,8 +191,6 @@ def warning_dismiss(request: Request, session: Db, pu: ReadUser, warning_id: uui
 
 @router.post("/warnings/{warning_id}/convert")
 def warning_convert(request: Request, session: Db, pu: ReadUser, warning_id: uuid.UUID) -> Response:
-    from zhili.intel import warnings as warn
-
     try:
         case = warn.convert(session, principal=pu.principal, warning_id=warning_id)
     except DomainError as exc:

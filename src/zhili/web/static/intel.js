@@ -20,7 +20,7 @@
           return {color: f.properties.emerging ? "#000" : c, weight: f.properties.emerging ? 2 : 1,
                   fillColor: c, fillOpacity: f.properties.cls === "ns" ? 0.08 : 0.55};
         },
-        onEachFeature: function (f, l) { l.bindPopup(f.properties.label); }
+        onEachFeature: function (f, l) { l.bindPopup(f.properties.popup); }
       }).addTo(map);
       var b = layer.getBounds();
       if (b.isValid()) map.fitBounds(b); else map.setView([31.0, 119.9], 11);
