@@ -60,28 +60,39 @@ class Perm(enum.StrEnum):
     intel_read = "intel:read"  # 研判: hot issues, hotspots, early warnings and grid risk of one's own area
     intel_warn = "intel:warn"  # dismiss an early warning with a reason, or turn it into a case (one's own area)
     intel_admin = "intel:admin"  # train, evaluate, activate and roll back models
+    rental_read = "rental:read"  # 出租房屋: rooms, stays, tenants and police deliveries of one's own area
+    rental_write = "rental:write"  # register rooms, check tenants in and out on a landlord's behalf (one's own area)
+    rental_export = "rental:export"  # Excel export of the rental register (masked, audited)
+    rental_self = "rental:self"  # a resident as landlord (my rooms, my tenants) or tenant (my stay, my key)
+    iot_read = "iot:read"  # 物联感知: devices, messages and alerts of one's own area
+    iot_admin = "iot:admin"  # register and import devices, device types and alert rules
 
 
 _STAFF_READ = {Perm.region_read, Perm.registry_read, Perm.case_read, Perm.case_report}
 _PARTICIPATION_STAFF = {Perm.notice_publish, Perm.suggestion_reply}
 _HUB_STAFF = {Perm.hub_read, Perm.hub_import, Perm.hub_review}
 _INTEL_STAFF = {Perm.intel_read, Perm.intel_warn}
+_FIELD_STAFF = {Perm.rental_read, Perm.rental_write, Perm.iot_read}  # rental housing and sensors of one's area
 ROLE_PERMISSIONS: dict[Role, frozenset[Perm]] = {
-    Role.resident: frozenset({Perm.case_read, Perm.case_report, Perm.resident_participate}),
-    Role.grid_worker: frozenset(_STAFF_READ | {Perm.registry_write, Perm.pii_reveal, Perm.visit_record}),
-    Role.community_staff: frozenset(_STAFF_READ | _PARTICIPATION_STAFF | _HUB_STAFF | _INTEL_STAFF | {
+    Role.resident: frozenset({Perm.case_read, Perm.case_report, Perm.resident_participate, Perm.rental_self}),
+    Role.grid_worker: frozenset(_STAFF_READ | _FIELD_STAFF | {Perm.registry_write, Perm.pii_reveal,
+                                                              Perm.visit_record}),
+    Role.community_staff: frozenset(_STAFF_READ | _PARTICIPATION_STAFF | _HUB_STAFF | _INTEL_STAFF | _FIELD_STAFF | {
+        Perm.rental_export,
         Perm.registry_write, Perm.pii_reveal, Perm.user_read, Perm.dashboard_read}),
-    Role.street_staff: frozenset(_STAFF_READ | _PARTICIPATION_STAFF | _HUB_STAFF | _INTEL_STAFF | {
+    Role.street_staff: frozenset(_STAFF_READ | _PARTICIPATION_STAFF | _HUB_STAFF | _INTEL_STAFF | _FIELD_STAFF | {
+        Perm.rental_export,
         Perm.registry_write, Perm.pii_reveal, Perm.user_read, Perm.region_write, Perm.dashboard_read}),
     Role.department_handler: frozenset({Perm.region_read, Perm.case_read, Perm.case_report}),
-    Role.command_centre: frozenset(_STAFF_READ | _PARTICIPATION_STAFF | _HUB_STAFF | _INTEL_STAFF | {
-        Perm.hub_admin, Perm.intel_admin,
+    Role.command_centre: frozenset(_STAFF_READ | _PARTICIPATION_STAFF | _HUB_STAFF | _INTEL_STAFF | _FIELD_STAFF | {
+        Perm.hub_admin, Perm.intel_admin, Perm.rental_export, Perm.iot_admin,
         Perm.pii_reveal, Perm.user_read, Perm.case_reveal_reporter, Perm.config_write, Perm.dashboard_read}),
     Role.leader: frozenset({Perm.region_read, Perm.registry_read, Perm.case_read, Perm.dashboard_read,
-                            Perm.hub_read, Perm.intel_read}),
+                            Perm.hub_read, Perm.intel_read, Perm.rental_read, Perm.iot_read}),
     # 三员分立: the auditor reads the audit log; the system admin manages users and regions but not audit.
     Role.auditor: frozenset({Perm.region_read, Perm.audit_read, Perm.user_read}),
     Role.admin: frozenset(_STAFF_READ | _PARTICIPATION_STAFF | _HUB_STAFF | {Perm.hub_admin, Perm.intel_admin,
+        Perm.iot_read, Perm.iot_admin,
         Perm.region_write, Perm.registry_write, Perm.user_read, Perm.user_write, Perm.config_write,
         Perm.dashboard_read}),
 }
