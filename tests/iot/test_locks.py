@@ -13,8 +13,8 @@ import pytest
 from iotworld import PREFIX, device, install, msg
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
-from testimages import png
 
+from testimages import png
 from zhili.cases import notify
 from zhili.cases.models import Case, Channel
 from zhili.cases.taxonomy import load_defaults
