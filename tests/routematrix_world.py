@@ -90,6 +90,8 @@ class Side:
     merge: Any = None  # a done (undoable) merge into ``golden``
     subscription: Any = None  # a change subscription of the side's community
     warning: Any = None  # an open early warning (预警) for the side's community, about its case
+    iot_device: Any = None  # a smoke detector in the side's grid (物联感知)
+    iot_alert: Any = None  # an open alert of that device
 
 
 @dataclass
@@ -109,6 +111,7 @@ class MatrixWorld:
     reset_phone: str = "13700000012"
     reset_code: str = ""
     audit_seq: int = 0  # an event of the audit log (the newest when the world was built)
+    iot_rule: Any = None  # an IoT alert rule (district-wide)
 
     def token(self, role: str) -> str | None:
         user = ROLE_USERS[role]
@@ -254,6 +257,7 @@ def build(db: Session) -> MatrixWorld:
         if user.role != Role.auditor:  # every user who reads cases keeps a view of the case list
             mw.saved_views[username] = save_view(db, principal=p(username), name="我的视图", query="open=1")
     _intel_objects(db, mw, p("zhihui"))
+    _iot_objects(db, mw, p("zhihui"))
     mw.rule_key = create_rule(db, principal=p("zhihui"), data={
         "name": "测试规则", "category_code": "SJ-01", "target_department": "HW", "confidence": 0.1}).rule_key
     set_override(db, principal=p("zhihui"), day=mw.override_day, is_workday=True, name="调休上班")
@@ -296,6 +300,23 @@ def _intel_objects(db: Session, mw: MatrixWorld, zhihui: Any) -> None:
                             category_code=mw.category, title="同一地址反复反映", reason="30天内同一地址反映3次",
                             case_ids=[str(s.case.id)])
         db.add(s.warning)
+    db.flush()
+
+
+def _iot_objects(db: Session, mw: MatrixWorld, zhihui: Any) -> None:
+    """The shipped device types and rules, a smoke detector per side (in its grid) with an open alert."""
+    from zhili.iot import devices, types
+    from zhili.iot.models import Alert, Rule
+
+    types.install_defaults(db)
+    mw.iot_rule = db.scalar(select(Rule).where(Rule.code == "smoke_alarm"))
+    for side, s in mw.sides.items():
+        s.iot_device = devices.create_device(db, principal=zhihui, device_key=f"MX-SMOKE-{side}", data={
+            "type_code": "smoke_detector", "name": f"矩阵烟感{side}", "unit_id": s.grid.id, "address": "测试路1号"})
+        s.iot_alert = Alert(rule_id=mw.iot_rule.id, kind="rule", device_id=s.iot_device.id,
+                            group_key=f"matrix:{side}", unit_id=s.grid.id, path=s.grid.path, title="烟感报警",
+                            detail={"device_name": s.iot_device.name})
+        db.add(s.iot_alert)
     db.flush()
 
 
