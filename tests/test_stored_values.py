@@ -61,6 +61,10 @@ COLUMNS: dict[str, dict[str, str]] = {
     "candidate": {"evidence": JSON},
     "merge": {"snapshot": JSON},
     "subscription": {"name": TEXT, "url": TEXT, "entity_types": JSON},
+    # IoT perception: what devices, imports and the ingest put in their rows
+    "iot_device": {"name": TEXT, "address": TEXT, "owner": TEXT, "note": TEXT, "lon": FLOAT, "lat": FLOAT,
+                   "heartbeat_s": INT},
+    "iot_alert": {"title": TEXT, "close_reason": TEXT, "detail": JSON, "count": INT},
 }
 
 
