@@ -457,6 +457,8 @@ class _Compiler:
         return run
 
     def call(self, node: ast.Call, d: int) -> Fn:
+        if isinstance(node.func, ast.Attribute):
+            raise self.fail(node.func, _REFUSED[ast.Attribute])
         if not isinstance(node.func, ast.Name):
             raise self.fail(node, "只能调用列出的函数")
         name = node.func.id
