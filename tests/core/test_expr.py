@@ -131,8 +131,11 @@ def test_deep_nesting_and_size_are_bounded() -> None:
         compile_expr("(" * 900 + "1" + ")" * 900)  # would crash Python's own parser
     with pytest.raises(ExprError, match=r"嵌套过深|过长"):
         compile_expr("-" * (MAX_DEPTH + 5) + "1")
+    assert compile_expr(" + ".join(["1"] * 90)).evaluate({}) == 90  # a long sum nests left: allowed
+    with pytest.raises(ExprError, match="嵌套过深"):
+        compile_expr(" + ".join(["1"] * (MAX_DEPTH + 5)))
     with pytest.raises(ExprError, match="过长"):
-        compile_expr(" + ".join(["1"] * (MAX_NODES)))
+        compile_expr(" and ".join(["x"] * (MAX_NODES + 1)))
     with pytest.raises(ExprError, match="过长"):
         compile_expr("x" * 5000)
     with pytest.raises(ExprError, match="过长"):
