@@ -77,8 +77,8 @@ def seed_iot(session: Session, *, scale: str, seed: int = 20261123) -> dict[str,
             if code in ("smoke_detector", "gas", "elevator"):
                 data["building_id"] = b.id
             else:  # street furniture: near the building, placed by the locator
-                lon = (b.lon or 0) + rng.uniform(-0.0008, 0.0008)
-                lat = (b.lat or 0) + rng.uniform(-0.0008, 0.0008)
+                lon: float | None = (b.lon or 0) + rng.uniform(-0.0008, 0.0008)
+                lat: float | None = (b.lat or 0) + rng.uniform(-0.0008, 0.0008)
                 gid = locator.locate(lon, lat)
                 if gid is None:
                     lon, lat, gid = b.lon, b.lat, b.grid_id
