@@ -77,11 +77,10 @@ def seed_iot(session: Session, *, scale: str, seed: int = 20261123) -> dict[str,
             if code in ("smoke_detector", "gas", "elevator"):
                 data["building_id"] = b.id
             else:  # street furniture: near the building, placed by the locator
-                lon: float | None = (b.lon or 0) + rng.uniform(-0.0008, 0.0008)
-                lat: float | None = (b.lat or 0) + rng.uniform(-0.0008, 0.0008)
-                gid = locator.locate(lon, lat)
-                if gid is None:
-                    lon, lat, gid = b.lon, b.lat, b.grid_id
+                near = ((b.lon or 0) + rng.uniform(-0.0008, 0.0008), (b.lat or 0) + rng.uniform(-0.0008, 0.0008))
+                gid = locator.locate(*near)
+                lon, lat = near if gid is not None else (b.lon, b.lat)
+                gid = gid or b.grid_id
                 data.update(unit_id=gid, lon=lon, lat=lat, address=f"{b.address}附近")
             d = devices.create_device(session, principal=admin, device_key=key, data=data, locator=locator,
                                       audit_it=False)
