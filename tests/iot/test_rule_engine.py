@@ -182,3 +182,12 @@ def test_quiet_alerts_close(db: Session, env: Any) -> None:
     assert heartbeat.close_quiet(db, T0 + dt.timedelta(hours=25)) == 1
     db.refresh(a)
     assert a.state == AlertState.closed
+
+
+def test_sweep_purges_messages_past_their_retention(db: Session, env: Any) -> None:
+    gauge = device(db, env, "water_level")
+    old = [msg(gauge, "water_level", "telemetry", {"level_m": 1.0}, at=T0 - dt.timedelta(days=100 + i))
+           for i in range(7)]
+    run(db, [*old, msg(gauge, "water_level", "telemetry", {"level_m": 1.1}, at=T0)])
+    assert heartbeat.purge_messages(db, T0, batch=3) == 7
+    assert db.scalar(select(func.count()).select_from(Message)) == 1
