@@ -135,6 +135,9 @@ def test_duration_window_and_recovery_closes(db: Session, env: Any) -> None:
     alerts = list(db.scalars(select(Alert).order_by(Alert.first_at)))
     assert len(alerts) == 2 and alerts[0].case_id == alerts[1].case_id
     assert db.scalar(select(func.count()).select_from(Case)) == 1
+    notes = list(db.scalars(select(CaseEvent).where(CaseEvent.case_id == alerts[0].case_id,
+                                                    CaseEvent.action == "iot_repeat")))
+    assert len(notes) == 1  # the case heard that its cause is back
 
 
 def test_offline_device_alerts_its_unit_and_recovers(db: Session, env: Any) -> None:
