@@ -194,3 +194,18 @@ def test_sweep_purges_messages_past_their_retention(db: Session, env: Any) -> No
     run(db, [*old, msg(gauge, "water_level", "telemetry", {"level_m": 1.1}, at=T0)])
     assert heartbeat.purge_messages(db, T0, batch=3) == 7
     assert db.scalar(select(func.count()).select_from(Message)) == 1
+
+
+def test_rejected_messages_are_listed_by_jurisdiction(db: Session, env: Any) -> None:
+    from iotworld import admin, principal_of
+
+    from zhili.core.security import Role
+    from zhili.iot import devices
+
+    mine, other = device(db, env, "gas", grid="ga"), device(db, env, "gas", grid="gc")
+    run(db, [msg(mine, "gas", "telemetry", {"lel": 500}), msg(other, "gas", "telemetry", {"lel": 500}),
+             msg("GHOST-9", "gas", "telemetry", {"lel": 1})])
+    worker = principal_of(env, "wangge_a", Role.grid_worker, "ga")
+    assert [m.device_id for m in devices.rejected_messages(db, principal=worker)] == [mine.id]
+    seen = {m.device_key for m in devices.rejected_messages(db, principal=admin(env))}
+    assert seen == {mine.device_key, other.device_key, "GHOST-9"}  # unknown devices: to iot:admin only
