@@ -124,3 +124,17 @@ def test_a_message_published_while_the_ingest_is_away_waits_for_it(db: Session, 
     assert _count(db, prefix) == 20
     db.refresh(lock)
     assert lock.last_seen_at is not None and lock.last_seen_at > dt.datetime.now(dt.UTC) - dt.timedelta(minutes=1)
+
+
+def test_the_ingest_waits_for_a_broker_that_is_not_up(db: Session, env: Any) -> None:
+    from zhili.iot.ingest import BrokerConfig
+
+    cfg = BrokerConfig(host="127.0.0.1", port=1, prefix=unique("p"), district="330522", client_id=unique("ing"))
+    ing = Ingest(cfg, batch_ms=10, session_factory=_factory(db), sweep=False)
+    t = threading.Thread(target=ing.run, daemon=True)
+    t.start()
+    time.sleep(1.5)
+    assert t.is_alive() and not ing.subscribed.is_set()  # still trying, not crashed
+    ing.stop()
+    t.join(10)
+    assert not t.is_alive()

@@ -105,18 +105,21 @@ def make_client(cfg: BrokerConfig, *, manual_ack: bool, client_id: str | None = 
     return client
 
 
-def connect(client: Any, cfg: BrokerConfig, *, persistent: bool = True) -> None:
+def connect(client: Any, cfg: BrokerConfig, *, persistent: bool = True, wait: bool = True) -> None:
+    """Connect now (``wait``: a broker that does not answer raises), or let paho's loop connect and keep
+    reconnecting with back-off (the ingest: a broker restarting or not up yet is waited for, not a crash)."""
     import paho.mqtt.client as mqtt
     from paho.mqtt.packettypes import PacketTypes
     from paho.mqtt.properties import Properties
 
+    how = client.connect if wait else client.connect_async
     if cfg.protocol == "5":
         props = Properties(PacketTypes.CONNECT)
         props.SessionExpiryInterval = cfg.session_expiry_s if persistent else 0
         props.ReceiveMaximum = 65535
-        client.connect(cfg.host, cfg.port, keepalive=cfg.keepalive, clean_start=not persistent, properties=props)
+        how(cfg.host, cfg.port, keepalive=cfg.keepalive, clean_start=not persistent, properties=props)
     else:
-        client.connect(cfg.host, cfg.port, keepalive=cfg.keepalive, clean_start=mqtt.MQTT_CLEAN_START_FIRST_ONLY)
+        how(cfg.host, cfg.port, keepalive=cfg.keepalive, clean_start=mqtt.MQTT_CLEAN_START_FIRST_ONLY)
 
 
 @dataclass
@@ -190,7 +193,7 @@ class Ingest:
     # the batch loop --------------------------------------------------------------------------------------------
     def start(self) -> None:
         self.client.reconnect_delay_set(min_delay=1, max_delay=30)
-        connect(self.client, self.cfg)
+        connect(self.client, self.cfg, wait=False)  # paho's loop connects, and reconnects with back-off
         self.client.loop_start()
 
     def stop(self) -> None:
