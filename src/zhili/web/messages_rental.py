@@ -117,6 +117,13 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "rental.key_valid_range": ("{start} 至 {end}", "{start} to {end}"),
     "rental.key_open_end": ("{start} 起，长期有效", "From {start}, until revoked"),
     "rental.key_holder": ("持有人", "Holder"),
+    "rental.key_code_once": ("这是电子钥匙的完整编号，只显示这一次，请妥善保存；遗失可更换。",
+                             "This is the key's full code, shown only this once: keep it safe."),
+    "rental.key_code_hand_over": ("这是租客电子钥匙的完整编号，只显示这一次，请当面转交租客本人。",
+                                  "This is the tenant's key code, shown only this once: hand it to the tenant."),
+    "rental.continue": ("完成", "Done"),
+    "rental.holder.tenant": ("租客", "Tenant"),
+    "rental.holder.landlord": ("房东", "Landlord"),
     "rental.key_state.valid": ("有效", "Valid"),
     "rental.key_state.expired": ("已过期", "Expired"),
     "rental.key_state.revoked": ("已作废", "Revoked"),
@@ -172,6 +179,9 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "rental.export_note": ("导出内容已脱敏，导出操作记入审计日志。", "Exports are masked and audited."),
     "rental.list_empty": ("没有符合条件的记录。", "Nothing matches."),
     "rental.warnings_empty": ("没有待处理的出租房屋预警。", "No open rental warnings."),
+    "rental.warnings_intel": ("在智能研判中排除预警或转为事件", "Dismiss or turn into cases on the 研判 page"),
+    "rental.counts": ("出租房间 {rooms} 间，在住租客 {stays} 人，报送失败 {dead} 条",
+                      "{rooms} rooms, {stays} tenants, {dead} failed police reports"),
     "rental.warning_raised": ("预警时间", "Raised"),
     "rental.visit_checkin": ("走访登记入住", "Check in on a visit"),
     # -- form checks ----------------------------------------------------------------------------------------------
@@ -179,6 +189,10 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "rental.bad_date": ("请输入有效的日期", "Enter a valid date"),
     "rental.bad_integer": ("请输入有效的整数", "Enter a whole number"),
     "rental.photo_required": ("请上传本人照片", "Upload a photo of the tenant"),
+    # -- flash messages -------------------------------------------------------------------------------------------
+    "msg.rental_checked_out": ("已办理退租，电子钥匙已作废，退租信息将报送公安。",
+                               "Checked out: the keys are revoked and the police will be informed."),
+    "msg.rental_redelivered": ("已重新加入报送队列。", "Queued to be reported to the police again."),
 }
 
 i18n.extend(MESSAGES)
