@@ -65,7 +65,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
                                                                "separately"),
     "rental.entrance": ("单元", "Entrance"),
     "rental.submit_room": ("登记出租房", "Register the room"),
-    "rental.room_saved": ("出租房间已登记。", "The room has been registered."),
+    "rental.room_saved": ("出租房间已登记", "The room has been registered."),
     "rental.over_capacity": ("超员", "Over capacity"),
     "rental.tenants": ("在住租客", "Tenants"),
     "rental.tenants_empty": ("目前没有在住租客。", "No tenants at present."),
@@ -92,7 +92,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
                             "Real-name registration: name, ID number and mobile as on the tenant's documents. The "
                             "registration is reported to the police."),
     "rental.checkin_submit": ("确认登记入住", "Check in"),
-    "rental.checked_in": ("已登记入住，并将报送公安。", "Checked in; the police will be informed."),
+    "rental.checked_in": ("已登记入住，将报送公安", "Checked in; the police will be informed."),
     "rental.checkout": ("办理退租", "Check out"),
     "rental.checkout_date": ("退租日期", "Move-out date"),
     "rental.checkout_note": ("退租说明", "Note"),
