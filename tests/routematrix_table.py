@@ -346,6 +346,36 @@ SUPERVISION_PAGE = _r(COMM, STREET, DEPT, CMD, LEAD)  # docs/architecture.md; GE
 REG_PAGES = _r(COMM, STREET, CMD, LEAD, ADMIN)  # /console/registry (grid workers use /gw)
 REG_PAGES_WRITE = _r(COMM, STREET, ADMIN)
 VISIT_PAGES = _r(COMM, STREET, CMD, LEAD)  # /console/visits; the visits API reads with REG_READ (admin too)
+RENTAL_CONSOLE = _r(COMM, STREET, CMD, LEAD)  # the console's rental register: rental:read outside the two portals
+RENTAL_CONSOLE_ACT = _r(COMM, STREET, CMD)  # check-out and 重新报送 (rental:write), export, reveal (pii:reveal)
+
+
+def _rental_page_id(c: Ctx) -> str:
+    """A valid ID number not used before (each allowed request checks someone new in)."""
+    from zhili.core.validators import id_check_digit
+
+    first17 = f"3401021993{uuid.uuid4().int % 10**7:07d}"
+    return first17 + id_check_digit(first17)
+
+
+def _rental_room_page(c: Ctx) -> dict[str, Any]:
+    """The register-a-room form of the pages: the own side's building, a new door."""
+    return {"data": {"building_id": str(c.mw.sides["own"].building.id), "door": f"9{uuid.uuid4().int % 1000:03d}",
+                     "label": "次卧", "capacity": "1", "landlord_name": "钱房东",
+                     "landlord_id_number": _rental_page_id(c), "landlord_phone": "13900000041"}}
+
+
+def _rental_checkin_page(c: Ctx, *, code: bool = False) -> dict[str, Any]:
+    from zhili.core.clock import today
+
+    data = {"name": "吴租客", "id_number": _rental_page_id(c), "phone": "13900000042",
+            "move_in": today().isoformat(), "expected_move_out": (today() + __import__("datetime").timedelta(
+                days=200)).isoformat()}
+    if code:
+        data["code"] = c.mw.sides["own"].room.checkin_code
+    return {"data": data, "files": {"photo": ("本人.png", png(), "image/png")}}
+
+
 INTEL_READ = _r(COMM, STREET, CMD, LEAD)  # 研判 (intel:read), each their own area
 INTEL_INTAKE = _r(COMM, STREET, CMD)  # the console case page's routing suggestions (intake staff)
 MODEL_ADMIN = _r(CMD, ADMIN)  # intel:admin — model versions
@@ -678,6 +708,28 @@ ROUTES: dict[tuple[str, str], Row] = {
     ("POST", "/gw/visits/{visit_id}/case"): Row(roles=_r(GRID), scope="territory", body=_form(
         category_code="SJ-0102", case_description="楼道堆放杂物")),
     ("GET", "/gw/visits/{visit_id}/photos/{attachment_id}"): Row(roles=_r(GRID), scope="territory"),
+    # -- rental housing pages (出租房屋): the resident as landlord of the own side's room and as tenant, the grid
+    # worker in the own grid, the console's register
+    ("GET", "/h5/rental/rooms"): Row(roles=_r(RES)),
+    ("GET", "/h5/rental/rooms/new"): Row(roles=_r(RES)),
+    ("POST", "/h5/rental/rooms/new"): Row(roles=_r(RES), body=_rental_room_page),
+    ("GET", "/h5/rental/rooms/{room_id}"): Row(roles=_r(RES), scope="rental"),
+    ("GET", "/h5/rental/rooms/{room_id}/checkin"): Row(roles=_r(RES), scope="rental"),
+    ("POST", "/h5/rental/rooms/{room_id}/checkin"): Row(roles=_r(RES), scope="rental", body=_rental_checkin_page),
+    ("POST", "/h5/rental/stays/{stay_id}/checkout"): Row(roles=_r(RES), scope="rental", body=_form()),
+    ("GET", "/h5/rental/stays"): Row(roles=_r(RES)),
+    ("GET", "/h5/rental/checkin"): Row(roles=_r(RES)),
+    ("POST", "/h5/rental/checkin"): Row(roles=_r(RES), body=lambda c: _rental_checkin_page(c, code=True)),
+    ("GET", "/gw/rental"): Row(roles=_r(GRID)),
+    ("GET", "/gw/rental/stays"): Row(roles=_r(GRID)),
+    ("POST", "/gw/rental/stays"): Row(roles=_r(GRID), body=_form(q="13900000022")),
+    ("GET", "/gw/rental/warnings"): Row(roles=_r(GRID)),
+    ("GET", "/gw/rental/rooms/new"): Row(roles=_r(GRID)),
+    ("POST", "/gw/rental/rooms/new"): Row(roles=_r(GRID), body=_rental_room_page),
+    ("GET", "/gw/rental/rooms/{room_id}"): Row(roles=_r(GRID), scope="rental"),
+    ("GET", "/gw/rental/rooms/{room_id}/checkin"): Row(roles=_r(GRID), scope="rental"),
+    ("POST", "/gw/rental/rooms/{room_id}/checkin"): Row(roles=_r(GRID), scope="rental", body=_rental_checkin_page),
+    ("POST", "/gw/rental/stays/{stay_id}/checkout"): Row(roles=_r(GRID), scope="rental", body=_form()),
     # -- pages: the console ----------------------------------------------------------------------------------------
     ("GET", "/console/"): Row(roles=CONSOLE),
     # the workbench of every staff role; the auditor is sent to his home (/console/audit/), the portals' users refused
@@ -759,6 +811,20 @@ ROUTES: dict[tuple[str, str], Row] = {
     ("GET", "/console/hub/quality"): Row(roles=HUB_READ),
     ("GET", "/console/hub/quality/{source_id}"): Row(roles=HUB_READ, scope="territory"),
     ("GET", "/console/visits/{visit_id}/photos/{attachment_id}"): Row(roles=VISIT_PAGES, scope="territory"),
+    ("GET", "/console/rental/"): Row(roles=RENTAL_CONSOLE),
+    ("GET", "/console/rental/rooms/{room_id}"): Row(roles=RENTAL_CONSOLE, scope="rental"),
+    ("GET", "/console/rental/stays"): Row(roles=RENTAL_CONSOLE),
+    ("POST", "/console/rental/stays"): Row(roles=RENTAL_CONSOLE, body=_form(q="13900000022")),
+    ("GET", "/console/rental/stays/{stay_id}"): Row(roles=RENTAL_CONSOLE, scope="rental"),
+    # the leader passes the register's gate but holds no pii:reveal: a refused reveal is recorded
+    ("POST", "/console/rental/stays/{stay_id}/reveal"): Row(roles=RENTAL_CONSOLE_ACT, scope="rental",
+                                                             body=_form(reason="核实身份"),
+                                                             refusal_writes=AUDITED_REFUSAL),
+    ("POST", "/console/rental/stays/{stay_id}/checkout"): Row(roles=RENTAL_CONSOLE_ACT, scope="rental", body=_form()),
+    ("GET", "/console/rental/export.xlsx"): Row(roles=RENTAL_CONSOLE_ACT),
+    ("GET", "/console/rental/warnings"): Row(roles=RENTAL_CONSOLE),
+    ("GET", "/console/rental/deliveries"): Row(roles=RENTAL_CONSOLE),
+    ("POST", "/console/rental/deliveries/{delivery_id}/redeliver"): Row(roles=RENTAL_CONSOLE_ACT, scope="rental"),
     # -- pages: the registers --------------------------------------------------------------------------------------
     ("GET", f"{CR}/"): Row(roles=REG_PAGES),
     ("GET", f"{CR}/units/{{unit_id}}"): Row(roles=REG_PAGES, scope="territory"),

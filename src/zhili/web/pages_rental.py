@@ -338,16 +338,16 @@ def submit_checkin(request: Request, session: Any, pu: PageUser, portal: Portal,
 
 def submit_checkout(request: Request, session: Any, pu: PageUser, portal: Portal, stay_id: uuid.UUID,
                     form: FormData, *, back: str | None = None) -> Response:
-    """退租 through ``stays.check_out``; back to the room page (or ``back``) with the outcome."""
-    stay = stays.get_stay(session, principal=pu.principal, stay_id=stay_id)
-    room_id = stay.room_id
+    """退租 through ``stays.check_out`` (which checks the permission before it looks the stay up, so a refusal
+    cannot tell whether the stay exists); back to the room page (or ``back``) with the outcome."""
     errors: dict[str, str] = {}
     day = _date(request, cp.text(form, "moved_out", 10), errors, "moved_out")
     note = fk.form_text(form, "note")[:stays.NOTE_MAX + 1] or None
     try:
         if errors:
+            stays.get_stay(session, principal=pu.principal, stay_id=stay_id)  # not one's own: 404 first
             raise_first(errors)
-        stays.check_out(session, principal=pu.principal, stay_id=stay_id, moved_out=day, note=note)
+        stay = stays.check_out(session, principal=pu.principal, stay_id=stay_id, moved_out=day, note=note)
     except DomainError as exc:
         roll_back_refused(session)
         if exc.status in (403, 404):
@@ -356,9 +356,10 @@ def submit_checkout(request: Request, session: Any, pu: PageUser, portal: Portal
         text = message or "；".join(fields.values())
         if back is not None:
             return back_with_error(request, session, pu, back, text, exc.status)
+        room_id = stays.get_stay(session, principal=pu.principal, stay_id=stay_id).room_id
         return room_page(request, session, pu, portal, room_id, error=text, error_for=stay_id,
                          status=422 if fields else exc.status)
-    return redirect((back or f"{portal.prefix}/rooms/{room_id}") + "?msg=rental_checked_out")
+    return redirect((back or f"{portal.prefix}/rooms/{stay.room_id}") + "?msg=rental_checked_out")
 
 
 def raise_first(errors: dict[str, str]) -> None:
