@@ -252,6 +252,8 @@ def test_a_tenant_checks_in_with_the_code_and_sees_the_stay_its_police_state_and
     assert "长兴县金陵路88号" in mine.text and "主卧" in mine.text and "赵租客" in mine.text
     assert "报送中" in mine.text and f"…{code[-4:]}" in mine.text and "有效" in mine.text
     assert code not in mine.html and "139****3333" in mine.text
+    # the key opens the door through the expected move-out day (it ends at the midnight after)
+    assert f"{today().isoformat()} 至 {(today() + dt.timedelta(days=180)).isoformat()}" in mine.text
     assert f"/h5/permit/new?stay_id={stay.id}" in {a.attrs.get("href") for a in mine.find_all("a")}
     police.deliver(site.db, [d.id for d in site.db.scalars(select(PoliceDelivery))])
     site.db.flush()

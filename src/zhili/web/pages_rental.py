@@ -30,6 +30,7 @@ from zhili.core.errors import DomainError
 from zhili.core.ids import new_id
 from zhili.core.settings import get_settings
 from zhili.rental import keys, police, rooms, stays
+from zhili.rental.common import aware
 from zhili.rental.models import StayState
 from zhili.web import casepages as cp
 from zhili.web import formkit as fk
@@ -53,6 +54,16 @@ class Portal:
 
 H5 = Portal("/h5/rental", "rental/room.html", "rental/checkin.html", "rental/room_form.html")
 GW = Portal("/gw/rental", "rental/room.html", "rental/checkin.html", "rental/room_form.html")
+
+
+def key_view(session: Any, key: Any) -> dict[str, Any]:
+    """A key as shown (``keys.key_view``) with the local days it is valid: a tenant's key ends at the midnight after
+    the expected move-out, which is the last day it opens the door."""
+    view = keys.key_view(session, key)
+    start, end = aware(view["valid_from"]), aware(view["valid_to"])
+    view["first_day"] = clock.local_day(start) if start else None
+    view["last_day"] = clock.local_day(end - dt.timedelta(microseconds=1)) if end else None
+    return view
 
 
 # -- reading forms ------------------------------------------------------------------------------------------------
@@ -264,7 +275,7 @@ def submit_room(request: Request, session: Any, pu: PageUser, portal: Portal, fo
     room = done.room
     return render(request, "rental/issued.html", {
         "portal": portal, "kind": "room", "room": rooms.room_view(session, room, show_code=True),
-        "key": keys.key_view(session, done.landlord_key.key), "code": done.landlord_key.code,
+        "key": key_view(session, done.landlord_key.key), "code": done.landlord_key.code,
         "next_url": f"{portal.prefix}/rooms/{room.id}"})
 
 
@@ -280,7 +291,7 @@ def room_context(session: Any, pu: PageUser, room_id: uuid.UUID) -> dict[str, An
     return {"room": rooms.room_view(session, room, show_code=landlord or _is_staff(pu)),
             "active": [v for v in views if v["state"] == StayState.active.value],
             "closed": [v for v in views if v["state"] != StayState.active.value],
-            "keys": [keys.key_view(session, k) for k in key_rows], "is_landlord": landlord,
+            "keys": [key_view(session, k) for k in key_rows], "is_landlord": landlord,
             "can_write": landlord or _is_staff(pu), "today": clock.today().isoformat()}
 
 
@@ -332,7 +343,7 @@ def submit_checkin(request: Request, session: Any, pu: PageUser, portal: Portal,
     next_url = f"{portal.prefix}/rooms/{stay.room_id}" if room_id is not None else f"{portal.prefix}/stays"
     return render(request, "rental/issued.html", {
         "portal": portal, "kind": "stay", "stay": stays.stay_view(session, stay),
-        "key": keys.key_view(session, done.key.key), "code": done.key.code, "next_url": next_url,
+        "key": key_view(session, done.key.key), "code": done.key.code, "next_url": next_url,
         "by_tenant": room_id is None})
 
 
@@ -385,7 +396,7 @@ def tenant_context(session: Any, pu: PageUser) -> dict[str, Any]:
     by_stay: dict[Any, list[dict[str, Any]]] = {}
     for k in key_rows:
         if k.stay_id is not None:
-            by_stay.setdefault(k.stay_id, []).append(keys.key_view(session, k))
+            by_stay.setdefault(k.stay_id, []).append(key_view(session, k))
     views = []
     for s in rows:
         v = stays.stay_view(session, s)

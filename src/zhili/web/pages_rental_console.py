@@ -184,7 +184,7 @@ def _stay_page(request: Request, session: Any, pu: PageUser, stay_id: uuid.UUID,
     return _page(request, pu, "rental/console_stay.html", {
         "section": "stays", "stay": view, "room": rooms.room_view(session, room_row),
         "deliveries": [police.delivery_view(d) for d in deliveries], "revealed": revealed, "reveal_error": error,
-        "keys": [keys.key_view(session, k) for k in keys.list_keys(session, principal=pu.principal,
+        "keys": [pr.key_view(session, k) for k in keys.list_keys(session, principal=pu.principal,
                                                                    room_id=room_row.id, include_ended=True)
                  if k.stay_id == stay.id]}, status=status)
 
