@@ -37,6 +37,9 @@ app.add_typer(intel_app, name="intel")
 from zhili.cli_ml import ml_app  # noqa: E402  (the intelligence models' commands)
 
 app.add_typer(ml_app, name="ml")
+from zhili.cli_rental import rental_app  # noqa: E402  (rental housing: rules, police deliveries)
+
+app.add_typer(rental_app, name="rental")
 console = Console()
 
 

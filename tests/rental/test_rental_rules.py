@@ -105,7 +105,8 @@ def test_an_active_stay_past_its_end_is_an_overstay_after_the_grace(db: Session,
 
 def test_the_rooms_contract_end_counts_too(db: Session, world: Any, gateway: Any) -> None:
     p = place(db, world)
-    rooms.update_room(db, principal=p.staff, room_id=p.room.id, changes={"contract_end": today() + dt.timedelta(days=5)})
+    rooms.update_room(db, principal=p.staff, room_id=p.room.id,
+                      changes={"contract_end": today() + dt.timedelta(days=5)})
     stays.check_in(db, principal=p.staff, room_id=p.room.id, data=tenant())
     report = rules.scan(db, now=utcnow() + dt.timedelta(days=10), rules=("rental_overstay",))
     assert report.raised["rental_overstay"] == 1

@@ -175,6 +175,7 @@ def check_in(session: Session, *, principal: Principal, data: dict[str, Any], ro
     or by check-in code (the tenant from the portal, ``rental:self``). ``data``: name, id_number, phone, photo
     (bytes), move_in, expected_move_out, note."""
     require_any(principal, Perm.rental_write, Perm.rental_self)
+    clean = validate_check_in(data)
     if room_id is not None:
         room = load_room(session, principal, room_id, write=True)
     elif checkin_code:
@@ -185,7 +186,6 @@ def check_in(session: Session, *, principal: Principal, data: dict[str, Any], ro
         raise _invalid({"room_id": "请选择房屋或输入入住码"})
     if room.status != RoomStatus.active:
         raise Conflict("该房屋已停止出租，不能办理入住", code="room_withdrawn")
-    clean = validate_check_in(data)
     via = _via(principal, room) if room_id is not None else RegisteredVia.portal
     household = session.get(Household, room.household_id)
     assert household is not None
