@@ -361,7 +361,7 @@ def _rental_page_id(c: Ctx) -> str:
     """A valid ID number not used before (each allowed request checks someone new in)."""
     from zhili.core.validators import id_check_digit
 
-    first17 = f"3401021993{uuid.uuid4().int % 10**7:07d}"
+    first17 = f"34010219930{uuid.uuid4().int % 9 + 1}1{uuid.uuid4().int % 9 + 1}{uuid.uuid4().int % 1000:03d}"
     return first17 + id_check_digit(first17)
 
 
