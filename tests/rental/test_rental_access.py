@@ -16,8 +16,8 @@ from openpyxl import load_workbook
 from rentalkit import gateway, household, place, principal, resident, room_data, tenant
 from sqlalchemy import select
 from sqlalchemy.orm import Session
-from testimages import png
 
+from testimages import png
 from zhili.core.audit import AuditEvent
 from zhili.core.clock import today
 from zhili.core.errors import Forbidden, NotFound

@@ -358,7 +358,8 @@ def stay_photo(session: Session, *, principal: Principal, stay_id: uuid.UUID) ->
     stay_id = stay.id
     write_after_read(session, lambda s: audit.record(s, actor=principal.actor, action="rental.stay_photo",
                                                      object_type="rental_stay", object_id=stay_id))
-    return stay.photo_type or "image/jpeg", data
+    ctype = stay.photo_type if stay.photo_type in IMAGE_TYPES else "application/octet-stream"
+    return ctype, data
 
 
 def reveal_stay(session: Session, *, principal: Principal, stay_id: uuid.UUID, reason: str) -> dict[str, Any]:
