@@ -748,6 +748,7 @@ ROUTES: dict[tuple[str, str], Row] = {
     ("POST", "/h5/rental/rooms/{room_id}/checkin"): Row(roles=_r(RES), scope="rental", body=_rental_checkin_page),
     ("POST", "/h5/rental/stays/{stay_id}/checkout"): Row(roles=_r(RES), scope="rental", body=_form()),
     ("GET", "/h5/rental/stays"): Row(roles=_r(RES)),
+    ("POST", "/h5/rental/keys/{key_id}/renew"): Row(roles=_r(RES), scope="rental"),
     ("GET", "/h5/rental/checkin"): Row(roles=_r(RES)),
     ("POST", "/h5/rental/checkin"): Row(roles=_r(RES), body=lambda c: _rental_checkin_page(c, code=True)),
     ("GET", "/gw/rental"): Row(roles=_r(GRID)),

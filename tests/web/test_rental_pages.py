@@ -24,7 +24,7 @@ from zhili.core.crypto import get_cipher
 from zhili.core.validators import id_check_digit
 from zhili.registry.models import Building, BuildingType, Household, HouseholdUse
 from zhili.rental import police, rules
-from zhili.rental.models import DeliveryState, PoliceDelivery, Room, Stay
+from zhili.rental.models import DeliveryState, Key, PoliceDelivery, Room, Stay
 
 _seq = itertools.count(1)
 _phones = itertools.count(13900000001)
@@ -255,6 +255,14 @@ def test_a_tenant_checks_in_with_the_code_and_sees_the_stay_its_police_state_and
     # the key opens the door through the expected move-out day (it ends at the midnight after)
     assert f"{today().isoformat()} 至 {(today() + dt.timedelta(days=180)).isoformat()}" in mine.text
     assert f"/h5/permit/new?stay_id={stay.id}" in {a.attrs.get("href") for a in mine.find_all("a")}
+    renew = mine.find("form", action=f"/h5/rental/keys/{site.db.scalar(select(Key.id).where(Key.stay_id == stay.id))}/renew")
+    assert renew is not None
+    r = client.post(renew.attrs["action"], data={"csrf_token": mine.csrf()})
+    assert r.status_code == 200 and page(r).h1() == "电子钥匙已更换"
+    new_code = page(r).find("p", id="key-code").text.strip()
+    assert new_code != code and re.fullmatch(r"[0-9A-Z]{16}", new_code)
+    mine = page(client.get("/h5/rental/stays"))
+    assert f"…{new_code[-4:]}" in mine.text and f"…{code[-4:]}" not in mine.text
     police.deliver(site.db, [d.id for d in site.db.scalars(select(PoliceDelivery))])
     site.db.flush()
     assert "已报送" in page(client.get("/h5/rental/stays")).text

@@ -121,6 +121,10 @@ MESSAGES: dict[str, tuple[str, str]] = {
                              "This is the key's full code, shown only this once: keep it safe."),
     "rental.key_code_hand_over": ("这是租客电子钥匙的完整编号，只显示这一次，请当面转交租客本人。",
                                   "This is the tenant's key code, shown only this once: hand it to the tenant."),
+    "rental.key_renew": ("更换钥匙编号", "Get a new key code"),
+    "rental.key_renew_hint": ("原编号随即作废；新编号只显示一次。", "The old code stops working; the new one is "
+                                                              "shown once."),
+    "rental.key_renewed": ("电子钥匙已更换", "Key replaced"),
     "rental.continue": ("完成", "Done"),
     "rental.holder.tenant": ("租客", "Tenant"),
     "rental.holder.landlord": ("房东", "Landlord"),

@@ -52,6 +52,8 @@ class Portal:
     room_form_template: str
 
 
+# the answer page of a form that issued a key (its code shown this once), by what was done
+HEADINGS = {"room": "rental.room_saved", "stay": "rental.checked_in", "renewed": "rental.key_renewed"}
 H5 = Portal("/h5/rental", "rental/room.html", "rental/checkin.html", "rental/room_form.html")
 GW = Portal("/gw/rental", "rental/room.html", "rental/checkin.html", "rental/room_form.html")
 
@@ -273,7 +275,7 @@ def submit_room(request: Request, session: Any, pu: PageUser, portal: Portal, fo
         return room_form(request, session, pu, portal, values=values, errors=errors, error=message,
                          status=422 if errors else exc.status)
     room = done.room
-    return render(request, "rental/issued.html", {
+    return render(request, "rental/issued.html", {"HEADINGS": HEADINGS,
         "portal": portal, "kind": "room", "room": rooms.room_view(session, room, show_code=True),
         "key": key_view(session, done.landlord_key.key), "code": done.landlord_key.code,
         "next_url": f"{portal.prefix}/rooms/{room.id}"})
@@ -341,7 +343,7 @@ def submit_checkin(request: Request, session: Any, pu: PageUser, portal: Portal,
                             error=message, status=422 if errors else exc.status)
     stay = done.stay
     next_url = f"{portal.prefix}/rooms/{stay.room_id}" if room_id is not None else f"{portal.prefix}/stays"
-    return render(request, "rental/issued.html", {
+    return render(request, "rental/issued.html", {"HEADINGS": HEADINGS,
         "portal": portal, "kind": "stay", "stay": stays.stay_view(session, stay),
         "key": key_view(session, done.key.key), "code": done.key.code, "next_url": next_url,
         "by_tenant": room_id is None})
@@ -385,6 +387,23 @@ def back_with_error(request: Request, session: Any, pu: PageUser, back: str, mes
     from zhili.web.render import error_page
 
     return error_page(request, status if status >= 400 else 422, message=message)
+
+
+def renew_key(request: Request, session: Any, pu: PageUser, portal: Portal, key_id: uuid.UUID) -> Response:
+    """A new code for a key through ``keys.renew_key`` (the old code stops working), shown once."""
+    try:
+        issued = keys.renew_key(session, principal=pu.principal, key_id=key_id)
+    except DomainError as exc:
+        roll_back_refused(session)
+        if exc.status in (403, 404):
+            raise
+        return back_with_error(request, session, pu, f"{portal.prefix}/stays", exc.message, exc.status)
+    key = issued.key
+    stay = stays.stay_view(session, stays.get_stay(session, principal=pu.principal, stay_id=key.stay_id)) \
+        if key.stay_id else None
+    return render(request, "rental/issued.html", {"HEADINGS": HEADINGS,
+        "portal": portal, "kind": "renewed", "stay": stay, "key": key_view(session, key), "code": issued.code,
+        "next_url": f"{portal.prefix}/stays" if stay else f"{portal.prefix}/rooms/{key.room_id}", "by_tenant": True})
 
 
 # -- what the tenant sees -------------------------------------------------------------------------------------------

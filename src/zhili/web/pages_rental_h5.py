@@ -74,6 +74,13 @@ def my_stays(request: Request, session: Db, pu: Resident) -> Response:
     return render(request, "rental/h5_stays.html", pr.tenant_context(session, pu))
 
 
+@router.post("/keys/{key_id}/renew")
+def renew_key(request: Request, session: Db, pu: Resident, key_id: uuid.UUID) -> Response:
+    """换钥匙: the holder's key replaced by one with a new code (shown once), e.g. when the landlord checked the
+    tenant in and saw the first code, or a code was lost."""
+    return pr.renew_key(request, session, pu, P, key_id)
+
+
 @router.get("/checkin")
 def self_checkin(request: Request, session: Db, pu: Resident) -> Response:
     return pr.checkin_form(request, session, pu, P, room_id=None)
