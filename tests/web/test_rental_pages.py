@@ -255,8 +255,8 @@ def test_a_tenant_checks_in_with_the_code_and_sees_the_stay_its_police_state_and
     # the key opens the door through the expected move-out day (it ends at the midnight after)
     assert f"{today().isoformat()} 至 {(today() + dt.timedelta(days=180)).isoformat()}" in mine.text
     assert f"/h5/permit/new?stay_id={stay.id}" in {a.attrs.get("href") for a in mine.find_all("a")}
-    renew = mine.find("form", action=f"/h5/rental/keys/{site.db.scalar(select(Key.id).where(Key.stay_id == stay.id))}/renew")
-    assert renew is not None
+    key_id = site.db.scalar(select(Key.id).where(Key.stay_id == stay.id))
+    renew = mine.find("form", action=f"/h5/rental/keys/{key_id}/renew")
     r = client.post(renew.attrs["action"], data={"csrf_token": mine.csrf()})
     assert r.status_code == 200 and page(r).h1() == "电子钥匙已更换"
     new_code = page(r).find("p", id="key-code").text.strip()
