@@ -61,8 +61,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "rental.building_none": ("没有找到匹配的楼栋。找不到时请联系社区或网格员登记楼栋。",
                              "No matching building. If yours is missing, ask the community or your grid worker."),
     "rental.room_no": ("室号", "Flat number"),
-    "rental.room_no_hint": ("如：501；同一户内的多个房间请分别登记", "e.g. 501; register each room of a flat "
-                                                               "separately"),
+    "rental.room_no_hint": ("如：501", "e.g. 501"),
     "rental.entrance": ("单元", "Entrance"),
     "rental.submit_room": ("登记出租房", "Register the room"),
     "rental.room_saved": ("出租房间已登记", "The room has been registered."),
@@ -186,6 +185,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "rental.warnings_intel": ("在智能研判中排除预警或转为事件", "Dismiss or turn into cases on the 研判 page"),
     "rental.counts": ("出租房间 {rooms} 间，在住租客 {stays} 人，报送失败 {dead} 条",
                       "{rooms} rooms, {stays} tenants, {dead} failed police reports"),
+    "rental.warning_room": ("查看出租房间", "Open the room"),
     "rental.warning_raised": ("预警时间", "Raised"),
     "rental.visit_checkin": ("走访登记入住", "Check in on a visit"),
     # -- form checks ----------------------------------------------------------------------------------------------
