@@ -745,6 +745,8 @@ ROUTES: dict[tuple[str, str], Row] = {
     ("POST", "/h5/rental/rooms/new"): Row(roles=_r(RES), body=_rental_room_page),
     ("GET", "/h5/rental/rooms/{room_id}"): Row(roles=_r(RES), scope="rental"),
     ("GET", "/h5/rental/rooms/{room_id}/checkin"): Row(roles=_r(RES), scope="rental"),
+    ("GET", "/h5/rental/rooms/{room_id}/photos/{attachment_id}"): Row(roles=_r(RES), scope="rental", params={
+        "attachment_id": lambda c: c.s.room_photo}),
     ("POST", "/h5/rental/rooms/{room_id}/checkin"): Row(roles=_r(RES), scope="rental", body=_rental_checkin_page),
     ("POST", "/h5/rental/stays/{stay_id}/checkout"): Row(roles=_r(RES), scope="rental", body=_form()),
     ("GET", "/h5/rental/stays"): Row(roles=_r(RES)),
@@ -759,6 +761,8 @@ ROUTES: dict[tuple[str, str], Row] = {
     ("POST", "/gw/rental/rooms/new"): Row(roles=_r(GRID), body=_rental_room_page),
     ("GET", "/gw/rental/rooms/{room_id}"): Row(roles=_r(GRID), scope="rental"),
     ("GET", "/gw/rental/rooms/{room_id}/checkin"): Row(roles=_r(GRID), scope="rental"),
+    ("GET", "/gw/rental/rooms/{room_id}/photos/{attachment_id}"): Row(roles=_r(GRID), scope="rental", params={
+        "attachment_id": lambda c: c.s.room_photo}),
     ("POST", "/gw/rental/rooms/{room_id}/checkin"): Row(roles=_r(GRID), scope="rental", body=_rental_checkin_page),
     ("POST", "/gw/rental/stays/{stay_id}/checkout"): Row(roles=_r(GRID), scope="rental", body=_form()),
     # -- pages: the console ----------------------------------------------------------------------------------------
@@ -844,6 +848,8 @@ ROUTES: dict[tuple[str, str], Row] = {
     ("GET", "/console/visits/{visit_id}/photos/{attachment_id}"): Row(roles=VISIT_PAGES, scope="territory"),
     ("GET", "/console/rental/"): Row(roles=RENTAL_CONSOLE),
     ("GET", "/console/rental/rooms/{room_id}"): Row(roles=RENTAL_CONSOLE, scope="rental"),
+    ("GET", "/console/rental/rooms/{room_id}/photos/{attachment_id}"): Row(
+        roles=RENTAL_CONSOLE, scope="rental", params={"attachment_id": lambda c: c.s.room_photo}),
     ("GET", "/console/rental/stays"): Row(roles=RENTAL_CONSOLE),
     ("POST", "/console/rental/stays"): Row(roles=RENTAL_CONSOLE, body=_form(q="13900000022")),
     ("GET", "/console/rental/stays/{stay_id}"): Row(roles=RENTAL_CONSOLE, scope="rental"),

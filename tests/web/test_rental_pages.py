@@ -18,6 +18,7 @@ from openpyxl import load_workbook
 from pagekit import page, png, sign_in
 from sqlalchemy import func, select
 
+from testimages import same_pixels
 from zhili.core.audit import AuditEvent
 from zhili.core.clock import today
 from zhili.core.crypto import get_cipher
@@ -125,7 +126,8 @@ def test_a_landlord_finds_the_building_by_address_registers_a_room_and_checks_a_
     assert form.h1() == "登记出租房" and form.unlabelled_controls() == []
     assert [i.attrs["value"] for i in form.find_all("input", name="building_id")] == [str(b.id)]
     assert "长兴县金陵路88号" in form.text
-    r = client.post("/h5/rental/rooms/new", data=room_form(client, "/h5/rental", b))
+    r = client.post("/h5/rental/rooms/new", data=room_form(client, "/h5/rental", b),
+                    files=[("photos", ("房间.png", png(6, 6), "image/png"))])
     assert r.status_code == 200, page(r).text[:400]
     issued = page(r)
     room = site.db.scalar(select(Room))
@@ -139,6 +141,9 @@ def test_a_landlord_finds_the_building_by_address_registers_a_room_and_checks_a_
     detail = page(client.get(f"/h5/rental/rooms/{room.id}"))
     assert "王房东" in detail.text and room.checkin_code in detail.text and "目前没有在住租客" in detail.text
     assert code not in detail.html  # the key's code was shown once
+    img = detail.find("img", alt="房间照片 1").attrs["src"]
+    assert img == f"/h5/rental/rooms/{room.id}/photos/{room.photos[0]}"
+    assert same_pixels(client.get(img).content, png(6, 6))
 
     r = check_in(client, room, name="李租客", id_number="340102199503120010", phone="13712345678")
     assert r.status_code == 200, page(r).text[:400]

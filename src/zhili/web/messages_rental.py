@@ -42,6 +42,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "rental.contract_end": ("合同结束日期", "Contract end"),
     "rental.photos": ("房间照片", "Room photos"),
     "rental.photos_hint": ("最多 {n} 张图片（{types}）", "Up to {n} images ({types})"),
+    "rental.photo_n": ("房间照片 {n}", "Room photo {n}"),
     "rental.note": ("备注", "Note"),
     "rental.landlord": ("房东", "Landlord"),
     "rental.landlord_name": ("房东姓名", "Landlord's name"),

@@ -304,6 +304,12 @@ def room_page(request: Request, session: Any, pu: PageUser, portal: Portal, room
                   status=status)
 
 
+def room_photo(session: Any, pu: PageUser, room_id: uuid.UUID, attachment_id: uuid.UUID) -> Response:
+    """One of a room's photos, as the service serves it (re-encoded without metadata): whoever may see the room."""
+    ctype, data = rooms.room_photo(session, principal=pu.principal, room_id=room_id, attachment_id=attachment_id)
+    return Response(data, media_type=ctype if ctype in files.IMAGE_TYPES else "application/octet-stream")
+
+
 # -- check-in (landlord, grid worker, or the tenant with the room's check-in code) ----------------------------------
 
 def checkin_form(request: Request, session: Any, pu: PageUser, portal: Portal, *, room_id: uuid.UUID | None,

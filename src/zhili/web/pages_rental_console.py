@@ -103,6 +103,11 @@ def rooms_page(request: Request, session: Db, pu: Staff, query: Annotated[RoomQu
         "counts": stays.active_counts(session, principal=pu.principal)}, status=status)
 
 
+@router.get("/rooms/{room_id}/photos/{attachment_id}")
+def room_photo(session: Db, pu: Staff, room_id: uuid.UUID, attachment_id: uuid.UUID) -> Response:
+    return pr.room_photo(session, pu, room_id, attachment_id)
+
+
 @router.get("/rooms/{room_id}")
 def room(request: Request, session: Db, pu: Staff, room_id: uuid.UUID) -> Response:
     ctx = pr.room_context(session, pu, room_id)

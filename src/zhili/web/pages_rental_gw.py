@@ -104,6 +104,11 @@ def room_create(request: Request, session: Db, pu: GridWorker, form: cp.PostedFo
     return pr.submit_room(request, session, pu, P, form)
 
 
+@router.get("/rooms/{room_id}/photos/{attachment_id}")
+def room_photo(session: Db, pu: GridWorker, room_id: uuid.UUID, attachment_id: uuid.UUID) -> Response:
+    return pr.room_photo(session, pu, room_id, attachment_id)
+
+
 @router.get("/rooms/{room_id}")
 def room(request: Request, session: Db, pu: GridWorker, room_id: uuid.UUID) -> Response:
     return pr.room_page(request, session, pu, P, room_id)
