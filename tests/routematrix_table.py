@@ -372,6 +372,11 @@ def _rental_room_page(c: Ctx) -> dict[str, Any]:
                      "landlord_id_number": _rental_page_id(c), "landlord_phone": "13900000041"}}
 
 
+def _rental_extend(c: Ctx) -> dict[str, Any]:
+    return {"data": {"expected_move_out": (c.s.stay.expected_move_out + __import__("datetime").timedelta(
+        days=90)).isoformat()}}
+
+
 def _rental_checkin_page(c: Ctx, *, code: bool = False) -> dict[str, Any]:
     from zhili.core.clock import today
 
@@ -749,6 +754,8 @@ ROUTES: dict[tuple[str, str], Row] = {
         "attachment_id": lambda c: c.s.room_photo}),
     ("POST", "/h5/rental/rooms/{room_id}/checkin"): Row(roles=_r(RES), scope="rental", body=_rental_checkin_page),
     ("POST", "/h5/rental/stays/{stay_id}/checkout"): Row(roles=_r(RES), scope="rental", body=_form()),
+    ("POST", "/h5/rental/stays/{stay_id}/extend"): Row(roles=_r(RES), scope="rental", body=_rental_extend),
+    ("POST", "/h5/rental/rooms/{room_id}/checkin-code"): Row(roles=_r(RES), scope="rental"),
     ("GET", "/h5/rental/stays"): Row(roles=_r(RES)),
     ("POST", "/h5/rental/keys/{key_id}/renew"): Row(roles=_r(RES), scope="rental"),
     ("GET", "/h5/rental/checkin"): Row(roles=_r(RES)),
@@ -765,6 +772,8 @@ ROUTES: dict[tuple[str, str], Row] = {
         "attachment_id": lambda c: c.s.room_photo}),
     ("POST", "/gw/rental/rooms/{room_id}/checkin"): Row(roles=_r(GRID), scope="rental", body=_rental_checkin_page),
     ("POST", "/gw/rental/stays/{stay_id}/checkout"): Row(roles=_r(GRID), scope="rental", body=_form()),
+    ("POST", "/gw/rental/stays/{stay_id}/extend"): Row(roles=_r(GRID), scope="rental", body=_rental_extend),
+    ("POST", "/gw/rental/rooms/{room_id}/checkin-code"): Row(roles=_r(GRID), scope="rental"),
     # -- pages: the console ----------------------------------------------------------------------------------------
     ("GET", "/console/"): Row(roles=CONSOLE),
     # the workbench of every staff role; the auditor is sent to his home (/console/audit/), the portals' users refused

@@ -268,6 +268,9 @@ def test_a_tenant_checks_in_with_the_code_and_sees_the_stay_its_police_state_and
     assert new_code != code and re.fullmatch(r"[0-9A-Z]{16}", new_code)
     mine = page(client.get("/h5/rental/stays"))
     assert f"…{new_code[-4:]}" in mine.text and f"…{code[-4:]}" not in mine.text
+    r = client.post(f"/h5/rental/stays/{stay.id}/extend", data={"csrf_token": mine.csrf(),
+                                                                 "expected_move_out": "2099-01-01"})
+    assert r.status_code == 404  # 续租 is the landlord's (or staff's), not the tenant's
     police.deliver(site.db, [d.id for d in site.db.scalars(select(PoliceDelivery))])
     site.db.flush()
     assert "已报送" in page(client.get("/h5/rental/stays")).text
@@ -302,6 +305,22 @@ def test_the_grid_worker_sees_rooms_stays_and_warnings_of_the_grid_and_checks_in
         'value="340102199503120010"', "")
     refused = client.get("/gw/rental/stays", params={"q": "340102199503120010"})
     assert refused.status_code == 422 and "钱一" not in refused.text
+    room_page = page(client.get(f"/gw/rental/rooms/{room.id}"))
+    first = site.db.scalar(select(Stay).where(Stay.registered_via == "landlord"))
+    later = first.expected_move_out + dt.timedelta(days=90)
+    r = client.post(f"/gw/rental/stays/{first.id}/extend", follow_redirects=False, data={
+        "csrf_token": room_page.csrf(), "expected_move_out": later.isoformat(), "version": str(first.version)})
+    assert r.status_code == 303 and r.headers["location"] == f"/gw/rental/rooms/{room.id}?msg=rental_extended"
+    assert later.isoformat() in page(client.get(r.headers["location"])).text
+    r = client.post(f"/gw/rental/stays/{first.id}/extend", data={"csrf_token": room_page.csrf(),
+                                                                  "expected_move_out": "2020-01-01"})
+    assert r.status_code == 422 and "预计退租日期" in page(r).find("div", role="alert").text
+    old_code = room.checkin_code
+    r = client.post(f"/gw/rental/rooms/{room.id}/checkin-code", data={"csrf_token": room_page.csrf()},
+                    follow_redirects=False)
+    assert r.status_code == 303 and r.headers["location"].endswith("?msg=rental_code_renewed")
+    site.db.refresh(room)
+    assert room.checkin_code != old_code and room.checkin_code in client.get(r.headers["location"]).text
     rules.scan(site.db)
     site.db.flush()
     warnings = page(client.get("/gw/rental/warnings"))

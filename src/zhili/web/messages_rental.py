@@ -93,6 +93,9 @@ MESSAGES: dict[str, tuple[str, str]] = {
                             "registration is reported to the police."),
     "rental.checkin_submit": ("确认登记入住", "Check in"),
     "rental.checked_in": ("已登记入住，将报送公安", "Checked in; the police will be informed."),
+    "rental.extend": ("续租", "Extend the stay"),
+    "rental.extend_submit": ("确认续租", "Extend"),
+    "rental.renew_code": ("更换入住码", "New check-in code"),
     "rental.checkout": ("办理退租", "Check out"),
     "rental.checkout_date": ("退租日期", "Move-out date"),
     "rental.checkout_note": ("退租说明", "Note"),
@@ -197,6 +200,8 @@ MESSAGES: dict[str, tuple[str, str]] = {
     # -- flash messages -------------------------------------------------------------------------------------------
     "msg.rental_checked_out": ("已办理退租，电子钥匙已作废，退租信息将报送公安。",
                                "Checked out: the keys are revoked and the police will be informed."),
+    "msg.rental_extended": ("已续租，电子钥匙有效期随之延长。", "Extended: the key follows the new date."),
+    "msg.rental_code_renewed": ("入住码已更换，原入住码不再有效。", "New check-in code: the old one no longer works."),
     "msg.rental_redelivered": ("已重新加入报送队列。", "Queued to be reported to the police again."),
 }
 

@@ -381,6 +381,39 @@ def submit_checkout(request: Request, session: Any, pu: PageUser, portal: Portal
     return redirect((back or f"{portal.prefix}/rooms/{stay.room_id}") + "?msg=rental_checked_out")
 
 
+def submit_extend(request: Request, session: Any, pu: PageUser, portal: Portal, stay_id: uuid.UUID,
+                  form: FormData) -> Response:
+    """续租 through ``stays.extend_stay`` (the landlord or staff; the tenant's key follows the new date); back to the
+    room page with the outcome."""
+    errors: dict[str, str] = {}
+    day = _date(request, cp.text(form, "expected_move_out", 10), errors, "expected_move_out")
+    if day is None and not errors:
+        errors["expected_move_out"] = tr(request, "formcheck.required", label=tr(request, "rental.expected_move_out"))
+    raw_version = cp.text(form, "version", 12)
+    try:
+        if day is None:
+            stays.get_stay(session, principal=pu.principal, stay_id=stay_id)  # not one's own: 404 first
+            raise_first(errors)
+        assert day is not None
+        stay = stays.extend_stay(session, principal=pu.principal, stay_id=stay_id, expected_move_out=day,
+                                 version=int(raw_version) if raw_version.isdigit() else None)
+    except DomainError as exc:
+        roll_back_refused(session)
+        if exc.status in (403, 404):
+            raise
+        fields, message = field_errors(exc, ("expected_move_out",))
+        room_id = stays.get_stay(session, principal=pu.principal, stay_id=stay_id).room_id
+        return room_page(request, session, pu, portal, room_id, error=message or "；".join(fields.values()),
+                         error_for=stay_id, status=422 if fields else exc.status)
+    return redirect(f"{portal.prefix}/rooms/{stay.room_id}?msg=rental_extended")
+
+
+def renew_checkin_code(session: Any, pu: PageUser, portal: Portal, room_id: uuid.UUID) -> Response:
+    """A new 入住码 for the room (the old one stops working), through ``rooms.renew_checkin_code``."""
+    room = rooms.renew_checkin_code(session, principal=pu.principal, room_id=room_id)
+    return redirect(f"{portal.prefix}/rooms/{room.id}?msg=rental_code_renewed")
+
+
 def raise_first(errors: dict[str, str]) -> None:
     from zhili.core.errors import ValidationFailed
 

@@ -129,3 +129,15 @@ def room_checkin_submit(request: Request, session: Db, pu: GridWorker, room_id: 
 @router.post("/stays/{stay_id}/checkout")
 def checkout(request: Request, session: Db, pu: GridWorker, stay_id: uuid.UUID, form: cp.PostedForm) -> Response:
     return pr.submit_checkout(request, session, pu, P, stay_id, form)
+
+
+@router.post("/stays/{stay_id}/extend")
+def extend(request: Request, session: Db, pu: GridWorker, stay_id: uuid.UUID, form: cp.PostedForm) -> Response:
+    """续租: a new expected move-out for a tenant of the room."""
+    return pr.submit_extend(request, session, pu, P, stay_id, form)
+
+
+@router.post("/rooms/{room_id}/checkin-code")
+def checkin_code(session: Db, pu: GridWorker, room_id: uuid.UUID) -> Response:
+    """更换入住码: the room's check-in code replaced (e.g. after a tenant moved out)."""
+    return pr.renew_checkin_code(session, pu, P, room_id)

@@ -95,3 +95,15 @@ def self_checkin(request: Request, session: Db, pu: Resident) -> Response:
 @body_limit(pr.PHOTO_MAX + MARGIN)
 def self_checkin_submit(request: Request, session: Db, pu: Resident, form: cp.PostedForm) -> Response:
     return pr.submit_checkin(request, session, pu, P, form, room_id=None)
+
+
+@router.post("/stays/{stay_id}/extend")
+def extend(request: Request, session: Db, pu: Resident, stay_id: uuid.UUID, form: cp.PostedForm) -> Response:
+    """续租: a new expected move-out for a tenant of the room."""
+    return pr.submit_extend(request, session, pu, P, stay_id, form)
+
+
+@router.post("/rooms/{room_id}/checkin-code")
+def checkin_code(session: Db, pu: Resident, room_id: uuid.UUID) -> Response:
+    """更换入住码: the room's check-in code replaced (e.g. after a tenant moved out)."""
+    return pr.renew_checkin_code(session, pu, P, room_id)
