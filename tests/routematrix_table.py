@@ -764,6 +764,7 @@ ROUTES: dict[tuple[str, str], Row] = {
     ("GET", "/gw/rental/stays"): Row(roles=_r(GRID)),
     ("POST", "/gw/rental/stays"): Row(roles=_r(GRID), body=_form(q="13900000022")),
     ("GET", "/gw/rental/warnings"): Row(roles=_r(GRID)),
+    ("GET", "/gw/rental/stays/{stay_id}/photo"): Row(roles=_r(GRID), scope="rental"),
     ("GET", "/gw/rental/rooms/new"): Row(roles=_r(GRID)),
     ("POST", "/gw/rental/rooms/new"): Row(roles=_r(GRID), body=_rental_room_page),
     ("GET", "/gw/rental/rooms/{room_id}"): Row(roles=_r(GRID), scope="rental"),
@@ -862,6 +863,7 @@ ROUTES: dict[tuple[str, str], Row] = {
     ("GET", "/console/rental/stays"): Row(roles=RENTAL_CONSOLE),
     ("POST", "/console/rental/stays"): Row(roles=RENTAL_CONSOLE, body=_form(q="13900000022")),
     ("GET", "/console/rental/stays/{stay_id}"): Row(roles=RENTAL_CONSOLE, scope="rental"),
+    ("GET", "/console/rental/stays/{stay_id}/photo"): Row(roles=RENTAL_CONSOLE, scope="rental"),
     # the leader passes the register's gate but holds no pii:reveal: a refused reveal is recorded
     ("POST", "/console/rental/stays/{stay_id}/reveal"): Row(roles=RENTAL_CONSOLE_ACT, scope="rental",
                                                              body=_form(reason="核实身份"),

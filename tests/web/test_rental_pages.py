@@ -366,6 +366,10 @@ def test_the_console_register_searches_exports_masked_and_redelivers(client: Any
     assert client.get("/console/rental/stays", params={"q": "13712345678"}).status_code == 422
     detail = page(client.get(f"/console/rental/stays/{stay.id}"))
     assert "钱一" in detail.text and "入住登记" in detail.text and "报送中" in detail.text
+    photo = detail.find("a", href=f"/console/rental/stays/{stay.id}/photo")
+    assert "审计" in photo.text
+    assert same_pixels(client.get(photo.attrs["href"]).content, png(4, 4))
+    assert site.db.scalar(select(AuditEvent).where(AuditEvent.action == "rental.stay_photo")) is not None
     revealed = page(client.post(f"/console/rental/stays/{stay.id}/reveal",
                                 data={"csrf_token": detail.csrf(), "reason": "核查群租"}))
     assert "340102199503120010" in revealed.text and "13712345678" in revealed.text

@@ -78,6 +78,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "rental.id_number": ("身份证号", "ID number"),
     "rental.phone": ("手机号", "Mobile number"),
     "rental.photo": ("本人照片", "Photo"),
+    "rental.photo_view": ("查看本人照片（查看将记录审计日志）", "View the photo (the view is audited)"),
     "rental.photo_hint": ("正面免冠照片一张（{types}）", "One photo of the face ({types})"),
     "rental.move_in": ("入住日期", "Move-in"),
     "rental.expected_move_out": ("预计退租日期", "Expected move-out"),

@@ -294,7 +294,7 @@ def room_context(session: Any, pu: PageUser, room_id: uuid.UUID) -> dict[str, An
             "active": [v for v in views if v["state"] == StayState.active.value],
             "closed": [v for v in views if v["state"] != StayState.active.value],
             "keys": [key_view(session, k) for k in key_rows], "is_landlord": landlord,
-            "can_write": landlord or _is_staff(pu), "today": clock.today().isoformat()}
+            "can_write": landlord or _is_staff(pu), "staff": _is_staff(pu), "today": clock.today().isoformat()}
 
 
 def room_page(request: Request, session: Any, pu: PageUser, portal: Portal, room_id: uuid.UUID, *,
@@ -308,6 +308,14 @@ def room_photo(session: Any, pu: PageUser, room_id: uuid.UUID, attachment_id: uu
     """One of a room's photos, as the service serves it (re-encoded without metadata): whoever may see the room."""
     ctype, data = rooms.room_photo(session, principal=pu.principal, room_id=room_id, attachment_id=attachment_id)
     return Response(data, media_type=ctype if ctype in files.IMAGE_TYPES else "application/octet-stream")
+
+
+def stay_photo(session: Any, pu: PageUser, stay_id: uuid.UUID) -> Response:
+    """The tenant's check-in photo (the service records every view in the audit log), for checking a person
+    against their registration; opened from a link, never embedded, so that only a look someone chose is
+    recorded."""
+    ctype, data = stays.stay_photo(session, principal=pu.principal, stay_id=stay_id)
+    return Response(data, media_type=ctype)
 
 
 # -- check-in (landlord, grid worker, or the tenant with the room's check-in code) ----------------------------------

@@ -214,6 +214,11 @@ def stay_reveal(request: Request, session: Db, pu: Staff, stay_id: uuid.UUID, fo
     return _stay_page(request, session, pu, stay_id, revealed=data)
 
 
+@router.get("/stays/{stay_id}/photo")
+def stay_photo(session: Db, pu: Staff, stay_id: uuid.UUID) -> Response:
+    return pr.stay_photo(session, pu, stay_id)
+
+
 @router.post("/stays/{stay_id}/checkout")
 def checkout(request: Request, session: Db, pu: Staff, stay_id: uuid.UUID, form: cp.PostedForm) -> Response:
     return pr.submit_checkout(request, session, pu, pr.Portal(BASE, "", "", ""), stay_id, form,

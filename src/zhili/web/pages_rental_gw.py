@@ -126,6 +126,11 @@ def room_checkin_submit(request: Request, session: Db, pu: GridWorker, room_id: 
     return pr.submit_checkin(request, session, pu, P, form, room_id=room_id)
 
 
+@router.get("/stays/{stay_id}/photo")
+def stay_photo(session: Db, pu: GridWorker, stay_id: uuid.UUID) -> Response:
+    return pr.stay_photo(session, pu, stay_id)
+
+
 @router.post("/stays/{stay_id}/checkout")
 def checkout(request: Request, session: Db, pu: GridWorker, stay_id: uuid.UUID, form: cp.PostedForm) -> Response:
     return pr.submit_checkout(request, session, pu, P, stay_id, form)
