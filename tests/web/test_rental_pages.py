@@ -85,8 +85,8 @@ def building(site: Any, grid: str = "ga", address: str = "长兴县金陵路88�
 
 def room_form(client: Any, prefix: str, b: Building, **extra: str) -> dict[str, str]:
     token = page(client.get(f"{prefix}/rooms/new")).csrf()
-    return {"csrf_token": token, "building_id": str(b.id), "door": "502", "label": "主卧", "capacity": "1",
-            "area_m2": "18.5", "rent_yuan": "1200", "contract_start": today().isoformat(),
+    return {"csrf_token": token, "q": b.address, "building_id": str(b.id), "door": "502", "label": "主卧",
+            "capacity": "1", "area_m2": "18.5", "rent_yuan": "1200", "contract_start": today().isoformat(),
             "contract_end": (today() + dt.timedelta(days=365)).isoformat(), "landlord_name": "王房东",
             "landlord_id_number": id_number("19700101"), "landlord_phone": phone(), **extra}
 

@@ -26,8 +26,9 @@ from starlette.responses import Response
 from zhili.cases import attachments, files
 from zhili.core import clock
 from zhili.core.db import roll_back_refused
-from zhili.core.errors import DomainError
+from zhili.core.errors import DomainError, ValidationFailed
 from zhili.core.ids import new_id
+from zhili.core.security import Perm
 from zhili.core.settings import get_settings
 from zhili.rental import keys, police, rooms, stays
 from zhili.rental.common import aware
@@ -36,7 +37,7 @@ from zhili.web import casepages as cp
 from zhili.web import formkit as fk
 from zhili.web import messages_rental  # noqa: F401  (registers the UI text)
 from zhili.web.deps import PageUser
-from zhili.web.render import redirect, render, tr
+from zhili.web.render import error_page, redirect, render, tr
 
 ROOM_PHOTOS = cp.PHOTO_LIMIT  # photos one room form may carry (the service takes up to rooms.MAX_PHOTOS)
 PHOTO_MAX = stays.PHOTO_MAX_BYTES
@@ -213,7 +214,8 @@ def store_room_photos(session: Any, pu: PageUser, photos: list[UploadFile]) -> l
 def room_form(request: Request, session: Any, pu: PageUser, portal: Portal, *, q: str = "",
               values: dict[str, str] | None = None, errors: dict[str, str] | None = None,
               error: str | None = None, status: int = 200) -> Response:
-    """The register-a-room form with the building search (by address, through ``rooms.find_buildings``)."""
+    """The register-a-room form with the building search (by address, through ``rooms.find_buildings``; a form
+    shown again searches again with the words its building was chosen from)."""
     values = values or blank_room()
     q = q.strip()[:50]
     found: list[Any] = []
@@ -223,11 +225,6 @@ def room_form(request: Request, session: Any, pu: PageUser, portal: Portal, *, q
             found = rooms.find_buildings(session, principal=pu.principal, q=q)
         except DomainError as exc:
             search_error = exc.message
-    chosen = None
-    if values.get("building_id") and not any(str(b.id) == values["building_id"] for b in found):
-        chosen = _chosen_building(session, pu, values["building_id"])
-        if chosen is not None:
-            found = [chosen, *found]
     return render(request, portal.room_form_template, {
         "portal": portal, "q": q, "buildings": found, "search_error": search_error, "values": values,
         "errors": errors or {}, "error": error, "photo_limit": ROOM_PHOTOS, **cp.photo_picker(),
@@ -236,32 +233,14 @@ def room_form(request: Request, session: Any, pu: PageUser, portal: Portal, *, q
 
 
 def _is_staff(pu: PageUser) -> bool:
-    from zhili.core.security import Perm
-
     return pu.principal.can(Perm.rental_write)
-
-
-def _chosen_building(session: Any, pu: PageUser, raw: str) -> Any:
-    """The building a refused form had chosen, shown again (only one the caller could find)."""
-    from zhili.registry.models import Building
-
-    try:
-        b = session.get(Building, uuid.UUID(raw))
-    except ValueError:
-        return None
-    if b is None:
-        return None
-    try:
-        hits = rooms.find_buildings(session, principal=pu.principal, q=b.address or b.name)
-    except DomainError:
-        return None
-    return b if any(h.id == b.id for h in hits) else None
 
 
 def submit_room(request: Request, session: Any, pu: PageUser, portal: Portal, form: FormData) -> Response:
     values, data, errors, photos = read_room(request, session, pu, form)
+    q = cp.text(form, "q", 50)  # the search the building was chosen from: its choices are shown again
     if errors:
-        return room_form(request, session, pu, portal, values=values, errors=errors, status=422)
+        return room_form(request, session, pu, portal, q=q, values=values, errors=errors, status=422)
     try:
         data["photos"] = store_room_photos(session, pu, photos)
         done = rooms.register_room(session, principal=pu.principal, data=data)
@@ -272,7 +251,7 @@ def submit_room(request: Request, session: Any, pu: PageUser, portal: Portal, fo
         errors, message = field_errors(exc, (*ROOM_FIELDS, "photos"))
         if exc.code in fk.PHOTO_REFUSALS:
             errors, message = {"photos": exc.message}, None
-        return room_form(request, session, pu, portal, values=values, errors=errors, error=message,
+        return room_form(request, session, pu, portal, q=q, values=values, errors=errors, error=message,
                          status=422 if errors else exc.status)
     room = done.room
     return render(request, "rental/issued.html", {"HEADINGS": HEADINGS,
@@ -382,7 +361,7 @@ def submit_checkout(request: Request, session: Any, pu: PageUser, portal: Portal
         fields, message = field_errors(exc, ("moved_out", "note"))
         text = message or "；".join(fields.values())
         if back is not None:
-            return back_with_error(request, session, pu, back, text, exc.status)
+            return refused(request, text, exc.status)
         room_id = stays.get_stay(session, principal=pu.principal, stay_id=stay_id).room_id
         return room_page(request, session, pu, portal, room_id, error=text, error_for=stay_id,
                          status=422 if fields else exc.status)
@@ -423,16 +402,13 @@ def renew_checkin_code(session: Any, pu: PageUser, portal: Portal, room_id: uuid
 
 
 def raise_first(errors: dict[str, str]) -> None:
-    from zhili.core.errors import ValidationFailed
-
+    """The form's own first error as the refusal (with every field named, as the services do)."""
     raise ValidationFailed(next(iter(errors.values())), code="rental_invalid", details={"fields": errors})
 
 
-def back_with_error(request: Request, session: Any, pu: PageUser, back: str, message: str, status: int
-                    ) -> Response:
-    """A refusal shown on a simple error page that links back (the console's stay page renders its own)."""
-    from zhili.web.render import error_page
-
+def refused(request: Request, message: str, status: int) -> Response:
+    """A refusal shown on the error page (its back link returns to the form's page): for the forms that sit on a
+    page listing several stays (我的租住, the console's stay page)."""
     return error_page(request, status if status >= 400 else 422, message=message)
 
 
@@ -444,7 +420,7 @@ def renew_key(request: Request, session: Any, pu: PageUser, portal: Portal, key_
         roll_back_refused(session)
         if exc.status in (403, 404):
             raise
-        return back_with_error(request, session, pu, f"{portal.prefix}/stays", exc.message, exc.status)
+        return refused(request, exc.message, exc.status)
     key = issued.key
     stay = stays.stay_view(session, stays.get_stay(session, principal=pu.principal, stay_id=key.stay_id)) \
         if key.stay_id else None
