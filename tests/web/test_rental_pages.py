@@ -364,6 +364,10 @@ def test_the_console_register_searches_exports_masked_and_redelivers(client: Any
     none = page(client.post("/console/rental/stays", data={"csrf_token": stays.csrf(), "q": "13700000000"}))
     assert "钱一" not in none.text
     assert client.get("/console/rental/stays", params={"q": "13712345678"}).status_code == 422
+    assert "钱一" not in client.get("/console/rental/stays", params={"overdue": "1"}).text  # not yet past its end
+    stay.expected_move_out = today() - dt.timedelta(days=1)
+    site.db.flush()
+    assert "钱一" in page(client.get("/console/rental/stays", params={"overdue": "1"})).text
     detail = page(client.get(f"/console/rental/stays/{stay.id}"))
     assert "钱一" in detail.text and "入住登记" in detail.text and "报送中" in detail.text
     photo = detail.find("a", href=f"/console/rental/stays/{stay.id}/photo")

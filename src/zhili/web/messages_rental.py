@@ -179,6 +179,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "rental.filter_status": ("状态", "Status"),
     "rental.filter_state": ("租住状态", "Stay state"),
     "rental.filter_over_capacity": ("只看超员（群租）", "Over capacity only"),
+    "rental.filter_overdue": ("只看逾期未退租", "Past expected move-out only"),
     "rental.filter_overstay": ("只看超期未退租", "Past their end only"),
     "rental.filter_police": ("报送状态", "Police report"),
     "rental.all": ("全部", "All"),

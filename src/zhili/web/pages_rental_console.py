@@ -123,13 +123,15 @@ class StayQuery:
     q: str = ""
     unit_id: str = ""
     state: str = "active"
+    overdue: str = ""
 
     def typed(self) -> dict[str, str]:
         return {k: v for k, v in self.__dict__.items() if v}
 
 
-def stay_query(q: Text = None, unit_id: Text = None, state: Text = None) -> StayQuery:
-    return StayQuery(q=(q or "").strip(), unit_id=(unit_id or "").strip(), state=(state or "active").strip())
+def stay_query(q: Text = None, unit_id: Text = None, state: Text = None, overdue: Text = None) -> StayQuery:
+    return StayQuery(q=(q or "").strip(), unit_id=(unit_id or "").strip(), state=(state or "active").strip(),
+                     overdue="1" if overdue == "1" else "")
 
 
 def _stays_page(request: Request, session: Any, pu: PageUser, query: StayQuery, page: int, *, posted: bool
@@ -147,7 +149,8 @@ def _stays_page(request: Request, session: Any, pu: PageUser, query: StayQuery, 
         search = {kind: query.q} if kind else {"name": query.q or None}
         try:
             rows, total = stays.list_stays(session, principal=pu.principal, unit_id=_unit(query.unit_id),
-                                           state=None if state == "all" else state, page=page,
+                                           state=None if state == "all" else state,
+                                           overdue=query.overdue == "1", page=page,
                                            page_size=cp.PAGE_SIZE, **search)
         except (ValidationFailed, NotFound) as exc:
             roll_back_refused(session)
@@ -176,7 +179,8 @@ def stays_list(request: Request, session: Db, pu: Staff, query: Annotated[StayQu
 def stays_search(request: Request, session: Db, pu: Staff, form: cp.PostedForm) -> Response:
     """The tenant search posted from the search box, so an ID number or phone stays out of the URL."""
     query = StayQuery(q=cp.text(form, "q", 100), unit_id=cp.text(form, "unit_id", 40),
-                      state=cp.text(form, "state", 10) or "active")
+                      state=cp.text(form, "state", 10) or "active",
+                      overdue="1" if cp.text(form, "overdue", 1) == "1" else "")
     return _stays_page(request, session, pu, query, 1, posted=True)
 
 
