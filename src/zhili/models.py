@@ -40,6 +40,7 @@ from zhili.intel.models import CaseSuggestion, ModelVersion, RiskScore, Warning
 from zhili.org.models import Department
 from zhili.participation.models import Notice, ResidentProfile, SmsCode, Suggestion, SuggestionReply
 from zhili.regions.models import GeoVersion, Unit, UnitBoundary
+from zhili.rental.models import Key, PoliceDelivery, Room, Signal, Stay
 from zhili.registry.models import Building, Entrance, Household, ImportBatch, ImportRejectedRow, Organisation, Person
 from zhili.users.models import AuthSession, User, UserUnit
 from zhili.visits.models import Visit, VisitPerson, VisitPhoto
@@ -77,6 +78,7 @@ __all__ = [
     "ImportBatch",
     "ImportRejectedRow",
     "JobLock",
+    "Key",
     "MappingTemplate",
     "MatchCandidate",
     "MergeEvent",
@@ -85,13 +87,17 @@ __all__ = [
     "Notification",
     "Organisation",
     "Person",
+    "PoliceDelivery",
     "QuarantineRow",
     "ResidentProfile",
     "RiskScore",
+    "Room",
     "SavedFilter",
+    "Signal",
     "SmsCode",
     "Source",
     "SourceRecord",
+    "Stay",
     "SubTask",
     "Subscription",
     "Suggestion",
