@@ -55,7 +55,7 @@ FLOWS: dict[str, Flow] = {
     RESIDENCE_PERMIT: Flow(
         code=RESIDENCE_PERMIT, name="居住证申领", noun="居住证申请",
         deadline_states=frozenset({CaseState.accepted, CaseState.verified, CaseState.in_progress}),
-        counts_in_stats=False, auto_dispatch=False, category_code="FW0101",
+        counts_in_stats=False, auto_dispatch=False, category_code="FW-0101",
         state_labels=MappingProxyType({
             CaseState.reported: "已申请", CaseState.returned: "待补正", CaseState.accepted: "已受理（待核查）",
             CaseState.verified: "居住已核查", CaseState.in_progress: "制证中", CaseState.resolved: "已制证",
@@ -82,3 +82,15 @@ def state_label(flow: str | None, state: CaseState | str) -> str:
 def counted_flows() -> list[str]:
     """The flows whose cases count in the event statistics."""
     return [f.code for f in FLOWS.values() if f.counts_in_stats]
+
+
+# The taxonomy nodes the flows other than the event flow are filed under (kind ``service``: never offered on an
+# event report form, never accepted as an event's category — intake refuses both ways). Loaded with the shipped
+# defaults (:func:`zhili.cases.taxonomy.load_defaults`); their limits are edited like any category's.
+SERVICE_CATEGORIES: tuple[dict[str, object], ...] = (
+    {"code": "FW-01", "name": "便民服务类", "kind": SERVICE_KIND, "parent": None},
+    {"code": "FW-0101", "name": "居住证申领", "kind": SERVICE_KIND, "parent": "FW-01", "accept_hours": 15.0,
+     "handle_hours": 112.5, "time_mode": "working",
+     "description": "流动人口凭出租房屋入住登记（居住满半年）申领居住证（《居住证暂行条例》）：受理后15个工作日内制证发放，"
+                    "可邮寄送达或发放电子居住证（零跑）。受理时限2个工作日。"},
+)

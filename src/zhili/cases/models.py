@@ -220,6 +220,13 @@ class Case(Base):
 
     __mapper_args__ = {"version_id_col": version}
 
+    @property
+    def state_label(self) -> str:
+        """The state's name in the case's flow (a permit's ``resolved`` is 已制证, :mod:`zhili.cases.flows`)."""
+        from zhili.cases.flows import state_label
+
+        return state_label(self.flow, self.state)
+
 
 class CaseEvent(Base):
     """One step of a case's timeline — the legal record of handling. Never updated, never deleted: like

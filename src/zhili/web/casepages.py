@@ -16,6 +16,7 @@ from starlette.responses import JSONResponse, Response
 from zhili.cases import attachments, engine, files, service, taxonomy, views
 from zhili.cases.attributes import STRING_MAX, TEXT_MAX
 from zhili.cases.limits import ADDRESS_MAX, DESCRIPTION_MAX, REPORTER_NAME_MAX, REPORTER_PHONE_MAX
+from zhili.cases.flows import SERVICE_KIND
 from zhili.cases.models import Channel
 from zhili.cases.workflow import candidates
 from zhili.core.db import roll_back_refused
@@ -60,10 +61,12 @@ def pages(total: int, page_size: int = PAGE_SIZE) -> int:
 # -- the category picker ------------------------------------------------------------------------------------
 
 def category_groups(session: Any, *, q: str | None = None, selected: str | None = None) -> list[dict[str, Any]]:
-    """Reportable (leaf) categories grouped under their major class, optionally searched by keyword."""
-    current = taxonomy.list_categories(session)
+    """Reportable (leaf) categories grouped under their major class, optionally searched by keyword — not the
+    service categories of the other case flows (居住证申领 has its own form)."""
+    current = [c for c in taxonomy.list_categories(session) if c.kind != SERVICE_KIND]
     names = {c.code: c.name for c in current if not c.is_leaf}
-    leaves = taxonomy.list_categories(session, leaves_only=True, q=q) if q else [c for c in current if c.is_leaf]
+    leaves = [c for c in taxonomy.list_categories(session, leaves_only=True, q=q) if c.kind != SERVICE_KIND] if q \
+        else [c for c in current if c.is_leaf]
     groups: dict[str, list[Any]] = {}
     for c in leaves:
         groups.setdefault(c.parent_code or "", []).append(c)
