@@ -36,8 +36,11 @@ from zhili.core.db import Base, UTCDateTime, utcnow
 from zhili.core.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from zhili.core.jurisdiction import Principal, authorize, in_scope, scoped
 from zhili.core.security import Perm, Role
+from zhili.core.clock import district_tz
 from zhili.registry.models import Household, Person
+from zhili.registry.service import PHONE_PURPOSE
 from zhili.rental.models import Room, Stay, StayState
+from zhili.users.models import User
 
 MIN_MONTHS = 6  # 《居住证暂行条例》第二条: 居住半年以上
 ADDRESS_MAX = 200
@@ -86,13 +89,26 @@ def _stay_for(session: Session, principal: Principal, stay_id: uuid.UUID, *, wri
     stay = session.get(Stay, stay_id)
     if principal.role == Role.resident:
         authorize(principal, Perm.rental_self)
-        if stay is None or stay.tenant_user_id is None or stay.tenant_user_id != principal.user_id:
+        if stay is None or not is_tenant(session, principal, stay):
             raise NotFound("入住登记不存在或不是您本人的", code="stay_not_found")
         return stay
     authorize(principal, Perm.rental_write if write else Perm.rental_read)
     if stay is None or not in_scope(principal, stay.path):
         raise NotFound("入住登记不存在或不在您的管辖范围内", code="stay_not_found")
     return stay
+
+
+def is_tenant(session: Session, principal: Principal, stay: Stay) -> bool:
+    """The resident is the stay's tenant: their account was linked at check-in, or the phone given at check-in is
+    their account's (compared by blind index, as the rental package finds a tenant's stays)."""
+    if stay.tenant_user_id is not None:
+        return stay.tenant_user_id == principal.user_id
+    user = session.get(User, principal.user_id)
+    if user is None or not user.phone_enc:
+        return False
+    cipher = get_cipher()
+    phone = cipher.decrypt(user.phone_enc, table="app_user", column="phone", row_id=user.id)
+    return stay.phone_bidx == cipher.blind_index(phone, purpose=PHONE_PURPOSE)
 
 
 def room_address(session: Session, room: Room) -> str:
@@ -249,12 +265,14 @@ def status_for_stay(session: Session, *, principal: Principal, stay_id: uuid.UUI
     return None if row is None else _status(row[0], row[1])
 
 
-def has_permit_application(session: Session, *, person_id: uuid.UUID) -> bool:
-    """Whether the person has a residence-permit application open or issued — the rental rules' "registration
-    due" warning is not raised for a resident who has applied (or holds the permit)."""
+def has_application(session: Session, *, person_id: uuid.UUID, since: dt.date) -> bool:
+    """The rental rules' hook (:func:`zhili.rental.rules.has_residence_permit`): whether the person has applied for
+    a residence permit since ``since`` (the stay's move-in) and the application is being handled or was issued — a
+    refused or denied one leaves the registration due."""
+    start = dt.datetime.combine(since, dt.time(), tzinfo=district_tz())
     return bool(session.scalar(select(func.count()).select_from(Case).join(
         PermitApplication, PermitApplication.case_id == Case.id).where(
-        PermitApplication.person_id == person_id, Case.flow == flows.RESIDENCE_PERMIT,
+        PermitApplication.person_id == person_id, Case.flow == flows.RESIDENCE_PERMIT, Case.reported_at >= start,
         Case.state.in_([*OPEN_STATES, CaseState.closed]))))
 
 
