@@ -66,7 +66,7 @@ def test_path_applied_accepted_checked_approved_made_and_mailed_zero_trips(pk):
     assert case.handle_due_at is not None and case.handle_warn_at < case.handle_due_at
     assert {a["action"] for a in pk.detail(c.id, "wangge_a")["actions"]} == {"verify_residence"}
     pk.refused("wangge_a", c.id, "verify_residence", 422, "payload_required")
-    pk.step("wangge_a", c.id, "verify_residence", to="verified", result="入户核实：申请人实际居住于该房间，与登记一致")
+    pk.step("wangge_a", c.id, "verify_residence", to="verified", finding="入户核实：申请人实际居住于该房间，与登记一致")
     assert pk.case(c.id).attributes["permit"]["check"]["finding"].startswith("入户核实")
     pk.refused("shequ1", c.id, "approve", 403, "role_not_allowed")  # the police window (street) approves
     pk.step("jiedao1", c.id, "approve", to="in_progress")
@@ -114,7 +114,7 @@ def test_path_missing_material_goes_back_to_the_applicant_who_resubmits_then_it_
 
     checked = apply(pk, method="e_permit")
     pk.step("shequ1", checked.id, "accept", to="accepted")
-    pk.step("shequ1", checked.id, "verify_residence", to="verified", result="社区核实居住")
+    pk.step("shequ1", checked.id, "verify_residence", to="verified", finding="社区核实居住")
     pk.step("shequ1", checked.id, "deny", to="rejected", reason="不符合申领条件")
     assert pk.case(checked.id).reject_reason == "不符合申领条件"
 
@@ -126,7 +126,7 @@ def test_path_collected_at_the_desk_by_the_street_and_supervised_like_an_event(p
     order = pk.db.scalar(select(Supervision).where(Supervision.case_id == c.id))
     assert order is not None and order.target == pk.unit("c1").code
     pk.step("shequ1", c.id, "answer_supervision", reply="已安排网格员核查")
-    pk.step("wangge_a", c.id, "verify_residence", to="verified", result="核实居住")
+    pk.step("wangge_a", c.id, "verify_residence", to="verified", finding="核实居住")
     pk.step("jiedao1", c.id, "approve", to="in_progress")
     pk.step("jiedao1", c.id, "issue", to="resolved", permit_no="330522-2026-000124")
     pk.step("jiedao1", c.id, "deliver", to="closed")
@@ -187,7 +187,7 @@ def test_the_statutory_limit_is_15_working_days_from_acceptance_and_the_sweep_wa
     assert {(s.path, s.category_code, s.overdue) for s in pk.db.scalars(select(CaseStat))} == stats_before
     # issued late: recorded as not on time; the sweep leaves an issued permit alone
     engine.transition(pk.db, principal=pk.principal("wangge_a"), case_id=c.id, action="verify_residence",
-                      payload={"result": "核实"}, now=late)
+                      payload={"finding": "核实"}, now=late)
     assert sweep.sweep_deadlines(pk.db, now=late).escalated == 0  # in the flow's deadline states: already done
     engine.transition(pk.db, principal=pk.principal("jiedao1"), case_id=c.id, action="approve", now=late)
     engine.transition(pk.db, principal=pk.principal("jiedao1"), case_id=c.id, action="issue",

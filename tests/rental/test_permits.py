@@ -112,7 +112,7 @@ def test_a_tenant_applies_from_the_stay_and_the_application_goes_through_every_s
     status = permits.status_for_stay(db, principal=who(db, town, "jumin"), stay_id=st.id)
     assert status is not None and (status.state_label, status.open) == ("已申请", True)
 
-    steps = [("shequ1", "accept", {}), ("wangge_a", "verify_residence", {"result": "入户核实居住"}),
+    steps = [("shequ1", "accept", {}), ("wangge_a", "verify_residence", {"finding": "入户核实居住"}),
              ("jiedao1", "approve", {}), ("jiedao1", "issue", {"permit_no": "330522-2026-000001"}),
              ("shequ1", "deliver", {"tracking_no": "SF1234567890"})]
     for user, action, payload in steps:

@@ -38,7 +38,8 @@ from zhili.core.security import Perm
 from zhili.regions.models import OPEN_END, Unit, UnitLevel
 
 FIELD_LABELS = {"reason": "原因", "hours": "延期时长（工作小时）", "result": "处置结果", "rating": "评分",
-                "master_id": "主事件", "message": "督办意见", "reply": "反馈意见", "permit_no": "居住证号"}
+                "master_id": "主事件", "message": "督办意见", "reply": "反馈意见", "permit_no": "居住证号",
+                "finding": "居住核查情况"}
 # Facts of a step that the audit entry keeps besides the state (the timeline event keeps them all).
 AUDITED_EXTRA = ("department", "unit", "level", "due", "grid", "placeholder", "delivery_method", "on_time")
 # Steps taken in one go tell the reporter once: this message instead of one per step.
@@ -209,7 +210,7 @@ ACTION_NAMES = {t.action: t.label for t in TRANSITIONS}
 
 def event_comment(payload: dict[str, Any]) -> str | None:
     return (payload.get("comment") or payload.get("reason") or payload.get("result") or payload.get("message")
-            or payload.get("reply"))
+            or payload.get("reply") or payload.get("finding"))
 
 
 def event_values(step: Step, p: Principal, now: dt.datetime, *, case_id: uuid.UUID, seq: int) -> dict[str, Any]:

@@ -90,7 +90,7 @@ def resubmit(ctx: Ctx, case: Any, p: Principal, payload: dict[str, Any]) -> Chan
 
 def verify_residence(ctx: Ctx, case: Any, p: Principal, payload: dict[str, Any]) -> ChangeSet:
     """居住核查: the grid worker's or community's finding that the applicant lives at the dwelling, recorded."""
-    finding = str(payload["result"]).strip()
+    finding = str(payload["finding"]).strip()
     if len(finding) > FINDING_MAX:
         raise ValidationFailed(f"核查情况不能超过{FINDING_MAX}字", code="finding_too_long")
     check: dict[str, Any] = {"finding": finding, "at": ctx.now.isoformat()}

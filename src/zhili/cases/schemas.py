@@ -139,6 +139,7 @@ class ActionIn(BaseModel):
     delivery_method: Literal["mail", "e_permit", "collect"] | None = Field(
         None, description="送达方式：mail 邮寄、e_permit 电子居住证、collect 窗口领取（默认按申请时的选择）")
     tracking_no: str | None = Field(None, max_length=40, description="快递单号（邮寄送达时）")
+    finding: str | None = Field(None, max_length=2000, description="居住核查情况（居住证申领）")
     visit_id: uuid.UUID | None = Field(None, description="居住核查所依据的入户走访记录")
 
 

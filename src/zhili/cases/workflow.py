@@ -117,7 +117,7 @@ TRANSITIONS: tuple[Transition, ...] = (
        ("reason",)),
     _p("resubmit", "补正后提交", {S.returned}, S.reported, _APPLICANT, g.applicant, ps.resubmit),
     _p("verify_residence", "居住核查通过", {S.accepted}, S.verified, _PERMIT_CHECK, g.residence_checker,
-       ps.verify_residence, ("result",)),
+       ps.verify_residence, ("finding",)),
     _p("deny", "不予签发", {S.accepted, S.verified}, S.rejected, _PERMIT_DESK, g.in_scope_, ps.deny, ("reason",)),
     _p("approve", "审批通过", {S.verified}, S.in_progress, {R.street_staff}, g.in_scope_, ps.approve),
     _p("issue", "制证完成", {S.in_progress}, S.resolved, {R.street_staff}, g.in_scope_, ps.issue, ("permit_no",)),

@@ -23,7 +23,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ForeignKey, Index, LargeBinary, String, Text, Uuid, func, select
+from sqlalchemy import ForeignKey, Index, LargeBinary, String, Text, Uuid, and_, func, or_, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from zhili.cases import flows, service
@@ -124,6 +124,48 @@ def evidence(session: Session, stay: Stay, today: dt.date) -> dict[str, Any]:
     return {"stay_id": str(stay.id), "room_id": str(room.id), "room_address": room_address(session, room),
             "move_in": stay.move_in.isoformat(), "expected_move_out": stay.expected_move_out.isoformat(),
             "months_resident": months_between(stay.move_in, today), "registered_via": stay.registered_via.value}
+
+
+@dataclass(frozen=True)
+class Preview:
+    """What an application on a stay would carry, and whether it may be filed now."""
+
+    stay_id: uuid.UUID
+    evidence: dict[str, Any]
+    eligible: bool  # half a year reached
+    eligible_from: dt.date  # the day the half year is reached
+    open_number: str | None  # the person's application being handled, if any
+    open_case_id: uuid.UUID | None
+    has_account: bool  # an e-permit can be delivered (the tenant has a resident account)
+
+
+def preview(session: Session, *, principal: Principal, stay_id: uuid.UUID, now: dt.datetime | None = None
+            ) -> Preview:
+    """The evidence a stay gives and whether an application on it may be filed (the form shows it first)."""
+    stay = _stay_for(session, principal, stay_id, write=principal.role != Role.resident)
+    if stay.state != StayState.active:
+        raise ValidationFailed("该入住登记已退租，不能据此申领居住证", code="stay_closed")
+    today = local_day(now or utcnow())
+    prior = open_application(session, stay.person_id)
+    return Preview(stay_id=stay.id, evidence=evidence(session, stay, today),
+                   eligible=half_year_reached(stay.move_in, today), eligible_from=_half_year_day(stay.move_in),
+                   open_number=prior.number if prior else None, open_case_id=prior.id if prior else None,
+                   has_account=principal.role == Role.resident or stay.tenant_user_id is not None)
+
+
+def my_stays(session: Session, *, principal: Principal, now: dt.datetime | None = None) -> list[Preview]:
+    """A resident's active stays as a tenant, each with what an application on it would carry."""
+    authorize(principal, Perm.rental_self)
+    user = session.get(User, principal.user_id)
+    cond = Stay.tenant_user_id == principal.user_id
+    if user is not None and user.phone_enc:
+        cipher = get_cipher()
+        phone = cipher.decrypt(user.phone_enc, table="app_user", column="phone", row_id=user.id)
+        cond = or_(cond, and_(Stay.tenant_user_id.is_(None),
+                              Stay.phone_bidx == cipher.blind_index(phone, purpose=PHONE_PURPOSE)))
+    stays = session.scalars(select(Stay).where(cond, Stay.state == StayState.active)
+                            .order_by(Stay.move_in.desc()).limit(20)).all()
+    return [preview(session, principal=principal, stay_id=st.id, now=now) for st in stays]
 
 
 def open_application(session: Session, person_id: uuid.UUID) -> Case | None:
@@ -331,3 +373,15 @@ def my_applications(session: Session, *, principal: Principal) -> list[PermitSta
                            .where(Case.reporter_user_id == principal.user_id, Case.flow == flows.RESIDENCE_PERMIT)
                            .order_by(Case.reported_at.desc()).limit(50)).all()
     return [_status(c, a) for c, a in rows]
+
+
+def list_applications(session: Session, *, principal: Principal, open_only: bool = True, limit: int = 50
+                      ) -> list[Case]:
+    """Residence-permit applications in the principal's jurisdiction (open ones by default), oldest deadline
+    first — the desk's list; each is acted on through the case pages."""
+    authorize(principal, Perm.rental_read)
+    stmt = scoped(select(Case).where(Case.flow == flows.RESIDENCE_PERMIT), principal, Case.path)
+    if open_only:
+        stmt = stmt.where(Case.state.in_(OPEN_STATES))
+    return list(session.scalars(stmt.order_by(Case.handle_due_at.is_(None), Case.handle_due_at, Case.reported_at)
+                                .limit(limit)))

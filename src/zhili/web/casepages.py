@@ -36,7 +36,7 @@ PHOTO_LIMIT = 3
 PAGE_SIZE = 20
 # Said when an ID number or phone arrives in a page's URL: such searches are posted from the search box instead.
 NUMBER_IN_URL = "身份证号、手机号不能放在网址中（网址会被记入访问日志），请在搜索框中输入后点击“搜索”"
-ACTION_FIELDS = ("reason", "result", "hours", "rating", "message", "reply")  # payload fields a page form can carry
+ACTION_FIELDS = ("reason", "result", "hours", "rating", "message", "reply", "finding", "permit_no")  # payload fields a page form can carry
 ACTION_ORDER = ("answer_supervision", "start", "resolve", "verify", "rate", "reopen", "send_back", "request_extension",
                 "return_case", "escalate")  # the usual next step first (an order waiting for an answer before all)
 
@@ -301,7 +301,7 @@ def action_forms(session: Any, principal: Principal, case: Any, allowed: Iterabl
         if a["action"] not in allowed:
             continue
         required: list[str] = []
-        for t in candidates(a["action"], case.state):
+        for t in candidates(a["action"], case.state, case.flow or "event"):
             if principal.role in t.roles:
                 required += [f for f in t.requires if f in ACTION_FIELDS and f not in required]
         required += (extra_fields or {}).get(a["action"], [])
@@ -330,8 +330,12 @@ def case_page(request: Request, session: Any, pu: PageUser, case_id: uuid.UUID, 
 
 def _payload(request: Request, form: FormData) -> dict[str, Any]:
     payload: dict[str, Any] = {}
-    for name in ("reason", "result", "message", "reply", "comment"):
+    for name in ("reason", "result", "message", "reply", "comment", "finding"):
         value = text(form, name)
+        if value:
+            payload[name] = value
+    for name, limit in (("permit_no", 32), ("tracking_no", 40), ("delivery_method", 16)):  # 居住证申领
+        value = text(form, name, limit)
         if value:
             payload[name] = value
     for name, cast in (("hours", float), ("rating", int)):
@@ -346,7 +350,8 @@ def _payload(request: Request, form: FormData) -> dict[str, Any]:
 
 def kept_fields(form: FormData) -> dict[str, str]:
     """What a refused action form carried, to show it again (nothing typed is lost)."""
-    return {name: value for name in (*ACTION_FIELDS, "comment", "lon", "lat") if (value := text(form, name))}
+    return {name: value for name in (*ACTION_FIELDS, "comment", "lon", "lat", "tracking_no", "delivery_method")
+            if (value := text(form, name))}
 
 
 def act(request: Request, session: Any, pu: PageUser, case_id: uuid.UUID, form: FormData, *, prefix: str,
