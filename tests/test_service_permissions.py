@@ -268,6 +268,16 @@ EXPECTED: dict[str, Perm | tuple[Perm, ...] | AnyOf | Exempt] = {
     "intel.routing.suggestions_for_case": (P.intel_read, P.case_read),
     "intel.routing.take_suggestion": (P.intel_read, P.case_read),
     **{f"intel.store.{name}": P.intel_admin for name in ("save", "activate", "rollback", "list_versions")},
+    # rental: residence-permit applications (居住证申领) — staff of the register in scope, or the stay's tenant
+    "rental.permits.apply": AnyOf((P.rental_write, P.rental_self)),
+    "rental.permits.preview": AnyOf((P.rental_read, P.rental_self)),
+    "rental.permits.status_for_stay": AnyOf((P.rental_read, P.rental_self)),
+    "rental.permits.my_stays": P.rental_self,
+    "rental.permits.my_applications": P.rental_self,
+    "rental.permits.summary": P.rental_read,
+    "rental.permits.list_applications": P.rental_read,
+    "rental.permits.reveal_address": P.rental_read,
+    "rental.permits.is_tenant": _PREDICATE,
     # the staff workbench (each board checks what its figures need; the services it calls check again)
     "workbench.service.command_centre_board": P.case_read,
     "workbench.service.department_board": P.case_read,

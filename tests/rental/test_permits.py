@@ -202,7 +202,7 @@ def test_the_delivery_choice_is_checked_and_the_mailing_address_is_revealed_only
         permits.reveal_address(db, principal=who(db, town, "jumin"), case_id=case.id, reason="看看")
     with pytest.raises(DomainError) as err:
         permits.reveal_address(db, principal=who(db, town, "jiedao2"), case_id=case.id, reason="邮寄居住证")
-    assert err.value.code == "permit_not_found"
+    assert err.value.code == "not_found"
     assert permits.reveal_address(db, principal=who(db, town, "shequ1"), case_id=case.id,
                                   reason="邮寄居住证") == "长兴县金陵路1号1幢301室"
     trace = db.scalar(select(AuditEvent).where(AuditEvent.action == "rental.permit_address_reveal"))

@@ -33,7 +33,7 @@ from zhili.core import audit
 from zhili.core.clock import local_day
 from zhili.core.crypto import encrypted, get_cipher
 from zhili.core.db import Base, UTCDateTime, utcnow
-from zhili.core.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from zhili.core.errors import Conflict, NotFound, ValidationFailed
 from zhili.core.jurisdiction import Principal, authorize, in_scope, scoped
 from zhili.core.security import Perm, Role
 from zhili.core.clock import district_tz
@@ -85,17 +85,18 @@ def half_year_reached(move_in: dt.date, today: dt.date) -> bool:
 
 
 def _stay_for(session: Session, principal: Principal, stay_id: uuid.UUID, *, write: bool) -> Stay:
-    """The stay, if the principal may apply on it (or read it): its tenant (``rental:self``) or staff in scope."""
+    """The stay, if the principal may apply on it (``write``) or read it: staff with ``rental:write`` (``rental:read``)
+    in whose jurisdiction it is, or its tenant (``rental:self``)."""
+    staff_perm = Perm.rental_write if write else Perm.rental_read
+    if not (principal.can(staff_perm) or principal.can(Perm.rental_self)):
+        authorize(principal, staff_perm)  # refused: neither staff of the register nor a resident
     stay = session.get(Stay, stay_id)
-    if principal.role == Role.resident:
-        authorize(principal, Perm.rental_self)
-        if stay is None or not is_tenant(session, principal, stay):
-            raise NotFound("入住登记不存在或不是您本人的", code="stay_not_found")
-        return stay
-    authorize(principal, Perm.rental_write if write else Perm.rental_read)
-    if stay is None or not in_scope(principal, stay.path):
-        raise NotFound("入住登记不存在或不在您的管辖范围内", code="stay_not_found")
-    return stay
+    if stay is not None:
+        if principal.role != Role.resident and principal.can(staff_perm) and in_scope(principal, stay.path):
+            return stay
+        if principal.can(Perm.rental_self) and is_tenant(session, principal, stay):
+            return stay
+    raise NotFound("入住登记不存在或无权查看", code="stay_not_found")
 
 
 def is_tenant(session: Session, principal: Principal, stay: Stay) -> bool:
@@ -142,7 +143,7 @@ class Preview:
 def preview(session: Session, *, principal: Principal, stay_id: uuid.UUID, now: dt.datetime | None = None
             ) -> Preview:
     """The evidence a stay gives and whether an application on it may be filed (the form shows it first)."""
-    stay = _stay_for(session, principal, stay_id, write=principal.role != Role.resident)
+    stay = _stay_for(session, principal, stay_id, write=False)
     if stay.state != StayState.active:
         raise ValidationFailed("该入住登记已退租，不能据此申领居住证", code="stay_closed")
     today = local_day(now or utcnow())
@@ -320,13 +321,11 @@ def has_application(session: Session, *, person_id: uuid.UUID, since: dt.date) -
 
 def reveal_address(session: Session, *, principal: Principal, case_id: uuid.UUID, reason: str) -> str | None:
     """The mailing address of an application (for the desk mailing the permit): staff in scope, audited."""
-    authorize(principal, Perm.rental_read)
-    if principal.role == Role.resident:
-        raise Forbidden("无权查看")
+    authorize(principal, Perm.rental_read)  # staff only: a resident holds rental:self alone
     case = session.get(Case, case_id)
     app = session.get(PermitApplication, case_id)
     if case is None or app is None or not in_scope(principal, case.path):
-        raise NotFound("居住证申请不存在或不在您的管辖范围内", code="permit_not_found")
+        raise NotFound("事件不存在或无权查看")  # as for a case that does not exist (an event has no address)
     if len(reason.strip()) < 2:
         raise ValidationFailed("请填写查看原因", code="reason_required")
     audit.record(session, actor=principal.actor, action="rental.permit_address_reveal",
