@@ -712,7 +712,8 @@ ROUTES: dict[tuple[str, str], Row] = {
         "data": {"number": c.s.case.number, "message": "请尽快处置"}}, except_=_supervise_page_refusals()),
     ("GET", "/console/permits"): Row(roles=PERMIT_DESK),
     # the world's cases are events: no mailing address to reveal (404 for every role that sees the case)
-    ("POST", "/console/permits/{case_id}/address"): Row(roles=PERMIT_DESK, scope="case", body=_form(reason="邮寄居住证"),
+    ("POST", "/console/permits/{case_id}/address"): Row(roles=PERMIT_DESK, scope="case",
+                                                        body=_form(reason="邮寄居住证"),
                                                         except_=dict.fromkeys(PERMIT_DESK, 404)),
     ("GET", "/console/visits"): Row(roles=VISIT_PAGES),
     # -- data hub pages --------------------------------------------------------------------------------------------

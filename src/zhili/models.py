@@ -40,9 +40,9 @@ from zhili.intel.models import CaseSuggestion, ModelVersion, RiskScore, Warning
 from zhili.org.models import Department
 from zhili.participation.models import Notice, ResidentProfile, SmsCode, Suggestion, SuggestionReply
 from zhili.regions.models import GeoVersion, Unit, UnitBoundary
+from zhili.registry.models import Building, Entrance, Household, ImportBatch, ImportRejectedRow, Organisation, Person
 from zhili.rental.models import Key, PoliceDelivery, Room, Signal, Stay
 from zhili.rental.permits import PermitApplication
-from zhili.registry.models import Building, Entrance, Household, ImportBatch, ImportRejectedRow, Organisation, Person
 from zhili.users.models import AuthSession, User, UserUnit
 from zhili.visits.models import Visit, VisitPerson, VisitPhoto
 from zhili.worktime.models import CalendarOverride

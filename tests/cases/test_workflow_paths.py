@@ -21,7 +21,6 @@ from sqlalchemy.orm import Session
 
 from zhili.cases import engine, service, tally
 from zhili.cases.models import Case, CaseEvent, Channel, Supervision
-from zhili.cases.workflow import TRANSITIONS
 from zhili.core.errors import Conflict
 from zhili.users.models import User
 from zhili.users.service import principal_for_user

@@ -60,15 +60,17 @@ def _catalogue_keys_in_templates() -> set[str]:
 
 
 def test_every_message_a_template_uses_is_in_the_catalogue_in_both_languages() -> None:
+    from zhili.cases.permit_steps import DELIVERY_METHODS
     from zhili.intel.models import ModelState
     from zhili.intel.warnings import KINDS, SEVERITIES
-    from zhili.cases.permit_steps import DELIVERY_METHODS
-    from zhili.web import pages_intel  # noqa: F401  (registers its UI text)
-    from zhili.web import pages_permit  # noqa: F401  (registers its UI text)
-    from zhili.web.pages_permit import STEPS
+    from zhili.web import (
+        pages_intel,  # noqa: F401  (registers its UI text)
+        pages_permit,  # noqa: F401  (registers its UI text)
+    )
     from zhili.web.casepages import ACTION_FIELDS
     from zhili.web.pages_audit import REVIEW_KINDS
     from zhili.web.pages_gw import TABS
+    from zhili.web.pages_permit import STEPS
 
     used = _catalogue_keys_in_templates()
     assert len(used) > 80

@@ -197,8 +197,8 @@ def available_actions(session: Session, *, principal: Principal, case: Case) -> 
     ctx = request_ctx(session)
     out: dict[str, str] = {}
     for t in TRANSITIONS:
-        if (case.flow or flows.EVENT) in t.flows and case.state in t.sources and principal.role in t.roles and t.action not in out \
-                and t.guard(ctx, case, principal, {}) is None:
+        if (case.flow or flows.EVENT) in t.flows and case.state in t.sources and principal.role in t.roles \
+                and t.action not in out and t.guard(ctx, case, principal, {}) is None:
             out[t.action] = t.label
     return [{"action": a, "label": lbl} for a, lbl in out.items()]
 

@@ -91,6 +91,6 @@ SERVICE_CATEGORIES: tuple[dict[str, object], ...] = (
     {"code": "FW-01", "name": "便民服务类", "kind": SERVICE_KIND, "parent": None},
     {"code": "FW-0101", "name": "居住证申领", "kind": SERVICE_KIND, "parent": "FW-01", "accept_hours": 15.0,
      "handle_hours": 112.5, "time_mode": "working",
-     "description": "流动人口凭出租房屋入住登记（居住满半年）申领居住证（《居住证暂行条例》）：受理后15个工作日内制证发放，"
-                    "可邮寄送达或发放电子居住证（零跑）。受理时限2个工作日。"},
+     "description": "流动人口凭出租房屋入住登记（居住满半年）申领居住证（《居住证暂行条例》）："
+                    "受理后15个工作日内制证发放，可邮寄送达或发放电子居住证（零跑）。受理时限2个工作日。"},
 )

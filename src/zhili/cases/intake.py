@@ -617,8 +617,9 @@ def _notify_desk(cfg: _Config, plan: _Plan, flow: flows.Flow) -> None:
     """A flow without automatic dispatch is taken by the community whose area holds it: its queue is told."""
     desk = _SnapshotLookups(cfg).ancestor(plan.case["path"], UnitLevel.community)
     if desk is not None:
-        plan.notices.append(notify.Message(kind="task", title=f"新的{flow.noun}", body=f"{flow.noun} {_NUMBER} 待受理。",
-                                           case_id=plan.case["id"], recipient=desk.code))
+        plan.notices.append(notify.Message(kind="task", title=f"新的{flow.noun}",
+                                           body=f"{flow.noun} {_NUMBER} 待受理。", case_id=plan.case["id"],
+                                           recipient=desk.code))
 
 
 class _SnapshotLookups:

@@ -73,8 +73,8 @@ def request_correction(ctx: Ctx, case: Any, p: Principal, payload: dict[str, Any
     rounds = int(permit_facts(case).get("corrections") or 0) + 1
     cs = ChangeSet(values={"attributes": _with(case, correction=payload["reason"], corrections=rounds),
                            "accept_due_at": None}, extra={"round": rounds})
-    return _tell(cs, "请补正居住证申请材料",
-                 f"居住证申请 {case.number} 需补正：{payload['reason']}。请在“我的居住证申请”中补充后重新提交，无需到窗口。")
+    return _tell(cs, "请补正居住证申请材料", f"居住证申请 {case.number} 需补正：{payload['reason']}。"
+                 "请在“我的居住证申请”中补充后重新提交，无需到窗口。")
 
 
 def resubmit(ctx: Ctx, case: Any, p: Principal, payload: dict[str, Any]) -> ChangeSet:

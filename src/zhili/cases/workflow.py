@@ -19,8 +19,8 @@ from typing import Any
 from zhili.cases import effects as e
 from zhili.cases import guards as g
 from zhili.cases import permit_steps as ps
-from zhili.cases.flows import EVENT, EVENT_ONLY, RESIDENCE_PERMIT
 from zhili.cases.changes import ChangeSet, Ctx
+from zhili.cases.flows import EVENT, EVENT_ONLY, RESIDENCE_PERMIT
 from zhili.cases.models import CaseState as S
 from zhili.core.jurisdiction import Principal
 from zhili.core.security import Role as R

@@ -20,8 +20,8 @@ from sqlalchemy.orm import Session
 from zhili.cases import public
 from zhili.cases import service as cases
 from zhili.cases.attributes import validate_attributes
-from zhili.cases.limits import DESCRIPTION_MAX
 from zhili.cases.flows import SERVICE_KIND
+from zhili.cases.limits import DESCRIPTION_MAX
 from zhili.cases.models import (
     OPEN_STATES,
     STATE_LABELS,

@@ -30,13 +30,12 @@ from zhili.cases import flows, service
 from zhili.cases.models import OPEN_STATES, Case, CaseState, Channel
 from zhili.cases.permit_steps import DELIVERY_METHODS
 from zhili.core import audit
-from zhili.core.clock import local_day
+from zhili.core.clock import district_tz, local_day
 from zhili.core.crypto import encrypted, get_cipher
 from zhili.core.db import Base, UTCDateTime, utcnow
 from zhili.core.errors import Conflict, NotFound, ValidationFailed
 from zhili.core.jurisdiction import Principal, authorize, in_scope, scoped
 from zhili.core.security import Perm, Role
-from zhili.core.clock import district_tz
 from zhili.registry.models import Household, Person
 from zhili.registry.service import PHONE_PURPOSE
 from zhili.rental.models import Room, Stay, StayState

@@ -15,8 +15,8 @@ from starlette.responses import JSONResponse, Response
 
 from zhili.cases import attachments, engine, files, service, taxonomy, views
 from zhili.cases.attributes import STRING_MAX, TEXT_MAX
-from zhili.cases.limits import ADDRESS_MAX, DESCRIPTION_MAX, REPORTER_NAME_MAX, REPORTER_PHONE_MAX
 from zhili.cases.flows import SERVICE_KIND
+from zhili.cases.limits import ADDRESS_MAX, DESCRIPTION_MAX, REPORTER_NAME_MAX, REPORTER_PHONE_MAX
 from zhili.cases.models import Channel
 from zhili.cases.workflow import candidates
 from zhili.core.db import roll_back_refused
@@ -36,7 +36,8 @@ PHOTO_LIMIT = 3
 PAGE_SIZE = 20
 # Said when an ID number or phone arrives in a page's URL: such searches are posted from the search box instead.
 NUMBER_IN_URL = "身份证号、手机号不能放在网址中（网址会被记入访问日志），请在搜索框中输入后点击“搜索”"
-ACTION_FIELDS = ("reason", "result", "hours", "rating", "message", "reply", "finding", "permit_no")  # payload fields a page form can carry
+# payload fields a page form can carry
+ACTION_FIELDS = ("reason", "result", "hours", "rating", "message", "reply", "finding", "permit_no")
 ACTION_ORDER = ("answer_supervision", "start", "resolve", "verify", "rate", "reopen", "send_back", "request_extension",
                 "return_case", "escalate")  # the usual next step first (an order waiting for an answer before all)
 
