@@ -23,7 +23,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ForeignKey, Index, LargeBinary, String, Text, Uuid, and_, func, or_, select
+from sqlalchemy import ForeignKey, Index, LargeBinary, String, Text, Uuid, func, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from zhili.cases import flows, service
@@ -37,9 +37,8 @@ from zhili.core.errors import Conflict, NotFound, ValidationFailed
 from zhili.core.jurisdiction import Principal, authorize, in_scope, scoped
 from zhili.core.security import Perm, Role
 from zhili.registry.models import Household, Person
-from zhili.registry.service import PHONE_PURPOSE
+from zhili.rental.common import is_tenant, tenant_condition
 from zhili.rental.models import Room, Stay, StayState
-from zhili.users.models import User
 
 MIN_MONTHS = 6  # 《居住证暂行条例》第二条: 居住半年以上
 ADDRESS_MAX = 200
@@ -98,19 +97,6 @@ def _stay_for(session: Session, principal: Principal, stay_id: uuid.UUID, *, wri
     raise NotFound("入住登记不存在或无权查看", code="stay_not_found")
 
 
-def is_tenant(session: Session, principal: Principal, stay: Stay) -> bool:
-    """The resident is the stay's tenant: their account was linked at check-in, or the phone given at check-in is
-    their account's (compared by blind index, as the rental package finds a tenant's stays)."""
-    if stay.tenant_user_id is not None:
-        return stay.tenant_user_id == principal.user_id
-    user = session.get(User, principal.user_id)
-    if user is None or not user.phone_enc:
-        return False
-    cipher = get_cipher()
-    phone = cipher.decrypt(user.phone_enc, table="app_user", column="phone", row_id=user.id)
-    return stay.phone_bidx == cipher.blind_index(phone, purpose=PHONE_PURPOSE)
-
-
 def room_address(session: Session, room: Room) -> str:
     household = session.get(Household, room.household_id)
     base = household.address if household is not None else ""
@@ -156,14 +142,7 @@ def preview(session: Session, *, principal: Principal, stay_id: uuid.UUID, now: 
 def my_stays(session: Session, *, principal: Principal, now: dt.datetime | None = None) -> list[Preview]:
     """A resident's active stays as a tenant, each with what an application on it would carry."""
     authorize(principal, Perm.rental_self)
-    user = session.get(User, principal.user_id)
-    cond = Stay.tenant_user_id == principal.user_id
-    if user is not None and user.phone_enc:
-        cipher = get_cipher()
-        phone = cipher.decrypt(user.phone_enc, table="app_user", column="phone", row_id=user.id)
-        cond = or_(cond, and_(Stay.tenant_user_id.is_(None),
-                              Stay.phone_bidx == cipher.blind_index(phone, purpose=PHONE_PURPOSE)))
-    stays = session.scalars(select(Stay).where(cond, Stay.state == StayState.active)
+    stays = session.scalars(select(Stay).where(tenant_condition(session, principal), Stay.state == StayState.active)
                             .order_by(Stay.move_in.desc()).limit(20)).all()
     return [preview(session, principal=principal, stay_id=st.id, now=now) for st in stays]
 
