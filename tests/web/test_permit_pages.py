@@ -6,41 +6,49 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from collections.abc import Iterator
 from typing import Any
 
-from pagekit import page, sign_in
+import pytest
+from pagekit import page, png, sign_in
 from sqlalchemy import select
 
 from zhili.cases.models import Case, CaseState
 from zhili.core.audit import AuditEvent
 from zhili.core.clock import local_day
-from zhili.core.crypto import get_cipher
 from zhili.core.db import utcnow
-from zhili.registry.service import PHONE_PURPOSE
-from zhili.rental.models import RegisteredVia, Room, Stay
+from zhili.rental import police, rooms, stays
+from zhili.rental.models import Stay
+
+
+@pytest.fixture
+def police_fake() -> Iterator[None]:
+    police.set_gateway(police.RecordingPoliceGateway())
+    police.set_dispatcher(lambda ids: None)
+    try:
+        yield
+    finally:
+        police.set_gateway(None)
+        police.set_dispatcher(None)
 
 
 def _stay(site: Any, months: int = 8) -> Stay:
-    person = site.person_in("ga", name="租客丙")
+    """A room of grid A registered by its grid worker, and jumin checked in there ``months`` ago from the portal
+    (the stay is linked to jumin's account)."""
     household = site.household_in("ga", room="1201", address="金陵路88号2幢")
-    room = Room(landlord_person_id=person.id, building_id=household.building_id, household_id=household.id,
-                unit_id=site.world.units["ga"].id, path=site.world.units["ga"].path, label="次卧", capacity=2,
-                created_by="test")
-    site.db.add(room)
-    site.db.flush()
+    staff = site.principal("wangge_a")
+    done = rooms.register_room(site.db, principal=staff, data={
+        "landlord": {"name": "王房东", "id_number": "330522197001010010", "phone": "13900000002"},
+        "household_id": household.id, "label": "次卧", "capacity": 2})
     today = local_day(utcnow())
     m = today.month - 1 - months
-    sid = uuid.uuid4()
-    cipher = get_cipher()
-    st = Stay(id=sid, room_id=room.id, person_id=person.id, unit_id=room.unit_id, path=room.path,
-              phone_enc=cipher.encrypt("13900000001", table="rental_stay", column="phone", row_id=sid),
-              phone_bidx=cipher.blind_index("13900000001", purpose=PHONE_PURPOSE),
-              move_in=dt.date(today.year + m // 12, m % 12 + 1, min(today.day, 28)),
-              expected_move_out=today + dt.timedelta(days=200), registered_via=RegisteredVia.landlord,
-              registered_by_name="房东", tenant_user_id=site.world.users["jumin"].id)
-    site.db.add(st)
+    checked = stays.check_in(site.db, principal=site.principal("jumin"), checkin_code=done.room.checkin_code,
+                             data={"name": "租客丙", "id_number": "340102199503120010", "phone": "13900000001",
+                                   "photo": png(4, 4),
+                                   "move_in": dt.date(today.year + m // 12, m % 12 + 1, min(today.day, 28)),
+                                   "expected_move_out": today + dt.timedelta(days=200)})
     site.db.flush()
-    return st
+    return checked.stay
 
 
 def _act(client: Any, url: str, **data: str) -> Any:
@@ -49,7 +57,8 @@ def _act(client: Any, url: str, **data: str) -> Any:
                                            .attrs["value"], **data}, follow_redirects=False)
 
 
-def test_a_resident_applies_on_the_phone_and_staff_take_it_through_the_case_pages_to_a_mailed_permit(client, site):
+def test_a_resident_applies_on_the_phone_and_staff_take_it_through_the_case_pages_to_a_mailed_permit(client, site,
+                                                                                                  police_fake):
     st = _stay(site)
     sign_in(client, site.token("jumin"))
     mine = page(client.get("/h5/permit"))

@@ -39,7 +39,9 @@ from zhili.core.security import Perm, Role
 from zhili.registry.models import Household, Person
 from zhili.rental.common import is_tenant, tenant_condition
 from zhili.rental.models import Room, Stay, StayState
+from zhili.users.models import User
 
+ACCOUNT_PHONE_PURPOSE = "app_user.phone"  # the blind index of an account's phone (zhili.users)
 MIN_MONTHS = 6  # 《居住证暂行条例》第二条: 居住半年以上
 ADDRESS_MAX = 200
 REASON_MAX = 500
@@ -136,7 +138,7 @@ def preview(session: Session, *, principal: Principal, stay_id: uuid.UUID, now: 
     return Preview(stay_id=stay.id, evidence=evidence(session, stay, today),
                    eligible=half_year_reached(stay.move_in, today), eligible_from=_half_year_day(stay.move_in),
                    open_number=prior.number if prior else None, open_case_id=prior.id if prior else None,
-                   has_account=principal.role == Role.resident or stay.tenant_user_id is not None)
+                   has_account=principal.role == Role.resident or tenant_account(session, stay) is not None)
 
 
 def my_stays(session: Session, *, principal: Principal, now: dt.datetime | None = None) -> list[Preview]:
@@ -154,7 +156,20 @@ def open_application(session: Session, person_id: uuid.UUID) -> Case | None:
         Case.state.in_(OPEN_STATES)).order_by(Case.reported_at.desc()).limit(1))
 
 
-def _delivery(principal: Principal, stay: Stay, delivery: Delivery) -> Delivery:
+def tenant_account(session: Session, stay: Stay) -> uuid.UUID | None:
+    """The tenant's resident account: linked at check-in, else the one active resident account whose phone is the
+    phone given at check-in (by blind index; none when two share it)."""
+    if stay.tenant_user_id is not None:
+        return stay.tenant_user_id
+    cipher = get_cipher()
+    phone = cipher.decrypt(stay.phone_enc, table="rental_stay", column="phone", row_id=stay.id)
+    found = list(session.scalars(select(User.id).where(
+        User.phone_bidx == cipher.blind_index(phone, purpose=ACCOUNT_PHONE_PURPOSE), User.role == Role.resident,
+        User.is_active.is_(True)).limit(2)))
+    return found[0] if len(found) == 1 else None
+
+
+def _delivery(principal: Principal, account: uuid.UUID | None, delivery: Delivery) -> Delivery:
     if delivery.method not in DELIVERY_METHODS:
         raise ValidationFailed("请选择送达方式：邮寄、电子居住证或窗口领取", code="bad_delivery_method")
     if delivery.method == "mail":
@@ -164,7 +179,7 @@ def _delivery(principal: Principal, stay: Stay, delivery: Delivery) -> Delivery:
         if len(address) > ADDRESS_MAX:
             raise ValidationFailed(f"收件地址不能超过{ADDRESS_MAX}字", code="address_too_long")
         return Delivery("mail", address)
-    if delivery.method == "e_permit" and stay.tenant_user_id is None and principal.role != Role.resident:
+    if delivery.method == "e_permit" and account is None and principal.role != Role.resident:
         raise ValidationFailed("电子居住证发放至申请人的居民账号，该租户尚未注册账号，请选择邮寄或窗口领取",
                                code="e_permit_needs_account")
     return Delivery(delivery.method)
@@ -193,7 +208,8 @@ def apply(session: Session, *, principal: Principal, stay_id: uuid.UUID, deliver
                 code="stay_too_short", details={"months": months, "required": MIN_MONTHS})
     else:
         reason = None  # nothing to override
-    chosen = _delivery(principal, stay, delivery)
+    account = principal.user_id if principal.role == Role.resident else tenant_account(session, stay)
+    chosen = _delivery(principal, account, delivery)
     person = session.get(Person, stay.person_id, with_for_update=True)  # one application at a time per person
     assert person is not None
     prior = open_application(session, stay.person_id)
@@ -223,8 +239,8 @@ def apply(session: Session, *, principal: Principal, stay_id: uuid.UUID, deliver
                                         idempotency_key=idempotency_key, now=now, flow=flows.RESIDENCE_PERMIT)
     if not created:
         return case
-    if principal.role != Role.resident and stay.tenant_user_id is not None:
-        case.reporter_user_id = stay.tenant_user_id  # the tenant follows and resubmits it in the portal
+    if principal.role != Role.resident and account is not None:
+        case.reporter_user_id = account  # the tenant follows and resubmits it in the portal
     address_enc = None
     if chosen.address:
         address_enc = get_cipher().encrypt(chosen.address, table="rental_permit_application", column="address",
