@@ -5,7 +5,6 @@ every step of the ``residence_permit`` flow to 办结 — 零跑 when mailed or 
 from __future__ import annotations
 
 import datetime as dt
-import uuid
 from typing import Any
 
 import pytest
@@ -17,7 +16,6 @@ from zhili.cases.flows import SERVICE_CATEGORIES
 from zhili.cases.models import Case, CaseState, Category, Notification
 from zhili.core.audit import AuditEvent
 from zhili.core.clock import local_day
-from zhili.core.crypto import get_cipher
 from zhili.core.db import utcnow
 from zhili.core.errors import DomainError
 from zhili.rental import permits, stays
@@ -34,7 +32,7 @@ def months_ago(n: int) -> dt.date:
 
 
 @pytest.fixture
-def town(db: Any, world: Any, gateway: Any) -> Any:
+def town(db: Any, world: Any, gateway: Any) -> Any:  # noqa: F811  (the police fake, a fixture)
     """The service categories, a room in grid A registered by its grid worker, and the tenant's resident account
     (``zuke``, whose phone is the one given at check-in)."""
     for spec in SERVICE_CATEGORIES:
