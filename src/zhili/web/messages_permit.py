@@ -8,6 +8,7 @@ from zhili.web import i18n
 MESSAGES: dict[str, tuple[str, str]] = {
     # the resident portal
     "permit.title": ("居住证申领", "Residence permit"),
+    "permit.tile_hint": ("凭租住登记网上申领，邮寄到家", "Apply online with your rental registration"),
     "permit.hint": ("凭出租房屋入住登记申领居住证，全程网上办理，邮寄送达或发放电子居住证，一次都不用跑。",
                     "Apply with your rental registration; the permit is mailed or issued electronically — no trips."),
     "permit.mine": ("我的居住证申请", "My applications"),
