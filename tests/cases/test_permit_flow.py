@@ -64,6 +64,7 @@ def test_path_applied_accepted_checked_approved_made_and_mailed_zero_trips(pk):
     case = pk.case(c.id)
     assert case.assignee_unit_id == pk.unit("c1").id, "the community holding the dwelling holds the application"
     assert case.handle_due_at is not None and case.handle_warn_at < case.handle_due_at
+    assert any(n["title"] == "居住核查任务" for n in pk.notes("wangge_a")), "the grid is asked to check"
     assert {a["action"] for a in pk.detail(c.id, "wangge_a")["actions"]} == {"verify_residence"}
     pk.refused("wangge_a", c.id, "verify_residence", 422, "payload_required")
     pk.step("wangge_a", c.id, "verify_residence", to="verified", finding="入户核实：申请人实际居住于该房间，与登记一致")

@@ -51,13 +51,18 @@ def _tell(cs: ChangeSet, title: str, body: str) -> ChangeSet:
 
 
 def accept(ctx: Ctx, case: Any, p: Principal, payload: dict[str, Any]) -> ChangeSet:
-    """受理: the statutory 15 working days start; the community holding the dwelling holds the application."""
+    """受理: the statutory 15 working days start; the community holding the dwelling holds the application, and the
+    grid of the dwelling is asked to check the residence."""
     due, warn = deadlines.permit_issue_window(ctx.cal, ctx.now)
     desk = _desk(ctx, case)
     cs = ChangeSet(values={"accepted_at": ctx.now, "handle_due_at": due, "handle_warn_at": warn,
                            "assignee_department": None, "assignee_unit_id": desk.id if desk else None,
                            "assignee_path": desk.path if desk else None},
                    extra={"due": due, **({"unit": desk.code} if desk else {})})
+    grid = ctx.look.ancestor(case.path, UnitLevel.grid)
+    if grid is not None:
+        cs.notices.append(Notice(grid.code, "居住核查任务", f"居住证申请 {case.number} 已受理，请核查申请人是否在"
+                                 f"“{case.address or '登记地址'}”实际居住，并在 {fmt_local(due)} 前完成。"))
     return _tell(cs, "您的居住证申请已受理",
                  f"居住证申请 {case.number} 已受理，将于 {fmt_local(due)} 前办结（15个工作日），请留意办理进度。")
 
