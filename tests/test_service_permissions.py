@@ -294,8 +294,8 @@ EXPECTED: dict[str, Perm | tuple[Perm, ...] | AnyOf | Exempt] = {
     "rental.stays.reveal_stay": (P.rental_read, P.pii_reveal),
     "rental.export.export_register": (P.rental_export, P.rental_read),
     "rental.common.require_any": Exempt("the rental check itself (every rental service calls it first)"),
-    **{f"rental.common.{name}": _PREDICATE for name in ("is_staff", "account_phone_bidx", "tenant_condition",
-                                                        "is_landlord", "is_tenant", "delegate")},
+    **{f"rental.common.{name}": _PREDICATE for name in ("account_phone_bidx", "tenant_condition", "is_landlord",
+                                                        "is_tenant", "delegate")},
     "rental.persons.resolve_person": Exempt("the register step of a check-in or room registration, after its check"),
     "rental.persons.release_tenant": Exempt("the register step of a check-out, after its check"),
     # the staff workbench (each board checks what its figures need; the services it calls check again)

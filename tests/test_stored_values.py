@@ -61,6 +61,10 @@ COLUMNS: dict[str, dict[str, str]] = {
     "candidate": {"evidence": JSON},
     "merge": {"snapshot": JSON},
     "subscription": {"name": TEXT, "url": TEXT, "entity_types": JSON},
+    # rental housing: what landlords, tenants and staff type, and what the police interface answers
+    "room": {"label": TEXT, "note": TEXT, "photos": JSON, "area_m2": FLOAT, "capacity": INT, "rent_yuan": INT},
+    "stay": {"close_note": TEXT, "registered_by_name": TEXT, "police_state": TEXT, "photo_type": TEXT},
+    "delivery": {"last_error": TEXT, "receipt": TEXT, "attempts": INT},
 }
 
 

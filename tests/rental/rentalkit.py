@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 from sqlalchemy.orm import Session
-from testimages import png
 
+from testimages import png
 from zhili.core.clock import today
 from zhili.core.crypto import get_cipher
 from zhili.core.jurisdiction import Principal

@@ -12,10 +12,10 @@ from rentalkit import bad_checksum, building, gateway, household, id_number, pho
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from zhili.core.audit import AuditEvent
 from zhili.core.clock import today
 from zhili.core.errors import Conflict, NotFound, ValidationFailed
 from zhili.core.masking import mask_id_number
-from zhili.core.audit import AuditEvent
 from zhili.registry import service as registry
 from zhili.registry.models import Household, HouseholdUse, Person, PersonStatus, ResidentType
 from zhili.rental import keys, rooms, stays

@@ -115,7 +115,7 @@ class _Receiver(BaseHTTPRequestHandler):
     received: list[tuple[dict[str, str], bytes]] = []
     status = 200
 
-    def do_POST(self) -> None:  # noqa: N802 - the http.server name
+    def do_POST(self) -> None:
         body = self.rfile.read(int(self.headers["content-length"]))
         type(self).received.append(({k.lower(): v for k, v in self.headers.items()}, body))
         self.send_response(type(self).status)

@@ -48,7 +48,9 @@ def test_overcrowding_is_raised_once_per_episode(db: Session, world: Any, gatewa
     assert report.found["rental_overcrowded"] == 1 and report.raised["rental_overcrowded"] == 1
     [w] = _warnings(db, "rental_overcrowded")
     assert w.path == p.room.path and w.detail == {"room_id": str(p.room.id), "capacity": 1, "active": 2,
-                                                  "since": first.stay.move_in.isoformat()}
+                                                  "since": first.stay.move_in.isoformat(),
+                                                  "convert_category": "SG-0203",
+                                                  "convert_building": str(p.building.id)}
     assert "群租" in w.title and "核定居住1人" in w.reason
     assert world.units["ga"].code in db.scalars(select(Notification.recipient)
                                                .where(Notification.kind == "intel_warning")).all()
@@ -105,7 +107,8 @@ def test_an_active_stay_past_its_end_is_an_overstay_after_the_grace(db: Session,
 
 def test_the_rooms_contract_end_counts_too(db: Session, world: Any, gateway: Any) -> None:
     p = place(db, world)
-    rooms.update_room(db, principal=p.staff, room_id=p.room.id, changes={"contract_end": today() + dt.timedelta(days=5)})
+    rooms.update_room(db, principal=p.staff, room_id=p.room.id,
+                      changes={"contract_end": today() + dt.timedelta(days=5)})
     stays.check_in(db, principal=p.staff, room_id=p.room.id, data=tenant())
     report = rules.scan(db, now=utcnow() + dt.timedelta(days=10), rules=("rental_overstay",))
     assert report.raised["rental_overstay"] == 1
@@ -169,3 +172,18 @@ def test_the_permit_hook_silences_a_resident_who_applied(db: Session, world: Any
 def test_every_rule_kind_has_a_chinese_name_among_the_warning_kinds() -> None:
     for kind in (*rules.RULES, "rental_unknown_unlock"):
         assert any("\u4e00" <= ch <= "\u9fff" for ch in intel_warnings.KINDS[kind])
+
+
+def test_a_rental_warning_turns_into_a_case_of_the_rental_category_at_its_grid(db: Session, world: Any,
+                                                                              gateway: Any) -> None:
+    from zhili.cases.taxonomy import load_defaults
+
+    load_defaults(db)
+    p = place(db, world, capacity=1)
+    for name in ("甲租客", "乙租客"):
+        stays.check_in(db, principal=p.staff, room_id=p.room.id, data=tenant(name))
+    rules.scan(db)
+    [w] = _warnings(db, "rental_overcrowded")
+    case = intel_warnings.convert(db, principal=principal(db, world, "shequ1"), warning_id=w.id)
+    assert case.category_code == rules.CATEGORY and case.grid_id == world.units["ga"].id
+    assert "群租" in case.title
