@@ -26,15 +26,16 @@ from zhili.rental import permits
 from zhili.web import casepages as cp
 from zhili.web import messages_permit  # noqa: F401  (registers the UI text)
 from zhili.web.deps import CurrentPageUser, PageUser, Resident
-from zhili.web.render import redirect, render, tr
+from zhili.web.render import env, redirect, render, tr
 
 router = APIRouter()
 
 APPLICANT_ACTIONS = ("resubmit",)
 PREFIX = "/h5/permit"
-# the steps the resident follows, each done once its action is in the timeline
+# the steps the resident follows (h5/permit_case.html), each done once its action is in the timeline
 STEPS = (("apply", "report"), ("accept", "accept"), ("check", "verify_residence"), ("approve", "approve"),
          ("issue", "issue"), ("deliver", "deliver"))
+env.globals["permit_steps"] = STEPS
 
 
 def _staff(request: Request, pu: CurrentPageUser) -> PageUser:
