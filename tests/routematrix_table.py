@@ -352,6 +352,7 @@ CONSOLE_CASE = _r(COMM, STREET, DEPT, CMD, LEAD, ADMIN)
 SUPERVISION_PAGE = _r(COMM, STREET, DEPT, CMD, LEAD)  # docs/architecture.md; GET /api/v1/supervisions: CASE_READ
 REG_PAGES = _r(COMM, STREET, CMD, LEAD, ADMIN)  # /console/registry (grid workers use /gw)
 REG_PAGES_WRITE = _r(COMM, STREET, ADMIN)
+PERMIT_DESK = _r(GRID, COMM, STREET, CMD, LEAD)  # /console/permits: staff holding rental:read
 VISIT_PAGES = _r(COMM, STREET, CMD, LEAD)  # /console/visits; the visits API reads with REG_READ (admin too)
 RENTAL_CONSOLE = _r(COMM, STREET, CMD, LEAD)  # the console's rental register: rental:read outside the two portals
 RENTAL_CONSOLE_ACT = _r(COMM, STREET, CMD)  # check-out and 重新报送 (rental:write), export, reveal (pii:reveal)
@@ -697,6 +698,15 @@ ROUTES: dict[tuple[str, str], Row] = {
     ("GET", "/h5/cases/{case_id}"): Row(roles=_r(RES), scope="case"),
     ("POST", "/h5/cases/{case_id}/act"): Row(roles=_r(RES), scope="case", params={
         "case_id": lambda c: c.s.resolved_case.id}, body=_form(action="verify")),
+    # 居住证申领: the world's cases are events (the permit page hands them to the event page; resubmit is not an
+    # event's step), and it holds no rental stay (an application on an unknown one is 404)
+    ("GET", "/h5/permit"): Row(roles=_r(RES)),
+    ("GET", "/h5/permit/new"): Row(roles=_r(RES)),
+    ("POST", "/h5/permit/new"): Row(roles=_r(RES), body=_form(stay_id=str(uuid.UUID(int=7)), delivery="collect"),
+                                    except_={RES: 404}),
+    ("GET", "/h5/permit/cases/{case_id}"): Row(roles=_r(RES), scope="case"),
+    ("POST", "/h5/permit/cases/{case_id}/act"): Row(roles=_r(RES), scope="case", body=_form(action="resubmit"),
+                                                    except_={(RES, "own"): 409}),
     ("GET", "/h5/register"): Row(public=True),
     ("POST", "/h5/register/code"): Row(public=True, body=_form(phone="13700000002")),
     ("POST", "/h5/register"): Row(public=True, body=lambda c: {"data": {
@@ -797,6 +807,11 @@ ROUTES: dict[tuple[str, str], Row] = {
     ("GET", "/console/supervisions"): Row(roles=SUPERVISION_PAGE),
     ("POST", "/console/supervisions"): Row(roles=SUPERVISION_PAGE, sided=True, scope="case", body=lambda c: {
         "data": {"number": c.s.case.number, "message": "请尽快处置"}}, except_=_supervise_page_refusals()),
+    ("GET", "/console/permits"): Row(roles=PERMIT_DESK),
+    # the world's cases are events: no mailing address to reveal (404 for every role that sees the case)
+    ("POST", "/console/permits/{case_id}/address"): Row(roles=PERMIT_DESK, scope="case",
+                                                        body=_form(reason="邮寄居住证"),
+                                                        except_=dict.fromkeys(PERMIT_DESK, 404)),
     ("GET", "/console/visits"): Row(roles=VISIT_PAGES),
     # -- data hub pages --------------------------------------------------------------------------------------------
     ("GET", "/console/hub/"): Row(roles=HUB_READ),

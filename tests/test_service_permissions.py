@@ -268,6 +268,15 @@ EXPECTED: dict[str, Perm | tuple[Perm, ...] | AnyOf | Exempt] = {
     "intel.routing.suggestions_for_case": (P.intel_read, P.case_read),
     "intel.routing.take_suggestion": (P.intel_read, P.case_read),
     **{f"intel.store.{name}": P.intel_admin for name in ("save", "activate", "rollback", "list_versions")},
+    # rental: residence-permit applications (居住证申领) — staff of the register in scope, or the stay's tenant
+    "rental.permits.apply": AnyOf((P.rental_write, P.rental_self)),
+    "rental.permits.preview": AnyOf((P.rental_read, P.rental_self)),
+    "rental.permits.status_for_stay": AnyOf((P.rental_read, P.rental_self)),
+    "rental.permits.my_stays": P.rental_self,
+    "rental.permits.my_applications": P.rental_self,
+    "rental.permits.summary": P.rental_read,
+    "rental.permits.list_applications": P.rental_read,
+    "rental.permits.reveal_address": P.rental_read,
     # rental housing: staff act in their jurisdiction with rental:*; residents on their own rooms and stays with
     # rental:self (zhili.rental.common) — one of the two is enough to get past the check
     **{f"rental.{name}": AnyOf((P.rental_write, P.rental_self)) for name in (

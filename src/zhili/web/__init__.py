@@ -29,6 +29,7 @@ def page_router() -> APIRouter:
         pages_hub_templates,
         pages_intel,
         pages_participation,
+        pages_permit,
         pages_registry,
         pages_rental_console,
         pages_rental_gw,
@@ -45,7 +46,7 @@ def page_router() -> APIRouter:
               pages_admin.router, pages_audit.router, pages_workbench.router, pages_hub.router,
               pages_hub_templates.router, pages_hub_imports.router, pages_hub_quality.router, pages_hub_review.router,
               pages_hub_address.router, pages_intel.router, pages_rental_h5.router, pages_rental_gw.router,
-              pages_rental_console.router):
+              pages_rental_console.router, pages_permit.router):
         router.include_router(r)
     return router
 

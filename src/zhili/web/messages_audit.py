@@ -103,6 +103,8 @@ ACTIONS: dict[str, tuple[str, str]] = {
     "intel.warn_scan": ("预警扫描", "Early-warning scan"),
     "intel.warning_dismiss": ("排除预警", "Warning dismissed"),
     "intel.warning_convert": ("预警转为事件", "Warning turned into a case"),
+    "rental.permit_apply": ("申请居住证", "Residence permit applied for"),
+    "rental.permit_address_reveal": ("查看居住证收件地址", "Permit mailing address shown"),
     # rental housing (出租房屋)
     "rental.room_register": ("登记出租房屋", "Rental room registered"),
     "rental.room_update": ("修改出租房屋", "Rental room changed"),
@@ -136,6 +138,7 @@ OBJECTS: dict[str, tuple[str, str]] = {
     "hub_survivorship": ("存活规则", "Survivorship rule"),
     "ml_model": ("模型版本", "Model version"), "intel_warning": ("预警", "Early warning"),
     "intel_risk": ("网格风险排名", "Grid risk ranking"),
+    "permit_application": ("居住证申请", "Residence-permit application"),
     "rental_room": ("出租房屋", "Rental room"), "rental_stay": ("入住登记", "Stay"),
     "rental_key": ("电子钥匙", "Electronic key"), "rental_delivery": ("公安推送记录", "Police delivery"),
     # what a register export names as its object
