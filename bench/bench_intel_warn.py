@@ -122,7 +122,8 @@ def build(workdir: Path, *, cases: int, days: int, spikes: int, seed: int) -> tu
             at = dt.datetime.combine(day, dt.time(0, 0), tz).astimezone(dt.UTC) + dt.timedelta(minutes=int(minutes[i]))
             gid, path = grid_rows[int(gi[i])]
             cid = uuid.uuid4()
-            rows.append({"id": cid, "number": f"B{i:09d}", "channel": Channel.hotline, "state": CaseState.closed,
+            rows.append({"id": cid, "number": f"B{i:09d}", "channel": Channel.hotline, "flow": "event",
+                         "state": CaseState.closed,
                          "category_code": leaves[int(ci[i])][0], "title": "测试", "description": "测试事件",
                          "urgency": Urgency.normal, "grid_id": gid, "path": path, "attributes": {}, "anonymous": True,
                          "is_public": False, "is_joint": False, "reported_at": at, "reported_day": day,

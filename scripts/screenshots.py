@@ -138,6 +138,16 @@ def stage_cases(server: LiveServer) -> dict[str, str]:
     return {"resolved": resolved, "supervised": supervised}
 
 
+def rental_room(server: LiveServer) -> str | None:
+    """The demo landlord's (fangdong) fullest room: the one with the most tenants."""
+    if "fangdong" not in server.logins:
+        return None
+    with server.api("fangdong") as api:
+        rooms = api.get("/api/v1/rental/my/rooms").raise_for_status().json()
+    items = rooms.get("items", rooms) if isinstance(rooms, dict) else rooms
+    return str(max(items, key=lambda r: r.get("occupied", 0))["id"]) if items else None
+
+
 def street_id(server: LiveServer) -> str | None:
     with server.api("admin") as api:
         r = api.get("/api/v1/regions/units", params={"level": "street", "page_size": 1})
@@ -180,6 +190,12 @@ def main(only: list[str]) -> int:
         s.shot("h5-notices-375", "jumin", "/h5/notices", PHONE)
         s.shot("h5-suggestions-375", "jumin", "/h5/suggestions", PHONE)
         s.shot("gw-visits-375", "wangge1", "/gw/visits", PHONE)
+        room = rental_room(server)  # the demo seed's rental housing (zhili.seed.rental)
+        if room:
+            s.shot("h5-rental-landlord-375", "fangdong", f"/h5/rental/rooms/{room}", PHONE)
+            s.shot("h5-rental-tenant-375", "zuke", "/h5/rental/stays", PHONE)
+        else:
+            s.skipped.append("h5-rental-* (no demo landlord)")
         s.shot("console-visits", "shequ", "/console/visits", DESKTOP)
         s.shot("console-supervisions", "zhihui", "/console/supervisions", DESKTOP)
         s.shot("console-suggestions", "shequ", "/console/participation/suggestions", DESKTOP)

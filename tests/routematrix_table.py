@@ -370,7 +370,43 @@ CONSOLE_CASE = _r(COMM, STREET, DEPT, CMD, LEAD, ADMIN)
 SUPERVISION_PAGE = _r(COMM, STREET, DEPT, CMD, LEAD)  # docs/architecture.md; GET /api/v1/supervisions: CASE_READ
 REG_PAGES = _r(COMM, STREET, CMD, LEAD, ADMIN)  # /console/registry (grid workers use /gw)
 REG_PAGES_WRITE = _r(COMM, STREET, ADMIN)
+PERMIT_DESK = _r(GRID, COMM, STREET, CMD, LEAD)  # /console/permits: staff holding rental:read
 VISIT_PAGES = _r(COMM, STREET, CMD, LEAD)  # /console/visits; the visits API reads with REG_READ (admin too)
+RENTAL_CONSOLE = _r(COMM, STREET, CMD, LEAD)  # the console's rental register: rental:read outside the two portals
+RENTAL_CONSOLE_ACT = _r(COMM, STREET, CMD)  # check-out and 重新报送 (rental:write), export, reveal (pii:reveal)
+
+
+def _rental_page_id(c: Ctx) -> str:
+    """A valid ID number not used before (each allowed request checks someone new in)."""
+    from zhili.core.validators import id_check_digit
+
+    first17 = f"34010219930{uuid.uuid4().int % 9 + 1}1{uuid.uuid4().int % 9 + 1}{uuid.uuid4().int % 1000:03d}"
+    return first17 + id_check_digit(first17)
+
+
+def _rental_room_page(c: Ctx) -> dict[str, Any]:
+    """The register-a-room form of the pages: the own side's building, a new door."""
+    return {"data": {"building_id": str(c.mw.sides["own"].building.id), "door": f"9{uuid.uuid4().int % 1000:03d}",
+                     "label": "次卧", "capacity": "1", "landlord_name": "钱房东",
+                     "landlord_id_number": _rental_page_id(c), "landlord_phone": "13900000041"}}
+
+
+def _rental_extend(c: Ctx) -> dict[str, Any]:
+    return {"data": {"expected_move_out": (c.s.stay.expected_move_out + __import__("datetime").timedelta(
+        days=90)).isoformat()}}
+
+
+def _rental_checkin_page(c: Ctx, *, code: bool = False) -> dict[str, Any]:
+    from zhili.core.clock import today
+
+    data = {"name": "吴租客", "id_number": _rental_page_id(c), "phone": "13900000042",
+            "move_in": today().isoformat(), "expected_move_out": (today() + __import__("datetime").timedelta(
+                days=200)).isoformat()}
+    if code:
+        data["code"] = c.mw.sides["own"].room.checkin_code
+    return {"data": data, "files": {"photo": ("本人.png", png(), "image/png")}}
+
+
 INTEL_READ = _r(COMM, STREET, CMD, LEAD)  # 研判 (intel:read), each their own area
 INTEL_INTAKE = _r(COMM, STREET, CMD)  # the console case page's routing suggestions (intake staff)
 MODEL_ADMIN = _r(CMD, ADMIN)  # intel:admin — model versions
@@ -682,6 +718,15 @@ ROUTES: dict[tuple[str, str], Row] = {
     ("GET", "/h5/cases/{case_id}"): Row(roles=_r(RES), scope="case"),
     ("POST", "/h5/cases/{case_id}/act"): Row(roles=_r(RES), scope="case", params={
         "case_id": lambda c: c.s.resolved_case.id}, body=_form(action="verify")),
+    # 居住证申领: the world's cases are events (the permit page hands them to the event page; resubmit is not an
+    # event's step), and it holds no rental stay (an application on an unknown one is 404)
+    ("GET", "/h5/permit"): Row(roles=_r(RES)),
+    ("GET", "/h5/permit/new"): Row(roles=_r(RES)),
+    ("POST", "/h5/permit/new"): Row(roles=_r(RES), body=_form(stay_id=str(uuid.UUID(int=7)), delivery="collect"),
+                                    except_={RES: 404}),
+    ("GET", "/h5/permit/cases/{case_id}"): Row(roles=_r(RES), scope="case"),
+    ("POST", "/h5/permit/cases/{case_id}/act"): Row(roles=_r(RES), scope="case", body=_form(action="resubmit"),
+                                                    except_={(RES, "own"): 409}),
     ("GET", "/h5/register"): Row(public=True),
     ("POST", "/h5/register/code"): Row(public=True, body=_form(phone="13700000002")),
     ("POST", "/h5/register"): Row(public=True, body=lambda c: {"data": {
@@ -728,6 +773,38 @@ ROUTES: dict[tuple[str, str], Row] = {
     ("POST", "/gw/visits/{visit_id}/case"): Row(roles=_r(GRID), scope="territory", body=_form(
         category_code="SJ-0102", case_description="楼道堆放杂物")),
     ("GET", "/gw/visits/{visit_id}/photos/{attachment_id}"): Row(roles=_r(GRID), scope="territory"),
+    # -- rental housing pages (出租房屋): the resident as landlord of the own side's room and as tenant, the grid
+    # worker in the own grid, the console's register
+    ("GET", "/h5/rental/rooms"): Row(roles=_r(RES)),
+    ("GET", "/h5/rental/rooms/new"): Row(roles=_r(RES)),
+    ("POST", "/h5/rental/rooms/new"): Row(roles=_r(RES), body=_rental_room_page),
+    ("GET", "/h5/rental/rooms/{room_id}"): Row(roles=_r(RES), scope="rental"),
+    ("GET", "/h5/rental/rooms/{room_id}/checkin"): Row(roles=_r(RES), scope="rental"),
+    ("GET", "/h5/rental/rooms/{room_id}/photos/{attachment_id}"): Row(roles=_r(RES), scope="rental", params={
+        "attachment_id": lambda c: c.s.room_photo}),
+    ("POST", "/h5/rental/rooms/{room_id}/checkin"): Row(roles=_r(RES), scope="rental", body=_rental_checkin_page),
+    ("POST", "/h5/rental/stays/{stay_id}/checkout"): Row(roles=_r(RES), scope="rental", body=_form()),
+    ("POST", "/h5/rental/stays/{stay_id}/extend"): Row(roles=_r(RES), scope="rental", body=_rental_extend),
+    ("POST", "/h5/rental/rooms/{room_id}/checkin-code"): Row(roles=_r(RES), scope="rental"),
+    ("GET", "/h5/rental/stays"): Row(roles=_r(RES)),
+    ("POST", "/h5/rental/keys/{key_id}/renew"): Row(roles=_r(RES), scope="rental"),
+    ("GET", "/h5/rental/checkin"): Row(roles=_r(RES)),
+    ("POST", "/h5/rental/checkin"): Row(roles=_r(RES), body=lambda c: _rental_checkin_page(c, code=True)),
+    ("GET", "/gw/rental"): Row(roles=_r(GRID)),
+    ("GET", "/gw/rental/stays"): Row(roles=_r(GRID)),
+    ("POST", "/gw/rental/stays"): Row(roles=_r(GRID), body=_form(q="13900000022")),
+    ("GET", "/gw/rental/warnings"): Row(roles=_r(GRID)),
+    ("GET", "/gw/rental/stays/{stay_id}/photo"): Row(roles=_r(GRID), scope="rental"),
+    ("GET", "/gw/rental/rooms/new"): Row(roles=_r(GRID)),
+    ("POST", "/gw/rental/rooms/new"): Row(roles=_r(GRID), body=_rental_room_page),
+    ("GET", "/gw/rental/rooms/{room_id}"): Row(roles=_r(GRID), scope="rental"),
+    ("GET", "/gw/rental/rooms/{room_id}/checkin"): Row(roles=_r(GRID), scope="rental"),
+    ("GET", "/gw/rental/rooms/{room_id}/photos/{attachment_id}"): Row(roles=_r(GRID), scope="rental", params={
+        "attachment_id": lambda c: c.s.room_photo}),
+    ("POST", "/gw/rental/rooms/{room_id}/checkin"): Row(roles=_r(GRID), scope="rental", body=_rental_checkin_page),
+    ("POST", "/gw/rental/stays/{stay_id}/checkout"): Row(roles=_r(GRID), scope="rental", body=_form()),
+    ("POST", "/gw/rental/stays/{stay_id}/extend"): Row(roles=_r(GRID), scope="rental", body=_rental_extend),
+    ("POST", "/gw/rental/rooms/{room_id}/checkin-code"): Row(roles=_r(GRID), scope="rental"),
     # -- pages: the console ----------------------------------------------------------------------------------------
     ("GET", "/console/"): Row(roles=CONSOLE),
     # the workbench of every staff role; the auditor is sent to his home (/console/audit/), the portals' users refused
@@ -750,6 +827,11 @@ ROUTES: dict[tuple[str, str], Row] = {
     ("GET", "/console/supervisions"): Row(roles=SUPERVISION_PAGE),
     ("POST", "/console/supervisions"): Row(roles=SUPERVISION_PAGE, sided=True, scope="case", body=lambda c: {
         "data": {"number": c.s.case.number, "message": "请尽快处置"}}, except_=_supervise_page_refusals()),
+    ("GET", "/console/permits"): Row(roles=PERMIT_DESK),
+    # the world's cases are events: no mailing address to reveal (404 for every role that sees the case)
+    ("POST", "/console/permits/{case_id}/address"): Row(roles=PERMIT_DESK, scope="case",
+                                                        body=_form(reason="邮寄居住证"),
+                                                        except_=dict.fromkeys(PERMIT_DESK, 404)),
     ("GET", "/console/visits"): Row(roles=VISIT_PAGES),
     # -- data hub pages --------------------------------------------------------------------------------------------
     ("GET", "/console/hub/"): Row(roles=HUB_READ),
@@ -809,6 +891,23 @@ ROUTES: dict[tuple[str, str], Row] = {
     ("GET", "/console/hub/quality"): Row(roles=HUB_READ),
     ("GET", "/console/hub/quality/{source_id}"): Row(roles=HUB_READ, scope="territory"),
     ("GET", "/console/visits/{visit_id}/photos/{attachment_id}"): Row(roles=VISIT_PAGES, scope="territory"),
+    ("GET", "/console/rental/"): Row(roles=RENTAL_CONSOLE),
+    ("GET", "/console/rental/rooms/{room_id}"): Row(roles=RENTAL_CONSOLE, scope="rental"),
+    ("GET", "/console/rental/rooms/{room_id}/photos/{attachment_id}"): Row(
+        roles=RENTAL_CONSOLE, scope="rental", params={"attachment_id": lambda c: c.s.room_photo}),
+    ("GET", "/console/rental/stays"): Row(roles=RENTAL_CONSOLE),
+    ("POST", "/console/rental/stays"): Row(roles=RENTAL_CONSOLE, body=_form(q="13900000022")),
+    ("GET", "/console/rental/stays/{stay_id}"): Row(roles=RENTAL_CONSOLE, scope="rental"),
+    ("GET", "/console/rental/stays/{stay_id}/photo"): Row(roles=RENTAL_CONSOLE, scope="rental"),
+    # the leader passes the register's gate but holds no pii:reveal: a refused reveal is recorded
+    ("POST", "/console/rental/stays/{stay_id}/reveal"): Row(roles=RENTAL_CONSOLE_ACT, scope="rental",
+                                                             body=_form(reason="核实身份"),
+                                                             refusal_writes=AUDITED_REFUSAL),
+    ("POST", "/console/rental/stays/{stay_id}/checkout"): Row(roles=RENTAL_CONSOLE_ACT, scope="rental", body=_form()),
+    ("GET", "/console/rental/export.xlsx"): Row(roles=RENTAL_CONSOLE_ACT),
+    ("GET", "/console/rental/warnings"): Row(roles=RENTAL_CONSOLE),
+    ("GET", "/console/rental/deliveries"): Row(roles=RENTAL_CONSOLE),
+    ("POST", "/console/rental/deliveries/{delivery_id}/redeliver"): Row(roles=RENTAL_CONSOLE_ACT, scope="rental"),
     # -- pages: the registers --------------------------------------------------------------------------------------
     ("GET", f"{CR}/"): Row(roles=REG_PAGES),
     ("GET", f"{CR}/units/{{unit_id}}"): Row(roles=REG_PAGES, scope="territory"),

@@ -279,6 +279,15 @@ EXPECTED: dict[str, Perm | tuple[Perm, ...] | AnyOf | Exempt] = {
     **{f"iot.rules.{name}": P.iot_admin for name in ("create_rule", "update_rule", "delete_rule")},
     **{f"iot.alerts.{name}": P.iot_read for name in ("list_alerts", "get_alert")},
     "iot.alerts.close_alert": P.iot_admin,
+    # rental: residence-permit applications (居住证申领) — staff of the register in scope, or the stay's tenant
+    "rental.permits.apply": AnyOf((P.rental_write, P.rental_self)),
+    "rental.permits.preview": AnyOf((P.rental_read, P.rental_self)),
+    "rental.permits.status_for_stay": AnyOf((P.rental_read, P.rental_self)),
+    "rental.permits.my_stays": P.rental_self,
+    "rental.permits.my_applications": P.rental_self,
+    "rental.permits.summary": P.rental_read,
+    "rental.permits.list_applications": P.rental_read,
+    "rental.permits.reveal_address": P.rental_read,
     # rental housing: staff act in their jurisdiction with rental:*; residents on their own rooms and stays with
     # rental:self (zhili.rental.common) — one of the two is enough to get past the check
     **{f"rental.{name}": AnyOf((P.rental_write, P.rental_self)) for name in (
@@ -291,7 +300,8 @@ EXPECTED: dict[str, Perm | tuple[Perm, ...] | AnyOf | Exempt] = {
     **{f"rental.{name}": P.rental_self for name in ("rooms.room_by_code", "rooms.my_rooms", "stays.my_stays",
                                                     "keys.my_keys")},
     **{f"rental.{name}": P.rental_read for name in ("rooms.list_rooms", "stays.active_counts",
-                                                    "stays.stays_of_person", "police.list_deliveries")},
+                                                    "stays.stays_of_person", "police.list_deliveries",
+                                                    "rules.list_warnings")},
     "rental.police.redeliver": P.rental_write,
     "rental.stays.reveal_stay": (P.rental_read, P.pii_reveal),
     "rental.export.export_register": (P.rental_export, P.rental_read),

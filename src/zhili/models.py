@@ -48,6 +48,7 @@ from zhili.participation.models import Notice, ResidentProfile, SmsCode, Suggest
 from zhili.regions.models import GeoVersion, Unit, UnitBoundary
 from zhili.registry.models import Building, Entrance, Household, ImportBatch, ImportRejectedRow, Organisation, Person
 from zhili.rental.models import Key, PoliceDelivery, Room, Signal, Stay
+from zhili.rental.permits import PermitApplication
 from zhili.users.models import AuthSession, User, UserUnit
 from zhili.visits.models import Visit, VisitPerson, VisitPhoto
 from zhili.worktime.models import CalendarOverride
@@ -98,6 +99,7 @@ __all__ = [
     "Notice",
     "Notification",
     "Organisation",
+    "PermitApplication",
     "Person",
     "PoliceDelivery",
     "QuarantineRow",

@@ -145,3 +145,54 @@ def test_statistics_written_by_steps_equal_a_rebuild_after_the_engine_moves_a_ca
     kit.db.expire_all()
     assert {(s.path, s.category_code): (s.reported, s.accepted) for s in kit.db.scalars(select(CaseStat))} \
         == incremental
+
+
+def _permit_rows(kit: Any, case_id: Any) -> dict[str, Any]:
+    """What filing (and stepping) a residence-permit application leaves behind, without ids and the number."""
+    db = kit.db
+    db.flush()
+    db.expire_all()
+    c = db.get(Case, case_id)
+    assert c is not None
+    cols = ("flow", "state", "category_code", "path", "grid_id", "is_public", "attributes", "accept_due_at",
+            "accepted_at", "handle_due_at", "handle_warn_at", "assignee_unit_id", "assignee_path", "reporter_user_id")
+    events = [(e.seq, e.action, e.from_state, e.to_state, e.payload, e.public) for e in db.scalars(
+        select(CaseEvent).where(CaseEvent.case_id == c.id).order_by(CaseEvent.seq))]
+    audits = [(a.action, a.before, {k: v for k, v in (a.after or {}).items() if k != "number"})
+              for a in db.scalars(select(AuditEvent).where(AuditEvent.object_id == str(c.id))
+                                  .order_by(AuditEvent.seq))]
+    notes = sorted((n.kind, n.recipient, n.title, n.body.replace(c.number, "N")) for n in db.scalars(
+        select(Notification).where(Notification.case_id == c.id)))
+    return {"case": {k: getattr(c, k) for k in cols}, "events": events, "audits": audits, "notes": notes}
+
+
+def test_a_permit_filed_by_the_batch_writer_writes_the_same_rows_as_one_filed_on_the_request_path(kit):
+    """The batch writer (intake.file_cases with an event report beside it) and the request path
+    (service.report_case) file a residence-permit application alike — and a step on each writes alike."""
+    from casekit import add_service_categories
+
+    from zhili.cases import intake
+    from zhili.cases.flows import RESIDENCE_PERMIT
+
+    add_service_categories(kit.db)
+    jumin = kit.principal("jumin")
+    data = {"description": "申请办理居住证", "title": "居住证申领", "lon": 119.1, "lat": 31.1, "is_public": False,
+            "system_attributes": {"permit": {"delivery": {"method": "mail"}}}}
+    batch = intake.file_cases(kit.db, requests=[
+        intake.IntakeRequest(principal=jumin, channel=Channel.resident, now=T0,
+                             data={"category_code": "T0101", "description": "垃圾堆放", "lon": 119.1, "lat": 31.1}),
+        intake.IntakeRequest(principal=jumin, channel=Channel.resident, data=dict(data), now=T0,
+                             flow=RESIDENCE_PERMIT)])
+    assert [o.error for o in batch] == [None, None]
+    alone, _ = service.report_case(kit.db, principal=jumin, channel=Channel.resident, data=dict(data), now=T0,
+                                   flow=RESIDENCE_PERMIT)
+    a, b = _permit_rows(kit, batch[1].case_id), _permit_rows(kit, alone.id)
+    assert a == b
+    assert a["case"]["flow"] == "residence_permit" and a["case"]["accept_due_at"] is not None
+    assert ("task", kit.unit("c1").code, "新的居住证申请", "居住证申请 N 待受理。") in a["notes"]
+    assert a["audits"][0][2]["flow"] == "residence_permit"
+    for cid in (batch[1].case_id, alone.id):
+        engine.transition(kit.db, principal=kit.principal("shequ1"), case_id=cid, action="accept", now=T0)
+    a, b = _permit_rows(kit, batch[1].case_id), _permit_rows(kit, alone.id)
+    assert a == b and a["case"]["handle_due_at"] is not None
+    assert {(s.category_code, s.reported) for s in kit.db.scalars(select(CaseStat))} == {("T0101", 1)}

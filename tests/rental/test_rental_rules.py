@@ -187,3 +187,21 @@ def test_a_rental_warning_turns_into_a_case_of_the_rental_category_at_its_grid(d
     case = intel_warnings.convert(db, principal=principal(db, world, "shequ1"), warning_id=w.id)
     assert case.category_code == rules.CATEGORY and case.grid_id == world.units["ga"].id
     assert "群租" in case.title
+
+
+def test_a_grid_worker_reads_the_rental_warnings_of_their_grid_without_intel_read(db: Session, world: Any,
+                                                                                   gateway: Any) -> None:
+    from zhili.core.errors import Forbidden
+    from zhili.core.security import ROLE_PERMISSIONS, Perm, Role
+
+    assert Perm.intel_read not in ROLE_PERMISSIONS[Role.grid_worker]
+    p = place(db, world, capacity=1)  # a room in grid ga
+    for name in ("甲租客", "乙租客"):
+        stays.check_in(db, principal=p.staff, room_id=p.room.id, data=tenant(name))
+    rules.scan(db)
+    [w] = rules.list_warnings(db, principal=principal(db, world, "wangge_a"))
+    assert w.kind == "rental_overcrowded"
+    assert rules.list_warnings(db, principal=principal(db, world, "wangge_b")) == []  # the next grid sees nothing
+    assert rules.list_warnings(db, principal=principal(db, world, "wangge_a"), state="dismissed") == []
+    with pytest.raises(Forbidden):
+        rules.list_warnings(db, principal=principal(db, world, "bumen"))

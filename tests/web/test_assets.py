@@ -60,12 +60,17 @@ def _catalogue_keys_in_templates() -> set[str]:
 
 
 def test_every_message_a_template_uses_is_in_the_catalogue_in_both_languages() -> None:
+    from zhili.cases.permit_steps import DELIVERY_METHODS
     from zhili.intel.models import ModelState
     from zhili.intel.warnings import KINDS, SEVERITIES
-    from zhili.web import pages_intel  # noqa: F401  (registers its UI text)
+    from zhili.web import (
+        pages_intel,  # noqa: F401  (registers its UI text)
+        pages_permit,  # noqa: F401  (registers its UI text)
+    )
     from zhili.web.casepages import ACTION_FIELDS
     from zhili.web.pages_audit import REVIEW_KINDS
     from zhili.web.pages_gw import TABS
+    from zhili.web.pages_permit import STEPS
 
     used = _catalogue_keys_in_templates()
     assert len(used) > 80
@@ -73,6 +78,8 @@ def test_every_message_a_template_uses_is_in_the_catalogue_in_both_languages() -
     intel = {"intel.severity.": SEVERITIES, "intel.warn_kind.": KINDS, "intel.state.": [s.value for s in ModelState],
              "intel.suggest.": ["category", "department"],
              "intel.metric.": ["top1", "top3", "macro_f1"], "intel.baseline.": ["majority", "tfidf_lr"]}
+    permit = {"permit.delivery.": list(DELIVERY_METHODS), "permit.step.": [k for k, _ in STEPS]}
+    intel = {**intel, **permit}
     assert prefixes == {"field.", "gw.tab.", "rating.", "audit.kind.", *intel}
     used = (used - prefixes) | {f"field.{f}" for f in ACTION_FIELDS} | {f"gw.tab.{k}" for k in TABS} \
         | {f"rating.{n}" for n in range(1, 6)} | {f"audit.kind.{k}" for k in REVIEW_KINDS} \

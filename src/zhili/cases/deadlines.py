@@ -9,6 +9,11 @@ Every deadline a case carries is computed here and nowhere else:
   ``warning_fraction`` of the granted hours.
 * verify (核查): the category's ``verify_hours``, else 8.
 * escalation supervision (升级督办): ``escalate_after_hours`` working hours past the handling deadline.
+* residence permit (居住证申领), at acceptance: issued within :data:`PERMIT_ISSUE_DAYS` working days
+  (《居住证暂行条例》第十三条, counted in working days as 《行政许可法》第八十二条 counts a licence's limits),
+  always on the working calendar; yellow warning at ``warning_fraction`` of it. Stored as the case's handling
+  deadline (``handle_due_at`` / ``handle_warn_at``), so the sweep warns, supervises and escalates a late permit as
+  it does a late event — in the states the flow names (:mod:`zhili.cases.flows`).
 
 Each limit runs on the category's ``time_mode``: ``working`` (the district's working calendar:
 Chinese holidays, 调休) or ``natural`` (emergencies: the clock runs day and night).
@@ -24,6 +29,7 @@ from zhili.worktime.service import WorkCalendar
 
 DEFAULT_HANDLE_HOURS = 40.0
 DEFAULT_VERIFY_HOURS = 8.0
+PERMIT_ISSUE_DAYS = 15  # 《居住证暂行条例》第十三条: 自受理之日起15日内制作发放居住证
 
 
 def due(cal: WorkCalendar, start: dt.datetime, hours: float | None, mode: str) -> dt.datetime | None:
@@ -63,3 +69,10 @@ def verify_due(cal: WorkCalendar, category: Any, now: dt.datetime) -> dt.datetim
 def escalation_due(cal: WorkCalendar, handle_due_at: dt.datetime) -> dt.datetime:
     """When an overdue case's supervision goes up to the superior (升级督办)."""
     return cal.deadline(handle_due_at, get_settings().escalate_after_hours)
+
+
+def permit_issue_window(cal: WorkCalendar, accepted: dt.datetime) -> tuple[dt.datetime, dt.datetime]:
+    """(deadline, warning time) for issuing a residence permit accepted at ``accepted``: 15 working days."""
+    due_at = cal.add_working_days(accepted, PERMIT_ISSUE_DAYS)
+    hours = PERMIT_ISSUE_DAYS * cal.hours_per_day * get_settings().warning_fraction
+    return due_at, cal.add_working_hours(accepted, hours)

@@ -22,13 +22,13 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
-from zhili.cases import notify, tally
+from zhili.cases import flows, notify, tally
 from zhili.cases.actors import SYSTEM_PRINCIPAL
 from zhili.cases.attachments import check_claim
 from zhili.cases.changes import REPORTER, ChangeSet, Ctx, Notice, UnitRef
-from zhili.cases.models import STATE_LABELS, Attachment, Case, CaseEvent, CaseState, Category, SubTask
+from zhili.cases.models import Attachment, Case, CaseEvent, CaseState, Category, SubTask
 from zhili.cases.scope import can_see
-from zhili.cases.workflow import TRANSITIONS, Transition
+from zhili.cases.workflow import FLOW_ACTIONS, TRANSITIONS, Transition
 from zhili.core import audit
 from zhili.core.crypto import get_cipher
 from zhili.core.db import utcnow
@@ -38,9 +38,10 @@ from zhili.core.security import Perm
 from zhili.regions.models import OPEN_END, Unit, UnitLevel
 
 FIELD_LABELS = {"reason": "原因", "hours": "延期时长（工作小时）", "result": "处置结果", "rating": "评分",
-                "master_id": "主事件", "message": "督办意见", "reply": "反馈意见"}
+                "master_id": "主事件", "message": "督办意见", "reply": "反馈意见", "permit_no": "居住证号",
+                "finding": "居住核查情况"}
 # Facts of a step that the audit entry keeps besides the state (the timeline event keeps them all).
-AUDITED_EXTRA = ("department", "unit", "level", "due", "grid", "placeholder")
+AUDITED_EXTRA = ("department", "unit", "level", "due", "grid", "placeholder", "delivery_method", "on_time")
 # Steps taken in one go tell the reporter once: this message instead of one per step.
 COMBINED_REPORTER_NOTICE: dict[tuple[str, ...], tuple[str, str]] = {
     ("accept", "dispatch"): ("您反映的问题已受理并派遣处置",
@@ -54,6 +55,14 @@ class TransitionNotAllowed(DomainError):
     status = 409
     code = "transition_not_allowed"
     default_message = "当前状态下不能执行该操作"
+
+
+class ActionNotInFlow(DomainError):
+    """The action is a step of another flow (an event's 派遣 on a permit application, a permit's 制证 on an event)."""
+
+    status = 409
+    code = "action_not_in_flow"
+    default_message = "该操作不属于此类案件的办理流程"
 
 
 # -- reading a case that may be half-changed ---------------------------------------------------------------------
@@ -119,10 +128,11 @@ def request_ctx(session: Session, now: dt.datetime | None = None) -> Ctx:
 
 # -- planning ----------------------------------------------------------------------------------------------------
 
-_ROWS: dict[tuple[str, CaseState], list[Transition]] = {}
+_ROWS: dict[tuple[str, str, CaseState], list[Transition]] = {}  # (flow, action, state) → rows
 for _t in TRANSITIONS:
-    for _s in _t.sources:
-        _ROWS.setdefault((_t.action, _s), []).append(_t)
+    for _f in _t.flows:
+        for _s in _t.sources:
+            _ROWS.setdefault((_f, _t.action, _s), []).append(_t)
 _ACTIONS = frozenset(t.action for t in TRANSITIONS)
 
 
@@ -138,13 +148,18 @@ class Step:
 
 
 def choose(ctx: Ctx, case: Any, action: str, p: Principal, payload: dict[str, Any]) -> Transition:
-    """The row for ``action`` from the case's state that this principal may take now: role, guard, required fields."""
-    rows = _ROWS.get((action, case.state))
+    """The row for ``action`` from the case's state in the case's flow that this principal may take now: flow, role,
+    guard, required fields."""
+    flow = flows.get(case.flow)
+    rows = _ROWS.get((flow.code, action, case.state))
     if not rows:
         if action not in _ACTIONS:
             raise ValidationFailed(f"未知操作：{action}", code="unknown_action")
-        raise TransitionNotAllowed(f"事件当前状态为“{STATE_LABELS[case.state]}”，不能执行该操作",
-                                   details={"state": case.state.value, "action": action})
+        if action not in FLOW_ACTIONS.get(flow.code, ()):
+            raise ActionNotInFlow(f"“{ACTION_NAMES.get(action, action)}”不是{flow.name}的办理步骤",
+                                  details={"flow": flow.code, "action": action})
+        raise TransitionNotAllowed(f"{flow.noun}当前状态为“{flows.state_label(flow.code, case.state)}”，"
+                                   "不能执行该操作", details={"state": case.state.value, "action": action})
     role_rows = [t for t in rows if p is SYSTEM_PRINCIPAL or p.role in t.roles]
     if not role_rows:
         raise Forbidden(f"当前角色不能对该事件执行“{rows[0].label}”", code="role_not_allowed",
@@ -182,17 +197,20 @@ def available_actions(session: Session, *, principal: Principal, case: Case) -> 
     ctx = request_ctx(session)
     out: dict[str, str] = {}
     for t in TRANSITIONS:
-        if case.state in t.sources and principal.role in t.roles and t.action not in out \
-                and t.guard(ctx, case, principal, {}) is None:
+        if (case.flow or flows.EVENT) in t.flows and case.state in t.sources and principal.role in t.roles \
+                and t.action not in out and t.guard(ctx, case, principal, {}) is None:
             out[t.action] = t.label
     return [{"action": a, "label": lbl} for a, lbl in out.items()]
 
 
 # -- what every application of a step writes the same way -------------------------------------------------------
 
+ACTION_NAMES = {t.action: t.label for t in TRANSITIONS}
+
+
 def event_comment(payload: dict[str, Any]) -> str | None:
     return (payload.get("comment") or payload.get("reason") or payload.get("result") or payload.get("message")
-            or payload.get("reply"))
+            or payload.get("reply") or payload.get("finding"))
 
 
 def event_values(step: Step, p: Principal, now: dt.datetime, *, case_id: uuid.UUID, seq: int) -> dict[str, Any]:

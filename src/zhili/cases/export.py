@@ -5,7 +5,8 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from zhili.cases.models import CHANNEL_LABELS, STATE_LABELS, Case, Category
+from zhili.cases.flows import state_label
+from zhili.cases.models import CHANNEL_LABELS, Case, Category
 from zhili.cases.service import CaseFilter, _filtered
 from zhili.core import audit
 from zhili.core.clock import fmt_local
@@ -37,7 +38,7 @@ def export_cases_xlsx(session: Session, *, principal: Principal, filters: CaseFi
     for c in session.scalars(stmt):
         ws.append(row_values([
                    c.number, fmt_local(c.reported_at), CHANNEL_LABELS[c.channel], cats.get(c.category_id) or "",
-                   c.title, c.description, c.address or "", STATE_LABELS[c.state],
+                   c.title, c.description, c.address or "", state_label(c.flow, c.state),
                    depts.get(c.assignee_department or "", c.assignee_department or ""), fmt_local(c.handle_due_at),
                    {"none": "", "yellow": "黄灯", "red": "红灯"}.get(c.warning_level, ""), "是" if c.overdue else "否",
                    {True: "是", False: "否", None: ""}[c.closed_on_time], c.rating or "", fmt_local(c.closed_at)]))

@@ -145,3 +145,19 @@ def supervision_addressee(ctx: Ctx, case: Any, p: Principal, payload: dict[str, 
     if not unanswered_orders(ctx, case, p):
         return "该事件没有发给您、待反馈的督办单"
     return None
+
+
+# -- the residence-permit flow (居住证申领) --------------------------------------------------------------------
+
+def applicant(ctx: Ctx, case: Any, p: Principal, payload: dict[str, Any]) -> str | None:
+    """The applicant in person (the resident who applied), or staff in whose jurisdiction the application is (an
+    application filed on the applicant's behalf is resubmitted by staff)."""
+    if p.role == Role.resident:
+        return None if case.reporter_user_id == p.user_id else "只有申请人本人可以补正提交"
+    return None if can_see(ctx.session, p, case) else OUT_OF_SCOPE
+
+
+def residence_checker(ctx: Ctx, case: Any, p: Principal, payload: dict[str, Any]) -> str | None:
+    """Staff whose jurisdiction holds the dwelling (the grid worker of its grid, or its community) check that the
+    applicant lives there."""
+    return None if in_scope(p, case.path) else "该申请的居住地不在您的网格或社区内"

@@ -36,7 +36,7 @@ from typing import Any, cast
 from sqlalchemy import Date, Dialect, Table, bindparam, select, text
 from sqlalchemy.orm import Session
 
-from zhili.cases import deadlines, engine, notify, suggest, tally
+from zhili.cases import deadlines, engine, flows, notify, suggest, tally
 from zhili.cases import duplicates as dup
 from zhili.cases.actors import SYSTEM_PRINCIPAL
 from zhili.cases.attachments import check_claim
@@ -99,6 +99,9 @@ class IntakeRequest:
     # A principal taken from the per-process cache without a database read: confirmed against the authentication
     # counter when the batch is planned (and refused if its session has ended or it has changed meanwhile).
     auth: CachedPrincipal | None = None
+    # The case's flow (cases.flows): only in-process callers name another than the event flow — the residence
+    # permit is filed by zhili.rental.permits, which checks the stay it is filed with; no schema carries it.
+    flow: str = flows.EVENT
 
     @property
     def client_key(self) -> str:
@@ -423,10 +426,14 @@ def _uuid(value: Any, name: str) -> uuid.UUID:
         raise ValidationFailed(f"{name} 不是有效的ID", code="bad_id") from exc
 
 
-def _reportable(cfg: _Config, code: Any) -> Category:
+def _reportable(cfg: _Config, code: Any, flow: str = flows.EVENT) -> Category:
     cat = cfg.categories.get(str(code or ""))
     if cat is None:
         raise NotFound(f"事件类别 {code} 不存在", code="category_not_found")
+    wanted = flows.get(flow).category_code
+    if (cat.code != wanted) if wanted else (cat.kind == flows.SERVICE_KIND):
+        # a service (居住证申领 …) is applied for through its own flow, never reported as an event — nor the reverse
+        raise ValidationFailed(f"“{cat.name}”不能按{flows.get(flow).name}办理", code="category_not_in_flow")
     if not cat.is_active:
         raise ValidationFailed(f"事件类别“{cat.name}”已停用", code="category_inactive")
     if not cat.is_leaf:
@@ -521,11 +528,14 @@ def _plan(session: Session, cfg: _Config, req: IntakeRequest, located: uuid.UUID
     data = dict(req.data)
     principal, channel = req.principal, req.channel
     assert channel is not None  # resolved by plan_cases
-    code = data.pop("category_code", None)
+    flow = flows.FLOWS.get(req.flow)
+    if flow is None:
+        raise ValidationFailed(f"未知的案件流程：{req.flow}", code="unknown_flow")
+    code = data.pop("category_code", None) or flow.category_code
     classified: suggest.Advice | None = None
     if not code:
         code, classified = _classified(cfg, advice)
-    cat = _reportable(cfg, code)
+    cat = _reportable(cfg, code, flow.code)
     description = (data.get("description") or "").strip()
     if not description:
         raise ValidationFailed("请填写问题描述", code="description_required")
@@ -553,7 +563,8 @@ def _plan(session: Session, cfg: _Config, req: IntakeRequest, located: uuid.UUID
     day = local_day(now)
     cal = cfg.calendar
     row: dict[str, Any] = {
-        "id": case_id, "number": _NUMBER, "channel": channel, "state": CaseState.reported, "category_id": cat.id,
+        "id": case_id, "number": _NUMBER, "channel": channel, "flow": flow.code, "state": CaseState.reported,
+        "category_id": cat.id,
         "category_code": cat.code, "title": (data.get("title") or description[:30]).strip()[:200],
         "description": description, "urgency": Urgency(data.get("urgency") or cat.urgency),
         "lon": data.get("lon"), "lat": data.get("lat"), "geo_cell": geo_cell(data.get("lon"), data.get("lat")),
@@ -585,16 +596,30 @@ def _plan(session: Session, cfg: _Config, req: IntakeRequest, located: uuid.UUID
                payload={"model_id": str(classified.model_id), "model": classified.model_label,
                         "suggestions": [{"code": g.code, "p": round(g.p, 4), "terms": list(g.terms)}
                                         for g in classified.guesses]})
-    plan.stats.append(StatDelta(path=path, day=day, category_code=cat.code, deltas={"reported": 1}))
+    if flow.counts_in_stats:
+        plan.stats.append(StatDelta(path=path, day=day, category_code=cat.code, deltas={"reported": 1}))
     plan.audits.append(_audit_entry(actor=actor.actor, action="case.report", object_id=case_id,
                                     after={"number": _NUMBER, "channel": channel.value, "category": cat.code,
-                                           "path": path}))
-    if not _auto_dispatch(session, cfg, plan, now):
-        _notify_reporter(plan, phone, "已收到您反映的问题", f"事件编号 {_NUMBER}，我们会尽快受理。")
+                                           "path": path, **({"flow": flow.code} if flow.code != flows.EVENT
+                                                            else {})}))
+    if not flow.auto_dispatch:
+        _notify_reporter(plan, phone, flow.received[0], flow.received[1].format(number=_NUMBER))
+        _notify_desk(cfg, plan, flow)
+    elif not _auto_dispatch(session, cfg, plan, now):
+        _notify_reporter(plan, phone, flow.received[0], flow.received[1].format(number=_NUMBER))
     else:  # received, accepted and dispatched in the same instant: one message, not three (an SMS each)
         _notify_reporter(plan, phone, "您反映的问题已受理并派遣处置",
                          f"事件编号 {_NUMBER}，已受理并交由相关部门处置，我们会及时告知处理结果。")
     return plan
+
+
+def _notify_desk(cfg: _Config, plan: _Plan, flow: flows.Flow) -> None:
+    """A flow without automatic dispatch is taken by the community whose area holds it: its queue is told."""
+    desk = _SnapshotLookups(cfg).ancestor(plan.case["path"], UnitLevel.community)
+    if desk is not None:
+        plan.notices.append(notify.Message(kind="task", title=f"新的{flow.noun}",
+                                           body=f"{flow.noun} {_NUMBER} 待受理。", case_id=plan.case["id"],
+                                           recipient=desk.code))
 
 
 class _SnapshotLookups:
@@ -864,7 +889,7 @@ def _prepare_rows(dialect: Dialect, plans: list[_Plan]) -> None:
 def _find_duplicates(session: Session, plans: list[tuple[_Plan, IntakeOutcome]], snap: Snapshot) -> None:
     """Each report's duplicate candidates (疑似重复件) by the rule of :mod:`zhili.cases.duplicates`: stored cases
     from one query for the whole batch, and earlier reports of the same batch (committed with it)."""
-    asking = [p for p, _ in plans if p.req.principal is not None]
+    asking = [p for p, _ in plans if p.req.principal is not None and p.req.flow == flows.EVENT]  # events repeat
     if not asking:
         return
     names = {code: c.name for code, c in snap.categories.items()}
@@ -879,7 +904,7 @@ def _find_duplicates(session: Session, plans: list[tuple[_Plan, IntakeOutcome]],
         pool[r["category_code"]].append((r, co.get(r["id"], [])))
     for plan, _ in plans:
         principal = plan.req.principal
-        if principal is not None:
+        if principal is not None and id(plan) in probes:
             probe = probes[id(plan)]
             found = []
             for code in (probe.category_code, *probe.related):

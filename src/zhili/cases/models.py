@@ -139,6 +139,7 @@ class Case(Base):
     __table_args__ = (
         Index("ix_case_path", "path"),
         Index("ix_case_state", "state"),
+        Index("ix_case_flow_state", "flow", "state"),
         Index("ix_case_reported_at", "reported_at"),
         Index("ix_case_handle_due", "state", "handle_due_at"),
         Index("ix_case_dept", "assignee_department", "state"),
@@ -154,6 +155,8 @@ class Case(Base):
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=new_id)
     number: Mapped[str] = mapped_column(String(32), unique=True)
     channel: Mapped[Channel] = mapped_column(Enum(Channel, native_enum=False, length=16))
+    # the kind of case and so the rows of the workflow table it takes (cases.flows): event | residence_permit
+    flow: Mapped[str] = mapped_column(String(24), default="event", server_default=text("'event'"))
     state: Mapped[CaseState] = mapped_column(Enum(CaseState, native_enum=False, length=24))
     category_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("category.id", ondelete="RESTRICT"))
     category_code: Mapped[str | None] = mapped_column(String(32))
@@ -216,6 +219,13 @@ class Case(Base):
     version: Mapped[int] = mapped_column(Integer, default=1)
 
     __mapper_args__ = {"version_id_col": version}
+
+    @property
+    def state_label(self) -> str:
+        """The state's name in the case's flow (a permit's ``resolved`` is 已制证, :mod:`zhili.cases.flows`)."""
+        from zhili.cases.flows import state_label
+
+        return state_label(self.flow, self.state)
 
 
 class CaseEvent(Base):

@@ -17,7 +17,8 @@ from sqlalchemy import ColumnElement, select
 from sqlalchemy.orm import Session
 
 from zhili.cases import public
-from zhili.cases.models import OPEN_STATES, STATE_LABELS, Case, CaseState, CaseSupport, Category
+from zhili.cases.flows import state_label
+from zhili.cases.models import OPEN_STATES, Case, CaseState, CaseSupport, Category
 from zhili.core.errors import NotFound
 from zhili.core.jurisdiction import path_predicate
 from zhili.core.query import starts_with_text
@@ -60,7 +61,7 @@ def _rows(session: Session, viewer_id: uuid.UUID, cases: list[Case]) -> list[Pub
         CaseSupport.user_id == viewer_id, CaseSupport.case_id.in_([c.id for c in cases]))))
     return [PublicCaseRow(
         id=c.id, category_code=c.category_code, category_name=names.get(c.category_id, "") if c.category_id else "",
-        title=c.title, state=c.state, state_label=STATE_LABELS[c.state], reported_at=c.reported_at, path=c.path,
+        title=c.title, state=c.state, state_label=state_label(c.flow, c.state), reported_at=c.reported_at, path=c.path,
         lon=c.lon, lat=c.lat, support_count=c.support_count or 0, supported=c.id in supported,
         own=c.reporter_user_id == viewer_id) for c in cases]
 

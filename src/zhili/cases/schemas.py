@@ -42,8 +42,9 @@ class CaseOut(BaseModel):
     is_history: bool = Field(False, description="历史导入的工单（经数据中台导入，已办结，不进入实时流程）")
     channel: Channel
     channel_label: str
+    flow: str = Field("event", description="案件流程：event 事件、residence_permit 居住证申领")
     state: CaseState
-    state_label: str
+    state_label: str = Field(description="状态名称（按案件流程：居住证申请的 resolved 为“已制证”）")
     category_code: str | None
     category_name: str | None
     title: str
@@ -133,6 +134,13 @@ class ActionIn(BaseModel):
     crs: Literal["wgs84", "gcj02"] | None = None
     building_id: uuid.UUID | None = None
     grid_id: uuid.UUID | None = None
+    # 居住证申领 (the residence-permit flow): the permit's number when made, how it was delivered
+    permit_no: str | None = Field(None, max_length=32, description="居住证号（制证完成时）")
+    delivery_method: Literal["mail", "e_permit", "collect"] | None = Field(
+        None, description="送达方式：mail 邮寄、e_permit 电子居住证、collect 窗口领取（默认按申请时的选择）")
+    tracking_no: str | None = Field(None, max_length=40, description="快递单号（邮寄送达时）")
+    finding: str | None = Field(None, max_length=2000, description="居住核查情况（居住证申领）")
+    visit_id: uuid.UUID | None = Field(None, description="居住核查所依据的入户走访记录")
 
 
 class EventOut(ORMModel):

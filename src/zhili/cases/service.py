@@ -173,17 +173,18 @@ def district_unit(session: Session) -> Unit:
 def report_case(
     session: Session, *, principal: Principal | None, channel: Channel | None, data: dict[str, Any],
     idempotency_key: str | None = None, client: str | None = None, api_client_id: uuid.UUID | None = None,
-    now: dt.datetime | None = None,
+    now: dt.datetime | None = None, flow: str = "event",
 ) -> tuple[Case, bool]:
     """File a new case from any channel; returns (case, created). A repeated Idempotency-Key returns the first
     (the same key with another report is refused). Intake applies the channel rules (``channel`` None: the
     reporter's role's default). ``principal`` None: a report without a user (Open311, imports), which its caller
-    has authorised."""
+    has authorised. ``flow``: the event flow, unless an in-process service files another (a residence-permit
+    application, :func:`zhili.rental.permits.apply`, after checking what that flow needs)."""
     if principal is not None:
         authorize(principal, Perm.case_report)
     [out] = intake.file_cases(session, requests=[intake.IntakeRequest(
         principal=principal, channel=channel, data=data, idempotency_key=idempotency_key, client=client,
-        api_client_id=api_client_id, now=now)])
+        api_client_id=api_client_id, now=now, flow=flow)])
     if out.error is not None:
         raise out.error
     case = session.get(Case, out.case_id)

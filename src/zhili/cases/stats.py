@@ -31,6 +31,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, Select, and_, func, select
 from sqlalchemy.orm import Session
 
+from zhili.cases import flows
 from zhili.cases.models import OPEN_STATES, Case, CaseStat, CaseStatUnit
 from zhili.cases.rollup import FIGURES
 from zhili.core.jurisdiction import path_predicate
@@ -175,7 +176,7 @@ class LiveCounts:
 def live_open(session: Session, *, path: str) -> LiveCounts:
     """How many cases under ``path`` are open now and how many of them are overdue (indexed counts over ``case``:
     ``ix_case_state`` / ``ix_case_handle_due`` and the path prefix)."""
-    live = path_predicate(Case.path, (path,))
+    live = and_(path_predicate(Case.path, (path,)), Case.flow.in_(flows.counted_flows()))  # events, not permits
     open_now = int(session.scalar(select(func.count()).select_from(Case)
                                   .where(Case.state.in_(OPEN_STATES), live)) or 0)
     overdue_now = int(session.scalar(select(func.count()).select_from(Case)

@@ -1,6 +1,10 @@
 """The deadline sweep: yellow warnings, overdue supervision orders (督办单) and escalation to the superior, all from
 the deadlines stored on the cases (:mod:`zhili.cases.deadlines`) — nothing lives in memory, so a restart loses
-nothing, and a lease row lets one process at a time run it."""
+nothing, and a lease row lets one process at a time run it.
+
+Every flow's cases are swept (:mod:`zhili.cases.flows`): each flow names the states in which its deadline runs
+(an event while dispatched or being handled; a residence permit from acceptance until it is issued), and only flows
+counted in the event statistics add their overdue cases to them."""
 
 from __future__ import annotations
 
@@ -9,13 +13,13 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import ColumnElement, and_, func, or_, select
 from sqlalchemy.orm import Session
 
-from zhili.cases import deadlines, engine, notify, tally
+from zhili.cases import deadlines, engine, flows, notify, tally
 from zhili.cases.actors import SYSTEM_PRINCIPAL
 from zhili.cases.effects import assignee_code, stat
-from zhili.cases.models import Case, CaseEvent, CaseState, Supervision
+from zhili.cases.models import Case, CaseEvent, Supervision
 from zhili.core import audit
 from zhili.core.clock import fmt_local
 from zhili.core.db import utcnow
@@ -35,37 +39,51 @@ class SweepReport:
     escalated: int = 0
 
 
+def handling() -> ColumnElement[bool]:
+    """A case is in a state in which its flow's deadline runs."""
+    return or_(*(and_(Case.flow == f.code, Case.state.in_(sorted(f.deadline_states)))
+                 for f in flows.FLOWS.values()))
+
+
+def _noun(case: Case) -> str:
+    return flows.get(case.flow).noun
+
+
 def sweep_deadlines(session: Session, *, now: dt.datetime | None = None) -> SweepReport:
     """Raise yellow/red warnings, supervision orders and auto-escalations from stored deadlines (restart-safe)."""
     now = now or utcnow()
     report = SweepReport()
-    handling = (CaseState.dispatched, CaseState.in_progress, CaseState.extension_requested)
-    yellow = session.scalars(select(Case).where(Case.state.in_(handling), Case.warning_level == "none",
+    yellow = session.scalars(select(Case).where(handling(), Case.warning_level == "none",
                                                 Case.handle_warn_at <= now, Case.handle_due_at > now)).all()
     for c in yellow:
         c.warning_level = "yellow"
         _supervise(session, c, "yellow", now,
+                   f"{_noun(c)} {c.number} 即将超期（期限 {fmt_local(c.handle_due_at)}），请抓紧办理。"
+                   if c.flow != flows.EVENT else
                    f"事件 {c.number} 即将超期（期限 {fmt_local(c.handle_due_at)}），请抓紧处置。")
         report.yellow += 1
-    red = session.scalars(select(Case).where(Case.state.in_(handling), Case.overdue.is_(False),
+    red = session.scalars(select(Case).where(handling(), Case.overdue.is_(False),
                                              Case.handle_due_at <= now)).all()
     for c in red:
         c.warning_level, c.overdue = "red", True
-        tally.add(session, stat(c, overdue=1))
+        if flows.get(c.flow).counts_in_stats:
+            tally.add(session, stat(c, overdue=1))
         _supervise(session, c, "red", now,
+                   f"{_noun(c)} {c.number} 已超期（期限 {fmt_local(c.handle_due_at)}），请立即办理并说明原因。"
+                   if c.flow != flows.EVENT else
                    f"事件 {c.number} 已超期（期限 {fmt_local(c.handle_due_at)}），请立即处置并说明原因。")
         report.red += 1
     cal = load_calendar(session)
     extra = get_settings().escalate_after_hours
-    overdue = session.scalars(select(Case).where(Case.state.in_(handling), Case.overdue.is_(True))).all()
+    overdue = session.scalars(select(Case).where(handling(), Case.overdue.is_(True))).all()
     for c in overdue:
         if c.handle_due_at is None or deadlines.escalation_due(cal, c.handle_due_at) > now:
             continue
         if session.scalar(select(Supervision.id).where(Supervision.case_id == c.id, Supervision.kind == "escalation",
                                                        Supervision.issued_at >= c.handle_due_at)):
             continue
-        _supervise(session, c, "escalation", now, f"事件 {c.number} 超期已逾{extra:g}个工作小时，升级督办至上级。",
-                   superior=True)
+        _supervise(session, c, "escalation", now,
+                   f"{_noun(c)} {c.number} 超期已逾{extra:g}个工作小时，升级督办至上级。", superior=True)
         report.escalated += 1
     session.flush()
     return report

@@ -11,7 +11,7 @@ from sqlalchemy import Date, and_, bindparam, delete, func, insert, literal, lit
 from sqlalchemy import case as case_
 from sqlalchemy.orm import Session
 
-from zhili.cases import rollup
+from zhili.cases import flows, rollup
 from zhili.cases.changes import StatDelta
 from zhili.cases.models import Case, CaseStat, CaseState
 
@@ -48,7 +48,8 @@ def add_many(session: Session, deltas: list[StatDelta]) -> None:
 
 def rebuild_stats(session: Session) -> int:
     """Recompute the statistics table from the cases in one aggregate query (must equal the incremental figures),
-    then its per-unit rollup."""
+    then its per-unit rollup. Only the flows counted in the event statistics (:mod:`zhili.cases.flows`: not the
+    residence-permit applications, which are no events) are in it."""
     session.execute(delete(CaseStat))
     one, zero = literal(1), literal(0)
     # Inline '' (not a bound parameter) so PostgreSQL sees the SELECT and GROUP BY expressions as the same.
@@ -61,7 +62,7 @@ def rebuild_stats(session: Session) -> int:
         func.sum(case_((Case.overdue.is_(True), one), else_=zero)),
         func.coalesce(func.sum(Case.rating), 0),
         func.count(Case.rating),
-    ).group_by(Case.path, Case.reported_day, cat)
+    ).where(Case.flow.in_(flows.counted_flows())).group_by(Case.path, Case.reported_day, cat)
     cols = ["path", "day", "category_code", "reported", "accepted", "closed", "closed_on_time", "overdue",
             "rating_sum", "rating_count"]
     session.execute(insert(CaseStat).from_select(cols, agg))

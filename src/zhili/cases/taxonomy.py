@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from zhili.cases.flows import SERVICE_CATEGORIES
 from zhili.cases.models import Category, Urgency
 from zhili.core import audit, names
 from zhili.core.errors import Conflict, NotFound, ValidationFailed
@@ -30,7 +31,7 @@ def load_defaults(session: Session) -> tuple[int, int]:
     departments = load_default_departments(session)
     data = _fixture("taxonomy.json")
     have_cats = set(session.scalars(select(Category.code).where(Category.is_current.is_(True))))
-    nodes = data["categories"]
+    nodes = [*data["categories"], *SERVICE_CATEGORIES]  # and the service nodes the other case flows are filed under
     parents = {n["parent"] for n in nodes if n.get("parent")}
     added = 0
     for n in nodes:

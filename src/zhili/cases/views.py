@@ -8,7 +8,9 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from zhili.cases.models import CHANNEL_LABELS, STATE_LABELS, Case, Category
+from zhili.cases.flows import get as get_flow
+from zhili.cases.flows import state_label
+from zhili.cases.models import CHANNEL_LABELS, Case, Category
 from zhili.core.jsonbounds import readable_json
 from zhili.core.validators import usable_point
 
@@ -18,7 +20,7 @@ _VIEW_FIELDS = ("id", "number", "channel", "state", "category_code", "title", "d
                 "resolution", "reject_reason", "rating", "rating_comment", "reported_at", "accepted_at",
                 "dispatched_at", "resolved_at", "verified_at", "closed_at", "accept_due_at", "handle_due_at",
                 "verify_due_at", "warning_level", "overdue", "closed_on_time", "reopen_count", "support_count",
-                "merged_count", "version")
+                "merged_count", "flow", "version")
 
 
 def case_view(session: Session, case: Case, *, departments: dict[str, str] | None = None,
@@ -44,7 +46,9 @@ def case_view_values(row: Mapping[str, Any], *, departments: Mapping[str, str], 
     view["attributes"] = readable_json(view["attributes"], what="case.attributes", default={})
     if not usable_point(view.get("lon"), view.get("lat")):  # a stored point off the globe is served as none
         view["lon"] = view["lat"] = None
-    view.update(channel_label=CHANNEL_LABELS[row["channel"]], state_label=STATE_LABELS[row["state"]],
+    flow = row.get("flow") or "event"
+    view.update(channel_label=CHANNEL_LABELS[row["channel"]], state_label=state_label(flow, row["state"]),
+                flow=flow, flow_name=get_flow(flow).name,
                 category_name=category_name,
                 assignee_department_name=departments.get(row["assignee_department"] or ""))
     return view

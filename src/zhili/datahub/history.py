@@ -184,7 +184,7 @@ class HistoryHandler:
         description = str(v.get("description") or "")
         title = str(v.get("title") or description[:30] or "历史工单").strip()[:200]
         return {
-            "id": cid, "number": None, "channel": _channel(attrs.pop("channel", None)),
+            "id": cid, "number": None, "channel": _channel(attrs.pop("channel", None)), "flow": "event",
             "state": CaseState.closed, "category_id": cats.get(code) if code else None, "category_code": code,
             "title": title, "description": description, "urgency": "normal", "lon": lon, "lat": lat,
             "geo_cell": geo_cell(lon, lat), "address": (str(v["address"])[:255] if v.get("address") else None),

@@ -10,6 +10,7 @@ import uuid
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from zhili.cases import flows
 from zhili.cases.models import Case, CaseState
 from zhili.core.clock import utcnow
 from zhili.core.errors import ValidationFailed
@@ -54,7 +55,8 @@ def hot_issues_for(session: Session, *, principal: Principal, since: dt.datetime
         select(Case.id, Case.number, Case.title, Case.description, Case.address, Case.reported_at,
                Case.support_count, Case.reporter_phone_bidx, Case.reporter_user_id)
         .where(path_predicate(Case.path, paths), Case.reported_at >= since, Case.reported_at < until,
-               Case.state != CaseState.merged, Case.master_case_id.is_(None))
+               Case.state != CaseState.merged, Case.master_case_id.is_(None),
+               Case.flow == flows.EVENT)  # what residents report; not their permit applications
         .order_by(Case.reported_at.desc()).limit(MAX_CASES)).all()
     if not rows:
         return []

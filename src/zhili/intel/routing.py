@@ -35,7 +35,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from zhili.cases import suggest
+from zhili.cases import flows, suggest
 from zhili.cases.models import Case, CaseEvent, CaseState
 from zhili.cases.service import get_case
 from zhili.cases.taxonomy import list_categories
@@ -98,7 +98,7 @@ def training_rows(session: Session, target: str, *, since: dt.datetime | None = 
     and weight (corrections count :data:`CORRECTION_WEIGHT` times)."""
     label_col = Case.category_code if target == "category" else Case.assignee_department
     stmt = (select(Case.id, Case.title, Case.description, label_col, Case.reported_at)
-            .where(Case.master_case_id.is_(None), label_col.is_not(None),
+            .where(Case.master_case_id.is_(None), label_col.is_not(None), Case.flow == flows.EVENT,  # events
                    Case.state.in_(_KNOWN) | Case.is_history.is_(True)))
     if since is not None:
         stmt = stmt.where(Case.reported_at >= since)

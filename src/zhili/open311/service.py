@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 from zhili.cases import public
 from zhili.cases import service as cases
 from zhili.cases.attributes import validate_attributes
+from zhili.cases.flows import SERVICE_KIND
 from zhili.cases.limits import DESCRIPTION_MAX
 from zhili.cases.models import (
     OPEN_STATES,
@@ -132,8 +133,9 @@ def check_jurisdiction(jurisdiction_id: str | None) -> None:
 # -- services ---------------------------------------------------------------------------------------------
 
 def list_services(session: Session) -> list[dict[str, Any]]:
-    """Every reportable leaf category as a GeoReport service (group = first level of the taxonomy)."""
-    cats = list_categories(session)
+    """Every reportable leaf category as a GeoReport service (group = first level of the taxonomy) — not the
+    service categories of the other case flows (居住证申领 is applied for from a rental stay, not reported)."""
+    cats = [c for c in list_categories(session) if c.kind != SERVICE_KIND]
     by_code = {c.code: c for c in cats}
 
     def top(c: Category) -> Category:

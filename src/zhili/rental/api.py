@@ -162,9 +162,10 @@ def check_in(body: CheckInIn, session: Db, principal: CurrentUser) -> CheckInOut
 @router.get("/stays", response_model=Page[StayOut], summary="租住登记列表")
 def list_stays(session: Db, principal: CurrentUser, paging: Paging, room_id: uuid.UUID | None = None,
                unit_id: UnitFilter = None, state: Annotated[str | None, Query(max_length=16)] = None,
-               name: Annotated[str | None, Query(max_length=30)] = None) -> Page[StayOut]:
+               name: Annotated[str | None, Query(max_length=30)] = None, overdue: bool = False) -> Page[StayOut]:
     rows, total = stays.list_stays(session, principal=principal, room_id=room_id, unit_id=unit_id, state=state,
-                                   name=name, page=paging.page, page_size=paging.page_size, sort=paging.sort)
+                                   name=name, overdue=overdue, page=paging.page, page_size=paging.page_size,
+                                   sort=paging.sort)
     return Page(items=[StayOut(**stays.stay_view(session, s)) for s in rows], total=total, page=paging.page,
                 page_size=paging.page_size)
 

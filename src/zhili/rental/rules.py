@@ -36,8 +36,12 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from zhili.core import audit, clock
+from zhili.core.errors import ValidationFailed
+from zhili.core.jurisdiction import Principal, authorize, scoped
+from zhili.core.security import Perm
 from zhili.core.settings import get_settings
 from zhili.intel import warnings as intel_warnings
+from zhili.intel.models import Warning, WarningState
 from zhili.intel.warn_common import Finding, UnitRef, UnitTree
 from zhili.registry.models import Household, Person, ResidentType
 from zhili.rental.models import Room, RoomStatus, Signal, SignalKind, Stay, StayState
@@ -275,3 +279,23 @@ def _permit_due(session: Session, rooms: dict[uuid.UUID, Room], tree: UnitTree, 
             detail={"stay_id": str(st.id), "person_id": str(person.id), "days": stayed, **convert_hints(room)},
             category_code=CATEGORY, period_start=st.move_in, period_end=today))
     return out
+
+
+WARNINGS_MAX = 500
+
+
+def list_warnings(session: Session, *, principal: Principal, state: str | None = "open",
+                  limit: int = 100) -> list[Warning]:
+    """The rental warnings (the kinds ``rental_*`` of :mod:`zhili.intel.warnings`) of the principal's jurisdiction,
+    newest first — under ``rental:read``: a grid worker checks the rooms of their grid without reading the rest of
+    研判 (``intel:read``). Deciding on a warning (排除 / 转为事件) stays with ``intel:warn``."""
+    authorize(principal, Perm.rental_read)
+    kinds = [k for k in intel_warnings.KINDS if k.startswith("rental_")]
+    stmt = scoped(select(Warning), principal, Warning.path).where(Warning.kind.in_(kinds))
+    if state:
+        if state not in intel_warnings.STATES:
+            raise ValidationFailed("预警状态只能是：待处理（open）、已排除（dismissed）、已转为事件（converted）",
+                                   code="bad_state", details={"state": state})
+        stmt = stmt.where(Warning.state == WarningState(state))
+    limit = max(1, min(int(limit), WARNINGS_MAX))
+    return list(session.scalars(stmt.order_by(Warning.raised_at.desc(), Warning.id).limit(limit)))

@@ -284,10 +284,11 @@ def get_stay(session: Session, *, principal: Principal, stay_id: uuid.UUID) -> S
 
 def list_stays(session: Session, *, principal: Principal, room_id: uuid.UUID | None = None,
                unit_id: uuid.UUID | None = None, state: str | None = None, name: str | None = None,
-               id_number: str | None = None, phone: str | None = None, page: int = 1, page_size: int = 50,
-               sort: str | None = None) -> tuple[list[Stay], int]:
+               id_number: str | None = None, phone: str | None = None, overdue: bool = False, page: int = 1,
+               page_size: int = 50, sort: str | None = None) -> tuple[list[Stay], int]:
     """Stays in jurisdiction (``rental:read``) — or, for a landlord, of one of their rooms (``room_id``) — by room,
-    unit, state, the tenant's name (prefix), ID number or phone (exact, through the blind indexes)."""
+    unit, state, the tenant's name (prefix), ID number or phone (exact, through the blind indexes); ``overdue``:
+    only the active stays past their expected move-out (逾期未退租, before the rules' grace)."""
     require_any(principal, Perm.rental_read, Perm.rental_self)
     if principal.can(Perm.rental_read):
         stmt = scoped(select(Stay), principal, Stay.path)
@@ -305,6 +306,8 @@ def list_stays(session: Session, *, principal: Principal, room_id: uuid.UUID | N
         if state not in STATES:
             raise _invalid({"state": "状态只能是在住（active）或已退租（closed）"})
         stmt = stmt.where(Stay.state == StayState(state))
+    if overdue:
+        stmt = stmt.where(Stay.state == StayState.active, Stay.expected_move_out < clock.today())
     cipher = get_cipher()
     if name or id_number:
         persons = select(Person.id)

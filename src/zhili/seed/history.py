@@ -432,7 +432,8 @@ def _one_case(rng: random.Random, cat: Category, grid: Any, channel: Channel, re
                        "public": public})
 
     row: dict[str, Any] = {
-        "id": cid, "number": number, "channel": channel, "state": CaseState.reported, "category_id": cat.id,
+        "id": cid, "number": number, "channel": channel, "flow": "event", "state": CaseState.reported,
+        "category_id": cat.id,
         "category_code": cat.code, "title": f"{cat.name}：{grid.name}"[:200], "description": desc,
         "urgency": cat.urgency, "lon": lon, "lat": lat, "geo_cell": geo_cell(lon, lat),
         "address": f"长兴县{grid.name}附近", "grid_id": grid.id,

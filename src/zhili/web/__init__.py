@@ -29,7 +29,11 @@ def page_router() -> APIRouter:
         pages_hub_templates,
         pages_intel,
         pages_participation,
+        pages_permit,
         pages_registry,
+        pages_rental_console,
+        pages_rental_gw,
+        pages_rental_h5,
         pages_screen,
         pages_visits,
         pages_workbench,
@@ -41,7 +45,8 @@ def page_router() -> APIRouter:
               pages_screen.router, pages_registry.router, pages_participation.router, pages_visits.router,
               pages_admin.router, pages_audit.router, pages_workbench.router, pages_hub.router,
               pages_hub_templates.router, pages_hub_imports.router, pages_hub_quality.router, pages_hub_review.router,
-              pages_hub_address.router, pages_intel.router):
+              pages_hub_address.router, pages_intel.router, pages_rental_h5.router, pages_rental_gw.router,
+              pages_rental_console.router, pages_permit.router):
         router.include_router(r)
     return router
 

@@ -15,6 +15,7 @@ from starlette.responses import JSONResponse, Response
 
 from zhili.cases import attachments, engine, files, service, taxonomy, views
 from zhili.cases.attributes import STRING_MAX, TEXT_MAX
+from zhili.cases.flows import SERVICE_KIND
 from zhili.cases.limits import ADDRESS_MAX, DESCRIPTION_MAX, REPORTER_NAME_MAX, REPORTER_PHONE_MAX
 from zhili.cases.models import Channel
 from zhili.cases.workflow import candidates
@@ -35,7 +36,8 @@ PHOTO_LIMIT = 3
 PAGE_SIZE = 20
 # Said when an ID number or phone arrives in a page's URL: such searches are posted from the search box instead.
 NUMBER_IN_URL = "身份证号、手机号不能放在网址中（网址会被记入访问日志），请在搜索框中输入后点击“搜索”"
-ACTION_FIELDS = ("reason", "result", "hours", "rating", "message", "reply")  # payload fields a page form can carry
+# payload fields a page form can carry
+ACTION_FIELDS = ("reason", "result", "hours", "rating", "message", "reply", "finding", "permit_no")
 ACTION_ORDER = ("answer_supervision", "start", "resolve", "verify", "rate", "reopen", "send_back", "request_extension",
                 "return_case", "escalate")  # the usual next step first (an order waiting for an answer before all)
 
@@ -60,10 +62,12 @@ def pages(total: int, page_size: int = PAGE_SIZE) -> int:
 # -- the category picker ------------------------------------------------------------------------------------
 
 def category_groups(session: Any, *, q: str | None = None, selected: str | None = None) -> list[dict[str, Any]]:
-    """Reportable (leaf) categories grouped under their major class, optionally searched by keyword."""
-    current = taxonomy.list_categories(session)
+    """Reportable (leaf) categories grouped under their major class, optionally searched by keyword — not the
+    service categories of the other case flows (居住证申领 has its own form)."""
+    current = [c for c in taxonomy.list_categories(session) if c.kind != SERVICE_KIND]
     names = {c.code: c.name for c in current if not c.is_leaf}
-    leaves = taxonomy.list_categories(session, leaves_only=True, q=q) if q else [c for c in current if c.is_leaf]
+    leaves = [c for c in taxonomy.list_categories(session, leaves_only=True, q=q) if c.kind != SERVICE_KIND] if q \
+        else [c for c in current if c.is_leaf]
     groups: dict[str, list[Any]] = {}
     for c in leaves:
         groups.setdefault(c.parent_code or "", []).append(c)
@@ -298,7 +302,7 @@ def action_forms(session: Any, principal: Principal, case: Any, allowed: Iterabl
         if a["action"] not in allowed:
             continue
         required: list[str] = []
-        for t in candidates(a["action"], case.state):
+        for t in candidates(a["action"], case.state, case.flow or "event"):
             if principal.role in t.roles:
                 required += [f for f in t.requires if f in ACTION_FIELDS and f not in required]
         required += (extra_fields or {}).get(a["action"], [])
@@ -327,8 +331,12 @@ def case_page(request: Request, session: Any, pu: PageUser, case_id: uuid.UUID, 
 
 def _payload(request: Request, form: FormData) -> dict[str, Any]:
     payload: dict[str, Any] = {}
-    for name in ("reason", "result", "message", "reply", "comment"):
+    for name in ("reason", "result", "message", "reply", "comment", "finding"):
         value = text(form, name)
+        if value:
+            payload[name] = value
+    for name, limit in (("permit_no", 32), ("tracking_no", 40), ("delivery_method", 16)):  # 居住证申领
+        value = text(form, name, limit)
         if value:
             payload[name] = value
     for name, cast in (("hours", float), ("rating", int)):
@@ -343,7 +351,8 @@ def _payload(request: Request, form: FormData) -> dict[str, Any]:
 
 def kept_fields(form: FormData) -> dict[str, str]:
     """What a refused action form carried, to show it again (nothing typed is lost)."""
-    return {name: value for name in (*ACTION_FIELDS, "comment", "lon", "lat") if (value := text(form, name))}
+    return {name: value for name in (*ACTION_FIELDS, "comment", "lon", "lat", "tracking_no", "delivery_method")
+            if (value := text(form, name))}
 
 
 def act(request: Request, session: Any, pu: PageUser, case_id: uuid.UUID, form: FormData, *, prefix: str,

@@ -328,6 +328,14 @@ _CATALOGUE: dict[str, tuple[str, str]] = {
     "action.warning_escalation": ("升级督办", "Escalated notice"),
     "action.iot_repeat": ("物联设备再次告警", "Sensor alarmed again"),
     "action.classify": ("智能分类", "Classified by the model"),  # a report filed without a category (cases.suggest)
+    # the residence-permit flow (居住证申领, cases.flows); accept / reject are the same words as an event's
+    "action.request_correction": ("退回补正", "Returned for missing material"),
+    "action.resubmit": ("补正后提交", "Resubmitted"),
+    "action.verify_residence": ("居住核查通过", "Residence verified"),
+    "action.deny": ("不予签发", "Not issued"),
+    "action.approve": ("审批通过", "Approved"),
+    "action.issue": ("制证完成", "Permit made"),
+    "action.deliver": ("送达", "Delivered"),
 }
 
 MESSAGES: dict[str, dict[str, str]] = {k: {"zh-CN": zh, "en": en} for k, (zh, en) in _CATALOGUE.items()}

@@ -115,6 +115,8 @@ ACTIONS: dict[str, tuple[str, str]] = {
     "iot.rule_delete": ("删除告警规则", "Alert rule deleted"),
     "iot.alert_open": ("物联告警", "IoT alert raised"),
     "iot.alert_close": ("关闭物联告警", "IoT alert closed"),
+    "rental.permit_apply": ("申请居住证", "Residence permit applied for"),
+    "rental.permit_address_reveal": ("查看居住证收件地址", "Permit mailing address shown"),
     # rental housing (出租房屋)
     "rental.room_register": ("登记出租房屋", "Rental room registered"),
     "rental.room_update": ("修改出租房屋", "Rental room changed"),
@@ -150,6 +152,7 @@ OBJECTS: dict[str, tuple[str, str]] = {
     "intel_risk": ("网格风险排名", "Grid risk ranking"),
     "iot_device_type": ("设备类型", "Device type"), "iot_device": ("物联设备", "Device"),
     "iot_rule": ("告警规则", "Alert rule"), "iot_alert": ("物联告警", "IoT alert"),
+    "permit_application": ("居住证申请", "Residence-permit application"),
     "rental_room": ("出租房屋", "Rental room"), "rental_stay": ("入住登记", "Stay"),
     "rental_key": ("电子钥匙", "Electronic key"), "rental_delivery": ("公安推送记录", "Police delivery"),
     # what a register export names as its object

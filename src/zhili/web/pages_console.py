@@ -37,8 +37,11 @@ CASE_ROLES = QUEUE_ROLES | {Role.department_handler}
 QUEUE_STATES = (CaseState.reported, CaseState.returned, CaseState.escalated)
 CONSOLE_ACTIONS = ("accept", "dispatch", "reject", "merge", "approve_extension", "deny_extension", "start",
                    "resolve", "request_extension", "return_case", "escalate", "complete_subtask", "verify",
-                   "send_back", "rate", "close", "supervise", "answer_supervision", "locate")
-EXTRA_FIELDS = {"dispatch": ["department"], "merge": ["master_number"], "locate": ["location"]}
+                   "send_back", "rate", "close", "supervise", "answer_supervision", "locate",
+                   # the residence-permit flow (居住证申领): the desk, the check, the police window
+                   "request_correction", "resubmit", "verify_residence", "deny", "approve", "issue", "deliver")
+EXTRA_FIELDS = {"dispatch": ["department"], "merge": ["master_number"], "locate": ["location"],
+                "deliver": ["delivery_method", "tracking_no"]}
 
 
 def _gate(roles: frozenset[Role], message_key: str) -> Callable[[Request, PageUser], PageUser]:

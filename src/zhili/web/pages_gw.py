@@ -30,7 +30,7 @@ router = APIRouter(prefix="/gw")
 REPORT = cp.ReportPage(prefix="/gw", channel=Channel.grid_worker, template="gw/report.html",
                        title_key="report.patrol_title")
 GW_ACTIONS = ("start", "resolve", "verify", "send_back", "escalate", "return_case", "request_extension",
-              "answer_supervision")
+              "answer_supervision", "verify_residence")
 TABS: dict[str, service.CaseFilter] = {
     "new": service.CaseFilter(state=[CaseState.dispatched]),
     "due_soon": service.CaseFilter(warning="yellow", open_only=True),

@@ -22,7 +22,8 @@ from zhili.web.render import render
 router = APIRouter(prefix="/h5")
 
 REPORT = cp.ReportPage(prefix="/h5", channel=Channel.resident, template="h5/report.html", title_key="report.title")
-RESIDENT_ACTIONS = ("verify", "send_back", "rate", "reopen")
+# resubmit: a residence-permit application sent back for 补正
+RESIDENT_ACTIONS = ("verify", "send_back", "rate", "reopen", "resubmit")
 
 
 @router.get("/")

@@ -63,6 +63,18 @@ def _t(ctx: Mapping[str, Any], key: str, **params: Any) -> str:
 
 
 @pass_context
+def _state_in(ctx: Mapping[str, Any], case: Any, state: Any) -> str:
+    """A state's name in the case's flow (a residence permit's ``resolved`` reads 已制证); the common name
+    (``label('state', …)``, translated) for an event."""
+    flow = case.get("flow") if isinstance(case, Mapping) else getattr(case, "flow", None)
+    if flow and flow != "event" and state:
+        from zhili.cases.flows import state_label
+
+        return state_label(flow, getattr(state, "value", state))
+    return _label(ctx, "state", state)
+
+
+@pass_context
 def _label(ctx: Mapping[str, Any], kind: str, value: Any) -> str:
     """An enumeration value's label (``state``, ``role``, ``action`` …); the raw value when not catalogued."""
     raw = getattr(value, "value", value)
@@ -72,7 +84,7 @@ def _label(ctx: Mapping[str, Any], kind: str, value: Any) -> str:
 
 env = Environment(loader=FileSystemLoader(HERE / "templates"), autoescape=True, undefined=StrictUndefined,
                   trim_blocks=True, lstrip_blocks=True)
-env.globals.update(t=_t, label=_label, asset_url=asset_url, vendor_url=vendor_url)
+env.globals.update(t=_t, label=_label, state_in=_state_in, asset_url=asset_url, vendor_url=vendor_url)
 env.filters["localtime"] = _localtime
 
 

@@ -1,0 +1,87 @@
+"""UI text of the residence-permit pages (居住证申领: the resident's application at 375 px, the staff's list and the
+mailing-address reveal), registered with the catalogue at import."""
+
+from __future__ import annotations
+
+from zhili.web import i18n
+
+MESSAGES: dict[str, tuple[str, str]] = {
+    # the resident portal
+    "permit.title": ("居住证申领", "Residence permit"),
+    "permit.tile_hint": ("凭租住登记网上申领，邮寄到家", "Apply online with your rental registration"),
+    "permit.hint": ("凭出租房屋入住登记申领居住证，全程网上办理，邮寄送达或发放电子居住证，一次都不用跑。",
+                    "Apply with your rental registration; the permit is mailed or issued electronically — no trips."),
+    "permit.mine": ("我的居住证申请", "My applications"),
+    "permit.mine_empty": ("您还没有居住证申请。", "You have no applications yet."),
+    "permit.stays": ("我的租住登记", "My rental registrations"),
+    "permit.stays_empty": ("没有您在住的出租房屋登记。请房东或网格员为您办理入住登记后再申请。",
+                           "No active rental registration in your name. Ask your landlord or grid worker to register "
+                           "you first."),
+    "permit.apply": ("申请居住证", "Apply"),
+    "permit.apply_for": ("以此登记申请", "Apply with this registration"),
+    "permit.open_one": ("已有办理中的申请：{number}", "An application is being handled: {number}"),
+    "permit.view": ("查看进度", "View progress"),
+    "permit.not_yet": ("居住满半年后（{day}起）可申请", "You may apply once you have lived here half a year ({day})"),
+    "permit.evidence": ("居住证明（入住登记）", "Proof of residence (rental registration)"),
+    "permit.room_address": ("居住地址", "Address"),
+    "permit.move_in": ("入住日期", "Moved in"),
+    "permit.months": ("已居住", "Lived here"),
+    "permit.months_n": ("{n}个月", "{n} months"),
+    "permit.delivery": ("领取方式", "How to receive the permit"),
+    "permit.delivery.mail": ("邮寄送达（零跑）", "By mail (no trip)"),
+    "permit.delivery.e_permit": ("电子居住证（零跑）", "E-permit (no trip)"),
+    "permit.delivery.collect": ("到流动人口服务站领取", "Collect at the service desk"),
+    "permit.address": ("收件地址", "Mailing address"),
+    "permit.address_hint": ("邮寄送达时填写，含省市县、街道、门牌号", "For mail: full address"),
+    "permit.note": ("补充说明（选填）", "Anything to add (optional)"),
+    "permit.note_hint": ("如就业单位、子女就读学校等", "e.g. your employer, your children's school"),
+    "permit.submit": ("提交申请", "Submit"),
+    "permit.back": ("返回我的居住证申请", "Back to my applications"),
+    "permit.progress": ("办理进度", "Progress"),
+    "permit.due": ("承诺办结时间", "To be issued by"),
+    "permit.step.apply": ("申请", "Applied"),
+    "permit.step.accept": ("受理", "Accepted"),
+    "permit.step.check": ("居住核查", "Residence checked"),
+    "permit.step.approve": ("审批", "Approved"),
+    "permit.step.issue": ("制证", "Permit made"),
+    "permit.step.deliver": ("送达办结", "Delivered"),
+    "permit.correction": ("需补正的材料", "Material to add"),
+    "permit.correction_hint": ("补充材料后点击“补正后提交”，无需到窗口。",
+                               "Add what is missing and resubmit — no trip needed."),
+    "permit.permit_no": ("居住证号", "Permit number"),
+    "permit.tracking_no": ("快递单号", "Tracking number"),
+    # staff
+    "permit.console_title": ("居住证申领", "Residence permits"),
+    "permit.console_hint": ("居住证申请单独统计，不计入事件办理指标；在案件页面按流程受理、核查、审批、制证、送达。",
+                            "Counted apart from the event KPIs; handled step by step on the case pages."),
+    "permit.fig.open": ("办理中", "Being handled"),
+    "permit.fig.overdue": ("超期", "Overdue"),
+    "permit.fig.closed": ("已办结", "Closed"),
+    "permit.fig.on_time": ("按时制证", "Made on time"),
+    "permit.fig.zero_trips": ("零跑办结", "Closed with no trip"),
+    "permit.list_open": ("办理中的申请", "Applications being handled"),
+    "permit.list_empty": ("暂无办理中的居住证申请。", "No application is being handled."),
+    "permit.col.number": ("申请编号", "Number"),
+    "permit.col.address": ("居住地址", "Address"),
+    "permit.col.state": ("状态", "State"),
+    "permit.col.due": ("办结期限", "Due"),
+    "permit.facts": ("居住证申请", "Residence-permit application"),
+    "permit.override": ("未满半年受理理由", "Accepted under half a year because"),
+    "permit.check": ("居住核查情况", "Residence check"),
+    "permit.delivered": ("送达情况", "Delivery"),
+    "permit.reveal": ("查看收件地址", "Show the mailing address"),
+    "permit.reveal_reason": ("查看原因", "Reason"),
+    "permit.reveal_reason_hint": ("如：邮寄居住证", "e.g. mailing the permit"),
+    "permit.reveal_note": ("收件地址加密保存，查看将记入审计日志。", "The address is stored encrypted; showing it is "
+                                                                  "recorded in the audit log."),
+    "permit.address_none": ("该申请未选择邮寄送达。", "This application is not to be mailed."),
+    "permit.back_case": ("返回申请", "Back to the application"),
+    "msg.permit_applied": ("居住证申请已提交，受理后15个工作日内办结。", "Your application has been submitted."),
+    # the fields of the permit's steps
+    "field.permit_no": ("居住证号", "Permit number"),
+    "field.tracking_no": ("快递单号（邮寄送达时填写）", "Tracking number (mail)"),
+    "field.delivery_method": ("送达方式", "Delivery"),
+    "field.finding": ("居住核查情况", "Residence check finding"),
+}
+
+i18n.extend(MESSAGES)
