@@ -37,6 +37,12 @@ from zhili.datahub.models import (
     SurvivorshipRule,
 )
 from zhili.intel.models import CaseSuggestion, ModelVersion, RiskScore, Warning
+from zhili.iot.models import Alert as IotAlert
+from zhili.iot.models import Device as IotDevice
+from zhili.iot.models import DeviceType as IotDeviceType
+from zhili.iot.models import Message as IotMessage
+from zhili.iot.models import Rule as IotRule
+from zhili.iot.models import RuleState as IotRuleState
 from zhili.org.models import Department
 from zhili.participation.models import Notice, ResidentProfile, SmsCode, Suggestion, SuggestionReply
 from zhili.regions.models import GeoVersion, Unit, UnitBoundary
@@ -76,6 +82,12 @@ __all__ = [
     "Import",
     "ImportBatch",
     "ImportRejectedRow",
+    "IotAlert",
+    "IotDevice",
+    "IotDeviceType",
+    "IotMessage",
+    "IotRule",
+    "IotRuleState",
     "JobLock",
     "MappingTemplate",
     "MatchCandidate",

@@ -1,0 +1,368 @@
+"""The device registry (设备台账): register, change, disable, list and import devices; a device's recent messages.
+
+A device belongs to a unit (its jurisdiction, usually a grid): given directly, or found from its building, or from
+its coordinates by the grid locator. Reading needs ``iot:read`` within one's jurisdiction (a device outside it is
+"not found"); registering, changing and importing need ``iot:admin`` and the device's unit inside one's
+jurisdiction. The Excel import (:func:`import_devices`) streams the workbook (openpyxl read-only), registers the
+good rows and returns every refused row with its reason — nothing is half-imported silently.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import re
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from zhili.core import audit
+from zhili.core.db import utcnow
+from zhili.core.errors import Conflict, ValidationFailed
+from zhili.core.jurisdiction import Principal, authorize, ensure_in_scope, in_scope, not_found, scoped
+from zhili.core.security import Perm
+from zhili.iot.models import Device, DeviceStatus, DeviceType, Message
+from zhili.regions.models import Unit
+from zhili.regions.service import get_locator
+from zhili.registry.models import Building
+
+KEY_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$")  # no MQTT wildcards or separators (+ # /)
+STATUS_NAMES = {DeviceStatus.active: "在线", DeviceStatus.offline: "离线", DeviceStatus.disabled: "停用"}
+FIELDS = ("name", "type_code", "unit_id", "unit_code", "building_id", "room_id", "lon", "lat", "address", "owner",
+          "heartbeat_s", "installed_at", "note")
+LIST_MAX = 2000
+IMPORT_MAX_ROWS = 50_000
+IMPORT_MAX_BYTES = 20 * 1024 * 1024
+# the import's header row: Chinese column names (or the field names) → field
+IMPORT_COLUMNS = {"设备编号": "device_key", "设备类型": "type_code", "设备名称": "name", "所属网格": "unit_code",
+                  "所属单位代码": "unit_code", "经度": "lon", "纬度": "lat", "地址": "address", "产权单位": "owner",
+                  "运维单位": "owner", "心跳间隔": "heartbeat_s", "心跳间隔（秒）": "heartbeat_s", "备注": "note"}
+
+
+def list_devices(session: Session, *, principal: Principal, type_code: str | None = None,
+                 status: str | None = None, unit_path: str | None = None, q: str | None = None,
+                 limit: int = 500) -> list[Device]:
+    """The devices in the principal's jurisdiction (of a type, status, under a unit, name/id containing ``q``)."""
+    authorize(principal, Perm.iot_read)
+    stmt = scoped(select(Device), principal, Device.path)
+    if type_code:
+        stmt = stmt.join(DeviceType, DeviceType.id == Device.type_id).where(DeviceType.code == type_code)
+    if status:
+        stmt = stmt.where(Device.status == DeviceStatus(status))
+    if unit_path:
+        stmt = stmt.where((Device.path == unit_path) | Device.path.startswith(unit_path + "/", autoescape=True))
+    if q:
+        like = f"%{q.strip()[:64]}%"
+        stmt = stmt.where(Device.name.like(like) | Device.device_key.like(like))
+    return list(session.scalars(stmt.order_by(Device.device_key).limit(min(max(limit, 1), LIST_MAX))))
+
+
+def count_by_status(session: Session, *, principal: Principal) -> dict[str, int]:
+    """How many devices of the jurisdiction are in each status."""
+    authorize(principal, Perm.iot_read)
+    stmt = scoped(select(Device.status, func.count()).group_by(Device.status), principal, Device.path)
+    return {s.value if isinstance(s, DeviceStatus) else str(s): n for s, n in session.execute(stmt).tuples()}
+
+
+def get_device(session: Session, *, principal: Principal, device_id: uuid.UUID) -> Device:
+    authorize(principal, Perm.iot_read)
+    d = session.get(Device, device_id)
+    if d is None or not in_scope(principal, d.path):
+        raise not_found("设备")
+    return d
+
+
+def recent_messages(session: Session, *, principal: Principal, device_id: uuid.UUID, limit: int = 100
+                    ) -> list[Message]:
+    """A device's latest messages (accepted and rejected), newest first."""
+    d = get_device(session, principal=principal, device_id=device_id)
+    return list(session.scalars(select(Message).where(Message.device_id == d.id)
+                                .order_by(Message.received_at.desc()).limit(min(max(limit, 1), 500))))
+
+
+def rejected_messages(session: Session, *, principal: Principal, limit: int = 200) -> list[Message]:
+    """Rejected messages: of the jurisdiction's devices, and — for staff with the whole district (``iot:admin``) —
+    those from unknown devices or malformed topics, which belong to no unit."""
+    authorize(principal, Perm.iot_read)
+    stmt = (select(Message).outerjoin(Device, Device.id == Message.device_id).where(Message.accepted.is_(False))
+            .order_by(Message.received_at.desc()).limit(min(max(limit, 1), 1000)))
+    from zhili.core.jurisdiction import path_predicate
+
+    mine = path_predicate(Device.path, principal.scope_paths)
+    if principal.can(Perm.iot_admin):
+        stmt = stmt.where(mine | Message.device_id.is_(None))
+    else:
+        stmt = stmt.where(mine)
+    return list(session.scalars(stmt))
+
+
+# -- writing ---------------------------------------------------------------------------------------------------
+
+@dataclass
+class _Placed:
+    unit: Unit
+    building_id: uuid.UUID | None
+    lon: float | None
+    lat: float | None
+    address: str | None
+
+
+def _place(session: Session, principal: Principal, data: dict[str, Any], *, locator: Any = None) -> _Placed:
+    """The device's unit and position from what was given: unit (id or code), building, or coordinates."""
+    lon, lat = data.get("lon"), data.get("lat")
+    if (lon is None) != (lat is None):
+        raise ValidationFailed("经度和纬度需同时填写", code="bad_coordinates")
+    if lon is not None:
+        try:
+            lon, lat = float(lon), float(lat)
+        except (TypeError, ValueError) as exc:
+            raise ValidationFailed("经纬度应为数值", code="bad_coordinates") from exc
+        if not (-180 <= lon <= 180 and -90 <= lat <= 90):
+            raise ValidationFailed("经纬度超出范围", code="bad_coordinates")
+    address = (str(data["address"]).strip()[:255] or None) if data.get("address") else None
+    building_id = data.get("building_id")
+    unit: Unit | None = None
+    if building_id:
+        b = session.get(Building, uuid.UUID(str(building_id)))
+        if b is None or not in_scope(principal, b.path):
+            raise ValidationFailed("楼栋不存在或不在您的管辖范围内", code="building_not_found")
+        unit = session.get(Unit, b.grid_id)
+        building_id = b.id
+        if lon is None:
+            lon, lat = b.lon, b.lat
+        address = address or b.address
+    if data.get("unit_id"):
+        unit = session.get(Unit, uuid.UUID(str(data["unit_id"])))
+        if unit is None:
+            raise ValidationFailed("所属单位不存在", code="unit_not_found")
+    elif data.get("unit_code"):
+        unit = session.scalar(select(Unit).where(Unit.code == str(data["unit_code"]).strip(),
+                                                 Unit.valid_to.is_(None)))
+        if unit is None:
+            raise ValidationFailed(f"所属单位代码“{data['unit_code']}”不存在", code="unit_not_found")
+    if unit is None and lon is not None and lat is not None:
+        gid = (locator or get_locator(session)).locate(lon, lat)
+        unit = session.get(Unit, gid) if gid else None
+        if unit is None:
+            raise ValidationFailed("该坐标不在本区县的网格范围内", code="point_outside_grids")
+    if unit is None:
+        raise ValidationFailed("请填写所属单位、楼栋或坐标", code="location_required")
+    if not in_scope(principal, unit.path):
+        raise ValidationFailed("所属单位不在您的管辖范围内", code="unit_outside_jurisdiction")
+    return _Placed(unit=unit, building_id=building_id, lon=lon, lat=lat, address=address)
+
+
+def _type(session: Session, code: Any) -> DeviceType:
+    t = session.scalar(select(DeviceType).where(DeviceType.code == str(code or "").strip()))
+    if t is None:
+        raise ValidationFailed(f"设备类型“{code}”不存在", code="type_not_found")
+    return t
+
+
+def _heartbeat(v: Any) -> int | None:
+    if v in (None, ""):
+        return None
+    try:
+        hb = int(v)
+    except (TypeError, ValueError) as exc:
+        raise ValidationFailed("心跳间隔应为整数秒", code="bad_heartbeat") from exc
+    if not 10 <= hb <= 7 * 86400:
+        raise ValidationFailed("心跳间隔应为 10–604800 秒", code="bad_heartbeat")
+    return hb
+
+
+def _text(v: Any, n: int) -> str | None:
+    s = str(v).strip() if v is not None else ""
+    return s[:n] or None
+
+
+def _room(session: Session, room_id: Any) -> uuid.UUID | None:
+    if not room_id:
+        return None
+    from zhili.rental.locks import room_exists
+
+    rid = uuid.UUID(str(room_id))
+    if not room_exists(session, room_id=rid):
+        raise ValidationFailed("出租房间不存在", code="room_not_found")
+    return rid
+
+
+def create_device(session: Session, *, principal: Principal, device_key: str, data: dict[str, Any],
+                  locator: Any = None, audit_it: bool = True) -> Device:
+    """Register a device. ``device_key`` is its external id (the topic's ``{device_id}``: letters, digits and
+    ``_ . : -``); ``data``: the fields of :data:`FIELDS` (``type_code`` and ``name`` required)."""
+    authorize(principal, Perm.iot_admin)
+    key = str(device_key or "").strip()
+    if not KEY_RE.match(key):
+        raise ValidationFailed("设备编号应为 1–64 位字母、数字或 _ . : -", code="bad_device_key")
+    unknown = set(data) - set(FIELDS)
+    if unknown:
+        raise ValidationFailed(f"未知的设备字段：{'、'.join(sorted(unknown))}", code="bad_device")
+    if session.scalar(select(Device.id).where(Device.device_key == key)) is not None:
+        raise Conflict(f"设备编号“{key}”已登记", code="device_exists")
+    t = _type(session, data.get("type_code"))
+    name = _text(data.get("name"), 100)
+    if not name:
+        raise ValidationFailed("请填写设备名称", code="bad_device")
+    placed = _place(session, principal, data, locator=locator)
+    d = Device(device_key=key, type_id=t.id, name=name, unit_id=placed.unit.id, path=placed.unit.path,
+               lon=placed.lon, lat=placed.lat, address=placed.address, building_id=placed.building_id,
+               room_id=_room(session, data.get("room_id")), owner=_text(data.get("owner"), 100),
+               heartbeat_s=_heartbeat(data.get("heartbeat_s")), installed_at=data.get("installed_at") or utcnow(),
+               note=_text(data.get("note"), 2000), status=DeviceStatus.active)
+    session.add(d)
+    session.flush()
+    if audit_it:
+        audit.record(session, actor=principal.actor, action="iot.device_create", object_type="iot_device",
+                     object_id=d.id, after={"device": key, "type": t.code, "unit": placed.unit.code})
+    return d
+
+
+def update_device(session: Session, *, principal: Principal, device_id: uuid.UUID, changes: dict[str, Any],
+                  expected_version: int | None = None) -> Device:
+    """Change a device's name, place, room, owner, heartbeat or note (the new place must be in jurisdiction)."""
+    authorize(principal, Perm.iot_admin)
+    d = get_device(session, principal=principal, device_id=device_id)
+    if expected_version is not None and expected_version != d.version:
+        raise Conflict("设备信息已被他人修改，请刷新后重试", code="version_conflict")
+    unknown = set(changes) - set(FIELDS) - {"status"}
+    if unknown or "type_code" in changes:
+        raise ValidationFailed("设备类型不能修改；其余字段：" + "、".join(FIELDS[:1] + FIELDS[2:]), code="bad_device")
+    before = {"name": d.name, "unit": d.path, "status": d.status.value}
+    if "name" in changes:
+        name = _text(changes["name"], 100)
+        if not name:
+            raise ValidationFailed("请填写设备名称", code="bad_device")
+        d.name = name
+    if {"unit_id", "unit_code", "building_id", "lon", "lat"} & set(changes):
+        placed = _place(session, principal, changes)
+        d.unit_id, d.path, d.building_id = placed.unit.id, placed.unit.path, placed.building_id
+        d.lon, d.lat = placed.lon, placed.lat
+        d.address = placed.address or d.address
+    elif "address" in changes:
+        d.address = _text(changes["address"], 255)
+    if "room_id" in changes:
+        d.room_id = _room(session, changes["room_id"])
+    if "owner" in changes:
+        d.owner = _text(changes["owner"], 100)
+    if "heartbeat_s" in changes:
+        d.heartbeat_s = _heartbeat(changes["heartbeat_s"])
+    if "note" in changes:
+        d.note = _text(changes["note"], 2000)
+    if "status" in changes:
+        st = changes["status"]
+        if st not in (DeviceStatus.active.value, DeviceStatus.disabled.value):
+            raise ValidationFailed("只能启用或停用设备（离线由心跳判断）", code="bad_status")
+        d.status = DeviceStatus(st)
+    d.updated_at = utcnow()
+    session.flush()
+    audit.record(session, actor=principal.actor, action="iot.device_update", object_type="iot_device",
+                 object_id=d.id, before=before, after={"name": d.name, "unit": d.path, "status": d.status.value})
+    return d
+
+
+def set_device_status(session: Session, *, principal: Principal, device_id: uuid.UUID, enabled: bool) -> Device:
+    """启用 / 停用: a disabled device's messages are still recorded, but raise nothing and it is never "offline"."""
+    return update_device(session, principal=principal, device_id=device_id,
+                         changes={"status": "active" if enabled else "disabled"})
+
+
+# -- Excel import ----------------------------------------------------------------------------------------------
+
+@dataclass
+class ImportResult:
+    """What an import did: rows registered, and every refused row with its number (as Excel shows it) and why."""
+
+    created: int = 0
+    refused: list[dict[str, Any]] = field(default_factory=list)
+    total: int = 0
+
+
+def _cell(v: Any) -> Any:
+    if isinstance(v, str):
+        v = v.strip()
+        return v or None
+    if isinstance(v, float) and v.is_integer() and abs(v) < 1e15:
+        return v  # coordinates stay floats; codes written as numbers are handled by str() below
+    return v
+
+
+def import_devices(session: Session, *, principal: Principal, content: bytes, filename: str = "devices.xlsx"
+                   ) -> ImportResult:
+    """Register the devices of a workbook's first sheet. Header row (Chinese or field names): 设备编号, 设备类型
+    (code or name), 设备名称, 所属网格 (unit code) or 经度/纬度, 地址, 产权单位, 心跳间隔, 备注. Good rows are
+    registered; each refused row comes back with its reason (and nothing of it is written)."""
+    authorize(principal, Perm.iot_admin)
+    if len(content) > IMPORT_MAX_BYTES:
+        raise ValidationFailed("文件过大（不超过 20 MB）", code="file_too_large")
+    from openpyxl import load_workbook
+
+    try:
+        wb = load_workbook(io.BytesIO(content), read_only=True, data_only=True)
+    except Exception as exc:  # noqa: BLE001 - any unreadable file is the same refusal
+        raise ValidationFailed("无法读取该文件，请上传 .xlsx 格式的 Excel 文件", code="bad_file") from exc
+    result = ImportResult()
+    try:
+        ws = wb.worksheets[0]
+        rows = ws.iter_rows(values_only=True)
+        header = next(rows, None)
+        if not header:
+            raise ValidationFailed("文件是空的", code="empty_file")
+        cols: dict[int, str] = {}
+        for i, h in enumerate(header):
+            name = str(h).strip() if h is not None else ""
+            f = IMPORT_COLUMNS.get(name) or (name if name in (*FIELDS, "device_key") else None)
+            if f:
+                cols[i] = f
+        missing = {"device_key", "type_code", "name"} - set(cols.values())
+        if missing:
+            raise ValidationFailed("表头缺少：" + "、".join({"device_key": "设备编号", "type_code": "设备类型",
+                                                              "name": "设备名称"}[m] for m in sorted(missing)),
+                                   code="bad_header")
+        types = {t.code: t.code for t in session.scalars(select(DeviceType))}
+        types.update({t.name: t.code for t in session.scalars(select(DeviceType))})
+        locator = get_locator(session)
+        seen: set[str] = set()
+        for n, raw in enumerate(rows, start=2):
+            if result.total >= IMPORT_MAX_ROWS:
+                raise ValidationFailed(f"一次最多导入 {IMPORT_MAX_ROWS} 行", code="too_many_rows")
+            vals = {f: _cell(raw[i]) for i, f in cols.items() if i < len(raw)}
+            if all(v is None for v in vals.values()):
+                continue
+            result.total += 1
+            key = str(vals.pop("device_key") or "")
+            if isinstance(vals.get("unit_code"), int | float):
+                vals["unit_code"] = str(int(vals["unit_code"]))
+            tc = vals.get("type_code")
+            vals["type_code"] = types.get(str(tc), tc)
+            data = {k: v for k, v in vals.items() if v is not None}
+            if key in seen:
+                result.refused.append({"row": n, "device_key": key, "reason": "与本文件前面的行设备编号重复"})
+                continue
+            seen.add(key)
+            try:
+                with session.begin_nested():
+                    create_device(session, principal=principal, device_key=key, data=data, locator=locator,
+                                  audit_it=False)
+            except (ValidationFailed, Conflict) as exc:
+                result.refused.append({"row": n, "device_key": key[:64], "reason": exc.message})
+                continue
+            result.created += 1
+    finally:
+        wb.close()
+    audit.record(session, actor=principal.actor, action="iot.device_import", object_type="iot_device",
+                 after={"file": filename[:100], "created": result.created, "refused": len(result.refused)})
+    session.flush()
+    return result
+
+
+def effective_heartbeat(device: Device, dtype_heartbeat: int) -> int:
+    return device.heartbeat_s or dtype_heartbeat
+
+
+def touch_seen(device: Device, at: dt.datetime) -> None:
+    if device.last_seen_at is None or device.last_seen_at < at:
+        device.last_seen_at = at
