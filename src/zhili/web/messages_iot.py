@@ -54,6 +54,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "iot.device.address": ("安装地址", "Address"),
     "iot.device.building": ("所在楼栋", "Building"),
     "iot.device.room": ("绑定房屋", "Room"),
+    "iot.device.room_bound": ("已绑定出租房屋（见出租房屋台账）", "Bound to a rental room"),
     "iot.device.owner": ("产权/运维单位", "Owner"),
     "iot.device.status": ("状态", "Status"),
     "iot.device.heartbeat": ("心跳周期", "Heartbeat"),

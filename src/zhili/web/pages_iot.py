@@ -15,12 +15,16 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Query, Request
 from starlette.responses import JSONResponse, Response
 
-from zhili.core.security import Role
+from zhili.cases import reads as case_reads
+from zhili.core.errors import NotFound
+from zhili.core.security import Perm, Role
 from zhili.http.deps import Db
 from zhili.iot import alerts as iot_alerts
 from zhili.iot import devices as iot_devices
+from zhili.iot import rules as iot_rules
 from zhili.iot import types as iot_types
 from zhili.regions import picker as unit_picker
+from zhili.registry import service as registry
 from zhili.web import casepages as cp
 from zhili.web import iotview as iv
 from zhili.web.adminkit import query_text
@@ -30,6 +34,8 @@ from zhili.web.render import render, tr
 router = APIRouter(prefix="/console/iot")
 
 PAGE_SIZE = 30
+ALERTS_MAX = 1000  # the alerts a list reads (the service's own cap)
+DEVICE_ALERTS, DEVICE_MESSAGES = 50, 50
 
 # where a role opens a case: the console's case page, or the grid worker's own
 CASE_PAGES = {Role.command_centre: "/console/cases/", Role.street_staff: "/console/cases/",
@@ -54,22 +60,43 @@ class DeviceRow:
 
 
 class Names:
-    """The names the IoT pages need, read once per request from the services that own them."""
+    """What the IoT pages look up once per request from the services that own it: the device types, unit names,
+    the jurisdiction's open alerts (a device with one shows 告警) and, for the alerts, its devices."""
 
     def __init__(self, session: Any, pu: PageUser) -> None:
+        self.session, self.pu = session, pu
         self.types = sorted(iot_types.list_types(session, principal=pu.principal), key=lambda t: t.name)
         self.type_by_id = {t.id: t for t in self.types}
-        self.session = session
+        self.type_by_code = {t.code: t for t in self.types}
         self._units: dict[uuid.UUID, str] = {}
+        self._open: list[Any] | None = None
+        self._devices: dict[uuid.UUID, Any] | None = None
 
     def units(self, ids: list[uuid.UUID]) -> dict[uuid.UUID, str]:
-        missing = [i for i in set(ids) if i not in self._units]
+        missing = [i for i in set(ids) if i and i not in self._units]
         if missing:
             self._units.update({u.id: u.name for u in unit_picker.units_named(self.session, ids=missing)})
         return self._units
 
-    def rows(self, devices: list[Any], alarmed: set[uuid.UUID]) -> list[DeviceRow]:
+    def open_alerts(self) -> list[Any]:
+        if self._open is None:
+            self._open = iot_alerts.list_alerts(self.session, principal=self.pu.principal, state="open",
+                                                limit=ALERTS_MAX)
+        return self._open
+
+    def alarmed(self) -> set[uuid.UUID]:
+        return {a.device_id for a in self.open_alerts()}
+
+    def devices(self) -> dict[uuid.UUID, Any]:
+        """The jurisdiction's devices by id (for naming the devices of alerts)."""
+        if self._devices is None:
+            self._devices = {d.id: d for d in iot_devices.list_devices(self.session, principal=self.pu.principal,
+                                                                       limit=iot_devices.LIST_MAX)}
+        return self._devices
+
+    def rows(self, devices: list[Any]) -> list[DeviceRow]:
         units = self.units([d.unit_id for d in devices])
+        alarmed = self.alarmed()
         return [DeviceRow(id=d.id, device_key=d.device_key, name=d.name,
                           type_name=getattr(self.type_by_id.get(d.type_id), "name", "—"),
                           unit_name=units.get(d.unit_id, "—"), address=d.address,
@@ -101,12 +128,11 @@ def _devices(session: Any, pu: PageUser, *, type_code: str = "", status: str = "
              q: str = "") -> tuple[Names, list[DeviceRow]]:
     """The jurisdiction's devices matching the filters, with their names; status 告警 = an open alert."""
     names = Names(session, pu)
-    alarmed = iot_alerts.alerted_device_ids(session, principal=pu.principal)
     stored = "" if status == "alarm" else status
     devices = iot_devices.list_devices(session, principal=pu.principal, type_code=type_code or None,
                                        status=stored or None, unit_path=_unit_path(session, pu, unit_id),
                                        q=q or None, limit=iot_devices.LIST_MAX)
-    rows = names.rows(devices, alarmed)
+    rows = names.rows(devices)
     if status:
         rows = [r for r in rows if r.display_status == status]
     return names, rows
@@ -122,15 +148,11 @@ def _filters(type_: str | None, status: str | None, unit_id: str | None, q: str 
 
 @router.get("/")
 def home(request: Request, session: Db, pu: iv.ReadUser) -> Response:
-    names = Names(session, pu)
-    counts = iot_devices.count_by_status(session, principal=pu.principal)
-    alarmed = iot_alerts.alerted_device_ids(session, principal=pu.principal)
-    open_alerts = iot_alerts.count_open(session, principal=pu.principal)
-    by_status = {"active": counts.get("active", 0), "offline": counts.get("offline", 0),
-                 "disabled": counts.get("disabled", 0), "alarm": len(alarmed)}
+    names, rows = _devices(session, pu)
+    by_status = {st: sum(1 for r in rows if r.display_status == st) for st in iv.STATUSES}
     return render(request, "iot/map.html", {
         "can_admin": iv.can_admin(pu), "types": names.types, "statuses": iv.STATUSES,
-        "summary": {"total": sum(counts.values()), "by_status": by_status, "open_alerts": open_alerts}})
+        "summary": {"total": len(rows), "by_status": by_status, "open_alerts": len(names.open_alerts())}})
 
 
 @router.get("/devices.geojson")
@@ -190,39 +212,88 @@ def device(request: Request, session: Db, pu: iv.ReadUser, device_id: uuid.UUID)
     d = iot_devices.get_device(session, principal=pu.principal, device_id=device_id)
     names = Names(session, pu)
     dtype = names.type_by_id.get(d.type_id)
-    alerts = iot_alerts.list_alerts(session, principal=pu.principal, device_id=d.id, limit=50)
-    alarmed = {d.id} if any(getattr(a.state, "value", a.state) == "open" for a in alerts) else set()
-    messages = iot_devices.recent_messages(session, principal=pu.principal, device_id=d.id, limit=50)
-    view = iot_devices.device_facts(session, principal=pu.principal, device=d)
+    names._devices = {d.id: d}  # the alerts below are this device's
+    alerts = _open_first(session, pu, device_id=d.id, limit=DEVICE_ALERTS)
+    alarmed = {d.id} if any(_value(a.state) == "open" for a in alerts) else set()
+    messages = iot_devices.recent_messages(session, principal=pu.principal, device_id=d.id, limit=DEVICE_MESSAGES)
+    building = _building(session, pu, d.building_id)
     return render(request, "iot/device.html", {
         "can_admin": iv.can_admin(pu),
         "device": {"name": d.name, "device_key": d.device_key, "type_name": getattr(dtype, "name", "—"),
                    "unit_name": names.units([d.unit_id]).get(d.unit_id, "—"), "address": d.address,
-                   "building_name": view.get("building_name"), "room_address": view.get("room_address"),
+                   "building_name": _building_name(building), "room_bound": d.room_id is not None,
                    "owner": d.owner, "heartbeat_s": d.heartbeat_s or getattr(dtype, "heartbeat_s", 0),
                    "last_seen_at": d.last_seen_at, "installed_at": d.installed_at, "lon": d.lon, "lat": d.lat,
                    "note": d.note, "display_status": display_status(d, alarmed)},
-        "alerts": _alert_rows(session, pu, names, alerts),
+        "alerts": _alert_rows(session, names, alerts),
         "messages": [{"received_at": m.received_at, "kind": m.kind, "accepted": m.accepted, "reason": m.reason,
                       "payload_text": iv.payload_text(m.payload, m.raw)} for m in messages],
         "message_kinds": iv.MESSAGE_KINDS, "alert_kinds": iv.ALERT_KINDS,
         "case_base": CASE_PAGES.get(pu.principal.role, "")})
 
 
+def _building(session: Any, pu: PageUser, building_id: uuid.UUID | None) -> Any:
+    """The device's building from the register (None when unbound, or when the viewer may not read the register)."""
+    if building_id is None or not pu.principal.can(Perm.registry_read):
+        return None
+    try:
+        return registry.get_building(session, principal=pu.principal, building_id=building_id)
+    except NotFound:
+        return None
+
+
+def _building_name(b: Any) -> str | None:
+    if b is None:
+        return None
+    if b.address and b.name and b.name in b.address:
+        return str(b.address)
+    return " ".join(x for x in (b.address, b.name) if x) or None
+
+
+def _value(v: Any) -> str:
+    return str(getattr(v, "value", v))
+
+
 # -- alerts -------------------------------------------------------------------------------------------------
 
-def _alert_rows(session: Any, pu: PageUser, names: Names, alerts: list[Any]) -> list[dict[str, Any]]:
-    """Alerts with the names of their device, type, unit, rule and the number of their case."""
-    views = iot_alerts.alert_views(session, principal=pu.principal, alerts=alerts)
+def _open_first(session: Any, pu: PageUser, *, device_id: uuid.UUID | None = None, state: str = "",
+                limit: int = ALERTS_MAX) -> list[Any]:
+    """Open alerts first (latest hit first), then closed ones."""
+    out: list[Any] = []
+    for st in ("open", "closed"):
+        if state and state != st:
+            continue
+        out += iot_alerts.list_alerts(session, principal=pu.principal, state=st, device_id=device_id,
+                                      limit=limit)
+    return out
+
+
+def _alert_type(names: Names, a: Any, rule_types: dict[uuid.UUID, str]) -> Any:
+    dev = names.devices().get(a.device_id)
+    if dev is not None:
+        return names.type_by_id.get(dev.type_id)
+    return names.type_by_code.get(rule_types.get(a.rule_id, "")) if a.rule_id else None
+
+
+def _alert_rows(session: Any, names: Names, alerts: list[Any]) -> list[dict[str, Any]]:
+    """Alerts with the names of their device, type, unit and rule, and the number of their case."""
+    rules = {r.id: r for r in iot_rules.list_rules(session, principal=names.pu.principal)} if alerts else {}
+    numbers = case_reads.case_numbers(session, case_ids=[a.case_id for a in alerts if a.case_id])
     units = names.units([a.unit_id for a in alerts])
+    devices = names.devices()
     out = []
-    for a, v in zip(alerts, views, strict=True):
-        out.append({"title": a.title, "kind": a.kind, "rule_name": v.get("rule_name"), "device_id": a.device_id,
-                    "device_name": v.get("device_name", "—"), "type_name": v.get("type_name", "—"),
-                    "unit_name": units.get(a.unit_id, "—"), "severity": getattr(a.severity, "value", a.severity),
-                    "state": getattr(a.state, "value", a.state), "count": a.count, "first_at": a.first_at,
-                    "last_at": a.last_at, "closed_at": a.closed_at, "case_id": a.case_id,
-                    "case_number": v.get("case_number")})
+    for a in alerts:
+        dev = devices.get(a.device_id)
+        rule = rules.get(a.rule_id) if a.rule_id else None
+        dtype = names.type_by_id.get(dev.type_id) if dev is not None else \
+            (names.type_by_code.get(rule.type_code) if rule is not None else None)
+        detail = a.detail if isinstance(a.detail, dict) else {}
+        out.append({"title": a.title, "kind": a.kind, "rule_name": rule.name if rule else None,
+                    "device_id": a.device_id, "type_name": getattr(dtype, "name", "—"),
+                    "device_name": dev.name if dev is not None else str(detail.get("device_name") or "—"),
+                    "unit_name": units.get(a.unit_id, "—"), "severity": _value(a.severity),
+                    "state": _value(a.state), "count": a.count, "first_at": a.first_at, "last_at": a.last_at,
+                    "closed_at": a.closed_at, "case_id": a.case_id, "case_number": numbers.get(a.case_id)})
     return out
 
 
@@ -238,15 +309,43 @@ def alerts(request: Request, session: Db, pu: iv.ReadUser,
     f["state"] = f["state"] if f["state"] in iv.ALERT_STATES else ""
     f["severity"] = f["severity"] if f["severity"] in iv.SEVERITIES else ""
     names = Names(session, pu)
-    listed = iot_alerts.list_alerts(session, principal=pu.principal, state=f["state"] or None,
-                                    type_code=f["type"] or None, severity=f["severity"] or None,
-                                    unit_path=_unit_path(session, pu, f["unit_id"]), limit=iot_alerts.LIST_MAX)
+    listed = _open_first(session, pu, state=f["state"])
+    if f["severity"]:
+        listed = [a for a in listed if _value(a.severity) == f["severity"]]
+    path = _unit_path(session, pu, f["unit_id"])
+    if path:
+        listed = [a for a in listed if a.path == path or a.path.startswith(path + "/")]
+    if f["type"]:
+        rule_types = {r.id: r.type_code for r in iot_rules.list_rules(session, principal=pu.principal)}
+        want = names.type_by_code.get(f["type"])
+        listed = [a for a in listed if want is not None and _alert_type(names, a, rule_types) is want]
     pages = cp.pages(len(listed), PAGE_SIZE)
     page = min(page, pages)
     shown = listed[(page - 1) * PAGE_SIZE:page * PAGE_SIZE]
     return render(request, "iot/alerts.html", {
-        "can_admin": iv.can_admin(pu), "alerts": _alert_rows(session, pu, names, shown), "total": len(listed),
+        "can_admin": iv.can_admin(pu), "alerts": _alert_rows(session, names, shown), "total": len(listed),
         "filters": f, "types": names.types, "severities": iv.SEVERITIES, "alert_states": iv.ALERT_STATES,
         "alert_kinds": iv.ALERT_KINDS, "case_base": CASE_PAGES.get(pu.principal.role, ""),
         "units": unit_picker.filter_units(session, principal=pu.principal) if pu.principal.scope_paths else [],
         "page": page, "pages": pages, "pager_query": _pager_query(f)})
+
+
+# -- the command-centre screen's panel ------------------------------------------------------------------------
+
+def screen_figures(session: Any, pu: PageUser, *, unit_path: str) -> dict[str, Any]:
+    """What the screen's device-alert panel shows for the unit on screen: open alerts by device type (most
+    first), and how many of its devices are offline, of how many."""
+    names = Names(session, pu)
+    devices = iot_devices.list_devices(session, principal=pu.principal, unit_path=unit_path,
+                                       limit=iot_devices.LIST_MAX)
+    names._devices = {d.id: d for d in devices}
+    rule_types = {r.id: r.type_code for r in iot_rules.list_rules(session, principal=pu.principal)}
+    by_type: dict[str, int] = {}
+    open_alerts = [a for a in names.open_alerts() if a.path == unit_path or a.path.startswith(unit_path + "/")]
+    for a in open_alerts:
+        dtype = _alert_type(names, a, rule_types)
+        key = getattr(dtype, "name", None) or "—"
+        by_type[key] = by_type.get(key, 0) + 1
+    return {"open": len(open_alerts), "devices": len(devices),
+            "offline": sum(1 for d in devices if _value(d.status) == "offline"),
+            "by_type": [{"name": k, "count": n} for k, n in sorted(by_type.items(), key=lambda kv: -kv[1])]}
