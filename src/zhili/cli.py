@@ -37,6 +37,9 @@ app.add_typer(intel_app, name="intel")
 from zhili.cli_ml import ml_app  # noqa: E402  (the intelligence models' commands)
 
 app.add_typer(ml_app, name="ml")
+from zhili.cli_iot import iot_app  # noqa: E402  (IoT perception: the ingest process, the simulator)
+
+app.add_typer(iot_app, name="iot")
 console = Console()
 
 

@@ -46,6 +46,7 @@ from zhili.iot.models import RuleState as IotRuleState
 from zhili.org.models import Department
 from zhili.participation.models import Notice, ResidentProfile, SmsCode, Suggestion, SuggestionReply
 from zhili.regions.models import GeoVersion, Unit, UnitBoundary
+from zhili.rental.models import Key, PoliceDelivery, Room, Signal, Stay
 from zhili.registry.models import Building, Entrance, Household, ImportBatch, ImportRejectedRow, Organisation, Person
 from zhili.users.models import AuthSession, User, UserUnit
 from zhili.visits.models import Visit, VisitPerson, VisitPhoto
@@ -89,6 +90,7 @@ __all__ = [
     "IotRule",
     "IotRuleState",
     "JobLock",
+    "Key",
     "MappingTemplate",
     "MatchCandidate",
     "MergeEvent",
@@ -97,13 +99,17 @@ __all__ = [
     "Notification",
     "Organisation",
     "Person",
+    "PoliceDelivery",
     "QuarantineRow",
     "ResidentProfile",
     "RiskScore",
+    "Room",
     "SavedFilter",
+    "Signal",
     "SmsCode",
     "Source",
     "SourceRecord",
+    "Stay",
     "SubTask",
     "Subscription",
     "Suggestion",

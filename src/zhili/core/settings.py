@@ -87,6 +87,27 @@ class Settings(BaseSettings):
     warn_overdue_min_cases: int = 10
     warn_overdue_min_ratio: float = 2.0  # the grid's overdue share at least this many times its peers'
 
+    # IoT perception (物联感知, zhili.iot; docs/iot.md). The ingest (`zhili iot run`) connects to this broker:
+    # mqtt://host:1883 or mqtts://host:8883 (TLS: CA file, and a client certificate + key for mutual TLS).
+    mqtt_url: str = "mqtt://127.0.0.1:1883"
+    mqtt_username: str = ""
+    mqtt_password: str = ""
+    mqtt_ca_file: str = ""
+    mqtt_cert_file: str = ""
+    mqtt_key_file: str = ""
+    mqtt_protocol: Literal["3.1.1", "5"] = "3.1.1"
+    mqtt_topic_prefix: str = "zhili"  # topics: {prefix}/{district}/{device_type}/{device_id}/{kind}
+    mqtt_district: str = ""  # the {district} segment subscribed to; empty: district_code
+    mqtt_client_id: str = "zhili-ingest"  # fixed, so the broker keeps the session (and QoS 1 backlog) across restarts
+    mqtt_session_expiry_s: int = 7 * 86400  # MQTT 5: how long the broker keeps the session while we are away
+    iot_batch_max: int = 500  # messages written (and acknowledged) per transaction …
+    iot_batch_ms: int = 50  # … or whatever arrived within this many milliseconds
+    iot_max_payload_bytes: int = 64 * 1024
+    iot_offline_factor: float = 2.0  # a device silent past this many heartbeat intervals is offline
+    iot_sweep_interval_s: int = 30  # heartbeat sweep and quiet-alert closing (lease-guarded; 0 = off)
+    iot_case_note_interval_s: int = 600  # a storm adds at most one note to its case per this many seconds
+    iot_message_retention_days: int = 90  # accepted messages older than this are purged by the sweep (0 = keep)
+
     @field_validator("trusted_proxies", mode="before")
     @classmethod
     def _proxy_list(cls, v: object) -> object:
