@@ -27,7 +27,7 @@ def run(
     batch_ms: Annotated[int | None, typer.Option("--batch-ms", help="每批最长等待毫秒")] = None,
     no_sweep: Annotated[bool, typer.Option("--no-sweep", help="不在本进程执行心跳巡检")] = False,
 ) -> None:
-    """启动 MQTT 接入进程：订阅 {前缀}/{区县}/+/+/+（QoS 1），入库提交后才向代理确认；SIGTERM 时处理完当前批次再退出。"""
+    """启动 MQTT 接入进程：订阅 {前缀}/{区县}/+/+/+（QoS 1），入库提交后才确认；SIGTERM 时处理完当前批次再退出。"""
     from zhili.core.settings import get_settings
     from zhili.iot.ingest import BrokerConfig, Ingest, install_signals
 

@@ -46,8 +46,8 @@ from zhili.iot.models import RuleState as IotRuleState
 from zhili.org.models import Department
 from zhili.participation.models import Notice, ResidentProfile, SmsCode, Suggestion, SuggestionReply
 from zhili.regions.models import GeoVersion, Unit, UnitBoundary
-from zhili.rental.models import Key, PoliceDelivery, Room, Signal, Stay
 from zhili.registry.models import Building, Entrance, Household, ImportBatch, ImportRejectedRow, Organisation, Person
+from zhili.rental.models import Key, PoliceDelivery, Room, Signal, Stay
 from zhili.users.models import AuthSession, User, UserUnit
 from zhili.visits.models import Visit, VisitPerson, VisitPhoto
 from zhili.worktime.models import CalendarOverride

@@ -250,7 +250,8 @@ def _join_open_cases(session: Session, alerts: Sequence[Alert]) -> set[uuid.UUID
                                       Case.state.not_in(_CLOSED_CASE))
                                .order_by(Alert.closed_at)).tuples()
         for k, cid in rows:
-            prev[k] = cid
+            if cid is not None:
+                prev[k] = cid
     joined: set[uuid.UUID] = set()
     for a in alerts:
         cid = prev.get(a.group_key)

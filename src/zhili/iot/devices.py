@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 from zhili.core import audit
 from zhili.core.db import utcnow
 from zhili.core.errors import Conflict, ValidationFailed
-from zhili.core.jurisdiction import Principal, authorize, ensure_in_scope, in_scope, not_found, scoped
+from zhili.core.jurisdiction import Principal, authorize, in_scope, not_found, scoped
 from zhili.core.security import Perm
 from zhili.iot.models import Device, DeviceStatus, DeviceType, Message
 from zhili.regions.models import Unit
@@ -117,7 +117,7 @@ def _place(session: Session, principal: Principal, data: dict[str, Any], *, loca
         raise ValidationFailed("经度和纬度需同时填写", code="bad_coordinates")
     if lon is not None:
         try:
-            lon, lat = float(lon), float(lat)
+            lon, lat = float(lon), float(lat)  # type: ignore[arg-type]
         except (TypeError, ValueError) as exc:
             raise ValidationFailed("经纬度应为数值", code="bad_coordinates") from exc
         if not (-180 <= lon <= 180 and -90 <= lat <= 90):
@@ -182,10 +182,10 @@ def _text(v: Any, n: int) -> str | None:
 def _room(session: Session, room_id: Any) -> uuid.UUID | None:
     if not room_id:
         return None
-    from zhili.rental.locks import room_exists
+    from zhili.rental.models import Room
 
     rid = uuid.UUID(str(room_id))
-    if not room_exists(session, room_id=rid):
+    if session.get(Room, rid) is None:
         raise ValidationFailed("出租房间不存在", code="room_not_found")
     return rid
 
@@ -302,7 +302,7 @@ def import_devices(session: Session, *, principal: Principal, content: bytes, fi
 
     try:
         wb = load_workbook(io.BytesIO(content), read_only=True, data_only=True)
-    except Exception as exc:  # noqa: BLE001 - any unreadable file is the same refusal
+    except Exception as exc:
         raise ValidationFailed("无法读取该文件，请上传 .xlsx 格式的 Excel 文件", code="bad_file") from exc
     result = ImportResult()
     try:

@@ -238,12 +238,12 @@ def process_batch(session: Session, items: Sequence[Incoming], *, prefix: str | 
     for p in parsed:
         if p.reason_code is not None:
             continue
-        d = devices.get(p.device_key)
-        if d is None:
+        found = devices.get(p.device_key)
+        if found is None:
             _reject(p, "unknown_device", f"设备“{p.device_key}”未登记")
             continue
-        p.device = d
-        dtype = ctx.types.get(d.type_id)
+        p.device = found
+        dtype = ctx.types.get(found.type_id)
         if dtype is None or dtype.code != p.type_code:
             _reject(p, "type_mismatch", f"主题中的设备类型“{p.type_code}”与登记的不一致")
             continue
@@ -381,7 +381,7 @@ def _evaluate(ctx: _Ctx, p: _Parsed, res: BatchResult) -> None:
             hit = False  # a condition that cannot be evaluated on this payload does not hold
         if r.window == Window.none:
             fire = hit
-        elif r.window == Window.count:
+        elif r.window == Window.counted:
             fire = _count(ctx.state(r, d), r, p.at, hit)
         else:
             fire = _duration(ctx.state(r, d), r, p.at, hit)

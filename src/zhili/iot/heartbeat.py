@@ -55,7 +55,7 @@ def check_heartbeats(session: Session, now: dt.datetime | None = None) -> tuple[
         cut = now - dt.timedelta(seconds=hb * factor)
         silent.extend(session.scalars(select(Device).where(
             Device.status == DeviceStatus.active, Device.type_id == tid, Device.heartbeat_s.is_(None), seen < cut)))
-    for hb in own:
+    for hb in (h for h in own if h):
         cut = now - dt.timedelta(seconds=hb * factor)
         silent.extend(session.scalars(select(Device).where(
             Device.status == DeviceStatus.active, Device.heartbeat_s == hb, seen < cut)))
@@ -92,7 +92,7 @@ def close_quiet(session: Session, now: dt.datetime | None = None) -> int:
     out: list[Alert] = []
     for rule_id, quiet in session.execute(select(Rule.id, Rule.quiet_close_s)
                                           .where(Rule.quiet_close_s.is_not(None))).tuples():
-        cut = now - dt.timedelta(seconds=quiet)
+        cut = now - dt.timedelta(seconds=quiet or 0)
         out.extend(session.scalars(select(Alert).where(Alert.rule_id == rule_id, Alert.state == AlertState.open,
                                                        Alert.last_at < cut)))
     if out:

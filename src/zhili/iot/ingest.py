@@ -225,7 +225,7 @@ class Ingest:
                 with self.session_factory() as session:
                     res = process_batch(session, items, prefix=self.cfg.prefix)
                 return res
-            except Exception:  # noqa: BLE001 - rolled back; retried, never acknowledged unrecorded
+            except Exception:
                 self.stats.retries += 1
                 log.exception("iot batch of %d failed; retrying in %.1f s", len(batch), delay)
                 if self.stopping.is_set() and delay > 5:
@@ -267,7 +267,7 @@ class Ingest:
                         from zhili.iot.heartbeat import run_due
 
                         run_due(self.session_factory, holder=self.holder)
-                    except Exception:  # noqa: BLE001 - a failed sweep is tried again later
+                    except Exception:
                         log.exception("iot sweep failed")
             # drain what paho already handed over (the broker would redeliver it anyway)
             while not self.inbox.empty():

@@ -55,7 +55,7 @@ class DeviceStatus(enum.StrEnum):
 
 class Window(enum.StrEnum):
     none = "none"  # every message meeting the condition
-    count = "count"  # at least N messages meeting it within S seconds
+    counted = "count"  # at least N messages meeting it within S seconds
     duration = "duration"  # the condition held for S seconds without a break
 
 
@@ -109,7 +109,7 @@ class Device(Base):
     lat: Mapped[float | None] = mapped_column(Float)
     address: Mapped[str | None] = mapped_column(String(255))
     building_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("building.id", ondelete="SET NULL"))
-    room_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)  # a lock's or a meter's rental room
+    room_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("rental_room.id", ondelete="SET NULL"))  # lock/meter
     owner: Mapped[str | None] = mapped_column(String(100))  # 产权/运维单位
     status: Mapped[DeviceStatus] = mapped_column(Enum(DeviceStatus, native_enum=False, length=16),
                                                  default=DeviceStatus.active)

@@ -39,7 +39,7 @@ from zhili.iot.schema import validate
 CONTEXT_NAMES = ("kind", "device_type", "device_id", "device_name", "has_room", "ts")
 LOCK_NAMES = ("credential_known", "holder_kind", "stay_active", "unknown_recent")
 SEVERITY_NAMES = {Severity.info: "提示", Severity.warning: "预警", Severity.critical: "严重"}
-WINDOW_NAMES = {Window.none: "逐条", Window.count: "计数窗口", Window.duration: "持续时长"}
+WINDOW_NAMES = {Window.none: "逐条", Window.counted: "计数窗口", Window.duration: "持续时长"}
 GROUP_NAMES = {GroupBy.device: "按设备", GroupBy.building: "按楼栋"}
 WINDOW_S_MAX = 30 * 86400
 COUNT_MAX = 10_000
@@ -122,7 +122,7 @@ def _check(session: Session, data: dict[str, Any]) -> dict[str, Any]:
     out.update(window=window, severity=severity, group_by=group_by, urgency=urgency.value)
     out["window_count"] = _int(data, "window_count", 2, COUNT_MAX, "计数窗口的次数")
     out["window_s"] = _int(data, "window_s", 1, WINDOW_S_MAX, "窗口时长（秒）")
-    if window == Window.count and (out["window_count"] is None or out["window_s"] is None):
+    if window == Window.counted and (out["window_count"] is None or out["window_s"] is None):
         raise ValidationFailed("计数窗口需要次数和时长（如 24 小时内 3 次）", code="bad_rule")
     if window == Window.duration and out["window_s"] is None:
         raise ValidationFailed("持续时长窗口需要时长（秒）", code="bad_rule")

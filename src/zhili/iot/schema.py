@@ -107,7 +107,7 @@ def validate(schema: dict[str, Any] | None, payload: Any, *, path: str = "", top
     if t is not None:
         ts = t if isinstance(t, list) else [t]
         if not any(_type_ok(x, payload) for x in ts):
-            return f"{where}应为{'或'.join(TYPE_NAMES.get(x, x) for x in ts)}"
+            return f"{where}应为{'或'.join(str(TYPE_NAMES.get(x, x)) for x in ts)}"
     enum = schema.get("enum")
     if enum is not None and not any(payload == e and isinstance(payload, bool) == isinstance(e, bool)
                                     for e in enum):

@@ -31,18 +31,10 @@ class SimDevice:
 
 def load_fleet(session: Session) -> list[SimDevice]:
     """Every enabled device with its type (locks with the credentials of their room's keys when known)."""
-    rows = session.execute(select(Device.device_key, DeviceType.code, Device.room_id)
+    rows = session.execute(select(Device.device_key, DeviceType.code)
                            .join(DeviceType, DeviceType.id == Device.type_id)
                            .where(Device.status != DeviceStatus.disabled).order_by(Device.device_key)).tuples()
-    out = []
-    for key, code, room in rows:
-        creds: tuple[str, ...] = ()
-        if room is not None:
-            from zhili.rental.locks import room_credentials
-
-            creds = tuple(room_credentials(session, room_id=room))
-        out.append(SimDevice(key, code, creds))
-    return out
+    return [SimDevice(key, code) for key, code in rows]
 
 
 _ALARMS = {"smoke_detector": "alarm", "manhole_cover": "tilt", "gas": "leak", "elevator": "trapped",
@@ -63,9 +55,12 @@ def payload_for(dev: SimDevice, rng: random.Random, *, alarm: bool) -> tuple[str
     if t == "door_lock":
         if alarm:
             return "events", {"event": "tamper"}
-        known = dev.credentials and rng.random() < 0.85
-        cred = rng.choice(dev.credentials) if known else f"UNK-{rng.randint(1000, 9999)}"
-        return "events", {"event": "unlock", "credential": cred, "method": rng.choice(["card", "password", "app"])}
+        if dev.credentials and rng.random() < 0.95:
+            return "events", {"event": "unlock", "credential": rng.choice(dev.credentials),
+                              "method": rng.choice(["card", "password", "app"])}
+        if rng.random() < 0.9:  # the register keeps keys hashed: without them, mostly lockings and battery
+            return "telemetry", {"battery": rng.randint(20, 100), "door_open": rng.random() < 0.1}
+        return "events", {"event": "unlock", "credential": f"UNK-{rng.randint(1000, 9999)}", "method": "card"}
     if t == "manhole_cover":
         if alarm:
             return "events", {"event": "tilt"}

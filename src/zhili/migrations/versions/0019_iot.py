@@ -2,10 +2,8 @@
 (``iot_message``, unique per device and message id), alert rules (``iot_rule``) and their window state
 (``iot_rule_state``), alerts (``iot_alert``, one open per group key)
 
-NOTE: down_revision is 0017 until the rental branch (0018) is merged; the lead re-chains it to 0018.
-
 Revision ID: 0019
-Revises: 0017
+Revises: 0018
 Create Date: 2026-12-06 16:47:35.007489
 """
 from __future__ import annotations
@@ -16,7 +14,7 @@ from sqlalchemy.dialects import postgresql
 
 
 revision = '0019'
-down_revision = '0017'
+down_revision = '0018'
 branch_labels = None
 depends_on = None
 
@@ -87,6 +85,7 @@ def upgrade() -> None:
     sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
     sa.Column('updated_at', sa.DateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['building_id'], ['building.id'], name=op.f('fk_iot_device_building_id_building'), ondelete='SET NULL'),
+    sa.ForeignKeyConstraint(['room_id'], ['rental_room.id'], name=op.f('fk_iot_device_room_id_rental_room'), ondelete='SET NULL'),
     sa.ForeignKeyConstraint(['type_id'], ['iot_device_type.id'], name=op.f('fk_iot_device_type_id_iot_device_type'), ondelete='RESTRICT'),
     sa.ForeignKeyConstraint(['unit_id'], ['unit.id'], name=op.f('fk_iot_device_unit_id_unit'), ondelete='RESTRICT'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_iot_device')),
