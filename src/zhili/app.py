@@ -160,6 +160,7 @@ def api_router() -> APIRouter:
     from zhili.participation.api import router as participation_router
     from zhili.regions.api import router as regions_router
     from zhili.registry.api import router as registry_router
+    from zhili.rental.api import router as rental_router
     from zhili.users.api import auth_router
     from zhili.users.api import router as users_router
     from zhili.visits.api import router as visits_router
@@ -172,7 +173,8 @@ def api_router() -> APIRouter:
     # conformance checkers know them.
     for r in (cases_router, auth_router, users_router, regions_router, registry_router, register_import_router,
               case_config_router,
-              calendar_router, audit_router, participation_router, visits_router, hub_router, intel_router):
+              calendar_router, audit_router, participation_router, visits_router, hub_router, intel_router,
+              rental_router):
         router.include_router(r, responses=ERROR_RESPONSES)
 
     @router.get("/health", tags=["系统"], summary="健康检查")
@@ -187,6 +189,7 @@ def _sweeper(stop: threading.Event, interval: int) -> None:
     from zhili.cases.sweep import run_sweep_if_due
     from zhili.core.db import session_scope
     from zhili.datahub.changes import redeliver_due
+    from zhili.rental.police import redeliver_due as redeliver_police
 
     holder = f"{socket.gethostname()}:{os.getpid()}"
     while not stop.wait(interval):
@@ -200,6 +203,40 @@ def _sweeper(stop: threading.Event, interval: int) -> None:
                 redeliver_due(s)
         except Exception:
             log.exception("hub change-event redelivery failed")
+        try:  # check-ins/outs for the police whose delivery is due again (a back-off, or a stopped process)
+            with session_scope() as s:
+                redeliver_police(s)
+        except Exception:
+            log.exception("police delivery redelivery failed")
+        _rental_scan(holder)
+
+
+def _rental_scan(holder: str) -> None:
+    """The rental rules (群租, double registration, overstay, vacancy with activity, residence registration due),
+    every ``rental_scan_interval_s`` under a lease. Here rather than in ``zhili.intel.jobs``: the intelligence
+    package lies below the rental one (it may not import it), and the scan is a few indexed queries — no need for
+    the intelligence thread that exists so minutes of training do not hold up the sweep."""
+    from zhili.cases.models import JobLock
+    from zhili.cases.sweep import take_lease
+    from zhili.core.db import session_scope, utcnow
+    from zhili.core.settings import get_settings
+    from zhili.rental.rules import scan
+
+    every = get_settings().rental_scan_interval_s
+    if every <= 0:
+        return
+    try:
+        with session_scope() as s:
+            if take_lease(s, "rental_scan", holder=holder, every_s=every, now=utcnow(), hold_s=600) is None:
+                return
+        with session_scope() as s:
+            scan(s)
+        with session_scope() as s:
+            lock = s.get(JobLock, "rental_scan")
+            if lock is not None:
+                lock.last_run_at, lock.until = utcnow(), None
+    except Exception:
+        log.exception("rental scan failed; tried again at its next turn")
 
 
 def _intel_worker(stop: threading.Event, interval: int) -> None:
@@ -246,6 +283,9 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     stop_default_writer()  # after the server has answered its last request
     stop_outbox()  # then what its last commits left for the webhook and SMS gateway
     set_hub_outbox(None)  # and the data hub's change events
+    from zhili.rental.police import set_police_outbox
+
+    set_police_outbox(None)  # and the check-ins/outs for the police
 
 
 def _credentialed(scope: Any) -> bool:

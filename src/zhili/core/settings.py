@@ -86,6 +86,17 @@ class Settings(BaseSettings):
     warn_overdue_alpha: float = 0.001  # binomial tail against the rest of the street
     warn_overdue_min_cases: int = 10
     warn_overdue_min_ratio: float = 2.0  # the grid's overdue share at least this many times its peers'
+    # Rental housing (zhili.rental). The police registration interface: check-ins and check-outs are POSTed as
+    # JSON signed with HMAC-SHA256 under police_secret; an empty police_url keeps them pending (not sent, visible).
+    police_url: str = ""
+    police_secret: str = ""
+    police_timeout_s: float = 5.0
+    rental_scan_interval_s: int = 3600  # the rental rules' scan in the server's sweep thread (0 = off)
+    rental_overstay_grace_days: int = 3  # an active stay this many days past its expected move-out / contract end
+    rental_vacant_days: int = 30  # a room with no active stay for at least this many days …
+    rental_activity_days: int = 7  # … but lock or meter signals in these last days: vacant with activity
+    rental_activity_min_signals: int = 3  # … at least this many (a single meter reading is not occupancy)
+    rental_permit_due_days: int = 180  # a floating resident's stay this long: residence permit (居住证) due
 
     # IoT perception (物联感知, zhili.iot; docs/iot.md). The ingest (`zhili iot run`) connects to this broker:
     # mqtt://host:1883 or mqtts://host:8883 (TLS: CA file, and a client certificate + key for mutual TLS).

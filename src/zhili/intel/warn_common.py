@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -32,7 +33,7 @@ class UnitRef:
 class Finding:
     """One cause for a warning, before it is raised (``cause_key`` decides whether it is new)."""
 
-    kind: str  # surge | repeat | unvisited | overdue
+    kind: str  # a key of zhili.intel.warnings.KINDS
     cause_key: str
     unit: UnitRef
     title: str
@@ -48,9 +49,17 @@ class Finding:
 class UnitTree:
     """Every unit by path (the current row where a path had several), for placing case and person paths."""
 
-    def __init__(self, session: Session) -> None:
-        rows = session.execute(select(Unit.id, Unit.code, Unit.name, Unit.path, Unit.level, Unit.valid_to)
-                               .order_by(Unit.valid_to)).all()
+    def __init__(self, session: Session, paths: Iterable[str] | None = None) -> None:
+        """Every unit, or (``paths``) only the units on those paths — a caller raising a few findings (a lock event,
+        the rental rules) need not read the whole tree."""
+        stmt = select(Unit.id, Unit.code, Unit.name, Unit.path, Unit.level, Unit.valid_to).order_by(Unit.valid_to)
+        if paths is not None:
+            wanted: set[str] = set()
+            for p in paths:
+                parts = p.split("/")
+                wanted.update("/".join(parts[:k]) for k in range(1, len(parts) + 1))
+            stmt = stmt.where(Unit.path.in_(sorted(wanted)))
+        rows = session.execute(stmt).all()
         self.by_path: dict[str, UnitRef] = {}
         for r in rows:  # later (current, OPEN_END) rows win
             parent = r.path.rsplit("/", 1)[0] if "/" in r.path else None

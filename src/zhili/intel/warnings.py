@@ -48,7 +48,12 @@ from zhili.intel.warn_common import Finding, UnitTree, recipients
 from zhili.regions.models import UnitLevel
 from zhili.worktime.service import load_calendar
 
-KINDS: dict[str, str] = {"surge": "数量异常", "repeat": "重复反映", "unvisited": "超期未走访", "overdue": "超期率异常"}
+KINDS: dict[str, str] = {"surge": "数量异常", "repeat": "重复反映", "unvisited": "超期未走访", "overdue": "超期率异常",
+                         # raised by zhili.rental (its rules and the lock events) through raise_and_notify
+                         "rental_overcrowded": "群租", "rental_double": "重复登记", "rental_overstay": "逾期未退租",
+                         "rental_vacant_activity": "空置房异常活动", "rental_permit_due": "居住登记到期",
+                         "rental_unknown_unlock": "陌生凭证开锁"}
+SCANNED = ("surge", "repeat", "unvisited", "overdue")  # the kinds :func:`scan` itself looks for
 STATES: dict[str, str] = {WarningState.open: "待处理", WarningState.dismissed: "已排除",
                           WarningState.converted: "已转为事件"}
 SEVERITIES: dict[str, str] = {"yellow": "黄色", "orange": "橙色", "red": "红色"}
@@ -89,7 +94,7 @@ def scan(session: Session, *, now: dt.datetime | None = None, kinds: Sequence[st
     s = get_settings()
     report = ScanReport()
     tree = UnitTree(session)
-    wanted = set(kinds or KINDS)
+    wanted = set(kinds or SCANNED)
     found: list[Finding] = []
     parts = {
         "surge": lambda: warn_surge.scan_surges(
@@ -164,6 +169,21 @@ def _notify(session: Session, tree: UnitTree, found: Sequence[Finding], new: Seq
                                                body="\n".join(lines) + more + "\n请在研判页查看原因并处理。",
                                                recipient=recipient))
     return len(to)
+
+
+def raise_and_notify(session: Session, findings: Sequence[Finding], *, now: dt.datetime | None = None
+                     ) -> list[Warning]:
+    """Raise findings made by a package above this one (the rental rules, lock events): a warning for each whose
+    ``cause_key`` has none yet — whatever became of an earlier one — and one inbox message per responsible unit
+    naming the new ones, exactly as :func:`scan` does. The finding's unit must be read with :class:`UnitTree`
+    (``UnitTree(session, paths)`` reads only the units on those paths). Returns the new warnings."""
+    if not findings:
+        return []
+    now = now or utcnow()
+    tree = UnitTree(session, {f.unit.path for f in findings})
+    new = raise_findings(session, tree, findings, now)
+    _notify(session, tree, findings, new)
+    return new
 
 
 # -- reading -------------------------------------------------------------------------------------------------------

@@ -126,7 +126,7 @@ def recipients(session: Session, unit_ids: set[uuid.UUID]) -> dict[uuid.UUID, li
     a district-level device's go to the command centre."""
     units = {u.id: u for u in session.scalars(select(Unit).where(Unit.id.in_(unit_ids)))} if unit_ids else {}
     parents = {u.parent_id for u in units.values() if u.level == UnitLevel.grid and u.parent_id}
-    pcodes = dict(session.execute(select(Unit.id, Unit.code).where(Unit.id.in_(parents))).tuples()) if parents else {}
+    pcodes = dict(session.execute(select(Unit.id, Unit.code).where(Unit.id.in_(parents))).all()) if parents else {}
     out: dict[uuid.UUID, list[str]] = {}
     for uid, u in units.items():
         if u.level in (UnitLevel.district, UnitLevel.city, UnitLevel.province):
@@ -201,7 +201,7 @@ def file_alert_cases(session: Session, items: Sequence[tuple[Alert, Rule, Device
     if not todo:
         return 0
     units = {u.id: u for u in session.scalars(select(Unit).where(Unit.id.in_({d.unit_id for _, _, d in todo})))}
-    tnames = dict(session.execute(select(DeviceType.id, DeviceType.name)).tuples().all())
+    tnames = dict(session.execute(select(DeviceType.id, DeviceType.name)).all())
     plans: list[tuple[Alert, dict[str, Any], dict[str, Any]]] = []
     for a, r, d in todo:
         first, fallback = _location(session, d, units.get(d.unit_id))
@@ -227,7 +227,9 @@ def file_alert_cases(session: Session, items: Sequence[tuple[Alert, Rule, Device
                 a.case_id = out.case_id
                 filed += 1
     for a, _, _ in plans:
-        if a.case_id is None:
+        if a.case_id is not None:  # the case's description already tells this alert's count
+            a.noted_count, a.noted_at = a.count, now
+        else:
             err = next((o.error for (x, _, _), o in zip(plans, outcomes, strict=True) if x is a), None)
             a.detail = {**a.detail, "case_error": err.message if err else "未能生成事件"}
             log.warning("iot alert %s: no case filed (%s)", a.id, err.code if err else "?")
@@ -248,7 +250,7 @@ def _join_open_cases(session: Session, alerts: Sequence[Alert]) -> set[uuid.UUID
         rows = session.execute(select(Alert.group_key, Alert.case_id).join(Case, Case.id == Alert.case_id)
                                .where(Alert.group_key.in_(keys[i:i + 500]), Alert.state == AlertState.closed,
                                       Case.state.not_in(_CLOSED_CASE))
-                               .order_by(Alert.closed_at)).tuples()
+                               .order_by(Alert.closed_at))
         for k, cid in rows:
             if cid is not None:
                 prev[k] = cid

@@ -64,7 +64,7 @@ def count_by_status(session: Session, *, principal: Principal) -> dict[str, int]
     """How many devices of the jurisdiction are in each status."""
     authorize(principal, Perm.iot_read)
     stmt = scoped(select(Device.status, func.count()).group_by(Device.status), principal, Device.path)
-    return {s.value if isinstance(s, DeviceStatus) else str(s): n for s, n in session.execute(stmt).tuples()}
+    return {s.value if isinstance(s, DeviceStatus) else str(s): n for s, n in session.execute(stmt)}
 
 
 def get_device(session: Session, *, principal: Principal, device_id: uuid.UUID) -> Device:

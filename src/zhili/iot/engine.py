@@ -302,7 +302,7 @@ def _skip_recorded(session: Session, parsed: list[_Parsed], res: BatchResult) ->
     dkeys = list({p.device_key for p in uniq})
     for i in range(0, len(mids), 500):
         have.update(session.execute(select(Message.device_key, Message.message_id).where(
-            Message.message_id.in_(mids[i:i + 500]), Message.device_key.in_(dkeys))).tuples())
+            Message.message_id.in_(mids[i:i + 500]), Message.device_key.in_(dkeys))))
     out = [p for p in uniq if (p.device_key, p.mid) not in have]
     res.duplicates += len(uniq) - len(out)
     return out

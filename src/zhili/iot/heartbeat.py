@@ -46,7 +46,7 @@ def check_heartbeats(session: Session, now: dt.datetime | None = None) -> tuple[
     A device never heard from counts from its installation."""
     now = now or utcnow()
     factor = get_settings().iot_offline_factor
-    types = dict(session.execute(select(DeviceType.id, DeviceType.heartbeat_s)).tuples().all())
+    types = dict(session.execute(select(DeviceType.id, DeviceType.heartbeat_s)).all())
     silent: list[Device] = []
     seen = func.coalesce(Device.last_seen_at, Device.installed_at, Device.created_at)
     # one range query per heartbeat interval in use (the types' and the devices' own)
@@ -91,7 +91,7 @@ def close_quiet(session: Session, now: dt.datetime | None = None) -> int:
     now = now or utcnow()
     out: list[Alert] = []
     for rule_id, quiet in session.execute(select(Rule.id, Rule.quiet_close_s)
-                                          .where(Rule.quiet_close_s.is_not(None))).tuples():
+                                          .where(Rule.quiet_close_s.is_not(None))):
         cut = now - dt.timedelta(seconds=quiet or 0)
         out.extend(session.scalars(select(Alert).where(Alert.rule_id == rule_id, Alert.state == AlertState.open,
                                                        Alert.last_at < cut)))

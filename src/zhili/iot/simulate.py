@@ -33,7 +33,7 @@ def load_fleet(session: Session) -> list[SimDevice]:
     """Every enabled device with its type (locks with the credentials of their room's keys when known)."""
     rows = session.execute(select(Device.device_key, DeviceType.code)
                            .join(DeviceType, DeviceType.id == Device.type_id)
-                           .where(Device.status != DeviceStatus.disabled).order_by(Device.device_key)).tuples()
+                           .where(Device.status != DeviceStatus.disabled).order_by(Device.device_key))
     return [SimDevice(key, code) for key, code in rows]
 
 

@@ -43,7 +43,7 @@ def get_type(session: Session, *, principal: Principal, code: str) -> DeviceType
 
 def type_names(session: Session) -> dict[str, str]:
     """code → name of every type (for lists and pages)."""
-    return dict(session.execute(select(DeviceType.code, DeviceType.name)).tuples().all())
+    return dict(session.execute(select(DeviceType.code, DeviceType.name)).all())
 
 
 def _check(data: dict[str, Any]) -> dict[str, Any]:

@@ -100,6 +100,7 @@ class Room(_Versioned, Base):
 
     __tablename__ = "rental_room"
     __table_args__ = (UniqueConstraint("household_id", "label", name="uq_rental_room_household_label"),
+                      UniqueConstraint("checkin_code", name="uq_rental_room_checkin_code"),
                       Index("ix_rental_room_path", "path"),
                       Index("ix_rental_room_landlord_user", "landlord_user_id"),
                       Index("ix_rental_room_landlord_person", "landlord_person_id"))
@@ -121,6 +122,9 @@ class Room(_Versioned, Base):
     contract_end: Mapped[dt.date | None] = mapped_column(Date)
     status: Mapped[RoomStatus] = mapped_column(Enum(RoomStatus, native_enum=False, length=16),
                                               default=RoomStatus.active)
+    # 入住码: what the landlord shows a tenant (a QR code on the door) so the tenant checks in from the portal;
+    # random, unique, replaced by the landlord at will
+    checkin_code: Mapped[str] = mapped_column(String(16))
     note: Mapped[str | None] = mapped_column(Text)
     created_by: Mapped[str] = mapped_column(String(64))
 

@@ -3,7 +3,7 @@ registration outbox (``rental_delivery``) and room activity signals (``rental_si
 
 Revision ID: 0018
 Revises: 0017
-Create Date: 2026-12-06 16:47:32.104553
+Create Date: 2026-12-06 16:48:27.063551
 """
 from __future__ import annotations
 
@@ -36,6 +36,7 @@ def upgrade() -> None:
     sa.Column('contract_start', sa.Date(), nullable=True),
     sa.Column('contract_end', sa.Date(), nullable=True),
     sa.Column('status', sa.Enum('active', 'withdrawn', name='roomstatus', native_enum=False, length=16), nullable=False),
+    sa.Column('checkin_code', sa.String(length=16), nullable=False),
     sa.Column('note', sa.Text(), nullable=True),
     sa.Column('created_by', sa.String(length=64), nullable=False),
     sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
@@ -48,6 +49,7 @@ def upgrade() -> None:
     sa.ForeignKeyConstraint(['landlord_user_id'], ['app_user.id'], name=op.f('fk_rental_room_landlord_user_id_app_user'), ondelete='SET NULL'),
     sa.ForeignKeyConstraint(['unit_id'], ['unit.id'], name=op.f('fk_rental_room_unit_id_unit'), ondelete='RESTRICT'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_rental_room')),
+    sa.UniqueConstraint('checkin_code', name='uq_rental_room_checkin_code'),
     sa.UniqueConstraint('household_id', 'label', name='uq_rental_room_household_label')
     )
     with op.batch_alter_table('rental_room', schema=None) as batch_op:
