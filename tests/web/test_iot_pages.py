@@ -47,7 +47,7 @@ class Iot:
                 "address": f"{name}安装处", **more})
 
         self.smoke = add("SMK-A-001", "smoke_detector", "金陵小区3幢烟感", "ga", 119.1, 31.1, owner="长兴消防设施公司")
-        self.water = add("WL-A-001", "water_level", "金陵河水位计", "ga", 119.12, 31.12)
+        self.water = add("WLV-A-001", "water_level", "金陵河水位计", "ga", 119.12, 31.12)
         self.quiet = add("SMK-A-002", "smoke_detector", "金陵小区5幢烟感", "ga", 119.13, 31.13)
         self.other = add("SMK-B-001", "smoke_detector", "金陵社区第2网格烟感", "gb", 119.3, 31.1)
         self.far = add("SMK-C-001", "smoke_detector", "画溪村烟感", "gc", 119.6, 31.1)
@@ -86,7 +86,8 @@ def test_the_map_shows_the_jurisdictions_devices_coloured_by_status(client: Any,
     assert iot.result.alerts_opened == 2 and iot.alert is not None and iot.case is not None
     p = _page(client, site, "zhihui", "/console/iot/")
     assert p.h1() == "物联感知设备地图" and p.unlabelled_controls() == []
-    assert p.find("a", href="/console/iot/", **{"aria-current": "page"}).text == "设备地图"
+    current = [a.text for a in p.find_all("a", href="/console/iot/", **{"aria-current": "page"})]
+    assert current == ["物联感知", "设备地图"]  # the main navigation's section, the section's own tab
     assert p.find(id="kpi-total").text == "5" and p.find(id="kpi-alarm").text == "2"
     assert p.find(id="kpi-offline").text == "1" and p.find(id="kpi-active").text == "2"
     assert {o.text for o in p.find("select", id="map-type").children} >= {"全部", "烟感", "水位"}
@@ -127,7 +128,7 @@ def test_the_device_list_filters_by_type_status_unit_and_text(client: Any, site:
     assert listed(f"unit_id={site.world.units['gb'].id}") == {"金陵社区第2网格烟感"}
     assert listed(f"unit_id={site.world.units['gc'].id}") == listed("") - set()  # outside: ignored, not widened
     assert listed("q=5幢") == {"金陵小区5幢烟感"}
-    assert listed("q=WL-A") == {"金陵河水位计"}
+    assert listed("q=WLV-A") == {"金陵河水位计"}
     assert listed("status=nonsense") == listed("")
 
 
@@ -265,7 +266,10 @@ def test_the_rule_test_box_says_whether_a_sample_fires_and_why(client: Any, site
 def test_the_sample_is_prefilled_from_the_types_schema(client: Any, site: Any, iot: Iot) -> None:
     p = _page(client, site, "zhihui", "/console/iot/rules/new?type=water_level")
     sample = json.loads(p.find("textarea", id="rule-sample").text)
-    assert "level_m" in sample and isinstance(sample["level_m"], float)
+    assert sample == {"event": "over_warning"}  # a new rule reads events and telemetry: the events' sample
+    tele = client.get("/console/iot/rules/sample?type_code=water_level&kind=telemetry", headers={"HX-Request": "1"})
+    level = json.loads(page(tele).find("textarea", id="rule-sample").text)
+    assert set(level) == {"level_m", "battery"} and -20 <= level["level_m"] <= 200
     frag = client.get("/console/iot/rules/sample?type_code=gas&kind=telemetry", headers={"HX-Request": "true"})
     assert "<html" not in frag.text
     assert json.loads(page(frag).find("textarea", id="rule-sample").text) == {"lel": 10.0}
@@ -368,6 +372,7 @@ def test_the_device_import_registers_good_rows_and_lists_refused_ones(client: An
                     files={"file": ("设备.xlsx", data, "application/octet-stream")})
     assert r.status_code == 200, r.text[:500]
     p = page(r)
+    assert p.find(id="n-created").text == "2", p.find("table", **{"class": "console-table refused-table"}).text
     assert p.find(id="n-created").text == "2" and p.find(id="n-refused").text == "2"
     refused = p.find("table", **{"class": "console-table refused-table"}).text
     assert "已登记" in refused and "不存在" in refused and "4" in refused and "5" in refused
@@ -404,8 +409,14 @@ def test_the_pages_show_names_not_codes(client: Any, site: Any, iot: Iot) -> Non
                 f"/console/iot/devices/{iot.water.id}", "/console/iot/rules"):
         r = client.get(url)
         assert r.status_code == 200
-        assert visible_codes(r.text, depts) == [], url
+        # a rule's condition is written in the expression language, over the payload's own field names: shown
+        # as code on purpose; everything around it is named
+        html = re.sub(r'<code class="condition">.*?</code>', "", r.text, flags=re.S)
+        assert visible_codes(html, depts) == [], url
         assert "330522001001001" not in r.text and str(site.world.units["ga"].id) not in page(r).text
+    rules = page(client.get("/console/iot/rules"))
+    row = next(tr for tr in rules.find_all("tr") if "烟感报警" in tr.text)
+    assert "烟感" in row.text and "火灾" in row.text and "特急" in row.text, row.text  # type, category, urgency
     device = client.get(f"/console/iot/devices/{iot.smoke.id}")
     facts = page(device).find("dl", **{"class": "facts device-facts"})
     assert visible_codes(str(facts.text), depts) == []

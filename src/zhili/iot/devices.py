@@ -20,13 +20,14 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from zhili.core import audit
+from zhili.core.clock import today
 from zhili.core.db import utcnow
 from zhili.core.errors import Conflict, ValidationFailed
 from zhili.core.jurisdiction import Principal, authorize, in_scope, not_found, scoped
 from zhili.core.security import Perm
 from zhili.iot.models import Device, DeviceStatus, DeviceType, Message
 from zhili.regions.models import Unit
-from zhili.regions.service import get_locator
+from zhili.regions.service import get_locator, valid_on
 from zhili.registry.models import Building
 
 KEY_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$")  # no MQTT wildcards or separators (+ # /)
@@ -140,7 +141,7 @@ def _place(session: Session, principal: Principal, data: dict[str, Any], *, loca
             raise ValidationFailed("所属单位不存在", code="unit_not_found")
     elif data.get("unit_code"):
         unit = session.scalar(select(Unit).where(Unit.code == str(data["unit_code"]).strip(),
-                                                 Unit.valid_to.is_(None)))
+                                                 valid_on(Unit, today())))
         if unit is None:
             raise ValidationFailed(f"所属单位代码“{data['unit_code']}”不存在", code="unit_not_found")
     if unit is None and lon is not None and lat is not None:

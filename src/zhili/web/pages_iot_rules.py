@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections import Counter
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
@@ -202,8 +203,10 @@ def rule_enable(request: Request, session: Db, pu: iv.AdminUser, rule_id: uuid.U
 
 @router.get("/types")
 def types_page(request: Request, session: Db, pu: iv.AdminUser) -> Response:
+    per_type = Counter(d.type_id for d in iot_devices.list_devices(session, principal=pu.principal,
+                                                                    limit=iot_devices.LIST_MAX))
     shown = [{"name": t.name, "code": t.code, "builtin": t.builtin, "heartbeat_s": t.heartbeat_s,
-              "devices": 0, "kinds": iv.type_kinds(t.schemas),
+              "devices": per_type.get(t.id, 0), "kinds": iv.type_kinds(t.schemas),
               "topic": f"zhili/{{区县}}/{t.code}/{{设备编号}}/{{events|telemetry|heartbeat}}"}
              for t in _types(session, pu)]
     return render(request, "iot/types.html", {"can_admin": True, "types": shown})
