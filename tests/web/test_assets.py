@@ -62,7 +62,11 @@ def _catalogue_keys_in_templates() -> set[str]:
 def test_every_message_a_template_uses_is_in_the_catalogue_in_both_languages() -> None:
     from zhili.intel.models import ModelState
     from zhili.intel.warnings import KINDS, SEVERITIES
-    from zhili.web import pages_intel  # noqa: F401  (registers its UI text)
+    from zhili.iot.models import GroupBy, Window
+    from zhili.web import (
+        iotview,
+        pages_intel,  # noqa: F401  (registers its UI text)
+    )
     from zhili.web.casepages import ACTION_FIELDS
     from zhili.web.pages_audit import REVIEW_KINDS
     from zhili.web.pages_gw import TABS
@@ -73,6 +77,11 @@ def test_every_message_a_template_uses_is_in_the_catalogue_in_both_languages() -
     intel = {"intel.severity.": SEVERITIES, "intel.warn_kind.": KINDS, "intel.state.": [s.value for s in ModelState],
              "intel.suggest.": ["category", "department"],
              "intel.metric.": ["top1", "top3", "macro_f1"], "intel.baseline.": ["majority", "tfidf_lr"]}
+    intel |= {"iot.status.": iotview.STATUSES, "iot.severity.": iotview.SEVERITIES,
+              "iot.alert_state.": iotview.ALERT_STATES, "iot.alert_kind.": iotview.ALERT_KINDS,
+              "iot.kind.": iotview.RULE_KINDS, "iot.ftype.": [*iotview.FIELD_TYPES, "any"],
+              "iot.group.": [g.value for g in GroupBy], "iot.window.": [w.value for w in Window],
+              "iot.tab.": ["map", "devices", "alerts", "rules", "types", "import"]}
     assert prefixes == {"field.", "gw.tab.", "rating.", "audit.kind.", *intel}
     used = (used - prefixes) | {f"field.{f}" for f in ACTION_FIELDS} | {f"gw.tab.{k}" for k in TABS} \
         | {f"rating.{n}" for n in range(1, 6)} | {f"audit.kind.{k}" for k in REVIEW_KINDS} \

@@ -16,8 +16,10 @@ from fastapi import Depends, Request
 
 from zhili.core.errors import Forbidden, ValidationFailed
 from zhili.core.security import ROLE_PERMISSIONS, Perm, Role
-from zhili.web import messages_admin  # noqa: F401  (registers this feature's messages)
-from zhili.web import messages_iot  # noqa: F401  (the IoT section's name in the navigation)
+from zhili.web import (
+    messages_admin,  # noqa: F401  (registers this feature's messages)
+    messages_iot,  # noqa: F401  (the IoT section's name in the navigation)
+)
 from zhili.web.casepages import text
 from zhili.web.deps import CurrentPageUser, PageUser
 from zhili.web.render import env, tr

@@ -9,7 +9,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Annotated, Any
 
-from fastapi import Depends, Request
+from fastapi import Depends
 
 from zhili.core.security import Perm
 from zhili.web import messages_iot  # noqa: F401  (registers the UI text)
@@ -129,7 +129,6 @@ class Trial:
     fires: bool = False
     reasons: list[str] = field(default_factory=list)
     values: list[tuple[str, str]] = field(default_factory=list)
-    window_note: str | None = None
     error: str | None = None
     error_kind: str = "condition"  # or "payload"
     column: int | None = None

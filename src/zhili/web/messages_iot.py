@@ -11,7 +11,6 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "iot.admin_forbidden": ("只有物联感知管理员可以维护告警规则、设备类型和设备导入",
                             "Only IoT administrators manage rules, device types and imports"),
     "iot.loading": ("正在加载…", "Loading…"),
-    "iot.none": ("—", "—"),
     # sections
     "iot.tab.map": ("设备地图", "Device map"),
     "iot.tab.devices": ("设备列表", "Devices"),
@@ -21,7 +20,8 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "iot.tab.import": ("设备导入", "Import devices"),
     # the map
     "iot.map.title": ("物联感知设备地图", "Device map"),
-    "iot.map.lead": ("本辖区已登记的感知设备，按状态着色：绿色在线、灰色离线、红色有未关闭告警、黑色停用；点击设备查看详情。",
+    "iot.map.lead": ("本辖区已登记的感知设备，按状态着色：绿色在线、灰色离线、红色有未关闭告警、黑色停用；"
+                     "点击设备查看详情。",
                      "Registered devices of your area, coloured by status; click one for details."),
     "iot.map.failed": ("设备位置加载失败，请稍后重试。", "The device map could not be loaded."),
     "iot.map.count": ("地图上 {shown} 台设备（无坐标的 {unplaced} 台未显示）", "{shown} devices on the map"),
@@ -121,7 +121,8 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "iot.rule.window": ("时间窗口", "Window"),
     "iot.rule.window_count": ("次数 N", "Count N"),
     "iot.rule.window_s": ("窗口秒数", "Seconds"),
-    "iot.rule.window_hint": ("“每条”：每条满足条件的消息都告警；“N 次”：S 秒内满足 N 次才告警；“持续”：连续满足 S 秒才告警。",
+    "iot.rule.window_hint": ("“每条”：每条满足条件的消息都告警；“N 次”：S 秒内满足 N 次才告警；"
+                             "“持续”：连续满足 S 秒才告警。",
                              "Each message; N hits within S seconds; or held for S seconds."),
     "iot.window.none": ("每条满足即告警", "Every message"),
     "iot.window.count": ("S 秒内满足 N 次", "N hits within S seconds"),
@@ -164,7 +165,6 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "iot.test.not_fires": ("不会触发告警", "Does not fire"),
     "iot.test.why": ("原因", "Why"),
     "iot.test.values": ("条件用到的字段值", "Values the condition read"),
-    "iot.test.window_note": ("注意：该规则设有时间窗口，实际告警还需{window}。", "Note: the rule's window applies: {window}."),
     "iot.test.expr_error": ("条件表达式有误", "The condition has an error"),
     "iot.test.position": ("第 {col} 个字符处", "at character {col}"),
     "iot.test.payload_error": ("样例数据有误", "The sample payload has an error"),

@@ -157,7 +157,7 @@ def home(request: Request, session: Db, pu: iv.ReadUser) -> Response:
 
 @router.get("/devices.geojson")
 def devices_geojson(request: Request, session: Db, pu: iv.ReadUser,
-                    type: Annotated[str | None, Query(max_length=32)] = None,  # noqa: A002 (the query name)
+                    type: Annotated[str | None, Query(max_length=32)] = None,
                     status: Annotated[str | None, Query(max_length=16)] = None) -> Response:
     """The placed devices as GeoJSON points (names and the status to colour them by; the popup is built from
     text by ``static/iot.js``)."""
@@ -166,7 +166,8 @@ def devices_geojson(request: Request, session: Db, pu: iv.ReadUser,
     placed = [r for r in rows if r.lon is not None and r.lat is not None]
     features = [{"type": "Feature", "geometry": {"type": "Point", "coordinates": [r.lon, r.lat]},
                  "properties": {"name": r.name, "type": r.type_name, "unit": r.unit_name,
-                                "status": r.display_status, "status_name": tr(request, f"iot.status.{r.display_status}"),
+                                "status": r.display_status,
+                                "status_name": tr(request, f"iot.status.{r.display_status}"),
                                 "last_seen": _seen(request, r.last_seen_at), "url": f"/console/iot/devices/{r.id}"}}
                 for r in placed]
     return JSONResponse({"type": "FeatureCollection", "features": features,
@@ -184,7 +185,7 @@ def _seen(request: Request, at: Any) -> str:
 
 @router.get("/devices")
 def devices(request: Request, session: Db, pu: iv.ReadUser,
-            type: Annotated[str | None, Query(max_length=32)] = None,  # noqa: A002
+            type: Annotated[str | None, Query(max_length=32)] = None,
             status: Annotated[str | None, Query(max_length=16)] = None,
             unit_id: Annotated[str | None, Query(max_length=40)] = None,
             q: Annotated[str | None, Query(max_length=64)] = None,
@@ -300,7 +301,7 @@ def _alert_rows(session: Any, names: Names, alerts: list[Any]) -> list[dict[str,
 @router.get("/alerts")
 def alerts(request: Request, session: Db, pu: iv.ReadUser,
            state: Annotated[str | None, Query(max_length=16)] = None,
-           type: Annotated[str | None, Query(max_length=32)] = None,  # noqa: A002
+           type: Annotated[str | None, Query(max_length=32)] = None,
            severity: Annotated[str | None, Query(max_length=16)] = None,
            unit_id: Annotated[str | None, Query(max_length=40)] = None,
            page: Annotated[int, Query(ge=1, le=10_000)] = 1) -> Response:

@@ -98,7 +98,7 @@ def _rule_page(request: Request, session: Any, pu: PageUser, *, values: dict[str
 
 @router.get("/rules")
 def rules(request: Request, session: Db, pu: iv.AdminUser,
-          type: Annotated[str | None, Query(max_length=32)] = None) -> Response:  # noqa: A002 (the query name)
+          type: Annotated[str | None, Query(max_length=32)] = None) -> Response:
     type_code = query_text(type, 32)
     listed = iot_rules.list_rules(session, principal=pu.principal, type_code=type_code or None)
     return render(request, "iot/rules.html", {
@@ -109,7 +109,7 @@ def rules(request: Request, session: Db, pu: iv.AdminUser,
 
 @router.get("/rules/new")
 def rule_new(request: Request, session: Db, pu: iv.AdminUser,
-             type: Annotated[str | None, Query(max_length=32)] = None) -> Response:  # noqa: A002
+             type: Annotated[str | None, Query(max_length=32)] = None) -> Response:
     values = dict.fromkeys(RULE_FIELDS, "")
     values.update(type_code=query_text(type, 32), kind="any", window="none", severity="warning", urgency="normal",
                   group_by="device", close_on_recovery="1", enabled="1")
