@@ -157,6 +157,7 @@ def api_router() -> APIRouter:
     from zhili.datahub.api import router as hub_router
     from zhili.http.deps import refuse_personal_numbers_in_url
     from zhili.intel.api import router as intel_router
+    from zhili.iot.api import router as iot_router
     from zhili.participation.api import router as participation_router
     from zhili.regions.api import router as regions_router
     from zhili.registry.api import router as registry_router
@@ -174,7 +175,7 @@ def api_router() -> APIRouter:
     for r in (cases_router, auth_router, users_router, regions_router, registry_router, register_import_router,
               case_config_router,
               calendar_router, audit_router, participation_router, visits_router, hub_router, intel_router,
-              rental_router):
+              rental_router, iot_router):
         router.include_router(r, responses=ERROR_RESPONSES)
 
     @router.get("/health", tags=["系统"], summary="健康检查")
@@ -209,6 +210,12 @@ def _sweeper(stop: threading.Event, interval: int) -> None:
         except Exception:
             log.exception("police delivery redelivery failed")
         _rental_scan(holder)
+        try:  # devices silent past their heartbeat, quiet alerts, old messages (zhili.iot.heartbeat, leased)
+            from zhili.iot.heartbeat import run_due as iot_sweep
+
+            iot_sweep(session_scope, holder=holder)
+        except Exception:
+            log.exception("iot sweep failed")
 
 
 def _rental_scan(holder: str) -> None:

@@ -38,12 +38,12 @@ def install(db: Session) -> None:
     db.flush()
 
 
-def device(db: Session, world: Any, type_code: str, *, key: str | None = None, grid: str = "ga",
+def device(db: Session, world: Any, type_code: str, *, key: str | None = None, grid: str | None = "ga",
            lon: float | None = 119.1, lat: float | None = 31.1, **more: Any) -> Device:
     return devices.create_device(db, principal=admin(world), device_key=key or f"D{uuid.uuid4().hex[:10]}",
                                  data={"type_code": type_code, "name": f"{type_code} 测试",
-                                       "unit_id": world.units[grid].id, "lon": lon, "lat": lat,
-                                       "address": "金陵路 1 号", **more})
+                                       **({"unit_id": world.units[grid].id} if grid else {}), "lon": lon,
+                                       "lat": lat, "address": "金陵路 1 号", **more})
 
 
 def msg(dev: Device | str, type_code: str, kind: str, body: dict[str, Any], *, mid: str | None = None,

@@ -164,10 +164,12 @@ def _location(session: Session, device: Device, unit: Unit | None) -> tuple[dict
     address = device.address or (unit.name if unit is not None else None) or device.name
     if device.room_id is not None:
         from zhili.rental.locks import room_location
+        from zhili.rental.models import Room
 
-        got = room_location(session, room_id=device.room_id)
-        if got:
-            return dict(got), {"address": address}
+        room = session.get(Room, device.room_id)
+        got = room_location(session, device.room_id)
+        if room is not None and got is not None:
+            return {"building_id": room.building_id, "address": got.address[:255]}, {"address": got.address[:255]}
     if device.building_id is not None:
         return {"building_id": device.building_id, "address": device.address}, {"address": address}
     grid = {"grid_id": device.unit_id, "address": address} if unit is not None and unit.level == UnitLevel.grid \

@@ -125,6 +125,13 @@ def _place(session: Session, principal: Principal, data: dict[str, Any], *, loca
             raise ValidationFailed("经纬度超出范围", code="bad_coordinates")
     address = (str(data["address"]).strip()[:255] or None) if data.get("address") else None
     building_id = data.get("building_id")
+    if data.get("room_id") and not (building_id or data.get("unit_id") or data.get("unit_code")):
+        from zhili.rental.models import Room
+
+        room = session.get(Room, uuid.UUID(str(data["room_id"])))
+        if room is None or not in_scope(principal, room.path):
+            raise ValidationFailed("出租房间不存在或不在您的管辖范围内", code="room_not_found")
+        building_id = room.building_id
     unit: Unit | None = None
     if building_id:
         b = session.get(Building, uuid.UUID(str(building_id)))
@@ -238,7 +245,7 @@ def update_device(session: Session, *, principal: Principal, device_id: uuid.UUI
         if not name:
             raise ValidationFailed("请填写设备名称", code="bad_device")
         d.name = name
-    if {"unit_id", "unit_code", "building_id", "lon", "lat"} & set(changes):
+    if {"unit_id", "unit_code", "building_id", "lon", "lat", "room_id"} & set(changes):
         placed = _place(session, principal, changes)
         d.unit_id, d.path, d.building_id = placed.unit.id, placed.unit.path, placed.building_id
         d.lon, d.lat = placed.lon, placed.lat
