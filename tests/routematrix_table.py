@@ -26,6 +26,7 @@ table has to be reviewed.
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import re
@@ -161,6 +162,7 @@ OBJECT_PARAMS: dict[str, Callable[[Ctx, str], Any]] = {
     "merge_id": lambda c, p: c.s.merge.id,
     "subscription_id": lambda c, p: c.s.subscription.id,
     "warning_id": lambda c, p: c.s.warning.id,
+    "device_id": lambda c, p: c.s.device.id,
 }
 # ... and the parameters that name no object of a side
 FIXED_PARAMS: dict[str, Callable[[Ctx], Any]] = {
@@ -177,6 +179,7 @@ FIXED_PARAMS: dict[str, Callable[[Ctx], Any]] = {
     "field": lambda c: "phone",
     "model": lambda c: "category",
     "version": lambda c: 1,
+    "rule_id": lambda c: c.mw.iot_rule.id,
 }
 
 
@@ -262,6 +265,24 @@ _TPL = {"target": "cases", "fields": [{"field": "external_id", "column": "编号
 
 def _sample_csv(c: Ctx) -> dict[str, Any]:
     return {"files": {"file": ("样例.csv", "姓名,身份证号\n张三,330522198506150013\n".encode(), "text/csv")}}
+
+
+def _iot_rule_form(c: Ctx) -> dict[str, Any]:
+    return {"data": {"name": "矩阵规则", "type_code": "smoke_detector", "kind": "events",
+                     "condition": 'event == "fault"', "window": "none", "severity": "warning", "urgency": "normal",
+                     "group_by": "device", "enabled": "1", "sample": '{"event": "fault"}'}}
+
+
+def _iot_workbook(c: Ctx) -> dict[str, Any]:
+    from openpyxl import Workbook
+
+    wb = Workbook()
+    ws = wb.active
+    ws.append(["设备编号", "设备类型", "设备名称", "所属网格"])
+    ws.append(["MATRIX-IMPORT-1", "烟感", "导入的烟感", c.mw.sides["own"].grid.code])
+    buf = io.BytesIO()
+    wb.save(buf)
+    return {"files": {"file": ("设备.xlsx", buf.getvalue(), "application/octet-stream")}}
 
 
 def _xlsx(c: Ctx) -> dict[str, Any]:
@@ -358,6 +379,8 @@ HUB_READ = _r(COMM, STREET, CMD, LEAD, ADMIN)  # the data hub: sources, imports,
 HUB_IMPORT = _r(COMM, STREET, CMD, ADMIN)  # import, fix and re-run quarantined rows
 HUB_REVIEW = _r(COMM, STREET, CMD, ADMIN)  # the review queue
 HUB_ADMIN = _r(CMD, ADMIN)  # sources, templates, survivorship rules, subscriptions
+IOT_READ = _r(GRID, COMM, STREET, CMD, LEAD, ADMIN)  # iot:read — devices, messages, alerts of one's own area
+IOT_ADMIN = _r(CMD, ADMIN)  # iot:admin — rules, device types, device import
 # allowed roles that see the addressed object get 422 (no mapping template): own side all, other side the district
 # the sides' sources hold persons: the command centre (no registry:write) is refused register rows up front (403);
 # the others get as far as the template, which the matrix's upload does not name (422)
@@ -885,4 +908,23 @@ ROUTES: dict[tuple[str, str], Row] = {
     ("POST", "/console/intel/models/{model}/rollback"): Row(roles=MODEL_ADMIN),
     ("POST", "/h5/suggest-category"): Row(roles=_r(RES), body=_form(description="路灯不亮已有三天")),
     ("POST", "/gw/suggest-category"): Row(roles=_r(GRID), body=_form(description="路灯不亮已有三天")),
+    # -- IoT perception pages (物联感知): iot:read in one's area; rules, types and the import iot:admin ----------
+    ("GET", "/console/iot/"): Row(roles=IOT_READ),
+    ("GET", "/console/iot/devices.geojson"): Row(roles=IOT_READ),
+    ("GET", "/console/iot/devices"): Row(roles=IOT_READ),
+    ("GET", "/console/iot/devices/{device_id}"): Row(roles=IOT_READ, scope="territory"),
+    ("GET", "/console/iot/alerts"): Row(roles=IOT_READ),
+    ("GET", "/console/iot/rules"): Row(roles=IOT_ADMIN),
+    ("GET", "/console/iot/rules/new"): Row(roles=IOT_ADMIN),
+    ("GET", "/console/iot/rules/sample"): Row(roles=IOT_ADMIN),
+    ("POST", "/console/iot/rules/test"): Row(roles=IOT_ADMIN, body=_iot_rule_form),
+    ("POST", "/console/iot/rules"): Row(roles=IOT_ADMIN, body=_iot_rule_form),
+    ("GET", "/console/iot/rules/{rule_id}"): Row(roles=IOT_ADMIN),
+    ("POST", "/console/iot/rules/{rule_id}"): Row(roles=IOT_ADMIN, body=_iot_rule_form),
+    ("POST", "/console/iot/rules/{rule_id}/enabled"): Row(roles=IOT_ADMIN, body=_form(enabled="0")),
+    ("GET", "/console/iot/types"): Row(roles=IOT_ADMIN),
+    ("GET", "/console/iot/import"): Row(roles=IOT_ADMIN),
+    ("GET", "/console/iot/import/template.xlsx"): Row(roles=IOT_ADMIN),
+    ("POST", "/console/iot/import"): Row(roles=IOT_ADMIN, body=_iot_workbook),
+    ("GET", "/screen/iot.json"): Row(roles=DASHBOARD),  # the screen's device-alert panel: dashboard and iot:read
 }

@@ -90,6 +90,9 @@ class Side:
     merge: Any = None  # a done (undoable) merge into ``golden``
     subscription: Any = None  # a change subscription of the side's community
     warning: Any = None  # an open early warning (预警) for the side's community, about its case
+    device: Any = None  # an IoT smoke detector in the side's grid, with messages and an open alert (物联感知)
+    iot_alert: Any = None  # that open alert (its rule's: a fault)
+    iot_message: Any = None  # that device's rejected message (off its type's schema)
 
 
 @dataclass
@@ -100,6 +103,7 @@ class MatrixWorld:
     batches: dict[str, Any] = field(default_factory=dict)  # username -> an import batch uploaded by that user
     saved_views: dict[str, Any] = field(default_factory=dict)  # username -> a saved case-list view of that user
     rule_key: Any = None
+    iot_rule: Any = None  # a shipped IoT alert rule (rules are district-wide: no side)
     category: str = "SJ-0102"
     override_day: dt.date = dt.date(2026, 10, 10)
     api_key: str = ""
@@ -254,6 +258,7 @@ def build(db: Session) -> MatrixWorld:
         if user.role != Role.auditor:  # every user who reads cases keeps a view of the case list
             mw.saved_views[username] = save_view(db, principal=p(username), name="我的视图", query="open=1")
     _intel_objects(db, mw, p("zhihui"))
+    _iot_objects(db, mw, p("zhihui"))
     mw.rule_key = create_rule(db, principal=p("zhihui"), data={
         "name": "测试规则", "category_code": "SJ-01", "target_department": "HW", "confidence": 0.1}).rule_key
     set_override(db, principal=p("zhihui"), day=mw.override_day, is_workday=True, name="调休上班")
@@ -296,6 +301,33 @@ def _intel_objects(db: Session, mw: MatrixWorld, zhihui: Any) -> None:
                             category_code=mw.category, title="同一地址反复反映", reason="30天内同一地址反映3次",
                             case_ids=[str(s.case.id)])
         db.add(s.warning)
+    db.flush()
+
+
+def _iot_objects(db: Session, mw: MatrixWorld, zhihui: Any) -> None:
+    """The shipped device types and rules, and per side a smoke detector in its grid whose alarm (and a rejected
+    message) went through the ingest's engine: an open alert, no case (the matrix's cases stay as they are)."""
+    import json
+
+    from zhili.iot import devices, engine, types
+    from zhili.iot.models import Alert, Message, Rule
+
+    types.install_defaults(db)
+    mw.iot_rule = db.scalar(select(Rule).where(Rule.code == "smoke_clear"))
+    for side, s in mw.sides.items():
+        key = f"MATRIX-{side.upper()}"
+        s.device = devices.create_device(db, principal=zhihui, device_key=key, data={
+            "type_code": "smoke_detector", "name": f"矩阵烟感{side}", "unit_id": s.grid.id, "lon": 119.1,
+            "lat": 31.1, "address": "矩阵路1号"})
+        engine.process_batch(db, [
+            engine.Incoming(topic=f"zhili/330522/smoke_detector/{key}/events",
+                            payload=json.dumps({"mid": "1", "event": "fault"}).encode()),
+            engine.Incoming(topic=f"zhili/330522/smoke_detector/{key}/events",
+                            payload=json.dumps({"mid": "2", "event": "boom"}).encode())])
+        db.flush()
+        s.iot_alert = db.scalar(select(Alert).where(Alert.device_id == s.device.id))
+        s.iot_message = db.scalar(select(Message).where(Message.device_id == s.device.id,
+                                                        Message.accepted.is_(False)))
     db.flush()
 
 

@@ -7,6 +7,7 @@ so no page shows a code or an id."""
 
 from __future__ import annotations
 
+import math
 import uuid
 from dataclasses import dataclass
 from typing import Annotated, Any
@@ -23,6 +24,7 @@ from zhili.iot import alerts as iot_alerts
 from zhili.iot import devices as iot_devices
 from zhili.iot import rules as iot_rules
 from zhili.iot import types as iot_types
+from zhili.iot import views as iot_views
 from zhili.regions import picker as unit_picker
 from zhili.registry import service as registry
 from zhili.web import casepages as cp
@@ -95,13 +97,12 @@ class Names:
         return self._devices
 
     def rows(self, devices: list[Any]) -> list[DeviceRow]:
-        units = self.units([d.unit_id for d in devices])
         alarmed = self.alarmed()
-        return [DeviceRow(id=d.id, device_key=d.device_key, name=d.name,
-                          type_name=getattr(self.type_by_id.get(d.type_id), "name", "—"),
-                          unit_name=units.get(d.unit_id, "—"), address=d.address,
-                          display_status=display_status(d, alarmed), last_seen_at=d.last_seen_at, lon=d.lon,
-                          lat=d.lat) for d in devices]
+        return [DeviceRow(id=v["id"], device_key=v["device_key"], name=v["name"], type_name=v["type_name"] or "—",
+                          unit_name=v["unit_name"] or "—", address=v["address"],
+                          display_status=display_status(d, alarmed), last_seen_at=v["last_seen_at"], lon=v["lon"],
+                          lat=v["lat"]) for d, v in zip(devices, iot_views.device_views(self.session, devices),
+                                                        strict=True)]
 
 
 def display_status(device: Any, alarmed: set[uuid.UUID]) -> str:
@@ -163,7 +164,7 @@ def devices_geojson(request: Request, session: Db, pu: iv.ReadUser,
     text by ``static/iot.js``)."""
     f = _filters(type, status, None, None)
     _, rows = _devices(session, pu, type_code=f["type"], status=f["status"])
-    placed = [r for r in rows if r.lon is not None and r.lat is not None]
+    placed = [r for r in rows if _on_globe(r.lon, r.lat)]
     features = [{"type": "Feature", "geometry": {"type": "Point", "coordinates": [r.lon, r.lat]},
                  "properties": {"name": r.name, "type": r.type_name, "unit": r.unit_name,
                                 "status": r.display_status,
@@ -173,6 +174,12 @@ def devices_geojson(request: Request, session: Db, pu: iv.ReadUser,
     return JSONResponse({"type": "FeatureCollection", "features": features,
                          "summary": tr(request, "iot.map.count", shown=len(placed), unplaced=len(rows) - len(placed))},
                         headers={"Cache-Control": "no-store"})
+
+
+def _on_globe(lon: float | None, lat: float | None) -> bool:
+    """A point a map can place (a stored NaN, infinity or off-globe value is left off, like a missing one)."""
+    return lon is not None and lat is not None and math.isfinite(lon) and math.isfinite(lat) \
+        and -180 <= lon <= 180 and -90 <= lat <= 90
 
 
 def _seen(request: Request, at: Any) -> str:
