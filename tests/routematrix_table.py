@@ -162,7 +162,8 @@ OBJECT_PARAMS: dict[str, Callable[[Ctx, str], Any]] = {
     "merge_id": lambda c, p: c.s.merge.id,
     "subscription_id": lambda c, p: c.s.subscription.id,
     "warning_id": lambda c, p: c.s.warning.id,
-    "device_id": lambda c, p: c.s.device.id,
+    "device_id": lambda c, p: c.s.iot_device.id,
+    "alert_id": lambda c, p: c.s.iot_alert.id,
 }
 # ... and the parameters that name no object of a side
 FIXED_PARAMS: dict[str, Callable[[Ctx], Any]] = {
@@ -273,18 +274,6 @@ def _iot_rule_form(c: Ctx) -> dict[str, Any]:
                      "group_by": "device", "enabled": "1", "sample": '{"event": "fault"}'}}
 
 
-def _iot_workbook(c: Ctx) -> dict[str, Any]:
-    from openpyxl import Workbook
-
-    wb = Workbook()
-    ws = wb.active
-    ws.append(["设备编号", "设备类型", "设备名称", "所属网格"])
-    ws.append(["MATRIX-IMPORT-1", "烟感", "导入的烟感", c.mw.sides["own"].grid.code])
-    buf = io.BytesIO()
-    wb.save(buf)
-    return {"files": {"file": ("设备.xlsx", buf.getvalue(), "application/octet-stream")}}
-
-
 def _xlsx(c: Ctx) -> dict[str, Any]:
     return {"files": {"file": ("导入.xlsx", building_workbook(c.mw.sides["own"].grid.code, "导入路8号"),
                                "application/octet-stream")}}
@@ -343,6 +332,20 @@ def _supervise_page_refusals() -> dict[Any, Any]:
 
 # -- the table ------------------------------------------------------------------------------------------------------
 
+def _iot_workbook(c: Ctx) -> dict[str, Any]:
+    from openpyxl import Workbook
+
+    wb = Workbook()
+    ws = wb.active
+    assert ws is not None
+    ws.append(["设备编号", "设备类型", "设备名称", "所属网格", "地址"])
+    ws.append(["MX-IMP-1", "燃气", "导入燃气探测器", c.mw.sides["own"].grid.code, "导入路1号"])
+    buf = io.BytesIO()
+    wb.save(buf)
+    return {"files": {"file": ("设备.xlsx", buf.getvalue(),
+                               "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")}}
+
+
 def _r(*roles: str | frozenset[str]) -> frozenset[str]:
     out: set[str] = set()
     for r in roles:
@@ -370,6 +373,8 @@ VISIT_PAGES = _r(COMM, STREET, CMD, LEAD)  # /console/visits; the visits API rea
 INTEL_READ = _r(COMM, STREET, CMD, LEAD)  # 研判 (intel:read), each their own area
 INTEL_INTAKE = _r(COMM, STREET, CMD)  # the console case page's routing suggestions (intake staff)
 MODEL_ADMIN = _r(CMD, ADMIN)  # intel:admin — model versions
+IOT_READ = _r(GRID, COMM, STREET, CMD, LEAD, ADMIN)  # 物联感知 (iot:read), each their own area
+IOT_ADMIN = _r(CMD, ADMIN)  # iot:admin — devices, types, rules
 REPORTERS = _r(RES, GRID, COMM, STREET, DEPT, CMD, ADMIN)  # case:report
 # taking a routing suggestion on the matrix's case (already dispatched): refused as not applicable (422) for whoever
 # may see the case; cases out of sight stay 404
@@ -379,8 +384,6 @@ HUB_READ = _r(COMM, STREET, CMD, LEAD, ADMIN)  # the data hub: sources, imports,
 HUB_IMPORT = _r(COMM, STREET, CMD, ADMIN)  # import, fix and re-run quarantined rows
 HUB_REVIEW = _r(COMM, STREET, CMD, ADMIN)  # the review queue
 HUB_ADMIN = _r(CMD, ADMIN)  # sources, templates, survivorship rules, subscriptions
-IOT_READ = _r(GRID, COMM, STREET, CMD, LEAD, ADMIN)  # iot:read — devices, messages, alerts of one's own area
-IOT_ADMIN = _r(CMD, ADMIN)  # iot:admin — rules, device types, device import
 # allowed roles that see the addressed object get 422 (no mapping template): own side all, other side the district
 # the sides' sources hold persons: the command centre (no registry:write) is refused register rows up front (403);
 # the others get as far as the template, which the matrix's upload does not name (422)
@@ -908,6 +911,34 @@ ROUTES: dict[tuple[str, str], Row] = {
     ("POST", "/console/intel/models/{model}/rollback"): Row(roles=MODEL_ADMIN),
     ("POST", "/h5/suggest-category"): Row(roles=_r(RES), body=_form(description="路灯不亮已有三天")),
     ("POST", "/gw/suggest-category"): Row(roles=_r(GRID), body=_form(description="路灯不亮已有三天")),
+    # -- IoT perception (物联感知) --------------------------------------------------------------------------------
+    ("GET", f"{API}/iot/types"): Row(roles=IOT_READ),
+    ("POST", f"{API}/iot/types"): Row(roles=IOT_ADMIN, body=_j(code="noise_meter", name="噪声监测", heartbeat_s=600)),
+    ("PATCH", f"{API}/iot/types/{{code}}"): Row(roles=IOT_ADMIN, params={"code": lambda c: "smoke_detector"},
+                                               body=_j(name="独立式烟感")),
+    ("GET", f"{API}/iot/devices"): Row(roles=IOT_READ),
+    ("GET", f"{API}/iot/devices/summary"): Row(roles=IOT_READ),
+    ("POST", f"{API}/iot/devices"): Row(roles=IOT_ADMIN, body=lambda c: {"json": {
+        "device_key": "MX-NEW-1", "type_code": "gas", "name": "燃气探测器",
+        "unit_id": str(c.mw.sides["own"].grid.id)}}),
+    ("POST", f"{API}/iot/devices/import"): Row(roles=IOT_ADMIN, body=_iot_workbook),
+    ("GET", f"{API}/iot/devices/{{device_id}}"): Row(roles=IOT_READ, scope="territory"),
+    ("PATCH", f"{API}/iot/devices/{{device_id}}"): Row(roles=IOT_ADMIN, scope="territory", body=_j(name="改名烟感")),
+    ("GET", f"{API}/iot/devices/{{device_id}}/messages"): Row(roles=IOT_READ, scope="territory"),
+    ("GET", f"{API}/iot/messages/rejected"): Row(roles=IOT_READ),
+    ("GET", f"{API}/iot/rules"): Row(roles=IOT_READ),
+    ("POST", f"{API}/iot/rules"): Row(roles=IOT_ADMIN, body=_j(name="燃气浓度偏高", type_code="gas", kind="telemetry",
+                                                               condition="lel >= 10")),
+    ("POST", f"{API}/iot/rules/test"): Row(roles=IOT_READ, body=_j(
+        rule={"name": "试运行", "type_code": "gas", "kind": "telemetry", "condition": "lel >= 10"},
+        payload={"lel": 12})),
+    ("GET", f"{API}/iot/rules/{{rule_id}}"): Row(roles=IOT_READ),
+    ("PATCH", f"{API}/iot/rules/{{rule_id}}"): Row(roles=IOT_ADMIN, body=_j(enabled=False)),
+    ("DELETE", f"{API}/iot/rules/{{rule_id}}"): Row(roles=IOT_ADMIN),
+    ("GET", f"{API}/iot/alerts"): Row(roles=IOT_READ),
+    ("GET", f"{API}/iot/alerts/{{alert_id}}"): Row(roles=IOT_READ, scope="territory"),
+    ("POST", f"{API}/iot/alerts/{{alert_id}}/close"): Row(roles=IOT_ADMIN, scope="territory",
+                                                          body=_j(reason="现场核实为误报")),
     # -- IoT perception pages (物联感知): iot:read in one's area; rules, types and the import iot:admin ----------
     ("GET", "/console/iot/"): Row(roles=IOT_READ),
     ("GET", "/console/iot/devices.geojson"): Row(roles=IOT_READ),

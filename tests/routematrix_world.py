@@ -90,9 +90,9 @@ class Side:
     merge: Any = None  # a done (undoable) merge into ``golden``
     subscription: Any = None  # a change subscription of the side's community
     warning: Any = None  # an open early warning (预警) for the side's community, about its case
-    device: Any = None  # an IoT smoke detector in the side's grid, with messages and an open alert (物联感知)
-    iot_alert: Any = None  # that open alert (its rule's: a fault)
-    iot_message: Any = None  # that device's rejected message (off its type's schema)
+    iot_device: Any = None  # a smoke detector in the side's grid (物联感知)
+    iot_alert: Any = None  # an open alert of that device
+    iot_message: Any = None  # a rejected message of that device (off its type's schema), with its reason
 
 
 @dataclass
@@ -103,7 +103,6 @@ class MatrixWorld:
     batches: dict[str, Any] = field(default_factory=dict)  # username -> an import batch uploaded by that user
     saved_views: dict[str, Any] = field(default_factory=dict)  # username -> a saved case-list view of that user
     rule_key: Any = None
-    iot_rule: Any = None  # a shipped IoT alert rule (rules are district-wide: no side)
     category: str = "SJ-0102"
     override_day: dt.date = dt.date(2026, 10, 10)
     api_key: str = ""
@@ -113,6 +112,7 @@ class MatrixWorld:
     reset_phone: str = "13700000012"
     reset_code: str = ""
     audit_seq: int = 0  # an event of the audit log (the newest when the world was built)
+    iot_rule: Any = None  # an IoT alert rule (district-wide)
 
     def token(self, role: str) -> str | None:
         user = ROLE_USERS[role]
@@ -305,28 +305,26 @@ def _intel_objects(db: Session, mw: MatrixWorld, zhihui: Any) -> None:
 
 
 def _iot_objects(db: Session, mw: MatrixWorld, zhihui: Any) -> None:
-    """The shipped device types and rules, and per side a smoke detector in its grid whose alarm (and a rejected
-    message) went through the ingest's engine: an open alert, no case (the matrix's cases stay as they are)."""
+    """The shipped device types and rules, a smoke detector per side (in its grid) with an open alert, and a
+    message of it the ingest's engine rejected (off the type's schema)."""
     import json
 
     from zhili.iot import devices, engine, types
     from zhili.iot.models import Alert, Message, Rule
 
     types.install_defaults(db)
-    mw.iot_rule = db.scalar(select(Rule).where(Rule.code == "smoke_clear"))
+    mw.iot_rule = db.scalar(select(Rule).where(Rule.code == "smoke_alarm"))
     for side, s in mw.sides.items():
-        key = f"MATRIX-{side.upper()}"
-        s.device = devices.create_device(db, principal=zhihui, device_key=key, data={
-            "type_code": "smoke_detector", "name": f"矩阵烟感{side}", "unit_id": s.grid.id, "lon": 119.1,
-            "lat": 31.1, "address": "矩阵路1号"})
-        engine.process_batch(db, [
-            engine.Incoming(topic=f"zhili/330522/smoke_detector/{key}/events",
-                            payload=json.dumps({"mid": "1", "event": "fault"}).encode()),
-            engine.Incoming(topic=f"zhili/330522/smoke_detector/{key}/events",
-                            payload=json.dumps({"mid": "2", "event": "boom"}).encode())])
-        db.flush()
-        s.iot_alert = db.scalar(select(Alert).where(Alert.device_id == s.device.id))
-        s.iot_message = db.scalar(select(Message).where(Message.device_id == s.device.id,
+        s.iot_device = devices.create_device(db, principal=zhihui, device_key=f"MX-SMOKE-{side}", data={
+            "type_code": "smoke_detector", "name": f"矩阵烟感{side}", "unit_id": s.grid.id, "address": "测试路1号",
+            "lon": 119.1, "lat": 31.1})
+        s.iot_alert = Alert(rule_id=mw.iot_rule.id, kind="rule", device_id=s.iot_device.id,
+                            group_key=f"matrix:{side}", unit_id=s.grid.id, path=s.grid.path, title="烟感报警",
+                            detail={"device_name": s.iot_device.name})
+        db.add(s.iot_alert)
+        topic = f"zhili/330522/smoke_detector/{s.iot_device.device_key}/events"
+        engine.process_batch(db, [engine.Incoming(topic=topic, payload=json.dumps({"event": "boom"}).encode())])
+        s.iot_message = db.scalar(select(Message).where(Message.device_id == s.iot_device.id,
                                                         Message.accepted.is_(False)))
     db.flush()
 

@@ -268,6 +268,17 @@ EXPECTED: dict[str, Perm | tuple[Perm, ...] | AnyOf | Exempt] = {
     "intel.routing.suggestions_for_case": (P.intel_read, P.case_read),
     "intel.routing.take_suggestion": (P.intel_read, P.case_read),
     **{f"intel.store.{name}": P.intel_admin for name in ("save", "activate", "rollback", "list_versions")},
+    # IoT perception (物联感知): reading iot:read in one's jurisdiction; the registry, types and rules iot:admin
+    **{f"iot.devices.{name}": P.iot_read for name in ("list_devices", "count_by_status", "get_device",
+                                                       "recent_messages", "rejected_messages")},
+    **{f"iot.devices.{name}": P.iot_admin for name in ("create_device", "update_device", "set_device_status",
+                                                        "import_devices")},
+    **{f"iot.types.{name}": P.iot_read for name in ("list_types", "get_type")},
+    **{f"iot.types.{name}": P.iot_admin for name in ("create_type", "update_type")},
+    **{f"iot.rules.{name}": P.iot_read for name in ("list_rules", "get_rule", "test_rule")},
+    **{f"iot.rules.{name}": P.iot_admin for name in ("create_rule", "update_rule", "delete_rule")},
+    **{f"iot.alerts.{name}": P.iot_read for name in ("list_alerts", "get_alert")},
+    "iot.alerts.close_alert": P.iot_admin,
     # the staff workbench (each board checks what its figures need; the services it calls check again)
     "workbench.service.command_centre_board": P.case_read,
     "workbench.service.department_board": P.case_read,

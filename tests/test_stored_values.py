@@ -61,10 +61,10 @@ COLUMNS: dict[str, dict[str, str]] = {
     "candidate": {"evidence": JSON},
     "merge": {"snapshot": JSON},
     "subscription": {"name": TEXT, "url": TEXT, "entity_types": JSON},
-    # IoT perception: what a registry import, a device's payload and the rule engine leave in the rows
-    "device": {"name": TEXT, "address": TEXT, "owner": TEXT, "note": TEXT, "lon": FLOAT, "lat": FLOAT,
-               "heartbeat_s": INT},
-    "iot_alert": {"title": TEXT, "detail": JSON, "count": INT, "close_reason": TEXT},
+    # IoT perception: what devices, imports and the ingest put in their rows
+    "iot_device": {"name": TEXT, "address": TEXT, "owner": TEXT, "note": TEXT, "lon": FLOAT, "lat": FLOAT,
+                   "heartbeat_s": INT},
+    "iot_alert": {"title": TEXT, "close_reason": TEXT, "detail": JSON, "count": INT},
     "iot_message": {"payload": JSON, "raw": TEXT, "reason": TEXT, "kind": TEXT, "topic": TEXT},
 }
 

@@ -96,6 +96,7 @@ ACTIONS: dict[str, str] = {
     "report": "上报", "warning_yellow": "黄灯预警", "warning_red": "超期督办", "warning_escalation": "升级督办",
     "imported": "历史导入",  # the one step of a historical case imported through the data hub
     "classify": "智能分类",  # a report filed without a category, classified by the text model (zhili.cases.suggest)
+    "iot_repeat": "物联设备再次告警",  # an open case's sensor alarmed again (zhili.iot.alerts.note_cases): a note
     **{t.action: t.label for t in TRANSITIONS},
 }
 

@@ -274,6 +274,7 @@ def update_device(session: Session, *, principal: Principal, device_id: uuid.UUI
 
 def set_device_status(session: Session, *, principal: Principal, device_id: uuid.UUID, enabled: bool) -> Device:
     """启用 / 停用: a disabled device's messages are still recorded, but raise nothing and it is never "offline"."""
+    authorize(principal, Perm.iot_admin)
     return update_device(session, principal=principal, device_id=device_id,
                          changes={"status": "active" if enabled else "disabled"})
 

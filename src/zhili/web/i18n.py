@@ -326,6 +326,7 @@ _CATALOGUE: dict[str, tuple[str, str]] = {
     "action.warning_yellow": ("黄灯预警", "Yellow warning"),
     "action.warning_red": ("超期督办", "Overdue notice"),
     "action.warning_escalation": ("升级督办", "Escalated notice"),
+    "action.iot_repeat": ("物联设备再次告警", "Sensor alarmed again"),
     "action.classify": ("智能分类", "Classified by the model"),  # a report filed without a category (cases.suggest)
 }
 

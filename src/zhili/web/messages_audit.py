@@ -103,6 +103,18 @@ ACTIONS: dict[str, tuple[str, str]] = {
     "intel.warn_scan": ("预警扫描", "Early-warning scan"),
     "intel.warning_dismiss": ("排除预警", "Warning dismissed"),
     "intel.warning_convert": ("预警转为事件", "Warning turned into a case"),
+    "iot.type_create": ("新增设备类型", "Device type created"),
+    "iot.type_update": ("修改设备类型", "Device type changed"),
+    "iot.install_defaults": ("安装内置设备类型与告警规则", "Shipped device types and rules installed"),
+    "iot.device_create": ("登记物联设备", "Device registered"),
+    "iot.device_update": ("修改物联设备", "Device changed"),
+    "iot.device_import": ("导入物联设备", "Devices imported"),
+    "iot.device_offline": ("设备离线", "Device went offline"),
+    "iot.rule_create": ("新增告警规则", "Alert rule created"),
+    "iot.rule_update": ("修改告警规则", "Alert rule changed"),
+    "iot.rule_delete": ("删除告警规则", "Alert rule deleted"),
+    "iot.alert_open": ("物联告警", "IoT alert raised"),
+    "iot.alert_close": ("关闭物联告警", "IoT alert closed"),
 }
 
 OBJECTS: dict[str, tuple[str, str]] = {
@@ -120,6 +132,8 @@ OBJECTS: dict[str, tuple[str, str]] = {
     "hub_survivorship": ("存活规则", "Survivorship rule"),
     "ml_model": ("模型版本", "Model version"), "intel_warning": ("预警", "Early warning"),
     "intel_risk": ("网格风险排名", "Grid risk ranking"),
+    "iot_device_type": ("设备类型", "Device type"), "iot_device": ("物联设备", "Device"),
+    "iot_rule": ("告警规则", "Alert rule"), "iot_alert": ("物联告警", "IoT alert"),
     # what a register export names as its object
     "buildings": ("楼栋名册", "Building register"), "households": ("房屋名册", "Household register"),
     "persons": ("人员名册", "Person register"), "organisations": ("组织名册", "Organisation register"),
