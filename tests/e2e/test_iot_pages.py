@@ -159,3 +159,23 @@ def test_the_rule_editor_tries_a_condition_on_a_sample_payload(iot_server: LiveS
     expect(page.locator("#rule-sample")).to_have_value(re.compile(r'"event": "leak"'))
     watch.check()
     watch.assert_clean()
+
+
+def test_a_grid_worker_reads_the_pages_on_a_phone(iot_server: LiveServer, context: Callable[..., Any]) -> None:
+    """At 375 px nothing is wider than the screen (the tables scroll inside their card)."""
+    page = context(viewport={"width": 375, "height": 812}).new_page()
+    watch = Watch(page, iot_server)
+    with iot_server.api("zhihui") as api:
+        grid = api.get("/api/v1/iot/devices", params={"q": "SMK-0001"}).raise_for_status().json()[0]["unit_name"]
+    worker = next(u for u, info in iot_server.logins.items() if info.get("role") == "grid_worker"
+                  and grid == info.get("unit"))
+    login(page, iot_server, worker, "/console/iot/")
+    expect(page.locator("#device-map path.device-marker")).to_have_count(PER_GRID)
+    urls = ["/console/iot/", "/console/iot/devices", "/console/iot/alerts"]
+    page.goto("/console/iot/devices")
+    urls.append(page.locator("table.device-table a").first.get_attribute("href") or "")
+    for url in urls:
+        page.goto(url)
+        assert page.evaluate("document.documentElement.scrollWidth - window.innerWidth") <= 0, url
+        watch.check()
+    watch.assert_clean()
