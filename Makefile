@@ -38,14 +38,16 @@ test: install  ## the whole suite on SQLite and on PostgreSQL (the two passes si
 
 test-sqlite:
 	@echo "== tests on SQLite =="
-	ZHILI_TEST_DATABASE_URL= $(BIN)/pytest
+	@bash deploy/ensure-mosquitto.sh
+	ZHILI_TEST_DATABASE_URL= ZHILI_REQUIRE_MQTT=1 $(BIN)/pytest
 
 test-postgres:
 	@echo "== tests on PostgreSQL ($(PG_TEST_URL)) =="
 	@bash deploy/wait-postgres.sh "$(PG_TEST_URL)"
+	@bash deploy/ensure-mosquitto.sh
 	# tests/e2e drive a live server over its own seeded SQLite file: they ran in the SQLite pass, and running them
 	# again here would test nothing new
-	ZHILI_TEST_DATABASE_URL=$(PG_TEST_URL) ZHILI_REQUIRE_POSTGRES=1 $(BIN)/pytest --ignore=tests/e2e
+	ZHILI_TEST_DATABASE_URL=$(PG_TEST_URL) ZHILI_REQUIRE_POSTGRES=1 ZHILI_REQUIRE_MQTT=1 $(BIN)/pytest --ignore=tests/e2e
 
 FUZZ_EXAMPLES ?= 40
 STORED_EXAMPLES ?= 150

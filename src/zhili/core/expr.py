@@ -17,8 +17,8 @@ handed to ``eval``. What is allowed:
 
 Refused, with a Chinese message and the position (``details={"line", "column"}``): attribute access, subscripts,
 calls of anything else, keyword arguments, ``**``, lambdas, comprehensions, f-strings, walrus, bit operators,
-text over :data:`MAX_SOURCE` characters, more than :data:`MAX_NODES` nodes or nesting deeper than
-:data:`MAX_DEPTH`.
+text over :data:`MAX_SOURCE` characters, more than :data:`MAX_NODES` nodes, brackets deeper than
+:data:`MAX_PARENS` or a tree deeper than :data:`MAX_DEPTH`.
 
 An expression is compiled once (:func:`compile_expr`) into a tree of closures and evaluated many times
 (:meth:`Expr.evaluate`), about a microsecond a node. Evaluation never raises anything but :class:`EvalError`
@@ -40,7 +40,8 @@ from zhili.core.errors import ValidationFailed
 
 MAX_SOURCE = 2000
 MAX_NODES = 400
-MAX_DEPTH = 40
+MAX_DEPTH = 100  # of the tree (a + b + c … nests to the left: 99 terms)
+MAX_PARENS = 40  # of brackets, checked before Python's parser sees the text
 MAX_LITERAL = 10**15
 MAX_INT = 2**63
 MAX_STRING = 10_000
@@ -457,6 +458,8 @@ class _Compiler:
         return run
 
     def call(self, node: ast.Call, d: int) -> Fn:
+        if isinstance(node.func, ast.Attribute):
+            raise self.fail(node.func, _REFUSED[ast.Attribute])
         if not isinstance(node.func, ast.Name):
             raise self.fail(node, "只能调用列出的函数")
         name = node.func.id
@@ -538,8 +541,8 @@ def compile_expr(source: str, *, names: Collection[str] | None = None,
             best = max(best, depth)
         elif ch in ")]}":
             depth -= 1
-    if best > MAX_DEPTH:
-        raise ExprError(f"表达式嵌套过深（最多 {MAX_DEPTH} 层括号）")
+    if best > MAX_PARENS:
+        raise ExprError(f"表达式嵌套过深（最多 {MAX_PARENS} 层括号）")
     try:
         tree = ast.parse(text, mode="eval")
     except SyntaxError as exc:

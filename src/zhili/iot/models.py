@@ -41,8 +41,14 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
+# The tables referenced below (case, unit, building, rental_room) must be in the metadata of every process that
+# writes these rows — the ingest's too, which loads no other model.
+from zhili.cases import models as _cases_models  # noqa: F401
 from zhili.core.db import Base, ShapedJSON, UTCDateTime, utcnow
 from zhili.core.ids import new_id
+from zhili.regions import models as _regions_models  # noqa: F401
+from zhili.registry import models as _registry_models  # noqa: F401
+from zhili.rental import models as _rental_models  # noqa: F401
 
 MESSAGE_KINDS = ("events", "telemetry", "heartbeat")
 
