@@ -442,3 +442,42 @@ def test_an_open_alert_closes_and_the_device_shows_online_again(client: Any, sit
     p = _page(client, site, "zhihui", f"/console/iot/devices/{iot.smoke.id}")
     assert p.find("span", **{"class": "badge device-status status-active"}).text == "在线"
     assert "已关闭" in p.find("table", **{"class": "console-table alert-table"}).text
+
+
+def test_an_administrator_closes_an_alert_with_a_reason_and_disables_a_device(
+        client: Any, site: Any, iot: Iot) -> None:
+    p = _page(client, site, "zhihui", "/console/iot/alerts?severity=critical")
+    assert p.unlabelled_controls() == []
+    form = next(f for f in p.find_all("form") if f.attrs.get("action") == f"/console/iot/alerts/{iot.alert.id}/close")
+    back = next(i.attrs["value"] for i in form.children if i.attrs.get("name") == "next")
+    assert back == "/console/iot/alerts?severity=critical"
+    short = client.post(f"/console/iot/alerts/{iot.alert.id}/close", data={"csrf_token": p.csrf(), "reason": "误"})
+    assert short.status_code == 422 and "关闭原因" in page(short).find("div", role="alert").text
+    assert site.db.get(Alert, iot.alert.id).state == AlertState.open
+    r = client.post(f"/console/iot/alerts/{iot.alert.id}/close", follow_redirects=False,
+                    data={"csrf_token": p.csrf(), "reason": "现场核实为厨房油烟", "next": back})
+    assert r.status_code == 303 and r.headers["location"] == back + "&msg=iot_alert_closed"
+    site.db.refresh(iot.alert)
+    assert iot.alert.state == AlertState.closed and iot.alert.close_reason == "现场核实为厨房油烟"
+    after = page(client.get(r.headers["location"]))
+    assert "告警已关闭" in after.text and "现场核实为厨房油烟" in after.text
+    # 停用 / 启用 from the device page
+    d = page(client.get(f"/console/iot/devices/{iot.quiet.id}"))
+    r = client.post(f"/console/iot/devices/{iot.quiet.id}/status", data={"csrf_token": d.csrf(), "enabled": "0"},
+                    follow_redirects=False)
+    assert r.status_code == 303
+    site.db.refresh(iot.quiet)
+    assert iot.quiet.status == DeviceStatus.disabled
+    shown = page(client.get(r.headers["location"]))
+    assert "设备状态已更新" in shown.text and shown.find("span", **{"class": "badge device-status status-disabled"})
+    assert "启用设备" in shown.text
+    # readers neither close nor disable (no form, and the routes refuse)
+    sign_in(client, site.token("shequ1"))
+    other = site.db.scalar(select(Alert).where(Alert.device_id == iot.other.id))
+    listing = page(client.get("/console/iot/alerts"))
+    assert not [f for f in listing.find_all("form") if "/close" in (f.attrs.get("action") or "")]
+    assert client.post(f"/console/iot/alerts/{other.id}/close",
+                       data={"csrf_token": listing.csrf(), "reason": "社区自行关闭"}).status_code == 403
+    assert client.post(f"/console/iot/devices/{iot.smoke.id}/status",
+                       data={"csrf_token": listing.csrf(), "enabled": "0"}).status_code == 403
+    assert site.db.get(Alert, other.id).state == AlertState.open

@@ -8,6 +8,7 @@ so no page shows a code or an id."""
 from __future__ import annotations
 
 import math
+import re
 import uuid
 from dataclasses import dataclass
 from typing import Annotated, Any
@@ -17,7 +18,8 @@ from fastapi import APIRouter, Query, Request
 from starlette.responses import JSONResponse, Response
 
 from zhili.cases import reads as case_reads
-from zhili.core.errors import NotFound
+from zhili.core.db import roll_back_refused
+from zhili.core.errors import DomainError, NotFound
 from zhili.core.security import Perm, Role
 from zhili.http.deps import Db
 from zhili.iot import alerts as iot_alerts
@@ -31,7 +33,7 @@ from zhili.web import casepages as cp
 from zhili.web import iotview as iv
 from zhili.web.adminkit import query_text
 from zhili.web.deps import PageUser
-from zhili.web.render import render, tr
+from zhili.web.render import redirect, render, safe_next, tr
 
 router = APIRouter(prefix="/console/iot")
 
@@ -227,7 +229,7 @@ def device(request: Request, session: Db, pu: iv.ReadUser, device_id: uuid.UUID)
     building = _building(session, pu, d.building_id)
     return render(request, "iot/device.html", {
         "can_admin": iv.can_admin(pu),
-        "device": {"name": d.name, "device_key": d.device_key, "type_name": getattr(dtype, "name", "—"),
+        "device": {"id": d.id, "name": d.name, "device_key": d.device_key, "type_name": getattr(dtype, "name", "—"),
                    "unit_name": names.units([d.unit_id]).get(d.unit_id, "—"), "address": d.address,
                    "building_name": _building_name(building), "room_bound": d.room_id is not None,
                    "owner": d.owner, "heartbeat_s": d.heartbeat_s or getattr(dtype, "heartbeat_s", 0),
@@ -296,7 +298,8 @@ def _alert_rows(session: Any, names: Names, alerts: list[Any]) -> list[dict[str,
         dtype = names.type_by_id.get(dev.type_id) if dev is not None else \
             (names.type_by_code.get(rule.type_code) if rule is not None else None)
         detail = a.detail if isinstance(a.detail, dict) else {}
-        out.append({"title": a.title, "kind": a.kind, "rule_name": rule.name if rule else None,
+        out.append({"id": a.id, "title": a.title, "kind": a.kind, "close_reason": a.close_reason,
+                    "rule_name": rule.name if rule else None,
                     "device_id": a.device_id, "type_name": getattr(dtype, "name", "—"),
                     "device_name": dev.name if dev is not None else str(detail.get("device_name") or "—"),
                     "unit_name": units.get(a.unit_id, "—"), "severity": _value(a.severity),
@@ -314,6 +317,36 @@ def alerts(request: Request, session: Db, pu: iv.ReadUser,
            page: Annotated[int, Query(ge=1, le=10_000)] = 1) -> Response:
     f = {"state": query_text(state, 16), "type": query_text(type, 32), "severity": query_text(severity, 16),
          "unit_id": query_text(unit_id, 40)}
+    return _alerts_page(request, session, pu, f, page=page)
+
+
+@router.post("/alerts/{alert_id}/close")
+def alert_close(request: Request, session: Db, pu: iv.AdminUser, alert_id: uuid.UUID,
+                form: cp.PostedForm) -> Response:
+    """关闭告警 by hand, with a reason (its case, if any, follows its own loop); back to where it was asked."""
+    try:
+        iot_alerts.close_alert(session, principal=pu.principal, alert_id=alert_id,
+                               reason=cp.text(form, "reason", 255))
+    except DomainError as exc:
+        roll_back_refused(session)
+        return _alerts_page(request, session, pu, dict.fromkeys(("state", "type", "severity", "unit_id"), ""),
+                            error=exc.message, status=exc.status)
+    back = safe_next(cp.text(form, "next", 400)) or "/console/iot/alerts"
+    back = re.sub(r"([?&])msg=[^&]*&?", r"\1", back).rstrip("?&")
+    return redirect(back + ("&" if "?" in back else "?") + "msg=iot_alert_closed")
+
+
+@router.post("/devices/{device_id}/status")
+def device_status(request: Request, session: Db, pu: iv.AdminUser, device_id: uuid.UUID,
+                  form: cp.PostedForm) -> Response:
+    """启用 / 停用 a device."""
+    iot_devices.set_device_status(session, principal=pu.principal, device_id=device_id,
+                                  enabled=cp.text(form, "enabled", 1) == "1")
+    return redirect(f"/console/iot/devices/{device_id}?msg=iot_device_saved")
+
+
+def _alerts_page(request: Request, session: Any, pu: PageUser, f: dict[str, str], *, page: int = 1,
+                 error: str | None = None, status: int = 200) -> Response:
     f["state"] = f["state"] if f["state"] in iv.ALERT_STATES else ""
     f["severity"] = f["severity"] if f["severity"] in iv.SEVERITIES else ""
     names = Names(session, pu)
@@ -333,9 +366,9 @@ def alerts(request: Request, session: Db, pu: iv.ReadUser,
     return render(request, "iot/alerts.html", {
         "can_admin": iv.can_admin(pu), "alerts": _alert_rows(session, names, shown), "total": len(listed),
         "filters": f, "types": names.types, "severities": iv.SEVERITIES, "alert_states": iv.ALERT_STATES,
-        "alert_kinds": iv.ALERT_KINDS, "case_base": CASE_PAGES.get(pu.principal.role, ""),
+        "alert_kinds": iv.ALERT_KINDS, "case_base": CASE_PAGES.get(pu.principal.role, ""), "error": error,
         "units": unit_picker.filter_units(session, principal=pu.principal) if pu.principal.scope_paths else [],
-        "page": page, "pages": pages, "pager_query": _pager_query(f)})
+        "page": page, "pages": pages, "pager_query": _pager_query(f)}, status=status)
 
 
 # -- the command-centre screen's panel ------------------------------------------------------------------------
