@@ -60,6 +60,9 @@ SEES: dict[str, tuple[frozenset[str], frozenset[str]]] = {
     "addressee": (SIGNED_IN, frozenset()),
     # a public case of the district (附议): any resident
     "public": (SIGNED_IN, SIGNED_IN),
+    # rental rooms, stays, keys, police deliveries: staff where they lie, the district-wide staff, and the resident
+    # who is the landlord of the own side's room (the other side's is another resident's)
+    "rental": (frozenset({RES, GRID, COMM, STREET, CMD, LEAD, ADMIN}), frozenset({CMD, LEAD, ADMIN})),
 }
 
 
@@ -164,6 +167,10 @@ OBJECT_PARAMS: dict[str, Callable[[Ctx, str], Any]] = {
     "warning_id": lambda c, p: c.s.warning.id,
     "device_id": lambda c, p: c.s.iot_device.id,
     "alert_id": lambda c, p: c.s.iot_alert.id,
+    "room_id": lambda c, p: c.s.room.id,
+    "stay_id": lambda c, p: c.s.stay.id,
+    "key_id": lambda c, p: c.s.key.id,
+    "delivery_id": lambda c, p: c.s.delivery.id,
 }
 # ... and the parameters that name no object of a side
 FIXED_PARAMS: dict[str, Callable[[Ctx], Any]] = {
@@ -384,6 +391,29 @@ HUB_READ = _r(COMM, STREET, CMD, LEAD, ADMIN)  # the data hub: sources, imports,
 HUB_IMPORT = _r(COMM, STREET, CMD, ADMIN)  # import, fix and re-run quarantined rows
 HUB_REVIEW = _r(COMM, STREET, CMD, ADMIN)  # the review queue
 HUB_ADMIN = _r(CMD, ADMIN)  # sources, templates, survivorship rules, subscriptions
+RENTAL_READ = _r(GRID, COMM, STREET, CMD, LEAD)  # rental:read
+RENTAL_WRITE = _r(GRID, COMM, STREET, CMD)  # rental:write
+RENTAL_SEE = _r(RENTAL_READ, RES)  # rental:read, or rental:self on one's own (the resident: the own side's landlord)
+RENTAL_ACT = _r(RENTAL_WRITE, RES)  # rental:write, or rental:self on one's own
+
+
+_YEAR = __import__("datetime").timedelta(days=365)
+
+
+def _new_room(c: Ctx) -> dict[str, Any]:
+    return {"json": {"landlord": {"name": "钱房东", "id_number": _id_number(31), "phone": "13900000031"},
+                     "household_id": str(c.mw.sides["own"].household.id), "label": "次卧", "capacity": 1}}
+
+
+def _check_in(c: Ctx) -> dict[str, Any]:
+    import base64
+
+    from zhili.core.clock import today as local_today
+
+    today = local_today()
+    return {"json": {"room_id": str(c.mw.sides["own"].room.id), "name": "周租客", "id_number": _id_number(33),
+                     "phone": "13900000033", "photo_base64": base64.b64encode(png()).decode(),
+                     "move_in": today.isoformat(), "expected_move_out": (today + _YEAR).isoformat()}}
 # allowed roles that see the addressed object get 422 (no mapping template): own side all, other side the district
 # the sides' sources hold persons: the command centre (no registry:write) is refused register rows up front (403);
 # the others get as far as the template, which the matrix's upload does not name (422)
@@ -939,6 +969,43 @@ ROUTES: dict[tuple[str, str], Row] = {
     ("GET", f"{API}/iot/alerts/{{alert_id}}"): Row(roles=IOT_READ, scope="territory"),
     ("POST", f"{API}/iot/alerts/{{alert_id}}/close"): Row(roles=IOT_ADMIN, scope="territory",
                                                           body=_j(reason="现场核实为误报")),
+    # -- rental housing (出租房屋): staff with rental:* in their area; the resident on the own side's room, of which
+    # they are the landlord (rental:self)
+    ("GET", f"{API}/rental/rooms"): Row(roles=RENTAL_READ),
+    ("POST", f"{API}/rental/rooms"): Row(roles=RENTAL_ACT, body=_new_room),
+    ("GET", f"{API}/rental/my/rooms"): Row(roles=_r(RES)),
+    ("GET", f"{API}/rental/my/stays"): Row(roles=_r(RES)),
+    ("GET", f"{API}/rental/my/keys"): Row(roles=_r(RES)),
+    ("GET", f"{API}/rental/buildings"): Row(roles=RENTAL_ACT, body=lambda c: {"params": {"q": "own路"}}),
+    ("GET", f"{API}/rental/rooms/{{room_id}}"): Row(roles=RENTAL_SEE, scope="rental"),
+    ("PATCH", f"{API}/rental/rooms/{{room_id}}"): Row(roles=RENTAL_ACT, scope="rental", body=_j(note="已核查")),
+    ("POST", f"{API}/rental/rooms/{{room_id}}/status"): Row(roles=RENTAL_ACT, scope="rental",
+                                                            body=_j(status="active")),
+    ("POST", f"{API}/rental/rooms/{{room_id}}/checkin-code"): Row(roles=RENTAL_ACT, scope="rental"),
+    ("GET", f"{API}/rental/rooms/{{room_id}}/photos/{{attachment_id}}"): Row(
+        roles=RENTAL_SEE, scope="rental", params={"attachment_id": lambda c: c.s.room_photo}),
+    ("GET", f"{API}/rental/rooms/{{room_id}}/keys"): Row(roles=RENTAL_SEE, scope="rental"),
+    ("POST", f"{API}/rental/rooms/{{room_id}}/landlord-key"): Row(roles=RENTAL_ACT, scope="rental"),
+    ("POST", f"{API}/rental/stays"): Row(roles=RENTAL_ACT, body=_check_in),
+    ("GET", f"{API}/rental/stays"): Row(roles=RENTAL_SEE,
+                                        body=lambda c: {"params": {"room_id": str(c.mw.sides["own"].room.id)}}),
+    ("GET", f"{API}/rental/stays/{{stay_id}}"): Row(roles=RENTAL_SEE, scope="rental"),
+    ("POST", f"{API}/rental/stays/{{stay_id}}/check-out"): Row(roles=RENTAL_ACT, scope="rental", body=_j()),
+    ("POST", f"{API}/rental/stays/{{stay_id}}/extend"): Row(roles=RENTAL_ACT, scope="rental",
+                                                            body=lambda c: {"json": {"expected_move_out": (
+                                                                c.s.stay.expected_move_out + _YEAR).isoformat()}}),
+    ("GET", f"{API}/rental/stays/{{stay_id}}/photo"): Row(roles=RENTAL_SEE, scope="rental"),
+    # a reveal needs pii:reveal too; a refused one is recorded
+    ("POST", f"{API}/rental/stays/{{stay_id}}/reveal"): Row(roles=_r(GRID, COMM, STREET, CMD), scope="rental",
+                                                            body=_j(reason="核实身份"),
+                                                            refusal_writes=AUDITED_REFUSAL),
+    ("GET", f"{API}/rental/stays/{{stay_id}}/deliveries"): Row(roles=RENTAL_READ, scope="rental"),
+    ("POST", f"{API}/rental/keys/{{key_id}}/renew"): Row(roles=RENTAL_ACT, scope="rental"),
+    ("POST", f"{API}/rental/keys/{{key_id}}/revoke"): Row(roles=RENTAL_ACT, scope="rental", body=_j(reason="钥匙丢失")),
+    ("GET", f"{API}/rental/deliveries"): Row(roles=RENTAL_READ),
+    ("POST", f"{API}/rental/deliveries/{{delivery_id}}/redeliver"): Row(roles=RENTAL_WRITE, scope="rental"),
+    ("GET", f"{API}/rental/counts"): Row(roles=RENTAL_READ),
+    ("GET", f"{API}/rental/export"): Row(roles=_r(COMM, STREET, CMD)),
     # -- IoT perception pages (物联感知): iot:read in one's area; rules, types and the import iot:admin ----------
     ("GET", "/console/iot/"): Row(roles=IOT_READ),
     ("GET", "/console/iot/devices.geojson"): Row(roles=IOT_READ),

@@ -93,6 +93,11 @@ class Side:
     iot_device: Any = None  # a smoke detector in the side's grid (物联感知)
     iot_alert: Any = None  # an open alert of that device
     iot_message: Any = None  # a rejected message of that device (off its type's schema), with its reason
+    room: Any = None  # a rental room of the side's resident (as landlord), registered by the side's grid worker
+    room_photo: Any = None  # the attachment id of that room's photo
+    stay: Any = None  # a tenant's active stay in that room
+    key: Any = None  # the tenant's electronic key of that stay
+    delivery: Any = None  # the stay's police delivery, dead (so it can be redelivered)
 
 
 @dataclass
@@ -259,6 +264,7 @@ def build(db: Session) -> MatrixWorld:
             mw.saved_views[username] = save_view(db, principal=p(username), name="我的视图", query="open=1")
     _intel_objects(db, mw, p("zhihui"))
     _iot_objects(db, mw, p("zhihui"))
+    _rental_objects(db, mw, p)
     mw.rule_key = create_rule(db, principal=p("zhihui"), data={
         "name": "测试规则", "category_code": "SJ-01", "target_department": "HW", "confidence": 0.1}).rule_key
     set_override(db, principal=p("zhihui"), day=mw.override_day, is_workday=True, name="调休上班")
@@ -326,6 +332,37 @@ def _iot_objects(db: Session, mw: MatrixWorld, zhihui: Any) -> None:
         engine.process_batch(db, [engine.Incoming(topic=topic, payload=json.dumps({"event": "boom"}).encode())])
         s.iot_message = db.scalar(select(Message).where(Message.device_id == s.iot_device.id,
                                                         Message.accepted.is_(False)))
+    db.flush()
+
+
+def _rental_objects(db: Session, mw: MatrixWorld, p: Any) -> None:
+    """Per side: a rental room whose landlord account is the side's resident, registered by the side's grid worker
+    with a photo; a tenant checked in by the grid worker (an active stay and its key); the check-in's police
+    delivery, dead."""
+    from zhili.cases import attachments as case_attachments
+    from zhili.core.clock import today
+    from zhili.core.validators import id_check_digit
+    from zhili.rental import rooms, stays
+    from zhili.rental.models import DeliveryState, PoliceDelivery
+
+    def idn(seq: int) -> str:
+        first17 = f"34010219920308{seq:03d}"
+        return first17 + id_check_digit(first17)
+
+    for side, worker, resident, seq in (("own", "wangge_a", "jumin", 21), ("other", "wangge_c", "jumin_b", 23)):
+        s = mw.sides[side]
+        photo = case_attachments.set_attachment(db, principal=p(worker), data=png(), filename="房间.png")
+        done = rooms.register_room(db, principal=p(worker), data={
+            "landlord": {"name": "赵房东", "id_number": idn(seq), "phone": f"1390000{seq:04d}"},
+            "household_id": s.household.id, "label": "整套", "capacity": 2, "photos": [str(photo.id)],
+            "landlord_user_id": mw.world.users[resident].id})
+        s.room, s.room_photo = done.room, photo.id
+        checked = stays.check_in(db, principal=p(worker), room_id=s.room.id, data={
+            "name": "孙租客", "id_number": idn(seq + 1), "phone": f"1390000{seq + 1:04d}", "photo": png(),
+            "move_in": today() - dt.timedelta(days=10), "expected_move_out": today() + dt.timedelta(days=170)})
+        s.stay, s.key = checked.stay, checked.key.key
+        s.delivery = db.scalar(select(PoliceDelivery).where(PoliceDelivery.stay_id == s.stay.id))
+        s.delivery.state = DeliveryState.dead
     db.flush()
 
 

@@ -40,6 +40,9 @@ app.add_typer(ml_app, name="ml")
 from zhili.cli_iot import iot_app  # noqa: E402  (IoT perception: the ingest process, the simulator)
 
 app.add_typer(iot_app, name="iot")
+from zhili.cli_rental import rental_app  # noqa: E402  (rental housing: rules, police deliveries)
+
+app.add_typer(rental_app, name="rental")
 console = Console()
 
 
@@ -136,6 +139,15 @@ def _seed_hub(scale: str, progress: object, with_history: bool) -> dict[str, int
         return seed_hub(s, scale=scale, progress=progress, history=with_history)  # type: ignore[arg-type]
 
 
+def _seed_rental(scale: str) -> tuple[dict[str, int], list[Any]]:
+    """Rental rooms, tenants, keys and police deliveries, and the demo landlord and tenant accounts."""
+    from zhili.core.db import session_scope
+    from zhili.seed.rental import seed_rental
+
+    with session_scope() as s:
+        return seed_rental(s, scale=scale)
+
+
 def _seed(scale: str, with_history: bool = True) -> None:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 
@@ -155,6 +167,9 @@ def _seed(scale: str, with_history: bool = True) -> None:
         case_counts = _seed_case_loop(scale, cb, with_history)
         case_counts.update(_seed_activity(scale))
         case_counts.update(_seed_hub(scale, cb, with_history))
+        rental_counts, rental_users = _seed_rental(scale)
+        case_counts.update(rental_counts)
+        report.users.extend(rental_users)
     table = Table(title=f"演示数据（{scale}）已生成，用时 {report.elapsed_s:.1f} 秒")
     table.add_column("表")
     table.add_column("行数", justify="right")

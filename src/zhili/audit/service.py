@@ -29,8 +29,10 @@ from zhili.regions.models import Unit
 from zhili.users.models import User, UserUnit
 
 # What the auditor reviews on their own pages: every full-data reveal (and every refused one), every export.
-REVEAL_ACTIONS = ("person.reveal", "case.reveal_reporter", "person.reveal_refused", "case.reveal_refused")
-EXPORT_ACTIONS = ("registry.export", "case.export", "registry.import_rejected_download", "hub.quarantine.download")
+REVEAL_ACTIONS = ("person.reveal", "case.reveal_reporter", "person.reveal_refused", "case.reveal_refused",
+                  "rental.stay_reveal", "rental_stay.reveal_refused", "rental.stay_photo")
+EXPORT_ACTIONS = ("registry.export", "case.export", "registry.import_rejected_download", "hub.quarantine.download",
+                  "rental.export")
 LOGIN_ACTIONS = ("auth.login_failed", "auth.locked")
 MAX_ACCOUNTS = 100
 

@@ -51,10 +51,6 @@ def require_any(principal: Principal, *perms: Perm) -> None:
         raise Forbidden(f"当前角色（{principal.role.value}）没有出租房屋管理的权限", code="permission_denied")
 
 
-def is_staff(principal: Principal, perm: Perm = Perm.rental_read) -> bool:
-    return principal.can(perm)
-
-
 def account_phone_bidx(session: Session, principal: Principal) -> str | None:
     """The blind index (purpose ``person.phone``, as stays store it) of the caller's account phone, if any."""
     cached = session.info.get(_PHONE_BIDX)

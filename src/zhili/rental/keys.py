@@ -221,8 +221,6 @@ def list_keys(session: Session, *, principal: Principal, room_id: uuid.UUID,
 def my_keys(session: Session, *, principal: Principal) -> list[Key]:
     """我的钥匙: the caller's keys that are valid or pending — as tenant (of their active stays) and as landlord."""
     require_any(principal, Perm.rental_self)
-    if not principal.can(Perm.rental_self):
-        return []
     now = clock.utcnow()
     stays = select(Stay.id).where(tenant_condition(session, principal), Stay.state == StayState.active)
     rooms = select(Room.id).where(Room.landlord_user_id == principal.user_id)

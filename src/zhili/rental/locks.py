@@ -128,8 +128,10 @@ def _warn_unknown(session: Session, room: Room, at: dt.datetime, recent: int) ->
                       unit=unit, title=f"陌生凭证开锁：{where}"[:200],
                       reason=(f"{clock.fmt_local(at)} 有人用未登记的凭证打开了在租房屋“{where}”的门锁，"
                               f"24小时内共{recent}次。请核实是否有未登记人员居住。"),
-                      detail={"room_id": str(room.id), "count_24h": recent},
-                      severity="orange" if recent < 3 else "red", period_start=day, period_end=day)
+                      detail={"room_id": str(room.id), "count_24h": recent,
+                              "convert_category": "SG-0203", "convert_building": str(room.building_id)},
+                      category_code="SG-0203", severity="orange" if recent < 3 else "red", period_start=day,
+                      period_end=day)
     intel_warnings.raise_and_notify(session, [finding], now=at)
 
 

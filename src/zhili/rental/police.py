@@ -388,6 +388,10 @@ def list_deliveries(session: Session, *, principal: Principal, state: str | None
                     stay_id: uuid.UUID | None = None, limit: int = 200) -> list[PoliceDelivery]:
     """Deliveries in jurisdiction, newest first (``state=dead``: the dead-letter list). ``rental:read``."""
     authorize(principal, Perm.rental_read)
+    if stay_id is not None:
+        stay = session.get(Stay, stay_id)
+        if stay is None or not in_scope(principal, stay.path):
+            raise not_found("入住登记")
     stmt = scoped(select(PoliceDelivery), principal, PoliceDelivery.path)
     return _filtered(session, stmt, state=state, stay_id=stay_id, limit=limit)
 

@@ -42,6 +42,8 @@ from zhili.intel.warn_common import Finding, UnitRef, UnitTree
 from zhili.registry.models import Household, Person, ResidentType
 from zhili.rental.models import Room, RoomStatus, Signal, SignalKind, Stay, StayState
 
+# The case category a rental warning turns into (转为事件), from the default taxonomy: 出租房屋与流动人口.
+CATEGORY = "SG-0203"
 RULES = ("rental_overcrowded", "rental_double", "rental_overstay", "rental_vacant_activity", "rental_permit_due")
 
 
@@ -90,6 +92,11 @@ def run_start(spans: list[tuple[dt.date, dt.date | None]], threshold: int, today
         if count(prev) <= threshold:
             break
     return start
+
+
+def convert_hints(room: Room) -> dict[str, str]:
+    """What a rental warning's detail carries for turning it into a case: the category and the room's building."""
+    return {"convert_category": CATEGORY, "convert_building": str(room.building_id)}
 
 
 def _where(session: Session, room: Room) -> str:
@@ -158,7 +165,8 @@ def _overcrowded(session: Session, rooms: dict[uuid.UUID, Room], tree: UnitTree,
             reason=(f"该出租房屋核定居住{room.capacity}人，目前登记在住{current}人，"
                     f"自{start.month}月{start.day}日起超员。请上门核查是否存在群租。"),
             detail={"room_id": str(room.id), "capacity": room.capacity, "active": current,
-                    "since": start.isoformat()}, period_start=start, period_end=today))
+                    "since": start.isoformat(), **convert_hints(room)}, category_code=CATEGORY,
+            period_start=start, period_end=today))
     return out
 
 
@@ -183,8 +191,8 @@ def _double(session: Session, rooms: dict[uuid.UUID, Room], tree: UnitTree, toda
             reason=(f"{person.name}自{start.month}月{start.day}日起同时登记在{len(active)}处出租房屋（{places}）。"
                     "请核实实际居住地，为已搬离的住处办理退租。"),
             detail={"person_id": str(pid), "stay_ids": [str(st.id) for st in active],
-                    "room_ids": [str(st.room_id) for st in active], "since": start.isoformat()},
-            period_start=start, period_end=today))
+                    "room_ids": [str(st.room_id) for st in active], "since": start.isoformat(),
+                    **convert_hints(newest)}, category_code=CATEGORY, period_start=start, period_end=today))
     return out
 
 
@@ -211,7 +219,8 @@ def _overstay(session: Session, rooms: dict[uuid.UUID, Room], tree: UnitTree, to
             reason=(f"{name}的入住登记已过{what}（{deadline.isoformat()}）{days}天仍为在住。"
                     "请核实：已搬离的办理退租，继续居住的办理续租。"),
             detail={"stay_id": str(st.id), "room_id": str(room.id), "deadline": deadline.isoformat(),
-                    "days_over": days}, period_start=deadline, period_end=today))
+                    "days_over": days, **convert_hints(room)}, category_code=CATEGORY, period_start=deadline,
+            period_end=today))
     return out
 
 
@@ -239,8 +248,8 @@ def _vacant(session: Session, rooms: dict[uuid.UUID, Room], tree: UnitTree, now:
             unit=unit, title=f"空置房有活动：{_where(session, room)}", severity="orange",
             reason=(f"该出租房屋自{vacant_from.isoformat()}起无登记租户（{(today - vacant_from).days}天），"
                     f"但近{activity_days}天有{int(n)}次门锁或水电使用记录。请核查是否有未登记人员居住。"),
-            detail={"room_id": str(room.id), "vacant_since": vacant_from.isoformat(), "signals": int(n)},
-            period_start=vacant_from, period_end=today))
+            detail={"room_id": str(room.id), "vacant_since": vacant_from.isoformat(), "signals": int(n),
+                    **convert_hints(room)}, category_code=CATEGORY, period_start=vacant_from, period_end=today))
     return out
 
 
@@ -263,6 +272,6 @@ def _permit_due(session: Session, rooms: dict[uuid.UUID, Room], tree: UnitTree, 
             title=f"居住登记到期：{person.name}", severity="yellow",
             reason=(f"流动人口{person.name}已在“{_where(session, room)}”居住{stayed}天（满{days}天），尚未申领居住证。"
                     "请提醒其通过居民端申领（零跑），或上门协助办理。"),
-            detail={"stay_id": str(st.id), "person_id": str(person.id), "days": stayed},
-            period_start=st.move_in, period_end=today))
+            detail={"stay_id": str(st.id), "person_id": str(person.id), "days": stayed, **convert_hints(room)},
+            category_code=CATEGORY, period_start=st.move_in, period_end=today))
     return out

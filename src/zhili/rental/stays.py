@@ -41,7 +41,7 @@ from zhili.core.errors import Conflict, DomainError, ValidationFailed
 from zhili.core.ids import new_id
 from zhili.core.jurisdiction import Principal, in_scope, path_predicate, scoped
 from zhili.core.masking import mask_id_number, mask_phone
-from zhili.core.query import paginate
+from zhili.core.query import paginate, starts_with_text
 from zhili.core.reveal import authorize_reveal
 from zhili.core.security import Perm, Role
 from zhili.core.validators import validate_id_number, validate_mobile
@@ -175,6 +175,7 @@ def check_in(session: Session, *, principal: Principal, data: dict[str, Any], ro
     or by check-in code (the tenant from the portal, ``rental:self``). ``data``: name, id_number, phone, photo
     (bytes), move_in, expected_move_out, note."""
     require_any(principal, Perm.rental_write, Perm.rental_self)
+    clean = validate_check_in(data)
     if room_id is not None:
         room = load_room(session, principal, room_id, write=True)
     elif checkin_code:
@@ -185,7 +186,6 @@ def check_in(session: Session, *, principal: Principal, data: dict[str, Any], ro
         raise _invalid({"room_id": "请选择房屋或输入入住码"})
     if room.status != RoomStatus.active:
         raise Conflict("该房屋已停止出租，不能办理入住", code="room_withdrawn")
-    clean = validate_check_in(data)
     via = _via(principal, room) if room_id is not None else RegisteredVia.portal
     household = session.get(Household, room.household_id)
     assert household is not None
@@ -309,7 +309,7 @@ def list_stays(session: Session, *, principal: Principal, room_id: uuid.UUID | N
     if name or id_number:
         persons = select(Person.id)
         if name:
-            persons = persons.where(Person.name.startswith(name.strip(), autoescape=True))
+            persons = persons.where(starts_with_text(Person.name, name.strip()))
         if id_number:
             persons = persons.where(Person.id_number_bidx == cipher.blind_index(id_number, purpose=ID_PURPOSE))
         stmt = stmt.where(Stay.person_id.in_(persons))
@@ -358,7 +358,8 @@ def stay_photo(session: Session, *, principal: Principal, stay_id: uuid.UUID) ->
     stay_id = stay.id
     write_after_read(session, lambda s: audit.record(s, actor=principal.actor, action="rental.stay_photo",
                                                      object_type="rental_stay", object_id=stay_id))
-    return stay.photo_type or "image/jpeg", data
+    ctype = stay.photo_type if stay.photo_type in IMAGE_TYPES else "application/octet-stream"
+    return ctype, data
 
 
 def reveal_stay(session: Session, *, principal: Principal, stay_id: uuid.UUID, reason: str) -> dict[str, Any]:
