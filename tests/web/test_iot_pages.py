@@ -481,3 +481,30 @@ def test_an_administrator_closes_an_alert_with_a_reason_and_disables_a_device(
     assert client.post(f"/console/iot/devices/{iot.smoke.id}/status",
                        data={"csrf_token": listing.csrf(), "enabled": "0"}).status_code == 403
     assert site.db.get(Alert, other.id).state == AlertState.open
+
+
+def test_a_lock_bound_to_a_rental_room_shows_its_building_and_room(client: Any, site: Any, iot: Iot) -> None:
+    from zhili.core.validators import id_check_digit
+    from zhili.registry.models import Building, BuildingType, Household, HouseholdUse
+    from zhili.rental.rooms import register_room
+
+    ga = site.world.units["ga"]
+    b = Building(grid_id=ga.id, path=ga.path, name="金陵小区3幢", address="长兴县金陵路 88 号",
+                 building_type=BuildingType.residential, floors=6, lon=119.1, lat=31.1)
+    site.db.add(b)
+    site.db.flush()
+    h = Household(building_id=b.id, grid_id=b.grid_id, path=b.path, room="502", address=f"{b.address}502室",
+                  use=HouseholdUse.owner_occupied)
+    site.db.add(h)
+    site.db.flush()
+    first = "33052219700101123"
+    room = register_room(site.db, principal=site.principal("wangge_a"), data={
+        "landlord": {"name": "王房东", "id_number": first + id_check_digit(first), "phone": "13900001111"},
+        "household_id": h.id, "label": "整套", "capacity": 2, "rent_yuan": 1500}).room
+    lock = iot_devices.create_device(site.db, principal=site.principal("zhihui"), device_key="LOCK-0001", data={
+        "type_code": "door_lock", "name": "金陵小区3幢502门锁", "room_id": room.id, "building_id": b.id})
+    p = _page(client, site, "wangge_a", f"/console/iot/devices/{lock.id}")
+    facts = " ".join(p.find("dl", **{"class": "facts device-facts"}).text.split())
+    assert "所在楼栋 长兴县金陵路 88 号 金陵小区3幢" in facts
+    assert "长兴县金陵路 88 号502室（整套）" in facts and "智能门锁" in facts
+    assert "王房东" not in p.text and "13900001111" not in p.text

@@ -29,6 +29,7 @@ from zhili.iot import types as iot_types
 from zhili.iot import views as iot_views
 from zhili.regions import picker as unit_picker
 from zhili.registry import service as registry
+from zhili.rental import locks as rental_locks
 from zhili.web import casepages as cp
 from zhili.web import iotview as iv
 from zhili.web.adminkit import query_text
@@ -232,6 +233,7 @@ def device(request: Request, session: Db, pu: iv.ReadUser, device_id: uuid.UUID)
         "device": {"id": d.id, "name": d.name, "device_key": d.device_key, "type_name": getattr(dtype, "name", "—"),
                    "unit_name": names.units([d.unit_id]).get(d.unit_id, "—"), "address": d.address,
                    "building_name": _building_name(building), "room_bound": d.room_id is not None,
+                   "room_address": _room_address(session, d.room_id),
                    "owner": d.owner, "heartbeat_s": d.heartbeat_s or getattr(dtype, "heartbeat_s", 0),
                    "last_seen_at": d.last_seen_at, "installed_at": d.installed_at, "lon": d.lon, "lat": d.lat,
                    "note": d.note, "display_status": display_status(d, alarmed)},
@@ -250,6 +252,15 @@ def _building(session: Any, pu: PageUser, building_id: uuid.UUID | None) -> Any:
         return registry.get_building(session, principal=pu.principal, building_id=building_id)
     except NotFound:
         return None
+
+
+def _room_address(session: Any, room_id: uuid.UUID | None) -> str | None:
+    """The address of the rental room a lock or meter is bound to (the device is in the viewer's jurisdiction:
+    where it hangs is part of it), through the rental register's lock interface."""
+    if room_id is None:
+        return None
+    where = rental_locks.room_location(session, room_id)
+    return where.address if where is not None else None
 
 
 def _building_name(b: Any) -> str | None:
