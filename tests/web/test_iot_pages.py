@@ -505,6 +505,6 @@ def test_a_lock_bound_to_a_rental_room_shows_its_building_and_room(client: Any, 
         "type_code": "door_lock", "name": "金陵小区3幢502门锁", "room_id": room.id, "building_id": b.id})
     p = _page(client, site, "wangge_a", f"/console/iot/devices/{lock.id}")
     facts = " ".join(p.find("dl", **{"class": "facts device-facts"}).text.split())
-    assert "所在楼栋 长兴县金陵路 88 号 金陵小区3幢" in facts
+    assert "所在楼栋长兴县金陵路 88 号 金陵小区3幢" in facts
     assert "长兴县金陵路 88 号502室（整套）" in facts and "智能门锁" in facts
     assert "王房东" not in p.text and "13900001111" not in p.text
