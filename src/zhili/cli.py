@@ -148,6 +148,15 @@ def _seed_rental(scale: str) -> tuple[dict[str, int], list[Any]]:
         return seed_rental(s, scale=scale)
 
 
+def _seed_iot(scale: str) -> dict[str, int]:
+    """The shipped device types and rules, the demo devices (and a lock per rental room), a first burst of traffic."""
+    from zhili.core.db import session_scope
+    from zhili.seed.iot import seed_iot
+
+    with session_scope() as s:
+        return seed_iot(s, scale=scale)
+
+
 def _seed(scale: str, with_history: bool = True) -> None:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 
@@ -170,6 +179,7 @@ def _seed(scale: str, with_history: bool = True) -> None:
         rental_counts, rental_users = _seed_rental(scale)
         case_counts.update(rental_counts)
         report.users.extend(rental_users)
+        case_counts.update(_seed_iot(scale))
     table = Table(title=f"演示数据（{scale}）已生成，用时 {report.elapsed_s:.1f} 秒")
     table.add_column("表")
     table.add_column("行数", justify="right")

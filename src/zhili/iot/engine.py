@@ -38,7 +38,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Table, insert, select
+from sqlalchemy import Table, bindparam, insert, select, tuple_, update
 from sqlalchemy.orm import Session
 
 from zhili.core import audit
@@ -253,8 +253,7 @@ def process_batch(session: Session, items: Sequence[Incoming], *, prefix: str | 
     for p in parsed:
         if p.device is None and p.device_key in devices:
             p.device = devices[p.device_key]
-    fresh = _skip_recorded(session, parsed, res)
-    _insert(session, fresh)
+    fresh = _record(session, _unique(parsed, res), res)
     res.recorded = len(fresh)
     res.rejected = sum(1 for p in fresh if p.reason_code)
     res.accepted = res.recorded - res.rejected
@@ -284,8 +283,8 @@ def process_batch(session: Session, items: Sequence[Incoming], *, prefix: str | 
     return res
 
 
-def _skip_recorded(session: Session, parsed: list[_Parsed], res: BatchResult) -> list[_Parsed]:
-    """The messages not recorded before (in the database or earlier in the batch)."""
+def _unique(parsed: list[_Parsed], res: BatchResult) -> list[_Parsed]:
+    """The batch without its repeats (the same device and message id twice)."""
     seen: set[tuple[str, str]] = set()
     uniq: list[_Parsed] = []
     for p in parsed:
@@ -295,45 +294,57 @@ def _skip_recorded(session: Session, parsed: list[_Parsed], res: BatchResult) ->
             continue
         seen.add(k)
         uniq.append(p)
+    return uniq
+
+
+def _record(session: Session, uniq: list[_Parsed], res: BatchResult) -> list[_Parsed]:
+    """Insert the messages not recorded before and return them. Those already recorded (a redelivery) are found by
+    one lookup of the batch's (device, message id) pairs in the unique index, then the rest is written with one
+    executemany INSERT; a message another ingest process recorded meanwhile makes the unique constraint fail the
+    batch, which is rolled back and retried (then found by the lookup)."""
+    from zhili.core.ids import new_id
+
     if not uniq:
         return []
     have: set[tuple[str, str]] = set()
-    mids = list({p.mid for p in uniq})
-    dkeys = list({p.device_key for p in uniq})
-    for i in range(0, len(mids), 500):
+    for i in range(0, len(uniq), 400):
+        pairs = [(p.device_key, p.mid) for p in uniq[i:i + 400]]
         have.update(session.execute(select(Message.device_key, Message.message_id).where(
-            Message.message_id.in_(mids[i:i + 500]), Message.device_key.in_(dkeys))))
-    out = [p for p in uniq if (p.device_key, p.mid) not in have]
-    res.duplicates += len(uniq) - len(out)
-    return out
-
-
-def _insert(session: Session, fresh: list[_Parsed]) -> None:
-    from zhili.core.ids import new_id
-
+            tuple_(Message.device_key, Message.message_id).in_(pairs))).all())
+    fresh = [p for p in uniq if (p.device_key, p.mid) not in have]
+    res.duplicates += len(uniq) - len(fresh)
     rows = []
     for p in fresh:
         p.row_id = new_id()
         rows.append({"id": p.row_id, "device_id": p.device.id if p.device is not None else None,
                      "device_key": p.device_key, "message_id": p.mid, "topic": p.item.topic[:255],
-                     "kind": p.kind, "payload": p.payload if p.payload is not None and len(p.item.payload) <= 65536
-                     else None, "raw": p.raw, "sent_at": p.sent_at, "received_at": p.at,
+                     "kind": p.kind, "payload": p.payload, "raw": p.raw, "sent_at": p.sent_at, "received_at": p.at,
                      "accepted": p.reason_code is None, "reason": p.reason, "reason_code": p.reason_code})
-    table: Table = Message.__table__  # type: ignore[assignment]
-    for i in range(0, len(rows), 1000):
-        session.execute(insert(table), rows[i:i + 1000])
+    if rows:
+        table: Table = Message.__table__  # type: ignore[assignment]
+        session.connection().execute(insert(table), rows)
+    return fresh
 
 
 def _liveness(session: Session, ctx: _Ctx, good: list[_Parsed], now: dt.datetime, res: BatchResult) -> None:
+    """Last seen (one executemany UPDATE, past the ORM: a heartbeat is no edit of the device and must not bump its
+    version), and offline devices back online with their offline alert closed."""
     back: list[Device] = []
+    seen: dict[uuid.UUID, dt.datetime] = {}
     for p in good:
         d = p.device
         assert d is not None
-        if d.last_seen_at is None or d.last_seen_at < p.at:
-            d.last_seen_at = p.at
-        if d.status == DeviceStatus.offline:
+        if d.id not in seen or seen[d.id] < p.at:
+            seen[d.id] = p.at
+        if d.status == DeviceStatus.offline and d not in back:
             d.status = DeviceStatus.active
             back.append(d)
+    if seen:
+        table: Table = Device.__table__  # type: ignore[assignment]
+        stmt = (update(table).where(table.c.id == bindparam("b_id"))
+                .where((table.c.last_seen_at.is_(None)) | (table.c.last_seen_at < bindparam("b_at")))
+                .values(last_seen_at=bindparam("b_at")))
+        session.connection().execute(stmt, [{"b_id": k, "b_at": v} for k, v in seen.items()])
     if back:
         keys = [alert_svc.group_key(None, d, "offline") for d in back]
         got = alert_svc.open_alerts(session, keys)
