@@ -1,10 +1,11 @@
-"""物联感知 in a real browser, on the small demo district with the shipped device types and rules (``zhili iot
-install``): smoke detectors registered through the API in three grids, one disabled, and a few messages through
-the ingest's engine — an alarm (an alert and its case), a heartbeat, a message off the schema. The command centre
-sees the markers on the device map coloured by status and opens a popup; filters the map by status; opens a
-device's page with its rejected message and the alert's case; and in the rule editor tries a condition on the
-sample payload pre-filled from the type's schema (fires, does not fire, an expression error with its position).
-No console error, no request to another host, no code shown.
+"""物联感知 in a real browser, on the small demo district with its devices and their first burst of traffic
+(``zhili.seed.iot``), plus smoke detectors registered through the API in three grids, one of them disabled, and a
+few messages through the ingest's engine — an alarm (an alert and its case), a heartbeat, a message off the schema.
+The command centre sees every placed device on the map coloured by status, opens an alarm's popup and from it the
+device's page; filters the map by status; reads a device's rejected message and its alert's case; and in the rule
+editor tries a condition on the sample payload pre-filled from the type's schema (fires, does not fire, an
+expression error with its position). A grid worker reads the pages on a phone. No console error, no request to
+another host, no code shown.
 
 ``ZHILI_E2E_SCREENSHOTS=1`` also saves the device map as ``docs/screenshots/iot-device-map.png``.
 """
@@ -31,6 +32,7 @@ screenshots = load("zhili_scripts_screenshots", ROOT / "scripts" / "screenshots.
 
 GRIDS = 3
 PER_GRID = 3
+SHOWN = re.compile(r"地图上 (\d+) 台设备")
 # the ingest's engine on the server's database: what `zhili iot run` does with messages from the broker
 FEED = """
 import json, sys
@@ -93,42 +95,62 @@ def context(browser: Any, iot_server: LiveServer) -> Iterator[Callable[..., Any]
         ctx.close()
 
 
+def _placed(page: Any) -> int:
+    """How many devices the map says it shows (its own count: the placed ones)."""
+    status = page.locator("#device-map-status")
+    expect(status).to_have_text(SHOWN)
+    m = SHOWN.search(status.inner_text())
+    assert m is not None
+    return int(m.group(1))
+
+
 def test_the_device_map_shows_every_device_coloured_by_status(iot_server: LiveServer,
                                                               context: Callable[..., Any]) -> None:
     page = context(**WIDE).new_page()
     watch = Watch(page, iot_server)
     login(page, iot_server, "zhihui", "/console/iot/")
     assert page.locator("h1").inner_text() == "物联感知设备地图"
-    total = GRIDS * PER_GRID
+    with iot_server.api("zhihui") as api:
+        total = sum(api.get("/api/v1/iot/devices/summary").raise_for_status().json().values())
+    assert total >= GRIDS * PER_GRID + 200  # the demo's devices and ours
+    assert page.locator("#kpi-total").inner_text() == str(total)
+    placed = _placed(page)
     markers = page.locator("#device-map path.device-marker")
-    expect(markers).to_have_count(total)  # (polled from here: the page's CSP allows no eval for wait_for_function)
-    assert page.locator("#device-map path.status-alarm").count() == 1
-    assert page.locator("#device-map path.status-disabled").count() == 1
-    assert page.locator("#device-map path.status-active").count() == total - 2
+    expect(markers).to_have_count(placed)  # (polled from here: the page's CSP allows no eval for wait_for_function)
+    assert placed >= GRIDS * PER_GRID
+    alarms = int(page.locator("#kpi-alarm").inner_text())
+    assert alarms >= 2  # the demo's storm and ours
+    assert 1 <= page.locator("#device-map path.status-alarm").count() <= alarms
+    assert page.locator("#device-map path.status-disabled").count() >= 1
+    assert page.locator("#device-map path.status-active").count() >= placed // 2
     page.locator("#device-map path:not(.device-marker)").first.wait_for()  # the communities' outlines
-    assert f"地图上 {total} 台设备" in page.locator("#device-map-status").inner_text()
-    assert page.locator("#kpi-alarm").inner_text() == "1" and page.locator("#kpi-total").inner_text() == str(total)
     watch.check()
     if os.environ.get("ZHILI_E2E_SCREENSHOTS"):
         page.screenshot(path=str(ROOT / "docs" / "screenshots" / "iot-device-map.png"), full_page=True)
-    page.locator("#device-map path.status-alarm").click()
+    # the map filtered by status: the alarms alone; one's popup opens its device's page
+    page.select_option("#map-status", "alarm")
+    expect(page.locator("#device-map path.device-marker:not(.status-alarm)")).to_have_count(0)
+    expect(page.locator("#device-map-status")).not_to_have_text(re.compile(rf"地图上 {placed} 台"))
+    assert markers.count() == _placed(page) >= 1
+    markers.first.click()
     popup = page.locator(".leaflet-popup-content .device-popup")
     popup.wait_for()
-    text = popup.inner_text()
-    assert "烟感1号" in text and "告警" in text and "烟感" in text and "长兴" not in text.split("\n")[0]
+    name = popup.locator("strong").inner_text()
+    assert "告警" in popup.inner_text() and name
     with page.expect_navigation():
         popup.locator("a").click()
-    assert page.locator("h1").inner_text().endswith("烟感1号")
+    assert page.locator("h1").inner_text() == name
+    assert "未关闭" in page.locator("table.alert-table").inner_text()
+    watch.check()
+    # our alarmed detector: its rejected message with the reason, its alert's case
+    page.goto("/console/iot/devices?q=SMK-0001")
+    with page.expect_navigation():
+        page.locator("table.device-table a").first.click()
     main = page.locator("main").inner_text()
-    assert "已拒收" in main and "烟感报警" in main and "未关闭" in main
+    assert "已拒收" in main and "不能大于 100" in main and "烟感报警" in main and "未关闭" in main
     case_link = page.locator("table.alert-table a[href^='/console/cases/']")
     assert case_link.count() == 1 and case_link.inner_text().startswith("330522-")
     watch.check()
-    # the map filtered by status
-    page.goto("/console/iot/")
-    expect(markers).to_have_count(total)
-    page.select_option("#map-status", "alarm")
-    expect(markers).to_have_count(1)
     watch.assert_clean()
 
 
@@ -170,7 +192,9 @@ def test_a_grid_worker_reads_the_pages_on_a_phone(iot_server: LiveServer, contex
     worker = next(u for u, info in iot_server.logins.items() if info.get("role") == "grid_worker"
                   and grid == info.get("unit"))
     login(page, iot_server, worker, "/console/iot/")
-    expect(page.locator("#device-map path.device-marker")).to_have_count(PER_GRID)
+    placed = _placed(page)
+    assert placed >= PER_GRID
+    expect(page.locator("#device-map path.device-marker")).to_have_count(placed)
     urls = ["/console/iot/", "/console/iot/devices", "/console/iot/alerts"]
     page.goto("/console/iot/devices")
     urls.append(page.locator("table.device-table a").first.get_attribute("href") or "")
