@@ -47,7 +47,7 @@ class Iot:
                 "address": f"{name}安装处", **more})
 
         self.smoke = add("SMK-A-001", "smoke_detector", "金陵小区3幢烟感", "ga", 119.1, 31.1, owner="长兴消防设施公司")
-        self.water = add("WLV-A-001", "water_level", "金陵河水位计", "ga", 119.12, 31.12)
+        self.water = add("WL-A-001", "water_level", "金陵河水位计", "ga", 119.12, 31.12)
         self.quiet = add("SMK-A-002", "smoke_detector", "金陵小区5幢烟感", "ga", 119.13, 31.13)
         self.other = add("SMK-B-001", "smoke_detector", "金陵社区第2网格烟感", "gb", 119.3, 31.1)
         self.far = add("SMK-C-001", "smoke_detector", "画溪村烟感", "gc", 119.6, 31.1)
@@ -128,7 +128,7 @@ def test_the_device_list_filters_by_type_status_unit_and_text(client: Any, site:
     assert listed(f"unit_id={site.world.units['gb'].id}") == {"金陵社区第2网格烟感"}
     assert listed(f"unit_id={site.world.units['gc'].id}") == listed("") - set()  # outside: ignored, not widened
     assert listed("q=5幢") == {"金陵小区5幢烟感"}
-    assert listed("q=WLV-A") == {"金陵河水位计"}
+    assert listed("q=WL-A") == {"金陵河水位计"}
     assert listed("status=nonsense") == listed("")
 
 
