@@ -162,6 +162,7 @@ def populate(session: Session) -> None:
                            ["李四", "330522198506150000", "13600003333", "999"]]))
     assert imp.rows_quarantined == 1  # the register's upload: a hub import, its row quarantined (hub_quarantine)
     _hub_rows(session, p["admin"], world.units["c1"].id)
+    _rental_rows(session, p["admin"], p["zhihui"], grid)
     session.commit()
 
 
@@ -204,6 +205,31 @@ def _hub_rows(session: Session, admin: Any, unit_id: Any) -> None:
     session.flush()
 
 
+def _rental_rows(session: Session, admin: Any, zhihui: Any, grid_id: Any) -> None:
+    """A rental room with a tenant checked in: the stay's phone and photo are encrypted (rental_stay)."""
+    import datetime as dt
+
+    from testimages import png
+    from zhili.core.clock import today
+    from zhili.registry import service as registry
+    from zhili.registry.models import BuildingType
+    from zhili.rental import police, rooms, stays
+
+    b = registry.create_building(session, principal=admin, data={
+        "grid_id": grid_id, "name": "5幢", "address": "金陵路5号", "building_type": BuildingType.residential})
+    room = rooms.register_room(session, principal=zhihui, data={
+        "landlord": {"name": "房东甲", "id_number": _id_number(4), "phone": "13900004444"}, "building_id": b.id,
+        "door": "101", "label": "整套", "capacity": 2}).room
+    police.set_dispatcher(lambda ids: None)  # nothing to send from this scratch database
+    try:
+        stays.check_in(session, principal=zhihui, room_id=room.id, data={
+            "name": "租客乙", "id_number": _id_number(5), "phone": "13900005555", "photo": png(),
+            "move_in": today(), "expected_move_out": today() + dt.timedelta(days=90)})
+        session.commit()
+    finally:
+        police.set_dispatcher(None)
+
+
 @pytest.fixture
 def deployment(tmp_path: Path) -> Iterator[Deployment]:
     var_dir = tmp_path / "var"
@@ -233,7 +259,8 @@ def test_the_models_declare_exactly_the_columns_that_hold_ciphertext(deployment:
     assert {(t, c) for t, c, _ in cells} == _declared() == {
         ("app_user", "phone_enc"), ("person", "id_number_enc"), ("person", "phone_enc"),
         ("organisation", "contact_phone_enc"), ("case", "reporter_name_enc"), ("case", "reporter_phone_enc"),
-        ("import_rejected_row", "cells_enc"), ("hub_source_record", "values_enc"), ("hub_quarantine", "raw_enc")}
+        ("import_rejected_row", "cells_enc"), ("hub_source_record", "values_enc"), ("hub_quarantine", "raw_enc"),
+        ("rental_stay", "phone_enc"), ("rental_stay", "photo_enc")}
     assert {key_id(b) for b in cells.values()} == {"k1"}
     assert "王秀英" in plaintexts(deployment.cipher(), cells).values()
 

@@ -192,3 +192,20 @@ def test_the_photo_is_served_only_to_those_who_may_see_the_stay_and_every_view_i
     assert db.scalar(select(AuditEvent.seq).where(AuditEvent.action == "rental.stay_photo")) is not None
     with pytest.raises(NotFound):
         stays.stay_photo(db, principal=principal(db, world, "wangge_b"), stay_id=done.stay.id)
+
+
+def test_a_room_is_withdrawn_only_when_empty_and_then_takes_no_tenant_and_opens_to_no_key(
+        db: Session, world: Any, gateway: Any) -> None:
+    p = place(db, world)
+    done = stays.check_in(db, principal=p.staff, room_id=p.room.id, data=tenant())
+    with pytest.raises(Conflict):
+        rooms.set_room_status(db, principal=p.staff, room_id=p.room.id, status="withdrawn")
+    stays.check_out(db, principal=p.staff, stay_id=done.stay.id)
+    rooms.set_room_status(db, principal=p.staff, room_id=p.room.id, status="withdrawn", reason="房东自住")
+    assert keys.list_keys(db, principal=p.staff, room_id=p.room.id) == []
+    with pytest.raises(Conflict):
+        stays.check_in(db, principal=p.staff, room_id=p.room.id, data=tenant())
+    with pytest.raises(NotFound):  # its check-in code opens nothing
+        stays.check_in(db, principal=resident(db, world, "zuke9", phone()), checkin_code=p.room.checkin_code,
+                       data=tenant())
+    assert rooms.set_room_status(db, principal=p.staff, room_id=p.room.id, status="active").status.value == "active"

@@ -173,3 +173,16 @@ def test_without_a_configured_interface_nothing_is_sent_and_the_row_stays_visibl
         assert d.state == DeliveryState.pending and d.attempts == 1 and d.last_error == "未配置公安登记接口"
     finally:
         police.set_dispatcher(None)
+
+
+def test_the_stays_police_state_sums_up_its_deliveries(db: Session, world: Any, gateway: Any) -> None:
+    p = place(db, world)
+    done = stays.check_in(db, principal=p.staff, room_id=p.room.id, data=tenant())
+    police.deliver_due(db)
+    assert done.stay.police_state == "delivered"
+    stays.check_out(db, principal=p.staff, stay_id=done.stay.id)
+    assert done.stay.police_state == "pending"  # the check-out is not sent yet, though the check-in was
+    police.deliver_due(db)
+    assert done.stay.police_state == "delivered"
+    assert [d["state_name"] for d in map(police.delivery_view, police.list_deliveries(
+        db, principal=p.staff, stay_id=done.stay.id))] == ["已推送", "已推送"]

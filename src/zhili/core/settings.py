@@ -106,7 +106,9 @@ class Settings(BaseSettings):
     mqtt_ca_file: str = ""
     mqtt_cert_file: str = ""
     mqtt_key_file: str = ""
-    mqtt_protocol: Literal["3.1.1", "5"] = "3.1.1"
+    # MQTT 5 by default: the broker then sends as many unacknowledged messages as the ingest's Receive Maximum
+    # (65535) allows; an MQTT 3.1.1 session is held to the broker's max_inflight_messages (Mosquitto: 20)
+    mqtt_protocol: Literal["3.1.1", "5"] = "5"
     mqtt_topic_prefix: str = "zhili"  # topics: {prefix}/{district}/{device_type}/{device_id}/{kind}
     mqtt_district: str = ""  # the {district} segment subscribed to; empty: district_code
     mqtt_client_id: str = "zhili-ingest"  # fixed, so the broker keeps the session (and QoS 1 backlog) across restarts

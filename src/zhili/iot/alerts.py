@@ -22,7 +22,8 @@ from collections import defaultdict
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import String, any_, bindparam, select
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Session
 
 from zhili.cases import engine as case_engine
@@ -100,6 +101,12 @@ def open_alerts(session: Session, keys: Sequence[str]) -> dict[str, Alert]:
     """The open alerts of these group keys."""
     out: dict[str, Alert] = {}
     keys = list(dict.fromkeys(keys))
+    if not keys:
+        return out
+    if session.get_bind().dialect.name == "postgresql":  # one array parameter: one plan, whatever the batch size
+        wanted = bindparam("keys", keys, type_=postgresql.ARRAY(String))
+        return {a.group_key: a for a in session.scalars(select(Alert).where(
+            Alert.group_key == any_(wanted), Alert.state == AlertState.open))}
     for i in range(0, len(keys), 500):
         for a in session.scalars(select(Alert).where(Alert.group_key.in_(keys[i:i + 500]),
                                                      Alert.state == AlertState.open)):

@@ -38,7 +38,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Table, bindparam, insert, select, tuple_, update
+from sqlalchemy import Table, bindparam, insert, select, text, tuple_, update
 from sqlalchemy.orm import Session
 
 from zhili.core import audit
@@ -307,10 +307,17 @@ def _record(session: Session, uniq: list[_Parsed], res: BatchResult) -> list[_Pa
     if not uniq:
         return []
     have: set[tuple[str, str]] = set()
-    for i in range(0, len(uniq), 400):
-        pairs = [(p.device_key, p.mid) for p in uniq[i:i + 400]]
-        have.update(session.execute(select(Message.device_key, Message.message_id).where(
-            tuple_(Message.device_key, Message.message_id).in_(pairs))).all())
+    if session.get_bind().dialect.name == "postgresql":  # two array parameters: one plan, whatever the batch size
+        got = session.execute(text(
+            "SELECT m.device_key, m.message_id FROM iot_message m JOIN unnest(CAST(:k AS text[]), CAST(:m AS text[]))"
+            " AS t(k, m) ON m.device_key = t.k AND m.message_id = t.m"),
+            {"k": [p.device_key for p in uniq], "m": [p.mid for p in uniq]})
+        have.update((r[0], r[1]) for r in got)
+    else:
+        for i in range(0, len(uniq), 400):
+            pairs = [(p.device_key, p.mid) for p in uniq[i:i + 400]]
+            have.update(session.execute(select(Message.device_key, Message.message_id).where(
+                tuple_(Message.device_key, Message.message_id).in_(pairs))).all())
     fresh = [p for p in uniq if (p.device_key, p.mid) not in have]
     res.duplicates += len(uniq) - len(fresh)
     rows = []

@@ -54,7 +54,7 @@ class BrokerConfig:
     cert_file: str = ""
     key_file: str = ""
     client_id: str = "zhili-ingest"
-    protocol: str = "3.1.1"
+    protocol: str = "5"
     session_expiry_s: int = 7 * 86400
     prefix: str = "zhili"
     district: str = ""

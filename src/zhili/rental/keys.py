@@ -145,6 +145,16 @@ def revoke_stay_keys(session: Session, *, actor: audit.Actor, stay: Stay, reason
     return len(keys)
 
 
+def revoke_room_keys(session: Session, *, actor: audit.Actor, room: Room, reason: str) -> int:
+    """Revoke every unrevoked key of a room (it stops being let). The number revoked."""
+    now = clock.utcnow()
+    keys = list(session.scalars(select(Key).where(Key.room_id == room.id, Key.revoked_at.is_(None))))
+    for k in keys:
+        _revoke(session, actor, k, reason, now)
+    session.flush()
+    return len(keys)
+
+
 def retime_stay_keys(session: Session, *, stay: Stay) -> None:
     """The stay's expected move-out changed: its unrevoked keys end with it."""
     for k in session.scalars(select(Key).where(Key.stay_id == stay.id, Key.revoked_at.is_(None))):

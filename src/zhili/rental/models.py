@@ -7,7 +7,8 @@ police registration outbox and the activity signals of a room.
 * :class:`Stay` — one tenant's stay (入住登记) in a room: the tenant is a register person (found or created by ID
   number), the phone given at check-in and the check-in photo are stored encrypted (bound to the row), the phone
   also as a blind index (the tenant's resident account finds their stay by it). ``state`` active → closed at
-  check-out. ``police_state`` summarises the latest delivery to the police registration interface.
+  check-out. ``police_state`` summarises its deliveries to the police registration interface (dead if one is
+  dead, else pending if one is, else delivered).
 * :class:`Key` — an electronic key (电子钥匙) of a room for a tenant with an active stay, or for the landlord; only a
   keyed hash of the credential code is kept (the code is shown once, when issued) plus its last characters for
   people to tell keys apart. ``valid_to`` is the stay's expected move-out; check-out revokes.
@@ -159,7 +160,7 @@ class Stay(_Versioned, Base):
     tenant_user_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("app_user.id", ondelete="SET NULL"))
     closed_by_name: Mapped[str | None] = mapped_column(String(64))
     close_note: Mapped[str | None] = mapped_column(Text)
-    # the latest police delivery of this stay: pending | delivered | dead (None before the first)
+    # its police deliveries summed up: dead if one is, else pending if one is, else delivered (None before the first)
     police_state: Mapped[str | None] = mapped_column(String(16))
     police_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
 

@@ -15,7 +15,8 @@ replaced), which sends them and records the try. A failed try is retried with ex
 (:data:`BACKOFF` × 2^(attempts−1)); after :data:`MAX_ATTEMPTS` the row is ``dead`` — on the dead-letter list
 (:func:`list_deliveries` with ``state=dead``, ``zhili rental deliveries --dead``) until staff :func:`redeliver` it.
 :func:`redeliver_due` (the server's sweep thread, ``zhili rental deliver``) queues the rows whose next try is due —
-after a back-off, or after a process stopped before sending. The stay shows the latest state (``police_state``).
+after a back-off, or after a process stopped before sending. The stay shows the state of its deliveries
+(``police_state``: dead if one is dead, else pending if one is, else delivered).
 
 The record is built when it is sent, from the stay and the register (so the outbox row holds no personal data);
 ``last_error`` holds status codes and exception names only.
@@ -188,7 +189,7 @@ def queue(session: Session, *, stay: Stay, kind: DeliveryKind) -> PoliceDelivery
                        state=DeliveryState.pending, attempts=0, next_try_at=now, created_at=now)
     session.add(d)
     session.flush()
-    stay.police_state, stay.police_at = DeliveryState.pending.value, now
+    summarise(session, stay.id, now)
     session.info.setdefault(_OUTBOX, []).append(d.id)
     return d
 
@@ -311,10 +312,21 @@ def _try(session: Session, d: PoliceDelivery, gw: PoliceGateway, now: dt.datetim
             log.warning("police delivery %s dead after %d attempts", d.id, d.attempts)
         else:
             d.next_try_at = now + BACKOFF * (2 ** (d.attempts - 1))
-    stay = session.get(Stay, d.stay_id)
-    if stay is not None:
-        stay.police_state, stay.police_at = d.state.value, now
+    summarise(session, d.stay_id, now)
     return res.ok
+
+
+def summarise(session: Session, stay_id: uuid.UUID, now: dt.datetime) -> None:
+    """The stay's police state: dead if any of its deliveries is dead, else pending if any is, else delivered."""
+    stay = session.get(Stay, stay_id)
+    if stay is None:
+        return
+    session.flush()
+    states = set(session.scalars(select(PoliceDelivery.state).where(PoliceDelivery.stay_id == stay_id)))
+    for state in (DeliveryState.dead, DeliveryState.pending, DeliveryState.delivered):
+        if state in states:
+            stay.police_state, stay.police_at = state.value, now
+            return
 
 
 def deliver(session: Session, delivery_ids: Sequence[uuid.UUID], *, now: dt.datetime | None = None) -> int:
@@ -374,9 +386,7 @@ def redeliver(session: Session, *, principal: Principal, delivery_id: uuid.UUID)
                        details={"state": d.state.value})
     now = clock.utcnow()
     d.state, d.attempts, d.next_try_at = DeliveryState.pending, 0, now
-    stay = session.get(Stay, d.stay_id)
-    if stay is not None:
-        stay.police_state, stay.police_at = DeliveryState.pending.value, now
+    summarise(session, d.stay_id, now)
     session.flush()
     session.info.setdefault(_OUTBOX, []).append(d.id)
     audit.record(session, actor=principal.actor, action="rental.police_redeliver", object_type="rental_delivery",

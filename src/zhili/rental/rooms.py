@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session
 
 from zhili.cases.files import IMAGE_TYPES, served_bytes
 from zhili.cases.models import Attachment
-from zhili.core import audit, clock
+from zhili.core import audit
 from zhili.core.crypto import get_cipher
 from zhili.core.errors import Conflict, NotFound, ValidationFailed
 from zhili.core.ids import new_id
@@ -37,7 +37,7 @@ from zhili.regions.service import get_unit
 from zhili.registry import service as registry
 from zhili.registry.models import Building, Entrance, Household, HouseholdUse, Person
 from zhili.rental.common import delegate, field_errors, load_room, require_any
-from zhili.rental.keys import IssuedKey, landlord_key
+from zhili.rental.keys import IssuedKey, landlord_key, revoke_room_keys
 from zhili.rental.models import Room, RoomStatus, Stay, StayState
 from zhili.rental.persons import check_name, resolve_person
 from zhili.users.models import User
@@ -300,11 +300,7 @@ def set_room_status(session: Session, *, principal: Principal, room_id: uuid.UUI
                                                                              Stay.state == StayState.active)) or 0
         if active:
             raise Conflict(f"该房屋还有{active}名在住租户，请先办理退租", code="room_occupied")
-        from zhili.rental.keys import Key, _revoke
-
-        now = clock.utcnow()
-        for k in session.scalars(select(Key).where(Key.room_id == room.id, Key.revoked_at.is_(None))):
-            _revoke(session, principal.actor, k, "房屋停止出租", now)
+        revoke_room_keys(session, actor=principal.actor, room=room, reason="房屋停止出租")
     before = room.status.value
     room.status = new
     session.flush()
