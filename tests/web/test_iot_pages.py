@@ -508,3 +508,11 @@ def test_a_lock_bound_to_a_rental_room_shows_its_building_and_room(client: Any, 
     assert "所在楼栋长兴县金陵路 88 号 金陵小区3幢" in facts
     assert "长兴县金陵路 88 号502室（整套）" in facts and "智能门锁" in facts
     assert "王房东" not in p.text and "13900001111" not in p.text
+
+
+def test_a_list_past_the_services_cap_says_so(client: Any, site: Any, iot: Iot,
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(iot_devices, "LIST_MAX", 3)
+    p = _page(client, site, "zhihui", "/console/iot/devices")
+    assert "仅列出前 3 台" in p.text and "共 3 条" in p.text
+    assert "仅列出前" not in _page(client, site, "zhihui", "/console/iot/devices?type=water_level").text

@@ -39,13 +39,15 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "iot.status.never": ("从未上线", "Never seen"),
     # the list
     "iot.list.title": ("设备列表", "Devices"),
-    "iot.list.q": ("设备名称、编号或地址", "Name, id or address"),
+    "iot.list.q": ("设备名称或编号", "Name or device id"),
     "iot.list.type": ("设备类型", "Type"),
     "iot.list.status": ("状态", "Status"),
     "iot.list.unit": ("所属单位", "Unit"),
     "iot.list.all": ("全部", "All"),
     "iot.list.empty": ("没有符合条件的设备。", "No device matches."),
     "iot.list.clear": ("清除条件", "Clear"),
+    "iot.list.capped": ("设备较多，仅列出前 {n} 台；请按类型、状态或单位缩小范围。",
+                        "Only the first {n} devices are listed: narrow the filters."),
     # a device's facts
     "iot.device.name": ("设备名称", "Name"),
     "iot.device.key": ("设备编号", "Device id"),

@@ -34,7 +34,7 @@ from zhili.web import casepages as cp
 from zhili.web import iotview as iv
 from zhili.web.adminkit import query_text
 from zhili.web.deps import PageUser
-from zhili.web.render import redirect, render, safe_next, tr
+from zhili.web.render import env, redirect, render, safe_next, tr
 
 router = APIRouter(prefix="/console/iot")
 
@@ -76,6 +76,7 @@ class Names:
         self._units: dict[uuid.UUID, str] = {}
         self._open: list[Any] | None = None
         self._devices: dict[uuid.UUID, Any] | None = None
+        self.capped = False  # the device list reached the service's cap (narrow the filters to see the rest)
 
     def units(self, ids: list[uuid.UUID]) -> dict[uuid.UUID, str]:
         missing = [i for i in set(ids) if i and i not in self._units]
@@ -91,6 +92,10 @@ class Names:
 
     def alarmed(self) -> set[uuid.UUID]:
         return {a.device_id for a in self.open_alerts()}
+
+    def know(self, devices: list[Any]) -> None:
+        """The devices the alerts to be named belong to, when the page has them already."""
+        self._devices = {d.id: d for d in devices}
 
     def devices(self) -> dict[uuid.UUID, Any]:
         """The jurisdiction's devices by id (for naming the devices of alerts)."""
@@ -136,6 +141,7 @@ def _devices(session: Any, pu: PageUser, *, type_code: str = "", status: str = "
     devices = iot_devices.list_devices(session, principal=pu.principal, type_code=type_code or None,
                                        status=stored or None, unit_path=_unit_path(session, pu, unit_id),
                                        q=q or None, limit=iot_devices.LIST_MAX)
+    names.capped = len(devices) >= iot_devices.LIST_MAX
     rows = names.rows(devices)
     if status:
         rows = [r for r in rows if r.display_status == status]
@@ -155,7 +161,8 @@ def home(request: Request, session: Db, pu: iv.ReadUser) -> Response:
     names, rows = _devices(session, pu)
     by_status = {st: sum(1 for r in rows if r.display_status == st) for st in iv.STATUSES}
     return render(request, "iot/map.html", {
-        "can_admin": iv.can_admin(pu), "types": names.types, "statuses": iv.STATUSES,
+        "can_admin": iv.can_admin(pu), "types": names.types, "statuses": iv.STATUSES, "capped": names.capped,
+        "list_max": iot_devices.LIST_MAX,
         "summary": {"total": len(rows), "by_status": by_status, "open_alerts": len(names.open_alerts())}})
 
 
@@ -186,8 +193,6 @@ def _on_globe(lon: float | None, lat: float | None) -> bool:
 
 
 def _seen(request: Request, at: Any) -> str:
-    from zhili.web.render import env
-
     return env.filters["localtime"](at) if at else tr(request, "iot.status.never")
 
 
@@ -206,7 +211,8 @@ def devices(request: Request, session: Db, pu: iv.ReadUser,
     page = min(page, pages)
     return render(request, "iot/devices.html", {
         "can_admin": iv.can_admin(pu), "rows": rows[(page - 1) * PAGE_SIZE:page * PAGE_SIZE], "total": len(rows),
-        "filters": f, "types": names.types, "statuses": iv.STATUSES,
+        "filters": f, "types": names.types, "statuses": iv.STATUSES, "capped": names.capped,
+        "list_max": iot_devices.LIST_MAX,
         "units": unit_picker.filter_units(session, principal=pu.principal) if pu.principal.scope_paths else [],
         "page": page, "pages": pages, "pager_query": _pager_query(f)})
 
@@ -223,7 +229,7 @@ def device(request: Request, session: Db, pu: iv.ReadUser, device_id: uuid.UUID)
     d = iot_devices.get_device(session, principal=pu.principal, device_id=device_id)
     names = Names(session, pu)
     dtype = names.type_by_id.get(d.type_id)
-    names._devices = {d.id: d}  # the alerts below are this device's
+    names.know([d])  # the alerts below are this device's
     alerts = _open_first(session, pu, device_id=d.id, limit=DEVICE_ALERTS)
     alarmed = {d.id} if any(_value(a.state) == "open" for a in alerts) else set()
     messages = iot_devices.recent_messages(session, principal=pu.principal, device_id=d.id, limit=DEVICE_MESSAGES)
@@ -390,7 +396,7 @@ def screen_figures(session: Any, pu: PageUser, *, unit_path: str) -> dict[str, A
     names = Names(session, pu)
     devices = iot_devices.list_devices(session, principal=pu.principal, unit_path=unit_path,
                                        limit=iot_devices.LIST_MAX)
-    names._devices = {d.id: d for d in devices}
+    names.know(devices)
     rule_types = {r.id: r.type_code for r in iot_rules.list_rules(session, principal=pu.principal)}
     by_type: dict[str, int] = {}
     open_alerts = [a for a in names.open_alerts() if a.path == unit_path or a.path.startswith(unit_path + "/")]
