@@ -73,6 +73,8 @@ bench: install  ## run the benchmarks (results go to docs/benchmarks.md by hand,
 	$(BIN)/python bench/bench_locate.py
 	$(BIN)/python bench/bench_seed.py --scale small
 	$(BIN)/python bench/bench_seed.py --scale large
+	@bash deploy/ensure-mosquitto.sh
+	$(BIN)/python bench/bench_iot_ingest.py --seconds 15 --devices 2000
 
 bench-hub: install  ## the data hub's benchmarks at the sizes docs/benchmarks.md quotes (the 1M runs take minutes each)
 	$(BIN)/python bench/hub_febrl.py

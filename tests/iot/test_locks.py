@@ -23,7 +23,7 @@ from zhili.core.db import utcnow
 from zhili.core.validators import id_check_digit
 from zhili.intel.models import Warning
 from zhili.iot.engine import process_batch
-from zhili.iot.models import Alert, AlertState, Rule
+from zhili.iot.models import Alert, AlertState, Message, Rule
 from zhili.registry.models import Building, BuildingType, Household, HouseholdUse
 from zhili.rental.rooms import register_room
 from zhili.rental.stays import check_in
@@ -93,6 +93,10 @@ def test_unknown_credential_warns_and_three_in_a_day_become_one_case(db: Session
     # a fourth adds to the alert, not another case
     assert unlock("X-0004", 40).alerts_counted == 1
     assert db.scalar(select(func.count()).select_from(Case)) == 1
+    # credentials are judged, never stored: the messages and the alert keep the last four characters
+    stored = [m.payload["credential"] for m in db.scalars(select(Message).where(Message.device_id == lock.id))]
+    assert sorted(stored) == sorted(["…" + room["landlord_code"][-4:], "…0001", "…0002", "…0003", "…0004"])
+    assert a.detail["payload"]["credential"] == "…0004"
 
 
 def test_tenant_key_is_known_and_tamper_is_an_alert(db: Session, world: Any, room: Any) -> None:

@@ -135,6 +135,9 @@ def test_duration_window_and_recovery_closes(db: Session, env: Any) -> None:
     alerts = list(db.scalars(select(Alert).order_by(Alert.first_at)))
     assert len(alerts) == 2 and alerts[0].case_id == alerts[1].case_id
     assert db.scalar(select(func.count()).select_from(Case)) == 1
+    notes = list(db.scalars(select(CaseEvent).where(CaseEvent.case_id == alerts[0].case_id,
+                                                    CaseEvent.action == "iot_repeat")))
+    assert len(notes) == 1  # the case heard that its cause is back
 
 
 def test_offline_device_alerts_its_unit_and_recovers(db: Session, env: Any) -> None:
@@ -182,3 +185,27 @@ def test_quiet_alerts_close(db: Session, env: Any) -> None:
     assert heartbeat.close_quiet(db, T0 + dt.timedelta(hours=25)) == 1
     db.refresh(a)
     assert a.state == AlertState.closed
+
+
+def test_sweep_purges_messages_past_their_retention(db: Session, env: Any) -> None:
+    gauge = device(db, env, "water_level")
+    old = [msg(gauge, "water_level", "telemetry", {"level_m": 1.0}, at=T0 - dt.timedelta(days=100 + i))
+           for i in range(7)]
+    run(db, [*old, msg(gauge, "water_level", "telemetry", {"level_m": 1.1}, at=T0)])
+    assert heartbeat.purge_messages(db, T0, batch=3) == 7
+    assert db.scalar(select(func.count()).select_from(Message)) == 1
+
+
+def test_rejected_messages_are_listed_by_jurisdiction(db: Session, env: Any) -> None:
+    from iotworld import admin, principal_of
+
+    from zhili.core.security import Role
+    from zhili.iot import devices
+
+    mine, other = device(db, env, "gas", grid="ga"), device(db, env, "gas", grid="gc")
+    run(db, [msg(mine, "gas", "telemetry", {"lel": 500}), msg(other, "gas", "telemetry", {"lel": 500}),
+             msg("GHOST-9", "gas", "telemetry", {"lel": 1})])
+    worker = principal_of(env, "wangge_a", Role.grid_worker, "ga")
+    assert [m.device_id for m in devices.rejected_messages(db, principal=worker)] == [mine.id]
+    seen = {m.device_key for m in devices.rejected_messages(db, principal=admin(env))}
+    assert seen == {mine.device_key, other.device_key, "GHOST-9"}  # unknown devices: to iot:admin only

@@ -206,6 +206,8 @@ def file_alert_cases(session: Session, items: Sequence[tuple[Alert, Rule, Device
     if not items:
         return 0
     joined = _join_open_cases(session, [a for a, _, _ in items])
+    if joined:  # the open case hears at once that its cause is back
+        note_cases(session, [a for a, _, _ in items if a.id in joined], now=now, force=True)
     todo = [(a, r, d) for a, r, d in items if a.id not in joined]
     if not todo:
         return 0

@@ -23,7 +23,7 @@ from zhili.core import audit
 from zhili.core.clock import today
 from zhili.core.db import utcnow
 from zhili.core.errors import Conflict, ValidationFailed
-from zhili.core.jurisdiction import Principal, authorize, in_scope, not_found, scoped
+from zhili.core.jurisdiction import Principal, authorize, in_scope, not_found, path_predicate, scoped
 from zhili.core.security import Perm
 from zhili.iot.models import Device, DeviceStatus, DeviceType, Message
 from zhili.regions.models import Unit
@@ -90,8 +90,6 @@ def rejected_messages(session: Session, *, principal: Principal, limit: int = 20
     authorize(principal, Perm.iot_read)
     stmt = (select(Message).outerjoin(Device, Device.id == Message.device_id).where(Message.accepted.is_(False))
             .order_by(Message.received_at.desc()).limit(min(max(limit, 1), 1000)))
-    from zhili.core.jurisdiction import path_predicate
-
     mine = path_predicate(Device.path, principal.scope_paths)
     if principal.can(Perm.iot_admin):
         stmt = stmt.where(mine | Message.device_id.is_(None))

@@ -64,6 +64,9 @@ from zhili.iot.schema import validate
 log = logging.getLogger(__name__)
 
 RAW_MAX = 2000
+# Fields that open something (a lock's credential, a PIN): judged in memory, never stored — the stored payload keeps
+# their last four characters (so people can tell two apart), like the rental register keeps its keys.
+SECRET_FIELDS = frozenset({"credential", "password", "pin", "token", "secret"})
 REASONS = {"bad_topic": "主题格式不正确", "bad_json": "载荷不是 JSON 对象", "too_large": "载荷过大",
            "unknown_device": "设备未登记", "type_mismatch": "主题中的设备类型与登记的不一致",
            "schema": "载荷不符合该类型的格式", "bad_mid": "消息编号不合规"}
@@ -283,6 +286,13 @@ def process_batch(session: Session, items: Sequence[Incoming], *, prefix: str | 
     return res
 
 
+def redacted(payload: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The payload as stored: secret fields cut to their last four characters."""
+    if not payload or not SECRET_FIELDS & payload.keys():
+        return payload
+    return {k: (f"…{str(v)[-4:]}" if k in SECRET_FIELDS and v is not None else v) for k, v in payload.items()}
+
+
 def _unique(parsed: list[_Parsed], res: BatchResult) -> list[_Parsed]:
     """The batch without its repeats (the same device and message id twice)."""
     seen: set[tuple[str, str]] = set()
@@ -325,7 +335,8 @@ def _record(session: Session, uniq: list[_Parsed], res: BatchResult) -> list[_Pa
         p.row_id = new_id()
         rows.append({"id": p.row_id, "device_id": p.device.id if p.device is not None else None,
                      "device_key": p.device_key, "message_id": p.mid, "topic": p.item.topic[:255],
-                     "kind": p.kind, "payload": p.payload, "raw": p.raw, "sent_at": p.sent_at, "received_at": p.at,
+                     "kind": p.kind, "payload": redacted(p.payload), "raw": p.raw, "sent_at": p.sent_at,
+                     "received_at": p.at,
                      "accepted": p.reason_code is None, "reason": p.reason, "reason_code": p.reason_code})
     if rows:
         table: Table = Message.__table__  # type: ignore[assignment]
@@ -485,7 +496,7 @@ def _recover(ctx: _Ctx, r: Rule, d: Device, p: _Parsed, res: BatchResult) -> Non
 def _small(payload: dict[str, Any] | None) -> dict[str, Any]:
     """A payload as an alert keeps it: at most 20 scalar fields."""
     out: dict[str, Any] = {}
-    for k, v in (payload or {}).items():
+    for k, v in (redacted(payload) or {}).items():
         if len(out) >= 20:
             break
         if isinstance(v, str):

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -101,16 +102,27 @@ def close_quiet(session: Session, now: dt.datetime | None = None) -> int:
     return len(out)
 
 
-def purge_messages(session: Session, now: dt.datetime | None = None, *, batch: int = 10_000) -> int:
-    """Delete accepted messages past the retention (rejected ones are kept as long, then go too)."""
+def purge_messages(session: Session, now: dt.datetime | None = None, *, batch: int = 5_000,
+                   budget_s: float = 5.0) -> int:
+    """Delete messages past the retention (accepted and rejected alike), oldest first, in batches of ``batch`` for
+    at most ``budget_s`` seconds a sweep — a district recording thousands a second keeps up, and no sweep holds
+    the write lock for long."""
     days = get_settings().iot_message_retention_days
     if days <= 0:
         return 0
     cut = (now or utcnow()) - dt.timedelta(days=days)
-    ids = list(session.scalars(select(Message.id).where(Message.received_at < cut).limit(batch)))
-    if ids:
+    done = 0
+    t0 = time.monotonic()
+    while time.monotonic() - t0 < budget_s:
+        ids = list(session.scalars(select(Message.id).where(Message.received_at < cut)
+                                   .order_by(Message.received_at).limit(batch)))
+        if not ids:
+            break
         session.execute(delete(Message).where(Message.id.in_(ids)))
-    return len(ids)
+        done += len(ids)
+        if len(ids) < batch:
+            break
+    return done
 
 
 def sweep(session: Session, now: dt.datetime | None = None) -> SweepReport:

@@ -183,6 +183,8 @@ class Ingest:
             log.warning("mqtt disconnected (%s); paho reconnects", reason)
 
     def _on_message(self, client: Any, userdata: Any, msg: Any) -> None:
+        if self.stopping.is_set():
+            return  # stopping: left unacknowledged, so the broker delivers it again to the next run
         self.inbox.put(_Delivered(msg.topic, msg.payload, msg.mid, msg.qos, utcnow()))
 
     # the batch loop --------------------------------------------------------------------------------------------
@@ -269,7 +271,7 @@ class Ingest:
                         run_due(self.session_factory, holder=self.holder)
                     except Exception:
                         log.exception("iot sweep failed")
-            # drain what paho already handed over (the broker would redeliver it anyway)
+            # record and acknowledge what paho already handed over (nothing more is taken once stopping)
             while not self.inbox.empty():
                 self.run_once()
         finally:
