@@ -275,6 +275,12 @@ def _sample_csv(c: Ctx) -> dict[str, Any]:
     return {"files": {"file": ("样例.csv", "姓名,身份证号\n张三,330522198506150013\n".encode(), "text/csv")}}
 
 
+def _iot_rule_form(c: Ctx) -> dict[str, Any]:
+    return {"data": {"name": "矩阵规则", "type_code": "smoke_detector", "kind": "events",
+                     "condition": 'event == "fault"', "window": "none", "severity": "warning", "urgency": "normal",
+                     "group_by": "device", "enabled": "1", "sample": '{"event": "fault"}'}}
+
+
 def _xlsx(c: Ctx) -> dict[str, Any]:
     return {"files": {"file": ("导入.xlsx", building_workbook(c.mw.sides["own"].grid.code, "导入路8号"),
                                "application/octet-stream")}}
@@ -1099,4 +1105,27 @@ ROUTES: dict[tuple[str, str], Row] = {
     ("POST", f"{API}/rental/deliveries/{{delivery_id}}/redeliver"): Row(roles=RENTAL_WRITE, scope="rental"),
     ("GET", f"{API}/rental/counts"): Row(roles=RENTAL_READ),
     ("GET", f"{API}/rental/export"): Row(roles=_r(COMM, STREET, CMD)),
+    # -- IoT perception pages (物联感知): iot:read in one's area; rules, types and the import iot:admin ----------
+    ("GET", "/console/iot/"): Row(roles=IOT_READ),
+    ("GET", "/console/iot/devices.geojson"): Row(roles=IOT_READ),
+    ("GET", "/console/iot/devices"): Row(roles=IOT_READ),
+    ("GET", "/console/iot/devices/{device_id}"): Row(roles=IOT_READ, scope="territory"),
+    ("GET", "/console/iot/alerts"): Row(roles=IOT_READ),
+    ("POST", "/console/iot/alerts/{alert_id}/close"): Row(roles=IOT_ADMIN, scope="territory",
+                                                          body=_form(reason="现场核实为误报")),
+    ("POST", "/console/iot/devices/{device_id}/status"): Row(roles=IOT_ADMIN, scope="territory",
+                                                             body=_form(enabled="0")),
+    ("GET", "/console/iot/rules"): Row(roles=IOT_ADMIN),
+    ("GET", "/console/iot/rules/new"): Row(roles=IOT_ADMIN),
+    ("GET", "/console/iot/rules/sample"): Row(roles=IOT_ADMIN),
+    ("POST", "/console/iot/rules/test"): Row(roles=IOT_ADMIN, body=_iot_rule_form),
+    ("POST", "/console/iot/rules"): Row(roles=IOT_ADMIN, body=_iot_rule_form),
+    ("GET", "/console/iot/rules/{rule_id}"): Row(roles=IOT_ADMIN),
+    ("POST", "/console/iot/rules/{rule_id}"): Row(roles=IOT_ADMIN, body=_iot_rule_form),
+    ("POST", "/console/iot/rules/{rule_id}/enabled"): Row(roles=IOT_ADMIN, body=_form(enabled="0")),
+    ("GET", "/console/iot/types"): Row(roles=IOT_ADMIN),
+    ("GET", "/console/iot/import"): Row(roles=IOT_ADMIN),
+    ("GET", "/console/iot/import/template.xlsx"): Row(roles=IOT_ADMIN),
+    ("POST", "/console/iot/import"): Row(roles=IOT_ADMIN, body=_iot_workbook),
+    ("GET", "/screen/iot.json"): Row(roles=DASHBOARD),  # the screen's device-alert panel: dashboard and iot:read
 }

@@ -92,6 +92,7 @@ class Side:
     warning: Any = None  # an open early warning (预警) for the side's community, about its case
     iot_device: Any = None  # a smoke detector in the side's grid (物联感知)
     iot_alert: Any = None  # an open alert of that device
+    iot_message: Any = None  # a rejected message of that device (off its type's schema), with its reason
     room: Any = None  # a rental room of the side's resident (as landlord), registered by the side's grid worker
     room_photo: Any = None  # the attachment id of that room's photo
     stay: Any = None  # a tenant's active stay in that room
@@ -310,19 +311,27 @@ def _intel_objects(db: Session, mw: MatrixWorld, zhihui: Any) -> None:
 
 
 def _iot_objects(db: Session, mw: MatrixWorld, zhihui: Any) -> None:
-    """The shipped device types and rules, a smoke detector per side (in its grid) with an open alert."""
-    from zhili.iot import devices, types
-    from zhili.iot.models import Alert, Rule
+    """The shipped device types and rules, a smoke detector per side (in its grid) with an open alert, and a
+    message of it the ingest's engine rejected (off the type's schema)."""
+    import json
+
+    from zhili.iot import devices, engine, types
+    from zhili.iot.models import Alert, Message, Rule
 
     types.install_defaults(db)
     mw.iot_rule = db.scalar(select(Rule).where(Rule.code == "smoke_alarm"))
     for side, s in mw.sides.items():
         s.iot_device = devices.create_device(db, principal=zhihui, device_key=f"MX-SMOKE-{side}", data={
-            "type_code": "smoke_detector", "name": f"矩阵烟感{side}", "unit_id": s.grid.id, "address": "测试路1号"})
+            "type_code": "smoke_detector", "name": f"矩阵烟感{side}", "unit_id": s.grid.id, "address": "测试路1号",
+            "lon": 119.1, "lat": 31.1})
         s.iot_alert = Alert(rule_id=mw.iot_rule.id, kind="rule", device_id=s.iot_device.id,
                             group_key=f"matrix:{side}", unit_id=s.grid.id, path=s.grid.path, title="烟感报警",
                             detail={"device_name": s.iot_device.name})
         db.add(s.iot_alert)
+        topic = f"zhili/330522/smoke_detector/{s.iot_device.device_key}/events"
+        engine.process_batch(db, [engine.Incoming(topic=topic, payload=json.dumps({"event": "boom"}).encode())])
+        s.iot_message = db.scalar(select(Message).where(Message.device_id == s.iot_device.id,
+                                                        Message.accepted.is_(False)))
     db.flush()
 
 

@@ -65,6 +65,7 @@ COLUMNS: dict[str, dict[str, str]] = {
     "iot_device": {"name": TEXT, "address": TEXT, "owner": TEXT, "note": TEXT, "lon": FLOAT, "lat": FLOAT,
                    "heartbeat_s": INT},
     "iot_alert": {"title": TEXT, "close_reason": TEXT, "detail": JSON, "count": INT},
+    "iot_message": {"payload": JSON, "raw": TEXT, "reason": TEXT, "kind": TEXT, "topic": TEXT},
     # rental housing: what landlords, tenants and staff type, and what the police interface answers
     "room": {"label": TEXT, "note": TEXT, "photos": JSON, "area_m2": FLOAT, "capacity": INT, "rent_yuan": INT},
     "stay": {"close_note": TEXT, "registered_by_name": TEXT, "police_state": TEXT, "photo_type": TEXT},

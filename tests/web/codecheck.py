@@ -8,6 +8,9 @@ Looks at what a person reads — text outside ``<script>``, ``<style>`` and ``<t
 * department codes (``HW``, ``CG`` …): pass the codes of the department table;
 * any ASCII identifier of the ``[a-z]+_[a-z_]+`` shape.
 
+Text a page marks as machine data with the standard ``translate="no"`` attribute — a device's payload as it was
+received, a rule's condition in the expression language — is data, not wording, and is not read.
+
 Codes are matched as whole ASCII tokens, case-sensitive (the English catalogue's "Resident" is a name, not a code).
 Test users whose display name is their username (``wangge_a``) would be flagged where the page greets them: give
 them Chinese display names, as real accounts have.
@@ -33,15 +36,22 @@ class _Visible(HTMLParser):
     def __init__(self) -> None:
         super().__init__(convert_charrefs=True)
         self.hidden = 0
+        self.data: list[str] = []  # the open elements marked translate="no" (machine data), innermost last
         self.parts: list[str] = []
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         if tag in _HIDDEN:
             self.hidden += 1
+        if dict(attrs).get("translate") == "no":
+            self.data.append(tag)
+            self.hidden += 1
         self.parts.extend(v for k, v in attrs if k in _SHOWN_ATTRS and v)
 
     def handle_endtag(self, tag: str) -> None:
         if tag in _HIDDEN and self.hidden:
+            self.hidden -= 1
+        if self.data and self.data[-1] == tag:
+            self.data.pop()
             self.hidden -= 1
 
     def handle_data(self, data: str) -> None:

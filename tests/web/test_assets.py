@@ -63,7 +63,9 @@ def test_every_message_a_template_uses_is_in_the_catalogue_in_both_languages() -
     from zhili.cases.permit_steps import DELIVERY_METHODS
     from zhili.intel.models import ModelState
     from zhili.intel.warnings import KINDS, SEVERITIES
+    from zhili.iot.models import GroupBy, Window
     from zhili.web import (
+        iotview,
         pages_intel,  # noqa: F401  (registers its UI text)
         pages_permit,  # noqa: F401  (registers its UI text)
     )
@@ -80,6 +82,11 @@ def test_every_message_a_template_uses_is_in_the_catalogue_in_both_languages() -
              "intel.metric.": ["top1", "top3", "macro_f1"], "intel.baseline.": ["majority", "tfidf_lr"]}
     permit = {"permit.delivery.": list(DELIVERY_METHODS), "permit.step.": [k for k, _ in STEPS]}
     intel = {**intel, **permit}
+    intel |= {"iot.status.": iotview.STATUSES, "iot.severity.": iotview.SEVERITIES,
+              "iot.alert_state.": iotview.ALERT_STATES, "iot.alert_kind.": iotview.ALERT_KINDS,
+              "iot.kind.": iotview.RULE_KINDS, "iot.ftype.": [*iotview.FIELD_TYPES, "any"],
+              "iot.group.": [g.value for g in GroupBy], "iot.window.": [w.value for w in Window],
+              "iot.tab.": ["map", "devices", "alerts", "rules", "types", "import"]}
     assert prefixes == {"field.", "gw.tab.", "rating.", "audit.kind.", *intel}
     used = (used - prefixes) | {f"field.{f}" for f in ACTION_FIELDS} | {f"gw.tab.{k}" for k in TABS} \
         | {f"rating.{n}" for n in range(1, 6)} | {f"audit.kind.{k}" for k in REVIEW_KINDS} \

@@ -28,6 +28,8 @@ def page_router() -> APIRouter:
         pages_hub_review,
         pages_hub_templates,
         pages_intel,
+        pages_iot,
+        pages_iot_rules,
         pages_participation,
         pages_permit,
         pages_registry,
@@ -46,7 +48,7 @@ def page_router() -> APIRouter:
               pages_admin.router, pages_audit.router, pages_workbench.router, pages_hub.router,
               pages_hub_templates.router, pages_hub_imports.router, pages_hub_quality.router, pages_hub_review.router,
               pages_hub_address.router, pages_intel.router, pages_rental_h5.router, pages_rental_gw.router,
-              pages_rental_console.router, pages_permit.router):
+              pages_rental_console.router, pages_permit.router, pages_iot_rules.router, pages_iot.router):
         router.include_router(r)
     return router
 

@@ -16,7 +16,10 @@ from fastapi import Depends, Request
 
 from zhili.core.errors import Forbidden, ValidationFailed
 from zhili.core.security import ROLE_PERMISSIONS, Perm, Role
-from zhili.web import messages_admin  # noqa: F401  (registers this feature's messages)
+from zhili.web import (
+    messages_admin,  # noqa: F401  (registers this feature's messages)
+    messages_iot,  # noqa: F401  (the IoT section's name in the navigation)
+)
 from zhili.web.casepages import text
 from zhili.web.deps import CurrentPageUser, PageUser
 from zhili.web.render import env, tr
@@ -77,6 +80,8 @@ def admin_nav(role: Any) -> list[tuple[str, str]]:
         out.append(("/console/supervisions", "admin.nav.supervision"))
     if Perm.intel_read in ROLE_PERMISSIONS[r]:
         out.append(("/console/intel/", "intel.nav"))
+    if Perm.iot_read in ROLE_PERMISSIONS[r]:
+        out.append(("/console/iot/", "iot.nav"))
     if Perm.config_write in ROLE_PERMISSIONS[r] or Perm.user_write in ROLE_PERMISSIONS[r]:
         out.append(("/console/admin/", "admin.nav.config"))
     return out

@@ -9,12 +9,13 @@ import uuid
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
-from starlette.responses import Response
+from starlette.responses import JSONResponse, Response
 
 from zhili.core.errors import Forbidden
 from zhili.core.security import Perm
 from zhili.dashboard import service as dashboard
 from zhili.http.deps import Db
+from zhili.web import pages_iot
 from zhili.web.deps import CurrentPageUser
 from zhili.web.pages_console import CASE_ROLES
 from zhili.web.render import render, tr
@@ -35,8 +36,21 @@ def screen(request: Request, session: Db, pu: CurrentPageUser,
         "root": dashboard.unit_ref(start), "stack": dashboard.breadcrumb(session, pu.principal, start),
         "refresh_seconds": REFRESH_SECONDS,
         "can_intel": pu.principal.can(Perm.intel_read),  # the 热点问题 list (zhili.intel)
+        "can_iot": pu.principal.can(Perm.iot_read),  # the device-alert panel (zhili.iot)
         "can_console": pu.principal.role.value in ("command_centre", "street_staff", "community_staff", "admin"),
         # a case dot at grid level opens the case page, for the roles that have one (the dots are cases of a grid
         # in the viewer's jurisdiction, so the page opens for them)
         "case_url": "/console/cases/" if pu.principal.role in CASE_ROLES else "",
     })
+
+
+@router.get("/screen/iot.json")
+def screen_iot(request: Request, session: Db, pu: CurrentPageUser,
+               unit_id: Annotated[uuid.UUID | None, Query()] = None) -> Response:
+    """The device-alert panel's figures for the unit on screen (物联感知: open alerts by type, offline devices)."""
+    if not (pu.principal.can(Perm.dashboard_read) and pu.principal.can(Perm.iot_read)) \
+            or not pu.principal.scope_paths:
+        raise Forbidden(tr(request, "screen.forbidden"), code="wrong_portal")
+    unit = dashboard.resolve_unit(session, pu.principal, unit_id)
+    return JSONResponse(pages_iot.screen_figures(session, pu, unit_path=unit.path),
+                        headers={"Cache-Control": "no-store"})

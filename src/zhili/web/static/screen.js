@@ -230,6 +230,31 @@
     }).catch(function () { wrap.hidden = true; });
   }
 
+  // 物联感知: the unit's open device alerts by device type and its offline devices (zhili.iot), for its readers
+  function drawIot(unit) {
+    var wrap = document.getElementById("iot-wrap"), list = document.getElementById("iot-types");
+    if (!wrap || !list) return null;
+    return getJSON(wrap.dataset.url + "?" + q({unit_id: unit.id})).then(function (f) {
+      setText("iot-open", String(f.open));
+      setText("iot-offline", String(f.offline));
+      setText("iot-devices", String(f.devices));
+      list.textContent = "";
+      if (!f.by_type.length) {
+        var none = document.createElement("li");
+        none.textContent = wrap.dataset.empty;
+        list.appendChild(none);
+      }
+      f.by_type.slice(0, 6).forEach(function (t) {
+        var li = document.createElement("li"), n = document.createElement("span");
+        n.className = "hot-n";
+        n.textContent = " " + t.count;
+        li.appendChild(document.createTextNode(t.name));
+        li.appendChild(n);
+        list.appendChild(li);
+      });
+    }).catch(function () { wrap.hidden = true; });
+  }
+
   function refresh() {
     var unit = current();
     state.scale = pageScale();
@@ -238,7 +263,8 @@
       getJSON(API + "/kpis?" + q({unit_id: unit.id})).then(drawKpis),
       getJSON(API + "/trend?" + q({unit_id: unit.id, by: state.by, days: state.by === "week" ? 84 : 30})).then(drawTrend),
       getJSON(API + "/categories?" + q({unit_id: unit.id})).then(drawCats),
-      drawHot(unit)
+      drawHot(unit),
+      drawIot(unit)
     ];
     if (unit.level === "grid") {
       var parent = state.stack.length > 1 ? state.stack[state.stack.length - 2] : null;
