@@ -138,6 +138,11 @@ def test_duration_window_and_recovery_closes(db: Session, env: Any) -> None:
     notes = list(db.scalars(select(CaseEvent).where(CaseEvent.case_id == alerts[0].case_id,
                                                     CaseEvent.action == "iot_repeat")))
     assert len(notes) == 1  # the case heard that its cause is back
+    # the case reads as people read it: the device by name, its readings by their labels — no device number,
+    # no payload field names
+    case = db.get(Case, alerts[0].case_id)
+    assert case is not None and gauge.name in case.description and "水位 m：2.9" in case.description
+    assert gauge.device_key not in case.description and "level_m" not in case.description
 
 
 def test_offline_device_alerts_its_unit_and_recovers(db: Session, env: Any) -> None:

@@ -186,15 +186,32 @@ def _location(session: Session, device: Device, unit: Unit | None) -> tuple[dict
     return grid, {"address": address}
 
 
-def _description(a: Alert, rule: Rule, device: Device, dtype_name: str) -> str:
-    text = (f"物联感知设备自动告警：{rule.name}。\n设备：{device.name}（{dtype_name}，编号 {device.device_key}）"
+def _readings(payload: dict[str, Any], schemas: dict[str, Any]) -> list[str]:
+    """The payload's readings as people read them: each field the type's schema describes (``description`` or
+    ``title``, e.g. 水位 m), with its value; machine fields (event codes, credentials, ids) are left out — the
+    device page shows the whole message."""
+    described: dict[str, str] = {}
+    for schema in (schemas or {}).values():
+        for name, prop in ((schema or {}).get("properties") or {}).items() if isinstance(schema, dict) else ():
+            label = (prop or {}).get("description") or (prop or {}).get("title") if isinstance(prop, dict) else None
+            if isinstance(label, str) and label.strip():
+                described.setdefault(name, label.strip())
+    out = []
+    for name, value in payload.items():
+        if name in described and isinstance(value, int | float) and not isinstance(value, bool):
+            out.append(f"{described[name]}：{value:g}")
+    return out[:8]
+
+
+def _description(a: Alert, rule: Rule, device: Device, dtype_name: str, schemas: dict[str, Any]) -> str:
+    text = (f"物联感知设备自动告警：{rule.name}。\n设备：{device.name}（{dtype_name}）"
             f"\n位置：{device.address or '见地图'}\n首次告警：{fmt_local(a.first_at)}")
     if a.count > 1:
         text += f"\n累计 {a.count} 次"
     last = a.detail.get("payload")
-    if last:
-        shown = "，".join(f"{k}={v}" for k, v in list(last.items())[:8] if k not in ("mid",))
-        text += f"\n最近数据：{shown}"[:300]
+    shown = _readings(last, schemas) if isinstance(last, dict) else []
+    if shown:
+        text += f"\n最近读数：{'，'.join(shown)}"[:300]
     return text[:DESCRIPTION_MAX]
 
 
@@ -212,12 +229,13 @@ def file_alert_cases(session: Session, items: Sequence[tuple[Alert, Rule, Device
     if not todo:
         return 0
     units = {u.id: u for u in session.scalars(select(Unit).where(Unit.id.in_({d.unit_id for _, _, d in todo})))}
-    tnames = dict(session.execute(select(DeviceType.id, DeviceType.name)).all())
+    types = {t.id: (t.name, t.schemas) for t in session.execute(select(DeviceType.id, DeviceType.name,
+                                                                        DeviceType.schemas))}
     plans: list[tuple[Alert, dict[str, Any], dict[str, Any]]] = []
     for a, r, d in todo:
         first, fallback = _location(session, d, units.get(d.unit_id))
         base = {"category_code": r.category_code, "title": f"【物联感知】{r.name}·{d.name}"[:200],
-                "description": _description(a, r, d, tnames.get(d.type_id, "")), "urgency": r.urgency,
+                "description": _description(a, r, d, *types.get(d.type_id, ("", {}))), "urgency": r.urgency,
                 "attributes": dict(r.case_attributes or {}), "is_public": False,
                 "system_attributes": {"origin": ORIGIN, "alert_id": str(a.id), "device": d.device_key,
                                       "rule": r.code or str(r.id)}}
