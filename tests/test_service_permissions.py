@@ -264,6 +264,8 @@ EXPECTED: dict[str, Perm | tuple[Perm, ...] | AnyOf | Exempt] = {
     "intel.risk_eval.evaluate": P.intel_admin,
     "intel.backtest.evaluate_all": P.intel_admin,
     "intel.routing.train_platform": P.intel_admin,
+    "intel.routing.fit_platform": P.intel_admin,
+    "intel.routing.store_platform": P.intel_admin,
     "intel.routing.suggest_text": P.case_report,
     "intel.routing.suggestions_for_case": (P.intel_read, P.case_read),
     "intel.routing.take_suggestion": (P.intel_read, P.case_read),

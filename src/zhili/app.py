@@ -249,12 +249,13 @@ def _rental_scan(holder: str) -> None:
 def _intel_worker(stop: threading.Event, interval: int) -> None:
     """The intelligence jobs (early-warning scan, grid risk, routing retraining), each when due — in their own
     thread: a retraining of some minutes must not hold up the deadline sweep."""
-    from zhili.core.db import session_factory, session_scope, unit_of_work
+    from zhili.core.db import read_session_factory, session_factory, session_scope, unit_of_work
     from zhili.intel.jobs import run_due
 
     holder = f"{socket.gethostname()}:{os.getpid()}"
     while not stop.wait(interval):
-        run_due(session_scope, holder=holder, work_factory=lambda: unit_of_work(session_factory()))
+        run_due(session_scope, holder=holder, work_factory=lambda: unit_of_work(session_factory()),
+                read_factory=lambda: unit_of_work(read_session_factory()))
 
 
 @asynccontextmanager

@@ -258,15 +258,53 @@ def demo(
     scale: Annotated[str, typer.Option(help="数据库为空时生成的规模")] = "small",
     host: Annotated[str, typer.Option()] = "127.0.0.1",
     port: Annotated[int, typer.Option()] = 8000,
+    iot: Annotated[bool, typer.Option("--iot/--no-iot",
+                                      help="同时启动物联感知接入进程和设备模拟器（代理可连接时）")] = True,
+    iot_rate: Annotated[float, typer.Option("--iot-rate", help="模拟器每秒发布条数")] = 5.0,
 ) -> None:
-    """一键演示：升级数据库、（为空时）生成演示数据、打印演示账号、启动服务。"""
+    """一键演示：升级数据库、（为空时）生成演示数据、打印演示账号、启动服务；MQTT 代理可连接时，另起物联感知接入进程
+    （zhili iot run）和设备模拟器（zhili iot simulate），让设备地图、告警和大屏动起来。"""
+    import subprocess
+
     from zhili.core import migrate
 
     migrate.upgrade(url=_settings().effective_database_url)
     if _is_empty():
         _seed(scale)
     _print_logins()
-    serve(host=host, port=port, workers=1, reload=False)
+    children = _start_iot_demo(iot_rate) if iot else []
+    try:
+        serve(host=host, port=port, workers=1, reload=False)
+    finally:
+        for child in children:
+            child.terminate()
+        for child in children:
+            try:
+                child.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                child.kill()
+
+
+def _start_iot_demo(rate: float) -> list[Any]:
+    """The ingest process and the simulator as child processes, when the broker answers (none otherwise, said so)."""
+    import socket
+    import subprocess
+    from urllib.parse import urlsplit
+
+    u = urlsplit(_settings().mqtt_url)
+    host, port = u.hostname or "127.0.0.1", u.port or (8883 if u.scheme in ("mqtts", "ssl") else 1883)
+    try:
+        socket.create_connection((host, port), timeout=2).close()
+    except OSError:
+        console.print(f"[yellow]MQTT 代理 {host}:{port} 无法连接：物联感知接入与设备模拟器未启动"
+                      "（见 docs/iot.md）[/yellow]")
+        return []
+    cmd = [sys.executable, "-c", "from zhili.cli import app; app()", "iot"]
+    children = [subprocess.Popen([*cmd, "run"]),
+                subprocess.Popen([*cmd, "simulate", "--rate", str(rate), "--seconds", "0"],
+                                 stdout=subprocess.DEVNULL)]
+    console.print(f"物联感知：接入进程与设备模拟器已启动（代理 {host}:{port}，每秒约 {rate:g} 条）")
+    return children
 
 
 # -- users ------------------------------------------------------------------------------------------------

@@ -11,9 +11,8 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
-
-from sqlalchemy.orm import Session
 
 from zhili.cases.actors import SYSTEM_PRINCIPAL
 from zhili.cases.models import JobLock
@@ -24,29 +23,45 @@ from zhili.core.settings import get_settings
 log = logging.getLogger(__name__)
 
 
-def _scan(session: Session) -> Any:
+@dataclass(frozen=True)
+class Sessions:
+    """The transactions a job may open, each a context manager yielding a session and committing on exit."""
+
+    work: Callable[[], Any]  # the job's unit of work (its few writes come at its end)
+    read: Callable[[], Any]  # reads only: on SQLite a deferred transaction, holding no write lock
+    write: Callable[[], Any]  # a short write transaction, queued on the write lock like any other writer
+
+
+def _scan(s: Sessions) -> Any:
     from zhili.intel import warnings
 
-    return warnings.scan(session)
+    with s.work() as session:
+        return warnings.scan(session)
 
 
-def _risk(session: Session) -> Any:
+def _risk(s: Sessions) -> Any:
     from zhili.intel import risk
 
-    return risk.rank_grids(session, principal=risk.system_principal(session))
+    with s.work() as session:
+        return risk.rank_grids(session, principal=risk.system_principal(session))
 
 
-def _retrain(session: Session) -> Any:
+def _retrain(s: Sessions) -> Any:
+    """Fit in a read-only transaction (minutes on a large district), then store in a short write one: on SQLite a
+    write transaction held through the training would stop intake and the sensors' ingest for as long."""
     from zhili.intel import routing
 
-    routing.settle_suggestions(session)
-    return routing.train_platform(session, principal=SYSTEM_PRINCIPAL, activate="better")
+    with s.read() as session:
+        trained = routing.fit_platform(session, principal=SYSTEM_PRINCIPAL)
+    with s.write() as session:
+        routing.settle_suggestions(session)
+        return routing.store_platform(session, principal=SYSTEM_PRINCIPAL, trained=trained, activate="better")
 
 
-def jobs() -> list[tuple[str, float, Callable[[Session], Any]]]:
+def jobs() -> list[tuple[str, float, Callable[[Sessions], Any]]]:
     """(lease name, interval in seconds, job) of every enabled job."""
     s = get_settings()
-    out: list[tuple[str, float, Callable[[Session], Any]]] = []
+    out: list[tuple[str, float, Callable[[Sessions], Any]]] = []
     if s.intel_scan_interval_s > 0:
         out.append(("intel_warning_scan", s.intel_scan_interval_s, _scan))
     if s.intel_risk_interval_s > 0:
@@ -57,12 +72,16 @@ def jobs() -> list[tuple[str, float, Callable[[Session], Any]]]:
 
 
 def run_due(session_factory: Callable[[], Any], *, holder: str, now: dt.datetime | None = None,
-            work_factory: Callable[[], Any] | None = None) -> list[str]:
+            work_factory: Callable[[], Any] | None = None,
+            read_factory: Callable[[], Any] | None = None) -> list[str]:
     """Run every due job, each in its own transaction; returns the names of those that ran.
     ``session_factory()`` is a context manager committing on exit, like :func:`zhili.core.db.session_scope`, for
     the lease rows; ``work_factory()`` (default the same) for the job itself — on SQLite the server passes one that
-    does not queue behind the process's write lock, so minutes of training do not hold up intake (the job's few
-    writes come at its end)."""
+    does not queue behind the process's write lock (the job's few writes come at its end); ``read_factory()``
+    (default ``work_factory``) for what only reads — the retraining fits there, so minutes of training hold no
+    write lock."""
+    work = work_factory or session_factory
+    sessions = Sessions(work=work, read=read_factory or work, write=session_factory)
     ran: list[str] = []
     for name, every_s, job in jobs():
         try:
@@ -70,8 +89,7 @@ def run_due(session_factory: Callable[[], Any], *, holder: str, now: dt.datetime
                 lock = take_lease(session, name, holder=holder, every_s=every_s, now=now or utcnow(), hold_s=1800)
                 if lock is None:
                     continue
-            with (work_factory or session_factory)() as session:
-                job(session)
+            job(sessions)
             with session_factory() as session:
                 lock = session.get(JobLock, name)
                 if lock is not None:

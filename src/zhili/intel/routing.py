@@ -133,19 +133,39 @@ def training_rows(session: Session, target: str, *, since: dt.datetime | None = 
 
 # -- training ---------------------------------------------------------------------------------------------------
 
+@dataclass
+class Trained:
+    """One routing model fitted from the platform's cases, not stored yet (:func:`fit_platform`)."""
+
+    target: str
+    model: Any
+    metrics: dict[str, Any]
+    data_from: dt.datetime
+    data_to: dt.datetime
+    n_train: int
+    seconds: float
+
+
 def train_platform(session: Session, *, principal: Principal, targets: Sequence[str] = TARGETS,
                    since: dt.datetime | None = None, until: dt.datetime | None = None,
                    activate: str = "better") -> list[ModelVersion]:
-    """Train the routing models from the platform's cases (the scheduled job and ``zhili ml train``): evaluate on
-    a time-ordered split, refit on the whole window, store a new version. ``activate``: ``"always"``, ``"never"``,
-    or ``"better"`` — when there is no active version, or the new one's time-split top-1 is at least the active
-    one's (measured when it was trained) and above the baselines'."""
+    """Train the routing models from the platform's cases (``zhili ml train``): evaluate on a time-ordered split,
+    refit on the whole window, store a new version. ``activate``: ``"always"``, ``"never"``, or ``"better"`` — when
+    there is no active version, or the new one's time-split top-1 is at least the active one's (measured when it was
+    trained) and above the baselines'. (The scheduled job fits in a read-only transaction and stores in a short
+    write one: :func:`fit_platform` then :func:`store_platform`.)"""
+    trained = fit_platform(session, principal=principal, targets=targets, since=since, until=until)
+    return store_platform(session, principal=principal, trained=trained, activate=activate)
+
+
+def fit_platform(session: Session, *, principal: Principal, targets: Sequence[str] = TARGETS,
+                 since: dt.datetime | None = None, until: dt.datetime | None = None) -> list[Trained]:
+    """Fit (and evaluate) the routing models from the cases; reads only — minutes of training must not hold the
+    database's write lock (on SQLite every other writer — intake, the sensors' ingest — would wait on it)."""
     authorize(principal, Perm.intel_admin)
     from zhili.intel import textmodel
 
-    if activate not in ("always", "never", "better"):
-        raise ValidationFailed("启用方式只能是 always、never 或 better", code="bad_activate")
-    made: list[ModelVersion] = []
+    out: list[Trained] = []
     for target in targets:
         if target not in TARGETS:
             raise ValidationFailed(f"未知的分拨模型：{target}", code="unknown_model")
@@ -157,16 +177,28 @@ def train_platform(session: Session, *, principal: Principal, targets: Sequence[
         metrics = textmodel.time_split(rows.texts, rows.labels, rows.times, test_fraction=0.2)
         metrics["corrections"] = rows.corrections
         model = textmodel.fit(rows.texts, rows.labels, weights=rows.weights)
-        seconds = time.perf_counter() - t0
-        current = store.active(session, target)
-        top1 = float(metrics.get("top1", 0))
-        baseline = max((float(b.get("top1", 0)) for b in (metrics.get("baselines") or {}).values()), default=0.0)
+        out.append(Trained(target, model, metrics, rows.times[0], rows.times[-1], len(rows.texts),
+                           time.perf_counter() - t0))
+    return out
+
+
+def store_platform(session: Session, *, principal: Principal, trained: Sequence[Trained],
+                   activate: str = "better") -> list[ModelVersion]:
+    """Store fitted models as new versions, activating each by ``activate`` (see :func:`train_platform`)."""
+    authorize(principal, Perm.intel_admin)
+    if activate not in ("always", "never", "better"):
+        raise ValidationFailed("启用方式只能是 always、never 或 better", code="bad_activate")
+    made: list[ModelVersion] = []
+    for t in trained:
+        current = store.active(session, t.target)
+        top1 = float(t.metrics.get("top1", 0))
+        baseline = max((float(b.get("top1", 0)) for b in (t.metrics.get("baselines") or {}).values()), default=0.0)
         better = current is None or (top1 >= float((current.metrics or {}).get("top1", 0)) and top1 >= baseline)
         version = store.save(
-            session, principal=principal, name=target, model=model, source="platform",
-            params={"target": target, "text": "title+description", "correction_weight": CORRECTION_WEIGHT},
-            metrics=metrics, data_from=rows.times[0], data_to=rows.times[-1], n_train=len(rows.texts),
-            seconds=seconds, activate=activate == "always" or (activate == "better" and better),
+            session, principal=principal, name=t.target, model=t.model, source="platform",
+            params={"target": t.target, "text": "title+description", "correction_weight": CORRECTION_WEIGHT},
+            metrics=t.metrics, data_from=t.data_from, data_to=t.data_to, n_train=t.n_train,
+            seconds=t.seconds, activate=activate == "always" or (activate == "better" and better),
             note=None if better else "时间外推评估未优于当前启用版本，未自动启用")
         made.append(version)
     return made
