@@ -510,9 +510,31 @@ def test_a_lock_bound_to_a_rental_room_shows_its_building_and_room(client: Any, 
     assert "王房东" not in p.text and "13900001111" not in p.text
 
 
-def test_a_list_past_the_services_cap_says_so(client: Any, site: Any, iot: Iot,
-                                              monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(iot_devices, "LIST_MAX", 3)
+def test_the_list_pages_past_any_cap_and_the_map_says_when_it_shows_only_the_first(
+        client: Any, site: Any, iot: Iot, monkeypatch: pytest.MonkeyPatch) -> None:
+    from zhili.web import pages_iot
+
+    monkeypatch.setattr(iot_devices, "LIST_MAX", 3)  # the list pages in SQL: the service's cap does not bound it
     p = _page(client, site, "zhihui", "/console/iot/devices")
-    assert "仅列出前 3 台" in p.text and "共 3 条" in p.text
-    assert "仅列出前" not in _page(client, site, "zhihui", "/console/iot/devices?type=water_level").text
+    assert "共 5 条" in p.text and "仅" not in p.text
+    monkeypatch.setattr(pages_iot, "MAP_MAX", 2)
+    gj = client.get("/console/iot/devices.geojson").json()
+    assert len(gj["features"]) == 2 and "共 5 台" in gj["summary"] and "仅显示前 2 台" in gj["summary"]
+    assert "仅显示" not in client.get("/console/iot/devices.geojson?type=water_level").json()["summary"]
+    home = _page(client, site, "zhihui", "/console/iot/")
+    assert home.find(id="kpi-total").text == "5" and home.find(id="kpi-alarm").text == "2"
+
+
+def test_a_device_page_lists_its_open_and_latest_alerts_and_says_how_many_there_are(
+        client: Any, site: Any, iot: Iot, monkeypatch: pytest.MonkeyPatch) -> None:
+    from zhili.web import pages_iot
+
+    a = iot.alert
+    site.db.add(Alert(kind="offline", device_id=iot.smoke.id, group_key=f"offline:{iot.smoke.id}:old",
+                      unit_id=a.unit_id, path=a.path, title="设备离线", state=AlertState.closed,
+                      first_at=a.first_at, last_at=a.last_at, detail={}))
+    site.db.flush()
+    monkeypatch.setattr(pages_iot, "DEVICE_ALERTS", 1)
+    p = _page(client, site, "zhihui", f"/console/iot/devices/{iot.smoke.id}")
+    assert "共 2 条告警，这里列出未关闭的和最近的 1 条" in p.text
+    assert a.title in p.text and "设备离线" not in p.find("section", **{"aria-labelledby": "alerts-h"}).text

@@ -10,7 +10,9 @@ Cases are filed by the system actor through :func:`zhili.cases.intake.file_cases
 coordinates, its grid — or, failing those, its address — with the rule's category, urgency and attributes. A new
 alert whose group's previous alert still has an open case joins that case rather than opening another.
 
-Reading needs ``iot:read`` within one's jurisdiction; closing by hand ``iot:admin``.
+Reading needs ``iot:read`` within one's jurisdiction; closing by hand ``iot:admin``. Lists page and count in SQL:
+:func:`page_alerts` (open first, then the latest hit; by state, device, kind, device type, severity and unit
+subtree, with the exact total), :func:`open_alerts_by_type` (the screen's panel) and :func:`alarmed_devices`.
 """
 
 from __future__ import annotations
@@ -20,9 +22,9 @@ import logging
 import uuid
 from collections import defaultdict
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, TypeVar
 
-from sqlalchemy import String, any_, bindparam, select
+from sqlalchemy import Select, String, any_, bindparam, case, func, select
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Session
 
@@ -36,7 +38,8 @@ from zhili.core import audit
 from zhili.core.clock import fmt_local
 from zhili.core.db import utcnow
 from zhili.core.errors import Conflict, ValidationFailed
-from zhili.core.jurisdiction import Principal, authorize, in_scope, not_found, scoped
+from zhili.core.jurisdiction import Principal, authorize, in_scope, not_found, path_predicate, scoped
+from zhili.core.query import paginate
 from zhili.core.security import Perm
 from zhili.core.settings import get_settings
 from zhili.iot.models import Alert, AlertState, Device, DeviceType, Rule, Severity
@@ -49,21 +52,90 @@ KIND_NAMES = {"rule": "规则告警", "offline": "设备离线"}
 STATE_NAMES = {AlertState.open: "未关闭", AlertState.closed: "已关闭"}
 _CLOSED_CASE = (CaseState.closed, CaseState.rejected, CaseState.merged)
 
+_S = TypeVar("_S", bound=Select[*tuple[Any, ...]])
+
 
 # -- reading ---------------------------------------------------------------------------------------------------
 
+def _state(state: str) -> AlertState:
+    try:
+        return AlertState(state)
+    except ValueError as exc:
+        raise ValidationFailed("告警状态只能是未关闭或已关闭", code="bad_state") from exc
+
+
 def list_alerts(session: Session, *, principal: Principal, state: str | None = "open",
                 device_id: uuid.UUID | None = None, kind: str | None = None, limit: int = 200) -> list[Alert]:
-    """Alerts in the principal's jurisdiction, latest hit first."""
+    """Alerts in the principal's jurisdiction, latest hit first (the first ``limit``, at most 1000; pages use
+    :func:`page_alerts`)."""
     authorize(principal, Perm.iot_read)
     stmt = scoped(select(Alert), principal, Alert.path)
     if state:
-        stmt = stmt.where(Alert.state == AlertState(state))
+        stmt = stmt.where(Alert.state == _state(state))
     if device_id:
         stmt = stmt.where(Alert.device_id == device_id)
     if kind:
         stmt = stmt.where(Alert.kind == kind)
     return list(session.scalars(stmt.order_by(Alert.last_at.desc()).limit(min(max(limit, 1), 1000))))
+
+
+def _filtered(stmt: _S, principal: Principal, *, state: str | None = None,
+              device_id: uuid.UUID | None = None, kind: str | None = None, type_code: str | None = None,
+              severity: str | None = None, unit_path: str | None = None) -> _S:
+    stmt = scoped(stmt, principal, Alert.path)
+    if state:
+        stmt = stmt.where(Alert.state == _state(state))
+    if device_id:
+        stmt = stmt.where(Alert.device_id == device_id)
+    if kind:
+        stmt = stmt.where(Alert.kind == kind)
+    if type_code:  # an alert's type is its device's
+        stmt = stmt.where(Alert.device_id.in_(
+            select(Device.id).join(DeviceType, DeviceType.id == Device.type_id).where(DeviceType.code == type_code)))
+    if severity:
+        try:
+            stmt = stmt.where(Alert.severity == Severity(severity))
+        except ValueError as exc:
+            raise ValidationFailed("告警级别只能是提示、预警或严重", code="bad_severity") from exc
+    if unit_path:
+        stmt = stmt.where(path_predicate(Alert.path, (unit_path,)))
+    return stmt
+
+
+def page_alerts(session: Session, *, principal: Principal, state: str | None = None,
+                device_id: uuid.UUID | None = None, kind: str | None = None, type_code: str | None = None,
+                severity: str | None = None, unit_path: str | None = None, page: int = 1,
+                page_size: int = 50) -> tuple[list[Alert], int]:
+    """One page of the jurisdiction's alerts and the exact total — open ones first, then by latest hit — of a
+    state, device, kind, device type (code), severity, under the unit at ``unit_path``."""
+    authorize(principal, Perm.iot_read)
+    stmt = _filtered(select(Alert), principal, state=state, device_id=device_id, kind=kind, type_code=type_code,
+                     severity=severity, unit_path=unit_path)
+    return paginate(session, stmt, page=page, page_size=min(page_size, 1000), sort=None, sortable={},
+                    default_sort=[case((Alert.state == AlertState.open, 0), else_=1), Alert.last_at.desc(),
+                                  Alert.id])
+
+
+def open_alerts_by_type(session: Session, *, principal: Principal, unit_path: str | None = None
+                        ) -> dict[uuid.UUID, int]:
+    """How many open alerts the jurisdiction (under ``unit_path``) has per device type id."""
+    authorize(principal, Perm.iot_read)
+    stmt = _filtered(select(Device.type_id, func.count()).select_from(Alert)
+                     .join(Device, Device.id == Alert.device_id), principal, state="open", unit_path=unit_path)
+    return {t: int(n) for t, n in session.execute(stmt.group_by(Device.type_id))}
+
+
+def alarmed_devices(session: Session, *, principal: Principal, device_ids: Any) -> set[uuid.UUID]:
+    """Those of these devices (in the jurisdiction) that have an open alert — 告警 on the pages, as
+    :func:`zhili.iot.devices.page_devices` filters it."""
+    authorize(principal, Perm.iot_read)
+    ids = list(dict.fromkeys(i for i in device_ids if i is not None))
+    out: set[uuid.UUID] = set()
+    for i in range(0, len(ids), 500):
+        stmt = (select(Alert.device_id).distinct().join(Device, Device.id == Alert.device_id)
+                .where(Alert.state == AlertState.open, Alert.device_id.in_(ids[i:i + 500])))
+        out.update(session.scalars(scoped(stmt, principal, Device.path)))
+    return out
 
 
 def get_alert(session: Session, *, principal: Principal, alert_id: uuid.UUID) -> Alert:

@@ -5,6 +5,11 @@ its coordinates by the grid locator. Reading needs ``iot:read`` within one's jur
 "not found"); registering, changing and importing need ``iot:admin`` and the device's unit inside one's
 jurisdiction. The Excel import (:func:`import_devices`) streams the workbook (openpyxl read-only), registers the
 good rows and returns every refused row with its reason — nothing is half-imported silently.
+
+Lists page and count in SQL (a district has tens of thousands of smoke detectors): :func:`page_devices` returns one
+page and the exact total, every filter in the query — type, stored status, the status as the pages show it
+(:data:`SHOWN`: 告警 is a device, not disabled, with an open alert), unit subtree, text, placed on the map or not;
+:func:`device_figures` counts devices per type, per status and per shown status in grouped queries.
 """
 
 from __future__ import annotations
@@ -14,9 +19,9 @@ import io
 import re
 import uuid
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
-from sqlalchemy import func, select
+from sqlalchemy import ColumnElement, Select, and_, func, select
 from sqlalchemy.orm import Session
 
 from zhili.core import audit
@@ -24,8 +29,9 @@ from zhili.core.clock import today
 from zhili.core.db import utcnow
 from zhili.core.errors import Conflict, ValidationFailed
 from zhili.core.jurisdiction import Principal, authorize, in_scope, not_found, path_predicate, scoped
+from zhili.core.query import contains_text, paginate
 from zhili.core.security import Perm
-from zhili.iot.models import Device, DeviceStatus, DeviceType, Message
+from zhili.iot.models import Alert, AlertState, Device, DeviceStatus, DeviceType, Message
 from zhili.regions.models import Unit
 from zhili.regions.service import get_locator, valid_on
 from zhili.registry.models import Building
@@ -42,30 +48,152 @@ IMPORT_COLUMNS = {"设备编号": "device_key", "设备类型": "type_code", "�
                   "所属单位代码": "unit_code", "经度": "lon", "纬度": "lat", "地址": "address", "产权单位": "owner",
                   "运维单位": "owner", "心跳间隔": "heartbeat_s", "心跳间隔（秒）": "heartbeat_s", "备注": "note"}
 
+_S = TypeVar("_S", bound=Select[*tuple[Any, ...]])
+
+
+SHOWN = ("active", "offline", "alarm", "disabled")  # a device as the pages show it: 停用 over 告警 over 离线/在线
+SORTABLE = {"device_key": Device.device_key, "name": Device.name, "last_seen_at": Device.last_seen_at,
+            "installed_at": Device.installed_at}
+
+
+def _has_open_alert() -> ColumnElement[bool]:
+    return select(Alert.id).where(Alert.device_id == Device.id, Alert.state == AlertState.open).exists()
+
+
+def _shown(shown: str) -> ColumnElement[bool]:
+    """The devices whose shown status is ``shown`` (see :data:`SHOWN`)."""
+    if shown == "disabled":
+        return Device.status == DeviceStatus.disabled
+    if shown == "alarm":
+        return and_(Device.status != DeviceStatus.disabled, _has_open_alert())
+    if shown in ("active", "offline"):
+        return and_(Device.status == DeviceStatus(shown), ~_has_open_alert())
+    raise ValidationFailed("设备状态只能是在线、离线、告警或停用", code="bad_status")
+
+
+def _filtered(stmt: _S, principal: Principal, *, type_code: str | None = None, status: str | None = None,
+              shown: str | None = None, unit_path: str | None = None, q: str | None = None,
+              placed: bool | None = None) -> _S:
+    """``stmt`` over devices restricted to the jurisdiction and the filters (all in SQL)."""
+    stmt = scoped(stmt, principal, Device.path)
+    if type_code:
+        stmt = stmt.where(Device.type_id.in_(select(DeviceType.id).where(DeviceType.code == type_code)))
+    if status:
+        try:
+            stmt = stmt.where(Device.status == DeviceStatus(status))
+        except ValueError as exc:
+            raise ValidationFailed("设备状态只能是在线、离线或停用", code="bad_status") from exc
+    if shown:
+        stmt = stmt.where(_shown(shown))
+    if unit_path:
+        stmt = stmt.where(path_predicate(Device.path, (unit_path,)))
+    if q and q.strip():
+        text = q.strip()[:64]
+        stmt = stmt.where(contains_text(Device.name, text) | contains_text(Device.device_key, text))
+    if placed is not None:
+        where = and_(Device.lon.is_not(None), Device.lat.is_not(None))
+        stmt = stmt.where(where if placed else ~where)
+    return stmt
+
 
 def list_devices(session: Session, *, principal: Principal, type_code: str | None = None,
                  status: str | None = None, unit_path: str | None = None, q: str | None = None,
                  limit: int = 500) -> list[Device]:
-    """The devices in the principal's jurisdiction (of a type, status, under a unit, name/id containing ``q``)."""
+    """The devices in the principal's jurisdiction (of a type, status, under a unit, name/id containing ``q``),
+    the first ``limit`` (at most :data:`LIST_MAX`) by device id — for a bounded export; pages use
+    :func:`page_devices`."""
     authorize(principal, Perm.iot_read)
-    stmt = scoped(select(Device), principal, Device.path)
-    if type_code:
-        stmt = stmt.join(DeviceType, DeviceType.id == Device.type_id).where(DeviceType.code == type_code)
-    if status:
-        stmt = stmt.where(Device.status == DeviceStatus(status))
-    if unit_path:
-        stmt = stmt.where((Device.path == unit_path) | Device.path.startswith(unit_path + "/", autoescape=True))
-    if q:
-        like = f"%{q.strip()[:64]}%"
-        stmt = stmt.where(Device.name.like(like) | Device.device_key.like(like))
+    stmt = _filtered(select(Device), principal, type_code=type_code, status=status, unit_path=unit_path, q=q)
     return list(session.scalars(stmt.order_by(Device.device_key).limit(min(max(limit, 1), LIST_MAX))))
+
+
+def page_devices(session: Session, *, principal: Principal, type_code: str | None = None,
+                 status: str | None = None, shown: str | None = None, unit_path: str | None = None,
+                 q: str | None = None, placed: bool | None = None, page: int = 1, page_size: int = 50,
+                 sort: str | None = None) -> tuple[list[Device], int]:
+    """One page of the jurisdiction's devices and the exact total: of a type (code), a stored ``status``, a
+    ``shown`` status (:data:`SHOWN`), under the unit at ``unit_path`` (within the jurisdiction still), name or
+    device id containing ``q``, with coordinates or without (``placed``); by device id unless ``sort`` (a key of
+    :data:`SORTABLE`, ``-`` for descending). Pages hold at most :data:`LIST_MAX` rows."""
+    authorize(principal, Perm.iot_read)
+    stmt = _filtered(select(Device), principal, type_code=type_code, status=status, shown=shown,
+                     unit_path=unit_path, q=q, placed=placed)
+    return paginate(session, stmt, page=page, page_size=min(page_size, LIST_MAX), sort=sort, sortable=SORTABLE,
+                    default_sort=[Device.device_key, Device.id])
+
+
+def count_devices(session: Session, *, principal: Principal, type_code: str | None = None,
+                  status: str | None = None, shown: str | None = None, unit_path: str | None = None,
+                  q: str | None = None, placed: bool | None = None) -> int:
+    """How many devices :func:`page_devices` would list with these filters."""
+    authorize(principal, Perm.iot_read)
+    stmt = _filtered(select(func.count()).select_from(Device), principal, type_code=type_code, status=status,
+                     shown=shown, unit_path=unit_path, q=q, placed=placed)
+    return int(session.scalar(stmt) or 0)
+
+
+@dataclass(frozen=True)
+class DeviceFigures:
+    """Counts of a jurisdiction's (or a unit's) devices: in all, per type id, per stored status, per shown status
+    (:data:`SHOWN`) and per type and stored status."""
+
+    total: int
+    by_type: dict[uuid.UUID, int]
+    by_status: dict[str, int]
+    by_shown: dict[str, int]
+    by_type_status: dict[uuid.UUID, dict[str, int]]
+
+    @property
+    def offline(self) -> int:
+        return self.by_status.get(DeviceStatus.offline.value, 0)
+
+
+def device_figures(session: Session, *, principal: Principal, unit_path: str | None = None,
+                   type_code: str | None = None) -> DeviceFigures:
+    """The device counts of the jurisdiction (under ``unit_path``, of a type), in two grouped queries."""
+    authorize(principal, Perm.iot_read)
+    grouped = _filtered(select(Device.type_id, Device.status, func.count()), principal, unit_path=unit_path,
+                        type_code=type_code).group_by(Device.type_id, Device.status)
+    by_type: dict[uuid.UUID, int] = {}
+    by_status: dict[str, int] = {}
+    by_type_status: dict[uuid.UUID, dict[str, int]] = {}
+    for type_id, status, n in session.execute(grouped):
+        st = _status_value(status)
+        by_type[type_id] = by_type.get(type_id, 0) + n
+        by_status[st] = by_status.get(st, 0) + n
+        by_type_status.setdefault(type_id, {})[st] = n
+    alarmed = _filtered(select(Device.status, func.count()), principal, unit_path=unit_path, type_code=type_code,
+                        shown="alarm").group_by(Device.status)
+    alarm_by = {_status_value(s): n for s, n in session.execute(alarmed)}
+    by_shown = {"active": by_status.get("active", 0) - alarm_by.get("active", 0),
+                "offline": by_status.get("offline", 0) - alarm_by.get("offline", 0),
+                "alarm": sum(alarm_by.values()), "disabled": by_status.get("disabled", 0)}
+    return DeviceFigures(total=sum(by_status.values()), by_type=by_type, by_status=by_status, by_shown=by_shown,
+                         by_type_status=by_type_status)
+
+
+def _status_value(s: Any) -> str:
+    return s.value if isinstance(s, DeviceStatus) else str(s)
 
 
 def count_by_status(session: Session, *, principal: Principal) -> dict[str, int]:
     """How many devices of the jurisdiction are in each status."""
     authorize(principal, Perm.iot_read)
     stmt = scoped(select(Device.status, func.count()).group_by(Device.status), principal, Device.path)
-    return {s.value if isinstance(s, DeviceStatus) else str(s): n for s, n in session.execute(stmt)}
+    return {_status_value(s): n for s, n in session.execute(stmt)}
+
+
+def get_devices(session: Session, *, principal: Principal, device_ids: Any) -> dict[uuid.UUID, Device]:
+    """The devices of these ids that lie in the jurisdiction (others are left out), by id — to name a page's
+    alerts' devices."""
+    authorize(principal, Perm.iot_read)
+    ids = list(dict.fromkeys(i for i in device_ids if i is not None))
+    out: dict[uuid.UUID, Device] = {}
+    for i in range(0, len(ids), 500):
+        for d in session.scalars(scoped(select(Device).where(Device.id.in_(ids[i:i + 500])), principal,
+                                        Device.path)):
+            out[d.id] = d
+    return out
 
 
 def get_device(session: Session, *, principal: Principal, device_id: uuid.UUID) -> Device:

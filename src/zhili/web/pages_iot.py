@@ -39,7 +39,7 @@ from zhili.web.render import env, redirect, render, safe_next, tr
 router = APIRouter(prefix="/console/iot")
 
 PAGE_SIZE = 30
-ALERTS_MAX = 1000  # the alerts a list reads (the service's own cap)
+MAP_MAX = 2000  # the points the map loads (the summary says when there are more: filter by type or status)
 DEVICE_ALERTS, DEVICE_MESSAGES = 50, 50
 
 # where a role opens a case: the console's case page, or the grid worker's own
@@ -65,8 +65,8 @@ class DeviceRow:
 
 
 class Names:
-    """What the IoT pages look up once per request from the services that own it: the device types, unit names,
-    the jurisdiction's open alerts (a device with one shows 告警) and, for the alerts, its devices."""
+    """What the IoT pages look up once per request from the services that own it: the device types and unit names
+    (devices, alerts and counts come paged and counted from the services, never filtered here)."""
 
     def __init__(self, session: Any, pu: PageUser) -> None:
         self.session, self.pu = session, pu
@@ -74,9 +74,6 @@ class Names:
         self.type_by_id = {t.id: t for t in self.types}
         self.type_by_code = {t.code: t for t in self.types}
         self._units: dict[uuid.UUID, str] = {}
-        self._open: list[Any] | None = None
-        self._devices: dict[uuid.UUID, Any] | None = None
-        self.capped = False  # the device list reached the service's cap (narrow the filters to see the rest)
 
     def units(self, ids: list[uuid.UUID]) -> dict[uuid.UUID, str]:
         missing = [i for i in set(ids) if i and i not in self._units]
@@ -84,28 +81,10 @@ class Names:
             self._units.update({u.id: u.name for u in unit_picker.units_named(self.session, ids=missing)})
         return self._units
 
-    def open_alerts(self) -> list[Any]:
-        if self._open is None:
-            self._open = iot_alerts.list_alerts(self.session, principal=self.pu.principal, state="open",
-                                                limit=ALERTS_MAX)
-        return self._open
-
-    def alarmed(self) -> set[uuid.UUID]:
-        return {a.device_id for a in self.open_alerts()}
-
-    def know(self, devices: list[Any]) -> None:
-        """The devices the alerts to be named belong to, when the page has them already."""
-        self._devices = {d.id: d for d in devices}
-
-    def devices(self) -> dict[uuid.UUID, Any]:
-        """The jurisdiction's devices by id (for naming the devices of alerts)."""
-        if self._devices is None:
-            self._devices = {d.id: d for d in iot_devices.list_devices(self.session, principal=self.pu.principal,
-                                                                       limit=iot_devices.LIST_MAX)}
-        return self._devices
-
     def rows(self, devices: list[Any]) -> list[DeviceRow]:
-        alarmed = self.alarmed()
+        """The devices as rows, 告警 for those (of these) with an open alert."""
+        alarmed = iot_alerts.alarmed_devices(self.session, principal=self.pu.principal,
+                                             device_ids=[d.id for d in devices]) if devices else set()
         return [DeviceRow(id=v["id"], device_key=v["device_key"], name=v["name"], type_name=v["type_name"] or "—",
                           unit_name=v["unit_name"] or "—", address=v["address"],
                           display_status=display_status(d, alarmed), last_seen_at=v["last_seen_at"], lon=v["lon"],
@@ -133,19 +112,20 @@ def _unit_path(session: Any, pu: PageUser, unit_id: str) -> str | None:
     return None
 
 
-def _devices(session: Any, pu: PageUser, *, type_code: str = "", status: str = "", unit_id: str = "",
-             q: str = "") -> tuple[Names, list[DeviceRow]]:
-    """The jurisdiction's devices matching the filters, with their names; status 告警 = an open alert."""
-    names = Names(session, pu)
-    stored = "" if status == "alarm" else status
-    devices = iot_devices.list_devices(session, principal=pu.principal, type_code=type_code or None,
-                                       status=stored or None, unit_path=_unit_path(session, pu, unit_id),
-                                       q=q or None, limit=iot_devices.LIST_MAX)
-    names.capped = len(devices) >= iot_devices.LIST_MAX
-    rows = names.rows(devices)
-    if status:
-        rows = [r for r in rows if r.display_status == status]
-    return names, rows
+def _device_page(session: Any, pu: PageUser, f: dict[str, str], *, page: int, page_size: int,
+                 placed: bool | None = None) -> tuple[list[Any], int, int]:
+    """One page of the jurisdiction's devices matching the filters (in the service's query), its total and the
+    page number (the last one when ``page`` is past it)."""
+    kw: dict[str, Any] = {"type_code": f["type"] or None, "shown": f["status"] or None,
+                          "unit_path": _unit_path(session, pu, f.get("unit_id", "")), "q": f.get("q") or None,
+                          "placed": placed}
+    devices, total = iot_devices.page_devices(session, principal=pu.principal, page=page, page_size=page_size, **kw)
+    last = cp.pages(total, page_size)
+    if page > last:
+        page = last
+        devices, total = iot_devices.page_devices(session, principal=pu.principal, page=page, page_size=page_size,
+                                                  **kw)
+    return devices, total, page
 
 
 def _filters(type_: str | None, status: str | None, unit_id: str | None, q: str | None) -> dict[str, str]:
@@ -158,12 +138,12 @@ def _filters(type_: str | None, status: str | None, unit_id: str | None, q: str 
 
 @router.get("/")
 def home(request: Request, session: Db, pu: iv.ReadUser) -> Response:
-    names, rows = _devices(session, pu)
-    by_status = {st: sum(1 for r in rows if r.display_status == st) for st in iv.STATUSES}
+    names = Names(session, pu)
+    figures = iot_devices.device_figures(session, principal=pu.principal)
+    open_alerts = sum(iot_alerts.open_alerts_by_type(session, principal=pu.principal).values())
     return render(request, "iot/map.html", {
-        "can_admin": iv.can_admin(pu), "types": names.types, "statuses": iv.STATUSES, "capped": names.capped,
-        "list_max": iot_devices.LIST_MAX,
-        "summary": {"total": len(rows), "by_status": by_status, "open_alerts": len(names.open_alerts())}})
+        "can_admin": iv.can_admin(pu), "types": names.types, "statuses": iv.STATUSES,
+        "summary": {"total": figures.total, "by_status": figures.by_shown, "open_alerts": open_alerts}})
 
 
 @router.get("/devices.geojson")
@@ -171,18 +151,23 @@ def devices_geojson(request: Request, session: Db, pu: iv.ReadUser,
                     type: Annotated[str | None, Query(max_length=32)] = None,
                     status: Annotated[str | None, Query(max_length=16)] = None) -> Response:
     """The placed devices as GeoJSON points (names and the status to colour them by; the popup is built from
-    text by ``static/iot.js``)."""
+    text by ``static/iot.js``) — at most :data:`MAP_MAX`, and the summary says so when there are more."""
     f = _filters(type, status, None, None)
-    _, rows = _devices(session, pu, type_code=f["type"], status=f["status"])
-    placed = [r for r in rows if _on_globe(r.lon, r.lat)]
+    names = Names(session, pu)
+    devices, placed_total, _ = _device_page(session, pu, f, page=1, page_size=MAP_MAX, placed=True)
+    unplaced = iot_devices.count_devices(session, principal=pu.principal, type_code=f["type"] or None,
+                                         shown=f["status"] or None, placed=False)
+    rows = [r for r in names.rows(devices) if _on_globe(r.lon, r.lat)]
     features = [{"type": "Feature", "geometry": {"type": "Point", "coordinates": [r.lon, r.lat]},
                  "properties": {"name": r.name, "type": r.type_name, "unit": r.unit_name,
                                 "status": r.display_status,
                                 "status_name": tr(request, f"iot.status.{r.display_status}"),
                                 "last_seen": _seen(request, r.last_seen_at), "url": f"/console/iot/devices/{r.id}"}}
-                for r in placed]
-    return JSONResponse({"type": "FeatureCollection", "features": features,
-                         "summary": tr(request, "iot.map.count", shown=len(placed), unplaced=len(rows) - len(placed))},
+                for r in rows]
+    summary = tr(request, "iot.map.count", shown=len(rows), unplaced=unplaced + len(devices) - len(rows))
+    if placed_total > len(devices):
+        summary += tr(request, "iot.map.capped", n=len(devices), total=placed_total)
+    return JSONResponse({"type": "FeatureCollection", "features": features, "summary": summary},
                         headers={"Cache-Control": "no-store"})
 
 
@@ -206,15 +191,13 @@ def devices(request: Request, session: Db, pu: iv.ReadUser,
             q: Annotated[str | None, Query(max_length=64)] = None,
             page: Annotated[int, Query(ge=1, le=10_000)] = 1) -> Response:
     f = _filters(type, status, unit_id, q)
-    names, rows = _devices(session, pu, type_code=f["type"], status=f["status"], unit_id=f["unit_id"], q=f["q"])
-    pages = cp.pages(len(rows), PAGE_SIZE)
-    page = min(page, pages)
+    names = Names(session, pu)
+    devices, total, page = _device_page(session, pu, f, page=page, page_size=PAGE_SIZE)
     return render(request, "iot/devices.html", {
-        "can_admin": iv.can_admin(pu), "rows": rows[(page - 1) * PAGE_SIZE:page * PAGE_SIZE], "total": len(rows),
-        "filters": f, "types": names.types, "statuses": iv.STATUSES, "capped": names.capped,
-        "list_max": iot_devices.LIST_MAX,
+        "can_admin": iv.can_admin(pu), "rows": names.rows(devices), "total": total,
+        "filters": f, "types": names.types, "statuses": iv.STATUSES,
         "units": unit_picker.filter_units(session, principal=pu.principal) if pu.principal.scope_paths else [],
-        "page": page, "pages": pages, "pager_query": _pager_query(f)})
+        "page": page, "pages": cp.pages(total, PAGE_SIZE), "pager_query": _pager_query(f)})
 
 
 def _pager_query(filters: dict[str, str]) -> str:
@@ -229,8 +212,8 @@ def device(request: Request, session: Db, pu: iv.ReadUser, device_id: uuid.UUID)
     d = iot_devices.get_device(session, principal=pu.principal, device_id=device_id)
     names = Names(session, pu)
     dtype = names.type_by_id.get(d.type_id)
-    names.know([d])  # the alerts below are this device's
-    alerts = _open_first(session, pu, device_id=d.id, limit=DEVICE_ALERTS)
+    alerts, alerts_total = iot_alerts.page_alerts(session, principal=pu.principal, device_id=d.id,
+                                                  page_size=DEVICE_ALERTS)  # open first: an open one is here
     alarmed = {d.id} if any(_value(a.state) == "open" for a in alerts) else set()
     messages = iot_devices.recent_messages(session, principal=pu.principal, device_id=d.id, limit=DEVICE_MESSAGES)
     building = _building(session, pu, d.building_id)
@@ -243,7 +226,7 @@ def device(request: Request, session: Db, pu: iv.ReadUser, device_id: uuid.UUID)
                    "owner": d.owner, "heartbeat_s": d.heartbeat_s or getattr(dtype, "heartbeat_s", 0),
                    "last_seen_at": d.last_seen_at, "installed_at": d.installed_at, "lon": d.lon, "lat": d.lat,
                    "note": d.note, "display_status": display_status(d, alarmed)},
-        "alerts": _alert_rows(session, names, alerts),
+        "alerts": _alert_rows(session, names, alerts, known={d.id: d}), "alerts_total": alerts_total,
         "messages": [{"received_at": m.received_at, "kind": m.kind, "accepted": m.accepted, "reason": m.reason,
                       "payload_text": iv.payload_text(m.payload, m.raw)} for m in messages],
         "message_kinds": iv.MESSAGE_KINDS, "alert_kinds": iv.ALERT_KINDS,
@@ -283,31 +266,17 @@ def _value(v: Any) -> str:
 
 # -- alerts -------------------------------------------------------------------------------------------------
 
-def _open_first(session: Any, pu: PageUser, *, device_id: uuid.UUID | None = None, state: str = "",
-                limit: int = ALERTS_MAX) -> list[Any]:
-    """Open alerts first (latest hit first), then closed ones."""
-    out: list[Any] = []
-    for st in ("open", "closed"):
-        if state and state != st:
-            continue
-        out += iot_alerts.list_alerts(session, principal=pu.principal, state=st, device_id=device_id,
-                                      limit=limit)
-    return out
-
-
-def _alert_type(names: Names, a: Any, rule_types: dict[uuid.UUID, str]) -> Any:
-    dev = names.devices().get(a.device_id)
-    if dev is not None:
-        return names.type_by_id.get(dev.type_id)
-    return names.type_by_code.get(rule_types.get(a.rule_id, "")) if a.rule_id else None
-
-
-def _alert_rows(session: Any, names: Names, alerts: list[Any]) -> list[dict[str, Any]]:
-    """Alerts with the names of their device, type, unit and rule, and the number of their case."""
+def _alert_rows(session: Any, names: Names, alerts: list[Any], *, known: dict[uuid.UUID, Any] | None = None
+                ) -> list[dict[str, Any]]:
+    """Alerts with the names of their device, type, unit and rule, and the number of their case (the devices
+    read by id for this page only, unless ``known``)."""
     rules = {r.id: r for r in iot_rules.list_rules(session, principal=names.pu.principal)} if alerts else {}
     numbers = case_reads.case_numbers(session, case_ids=[a.case_id for a in alerts if a.case_id])
     units = names.units([a.unit_id for a in alerts])
-    devices = names.devices()
+    devices = dict(known or {})
+    wanted = [a.device_id for a in alerts if a.device_id not in devices]
+    if wanted:
+        devices.update(iot_devices.get_devices(session, principal=names.pu.principal, device_ids=wanted))
     out = []
     for a in alerts:
         dev = devices.get(a.device_id)
@@ -367,21 +336,16 @@ def _alerts_page(request: Request, session: Any, pu: PageUser, f: dict[str, str]
     f["state"] = f["state"] if f["state"] in iv.ALERT_STATES else ""
     f["severity"] = f["severity"] if f["severity"] in iv.SEVERITIES else ""
     names = Names(session, pu)
-    listed = _open_first(session, pu, state=f["state"])
-    if f["severity"]:
-        listed = [a for a in listed if _value(a.severity) == f["severity"]]
-    path = _unit_path(session, pu, f["unit_id"])
-    if path:
-        listed = [a for a in listed if a.path == path or a.path.startswith(path + "/")]
-    if f["type"]:
-        rule_types = {r.id: r.type_code for r in iot_rules.list_rules(session, principal=pu.principal)}
-        want = names.type_by_code.get(f["type"])
-        listed = [a for a in listed if want is not None and _alert_type(names, a, rule_types) is want]
-    pages = cp.pages(len(listed), PAGE_SIZE)
-    page = min(page, pages)
-    shown = listed[(page - 1) * PAGE_SIZE:page * PAGE_SIZE]
+    kw: dict[str, Any] = {"state": f["state"] or None, "type_code": f["type"] or None,
+                          "severity": f["severity"] or None, "unit_path": _unit_path(session, pu, f["unit_id"])}
+    shown, total = iot_alerts.page_alerts(session, principal=pu.principal, page=page, page_size=PAGE_SIZE, **kw)
+    pages = cp.pages(total, PAGE_SIZE)
+    if page > pages:
+        page = pages
+        shown, total = iot_alerts.page_alerts(session, principal=pu.principal, page=page, page_size=PAGE_SIZE,
+                                              **kw)
     return render(request, "iot/alerts.html", {
-        "can_admin": iv.can_admin(pu), "alerts": _alert_rows(session, names, shown), "total": len(listed),
+        "can_admin": iv.can_admin(pu), "alerts": _alert_rows(session, names, shown), "total": total,
         "filters": f, "types": names.types, "severities": iv.SEVERITIES, "alert_states": iv.ALERT_STATES,
         "alert_kinds": iv.ALERT_KINDS, "case_base": CASE_PAGES.get(pu.principal.role, ""), "error": error,
         "units": unit_picker.filter_units(session, principal=pu.principal) if pu.principal.scope_paths else [],
@@ -392,18 +356,12 @@ def _alerts_page(request: Request, session: Any, pu: PageUser, f: dict[str, str]
 
 def screen_figures(session: Any, pu: PageUser, *, unit_path: str) -> dict[str, Any]:
     """What the screen's device-alert panel shows for the unit on screen: open alerts by device type (most
-    first), and how many of its devices are offline, of how many."""
+    first), and how many of its devices are offline, of how many — counted by the services' grouped queries."""
     names = Names(session, pu)
-    devices = iot_devices.list_devices(session, principal=pu.principal, unit_path=unit_path,
-                                       limit=iot_devices.LIST_MAX)
-    names.know(devices)
-    rule_types = {r.id: r.type_code for r in iot_rules.list_rules(session, principal=pu.principal)}
+    figures = iot_devices.device_figures(session, principal=pu.principal, unit_path=unit_path)
     by_type: dict[str, int] = {}
-    open_alerts = [a for a in names.open_alerts() if a.path == unit_path or a.path.startswith(unit_path + "/")]
-    for a in open_alerts:
-        dtype = _alert_type(names, a, rule_types)
-        key = getattr(dtype, "name", None) or "—"
-        by_type[key] = by_type.get(key, 0) + 1
-    return {"open": len(open_alerts), "devices": len(devices),
-            "offline": sum(1 for d in devices if _value(d.status) == "offline"),
-            "by_type": [{"name": k, "count": n} for k, n in sorted(by_type.items(), key=lambda kv: -kv[1])]}
+    for type_id, n in iot_alerts.open_alerts_by_type(session, principal=pu.principal, unit_path=unit_path).items():
+        key = getattr(names.type_by_id.get(type_id), "name", None) or "—"
+        by_type[key] = by_type.get(key, 0) + n
+    return {"open": sum(by_type.values()), "devices": figures.total, "offline": figures.offline,
+            "by_type": [{"name": k, "count": n} for k, n in sorted(by_type.items(), key=lambda kv: (-kv[1], kv[0]))]}

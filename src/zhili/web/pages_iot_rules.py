@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections import Counter
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
@@ -203,8 +202,7 @@ def rule_enable(request: Request, session: Db, pu: iv.AdminUser, rule_id: uuid.U
 
 @router.get("/types")
 def types_page(request: Request, session: Db, pu: iv.AdminUser) -> Response:
-    per_type = Counter(d.type_id for d in iot_devices.list_devices(session, principal=pu.principal,
-                                                                    limit=iot_devices.LIST_MAX))
+    per_type = iot_devices.device_figures(session, principal=pu.principal).by_type
     shown = [{"name": t.name, "code": t.code, "builtin": t.builtin, "heartbeat_s": t.heartbeat_s,
               "devices": per_type.get(t.id, 0), "kinds": iv.type_kinds(t.schemas),
               "topic": f"zhili/{{区县}}/{t.code}/{{设备编号}}/{{events|telemetry|heartbeat}}"}
