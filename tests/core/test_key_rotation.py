@@ -211,11 +211,11 @@ def _rental_rows(session: Session, admin: Any, zhihui: Any, grid_id: Any) -> Non
     import datetime as dt
 
     from testimages import png
+    from zhili.cases.flows import SERVICE_CATEGORIES
+    from zhili.cases.models import Category
     from zhili.core.clock import today
     from zhili.registry import service as registry
     from zhili.registry.models import BuildingType
-    from zhili.cases.flows import SERVICE_CATEGORIES
-    from zhili.cases.models import Category
     from zhili.rental import permits, police, rooms, stays
 
     for spec in SERVICE_CATEGORIES:
