@@ -26,10 +26,10 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager, nullcontext
 from typing import Any, TypeVar
 
-from sqlalchemy import JSON, Connection, DateTime, Dialect, Engine, MetaData, Table, create_engine, event
+from sqlalchemy import JSON, Connection, DateTime, Dialect, Engine, Integer, MetaData, Table, create_engine, event
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.dialects.postgresql import JSONB
-from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, declared_attr, mapped_column, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
 from zhili.core.clock import utcnow as utcnow  # re-exported: the models' column defaults take it from here
@@ -77,6 +77,19 @@ class UTCDateTime(TypeDecorator[dt.datetime]):
 
 # JSON that is JSONB on PostgreSQL.
 JSONType = JSON().with_variant(JSONB(), "postgresql")
+
+
+class Versioned:
+    """Mixin of the register's versioned rows (buildings, persons, rooms, stays …): created/updated times and a
+    ``version`` the ORM checks on every UPDATE (optimistic locking: a stale edit fails instead of overwriting)."""
+
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+    version: Mapped[int] = mapped_column(Integer, default=1)
+
+    @declared_attr.directive
+    def __mapper_args__(cls) -> dict[str, Any]:
+        return {"version_id_col": cls.__table__.c.version}  # type: ignore[attr-defined]
 
 
 class ShapedJSON(TypeDecorator[Any]):

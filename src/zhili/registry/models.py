@@ -12,10 +12,10 @@ import uuid
 from typing import Any
 
 from sqlalchemy import Date, Enum, Float, ForeignKey, Index, Integer, LargeBinary, String, Text, Uuid
-from sqlalchemy.orm import Mapped, declared_attr, mapped_column
+from sqlalchemy.orm import Mapped, mapped_column
 
 from zhili.core.crypto import encrypted
-from zhili.core.db import Base, ShapedJSON, UTCDateTime, utcnow
+from zhili.core.db import Base, ShapedJSON, UTCDateTime, Versioned, utcnow
 from zhili.core.ids import new_id
 
 
@@ -82,17 +82,7 @@ class OrgType(enum.StrEnum):
     other = "other"
 
 
-class _Versioned:
-    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
-    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
-    version: Mapped[int] = mapped_column(Integer, default=1)
-
-    @declared_attr.directive
-    def __mapper_args__(cls) -> dict[str, Any]:
-        return {"version_id_col": cls.__table__.c.version}  # type: ignore[attr-defined]
-
-
-class Building(_Versioned, Base):
+class Building(Versioned, Base):
     """A building (楼栋) in a grid."""
 
     __tablename__ = "building"
@@ -113,7 +103,7 @@ class Building(_Versioned, Base):
 
 
 
-class Entrance(_Versioned, Base):
+class Entrance(Versioned, Base):
     """A stairwell unit (单元) of a building."""
 
     __tablename__ = "entrance"
@@ -126,7 +116,7 @@ class Entrance(_Versioned, Base):
 
 
 
-class Household(_Versioned, Base):
+class Household(Versioned, Base):
     """A room/household (户/室)."""
 
     __tablename__ = "household"
@@ -145,7 +135,7 @@ class Household(_Versioned, Base):
 
 
 
-class Person(_Versioned, Base):
+class Person(Versioned, Base):
     """A person of the actual population (实有人口)."""
 
     __tablename__ = "person"
@@ -178,7 +168,7 @@ class Person(_Versioned, Base):
 
 
 
-class Organisation(_Versioned, Base):
+class Organisation(Versioned, Base):
     """An organisation (组织): enterprise, shop, social organisation, school …"""
 
     __tablename__ = "organisation"

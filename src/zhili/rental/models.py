@@ -24,7 +24,6 @@ from __future__ import annotations
 import datetime as dt
 import enum
 import uuid
-from typing import Any
 
 from sqlalchemy import (
     Boolean,
@@ -40,10 +39,10 @@ from sqlalchemy import (
     UniqueConstraint,
     Uuid,
 )
-from sqlalchemy.orm import Mapped, declared_attr, mapped_column
+from sqlalchemy.orm import Mapped, mapped_column
 
 from zhili.core.crypto import encrypted
-from zhili.core.db import Base, ShapedJSON, UTCDateTime, utcnow
+from zhili.core.db import Base, ShapedJSON, UTCDateTime, Versioned, utcnow
 from zhili.core.ids import new_id
 
 
@@ -86,17 +85,7 @@ class SignalKind(enum.StrEnum):
     power = "power"  # 用电
 
 
-class _Versioned:
-    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
-    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
-    version: Mapped[int] = mapped_column(Integer, default=1)
-
-    @declared_attr.directive
-    def __mapper_args__(cls) -> dict[str, Any]:
-        return {"version_id_col": cls.__table__.c.version}  # type: ignore[attr-defined]
-
-
-class Room(_Versioned, Base):
+class Room(Versioned, Base):
     """A rental room (出租房间) in a household of the register."""
 
     __tablename__ = "rental_room"
@@ -130,7 +119,7 @@ class Room(_Versioned, Base):
     created_by: Mapped[str] = mapped_column(String(64))
 
 
-class Stay(_Versioned, Base):
+class Stay(Versioned, Base):
     """One tenant's stay in a room (入住登记 → 退租)."""
 
     __tablename__ = "rental_stay"
