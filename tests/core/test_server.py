@@ -39,8 +39,8 @@ def _workers(parent: int) -> list[int]:
     return sorted(out)
 
 
-def _established(pid: int, port: int) -> int:
-    """How many established TCP connections on ``port`` the process holds."""
+def _established(pid: int, port: int, state: str = "01") -> int:
+    """How many TCP sockets on ``port`` in ``state`` (01 established, 0A listening) the process holds."""
     inodes = set()
     for fd in Path(f"/proc/{pid}/fd").iterdir():
         try:
@@ -53,7 +53,7 @@ def _established(pid: int, port: int) -> int:
     for table in ("/proc/net/tcp", "/proc/net/tcp6"):
         for line in Path(table).read_text().splitlines()[1:]:
             f = line.split()
-            if int(f[1].rsplit(":", 1)[1], 16) == port and f[3] == "01" and f[9] in inodes:
+            if int(f[1].rsplit(":", 1)[1], 16) == port and f[3] == state and f[9] in inodes:
                 n += 1
     return n
 
@@ -80,8 +80,10 @@ def _wait_healthy(port: int, proc: subprocess.Popen[bytes], want_workers: int = 
     while time.monotonic() < deadline:
         assert proc.poll() is None, "the server exited"
         try:
+            workers = _workers(proc.pid)
+            # every worker listening on its own socket (a worker still starting takes no connection yet)
             if httpx.get(f"http://127.0.0.1:{port}/api/v1/health", timeout=2).status_code == 200 \
-                    and len(_workers(proc.pid)) == want_workers:
+                    and len(workers) == want_workers and all(_established(w, port, "0A") for w in workers):
                 return
         except httpx.HTTPError:
             pass
