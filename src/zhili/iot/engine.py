@@ -69,7 +69,7 @@ RAW_MAX = 2000
 SECRET_FIELDS = frozenset({"credential", "password", "pin", "token", "secret"})
 REASONS = {"bad_topic": "主题格式不正确", "bad_json": "载荷不是 JSON 对象", "too_large": "载荷过大",
            "unknown_device": "设备未登记", "type_mismatch": "主题中的设备类型与登记的不一致",
-           "schema": "载荷不符合该类型的格式", "bad_mid": "消息编号不合规"}
+           "schema": "载荷不符合该类型的格式", "bad_mid": "消息编号不合规", "failed": "处理出错，已留存待排查"}
 
 
 @dataclass(frozen=True)
@@ -283,6 +283,24 @@ def process_batch(session: Session, items: Sequence[Incoming], *, prefix: str | 
     session.flush()
     res.new_alert_ids = [a.id for a, _, _ in ctx.new_alerts]
     res.seconds = time.perf_counter() - t0
+    return res
+
+
+def record_failed(session: Session, item: Incoming, *, error: str, prefix: str | None = None,
+                  now: dt.datetime | None = None) -> BatchResult:
+    """Keep one message that processing failed on again and again (a defect, not bad input) as rejected, with the
+    error's name, and evaluate nothing: one poison message must not stop the ingest, and it is still accounted for
+    (recorded with its reason, and acknowledged once that is committed). A message recorded before stays as it is."""
+    now = now or utcnow()
+    prefix = (prefix if prefix is not None else get_settings().mqtt_topic_prefix).rstrip("/")
+    res = BatchResult(received=1)
+    p = parse(item, prefix=prefix, now=now)
+    if p.reason_code is None:
+        _reject(p, "failed", f"{REASONS['failed']}（{error[:80]}）")
+    if p.device_key != "?":
+        p.device = session.scalar(select(Device).where(Device.device_key == p.device_key))
+    fresh = _record(session, _unique([p], res), res)
+    res.recorded = res.rejected = len(fresh)
     return res
 
 

@@ -34,11 +34,21 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
-from zhili.core.db import session_scope, utcnow
+from zhili.core.db import busy_error, session_scope, utcnow
 from zhili.core.settings import Settings, get_settings
-from zhili.iot.engine import BatchResult, Incoming, process_batch
+from zhili.iot.engine import BatchResult, Incoming, process_batch, record_failed
 
 log = logging.getLogger(__name__)
+ATTEMPTS = 3  # tries of a batch failing on anything but a busy database, before it is split to find the culprit
+
+
+def _merged(a: BatchResult, b: BatchResult) -> BatchResult:
+    """Two halves' results as one batch's."""
+    out = BatchResult(seconds=a.seconds + b.seconds, new_alert_ids=[*a.new_alert_ids, *b.new_alert_ids])
+    for name in ("received", "recorded", "accepted", "rejected", "duplicates", "alerts_opened", "alerts_counted",
+                 "alerts_closed", "cases", "notes"):
+        setattr(out, name, getattr(a, name) + getattr(b, name))
+    return out
 
 
 @dataclass
@@ -223,20 +233,39 @@ class Ingest:
         return batch
 
     def _commit(self, batch: list[_Delivered]) -> BatchResult:
+        """Record and evaluate the batch in one transaction. A busy database is waited out (back-off, no limit:
+        nothing is acknowledged until it is committed). Any other error is a defect some message sets off: after
+        :data:`ATTEMPTS` tries the batch is split in halves, down to the one message that fails, which is kept as
+        rejected with the error's name (:func:`~zhili.iot.engine.record_failed`) — one poison message never stops
+        the ingest, and every message is still accounted for."""
         items = [Incoming(topic=d.topic, payload=d.payload, received_at=d.at) for d in batch]
-        delay = 0.2
+        return self._process(items)
+
+    def _process(self, items: list[Incoming]) -> BatchResult:
+        delay, failures = 0.2, 0
         while True:
             try:
                 with self.session_factory() as session:
-                    res = process_batch(session, items, prefix=self.cfg.prefix)
-                return res
-            except Exception:
+                    return process_batch(session, items, prefix=self.cfg.prefix)
+            except Exception as exc:
                 self.stats.retries += 1
-                log.exception("iot batch of %d failed; retrying in %.1f s", len(batch), delay)
+                if busy_error(exc) is None:
+                    failures += 1
+                log.exception("iot batch of %d failed; retrying in %.1f s", len(items), delay)
+                if failures >= ATTEMPTS:
+                    return self._isolate(items, exc)
                 if self.stopping.is_set() and delay > 5:
                     raise
                 time.sleep(delay)
                 delay = min(delay * 2, 10)
+
+    def _isolate(self, items: list[Incoming], exc: Exception) -> BatchResult:
+        if len(items) > 1:
+            half = len(items) // 2
+            return _merged(self._process(items[:half]), self._process(items[half:]))
+        log.error("iot message on %s failed %d times; kept as rejected", items[0].topic[:120], ATTEMPTS)
+        with self.session_factory() as session:
+            return record_failed(session, items[0], error=type(exc).__name__, prefix=self.cfg.prefix)
 
     def run_once(self) -> int:
         batch = self._take()
