@@ -27,7 +27,6 @@ begins a new episode with a new key and is raised again.
 from __future__ import annotations
 
 import datetime as dt
-import importlib
 import uuid
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -44,6 +43,7 @@ from zhili.intel import warnings as intel_warnings
 from zhili.intel.models import Warning, WarningState
 from zhili.intel.warn_common import Finding, UnitRef, UnitTree
 from zhili.registry.models import Household, Person, ResidentType
+from zhili.rental import permits
 from zhili.rental.models import Room, RoomStatus, Signal, SignalKind, Stay, StayState
 
 # The case category a rental warning turns into (转为事件), from the default taxonomy: 出租房屋与流动人口.
@@ -64,16 +64,9 @@ class RentalScan:
 
 
 def has_residence_permit(session: Session, *, person_id: uuid.UUID, since: dt.date) -> bool:
-    """THE HOOK of the residence-permit application (居住证申领): whether the person has applied for (or holds) a
-    residence permit since ``since``. The permit module, ``zhili.rental.permits``, answers it with its own
-    ``has_application(session, *, person_id, since) -> bool``; until that module exists every long stay of a floating
-    resident is due."""
-    try:
-        permits = importlib.import_module("zhili.rental.permits")
-    except ModuleNotFoundError:
-        return False
-    check = getattr(permits, "has_application", None)
-    return bool(check(session, person_id=person_id, since=since)) if check is not None else False
+    """Whether the person has applied for (or holds) a residence permit since ``since`` (居住证申领,
+    :func:`zhili.rental.permits.has_application`): an open or issued application silences "registration due"."""
+    return permits.has_application(session, person_id=person_id, since=since)
 
 
 def run_start(spans: list[tuple[dt.date, dt.date | None]], threshold: int, today: dt.date) -> dt.date | None:
