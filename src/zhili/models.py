@@ -36,6 +36,13 @@ from zhili.datahub.models import (
     Subscription,
     SurvivorshipRule,
 )
+from zhili.evaluation.models import DataSet as EvalDataSet
+from zhili.evaluation.models import Indicator as EvalIndicator
+from zhili.evaluation.models import Result as EvalResult
+from zhili.evaluation.models import Run as EvalRun
+from zhili.evaluation.models import Submission as EvalSubmission
+from zhili.evaluation.models import SubmissionEvent as EvalSubmissionEvent
+from zhili.evaluation.models import WeightSet as EvalWeightSet
 from zhili.intel.models import CaseSuggestion, ModelVersion, RiskScore, Warning
 from zhili.iot.models import Alert as IotAlert
 from zhili.iot.models import Device as IotDevice
@@ -75,6 +82,13 @@ __all__ = [
     "Department",
     "DispatchRule",
     "Entrance",
+    "EvalDataSet",
+    "EvalIndicator",
+    "EvalResult",
+    "EvalRun",
+    "EvalSubmission",
+    "EvalSubmissionEvent",
+    "EvalWeightSet",
     "GeoVersion",
     "GoldenField",
     "GoldenLink",

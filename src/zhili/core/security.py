@@ -66,6 +66,10 @@ class Perm(enum.StrEnum):
     rental_self = "rental:self"  # a resident as landlord (my rooms, my tenants) or tenant (my stay, my key)
     iot_read = "iot:read"  # 物联感知: devices, messages and alerts of one's own area
     iot_admin = "iot:admin"  # register and import devices, device types and alert rules
+    eval_read = "eval:read"  # 4E 评估: scorecards, rankings, equity and reports of one's own subtree
+    eval_fill = "eval:fill"  # fill in and submit one's own unit's data sets (填报)
+    eval_approve = "eval:approve"  # approve, return or lock the submissions of the units below one's own
+    eval_admin = "eval:admin"  # indicators, weights (AHP), data sets; run the scoring
 
 
 _STAFF_READ = {Perm.region_read, Perm.registry_read, Perm.case_read, Perm.case_report}
@@ -78,21 +82,22 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Perm]] = {
     Role.grid_worker: frozenset(_STAFF_READ | _FIELD_STAFF | {Perm.registry_write, Perm.pii_reveal,
                                                               Perm.visit_record}),
     Role.community_staff: frozenset(_STAFF_READ | _PARTICIPATION_STAFF | _HUB_STAFF | _INTEL_STAFF | _FIELD_STAFF | {
-        Perm.rental_export,
+        Perm.rental_export, Perm.eval_read, Perm.eval_fill,
         Perm.registry_write, Perm.pii_reveal, Perm.user_read, Perm.dashboard_read}),
     Role.street_staff: frozenset(_STAFF_READ | _PARTICIPATION_STAFF | _HUB_STAFF | _INTEL_STAFF | _FIELD_STAFF | {
-        Perm.rental_export,
+        Perm.rental_export, Perm.eval_read, Perm.eval_fill, Perm.eval_approve,
         Perm.registry_write, Perm.pii_reveal, Perm.user_read, Perm.region_write, Perm.dashboard_read}),
     Role.department_handler: frozenset({Perm.region_read, Perm.case_read, Perm.case_report}),
     Role.command_centre: frozenset(_STAFF_READ | _PARTICIPATION_STAFF | _HUB_STAFF | _INTEL_STAFF | _FIELD_STAFF | {
         Perm.hub_admin, Perm.intel_admin, Perm.rental_export, Perm.iot_admin,
+        Perm.eval_read, Perm.eval_approve, Perm.eval_admin,
         Perm.pii_reveal, Perm.user_read, Perm.case_reveal_reporter, Perm.config_write, Perm.dashboard_read}),
     Role.leader: frozenset({Perm.region_read, Perm.registry_read, Perm.case_read, Perm.dashboard_read,
-                            Perm.hub_read, Perm.intel_read, Perm.rental_read, Perm.iot_read}),
+                            Perm.hub_read, Perm.intel_read, Perm.rental_read, Perm.iot_read, Perm.eval_read}),
     # 三员分立: the auditor reads the audit log; the system admin manages users and regions but not audit.
     Role.auditor: frozenset({Perm.region_read, Perm.audit_read, Perm.user_read}),
     Role.admin: frozenset(_STAFF_READ | _PARTICIPATION_STAFF | _HUB_STAFF | {Perm.hub_admin, Perm.intel_admin,
-        Perm.iot_read, Perm.iot_admin,
+        Perm.iot_read, Perm.iot_admin, Perm.eval_read, Perm.eval_admin,
         Perm.region_write, Perm.registry_write, Perm.user_read, Perm.user_write, Perm.config_write,
         Perm.dashboard_read}),
 }
