@@ -33,8 +33,8 @@ from zhili.core.ids import new_id
 
 
 class Direction(enum.StrEnum):
-    higher = "higher"  # 越高越好
-    lower = "lower"  # 越低越好
+    up = "higher"  # 越高越好
+    down = "lower"  # 越低越好
 
 
 class Normalisation(enum.StrEnum):
@@ -66,7 +66,7 @@ class Indicator(Versioned, Base):
     sub_dimension: Mapped[str] = mapped_column(String(8))  # E1.1 …
     definition: Mapped[str] = mapped_column(Text)
     unit: Mapped[str] = mapped_column(String(20), default="")  # 显示单位：%、小时、人/千人 …
-    direction: Mapped[str] = mapped_column(String(8), default=Direction.higher.value)
+    direction: Mapped[str] = mapped_column(String(8), default=Direction.up.value)
     formula: Mapped[str] = mapped_column(Text)
     scope: Mapped[str] = mapped_column(String(12), default=Scope.grid.value)
     normalisation: Mapped[str] = mapped_column(String(8), default=Normalisation.minmax.value)
