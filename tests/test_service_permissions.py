@@ -314,6 +314,9 @@ EXPECTED: dict[str, Perm | tuple[Perm, ...] | AnyOf | Exempt] = {
                                                         "is_tenant", "delegate")},
     "rental.persons.resolve_person": Exempt("the register step of a check-in or room registration, after its check"),
     "rental.persons.release_tenant": Exempt("the register step of a check-out, after its check"),
+    # 4E evaluation: equity analysis
+    "evaluation.analysis.current_run": P.eval_read,
+    "evaluation.analysis.equity_report": P.eval_read,
     # the staff workbench (each board checks what its figures need; the services it calls check again)
     "workbench.service.command_centre_board": P.case_read,
     "workbench.service.department_board": P.case_read,
