@@ -247,8 +247,8 @@ def _rental_scan(holder: str) -> None:
 
 
 def _intel_worker(stop: threading.Event, interval: int) -> None:
-    """The intelligence jobs (early-warning scan, grid risk, routing retraining), each when due — in their own
-    thread: a retraining of some minutes must not hold up the deadline sweep."""
+    """The intelligence jobs (early-warning scan, grid risk, routing retraining) and the 4E scoring, each when due —
+    in their own thread: a retraining or a scoring of some minutes must not hold up the deadline sweep."""
     from zhili.core.db import read_session_factory, session_factory, session_scope, unit_of_work
     from zhili.intel.jobs import run_due
 
@@ -256,6 +256,23 @@ def _intel_worker(stop: threading.Event, interval: int) -> None:
     while not stop.wait(interval):
         run_due(session_scope, holder=holder, work_factory=lambda: unit_of_work(session_factory()),
                 read_factory=lambda: unit_of_work(read_session_factory()))
+        _eval_job(holder)
+
+
+def _eval_job(holder: str) -> None:
+    """4E scoring of the periods that are due and the data sets' reminders (zhili.evaluation.jobs, leased) — in
+    the intelligence thread: scoring a year of a large district takes minutes."""
+    from zhili.core.db import session_scope
+    from zhili.core.settings import get_settings
+    from zhili.evaluation.jobs import run_due as eval_due
+
+    every = get_settings().eval_interval_s
+    if every <= 0:
+        return
+    try:
+        eval_due(session_scope, holder=holder, every_s=every)
+    except Exception:
+        log.exception("4E scoring job failed; tried again at its next turn")
 
 
 @asynccontextmanager

@@ -92,6 +92,9 @@ class Settings(BaseSettings):
     police_secret: str = ""
     police_timeout_s: float = 5.0
     rental_scan_interval_s: int = 3600  # the rental rules' scan in the server's sweep thread (0 = off)
+    # 4E scoring of the current and the last closed month/quarter/year, and the data sets' reminders (0 = off);
+    # a closed period whose inputs did not change keeps its run
+    eval_interval_s: int = 21600
     rental_overstay_grace_days: int = 3  # an active stay this many days past its expected move-out / contract end
     rental_vacant_days: int = 30  # a room with no active stay for at least this many days …
     rental_activity_days: int = 7  # … but lock or meter signals in these last days: vacant with activity

@@ -315,7 +315,7 @@ def run_period(session: Session, *, principal: Principal, period: str, force: bo
         current.is_current = False
     run = Run(period=p.key, period_kind=p.kind, start_day=p.start, end_day=p.end, root_path=root,
               weight_set_id=ws.id if ws else None, weight_version=ws.version if ws else None, inputs_hash=digest,
-              framework=framework, units=len(tree.units), is_current=True, computed_by=principal.username,
+              framework=framework, units=len(tree.units), is_current=True, computed_by=principal.display_name,
               computed_at=utcnow())
     session.add(run)
     session.flush()
