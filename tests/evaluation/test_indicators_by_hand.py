@@ -137,9 +137,12 @@ class Hand:
         self.cases[key] = c
         return c
 
-    def visit(self, household: str, when: dt.datetime, met: tuple[str, ...] = ()) -> None:
+    def visit(self, household: str, when: dt.datetime, met: tuple[str, ...] = (), filed_under: str | None = None
+              ) -> None:
         h = self.households[household]
-        v = Visit(household_id=h.id, grid_id=h.grid_id, path=h.path, worker_name="网格员", visited_at=when,
+        g = self.u[filed_under] if filed_under else None
+        v = Visit(household_id=h.id, grid_id=g.id if g else h.grid_id, path=g.path if g else h.path,
+                  worker_name="网格员", visited_at=when,
                   kind=VisitKind.routine, summary="走访")
         self.db.add(v)
         self.db.flush()
@@ -277,6 +280,7 @@ def build(db: Session, world: Any) -> Hand:
     h.visit("hA1", nov(10, "10:00"), met=("p1",))
     h.visit("hA1", nov(20, "10:00"), met=("p1", "p2"))  # the same household and care resident again
     h.visit("hA2", at(10, 15, "10:00"))  # within 90 days only
+    h.visit("hA2", at(10, 16, "10:00"), filed_under="gb")  # filed under gb: still ga's household, counted once
     h.visit("hB1", at(8, 1, "10:00"), met=("p5",))  # before the 90 days
     h.visit("hC1", nov(25, "10:00"), met=("p7",))
     h.visit("hC2", at(10, 31, "23:30"))  # the last evening before the 30 days: within 90 only
@@ -457,15 +461,16 @@ def test_flows_and_mechanisms(hand: Hand) -> None:
     assert v["c1"]["E3_DUTY_LIST"] == approx(100 * 4 / 4)
     assert v["gc"]["E3_DUTY_LIST"] == approx(100 * 2 / 4)
     assert v["district"]["E3_DUTY_LIST"] == approx(100 * 2 / 4)
-    # visits: 30 days = Nov 1–30, 90 days = Sep 2–Nov 30. ga: hA1 (twice) in 30, hA2 in 90; gb: hB1 in August;
-    # gc: hC1 in 30, hC2 on Oct 31 23:30 (90 only; its December visit is after the period)
+    # visits: 30 days = Nov 1–30, 90 days = Sep 2–Nov 30. ga: hA1 (twice) in 30, hA2 in 90 (twice, once filed
+    # under gb); gb: hB1 in August only; gc: hC1 in 30, hC2 on Oct 31 23:30 (90 only; its December visit is
+    # after the period)
     assert v["ga"]["E2_VISIT_30"] == approx(100 * 1 / 2)
     assert v["ga"]["E2_VISIT_90"] == approx(100 * 2 / 2)
     assert v["gb"]["E2_VISIT_90"] == 0.0
     assert v["gc"]["E2_VISIT_30"] == approx(100 * 1 / 2)
     assert v["gc"]["E2_VISIT_90"] == approx(100 * 2 / 2)
     assert v["district"]["E2_VISIT_30"] == approx(100 * 2 / 5)
-    assert v["district"]["E2_VISIT_90"] == approx(100 * 4 / 5)
+    assert v["district"]["E2_VISIT_90"] == approx(100 * 4 / 5)  # hA1 hA2 hC1 hC2 of 5 (hA2 once, not twice)
     # care residents met in 90 days: p1 (ga, met twice) yes; p5 (gb, August) no; p7 (gc) yes; p11 moved out
     assert v["ga"]["E4_CARE_VISITED"] == approx(100 * 1 / 1)
     assert v["gb"]["E4_CARE_VISITED"] == 0.0

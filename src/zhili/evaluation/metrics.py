@@ -311,11 +311,14 @@ def _grid_workers(session: Session, sums: _Sums, root: tuple[str, ...]) -> None:
 
 
 def _visits(session: Session, sums: _Sums, root: tuple[str, ...], end: dt.date, end_at: dt.datetime) -> None:
+    # households counted where they are on the register (the denominator's place), each once however many
+    # visits, whatever grid a visit was filed under
     for days in (30, 90):
         since = local_midnight(end - dt.timedelta(days=days - 1))
-        stmt = (select(Visit.path, func.count(distinct(Visit.household_id)))
-                .where(path_predicate(Visit.path, root), Visit.visited_at >= since, Visit.visited_at < end_at)
-                .group_by(Visit.path))
+        stmt = (select(Household.path, func.count(distinct(Household.id)))
+                .select_from(Visit).join(Household, Household.id == Visit.household_id)
+                .where(path_predicate(Household.path, root), Visit.visited_at >= since, Visit.visited_at < end_at)
+                .group_by(Household.path))
         for path, n in session.execute(stmt):
             sums.add(path, f"households_visited_{days}", n)
     since = local_midnight(end - dt.timedelta(days=89))
