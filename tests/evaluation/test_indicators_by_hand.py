@@ -568,3 +568,28 @@ def test_every_default_indicator_is_checked_here() -> None:
     missing = [s.code for s in catalog.INDICATORS if f'["{s.code}"] ==' not in text]
     assert missing == []
     assert len(catalog.INDICATORS) == 35
+
+
+def test_scores_of_the_hand_built_dataset(hand: Hand) -> None:
+    """From values to scores on the same data: target normalisation, a community's score carried by its grids,
+    and missing indicators' weights shared among the rest of the sub-dimension."""
+    db = hand.db
+    tree = metrics.load_tree(db, hand.p["district"], END)
+    figures = metrics.compute(db, tree, start=START, end=END, calendar=load_calendar(db),
+                              forms={hand.p["c1"]: FORM_C1, hand.p["c2"]: FORM_C2}, form_fields=FORM_FIELDS)
+    defs = definitions()
+    values = scoring.indicator_values(defs, figures, tree.units).by_unit
+    population = {p: float(m["population"] or 0) for p, m in figures.items()}
+    s = scoring.score_units(defs, catalog.default_weights(), tree.units, values, population).scores
+    ga, gb, c1 = hand.p["ga"], hand.p["gb"], hand.p["c1"]
+    # E3_SATISFACTION (target 4.8, threshold 3.5): ga's mean 11/3 → 100·(11/3 − 3.5)/(4.8 − 3.5)
+    assert s[ga]["E3_SATISFACTION"] == pytest.approx(100 * (11 / 3 - 3.5) / (4.8 - 3.5), abs=0.01)
+    # E3_MULTI_SAT is community-scope (target 95, threshold 60): c1's 90 → 100·30/35, carried by ga and gb
+    assert s[ga]["E3_MULTI_SAT"] == s[gb]["E3_MULTI_SAT"] == pytest.approx(100 * (90 - 60) / (95 - 60), abs=0.01)
+    # gb's E3.1: satisfaction and good share have no data; follow-up 0 % is below its threshold 40 → 0 points;
+    # so (1·0 + 1·85.71)/(1 + 1), the missing indicators' weights (1.5 and 1) shared out
+    assert s[gb]["E3_FOLLOW_UP"] == 0.0
+    assert s[gb]["E3.1"] == pytest.approx((1 * 0 + 1 * 100 * 30 / 35) / (1 + 1), abs=0.01)
+    # c1's score of a node: its grids' scores weighted by residents (ga 4, gb 2)
+    assert s[c1]["E3.1"] == pytest.approx((s[ga]["E3.1"] * 4 + s[gb]["E3.1"] * 2) / 6, abs=0.01)
+    assert s[c1]["total"] == pytest.approx((s[ga]["total"] * 4 + s[gb]["total"] * 2) / 6, abs=0.01)
