@@ -269,15 +269,20 @@ def _devices(session: Session, sums: _Sums, root: tuple[str, ...], end_at: dt.da
 
 
 def _golden(session: Session, sums: _Sums, root: tuple[str, ...], end_at: dt.datetime) -> bool:
+    """Active residents of the register with a golden record (counted where the resident lives, like the
+    population they are a share of); present when the district has any person golden record at all."""
     g = GoldenRecord
-    stmt = (select(g.path, func.count())
-            .where(path_predicate(g.path, root), g.entity_type == EntityType.person, g.register_id.is_not(None),
-                   g.merged_into.is_(None))
-            .group_by(g.path))
-    rows = session.execute(stmt).all()
-    for path, n in rows:
+    alive = (path_predicate(g.path, root), g.entity_type == EntityType.person, g.register_id.is_not(None),
+             g.merged_into.is_(None))
+    if session.execute(select(g.id).where(*alive).limit(1)).first() is None:
+        return False
+    stmt = (select(Person.path, func.count(distinct(Person.id)))
+            .select_from(g).join(Person, Person.id == g.register_id)
+            .where(*alive, path_predicate(Person.path, root), Person.status == PersonStatus.active)
+            .group_by(Person.path))
+    for path, n in session.execute(stmt):
         sums.add(path, "golden_persons", n)
-    return bool(rows)
+    return True
 
 
 def _deliveries(session: Session, sums: _Sums, root: tuple[str, ...], start_at: dt.datetime,
@@ -306,11 +311,14 @@ def _grid_workers(session: Session, sums: _Sums, root: tuple[str, ...]) -> None:
 
 
 def _visits(session: Session, sums: _Sums, root: tuple[str, ...], end: dt.date, end_at: dt.datetime) -> None:
+    # households counted where they are on the register (the denominator's place), each once however many
+    # visits, whatever grid a visit was filed under
     for days in (30, 90):
         since = local_midnight(end - dt.timedelta(days=days - 1))
-        stmt = (select(Visit.path, func.count(distinct(Visit.household_id)))
-                .where(path_predicate(Visit.path, root), Visit.visited_at >= since, Visit.visited_at < end_at)
-                .group_by(Visit.path))
+        stmt = (select(Household.path, func.count(distinct(Household.id)))
+                .select_from(Visit).join(Household, Household.id == Visit.household_id)
+                .where(path_predicate(Household.path, root), Visit.visited_at >= since, Visit.visited_at < end_at)
+                .group_by(Household.path))
         for path, n in session.execute(stmt):
             sums.add(path, f"households_visited_{days}", n)
     since = local_midnight(end - dt.timedelta(days=89))
@@ -330,17 +338,19 @@ def _case_counts(frame: pd.DataFrame, sums: _Sums) -> None:
         return
     state = frame["state"].astype(str)
     rating = frame["rating"].to_numpy()
+    resolved = frame["resolved_at"].notna() | state.isin(_RESOLVED_STATES)
     cols = pd.DataFrame({
         "path": frame["path"].astype(str),
         "cases": 1,
         "accepted": frame["accepted_at"].notna().to_numpy(),
         "dispatched": frame["dispatched_at"].notna().to_numpy(),
-        "resolved": (frame["resolved_at"].notna() | state.isin(_RESOLVED_STATES)).to_numpy(),
+        "resolved": resolved.to_numpy(),
         "closed": state.isin(_CLOSED_STATES).to_numpy(),
         "closed_on_time": (state.isin(_CLOSED_STATES) & frame["closed_on_time"].fillna(False).astype(bool))
         .to_numpy(),
         "overdue": frame["overdue"].to_numpy(),
-        "reopened": (frame["reopen_count"] > 0).to_numpy(),
+        # among the resolved, as E3_REOPEN's denominator: a case reopened and back in work is not resolved
+        "reopened": ((frame["reopen_count"] > 0) & resolved).to_numpy(),
         "rated": ~np.isnan(rating),
         "rating_sum": np.nan_to_num(rating),
         "rating_good": np.nan_to_num(rating) >= 4,

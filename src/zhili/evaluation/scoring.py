@@ -86,8 +86,13 @@ class Values:
     errors: dict[str, str] = field(default_factory=dict)  # indicator → the first failure's message
 
 
-def indicator_values(defs: Sequence[IndicatorDef], metrics: Mapping[str, Mapping[str, float | None]]) -> Values:
-    """Every indicator's value for every unit (rounded to 4 places; None = 无数据)."""
+def indicator_values(defs: Sequence[IndicatorDef], metrics: Mapping[str, Mapping[str, float | None]],
+                     units: Mapping[str, UnitLike] | None = None) -> Values:
+    """Every indicator's value for every unit (rounded to 4 places; None = 无数据).
+
+    With ``units`` (the tree), a grid carries its community's value of every community-scope indicator, as it
+    carries its score: the formula on the grid's own figures would mix the community's manual figures with the
+    grid's population (``it_spent`` of the community over the grid's residents)."""
     compiled = [(d, compile_formula(d.formula)) for d in defs]
     out: dict[str, dict[str, float | None]] = {}
     errors: dict[str, str] = {}
@@ -101,6 +106,15 @@ def indicator_values(defs: Sequence[IndicatorDef], metrics: Mapping[str, Mapping
                 v = None
             vals[d.code] = _clean(v)
         out[path] = vals
+    if units is not None:
+        shared = [d.code for d in defs if d.scope == COMMUNITY]
+        for path, unit in units.items():
+            if unit.level != GRID or path not in out:
+                continue
+            community = _up_to(units, path, COMMUNITY)
+            own = out.get(community, {}) if community else {}
+            for code in shared:
+                out[path][code] = own.get(code)
     return Values(out, errors)
 
 
