@@ -159,7 +159,8 @@ class Hand:
             forms = {self.p["c1"]: FORM_C1, self.p["c2"]: FORM_C2}
         figures = metrics.compute(self.db, tree, start=START, end=END, calendar=load_calendar(self.db),
                                   forms=forms, form_fields=FORM_FIELDS)
-        values = scoring.indicator_values(definitions(), figures, tree.units)
+        values = scoring.indicator_values(definitions(), figures, tree.units,
+                                          reported=[f["code"] for f in FORM_FIELDS])
         assert values.errors == {}
         by_name = {k: values.by_unit[p] for k, p in self.p.items()}
         return by_name, {k: figures[p] for k, p in self.p.items()}
@@ -510,6 +511,12 @@ def test_manual_indicators_without_a_form(hand: Hand) -> None:
         assert v["gc"][code] is None, code
     assert v["c1"]["E3_MULTI_SAT"] == approx(90)
     assert v["district"]["E3_MULTI_SAT"] == approx(90)  # the mean over the communities that reported
+    # above the communities, a manual indicator is over the communities that reported — c1's 3 万元 over c1's 6
+    # residents, not over the district's 10; its training hours over c1's staff and grid workers only
+    assert v["district"]["E1_IT_SPEND"] == approx(3 * 10000 / 6)
+    assert v["s2"]["E1_IT_SPEND"] is None  # c2's street: nobody reported
+    assert v["district"]["E2_TRAINING"] == approx(12 / (2 + 2))
+    assert v["district"]["E2_INFO_STAFF"] == approx(1000 * 2 / 6)
 
 
 def test_equity_across_grids(hand: Hand) -> None:

@@ -87,12 +87,16 @@ class Values:
 
 
 def indicator_values(defs: Sequence[IndicatorDef], metrics: Mapping[str, Mapping[str, float | None]],
-                     units: Mapping[str, UnitLike] | None = None) -> Values:
+                     units: Mapping[str, UnitLike] | None = None, *,
+                     reported: Iterable[str] = ()) -> Values:
     """Every indicator's value for every unit (rounded to 4 places; None = 无数据).
 
     With ``units`` (the tree), a grid carries its community's value of every community-scope indicator, as it
     carries its score: the formula on the grid's own figures would mix the community's manual figures with the
-    grid's population (``it_spent`` of the community over the grid's residents)."""
+    grid's population (``it_spent`` of the community over the grid's residents). Above the communities, an
+    indicator reading ``reported`` figures (the data sets' fields) is its formula over the communities that
+    reported (:func:`_over_reporting_communities`): the reporting communities' figures over the whole population
+    would understate it."""
     compiled = [(d, compile_formula(d.formula)) for d in defs]
     out: dict[str, dict[str, float | None]] = {}
     errors: dict[str, str] = {}
@@ -115,7 +119,47 @@ def indicator_values(defs: Sequence[IndicatorDef], metrics: Mapping[str, Mapping
             own = out.get(community, {}) if community else {}
             for code in shared:
                 out[path][code] = own.get(code)
+        manual = set(reported)
+        by_report = [(d, e) for d, e in compiled if manual & set(d.metrics)]
+        if by_report:
+            _over_reporting_communities(units, metrics, out, by_report, manual)
     return Values(out, errors)
+
+
+def _over_reporting_communities(units: Mapping[str, UnitLike], metrics: Mapping[str, Mapping[str, float | None]],
+                                out: dict[str, dict[str, float | None]], compiled: Sequence[tuple[IndicatorDef, Expr]],
+                                manual: set[str]) -> None:
+    """Above the communities, an indicator on manual figures is its formula over the communities that reported:
+    their manual figures (summed, or population-weighted for scores, as ``metrics`` already combined them for
+    the reporting ones) with their own platform figures summed — not over the whole population."""
+    communities_of: dict[str, list[str]] = defaultdict(list)
+    for path, unit in units.items():
+        if unit.level != COMMUNITY:
+            continue
+        p: str | None = unit.parent_path
+        while p is not None and p in units:
+            communities_of[p].append(path)
+            p = units[p].parent_path
+    for path, communities in communities_of.items():
+        if path not in out:
+            continue
+        for d, expr in compiled:
+            used = set(d.metrics)
+            fields = used & manual
+            reporting = [c for c in communities if all(metrics.get(c, {}).get(f) is not None for f in fields)]
+            row: dict[str, float | None] = dict(metrics.get(path, {}))
+            for name in used - manual:
+                if name.endswith("_p50") or name.startswith(("gini_", "theil_", "gap_")):
+                    continue  # not a sum: the unit's own value
+                values = [metrics.get(c, {}).get(name) for c in reporting]
+                row[name] = None if any(v is None for v in values) or not values else float(sum(values))
+            if not reporting:
+                out[path][d.code] = None
+                continue
+            try:
+                out[path][d.code] = _clean(expr.evaluate(row))
+            except EvalError:
+                out[path][d.code] = None
 
 
 def _clean(v: Any) -> float | None:

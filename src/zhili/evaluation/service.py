@@ -301,7 +301,8 @@ def run_period(session: Session, *, principal: Principal, period: str, force: bo
                                                 Run.is_current.is_(True)))
     if current is not None and current.inputs_hash == digest and not force:
         return RunOutcome(current, False, time.perf_counter() - started, {})
-    values = scoring.indicator_values(defs, figures)
+    values = scoring.indicator_values(defs, figures, tree.units,
+                                      reported={f["code"] for f in fields if isinstance(f.get("code"), str)})
     population = {path: float(m.get("population") or 0) for path, m in figures.items()}
     scored = scoring.score_units(defs, weights, tree.units, values.by_unit, population)
     framework = {
