@@ -460,15 +460,21 @@ def _duty_list(session: Session, tree: Tree) -> dict[str, tuple[float, float]]:
                or_(DispatchRule.target_department.is_not(None), DispatchRule.target_unit_id.is_not(None)))).all()
     everywhere = {code for code, dept in cats if dept}
     regional: list[tuple[str | None, str | None]] = [(r.category_code, r.region_path) for r in rules]
+    # per category, the regions its rules cover (None: the whole district) — a few per category, so a unit's
+    # coverage is categories × a few prefix tests, not categories × rules
+    regions: dict[str, list[str | None]] = {}
+    for code, _dept in cats:
+        if code in everywhere:
+            continue
+        regions[code] = [rp for rc, rp in regional if rc is None or code == rc or code.startswith(rc)]
+    always = sum(1 for code, _dept in cats if code in everywhere or None in regions.get(code, []))
+    partial = {code: [rp for rp in rps if rp is not None] for code, rps in regions.items() if None not in rps}
+    partial = {code: rps for code, rps in partial.items() if rps}
     out: dict[str, tuple[float, float]] = {}
     total = float(len(cats))
     for path in tree.units:
-        covered = 0
-        for code, _dept in cats:
-            if code in everywhere or any(
-                    (rc is None or code == rc or code.startswith(rc))
-                    and (rp is None or path == rp or path.startswith(rp + "/")) for rc, rp in regional):
-                covered += 1
+        covered = always + sum(1 for rps in partial.values()
+                               if any(path == rp or path.startswith(rp + "/") for rp in rps))
         out[path] = (total, float(covered))
     return out
 

@@ -2,7 +2,7 @@
 and missed, and ratings, written with bulk inserts — with structure planted in it for the intelligence features
 (:mod:`zhili.intel`) to learn from and find.
 
-Small ≈ 2,000 cases over 90 days; medium ≈ 60,000 over a year; large ≈ 1,000,000 over two years. Every case
+Small ≈ 6,000 cases over a year (the 4E scorecards show twelve months); medium ≈ 60,000 over a year; large ≈ 1,000,000 over two years. Every case
 has a full timeline (case_event rows) consistent with the workflow table, deadlines computed with the working
 calendar, and the statistics table is rebuilt from the cases at the end.
 
@@ -69,7 +69,7 @@ from zhili.seed.texts import Texts
 from zhili.worktime.service import WorkCalendar, load_calendar
 
 Scale = Literal["small", "medium", "large"]
-SIZES: dict[str, tuple[int, int]] = {"small": (2_000, 90), "medium": (60_000, 365), "large": (1_000_000, 730)}
+SIZES: dict[str, tuple[int, int]] = {"small": (6_000, 365), "medium": (60_000, 365), "large": (1_000_000, 730)}
 
 _CHANNELS = [(Channel.resident, 0.33), (Channel.grid_worker, 0.32), (Channel.hotline, 0.25), (Channel.iot, 0.03),
              (Channel.department, 0.05), (Channel.open311, 0.02)]
