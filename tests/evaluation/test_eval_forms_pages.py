@@ -57,7 +57,7 @@ def test_the_form_page_shows_errors_beside_fields_and_moves_through_the_workflow
     r = client.get(url)
     assert r.status_code == 200, r.text
     text = _text(r.text)
-    assert "金陵社区·2026年10月信息化建设月报" in text and "信息化专职人员（人）" in text and "0–200人" in text
+    assert "金陵社区·2026年10月填报：信息化建设月报" in text and "信息化专职人员（人）" in text and "0–200人" in text
     assert "保存草稿" in text and "上报" in text and "审核通过" not in text
     data = {"csrf_token": _csrf(r.text), "step": "submit",
             **{f"v_{k}": str(v) for k, v in good(info_staff=500, it_spent=80).items()}}

@@ -30,7 +30,7 @@ XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 DataSetCode = Annotated[str, Path(max_length=40, description="报表代码，如 it_monthly")]
 PeriodText = Annotated[str, Path(max_length=10, description="期间：2026-10（月）、2026-Q4（季度）或 2026（年）")]
-UnitCode = Annotated[str, Path(max_length=32, description="填报单位（社区/村）代码")]
+UnitCode = Annotated[str, Path(max_length=40, description="填报单位（社区/村）代码")]
 FORM = "/{dataset}/{period}/units/{unit_code}"
 
 

@@ -364,9 +364,17 @@ def _submission(session: Session, ds: DataSet, unit: Unit, period: Period) -> Su
                                                    Submission.unit_id == unit.id, Submission.period == period.text))
 
 
+def stored_values(values: Any) -> dict[str, int | float]:
+    """A form's stored values that are finite numbers (a row written past the service reads without the rest)."""
+    if not isinstance(values, Mapping):
+        return {}
+    return {str(k): v for k, v in values.items()
+            if isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v) and abs(v) <= 1e12}
+
+
 def _prev_values(session: Session, ds: DataSet, unit: Unit, period: Period) -> dict[str, Any]:
     prev = _submission(session, ds, unit, previous_period(period))
-    return dict(prev.values) if prev is not None and prev.state in FINAL else {}
+    return stored_values(prev.values) if prev is not None and prev.state in FINAL else {}
 
 
 def _actions(principal: Principal, unit: Unit, state: str) -> list[str]:
@@ -395,7 +403,7 @@ def _view(session: Session, principal: Principal, ds: DataSet, unit: Unit, perio
           sub: Submission | None, *, values: Mapping[str, Any] | None = None, check: Check | None = None,
           today: dt.date | None = None) -> FormView:
     prev = _prev_values(session, ds, unit, period)
-    vals = dict(values if values is not None else (sub.values if sub is not None else {}))
+    vals = stored_values(values if values is not None else (sub.values if sub is not None else {}))
     state = sub.state if sub is not None else MISSING
     if check is None:
         check = validate(ds, vals, prev, period) if sub is not None else Check()
@@ -514,7 +522,7 @@ def submit(session: Session, principal: Principal, dataset_code: str, unit_code:
     sub = _submission(session, ds, unit, p)
     if sub is None or sub.state not in EDITABLE:
         raise _state_refusal(sub, "上报")
-    return save(session, principal, dataset_code, unit_code, period, {k: v for k, v in sub.values.items()
+    return save(session, principal, dataset_code, unit_code, period, {k: v for k, v in stored_values(sub.values).items()
                                                                       if k in {f["code"] for f in _fields(ds)}},
                 submit=True, expected_version=expected_version)
 
@@ -808,8 +816,8 @@ def form_metrics(session: Session, *, root_path: str, period_kind: str, start_da
             continue
         if p.start < start_day or p.end > end_day:
             continue
-        for k, v in (values or {}).items():
-            if k in how and isinstance(v, int | float) and not isinstance(v, bool):
+        for k, v in stored_values(values).items():
+            if k in how:
                 series[path][k].append((p, float(v)))
     out: dict[str, dict[str, float | None]] = {}
     for path, by_field in series.items():

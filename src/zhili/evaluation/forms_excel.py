@@ -43,7 +43,7 @@ def template(session: Session, principal: Principal, dataset_code: str, period: 
     p = forms._period(ds, period)
     fields = forms._fields(ds)
     rows = forms._status(session, ds, p, principal.scope_paths, forms._today(None))
-    saved = {s.path: s.values for s in session.scalars(
+    saved = {s.path: forms.stored_values(s.values) for s in session.scalars(
         select(Submission).where(Submission.dataset_code == ds.code, Submission.period == p.text,
                                  Submission.path.in_([r.unit_path for r in rows])))} if rows else {}
     wb = Workbook()
@@ -85,14 +85,14 @@ def template(session: Session, principal: Principal, dataset_code: str, period: 
     notes.append(row_values([f"{ds.name}（{p.label}）"]))
     notes.append(row_values([f"截止日期：{p.due_date(ds.due_day).isoformat()}；灰色行已审核或已锁定，不能修改。"
                              f"请勿修改第一行表头和隐藏的单位代码列。"]))
-    notes.append([])
+    notes.append(row_values([]))
     notes.append(row_values(["填报项", "单位", "类型", "取值范围", "是否必填", "汇总方式"]))
     agg = {"sum": "按期累加", "last": "取最新一期", "mean": "取平均"}
     for f in fields:
         notes.append(row_values([f.get("name"), f.get("unit") or "", "整数" if f.get("kind") == "int" else "数值",
                                  forms._range_text(f) or "不限", "必填" if f.get("required", True) else "选填",
                                  agg.get(f.get("aggregate") or "sum", "")]))
-    notes.append([])
+    notes.append(row_values([]))
     notes.append(row_values(["校验规则"]))
     for rule in ds.rules:
         if isinstance(rule, dict) and rule.get("message"):
@@ -215,7 +215,7 @@ def upload(session: Session, principal: Principal, dataset_code: str, period: st
                     Submission.dataset_code == ds.code, Submission.period == p.text,
                     Submission.path == next(u.unit_path for u in units if u.unit_code == code)))
                 parsed, errors = forms.parse_values(ds, values)
-                if not errors and {k: v for k, v in parsed.items() if v is not None} == (current or {}):
+                if not errors and {k: v for k, v in parsed.items() if v is not None} == forms.stored_values(current):
                     result.unchanged += 1
                     continue
             try:

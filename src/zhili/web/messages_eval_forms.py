@@ -49,7 +49,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "evalf.refused_lead": ("以下行未导入，请按原因修改后重新上传（所填数值已列出，不会丢失）：",
                            "These rows were not imported; fix them and upload again (their values are listed):"),
     # the form
-    "evalf.form_title": ("{unit}·{period}{dataset}", "{unit} · {period} {dataset}"),
+    "evalf.form_title": ("{unit}·{period}填报：{dataset}", "{unit} · {period}: {dataset}"),
     "evalf.back": ("返回填报进度", "Back to progress"),
     "evalf.field": ("填报项", "Item"),
     "evalf.value": ("本期数值", "This period"),

@@ -15,7 +15,7 @@ from starlette.responses import Response
 
 from zhili.core import clock
 from zhili.core.db import roll_back_refused
-from zhili.core.errors import DomainError, Forbidden, ValidationFailed
+from zhili.core.errors import DomainError, Forbidden, NotFound, ValidationFailed
 from zhili.core.security import Perm, Role
 from zhili.evaluation import forms, forms_excel
 from zhili.evaluation.periods import period_of, previous_period
@@ -155,17 +155,20 @@ def form_page(request: Request, session: Db, pu: Staff, dataset: str, period: st
     return _form_page(request, session, pu, view, notice=notice)
 
 
-def _typed(view: forms.FormView, form: FormData) -> dict[str, str]:
-    return {f.code: cp.text(form, f"v_{f.code}", forms.MAX_TEXT + 10) for f in view.fields}
+def _typed(form: FormData) -> dict[str, str]:
+    """The values typed, by field code (inputs ``v_<code>``)."""
+    return {k[2:]: cp.text(form, k, forms.MAX_TEXT + 10) for k in form if k.startswith("v_") and len(k) <= 42}
 
 
 @router.post("/{dataset}/{period}/{unit_code}")
 def form_post(request: Request, session: Db, pu: Staff, dataset: str, period: str, unit_code: str,
               form: cp.PostedForm) -> Response:
+    """One step on the form (``step``: save, submit, approve, return, lock, unlock). The service checks the
+    permission first (a refusal is the 403 page); any other refusal shows the form again with what was typed and
+    the reasons beside the fields."""
     dataset, period, unit_code = dataset[:40], period[:10], unit_code[:32]
     step = cp.text(form, "step", 10)
-    view = forms.get_form(session, pu.principal, dataset, unit_code, period)
-    typed = _typed(view, form)
+    typed = _typed(form)
     reason = cp.text(form, "reason", 600)
     raw_version = cp.text(form, "version", 12)
     version = int(raw_version) if raw_version.isdigit() else None
@@ -184,6 +187,8 @@ def form_post(request: Request, session: Db, pu: Staff, dataset: str, period: st
             forms.unlock(session, p, dataset, unit_code, period, reason, expected_version=version)
         else:
             raise ValidationFailed("未知的操作", code="bad_step")
+    except (Forbidden, NotFound):
+        raise
     except DomainError as exc:
         roll_back_refused(session)
         fresh = forms.get_form(session, p, dataset, unit_code, period)
