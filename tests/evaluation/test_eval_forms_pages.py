@@ -104,3 +104,11 @@ def test_the_template_downloads_and_an_upload_shows_refused_rows(client: Any, wo
     assert r.status_code == 200, r.text
     text = _text(r.text)
     assert "未导入 1 行" in text and "金陵社区" in text and "“信息化专职人员”应填写数字" in text
+
+
+def test_remind_by_htmx_answers_with_a_line(client: Any, world: Any) -> None:
+    _sign_in(client, world, "jiedao1")
+    page = client.get(f"{BASE}/?dataset={DS}&period=2026-10")
+    r = client.post(f"{BASE}/remind", data={"csrf_token": _csrf(page.text), "dataset": DS, "period": "2026-10"},
+                    headers={"HX-Request": "true"})
+    assert r.status_code == 200 and "已向 1 个社区发送催报通知" in r.text and "<html" not in r.text

@@ -91,13 +91,20 @@ def progress(request: Request, session: Db, pu: Staff, dataset: Text = None, per
 
 @router.post("/remind")
 def remind(request: Request, session: Db, pu: Staff, form: cp.PostedForm) -> Response:
+    """催报: an inbox notice to every community of the caller's area that has not reported; by htmx the answer is a
+    line under the button, without it the progress page again."""
     dataset, period = cp.text(form, "dataset", 40), cp.text(form, "period", 10)
+    htmx = request.headers.get("HX-Request") == "true"
     try:
         n = forms.send_reminders(session, pu.principal, dataset, period)
     except DomainError as exc:
         roll_back_refused(session)
+        if htmx:
+            return render(request, "eval/_reminded.html", {"error": exc.message}, status=exc.status)
         return _list_page(request, session, pu, dataset=dataset, period=period, error=exc.message,
                           status=exc.status)
+    if htmx:
+        return render(request, "eval/_reminded.html", {"sent": n, "error": None})
     return redirect(f"{BASE}/?" + urlencode({"dataset": dataset, "period": period, "reminded": n}))
 
 
