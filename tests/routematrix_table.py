@@ -35,7 +35,15 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from routematrix_world import ROLE_USERS, ROLES, MatrixWorld, building_workbook, png
+from routematrix_world import (
+    EVAL_FORM_PERIODS,
+    EVAL_FORM_VALUES,
+    ROLE_USERS,
+    ROLES,
+    MatrixWorld,
+    building_workbook,
+    png,
+)
 
 OK, LOGIN = "ok", "login"
 # A refused reveal of personal data is itself recorded (``person.reveal_refused`` / ``case.reveal_refused``, kept by
@@ -171,6 +179,7 @@ OBJECT_PARAMS: dict[str, Callable[[Ctx, str], Any]] = {
     "stay_id": lambda c, p: c.s.stay.id,
     "key_id": lambda c, p: c.s.key.id,
     "delivery_id": lambda c, p: c.s.delivery.id,
+    "unit_code": lambda c, p: c.s.community.code,  # a community's 4E form (填报)
 }
 # ... and the parameters that name no object of a side
 FIXED_PARAMS: dict[str, Callable[[Ctx], Any]] = {
@@ -188,6 +197,8 @@ FIXED_PARAMS: dict[str, Callable[[Ctx], Any]] = {
     "model": lambda c: "category",
     "version": lambda c: 1,
     "rule_id": lambda c: c.mw.iot_rule.id,
+    "dataset": lambda c: "it_monthly",
+    "period": lambda c: EVAL_FORM_PERIODS["draft"],
 }
 
 
@@ -427,6 +438,33 @@ HUB_READ = _r(COMM, STREET, CMD, LEAD, ADMIN)  # the data hub: sources, imports,
 HUB_IMPORT = _r(COMM, STREET, CMD, ADMIN)  # import, fix and re-run quarantined rows
 HUB_REVIEW = _r(COMM, STREET, CMD, ADMIN)  # the review queue
 HUB_ADMIN = _r(CMD, ADMIN)  # sources, templates, survivorship rules, subscriptions
+EVAL_READ = _r(COMM, STREET, CMD, LEAD, ADMIN)  # 4E evaluation (eval:read), each their own area
+EVAL_FILL = _r(COMM, STREET)  # eval:fill — a community's form (填报), by its own staff or its street's
+EVAL_APPROVE = _r(STREET, CMD)  # eval:approve — by the unit above
+EVAL_LOCK = _r(STREET, CMD, ADMIN)  # eval:approve or eval:admin
+EVAL_ADMIN = _r(CMD, ADMIN)  # eval:admin — unlock
+
+
+def _eval_period(state: str) -> Mapping[str, Callable[[Ctx], Any]]:
+    return {"period": lambda c: EVAL_FORM_PERIODS[state]}
+
+
+def _eval_workbook(c: Ctx, page: bool = False) -> dict[str, Any]:
+    from openpyxl import Workbook
+
+    wb = Workbook()
+    ws = wb.active
+    assert ws is not None
+    ws.append(["单位代码", "单位名称", *EVAL_FORM_VALUES])
+    ws.append([c.s.community.code, c.s.community.name, *EVAL_FORM_VALUES.values()])
+    buf = io.BytesIO()
+    wb.save(buf)
+    files = {"file": ("填报.xlsx", buf.getvalue(), "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")}
+    if page:
+        return {"data": {"dataset": "it_monthly", "period": EVAL_FORM_PERIODS["draft"]}, "files": files}
+    return {"files": files}
+
+
 RENTAL_READ = _r(GRID, COMM, STREET, CMD, LEAD)  # rental:read
 RENTAL_WRITE = _r(GRID, COMM, STREET, CMD)  # rental:write
 RENTAL_SEE = _r(RENTAL_READ, RES)  # rental:read, or rental:self on one's own (the resident: the own side's landlord)
@@ -1128,4 +1166,32 @@ ROUTES: dict[tuple[str, str], Row] = {
     ("GET", "/console/iot/import/template.xlsx"): Row(roles=IOT_ADMIN),
     ("POST", "/console/iot/import"): Row(roles=IOT_ADMIN, body=_iot_workbook),
     ("GET", "/screen/iot.json"): Row(roles=DASHBOARD),  # the screen's device-alert panel: dashboard and iot:read
+    # 4E evaluation, manual indicators (填报): a community's form in each state (routematrix_world.EVAL_FORM_PERIODS)
+    ("GET", f"{API}/eval/forms/{{dataset}}/{{period}}/units/{{unit_code}}"): Row(roles=EVAL_READ, scope="territory"),
+    ("PUT", f"{API}/eval/forms/{{dataset}}/{{period}}/units/{{unit_code}}"): Row(
+        roles=EVAL_FILL, scope="territory", body=_j(values=EVAL_FORM_VALUES)),
+    ("POST", f"{API}/eval/forms/{{dataset}}/{{period}}/units/{{unit_code}}/submit"): Row(
+        roles=EVAL_FILL, scope="territory", body=_j(values=EVAL_FORM_VALUES)),
+    ("POST", f"{API}/eval/forms/{{dataset}}/{{period}}/units/{{unit_code}}/approve"): Row(
+        roles=EVAL_APPROVE, scope="territory", body=_j(), params=_eval_period("submitted")),
+    ("POST", f"{API}/eval/forms/{{dataset}}/{{period}}/units/{{unit_code}}/return"): Row(
+        roles=EVAL_APPROVE, scope="territory", body=_j(reason="数据需核实"), params=_eval_period("submitted")),
+    ("POST", f"{API}/eval/forms/{{dataset}}/{{period}}/units/{{unit_code}}/lock"): Row(
+        roles=EVAL_LOCK, scope="territory", body=_j(), params=_eval_period("approved")),
+    ("POST", f"{API}/eval/forms/{{dataset}}/{{period}}/units/{{unit_code}}/unlock"): Row(
+        roles=EVAL_ADMIN, scope="territory", body=_j(reason="更正数据"), params=_eval_period("locked")),
+    ("GET", f"{API}/eval/forms/{{dataset}}/{{period}}/completeness"): Row(roles=EVAL_READ),
+    ("POST", f"{API}/eval/forms/{{dataset}}/{{period}}/remind"): Row(roles=EVAL_APPROVE),
+    ("GET", f"{API}/eval/forms/{{dataset}}/{{period}}/template.xlsx"): Row(roles=EVAL_FILL),
+    ("POST", f"{API}/eval/forms/{{dataset}}/{{period}}/upload"): Row(roles=EVAL_FILL, body=_eval_workbook),
+    ("GET", "/console/eval/forms"): Row(roles=EVAL_READ),
+    ("GET", "/console/eval/forms/"): Row(roles=EVAL_READ),
+    ("POST", "/console/eval/forms/remind"): Row(roles=EVAL_APPROVE, body=_form(
+        dataset="it_monthly", period=EVAL_FORM_PERIODS["draft"])),
+    ("GET", "/console/eval/forms/template.xlsx"): Row(roles=EVAL_FILL, body=lambda c: {"params": {
+        "dataset": "it_monthly", "period": EVAL_FORM_PERIODS["draft"]}}),
+    ("POST", "/console/eval/forms/upload"): Row(roles=EVAL_FILL, body=lambda c: _eval_workbook(c, page=True)),
+    ("GET", "/console/eval/forms/{dataset}/{period}/{unit_code}"): Row(roles=EVAL_READ, scope="territory"),
+    ("POST", "/console/eval/forms/{dataset}/{period}/{unit_code}"): Row(roles=EVAL_FILL, scope="territory", body=_form(
+        step="save", **{f"v_{k}": str(v) for k, v in EVAL_FORM_VALUES.items()})),
 }

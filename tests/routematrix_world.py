@@ -265,6 +265,7 @@ def build(db: Session) -> MatrixWorld:
     _intel_objects(db, mw, p("zhihui"))
     _iot_objects(db, mw, p("zhihui"))
     _rental_objects(db, mw, p)
+    _eval_form_objects(db, mw, p)
     mw.rule_key = create_rule(db, principal=p("zhihui"), data={
         "name": "测试规则", "category_code": "SJ-01", "target_department": "HW", "confidence": 0.1}).rule_key
     set_override(db, principal=p("zhihui"), day=mw.override_day, is_workday=True, name="调休上班")
@@ -333,6 +334,28 @@ def _iot_objects(db: Session, mw: MatrixWorld, zhihui: Any) -> None:
         s.iot_message = db.scalar(select(Message).where(Message.device_id == s.iot_device.id,
                                                         Message.accepted.is_(False)))
     db.flush()
+
+
+EVAL_FORM_VALUES = {"info_staff": 4, "trained_staff": 3, "training_hours": 12, "it_budget": 40, "it_spent": 3.5,
+                    "talent_fund": 0.5, "terminals": 12, "multi_satisfaction": 88}
+# the periods of the side's community's 信息化建设月报, one per state a workflow route needs
+EVAL_FORM_PERIODS = {"locked": "2026-05", "approved": "2026-06", "submitted": "2026-07", "draft": "2026-10"}
+
+
+def _eval_form_objects(db: Session, mw: MatrixWorld, p: Any) -> None:
+    """Each side's community's monthly 4E form (填报) in every state: locked (May), approved (June), submitted (July)
+    and a draft (October); November is left empty for the Excel upload."""
+    from zhili.evaluation import forms
+
+    forms.ensure_datasets(db)
+    for side, filler in (("own", "shequ1"), ("other", "shequ2")):
+        code = mw.sides[side].community.code
+        for state, period in EVAL_FORM_PERIODS.items():
+            forms.save(db, p(filler), "it_monthly", code, period, EVAL_FORM_VALUES, submit=state != "draft")
+            if state in ("approved", "locked"):
+                forms.approve(db, p("zhihui"), "it_monthly", code, period)
+            if state == "locked":
+                forms.lock(db, p("zhihui"), "it_monthly", code, period)
 
 
 def _rental_objects(db: Session, mw: MatrixWorld, p: Any) -> None:

@@ -323,6 +323,14 @@ EXPECTED: dict[str, Perm | tuple[Perm, ...] | AnyOf | Exempt] = {
     "workbench.service.unit_board": (P.case_read, P.dashboard_read, P.registry_read, P.notice_publish),
     "workbench.service.leader_board": (P.case_read, P.dashboard_read),
     "workbench.service.admin_board": (P.user_write, P.config_write),
+    # 4E evaluation, manual indicators (填报): read eval:read; fill eval:fill; approve eval:approve (by the unit above);
+    # lock eval:approve or eval:admin; unlock eval:admin — each in the caller's jurisdiction
+    **{f"evaluation.forms.{name}": P.eval_read for name in ("list_datasets", "get_form", "completeness")},
+    **{f"evaluation.forms.{name}": P.eval_fill for name in ("save", "submit")},
+    **{f"evaluation.forms.{name}": P.eval_approve for name in ("approve", "return_", "send_reminders")},
+    "evaluation.forms.lock": AnyOf((P.eval_approve, P.eval_admin)),
+    "evaluation.forms.unlock": P.eval_admin,
+    **{f"evaluation.forms_excel.{name}": P.eval_fill for name in ("template", "upload")},
     # working calendar
     "worktime.service.set_override": P.config_write,
     "worktime.service.delete_override": P.config_write,
@@ -337,7 +345,7 @@ _NOT_SERVICES = ("zhili.web", "zhili.seed", "zhili.migrations", "zhili.cli", "zh
 def _service_functions() -> dict[str, Any]:
     found: dict[str, Any] = {}
     for info in pkgutil.walk_packages(zhili.__path__, "zhili."):
-        if info.name.startswith(_NOT_SERVICES) or info.name.endswith(".api"):
+        if info.name.startswith(_NOT_SERVICES) or info.name.rsplit(".", 1)[-1] in ("api", "api_forms"):
             continue
         module = importlib.import_module(info.name)
         for name, fn in vars(module).items():

@@ -87,6 +87,9 @@ def test_every_message_a_template_uses_is_in_the_catalogue_in_both_languages() -
               "iot.kind.": iotview.RULE_KINDS, "iot.ftype.": [*iotview.FIELD_TYPES, "any"],
               "iot.group.": [g.value for g in GroupBy], "iot.window.": [w.value for w in Window],
               "iot.tab.": ["map", "devices", "alerts", "rules", "types", "import"]}
+    from zhili.web.pages_eval_forms import STEPS as EVAL_FORM_STEPS
+
+    intel |= {"evalf.": list(EVAL_FORM_STEPS)}
     assert prefixes == {"field.", "gw.tab.", "rating.", "audit.kind.", *intel}
     used = (used - prefixes) | {f"field.{f}" for f in ACTION_FIELDS} | {f"gw.tab.{k}" for k in TABS} \
         | {f"rating.{n}" for n in range(1, 6)} | {f"audit.kind.{k}" for k in REVIEW_KINDS} \

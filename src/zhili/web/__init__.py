@@ -21,6 +21,7 @@ def page_router() -> APIRouter:
         pages_console,
         pages_eval_admin,
         pages_eval_equity,
+        pages_eval_forms,
         pages_gw,
         pages_h5,
         pages_hub,
@@ -51,7 +52,7 @@ def page_router() -> APIRouter:
               pages_hub_templates.router, pages_hub_imports.router, pages_hub_quality.router, pages_hub_review.router,
               pages_hub_address.router, pages_intel.router, pages_rental_h5.router, pages_rental_gw.router,
               pages_rental_console.router, pages_permit.router, pages_iot_rules.router, pages_iot.router,
-              pages_eval_admin.router, pages_eval_equity.router):
+              pages_eval_admin.router, pages_eval_equity.router, pages_eval_forms.router):
         router.include_router(r)
     return router
 
