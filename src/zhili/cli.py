@@ -157,6 +157,48 @@ def _seed_iot(scale: str) -> dict[str, int]:
         return seed_iot(s, scale=scale)
 
 
+def _seed_eval(scale: str, with_history: bool) -> dict[str, int]:
+    """The 4E framework (indicators, weights, the data set), twelve months of 信息化建设月报 from every community, and —
+    with the case history — the scores of those months, their quarters and years, as the scheduler would have
+    stored them (through the services, audited)."""
+    import random
+
+    from zhili.core.clock import today
+    from zhili.core.db import session_scope
+    from zhili.evaluation import forms, periods, service
+    from zhili.evaluation.jobs import system_principal
+    from zhili.seed.evaluation import seed_submissions
+    from zhili.seed.fieldwork import seed_fieldwork
+
+    with session_scope() as s:
+        service.install_defaults(s)
+        forms.ensure_datasets(s)
+    with session_scope() as s:
+        work = seed_fieldwork(s, scale=scale)
+    months = periods.last_periods(periods.month_of(today()), 13)  # the current month and the twelve before it
+    with session_scope() as s:
+        counts = {**work, **seed_submissions(s, months=[m.key for m in months[:-1]], rng=random.Random(19))}
+    if not with_history:
+        return counts
+    keys = [m.key for m in months] + sorted({periods.quarter_of(m.start).key for m in months})
+    keys += sorted({periods.year_of(m.start).key for m in months})
+    runs = 0
+    for root in _districts():
+        for key in keys:
+            with session_scope() as s:
+                service.run_period(s, principal=system_principal(root), period=key, root_path=root)
+                runs += 1
+    return {**counts, "eval_run": runs}
+
+
+def _districts() -> list[str]:
+    from zhili.core.db import session_scope
+    from zhili.evaluation.jobs import districts
+
+    with session_scope() as s:
+        return districts(s)
+
+
 def _seed(scale: str, with_history: bool = True) -> None:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 
@@ -180,6 +222,7 @@ def _seed(scale: str, with_history: bool = True) -> None:
         case_counts.update(rental_counts)
         report.users.extend(rental_users)
         case_counts.update(_seed_iot(scale))
+        case_counts.update(_seed_eval(scale, with_history))
     table = Table(title=f"演示数据（{scale}）已生成，用时 {report.elapsed_s:.1f} 秒")
     table.add_column("表")
     table.add_column("行数", justify="right")

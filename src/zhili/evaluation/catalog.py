@@ -115,7 +115,7 @@ INDICATORS: tuple[IndicatorSpec, ...] = (
        "本期上报事件中由网格员巡查和物联感知主动发现的占比",
        "数据采集能力：“人网”“天网”主动采集，而不是等群众来电", weight=1.0),
     _i("E1_DATA_FRESH", "基础数据更新及时率", "E1.2", "%", H, "pct(persons_updated_365, population)", "人口库",
-       "在册实有人口中近 365 天内核实或更新过的人数占比",
+       "在册实有人口中自期末前 365 天以来核实或更新过的人数占比（登记库只保留最近一次核实时间）",
        "数据储存能力：“根据治理需求快速、便捷地重组信息”——存的是活数据而不是死数据",
        target=90, threshold=50, normalisation="target", weight=1.0),
     _i("E1_GOLDEN_FUSION", "多源数据融合率", "E1.2", "%", H, "pct(golden_persons, population)", "数据中台",

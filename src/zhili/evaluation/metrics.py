@@ -21,9 +21,10 @@ a unit that simply had none of something while others did gets a true 0.
 Periods are local days ``start`` … ``end`` (both inclusive). Case figures are of the cases *reported* in the period
 (as the statistics tables count them), as they stand now (a case closed after the period's end counts as closed);
 flows (supervisions, suggestions, warnings, deliveries) are those dated in the period; visit coverage and data
-freshness look back 30/90/365 days from the period's end. Stock figures (population, households, special-care
-residents, devices, grid workers, merged records, the responsibility list) are the register as it stands: the
-register keeps no history of who lived where when, so a past period is scored on today's denominators.
+freshness look back 30/90/365 days from the period's end (a register row checked since then counts: the register
+keeps only its last check). Stock figures (population, households, special-care residents, devices, grid workers,
+merged records, the responsibility list) are the register as it stands: the register keeps no history of who lived
+where when, so a past period is scored on today's denominators.
 """
 
 from __future__ import annotations
@@ -240,7 +241,7 @@ def _registry(session: Session, sums: _Sums, root: tuple[str, ...], end_at: dt.d
                     Person.ethnicity.is_not(None), Person.relation.is_not(None))
     stmt = (select(Person.path, func.count(),
                    func.sum(_case_int(has_care)), func.sum(_case_int(complete)),
-                   func.sum(_case_int(and_(Person.updated_at >= year_before, Person.updated_at < end_at))))
+                   func.sum(_case_int(Person.updated_at >= year_before)))
             .where(path_predicate(Person.path, root), Person.status == PersonStatus.active)
             .group_by(Person.path))
     for path, n, care, done, fresh in session.execute(stmt):

@@ -152,7 +152,8 @@ def _over_reporting_communities(units: Mapping[str, UnitLike], metrics: Mapping[
                 if name.endswith("_p50") or name.startswith(("gini_", "theil_", "gap_")):
                     continue  # not a sum: the unit's own value
                 values = [metrics.get(c, {}).get(name) for c in reporting]
-                row[name] = None if any(v is None for v in values) or not values else float(sum(values))
+                known = [v for v in values if v is not None]
+                row[name] = float(sum(known)) if known and len(known) == len(values) else None
             if not reporting:
                 out[path][d.code] = None
                 continue

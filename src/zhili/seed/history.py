@@ -2,9 +2,9 @@
 and missed, and ratings, written with bulk inserts — with structure planted in it for the intelligence features
 (:mod:`zhili.intel`) to learn from and find.
 
-Small ≈ 6,000 cases over a year (the 4E scorecards show twelve months); medium ≈ 60,000 over a year; large ≈ 1,000,000 over two years. Every case
-has a full timeline (case_event rows) consistent with the workflow table, deadlines computed with the working
-calendar, and the statistics table is rebuilt from the cases at the end.
+Small ≈ 6,000 cases over a year (the 4E scorecards show twelve months); medium ≈ 60,000 over a year; large ≈
+1,000,000 over two years. Every case has a full timeline (case_event rows) consistent with the workflow table,
+deadlines computed with the working calendar, and the statistics table is rebuilt from the cases at the end.
 
 Texts (:mod:`zhili.seed.texts`): varied complaints per category in the voice of the channel, naming the grid's
 compounds, roads, shops and schools; ~5 % written like a confusable category. Residents' and hotline cases carry
