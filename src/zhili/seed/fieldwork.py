@@ -56,8 +56,8 @@ def seed_fieldwork(session: Session, *, scale: str, months: int = 12, seed: int 
     """Roster, visits, register check dates and supervisions for the district; row counts by table."""
     rng = random.Random(seed)
     now = now or utcnow()
-    grids = session.execute(select(Unit.id, Unit.code, Unit.path).where(
-        Unit.level == UnitLevel.grid, Unit.valid_to == OPEN_END).order_by(Unit.path)).all()
+    grids: list[Any] = list(session.execute(select(Unit.id, Unit.code, Unit.path).where(
+        Unit.level == UnitLevel.grid, Unit.valid_to == OPEN_END).order_by(Unit.path)).all())
     counts = {"roster": _roster(session, grids, rng, now)}
     if session.scalar(select(func.count()).select_from(Visit).where(
             Visit.worker_name.like("%（网格员）"))):
@@ -101,6 +101,7 @@ def _roster(session: Session, grids: list[Any], rng: random.Random, now: dt.date
 def _visits(session: Session, grids: list[Any], workers: dict[Any, Any], names: dict[Any, str],
             rng: random.Random, now: dt.datetime, months: int, cap: int) -> tuple[int, int]:
     households: dict[Any, list[Any]] = {}
+    hid: Any
     for hid, gid in session.execute(select(Household.id, Household.grid_id).order_by(Household.id)):
         households.setdefault(gid, []).append(hid)
     care: dict[Any, list[Any]] = {}
@@ -155,13 +156,15 @@ def _checked(session: Session, grids: list[Any], rng: random.Random, now: dt.dat
     n = 0
     for g in grids:
         when = now - dt.timedelta(days=int(rng.triangular(0, 500, 60)), hours=rng.randint(0, 8))
-        n += session.execute(update(Person).where(Person.grid_id == g.id).values(updated_at=when)
-                             .execution_options(synchronize_session=False)).rowcount or 0
+        result: Any = session.execute(update(Person).where(Person.grid_id == g.id).values(updated_at=when)
+                                      .execution_options(synchronize_session=False))
+        n += result.rowcount or 0
     return n
 
 
 def _supervisions(session: Session, rng: random.Random) -> int:
     rows = []
+    due: Any
     for cid, due, path in session.execute(select(Case.id, Case.handle_due_at, Case.path)
                                           .where(Case.overdue.is_(True), Case.handle_due_at.is_not(None))):
         red = rng.random() < 0.3
