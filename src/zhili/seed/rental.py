@@ -26,6 +26,7 @@ import datetime as dt
 import io
 import random
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import select, update
@@ -39,6 +40,7 @@ from zhili.core.validators import id_check_digit
 from zhili.registry.models import Household
 from zhili.rental import locks, rooms, rules, stays
 from zhili.rental.models import DeliveryState, PoliceDelivery, Room, Stay
+from zhili.rental.persons import find_person
 from zhili.seed.demo import DemoUser
 from zhili.users.models import User, UserUnit
 from zhili.users.service import principal_for_user
@@ -59,19 +61,27 @@ def _photo(rng: random.Random) -> bytes:
 
 
 class _People:
-    def __init__(self, rng: random.Random) -> None:
+    """Names, ID numbers and phones of the demo's landlords and tenants. ``taken`` says whether the register
+    already holds an ID number: the register's own persons fill the same number space (on the large demo, a
+    million of them), and a tenant given a resident's number under another name is refused by the check-in."""
+
+    def __init__(self, rng: random.Random, taken: Callable[[str], bool] = lambda _id: False) -> None:
         self.rng = rng
         self.seq = 0
         self.phones: set[str] = set()
+        self.taken = taken
 
     def name(self) -> str:
         return self.rng.choice(_SURNAMES) + self.rng.choice(_GIVEN)
 
     def id_number(self, born_from: int = 1975, born_to: int = 2003, region: str | None = None) -> str:
-        self.seq += 1
-        born = dt.date(self.rng.randint(born_from, born_to), self.rng.randint(1, 12), self.rng.randint(1, 28))
-        first = f"{region or self.rng.choice(_ORIGINS)}{born:%Y%m%d}{self.seq % 1000:03d}"
-        return first + id_check_digit(first)
+        while True:
+            self.seq += 1
+            born = dt.date(self.rng.randint(born_from, born_to), self.rng.randint(1, 12), self.rng.randint(1, 28))
+            first = f"{region or self.rng.choice(_ORIGINS)}{born:%Y%m%d}{self.seq % 1000:03d}"
+            number = first + id_check_digit(first)
+            if not self.taken(number):
+                return number
 
     def phone(self) -> str:
         while True:
@@ -127,7 +137,7 @@ def seed_rental(session: Session, *, scale: str, seed: int = 20261123) -> tuple[
 def _seed(session: Session, scale: str, seed: int, worker_user: User, households: list[Household]
           ) -> tuple[dict[str, int], list[DemoUser]]:
     rng = random.Random(seed + 18)
-    people = _People(rng)
+    people = _People(rng, taken=lambda number: find_person(session, number) is not None)
     worker = principal_for_user(session, user=worker_user)
     landlord_phone, tenant_phone = people.phone(), people.phone()
     landlord_user, landlord_pw = _account(session, "fangdong", "沈建国", landlord_phone)
