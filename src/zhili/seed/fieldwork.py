@@ -156,7 +156,7 @@ def _checked(session: Session, grids: list[Any], rng: random.Random, now: dt.dat
     n = 0
     for g in grids:
         when = now - dt.timedelta(days=int(rng.triangular(0, 500, 60)), hours=rng.randint(0, 8))
-        result: Any = session.execute(update(Person).where(Person.grid_id == g.id).values(updated_at=when)
+        result: Any = session.execute(update(Person).where(Person.path == g.path).values(updated_at=when)
                                       .execution_options(synchronize_session=False))
         n += result.rowcount or 0
     return n
