@@ -430,6 +430,14 @@ MODEL_ADMIN = _r(CMD, ADMIN)  # intel:admin — model versions
 IOT_READ = _r(GRID, COMM, STREET, CMD, LEAD, ADMIN)  # 物联感知 (iot:read), each their own area
 IOT_ADMIN = _r(CMD, ADMIN)  # iot:admin — devices, types, rules
 REPORTERS = _r(RES, GRID, COMM, STREET, DEPT, CMD, ADMIN)  # case:report
+EVAL_READ = _r(COMM, STREET, CMD, LEAD, ADMIN)  # 4E 评估 (eval:read), each their own subtree
+
+
+def _eval_unit(**more: str) -> Body:
+    """The side's community by its code (the 4E routes address a unit in the query), with ``more`` parameters."""
+    return lambda c: {"params": {"unit": c.s.community.code, "period": "2026-10", **more}}
+
+
 # taking a routing suggestion on the matrix's case (already dispatched): refused as not applicable (422) for whoever
 # may see the case; cases out of sight stay 404
 _TAKE_422 = {(COMM, "own"): 422, (STREET, "own"): 422, (CMD, "own"): 422, (CMD, "other"): 422,
@@ -1194,4 +1202,17 @@ ROUTES: dict[tuple[str, str], Row] = {
     ("GET", "/console/eval/forms/{dataset}/{period}/{unit_code}"): Row(roles=EVAL_READ, scope="territory"),
     ("POST", "/console/eval/forms/{dataset}/{period}/{unit_code}"): Row(roles=EVAL_FILL, scope="territory", body=_form(
         step="save", **{f"v_{k}": str(v) for k, v in EVAL_FORM_VALUES.items()})),
+    # -- 4E evaluation (4E 评估): eval:read, a unit of one's own subtree (another's reads as not found) ----------
+    ("GET", "/console/eval/"): Row(roles=EVAL_READ, sided=True, scope="territory", body=_eval_unit()),
+    ("GET", "/console/eval/indicator"): Row(roles=EVAL_READ, sided=True, scope="territory",
+                                            body=_eval_unit(indicator="E2_ON_TIME")),
+    ("GET", "/console/eval/ranking"): Row(roles=EVAL_READ),
+    ("GET", "/console/eval/ranking.geojson"): Row(roles=EVAL_READ),
+    ("GET", "/console/eval/report"): Row(roles=EVAL_READ, sided=True, scope="territory",
+                                         body=_eval_unit(format="xlsx")),
+    ("GET", f"{API}/eval/periods"): Row(roles=EVAL_READ),
+    ("GET", f"{API}/eval/scorecard"): Row(roles=EVAL_READ, sided=True, scope="territory", body=_eval_unit()),
+    ("GET", f"{API}/eval/indicator"): Row(roles=EVAL_READ, sided=True, scope="territory",
+                                          body=_eval_unit(indicator="E2_ON_TIME")),
+    ("GET", f"{API}/eval/ranking"): Row(roles=EVAL_READ),
 }

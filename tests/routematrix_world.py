@@ -266,6 +266,9 @@ def build(db: Session) -> MatrixWorld:
     _iot_objects(db, mw, p("zhihui"))
     _rental_objects(db, mw, p)
     _eval_form_objects(db, mw, p)
+    from evaluation.evalworld import build_eval
+
+    build_eval(db, w.units)  # three scored months (2026-08 … 2026-10) of the 4E evaluation
     mw.rule_key = create_rule(db, principal=p("zhihui"), data={
         "name": "测试规则", "category_code": "SJ-01", "target_department": "HW", "confidence": 0.1}).rule_key
     set_override(db, principal=p("zhihui"), day=mw.override_day, is_workday=True, name="调休上班")

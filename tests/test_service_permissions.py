@@ -317,6 +317,10 @@ EXPECTED: dict[str, Perm | tuple[Perm, ...] | AnyOf | Exempt] = {
     # 4E evaluation: equity analysis
     "evaluation.analysis.current_run": P.eval_read,
     "evaluation.analysis.equity_report": P.eval_read,
+    # 4E evaluation (4E 评估): scorecards, drill-downs, rankings and reports of one's own subtree
+    **{f"evaluation.reads.{name}": P.eval_read for name in ("periods", "scorecard", "indicator_detail", "ranking",
+                                                             "unit_choices")},
+    **{f"evaluation.report.{name}": P.eval_read for name in ("report_xlsx", "report_pdf", "report")},
     # the staff workbench (each board checks what its figures need; the services it calls check again)
     "workbench.service.command_centre_board": P.case_read,
     "workbench.service.department_board": P.case_read,

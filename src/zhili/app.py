@@ -155,6 +155,7 @@ def api_router() -> APIRouter:
     from zhili.cases.api import router as cases_router
     from zhili.datahub.api import register_router as register_import_router
     from zhili.datahub.api import router as hub_router
+    from zhili.evaluation.api import router as eval_router
     from zhili.evaluation.api_forms import router as eval_forms_router
     from zhili.http.deps import refuse_personal_numbers_in_url
     from zhili.intel.api import router as intel_router
@@ -176,7 +177,7 @@ def api_router() -> APIRouter:
     for r in (cases_router, auth_router, users_router, regions_router, registry_router, register_import_router,
               case_config_router,
               calendar_router, audit_router, participation_router, visits_router, hub_router, intel_router,
-              rental_router, iot_router, eval_forms_router):
+              rental_router, iot_router, eval_forms_router, eval_router):
         router.include_router(r, responses=ERROR_RESPONSES)
 
     @router.get("/health", tags=["系统"], summary="健康检查")

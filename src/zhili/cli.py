@@ -43,6 +43,9 @@ app.add_typer(iot_app, name="iot")
 from zhili.cli_rental import rental_app  # noqa: E402  (rental housing: rules, police deliveries)
 
 app.add_typer(rental_app, name="rental")
+from zhili.cli_eval import eval_app  # noqa: E402  (4E evaluation: reports)
+
+app.add_typer(eval_app, name="eval")
 console = Console()
 
 

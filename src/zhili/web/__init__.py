@@ -19,6 +19,7 @@ def page_router() -> APIRouter:
         pages_auth,
         pages_cases,
         pages_console,
+        pages_eval,
         pages_eval_admin,
         pages_eval_equity,
         pages_eval_forms,
@@ -52,7 +53,8 @@ def page_router() -> APIRouter:
               pages_hub_templates.router, pages_hub_imports.router, pages_hub_quality.router, pages_hub_review.router,
               pages_hub_address.router, pages_intel.router, pages_rental_h5.router, pages_rental_gw.router,
               pages_rental_console.router, pages_permit.router, pages_iot_rules.router, pages_iot.router,
-              pages_eval_admin.router, pages_eval_equity.router, pages_eval_forms.router):
+              pages_eval_admin.router, pages_eval_equity.router, pages_eval_forms.router,
+              pages_eval.router):
         router.include_router(r)
     return router
 

@@ -142,6 +142,7 @@ ACTIONS: dict[str, tuple[str, str]] = {
     "rental.police_redeliver": ("重新推送公安登记", "Police record sent again"),
     "rental.export": ("导出出租房屋台账", "Rental register export"),
     "rental.scan": ("出租房屋预警扫描", "Rental rules scan"),
+    "eval.report": ("导出 4E 评估报告", "4E evaluation report exported"),
 }
 
 OBJECTS: dict[str, tuple[str, str]] = {
@@ -165,6 +166,7 @@ OBJECTS: dict[str, tuple[str, str]] = {
     "rental_room": ("出租房屋", "Rental room"), "rental_stay": ("入住登记", "Stay"),
     "rental_key": ("电子钥匙", "Electronic key"), "rental_delivery": ("公安推送记录", "Police delivery"),
     "eval_dataset": ("考核填报表", "Evaluation data set"), "eval_submission": ("考核填报", "Evaluation form"),
+    "eval_result": ("4E 评估结果", "4E evaluation result"),
     # what a register export names as its object
     "buildings": ("楼栋名册", "Building register"), "households": ("房屋名册", "Household register"),
     "persons": ("人员名册", "Person register"), "organisations": ("组织名册", "Organisation register"),

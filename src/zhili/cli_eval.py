@@ -1,0 +1,65 @@
+"""``zhili eval …``: the 4E evaluation's commands — ``report`` writes a unit's report for a period as a PDF or an
+Excel workbook, run as the system over the whole district (the export is audited like the page's)."""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from sqlalchemy.orm import Session
+
+from zhili.core.db import session_scope
+from zhili.core.jurisdiction import Principal
+
+eval_app = typer.Typer(help="4E 评估（经济、效率、效益、公平）", no_args_is_help=True)
+console = Console()
+
+
+def _system_principal(session: Session) -> Principal:
+    """The system as a district-wide reader of the evaluation (the district of the current tree)."""
+    from sqlalchemy import select
+
+    from zhili.core import names
+    from zhili.core.clock import today
+    from zhili.core.security import Role
+    from zhili.regions.models import Unit, UnitLevel
+    from zhili.regions.service import valid_on
+
+    district = session.scalar(select(Unit).where(Unit.level == UnitLevel.district, valid_on(Unit, today()))
+                              .order_by(Unit.path).limit(1))
+    if district is None:
+        console.print("[red]尚未建立区县区划，无法生成评估报告[/red]")
+        raise typer.Exit(2)
+    return Principal(user_id=uuid.UUID(int=0), username=names.SYSTEM_USERNAME, display_name=names.SYSTEM_NAME,
+                     role=Role.command_centre, scope_paths=(district.path,), unit_ids=(district.id,))
+
+
+@eval_app.command("report")
+def report_cmd(
+    unit: Annotated[str, typer.Option("--unit", help="单位代码（区县、街道、社区或网格）")],
+    period: Annotated[str, typer.Option("--period", help="评估周期：2026-10（月）、2026-Q4（季度）或 2026（年）")],
+    fmt: Annotated[str, typer.Option("--format", help="pdf 或 xlsx")] = "pdf",
+    out: Annotated[Path | None, typer.Option("--out", help="输出文件（缺省为报告的中文文件名）")] = None,
+) -> None:
+    """生成一个单位某一周期的 4E 评估报告。
+
+    PDF 含雷达图、分项条形图和趋势图；Excel 含总览、指标、下级单位、趋势四张表。"""
+    from zhili.core.errors import DomainError
+    from zhili.evaluation.report import report
+
+    fmt = fmt.lower().strip()
+    if fmt not in ("pdf", "xlsx"):
+        console.print("[red]--format 只能是 pdf 或 xlsx[/red]")
+        raise typer.Exit(2)
+    try:
+        with session_scope() as s:
+            data, _, name = report(s, principal=_system_principal(s), unit_code=unit, period=period, fmt=fmt)
+    except DomainError as exc:
+        console.print(f"[red]{exc.message}[/red]")
+        raise typer.Exit(2) from exc
+    target = out or Path(name)
+    target.write_bytes(data)
+    console.print(f"已生成 {target}（{len(data):,} 字节）")
