@@ -73,7 +73,7 @@ def bars(items: list[tuple[str, float | None]], *, width: int = 640, bar_height:
 def lines(labels: list[str], series: list[tuple[str, list[float | None]]], *, width: int = 640,
           height: int = 260) -> str:
     """Lines over ``labels`` (periods), one per series (name, scores 0–100), with a legend; gaps for no data."""
-    left, right, top, bottom = 40, 16, 30, 40
+    left, right, top, bottom = 40, 44, 30, 40
     span_x, span_y = width - left - right, height - top - bottom
     n = len(labels)
 

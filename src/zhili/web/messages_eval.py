@@ -1,12 +1,11 @@
-"""UI text of the 4E evaluation pages (4E 评估): the scorecard, an indicator's drill-down and the rankings."""
+"""UI text of the 4E evaluation pages (4E 评估): the scorecard, an indicator's drill-down and the rankings (the
+section's shared words — its tabs, 无数据 — are in :mod:`zhili.web.messages_evaladmin`)."""
 
 from __future__ import annotations
 
 from zhili.web import i18n
 
 MESSAGES: dict[str, tuple[str, str]] = {
-    "eval.nav": ("4E 评估", "4E evaluation"),
-    "eval.forbidden": ("您没有查看 4E 评估的权限", "You may not open the 4E evaluation"),
     "eval.title": ("4E 评估记分卡", "4E scorecard"),
     "eval.lead": ("按经济、效率、效益、公平四个维度，用平台自身数据和各社区填报数据为每个单位逐月评分；"
                   "点击指标可查看背后的数据和事件。",
@@ -39,7 +38,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "eval.children_none": ("没有下级参评单位。", "No units below."),
     "eval.export_xlsx": ("导出 Excel", "Export Excel"),
     "eval.export_pdf": ("导出 PDF", "Export PDF"),
-    "eval.ranking": ("排名", "Ranking"),
+    "eval.ranking_here": ("查看同级排名", "See the ranking"),
     "eval.ranking_title": ("4E 评估排名", "4E ranking"),
     "eval.ranking_lead": ("同一层级单位按所选评估项得分排序，地图按得分着色。",
                           "Units of one level sorted by the chosen score; the map is coloured by score."),
@@ -49,7 +48,6 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "eval.within_all": ("全部管辖范围", "My whole area"),
     "eval.map": ("得分地图", "Map of scores"),
     "eval.legend": ("图例（得分）", "Legend (score)"),
-    "eval.no_data": ("无数据", "No data"),
     "eval.no_rows": ("该层级在您的管辖范围内没有参评单位。", "No scored units of this level in your area."),
     "eval.back": ("返回记分卡", "Back to the scorecard"),
     "eval.detail_title": ("指标详情", "Indicator"),

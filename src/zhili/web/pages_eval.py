@@ -19,7 +19,10 @@ from zhili.evaluation import labels as lb
 from zhili.evaluation import reads
 from zhili.evaluation import report as eval_report
 from zhili.http.deps import Db
-from zhili.web import messages_eval  # noqa: F401  (registers this page's messages)
+from zhili.web import (
+    messages_eval,  # noqa: F401  (registers this page's messages)
+    messages_evaladmin,  # noqa: F401  (the section's tabs and shared words)
+)
 from zhili.web.adminkit import perm_gate
 from zhili.web.deps import PageUser
 from zhili.web.pages_console import CASE_ROLES
@@ -35,8 +38,13 @@ def _link(path: str, **params: Any) -> str:
     return f"/console/eval{path}" + (f"?{urlencode(pairs)}" if pairs else "")
 
 
-def _empty(request: Request, title_key: str) -> Response:
-    return render(request, "eval/empty.html", {"title_key": title_key})
+def _frame(pu: PageUser, section: str) -> dict[str, Any]:
+    """What the section's frame (``eval/_layout.html``) needs: the current tab, whether to show the admin tabs."""
+    return {"section": section, "can_admin": pu.principal.can(Perm.eval_admin)}
+
+
+def _empty(request: Request, pu: PageUser, title_key: str, section: str) -> Response:
+    return render(request, "eval/empty.html", {"title_key": title_key, **_frame(pu, section)})
 
 
 @router.get("/")
@@ -47,7 +55,7 @@ def scorecard(request: Request, session: Db, pu: Reader, unit: Text = None, peri
     except NotFound as exc:
         if exc.code != "eval_no_run":
             raise
-        return _empty(request, "eval.title")
+        return _empty(request, pu, "eval.title", "scorecard")
     per, code = card["run"]["period"], card["unit"]["code"]
     chart = {"radar": [{"name": d["name"], "value": d["score"]} for d in card["dimensions"]],
              "trend": {"labels": [t["label"] for t in card["trend"]],
@@ -55,14 +63,13 @@ def scorecard(request: Request, session: Db, pu: Reader, unit: Text = None, peri
                            {"name": name, "data": [t["dimensions"].get(c) for t in card["trend"]]}
                            for c, name in card["dimension_names"].items()]}}
     return render(request, "eval/scorecard.html", {
-        "card": card, "chart": chart,
+        **_frame(pu, "scorecard"), "card": card, "chart": chart,
         "periods": reads.periods(session, principal=p),
         "units": reads.unit_choices(session, principal=p, period=per),
         "link": _link, "fmt_score": lb.format_score, "fmt_num": lb.format_number,
         "xlsx_url": _link("/report", unit=code, period=per, format="xlsx"),
         "pdf_url": _link("/report", unit=code, period=per, format="pdf"),
-        "ranking_url": _link("/ranking", period=per, level=card["children"][0]["level"] if card["children"]
-                             else card["unit"]["level"], parent=code if card["children"] else None),
+        "ranking_url": _link("/ranking", period=per, level=card["unit"]["level"]),
     })
 
 
@@ -75,10 +82,10 @@ def indicator(request: Request, session: Db, pu: Reader, indicator: Text = None,
     except NotFound as exc:
         if exc.code != "eval_no_run":
             raise
-        return _empty(request, "eval.detail_title")
+        return _empty(request, pu, "eval.detail_title", "scorecard")
     can_cases = pu.principal.role in CASE_ROLES
     return render(request, "eval/indicator.html", {
-        "d": d, "link": _link, "fmt_score": lb.format_score, "fmt_num": lb.format_number,
+        **_frame(pu, "scorecard"), "d": d, "link": _link, "fmt_score": lb.format_score, "fmt_num": lb.format_number,
         "cases_url": d["cases_url"] if can_cases else None,
         "back_url": _link("/", unit=d["unit"]["code"], period=d["run"]["period"]),
     })
@@ -94,11 +101,11 @@ def ranking(request: Request, session: Db, pu: Reader, period: Text = None, leve
     except NotFound as exc:
         if exc.code != "eval_no_run":
             raise
-        return _empty(request, "eval.ranking_title")
+        return _empty(request, pu, "eval.ranking_title", "ranking")
     run = data["run"]
     params = {"period": run["period"], "level": data["level"], "node": data["node"], "parent": parent or None}
     return render(request, "eval/ranking.html", {
-        "data": data, "periods": reads.periods(session, principal=p), "nodes": data["nodes"],
+        **_frame(pu, "ranking"), "data": data, "periods": reads.periods(session, principal=p), "nodes": data["nodes"],
         "levels": [(lv, lb.LEVEL_NAMES[lv]) for lv in lb.LEVEL_ORDER],
         "units": reads.unit_choices(session, principal=p, period=run["period"]), "parent": parent or "",
         "geo_url": _link("/ranking.geojson", **params), "link": _link, "fmt_score": lb.format_score,
