@@ -26,6 +26,19 @@ from zhili.core.clock import today
 from zhili.core.db import session_scope
 from zhili.evaluation import jobs, service
 
+try:
+    from zhili.evaluation import forms  # noqa: F401  (the data sets' service)
+except ImportError:  # not merged yet: score without manual data (those indicators read 无数据)
+    import sys
+    import types
+
+    stub = types.ModuleType("zhili.evaluation.forms")
+    stub.form_metrics = lambda session, **kw: {}
+    sys.modules["zhili.evaluation.forms"] = stub
+    import zhili.evaluation
+
+    zhili.evaluation.forms = stub
+
 day = today().replace(day=1)
 months = []
 for _ in range(3):

@@ -72,6 +72,11 @@ def test_ranking_order(db: Session, world: Any, ew: Any) -> None:
     assert [(r["name"], r["score"], r["rank"]) for r in got["rows"]] == [
         ("金陵社区第1网格", 84.0, 1), ("金陵社区第2网格", 64.0, 2), ("画溪村第1网格", 44.0, 3)]
     assert {f["properties"]["name"] for f in got["geojson"]["features"]} == {r["name"] for r in got["rows"]}
+    # the legend: five equal bins from 44 to 84 (8 points each), worst red, best green
+    assert [(b["lower"], b["upper"]) for b in got["legend"]] == [(44.0, 52.0), (52.0, 60.0), (60.0, 68.0),
+                                                                 (68.0, 76.0), (76.0, 84.0)]
+    colours = {f["properties"]["name"]: f["properties"]["colour"] for f in got["geojson"]["features"]}
+    assert colours == {"金陵社区第1网格": "#1a7f37", "金陵社区第2网格": "#f6d55c", "画溪村第1网格": "#b3261e"}
     by_e4 = reads.ranking(db, principal=lead, period="2026-10", level="street", node="E4")
     assert [(r["name"], r["score"]) for r in by_e4["rows"]] == [("雉城街道", 84.0), ("画溪街道", 54.0)]
     under = reads.ranking(db, principal=lead, period="2026-10", level="grid", parent_code="330522002001")

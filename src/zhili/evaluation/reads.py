@@ -23,7 +23,8 @@ from zhili.evaluation.models import Result, Run
 
 KIND_ORDER = {"month": 0, "quarter": 1, "year": 2}
 TREND_PERIODS = 12
-FLAT = 1e-9  # a change smaller than this shows →
+FLAT = 1e-9  # a rank tie
+SCORE_FLAT = 0.05  # a score shows one decimal: a change that rounds to 0.0 shows →
 
 
 # -- runs and results ---------------------------------------------------------------------------------------------
@@ -106,12 +107,13 @@ def _rank(mine: float | None, others: list[float]) -> int | None:
     return 1 + sum(1 for o in others if o > mine + FLAT)
 
 
-def _change(now: float | None, before: float | None, direction: str) -> dict[str, Any]:
-    """The arrow of a change and whether it is good news for an indicator of ``direction``."""
+def _change(now: float | None, before: float | None, direction: str, *, flat: float = 0.005) -> dict[str, Any]:
+    """The arrow of a change and whether it is good news for an indicator of ``direction``; a change smaller than
+    ``flat`` (below what the page shows) is →."""
     if now is None or before is None:
         return {"arrow": "", "delta": None, "tone": "none"}
     delta = now - before
-    if abs(delta) <= FLAT:
+    if abs(delta) < flat:
         return {"arrow": "→", "delta": 0.0, "tone": "flat"}
     up = delta > 0
     good = up if direction != "lower" else not up
@@ -160,7 +162,7 @@ def scorecard(session: Session, *, principal: Principal, unit_code: str | None, 
     peers = _level_scores(session, run, res.level)
 
     dimensions = [{"code": d, "name": name, "score": _num(scores.get(d)),
-                   "change": _change(_num(scores.get(d)), _num(prev_scores.get(d)), "higher")}
+                   "change": _change(_num(scores.get(d)), _num(prev_scores.get(d)), "higher", flat=SCORE_FLAT)}
                   for d, name in fw["dimensions"].items()]
     subs = [{"code": s, "name": info.get("name", ""), "dimension": info.get("dimension", ""),
              "score": _num(scores.get(s)), "weight": fw["weights"].get(s)}
@@ -208,7 +210,7 @@ def scorecard(session: Session, *, principal: Principal, unit_code: str | None, 
         "run": _run_info(run), "unit": _unit_info(res), "parent": parent,
         "total": _num(res.total), "rank": res.rank, "peers": res.peers, "rank_siblings": res.rank_siblings,
         "siblings": siblings,
-        "total_change": _change(_num(res.total), _num(prev.total) if prev else None, "higher"),
+        "total_change": _change(_num(res.total), _num(prev.total) if prev else None, "higher", flat=SCORE_FLAT),
         "previous_period": prev_run.period if prev_run else None,
         "previous_label": lb.period_label(prev_run.period) if prev_run else None,
         "dimensions": dimensions, "sub_dimensions": subs, "groups": groups, "indicators": rows,
@@ -292,11 +294,37 @@ def node_choices(framework: dict[str, Any]) -> list[tuple[str, str]]:
     return out
 
 
+SCORE_COLOURS = ("#b3261e", "#f29e4c", "#f6d55c", "#8cc084", "#1a7f37")  # worst → best
+NO_DATA_COLOUR = "#d0d0d0"
+
+
+def legend(scores: list[float]) -> list[dict[str, Any]]:
+    """Five equal bins between the lowest and the highest score shown (a map of near-equal units still tells them
+    apart): lower and upper bound and colour, worst first; one bin when every score is the same."""
+    if not scores:
+        return []
+    lo, hi = min(scores), max(scores)
+    if hi - lo < SCORE_FLAT:
+        return [{"lower": lo, "upper": hi, "colour": SCORE_COLOURS[-1]}]
+    step = (hi - lo) / len(SCORE_COLOURS)
+    return [{"lower": lo + i * step, "upper": lo + (i + 1) * step, "colour": c} for i, c in enumerate(SCORE_COLOURS)]
+
+
+def colour_of(score: float | None, bins: list[dict[str, Any]]) -> str:
+    if score is None or not bins:
+        return NO_DATA_COLOUR
+    for b in bins:
+        if score < b["upper"]:
+            return str(b["colour"])
+    return str(bins[-1]["colour"])
+
+
 def ranking(session: Session, *, principal: Principal, period: str | None, level: str,
             parent_code: str | None = None, node: str = "total", geo: bool = True) -> dict[str, Any]:
     """The units of ``level`` in the caller's jurisdiction (under ``parent_code``, when given) sorted by the score of
     ``node`` (``total``, a dimension, sub-dimension or indicator code), ranked among themselves, with the units'
-    boundaries as GeoJSON for the map (each feature carrying its unit's score and rank; ``geo=False``: none)."""
+    boundaries as GeoJSON for the map (each feature carrying its unit's score, rank and colour from the
+    :func:`legend` of the scores shown; ``geo=False``: none)."""
     authorize(principal, Perm.eval_read)
     if level not in lb.LEVEL_ORDER:
         raise ValidationFailed("层级只能是区县、街道、社区或网格", code="eval_bad_level")
@@ -319,15 +347,17 @@ def ranking(session: Session, *, principal: Principal, period: str | None, level
     scored = [(r, score_of(r)) for r in results]
     scored.sort(key=lambda rs: (rs[1] is None, -(rs[1] or 0.0), rs[0].unit_name))
     present = [s for _, s in scored if s is not None]
+    bins = legend(present)
     rows = []
     for r, s in scored:
         value = _num((r.values or {}).get(node)) if ind else None
         rows.append({**_unit_info(r), "score": s, "rank": _rank(s, present), "district_rank": r.rank,
+                     "colour": colour_of(s, bins),
                      "peers": r.peers, "value": value,
                      "value_text": lb.format_value(value, ind.get("unit") or "") if ind else ""})
     return {"run": _run_info(run), "level": level, "level_name": lb.LEVEL_NAMES.get(level, ""), "node": node,
             "node_name": nodes[node], "parent": _unit_info(parent) if parent else None, "rows": rows,
-            "indicator_unit": (ind.get("unit") or "") if ind else None, "nodes": node_choices(fw),
+            "indicator_unit": (ind.get("unit") or "") if ind else None, "nodes": node_choices(fw), "legend": bins,
             "geojson": _geojson(session, principal, run, level, rows) if geo else None}
 
 
@@ -348,6 +378,7 @@ def _geojson(session: Session, principal: Principal, run: Run, level: str, rows:
         if row is None:
             continue
         f["properties"].update({"score": row["score"], "rank": row["rank"], "name": row["name"],
+                                "colour": row["colour"],
                                 "popup": f"{row['name']}：" + (lb.format_score(row["score"]) + " 分"
                                                                if row["score"] is not None else "无数据")})
         features.append(f)

@@ -1,16 +1,9 @@
 // 4E 评估: the scorecard's radar of the four dimensions and its trend lines (ECharts, from the JSON the page carries
-// in data-radar / data-trend), and the ranking page's map coloured by score (Leaflet, from the page's GeoJSON URL).
+// in data-radar / data-trend), and the ranking page's map coloured by score (Leaflet, from the page's GeoJSON URL;
+// each unit's colour comes with it, from the legend the page shows).
 // The tables on the pages hold the same figures.
 (function () {
   "use strict";
-  var COLOURS = [[40, "#b3261e"], [60, "#f29e4c"], [75, "#f6d55c"], [90, "#8cc084"], [101, "#1a7f37"]];
-
-  function colour(score) {
-    if (score === null || score === undefined) return "#d0d0d0";
-    for (var i = 0; i < COLOURS.length; i++) { if (score < COLOURS[i][0]) return COLOURS[i][1]; }
-    return COLOURS[COLOURS.length - 1][1];
-  }
-
   function read(el, name) {
     try { return JSON.parse(el.getAttribute(name) || "null"); } catch (e) { return null; }
   }
@@ -60,7 +53,7 @@
     fetch(el.dataset.url, { credentials: "same-origin" }).then(function (r) { return r.json(); }).then(function (data) {
       var layer = window.L.geoJSON(data, {
         style: function (f) {
-          return { color: "#555", weight: 1, fillColor: colour(f.properties.score), fillOpacity: 0.7 };
+          return { color: "#555", weight: 1, fillColor: f.properties.colour || "#d0d0d0", fillOpacity: 0.7 };
         },
         onEachFeature: function (f, l) {
           var p = f.properties;
