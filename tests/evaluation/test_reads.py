@@ -116,6 +116,12 @@ def test_indicator_detail(db: Session, world: Any, ew: Any) -> None:
     with pytest.raises(NotFound):
         reads.indicator_detail(db, principal=_p(db, world, "shequ1"), unit_code=None, period="2026-10",
                                indicator="NOPE")
+    # a count of cases comes with its channels (the ones the engine stored)
+    d = reads.indicator_detail(db, principal=_p(db, world, "shequ1"), unit_code=None, period="2026-10",
+                               indicator="E2_REPORTS")
+    assert [(f["name"], f["value"]) for f in d["figures"]] == [("本期上报事件（件）", 40.0),
+                                                               ("实有人口（人）", 2000.0),
+                                                               ("其中居民上报（件）", 12.0)]
 
 
 def test_unknown_period_is_not_found(db: Session, world: Any, ew: Any) -> None:
@@ -126,3 +132,14 @@ def test_unknown_period_is_not_found(db: Session, world: Any, ew: Any) -> None:
 def test_unit_choices_limited(db: Session, world: Any, ew: Any) -> None:
     names = [u["name"] for u in reads.unit_choices(db, principal=_p(db, world, "jiedao1"), period="2026-10")]
     assert names == ["雉城街道", "金陵社区"]
+
+
+def test_every_metric_has_a_chinese_label() -> None:
+    from zhili.evaluation import catalog, labels
+    from zhili.evaluation.metrics import PLATFORM_METRICS
+
+    fields = [f.code for d in catalog.DATASETS for f in d.fields]
+    assert [m for m in (*PLATFORM_METRICS, *fields) if m not in labels.METRIC_LABELS] == []
+    # an unknown one reads as part of its formula, never as the bare identifier
+    assert labels.metric_label("mystery_count", "pct(mystery_count, population)") == \
+        "计算公式“pct(mystery_count, population)”中的一项数据"

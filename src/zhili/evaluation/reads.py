@@ -246,9 +246,11 @@ def indicator_detail(session: Session, *, principal: Principal, unit_code: str |
     unit = ind.get("unit") or ""
     formula = ind.get("formula") or ""
     metrics = res.metrics or {}
+    names = list(ind.get("metrics") or [])
+    if "cases" in names:  # the reports by channel behind a count of cases (上报渠道)
+        names += [f"cases_{c}" for c in lb.CHANNEL_NAMES if f"cases_{c}" not in names and f"cases_{c}" in metrics]
     figures = [{"name": lb.metric_label(m, formula), "value": _num(metrics.get(m)),
-                "value_text": lb.format_number(metrics.get(m))}
-               for m in (ind.get("metrics") or [])]
+                "value_text": lb.format_number(metrics.get(m))} for m in names]
     children = list(session.scalars(select(Result).where(Result.run_id == run.id, Result.parent_path == res.path)))
     kids = [{**_unit_info(c), "value": _num((c.values or {}).get(indicator)),
              "value_text": lb.format_value((c.values or {}).get(indicator), unit),
