@@ -111,6 +111,8 @@ def test_report_downloads(client: Any, site: Any, ew: Any) -> None:
     assert "filename*=UTF-8''" in r.headers["content-disposition"]
     assert unquote(r.headers["content-disposition"].split("''", 1)[1]) == "金陵社区4E评估报告-2026年10月.xlsx"
     assert load_workbook(io.BytesIO(r.content))["总览"]["B2"].value == "金陵社区"
+    r = client.get("/console/eval/report", params={"unit": "330522001001", "period": "2026-10", "format": "doc"})
+    assert r.status_code == 422 and "xlsx 或 pdf" in r.text
 
 
 def test_refusals(client: Any, site: Any, ew: Any) -> None:

@@ -29,7 +29,7 @@ from sqlalchemy.orm import Session
 from zhili.core import audit
 from zhili.core.clock import to_local
 from zhili.core.db import write_after_read
-from zhili.core.errors import Unavailable
+from zhili.core.errors import Unavailable, ValidationFailed
 from zhili.core.jurisdiction import Principal, authorize
 from zhili.core.security import Perm
 from zhili.evaluation import labels as lb
@@ -71,6 +71,13 @@ def report_xlsx(session: Session, *, principal: Principal, unit_code: str | None
     """The workbook of a unit's scorecard (see the module docstring)."""
     authorize(principal, Perm.eval_read)
     card = reads.scorecard(session, principal=principal, unit_code=unit_code, period=period)
+    data = workbook(card)
+    _audit(session, principal, card, "xlsx")
+    return data
+
+
+def workbook(card: dict[str, Any]) -> bytes:
+    """The workbook of a scorecard as :func:`zhili.evaluation.reads.scorecard` reads it."""
     wb = Workbook()
     ws = wb.active
     ws.title = "总览"
@@ -144,7 +151,6 @@ def report_xlsx(session: Session, *, principal: Principal, unit_code: str | None
     _widths(wt, [16, 12, 10, 10, 10, 10])
     buf = io.BytesIO()
     wb.save(buf)
-    _audit(session, principal, card, "xlsx")
     return buf.getvalue()
 
 
@@ -208,11 +214,8 @@ def report(session: Session, *, principal: Principal, unit_code: str | None, per
     """The report in ``fmt`` (``xlsx`` or ``pdf``): its bytes, media type and Chinese file name."""
     authorize(principal, Perm.eval_read)
     if fmt not in ("xlsx", "pdf"):
-        from zhili.core.errors import ValidationFailed
-
         raise ValidationFailed("导出格式只能是 xlsx 或 pdf", code="eval_bad_format")
     card = reads.scorecard(session, principal=principal, unit_code=unit_code, period=period)
-    code, per = card["unit"]["code"], card["run"]["period"]
-    if fmt == "xlsx":
-        return report_xlsx(session, principal=principal, unit_code=code, period=per), XLSX, file_name(card, fmt)
-    return report_pdf(session, principal=principal, unit_code=code, period=per), PDF, file_name(card, fmt)
+    data = workbook(card) if fmt == "xlsx" else html_to_pdf(report_html(card))
+    _audit(session, principal, card, fmt)
+    return data, XLSX if fmt == "xlsx" else PDF, file_name(card, fmt)
