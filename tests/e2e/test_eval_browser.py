@@ -1,64 +1,29 @@
-"""4E 评估 in a real browser, on the small demo with its case history scored for the last three months by the
-scoring engine: the leader reads the district's scorecard (radar and trend drawn by ECharts, the indicator table
-with arrows), opens a community, drills into an indicator, opens the ranking of the grids with the map coloured
-by score, and downloads the Excel and PDF reports. No console error, no request to another host, no code shown.
+"""4E 评估 in a real browser, on the small demo with its case history (which ``zhili seed`` scores, month by
+month): the leader reads the district's scorecard (radar and trend drawn by ECharts, the indicator table with
+arrows), opens a community, drills into an indicator, opens the ranking of the grids with the map coloured by
+score, and downloads the Excel and PDF reports. No console error, no request to another host, no code shown.
 Screenshots are left in the module's temporary directory (``ZHILI_E2E_SHOTS`` names another)."""
 
 from __future__ import annotations
 
 import os
-import subprocess
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from liveserver import BIN, LiveServer, live_server, login, new_context, server_env
+from liveserver import LiveServer, live_server, login, new_context
 
 from testmodules import TESTS, load
 
 hub_pages = load("zhili_tests_e2e_hub_pages_for_eval", TESTS / "e2e" / "test_hub_pages.py")
 WIDE, Watch = hub_pages.WIDE, hub_pages.Watch
 
-SCORE = """
-import datetime as dt
-from zhili.core.clock import today
-from zhili.core.db import session_scope
-from zhili.evaluation import jobs, service
-
-try:
-    from zhili.evaluation import forms  # noqa: F401  (the data sets' service)
-except ImportError:  # not merged yet: score without manual data (those indicators read 无数据)
-    import sys
-    import types
-
-    stub = types.ModuleType("zhili.evaluation.forms")
-    stub.form_metrics = lambda session, **kw: {}
-    sys.modules["zhili.evaluation.forms"] = stub
-    import zhili.evaluation
-
-    zhili.evaluation.forms = stub
-
-day = today().replace(day=1)
-months = []
-for _ in range(3):
-    day = (day - dt.timedelta(days=1)).replace(day=1)
-    months.append(f"{day.year}-{day.month:02d}")
-with session_scope() as s:
-    root = jobs.districts(s)[0]
-    for period in reversed(months):
-        service.run_period(s, principal=jobs.system_principal(root), period=period)
-print(" ".join(months))
-"""
-
 
 @pytest.fixture(scope="module")
 def eval_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     workdir = tmp_path_factory.mktemp("eval")
-    with live_server(workdir, cases=True) as srv:
-        done = subprocess.run([str(BIN / "python"), "-c", SCORE], cwd=workdir, env=server_env(workdir),
-                              capture_output=True, text=True, timeout=600)
-        assert done.returncode == 0, f"scoring:\n{done.stdout[-2000:]}\n{done.stderr[-3000:]}"
+    with live_server(workdir, cases=True) as srv:  # zhili seed scores the history's months, quarters and years
         yield srv
 
 
