@@ -430,7 +430,6 @@ MODEL_ADMIN = _r(CMD, ADMIN)  # intel:admin — model versions
 IOT_READ = _r(GRID, COMM, STREET, CMD, LEAD, ADMIN)  # 物联感知 (iot:read), each their own area
 IOT_ADMIN = _r(CMD, ADMIN)  # iot:admin — devices, types, rules
 REPORTERS = _r(RES, GRID, COMM, STREET, DEPT, CMD, ADMIN)  # case:report
-EVAL_READ = _r(COMM, STREET, CMD, LEAD, ADMIN)  # 4E 评估 (eval:read), each their own subtree
 
 
 def _eval_unit(**more: str) -> Body:
@@ -451,6 +450,12 @@ EVAL_FILL = _r(COMM, STREET)  # eval:fill — a community's form (填报), by it
 EVAL_APPROVE = _r(STREET, CMD)  # eval:approve — by the unit above
 EVAL_LOCK = _r(STREET, CMD, ADMIN)  # eval:approve or eval:admin
 EVAL_ADMIN = _r(CMD, ADMIN)  # eval:admin — unlock
+
+
+_EVAL_INDICATOR = {"name": "按期办结率", "sub_dimension": "E2.2", "definition": "按期办结的占比", "unit": "%",
+                   "direction": "higher", "formula": "pct(closed_on_time, closed)", "scope": "grid",
+                   "normalisation": "target", "target": "95", "threshold": "70", "source": "事件库",
+                   "rationale": "", "is_active": "1"}
 
 
 def _eval_period(state: str) -> Mapping[str, Callable[[Ctx], Any]]:
@@ -1207,6 +1212,19 @@ ROUTES: dict[tuple[str, str], Row] = {
     ("GET", "/console/eval/indicator"): Row(roles=EVAL_READ, sided=True, scope="territory",
                                             body=_eval_unit(indicator="E2_ON_TIME")),
     ("GET", "/console/eval/ranking"): Row(roles=EVAL_READ),
+    ("GET", "/console/eval/equity"): Row(roles=EVAL_READ),
+    # the 4E administrators' pages (eval:admin): the framework, weights with what-if and AHP, runs
+    ("GET", "/console/eval/indicators"): Row(roles=EVAL_ADMIN),
+    ("GET", "/console/eval/indicators/{code}"): Row(roles=EVAL_ADMIN, params={"code": lambda c: "E2_ON_TIME"}),
+    ("POST", "/console/eval/indicators/{code}"): Row(roles=EVAL_ADMIN, params={"code": lambda c: "E2_ON_TIME"},
+                                                     body=_form(**_EVAL_INDICATOR)),
+    ("GET", "/console/eval/weights"): Row(roles=EVAL_ADMIN),
+    ("POST", "/console/eval/weights"): Row(roles=EVAL_ADMIN, body=_form(name="矩阵权重", w_E1="0.25")),
+    ("POST", "/console/eval/weights/preview"): Row(roles=EVAL_ADMIN, body=_form(w_E1="0.25", period="2026-10")),
+    ("GET", "/console/eval/weights/ahp"): Row(roles=EVAL_ADMIN),
+    ("POST", "/console/eval/weights/ahp"): Row(roles=EVAL_ADMIN, body=_form(group="E")),
+    ("GET", "/console/eval/runs"): Row(roles=EVAL_ADMIN),
+    ("POST", "/console/eval/runs"): Row(roles=EVAL_ADMIN, body=_form(period="2026-10")),
     ("GET", "/console/eval/ranking.geojson"): Row(roles=EVAL_READ),
     ("GET", "/console/eval/report"): Row(roles=EVAL_READ, sided=True, scope="territory",
                                          body=_eval_unit(format="xlsx")),

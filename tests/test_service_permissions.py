@@ -314,6 +314,12 @@ EXPECTED: dict[str, Perm | tuple[Perm, ...] | AnyOf | Exempt] = {
                                                         "is_tenant", "delegate")},
     "rental.persons.resolve_person": Exempt("the register step of a check-in or room registration, after its check"),
     "rental.persons.release_tenant": Exempt("the register step of a check-out, after its check"),
+    # 4E evaluation: the framework (read eval:read, edit eval:admin), weights, runs and the what-if ranking
+    **{f"evaluation.service.{name}": P.eval_read for name in ("list_indicators", "get_indicator",
+                                                              "list_weight_sets")},
+    **{f"evaluation.service.{name}": P.eval_admin for name in ("create_indicator", "update_indicator",
+                                                               "save_weights", "run_period", "what_if")},
+    "evaluation.service.district_path": _PREDICATE,
     # 4E evaluation: equity analysis
     "evaluation.analysis.current_run": P.eval_read,
     "evaluation.analysis.equity_report": P.eval_read,

@@ -1,4 +1,5 @@
-"""``zhili eval …``: the 4E evaluation's commands — ``report`` writes a unit's report for a period as a PDF or an
+"""``zhili eval …``: the 4E evaluation's commands — ``run`` scores periods for every district (as the scheduler
+does), ``report`` writes a unit's report for a period as a PDF or an
 Excel workbook, run as the system over the whole district (the export is audited like the page's)."""
 
 from __future__ import annotations
@@ -35,6 +36,51 @@ def _system_principal(session: Session) -> Principal:
         raise typer.Exit(2)
     return Principal(user_id=uuid.UUID(int=0), username=names.SYSTEM_USERNAME, display_name=names.SYSTEM_NAME,
                      role=Role.command_centre, scope_paths=(district.path,), unit_ids=(district.id,))
+
+
+@eval_app.command("run")
+def run_cmd(
+    period: Annotated[list[str], typer.Option(
+        "--period", help="评估周期：2026-10（月）、2026-Q4（季度）或 2026（年）；可多次给出")],
+    months: Annotated[int, typer.Option("--months", help="另算截至该月的前 N 个月（含该月）")] = 1,
+    force: Annotated[bool, typer.Option("--force", help="数据未变也重新计算")] = False,
+) -> None:
+    """计算一个或多个周期的 4E 评估（全区县各单位），与定时任务相同；已结束且数据未变的周期保留原结果。"""
+    from rich.progress import Progress
+
+    from zhili.core.errors import DomainError
+    from zhili.evaluation import periods as ep
+    from zhili.evaluation import service
+    from zhili.evaluation.jobs import districts, system_principal
+
+    try:
+        keys: list[str] = []
+        for text in period:
+            p = ep.parse(text)
+            keys += [x.key for x in (ep.last_periods(p, months) if p.kind == "month" else [p])]
+    except DomainError as exc:
+        console.print(f"[red]{exc.message}[/red]")
+        raise typer.Exit(2) from exc
+    with session_scope() as s:
+        roots = districts(s)
+    if not roots:
+        console.print("[red]尚未建立区县区划，无法评估[/red]")
+        raise typer.Exit(2)
+    with Progress(console=console) as progress:
+        task = progress.add_task("4E 评估", total=len(keys) * len(roots))
+        for root in roots:
+            for key in dict.fromkeys(keys):
+                try:
+                    with session_scope() as s:
+                        out = service.run_period(s, principal=system_principal(root), period=key, root_path=root,
+                                                 force=force)
+                except DomainError as exc:
+                    console.print(f"[red]{ep.parse(key).label}：{exc.message}[/red]")
+                    raise typer.Exit(2) from exc
+                state = "已计算" if out.created else "数据未变，保留原结果"
+                progress.console.print(
+                    f"{ep.parse(key).label}：{state}（{out.run.units} 个单位，{out.seconds:.1f} 秒）")
+                progress.advance(task)
 
 
 @eval_app.command("report")

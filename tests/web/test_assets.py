@@ -90,6 +90,9 @@ def test_every_message_a_template_uses_is_in_the_catalogue_in_both_languages() -
     from zhili.web.pages_eval_forms import STEPS as EVAL_FORM_STEPS
 
     intel |= {"evalf.": list(EVAL_FORM_STEPS)}
+    intel |= {"eval.tab.": ["scorecard", "ranking", "equity", "forms", "indicators", "weights", "runs"],
+              "eval.norm.": ["minmax", "target"], "eval.scope.": ["grid", "community"],
+              "eval.direction.": ["higher", "lower"]}
     assert prefixes == {"field.", "gw.tab.", "rating.", "audit.kind.", *intel}
     used = (used - prefixes) | {f"field.{f}" for f in ACTION_FIELDS} | {f"gw.tab.{k}" for k in TABS} \
         | {f"rating.{n}" for n in range(1, 6)} | {f"audit.kind.{k}" for k in REVIEW_KINDS} \

@@ -92,13 +92,21 @@ def _def(r: Indicator) -> scoring.IndicatorDef:
         threshold=r.threshold, source=r.source, definition=r.definition, metrics=tuple(sorted(expr.names)))
 
 
+def _ensure_framework(session: Session) -> None:
+    """A district that has never had the framework gets the shipped one on first use."""
+    if session.scalar(select(Indicator.id).limit(1)) is None:
+        install_defaults(session)
+
+
 def list_indicators(session: Session, *, principal: Principal) -> list[Indicator]:
     authorize(principal, Perm.eval_read)
+    _ensure_framework(session)
     return list(session.scalars(select(Indicator).order_by(Indicator.sort, Indicator.code)))
 
 
 def get_indicator(session: Session, *, principal: Principal, code: str) -> Indicator:
     authorize(principal, Perm.eval_read)
+    _ensure_framework(session)
     row = session.scalar(select(Indicator).where(Indicator.code == code))
     if row is None:
         raise NotFound("指标不存在")
@@ -189,12 +197,14 @@ def create_indicator(session: Session, *, principal: Principal, code: str, data:
 # -- weights -------------------------------------------------------------------------------------------------------
 
 def active_weight_set(session: Session) -> WeightSet | None:
+    _ensure_framework(session)
     return session.scalar(select(WeightSet).where(WeightSet.is_active.is_(True))
                           .order_by(WeightSet.version.desc()).limit(1))
 
 
 def list_weight_sets(session: Session, *, principal: Principal) -> list[WeightSet]:
     authorize(principal, Perm.eval_read)
+    _ensure_framework(session)
     return list(session.scalars(select(WeightSet).order_by(WeightSet.version.desc())))
 
 
@@ -274,12 +284,12 @@ def run_period(session: Session, *, principal: Principal, period: str, force: bo
                root_path: str | None = None) -> RunOutcome:
     """Score every unit of the district for ``period`` (eval:admin; see the module's docstring)."""
     authorize(principal, Perm.eval_admin)
-    p = periods.parse(period)
-    if p.start > today():
-        raise ValidationFailed(f"{p.label}尚未开始，无法评估", code="period_future")
     root = root_path or district_path(session, principal)
     if not any(root == s or root.startswith(s + "/") for s in principal.scope_paths):
         raise NotFound("评估范围不在您的管辖范围内")
+    p = periods.parse(period)
+    if p.start > today():
+        raise ValidationFailed(f"{p.label}尚未开始，无法评估", code="period_future")
     started = time.perf_counter()
     install_defaults(session)
     defs = definitions(session)

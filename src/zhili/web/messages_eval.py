@@ -17,7 +17,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "eval.show": ("查看", "Show"),
     "eval.total": ("综合得分", "Total score"),
     "eval.rank": ("同级排名", "Rank among peers"),
-    "eval.rank_of": ("{rank} / {peers}", "{rank} / {peers}"),
+    "eval.rank_of": ("第 {rank} 名（共 {peers} 个）", "{rank} of {peers}"),
     "eval.rank_siblings": ("辖内排名", "Rank in parent"),
     "eval.population": ("实有人口", "Population"),
     "eval.vs_previous": ("较{period}", "vs {period}"),
