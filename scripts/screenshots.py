@@ -199,6 +199,11 @@ def main(only: list[str]) -> int:
         s.shot("console-visits", "shequ", "/console/visits", DESKTOP)
         s.shot("console-supervisions", "zhihui", "/console/supervisions", DESKTOP)
         s.shot("console-suggestions", "shequ", "/console/participation/suggestions", DESKTOP)
+        settle = lambda p: p.wait_for_timeout(1200)  # noqa: E731  (ECharts and the map draw after load)
+        s.shot("eval-scorecard", "zhihui", "/console/eval/", DESKTOP, prepare=settle)
+        s.shot("eval-ranking", "zhihui", "/console/eval/ranking?level=grid", DESKTOP, prepare=settle)
+        s.shot("eval-equity", "zhihui", "/console/eval/equity?indicator=E4_SERVICE", DESKTOP, prepare=settle)
+        s.shot("eval-forms", "jiedao", "/console/eval/forms", DESKTOP)
         s.shot("screen-district-1920", "zhihui", "/screen", SCREEN, prepare=wait_screen, full_page=False)
         sid = street_id(server)
         if sid:

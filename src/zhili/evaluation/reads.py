@@ -15,6 +15,7 @@ from urllib.parse import urlencode
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from zhili.core.clock import today
 from zhili.core.errors import NotFound, ValidationFailed
 from zhili.core.jurisdiction import Principal, authorize, ensure_in_scope, in_scope, path_predicate, scoped
 from zhili.core.security import Perm
@@ -48,7 +49,9 @@ def _run(session: Session, principal: Principal, period: str | None) -> Run:
         months = [p for p in listed if p["kind"] == "month"] or listed
         if not months:
             raise NotFound("尚无评估结果：请先计算评估周期", code="eval_no_run")
-        period = months[0]["period"]
+        # the newest month that has ended: the month in progress lacks its data sets and half its cases
+        closed = [p for p in months if p["end_day"] < today()]
+        period = (closed or months)[0]["period"]
     run = session.scalar(select(Run).where(Run.period == period, Run.is_current.is_(True))
                          .order_by(Run.computed_at.desc()).limit(1))
     if run is None:

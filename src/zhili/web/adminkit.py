@@ -18,6 +18,7 @@ from zhili.core.errors import Forbidden, ValidationFailed
 from zhili.core.security import ROLE_PERMISSIONS, Perm, Role
 from zhili.web import (
     messages_admin,  # noqa: F401  (registers this feature's messages)
+    messages_evaladmin,  # noqa: F401  (the 4E section's name in the navigation)
     messages_iot,  # noqa: F401  (the IoT section's name in the navigation)
 )
 from zhili.web.casepages import text
@@ -82,6 +83,8 @@ def admin_nav(role: Any) -> list[tuple[str, str]]:
         out.append(("/console/intel/", "intel.nav"))
     if Perm.iot_read in ROLE_PERMISSIONS[r]:
         out.append(("/console/iot/", "iot.nav"))
+    if Perm.eval_read in ROLE_PERMISSIONS[r]:
+        out.append(("/console/eval/", "eval.nav"))
     if Perm.config_write in ROLE_PERMISSIONS[r] or Perm.user_write in ROLE_PERMISSIONS[r]:
         out.append(("/console/admin/", "admin.nav.config"))
     return out
