@@ -41,12 +41,12 @@ def _baseline(root: str, p: periods.Period) -> float:
 
 
 def _figures_only(root: str, p: periods.Period) -> float:
-    from zhili.evaluation import forms
+    from zhili.evaluation import forms_status
 
     with unit_of_work(session_factory()) as s:
         t = time.perf_counter()
         tree = metrics.load_tree(s, root, p.end)
-        fv = forms.form_metrics(s, root_path=root, period_kind=p.kind, start_day=p.start, end_day=p.end)
+        fv = forms_status.form_metrics(s, root_path=root, period_kind=p.kind, start_day=p.start, end_day=p.end)
         metrics.compute(s, tree, start=p.start, end=p.end, calendar=load_calendar(s), forms=fv)
         return time.perf_counter() - t
 

@@ -335,9 +335,11 @@ EXPECTED: dict[str, Perm | tuple[Perm, ...] | AnyOf | Exempt] = {
     "workbench.service.admin_board": (P.user_write, P.config_write),
     # 4E evaluation, manual indicators (填报): read eval:read; fill eval:fill; approve eval:approve (by the unit above);
     # lock eval:approve or eval:admin; unlock eval:admin — each in the caller's jurisdiction
-    **{f"evaluation.forms.{name}": P.eval_read for name in ("list_datasets", "get_form", "completeness")},
+    **{f"evaluation.forms.{name}": P.eval_read for name in ("list_datasets", "get_form")},
+    "evaluation.forms_status.completeness": P.eval_read,
+    "evaluation.forms_status.send_reminders": P.eval_approve,
     **{f"evaluation.forms.{name}": P.eval_fill for name in ("save", "submit")},
-    **{f"evaluation.forms.{name}": P.eval_approve for name in ("approve", "return_", "send_reminders")},
+    **{f"evaluation.forms.{name}": P.eval_approve for name in ("approve", "return_")},
     "evaluation.forms.lock": AnyOf((P.eval_approve, P.eval_admin)),
     "evaluation.forms.unlock": P.eval_admin,
     **{f"evaluation.forms_excel.{name}": P.eval_fill for name in ("template", "upload")},

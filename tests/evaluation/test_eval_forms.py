@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 from zhili.cases.models import Notification
 from zhili.core.audit import AuditEvent
 from zhili.core.errors import Conflict, Forbidden, NotFound, ValidationFailed
-from zhili.evaluation import forms
+from zhili.evaluation import forms, forms_status
 from zhili.evaluation.models import DataSet, Submission, SubmissionEvent
 from zhili.evaluation.periods import parse_period, previous_period
 
@@ -185,35 +185,35 @@ def test_only_a_community_fills_and_only_in_jurisdiction(db: Session, world: Any
 
 def test_completeness_counts_and_overdue(db: Session, world: Any) -> None:
     forms.save(db, who(db, world, "shequ1"), DS, C1, "2026-10", good(), submit=True)
-    c = forms.completeness(db, who(db, world, "zhihui"), DS, "2026-10", today=dt.date(2026, 11, 9))
+    c = forms_status.completeness(db, who(db, world, "zhihui"), DS, "2026-10", today=dt.date(2026, 11, 9))
     assert [(r.unit_name, r.state_name, r.overdue) for r in c.rows] == [("金陵社区", "待审核", False),
                                                                          ("画溪村", "未填报", True)]
     assert c.expected == 2 and c.reported == 1 and c.rate == 0.5 and c.counts["missing"] == 1
     assert c.due_date == dt.date(2026, 11, 5) and c.overdue == 1
-    early = forms.completeness(db, who(db, world, "zhihui"), DS, "2026-10", today=dt.date(2026, 11, 3))
+    early = forms_status.completeness(db, who(db, world, "zhihui"), DS, "2026-10", today=dt.date(2026, 11, 3))
     assert early.overdue == 0
-    street = forms.completeness(db, who(db, world, "jiedao2"), DS, "2026-10")
+    street = forms_status.completeness(db, who(db, world, "jiedao2"), DS, "2026-10")
     assert [r.unit_name for r in street.rows] == ["画溪村"] and street.rate == 0.0
-    under = forms.completeness(db, who(db, world, "zhihui"), DS, "2026-10", unit_code="330522001")
+    under = forms_status.completeness(db, who(db, world, "zhihui"), DS, "2026-10", unit_code="330522001")
     assert [r.unit_name for r in under.rows] == ["金陵社区"]
 
 
 def test_reminders_go_only_to_the_units_that_have_not_reported(db: Session, world: Any) -> None:
     forms.save(db, who(db, world, "shequ1"), DS, C1, "2026-10", good(), submit=True)
-    assert forms.send_reminders(db, who(db, world, "zhihui"), DS, "2026-10") == 1
+    assert forms_status.send_reminders(db, who(db, world, "zhihui"), DS, "2026-10") == 1
     [n] = db.scalars(select(Notification).where(Notification.kind == "eval_remind"))
     assert n.recipient == C2 and "信息化建设月报" in n.title and "画溪村" in n.body
     assert db.scalar(select(AuditEvent).where(AuditEvent.action == "eval.form_remind")) is not None
     with pytest.raises(Forbidden):
-        forms.send_reminders(db, who(db, world, "shequ1"), DS, "2026-10")
+        forms_status.send_reminders(db, who(db, world, "shequ1"), DS, "2026-10")
 
 
 def test_remind_due_once_a_day_after_the_due_day(db: Session, world: Any) -> None:
     forms.ensure_datasets(db)
     forms.save(db, who(db, world, "shequ1"), DS, C1, "2026-10", good())  # a draft is not reported
-    assert forms.remind_due(db, dt.datetime(2026, 11, 4, 2, tzinfo=dt.UTC)) == 0  # not yet due
-    assert forms.remind_due(db, dt.datetime(2026, 11, 6, 2, tzinfo=dt.UTC)) == 2
-    assert forms.remind_due(db, dt.datetime(2026, 11, 6, 5, tzinfo=dt.UTC)) == 0  # once a day
+    assert forms_status.remind_due(db, dt.datetime(2026, 11, 4, 2, tzinfo=dt.UTC)) == 0  # not yet due
+    assert forms_status.remind_due(db, dt.datetime(2026, 11, 6, 2, tzinfo=dt.UTC)) == 2
+    assert forms_status.remind_due(db, dt.datetime(2026, 11, 6, 5, tzinfo=dt.UTC)) == 0  # once a day
     got = db.scalars(select(Notification).where(Notification.kind == "eval_overdue")).all()
     assert sorted(n.recipient for n in got) == [C1, C2]
     assert any("草稿" in n.body for n in got)
@@ -227,14 +227,14 @@ def test_form_metrics_combine_months_by_sum_last_and_mean_and_ignore_unapproved(
     forms.lock(db, who(db, world, "jiedao1"), DS, C1, "2026-11")
     forms.save(db, who(db, world, "shequ1"), DS, C1, "2026-12", good(info_staff=8, it_spent=30), submit=True)
     forms.save(db, who(db, world, "jiedao2"), DS, C2, "2026-12", good())  # a draft
-    got = forms.form_metrics(db, root_path="330522", period_kind="quarter", start_day=dt.date(2026, 10, 1),
+    got = forms_status.form_metrics(db, root_path="330522", period_kind="quarter", start_day=dt.date(2026, 10, 1),
                              end_day=dt.date(2026, 12, 31))
     c1 = world.units["c1"].path
     assert list(got) == [c1]
     assert got[c1]["it_spent"] == 2 + 3  # sum
     assert got[c1]["info_staff"] == 6  # last approved month (December is only submitted)
     assert got[c1]["multi_satisfaction"] == (80 + 90) / 2  # mean
-    month = forms.form_metrics(db, root_path="330522", period_kind="month", start_day=dt.date(2026, 10, 1),
+    month = forms_status.form_metrics(db, root_path="330522", period_kind="month", start_day=dt.date(2026, 10, 1),
                                end_day=dt.date(2026, 10, 31))
     assert month[c1]["it_spent"] == 2
     # a field left blank (an optional one) is absent, not zero
@@ -242,6 +242,6 @@ def test_form_metrics_combine_months_by_sum_last_and_mean_and_ignore_unapproved(
     assert ds is not None
     ds.fields = [{**f, "required": False} if f["code"] == "talent_fund" else f for f in ds.fields]
     _approved(db, world, C2, "2026-09", good(talent_fund=None))
-    sept = forms.form_metrics(db, root_path="330522/330522002", period_kind="month",
+    sept = forms_status.form_metrics(db, root_path="330522/330522002", period_kind="month",
                               start_day=dt.date(2026, 9, 1), end_day=dt.date(2026, 9, 30))
     assert "talent_fund" not in sept[world.units["c2"].path] and sept[world.units["c2"].path]["info_staff"] == 4

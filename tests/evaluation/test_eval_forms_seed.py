@@ -11,7 +11,7 @@ from evalformkit import DS, who
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from zhili.evaluation import forms
+from zhili.evaluation import forms_status
 from zhili.evaluation.models import Submission
 from zhili.regions.models import Unit, UnitLevel
 from zhili.seed.evaluation import seed_submissions
@@ -37,9 +37,9 @@ def test_the_demo_fills_every_month_and_leaves_the_latest_partly_reported(db: Se
                                .group_by(Submission.state)).all())
     assert by_state.get("returned") == 1 and by_state.get("draft", 0) >= 1
     assert set(db.scalars(select(Submission.state).where(Submission.period != "2026-10"))) <= {"approved", "locked"}
-    c = forms.completeness(db, who(db, world, "zhihui"), DS, "2026-10", today=dt.date(2026, 11, 8))
+    c = forms_status.completeness(db, who(db, world, "zhihui"), DS, "2026-10", today=dt.date(2026, 11, 8))
     assert c.expected == 20 and 0.7 <= (c.rate or 0) <= 0.9 and c.counts["missing"] >= 1
-    got = forms.form_metrics(db, root_path="330522", period_kind="quarter", start_day=dt.date(2026, 7, 1),
+    got = forms_status.form_metrics(db, root_path="330522", period_kind="quarter", start_day=dt.date(2026, 7, 1),
                              end_day=dt.date(2026, 9, 30))
     assert len(got) == 20
     for values in got.values():

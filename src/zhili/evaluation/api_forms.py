@@ -10,7 +10,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, File, Path, Query, Response, UploadFile
 
-from zhili.evaluation import forms, forms_excel
+from zhili.evaluation import forms, forms_excel, forms_status
 from zhili.evaluation.schemas import (
     CompletenessOut,
     FormOut,
@@ -93,7 +93,7 @@ def unlock_form(dataset: DataSetCode, period: PeriodText, unit_code: UnitCode, b
 def completeness(dataset: DataSetCode, period: PeriodText, session: Db, principal: CurrentUser,
                  unit_code: str | None = Query(None, max_length=32, description="只看该单位以下")
                  ) -> CompletenessOut:
-    c = forms.completeness(session, principal, dataset, period, unit_code=unit_code)
+    c = forms_status.completeness(session, principal, dataset, period, unit_code=unit_code)
     return CompletenessOut(dataset_code=c.dataset_code, dataset_name=c.dataset_name, period=c.period,
                            period_label=c.period_label, due_date=c.due_date, expected=c.expected,
                            reported=c.reported, rate=c.rate, overdue=c.overdue, counts=c.counts,
@@ -103,7 +103,7 @@ def completeness(dataset: DataSetCode, period: PeriodText, session: Db, principa
 @router.post("/{dataset}/{period}/remind", response_model=RemindOut, summary="催报：通知尚未上报的社区")
 def remind(dataset: DataSetCode, period: PeriodText, session: Db, principal: CurrentUser,
            unit_code: str | None = Query(None, max_length=32)) -> RemindOut:
-    return RemindOut(sent=forms.send_reminders(session, principal, dataset, period, unit_code=unit_code))
+    return RemindOut(sent=forms_status.send_reminders(session, principal, dataset, period, unit_code=unit_code))
 
 
 @router.get("/{dataset}/{period}/template.xlsx", summary="Excel 填报模板（辖区内各社区一行）",

@@ -12,33 +12,29 @@ approval workflow.
   jurisdiction holds the unit but is not the unit itself), ``approved → locked`` (``eval:approve`` or
   ``eval:admin``), ``locked → approved`` with a reason (``eval:admin``). A step out of order is refused with code
   ``submission_state`` naming the current state. Every step is a :class:`SubmissionEvent`.
-* :func:`completeness` (which communities have reported), :func:`send_reminders` / :func:`remind_due` (inbox
-  notifications to the units that have not), and :func:`form_metrics` — the approved figures for the scoring
-  engine, months combined into quarters and years by each field's ``aggregate``.
+* Reading and validating values: :mod:`zhili.evaluation.forms_check`; completeness, reminders and the approved
+  figures for the scoring engine: :mod:`zhili.evaluation.forms_status`.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import math
-from collections import defaultdict
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from zhili.cases import notify
-from zhili.cases.models import Notification
 from zhili.core import audit, clock
 from zhili.core.errors import Conflict, Forbidden, NotFound, ValidationFailed
-from zhili.core.expr import EvalError, Expr, ExprError, compile_expr
-from zhili.core.jurisdiction import Principal, authorize, ensure_in_scope, in_scope, path_predicate
+from zhili.core.jurisdiction import Principal, authorize, ensure_in_scope, in_scope
 from zhili.core.security import Perm
 from zhili.evaluation import catalog
+from zhili.evaluation.forms_check import Check, fields_of, parse_values, refusal, validate
 from zhili.evaluation.models import DataSet, Submission, SubmissionEvent, SubmissionState
-from zhili.evaluation.periods import Period, parse_period, period_of, previous_period
+from zhili.evaluation.periods import Period, parse_period, previous_period
 from zhili.regions.models import LEVEL_LABELS, OPEN_END, Unit, UnitLevel
 
 S = SubmissionState
@@ -51,7 +47,6 @@ REPORTED = frozenset({S.submitted.value, S.approved.value, S.locked.value})  # c
 FINAL = frozenset({S.approved.value, S.locked.value})  # counts in the scores
 EDITABLE = frozenset({S.draft.value, S.returned.value})
 REASON_MIN, REASON_MAX = 2, 500
-MAX_TEXT = 40  # a typed value longer than this is not a number
 FORM = "填报表"
 
 
@@ -81,7 +76,7 @@ def ensure_datasets(session: Session) -> int:
     return changed
 
 
-def _dataset(session: Session, code: Any) -> DataSet:
+def dataset_of(session: Session, code: Any) -> DataSet:
     code = str(code)[:40]
     ds = session.scalar(select(DataSet).where(DataSet.code == code))
     if ds is None and any(spec.code == code for spec in catalog.DATASETS):
@@ -100,12 +95,10 @@ def list_datasets(session: Session, *, principal: Principal) -> list[DataSet]:
     return list(session.scalars(select(DataSet).where(DataSet.is_active.is_(True)).order_by(DataSet.code)))
 
 
-def _period(ds: DataSet, text: Any) -> Period:
+def period_in(ds: DataSet, text: Any) -> Period:
     return parse_period(text, ds.period_kind)
 
 
-def _fields(ds: DataSet) -> list[dict[str, Any]]:
-    return [f for f in ds.fields if isinstance(f, dict) and f.get("code")]
 
 
 # -- units ---------------------------------------------------------------------------------------------------------
@@ -132,167 +125,6 @@ def _is_above(principal: Principal, unit: Unit) -> bool:
 def _require_above(principal: Principal, unit: Unit) -> None:
     if not _is_above(principal, unit):
         raise Forbidden(f"{unit.name}的填报须由上级单位审核，不能由本单位自行审核", code="own_unit")
-
-
-# -- values and validation -----------------------------------------------------------------------------------------
-
-def _fmt(x: float | int | None) -> str:
-    if x is None:
-        return ""
-    return str(int(x)) if float(x).is_integer() else f"{x:g}"
-
-
-def _range_text(spec: Mapping[str, Any]) -> str:
-    """“，0–200人” for a field with a range; empty without one."""
-    lo, hi, unit = spec.get("min"), spec.get("max"), spec.get("unit") or ""
-    if lo is not None and hi is not None:
-        return f"，{_fmt(lo)}–{_fmt(hi)}{unit}"
-    if lo is not None:
-        return f"，不小于 {_fmt(lo)}{unit}"
-    if hi is not None:
-        return f"，不大于 {_fmt(hi)}{unit}"
-    return ""
-
-
-def _parse_one(spec: Mapping[str, Any], raw: Any) -> tuple[int | float | None, str | None]:
-    """A typed value (None when blank) and the parse error, if any."""
-    name, kind = spec.get("name") or spec["code"], spec.get("kind") or "float"
-    if raw is None:
-        return None, None
-    if isinstance(raw, bool):
-        return None, f"“{name}”应填写数字"
-    if isinstance(raw, str):
-        text = raw.strip().replace(",", "").replace("，", "")
-        if not text:
-            return None, None
-        if len(text) > MAX_TEXT:
-            return None, f"“{name}”应填写数字"
-        try:
-            num: float = float(text)
-        except ValueError:
-            return None, f"“{name}”应填写数字，“{raw.strip()[:20]}”不是数字"
-    elif isinstance(raw, int | float):
-        num = float(raw)
-    else:
-        return None, f"“{name}”应填写数字"
-    if not math.isfinite(num) or abs(num) > 1e12:
-        return None, f"“{name}”的数值超出允许范围"
-    if kind == "int":
-        if not num.is_integer():
-            return None, f"“{name}”应为整数"
-        return int(num), None
-    return num, None
-
-
-def parse_values(ds: DataSet, raw: Mapping[str, Any]) -> tuple[dict[str, int | float | None], dict[str, str]]:
-    """The values of ``raw`` (strings or numbers) by field kind: (values of every field, blank → None; errors by
-    field code for what is not a number or not a field of the data set)."""
-    if not isinstance(raw, Mapping):
-        raise ValidationFailed("填报数据应为“填报项: 数值”的对象", code="bad_values")
-    specs = {f["code"]: f for f in _fields(ds)}
-    values: dict[str, int | float | None] = {}
-    errors: dict[str, str] = {}
-    for key in raw:
-        if key not in specs:
-            errors[str(key)[:40]] = f"“{str(key)[:40]}”不是“{ds.name}”的填报项"
-    for code, spec in specs.items():
-        v, err = _parse_one(spec, raw.get(code))
-        values[code] = v
-        if err:
-            errors[code] = err
-    return values, errors
-
-
-_COMPILED: dict[tuple[str, frozenset[str]], Expr | ExprError] = {}
-
-
-def _rule_expr(source: str, names: frozenset[str]) -> Expr:
-    """A rule compiled once per (text, names) and kept; a rule that does not compile raises its ExprError."""
-    key = (source, names)
-    got = _COMPILED.get(key)
-    if got is None:
-        try:
-            got = compile_expr(source, names=names)
-        except ExprError as exc:
-            got = exc
-        if len(_COMPILED) > 2000:
-            _COMPILED.clear()
-        _COMPILED[key] = got
-    if isinstance(got, ExprError):
-        raise got
-    return got
-
-
-def rule_names(ds: DataSet) -> frozenset[str]:
-    codes = [f["code"] for f in _fields(ds)]
-    return frozenset([*codes, *(f"prev_{c}" for c in codes), "period_month"])
-
-
-@dataclass
-class Check:
-    """What validating a form found: errors by field code and the failed rules' messages."""
-
-    fields: dict[str, str] = field(default_factory=dict)
-    rules: list[str] = field(default_factory=list)
-
-    @property
-    def ok(self) -> bool:
-        return not self.fields and not self.rules
-
-    def details(self) -> dict[str, Any]:
-        return {"fields": dict(self.fields), "rules": list(self.rules)}
-
-
-def validate(ds: DataSet, values: Mapping[str, Any], prev: Mapping[str, Any] | None, period: Period) -> Check:
-    """Required fields, ranges, then the data set's rules (a rule reading a blank field is left to that field's
-    own message)."""
-    out = Check()
-    for spec in _fields(ds):
-        code, name, unit = spec["code"], spec.get("name") or spec["code"], spec.get("unit") or ""
-        v = values.get(code)
-        if v is None:
-            if spec.get("required", True):
-                out.fields[code] = f"“{name}”为必填项"
-            continue
-        lo, hi = spec.get("min"), spec.get("max")
-        if (lo is not None and v < lo) or (hi is not None and v > hi):
-            if lo is not None and hi is not None:
-                out.fields[code] = f"“{name}”应在 {_fmt(lo)}–{_fmt(hi)}{unit} 之间，填写的是 {_fmt(v)}"
-            elif lo is not None:
-                out.fields[code] = f"“{name}”不能小于 {_fmt(lo)}{unit}，填写的是 {_fmt(v)}"
-            else:
-                out.fields[code] = f"“{name}”不能大于 {_fmt(hi)}{unit}，填写的是 {_fmt(v)}"
-    names = rule_names(ds)
-    env: dict[str, Any] = {c: values.get(c) for c in (f["code"] for f in _fields(ds))}
-    env.update({f"prev_{c}": (prev or {}).get(c) for c in (f["code"] for f in _fields(ds))})
-    env["period_month"] = period.first_month
-    for rule in ds.rules:
-        if not isinstance(rule, dict) or not rule.get("expr"):
-            continue
-        message = str(rule.get("message") or f"校验规则“{rule.get('code', '')}”未通过")
-        try:
-            expr = _rule_expr(str(rule["expr"]), names)
-        except ExprError as exc:
-            out.rules.append(f"校验规则“{rule.get('code', '')}”有误：{exc.message}，请联系管理员")
-            continue
-        if any(env.get(n) is None for n in expr.names if n in env and not n.startswith("prev_")
-               and n != "period_month"):
-            continue  # a blank field it reads: that field's own message says so
-        try:
-            held = expr.test(env)
-        except EvalError as exc:
-            out.rules.append(f"{message}（无法计算：{exc.message}）")
-            continue
-        if not held:
-            out.rules.append(message)
-    return out
-
-
-def _refusal(check: Check, *, submit: bool) -> ValidationFailed:
-    parts = [*check.fields.values(), *check.rules]
-    head = "未能上报，请先改正以下问题：" if submit else "填报数据有误："
-    more = f"等 {len(parts)} 处问题" if len(parts) > 3 else ""
-    return ValidationFailed(head + "；".join(parts[:3]) + more, code="form_invalid", details=check.details())
 
 
 # -- reading a form --------------------------------------------------------------------------------------------------
@@ -359,7 +191,7 @@ class FormView:
         return {f.code: f.error for f in self.fields if f.error}
 
 
-def _submission(session: Session, ds: DataSet, unit: Unit, period: Period) -> Submission | None:
+def submission_of(session: Session, ds: DataSet, unit: Unit, period: Period) -> Submission | None:
     return session.scalar(select(Submission).where(Submission.dataset_code == ds.code,
                                                    Submission.unit_id == unit.id, Submission.period == period.text))
 
@@ -373,7 +205,7 @@ def stored_values(values: Any) -> dict[str, int | float]:
 
 
 def _prev_values(session: Session, ds: DataSet, unit: Unit, period: Period) -> dict[str, Any]:
-    prev = _submission(session, ds, unit, previous_period(period))
+    prev = submission_of(session, ds, unit, previous_period(period))
     return stored_values(prev.values) if prev is not None and prev.state in FINAL else {}
 
 
@@ -395,7 +227,7 @@ def _actions(principal: Principal, unit: Unit, state: str) -> list[str]:
     return out
 
 
-def _today(today: dt.date | None) -> dt.date:
+def today_or(today: dt.date | None) -> dt.date:
     return today or clock.today()
 
 
@@ -411,7 +243,7 @@ def _view(session: Session, principal: Principal, ds: DataSet, unit: Unit, perio
                         kind=f.get("kind") or "float", min=f.get("min"), max=f.get("max"),
                         required=bool(f.get("required", True)), aggregate=f.get("aggregate") or "sum",
                         value=vals.get(f["code"]), prev=prev.get(f["code"]), error=check.fields.get(f["code"]))
-              for f in _fields(ds)]
+              for f in fields_of(ds)]
     events: list[EventView] = []
     if sub is not None:
         for e in session.scalars(select(SubmissionEvent).where(SubmissionEvent.submission_id == sub.id)
@@ -425,7 +257,7 @@ def _view(session: Session, principal: Principal, ds: DataSet, unit: Unit, perio
         period=period.text, period_label=period.label, prev_period=previous_period(period).text, state=state,
         state_name=STATE_NAMES.get(state, state), version=sub.version if sub is not None else None, fields=fields,
         rules=list(check.rules), actions=_actions(principal, unit, state), events=events, due_date=due,
-        overdue=state not in REPORTED and _today(today) > due,
+        overdue=state not in REPORTED and today_or(today) > due,
         submitted_by=sub.submitted_by if sub else None, submitted_at=sub.submitted_at if sub else None,
         approved_by=sub.approved_by if sub else None, approved_at=sub.approved_at if sub else None,
         return_reason=sub.return_reason if sub else None, via=sub.via if sub else None)
@@ -437,10 +269,10 @@ def get_form(session: Session, principal: Principal, dataset_code: str, unit_cod
     nothing was saved), last period's approved values, what fails validation, the caller's next steps and the
     history."""
     authorize(principal, Perm.eval_read)
-    ds = _dataset(session, dataset_code)
+    ds = dataset_of(session, dataset_code)
     unit = _unit(session, principal, ds, unit_code)
-    p = _period(ds, period)
-    return _view(session, principal, ds, unit, p, _submission(session, ds, unit, p))
+    p = period_in(ds, period)
+    return _view(session, principal, ds, unit, p, submission_of(session, ds, unit, p))
 
 
 # -- changing a form ---------------------------------------------------------------------------------------------------
@@ -452,7 +284,7 @@ def _event(session: Session, principal: Principal, sub: Submission, action: str,
                                 comment=comment))
 
 
-def _state_refusal(sub: Submission | None, doing: str) -> Conflict:
+def _staterefusal(sub: Submission | None, doing: str) -> Conflict:
     state = sub.state if sub is not None else MISSING
     return Conflict(f"该填报表当前状态为“{STATE_NAMES.get(state, state)}”，不能{doing}", code="submission_state",
                     details={"state": state})
@@ -477,20 +309,20 @@ def save(session: Session, principal: Principal, dataset_code: str, unit_code: s
     warnings; ``submit`` refuses any failure (:class:`ValidationFailed` with ``details={"fields": {code:
     message}, "rules": [message]}``) and moves the form to 待审核."""
     authorize(principal, Perm.eval_fill)
-    ds = _dataset(session, dataset_code)
+    ds = dataset_of(session, dataset_code)
     unit = _unit(session, principal, ds, unit_code)
-    p = _period(ds, period)
-    sub = _submission(session, ds, unit, p)
+    p = period_in(ds, period)
+    sub = submission_of(session, ds, unit, p)
     if sub is not None and sub.state not in EDITABLE:
-        raise _state_refusal(sub, "上报" if submit else "修改")
+        raise _staterefusal(sub, "上报" if submit else "修改")
     _check_version(sub, expected_version)
     parsed, errors = parse_values(ds, values)
     if errors:
-        raise _refusal(Check(fields=errors), submit=submit)
+        raise refusal(Check(fields=errors), submit=submit)
     prev = _prev_values(session, ds, unit, p)
     check = validate(ds, parsed, prev, p)
     if submit and not check.ok:
-        raise _refusal(check, submit=True)
+        raise refusal(check, submit=True)
     stored = {k: v for k, v in parsed.items() if v is not None}
     before = sub.state if sub is not None else None
     if sub is None:
@@ -516,27 +348,27 @@ def submit(session: Session, principal: Principal, dataset_code: str, unit_code:
            expected_version: int | None = None) -> FormView:
     """Submit the saved values as they are (``eval:fill``): refused while any of them fails validation."""
     authorize(principal, Perm.eval_fill)
-    ds = _dataset(session, dataset_code)
+    ds = dataset_of(session, dataset_code)
     unit = _unit(session, principal, ds, unit_code)
-    p = _period(ds, period)
-    sub = _submission(session, ds, unit, p)
+    p = period_in(ds, period)
+    sub = submission_of(session, ds, unit, p)
     if sub is None or sub.state not in EDITABLE:
-        raise _state_refusal(sub, "上报")
+        raise _staterefusal(sub, "上报")
     return save(session, principal, dataset_code, unit_code, period, {k: v for k, v in stored_values(sub.values).items()
-                                                                      if k in {f["code"] for f in _fields(ds)}},
+                                                                      if k in {f["code"] for f in fields_of(ds)}},
                 submit=True, expected_version=expected_version)
 
 
 def _step(session: Session, principal: Principal, dataset_code: str, unit_code: str, period: str, *,
           action: str, allowed_from: Sequence[str], doing: str, comment: str | None = None,
           expected_version: int | None = None) -> tuple[DataSet, Unit, Period, Submission]:
-    ds = _dataset(session, dataset_code)
+    ds = dataset_of(session, dataset_code)
     unit = _unit(session, principal, ds, unit_code)
-    p = _period(ds, period)
+    p = period_in(ds, period)
     _require_above(principal, unit)
-    sub = _submission(session, ds, unit, p)
+    sub = submission_of(session, ds, unit, p)
     if sub is None or sub.state not in allowed_from:
-        raise _state_refusal(sub, doing)
+        raise _staterefusal(sub, doing)
     _check_version(sub, expected_version)
     return ds, unit, p, sub
 
@@ -618,209 +450,3 @@ def unlock(session: Session, principal: Principal, dataset_code: str, unit_code:
     _audit(session, principal, "unlock", sub, reason=text)
     return _view(session, principal, ds, unit, p, sub)
 
-
-# -- completeness and reminders ----------------------------------------------------------------------------------------
-
-@dataclass
-class UnitStatus:
-    unit_code: str
-    unit_name: str
-    unit_path: str
-    parent_name: str
-    state: str
-    state_name: str
-    submitted_at: dt.datetime | None
-    updated_at: dt.datetime | None
-    overdue: bool
-    return_reason: str | None = None
-
-
-@dataclass
-class Completeness:
-    dataset_code: str
-    dataset_name: str
-    period: str
-    period_label: str
-    due_date: dt.date
-    rows: list[UnitStatus]
-    counts: dict[str, int]  # state (and "missing") → units
-    expected: int
-    reported: int  # submitted, approved or locked
-
-    @property
-    def rate(self) -> float | None:
-        return self.reported / self.expected if self.expected else None
-
-    @property
-    def overdue(self) -> int:
-        return sum(1 for r in self.rows if r.overdue)
-
-
-def _units_of(session: Session, paths: Sequence[str], level: str) -> list[Unit]:
-    stmt = select(Unit).where(Unit.level == UnitLevel(level), Unit.valid_to == OPEN_END,
-                              path_predicate(Unit.path, tuple(paths))).order_by(Unit.path)
-    return list(session.scalars(stmt))
-
-
-def _scope_paths(session: Session, principal: Principal, unit_code: str | None) -> tuple[str, ...]:
-    if not unit_code:
-        return principal.scope_paths
-    unit = session.scalar(select(Unit).where(Unit.code == unit_code, Unit.valid_to == OPEN_END))
-    if unit is None:
-        raise NotFound("单位不存在或不在您的管辖范围内")
-    ensure_in_scope(principal, unit.path, "单位")
-    return (unit.path,)
-
-
-def _status(session: Session, ds: DataSet, p: Period, paths: Sequence[str], today: dt.date
-            ) -> list[UnitStatus]:
-    units = _units_of(session, paths, ds.level)
-    subs = {s.unit_id: s for s in session.scalars(
-        select(Submission).where(Submission.dataset_code == ds.code, Submission.period == p.text,
-                                 path_predicate(Submission.path, tuple(paths))))}
-    parents = {u.id: u.name for u in session.scalars(
-        select(Unit).where(Unit.id.in_({u.parent_id for u in units if u.parent_id})))} if units else {}
-    overdue = today > p.due_date(ds.due_day)
-    out: list[UnitStatus] = []
-    for u in units:
-        s = subs.get(u.id)
-        state = s.state if s is not None else MISSING
-        out.append(UnitStatus(unit_code=u.code, unit_name=u.name, unit_path=u.path,
-                              parent_name=parents.get(u.parent_id, "") if u.parent_id else "",
-                              state=state, state_name=STATE_NAMES.get(state, state),
-                              submitted_at=s.submitted_at if s else None, updated_at=s.updated_at if s else None,
-                              overdue=overdue and state not in REPORTED,
-                              return_reason=s.return_reason if s and state == S.returned else None))
-    return out
-
-
-def completeness(session: Session, principal: Principal, dataset_code: str, period: str, *,
-                 unit_code: str | None = None, today: dt.date | None = None) -> Completeness:
-    """Every unit of the data set's level in the caller's jurisdiction (or under ``unit_code``) with its form's
-    state (未填报 without one), the totals per state and the reporting rate (``eval:read``)."""
-    authorize(principal, Perm.eval_read)
-    ds = _dataset(session, dataset_code)
-    p = _period(ds, period)
-    paths = _scope_paths(session, principal, unit_code)
-    rows = _status(session, ds, p, paths, _today(today))
-    counts = {k: 0 for k in STATE_NAMES}
-    for r in rows:
-        counts[r.state] = counts.get(r.state, 0) + 1
-    return Completeness(dataset_code=ds.code, dataset_name=ds.name, period=p.text, period_label=p.label,
-                        due_date=p.due_date(ds.due_day), rows=rows, counts=counts, expected=len(rows),
-                        reported=sum(1 for r in rows if r.state in REPORTED))
-
-
-def _remind(session: Session, ds: DataSet, p: Period, rows: Sequence[UnitStatus], *, kind: str,
-            overdue: bool) -> int:
-    due = p.due_date(ds.due_day)
-    n = 0
-    for r in rows:
-        if r.state in REPORTED:
-            continue
-        if overdue:
-            title = f"【催报】{r.unit_name}{p.label}“{ds.name}”已逾期未报"
-        else:
-            title = f"【提醒】请尽快填报{p.label}“{ds.name}”"
-        what = {MISSING: "尚未填报", S.draft: "已保存草稿但尚未上报", S.returned: "已被退回，尚未重新上报"}.get(
-            r.state, "尚未上报")
-        body = (f"{r.unit_name}{p.label}的“{ds.name}”{what}，截止日期为 {due.month} 月 {due.day} 日。"
-                f"请在“考核填报”页填写并上报。")
-        if r.state == S.returned and r.return_reason:
-            body += f"\n退回原因：{r.return_reason}"
-        notify.deliver(session, notify.Message(kind=kind, title=title[:200], body=body, recipient=r.unit_code))
-        n += 1
-    session.flush()
-    return n
-
-
-def send_reminders(session: Session, principal: Principal, dataset_code: str, period: str, *,
-                   unit_code: str | None = None) -> int:
-    """An inbox notification (催报) to each unit in the caller's jurisdiction that has not reported the period
-    (``eval:approve``); the number sent."""
-    authorize(principal, Perm.eval_approve)
-    ds = _dataset(session, dataset_code)
-    p = _period(ds, period)
-    paths = _scope_paths(session, principal, unit_code)
-    today = clock.today()
-    rows = _status(session, ds, p, paths, today)
-    n = _remind(session, ds, p, rows, kind="eval_remind", overdue=today > p.due_date(ds.due_day))
-    audit.record(session, actor=principal.actor, action="eval.form_remind", object_type="eval_dataset",
-                 object_id=ds.id, after={"dataset": ds.code, "period": p.text, "sent": n,
-                                         "scope": list(paths)[:10]})
-    return n
-
-
-def remind_due(session: Session, now: dt.datetime | None = None) -> int:
-    """The daily reminder for the sweeper: for each active data set, once its latest closed period is past due, an
-    inbox notification to every unit that has not reported it — at most once a day per unit. The number sent."""
-    moment = now or clock.utcnow()
-    today = clock.local_day(moment)
-    since = clock.local_midnight(today)
-    total = 0
-    for ds in session.scalars(select(DataSet).where(DataSet.is_active.is_(True))):
-        p = previous_period(period_of(today, ds.period_kind))
-        if today <= p.due_date(ds.due_day):
-            continue
-        district = session.scalars(select(Unit.path).where(Unit.level == UnitLevel.district,
-                                                           Unit.valid_to == OPEN_END)).all()
-        rows = _status(session, ds, p, tuple(district), today)
-        marker = f"{p.label}“{ds.name}”"
-        done = set(session.scalars(select(Notification.recipient).where(
-            Notification.kind == "eval_overdue", Notification.created_at >= since,
-            Notification.title.contains(marker, autoescape=True))))
-        rows = [r for r in rows if r.unit_code not in done]
-        n = _remind(session, ds, p, rows, kind="eval_overdue", overdue=True)
-        if n:
-            audit.record(session, actor=audit.SYSTEM, action="eval.form_remind", object_type="eval_dataset",
-                         object_id=ds.id, after={"dataset": ds.code, "period": p.text, "sent": n, "auto": True})
-        total += n
-    return total
-
-
-# -- the approved figures, for the scoring engine ------------------------------------------------------------------
-
-def _combine(how: str, values: list[float]) -> float | None:
-    if not values:
-        return None
-    if how == "last":
-        return values[-1]
-    if how == "mean":
-        return sum(values) / len(values)
-    return float(sum(values))
-
-
-def form_metrics(session: Session, *, root_path: str, period_kind: str, start_day: dt.date, end_day: dt.date
-                 ) -> dict[str, dict[str, float | None]]:
-    """unit path → field code → value of the approved or locked forms of every active data set whose period lies
-    within [``start_day``, ``end_day``] under ``root_path``; the periods of a unit combined (months into a quarter or
-    a year) by each field's ``aggregate``: ``sum``, ``last`` (the latest period's) or ``mean``. A field no
-    approved form gave is absent. ``period_kind`` names the scored period (the days decide)."""
-    del period_kind  # the days say which periods count
-    datasets = {d.code: d for d in session.scalars(select(DataSet).where(DataSet.is_active.is_(True)))}
-    if not datasets:
-        return {}
-    how: dict[str, str] = {}
-    for d in datasets.values():
-        for f in _fields(d):
-            how[f["code"]] = f.get("aggregate") or "sum"
-    rows = session.execute(
-        select(Submission.path, Submission.dataset_code, Submission.period, Submission.values)
-        .where(Submission.dataset_code.in_(list(datasets)), Submission.state.in_(list(FINAL)),
-               path_predicate(Submission.path, (root_path,)))).all()
-    series: dict[str, dict[str, list[tuple[Period, float]]]] = defaultdict(lambda: defaultdict(list))
-    for path, code, period_text, values in rows:
-        try:
-            p = parse_period(period_text, datasets[code].period_kind)
-        except ValidationFailed:
-            continue
-        if p.start < start_day or p.end > end_day:
-            continue
-        for k, v in stored_values(values).items():
-            if k in how:
-                series[path][k].append((p, float(v)))
-    out: dict[str, dict[str, float | None]] = {}
-    for path, by_field in series.items():
-        out[path] = {k: _combine(how[k], [v for _, v in sorted(pts, key=lambda t: t[0].start)])
-                     for k, pts in by_field.items()}
-    return out

@@ -21,7 +21,7 @@ from zhili.core.errors import DomainError, ValidationFailed
 from zhili.core.jurisdiction import Principal, authorize
 from zhili.core.security import Perm
 from zhili.core.xlsx import row_values
-from zhili.evaluation import forms
+from zhili.evaluation import forms, forms_check, forms_status
 from zhili.evaluation.models import Submission
 
 MAX_BYTES = 5 * 1024 * 1024
@@ -39,10 +39,10 @@ def _header(f: dict[str, Any]) -> str:
 def template(session: Session, principal: Principal, dataset_code: str, period: str) -> bytes:
     """The workbook to fill a period's forms of every community in the caller's jurisdiction (``eval:fill``)."""
     authorize(principal, Perm.eval_fill)
-    ds = forms._dataset(session, dataset_code)
-    p = forms._period(ds, period)
-    fields = forms._fields(ds)
-    rows = forms._status(session, ds, p, principal.scope_paths, forms._today(None))
+    ds = forms.dataset_of(session, dataset_code)
+    p = forms.period_in(ds, period)
+    fields = forms_check.fields_of(ds)
+    rows = forms_status.status_rows(session, ds, p, principal.scope_paths, forms.today_or(None))
     saved = {s.path: forms.stored_values(s.values) for s in session.scalars(
         select(Submission).where(Submission.dataset_code == ds.code, Submission.period == p.text,
                                  Submission.path.in_([r.unit_path for r in rows])))} if rows else {}
@@ -78,7 +78,7 @@ def template(session: Session, principal: Principal, dataset_code: str, period: 
                             formula2=str(hi if hi is not None else 1e12), allow_blank=True, showErrorMessage=True,
                             errorTitle="数值超出范围",
                             error=f"“{f.get('name')}”应为{'整数' if kind == 'whole' else '数字'}"
-                                  f"{forms._range_text(f)}")
+                                  f"{forms_check.range_text(f)}")
         dv.add(f"{col}2:{col}{last}")
         ws.add_data_validation(dv)
     notes = wb.create_sheet(NOTES)
@@ -90,7 +90,7 @@ def template(session: Session, principal: Principal, dataset_code: str, period: 
     agg = {"sum": "按期累加", "last": "取最新一期", "mean": "取平均"}
     for f in fields:
         notes.append(row_values([f.get("name"), f.get("unit") or "", "整数" if f.get("kind") == "int" else "数值",
-                                 forms._range_text(f) or "不限", "必填" if f.get("required", True) else "选填",
+                                 forms_check.range_text(f) or "不限", "必填" if f.get("required", True) else "选填",
                                  agg.get(f.get("aggregate") or "sum", "")]))
     notes.append(row_values([]))
     notes.append(row_values(["校验规则"]))
@@ -141,9 +141,9 @@ def upload(session: Session, principal: Principal, dataset_code: str, period: st
     :func:`forms.save`. The file is refused as a whole when it is not the data set's template or names another
     period; a row is refused alone, with its reason."""
     authorize(principal, Perm.eval_fill)
-    ds = forms._dataset(session, dataset_code)
-    p = forms._period(ds, period)
-    fields = forms._fields(ds)
+    ds = forms.dataset_of(session, dataset_code)
+    p = forms.period_in(ds, period)
+    fields = forms_check.fields_of(ds)
     wb = _read(stream)
     result = UploadResult()
     try:
@@ -176,7 +176,7 @@ def upload(session: Session, principal: Principal, dataset_code: str, period: st
             raise ValidationFailed(f"表头缺少“{NAME_HEADER}”列，请使用本页下载的模板", code="bad_header")
         if not cols:
             raise ValidationFailed("表头中没有任何填报项，请使用本页下载的模板", code="bad_header")
-        units = forms._status(session, ds, p, principal.scope_paths, forms._today(None))
+        units = forms_status.status_rows(session, ds, p, principal.scope_paths, forms.today_or(None))
         by_name: dict[str, list[str]] = {}
         for u in units:
             by_name.setdefault(u.unit_name, []).append(u.unit_code)

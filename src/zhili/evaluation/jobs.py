@@ -22,7 +22,7 @@ from zhili.core.clock import today
 from zhili.core.db import utcnow
 from zhili.core.jurisdiction import Principal
 from zhili.core.security import Role
-from zhili.evaluation import service
+from zhili.evaluation import forms_status, service
 from zhili.regions.models import Unit, UnitLevel
 from zhili.regions.service import valid_on
 
@@ -72,10 +72,8 @@ def run_due(session_scope: Callable[[], AbstractContextManager[Session]], *, hol
                 log.exception("4E scoring of %s for %s failed", period, root)
                 report.failed.append(f"{period}@{root}")
     try:
-        from zhili.evaluation import forms
-
         with session_scope() as s:
-            report.reminded = forms.remind_due(s, now)
+            report.reminded = forms_status.remind_due(s, now)
     except Exception:
         log.exception("4E data-set reminders failed")
     with session_scope() as s:

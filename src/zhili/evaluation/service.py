@@ -31,7 +31,7 @@ from zhili.core.errors import Conflict, NotFound, ValidationFailed
 from zhili.core.expr import ExprError
 from zhili.core.jurisdiction import Principal, authorize
 from zhili.core.security import Perm
-from zhili.evaluation import catalog, metrics, periods, scoring
+from zhili.evaluation import catalog, forms_status, metrics, periods, scoring
 from zhili.evaluation.models import DataSet, Indicator, Result, Run, WeightSet
 from zhili.regions.models import Unit, UnitLevel
 from zhili.worktime.service import load_calendar
@@ -299,8 +299,7 @@ def run_period(session: Session, *, principal: Principal, period: str, force: bo
     tree = metrics.load_tree(session, root, as_of)
     if not tree.units:
         raise NotFound("评估范围内没有区划单位")
-    from zhili.evaluation import forms  # the data sets' service (imports this package's models)
-    form_values = forms.form_metrics(session, root_path=root, period_kind=p.kind, start_day=p.start,
+    form_values = forms_status.form_metrics(session, root_path=root, period_kind=p.kind, start_day=p.start,
                                      end_day=p.end)
     fields = [f for fs in session.scalars(select(DataSet.fields).where(DataSet.is_active.is_(True))) for f in fs
               if isinstance(f, dict)]

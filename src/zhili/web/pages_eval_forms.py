@@ -17,7 +17,7 @@ from zhili.core import clock
 from zhili.core.db import roll_back_refused
 from zhili.core.errors import DomainError, Forbidden, NotFound, ValidationFailed
 from zhili.core.security import Perm, Role
-from zhili.evaluation import forms, forms_excel
+from zhili.evaluation import forms, forms_check, forms_excel, forms_status
 from zhili.evaluation.periods import period_of, previous_period
 from zhili.http.bodylimit import MARGIN, body_limit
 from zhili.http.deps import Db
@@ -68,7 +68,7 @@ def _list_page(request: Request, session: Any, pu: PageUser, *, dataset: str = "
     datasets, ds, period = _choice(session, pu, dataset, period)
     progress = None
     try:
-        progress = forms.completeness(session, pu.principal, ds.code, period)
+        progress = forms_status.completeness(session, pu.principal, ds.code, period)
     except ValidationFailed as exc:
         error = error or exc.message
         status = exc.status if status == 200 else status
@@ -96,7 +96,7 @@ def remind(request: Request, session: Db, pu: Staff, form: cp.PostedForm) -> Res
     dataset, period = cp.text(form, "dataset", 40), cp.text(form, "period", 10)
     htmx = request.headers.get("HX-Request") == "true"
     try:
-        n = forms.send_reminders(session, pu.principal, dataset, period)
+        n = forms_status.send_reminders(session, pu.principal, dataset, period)
     except DomainError as exc:
         roll_back_refused(session)
         if htmx:
@@ -139,15 +139,15 @@ def _form_page(request: Request, session: Any, pu: PageUser, view: forms.FormVie
                typed: dict[str, str] | None = None, errors: dict[str, str] | None = None,
                rules: list[str] | None = None, error: str | None = None, reason: str = "",
                notice: str | None = None, status: int = 200) -> Response:
-    shown = typed if typed is not None else {f.code: forms._fmt(f.value) for f in view.fields}
+    shown = typed if typed is not None else {f.code: forms_check.fmt(f.value) for f in view.fields}
     return render(request, "eval/form.html", {
         "base": BASE, "view": view, "typed": shown, "badges": BADGES,
         "errors": errors if errors is not None else view.field_errors,
         "rules": rules if rules is not None else view.rules, "error": error, "reason": reason,
         "notice": notice, "editable": "save" in view.actions,
-        "ranges": {f.code: forms._range_text({"min": f.min, "max": f.max, "unit": f.unit}).removeprefix("，")
+        "ranges": {f.code: forms_check.range_text({"min": f.min, "max": f.max, "unit": f.unit}).removeprefix("，")
                    for f in view.fields},
-        "fmt": forms._fmt, "back": f"{BASE}/?" + urlencode({"dataset": view.dataset_code, "period": view.period}),
+        "fmt": forms_check.fmt, "back": f"{BASE}/?" + urlencode({"dataset": view.dataset_code, "period": view.period}),
         "form_url": _form_url(view.dataset_code, view.period, view.unit_code),
     }, status=status)
 
@@ -164,7 +164,7 @@ def form_page(request: Request, session: Db, pu: Staff, dataset: str, period: st
 
 def _typed(form: FormData) -> dict[str, str]:
     """The values typed, by field code (inputs ``v_<code>``)."""
-    return {k[2:]: cp.text(form, k, forms.MAX_TEXT + 10) for k in form if k.startswith("v_") and len(k) <= 42}
+    return {k[2:]: cp.text(form, k, forms_check.MAX_TEXT + 10) for k in form if k.startswith("v_") and len(k) <= 42}
 
 
 @router.post("/{dataset}/{period}/{unit_code}")
