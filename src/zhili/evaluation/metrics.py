@@ -422,26 +422,26 @@ def _suggestions_routed(session: Session, sums: _Sums, root: tuple[str, ...], st
         sums.add(path, "routed_correct", correct or 0)
 
 
+def _flow(session: Session, sums: _Sums, *, path: Any, at: Any, done: Any, names: tuple[str, str],
+          root: tuple[str, ...], start_at: dt.datetime, end_at: dt.datetime) -> None:
+    """Rows dated in the period, and those of them ``done``, counted at each row's path."""
+    stmt = (select(path, func.count(), func.sum(_case_int(done)))
+            .where(path_predicate(path, root), at >= start_at, at < end_at).group_by(path))
+    for row_path, n, finished in session.execute(stmt):
+        sums.add(row_path, names[0], n)
+        sums.add(row_path, names[1], finished or 0)
+
+
 def _warnings(session: Session, sums: _Sums, root: tuple[str, ...], start_at: dt.datetime,
               end_at: dt.datetime) -> None:
-    w = Warning
-    stmt = (select(w.path, func.count(), func.sum(_case_int(w.state != WarningState.open)))
-            .where(path_predicate(w.path, root), w.raised_at >= start_at, w.raised_at < end_at)
-            .group_by(w.path))
-    for path, n, handled in session.execute(stmt):
-        sums.add(path, "warnings", n)
-        sums.add(path, "warnings_handled", handled or 0)
+    _flow(session, sums, path=Warning.path, at=Warning.raised_at, done=Warning.state != WarningState.open,
+          names=("warnings", "warnings_handled"), root=root, start_at=start_at, end_at=end_at)
 
 
 def _participation(session: Session, sums: _Sums, root: tuple[str, ...], start_at: dt.datetime,
                    end_at: dt.datetime) -> None:
-    s = Suggestion
-    stmt = (select(s.path, func.count(), func.sum(_case_int(s.replied_at.is_not(None))))
-            .where(path_predicate(s.path, root), s.created_at >= start_at, s.created_at < end_at)
-            .group_by(s.path))
-    for path, n, replied in session.execute(stmt):
-        sums.add(path, "suggestions", n)
-        sums.add(path, "suggestions_replied", replied or 0)
+    _flow(session, sums, path=Suggestion.path, at=Suggestion.created_at, done=Suggestion.replied_at.is_not(None),
+          names=("suggestions", "suggestions_replied"), root=root, start_at=start_at, end_at=end_at)
 
 
 def _duty_list(session: Session, tree: Tree) -> dict[str, tuple[float, float]]:
