@@ -18,6 +18,7 @@ from zhili.cases.models import Notification
 from zhili.core import audit, clock
 from zhili.core.errors import NotFound, ValidationFailed
 from zhili.core.jurisdiction import Principal, authorize, ensure_in_scope, path_predicate
+from zhili.core.query import contains_text
 from zhili.core.security import Perm
 from zhili.evaluation.forms import (
     FINAL,
@@ -184,7 +185,7 @@ def remind_due(session: Session, now: dt.datetime | None = None) -> int:
         marker = f"{p.label}“{ds.name}”"
         done = set(session.scalars(select(Notification.recipient).where(
             Notification.kind == "eval_overdue", Notification.created_at >= since,
-            Notification.title.contains(marker, autoescape=True))))
+            contains_text(Notification.title, marker))))
         rows = [r for r in rows if r.unit_code not in done]
         n = _remind(session, ds, p, rows, kind="eval_overdue", overdue=True)
         if n:

@@ -32,6 +32,7 @@ from zhili.core.db import write_after_read
 from zhili.core.errors import Unavailable, ValidationFailed
 from zhili.core.jurisdiction import Principal, authorize
 from zhili.core.security import Perm
+from zhili.core.xlsx import row_values
 from zhili.evaluation import labels as lb
 from zhili.evaluation import reads, svgcharts
 
@@ -82,22 +83,24 @@ def workbook(card: dict[str, Any]) -> bytes:
     ws = wb.active
     ws.title = "总览"
     unit, run = card["unit"], card["run"]
-    ws.append([f"{unit['name']} 基层社会治理智能化 4E 评估报告（{run['label']}）"])
+    ws.append(row_values([f"{unit['name']} 基层社会治理智能化 4E 评估报告（{run['label']}）"]))
     ws["A1"].font = Font(bold=True, size=14)
-    ws.append(["评估单位", unit["name"]])
-    ws.append(["层级", unit["level_name"]])
-    ws.append(["评估周期", f"{run['label']}（{lb.day_text(run['start_day'])}至{lb.day_text(run['end_day'])}）"])
-    ws.append(["实有人口", unit["population"]])
-    ws.append(["综合得分", card["total"]])
-    ws.append(["同级排名", card["rank"], "同级单位数", card["peers"]])
-    ws.append(["权重版本", run["weight_version"]])
-    ws.append(["计算时间", to_local(run["computed_at"]).strftime("%Y-%m-%d %H:%M") if run["computed_at"] else ""])
-    ws.append([])
+    ws.append(row_values(["评估单位", unit["name"]]))
+    ws.append(row_values(["层级", unit["level_name"]]))
+    span = f"{lb.day_text(run['start_day'])}至{lb.day_text(run['end_day'])}"
+    ws.append(row_values(["评估周期", f"{run['label']}（{span}）"]))
+    ws.append(row_values(["实有人口", unit["population"]]))
+    ws.append(row_values(["综合得分", card["total"]]))
+    ws.append(row_values(["同级排名", card["rank"], "同级单位数", card["peers"]]))
+    ws.append(row_values(["权重版本", run["weight_version"]]))
+    at = to_local(run["computed_at"]).strftime("%Y-%m-%d %H:%M") if run["computed_at"] else ""
+    ws.append(row_values(["计算时间", at]))
+    ws.append(row_values([]))
     head = ws.max_row + 1
-    ws.append(["维度", "得分", "较上期变化"])
+    ws.append(row_values(["维度", "得分", "较上期变化"]))
     _bold_row(ws, head)
     for d in card["dimensions"]:
-        ws.append([d["name"], d["score"], d["change"]["delta"]])
+        ws.append(row_values([d["name"], d["score"], d["change"]["delta"]]))
     chart = RadarChart()
     chart.type = "marker"
     chart.title = "四个维度得分"
@@ -106,38 +109,39 @@ def workbook(card: dict[str, Any]) -> bytes:
     chart.add_data(data, titles_from_data=True)
     chart.set_categories(Reference(ws, min_col=1, min_row=head + 1, max_row=head + len(card["dimensions"])))
     ws.add_chart(chart, "E2")
-    ws.append([])
+    ws.append(row_values([]))
     head2 = ws.max_row + 1
-    ws.append(["维度", "分项", "得分", "权重（维度内）"])
+    ws.append(row_values(["维度", "分项", "得分", "权重（维度内）"]))
     _bold_row(ws, head2)
     for s in card["sub_dimensions"]:
-        ws.append([card["dimension_names"].get(s["dimension"], ""), s["name"], s["score"], s["weight"]])
+        ws.append(row_values([card["dimension_names"].get(s["dimension"], ""), s["name"], s["score"], s["weight"]]))
     _widths(ws, [18, 22, 14, 14])
 
     wi = wb.create_sheet("指标")
-    wi.append(["维度", "分项", "指标", "单位", "方向", "本期值", "目标值", "得分", "同级排名", "同级单位数",
-               "上期值", "变化", "权重"])
+    wi.append(row_values(["维度", "分项", "指标", "单位", "方向", "本期值", "目标值", "得分", "同级排名", "同级单位数",
+               "上期值", "变化", "权重"]))
     _bold_row(wi, 1)
     subs = {s["code"]: s["name"] for s in card["sub_dimensions"]}
     for r in card["indicators"]:
-        wi.append([card["dimension_names"].get(r["dimension"], ""), subs.get(r["sub_dimension"], ""), r["name"],
+        wi.append(row_values([card["dimension_names"].get(r["dimension"], ""), subs.get(r["sub_dimension"], ""),
+                              r["name"],
                    r["unit"], r["direction_name"], r["value"] if r["value"] is not None else "无数据", r["target"],
-                   r["score"], r["rank"], r["peers"], r["prev_value"], r["change"]["delta"], r["weight"]])
+                   r["score"], r["rank"], r["peers"], r["prev_value"], r["change"]["delta"], r["weight"]]))
     _widths(wi, [8, 16, 24, 10, 10, 12, 10, 10, 10, 10, 12, 10, 10])
 
     wc = wb.create_sheet("下级单位")
-    wc.append(["单位", "层级", "实有人口", "综合得分", "辖内排名", *card["dimension_names"].values()])
+    wc.append(row_values(["单位", "层级", "实有人口", "综合得分", "辖内排名", *card["dimension_names"].values()]))
     _bold_row(wc, 1)
     for c in card["children"]:
-        wc.append([c["name"], c["level_name"], c["population"], c["total"], c["rank_siblings"],
-                   *(c["dimensions"].get(d) for d in card["dimension_names"])])
+        wc.append(row_values([c["name"], c["level_name"], c["population"], c["total"], c["rank_siblings"],
+                   *(c["dimensions"].get(d) for d in card["dimension_names"])]))
     _widths(wc, [24, 12, 12, 12, 10, 10, 10, 10, 10])
 
     wt = wb.create_sheet("趋势")
-    wt.append(["周期", "综合得分", *card["dimension_names"].values()])
+    wt.append(row_values(["周期", "综合得分", *card["dimension_names"].values()]))
     _bold_row(wt, 1)
     for t in card["trend"]:
-        wt.append([t["label"], t["total"], *(t["dimensions"].get(d) for d in card["dimension_names"])])
+        wt.append(row_values([t["label"], t["total"], *(t["dimensions"].get(d) for d in card["dimension_names"])]))
     if card["trend"]:
         line = LineChart()
         line.title = "得分趋势"

@@ -26,6 +26,7 @@ from sqlalchemy.orm import Session
 from zhili.cases.models import Case, Supervision
 from zhili.core.db import utcnow
 from zhili.core.ids import new_id
+from zhili.core.query import starts_with_text
 from zhili.core.security import Role
 from zhili.regions.models import OPEN_END, Unit, UnitLevel
 from zhili.registry.models import Household, Person, PersonStatus
@@ -60,7 +61,7 @@ def seed_fieldwork(session: Session, *, scale: str, months: int = 12, seed: int 
         Unit.level == UnitLevel.grid, Unit.valid_to == OPEN_END).order_by(Unit.path)).all())
     counts = {"roster": _roster(session, grids, rng, now)}
     if session.scalar(select(func.count()).select_from(Visit).where(
-            Visit.worker_name.like("%（网格员）"))):
+            Visit.worker_name.endswith("（网格员）", autoescape=True))):
         return counts
     workers = dict(session.execute(
         select(UserUnit.unit_id, User.id).join(User, User.id == UserUnit.user_id)
@@ -87,7 +88,7 @@ def _roster(session: Session, grids: list[Any], rng: random.Random, now: dt.date
                       "failed_logins": 0, "must_change_password": True, "created_at": now, "updated_at": now,
                       "version": 1})
         links.append({"id": new_id(), "user_id": uid, "unit_id": g.id})
-    existing = set(session.scalars(select(User.username).where(User.username.like(f"{ROSTER_PREFIX}%"))))
+    existing = set(session.scalars(select(User.username).where(starts_with_text(User.username, ROSTER_PREFIX))))
     users = [u for u in users if u["username"] not in existing]
     keep = {u["id"] for u in users}
     links = [link for link in links if link["user_id"] in keep]
