@@ -11,6 +11,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from sqlalchemy import select
 from starlette.responses import Response
 
+from zhili.core.clock import today
 from zhili.core.errors import DomainError
 from zhili.core.security import Perm
 from zhili.evaluation import analysis, periods
@@ -28,13 +29,14 @@ EvalReader = Annotated[PageUser, Depends(perm_gate(lambda pu: pu.principal.can(P
 DEFAULT_INDICATOR = "E2_RESOLVE_TIME"
 
 
-def _periods(session: Any) -> list[tuple[str, str]]:
-    keys = session.scalars(select(Run.period).where(Run.is_current.is_(True))
+def _periods(session: Any) -> list[tuple[str, str, bool]]:
+    """(period, label, whether it has ended), newest first."""
+    rows = session.execute(select(Run.period, Run.end_day).where(Run.is_current.is_(True))
                            .order_by(Run.end_day.desc(), Run.period_kind)).all()
-    out: list[tuple[str, str]] = []
-    for k in dict.fromkeys(keys):
+    out: list[tuple[str, str, bool]] = []
+    for k, end in dict.fromkeys((r.period, r.end_day) for r in rows):
         try:
-            out.append((k, periods.parse(k).label))
+            out.append((k, periods.parse(k).label, end < today()))
         except DomainError:
             continue
     return out
@@ -47,7 +49,9 @@ def equity_page(request: Request, session: Db, pu: EvalReader,
                 unit: Annotated[str | None, Query(max_length=32)] = None,
                 weighting: Annotated[str | None, Query(max_length=12)] = None) -> Response:
     choices = _periods(session)
-    chosen = query_text(period, 10) or next((k for k, _ in choices if "-" in k and "Q" not in k), "")
+    months = [(k, ended) for k, _label, ended in choices if "-" in k and "Q" not in k]
+    # the newest month that has ended: the month in progress lacks its data sets and half its cases
+    chosen = query_text(period, 10) or next((k for k, ended in months if ended), months[0][0] if months else "")
     code = query_text(indicator, 40) or DEFAULT_INDICATOR
     report: dict[str, Any] | None = None
     error: str | None = None
