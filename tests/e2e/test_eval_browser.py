@@ -55,8 +55,8 @@ def test_the_leader_reads_scorecards_drills_down_ranks_and_exports(
     watch = Watch(page, eval_server)
     login(page, eval_server, "lingdao", "/console/eval/")
     assert "4E 评估记分卡" in page.locator("h1").inner_text()
-    page.wait_for_function("document.querySelector('#eval-radar canvas') !== null")
-    page.wait_for_function("document.querySelector('#eval-trend canvas') !== null")
+    page.wait_for_function("() => document.querySelector('#eval-radar canvas') !== null")
+    page.wait_for_function("() => document.querySelector('#eval-trend canvas') !== null")
     assert page.locator("table.eval-table tbody tr").count() >= 35
     watch.check()
     page.screenshot(path=str(shots / "scorecard.png"), full_page=True)
@@ -64,7 +64,7 @@ def test_the_leader_reads_scorecards_drills_down_ranks_and_exports(
     # a unit below, then one of its indicators
     with page.expect_navigation():
         page.locator("section:has(#kids-h) tbody a").first.click()
-    page.wait_for_function("document.querySelector('#eval-radar canvas') !== null")
+    page.wait_for_function("() => document.querySelector('#eval-radar canvas') !== null")
     watch.check()
     with page.expect_navigation():
         page.locator("table.eval-table a:has-text('按期办结率')").click()
@@ -74,7 +74,7 @@ def test_the_leader_reads_scorecards_drills_down_ranks_and_exports(
     page.screenshot(path=str(shots / "indicator.png"), full_page=True)
 
     page.goto("/console/eval/ranking?level=grid")
-    page.wait_for_function("document.querySelectorAll('#eval-map path.leaflet-interactive').length > 0")
+    page.wait_for_function("() => document.querySelectorAll('#eval-map path.leaflet-interactive').length > 0")
     assert page.locator("section:has(#rk-h) tbody tr").count() >= 10
     watch.check()
     page.screenshot(path=str(shots / "ranking.png"), full_page=True)
