@@ -4,7 +4,6 @@ Excel workbook, run as the system over the whole district (the export is audited
 
 from __future__ import annotations
 
-import uuid
 from pathlib import Path
 from typing import Annotated
 
@@ -20,22 +19,14 @@ console = Console()
 
 
 def _system_principal(session: Session) -> Principal:
-    """The system as a district-wide reader of the evaluation (the district of the current tree)."""
-    from sqlalchemy import select
+    """The system as a district-wide reader of the evaluation (the first district of the current tree)."""
+    from zhili.evaluation.jobs import districts, system_principal
 
-    from zhili.core import names
-    from zhili.core.clock import today
-    from zhili.core.security import Role
-    from zhili.regions.models import Unit, UnitLevel
-    from zhili.regions.service import valid_on
-
-    district = session.scalar(select(Unit).where(Unit.level == UnitLevel.district, valid_on(Unit, today()))
-                              .order_by(Unit.path).limit(1))
-    if district is None:
+    roots = districts(session)
+    if not roots:
         console.print("[red]尚未建立区县区划，无法生成评估报告[/red]")
         raise typer.Exit(2)
-    return Principal(user_id=uuid.UUID(int=0), username=names.SYSTEM_USERNAME, display_name=names.SYSTEM_NAME,
-                     role=Role.command_centre, scope_paths=(district.path,), unit_ids=(district.id,))
+    return system_principal(roots[0])
 
 
 @eval_app.command("run")
