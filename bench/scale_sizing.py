@@ -103,10 +103,11 @@ def static_part(engine: Engine, tz: str) -> dict[str, Any]:
         cases = tables.get("case", {}).get("rows", 0)
         if cases:
             live = conn.execute(text("SELECT count(*) FILTER (WHERE NOT is_history) AS live, "
-                                     "min(reported_day) AS first, max(reported_day) AS last, "
+                                     "min(reported_day) FILTER (WHERE NOT is_history) AS first, "
+                                     "max(reported_day) FILTER (WHERE NOT is_history) AS last, "
                                      "count(*) FILTER (WHERE lon IS NOT NULL) AS with_point FROM \"case\"")
                                 ).mappings().one()
-            out["history"] = {"cases": cases, "first_day": str(live["first"]), "last_day": str(live["last"]),
+            out["history"] = {"cases": cases, "live_cases": live["live"], "first_day": str(live["first"]), "last_day": str(live["last"]),
                               "days": (live["last"] - live["first"]).days + 1, "with_point": live["with_point"],
                               "events_per_case": tables["case_event"]["rows"] / cases,
                               "case_stat_rows_per_case": tables["case_stat"]["rows"] / cases,
@@ -189,7 +190,6 @@ class Phase:
     client_cpu: float = 0.0
     server_cpu: float | None = 0.0
     wall: float = 0.0
-    xids: list[int] = field(default_factory=list)
 
     def per_case(self, value: float) -> float:
         return value / self.cases if self.cases else 0.0
@@ -280,6 +280,7 @@ def lifecycle_part(url: str, n: int, batch: int, seed: int, checkpoint: bool) ->
     def run(name: str, cases: int, work: Callable[[Session], None]) -> None:
         """One transaction of phase ``name``: run ``work``, read what it wrote, commit; WAL counted afterwards."""
         ph = phases.setdefault(name, Phase(name))
+        start = lsn()
         with Session(engine, expire_on_commit=False) as s:
             conn = s.connection()
             pid = conn.execute(text("SELECT pg_backend_pid()")).scalar_one()
@@ -310,19 +311,22 @@ def lifecycle_part(url: str, n: int, batch: int, seed: int, checkpoint: bool) ->
             ph.updated[rel] += upd - b[1]
             ph.hot[rel] += hot - b[2]
         if xid is not None:
-            ph.xids.append(int(xid))
+            # read this transaction's WAL at once: on a busy shared server a phase's window can outlive its segments
+            wal(ph, start, int(xid))
 
     def lsn() -> str:
         with engine.connect() as c:
-            if checkpoint:
-                c.execute(text("CHECKPOINT"))
             return str(c.execute(text("SELECT pg_current_wal_flush_lsn()")).scalar_one())
 
-    def wal(name: str, start: str) -> None:
-        ph = phases[name]
+    def begin_phase() -> None:
+        if checkpoint:  # every page's first change after it is logged as a full-page image
+            with engine.connect() as c:
+                c.execute(text("CHECKPOINT"))
+
+    def wal(ph: Phase, start: str, xid: int) -> None:
         with engine.connect() as c:
             end = str(c.execute(text("SELECT pg_current_wal_flush_lsn()")).scalar_one())
-            xids = "{" + ",".join(str(x % (1 << 32)) for x in ph.xids) + "}"
+            xids = "{" + str(xid % (1 << 32)) + "}"
             r = c.execute(WAL_SUM, {"a": start, "b": end, "xids": xids}).mappings().one()
             ph.wal_bytes += int(r["bytes"])
             ph.wal_fpi += int(r["fpi"])
@@ -332,7 +336,6 @@ def lifecycle_part(url: str, n: int, batch: int, seed: int, checkpoint: bool) ->
                 prev = ph.wal_by_rmgr.get(g["rmgr"], [0, 0, 0])
                 ph.wal_by_rmgr[g["rmgr"]] = [prev[0] + int(g["records"]), prev[1] + int(g["bytes"]),
                                              prev[2] + int(g["fpi"])]
-        ph.xids.clear()
 
     def step(who: Any, steps: list[tuple[str, dict[str, Any]]], case_id: uuid.UUID) -> Callable[[Session], None]:
         def work(s: Session) -> None:
@@ -342,7 +345,7 @@ def lifecycle_part(url: str, n: int, batch: int, seed: int, checkpoint: bool) ->
     def cycle(first: int, last: int) -> tuple[int, int]:
         """Reports ``first`` … ``last - 1`` filed and lived; (lived, auto-dispatched)."""
         case_ids: list[uuid.UUID] = []
-        start = lsn()
+        begin_phase()
         for lo in range(first, last, batch):
             reqs = []
             for k in range(lo, min(last, lo + batch)):
@@ -362,28 +365,26 @@ def lifecycle_part(url: str, n: int, batch: int, seed: int, checkpoint: bool) ->
                     case_ids.append(out.case_id)
 
             run("intake", len(reqs), file)
-        wal("intake", start)
         with Session(engine) as s:
             rows = s.execute(select(Case.id, Case.state, Case.assignee_department).where(Case.id.in_(case_ids))).all()
         states = {r[0]: r[1] for r in rows}
         depts = {r[0]: r[2] for r in rows}
         not_dispatched = [c for c in case_ids if states[c] == CaseState.reported]
         if not_dispatched:
-            start = lsn()
+            begin_phase()
             for c in not_dispatched:
                 run("accept_dispatch", 1, step(centre, [("accept", {}), ("dispatch", {"department": department})], c))
-            wal("accept_dispatch", start)
         ours = [c for c in case_ids if states[c] == CaseState.reported or depts[c] == department]
-        life = [("start", handler, [("start", {})]),
+        life: list[tuple[str, Any, list[tuple[str, dict[str, Any]]]]] = [
+                ("start", handler, [("start", {})]),
                 ("resolve", handler, [("resolve", {"result": "已到现场清理完毕，恢复正常。"})]),
                 ("verify", centre, [("verify", {})]),
                 ("rate", centre, [("rate", {"rating": rng.choice((4, 5))})]),
                 ("close", centre, [("close", {})])]
         for name, who, steps in life:
-            start = lsn()
+            begin_phase()
             for c in ours:
                 run(name, 1, step(who, steps, c))
-            wal(name, start)
         return len(ours), len(case_ids) - len(not_dispatched)
 
     # a warm-up cycle (imports, the configuration snapshot, the locator, statement caches), not counted
@@ -494,7 +495,7 @@ def scale(static: dict[str, Any], life: dict[str, Any] | None, per_year: float, 
             return sum(1 - math.exp(-lam * n / total) for n in counts.values())
 
         lam = per_year / grids / 365
-        seeded_lam = hist["cases"] / max(hist["grids"], 1) / max(hist["days"], 1)
+        seeded_lam = hist["live_cases"] / max(hist["grids"], 1) / max(hist["days"], 1)
         rows_year["case_stat"] = (grids * 365 * distinct(lam),
                                   f"{distinct(lam) / lam:.2f} per case at {lam:.1f} cases per grid-day (Poisson over "
                                   f"the seeded category shares; the model gives {distinct(seeded_lam) / seeded_lam:.2f}"
@@ -576,7 +577,8 @@ def report(static: dict[str, Any], life: dict[str, Any] | None, scaled: dict[str
     h = static.get("history")
     if h:
         prof = static["profile"]
-        p(f"\n## Seeded history: {h['cases']:,} cases over {h['days']} days, {h['grids']:,} grids, "
+        p(f"\n## Seeded history: {h['cases']:,} cases ({h['live_cases']:,} filed live, the rest imported history) over "
+          f"{h['days']} days, {h['grids']:,} grids, "
           f"{h['units']:,} units")
         p(f"- events per case {h['events_per_case']:.2f}; case_stat rows per case {h['case_stat_rows_per_case']:.3f};"
           f" case_stat_unit rows per case {h['case_stat_unit_rows_per_case']:.3f}")
@@ -668,7 +670,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"(static part: {time.perf_counter() - t0:.1f} s)", file=sys.stderr)
     life = None
     if args.lifecycle:
-        source = args.copy_from or url.database
+        source = str(args.copy_from or url.database)
         name = f"zhili_sizing_{os.getpid()}"
         admin = create_engine(url.set(database="postgres"), isolation_level="AUTOCOMMIT")
         t0 = time.perf_counter()
