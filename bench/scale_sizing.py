@@ -1,6 +1,6 @@
 """Sizing past one machine (docs/scale.md): measure a seeded PostgreSQL database and scale it to a city.
 
-Two parts, each optional:
+Three parts, the last two optional:
 
 1. **Static** (read-only on ``--url``): per table its rows, heap, TOAST and index bytes and bytes per row; the
    indexes of the large tables one by one; timeline events and statistics rows per case of the seeded history;
@@ -10,13 +10,17 @@ Two parts, each optional:
    where N reports are filed through the intake service (``cases.intake.file_cases``, in batches like the
    group-commit writer's) and each case is then taken through its life with the workflow engine, one transaction
    per step as staff would: 签收, 处置完成, 核查, 回访评价, 结案 (accept + dispatch by the command centre first when
-   the responsibility list did not dispatch it). For each phase it records the rows inserted and updated per table
-   (``pg_stat_xact_user_tables`` just before each commit), the statements sent (SQLAlchemy's cursor events), the
-   WAL written by those transactions only (``pg_walinspect`` over the phase's LSN window, records of the
-   phase's own transaction ids: the server may be shared, so a bare ``pg_current_wal_lsn()`` difference would
-   count other databases' writes too), split into record bytes and full-page images, the client's CPU and, when
-   the server runs on this machine, the server backend's CPU (``/proc/<pid>/stat``). The copy is dropped at the
-   end (``--keep`` keeps it). The database given by ``--url`` is never written to.
+   the responsibility list did not dispatch it), after a warm-up cycle that is not counted. For each phase it
+   records the rows inserted and updated per table (``pg_stat_xact_user_tables`` at the start of each transaction
+   and just before its commit, subtracted), the statements sent (SQLAlchemy's cursor events), the WAL written by
+   each transaction only (``pg_walinspect`` over the transaction's LSN window, read right after its commit,
+   records of its own transaction id: the server may be shared, so a bare ``pg_current_wal_lsn()`` difference
+   would count other databases' writes too), split into record bytes and full-page images (``--checkpoint``:
+   a CHECKPOINT before each phase, the worst case), the client's CPU and, when the server runs on this machine,
+   the server backend's CPU (``/proc/<pid>/stat``), and how much each table grew per inserted row. The copy is
+   dropped at the end (``--keep`` keeps it). The database given by ``--url`` is never written to.
+3. **Analytics copy** (``--parquet DIR``): the cases exported as docs/scale.md §4 describes (read only), their
+   bytes per case, and one grouping timed on PostgreSQL and on DuckDB over the files.
 
 Then it prints the table docs/scale.md uses, scaled to ``--cases-per-year`` (default 20,000,000) over ``--years``
 (default 5), and writes everything as JSON with ``--json FILE``.
@@ -25,7 +29,7 @@ Run it with the settings of the seeded database (its key material: ``ZHILI_VAR_D
 report encrypts the reporter's phone with the active key::
 
     ZHILI_VAR_DIR=/tmp/zhili_scale PYTHONPATH=src nice -n 10 .venv/bin/python bench/scale_sizing.py \\
-        --url postgresql+psycopg://postgres@127.0.0.1:5432/zhili_scale --lifecycle 400 --json /tmp/sizing.json
+        --url postgresql+psycopg://postgres@127.0.0.1:5432/zhili_scale --lifecycle 192 --json /tmp/sizing.json
 
 The superuser (or ``pg_read_server_files``) is needed for ``pg_walinspect`` and for copying the database.
 """
