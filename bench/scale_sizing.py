@@ -194,6 +194,7 @@ class Phase:
     client_cpu: float = 0.0
     server_cpu: float | None = 0.0
     wall: float = 0.0
+    lock_hold: float = 0.0  # seconds from taking the audit chain's lock to the end of the commit
 
     def per_case(self, value: float) -> float:
         return value / self.cases if self.cases else 0.0
@@ -204,7 +205,8 @@ class Phase:
                 "statements": self.statements, "statement_rows": self.statement_rows, "writes": self.writes,
                 "wal_bytes": self.wal_bytes, "wal_fpi": self.wal_fpi, "wal_records": self.wal_records,
                 "wal_fpi_records": self.wal_fpi_records, "wal_by_rmgr": self.wal_by_rmgr,
-                "client_cpu_s": self.client_cpu, "server_cpu_s": self.server_cpu, "wall_s": self.wall}
+                "client_cpu_s": self.client_cpu, "server_cpu_s": self.server_cpu, "wall_s": self.wall,
+                "audit_lock_hold_s": self.lock_hold}
 
 
 class Counting:
@@ -245,11 +247,20 @@ def lifecycle_part(url: str, n: int, batch: int, seed: int, checkpoint: bool) ->
     from zhili.cases import engine as wf
     from zhili.cases.intake import IntakeRequest, file_cases
     from zhili.cases.models import Case, CaseState, Category, Channel
+    from zhili.core import audit
     from zhili.core.db import get_engine, set_engine
     from zhili.core.settings import get_settings
     from zhili.users.models import User
     from zhili.users.service import principal_for_user
 
+    # when each transaction takes the audit chain's head lock (pg_advisory_xact_lock): held until its commit
+    lock_head = audit._lock_head
+
+    def timed_lock_head(session: Session) -> None:
+        lock_head(session)
+        session.info.setdefault("sizing_lock_at", time.perf_counter())
+
+    audit._lock_head = timed_lock_head
     get_settings.cache_clear()
     set_engine(None)
     engine = get_engine()
@@ -296,8 +307,12 @@ def lifecycle_part(url: str, n: int, batch: int, seed: int, checkpoint: bool) ->
             c1, k1, w1 = counting.calls, counting.rows, counting.writes
             after = xact_rows(s.connection())
             xid = s.connection().execute(text("SELECT pg_current_xact_id_if_assigned()::text")).scalar_one()
+            locked_at = s.info.get("sizing_lock_at")
             s.commit()
-            ph.wall += time.perf_counter() - t0
+            done = time.perf_counter()
+            ph.wall += done - t0
+            if locked_at is not None:
+                ph.lock_hold += done - locked_at
             ph.client_cpu += time.process_time() - cpu0
             srv1 = proc_cpu(pid)
             if srv0 is None or srv1 is None or ph.server_cpu is None:
@@ -594,8 +609,8 @@ def report(static: dict[str, Any], life: dict[str, Any] | None, scaled: dict[str
         p(f"\n## Per-case writes (scratch copy): {life['reports']} reports in batches of {life['batch']}, "
           f"{life['auto_dispatched']} dispatched at intake, {life['lived']} taken to 结案\n")
         p("| phase | txns | cases | rows inserted | rows updated | statements | writes | WAL B | of which FPI B | "
-          "client CPU ms | server CPU ms |")
-        p("|---|---:|---:|---|---|---:|---:|---:|---:|---:|---:|")
+          "client CPU ms | server CPU ms | audit lock held ms/txn |")
+        p("|---|---:|---:|---|---|---:|---:|---:|---:|---:|---:|---:|")
         for ph in life["phases"].values():
             c = ph["cases"] or 1
             ins = ", ".join(f"{k} {v / c:.2f}" for k, v in sorted(ph["inserted"].items()))
@@ -603,7 +618,8 @@ def report(static: dict[str, Any], life: dict[str, Any] | None, scaled: dict[str
             srv = "—" if ph["server_cpu_s"] is None else f"{1000 * ph['server_cpu_s'] / c:.2f}"
             p(f"| {ph['name']} | {ph['transactions']} | {ph['cases']} | {ins} | {upd} | {ph['statements'] / c:.1f} | "
               f"{ph['writes'] / c:.1f} | {ph['wal_bytes'] / c:,.0f} | {ph['wal_fpi'] / c:,.0f} | "
-              f"{1000 * ph['client_cpu_s'] / c:.2f} | {srv} |")
+              f"{1000 * ph['client_cpu_s'] / c:.2f} | {srv} | "
+              f"{1000 * ph['audit_lock_hold_s'] / max(ph['transactions'], 1):.1f} |")
         p("\nWhat the measured cycle added (bytes per inserted row, dead row versions of its updates included):")
         for t, g in sorted(life["growth"].items(), key=lambda kv: -kv[1]["total"]):
             r = g["rows"] or 1
