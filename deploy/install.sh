@@ -146,7 +146,8 @@ if [[ -n "$DEPS_FROM" ]]; then
 #!$VENV/bin/python
 import sys
 from zhili.cli import app
-sys.exit(app(prog_name="zhili"))
+if __name__ == "__main__":  # the web workers are spawned processes: they import this file again
+    sys.exit(app(prog_name="zhili"))
 EOF
   chmod 755 "$VENV/bin/zhili"
 else
@@ -159,7 +160,12 @@ PY="$VENV/bin/python"
 
 # --- static files: the npm libraries the pages use (zhili.web.assets.VENDOR) ----------------------------------
 say "web libraries into $APP_DIR/node_modules"
-[[ -d "$CHECKOUT/node_modules" ]] || die "no node_modules in $CHECKOUT: run \`npm ci\` (make install) first"
+if [[ ! -d "$CHECKOUT/node_modules" ]]; then
+  # the pinned libraries of package-lock.json; on a build machine `npm ci` once, or here with Debian's npm
+  [[ $REAL -eq 1 ]] || die "no node_modules in $CHECKOUT: run \`npm ci\` (make install) first"
+  command -v npm >/dev/null 2>&1 || apt-get install -y -qq --no-install-recommends npm
+  (cd "$CHECKOUT" && npm ci --no-audit --no-fund)
+fi
 VENDOR_LOCATIONS="$("$PY" - "$CHECKOUT/node_modules" "$APP_DIR/node_modules" <<'PY'
 import shutil, sys
 from pathlib import Path

@@ -114,6 +114,7 @@ class Install:
     https_port: int
     app_port: int
     seconds: float
+    app_pid: int = 0  # the web unit's main process, once served
 
     @property
     def env_file(self) -> Path:
@@ -146,7 +147,7 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Install:
     r = subprocess.run(
         ["bash", str(INSTALL), "--prefix", str(root), "--deps-from", str(Path(sys.prefix)),
          "--server-name", "localhost", "--listen", "127.0.0.1", "--http-port", str(ports[0]),
-         "--https-port", str(ports[1]), "--upstream-port", str(ports[2]), "--workers", "1",
+         "--https-port", str(ports[1]), "--upstream-port", str(ports[2]), "--workers", "2",
          "--tls-cert", str(cert), "--tls-key", str(key)],
         env=_clean_env(), capture_output=True, text=True, timeout=600)
     assert r.returncode == 0, f"install.sh failed:\n{r.stdout}\n{r.stderr}"
@@ -194,7 +195,7 @@ def test_the_env_file_gives_the_intended_settings(installed: Install, monkeypatc
     assert s.trusted_proxies == ["127.0.0.1", "::1"]
     assert s.cookie_secure is True
     assert s.effective_database_url.startswith("sqlite:///")
-    assert int(values["WEB_WORKERS"]) == 1 and int(values["WEB_PORT"]) == installed.app_port
+    assert int(values["WEB_WORKERS"]) == 2 and int(values["WEB_PORT"]) == installed.app_port
 
 
 def test_systemd_analyze_verifies_the_units_and_rates_their_sandbox(installed: Install) -> None:
@@ -333,6 +334,38 @@ def _wait_port(port: int, proc: subprocess.Popen[bytes], what: str, timeout: flo
     raise AssertionError(f"{what} did not listen on {port} within {timeout} s")
 
 
+def _wait_health(port: int, proc: subprocess.Popen[bytes], log: Path, timeout: float = 240) -> None:
+    """Until the app itself answers /api/v1/health (a worker is up; the supervisor only binds the port briefly)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, f"zhili serve exited with {proc.returncode}:\n{log.read_text(errors='replace')}"
+        try:
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+            conn.request("GET", "/api/v1/health")
+            if conn.getresponse().status == 200:
+                return
+        except OSError:
+            pass
+        finally:
+            conn.close()
+        time.sleep(0.3)
+    raise AssertionError(f"zhili serve did not answer within {timeout} s:\n{log.read_text(errors='replace')}")
+
+
+def _children(pid: int) -> set[int]:
+    """The worker processes (multiprocessing's spawned children) of ``pid``."""
+    found = set()
+    for proc in Path("/proc").iterdir():
+        try:
+            stat = (proc / "stat").read_text()
+            cmdline = (proc / "cmdline").read_bytes()
+        except OSError:
+            continue
+        if int(stat.rsplit(")", 1)[1].split()[1]) == pid and b"spawn_main" in cmdline:
+            found.add(int(proc.name))
+    return found
+
+
 def _stop(proc: subprocess.Popen[bytes]) -> None:
     if proc.poll() is None:
         proc.terminate()
@@ -359,7 +392,8 @@ def served(installed: Install, tmp_path_factory: pytest.TempPathFactory) -> Iter
         proxy = subprocess.Popen([nginx, "-c", str(conf), "-e", str(log / "error.log"), "-g", "daemon off;"],
                                  stdout=subprocess.DEVNULL, stderr=open(log / "nginx.log", "wb"))
         _wait_port(installed.https_port, proxy, "nginx")
-        _wait_port(installed.app_port, app, "zhili serve (see app.log)")
+        _wait_health(installed.app_port, app, log / "app.log")
+        installed.app_pid = app.pid
         yield installed
     finally:
         if proxy is not None:
@@ -390,6 +424,20 @@ def test_health_answers_over_tls_through_nginx(served: Install) -> None:
     assert resp.getheader("Strict-Transport-Security") == "max-age=63072000"
     assert resp.getheader("X-Response-Time-ms") is not None  # answered by the app
     assert resp.getheader("Server") == "nginx"  # server_tokens off: no version
+
+
+def test_the_web_unit_runs_its_workers_and_keeps_them(served: Install) -> None:
+    """WEB_WORKERS=2: two worker processes under the supervisor, still the same two after requests (a worker that
+    cannot start is restarted over and over — e.g. a launcher script without its ``__main__`` guard)."""
+    deadline = time.monotonic() + 120
+    while len(_children(served.app_pid)) < 2 and time.monotonic() < deadline:
+        time.sleep(0.5)
+    workers = _children(served.app_pid)
+    assert len(workers) == 2
+    for _ in range(6):
+        assert _https(served, "GET", "/api/v1/health")[0].status == 200
+    time.sleep(1)
+    assert _children(served.app_pid) == workers
 
 
 def test_plain_http_is_redirected_to_https(served: Install) -> None:
