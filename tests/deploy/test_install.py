@@ -168,7 +168,12 @@ def test_the_install_lays_out_the_prefix_and_migrates_the_database(installed: In
                            capture_output=True, text=True, env=_clean_env(), check=True).stdout.strip()
     assert zhili.startswith(str(root / "opt/zhili/venv"))
     with sqlite3.connect(root / "var/lib/zhili/zhili.db") as db:
-        assert db.execute("SELECT version_num FROM alembic_version").fetchone() is not None
+        head = db.execute("SELECT version_num FROM alembic_version").fetchone()[0]
+    # the operator's entry point: `zhili …` with the env file's settings (as root here: there is no user zhili)
+    r = subprocess.run([str(root / "usr/local/bin/zhili-manage"), "db", "current"], capture_output=True, text=True,
+                       env=_clean_env(COLUMNS="200"), timeout=300)
+    assert r.returncode == 0, r.stderr
+    assert f"当前版本: {head}" in r.stdout
     # every template token was filled; the units and the site point into the prefix only
     for f in [*installed.units.iterdir(), installed.site, installed.env_file, root / "etc/logrotate.d/zhili"]:
         text = f.read_text(encoding="utf-8")
@@ -287,7 +292,8 @@ def test_nginx_body_limits_cover_every_route_and_no_more(installed: Install, _sh
             declared[route.path] = int(limit() if callable(limit) else limit)
     assert declared, "no route declares a body limit: the check would prove nothing"
     for path, limit in declared.items():
-        assert limit <= exact.get(path, general), f"{path}: the app takes {limit} bytes, nginx {exact.get(path, general)}"
+        nginx_limit = exact.get(path, general)
+        assert limit <= nginx_limit, f"{path}: the app takes {limit} bytes, nginx {nginx_limit}"
     assert general == max(v for p, v in declared.items() if p not in exact)
     assert set(exact) <= set(declared)
 
@@ -384,21 +390,21 @@ def served(installed: Install, tmp_path_factory: pytest.TempPathFactory) -> Iter
     env = installed.unit_env(unit)
     argv = [re.sub(r"\$\{(\w+)\}", lambda m: env[m.group(1)], a) for a in unit.exec_start]
     log = tmp_path_factory.mktemp("served")
-    app = subprocess.Popen(argv, env=env, cwd=unit.working_dir, stdout=open(log / "app.log", "wb"),
-                           stderr=subprocess.STDOUT)
-    proxy = None
-    try:
-        conf = _nginx_main_conf(installed, log)
-        proxy = subprocess.Popen([nginx, "-c", str(conf), "-e", str(log / "error.log"), "-g", "daemon off;"],
-                                 stdout=subprocess.DEVNULL, stderr=open(log / "nginx.log", "wb"))
-        _wait_port(installed.https_port, proxy, "nginx")
-        _wait_health(installed.app_port, app, log / "app.log")
-        installed.app_pid = app.pid
-        yield installed
-    finally:
-        if proxy is not None:
-            _stop(proxy)
-        _stop(app)
+    with open(log / "app.log", "wb") as app_out, open(log / "nginx.log", "wb") as nginx_out:
+        app = subprocess.Popen(argv, env=env, cwd=unit.working_dir, stdout=app_out, stderr=subprocess.STDOUT)
+        proxy = None
+        try:
+            conf = _nginx_main_conf(installed, log)
+            proxy = subprocess.Popen([nginx, "-c", str(conf), "-e", str(log / "error.log"), "-g", "daemon off;"],
+                                     stdout=subprocess.DEVNULL, stderr=nginx_out)
+            _wait_port(installed.https_port, proxy, "nginx")
+            _wait_health(installed.app_port, app, log / "app.log")
+            installed.app_pid = app.pid
+            yield installed
+        finally:
+            if proxy is not None:
+                _stop(proxy)
+            _stop(app)
 
 
 def _https(installed: Install, method: str, path: str, body: bytes | None = None,
