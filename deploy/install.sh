@@ -117,7 +117,8 @@ mkdir -p "$APP_DIR/bin" "$APP_DIR/share/doc" "$APP_DIR/share/postgresql" "$CONF_
   "$ROOT/etc/systemd/journald.conf.d" "$ROOT/usr/local/bin"
 own root:zhili 0750 "$CONF_DIR"
 own zhili:zhili 0700 "$KEY_DIR"
-own zhili:zhili 0750 "$VAR_DIR" "$VAR_DIR/cache" "$BACKUP_DIR" "$BACKUP_DIR/daily" "$BACKUP_DIR/keys"
+own zhili:zhili 0750 "$VAR_DIR" "$VAR_DIR/cache" "$BACKUP_DIR/daily" "$BACKUP_DIR/keys"
+own zhili:zhili 0711 "$BACKUP_DIR"  # postgres passes through to base/ (zhili-pg-basebackup); no listing for others
 own root:adm 0750 "$LOG_DIR"
 if [[ $REAL -eq 1 ]] && id postgres >/dev/null 2>&1; then
   mkdir -p "$WAL_ARCHIVE"

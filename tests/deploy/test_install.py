@@ -13,7 +13,8 @@ Python packages of the test's own virtualenv instead of a download). Then, on wh
 * the app started as the unit's ``ExecStart`` says, with the env file's settings, behind the generated nginx on free
   loopback ports, answers ``/api/v1/health`` over TLS, records the client address nginx forwarded (not nginx's own,
   not a forged one), marks cookies Secure, and nginx serves the static files itself;
-* the backup service's script writes a backup and a sealed key file, and a restore drill brings both back.
+* the backup service's script writes a backup and a sealed key file, and a restore drill brings both back;
+* the base backup script keeps the newest base backup and prunes the WAL archive (a throw-away cluster).
 
 Only in the SQLite pass of ``make test`` (the install and the served app use a SQLite file under the prefix).
 """
@@ -535,3 +536,42 @@ def test_the_backup_service_and_a_restore_drill(installed: Install, tmp_path: Pa
                        text=True, timeout=600, cwd=tmp_path)
     assert r.returncode == 0, r.stdout + r.stderr
     assert (tmp_path / "var/zhili.db").exists()
+
+
+def test_the_base_backup_script_keeps_the_newest_and_prunes_the_wal_archive(installed: Install) -> None:
+    """zhili-pg-basebackup (what zhili-pg-basebackup.service runs as postgres) against a throw-away cluster that
+    archives its WAL as deploy/postgresql/zhili.conf says: with BASEBACKUP_KEEP=1, two runs leave one base backup,
+    and the archive keeps only what that one needs."""
+    from pgcluster import PgCluster, _as_owner, _chown, pg_bin, temporary_root
+
+    if pg_bin() is None:
+        pytest.skip("PostgreSQL server binaries are not installed (the base backup needs a cluster of its own)")
+    with temporary_root() as root:
+        archive, backups = root / "wal-archive", root / "backups"
+        for d in (archive, backups):
+            d.mkdir()
+            _chown(d)
+        cluster = PgCluster(root, "primary").init(
+            archive_mode="on", archive_command=f"test ! -f {archive}/%f && cp %p {archive}/%f")
+        cluster.start()
+        try:
+            # the installed script, its archive path pointed at this cluster's (the prefix is private to root)
+            script = (installed.root / "opt/zhili/bin/zhili-pg-basebackup").read_text(encoding="utf-8")
+            script = script.replace(str(installed.root / "var/lib/postgresql/wal-archive"), str(archive))
+            (root / "basebackup.sh").write_text(script, encoding="utf-8")
+            env = [f"BACKUP_DIR={backups}", "BASEBACKUP_KEEP=1", "PGHOST=127.0.0.1", f"PGPORT={cluster.port}",
+                   "PGUSER=postgres", "PATH=/usr/bin:/bin"]
+            for _ in range(2):
+                r = subprocess.run([*_as_owner(), "env", "-i", *env, "bash", str(root / "basebackup.sh")],
+                                   capture_output=True, text=True, timeout=300)
+                assert r.returncode == 0, r.stdout + r.stderr
+                cluster.sql("SELECT pg_switch_wal()")
+                time.sleep(1.1)  # the next backup's folder is named by the second
+            kept = sorted((backups / "base").iterdir())
+            assert len(kept) == 1 and (kept[0] / "base.tar.gz").exists()
+            labels = sorted(p.name for p in archive.glob("*.backup"))
+            segments = sorted(p.name for p in archive.iterdir() if len(p.name) == 24)
+            # nothing older than the kept backup's start segment is left
+            assert segments and segments[0] >= labels[-1][:24]
+        finally:
+            cluster.stop("immediate")
