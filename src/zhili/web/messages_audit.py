@@ -38,6 +38,7 @@ ACTIONS: dict[str, tuple[str, str]] = {
     "registry.import": ("导入基础数据", "Register import"),
     "registry.import_rejected_download": ("下载未导入的数据行", "Rejected import rows downloaded"),
     "registry.export": ("导出基础数据", "Register export"),
+    "registry.recount": ("修复基础数据计数", "Register counts repaired"),
     "case.report": ("上报事件", "Case reported"),
     "case.reveal_reporter": ("查看上报人联系方式", "Reporter's contact shown"),
     "case.reveal_refused": ("查看上报人联系方式（被拒绝）", "Showing the reporter refused"),
