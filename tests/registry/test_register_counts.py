@@ -162,3 +162,33 @@ def test_the_district_totals_use_an_index_range_on_the_counts_table(db):
         conn.execute(text("SET LOCAL enable_seqscan = off"))
         plan = " ".join(str(r[0]) for r in conn.exec_driver_sql("EXPLAIN " + str(compiled), compiled.params))
         assert "pk_register_count" in plan and "Index Cond" in plan, plan
+
+
+def test_the_recount_command_checks_then_repairs_a_drifted_count(engine, tmp_path):
+    """``zhili registry recount --check`` exits 1 on a difference and changes nothing; without ``--check`` it
+    repairs; a second check finds none (on a database file of its own: the command commits)."""
+    from typer.testing import CliRunner
+
+    from zhili.cli import app
+    from zhili.core import migrate
+    from zhili.core.db import make_engine, set_engine
+
+    eng = make_engine(f"sqlite:///{tmp_path / 'recount.db'}")
+    with eng.begin() as conn:
+        migrate.upgrade(connection=conn)
+        conn.execute(insert(RegisterCount).values(path="330522/x", kind="persons", n=5))
+    set_engine(eng)
+    try:
+        run = CliRunner()
+        checked = run.invoke(app, ["registry", "recount", "--check"])
+        assert checked.exit_code == 1 and "330522/x" in checked.output
+        assert run.invoke(app, ["registry", "recount"]).exit_code == 0
+        again = run.invoke(app, ["registry", "recount", "--check"])
+        assert again.exit_code == 0 and "一致" in again.output
+        with eng.connect() as conn:
+            assert conn.scalar(select(func.count()).select_from(RegisterCount)) == 0
+            assert conn.scalar(select(func.count()).select_from(AuditEvent)
+                               .where(AuditEvent.action == "registry.recount")) == 1
+    finally:
+        set_engine(engine)
+        eng.dispose()

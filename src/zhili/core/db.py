@@ -75,7 +75,7 @@ def path_string(length: int = 400) -> String:
     ``sorted`` — a parent sorts right before its descendants, "under ``p``" is the range ``p/ <= path < p0`` and
     the path index serves it (and ``LIKE 'p/%'``); a linguistic collation (``zh_CN.UTF-8``, ``en_US.UTF-8``, even
     ``C.UTF-8`` for LIKE) leaves every scoped query a sequential scan. SQLite keeps its default BINARY."""
-    return String(length).with_variant(String(length, collation=PATH_COLLATION), "postgresql")  # type: ignore[return-value]
+    return String(length).with_variant(String(length, collation=PATH_COLLATION), "postgresql")
 
 
 class UTCDateTime(TypeDecorator[dt.datetime]):

@@ -154,6 +154,7 @@ ACTIONS: dict[str, tuple[str, str]] = {
 OBJECTS: dict[str, tuple[str, str]] = {
     "case": ("事件", "Case"), "person": ("人员", "Person"), "household": ("房屋", "Household"),
     "building": ("楼栋", "Building"), "entrance": ("单元", "Stairwell"), "organisation": ("组织", "Organisation"),
+    "register_count": ("基础数据计数", "Register counts"),
     "user": ("账号", "Account"), "unit": ("区划单位", "Unit"), "category": ("事件分类", "Category"),
     "dispatch_rule": ("派单规则", "Dispatch rule"), "calendar_override": ("节假日调整", "Calendar day"),
     "api_key": ("接口密钥", "API key"), "import_batch": ("导入批次", "Import batch"), "notice": ("公告", "Notice"),
