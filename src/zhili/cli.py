@@ -26,6 +26,8 @@ app.add_typer(audit_app, name="audit")
 app.add_typer(keys_app, name="keys")
 apikey_app = typer.Typer(help="API 密钥（Open311 等客户端）", no_args_is_help=True)
 app.add_typer(apikey_app, name="apikey")
+registry_app = typer.Typer(help="基础数据：按网格维护的计数", no_args_is_help=True)
+app.add_typer(registry_app, name="registry")
 cases_app = typer.Typer(help="事件办理：期限巡检、统计重建、分类加载", no_args_is_help=True)
 app.add_typer(cases_app, name="cases")
 from zhili.cli_hub import hub_app  # noqa: E402  (the data hub's commands live in their own modules)
@@ -547,6 +549,27 @@ def cases_rebuild_stats() -> None:
     with session_scope() as s:
         n = rebuild_stats(s)
     console.print(f"统计表已重建：{n} 行（各级单位日汇总 case_stat_unit 一并重建）")
+
+
+@registry_app.command("recount")
+def registry_recount(
+    check: Annotated[bool, typer.Option("--check", help="只核对，不修复（有差异时退出码 1）")] = False,
+) -> None:
+    """核对按网格维护的楼栋、房屋、人口、组织计数与实际行数，有差异时修复并记入审计日志。"""
+    from zhili.core.db import session_scope
+    from zhili.registry.counts import recount
+
+    with session_scope() as s:
+        drift = recount(s, check_only=check)
+    for d in drift[:20]:
+        console.print(f"{d.path} {d.kind}：计数 {d.kept}，实际 {d.real}")
+    if not drift:
+        console.print("[green]计数与实际一致[/green]")
+    elif check:
+        console.print(f"[red]{len(drift)} 处计数与实际不符（未修复；去掉 --check 以修复）[/red]")
+        raise typer.Exit(1)
+    else:
+        console.print(f"[yellow]已修复 {len(drift)} 处计数（已记入审计日志）[/yellow]")
 
 
 @cases_app.command("load-taxonomy")

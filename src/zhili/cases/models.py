@@ -28,7 +28,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from zhili.core import names
 from zhili.core.crypto import encrypted
-from zhili.core.db import Base, ShapedJSON, UTCDateTime, utcnow
+from zhili.core.db import Base, ShapedJSON, UTCDateTime, path_string, utcnow
 from zhili.core.ids import new_id
 
 
@@ -116,7 +116,7 @@ class DispatchRule(Base):
     name: Mapped[str] = mapped_column(String(200))
     priority: Mapped[int] = mapped_column(Integer, default=100)  # lower number wins
     category_code: Mapped[str | None] = mapped_column(String(32))  # exact code or a major class prefix
-    region_path: Mapped[str | None] = mapped_column(String(400))  # subtree; None = whole district
+    region_path: Mapped[str | None] = mapped_column(path_string())  # subtree; None = whole district
     # any of these in the description
     keywords: Mapped[list[str]] = mapped_column(ShapedJSON(list, strings=True), default=list)
     hour_from: Mapped[int | None] = mapped_column(Integer)  # local hour window [from, to)
@@ -169,7 +169,7 @@ class Case(Base):
     geo_cell: Mapped[int | None] = mapped_column(BigInteger)
     address: Mapped[str | None] = mapped_column(String(255))
     grid_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("unit.id", ondelete="RESTRICT"))
-    path: Mapped[str] = mapped_column(String(400))
+    path: Mapped[str] = mapped_column(path_string())
     attributes: Mapped[dict[str, Any]] = mapped_column(ShapedJSON(dict), default=dict)
     # Reporter identity: never shown to handling departments; encrypted; every view audited.
     reporter_user_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("app_user.id", ondelete="SET NULL"))
@@ -184,7 +184,7 @@ class Case(Base):
     # Handling.
     assignee_department: Mapped[str | None] = mapped_column(String(32))
     assignee_unit_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("unit.id", ondelete="RESTRICT"))
-    assignee_path: Mapped[str | None] = mapped_column(String(400))
+    assignee_path: Mapped[str | None] = mapped_column(path_string())
     escalation_level: Mapped[str | None] = mapped_column(String(16))  # community | street | district
     dispatch_rule_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
     is_joint: Mapped[bool] = mapped_column(Boolean, default=False)
@@ -394,7 +394,7 @@ class CaseStat(Base):
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    path: Mapped[str] = mapped_column(String(400))
+    path: Mapped[str] = mapped_column(path_string())
     day: Mapped[dt.date] = mapped_column(Date)
     category_code: Mapped[str] = mapped_column(String(32))
     reported: Mapped[int] = mapped_column(Integer, default=0)
@@ -415,7 +415,7 @@ class CaseStatUnit(Base):
     # without a second lookup — a ranking seeks once per unit. PostgreSQL ignores the option.
     __table_args__ = {"sqlite_with_rowid": False}
 
-    path: Mapped[str] = mapped_column(String(400), primary_key=True)  # a unit's path; the row covers its subtree
+    path: Mapped[str] = mapped_column(path_string(), primary_key=True)  # a unit's path; the row covers its subtree
     day: Mapped[dt.date] = mapped_column(Date, primary_key=True)
     depth: Mapped[int] = mapped_column(Integer)  # number of "/" in path (= Unit.depth)
     reported: Mapped[int] = mapped_column(Integer, default=0)

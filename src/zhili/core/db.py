@@ -26,7 +26,19 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager, nullcontext
 from typing import Any, TypeVar
 
-from sqlalchemy import JSON, Connection, DateTime, Dialect, Engine, Integer, MetaData, Table, create_engine, event
+from sqlalchemy import (
+    JSON,
+    Connection,
+    DateTime,
+    Dialect,
+    Engine,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    create_engine,
+    event,
+)
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, declared_attr, mapped_column, sessionmaker
@@ -51,6 +63,19 @@ class Base(DeclarativeBase):
     """Declarative base with a stable constraint naming convention (needed for Alembic on SQLite)."""
 
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+PATH_COLLATION = "C"  # PostgreSQL: byte order, so "under p" is one index range (see core.jurisdiction)
+
+
+def path_string(length: int = 400) -> String:
+    """The type of a materialized-path column (``unit.path`` and every row scoped by it).
+
+    On PostgreSQL the column is in the C collation: byte order, as in SQLite's BINARY indexes and Python's
+    ``sorted`` — a parent sorts right before its descendants, "under ``p``" is the range ``p/ <= path < p0`` and
+    the path index serves it (and ``LIKE 'p/%'``); a linguistic collation (``zh_CN.UTF-8``, ``en_US.UTF-8``, even
+    ``C.UTF-8`` for LIKE) leaves every scoped query a sequential scan. SQLite keeps its default BINARY."""
+    return String(length).with_variant(String(length, collation=PATH_COLLATION), "postgresql")
 
 
 class UTCDateTime(TypeDecorator[dt.datetime]):

@@ -1,7 +1,7 @@
 """Jurisdiction scoping in one place: every list, search, export and analytics query goes through here.
 
 A principal holds the materialized paths of the units it is bound to. A row is in scope when its path equals
-one of them or lies below it (``path LIKE p || '/%'``) — one indexed range scan on SQLite and PostgreSQL.
+one of them or lies below it — one indexed range scan on SQLite and PostgreSQL (see :class:`_Under`).
 A single object out of scope is reported as *not found* (404), never as forbidden, so existence never leaks.
 """
 
@@ -11,11 +11,12 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from sqlalchemy import Boolean, ColumnElement, Select, and_, false, or_
+from sqlalchemy import Boolean, ColumnElement, Select, and_, collate, false, or_
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.visitors import InternalTraversal
 
 from zhili.core.audit import Actor
+from zhili.core.db import PATH_COLLATION
 from zhili.core.errors import Forbidden, NotFound
 from zhili.core.security import ROLE_PERMISSIONS, Perm, Role
 
@@ -67,38 +68,40 @@ class _Under(ColumnElement[bool]):
     ``LIKE 'path/%'`` reads like a prefix seek but is not one: SQLite uses an index for LIKE only when the index's
     collation matches ``case_sensitive_like`` (NOCASE by default — ours are BINARY), and PostgreSQL only under the
     "C" collation or a ``text_pattern_ops`` index (``C.UTF-8`` does not count). Both scanned the whole table —
-    measured on the large demo: 0.48 s to count one community's 8,785 persons among 1,000,000. On SQLite the
-    predicate is the equivalent ``path <= column < path0 AND (column = path OR column >= path/)`` ('0' follows '/';
-    BINARY order is byte order): one range, an index seek — or, where another index serves the query better (a
-    covering day index on the statistics), a filter on it; an OR of an equality and a range became a multi-index OR
-    that fetched every row by rowid. PostgreSQL keeps the LIKE form: a range over a linguistic collation would be
-    wrong."""
+    measured on the large demo: 0.48 s to count one community's 8,785 persons among 1,000,000. The predicate is the
+    equivalent ``path <= column < path0 AND (column = path OR column >= path/)`` ('0' follows '/'; byte order): one
+    range, an index seek — or, where another index serves the query better (a covering day index on the
+    statistics), a filter on it; an OR of an equality and a range became a multi-index OR that fetched every row by
+    rowid. On PostgreSQL the comparisons carry ``COLLATE "C"``, so the range means byte order whatever the operand
+    (a literal, a column of another collation); every path column is declared in that collation
+    (``core.db.path_string``, migration 0022), so its btree index serves the range."""
 
     inherit_cache = True
     _traverse_internals = [("range_form", InternalTraversal.dp_clauseelement),
-                           ("like_form", InternalTraversal.dp_clauseelement)]
+                           ("c_range_form", InternalTraversal.dp_clauseelement)]
     _is_implicitly_boolean = True  # a condition, not a boolean column: no "= 1" where booleans are not native
     type = Boolean()
 
     def __init__(self, column: Any, path: str) -> None:
         # one range the planner can seek (or leave to a better index); the OR only drops "path-x"-like siblings
         self.range_form = and_(column >= path, column < path + "0", or_(column == path, column >= path + "/"))
-        self.like_form = or_(column == path, column.like(like_prefix(path) + "/%", escape="\\"))
+        c = collate(column, PATH_COLLATION)
+        self.c_range_form = and_(c >= path, c < path + "0", or_(c == path, c >= path + "/"))
 
 
 @compiles(_Under)
-def _under_like(element: _Under, compiler: Any, **kw: Any) -> str:
-    return str(compiler.process(element.like_form.self_group(), **kw))
-
-
-@compiles(_Under, "sqlite")
 def _under_range(element: _Under, compiler: Any, **kw: Any) -> str:
     return str(compiler.process(element.range_form.self_group(), **kw))
 
 
+@compiles(_Under, "postgresql")
+def _under_c_range(element: _Under, compiler: Any, **kw: Any) -> str:
+    return str(compiler.process(element.c_range_form.self_group(), **kw))
+
+
 def path_predicate(column: Any, paths: tuple[str, ...]) -> ColumnElement[bool]:
-    """``column`` equals one of ``paths`` or lies below one of them (an index range scan on SQLite; see
-    :class:`_Under`)."""
+    """``column`` equals one of ``paths`` or lies below one of them (an index range scan on SQLite and PostgreSQL;
+    see :class:`_Under`)."""
     if not paths:
         return false()
     return or_(*(_Under(column, p) for p in _minimal(paths)))

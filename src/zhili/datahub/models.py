@@ -43,7 +43,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column
 
 from zhili.core.crypto import encrypted
-from zhili.core.db import Base, ShapedJSON, UTCDateTime, utcnow
+from zhili.core.db import Base, ShapedJSON, UTCDateTime, path_string, utcnow
 from zhili.core.ids import new_id
 
 
@@ -125,7 +125,7 @@ class Source(Base):
     target: Mapped[Target] = mapped_column(Enum(Target, native_enum=False, length=16))
     trust: Mapped[int] = mapped_column(Integer, default=50)  # 0–100, for the "most trusted source" survivorship
     unit_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("unit.id", ondelete="RESTRICT"))  # whose data it holds
-    path: Mapped[str] = mapped_column(String(400))  # that unit's path: jurisdiction of the source
+    path: Mapped[str] = mapped_column(path_string())  # that unit's path: jurisdiction of the source
     default_template_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     note: Mapped[str | None] = mapped_column(Text)
@@ -170,7 +170,7 @@ class Import(Base):
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=new_id)
     source_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("hub_source.id", ondelete="RESTRICT"))
     template_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("hub_template.id", ondelete="SET NULL"))
-    path: Mapped[str] = mapped_column(String(400))  # the source's path (jurisdiction)
+    path: Mapped[str] = mapped_column(path_string())  # the source's path (jurisdiction)
     user_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("app_user.id", ondelete="SET NULL"))
     username: Mapped[str | None] = mapped_column(String(64))
     connector: Mapped[Connector] = mapped_column(Enum(Connector, native_enum=False, length=8))
@@ -215,7 +215,7 @@ class SourceRecord(Base):
     natural_key: Mapped[str] = mapped_column(String(128))  # external id, or a digest of the key columns
     target_type: Mapped[Target] = mapped_column(Enum(Target, native_enum=False, length=16))
     target_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
-    path: Mapped[str] = mapped_column(String(400))  # where the record was placed (or the source's path)
+    path: Mapped[str] = mapped_column(path_string())  # where the record was placed (or the source's path)
     key_bidx: Mapped[str | None] = mapped_column(String(64))
     row_hash: Mapped[str] = mapped_column(String(64))
     values_enc: Mapped[bytes] = mapped_column(LargeBinary, info=encrypted("hub_source_record", "values"))
@@ -241,7 +241,7 @@ class QuarantineRow(Base):
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=new_id)
     import_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("hub_import.id", ondelete="CASCADE"))
     source_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("hub_source.id", ondelete="RESTRICT"))
-    path: Mapped[str] = mapped_column(String(400))  # the row's resolved unit, or the source's path
+    path: Mapped[str] = mapped_column(path_string())  # the row's resolved unit, or the source's path
     row_number: Mapped[int] = mapped_column(Integer)
     natural_key: Mapped[str | None] = mapped_column(String(128))
     raw_enc: Mapped[bytes] = mapped_column(LargeBinary, info=encrypted("hub_quarantine", "raw"))
@@ -268,7 +268,7 @@ class GoldenRecord(Base):
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=new_id)
     entity_type: Mapped[EntityType] = mapped_column(Enum(EntityType, native_enum=False, length=16))
     register_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
-    path: Mapped[str] = mapped_column(String(400))
+    path: Mapped[str] = mapped_column(path_string())
     merged_into: Mapped[uuid.UUID | None] = mapped_column(Uuid)
     # why there is no register row (no valid ID number, no place …): Chinese, never a value
     register_note: Mapped[str | None] = mapped_column(String(200))
@@ -346,7 +346,7 @@ class MatchCandidate(Base):
     entity_type: Mapped[EntityType] = mapped_column(Enum(EntityType, native_enum=False, length=16))
     source_record_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("hub_source_record.id", ondelete="CASCADE"))
     golden_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("hub_golden.id", ondelete="CASCADE"))
-    path: Mapped[str] = mapped_column(String(400))
+    path: Mapped[str] = mapped_column(path_string())
     probability: Mapped[float] = mapped_column(Float)
     evidence: Mapped[dict[str, Any]] = mapped_column(ShapedJSON(dict), default=dict)
     status: Mapped[CandidateStatus] = mapped_column(Enum(CandidateStatus, native_enum=False, length=16),
@@ -391,7 +391,7 @@ class ChangeEvent(Base):
     entity_type: Mapped[EntityType] = mapped_column(Enum(EntityType, native_enum=False, length=16))
     golden_id: Mapped[uuid.UUID] = mapped_column(Uuid)
     register_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
-    path: Mapped[str] = mapped_column(String(400))
+    path: Mapped[str] = mapped_column(path_string())
     kind: Mapped[str] = mapped_column(String(16))  # created | updated | merged | unmerged
     fields: Mapped[list[str]] = mapped_column(ShapedJSON(list, strings=True), default=list)
     source_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
@@ -412,7 +412,7 @@ class Subscription(Base):
     kind: Mapped[str] = mapped_column(String(16))  # in_app | webhook
     url: Mapped[str | None] = mapped_column(String(500))
     entity_types: Mapped[list[str]] = mapped_column(ShapedJSON(list, strings=True), default=list)
-    path: Mapped[str] = mapped_column(String(400))
+    path: Mapped[str] = mapped_column(path_string())
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     created_by: Mapped[str | None] = mapped_column(String(64))

@@ -54,6 +54,7 @@ from zhili.iot.models import Device, DeviceStatus
 from zhili.participation.models import Suggestion
 from zhili.regions.models import Unit, UnitLevel
 from zhili.regions.service import valid_on
+from zhili.registry.counts import totals_by_path
 from zhili.registry.models import Household, Person, PersonStatus
 from zhili.users.models import User, UserUnit
 from zhili.visits.models import Visit, VisitPerson
@@ -249,8 +250,7 @@ def _registry(session: Session, sums: _Sums, root: tuple[str, ...], end_at: dt.d
         sums.add(path, "care_persons", care or 0)
         sums.add(path, "persons_complete", done or 0)
         sums.add(path, "persons_updated_365", fresh or 0)
-    stmt2 = select(Household.path, func.count()).where(path_predicate(Household.path, root)).group_by(Household.path)
-    for path, n in session.execute(stmt2):
+    for path, n in totals_by_path(session, root, "households").items():  # the maintained per-grid counts
         sums.add(path, "households", n)
 
 

@@ -28,7 +28,7 @@ from typing import Any
 from sqlalchemy import Boolean, Date, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint, Uuid
 from sqlalchemy.orm import Mapped, mapped_column
 
-from zhili.core.db import Base, ShapedJSON, UTCDateTime, Versioned, utcnow
+from zhili.core.db import Base, ShapedJSON, UTCDateTime, Versioned, path_string, utcnow
 from zhili.core.ids import new_id
 
 
@@ -125,7 +125,7 @@ class Submission(Versioned, Base):
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=new_id)
     dataset_code: Mapped[str] = mapped_column(String(40))
     unit_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("unit.id", ondelete="RESTRICT"))
-    path: Mapped[str] = mapped_column(String(400))
+    path: Mapped[str] = mapped_column(path_string())
     period: Mapped[str] = mapped_column(String(10))  # 2026-10 | 2026-Q4 | 2026
     values: Mapped[dict[str, Any]] = mapped_column(ShapedJSON(dict), default=dict)
     state: Mapped[str] = mapped_column(String(12), default=SubmissionState.draft.value)
@@ -162,7 +162,7 @@ class Run(Base):
     period_kind: Mapped[str] = mapped_column(String(8))
     start_day: Mapped[dt.date] = mapped_column(Date)
     end_day: Mapped[dt.date] = mapped_column(Date)
-    root_path: Mapped[str] = mapped_column(String(400))  # the district scored
+    root_path: Mapped[str] = mapped_column(path_string())  # the district scored
     weight_set_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("eval_weight_set.id", ondelete="SET NULL"))
     weight_version: Mapped[int | None] = mapped_column(Integer)
     inputs_hash: Mapped[str] = mapped_column(String(64))
@@ -187,8 +187,8 @@ class Result(Base):
     unit_code: Mapped[str] = mapped_column(String(32))
     unit_name: Mapped[str] = mapped_column(String(100))
     level: Mapped[str] = mapped_column(String(16))
-    path: Mapped[str] = mapped_column(String(400))
-    parent_path: Mapped[str | None] = mapped_column(String(400))
+    path: Mapped[str] = mapped_column(path_string())
+    parent_path: Mapped[str | None] = mapped_column(path_string())
     population: Mapped[int] = mapped_column(Integer, default=0)
     metrics: Mapped[dict[str, Any]] = mapped_column(ShapedJSON(dict), default=dict)  # name → number | None
     values: Mapped[dict[str, Any]] = mapped_column(ShapedJSON(dict), default=dict)  # indicator → value | None

@@ -36,7 +36,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column
 
 from zhili.core.crypto import NOT_ENCRYPTED
-from zhili.core.db import Base, ShapedJSON, UTCDateTime, utcnow
+from zhili.core.db import Base, ShapedJSON, UTCDateTime, path_string, utcnow
 from zhili.core.ids import new_id
 
 
@@ -116,7 +116,7 @@ class Warning(Base):
     kind: Mapped[str] = mapped_column(String(32))
     cause_key: Mapped[str] = mapped_column(String(200))  # what makes two warnings the same cause
     unit_id: Mapped[uuid.UUID | None] = mapped_column(Uuid, nullable=True)  # the responsible unit (its inbox)
-    path: Mapped[str] = mapped_column(String(255))  # that unit's path (jurisdiction)
+    path: Mapped[str] = mapped_column(path_string(255))  # that unit's path (jurisdiction)
     category_code: Mapped[str | None] = mapped_column(String(32), nullable=True)
     title: Mapped[str] = mapped_column(String(200))
     reason: Mapped[str] = mapped_column(Text)  # Chinese: observed vs expected, the rule that fired
@@ -142,7 +142,7 @@ class RiskScore(Base):
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=new_id)
     week_start: Mapped[dt.date] = mapped_column(Date)  # the Monday of the week predicted
     grid_id: Mapped[uuid.UUID] = mapped_column(Uuid)
-    path: Mapped[str] = mapped_column(String(255))
+    path: Mapped[str] = mapped_column(path_string(255))
     score: Mapped[float] = mapped_column(Float)  # expected cases in the week
     rank: Mapped[int] = mapped_column(Integer)  # 1 = highest risk in the district
     drivers: Mapped[dict[str, Any]] = mapped_column(ShapedJSON(dict), default=dict)  # the features that raised it

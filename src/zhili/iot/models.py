@@ -44,7 +44,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 # The tables referenced below (case, unit, building, rental_room) must be in the metadata of every process that
 # writes these rows — the ingest's too, which loads no other model.
 from zhili.cases import models as _cases_models  # noqa: F401
-from zhili.core.db import Base, ShapedJSON, UTCDateTime, utcnow
+from zhili.core.db import Base, ShapedJSON, UTCDateTime, path_string, utcnow
 from zhili.core.ids import new_id
 from zhili.regions import models as _regions_models  # noqa: F401
 from zhili.registry import models as _registry_models  # noqa: F401
@@ -110,7 +110,7 @@ class Device(Base):
     type_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("iot_device_type.id", ondelete="RESTRICT"))
     name: Mapped[str] = mapped_column(String(100))
     unit_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("unit.id", ondelete="RESTRICT"))
-    path: Mapped[str] = mapped_column(String(400))  # the unit's path (jurisdiction)
+    path: Mapped[str] = mapped_column(path_string())  # the unit's path (jurisdiction)
     lon: Mapped[float | None] = mapped_column(Float)
     lat: Mapped[float | None] = mapped_column(Float)
     address: Mapped[str | None] = mapped_column(String(255))
@@ -213,7 +213,7 @@ class Alert(Base):
     device_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("iot_device.id", ondelete="CASCADE"))
     group_key: Mapped[str] = mapped_column(String(200))  # what makes two hits the same alert
     unit_id: Mapped[uuid.UUID] = mapped_column(Uuid)
-    path: Mapped[str] = mapped_column(String(400))
+    path: Mapped[str] = mapped_column(path_string())
     severity: Mapped[Severity] = mapped_column(Enum(Severity, native_enum=False, length=16),
                                                default=Severity.warning)
     title: Mapped[str] = mapped_column(String(200))

@@ -9,7 +9,7 @@ import uuid
 from sqlalchemy import Date, Enum, Float, ForeignKey, Index, Integer, String, Text, Uuid
 from sqlalchemy.orm import Mapped, mapped_column
 
-from zhili.core.db import Base, UTCDateTime, utcnow
+from zhili.core.db import Base, UTCDateTime, path_string, utcnow
 from zhili.core.ids import new_id
 
 
@@ -56,7 +56,7 @@ class Unit(Base):
     code: Mapped[str] = mapped_column(String(32))
     name: Mapped[str] = mapped_column(String(100))
     # Materialized path of ancestor codes, e.g. "330522/330522001/330522001003".
-    path: Mapped[str] = mapped_column(String(400))
+    path: Mapped[str] = mapped_column(path_string())
     depth: Mapped[int] = mapped_column(Integer)
     valid_from: Mapped[dt.date] = mapped_column(Date, default=dt.date(2000, 1, 1))
     valid_to: Mapped[dt.date] = mapped_column(Date, default=OPEN_END)

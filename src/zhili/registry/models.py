@@ -11,11 +11,11 @@ import enum
 import uuid
 from typing import Any
 
-from sqlalchemy import Date, Enum, Float, ForeignKey, Index, Integer, LargeBinary, String, Text, Uuid
+from sqlalchemy import BigInteger, Date, Enum, Float, ForeignKey, Index, Integer, LargeBinary, String, Text, Uuid
 from sqlalchemy.orm import Mapped, mapped_column
 
 from zhili.core.crypto import encrypted
-from zhili.core.db import Base, ShapedJSON, UTCDateTime, Versioned, utcnow
+from zhili.core.db import Base, ShapedJSON, UTCDateTime, Versioned, path_string, utcnow
 from zhili.core.ids import new_id
 
 
@@ -90,7 +90,7 @@ class Building(Versioned, Base):
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=new_id)
     grid_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("unit.id", ondelete="RESTRICT"))
-    path: Mapped[str] = mapped_column(String(400))
+    path: Mapped[str] = mapped_column(path_string())
     code: Mapped[str | None] = mapped_column(String(64), unique=True)
     compound: Mapped[str | None] = mapped_column(String(100))  # 小区
     name: Mapped[str] = mapped_column(String(100))
@@ -111,7 +111,7 @@ class Entrance(Versioned, Base):
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=new_id)
     building_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("building.id", ondelete="CASCADE"))
-    path: Mapped[str] = mapped_column(String(400))
+    path: Mapped[str] = mapped_column(path_string())
     name: Mapped[str] = mapped_column(String(50))
 
 
@@ -126,7 +126,7 @@ class Household(Versioned, Base):
     building_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("building.id", ondelete="RESTRICT"))
     entrance_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("entrance.id", ondelete="SET NULL"))
     grid_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("unit.id", ondelete="RESTRICT"))
-    path: Mapped[str] = mapped_column(String(400))
+    path: Mapped[str] = mapped_column(path_string())
     room: Mapped[str] = mapped_column(String(32))
     address: Mapped[str] = mapped_column(String(255))
     use: Mapped[HouseholdUse] = mapped_column(Enum(HouseholdUse, native_enum=False, length=24))
@@ -150,7 +150,7 @@ class Person(Versioned, Base):
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=new_id)
     household_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("household.id", ondelete="SET NULL"))
     grid_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("unit.id", ondelete="RESTRICT"))
-    path: Mapped[str] = mapped_column(String(400))
+    path: Mapped[str] = mapped_column(path_string())
     name: Mapped[str] = mapped_column(String(64))
     id_number_enc: Mapped[bytes] = mapped_column(LargeBinary, info=encrypted("person", "id_number"))
     id_number_bidx: Mapped[str] = mapped_column(String(64))
@@ -176,7 +176,7 @@ class Organisation(Versioned, Base):
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=new_id)
     grid_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("unit.id", ondelete="RESTRICT"))
-    path: Mapped[str] = mapped_column(String(400))
+    path: Mapped[str] = mapped_column(path_string())
     building_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("building.id", ondelete="SET NULL"))
     name: Mapped[str] = mapped_column(String(200))
     credit_code: Mapped[str | None] = mapped_column(String(18), unique=True)
@@ -193,6 +193,25 @@ class Organisation(Versioned, Base):
     lat: Mapped[float | None] = mapped_column(Float)
     extra: Mapped[dict[str, Any] | None] = mapped_column(ShapedJSON(dict, none=True))
 
+
+
+# -- maintained per-grid counts -------------------------------------------------------------------------------
+
+class RegisterCount(Base):
+    """How many rows of one register carry one grid's ``path`` (persons: active ones only).
+
+    Maintained in the writing transaction by database triggers on ``building``, ``household``, ``person`` and
+    ``organisation`` (migration 0022: statement-level with transition tables on PostgreSQL, an upsert adding the
+    statement's net change per path; row-level upserts on SQLite), so every write path — services, the data hub,
+    rental, the seed's bulk writer, raw SQL — keeps it exact. A unit's totals sum the rows under its path (an
+    index range over a few thousand grid rows instead of a million register rows); ``zhili registry recount``
+    compares with a real count and repairs (see ``zhili.registry.counts``)."""
+
+    __tablename__ = "register_count"
+
+    path: Mapped[str] = mapped_column(path_string(), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16), primary_key=True)  # a RegisterKind value
+    n: Mapped[int] = mapped_column(BigInteger, default=0)
 
 
 # -- Excel import batches -----------------------------------------------------------------------------------

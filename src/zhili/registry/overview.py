@@ -11,7 +11,7 @@ import uuid
 from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import ColumnElement, func, select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from zhili.core.jurisdiction import Principal, authorize, in_scope, path_predicate
@@ -20,40 +20,24 @@ from zhili.core.security import Perm, Role
 from zhili.regions.models import Unit
 from zhili.regions.picker import filter_units
 from zhili.regions.service import get_unit, list_units, today, unit_ancestors, valid_on
-from zhili.registry.models import Building, Household, Organisation, Person, PersonStatus
+from zhili.registry import counts
 from zhili.users.models import User, UserUnit
 
-COUNTED: dict[str, Any] = {"buildings": Building, "households": Household, "persons": Person,
-                           "organisations": Organisation}
+COUNTED: dict[str, Any] = counts.KINDS
 MAX_OPTIONS = 400  # units offered in a list filter before grids are left out
 MAX_WORKERS = 50
 
 
-def _counted(model: Any) -> list[ColumnElement[bool]]:
-    return [model.status == PersonStatus.active] if model is Person else []
-
-
 def _counts_under(session: Session, path: str) -> dict[str, int]:
-    out = {}
-    for name, model in COUNTED.items():
-        stmt = select(func.count()).select_from(model).where(path_predicate(model.path, (path,)), *_counted(model))
-        out[name] = int(session.scalar(stmt) or 0)
-    return out
+    """The unit's totals from the maintained per-grid counts (``registry.counts``), not a count of the rows."""
+    return counts.totals_under(session, (path,))
 
 
 def _counts_by_child(session: Session, unit: Unit, children: list[Unit]) -> dict[str, dict[str, int]]:
-    """{child path: {register: count}} with one grouped query per register (records carry their grid's path,
-    so a child's records are those whose path starts with the child's)."""
-    out: dict[str, dict[str, int]] = {c.path: dict.fromkeys(COUNTED, 0) for c in children}
-    for length in {len(c.path) for c in children}:
-        for name, model in COUNTED.items():
-            prefix = func.substr(model.path, 1, length)
-            stmt = (select(prefix, func.count()).where(path_predicate(model.path, (unit.path,)), *_counted(model))
-                    .group_by(prefix))
-            for child_path, n in session.execute(stmt):
-                if child_path in out:
-                    out[child_path][name] = int(n)
-    return out
+    """{child path: {register: count}}: the grid rows of the counts table under the unit, grouped by the prefix
+    that is each child's path (records carry their grid's path, a child's path is a prefix of its grids')."""
+    by_prefix = counts.totals_by_prefix(session, unit.path, {len(c.path) for c in children})
+    return {c.path: by_prefix.get(c.path, dict.fromkeys(COUNTED, 0)) for c in children}
 
 
 def _grid_workers(session: Session, unit: Unit) -> tuple[list[dict[str, Any]], int]:

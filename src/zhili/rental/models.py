@@ -42,7 +42,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column
 
 from zhili.core.crypto import encrypted
-from zhili.core.db import Base, ShapedJSON, UTCDateTime, Versioned, utcnow
+from zhili.core.db import Base, ShapedJSON, UTCDateTime, Versioned, path_string, utcnow
 from zhili.core.ids import new_id
 
 
@@ -102,7 +102,7 @@ class Room(Versioned, Base):
     entrance_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("entrance.id", ondelete="SET NULL"))
     household_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("household.id", ondelete="RESTRICT"))
     unit_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("unit.id", ondelete="RESTRICT"))  # the building's grid
-    path: Mapped[str] = mapped_column(String(400))
+    path: Mapped[str] = mapped_column(path_string())
     label: Mapped[str] = mapped_column(String(64))  # 房间：整套 / 主卧 / A间 …
     area_m2: Mapped[float | None] = mapped_column(Float)
     capacity: Mapped[int] = mapped_column(Integer)  # 核定居住人数
@@ -133,7 +133,7 @@ class Stay(Versioned, Base):
     room_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("rental_room.id", ondelete="RESTRICT"))
     person_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("person.id", ondelete="RESTRICT"))
     unit_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("unit.id", ondelete="RESTRICT"))
-    path: Mapped[str] = mapped_column(String(400))  # the room's (jurisdiction)
+    path: Mapped[str] = mapped_column(path_string())  # the room's (jurisdiction)
     phone_enc: Mapped[bytes] = mapped_column(LargeBinary, info=encrypted("rental_stay", "phone"))
     phone_bidx: Mapped[str] = mapped_column(String(64))  # zhili.registry.service.PHONE_PURPOSE
     photo_enc: Mapped[bytes | None] = mapped_column(LargeBinary, info=encrypted("rental_stay", "photo"))
@@ -168,7 +168,7 @@ class Key(Base):
     stay_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("rental_stay.id", ondelete="CASCADE"))
     holder_person_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("person.id", ondelete="RESTRICT"))
     holder_kind: Mapped[HolderKind] = mapped_column(Enum(HolderKind, native_enum=False, length=16))
-    path: Mapped[str] = mapped_column(String(400))
+    path: Mapped[str] = mapped_column(path_string())
     credential_hash: Mapped[str] = mapped_column(String(64))  # keyed blind index of the code (purpose rental.key)
     suffix: Mapped[str] = mapped_column(String(8))  # the code's last characters, for people to tell keys apart
     valid_from: Mapped[dt.datetime] = mapped_column(UTCDateTime)
@@ -190,7 +190,7 @@ class PoliceDelivery(Base):
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=new_id)
     stay_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("rental_stay.id", ondelete="CASCADE"))
-    path: Mapped[str] = mapped_column(String(400))
+    path: Mapped[str] = mapped_column(path_string())
     kind: Mapped[DeliveryKind] = mapped_column(Enum(DeliveryKind, native_enum=False, length=16))
     idempotency_key: Mapped[str] = mapped_column(String(80))
     state: Mapped[DeliveryState] = mapped_column(Enum(DeliveryState, native_enum=False, length=16),

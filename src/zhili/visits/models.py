@@ -14,7 +14,7 @@ import uuid
 from sqlalchemy import Enum, ForeignKey, Index, String, Text, Uuid
 from sqlalchemy.orm import Mapped, mapped_column
 
-from zhili.core.db import Base, UTCDateTime, utcnow
+from zhili.core.db import Base, UTCDateTime, path_string, utcnow
 from zhili.core.ids import new_id
 
 
@@ -56,7 +56,7 @@ class Visit(Base):
     # RESTRICT: a household with visit records cannot be deleted silently (history is kept).
     household_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("household.id", ondelete="RESTRICT"))
     grid_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("unit.id", ondelete="RESTRICT"))
-    path: Mapped[str] = mapped_column(String(400))
+    path: Mapped[str] = mapped_column(path_string())
     worker_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("app_user.id", ondelete="SET NULL"))
     worker_name: Mapped[str] = mapped_column(String(100))  # as it was when the visit was recorded
     visited_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)

@@ -28,12 +28,13 @@ from zhili.core.clock import from_local, local_day, local_midnight
 from zhili.core.db import utcnow
 from zhili.core.errors import Conflict, NotFound, ValidationFailed
 from zhili.core.ids import derived_id, new_id
-from zhili.core.jurisdiction import Principal, authorize, ensure_in_scope, path_predicate, scoped
+from zhili.core.jurisdiction import Principal, authorize, ensure_in_scope, in_scope, path_predicate, scoped
 from zhili.core.masking import mask_text
 from zhili.core.query import paginate
 from zhili.core.security import Perm
 from zhili.regions.models import Unit
 from zhili.regions.service import get_unit
+from zhili.registry.counts import totals_under
 from zhili.registry.models import Household, Person, PersonStatus
 from zhili.registry.service import get_household
 from zhili.visits.models import (
@@ -345,8 +346,8 @@ def _coverage_paths(session: Session, principal: Principal, unit_id: uuid.UUID |
 
 
 def _households_under(session: Session, principal: Principal, paths: tuple[str, ...]) -> int:
-    return int(session.scalar(scoped(select(func.count()).select_from(Household), principal, Household.path)
-                              .where(path_predicate(Household.path, paths))) or 0)
+    # the paths lie in the jurisdiction (_coverage_paths); the maintained per-grid counts, not a row count
+    return totals_under(session, tuple(p for p in paths if in_scope(principal, p)), ("households",))["households"]
 
 
 def _visited_since(session: Session, principal: Principal, paths: tuple[str, ...], since: dt.datetime) -> int:

@@ -38,6 +38,7 @@ ACTIONS: dict[str, tuple[str, str]] = {
     "registry.import": ("导入基础数据", "Register import"),
     "registry.import_rejected_download": ("下载未导入的数据行", "Rejected import rows downloaded"),
     "registry.export": ("导出基础数据", "Register export"),
+    "registry.recount": ("修复基础数据计数", "Register counts repaired"),
     "case.report": ("上报事件", "Case reported"),
     "case.reveal_reporter": ("查看上报人联系方式", "Reporter's contact shown"),
     "case.reveal_refused": ("查看上报人联系方式（被拒绝）", "Showing the reporter refused"),
@@ -153,6 +154,7 @@ ACTIONS: dict[str, tuple[str, str]] = {
 OBJECTS: dict[str, tuple[str, str]] = {
     "case": ("事件", "Case"), "person": ("人员", "Person"), "household": ("房屋", "Household"),
     "building": ("楼栋", "Building"), "entrance": ("单元", "Stairwell"), "organisation": ("组织", "Organisation"),
+    "register_count": ("基础数据计数", "Register counts"),
     "user": ("账号", "Account"), "unit": ("区划单位", "Unit"), "category": ("事件分类", "Category"),
     "dispatch_rule": ("派单规则", "Dispatch rule"), "calendar_override": ("节假日调整", "Calendar day"),
     "api_key": ("接口密钥", "API key"), "import_batch": ("导入批次", "Import batch"), "notice": ("公告", "Notice"),
