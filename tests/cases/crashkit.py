@@ -323,6 +323,37 @@ class Reporters:
                     time.sleep(self.pause_s)
 
 
+class Reader:
+    """One thread reading the case list (``GET /api/v1/cases``) over and over until :meth:`stop`: the read path
+    (the request session, the pool) through an outage. ``answers``: (monotonic time, status, Retry-After, code)."""
+
+    def __init__(self, base: str, token: str) -> None:
+        self.base, self.token = base, token
+        self.answers: list[tuple[float, int, str | None, str | None]] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, daemon=True)
+
+    def start(self) -> Reader:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(60)
+
+    def _loop(self) -> None:
+        with httpx.Client(base_url=self.base, timeout=30, headers={"Authorization": f"Bearer {self.token}"}) as c:
+            while not self._stop.is_set():
+                try:
+                    r = c.get(f"{API}/cases", params={"page_size": 5})
+                except httpx.TransportError:
+                    time.sleep(0.1)
+                    continue
+                code = r.json().get("code") if r.status_code >= 400 else None
+                self.answers.append((time.monotonic(), r.status_code, r.headers.get("retry-after"), code))
+                time.sleep(0.1)
+
+
 def retry(base: str, tokens: dict[str, str], reports: list[Report], threads: int = 4) -> dict[str, httpx.Response]:
     """Send each report again with its Idempotency-Key; the answers by key (waits for a server that is up)."""
     out: dict[str, httpx.Response] = {}
