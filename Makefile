@@ -52,8 +52,15 @@ test-postgres:
 FUZZ_EXAMPLES ?= 40
 STORED_EXAMPLES ?= 150
 STRESS_TESTS := tests/test_api_fuzz.py tests/test_stored_values.py tests/test_concurrent_use.py
+# crash safety (docs/reliability.md): SIGKILLs of the served district under intake, and PostgreSQL's own outage
+CRASH_KILLS ?= 20
+CRASH_SECONDS ?= 180
+PG_OUTAGE_SECONDS ?= 5
+CRASH_TESTS := tests/cases/test_crash_intake.py tests/cases/test_pg_restart_intake.py
+CRASH_ENV = ZHILI_CRASH_KILLS=$(CRASH_KILLS) ZHILI_CRASH_SECONDS=$(CRASH_SECONDS) \
+  ZHILI_PG_OUTAGE_SECONDS=$(PG_OUTAGE_SECONDS) ZHILI_CRASH_RETRY_SAMPLE=1000000 ZHILI_CRASH_REPORT=var/stress/crash.jsonl
 
-stress: install  ## the long runs of the standing hostile-input tests, on SQLite then PostgreSQL (figures: var/stress/, docs/reliability.md)
+stress: install  ## the long runs of the standing hostile-input and crash tests, on SQLite then PostgreSQL (figures: var/stress/, docs/reliability.md)
 	@mkdir -p var/stress
 	@echo "== stress on SQLite: schemathesis $(FUZZ_EXAMPLES) examples per operation and role, $(STORED_EXAMPLES) stored-value examples =="
 	ZHILI_TEST_DATABASE_URL= ZHILI_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) ZHILI_STORED_EXAMPLES=$(STORED_EXAMPLES) \
@@ -63,6 +70,9 @@ stress: install  ## the long runs of the standing hostile-input tests, on SQLite
 	ZHILI_TEST_DATABASE_URL=$(PG_TEST_URL) ZHILI_REQUIRE_POSTGRES=1 ZHILI_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) \
 	  ZHILI_STORED_EXAMPLES=$(STORED_EXAMPLES) ZHILI_FUZZ_REPORT=var/stress/fuzz-postgres.json \
 	  $(BIN)/pytest $(STRESS_TESTS) --durations=5
+	@echo "== crash safety: $(CRASH_KILLS) SIGKILLs over ≈ $(CRASH_SECONDS) s on SQLite, then on PostgreSQL with its $(PG_OUTAGE_SECONDS) s outage (var/stress/crash.jsonl) =="
+	ZHILI_TEST_DATABASE_URL= $(CRASH_ENV) $(BIN)/pytest tests/cases/test_crash_intake.py -s --durations=5
+	ZHILI_TEST_DATABASE_URL=$(PG_TEST_URL) ZHILI_REQUIRE_POSTGRES=1 $(CRASH_ENV) $(BIN)/pytest $(CRASH_TESTS) -s --durations=5
 
 lint:  ## ruff, mypy and the import contracts in .importlinter (core knows no domain, the domain layers, no front door)
 	$(BIN)/ruff check src tests bench

@@ -17,13 +17,13 @@ from typing import Any
 from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
-from sqlalchemy.exc import DataError, IntegrityError, OperationalError
+from sqlalchemy.exc import DataError, IntegrityError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm.exc import StaleDataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from zhili import __version__
-from zhili.core.db import busy_error
+from zhili.core.db import busy_error, unavailable_error
 from zhili.core.errors import DomainError
 from zhili.core.masking import MaskingLogFilter, install_log_masking
 from zhili.http.bodylimit import BodyLimit
@@ -82,7 +82,11 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(DomainError)
     async def _domain(_: Request, exc: DomainError) -> JSONResponse:
-        return _error(exc.status, exc.code, exc.message, exc.details)
+        response = _error(exc.status, exc.code, exc.message, exc.details)
+        retry_after = getattr(exc, "retry_after_s", None)  # a busy or unreachable database: when to try again
+        if retry_after:
+            response.headers["Retry-After"] = str(retry_after)
+        return response
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
@@ -119,15 +123,17 @@ def install_error_handlers(app: FastAPI) -> None:
         return _error(422, INVALID_DATA[0], INVALID_DATA[1])
 
     @app.exception_handler(OperationalError)
+    @app.exception_handler(InterfaceError)
     @app.exception_handler(PoolTimeout)
     async def _database(request: Request, exc: Exception) -> Response:
-        # A database that stayed busy past every wait is a 503 to retry (as a domain error: JSON for the API, the
-        # error page for pages); any other database failure is an unexpected error.
-        busy = busy_error(exc)
+        # A database that stayed busy past every wait, or that cannot be reached (PostgreSQL restarting, the
+        # connection lost), is a 503 to retry (as a domain error: JSON for the API, the error page for pages); any
+        # other database failure is an unexpected error.
+        busy = busy_error(exc) or unavailable_error(exc)
         if busy is None:
             return await _handle(app.exception_handlers[Exception], request, exc)
-        log.warning("database busy on %s %s: %s", request.method, request.url.path,
-                    getattr(exc, "orig", None) or type(exc).__name__)
+        log.warning("database %s on %s %s: %s", "busy" if busy.code == "database_busy" else "unavailable",
+                    request.method, request.url.path, getattr(exc, "orig", None) or type(exc).__name__)
         response = await _handle(app.exception_handlers[DomainError], request, busy)
         response.headers["Retry-After"] = str(busy.retry_after_s)
         return response

@@ -11,7 +11,9 @@ cheapest CPU there is. With light traffic a batch is one report and nothing wait
 its case is committed, so a reply always means a durable case.
 
 If a batch fails as a whole (for example a unique-key race with another process on PostgreSQL), every report in
-it is retried in a transaction of its own, so one bad report never takes the others down.
+it is retried in a transaction of its own, so one bad report never takes the others down. A database that cannot
+be reached (PostgreSQL restarting) fails the batch's reports at once with 503 and ``Retry-After``; the thread drops
+its connection and the next batch opens a new one, so intake resumes by itself when the database is back.
 
 :class:`SessionWriter` files a report in a given session (tests, jobs): the same code path, a batch of one.
 """
@@ -41,7 +43,7 @@ from zhili.cases.intake import (
     plan_cases,
     write_cases,
 )
-from zhili.core.db import get_engine, sqlite_file, write_guard
+from zhili.core.db import busy_error, get_engine, sqlite_file, unavailable_error, write_guard
 from zhili.core.errors import Unavailable
 
 log = logging.getLogger(__name__)
@@ -198,6 +200,15 @@ class GroupCommitWriter:
         try:
             outcomes = self._write(items)  # may append reports that arrived while it waited for the lock
         except Exception as exc:
+            down = unavailable_error(exc)
+            if down is not None:
+                # The database cannot be reached (PostgreSQL restarting, the connection lost): every report of the
+                # batch would fail alike. Each is answered 503 with Retry-After; the next batch connects afresh.
+                log.warning("intake batch of %d: database unavailable (%s)", len(items),
+                            getattr(exc, "orig", None) or type(exc).__name__)
+                for _, _, fail in items:
+                    fail(down)
+                return
             # A unique-key conflict is an Idempotency-Key another process wrote after this batch was planned:
             # planned again, one by one, each report finds that case. A single report can meet the other
             # process's next in-flight batch the same way, so it is planned again a few times.
@@ -212,7 +223,7 @@ class GroupCommitWriter:
                 self._handle(items, attempt=attempt + 1)
                 return
             log.exception("intake failed")
-            items[0][2](Unavailable("事件保存失败，请稍后重试", code="intake_failed"))
+            items[0][2](busy_error(exc) or Unavailable("事件保存失败，请稍后重试", code="intake_failed"))
             return
         self.batches += 1
         self.cases += len(items)

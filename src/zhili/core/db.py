@@ -12,7 +12,8 @@ because a read transaction that later tries to write fails at once with "databas
 committed since it began (the busy timeout does not apply to that upgrade). Reads (GET requests, searches and
 exports) run in deferred read transactions that never wait; what a read must leave behind (the audit entry of an
 export) is written with :func:`write_after_read`, in a short write transaction of its own once the read has ended.
-A database still busy after waiting is :func:`busy_error`: a 503 with a Chinese "try again", never a 500.
+A database still busy after waiting is :func:`busy_error`: a 503 with a Chinese "try again", never a 500; one that
+cannot be reached (PostgreSQL restarting) is :func:`unavailable_error`, a 503 too.
 """
 
 from __future__ import annotations
@@ -45,7 +46,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, Session, declared_attr, mapp
 from sqlalchemy.types import TypeDecorator
 
 from zhili.core.clock import utcnow as utcnow  # re-exported: the models' column defaults take it from here
-from zhili.core.errors import DatabaseBusy, DomainError
+from zhili.core.errors import DatabaseBusy, DatabaseUnavailable, DomainError
 from zhili.core.settings import Settings, get_settings
 
 T = TypeVar("T")
@@ -370,6 +371,30 @@ def busy_error(exc: BaseException) -> DatabaseBusy | None:
         return DatabaseBusy()
     if type(orig).__module__.startswith("sqlite3") and str(orig).strip().lower() in _SQLITE_BUSY_TEXT:
         return DatabaseBusy()
+    return None
+
+
+# PostgreSQL: admin_shutdown, crash_shutdown, cannot_connect_now (starting up, in recovery), too_many_connections;
+# and the whole class 08 (connection exception)
+_PG_UNAVAILABLE = {"57P01", "57P02", "57P03", "53300"}
+
+
+def unavailable_error(exc: BaseException) -> DatabaseUnavailable | None:
+    """The 503 to answer for a database that cannot be reached — PostgreSQL down, shutting down, starting up or in
+    crash recovery, or the connection lost in the middle of the request — or None for any other error. SQLAlchemy
+    invalidates such a connection (and, with ``pool_pre_ping``, the pool replaces the others when they are next
+    used), so the process carries on by itself once the server is back."""
+    if isinstance(exc, sa_exc.DBAPIError) and exc.connection_invalidated:
+        return DatabaseUnavailable()
+    if not isinstance(exc, (sa_exc.OperationalError, sa_exc.InterfaceError)):
+        return None
+    orig = exc.orig
+    if not type(orig).__module__.startswith("psycopg"):
+        return None
+    state = getattr(orig, "sqlstate", None)
+    # psycopg gives no SQLSTATE for a failure of the connection itself (refused, closed, lost)
+    if state is None or state.startswith("08") or state in _PG_UNAVAILABLE:
+        return DatabaseUnavailable()
     return None
 
 

@@ -77,3 +77,12 @@ class DatabaseBusy(Unavailable):
     code = "database_busy"
     default_message = "系统繁忙，数据正被其他操作占用，请稍后重试"
     retry_after_s = 2
+
+
+class DatabaseUnavailable(Unavailable):
+    """The database cannot be reached (down, restarting, the connection lost mid-request): nothing was done, or —
+    for a connection lost while committing — it may have been; a retry with the same Idempotency-Key is safe."""
+
+    code = "database_unavailable"
+    default_message = "数据库暂时无法连接（可能正在重启），请稍后重试；重新提交时请携带同一 Idempotency-Key"
+    retry_after_s = 5
