@@ -24,9 +24,12 @@ def _render_item(type_: str, obj: Any, autogen_context: Any) -> str | Literal[Fa
 
 
 def _run(connection: Connection) -> None:
+    from zhili.core.partitions import include_name, partition_tables
+
     context.configure(
         connection=connection,
         target_metadata=target_metadata,
+        include_name=include_name(partition_tables(connection)),  # monthly partitions are made at run time
         render_as_batch=connection.dialect.name == "sqlite",
         compare_type=True,
         render_item=_render_item,
