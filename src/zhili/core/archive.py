@@ -98,8 +98,8 @@ def _cell(value: Any) -> str:
 
 
 def _rows(conn: Connection, partition: str, order: str, batch: int = 5000) -> Iterator[tuple[list[str], Any]]:
-    result = conn.execution_options(stream_results=True, yield_per=batch).execute(
-        text(f'SELECT * FROM "{partition}" ORDER BY {order}'))
+    result = conn.execute(text(f'SELECT * FROM "{partition}" ORDER BY {order}'),
+                          execution_options={"stream_results": True, "yield_per": batch})
     keys = list(result.keys())
     for row in result:
         yield keys, row
