@@ -283,9 +283,9 @@ def verify_chain(session: Session, *, batch: int = 5000) -> VerifyResult:
     hashes: dict[int, str] = {}
     from zhili.core.partitions import PartitionArchive
 
-    for arc in session.scalars(select(PartitionArchive).where(PartitionArchive.table_name == "audit_event",
-                                                              PartitionArchive.rows > 0)
-                               .order_by(PartitionArchive.first_seq)):
+    archives = select(PartitionArchive).where(PartitionArchive.table_name == "audit_event", PartitionArchive.rows > 0)
+    postgres = session.get_bind().dialect.name == "postgresql"  # only PostgreSQL archives (SQLite: plain tables)
+    for arc in session.scalars(archives.order_by(PartitionArchive.first_seq)) if postgres else ():
         month = arc.month.strftime("%Y-%m")
         if arc.first_seq != expected_seq:
             result.broken(f"归档分区 {month}：起始序号 {arc.first_seq} 与前一段不衔接（应为 {expected_seq}）")

@@ -5,8 +5,9 @@ calendar month in UTC (``<table>_pYYYYMM``, ``[first day 00:00 UTC, next first d
 (``<table>_default``). SQLite keeps plain tables; every function here is a no-op or refuses there.
 
 - :func:`ensure` creates the partitions of this month and ``ahead`` months after it (the sweep thread does it
-  under the ``partitions`` lease, ``zhili.app``; ``zhili db partitions --ensure`` by hand); a month whose rows
-  already sit in DEFAULT is re-homed.
+  under the ``partitions`` lease, ``zhili.app``; ``zhili db partitions --ensure`` by hand), and those of any month
+  whose rows sit in DEFAULT, re-homing them (an import of old history, e.g. the data hub's 历史工单, lands there
+  and is moved at the job's next turn; the demo seeder makes its months first, :func:`ensure_range`).
 - The DEFAULT partition is kept as a safety net: a row whose month has no partition (a clock far off, an import of
   old history before its months were made) lands there instead of failing the transaction — losing a timeline step
   or an audit entry, i.e. failing the user's action, is worse than one unpruned partition. It should stay empty;
@@ -152,48 +153,60 @@ def _guard(conn: Connection, table: str, partition: str) -> None:
                       f"FOR EACH STATEMENT EXECUTE FUNCTION {function}()"))
 
 
-def _default_has_rows(conn: Connection, table: str, start: dt.datetime, end: dt.datetime) -> bool:
-    return bool(conn.scalar(text(f'SELECT EXISTS (SELECT 1 FROM "{table}_default" WHERE at >= :s AND at < :e)'),
-                            {"s": start, "e": end}))
+def _stray_months(conn: Connection, table: str) -> list[dt.date]:
+    """The months of the rows sitting in ``table``'s DEFAULT partition (normally none)."""
+    return [dt.date(m.year, m.month, 1) for m in conn.scalars(text(
+        f"SELECT DISTINCT date_trunc('month', at AT TIME ZONE 'UTC') FROM \"{table}_default\""))]
 
 
-def create_month(conn: Connection, table: str, month: dt.date) -> bool:
-    """Create ``table``'s partition for ``month`` unless it exists; True if made. Rows of that month already in
-    DEFAULT are re-homed: DEFAULT is detached and replaced by a new one, and its rows re-inserted through the parent
-    (each lands in its month) — copied, never updated or deleted, so the append-only guards hold throughout."""
+def _create(conn: Connection, table: str, month: dt.date) -> None:
     name = partition_name(table, month)
-    if conn.scalar(text("SELECT to_regclass(:n)"), {"n": name}) is not None:
-        return False
     start, end = bounds(month)
-    conn.execute(text(f"LOCK TABLE \"{table}\" IN SHARE ROW EXCLUSIVE MODE"))  # no writer lands in DEFAULT meanwhile
-    rehome = _default_has_rows(conn, table, start, end)
-    if rehome:
-        conn.execute(text(f'ALTER TABLE "{table}" DETACH PARTITION "{table}_default"'))
-        conn.execute(text(f'ALTER TABLE "{table}_default" RENAME TO "{table}_default_old"'))
-        conn.execute(text(f'CREATE TABLE "{table}_default" PARTITION OF "{table}" DEFAULT'))
-        _guard(conn, table, f"{table}_default")
     conn.execute(text(f'CREATE TABLE "{name}" PARTITION OF "{table}" '
                       f"FOR VALUES FROM ('{start.isoformat()}') TO ('{end.isoformat()}')"))
     _guard(conn, table, name)
-    if rehome:
-        conn.execute(text(f'INSERT INTO "{table}" SELECT * FROM "{table}_default_old"'))
-        conn.execute(text(f'DROP TABLE "{table}_default_old"'))
-    return True
+
+
+def _rehome(conn: Connection, table: str, months: list[dt.date]) -> None:
+    """Create ``months``' partitions while DEFAULT holds rows of some of them: DEFAULT is detached and replaced by a
+    new one, and its rows re-inserted through the parent (each lands in its month) — copied, never updated or
+    deleted, so the append-only guards hold throughout. Writers wait meanwhile (the parent is locked)."""
+    conn.execute(text(f'ALTER TABLE "{table}" DETACH PARTITION "{table}_default"'))
+    conn.execute(text(f'ALTER TABLE "{table}_default" RENAME TO "{table}_default_old"'))
+    conn.execute(text(f'CREATE TABLE "{table}_default" PARTITION OF "{table}" DEFAULT'))
+    _guard(conn, table, f"{table}_default")
+    for month in months:
+        _create(conn, table, month)
+    conn.execute(text(f'INSERT INTO "{table}" SELECT * FROM "{table}_default_old"'))
+    conn.execute(text(f'DROP TABLE "{table}_default_old"'))
+
+
+def _exists(conn: Connection, name: str) -> bool:
+    return conn.scalar(text("SELECT to_regclass(:n)"), {"n": name}) is not None
 
 
 def ensure(conn: Connection, *, ahead: int = 3, now: dt.datetime | None = None,
            months: list[dt.date] | None = None) -> list[str]:
     """Create the partitions of this month and the ``ahead`` months after it (or of ``months``) for every
-    partitioned table; returns the names made. Nothing on SQLite or on an unpartitioned table."""
+    partitioned table, and those of any month whose rows sit in DEFAULT (re-homing them); returns the names made.
+    Nothing on SQLite or on an unpartitioned table."""
     first = month_start(now or utcnow())
     wanted = months if months is not None else [add_months(first, i) for i in range(ahead + 1)]
     made: list[str] = []
     for table in TABLES:
         if not is_partitioned(conn, table):
             continue
-        for month in wanted:
-            if create_month(conn, table, month):
-                made.append(partition_name(table, month))
+        stray = _stray_months(conn, table)
+        missing = sorted({m for m in [*wanted, *stray] if not _exists(conn, partition_name(table, m))})
+        if not missing:
+            continue
+        conn.execute(text(f'LOCK TABLE "{table}" IN SHARE ROW EXCLUSIVE MODE'))  # no writer lands in DEFAULT now
+        if stray:
+            _rehome(conn, table, missing)
+        else:
+            for month in missing:
+                _create(conn, table, month)
+        made.extend(partition_name(table, m) for m in missing)
     return made
 
 
