@@ -71,6 +71,8 @@ def reads(conn: Connection, month: dt.date, case_ids: list[Any], seqs: list[int]
                                                           "ORDER BY seq DESC LIMIT 50", local, repeat),
         "audit page: local month, total": timed(conn, "SELECT count(*) FROM audit_event WHERE at >= :s AND at < :e",
                                                 local, repeat),
+        "audit page: no filter, newest 50": timed(conn, "SELECT * FROM audit_event ORDER BY seq DESC LIMIT 50",
+                                                  None, repeat),
         "audit: chain head": timed(conn, "SELECT seq, hash FROM audit_event ORDER BY seq DESC LIMIT 1", None,
                                    repeat * 5),
     }
@@ -84,6 +86,51 @@ def reads(conn: Connection, month: dt.date, case_ids: list[Any], seqs: list[int]
         conn.execute(text("SELECT * FROM audit_event WHERE seq = :s"), {"s": seq}).all()
     out["audit: one event by seq (each)"] = (time.perf_counter() - t) * 1000 / len(seqs)
     return out
+
+
+def fill_audit(conn: Connection, n: int) -> None:
+    """The demo seeder writes few audit entries: on this throw-away copy, make the log a district's size — ``n``
+    entries spread evenly over the timeline's months, then the seeded entries after them, one valid chain
+    (re-numbered and re-hashed; the hourly anchors cleared)."""
+    from sqlalchemy import insert, select
+
+    from zhili.core import audit
+
+    table = audit.AuditEvent.__table__
+    existing = [dict(r._mapping) for r in conn.execute(select(*table.c).order_by(table.c.seq))]
+    conn.execute(text("ALTER TABLE audit_event DISABLE TRIGGER audit_event_append_only"))
+    conn.execute(text("DELETE FROM audit_event"))
+    conn.execute(text("ALTER TABLE audit_event ENABLE TRIGGER audit_event_append_only"))
+    conn.execute(text("DELETE FROM audit_anchor"))
+    start = conn.scalar(text("SELECT min(at) FROM case_event"))
+    end = min([r["at"] for r in existing] or [dt.datetime.now(dt.UTC)])
+    case_ids = [str(r[0]) for r in conn.execute(text('SELECT id FROM "case" LIMIT 5000'))]
+    actions = ["case.accept", "case.dispatch", "case.resolve", "case.verify", "case.close", "person.update",
+               "registry.export", "auth.login"]
+    rnd = random.Random(20)
+    step = (end - start) / max(n, 1)
+    seq, prev, batch = 0, audit.GENESIS, []
+
+    def add(row: dict[str, Any]) -> None:
+        nonlocal seq, prev
+        seq += 1
+        row.update(seq=seq, prev_hash=prev)
+        row["hash"] = prev = audit.compute_hash(prev, audit._row_payload(audit._RowView(row)))
+        batch.append(row)
+        if len(batch) >= 5000:
+            conn.execute(insert(table), batch)
+            batch.clear()
+
+    for i in range(n):
+        add({"at": start + step * i, "actor_id": None, "actor_name": f"user{rnd.randint(1, 300)}",
+             "actor_role": "street_staff", "ip": "10.0.0.1", "action": rnd.choice(actions), "object_type": "case",
+             "object_id": rnd.choice(case_ids), "reason": None, "before": {"state": "reported"},
+             "after": {"state": "accepted", "note": "bench"}})
+    for r in existing:
+        add({k: v for k, v in r.items() if k not in ("seq", "prev_hash", "hash")})
+    if batch:
+        conn.execute(insert(table), batch)
+    conn.commit()
 
 
 def delete_month_baseline(conn: Connection, month: dt.date) -> dict[str, float]:
@@ -157,10 +204,17 @@ def main() -> None:
     ap.add_argument("--cases", type=int, default=300, help="random cases whose timeline is read")
     ap.add_argument("--archive-dir", type=Path, default=Path("/tmp/zhili-archive"))
     ap.add_argument("--case-table", action="store_true", help="also measure a partitioned copy of case")
+    ap.add_argument("--audit-rows", type=int, default=0, help="first fill the copy's audit log to this size")
     args = ap.parse_args()
     engine = get_engine()
     with engine.connect() as conn:
         assert not partitions.is_partitioned(conn, "case_event"), "run on a copy at revision 0021 (plain tables)"
+        if args.audit_rows:
+            t = time.perf_counter()
+            fill_audit(conn, args.audit_rows)
+            conn.execute(text("ANALYZE audit_event"))
+            conn.commit()
+            print(f"audit log filled to {args.audit_rows:,} + seeded entries in {time.perf_counter() - t:.0f} s")
         counts = conn.execute(text("SELECT (SELECT count(*) FROM case_event), (SELECT count(*) FROM audit_event), "
                                    "(SELECT min(at) FROM case_event), (SELECT max(at) FROM case_event)")).one()
         print(f"case_event {counts[0]:,} rows, audit_event {counts[1]:,} rows, timeline {counts[2]:%Y-%m} – "
