@@ -118,6 +118,21 @@ def include_name(partitions: set[str]) -> Any:
     return include
 
 
+def include_name_of(conn: Connection) -> Any:
+    """As :func:`include_name`, the partitions looked up on ``conn`` at the first call (not before: Alembic's
+    environment must not begin a transaction before the migration context does)."""
+    found: list[set[str]] = []
+
+    def include(name: str | None, type_: str, parent_names: Any) -> bool:
+        if type_ != "table":
+            return True
+        if not found:
+            found.append(partition_tables(conn))
+        return name not in found[0]
+
+    return include
+
+
 @dataclass(frozen=True)
 class Partition:
     """One partition of a partitioned table: its month (None for DEFAULT) and its rows (exact count if asked)."""
