@@ -18,7 +18,7 @@ from sqlalchemy import Connection, Engine, inspect, text
 from sqlalchemy.exc import DBAPIError
 
 import zhili.models  # noqa: F401  (fills Base.metadata)
-from zhili.core import migrate
+from zhili.core import migrate, partitions
 from zhili.core.db import Base, make_engine
 
 VERSION_TABLE = "alembic_version"
@@ -62,7 +62,9 @@ def downgrade(engine: Engine, revision: str = "base") -> None:
 
 
 def tables(engine: Engine) -> set[str]:
-    return set(inspect(engine).get_table_names())
+    """The tables of the schema, without PostgreSQL's monthly partitions (made at run time, not by a model)."""
+    with engine.connect() as conn:
+        return set(inspect(conn).get_table_names()) - partitions.partition_tables(conn)
 
 
 def audit_triggers(conn: Connection, table: str = "audit_event") -> set[str]:
@@ -136,8 +138,11 @@ def test_the_geo_version_row_is_seeded_by_the_migration(migrated):
 
 
 def _diff(conn: Connection) -> list[object]:
-    # compare_type as in migrations/env.py, plus server defaults (stricter than env.py); nothing ignored.
-    ctx = MigrationContext.configure(conn, opts={"compare_type": True, "compare_server_default": True})
+    # compare_type as in migrations/env.py, plus server defaults (stricter than env.py); nothing ignored but the
+    # monthly partitions of PostgreSQL's partitioned tables (as in env.py: tables made at run time, not by a model)
+    ctx = MigrationContext.configure(conn, opts={"compare_type": True, "compare_server_default": True,
+                                                 "include_name": partitions.include_name(
+                                                     partitions.partition_tables(conn))})
     return list(compare_metadata(ctx, Base.metadata))
 
 
@@ -273,4 +278,68 @@ def test_migration_0013_splits_supports_from_merged_cases_and_renames_the_notifi
             conn.execute(text("UPDATE \"case\" SET master_case_id = NULL"))
             conn.execute(text("DELETE FROM \"case\""))
             conn.execute(text("DELETE FROM app_user"))
+        upgrade(fresh_engine)
+
+
+def test_migration_0023_partitions_the_history_keeping_every_row_and_the_chain(fresh_engine, migrated, monkeypatch):
+    """Existing timeline and audit rows across several months: after 0023 every row is there (on PostgreSQL each in
+    its month's partition), the chain verifies; after the downgrade the same rows in plain tables, still verifying."""
+    import datetime as dt
+
+    from sqlalchemy.orm import Session
+
+    from zhili.core import audit
+
+    m = _load_migration("0023_partitioned_history.py")
+    downgrade(fresh_engine, m.down_revision)  # type: ignore[attr-defined]
+    months = [dt.datetime(2025, 11, 3, 8, tzinfo=dt.UTC), dt.datetime(2026, 1, 31, 23, 59, tzinfo=dt.UTC),
+              dt.datetime(2026, 2, 1, 0, 0, tzinfo=dt.UTC), audit.utcnow()]
+    case_id = uuid.uuid4()
+    try:
+        with fresh_engine.begin() as conn:
+            s = Session(bind=conn)
+            for i, moment in enumerate(months):
+                monkeypatch.setattr(audit, "utcnow", lambda moment=moment: moment)
+                audit.record(s, actor=audit.SYSTEM, action="probe.migrate", object_type="probe", object_id=str(i),
+                             after={"i": i, "empty": ""})
+                s.flush()
+            monkeypatch.undo()
+            _insert(conn, "case", id=case_id, number="M0023-1")
+            for i, moment in enumerate(months):
+                _insert(conn, "case_event", id=uuid.uuid4(), case_id=case_id, seq=i + 1, at=moment)
+            s.close()
+        counts = ("SELECT (SELECT count(*) FROM audit_event), (SELECT count(*) FROM case_event), "
+                  "(SELECT string_agg(hash, ',' ORDER BY seq) FROM audit_event)")
+        counts = counts if fresh_engine.dialect.name == "postgresql" else counts.replace(
+            "(SELECT string_agg(hash, ',' ORDER BY seq) FROM audit_event)",
+            "(SELECT group_concat(hash) FROM (SELECT hash FROM audit_event ORDER BY seq))")
+        with fresh_engine.connect() as conn:
+            before = tuple(conn.execute(text(counts)).one())
+        assert before[:2] == (4, 4)
+        upgrade(fresh_engine)
+        with fresh_engine.connect() as conn:
+            assert tuple(conn.execute(text(counts)).one()) == before
+            assert audit.verify_chain(Session(bind=conn)).ok
+            if conn.dialect.name == "postgresql":
+                held = conn.execute(text("SELECT tableoid::regclass::text, count(*) FROM case_event GROUP BY 1 "
+                                         "ORDER BY 1")).all()
+                assert [r[0] for r in held][:3] == ["case_event_p202511", "case_event_p202601", "case_event_p202602"]
+                assert "case_event_default" not in [r[0] for r in held]
+                assert {"audit_event_p202512", "audit_event_p202603"} <= partitions.partition_tables(conn)
+                pk = inspect(conn).get_pk_constraint("audit_event")["constrained_columns"]
+                assert pk == ["seq", "at"]
+            else:
+                assert inspect(conn).get_pk_constraint("audit_event")["constrained_columns"] == ["seq"]
+        downgrade(fresh_engine, m.down_revision)  # type: ignore[attr-defined]
+        with fresh_engine.connect() as conn:
+            assert tuple(conn.execute(text(counts)).one()) == before  # the same rows, the same hashes in order
+            assert partitions.partition_tables(conn) == set()
+            assert inspect(conn).get_pk_constraint("audit_event")["constrained_columns"] == ["seq"]
+            assert audit_triggers(conn) == expected_triggers(conn)
+    finally:
+        if fresh_engine.dialect.name == "sqlite":  # SQLite's DROP TABLE "case" deletes (cascades to) the timeline
+            with fresh_engine.begin() as conn:
+                for name in ("case_event_no_delete", "case_event_no_update"):
+                    conn.execute(text(f"DROP TRIGGER IF EXISTS {name}"))
+        downgrade(fresh_engine)  # the append-only rows go with their tables
         upgrade(fresh_engine)

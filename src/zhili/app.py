@@ -218,6 +218,7 @@ def _sweeper(stop: threading.Event, interval: int) -> None:
         except Exception:
             log.exception("police delivery redelivery failed")
         _rental_scan(holder)
+        _partition_job(holder)
         try:  # devices silent past their heartbeat, quiet alerts, old messages (zhili.iot.heartbeat, leased)
             from zhili.iot.heartbeat import run_due as iot_sweep
 
@@ -252,6 +253,35 @@ def _rental_scan(holder: str) -> None:
                 lock.last_run_at, lock.until = utcnow(), None
     except Exception:
         log.exception("rental scan failed; tried again at its next turn")
+
+
+def _partition_job(holder: str) -> None:
+    """PostgreSQL's monthly partitions of the case timeline and the audit log made ahead (zhili.core.partitions),
+    every ``partition_interval_s`` under the ``partitions`` lease; nothing on SQLite."""
+    from zhili.cases.models import JobLock
+    from zhili.cases.sweep import take_lease
+    from zhili.core import partitions
+    from zhili.core.db import session_scope, utcnow
+    from zhili.core.settings import get_settings
+
+    every = get_settings().partition_interval_s
+    if every <= 0:
+        return
+    try:
+        with session_scope() as s:
+            if s.get_bind().dialect.name != "postgresql":
+                return
+            if take_lease(s, "partitions", holder=holder, every_s=every, now=utcnow(), hold_s=600) is None:
+                return
+        with session_scope() as s:
+            made = partitions.ensure(s.connection(), ahead=get_settings().partition_months_ahead)
+            lock = s.get(JobLock, "partitions")
+            if lock is not None:
+                lock.last_run_at, lock.until = utcnow(), None
+        if made:
+            log.info("partitions made ahead: %s", ", ".join(made))
+    except Exception:
+        log.exception("partition maintenance failed; tried again at its next turn")
 
 
 def _intel_worker(stop: threading.Event, interval: int) -> None:

@@ -91,6 +91,100 @@ def db_current() -> None:
         console.print(f"当前版本: {migrate.current_revision(conn)}  最新版本: {migrate.head_revision()}")
 
 
+@db_app.command("partitions")
+def db_partitions(
+    ensure: Annotated[bool, typer.Option(
+        "--ensure", help="创建本月及之后若干个月的分区（并把默认分区中的记录移入其月份）")] = False,
+    count: Annotated[bool, typer.Option("--count", help="精确统计每个分区的行数（逐个扫描）")] = False,
+) -> None:
+    """列出（或补建）案件时间线与审计日志的按月分区（仅 PostgreSQL）。"""
+    import zhili.models  # noqa: F401
+    from zhili.core import partitions
+    from zhili.core.db import session_scope
+
+    with session_scope() as s:
+        conn = s.connection()
+        if ensure:
+            made = partitions.ensure(conn, ahead=_settings().partition_months_ahead)
+            console.print(f"新建分区：{', '.join(made)}" if made else "分区已齐全")
+        shown = False
+        for table in partitions.TABLES:
+            parts = partitions.list_partitions(conn, table, count=count)
+            for p in parts:
+                shown = True
+                month = p.month.strftime("%Y-%m") if p.month else "默认"
+                rows = "" if p.rows is None else f"  {p.rows:>10,} 行"
+                console.print(f"{table:<12} {month:<8} {p.name:<24}{rows}  {(p.bytes or 0) / 1e6:>9.1f} MB")
+            for p in parts:
+                if p.month is None and (p.rows or 0) > 0:
+                    console.print(f"[yellow]{table} 的默认分区有 {p.rows} 行：执行 --ensure 移入其月份[/yellow]")
+        if not shown:
+            console.print("此数据库没有分区表（SQLite 使用普通表）")
+
+
+@db_app.command("archive")
+def db_archive(
+    before: Annotated[str, typer.Option("--before", help="归档此月份（YYYY-MM）之前的全部月份")],
+    directory: Annotated[Path | None, typer.Option("--dir", help="归档文件目录（默认 var/archive）")] = None,
+    table: Annotated[str, typer.Option(help="audit_event、case_event 或 all")] = "all",
+) -> None:
+    """把旧的按月分区导出为压缩 CSV 与清单、校验后从数据库移除（审计日志至少在线保留 6 个月）。"""
+    import zhili.models  # noqa: F401
+    from zhili.core import archive, partitions
+    from zhili.core.db import session_scope, utcnow
+    from zhili.core.errors import DomainError
+
+    settings = _settings()
+    tables = tuple(partitions.TABLES) if table == "all" else (table,)
+    if any(t not in partitions.TABLES for t in tables):
+        raise typer.BadParameter(f"未知的表：{table}")
+    try:
+        month = partitions.parse_month(before)
+        done = archive.archive_before(session_scope, month, directory or settings.archive_dir
+                                      or settings.var_dir / "archive", now=utcnow(),
+                                      keep_months=settings.history_online_months, tables=tables)
+    except (ValueError, DomainError) as exc:
+        console.print(f"[red]{getattr(exc, 'message', exc)}[/red]")
+        raise typer.Exit(2) from exc
+    for r in done:
+        console.print(f"已归档 {r.table} {r.month:%Y-%m}：{r.rows:,} 行 → {r.file}（SHA-256 {r.sha256[:16]}…）")
+    if not done:
+        console.print("没有需要归档的分区")
+
+
+@db_app.command("verify-archive")
+def db_verify_archive(
+    manifest: Annotated[Path, typer.Argument(help="归档清单 <分区>.manifest.json")],
+    offline: Annotated[bool, typer.Option("--offline", help="不连数据库，只按清单中的锚点校验")] = False,
+) -> None:
+    """校验一个归档文件：文件哈希、行数，审计日志逐条重算哈希链并与该分区的锚点比对。"""
+    import json
+
+    import zhili.models  # noqa: F401
+    from zhili.core import archive, partitions
+
+    data = json.loads(manifest.read_text(encoding="utf-8"))
+    anchor = None
+    if not offline:
+        from zhili.core.db import session_scope
+
+        with session_scope() as s:
+            anchor = archive.stored_anchor(s, data["table"], partitions.parse_month(data["month"]))
+            if anchor is None:
+                console.print("[red]数据库中没有此分区的归档锚点（可用 --offline 只按清单校验）[/red]")
+                raise typer.Exit(2)
+            s.expunge(anchor)
+    check = archive.verify_archive(manifest, anchor)
+    against = "清单" if offline else "数据库中的锚点"
+    if check.ok:
+        console.print(f"[green]归档完整：{check.rows:,} 行，与{against}一致[/green]")
+        return
+    console.print(f"[red]归档校验失败（对照{against}）：[/red]")
+    for p in check.problems[:20]:
+        console.print(f"  - {p}")
+    raise typer.Exit(2)
+
+
 # -- seed / serve / demo ----------------------------------------------------------------------------------
 
 def _is_empty() -> bool:

@@ -20,6 +20,7 @@ from zhili.cases.models import (
 )
 from zhili.core.audit import AuditAnchor, AuditEvent
 from zhili.core.config_version import ConfigVersion
+from zhili.core.partitions import PartitionArchive
 from zhili.datahub.models import (
     ChangeEvent,
     Delivery,
@@ -113,6 +114,7 @@ __all__ = [
     "Notice",
     "Notification",
     "Organisation",
+    "PartitionArchive",
     "PermitApplication",
     "Person",
     "PoliceDelivery",

@@ -27,7 +27,7 @@ def test_an_update_of_a_timeline_row_is_refused_by_the_database(kit):
         with pytest.raises(DBAPIError, match="append-only"), kit.db.begin_nested():
             kit.db.execute(stmt)
     kit.db.expire_all()
-    assert kit.db.get(CaseEvent, first.id).comment == first.comment
+    assert kit.db.get(CaseEvent, (first.id, first.at)).comment == first.comment
 
 
 def test_the_orm_cannot_rewrite_a_loaded_timeline_event_either(kit):

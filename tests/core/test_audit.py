@@ -72,7 +72,7 @@ def test_a_recorded_event_stores_the_actor_and_json_safe_values(db):
                       object_id=uuid.UUID(int=7),
                       before={"id": uuid.UUID(int=7)}, after={"n": 1}, reason="核实")
     db.expire_all()
-    row = db.get(AuditEvent, ev.seq)
+    row = db.get(AuditEvent, (ev.seq, ev.at))
     assert (row.actor_id, row.actor_name, row.actor_role, row.ip) == (ALICE.id, "wangge_a", "grid_worker",
                                                                       "10.0.0.8")
     assert row.object_id == str(uuid.UUID(int=7)) and row.before == {"id": str(uuid.UUID(int=7))}
@@ -158,7 +158,7 @@ def test_the_database_refuses_to_update_an_audit_event(db):
     with pytest.raises(DBAPIError, match="append-only"), db.begin_nested():
         db.execute(update(AuditEvent).where(AuditEvent.seq == ev.seq).values(action="forged"))
     db.expire_all()
-    assert db.get(AuditEvent, ev.seq).action == "person.create"
+    assert db.get(AuditEvent, (ev.seq, ev.at)).action == "person.create"
     assert verify_chain(db).ok
 
 
@@ -166,7 +166,7 @@ def test_the_database_refuses_to_delete_an_audit_event(db):
     ev = record_three(db)[-1]
     with pytest.raises(DBAPIError, match="append-only"), db.begin_nested():
         db.execute(delete(AuditEvent).where(AuditEvent.seq == ev.seq))
-    assert db.get(AuditEvent, ev.seq) is not None
+    assert db.get(AuditEvent, (ev.seq, ev.at)) is not None
     assert verify_chain(db).ok
 
 

@@ -108,7 +108,7 @@ def list_events(
 def get_event(session: Session, *, principal: Principal, seq: int) -> tuple[AuditEvent, bool]:
     """One event and whether its own hash still matches its content (the chain's links: :func:`verify`)."""
     authorize(principal, Perm.audit_read)
-    ev = session.get(AuditEvent, seq)
+    ev = session.scalar(select(AuditEvent).where(AuditEvent.seq == seq))  # the key is (seq, at) on PostgreSQL
     if ev is None:
         raise NotFound("审计记录不存在", code="audit_event_not_found")
     return ev, audit.hash_matches(ev)

@@ -230,15 +230,18 @@ class Case(Base):
 
 class CaseEvent(Base):
     """One step of a case's timeline — the legal record of handling. Never updated, never deleted: like
-    ``audit_event``, database triggers refuse UPDATE and DELETE (and TRUNCATE on PostgreSQL; migration 0011)."""
+    ``audit_event``, database triggers refuse UPDATE and DELETE (and TRUNCATE on PostgreSQL; migration 0011).
+
+    On PostgreSQL partitioned by month of ``at`` (migration 0023, :mod:`zhili.core.partitions`): the primary key
+    carries the partition key, (id, at); nothing references a timeline row. SQLite keeps the plain table (key id)."""
 
     __tablename__ = "case_event"
-    __table_args__ = (Index("ix_case_event_case", "case_id", "seq"),)
+    __table_args__ = (Index("ix_case_event_case", "case_id", "seq"), {"postgresql_partition_by": "RANGE (at)"})
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=new_id)
     case_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("case.id", ondelete="CASCADE"))
     seq: Mapped[int] = mapped_column(Integer)
-    at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    at: Mapped[dt.datetime] = mapped_column(UTCDateTime, primary_key=True, default=utcnow)
     action: Mapped[str] = mapped_column(String(32))
     from_state: Mapped[str | None] = mapped_column(String(24))
     to_state: Mapped[str] = mapped_column(String(24))

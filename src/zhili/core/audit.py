@@ -26,18 +26,24 @@ ADVISORY_LOCK_KEY = 7_2_6_1_0_0_1  # arbitrary constant for pg_advisory_xact_loc
 
 
 class AuditEvent(Base):
-    """One audited action. Never updated, never deleted."""
+    """One audited action. Never updated, never deleted.
+
+    On PostgreSQL the table is partitioned by month of ``at`` (:mod:`zhili.core.partitions`, migration 0023), so
+    its primary key carries the partition key: (seq, at). ``seq`` stays unique because one writer at a time
+    appends (the head lock) and :func:`verify_chain` checks its continuity; no global unique index on ``hash``
+    (a partitioned table cannot have one without ``at``). SQLite keeps the plain table with ``seq`` its key."""
 
     __tablename__ = "audit_event"
     __table_args__ = (
         Index("ix_audit_object", "object_type", "object_id"),
         Index("ix_audit_actor", "actor_id", "at"),
         Index("ix_audit_at", "at"),
+        {"postgresql_partition_by": "RANGE (at)"},
     )
 
     seq: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True,
                                      autoincrement=False)
-    at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    at: Mapped[dt.datetime] = mapped_column(UTCDateTime, primary_key=True)
     actor_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
     actor_name: Mapped[str | None] = mapped_column(String(100))
     actor_role: Mapped[str | None] = mapped_column(String(32))
@@ -49,7 +55,7 @@ class AuditEvent(Base):
     before: Mapped[Any] = mapped_column(JSONType, nullable=True)
     after: Mapped[Any] = mapped_column(JSONType, nullable=True)
     prev_hash: Mapped[str] = mapped_column(String(64))
-    hash: Mapped[str] = mapped_column(String(64), unique=True)
+    hash: Mapped[str] = mapped_column(String(64))
 
 
 class AuditAnchor(Base):
@@ -256,6 +262,7 @@ class VerifyResult:
     checked: int = 0
     problems: list[str] = field(default_factory=list)
     first_broken: int | None = None  # the seq of the first stored event that fails its check (edited, unlinked)
+    archived: int = 0  # events in archived months, taken on their partitions' anchors (not re-read here)
 
     def broken(self, problem: str, seq: int | None = None) -> None:
         """Record a problem; ``seq``: the stored event it was found at (none for missing rows or an anchor)."""
@@ -265,11 +272,29 @@ class VerifyResult:
 
 
 def verify_chain(session: Session, *, batch: int = 5000) -> VerifyResult:
-    """Recompute every hash, check seq continuity and the anchors; report each break found."""
+    """Recompute every hash, check seq continuity and the anchors; report each break found.
+
+    Months archived off the database (:mod:`zhili.core.archive`) are taken on their anchors: the archived
+    partitions must link up among themselves (first seq, previous partition's last hash), and the live chain starts
+    from the last one's last seq and hash. Each archive file is verified against its anchor on its own
+    (``zhili db verify-archive``)."""
     result = VerifyResult(ok=True)
     prev_hash, expected_seq = GENESIS, 1
     hashes: dict[int, str] = {}
-    last_seq = 0
+    from zhili.core.partitions import PartitionArchive
+
+    archives = select(PartitionArchive).where(PartitionArchive.table_name == "audit_event", PartitionArchive.rows > 0)
+    postgres = session.get_bind().dialect.name == "postgresql"  # only PostgreSQL archives (SQLite: plain tables)
+    for arc in session.scalars(archives.order_by(PartitionArchive.first_seq)) if postgres else ():
+        month = arc.month.strftime("%Y-%m")
+        if arc.first_seq != expected_seq:
+            result.broken(f"归档分区 {month}：起始序号 {arc.first_seq} 与前一段不衔接（应为 {expected_seq}）")
+        if arc.prev_hash != prev_hash:
+            result.broken(f"归档分区 {month}：前序哈希与前一段最后一条不符")
+        hashes[int(arc.last_seq or 0)] = str(arc.last_hash)
+        prev_hash, expected_seq = str(arc.last_hash), int(arc.last_seq or 0) + 1
+        result.archived += arc.rows
+    archived_to = last_seq = expected_seq - 1
     while True:
         rows = session.execute(
             select(*AuditEvent.__table__.c).where(AuditEvent.seq > last_seq).order_by(AuditEvent.seq).limit(batch)
@@ -287,6 +312,8 @@ def verify_chain(session: Session, *, batch: int = 5000) -> VerifyResult:
             prev_hash, expected_seq, last_seq = ev.hash, ev.seq + 1, ev.seq
             result.checked += 1
     for a in session.scalars(select(AuditAnchor).order_by(AuditAnchor.seq)):
+        if a.seq <= archived_to and a.seq not in hashes:
+            continue  # inside an archived month: checked against that archive file (zhili db verify-archive)
         if a.seq > last_seq:
             result.broken(f"锚点 {a.seq} 之后的记录缺失：日志尾部被截断（当前最后序号 {last_seq}）")
         elif hashes.get(a.seq) != a.hash:

@@ -95,6 +95,14 @@ class Settings(BaseSettings):
     # 4E scoring of the current and the last closed month/quarter/year, and the data sets' reminders (0 = off);
     # a closed period whose inputs did not change keeps its run
     eval_interval_s: int = 21600
+    # Partitioned history on PostgreSQL (zhili.core.partitions, zhili.core.archive): monthly partitions made this
+    # many months ahead by the sweep thread (lease-guarded, every partition_interval_s; 0 = off); months of audit
+    # log and case timeline kept online before `zhili db archive` may take them off (never fewer than 6:
+    # 网络安全法 第二十一条); where archive files go (default var_dir / "archive").
+    partition_months_ahead: int = 3
+    partition_interval_s: int = 3600
+    history_online_months: int = 12
+    archive_dir: Path | None = None
     rental_overstay_grace_days: int = 3  # an active stay this many days past its expected move-out / contract end
     rental_vacant_days: int = 30  # a room with no active stay for at least this many days …
     rental_activity_days: int = 7  # … but lock or meter signals in these last days: vacant with activity

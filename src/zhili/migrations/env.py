@@ -24,9 +24,14 @@ def _render_item(type_: str, obj: Any, autogen_context: Any) -> str | Literal[Fa
 
 
 def _run(connection: Connection) -> None:
+    from zhili.core.partitions import include_name_of
+
     context.configure(
         connection=connection,
         target_metadata=target_metadata,
+        # monthly partitions are made at run time, not by a model; looked up only when comparing (autogenerate) —
+        # a query here would begin the transaction Alembic then leaves uncommitted
+        include_name=include_name_of(connection),
         render_as_batch=connection.dialect.name == "sqlite",
         compare_type=True,
         render_item=_render_item,

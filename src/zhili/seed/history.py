@@ -55,7 +55,7 @@ from zhili.cases.effects import PLACEHOLDER_LEVELS
 from zhili.cases.models import Case, CaseCounter, CaseEvent, CaseState, CaseSupport, Category, Channel, Urgency
 from zhili.cases.scope import geo_cell
 from zhili.cases.tally import rebuild_stats
-from zhili.core import audit, names
+from zhili.core import audit, names, partitions
 from zhili.core.bulk import BulkWriter
 from zhili.core.clock import district_tz, local_day
 from zhili.core.crypto import FieldCipher, get_cipher
@@ -195,6 +195,9 @@ def seed_cases(engine: Engine, *, scale: Scale = "small", count: int | None = No
             progress("cases", written_cases, n)
 
     with engine.begin() as conn:
+        # PostgreSQL: the timeline's months made before the rows come (else they wait in DEFAULT for the job)
+        partitions.ensure_range(conn, dt.datetime.combine(start_day - dt.timedelta(days=2), dt.time(), tzinfo=dt.UTC),
+                                now)
         writer = BulkWriter(conn)
         supporters = make_supporters(conn, cipher, _SUPPORTERS, now) if plant else []
         for i in order:
