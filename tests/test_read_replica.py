@@ -25,9 +25,11 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
+from typer.testing import CliRunner
 
 import pgcluster
 from testmodules import TESTS, load
+from zhili.cli import app as cli
 from zhili.core import replica
 from zhili.core.db import get_engine, get_read_engine, make_engine, set_engine, set_read_engine
 from zhili.core.settings import get_settings
@@ -194,6 +196,8 @@ def test_a_replica_too_far_behind_is_not_read(site: Site, settings_env: pytest.M
     with Session(site.engine) as s:
         check = health.system_health(s)[2]
     assert (check.key, check.status, check.detail, check.params["kb"]) == ("replica", "ok", "replica_ok", "0")
+    checked = CliRunner().invoke(cli, ["check"])
+    assert checked.exit_code == 0 and "只读副本" in checked.output, checked.output
 
 
 def test_a_dead_replica_sends_its_reads_to_the_primary_at_once_and_is_read_again_when_back(
@@ -212,6 +216,8 @@ def test_a_dead_replica_sends_its_reads_to_the_primary_at_once_and_is_read_again
         with Session(site.engine) as s:
             check = health.system_health(s)[2]
         assert (check.key, check.status, check.detail) == ("replica", "problem", "replica_down_primary")
+        checked = CliRunner().invoke(cli, ["check"])
+        assert checked.exit_code == 1 and "只读副本" in checked.output  # `zhili check` names it as a problem
 
         _configure(settings_env, read_on_replica_down="fail")  # a deployment that would rather fail clearly
         start = time.monotonic()

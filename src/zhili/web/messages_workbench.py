@@ -124,7 +124,8 @@ MESSAGES: dict[str, tuple[str, str]] = {
                                        "Does not answer ({error}): the primary serves its reads"),
     "wb.health.replica_down_fail": ("无法连接（{error}）：统计查询暂时无法使用（按配置不回落到主库）",
                                     "Does not answer ({error}): its reads fail (configured not to use the primary)"),
-    "wb.health.replica_not_standby": ("所配置的只读库不是备库（未处于恢复状态），不会从中读取：请检查 ZHILI_READ_DATABASE_URL",
+    "wb.health.replica_not_standby": ("所配置的只读库不是备库（未处于恢复状态），不会从中读取：请检查 "
+                                      "ZHILI_READ_DATABASE_URL",
                                       "The configured read database is not a standby; it is not read: check "
                                       "ZHILI_READ_DATABASE_URL"),
     "wb.health.keys": ("密钥", "Keys"),
