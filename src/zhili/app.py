@@ -29,6 +29,7 @@ from zhili.core.masking import MaskingLogFilter, install_log_masking
 from zhili.http.bodylimit import BodyLimit
 from zhili.http.deps import SESSION_COOKIE
 from zhili.http.openapi import ERROR_RESPONSES
+from zhili.http.replica import ReadYourWrites
 
 log = logging.getLogger("zhili")
 
@@ -417,6 +418,7 @@ def create_app() -> FastAPI:
     routing.install()  # 智能分拨: the case loop asks the active text models (none active: nothing changes)
 
     app.add_middleware(BodyLimit)  # inside the timing headers: a refusal is answered with them too
+    app.add_middleware(ReadYourWrites)  # after a write: the primary's WAL position in a cookie (read replica only)
     app.add_middleware(_TimingHeaders)
 
     app.include_router(api_router())

@@ -762,6 +762,28 @@ def restore(
 
 # -- check ------------------------------------------------------------------------------------------------
 
+def _check_replica(s: Any, row: Any) -> None:
+    """The read replica's row of ``zhili check`` (none without one): answering, a standby, how far behind."""
+    from zhili.core import replica
+    from zhili.core.db import get_engine, get_read_engine
+
+    engine = get_read_engine()
+    if engine is None:
+        return
+    status = replica.probe(engine, get_engine())
+    name = f"只读副本 {engine.url.render_as_string(hide_password=True)}"
+    if not status.up:
+        fallback = "读操作暂由主库承担" if s.read_on_replica_down == "primary" else "统计查询将返回 503"
+        row(name, False, f"无法连接（{status.error}），{fallback}")
+    elif not status.standby:
+        row(name, False, "不是备库（未处于恢复状态），不会从中读取")
+    else:
+        seconds = "—" if status.lag_s == float("inf") else f"{status.lag_s or 0:.1f}"
+        lag = f"落后 {seconds} 秒 / {(status.lag_bytes or 0) / 1024:.0f} KB"
+        behind = replica.is_behind(status, s)
+        row(name, not behind, lag + (f"，超过上限 {s.read_max_lag_s:g} 秒，读操作暂由主库承担" if behind else ""))
+
+
 @app.command()
 def check() -> None:
     """检查配置、数据库连接、迁移版本、密钥文件权限与审计链。"""
@@ -792,6 +814,7 @@ def check() -> None:
         row("迁移版本", cur == head, f"当前 {cur} / 最新 {head}")
     except Exception as exc:  # noqa: BLE001 - report any connection failure
         row("连接", False, f"{type(exc).__name__}: {exc}")
+    _check_replica(s, row)
     if s.keys:
         row("密钥", True, "来自环境变量 ZHILI_KEYS")
     else:

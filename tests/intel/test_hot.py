@@ -102,6 +102,12 @@ def test_min_size_and_an_empty_input() -> None:
     assert len(hot_issues(cluster, min_size=4)) == 1
 
 
+def test_texts_that_share_no_two_characters_make_no_issue() -> None:
+    # two short unrelated reports: no bigram occurs twice, nothing to weigh (it raised on an empty array)
+    docs = [HotDoc(id="a", text="路灯不亮", time=T0), HotDoc(id="b", text="井盖缺失", time=T0)]
+    assert hot_issues(docs, min_size=2) == []
+
+
 def test_heat_grows_with_reporters_supports_and_recency() -> None:
     base = dict(size=10, reporters=5, votes=0, span_days=7.0, age_days=0.0)
     assert heat(**{**base, "reporters": 8}) > heat(**base)

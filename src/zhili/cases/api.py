@@ -45,7 +45,7 @@ from zhili.core.schemas import Page
 from zhili.core.security import Perm
 from zhili.core.settings import get_settings
 from zhili.http.bodylimit import MARGIN, body_limit
-from zhili.http.deps import CachedAuth, CurrentUser, Db, Paging
+from zhili.http.deps import CachedAuth, CurrentUser, Db, Paging, ReplicaDb
 from zhili.org import service as org
 
 router = APIRouter(tags=["事件办理"])
@@ -105,7 +105,7 @@ def list_cases(session: Db, principal: CurrentUser, paging: Paging, filters: Fil
 
 
 @router.get("/cases/export.xlsx", summary="导出事件（Excel）", response_class=Response)
-def export_cases(session: Db, principal: CurrentUser, filters: Filters) -> Response:
+def export_cases(session: ReplicaDb, principal: CurrentUser, filters: Filters) -> Response:
     data = export.export_cases_xlsx(session, principal=principal, filters=filters)
     name = f"cases-{utcnow():%Y%m%d%H%M}.xlsx"
     return Response(data, media_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",

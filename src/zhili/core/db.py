@@ -284,10 +284,12 @@ def get_engine() -> Engine:
 
 
 def set_engine(engine: Engine | None) -> None:
-    """Replace the process-wide engine (tests, CLI ``--database``)."""
+    """Replace the process-wide engine (tests, CLI ``--database``); the read replica's engine is derived afresh from
+    the settings (:func:`get_read_engine`) — a replica belongs to its primary."""
     global _engine, _factory, _read_factory
     _engine = engine
     _factory = _read_factory = None
+    set_read_engine(None, configured=False)
 
 
 def session_factory() -> sessionmaker[Session]:
@@ -313,6 +315,77 @@ def read_session_factory() -> sessionmaker[Session]:
     return _read_factory
 
 
+# -- the streaming read replica ----------------------------------------------------------------------------------
+
+_replica_engine: Engine | None = None
+_replica_configured = False  # _replica_engine was set (from the settings or by set_read_engine), None included
+_replica_factory: sessionmaker[Session] | None = None
+_replica_lock = threading.Lock()
+_PRIMARY = "zhili_primary"  # Session.info of a replica session: the request's primary session (writes go there)
+
+
+def make_read_engine(url: str, *, settings: Settings | None = None, **kwargs: Any) -> Engine:
+    """An engine for a read replica: a small pool that gives up quickly (a short libpq ``connect_timeout``, a short
+    wait for a pooled connection) and no pre-ping — the request's first statement on it (``zhili.core.replica``)
+    is the ping, and its failure sends the read to the primary."""
+    settings = settings or get_settings()
+    connect_args = {"connect_timeout": max(2, settings.read_connect_timeout_s), "application_name": "zhili-read",
+                    **kwargs.pop("connect_args", {})}
+    kwargs.setdefault("pool_size", 5)
+    kwargs.setdefault("max_overflow", 10)
+    kwargs.setdefault("pool_timeout", 2)
+    kwargs.setdefault("pool_pre_ping", False)
+    return create_engine(url, connect_args=connect_args, **kwargs)
+
+
+def get_read_engine() -> Engine | None:
+    """The read replica's engine (``ZHILI_READ_DATABASE_URL``), or None: no replica configured, or a SQLite primary
+    (reads then use :func:`get_engine`). Created lazily, once per process."""
+    global _replica_engine, _replica_configured
+    if not _replica_configured:
+        with _replica_lock:
+            if not _replica_configured:
+                settings = get_settings()
+                url = settings.read_database_url.strip()
+                usable = url and get_engine().dialect.name == "postgresql"
+                _replica_engine = make_read_engine(url, settings=settings) if usable else None
+                _replica_configured = True
+    return _replica_engine
+
+
+def set_read_engine(engine: Engine | None, *, configured: bool = True) -> None:
+    """Use ``engine`` as the read replica (None: no replica); ``configured=False`` derives it from the settings
+    again on the next :func:`get_read_engine` (tests)."""
+    global _replica_engine, _replica_configured, _replica_factory
+    with _replica_lock:
+        _replica_engine, _replica_configured, _replica_factory = engine, configured, None
+
+
+def replica_session_factory() -> sessionmaker[Session] | None:
+    """Read sessions on the replica, or None when there is none. They must not write — a standby refuses — and need
+    not: what a read leaves behind (:func:`write_after_read`) or keeps on a refusal (:func:`keep_on_refusal`) goes
+    to the primary session given by :func:`bind_primary`."""
+    global _replica_factory
+    engine = get_read_engine()
+    if engine is None:
+        return None
+    if _replica_factory is None or _replica_factory.kw.get("bind") is not engine:
+        _replica_factory = sessionmaker(bind=engine, expire_on_commit=False, info={_READ: True})
+    return _replica_factory
+
+
+def bind_primary(replica: Session, primary: Session) -> Session:
+    """Make ``primary`` the session that takes what ``replica`` must write (audit entries of exports, traces of
+    refusals); returns ``replica``."""
+    replica.info[_PRIMARY] = primary
+    return replica
+
+
+def _writer_of(session: Session) -> Session:
+    primary: Session | None = session.info.get(_PRIMARY)
+    return session if primary is None else primary
+
+
 # -- writes a read leaves behind -------------------------------------------------------------------------------
 
 _AFTER_READ = "zhili_after_read"
@@ -323,7 +396,9 @@ def write_after_read(session: Session, write: Callable[[Session], Any]) -> None:
     write. In a session that may write, ``write`` runs now, in its transaction. In a read session
     (:func:`read_session_factory`) it runs when the read has ended successfully (the unit of work, :func:`settle`),
     in a short write transaction of its own that queues behind the other writers — before the answer is sent, so
-    nothing is answered whose trace was not committed. A read that fails writes nothing."""
+    nothing is answered whose trace was not committed. A read that fails writes nothing. A replica's session hands
+    ``write`` to its primary session (:func:`bind_primary`)."""
+    session = _writer_of(session)
     if not session.info.get(_READ):
         write(session)
         return
@@ -409,7 +484,8 @@ def keep_on_refusal(session: Session, write: Callable[[Session], T]) -> T:
     For what must outlive a refusal: the failure count and lock of a failed login, the attempt counter of a wrong
     SMS code, the audit record of a refused request. ``write`` must be repeatable on a fresh transaction (read
     what it changes again rather than trust values computed before the rollback). The writes are forgotten when
-    the session commits."""
+    the session commits. A replica's session keeps them on its primary session (:func:`bind_primary`)."""
+    session = _writer_of(session)
     result = write(session)
     session.info.setdefault(_KEPT, []).append(write)
     return result

@@ -10,7 +10,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
@@ -22,6 +22,20 @@ class Settings(BaseSettings):
     env: Literal["dev", "test", "prod"] = "dev"
     var_dir: Path = Path("var")
     database_url: str = ""
+    # A streaming read replica of the PostgreSQL primary (docs/reliability.md "Read replica"): the read-heavy
+    # paths (screen, dashboards, analytics, exports, 4E reads) read there when it is fresh enough; empty = every
+    # read on database_url. PostgreSQL only (SQLite has no streaming replica: refused at start).
+    read_database_url: str = ""
+    # the replica is not read while it lacks WAL the primary has written and its last replayed transaction is
+    # older than this (an idle primary writes nothing: a replica that lacks nothing is never "behind") …
+    read_max_lag_s: float = 30.0
+    read_max_lag_bytes: int = 64 * 1024 * 1024  # … or while it lacks more than this much WAL (0 = no byte limit)
+    read_connect_timeout_s: int = 2  # libpq's connect_timeout for the replica (its minimum is 2)
+    read_retry_s: float = 10.0  # after a failure the replica is left alone this long (circuit breaker), then tried
+    read_check_interval_s: float = 1.0  # the primary's WAL position is sampled at most this often per process
+    # the replica down: "primary" = its reads go to the primary (logged, shown in the health checks); "fail" =
+    # they answer 503 with a Chinese message (for a primary that cannot carry the analytics load)
+    read_on_replica_down: Literal["primary", "fail"] = "primary"
     # Field-encryption algorithm: AES-256-GCM by default; SM4-GCM + HMAC-SM3 for 国密 deployments.
     crypto_suite: Literal["aes", "sm"] = "aes"
     # Key material: JSON {"active": "k1", "keys": {"k1": "<base64 32 bytes>"}, "index_key": "<base64>",
@@ -143,6 +157,17 @@ class Settings(BaseSettings):
             parse_networks(str(e) for e in v)  # refuse a malformed entry at start-up, not on the first request
             return [str(e).strip() for e in v if str(e).strip()]
         return v
+
+    @model_validator(mode="after")
+    def _replica_needs_postgresql(self) -> Settings:
+        if self.read_database_url.strip():
+            if not self.read_database_url.startswith("postgresql"):
+                raise ValueError("ZHILI_READ_DATABASE_URL 只能是 PostgreSQL 流复制只读副本（postgresql+psycopg://…）；"
+                                 "SQLite 没有只读副本，请留空（读操作使用主库）")
+            if not self.effective_database_url.startswith("postgresql"):
+                raise ValueError("配置了只读副本 ZHILI_READ_DATABASE_URL，但主库 ZHILI_DATABASE_URL 不是 PostgreSQL："
+                                 "只读副本须是主库的流复制备库，请同时配置 PostgreSQL 主库或清空该项")
+        return self
 
     @property
     def effective_database_url(self) -> str:

@@ -8,9 +8,21 @@ from dataclasses import dataclass, replace
 from typing import Annotated, Any, TypeVar
 
 from fastapi import Depends, Query, Request
+from sqlalchemy import exc as sa_exc
 from sqlalchemy.orm import Session
 
-from zhili.core.db import database_key, get_engine, read_session_factory, session_factory, unit_of_work, write_guard
+from zhili.core import replica
+from zhili.core.db import (
+    bind_primary,
+    database_key,
+    get_engine,
+    read_session_factory,
+    replica_session_factory,
+    session_factory,
+    settle,
+    unit_of_work,
+    write_guard,
+)
 from zhili.core.errors import Unauthenticated, ValidationFailed
 from zhili.core.jurisdiction import Principal
 from zhili.core.netaddr import client_address, trusted_networks
@@ -53,6 +65,42 @@ def get_db(request: Request) -> Iterator[Session]:
 # scope="function": the commit runs when the route returns, before the response is sent — a client never reads
 # "done" (or follows a redirect) before the change is committed, and a failed commit becomes an error response.
 Db = Annotated[Session, Depends(get_db, scope="function")]
+
+
+def get_replica_db(request: Request, session: Db) -> Iterator[Session]:
+    """The session of a read-heavy route that a streaming replica may serve (``ZHILI_READ_DATABASE_URL``): the
+    screen and dashboards, analytics, exports, 4E reads. A session on the replica when it answers, has replayed the
+    caller's own last write (``zhili.http.replica``) and is not too far behind (``zhili.core.replica``); else —
+    and always without a replica, or on SQLite — the request's own session (:data:`Db`). What a replica read must
+    write (an export's audit entry) goes to that primary session. Authentication always reads the primary (a
+    session ended there is refused at once). Pages that must show a write at once stay on :data:`Db`."""
+    from zhili.http.replica import written_lsn
+
+    factory = replica_session_factory()
+    if factory is None:
+        yield session
+        return
+    decision = replica.router().route(factory, primary=session, written=written_lsn(request))
+    request.state.read_from = decision.reason
+    replica.log.debug("%s %s: read on %s", request.method, request.url.path, decision.reason)
+    if decision.replica is None:
+        yield session
+        return
+    replica_session = bind_primary(decision.replica, session)
+    try:
+        with settle(replica_session):
+            yield replica_session
+    except (sa_exc.OperationalError, sa_exc.InterfaceError) as exc:
+        if not exc.connection_invalidated:
+            raise
+        replica.router().lost(exc, engine=factory.kw.get("bind"))
+        raise replica.ReplicaLost() from exc
+    finally:
+        replica_session.close()
+
+
+# Routes that read much and may be served by the read replica (see :func:`get_replica_db`).
+ReplicaDb = Annotated[Session, Depends(get_replica_db, scope="function")]
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ from typing import Any
 
 from fastapi import APIRouter, Query
 
-from zhili.http.deps import CurrentUser, Db
+from zhili.http.deps import CurrentUser, Db, ReplicaDb
 from zhili.intel import hot_cases, hotspots, risk, routing, store, warnings
 from zhili.intel.schemas import CaseAdviceOut, DismissIn, ModelOut, ShownOut, SuggestIn, TakeIn, WarningOut
 
@@ -56,7 +56,7 @@ def rollback(model: str, session: Db, principal: CurrentUser) -> ModelOut:
 
 
 @router.get("/hotspots", summary="热点区域（Getis-Ord Gi*，FDR 控制；GeoJSON）")
-def hotspot_layer(session: Db, principal: CurrentUser, level: str = "h3",
+def hotspot_layer(session: ReplicaDb, principal: CurrentUser, level: str = "h3",
                   resolution: int = Query(8, ge=5, le=10), category: str | None = Query(None, max_length=32),
                   days: int = Query(90, ge=7, le=730), until: dt.date | None = None) -> dict[str, Any]:
     return hotspots.hotspots_for(session, principal=principal, level=level, resolution=resolution,
@@ -64,20 +64,21 @@ def hotspot_layer(session: Db, principal: CurrentUser, level: str = "h3",
 
 
 @router.get("/risk", summary="网格风险排名（下周预计事件数）")
-def risk_ranking(session: Db, principal: CurrentUser, week_start: dt.date | None = None,
+def risk_ranking(session: ReplicaDb, principal: CurrentUser, week_start: dt.date | None = None,
                  limit: int = Query(50, ge=1, le=5000)) -> list[dict[str, Any]]:
     return risk.risk_for(session, principal=principal, week_start=week_start, limit=limit)
 
 
 @router.get("/hot-issues", summary="热点问题（按地点与诉求聚类，按热度排序）")
-def hot_issues(session: Db, principal: CurrentUser, since: dt.datetime | None = None, until: dt.datetime | None = None,
-               top: int = Query(10, ge=1, le=100), unit_id: uuid.UUID | None = None) -> list[dict[str, Any]]:
+def hot_issues(session: ReplicaDb, principal: CurrentUser, since: dt.datetime | None = None,
+               until: dt.datetime | None = None, top: int = Query(10, ge=1, le=100),
+               unit_id: uuid.UUID | None = None) -> list[dict[str, Any]]:
     return [{**asdict(i), "size": i.size} for i in hot_cases.hot_issues_for(
         session, principal=principal, since=since, until=until, top=top, unit_id=unit_id)]
 
 
 @router.get("/warnings", response_model=list[WarningOut], summary="预警（本辖区）")
-def list_warnings(session: Db, principal: CurrentUser, state: str | None = Query("open", max_length=16),
+def list_warnings(session: ReplicaDb, principal: CurrentUser, state: str | None = Query("open", max_length=16),
                   kind: str | None = Query(None, max_length=32),
                   limit: int = Query(200, ge=1, le=1000)) -> list[WarningOut]:
     return [WarningOut.model_validate(w) for w in warnings.list_warnings(

@@ -113,6 +113,8 @@ def subject_vectors(texts: Sequence[str]) -> sparse.csr_matrix:
     m.sum_duplicates()
     df = np.bincount(m.indices, minlength=vocab.size)
     keep = np.flatnonzero(df >= 2)
+    if keep.size == 0:  # no bigram shared by two texts (two short, unrelated reports): nothing to compare
+        return sparse.csr_matrix((n, 0))
     m = m[:, keep]
     df = df[keep]
     m.data = 1.0 + np.log(m.data)

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Path, Query, Response
 
 from zhili.core.db import utcnow
 from zhili.core.schemas import Page
-from zhili.http.deps import CurrentUser, Db, Paging, reads_only
+from zhili.http.deps import CurrentUser, Db, Paging, ReplicaDb, reads_only
 from zhili.registry import excel, service
 from zhili.registry.models import BuildingType, HouseholdUse, OrgType, PersonStatus, RegisterKind, ResidentType
 from zhili.registry.schemas import (
@@ -61,7 +61,7 @@ def export_filters(
 
 
 @router.get("/{kind}/export", summary="导出 Excel（按筛选条件，个人信息脱敏，留痕）", response_class=Response)
-def export_register(kind: Kind, session: Db, principal: CurrentUser,
+def export_register(kind: Kind, session: ReplicaDb, principal: CurrentUser,
                     filters: Annotated[dict[str, object], Depends(export_filters)]) -> Response:
     data, _ = excel.export_workbook(session, principal=principal, kind=kind, filters=filters)
     name = f"{kind.value}-{utcnow():%Y%m%d%H%M}.xlsx"
@@ -71,7 +71,7 @@ def export_register(kind: Kind, session: Db, principal: CurrentUser,
 @router.post("/{kind}/export", summary="导出 Excel（筛选条件以 JSON 提交，可按身份证号/手机号精确筛选）",
              response_class=Response)
 @reads_only
-def export_register_posted(kind: Kind, body: ExportFilters, session: Db, principal: CurrentUser) -> Response:
+def export_register_posted(kind: Kind, body: ExportFilters, session: ReplicaDb, principal: CurrentUser) -> Response:
     return export_register(kind, session, principal, body.model_dump(exclude_none=True))
 
 

@@ -116,6 +116,18 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "wb.health.schema_ok": ("已是最新版本（{current}）", "At the newest migration ({current})"),
     "wb.health.schema_old": ("当前版本 {current}，最新 {head}：请运行 zhili db upgrade",
                              "At {current}, newest {head}: run zhili db upgrade"),
+    "wb.health.replica": ("只读副本", "Read replica"),
+    "wb.health.replica_ok": ("正常同步，落后 {seconds} 秒（{kb} KB）", "Streaming, {seconds} s ({kb} KB) behind"),
+    "wb.health.replica_behind": ("落后 {seconds} 秒（{kb} KB），超过上限 {max} 秒：统计查询暂由主库承担",
+                                 "{seconds} s ({kb} KB) behind, past the {max} s limit: the primary serves its reads"),
+    "wb.health.replica_down_primary": ("无法连接（{error}）：统计查询暂由主库承担",
+                                       "Does not answer ({error}): the primary serves its reads"),
+    "wb.health.replica_down_fail": ("无法连接（{error}）：统计查询暂时无法使用（按配置不回落到主库）",
+                                    "Does not answer ({error}): its reads fail (configured not to use the primary)"),
+    "wb.health.replica_not_standby": ("所配置的只读库不是备库（未处于恢复状态），不会从中读取：请检查 "
+                                      "ZHILI_READ_DATABASE_URL",
+                                      "The configured read database is not a standby; it is not read: check "
+                                      "ZHILI_READ_DATABASE_URL"),
     "wb.health.keys": ("密钥", "Keys"),
     "wb.health.keys_env": ("来自环境变量 ZHILI_KEYS", "From the ZHILI_KEYS environment variable"),
     "wb.health.keys_file": ("密钥文件仅所有者可读", "Key file readable by its owner only"),

@@ -28,7 +28,7 @@ from zhili.core.masking import mask_phone
 from zhili.core.schemas import MAX_PAGE
 from zhili.core.security import Perm, Role
 from zhili.core.validators import personal_number_kind
-from zhili.http.deps import Db, reads_only
+from zhili.http.deps import Db, ReplicaDb, reads_only
 from zhili.org import service as org
 from zhili.regions import picker as unit_picker
 from zhili.web import casepages as cp
@@ -186,7 +186,7 @@ def case_search(request: Request, session: Db, pu: PhoneSearcher, form: cp.Poste
 
 
 @router.get("/export.xlsx")
-def export_xlsx(request: Request, session: Db, pu: CaseReader) -> Response:
+def export_xlsx(request: Request, session: ReplicaDb, pu: CaseReader) -> Response:
     """The filtered cases as Excel (at most ``EXPORT_LIMIT`` rows, newest first), audited by the export service;
     refused filters come back as the list with their message."""
     query = CaseQuery.read(request.query_params.multi_items())

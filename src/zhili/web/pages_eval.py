@@ -18,7 +18,7 @@ from zhili.core.security import Perm
 from zhili.evaluation import labels as lb
 from zhili.evaluation import reads
 from zhili.evaluation import report as eval_report
-from zhili.http.deps import Db
+from zhili.http.deps import ReplicaDb
 from zhili.web import (
     messages_eval,  # noqa: F401  (registers this page's messages)
     messages_evaladmin,  # noqa: F401  (the section's tabs and shared words)
@@ -48,7 +48,7 @@ def _empty(request: Request, pu: PageUser, title_key: str, section: str) -> Resp
 
 
 @router.get("/")
-def scorecard(request: Request, session: Db, pu: Reader, unit: Text = None, period: Text = None) -> Response:
+def scorecard(request: Request, session: ReplicaDb, pu: Reader, unit: Text = None, period: Text = None) -> Response:
     p = pu.principal
     try:
         card = reads.scorecard(session, principal=p, unit_code=unit or None, period=period or None)
@@ -74,7 +74,7 @@ def scorecard(request: Request, session: Db, pu: Reader, unit: Text = None, peri
 
 
 @router.get("/indicator")
-def indicator(request: Request, session: Db, pu: Reader, indicator: Text = None, unit: Text = None,
+def indicator(request: Request, session: ReplicaDb, pu: Reader, indicator: Text = None, unit: Text = None,
               period: Text = None) -> Response:
     try:
         d = reads.indicator_detail(session, principal=pu.principal, unit_code=unit or None, period=period or None,
@@ -92,8 +92,8 @@ def indicator(request: Request, session: Db, pu: Reader, indicator: Text = None,
 
 
 @router.get("/ranking")
-def ranking(request: Request, session: Db, pu: Reader, period: Text = None, level: Text = None, node: Text = None,
-            parent: Text = None) -> Response:
+def ranking(request: Request, session: ReplicaDb, pu: Reader, period: Text = None, level: Text = None,
+            node: Text = None, parent: Text = None) -> Response:
     p = pu.principal
     try:
         data = reads.ranking(session, principal=p, period=period or None, level=level or "community",
@@ -114,7 +114,7 @@ def ranking(request: Request, session: Db, pu: Reader, period: Text = None, leve
 
 
 @router.get("/ranking.geojson")
-def ranking_geojson(session: Db, pu: Reader, period: Text = None, level: Text = None, node: Text = None,
+def ranking_geojson(session: ReplicaDb, pu: Reader, period: Text = None, level: Text = None, node: Text = None,
                     parent: Text = None) -> Response:
     data = reads.ranking(session, principal=pu.principal, period=period or None, level=level or "community",
                          parent_code=parent or None, node=node or "total")
@@ -127,7 +127,7 @@ def attachment(name: str, fallback: str) -> str:
 
 
 @router.get("/report")
-def report(session: Db, pu: Reader, unit: Text = None, period: Text = None, format: Text = None) -> Response:
+def report(session: ReplicaDb, pu: Reader, unit: Text = None, period: Text = None, format: Text = None) -> Response:
     """The unit's report for the period as an Excel workbook or a PDF (audited by the service)."""
     fmt = (format or "xlsx").lower()
     data, media, name = eval_report.report(session, principal=pu.principal, unit_code=unit or None,

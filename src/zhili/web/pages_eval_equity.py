@@ -16,7 +16,7 @@ from zhili.core.errors import DomainError
 from zhili.core.security import Perm
 from zhili.evaluation import analysis, periods
 from zhili.evaluation.models import Run
-from zhili.http.deps import Db
+from zhili.http.deps import ReplicaDb
 from zhili.web import messages_evaladmin  # noqa: F401  (registers this section's messages)
 from zhili.web.adminkit import perm_gate, query_text
 from zhili.web.deps import PageUser
@@ -43,7 +43,7 @@ def _periods(session: Any) -> list[tuple[str, str, bool]]:
 
 
 @router.get("/equity")
-def equity_page(request: Request, session: Db, pu: EvalReader,
+def equity_page(request: Request, session: ReplicaDb, pu: EvalReader,
                 period: Annotated[str | None, Query(max_length=10)] = None,
                 indicator: Annotated[str | None, Query(max_length=40)] = None,
                 unit: Annotated[str | None, Query(max_length=32)] = None,

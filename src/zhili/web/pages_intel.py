@@ -16,7 +16,7 @@ from zhili.cases.taxonomy import list_categories
 from zhili.core.db import roll_back_refused, utcnow
 from zhili.core.errors import DomainError, Forbidden
 from zhili.core.security import Perm, Role
-from zhili.http.deps import Db
+from zhili.http.deps import Db, ReplicaDb
 from zhili.intel import hot_cases, routing, store
 from zhili.intel import hotspots as spots
 from zhili.intel import risk as risk_mod
@@ -129,14 +129,14 @@ def rollback(request: Request, session: Db, pu: AdminUser, model: str) -> Respon
 # -- the 研判 page ------------------------------------------------------------------------------------------------
 
 @router.get("/")
-def home(request: Request, session: Db, pu: ReadUser) -> Response:
+def home(request: Request, session: ReplicaDb, pu: ReadUser) -> Response:
     groups = [c for c in list_categories(session) if c.parent_code is None]  # the top-level groups
     return render(request, "intel/home.html", {"category_groups": [(c.code, c.name) for c in groups],
                                                "can_admin": pu.principal.can(Perm.intel_admin)})
 
 
 @router.get("/hot")
-def hot(request: Request, session: Db, pu: ReadUser, days: int = 30) -> Response:
+def hot(request: Request, session: ReplicaDb, pu: ReadUser, days: int = 30) -> Response:
     days = min(max(days, 1), 365)
     issues = hot_cases.hot_issues_for(session, principal=pu.principal,
                                       since=utcnow() - dt.timedelta(days=days), top=10)
@@ -145,7 +145,8 @@ def hot(request: Request, session: Db, pu: ReadUser, days: int = 30) -> Response
 
 
 @router.get("/hotspots.geojson")
-def hotspots(session: Db, pu: ReadUser, level: str = "h3", category: str | None = None, days: int = 90) -> Response:
+def hotspots(session: ReplicaDb, pu: ReadUser, level: str = "h3", category: str | None = None,
+             days: int = 90) -> Response:
     result = spots.hotspots_for(session, principal=pu.principal, level=level if level in ("h3", "grid") else "h3",
                                 category=category or None, days=min(max(days, 7), 730))
     data = result.geojson(only_significant=level == "h3")
@@ -161,7 +162,7 @@ def hotspots(session: Db, pu: ReadUser, level: str = "h3", category: str | None 
 
 
 @router.get("/risk")
-def risk(request: Request, session: Db, pu: ReadUser) -> Response:
+def risk(request: Request, session: ReplicaDb, pu: ReadUser) -> Response:
     return render(request, "intel/_risk.html", {"rows": risk_mod.risk_for(session, principal=pu.principal,
                                                                            limit=20)})
 
@@ -174,7 +175,7 @@ def _warnings_fragment(request: Request, session: Any, pu: PageUser, *, error: s
 
 
 @router.get("/warnings")
-def warnings_list(request: Request, session: Db, pu: ReadUser) -> Response:
+def warnings_list(request: Request, session: ReplicaDb, pu: ReadUser) -> Response:
     return _warnings_fragment(request, session, pu)
 
 

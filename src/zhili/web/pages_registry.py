@@ -30,7 +30,7 @@ from zhili.core.security import Perm, Role
 from zhili.core.validators import personal_number_kind
 from zhili.datahub import register_import
 from zhili.http.bodylimit import MARGIN, body_limit
-from zhili.http.deps import Db, reads_only
+from zhili.http.deps import Db, ReplicaDb, reads_only
 from zhili.regions import service as regions
 from zhili.regions.models import UnitLevel
 from zhili.registry import excel, overview
@@ -410,7 +410,7 @@ def _list_page(request: Request, session: Any, pu: PageUser, kind: RegisterKind,
 
 
 @router.get("/{kind}/export.xlsx")
-def export(request: Request, session: Db, pu: Staff, kind: RegisterKind, query: Filters) -> Response:
+def export(request: Request, session: ReplicaDb, pu: Staff, kind: RegisterKind, query: Filters) -> Response:
     if query.holds_personal_number(kind):
         return _list_page(request, session, pu, kind, query, 1)  # refused: a personal number in the URL
     try:

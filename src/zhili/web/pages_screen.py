@@ -14,7 +14,7 @@ from starlette.responses import JSONResponse, Response
 from zhili.core.errors import Forbidden
 from zhili.core.security import Perm
 from zhili.dashboard import service as dashboard
-from zhili.http.deps import Db
+from zhili.http.deps import ReplicaDb
 from zhili.web import pages_iot
 from zhili.web.deps import CurrentPageUser
 from zhili.web.pages_console import CASE_ROLES
@@ -26,7 +26,7 @@ REFRESH_SECONDS = 60
 
 
 @router.get("/screen")
-def screen(request: Request, session: Db, pu: CurrentPageUser,
+def screen(request: Request, session: ReplicaDb, pu: CurrentPageUser,
            unit_id: Annotated[uuid.UUID | None, Query()] = None) -> Response:
     """The screen, starting at the principal's top unit or at ``unit_id`` (a deep link; 404 outside the area)."""
     if not pu.principal.can(Perm.dashboard_read) or not pu.principal.scope_paths:
@@ -45,7 +45,7 @@ def screen(request: Request, session: Db, pu: CurrentPageUser,
 
 
 @router.get("/screen/iot.json")
-def screen_iot(request: Request, session: Db, pu: CurrentPageUser,
+def screen_iot(request: Request, session: ReplicaDb, pu: CurrentPageUser,
                unit_id: Annotated[uuid.UUID | None, Query()] = None) -> Response:
     """The device-alert panel's figures for the unit on screen (物联感知: open alerts by type, offline devices)."""
     if not (pu.principal.can(Perm.dashboard_read) and pu.principal.can(Perm.iot_read)) \

@@ -1,5 +1,6 @@
 """The system health the administrator's workbench shows: what ``zhili check`` verifies that is quick to read — the
-database answers, its schema is at the newest migration, the key material is protected, the working calendar knows
+database answers, its schema is at the newest migration, the read replica (when there is one) answers and keeps
+up, the key material is protected, the working calendar knows
 this year's holidays, the deadline sweep runs. Nothing slow: the audit chain is verified by the auditor on the audit
 pages, and the key material was checked against the stored data when the server started (it refuses to start
 otherwise)."""
@@ -16,8 +17,9 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from zhili.cases.models import JobLock
-from zhili.core import migrate
+from zhili.core import migrate, replica
 from zhili.core.clock import today, utcnow
+from zhili.core.db import get_read_engine
 from zhili.core.settings import Settings, get_settings
 from zhili.worktime.service import calendar_warnings
 
@@ -92,10 +94,31 @@ def _sweep(session: Session, settings: Settings, now: dt.datetime) -> Check:
     return Check("sweep", OK, "sweep_ok", {"at": lock.last_run_at})
 
 
+def replica_check(status: replica.ReplicaStatus, settings: Settings) -> Check:
+    """The read replica's line: answering and how far behind, or down and where its reads go meanwhile."""
+    if not status.up:
+        return Check("replica", PROBLEM, "replica_down_primary" if settings.read_on_replica_down == "primary"
+                     else "replica_down_fail", {"error": status.error or "—"})
+    if not status.standby:
+        return Check("replica", PROBLEM, "replica_not_standby")
+    lag = {"seconds": "—" if status.lag_s is None or status.lag_s == float("inf") else f"{status.lag_s:.1f}",
+           "kb": f"{(status.lag_bytes or 0) / 1024:.0f}"}
+    if replica.is_behind(status, settings):
+        return Check("replica", PROBLEM, "replica_behind", {**lag, "max": f"{settings.read_max_lag_s:g}"})
+    return Check("replica", OK, "replica_ok", lag)
+
+
+def _replica(session: Session, settings: Settings) -> list[Check]:
+    engine = get_read_engine()
+    if engine is None:
+        return []
+    return [replica_check(replica.probe(engine, session.get_bind().engine), settings)]
+
+
 def system_health(session: Session, *, settings: Settings | None = None, now: dt.datetime | None = None
                   ) -> list[Check]:
     """The quick checks, in the order ``zhili check`` prints them, then the calendar and the sweep. Reads no
     personal or case data; the caller decides who may see it (the administrator's workbench)."""
     settings = settings or get_settings()
-    return [*_database(session), *_keys(settings), _calendar(session, today().year),
+    return [*_database(session), *_replica(session, settings), *_keys(settings), _calendar(session, today().year),
             _sweep(session, settings, now or utcnow())]
