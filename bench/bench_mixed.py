@@ -501,7 +501,10 @@ def preflight(base: str, reads: dict[str, list[Req]], rng: random.Random) -> lis
     """Send a sample of every kind's requests once (this also warms the server): what answered neither 2xx nor
     3xx — a defect, or a request this script builds wrongly; either way the run would count errors."""
     bad = []
-    with httpx.Client(base_url=base, timeout=60, follow_redirects=False) as client:
+    # a new connection per request: the kernel spreads connections over the workers' sockets, so each worker
+    # serves some of these (its first requests load its caches)
+    limits = httpx.Limits(max_keepalive_connections=0)
+    with httpx.Client(base_url=base, timeout=60, follow_redirects=False, limits=limits) as client:
         for kind, reqs in reads.items():
             seen: set[str] = set()
             for method, url, headers, body in rng.sample(reqs, min(60, len(reqs))):
@@ -516,12 +519,12 @@ def preflight(base: str, reads: dict[str, list[Req]], rng: random.Random) -> lis
 
 
 def run_wrk(base: str, conns: dict[str, int], seconds: int, files: dict[str, Path], workdir: Path,
-            tag: str) -> dict[str, dict[str, Any]]:
+            tag: str, timeout: int) -> dict[str, dict[str, Any]]:
     """One wrk process per kind, all at once; each kind's summary (bench/wrk/common.lua)."""
     procs = {}
     for k in KINDS:
         out = workdir / f"{tag}-{k.name}.json"
-        cmd = ["wrk", "-t1", f"-c{conns[k.name]}", f"-d{seconds}s", "--timeout", "10s",
+        cmd = ["wrk", "-t1", f"-c{conns[k.name]}", f"-d{seconds}s", "--timeout", f"{timeout}s",
                "-s", str(WRK_DIR / k.script), base, "--", str(files[k.name]), str(out), str(os.getpid())]
         procs[k.name] = (subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT), out)
     results = {}
@@ -611,11 +614,11 @@ def run_once(args: argparse.Namespace, workers: int, url: str, env: dict[str, st
         write_workflow(files["workflow"], steps, tokens)
         print(f"[{workers} worker(s)] calibrating for {args.calibrate} s …", file=sys.stderr)
         first = {k.name: max(1, round(args.connections * k.share)) for k in KINDS}
-        cal = run_wrk(base, first, args.calibrate, files, workdir, f"cal{workers}")
+        cal = run_wrk(base, first, args.calibrate, files, workdir, f"cal{workers}", args.timeout)
         cal_errors = sum(_errors(r) for r in cal.values())
-        if cal_errors:
+        if cal_errors:  # reported, not failed: it is the warm-up (a worker's first requests load its caches)
+            print(f"[{workers} worker(s)] {cal_errors} error(s) in the calibration run (warm-up):", file=sys.stderr)
             _print_failures(cal)
-            sys.exit(f"{cal_errors} error(s) in the calibration run")
         conns = allocate(args.connections, first, {n: int(r["requests"]) for n, r in cal.items()})
         steps, pools = prefetch_steps(url, args.pool, rng)
         write_workflow(files["workflow"], steps, tokens)
@@ -628,7 +631,7 @@ def run_once(args: argparse.Namespace, workers: int, url: str, env: dict[str, st
         load0 = os.getloadavg()
         t0 = time.monotonic()
         sampler.start()
-        res = run_wrk(base, conns, args.seconds, files, workdir, f"run{workers}")
+        res = run_wrk(base, conns, args.seconds, files, workdir, f"run{workers}", args.timeout)
         sampler.stop.set()
         sampler.join()
         wall = time.monotonic() - t0
@@ -653,7 +656,8 @@ def run_once(args: argparse.Namespace, workers: int, url: str, env: dict[str, st
                          "share": round(r["requests"] / max(1, requests), 3), "target_share": k.share,
                          "p50_ms": round(pct["50"] / 1000, 1), "p95_ms": round(pct["95"] / 1000, 1),
                          "p99_ms": round(pct["99"] / 1000, 1), "max_ms": round(r["latency_us"]["max"] / 1000, 1),
-                         "errors": _errors(r), "statuses": r["statuses"], "failures": r["failures"],
+                         "errors": _errors(r), "error_counts": r["errors"], "statuses": r["statuses"],
+                         "failures": r["failures"],
                          "extra": r.get("extra", {})}
     exhausted = int(res["workflow"].get("extra", {}).get("exhausted", 0))
     return {"workers": workers, "seconds": args.seconds, "wall_s": round(wall, 1), "requests": requests,
@@ -661,7 +665,8 @@ def run_once(args: argparse.Namespace, workers: int, url: str, env: dict[str, st
             "read_rps": round(sum(v["requests"] for n, v in kinds.items() if n not in ("intake", "workflow")) / wall,
                               1),
             "write_rps": round((kinds["intake"]["requests"] + kinds["workflow"]["requests"]) / wall, 1),
-            "errors": sum(v["errors"] for v in kinds.values()), "workflow_pool_exhausted": exhausted,
+            "errors": sum(v["errors"] for v in kinds.values()), "warmup_errors": cal_errors,
+            "workflow_pool_exhausted": exhausted,
             "workflow_pools": pools, "kinds": kinds,
             "memory": memory_summary(sampler.samples, args.mem_tolerance_mb),
             "memory_samples": [(round(t, 1), round(m, 1)) for t, m in sampler.samples],
@@ -730,7 +735,8 @@ def main() -> None:
                     help="server for the scratch database of --seed")
     ap.add_argument("--workers", type=int, nargs="+", default=[1, 2])
     ap.add_argument("--seconds", type=int, default=180)
-    ap.add_argument("--connections", type=int, default=24, help="all kinds together")
+    ap.add_argument("--connections", type=int, default=16, help="all kinds together")
+    ap.add_argument("--timeout", type=int, default=10, help="seconds after which wrk counts a request as an error")
     ap.add_argument("--calibrate", type=int, default=20, help="seconds of the calibration run (also the warm-up)")
     ap.add_argument("--pool", type=int, default=6000, help="cases fetched per workflow state")
     ap.add_argument("--prime", type=int, default=600,
@@ -768,9 +774,8 @@ def main() -> None:
         errors = sum(r["errors"] for r in results)
         if errors:
             for r in results:
-                _print_failures({n: {"errors": {"status": k["errors"], "timeout": 0, "connect": 0, "read": 0,
-                                                "write": 0}, "statuses": k["statuses"], "failures": k["failures"]}
-                                 for n, k in r["kinds"].items()})
+                _print_failures({n: {"errors": k["error_counts"], "statuses": k["statuses"],
+                                     "failures": k["failures"]} for n, k in r["kinds"].items()})
             print(f"FAILED: {errors} error(s); server logs in {workdir}", file=sys.stderr)
             args.keep = True
             sys.exit(1)
