@@ -333,8 +333,8 @@ def build_reads(w: World, tokens: dict[str, str], rng: random.Random) -> dict[st
                 ("GET", "/api/v1/notifications?unread_only=true", api(user), None),
                 ("GET", "/console/supervisions", page(user), None)]
     con += [("GET", "/console/inbox", page("bumen"), None)] * 3  # the department handler's queue
-    for user in ("zhihui", "jiedao", "shequ"):
-        con.append(("GET", "/console/registry/", page(user), None))
+    for user in ("zhihui", "jiedao", "shequ"):  # the register overview of the user's unit (/console/registry/ → here)
+        con.append(("GET", f"/console/registry/units/{w.users[user]['unit_id'] or w.district['id']}", page(user), None))
     for user in ("wangge1", "wangge2"):
         con += [("GET", "/gw/", page(user), None), ("GET", "/api/v1/cases/summary", api(user), None)]
     return out
