@@ -60,7 +60,13 @@ CRASH_TESTS := tests/cases/test_crash_intake.py tests/cases/test_pg_restart_inta
 CRASH_ENV = ZHILI_CRASH_KILLS=$(CRASH_KILLS) ZHILI_CRASH_SECONDS=$(CRASH_SECONDS) \
   ZHILI_PG_OUTAGE_SECONDS=$(PG_OUTAGE_SECONDS) ZHILI_CRASH_RETRY_SAMPLE=1000000 ZHILI_CRASH_REPORT=var/stress/crash.jsonl
 
-stress: install  ## the long runs of the standing hostile-input and crash tests, on SQLite then PostgreSQL (figures: var/stress/, docs/reliability.md)
+# the mixed load (bench/bench_mixed.py): a fresh medium seed on PostgreSQL, or an existing seeded database
+# (LARGE_DB_URL=postgresql+psycopg://…/zhili_large LARGE_VAR_DIR=<its var folder>)
+MIXED_SECONDS ?= 150
+LARGE_DB_URL ?=
+LARGE_VAR_DIR ?=
+
+stress: install  ## the long runs of the standing hostile-input and crash tests, on SQLite then PostgreSQL, then the mixed load on PostgreSQL (figures: var/stress/, docs/reliability.md, docs/benchmarks.md)
 	@mkdir -p var/stress
 	@echo "== stress on SQLite: schemathesis $(FUZZ_EXAMPLES) examples per operation and role, $(STORED_EXAMPLES) stored-value examples =="
 	ZHILI_TEST_DATABASE_URL= ZHILI_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) ZHILI_STORED_EXAMPLES=$(STORED_EXAMPLES) \
@@ -73,6 +79,14 @@ stress: install  ## the long runs of the standing hostile-input and crash tests,
 	@echo "== crash safety: $(CRASH_KILLS) SIGKILLs over ≈ $(CRASH_SECONDS) s on SQLite, then on PostgreSQL with its $(PG_OUTAGE_SECONDS) s outage (var/stress/crash.jsonl) =="
 	ZHILI_TEST_DATABASE_URL= $(CRASH_ENV) $(BIN)/pytest tests/cases/test_crash_intake.py -s --durations=5
 	ZHILI_TEST_DATABASE_URL=$(PG_TEST_URL) ZHILI_REQUIRE_POSTGRES=1 $(CRASH_ENV) $(BIN)/pytest $(CRASH_TESTS) -s --durations=5
+	@echo "== mixed load on PostgreSQL: 80 % reads, 20 % writes, 1 then 2 workers, $(MIXED_SECONDS) s each (bench/bench_mixed.py) =="
+	@if [ -n "$(LARGE_DB_URL)" ]; then \
+	  $(BIN)/python bench/bench_mixed.py --database-url "$(LARGE_DB_URL)" --var-dir "$(LARGE_VAR_DIR)" \
+	    --workers 1 2 --seconds $(MIXED_SECONDS) --json var/stress/mixed.json; \
+	else \
+	  $(BIN)/python bench/bench_mixed.py --seed medium --pg-server "$(PG_TEST_URL)" \
+	    --workers 1 2 --seconds $(MIXED_SECONDS) --json var/stress/mixed.json; \
+	fi
 
 lint:  ## ruff, mypy and the import contracts in .importlinter (core knows no domain, the domain layers, no front door)
 	$(BIN)/ruff check src tests bench
