@@ -21,6 +21,7 @@ import datetime as dt
 import fcntl
 import functools
 import os
+import re
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, nullcontext
@@ -453,6 +454,14 @@ class PreparedInsert:
             raise ValueError(f"{table.name}: bind names {order} differ from the row keys {keys}")
         self.keys = tuple(order)
         self._steps = tuple((k, table.c[k].type.dialect_impl(dialect).bind_processor(dialect)) for k in self.keys)
+        # PostgreSQL: the statement as one multi-row INSERT (``VALUES (…), (…)``, each row's group with the same
+        # casts) — one statement for the server to plan and run instead of one execution per row
+        self._head = self._group = ""
+        if dialect.name == "postgresql" and not self.positional and dialect.paramstyle == "pyformat":
+            head, sep, group = self.sql.partition(" VALUES ")
+            names = re.findall(r"%\((\w+)\)s", group)
+            if sep and names == list(self.keys):
+                self._head, self._group = head + sep, re.sub(r"%\((\w+)\)s", "%s", group)
 
     def row(self, values: dict[str, Any]) -> DriverRow:
         """``values`` (every key of the statement) as the driver's parameters."""
@@ -465,6 +474,13 @@ class PreparedInsert:
             return {**row, key: value}
         i = self.keys.index(key)
         return (*row[:i], value, *row[i + 1:])
+
+    def multi_row(self, rows: list[DriverRow]) -> tuple[str, list[Any]] | None:
+        """PostgreSQL: one INSERT of all ``rows`` and its flat parameters (None elsewhere, or for one row)."""
+        if not self._group or len(rows) < 2:
+            return None
+        flat = [r[k] for r in rows for k in self.keys]  # type: ignore[call-overload]
+        return self._head + ", ".join([self._group] * len(rows)), flat
 
 
 _prepared: dict[tuple[str, tuple[str, ...], str, str], PreparedInsert] = {}
@@ -479,10 +495,79 @@ def prepared_insert(table: Table, keys: tuple[str, ...], dialect: Dialect) -> Pr
     return got
 
 
+@contextmanager
+def pipeline(conn: Connection) -> Iterator[None]:
+    """PostgreSQL (psycopg 3): send the statements executed inside without waiting for each one's answer — they
+    travel in one pipeline and the client waits only where a result is read (:func:`driver_rows`) or at the commit
+    (a transaction's ``BEGIN`` goes with its first statement). A write transaction that holds locks other writers
+    wait for (the case counter, the statistics rows, the audit chain's advisory lock) is thereby held for a few
+    round trips instead of one per statement. Errors are raised where the client waits, as SQLAlchemy's
+    exceptions. Statements inside must not be read through SQLAlchemy's results (``description`` is unknown until
+    the pipeline is synchronised): read with :func:`driver_rows`. Elsewhere a no-op."""
+    if conn.dialect.name != "postgresql" or conn.dialect.driver != "psycopg":
+        yield
+        return
+    driver: Any = conn.connection.driver_connection
+    try:
+        with driver.pipeline():
+            conn.info[_PIPELINE] = True
+            try:
+                yield
+            finally:
+                conn.info.pop(_PIPELINE, None)
+    except conn.dialect.loaded_dbapi.Error as exc:  # raised by the pipeline's final synchronisation
+        raise sa_exc.DBAPIError.instance(None, None, exc, conn.dialect.loaded_dbapi.Error) from exc
+
+
+_PIPELINE = "zhili_pipeline"  # Connection.info: inside pipeline()
+
+_driver_sql: dict[tuple[int, str], tuple[str, dict[str, Any]]] = {}
+
+
+def driver_rows(conn: Connection, *steps: tuple[Any, dict[str, Any] | None]) -> list[tuple[Any, ...]]:
+    """Run ``steps`` — (statement, parameters) pairs, module-level Core selects or ``text()`` with plain parameters
+    (strings, numbers, dates) — in order and return the rows of the last one. On PostgreSQL they are sent together
+    in a pipeline on the driver's own cursors and cost one round trip between them (with everything sent before,
+    when inside :func:`pipeline`), each still a statement of its own (its own snapshot, after the previous one's
+    locks). Elsewhere through SQLAlchemy, one by one."""
+    if conn.dialect.name != "postgresql" or conn.dialect.driver != "psycopg":
+        rows: list[tuple[Any, ...]] = []
+        for statement, params in steps:
+            rows = [tuple(r) for r in conn.execute(statement, params or {})]
+        return rows
+    driver: Any = conn.connection.driver_connection
+    dbapi = conn.dialect.loaded_dbapi
+    sql, params = "", None
+    try:  # inside pipeline() already: ride it (a nested block would synchronise first, one more round trip)
+        with nullcontext() if conn.info.get(_PIPELINE) else driver.pipeline():
+            cur = None
+            for statement, params in steps:
+                key = (id(statement), conn.dialect.name)
+                got = _driver_sql.get(key)
+                if got is None:
+                    compiled = statement.compile(dialect=conn.dialect, compile_kwargs={"render_postcompile": True})
+                    got = _driver_sql[key] = (compiled.string, dict(compiled.params))
+                sql = got[0]
+                cur = driver.cursor()
+                cur.execute(sql, {**got[1], **(params or {})})
+            return list(cur.fetchall()) if cur is not None else []
+    except dbapi.Error as exc:
+        raise sa_exc.DBAPIError.instance(sql, params, exc, dbapi.Error) from exc
+
+
+_MULTI_ROW_MAX = 500  # rows per multi-row INSERT (PostgreSQL takes at most 65,535 parameters in one statement)
+
+
 def execute_prepared(conn: Connection, rows: list[tuple[PreparedInsert, DriverRow]]) -> None:
-    """Execute prepared rows: one ``executemany`` per statement."""
+    """Execute prepared rows: per statement, one multi-row INSERT on PostgreSQL, one ``executemany`` elsewhere."""
     groups: dict[int, tuple[PreparedInsert, list[Any]]] = {}
     for stmt, row in rows:
         groups.setdefault(id(stmt), (stmt, []))[1].append(row)
     for stmt, params in groups.values():
-        conn.exec_driver_sql(stmt.sql, params)
+        for start in range(0, len(params), _MULTI_ROW_MAX):
+            chunk = params[start:start + _MULTI_ROW_MAX]
+            multi = stmt.multi_row(chunk)
+            if multi is None:
+                conn.exec_driver_sql(stmt.sql, chunk)
+            else:
+                conn.exec_driver_sql(multi[0], tuple(multi[1]))
