@@ -6,8 +6,8 @@ group-commit writer in this process — planning and writing exactly as under HT
 per batch, with SQLAlchemy's cursor events and psycopg's own hooks:
 
 - statements executed (an ``executemany`` counts its parameter sets), and calls to the driver;
-- round trips to the server (PostgreSQL: every time psycopg waits for the server — a result, a pipeline's
-  synchronisation, BEGIN, COMMIT; an ``executemany`` is one, psycopg 3 pipelines it); on SQLite the calls into the
+- round trips to the server (PostgreSQL: every operation outside a pipeline — BEGIN, a statement, an
+  ``executemany`` (psycopg pipelines it), COMMIT — and, inside one, every wait for the results sent so far); on SQLite the calls into the
   library, for comparison;
 - the write transaction's time, and how long its serialising locks are held (PostgreSQL: from the first statement
   that takes a row or advisory lock every writer needs — the case counter, the statistics rows, the audit chain's
@@ -86,12 +86,21 @@ def measure(url: str, workdir: Path, batches: int, size: int) -> dict[str, Any]:
             seen(str(query), len(params_seq))
             return executemany(self, query, params_seq, **kw)
 
+        from psycopg._pipeline_base import BasePipeline
+
+        fetch = BasePipeline._fetch_gen
+
         def _wait(self: Any, gen: Any, *a: Any, **kw: Any) -> Any:
-            counts["trips"] += 1
+            counts["trips"] += self._pipeline is None  # outside a pipeline every operation waits for the server
             return wait(self, gen, *a, **kw)
+
+        def _fetch(self: Any, *, flush: bool) -> Any:
+            counts["trips"] += bool(self.result_queue)  # in a pipeline: waiting for the results sent so far
+            return fetch(self, flush=flush)
 
         psycopg.Cursor.execute, psycopg.Cursor.executemany = _execute, _executemany  # type: ignore[method-assign]
         psycopg.Connection.wait = _wait  # type: ignore[method-assign]
+        BasePipeline._fetch_gen = _fetch  # type: ignore[method-assign]
     else:
         @event.listens_for(engine, "before_cursor_execute")
         def _count(conn: Any, cursor: Any, statement: str, params: Any, context: Any, executemany: bool) -> None:
