@@ -252,7 +252,7 @@ def test_on_postgresql_a_batchs_write_waits_for_the_server_a_few_times_not_once_
     """The case numbers, the audit chain's head (its advisory lock taken with it) and the commit — plus the
     pipeline's own bookkeeping on entry and exit: everything else (the cases, timelines, sub-tasks, keys,
     notifications, statistics and audit rows) travels in the pipeline, so the rows every writer locks are held for
-    a few round trips, not one per statement (13 before the pipeline)."""
+    a few round trips, not one per statement (9 before the pipeline)."""
     engine, p = district
     if engine.dialect.name != "postgresql":
         pytest.skip("PostgreSQL's round trips")

@@ -20,7 +20,6 @@ from sqlalchemy import (
     String,
     Table,
     Uuid,
-    event,
     select,
 )
 
@@ -69,21 +68,3 @@ def test_a_row_lacking_a_column_with_a_python_default_is_refused_when_prepared(d
 
     with pytest.raises(ValueError, match="rows lack"):
         prepared_insert(Case.__table__, ("number",), db.connection().dialect)  # id (new_id) and others missing
-
-
-def test_many_prepared_rows_are_stored_as_sqlalchemys_insert_stores_them_in_one_statement_on_postgresql(db):
-    conn = db.connection()
-    meta.create_all(conn)
-    nulls = {k: None for k in ("ref", "at", "day", "doc", "colour", "flag", "big", "name")}
-    rows = [_row(1), _row(2, **nulls), _row(3, name="第三")]
-    conn.execute(sample.insert(), rows)
-    copies = [{**r, "id": int(str(r["id"])) + 10} for r in rows]
-    stmt = prepared_insert(sample, tuple(copies[0]), conn.dialect)
-    sent: list[str] = []
-    event.listen(conn, "before_cursor_execute", lambda *a: sent.append(a[2]))
-    execute_prepared(conn, [(stmt, stmt.row(r)) for r in copies])
-    cols = ", ".join(c.name for c in sample.c if c.name != "id")
-    raw = conn.exec_driver_sql(f"SELECT {cols} FROM prepared_insert_sample ORDER BY id").all()
-    assert raw[:3] == raw[3:]
-    if conn.dialect.name == "postgresql":  # one INSERT … VALUES (…), (…), (…) rather than one execution per row
-        assert len(sent) == 1 and sent[0].count("), (") == 2

@@ -13,12 +13,11 @@ same deltas in the same transaction (one multi-row upsert, one row per level of 
 from __future__ import annotations
 
 import datetime as dt
-import re
 from collections import defaultdict
 from functools import cache
 from typing import Any
 
-from sqlalchemy import Connection, Date, TextClause, bindparam, delete, func, insert, literal_column, select, text
+from sqlalchemy import Date, TextClause, bindparam, delete, func, insert, literal_column, select, text
 from sqlalchemy.orm import Session
 
 from zhili.cases.models import CaseStat, CaseStatUnit
@@ -63,30 +62,8 @@ def add_many(session: Session, *, rows: list[tuple[str, dt.date, dict[str, int]]
             for c in FIGURES:
                 figures[c] += int(deltas.get(c, 0))
     if acc:
-        upsert_rows(session.connection(), _ADD_ONE, [{"path": p, "day": d, **v} for (p, d), v in sorted(acc.items())])
-
-
-def upsert_rows(conn: Connection, statement: TextClause, rows: list[dict[str, Any]]) -> None:
-    """Run a one-row ``INSERT … VALUES (…) ON CONFLICT …`` statement (``:name`` parameters, ``:day`` a date) for
-    ``rows``, whose conflict keys are distinct (callers sort them: every writer locks shared rows in one order)
-    — on PostgreSQL as one multi-row statement (one statement for the
-    server to plan and run rather than one per row), elsewhere as an ``executemany``."""
-    if conn.dialect.name != "postgresql" or len(rows) < 2:
-        conn.execute(statement, rows)
-        return
-    stmt = _multi_row(statement, len(rows))
-    conn.execute(stmt, {f"{k}_{i}": v for i, row in enumerate(rows) for k, v in row.items()})
-
-
-@cache
-def _multi_row(statement: TextClause, rows: int) -> TextClause:
-    """``statement`` with ``rows`` groups in its VALUES list, parameter ``:name`` of row ``i`` renamed ``:name_i``."""
-    sql = statement.text
-    head, _, rest = sql.partition(" VALUES (")
-    group, _, tail = rest.partition(")")
-    groups = ", ".join("(" + re.sub(r":(\w+)", rf":\1_{i}", group) + ")" for i in range(rows))
-    return text(f"{head} VALUES {groups}{tail}").bindparams(
-        *[bindparam(f"day_{i}", type_=Date()) for i in range(rows)])
+        # in key order: every writer locks the shared rows (a district's day) in the same order
+        session.connection().execute(_ADD_ONE, [{"path": p, "day": d, **v} for (p, d), v in sorted(acc.items())])
 
 
 _ADD_ONE = text(_upsert_sql(1).replace(":p0", ":path").replace(":d0", ":depth")).bindparams(

@@ -21,7 +21,6 @@ import datetime as dt
 import fcntl
 import functools
 import os
-import re
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, nullcontext
@@ -454,14 +453,6 @@ class PreparedInsert:
             raise ValueError(f"{table.name}: bind names {order} differ from the row keys {keys}")
         self.keys = tuple(order)
         self._steps = tuple((k, table.c[k].type.dialect_impl(dialect).bind_processor(dialect)) for k in self.keys)
-        # PostgreSQL: the statement as one multi-row INSERT (``VALUES (…), (…)``, each row's group with the same
-        # casts) — one statement for the server to plan and run instead of one execution per row
-        self._head = self._group = ""
-        if dialect.name == "postgresql" and not self.positional and dialect.paramstyle == "pyformat":
-            head, sep, group = self.sql.partition(" VALUES ")
-            names = re.findall(r"%\((\w+)\)s", group)
-            if sep and names == list(self.keys):
-                self._head, self._group = head + sep, re.sub(r"%\((\w+)\)s", "%s", group)
 
     def row(self, values: dict[str, Any]) -> DriverRow:
         """``values`` (every key of the statement) as the driver's parameters."""
@@ -474,13 +465,6 @@ class PreparedInsert:
             return {**row, key: value}
         i = self.keys.index(key)
         return (*row[:i], value, *row[i + 1:])
-
-    def multi_row(self, rows: list[DriverRow]) -> tuple[str, list[Any]] | None:
-        """PostgreSQL: one INSERT of all ``rows`` and its flat parameters (None elsewhere, or for one row)."""
-        if not self._group or len(rows) < 2:
-            return None
-        flat = [r[k] for r in rows for k in self.keys]  # type: ignore[call-overload]
-        return self._head + ", ".join([self._group] * len(rows)), flat
 
 
 _prepared: dict[tuple[str, tuple[str, ...], str, str], PreparedInsert] = {}
@@ -555,19 +539,10 @@ def driver_rows(conn: Connection, *steps: tuple[Any, dict[str, Any] | None]) -> 
         raise sa_exc.DBAPIError.instance(sql, params, exc, dbapi.Error) from exc
 
 
-_MULTI_ROW_MAX = 500  # rows per multi-row INSERT (PostgreSQL takes at most 65,535 parameters in one statement)
-
-
 def execute_prepared(conn: Connection, rows: list[tuple[PreparedInsert, DriverRow]]) -> None:
-    """Execute prepared rows: per statement, one multi-row INSERT on PostgreSQL, one ``executemany`` elsewhere."""
+    """Execute prepared rows: one ``executemany`` per statement."""
     groups: dict[int, tuple[PreparedInsert, list[Any]]] = {}
     for stmt, row in rows:
         groups.setdefault(id(stmt), (stmt, []))[1].append(row)
     for stmt, params in groups.values():
-        for start in range(0, len(params), _MULTI_ROW_MAX):
-            chunk = params[start:start + _MULTI_ROW_MAX]
-            multi = stmt.multi_row(chunk)
-            if multi is None:
-                conn.exec_driver_sql(stmt.sql, chunk)
-            else:
-                conn.exec_driver_sql(multi[0], tuple(multi[1]))
+        conn.exec_driver_sql(stmt.sql, params)
