@@ -6,10 +6,16 @@ Starts `zhili serve` on loopback against a fresh seeded SQLite (or the given) da
 Prints cases/s, latency percentiles and the ratio to the baseline.
 
     .venv/bin/python bench/bench_intake.py [--seconds 20] [--connections 32] [--workers 2] [--json]
-        [--postgres postgresql+psycopg://postgres@127.0.0.1:5432/test]
+        [--postgres postgresql+psycopg://postgres@127.0.0.1:5432/test] [--both] [--rounds N] [--compare SRC]
 
 With ``--postgres`` the server runs on a scratch PostgreSQL database created next to the given one (and dropped
-afterwards) instead of SQLite.
+afterwards) instead of SQLite; with ``--both`` on SQLite and PostgreSQL in the same run. Each database is seeded
+once and every run serves a fresh copy of it. ``--rounds N`` repeats every configuration N times, interleaved
+(round 1 of each, then round 2 …), because this host is shared and its speed drifts; ``--compare SRC`` adds the
+code of another source tree (a worktree of an earlier commit, e.g. ``/work/wt-base/src``) to every round, served
+by the same script on the same seeded copies. Per run: health req/s, intake cases/s, their ratio, p50/p99, the
+server's CPU per request, and on PostgreSQL the CPU of the database's own backends per intake request (they share
+the cores); then the mean ratio per code and database.
 """
 
 from __future__ import annotations
@@ -26,6 +32,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -43,7 +50,7 @@ def prepare(workdir: Path, env: dict[str, str]) -> tuple[str, list[str], list[tu
     """Seed a small district (no history) and return (token, category codes, points inside grids)."""
     subprocess.run([str(ZHILI), "seed", "--scale", "small", "--no-cases"], env=env, check=True,
                    stdout=subprocess.DEVNULL)
-    logins = json.loads((workdir / "var" / "demo_logins.json").read_text(encoding="utf-8"))
+    logins = json.loads((Path(env["ZHILI_VAR_DIR"]) / "demo_logins.json").read_text(encoding="utf-8"))
     worker = next(u for u in logins if u["role"] == "zhihui" or u["username"] == "zhihui")
     code = """
 import json, random
@@ -76,7 +83,7 @@ print(json.dumps({"cats": cats, "pts": pts}))
 
 
 def login(base: str, username: str, password: str) -> str:
-    r = httpx.post(f"{base}/api/v1/auth/login", json={"username": username, "password": password}, timeout=10)
+    r = httpx.post(f"{base}/api/v1/auth/login", json={"username": username, "password": password}, timeout=60)
     r.raise_for_status()
     return str(r.json()["access_token"])
 
@@ -156,28 +163,73 @@ def main() -> None:
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--json", action="store_true")
     ap.add_argument("--postgres", metavar="URL", help="run on a scratch database on this PostgreSQL server")
+    ap.add_argument("--both", action="store_true",
+                    help="SQLite and PostgreSQL (--postgres, default the local server's `test`) in the same run")
+    ap.add_argument("--rounds", type=int, default=1, help="rounds of every configuration, interleaved")
+    ap.add_argument("--compare", metavar="SRC", action="append", default=[],
+                    help="also serve this source tree (e.g. a worktree of the base commit's src/), interleaved")
     ap.add_argument("--server-log", metavar="FILE", help="write the server's output here (default: discarded)")
     args = ap.parse_args()
     if not shutil.which("wrk"):
         sys.exit("wrk is not installed: run `make install` (deploy/apt-packages.txt lists it)")
+    if args.both and not args.postgres:
+        args.postgres = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+    databases = (["sqlite", "postgresql"] if args.both else ["postgresql" if args.postgres else "sqlite"])
+    sources = [("this", str(ROOT / "src")), *((f"compare{i + 1}" if len(args.compare) > 1 else "compare", src)
+                                              for i, src in enumerate(args.compare))]
     workdir = Path(tempfile.mkdtemp(prefix="zhili-bench-"))
-    url = f"sqlite:///{workdir / 'var' / 'bench.db'}"
-    scratch_db = None
-    if args.postgres:
-        scratch_db = f"zhili_bench_{os.getpid()}"
-        url = pg_database(args.postgres, scratch_db, create=True)
-    env = {**os.environ, "ZHILI_VAR_DIR": str(workdir / "var"), "ZHILI_DATABASE_URL": url,
-           "ZHILI_LOG_LEVEL": "WARNING", "ZHILI_SWEEP_INTERVAL_S": "0"}
+    made: list[str] = []
     try:
-        run(args, workdir, env)
+        # one seeded district per database, copied fresh for every run (PostgreSQL: CREATE DATABASE … TEMPLATE)
+        seeded: dict[str, tuple[Path, str, tuple[str, list[str], list[tuple[float, float]]]]] = {}
+        for db in databases:
+            var = workdir / f"seed-{db}"
+            url = f"sqlite:///{var / 'bench.db'}"
+            if db == "postgresql":
+                name = f"zhili_bench_{os.getpid()}_seed"
+                made.append(name)
+                url = pg_database(args.postgres, name, create=True)
+            env = {**os.environ, "ZHILI_VAR_DIR": str(var), "ZHILI_DATABASE_URL": url, "ZHILI_LOG_LEVEL": "WARNING",
+                   "PYTHONPATH": str(ROOT / "src")}
+            seeded[db] = (var, url, prepare(var, env))
+        results = []
+        n = 0
+        for rnd in range(1, args.rounds + 1):
+            for label, src in sources:
+                for db in databases:
+                    n += 1
+                    var, seed_url, data = seeded[db]
+                    run_var = workdir / f"run-{n}"
+                    shutil.copytree(var, run_var)
+                    url = f"sqlite:///{run_var / 'bench.db'}"
+                    if db == "postgresql":
+                        name = f"zhili_bench_{os.getpid()}_{n}"
+                        made.append(name)
+                        url = pg_database(args.postgres, name, create=True, template=seed_url)
+                    env = {**os.environ, "ZHILI_VAR_DIR": str(run_var), "ZHILI_DATABASE_URL": url,
+                           "ZHILI_LOG_LEVEL": "WARNING", "ZHILI_SWEEP_INTERVAL_S": "0", "PYTHONPATH": src}
+                    try:
+                        result = run(args, run_var, env, data, pg_name=name if db == "postgresql" else None)
+                    finally:
+                        if db == "postgresql":
+                            pg_database(args.postgres, name, create=False)
+                        shutil.rmtree(run_var, ignore_errors=True)
+                    result.update({"round": rnd, "code": label, "src": src})
+                    results.append(result)
+                    show(result, args, header=n == 1)
+        if args.json:
+            print(json.dumps(results))
+        elif args.rounds > 1 or len(results) > 1:
+            summary(results)
     finally:
-        if scratch_db:
-            pg_database(args.postgres, scratch_db, create=False)
+        for name in made:
+            pg_database(args.postgres, name, create=False)
         shutil.rmtree(workdir, ignore_errors=True)
 
 
-def pg_database(server_url: str, name: str, *, create: bool) -> str:
-    """Create (or drop) database ``name`` on the server of ``server_url``; the new database's URL."""
+def pg_database(server_url: str, name: str, *, create: bool, template: str | None = None) -> str:
+    """Create (or drop) database ``name`` on the server of ``server_url`` (a copy of ``template``'s database when
+    given); the new database's URL."""
     from sqlalchemy import create_engine, text
     from sqlalchemy.engine import make_url
 
@@ -185,66 +237,119 @@ def pg_database(server_url: str, name: str, *, create: bool) -> str:
     engine = create_engine(base, isolation_level="AUTOCOMMIT")
     with engine.connect() as conn:
         if create:
-            conn.execute(text(f'CREATE DATABASE "{name}"'))
+            copy = f' TEMPLATE "{make_url(template).database}"' if template else ""
+            conn.execute(text(f'CREATE DATABASE "{name}"{copy}'))
         else:
             conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
     engine.dispose()
     return base.set(database=name).render_as_string(hide_password=False)
 
 
-def run(args: argparse.Namespace, workdir: Path, env: dict[str, str]) -> None:
-    """Seed, serve, load the baseline and the intake endpoint, print the result."""
-    password, cats, pts = prepare(workdir, env)
+def postgres_cpu_s(database: str) -> float:
+    """CPU seconds (user + system) used so far by the PostgreSQL backends connected to ``database`` (the server's
+    pooled connections: they share the machine's cores with the server). The cluster's shared background processes
+    (WAL writer, checkpointer) are not counted: other databases on the server use them too."""
+    total = 0
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            cmd = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            if not cmd.startswith("postgres: ") or f" {database} " not in cmd:
+                continue
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def run(args: argparse.Namespace, workdir: Path, env: dict[str, str],
+        data: tuple[str, list[str], list[tuple[float, float]]], *, pg_name: str | None) -> dict[str, Any]:
+    """Serve a seeded copy, load the baseline and the intake endpoint; the run's figures."""
+    password, cats, pts = data
     port = free_port()
     base = f"http://127.0.0.1:{port}"
-    out = open(args.server_log, "wb") if args.server_log else subprocess.DEVNULL  # noqa: SIM115 - closed below
+    out = open(args.server_log, "ab") if args.server_log else subprocess.DEVNULL  # noqa: SIM115 - closed below
     server = subprocess.Popen([str(ZHILI), "serve", "--port", str(port), "--workers", str(args.workers)], env=env,
                               stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+
+    def pg_cpu() -> float:
+        return postgres_cpu_s(pg_name) if pg_name else 0.0
+
     try:
-        for _ in range(100):
+        deadline = time.monotonic() + 120  # a busy shared host can take long to start two workers
+        while time.monotonic() < deadline:
             try:
-                if httpx.get(f"{base}/api/v1/health", timeout=1).status_code == 200:
+                if httpx.get(f"{base}/api/v1/health", timeout=5).status_code == 200:
                     break
             except httpx.HTTPError:
-                time.sleep(0.2)
+                time.sleep(0.5)
         token = login(base, "zhihui", password)
         script = workdir / "intake.lua"
         script.write_text(LUA % {"cats": ",".join(f'"{c}"' for c in cats),
                                  "pts": ",".join(f"{{{x:.6f},{y:.6f}}}" for x, y in pts), "token": token},
                           encoding="utf-8")
         wrk(f"{base}/api/v1/health", 3, args.connections)  # warm-up
-        cpu0 = server_cpu_s(server.pid)
+        cpu0, pg0 = server_cpu_s(server.pid), pg_cpu()
         baseline = wrk(f"{base}/api/v1/health", args.seconds, args.connections)
-        cpu1 = server_cpu_s(server.pid)
+        cpu1, pg1 = server_cpu_s(server.pid), pg_cpu()
         wrk(f"{base}/api/v1/cases", 3, args.connections, script)  # warm-up (locator, caches)
-        cpu2 = server_cpu_s(server.pid)
+        cpu2, pg2 = server_cpu_s(server.pid), pg_cpu()
         intake = wrk(f"{base}/api/v1/cases", args.seconds, args.connections, script)
-        cpu3 = server_cpu_s(server.pid)
+        cpu3, pg3 = server_cpu_s(server.pid), pg_cpu()
         baseline["cpu_ms"] = (cpu1 - cpu0) * 1000 / max(1.0, baseline["requests"])
         intake["cpu_ms"] = (cpu3 - cpu2) * 1000 / max(1.0, intake["requests"])
+        intake["pg_cpu_ms"] = (pg3 - pg2) * 1000 / max(1.0, intake["requests"])
+        baseline["pg_cpu_ms"] = (pg1 - pg0) * 1000 / max(1.0, baseline["requests"])
     finally:
         os.killpg(server.pid, signal.SIGTERM)
         server.wait(timeout=30)
         if args.server_log:
             out.close()  # type: ignore[union-attr]
     ratio = intake["rate"] / baseline["rate"]
-    result = {"database": "postgresql" if args.postgres else "sqlite", "workers": args.workers, "connections": args.connections, "seconds": args.seconds,
-              "baseline_rps": round(baseline["rate"], 1), "intake_rps": round(intake["rate"], 1),
-              "ratio": round(ratio, 3), "intake_p50_ms": intake.get("p50_ms"), "intake_p99_ms": intake.get("p99_ms"),
-              "intake_non_2xx": intake["non_2xx"], "baseline_p99_ms": baseline.get("p99_ms"),
-              "baseline_cpu_ms_per_request": round(baseline["cpu_ms"], 3),
-              "intake_cpu_ms_per_request": round(intake["cpu_ms"], 3),
-              "load_average": os.getloadavg()[0]}
+    return {"database": "postgresql" if pg_name else "sqlite", "workers": args.workers,
+            "connections": args.connections, "seconds": args.seconds,
+            "baseline_rps": round(baseline["rate"], 1), "intake_rps": round(intake["rate"], 1),
+            "ratio": round(ratio, 3), "intake_p50_ms": intake.get("p50_ms"), "intake_p99_ms": intake.get("p99_ms"),
+            "intake_non_2xx": intake["non_2xx"], "baseline_p99_ms": baseline.get("p99_ms"),
+            "baseline_cpu_ms_per_request": round(baseline["cpu_ms"], 3),
+            "intake_cpu_ms_per_request": round(intake["cpu_ms"], 3),
+            "intake_postgres_cpu_ms_per_request": round(intake["pg_cpu_ms"], 3) if pg_name else None,
+            "load_average": os.getloadavg()[0]}
+
+
+def show(r: dict[str, Any], args: argparse.Namespace, *, header: bool) -> None:
+    """Print one run as a Markdown table row (the header first)."""
     if args.json:
-        print(json.dumps(result))
         return
-    print("| workers | conns | health req/s | intake cases/s | ratio | intake p50 ms | intake p99 ms | non-2xx "
-          "| server CPU ms/req health | server CPU ms/req intake | load |")
-    print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
-    print(f"| {args.workers} | {args.connections} | {result['baseline_rps']:,} | {result['intake_rps']:,} | "
-          f"{ratio:.1%} | {result['intake_p50_ms']} | {result['intake_p99_ms']} | {int(intake['non_2xx'])} | "
-          f"{result['baseline_cpu_ms_per_request']} | {result['intake_cpu_ms_per_request']} | "
-          f"{result['load_average']:.1f} |")
+    if header:
+        print("| round | code | db | workers | conns | health req/s | intake cases/s | ratio | intake p50 ms "
+              "| intake p99 ms | non-2xx | server CPU ms/req health | server CPU ms/req intake "
+              "| PostgreSQL CPU ms/intake | load |")
+        print("|---:|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    pg = r["intake_postgres_cpu_ms_per_request"]
+    print(f"| {r['round']} | {r['code']} | {'PostgreSQL' if r['database'] == 'postgresql' else 'SQLite'} "
+          f"| {r['workers']} | {r['connections']} | {r['baseline_rps']:,} | {r['intake_rps']:,} | {r['ratio']:.1%} "
+          f"| {r['intake_p50_ms']} | {r['intake_p99_ms']} | {int(r['intake_non_2xx'])} "
+          f"| {r['baseline_cpu_ms_per_request']} | {r['intake_cpu_ms_per_request']} "
+          f"| {'–' if pg is None else pg} | {r['load_average']:.1f} |", flush=True)
+
+
+def summary(results: list[dict[str, Any]]) -> None:
+    """Mean ratio (and its range) per code and database over the rounds."""
+    print()
+    print("| code | db | runs | ratio mean | ratio min–max | cases/s mean | server + PostgreSQL CPU ms/intake mean |")
+    print("|---|---|---:|---:|---:|---:|---:|")
+    groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for r in results:
+        groups.setdefault((r["code"], r["database"]), []).append(r)
+    for (code, db), rs in groups.items():
+        ratios = [r["ratio"] for r in rs]
+        cpu = [r["intake_cpu_ms_per_request"] + (r["intake_postgres_cpu_ms_per_request"] or 0) for r in rs]
+        print(f"| {code} | {'PostgreSQL' if db == 'postgresql' else 'SQLite'} | {len(rs)} "
+              f"| {sum(ratios) / len(rs):.1%} | {min(ratios):.1%}–{max(ratios):.1%} "
+              f"| {sum(r['intake_rps'] for r in rs) / len(rs):,.1f} | {sum(cpu) / len(cpu):.3f} |")
 
 
 if __name__ == "__main__":

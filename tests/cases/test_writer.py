@@ -248,6 +248,71 @@ def test_concurrent_reports_through_the_group_commit_writer_all_commit_with_uniq
         assert audit.verify_chain(s).ok
 
 
+def test_on_postgresql_a_batchs_write_waits_for_the_server_a_few_times_not_once_per_statement(district, monkeypatch):
+    """The case numbers, the audit chain's head (its advisory lock taken with it) and the commit — plus the
+    pipeline's own bookkeeping on entry and exit: everything else (the cases, timelines, sub-tasks, keys,
+    notifications, statistics and audit rows) travels in the pipeline, so the rows every writer locks are held for
+    a few round trips, not one per statement (9 before the pipeline)."""
+    engine, p = district
+    if engine.dialect.name != "postgresql":
+        pytest.skip("PostgreSQL's round trips")
+    import psycopg
+    from psycopg._pipeline_base import BasePipeline
+
+    # a round trip: outside a pipeline, every operation; inside one, every time results are waited for
+    waits, counting, ping = [0], [False], [False]
+    real_wait, real_fetch = psycopg.Connection.wait, BasePipeline._fetch_gen
+
+    def wait(self: Any, gen: Any, *args: Any, **kw: Any) -> Any:
+        waits[0] += counting[0] and self._pipeline is None and not ping[0]
+        return real_wait(self, gen, *args, **kw)
+
+    def fetch(self: Any, *, flush: bool) -> Any:
+        waits[0] += counting[0] and bool(self.result_queue)
+        return real_fetch(self, flush=flush)
+
+    monkeypatch.setattr(psycopg.Connection, "wait", wait)
+    monkeypatch.setattr(BasePipeline, "_fetch_gen", fetch)
+    real_ping = engine.dialect.do_ping
+
+    def no_count_ping(dbapi_conn: Any) -> Any:  # the pool's check of a connection before handing it out
+        ping[0] = True
+        try:
+            return real_ping(dbapi_conn)
+        finally:
+            ping[0] = False
+
+    monkeypatch.setattr(engine.dialect, "do_ping", no_count_ping)
+    writer = GroupCommitWriter(engine=engine)
+    plan, write = writer._plan, writer._write
+
+    def plan_uncounted(conn: Any, items: Any) -> Any:
+        counting[0] = False
+        try:
+            return plan(conn, items)
+        finally:
+            counting[0] = True
+
+    def write_counted(items: Any) -> Any:
+        counting[0] = True
+        try:
+            return write(items)
+        finally:
+            counting[0] = False
+
+    writer._plan, writer._write = plan_uncounted, write_counted  # type: ignore[method-assign]
+    try:
+        writer._handle([(_report(p["jumin"], key=f"w{i}", description=f"流水线上报 {i}"), lambda _o: None,
+                         lambda e: None) for i in range(5)])
+    finally:
+        writer.stop()
+    assert writer.cases == 5
+    assert waits[0] <= 5
+    with Session(engine) as s:
+        assert s.scalar(select(func.count()).select_from(Case)) == 5
+        assert audit.verify_chain(s).ok
+
+
 def test_a_batch_that_fails_as_a_whole_is_retried_report_by_report(district, monkeypatch):
     engine, p = district
     real = intake.write_cases

@@ -61,7 +61,7 @@ from zhili.cases.similarity import Match
 from zhili.core import audit, config_version, names
 from zhili.core.clock import local_day
 from zhili.core.crypto import get_cipher
-from zhili.core.db import DriverRow, PreparedInsert, execute_prepared, prepared_insert, utcnow
+from zhili.core.db import DriverRow, PreparedInsert, driver_rows, execute_prepared, prepared_insert, utcnow
 from zhili.core.errors import DomainError, NotFound, ValidationFailed
 from zhili.core.ids import new_id
 from zhili.core.jsonbounds import check_free_json
@@ -950,7 +950,7 @@ def _write(session: Session, plans: list[_Plan]) -> None:
     for p in plans:
         groups[(p.district, p.day)].append(p)
     for (district, day), members in groups.items():
-        last = conn.execute(_COUNTER_BUMP, {"district": district, "day": day, "n": len(members)}).scalar_one()
+        [(last,)] = driver_rows(conn, (_COUNTER_BUMP, {"district": district, "day": day, "n": len(members)}))
         for k, p in enumerate(members):
             p.case["number"] = f"{district}-{day:%Y%m%d}-{last - len(members) + k + 1:06d}"
     cases: list[tuple[PreparedInsert, DriverRow]] = []

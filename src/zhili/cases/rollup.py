@@ -62,7 +62,8 @@ def add_many(session: Session, *, rows: list[tuple[str, dt.date, dict[str, int]]
             for c in FIGURES:
                 figures[c] += int(deltas.get(c, 0))
     if acc:
-        session.connection().execute(_ADD_ONE, [{"path": p, "day": d, **v} for (p, d), v in acc.items()])
+        # in key order: every writer locks the shared rows (a district's day) in the same order
+        session.connection().execute(_ADD_ONE, [{"path": p, "day": d, **v} for (p, d), v in sorted(acc.items())])
 
 
 _ADD_ONE = text(_upsert_sql(1).replace(":p0", ":path").replace(":d0", ":depth")).bindparams(

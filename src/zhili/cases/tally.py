@@ -41,8 +41,9 @@ def add_many(session: Session, deltas: list[StatDelta]) -> None:
             row[col] += v
     if not acc:
         return
+    # in key order: every writer locks the shared rows in the same order
     session.connection().execute(STAT_UPSERT, [{"path": k[0], "day": k[1], "category_code": k[2], **v}
-                                               for k, v in acc.items()])
+                                               for k, v in sorted(acc.items())])
     rollup.add_many(session, rows=[(k[0], k[1], v) for k, v in acc.items()])
 
 

@@ -19,7 +19,7 @@ from typing import Any, cast
 from sqlalchemy import BigInteger, Index, Integer, String, Table, Text, Uuid, event, func, select, text
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from zhili.core.db import Base, JSONType, UTCDateTime, execute_prepared, prepared_insert, utcnow
+from zhili.core.db import Base, JSONType, UTCDateTime, driver_rows, execute_prepared, prepared_insert, utcnow
 
 GENESIS = "0" * 64
 ADVISORY_LOCK_KEY = 7_2_6_1_0_0_1  # arbitrary constant for pg_advisory_xact_lock
@@ -132,9 +132,7 @@ def _row_payload(ev: Any) -> dict[str, Any]:
     }
 
 
-def _lock_head(session: Session) -> None:
-    if session.get_bind().dialect.name == "postgresql":
-        session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": ADVISORY_LOCK_KEY})
+_LOCK = text("SELECT pg_advisory_xact_lock(:k)")
 
 
 def record(
@@ -176,13 +174,21 @@ _HEAD = select(AuditEvent.seq, AuditEvent.hash).order_by(AuditEvent.seq.desc()).
 
 
 def _head(session: Session) -> tuple[int, str]:
-    """The chain head (seq, hash): read once per transaction, under the lock, then carried in session.info."""
+    """The chain head (seq, hash): read once per transaction, under the lock, then carried in session.info.
+
+    On PostgreSQL the lock is the transaction-level advisory lock, taken here — as late as the caller's work allows
+    (intake appends its entries last) — and held to the commit; lock and read go to the server together, and in a
+    pipeline (:func:`zhili.core.db.pipeline`, the intake writer) with everything sent before them: one round trip.
+    The read is a statement of its own after the lock's, so its snapshot is taken once the lock is held."""
     cached: tuple[int, str] | None = session.info.get("audit_head")
     if cached is None:
-        _lock_head(session)
         session.flush()
-        head = session.connection().execute(_HEAD).first()
-        cached = (head[0], head[1]) if head else (0, GENESIS)
+        conn = session.connection()
+        if conn.dialect.name == "postgresql":
+            rows = driver_rows(conn, (_LOCK, {"k": ADVISORY_LOCK_KEY}), (_HEAD, None))
+        else:
+            rows = driver_rows(conn, (_HEAD, None))
+        cached = (rows[0][0], rows[0][1]) if rows else (0, GENESIS)
     return cached
 
 

@@ -605,6 +605,66 @@ def prepared_insert(table: Table, keys: tuple[str, ...], dialect: Dialect) -> Pr
     return got
 
 
+@contextmanager
+def pipeline(conn: Connection) -> Iterator[None]:
+    """PostgreSQL (psycopg 3): send the statements executed inside without waiting for each one's answer — they
+    travel in one pipeline and the client waits only where a result is read (:func:`driver_rows`) or at the commit
+    (a transaction's ``BEGIN`` goes with its first statement). A write transaction that holds locks other writers
+    wait for (the case counter, the statistics rows, the audit chain's advisory lock) is thereby held for a few
+    round trips instead of one per statement. Errors are raised where the client waits, as SQLAlchemy's
+    exceptions. Statements inside must not be read through SQLAlchemy's results (``description`` is unknown until
+    the pipeline is synchronised): read with :func:`driver_rows`. Elsewhere a no-op."""
+    if conn.dialect.name != "postgresql" or conn.dialect.driver != "psycopg":
+        yield
+        return
+    driver: Any = conn.connection.driver_connection
+    try:
+        with driver.pipeline():
+            conn.info[_PIPELINE] = True
+            try:
+                yield
+            finally:
+                conn.info.pop(_PIPELINE, None)
+    except conn.dialect.loaded_dbapi.Error as exc:  # raised by the pipeline's final synchronisation
+        raise sa_exc.DBAPIError.instance(None, None, exc, conn.dialect.loaded_dbapi.Error) from exc
+
+
+_PIPELINE = "zhili_pipeline"  # Connection.info: inside pipeline()
+
+_driver_sql: dict[tuple[int, str], tuple[str, dict[str, Any]]] = {}
+
+
+def driver_rows(conn: Connection, *steps: tuple[Any, dict[str, Any] | None]) -> list[tuple[Any, ...]]:
+    """Run ``steps`` — (statement, parameters) pairs, module-level Core selects or ``text()`` with plain parameters
+    (strings, numbers, dates) — in order and return the rows of the last one. On PostgreSQL they are sent together
+    in a pipeline on the driver's own cursors and cost one round trip between them (with everything sent before,
+    when inside :func:`pipeline`), each still a statement of its own (its own snapshot, after the previous one's
+    locks). Elsewhere through SQLAlchemy, one by one."""
+    if conn.dialect.name != "postgresql" or conn.dialect.driver != "psycopg":
+        rows: list[tuple[Any, ...]] = []
+        for statement, params in steps:
+            rows = [tuple(r) for r in conn.execute(statement, params or {})]
+        return rows
+    driver: Any = conn.connection.driver_connection
+    dbapi = conn.dialect.loaded_dbapi
+    sql, params = "", None
+    try:  # inside pipeline() already: ride it (a nested block would synchronise first, one more round trip)
+        with nullcontext() if conn.info.get(_PIPELINE) else driver.pipeline():
+            cur = None
+            for statement, params in steps:
+                key = (id(statement), conn.dialect.name)
+                got = _driver_sql.get(key)
+                if got is None:
+                    compiled = statement.compile(dialect=conn.dialect, compile_kwargs={"render_postcompile": True})
+                    got = _driver_sql[key] = (compiled.string, dict(compiled.params))
+                sql = got[0]
+                cur = driver.cursor()
+                cur.execute(sql, {**got[1], **(params or {})})
+            return list(cur.fetchall()) if cur is not None else []
+    except dbapi.Error as exc:
+        raise sa_exc.DBAPIError.instance(sql, params, exc, dbapi.Error) from exc
+
+
 def execute_prepared(conn: Connection, rows: list[tuple[PreparedInsert, DriverRow]]) -> None:
     """Execute prepared rows: one ``executemany`` per statement."""
     groups: dict[int, tuple[PreparedInsert, list[Any]]] = {}
