@@ -19,7 +19,7 @@ from sqlalchemy.exc import DBAPIError
 
 import zhili.models  # noqa: F401  (fills Base.metadata)
 from zhili.core import migrate, partitions
-from zhili.core.db import Base, make_engine
+from zhili.core.db import Base, include_object_on, make_engine
 
 VERSION_TABLE = "alembic_version"
 
@@ -142,7 +142,8 @@ def _diff(conn: Connection) -> list[object]:
     # monthly partitions of PostgreSQL's partitioned tables (as in env.py: tables made at run time, not by a model)
     ctx = MigrationContext.configure(conn, opts={"compare_type": True, "compare_server_default": True,
                                                  "include_name": partitions.include_name(
-                                                     partitions.partition_tables(conn))})
+                                                     partitions.partition_tables(conn)),
+                                                 "include_object": include_object_on(conn.dialect.name)})
     return list(compare_metadata(ctx, Base.metadata))
 
 

@@ -79,6 +79,18 @@ def path_string(length: int = 400) -> String:
     return String(length).with_variant(String(length, collation=PATH_COLLATION), "postgresql")
 
 
+def include_object_on(dialect: str) -> Any:
+    """Alembic's ``include_object`` for a connection of ``dialect``: a model object declared for another dialect
+    only (``Index(...).ddl_if(dialect="postgresql")``, which ``create_all`` honours and Alembic's comparison does
+    not) is left out of the comparison."""
+
+    def include(obj: Any, name: str | None, type_: str, reflected: bool, compare_to: Any) -> bool:
+        only = getattr(obj, "_ddl_if", None)
+        return only is None or only.dialect is None or only.dialect == dialect
+
+    return include
+
+
 class UTCDateTime(TypeDecorator[dt.datetime]):
     """A timestamp stored as UTC and always returned timezone-aware (SQLite drops the zone)."""
 

@@ -24,6 +24,7 @@ def _render_item(type_: str, obj: Any, autogen_context: Any) -> str | Literal[Fa
 
 
 def _run(connection: Connection) -> None:
+    from zhili.core.db import include_object_on
     from zhili.core.partitions import include_name_of
 
     context.configure(
@@ -32,6 +33,7 @@ def _run(connection: Connection) -> None:
         # monthly partitions are made at run time, not by a model; looked up only when comparing (autogenerate) —
         # a query here would begin the transaction Alembic then leaves uncommitted
         include_name=include_name_of(connection),
+        include_object=include_object_on(connection.dialect.name),  # dialect-only indexes (ddl_if)
         render_as_batch=connection.dialect.name == "sqlite",
         compare_type=True,
         render_item=_render_item,

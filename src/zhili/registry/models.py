@@ -145,6 +145,11 @@ class Person(Versioned, Base):
         Index("ix_person_id_bidx", "id_number_bidx", unique=True),
         Index("ix_person_phone_bidx", "phone_bidx"),
         Index("ix_person_name_birth", "name", "birth_date"),  # name search; entity resolution's neighbourhood
+        # PostgreSQL answers the name search (``name LIKE '张%'``) from a btree only in the C collation or with
+        # ``text_pattern_ops``; the column keeps the database's collation (sorting by name is linguistic), so the
+        # prefix search has an index of its own there (1,000,000 persons: a parallel scan of the table before).
+        Index("ix_person_name_prefix", "name", postgresql_ops={"name": "text_pattern_ops"}).ddl_if(
+            dialect="postgresql"),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=new_id)
