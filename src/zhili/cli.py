@@ -301,7 +301,7 @@ def _districts() -> list[str]:
 def _seed(scale: str, with_history: bool = True) -> None:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 
-    from zhili.core.db import get_engine
+    from zhili.core.db import get_engine, refresh_statistics
     from zhili.seed.demo import seed_demo
 
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
@@ -322,6 +322,7 @@ def _seed(scale: str, with_history: bool = True) -> None:
         report.users.extend(rental_users)
         case_counts.update(_seed_iot(scale))
         case_counts.update(_seed_eval(scale, with_history))
+        refresh_statistics(get_engine())  # the planner's statistics for what was just loaded (PostgreSQL)
     table = Table(title=f"演示数据（{scale}）已生成，用时 {report.elapsed_s:.1f} 秒")
     table.add_column("表")
     table.add_column("行数", justify="right")

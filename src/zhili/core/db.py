@@ -79,6 +79,18 @@ def path_string(length: int = 400) -> String:
     return String(length).with_variant(String(length, collation=PATH_COLLATION), "postgresql")
 
 
+def refresh_statistics(engine: Engine) -> None:
+    """After a bulk load (the demo seed): ``VACUUM (ANALYZE)`` on PostgreSQL, so the planner knows the new tables'
+    sizes and index-only scans can skip the heap, without waiting for autovacuum (which may be off, or far behind
+    a load of millions of rows: on the large demo, an un-analysed ``supervision`` table turned the command
+    centre's open-supervision count from a 76 ms hash join into a 200–700 ms nested loop). SQLite keeps no
+    statistics unless asked, and its plans here are chosen without them (docs/benchmarks.md): nothing to do."""
+    if engine.dialect.name != "postgresql":
+        return
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        conn.exec_driver_sql("VACUUM (ANALYZE)")
+
+
 def include_object_on(dialect: str) -> Any:
     """Alembic's ``include_object`` for a connection of ``dialect``: a model object declared for another dialect
     only (``Index(...).ddl_if(dialect="postgresql")``, which ``create_all`` honours and Alembic's comparison does
