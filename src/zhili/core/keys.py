@@ -59,6 +59,7 @@ from zhili.core.crypto import (
 )
 from zhili.core.db import Base, write_guard
 from zhili.core.errors import Conflict, DomainError, ValidationFailed
+from zhili.core.partitions import partition_tables
 from zhili.core.settings import Settings, load_key_material
 
 IGNORED_TABLES = frozenset({"alembic_version"})
@@ -134,7 +135,9 @@ def check_declarations(conn: Connection, metadata: MetaData | None = None) -> li
     """The declared ciphertext columns, after checking the metadata covers the database and declares every
     binary column; refuses (before anything changes) when it cannot be sure to find every ciphertext."""
     metadata = metadata if metadata is not None else Base.metadata
-    unknown = sorted(set(inspect(conn).get_table_names()) - IGNORED_TABLES - set(metadata.tables))
+    # monthly partitions (PostgreSQL, core.partitions) hold their parent's columns and are rewritten through it
+    unknown = sorted(set(inspect(conn).get_table_names()) - IGNORED_TABLES - set(metadata.tables)
+                     - partition_tables(conn))
     if unknown:
         raise ValidationFailed("数据库中有未加载模型的表，无法确认全部加密字段，已停止（未改动密钥文件）",
                                code="models_not_loaded", details={"tables": unknown})
