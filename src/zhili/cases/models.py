@@ -145,6 +145,11 @@ class Case(Base):
         Index("ix_case_dept", "assignee_department", "state"),
         Index("ix_case_reporter", "reporter_user_id"),
         Index("ix_case_category", "category_code", "reported_at"),
+        # the case list's category filter is a prefix (大类 → every code below it): PostgreSQL seeks LIKE 'BJ%' only
+        # in a text_pattern_ops (or C-collation) index; the column keeps the database's collation (joins with
+        # category.code)
+        Index("ix_case_category_prefix", "category_code", postgresql_ops={"category_code": "text_pattern_ops"}
+              ).ddl_if(dialect="postgresql"),
         Index("ix_case_nearby", "category_code", "geo_cell", "reported_at"),
         # partial: "master_case_id IS NULL" (every unmerged case) must never look like a selective index seek — the
         # planner would otherwise read every unmerged case for a duplicate or public-list query (migration 0009)

