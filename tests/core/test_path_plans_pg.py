@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import enum
 import json
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -17,6 +16,7 @@ from sqlalchemy import Table, UniqueConstraint, func, or_, select, text
 from sqlalchemy.orm import Session
 
 import zhili.models  # noqa: F401  (fills Base.metadata)
+from pgplans import nodes, plan_of
 from zhili.core.db import PATH_COLLATION, Base
 from zhili.core.jurisdiction import path_predicate
 
@@ -65,22 +65,12 @@ def _sample(kind: type) -> Any:
     return samples[kind]
 
 
-def _nodes(plan: dict[str, Any]) -> Iterator[dict[str, Any]]:
-    yield plan
-    for child in plan.get("Plans", ()):
-        yield from _nodes(child)
-
-
-def _plan(db: Session, stmt: Any) -> dict[str, Any]:
-    compiled = stmt.compile(dialect=db.get_bind().dialect)
-    row = db.connection().exec_driver_sql("EXPLAIN (FORMAT JSON) " + str(compiled), compiled.params).scalar()
-    return (json.loads(row) if isinstance(row, str) else row)[0]["Plan"]
 
 
 def _path_seek(plan: dict[str, Any], index: str) -> bool:
     """True if some node reads ``index`` with an Index Cond on the path (a seek, not a full scan with a filter)."""
     return any(n.get("Node Type") in INDEX_NODES and n.get("Index Name") == index
-               and "path" in (n.get("Index Cond") or "") for n in _nodes(plan))
+               and "path" in (n.get("Index Cond") or "") for n in nodes(plan))
 
 
 def test_every_path_column_of_the_models_is_in_the_c_collation_in_the_migrated_database(db):
@@ -117,7 +107,7 @@ def test_a_scoped_count_on_every_table_with_a_path_index_seeks_that_index(db, ta
     for constraint in t.constraints:
         if isinstance(constraint, UniqueConstraint) and "path" in constraint.columns and constraint.name != index:
             db.execute(text(f'ALTER TABLE "{table}" DROP CONSTRAINT IF EXISTS "{constraint.name}"'))
-    plan = _plan(db, stmt)
+    plan = plan_of(db, stmt)
     assert _path_seek(plan, index), json.dumps(plan, ensure_ascii=False)[:2000]
 
 
@@ -139,7 +129,7 @@ def test_with_real_row_counts_the_planner_chooses_the_c_range_by_itself(db):
 
     _fill(db, PATH_COLLATION)
     t = table("scratch_path", column("path"))
-    plan = _plan(db, select(func.count()).select_from(t).where(path_predicate(t.c.path, (COMMUNITY,))))
+    plan = plan_of(db, select(func.count()).select_from(t).where(path_predicate(t.c.path, (COMMUNITY,))))
     assert _path_seek(plan, "ix_scratch_path"), plan
     assert db.scalar(select(func.count()).select_from(t).where(path_predicate(t.c.path, (COMMUNITY,)))) == 500
 
@@ -152,7 +142,7 @@ def test_a_list_over_two_scopes_ordered_by_path_seeks_both_ranges(db):
     t = table("scratch_path", column("id"), column("path"))
     other = f"{STREET}/330522001007"
     stmt = select(t.c.id, t.c.path).where(path_predicate(t.c.path, (COMMUNITY, other))).order_by(t.c.path).limit(50)
-    assert _path_seek(_plan(db, stmt), "ix_scratch_path")
+    assert _path_seek(plan_of(db, stmt), "ix_scratch_path")
     rows = db.execute(stmt).all()
     assert len(rows) == 50 and [r.path for r in rows] == sorted(r.path for r in rows)
     assert all(r.path.startswith(COMMUNITY + "/") for r in rows)  # byte order: 003 before 007
@@ -168,5 +158,5 @@ def test_the_old_like_form_under_the_database_collation_reads_the_whole_table(db
     _fill(db, "default")
     t = table("scratch_path", column("path"))
     like = or_(t.c.path == COMMUNITY, t.c.path.like(COMMUNITY + "/%"))
-    plan = _plan(db, select(func.count()).select_from(t).where(like))
+    plan = plan_of(db, select(func.count()).select_from(t).where(like))
     assert not _path_seek(plan, "ix_scratch_path"), plan

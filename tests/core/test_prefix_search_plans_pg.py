@@ -11,15 +11,14 @@ cases, 17 ms as a seek). PostgreSQL only.
 
 from __future__ import annotations
 
-import json
 import uuid
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
+from pgplans import nodes, plan_of
 from zhili.cases.service import CaseFilter, list_cases
 from zhili.core.query import starts_with_text
 from zhili.registry.models import Person
@@ -31,22 +30,13 @@ def _postgres_only(db: Session) -> None:
         pytest.skip("PostgreSQL plans")
 
 
-def _nodes(plan: dict[str, Any]) -> Iterator[dict[str, Any]]:
-    yield plan
-    for child in plan.get("Plans", ()):
-        yield from _nodes(child)
-
-
-def _plan(db: Session, stmt: Any) -> dict[str, Any]:
-    compiled = stmt.compile(dialect=db.get_bind().dialect)
-    row = db.connection().exec_driver_sql("EXPLAIN (FORMAT JSON) " + str(compiled), compiled.params).scalar()
-    return (json.loads(row) if isinstance(row, str) else row)[0]["Plan"]
 
 
 def test_the_prefix_index_exists_with_the_pattern_operator_class(db):
     opclasses = db.scalars(text(
         "SELECT opc.opcname FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid "
-        "JOIN pg_opclass opc ON opc.oid = i.indclass[0] WHERE c.relname = 'ix_person_name_prefix'")).all()
+        "JOIN pg_opclass opc ON opc.oid = i.indclass[0] WHERE c.relname = 'ix_person_name_prefix' "
+        "AND c.relnamespace = current_schema()::regnamespace")).all()
     assert opclasses == ["text_pattern_ops"]
 
 
@@ -58,10 +48,10 @@ def test_a_name_search_seeks_the_prefix_index(db, prefix):
     db.execute(text("SET LOCAL enable_seqscan = off"))
     db.execute(text("DROP INDEX ix_person_name_birth"))
     stmt = select(func.count()).select_from(Person).where(starts_with_text(Person.name, prefix))
-    plan = _plan(db, stmt)
-    seeks = [n for n in _nodes(plan) if n.get("Index Name") == "ix_person_name_prefix" and "~>=~" in
+    plan = plan_of(db, stmt)
+    seeks = [n for n in nodes(plan) if n.get("Index Name") == "ix_person_name_prefix" and "~>=~" in
              (n.get("Index Cond") or "")]
-    assert seeks, [(n.get("Node Type"), n.get("Index Name"), n.get("Index Cond")) for n in _nodes(plan)]
+    assert seeks, [(n.get("Node Type"), n.get("Index Name"), n.get("Index Cond")) for n in nodes(plan)]
 
 
 def test_the_case_lists_category_filter_seeks_the_prefix_index(db, monkeypatch):
@@ -81,10 +71,10 @@ def test_the_case_lists_category_filter_seeks_the_prefix_index(db, monkeypatch):
     db.execute(text("SET LOCAL enable_seqscan = off"))
     for name in ("ix_case_category", "ix_case_nearby"):
         db.execute(text(f"DROP INDEX {name}"))
-    plan = _plan(db, select(func.count()).select_from(seen[0].order_by(None).subquery()))
-    seeks = [n for n in _nodes(plan) if n.get("Index Name") == "ix_case_category_prefix" and "~>=~" in
+    plan = plan_of(db, select(func.count()).select_from(seen[0].order_by(None).subquery()))
+    seeks = [n for n in nodes(plan) if n.get("Index Name") == "ix_case_category_prefix" and "~>=~" in
              (n.get("Index Cond") or "")]
-    assert seeks, [(n.get("Node Type"), n.get("Index Name"), n.get("Index Cond")) for n in _nodes(plan)]
+    assert seeks, [(n.get("Node Type"), n.get("Index Name"), n.get("Index Cond")) for n in nodes(plan)]
 
 
 def _command_centre(db: Session) -> Any:
