@@ -30,7 +30,6 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import gzip
-import hashlib
 import io
 import json
 import uuid
@@ -43,6 +42,7 @@ from sqlalchemy import Connection, select, text
 from sqlalchemy.orm import Session
 
 from zhili.core import audit
+from zhili.core.backup import file_sha256
 from zhili.core.errors import Conflict, ValidationFailed
 from zhili.core.partitions import (
     PartitionArchive,
@@ -122,14 +122,6 @@ def _write(conn: Connection, partition: str, order: str, path: Path) -> tuple[in
         with path.open("wb") as raw, gzip.GzipFile(fileobj=raw, mode="wb", mtime=0, filename="") as gz:
             gz.write((",".join(columns) + "\n").encode())
     return n, columns
-
-
-def file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def read_archive(path: Path) -> Iterator[dict[str, Any]]:

@@ -79,7 +79,8 @@ class RestoreReport:
 
 # -- helpers ----------------------------------------------------------------------------------------------------
 
-def _sha256(path: Path) -> str:
+def file_sha256(path: Path) -> str:
+    """SHA-256 of a file, read in 1 MB blocks (backups' checksums; the partition archives')."""
     h = hashlib.sha256()
     with path.open("rb") as fh:
         for chunk in iter(lambda: fh.read(1 << 20), b""):
@@ -197,7 +198,7 @@ def backup(engine: Engine, settings: Settings, dest: Path, *, passphrase: bytes 
     files = sorted(p for p in dest.rglob("*") if p.is_file() and p.name != MANIFEST)
     checksums = {}
     for n, path in enumerate(files, 1):
-        checksums[path.relative_to(dest).as_posix()] = _sha256(path)
+        checksums[path.relative_to(dest).as_posix()] = file_sha256(path)
         step("校验和", n, len(files))
     manifest = {
         "format": FORMAT, "zhili_version": __version__, "created_at": clock.utcnow().isoformat(),
@@ -251,7 +252,7 @@ def restore(engine: Engine, settings: Settings, src: Path, *, passphrase: bytes 
     files: dict[str, str] = manifest["files"]
     for n, (rel, digest) in enumerate(sorted(files.items()), 1):
         path = src / rel
-        if not path.is_file() or _sha256(path) != digest:
+        if not path.is_file() or file_sha256(path) != digest:
             raise RestoreRefused(f"备份文件 {rel} 缺失或校验和不符，未做任何恢复", code="checksum_mismatch",
                                  details={"file": rel})
         step("校验和", n, len(files))
