@@ -292,7 +292,6 @@ def test_migration_0023_partitions_the_history_keeping_every_row_and_the_chain(f
     from zhili.core import audit
 
     m = _load_migration("0023_partitioned_history.py")
-    downgrade(fresh_engine, m.down_revision)  # type: ignore[attr-defined]
     months = [dt.datetime(2025, 11, 3, 8, tzinfo=dt.UTC), dt.datetime(2026, 1, 31, 23, 59, tzinfo=dt.UTC),
               dt.datetime(2026, 2, 1, 0, 0, tzinfo=dt.UTC), audit.utcnow()]
     case_id = uuid.uuid4()
@@ -309,6 +308,9 @@ def test_migration_0023_partitions_the_history_keeping_every_row_and_the_chain(f
             for i, moment in enumerate(months):
                 _insert(conn, "case_event", id=uuid.uuid4(), case_id=case_id, seq=i + 1, at=moment)
             s.close()
+        # the rows are written by today's code at the head, then taken down to 0022 with the history (the writer
+        # needs the head row of 0025)
+        downgrade(fresh_engine, m.down_revision)  # type: ignore[attr-defined]
         counts = ("SELECT (SELECT count(*) FROM audit_event), (SELECT count(*) FROM case_event), "
                   "(SELECT string_agg(hash, ',' ORDER BY seq) FROM audit_event)")
         counts = counts if fresh_engine.dialect.name == "postgresql" else counts.replace(
@@ -344,3 +346,30 @@ def test_migration_0023_partitions_the_history_keeping_every_row_and_the_chain(f
                     conn.execute(text(f"DROP TRIGGER IF EXISTS {name}"))
         downgrade(fresh_engine)  # the append-only rows go with their tables
         upgrade(fresh_engine)
+
+
+def test_migration_0025_fills_the_head_row_from_the_newest_event(fresh_engine, migrated):
+    """An existing log gets its head row from its newest event; the writer links the next event to it."""
+    from sqlalchemy.orm import Session
+
+    from zhili.core import audit
+
+    with fresh_engine.begin() as conn:
+        s = Session(bind=conn)
+        events = [audit.record(s, actor=audit.SYSTEM, action="probe.head", object_type="probe", object_id=str(i))
+                  for i in range(3)]
+        s.flush()
+        newest = (events[-1].seq, events[-1].hash)
+        s.close()
+    downgrade(fresh_engine, "0024")
+    with fresh_engine.connect() as conn:
+        assert "audit_head" not in inspect(conn).get_table_names()
+    upgrade(fresh_engine)
+    with fresh_engine.begin() as conn:
+        assert tuple(conn.execute(text("SELECT seq, hash FROM audit_head WHERE id = 1")).one()) == newest
+        s = Session(bind=conn)
+        nxt = audit.record(s, actor=audit.SYSTEM, action="probe.head", object_type="probe", object_id="next")
+        s.flush()
+        assert (nxt.seq, nxt.prev_hash) == (newest[0] + 1, newest[1])
+        assert audit.verify_chain(s).ok
+        s.close()

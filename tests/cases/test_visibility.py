@@ -166,8 +166,8 @@ def test_the_excel_export_has_chinese_headers_only_visible_cases_and_no_reporter
 
 
 def _numbers(kit: Any, who: str, **filters: Any) -> set[str]:
-    rows, total = service.list_cases(kit.db, principal=kit.principal(who), filters=service.CaseFilter(**filters),
-                                     page_size=500)
+    rows, total, _ = service.list_cases(kit.db, principal=kit.principal(who),
+                                        filters=service.CaseFilter(**filters), page_size=500)
     assert total == len(rows)
     return {c.number for c in rows}
 

@@ -10,7 +10,16 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from zhili.core import audit
-from zhili.core.audit import GENESIS, Actor, AuditAnchor, AuditEvent, compute_hash, count_events, verify_chain
+from zhili.core.audit import (
+    GENESIS,
+    Actor,
+    AuditAnchor,
+    AuditEvent,
+    AuditHead,
+    compute_hash,
+    count_events,
+    verify_chain,
+)
 
 ALICE = Actor(id=uuid.UUID("01890a5d-ac96-774b-bcce-b302099a8057"), name="wangge_a", role="grid_worker",
               ip="10.0.0.8")
@@ -57,12 +66,13 @@ def test_the_first_event_of_an_empty_log_links_to_the_genesis_hash():
     from zhili.core.db import make_engine
 
     engine = make_engine("sqlite:///:memory:")
-    AuditEvent.__table__.create(engine)
-    AuditAnchor.__table__.create(engine)
+    for model in (AuditEvent, AuditAnchor, AuditHead):
+        model.__table__.create(engine)
     with Session(engine) as empty:
         ev = audit.record(empty, actor=ALICE, action="x", object_type="y")
         empty.flush()
         assert ev.seq == 1 and ev.prev_hash == GENESIS
+        assert empty.get(AuditHead, 1).seq == 1  # the head row is made with the first event
         assert verify_chain(empty).ok
     engine.dispose()
 
@@ -143,12 +153,74 @@ def test_anchoring_an_empty_log_records_nothing():
     from zhili.core.db import make_engine
 
     engine = make_engine("sqlite:///:memory:")
-    AuditEvent.__table__.create(engine)
-    AuditAnchor.__table__.create(engine)
+    for model in (AuditEvent, AuditAnchor, AuditHead):
+        model.__table__.create(engine)
     with Session(engine) as empty:
         assert audit.anchor(empty) is None
         assert empty.scalar(select(AuditAnchor.id)) is None
     engine.dispose()
+
+
+# -- the head row -------------------------------------------------------------------------------------------
+
+def _head_row(db: Session) -> tuple[int, str]:
+    db.expire_all()
+    row = db.get(AuditHead, 1)
+    assert row is not None
+    return row.seq, row.hash
+
+
+def test_the_head_row_follows_every_event_single_or_bulk(db):
+    events = record_three(db)
+    assert _head_row(db) == (events[-1].seq, events[-1].hash)
+    audit.record_many(db, [audit.Entry(actor=ALICE, action="case.report", object_type="case", object_id=i)
+                           for i in range(3)])
+    db.flush()
+    newest = db.execute(select(AuditEvent.seq, AuditEvent.hash).order_by(AuditEvent.seq.desc()).limit(1)).one()
+    assert _head_row(db) == tuple(newest) and newest[0] == events[-1].seq + 3
+    assert verify_chain(db).ok
+
+
+def test_the_next_writer_reads_the_head_row_not_the_newest_event(db):
+    """The head row is what the writer links to (one key read on a log partitioned by month): a head row ahead of
+    the log — a deleted tail — leaves a gap the next event cannot close, so the deletion stays visible."""
+    events = record_three(db)
+    db.commit()
+    assert (db.get(AuditHead, 1).seq, db.get(AuditHead, 1).hash) == (events[-1].seq, events[-1].hash)
+    disable_guard(db)
+    db.execute(delete(AuditEvent).where(AuditEvent.seq == events[-1].seq))  # the tail deleted, no anchor taken
+    result = verify_chain(db)
+    assert not result.ok and any("链头记录" in p and "截断" in p for p in result.problems)
+    nxt = audit.record(db, actor=ALICE, action="person.create", object_type="person", object_id="p2")
+    assert (nxt.seq, nxt.prev_hash) == (events[-1].seq + 1, events[-1].hash)  # linked to the deleted event
+    assert any("缺失" in p for p in verify_chain(db).problems)
+
+
+def test_the_database_refuses_to_move_the_head_back_or_delete_it(db):
+    events = record_three(db)
+    db.flush()
+    with pytest.raises(DBAPIError, match="only moves forward"), db.begin_nested():
+        db.execute(update(AuditHead).where(AuditHead.id == 1).values(seq=events[0].seq, hash=events[0].hash))
+    with pytest.raises(DBAPIError, match="only moves forward"), db.begin_nested():
+        db.execute(delete(AuditHead))
+    if db.get_bind().dialect.name == "postgresql":
+        with pytest.raises(DBAPIError, match="only moves forward"), db.begin_nested():
+            db.execute(text("TRUNCATE audit_head"))
+    assert _head_row(db) == (events[-1].seq, events[-1].hash)
+    assert verify_chain(db).ok
+
+
+def test_a_head_row_that_disagrees_with_the_log_is_reported(db):
+    events = record_three(db)
+    db.flush()
+    if db.get_bind().dialect.name == "sqlite":
+        db.execute(text("DROP TRIGGER audit_head_forward"))
+    else:
+        db.execute(text("ALTER TABLE audit_head DISABLE TRIGGER audit_head_forward"))
+    db.execute(update(AuditHead).where(AuditHead.id == 1).values(hash="e" * 64))
+    result = verify_chain(db)
+    assert not result.ok
+    assert result.problems == [f"链头记录（序号 {events[-1].seq}）与日志最后一条（序号 {events[-1].seq}）不符"]
 
 
 # -- the database guard --------------------------------------------------------------------------------------

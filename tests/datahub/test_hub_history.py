@@ -177,11 +177,11 @@ def test_history_never_in_sweep_worklists_duplicates_or_public(db: Session, worl
     assert count_by_state(db, principal=p, states=[CaseState.closed]).get(CaseState.closed, 0) == 0
     assert count_by_channel(db, principal=p, since=dt.datetime(2000, 1, 1, tzinfo=dt.UTC)) == {}
     assert by_deadline(db, principal=p, worklist=Worklist(states=list(CaseState))) == []
-    everything, _ = list_cases(db, principal=p, filters=CaseFilter())
+    everything, _, _ = list_cases(db, principal=p, filters=CaseFilter())
     assert {c.external_id for c in everything} >= {"M1", "M2", "M3"}
-    live, _ = list_cases(db, principal=p, filters=CaseFilter(history=False))
+    live, _, _ = list_cases(db, principal=p, filters=CaseFilter(history=False))
     assert not any(c.is_history for c in live)
-    hist, total = list_cases(db, principal=p, filters=CaseFilter(history=True))
+    hist, total, _ = list_cases(db, principal=p, filters=CaseFilter(history=True))
     assert total == 3 and all(c.is_history for c in hist)
     from zhili.cases.public import is_public_case
 

@@ -273,6 +273,37 @@ def test_the_page_says_when_the_filter_matches_more_than_one_export_holds(client
     assert len(rows) == 1 + 2
 
 
+def test_past_the_counting_cap_the_list_says_more_than_and_the_board_shows_a_plus(
+        client: Any, site: Any, spread: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
+    """A whole district's history is not counted on every page (core.query.COUNT_CAP): past the cap the list says
+    超过 N 条, the export hint still shows, the API says total_exact false, the board's figure reads N+ — and a
+    filter that matches fewer counts exactly again."""
+    from zhili.core import query
+
+    zh = site.principal("zhihui")
+    full = service.list_cases(site.db, principal=zh, filters=service.CaseFilter(), page_size=500)
+    assert full.exact and full.total == len(full.rows) >= 4
+    capped = service.list_cases(site.db, principal=zh, filters=service.CaseFilter(), page_size=2, count_cap=3)
+    assert (capped.total, capped.exact) == (3, False)
+    assert [c.id for c in capped.rows] == [c.id for c in full.rows[:2]]  # the rows do not change
+    assert service.list_cases(site.db, principal=zh, filters=service.CaseFilter(), count_cap=full.total).exact
+    site.db.commit()
+
+    monkeypatch.setattr(query, "COUNT_CAP", 3)
+    sign_in(client, site.token("zhihui"))
+    text = page(client.get("/console/cases")).text
+    assert "超过 3 条" in text and "共 3 条" not in text
+    assert "导出文件只含" in text and "当前筛选共 3+ 条" in text
+    hot = page(client.get("/console/cases?channel=hotline")).text
+    assert "超过" not in hot and re.search(r"共 \d 条", hot)
+    body = client.get("/api/v1/cases?page_size=2").json()
+    assert (body["total"], body["total_exact"], len(body["items"])) == (3, False, 2)
+    assert client.get("/api/v1/cases?channel=hotline").json()["total_exact"] is True
+    board = page(client.get("/console/home"))
+    [latest] = [a for a in board.find_all("a") if a.attrs.get("data-figure") == "all"]
+    assert latest.text.endswith("（3+）")
+
+
 def test_a_saved_view_round_trip_and_another_user_cannot_delete_it(client: Any, site: Any,
                                                                   spread: dict[str, Any]) -> None:
     sign_in(client, site.token("zhihui"))

@@ -64,7 +64,7 @@ def filter_of(href: str) -> CaseFilter:
 
 def listed(site: Any, who: str, href: str) -> int:
     """How many cases the list behind ``href`` holds for ``who``."""
-    _, total = cases.list_cases(site.db, principal=site.principal(who), filters=filter_of(href), page_size=1)
+    _, total, _ = cases.list_cases(site.db, principal=site.principal(who), filters=filter_of(href), page_size=1)
     return total
 
 

@@ -98,10 +98,10 @@ async def report_case(body: CaseIn, auth: CachedAuth, writer: Writer, response: 
 
 @router.get("/cases", response_model=Page[CaseOut], summary="事件列表与检索")
 def list_cases(session: Db, principal: CurrentUser, paging: Paging, filters: Filters) -> Page[CaseOut]:
-    rows, total = service.list_cases(session, principal=principal, filters=filters, **paging.model_dump())
+    rows, total, exact = service.list_cases(session, principal=principal, filters=filters, **paging.model_dump())
     names = org.department_names(session)
     return Page(items=[CaseOut(**views.case_view(session, c, departments=names)) for c in rows], total=total,
-                page=paging.page, page_size=paging.page_size)
+                total_exact=exact, page=paging.page, page_size=paging.page_size)
 
 
 @router.get("/cases/export.xlsx", summary="导出事件（Excel）", response_class=Response)

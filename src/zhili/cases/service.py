@@ -30,11 +30,12 @@ from zhili.cases.timeline import EventView, event_views
 from zhili.cases.views import case_view_values
 from zhili.cases.writer import IntakeWriter
 from zhili.core import audit
+from zhili.core import query as core_query
 from zhili.core.crypto import get_cipher
 from zhili.core.db import write_after_read
 from zhili.core.errors import NotFound, ValidationFailed
 from zhili.core.jurisdiction import Principal, authorize, in_scope, path_predicate
-from zhili.core.query import contains_text, paginate, starts_with_text
+from zhili.core.query import Listing, contains_text, paginate_counted, starts_with_text
 from zhili.core.reveal import authorize_reveal
 from zhili.core.security import Perm, Role
 from zhili.core.validators import validate_mobile
@@ -148,16 +149,23 @@ SORTABLE = {"reported_at": Case.reported_at, "handle_due_at": Case.handle_due_at
 
 
 def list_cases(session: Session, *, principal: Principal, filters: CaseFilter, page: int = 1, page_size: int = 50,
-               sort: str | None = None) -> tuple[list[Case], int]:
-    """Cases visible to the principal, filtered and paginated. A search by the reporter's phone is audited (which
-    cases a phone number reported is personal data; the number itself is not written down)."""
+               sort: str | None = None, count_cap: int | None = None) -> Listing:
+    """Cases visible to the principal, filtered and paginated: (rows, total, exact). The total is counted up to
+    ``count_cap`` (None: :data:`zhili.core.query.COUNT_CAP`; exact False past it: a district's whole history is
+    not counted on every page, its figures come from the statistics). A search by the reporter's phone is audited
+    (which cases a phone number reported is personal data; the number itself is not written down)."""
     authorize(principal, Perm.case_read)
-    rows, total = paginate(session, _filtered(session, principal, filters), page=page, page_size=page_size,
-                           sort=sort, sortable=SORTABLE, default_sort=[Case.reported_at.desc(), Case.id])
+    listing = paginate_counted(
+        session, _filtered(session, principal, filters), page=page, page_size=page_size, sort=sort,
+        sortable=SORTABLE, default_sort=[Case.reported_at.desc(), Case.id],
+        count_cap=core_query.COUNT_CAP if count_cap is None else count_cap)
+    total, exact = listing.total, listing.exact
     if filters.reporter_phone:  # recorded after the read (a posted search reads only: it holds no write lock)
         write_after_read(session, lambda s: audit.record(s, actor=principal.actor, action="case.search_by_reporter",
-                                                         object_type="case", object_id=None, after={"matched": total}))
-    return rows, total
+                                                         object_type="case", object_id=None,
+                                                         after={"matched": total} if exact
+                                                         else {"matched": total, "more": True}))
+    return listing
 
 
 

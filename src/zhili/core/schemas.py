@@ -23,9 +23,10 @@ class Page(BaseModel, Generic[T]):
     """One page of a list."""
 
     items: list[T]
-    total: int
+    total: int = Field(description="总条数；total_exact 为 false 时为下限（超过此数，计数在此停止）")
     page: int
     page_size: int
+    total_exact: bool = Field(True, description="total 是否为精确总数；全区历史等大列表只计到上限，请用筛选缩小范围")
 
 
 class ErrorBody(BaseModel):

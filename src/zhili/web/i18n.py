@@ -41,6 +41,8 @@ _CATALOGUE: dict[str, tuple[str, str]] = {
     "common.next": ("下一页", "Next"),
     "common.page": ("第 {page} 页，共 {pages} 页", "Page {page} of {pages}"),
     "common.total": ("共 {total} 条", "{total} in total"),
+    "common.total_over": ("超过 {total} 条（只计数到此，请用筛选条件缩小范围）",
+                          "more than {total} (counted up to here: narrow the filters)"),
     "common.view": ("查看", "View"),
     "common.error_title": ("操作未成功", "That did not work"),
     # -- flash messages (shown from ?msg=<id>; only ids listed here are ever shown) ---------------------------

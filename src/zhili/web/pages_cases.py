@@ -129,12 +129,12 @@ def list_page(request: Request, session: Any, pu: PageUser, query: CaseQuery, pa
     checked = check(request, query, categories=categories, departments=departments)
     messages += checked.errors
     cases: list[Any] = []
-    total = 0
+    total, exact = 0, True
     if not messages:
         try:
-            cases, total = service.list_cases(session, principal=pu.principal, filters=checked.filters,
-                                              page=1 if phone else page, page_size=PHONE_LIMIT if phone
-                                              else cp.PAGE_SIZE, sort=checked.sort)
+            cases, total, exact = service.list_cases(session, principal=pu.principal, filters=checked.filters,
+                                                     page=1 if phone else page, page_size=PHONE_LIMIT if phone
+                                                     else cp.PAGE_SIZE, sort=checked.sort)
         except DomainError as exc:  # a unit outside the jurisdiction, a malformed phone number
             roll_back_refused(session)
             messages.append(exc.message)
@@ -144,7 +144,8 @@ def list_page(request: Request, session: Any, pu: PageUser, query: CaseQuery, pa
     current = query.encoded(sort=False)
     links = query.without_phone()
     return render(request, "console/cases.html", {
-        "query": links, "cases": _rows(session, cases), "total": total, "page": 1 if phone else page,
+        "query": links, "cases": _rows(session, cases), "total": total, "total_exact": exact,
+        "page": 1 if phone else page,
         "pages": 1 if phone else cp.pages(total), "errors": messages, "phone_masked": mask_phone(phone) or "",
         "phone_limit": PHONE_LIMIT, "pager_query": f"{links.encoded()}&" if links.encoded() else "",
         "sort": query.sort, "sort_keys": SORT_KEYS, "sort_links": {k: f"?{links.sorted_by(k)}" for k in SORT_KEYS},

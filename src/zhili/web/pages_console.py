@@ -72,13 +72,15 @@ def queue(request: Request, session: Db, pu: QueueUser,
           state: Annotated[CaseState | None, Query()] = None,
           page: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 1) -> Response:
     states = [state] if state in QUEUE_STATES else list(QUEUE_STATES)
-    rows, total = service.list_cases(session, principal=pu.principal, filters=service.CaseFilter(state=states),
-                                     page=page, page_size=cp.PAGE_SIZE, sort="reported_at")
+    rows, total, exact = service.list_cases(session, principal=pu.principal,
+                                            filters=service.CaseFilter(state=states), page=page,
+                                            page_size=cp.PAGE_SIZE, sort="reported_at")
     names = org.department_names(session)
     cases = [{**views.case_view(session, c, departments=names), "row_actions": _row_actions(session, pu, c)}
              for c in rows]
     return render(request, "console/queue.html", {
-        "cases": cases, "total": total, "page": page, "pages": cp.pages(total), "state": state.value if state else "",
+        "cases": cases, "total": total, "total_exact": exact, "page": page, "pages": cp.pages(total),
+        "state": state.value if state else "",
         "queue_states": [s.value for s in QUEUE_STATES], "departments": org.list_departments(session),
         "pager_query": f"state={state.value}&" if state else ""})
 

@@ -46,10 +46,10 @@ def _tasks_context(session: Any, pu: PageUser, tab: str, page: int) -> dict[str,
     for extra in ("verify", "open"):
         counts[extra] = service.list_cases(session, principal=pu.principal, filters=TABS[extra], page=1,
                                            page_size=1)[1]
-    rows, total = service.list_cases(session, principal=pu.principal, filters=TABS[tab], page=page,
-                                     page_size=cp.PAGE_SIZE, sort="handle_due_at" if tab != "verify" else None)
+    rows, total, exact = service.list_cases(session, principal=pu.principal, filters=TABS[tab], page=page,
+                                            page_size=cp.PAGE_SIZE, sort="handle_due_at" if tab != "verify" else None)
     names = org.department_names(session)
-    return {"tab": tab, "tabs": list(TABS), "counts": counts, "total": total, "page": page,
+    return {"tab": tab, "tabs": list(TABS), "counts": counts, "total": total, "total_exact": exact, "page": page,
             "pages": cp.pages(total), "cases": [views.case_view(session, c, departments=names) for c in rows]}
 
 

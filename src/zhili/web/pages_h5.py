@@ -28,8 +28,8 @@ RESIDENT_ACTIONS = ("verify", "send_back", "rate", "reopen", "resubmit")
 
 @router.get("/")
 def home(request: Request, session: Db, pu: Resident) -> Response:
-    _, open_count = service.list_cases(session, principal=pu.principal, filters=service.CaseFilter(open_only=True),
-                                       page=1, page_size=1)
+    open_count = service.list_cases(session, principal=pu.principal, filters=service.CaseFilter(open_only=True),
+                                    page=1, page_size=1).total
     return render(request, "h5/home.html", {"open_count": open_count})
 
 
@@ -62,11 +62,12 @@ def grids(session: Db, pu: Resident) -> Response:
 
 @router.get("/mine")
 def mine(request: Request, session: Db, pu: Resident, page: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 1) -> Response:
-    rows, total = service.list_cases(session, principal=pu.principal, filters=service.CaseFilter(), page=page,
-                                     page_size=cp.PAGE_SIZE)
+    rows, total, exact = service.list_cases(session, principal=pu.principal, filters=service.CaseFilter(),
+                                            page=page, page_size=cp.PAGE_SIZE)
     names = org.department_names(session)
     return render(request, "h5/mine.html", {
-        "cases": [views.case_view(session, c, departments=names) for c in rows], "total": total, "page": page,
+        "cases": [views.case_view(session, c, departments=names) for c in rows], "total": total,
+        "total_exact": exact, "page": page,
         "pages": cp.pages(total)})
 
 

@@ -51,6 +51,12 @@ class Count:
 
     n: int
     filters: CaseFilter
+    exact: bool = True  # False: more than n (a list counted to its cap, core.query.COUNT_CAP)
+
+    @property
+    def text(self) -> str:
+        """The figure as shown: ``10000+`` past the cap."""
+        return str(self.n) if self.exact else f"{self.n}+"
 
 
 @dataclass
@@ -69,14 +75,14 @@ def _views(session: Session, rows: list[Case]) -> list[dict[str, Any]]:
 
 
 def _count(session: Session, principal: Principal, f: CaseFilter) -> Count:
-    _, n = cases.list_cases(session, principal=principal, filters=f, page_size=1)
-    return Count(n, f)
+    listed = cases.list_cases(session, principal=principal, filters=f, page_size=1)
+    return Count(listed.total, f, listed.exact)
 
 
 def _listed(session: Session, principal: Principal, f: CaseFilter, *, sort: str | None = None,
             rows: int = LIST_ROWS) -> Listed:
-    found, n = cases.list_cases(session, principal=principal, filters=f, page_size=rows, sort=sort)
-    return Listed(Count(n, f), _views(session, found))
+    found, n, exact = cases.list_cases(session, principal=principal, filters=f, page_size=rows, sort=sort)
+    return Listed(Count(n, f, exact), _views(session, found))
 
 
 def _by_state(session: Session, principal: Principal, states: list[CaseState], *, all_shown: bool = True
