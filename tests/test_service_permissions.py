@@ -147,6 +147,7 @@ EXPECTED: dict[str, Perm | tuple[Perm, ...] | AnyOf | Exempt] = {
     "participation.service.get_suggestion": AnyOf((P.resident_participate, P.suggestion_reply)),
     "participation.service.reply_suggestion": AnyOf((P.resident_participate, P.suggestion_reply)),
     # regions
+    "regions.importer.import_units": P.region_write,
     "regions.picker.pick_units": P.region_read,
     "regions.picker.filter_units": P.region_read,
     "regions.service.list_units": P.region_read,

@@ -48,6 +48,9 @@ app.add_typer(rental_app, name="rental")
 from zhili.cli_eval import eval_app  # noqa: E402  (4E evaluation: reports)
 
 app.add_typer(eval_app, name="eval")
+from zhili.cli_regions import regions_app  # noqa: E402  (the region tree from a file: a real install's first step)
+
+app.add_typer(regions_app, name="regions")
 console = Console()
 
 
