@@ -4,6 +4,7 @@ reports again once the database answers. The live outage of a real cluster is ``
 
 from __future__ import annotations
 
+import os
 import re
 import socket
 from typing import Any
@@ -70,3 +71,47 @@ def test_the_intake_writer_answers_503_with_retry_after_while_the_database_is_un
     finally:
         writer.stop()
         nowhere.dispose()
+
+
+def test_an_error_raised_while_a_lost_connection_is_handled_is_the_same_outage() -> None:
+    """A clean-up step meeting the invalidated connection (SQLAlchemy's PendingRollbackError) is raised over the
+    connection's loss: still a 503 with Retry-After, not "intake failed" (seen in the PostgreSQL outage test)."""
+    from sqlalchemy.exc import PendingRollbackError
+
+    lost = OperationalError("COMMIT", {}, psycopg.OperationalError("consuming input failed: server closed the "
+                                                                   "connection unexpectedly"))
+    try:
+        try:
+            raise lost
+        finally:
+            raise PendingRollbackError("Can't reconnect until invalid transaction is rolled back.")
+    except PendingRollbackError as exc:
+        assert isinstance(unavailable_error(exc), DatabaseUnavailable)
+    assert unavailable_error(PendingRollbackError("no outage behind it")) is None
+
+
+def test_a_connection_lost_inside_a_pipeline_surfaces_as_the_outage(engine: Any) -> None:
+    """The intake writer's shape — a session over one connection, its transaction in a psycopg pipeline — with the
+    connection cut before the commit (its socket shut, as when the server dies): what leaves the pipeline is the
+    lost connection, told apart as a 503 — not the PendingRollbackError its clean-up used to raise over it."""
+    if engine.dialect.name != "postgresql":
+        pytest.skip("psycopg pipelines exist on PostgreSQL only (this runs in the PostgreSQL pass)")
+    from sqlalchemy import text
+    from sqlalchemy.exc import PendingRollbackError
+    from sqlalchemy.orm import Session
+
+    from zhili.core.db import driver_rows, pipeline
+
+    conn = engine.connect()
+    try:
+        with pytest.raises(Exception) as caught, Session(bind=conn) as ws, pipeline(conn):
+            driver_rows(conn, (text("SELECT 1"), None))
+            fd = conn.connection.driver_connection.pgconn.socket
+            with socket.socket(fileno=os.dup(fd)) as cut:
+                cut.shutdown(socket.SHUT_RDWR)
+            ws.commit()
+        assert not isinstance(caught.value, PendingRollbackError), caught.value
+        assert isinstance(unavailable_error(caught.value), DatabaseUnavailable), caught.value
+    finally:
+        conn.invalidate()
+        conn.close()

@@ -482,7 +482,21 @@ def unavailable_error(exc: BaseException) -> DatabaseUnavailable | None:
     """The 503 to answer for a database that cannot be reached — PostgreSQL down, shutting down, starting up or in
     crash recovery, or the connection lost in the middle of the request — or None for any other error. SQLAlchemy
     invalidates such a connection (and, with ``pool_pre_ping``, the pool replaces the others when they are next
-    used), so the process carries on by itself once the server is back."""
+    used), so the process carries on by itself once the server is back. An error raised while a lost connection was
+    being handled (SQLAlchemy's PendingRollbackError from a clean-up step, say) is the same outage: the causes and
+    contexts of ``exc`` are looked through."""
+    seen: set[int] = set()
+    cur: BaseException | None = exc
+    while cur is not None and id(cur) not in seen:
+        seen.add(id(cur))
+        found = _unavailable_one(cur)
+        if found is not None:
+            return found
+        cur = cur.__cause__ or cur.__context__
+    return None
+
+
+def _unavailable_one(exc: BaseException) -> DatabaseUnavailable | None:
     if isinstance(exc, sa_exc.DBAPIError) and exc.connection_invalidated:
         return DatabaseUnavailable()
     if not isinstance(exc, (sa_exc.OperationalError, sa_exc.InterfaceError)):
@@ -642,15 +656,19 @@ def pipeline(conn: Connection) -> Iterator[None]:
         yield
         return
     driver: Any = conn.connection.driver_connection
+    # taken now: after a lost connection ``conn.info`` would try to revalidate and raise PendingRollbackError over
+    # the error that matters (a 503 told apart by unavailable_error became "intake failed")
+    info = conn.info
+    dbapi_error = conn.dialect.loaded_dbapi.Error
     try:
         with driver.pipeline():
-            conn.info[_PIPELINE] = True
+            info[_PIPELINE] = True
             try:
                 yield
             finally:
-                conn.info.pop(_PIPELINE, None)
-    except conn.dialect.loaded_dbapi.Error as exc:  # raised by the pipeline's final synchronisation
-        raise sa_exc.DBAPIError.instance(None, None, exc, conn.dialect.loaded_dbapi.Error) from exc
+                info.pop(_PIPELINE, None)
+    except dbapi_error as exc:  # raised by the pipeline's final synchronisation
+        raise sa_exc.DBAPIError.instance(None, None, exc, dbapi_error) from exc
 
 
 _PIPELINE = "zhili_pipeline"  # Connection.info: inside pipeline()
