@@ -7,7 +7,7 @@ Values are written straight into the database, past every validator, as legacy r
 migration or a hand edit could leave them: the readers must not trust what the writers checked. Hypothesis draws
 one value per column for the own side's objects of the route-matrix world; each example is rolled back.
 
-``make test`` runs the edge values below and a few drawn examples (``ZHILI_STORED_EXAMPLES``, default 3);
+``make test`` runs the edge values below and one drawn example (``ZHILI_STORED_EXAMPLES``, default 1);
 ``make stress`` many more.
 """
 
@@ -30,7 +30,7 @@ import routematrix_table as table
 from routematrix_harness import Harness, open_harness
 from zhili.app import create_app
 
-EXAMPLES = int(os.environ.get("ZHILI_STORED_EXAMPLES", "3"))
+EXAMPLES = int(os.environ.get("ZHILI_STORED_EXAMPLES", "1"))
 POSTGRES = (os.environ.get("ZHILI_TEST_DATABASE_URL") or "").startswith("postgresql")
 READERS = ("command_centre", "grid_worker", "resident", "anonymous")
 
