@@ -222,12 +222,17 @@ def train(
     activate: Annotated[bool, typer.Option("--activate/--no-activate", help="训练后立即启用")] = True,
     target: Annotated[list[str] | None, typer.Option(
         "--target", help="平台模型：category（事件类别）或 department（处置部门），可重复；默认两者")] = None,
+    since: Annotated[str | None, typer.Option(
+        "--since",
+        help="平台模型只用该日期（YYYY-MM-DD）以后上报的事件训练：类别和职责调整后，旧事件不再代表现状")] = None,
     user: UserOpt = None,
 ) -> None:
     """训练模型：--from-csv 用带标签的文件（打印交叉验证结果与基线对比），否则用平台的事件训练分类与部门模型。"""
     if from_csv is None:
-        _train_platform(activate, user, tuple(target or ()))
+        _train_platform(activate, user, tuple(target or ()), since=_since(since))
         return
+    if since:
+        fail("--since 只用于平台模型；文件训练请先在文件中筛选")
     if not text or not label or not name:
         fail("用文件训练时须给出 --text（文本列）、--label（标签列）和 --name（模型名称）")
     _train_file(from_csv, split_columns(text or ""), (label or "").strip(), time_col, (name or "").strip(),
@@ -304,14 +309,28 @@ def _train_file(path: Path, text_cols: list[str], label_col: str, time_col: str 
                                        split))
 
 
-def _train_platform(activate: bool, user: str | None, targets: tuple[str, ...] = ()) -> None:
+def _since(value: str | None) -> dt.datetime | None:
+    """The training window's start: a local date, from its midnight in the district's zone."""
+    if not value:
+        return None
+    from zhili.core.clock import local_midnight
+
+    try:
+        day = dt.date.fromisoformat(value.strip())
+    except ValueError:
+        fail(f"日期“{value[:20]}”格式不对，应为 YYYY-MM-DD")
+    return local_midnight(day)
+
+
+def _train_platform(activate: bool, user: str | None, targets: tuple[str, ...] = (), *,
+                    since: dt.datetime | None = None) -> None:
     from zhili.intel import routing
 
     with acting(user) as (s, p):
         routing.settle_suggestions(s)  # the staff's choices on the suggestions shown: the corrections to learn from
         # the platform's models replace the one in use only when they measure at least as well ("better")
         versions = routing.train_platform(s, principal=p, activate="better" if activate else "never",
-                                          targets=targets or routing.TARGETS)
+                                          targets=targets or routing.TARGETS, since=since)
         table = Table("模型", "状态", "训练样本", "评估方式", "top-1", "top-3", "macro-F1", title="平台模型训练结果")
         for mv in versions:
             m = mv.metrics or {}

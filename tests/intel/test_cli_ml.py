@@ -108,6 +108,14 @@ def test_mistakes_are_one_chinese_line_and_exit_1(fresh_db: Any, tmp_path: Path)
     assert unknown.exit_code == 1 and "不存在" in unknown.output
     assert run.invoke(app, ["ml", "activate", "nothing"]).exit_code == 1
     assert "不存在" in run.invoke(app, ["ml", "rollback", "nothing"]).output
+    bad_since = run.invoke(app, ["ml", "train", "--target", "category", "--since", "2026-13-01"])
+    assert bad_since.exit_code == 1 and "格式不对，应为 YYYY-MM-DD" in bad_since.output
+    file_since = run.invoke(app, ["ml", "train", "--from-csv", str(data), "--text", "主题", "--label", "分类",
+                                  "--name", "x", "--since", "2026-01-01"])
+    assert file_since.exit_code == 1 and "只用于平台模型" in file_since.output
+    # a window after every case: nothing to learn from, said so (no model trained)
+    later = run.invoke(app, ["ml", "train", "--target", "category", "--since", "2999-01-01"])
+    assert later.exit_code == 0 and "未训练任何模型" in later.output
 
 
 def test_too_few_rows_per_label_use_fewer_folds(fresh_db: Any, tmp_path: Path) -> None:
