@@ -264,18 +264,10 @@ def test_postgresql_also_refuses_to_truncate_the_audit_log(db):
 def cli_database(engine, tmp_path):
     """Point the process-wide engine at a fresh, migrated SQLite file, so the CLI (which commits in its
     session) can be given a committed — and even broken — chain without touching the shared test database."""
-    from zhili.core import migrate
-    from zhili.core.db import make_engine, set_engine
+    from filedb import process_engine_on_file
 
-    eng = make_engine(f"sqlite:///{tmp_path / 'cli.db'}")
-    with eng.begin() as conn:
-        migrate.upgrade(connection=conn)
-    set_engine(eng)
-    try:
+    with process_engine_on_file(engine, tmp_path / "cli.db") as eng:
         yield eng
-    finally:
-        set_engine(engine)
-        eng.dispose()
 
 
 def _run_verify():

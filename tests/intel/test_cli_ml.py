@@ -14,21 +14,15 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 from typer.testing import CliRunner
 
+from filedb import process_engine_on_file
 from zhili.cli import app
 
 
 @pytest.fixture
 def fresh_db(engine: Any, tmp_path: Path) -> Iterator[Any]:
     """An empty SQLite file (no schema) as the process-wide engine, as on a machine that has never run zhili."""
-    from zhili.core.db import make_engine, set_engine
-
-    eng = make_engine(f"sqlite:///{tmp_path / 'fresh.db'}")
-    set_engine(eng)
-    try:
+    with process_engine_on_file(engine, tmp_path / "fresh.db", migrated=False) as eng:
         yield eng
-    finally:
-        set_engine(engine)
-        eng.dispose()
 
 
 def _write_csv(path: Path, n_per_label: int = 8, encoding: str = "utf-8") -> Path:

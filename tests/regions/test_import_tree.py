@@ -16,6 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 from typer.testing import CliRunner
 
+from filedb import process_engine_on_file
 from zhili.core.audit import AuditEvent, verify_chain
 from zhili.core.errors import Forbidden, ValidationFailed
 from zhili.core.security import Role
@@ -170,18 +171,8 @@ def test_a_csv_with_chinese_headers_and_a_bom_reads_and_a_broken_one_is_refused_
 @pytest.fixture
 def fresh_install(engine: Any, tmp_path: Path) -> Any:
     """The process-wide engine on a fresh, migrated, empty SQLite file (the CLI commits)."""
-    from zhili.core import migrate
-    from zhili.core.db import make_engine, set_engine
-
-    eng = make_engine(f"sqlite:///{tmp_path / 'fresh.db'}")
-    with eng.begin() as conn:
-        migrate.upgrade(connection=conn)
-    set_engine(eng)
-    try:
+    with process_engine_on_file(engine, tmp_path / "fresh.db") as eng:
         yield eng
-    finally:
-        set_engine(engine)
-        eng.dispose()
 
 
 def test_the_command_imports_writes_the_refused_rows_and_a_dry_run_keeps_nothing(fresh_install: Any,

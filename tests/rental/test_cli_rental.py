@@ -15,9 +15,8 @@ from sqlalchemy import update
 from sqlalchemy.orm import Session
 from typer.testing import CliRunner
 
+from filedb import process_engine_on_file
 from zhili.cli import app
-from zhili.core import migrate
-from zhili.core.db import make_engine, set_engine
 from zhili.rental import stays
 from zhili.rental.models import DeliveryState, PoliceDelivery
 
@@ -38,15 +37,8 @@ def _root_conftest() -> Any:
 
 @pytest.fixture
 def file_db(engine: Any, tmp_path: Path) -> Iterator[Any]:
-    eng = make_engine(f"sqlite:///{tmp_path / 'rental-cli.db'}")
-    with eng.begin() as conn:
-        migrate.upgrade(connection=conn)
-    set_engine(eng)
-    try:
+    with process_engine_on_file(engine, tmp_path / "rental-cli.db") as eng:
         yield eng
-    finally:
-        set_engine(engine)
-        eng.dispose()
 
 
 def test_scan_deliver_and_the_dead_letter_list(file_db: Any, gateway: Any) -> None:

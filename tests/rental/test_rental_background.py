@@ -15,9 +15,8 @@ from rentalkit import place, tenant
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from filedb import process_engine_on_file
 from zhili.cases.models import JobLock
-from zhili.core import migrate
-from zhili.core.db import make_engine, set_engine
 from zhili.intel.models import Warning
 from zhili.rental import police, stays
 from zhili.rental.models import DeliveryState, PoliceDelivery
@@ -37,15 +36,8 @@ def _root_conftest() -> Any:
 
 @pytest.fixture
 def server_db(engine: Any, tmp_path: Path) -> Iterator[Any]:
-    eng = make_engine(f"sqlite:///{tmp_path / 'rental-server.db'}")
-    with eng.begin() as conn:
-        migrate.upgrade(connection=conn)
-    set_engine(eng)
-    try:
+    with process_engine_on_file(engine, tmp_path / "rental-server.db") as eng:
         yield eng
-    finally:
-        set_engine(engine)
-        eng.dispose()
 
 
 def test_a_committed_check_in_is_sent_by_the_outbox_thread_and_a_rolled_back_one_never(server_db: Any) -> None:
