@@ -47,8 +47,9 @@ from routematrix_world import (
 
 OK, LOGIN = "ok", "login"
 # A refused reveal of personal data is itself recorded (``person.reveal_refused`` / ``case.reveal_refused``, kept by
-# ``core.db.keep_on_refusal``): the audit log is the one table such a refusal may write to.
-AUDITED_REFUSAL = frozenset({"audit_event"})
+# ``core.db.keep_on_refusal``): the audit log — its events and its head row (``audit_head``, moved with each event) —
+# is all such a refusal may write to.
+AUDITED_REFUSAL = frozenset({"audit_event", "audit_head"})
 
 ANON, RES, GRID, COMM, STREET = "anonymous", "resident", "grid_worker", "community_staff", "street_staff"
 DEPT, CMD, LEAD, AUD, ADMIN = "department_handler", "command_centre", "leader", "auditor", "admin"

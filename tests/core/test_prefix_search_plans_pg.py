@@ -60,13 +60,13 @@ def test_the_case_lists_category_filter_seeks_the_prefix_index(db, monkeypatch):
     from zhili.core import query
 
     seen: list[Any] = []
-    real = query.paginate
+    real = query.paginate_counted
 
     def catch(session, stmt, **kw):
         seen.append(stmt)
         return real(session, stmt, **kw)
 
-    monkeypatch.setattr("zhili.cases.service.paginate", catch)
+    monkeypatch.setattr("zhili.cases.service.paginate_counted", catch)
     list_cases(db, principal=_command_centre(db), filters=CaseFilter(category="BJ"), page_size=1)
     db.execute(text("SET LOCAL enable_seqscan = off"))
     for name in ("ix_case_category", "ix_case_nearby"):

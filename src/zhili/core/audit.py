@@ -182,8 +182,7 @@ def record(
         hash="",
     )
     ev.hash = compute_hash(prev, _row_payload(ev))
-    session.add(ev)
-    _write_head(session.connection(), ev.seq, ev.hash)
+    session.add(ev)  # the head row moves when this row is flushed (_move_head)
     session.info["audit_head"] = (ev.seq, ev.hash)
     return ev
 
@@ -200,6 +199,14 @@ _HEAD_SQL = {"postgresql": _HEAD_UPSERT.format(seq="%(seq)s", hash="%(hash)s"),
 def _write_head(conn: Any, seq: int, hash_: str) -> None:
     """Move the head row to (seq, hash) in the caller's transaction (under the chain lock)."""
     conn.exec_driver_sql(_HEAD_SQL[conn.dialect.name], {"seq": seq, "hash": hash_})
+
+
+@event.listens_for(AuditEvent, "after_insert")
+def _move_head(_mapper: Any, connection: Any, target: AuditEvent) -> None:
+    """The head row follows an event recorded with :func:`record` when — and only when — the event's own row is
+    written: a read session that records a refusal (``core.db.keep_on_refusal``) writes nothing until its record is
+    written again in a write transaction, so it takes no write lock (SQLite's, above all)."""
+    _write_head(connection, target.seq, target.hash)
 
 
 def current_head(session: Session) -> tuple[int, str] | None:
