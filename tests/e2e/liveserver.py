@@ -7,11 +7,14 @@ Every subprocess gets an explicit environment, so nothing of the unit-test proce
 
 from __future__ import annotations
 
+import atexit
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -89,14 +92,18 @@ class LiveServer:
 
 @contextmanager
 def live_server(workdir: Path, *, cases: bool = False, **extra_env: str) -> Iterator[LiveServer]:
-    """Seed the small demo district (with the case history only if ``cases``) and serve it until the block ends."""
+    """Serve a copy of the small demo district (with the case history only if ``cases``) until the block ends;
+    ``extra_env`` is the server's. The district is seeded once per process and kind (:func:`_seeded`) and copied:
+    each server still has a database and key file of its own."""
     workdir.mkdir(parents=True, exist_ok=True)
     env = server_env(workdir, **extra_env)
     zhili = str(BIN / "zhili")
-    seeded = subprocess.run([zhili, "seed", "--scale", "small", "--cases" if cases else "--no-cases"], cwd=workdir,
-                            env=env, capture_output=True, text=True, timeout=300)
-    if seeded.returncode != 0:
-        raise RuntimeError(f"zhili seed failed:\n{seeded.stdout[-3000:]}\n{seeded.stderr[-3000:]}")
+    template = _seeded(cases)
+    for f in template.iterdir():  # the database (and any WAL beside it) and the var folder: keys, demo logins
+        if f.is_dir():
+            shutil.copytree(f, workdir / f.name, dirs_exist_ok=True)
+        else:
+            shutil.copy2(f, workdir / f.name)
     logins = {u["username"]: u for u in json.loads((workdir / "var" / "demo_logins.json").read_text("utf-8"))}
     port = free_port()
     log_path = workdir / "server.log"
@@ -125,6 +132,26 @@ def live_server(workdir: Path, *, cases: bool = False, **extra_env: str) -> Iter
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait(timeout=10)
+
+
+_TEMPLATES: dict[bool, Path] = {}
+
+
+def _seeded(cases: bool) -> Path:
+    """A folder holding the seeded small demo (its database and var folder, named as :func:`server_env` names them),
+    made on first use in this process and removed at its exit. Seeding takes 15–35 s and six e2e modules serve the
+    same district: seeded once per kind, copied for each (the seed does not depend on the servers' settings)."""
+    got = _TEMPLATES.get(cases)
+    if got is not None:
+        return got
+    root = Path(tempfile.mkdtemp(prefix="zhili-e2e-seed-"))
+    atexit.register(shutil.rmtree, root, ignore_errors=True)
+    seeded = subprocess.run([str(BIN / "zhili"), "seed", "--scale", "small", "--cases" if cases else "--no-cases"],
+                            cwd=root, env=server_env(root), capture_output=True, text=True, timeout=300)
+    if seeded.returncode != 0:
+        raise RuntimeError(f"zhili seed failed:\n{seeded.stdout[-3000:]}\n{seeded.stderr[-3000:]}")
+    _TEMPLATES[cases] = root
+    return root
 
 
 def launch_chromium(playwright: Any) -> Any:
