@@ -139,8 +139,18 @@ def test_the_device_map_shows_every_device_coloured_by_status(iot_server: LiveSe
     popup.wait_for()
     name = popup.locator("strong").inner_text()
     assert "告警" in popup.inner_text() and name
+    # a popup opened near the map's edge pans the map into view (Leaflet's autoPan, animated): click its link once
+    # it has stopped moving (CI: a click during the pan landed on the map, which closed the popup instead)
+    link = popup.locator("a")
+    box = None
+    for _ in range(40):
+        now = link.bounding_box()
+        if now is not None and now == box:
+            break
+        box = now
+        page.wait_for_timeout(100)
     with page.expect_navigation():
-        popup.locator("a").click()
+        link.click()
     assert page.locator("h1").inner_text() == name
     assert "未关闭" in page.locator("table.alert-table").inner_text()
     watch.check()
