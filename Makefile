@@ -99,6 +99,8 @@ bench: install  ## run the benchmarks (results go to docs/benchmarks.md by hand,
 	$(BIN)/python bench/bench_seed.py --scale large
 	@bash deploy/ensure-mosquitto.sh
 	$(BIN)/python bench/bench_iot_ingest.py --seconds 15 --devices 2000
+	# the case list's bounded total and the one-row audit chain head on PostgreSQL (a scratch database of its own)
+	$(BIN)/python bench/bench_bounded_reads.py --cases 1000000 --events 2000000 --months 36
 	# 4E scoring needs a scored large demo: ZHILI_DATABASE_URL=… $(BIN)/python bench/bench_eval.py --month YYYY-MM
 
 bench-hub: install  ## the data hub's benchmarks at the sizes docs/benchmarks.md quotes (the 1M runs take minutes each)
