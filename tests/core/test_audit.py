@@ -220,7 +220,27 @@ def test_a_head_row_that_disagrees_with_the_log_is_reported(db):
     db.execute(update(AuditHead).where(AuditHead.id == 1).values(hash="e" * 64))
     result = verify_chain(db)
     assert not result.ok
-    assert result.problems == [f"链头记录（序号 {events[-1].seq}）与日志最后一条（序号 {events[-1].seq}）不符"]
+    assert result.problems == [f"链头记录（序号 {events[-1].seq}）与日志中该序号的记录不符"]
+
+
+def test_events_written_while_the_chain_is_verified_are_not_a_truncated_tail(db, monkeypatch):
+    """verify_chain reads the head row before the log: a writer committing meanwhile moves the head past what the
+    scan began with, which is no break (read the other way round, a busy log looked truncated)."""
+    record_three(db)
+    db.flush()
+    real = db.execute
+    arrived: list[AuditEvent] = []
+
+    def execute(stmt, *args, **kwargs):
+        if stmt is audit._HEAD and not arrived:  # as the head row is read, another event has just arrived
+            arrived.append(audit.record(db, actor=ALICE, action="person.create", object_type="person",
+                                        object_id="late"))
+            db.flush()
+        return real(stmt, *args, **kwargs)
+
+    monkeypatch.setattr(db, "execute", execute)
+    result = verify_chain(db)
+    assert arrived and result.ok, result.problems
 
 
 # -- the database guard --------------------------------------------------------------------------------------
