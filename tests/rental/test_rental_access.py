@@ -121,7 +121,7 @@ def test_the_export_is_masked_scoped_and_audited(db: Session, world: Any, gatewa
     assert form["id_number"] not in str(rows) and form["phone"] not in str(rows) and "*" in str(rows[1][1])
     assert list(wb["出租房屋"].iter_rows(values_only=True))[1][6] == 1  # in residence
     assert export.export_register(db, principal=principal(db, world, "jiedao2"))[1] == 0
-    ev = db.scalars(select(AuditEvent).where(AuditEvent.action == "rental.export")).all()
+    ev = db.scalars(select(AuditEvent).where(AuditEvent.action == "rental.export").order_by(AuditEvent.seq)).all()
     assert [e.after["rows"] for e in ev] == [1, 0]
 
 

@@ -29,7 +29,8 @@ def _names(rows: list[Any]) -> set[str]:
 
 def _audited(db: Session, action: str, object_id: Any) -> list[AuditEvent]:
     return list(db.scalars(select(AuditEvent).where(AuditEvent.action == action,
-                                                    AuditEvent.object_id == str(object_id))))
+                                                    AuditEvent.object_id == str(object_id))
+                           .order_by(AuditEvent.seq)))
 
 
 def test_search_filters_by_role_unit_subtree_status_and_name(db: Session, world: Any) -> None:
