@@ -205,23 +205,15 @@ def cli_db(engine: Any, tmp_path: Any, request: pytest.FixtureRequest) -> Any:
     """A fresh migrated SQLite file as the process-wide engine (the CLI commits), with an admin account."""
     from pathlib import Path
 
-    from zhili.core import migrate
-    from zhili.core.db import make_engine, set_engine
+    from filedb import process_engine_on_file
 
     root = Path(__file__).resolve().parents[1] / "conftest.py"  # the root conftest (tests/web has its own)
     build_world = next(p.build_world for p in request.config.pluginmanager.get_plugins()
                        if Path(getattr(p, "__file__", None) or "/").resolve() == root)
-    eng = make_engine(f"sqlite:///{tmp_path / 'cli.db'}")
-    with eng.begin() as conn:
-        migrate.upgrade(connection=conn)
-    with Session(eng) as s, s.begin():
-        build_world(s, only={"admin", "shequ1"})
-    set_engine(eng)
-    try:
+    with process_engine_on_file(engine, tmp_path / "cli.db") as eng:
+        with Session(eng) as s, s.begin():
+            build_world(s, only={"admin", "shequ1"})
         yield eng
-    finally:
-        set_engine(engine)
-        eng.dispose()
 
 
 def test_cli_loads_lists_shows_exports_imports_and_previews(cli_db: Any, tmp_path: Any) -> None:
