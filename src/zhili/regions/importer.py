@@ -175,6 +175,11 @@ def _operator(root_path: str) -> Principal:
                      scope_paths=(root_path,))
 
 
+def _top(path: str) -> str:
+    """The path of the tree's top a unit lies under (its first segment)."""
+    return path.split("/", 1)[0]
+
+
 def _check(row: UnitRow) -> UnitLevel:
     """The row's own faults (no database needed); its level."""
     if not row.code:
@@ -272,13 +277,11 @@ def _import_one(session: Session, principal: Principal | None, row: UnitRow, lev
     if parent is None:
         unit = _make_root(session, principal, row, level, start)
     else:
-        acting = principal or _operator(_roots(session)[0].path)
-        unit = service.create_unit(session, principal=acting, parent_id=parent.id, level=level, code=row.code,
-                                   name=row.name, valid_from=start)
+        unit = service.create_unit(session, principal=principal or _operator(_top(parent.path)),
+                                   parent_id=parent.id, level=level, code=row.code, name=row.name, valid_from=start)
     if row.boundary is not None:
-        acting = principal or _operator(unit.path.split("/")[0])
-        service.set_boundary(session, principal=acting, unit_id=unit.id, geojson=row.boundary, valid_from=start,
-                             crs=crs)
+        service.set_boundary(session, principal=principal or _operator(_top(unit.path)), unit_id=unit.id,
+                             geojson=row.boundary, valid_from=start, crs=crs)
         report.boundaries += 1
     report.created.append(row.code)
 
